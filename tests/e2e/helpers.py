@@ -1,0 +1,273 @@
+"""Shared helpers for the end-to-end tests: raw SigV4-signed requests, S3 error parsing, data generators.
+
+Raw requests are signed with botocore's own SigV4 signer (the reference implementation every AWS SDK agrees
+with), so a failure here means the server disagrees with AWS, not with a home-grown signer.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import os
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from unittest import mock
+from urllib.parse import quote, urlsplit
+
+import requests
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from tests.conftest import REGION, ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+MiB = 1024 * 1024
+S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+def unique_name(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+def key_path(bucket: str, key: str | None = None) -> str:
+    """The URL path of a bucket or object, percent-encoded the way the SDKs do it."""
+    if key is None:
+        return f"/{bucket}"
+    return f"/{bucket}/{quote(key, safe='/~')}"
+
+
+class _Signer(S3SigV4Auth):
+    """botocore's S3 SigV4 signer, with an optional fixed payload hash (UNSIGNED-PAYLOAD, STREAMING-...)."""
+
+    def __init__(self, credentials: Credentials, service: str, region: str, payload_hash: str | None):
+        super().__init__(credentials, service, region)
+        self._payload_hash = payload_hash
+
+    def payload(self, request):  # type: ignore[no-untyped-def]
+        if self._payload_hash is not None:
+            return self._payload_hash
+        return super().payload(request)
+
+
+def sign_headers(method: str, url: str, headers: dict[str, str] | None = None, body: bytes = b"", *,
+                 access_key: str = ROOT_ACCESS_KEY_ID, secret_key: str = ROOT_SECRET_ACCESS_KEY,
+                 region: str = REGION, service: str = "s3", when: dt.datetime | None = None,
+                 payload_hash: str | None = None) -> dict[str, str]:
+    """Headers (incl. Authorization, X-Amz-Date, X-Amz-Content-SHA256) for a SigV4 header-signed request.
+
+    ``url`` must already be percent-encoded; its host (with port) is what gets signed as ``host``.
+    ``when`` fakes the signing clock (naive UTC datetime).
+    """
+    req = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    signer = _Signer(Credentials(access_key, secret_key), service, region, payload_hash)
+    if when is not None:
+        with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+            signer.add_auth(req)
+    else:
+        signer.add_auth(req)
+    return {k: v for k, v in req.headers.items()}
+
+
+def signed_request(method: str, url: str, headers: dict[str, str] | None = None, body: bytes = b"", *,
+                   send_body: bytes | None = None, host: str | None = None, timeout: float = 30,
+                   **sign_kwargs) -> requests.Response:  # type: ignore[no-untyped-def]
+    """Sign with botocore and send with ``requests`` so the test sees the raw bytes of the answer.
+
+    ``send_body`` sends other bytes than the signed ones (tampering). ``host`` signs for that Host header
+    (e.g. a virtual-hosted ``bucket.localhost:PORT``) while connecting to the host in ``url``.
+    """
+    sign_url = url
+    if host is not None:
+        parts = urlsplit(url)
+        sign_url = parts._replace(netloc=host).geturl()
+    hdrs = sign_headers(method, sign_url, headers, body, **sign_kwargs)
+    if host is not None:
+        hdrs["Host"] = host
+    data = body if send_body is None else send_body
+    return requests.request(method, url, headers=hdrs, data=data, timeout=timeout, allow_redirects=False)
+
+
+def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
+    k = hmac.new(f"AWS4{secret_key}".encode(), date.encode(), hashlib.sha256).digest()
+    k = hmac.new(k, region.encode(), hashlib.sha256).digest()
+    k = hmac.new(k, service.encode(), hashlib.sha256).digest()
+    return hmac.new(k, b"aws4_request", hashlib.sha256).digest()
+
+
+def signature_of(authorization: str) -> str:
+    return authorization.rsplit("Signature=", 1)[1].strip()
+
+
+def aws_chunked_signed_body(data: bytes, chunk_size: int, seed_signature: str, timestamp: str, scope: str,
+                            key: bytes) -> bytes:
+    """The body of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD request: chunks each signed over the previous one."""
+    out = bytearray()
+    prev = seed_signature
+    chunks = [data[i:i + chunk_size] for i in range(0, len(data), chunk_size)] + [b""]
+    for chunk in chunks:
+        sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", timestamp, scope, prev, EMPTY_SHA256,
+                         hashlib.sha256(chunk).hexdigest()])
+        sig = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+        out += f"{len(chunk):x};chunk-signature={sig}\r\n".encode() + chunk + b"\r\n"
+        prev = sig
+    return bytes(out)
+
+
+def aws_chunked_signed_length(size: int, chunk_size: int) -> int:
+    """Length of :func:`aws_chunked_signed_body`'s output, needed (and signed) before the body exists."""
+    sizes = [min(chunk_size, size - i) for i in range(0, size, chunk_size)] + [0]
+    return sum(len(f"{n:x}") + len(";chunk-signature=") + 64 + 2 + n + 2 for n in sizes)
+
+
+def streaming_signed_put(endpoint: str, bucket: str, key: str, data: bytes, *, chunk_size: int = 64 * 1024,
+                         tamper: bool = False) -> requests.Response:
+    """A hand-built PutObject with ``x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD``."""
+    url = endpoint + key_path(bucket, key)
+    headers = {
+        "Content-Encoding": "aws-chunked",
+        "X-Amz-Decoded-Content-Length": str(len(data)),
+        "Content-Length": str(aws_chunked_signed_length(len(data), chunk_size)),
+    }
+    hdrs = sign_headers("PUT", url, headers, payload_hash="STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+    timestamp = hdrs["X-Amz-Date"]
+    date = timestamp[:8]
+    scope = f"{date}/{REGION}/s3/aws4_request"
+    key_bytes = signing_key(ROOT_SECRET_ACCESS_KEY, date, REGION, "s3")
+    body = aws_chunked_signed_body(data, chunk_size, signature_of(hdrs["Authorization"]), timestamp, scope,
+                                   key_bytes)
+    if tamper:
+        # flip one byte of the first chunk's data (its header line ends at the first CRLF)
+        pos = body.index(b"\r\n") + 2 + 10
+        body = body[:pos] + bytes([body[pos] ^ 0xFF]) + body[pos + 1:]
+    assert len(body) == int(headers["Content-Length"])
+    return requests.put(url, headers=hdrs, data=body, timeout=30)
+
+
+def aws_chunked_unsigned_body(data: bytes, chunk_size: int, trailer_name: str, trailer_value: str) -> bytes:
+    """The body of a STREAMING-UNSIGNED-PAYLOAD-TRAILER request (what the SDKs send over TLS)."""
+    out = bytearray()
+    for i in range(0, len(data), chunk_size):
+        chunk = data[i:i + chunk_size]
+        out += f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+    out += f"0\r\n{trailer_name}:{trailer_value}\r\n\r\n".encode()
+    return bytes(out)
+
+
+# --- error bodies ---------------------------------------------------------------------------------
+
+def parse_error(body: bytes | str) -> dict[str, str]:
+    """The child elements of an S3 ``<Error>`` document as a dict (tag -> text)."""
+    root = ET.fromstring(body)
+    assert root.tag in ("Error", f"{S3_NS}Error"), f"not an S3 <Error> document: {body!r}"
+    return {child.tag.replace(S3_NS, ""): (child.text or "") for child in root}
+
+
+def assert_s3_error(resp: requests.Response, status: int, code: str) -> dict[str, str]:
+    assert resp.status_code == status, (resp.status_code, resp.content[:2000])
+    err = parse_error(resp.content)
+    assert err.get("Code") == code, err
+    return err
+
+
+def client_error(exc_info) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """(HTTP status, error code) of a botocore ClientError captured by ``pytest.raises``."""
+    resp = exc_info.value.response
+    return resp["ResponseMetadata"]["HTTPStatusCode"], resp["Error"]["Code"]
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+def md5_hex(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def random_bytes(n: int) -> bytes:
+    return os.urandom(n)
+
+
+class PatternFile:
+    """A seekable read-only file of ``size`` deterministic bytes that never holds them all in memory."""
+
+    def __init__(self, size: int, seed: int = 0, block: int = MiB) -> None:
+        self.size = size
+        self.pos = 0
+        self._block = block
+        base = hashlib.sha256(str(seed).encode()).digest() * (block // 32 + 1)
+        self._base = base[:block]
+
+    def _byte_block(self, index: int) -> bytes:
+        # each block differs (its index stamped at the front) so misplaced blocks are detected
+        stamp = index.to_bytes(8, "big")
+        return stamp + self._base[8:]
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.size - self.pos
+        n = min(n, self.size - self.pos)
+        out = bytearray()
+        while n > 0:
+            idx, off = divmod(self.pos, self._block)
+            piece = self._byte_block(idx)[off:off + n]
+            out += piece
+            self.pos += len(piece)
+            n -= len(piece)
+        return bytes(out)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 0:
+            self.pos = offset
+        elif whence == 1:
+            self.pos += offset
+        else:
+            self.pos = self.size + offset
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return self.size
+
+    def md5(self) -> str:
+        h = hashlib.md5()
+        for idx in range((self.size + self._block - 1) // self._block):
+            blk = self._byte_block(idx)
+            h.update(blk[: min(self._block, self.size - idx * self._block)])
+        return h.hexdigest()
+
+
+def chunks_md5(chunks: Iterable[bytes]) -> tuple[str, int]:
+    h = hashlib.md5()
+    n = 0
+    for c in chunks:
+        h.update(c)
+        n += len(c)
+    return h.hexdigest(), n
+
+
+def empty_bucket(s3, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Best-effort: delete every object and upload, then the bucket."""
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+        for up in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
+            s3.abort_multipart_upload(Bucket=name, Key=up["Key"], UploadId=up["UploadId"])
+        s3.delete_bucket(Bucket=name)
+    except Exception:  # noqa: BLE001 - cleanup only
+        pass

@@ -1,0 +1,673 @@
+"""Object operations: Put/Get/Head/Delete, ranges, conditionals, metadata, checksums, keys, DeleteObjects,
+CopyObject, virtual-hosted-style addressing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from email.utils import format_datetime
+from urllib.parse import quote
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+from botocore.httpchecksum import _CHECKSUM_CLS
+
+from tests.conftest import make_client
+from tests.e2e.helpers import (
+    MiB,
+    assert_s3_error,
+    b64,
+    chunks_md5,
+    client_error,
+    md5_hex,
+    parse_error,
+    random_bytes,
+    signed_request,
+)
+
+TEN = b"0123456789"
+
+
+def put(s3, bucket: str, key: str, body: bytes = TEN, **kw) -> dict:
+    return s3.put_object(Bucket=bucket, Key=key, Body=body, **kw)
+
+
+def get_range(s3, bucket: str, key: str, rng: str) -> dict:
+    return s3.get_object(Bucket=bucket, Key=key, Range=rng)
+
+
+# --- basic CRUD -----------------------------------------------------------------------------------
+
+def test_put_get_round_trip(s3, bucket):
+    resp = put(s3, bucket, "hello.txt", b"hello world", ContentType="text/plain")
+    assert resp["ETag"] == f'"{md5_hex(b"hello world")}"'
+    obj = s3.get_object(Bucket=bucket, Key="hello.txt")
+    assert obj["Body"].read() == b"hello world"
+    assert obj["ETag"] == resp["ETag"]
+    assert obj["ContentType"] == "text/plain"
+    assert obj["ContentLength"] == 11
+    assert obj["LastModified"] is not None
+
+
+def test_head_object(s3, bucket):
+    put(s3, bucket, "k", b"abc")
+    head = s3.head_object(Bucket=bucket, Key="k")
+    assert head["ContentLength"] == 3
+    assert head["ETag"] == f'"{md5_hex(b"abc")}"'
+    assert head["ResponseMetadata"]["HTTPHeaders"]["accept-ranges"] == "bytes"
+
+
+def test_head_object_has_no_body(endpoint, s3, bucket):
+    put(s3, bucket, "k", b"abc")
+    r = signed_request("HEAD", f"{endpoint}/{bucket}/k")
+    assert r.status_code == 200
+    assert r.headers["Content-Length"] == "3"
+    assert r.content == b""
+
+
+def test_default_content_type(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    assert s3.head_object(Bucket=bucket, Key="k")["ContentType"] in ("binary/octet-stream",
+                                                                       "application/octet-stream")
+
+
+def test_overwrite_replaces_content(s3, bucket):
+    put(s3, bucket, "k", b"first")
+    put(s3, bucket, "k", b"second version")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"second version"
+
+
+def test_delete_object(s3, bucket):
+    put(s3, bucket, "k")
+    resp = s3.delete_object(Bucket=bucket, Key="k")
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="k")
+    assert client_error(exc)[0] == 404
+
+
+def test_delete_missing_key_is_204(s3, bucket):
+    resp = s3.delete_object(Bucket=bucket, Key="never-existed")
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+
+def test_delete_object_missing_bucket(s3):
+    with pytest.raises(ClientError) as exc:
+        s3.delete_object(Bucket="no-such-bucket-e2e-zz", Key="k")
+    assert client_error(exc) == (404, "NoSuchBucket")
+
+
+def test_get_missing_key(endpoint, s3, bucket):
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="missing/key.txt")
+    assert client_error(exc) == (404, "NoSuchKey")
+    err = assert_s3_error(signed_request("GET", f"{endpoint}/{bucket}/missing/key.txt"), 404, "NoSuchKey")
+    assert err.get("Key") == "missing/key.txt"
+
+
+def test_head_missing_key_is_404_without_body(endpoint, s3, bucket):
+    r = signed_request("HEAD", f"{endpoint}/{bucket}/missing")
+    assert r.status_code == 404
+    assert r.content == b""
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="missing")
+    assert client_error(exc) == (404, "404")
+
+
+def test_put_into_missing_bucket(s3):
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket="no-such-bucket-e2e-zz", Key="k", Body=b"x")
+    assert client_error(exc) == (404, "NoSuchBucket")
+
+
+def test_zero_byte_object(s3, bucket):
+    resp = put(s3, bucket, "empty", b"")
+    assert resp["ETag"] == '"d41d8cd98f00b204e9800998ecf8427e"'
+    obj = s3.get_object(Bucket=bucket, Key="empty")
+    assert obj["ContentLength"] == 0
+    assert obj["Body"].read() == b""
+
+
+def test_large_object_streamed(endpoint, s3, bucket):
+    data = random_bytes(10 * MiB)
+    put(s3, bucket, "big", data)
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "big"})
+    with requests.get(url, stream=True, timeout=60) as r:
+        assert r.status_code == 200
+        assert int(r.headers["Content-Length"]) == len(data)
+        digest, n = chunks_md5(r.iter_content(256 * 1024))
+    assert n == len(data)
+    assert digest == md5_hex(data)
+    assert s3.get_object(Bucket=bucket, Key="big")["Body"].read() == data
+
+
+# --- ranges ---------------------------------------------------------------------------------------
+
+def test_range_first_bytes(s3, bucket):
+    put(s3, bucket, "r", TEN * 2)
+    obj = get_range(s3, bucket, "r", "bytes=0-9")
+    assert obj["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert obj["ContentRange"] == "bytes 0-9/20"
+    assert obj["ContentLength"] == 10
+    assert obj["Body"].read() == TEN
+
+
+def test_range_middle(s3, bucket):
+    put(s3, bucket, "r", TEN)
+    obj = get_range(s3, bucket, "r", "bytes=3-5")
+    assert obj["ContentRange"] == "bytes 3-5/10"
+    assert obj["Body"].read() == b"345"
+
+
+def test_range_suffix(s3, bucket):
+    put(s3, bucket, "r", TEN)
+    obj = get_range(s3, bucket, "r", "bytes=-5")
+    assert obj["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert obj["ContentRange"] == "bytes 5-9/10"
+    assert obj["Body"].read() == b"56789"
+
+
+def test_range_open_ended(s3, bucket):
+    put(s3, bucket, "r", TEN)
+    obj = get_range(s3, bucket, "r", "bytes=5-")
+    assert obj["ContentRange"] == "bytes 5-9/10"
+    assert obj["Body"].read() == b"56789"
+
+
+def test_range_past_end_is_clamped(s3, bucket):
+    put(s3, bucket, "r", TEN)
+    obj = get_range(s3, bucket, "r", "bytes=5-100")
+    assert obj["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert obj["ContentRange"] == "bytes 5-9/10"
+    assert obj["Body"].read() == b"56789"
+
+
+def test_suffix_range_longer_than_object(s3, bucket):
+    put(s3, bucket, "r", TEN)
+    obj = get_range(s3, bucket, "r", "bytes=-100")
+    assert obj["ContentRange"] == "bytes 0-9/10"
+    assert obj["Body"].read() == TEN
+
+
+def test_range_unsatisfiable(endpoint, s3, bucket):
+    put(s3, bucket, "r", TEN)
+    with pytest.raises(ClientError) as exc:
+        get_range(s3, bucket, "r", "bytes=1000-")
+    assert client_error(exc) == (416, "InvalidRange")
+    r = signed_request("GET", f"{endpoint}/{bucket}/r", {"Range": "bytes=10-"})
+    assert_s3_error(r, 416, "InvalidRange")
+
+
+def test_range_on_head(s3, bucket):
+    put(s3, bucket, "r", TEN)
+    head = s3.head_object(Bucket=bucket, Key="r", Range="bytes=2-4")
+    assert head["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert head["ContentLength"] == 3
+    assert head["ContentRange"] == "bytes 2-4/10"
+
+
+# --- conditional GET ------------------------------------------------------------------------------
+
+def _obj(s3, bucket) -> tuple[str, dt.datetime]:
+    resp = put(s3, bucket, "c")
+    head = s3.head_object(Bucket=bucket, Key="c")
+    return resp["ETag"], head["LastModified"]
+
+
+def _status(fn, **kw) -> int:
+    try:
+        return fn(**kw)["ResponseMetadata"]["HTTPStatusCode"]
+    except ClientError as e:
+        return e.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+HOUR = dt.timedelta(hours=1)
+
+
+def test_if_match(s3, bucket):
+    etag, _ = _obj(s3, bucket)
+    assert _status(s3.get_object, Bucket=bucket, Key="c", IfMatch=etag) == 200
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="c", IfMatch='"0123456789abcdef0123456789abcdef"')
+    assert client_error(exc) == (412, "PreconditionFailed")
+
+
+def test_if_none_match(s3, bucket):
+    etag, _ = _obj(s3, bucket)
+    assert _status(s3.get_object, Bucket=bucket, Key="c", IfNoneMatch=etag) == 304
+    assert _status(s3.get_object, Bucket=bucket, Key="c", IfNoneMatch='"ffff"') == 200
+
+
+def test_if_modified_since(s3, bucket):
+    _, lm = _obj(s3, bucket)
+    assert _status(s3.get_object, Bucket=bucket, Key="c", IfModifiedSince=lm) == 304
+    assert _status(s3.get_object, Bucket=bucket, Key="c", IfModifiedSince=lm - HOUR) == 200
+
+
+def test_if_unmodified_since(s3, bucket):
+    _, lm = _obj(s3, bucket)
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="c", IfUnmodifiedSince=lm - HOUR)
+    assert client_error(exc) == (412, "PreconditionFailed")
+    assert _status(s3.get_object, Bucket=bucket, Key="c", IfUnmodifiedSince=lm + HOUR) == 200
+
+
+def test_if_match_true_wins_over_if_unmodified_since_false(s3, bucket):
+    etag, lm = _obj(s3, bucket)
+    assert _status(s3.get_object, Bucket=bucket, Key="c", IfMatch=etag, IfUnmodifiedSince=lm - HOUR) == 200
+
+
+def test_if_none_match_false_and_if_modified_since_true_is_304(s3, bucket):
+    etag, lm = _obj(s3, bucket)
+    assert _status(s3.get_object, Bucket=bucket, Key="c", IfNoneMatch=etag, IfModifiedSince=lm - HOUR) == 304
+
+
+def test_conditional_head(s3, bucket):
+    etag, lm = _obj(s3, bucket)
+    assert _status(s3.head_object, Bucket=bucket, Key="c", IfNoneMatch=etag) == 304
+    assert _status(s3.head_object, Bucket=bucket, Key="c", IfMatch='"nope"') == 412
+    assert _status(s3.head_object, Bucket=bucket, Key="c", IfUnmodifiedSince=lm - HOUR) == 412
+
+
+def test_not_modified_has_etag_and_no_body(endpoint, s3, bucket):
+    etag, _ = _obj(s3, bucket)
+    r = signed_request("GET", f"{endpoint}/{bucket}/c", {"If-None-Match": etag})
+    assert r.status_code == 304
+    assert r.content == b""
+    assert r.headers.get("ETag") == etag
+
+
+# --- conditional PUT ------------------------------------------------------------------------------
+
+def test_put_if_none_match_star_new_key(s3, bucket):
+    resp = put(s3, bucket, "new", IfNoneMatch="*")
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_put_if_none_match_star_existing_key(s3, bucket):
+    put(s3, bucket, "k", b"original")
+    with pytest.raises(ClientError) as exc:
+        put(s3, bucket, "k", b"overwrite", IfNoneMatch="*")
+    assert client_error(exc) == (412, "PreconditionFailed")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"original"
+
+
+# --- response header overrides --------------------------------------------------------------------
+
+def test_response_header_overrides_boto3(s3, bucket):
+    put(s3, bucket, "o", ContentType="text/plain")
+    obj = s3.get_object(Bucket=bucket, Key="o", ResponseContentType="application/x-custom",
+                        ResponseContentDisposition='attachment; filename="x.bin"',
+                        ResponseCacheControl="no-store", ResponseContentLanguage="fr",
+                        ResponseContentEncoding="identity",
+                        ResponseExpires=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    assert obj["ContentType"] == "application/x-custom"
+    assert obj["ContentDisposition"] == 'attachment; filename="x.bin"'
+    assert obj["CacheControl"] == "no-store"
+    assert obj["ContentLanguage"] == "fr"
+    assert obj["ContentEncoding"] == "identity"
+    assert "2030" in obj["ResponseMetadata"]["HTTPHeaders"]["expires"]
+    # stored metadata is unchanged
+    assert s3.head_object(Bucket=bucket, Key="o")["ContentType"] == "text/plain"
+
+
+def test_response_header_overrides_presigned(s3, bucket):
+    put(s3, bucket, "o")
+    url = s3.generate_presigned_url("get_object", Params={
+        "Bucket": bucket, "Key": "o", "ResponseContentType": "image/png",
+        "ResponseContentDisposition": "inline", "ResponseCacheControl": "max-age=60"})
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "image/png"
+    assert r.headers["Content-Disposition"] == "inline"
+    assert r.headers["Cache-Control"] == "max-age=60"
+
+
+# --- metadata and standard headers ----------------------------------------------------------------
+
+def test_user_metadata_round_trip(s3, bucket):
+    put(s3, bucket, "m", Metadata={"Color": "Blue", "x-Mixed-Case": "Value With Spaces"})
+    head = s3.head_object(Bucket=bucket, Key="m")
+    assert head["Metadata"] == {"color": "Blue", "x-mixed-case": "Value With Spaces"}
+    assert s3.get_object(Bucket=bucket, Key="m")["Metadata"] == head["Metadata"]
+
+
+def test_user_metadata_header_names_lowercased(endpoint, s3, bucket):
+    r = signed_request("PUT", f"{endpoint}/{bucket}/m", {"X-Amz-Meta-CamelCase": "v1"}, b"x")
+    assert r.status_code == 200, r.content
+    r = signed_request("HEAD", f"{endpoint}/{bucket}/m")
+    assert r.headers.get("x-amz-meta-camelcase") == "v1"
+    assert "x-amz-meta-camelcase" in [k.lower() for k in r.raw.headers.keys()]
+
+
+def test_metadata_too_large(s3, bucket):
+    with pytest.raises(ClientError) as exc:
+        put(s3, bucket, "m", Metadata={"big": "x" * 2100})
+    assert client_error(exc) == (400, "MetadataTooLarge")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="m")
+
+
+def test_metadata_just_under_limit(s3, bucket):
+    put(s3, bucket, "m", Metadata={"a": "x" * 1900})
+    assert len(s3.head_object(Bucket=bucket, Key="m")["Metadata"]["a"]) == 1900
+
+
+def test_standard_headers_round_trip(s3, bucket):
+    expires = dt.datetime(2031, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
+    put(s3, bucket, "h", ContentType="text/html; charset=utf-8", ContentEncoding="gzip",
+        ContentDisposition='attachment; filename="a.html"', ContentLanguage="de-DE",
+        CacheControl="max-age=3600, public", Expires=expires)
+    for resp in (s3.head_object(Bucket=bucket, Key="h"), s3.get_object(Bucket=bucket, Key="h")):
+        assert resp["ContentType"] == "text/html; charset=utf-8"
+        assert resp["ContentEncoding"] == "gzip"
+        assert resp["ContentDisposition"] == 'attachment; filename="a.html"'
+        assert resp["ContentLanguage"] == "de-DE"
+        assert resp["CacheControl"] == "max-age=3600, public"
+        assert resp["ResponseMetadata"]["HTTPHeaders"]["expires"] == format_datetime(expires, usegmt=True)
+
+
+def test_last_modified_header_format(endpoint, s3, bucket):
+    put(s3, bucket, "k")
+    r = signed_request("HEAD", f"{endpoint}/{bucket}/k")
+    assert r.headers["Last-Modified"].endswith(" GMT")
+    lm = dt.datetime.strptime(r.headers["Last-Modified"], "%a, %d %b %Y %H:%M:%S GMT")
+    assert abs((lm - dt.datetime.now(dt.UTC).replace(tzinfo=None)).total_seconds()) < 300
+
+
+# --- checksums ------------------------------------------------------------------------------------
+
+ALGOS = ["CRC32", "CRC32C", "SHA1", "SHA256", "CRC64NVME"]
+
+
+def _checksum(algo: str, data: bytes) -> str:
+    c = _CHECKSUM_CLS[algo.lower()]()
+    c.update(data)
+    return c.b64digest()
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_checksum_algorithm_put_then_head_and_get(s3, bucket, algo):
+    data = b"checksum me " * 1000
+    resp = put(s3, bucket, "c", data, ChecksumAlgorithm=algo)
+    expected = _checksum(algo, data)
+    assert resp.get(f"Checksum{algo}") == expected
+    head = s3.head_object(Bucket=bucket, Key="c", ChecksumMode="ENABLED")
+    assert head.get(f"Checksum{algo}") == expected
+    obj = s3.get_object(Bucket=bucket, Key="c", ChecksumMode="ENABLED")
+    assert obj.get(f"Checksum{algo}") == expected
+    assert obj["Body"].read() == data  # botocore validates the checksum while reading
+
+
+@pytest.mark.parametrize("algo", ["CRC32", "SHA256"])
+def test_wrong_checksum_is_bad_digest(s3, bucket, algo):
+    with pytest.raises(ClientError) as exc:
+        put(s3, bucket, "c", b"payload", **{f"Checksum{algo}": _checksum(algo, b"different")})
+    assert client_error(exc) == (400, "BadDigest")
+    assert exc.value.response["Error"]["Message"] == (
+        f"The {algo} you specified did not match the calculated checksum.")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="c")
+
+
+def test_malformed_checksum_header(endpoint, bucket):
+    r = signed_request("PUT", f"{endpoint}/{bucket}/c", {"x-amz-checksum-crc32": "!!notbase64"}, b"x")
+    assert r.status_code == 400
+    assert parse_error(r.content)["Code"] in ("InvalidRequest", "InvalidArgument", "BadDigest")
+
+
+def test_checksum_not_returned_without_checksum_mode(endpoint, s3, bucket):
+    put(s3, bucket, "c", b"data", ChecksumAlgorithm="SHA256")
+    r = signed_request("HEAD", f"{endpoint}/{bucket}/c")
+    assert "x-amz-checksum-sha256" not in r.headers
+    r = signed_request("HEAD", f"{endpoint}/{bucket}/c", {"x-amz-checksum-mode": "ENABLED"})
+    assert r.headers.get("x-amz-checksum-sha256") == _checksum("SHA256", b"data")
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+ODD_KEYS = [
+    "with space.txt", "plus+sign", "percent%20literal", "percent%", "emoji-😀.bin", "中文/键.txt",
+    "../x", "a/../b", "./dot", "dir/", "a//b", "//lead", "tilde~and=eq&amp;", "quote'\"<>", "#hash?q=1",
+    "tab\tchar", "ümlaut/é", "semi;colon,comma", "star*", "[brackets]{braces}", "back\\slash",
+]
+
+
+@pytest.mark.parametrize("key", ODD_KEYS)
+def test_odd_keys_round_trip(s3, bucket, key):
+    put(s3, bucket, key, key.encode())
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == key.encode()
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == [key]
+    s3.delete_object(Bucket=bucket, Key=key)
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_dot_segment_keys_are_distinct(s3, bucket):
+    put(s3, bucket, "a/../b", b"1")
+    put(s3, bucket, "b", b"2")
+    put(s3, bucket, "a/./b", b"3")
+    assert s3.get_object(Bucket=bucket, Key="a/../b")["Body"].read() == b"1"
+    assert s3.get_object(Bucket=bucket, Key="b")["Body"].read() == b"2"
+    assert s3.get_object(Bucket=bucket, Key="a/./b")["Body"].read() == b"3"
+
+
+def test_key_1024_bytes_ok(s3, bucket):
+    key = "k" * 1024
+    put(s3, bucket, key)
+    assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == 10
+
+
+def test_key_1024_bytes_multibyte_ok(s3, bucket):
+    key = "é" * 512  # 1024 UTF-8 bytes
+    put(s3, bucket, key)
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == TEN
+
+
+@pytest.mark.parametrize("key", ["k" * 1025, "é" * 512 + "x"], ids=["ascii-1025", "utf8-1025"])
+def test_key_too_long(s3, bucket, key):
+    with pytest.raises(ClientError) as exc:
+        put(s3, bucket, key)
+    assert client_error(exc) == (400, "KeyTooLongError")
+
+
+# --- DeleteObjects --------------------------------------------------------------------------------
+
+def test_delete_objects_verbose(s3, bucket):
+    for k in ("a", "b", "c"):
+        put(s3, bucket, k)
+    resp = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "a"}, {"Key": "b"},
+                                                                {"Key": "missing"}]})
+    assert sorted(d["Key"] for d in resp["Deleted"]) == ["a", "b", "missing"]
+    assert not resp.get("Errors")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["c"]
+
+
+def test_delete_objects_quiet(s3, bucket):
+    for k in ("a", "b"):
+        put(s3, bucket, k)
+    resp = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "a"}, {"Key": "b"}], "Quiet": True})
+    assert not resp.get("Deleted")
+    assert not resp.get("Errors")
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_delete_objects_odd_keys(s3, bucket):
+    keys = ["a&b<c>", "sp ace", "é😀", "quote\"'"]
+    for k in keys:
+        put(s3, bucket, k)
+    resp = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
+    assert sorted(d["Key"] for d in resp["Deleted"]) == sorted(keys)
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_delete_objects_1001_keys_is_malformed(s3, bucket):
+    with pytest.raises(ClientError) as exc:
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": f"k{i}"} for i in range(1001)]})
+    assert client_error(exc) == (400, "MalformedXML")
+
+
+def test_delete_objects_1000_keys_ok(s3, bucket):
+    resp = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": f"k{i}"} for i in range(1000)],
+                                                    "Quiet": True})
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_delete_objects_malformed_xml(endpoint, bucket):
+    body = b"<Delete><Object><Key>a</Key></Object>"
+    md5 = b64(hashlib.md5(body).digest())
+    r = signed_request("POST", f"{endpoint}/{bucket}?delete", {"Content-MD5": md5}, body)
+    assert_s3_error(r, 400, "MalformedXML")
+
+
+# --- CopyObject -----------------------------------------------------------------------------------
+
+def test_copy_keeps_metadata_and_content_type(s3, bucket):
+    put(s3, bucket, "src", b"copy me", ContentType="text/csv", Metadata={"owner": "alice"},
+        CacheControl="no-cache")
+    resp = s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"})
+    assert resp["CopyObjectResult"]["ETag"] == f'"{md5_hex(b"copy me")}"'
+    assert resp["CopyObjectResult"]["LastModified"] is not None
+    obj = s3.get_object(Bucket=bucket, Key="dst")
+    assert obj["Body"].read() == b"copy me"
+    assert obj["ContentType"] == "text/csv"
+    assert obj["Metadata"] == {"owner": "alice"}
+    assert obj["CacheControl"] == "no-cache"
+
+
+def test_copy_replace_metadata(s3, bucket):
+    put(s3, bucket, "src", b"data", ContentType="text/csv", Metadata={"owner": "alice"})
+    s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"},
+                   MetadataDirective="REPLACE", ContentType="application/json", Metadata={"new": "yes"})
+    head = s3.head_object(Bucket=bucket, Key="dst")
+    assert head["ContentType"] == "application/json"
+    assert head["Metadata"] == {"new": "yes"}
+    assert s3.head_object(Bucket=bucket, Key="src")["Metadata"] == {"owner": "alice"}
+
+
+def test_copy_between_buckets(s3, bucket, new_bucket):
+    other = new_bucket()
+    put(s3, bucket, "src", b"cross-bucket")
+    s3.copy_object(Bucket=other, Key="dst", CopySource={"Bucket": bucket, "Key": "src"})
+    assert s3.get_object(Bucket=other, Key="dst")["Body"].read() == b"cross-bucket"
+
+
+def test_copy_onto_itself_without_replace_is_illegal(s3, bucket):
+    put(s3, bucket, "self", b"x")
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="self", CopySource={"Bucket": bucket, "Key": "self"})
+    assert client_error(exc) == (400, "InvalidRequest")
+    assert exc.value.response["Error"]["Message"] == (
+        "This copy request is illegal because it is trying to copy an object to itself without changing the "
+        "object's metadata, storage class, website redirect location or encryption attributes.")
+
+
+def test_copy_onto_itself_with_replace(s3, bucket):
+    put(s3, bucket, "self", b"x", Metadata={"v": "1"})
+    s3.copy_object(Bucket=bucket, Key="self", CopySource={"Bucket": bucket, "Key": "self"},
+                   MetadataDirective="REPLACE", Metadata={"v": "2"})
+    obj = s3.get_object(Bucket=bucket, Key="self")
+    assert obj["Metadata"] == {"v": "2"}
+    assert obj["Body"].read() == b"x"
+
+
+@pytest.mark.parametrize("header,value,expect", [
+    ("CopySourceIfMatch", '"00000000000000000000000000000000"', 412),
+    ("CopySourceIfMatch", "ETAG", 200),
+    ("CopySourceIfNoneMatch", "ETAG", 412),
+    ("CopySourceIfNoneMatch", '"00000000000000000000000000000000"', 200),
+    ("CopySourceIfModifiedSince", "LM", 412),
+    ("CopySourceIfModifiedSince", "PAST", 200),
+    ("CopySourceIfUnmodifiedSince", "PAST", 412),
+    ("CopySourceIfUnmodifiedSince", "FUTURE", 200),
+])
+def test_copy_source_conditions(s3, bucket, header, value, expect):
+    etag = put(s3, bucket, "src")["ETag"]
+    lm = s3.head_object(Bucket=bucket, Key="src")["LastModified"]
+    day = dt.timedelta(days=1)
+    value = {"ETAG": etag, "LM": lm, "FUTURE": lm + day, "PAST": lm - day}.get(value, value)
+    kwargs = {header: value}
+    if expect == 200:
+        s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"}, **kwargs)
+        assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == TEN
+    else:
+        with pytest.raises(ClientError) as exc:
+            s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"}, **kwargs)
+        assert client_error(exc) == (412, "PreconditionFailed")
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket=bucket, Key="dst")
+
+
+@pytest.mark.parametrize("src", ["dir/with space+plus%pct.txt", "ünï/😀 ?#&.bin"])
+def test_copy_source_with_special_characters(s3, bucket, src):
+    put(s3, bucket, src, b"special")
+    s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": src})
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"special"
+
+
+def test_copy_source_header_url_encoded_raw(endpoint, s3, bucket):
+    src = "a b/ç+d.txt"
+    put(s3, bucket, src, b"raw copy")
+    r = signed_request("PUT", f"{endpoint}/{bucket}/dst", {"x-amz-copy-source": f"/{bucket}/{quote(src)}"})
+    assert r.status_code == 200, r.content
+    assert b"<CopyObjectResult" in r.content and b"<ETag>" in r.content
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"raw copy"
+
+
+def test_copy_missing_source(s3, bucket):
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "nope"})
+    assert client_error(exc) == (404, "NoSuchKey")
+
+
+def test_copy_from_missing_bucket(s3, bucket):
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": "no-such-bucket-e2e-zz", "Key": "k"})
+    assert client_error(exc) == (404, "NoSuchBucket")
+
+
+# --- virtual-hosted style -------------------------------------------------------------------------
+
+def _host_port(endpoint: str) -> str:
+    return endpoint.split("://", 1)[1]
+
+
+def test_virtual_hosted_raw_requests(endpoint, s3, bucket):
+    port = _host_port(endpoint).rsplit(":", 1)[1]
+    host = f"{bucket}.localhost:{port}"
+    r = signed_request("PUT", f"{endpoint}/vkey.txt", body=b"virtual", host=host)
+    assert r.status_code == 200, r.content
+    assert s3.get_object(Bucket=bucket, Key="vkey.txt")["Body"].read() == b"virtual"
+    r = signed_request("GET", f"{endpoint}/vkey.txt", host=host)
+    assert r.status_code == 200 and r.content == b"virtual"
+    r = signed_request("GET", f"{endpoint}/?list-type=2", host=host)
+    assert r.status_code == 200
+    assert b"<Key>vkey.txt</Key>" in r.content
+
+
+def test_virtual_hosted_boto3(endpoint, s3, bucket):
+    """boto3 with addressing_style=virtual against http://localhost:PORT. *.localhost may not resolve here,
+    so the connection goes to 127.0.0.1 while the signed Host header stays BUCKET.localhost:PORT."""
+    port = _host_port(endpoint).rsplit(":", 1)[1]
+    vs3 = make_client(f"http://localhost:{port}", s3={"addressing_style": "virtual"})
+
+    def reroute(request, **_):
+        host = request.url.split("://", 1)[1].split("/", 1)[0]
+        assert host == f"{bucket}.localhost:{port}"
+        request.headers["Host"] = host
+        request.url = request.url.replace(f"://{host}", f"://127.0.0.1:{port}", 1)
+
+    vs3.meta.events.register("before-send.s3", reroute)
+    vs3.put_object(Bucket=bucket, Key="dir/v b.txt", Body=b"vhost")
+    assert vs3.get_object(Bucket=bucket, Key="dir/v b.txt")["Body"].read() == b"vhost"
+    assert [o["Key"] for o in vs3.list_objects_v2(Bucket=bucket)["Contents"]] == ["dir/v b.txt"]
+    vs3.delete_object(Bucket=bucket, Key="dir/v b.txt")
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_path_style_unaffected_by_config(endpoint, s3, bucket):
+    ps3 = make_client(endpoint, s3={"addressing_style": "path"})
+    ps3.put_object(Bucket=bucket, Key="p", Body=b"path")
+    assert s3.get_object(Bucket=bucket, Key="p")["Body"].read() == b"path"
+

@@ -1,0 +1,381 @@
+"""SigV4: header and query signing, clock skew, payload hashes, aws-chunked bodies, checksums, regions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import zlib
+from unittest import mock
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from tests.conftest import ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, make_client
+from tests.e2e.helpers import (
+    MiB,
+    assert_s3_error,
+    aws_chunked_unsigned_body,
+    b64,
+    client_error,
+    key_path,
+    parse_error,
+    random_bytes,
+    sign_headers,
+    signed_request,
+    streaming_signed_put,
+)
+
+WRONG_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWRONGKEYXX"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _headers(request) -> dict[str, str]:
+    return {k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+
+
+def crc32_b64(data: bytes) -> str:
+    return b64(zlib.crc32(data).to_bytes(4, "big"))
+
+
+# --- header auth ----------------------------------------------------------------------------------
+
+def test_signed_request_works(endpoint, bucket):
+    r = signed_request("PUT", f"{endpoint}/{bucket}/k", body=b"hello")
+    assert r.status_code == 200, r.content
+    r = signed_request("GET", f"{endpoint}/{bucket}/k")
+    assert r.status_code == 200 and r.content == b"hello"
+
+
+def test_wrong_secret_is_signature_does_not_match_with_details(endpoint, bucket):
+    r = signed_request("GET", f"{endpoint}/{bucket}?list-type=2", secret_key=WRONG_SECRET)
+    err = assert_s3_error(r, 403, "SignatureDoesNotMatch")
+    assert err.get("StringToSign", "").startswith("AWS4-HMAC-SHA256\n"), err
+    assert err.get("CanonicalRequest", "").startswith("GET\n"), err
+    assert err.get("AWSAccessKeyId") == ROOT_ACCESS_KEY_ID, err
+
+
+def test_wrong_secret_boto3(endpoint):
+    c = make_client(endpoint, secret_key=WRONG_SECRET)
+    with pytest.raises(ClientError) as exc:
+        c.list_buckets()
+    assert client_error(exc) == (403, "SignatureDoesNotMatch")
+
+
+def test_unknown_access_key(endpoint):
+    c = make_client(endpoint, access_key="AKIANOSUCHKEY0000000")
+    with pytest.raises(ClientError) as exc:
+        c.list_buckets()
+    assert client_error(exc) == (403, "InvalidAccessKeyId")
+
+
+@pytest.mark.parametrize("authorization", [
+    "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20240101, SignedHeaders=host, Signature=abcd",
+    "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20240101/us-east-1/s3/aws4_request",
+    "AWS4-HMAC-SHA256 garbage",
+])
+def test_malformed_authorization_header(endpoint, authorization):
+    headers = {
+        "Authorization": authorization,
+        "x-amz-date": utcnow().strftime("%Y%m%dT%H%M%SZ"),
+        "x-amz-content-sha256": hashlib.sha256(b"").hexdigest(),
+    }
+    r = requests.get(f"{endpoint}/", headers=headers, timeout=10)
+    assert_s3_error(r, 400, "AuthorizationHeaderMalformed")
+
+
+def test_signed_headers_must_include_host(endpoint):
+    hdrs = sign_headers("GET", f"{endpoint}/")
+    # drop 'host' from SignedHeaders: AWS requires it
+    hdrs["Authorization"] = hdrs["Authorization"].replace("SignedHeaders=host;", "SignedHeaders=")
+    r = requests.get(f"{endpoint}/", headers=hdrs, timeout=10)
+    assert r.status_code in (400, 403), r.content
+    assert parse_error(r.content)["Code"] in ("AuthorizationHeaderMalformed", "SignatureDoesNotMatch",
+                                              "AccessDenied")
+
+
+def test_unsigned_extra_header_change_is_detected(endpoint, bucket):
+    hdrs = sign_headers("PUT", f"{endpoint}/{bucket}/k", {"x-amz-meta-a": "1"}, b"x")
+    hdrs["x-amz-meta-a"] = "2"  # signed header changed after signing
+    r = requests.put(f"{endpoint}/{bucket}/k", headers=hdrs, data=b"x", timeout=10)
+    assert_s3_error(r, 403, "SignatureDoesNotMatch")
+
+
+# --- clock skew -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("minutes", [-20, 20])
+def test_clock_skew_over_15_minutes(endpoint, minutes):
+    r = signed_request("GET", f"{endpoint}/", when=utcnow() + dt.timedelta(minutes=minutes))
+    assert_s3_error(r, 403, "RequestTimeTooSkewed")
+
+
+def test_clock_skew_under_15_minutes_is_accepted(endpoint):
+    r = signed_request("GET", f"{endpoint}/", when=utcnow() - dt.timedelta(minutes=10))
+    assert r.status_code == 200, r.content
+
+
+def test_clock_skew_boto3(endpoint):
+    c = make_client(endpoint)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=utcnow() - dt.timedelta(hours=1)):
+        with pytest.raises(ClientError) as exc:
+            c.list_buckets()
+    assert client_error(exc) == (403, "RequestTimeTooSkewed")
+
+
+# --- payload hash, Content-MD5 --------------------------------------------------------------------
+
+def test_tampered_body_is_content_sha256_mismatch(endpoint, s3, bucket):
+    r = signed_request("PUT", f"{endpoint}/{bucket}/k", body=b"original body", send_body=b"tampered body")
+    assert_s3_error(r, 400, "XAmzContentSHA256Mismatch")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="k")
+
+
+def test_unsigned_payload_is_accepted(endpoint, s3, bucket):
+    r = signed_request("PUT", f"{endpoint}/{bucket}/k", body=b"abc", payload_hash="UNSIGNED-PAYLOAD")
+    assert r.status_code == 200, r.content
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"abc"
+
+
+def test_wrong_content_md5_is_bad_digest(s3, bucket):
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"data", ContentMD5=b64(hashlib.md5(b"other").digest()))
+    assert client_error(exc) == (400, "BadDigest")
+
+
+def test_malformed_content_md5_is_invalid_digest(s3, bucket):
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"data", ContentMD5="not-an-md5!")
+    assert client_error(exc) == (400, "InvalidDigest")
+
+
+def test_correct_content_md5_is_accepted(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"data", ContentMD5=b64(hashlib.md5(b"data").digest()))
+
+
+# --- checksums as boto3 sends them ----------------------------------------------------------------
+
+def test_boto3_default_crc32_checksum_put(s3, bucket):
+    sent = {}
+
+    def capture(request, **_):
+        sent.update(_headers(request))
+
+    s3.meta.events.register("before-send.s3.PutObject", capture)
+    try:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"checksummed")
+    finally:
+        s3.meta.events.unregister("before-send.s3.PutObject", capture)
+    assert sent.get("x-amz-checksum-crc32") == crc32_b64(b"checksummed")
+    head = s3.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert head.get("ChecksumCRC32") == crc32_b64(b"checksummed")
+
+
+def _force_trailer(params, **_):
+    algo = params["context"].get("checksum", {}).get("request_algorithm")
+    if isinstance(algo, dict):
+        algo["in"] = "trailer"
+
+
+def test_boto3_unsigned_trailer_checksum_put(s3, bucket):
+    """What boto3 sends over https: aws-chunked body, STREAMING-UNSIGNED-PAYLOAD-TRAILER, CRC32 trailer."""
+    sent = {}
+
+    def capture(request, **_):
+        sent.update(_headers(request))
+
+    data = random_bytes(3 * MiB + 17)
+    s3.meta.events.register("before-call.s3.PutObject", _force_trailer)
+    s3.meta.events.register("before-send.s3.PutObject", capture)
+    try:
+        s3.put_object(Bucket=bucket, Key="k", Body=data)
+    finally:
+        s3.meta.events.unregister("before-call.s3.PutObject", _force_trailer)
+        s3.meta.events.unregister("before-send.s3.PutObject", capture)
+    assert sent.get("x-amz-content-sha256") == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    assert sent.get("x-amz-trailer") == "x-amz-checksum-crc32"
+    obj = s3.get_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert obj["Body"].read() == data
+    assert obj["ContentLength"] == len(data)
+    assert obj.get("ChecksumCRC32") == crc32_b64(data)
+
+
+def _trailer_put(endpoint, bucket, key, data, trailer_value):
+    body = aws_chunked_unsigned_body(data, 8192, "x-amz-checksum-crc32", trailer_value)
+    headers = {
+        "Content-Encoding": "aws-chunked",
+        "X-Amz-Decoded-Content-Length": str(len(data)),
+        "X-Amz-Trailer": "x-amz-checksum-crc32",
+        "Content-Length": str(len(body)),
+    }
+    return signed_request("PUT", endpoint + key_path(bucket, key), headers, body,
+                          payload_hash="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+
+
+def test_raw_unsigned_trailer_put(endpoint, s3, bucket):
+    data = random_bytes(20000)
+    r = _trailer_put(endpoint, bucket, "k", data, crc32_b64(data))
+    assert r.status_code == 200, r.content
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == data
+
+
+def test_raw_unsigned_trailer_wrong_checksum_is_bad_digest(endpoint, s3, bucket):
+    data = random_bytes(20000)
+    r = _trailer_put(endpoint, bucket, "k", data, crc32_b64(b"something else"))
+    assert_s3_error(r, 400, "BadDigest")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="k")
+
+
+# --- STREAMING-AWS4-HMAC-SHA256-PAYLOAD -----------------------------------------------------------
+
+def test_streaming_signed_payload(endpoint, s3, bucket):
+    data = random_bytes(200_000)  # 3 full 64 KiB chunks and a short one, then the final empty chunk
+    r = streaming_signed_put(endpoint, bucket, "streamed", data)
+    assert r.status_code == 200, r.content
+    assert r.headers["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    obj = s3.get_object(Bucket=bucket, Key="streamed")
+    assert obj["ContentLength"] == len(data)
+    assert obj["Body"].read() == data
+    assert "ContentEncoding" not in obj or "aws-chunked" not in obj["ContentEncoding"]
+
+
+def test_streaming_signed_payload_tampered_chunk(endpoint, s3, bucket):
+    r = streaming_signed_put(endpoint, bucket, "streamed", random_bytes(200_000), tamper=True)
+    assert_s3_error(r, 403, "SignatureDoesNotMatch")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="streamed")
+
+
+def test_aws_cli_upload_round_trip(endpoint, bucket, tmp_path):
+    """The AWS CLI's own upload path (whatever payload signing it picks) is accepted."""
+    src = tmp_path / "f.bin"
+    data = random_bytes(100_000)
+    src.write_bytes(data)
+    env = {
+        "AWS_ACCESS_KEY_ID": ROOT_ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": ROOT_SECRET_ACCESS_KEY,
+        "AWS_DEFAULT_REGION": "us-east-1", "HOME": str(tmp_path), "PATH": "/usr/bin:/bin",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }
+    cmd = [sys.executable, "-m", "awscli", "--endpoint-url", endpoint, "s3api", "put-object",
+           "--bucket", bucket, "--key", "cli", "--body", str(src)]
+    p = subprocess.run(cmd, env=env, capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    r = signed_request("GET", f"{endpoint}/{bucket}/cli")
+    assert r.content == data
+
+
+# --- presigned URLs -------------------------------------------------------------------------------
+
+def _fetch(tool: str, method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
+    if tool == "requests":
+        r = requests.request(method, url, data=body, timeout=30)
+        return r.status_code, r.content
+    if tool == "urllib":
+        req = urllib.request.Request(url, data=body, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+    cmd = ["curl", "-sS", "-g", "-X", method, "-o", "-", "-w", "\n%{http_code}", url]
+    if body is not None:
+        cmd[1:1] = ["--data-binary", "@-", "-H", "Content-Type:"]
+    p = subprocess.run(cmd, input=body or b"", capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    out, _, code = p.stdout.rpartition(b"\n")
+    return int(code), out
+
+
+@pytest.mark.parametrize("tool", ["requests", "urllib", "curl"])
+def test_presigned_get(s3, bucket, tool):
+    key = "dir/presigned get+é.txt"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"presigned content")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=300)
+    assert _fetch(tool, "GET", url) == (200, b"presigned content")
+
+
+@pytest.mark.parametrize("tool", ["requests", "urllib", "curl"])
+def test_presigned_put(s3, bucket, tool):
+    key = f"up/{tool} file.bin"
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=300)
+    status, body = _fetch(tool, "PUT", url, b"uploaded via " + tool.encode())
+    assert status == 200, body
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"uploaded via " + tool.encode()
+
+
+def test_presigned_url_tampered_is_rejected(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="b", Body=b"b")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "a"}, ExpiresIn=300)
+    r = requests.get(url.replace(f"/{bucket}/a?", f"/{bucket}/b?"), timeout=10)
+    assert_s3_error(r, 403, "SignatureDoesNotMatch")
+
+
+def test_presigned_expires_over_a_week(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=604801)
+    r = requests.get(url, timeout=10)
+    assert r.status_code in (400, 403), r.content
+    err = parse_error(r.content)
+    assert err["Code"] == "AuthorizationQueryParametersError", err
+
+
+def test_presigned_expires_exactly_a_week_is_accepted(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=604800)
+    assert requests.get(url, timeout=10).status_code == 200
+
+
+def test_presigned_expired(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    with mock.patch("botocore.auth.get_current_datetime", return_value=utcnow() - dt.timedelta(hours=1)):
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=60)
+    r = requests.get(url, timeout=10)
+    err = assert_s3_error(r, 403, "AccessDenied")
+    assert "Request has expired" in err["Message"], err
+
+
+def test_presigned_signed_days_ago_still_valid(s3, bucket):
+    """Presigned URLs are not subject to the 15-minute skew window: only X-Amz-Date + X-Amz-Expires counts."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    with mock.patch("botocore.auth.get_current_datetime", return_value=utcnow() - dt.timedelta(days=2)):
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"},
+                                        ExpiresIn=3 * 86400)
+    assert requests.get(url, timeout=10).status_code == 200
+
+
+def test_presigned_wrong_secret(endpoint, bucket, s3):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    bad = make_client(endpoint, secret_key=WRONG_SECRET)
+    url = bad.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=60)
+    assert_s3_error(requests.get(url, timeout=10), 403, "SignatureDoesNotMatch")
+
+
+# --- regions --------------------------------------------------------------------------------------
+
+def test_wrong_signing_region_names_expected_region(endpoint, bucket):
+    r = signed_request("GET", f"{endpoint}/{bucket}?list-type=2", region="eu-west-1")
+    err = assert_s3_error(r, 400, "AuthorizationHeaderMalformed")
+    assert err.get("Region") == "us-east-1", err
+
+
+def test_boto3_client_in_other_region_reaches_us_east_1_bucket(endpoint, s3, bucket):
+    """botocore follows AuthorizationHeaderMalformed+<Region> transparently (or the server accepts it)."""
+    import boto3
+    from botocore.config import Config
+
+    eu = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1",
+                      aws_access_key_id=ROOT_ACCESS_KEY_ID, aws_secret_access_key=ROOT_SECRET_ACCESS_KEY,
+                      config=Config(retries={"max_attempts": 1}))
+    eu.put_object(Bucket=bucket, Key="from-eu", Body=b"bonjour")
+    assert eu.get_object(Bucket=bucket, Key="from-eu")["Body"].read() == b"bonjour"
+    assert s3.get_object(Bucket=bucket, Key="from-eu")["Body"].read() == b"bonjour"
+
