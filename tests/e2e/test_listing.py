@@ -1,0 +1,245 @@
+"""ListObjectsV2 and ListObjects (v1): prefixes, delimiters, paging, ordering, url encoding."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import unquote_plus
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.helpers import S3_NS, assert_s3_error, client_error, signed_request, unique_name
+
+
+def put_keys(s3, bucket: str, keys: list[str]) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=b"x"), keys))
+
+
+def keys_of(resp: dict) -> list[str]:
+    return [o["Key"] for o in resp.get("Contents", [])]
+
+
+def prefixes_of(resp: dict) -> list[str]:
+    return [p["Prefix"] for p in resp.get("CommonPrefixes", [])]
+
+
+TREE = ["a.txt", "dir/b.txt", "dir/c.txt", "dir/sub/d.txt", "other/e.txt", "z.txt"]
+
+
+@pytest.fixture
+def tree(s3, bucket) -> str:
+    put_keys(s3, bucket, TREE)
+    return bucket
+
+
+# --- ListObjectsV2 -------------------------------------------------------------------------------
+
+def test_list_all(s3, tree):
+    resp = s3.list_objects_v2(Bucket=tree)
+    assert keys_of(resp) == TREE
+    assert resp["KeyCount"] == len(TREE)
+    assert resp["IsTruncated"] is False
+    assert resp["Name"] == tree
+    obj = resp["Contents"][0]
+    assert obj["Size"] == 1
+    assert obj["ETag"] == '"9dd4e461268c8034f5c8564e155c67a6"'
+    assert obj["LastModified"] is not None
+    assert obj["StorageClass"] == "STANDARD"
+
+
+def test_list_prefix(s3, tree):
+    assert keys_of(s3.list_objects_v2(Bucket=tree, Prefix="dir/")) == ["dir/b.txt", "dir/c.txt",
+                                                                       "dir/sub/d.txt"]
+    assert keys_of(s3.list_objects_v2(Bucket=tree, Prefix="nothing")) == []
+
+
+def test_list_delimiter(s3, tree):
+    resp = s3.list_objects_v2(Bucket=tree, Delimiter="/")
+    assert keys_of(resp) == ["a.txt", "z.txt"]
+    assert prefixes_of(resp) == ["dir/", "other/"]
+    assert resp["KeyCount"] == 4
+    assert resp["Delimiter"] == "/"
+
+
+def test_list_prefix_and_delimiter(s3, tree):
+    resp = s3.list_objects_v2(Bucket=tree, Prefix="dir/", Delimiter="/")
+    assert keys_of(resp) == ["dir/b.txt", "dir/c.txt"]
+    assert prefixes_of(resp) == ["dir/sub/"]
+    assert resp["Prefix"] == "dir/"
+
+
+def test_list_non_slash_delimiter(s3, bucket):
+    put_keys(s3, bucket, ["a-1", "a-2", "b-1", "c"])
+    resp = s3.list_objects_v2(Bucket=bucket, Delimiter="-")
+    assert keys_of(resp) == ["c"]
+    assert prefixes_of(resp) == ["a-", "b-"]
+
+
+def test_list_start_after(s3, tree):
+    assert keys_of(s3.list_objects_v2(Bucket=tree, StartAfter="dir/c.txt")) == ["dir/sub/d.txt",
+                                                                                "other/e.txt", "z.txt"]
+    assert keys_of(s3.list_objects_v2(Bucket=tree, StartAfter="dir/bz")) == ["dir/c.txt", "dir/sub/d.txt",
+                                                                             "other/e.txt", "z.txt"]
+
+
+def test_list_fetch_owner(s3, tree):
+    without = s3.list_objects_v2(Bucket=tree)
+    assert "Owner" not in without["Contents"][0]
+    owner = s3.list_objects_v2(Bucket=tree, FetchOwner=True)["Contents"][0]["Owner"]
+    assert owner["ID"] == s3.list_buckets()["Owner"]["ID"]
+
+
+def test_list_max_keys_and_continuation(s3, tree):
+    first = s3.list_objects_v2(Bucket=tree, MaxKeys=2)
+    assert keys_of(first) == TREE[:2]
+    assert first["IsTruncated"] is True
+    assert first["KeyCount"] == 2
+    assert first["MaxKeys"] == 2
+    token = first["NextContinuationToken"]
+    second = s3.list_objects_v2(Bucket=tree, MaxKeys=2, ContinuationToken=token)
+    assert second["ContinuationToken"] == token
+    assert keys_of(second) == TREE[2:4]
+
+
+def test_list_paging_with_delimiter_counts_prefixes(s3, tree):
+    pages = list(s3.get_paginator("list_objects_v2").paginate(Bucket=tree, Delimiter="/",
+                                                               PaginationConfig={"PageSize": 1}))
+    entries = [e for p in pages for e in keys_of(p) + prefixes_of(p)]
+    assert entries == ["a.txt", "dir/", "other/", "z.txt"]
+    assert all(p["KeyCount"] <= 1 for p in pages)
+
+
+def test_paginator_over_hundreds_of_keys(s3, bucket):
+    keys = [f"many/{i:04d}" for i in range(250)]
+    put_keys(s3, bucket, keys)
+    paginator = s3.get_paginator("list_objects_v2")
+    pages = list(paginator.paginate(Bucket=bucket, PaginationConfig={"PageSize": 100}))
+    assert [len(keys_of(p)) for p in pages] == [100, 100, 50]
+    assert [k for p in pages for k in keys_of(p)] == keys
+    assert [p["IsTruncated"] for p in pages] == [True, True, False]
+
+
+def test_default_max_keys_is_1000(s3, bucket):
+    put_keys(s3, bucket, [f"k{i:04d}" for i in range(1005)])
+    resp = s3.list_objects_v2(Bucket=bucket)
+    assert resp["MaxKeys"] == 1000
+    assert resp["KeyCount"] == 1000
+    assert resp["IsTruncated"] is True
+    rest = s3.list_objects_v2(Bucket=bucket, ContinuationToken=resp["NextContinuationToken"])
+    assert keys_of(rest) == [f"k{i:04d}" for i in range(1000, 1005)]
+
+
+def test_max_keys_zero(s3, tree):
+    resp = s3.list_objects_v2(Bucket=tree, MaxKeys=0)
+    assert keys_of(resp) == []
+    assert resp["KeyCount"] == 0
+    assert resp["IsTruncated"] is False
+
+
+@pytest.mark.parametrize("value", ["abc", "-1"])
+def test_invalid_max_keys(endpoint, bucket, value):
+    r = signed_request("GET", f"{endpoint}/{bucket}?list-type=2&max-keys={value}")
+    assert_s3_error(r, 400, "InvalidArgument")
+
+
+def test_invalid_continuation_token(endpoint, bucket):
+    r = signed_request("GET", f"{endpoint}/{bucket}?list-type=2&continuation-token=not-a-real-token")
+    assert_s3_error(r, 400, "InvalidArgument")
+
+
+def test_list_missing_bucket(s3):
+    with pytest.raises(ClientError) as exc:
+        s3.list_objects_v2(Bucket=unique_name("nobucket"))
+    assert client_error(exc) == (404, "NoSuchBucket")
+
+
+def test_utf8_binary_order(s3, bucket):
+    keys = ["a", "a/b", "a0", "B", "é", "😀", "Z", "a-", "~", "ａ", "\u00ff", "\ue000"]
+    put_keys(s3, bucket, keys)
+    listed = keys_of(s3.list_objects_v2(Bucket=bucket))
+    assert listed == sorted(keys, key=lambda k: k.encode("utf-8"))
+
+
+def test_utf8_order_across_pages(s3, bucket):
+    keys = ["😀", "\uffff", "\ue000", "é", "z"]
+    put_keys(s3, bucket, keys)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": 2})
+    assert [k for p in pages for k in keys_of(p)] == sorted(keys, key=lambda k: k.encode("utf-8"))
+
+
+ODD = ["sp ace", "plus+", "pct%41", "amp&", "lt<", "ctrl\x01char", "tab\t", "é/ü", "q?x#y"]
+
+
+def test_encoding_type_url_boto3_round_trip(s3, bucket):
+    """botocore asks for EncodingType=url and decodes the answer: keys must come back exactly."""
+    put_keys(s3, bucket, ODD)
+    assert keys_of(s3.list_objects_v2(Bucket=bucket)) == sorted(ODD, key=lambda k: k.encode())
+    assert keys_of(s3.list_objects(Bucket=bucket)) == sorted(ODD, key=lambda k: k.encode())
+
+
+def test_encoding_type_url_raw(endpoint, s3, bucket):
+    put_keys(s3, bucket, ODD)
+    r = signed_request("GET", f"{endpoint}/{bucket}?list-type=2&encoding-type=url&prefix=")
+    assert r.status_code == 200
+    root = ET.fromstring(r.content)
+    assert root.findtext(f"{S3_NS}EncodingType") == "url"
+    raw_keys = [e.text for e in root.iter(f"{S3_NS}Key")]
+    assert all("\x01" not in k and " " not in k for k in raw_keys), raw_keys
+    assert [unquote_plus(k) for k in raw_keys] == sorted(ODD, key=lambda k: k.encode())
+
+
+def test_encoding_type_url_common_prefixes(s3, bucket):
+    put_keys(s3, bucket, ["dir one/a", "dir+two/b", "x y"])
+    resp = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert prefixes_of(resp) == ["dir one/", "dir+two/"]
+    assert keys_of(resp) == ["x y"]
+
+
+def test_invalid_encoding_type(endpoint, bucket):
+    r = signed_request("GET", f"{endpoint}/{bucket}?list-type=2&encoding-type=base64")
+    assert_s3_error(r, 400, "InvalidArgument")
+
+
+# --- ListObjects v1 ------------------------------------------------------------------------------
+
+def test_v1_list_all(s3, tree):
+    resp = s3.list_objects(Bucket=tree)
+    assert keys_of(resp) == TREE
+    assert resp["IsTruncated"] is False
+    assert resp["Contents"][0]["Owner"]["ID"]
+
+
+def test_v1_marker(s3, tree):
+    resp = s3.list_objects(Bucket=tree, Marker="dir/c.txt")
+    assert keys_of(resp) == ["dir/sub/d.txt", "other/e.txt", "z.txt"]
+    assert resp["Marker"] == "dir/c.txt"
+
+
+def test_v1_next_marker_with_delimiter(s3, tree):
+    resp = s3.list_objects(Bucket=tree, Delimiter="/", MaxKeys=2)
+    assert keys_of(resp) + prefixes_of(resp) == ["a.txt", "dir/"]
+    assert resp["IsTruncated"] is True
+    assert resp["NextMarker"] == "dir/"
+    rest = s3.list_objects(Bucket=tree, Delimiter="/", Marker=resp["NextMarker"])
+    assert keys_of(rest) == ["z.txt"]
+    assert prefixes_of(rest) == ["other/"]
+
+
+def test_v1_paginator(s3, bucket):
+    keys = [f"p/{i:03d}" for i in range(120)]
+    put_keys(s3, bucket, keys)
+    pages = list(s3.get_paginator("list_objects").paginate(Bucket=bucket, PaginationConfig={"PageSize": 50}))
+    assert [k for p in pages for k in keys_of(p)] == keys
+    assert len(pages) == 3
+
+
+def test_v1_max_keys_zero(s3, tree):
+    resp = s3.list_objects(Bucket=tree, MaxKeys=0)
+    assert keys_of(resp) == []
+    assert resp["IsTruncated"] is False
+
+
+def test_v1_invalid_max_keys(endpoint, bucket):
+    assert_s3_error(signed_request("GET", f"{endpoint}/{bucket}?max-keys=ten"), 400, "InvalidArgument")

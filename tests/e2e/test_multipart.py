@@ -1,0 +1,273 @@
+"""Multipart uploads: create/upload/complete, part rules, abort, listings, UploadPartCopy, the transfer
+manager, ranged and part-number reads of multipart objects."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from tests.e2e.helpers import MiB, client_error, md5_hex, random_bytes
+
+PART = 5 * MiB
+
+
+def multipart_etag(parts: list[bytes]) -> str:
+    digest = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest()
+    return f'"{digest}-{len(parts)}"'
+
+
+def upload(s3, bucket: str, key: str, parts: list[bytes], **create_kw) -> tuple[str, list[dict]]:
+    """Create an upload and upload ``parts`` (numbered from 1); returns (upload id, completed-parts list)."""
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **create_kw)["UploadId"]
+    done = []
+    for n, body in enumerate(parts, start=1):
+        etag = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=body)["ETag"]
+        done.append({"PartNumber": n, "ETag": etag})
+    return upload_id, done
+
+
+def complete(s3, bucket: str, key: str, upload_id: str, parts: list[dict]) -> dict:
+    return s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
+                                        MultipartUpload={"Parts": parts})
+
+
+@pytest.fixture
+def two_part_object(s3, bucket) -> tuple[str, list[bytes]]:
+    parts = [random_bytes(PART), random_bytes(MiB + 3)]
+    upload_id, done = upload(s3, bucket, "mp", parts)
+    complete(s3, bucket, "mp", upload_id, done)
+    return bucket, parts
+
+
+def test_complete_multipart(s3, bucket):
+    parts = [random_bytes(PART), random_bytes(MiB + 3)]
+    upload_id, done = upload(s3, bucket, "mp", parts, ContentType="video/mp4", Metadata={"src": "camera"})
+    assert [p["ETag"] for p in done] == [f'"{md5_hex(p)}"' for p in parts]
+    resp = complete(s3, bucket, "mp", upload_id, done)
+    assert resp["ETag"] == multipart_etag(parts)
+    assert resp["Key"] == "mp"
+    assert resp["Bucket"] == bucket
+    obj = s3.get_object(Bucket=bucket, Key="mp")
+    assert obj["ETag"] == multipart_etag(parts)
+    assert obj["ContentLength"] == sum(map(len, parts))
+    assert obj["ContentType"] == "video/mp4"
+    assert obj["Metadata"] == {"src": "camera"}
+    assert obj["Body"].read() == b"".join(parts)
+
+
+def test_single_small_part_is_allowed(s3, bucket):
+    upload_id, done = upload(s3, bucket, "one", [b"tiny"])
+    assert complete(s3, bucket, "one", upload_id, done)["ETag"] == multipart_etag([b"tiny"])
+    assert s3.get_object(Bucket=bucket, Key="one")["Body"].read() == b"tiny"
+
+
+def test_completed_upload_disappears(s3, bucket):
+    upload_id, done = upload(s3, bucket, "gone", [b"x"])
+    complete(s3, bucket, "gone", upload_id, done)
+    assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    with pytest.raises(ClientError) as exc:
+        s3.list_parts(Bucket=bucket, Key="gone", UploadId=upload_id)
+    assert client_error(exc) == (404, "NoSuchUpload")
+
+
+def test_reuploaded_part_replaces_previous(s3, bucket):
+    upload_id, _ = upload(s3, bucket, "re", [b"first version"])
+    etag = s3.upload_part(Bucket=bucket, Key="re", UploadId=upload_id, PartNumber=1, Body=b"second")["ETag"]
+    complete(s3, bucket, "re", upload_id, [{"PartNumber": 1, "ETag": etag}])
+    assert s3.get_object(Bucket=bucket, Key="re")["Body"].read() == b"second"
+
+
+def test_unused_parts_are_dropped(s3, bucket):
+    """Only the listed parts make the object; non-consecutive part numbers are fine."""
+    parts = [random_bytes(PART), b"unused part", b"last"]
+    upload_id, done = upload(s3, bucket, "sparse", parts)
+    complete(s3, bucket, "sparse", upload_id, [done[0], done[2]])
+    obj = s3.get_object(Bucket=bucket, Key="sparse")
+    assert obj["Body"].read() == parts[0] + parts[2]
+    assert obj["ETag"] == multipart_etag([parts[0], parts[2]])
+
+
+def test_entity_too_small(s3, bucket):
+    upload_id, done = upload(s3, bucket, "small", [b"a" * 1024, b"b" * 1024])
+    with pytest.raises(ClientError) as exc:
+        complete(s3, bucket, "small", upload_id, done)
+    assert client_error(exc) == (400, "EntityTooSmall")
+
+
+def test_invalid_part_wrong_etag(s3, bucket):
+    upload_id, done = upload(s3, bucket, "k", [b"x"])
+    with pytest.raises(ClientError) as exc:
+        complete(s3, bucket, "k", upload_id, [{"PartNumber": 1, "ETag": f'"{md5_hex(b"y")}"'}])
+    assert client_error(exc) == (400, "InvalidPart")
+
+
+def test_invalid_part_missing_number(s3, bucket):
+    upload_id, done = upload(s3, bucket, "k", [b"x"])
+    with pytest.raises(ClientError) as exc:
+        complete(s3, bucket, "k", upload_id, done + [{"PartNumber": 2, "ETag": done[0]["ETag"]}])
+    assert client_error(exc) == (400, "InvalidPart")
+
+
+def test_invalid_part_order(s3, bucket):
+    # both parts >= 5 MiB, so the order is the only thing wrong
+    upload_id, done = upload(s3, bucket, "k", [random_bytes(PART), random_bytes(PART)])
+    with pytest.raises(ClientError) as exc:
+        complete(s3, bucket, "k", upload_id, [done[1], done[0]])
+    assert client_error(exc) == (400, "InvalidPartOrder")
+
+
+def test_complete_with_no_parts_is_malformed(s3, bucket):
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    with pytest.raises(ClientError) as exc:
+        complete(s3, bucket, "k", upload_id, [])
+    assert client_error(exc) == (400, "MalformedXML")
+
+
+@pytest.mark.parametrize("number", [0, 10001])
+def test_part_number_out_of_range(s3, bucket, number):
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=number, Body=b"x")
+    assert client_error(exc) == (400, "InvalidArgument")
+
+
+def test_abort_then_no_such_upload(s3, bucket):
+    upload_id, done = upload(s3, bucket, "k", [b"x"])
+    resp = s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id)
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 204
+    for call in (
+        lambda: s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=2, Body=b"y"),
+        lambda: s3.list_parts(Bucket=bucket, Key="k", UploadId=upload_id),
+        lambda: complete(s3, bucket, "k", upload_id, done),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert client_error(exc) == (404, "NoSuchUpload")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="k")
+
+
+def test_unknown_upload_id(s3, bucket):
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part(Bucket=bucket, Key="k", UploadId="no-such-upload-id", PartNumber=1, Body=b"x")
+    assert client_error(exc) == (404, "NoSuchUpload")
+
+
+def test_upload_id_is_bound_to_its_key(s3, bucket):
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="right")["UploadId"]
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part(Bucket=bucket, Key="wrong", UploadId=upload_id, PartNumber=1, Body=b"x")
+    assert client_error(exc) == (404, "NoSuchUpload")
+
+
+def test_list_parts_paging(s3, bucket):
+    parts = [b"one", b"two!", b"three"]
+    upload_id, done = upload(s3, bucket, "lp", parts)
+    first = s3.list_parts(Bucket=bucket, Key="lp", UploadId=upload_id, MaxParts=2)
+    assert [p["PartNumber"] for p in first["Parts"]] == [1, 2]
+    assert [p["Size"] for p in first["Parts"]] == [3, 4]
+    assert [p["ETag"] for p in first["Parts"]] == [d["ETag"] for d in done[:2]]
+    assert first["IsTruncated"] is True
+    assert first["NextPartNumberMarker"] == 2
+    assert first["MaxParts"] == 2
+    rest = s3.list_parts(Bucket=bucket, Key="lp", UploadId=upload_id, PartNumberMarker=2)
+    assert [p["PartNumber"] for p in rest["Parts"]] == [3]
+    assert rest["IsTruncated"] is False
+    paged = s3.get_paginator("list_parts").paginate(Bucket=bucket, Key="lp", UploadId=upload_id,
+                                                      PaginationConfig={"PageSize": 1})
+    assert [p["PartNumber"] for page in paged for p in page["Parts"]] == [1, 2, 3]
+
+
+def test_list_multipart_uploads_prefix(s3, bucket):
+    ids = {k: s3.create_multipart_upload(Bucket=bucket, Key=k)["UploadId"]
+           for k in ("logs/a", "logs/b", "img/c")}
+    listed = s3.list_multipart_uploads(Bucket=bucket, Prefix="logs/")["Uploads"]
+    assert [(u["Key"], u["UploadId"]) for u in listed] == [(k, ids[k]) for k in ("logs/a", "logs/b")]
+    everything = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert sorted(u["Key"] for u in everything) == ["img/c", "logs/a", "logs/b"]
+    delimited = s3.list_multipart_uploads(Bucket=bucket, Delimiter="/")
+    assert [p["Prefix"] for p in delimited.get("CommonPrefixes", [])] == ["img/", "logs/"]
+
+
+def test_upload_part_copy_with_range(s3, bucket):
+    source = random_bytes(PART + 1000)
+    s3.put_object(Bucket=bucket, Key="source", Body=source)
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="assembled")["UploadId"]
+    done = []
+    for n, (start, end) in enumerate([(0, PART - 1), (PART, len(source) - 1)], start=1):
+        resp = s3.upload_part_copy(Bucket=bucket, Key="assembled", UploadId=upload_id, PartNumber=n,
+                                   CopySource={"Bucket": bucket, "Key": "source"},
+                                   CopySourceRange=f"bytes={start}-{end}")
+        assert resp["CopyPartResult"]["ETag"] == f'"{md5_hex(source[start:end + 1])}"'
+        done.append({"PartNumber": n, "ETag": resp["CopyPartResult"]["ETag"]})
+    complete(s3, bucket, "assembled", upload_id, done)
+    assert s3.get_object(Bucket=bucket, Key="assembled")["Body"].read() == source
+
+
+def test_upload_part_copy_whole_object(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="source", Body=b"whole source")
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="dst")["UploadId"]
+    resp = s3.upload_part_copy(Bucket=bucket, Key="dst", UploadId=upload_id, PartNumber=1,
+                               CopySource={"Bucket": bucket, "Key": "source"})
+    complete(s3, bucket, "dst", upload_id, [{"PartNumber": 1, "ETag": resp["CopyPartResult"]["ETag"]}])
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"whole source"
+
+
+def test_transfer_manager_upload_and_download(s3, bucket, tmp_path):
+    data = random_bytes(12 * MiB)
+    src = tmp_path / "src.bin"
+    src.write_bytes(data)
+    cfg = TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB, max_concurrency=4)
+    s3.upload_file(str(src), bucket, "tm/big.bin", Config=cfg)
+    head = s3.head_object(Bucket=bucket, Key="tm/big.bin")
+    assert head["ContentLength"] == len(data)
+    assert head["ETag"].endswith('-3"')
+    dst = tmp_path / "dst.bin"
+    s3.download_file(bucket, "tm/big.bin", str(dst), Config=cfg)
+    assert dst.read_bytes() == data
+
+
+def test_range_across_part_boundary(s3, two_part_object):
+    bucket, parts = two_part_object
+    whole = b"".join(parts)
+    start, end = PART - 100, PART + 99
+    obj = s3.get_object(Bucket=bucket, Key="mp", Range=f"bytes={start}-{end}")
+    assert obj["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert obj["ContentRange"] == f"bytes {start}-{end}/{len(whole)}"
+    assert obj["Body"].read() == whole[start:end + 1]
+    tail = s3.get_object(Bucket=bucket, Key="mp", Range="bytes=-10")["Body"].read()
+    assert tail == whole[-10:]
+
+
+def test_get_by_part_number(s3, two_part_object):
+    bucket, parts = two_part_object
+    total = sum(map(len, parts))
+    first = s3.get_object(Bucket=bucket, Key="mp", PartNumber=1)
+    assert first["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert first["PartsCount"] == 2
+    assert first["ContentLength"] == len(parts[0])
+    assert first["ContentRange"] == f"bytes 0-{len(parts[0]) - 1}/{total}"
+    assert first["Body"].read() == parts[0]
+    second = s3.get_object(Bucket=bucket, Key="mp", PartNumber=2)
+    assert second["ContentRange"] == f"bytes {len(parts[0])}-{total - 1}/{total}"
+    assert second["Body"].read() == parts[1]
+
+
+def test_head_by_part_number(s3, two_part_object):
+    bucket, parts = two_part_object
+    head = s3.head_object(Bucket=bucket, Key="mp", PartNumber=2)
+    assert head["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert head["PartsCount"] == 2
+    assert head["ContentLength"] == len(parts[1])
+
+
+def test_part_number_1_of_simple_object(s3, bucket):
+    """A non-multipart object is one part: partNumber=1 is the whole object, as a ranged answer."""
+    s3.put_object(Bucket=bucket, Key="simple", Body=b"0123456789")
+    obj = s3.get_object(Bucket=bucket, Key="simple", PartNumber=1)
+    assert obj["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert obj["ContentRange"] == "bytes 0-9/10"
+    assert obj["Body"].read() == b"0123456789"
