@@ -1,0 +1,5 @@
+import sys
+
+from storeroom.cli import main
+
+sys.exit(main())

@@ -1,0 +1,59 @@
+"""Settings, from command-line flags and ``STOREROOM_*`` environment variables (flags win)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    """``$STOREROOM_DATA_DIR``, else ``$XDG_DATA_HOME/storeroom``, else ``~/.local/share/storeroom``."""
+    if env := os.environ.get("STOREROOM_DATA_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "storeroom"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 9000
+    workers: int = 1
+    region: str = "us-east-1"
+    # Extra domains for virtual-hosted-style requests (``bucket.<domain>``); ``localhost`` is always one.
+    domains: tuple[str, ...] = ()
+
+    @property
+    def meta_db(self) -> Path:
+        return self.data_dir / "meta.sqlite3"
+
+    @property
+    def audit_db(self) -> Path:
+        return self.data_dir / "audit.sqlite3"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def master_key_file(self) -> Path:
+        return self.data_dir / "master.key"
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as environment variables, for worker processes started by uvicorn."""
+        return {
+            "STOREROOM_DATA_DIR": str(self.data_dir),
+            "STOREROOM_REGION": self.region,
+            "STOREROOM_DOMAINS": ",".join(self.domains),
+        }
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        domains = tuple(d for d in os.environ.get("STOREROOM_DOMAINS", "").split(",") if d)
+        return cls(
+            data_dir=default_data_dir(),
+            region=os.environ.get("STOREROOM_REGION", "us-east-1"),
+            domains=domains,
+        )

@@ -1,0 +1,208 @@
+"""The HTTP edge: one ASGI app serving S3, IAM, STS and CloudTrail on one endpoint.
+
+The request's way: :class:`Request` → SigV4 (who is calling?) → service chosen by the credential scope
+(``…/<region>/<service>/aws4_request``; unsigned requests are S3, or ours under ``/_storeroom/``) → the
+service's handler (which authorizes, then acts) → :class:`Response` → audit record.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from storeroom.audit.log import AuditLog
+from storeroom.config import Settings
+from storeroom.crypto import SecretBox, load_master_key
+from storeroom.errors import AwsError
+from storeroom.http.context import Context
+from storeroom.http.types import (
+    ClientDisconnected,
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    send_response,
+)
+from storeroom.identity import CredentialResolver, anonymous
+from storeroom.s3.service import S3Service
+from storeroom.services import render_query_error, unsupported_service
+from storeroom.sigv4 import SignedRequest, parse_auth, verify
+from storeroom.store.blobs import BlobStore
+from storeroom.store.meta import MetaStore
+
+log = logging.getLogger("storeroom")
+
+_HOST_ID = base64.b64encode(os.urandom(48)).decode()
+_SERVER = (b"server", b"Storeroom")
+
+
+class App:
+    """The ASGI application; one per worker process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.meta: MetaStore | None = None
+        self.audit: AuditLog | None = None
+        self.credentials: CredentialResolver | None = None
+        self.s3: S3Service | None = None
+        self.account_id = ""
+        self.ready = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        settings = self.settings
+        self.meta = MetaStore(settings.meta_db)
+        self.audit = AuditLog(settings.audit_db)
+        box = SecretBox(load_master_key(settings.master_key_file))
+        account_id = self.meta.get_kv("account_id")
+        if account_id is None:
+            raise RuntimeError(f"no account in {settings.data_dir}: start with `storeroom serve`")
+        self.account_id = account_id
+        self.credentials = CredentialResolver(self.meta, box, account_id)
+        self.s3 = S3Service(settings, self.meta, BlobStore(settings.blob_dir), account_id)
+        self.ready = True
+
+    async def close(self) -> None:
+        self.ready = False
+        if self.audit is not None:
+            await self.audit.close()
+        if self.meta is not None:
+            self.meta.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.handle(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.open()
+                    assert self.audit is not None
+                    self.audit.start()
+                except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- requests ----------------------------------------------------------------------------------------
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        if request.path.startswith("/_storeroom/"):
+            await send_response(send, self._own_endpoint(request), [_SERVER])
+            return
+        context: Context | None = None
+        render: Callable[[AwsError, Request], Response] = self._s3_error
+        try:
+            context = self.authenticate(request)
+            handler, render = self._service(context.service)
+            response = await handler(context)
+        except AwsError as err:
+            response = render(err, request)
+        except ClientDisconnected:
+            return
+        except Exception:  # noqa: BLE001 - never a stack trace to the client; log it, answer InternalError
+            log.error("request %s failed:\n%s", request.request_id, traceback.format_exc())
+            response = render(AwsError("InternalError"), request)
+        common = [(b"x-amz-request-id", request.request_id.encode()), (b"x-amz-id-2", _HOST_ID.encode()),
+                  _SERVER]
+        try:
+            await send_response(send, response, common, head_only=request.method == "HEAD")
+        except ClientDisconnected:
+            pass
+        finally:
+            self._audit(request, context, response)
+
+    def authenticate(self, request: Request) -> Context:
+        """SigV4: parse, find the key, verify time and signature. Unsigned requests are anonymous S3."""
+        assert self.credentials is not None
+        signed = parse_auth(request.headers, request.query)
+        if signed is None:
+            return Context(request, "s3", anonymous(self.account_id), None, None, self.settings.region)
+        found = self.credentials.resolve(signed.credential.access_key_id)
+        if found is None:
+            raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=signed.credential.access_key_id)
+        secret, principal = found
+        payload_hash = None
+        if signed.credential.service != "s3" and not signed.payload_hash:
+            payload_hash = ""  # hashed by the service once it has read the (small, form-encoded) body
+        key = None if payload_hash == "" else self._verify(signed, secret, request, payload_hash)
+        return Context(request, signed.credential.service, principal, signed, key, signed.credential.region,
+                       secret=secret)
+
+    def _verify(self, signed: SignedRequest, secret: str, request: Request,
+                payload_hash: str | None) -> bytes:
+        return verify(signed, secret, request.method, request.raw_path, request.raw_query, request.headers,
+                      now=time.time(), payload_hash=payload_hash)
+
+    def _service(self, service: str) -> tuple[Callable[[Context], Awaitable[Response]],
+                                              Callable[[AwsError, Request], Response]]:
+        assert self.s3 is not None
+        if service == "s3":
+            return self.s3.handle, self._s3_error
+        return unsupported_service, render_query_error
+
+    def _s3_error(self, err: AwsError, request: Request) -> Response:
+        assert self.s3 is not None
+        return self.s3.error_response(err, request, _HOST_ID)
+
+    def _own_endpoint(self, request: Request) -> Response:
+        if request.path == "/_storeroom/health":
+            return Response(200, [("content-type", "application/json")], b'{"status":"ok"}')
+        if request.path == "/_storeroom/ready":
+            if self.ready:
+                return Response(200, [("content-type", "application/json")], b'{"status":"ready"}')
+            return Response(503, [("content-type", "application/json")], b'{"status":"starting"}')
+        return Response(404, [("content-type", "application/json")], b'{"status":"not found"}')
+
+    def _audit(self, request: Request, context: Context | None, response: Response) -> None:
+        if self.audit is None:
+            return
+        principal = context.principal if context else None
+        identity: dict[str, Any] = {"type": "Unknown"}
+        if principal is not None:
+            identity = {"type": principal.type, "principalId": principal.principal_id,
+                        "arn": principal.arn, "accountId": principal.account_id}
+            if principal.access_key_id:
+                identity["accessKeyId"] = principal.access_key_id
+            if principal.user_name:
+                identity["userName"] = principal.user_name
+        service = context.service if context else "s3"
+        event: dict[str, Any] = {
+            "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(request.started)),
+            "eventSource": f"{service}.amazonaws.com",
+            "eventName": (context.operation if context else None) or "Unknown",
+            "awsRegion": context.region if context else self.settings.region,
+            "sourceIPAddress": request.client_ip,
+            "userAgent": request.headers.get("user-agent", ""),
+            "userIdentity": identity,
+            "requestParameters": context.audit_params if context else None,
+            "responseElements": None,
+            "requestID": request.request_id,
+            "eventType": "AwsApiCall",
+            "recipientAccountId": self.account_id,
+            "additionalEventData": {"httpStatus": response.status},
+        }
+        if response.error_code:
+            event["errorCode"] = response.error_code
+        self.audit.record(event)
+
+
+def create_app() -> App:
+    """Factory for uvicorn (``--factory``): settings come from the environment the CLI prepared."""
+    return App(Settings.from_env())

@@ -1,0 +1,23 @@
+"""What the edge knows about a request once it is authenticated; handed to a service's handler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from storeroom.http.types import Request
+from storeroom.identity import Principal
+from storeroom.sigv4 import SignedRequest
+
+
+@dataclass(slots=True)
+class Context:
+    request: Request
+    service: str                      # from the SigV4 scope: s3, iam, sts, cloudtrail, …
+    principal: Principal
+    signed: SignedRequest | None      # None for anonymous requests
+    signing_key: bytes | None         # None until verified (Query-protocol services verify after reading the body)
+    region: str
+    secret: str | None = field(default=None, repr=False)
+    operation: str | None = None      # e.g. "PutObject": set by the service's router, used by the audit log
+    audit_params: dict[str, Any] | None = None

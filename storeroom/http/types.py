@@ -1,0 +1,126 @@
+"""The protocol boundary: ASGI scope/receive/send in, :class:`Request` / :class:`Response` out.
+
+Everything below this module deals in these two types, never in ASGI messages.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_REQUEST_IDS = itertools.count(1)
+_ID_PREFIX = f"{os.getpid() & 0xFFFFFF:06X}"
+
+
+def new_request_id() -> str:
+    """16 upper-case hex characters, like S3's; unique per process by pid prefix + counter."""
+    return f"{_ID_PREFIX}{next(_REQUEST_IDS) & 0xFFFFFFFFFF:010X}"
+
+
+class Request:
+    """One HTTP request: line and headers parsed, body not yet read (see :meth:`stream`)."""
+
+    __slots__ = (
+        "scope", "receive", "method", "raw_path", "path", "raw_query", "query", "args", "headers",
+        "request_id", "client_ip", "secure", "started", "body_started",
+    )
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.method: str = scope["method"]
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        self.raw_path = raw_path.decode("latin-1")
+        self.path: str = scope["path"]
+        self.raw_query: str = scope["query_string"].decode("latin-1")
+        self.query: list[tuple[str, str]] = (
+            parse_qsl(self.raw_query, keep_blank_values=True) if self.raw_query else []
+        )
+        self.args: dict[str, str] = {}
+        for k, v in self.query:
+            self.args.setdefault(k, v)
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            k = name.decode("latin-1").lower()
+            v = value.decode("latin-1")
+            headers[k] = f"{headers[k]},{v}" if k in headers else v
+        self.headers = headers
+        self.request_id = new_request_id()
+        client = scope.get("client")
+        self.client_ip: str = client[0] if client else "127.0.0.1"
+        self.secure: bool = scope.get("scheme") == "https"
+        self.started = time.time()
+        self.body_started = False
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The raw body, as it arrives."""
+        self.body_started = True
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected()
+            chunk = message.get("body", b"")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+    async def read_body(self, limit: int) -> bytes:
+        """The whole body, for small XML/form bodies; ValueError past ``limit`` bytes."""
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ValueError("body too large")
+            parts.append(chunk)
+        return b"".join(parts)
+
+
+class ClientDisconnected(Exception):
+    """The client went away before sending the whole body."""
+
+
+@dataclass(slots=True)
+class Response:
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | AsyncIterator[bytes] = b""
+    # Set by handlers for the audit record (CloudTrail's errorCode, and what the request touched).
+    error_code: str | None = None
+
+    def header(self, name: str, value: str) -> Response:
+        self.headers.append((name, value))
+        return self
+
+
+async def send_response(send: Send, response: Response, common: list[tuple[bytes, bytes]],
+                        head_only: bool = False) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in response.headers]
+    headers.extend(common)
+    body = response.body
+    if isinstance(body, bytes):
+        if not any(k == b"content-length" for k, _ in headers):
+            headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head_only else body})
+        return
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    try:
+        async for chunk in body:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    finally:
+        aclose = getattr(body, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    await send({"type": "http.response.body", "body": b""})

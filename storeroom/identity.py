@@ -1,0 +1,152 @@
+"""Who is calling: the account, its root identity, and access-key → principal resolution.
+
+The credential cache maps an access key id to (secret, principal).  It is checked against the IAM generation
+counter in the metadata store (bumped by every change to keys, users or policies), so that a key disabled or
+deleted through one worker process is refused by every worker at its very next request.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import secrets
+import string
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from storeroom.crypto import SecretBox
+from storeroom.store.meta import AccessKey, MetaStore
+
+ROOT = "root"
+_KEY_ALPHABET = string.ascii_uppercase + "234567"  # AWS access key ids use base32 characters
+_SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller, in CloudTrail's ``userIdentity`` terms."""
+
+    type: str               # "Root", "IAMUser" or "AWSAccount" (anonymous uses type "Anonymous")
+    account_id: str
+    arn: str
+    principal_id: str       # the account id for root, the user id (AIDA…) for a user
+    user_name: str | None = None
+    access_key_id: str | None = None
+
+    @property
+    def is_root(self) -> bool:
+        return self.type == "Root"
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.type == "Anonymous"
+
+
+def anonymous(account_id: str) -> Principal:
+    return Principal("Anonymous", account_id, "*", "anonymous")
+
+
+def new_access_key_id(prefix: str = "AKIA") -> str:
+    return prefix + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
+
+
+def new_secret_access_key() -> str:
+    return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
+
+
+def ensure_account(meta: MetaStore, box: SecretBox, data_dir: Path) -> str:
+    """Creates the account on first start (id + root keys); returns the account id.
+
+    Root keys come from ``STOREROOM_ROOT_ACCESS_KEY_ID`` / ``STOREROOM_ROOT_SECRET_ACCESS_KEY`` when set (and
+    replace the stored ones), otherwise they are generated once, printed once and saved to
+    ``DATA_DIR/root-credentials.csv`` (mode 0600) in the AWS console's CSV format.
+    """
+    new_id = secrets.choice("123456789") + "".join(secrets.choice(string.digits) for _ in range(11))
+    account_id = meta.set_kv_sync("account_id", new_id, only_if_absent=True)
+    env_id = os.environ.get("STOREROOM_ROOT_ACCESS_KEY_ID")
+    env_secret = os.environ.get("STOREROOM_ROOT_SECRET_ACCESS_KEY")
+    existing = meta.access_keys_of(ROOT)
+    if env_id and env_secret:
+        if any(k.access_key_id == env_id and box.open(k.secret, k.access_key_id) == env_secret for k in existing):
+            return account_id
+        for k in existing:
+            meta.delete_access_key_sync(k.access_key_id)
+        _store_root_key(meta, box, env_id, env_secret)
+        return account_id
+    if existing:
+        return account_id
+    key_id, secret = new_access_key_id(), new_secret_access_key()
+    _store_root_key(meta, box, key_id, secret)
+    _write_credentials_csv(data_dir / "root-credentials.csv", key_id, secret)
+    print(
+        f"Storeroom: created account {account_id}. Root credentials (shown once, also saved to "
+        f"{data_dir / 'root-credentials.csv'}):\n"
+        f"  AWS_ACCESS_KEY_ID={key_id}\n  AWS_SECRET_ACCESS_KEY={secret}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return account_id
+
+
+def _store_root_key(meta: MetaStore, box: SecretBox, key_id: str, secret: str) -> None:
+    meta.put_access_key_sync(AccessKey(key_id, box.seal(secret, key_id), ROOT, "Active", time.time()))
+
+
+def credentials_csv(key_id: str, secret: str) -> str:
+    """AWS's access key CSV: header ``Access key ID,Secret access key`` and one row."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["Access key ID", "Secret access key"])
+    writer.writerow([key_id, secret])
+    return out.getvalue()
+
+
+def _write_credentials_csv(path: Path, key_id: str, secret: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(credentials_csv(key_id, secret))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class CredentialResolver:
+    """access key id → (secret, principal), cached per process, invalidated by the IAM generation."""
+
+    def __init__(self, meta: MetaStore, box: SecretBox, account_id: str) -> None:
+        self.meta = meta
+        self.box = box
+        self.account_id = account_id
+        self._cache: dict[str, tuple[str, Principal] | None] = {}
+        self._generation = -1
+
+    def resolve(self, access_key_id: str) -> tuple[str, Principal] | None:
+        """None when the key does not exist or is inactive (S3 answers InvalidAccessKeyId for both)."""
+        generation = self.meta.iam_generation()
+        if generation != self._generation:
+            self._cache.clear()
+            self._generation = generation
+        try:
+            return self._cache[access_key_id]
+        except KeyError:
+            pass
+        found = self._load(access_key_id)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[access_key_id] = found
+        return found
+
+    def _load(self, access_key_id: str) -> tuple[str, Principal] | None:
+        key = self.meta.get_access_key(access_key_id)
+        if key is None or key.status != "Active":
+            return None
+        secret = self.box.open(key.secret, key.access_key_id)
+        if key.principal == ROOT:
+            principal = Principal(
+                "Root", self.account_id, f"arn:aws:iam::{self.account_id}:root", self.account_id,
+                None, access_key_id,
+            )
+            return secret, principal
+        return None  # IAM users arrive with the IAM service

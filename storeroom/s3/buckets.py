@@ -1,0 +1,143 @@
+"""Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation, GetBucketVersioning."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from typing import TYPE_CHECKING
+
+from storeroom.errors import AwsError
+from storeroom.http.types import Response
+from storeroom.s3 import xml
+
+if TYPE_CHECKING:
+    from storeroom.s3.service import S3Call
+
+XML_HEADERS = [("content-type", "application/xml")]
+
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+# Regions AWS accepts as a LocationConstraint (plus "EU", the legacy name for eu-west-1).
+REGIONS = frozenset({
+    "af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+    "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+    "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-central-1", "ca-west-1", "cn-north-1",
+    "cn-northwest-1", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1",
+    "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "mx-central-1", "sa-east-1",
+    "us-east-1", "us-east-2", "us-gov-east-1", "us-gov-west-1", "us-west-1", "us-west-2", "EU",
+})
+
+
+def valid_bucket_name(name: str) -> bool:
+    if not _NAME.match(name) or ".." in name or ".-" in name or "-." in name:
+        return False
+    if name.startswith(_RESERVED_PREFIXES) or name.endswith(_RESERVED_SUFFIXES):
+        return False
+    try:
+        ipaddress.IPv4Address(name)
+        return False
+    except ValueError:
+        return True
+
+
+def owner_xml(call: S3Call) -> str:
+    return ("<Owner>" + xml.tag("ID", canonical_user_id(call.s3.account_id)) + xml.tag("DisplayName", "root")
+            + "</Owner>")
+
+
+def canonical_user_id(account_id: str) -> str:
+    """S3's canonical user id: 64 hex characters, stable for the account."""
+    return hashlib.sha256(f"storeroom-canonical-user:{account_id}".encode()).hexdigest()
+
+
+async def list_buckets(call: S3Call) -> Response:
+    prefix = call.args.get("prefix", "")
+    entries = "".join(
+        "<Bucket>" + xml.tag("Name", b.name) + xml.tag("CreationDate", xml.iso8601(b.created))
+        + xml.tag("BucketRegion", b.region) + "</Bucket>"
+        for b in call.meta.list_buckets() if b.name.startswith(prefix)
+    )
+    body = xml.document("ListAllMyBucketsResult", owner_xml(call) + f"<Buckets>{entries}</Buckets>"
+                        + (xml.tag("Prefix", prefix) if prefix else ""))
+    return Response(200, list(XML_HEADERS), body)
+
+
+async def create_bucket(call: S3Call) -> Response:
+    assert call.bucket is not None
+    if not valid_bucket_name(call.bucket):
+        raise AwsError("InvalidBucketName", BucketName=call.bucket)
+    region = await _location_constraint(call)
+    if not await call.meta.create_bucket(call.bucket, region):
+        existing = call.meta.get_bucket(call.bucket)
+        # us-east-1 answers 200 to a repeated create of one's own bucket (legacy); other regions 409.
+        if existing is not None and existing.region == "us-east-1" and region == "us-east-1":
+            return Response(200, [("location", f"/{call.bucket}")])
+        raise AwsError("BucketAlreadyOwnedByYou", BucketName=call.bucket)
+    return Response(200, [("location", f"/{call.bucket}")])
+
+
+async def _location_constraint(call: S3Call) -> str:
+    """The bucket's region: ``CreateBucketConfiguration/LocationConstraint``, else the region signed for.
+
+    Deviation: AWS refuses (IllegalLocationConstraintException) a create without constraint sent to a
+    regional endpoint other than us-east-1; with one endpoint for all regions we take the signing region.
+    """
+    from storeroom.http.body import Payload
+
+    body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(64 * 1024)
+    signed_region = call.ctx.region or call.s3.settings.region
+    if not body.strip():
+        return signed_region
+    root = xml.parse(body)
+    if xml.local(root) != "CreateBucketConfiguration":
+        raise AwsError("MalformedXML")
+    constraint = xml.child_text(root, "LocationConstraint")
+    if constraint is None or constraint == "":
+        return "us-east-1" if constraint == "" else signed_region
+    if constraint not in REGIONS or constraint == "us-east-1":
+        raise AwsError("InvalidLocationConstraint", LocationConstraint=constraint)
+    if signed_region not in ("us-east-1", constraint):
+        raise AwsError(
+            "IllegalLocationConstraintException",
+            f"The {constraint} location constraint is incompatible for the region specific endpoint this "
+            "request was sent to.",
+        )
+    return "eu-west-1" if constraint == "EU" else constraint
+
+
+async def head_bucket(call: S3Call) -> Response:
+    bucket = call.existing_bucket()
+    return Response(200, [("x-amz-bucket-region", bucket.region), ("x-amz-access-point-alias", "false")])
+
+
+async def delete_bucket(call: S3Call) -> Response:
+    assert call.bucket is not None
+    call.existing_bucket()
+    outcome = await call.meta.delete_bucket(call.bucket)
+    if outcome == "missing":
+        raise AwsError("NoSuchBucket", BucketName=call.bucket)
+    if outcome == "not-empty":
+        raise AwsError("BucketNotEmpty", BucketName=call.bucket)
+    return Response(204)
+
+
+async def get_bucket_location(call: S3Call) -> Response:
+    # GetBucketLocation is answered whatever region the request was signed for.
+    assert call.bucket is not None
+    bucket = call.meta.get_bucket(call.bucket)
+    if bucket is None:
+        raise AwsError("NoSuchBucket", BucketName=call.bucket)
+    # us-east-1 buckets have an empty LocationConstraint.
+    value = "" if bucket.region == "us-east-1" else xml.escape(bucket.region)
+    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="{xml.S3_NS}">{value}</LocationConstraint>'
+    return Response(200, list(XML_HEADERS), body.encode())
+
+
+async def get_bucket_versioning(call: S3Call) -> Response:
+    # Storeroom buckets are never versioned: AWS answers an empty configuration for such buckets.
+    call.existing_bucket()
+    return Response(200, list(XML_HEADERS), xml.document("VersioningConfiguration", ""))

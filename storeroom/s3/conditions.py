@@ -1,0 +1,120 @@
+"""Conditional requests and byte ranges, as S3 evaluates them.
+
+Conditional GET/HEAD (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html and RFC 7232):
+``If-Match`` false → 412; ``If-None-Match`` true → 304; a true ``If-Match`` makes a false
+``If-Unmodified-Since`` irrelevant, and a false ``If-None-Match`` makes a true ``If-Modified-Since``
+irrelevant.  CopyObject's ``x-amz-copy-source-if-*`` follow the same rules, but every failure is 412.
+"""
+
+from __future__ import annotations
+
+from email.utils import parsedate_to_datetime
+
+from storeroom.errors import AwsError
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """Whether an If-Match / If-None-Match list names ``etag`` (unquoted); ``*`` matches any."""
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate.startswith("W/"):
+            candidate = candidate[2:]
+        if candidate == "*" or candidate.strip('"') == etag:
+            return True
+    return False
+
+
+def parse_http_date(value: str) -> float | None:
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def evaluate(headers: dict[str, str], etag: str, mtime: float, *, prefix: str = "if-",
+             copy_source: bool = False) -> int | None:
+    """None if the request may proceed, else the status to answer (304 or 412)."""
+    modified = int(mtime)  # Last-Modified has one-second resolution
+    if_match = headers.get(prefix + "match")
+    if_none_match = headers.get(prefix + "none-match")
+    if_unmodified = headers.get(prefix + "unmodified-since")
+    if_modified = headers.get(prefix + "modified-since")
+    not_modified = 412 if copy_source else 304
+    if if_match is not None:
+        if not etag_matches(if_match, etag):
+            return 412
+    elif if_unmodified is not None:
+        since = parse_http_date(if_unmodified)
+        if since is not None and modified > since:
+            return 412
+    if if_none_match is not None:
+        if etag_matches(if_none_match, etag):
+            return not_modified
+    elif if_modified is not None:
+        since = parse_http_date(if_modified)
+        if since is not None and modified <= since:
+            return not_modified
+    return None
+
+
+def check(headers: dict[str, str], etag: str, mtime: float) -> None:
+    """Raise the S3 answer of a failed condition on GET/HEAD."""
+    status = evaluate(headers, etag, mtime)
+    if status == 412:
+        raise AwsError("PreconditionFailed", Condition=_failed_condition(headers))
+    if status == 304:
+        raise NotModified()
+
+
+def check_copy_source(headers: dict[str, str], etag: str, mtime: float) -> None:
+    if evaluate(headers, etag, mtime, prefix="x-amz-copy-source-if-", copy_source=True) is not None:
+        raise AwsError("PreconditionFailed", Condition=_failed_condition(headers, "x-amz-copy-source-"))
+
+
+def _failed_condition(headers: dict[str, str], prefix: str = "") -> str:
+    for name in ("If-Match", "If-Unmodified-Since", "If-None-Match", "If-Modified-Since"):
+        if (prefix + name).lower() in headers:
+            return prefix + name if prefix else name
+    return "If-Match"
+
+
+class NotModified(Exception):
+    """304: answered with the object's ETag and Last-Modified and no body."""
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The [start, end) of a ``Range: bytes=…`` header, None to send the whole object.
+
+    Syntactically invalid or multi-range headers are ignored, as S3 does; a range starting past the end
+    (or any range of an empty object) is 416 InvalidRange.
+    """
+    if header is None:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash:
+        return None
+    try:
+        if first == "":
+            n = int(last)
+            if n <= 0:
+                raise ValueError
+            if size == 0:
+                _unsatisfiable(header, size)
+            return max(size - n, 0), size
+        start = int(first)
+        end = int(last) + 1 if last else size
+    except ValueError:
+        return None
+    if start < 0 or end <= start:
+        return None
+    if start >= size:
+        _unsatisfiable(header, size)
+    return start, min(end, size)
+
+
+def _unsatisfiable(header: str, size: int) -> None:
+    raise AwsError("InvalidRange", RangeRequested=header, ActualObjectSize=str(size),
+                   headers={"content-range": f"bytes */{size}"})

@@ -1,0 +1,186 @@
+"""ListObjectsV2 and ListObjects (v1): prefix, delimiter → CommonPrefixes, paging.
+
+Keys come from the metadata store in UTF-8 byte order.  With a delimiter, all keys under one common prefix
+count once; rather than reading them all, the scan seeks past them (to the prefix's successor string).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from storeroom.errors import AwsError
+from storeroom.http.types import Response
+from storeroom.s3 import xml
+from storeroom.s3.buckets import owner_xml
+
+if TYPE_CHECKING:
+    from storeroom.s3.service import S3Call
+
+MAX_KEYS = 1000
+Encoder = Callable[[str], str]
+_BATCH = 1000
+
+
+@dataclass(slots=True)
+class Page:
+    contents: list[tuple[str, int, str, float]] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
+    truncated: bool = False
+    last: str | None = None   # the last key or common prefix returned (v1 NextMarker, v2 token)
+
+
+def successor(prefix: str) -> str | None:
+    """The smallest string greater than every string that starts with ``prefix`` (None: no such bound)."""
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            nxt = last + 1
+            if 0xD800 <= nxt <= 0xDFFF:  # surrogates cannot be encoded; skip to the next scalar value
+                nxt = 0xE000
+            return prefix[:-1] + chr(nxt)
+        prefix = prefix[:-1]
+    return None
+
+
+def scan(call: S3Call, bucket: str, prefix: str, delimiter: str, start_after: str, max_keys: int) -> Page:
+    page = Page()
+    if max_keys == 0:
+        return page
+    position, inclusive = start_after, False
+    if prefix > position:
+        position, inclusive = prefix, True
+    count = 0
+    while True:
+        rows = call.meta.list_objects(bucket, position, inclusive=inclusive, limit=_BATCH)
+        if not rows:
+            return page
+        for row in rows:
+            key = row[0]
+            if not key.startswith(prefix):
+                return page
+            if count == max_keys:
+                page.truncated = True
+                return page
+            cut = key.find(delimiter, len(prefix)) if delimiter else -1
+            if cut >= 0:
+                common = key[: cut + len(delimiter)]
+                if common > start_after:  # else it was returned on an earlier page
+                    page.prefixes.append(common)
+                    page.last = common
+                    count += 1
+                after = successor(common)
+                if after is None:
+                    return page
+                position, inclusive = after, True
+                break  # re-seek past everything under this common prefix
+            page.contents.append(row)  # type: ignore[arg-type]
+            page.last = key
+            count += 1
+        else:
+            position, inclusive = rows[-1][0], False
+            if len(rows) < _BATCH:
+                return page
+
+
+def _max_keys(call: S3Call) -> int:
+    raw = call.args.get("max-keys", str(MAX_KEYS))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise AwsError("InvalidArgument", "Provided max-keys not an integer or within integer range",
+                       ArgumentName="max-keys", ArgumentValue=raw) from None
+    if value < 0:
+        raise AwsError("InvalidArgument", "Argument maxKeys must be an integer between 0 and 2147483647",
+                       ArgumentName="maxKeys", ArgumentValue=raw)
+    return min(value, MAX_KEYS)
+
+
+def _encoder(call: S3Call) -> tuple[str | None, Encoder]:
+    encoding = call.args.get("encoding-type")
+    if encoding is None:
+        return None, lambda s: s
+    if encoding != "url":
+        raise AwsError("InvalidArgument", "Invalid Encoding Method specified in Request",
+                       ArgumentName="encoding-type", ArgumentValue=encoding)
+    return "url", lambda s: quote(s, safe="/")
+
+
+def _contents_xml(page: Page, encode: Encoder, owner: str) -> str:
+    parts = []
+    for key, size, etag, mtime in page.contents:
+        parts.append(
+            f"<Contents><Key>{xml.escape(encode(key))}</Key><LastModified>{xml.iso8601(mtime)}</LastModified>"
+            f"<ETag>&quot;{etag}&quot;</ETag><Size>{size}</Size>{owner}<StorageClass>STANDARD</StorageClass>"
+            "</Contents>"
+        )
+    parts.extend(f"<CommonPrefixes><Prefix>{xml.escape(encode(p))}</Prefix></CommonPrefixes>"
+                 for p in page.prefixes)
+    return "".join(parts)
+
+
+async def list_objects_v2(call: S3Call) -> Response:
+    assert call.bucket is not None
+    call.existing_bucket()
+    args = call.args
+    prefix, delimiter = args.get("prefix", ""), args.get("delimiter", "")
+    max_keys = _max_keys(call)
+    encoding, encode = _encoder(call)
+    token = args.get("continuation-token")
+    start_after = args.get("start-after", "")
+    position = start_after
+    if token is not None:
+        position = _decode_token(token)
+    page = scan(call, call.bucket, prefix, delimiter, position, max_keys)
+    owner = owner_xml(call) if args.get("fetch-owner", "").lower() == "true" else ""
+    inner = (
+        xml.tag("Name", call.bucket) + xml.tag("Prefix", encode(prefix))
+        + (xml.tag("Delimiter", encode(delimiter)) if delimiter else "")
+        + xml.tag("MaxKeys", max_keys)
+        + xml.tag("EncodingType", encoding)
+        + xml.tag("IsTruncated", page.truncated)
+        + xml.tag("KeyCount", len(page.contents) + len(page.prefixes))
+        + xml.tag("ContinuationToken", token)
+        + (xml.tag("NextContinuationToken", _encode_token(page.last)) if page.truncated and page.last else "")
+        + (xml.tag("StartAfter", encode(start_after)) if "start-after" in args else "")
+        + _contents_xml(page, encode, owner)
+    )
+    return Response(200, [("content-type", "application/xml")], xml.document("ListBucketResult", inner))
+
+
+async def list_objects_v1(call: S3Call) -> Response:
+    assert call.bucket is not None
+    call.existing_bucket()
+    args = call.args
+    prefix, delimiter = args.get("prefix", ""), args.get("delimiter", "")
+    marker = args.get("marker", "")
+    max_keys = _max_keys(call)
+    encoding, encode = _encoder(call)
+    page = scan(call, call.bucket, prefix, delimiter, marker, max_keys)
+    owner = owner_xml(call)
+    inner = (
+        xml.tag("Name", call.bucket) + xml.tag("Prefix", encode(prefix)) + xml.tag("Marker", encode(marker))
+        + (xml.tag("NextMarker", encode(page.last or "")) if page.truncated and delimiter else "")
+        + xml.tag("MaxKeys", max_keys)
+        + (xml.tag("Delimiter", encode(delimiter)) if delimiter else "")
+        + xml.tag("EncodingType", encoding)
+        + xml.tag("IsTruncated", page.truncated)
+        + _contents_xml(page, encode, owner)
+    )
+    return Response(200, [("content-type", "application/xml")], xml.document("ListBucketResult", inner))
+
+
+def _encode_token(position: str) -> str:
+    return base64.urlsafe_b64encode(position.encode("utf-8", "surrogatepass")).decode()
+
+
+def _decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode("utf-8", "surrogatepass")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise AwsError("InvalidArgument", "The continuation token provided is incorrect",
+                       ArgumentName="continuation-token", ArgumentValue=token) from None

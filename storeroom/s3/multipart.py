@@ -1,0 +1,270 @@
+"""Multipart uploads: Create, UploadPart, UploadPartCopy, Complete, Abort, ListParts, ListMultipartUploads.
+
+Completing does not copy data: the object's row lists the parts' blobs in order and GET streams across
+them.  ETag = MD5 of the concatenated binary MD5s of the parts, then ``-N``, as S3 computes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+from storeroom.checksums import Checksum
+from storeroom.errors import AwsError
+from storeroom.http.body import Payload
+from storeroom.http.types import Response
+from storeroom.s3 import xml
+from storeroom.s3.buckets import owner_xml
+from storeroom.s3.objects import checksum_headers, commit_object, copy_source, object_headers
+from storeroom.s3.upload import copy_range, receive_body, requested_checksum
+from storeroom.store.meta import ObjectRecord, Part, Upload
+
+if TYPE_CHECKING:
+    from storeroom.s3.service import S3Call
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10_000
+XML_HEADERS = [("content-type", "application/xml")]
+
+
+def new_upload_id() -> str:
+    """Sortable by creation time (ListMultipartUploads orders a key's uploads by initiation)."""
+    return f"{time.time_ns():016x}" + secrets.token_urlsafe(24)
+
+
+async def create_multipart_upload(call: S3Call) -> Response:
+    assert call.bucket is not None and call.key is not None
+    call.existing_bucket()
+    stored = object_headers(call.headers)
+    algorithm, _ = requested_checksum(call.headers)
+    upload = Upload(new_upload_id(), call.bucket, call.key, time.time(), stored, algorithm)
+    if not await call.meta.create_upload(upload):
+        raise AwsError("NoSuchBucket", BucketName=call.bucket)
+    body = xml.document("InitiateMultipartUploadResult", xml.tag("Bucket", call.bucket) + xml.tag("Key", call.key)
+                        + xml.tag("UploadId", upload.upload_id))
+    headers = list(XML_HEADERS)
+    if algorithm:
+        headers += [("x-amz-checksum-algorithm", algorithm), ("x-amz-checksum-type", "COMPOSITE")]
+    return Response(200, headers, body)
+
+
+def _upload(call: S3Call) -> Upload:
+    upload_id = call.args["uploadId"]
+    upload = call.meta.get_upload(upload_id)
+    if upload is None or upload.bucket != call.bucket or upload.key != call.key:
+        call.existing_bucket()
+        raise AwsError("NoSuchUpload", UploadId=upload_id)
+    call.existing_bucket()
+    return upload
+
+
+def _part_number(call: S3Call) -> int:
+    raw = call.args.get("partNumber", "")
+    try:
+        number = int(raw)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_PARTS:
+        raise AwsError("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive",
+                       ArgumentName="partNumber", ArgumentValue=raw)
+    return number
+
+
+async def upload_part(call: S3Call) -> Response:
+    upload = _upload(call)
+    number = _part_number(call)
+    received = await receive_body(call, checksum_default=upload.checksum_algorithm)
+    part = Part(number, received.blob_id, received.size, received.md5.hex(), time.time(), received.checksum)
+    await _store_part(call, upload, part)
+    return Response(200, [("etag", f'"{part.etag}"'), *checksum_headers(received.checksum)])
+
+
+async def _store_part(call: S3Call, upload: Upload, part: Part) -> None:
+    try:
+        ok, replaced = await call.meta.put_part(upload.upload_id, part)
+    except BaseException:
+        call.blobs.delete([part.blob_id])
+        raise
+    if not ok:
+        call.blobs.delete([part.blob_id])
+        raise AwsError("NoSuchUpload", UploadId=upload.upload_id)
+    if replaced:
+        call.blobs.delete([replaced])
+
+
+async def upload_part_copy(call: S3Call) -> Response:
+    upload = _upload(call)
+    number = _part_number(call)
+    source = copy_source(call)
+    start, end = _copy_range(call.headers.get("x-amz-copy-source-range"), source.size)
+    received = await copy_range(call, source, start, end, upload.checksum_algorithm)
+    part = Part(number, received.blob_id, received.size, received.md5.hex(), time.time(), received.checksum)
+    await _store_part(call, upload, part)
+    body = xml.document("CopyPartResult", xml.tag("ETag", f'"{part.etag}"')
+                        + xml.tag("LastModified", xml.iso8601(part.mtime)))
+    return Response(200, list(XML_HEADERS), body)
+
+
+def _copy_range(header: str | None, size: int) -> tuple[int, int]:
+    """``x-amz-copy-source-range: bytes=first-last`` (both required, inclusive)."""
+    if header is None:
+        return 0, size
+    try:
+        unit, _, spec = header.partition("=")
+        first, _, last = spec.partition("-")
+        start, end = int(first), int(last) + 1
+        if unit.strip() != "bytes" or start < 0 or end <= start:
+            raise ValueError
+    except ValueError:
+        raise AwsError("InvalidArgument", "The x-amz-copy-source-range value must be of the form "
+                       "bytes=first-last where first and last are the zero-based offsets of the first and last "
+                       "bytes to copy", ArgumentName="x-amz-copy-source-range", ArgumentValue=header) from None
+    if end > size:
+        raise AwsError("InvalidRange", RangeRequested=header, ActualObjectSize=str(size))
+    return start, end
+
+
+async def complete_multipart_upload(call: S3Call) -> Response:
+    assert call.bucket is not None and call.key is not None
+    upload = _upload(call)
+    body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(4 * 1024 * 1024)
+    requested = _requested_parts(body)
+    stored = {p.part_number: p for p in call.meta.list_parts(upload.upload_id)}
+    chosen: list[Part] = []
+    for i, (number, etag) in enumerate(requested):
+        part = stored.get(number)
+        if part is None or (etag is not None and etag != part.etag):
+            raise AwsError("InvalidPart", UploadId=upload.upload_id, PartNumber=str(number),
+                           ETag=etag or "")
+        if i < len(requested) - 1 and part.size < MIN_PART_SIZE:
+            raise AwsError("EntityTooSmall", ProposedSize=str(part.size), MinSizeAllowed=str(MIN_PART_SIZE),
+                           PartNumber=str(number), ETag=part.etag)
+        chosen.append(part)
+    etag = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen)).hexdigest() + f"-{len(chosen)}"
+    record = ObjectRecord(call.bucket, call.key, sum(p.size for p in chosen), etag, time.time(),
+                          [(p.blob_id, p.size) for p in chosen], upload.headers,
+                          _composite_checksum(upload.checksum_algorithm, chosen), len(chosen))
+    await commit_object(call, record, discard_upload=upload.upload_id, fresh_blobs=False,
+                        if_none_match="if-none-match" in call.headers)
+    used = {p.blob_id for p in chosen}
+    call.blobs.delete(p.blob_id for p in stored.values() if p.blob_id not in used)
+    host = call.headers.get("host", "localhost")
+    result = xml.document("CompleteMultipartUploadResult",
+                          xml.tag("Location", f"http://{host}/{call.bucket}/{call.key}")
+                          + xml.tag("Bucket", call.bucket) + xml.tag("Key", call.key)
+                          + xml.tag("ETag", record.quoted_etag))
+    return Response(200, [*XML_HEADERS, *checksum_headers(record.checksum)], result)
+
+
+def _requested_parts(body: bytes) -> list[tuple[int, str | None]]:
+    root = xml.parse(body)
+    if xml.local(root) != "CompleteMultipartUpload":
+        raise AwsError("MalformedXML")
+    parts: list[tuple[int, str | None]] = []
+    for element in xml.children(root, "Part"):
+        try:
+            number = int(xml.child_text(element, "PartNumber") or "")
+        except ValueError:
+            raise AwsError("MalformedXML") from None
+        etag = xml.child_text(element, "ETag")
+        parts.append((number, None if etag is None else etag.strip().strip('"')))
+    if not parts:
+        raise AwsError("MalformedXML", "The XML you provided was not well-formed or did not validate against "
+                       "our published schema")
+    numbers = [n for n, _ in parts]
+    if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
+        raise AwsError("InvalidPartOrder")
+    return parts
+
+
+def _composite_checksum(algorithm: str | None, parts: list[Part]) -> dict[str, str] | None:
+    """S3's COMPOSITE checksum: the checksum of the parts' binary checksums, then ``-N``."""
+    if algorithm is None or any(not p.checksum or p.checksum["algorithm"] != algorithm for p in parts):
+        return None
+    combined = Checksum(algorithm)
+    for part in parts:
+        assert part.checksum is not None
+        combined.update(base64.b64decode(part.checksum["value"]))
+    return {"algorithm": algorithm, "value": f"{combined.b64digest()}-{len(parts)}", "type": "COMPOSITE"}
+
+
+async def abort_multipart_upload(call: S3Call) -> Response:
+    upload = _upload(call)
+    blobs = await call.meta.abort_upload(upload.upload_id)
+    if blobs is None:
+        raise AwsError("NoSuchUpload", UploadId=upload.upload_id)
+    call.blobs.delete(blobs)
+    return Response(204)
+
+
+def _int_arg(call: S3Call, name: str, default: int, maximum: int) -> int:
+    raw = call.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+        if value < 0:
+            raise ValueError
+    except ValueError:
+        raise AwsError("InvalidArgument", f"Provided {name} not an integer or within integer range",
+                       ArgumentName=name, ArgumentValue=raw) from None
+    return min(value, maximum)
+
+
+async def list_parts(call: S3Call) -> Response:
+    upload = _upload(call)
+    marker = _int_arg(call, "part-number-marker", 0, MAX_PARTS)
+    max_parts = _int_arg(call, "max-parts", 1000, 1000)
+    parts = call.meta.list_parts(upload.upload_id, marker, max_parts + 1)
+    truncated = len(parts) > max_parts
+    parts = parts[:max_parts]
+    entries = "".join(
+        "<Part>" + xml.tag("PartNumber", p.part_number) + xml.tag("LastModified", xml.iso8601(p.mtime))
+        + xml.tag("ETag", f'"{p.etag}"') + xml.tag("Size", p.size)
+        + (xml.tag(f"Checksum{p.checksum['algorithm']}", p.checksum["value"]) if p.checksum else "")
+        + "</Part>"
+        for p in parts
+    )
+    owner = owner_xml(call)
+    inner = (
+        xml.tag("Bucket", call.bucket) + xml.tag("Key", call.key) + xml.tag("UploadId", upload.upload_id)
+        + xml.tag("PartNumberMarker", marker)
+        + xml.tag("NextPartNumberMarker", parts[-1].part_number if parts else marker)
+        + xml.tag("MaxParts", max_parts) + xml.tag("IsTruncated", truncated)
+        + entries + owner.replace("Owner>", "Initiator>") + owner + xml.tag("StorageClass", "STANDARD")
+        + xml.tag("ChecksumAlgorithm", upload.checksum_algorithm)
+    )
+    return Response(200, list(XML_HEADERS), xml.document("ListPartsResult", inner))
+
+
+async def list_multipart_uploads(call: S3Call) -> Response:
+    assert call.bucket is not None
+    call.existing_bucket()
+    args = call.args
+    prefix = args.get("prefix", "")
+    key_marker = args.get("key-marker", "")
+    upload_id_marker = args.get("upload-id-marker", "") if key_marker else ""
+    max_uploads = _int_arg(call, "max-uploads", 1000, 1000)
+    uploads = call.meta.list_uploads(call.bucket, prefix, key_marker, upload_id_marker, max_uploads + 1)
+    truncated = len(uploads) > max_uploads
+    uploads = uploads[:max_uploads]
+    owner = owner_xml(call)
+    entries = "".join(
+        "<Upload>" + xml.tag("Key", u.key) + xml.tag("UploadId", u.upload_id)
+        + owner.replace("Owner>", "Initiator>") + owner + xml.tag("StorageClass", "STANDARD")
+        + xml.tag("Initiated", xml.iso8601(u.initiated))
+        + xml.tag("ChecksumAlgorithm", u.checksum_algorithm) + "</Upload>"
+        for u in uploads
+    )
+    inner = (
+        xml.tag("Bucket", call.bucket) + xml.tag("KeyMarker", key_marker) + xml.tag("UploadIdMarker",
+                                                                                   upload_id_marker)
+        + (xml.tag("NextKeyMarker", uploads[-1].key) + xml.tag("NextUploadIdMarker", uploads[-1].upload_id)
+           if truncated and uploads else "")
+        + xml.tag("Prefix", prefix) + xml.tag("MaxUploads", max_uploads) + xml.tag("IsTruncated", truncated)
+        + entries
+    )
+    return Response(200, list(XML_HEADERS), xml.document("ListMultipartUploadsResult", inner))

@@ -1,0 +1,322 @@
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, CopyObject."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from storeroom.checksums import header_name
+from storeroom.errors import AwsError
+from storeroom.http.body import Payload
+from storeroom.http.types import Response
+from storeroom.s3 import conditions, xml
+from storeroom.s3.upload import Received, copy_range, receive_body, requested_checksum
+from storeroom.store.meta import ObjectRecord
+
+if TYPE_CHECKING:
+    from storeroom.s3.service import S3Call
+
+# Headers stored with an object and returned by GET/HEAD as they were given.
+STORED_HEADERS = ("content-type", "content-encoding", "content-disposition", "content-language",
+                  "cache-control", "expires", "x-amz-website-redirect-location", "x-amz-storage-class")
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+MAX_USER_METADATA = 2048
+STORAGE_CLASSES = frozenset({"STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA",
+                             "INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "OUTPOSTS",
+                             "SNOW", "EXPRESS_ONEZONE"})
+# GET's response-* query parameters and the headers they override.
+RESPONSE_OVERRIDES = {
+    "response-content-type": "content-type", "response-content-language": "content-language",
+    "response-expires": "expires", "response-cache-control": "cache-control",
+    "response-content-disposition": "content-disposition", "response-content-encoding": "content-encoding",
+}
+
+
+def object_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The headers of a PUT that are stored with the object (standard ones and x-amz-meta-*)."""
+    stored: dict[str, str] = {}
+    meta_size = 0
+    for name, value in headers.items():
+        if name.startswith("x-amz-meta-"):
+            stored[name] = value
+            meta_size += len(name[11:].encode()) + len(value.encode("latin-1", "replace"))
+    if meta_size > MAX_USER_METADATA:
+        raise AwsError("MetadataTooLarge", Size=str(meta_size), MaxSizeAllowed=str(MAX_USER_METADATA))
+    for name in STORED_HEADERS:
+        if name in headers:
+            stored[name] = headers[name]
+    encoding = stored.get("content-encoding")
+    if encoding is not None:
+        # aws-chunked is a transfer detail of the upload, not the object's encoding: S3 drops it.
+        kept = [e for e in (p.strip() for p in encoding.split(",")) if e and e != "aws-chunked"]
+        if kept:
+            stored["content-encoding"] = ",".join(kept)
+        else:
+            del stored["content-encoding"]
+    storage_class = stored.get("x-amz-storage-class")
+    if storage_class is not None:
+        if storage_class not in STORAGE_CLASSES:
+            raise AwsError("InvalidStorageClass", StorageClassRequested=storage_class)
+        if storage_class == "STANDARD":
+            del stored["x-amz-storage-class"]  # S3 omits the header for STANDARD
+    stored.setdefault("content-type", DEFAULT_CONTENT_TYPE)
+    return stored
+
+
+def checksum_headers(checksum: dict[str, str] | None) -> list[tuple[str, str]]:
+    if not checksum:
+        return []
+    return [(header_name(checksum["algorithm"]), checksum["value"]),
+            ("x-amz-checksum-type", checksum.get("type", "FULL_OBJECT"))]
+
+
+# -- PutObject ---------------------------------------------------------------------------------------------
+
+async def put_object(call: S3Call) -> Response:
+    assert call.bucket is not None and call.key is not None
+    call.existing_bucket()
+    headers = call.headers
+    stored = object_headers(headers)
+    if_none_match = headers.get("if-none-match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise AwsError("NotImplemented", "A header you provided implies functionality that is not implemented",
+                       Header="If-None-Match")
+    received = await receive_body(call)
+    record = ObjectRecord(call.bucket, call.key, received.size, received.md5.hex(), time.time(),
+                          [(received.blob_id, received.size)], stored, received.checksum)
+    await commit_object(call, record, if_none_match=if_none_match is not None,
+                        if_match=_unquoted(headers.get("if-match")))
+    return Response(200, [("etag", record.quoted_etag), *checksum_headers(received.checksum)])
+
+
+def _unquoted(value: str | None) -> str | None:
+    return None if value is None else value.strip().strip('"')
+
+
+async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bool = False,
+                        if_match: str | None = None, discard_upload: str | None = None,
+                        fresh_blobs: bool = True) -> None:
+    """Makes ``record`` visible (atomically with its condition); frees the blobs it replaced.
+
+    ``fresh_blobs``: the record's blobs were written for this request, so they are removed if it fails
+    (not so for a multipart upload's parts, or an in-place metadata change that keeps its blobs).
+    """
+    try:
+        outcome, freed = await call.meta.put_object(record, if_none_match=if_none_match, if_match=if_match,
+                                                    discard_upload=discard_upload)
+    except BaseException:
+        if fresh_blobs:
+            call.blobs.delete(b for b, _ in record.blobs)
+        raise
+    if outcome != "ok":
+        if fresh_blobs:
+            call.blobs.delete(b for b, _ in record.blobs)
+        if outcome == "no-bucket":
+            raise AwsError("NoSuchBucket", BucketName=record.bucket)
+        if outcome == "exists":
+            raise AwsError("PreconditionFailed", Condition="If-None-Match")
+        if outcome == "etag-mismatch":
+            if call.meta.get_object(record.bucket, record.key) is None:
+                raise AwsError("NoSuchKey", Key=record.key)
+            raise AwsError("PreconditionFailed", Condition="If-Match")
+        if outcome == "no-upload":
+            raise AwsError("NoSuchUpload", UploadId=discard_upload or "")
+    call.blobs.delete(freed)
+
+
+# -- GetObject / HeadObject --------------------------------------------------------------------------------
+
+def _lookup(call: S3Call) -> ObjectRecord:
+    assert call.bucket is not None and call.key is not None
+    record = call.meta.get_object(call.bucket, call.key)
+    if record is None:
+        call.existing_bucket()
+        if not call.may_list_bucket():
+            raise AwsError("AccessDenied")
+        raise AwsError("NoSuchKey", Key=call.key)
+    if call.ctx.signed is not None:
+        call.existing_bucket()  # region check (the bucket row is cached per call)
+    version = call.args.get("versionId")
+    if version is not None and version != "null":
+        raise AwsError("InvalidArgument", "Invalid version id specified", ArgumentName="versionId",
+                       ArgumentValue=version)
+    return record
+
+
+def _response_headers(call: S3Call, record: ObjectRecord) -> list[tuple[str, str]]:
+    headers = [("last-modified", xml.http_date(record.mtime)), ("etag", record.quoted_etag),
+               ("accept-ranges", "bytes")]
+    overrides = {h: call.args[q] for q, h in RESPONSE_OVERRIDES.items() if q in call.args}
+    for name, value in record.headers.items():
+        if name not in overrides:
+            headers.append((name, value))
+    headers.extend(overrides.items())
+    return headers
+
+
+def _part_range(call: S3Call, record: ObjectRecord) -> tuple[int, int] | None:
+    """?partNumber=N: the byte range of part N (a single-part object has exactly part 1)."""
+    value = call.args.get("partNumber")
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 10_000:
+        raise AwsError("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive",
+                       ArgumentName="partNumber", ArgumentValue=value)
+    if number > max(len(record.blobs), 1) or (record.parts == 0 and number != 1):
+        raise AwsError("InvalidPartNumber", "The requested partnumber is not satisfiable", 416,
+                       PartNumberRequested=str(number), ActualPartCount=str(max(record.parts, 1)))
+    start = sum(size for _, size in record.blobs[: number - 1])
+    return start, start + record.blobs[number - 1][1]
+
+
+async def get_object(call: S3Call, *, head: bool = False) -> Response:
+    record = _lookup(call)
+    try:
+        conditions.check(call.headers, record.etag, record.mtime)
+    except conditions.NotModified:
+        return Response(304, [("etag", record.quoted_etag), ("last-modified", xml.http_date(record.mtime))])
+    headers = _response_headers(call, record)
+    span = _part_range(call, record)
+    if span is not None:
+        headers.append(("x-amz-mp-parts-count", str(max(record.parts, 1))))
+        if record.parts == 0:
+            span = None  # part 1 of a single-part object is the whole object, answered 200
+    else:
+        span = conditions.parse_range(call.headers.get("range"), record.size)
+    status = 200
+    start, end = 0, record.size
+    if span is None and call.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+        headers.extend(checksum_headers(record.checksum))  # whole-object checksums only for whole objects
+    if span is not None:
+        start, end = span
+        status = 206
+        headers.append(("content-range", f"bytes {start}-{end - 1}/{record.size}"))
+    headers.append(("content-length", str(end - start)))
+    if head or end == start:
+        return Response(status, headers)
+    return Response(status, headers, call.blobs.read(record.blobs, start, end))
+
+
+async def head_object(call: S3Call) -> Response:
+    return await get_object(call, head=True)
+
+
+# -- DeleteObject / DeleteObjects --------------------------------------------------------------------------
+
+async def delete_object(call: S3Call) -> Response:
+    assert call.bucket is not None and call.key is not None
+    call.existing_bucket()
+    freed = await call.meta.delete_objects(call.bucket, [call.key])
+    call.blobs.delete(freed)
+    return Response(204)
+
+
+async def delete_objects(call: S3Call) -> Response:
+    """Up to 1,000 keys; each is authorized on its own (s3:DeleteObject on its ARN) and reported."""
+    assert call.bucket is not None
+    call.existing_bucket()
+    body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(2 * 1024 * 1024)
+    root = xml.parse(body)
+    if xml.local(root) != "Delete":
+        raise AwsError("MalformedXML")
+    quiet = (xml.child_text(root, "Quiet") or "").strip().lower() == "true"
+    entries = xml.children(root, "Object")
+    if not entries or len(entries) > 1000:
+        raise AwsError("MalformedXML")
+    allowed: list[str] = []
+    results: list[str] = []
+    for entry in entries:
+        key = xml.child_text(entry, "Key")
+        if key is None:
+            raise AwsError("MalformedXML")
+        if call.check("s3:DeleteObject", call.object_arn(key)).allowed:
+            allowed.append(key)
+            if not quiet:
+                results.append("<Deleted>" + xml.tag("Key", key) + "</Deleted>")
+        else:
+            results.append("<Error>" + xml.tag("Key", key) + xml.tag("Code", "AccessDenied")
+                           + xml.tag("Message", "Access Denied") + "</Error>")
+    freed = await call.meta.delete_objects(call.bucket, allowed)
+    call.blobs.delete(freed)
+    return Response(200, [("content-type", "application/xml")], xml.document("DeleteResult", "".join(results)))
+
+
+# -- CopyObject --------------------------------------------------------------------------------------------
+
+def parse_copy_source(value: str) -> tuple[str, str]:
+    """``x-amz-copy-source``: ``[/]bucket/key[?versionId=…]``, URL-encoded."""
+    path, _, query = value.partition("?")
+    bucket, _, key = unquote(path).lstrip("/").partition("/")
+    if not bucket or not key:
+        raise AwsError("InvalidArgument", "Copy Source must mention the source bucket and key: "
+                       "sourcebucket/sourcekey", ArgumentName="x-amz-copy-source", ArgumentValue=value)
+    if query.startswith("versionId=") and query[10:] not in ("", "null"):
+        raise AwsError("InvalidArgument", "Invalid version id specified", ArgumentName="versionId",
+                       ArgumentValue=query[10:])
+    return bucket, key
+
+
+def copy_source(call: S3Call) -> ObjectRecord:
+    """The source object of CopyObject / UploadPartCopy, after s3:GetObject on it and its conditions."""
+    bucket, key = parse_copy_source(call.headers["x-amz-copy-source"])
+    call.require("s3:GetObject", call.object_arn(key, bucket))
+    record = call.meta.get_object(bucket, key)
+    if record is None:
+        if call.meta.get_bucket(bucket) is None:
+            raise AwsError("NoSuchBucket", BucketName=bucket)
+        raise AwsError("NoSuchKey", Key=key)
+    conditions.check_copy_source(call.headers, record.etag, record.mtime)
+    return record
+
+
+async def copy_object(call: S3Call) -> Response:
+    assert call.bucket is not None and call.key is not None
+    call.existing_bucket()
+    source = copy_source(call)
+    headers = call.headers
+    directive = headers.get("x-amz-metadata-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise AwsError("InvalidArgument", "Unknown metadata directive.", ArgumentName="x-amz-metadata-directive",
+                       ArgumentValue=directive)
+    same = (source.bucket, source.key) == (call.bucket, call.key)
+    if same and directive == "COPY" and "x-amz-storage-class" not in headers and not any(
+            h.startswith(("x-amz-server-side-encryption", "x-amz-website-redirect")) for h in headers):
+        raise AwsError("InvalidRequest", "This copy request is illegal because it is trying to copy an object to "
+                       "itself without changing the object's metadata, storage class, website redirect "
+                       "location or encryption attributes.")
+    stored = object_headers(headers) if directive == "REPLACE" else dict(source.headers)
+    if directive == "COPY" and "x-amz-storage-class" in headers:
+        stored.update({k: v for k, v in object_headers(headers).items() if k == "x-amz-storage-class"})
+    algorithm, _ = requested_checksum(headers)
+    algorithm = algorithm or (source.checksum or {}).get("algorithm")
+    if same and (algorithm is None or source.checksum and source.checksum["algorithm"] == algorithm):
+        # Metadata-only change of one object: keep its blobs (nothing to copy, nothing freed).
+        record = ObjectRecord(call.bucket, call.key, source.size, source.etag, time.time(), source.blobs, stored,
+                              source.checksum, source.parts)
+        await commit_object(call, record, if_none_match="if-none-match" in headers, fresh_blobs=False)
+    else:
+        received = await copy_range(call, source, 0, source.size, algorithm)
+        record = _copied_record(call, received, stored)
+        await commit_object(call, record, if_none_match="if-none-match" in headers)
+    body = xml.document("CopyObjectResult", xml.tag("ETag", record.quoted_etag)
+                        + xml.tag("LastModified", xml.iso8601(record.mtime))
+                        + _checksum_elements(record.checksum))
+    return Response(200, [("content-type", "application/xml"), *checksum_headers(record.checksum)], body)
+
+
+def _copied_record(call: S3Call, received: Received, stored: dict[str, str]) -> ObjectRecord:
+    assert call.bucket is not None and call.key is not None
+    return ObjectRecord(call.bucket, call.key, received.size, received.md5.hex(), time.time(),
+                        [(received.blob_id, received.size)], stored, received.checksum)
+
+
+def _checksum_elements(checksum: dict[str, str] | None) -> str:
+    if not checksum:
+        return ""
+    return xml.tag(f"Checksum{checksum['algorithm']}", checksum["value"]) + xml.tag(
+        "ChecksumType", checksum.get("type", "FULL_OBJECT"))

@@ -1,0 +1,187 @@
+"""The S3 operation table: how each operation is recognised, which IAM action it needs, which handler runs it.
+
+One row per operation of botocore's S3 model (``botocore/data/s3/2006-03-01/service-2.json``): the method, the
+level (service ``/``, bucket ``/{Bucket}``, object ``/{Bucket}/{Key+}``), the sub-resource query parameter
+or header that selects it, the IAM action AWS documents for it
+(https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html), and the handler.
+A row without handler answers ``NotImplemented`` (501): never a fake success.
+
+``action`` is checked by the service before the handler runs, on the object ARN for object-level rows and the
+bucket ARN for bucket-level ones; an empty action means the handler authorizes itself (DeleteObjects judges
+each key, CopyObject also needs s3:GetObject on the source).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from storeroom.errors import AwsError
+from storeroom.s3 import buckets, listing, multipart, objects
+
+if TYPE_CHECKING:
+    from storeroom.http.types import Response
+    from storeroom.s3.service import S3Call
+
+Handler = Callable[["S3Call"], Awaitable["Response"]]
+
+SERVICE, BUCKET, OBJECT = "service", "bucket", "object"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    name: str
+    method: str
+    level: str
+    subresource: str | None      # query parameter that selects the operation
+    action: str                  # IAM action checked before the handler ("" = the handler checks)
+    handler: Handler | None = None
+    header: str | None = None    # a request header that selects the operation (x-amz-copy-source)
+    value: str | None = None     # required value of the sub-resource parameter (list-type=2)
+
+
+def _row(name: str, method: str, level: str, sub: str | None, action: str, handler: Handler | None = None,
+         header: str | None = None, value: str | None = None) -> Operation:
+    return Operation(name, method, level, sub, action, handler, header, value)
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    # service
+    _row("ListBuckets", "GET", SERVICE, None, "s3:ListAllMyBuckets", buckets.list_buckets),
+    # buckets
+    _row("CreateBucket", "PUT", BUCKET, None, "s3:CreateBucket", buckets.create_bucket),
+    _row("HeadBucket", "HEAD", BUCKET, None, "s3:ListBucket", buckets.head_bucket),
+    _row("DeleteBucket", "DELETE", BUCKET, None, "s3:DeleteBucket", buckets.delete_bucket),
+    _row("GetBucketLocation", "GET", BUCKET, "location", "s3:GetBucketLocation", buckets.get_bucket_location),
+    _row("GetBucketVersioning", "GET", BUCKET, "versioning", "s3:GetBucketVersioning",
+         buckets.get_bucket_versioning),
+    _row("ListObjectsV2", "GET", BUCKET, "list-type", "s3:ListBucket", listing.list_objects_v2, value="2"),
+    _row("ListMultipartUploads", "GET", BUCKET, "uploads", "s3:ListBucketMultipartUploads",
+         multipart.list_multipart_uploads),
+    _row("ListObjects", "GET", BUCKET, None, "s3:ListBucket", listing.list_objects_v1),
+    _row("DeleteObjects", "POST", BUCKET, "delete", "", objects.delete_objects),
+    # objects
+    _row("CreateMultipartUpload", "POST", OBJECT, "uploads", "s3:PutObject", multipart.create_multipart_upload),
+    _row("CompleteMultipartUpload", "POST", OBJECT, "uploadId", "s3:PutObject",
+         multipart.complete_multipart_upload),
+    _row("UploadPartCopy", "PUT", OBJECT, "uploadId", "s3:PutObject", multipart.upload_part_copy,
+         header="x-amz-copy-source"),
+    _row("UploadPart", "PUT", OBJECT, "uploadId", "s3:PutObject", multipart.upload_part),
+    _row("CopyObject", "PUT", OBJECT, None, "s3:PutObject", objects.copy_object, header="x-amz-copy-source"),
+    _row("PutObject", "PUT", OBJECT, None, "s3:PutObject", objects.put_object),
+    _row("ListParts", "GET", OBJECT, "uploadId", "s3:ListMultipartUploadParts", multipart.list_parts),
+    _row("GetObject", "GET", OBJECT, None, "s3:GetObject", objects.get_object),
+    _row("HeadObject", "HEAD", OBJECT, None, "s3:GetObject", objects.head_object),
+    _row("AbortMultipartUpload", "DELETE", OBJECT, "uploadId", "s3:AbortMultipartUpload",
+         multipart.abort_multipart_upload),
+    _row("DeleteObject", "DELETE", OBJECT, None, "s3:DeleteObject", objects.delete_object),
+    # Recognised, not implemented yet: 501 NotImplemented naming the operation.
+    *(
+        _row(name, method, level, sub, "")
+        for name, method, level, sub in (
+            ("GetBucketAcl", "GET", BUCKET, "acl"), ("PutBucketAcl", "PUT", BUCKET, "acl"),
+            ("GetObjectAcl", "GET", OBJECT, "acl"), ("PutObjectAcl", "PUT", OBJECT, "acl"),
+            ("GetObjectAttributes", "GET", OBJECT, "attributes"),
+            ("PutBucketVersioning", "PUT", BUCKET, "versioning"),
+            ("ListObjectVersions", "GET", BUCKET, "versions"),
+            ("GetBucketPolicy", "GET", BUCKET, "policy"), ("PutBucketPolicy", "PUT", BUCKET, "policy"),
+            ("DeleteBucketPolicy", "DELETE", BUCKET, "policy"),
+            ("GetBucketPolicyStatus", "GET", BUCKET, "policyStatus"),
+            ("GetBucketTagging", "GET", BUCKET, "tagging"), ("PutBucketTagging", "PUT", BUCKET, "tagging"),
+            ("DeleteBucketTagging", "DELETE", BUCKET, "tagging"),
+            ("GetObjectTagging", "GET", OBJECT, "tagging"), ("PutObjectTagging", "PUT", OBJECT, "tagging"),
+            ("DeleteObjectTagging", "DELETE", OBJECT, "tagging"),
+            ("GetBucketCors", "GET", BUCKET, "cors"), ("PutBucketCors", "PUT", BUCKET, "cors"),
+            ("DeleteBucketCors", "DELETE", BUCKET, "cors"),
+            ("GetBucketLifecycleConfiguration", "GET", BUCKET, "lifecycle"),
+            ("PutBucketLifecycleConfiguration", "PUT", BUCKET, "lifecycle"),
+            ("DeleteBucketLifecycle", "DELETE", BUCKET, "lifecycle"),
+            ("GetBucketEncryption", "GET", BUCKET, "encryption"),
+            ("PutBucketEncryption", "PUT", BUCKET, "encryption"),
+            ("DeleteBucketEncryption", "DELETE", BUCKET, "encryption"),
+            ("UpdateObjectEncryption", "PUT", OBJECT, "encryption"),
+            ("GetBucketWebsite", "GET", BUCKET, "website"), ("PutBucketWebsite", "PUT", BUCKET, "website"),
+            ("DeleteBucketWebsite", "DELETE", BUCKET, "website"),
+            ("GetBucketLogging", "GET", BUCKET, "logging"), ("PutBucketLogging", "PUT", BUCKET, "logging"),
+            ("GetBucketNotificationConfiguration", "GET", BUCKET, "notification"),
+            ("PutBucketNotificationConfiguration", "PUT", BUCKET, "notification"),
+            ("GetBucketReplication", "GET", BUCKET, "replication"),
+            ("PutBucketReplication", "PUT", BUCKET, "replication"),
+            ("DeleteBucketReplication", "DELETE", BUCKET, "replication"),
+            ("GetBucketRequestPayment", "GET", BUCKET, "requestPayment"),
+            ("PutBucketRequestPayment", "PUT", BUCKET, "requestPayment"),
+            ("GetBucketAccelerateConfiguration", "GET", BUCKET, "accelerate"),
+            ("PutBucketAccelerateConfiguration", "PUT", BUCKET, "accelerate"),
+            ("GetBucketOwnershipControls", "GET", BUCKET, "ownershipControls"),
+            ("PutBucketOwnershipControls", "PUT", BUCKET, "ownershipControls"),
+            ("DeleteBucketOwnershipControls", "DELETE", BUCKET, "ownershipControls"),
+            ("GetPublicAccessBlock", "GET", BUCKET, "publicAccessBlock"),
+            ("PutPublicAccessBlock", "PUT", BUCKET, "publicAccessBlock"),
+            ("DeletePublicAccessBlock", "DELETE", BUCKET, "publicAccessBlock"),
+            ("GetObjectLockConfiguration", "GET", BUCKET, "object-lock"),
+            ("PutObjectLockConfiguration", "PUT", BUCKET, "object-lock"),
+            ("GetObjectRetention", "GET", OBJECT, "retention"), ("PutObjectRetention", "PUT", OBJECT, "retention"),
+            ("GetObjectLegalHold", "GET", OBJECT, "legal-hold"),
+            ("PutObjectLegalHold", "PUT", OBJECT, "legal-hold"),
+            ("GetBucketAnalyticsConfiguration", "GET", BUCKET, "analytics"),
+            ("PutBucketAnalyticsConfiguration", "PUT", BUCKET, "analytics"),
+            ("DeleteBucketAnalyticsConfiguration", "DELETE", BUCKET, "analytics"),
+            ("GetBucketInventoryConfiguration", "GET", BUCKET, "inventory"),
+            ("PutBucketInventoryConfiguration", "PUT", BUCKET, "inventory"),
+            ("DeleteBucketInventoryConfiguration", "DELETE", BUCKET, "inventory"),
+            ("GetBucketMetricsConfiguration", "GET", BUCKET, "metrics"),
+            ("PutBucketMetricsConfiguration", "PUT", BUCKET, "metrics"),
+            ("DeleteBucketMetricsConfiguration", "DELETE", BUCKET, "metrics"),
+            ("GetBucketIntelligentTieringConfiguration", "GET", BUCKET, "intelligent-tiering"),
+            ("PutBucketIntelligentTieringConfiguration", "PUT", BUCKET, "intelligent-tiering"),
+            ("DeleteBucketIntelligentTieringConfiguration", "DELETE", BUCKET, "intelligent-tiering"),
+            ("GetBucketMetadataTableConfiguration", "GET", BUCKET, "metadataTable"),
+            ("CreateBucketMetadataTableConfiguration", "POST", BUCKET, "metadataTable"),
+            ("DeleteBucketMetadataTableConfiguration", "DELETE", BUCKET, "metadataTable"),
+            ("GetBucketMetadataConfiguration", "GET", BUCKET, "metadataConfiguration"),
+            ("CreateBucketMetadataConfiguration", "POST", BUCKET, "metadataConfiguration"),
+            ("DeleteBucketMetadataConfiguration", "DELETE", BUCKET, "metadataConfiguration"),
+            ("UpdateBucketMetadataInventoryTableConfiguration", "PUT", BUCKET, "metadataInventoryTable"),
+            ("UpdateBucketMetadataJournalTableConfiguration", "PUT", BUCKET, "metadataJournalTable"),
+            ("GetBucketAbac", "GET", BUCKET, "abac"), ("PutBucketAbac", "PUT", BUCKET, "abac"),
+            ("CreateSession", "GET", BUCKET, "session"),
+            ("RestoreObject", "POST", OBJECT, "restore"),
+            ("SelectObjectContent", "POST", OBJECT, "select"),
+            ("GetObjectTorrent", "GET", OBJECT, "torrent"),
+            ("RenameObject", "PUT", OBJECT, "renameObject"),
+        )
+    ),
+)
+
+# Query parameters that select a sub-resource; a request naming one that no row of its method and level
+# handles is refused with NotImplemented rather than silently treated as the plain operation.
+SUBRESOURCES = frozenset(op.subresource for op in OPERATIONS if op.subresource) | {"select-type"}
+
+_BY_METHOD_LEVEL: dict[tuple[str, str], list[Operation]] = {}
+for _op in OPERATIONS:
+    _BY_METHOD_LEVEL.setdefault((_op.method, _op.level), []).append(_op)
+# Most specific first: rows with a sub-resource, then those selected by a header, then the plain one.
+for _rows in _BY_METHOD_LEVEL.values():
+    _rows.sort(key=lambda op: (op.subresource is None, op.header is None))
+
+
+def match_operation(method: str, bucket: str | None, key: str | None, args: dict[str, str],
+                    headers: dict[str, str]) -> Operation:
+    level = SERVICE if bucket is None else (BUCKET if key is None else OBJECT)
+    rows = _BY_METHOD_LEVEL.get((method, level))
+    if not rows:
+        raise AwsError("MethodNotAllowed", Method=method, ResourceType=level.upper())
+    for op in rows:
+        if op.subresource is not None and (
+            op.subresource not in args or (op.value is not None and args[op.subresource] != op.value)
+        ):
+            continue
+        if op.header is not None and op.header not in headers:
+            continue
+        if op.subresource is None and not SUBRESOURCES.isdisjoint(args):
+            break  # a sub-resource we do not know for this method/level
+        return op
+    unknown = sorted(SUBRESOURCES.intersection(args))
+    raise AwsError("NotImplemented", f"The sub-resource {', '.join(unknown) or '?'} is not implemented for "
+                   f"{method} requests by Storeroom.")

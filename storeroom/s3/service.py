@@ -1,0 +1,183 @@
+"""S3 REST: find the bucket and key, pick the operation from the table, authorize, run its handler.
+
+Addressing (https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html):
+virtual-hosted style ``bucket.<domain>/key`` when the Host is a subdomain of ``localhost`` or of a
+``--domain``; otherwise path style ``/bucket/key``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from storeroom.authz import Decision, authorize
+from storeroom.config import Settings
+from storeroom.errors import AwsError
+from storeroom.http.context import Context
+from storeroom.http.types import Request, Response
+from storeroom.s3 import xml
+from storeroom.s3.operations import Operation, match_operation
+from storeroom.store.blobs import BlobStore
+from storeroom.store.meta import Bucket, MetaStore
+
+MAX_KEY_BYTES = 1024
+
+
+@dataclass(slots=True)
+class S3Call:
+    """One S3 request on its way through a handler."""
+
+    ctx: Context
+    s3: S3Service
+    operation: Operation
+    bucket: str | None
+    key: str | None
+    _bucket_record: Bucket | None = field(default=None)
+
+    @property
+    def request(self) -> Request:
+        return self.ctx.request
+
+    @property
+    def meta(self) -> MetaStore:
+        return self.s3.meta
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self.s3.blobs
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self.ctx.request.args
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.ctx.request.headers
+
+    def bucket_arn(self, bucket: str | None = None) -> str:
+        return f"arn:aws:s3:::{bucket or self.bucket}"
+
+    def object_arn(self, key: str | None = None, bucket: str | None = None) -> str:
+        return f"arn:aws:s3:::{bucket or self.bucket}/{self.key if key is None else key}"
+
+    def check(self, action: str, resource: str) -> Decision:
+        return authorize(self.ctx.principal, action, resource)
+
+    def require(self, action: str, resource: str) -> None:
+        """AccessDenied unless the caller may perform ``action`` on ``resource``."""
+        decision = self.check(action, resource)
+        if not decision.allowed:
+            raise access_denied(self.ctx, action, resource, decision)
+
+    def existing_bucket(self) -> Bucket:
+        """The bucket record, or NoSuchBucket. Also checks the signing region against the bucket's."""
+        if self._bucket_record is None:
+            assert self.bucket is not None
+            record = self.meta.get_bucket(self.bucket)
+            if record is None:
+                raise AwsError("NoSuchBucket", BucketName=self.bucket)
+            self._bucket_record = record
+            check_region(self.ctx, record.region)
+        return self._bucket_record
+
+    def may_list_bucket(self) -> bool:
+        """S3 answers 404 for a missing key only to callers allowed s3:ListBucket, else 403."""
+        return self.check("s3:ListBucket", self.bucket_arn()).allowed
+
+
+def access_denied(ctx: Context, action: str, resource: str, decision: Decision) -> AwsError:
+    principal = ctx.principal
+    if principal.is_anonymous:
+        return AwsError("AccessDenied")
+    return AwsError(
+        "AccessDenied",
+        f"User: {principal.arn} is not authorized to perform: {action} on resource: \"{resource}\" "
+        f"{decision.reason}",
+    )
+
+
+def check_region(ctx: Context, bucket_region: str) -> None:
+    """A request signed for another region than the bucket's is refused, naming the right region
+    (botocore then re-signs for it: its S3RegionRedirector reads the ``Region`` element)."""
+    signed = ctx.signed
+    if signed is None or signed.credential.region == bucket_region:
+        return
+    wrong = signed.credential.region
+    if signed.presigned:
+        raise AwsError(
+            "AuthorizationQueryParametersError",
+            f"Error parsing the X-Amz-Credential parameter; the region '{wrong}' is wrong; expecting "
+            f"'{bucket_region}'", Region=bucket_region,
+        )
+    raise AwsError(
+        "AuthorizationHeaderMalformed",
+        f"The authorization header is malformed; the region '{wrong}' is wrong; expecting '{bucket_region}'",
+        Region=bucket_region,
+    )
+
+
+class S3Service:
+    def __init__(self, settings: Settings, meta: MetaStore, blobs: BlobStore, account_id: str) -> None:
+        self.settings = settings
+        self.meta = meta
+        self.blobs = blobs
+        self.account_id = account_id
+        self.domains = ("localhost", *settings.domains)
+
+    def address(self, request: Request) -> tuple[str | None, str | None]:
+        """(bucket, key) of a request; key None for bucket-level requests, both None for the service."""
+        host = request.headers.get("host", "")
+        if host.startswith("["):
+            host = host[: host.find("]") + 1]
+        else:
+            host = host.partition(":")[0]
+        for domain in self.domains:
+            if host.endswith("." + domain) and len(host) > len(domain) + 1:
+                bucket = host[: -len(domain) - 1]
+                key = request.path[1:]
+                return bucket, key or None
+        path = request.path
+        if path in ("", "/"):
+            return None, None
+        bucket, _, key = path[1:].partition("/")
+        return bucket, key or None
+
+    async def handle(self, ctx: Context) -> Response:
+        request = ctx.request
+        bucket, key = self.address(request)
+        if key is not None and len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+            raise AwsError("KeyTooLongError", Size=str(len(key.encode("utf-8", "surrogatepass"))),
+                           MaxSizeAllowed=str(MAX_KEY_BYTES))
+        operation = match_operation(request.method, bucket, key, request.args, request.headers)
+        ctx.operation = operation.name
+        ctx.audit_params = {"bucketName": bucket, "key": key} if key is not None else (
+            {"bucketName": bucket} if bucket else None)
+        if operation.handler is None:
+            raise AwsError("NotImplemented", f"The {operation.name} operation is not implemented by Storeroom.")
+        call = S3Call(ctx, self, operation, bucket, key)
+        if operation.action:
+            resource = call.object_arn() if key is not None else (call.bucket_arn() if bucket else "*")
+            call.require(operation.action, resource)
+        return await operation.handler(call)
+
+    def error_response(self, err: AwsError, request: Request, host_id: str) -> Response:
+        """S3's error shape: ``<Error><Code/><Message/>…<RequestId/><HostId/></Error>``."""
+        bucket, key = None, None
+        try:
+            bucket, key = self.address(request)
+        except Exception:  # noqa: BLE001 - an error about an unparseable request still gets rendered
+            pass
+        extra = "".join(xml.tag(k, v) for k, v in err.extra.items())
+        if "Key" not in err.extra and err.code == "NoSuchKey" and key is not None:
+            extra = xml.tag("Key", key) + extra
+        if "BucketName" not in err.extra and bucket and err.code in ("NoSuchBucket", "BucketNotEmpty",
+                                                                   "BucketAlreadyOwnedByYou"):
+            extra = xml.tag("BucketName", bucket) + extra
+        body = xml.document(
+            "Error",
+            xml.tag("Code", err.code) + xml.tag("Message", err.message) + extra
+            + xml.tag("Resource", request.path) + xml.tag("RequestId", request.request_id)
+            + xml.tag("HostId", host_id),
+            namespace=False,
+        )
+        headers = [("content-type", "application/xml"), *err.headers.items()]
+        return Response(err.status, headers, body, error_code=err.code)

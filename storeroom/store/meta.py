@@ -1,0 +1,393 @@
+"""The metadata store: account, access keys, buckets, objects, multipart uploads (SQLite).
+
+Object data is not here: an object row lists the blob files (by random id) that hold its bytes, in order.
+Keys are compared as TEXT with SQLite's BINARY collation, i.e. by their UTF-8 bytes: S3's listing order.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from storeroom.store.db import Database, run_script
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS access_keys (
+    access_key_id TEXT PRIMARY KEY,
+    secret BLOB NOT NULL,              -- AES-GCM sealed (storeroom.crypto)
+    principal TEXT NOT NULL,           -- 'root', or an IAM user id
+    status TEXT NOT NULL DEFAULT 'Active',
+    created REAL NOT NULL,
+    last_used REAL,
+    last_used_service TEXT,
+    last_used_region TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS buckets (
+    name TEXT PRIMARY KEY,
+    region TEXT NOT NULL,
+    created REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL REFERENCES buckets(name),
+    key TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,               -- without quotes
+    mtime REAL NOT NULL,
+    blobs TEXT NOT NULL,              -- JSON [[blob_id, size], ...] in order
+    headers TEXT NOT NULL,            -- JSON {response header: value} (content-type, x-amz-meta-*, ...)
+    checksum TEXT,                    -- JSON {"algorithm", "value", "type"} or NULL
+    parts INTEGER NOT NULL DEFAULT 0, -- number of parts of a multipart object, 0 otherwise
+    PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL REFERENCES buckets(name),
+    key TEXT NOT NULL,
+    initiated REAL NOT NULL,
+    headers TEXT NOT NULL,
+    checksum_algorithm TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, upload_id);
+CREATE TABLE IF NOT EXISTS parts (
+    upload_id TEXT NOT NULL REFERENCES uploads(upload_id) ON DELETE CASCADE,
+    part_number INTEGER NOT NULL,
+    blob_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    mtime REAL NOT NULL,
+    checksum TEXT,
+    PRIMARY KEY (upload_id, part_number)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(slots=True)
+class ObjectRecord:
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    mtime: float
+    blobs: list[tuple[str, int]]
+    headers: dict[str, str]
+    checksum: dict[str, str] | None = None
+    parts: int = 0
+
+    @property
+    def quoted_etag(self) -> str:
+        return f'"{self.etag}"'
+
+
+@dataclass(slots=True)
+class Bucket:
+    name: str
+    region: str
+    created: float
+
+
+@dataclass(slots=True)
+class Upload:
+    upload_id: str
+    bucket: str
+    key: str
+    initiated: float
+    headers: dict[str, str]
+    checksum_algorithm: str | None
+
+
+@dataclass(slots=True)
+class Part:
+    part_number: int
+    blob_id: str
+    size: int
+    etag: str
+    mtime: float
+    checksum: dict[str, str] | None = field(default=None)
+
+
+@dataclass(slots=True)
+class AccessKey:
+    access_key_id: str
+    secret: bytes
+    principal: str
+    status: str
+    created: float
+
+
+def _object_from_row(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
+    key, size, etag, mtime, blobs, headers, checksum, parts = row
+    return ObjectRecord(
+        bucket, key, size, etag, mtime,
+        [(b, s) for b, s in json.loads(blobs)], json.loads(headers),
+        json.loads(checksum) if checksum else None, parts,
+    )
+
+
+_OBJECT_COLUMNS = "key, size, etag, mtime, blobs, headers, checksum, parts"
+
+
+class MetaStore:
+    def __init__(self, path: Path) -> None:
+        self.db = Database(path)
+        self.db.write_sync(_migrate)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- account -----------------------------------------------------------------------------------------
+
+    def get_kv(self, name: str) -> str | None:
+        row = self.db.read.execute("SELECT value FROM kv WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_kv_sync(self, name: str, value: str, *, only_if_absent: bool = False) -> str:
+        """Sets ``name``; with ``only_if_absent`` keeps an existing value. Returns the stored value."""
+        def job(conn: sqlite3.Connection) -> str:
+            verb = "INSERT OR IGNORE" if only_if_absent else "INSERT OR REPLACE"
+            conn.execute(f"{verb} INTO kv(name, value) VALUES (?, ?)", (name, value))
+            return str(conn.execute("SELECT value FROM kv WHERE name = ?", (name,)).fetchone()[0])
+        return self.db.write_sync(job)
+
+    def iam_generation(self) -> int:
+        """Bumped by every change to credentials or policies: caches compare it to know they are stale."""
+        row = self.db.read.execute("SELECT value FROM kv WHERE name = 'iam_generation'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    # -- access keys -------------------------------------------------------------------------------------
+
+    def get_access_key(self, access_key_id: str) -> AccessKey | None:
+        row = self.db.read.execute(
+            "SELECT access_key_id, secret, principal, status, created FROM access_keys WHERE access_key_id = ?",
+            (access_key_id,),
+        ).fetchone()
+        return None if row is None else AccessKey(*row)
+
+    def put_access_key_sync(self, key: AccessKey) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO access_keys(access_key_id, secret, principal, status, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key.access_key_id, key.secret, key.principal, key.status, key.created),
+            )
+            bump_iam_generation(conn)
+        self.db.write_sync(job)
+
+    def access_keys_of(self, principal: str) -> list[AccessKey]:
+        rows = self.db.read.execute(
+            "SELECT access_key_id, secret, principal, status, created FROM access_keys WHERE principal = ? "
+            "ORDER BY created", (principal,),
+        ).fetchall()
+        return [AccessKey(*r) for r in rows]
+
+    def delete_access_key_sync(self, access_key_id: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM access_keys WHERE access_key_id = ?", (access_key_id,))
+            bump_iam_generation(conn)
+        self.db.write_sync(job)
+
+    # -- buckets -----------------------------------------------------------------------------------------
+
+    def get_bucket(self, name: str) -> Bucket | None:
+        row = self.db.read.execute(
+            "SELECT name, region, created FROM buckets WHERE name = ?", (name,)
+        ).fetchone()
+        return None if row is None else Bucket(*row)
+
+    def list_buckets(self) -> list[Bucket]:
+        rows = self.db.read.execute("SELECT name, region, created FROM buckets ORDER BY name").fetchall()
+        return [Bucket(*r) for r in rows]
+
+    async def create_bucket(self, name: str, region: str) -> bool:
+        """False if it already exists."""
+        def job(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO buckets(name, region, created) VALUES (?, ?, ?)",
+                (name, region, time.time()),
+            )
+            return cur.rowcount == 1
+        return await self.db.write(job)
+
+    async def delete_bucket(self, name: str) -> str:
+        """'deleted', 'missing' or 'not-empty' (objects or multipart uploads remain)."""
+        def job(conn: sqlite3.Connection) -> str:
+            if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (name,)).fetchone() is None:
+                return "missing"
+            if conn.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
+                return "not-empty"
+            if conn.execute("SELECT 1 FROM uploads WHERE bucket = ? LIMIT 1", (name,)).fetchone():
+                return "not-empty"
+            conn.execute("DELETE FROM buckets WHERE name = ?", (name,))
+            return "deleted"
+        return await self.db.write(job)
+
+    # -- objects -----------------------------------------------------------------------------------------
+
+    def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        row = self.db.read.execute(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
+        ).fetchone()
+        return None if row is None else _object_from_row(bucket, row)
+
+    async def put_object(self, obj: ObjectRecord, *, if_none_match: bool = False,
+                         if_match: str | None = None,
+                         discard_upload: str | None = None) -> tuple[str, list[str]]:
+        """Insert or replace; returns (outcome, blob ids no longer referenced).
+
+        outcome: 'ok', 'no-bucket', 'exists' (``if_none_match`` and the key exists), 'etag-mismatch'
+        (``if_match`` given and the current ETag differs or the key is missing), 'no-upload'
+        (``discard_upload`` no longer exists: a concurrent complete or abort won).
+        The check and the write happen in one transaction, so conditional writes are atomic.
+        """
+        def job(conn: sqlite3.Connection) -> tuple[str, list[str]]:
+            if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (obj.bucket,)).fetchone() is None:
+                return "no-bucket", []
+            old = conn.execute(
+                "SELECT etag, blobs FROM objects WHERE bucket = ? AND key = ?", (obj.bucket, obj.key)
+            ).fetchone()
+            if if_none_match and old is not None:
+                return "exists", []
+            if if_match is not None and (old is None or if_match not in ("*", old[0])):
+                return "etag-mismatch", []
+            unreferenced: list[str] = []
+            if discard_upload is not None:
+                cur = conn.execute("DELETE FROM uploads WHERE upload_id = ?", (discard_upload,))
+                if cur.rowcount == 0:
+                    return "no-upload", []
+            conn.execute(
+                "INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, blobs, headers, checksum, parts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (obj.bucket, obj.key, obj.size, obj.etag, obj.mtime, json.dumps(obj.blobs),
+                 json.dumps(obj.headers), json.dumps(obj.checksum) if obj.checksum else None, obj.parts),
+            )
+            if old is not None:
+                kept = {b for b, _ in obj.blobs}
+                unreferenced = [b for b, _ in json.loads(old[1]) if b not in kept]
+            return "ok", unreferenced
+        return await self.db.write(job)
+
+    async def delete_objects(self, bucket: str, keys: list[str]) -> list[str]:
+        """Deletes the keys that exist; returns the blob ids they referenced."""
+        def job(conn: sqlite3.Connection) -> list[str]:
+            freed: list[str] = []
+            for key in keys:
+                row = conn.execute(
+                    "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING blobs", (bucket, key)
+                ).fetchone()
+                if row is not None:
+                    freed.extend(b for b, _ in json.loads(row[0]))
+            return freed
+        return await self.db.write(job)
+
+    def list_objects(self, bucket: str, start: str, *, inclusive: bool, limit: int) -> list[tuple[Any, ...]]:
+        """Rows (key, size, etag, mtime) with key > start (>= with ``inclusive``), in key order."""
+        op = ">=" if inclusive else ">"
+        return self.db.read.execute(
+            f"SELECT key, size, etag, mtime FROM objects WHERE bucket = ? AND key {op} ? ORDER BY key LIMIT ?",
+            (bucket, start, limit),
+        ).fetchall()
+
+    # -- multipart uploads -------------------------------------------------------------------------------
+
+    async def create_upload(self, upload: Upload) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (upload.bucket,)).fetchone() is None:
+                return False
+            conn.execute(
+                "INSERT INTO uploads(upload_id, bucket, key, initiated, headers, checksum_algorithm) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (upload.upload_id, upload.bucket, upload.key, upload.initiated, json.dumps(upload.headers),
+                 upload.checksum_algorithm),
+            )
+            return True
+        return await self.db.write(job)
+
+    def get_upload(self, upload_id: str) -> Upload | None:
+        row = self.db.read.execute(
+            "SELECT upload_id, bucket, key, initiated, headers, checksum_algorithm FROM uploads "
+            "WHERE upload_id = ?", (upload_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Upload(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5])
+
+    def list_uploads(self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str,
+                     limit: int) -> list[Upload]:
+        """Uploads after (key_marker, upload_id_marker) in (key, upload id) order; ids sort by creation time."""
+        rows = self.db.read.execute(
+            "SELECT upload_id, bucket, key, initiated, headers, checksum_algorithm FROM uploads "
+            "WHERE bucket = ? AND key >= ? AND (key > ? OR (key = ? AND upload_id > ?)) "
+            "ORDER BY key, upload_id LIMIT ?",
+            (bucket, max(prefix, key_marker), key_marker, key_marker, upload_id_marker, limit),
+        ).fetchall()
+        return [Upload(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows if r[2].startswith(prefix)]
+
+    async def put_part(self, upload_id: str, part: Part) -> tuple[bool, str | None]:
+        """(False, None) if the upload is gone; else (True, blob id of a replaced part)."""
+        def job(conn: sqlite3.Connection) -> tuple[bool, str | None]:
+            if conn.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone() is None:
+                return False, None
+            old = conn.execute(
+                "SELECT blob_id FROM parts WHERE upload_id = ? AND part_number = ?",
+                (upload_id, part.part_number),
+            ).fetchone()
+            conn.execute(
+                "INSERT OR REPLACE INTO parts(upload_id, part_number, blob_id, size, etag, mtime, checksum) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (upload_id, part.part_number, part.blob_id, part.size, part.etag, part.mtime,
+                 json.dumps(part.checksum) if part.checksum else None),
+            )
+            return True, (old[0] if old else None)
+        return await self.db.write(job)
+
+    def list_parts(self, upload_id: str, after: int = 0, limit: int = 10_000) -> list[Part]:
+        rows = self.db.read.execute(
+            "SELECT part_number, blob_id, size, etag, mtime, checksum FROM parts "
+            "WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?",
+            (upload_id, after, limit),
+        ).fetchall()
+        return [Part(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else None) for r in rows]
+
+    async def abort_upload(self, upload_id: str) -> list[str] | None:
+        """Deletes the upload and its parts; returns their blob ids, or None if the upload did not exist."""
+        def job(conn: sqlite3.Connection) -> list[str] | None:
+            blobs = [r[0] for r in conn.execute(
+                "SELECT blob_id FROM parts WHERE upload_id = ?", (upload_id,))]
+            cur = conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+            return blobs if cur.rowcount else None
+        return await self.db.write(job)
+
+    # -- maintenance -------------------------------------------------------------------------------------
+
+    def referenced_blobs(self) -> Iterator[str]:
+        """Every blob id that an object or a multipart part refers to (for the orphan sweep)."""
+        for (blobs,) in self.db.read.execute("SELECT blobs FROM objects"):
+            for blob_id, _ in json.loads(blobs):
+                yield blob_id
+        for (blob_id,) in self.db.read.execute("SELECT blob_id FROM parts"):
+            yield blob_id
+
+
+def bump_iam_generation(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "INSERT INTO kv(name, value) VALUES ('iam_generation', '1') "
+        "ON CONFLICT(name) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+    )
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(f"data dir was written by a newer Storeroom (schema {version} > {SCHEMA_VERSION})")
+    run_script(conn, _SCHEMA)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
