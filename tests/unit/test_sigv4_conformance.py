@@ -184,8 +184,14 @@ class TestVector:
         for skew in (-16 * 60, 16 * 60):
             with pytest.raises(AwsError) as caught:
                 verify(
-                    signed, SECRET, request.method, request.path, request.query, request.headers,
-                    now=NOW + skew, payload_hash=hashlib.sha256(request.body).hexdigest(),
+                    signed,
+                    SECRET,
+                    request.method,
+                    request.path,
+                    request.query,
+                    request.headers,
+                    now=NOW + skew,
+                    payload_hash=hashlib.sha256(request.body).hexdigest(),
                 )
             # The Query APIs' answer (this is not S3).
             assert caught.value.code == "SignatureDoesNotMatch"
