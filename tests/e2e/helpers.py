@@ -13,7 +13,8 @@ import hmac
 import os
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from unittest import mock
 from urllib.parse import quote, urlsplit
 
@@ -38,6 +39,28 @@ def key_path(bucket: str, key: str | None = None) -> str:
     if key is None:
         return f"/{bucket}"
     return f"/{bucket}/{quote(key, safe='/~')}"
+
+
+@contextmanager
+def fake_clock(when: dt.datetime) -> Iterator[None]:
+    """Make botocore sign as if the time were ``when`` (naive UTC): both its Python signers and, when awscrt
+    is installed (then boto3 clients sign with the CRT), the CRT ones."""
+
+    def fake(remove_tzinfo: bool = True) -> dt.datetime:
+        return when if remove_tzinfo else when.replace(tzinfo=dt.UTC)
+
+    with mock.patch("botocore.auth.get_current_datetime", fake):
+        try:
+            import botocore.crt.auth  # noqa: F401
+        except ImportError:
+            yield
+            return
+        with mock.patch("botocore.crt.auth.get_current_datetime", fake):
+            yield
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class _Signer(S3SigV4Auth):
@@ -65,7 +88,7 @@ def sign_headers(method: str, url: str, headers: dict[str, str] | None = None, b
     req = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
     signer = _Signer(Credentials(access_key, secret_key), service, region, payload_hash)
     if when is not None:
-        with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+        with fake_clock(when):
             signer.add_auth(req)
     else:
         signer.add_auth(req)
@@ -166,6 +189,19 @@ def parse_error(body: bytes | str) -> dict[str, str]:
     return {child.tag.replace(S3_NS, ""): (child.text or "") for child in root}
 
 
+def parse_any_aws_error(body: bytes | str) -> dict[str, str]:
+    """S3's ``<Error>`` or the Query protocol's ``<ErrorResponse><Error>`` (IAM, STS...), as a dict."""
+    root = ET.fromstring(body)
+    tag = root.tag.split("}")[-1]
+    if tag == "ErrorResponse":
+        err = next(c for c in root if c.tag.split("}")[-1] == "Error")
+        out = {c.tag.split("}")[-1]: (c.text or "") for c in err}
+        out.update({c.tag.split("}")[-1]: (c.text or "") for c in root if c is not err})
+        return out
+    assert tag == "Error", f"not an AWS error document: {body!r}"
+    return {c.tag.split("}")[-1]: (c.text or "") for c in root}
+
+
 def assert_s3_error(resp: requests.Response, status: int, code: str) -> dict[str, str]:
     assert resp.status_code == status, (resp.status_code, resp.content[:2000])
     err = parse_error(resp.content)
@@ -202,11 +238,13 @@ class PatternFile:
         self._block = block
         base = hashlib.sha256(str(seed).encode()).digest() * (block // 32 + 1)
         self._base = base[:block]
+        self._cached: tuple[int, bytes] = (-1, b"")
 
     def _byte_block(self, index: int) -> bytes:
         # each block differs (its index stamped at the front) so misplaced blocks are detected
-        stamp = index.to_bytes(8, "big")
-        return stamp + self._base[8:]
+        if self._cached[0] != index:
+            self._cached = (index, index.to_bytes(8, "big") + self._base[8:])
+        return self._cached[1]
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import http.client
+import io
+
 import pytest
 import requests
 from botocore.exceptions import ClientError
 
 from tests.conftest import make_client
-from tests.e2e.helpers import assert_s3_error, parse_error, signed_request, unique_name
+from tests.e2e.helpers import (
+    MiB,
+    assert_s3_error,
+    parse_any_aws_error,
+    parse_error,
+    sign_headers,
+    signed_request,
+    unique_name,
+)
 
 
 def test_health_is_unauthenticated(endpoint):
@@ -68,7 +79,7 @@ def test_unknown_service_in_scope_is_aws_shaped_error(endpoint):
     r = signed_request("GET", f"{endpoint}/", service="nosuchservice")
     assert 400 <= r.status_code < 500 or r.status_code == 501, (r.status_code, r.content)
     assert r.headers.get("x-amz-request-id")
-    assert parse_error(r.content).get("Code")
+    assert parse_any_aws_error(r.content).get("Code")
 
 
 def test_sqs_client_gets_aws_error_not_500(endpoint):
@@ -88,3 +99,41 @@ def test_iam_client_gets_answer_or_aws_error_not_500(endpoint):
         status = e.response["ResponseMetadata"]["HTTPStatusCode"]
         assert status != 500 and (400 <= status < 500 or status == 501), e.response
         assert e.response["Error"].get("Code")
+
+
+# --- HTTP connection handling --------------------------------------------------------------------
+
+def test_connection_usable_after_early_error_with_expect_continue(server):
+    """botocore sends ``Expect: 100-continue`` and withholds the body when the answer is a final error.
+    The server must then close the connection or be ready for the next request on it, never treat the
+    next request as the missing body."""
+    path = f"/{unique_name('nobucket')}/k"
+    headers = sign_headers("PUT", server.endpoint + path,
+                           {"Content-Length": str(MiB), "Expect": "100-continue"},
+                           payload_hash="UNSIGNED-PAYLOAD")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.putrequest("PUT", path, skip_accept_encoding=True)
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        resp = conn.getresponse()
+        assert resp.status == 404
+        assert parse_error(resp.read())["Code"] == "NoSuchBucket"
+        if resp.will_close:
+            return  # closing the connection is a correct answer
+        conn.request("GET", "/_storeroom/health")
+        again = conn.getresponse()
+        assert again.status == 200
+        again.read()
+    finally:
+        conn.close()
+
+
+def test_boto3_client_usable_after_put_error(s3):
+    missing = unique_name("nobucket")
+    for _ in range(3):
+        with pytest.raises(ClientError) as exc:
+            s3.put_object(Bucket=missing, Key="k", Body=io.BytesIO(b"x" * MiB))
+        assert exc.value.response["Error"]["Code"] == "NoSuchBucket"
+        assert s3.list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200

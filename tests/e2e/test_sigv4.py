@@ -9,7 +9,6 @@ import sys
 import urllib.error
 import urllib.request
 import zlib
-from unittest import mock
 
 import pytest
 import requests
@@ -22,19 +21,17 @@ from tests.e2e.helpers import (
     aws_chunked_unsigned_body,
     b64,
     client_error,
+    fake_clock,
     key_path,
     parse_error,
     random_bytes,
     sign_headers,
     signed_request,
     streaming_signed_put,
+    utcnow,
 )
 
 WRONG_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWRONGKEYXX"
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _headers(request) -> dict[str, str]:
@@ -123,9 +120,8 @@ def test_clock_skew_under_15_minutes_is_accepted(endpoint):
 
 def test_clock_skew_boto3(endpoint):
     c = make_client(endpoint)
-    with mock.patch("botocore.auth.get_current_datetime", return_value=utcnow() - dt.timedelta(hours=1)):
-        with pytest.raises(ClientError) as exc:
-            c.list_buckets()
+    with fake_clock(utcnow() - dt.timedelta(hours=1)), pytest.raises(ClientError) as exc:
+        c.list_buckets()
     assert client_error(exc) == (403, "RequestTimeTooSkewed")
 
 
@@ -294,69 +290,87 @@ def _fetch(tool: str, method: str, url: str, body: bytes | None = None) -> tuple
     return int(code), out
 
 
+@pytest.fixture(scope="module")
+def s3v4(endpoint):
+    """boto3 presigns S3 URLs with SigV2 unless told otherwise; these tests are about SigV4 query auth."""
+    return make_client(endpoint, signature_version="s3v4")
+
+
+def presign_get(client, bucket: str, key: str, expires: int = 300, **params) -> str:
+    url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key, **params},
+                                        ExpiresIn=expires)
+    return url
+
+
 @pytest.mark.parametrize("tool", ["requests", "urllib", "curl"])
-def test_presigned_get(s3, bucket, tool):
+def test_presigned_get(s3, s3v4, bucket, tool):
     key = "dir/presigned get+é.txt"
     s3.put_object(Bucket=bucket, Key=key, Body=b"presigned content")
-    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=300)
+    url = presign_get(s3v4, bucket, key)
+    assert "X-Amz-Signature=" in url and "X-Amz-Expires=300" in url
     assert _fetch(tool, "GET", url) == (200, b"presigned content")
 
 
 @pytest.mark.parametrize("tool", ["requests", "urllib", "curl"])
-def test_presigned_put(s3, bucket, tool):
+def test_presigned_put(s3, s3v4, bucket, tool):
     key = f"up/{tool} file.bin"
-    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=300)
+    url = s3v4.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=300)
     status, body = _fetch(tool, "PUT", url, b"uploaded via " + tool.encode())
     assert status == 200, body
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"uploaded via " + tool.encode()
 
 
-def test_presigned_url_tampered_is_rejected(s3, bucket):
+def test_presigned_default_boto3_get_and_put(s3, bucket):
+    """What a user gets from plain ``generate_presigned_url`` (botocore picks the signature version)."""
+    put_url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "d.txt"}, ExpiresIn=60)
+    assert requests.put(put_url, data=b"default presign", timeout=10).status_code == 200
+    get_url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "d.txt"}, ExpiresIn=60)
+    r = requests.get(get_url, timeout=10)
+    assert (r.status_code, r.content) == (200, b"default presign")
+
+
+def test_presigned_url_tampered_is_rejected(s3, s3v4, bucket):
     s3.put_object(Bucket=bucket, Key="a", Body=b"a")
     s3.put_object(Bucket=bucket, Key="b", Body=b"b")
-    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "a"}, ExpiresIn=300)
+    url = presign_get(s3v4, bucket, "a")
     r = requests.get(url.replace(f"/{bucket}/a?", f"/{bucket}/b?"), timeout=10)
     assert_s3_error(r, 403, "SignatureDoesNotMatch")
 
 
-def test_presigned_expires_over_a_week(s3, bucket):
+def test_presigned_expires_over_a_week(s3, s3v4, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
-    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=604801)
-    r = requests.get(url, timeout=10)
+    r = requests.get(presign_get(s3v4, bucket, "k", expires=604801), timeout=10)
     assert r.status_code in (400, 403), r.content
     err = parse_error(r.content)
     assert err["Code"] == "AuthorizationQueryParametersError", err
 
 
-def test_presigned_expires_exactly_a_week_is_accepted(s3, bucket):
+def test_presigned_expires_exactly_a_week_is_accepted(s3, s3v4, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
-    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=604800)
-    assert requests.get(url, timeout=10).status_code == 200
+    assert requests.get(presign_get(s3v4, bucket, "k", expires=604800), timeout=10).status_code == 200
 
 
-def test_presigned_expired(s3, bucket):
+def test_presigned_expired(s3, s3v4, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
-    with mock.patch("botocore.auth.get_current_datetime", return_value=utcnow() - dt.timedelta(hours=1)):
-        url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=60)
+    with fake_clock(utcnow() - dt.timedelta(hours=1)):
+        url = presign_get(s3v4, bucket, "k", expires=60)
     r = requests.get(url, timeout=10)
     err = assert_s3_error(r, 403, "AccessDenied")
     assert "Request has expired" in err["Message"], err
 
 
-def test_presigned_signed_days_ago_still_valid(s3, bucket):
+def test_presigned_signed_days_ago_still_valid(s3, s3v4, bucket):
     """Presigned URLs are not subject to the 15-minute skew window: only X-Amz-Date + X-Amz-Expires counts."""
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
-    with mock.patch("botocore.auth.get_current_datetime", return_value=utcnow() - dt.timedelta(days=2)):
-        url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"},
-                                        ExpiresIn=3 * 86400)
+    with fake_clock(utcnow() - dt.timedelta(days=2)):
+        url = presign_get(s3v4, bucket, "k", expires=3 * 86400)
     assert requests.get(url, timeout=10).status_code == 200
 
 
 def test_presigned_wrong_secret(endpoint, bucket, s3):
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
-    bad = make_client(endpoint, secret_key=WRONG_SECRET)
-    url = bad.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=60)
-    assert_s3_error(requests.get(url, timeout=10), 403, "SignatureDoesNotMatch")
+    bad = make_client(endpoint, secret_key=WRONG_SECRET, signature_version="s3v4")
+    assert_s3_error(requests.get(presign_get(bad, bucket, "k"), timeout=10), 403, "SignatureDoesNotMatch")
 
 
 # --- regions --------------------------------------------------------------------------------------

@@ -1,0 +1,254 @@
+"""Crash safety and resource use, each on a server of the test's own (``fresh_server``).
+
+- Every PUT that was answered 200 survives ``kill -9``; nothing half-written ever becomes visible.
+- Object data lives in files under DATA_DIR/blobs; once every object is deleted and the server restarted,
+  no file is left there (no orphans from crashed uploads).
+- The server streams: a 256 MiB PUT and GET do not grow its memory by the object's size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import make_client
+from tests.e2e.helpers import MiB, PatternFile, key_path, sign_headers
+
+pytestmark = pytest.mark.skipif(bool(os.environ.get("STOREROOM_E2E_ENDPOINT")),
+                                reason="needs a local storeroom server to kill")
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def client(srv):
+    return make_client(srv.endpoint)
+
+
+def blob_files(data_dir: Path) -> list[Path]:
+    root = data_dir / "blobs"
+    if not root.exists():
+        return []
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def process_tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        for children in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                todo.extend(int(c) for c in children.read_text().split())
+            except OSError:
+                pass
+    return pids
+
+
+def tree_rss_bytes(pid: int) -> int:
+    total = 0
+    for p in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def content_for(key: str, size: int) -> bytes:
+    seed = hashlib.sha256(key.encode()).digest()
+    return (seed * (size // 32 + 1))[:size]
+
+
+def start_cut_off_put(srv, bucket: str, key: str, size: int, sent: int) -> http.client.HTTPConnection:
+    """Begin a PUT announcing ``size`` bytes, send only ``sent`` of them, and leave the connection hanging."""
+    url = srv.endpoint + key_path(bucket, key)
+    headers = sign_headers("PUT", url, {"Content-Length": str(size)}, payload_hash="UNSIGNED-PAYLOAD")
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    conn.putrequest("PUT", key_path(bucket, key), skip_accept_encoding=True)
+    for k, v in headers.items():
+        conn.putheader(k, v)
+    conn.endheaders()
+    conn.send(content_for(key, size)[:sent])
+    return conn
+
+
+# --- crash safety ----------------------------------------------------------------------------------
+
+def test_acknowledged_objects_survive_kill9(fresh_server):
+    s3 = client(fresh_server)
+    s3.create_bucket(Bucket="durable")
+    expected = {}
+    for i in range(40):
+        key = f"obj/{i:03d}"
+        expected[key] = content_for(key, (i * 7919) % (300 * 1024))
+        s3.put_object(Bucket="durable", Key=key, Body=expected[key])
+    s3.put_object(Bucket="durable", Key="obj/000", Body=b"overwritten")
+    expected["obj/000"] = b"overwritten"
+    s3.delete_object(Bucket="durable", Key="obj/001")
+    del expected["obj/001"]
+
+    fresh_server.kill9()
+    fresh_server.start()
+
+    s3 = client(fresh_server)
+    listed = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(Bucket="durable")
+              for o in p.get("Contents", [])]
+    assert listed == sorted(expected)
+    for key, data in expected.items():
+        assert s3.get_object(Bucket="durable", Key=key)["Body"].read() == data, key
+
+
+def test_kill9_during_concurrent_uploads(fresh_server):
+    s3 = client(fresh_server)
+    s3.create_bucket(Bucket="crash")
+    size = 4 * MiB
+    acked: dict[str, bytes] = {}
+    attempted: dict[str, bytes] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def uploader(t: int) -> None:
+        c = client(fresh_server)
+        n = 0
+        while not stop.is_set():
+            key = f"t{t}/{n:04d}"
+            data = content_for(key, size + t * 1000 + n)
+            with lock:
+                attempted[key] = data
+            try:
+                c.put_object(Bucket="crash", Key=key, Body=data)
+            except Exception:  # noqa: BLE001 - the server is being killed
+                return
+            with lock:
+                acked[key] = data
+            n += 1
+
+    # a few uploads cut off mid-body, hanging when the server dies
+    hanging = [start_cut_off_put(fresh_server, "crash", f"cut/{i}", 16 * MiB, 5 * MiB) for i in range(3)]
+    threads = [threading.Thread(target=uploader, args=(t,), daemon=True) for t in range(4)]
+    for th in threads:
+        th.start()
+    deadline = time.monotonic() + 20
+    while len(acked) < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(acked) >= 8, "uploads did not progress"
+    fresh_server.kill9()
+    stop.set()
+    for th in threads:
+        th.join(timeout=30)
+    for conn in hanging:
+        conn.close()
+
+    fresh_server.start()
+    s3 = client(fresh_server)
+    for key, data in acked.items():
+        body = s3.get_object(Bucket="crash", Key=key)["Body"].read()
+        assert len(body) == len(data) and body == data, key
+    listed = {o["Key"]: o["Size"] for p in s3.get_paginator("list_objects_v2").paginate(Bucket="crash")
+              for o in p.get("Contents", [])}
+    for key, listed_size in listed.items():
+        assert key in attempted, f"unknown object {key} appeared"
+        assert listed_size == len(attempted[key]), key
+    for key, data in attempted.items():
+        if key in acked:
+            continue
+        try:
+            body = s3.get_object(Bucket="crash", Key=key)["Body"].read()
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "NoSuchKey", e.response
+        else:
+            assert body == data, f"partially written {key} is visible"
+    for i in range(3):
+        with pytest.raises(ClientError) as exc:
+            s3.head_object(Bucket="crash", Key=f"cut/{i}")
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+    live = len(listed)
+    assert len(blob_files(fresh_server.data_dir)) >= live
+
+    # delete everything; after a restart the blob store must be empty (no orphans from the crash)
+    for key in listed:
+        s3.delete_object(Bucket="crash", Key=key)
+    fresh_server.restart()
+    leftovers = blob_files(fresh_server.data_dir)
+    assert leftovers == [], f"{len(leftovers)} orphan blob files, e.g. {leftovers[:3]}"
+
+
+def test_aborted_and_overwritten_data_leaves_no_blobs(fresh_server):
+    s3 = client(fresh_server)
+    s3.create_bucket(Bucket="gcbucket")
+    s3.put_object(Bucket="gcbucket", Key="k", Body=b"v1" * 1000)
+    s3.put_object(Bucket="gcbucket", Key="k", Body=b"v2" * 1000)
+    up = s3.create_multipart_upload(Bucket="gcbucket", Key="mp")["UploadId"]
+    s3.upload_part(Bucket="gcbucket", Key="mp", UploadId=up, PartNumber=1, Body=b"p" * 1000)
+    s3.abort_multipart_upload(Bucket="gcbucket", Key="mp", UploadId=up)
+    up2 = s3.create_multipart_upload(Bucket="gcbucket", Key="mp2")["UploadId"]
+    s3.upload_part(Bucket="gcbucket", Key="mp2", UploadId=up2, PartNumber=1, Body=b"q" * 1000)
+    fresh_server.kill9()  # leave an in-progress upload behind
+    fresh_server.start()
+    s3 = client(fresh_server)
+    assert s3.get_object(Bucket="gcbucket", Key="k")["Body"].read() == b"v2" * 1000
+    s3.abort_multipart_upload(Bucket="gcbucket", Key="mp2", UploadId=up2)
+    s3.delete_object(Bucket="gcbucket", Key="k")
+    fresh_server.restart()
+    assert blob_files(fresh_server.data_dir) == []
+
+
+# --- memory ----------------------------------------------------------------------------------------
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.peak = max(self.peak, tree_rss_bytes(self.pid))
+            time.sleep(0.02)
+
+    def stop(self) -> int:
+        self._halt.set()
+        self.join()
+        return self.peak
+
+
+def test_memory_stays_flat_for_256_mib_object(fresh_server):
+    s3 = client(fresh_server)
+    s3.create_bucket(Bucket="mem")
+    # warm up every code path first, so imports and buffers are in the baseline
+    warm = PatternFile(6 * MiB, seed=1)
+    s3.put_object(Bucket="mem", Key="warm", Body=warm)
+    for _ in s3.get_object(Bucket="mem", Key="warm")["Body"].iter_chunks(MiB):
+        pass
+    time.sleep(0.2)
+    assert fresh_server.proc is not None
+    pid = fresh_server.proc.pid
+    baseline = tree_rss_bytes(pid)
+    assert baseline > 0
+
+    sampler = RssSampler(pid)
+    sampler.start()
+    big = PatternFile(256 * MiB, seed=2)
+    s3.put_object(Bucket="mem", Key="big", Body=big)
+    h = hashlib.md5()
+    n = 0
+    for chunk in s3.get_object(Bucket="mem", Key="big")["Body"].iter_chunks(MiB):
+        h.update(chunk)
+        n += len(chunk)
+    peak = sampler.stop()
+
+    assert n == big.size
+    assert h.hexdigest() == big.md5()
+    growth = peak - baseline
+    assert growth < 48 * MiB, f"server RSS grew by {growth / MiB:.1f} MiB (baseline {baseline / MiB:.1f} MiB)"
