@@ -12,6 +12,8 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 from botocore.httpchecksum import _CHECKSUM_CLS
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import make_client
 from tests.e2e.helpers import (
@@ -671,3 +673,60 @@ def test_path_style_unaffected_by_config(endpoint, s3, bucket):
     ps3.put_object(Bucket=bucket, Key="p", Body=b"path")
     assert s3.get_object(Bucket=bucket, Key="p")["Body"].read() == b"path"
 
+
+
+# --- properties ------------------------------------------------------------------------------------
+
+def _expected_range(size: int, spec: str) -> tuple[int, int] | None:
+    """RFC 7233 for a single byte range: (first, last) inclusive, or None when unsatisfiable."""
+    first_s, last_s = spec.split("-")
+    if first_s == "":
+        n = int(last_s)
+        return None if n == 0 else (max(0, size - n), size - 1)
+    first = int(first_s)
+    if first >= size:
+        return None
+    last = size - 1 if last_s == "" else min(int(last_s), size - 1)
+    return first, last
+
+
+_range_specs = st.one_of(
+    st.tuples(st.integers(0, 60), st.integers(0, 60)).filter(lambda t: t[0] <= t[1])
+    .map(lambda t: f"{t[0]}-{t[1]}"),
+    st.integers(0, 60).map(lambda a: f"{a}-"),
+    st.integers(1, 60).map(lambda n: f"-{n}"),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(size=st.integers(1, 40), spec=_range_specs)
+def test_ranges_match_rfc7233(s3, bucket, size, spec):
+    data = bytes(range(size))
+    key = f"range-{size}"
+    s3.put_object(Bucket=bucket, Key=key, Body=data)
+    expected = _expected_range(size, spec)
+    if expected is None:
+        with pytest.raises(ClientError) as exc:
+            s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={spec}")
+        assert client_error(exc) == (416, "InvalidRange")
+        return
+    first, last = expected
+    obj = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={spec}")
+    assert obj["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert obj["ContentRange"] == f"bytes {first}-{last}/{size}"
+    assert obj["Body"].read() == data[first:last + 1]
+
+
+_key_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=60)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=_key_text.filter(lambda k: len(k.encode()) <= 1024))
+def test_any_unicode_key_round_trips(s3, bucket, key):
+    s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == key.encode()
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents", [])]
+    assert key in listed
+    s3.delete_object(Bucket=bucket, Key=key)
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key=key)
