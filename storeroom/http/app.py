@@ -33,6 +33,7 @@ from storeroom.identity import CredentialResolver, anonymous
 from storeroom.s3.service import S3Service
 from storeroom.services import render_query_error, unsupported_service
 from storeroom.sigv4 import SignedRequest, parse_auth, verify
+from storeroom.sigv4.v2 import SignedRequestV2, parse_auth_v2, verify_v2
 from storeroom.store.blobs import BlobStore
 from storeroom.store.meta import MetaStore
 
@@ -104,7 +105,8 @@ class App:
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         if request.path.startswith("/_storeroom/"):
-            await send_response(send, self._own_endpoint(request), [_SERVER])
+            await send_response(send, self._own_endpoint(request),
+                                [(b"x-amz-request-id", request.request_id.encode()), _SERVER])
             return
         context: Context | None = None
         render: Callable[[AwsError, Request], Response] = self._s3_error
@@ -121,6 +123,8 @@ class App:
             response = render(AwsError("InternalError"), request)
         common = [(b"x-amz-request-id", request.request_id.encode()), (b"x-amz-id-2", _HOST_ID.encode()),
                   _SERVER]
+        if request.body_unread:
+            common.append((b"connection", b"close"))
         try:
             await send_response(send, response, common, head_only=request.method == "HEAD")
         except ClientDisconnected:
@@ -130,7 +134,10 @@ class App:
 
     def authenticate(self, request: Request) -> Context:
         """SigV4: parse, find the key, verify time and signature. Unsigned requests are anonymous S3."""
-        assert self.credentials is not None
+        assert self.credentials is not None and self.s3 is not None
+        v2 = parse_auth_v2(request.headers, request.query)
+        if v2 is not None:
+            return self._authenticate_v2(request, v2)
         signed = parse_auth(request.headers, request.query)
         if signed is None:
             return Context(request, "s3", anonymous(self.account_id), None, None, self.settings.region)
@@ -144,6 +151,17 @@ class App:
         key = None if payload_hash == "" else self._verify(signed, secret, request, payload_hash)
         return Context(request, signed.credential.service, principal, signed, key, signed.credential.region,
                        secret=secret)
+
+    def _authenticate_v2(self, request: Request, v2: SignedRequestV2) -> Context:
+        assert self.credentials is not None and self.s3 is not None
+        found = self.credentials.resolve(v2.access_key_id)
+        if found is None:
+            raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=v2.access_key_id)
+        secret, principal = found
+        verify_v2(v2, secret, request.method, self.s3.v2_resource_path(request), request.raw_query,
+                  request.headers)
+        return Context(request, "s3", principal, None, None, self.settings.region, secret=secret,
+                       signature_version="AWS")
 
     def _verify(self, signed: SignedRequest, secret: str, request: Request,
                 payload_hash: str | None) -> bytes:

@@ -19,5 +19,6 @@ class Context:
     signing_key: bytes | None         # None until verified (Query-protocol services verify after reading the body)
     region: str
     secret: str | None = field(default=None, repr=False)
+    signature_version: str = "AWS4-HMAC-SHA256"   # "AWS" for SigV2 (the s3:signatureversion condition key)
     operation: str | None = None      # e.g. "PutObject": set by the service's router, used by the audit log
     audit_params: dict[str, Any] | None = None

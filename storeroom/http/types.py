@@ -32,7 +32,7 @@ class Request:
 
     __slots__ = (
         "scope", "receive", "method", "raw_path", "path", "raw_query", "query", "args", "headers",
-        "request_id", "client_ip", "secure", "started", "body_started",
+        "request_id", "client_ip", "secure", "started", "body_started", "body_done",
     )
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
@@ -61,6 +61,7 @@ class Request:
         self.secure: bool = scope.get("scheme") == "https"
         self.started = time.time()
         self.body_started = False
+        self.body_done = False
 
     async def stream(self) -> AsyncIterator[bytes]:
         """The raw body, as it arrives."""
@@ -73,7 +74,20 @@ class Request:
             if chunk:
                 yield chunk
             if not message.get("more_body", False):
+                self.body_done = True
                 return
+
+    @property
+    def body_unread(self) -> bool:
+        """A body was announced but not (wholly) read: the connection cannot be reused for another request.
+
+        A client that sent ``Expect: 100-continue`` and got an error instead does not send the body at all,
+        so the server cannot skip it either; S3 closes such connections, and so do we.
+        """
+        if self.body_done:
+            return False
+        length = self.headers.get("content-length")
+        return (length is not None and length != "0") or "transfer-encoding" in self.headers
 
     async def read_body(self, limit: int) -> bytes:
         """The whole body, for small XML/form bodies; ValueError past ``limit`` bytes."""

@@ -72,10 +72,8 @@ async def create_bucket(call: S3Call) -> Response:
         raise AwsError("InvalidBucketName", BucketName=call.bucket)
     region = await _location_constraint(call)
     if not await call.meta.create_bucket(call.bucket, region):
-        existing = call.meta.get_bucket(call.bucket)
-        # us-east-1 answers 200 to a repeated create of one's own bucket (legacy); other regions 409.
-        if existing is not None and existing.region == "us-east-1" and region == "us-east-1":
-            return Response(200, [("location", f"/{call.bucket}")])
+        # AWS documents a legacy 200 for this in us-east-1, but answers 409 in every other region, as do
+        # today's S3-compatible servers; clients (Terraform, the SDKs' waiters) handle the 409.
         raise AwsError("BucketAlreadyOwnedByYou", BucketName=call.bucket)
     return Response(200, [("location", f"/{call.bucket}")])
 

@@ -134,15 +134,16 @@ async def complete_multipart_upload(call: S3Call) -> Response:
     requested = _requested_parts(body)
     stored = {p.part_number: p for p in call.meta.list_parts(upload.upload_id)}
     chosen: list[Part] = []
-    for i, (number, etag) in enumerate(requested):
+    for number, etag in requested:
         part = stored.get(number)
         if part is None or (etag is not None and etag != part.etag):
             raise AwsError("InvalidPart", UploadId=upload.upload_id, PartNumber=str(number),
                            ETag=etag or "")
-        if i < len(requested) - 1 and part.size < MIN_PART_SIZE:
-            raise AwsError("EntityTooSmall", ProposedSize=str(part.size), MinSizeAllowed=str(MIN_PART_SIZE),
-                           PartNumber=str(number), ETag=part.etag)
         chosen.append(part)
+    for part in chosen[:-1]:
+        if part.size < MIN_PART_SIZE:
+            raise AwsError("EntityTooSmall", ProposedSize=str(part.size), MinSizeAllowed=str(MIN_PART_SIZE),
+                           PartNumber=str(part.part_number), ETag=part.etag)
     etag = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen)).hexdigest() + f"-{len(chosen)}"
     record = ObjectRecord(call.bucket, call.key, sum(p.size for p in chosen), etag, time.time(),
                           [(p.blob_id, p.size) for p in chosen], upload.headers,
@@ -248,9 +249,9 @@ async def list_multipart_uploads(call: S3Call) -> Response:
     key_marker = args.get("key-marker", "")
     upload_id_marker = args.get("upload-id-marker", "") if key_marker else ""
     max_uploads = _int_arg(call, "max-uploads", 1000, 1000)
-    uploads = call.meta.list_uploads(call.bucket, prefix, key_marker, upload_id_marker, max_uploads + 1)
-    truncated = len(uploads) > max_uploads
-    uploads = uploads[:max_uploads]
+    delimiter = args.get("delimiter", "")
+    uploads, prefixes, truncated = _uploads_page(call, prefix, delimiter, key_marker, upload_id_marker,
+                                                 max_uploads)
     owner = owner_xml(call)
     entries = "".join(
         "<Upload>" + xml.tag("Key", u.key) + xml.tag("UploadId", u.upload_id)
@@ -264,7 +265,31 @@ async def list_multipart_uploads(call: S3Call) -> Response:
                                                                                    upload_id_marker)
         + (xml.tag("NextKeyMarker", uploads[-1].key) + xml.tag("NextUploadIdMarker", uploads[-1].upload_id)
            if truncated and uploads else "")
-        + xml.tag("Prefix", prefix) + xml.tag("MaxUploads", max_uploads) + xml.tag("IsTruncated", truncated)
-        + entries
+        + xml.tag("Prefix", prefix) + (xml.tag("Delimiter", delimiter) if delimiter else "")
+        + xml.tag("MaxUploads", max_uploads) + xml.tag("IsTruncated", truncated)
+        + entries + "".join(f"<CommonPrefixes>{xml.tag('Prefix', p)}</CommonPrefixes>" for p in prefixes)
     )
     return Response(200, list(XML_HEADERS), xml.document("ListMultipartUploadsResult", inner))
+
+
+def _uploads_page(call: S3Call, prefix: str, delimiter: str, key_marker: str, upload_id_marker: str,
+                  max_uploads: int) -> tuple[list[Upload], list[str], bool]:
+    """Uploads and common prefixes (each counting once towards ``max_uploads``), and whether truncated."""
+    assert call.bucket is not None
+    uploads: list[Upload] = []
+    prefixes: list[str] = []
+    # In-progress uploads are few; scanning them in one query keeps this simple.
+    for upload in call.meta.list_uploads(call.bucket, prefix, key_marker, upload_id_marker, 100_000):
+        cut = upload.key.find(delimiter, len(prefix)) if delimiter else -1
+        if cut >= 0:
+            common = upload.key[: cut + len(delimiter)]
+            if prefixes and prefixes[-1] == common:
+                continue
+            if len(uploads) + len(prefixes) == max_uploads:
+                return uploads, prefixes, True
+            prefixes.append(common)
+            continue
+        if len(uploads) + len(prefixes) == max_uploads:
+            return uploads, prefixes, True
+        uploads.append(upload)
+    return uploads, prefixes, False

@@ -183,9 +183,8 @@ async def get_object(call: S3Call, *, head: bool = False) -> Response:
     headers = _response_headers(call, record)
     span = _part_range(call, record)
     if span is not None:
-        headers.append(("x-amz-mp-parts-count", str(max(record.parts, 1))))
-        if record.parts == 0:
-            span = None  # part 1 of a single-part object is the whole object, answered 200
+        if record.parts:
+            headers.append(("x-amz-mp-parts-count", str(record.parts)))
     else:
         span = conditions.parse_range(call.headers.get("range"), record.size)
     status = 200

@@ -123,23 +123,30 @@ class S3Service:
         self.account_id = account_id
         self.domains = ("localhost", *settings.domains)
 
-    def address(self, request: Request) -> tuple[str | None, str | None]:
-        """(bucket, key) of a request; key None for bucket-level requests, both None for the service."""
+    def virtual_host_bucket(self, request: Request) -> str | None:
+        """The bucket named by a ``bucket.<domain>`` Host header, if any."""
         host = request.headers.get("host", "")
-        if host.startswith("["):
-            host = host[: host.find("]") + 1]
-        else:
-            host = host.partition(":")[0]
+        host = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
         for domain in self.domains:
             if host.endswith("." + domain) and len(host) > len(domain) + 1:
-                bucket = host[: -len(domain) - 1]
-                key = request.path[1:]
-                return bucket, key or None
+                return host[: -len(domain) - 1]
+        return None
+
+    def address(self, request: Request) -> tuple[str | None, str | None]:
+        """(bucket, key) of a request; key None for bucket-level requests, both None for the service."""
+        bucket = self.virtual_host_bucket(request)
+        if bucket is not None:
+            return bucket, request.path[1:] or None
         path = request.path
         if path in ("", "/"):
             return None, None
         bucket, _, key = path[1:].partition("/")
         return bucket, key or None
+
+    def v2_resource_path(self, request: Request) -> str:
+        """SigV2 signs the path with the bucket in it, also for virtual-hosted-style requests."""
+        bucket = self.virtual_host_bucket(request)
+        return request.raw_path if bucket is None else f"/{bucket}{request.raw_path}"
 
     async def handle(self, ctx: Context) -> Response:
         request = ctx.request

@@ -1,0 +1,116 @@
+"""AWS Signature Version 2 for S3 (HMAC-SHA1), header and query (presigned) forms.
+
+AWS has deprecated SigV2 but S3 still accepts it, and clients still send it: botocore presigns S3 URLs with
+it when no signature version is configured, as do older s3cmd and SDKs.  Supporting it keeps those clients
+working unchanged.  Spec: https://docs.aws.amazon.com/AmazonS3/latest/userguide/RESTAuthentication.html
+(mirrors botocore.auth.HmacV1Auth / HmacV1QueryAuth, the reference client).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from urllib.parse import unquote
+
+from storeroom.errors import AwsError
+
+MAX_SKEW_SECONDS = 15 * 60
+
+# Sub-resources that are part of the string to sign (the rest of the query is not signed).
+SIGNED_SUBRESOURCES = frozenset({
+    "accelerate", "acl", "cors", "defaultObjectAcl", "location", "logging", "partNumber", "policy",
+    "requestPayment", "torrent", "versioning", "versionId", "versions", "website", "uploads", "uploadId",
+    "response-content-type", "response-content-language", "response-expires", "response-cache-control",
+    "response-content-disposition", "response-content-encoding", "delete", "lifecycle", "tagging", "restore",
+    "storageClass", "notification", "replication", "analytics", "metrics", "inventory", "select",
+    "select-type", "object-lock",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequestV2:
+    access_key_id: str
+    signature: str
+    expires: int | None  # presigned: the Expires epoch seconds
+
+
+def parse_auth_v2(headers: Mapping[str, str], query: Sequence[tuple[str, str]]) -> SignedRequestV2 | None:
+    """A SigV2 request's key and signature, or None if the request is not SigV2-signed."""
+    authorization = headers.get("authorization", "")
+    if authorization.startswith("AWS "):
+        key_id, sep, signature = authorization[4:].strip().rpartition(":")
+        if not sep or not key_id:
+            raise AwsError("InvalidArgument", "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature",
+                           ArgumentName="Authorization", ArgumentValue=authorization)
+        return SignedRequestV2(key_id, signature, None)
+    params = dict(query)
+    if "AWSAccessKeyId" in params and "Signature" in params:
+        try:
+            expires = int(params.get("Expires", ""))
+        except ValueError:
+            raise AwsError("AccessDenied", "Query-string authentication requires the Signature, Expires and "
+                           "AWSAccessKeyId parameters") from None
+        return SignedRequestV2(params["AWSAccessKeyId"], params["Signature"], expires)
+    return None
+
+
+def string_to_sign_v2(method: str, resource_path: str, raw_query: str, headers: Mapping[str, str],
+                      expires: int | None) -> str:
+    """``resource_path``: the raw (percent-encoded) path including the bucket, even for virtual hosts."""
+    date = str(expires) if expires is not None else ("" if "x-amz-date" in headers else headers.get("date", ""))
+    lines = [method.upper(), headers.get("content-md5", "").strip(), headers.get("content-type", "").strip(), date]
+    amz = sorted(
+        (name, ",".join(v.strip() for v in value.split(",")))
+        for name, value in headers.items() if name.startswith("x-amz-")
+    )
+    lines.extend(f"{name}:{value}" for name, value in amz)
+    return "\n".join(lines) + "\n" + _canonical_resource(resource_path, raw_query)
+
+
+def _canonical_resource(path: str, raw_query: str) -> str:
+    pairs = []
+    for part in raw_query.split("&") if raw_query else []:
+        name, sep, value = part.partition("=")
+        if name in SIGNED_SUBRESOURCES:
+            pairs.append((name, unquote(value) if sep else None))
+    if not pairs:
+        return path
+    pairs.sort(key=lambda p: p[0])
+    return path + "?" + "&".join(n if v is None else f"{n}={v}" for n, v in pairs)
+
+
+def verify_v2(req: SignedRequestV2, secret: str, method: str, resource_path: str, raw_query: str,
+              headers: Mapping[str, str], *, now: float | None = None) -> None:
+    now = time.time() if now is None else now
+    if req.expires is not None:
+        if now > req.expires:
+            raise AwsError("AccessDenied", "Request has expired", Expires=time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(req.expires)), ServerTime=time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
+    else:
+        _check_date(headers, now)
+    sts = string_to_sign_v2(method, resource_path, raw_query, headers, req.expires)
+    expected = base64.b64encode(hmac.new(secret.encode(), sts.encode("utf-8"), hashlib.sha1).digest()).decode()
+    if not hmac.compare_digest(expected, req.signature):
+        raise AwsError(
+            "SignatureDoesNotMatch",
+            AWSAccessKeyId=req.access_key_id, StringToSign=sts, SignatureProvided=req.signature,
+            StringToSignBytes=" ".join(f"{b:02x}" for b in sts.encode("utf-8")),
+        )
+
+
+def _check_date(headers: Mapping[str, str], now: float) -> None:
+    value = headers.get("x-amz-date") or headers.get("date")
+    if not value:
+        raise AwsError("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+    try:
+        moment = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        raise AwsError("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header") from None
+    if abs(now - moment) > MAX_SKEW_SECONDS:
+        raise AwsError("RequestTimeTooSkewed", RequestTime=value, MaxAllowedSkewMilliseconds="900000")
