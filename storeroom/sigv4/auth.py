@@ -49,10 +49,7 @@ PAYLOAD_LITERALS = frozenset(
 )
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-# The Authorization header as every SDK writes it; anything else takes the general parser.
-_AUTHORIZATION = re.compile(
-    r"AWS4-HMAC-SHA256 Credential=([^,\s]+), ?SignedHeaders=([^,\s]+), ?Signature=([0-9a-f]+)"
-)
+_CREDENTIAL_PREFIX = ALGORITHM + " Credential="
 _AMZ_DATE = re.compile(r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z")
 _CREDENTIAL_FORM = '"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request"'
 _HEADER_MALFORMED = "The authorization header is malformed; "
@@ -96,13 +93,15 @@ class SignedRequest:
     """What a request's SigV4 authentication claims; :func:`verify` checks it."""
 
     credential: Credential
-    signed_headers: tuple[str, ...]
-    signature: str
-    amz_date: str
+    signed_headers: tuple[str, ...]  # lowercased, in the order given
+    signature: str  # as given (hex)
+    amz_date: str  # YYYYMMDDTHHMMSSZ: x-amz-date (or the Date header, converted) / X-Amz-Date
+    # x-amz-content-sha256 / X-Amz-Content-Sha256, UNSIGNED-PAYLOAD for S3 presigned URLs, or "" meaning
+    # "the hex SHA-256 of the body, which the caller computes and passes to verify(payload_hash=...)".
     payload_hash: str
     presigned: bool
-    expires: int | None
-    session_token: str | None
+    expires: int | None  # X-Amz-Expires (seconds) of a presigned URL
+    session_token: str | None  # x-amz-security-token / X-Amz-Security-Token
 
 
 # --------------------------------------------------------------------------------------------- parsing
@@ -145,9 +144,13 @@ def _auth_query_params(query: Sequence[tuple[str, str]]) -> dict[str, str]:
 
 
 def _parse_header_auth(authorization: str, headers: Mapping[str, str]) -> SignedRequest:
-    match = _AUTHORIZATION.fullmatch(authorization)
-    if match is not None:
-        credential_text, signed_text, signature = match.groups()
+    parts = authorization.split(", ")
+    if (  # the form every SDK writes; anything else takes the general parser
+        len(parts) == 3 and parts[0].startswith(_CREDENTIAL_PREFIX)
+        and parts[1].startswith("SignedHeaders=") and parts[2].startswith("Signature=")
+    ):
+        credential_text = parts[0][len(_CREDENTIAL_PREFIX):]
+        signed_text, signature = parts[1][len("SignedHeaders="):], parts[2][len("Signature="):]
     else:
         credential_text, signed_text, signature = _authorization_fields(authorization)
     credential = _parse_credential(credential_text, "AuthorizationHeaderMalformed", _HEADER_MALFORMED)
@@ -399,7 +402,9 @@ def _check_signed_headers(signed: tuple[str, ...], headers: Mapping[str, str], s
     must be signed")."""
     unsigned = ["host"] if "host" not in signed and "host" in headers else []
     if s3:
-        unsigned += [name for name in headers if name[:6] == "x-amz-" and name not in signed]
+        for name in headers:
+            if name[:6] == "x-amz-" and name not in signed:
+                unsigned.append(name)
     if unsigned:
         raise AwsError(
             "AccessDenied",

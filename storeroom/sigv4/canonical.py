@@ -123,6 +123,12 @@ def canonical_headers(headers: Mapping[str, str], signed_headers: Sequence[str])
     header (``signed_headers`` lowercase, as ``headers``' names).  An absent header is signed with an empty
     value."""
     get = headers.get
+    block = "".join([f"{name}:{get(name, '')}\n" for name in signed_headers])
+    if not (
+        "  " in block or ": " in block or " \n" in block or "\t" in block or "\r" in block
+        or block.count("\n") != len(signed_headers)
+    ):
+        return block  # the common case: every value already trimmed
     return "".join([f"{name}:{trim_value(get(name, ''))}\n" for name in signed_headers])
 
 
@@ -142,9 +148,8 @@ def canonical_request(
         path = raw_path  # the common case, already canonical
     else:
         path = canonical_uri(raw_path, s3=s3)
-    get = headers.get
-    lines = "".join([f"{name}:{trim_value(get(name, ''))}\n" for name in signed_headers])
     query = canonical_query(raw_query) if raw_query else ""
+    lines = canonical_headers(headers, signed_headers)
     return f"{method}\n{path}\n{query}\n{lines}\n{';'.join(signed_headers)}\n{payload_hash}"
 
 
