@@ -126,8 +126,10 @@ def signature_of(authorization: str) -> str:
 
 
 def aws_chunked_signed_body(data: bytes, chunk_size: int, seed_signature: str, timestamp: str, scope: str,
-                            key: bytes) -> bytes:
-    """The body of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD request: chunks each signed over the previous one."""
+                            key: bytes, trailer: tuple[str, str] | None = None) -> bytes:
+    """The body of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD(-TRAILER) request: each chunk signed over the
+    previous signature; with a trailer, the trailer lines and their x-amz-trailer-signature follow the final
+    zero-length chunk."""
     out = bytearray()
     prev = seed_signature
     chunks = [data[i:i + chunk_size] for i in range(0, len(data), chunk_size)] + [b""]
@@ -135,38 +137,53 @@ def aws_chunked_signed_body(data: bytes, chunk_size: int, seed_signature: str, t
         sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", timestamp, scope, prev, EMPTY_SHA256,
                          hashlib.sha256(chunk).hexdigest()])
         sig = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
-        out += f"{len(chunk):x};chunk-signature={sig}\r\n".encode() + chunk + b"\r\n"
+        out += f"{len(chunk):x};chunk-signature={sig}\r\n".encode()
+        if chunk or trailer is None:
+            out += chunk + b"\r\n"
         prev = sig
+    if trailer is not None:
+        name, value = trailer
+        canonical = f"{name}:{value}\n"
+        sts = "\n".join(["AWS4-HMAC-SHA256-TRAILER", timestamp, scope, prev,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+        sig = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+        out += f"{name}:{value}\r\nx-amz-trailer-signature:{sig}\r\n\r\n".encode()
     return bytes(out)
 
 
-def aws_chunked_signed_length(size: int, chunk_size: int) -> int:
-    """Length of :func:`aws_chunked_signed_body`'s output, needed (and signed) before the body exists."""
-    sizes = [min(chunk_size, size - i) for i in range(0, size, chunk_size)] + [0]
-    return sum(len(f"{n:x}") + len(";chunk-signature=") + 64 + 2 + n + 2 for n in sizes)
-
-
 def streaming_signed_put(endpoint: str, bucket: str, key: str, data: bytes, *, chunk_size: int = 64 * 1024,
-                         tamper: bool = False) -> requests.Response:
-    """A hand-built PutObject with ``x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD``."""
+                         trailer: tuple[str, str] | None = None, tamper: str | None = None,
+                         ) -> requests.Response:
+    """A hand-built PutObject with ``x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD`` (or
+    ``...-PAYLOAD-TRAILER`` with ``trailer=(name, value)``). ``tamper``: "chunk" flips a data byte after
+    signing, "trailer-signature" corrupts the trailer signature."""
     url = endpoint + key_path(bucket, key)
+    mode = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" + ("-TRAILER" if trailer else "")
+    scope_date = "20000101"
+    length = len(aws_chunked_signed_body(data, chunk_size, "0" * 64, "20000101T000000Z",
+                                         f"{scope_date}/{REGION}/s3/aws4_request", b"k", trailer))
     headers = {
         "Content-Encoding": "aws-chunked",
         "X-Amz-Decoded-Content-Length": str(len(data)),
-        "Content-Length": str(aws_chunked_signed_length(len(data), chunk_size)),
+        "Content-Length": str(length),
     }
-    hdrs = sign_headers("PUT", url, headers, payload_hash="STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+    if trailer:
+        headers["X-Amz-Trailer"] = trailer[0]
+    hdrs = sign_headers("PUT", url, headers, payload_hash=mode)
     timestamp = hdrs["X-Amz-Date"]
     date = timestamp[:8]
     scope = f"{date}/{REGION}/s3/aws4_request"
     key_bytes = signing_key(ROOT_SECRET_ACCESS_KEY, date, REGION, "s3")
     body = aws_chunked_signed_body(data, chunk_size, signature_of(hdrs["Authorization"]), timestamp, scope,
-                                   key_bytes)
-    if tamper:
+                                   key_bytes, trailer)
+    if tamper == "chunk":
         # flip one byte of the first chunk's data (its header line ends at the first CRLF)
         pos = body.index(b"\r\n") + 2 + 10
         body = body[:pos] + bytes([body[pos] ^ 0xFF]) + body[pos + 1:]
-    assert len(body) == int(headers["Content-Length"])
+    elif tamper == "trailer-signature":
+        pos = body.index(b"x-amz-trailer-signature:") + len(b"x-amz-trailer-signature:")
+        body = body[:pos] + (b"0" if body[pos:pos + 1] != b"0" else b"1") + body[pos + 1:]
+    assert len(body) == length
     return requests.put(url, headers=hdrs, data=body, timeout=30)
 
 

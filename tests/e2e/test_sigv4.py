@@ -31,6 +31,7 @@ from tests.e2e.helpers import (
     utcnow,
 )
 
+CRC32_TRAILER = "x-amz-checksum-crc32"
 WRONG_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWRONGKEYXX"
 
 
@@ -244,10 +245,36 @@ def test_streaming_signed_payload(endpoint, s3, bucket):
 
 
 def test_streaming_signed_payload_tampered_chunk(endpoint, s3, bucket):
-    r = streaming_signed_put(endpoint, bucket, "streamed", random_bytes(200_000), tamper=True)
+    r = streaming_signed_put(endpoint, bucket, "streamed", random_bytes(200_000), tamper="chunk")
     assert_s3_error(r, 403, "SignatureDoesNotMatch")
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="streamed")
+
+
+def test_streaming_signed_payload_with_trailer(endpoint, s3, bucket):
+    data = random_bytes(150_000)
+    r = streaming_signed_put(endpoint, bucket, "trailer", data, trailer=(CRC32_TRAILER, crc32_b64(data)))
+    assert r.status_code == 200, r.content
+    obj = s3.get_object(Bucket=bucket, Key="trailer", ChecksumMode="ENABLED")
+    assert obj["Body"].read() == data
+    assert obj.get("ChecksumCRC32") == crc32_b64(data)
+
+
+def test_streaming_signed_trailer_bad_signature(endpoint, s3, bucket):
+    data = random_bytes(100_000)
+    r = streaming_signed_put(endpoint, bucket, "trailer", data, trailer=(CRC32_TRAILER, crc32_b64(data)),
+                             tamper="trailer-signature")
+    assert_s3_error(r, 403, "SignatureDoesNotMatch")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="trailer")
+
+
+def test_streaming_signed_trailer_wrong_checksum(endpoint, s3, bucket):
+    data = random_bytes(100_000)
+    r = streaming_signed_put(endpoint, bucket, "trailer", data, trailer=(CRC32_TRAILER, crc32_b64(b"no")))
+    assert_s3_error(r, 400, "BadDigest")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="trailer")
 
 
 def test_aws_cli_upload_round_trip(endpoint, bucket, tmp_path):
