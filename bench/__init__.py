@@ -1,0 +1,1 @@
+"""Storeroom's benchmark against rclone, SeaweedFS and moto: see bench/README.md."""

@@ -1,0 +1,212 @@
+"""Turn measurements into medians, ratios (Storeroom / best peer) and a Markdown report plus JSON."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from bench.workloads import Measurement, median
+
+SUBJECT = "storeroom"
+
+
+@dataclass(frozen=True)
+class Goal:
+    title: str
+    higher_is_better: bool = True
+    min_ratio: float | None = None  # Storeroom / best peer must be >= this
+    vs_disk: float | None = None  # Storeroom / disk write+fsync must be >= this
+    max_value: float | None = None  # Storeroom's own value must be <= this
+
+
+GOALS: dict[str, Goal] = {
+    "get4k": Goal("4 KiB GET (wrk, presigned)", min_ratio=1.2),
+    "head4k": Goal("4 KiB HEAD (bench.loadgen, presigned)", min_ratio=1.0),
+    "put4k": Goal("4 KiB PUT (wrk, presigned)", min_ratio=1.0),
+    "boto3_get4k": Goal("4 KiB GET (boto3, 16 threads)"),
+    "boto3_head4k": Goal("4 KiB HEAD (boto3, 16 threads)"),
+    "boto3_put4k": Goal("4 KiB PUT (boto3, 16 threads)"),
+    "list10k": Goal("ListObjectsV2, 10k keys, full pagination", min_ratio=1.0),
+    "put64m": Goal("64 MiB PUT (streamed)", vs_disk=0.8),
+    "get64m": Goal("64 MiB GET (streamed)", min_ratio=1.0),
+    "rss1g": Goal("RSS growth during 1 GiB PUT", higher_is_better=False, max_value=32.0),
+    "disk": Goal("disk write+fsync (64 MiB, 1 MiB writes)"),
+}
+
+
+@dataclass
+class Cell:
+    """The medians of one workload on one target over all rounds."""
+
+    value: float
+    server_cpu_us: float
+    client_cpu_us: float
+    rounds: int
+    errors: int
+    invalid_rounds: int
+    extra: dict[str, float]
+
+
+def summarize(measurements: list[Measurement]) -> dict[str, dict[str, Cell]]:
+    """workload -> target -> Cell (medians over rounds; invalid rounds are left out when others exist)."""
+    groups: dict[tuple[str, str], list[Measurement]] = {}
+    for m in measurements:
+        groups.setdefault((m.workload, m.target), []).append(m)
+    table: dict[str, dict[str, Cell]] = {}
+    for (workload, target), ms in groups.items():
+        good = [m for m in ms if m.valid] or ms
+        numeric_keys = {k for m in good for k, v in m.extra.items() if isinstance(v, int | float)}
+        table.setdefault(workload, {})[target] = Cell(
+            value=median([m.value for m in good]),
+            server_cpu_us=median([m.server_cpu_us_per_request for m in good]),
+            client_cpu_us=median([m.client_cpu_us_per_request for m in good]),
+            rounds=len(ms), errors=sum(m.errors for m in ms), invalid_rounds=sum(not m.valid for m in ms),
+            extra={k: median([float(m.extra[k]) for m in good if k in m.extra]) for k in numeric_keys},
+        )
+    return table
+
+
+def best_peer(cells: dict[str, Cell], attr: str, higher_is_better: bool) -> tuple[str, float] | None:
+    peers = [(t, getattr(c, attr)) for t, c in cells.items() if t not in (SUBJECT, "disk")
+             and not math.isnan(getattr(c, attr))]
+    if not peers:
+        return None
+    return (max if higher_is_better else min)(peers, key=lambda p: p[1])
+
+
+def verdict(workload: str, cells: dict[str, Cell], disk: float | None) -> dict[str, Any]:
+    """The ratio Storeroom / best peer, and whether the workload's goal is met."""
+    goal = GOALS.get(workload, Goal(workload))
+    out: dict[str, Any] = {"workload": workload, "title": goal.title}
+    best = best_peer(cells, "value", goal.higher_is_better)
+    subject = cells.get(SUBJECT)
+    if best:
+        out["best_peer"], out["best_peer_value"] = best
+    if subject and best and best[1]:
+        out["ratio"] = subject.value / best[1]
+    if subject and disk:
+        out["ratio_vs_disk"] = subject.value / disk
+    cpu_best = best_peer(cells, "server_cpu_us", higher_is_better=False)
+    if subject and cpu_best and cpu_best[1]:
+        out["cpu_ratio"] = subject.server_cpu_us / cpu_best[1]
+    out["goal"], out["met"] = _goal_text(goal), _goal_met(goal, subject, out)
+    return out
+
+
+def _goal_text(goal: Goal) -> str:
+    if goal.min_ratio is not None:
+        return f"≥ {goal.min_ratio:g} × best peer"
+    if goal.vs_disk is not None:
+        return f"≥ {goal.vs_disk:g} × disk write+fsync"
+    if goal.max_value is not None:
+        return f"≤ {goal.max_value:g} MiB"
+    return ""
+
+
+def _goal_met(goal: Goal, subject: Cell | None, out: dict[str, Any]) -> bool | None:
+    if subject is None:
+        return None
+    if goal.min_ratio is not None:
+        return out["ratio"] >= goal.min_ratio if "ratio" in out else None
+    if goal.vs_disk is not None:
+        return out["ratio_vs_disk"] >= goal.vs_disk if "ratio_vs_disk" in out else None
+    if goal.max_value is not None:
+        return subject.value <= goal.max_value
+    return None
+
+
+# -- Markdown -------------------------------------------------------------------------------------------------------
+
+def _num(x: float | None, digits: int = 0) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if abs(x) >= 100 or digits == 0:
+        return f"{x:,.0f}"
+    return f"{x:,.{digits}f}"
+
+
+def _cell_text(cell: Cell | None, attr: str = "value") -> str:
+    if cell is None:
+        return "—"
+    v = getattr(cell, attr)
+    text = _num(v, 2 if abs(v) < 10 else 1)
+    return text + (f" (!{cell.invalid_rounds})" if cell.invalid_rounds else "")
+
+
+def markdown(table: dict[str, dict[str, Cell]], targets: list[str], meta: dict[str, Any],
+             verdicts: list[dict[str, Any]]) -> str:
+    lines = [f"### Run of {meta['started']} — {meta['settings_text']}", ""]
+    lines += _throughput_table(table, targets, verdicts)
+    lines += ["", "Server CPU time per request (µs, user+system of the server's whole process tree; lower is "
+              "better). Load generator CPU per request in the last column.", ""]
+    lines += _cpu_table(table, targets, verdicts)
+    if "rss1g" in table:
+        lines += ["", *_rss_table(table["rss1g"], targets)]
+    lines += ["", *_notes(meta)]
+    return "\n".join(lines) + "\n"
+
+
+def _throughput_table(table: dict[str, dict[str, Cell]], targets: list[str], verdicts: list[dict[str, Any]]
+                      ) -> list[str]:
+    head = ["workload", "unit", *targets, "best peer", "storeroom / best peer", "goal", "met"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for v in verdicts:
+        cells = table[v["workload"]]
+        unit = _unit(v["workload"])
+        ratio = v.get("ratio_vs_disk") if v["workload"] == "put64m" else v.get("ratio")
+        ratio_text = _num(ratio, 2) if ratio is not None else "—"
+        if v["workload"] == "put64m" and "ratio" in v:
+            ratio_text = f"{_num(v['ratio'], 2)} (vs disk: {_num(v.get('ratio_vs_disk'), 2)})"
+        met = {True: "yes", False: "**no**", None: "—"}[v["met"]]
+        row = [v["title"], unit, *[_cell_text(cells.get(t)) for t in targets], v.get("best_peer", "—"),
+               ratio_text, v["goal"] or "—", met]
+        lines.append("| " + " | ".join(row) + " |")
+    if "disk" in table:
+        d = table["disk"]["disk"]
+        lines.append(f"| {GOALS['disk'].title} | MiB/s | " + " | ".join(["—"] * len(targets))
+                     + f" | — | disk: {_num(d.value, 1)} | | |")
+    return lines
+
+
+def _cpu_table(table: dict[str, dict[str, Cell]], targets: list[str], verdicts: list[dict[str, Any]]
+               ) -> list[str]:
+    head = ["workload", "per", *targets, "storeroom / lowest peer", "load generator µs/req"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for v in verdicts:
+        w = v["workload"]
+        cells = table[w]
+        per = {"list10k": "page", "put64m": "object", "get64m": "object", "rss1g": "object"}.get(w, "request")
+        client = median([c.client_cpu_us for c in cells.values() if not math.isnan(c.client_cpu_us)])
+        row = [v["title"], per, *[_cell_text(cells.get(t), "server_cpu_us") for t in targets],
+               _num(v.get("cpu_ratio"), 2), _num(client, 1)]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _rss_table(cells: dict[str, Cell], targets: list[str]) -> list[str]:
+    lines = ["RSS of the server's process tree during one streamed 1 GiB PUT (MiB):", "",
+             "| target | before | peak | growth | after | PUT MiB/s |", "|---|---|---|---|---|---|"]
+    for t in targets:
+        c = cells.get(t)
+        if c is None:
+            continue
+        e = c.extra
+        lines.append(f"| {t} | {_num(e.get('rss_before_mib'), 1)} | {_num(e.get('rss_peak_mib'), 1)} | "
+                     f"{_num(c.value, 1)} | {_num(e.get('rss_after_mib'), 1)} | {_num(e.get('mib_s'), 1)} |")
+    return lines
+
+
+def _unit(workload: str) -> str:
+    return {"list10k": "keys/s", "put64m": "MiB/s", "get64m": "MiB/s", "rss1g": "MiB"}.get(workload, "ops/s")
+
+
+def _notes(meta: dict[str, Any]) -> list[str]:
+    lines = [f"- machine: {meta['machine']}", "- versions: " + "; ".join(
+        f"{k}: {v}" for k, v in meta["versions"].items())]
+    for name, reason in meta["skipped"].items():
+        lines.append(f"- **skipped {name}**: {reason}")
+    for err in meta.get("errors", []):
+        lines.append(f"- error: {err}")
+    lines.append("- medians over rounds; `(!N)`: N rounds had >1% failed requests and were left out")
+    return lines

@@ -1,0 +1,365 @@
+"""Start and stop the S3 servers under test: Storeroom and its peers (rclone, SeaweedFS, moto).
+
+Each target runs as its own process group (``start_new_session``) in a temporary directory, on free loopback
+ports, so that it can be measured (CPU time and RSS of its whole process tree, with psutil) and killed as a
+whole, even when the benchmark is interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.request
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psutil
+from botocore.config import Config
+
+ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"
+REGION = "us-east-1"
+BUCKET = "bench"
+HOST = "127.0.0.1"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+
+
+class TargetUnavailable(Exception):
+    """A target could not be installed or started; the benchmark reports it as skipped with this reason."""
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (all sockets are held until every port is chosen)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind((HOST, 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def find_binary(name: str) -> str:
+    """The real executable for ``name``: the one pip put next to this Python first (not a pyenv shim)."""
+    local = Path(sysconfig.get_path("scripts")) / name
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local)
+    found = shutil.which(name)
+    if not found:
+        raise TargetUnavailable(f"`{name}` not found (pip install -e '.[bench]')")
+    return found
+
+
+def s3_client(endpoint: str, max_pool: int = 32) -> Any:
+    """A path-style SigV4 boto3 client for ``endpoint`` with the benchmark's credentials."""
+    config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        max_pool_connections=max_pool,
+        retries={"max_attempts": 1, "mode": "standard"},
+        connect_timeout=10,
+        read_timeout=120,
+    )
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY, config=config,
+    )
+
+
+class Target(ABC):
+    """One S3 server process (tree) started by the benchmark."""
+
+    name: str = "?"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir / self.name
+        self.data_dir = self.workdir / "data"
+        self.log_path = self.workdir / "server.log"
+        self.port = free_ports(1)[0]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._client: Any = None
+        self.version = "?"
+
+    # -- to be provided by each kind of server ------------------------------------------------------------
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The argv that starts the server."""
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def cwd(self) -> Path:
+        return self.workdir
+
+    def is_ready(self) -> bool:
+        """Whether the server answers S3 requests; the default is a ListBuckets that succeeds."""
+        try:
+            self.client.list_buckets()
+            return True
+        except Exception:
+            return False
+
+    def detect_version(self) -> str:
+        return "?"
+
+    # -- common ---------------------------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = s3_client(self.endpoint)
+        return self._client
+
+    def start(self) -> None:
+        """Start the server, wait until it answers, and create the benchmark bucket."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = self.command()
+        self.version = self.detect_version()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=self.cwd(), env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        self._wait_ready(time.monotonic() + START_TIMEOUT_S)
+        self._create_bucket(time.monotonic() + START_TIMEOUT_S)
+
+    def _wait_ready(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if self.is_ready():
+                return
+            time.sleep(0.2)
+        raise TargetUnavailable(f"{self.name} did not become ready in {START_TIMEOUT_S:.0f}s: {self.log_tail()}")
+
+    def _create_bucket(self, deadline: float) -> None:
+        """Create the bucket and write a probe object, retrying while the server settles (SeaweedFS does)."""
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                try:
+                    self.client.create_bucket(Bucket=BUCKET)
+                except self.client.exceptions.BucketAlreadyOwnedByYou:
+                    pass
+                self.client.put_object(Bucket=BUCKET, Key="probe", Body=b"probe")
+                if self.client.get_object(Bucket=BUCKET, Key="probe")["Body"].read() == b"probe":
+                    return
+            except Exception as exc:  # noqa: BLE001 - retried, then reported
+                last = exc
+            time.sleep(0.5)
+        raise TargetUnavailable(f"{self.name}: could not create bucket / write a probe object: {last}")
+
+    def _check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise TargetUnavailable(f"{self.name} exited with code {self.proc.returncode}: {self.log_tail()}")
+
+    def log_tail(self, chars: int = 600) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return " ".join(text[-chars:].split())
+
+    def stop(self) -> None:
+        """SIGTERM the whole process group, then SIGKILL it if it is still there after a while."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pass
+        _signal_group(proc.pid, signal.SIGKILL)  # also reaps workers that outlived their parent
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pass
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        """Remove files the server left outside its work dir (none by default)."""
+
+    # -- measurements ---------------------------------------------------------------------------------------
+    def processes(self) -> list[psutil.Process]:
+        if self.proc is None:
+            return []
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def cpu_seconds(self) -> float:
+        """user + system CPU time of the server's whole process tree so far."""
+        total = 0.0
+        for p in self.processes():
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def rss_bytes(self) -> int:
+        """Resident set size summed over the server's process tree."""
+        total = 0
+        for p in self.processes():
+            try:
+                total += p.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _first_line(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    lines = [line.strip() for line in out.splitlines() if line.strip()]
+    return lines[0] if lines else "?"
+
+
+class StoreroomTarget(Target):
+    name = "storeroom"
+
+    def __init__(self, workdir: Path, workers: int = 2) -> None:
+        super().__init__(workdir)
+        self.workers = workers
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "storeroom", "serve", "--listen", f"{HOST}:{self.port}",
+                "--data-dir", str(self.data_dir), "--workers", str(self.workers)]
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["STOREROOM_ROOT_ACCESS_KEY_ID"] = ACCESS_KEY
+        env["STOREROOM_ROOT_SECRET_ACCESS_KEY"] = SECRET_KEY
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        return env
+
+    def cwd(self) -> Path:
+        return REPO_ROOT
+
+    def is_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.endpoint}/_storeroom/ready", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def detect_version(self) -> str:
+        commit = _first_line(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"])
+        return f"git {commit}, {self.workers} worker(s)"
+
+
+class RcloneTarget(Target):
+    name = "rclone"
+
+    def command(self) -> list[str]:
+        return [find_binary("rclone"), "serve", "s3", "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}",
+                "--addr", f"{HOST}:{self.port}", str(self.data_dir)]
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["RCLONE_CONFIG"] = str(self.workdir / "rclone.conf")  # keep away from ~/.config
+        env["RCLONE_CACHE_DIR"] = str(self.workdir / "cache")
+        return env
+
+    def detect_version(self) -> str:
+        return _first_line([find_binary("rclone"), "version"])
+
+
+class SeaweedTarget(Target):
+    """``weed server`` (master + volume + filer + S3 gateway in one process) with every port chosen free."""
+
+    name = "seaweedfs"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.port, *self.ports = free_ports(8)  # S3 port first, then the other services' ports
+
+    def command(self) -> list[str]:
+        master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3_grpc = self.ports
+        config = self.workdir / "s3.json"
+        config.write_text(json.dumps({"identities": [{
+            "name": "bench", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }]}))
+        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        return [
+            find_binary("weed"), f"-logdir={self.workdir / 'logs'}", "server",
+            f"-dir={self.data_dir}", f"-ip={HOST}", f"-ip.bind={HOST}",
+            f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.telemetry=false",
+            "-master.volumeSizeLimitMB=2048", "-volume.max=0",
+            f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
+            "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
+            f"-filer.localSocket={self.workdir / 'filer.sock'}",
+            "-s3", f"-s3.port={self.port}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={config}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.localSocket={self.workdir / 's3.sock'}",
+        ]
+
+    def detect_version(self) -> str:
+        return _first_line([find_binary("weed"), "version"])
+
+    def cleanup(self) -> None:
+        """weed creates gRPC unix sockets in /tmp named after each gRPC port."""
+        tmp = Path("/tmp")
+        for port in self.ports:
+            for sock in tmp.glob(f"seaweedfs-*-grpc-{port}.sock"):
+                sock.unlink(missing_ok=True)
+
+
+class MotoTarget(Target):
+    name = "moto"
+
+    def command(self) -> list[str]:
+        try:
+            import moto  # noqa: F401
+            import werkzeug  # noqa: F401
+        except ImportError as exc:
+            raise TargetUnavailable(f"moto[server] not installed: {exc}") from exc
+        return [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)]
+
+    def detect_version(self) -> str:
+        try:
+            import moto
+            return f"moto {moto.__version__}"
+        except ImportError:
+            return "?"
+
+
+TARGET_KINDS: dict[str, type[Target]] = {
+    "storeroom": StoreroomTarget, "rclone": RcloneTarget, "seaweedfs": SeaweedTarget, "moto": MotoTarget,
+}
+
+
+def make_target(name: str, workdir: Path, storeroom_workers: int) -> Target:
+    if name == "storeroom":
+        return StoreroomTarget(workdir, workers=storeroom_workers)
+    return TARGET_KINDS[name](workdir)
