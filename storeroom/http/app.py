@@ -13,9 +13,8 @@ import os
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from storeroom.audit.log import AuditLog
+from storeroom.audit.log import AuditLog, Record
 from storeroom.config import Settings
 from storeroom.crypto import SecretBox, load_master_key
 from storeroom.errors import AwsError
@@ -191,34 +190,18 @@ class App:
     def _audit(self, request: Request, context: Context | None, response: Response) -> None:
         if self.audit is None:
             return
-        principal = context.principal if context else None
-        identity: dict[str, Any] = {"type": "Unknown"}
-        if principal is not None:
-            identity = {"type": principal.type, "principalId": principal.principal_id,
-                        "arn": principal.arn, "accountId": principal.account_id}
-            if principal.access_key_id:
-                identity["accessKeyId"] = principal.access_key_id
-            if principal.user_name:
-                identity["userName"] = principal.user_name
-        service = context.service if context else "s3"
-        event: dict[str, Any] = {
-            "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(request.started)),
-            "eventSource": f"{service}.amazonaws.com",
-            "eventName": (context.operation if context else None) or "Unknown",
-            "awsRegion": context.region if context else self.settings.region,
-            "sourceIPAddress": request.client_ip,
-            "userAgent": request.headers.get("user-agent", ""),
-            "userIdentity": identity,
-            "requestParameters": context.audit_params if context else None,
-            "responseElements": None,
-            "requestID": request.request_id,
-            "eventType": "AwsApiCall",
-            "recipientAccountId": self.account_id,
-            "additionalEventData": {"httpStatus": response.status},
-        }
-        if response.error_code:
-            event["errorCode"] = response.error_code
-        self.audit.record(event)
+        if context is None:  # refused before we knew who was calling
+            self.audit.record(Record(
+                request.started, "s3", "Unknown", "Unknown", "", "", self.account_id, None, None,
+                self.settings.region, request.client_ip, request.headers.get("user-agent", ""), None, None,
+                request.request_id, response.status, response.error_code))
+            return
+        p = context.principal
+        self.audit.record(Record(
+            request.started, context.service, context.operation or "Unknown", p.type, p.principal_id, p.arn,
+            p.account_id, p.user_name, p.access_key_id, context.region, request.client_ip,
+            request.headers.get("user-agent", ""), context.bucket, context.key, request.request_id,
+            response.status, response.error_code))
 
 
 def create_app() -> App:

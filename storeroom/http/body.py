@@ -72,9 +72,9 @@ class Payload:
             return None
         signed = self.signed
         if signed is None or self.mode not in _STREAMING_MODES:
-            raise AwsError("InvalidArgument", f"x-amz-content-sha256 must be UNSIGNED-PAYLOAD, "
-                           f"STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, "
-                           f"STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.")
+            raise AwsError("InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, "
+                           "STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, "
+                           "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.")
         return AwsChunkedDecoder(
             self.mode, signing_key=self.signing_key, seed_signature=signed.signature,
             amz_date=signed.amz_date, scope=signed.credential.scope,

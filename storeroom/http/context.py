@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from storeroom.http.types import Request
 from storeroom.identity import Principal
@@ -21,4 +20,5 @@ class Context:
     secret: str | None = field(default=None, repr=False)
     signature_version: str = "AWS4-HMAC-SHA256"   # "AWS" for SigV2 (the s3:signatureversion condition key)
     operation: str | None = None      # e.g. "PutObject": set by the service's router, used by the audit log
-    audit_params: dict[str, Any] | None = None
+    bucket: str | None = None         # what the request touched, for the audit log
+    key: str | None = None

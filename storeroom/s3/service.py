@@ -156,8 +156,7 @@ class S3Service:
                            MaxSizeAllowed=str(MAX_KEY_BYTES))
         operation = match_operation(request.method, bucket, key, request.args, request.headers)
         ctx.operation = operation.name
-        ctx.audit_params = {"bucketName": bucket, "key": key} if key is not None else (
-            {"bucketName": bucket} if bucket else None)
+        ctx.bucket, ctx.key = bucket, key
         if operation.handler is None:
             raise AwsError("NotImplemented", f"The {operation.name} operation is not implemented by Storeroom.")
         call = S3Call(ctx, self, operation, bucket, key)

@@ -43,7 +43,7 @@ def requested_checksum(headers: dict[str, str], default: str | None = None) -> t
     if trailer.startswith("x-amz-checksum-"):
         algorithm = trailer.removeprefix("x-amz-checksum-").upper()
         if algorithm not in ALGORITHMS:
-            raise AwsError("InvalidRequest", f"The value specified in the x-amz-trailer header is not supported")
+            raise AwsError("InvalidRequest", "The value specified in the x-amz-trailer header is not supported")
         return algorithm, None
     algorithm = headers.get("x-amz-sdk-checksum-algorithm") or headers.get("x-amz-checksum-algorithm") or default
     if algorithm is not None:

@@ -6,6 +6,7 @@ than building a tree, and the shapes are checked against botocore's parser by th
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -54,8 +55,13 @@ def iso8601(ts: float) -> str:
 
 
 def http_date(ts: float) -> str:
-    """``Wed, 12 Oct 2009 17:50:00 GMT``, as S3 writes Last-Modified."""
-    return formatdate(ts, usegmt=True)
+    """``Wed, 12 Oct 2009 17:50:00 GMT``, as S3 writes Last-Modified (one-second resolution)."""
+    return _http_date(int(ts))
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(seconds: int) -> str:
+    return formatdate(seconds, usegmt=True)
 
 
 def parse(body: bytes) -> ET.Element:

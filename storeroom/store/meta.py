@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from storeroom.store import generation
 from storeroom.store.db import Database, run_script
 
 SCHEMA_VERSION = 1
@@ -141,9 +142,13 @@ class MetaStore:
     def __init__(self, path: Path) -> None:
         self.db = Database(path)
         self.db.write_sync(_migrate)
+        self.generations = generation.Generations(path.with_name("generations"))
+        self._buckets: dict[str, Bucket | None] = {}
+        self._buckets_generation = -1
 
     def close(self) -> None:
         self.db.close()
+        self.generations.close()
 
     # -- account -----------------------------------------------------------------------------------------
 
@@ -161,8 +166,7 @@ class MetaStore:
 
     def iam_generation(self) -> int:
         """Bumped by every change to credentials or policies: caches compare it to know they are stale."""
-        row = self.db.read.execute("SELECT value FROM kv WHERE name = 'iam_generation'").fetchone()
-        return 0 if row is None else int(row[0])
+        return self.generations.get(generation.IAM)
 
     # -- access keys -------------------------------------------------------------------------------------
 
@@ -180,8 +184,8 @@ class MetaStore:
                 "VALUES (?, ?, ?, ?, ?)",
                 (key.access_key_id, key.secret, key.principal, key.status, key.created),
             )
-            bump_iam_generation(conn)
         self.db.write_sync(job)
+        self.generations.bump(generation.IAM)
 
     def access_keys_of(self, principal: str) -> list[AccessKey]:
         rows = self.db.read.execute(
@@ -193,16 +197,29 @@ class MetaStore:
     def delete_access_key_sync(self, access_key_id: str) -> None:
         def job(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM access_keys WHERE access_key_id = ?", (access_key_id,))
-            bump_iam_generation(conn)
         self.db.write_sync(job)
+        self.generations.bump(generation.IAM)
 
     # -- buckets -----------------------------------------------------------------------------------------
 
     def get_bucket(self, name: str) -> Bucket | None:
+        """Cached per process; the cache is dropped whenever any worker creates or deletes a bucket."""
+        current = self.generations.get(generation.BUCKETS)
+        if current != self._buckets_generation:
+            self._buckets.clear()
+            self._buckets_generation = current
+        try:
+            return self._buckets[name]
+        except KeyError:
+            pass
         row = self.db.read.execute(
             "SELECT name, region, created FROM buckets WHERE name = ?", (name,)
         ).fetchone()
-        return None if row is None else Bucket(*row)
+        bucket = None if row is None else Bucket(*row)
+        if len(self._buckets) > 10_000:
+            self._buckets.clear()
+        self._buckets[name] = bucket
+        return bucket
 
     def list_buckets(self) -> list[Bucket]:
         rows = self.db.read.execute("SELECT name, region, created FROM buckets ORDER BY name").fetchall()
@@ -216,7 +233,9 @@ class MetaStore:
                 (name, region, time.time()),
             )
             return cur.rowcount == 1
-        return await self.db.write(job)
+        created = await self.db.write(job)
+        self.generations.bump(generation.BUCKETS)
+        return created
 
     async def delete_bucket(self, name: str) -> str:
         """'deleted', 'missing' or 'not-empty' (objects or multipart uploads remain)."""
@@ -229,7 +248,9 @@ class MetaStore:
                 return "not-empty"
             conn.execute("DELETE FROM buckets WHERE name = ?", (name,))
             return "deleted"
-        return await self.db.write(job)
+        outcome = await self.db.write(job)
+        self.generations.bump(generation.BUCKETS)
+        return outcome
 
     # -- objects -----------------------------------------------------------------------------------------
 
@@ -376,13 +397,6 @@ class MetaStore:
                 yield blob_id
         for (blob_id,) in self.db.read.execute("SELECT blob_id FROM parts"):
             yield blob_id
-
-
-def bump_iam_generation(conn: sqlite3.Connection) -> None:
-    conn.execute(
-        "INSERT INTO kv(name, value) VALUES ('iam_generation', '1') "
-        "ON CONFLICT(name) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-    )
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

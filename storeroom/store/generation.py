@@ -1,0 +1,47 @@
+"""Change counters shared by all worker processes through a memory-mapped file.
+
+Caches (credentials and policies, bucket records) live in each worker process.  To stay correct they must
+notice, at the very next request, a change made through any other worker: a key deactivated, a policy
+detached, a bucket deleted.  Asking SQLite on every request costs a query; reading a shared 8-byte counter
+costs a memory load.  Writers bump the counter *after* committing the change, readers read it *before*
+loading from the database, so a reader can never cache stale data under a new counter value.
+
+The counters are not durable state: on start they are reset (every cache starts empty anyway).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from pathlib import Path
+
+IAM = 0       # access keys, users, groups, policies
+BUCKETS = 1   # bucket creation and deletion, bucket policies
+_SLOTS = 8
+_FORMAT = "<Q"
+
+
+class Generations:
+    def __init__(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < _SLOTS * 8:
+                os.ftruncate(fd, _SLOTS * 8)
+            self._map = mmap.mmap(fd, _SLOTS * 8, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fd)
+
+    def get(self, slot: int) -> int:
+        return int(struct.unpack_from(_FORMAT, self._map, slot * 8)[0])
+
+    def bump(self, slot: int) -> None:
+        """Not atomic across processes, and it need not be: any change of value invalidates caches.
+
+        Two concurrent bumps may both write n+1; each writer committed its change before bumping, so every
+        reader that saw n before either change sees n+1 after both, and reloads.
+        """
+        struct.pack_into(_FORMAT, self._map, slot * 8, self.get(slot) + 1)
+
+    def close(self) -> None:
+        self._map.close()
