@@ -50,7 +50,7 @@ PAYLOAD_LITERALS = frozenset(
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CREDENTIAL_PREFIX = ALGORITHM + " Credential="
-_AMZ_DATE = re.compile(r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z")
+_AMZ_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z")
 _CREDENTIAL_FORM = '"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request"'
 _HEADER_MALFORMED = "The authorization header is malformed; "
 _CREDENTIAL_PARAM = "Error parsing the X-Amz-Credential parameter; "
@@ -213,7 +213,7 @@ def _parse_credential(value: str, code: str, prefix: str) -> Credential:
     if len(parts) != 5 or "" in parts:
         raise AwsError(code, f"{prefix}the Credential is mal-formed; expecting {_CREDENTIAL_FORM}.")
     access_key_id, date, region, service, terminal = parts
-    if len(date) != 8 or not date.isdigit():
+    if len(date) != 8 or not (date.isascii() and date.isdigit()):
         raise AwsError(
             code,
             f'{prefix}incorrect date format "{date}". This date in the credential must be in the format '
@@ -335,9 +335,9 @@ def _amz_epoch(amz_date: str) -> float | None:
 @functools.lru_cache(maxsize=4096)
 def signing_key(secret_access_key: str, date: str, region: str, service: str) -> bytes:
     """``kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + kSecret, Date), Region), Service), "aws4_request")``."""
-    key = ("AWS4" + secret_access_key).encode("utf-8")
+    key = ("AWS4" + secret_access_key).encode("utf-8", "surrogatepass")
     for part in (date, region, service, "aws4_request"):
-        key = hmac.digest(key, part.encode("utf-8"), "sha256")
+        key = hmac.digest(key, part.encode("utf-8", "surrogatepass"), "sha256")
     return key
 
 
@@ -388,7 +388,7 @@ def verify(
     creq = canonical_request(method, raw_path, raw_query, headers, req.signed_headers, payload, s3=s3)
     sts = string_to_sign(req.amz_date, credential.scope, creq)
     key = signing_key(secret_access_key, credential.date, credential.region, credential.service)
-    expected = hmac_sha256_hex(key, sts.encode("utf-8"))
+    expected = hmac_sha256_hex(key, sts.encode("utf-8", "surrogatepass"))
     provided = req.signature
     if not (provided.isascii() and hmac.compare_digest(expected, provided)):
         raise _signature_mismatch(req, sts, creq, s3)
@@ -480,7 +480,7 @@ def _signature_mismatch(req: SignedRequest, sts: str, creq: str, s3: bool) -> Aw
         AWSAccessKeyId=req.credential.access_key_id,
         StringToSign=sts,
         SignatureProvided=req.signature,
-        StringToSignBytes=sts.encode("utf-8").hex(" "),
+        StringToSignBytes=sts.encode("utf-8", "surrogatepass").hex(" "),
         CanonicalRequest=creq,
         CanonicalRequestBytes=wire_bytes(creq).hex(" "),
     )

@@ -30,7 +30,11 @@ def wire_bytes(text: str) -> bytes:
     try:
         return text.encode("latin-1")
     except UnicodeEncodeError:
+        pass
+    try:
         return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # lone surrogates no decoder produces: sign them as something, never fail
+        return text.encode("utf-8", "surrogatepass")
 
 
 def uri_encode(data: bytes, *, keep_slash: bool) -> str:
@@ -159,6 +163,6 @@ def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
     try:
         data = canonical_request.encode("latin-1")
     except UnicodeEncodeError:
-        data = canonical_request.encode("utf-8", "surrogateescape")
+        data = wire_bytes(canonical_request)
     digest = hashlib.sha256(data).hexdigest()
     return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"

@@ -426,3 +426,37 @@ def test_many_chunks_fed_in_misaligned_pieces() -> None:
     chunked.finish()
     assert b"".join(out) == payload
     assert time.perf_counter() - started < 10
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    mode=st.sampled_from([STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER]),
+    pieces=st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.sampled_from(
+                [
+                    b"\r\n",
+                    b"0",
+                    b"a",
+                    b";chunk-signature=",
+                    b"0" * 64,
+                    b":",
+                    b"x-amz-trailer-signature:",
+                    b"x-amz-checksum-crc32:AAAAAA==",
+                    b"\n",
+                    b"10000",
+                ]
+            ),
+        ),
+        max_size=20,
+    ),
+)
+def test_fuzz_decoder_only_aws_errors(mode: str, pieces: list[bytes]) -> None:
+    chunked = decoder(mode)
+    try:
+        for piece in pieces:
+            chunked.feed(piece)
+        chunked.finish()
+    except AwsError:
+        pass

@@ -773,3 +773,89 @@ def test_sigv2_query_refused() -> None:
         parse_auth({"host": "h"}, [("AWSAccessKeyId", "AKID"), ("Expires", "1"), ("Signature", "x")])
     assert caught.value.code == "InvalidRequest"
     assert "Please use AWS4-HMAC-SHA256" in caught.value.message
+
+
+# ------------------------------------------------------------------------------------------------ fuzz
+
+AUTH_PIECES = st.sampled_from(
+    [
+        "AWS4-HMAC-SHA256 ",
+        "Credential=",
+        "AKID/20240101/us-east-1/s3/aws4_request",
+        "SignedHeaders=",
+        "host;x-amz-date",
+        "Signature=",
+        "0" * 64,
+        ", ",
+        ",",
+        " ",
+        "=",
+        "/",
+        ";",
+        "AWS ",
+        "\u00e9",
+        "\ud800",
+        "20240101",
+        "aws4_request",
+        "٢٠٢٤٠١٠١",
+    ]
+)
+FUZZ_TEXT = st.one_of(st.text(max_size=30), st.lists(AUTH_PIECES, max_size=12).map("".join))
+QUERY_NAMES = st.sampled_from(
+    [
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-Expires",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Signature",
+        "X-Amz-Security-Token",
+        "x-amz-content-sha256",
+        "AWSAccessKeyId",
+        "Signature",
+        "a",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    authorization=st.one_of(st.none(), FUZZ_TEXT),
+    amz_date=st.one_of(st.none(), FUZZ_TEXT, st.just("20240101T000000Z")),
+    date=st.one_of(st.none(), FUZZ_TEXT, st.just("Mon, 01 Jan 2024 00:00:00 GMT")),
+    content_sha=st.one_of(st.none(), FUZZ_TEXT, st.just(EMPTY_SHA256)),
+    query=st.lists(st.tuples(QUERY_NAMES, st.one_of(FUZZ_TEXT, st.just("20240101T000000Z"))), max_size=8),
+    path=FUZZ_TEXT,
+)
+def test_fuzz_only_aws_errors(
+    authorization: str | None,
+    amz_date: str | None,
+    date: str | None,
+    content_sha: str | None,
+    query: list[tuple[str, str]],
+    path: str,
+) -> None:
+    headers = {"host": "h"}
+    for name, value in (
+        ("authorization", authorization),
+        ("x-amz-date", amz_date),
+        ("date", date),
+        ("x-amz-content-sha256", content_sha),
+    ):
+        if value is not None:
+            headers[name] = value
+    try:
+        signed = parse_auth(headers, query)
+        if signed is not None:
+            verify(
+                signed,
+                "secret",
+                "GET",
+                path,
+                "&".join(f"{n}={v}" for n, v in query),
+                headers,
+                now=1704067200.0,
+                payload_hash=EMPTY_SHA256,
+            )
+    except AwsError:
+        pass
