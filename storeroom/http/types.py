@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -25,6 +25,20 @@ _ID_PREFIX = f"{os.getpid() & 0xFFFFFF:06X}"
 def new_request_id() -> str:
     """16 upper-case hex characters, like S3's; unique per process by pid prefix + counter."""
     return f"{_ID_PREFIX}{next(_REQUEST_IDS) & 0xFFFFFFFFFF:010X}"
+
+
+def parse_query(raw: str) -> list[tuple[str, str]]:
+    """Decoded (name, value) pairs in order; like ``parse_qsl(keep_blank_values=True)`` ('+' is a space),
+    but decoding only the parts that need it (most S3 query parameters are plain ASCII)."""
+    pairs = []
+    for part in raw.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = unquote_plus(name), unquote_plus(value)
+        pairs.append((name, value))
+    return pairs
 
 
 class Request:
@@ -43,9 +57,7 @@ class Request:
         self.raw_path = raw_path.decode("latin-1")
         self.path: str = scope["path"]
         self.raw_query: str = scope["query_string"].decode("latin-1")
-        self.query: list[tuple[str, str]] = (
-            parse_qsl(self.raw_query, keep_blank_values=True) if self.raw_query else []
-        )
+        self.query: list[tuple[str, str]] = parse_query(self.raw_query) if self.raw_query else []
         self.args: dict[str, str] = {}
         for k, v in self.query:
             self.args.setdefault(k, v)
