@@ -1,0 +1,99 @@
+"""First start (account + root keys), reuse on restart, and the audit record every request leaves."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import StoreroomServer, make_client
+
+
+def _no_root_env() -> dict[str, str]:
+    return {"STOREROOM_ROOT_ACCESS_KEY_ID": "", "STOREROOM_ROOT_SECRET_ACCESS_KEY": ""}
+
+
+def test_generated_root_keys_are_saved_once_as_aws_csv(tmp_path: Path) -> None:
+    srv = StoreroomServer(tmp_path / "data", env=_no_root_env())
+    srv.start()
+    try:
+        path = tmp_path / "data" / "root-credentials.csv"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        rows = list(csv.reader(path.open()))
+        assert rows[0] == ["Access key ID", "Secret access key"]
+        key_id, secret = rows[1]
+        assert key_id.startswith("AKIA") and len(key_id) == 20 and len(secret) == 40
+        assert secret in srv.log_path.read_text()  # printed once on the terminal
+        s3 = make_client(srv.endpoint, access_key=key_id, secret_key=secret)
+        s3.create_bucket(Bucket="first-start")
+        account_before = (tmp_path / "data" / "meta.sqlite3").exists()
+        srv.restart()  # later starts reuse the account and its keys
+        assert account_before
+        assert [b["Name"] for b in make_client(srv.endpoint, access_key=key_id,
+                                               secret_key=secret).list_buckets()["Buckets"]] == ["first-start"]
+        assert srv.log_path.read_text().count(secret) == 1
+    finally:
+        srv.stop()
+
+
+def test_secrets_are_not_stored_in_plain_text(tmp_path: Path) -> None:
+    srv = StoreroomServer(tmp_path / "data", env=_no_root_env())
+    srv.start()
+    srv.stop()
+    secret = list(csv.reader((tmp_path / "data" / "root-credentials.csv").open()))[1][1]
+    for name in os.listdir(tmp_path / "data"):
+        p = tmp_path / "data" / name
+        if p.is_file() and name != "root-credentials.csv":
+            assert secret.encode() not in p.read_bytes(), name
+
+
+def test_env_root_keys_replace_stored_ones(tmp_path: Path) -> None:
+    srv = StoreroomServer(tmp_path / "data")
+    srv.start()
+    srv.stop()
+    srv.env = {"STOREROOM_ROOT_ACCESS_KEY_ID": "AKIAROTATEDROOTKEY01",
+               "STOREROOM_ROOT_SECRET_ACCESS_KEY": "r" * 40}
+    srv.start()
+    try:
+        make_client(srv.endpoint, access_key="AKIAROTATEDROOTKEY01", secret_key="r" * 40).list_buckets()
+        with pytest.raises(ClientError) as exc:
+            make_client(srv.endpoint).list_buckets()
+        assert exc.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+    finally:
+        srv.stop()
+
+
+def _audit_events(data_dir: Path) -> list[list]:
+    conn = sqlite3.connect(data_dir / "audit.sqlite3")
+    try:
+        return [r for (blob,) in conn.execute("SELECT records FROM batches") for r in json.loads(blob)]
+    finally:
+        conn.close()
+
+
+def test_every_request_leaves_an_audit_record(fresh_server: StoreroomServer) -> None:
+    s3 = make_client(fresh_server.endpoint)
+    s3.create_bucket(Bucket="audited")
+    s3.put_object(Bucket="audited", Key="k", Body=b"x")
+    with pytest.raises(ClientError):
+        s3.get_object(Bucket="audited", Key="missing")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        events = _audit_events(fresh_server.data_dir)
+        if len(events) >= 3:
+            break
+        time.sleep(0.2)
+    by_op = {e[2]: e for e in events}
+    put = by_op["PutObject"]
+    # (time, service, operation, identity type, principal id, arn, account, user, key id, region, ip, ua,
+    #  bucket, key, request id, status, error code)
+    assert put[1] == "s3" and put[3] == "Root" and put[5].endswith(":root")
+    assert put[8] == "AKIAIOSFODNN7EXAMPLE" and put[12:14] == ["audited", "k"] and put[15] == 200
+    assert by_op["GetObject"][16] == "NoSuchKey" and by_op["GetObject"][15] == 404
