@@ -271,3 +271,19 @@ def test_part_number_1_of_simple_object(s3, bucket):
     assert obj["ResponseMetadata"]["HTTPStatusCode"] == 206
     assert obj["ContentRange"] == "bytes 0-9/10"
     assert obj["Body"].read() == b"0123456789"
+
+
+def test_part_number_beyond_count(s3, two_part_object):
+    bucket, _ = two_part_object
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="mp", PartNumber=3)
+    assert client_error(exc) == (416, "InvalidPartNumber")
+
+
+def test_part_number_and_range_together(s3, two_part_object):
+    bucket, _ = two_part_object
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="mp", PartNumber=1, Range="bytes=0-9")
+    assert client_error(exc) == (400, "InvalidRequest")
+    assert exc.value.response["Error"]["Message"] == (
+        "Cannot specify both Range header and partNumber query parameter")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import subprocess
 import sys
 import urllib.error
@@ -104,6 +105,27 @@ def test_unsigned_extra_header_change_is_detected(endpoint, bucket):
     hdrs["x-amz-meta-a"] = "2"  # signed header changed after signing
     r = requests.put(f"{endpoint}/{bucket}/k", headers=hdrs, data=b"x", timeout=10)
     assert_s3_error(r, 403, "SignatureDoesNotMatch")
+
+
+def test_missing_date_is_access_denied(endpoint):
+    hdrs = sign_headers("GET", f"{endpoint}/")
+    del hdrs["X-Amz-Date"]
+    r = requests.get(f"{endpoint}/", headers=hdrs, timeout=10)
+    assert_s3_error(r, 403, "AccessDenied")
+
+
+def test_missing_content_sha256_header(endpoint, bucket):
+    hdrs = sign_headers("GET", f"{endpoint}/{bucket}?list-type=2")
+    del hdrs["X-Amz-Content-SHA256"]
+    r = requests.get(f"{endpoint}/{bucket}?list-type=2", headers=hdrs, timeout=10)
+    assert r.status_code in (400, 403), r.content
+    assert parse_error(r.content)["Code"] in ("InvalidRequest", "SignatureDoesNotMatch")
+
+
+def test_invalid_content_sha256_value(endpoint, bucket):
+    r = signed_request("PUT", f"{endpoint}/{bucket}/k", body=b"x", payload_hash="not-a-sha256")
+    assert r.status_code == 400, r.content
+    assert parse_error(r.content)["Code"] in ("InvalidArgument", "XAmzContentSHA256Mismatch")
 
 
 # --- clock skew -----------------------------------------------------------------------------------
@@ -398,6 +420,23 @@ def test_presigned_wrong_secret(endpoint, bucket, s3):
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
     bad = make_client(endpoint, secret_key=WRONG_SECRET, signature_version="s3v4")
     assert_s3_error(requests.get(presign_get(bad, bucket, "k"), timeout=10), 403, "SignatureDoesNotMatch")
+
+
+def test_presigned_malformed_credential(s3, s3v4, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    url = presign_get(s3v4, bucket, "k")
+    bad = re.sub(r"X-Amz-Credential=[^&]+", "X-Amz-Credential=garbage", url)
+    assert_s3_error(requests.get(bad, timeout=10), 400, "AuthorizationQueryParametersError")
+
+
+def test_header_and_query_auth_together(endpoint, s3, s3v4, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    url = presign_get(s3v4, bucket, "k")
+    hdrs = sign_headers("GET", f"{endpoint}/{bucket}/k")
+    r = requests.get(url, headers={"Authorization": hdrs["Authorization"], "X-Amz-Date": hdrs["X-Amz-Date"]},
+                     timeout=10)
+    assert r.status_code == 400, r.content
+    assert parse_error(r.content)["Code"] in ("InvalidArgument", "InvalidRequest")
 
 
 # --- regions --------------------------------------------------------------------------------------
