@@ -7,12 +7,14 @@ service's handler (which authorizes, then acts) → :class:`Response` → audit 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import os
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from storeroom.audit.log import AuditLog, Record
 from storeroom.config import Settings
@@ -40,6 +42,7 @@ log = logging.getLogger("storeroom")
 
 _HOST_ID = base64.b64encode(os.urandom(48)).decode()
 _SERVER = (b"server", b"Storeroom")
+IO_THREADS = 32
 
 
 class App:
@@ -87,6 +90,10 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
+                    # Blob writes wait on fsync (milliseconds each, and the disk serves many at once):
+                    # a wide pool lets concurrent uploads overlap their fsyncs.
+                    asyncio.get_running_loop().set_default_executor(
+                        ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="blob-io"))
                     self.open()
                     assert self.audit is not None
                     self.audit.start()
