@@ -12,6 +12,7 @@ holds characters in U+0080..U+00FF.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -83,6 +84,13 @@ def remove_dot_segments(path: str) -> str:
 def _query_encode(text: str) -> str:
     if _SAFE_QUERY.fullmatch(text):
         return text
+    return _query_reencode(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _query_reencode(text: str) -> str:
+    """Decode then encode; cached, as the same encoded values come again and again (X-Amz-Credential,
+    session tokens, prefixes)."""
     # '+' is a space in a query string, as S3 reads it.
     return uri_encode(unquote_to_bytes(wire_bytes(text.replace("+", " "))), keep_slash=False)
 
