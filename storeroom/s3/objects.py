@@ -160,6 +160,8 @@ def _part_range(call: S3Call, record: ObjectRecord) -> tuple[int, int] | None:
     value = call.args.get("partNumber")
     if value is None:
         return None
+    if "range" in call.headers:
+        raise AwsError("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
     try:
         number = int(value)
     except ValueError:
@@ -174,7 +176,7 @@ def _part_range(call: S3Call, record: ObjectRecord) -> tuple[int, int] | None:
     return start, start + record.blobs[number - 1][1]
 
 
-async def get_object(call: S3Call, *, head: bool = False) -> Response:
+async def get_object(call: S3Call, *, head: bool = False, retry: bool = True) -> Response:
     record = _lookup(call)
     try:
         conditions.check(call.headers, record.etag, record.mtime)
@@ -198,7 +200,13 @@ async def get_object(call: S3Call, *, head: bool = False) -> Response:
     headers.append(("content-length", str(end - start)))
     if head or end == start:
         return Response(status, headers)
-    return Response(status, headers, call.blobs.read(record.blobs, start, end))
+    try:
+        body = call.blobs.open_range(record.blobs, start, end)
+    except FileNotFoundError:  # deleted or overwritten since we looked it up: answer as of now
+        if retry:
+            return await get_object(call, head=head, retry=False)
+        raise
+    return Response(status, headers, body)
 
 
 async def head_object(call: S3Call) -> Response:

@@ -95,17 +95,21 @@ async def receive_body(call: S3Call, *, checksum_default: str | None = None) -> 
                            CalculatedDigest=base64.b64encode(digest).decode())
         stored = None
         if checksum is not None and algorithm is not None:
-            stored = _verified_checksum(algorithm, checksum.b64digest(), expected, payload.trailers)
+            stored = _verified_checksum(algorithm, checksum.b64digest(), expected, payload.trailers,
+                                        "x-amz-trailer" in headers)
     except BaseException:
         writer.discard()
         raise
     return Received(writer.blob_id, writer.size, digest, stored)
 
 
-def _verified_checksum(algorithm: str, computed: str, expected: str | None,
-                       trailers: dict[str, str]) -> dict[str, str]:
+def _verified_checksum(algorithm: str, computed: str, expected: str | None, trailers: dict[str, str],
+                       trailer_declared: bool) -> dict[str, str]:
     if expected is None:
         expected = trailers.get(f"x-amz-checksum-{algorithm.lower()}")
+        if expected is None and trailer_declared:
+            raise AwsError("MalformedTrailerError", "The request contained trailing data that was not well-formed "
+                           "or did not conform to our published schema.")
     if expected is not None and expected != computed:
         raise AwsError("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
     return {"algorithm": algorithm, "value": computed, "type": "FULL_OBJECT"}
@@ -119,8 +123,12 @@ async def copy_range(call: S3Call, source: ObjectRecord, start: int, end: int,
     hashers: list[Hasher] = [md5] if checksum is None else [md5, checksum]
     writer = call.blobs.new_writer(hashers)
     try:
-        async for chunk in call.blobs.read(source.blobs, start, end):
-            await writer.write(chunk)
+        data = call.blobs.open_range(source.blobs, start, end)
+        if isinstance(data, bytes):
+            await writer.write(data)
+        else:
+            async for chunk in data:
+                await writer.write(chunk)
         await writer.commit()
     except BaseException:
         writer.discard()

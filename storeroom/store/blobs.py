@@ -42,33 +42,82 @@ class BlobStore:
             except FileNotFoundError:
                 pass
 
-    async def read(self, blobs: list[tuple[str, int]], start: int, end: int) -> AsyncIterator[bytes]:
-        """Yields bytes [start, end) of the concatenation of ``blobs`` ((id, size) pairs), streaming."""
-        loop = asyncio.get_running_loop()
+    def open_range(self, blobs: list[tuple[str, int]], start: int, end: int) -> bytes | BlobReader:
+        """Bytes [start, end) of the concatenation of ``blobs`` ((id, size) pairs).
+
+        Small ranges are read at once and returned as bytes; larger ones as a :class:`BlobReader` whose files
+        are already open.  Either way a missing file raises FileNotFoundError *here*, before a response
+        has started (an object deleted between its metadata lookup and this call), and a file deleted later
+        stays readable through its open descriptor.
+        """
+        spans = []
         offset = 0
         for blob_id, size in blobs:
             lo, hi = max(start - offset, 0), min(end - offset, size)
             offset += size
-            if lo >= hi:
-                continue
-            fd = os.open(self.path(blob_id), os.O_RDONLY)
-            try:
-                if hi - lo <= INLINE_READ_MAX:
-                    yield os.pread(fd, hi - lo, lo)
-                    continue
-                pos = lo
-                while pos < hi:
-                    n = min(READ_CHUNK, hi - pos)
-                    chunk = await loop.run_in_executor(None, os.pread, fd, n, pos)
-                    if not chunk:
-                        raise OSError(f"blob {blob_id} is shorter than recorded")
-                    pos += len(chunk)
-                    yield chunk
-            finally:
+            if lo < hi:
+                spans.append((self.path(blob_id), lo, hi))
+        if end - start <= INLINE_READ_MAX:
+            return b"".join(_read_span(*span) for span in spans)
+        opened: list[tuple[int, int, int]] = []
+        try:
+            for path, lo, hi in spans:
+                opened.append((os.open(path, os.O_RDONLY), lo, hi))
+        except BaseException:
+            for fd, _, _ in opened:
                 os.close(fd)
+            raise
+        return BlobReader(opened)
 
-    def open_fd(self, blob_id: str) -> int:
-        return os.open(self.path(blob_id), os.O_RDONLY)
+
+def _read_span(path: str, lo: int, hi: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.pread(fd, hi - lo, lo)
+    finally:
+        os.close(fd)
+    if len(data) != hi - lo:
+        raise OSError(f"{path} is shorter than recorded")
+    return data
+
+
+class BlobReader:
+    """Streams byte spans of open files, a megabyte at a time from the thread pool; closes them at the end."""
+
+    def __init__(self, spans: list[tuple[int, int, int]]) -> None:
+        self._spans = spans
+        self._index = 0
+
+    def __aiter__(self) -> BlobReader:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while self._index < len(self._spans):
+            fd, lo, hi = self._spans[self._index]
+            if lo < hi:
+                n = min(READ_CHUNK, hi - lo)
+                chunk = await asyncio.get_running_loop().run_in_executor(None, os.pread, fd, n, lo)
+                if not chunk:
+                    await self.aclose()
+                    raise OSError("blob file is shorter than recorded")
+                self._spans[self._index] = (fd, lo + len(chunk), hi)
+                return chunk
+            os.close(fd)
+            self._index += 1
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        for fd, _, _ in self._spans[self._index:]:
+            os.close(fd)
+        self._index = len(self._spans)
+
+    def __del__(self) -> None:  # a reader dropped without being read (the response never started)
+        for fd, _, _ in self._spans[self._index:]:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._index = len(self._spans)
 
 
 class Hasher(Protocol):
