@@ -252,3 +252,44 @@ def test_memory_stays_flat_for_256_mib_object(fresh_server):
     assert h.hexdigest() == big.md5()
     growth = peak - baseline
     assert growth < 48 * MiB, f"server RSS grew by {growth / MiB:.1f} MiB (baseline {baseline / MiB:.1f} MiB)"
+
+
+def test_memory_stays_flat_for_multipart_complete_and_copy(fresh_server):
+    s3 = client(fresh_server)
+    s3.create_bucket(Bucket="mem-mp")
+    up = s3.create_multipart_upload(Bucket="mem-mp", Key="warm")["UploadId"]
+    etag = s3.upload_part(Bucket="mem-mp", Key="warm", UploadId=up, PartNumber=1, Body=b"w" * MiB)["ETag"]
+    s3.complete_multipart_upload(Bucket="mem-mp", Key="warm", UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    s3.copy_object(Bucket="mem-mp", Key="warm-copy", CopySource={"Bucket": "mem-mp", "Key": "warm"})
+    time.sleep(0.2)
+    assert fresh_server.proc is not None
+    pid = fresh_server.proc.pid
+    baseline = tree_rss_bytes(pid)
+
+    sampler = RssSampler(pid)
+    sampler.start()
+    up = s3.create_multipart_upload(Bucket="mem-mp", Key="big")["UploadId"]
+    parts, md5s = [], []
+    for n in range(1, 4):
+        body = PatternFile(40 * MiB, seed=10 + n)
+        md5s.append(bytes.fromhex(body.md5()))
+        etag = s3.upload_part(Bucket="mem-mp", Key="big", UploadId=up, PartNumber=n, Body=body)["ETag"]
+        parts.append({"PartNumber": n, "ETag": etag})
+    s3.complete_multipart_upload(Bucket="mem-mp", Key="big", UploadId=up, MultipartUpload={"Parts": parts})
+    s3.copy_object(Bucket="mem-mp", Key="big-copy", CopySource={"Bucket": "mem-mp", "Key": "big"})
+    peak = sampler.stop()
+
+    assert s3.head_object(Bucket="mem-mp", Key="big-copy")["ContentLength"] == 120 * MiB
+    expected = [PatternFile(40 * MiB, seed=10 + n) for n in range(1, 4)]
+    h = hashlib.md5()
+    for chunk in s3.get_object(Bucket="mem-mp", Key="big-copy")["Body"].iter_chunks(MiB):
+        h.update(chunk)
+    whole = hashlib.md5()
+    for f in expected:
+        f.seek(0)
+        while block := f.read(MiB):
+            whole.update(block)
+    assert h.hexdigest() == whole.hexdigest()
+    growth = peak - baseline
+    assert growth < 48 * MiB, f"server RSS grew by {growth / MiB:.1f} MiB (baseline {baseline / MiB:.1f} MiB)"

@@ -287,3 +287,26 @@ def test_part_number_and_range_together(s3, two_part_object):
     assert client_error(exc) == (400, "InvalidRequest")
     assert exc.value.response["Error"]["Message"] == (
         "Cannot specify both Range header and partNumber query parameter")
+
+
+def test_upload_part_over_5_gib_is_entity_too_large(server, s3, bucket):
+    import http.client
+
+    from tests.e2e.helpers import key_path, parse_error, sign_headers
+
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="huge")["UploadId"]
+    path = key_path(bucket, "huge") + f"?partNumber=1&uploadId={upload_id}"
+    hdrs = sign_headers("PUT", server.endpoint + path,
+                        {"Content-Length": str(5 * 1024**3 + 1), "Expect": "100-continue"},
+                        payload_hash="UNSIGNED-PAYLOAD")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.putrequest("PUT", path, skip_accept_encoding=True)
+        for k, v in hdrs.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        resp = conn.getresponse()
+        assert resp.status == 400
+        assert parse_error(resp.read())["Code"] == "EntityTooLarge"
+    finally:
+        conn.close()

@@ -170,12 +170,55 @@ def test_truncated_upload_is_not_stored(server, s3, bucket):
         pass  # closing without an answer is fine too
     finally:
         conn.close()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 1.5
     while time.monotonic() < deadline:
         with pytest.raises(ClientError) as exc:
             s3.head_object(Bucket=bucket, Key="truncated")
         assert client_error(exc)[0] == 404
-        time.sleep(0.5)
+        time.sleep(0.25)
+
+
+def _announce_put(server, path: str, headers: dict[str, str]) -> tuple[int, bytes, bool]:
+    """Send only the headers of a PUT (with Expect: 100-continue) and read the server's answer."""
+    hdrs = sign_headers("PUT", server.endpoint + path, {**headers, "Expect": "100-continue"},
+                        payload_hash="UNSIGNED-PAYLOAD")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.putrequest("PUT", path, skip_accept_encoding=True)
+        for k, v in hdrs.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, resp.read(), resp.will_close
+    finally:
+        conn.close()
+
+
+def test_put_over_5_gib_is_entity_too_large(server, bucket):
+    status, body, _ = _announce_put(server, key_path(bucket, "huge"), {"Content-Length": str(5 * 1024**3 + 1)})
+    assert status == 400
+    assert parse_error(body)["Code"] == "EntityTooLarge"
+
+
+def test_put_without_content_length_is_411(endpoint, s3, bucket):
+    url = f"{endpoint}/{bucket}/chunked"
+    hdrs = sign_headers("PUT", url, payload_hash="UNSIGNED-PAYLOAD")
+    hdrs.pop("Content-Length", None)
+    r = requests.put(url, headers=hdrs, data=iter([b"abc", b"def"]), timeout=10)  # Transfer-Encoding: chunked
+    assert_s3_error(r, 411, "MissingContentLength")
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="chunked")
+
+
+def test_invalid_storage_class(s3, bucket):
+    with pytest.raises(ClientError) as exc:
+        put(s3, bucket, "k", StorageClass="NOT_A_CLASS")
+    assert client_error(exc) == (400, "InvalidStorageClass")
+
+
+def test_standard_storage_class_accepted(s3, bucket):
+    put(s3, bucket, "k", StorageClass="STANDARD")
+    assert s3.list_objects_v2(Bucket=bucket)["Contents"][0]["StorageClass"] == "STANDARD"
 
 
 def test_concurrent_overwrites_last_writer_wins_whole(s3, bucket):
@@ -698,6 +741,13 @@ def test_copy_missing_source(s3, bucket):
     with pytest.raises(ClientError) as exc:
         s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "nope"})
     assert client_error(exc) == (404, "NoSuchKey")
+
+
+def test_copy_to_missing_bucket(s3, bucket):
+    put(s3, bucket, "src")
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket="no-such-bucket-e2e-zz", Key="dst", CopySource={"Bucket": bucket, "Key": "src"})
+    assert client_error(exc) == (404, "NoSuchBucket")
 
 
 def test_copy_from_missing_bucket(s3, bucket):
