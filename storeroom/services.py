@@ -14,27 +14,37 @@ from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Request, Response
 
-_JSON_SERVICES = {"cloudtrail"}
+JSON_SERVICES = {"cloudtrail"}
 
 
 async def unsupported_service(context: Context) -> Response:
     request = context.request
-    if context.service in _JSON_SERVICES:
+    if context.service in JSON_SERVICES:
         target = request.headers.get("x-amz-target", "")
         raise AwsError("UnknownOperationException", f"{target.rpartition('.')[2] or 'Operation'} is not "
-                       f"supported by this Storeroom version", 400, protocol="json")
-    body = await request.read_body(1 << 20) if request.method == "POST" else b""
+                       f"supported by this Storeroom version", 400)
+    body = await request.read_body(1 << 20)
     params = dict(parse_qsl(body.decode("utf-8", "replace"))) | request.args
     action = params.get("Action", "")
     raise AwsError("InvalidAction", f"The action {action or '(none)'} is not valid for this web service.",
                    400)
 
 
+# The same failures, in the words of the Query-protocol services (IAM, STS).
+_QUERY_EQUIVALENTS = {
+    "InvalidAccessKeyId": ("InvalidClientTokenId", "The security token included in the request is invalid."),
+    "SignatureDoesNotMatch": (
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
+        "Access Key and signing method. Consult the service documentation for details.",
+    ),
+}
+
+
 def render_query_error(err: AwsError, request: Request) -> Response:
-    if err.extra.get("protocol") == "json":
-        body = json.dumps({"__type": err.code, "message": err.message}).encode()
-        return Response(err.status, [("content-type", "application/x-amz-json-1.1")], body,
-                        error_code=err.code)
+    if err.code in _QUERY_EQUIVALENTS:
+        code, message = _QUERY_EQUIVALENTS[err.code]
+        err = AwsError(code, message, err.status)
     kind = "Receiver" if err.status >= 500 else "Sender"
     body = (
         f'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>{kind}</Type>'
@@ -42,3 +52,12 @@ def render_query_error(err: AwsError, request: Request) -> Response:
         f"<RequestId>{request.request_id}</RequestId></ErrorResponse>"
     ).encode()
     return Response(err.status, [("content-type", "text/xml")], body, error_code=err.code)
+
+
+def render_json_error(err: AwsError, request: Request) -> Response:
+    """JSON 1.1 protocol errors (CloudTrail): ``{"__type": code, "message": …}``."""
+    if err.code in _QUERY_EQUIVALENTS:
+        code, message = _QUERY_EQUIVALENTS[err.code]
+        err = AwsError(code, message, err.status)
+    body = json.dumps({"__type": err.code, "message": err.message}).encode()
+    return Response(err.status, [("content-type", "application/x-amz-json-1.1")], body, error_code=err.code)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
 import os
 import time
@@ -32,7 +33,7 @@ from storeroom.http.types import (
 )
 from storeroom.identity import CredentialResolver, anonymous
 from storeroom.s3.service import S3Service
-from storeroom.services import render_query_error, unsupported_service
+from storeroom.services import JSON_SERVICES, render_json_error, render_query_error, unsupported_service
 from storeroom.sigv4 import SignedRequest, parse_auth, verify
 from storeroom.sigv4.v2 import SignedRequestV2, parse_auth_v2, verify_v2
 from storeroom.store.blobs import BlobStore
@@ -43,6 +44,7 @@ log = logging.getLogger("storeroom")
 _HOST_ID = base64.b64encode(os.urandom(48)).decode()
 _SERVER = (b"server", b"Storeroom")
 IO_THREADS = 32
+MAX_SERVICE_BODY = 1 << 20  # IAM/STS/CloudTrail requests are small forms or JSON documents
 
 
 class App:
@@ -117,8 +119,12 @@ class App:
         context: Context | None = None
         render: Callable[[AwsError, Request], Response] = self._s3_error
         try:
-            context = self.authenticate(request)
-            handler, render = self._service(context.service)
+            v2 = parse_auth_v2(request.headers, request.query)
+            signed = None if v2 is not None else parse_auth(request.headers, request.query)
+            handler, render = self._service(signed.credential.service if signed else "s3")
+            context = self.authenticate(request, v2, signed)
+            if context.signed is not None and context.signing_key is None:
+                await self._verify_with_body(context)
             response = await handler(context)
         except AwsError as err:
             response = render(err, request)
@@ -138,25 +144,32 @@ class App:
         finally:
             self._audit(request, context, response)
 
-    def authenticate(self, request: Request) -> Context:
-        """SigV4: parse, find the key, verify time and signature. Unsigned requests are anonymous S3."""
+    def authenticate(self, request: Request, v2: SignedRequestV2 | None, signed: SignedRequest | None) -> Context:
+        """Find the key, verify time and signature. Unsigned requests are anonymous S3."""
         assert self.credentials is not None and self.s3 is not None
-        v2 = parse_auth_v2(request.headers, request.query)
         if v2 is not None:
             return self._authenticate_v2(request, v2)
-        signed = parse_auth(request.headers, request.query)
         if signed is None:
             return Context(request, "s3", anonymous(self.account_id), None, None, self.settings.region)
         found = self.credentials.resolve(signed.credential.access_key_id)
         if found is None:
             raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=signed.credential.access_key_id)
         secret, principal = found
-        payload_hash = None
-        if signed.credential.service != "s3" and not signed.payload_hash:
-            payload_hash = ""  # hashed by the service once it has read the (small, form-encoded) body
-        key = None if payload_hash == "" else self._verify(signed, secret, request, payload_hash)
+        # Non-S3 services sign their body's hash without sending it: verified once the body is read.
+        key = None if not signed.payload_hash else self._verify(signed, secret, request, None)
         return Context(request, signed.credential.service, principal, signed, key, signed.credential.region,
                        secret=secret)
+
+    async def _verify_with_body(self, context: Context) -> None:
+        """Query-protocol and JSON services sign the SHA-256 of their (small) body: read it, then verify."""
+        assert context.signed is not None and context.secret is not None
+        request = context.request
+        try:
+            body = await request.read_body(MAX_SERVICE_BODY)
+        except ValueError:
+            raise AwsError("RequestEntityTooLarge", "Request body too large", 413) from None
+        context.signing_key = self._verify(context.signed, context.secret, request,
+                                           hashlib.sha256(body).hexdigest())
 
     def _authenticate_v2(self, request: Request, v2: SignedRequestV2) -> Context:
         assert self.credentials is not None and self.s3 is not None
@@ -179,6 +192,8 @@ class App:
         assert self.s3 is not None
         if service == "s3":
             return self.s3.handle, self._s3_error
+        if service in JSON_SERVICES:
+            return unsupported_service, render_json_error
         return unsupported_service, render_query_error
 
     def _s3_error(self, err: AwsError, request: Request) -> Response:

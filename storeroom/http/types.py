@@ -46,7 +46,7 @@ class Request:
 
     __slots__ = (
         "scope", "receive", "method", "raw_path", "path", "raw_query", "query", "args", "headers",
-        "request_id", "client_ip", "secure", "started", "body_started", "body_done",
+        "request_id", "client_ip", "secure", "started", "body_started", "body_done", "body",
     )
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
@@ -74,6 +74,7 @@ class Request:
         self.started = time.time()
         self.body_started = False
         self.body_done = False
+        self.body: bytes | None = None  # set once a small body was read whole (read_body)
 
     async def stream(self) -> AsyncIterator[bytes]:
         """The raw body, as it arrives."""
@@ -102,7 +103,9 @@ class Request:
         return (length is not None and length != "0") or "transfer-encoding" in self.headers
 
     async def read_body(self, limit: int) -> bytes:
-        """The whole body, for small XML/form bodies; ValueError past ``limit`` bytes."""
+        """The whole body, for small XML/form bodies; ValueError past ``limit`` bytes. Kept for re-reading."""
+        if self.body is not None:
+            return self.body
         parts: list[bytes] = []
         size = 0
         async for chunk in self.stream():
@@ -110,7 +113,8 @@ class Request:
             if size > limit:
                 raise ValueError("body too large")
             parts.append(chunk)
-        return b"".join(parts)
+        self.body = b"".join(parts)
+        return self.body
 
 
 class ClientDisconnected(Exception):

@@ -131,8 +131,7 @@ async def get_bucket_location(call: S3Call) -> Response:
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
     # us-east-1 buckets have an empty LocationConstraint.
     value = "" if bucket.region == "us-east-1" else xml.escape(bucket.region)
-    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="{xml.S3_NS}">{value}</LocationConstraint>'
-    return Response(200, list(XML_HEADERS), body.encode())
+    return Response(200, list(XML_HEADERS), xml.document("LocationConstraint", value))
 
 
 async def get_bucket_versioning(call: S3Call) -> Response:

@@ -38,3 +38,10 @@ def test_cloudtrail_json_protocol_error(endpoint: str) -> None:
     with pytest.raises(ClientError) as exc:
         trail.lookup_events()
     assert exc.value.response["Error"]["Code"] == "UnknownOperationException"
+
+
+def test_cloudtrail_bad_key_is_json_error(endpoint: str) -> None:
+    trail = make_client(endpoint, service="cloudtrail", access_key="AKIANOSUCHKEY0000000")
+    with pytest.raises(ClientError) as exc:
+        trail.lookup_events()
+    assert exc.value.response["Error"]["Code"] == "InvalidClientTokenId"
