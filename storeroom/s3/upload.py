@@ -70,7 +70,7 @@ def content_md5(headers: dict[str, str]) -> bytes | None:
 async def receive_body(call: S3Call, *, checksum_default: str | None = None) -> Received:
     headers = call.headers
     payload = Payload(call.request, call.ctx.signed, call.ctx.signing_key)
-    if payload.length is None and "chunked" not in headers.get("transfer-encoding", ""):
+    if payload.length is None:  # S3 needs the size up front (x-amz-decoded-content-length for aws-chunked)
         raise AwsError("MissingContentLength")
     if payload.length is not None and payload.length > MAX_PUT_SIZE:
         raise AwsError("EntityTooLarge", ProposedSize=str(payload.length), MaxSizeAllowed=str(MAX_PUT_SIZE))
