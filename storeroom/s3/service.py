@@ -8,6 +8,7 @@ virtual-hosted style ``bucket.<domain>/key`` when the Host is a subdomain of ``l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import unquote_to_bytes
 
 from storeroom.authz import Decision, authorize
 from storeroom.config import Settings
@@ -115,6 +116,15 @@ def check_region(ctx: Context, bucket_region: str) -> None:
     )
 
 
+def _valid_utf8_path(raw_path: str) -> bool:
+    """Keys are UTF-8; a path whose percent-escapes decode to anything else names no key."""
+    try:
+        unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class S3Service:
     def __init__(self, settings: Settings, meta: MetaStore, blobs: BlobStore, account_id: str) -> None:
         self.settings = settings
@@ -150,6 +160,8 @@ class S3Service:
 
     async def handle(self, ctx: Context) -> Response:
         request = ctx.request
+        if "\ufffd" in request.path and not _valid_utf8_path(request.raw_path):
+            raise AwsError("InvalidURI")
         bucket, key = self.address(request)
         if key is not None and len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
             raise AwsError("KeyTooLongError", Size=str(len(key.encode("utf-8", "surrogatepass"))),

@@ -45,3 +45,4 @@ def test_cloudtrail_bad_key_is_json_error(endpoint: str) -> None:
     with pytest.raises(ClientError) as exc:
         trail.lookup_events()
     assert exc.value.response["Error"]["Code"] == "InvalidClientTokenId"
+
