@@ -21,14 +21,14 @@ from awscrt import checksums as _crt  # type: ignore[import-untyped]
 
 ALGORITHMS: tuple[str, ...] = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 
-_CrcFn = Callable[[bytes | memoryview, int], int]
+_CrcFn = Callable[[bytes | bytearray | memoryview, int], int]
 
 
-def _crc32c(data: bytes | memoryview, crc: int) -> int:
+def _crc32c(data: bytes | bytearray | memoryview, crc: int) -> int:
     return int(_crt.crc32c(data, crc))
 
 
-def _crc64nvme(data: bytes | memoryview, crc: int) -> int:
+def _crc64nvme(data: bytes | bytearray | memoryview, crc: int) -> int:
     return int(_crt.crc64nvme(data, crc))
 
 
@@ -57,7 +57,7 @@ class Checksum:
         else:
             raise ValueError(f"unknown checksum algorithm {algorithm!r}; expected one of {ALGORITHMS}")
 
-    def update(self, data: bytes | memoryview) -> None:
+    def update(self, data: bytes | bytearray | memoryview) -> None:
         if self._hash is not None:
             self._hash.update(data)
         else:

@@ -78,7 +78,7 @@ def scan(call: S3Call, bucket: str, prefix: str, delimiter: str, start_after: st
                     return page
                 position, inclusive = after, True
                 break  # re-seek past everything under this common prefix
-            page.contents.append(row)  # type: ignore[arg-type]
+            page.contents.append(row)
             page.last = key
             count += 1
         else:

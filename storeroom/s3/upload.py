@@ -45,13 +45,13 @@ def requested_checksum(headers: dict[str, str], default: str | None = None) -> t
         if algorithm not in ALGORITHMS:
             raise AwsError("InvalidRequest", "The value specified in the x-amz-trailer header is not supported")
         return algorithm, None
-    algorithm = headers.get("x-amz-sdk-checksum-algorithm") or headers.get("x-amz-checksum-algorithm") or default
-    if algorithm is not None:
-        algorithm = algorithm.upper()
-        if algorithm not in ALGORITHMS:
-            raise AwsError("InvalidRequest", "Checksum algorithm provided is unsupported. Please try again with "
-                           "any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
-    return algorithm, None
+    named = headers.get("x-amz-sdk-checksum-algorithm") or headers.get("x-amz-checksum-algorithm") or default
+    if named is None:
+        return None, None
+    if named.upper() not in ALGORITHMS:
+        raise AwsError("InvalidRequest", "Checksum algorithm provided is unsupported. Please try again with "
+                       "any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+    return named.upper(), None
 
 
 def content_md5(headers: dict[str, str]) -> bytes | None:
@@ -61,9 +61,11 @@ def content_md5(headers: dict[str, str]) -> bytes | None:
     try:
         digest = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise AwsError("InvalidDigest", **{"Content-MD5": value}) from None
+        digest = b""
     if len(digest) != 16:
-        raise AwsError("InvalidDigest", **{"Content-MD5": value})
+        err = AwsError("InvalidDigest")
+        err.extra["Content-MD5"] = value
+        raise err
     return digest
 
 
