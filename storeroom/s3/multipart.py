@@ -12,7 +12,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
-from storeroom.checksums import Checksum
+from storeroom.checksums import Checksum, combine_crc, header_name
 from storeroom.errors import AwsError
 from storeroom.http.body import Payload
 from storeroom.http.types import Response
@@ -40,15 +40,38 @@ async def create_multipart_upload(call: S3Call) -> Response:
     call.existing_bucket()
     stored = object_headers(call.headers)
     algorithm, _ = requested_checksum(call.headers)
-    upload = Upload(new_upload_id(), call.bucket, call.key, time.time(), stored, algorithm)
+    checksum_type = _checksum_type(algorithm, call.headers.get("x-amz-checksum-type"))
+    upload = Upload(new_upload_id(), call.bucket, call.key, time.time(), stored, algorithm, checksum_type)
     if not await call.meta.create_upload(upload):
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
     body = xml.document("InitiateMultipartUploadResult", xml.tag("Bucket", call.bucket) + xml.tag("Key", call.key)
                         + xml.tag("UploadId", upload.upload_id))
     headers = list(XML_HEADERS)
-    if algorithm:
-        headers += [("x-amz-checksum-algorithm", algorithm), ("x-amz-checksum-type", "COMPOSITE")]
+    if algorithm and checksum_type:
+        headers += [("x-amz-checksum-algorithm", algorithm), ("x-amz-checksum-type", checksum_type)]
     return Response(200, headers, body)
+
+
+def _checksum_type(algorithm: str | None, requested: str | None) -> str | None:
+    """COMPOSITE (checksum of the parts' checksums) or FULL_OBJECT (CRC of the whole object, combined from
+    the parts' CRCs); CRC64NVME is always FULL_OBJECT, the SHAs always COMPOSITE.
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html#ChecksumTypes"""
+    if requested is not None:
+        requested = requested.upper()
+        if requested not in ("COMPOSITE", "FULL_OBJECT"):
+            raise AwsError("InvalidRequest", "Value for x-amz-checksum-type header is invalid.")
+        if algorithm is None:
+            raise AwsError("InvalidRequest", "The x-amz-checksum-type header can only be used with the "
+                           "x-amz-checksum-algorithm header.")
+    if algorithm is None:
+        return None
+    default = "FULL_OBJECT" if algorithm == "CRC64NVME" else "COMPOSITE"
+    chosen = requested or default
+    if chosen == "FULL_OBJECT" and algorithm.startswith("SHA") or (
+            chosen == "COMPOSITE" and algorithm == "CRC64NVME"):
+        raise AwsError("InvalidRequest", f"The {chosen} checksum type cannot be used with the "
+                       f"{algorithm.lower()} checksum algorithm.")
+    return chosen
 
 
 def _upload(call: S3Call) -> Upload:
@@ -147,7 +170,7 @@ async def complete_multipart_upload(call: S3Call) -> Response:
     etag = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen)).hexdigest() + f"-{len(chosen)}"
     record = ObjectRecord(call.bucket, call.key, sum(p.size for p in chosen), etag, time.time(),
                           [(p.blob_id, p.size) for p in chosen], upload.headers,
-                          _composite_checksum(upload.checksum_algorithm, chosen), len(chosen))
+                          _object_checksum(call, upload, chosen), len(chosen))
     await commit_object(call, record, discard_upload=upload.upload_id, fresh_blobs=False,
                         if_none_match="if-none-match" in call.headers)
     used = {p.blob_id for p in chosen}
@@ -181,14 +204,28 @@ def _requested_parts(body: bytes) -> list[tuple[int, str | None]]:
     return parts
 
 
-def _composite_checksum(algorithm: str | None, parts: list[Part]) -> dict[str, str] | None:
-    """S3's COMPOSITE checksum: the checksum of the parts' binary checksums, then ``-N``."""
+def _object_checksum(call: S3Call, upload: Upload, parts: list[Part]) -> dict[str, str] | None:
+    """The completed object's checksum, from its parts' checksums (no data is read again).
+
+    COMPOSITE: the checksum of the parts' binary checksums, then ``-N``.  FULL_OBJECT: the parts' CRCs
+    combined into the CRC of the whole object; a value the client sends with Complete must match it.
+    """
+    algorithm = upload.checksum_algorithm
     if algorithm is None or any(not p.checksum or p.checksum["algorithm"] != algorithm for p in parts):
         return None
+    digests = [base64.b64decode(p.checksum["value"]) for p in parts if p.checksum]
+    if upload.checksum_type == "FULL_OBJECT":
+        crc = digests[0]
+        for part, digest in zip(parts[1:], digests[1:], strict=True):
+            crc = combine_crc(algorithm, crc, digest, part.size)
+        value = base64.b64encode(crc).decode()
+        sent = call.headers.get(header_name(algorithm))
+        if sent is not None and sent != value:
+            raise AwsError("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
+        return {"algorithm": algorithm, "value": value, "type": "FULL_OBJECT"}
     combined = Checksum(algorithm)
-    for part in parts:
-        assert part.checksum is not None
-        combined.update(base64.b64decode(part.checksum["value"]))
+    for digest in digests:
+        combined.update(digest)
     return {"algorithm": algorithm, "value": f"{combined.b64digest()}-{len(parts)}", "type": "COMPOSITE"}
 
 

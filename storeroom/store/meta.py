@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     key TEXT NOT NULL,
     initiated REAL NOT NULL,
     headers TEXT NOT NULL,
-    checksum_algorithm TEXT
+    checksum_algorithm TEXT,
+    checksum_type TEXT                -- COMPOSITE or FULL_OBJECT when checksum_algorithm is set
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, upload_id);
 CREATE TABLE IF NOT EXISTS parts (
@@ -105,6 +106,7 @@ class Upload:
     initiated: float
     headers: dict[str, str]
     checksum_algorithm: str | None
+    checksum_type: str | None = None
 
 
 @dataclass(slots=True)
@@ -325,33 +327,34 @@ class MetaStore:
             if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (upload.bucket,)).fetchone() is None:
                 return False
             conn.execute(
-                "INSERT INTO uploads(upload_id, bucket, key, initiated, headers, checksum_algorithm) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO uploads(upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (upload.upload_id, upload.bucket, upload.key, upload.initiated, json.dumps(upload.headers),
-                 upload.checksum_algorithm),
+                 upload.checksum_algorithm, upload.checksum_type),
             )
             return True
         return await self.db.write(job)
 
     def get_upload(self, upload_id: str) -> Upload | None:
         row = self.db.read.execute(
-            "SELECT upload_id, bucket, key, initiated, headers, checksum_algorithm FROM uploads "
+            "SELECT upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type FROM uploads "
             "WHERE upload_id = ?", (upload_id,),
         ).fetchone()
         if row is None:
             return None
-        return Upload(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5])
+        return Upload(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6])
 
     def list_uploads(self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str,
                      limit: int) -> list[Upload]:
         """Uploads after (key_marker, upload_id_marker) in (key, upload id) order; ids sort by creation time."""
         rows = self.db.read.execute(
-            "SELECT upload_id, bucket, key, initiated, headers, checksum_algorithm FROM uploads "
+            "SELECT upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type FROM uploads "
             "WHERE bucket = ? AND key >= ? AND (key > ? OR (key = ? AND upload_id > ?)) "
             "ORDER BY key, upload_id LIMIT ?",
             (bucket, max(prefix, key_marker), key_marker, key_marker, upload_id_marker, limit),
         ).fetchall()
-        return [Upload(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows if r[2].startswith(prefix)]
+        return [Upload(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows
+                if r[2].startswith(prefix)]
 
     async def put_part(self, upload_id: str, part: Part) -> tuple[bool, str | None]:
         """(False, None) if the upload is gone; else (True, blob id of a replaced part)."""
