@@ -5,6 +5,7 @@ Everything below this module deals in these two types, never in ASGI messages.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import time
@@ -13,12 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
+from storeroom.errors import AwsError
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _REQUEST_IDS = itertools.count(1)
+BODY_IDLE_TIMEOUT = float(os.environ.get("STOREROOM_BODY_IDLE_TIMEOUT", "30"))
 _ID_PREFIX = f"{os.getpid() & 0xFFFFFF:06X}"
 
 
@@ -77,10 +81,15 @@ class Request:
         self.body: bytes | None = None  # set once a small body was read whole (read_body)
 
     async def stream(self) -> AsyncIterator[bytes]:
-        """The raw body, as it arrives."""
+        """The raw body, as it arrives. A client that stops sending for BODY_IDLE_TIMEOUT seconds gets S3's
+        RequestTimeout (and the connection is closed) instead of holding the request open forever."""
         self.body_started = True
         while True:
-            message = await self.receive()
+            try:
+                async with asyncio.timeout(BODY_IDLE_TIMEOUT):
+                    message = await self.receive()
+            except TimeoutError:
+                raise AwsError("RequestTimeout") from None
             if message["type"] == "http.disconnect":
                 raise ClientDisconnected()
             chunk = message.get("body", b"")
