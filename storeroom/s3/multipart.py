@@ -18,8 +18,8 @@ from storeroom.http.body import Payload
 from storeroom.http.types import Response
 from storeroom.s3 import xml
 from storeroom.s3.buckets import owner_xml
-from storeroom.s3.objects import checksum_headers, commit_object, copy_source, object_headers
-from storeroom.s3.upload import copy_range, receive_body, requested_checksum
+from storeroom.s3.objects import checksum_elements, checksum_headers, commit_object, copy_source, object_headers
+from storeroom.s3.upload import DEFAULT_CHECKSUM, copy_range, receive_body, requested_checksum
 from storeroom.store.meta import ObjectRecord, Part, Upload
 
 if TYPE_CHECKING:
@@ -99,10 +99,17 @@ def _part_number(call: S3Call) -> int:
 async def upload_part(call: S3Call) -> Response:
     upload = _upload(call)
     number = _part_number(call)
-    received = await receive_body(call, checksum_default=upload.checksum_algorithm)
+    received = await receive_body(call, checksum_default=upload.checksum_algorithm or DEFAULT_CHECKSUM)
     part = Part(number, received.blob_id, received.size, received.md5.hex(), time.time(), received.checksum)
     await _store_part(call, upload, part)
-    return Response(200, [("etag", f'"{part.etag}"'), *checksum_headers(received.checksum)])
+    return Response(200, [("etag", f'"{part.etag}"'), *_part_checksum_headers(call, upload, part)])
+
+
+def _part_checksum_headers(call: S3Call, upload: Upload, part: Part) -> list[tuple[str, str]]:
+    """A part's checksum is reported when the upload or the request named an algorithm; the CRC64NVME
+    computed by default (for the object's FULL_OBJECT checksum) is kept to ourselves, as S3 does."""
+    named = upload.checksum_algorithm or requested_checksum(call.headers)[0]
+    return [(k, v) for k, v in checksum_headers(part.checksum) if named and k != "x-amz-checksum-type"]
 
 
 async def _store_part(call: S3Call, upload: Upload, part: Part) -> None:
@@ -123,7 +130,7 @@ async def upload_part_copy(call: S3Call) -> Response:
     number = _part_number(call)
     source = copy_source(call)
     start, end = _copy_range(call.headers.get("x-amz-copy-source-range"), source.size)
-    received = await copy_range(call, source, start, end, upload.checksum_algorithm)
+    received = await copy_range(call, source, start, end, upload.checksum_algorithm or DEFAULT_CHECKSUM)
     part = Part(number, received.blob_id, received.size, received.md5.hex(), time.time(), received.checksum)
     await _store_part(call, upload, part)
     body = xml.document("CopyPartResult", xml.tag("ETag", f'"{part.etag}"')
@@ -179,8 +186,8 @@ async def complete_multipart_upload(call: S3Call) -> Response:
     result = xml.document("CompleteMultipartUploadResult",
                           xml.tag("Location", f"http://{host}/{call.bucket}/{call.key}")
                           + xml.tag("Bucket", call.bucket) + xml.tag("Key", call.key)
-                          + xml.tag("ETag", record.quoted_etag))
-    return Response(200, [*XML_HEADERS, *checksum_headers(record.checksum)], result)
+                          + xml.tag("ETag", record.quoted_etag) + checksum_elements(record.checksum))
+    return Response(200, list(XML_HEADERS), result)
 
 
 def _requested_parts(body: bytes) -> list[tuple[int, str | None]]:
@@ -210,11 +217,11 @@ def _object_checksum(call: S3Call, upload: Upload, parts: list[Part]) -> dict[st
     COMPOSITE: the checksum of the parts' binary checksums, then ``-N``.  FULL_OBJECT: the parts' CRCs
     combined into the CRC of the whole object; a value the client sends with Complete must match it.
     """
-    algorithm = upload.checksum_algorithm
-    if algorithm is None or any(not p.checksum or p.checksum["algorithm"] != algorithm for p in parts):
+    algorithm = upload.checksum_algorithm or DEFAULT_CHECKSUM
+    if any(not p.checksum or p.checksum["algorithm"] != algorithm for p in parts):
         return None
     digests = [base64.b64decode(p.checksum["value"]) for p in parts if p.checksum]
-    if upload.checksum_type == "FULL_OBJECT":
+    if (upload.checksum_type or "FULL_OBJECT") == "FULL_OBJECT":
         crc = digests[0]
         for part, digest in zip(parts[1:], digests[1:], strict=True):
             crc = combine_crc(algorithm, crc, digest, part.size)
@@ -262,7 +269,8 @@ async def list_parts(call: S3Call) -> Response:
     entries = "".join(
         "<Part>" + xml.tag("PartNumber", p.part_number) + xml.tag("LastModified", xml.iso8601(p.mtime))
         + xml.tag("ETag", f'"{p.etag}"') + xml.tag("Size", p.size)
-        + (xml.tag(f"Checksum{p.checksum['algorithm']}", p.checksum["value"]) if p.checksum else "")
+        + (xml.tag(f"Checksum{p.checksum['algorithm']}", p.checksum["value"])
+           if p.checksum and upload.checksum_algorithm else "")
         + "</Part>"
         for p in parts
     )

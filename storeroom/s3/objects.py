@@ -11,7 +11,7 @@ from storeroom.errors import AwsError
 from storeroom.http.body import Payload
 from storeroom.http.types import Response
 from storeroom.s3 import conditions, xml
-from storeroom.s3.upload import Received, copy_range, receive_body, requested_checksum
+from storeroom.s3.upload import DEFAULT_CHECKSUM, Received, copy_range, receive_body, requested_checksum
 from storeroom.store.meta import ObjectRecord
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ async def put_object(call: S3Call) -> Response:
     if if_none_match is not None and if_none_match.strip() != "*":
         raise AwsError("NotImplemented", "A header you provided implies functionality that is not implemented",
                        Header="If-None-Match")
-    received = await receive_body(call)
+    received = await receive_body(call, checksum_default=DEFAULT_CHECKSUM)
     record = ObjectRecord(call.bucket, call.key, received.size, received.md5.hex(), time.time(),
                           [(received.blob_id, received.size)], stored, received.checksum)
     await commit_object(call, record, if_none_match=if_none_match is not None,
@@ -300,7 +300,7 @@ async def copy_object(call: S3Call) -> Response:
     if directive == "COPY" and "x-amz-storage-class" in headers:
         stored.update({k: v for k, v in object_headers(headers).items() if k == "x-amz-storage-class"})
     algorithm, _ = requested_checksum(headers)
-    algorithm = algorithm or (source.checksum or {}).get("algorithm")
+    algorithm = algorithm or (source.checksum or {}).get("algorithm") or DEFAULT_CHECKSUM
     if same and (algorithm is None or source.checksum and source.checksum["algorithm"] == algorithm):
         # Metadata-only change of one object: keep its blobs (nothing to copy, nothing freed).
         record = ObjectRecord(call.bucket, call.key, source.size, source.etag, time.time(), source.blobs, stored,
@@ -312,7 +312,7 @@ async def copy_object(call: S3Call) -> Response:
         await commit_object(call, record, if_none_match="if-none-match" in headers)
     body = xml.document("CopyObjectResult", xml.tag("ETag", record.quoted_etag)
                         + xml.tag("LastModified", xml.iso8601(record.mtime))
-                        + _checksum_elements(record.checksum))
+                        + checksum_elements(record.checksum))
     return Response(200, [("content-type", "application/xml"), *checksum_headers(record.checksum)], body)
 
 
@@ -322,7 +322,7 @@ def _copied_record(call: S3Call, received: Received, stored: dict[str, str]) -> 
                         [(received.blob_id, received.size)], stored, received.checksum)
 
 
-def _checksum_elements(checksum: dict[str, str] | None) -> str:
+def checksum_elements(checksum: dict[str, str] | None) -> str:
     if not checksum:
         return ""
     return xml.tag(f"Checksum{checksum['algorithm']}", checksum["value"]) + xml.tag(

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from storeroom.store.meta import ObjectRecord
 
 MAX_PUT_SIZE = 5 * 1024**3
+# S3 computes a CRC64NVME checksum for every new object whose upload names no checksum of its own.
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html
+DEFAULT_CHECKSUM = "CRC64NVME"
 
 
 @dataclass(slots=True)

@@ -64,10 +64,8 @@ def string_to_sign_v2(method: str, resource_path: str, raw_query: str, headers: 
     """``resource_path``: the raw (percent-encoded) path including the bucket, even for virtual hosts."""
     date = str(expires) if expires is not None else ("" if "x-amz-date" in headers else headers.get("date", ""))
     lines = [method.upper(), headers.get("content-md5", "").strip(), headers.get("content-type", "").strip(), date]
-    amz = sorted(
-        (name, ",".join(v.strip() for v in value.split(",")))
-        for name, value in headers.items() if name.startswith("x-amz-")
-    )
+    # A value's own commas and spaces are kept (repeated headers were joined with "," on arrival).
+    amz = sorted((name, value.strip()) for name, value in headers.items() if name.startswith("x-amz-"))
     lines.extend(f"{name}:{value}" for name, value in amz)
     return "\n".join(lines) + "\n" + _canonical_resource(resource_path, raw_query)
 
