@@ -22,6 +22,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
+# Console scripts installed with the test extras (aws, s3cmd, rclone) live beside the interpreter; put them
+# first on PATH for the subprocesses tests start, whatever shims (pyenv) or venv activation the shell has.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+
 ROOT_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 ROOT_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 REGION = "us-east-1"
