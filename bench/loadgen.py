@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import selectors
+import select
 import socket
 import subprocess
 import sys
@@ -85,68 +85,81 @@ def parse_response(buf: bytearray, head_request: bool) -> tuple[int, int, bool] 
     return header_len, status, closes
 
 
-def run_worker(port: int, reqs: list[bytes], head_request: bool, connections: int, duration: float,
-               offset: int) -> Tally:
+def _complete(conn: Conn, data: bytes, head_request: bool) -> tuple[int, int, bool] | None:
+    """Add ``data`` to the connection's buffer; the first complete response's (length, status, closes)."""
+    if head_request and not conn.buf and data.endswith(b"\r\n\r\n"):  # fast path: one whole HEAD answer
+        return len(data), int(data[9:12]), b"onnection: close" in data
+    conn.buf += data
+    return parse_response(conn.buf, head_request)
+
+
+def run_worker(port: int, reqs: list[bytes], head_request: bool, connections: int, duration: float) -> Tally:
     """Keep ``connections`` connections busy for ``duration`` seconds; count completed responses."""
     tally = Tally()
-    sel = selectors.DefaultSelector()
-    index = offset
+    poller = select.epoll()
+    conns: dict[int, Conn] = {}
+    index = 0
     started = time.monotonic()
     deadline = started + duration
 
-    def send_next(conn: Conn) -> None:
+    def send_next(conn: Conn, now: float) -> None:
         nonlocal index
-        index = (index + 1) % len(reqs)
-        conn.started = time.monotonic()
+        index = index + 1 if index + 1 < len(reqs) else 0
+        conn.started = now
         conn.sock.sendall(reqs[index])
 
-    def open_conn() -> Conn | None:
+    def open_conn() -> None:
         try:
             s = socket.create_connection((HOST, port), timeout=10)
         except OSError:
             tally.connect_errors += 1
-            return None
+            return
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = Conn(s)
-        sel.register(s, selectors.EVENT_READ, conn)
-        send_next(conn)
-        return conn
+        conns[s.fileno()] = conn = Conn(s)
+        poller.register(s.fileno(), select.EPOLLIN)
+        send_next(conn, time.monotonic())
+
+    def drop(conn: Conn) -> None:
+        poller.unregister(conn.sock.fileno())
+        del conns[conn.sock.fileno()]
+        conn.sock.close()
+        if time.monotonic() < deadline:
+            open_conn()
 
     for _ in range(connections):
         open_conn()
-    while time.monotonic() < deadline and sel.get_map():
-        for key, _ in sel.select(timeout=0.1):
-            conn: Conn = key.data
+    now = time.monotonic()
+    while now < deadline and conns:
+        for fd, _ in poller.poll(0.1):
+            conn = conns[fd]
             try:
                 data = conn.sock.recv(262144)
             except OSError:
                 data = b""
+            now = time.monotonic()
             if not data:
                 tally.read_errors += 1
-                sel.unregister(conn.sock)
-                conn.sock.close()
-                if time.monotonic() < deadline:
-                    open_conn()
+                drop(conn)
                 continue
             tally.bytes += len(data)
-            conn.buf += data
-            parsed = parse_response(conn.buf, head_request)
+            parsed = _complete(conn, data, head_request)
             if parsed is None:
                 continue
             length, status, closes = parsed
             tally.requests += 1
-            tally.latencies_us.append(int((time.monotonic() - conn.started) * 1e6))
-            tally.status_errors += status > 399
-            del conn.buf[:length]
+            tally.latencies_us.append(int((now - conn.started) * 1e6))
+            if status > 399:
+                tally.status_errors += 1
+            if conn.buf:
+                del conn.buf[:length]
             if closes:  # e.g. moto (werkzeug) closes after every HEAD
-                sel.unregister(conn.sock)
-                conn.sock.close()
-                if time.monotonic() < deadline:
-                    open_conn()
-            elif time.monotonic() < deadline:
-                send_next(conn)
-    for key in list(sel.get_map().values()):
-        key.fileobj.close()  # type: ignore[union-attr]
+                drop(conn)
+            elif now < deadline:
+                send_next(conn, now)
+        now = time.monotonic()
+    for conn in conns.values():
+        conn.sock.close()
+    poller.close()
     tally.elapsed_us = int((time.monotonic() - started) * 1e6)
     return tally
 
@@ -191,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
         reqs = build_requests(args.urls, args.method, args.port, args.body_bytes)
         reqs = reqs[args.worker::args.processes] or reqs  # workers never write the same key at once
         share = args.connections // args.processes + (args.worker < args.connections % args.processes)
-        tally = run_worker(args.port, reqs, args.method == "HEAD", share, args.duration, offset=0)
+        tally = run_worker(args.port, reqs, args.method == "HEAD", share, args.duration)
         print(json.dumps(tally.__dict__))
         return
     own_args = sys.argv[1:] if argv is None else argv

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.workloads import Measurement, median
@@ -56,13 +58,13 @@ def summarize(measurements: list[Measurement]) -> dict[str, dict[str, Cell]]:
     table: dict[str, dict[str, Cell]] = {}
     for (workload, target), ms in groups.items():
         good = [m for m in ms if m.valid] or ms
-        numeric_keys = {k for m in good for k, v in m.extra.items() if isinstance(v, int | float)}
+        middle = sorted(good, key=lambda m: m.value)[(len(good) - 1) // 2]  # its extras stay consistent
         table.setdefault(workload, {})[target] = Cell(
             value=median([m.value for m in good]),
             server_cpu_us=median([m.server_cpu_us_per_request for m in good]),
             client_cpu_us=median([m.client_cpu_us_per_request for m in good]),
             rounds=len(ms), errors=sum(m.errors for m in ms), invalid_rounds=sum(not m.valid for m in ms),
-            extra={k: median([float(m.extra[k]) for m in good if k in m.extra]) for k in numeric_keys},
+            extra={k: float(v) for k, v in middle.extra.items() if isinstance(v, int | float)},
         )
     return table
 
@@ -83,9 +85,9 @@ def verdict(workload: str, cells: dict[str, Cell], disk: float | None) -> dict[s
     subject = cells.get(SUBJECT)
     if best:
         out["best_peer"], out["best_peer_value"] = best
-    if subject and best and best[1]:
+    if subject and best and best[1] and goal.max_value is None:  # an absolute goal: no ratio
         out["ratio"] = subject.value / best[1]
-    if subject and disk:
+    if subject and disk and goal.vs_disk is not None:
         out["ratio_vs_disk"] = subject.value / disk
     cpu_best = best_peer(cells, "server_cpu_us", higher_is_better=False)
     if subject and cpu_best and cpu_best[1]:
@@ -185,15 +187,17 @@ def _cpu_table(table: dict[str, dict[str, Cell]], targets: list[str], verdicts: 
 
 
 def _rss_table(cells: dict[str, Cell], targets: list[str]) -> list[str]:
-    lines = ["RSS of the server's process tree during one streamed 1 GiB PUT (MiB):", "",
+    lines = ["RSS of the server's process tree during one streamed 1 GiB PUT (MiB; the round with the median "
+             "growth):", "",
              "| target | before | peak | growth | after | PUT MiB/s |", "|---|---|---|---|---|---|"]
     for t in targets:
         c = cells.get(t)
         if c is None:
             continue
         e = c.extra
+        growth = e.get("rss_peak_mib", math.nan) - e.get("rss_before_mib", math.nan)
         lines.append(f"| {t} | {_num(e.get('rss_before_mib'), 1)} | {_num(e.get('rss_peak_mib'), 1)} | "
-                     f"{_num(c.value, 1)} | {_num(e.get('rss_after_mib'), 1)} | {_num(e.get('mib_s'), 1)} |")
+                     f"{_num(growth, 1)} | {_num(e.get('rss_after_mib'), 1)} | {_num(e.get('mib_s'), 1)} |")
     return lines
 
 
@@ -210,3 +214,28 @@ def _notes(meta: dict[str, Any]) -> list[str]:
         lines.append(f"- error: {err}")
     lines.append("- medians over rounds; `(!N)`: N rounds had >1% failed requests and were left out")
     return lines
+
+
+def build(measurements: list[Measurement], meta: dict[str, Any]
+          ) -> tuple[dict[str, dict[str, Cell]], list[dict[str, Any]], str]:
+    """Summary table, verdicts and Markdown for one run."""
+    table = summarize(measurements)
+    disk = table.get("disk", {}).get("disk")
+    verdicts = [verdict(w, table[w], disk.value if disk else None) for w in meta["workloads"] if w in table]
+    return table, verdicts, markdown(table, meta["targets"], meta, verdicts)
+
+
+_DERIVED = {"valid", "server_cpu_us_per_request", "client_cpu_us_per_request"}
+_FIELDS = {"workload", "target", "round", "value", "unit", "requests", "seconds", "errors", "server_cpu_s",
+           "client_cpu_s"}
+
+
+def from_json(path: Path) -> str:
+    """The Markdown report of a JSON file written by an earlier run."""
+    doc = json.loads(path.read_text())
+    measurements = [
+        Measurement(**{k: d[k] for k in _FIELDS},
+                    extra={k: v for k, v in d.items() if k not in _FIELDS and k not in _DERIVED})
+        for d in doc["measurements"]
+    ]
+    return build(measurements, doc["meta"])[2]

@@ -30,7 +30,12 @@ if __package__ in (None, ""):  # run as `python bench/run.py`
 from bench import report  # noqa: E402
 from bench.targets import TARGET_KINDS, Target, TargetUnavailable, make_target  # noqa: E402
 from bench.workloads import (  # noqa: E402
-    MiB, WORKLOADS, Measurement, Settings, disk_workload, prepare,
+    WORKLOADS,
+    Measurement,
+    MiB,
+    Settings,
+    disk_workload,
+    prepare,
 )
 
 ALL_TARGETS = list(TARGET_KINDS)
@@ -57,6 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rss-mib", type=int, help="object size for the RSS workload in MiB (default 1024)")
     p.add_argument("--tmp-dir", help="where the targets' data dirs go (default: the system temp dir)")
     p.add_argument("--json", help=f"JSON output file (default {DEFAULT_JSON_DIR}/results-<time>.json)")
+    p.add_argument("--report-only", metavar="JSON", help="print the report of an earlier run's JSON file; run nothing")
     return p.parse_args(argv)
 
 
@@ -210,6 +216,9 @@ def _on_signal(signum: int, _frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report_only:
+        print(report.from_json(Path(args.report_only)))
+        return 0
     target_names = _choose(args.targets, ALL_TARGETS, "targets")
     workloads = _choose(args.workloads, ALL_WORKLOADS, "workloads")
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -233,14 +242,12 @@ def main(argv: list[str] | None = None) -> int:
                 "settings": {k: str(v) for k, v in dataclasses.asdict(settings).items()}, "rounds": rounds,
                 "settings_text": settings_text(settings, rounds), "targets": names, "skipped": skipped,
                 "errors": errors, "workloads": workloads}
-        table = report.summarize(results)
-        disk = table.get("disk", {}).get("disk")
-        verdicts = [report.verdict(w, table[w], disk.value if disk else None) for w in workloads if w in table]
-        print(report.markdown(table, names, meta, verdicts))
+        table, verdicts, text = report.build(results, meta)
+        print(text)
         log(f"JSON written to {write_outputs(args, meta, results, table, verdicts)}")
         return 0
     except KeyboardInterrupt as exc:
-        log(f"interrupted ({exc or 'Ctrl-C'}); stopping the servers")
+        log(f"interrupted ({str(exc) or 'Ctrl-C'}); stopping the servers")
         return 130
     finally:
         for t in targets:

@@ -194,7 +194,7 @@ class Target(ABC):
             pass
         self.cleanup()
 
-    def cleanup(self) -> None:
+    def cleanup(self) -> None:  # noqa: B027 - optional hook
         """Remove files the server left outside its work dir (none by default)."""
 
     # -- measurements ---------------------------------------------------------------------------------------
