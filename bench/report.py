@@ -29,11 +29,11 @@ GOALS: dict[str, Goal] = {
     "boto3_get4k": Goal("4 KiB GET (boto3, 16 threads)"),
     "boto3_head4k": Goal("4 KiB HEAD (boto3, 16 threads)"),
     "boto3_put4k": Goal("4 KiB PUT (boto3, 16 threads)"),
-    "list10k": Goal("ListObjectsV2, 10k keys, full pagination", min_ratio=1.0),
-    "put64m": Goal("64 MiB PUT (streamed)", vs_disk=0.8),
-    "get64m": Goal("64 MiB GET (streamed)", min_ratio=1.0),
-    "rss1g": Goal("RSS growth during 1 GiB PUT", higher_is_better=False, max_value=32.0),
-    "disk": Goal("disk write+fsync (64 MiB, 1 MiB writes)"),
+    "list10k": Goal("ListObjectsV2, {keys} keys, full pagination", min_ratio=1.0),
+    "put64m": Goal("{large} PUT (streamed)", vs_disk=0.8),
+    "get64m": Goal("{large} GET (streamed)", min_ratio=1.0),
+    "rss1g": Goal("RSS growth during {rss} PUT", higher_is_better=False, max_value=32.0),
+    "disk": Goal("disk write+fsync ({large}, 1 MiB writes)"),
 }
 
 
@@ -77,10 +77,23 @@ def best_peer(cells: dict[str, Cell], attr: str, higher_is_better: bool) -> tupl
     return (max if higher_is_better else min)(peers, key=lambda p: p[1])
 
 
-def verdict(workload: str, cells: dict[str, Cell], disk: float | None) -> dict[str, Any]:
+def _size(n: int) -> str:
+    return f"{n // 2**30} GiB" if n >= 2**30 and n % 2**30 == 0 else f"{n / 2**20:g} MiB"
+
+
+def title(workload: str, settings: dict[str, str]) -> str:
+    """The workload's title with the run's sizes (``--quick`` and the size options change them)."""
+    text = GOALS.get(workload, Goal(workload)).title
+    return text.format(keys=f"{int(settings.get('list_keys', 10000)):,}",
+                       large=_size(int(settings.get("large_size", 64 * 2**20))),
+                       rss=_size(int(settings.get("rss_size", 2**30))))
+
+
+def verdict(workload: str, cells: dict[str, Cell], disk: float | None, settings: dict[str, str]
+            ) -> dict[str, Any]:
     """The ratio Storeroom / best peer, and whether the workload's goal is met."""
     goal = GOALS.get(workload, Goal(workload))
-    out: dict[str, Any] = {"workload": workload, "title": goal.title}
+    out: dict[str, Any] = {"workload": workload, "title": title(workload, settings)}
     best = best_peer(cells, "value", goal.higher_is_better)
     subject = cells.get(SUBJECT)
     if best:
@@ -139,7 +152,7 @@ def _cell_text(cell: Cell | None, attr: str = "value") -> str:
 def markdown(table: dict[str, dict[str, Cell]], targets: list[str], meta: dict[str, Any],
              verdicts: list[dict[str, Any]]) -> str:
     lines = [f"### Run of {meta['started']} — {meta['settings_text']}", ""]
-    lines += _throughput_table(table, targets, verdicts)
+    lines += _throughput_table(table, targets, verdicts, meta.get("settings", {}))
     lines += ["", "Server CPU time per request (µs, user+system of the server's whole process tree; lower is "
               "better). Load generator CPU per request in the last column.", ""]
     lines += _cpu_table(table, targets, verdicts)
@@ -149,8 +162,8 @@ def markdown(table: dict[str, dict[str, Cell]], targets: list[str], meta: dict[s
     return "\n".join(lines) + "\n"
 
 
-def _throughput_table(table: dict[str, dict[str, Cell]], targets: list[str], verdicts: list[dict[str, Any]]
-                      ) -> list[str]:
+def _throughput_table(table: dict[str, dict[str, Cell]], targets: list[str], verdicts: list[dict[str, Any]],
+                      settings: dict[str, str]) -> list[str]:
     head = ["workload", "unit", *targets, "best peer", "storeroom / best peer", "goal", "met"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for v in verdicts:
@@ -166,7 +179,7 @@ def _throughput_table(table: dict[str, dict[str, Cell]], targets: list[str], ver
         lines.append("| " + " | ".join(row) + " |")
     if "disk" in table:
         d = table["disk"]["disk"]
-        lines.append(f"| {GOALS['disk'].title} | MiB/s | " + " | ".join(["—"] * len(targets))
+        lines.append(f"| {title('disk', settings)} | MiB/s | " + " | ".join(["—"] * len(targets))
                      + f" | — | disk: {_num(d.value, 1)} | | |")
     return lines
 
@@ -187,8 +200,8 @@ def _cpu_table(table: dict[str, dict[str, Cell]], targets: list[str], verdicts: 
 
 
 def _rss_table(cells: dict[str, Cell], targets: list[str]) -> list[str]:
-    lines = ["RSS of the server's process tree during one streamed 1 GiB PUT (MiB; the round with the median "
-             "growth):", "",
+    lines = ["RSS of the server's process tree during one streamed PUT of the RSS object (MiB; the round with "
+             "the median growth):", "",
              "| target | before | peak | growth | after | PUT MiB/s |", "|---|---|---|---|---|---|"]
     for t in targets:
         c = cells.get(t)
@@ -221,7 +234,8 @@ def build(measurements: list[Measurement], meta: dict[str, Any]
     """Summary table, verdicts and Markdown for one run."""
     table = summarize(measurements)
     disk = table.get("disk", {}).get("disk")
-    verdicts = [verdict(w, table[w], disk.value if disk else None) for w in meta["workloads"] if w in table]
+    verdicts = [verdict(w, table[w], disk.value if disk else None, meta.get("settings", {}))
+                for w in meta["workloads"] if w in table]
     return table, verdicts, markdown(table, meta["targets"], meta, verdicts)
 
 

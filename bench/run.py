@@ -1,7 +1,7 @@
 """Storeroom's benchmark: run each workload against Storeroom and its peers, alternating, in rounds.
 
-    python -m bench                 # everything: 3 rounds, 5 s per load run (~15-20 minutes)
-    python -m bench --quick         # tiny sizes, 1 round of 1 s runs: a smoke test (~1-2 minutes)
+    python -m bench                 # everything: 3 rounds, 5 s per load run (~13 minutes on 2 cores)
+    python -m bench --quick         # tiny sizes, 1 round of 1 s runs: a smoke test (~1 minute)
     python bench/run.py --targets storeroom,rclone --workloads get4k,put4k --rounds 5
 
 Every target is started by the benchmark in a temporary directory on free loopback ports and is stopped (its
