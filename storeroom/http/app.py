@@ -119,7 +119,7 @@ class App:
         context: Context | None = None
         render: Callable[[AwsError, Request], Response] = self._s3_error
         try:
-            v2 = parse_auth_v2(request.headers, request.query)
+            v2 = parse_auth_v2(request.headers, request.args)
             signed = None if v2 is not None else parse_auth(request.headers, request.query)
             handler, render = self._service(signed.credential.service if signed else "s3")
             context = self.authenticate(request, v2, signed)

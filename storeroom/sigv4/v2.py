@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote
@@ -39,8 +39,10 @@ class SignedRequestV2:
     expires: int | None  # presigned: the Expires epoch seconds
 
 
-def parse_auth_v2(headers: Mapping[str, str], query: Sequence[tuple[str, str]]) -> SignedRequestV2 | None:
-    """A SigV2 request's key and signature, or None if the request is not SigV2-signed."""
+def parse_auth_v2(headers: Mapping[str, str], args: Mapping[str, str]) -> SignedRequestV2 | None:
+    """A SigV2 request's key and signature, or None if the request is not SigV2-signed.
+
+    ``args``: the query parameters (first value of each)."""
     authorization = headers.get("authorization", "")
     if authorization.startswith("AWS "):
         key_id, sep, signature = authorization[4:].strip().rpartition(":")
@@ -48,7 +50,7 @@ def parse_auth_v2(headers: Mapping[str, str], query: Sequence[tuple[str, str]]) 
             raise AwsError("InvalidArgument", "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature",
                            ArgumentName="Authorization", ArgumentValue=authorization)
         return SignedRequestV2(key_id, signature, None)
-    params = dict(query)
+    params = args
     if "AWSAccessKeyId" in params and "Signature" in params:
         try:
             expires = int(params.get("Expires", ""))

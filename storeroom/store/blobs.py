@@ -128,7 +128,8 @@ class BlobWriter:
     """Writes one new blob: ``await write(data)`` … ``await commit()`` (fsync) or ``discard()``.
 
     ``hashers`` (MD5 for the ETag, the payload SHA-256, x-amz-checksum-*) are fed the same bytes on the
-    thread pool, a megabyte at a time: hashlib releases the GIL there, so hashing uses another core.
+    thread pool, a megabyte at a time: hashlib releases the GIL there, so hashing uses another core.  One
+    megabyte is hashed and written while the next one is received (double buffering), in order.
     """
 
     def __init__(self, store: BlobStore, blob_id: str, hashers: Sequence[Hasher] = ()) -> None:
@@ -137,6 +138,7 @@ class BlobWriter:
         self.size = 0
         self._path = store.path(blob_id)
         self._buffer = bytearray()
+        self._in_flight: asyncio.Future[None] | None = None
         try:
             self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileNotFoundError:
@@ -147,20 +149,37 @@ class BlobWriter:
         self.size += len(data)
         self._buffer += data
         if len(self._buffer) >= WRITE_BUFFER:
+            await self._drain()
             buffer, self._buffer = self._buffer, bytearray()
-            await asyncio.get_running_loop().run_in_executor(None, _write_and_hash, self._fd, buffer,
-                                                             self.hashers)
+            self._in_flight = asyncio.get_running_loop().run_in_executor(
+                None, _write_and_hash, self._fd, buffer, self.hashers)
+
+    async def _drain(self) -> None:
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            await in_flight
 
     async def commit(self) -> None:
         """Flush and fsync (file, then its folder, so the new name is durable too); then close."""
+        await self._drain()
         buffer, self._buffer = self._buffer, bytearray()
         fd, self._fd = self._fd, -1  # _finish closes it, whatever happens
         await asyncio.get_running_loop().run_in_executor(None, _finish, fd, buffer, self._path, self.hashers)
 
     def discard(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        """Remove the blob. A write still in flight on the pool finishes first (its file is closed after)."""
+        in_flight, self._in_flight = self._in_flight, None
+        fd, self._fd = self._fd, -1
+        if in_flight is not None and not in_flight.done():
+            in_flight.add_done_callback(lambda done: self._remove(fd, done))
+        else:
+            self._remove(fd)
+
+    def _remove(self, fd: int, done: asyncio.Future[None] | None = None) -> None:
+        if done is not None and not done.cancelled():
+            done.exception()  # retrieved: the failure that matters was already raised to the request
+        if fd >= 0:
+            os.close(fd)
         try:
             os.unlink(self._path)
         except FileNotFoundError:

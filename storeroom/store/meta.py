@@ -45,9 +45,9 @@ CREATE TABLE IF NOT EXISTS objects (
     size INTEGER NOT NULL,
     etag TEXT NOT NULL,               -- without quotes
     mtime REAL NOT NULL,
-    blobs TEXT NOT NULL,              -- JSON [[blob_id, size], ...] in order
-    headers TEXT NOT NULL,            -- JSON {response header: value} (content-type, x-amz-meta-*, ...)
-    checksum TEXT,                    -- JSON {"algorithm", "value", "type"} or NULL
+    -- JSON {"b": [[blob_id, size], ...] in order, "h": {response header: value} (content-type,
+    -- x-amz-meta-*, ...), "c": {"algorithm", "value", "type"} or null}: one document, decoded once per read
+    doc TEXT NOT NULL,
     parts INTEGER NOT NULL DEFAULT 0, -- number of parts of a multipart object, 0 otherwise
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
@@ -129,15 +129,20 @@ class AccessKey:
 
 
 def _object_from_row(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
-    key, size, etag, mtime, blobs, headers, checksum, parts = row
-    return ObjectRecord(
-        bucket, key, size, etag, mtime,
-        [(b, s) for b, s in json.loads(blobs)], json.loads(headers),
-        json.loads(checksum) if checksum else None, parts,
-    )
+    key, size, etag, mtime, doc, parts = row
+    fields = json.loads(doc)
+    return ObjectRecord(bucket, key, size, etag, mtime, fields["b"], fields["h"], fields["c"], parts)
 
 
-_OBJECT_COLUMNS = "key, size, etag, mtime, blobs, headers, checksum, parts"
+def _object_doc(obj: ObjectRecord) -> str:
+    return json.dumps({"b": obj.blobs, "h": obj.headers, "c": obj.checksum}, separators=(",", ":"))
+
+
+def _doc_blob_ids(doc: str) -> list[str]:
+    return [blob_id for blob_id, _ in json.loads(doc)["b"]]
+
+
+_OBJECT_COLUMNS = "key, size, etag, mtime, doc, parts"
 
 
 class MetaStore:
@@ -276,7 +281,7 @@ class MetaStore:
             if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (obj.bucket,)).fetchone() is None:
                 return "no-bucket", []
             old = conn.execute(
-                "SELECT etag, blobs FROM objects WHERE bucket = ? AND key = ?", (obj.bucket, obj.key)
+                "SELECT etag, doc FROM objects WHERE bucket = ? AND key = ?", (obj.bucket, obj.key)
             ).fetchone()
             if if_none_match and old is not None:
                 return "exists", []
@@ -288,14 +293,13 @@ class MetaStore:
                 if cur.rowcount == 0:
                     return "no-upload", []
             conn.execute(
-                "INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, blobs, headers, checksum, parts) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (obj.bucket, obj.key, obj.size, obj.etag, obj.mtime, json.dumps(obj.blobs),
-                 json.dumps(obj.headers), json.dumps(obj.checksum) if obj.checksum else None, obj.parts),
+                "INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, doc, parts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (obj.bucket, obj.key, obj.size, obj.etag, obj.mtime, _object_doc(obj), obj.parts),
             )
             if old is not None:
                 kept = {b for b, _ in obj.blobs}
-                unreferenced = [b for b, _ in json.loads(old[1]) if b not in kept]
+                unreferenced = [b for b in _doc_blob_ids(old[1]) if b not in kept]
             return "ok", unreferenced
         return await self.db.write(job)
 
@@ -305,10 +309,10 @@ class MetaStore:
             freed: list[str] = []
             for key in keys:
                 row = conn.execute(
-                    "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING blobs", (bucket, key)
+                    "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING doc", (bucket, key)
                 ).fetchone()
                 if row is not None:
-                    freed.extend(b for b, _ in json.loads(row[0]))
+                    freed.extend(_doc_blob_ids(row[0]))
             return freed
         return await self.db.write(job)
 
@@ -395,9 +399,8 @@ class MetaStore:
 
     def referenced_blobs(self) -> Iterator[str]:
         """Every blob id that an object or a multipart part refers to (for the orphan sweep)."""
-        for (blobs,) in self.db.read.execute("SELECT blobs FROM objects"):
-            for blob_id, _ in json.loads(blobs):
-                yield blob_id
+        for (doc,) in self.db.read.execute("SELECT doc FROM objects"):
+            yield from _doc_blob_ids(doc)
         for (blob_id,) in self.db.read.execute("SELECT blob_id FROM parts"):
             yield blob_id
 

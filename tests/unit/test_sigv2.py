@@ -38,7 +38,7 @@ def test_header_auth_accepts_botocore(path: str, query: str, extra: dict[str, st
     request = AWSRequest(method="PUT", url=url, headers=dict(extra))
     HmacV1Auth(CREDS).add_auth(request)
     method, raw_path, raw_query, headers, pairs = _wire(request)
-    signed = parse_auth_v2(headers, pairs)
+    signed = parse_auth_v2(headers, dict(pairs))
     assert signed is not None and signed.expires is None
     verify_v2(signed, CREDS.secret_key, method, raw_path, raw_query, headers, now=time.time())
     with pytest.raises(AwsError) as err:
@@ -57,7 +57,7 @@ def test_x_amz_date_replaces_date_as_s3cmd_signs() -> None:
     sts = f"PUT\n\n\n\nx-amz-date:{when}\n/bucket/"
     signature = base64.b64encode(hmac.new(CREDS.secret_key.encode(), sts.encode(), hashlib.sha1).digest()).decode()
     headers = {"x-amz-date": when, "authorization": f"AWS {CREDS.access_key}:{signature}"}
-    signed = parse_auth_v2(headers, [])
+    signed = parse_auth_v2(headers, {})
     assert signed is not None
     verify_v2(signed, CREDS.secret_key, "PUT", "/bucket/", "", headers)
 
@@ -66,7 +66,7 @@ def test_presigned_url_and_expiry() -> None:
     request = AWSRequest(method="GET", url="http://127.0.0.1:9000/bucket/some%20key?response-content-type=text%2Fx")
     HmacV1QueryAuth(CREDS, expires=60).add_auth(request)
     method, raw_path, raw_query, headers, pairs = _wire(request)
-    signed = parse_auth_v2(headers, pairs)
+    signed = parse_auth_v2(headers, dict(pairs))
     assert signed is not None and signed.expires is not None
     verify_v2(signed, CREDS.secret_key, method, raw_path, raw_query, headers, now=time.time())
     with pytest.raises(AwsError) as err:
@@ -78,7 +78,7 @@ def test_clock_skew() -> None:
     request = AWSRequest(method="GET", url="http://127.0.0.1:9000/bucket/k")
     HmacV1Auth(CREDS).add_auth(request)
     method, raw_path, raw_query, headers, pairs = _wire(request)
-    signed = parse_auth_v2(headers, pairs)
+    signed = parse_auth_v2(headers, dict(pairs))
     assert signed is not None
     with pytest.raises(AwsError) as err:
         verify_v2(signed, CREDS.secret_key, method, raw_path, raw_query, headers, now=time.time() + 3600)
@@ -86,5 +86,5 @@ def test_clock_skew() -> None:
 
 
 def test_not_sigv2() -> None:
-    assert parse_auth_v2({"authorization": "AWS4-HMAC-SHA256 Credential=x"}, []) is None
-    assert parse_auth_v2({}, [("X-Amz-Signature", "x")]) is None
+    assert parse_auth_v2({"authorization": "AWS4-HMAC-SHA256 Credential=x"}, {}) is None
+    assert parse_auth_v2({}, {"X-Amz-Signature": "x"}) is None
