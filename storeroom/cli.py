@@ -84,6 +84,9 @@ def serve(args: argparse.Namespace) -> int:
             "storeroom.http.app:create_app", factory=True, host=host, port=port, workers=settings.workers,
             loop="uvloop", http="httptools", lifespan="on", access_log=False, server_header=False,
             log_level=os.environ.get("STOREROOM_LOG_LEVEL", "warning"), timeout_keep_alive=30,
+            # X-Forwarded-For is not trusted: the client address is what policies (aws:SourceIp) and the
+            # audit log see, and a client could forge the header.
+            proxy_headers=False,
             backlog=2048,
         )
     finally:

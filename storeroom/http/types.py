@@ -65,9 +65,10 @@ class Request:
         self.args: dict[str, str] = {}
         for k, v in self.query:
             self.args.setdefault(k, v)
+        # ASGI header names are lower-case bytes; repeated headers are joined with "," (RFC 9110 5.3).
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
-            k = name.decode("latin-1").lower()
+            k = name.decode("latin-1")
             v = value.decode("latin-1")
             headers[k] = f"{headers[k]},{v}" if k in headers else v
         self.headers = headers
