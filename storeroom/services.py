@@ -30,7 +30,7 @@ async def unsupported_service(context: Context) -> Response:
                    400)
 
 
-# The same failures, in the words of the Query-protocol services (IAM, STS).
+# The same failures, in the words of the Query and JSON services (IAM, STS, CloudTrail).
 _QUERY_EQUIVALENTS = {
     "InvalidAccessKeyId": ("InvalidClientTokenId", "The security token included in the request is invalid."),
     "SignatureDoesNotMatch": (
@@ -41,10 +41,15 @@ _QUERY_EQUIVALENTS = {
 }
 
 
-def render_query_error(err: AwsError, request: Request) -> Response:
+def _in_service_words(err: AwsError) -> AwsError:
     if err.code in _QUERY_EQUIVALENTS:
         code, message = _QUERY_EQUIVALENTS[err.code]
-        err = AwsError(code, message, err.status)
+        return AwsError(code, message, err.status)
+    return err
+
+
+def render_query_error(err: AwsError, request: Request) -> Response:
+    err = _in_service_words(err)
     kind = "Receiver" if err.status >= 500 else "Sender"
     body = (
         f'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>{kind}</Type>'
@@ -56,8 +61,6 @@ def render_query_error(err: AwsError, request: Request) -> Response:
 
 def render_json_error(err: AwsError, request: Request) -> Response:
     """JSON 1.1 protocol errors (CloudTrail): ``{"__type": code, "message": …}``."""
-    if err.code in _QUERY_EQUIVALENTS:
-        code, message = _QUERY_EQUIVALENTS[err.code]
-        err = AwsError(code, message, err.status)
+    err = _in_service_words(err)
     body = json.dumps({"__type": err.code, "message": err.message}).encode()
     return Response(err.status, [("content-type", "application/x-amz-json-1.1")], body, error_code=err.code)

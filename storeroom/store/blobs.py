@@ -1,6 +1,10 @@
 """Blob files: object bytes in files named by random ids, never by object keys.
 
-``DATA_DIR/blobs/ab/cd/abcd…`` (two-level fan-out).  A blob is written and fsynced *before* the metadata row
+``DATA_DIR/blobs/abc/abcdef…``: one level of 4,096 folders, all created (and made durable) when the store is
+first opened.  So an upload never creates a folder: it adds one entry to an existing folder, and fsyncing the
+file and that folder makes it durable.  (A lazily created two-level fan-out would also have to fsync each new
+folder's parent, and most uploads would pay a mkdir.)  ext4 and XFS index large folders, so a few thousand
+entries per folder, i.e. tens of millions of objects, stay cheap to look up.  A blob is written and fsynced *before* the metadata row
 that makes it visible is committed, and deleted only *after* the row that referenced it is gone; a crash in
 between leaves an unreferenced file, which :func:`sweep_orphans` removes at the next start.  So a reader never
 sees a half-written object, and an acknowledged object is on disk.
@@ -24,13 +28,16 @@ READ_CHUNK = 1024 * 1024
 WRITE_BUFFER = 1024 * 1024
 
 
+FANOUT_DIGITS = 3  # 16**3 = 4,096 folders
+
+
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        _create_fanout(root)
 
     def path(self, blob_id: str) -> str:
-        return f"{self.root}/{blob_id[:2]}/{blob_id[2:4]}/{blob_id}"
+        return f"{self.root}/{blob_id[:FANOUT_DIGITS]}/{blob_id}"
 
     def new_writer(self, hashers: Sequence[Hasher] = ()) -> BlobWriter:
         return BlobWriter(self, secrets.token_hex(16), hashers)
@@ -186,6 +193,26 @@ class BlobWriter:
             pass
 
 
+def _create_fanout(root: Path) -> None:
+    """Create the fan-out folders once and fsync their parent. They are made in order, so the last one
+    existing means all do; several workers may race here harmlessly (exist_ok)."""
+    last = 16**FANOUT_DIGITS - 1
+    if (root / f"{last:0{FANOUT_DIGITS}x}").is_dir():
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(last + 1):
+        (root / f"{n:0{FANOUT_DIGITS}x}").mkdir(exist_ok=True)
+    _fsync_dir(str(root))
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _write_all(fd: int, data: bytes | bytearray) -> None:
     view = memoryview(data)
     while view:
@@ -206,11 +233,7 @@ def _finish(fd: int, buffer: bytearray, path: str, hashers: tuple[Hasher, ...]) 
         os.fsync(fd)
     finally:
         os.close(fd)
-    dir_fd = os.open(os.path.dirname(path), os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    _fsync_dir(os.path.dirname(path))
 
 
 def sweep_orphans(root: Path, referenced: Iterable[str]) -> int:
