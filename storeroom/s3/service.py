@@ -172,6 +172,8 @@ class S3Service:
         if operation.handler is None:
             raise AwsError("NotImplemented", f"The {operation.name} operation is not implemented by Storeroom.")
         call = S3Call(ctx, self, operation, bucket, key)
+        if ctx.principal.is_anonymous and bucket is not None and operation.name != "CreateBucket":
+            call.existing_bucket()  # S3 tells anyone that a bucket does not exist, before judging access
         if operation.action:
             resource = call.object_arn() if key is not None else (call.bucket_arn() if bucket else "*")
             call.require(operation.action, resource)

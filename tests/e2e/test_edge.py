@@ -40,3 +40,24 @@ def test_stalled_body_gets_request_timeout(tmp_path: Path) -> None:
         assert "Contents" not in s3.list_objects_v2(Bucket="stall")
     finally:
         srv.stop()
+
+
+def test_anonymous_request_to_missing_bucket_is_no_such_bucket(endpoint: str) -> None:
+    import requests
+
+    r = requests.get(f"{endpoint}/no-such-bucket-anywhere/key", timeout=10)
+    assert r.status_code == 404 and b"<Code>NoSuchBucket</Code>" in r.content
+
+
+def test_bucket_changes_are_seen_by_every_worker_at_once(endpoint: str) -> None:
+    """Each request on a new connection (so both worker processes answer some): a bucket created or deleted
+    through one worker is seen at the very next request by the other (their bucket caches are invalidated
+    through shared memory)."""
+    for i in range(12):
+        name = f"flip-{i}-{int(time.time() * 1000) % 100000}"
+        assert signed_request("PUT", f"{endpoint}/{name}").status_code == 200
+        for _ in range(3):
+            assert signed_request("HEAD", f"{endpoint}/{name}").status_code == 200
+        assert signed_request("DELETE", f"{endpoint}/{name}").status_code == 204
+        for _ in range(3):
+            assert signed_request("HEAD", f"{endpoint}/{name}").status_code == 404
