@@ -4,12 +4,15 @@
 first opened.  So an upload never creates a folder: it adds one entry to an existing folder, and fsyncing the
 file and that folder makes it durable.  (A lazily created two-level fan-out would also have to fsync each new
 folder's parent, and most uploads would pay a mkdir.)  ext4 and XFS index large folders, so a few thousand
-entries per folder, i.e. tens of millions of objects, stay cheap to look up.  A blob is written and fsynced *before* the metadata row
-that makes it visible is committed, and deleted only *after* the row that referenced it is gone; a crash in
-between leaves an unreferenced file, which :func:`sweep_orphans` removes at the next start.  So a reader never
-sees a half-written object, and an acknowledged object is on disk.
+entries per folder, i.e. tens of millions of objects, stay cheap to look up.
 
-File writes and fsyncs run on a thread pool: an fsync can take milliseconds and must not stall the event loop.
+A blob is written and fsynced *before* the metadata row that makes it visible is committed, and deleted only
+*after* the row that referenced it is gone; a crash in between leaves an unreferenced file, which
+:func:`sweep_orphans` removes at the next start.  So a reader never sees a half-written object, and an
+acknowledged object is on disk.
+
+Creates, writes, fsyncs and unlinks run on a thread pool: each can wait milliseconds on the disk or on a
+folder's lock, and must not stall the event loop.
 """
 
 from __future__ import annotations
@@ -43,11 +46,15 @@ class BlobStore:
         return BlobWriter(self, secrets.token_hex(16), hashers)
 
     def delete(self, blob_ids: Iterable[str]) -> None:
-        for blob_id in blob_ids:
-            try:
-                os.unlink(self.path(blob_id))
-            except FileNotFoundError:
-                pass
+        """Remove blobs no metadata refers to any more. On the thread pool, without waiting (an unlink can
+        wait on the folder's lock): if the server dies first, the start-up sweep removes them."""
+        paths = [self.path(blob_id) for blob_id in blob_ids]
+        if not paths:
+            return
+        try:
+            asyncio.get_running_loop().run_in_executor(None, _unlink_all, paths)
+        except RuntimeError:  # no event loop: called from a script
+            _unlink_all(paths)
 
     def open_range(self, blobs: list[tuple[str, int]], start: int, end: int) -> bytes | BlobReader:
         """Bytes [start, end) of the concatenation of ``blobs`` ((id, size) pairs).
@@ -134,9 +141,11 @@ class Hasher(Protocol):
 class BlobWriter:
     """Writes one new blob: ``await write(data)`` … ``await commit()`` (fsync) or ``discard()``.
 
-    ``hashers`` (MD5 for the ETag, the payload SHA-256, x-amz-checksum-*) are fed the same bytes on the
-    thread pool, a megabyte at a time: hashlib releases the GIL there, so hashing uses another core.  One
-    megabyte is hashed and written while the next one is received (double buffering), in order.
+    Everything that touches the disk runs on the thread pool, creating the file included: a create takes the
+    folder's lock, which fsyncs of other uploads may hold for milliseconds.  ``hashers`` (MD5 for the ETag,
+    the payload SHA-256, x-amz-checksum-*) are fed the same bytes there, a megabyte at a time: hashlib
+    releases the GIL, so hashing uses another core.  One megabyte is hashed and written while the next one
+    is received (double buffering); at most one pool task per writer runs at a time, in order.
     """
 
     def __init__(self, store: BlobStore, blob_id: str, hashers: Sequence[Hasher] = ()) -> None:
@@ -146,11 +155,7 @@ class BlobWriter:
         self._path = store.path(blob_id)
         self._buffer = bytearray()
         self._in_flight: asyncio.Future[None] | None = None
-        try:
-            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(self._path), exist_ok=True)
-            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._fd: int | None = None  # None: not created yet; -1: closed
 
     async def write(self, data: bytes | memoryview) -> None:
         self.size += len(data)
@@ -158,8 +163,7 @@ class BlobWriter:
         if len(self._buffer) >= WRITE_BUFFER:
             await self._drain()
             buffer, self._buffer = self._buffer, bytearray()
-            self._in_flight = asyncio.get_running_loop().run_in_executor(
-                None, _write_and_hash, self._fd, buffer, self.hashers)
+            self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._flush_sync, buffer)
 
     async def _drain(self) -> None:
         if self._in_flight is not None:
@@ -170,27 +174,55 @@ class BlobWriter:
         """Flush and fsync (file, then its folder, so the new name is durable too); then close."""
         await self._drain()
         buffer, self._buffer = self._buffer, bytearray()
-        fd, self._fd = self._fd, -1  # _finish closes it, whatever happens
-        await asyncio.get_running_loop().run_in_executor(None, _finish, fd, buffer, self._path, self.hashers)
+        await asyncio.get_running_loop().run_in_executor(None, self._finish_sync, buffer)
 
     def discard(self) -> None:
-        """Remove the blob. A write still in flight on the pool finishes first (its file is closed after)."""
+        """Remove the blob. A task still running on the pool finishes first (the file is removed after)."""
         in_flight, self._in_flight = self._in_flight, None
-        fd, self._fd = self._fd, -1
         if in_flight is not None and not in_flight.done():
-            in_flight.add_done_callback(lambda done: self._remove(fd, done))
+            in_flight.add_done_callback(self._remove)
         else:
-            self._remove(fd)
+            self._remove(in_flight)
 
-    def _remove(self, fd: int, done: asyncio.Future[None] | None = None) -> None:
+    # -- on the thread pool ------------------------------------------------------------------------------
+
+    def _flush_sync(self, buffer: bytearray) -> None:
+        if self._fd is None:
+            self._fd = _create(self._path)
+        for hasher in self.hashers:
+            hasher.update(buffer)
+        _write_all(self._fd, buffer)
+
+    def _finish_sync(self, buffer: bytearray) -> None:
+        try:
+            self._flush_sync(buffer)
+            assert self._fd is not None
+            os.fsync(self._fd)
+        finally:
+            self._close()
+        _fsync_dir(os.path.dirname(self._path))
+
+    def _close(self) -> None:
+        if self._fd is not None and self._fd >= 0:
+            os.close(self._fd)
+        self._fd = -1
+
+    def _remove(self, done: asyncio.Future[None] | None = None) -> None:
         if done is not None and not done.cancelled():
             done.exception()  # retrieved: the failure that matters was already raised to the request
-        if fd >= 0:
-            os.close(fd)
+        self._close()
         try:
             os.unlink(self._path)
         except FileNotFoundError:
             pass
+
+
+def _create(path: str) -> int:
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileNotFoundError:  # a fan-out folder removed by hand: recreate it
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 
 
 def _create_fanout(root: Path) -> None:
@@ -220,20 +252,12 @@ def _write_all(fd: int, data: bytes | bytearray) -> None:
         view = view[n:]
 
 
-def _write_and_hash(fd: int, data: bytearray, hashers: tuple[Hasher, ...]) -> None:
-    for hasher in hashers:
-        hasher.update(data)
-    _write_all(fd, data)
-
-
-def _finish(fd: int, buffer: bytearray, path: str, hashers: tuple[Hasher, ...]) -> None:
-    try:
-        if buffer:
-            _write_and_hash(fd, buffer, hashers)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    _fsync_dir(os.path.dirname(path))
+def _unlink_all(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def sweep_orphans(root: Path, referenced: Iterable[str]) -> int:
