@@ -29,6 +29,7 @@ from typing import Protocol
 INLINE_READ_MAX = 256 * 1024
 READ_CHUNK = 1024 * 1024
 WRITE_BUFFER = 1024 * 1024
+EAGER_OPEN = 64
 
 
 FANOUT_DIGITS = 3  # 16**3 = 4,096 folders
@@ -59,10 +60,11 @@ class BlobStore:
     def open_range(self, blobs: list[tuple[str, int]], start: int, end: int) -> bytes | BlobReader:
         """Bytes [start, end) of the concatenation of ``blobs`` ((id, size) pairs).
 
-        Small ranges are read at once and returned as bytes; larger ones as a :class:`BlobReader` whose files
-        are already open.  Either way a missing file raises FileNotFoundError *here*, before a response
-        has started (an object deleted between its metadata lookup and this call), and a file deleted later
-        stays readable through its open descriptor.
+        Small ranges are read at once and returned as bytes; larger ones as a :class:`BlobReader` whose first
+        files (up to EAGER_OPEN of them: a 10,000-part object must not take 10,000 descriptors) are already
+        open.  Either way a missing file raises FileNotFoundError *here*, before a response has started (an
+        object deleted between its metadata lookup and this call), and an open file deleted later stays
+        readable through its descriptor.
         """
         spans = []
         offset = 0
@@ -73,13 +75,14 @@ class BlobStore:
                 spans.append((self.path(blob_id), lo, hi))
         if end - start <= INLINE_READ_MAX:
             return b"".join(_read_span(*span) for span in spans)
-        opened: list[tuple[int, int, int]] = []
+        opened: list[tuple[str, int, int, int]] = []
         try:
-            for path, lo, hi in spans:
-                opened.append((os.open(path, os.O_RDONLY), lo, hi))
+            for i, (path, lo, hi) in enumerate(spans):
+                opened.append((path, os.open(path, os.O_RDONLY) if i < EAGER_OPEN else -1, lo, hi))
         except BaseException:
-            for fd, _, _ in opened:
-                os.close(fd)
+            for _, fd, _, _ in opened:
+                if fd >= 0:
+                    os.close(fd)
             raise
         return BlobReader(opened)
 
@@ -96,9 +99,11 @@ def _read_span(path: str, lo: int, hi: int) -> bytes:
 
 
 class BlobReader:
-    """Streams byte spans of open files, a megabyte at a time from the thread pool; closes them at the end."""
+    """Streams byte spans of files, a megabyte at a time from the thread pool; closes them as it goes.
 
-    def __init__(self, spans: list[tuple[int, int, int]]) -> None:
+    Spans are (path, fd or -1 if not opened yet, start, end)."""
+
+    def __init__(self, spans: list[tuple[str, int, int, int]]) -> None:
         self._spans = spans
         self._index = 0
 
@@ -106,32 +111,37 @@ class BlobReader:
         return self
 
     async def __anext__(self) -> bytes:
+        loop = asyncio.get_running_loop()
         while self._index < len(self._spans):
-            fd, lo, hi = self._spans[self._index]
+            path, fd, lo, hi = self._spans[self._index]
+            if fd < 0:
+                fd = await loop.run_in_executor(None, os.open, path, os.O_RDONLY)
+                self._spans[self._index] = (path, fd, lo, hi)
             if lo < hi:
-                n = min(READ_CHUNK, hi - lo)
-                chunk = await asyncio.get_running_loop().run_in_executor(None, os.pread, fd, n, lo)
+                chunk = await loop.run_in_executor(None, os.pread, fd, min(READ_CHUNK, hi - lo), lo)
                 if not chunk:
                     await self.aclose()
-                    raise OSError("blob file is shorter than recorded")
-                self._spans[self._index] = (fd, lo + len(chunk), hi)
+                    raise OSError(f"{path} is shorter than recorded")
+                self._spans[self._index] = (path, fd, lo + len(chunk), hi)
                 return chunk
             os.close(fd)
             self._index += 1
         raise StopAsyncIteration
 
     async def aclose(self) -> None:
-        for fd, _, _ in self._spans[self._index:]:
-            os.close(fd)
+        self._close_rest()
+
+    def _close_rest(self) -> None:
+        for _, fd, _, _ in self._spans[self._index:]:
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         self._index = len(self._spans)
 
     def __del__(self) -> None:  # a reader dropped without being read (the response never started)
-        for fd, _, _ in self._spans[self._index:]:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._index = len(self._spans)
+        self._close_rest()
 
 
 class Hasher(Protocol):
