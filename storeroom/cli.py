@@ -62,6 +62,7 @@ def serve(args: argparse.Namespace) -> int:
     data_dir: Path = (args.data_dir or default_data_dir()).resolve()
     settings = Settings(data_dir=data_dir, host=host, port=port, workers=max(args.workers, 1),
                         region=args.region, domains=tuple(args.domain))
+    os.umask(0o077)  # the data dir holds object data and (encrypted) secrets: owner-only, whatever creates files
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = _lock_data_dir(data_dir)
 

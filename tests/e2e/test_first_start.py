@@ -97,3 +97,15 @@ def test_every_request_leaves_an_audit_record(fresh_server: StoreroomServer) -> 
     assert put[1] == "s3" and put[3] == "Root" and put[5].endswith(":root")
     assert put[8] == "AKIAIOSFODNN7EXAMPLE" and put[12:14] == ["audited", "k"] and put[15] == 200
     assert by_op["GetObject"][16] == "NoSuchKey" and by_op["GetObject"][15] == 404
+
+
+def test_data_dir_is_owner_only(tmp_path: Path) -> None:
+    srv = StoreroomServer(tmp_path / "data")
+    srv.start()
+    try:
+        make_client(srv.endpoint).create_bucket(Bucket="private")
+        make_client(srv.endpoint).put_object(Bucket="private", Key="k", Body=b"secret data")
+    finally:
+        srv.stop()
+    for path in [tmp_path / "data", *(tmp_path / "data").rglob("*")]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
