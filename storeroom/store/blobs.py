@@ -30,6 +30,8 @@ INLINE_READ_MAX = 256 * 1024
 READ_CHUNK = 1024 * 1024
 WRITE_BUFFER = 1024 * 1024
 EAGER_OPEN = 64
+SMALL_BLOB_MAX = 64 * 1024
+SMALL_CACHE_BYTES = 32 * 1024 * 1024
 
 
 FANOUT_DIGITS = 3  # 16**3 = 4,096 folders
@@ -38,6 +40,8 @@ FANOUT_DIGITS = 3  # 16**3 = 4,096 folders
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._small: dict[str, bytes] = {}  # insertion-ordered: a FIFO cache of small blobs
+        self._small_bytes = 0
         _create_fanout(root)
 
     def path(self, blob_id: str) -> str:
@@ -72,12 +76,13 @@ class BlobStore:
             lo, hi = max(start - offset, 0), min(end - offset, size)
             offset += size
             if lo < hi:
-                spans.append((self.path(blob_id), lo, hi))
+                spans.append((blob_id, size, lo, hi))
         if end - start <= INLINE_READ_MAX:
-            return b"".join(_read_span(*span) for span in spans)
+            return b"".join(self._read_small(*span) for span in spans)
         opened: list[tuple[str, int, int, int]] = []
         try:
-            for i, (path, lo, hi) in enumerate(spans):
+            for i, (blob_id, _, lo, hi) in enumerate(spans):
+                path = self.path(blob_id)
                 opened.append((path, os.open(path, os.O_RDONLY) if i < EAGER_OPEN else -1, lo, hi))
         except BaseException:
             for _, fd, _, _ in opened:
@@ -85,6 +90,26 @@ class BlobStore:
                     os.close(fd)
             raise
         return BlobReader(opened)
+
+
+    def _read_small(self, blob_id: str, size: int, lo: int, hi: int) -> bytes:
+        """Bytes [lo, hi) of a blob; small blobs are kept in a per-process cache.
+
+        A blob's content never changes and its id is never reused, so a cached blob can never be stale:
+        a deleted one is simply never asked for again and ages out.  This saves the open/read/close of
+        every read of a hot small object.
+        """
+        if size > SMALL_BLOB_MAX:
+            return _read_span(self.path(blob_id), lo, hi)
+        cache = self._small
+        data = cache.get(blob_id)
+        if data is None:
+            data = _read_span(self.path(blob_id), 0, size)
+            cache[blob_id] = data
+            self._small_bytes += size
+            while self._small_bytes > SMALL_CACHE_BYTES:
+                self._small_bytes -= len(cache.pop(next(iter(cache))))  # oldest first
+        return data if (lo, hi) == (0, size) else data[lo:hi]
 
 
 def _read_span(path: str, lo: int, hi: int) -> bytes:

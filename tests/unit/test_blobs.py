@@ -80,3 +80,19 @@ def test_sweep_removes_only_unreferenced_files(tmp_path: Path) -> None:
     assert sweep_orphans(tmp_path / "blobs", [kept]) == 1
     assert os.path.exists(store.path(kept)) and not os.path.exists(store.path(orphan))
     assert len(os.listdir(tmp_path / "blobs")) == 16**3  # the fan-out folders stay
+
+
+def test_small_blob_cache_serves_ranges_and_stays_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(blobs_module, "SMALL_CACHE_BYTES", 10_000)
+    store = BlobStore(tmp_path / "blobs")
+    datas = [os.urandom(4096) for _ in range(5)]
+    ids = [asyncio.run(_write(store, d))[0] for d in datas]
+    for blob_id, data in zip(ids, datas, strict=True):
+        assert store.open_range([(blob_id, 4096)], 0, 4096) == data
+        assert store.open_range([(blob_id, 4096)], 100, 200) == data[100:200]
+    assert store._small_bytes <= 10_000 and len(store._small) == 2  # the oldest were dropped
+    os.unlink(store.path(ids[-1]))  # content is immutable by id: a cached blob is served as it was written
+    assert store.open_range([(ids[-1], 4096)], 0, 10) == datas[-1][:10]
+    with pytest.raises(FileNotFoundError):  # an evicted one is read again from disk
+        os.unlink(store.path(ids[0]))
+        store.open_range([(ids[0], 4096)], 0, 10)
