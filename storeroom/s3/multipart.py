@@ -178,10 +178,9 @@ async def complete_multipart_upload(call: S3Call) -> Response:
     record = ObjectRecord(call.bucket, call.key, sum(p.size for p in chosen), etag, time.time(),
                           [(p.blob_id, p.size) for p in chosen], upload.headers,
                           _object_checksum(call, upload, chosen), len(chosen))
+    # Also frees the blobs of parts the object leaves out, as the upload's rows go in the same transaction.
     await commit_object(call, record, discard_upload=upload.upload_id, fresh_blobs=False,
                         if_none_match="if-none-match" in call.headers)
-    used = {p.blob_id for p in chosen}
-    call.blobs.delete(p.blob_id for p in stored.values() if p.blob_id not in used)
     host = call.headers.get("host", "localhost")
     result = xml.document("CompleteMultipartUploadResult",
                           xml.tag("Location", f"http://{host}/{call.bucket}/{call.key}")

@@ -122,6 +122,9 @@ async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bo
             raise AwsError("PreconditionFailed", Condition="If-Match")
         if outcome == "no-upload":
             raise AwsError("NoSuchUpload", UploadId=discard_upload or "")
+        if outcome == "parts-changed":
+            raise AwsError("InvalidPart", "A part was uploaded again while the upload was being completed; "
+                           "list the parts and complete again.", UploadId=discard_upload or "")
     call.blobs.delete(freed)
 
 

@@ -274,8 +274,11 @@ class MetaStore:
 
         outcome: 'ok', 'no-bucket', 'exists' (``if_none_match`` and the key exists), 'etag-mismatch'
         (``if_match`` given and the current ETag differs or the key is missing), 'no-upload'
-        (``discard_upload`` no longer exists: a concurrent complete or abort won).
-        The check and the write happen in one transaction, so conditional writes are atomic.
+        (``discard_upload`` no longer exists: a concurrent complete or abort won), 'parts-changed' (a part
+        the object is made of was replaced by a concurrent UploadPart since the caller listed them).
+        The check and the write happen in one transaction, so conditional writes are atomic.  Completing an
+        upload (``discard_upload``) deletes it with its parts; the parts' blobs the object does not use are
+        returned as unreferenced.
         """
         def job(conn: sqlite3.Connection) -> tuple[str, list[str]]:
             if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (obj.bucket,)).fetchone() is None:
@@ -287,19 +290,24 @@ class MetaStore:
                 return "exists", []
             if if_match is not None and (old is None or if_match not in ("*", old[0])):
                 return "etag-mismatch", []
+            kept = {b for b, _ in obj.blobs}
             unreferenced: list[str] = []
             if discard_upload is not None:
+                part_blobs = {r[0] for r in conn.execute(
+                    "SELECT blob_id FROM parts WHERE upload_id = ?", (discard_upload,))}
+                if not kept <= part_blobs:  # checked before anything is written
+                    return "parts-changed", []
                 cur = conn.execute("DELETE FROM uploads WHERE upload_id = ?", (discard_upload,))
                 if cur.rowcount == 0:
                     return "no-upload", []
+                unreferenced = sorted(part_blobs - kept)
             conn.execute(
                 "INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, doc, parts) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (obj.bucket, obj.key, obj.size, obj.etag, obj.mtime, _object_doc(obj), obj.parts),
             )
             if old is not None:
-                kept = {b for b, _ in obj.blobs}
-                unreferenced = [b for b in _doc_blob_ids(old[1]) if b not in kept]
+                unreferenced += [b for b in _doc_blob_ids(old[1]) if b not in kept]
             return "ok", unreferenced
         return await self.db.write(job)
 

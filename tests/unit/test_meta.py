@@ -1,0 +1,54 @@
+"""The metadata store on a real SQLite file: atomic conditional writes and multipart completion."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from storeroom.store.meta import MetaStore, ObjectRecord, Part, Upload
+
+
+def _record(key: str, blobs: list[tuple[str, int]]) -> ObjectRecord:
+    return ObjectRecord("b", key, sum(s for _, s in blobs), "etag", time.time(), blobs, {})
+
+
+def test_complete_refuses_parts_replaced_since_they_were_listed(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        meta = MetaStore(tmp_path / "meta.sqlite3")
+        try:
+            await meta.create_bucket("b", "us-east-1")
+            await meta.create_upload(Upload("u1", "b", "k", time.time(), {}, None))
+            await meta.put_part("u1", Part(1, "blob-a", 10, "e1", time.time()))
+            await meta.put_part("u1", Part(2, "blob-x", 10, "e2", time.time()))
+            listed = meta.list_parts("u1")
+            # a concurrent UploadPart replaces part 1 before Complete commits
+            ok, replaced = await meta.put_part("u1", Part(1, "blob-b", 10, "e3", time.time()))
+            assert (ok, replaced) == (True, "blob-a")
+            outcome, _ = await meta.put_object(_record("k", [(listed[0].blob_id, 10)]), discard_upload="u1")
+            assert outcome == "parts-changed"
+            assert meta.get_upload("u1") is not None and meta.get_object("b", "k") is None  # nothing written
+            # completing with the current part works, and frees the part left out
+            outcome, freed = await meta.put_object(_record("k", [("blob-b", 10)]), discard_upload="u1")
+            assert (outcome, freed) == ("ok", ["blob-x"])
+            assert meta.get_upload("u1") is None and meta.list_parts("u1") == []
+        finally:
+            meta.close()
+
+    asyncio.run(scenario())
+
+
+def test_conditional_put_is_atomic_with_its_check(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        meta = MetaStore(tmp_path / "meta.sqlite3")
+        try:
+            await meta.create_bucket("b", "us-east-1")
+            results = await asyncio.gather(*[
+                meta.put_object(_record("once", [(f"blob-{i}", 1)]), if_none_match=True) for i in range(20)])
+            assert sorted(r[0] for r in results).count("ok") == 1
+            outcome, freed = await meta.put_object(_record("once", [("new", 1)]))
+            assert outcome == "ok" and len(freed) == 1 and freed[0].startswith("blob-")
+        finally:
+            meta.close()
+
+    asyncio.run(scenario())
