@@ -90,13 +90,17 @@ async def put_object(call: S3Call) -> Response:
     return Response(200, [("etag", record.quoted_etag), *checksum_headers(received.checksum)])
 
 
+class ObjectChanged(Exception):
+    """A metadata-only update lost a race with a write to the same object."""
+
+
 def _unquoted(value: str | None) -> str | None:
     return None if value is None else value.strip().strip('"')
 
 
 async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bool = False,
                         if_match: str | None = None, discard_upload: str | None = None,
-                        fresh_blobs: bool = True) -> None:
+                        fresh_blobs: bool = True, same_blobs: bool = False) -> None:
     """Makes ``record`` visible (atomically with its condition); frees the blobs it replaced.
 
     ``fresh_blobs``: the record's blobs were written for this request, so they are removed if it fails
@@ -104,7 +108,7 @@ async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bo
     """
     try:
         outcome, freed = await call.meta.put_object(record, if_none_match=if_none_match, if_match=if_match,
-                                                    discard_upload=discard_upload)
+                                                    discard_upload=discard_upload, same_blobs=same_blobs)
     except BaseException:
         if fresh_blobs:
             call.blobs.delete(b for b, _ in record.blobs)
@@ -122,6 +126,8 @@ async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bo
             raise AwsError("PreconditionFailed", Condition="If-Match")
         if outcome == "no-upload":
             raise AwsError("NoSuchUpload", UploadId=discard_upload or "")
+        if outcome == "changed":
+            raise ObjectChanged()
         if outcome == "parts-changed":
             raise AwsError("InvalidPart", "A part was uploaded again while the upload was being completed; "
                            "list the parts and complete again.", UploadId=discard_upload or "")
@@ -284,7 +290,7 @@ def copy_source(call: S3Call) -> ObjectRecord:
     return record
 
 
-async def copy_object(call: S3Call) -> Response:
+async def copy_object(call: S3Call, attempts: int = 3) -> Response:
     assert call.bucket is not None and call.key is not None
     call.existing_bucket()
     source = copy_source(call)
@@ -304,11 +310,18 @@ async def copy_object(call: S3Call) -> Response:
         stored.update({k: v for k, v in object_headers(headers).items() if k == "x-amz-storage-class"})
     algorithm, _ = requested_checksum(headers)
     algorithm = algorithm or (source.checksum or {}).get("algorithm") or DEFAULT_CHECKSUM
-    if same and (algorithm is None or source.checksum and source.checksum["algorithm"] == algorithm):
-        # Metadata-only change of one object: keep its blobs (nothing to copy, nothing freed).
+    if same and source.checksum and source.checksum["algorithm"] == algorithm:
+        # Metadata-only change of one object: keep its blobs (nothing to copy, nothing freed) -- provided
+        # nobody overwrote the object meanwhile (its blobs would be gone); then start again from the new one.
         record = ObjectRecord(call.bucket, call.key, source.size, source.etag, time.time(), source.blobs, stored,
                               source.checksum, source.parts)
-        await commit_object(call, record, if_none_match="if-none-match" in headers, fresh_blobs=False)
+        try:
+            await commit_object(call, record, if_none_match="if-none-match" in headers, fresh_blobs=False,
+                                same_blobs=True)
+        except ObjectChanged:
+            if attempts <= 1:
+                raise AwsError("SlowDown", "The object is being changed by other requests; please try again.")
+            return await copy_object(call, attempts - 1)
     else:
         received = await copy_range(call, source, 0, source.size, algorithm)
         record = _copied_record(call, received, stored)

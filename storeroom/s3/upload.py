@@ -128,7 +128,10 @@ async def copy_range(call: S3Call, source: ObjectRecord, start: int, end: int,
     hashers: list[Hasher] = [md5] if checksum is None else [md5, checksum]
     writer = call.blobs.new_writer(hashers)
     try:
-        data = call.blobs.open_range(source.blobs, start, end)
+        try:
+            data = call.blobs.open_range(source.blobs, start, end)
+        except FileNotFoundError:  # the source was deleted or overwritten since it was looked up
+            raise AwsError("NoSuchKey", Key=source.key) from None
         if isinstance(data, bytes):
             await writer.write(data)
         else:

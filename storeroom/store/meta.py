@@ -268,14 +268,16 @@ class MetaStore:
         return None if row is None else _object_from_row(bucket, row)
 
     async def put_object(self, obj: ObjectRecord, *, if_none_match: bool = False,
-                         if_match: str | None = None,
-                         discard_upload: str | None = None) -> tuple[str, list[str]]:
+                         if_match: str | None = None, discard_upload: str | None = None,
+                         same_blobs: bool = False) -> tuple[str, list[str]]:
         """Insert or replace; returns (outcome, blob ids no longer referenced).
 
         outcome: 'ok', 'no-bucket', 'exists' (``if_none_match`` and the key exists), 'etag-mismatch'
         (``if_match`` given and the current ETag differs or the key is missing), 'no-upload'
         (``discard_upload`` no longer exists: a concurrent complete or abort won), 'parts-changed' (a part
-        the object is made of was replaced by a concurrent UploadPart since the caller listed them).
+        the object is made of was replaced by a concurrent UploadPart since the caller listed them),
+        'changed' (``same_blobs``: a metadata-only update whose object was overwritten or deleted meanwhile,
+        so the blobs it would keep may be gone).
         The check and the write happen in one transaction, so conditional writes are atomic.  Completing an
         upload (``discard_upload``) deletes it with its parts; the parts' blobs the object does not use are
         returned as unreferenced.
@@ -290,6 +292,8 @@ class MetaStore:
                 return "exists", []
             if if_match is not None and (old is None or if_match not in ("*", old[0])):
                 return "etag-mismatch", []
+            if same_blobs and (old is None or _doc_blob_ids(old[1]) != [b for b, _ in obj.blobs]):
+                return "changed", []
             kept = {b for b, _ in obj.blobs}
             unreferenced: list[str] = []
             if discard_upload is not None:

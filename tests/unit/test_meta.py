@@ -52,3 +52,22 @@ def test_conditional_put_is_atomic_with_its_check(tmp_path: Path) -> None:
             meta.close()
 
     asyncio.run(scenario())
+
+
+def test_metadata_only_update_loses_to_a_concurrent_overwrite(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        meta = MetaStore(tmp_path / "meta.sqlite3")
+        try:
+            await meta.create_bucket("b", "us-east-1")
+            await meta.put_object(_record("k", [("blob-a", 1)]))
+            in_place = _record("k", [("blob-a", 1)])  # CopyObject onto itself, keeping blob-a
+            outcome, freed = await meta.put_object(_record("k", [("blob-b", 1)]))  # a PUT wins the race
+            assert (outcome, freed) == ("ok", ["blob-a"])
+            outcome, _ = await meta.put_object(in_place, same_blobs=True)
+            assert outcome == "changed"
+            stored = meta.get_object("b", "k")
+            assert stored is not None and [b for b, _ in stored.blobs] == ["blob-b"]
+        finally:
+            meta.close()
+
+    asyncio.run(scenario())
