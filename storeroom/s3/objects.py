@@ -320,7 +320,7 @@ async def copy_object(call: S3Call, attempts: int = 3) -> Response:
                                 same_blobs=True)
         except ObjectChanged:
             if attempts <= 1:
-                raise AwsError("SlowDown", "The object is being changed by other requests; please try again.")
+                raise AwsError("SlowDown", "The object is being changed by other requests; please try again.") from None
             return await copy_object(call, attempts - 1)
     else:
         received = await copy_range(call, source, 0, source.size, algorithm)
