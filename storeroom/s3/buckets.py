@@ -138,3 +138,29 @@ async def get_bucket_versioning(call: S3Call) -> Response:
     # Storeroom buckets are never versioned: AWS answers an empty configuration for such buckets.
     call.existing_bucket()
     return Response(200, list(XML_HEADERS), xml.document("VersioningConfiguration", ""))
+
+
+def _full_control_acl(call: S3Call) -> Response:
+    """ACLs are disabled (S3's default "bucket owner enforced" setting since 2023): reading one shows the
+    owner with FULL_CONTROL, which is what S3 answers in that mode."""
+    owner_id = canonical_user_id(call.s3.account_id)
+    grant = (
+        '<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
+        + xml.tag("ID", owner_id) + xml.tag("DisplayName", "root")
+        + "</Grantee><Permission>FULL_CONTROL</Permission></Grant>"
+    )
+    body = xml.document("AccessControlPolicy", owner_xml(call) + f"<AccessControlList>{grant}</AccessControlList>")
+    return Response(200, list(XML_HEADERS), body)
+
+
+async def get_bucket_acl(call: S3Call) -> Response:
+    call.existing_bucket()
+    return _full_control_acl(call)
+
+
+async def get_object_acl(call: S3Call) -> Response:
+    assert call.bucket is not None and call.key is not None
+    if call.meta.get_object(call.bucket, call.key) is None:
+        call.existing_bucket()
+        raise AwsError("NoSuchKey", Key=call.key)
+    return _full_control_acl(call)

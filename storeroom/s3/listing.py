@@ -174,6 +174,37 @@ async def list_objects_v1(call: S3Call) -> Response:
     return Response(200, [("content-type", "application/xml")], xml.document("ListBucketResult", inner))
 
 
+async def list_object_versions(call: S3Call) -> Response:
+    """Storeroom buckets are never versioned: each object is its one version, ``null``, the latest
+    (what S3 answers for a bucket whose versioning was never enabled)."""
+    assert call.bucket is not None
+    call.existing_bucket()
+    args = call.args
+    prefix, delimiter = args.get("prefix", ""), args.get("delimiter", "")
+    key_marker = args.get("key-marker", "")
+    max_keys = _max_keys(call)
+    encoding, encode = _encoder(call)
+    page = scan(call, call.bucket, prefix, delimiter, key_marker, max_keys)
+    owner = owner_xml(call)
+    versions = "".join(
+        f"<Version><Key>{xml.escape(encode(key))}</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>"
+        f"<LastModified>{xml.iso8601(mtime)}</LastModified><ETag>&quot;{etag}&quot;</ETag><Size>{size}</Size>"
+        f"{owner}<StorageClass>STANDARD</StorageClass></Version>"
+        for key, size, etag, mtime in page.contents
+    )
+    prefixes = "".join(f"<CommonPrefixes><Prefix>{xml.escape(encode(p))}</Prefix></CommonPrefixes>"
+                       for p in page.prefixes)
+    inner = (
+        xml.tag("Name", call.bucket) + xml.tag("Prefix", encode(prefix)) + xml.tag("KeyMarker", encode(key_marker))
+        + xml.tag("VersionIdMarker", args.get("version-id-marker", ""))
+        + (xml.tag("NextKeyMarker", encode(page.last or "")) + xml.tag("NextVersionIdMarker", "null")
+           if page.truncated else "")
+        + xml.tag("MaxKeys", max_keys) + (xml.tag("Delimiter", encode(delimiter)) if delimiter else "")
+        + xml.tag("EncodingType", encoding) + xml.tag("IsTruncated", page.truncated) + versions + prefixes
+    )
+    return Response(200, [("content-type", "application/xml")], xml.document("ListVersionsResult", inner))
+
+
 def _encode_token(position: str) -> str:
     return base64.urlsafe_b64encode(position.encode("utf-8", "surrogatepass")).decode()
 

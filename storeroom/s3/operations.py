@@ -56,6 +56,9 @@ OPERATIONS: tuple[Operation, ...] = (
     _row("GetBucketLocation", "GET", BUCKET, "location", "s3:GetBucketLocation", buckets.get_bucket_location),
     _row("GetBucketVersioning", "GET", BUCKET, "versioning", "s3:GetBucketVersioning",
          buckets.get_bucket_versioning),
+    _row("ListObjectVersions", "GET", BUCKET, "versions", "s3:ListBucketVersions", listing.list_object_versions),
+    _row("GetBucketAcl", "GET", BUCKET, "acl", "s3:GetBucketAcl", buckets.get_bucket_acl),
+    _row("GetObjectAcl", "GET", OBJECT, "acl", "s3:GetObjectAcl", buckets.get_object_acl),
     _row("ListObjectsV2", "GET", BUCKET, "list-type", "s3:ListBucket", listing.list_objects_v2, value="2"),
     _row("ListMultipartUploads", "GET", BUCKET, "uploads", "s3:ListBucketMultipartUploads",
          multipart.list_multipart_uploads),
@@ -80,11 +83,9 @@ OPERATIONS: tuple[Operation, ...] = (
     *(
         _row(name, method, level, sub, "")
         for name, method, level, sub in (
-            ("GetBucketAcl", "GET", BUCKET, "acl"), ("PutBucketAcl", "PUT", BUCKET, "acl"),
-            ("GetObjectAcl", "GET", OBJECT, "acl"), ("PutObjectAcl", "PUT", OBJECT, "acl"),
+            ("PutBucketAcl", "PUT", BUCKET, "acl"), ("PutObjectAcl", "PUT", OBJECT, "acl"),
             ("GetObjectAttributes", "GET", OBJECT, "attributes"),
             ("PutBucketVersioning", "PUT", BUCKET, "versioning"),
-            ("ListObjectVersions", "GET", BUCKET, "versions"),
             ("GetBucketPolicy", "GET", BUCKET, "policy"), ("PutBucketPolicy", "PUT", BUCKET, "policy"),
             ("DeleteBucketPolicy", "DELETE", BUCKET, "policy"),
             ("GetBucketPolicyStatus", "GET", BUCKET, "policyStatus"),
