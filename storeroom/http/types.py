@@ -50,7 +50,7 @@ class Request:
 
     __slots__ = (
         "scope", "receive", "method", "raw_path", "path", "raw_query", "query", "args", "headers",
-        "request_id", "client_ip", "secure", "started", "body_started", "body_done", "body",
+        "request_id", "client_ip", "secure", "started", "body_done", "body",
     )
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
@@ -77,14 +77,12 @@ class Request:
         self.client_ip: str = client[0] if client else "127.0.0.1"
         self.secure: bool = scope.get("scheme") == "https"
         self.started = time.time()
-        self.body_started = False
         self.body_done = False
         self.body: bytes | None = None  # set once a small body was read whole (read_body)
 
     async def stream(self) -> AsyncIterator[bytes]:
         """The raw body, as it arrives. A client that stops sending for BODY_IDLE_TIMEOUT seconds gets S3's
         RequestTimeout (and the connection is closed) instead of holding the request open forever."""
-        self.body_started = True
         while True:
             try:
                 async with asyncio.timeout(BODY_IDLE_TIMEOUT):
