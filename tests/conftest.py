@@ -149,6 +149,11 @@ def bucket(s3) -> Iterator[str]:
     name = f"test-{uuid.uuid4().hex[:16]}"
     s3.create_bucket(Bucket=name)
     yield name
+    empty_bucket(s3, name)
+
+
+def empty_bucket(s3, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Best-effort: delete every object and upload, then the bucket (the test's own assertions matter)."""
     try:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
             keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
@@ -157,5 +162,5 @@ def bucket(s3) -> Iterator[str]:
         for up in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
             s3.abort_multipart_upload(Bucket=name, Key=up["Key"], UploadId=up["UploadId"])
         s3.delete_bucket(Bucket=name)
-    except Exception:  # noqa: BLE001 - best-effort cleanup; the test's own assertions matter
+    except Exception:  # noqa: BLE001 - cleanup only
         pass

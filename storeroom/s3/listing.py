@@ -87,6 +87,28 @@ def scan(call: S3Call, bucket: str, prefix: str, delimiter: str, start_after: st
                 return page
 
 
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """The parameters ListObjects (v1) and ListObjectVersions share."""
+
+    bucket: str
+    prefix: str
+    delimiter: str
+    marker: str
+    max_keys: int
+    encoding: str | None
+    encode: Encoder
+
+
+def _query(call: S3Call, marker_name: str) -> ListQuery:
+    assert call.bucket is not None
+    call.existing_bucket()
+    args = call.args
+    encoding, encode = _encoder(call)
+    return ListQuery(call.bucket, args.get("prefix", ""), args.get("delimiter", ""), args.get(marker_name, ""),
+                     _max_keys(call), encoding, encode)
+
+
 def _max_keys(call: S3Call) -> int:
     raw = call.args.get("max-keys", str(MAX_KEYS))
     try:
@@ -153,23 +175,16 @@ async def list_objects_v2(call: S3Call) -> Response:
 
 
 async def list_objects_v1(call: S3Call) -> Response:
-    assert call.bucket is not None
-    call.existing_bucket()
-    args = call.args
-    prefix, delimiter = args.get("prefix", ""), args.get("delimiter", "")
-    marker = args.get("marker", "")
-    max_keys = _max_keys(call)
-    encoding, encode = _encoder(call)
-    page = scan(call, call.bucket, prefix, delimiter, marker, max_keys)
-    owner = owner_xml(call)
+    q = _query(call, "marker")
+    page = scan(call, q.bucket, q.prefix, q.delimiter, q.marker, q.max_keys)
     inner = (
-        xml.tag("Name", call.bucket) + xml.tag("Prefix", encode(prefix)) + xml.tag("Marker", encode(marker))
-        + (xml.tag("NextMarker", encode(page.last or "")) if page.truncated and delimiter else "")
-        + xml.tag("MaxKeys", max_keys)
-        + (xml.tag("Delimiter", encode(delimiter)) if delimiter else "")
-        + xml.tag("EncodingType", encoding)
+        xml.tag("Name", q.bucket) + xml.tag("Prefix", q.encode(q.prefix)) + xml.tag("Marker", q.encode(q.marker))
+        + (xml.tag("NextMarker", q.encode(page.last or "")) if page.truncated and q.delimiter else "")
+        + xml.tag("MaxKeys", q.max_keys)
+        + (xml.tag("Delimiter", q.encode(q.delimiter)) if q.delimiter else "")
+        + xml.tag("EncodingType", q.encoding)
         + xml.tag("IsTruncated", page.truncated)
-        + _contents_xml(page, encode, owner)
+        + _contents_xml(page, q.encode, owner_xml(call))
     )
     return Response(200, [("content-type", "application/xml")], xml.document("ListBucketResult", inner))
 
@@ -177,30 +192,25 @@ async def list_objects_v1(call: S3Call) -> Response:
 async def list_object_versions(call: S3Call) -> Response:
     """Storeroom buckets are never versioned: each object is its one version, ``null``, the latest
     (what S3 answers for a bucket whose versioning was never enabled)."""
-    assert call.bucket is not None
-    call.existing_bucket()
-    args = call.args
-    prefix, delimiter = args.get("prefix", ""), args.get("delimiter", "")
-    key_marker = args.get("key-marker", "")
-    max_keys = _max_keys(call)
-    encoding, encode = _encoder(call)
-    page = scan(call, call.bucket, prefix, delimiter, key_marker, max_keys)
+    q = _query(call, "key-marker")
+    page = scan(call, q.bucket, q.prefix, q.delimiter, q.marker, q.max_keys)
     owner = owner_xml(call)
     versions = "".join(
-        f"<Version><Key>{xml.escape(encode(key))}</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>"
+        f"<Version><Key>{xml.escape(q.encode(key))}</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>"
         f"<LastModified>{xml.iso8601(mtime)}</LastModified><ETag>&quot;{etag}&quot;</ETag><Size>{size}</Size>"
         f"{owner}<StorageClass>STANDARD</StorageClass></Version>"
         for key, size, etag, mtime in page.contents
     )
-    prefixes = "".join(f"<CommonPrefixes><Prefix>{xml.escape(encode(p))}</Prefix></CommonPrefixes>"
+    prefixes = "".join(f"<CommonPrefixes><Prefix>{xml.escape(q.encode(p))}</Prefix></CommonPrefixes>"
                        for p in page.prefixes)
     inner = (
-        xml.tag("Name", call.bucket) + xml.tag("Prefix", encode(prefix)) + xml.tag("KeyMarker", encode(key_marker))
-        + xml.tag("VersionIdMarker", args.get("version-id-marker", ""))
-        + (xml.tag("NextKeyMarker", encode(page.last or "")) + xml.tag("NextVersionIdMarker", "null")
+        xml.tag("Name", q.bucket) + xml.tag("Prefix", q.encode(q.prefix))
+        + xml.tag("KeyMarker", q.encode(q.marker))
+        + xml.tag("VersionIdMarker", call.args.get("version-id-marker", ""))
+        + (xml.tag("NextKeyMarker", q.encode(page.last or "")) + xml.tag("NextVersionIdMarker", "null")
            if page.truncated else "")
-        + xml.tag("MaxKeys", max_keys) + (xml.tag("Delimiter", encode(delimiter)) if delimiter else "")
-        + xml.tag("EncodingType", encoding) + xml.tag("IsTruncated", page.truncated) + versions + prefixes
+        + xml.tag("MaxKeys", q.max_keys) + (xml.tag("Delimiter", q.encode(q.delimiter)) if q.delimiter else "")
+        + xml.tag("EncodingType", q.encoding) + xml.tag("IsTruncated", page.truncated) + versions + prefixes
     )
     return Response(200, [("content-type", "application/xml")], xml.document("ListVersionsResult", inner))
 

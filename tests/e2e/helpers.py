@@ -23,7 +23,7 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.conftest import REGION, ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY
+from tests.conftest import REGION, ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, empty_bucket  # noqa: F401 - re-exported
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MiB = 1024 * 1024
@@ -314,15 +314,3 @@ def chunks_md5(chunks: Iterable[bytes]) -> tuple[str, int]:
     return h.hexdigest(), n
 
 
-def empty_bucket(s3, name: str) -> None:  # type: ignore[no-untyped-def]
-    """Best-effort: delete every object and upload, then the bucket."""
-    try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
-        for up in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
-            s3.abort_multipart_upload(Bucket=name, Key=up["Key"], UploadId=up["UploadId"])
-        s3.delete_bucket(Bucket=name)
-    except Exception:  # noqa: BLE001 - cleanup only
-        pass
