@@ -1,35 +1,100 @@
-"""Authorization: may this principal perform this IAM action on this resource?
+"""Authorization: may this caller perform this IAM action on this resource, and if not, why not?
 
-Every request reaches here with the IAM action(s) and resource ARN(s) that AWS documents for its operation
-(see ``storeroom/s3/operations.py``).  Today the account has only its root identity, which AWS never denies
-within its own account, and anonymous callers, whom nothing allows until bucket policies exist.  The IAM
-policy engine plugs in here: same inputs, a :class:`Decision` that carries its reason.
+Every request reaches here with the IAM action and resource ARN that AWS documents for its operation (S3:
+``storeroom/s3/operations.py``; IAM: each handler).  The :class:`Authorizer` gathers what AWS evaluates:
+
+- the caller's identity policies and permissions boundary, compiled once and cached per user until the IAM
+  generation counter moves (any worker's IAM write bumps it, so the next request anywhere sees the change);
+- the resource policy (a bucket policy), when the service passes one;
+- the request context: AWS global condition keys (``aws:username``, ``aws:SourceIp``, …) and the service's
+  keys (``s3:prefix``, …),
+
+and hands them to :func:`storeroom.policy.evaluate`, AWS's evaluation logic.  The account root is allowed
+everything in its account except what a resource policy explicitly denies it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
+from storeroom.http.context import Context
+from storeroom.iam.policy_store import load_principal_policies
 from storeroom.identity import Principal
+from storeroom.policy import AuthRequest, Evaluation, PolicySource, PrincipalPolicies, evaluate
+from storeroom.store.meta import MetaStore
+
+ALLOWED = Evaluation("allowed")
+_NO_POLICIES = PrincipalPolicies(())
+
+# aws:PrincipalType as AWS sets it
+_PRINCIPAL_TYPES = {"Root": "Account", "IAMUser": "User", "Anonymous": "Anonymous"}
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    allowed: bool
-    # AWS's wording for AccessDenied messages, e.g. "because no identity-based policy allows the … action".
-    reason: str = ""
-    matched: tuple[str, ...] = field(default=())
+class Authorizer:
+    def __init__(self, meta: MetaStore, account_id: str) -> None:
+        self.meta = meta
+        self.account_id = account_id
+        self._policies: dict[str, PrincipalPolicies | None] = {}
+        self._generation = -1
+
+    def principal_policies(self, principal: Principal) -> PrincipalPolicies:
+        """The user's compiled identity policies and boundary (cached until IAM state changes)."""
+        if principal.type != "IAMUser":
+            return _NO_POLICIES
+        generation = self.meta.iam_generation()
+        if generation != self._generation:
+            self._policies.clear()
+            self._generation = generation
+        try:
+            found = self._policies[principal.principal_id]
+        except KeyError:
+            found = load_principal_policies(self.meta.db.read, principal.principal_id)
+            if len(self._policies) > 10_000:
+                self._policies.clear()
+            self._policies[principal.principal_id] = found
+        return found if found is not None else _NO_POLICIES
+
+    def check(self, ctx: Context, action: str, resource: str,
+              extra: Mapping[str, Sequence[str]] | None = None,
+              resource_policy: PolicySource | None = None) -> Evaluation:
+        principal = ctx.principal
+        if principal.is_root and resource_policy is None:
+            return ALLOWED
+        request = AuthRequest(action, resource, principal.type, principal.arn,
+                              "" if principal.is_anonymous else principal.account_id,
+                              request_context(ctx, extra))
+        if principal.is_root:
+            # Root is not subject to identity policies; only a resource policy's explicit deny binds it.
+            verdict = evaluate(request, _NO_POLICIES, resource_policy, self.account_id)
+            return verdict if verdict.decision == "explicitDeny" else ALLOWED
+        identity = None if principal.is_anonymous else self.principal_policies(principal)
+        return evaluate(request, identity, resource_policy, self.account_id)
 
 
-ALLOW_ROOT = Decision(True, "the account root is allowed every action in its account")
-DENY_ANONYMOUS = Decision(False, "because no resource-based policy allows the action")
-DENY_NO_POLICY = Decision(False, "because no identity-based policy allows the action")
-
-
-def authorize(principal: Principal, action: str, resource: str,
-              context: dict[str, object] | None = None) -> Decision:
-    if principal.is_root:
-        return ALLOW_ROOT
-    if principal.is_anonymous:
-        return DENY_ANONYMOUS
-    return DENY_NO_POLICY
+def request_context(ctx: Context, extra: Mapping[str, Sequence[str]] | None = None) -> dict[str, Sequence[str]]:
+    """AWS global condition keys for this request (names lower-cased), plus the service's ``extra`` keys."""
+    principal = ctx.principal
+    request = ctx.request
+    now = time.time()
+    keys: dict[str, Sequence[str]] = {
+        "aws:currenttime": (datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),),
+        "aws:epochtime": (str(int(now)),),
+        "aws:securetransport": ("true" if request.secure else "false",),
+        "aws:sourceip": (request.client_ip,),
+        "aws:useragent": (request.headers.get("user-agent", ""),),
+        "aws:requestedregion": (ctx.region,),
+        "aws:principaltype": (_PRINCIPAL_TYPES.get(principal.type, principal.type),),
+    }
+    if not principal.is_anonymous:
+        keys["aws:principalarn"] = (principal.arn,)
+        keys["aws:principalaccount"] = (principal.account_id,)
+        keys["aws:userid"] = (principal.principal_id,)
+        if principal.user_name is not None:
+            keys["aws:username"] = (principal.user_name,)
+        for tag_key, tag_value in principal.tags:
+            keys[f"aws:principaltag/{tag_key.lower()}"] = (tag_value,)
+    if extra:
+        keys.update(extra)
+    return keys

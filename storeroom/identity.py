@@ -35,6 +35,7 @@ class Principal:
     principal_id: str       # the account id for root, the user id (AIDA…) for a user
     user_name: str | None = None
     access_key_id: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()   # an IAM user's tags (aws:PrincipalTag/…)
 
     @property
     def is_root(self) -> bool:

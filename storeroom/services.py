@@ -41,7 +41,7 @@ _QUERY_EQUIVALENTS = {
 }
 
 
-def _in_service_words(err: AwsError) -> AwsError:
+def in_service_words(err: AwsError) -> AwsError:
     if err.code in _QUERY_EQUIVALENTS:
         code, message = _QUERY_EQUIVALENTS[err.code]
         return AwsError(code, message, err.status)
@@ -49,7 +49,7 @@ def _in_service_words(err: AwsError) -> AwsError:
 
 
 def render_query_error(err: AwsError, request: Request) -> Response:
-    err = _in_service_words(err)
+    err = in_service_words(err)
     kind = "Receiver" if err.status >= 500 else "Sender"
     body = (
         f'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>{kind}</Type>'
@@ -61,6 +61,6 @@ def render_query_error(err: AwsError, request: Request) -> Response:
 
 def render_json_error(err: AwsError, request: Request) -> Response:
     """JSON 1.1 protocol errors (CloudTrail): ``{"__type": code, "message": …}``."""
-    err = _in_service_words(err)
+    err = in_service_words(err)
     body = json.dumps({"__type": err.code, "message": err.message}).encode()
     return Response(err.status, [("content-type", "application/x-amz-json-1.1")], body, error_code=err.code)

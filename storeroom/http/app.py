@@ -17,7 +17,9 @@ import traceback
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from storeroom import query, sts
 from storeroom.audit.log import AuditLog, Record
+from storeroom.authz import Authorizer
 from storeroom.config import Settings
 from storeroom.crypto import SecretBox, load_master_key
 from storeroom.errors import AwsError
@@ -31,9 +33,16 @@ from storeroom.http.types import (
     Send,
     send_response,
 )
+from storeroom.iam.api import IamService
 from storeroom.identity import CredentialResolver, anonymous
 from storeroom.s3.service import S3Service
-from storeroom.services import JSON_SERVICES, render_json_error, render_query_error, unsupported_service
+from storeroom.services import (
+    JSON_SERVICES,
+    in_service_words,
+    render_json_error,
+    render_query_error,
+    unsupported_service,
+)
 from storeroom.sigv4 import SignedRequest, parse_auth, verify
 from storeroom.sigv4.v2 import SignedRequestV2, parse_auth_v2, verify_v2
 from storeroom.store.blobs import BlobStore
@@ -56,6 +65,7 @@ class App:
         self.audit: AuditLog | None = None
         self.credentials: CredentialResolver | None = None
         self.s3: S3Service | None = None
+        self.iam: IamService | None = None
         self.account_id = ""
         self.ready = False
 
@@ -71,7 +81,9 @@ class App:
             raise RuntimeError(f"no account in {settings.data_dir}: start with `storeroom serve`")
         self.account_id = account_id
         self.credentials = CredentialResolver(self.meta, box, account_id)
-        self.s3 = S3Service(settings, self.meta, BlobStore(settings.blob_dir), account_id)
+        authorizer = Authorizer(self.meta, account_id)
+        self.s3 = S3Service(settings, self.meta, BlobStore(settings.blob_dir), account_id, authorizer)
+        self.iam = IamService(self.meta, account_id, authorizer)
         self.ready = True
 
     async def close(self) -> None:
@@ -192,6 +204,11 @@ class App:
         assert self.s3 is not None
         if service == "s3":
             return self.s3.handle, self._s3_error
+        if service == "iam":
+            assert self.iam is not None
+            return self.iam.handle, _query_error("iam")
+        if service == "sts":
+            return sts.handle, _query_error("sts")
         if service in JSON_SERVICES:
             return unsupported_service, render_json_error
         return unsupported_service, render_query_error
@@ -224,6 +241,12 @@ class App:
             p.account_id, p.user_name, p.access_key_id, context.region, request.client_ip,
             request.headers.get("user-agent", ""), context.bucket, context.key, request.request_id,
             response.status, response.error_code))
+
+
+def _query_error(service: str) -> Callable[[AwsError, Request], Response]:
+    def render(err: AwsError, request: Request) -> Response:
+        return query.render_error(service, in_service_words(err), request.request_id)
+    return render
 
 
 def create_app() -> App:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
-from storeroom.authz import Decision, authorize
+from storeroom.authz import Authorizer
 from storeroom.config import Settings
 from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Request, Response
+from storeroom.policy import Evaluation
 from storeroom.s3 import xml
 from storeroom.s3.operations import Operation, match_operation
 from storeroom.store.blobs import BlobStore
@@ -60,8 +61,8 @@ class S3Call:
     def object_arn(self, key: str | None = None, bucket: str | None = None) -> str:
         return f"arn:aws:s3:::{bucket or self.bucket}/{self.key if key is None else key}"
 
-    def check(self, action: str, resource: str) -> Decision:
-        return authorize(self.ctx.principal, action, resource)
+    def check(self, action: str, resource: str) -> Evaluation:
+        return self.s3.authorizer.check(self.ctx, action, resource)
 
     def require(self, action: str, resource: str) -> None:
         """AccessDenied unless the caller may perform ``action`` on ``resource``."""
@@ -85,7 +86,7 @@ class S3Call:
         return self.check("s3:ListBucket", self.bucket_arn()).allowed
 
 
-def access_denied(ctx: Context, action: str, resource: str, decision: Decision) -> AwsError:
+def access_denied(ctx: Context, action: str, resource: str, decision: Evaluation) -> AwsError:
     principal = ctx.principal
     if principal.is_anonymous:
         return AwsError("AccessDenied")
@@ -126,8 +127,10 @@ def _valid_utf8_path(raw_path: str) -> bool:
 
 
 class S3Service:
-    def __init__(self, settings: Settings, meta: MetaStore, blobs: BlobStore, account_id: str) -> None:
+    def __init__(self, settings: Settings, meta: MetaStore, blobs: BlobStore, account_id: str,
+                 authorizer: Authorizer) -> None:
         self.settings = settings
+        self.authorizer = authorizer
         self.meta = meta
         self.blobs = blobs
         self.account_id = account_id

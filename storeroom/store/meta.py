@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from storeroom.iam.schema import IAM_SCHEMA
 from storeroom.store import generation
 from storeroom.store.db import Database, run_script
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the IAM tables (storeroom/iam/schema.py)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -174,6 +175,10 @@ class MetaStore:
     def iam_generation(self) -> int:
         """Bumped by every change to credentials or policies: caches compare it to know they are stale."""
         return self.generations.get(generation.IAM)
+
+    def bump_iam(self) -> None:
+        """After a committed change to keys, users, groups or policies: every worker's caches are stale."""
+        self.generations.bump(generation.IAM)
 
     # -- access keys -------------------------------------------------------------------------------------
 
@@ -422,4 +427,5 @@ def _migrate(conn: sqlite3.Connection) -> None:
     if version > SCHEMA_VERSION:
         raise RuntimeError(f"data dir was written by a newer Storeroom (schema {version} > {SCHEMA_VERSION})")
     run_script(conn, _SCHEMA)
+    run_script(conn, IAM_SCHEMA)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -1,0 +1,115 @@
+"""The IAM API: Query-protocol requests on the shared endpoint → the action's handler → XML response.
+
+A handler is ``async def handler(call: IamCall) -> dict | None``: it reads ``call.params`` (already parsed and
+validated against botocore's input shape), authorizes with ``call.require(resource_arn)`` (every handler must:
+the IAM API is itself subject to IAM policies), does its work (``await call.write(job)`` for changes, which
+also tells every worker's caches that IAM state changed) and returns the output shape's members as a plain
+dict, which :mod:`storeroom.query` serializes (epoch floats become ISO 8601 timestamps).
+
+Handlers are registered in ``HANDLERS`` of ``storeroom/iam/users.py`` (users, access keys, groups, account
+summary) and ``storeroom/iam/policies.py`` (managed and inline policies, attachments, boundaries, simulator,
+authorization details).  Actions of the model without a handler answer 501 NotImplemented.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.model import OperationModel
+
+from storeroom import query
+from storeroom.errors import AwsError
+from storeroom.http.context import Context
+from storeroom.http.types import Response
+from storeroom.identity import Principal
+from storeroom.store.meta import MetaStore
+
+if TYPE_CHECKING:
+    from storeroom.authz import Authorizer
+
+T = TypeVar("T")
+Handler = Callable[["IamCall"], Awaitable[dict[str, Any] | None]]
+
+_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def new_id(prefix: str) -> str:
+    """IAM unique ids: a 4-letter type prefix (AIDA user, AGPA group, ANPA policy) + 17 characters."""
+    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(17))
+
+
+@dataclass(slots=True)
+class IamCall:
+    ctx: Context
+    op: OperationModel
+    params: dict[str, Any]
+    iam: IamService
+    authorized: bool = field(default=False)
+
+    @property
+    def action(self) -> str:
+        return str(self.op.name)
+
+    @property
+    def caller(self) -> Principal:
+        return self.ctx.principal
+
+    @property
+    def meta(self) -> MetaStore:
+        return self.iam.meta
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The read connection (reads run on the event loop thread: primary-key lookups are microseconds)."""
+        return self.iam.meta.db.read
+
+    @property
+    def account_id(self) -> str:
+        return self.iam.account_id
+
+    def arn(self, kind: str, path: str, name: str) -> str:
+        """``arn:aws:iam::<account>:<kind><path><name>``, e.g. kind "user", path "/", name "alice"."""
+        return f"arn:aws:iam::{self.account_id}:{kind}{path}{name}"
+
+    def require(self, resource: str, action: str | None = None,
+                context: Mapping[str, Sequence[str]] | None = None) -> None:
+        """AccessDenied unless the caller may perform ``iam:<Action>`` (or ``action``) on ``resource``."""
+        action = action or f"iam:{self.op.name}"
+        evaluation = self.iam.authorizer.check(self.ctx, action, resource, context)
+        if not evaluation.allowed:
+            raise AwsError("AccessDenied", f"User: {self.caller.arn} is not authorized to perform: {action} on "
+                           f"resource: {resource} {evaluation.reason}".rstrip(), 403)
+        self.authorized = True
+
+    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job`` in a durable transaction, then invalidate every worker's IAM caches."""
+        result = await self.meta.db.write(job)
+        self.meta.bump_iam()
+        return result
+
+
+class IamService:
+    def __init__(self, meta: MetaStore, account_id: str, authorizer: Authorizer) -> None:
+        self.meta = meta
+        self.account_id = account_id
+        self.authorizer = authorizer
+        from storeroom.iam import policies, users  # the handler modules import this one
+        self.handlers: dict[str, Handler] = {**users.HANDLERS, **policies.HANDLERS}
+
+    async def handle(self, ctx: Context) -> Response:
+        request = ctx.request
+        params = query.form_params(request.body or b"", request.args)
+        op = query.operation("iam", params)
+        ctx.operation = op.name
+        handler = self.handlers.get(op.name)
+        if handler is None:
+            raise AwsError("NotImplemented", f"The {op.name} action is not implemented by Storeroom.", 501)
+        call = IamCall(ctx, op, query.parse_params(op, params), self)
+        result = await handler(call)
+        if not call.authorized:  # a handler that forgot to authorize must not act silently
+            raise AwsError("InternalError", "We encountered an internal error. Please try again.", 500)
+        return query.render_result("iam", op, result, request.request_id)

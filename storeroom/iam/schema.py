@@ -1,0 +1,71 @@
+"""The IAM tables (schema version 2): users, groups, customer managed policies, attachments, inline policies,
+and S3 bucket policies.  AWS managed policies are not stored: they live in ``storeroom/policy/managed.py``.
+
+Entities are keyed by their immutable ids (``AIDA…`` users, ``AGPA…`` groups, ``ANPA…`` policies), so renaming
+a user or group (UpdateUser / UpdateGroup ``NewUserName``) touches one row.  Names are unique
+case-insensitively, as in IAM.  Every write to these tables must be followed by
+``meta.generations.bump(generation.IAM)`` once committed: that is how every worker's caches (credentials,
+compiled policies) learn they are stale.
+"""
+
+IAM_SCHEMA = """
+CREATE TABLE IF NOT EXISTS iam_users (
+    user_id TEXT PRIMARY KEY,                  -- AIDA + 17 base32 characters
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    path TEXT NOT NULL,                        -- '/' or '/division/team/'
+    created REAL NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',           -- JSON [[key, value], ...] in insertion order
+    boundary TEXT                              -- permissions boundary: a managed policy ARN, or NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS iam_groups (
+    group_id TEXT PRIMARY KEY,                 -- AGPA…
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    path TEXT NOT NULL,
+    created REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS iam_group_members (
+    group_id TEXT NOT NULL REFERENCES iam_groups(group_id),
+    user_id TEXT NOT NULL REFERENCES iam_users(user_id),
+    added REAL NOT NULL,
+    PRIMARY KEY (group_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS iam_group_members_by_user ON iam_group_members(user_id, group_id);
+CREATE TABLE IF NOT EXISTS iam_policies (      -- customer managed policies
+    policy_id TEXT PRIMARY KEY,                -- ANPA…
+    arn TEXT NOT NULL UNIQUE,                  -- arn:aws:iam::<account>:policy/<path><name>
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    path TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    default_version TEXT NOT NULL,             -- 'v1', 'v2', …
+    next_version INTEGER NOT NULL,             -- version numbers are never reused
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]'
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS iam_policy_versions (
+    policy_id TEXT NOT NULL REFERENCES iam_policies(policy_id) ON DELETE CASCADE,
+    version_id TEXT NOT NULL,
+    document TEXT NOT NULL,                    -- the JSON text as submitted
+    created REAL NOT NULL,
+    PRIMARY KEY (policy_id, version_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS iam_attachments (   -- a managed policy (AWS or customer) attached to a user or group
+    entity_type TEXT NOT NULL,                 -- 'user' or 'group'
+    entity_id TEXT NOT NULL,
+    policy_arn TEXT NOT NULL,
+    attached REAL NOT NULL,
+    PRIMARY KEY (entity_type, entity_id, policy_arn)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS iam_attachments_by_policy ON iam_attachments(policy_arn);
+CREATE TABLE IF NOT EXISTS iam_inline_policies (
+    entity_type TEXT NOT NULL,                 -- 'user' or 'group'
+    entity_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (entity_type, entity_id, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bucket_policies (
+    bucket TEXT PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
+    document TEXT NOT NULL
+) WITHOUT ROWID;
+"""
