@@ -83,7 +83,7 @@ class App:
         self.credentials = CredentialResolver(self.meta, box, account_id)
         authorizer = Authorizer(self.meta, account_id)
         self.s3 = S3Service(settings, self.meta, BlobStore(settings.blob_dir), account_id, authorizer)
-        self.iam = IamService(self.meta, account_id, authorizer)
+        self.iam = IamService(self.meta, account_id, authorizer, box)
         self.ready = True
 
     async def close(self) -> None:

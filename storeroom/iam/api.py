@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.model import OperationModel
 
 from storeroom import query
+from storeroom.crypto import SecretBox
 from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Response
@@ -93,8 +94,9 @@ class IamCall:
 
 
 class IamService:
-    def __init__(self, meta: MetaStore, account_id: str, authorizer: Authorizer) -> None:
+    def __init__(self, meta: MetaStore, account_id: str, authorizer: Authorizer, box: SecretBox) -> None:
         self.meta = meta
+        self.box = box  # seals new secret access keys: box.seal(secret, access_key_id)
         self.account_id = account_id
         self.authorizer = authorizer
         from storeroom.iam import policies, users  # the handler modules import this one
