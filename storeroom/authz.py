@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from storeroom.http.context import Context
 from storeroom.iam.policy_store import load_principal_policies
 from storeroom.identity import Principal
-from storeroom.policy import AuthRequest, Evaluation, PolicySource, PrincipalPolicies, evaluate
+from storeroom.policy import AuthRequest, Evaluation, PolicySource, PrincipalPolicies, evaluate, parse_policy
 from storeroom.store.meta import MetaStore
 
 ALLOWED = Evaluation("allowed")
@@ -38,6 +38,8 @@ class Authorizer:
         self.account_id = account_id
         self._policies: dict[str, PrincipalPolicies | None] = {}
         self._generation = -1
+        self._bucket_policies: dict[str, PolicySource | None] = {}
+        self._bucket_generation = (-1, -1)
 
     def principal_policies(self, principal: Principal) -> PrincipalPolicies:
         """The user's compiled identity policies and boundary (cached until IAM state changes)."""
@@ -55,6 +57,26 @@ class Authorizer:
                 self._policies.clear()
             self._policies[principal.principal_id] = found
         return found if found is not None else _NO_POLICIES
+
+    def bucket_policy(self, bucket: str) -> PolicySource | None:
+        """The bucket's compiled policy (cached until IAM state or the set of buckets changes)."""
+        generation = (self.meta.iam_generation(), self.meta.buckets_generation())
+        if generation != self._bucket_generation:
+            self._bucket_policies.clear()
+            self._bucket_generation = generation
+        try:
+            return self._bucket_policies[bucket]
+        except KeyError:
+            pass
+        text = self.meta.get_bucket_policy(bucket)
+        source = None
+        if text is not None:
+            source = PolicySource(parse_policy(text, "resource"), f"{bucket} bucket policy", "resource",
+                                  f"arn:aws:s3:::{bucket}")
+        if len(self._bucket_policies) > 10_000:
+            self._bucket_policies.clear()
+        self._bucket_policies[bucket] = source
+        return source
 
     def check(self, ctx: Context, action: str, resource: str,
               extra: Mapping[str, Sequence[str]] | None = None,

@@ -21,6 +21,7 @@ from storeroom.crypto import SecretBox
 from storeroom.store.meta import AccessKey, MetaStore
 
 ROOT = "root"
+LAST_USED_GRANULARITY = 60.0  # seconds; AWS itself reports last use with a granularity of hours
 _KEY_ALPHABET = string.ascii_uppercase + "234567"  # AWS access key ids use base32 characters
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 
@@ -122,6 +123,7 @@ class CredentialResolver:
         self.account_id = account_id
         self._cache: dict[str, tuple[str, Principal] | None] = {}
         self._generation = -1
+        self._last_noted: dict[str, float] = {}
 
     def resolve(self, access_key_id: str) -> tuple[str, Principal] | None:
         """None when the key does not exist or is inactive (S3 answers InvalidAccessKeyId for both)."""
@@ -150,4 +152,20 @@ class CredentialResolver:
                 None, access_key_id,
             )
             return secret, principal
-        return None  # IAM users arrive with the IAM service
+        user = self.meta.iam_user_identity(key.principal)
+        if user is None:
+            return None
+        name, path, tags = user
+        principal = Principal("IAMUser", self.account_id, f"arn:aws:iam::{self.account_id}:user{path}{name}",
+                              key.principal, name, access_key_id, tuple(tags))
+        return secret, principal
+
+    def note_used(self, access_key_id: str, service: str, region: str) -> None:
+        """Keeps GetAccessKeyLastUsed current: at most one write per key per minute per process."""
+        now = time.time()
+        if now - self._last_noted.get(access_key_id, 0.0) < LAST_USED_GRANULARITY:
+            return
+        if len(self._last_noted) > 10_000:
+            self._last_noted.clear()
+        self._last_noted[access_key_id] = now
+        self.meta.note_key_used(access_key_id, now, service, region)

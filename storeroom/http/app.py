@@ -137,6 +137,9 @@ class App:
             context = self.authenticate(request, v2, signed)
             if context.signed is not None and context.signing_key is None:
                 await self._verify_with_body(context)
+            if context.principal.access_key_id is not None:  # authenticated: GetAccessKeyLastUsed sees it
+                assert self.credentials is not None
+                self.credentials.note_used(context.principal.access_key_id, context.service, context.region)
             response = await handler(context)
         except AwsError as err:
             response = render(err, request)

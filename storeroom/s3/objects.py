@@ -280,7 +280,7 @@ def parse_copy_source(value: str) -> tuple[str, str]:
 def copy_source(call: S3Call) -> ObjectRecord:
     """The source object of CopyObject / UploadPartCopy, after s3:GetObject on it and its conditions."""
     bucket, key = parse_copy_source(call.headers["x-amz-copy-source"])
-    call.require("s3:GetObject", call.object_arn(key, bucket))
+    call.require("s3:GetObject", call.object_arn(key, bucket), bucket)
     record = call.meta.get_object(bucket, key)
     if record is None:
         if call.meta.get_bucket(bucket) is None:

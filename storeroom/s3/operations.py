@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storeroom.errors import AwsError
-from storeroom.s3 import buckets, listing, multipart, objects
+from storeroom.s3 import bucket_policy, buckets, listing, multipart, objects
 
 if TYPE_CHECKING:
     from storeroom.http.types import Response
@@ -64,6 +64,12 @@ OPERATIONS: tuple[Operation, ...] = (
          multipart.list_multipart_uploads),
     _row("ListObjects", "GET", BUCKET, None, "s3:ListBucket", listing.list_objects_v1),
     _row("DeleteObjects", "POST", BUCKET, "delete", "", objects.delete_objects),
+    _row("GetBucketPolicy", "GET", BUCKET, "policy", "s3:GetBucketPolicy", bucket_policy.get_bucket_policy),
+    _row("PutBucketPolicy", "PUT", BUCKET, "policy", "s3:PutBucketPolicy", bucket_policy.put_bucket_policy),
+    _row("DeleteBucketPolicy", "DELETE", BUCKET, "policy", "s3:DeleteBucketPolicy",
+         bucket_policy.delete_bucket_policy),
+    _row("GetBucketPolicyStatus", "GET", BUCKET, "policyStatus", "s3:GetBucketPolicyStatus",
+         bucket_policy.get_bucket_policy_status),
     # objects
     _row("CreateMultipartUpload", "POST", OBJECT, "uploads", "s3:PutObject", multipart.create_multipart_upload),
     _row("CompleteMultipartUpload", "POST", OBJECT, "uploadId", "s3:PutObject",
@@ -86,9 +92,6 @@ OPERATIONS: tuple[Operation, ...] = (
             ("PutBucketAcl", "PUT", BUCKET, "acl"), ("PutObjectAcl", "PUT", OBJECT, "acl"),
             ("GetObjectAttributes", "GET", OBJECT, "attributes"),
             ("PutBucketVersioning", "PUT", BUCKET, "versioning"),
-            ("GetBucketPolicy", "GET", BUCKET, "policy"), ("PutBucketPolicy", "PUT", BUCKET, "policy"),
-            ("DeleteBucketPolicy", "DELETE", BUCKET, "policy"),
-            ("GetBucketPolicyStatus", "GET", BUCKET, "policyStatus"),
             ("GetBucketTagging", "GET", BUCKET, "tagging"), ("PutBucketTagging", "PUT", BUCKET, "tagging"),
             ("DeleteBucketTagging", "DELETE", BUCKET, "tagging"),
             ("GetObjectTagging", "GET", OBJECT, "tagging"), ("PutObjectTagging", "PUT", OBJECT, "tagging"),

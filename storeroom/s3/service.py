@@ -7,6 +7,7 @@ virtual-hosted style ``bucket.<domain>/key`` when the Host is a subdomain of ``l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
@@ -34,6 +35,7 @@ class S3Call:
     bucket: str | None
     key: str | None
     _bucket_record: Bucket | None = field(default=None)
+    _conditions: dict[str, Sequence[str]] | None = field(default=None)
 
     @property
     def request(self) -> Request:
@@ -61,12 +63,20 @@ class S3Call:
     def object_arn(self, key: str | None = None, bucket: str | None = None) -> str:
         return f"arn:aws:s3:::{bucket or self.bucket}/{self.key if key is None else key}"
 
-    def check(self, action: str, resource: str) -> Evaluation:
-        return self.s3.authorizer.check(self.ctx, action, resource)
+    def check(self, action: str, resource: str, bucket: str | None = None) -> Evaluation:
+        """Judge ``action`` on ``resource`` with the caller's policies and the policy of ``bucket`` (default:
+        the request's bucket), in this request's condition-key context."""
+        if self._conditions is None:
+            self._conditions = s3_condition_keys(self.ctx)
+        bucket = bucket or self.bucket
+        bucket_policy = self.s3.authorizer.bucket_policy(bucket) if bucket else None
+        if bucket_policy is not None and self.ctx.principal.is_root and action in ROOT_KEEPS:
+            bucket_policy = None  # a bucket policy cannot lock the account root out of the policy itself
+        return self.s3.authorizer.check(self.ctx, action, resource, self._conditions, bucket_policy)
 
-    def require(self, action: str, resource: str) -> None:
+    def require(self, action: str, resource: str, bucket: str | None = None) -> None:
         """AccessDenied unless the caller may perform ``action`` on ``resource``."""
-        decision = self.check(action, resource)
+        decision = self.check(action, resource, bucket)
         if not decision.allowed:
             raise access_denied(self.ctx, action, resource, decision)
 
@@ -84,6 +94,39 @@ class S3Call:
     def may_list_bucket(self) -> bool:
         """S3 answers 404 for a missing key only to callers allowed s3:ListBucket, else 403."""
         return self.check("s3:ListBucket", self.bucket_arn()).allowed
+
+
+# Condition keys S3 sets from request headers (https://docs.aws.amazon.com/service-authorization/latest/reference/
+# list_amazons3.html#amazons3-policy-keys), and from the query string for listings.
+_HEADER_KEYS = {
+    "x-amz-acl": "s3:x-amz-acl",
+    "x-amz-server-side-encryption": "s3:x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id": "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-copy-source": "s3:x-amz-copy-source",
+    "x-amz-metadata-directive": "s3:x-amz-metadata-directive",
+    "x-amz-storage-class": "s3:x-amz-storage-class",
+    "x-amz-content-sha256": "s3:x-amz-content-sha256",
+}
+_QUERY_KEYS = {"prefix": "s3:prefix", "delimiter": "s3:delimiter", "max-keys": "s3:max-keys"}
+ROOT_KEEPS = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"})
+
+
+def s3_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
+    request = ctx.request
+    keys: dict[str, Sequence[str]] = {}
+    for header, key in _HEADER_KEYS.items():
+        if header in request.headers:
+            keys[key] = (request.headers[header],)
+    for arg, key in _QUERY_KEYS.items():
+        if arg in request.args:
+            keys[key] = (request.args[arg],)
+    if ctx.signed is not None:
+        keys["s3:signatureversion"] = ("AWS4-HMAC-SHA256",)
+        keys["s3:authtype"] = ("REST-QUERY-STRING" if ctx.signed.presigned else "REST-HEADER",)
+    elif ctx.signature_version == "AWS":
+        keys["s3:signatureversion"] = ("AWS",)
+        keys["s3:authtype"] = ("REST-QUERY-STRING" if "Signature" in request.args else "REST-HEADER",)
+    return keys
 
 
 def access_denied(ctx: Context, action: str, resource: str, decision: Evaluation) -> AwsError:

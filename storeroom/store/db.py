@@ -71,6 +71,10 @@ class Database:
         self._queue.put(_Job(fn, loop, future))
         return await future
 
+    def submit(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        """Queue ``fn`` for the writer thread without waiting for it (bookkeeping that may be lost)."""
+        self._queue.put(_Job(fn, None, None))
+
     def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """The same, for code that is not on an event loop (startup, the CLI)."""
         job = _Job(fn, None, None, threading.Event())
@@ -135,6 +139,8 @@ class Database:
 def _deliver(job: _Job) -> None:
     if job.done is not None:
         job.done.set()
+        return
+    if job.future is None:  # submitted without a waiter
         return
     assert job.loop is not None and job.future is not None
     job.loop.call_soon_threadsafe(_settle, job.future, job.result, job.error)

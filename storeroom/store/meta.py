@@ -176,6 +176,9 @@ class MetaStore:
         """Bumped by every change to credentials or policies: caches compare it to know they are stale."""
         return self.generations.get(generation.IAM)
 
+    def buckets_generation(self) -> int:
+        return self.generations.get(generation.BUCKETS)
+
     def bump_iam(self) -> None:
         """After a committed change to keys, users, groups or policies: every worker's caches are stale."""
         self.generations.bump(generation.IAM)
@@ -205,6 +208,23 @@ class MetaStore:
             "ORDER BY created", (principal,),
         ).fetchall()
         return [AccessKey(*r) for r in rows]
+
+    def note_key_used(self, access_key_id: str, when: float, service: str, region: str) -> None:
+        """Records a key's last use (GetAccessKeyLastUsed), without waiting for the commit."""
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE access_keys SET last_used = ?, last_used_service = ?, last_used_region = ? "
+                "WHERE access_key_id = ?", (when, service, region, access_key_id),
+            )
+        self.db.submit(job)
+
+    def iam_user_identity(self, user_id: str) -> tuple[str, str, list[tuple[str, str]]] | None:
+        """(name, path, tags) of an IAM user, for the principal its access keys resolve to."""
+        row = self.db.read.execute(
+            "SELECT name, path, tags FROM iam_users WHERE user_id = ?", (user_id,)).fetchone()
+        if row is None:
+            return None
+        return row[0], row[1], [(k, v) for k, v in json.loads(row[2])]
 
     def delete_access_key_sync(self, access_key_id: str) -> None:
         def job(conn: sqlite3.Connection) -> None:
@@ -263,6 +283,25 @@ class MetaStore:
         outcome = await self.db.write(job)
         self.generations.bump(generation.BUCKETS)
         return outcome
+
+    def get_bucket_policy(self, bucket: str) -> str | None:
+        row = self.db.read.execute("SELECT document FROM bucket_policies WHERE bucket = ?", (bucket,)).fetchone()
+        return None if row is None else str(row[0])
+
+    async def put_bucket_policy(self, bucket: str, document: str | None) -> bool:
+        """Sets (or with None deletes) the bucket's policy; False if the bucket is gone."""
+        def job(conn: sqlite3.Connection) -> bool:
+            if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (bucket,)).fetchone() is None:
+                return False
+            if document is None:
+                conn.execute("DELETE FROM bucket_policies WHERE bucket = ?", (bucket,))
+            else:
+                conn.execute("INSERT OR REPLACE INTO bucket_policies(bucket, document) VALUES (?, ?)",
+                             (bucket, document))
+            return True
+        done = await self.db.write(job)
+        self.bump_iam()  # policies are cached with the IAM generation
+        return done
 
     # -- objects -----------------------------------------------------------------------------------------
 
