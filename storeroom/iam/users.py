@@ -1,7 +1,405 @@
-"""IAM users, access keys, groups and the account summary (handlers for storeroom/iam/api.py)."""
+"""IAM users, access keys, groups and the account summary (handlers for storeroom/iam/api.py).
+
+Each handler looks the target up, authorizes against the resource AWS's Service Authorization Reference names
+for the action (the user's or group's ARN; ``*`` for account-wide lists) and only then reveals whether the
+target exists.  A name that is not found is authorized as ``<kind>/<name>`` at path ``/``.  SQL lives in
+:mod:`storeroom.iam.user_store`.
+"""
 
 from __future__ import annotations
 
-from storeroom.iam.api import Handler
+import base64
+import binascii
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from storeroom.errors import AwsError
+from storeroom.iam import user_store as store
+from storeroom.iam.api import Handler, IamCall, new_id
+from storeroom.iam.user_store import Group, Key, Tags, User
+from storeroom.identity import new_access_key_id, new_secret_access_key
 
 HANDLERS: dict[str, Handler] = {}
+_DEFAULT_MAX_ITEMS = 100
+T = TypeVar("T")
+Result = dict[str, Any] | None
+
+
+def action(fn: Handler) -> Handler:
+    """Registers ``async def CreateUser(call)`` as the handler of its action."""
+    HANDLERS[fn.__name__] = fn
+    return fn
+
+
+# -- shared pieces -------------------------------------------------------------------------------------------
+
+
+def _root_arn(call: IamCall) -> str:
+    return f"arn:aws:iam::{call.account_id}:root"
+
+
+def _user_arn(call: IamCall, user: User) -> str:
+    return call.arn("user", user.path, user.name)
+
+
+def _group_arn(call: IamCall, group: Group) -> str:
+    return call.arn("group", group.path, group.name)
+
+
+def _tag_context(prefix: str, tags: Tags) -> dict[str, Sequence[str]]:
+    """Condition keys ``<prefix>/<key>`` for tags (key names lower-cased, as the authorizer expects)."""
+    return {f"{prefix}/{k.lower()}": (v,) for k, v in tags}
+
+
+def _request_tags_context(tags: Tags) -> dict[str, Sequence[str]]:
+    return {**_tag_context("aws:requesttag", tags), "aws:tagkeys": tuple(k for k, _ in tags)}
+
+
+def _resource_context(user: User | None) -> dict[str, Sequence[str]]:
+    if user is None:
+        return {}
+    return {**_tag_context("aws:resourcetag", user.tags), **_tag_context("iam:resourcetag", user.tags)}
+
+
+def _require_user(call: IamCall, name: str, context: dict[str, Sequence[str]] | None = None) -> User:
+    """Authorize on the user's ARN, then NoSuchEntity if there is no such user."""
+    user = store.get_user(call.db, name)
+    arn = call.arn("user", "/", name) if user is None else _user_arn(call, user)
+    call.require(arn, context={**_resource_context(user), **(context or {})})
+    if user is None:
+        raise store.no_such_user(name)
+    return user
+
+
+def _require_group(call: IamCall, name: str) -> Group:
+    group = store.get_group(call.db, name)
+    call.require(call.arn("group", "/", name) if group is None else _group_arn(call, group))
+    if group is None:
+        raise store.no_such_group(name)
+    return group
+
+
+def _tags_param(call: IamCall) -> Tags:
+    tags = [(t["Key"], t.get("Value", "")) for t in call.params.get("Tags", [])]
+    store.check_unique_keys(tags)
+    return tags
+
+
+# Markers are opaque to clients: base64 of the last name returned (or of an offset, for short in-memory lists).
+
+
+def _encode_marker(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode()
+
+
+def _marker(call: IamCall) -> str | None:
+    raw = call.params.get("Marker")
+    if raw is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(raw.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise AwsError("InvalidInput", "Invalid Marker.", 400) from None
+
+
+def _max_items(call: IamCall) -> int:
+    return int(call.params.get("MaxItems", _DEFAULT_MAX_ITEMS))
+
+
+def _page(call: IamCall, fetch: Callable[[str | None, int], list[T]], name_of: Callable[[T], str],
+          ) -> tuple[list[T], dict[str, Any]]:
+    """One page of a name-ordered SQL listing: ``fetch(after, limit)`` is asked for one item more than a page."""
+    limit = _max_items(call)
+    items = fetch(_marker(call), limit + 1)
+    if len(items) <= limit:
+        return items, {"IsTruncated": False}
+    return items[:limit], {"IsTruncated": True, "Marker": _encode_marker(name_of(items[limit - 1]))}
+
+
+def _page_of_list(call: IamCall, items: list[T]) -> tuple[list[T], dict[str, Any]]:
+    """One page of a short list held in memory (tags, access keys): the marker is an offset."""
+    marker = _marker(call)
+    start = int(marker) if marker is not None and marker.isdigit() else 0
+    end = start + _max_items(call)
+    if end >= len(items):
+        return items[start:], {"IsTruncated": False}
+    return items[start:end], {"IsTruncated": True, "Marker": _encode_marker(str(end))}
+
+
+def _user_out(call: IamCall, user: User, *, full: bool = False) -> dict[str, Any]:
+    """The ``User`` shape; ListUsers and GetGroup leave out tags and boundary, as AWS does."""
+    out: dict[str, Any] = {"Path": user.path, "UserName": user.name, "UserId": user.user_id,
+                           "Arn": _user_arn(call, user), "CreateDate": user.created}
+    if full and user.boundary is not None:
+        out["PermissionsBoundary"] = {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+                                      "PermissionsBoundaryArn": user.boundary}
+    if full and user.tags:
+        out["Tags"] = [{"Key": k, "Value": v} for k, v in user.tags]
+    return out
+
+
+def _group_out(call: IamCall, group: Group) -> dict[str, Any]:
+    return {"Path": group.path, "GroupName": group.name, "GroupId": group.group_id,
+            "Arn": _group_arn(call, group), "CreateDate": group.created}
+
+
+# -- users ---------------------------------------------------------------------------------------------------
+
+
+@action
+async def CreateUser(call: IamCall) -> Result:
+    p = call.params
+    tags = _tags_param(call)
+    user = User(new_id("AIDA"), p["UserName"], p.get("Path", "/"), time.time(), tags, p.get("PermissionsBoundary"))
+    call.require(_user_arn(call, user), context=_request_tags_context(tags) if tags else None)
+    await call.write(lambda conn: store.create_user_job(conn, user))
+    return {"User": _user_out(call, user, full=True)}
+
+
+@action
+async def GetUser(call: IamCall) -> Result:
+    name = call.params.get("UserName")
+    if name is None:
+        return _get_caller(call)
+    return {"User": _user_out(call, _require_user(call, name), full=True)}
+
+
+def _get_caller(call: IamCall) -> Result:
+    """GetUser without a name: the caller.  For root AWS answers the account id, the root ARN and the
+    account's creation date, without Path or UserName."""
+    caller = call.caller
+    if caller.is_root:
+        call.require(_root_arn(call))
+        return {"User": {"UserId": call.account_id, "Arn": _root_arn(call),
+                         "CreateDate": store.account_created(call.db)}}
+    call.require(caller.arn)
+    user = store.get_user_by_id(call.db, caller.principal_id)
+    if user is None:
+        raise store.no_such_user(caller.user_name or caller.principal_id)
+    return {"User": _user_out(call, user, full=True)}
+
+
+@action
+async def ListUsers(call: IamCall) -> Result:
+    call.require("*")
+    prefix = call.params.get("PathPrefix", "/")
+    users, page = _page(call, lambda after, n: store.list_users(call.db, prefix, after, n), lambda u: u.name)
+    return {"Users": [_user_out(call, u) for u in users], **page}
+
+
+@action
+async def UpdateUser(call: IamCall) -> Result:
+    """Renaming needs permission on the user under its old and its new name (AWS checks both)."""
+    p = call.params
+    user = _require_user(call, p["UserName"])
+    new_name, new_path = p.get("NewUserName", user.name), p.get("NewPath", user.path)
+    if (new_name, new_path) != (user.name, user.path):
+        call.require(call.arn("user", new_path, new_name))
+    await call.write(lambda conn: store.update_user_job(conn, user.user_id, user.name, new_name, new_path))
+    return None
+
+
+@action
+async def DeleteUser(call: IamCall) -> Result:
+    user = _require_user(call, call.params["UserName"])
+    await call.write(lambda conn: store.delete_user_job(conn, user.user_id, user.name))
+    return None
+
+
+@action
+async def TagUser(call: IamCall) -> Result:
+    tags = _tags_param(call)
+    user = _require_user(call, call.params["UserName"], _request_tags_context(tags))
+    await call.write(lambda conn: store.tag_user_job(conn, user.user_id, user.name, tags))
+    return None
+
+
+@action
+async def UntagUser(call: IamCall) -> Result:
+    keys: list[str] = call.params["TagKeys"]
+    user = _require_user(call, call.params["UserName"], {"aws:tagkeys": tuple(keys)})
+    await call.write(lambda conn: store.untag_user_job(conn, user.user_id, user.name, keys))
+    return None
+
+
+@action
+async def ListUserTags(call: IamCall) -> Result:
+    user = _require_user(call, call.params["UserName"])
+    tags, page = _page_of_list(call, user.tags)
+    return {"Tags": [{"Key": k, "Value": v} for k, v in tags], **page}
+
+
+# -- access keys ---------------------------------------------------------------------------------------------
+
+
+def _key_owner(call: IamCall) -> tuple[str, str | None]:
+    """(access_keys.principal, user name) of the keys an action is about: ``UserName``, or else the caller
+    (root without ``UserName`` manages the root keys).  Authorizes on the owner's ARN."""
+    name = call.params.get("UserName")
+    if name is not None:
+        return _require_user(call, name).user_id, name
+    caller = call.caller
+    if caller.is_root:
+        call.require(_root_arn(call))
+        return store.ROOT, None
+    call.require(caller.arn)
+    user = store.get_user_by_id(call.db, caller.principal_id)
+    if user is None:
+        raise store.no_such_user(caller.user_name or caller.principal_id)
+    return user.user_id, user.name
+
+
+def _key_out(key: Key, user_name: str | None) -> dict[str, Any]:
+    """AccessKeyMetadata; root keys have no user name."""
+    return {"UserName": user_name, "AccessKeyId": key.access_key_id, "Status": key.status,
+            "CreateDate": key.created}
+
+
+@action
+async def CreateAccessKey(call: IamCall) -> Result:
+    """The secret is returned here and never again (it is stored sealed)."""
+    principal, user_name = _key_owner(call)
+    key_id, secret, now = new_access_key_id(), new_secret_access_key(), time.time()
+    sealed = call.iam.box.seal(secret, key_id)
+    await call.write(lambda conn: store.create_key_job(conn, principal, user_name or "", key_id, sealed, now))
+    return {"AccessKey": {"UserName": user_name, "AccessKeyId": key_id, "Status": "Active",
+                          "SecretAccessKey": secret, "CreateDate": now}}
+
+
+@action
+async def ListAccessKeys(call: IamCall) -> Result:
+    principal, user_name = _key_owner(call)
+    keys, page = _page_of_list(call, store.keys_of(call.db, principal))
+    return {"AccessKeyMetadata": [_key_out(k, user_name) for k in keys], **page}
+
+
+@action
+async def UpdateAccessKey(call: IamCall) -> Result:
+    principal, _ = _key_owner(call)
+    key_id, status = call.params["AccessKeyId"], call.params["Status"]
+    await call.write(lambda conn: store.update_key_job(conn, principal, key_id, status))
+    return None
+
+
+@action
+async def DeleteAccessKey(call: IamCall) -> Result:
+    principal, _ = _key_owner(call)
+    key_id = call.params["AccessKeyId"]
+    await call.write(lambda conn: store.delete_key_job(conn, principal, key_id))
+    return None
+
+
+@action
+async def GetAccessKeyLastUsed(call: IamCall) -> Result:
+    """Authorized on the key owner's ARN; an unknown key on ``user/*`` (no owner to name)."""
+    key_id = call.params["AccessKeyId"]
+    key = store.get_key(call.db, key_id)
+    owner = None if key is None or key.principal == store.ROOT else store.get_user_by_id(call.db, key.principal)
+    if key is not None and key.principal == store.ROOT:
+        call.require(_root_arn(call))
+    else:
+        call.require(call.arn("user", "/", "*") if owner is None else _user_arn(call, owner))
+    if key is None:
+        raise store.no_such_key(key_id)
+    used: dict[str, Any] = {"ServiceName": key.last_used_service or "N/A", "Region": key.last_used_region or "N/A"}
+    if key.last_used is not None:
+        used["LastUsedDate"] = key.last_used
+    return {"UserName": None if owner is None else owner.name, "AccessKeyLastUsed": used}
+
+
+# -- groups --------------------------------------------------------------------------------------------------
+
+
+@action
+async def CreateGroup(call: IamCall) -> Result:
+    p = call.params
+    group = Group(new_id("AGPA"), p["GroupName"], p.get("Path", "/"), time.time())
+    call.require(_group_arn(call, group))
+    await call.write(lambda conn: store.create_group_job(conn, group))
+    return {"Group": _group_out(call, group)}
+
+
+@action
+async def GetGroup(call: IamCall) -> Result:
+    group = _require_group(call, call.params["GroupName"])
+    users, page = _page(call, lambda after, n: store.members_of(call.db, group.group_id, after, n),
+                        lambda u: u.name)
+    return {"Group": _group_out(call, group), "Users": [_user_out(call, u) for u in users], **page}
+
+
+@action
+async def ListGroups(call: IamCall) -> Result:
+    call.require("*")
+    prefix = call.params.get("PathPrefix", "/")
+    groups, page = _page(call, lambda after, n: store.list_groups(call.db, prefix, after, n), lambda g: g.name)
+    return {"Groups": [_group_out(call, g) for g in groups], **page}
+
+
+@action
+async def UpdateGroup(call: IamCall) -> Result:
+    p = call.params
+    group = _require_group(call, p["GroupName"])
+    new_name, new_path = p.get("NewGroupName", group.name), p.get("NewPath", group.path)
+    if (new_name, new_path) != (group.name, group.path):
+        call.require(call.arn("group", new_path, new_name))
+    await call.write(lambda conn: store.update_group_job(conn, group.group_id, group.name, new_name, new_path))
+    return None
+
+
+@action
+async def DeleteGroup(call: IamCall) -> Result:
+    group = _require_group(call, call.params["GroupName"])
+    await call.write(lambda conn: store.delete_group_job(conn, group.group_id, group.name))
+    return None
+
+
+@action
+async def AddUserToGroup(call: IamCall) -> Result:
+    group = _require_group(call, call.params["GroupName"])
+    user_name, now = call.params["UserName"], time.time()
+    await call.write(lambda conn: store.add_member_job(conn, group, user_name, now))
+    return None
+
+
+@action
+async def RemoveUserFromGroup(call: IamCall) -> Result:
+    group = _require_group(call, call.params["GroupName"])
+    user_name = call.params["UserName"]
+    await call.write(lambda conn: store.remove_member_job(conn, group, user_name))
+    return None
+
+
+@action
+async def ListGroupsForUser(call: IamCall) -> Result:
+    user = _require_user(call, call.params["UserName"])
+    groups, page = _page(call, lambda after, n: store.groups_of(call.db, user.user_id, after, n),
+                         lambda g: g.name)
+    return {"Groups": [_group_out(call, g) for g in groups], **page}
+
+
+# -- account -------------------------------------------------------------------------------------------------
+
+# The quotas GetAccountSummary reports (AWS's defaults); the entity counts come from the store.
+_QUOTAS = {
+    "UsersQuota": store.USERS_QUOTA, "GroupsQuota": store.GROUPS_QUOTA, "PoliciesQuota": 1500,
+    "AccessKeysPerUserQuota": store.ACCESS_KEYS_PER_USER, "GroupsPerUserQuota": store.GROUPS_PER_USER,
+    "AttachedPoliciesPerUserQuota": 10, "AttachedPoliciesPerGroupQuota": 10, "AttachedPoliciesPerRoleQuota": 10,
+    "PolicySizeQuota": 6144, "UserPolicySizeQuota": 2048, "GroupPolicySizeQuota": 5120,
+    "RolePolicySizeQuota": 10240, "AssumeRolePolicySizeQuota": 2048, "PolicyVersionsInUseQuota": 10000,
+    "VersionsPerPolicyQuota": 5, "ServerCertificatesQuota": 20, "SigningCertificatesPerUserQuota": 2,
+    "InstanceProfilesQuota": 1000, "RolesQuota": 1000,
+}
+
+
+@action
+async def GetAccountSummary(call: IamCall) -> Result:
+    call.require("*")
+    c = store.counts(call.db)
+    summary = {
+        "Users": c.users, "Groups": c.groups, "Policies": c.policies, "PolicyVersionsInUse": c.attachments,
+        "AccountAccessKeysPresent": 1 if c.root_keys else 0, "AccountMFAEnabled": 0,
+        "AccountSigningCertificatesPresent": 0, "MFADevices": 0, "MFADevicesInUse": 0, "ServerCertificates": 0,
+        "Roles": 0, "InstanceProfiles": 0, "Providers": 0, "GlobalEndpointTokenVersion": 1, **_QUOTAS,
+    }
+    return {"SummaryMap": summary}
