@@ -11,6 +11,9 @@ from typing import Any
 from bench.workloads import Measurement, median
 
 SUBJECT = "storeroom"
+IAM_SUBJECT = "storeroom-iam"  # Storeroom with an IAM user's requests: not a peer, the cost of authorization
+# An IAM user with 10 policies × 10 statements may add < 5 % to a request's time vs the root user.
+IAM_MAX_SLOWDOWN = 0.05
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def summarize(measurements: list[Measurement]) -> dict[str, dict[str, Cell]]:
 
 
 def best_peer(cells: dict[str, Cell], attr: str, higher_is_better: bool) -> tuple[str, float] | None:
-    peers = [(t, getattr(c, attr)) for t, c in cells.items() if t not in (SUBJECT, "disk")
+    peers = [(t, getattr(c, attr)) for t, c in cells.items() if t not in (SUBJECT, IAM_SUBJECT, "disk")
              and not math.isnan(getattr(c, attr))]
     if not peers:
         return None
@@ -158,6 +161,7 @@ def markdown(table: dict[str, dict[str, Cell]], targets: list[str], meta: dict[s
     lines += _cpu_table(table, targets, verdicts)
     if "rss1g" in table:
         lines += ["", *_rss_table(table["rss1g"], targets)]
+    lines += _authorization_table(table)
     lines += ["", *_notes(meta)]
     return "\n".join(lines) + "\n"
 
@@ -212,6 +216,26 @@ def _rss_table(cells: dict[str, Cell], targets: list[str]) -> list[str]:
         lines.append(f"| {t} | {_num(e.get('rss_before_mib'), 1)} | {_num(e.get('rss_peak_mib'), 1)} | "
                      f"{_num(growth, 1)} | {_num(e.get('rss_after_mib'), 1)} | {_num(e.get('mib_s'), 1)} |")
     return lines
+
+
+def _authorization_table(table: dict[str, dict[str, Cell]]) -> list[str]:
+    """storeroom-iam vs storeroom: what evaluating an IAM user's policies costs per request."""
+    rows = []
+    for workload in ("get4k", "head4k", "boto3_get4k"):
+        cells = table.get(workload, {})
+        root, user = cells.get(SUBJECT), cells.get(IAM_SUBJECT)
+        if root is None or user is None or not root.value or not user.value:
+            continue
+        slowdown = root.value / user.value - 1  # time per request at the same concurrency
+        met = "yes" if slowdown < IAM_MAX_SLOWDOWN else "**no**"
+        rows.append(f"| {workload} | {_num(root.value)} | {_num(user.value)} | {slowdown * 100:+.1f} % | "
+                    f"{_num(user.server_cpu_us - root.server_cpu_us, 1)} | < {IAM_MAX_SLOWDOWN * 100:g} % | {met} |")
+    if not rows:
+        return []
+    return ["", "Cost of authorization: requests signed by an IAM user with 10 managed policies × 10 statements "
+            "(storeroom-iam) vs the root user (storeroom).", "",
+            "| workload | root ops/s | IAM user ops/s | time per request | server CPU µs/req added | goal | met |",
+            "|---|---|---|---|---|---|---|", *rows]
 
 
 def _unit(workload: str) -> str:

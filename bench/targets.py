@@ -278,6 +278,60 @@ class StoreroomTarget(Target):
         return f"git {commit}, {self.workers} worker(s)"
 
 
+class StoreroomIamTarget(StoreroomTarget):
+    """Storeroom again, but every request is signed by an IAM user with 10 managed policies of 10 statements
+    each, the one statement that allows the benchmark's bucket last: the cost of authorization per request is
+    this target's numbers against the ``storeroom`` (root) ones."""
+
+    name = "storeroom-iam"
+    POLICIES = 10
+    STATEMENTS = 10
+
+    def start(self) -> None:
+        super().start()  # the bucket is created by root
+        self._client = s3_client(self.endpoint)
+        key_id, secret = self._make_user()
+        self._client = boto3.client(
+            "s3", endpoint_url=self.endpoint, region_name=REGION, aws_access_key_id=key_id,
+            aws_secret_access_key=secret, config=self.client.meta.config,
+        )
+        self._client.head_bucket(Bucket=BUCKET)  # the user's key works
+
+    def _make_user(self) -> tuple[str, str]:
+        iam = boto3.client("iam", endpoint_url=self.endpoint, region_name=REGION, aws_access_key_id=ACCESS_KEY,
+                           aws_secret_access_key=SECRET_KEY)
+        iam.create_user(UserName="bench")
+        for p in range(self.POLICIES):
+            statements = [self._statement(p, s) for s in range(self.STATEMENTS)]
+            arn = iam.create_policy(PolicyName=f"bench-{p}", PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": statements}))["Policy"]["Arn"]
+            iam.attach_user_policy(UserName="bench", PolicyArn=arn)
+        key = iam.create_access_key(UserName="bench")["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    def _statement(self, p: int, s: int) -> dict[str, Any]:
+        """Realistic filler (other buckets, other actions, conditions, variables); the very last statement
+        is the one that allows the benchmark."""
+        if (p, s) == (self.POLICIES - 1, self.STATEMENTS - 1):
+            return {"Effect": "Allow", "Action": "s3:*", "Resource": [f"arn:aws:s3:::{BUCKET}",
+                                                                      f"arn:aws:s3:::{BUCKET}/*"]}
+        kind = s % 4
+        if kind == 0:
+            return {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+                    "Resource": f"arn:aws:s3:::other-{p}-{s}/*"}
+        if kind == 1:
+            return {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::other-{p}-{s}",
+                    "Condition": {"StringLike": {"s3:prefix": ["home/${aws:username}/*"]}}}
+        if kind == 2:
+            return {"Effect": "Allow", "Action": "s3:*",
+                    "Resource": f"arn:aws:s3:::team-{p}-{s}/${{aws:username}}/*",
+                    "Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.168.0.0/16"]}}}
+        return {"Effect": "Deny", "Action": "s3:DeleteBucket", "Resource": f"arn:aws:s3:::other-{p}-{s}"}
+
+    def detect_version(self) -> str:
+        return super().detect_version() + f", IAM user with {self.POLICIES}×{self.STATEMENTS} statements"
+
+
 class RcloneTarget(Target):
     name = "rclone"
 
@@ -355,11 +409,14 @@ class MotoTarget(Target):
 
 
 TARGET_KINDS: dict[str, type[Target]] = {
-    "storeroom": StoreroomTarget, "rclone": RcloneTarget, "seaweedfs": SeaweedTarget, "moto": MotoTarget,
+    "storeroom": StoreroomTarget, "storeroom-iam": StoreroomIamTarget, "rclone": RcloneTarget,
+    "seaweedfs": SeaweedTarget, "moto": MotoTarget,
 }
 
 
 def make_target(name: str, workdir: Path, storeroom_workers: int) -> Target:
     if name == "storeroom":
         return StoreroomTarget(workdir, workers=storeroom_workers)
+    if name == "storeroom-iam":
+        return StoreroomIamTarget(workdir, workers=storeroom_workers)
     return TARGET_KINDS[name](workdir)

@@ -60,3 +60,75 @@ def client_factory(endpoint: str):  # type: ignore[no-untyped-def]
         return make_client(endpoint, **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def iam(endpoint: str):  # type: ignore[no-untyped-def]
+    """A root IAM client."""
+    return make_client(endpoint, service="iam")
+
+
+class IamUser:
+    """An IAM user made for a test, with one access key and boto3 clients signed with it."""
+
+    def __init__(self, endpoint: str, name: str, arn: str, user_id: str, key_id: str, secret: str) -> None:
+        self.endpoint, self.name, self.arn, self.user_id = endpoint, name, arn, user_id
+        self.key_id, self.secret = key_id, secret
+        self.s3 = self.client("s3")
+        self.iam = self.client("iam")
+
+    def client(self, service: str, **config: object):  # type: ignore[no-untyped-def]
+        return make_client(self.endpoint, service=service, access_key=self.key_id, secret_key=self.secret,
+                           **config)
+
+
+@pytest.fixture
+def iam_user(endpoint: str, iam) -> Iterator[Callable[..., IamUser]]:  # type: ignore[no-untyped-def]
+    """Factory: ``iam_user(managed=[arn…], inline={name: json}, groups=[name…], boundary=arn, tags={…})``.
+    Everything it made is removed afterwards (keys, policies, memberships, boundary, user)."""
+    made: list[str] = []
+
+    def make(managed: tuple[str, ...] | list[str] = (), inline: dict[str, str] | None = None,
+             groups: tuple[str, ...] | list[str] = (), boundary: str | None = None,
+             tags: dict[str, str] | None = None, path: str = "/") -> IamUser:
+        name = unique_name("user")
+        kwargs: dict[str, object] = {"UserName": name, "Path": path}
+        if tags:
+            kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+        user = iam.create_user(**kwargs)["User"]
+        made.append(name)
+        for arn in managed:
+            iam.attach_user_policy(UserName=name, PolicyArn=arn)
+        for policy_name, document in (inline or {}).items():
+            iam.put_user_policy(UserName=name, PolicyName=policy_name, PolicyDocument=document)
+        for group in groups:
+            iam.add_user_to_group(GroupName=group, UserName=name)
+        if boundary:
+            iam.put_user_permissions_boundary(UserName=name, PermissionsBoundary=boundary)
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return IamUser(endpoint, name, user["Arn"], user["UserId"], key["AccessKeyId"], key["SecretAccessKey"])
+
+    yield make
+    for name in made:
+        delete_user_fully(iam, name)
+
+
+def delete_user_fully(iam, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Best effort: everything that would make DeleteUser answer DeleteConflict, then the user."""
+    calls = [
+        lambda: [iam.delete_access_key(UserName=name, AccessKeyId=k["AccessKeyId"])
+                 for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]],
+        lambda: [iam.detach_user_policy(UserName=name, PolicyArn=p["PolicyArn"])
+                 for p in iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]],
+        lambda: [iam.delete_user_policy(UserName=name, PolicyName=p)
+                 for p in iam.list_user_policies(UserName=name)["PolicyNames"]],
+        lambda: [iam.remove_user_from_group(UserName=name, GroupName=g["GroupName"])
+                 for g in iam.list_groups_for_user(UserName=name)["Groups"]],
+        lambda: iam.delete_user_permissions_boundary(UserName=name),
+        lambda: iam.delete_user(UserName=name),
+    ]
+    for call in calls:
+        try:
+            call()
+        except Exception:  # noqa: BLE001 - cleanup only
+            pass

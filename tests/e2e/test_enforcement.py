@@ -1,0 +1,369 @@
+"""Every S3 request made with an IAM user's keys is allowed or denied as AWS would decide: one test per rule of
+the evaluation logic, drawn from AWS's documented examples (IAM User Guide, S3 User Guide).
+
+The users are made through the IAM API as root (``iam_user`` fixture), the requests are real boto3 calls or
+raw signed requests on a real server with two worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from tests.conftest import make_client
+from tests.e2e.helpers import parse_any_aws_error, signed_request, unique_name
+
+S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
+S3_READ = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
+
+
+def policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def error(call, *args, **kwargs) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    with pytest.raises(ClientError) as exc:
+        call(*args, **kwargs)
+    err = exc.value.response
+    return err["ResponseMetadata"]["HTTPStatusCode"], err["Error"]["Code"], err["Error"].get("Message", "")
+
+
+def not_authorized(user, action: str, resource: str) -> str:  # type: ignore[no-untyped-def]
+    return f'User: {user.arn} is not authorized to perform: {action} on resource: "{resource}"'
+
+
+# -- the basics: no policy, AWS managed policies, the AccessDenied message ----------------------------------
+
+
+def test_user_without_policies_is_denied_and_told_why(iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
+    user = iam_user()
+    status, code, message = error(user.s3.put_object, Bucket=bucket, Key="k", Body=b"x")
+    assert (status, code) == (403, "AccessDenied")
+    assert message == (not_authorized(user, "s3:PutObject", f"arn:aws:s3:::{bucket}/k")
+                       + " because no identity-based policy allows the s3:PutObject action")
+
+
+def test_s3_full_access_opens_s3_but_not_iam(iam_user, s3, iam) -> None:  # type: ignore[no-untyped-def]
+    user = iam_user(managed=[S3_FULL])
+    name = unique_name("full")
+    user.s3.create_bucket(Bucket=name)
+    user.s3.put_object(Bucket=name, Key="a.txt", Body=b"hello")
+    assert user.s3.get_object(Bucket=name, Key="a.txt")["Body"].read() == b"hello"
+    assert [o["Key"] for o in user.s3.list_objects_v2(Bucket=name)["Contents"]] == ["a.txt"]
+    user.s3.delete_object(Bucket=name, Key="a.txt")
+    user.s3.delete_bucket(Bucket=name)
+    status, code, message = error(user.iam.create_user, UserName=unique_name("x"))
+    assert (status, code) == (403, "AccessDenied")
+    assert "iam:CreateUser" in message and "because no identity-based policy allows" in message
+
+
+def test_read_only_access_reads_but_does_not_write(iam_user, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    s3.put_object(Bucket=bucket, Key="r", Body=b"r")
+    user = iam_user(managed=[S3_READ])
+    assert user.s3.get_object(Bucket=bucket, Key="r")["Body"].read() == b"r"
+    assert error(user.s3.put_object, Bucket=bucket, Key="w", Body=b"w")[:2] == (403, "AccessDenied")
+    assert error(user.s3.delete_object, Bucket=bucket, Key="r")[:2] == (403, "AccessDenied")
+
+
+def test_missing_key_is_404_only_for_callers_who_may_list(iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
+    get_only = policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"})
+    blind = iam_user(inline={"get": get_only})
+    assert error(blind.s3.get_object, Bucket=bucket, Key="missing")[:2] == (403, "AccessDenied")
+    assert error(blind.s3.head_object, Bucket=bucket, Key="missing")[0] == 403
+    can_list = iam_user(inline={"get": get_only, "list": policy(
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"})})
+    assert error(can_list.s3.get_object, Bucket=bucket, Key="missing")[:2] == (404, "NoSuchKey")
+
+
+def test_head_bucket_is_judged_as_list_bucket(iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
+    user = iam_user(inline={"list": policy(
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"})})
+    user.s3.head_bucket(Bucket=bucket)
+    other = iam_user()
+    assert error(other.s3.head_bucket, Bucket=bucket)[0] == 403
+
+
+def test_delete_objects_is_judged_per_key(iam_user, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    s3.put_object(Bucket=bucket, Key="public/a", Body=b"a")
+    s3.put_object(Bucket=bucket, Key="private/b", Body=b"b")
+    user = iam_user(inline={"del": policy(
+        {"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": f"arn:aws:s3:::{bucket}/public/*"})})
+    result = user.s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "public/a"}, {"Key": "private/b"}]})
+    assert [d["Key"] for d in result["Deleted"]] == ["public/a"]
+    assert [(e["Key"], e["Code"]) for e in result["Errors"]] == [("private/b", "AccessDenied")]
+    assert s3.get_object(Bucket=bucket, Key="private/b")["Body"].read() == b"b"
+
+
+def test_copy_needs_get_on_source_and_put_on_target(iam_user, s3, bucket, new_bucket) -> None:  # type: ignore[no-untyped-def]
+    target = new_bucket()
+    s3.put_object(Bucket=bucket, Key="src", Body=b"data")
+    put_only = policy({"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{target}/*"})
+    user = iam_user(inline={"put": put_only})
+    status, code, message = error(user.s3.copy_object, Bucket=target, Key="dst",
+                                  CopySource={"Bucket": bucket, "Key": "src"})
+    assert (status, code) == (403, "AccessDenied")
+    assert f"s3:GetObject on resource: \"arn:aws:s3:::{bucket}/src\"" in message
+    both = iam_user(inline={"put": put_only, "get": policy(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"})})
+    both.s3.copy_object(Bucket=target, Key="dst", CopySource={"Bucket": bucket, "Key": "src"})
+    assert s3.get_object(Bucket=target, Key="dst")["Body"].read() == b"data"
+
+
+# -- policy language: variables, conditions, NotResource -----------------------------------------------------
+
+
+def test_home_directory_policy_with_username_variable(iam_user, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    """The IAM User Guide's example: each user lists and writes only under home/<their user name>/."""
+    home = policy(
+        {"Sid": "AllowListingOfUserFolder", "Effect": "Allow", "Action": "s3:ListBucket",
+         "Resource": f"arn:aws:s3:::{bucket}",
+         "Condition": {"StringLike": {"s3:prefix": ["home/${aws:username}/*", "home/${aws:username}"]}}},
+        {"Sid": "AllowAllS3ActionsInUserFolder", "Effect": "Allow", "Action": "s3:*",
+         "Resource": f"arn:aws:s3:::{bucket}/home/${{aws:username}}/*"},
+    )
+    user = iam_user(inline={"home": home})
+    user.s3.put_object(Bucket=bucket, Key=f"home/{user.name}/notes.txt", Body=b"mine")
+    listed = user.s3.list_objects_v2(Bucket=bucket, Prefix=f"home/{user.name}/")
+    assert [o["Key"] for o in listed["Contents"]] == [f"home/{user.name}/notes.txt"]
+    assert error(user.s3.put_object, Bucket=bucket, Key="home/someone-else/x", Body=b"x")[0] == 403
+    assert error(user.s3.list_objects_v2, Bucket=bucket, Prefix="home/someone-else/")[0] == 403
+    assert error(user.s3.list_objects_v2, Bucket=bucket)[0] == 403  # no prefix: the condition's key is missing
+
+
+def test_principal_tag_variable(iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
+    team_policy = policy({"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
+                          "Resource": f"arn:aws:s3:::{bucket}/${{aws:PrincipalTag/team}}/*"})
+    user = iam_user(inline={"team": team_policy}, tags={"team": "blue"})
+    user.s3.put_object(Bucket=bucket, Key="blue/plan.txt", Body=b"p")
+    assert error(user.s3.put_object, Bucket=bucket, Key="red/plan.txt", Body=b"p")[0] == 403
+    untagged = iam_user(inline={"team": team_policy})
+    assert error(untagged.s3.put_object, Bucket=bucket, Key="blue/plan.txt", Body=b"p")[0] == 403
+
+
+def test_secure_transport_deny(iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
+    """AWS's recommended deny of plain HTTP: Storeroom here listens on http://, so everything is denied."""
+    deny_http = policy({"Effect": "Deny", "Action": "s3:*", "Resource": "*",
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    user = iam_user(managed=[S3_FULL], inline={"https-only": deny_http})
+    status, code, message = error(user.s3.put_object, Bucket=bucket, Key="k", Body=b"x")
+    assert (status, code) == (403, "AccessDenied")
+    assert "with an explicit deny in an identity-based policy" in message
+
+
+def test_source_ip_conditions(iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
+    loopback = iam_user(inline={"ip": policy({"Effect": "Allow", "Action": "s3:*", "Resource": "*",
+                                              "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}})})
+    loopback.s3.put_object(Bucket=bucket, Key="from-loopback", Body=b"x")
+    office = iam_user(inline={"ip": policy({"Effect": "Allow", "Action": "s3:*", "Resource": "*",
+                                            "Condition": {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}})})
+    assert error(office.s3.put_object, Bucket=bucket, Key="k", Body=b"x")[0] == 403
+    blocked = iam_user(managed=[S3_FULL], inline={"ip": policy(
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "*",
+         "Condition": {"NotIpAddress": {"aws:SourceIp": "203.0.113.0/24"}}})})
+    assert error(blocked.s3.put_object, Bucket=bucket, Key="k", Body=b"x")[0] == 403
+
+
+def test_not_resource_deny_confines_user_to_one_bucket(iam_user, bucket, new_bucket) -> None:  # type: ignore[no-untyped-def]
+    other = new_bucket()
+    confine = policy({"Effect": "Deny", "Action": "s3:*",
+                      "NotResource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]})
+    user = iam_user(managed=[S3_FULL], inline={"confine": confine})
+    user.s3.put_object(Bucket=bucket, Key="ok", Body=b"x")
+    assert error(user.s3.put_object, Bucket=other, Key="no", Body=b"x")[0] == 403
+
+
+def test_numeric_condition_on_max_keys(iam_user, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    capped = policy({"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}",
+                     "Condition": {"NumericLessThanEquals": {"s3:max-keys": "10"}}})
+    user = iam_user(inline={"capped": capped})
+    user.s3.list_objects_v2(Bucket=bucket, MaxKeys=5)
+    assert error(user.s3.list_objects_v2, Bucket=bucket, MaxKeys=100)[0] == 403
+
+
+# -- groups and boundaries ----------------------------------------------------------------------------------
+
+
+def test_group_deny_overrides_user_allow(iam_user, iam, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    group = unique_name("grp")
+    iam.create_group(GroupName=group)
+    iam.put_group_policy(GroupName=group, PolicyName="no-deletes", PolicyDocument=policy(
+        {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}))
+    try:
+        user = iam_user(managed=[S3_FULL], groups=[group])
+        user.s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+        status, code, message = error(user.s3.delete_object, Bucket=bucket, Key="k")
+        assert (status, code) == (403, "AccessDenied")
+        assert "explicit deny in an identity-based policy" in message
+    finally:
+        for u in iam.get_group(GroupName=group)["Users"]:
+            iam.remove_user_from_group(GroupName=group, UserName=u["UserName"])
+        iam.delete_group_policy(GroupName=group, PolicyName="no-deletes")
+        iam.delete_group(GroupName=group)
+
+
+def test_group_allow_grants_its_members(iam_user, iam, bucket) -> None:  # type: ignore[no-untyped-def]
+    group = unique_name("grp")
+    iam.create_group(GroupName=group)
+    iam.attach_group_policy(GroupName=group, PolicyArn=S3_FULL)
+    try:
+        user = iam_user(groups=[group])
+        user.s3.put_object(Bucket=bucket, Key="via-group", Body=b"x")
+        iam.remove_user_from_group(GroupName=group, UserName=user.name)
+        assert error(user.s3.put_object, Bucket=bucket, Key="via-group", Body=b"x")[0] == 403
+    finally:
+        iam.detach_group_policy(GroupName=group, PolicyArn=S3_FULL)
+        iam.delete_group(GroupName=group)
+
+
+def test_permissions_boundary_caps_s3_full_access(iam_user, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    s3.put_object(Bucket=bucket, Key="r", Body=b"r")
+    user = iam_user(managed=[S3_FULL], boundary=S3_READ)
+    assert user.s3.get_object(Bucket=bucket, Key="r")["Body"].read() == b"r"
+    status, code, message = error(user.s3.put_object, Bucket=bucket, Key="w", Body=b"w")
+    assert (status, code) == (403, "AccessDenied")
+    assert message.endswith("because no permissions boundary allows the s3:PutObject action")
+
+
+# -- bucket policies ----------------------------------------------------------------------------------------
+
+
+def test_bucket_policy_grants_a_user_without_identity_policy(iam_user, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    s3.put_object(Bucket=bucket, Key="shared", Body=b"s")
+    user = iam_user()
+    assert error(user.s3.get_object, Bucket=bucket, Key="shared")[0] == 403
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
+        {"Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{bucket}/*"}))
+    assert user.s3.get_object(Bucket=bucket, Key="shared")["Body"].read() == b"s"
+    assert error(user.s3.put_object, Bucket=bucket, Key="x", Body=b"x")[0] == 403
+
+
+def test_bucket_policy_explicit_deny_beats_identity_allow(iam_user, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    user = iam_user(managed=[S3_FULL])
+    user.s3.put_object(Bucket=bucket, Key="keep", Body=b"k")
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
+        {"Sid": "NoDeletes", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+         "Resource": f"arn:aws:s3:::{bucket}/*"}))
+    status, code, message = error(user.s3.delete_object, Bucket=bucket, Key="keep")
+    assert (status, code) == (403, "AccessDenied")
+    assert "with an explicit deny in a resource-based policy" in message
+    # the root user is bound by the bucket policy's explicit deny too, but can always remove the policy
+    assert error(s3.delete_object, Bucket=bucket, Key="keep")[0] == 403
+    s3.delete_bucket_policy(Bucket=bucket)
+    s3.delete_object(Bucket=bucket, Key="keep")
+
+
+def test_anonymous_read_only_through_a_bucket_policy(endpoint, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    s3.put_object(Bucket=bucket, Key="index.html", Body=b"<h1>public</h1>")
+    assert requests.get(f"{endpoint}/{bucket}/index.html", timeout=10).status_code == 403
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
+        {"Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{bucket}/*"}))
+    resp = requests.get(f"{endpoint}/{bucket}/index.html", timeout=10)
+    assert resp.status_code == 200 and resp.content == b"<h1>public</h1>"
+    assert requests.put(f"{endpoint}/{bucket}/x", data=b"x", timeout=10).status_code == 403
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"] is True
+
+
+def test_bucket_policy_round_trip_and_errors(s3, bucket, new_bucket) -> None:  # type: ignore[no-untyped-def]
+    assert error(s3.get_bucket_policy, Bucket=bucket)[:2] == (404, "NoSuchBucketPolicy")
+    text = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                   "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*",
+                   "Condition": {"IpAddress": {"aws:SourceIp": "192.0.2.0/24"}}})
+    s3.put_bucket_policy(Bucket=bucket, Policy=text)
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == json.loads(text)
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"] is False
+    other = new_bucket()
+    wrong_bucket = policy({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                           "Resource": f"arn:aws:s3:::{other}/*"})
+    assert error(s3.put_bucket_policy, Bucket=bucket, Policy=wrong_bucket)[:3] == (
+        400, "MalformedPolicy", "Policy has invalid resource")
+    assert error(s3.put_bucket_policy, Bucket=bucket, Policy="{not json")[:2] == (400, "MalformedPolicy")
+    s3.delete_bucket_policy(Bucket=bucket)
+    assert error(s3.get_bucket_policy, Bucket=bucket)[:2] == (404, "NoSuchBucketPolicy")
+
+
+# -- revocation and credentials -----------------------------------------------------------------------------
+
+
+def _signed(user, method: str, url: str, body: bytes = b"") -> requests.Response:  # type: ignore[no-untyped-def]
+    """A request on a new connection, so that both worker processes answer some of them."""
+    return signed_request(method, url, body=body, access_key=user.key_id, secret_key=user.secret)
+
+
+def test_revocation_is_immediate_on_every_worker(endpoint, iam_user, iam, bucket) -> None:  # type: ignore[no-untyped-def]
+    user = iam_user(managed=[S3_FULL])
+    url = f"{endpoint}/{bucket}/r"
+    for _ in range(6):
+        assert _signed(user, "PUT", url, b"x").status_code == 200
+    iam.update_access_key(UserName=user.name, AccessKeyId=user.key_id, Status="Inactive")
+    for _ in range(6):
+        resp = _signed(user, "GET", url)
+        assert (resp.status_code, parse_any_aws_error(resp.content)["Code"]) == (403, "InvalidAccessKeyId")
+    iam.update_access_key(UserName=user.name, AccessKeyId=user.key_id, Status="Active")
+    for _ in range(6):
+        assert _signed(user, "GET", url).status_code == 200
+    iam.detach_user_policy(UserName=user.name, PolicyArn=S3_FULL)
+    for _ in range(6):
+        resp = _signed(user, "GET", url)
+        assert (resp.status_code, parse_any_aws_error(resp.content)["Code"]) == (403, "AccessDenied")
+    iam.delete_access_key(UserName=user.name, AccessKeyId=user.key_id)
+    for _ in range(6):
+        resp = _signed(user, "GET", url)
+        assert (resp.status_code, parse_any_aws_error(resp.content)["Code"]) == (403, "InvalidAccessKeyId")
+
+
+def test_deleted_user_keys_stop_working(endpoint, iam_user, iam, bucket) -> None:  # type: ignore[no-untyped-def]
+    user = iam_user(managed=[S3_FULL])
+    user.s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    iam.delete_access_key(UserName=user.name, AccessKeyId=user.key_id)
+    iam.detach_user_policy(UserName=user.name, PolicyArn=S3_FULL)
+    iam.delete_user(UserName=user.name)
+    assert error(user.s3.get_object, Bucket=bucket, Key="k")[:2] == (403, "InvalidAccessKeyId")
+    sts = user.client("sts")
+    assert error(sts.get_caller_identity)[:2] == (403, "InvalidClientTokenId")
+
+
+def test_sts_get_caller_identity_names_the_user(iam_user) -> None:  # type: ignore[no-untyped-def]
+    user = iam_user()  # no policy is needed to ask who you are
+    identity = user.client("sts").get_caller_identity()
+    assert identity["Arn"] == user.arn
+    assert identity["UserId"] == user.user_id and identity["UserId"].startswith("AIDA")
+    assert user.arn == f"arn:aws:iam::{identity['Account']}:user/{user.name}"
+
+
+def test_access_key_last_used(iam_user, iam, bucket) -> None:  # type: ignore[no-untyped-def]
+    user = iam_user(managed=[S3_FULL])
+    before = iam.get_access_key_last_used(AccessKeyId=user.key_id)["AccessKeyLastUsed"]
+    assert "LastUsedDate" not in before and before["ServiceName"] == "N/A"
+    user.s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    deadline = time.time() + 5  # recorded without holding up the request
+    while time.time() < deadline:
+        used = iam.get_access_key_last_used(AccessKeyId=user.key_id)["AccessKeyLastUsed"]
+        if "LastUsedDate" in used:
+            break
+        time.sleep(0.05)
+    assert used["ServiceName"] == "s3" and used["Region"] == "us-east-1"
+
+
+def test_users_manage_their_own_keys_only(iam_user) -> None:  # type: ignore[no-untyped-def]
+    self_service = policy({"Effect": "Allow", "Action": ["iam:*AccessKey*"],
+                           "Resource": "arn:aws:iam::*:user/${aws:username}"})
+    alice = iam_user(inline={"keys": self_service})
+    bob = iam_user()
+    keys = alice.iam.list_access_keys()["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in keys] == [alice.key_id]
+    second = alice.iam.create_access_key()["AccessKey"]
+    rotated = make_client(alice.endpoint, service="sts", access_key=second["AccessKeyId"],
+                          secret_key=second["SecretAccessKey"])
+    assert rotated.get_caller_identity()["Arn"] == alice.arn
+    alice.iam.update_access_key(AccessKeyId=alice.key_id, Status="Inactive")
+    alice_new = make_client(alice.endpoint, service="iam", access_key=second["AccessKeyId"],
+                            secret_key=second["SecretAccessKey"])
+    alice_new.delete_access_key(AccessKeyId=alice.key_id)
+    assert error(alice_new.list_access_keys, UserName=bob.name)[:2] == (403, "AccessDenied")
