@@ -88,6 +88,8 @@ class IamCall:
 
     async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``job`` in a durable transaction, then invalidate every worker's IAM caches."""
+        if not self.authorized:  # a handler must authorize before it changes anything
+            raise AwsError("InternalError", "We encountered an internal error. Please try again.", 500)
         result = await self.meta.db.write(job)
         self.meta.bump_iam()
         return result
