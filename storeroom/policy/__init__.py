@@ -10,7 +10,7 @@ Public interface (used by authz.py, the IAM API and the S3 bucket-policy handler
 - ``managed.AWS_MANAGED`` — the AWS managed policy catalog.
 """
 
-from storeroom.policy.document import Policy, Statement, parse_policy
+from storeroom.policy.document import Policy, Statement, context_keys, parse_policy
 from storeroom.policy.evaluate import (
     AuthRequest,
     Evaluation,
@@ -22,5 +22,5 @@ from storeroom.policy.evaluate import (
 
 __all__ = [
     "AuthRequest", "Evaluation", "MatchedStatement", "Policy", "PolicySource", "PrincipalPolicies", "Statement",
-    "evaluate", "parse_policy",
+    "context_keys", "evaluate", "parse_policy",
 ]

@@ -1,22 +1,94 @@
 """Policy documents: parse, validate (IAM's MalformedPolicyDocument messages), compile.
 
-PLACEHOLDER: the real parser/validator is being written (issue 3); this minimal version only parses JSON.
+The checks run in the order IAM applies them, so a document with several faults gets the message IAM would
+give: syntax, the Principal rule, version, "legacy parsing", Sid uniqueness, missing Action/Resource, resource
+format, action format.  The messages are IAM's, as observed by moto's test-suite (tests/test_iam/
+test_iam_policies.py, recorded against AWS).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from storeroom.errors import AwsError
+from storeroom.policy.conditions import OPERATORS, Condition, compile_condition, parse_date, split_operator
+from storeroom.policy.matching import Context, Matcher, compile_pattern
+
+VERSIONS = ("2012-10-17", "2008-10-17")
+KINDS = ("identity", "managed", "resource")
+_TOP = frozenset({"Version", "Id", "Statement"})
+_ELEMENTS = frozenset({"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource",
+                       "NotResource", "Condition"})
+_PRINCIPAL_TYPES = frozenset({"AWS", "Service", "Federated", "CanonicalUser"})
+_IAM_PATHS = ("user/", "federated-user/", "role/", "group/", "instance-profile/", "mfa/", "server-certificate/",
+              "policy/", "sms-mfa/", "saml-provider/", "oidc-provider/", "report/", "access-report/")
+_VENDOR_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
+
+
+class _Syntax(Exception):
+    """Any structural fault: IAM answers all of them with "Syntax errors in policy."."""
+
+
+def _malformed(message: str) -> AwsError:
+    return AwsError("MalformedPolicyDocument", message, 400)
+
+
+# --- compiled forms -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Principals:
+    """A Principal/NotPrincipal element: ``"*"``, or ARNs/account ids per type."""
+    any: bool = False
+    aws: frozenset[str] = frozenset()        # user/role ARNs, account root ARNs (account ids normalised)
+    others: frozenset[str] = frozenset()     # "Service:s3.amazonaws.com", "CanonicalUser:…", "Federated:…"
+
+    def names(self, principal_arn: str, principal_type: str, account_id: str, effect: str) -> bool:
+        """Does this element name the caller?  An account (``"123456789012"``/``…:root``) names its root user;
+        for a Deny it names every identity of the account (an Allow to the account only delegates to it,
+        which the identity policies then decide)."""
+        if self.any or principal_arn in self.aws:
+            return True
+        if not account_id or f"arn:aws:iam::{account_id}:root" not in self.aws:
+            return False
+        return principal_type == "Root" or effect == "Deny"
 
 
 @dataclass(frozen=True, slots=True)
 class Statement:
     sid: str | None
-    effect: str                 # "Allow" | "Deny"
+    effect: str                              # "Allow" | "Deny"
     raw: dict[str, Any]
+    actions: tuple[Matcher, ...] = ()        # Action or NotAction patterns (lower-cased, case-insensitive)
+    not_action: bool = False
+    resources: tuple[Matcher, ...] = ()      # Resource or NotResource patterns
+    resource_texts: tuple[str, ...] = ()
+    not_resource: bool = False
+    any_resource: bool = False               # Resource "*" (fast path)
+    principal: Principals | None = None      # Principal or NotPrincipal (resource policies)
+    not_principal: bool = False
+    conditions: tuple[Condition, ...] = ()
+    start: tuple[int, int] = (1, 1)          # (line, column) of the statement's "{", 1-based
+    end: tuple[int, int] = (1, 1)            # just after its "}"
+
+    def matches_action(self, action: str) -> bool:
+        """``action`` lower-cased."""
+        hit = any(m(action, {}) for m in self.actions)
+        return hit != self.not_action
+
+    def matches_resource(self, resource: str, ctx: Context) -> bool:
+        if self.any_resource:
+            return True
+        if resource == "*":
+            # an action without resource-level permissions: any Resource entry covers it, and a
+            # NotResource excludes it only by listing "*"
+            return not self.not_resource or "*" not in self.resource_texts
+        hit = any(m(resource, ctx) for m in self.resources)
+        return hit != self.not_resource
+
+    def conditions_hold(self, ctx: Context) -> bool:
+        return all(c.holds(ctx) for c in self.conditions)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -24,20 +96,340 @@ class Policy:
     text: str
     version: str
     statements: tuple[Statement, ...]
+    id: str | None = None
+    # action (lower-cased) -> indexes of the statements whose Action/NotAction covers it (filled lazily)
+    by_action: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False, compare=False)
 
+    def statements_for(self, action: str) -> tuple[int, ...]:
+        try:
+            return self.by_action[action]
+        except KeyError:
+            found = tuple(i for i, s in enumerate(self.statements) if s.matches_action(action))
+            if len(self.by_action) > 4096:
+                self.by_action.clear()
+            self.by_action[action] = found
+            return found
+
+
+# --- parsing ------------------------------------------------------------------------------------------------
 
 def parse_policy(text: str, kind: str = "identity") -> Policy:
-    """``kind``: "identity" (user, group, managed policies and boundaries: no Principal element) or
-    "resource" (bucket policies: Principal or NotPrincipal required).  Raises
+    """``kind``: "identity" (user and group inline policies: no Principal element), "managed" (customer managed
+    policies and their versions, permissions boundaries: also Version 2012-10-17 required, as CreatePolicy
+    demands) or "resource" (bucket policies: Principal or NotPrincipal required).  Raises
     ``AwsError("MalformedPolicyDocument", <IAM's message>, 400)``."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown policy kind {kind!r}")
     try:
         doc = json.loads(text)
-    except ValueError:
-        raise AwsError("MalformedPolicyDocument", "Syntax errors in policy.", 400) from None
-    if not isinstance(doc, dict):
-        raise AwsError("MalformedPolicyDocument", "Syntax errors in policy.", 400)
-    statements = doc.get("Statement", [])
-    if isinstance(statements, dict):
-        statements = [statements]
-    return Policy(text, str(doc.get("Version", "2008-10-17")),
-                  tuple(Statement(s.get("Sid"), s.get("Effect", ""), s) for s in statements))
+        statements = _check_syntax(doc)
+    except (ValueError, RecursionError, _Syntax):
+        raise _malformed("Syntax errors in policy.") from None
+    _check_principals(statements, kind)
+    version = doc.get("Version")
+    if kind == "managed" and version != "2012-10-17":
+        raise _malformed("Policy document must be version 2012-10-17 or greater.")
+    resource_error = _check_legacy(statements)
+    _check_sids(statements)
+    _check_present(statements, kind)
+    if resource_error:
+        raise _malformed(resource_error)
+    for st in statements:
+        for key in ("Action", "NotAction"):
+            for action in _strings(st.get(key)):
+                _check_action(action)
+    version = version or "2008-10-17"
+    positions = _statement_positions(text)
+    if len(positions) != len(statements):
+        positions = [((1, 1), (1, 1))] * len(statements)
+    compiled = tuple(_compile(st, version == "2012-10-17", pos) for st, pos in zip(statements, positions,
+                                                                                   strict=True))
+    return Policy(text, version, compiled, doc.get("Id"))
+
+
+def _strings(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _string_or_list(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def _check_syntax(doc: Any) -> list[dict[str, Any]]:
+    if not isinstance(doc, dict) or not _TOP.issuperset(doc):
+        raise _Syntax
+    if "Version" in doc and doc["Version"] not in VERSIONS:
+        raise _Syntax
+    if "Id" in doc and not isinstance(doc["Id"], str):
+        raise _Syntax
+    raw = doc.get("Statement")
+    statements = [raw] if isinstance(raw, dict) else raw
+    if not isinstance(statements, list) or not statements:
+        raise _Syntax
+    for st in statements:
+        _check_statement_syntax(st)
+    return statements
+
+
+def _check_statement_syntax(st: Any) -> None:
+    if not isinstance(st, dict) or not _ELEMENTS.issuperset(st):
+        raise _Syntax
+    for a, b in (("Action", "NotAction"), ("Resource", "NotResource"), ("Principal", "NotPrincipal")):
+        if a in st and b in st:
+            raise _Syntax
+    effect = st.get("Effect")
+    if not isinstance(effect, str) or effect.lower() not in ("allow", "deny"):
+        raise _Syntax
+    for key in ("Action", "NotAction", "Resource", "NotResource"):
+        if key in st and not _string_or_list(st[key]):
+            raise _Syntax
+    if "Sid" in st and not isinstance(st["Sid"], str):
+        raise _Syntax
+    for key in ("Principal", "NotPrincipal"):
+        if key in st:
+            _check_principal_syntax(st[key])
+    if "Condition" in st:
+        _check_condition_syntax(st["Condition"])
+
+
+def _check_principal_syntax(value: Any) -> None:
+    if value == "*":
+        return
+    if not isinstance(value, dict) or not value or not _PRINCIPAL_TYPES.issuperset(value):
+        raise _Syntax
+    for names in value.values():
+        if not _string_or_list(names):
+            raise _Syntax
+
+
+def _condition_value(value: Any) -> bool:
+    return isinstance(value, (str, bool, int, float))
+
+
+def _check_condition_syntax(block: Any) -> None:
+    if not isinstance(block, dict):
+        raise _Syntax
+    for operator, keys in block.items():
+        if not isinstance(keys, dict):
+            raise _Syntax
+        for values in keys.values():
+            if not (_condition_value(values) or (isinstance(values, list) and all(map(_condition_value, values)))):
+                raise _Syntax
+        _qualifier, base, _if_exists = split_operator(operator)
+        if base not in OPERATORS and keys:
+            raise _Syntax
+
+
+def _check_principals(statements: list[dict[str, Any]], kind: str) -> None:
+    for st in statements:
+        has = "Principal" in st or "NotPrincipal" in st
+        if kind != "resource" and has:
+            raise _malformed("Policy document should not specify a principal.")
+        if kind == "resource" and not has:
+            raise _malformed("Missing required field Principal")
+
+
+def _check_legacy(statements: list[dict[str, Any]]) -> str:
+    """IAM's "legacy parsing" pass: case-sensitive Effect, parseable dates, ARN shapes.  Returns the first
+    resource-format message, which IAM reports only after the Sid and Action/Resource presence checks; while
+    none is found, each statement's resources must also pass the legacy ARN parser."""
+    for st in statements:
+        if st["Effect"] not in ("Allow", "Deny"):
+            raise _malformed("The policy failed legacy parsing")
+        for operator, keys in st.get("Condition", {}).items():
+            if split_operator(operator)[1].startswith("Date"):
+                for values in keys.values():
+                    if any(parse_date(_as_text(v)) is None for v in _listed(values)):
+                        raise _malformed("The policy failed legacy parsing")
+    first_error = ""
+    for key in ("Resource", "NotResource"):
+        for st in statements:
+            resources = _strings(st.get(key))
+            for resource in sorted(resources, reverse=True):
+                first_error = first_error or _resource_error(resource)
+            if key in st and not first_error and not all(map(_legacy_arn, resources)):
+                raise _malformed("The policy failed legacy parsing")
+    return first_error
+
+
+def _legacy_arn(resource: str) -> bool:
+    if resource == "*":
+        return True
+    parts = resource.split(":")
+    return (len(parts) > 5 or "::" not in resource) and len(parts) > 2 and parts[2] != ""
+
+
+def _listed(values: Any) -> list[Any]:
+    return values if isinstance(values, list) else [values]
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
+
+
+def _resource_error(resource: str) -> str:
+    """IAM's message for a resource that is neither "*" nor a well-formed ARN, or "".  Like IAM, the text
+    before the first colon is not looked at."""
+    if resource == "*":
+        return ""
+    if ":" not in resource:
+        return f'Resource {resource} must be in ARN format or "*".'
+    partition, colon, rest = resource.partition(":")[2].partition(":")
+    if partition != "aws":
+        parts = rest.split(":")
+        arn1 = parts[0] if parts[0] != "" or len(parts) > 1 else "*"
+        arn2 = parts[1] if len(parts) > 1 else "*"
+        arn3 = parts[2] if len(parts) > 2 else "*"
+        arn4 = ":".join(parts[3:]) if len(parts) > 3 else "*"
+        return f'Partition "{partition}" is not valid for resource "arn:{partition}:{arn1}:{arn2}:{arn3}:{arn4}".'
+    if not colon:
+        return "Resource vendor must be fully qualified and cannot contain regexes."
+    service, _, rest = rest.partition(":")
+    if service in ("iam", "s3") and not rest.startswith(":"):
+        return (f"IAM resource {resource} cannot contain region information." if service == "iam"
+                else f"Resource {resource} can not contain region information.")
+    path = rest.partition(":")[2].partition(":")[2]
+    if service == "iam" and not path.startswith(_IAM_PATHS):
+        return 'IAM resource path must either be "*" or start with ' + ", ".join(_IAM_PATHS) + "."
+    return ""
+
+
+def _check_sids(statements: list[dict[str, Any]]) -> None:
+    seen: set[str] = set()
+    for st in statements:
+        sid = st.get("Sid")
+        if sid:
+            if sid in seen:
+                raise _malformed("Statement IDs (SID) in a single policy must be unique.")
+            seen.add(sid)
+
+
+def _check_present(statements: list[dict[str, Any]], kind: str) -> None:
+    if not all(_present(st, "Action", "NotAction") for st in statements):
+        raise _malformed("Policy statement must contain actions.")
+    if not all(_present(st, "Resource", "NotResource") for st in statements):
+        raise _malformed("Policy statement must contain resources." if kind != "resource"
+                         else "Missing required field Resource")
+
+
+def _present(st: dict[str, Any], key: str, not_key: str) -> bool:
+    """An element counts when given, even as "" (its format is checked later), but not as []."""
+    value = st.get(key, st.get(not_key))
+    return value is not None and value != []
+
+
+def _check_action(action: str) -> None:
+    if action == "*":
+        return
+    parts = action.split(":")
+    if len(parts) == 1:
+        raise _malformed("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.")
+    if len(parts) > 2:
+        raise _malformed("Actions/Condition can contain only one colon.")
+    if parts[0] != "*" and not _VENDOR_OK.issuperset(parts[0]):
+        raise _malformed(f"Vendor {parts[0]} is not valid")
+
+
+# --- compiling ----------------------------------------------------------------------------------------------
+
+def _compile(st: dict[str, Any], variables: bool, position: tuple[tuple[int, int], tuple[int, int]]) -> Statement:
+    not_action = "NotAction" in st
+    actions = tuple(compile_pattern(a.lower(), variables=False, ignore_case=True)
+                    for a in _strings(st.get("NotAction" if not_action else "Action")))
+    not_resource = "NotResource" in st
+    texts = tuple(_strings(st.get("NotResource" if not_resource else "Resource")))
+    resources = tuple(compile_pattern(r, variables=variables) for r in texts)
+    not_principal = "NotPrincipal" in st
+    principal_element = st.get("NotPrincipal" if not_principal else "Principal")
+    conditions = tuple(
+        compile_condition(operator, key, tuple(_as_text(v) for v in _listed(values)), variables)
+        for operator, keys in st.get("Condition", {}).items() if keys
+        for key, values in keys.items()
+    )
+    return Statement(
+        sid=st.get("Sid"), effect=st["Effect"], raw=st,
+        actions=actions, not_action=not_action,
+        resources=resources, resource_texts=texts, not_resource=not_resource,
+        any_resource=not not_resource and "*" in texts,
+        principal=None if principal_element is None else _principals(principal_element),
+        not_principal=not_principal,
+        conditions=conditions, start=position[0], end=position[1],
+    )
+
+
+def _principals(element: Any) -> Principals:
+    if element == "*":
+        return Principals(any=True)
+    aws: set[str] = set()
+    others: set[str] = set()
+    any_ = False
+    for kind, names in element.items():
+        for name in _strings(names):
+            if kind != "AWS":
+                others.add(f"{kind}:{name}")
+            elif name == "*":
+                any_ = True
+            elif name.isdigit() and len(name) == 12:
+                aws.add(f"arn:aws:iam::{name}:root")
+            else:
+                aws.add(name)
+    return Principals(any_, frozenset(aws), frozenset(others))
+
+
+def _statement_positions(text: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) of each statement object in ``text``, found by walking the top-level object with
+    ``raw_decode`` (the text is already known to be valid JSON)."""
+    decoder = json.JSONDecoder()
+    spans: list[tuple[int, int]] = []
+    i = _skip(text, 0)
+    if text[i:i + 1] != "{":
+        return []
+    i = _skip(text, i + 1)
+    while i < len(text) and text[i] != "}":
+        key, i = decoder.raw_decode(text, i)
+        i = _skip(text, _skip(text, i) + 1)           # past ":"
+        if key == "Statement":
+            spans = []
+            if text[i] == "[":
+                i = _skip(text, i + 1)
+                while text[i] != "]":
+                    _, end = decoder.raw_decode(text, i)
+                    spans.append((i, end))
+                    i = _skip(text, end)
+                    if text[i] == ",":
+                        i = _skip(text, i + 1)
+                i += 1
+            else:
+                _, end = decoder.raw_decode(text, i)
+                spans.append((i, end))
+                i = end
+        else:
+            _, i = decoder.raw_decode(text, i)
+        i = _skip(text, i)
+        if text[i:i + 1] == ",":
+            i = _skip(text, i + 1)
+    return [(_line_column(text, start), _line_column(text, end)) for start, end in spans]
+
+
+def _skip(text: str, i: int) -> int:
+    while i < len(text) and text[i] in " \t\r\n":
+        i += 1
+    return i
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def context_keys(policy: Policy) -> list[str]:
+    """Every condition key the policy references, as written (for the simulator's GetContextKeysFor…)."""
+    seen: dict[str, str] = {}
+    for st in policy.statements:
+        for c in st.conditions:
+            seen.setdefault(c.key_lower, c.key)
+    return list(seen.values())

@@ -1,0 +1,137 @@
+"""Wildcard patterns and policy variables, compiled once when a policy is parsed.
+
+IAM's wildcards: ``*`` matches any run of characters (including none, and across ``/`` and ``:``), ``?``
+exactly one character.  Actions compare case-insensitively, resources and condition values case-sensitively.
+
+Policy variables (``${aws:username}``, ``${aws:PrincipalTag/team, 'default'}``) are substituted from the
+request context (keys looked up lower-cased); ``${*}``, ``${?}`` and ``${$}`` stand for the literal characters.
+A substituted value is matched literally: a user named ``a*`` does not become a wildcard.  A variable without
+a value or default makes the pattern match nothing.
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+Context = Mapping[str, Sequence[str]]
+# (value, context) -> does the pattern match?
+Matcher = Callable[[str, Context], bool]
+
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_DEFAULT = re.compile(r"^\s*([^,\s]+)\s*,\s*'([^']*)'\s*$")
+_ESCAPES = {"*": "*", "?": "?", "$": "$"}
+
+
+def glob_to_regex(pattern: str) -> str:
+    """The regular expression (without anchors) of an IAM wildcard pattern."""
+    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(regex: str, flags: int) -> re.Pattern[str]:
+    return re.compile(regex, flags | re.DOTALL)
+
+
+def glob_match(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    """One-off wildcard match (compiled patterns are cached)."""
+    return _plain(pattern, ignore_case)(value, {})
+
+
+def _plain(pattern: str, ignore_case: bool) -> Matcher:
+    """A matcher for a pattern without variables, choosing the cheapest test that is exact."""
+    if ignore_case:
+        pattern = pattern.lower()
+    if pattern == "*":
+        return lambda value, ctx: True
+    if "*" not in pattern and "?" not in pattern:
+        if ignore_case:
+            return lambda value, ctx: value.lower() == pattern
+        return lambda value, ctx: value == pattern
+    head = pattern[:-1]
+    if pattern.endswith("*") and "*" not in head and "?" not in head:
+        if ignore_case:
+            return lambda value, ctx: value.lower().startswith(head)
+        return lambda value, ctx: value.startswith(head)
+    regex = _compiled(glob_to_regex(pattern), re.IGNORECASE if ignore_case else 0)
+    return lambda value, ctx: regex.fullmatch(value) is not None
+
+
+# A template part: ("glob", text) is matched with wildcards, ("literal", text) exactly,
+# ("var", key, default) is replaced by the context value (or default) and matched exactly.
+Part = tuple[str, str, str | None]
+
+
+def parse_template(text: str) -> tuple[Part, ...]:
+    parts: list[Part] = []
+    pos = 0
+    for m in _VARIABLE.finditer(text):
+        if m.start() > pos:
+            parts.append(("glob", text[pos:m.start()], None))
+        inner = m.group(1)
+        if inner in _ESCAPES:
+            parts.append(("literal", _ESCAPES[inner], None))
+        else:
+            d = _DEFAULT.match(inner)
+            key, default = (d.group(1), d.group(2)) if d else (inner.strip(), None)
+            parts.append(("var", key.lower(), default))
+        pos = m.end()
+    if pos < len(text):
+        parts.append(("glob", text[pos:], None))
+    return tuple(parts)
+
+
+def has_variables(text: str) -> bool:
+    return _VARIABLE.search(text) is not None
+
+
+def variable_value(key: str, default: str | None, ctx: Context) -> str | None:
+    """A single-valued context key's value, else the default (multivalued keys cannot be variables)."""
+    values = ctx.get(key)
+    if values is not None and len(values) == 1:
+        return values[0]
+    return default
+
+
+def substitute(text: str, ctx: Context) -> str | None:
+    """``text`` with its variables replaced, or None when one has no value (for exact-comparison operators)."""
+    out: list[str] = []
+    for kind, value, default in parse_template(text):
+        if kind == "var":
+            resolved = variable_value(value, default, ctx)
+            if resolved is None:
+                return None
+            out.append(resolved)
+        else:
+            out.append(value)
+    return "".join(out)
+
+
+def _template(parts: tuple[Part, ...], ignore_case: bool) -> Matcher:
+    flags = re.IGNORECASE if ignore_case else 0
+
+    def match(value: str, ctx: Context) -> bool:
+        pieces: list[str] = []
+        for kind, text, default in parts:
+            if kind == "glob":
+                pieces.append(glob_to_regex(text))
+            elif kind == "literal":
+                pieces.append(re.escape(text))
+            else:
+                resolved = variable_value(text, default, ctx)
+                if resolved is None:
+                    return False
+                pieces.append(re.escape(resolved))
+        return _compiled("".join(pieces), flags).fullmatch(value) is not None
+
+    return match
+
+
+def compile_pattern(pattern: str, *, variables: bool, ignore_case: bool = False) -> Matcher:
+    """Compile an Action/Resource/StringLike pattern; ``variables`` is False for 2008-10-17 policies, whose
+    ``${...}`` is literal text."""
+    if variables and has_variables(pattern):
+        return _template(parse_template(pattern), ignore_case)
+    return _plain(pattern, ignore_case)
