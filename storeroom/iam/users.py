@@ -152,7 +152,11 @@ async def CreateUser(call: IamCall) -> Result:
     p = call.params
     tags = _tags_param(call)
     user = User(new_id("AIDA"), p["UserName"], p.get("Path", "/"), time.time(), tags, p.get("PermissionsBoundary"))
-    call.require(_user_arn(call, user), context=_request_tags_context(tags) if tags else None)
+    arn = _user_arn(call, user)
+    context = {"iam:permissionsboundary": (user.boundary,)} if user.boundary else {}
+    call.require(arn, context={**context, **_request_tags_context(tags)} if tags else context)
+    if tags:  # creating a tagged user also takes iam:TagUser, as in AWS
+        call.require(arn, "iam:TagUser", _request_tags_context(tags))
     await call.write(lambda conn: store.create_user_job(conn, user))
     return {"User": _user_out(call, user, full=True)}
 
