@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storeroom.errors import AwsError
+from storeroom.policy.managed import AWS_MANAGED
 
 ROOT = "root"  # access_keys.principal of the account's root keys (storeroom.identity.ROOT)
 
@@ -155,17 +156,9 @@ def _check_policies_gone(conn: sqlite3.Connection, entity_type: str, entity_id: 
 
 def require_policy(conn: sqlite3.Connection, arn: str) -> None:
     """NoSuchEntity unless ``arn`` names an AWS managed policy or a customer managed policy of this store."""
-    if conn.execute("SELECT 1 FROM iam_policies WHERE arn = ?", (arn,)).fetchone() or _aws_managed(arn):
+    if arn in AWS_MANAGED or conn.execute("SELECT 1 FROM iam_policies WHERE arn = ?", (arn,)).fetchone():
         return
     raise AwsError("NoSuchEntity", f"Policy {arn} does not exist or is not attachable.", 404)
-
-
-def _aws_managed(arn: str) -> bool:
-    try:  # storeroom/policy/managed.py is written separately; until it lands no AWS managed policy exists
-        from storeroom.policy.managed import AWS_MANAGED  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return False
-    return arn.startswith("arn:aws:iam::aws:policy/") and (arn in AWS_MANAGED or arn.rsplit("/", 1)[-1] in AWS_MANAGED)
 
 
 # -- tags ----------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,8 @@ def _delete_user_fully(iam: Any, name: str) -> None:
             iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
         for group in iam.list_groups_for_user(UserName=name)["Groups"]:
             iam.remove_user_from_group(GroupName=group["GroupName"], UserName=name)
+        for policy in iam.list_user_policies(UserName=name)["PolicyNames"]:
+            iam.delete_user_policy(UserName=name, PolicyName=policy)
         iam.delete_user(UserName=name)
     except ClientError:
         pass
@@ -173,6 +176,14 @@ def test_unknown_permissions_boundary_is_refused(iam: Any, account: str) -> None
         iam.get_user(UserName=name)
 
 
+def test_aws_managed_permissions_boundary(iam: Any, new_user: Callable[..., str]) -> None:
+    arn = "arn:aws:iam::aws:policy/AdministratorAccess"
+    name = new_user(PermissionsBoundary=arn)
+    assert iam.get_user(UserName=name)["User"]["PermissionsBoundary"] == {
+        "PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": arn}
+    assert "PermissionsBoundary" not in next(u for u in iam.list_users()["Users"] if u["UserName"] == name)
+
+
 def test_validation_is_the_models(iam: Any) -> None:
     with pytest.raises(ClientError) as exc:
         iam.create_user(UserName="bad name!")
@@ -204,16 +215,11 @@ def test_delete_user_with_policies_conflicts(iam: Any, new_user: Callable[..., s
     name = new_user()
     document = json.dumps({"Version": "2012-10-17",
                            "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]})
-    try:
-        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=document)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "NotImplemented":
-            pytest.skip("PutUserPolicy is not built yet")
-        raise
+    _put_user_policy(iam, name, document)
     with pytest.raises(ClientError) as info:
         iam.delete_user(UserName=name)
     assert error(info) == (409, "DeleteConflict", "Cannot delete entity, must delete policies first.")
-    iam.delete_user_policy(UserName=name, PolicyName="p")
+    iam.delete_user_policy(UserName=name, PolicyName="self")
 
 
 # -- tags ----------------------------------------------------------------------------------------------------
@@ -329,7 +335,6 @@ def test_root_manages_its_own_keys(iam: Any) -> None:
     assert iam.list_access_keys()["AccessKeyMetadata"] == before
 
 
-@pytest.mark.xfail(strict=False, reason="user key resolution lands separately")
 def test_created_key_authenticates_as_the_user(endpoint: str, iam: Any, account: str,
                                                new_user: Callable[..., str]) -> None:
     name = new_user(Path="/team/")
@@ -338,6 +343,11 @@ def test_created_key_authenticates_as_the_user(endpoint: str, iam: Any, account:
     identity = sts.get_caller_identity()
     assert identity["Arn"] == f"arn:aws:iam::{account}:user/team/{name}"
     assert identity["UserId"] == iam.get_user(UserName=name)["User"]["UserId"]
+    last = _eventually(lambda: iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"]),
+                       lambda r: "LastUsedDate" in r["AccessKeyLastUsed"])
+    assert last["UserName"] == name
+    assert {k: last["AccessKeyLastUsed"][k] for k in ("ServiceName", "Region")} == \
+        {"ServiceName": "sts", "Region": "us-east-1"}
     # the user's own view: GetUser without a name needs iam:GetUser, which a user without policies lacks
     own = make_client(endpoint, service="iam", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
     with pytest.raises(ClientError) as exc:
@@ -347,6 +357,57 @@ def test_created_key_authenticates_as_the_user(endpoint: str, iam: Any, account:
     with pytest.raises(ClientError) as exc:
         sts.get_caller_identity()
     assert error(exc)[1] == "InvalidClientTokenId"
+
+
+def test_users_manage_their_own_keys_under_a_policy(endpoint: str, iam: Any, new_user: Callable[..., str]) -> None:
+    """The IAM user guide's self-service policy: key actions are authorized on the owner's ARN, and a
+    user denied a target learns nothing of whether it exists."""
+    me, other = new_user(), new_user()
+    document = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["iam:*AccessKey*", "iam:GetUser"],
+        "Resource": "arn:aws:iam::*:user/${aws:username}"}]})
+    _put_user_policy(iam, me, document)
+    key = iam.create_access_key(UserName=me)["AccessKey"]
+    mine = make_client(endpoint, service="iam", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+
+    assert mine.get_user()["User"]["UserName"] == me
+    second = mine.create_access_key()["AccessKey"]  # no UserName: the caller's own
+    assert second["UserName"] == me
+    listed = {k["AccessKeyId"] for k in mine.list_access_keys(UserName=me)["AccessKeyMetadata"]}
+    assert listed == {key["AccessKeyId"], second["AccessKeyId"]}
+    mine.update_access_key(AccessKeyId=second["AccessKeyId"], Status="Inactive")
+    mine.delete_access_key(AccessKeyId=second["AccessKeyId"])
+
+    for target in (other, unique_name("ghost")):  # denied alike, whether the user exists or not
+        with pytest.raises(ClientError) as exc:
+            mine.list_access_keys(UserName=target)
+        assert error(exc)[:2] == (403, "AccessDenied")
+        with pytest.raises(ClientError) as exc:
+            mine.get_user(UserName=target)
+        assert error(exc)[:2] == (403, "AccessDenied")
+    with pytest.raises(ClientError) as exc:
+        mine.list_users()
+    assert error(exc)[:2] == (403, "AccessDenied")
+    iam.delete_user_policy(UserName=me, PolicyName="self")
+
+
+def _put_user_policy(iam: Any, user: str, document: str) -> None:
+    try:
+        iam.put_user_policy(UserName=user, PolicyName="self", PolicyDocument=document)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "NotImplemented":
+            pytest.skip("PutUserPolicy is not built yet")
+        raise
+
+
+def _eventually(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 5.0) -> Any:
+    """Last use is recorded off the request path: poll briefly."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = fetch()
+        if ok(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)
 
 
 # -- groups --------------------------------------------------------------------------------------------------
