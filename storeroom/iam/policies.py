@@ -1,8 +1,634 @@
 """IAM managed and inline policies, attachments, permissions boundaries, the policy simulator and
-GetAccountAuthorizationDetails (handlers for storeroom/iam/api.py)."""
+GetAccountAuthorizationDetails (handlers for storeroom/iam/api.py; the SQL is in storeroom/iam/policy_store.py).
+
+Every handler authorizes on the resource AWS's Service Authorization Reference names for its action before it
+says whether anything exists: the policy ARN for policy actions, the user or group ARN for attachments, inline
+policies and boundaries (with ``iam:PolicyARN`` / ``iam:PermissionsBoundary`` in the context), "*" for the
+account-wide reads and SimulateCustomPolicy.  Policy documents come back URL-encoded (RFC 3986), as IAM returns
+them; botocore decodes them.
+"""
 
 from __future__ import annotations
 
-from storeroom.iam.api import Handler
+import base64
+import binascii
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from storeroom.errors import AwsError
+from storeroom.iam import policy_store as store
+from storeroom.iam.api import Handler, IamCall, new_id
+from storeroom.iam.policy_store import Entity, ManagedInfo
+from storeroom.policy import AuthRequest, Evaluation, PolicySource, PrincipalPolicies, evaluate, parse_policy
 
 HANDLERS: dict[str, Handler] = {}
+T = TypeVar("T")
+
+MANAGED_POLICY_SIZE = 6144
+_POLICY_ARN = re.compile(r"arn:aws:iam::(?P<account>\d{12}|aws):policy(?P<path>/(?:[^/]+/)*)(?P<name>[^/]+)")
+_ENTITY_ARN = re.compile(r"arn:aws:iam::(?P<account>\d{12}):(?P<kind>user|group|role)(?:/[^/]+)*/(?P<name>[^/]+)")
+
+
+def _action(fn: Handler) -> Handler:
+    """Registers ``fn`` under its action name (the function name in CamelCase)."""
+    HANDLERS["".join(part.capitalize() for part in fn.__name__.split("_"))] = fn
+    return fn
+
+
+def invalid_input(message: str) -> AwsError:
+    return AwsError("InvalidInput", message, 400)
+
+
+def encoded(document: str) -> str:
+    """A policy document as IAM returns it: URL-encoded per RFC 3986."""
+    return quote(document, safe="")
+
+
+# -- pagination ---------------------------------------------------------------------------------------------------
+
+
+def paginate(call: IamCall, items: Sequence[T], key: Callable[[T], list[str]]) -> tuple[list[T], dict[str, Any]]:
+    """One page of ``items`` (sorted by ``key``) after ``Marker``; the marker is the last key returned, so pages
+    stay right when entries come and go between calls."""
+    start = 0
+    marker = call.params.get("Marker")
+    if marker is not None:
+        after = _decode_marker(marker)
+        start = next((i for i, item in enumerate(items) if key(item) > after), len(items))
+    max_items = int(call.params.get("MaxItems", 100))
+    page = list(items[start:start + max_items])
+    truncated = start + max_items < len(items)
+    extra: dict[str, Any] = {"IsTruncated": truncated}
+    if truncated:
+        extra["Marker"] = base64.urlsafe_b64encode(json.dumps(key(page[-1])).encode()).decode()
+    return page, extra
+
+
+def _decode_marker(marker: str) -> list[str]:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(marker.encode()))
+    except (ValueError, binascii.Error):
+        value = None
+    if not isinstance(value, list):
+        raise AwsError("ValidationError", "Invalid Marker.", 400)
+    return [str(v) for v in value]
+
+
+def _padded(number: int) -> str:
+    return f"{number:012d}"
+
+
+# -- lookups that authorize first ---------------------------------------------------------------------------------
+
+
+def _policy_arn(arn: str) -> re.Match[str]:
+    match = _POLICY_ARN.fullmatch(arn)
+    if match is None:
+        raise invalid_input(f"ARN {arn} is not valid.")
+    return match
+
+
+def _policy(call: IamCall, arn: str | None = None) -> ManagedInfo:
+    """The managed policy named by ``PolicyArn``, once the caller may act on it."""
+    arn = arn or call.params["PolicyArn"]
+    call.require(arn)
+    _policy_arn(arn)
+    policy = store.find_policy(call.db, arn)
+    if policy is None:
+        raise store.policy_not_found(arn)
+    return policy
+
+
+def _customer_arn(call: IamCall) -> str:
+    """``PolicyArn`` of a policy the account may change (AWS managed policies are read-only)."""
+    arn: str = call.params["PolicyArn"]
+    call.require(arn)
+    if _policy_arn(arn)["account"] != call.account_id:
+        raise store.policy_not_found(arn)
+    return arn
+
+
+def _entity(call: IamCall, kind: str, context: dict[str, Sequence[str]] | None = None) -> Entity:
+    """The user (``UserName``) or group (``GroupName``), once the caller may act on it."""
+    name: str = call.params["UserName" if kind == "user" else "GroupName"]
+    find = store.find_user if kind == "user" else store.find_group
+    entity = find(call.db, call.account_id, name)
+    call.require(entity.arn if entity else call.arn(kind, "/", name), context=context)
+    if entity is None:
+        raise store.no_such_entity_of(kind, name)
+    return entity
+
+
+def _attachable(call: IamCall, arn: str, message: str) -> ManagedInfo:
+    policy = store.find_policy(call.db, arn) if _POLICY_ARN.fullmatch(arn) else None
+    if policy is None:
+        raise store.no_such_entity(message.format(arn=arn))
+    return policy
+
+
+def _validated(document: str, kind: str, limit: int | None = None) -> str:
+    parse_policy(document, kind)  # MalformedPolicyDocument propagates as IAM words it
+    if limit is not None and store.policy_size(document) > limit:
+        raise store.limit_exceeded(f"Cannot exceed quota for PolicySize: {limit}")
+    return document
+
+
+# -- managed policies -----------------------------------------------------------------------------------------
+
+
+def _policy_shape(policy: ManagedInfo, attached: int, boundaries: int, full: bool = True) -> dict[str, Any]:
+    shape: dict[str, Any] = {
+        "PolicyName": policy.name, "PolicyId": policy.policy_id, "Arn": policy.arn, "Path": policy.path,
+        "DefaultVersionId": policy.default_version, "AttachmentCount": attached,
+        "PermissionsBoundaryUsageCount": boundaries, "IsAttachable": True,
+        "CreateDate": policy.created, "UpdateDate": policy.updated,
+    }
+    if full:
+        if policy.description:
+            shape["Description"] = policy.description
+        if policy.tags:
+            shape["Tags"] = _tags(policy.tags)
+    return shape
+
+
+def _tags(tags: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags]
+
+
+def _check_tags(tags: list[dict[str, str]]) -> tuple[tuple[str, str], ...]:
+    if len(tags) > 50:
+        raise store.limit_exceeded("Cannot exceed quota for TagsPerPolicy: 50")
+    if len({t["Key"].lower() for t in tags}) < len(tags):
+        raise invalid_input("Duplicate tag keys found. Please note that Tag keys are case insensitive.")
+    return tuple((t["Key"], t["Value"]) for t in tags)
+
+
+@_action
+async def create_policy(call: IamCall) -> dict[str, Any]:
+    name: str = call.params["PolicyName"]
+    path: str = call.params.get("Path", "/")
+    arn = f"arn:aws:iam::{call.account_id}:policy{path}{name}"
+    call.require(arn)
+    document = _validated(call.params["PolicyDocument"], "managed", MANAGED_POLICY_SIZE)
+    tags = _check_tags(call.params.get("Tags", []))
+    new = store.NewPolicy(new_id("ANPA"), arn, name, path, call.params.get("Description", ""), document,
+                          time.time(), tags)
+    await call.write(lambda conn: store.create_policy(conn, new))
+    policy = ManagedInfo(arn, name, path, new.policy_id, "v1", new.description, new.created, new.created, tags,
+                         False, document)
+    return {"Policy": _policy_shape(policy, 0, 0)}
+
+
+@_action
+async def get_policy(call: IamCall) -> dict[str, Any]:
+    policy = _policy(call)
+    attached, boundaries = store.usage_counts(call.db)
+    return {"Policy": _policy_shape(policy, attached.get(policy.arn, 0), boundaries.get(policy.arn, 0))}
+
+
+@_action
+async def list_policies(call: IamCall) -> dict[str, Any]:
+    call.require("*")
+    scope = call.params.get("Scope", "All")
+    policies: list[ManagedInfo] = []
+    if scope in ("All", "Local"):
+        policies += store.customer_policies(call.db)
+    if scope in ("All", "AWS"):
+        policies += store.aws_policies()
+    attached, boundaries = store.usage_counts(call.db)
+    prefix = call.params.get("PathPrefix", "/")
+    policies = [p for p in policies if p.path.startswith(prefix)]
+    if call.params.get("OnlyAttached"):
+        usage = call.params.get("PolicyUsageFilter")
+        policies = [p for p in policies
+                    if (usage != "PermissionsBoundary" and attached.get(p.arn))
+                    or (usage != "PermissionsPolicy" and boundaries.get(p.arn))]
+    policies.sort(key=lambda p: (p.name, p.arn))
+    page, extra = paginate(call, policies, lambda p: [p.name, p.arn])
+    # listings return a subset of the attributes: no description, no tags
+    return {"Policies": [_policy_shape(p, attached.get(p.arn, 0), boundaries.get(p.arn, 0), full=False)
+                         for p in page], **extra}
+
+
+@_action
+async def delete_policy(call: IamCall) -> None:
+    arn = _customer_arn(call)
+    await call.write(lambda conn: store.delete_policy(conn, arn))
+    return None
+
+
+@_action
+async def list_entities_for_policy(call: IamCall) -> dict[str, Any]:
+    policy = _policy(call)
+    usage = call.params.get("PolicyUsageFilter")
+    entities = store.entities_for_policy(call.db, call.account_id, policy.arn, usage != "PermissionsBoundary",
+                                         usage != "PermissionsPolicy")
+    kind_filter = call.params.get("EntityFilter")
+    if kind_filter in ("User", "Group", "Role"):
+        entities = [e for e in entities if e.kind == kind_filter.lower()]
+    elif kind_filter is not None and (kind_filter == "AWSManagedPolicy") != policy.aws_managed:
+        entities = []
+    prefix = call.params.get("PathPrefix", "/")
+    entities = sorted((e for e in entities if e.path.startswith(prefix)), key=lambda e: (e.kind, e.name.lower()))
+    page, extra = paginate(call, entities, lambda e: [e.kind, e.name.lower()])
+    return {"PolicyGroups": [{"GroupName": e.name, "GroupId": e.entity_id} for e in page if e.kind == "group"],
+            "PolicyUsers": [{"UserName": e.name, "UserId": e.entity_id} for e in page if e.kind == "user"],
+            "PolicyRoles": [], **extra}
+
+
+# -- versions ---------------------------------------------------------------------------------------------------
+
+
+def _version_shape(version: store.Version, default: str, document: bool) -> dict[str, Any]:
+    shape: dict[str, Any] = {"VersionId": version.version_id, "IsDefaultVersion": version.version_id == default,
+                             "CreateDate": version.created}
+    if document:
+        shape["Document"] = encoded(version.document)
+    return shape
+
+
+@_action
+async def get_policy_version(call: IamCall) -> dict[str, Any]:
+    policy = _policy(call)
+    version_id = call.params["VersionId"]
+    for version in store.policy_versions(call.db, policy):
+        if version.version_id == version_id:
+            return {"PolicyVersion": _version_shape(version, policy.default_version, True)}
+    raise store.version_not_found(policy.arn, version_id)
+
+
+@_action
+async def list_policy_versions(call: IamCall) -> dict[str, Any]:
+    policy = _policy(call)
+    versions = store.policy_versions(call.db, policy)
+    page, extra = paginate(call, versions, lambda v: [_padded(10**9 - store.version_number(v.version_id))])
+    return {"Versions": [_version_shape(v, policy.default_version, False) for v in page], **extra}
+
+
+@_action
+async def create_policy_version(call: IamCall) -> dict[str, Any]:
+    arn = _customer_arn(call)
+    document = _validated(call.params["PolicyDocument"], "managed", MANAGED_POLICY_SIZE)
+    set_default = bool(call.params.get("SetAsDefault", False))
+    now = time.time()
+    version_id = await call.write(lambda conn: store.create_version(conn, arn, document, set_default, now))
+    return {"PolicyVersion": {"VersionId": version_id, "IsDefaultVersion": set_default, "CreateDate": now}}
+
+
+@_action
+async def set_default_policy_version(call: IamCall) -> None:
+    arn, version_id = _customer_arn(call), call.params["VersionId"]
+    await call.write(lambda conn: store.set_default_version(conn, arn, version_id))
+    return None
+
+
+@_action
+async def delete_policy_version(call: IamCall) -> None:
+    arn, version_id = _customer_arn(call), call.params["VersionId"]
+    await call.write(lambda conn: store.delete_version(conn, arn, version_id))
+    return None
+
+
+# -- attachments ------------------------------------------------------------------------------------------------
+
+
+async def _attach(call: IamCall, kind: str) -> None:
+    arn: str = call.params["PolicyArn"]
+    entity = _entity(call, kind, {"iam:policyarn": (arn,)})
+    _attachable(call, arn, "Policy {arn} does not exist or is not attachable.")
+    now = time.time()
+    await call.write(lambda conn: store.attach(conn, entity, arn, now))
+
+
+async def _detach(call: IamCall, kind: str) -> None:
+    arn: str = call.params["PolicyArn"]
+    entity = _entity(call, kind, {"iam:policyarn": (arn,)})
+    await call.write(lambda conn: store.detach(conn, entity, arn))
+
+
+def _list_attached(call: IamCall, kind: str) -> dict[str, Any]:
+    entity = _entity(call, kind)
+    prefix = call.params.get("PathPrefix", "/")
+    rows = []
+    for arn in store.attached_arns(call.db, kind, entity.entity_id):
+        match = _POLICY_ARN.fullmatch(arn)
+        if match is not None and match["path"].startswith(prefix):
+            rows.append((match["name"], arn))
+    rows.sort()
+    page, extra = paginate(call, rows, lambda r: [r[0], r[1]])
+    return {"AttachedPolicies": [{"PolicyName": name, "PolicyArn": arn} for name, arn in page], **extra}
+
+
+@_action
+async def attach_user_policy(call: IamCall) -> None:
+    await _attach(call, "user")
+    return None
+
+
+@_action
+async def detach_user_policy(call: IamCall) -> None:
+    await _detach(call, "user")
+    return None
+
+
+@_action
+async def list_attached_user_policies(call: IamCall) -> dict[str, Any]:
+    return _list_attached(call, "user")
+
+
+@_action
+async def attach_group_policy(call: IamCall) -> None:
+    await _attach(call, "group")
+    return None
+
+
+@_action
+async def detach_group_policy(call: IamCall) -> None:
+    await _detach(call, "group")
+    return None
+
+
+@_action
+async def list_attached_group_policies(call: IamCall) -> dict[str, Any]:
+    return _list_attached(call, "group")
+
+
+# -- inline policies --------------------------------------------------------------------------------------------
+
+
+async def _put_inline(call: IamCall, kind: str) -> None:
+    entity = _entity(call, kind)
+    name, document = call.params["PolicyName"], _validated(call.params["PolicyDocument"], "identity")
+    await call.write(lambda conn: store.put_inline(conn, entity, name, document))
+
+
+def _get_inline(call: IamCall, kind: str) -> dict[str, Any]:
+    entity = _entity(call, kind)
+    name = call.params["PolicyName"]
+    for policy_name, document in store.inline_policies(call.db, kind, entity.entity_id):
+        if policy_name == name:
+            return {"UserName" if kind == "user" else "GroupName": entity.name, "PolicyName": policy_name,
+                    "PolicyDocument": encoded(document)}
+    raise store.no_such_entity(f"The {kind} policy with name {name} cannot be found.")
+
+
+def _list_inline(call: IamCall, kind: str) -> dict[str, Any]:
+    entity = _entity(call, kind)
+    names = [name for name, _ in store.inline_policies(call.db, kind, entity.entity_id)]
+    page, extra = paginate(call, names, lambda n: [n])
+    return {"PolicyNames": page, **extra}
+
+
+async def _delete_inline(call: IamCall, kind: str) -> None:
+    entity = _entity(call, kind)
+    name = call.params["PolicyName"]
+    await call.write(lambda conn: store.delete_inline(conn, entity, name))
+
+
+@_action
+async def put_user_policy(call: IamCall) -> None:
+    await _put_inline(call, "user")
+    return None
+
+
+@_action
+async def get_user_policy(call: IamCall) -> dict[str, Any]:
+    return _get_inline(call, "user")
+
+
+@_action
+async def list_user_policies(call: IamCall) -> dict[str, Any]:
+    return _list_inline(call, "user")
+
+
+@_action
+async def delete_user_policy(call: IamCall) -> None:
+    await _delete_inline(call, "user")
+    return None
+
+
+@_action
+async def put_group_policy(call: IamCall) -> None:
+    await _put_inline(call, "group")
+    return None
+
+
+@_action
+async def get_group_policy(call: IamCall) -> dict[str, Any]:
+    return _get_inline(call, "group")
+
+
+@_action
+async def list_group_policies(call: IamCall) -> dict[str, Any]:
+    return _list_inline(call, "group")
+
+
+@_action
+async def delete_group_policy(call: IamCall) -> None:
+    await _delete_inline(call, "group")
+    return None
+
+
+# -- permissions boundaries -------------------------------------------------------------------------------------
+
+
+@_action
+async def put_user_permissions_boundary(call: IamCall) -> None:
+    arn: str = call.params["PermissionsBoundary"]
+    user = _entity(call, "user", {"iam:permissionsboundary": (arn,)})
+    _attachable(call, arn, "Scope ARN: {arn} does not exist or is not attachable.")
+    await call.write(lambda conn: store.set_boundary(conn, user, arn))
+    return None
+
+
+@_action
+async def delete_user_permissions_boundary(call: IamCall) -> None:
+    name: str = call.params["UserName"]
+    found = store.find_user(call.db, call.account_id, name)
+    boundary = store.user_boundary(call.db, found.entity_id) if found else None
+    user = _entity(call, "user", {"iam:permissionsboundary": (boundary,)} if boundary else None)
+    await call.write(lambda conn: store.set_boundary(conn, user, None))
+    return None
+
+
+# -- GetAccountAuthorizationDetails -----------------------------------------------------------------------------
+
+_DETAIL_KINDS = ("User", "Group", "Role", "LocalManagedPolicy", "AWSManagedPolicy")
+
+
+@_action
+async def get_account_authorization_details(call: IamCall) -> dict[str, Any]:
+    call.require("*")
+    wanted = set(call.params.get("Filter") or _DETAIL_KINDS)
+    entries: list[tuple[list[str], str, dict[str, Any]]] = []  # (sort key, output list, detail)
+    if "User" in wanted:
+        entries += [([_padded(0), d["UserName"].lower()], "UserDetailList", d) for d in _user_details(call)]
+    if "Group" in wanted:
+        entries += [([_padded(1), d["GroupName"].lower()], "GroupDetailList", d) for d in _group_details(call)]
+    entries += [([_padded(2), d["PolicyName"], d["Arn"]], "Policies", d) for d in _policy_details(call, wanted)]
+    entries.sort(key=lambda e: e[0])
+    page, extra = paginate(call, entries, lambda e: e[0])
+    out: dict[str, Any] = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
+    for _, target, detail in page:
+        out[target].append(detail)
+    return {**out, **extra}
+
+
+def _attached_shape(arns: list[str]) -> list[dict[str, str]]:
+    return [{"PolicyName": arn.rpartition("/")[2], "PolicyArn": arn} for arn in arns]
+
+
+def _by_entity(call: IamCall) -> tuple[dict[str, list[dict[str, str]]], dict[str, list[str]]]:
+    inline: dict[str, list[dict[str, str]]] = {}
+    for _, entity_id, name, document in store.all_inline(call.db):
+        inline.setdefault(entity_id, []).append({"PolicyName": name, "PolicyDocument": encoded(document)})
+    attached: dict[str, list[str]] = {}
+    for _, entity_id, arn in store.all_attachments(call.db):
+        attached.setdefault(entity_id, []).append(arn)
+    return inline, attached
+
+
+def _user_details(call: IamCall) -> list[dict[str, Any]]:
+    inline, attached = _by_entity(call)
+    groups: dict[str, list[str]] = {}
+    for user_id, group_name in store.all_memberships(call.db):
+        groups.setdefault(user_id, []).append(group_name)
+    details = []
+    for user in store.all_users(call.db):
+        detail: dict[str, Any] = {
+            "Path": user.path, "UserName": user.name, "UserId": user.user_id,
+            "Arn": call.arn("user", user.path, user.name), "CreateDate": user.created,
+            "UserPolicyList": inline.get(user.user_id, []), "GroupList": groups.get(user.user_id, []),
+            "AttachedManagedPolicies": _attached_shape(attached.get(user.user_id, [])),
+        }
+        if user.boundary:
+            detail["PermissionsBoundary"] = {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+                                             "PermissionsBoundaryArn": user.boundary}
+        if user.tags:
+            detail["Tags"] = _tags(user.tags)
+        details.append(detail)
+    return details
+
+
+def _group_details(call: IamCall) -> list[dict[str, Any]]:
+    inline, attached = _by_entity(call)
+    return [{"Path": g.path, "GroupName": g.name, "GroupId": g.group_id, "Arn": call.arn("group", g.path, g.name),
+             "CreateDate": g.created, "GroupPolicyList": inline.get(g.group_id, []),
+             "AttachedManagedPolicies": _attached_shape(attached.get(g.group_id, []))}
+            for g in store.all_groups(call.db)]
+
+
+def _policy_details(call: IamCall, wanted: set[str]) -> list[dict[str, Any]]:
+    """Customer managed policies, and the AWS managed policies in use, with every version."""
+    attached, boundaries = store.usage_counts(call.db)
+    policies: list[ManagedInfo] = []
+    if "LocalManagedPolicy" in wanted:
+        policies += store.customer_policies(call.db)
+    if "AWSManagedPolicy" in wanted:
+        policies += [p for p in store.aws_policies() if attached.get(p.arn) or boundaries.get(p.arn)]
+    details = []
+    for policy in policies:
+        detail = _policy_shape(policy, attached.get(policy.arn, 0), boundaries.get(policy.arn, 0), full=False)
+        if policy.description:
+            detail["Description"] = policy.description
+        detail["PolicyVersionList"] = [_version_shape(v, policy.default_version, True)
+                                       for v in store.policy_versions(call.db, policy)]
+        details.append(detail)
+    return details
+
+
+# -- the policy simulator ---------------------------------------------------------------------------------------
+
+
+@_action
+async def simulate_principal_policy(call: IamCall) -> dict[str, Any]:
+    source_arn: str = call.params["PolicySourceArn"]
+    call.require(source_arn)
+    match = _ENTITY_ARN.fullmatch(source_arn)
+    if match is None or match["account"] != call.account_id:
+        raise invalid_input(f"ARN {source_arn} is not valid.")
+    kind, name = match["kind"], match["name"]
+    if kind == "role":
+        raise store.no_such_entity_of("role", name)
+    entity = (store.find_user if kind == "user" else store.find_group)(call.db, call.account_id, name)
+    if entity is None:
+        raise store.no_such_entity_of(kind, name)
+    loaded = (store.load_principal_policies(call.db, entity.entity_id) if kind == "user"
+              else store.group_policies(call.db, entity.entity_id, entity.name))
+    if loaded is None:  # deleted between the two reads
+        raise store.no_such_entity_of(kind, name)
+    caller = call.params.get("CallerArn") or (entity.arn if kind == "user" else None)
+    return _simulate(call, loaded, caller)
+
+
+@_action
+async def simulate_custom_policy(call: IamCall) -> dict[str, Any]:
+    call.require("*")
+    return _simulate(call, PrincipalPolicies(()), call.params.get("CallerArn"))
+
+
+def _simulate(call: IamCall, loaded: PrincipalPolicies, caller: str | None) -> dict[str, Any]:
+    """Adds the request's PolicyInputList / PermissionsBoundaryPolicyInputList (which replaces the entity's
+    boundary) / ResourcePolicy to the loaded policies, then evaluates every action × resource with the engine
+    that enforces requests."""
+    params = call.params
+    inputs = tuple(PolicySource(parse_policy(text, "identity"), f"PolicyInputList.{i}", "user")
+                   for i, text in enumerate(params.get("PolicyInputList", []), 1))
+    boundaries = params.get("PermissionsBoundaryPolicyInputList", [])
+    if len(boundaries) > 1:
+        raise invalid_input("Only one permissions boundary policy can be specified.")
+    boundary = loaded.boundary
+    if boundaries:
+        boundary = PolicySource(parse_policy(boundaries[0], "managed"), "PermissionsBoundaryPolicyInputList.1",
+                                "permissions-boundary")
+    principal = PrincipalPolicies(loaded.identity + inputs, boundary)
+    resource_policy = None
+    if params.get("ResourcePolicy"):
+        if caller is None:
+            raise invalid_input("CallerArn is required when you include a ResourcePolicy and the PolicySourceArn "
+                                "is not the ARN of an IAM user.")
+        resource_policy = PolicySource(parse_policy(params["ResourcePolicy"], "resource"), "ResourcePolicy",
+                                       "resource")
+    owner = _account_of(params.get("ResourceOwner")) or call.account_id
+    context = {e["ContextKeyName"].lower(): tuple(e.get("ContextKeyValues", []))
+               for e in params.get("ContextEntries", []) if "ContextKeyName" in e}
+    results = []
+    for action in params["ActionNames"]:
+        for resource in params.get("ResourceArns") or ["*"]:
+            request = AuthRequest(action, resource, "IAMUser", caller or f"arn:aws:iam::{call.account_id}:root",
+                                  call.account_id, context)
+            evaluation = evaluate(request, principal, resource_policy, owner)
+            results.append(_result(request, evaluation, principal.boundary, owner))
+    numbered = list(enumerate(results))
+    page, extra = paginate(call, numbered, lambda r: [_padded(r[0])])
+    return {"EvaluationResults": [r for _, r in page], **extra}
+
+
+def _account_of(owner: str | None) -> str | None:
+    """ResourceOwner: an account id or an ARN naming one."""
+    if not owner:
+        return None
+    parts = owner.split(":")
+    return parts[4] if len(parts) > 4 else owner
+
+
+def _result(request: AuthRequest, evaluation: Evaluation, boundary: PolicySource | None,
+            owner: str) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "EvalActionName": request.action, "EvalResourceName": request.resource, "EvalDecision": evaluation.decision,
+        "MatchedStatements": [
+            {"SourcePolicyId": m.source_id, "SourcePolicyType": m.source_type,
+             "StartPosition": {"Line": m.start[0], "Column": m.start[1]},
+             "EndPosition": {"Line": m.end[0], "Column": m.end[1]}}
+            for m in evaluation.matched],
+        "MissingContextValues": list(evaluation.missing_context),
+    }
+    if boundary is not None:
+        # the boundary on its own: does it allow what was asked?
+        alone = evaluate(request, PrincipalPolicies((boundary,)), None, owner)
+        result["PermissionsBoundaryDecisionDetail"] = {"AllowedByPermissionsBoundary": alone.allowed}
+    return result

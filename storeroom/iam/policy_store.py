@@ -1,16 +1,501 @@
-"""Reading and writing customer managed policies, inline policies, attachments and boundaries.
+"""Reading customer managed policies, inline policies, attachments and boundaries (the SQL behind
+storeroom/iam/policies.py), and :func:`load_principal_policies`, the loader enforcement uses.
 
-PLACEHOLDER for the loader used by enforcement; the full module is being written (issue 3).
+One loader, two callers: :class:`storeroom.authz.Authorizer` calls :func:`load_principal_policies` on a cache
+miss (cached per user until the IAM generation moves), and SimulatePrincipalPolicy calls the very same function
+and hands the result to the same :func:`storeroom.policy.evaluate`, so the simulator cannot disagree with
+enforcement about which policies apply.
+
+Source names follow the simulator's ``SourcePolicyId`` / ``SourcePolicyType``: inline policies are
+``user_<user>_<policy>`` / ``group_<group>_<policy>`` of type ``user`` / ``group``; managed policies are named by
+their policy name, of type ``aws-managed`` or ``user-managed`` (with the ARN); the boundary is of type
+``permissions-boundary``.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from storeroom.policy import PrincipalPolicies
+from storeroom.errors import AwsError
+from storeroom.policy import Policy, PolicySource, PrincipalPolicies, parse_policy
+from storeroom.policy.managed import AWS_MANAGED, ManagedPolicy
+
+# a boundary whose policy vanished from the catalog must not widen access: it then allows nothing
+_DENY_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}'
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """An IAM user or group, as the policy handlers need it."""
+
+    kind: str           # "user" | "group"
+    entity_id: str
+    name: str
+    path: str
+    arn: str
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedInfo:
+    """A managed policy, customer (row of iam_policies) or AWS (entry of the AWS_MANAGED catalog)."""
+
+    arn: str
+    name: str
+    path: str
+    policy_id: str
+    default_version: str
+    description: str
+    created: float
+    updated: float
+    tags: tuple[tuple[str, str], ...]
+    aws_managed: bool
+    document: str                   # the default version's text
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    version_id: str
+    document: str
+    created: float
+
+
+# -- the AWS managed catalog ----------------------------------------------------------------------------------
+
+
+def aws_catalog() -> Mapping[str, ManagedPolicy]:
+    return AWS_MANAGED
+
+
+def _aws_info(entry: ManagedPolicy) -> ManagedInfo:
+    return ManagedInfo(entry.arn, entry.name, entry.path, entry.policy_id, entry.default_version_id,
+                       entry.description, entry.create_date, entry.update_date, (), True, entry.document)
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_policy(text: str, kind: str) -> Policy:
+    """Stored documents were validated when written; policies are immutable, so one compile per text.
+    ``kind``: "identity" for inline policies, "managed" for managed policy versions and boundaries."""
+    return parse_policy(text, kind)
+
+
+# -- entities ---------------------------------------------------------------------------------------------------
+
+
+def _arn(account_id: str, kind: str, path: str, name: str) -> str:
+    return f"arn:aws:iam::{account_id}:{kind}{path}{name}"
+
+
+def find_user(conn: sqlite3.Connection, account_id: str, name: str) -> Entity | None:
+    row = conn.execute("SELECT user_id, name, path FROM iam_users WHERE name = ?", (name,)).fetchone()
+    return None if row is None else Entity("user", row[0], row[1], row[2], _arn(account_id, "user", row[2], row[1]))
+
+
+def find_group(conn: sqlite3.Connection, account_id: str, name: str) -> Entity | None:
+    row = conn.execute("SELECT group_id, name, path FROM iam_groups WHERE name = ?", (name,)).fetchone()
+    return None if row is None else Entity("group", row[0], row[1], row[2],
+                                           _arn(account_id, "group", row[2], row[1]))
+
+
+def entity_exists(conn: sqlite3.Connection, kind: str, entity_id: str) -> bool:
+    table, column = ("iam_users", "user_id") if kind == "user" else ("iam_groups", "group_id")
+    return conn.execute(f"SELECT 1 FROM {table} WHERE {column} = ?", (entity_id,)).fetchone() is not None
+
+
+def user_boundary(conn: sqlite3.Connection, user_id: str) -> str | None:
+    row = conn.execute("SELECT boundary FROM iam_users WHERE user_id = ?", (user_id,)).fetchone()
+    return None if row is None else row[0]
+
+
+# -- managed policies -------------------------------------------------------------------------------------------
+
+_POLICY_COLUMNS = ("p.arn, p.name, p.path, p.policy_id, p.default_version, p.description, p.created, p.updated, "
+                   "p.tags, v.document")
+_POLICY_FROM = ("iam_policies p JOIN iam_policy_versions v "
+                "ON v.policy_id = p.policy_id AND v.version_id = p.default_version")
+
+
+def _customer_info(row: sqlite3.Row | tuple[Any, ...]) -> ManagedInfo:
+    tags = tuple((k, v) for k, v in json.loads(row[8]))
+    return ManagedInfo(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], tags, False, row[9])
+
+
+def find_policy(conn: sqlite3.Connection, arn: str) -> ManagedInfo | None:
+    """A customer managed policy of this account or an AWS managed policy, by ARN."""
+    entry = aws_catalog().get(arn)
+    if entry is not None:
+        return _aws_info(entry)
+    row = conn.execute(f"SELECT {_POLICY_COLUMNS} FROM {_POLICY_FROM} WHERE p.arn = ?", (arn,)).fetchone()
+    return None if row is None else _customer_info(row)
+
+
+def customer_policies(conn: sqlite3.Connection) -> list[ManagedInfo]:
+    return [_customer_info(r) for r in conn.execute(f"SELECT {_POLICY_COLUMNS} FROM {_POLICY_FROM}")]
+
+
+def aws_policies() -> list[ManagedInfo]:
+    return [_aws_info(e) for e in aws_catalog().values()]
+
+
+def policy_versions(conn: sqlite3.Connection, policy: ManagedInfo) -> list[Version]:
+    """Newest first, as ListPolicyVersions answers (AWS managed policies: their default version only)."""
+    if policy.aws_managed:
+        return [Version(policy.default_version, policy.document, policy.created)]
+    rows = conn.execute("SELECT version_id, document, created FROM iam_policy_versions WHERE policy_id = ?",
+                        (policy.policy_id,)).fetchall()
+    return sorted((Version(*r) for r in rows), key=lambda v: -version_number(v.version_id))
+
+
+def version_number(version_id: str) -> int:
+    return int(version_id[1:].split(".")[0])
+
+
+def usage_counts(conn: sqlite3.Connection) -> tuple[dict[str, int], dict[str, int]]:
+    """(attachments per policy ARN, permissions-boundary uses per policy ARN)."""
+    attached = dict(conn.execute("SELECT policy_arn, count(*) FROM iam_attachments GROUP BY policy_arn"))
+    boundaries = dict(conn.execute("SELECT boundary, count(*) FROM iam_users WHERE boundary IS NOT NULL "
+                                   "GROUP BY boundary"))
+    return attached, boundaries
+
+
+def policy_in_use(conn: sqlite3.Connection, arn: str) -> bool:
+    return (conn.execute("SELECT 1 FROM iam_attachments WHERE policy_arn = ? LIMIT 1", (arn,)).fetchone() is not None
+            or conn.execute("SELECT 1 FROM iam_users WHERE boundary = ? LIMIT 1", (arn,)).fetchone() is not None)
+
+
+# -- attachments and inline policies ----------------------------------------------------------------------------
+
+
+def attached_arns(conn: sqlite3.Connection, kind: str, entity_id: str) -> list[str]:
+    rows = conn.execute("SELECT policy_arn FROM iam_attachments WHERE entity_type = ? AND entity_id = ?",
+                        (kind, entity_id))
+    return [r[0] for r in rows]
+
+
+def inline_policies(conn: sqlite3.Connection, kind: str, entity_id: str) -> list[tuple[str, str]]:
+    """(name, document) of the entity's inline policies, by name."""
+    rows = conn.execute("SELECT name, document FROM iam_inline_policies WHERE entity_type = ? AND entity_id = ? "
+                        "ORDER BY name", (kind, entity_id))
+    return [(r[0], r[1]) for r in rows]
+
+
+def entities_for_policy(conn: sqlite3.Connection, account_id: str, arn: str, attached: bool,
+                        boundary: bool) -> list[Entity]:
+    """Users and groups the policy is attached to (``attached``) or that use it as boundary (``boundary``)."""
+    found: dict[str, Entity] = {}
+    if attached:
+        for kind, table, column in (("user", "iam_users", "user_id"), ("group", "iam_groups", "group_id")):
+            rows = conn.execute(f"SELECT e.{column}, e.name, e.path FROM iam_attachments a JOIN {table} e "
+                                f"ON e.{column} = a.entity_id WHERE a.policy_arn = ? AND a.entity_type = ?",
+                                (arn, kind))
+            for r in rows:
+                found[r[0]] = Entity(kind, r[0], r[1], r[2], _arn(account_id, kind, r[2], r[1]))
+    if boundary:
+        for r in conn.execute("SELECT user_id, name, path FROM iam_users WHERE boundary = ?", (arn,)):
+            found[r[0]] = Entity("user", r[0], r[1], r[2], _arn(account_id, "user", r[2], r[1]))
+    return list(found.values())
+
+
+# -- whole-account reads (GetAccountAuthorizationDetails) -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    user_id: str
+    name: str
+    path: str
+    created: float
+    tags: tuple[tuple[str, str], ...]
+    boundary: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    group_id: str
+    name: str
+    path: str
+    created: float
+
+
+def all_users(conn: sqlite3.Connection) -> list[UserRow]:
+    rows = conn.execute("SELECT user_id, name, path, created, tags, boundary FROM iam_users")
+    return [UserRow(r[0], r[1], r[2], r[3], tuple((k, v) for k, v in json.loads(r[4])), r[5]) for r in rows]
+
+
+def all_groups(conn: sqlite3.Connection) -> list[GroupRow]:
+    return [GroupRow(*r) for r in conn.execute("SELECT group_id, name, path, created FROM iam_groups")]
+
+
+def all_memberships(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(user_id, group name) pairs, by group name."""
+    rows = conn.execute("SELECT m.user_id, g.name FROM iam_group_members m JOIN iam_groups g "
+                        "ON g.group_id = m.group_id ORDER BY g.name")
+    return [(r[0], r[1]) for r in rows]
+
+
+def all_inline(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
+    """(entity_type, entity_id, name, document), by name."""
+    rows = conn.execute("SELECT entity_type, entity_id, name, document FROM iam_inline_policies ORDER BY name")
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def all_attachments(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """(entity_type, entity_id, policy_arn)."""
+    rows = conn.execute("SELECT entity_type, entity_id, policy_arn FROM iam_attachments ORDER BY policy_arn")
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+# -- compiled policies for evaluation ---------------------------------------------------------------------------
+
+
+def _sources(conn: sqlite3.Connection, entities: list[tuple[str, str, str]]) -> tuple[PolicySource, ...]:
+    """Inline then attached policies of each (kind, id, name) entity, in that order; a managed policy attached
+    twice (to the user and to one of its groups) counts once."""
+    ids = [e[1] for e in entities]
+    marks = ",".join("?" * len(ids))
+    inline: dict[str, list[tuple[str, str]]] = {}
+    for entity_id, name, document in conn.execute(
+            f"SELECT entity_id, name, document FROM iam_inline_policies WHERE entity_type IN ('user', 'group') "
+            f"AND entity_id IN ({marks}) ORDER BY name", ids):
+        inline.setdefault(entity_id, []).append((name, document))
+    attached: dict[str, list[tuple[str, str | None, str | None]]] = {}
+    for entity_id, arn, name, document in conn.execute(
+            f"SELECT a.entity_id, a.policy_arn, p.name, v.document FROM iam_attachments a "
+            f"LEFT JOIN iam_policies p ON p.arn = a.policy_arn "
+            f"LEFT JOIN iam_policy_versions v ON v.policy_id = p.policy_id AND v.version_id = p.default_version "
+            f"WHERE a.entity_type IN ('user', 'group') AND a.entity_id IN ({marks}) ORDER BY a.policy_arn", ids):
+        attached.setdefault(entity_id, []).append((arn, name, document))
+    out: list[PolicySource] = []
+    seen: set[str] = set()
+    for kind, entity_id, entity_name in entities:
+        for name, document in inline.get(entity_id, ()):
+            out.append(PolicySource(compile_policy(document, "identity"), f"{kind}_{entity_name}_{name}", kind))
+        for arn, name, document in attached.get(entity_id, ()):
+            source = _managed_source(arn, name, document)
+            if source is not None and arn not in seen:
+                seen.add(arn)
+                out.append(source)
+    return tuple(out)
+
+
+def _managed_source(arn: str, name: str | None, document: str | None) -> PolicySource | None:
+    if document is not None and name is not None:
+        return PolicySource(compile_policy(document, "managed"), name, "user-managed", arn)
+    entry = aws_catalog().get(arn)
+    if entry is None:  # an AWS managed policy the catalog no longer has grants nothing
+        return None
+    return PolicySource(entry.policy, entry.name, "aws-managed", arn)
+
+
+def boundary_source(conn: sqlite3.Connection, arn: str) -> PolicySource:
+    entry = aws_catalog().get(arn)
+    if entry is not None:
+        return PolicySource(entry.policy, entry.name, "permissions-boundary", arn)
+    row = conn.execute(f"SELECT p.name, v.document FROM {_POLICY_FROM} WHERE p.arn = ?", (arn,)).fetchone()
+    if row is None:
+        return PolicySource(compile_policy(_DENY_ALL, "managed"), arn.rpartition("/")[2], "permissions-boundary",
+                            arn)
+    return PolicySource(compile_policy(row[1], "managed"), row[0], "permissions-boundary", arn)
+
+
+def group_policies(conn: sqlite3.Connection, group_id: str, group_name: str) -> PrincipalPolicies:
+    """A group's inline and attached policies (what SimulatePrincipalPolicy evaluates for a group ARN)."""
+    return PrincipalPolicies(_sources(conn, [("group", group_id, group_name)]))
 
 
 def load_principal_policies(conn: sqlite3.Connection, user_id: str) -> PrincipalPolicies | None:
     """Every policy that applies to the user (inline + attached managed policies of the user and of each of
-    its groups, compiled) and its permissions boundary; None if the user does not exist."""
-    return PrincipalPolicies(())
+    its groups, compiled) and its permissions boundary; None if the user does not exist.
+
+    Four indexed queries: the user, its groups, their inline policies, their attachments with the customer
+    policies' default versions (plus one for a customer managed boundary)."""
+    row = conn.execute("SELECT name, boundary FROM iam_users WHERE user_id = ?", (user_id,)).fetchone()
+    if row is None:
+        return None
+    user_name, boundary_arn = row
+    groups = conn.execute("SELECT g.group_id, g.name FROM iam_group_members m JOIN iam_groups g "
+                          "ON g.group_id = m.group_id WHERE m.user_id = ? ORDER BY g.name", (user_id,)).fetchall()
+    entities = [("user", user_id, user_name), *(("group", gid, gname) for gid, gname in groups)]
+    boundary = None if boundary_arn is None else boundary_source(conn, boundary_arn)
+    return PrincipalPolicies(_sources(conn, entities), boundary)
+
+
+def policy_size(document: str) -> int:
+    """IAM's size of a policy: its characters, white space not counted."""
+    return sum(1 for c in document if not c.isspace())
+
+
+def total_size(documents: Iterable[str]) -> int:
+    return sum(policy_size(d) for d in documents)
+
+
+# -- errors ----------------------------------------------------------------------------------------------------
+
+
+def no_such_entity(message: str) -> AwsError:
+    return AwsError("NoSuchEntity", message, 404)
+
+
+def no_such_entity_of(kind: str, name: str) -> AwsError:
+    return no_such_entity(f"The {kind} with name {name} cannot be found.")
+
+
+def policy_not_found(arn: str) -> AwsError:
+    return no_such_entity(f"Policy {arn} was not found.")
+
+
+def version_not_found(arn: str, version_id: str) -> AwsError:
+    return no_such_entity(f"Policy {arn} version {version_id} does not exist or is not attachable.")
+
+
+def limit_exceeded(message: str) -> AwsError:
+    return AwsError("LimitExceeded", message, 409)
+
+
+def delete_conflict(message: str) -> AwsError:
+    return AwsError("DeleteConflict", message, 409)
+
+
+# -- writes (each a job for ``IamCall.write``: checks and change in one transaction) --------------------------
+
+MAX_VERSIONS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class NewPolicy:
+    policy_id: str
+    arn: str
+    name: str
+    path: str
+    description: str
+    document: str
+    created: float
+    tags: tuple[tuple[str, str], ...]
+
+
+def create_policy(conn: sqlite3.Connection, new: NewPolicy) -> None:
+    if conn.execute("SELECT 1 FROM iam_policies WHERE name = ?", (new.name,)).fetchone() is not None:
+        raise AwsError("EntityAlreadyExists", f"A policy called {new.name} already exists. Duplicate names are "
+                       f"not allowed.", 409)
+    conn.execute("INSERT INTO iam_policies(policy_id, arn, name, path, description, default_version, next_version, "
+                 "created, updated, tags) VALUES (?, ?, ?, ?, ?, 'v1', 2, ?, ?, ?)",
+                 (new.policy_id, new.arn, new.name, new.path, new.description, new.created, new.created,
+                  json.dumps([list(t) for t in new.tags])))
+    conn.execute("INSERT INTO iam_policy_versions(policy_id, version_id, document, created) VALUES (?, 'v1', ?, ?)",
+                 (new.policy_id, new.document, new.created))
+
+
+def _policy_row(conn: sqlite3.Connection, arn: str) -> tuple[str, str, int]:
+    """(policy_id, default_version, next_version) of a customer managed policy, or NoSuchEntity."""
+    row = conn.execute("SELECT policy_id, default_version, next_version FROM iam_policies WHERE arn = ?",
+                       (arn,)).fetchone()
+    if row is None:
+        raise policy_not_found(arn)
+    return row[0], row[1], row[2]
+
+
+def create_version(conn: sqlite3.Connection, arn: str, document: str, set_default: bool, now: float) -> str:
+    policy_id, _, next_version = _policy_row(conn, arn)
+    count = conn.execute("SELECT count(*) FROM iam_policy_versions WHERE policy_id = ?", (policy_id,)).fetchone()[0]
+    if count >= MAX_VERSIONS:
+        raise limit_exceeded("A managed policy can have up to 5 versions. Before you create a new version, you must "
+                             "delete an existing version.")
+    version_id = f"v{next_version}"
+    conn.execute("INSERT INTO iam_policy_versions(policy_id, version_id, document, created) VALUES (?, ?, ?, ?)",
+                 (policy_id, version_id, document, now))
+    # UpdateDate is when the newest version was created
+    conn.execute("UPDATE iam_policies SET next_version = next_version + 1, updated = ? WHERE policy_id = ?",
+                 (now, policy_id))
+    if set_default:
+        conn.execute("UPDATE iam_policies SET default_version = ? WHERE policy_id = ?", (version_id, policy_id))
+    return version_id
+
+
+def _version_exists(conn: sqlite3.Connection, policy_id: str, version_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM iam_policy_versions WHERE policy_id = ? AND version_id = ?",
+                        (policy_id, version_id)).fetchone() is not None
+
+
+def set_default_version(conn: sqlite3.Connection, arn: str, version_id: str) -> None:
+    policy_id, _, _ = _policy_row(conn, arn)
+    if not _version_exists(conn, policy_id, version_id):
+        raise version_not_found(arn, version_id)
+    conn.execute("UPDATE iam_policies SET default_version = ? WHERE policy_id = ?", (version_id, policy_id))
+
+
+def delete_version(conn: sqlite3.Connection, arn: str, version_id: str) -> None:
+    policy_id, default_version, _ = _policy_row(conn, arn)
+    if not _version_exists(conn, policy_id, version_id):
+        raise version_not_found(arn, version_id)
+    if version_id == default_version:
+        raise delete_conflict("Cannot delete the default version of a policy.")
+    conn.execute("DELETE FROM iam_policy_versions WHERE policy_id = ? AND version_id = ?", (policy_id, version_id))
+
+
+def delete_policy(conn: sqlite3.Connection, arn: str) -> None:
+    policy_id, _, _ = _policy_row(conn, arn)
+    if policy_in_use(conn, arn):
+        raise delete_conflict("Cannot delete a policy attached to entities.")
+    if conn.execute("SELECT count(*) FROM iam_policy_versions WHERE policy_id = ?", (policy_id,)).fetchone()[0] > 1:
+        raise delete_conflict("This policy has more than one version. Before you delete a policy, you must delete "
+                              "the policy's versions. The default version is deleted with the policy.")
+    conn.execute("DELETE FROM iam_policy_versions WHERE policy_id = ?", (policy_id,))
+    conn.execute("DELETE FROM iam_policies WHERE policy_id = ?", (policy_id,))
+
+
+def _check_entity(conn: sqlite3.Connection, entity: Entity) -> None:
+    """Inside a write: the user or group may have been deleted since the handler looked it up."""
+    if not entity_exists(conn, entity.kind, entity.entity_id):
+        raise no_such_entity_of(entity.kind, entity.name)
+
+
+# AWS's default quotas (IAM and AWS STS quotas): managed policies per user / group, inline bytes per entity
+ATTACHED_QUOTA = {"user": ("PoliciesPerUser", 10), "group": ("PoliciesPerGroup", 10)}
+INLINE_QUOTA = {"user": 2048, "group": 5120}
+
+
+def attach(conn: sqlite3.Connection, entity: Entity, arn: str, now: float) -> None:
+    _check_entity(conn, entity)
+    current = attached_arns(conn, entity.kind, entity.entity_id)
+    if arn in current:
+        return
+    quota, limit = ATTACHED_QUOTA[entity.kind]
+    if len(current) >= limit:
+        raise limit_exceeded(f"Cannot exceed quota for {quota}: {limit}")
+    conn.execute("INSERT INTO iam_attachments(entity_type, entity_id, policy_arn, attached) VALUES (?, ?, ?, ?)",
+                 (entity.kind, entity.entity_id, arn, now))
+
+
+def detach(conn: sqlite3.Connection, entity: Entity, arn: str) -> None:
+    _check_entity(conn, entity)
+    deleted = conn.execute("DELETE FROM iam_attachments WHERE entity_type = ? AND entity_id = ? AND policy_arn = ?",
+                           (entity.kind, entity.entity_id, arn)).rowcount
+    if not deleted:
+        raise policy_not_found(arn)
+
+
+def put_inline(conn: sqlite3.Connection, entity: Entity, name: str, document: str) -> None:
+    _check_entity(conn, entity)
+    others = [d for n, d in inline_policies(conn, entity.kind, entity.entity_id) if n != name]
+    limit = INLINE_QUOTA[entity.kind]
+    if total_size([*others, document]) > limit:
+        raise limit_exceeded(f"Maximum policy size of {limit} bytes exceeded for {entity.kind} {entity.name}")
+    conn.execute("INSERT OR REPLACE INTO iam_inline_policies(entity_type, entity_id, name, document) "
+                 "VALUES (?, ?, ?, ?)", (entity.kind, entity.entity_id, name, document))
+
+
+def delete_inline(conn: sqlite3.Connection, entity: Entity, name: str) -> None:
+    _check_entity(conn, entity)
+    deleted = conn.execute("DELETE FROM iam_inline_policies WHERE entity_type = ? AND entity_id = ? AND name = ?",
+                           (entity.kind, entity.entity_id, name)).rowcount
+    if not deleted:
+        raise no_such_entity(f"The {entity.kind} policy with name {name} cannot be found.")
+
+
+def set_boundary(conn: sqlite3.Connection, user: Entity, arn: str | None) -> None:
+    _check_entity(conn, user)
+    conn.execute("UPDATE iam_users SET boundary = ? WHERE user_id = ?", (arn, user.entity_id))

@@ -1,0 +1,673 @@
+"""IAM managed and inline policies, attachments, boundaries, GetAccountAuthorizationDetails and the policy
+simulator, through boto3 against a real server (root credentials unless a test makes a user of its own)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import make_client
+from tests.e2e.helpers import unique_name
+
+S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
+
+
+def allow(action: str | list[str], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def deny(action: str | list[str], resource: str | list[str] = "*", **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
+
+
+def doc(*statements: dict[str, Any], indent: int | None = None) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, indent=indent)
+
+
+def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
+    err = exc.value.response
+    return err["Error"]["Code"], err["Error"]["Message"], err["ResponseMetadata"]["HTTPStatusCode"]
+
+
+@pytest.fixture(scope="module")
+def iam(endpoint: str):  # type: ignore[no-untyped-def]
+    return make_client(endpoint, service="iam")
+
+
+@pytest.fixture(scope="module")
+def account(endpoint: str) -> str:
+    return str(make_client(endpoint, service="sts").get_caller_identity()["Account"])
+
+
+def _quietly(fn: Callable[..., Any], **kwargs: Any) -> None:
+    try:
+        fn(**kwargs)
+    except ClientError:
+        pass
+
+
+@pytest.fixture
+def new_policy(iam) -> Iterator[Callable[..., dict[str, Any]]]:  # type: ignore[no-untyped-def]
+    """``new_policy(document=..., **create_policy kwargs)`` → the Policy; deleted (with its versions) after."""
+    arns: list[str] = []
+
+    def make(document: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        kwargs.setdefault("PolicyName", unique_name("p"))
+        policy = iam.create_policy(PolicyDocument=document or doc(allow("s3:ListAllMyBuckets")), **kwargs)["Policy"]
+        arns.append(policy["Arn"])
+        return dict(policy)
+
+    yield make
+    for arn in arns:
+        if _exists(iam, arn):
+            _delete_policy(iam, arn)
+
+
+def _delete_policy(iam, arn: str) -> None:  # type: ignore[no-untyped-def]
+    entities = iam.list_entities_for_policy(PolicyArn=arn)
+    for u in entities["PolicyUsers"]:
+        _quietly(iam.detach_user_policy, UserName=u["UserName"], PolicyArn=arn)
+        _quietly(iam.delete_user_permissions_boundary, UserName=u["UserName"])
+    for g in entities["PolicyGroups"]:
+        _quietly(iam.detach_group_policy, GroupName=g["GroupName"], PolicyArn=arn)
+    for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]:
+        if not v["IsDefaultVersion"]:
+            _quietly(iam.delete_policy_version, PolicyArn=arn, VersionId=v["VersionId"])
+    _quietly(iam.delete_policy, PolicyArn=arn)
+
+
+def _exists(iam, arn: str) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        iam.get_policy(PolicyArn=arn)
+        return True
+    except ClientError:
+        return False
+
+
+@pytest.fixture
+def new_user(iam) -> Iterator[Callable[..., str]]:  # type: ignore[no-untyped-def]
+    names: list[str] = []
+
+    def make(**kwargs: Any) -> str:
+        name = unique_name("u")
+        iam.create_user(UserName=name, **kwargs)
+        names.append(name)
+        return name
+
+    yield make
+    for name in names:
+        _cleanup_user(iam, name)
+
+
+def _cleanup_user(iam, name: str) -> None:  # type: ignore[no-untyped-def]
+    try:
+        for p in iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]:
+            _quietly(iam.detach_user_policy, UserName=name, PolicyArn=p["PolicyArn"])
+        for p in iam.list_user_policies(UserName=name)["PolicyNames"]:
+            _quietly(iam.delete_user_policy, UserName=name, PolicyName=p)
+        for g in iam.list_groups_for_user(UserName=name)["Groups"]:
+            _quietly(iam.remove_user_from_group, UserName=name, GroupName=g["GroupName"])
+        for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
+            _quietly(iam.delete_access_key, UserName=name, AccessKeyId=k["AccessKeyId"])
+        _quietly(iam.delete_user_permissions_boundary, UserName=name)
+        _quietly(iam.delete_user, UserName=name)
+    except ClientError:
+        pass
+
+
+@pytest.fixture
+def new_group(iam) -> Iterator[Callable[[], str]]:  # type: ignore[no-untyped-def]
+    names: list[str] = []
+
+    def make() -> str:
+        name = unique_name("g")
+        iam.create_group(GroupName=name)
+        names.append(name)
+        return name
+
+    yield make
+    for name in names:
+        try:
+            for p in iam.list_attached_group_policies(GroupName=name)["AttachedPolicies"]:
+                _quietly(iam.detach_group_policy, GroupName=name, PolicyArn=p["PolicyArn"])
+            for p in iam.list_group_policies(GroupName=name)["PolicyNames"]:
+                _quietly(iam.delete_group_policy, GroupName=name, PolicyName=p)
+            for u in iam.get_group(GroupName=name)["Users"]:
+                _quietly(iam.remove_user_from_group, GroupName=name, UserName=u["UserName"])
+            _quietly(iam.delete_group, GroupName=name)
+        except ClientError:
+            pass
+
+
+def raw_body(iam, call: Callable[[], Any]) -> bytes:  # type: ignore[no-untyped-def]
+    """The undecoded response body of ``call()`` (botocore URL-decodes policy documents when parsing)."""
+    seen: list[bytes] = []
+
+    def grab(http_response: Any, **_: Any) -> None:
+        seen.append(http_response.content)
+
+    iam.meta.events.register("after-call.iam", grab)
+    try:
+        call()
+    finally:
+        iam.meta.events.unregister("after-call.iam", grab)
+    return seen[-1]
+
+
+# -- managed policies ---------------------------------------------------------------------------------------------
+
+
+def test_create_and_get_policy(iam, account: str, new_policy) -> None:  # type: ignore[no-untyped-def]
+    name = unique_name("p")
+    created = new_policy(PolicyName=name, Path="/team/a/", Description="reads buckets",
+                         Tags=[{"Key": "team", "Value": "a"}])
+    assert created["Arn"] == f"arn:aws:iam::{account}:policy/team/a/{name}"
+    assert created["PolicyId"].startswith("ANPA") and len(created["PolicyId"]) == 21
+    assert created["DefaultVersionId"] == "v1" and created["AttachmentCount"] == 0 and created["IsAttachable"]
+    got = iam.get_policy(PolicyArn=created["Arn"])["Policy"]
+    assert got["PolicyName"] == name and got["Path"] == "/team/a/" and got["Description"] == "reads buckets"
+    assert got["Tags"] == [{"Key": "team", "Value": "a"}]
+    assert got["PermissionsBoundaryUsageCount"] == 0
+    assert got["CreateDate"] == got["UpdateDate"]
+
+
+def test_create_policy_errors(iam, new_policy) -> None:  # type: ignore[no-untyped-def]
+    name = unique_name("p")
+    new_policy(PolicyName=name)
+    with pytest.raises(ClientError) as exc:
+        iam.create_policy(PolicyName=name.upper(), PolicyDocument=doc(allow("s3:*")))
+    assert error_of(exc) == ("EntityAlreadyExists", f"A policy called {name.upper()} already exists. Duplicate "
+                             f"names are not allowed.", 409)
+    with pytest.raises(ClientError) as exc:
+        iam.create_policy(PolicyName=unique_name("p"), PolicyDocument="{not json")
+    assert error_of(exc)[0] == "MalformedPolicyDocument"
+    big = doc(*[allow(f"s3:GetObject{i:04d}", f"arn:aws:s3:::bucket-{i:04d}/*") for i in range(120)])
+    with pytest.raises(ClientError) as exc:
+        iam.create_policy(PolicyName=unique_name("p"), PolicyDocument=big)
+    assert error_of(exc) == ("LimitExceeded", "Cannot exceed quota for PolicySize: 6144", 409)
+
+
+def test_policy_size_does_not_count_white_space(iam, new_policy) -> None:  # type: ignore[no-untyped-def]
+    statements = [allow(f"s3:GetObject{i:03d}", f"arn:aws:s3:::b{i:03d}/*") for i in range(70)]
+    compact = doc(*statements).replace(" ", "")
+    assert len(compact) < 6144 < len(doc(*statements, indent=8))
+    new_policy(document=doc(*statements, indent=8))
+
+
+def test_get_policy_errors(iam, account: str) -> None:  # type: ignore[no-untyped-def]
+    arn = f"arn:aws:iam::{account}:policy/{unique_name('missing')}"
+    with pytest.raises(ClientError) as exc:
+        iam.get_policy(PolicyArn=arn)
+    assert error_of(exc) == ("NoSuchEntity", f"Policy {arn} was not found.", 404)
+    with pytest.raises(ClientError) as exc:
+        iam.get_policy(PolicyArn="arn:aws:iam::not-a-policy-arn")
+    assert error_of(exc)[:1] == ("InvalidInput",)
+
+
+def test_version_lifecycle(iam, new_policy) -> None:  # type: ignore[no-untyped-def]
+    arn = new_policy(document=doc(allow("s3:GetObject")))["Arn"]
+    v2 = iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc(allow("s3:PutObject")))["PolicyVersion"]
+    assert v2["VersionId"] == "v2" and not v2["IsDefaultVersion"]
+    v3 = iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc(allow("s3:DeleteObject")),
+                                   SetAsDefault=True)["PolicyVersion"]
+    assert v3["VersionId"] == "v3" and v3["IsDefaultVersion"]
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v3"
+    versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+    assert [(v["VersionId"], v["IsDefaultVersion"]) for v in versions] == [("v3", True), ("v2", False),
+                                                                         ("v1", False)]
+    got = iam.get_policy_version(PolicyArn=arn, VersionId="v1")["PolicyVersion"]
+    assert got["Document"] == json.loads(doc(allow("s3:GetObject"))) and not got["IsDefaultVersion"]
+
+    iam.set_default_policy_version(PolicyArn=arn, VersionId="v2")
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v2"
+    with pytest.raises(ClientError) as exc:
+        iam.delete_policy_version(PolicyArn=arn, VersionId="v2")
+    assert error_of(exc) == ("DeleteConflict", "Cannot delete the default version of a policy.", 409)
+    for missing in (lambda: iam.get_policy_version(PolicyArn=arn, VersionId="v9"),
+                    lambda: iam.set_default_policy_version(PolicyArn=arn, VersionId="v9"),
+                    lambda: iam.delete_policy_version(PolicyArn=arn, VersionId="v9")):
+        with pytest.raises(ClientError) as exc:
+            missing()
+        assert error_of(exc) == ("NoSuchEntity", f"Policy {arn} version v9 does not exist or is not attachable.",
+                                 404)
+
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc(allow("s3:A")))
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc(allow("s3:B")))
+    with pytest.raises(ClientError) as exc:
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc(allow("s3:C")))
+    assert error_of(exc) == ("LimitExceeded", "A managed policy can have up to 5 versions. Before you create a new "
+                             "version, you must delete an existing version.", 409)
+    iam.delete_policy_version(PolicyArn=arn, VersionId="v1")
+    again = iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc(allow("s3:C")))["PolicyVersion"]
+    assert again["VersionId"] == "v6"  # version numbers are never reused
+
+    with pytest.raises(ClientError) as exc:
+        iam.delete_policy(PolicyArn=arn)
+    assert error_of(exc) == ("DeleteConflict", "This policy has more than one version. Before you delete a policy, "
+                             "you must delete the policy's versions. The default version is deleted with the "
+                             "policy.", 409)
+    for v in ("v3", "v4", "v5", "v6"):
+        iam.delete_policy_version(PolicyArn=arn, VersionId=v)
+    iam.delete_policy(PolicyArn=arn)
+    with pytest.raises(ClientError) as exc:
+        iam.get_policy(PolicyArn=arn)
+    assert error_of(exc)[0] == "NoSuchEntity"
+
+
+def test_list_policy_versions_pages(iam, new_policy) -> None:  # type: ignore[no-untyped-def]
+    arn = new_policy()["Arn"]
+    for i in range(3):
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc(allow(f"s3:Get{i}")))
+    pages = list(iam.get_paginator("list_policy_versions").paginate(PolicyArn=arn, PaginationConfig={"PageSize": 3}))
+    assert [len(p["Versions"]) for p in pages] == [3, 1] and pages[0]["IsTruncated"]
+    assert [v["VersionId"] for p in pages for v in p["Versions"]] == ["v4", "v3", "v2", "v1"]
+
+
+def test_documents_are_url_encoded_on_the_wire(iam, new_policy) -> None:  # type: ignore[no-untyped-def]
+    text = doc(allow("s3:*", "arn:aws:s3:::b/*"), indent=2)
+    arn = new_policy(document=text)["Arn"]
+    body = raw_body(iam, lambda: iam.get_policy_version(PolicyArn=arn, VersionId="v1")).decode()
+    assert "%7B%0A%20%20%22Version%22%3A%20%222012-10-17%22%2C" in body
+    assert "s3%3A%2A" in body and "arn%3Aaws%3As3%3A%3A%3Ab%2F%2A" in body
+    assert iam.get_policy_version(PolicyArn=arn, VersionId="v1")["PolicyVersion"]["Document"] == json.loads(text)
+
+
+def test_list_policies_scope_path_and_pages(iam, new_policy) -> None:  # type: ignore[no-untyped-def]
+    path = f"/{unique_name('path')}/"
+    names = sorted(new_policy(Path=path)["PolicyName"] for _ in range(3))
+    listed = iam.list_policies(Scope="Local", PathPrefix=path)
+    assert [p["PolicyName"] for p in listed["Policies"]] == names and not listed["IsTruncated"]
+    assert "Description" not in listed["Policies"][0] and "Tags" not in listed["Policies"][0]
+    first = iam.list_policies(Scope="Local", PathPrefix=path, MaxItems=2)
+    assert first["IsTruncated"] and len(first["Policies"]) == 2
+    rest = iam.list_policies(Scope="Local", PathPrefix=path, MaxItems=2, Marker=first["Marker"])
+    assert not rest["IsTruncated"] and [p["PolicyName"] for p in first["Policies"] + rest["Policies"]] == names
+    assert iam.list_policies(Scope="AWS", PathPrefix=path)["Policies"] == []
+    assert iam.list_policies(Scope="Local", PathPrefix=path, OnlyAttached=True)["Policies"] == []
+
+
+def test_aws_managed_policies(iam) -> None:  # type: ignore[no-untyped-def]
+    policy = iam.get_policy(PolicyArn=S3_FULL)["Policy"]
+    assert policy["PolicyName"] == "AmazonS3FullAccess" and policy["Arn"] == S3_FULL
+    version = iam.get_policy_version(PolicyArn=S3_FULL, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
+    assert version["IsDefaultVersion"] and version["Document"]["Statement"]
+    names = [p["PolicyName"] for page in iam.get_paginator("list_policies").paginate(Scope="AWS")
+             for p in page["Policies"]]
+    assert "AmazonS3FullAccess" in names
+    with pytest.raises(ClientError) as exc:
+        iam.delete_policy(PolicyArn=S3_FULL)
+    assert error_of(exc)[0] == "NoSuchEntity"
+
+
+# -- attachments ------------------------------------------------------------------------------------------------
+
+
+def test_attach_detach_user_and_group(iam, new_policy, new_user, new_group) -> None:  # type: ignore[no-untyped-def]
+    policy = new_policy()
+    arn = policy["Arn"]
+    user, group = new_user(), new_group()
+    iam.attach_user_policy(UserName=user, PolicyArn=arn)
+    iam.attach_user_policy(UserName=user, PolicyArn=arn)  # attaching twice is a no-op
+    iam.attach_group_policy(GroupName=group, PolicyArn=arn)
+    assert iam.list_attached_user_policies(UserName=user)["AttachedPolicies"] == [
+        {"PolicyName": policy["PolicyName"], "PolicyArn": arn}]
+    assert iam.list_attached_group_policies(GroupName=group)["AttachedPolicies"] == [
+        {"PolicyName": policy["PolicyName"], "PolicyArn": arn}]
+    assert iam.list_attached_user_policies(UserName=user, PathPrefix="/other/")["AttachedPolicies"] == []
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["AttachmentCount"] == 2
+    entities = iam.list_entities_for_policy(PolicyArn=arn)
+    assert [u["UserName"] for u in entities["PolicyUsers"]] == [user]
+    assert [g["GroupName"] for g in entities["PolicyGroups"]] == [group] and entities["PolicyRoles"] == []
+    only_users = iam.list_entities_for_policy(PolicyArn=arn, EntityFilter="User")
+    assert only_users["PolicyGroups"] == [] and len(only_users["PolicyUsers"]) == 1
+    assert arn in [p["Arn"] for p in iam.list_policies(Scope="Local", OnlyAttached=True, MaxItems=1000)["Policies"]]
+
+    with pytest.raises(ClientError) as exc:
+        iam.delete_policy(PolicyArn=arn)
+    assert error_of(exc) == ("DeleteConflict", "Cannot delete a policy attached to entities.", 409)
+    iam.detach_user_policy(UserName=user, PolicyArn=arn)
+    iam.detach_group_policy(GroupName=group, PolicyArn=arn)
+    assert iam.list_attached_user_policies(UserName=user)["AttachedPolicies"] == []
+    with pytest.raises(ClientError) as exc:
+        iam.detach_user_policy(UserName=user, PolicyArn=arn)
+    assert error_of(exc) == ("NoSuchEntity", f"Policy {arn} was not found.", 404)
+    iam.delete_policy(PolicyArn=arn)
+
+
+def test_attach_errors(iam, account: str, new_policy, new_user) -> None:  # type: ignore[no-untyped-def]
+    user = new_user()
+    missing = f"arn:aws:iam::{account}:policy/{unique_name('nope')}"
+    with pytest.raises(ClientError) as exc:
+        iam.attach_user_policy(UserName=user, PolicyArn=missing)
+    assert error_of(exc) == ("NoSuchEntity", f"Policy {missing} does not exist or is not attachable.", 404)
+    nobody = unique_name("nobody")
+    with pytest.raises(ClientError) as exc:
+        iam.attach_user_policy(UserName=nobody, PolicyArn=new_policy()["Arn"])
+    assert error_of(exc) == ("NoSuchEntity", f"The user with name {nobody} cannot be found.", 404)
+    with pytest.raises(ClientError) as exc:
+        iam.attach_group_policy(GroupName=nobody, PolicyArn=new_policy()["Arn"])
+    assert error_of(exc) == ("NoSuchEntity", f"The group with name {nobody} cannot be found.", 404)
+
+
+def test_managed_policies_per_user_quota(iam, new_policy, new_user) -> None:  # type: ignore[no-untyped-def]
+    user = new_user()
+    for _ in range(10):
+        iam.attach_user_policy(UserName=user, PolicyArn=new_policy()["Arn"])
+    with pytest.raises(ClientError) as exc:
+        iam.attach_user_policy(UserName=user, PolicyArn=new_policy()["Arn"])
+    assert error_of(exc) == ("LimitExceeded", "Cannot exceed quota for PoliciesPerUser: 10", 409)
+    first = iam.list_attached_user_policies(UserName=user, MaxItems=4)
+    assert first["IsTruncated"] and len(first["AttachedPolicies"]) == 4
+    pages = list(iam.get_paginator("list_attached_user_policies").paginate(UserName=user,
+                                                                          PaginationConfig={"PageSize": 4}))
+    assert sum(len(p["AttachedPolicies"]) for p in pages) == 10 and len(pages) == 3
+
+
+def test_attach_aws_managed_policy(iam, new_user) -> None:  # type: ignore[no-untyped-def]
+    user = new_user()
+    iam.attach_user_policy(UserName=user, PolicyArn=S3_FULL)
+    assert iam.list_attached_user_policies(UserName=user)["AttachedPolicies"] == [
+        {"PolicyName": "AmazonS3FullAccess", "PolicyArn": S3_FULL}]
+    assert user in [u["UserName"] for u in iam.list_entities_for_policy(PolicyArn=S3_FULL)["PolicyUsers"]]
+    attached = iam.list_policies(Scope="AWS", OnlyAttached=True)["Policies"]
+    assert S3_FULL in [p["Arn"] for p in attached]
+    iam.detach_user_policy(UserName=user, PolicyArn=S3_FULL)
+
+
+# -- inline policies ---------------------------------------------------------------------------------------------
+
+
+def test_user_inline_policies(iam, new_user) -> None:  # type: ignore[no-untyped-def]
+    user = new_user()
+    text = doc(allow("s3:GetObject", "arn:aws:s3:::b/*"))
+    for name in ("b-policy", "a-policy", "c-policy"):
+        iam.put_user_policy(UserName=user, PolicyName=name, PolicyDocument=text)
+    iam.put_user_policy(UserName=user, PolicyName="a-policy", PolicyDocument=doc(allow("s3:PutObject")))  # replace
+    got = iam.get_user_policy(UserName=user, PolicyName="a-policy")
+    assert got["UserName"] == user and got["PolicyName"] == "a-policy"
+    assert got["PolicyDocument"] == json.loads(doc(allow("s3:PutObject")))
+    assert "%7B%22Version%22" in raw_body(iam, lambda: iam.get_user_policy(UserName=user,
+                                                                          PolicyName="b-policy")).decode()
+    assert iam.list_user_policies(UserName=user)["PolicyNames"] == ["a-policy", "b-policy", "c-policy"]
+    first = iam.list_user_policies(UserName=user, MaxItems=2)
+    rest = iam.list_user_policies(UserName=user, Marker=first["Marker"])
+    assert first["IsTruncated"] and first["PolicyNames"] + rest["PolicyNames"] == ["a-policy", "b-policy",
+                                                                                     "c-policy"]
+    iam.delete_user_policy(UserName=user, PolicyName="b-policy")
+    with pytest.raises(ClientError) as exc:
+        iam.get_user_policy(UserName=user, PolicyName="b-policy")
+    assert error_of(exc) == ("NoSuchEntity", "The user policy with name b-policy cannot be found.", 404)
+    with pytest.raises(ClientError) as exc:
+        iam.delete_user_policy(UserName=user, PolicyName="b-policy")
+    assert error_of(exc)[0] == "NoSuchEntity"
+    with pytest.raises(ClientError) as exc:
+        iam.put_user_policy(UserName=user, PolicyName="bad", PolicyDocument="[]")
+    assert error_of(exc)[0] == "MalformedPolicyDocument"
+
+
+def test_group_inline_policies(iam, new_group) -> None:  # type: ignore[no-untyped-def]
+    group = new_group()
+    iam.put_group_policy(GroupName=group, PolicyName="p1", PolicyDocument=doc(allow("s3:GetObject")))
+    got = iam.get_group_policy(GroupName=group, PolicyName="p1")
+    assert got["GroupName"] == group and got["PolicyDocument"] == json.loads(doc(allow("s3:GetObject")))
+    assert iam.list_group_policies(GroupName=group)["PolicyNames"] == ["p1"]
+    iam.delete_group_policy(GroupName=group, PolicyName="p1")
+    assert iam.list_group_policies(GroupName=group)["PolicyNames"] == []
+    with pytest.raises(ClientError) as exc:
+        iam.get_group_policy(GroupName=group, PolicyName="p1")
+    assert error_of(exc) == ("NoSuchEntity", "The group policy with name p1 cannot be found.", 404)
+
+
+def _sized(n_statements: int) -> str:
+    return doc(*[allow(f"s3:GetObject{i:03d}", f"arn:aws:s3:::bucket{i:03d}/*") for i in range(n_statements)])
+
+
+def test_inline_size_quotas(iam, new_user, new_group) -> None:  # type: ignore[no-untyped-def]
+    """The quota is on all of an entity's inline policies together, white space not counted."""
+    user, group = new_user(), new_group()
+    piece = _sized(8)
+    size = sum(1 for c in piece if not c.isspace())
+    assert 2048 // size == 2 and 5120 // size == 7
+    for i in range(2):
+        iam.put_user_policy(UserName=user, PolicyName=f"p{i}", PolicyDocument=piece)
+    iam.put_user_policy(UserName=user, PolicyName="p1", PolicyDocument=piece)  # a replacement counts once
+    with pytest.raises(ClientError) as exc:
+        iam.put_user_policy(UserName=user, PolicyName="p2", PolicyDocument=piece)
+    assert error_of(exc) == ("LimitExceeded", f"Maximum policy size of 2048 bytes exceeded for user {user}", 409)
+    with pytest.raises(ClientError) as exc:
+        for i in range(8):
+            iam.put_group_policy(GroupName=group, PolicyName=f"p{i}", PolicyDocument=piece)
+    assert error_of(exc) == ("LimitExceeded", f"Maximum policy size of 5120 bytes exceeded for group {group}", 409)
+    assert len(iam.list_group_policies(GroupName=group)["PolicyNames"]) == 7
+
+
+# -- permissions boundaries ---------------------------------------------------------------------------------------
+
+
+def test_permissions_boundary(iam, account: str, new_policy, new_user) -> None:  # type: ignore[no-untyped-def]
+    user = new_user()
+    arn = new_policy()["Arn"]
+    iam.put_user_permissions_boundary(UserName=user, PermissionsBoundary=arn)
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["PermissionsBoundaryUsageCount"] == 1
+    as_boundary = iam.list_entities_for_policy(PolicyArn=arn, PolicyUsageFilter="PermissionsBoundary")
+    assert [u["UserName"] for u in as_boundary["PolicyUsers"]] == [user]
+    assert iam.list_entities_for_policy(PolicyArn=arn, PolicyUsageFilter="PermissionsPolicy")["PolicyUsers"] == []
+    assert arn in [p["Arn"] for p in iam.list_policies(Scope="Local", OnlyAttached=True,
+                                                       PolicyUsageFilter="PermissionsBoundary")["Policies"]]
+    with pytest.raises(ClientError) as exc:
+        iam.delete_policy(PolicyArn=arn)
+    assert error_of(exc) == ("DeleteConflict", "Cannot delete a policy attached to entities.", 409)
+    details = iam.get_account_authorization_details(Filter=["User"])
+    mine = next(u for u in details["UserDetailList"] if u["UserName"] == user)
+    assert mine["PermissionsBoundary"]["PermissionsBoundaryArn"] == arn
+
+    missing = f"arn:aws:iam::{account}:policy/{unique_name('nope')}"
+    with pytest.raises(ClientError) as exc:
+        iam.put_user_permissions_boundary(UserName=user, PermissionsBoundary=missing)
+    assert error_of(exc) == ("NoSuchEntity", f"Scope ARN: {missing} does not exist or is not attachable.", 404)
+    iam.delete_user_permissions_boundary(UserName=user)
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["PermissionsBoundaryUsageCount"] == 0
+    iam.delete_policy(PolicyArn=arn)
+
+
+# -- GetAccountAuthorizationDetails --------------------------------------------------------------------------------
+
+
+def _all_details(iam, **kwargs: Any) -> dict[str, list[dict[str, Any]]]:  # type: ignore[no-untyped-def]
+    out: dict[str, list[dict[str, Any]]] = {"UserDetailList": [], "GroupDetailList": [], "Policies": []}
+    for page in iam.get_paginator("get_account_authorization_details").paginate(**kwargs):
+        for key in out:
+            out[key] += page.get(key, [])
+    return out
+
+
+def test_account_authorization_details(iam, new_policy, new_user, new_group) -> None:  # type: ignore[no-untyped-def]
+    policy = new_policy(document=doc(allow("s3:GetObject")))
+    iam.create_policy_version(PolicyArn=policy["Arn"], PolicyDocument=doc(allow("s3:PutObject")))
+    user, group = new_user(Tags=[{"Key": "team", "Value": "blue"}]), new_group()
+    iam.add_user_to_group(GroupName=group, UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="inline", PolicyDocument=doc(allow("s3:ListBucket")))
+    iam.attach_user_policy(UserName=user, PolicyArn=policy["Arn"])
+    iam.put_group_policy(GroupName=group, PolicyName="ginline", PolicyDocument=doc(deny("s3:DeleteObject")))
+    iam.attach_group_policy(GroupName=group, PolicyArn=policy["Arn"])
+
+    details = _all_details(iam, PaginationConfig={"PageSize": 2})
+    u = next(d for d in details["UserDetailList"] if d["UserName"] == user)
+    assert u["UserPolicyList"] == [{"PolicyName": "inline", "PolicyDocument": json.loads(doc(allow("s3:ListBucket")))}]
+    assert u["GroupList"] == [group] and u["Tags"] == [{"Key": "team", "Value": "blue"}]
+    assert u["AttachedManagedPolicies"] == [{"PolicyName": policy["PolicyName"], "PolicyArn": policy["Arn"]}]
+    assert u["Arn"].endswith(f":user/{user}") and "PermissionsBoundary" not in u
+    g = next(d for d in details["GroupDetailList"] if d["GroupName"] == group)
+    assert g["GroupPolicyList"][0]["PolicyName"] == "ginline"
+    assert g["AttachedManagedPolicies"] == [{"PolicyName": policy["PolicyName"], "PolicyArn": policy["Arn"]}]
+    p = next(d for d in details["Policies"] if d["Arn"] == policy["Arn"])
+    assert p["AttachmentCount"] == 2 and p["DefaultVersionId"] == "v1"
+    assert {v["VersionId"]: v["Document"] for v in p["PolicyVersionList"]} == {
+        "v2": json.loads(doc(allow("s3:PutObject"))), "v1": json.loads(doc(allow("s3:GetObject")))}
+
+    only_groups = iam.get_account_authorization_details(Filter=["Group"])
+    assert only_groups["UserDetailList"] == [] and only_groups["Policies"] == []
+    local = _all_details(iam, Filter=["LocalManagedPolicy"])
+    assert policy["Arn"] in [d["Arn"] for d in local["Policies"]]
+    assert all(":aws:policy/" not in d["Arn"] for d in local["Policies"])
+
+
+# -- the simulator -------------------------------------------------------------------------------------------------
+
+
+def _decisions(results: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    return {(r["EvalActionName"], r["EvalResourceName"]): r["EvalDecision"] for r in results}
+
+
+def test_simulate_custom_policy_decisions(iam) -> None:  # type: ignore[no-untyped-def]
+    policies = [doc(allow("s3:*", "arn:aws:s3:::b/*")), doc(deny("s3:DeleteObject", "arn:aws:s3:::b/*"))]
+    out = iam.simulate_custom_policy(PolicyInputList=policies,
+                                     ActionNames=["s3:GetObject", "s3:DeleteObject", "iam:CreateUser"],
+                                     ResourceArns=["arn:aws:s3:::b/k"])
+    results = {r["EvalActionName"]: r for r in out["EvaluationResults"]}
+    assert results["s3:GetObject"]["EvalDecision"] == "allowed"
+    assert results["s3:DeleteObject"]["EvalDecision"] == "explicitDeny"
+    assert results["iam:CreateUser"]["EvalDecision"] == "implicitDeny"
+    assert results["iam:CreateUser"]["MatchedStatements"] == []
+    allowed = results["s3:GetObject"]["MatchedStatements"]
+    assert [(m["SourcePolicyId"], m["StartPosition"]["Line"]) for m in allowed] == [("PolicyInputList.1", 1)]
+    denied = results["s3:DeleteObject"]["MatchedStatements"]
+    assert [m["SourcePolicyId"] for m in denied] == ["PolicyInputList.2"]
+    assert all(r["EvalResourceName"] == "arn:aws:s3:::b/k" for r in out["EvaluationResults"])
+
+
+def test_simulate_context_entries(iam) -> None:  # type: ignore[no-untyped-def]
+    policy = doc(allow("s3:GetObject", Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}))
+
+    def decide(**kwargs: Any) -> dict[str, Any]:
+        return dict(iam.simulate_custom_policy(PolicyInputList=[policy], ActionNames=["s3:GetObject"],
+                                               **kwargs)["EvaluationResults"][0])
+
+    inside = decide(ContextEntries=[{"ContextKeyName": "aws:SourceIp", "ContextKeyValues": ["10.1.2.3"],
+                                     "ContextKeyType": "ip"}])
+    outside = decide(ContextEntries=[{"ContextKeyName": "aws:SourceIp", "ContextKeyValues": ["192.168.1.1"],
+                                      "ContextKeyType": "ip"}])
+    assert (inside["EvalDecision"], outside["EvalDecision"]) == ("allowed", "implicitDeny")
+    missing = decide()
+    assert missing["EvalDecision"] == "implicitDeny"
+    assert [v.lower() for v in missing["MissingContextValues"]] == ["aws:sourceip"]
+
+
+def test_simulate_boundary_caps_allow(iam) -> None:  # type: ignore[no-untyped-def]
+    out = iam.simulate_custom_policy(PolicyInputList=[doc(allow("s3:*"))],
+                                     PermissionsBoundaryPolicyInputList=[doc(allow("s3:GetObject"))],
+                                     ActionNames=["s3:GetObject", "s3:PutObject"])
+    results = {r["EvalActionName"]: r for r in out["EvaluationResults"]}
+    assert results["s3:GetObject"]["EvalDecision"] == "allowed"
+    assert results["s3:GetObject"]["PermissionsBoundaryDecisionDetail"] == {"AllowedByPermissionsBoundary": True}
+    assert results["s3:PutObject"]["EvalDecision"] == "implicitDeny"
+    assert results["s3:PutObject"]["PermissionsBoundaryDecisionDetail"] == {"AllowedByPermissionsBoundary": False}
+
+
+def test_simulate_pagination(iam) -> None:  # type: ignore[no-untyped-def]
+    actions = [f"s3:Action{i}" for i in range(5)]
+    first = iam.simulate_custom_policy(PolicyInputList=[doc(allow("s3:*"))], ActionNames=actions, MaxItems=2)
+    assert first["IsTruncated"] and len(first["EvaluationResults"]) == 2
+    pages = list(iam.get_paginator("simulate_custom_policy").paginate(
+        PolicyInputList=[doc(allow("s3:*"))], ActionNames=actions, PaginationConfig={"PageSize": 2}))
+    assert [r["EvalActionName"] for p in pages for r in p["EvaluationResults"]] == actions
+
+
+def test_simulate_rejects_malformed_input(iam) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ClientError) as exc:
+        iam.simulate_custom_policy(PolicyInputList=["{nope"], ActionNames=["s3:GetObject"])
+    assert error_of(exc)[0] == "MalformedPolicyDocument"
+
+
+def test_simulate_principal_policy(iam, account: str, new_policy, new_user, new_group) -> None:  # type: ignore[no-untyped-def]
+    user, group = new_user(), new_group()
+    iam.add_user_to_group(GroupName=group, UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="reads", PolicyDocument=doc(allow(["s3:GetObject",
+                                                                                     "s3:DeleteObject"])))
+    iam.put_group_policy(GroupName=group, PolicyName="nodelete", PolicyDocument=doc(deny("s3:DeleteObject")))
+    managed = new_policy(document=doc(allow("s3:PutObject")))
+    iam.attach_user_policy(UserName=user, PolicyArn=managed["Arn"])
+    user_arn = iam.get_user(UserName=user)["User"]["Arn"]
+
+    out = iam.simulate_principal_policy(PolicySourceArn=user_arn, ActionNames=[
+        "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"])
+    results = {r["EvalActionName"]: r for r in out["EvaluationResults"]}
+    assert {a: r["EvalDecision"] for a, r in results.items()} == {
+        "s3:GetObject": "allowed", "s3:PutObject": "allowed", "s3:DeleteObject": "explicitDeny",
+        "s3:ListBucket": "implicitDeny"}
+    assert [(m["SourcePolicyId"], m["SourcePolicyType"]) for m in results["s3:GetObject"]["MatchedStatements"]] \
+        == [(f"user_{user}_reads", "user")]
+    assert [(m["SourcePolicyId"], m["SourcePolicyType"]) for m in results["s3:PutObject"]["MatchedStatements"]] \
+        == [(managed["PolicyName"], "user-managed")]
+    assert [m["SourcePolicyId"] for m in results["s3:DeleteObject"]["MatchedStatements"]] == [
+        f"group_{group}_nodelete"]
+    assert "PermissionsBoundaryDecisionDetail" not in results["s3:GetObject"]
+
+    # a boundary caps what the identity policies allow
+    boundary = new_policy(document=doc(allow("s3:GetObject")))
+    iam.put_user_permissions_boundary(UserName=user, PermissionsBoundary=boundary["Arn"])
+    capped = iam.simulate_principal_policy(PolicySourceArn=user_arn, ActionNames=["s3:GetObject", "s3:PutObject"])
+    assert _decisions(capped["EvaluationResults"]) == {("s3:GetObject", "*"): "allowed",
+                                                       ("s3:PutObject", "*"): "implicitDeny"}
+    assert [r["PermissionsBoundaryDecisionDetail"]["AllowedByPermissionsBoundary"]
+            for r in capped["EvaluationResults"]] == [True, False]
+    # PolicyInputList adds to the user's policies; a group ARN simulates the group's own policies
+    extra = iam.simulate_principal_policy(PolicySourceArn=user_arn, ActionNames=["s3:ListBucket"],
+                                          PolicyInputList=[doc(allow("s3:ListBucket"))],
+                                          PermissionsBoundaryPolicyInputList=[doc(allow("s3:*"))])
+    assert extra["EvaluationResults"][0]["EvalDecision"] == "allowed"
+    group_arn = f"arn:aws:iam::{account}:group/{group}"
+    as_group = iam.simulate_principal_policy(PolicySourceArn=group_arn, ActionNames=["s3:DeleteObject"])
+    assert as_group["EvaluationResults"][0]["EvalDecision"] == "explicitDeny"
+
+
+def test_simulate_principal_policy_errors(iam, account: str) -> None:  # type: ignore[no-untyped-def]
+    nobody = unique_name("nobody")
+    with pytest.raises(ClientError) as exc:
+        iam.simulate_principal_policy(PolicySourceArn=f"arn:aws:iam::{account}:user/{nobody}",
+                                      ActionNames=["s3:GetObject"])
+    assert error_of(exc) == ("NoSuchEntity", f"The user with name {nobody} cannot be found.", 404)
+    with pytest.raises(ClientError) as exc:
+        iam.simulate_principal_policy(PolicySourceArn="arn:aws:s3:::not-an-iam-entity", ActionNames=["s3:Get"])
+    assert error_of(exc)[0] == "InvalidInput"
+
+
+# -- enforcement and authorization of the policy API itself ----------------------------------------------------
+
+
+@pytest.fixture
+def user_client(iam, endpoint: str, new_user):  # type: ignore[no-untyped-def]
+    """(user name, an IAM client signed with a fresh access key of that user)."""
+    def make() -> tuple[str, Any]:
+        name = new_user()
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return name, make_client(endpoint, service="iam", access_key=key["AccessKeyId"],
+                                 secret_key=key["SecretAccessKey"])
+    return make
+
+
+def test_policy_api_authorizes_before_revealing(iam, account: str, user_client) -> None:  # type: ignore[no-untyped-def]
+    name, client = user_client()
+    missing = f"arn:aws:iam::{account}:policy/{unique_name('nope')}"
+    with pytest.raises(ClientError) as exc:
+        client.get_policy(PolicyArn=missing)
+    assert error_of(exc)[0] == "AccessDenied"  # not NoSuchEntity: existence is not revealed
+    iam.put_user_policy(UserName=name, PolicyName="get", PolicyDocument=doc(allow("iam:GetPolicy", missing)))
+    with pytest.raises(ClientError) as exc:
+        client.get_policy(PolicyArn=missing)
+    assert error_of(exc)[0] == "NoSuchEntity"  # the generation bump made the new policy effective at once
+
+
+def test_attached_aws_managed_policy_is_enforced(iam, endpoint: str, new_user) -> None:  # type: ignore[no-untyped-def]
+    name = new_user()
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    s3 = make_client(endpoint, access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    with pytest.raises(ClientError) as exc:
+        s3.list_buckets()
+    assert exc.value.response["Error"]["Code"] == "AccessDenied"
+    iam.attach_user_policy(UserName=name, PolicyArn=S3_FULL)
+    s3.list_buckets()
