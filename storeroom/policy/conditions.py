@@ -169,8 +169,8 @@ def _arn_test(value: str, variables: bool) -> ValueTest:
     so a ``*`` does not run across a ``:``."""
     parts = value.split(":", 5)
     if len(parts) < 6:
-        whole = compile_pattern(value, variables=variables)
-        return lambda request, ctx: whole(request, ctx)
+        # not an ARN pattern: only a bare "*" (any ARN) can match
+        return lambda request, ctx: value == "*"
     matchers = [compile_pattern(part, variables=variables) for part in parts]
 
     def test(request: str, ctx: Context) -> bool:

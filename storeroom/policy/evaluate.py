@@ -96,10 +96,10 @@ class _Tally:
 
     __slots__ = ("allow", "deny", "missing")
 
-    def __init__(self) -> None:
+    def __init__(self, missing: dict[str, str]) -> None:
         self.allow: list[tuple[PolicySource, Statement]] = []
         self.deny: list[tuple[PolicySource, Statement]] = []
-        self.missing: dict[str, str] = {}
+        self.missing = missing                   # shared by the tallies of one request
 
     def consider(self, src: PolicySource, st: Statement, request: AuthRequest) -> None:
         ctx = request.context
@@ -115,8 +115,7 @@ class _Tally:
 
 
 def _tally(candidates: _Candidates, request: AuthRequest, missing: dict[str, str]) -> _Tally:
-    tally = _Tally()
-    tally.missing = missing
+    tally = _Tally(missing)
     for src, st in candidates:
         tally.consider(src, st, request)
     return tally
@@ -125,8 +124,11 @@ def _tally(candidates: _Candidates, request: AuthRequest, missing: dict[str, str
 def _names_caller(st: Statement, request: AuthRequest) -> bool:
     if st.principal is None:
         return False
-    named = st.principal.names(request.principal_arn, request.principal_type, request.account_id, st.effect)
-    return named != st.not_principal
+    if st.not_principal:
+        # NotPrincipal excludes exactly who it lists: the account ARN excludes the root user, not the account's
+        # users (AWS's "everyone but Bob" example lists Bob's ARN and his account's)
+        return not st.principal.names(request.principal_arn, request.principal_type, request.account_id, "Allow")
+    return st.principal.names(request.principal_arn, request.principal_type, request.account_id, st.effect)
 
 
 def _matched(pairs: Sequence[tuple[PolicySource, Statement]]) -> tuple[MatchedStatement, ...]:

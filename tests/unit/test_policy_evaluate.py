@@ -1,0 +1,273 @@
+"""evaluate(): AWS's evaluation logic, one test per rule, from the IAM User Guide's examples."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from storeroom.policy import (
+    AuthRequest,
+    Evaluation,
+    MatchedStatement,
+    PolicySource,
+    PrincipalPolicies,
+    evaluate,
+    parse_policy,
+)
+from storeroom.policy.managed import AWS_MANAGED
+
+ACCOUNT = "123456789012"
+ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
+ROOT = f"arn:aws:iam::{ACCOUNT}:root"
+BUCKET = "arn:aws:s3:::amzn-s3-demo-bucket"
+
+
+def doc(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def inline(*statements: dict[str, Any], name: str = "p") -> PolicySource:
+    return PolicySource(parse_policy(doc(*statements)), f"user_alice_{name}", "user")
+
+
+def managed(arn: str) -> PolicySource:
+    return PolicySource(AWS_MANAGED[arn].policy, arn, "aws-managed", arn)
+
+
+def bucket_policy(*statements: dict[str, Any]) -> PolicySource:
+    return PolicySource(parse_policy(doc(*statements), "resource"), "amzn-s3-demo-bucket bucket policy", "resource")
+
+
+def alice(action: str, resource: str, ctx: Mapping[str, Sequence[str]] | None = None) -> AuthRequest:
+    context = {"aws:username": ("alice",), "aws:userid": ("AIDAEXAMPLE",), **(ctx or {})}
+    return AuthRequest(action, resource, "IAMUser", ALICE, ACCOUNT, context)
+
+
+def anonymous(action: str, resource: str) -> AuthRequest:
+    return AuthRequest(action, resource, "Anonymous", "*", "", {})
+
+
+def run(request: AuthRequest, *identity: PolicySource, boundary: PolicySource | None = None,
+        resource: PolicySource | None = None) -> Evaluation:
+    return evaluate(request, PrincipalPolicies(identity, boundary), resource, ACCOUNT)
+
+
+S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
+S3_READ = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
+
+
+def test_no_policy_is_an_implicit_deny() -> None:
+    verdict = run(alice("s3:GetObject", f"{BUCKET}/k"))
+    assert verdict.decision == "implicitDeny" and not verdict.allowed
+    assert verdict.reason == "because no identity-based policy allows the s3:GetObject action"
+
+
+def test_an_allow_allows_and_reports_the_statement() -> None:
+    verdict = run(alice("s3:GetObject", f"{BUCKET}/k"), managed(S3_READ))
+    assert verdict.allowed
+    assert verdict.matched == (MatchedStatement(S3_READ, "aws-managed", (4, 5), (14, 6)),)
+
+
+def test_actions_compare_case_insensitively() -> None:
+    policy = inline({"Effect": "Allow", "Action": "S3:getobject", "Resource": "*"})
+    assert run(alice("s3:GetObject", f"{BUCKET}/k"), policy).allowed
+
+
+def test_explicit_deny_overrides_allow() -> None:
+    deny = inline({"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": f"{BUCKET}/*"}, name="deny")
+    verdict = run(alice("s3:DeleteObject", f"{BUCKET}/k"), managed(S3_FULL), deny)
+    assert verdict.decision == "explicitDeny"
+    assert verdict.reason == "with an explicit deny in an identity-based policy"
+    assert [m.source_id for m in verdict.matched] == ["user_alice_deny"]
+
+
+def test_explicit_deny_names_the_managed_policy_arn() -> None:
+    arn = f"arn:aws:iam::{ACCOUNT}:policy/NoDeletes"
+    deny = PolicySource(parse_policy(doc({"Effect": "Deny", "Action": "s3:Delete*", "Resource": "*"})),
+                        arn, "user-managed", arn)
+    verdict = run(alice("s3:DeleteObject", f"{BUCKET}/k"), managed(S3_FULL), deny)
+    assert verdict.reason == f"with an explicit deny in an identity-based policy: {arn}"
+
+
+def test_home_directory_policy_with_aws_username() -> None:
+    # IAM User Guide: "Amazon S3: Allows IAM users access to their S3 home directory, programmatically"
+    policy = inline(
+        {"Sid": "ListYourObjects", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": [BUCKET],
+         "Condition": {"StringLike": {"s3:prefix": ["${aws:username}/*"]}}},
+        {"Sid": "RWYourObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+         "Resource": [f"{BUCKET}/${{aws:username}}/*"]},
+    )
+    assert run(alice("s3:PutObject", f"{BUCKET}/alice/notes.txt"), policy).allowed
+    assert not run(alice("s3:PutObject", f"{BUCKET}/bob/notes.txt"), policy).allowed
+    assert run(alice("s3:ListBucket", BUCKET, {"s3:prefix": ("alice/",)}), policy).allowed
+    assert not run(alice("s3:ListBucket", BUCKET, {"s3:prefix": ("bob/",)}), policy).allowed
+    nobody = AuthRequest("s3:PutObject", f"{BUCKET}/alice/x", "IAMUser", ALICE, ACCOUNT, {})
+    assert not run(nobody, policy).allowed                      # no aws:username: the Resource matches nothing
+
+
+def test_deny_without_secure_transport() -> None:
+    deny = inline({"Effect": "Deny", "Action": "s3:*", "Resource": "*",
+                   "Condition": {"Bool": {"aws:SecureTransport": "false"}}}, name="tls")
+    plain = alice("s3:GetObject", f"{BUCKET}/k", {"aws:securetransport": ("false",)})
+    tls = alice("s3:GetObject", f"{BUCKET}/k", {"aws:securetransport": ("true",)})
+    assert run(plain, managed(S3_FULL), deny).decision == "explicitDeny"
+    assert run(tls, managed(S3_FULL), deny).allowed
+
+
+def test_deny_outside_an_ip_range() -> None:
+    # IAM User Guide: "AWS: Denies access to AWS based on the source IP"
+    deny = inline({"Effect": "Deny", "Action": "*", "Resource": "*",
+                   "Condition": {"NotIpAddress": {"aws:SourceIp": ["192.0.2.0/24", "203.0.113.0/24"]}}})
+    inside = alice("s3:GetObject", f"{BUCKET}/k", {"aws:sourceip": ("192.0.2.10",)})
+    outside = alice("s3:GetObject", f"{BUCKET}/k", {"aws:sourceip": ("198.51.100.1",)})
+    assert run(inside, managed(S3_FULL), deny).allowed
+    assert run(outside, managed(S3_FULL), deny).decision == "explicitDeny"
+
+
+def test_not_resource_with_deny() -> None:
+    # Deny everything outside the payroll prefix of the HR bucket
+    policy = inline({"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                    {"Effect": "Deny", "Action": "s3:*",
+                     "NotResource": ["arn:aws:s3:::HRBucket/Payroll", "arn:aws:s3:::HRBucket/Payroll/*"]})
+    assert run(alice("s3:GetObject", "arn:aws:s3:::HRBucket/Payroll/jan"), policy).allowed
+    assert run(alice("s3:GetObject", "arn:aws:s3:::HRBucket/Other"), policy).decision == "explicitDeny"
+
+
+def test_not_action_with_deny_unless_mfa() -> None:
+    # IAM User Guide: "DenyAllExceptListedIfNoMFA"
+    policy = inline({"Effect": "Allow", "Action": "*", "Resource": "*"},
+                    {"Effect": "Deny", "NotAction": ["iam:ChangePassword", "iam:GetUser"], "Resource": "*",
+                     "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}})
+    assert run(alice("iam:ChangePassword", ALICE), policy).allowed
+    verdict = run(alice("s3:GetObject", f"{BUCKET}/k"), policy)
+    assert verdict.decision == "explicitDeny"                     # key absent: BoolIfExists holds
+    assert run(alice("s3:GetObject", f"{BUCKET}/k", {"aws:multifactorauthpresent": ("true",)}), policy).allowed
+
+
+def test_not_action_allow() -> None:
+    policy = inline({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})
+    assert run(alice("s3:GetObject", f"{BUCKET}/k"), policy).allowed
+    assert not run(alice("iam:CreateUser", "*"), policy).allowed
+
+
+def test_permissions_boundary_caps_s3_full_access() -> None:
+    boundary_arn = f"arn:aws:iam::{ACCOUNT}:policy/ReadOnlyBoundary"
+    boundary = PolicySource(parse_policy(doc({"Effect": "Allow", "Action": ["s3:Get*", "s3:List*"],
+                                              "Resource": "*"})), boundary_arn, "permissions-boundary",
+                            boundary_arn)
+    assert run(alice("s3:GetObject", f"{BUCKET}/k"), managed(S3_FULL), boundary=boundary).allowed
+    verdict = run(alice("s3:PutObject", f"{BUCKET}/k"), managed(S3_FULL), boundary=boundary)
+    assert verdict.decision == "implicitDeny"
+    assert verdict.reason == "because no permissions boundary allows the s3:PutObject action"
+    # the boundary alone grants nothing
+    assert not run(alice("s3:GetObject", f"{BUCKET}/k"), boundary=boundary).allowed
+
+
+def test_explicit_deny_in_a_permissions_boundary() -> None:
+    boundary = PolicySource(parse_policy(doc({"Effect": "Allow", "Action": "*", "Resource": "*"},
+                                             {"Effect": "Deny", "Action": "s3:DeleteBucket", "Resource": "*"})),
+                            "Boundary", "permissions-boundary")
+    verdict = run(alice("s3:DeleteBucket", BUCKET), managed(S3_FULL), boundary=boundary)
+    assert (verdict.decision, verdict.reason) == ("explicitDeny", "with an explicit deny in a permissions boundary")
+
+
+def test_resource_policy_naming_the_user_allows_without_identity_policy_or_boundary() -> None:
+    rp = bucket_policy({"Effect": "Allow", "Principal": {"AWS": ALICE}, "Action": "s3:GetObject",
+                        "Resource": f"{BUCKET}/*"})
+    assert run(alice("s3:GetObject", f"{BUCKET}/k"), resource=rp).allowed
+    boundary = PolicySource(parse_policy(doc({"Effect": "Allow", "Action": "iam:*", "Resource": "*"})),
+                            "B", "permissions-boundary")
+    verdict = run(alice("s3:GetObject", f"{BUCKET}/k"), boundary=boundary, resource=rp)
+    assert verdict.allowed and verdict.matched[0].source_type == "resource"
+    assert not run(alice("s3:PutObject", f"{BUCKET}/k"), resource=rp).allowed
+
+
+def test_resource_policy_naming_the_account_only_delegates() -> None:
+    rp = bucket_policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "s3:*", "Resource": "*"})
+    assert not run(alice("s3:GetObject", f"{BUCKET}/k"), resource=rp).allowed
+    assert run(alice("s3:GetObject", f"{BUCKET}/k"), managed(S3_READ), resource=rp).allowed
+    root = AuthRequest("s3:GetObject", f"{BUCKET}/k", "Root", ROOT, ACCOUNT, {})
+    assert evaluate(root, PrincipalPolicies(()), rp, ACCOUNT).allowed
+
+
+def test_resource_policy_deny_applies_to_the_account_and_its_users() -> None:
+    rp = bucket_policy({"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                        "Action": "s3:DeleteBucket", "Resource": BUCKET})
+    verdict = run(alice("s3:DeleteBucket", BUCKET), managed(S3_FULL), resource=rp)
+    assert (verdict.decision, verdict.reason) == ("explicitDeny", "with an explicit deny in a resource-based policy")
+    root = AuthRequest("s3:DeleteBucket", BUCKET, "Root", ROOT, ACCOUNT, {})
+    assert evaluate(root, PrincipalPolicies(()), rp, ACCOUNT).decision == "explicitDeny"
+
+
+def test_anonymous_access_through_principal_star() -> None:
+    rp = bucket_policy({"Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                        "Resource": f"{BUCKET}/*"})
+    assert evaluate(anonymous("s3:GetObject", f"{BUCKET}/k"), None, rp, ACCOUNT).allowed
+    assert run(alice("s3:GetObject", f"{BUCKET}/k"), resource=rp).allowed       # "*" names everyone
+    verdict = evaluate(anonymous("s3:PutObject", f"{BUCKET}/k"), None, rp, ACCOUNT)
+    assert verdict.decision == "implicitDeny"
+    assert verdict.reason == "because no resource-based policy allows the s3:PutObject action"
+    named = bucket_policy({"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "s3:*", "Resource": "*"})
+    assert not evaluate(anonymous("s3:GetObject", f"{BUCKET}/k"), None, named, ACCOUNT).allowed
+    assert not evaluate(anonymous("s3:GetObject", f"{BUCKET}/k"), None, None, ACCOUNT).allowed
+
+
+def test_not_principal_deny_everyone_but_alice() -> None:
+    rp = bucket_policy({"Effect": "Deny", "NotPrincipal": {"AWS": [ALICE, f"arn:aws:iam::{ACCOUNT}:root"]},
+                        "Action": "s3:*", "Resource": [BUCKET, f"{BUCKET}/*"]})
+    bob = AuthRequest("s3:GetObject", f"{BUCKET}/k", "IAMUser", f"arn:aws:iam::{ACCOUNT}:user/bob", ACCOUNT, {})
+    assert run(bob, managed(S3_FULL), resource=rp).decision == "explicitDeny"
+    assert run(alice("s3:GetObject", f"{BUCKET}/k"), managed(S3_FULL), resource=rp).allowed
+    assert evaluate(anonymous("s3:GetObject", f"{BUCKET}/k"), None, rp, ACCOUNT).decision == "explicitDeny"
+
+
+def test_missing_context_lists_keys_of_relevant_statements() -> None:
+    policy = inline({"Effect": "Allow", "Action": "s3:ListBucket", "Resource": BUCKET,
+                     "Condition": {"StringLike": {"s3:prefix": "home/*"}}},
+                    {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+                     "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})
+    verdict = run(alice("s3:ListBucket", BUCKET), policy)
+    assert verdict.missing_context == ("s3:prefix",)
+    assert run(alice("s3:ListBucket", BUCKET, {"s3:prefix": ("home/x",)}), policy).missing_context == ()
+
+
+def test_actions_without_resource_level_permissions() -> None:
+    policy = inline({"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "arn:aws:s3:::*"})
+    assert run(alice("s3:ListAllMyBuckets", "*"), policy).allowed
+
+
+def test_date_and_numeric_conditions_in_statements() -> None:
+    policy = inline({"Effect": "Allow", "Action": "s3:ListBucket", "Resource": BUCKET,
+                     "Condition": {"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"},
+                                   "NumericLessThanEquals": {"s3:max-keys": "100"}}})
+    ok = alice("s3:ListBucket", BUCKET, {"aws:currenttime": ("2026-05-01T00:00:00Z",), "s3:max-keys": ("50",)})
+    late = alice("s3:ListBucket", BUCKET, {"aws:currenttime": ("2031-05-01T00:00:00Z",), "s3:max-keys": ("50",)})
+    many = alice("s3:ListBucket", BUCKET, {"aws:currenttime": ("2026-05-01T00:00:00Z",), "s3:max-keys": ("500",)})
+    assert run(ok, policy).allowed
+    assert not run(late, policy).allowed
+    assert not run(many, policy).allowed
+
+
+def test_principal_tag_variable_with_default() -> None:
+    policy = inline({"Effect": "Allow", "Action": "s3:GetObject",
+                     "Resource": f"{BUCKET}/${{aws:PrincipalTag/team, 'shared'}}/*"})
+    tagged = alice("s3:GetObject", f"{BUCKET}/blue/x", {"aws:principaltag/team": ("blue",)})
+    assert run(tagged, policy).allowed
+    assert run(alice("s3:GetObject", f"{BUCKET}/shared/x"), policy).allowed
+    assert not run(alice("s3:GetObject", f"{BUCKET}/blue/x"), policy).allowed
+
+
+def test_iam_user_change_password_managed_policy() -> None:
+    src = managed("arn:aws:iam::aws:policy/IAMUserChangePassword")
+    assert run(alice("iam:ChangePassword", ALICE), src).allowed
+    assert not run(alice("iam:ChangePassword", f"arn:aws:iam::{ACCOUNT}:user/bob"), src).allowed
+    assert run(alice("iam:GetAccountPasswordPolicy", "*"), src).allowed
+
+
+def test_the_action_memo_does_not_change_answers() -> None:
+    principal = PrincipalPolicies((managed(S3_READ),))
+    for _ in range(2):
+        assert evaluate(alice("s3:GetObject", f"{BUCKET}/k"), principal).allowed
+        assert not evaluate(alice("s3:PutObject", f"{BUCKET}/k"), principal).allowed
+    assert principal == PrincipalPolicies((managed(S3_READ),))   # the memo is not part of equality
