@@ -14,7 +14,7 @@ from typing import Any
 
 from storeroom.errors import AwsError
 from storeroom.policy.conditions import OPERATORS, Condition, compile_condition, parse_date, split_operator
-from storeroom.policy.matching import Context, Matcher, compile_pattern
+from storeroom.policy.matching import Context, Matcher, compile_patterns, has_variables
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 KINDS = ("identity", "managed", "resource")
@@ -25,6 +25,10 @@ _PRINCIPAL_TYPES = frozenset({"AWS", "Service", "Federated", "CanonicalUser"})
 _IAM_PATHS = ("user/", "federated-user/", "role/", "group/", "instance-profile/", "mfa/", "server-certificate/",
               "policy/", "sms-mfa/", "saml-provider/", "oidc-provider/", "report/", "access-report/")
 _VENDOR_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
+
+
+def _nothing(value: str, ctx: Context) -> bool:
+    return False
 
 
 class _Syntax(Exception):
@@ -60,12 +64,13 @@ class Statement:
     sid: str | None
     effect: str                              # "Allow" | "Deny"
     raw: dict[str, Any]
-    actions: tuple[Matcher, ...] = ()        # Action or NotAction patterns (lower-cased, case-insensitive)
+    actions: Matcher = _nothing              # Action or NotAction patterns (case-insensitive)
     not_action: bool = False
-    resources: tuple[Matcher, ...] = ()      # Resource or NotResource patterns
+    resources: Matcher = _nothing            # Resource or NotResource patterns
     resource_texts: tuple[str, ...] = ()
     not_resource: bool = False
     any_resource: bool = False               # Resource "*" (fast path)
+    static: bool = False                     # Resource patterns without variables, no Condition (fast path)
     principal: Principals | None = None      # Principal or NotPrincipal (resource policies)
     not_principal: bool = False
     conditions: tuple[Condition, ...] = ()
@@ -74,8 +79,7 @@ class Statement:
 
     def matches_action(self, action: str) -> bool:
         """``action`` lower-cased."""
-        hit = any(m(action, {}) for m in self.actions)
-        return hit != self.not_action
+        return self.actions(action, {}) != self.not_action
 
     def matches_resource(self, resource: str, ctx: Context) -> bool:
         if self.any_resource:
@@ -84,8 +88,7 @@ class Statement:
             # an action without resource-level permissions: any Resource entry covers it, and a
             # NotResource excludes it only by listing "*"
             return not self.not_resource or "*" not in self.resource_texts
-        hit = any(m(resource, ctx) for m in self.resources)
-        return hit != self.not_resource
+        return self.resources(resource, ctx) != self.not_resource
 
     def conditions_hold(self, ctx: Context) -> bool:
         return all(c.holds(ctx) for c in self.conditions)
@@ -338,11 +341,11 @@ def _check_action(action: str) -> None:
 
 def _compile(st: dict[str, Any], variables: bool, position: tuple[tuple[int, int], tuple[int, int]]) -> Statement:
     not_action = "NotAction" in st
-    actions = tuple(compile_pattern(a.lower(), variables=False, ignore_case=True)
-                    for a in _strings(st.get("NotAction" if not_action else "Action")))
+    actions = compile_patterns(_strings(st.get("NotAction" if not_action else "Action")), variables=False,
+                               ignore_case=True)
     not_resource = "NotResource" in st
     texts = tuple(_strings(st.get("NotResource" if not_resource else "Resource")))
-    resources = tuple(compile_pattern(r, variables=variables) for r in texts)
+    resources = compile_patterns(texts, variables=variables)
     not_principal = "NotPrincipal" in st
     principal_element = st.get("NotPrincipal" if not_principal else "Principal")
     conditions = tuple(
@@ -355,6 +358,7 @@ def _compile(st: dict[str, Any], variables: bool, position: tuple[tuple[int, int
         actions=actions, not_action=not_action,
         resources=resources, resource_texts=texts, not_resource=not_resource,
         any_resource=not not_resource and "*" in texts,
+        static=not not_resource and not conditions and not (variables and any(map(has_variables, texts))),
         principal=None if principal_element is None else _principals(principal_element),
         not_principal=not_principal,
         conditions=conditions, start=position[0], end=position[1],

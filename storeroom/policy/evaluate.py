@@ -13,10 +13,13 @@ Anonymous callers have no identity policies: only a resource policy with Princip
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from storeroom.policy.document import Policy, Statement
+from storeroom.policy.matching import glob_to_regex
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,24 +38,59 @@ class PolicySource:
 
 # (source, statement) pairs whose Action/NotAction covers one action
 _Candidates = tuple[tuple[PolicySource, Statement], ...]
+_ANYTHING = re.compile(".*", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The statements one action brings into play, split so that the common case costs one regex match per
+    effect: the static ones (plain Resource patterns, no Condition) of each effect are folded into a single
+    pattern, consulted statement by statement only when it matches; the others are checked one by one."""
+    candidates: _Candidates
+    dynamic: _Candidates = ()
+    static_allow: _Candidates = ()
+    static_deny: _Candidates = ()
+    allow_pattern: re.Pattern[str] | None = None
+    deny_pattern: re.Pattern[str] | None = None
+
+
+def _folded(pairs: _Candidates) -> re.Pattern[str] | None:
+    if not pairs:
+        return None
+    if any(st.any_resource for _, st in pairs):
+        return _ANYTHING
+    texts = {text for _, st in pairs for text in st.resource_texts}
+    return re.compile("|".join(f"(?:{glob_to_regex(t)})" for t in sorted(texts)), re.DOTALL)
+
+
+def _plan(candidates: _Candidates) -> _Plan:
+    allow = tuple(pair for pair in candidates if pair[1].static and pair[1].effect == "Allow")
+    deny = tuple(pair for pair in candidates if pair[1].static and pair[1].effect == "Deny")
+    dynamic = tuple(pair for pair in candidates if not pair[1].static)
+    return _Plan(candidates, dynamic, allow, deny, _folded(allow), _folded(deny))
 
 
 @dataclass(frozen=True, slots=True)
 class PrincipalPolicies:
     identity: tuple[PolicySource, ...]
     boundary: PolicySource | None = None
-    # action (lower-cased) -> the identity statements whose Action/NotAction covers it; filled on first use
-    by_action: dict[str, _Candidates] = field(default_factory=dict, compare=False, repr=False)
+    # action (lower-cased) -> plans for the identity policies and the boundary; filled on first use
+    by_action: dict[str, tuple[_Plan, _Plan | None]] = field(default_factory=dict, compare=False, repr=False)
 
-    def candidates(self, action: str) -> _Candidates:
+    def plans(self, action: str) -> tuple[_Plan, _Plan | None]:
         try:
             return self.by_action[action]
         except KeyError:
-            found = _candidates(self.identity, action)
+            boundary = None if self.boundary is None else _plan(_candidates((self.boundary,), action))
+            found = (_plan(_candidates(self.identity, action)), boundary)
             if len(self.by_action) > 4096:
                 self.by_action.clear()
             self.by_action[action] = found
             return found
+
+    def candidates(self, action: str) -> _Candidates:
+        """The identity statements whose Action/NotAction covers ``action`` (lower-cased)."""
+        return self.plans(action)[0].candidates
 
 
 def _candidates(sources: Sequence[PolicySource], action: str) -> _Candidates:
@@ -114,10 +152,22 @@ class _Tally:
         (self.deny if st.effect == "Deny" else self.allow).append((src, st))
 
 
-def _tally(candidates: _Candidates, request: AuthRequest, missing: dict[str, str]) -> _Tally:
+def _tally(plan: _Plan, request: AuthRequest, missing: dict[str, str]) -> _Tally:
     tally = _Tally(missing)
-    for src, st in candidates:
-        tally.consider(src, st, request)
+    resource = request.resource
+    if resource == "*":                          # rare: no fast path
+        for src, st in plan.candidates:
+            tally.consider(src, st, request)
+        return tally
+    ctx = request.context
+    if plan.deny_pattern is not None and plan.deny_pattern.fullmatch(resource):
+        tally.deny.extend(pair for pair in plan.static_deny if pair[1].matches_resource(resource, ctx))
+    if plan.allow_pattern is not None and plan.allow_pattern.fullmatch(resource):
+        tally.allow.extend(pair for pair in plan.static_allow if pair[1].matches_resource(resource, ctx))
+    for src, st in plan.dynamic:
+        # the resource test inlined: most dynamic candidates fail it
+        if st.resources(resource, ctx) != st.not_resource:
+            tally.consider(src, st, request)
     return tally
 
 
@@ -131,14 +181,33 @@ def _names_caller(st: Statement, request: AuthRequest) -> bool:
     return st.principal.names(request.principal_arn, request.principal_type, request.account_id, st.effect)
 
 
-def _matched(pairs: Sequence[tuple[PolicySource, Statement]]) -> tuple[MatchedStatement, ...]:
-    return tuple(MatchedStatement(src.source_id, src.source_type, st.start, st.end) for src, st in pairs)
+@functools.lru_cache(maxsize=8192)
+def _matched_statement(source_id: str, source_type: str, start: tuple[int, int],
+                       end: tuple[int, int]) -> MatchedStatement:
+    return MatchedStatement(source_id, source_type, start, end)
+
+
+def _verdict(decision: str, reason: str, pairs: Sequence[tuple[PolicySource, Statement]],
+             missing: dict[str, str]) -> Evaluation:
+    if not pairs and not missing:
+        return _plain_verdict(decision, reason)
+    matched = tuple(_matched_statement(src.source_id, src.source_type, st.start, st.end) for src, st in pairs)
+    return Evaluation(decision, reason, matched, tuple(missing.values()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_verdict(decision: str, reason: str) -> Evaluation:
+    """Verdicts without statements or missing keys recur for every request of an action: build each once."""
+    return Evaluation(decision, reason)
 
 
 def _with_arn(text: str, pairs: Sequence[tuple[PolicySource, Statement]]) -> str:
     """AWS names the denying managed policy: "... in an identity-based policy: arn:aws:iam::…:policy/X"."""
     arn = next((src.arn for src, _ in pairs if src.arn), None)
     return f"{text}: {arn}" if arn else text
+
+
+_NO_PLAN = _Plan(())
 
 
 def evaluate(request: AuthRequest, principal: PrincipalPolicies | None,
@@ -148,38 +217,36 @@ def evaluate(request: AuthRequest, principal: PrincipalPolicies | None,
     resource's account."""
     action = request.action.lower()
     missing: dict[str, str] = {}
-    identity = _tally(principal.candidates(action) if principal else (), request, missing)
-    boundary = None
-    if principal is not None and principal.boundary is not None:
-        boundary = _tally(_candidates((principal.boundary,), action), request, missing)
+    identity_plan, boundary_plan = principal.plans(action) if principal is not None else (_NO_PLAN, None)
+    identity = _tally(identity_plan, request, missing)
+    boundary = None if boundary_plan is None else _tally(boundary_plan, request, missing)
     resource = None
     if resource_policy is not None:
         applicable = tuple(pair for pair in _candidates((resource_policy,), action) if _names_caller(pair[1], request))
-        resource = _tally(applicable, request, missing)
-    keys = tuple(missing.values())
-
-    def verdict(decision: str, reason: str, pairs: Sequence[tuple[PolicySource, Statement]] = ()) -> Evaluation:
-        return Evaluation(decision, reason, _matched(pairs), keys)
+        resource = _tally(_Plan(applicable, applicable), request, missing)
 
     if identity.deny:
-        return verdict("explicitDeny", _with_arn("with an explicit deny in an identity-based policy", identity.deny),
-                       identity.deny)
+        return _verdict("explicitDeny", _with_arn("with an explicit deny in an identity-based policy", identity.deny),
+                        identity.deny, missing)
     if resource is not None and resource.deny:
-        return verdict("explicitDeny", "with an explicit deny in a resource-based policy", resource.deny)
+        return _verdict("explicitDeny", "with an explicit deny in a resource-based policy", resource.deny, missing)
     if boundary is not None and boundary.deny:
-        return verdict("explicitDeny", _with_arn("with an explicit deny in a permissions boundary", boundary.deny),
-                       boundary.deny)
+        return _verdict("explicitDeny", _with_arn("with an explicit deny in a permissions boundary", boundary.deny),
+                        boundary.deny, missing)
     if resource is not None and resource.allow:
         direct = [pair for pair in resource.allow if _grants_directly(pair[1], request)]
         if direct:
-            return verdict("allowed", "", direct)
+            return _verdict("allowed", "", direct, missing)
     if principal is None:
-        return verdict("implicitDeny", f"because no resource-based policy allows the {request.action} action")
+        return _verdict("implicitDeny", f"because no resource-based policy allows the {request.action} action", (),
+                        missing)
     if boundary is not None and not boundary.allow:
-        return verdict("implicitDeny", f"because no permissions boundary allows the {request.action} action")
+        return _verdict("implicitDeny", f"because no permissions boundary allows the {request.action} action", (),
+                        missing)
     if identity.allow:
-        return verdict("allowed", "", identity.allow)
-    return verdict("implicitDeny", f"because no identity-based policy allows the {request.action} action")
+        return _verdict("allowed", "", identity.allow, missing)
+    return _verdict("implicitDeny", f"because no identity-based policy allows the {request.action} action", (),
+                    missing)
 
 
 def _grants_directly(st: Statement, request: AuthRequest) -> bool:

@@ -111,20 +111,31 @@ def substitute(text: str, ctx: Context) -> str | None:
 
 def _template(parts: tuple[Part, ...], ignore_case: bool) -> Matcher:
     flags = re.IGNORECASE if ignore_case else 0
+    # regex text of the fixed parts, computed once; variables stay (key, default) until the request
+    pieces: list[str | tuple[str, str | None]] = [
+        (text, default) if kind == "var" else glob_to_regex(text) if kind == "glob" else re.escape(text)
+        for kind, text, default in parts
+    ]
+    # most candidates fail on the literal text before the first variable or wildcard: test that first
+    head = ""
+    if parts and parts[0][0] == "glob":
+        head = re.split(r"[*?]", parts[0][1], maxsplit=1)[0]
+        if ignore_case:
+            head = head.lower()
 
     def match(value: str, ctx: Context) -> bool:
-        pieces: list[str] = []
-        for kind, text, default in parts:
-            if kind == "glob":
-                pieces.append(glob_to_regex(text))
-            elif kind == "literal":
-                pieces.append(re.escape(text))
-            else:
-                resolved = variable_value(text, default, ctx)
-                if resolved is None:
-                    return False
-                pieces.append(re.escape(resolved))
-        return _compiled("".join(pieces), flags).fullmatch(value) is not None
+        if head and not (value.lower() if ignore_case else value).startswith(head):
+            return False
+        regex: list[str] = []
+        for piece in pieces:
+            if isinstance(piece, str):
+                regex.append(piece)
+                continue
+            resolved = variable_value(piece[0], piece[1], ctx)
+            if resolved is None:
+                return False
+            regex.append(re.escape(resolved))
+        return _compiled("".join(regex), flags).fullmatch(value) is not None
 
     return match
 
@@ -135,3 +146,24 @@ def compile_pattern(pattern: str, *, variables: bool, ignore_case: bool = False)
     if variables and has_variables(pattern):
         return _template(parse_template(pattern), ignore_case)
     return _plain(pattern, ignore_case)
+
+
+def compile_patterns(patterns: Sequence[str], *, variables: bool, ignore_case: bool = False) -> Matcher:
+    """One matcher for a list of patterns (any may match): a set lookup when all are literal, one combined
+    regular expression when none has variables, else the patterns one by one."""
+    if variables and any(map(has_variables, patterns)):
+        each = [compile_pattern(p, variables=True, ignore_case=ignore_case) for p in patterns]
+        return lambda value, ctx: any(m(value, ctx) for m in each)
+    if ignore_case:
+        patterns = [p.lower() for p in patterns]
+    if "*" in patterns:
+        return lambda value, ctx: True
+    if len(patterns) == 1:
+        return _plain(patterns[0], ignore_case)
+    if not any("*" in p or "?" in p for p in patterns):
+        literal = frozenset(patterns)
+        if ignore_case:
+            return lambda value, ctx: value.lower() in literal
+        return lambda value, ctx: value in literal
+    combined = _compiled("|".join(f"(?:{glob_to_regex(p)})" for p in patterns), re.IGNORECASE if ignore_case else 0)
+    return lambda value, ctx: combined.fullmatch(value) is not None
