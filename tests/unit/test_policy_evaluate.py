@@ -6,6 +6,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from storeroom.policy import (
     AuthRequest,
     Evaluation,
@@ -271,3 +274,37 @@ def test_the_action_memo_does_not_change_answers() -> None:
         assert evaluate(alice("s3:GetObject", f"{BUCKET}/k"), principal).allowed
         assert not evaluate(alice("s3:PutObject", f"{BUCKET}/k"), principal).allowed
     assert principal == PrincipalPolicies((managed(S3_READ),))   # the memo is not part of equality
+
+
+RESOURCE_PATTERNS = ["*", "arn:aws:s3:::b/*", "arn:aws:s3:::b/a?", "arn:aws:s3:::b/${aws:username}/*", "arn:aws:s3:::c"]
+RESOURCES = ["arn:aws:s3:::b/ab", "arn:aws:s3:::b/alice/x", "arn:aws:s3:::c", "arn:aws:s3:::d", "*"]
+
+
+@st.composite
+def statements(draw: st.DrawFn) -> dict[str, Any]:
+    statement: dict[str, Any] = {"Effect": draw(st.sampled_from(["Allow", "Deny"])),
+                                 "Action": draw(st.sampled_from(["s3:GetObject", "s3:*", "s3:Put*"]))}
+    key = draw(st.sampled_from(["Resource", "NotResource"]))
+    statement[key] = draw(st.lists(st.sampled_from(RESOURCE_PATTERNS), min_size=1, max_size=3))
+    if draw(st.booleans()):
+        statement["Condition"] = {"StringEquals": {"aws:username": draw(st.sampled_from(["alice", "bob"]))}}
+    return statement
+
+
+@given(st.lists(st.lists(statements(), min_size=1, max_size=4), min_size=1, max_size=3),
+       st.sampled_from(RESOURCES), st.sampled_from(["s3:GetObject", "s3:PutObject"]))
+@settings(max_examples=200, deadline=None)
+def test_fast_path_agrees_with_statement_by_statement_evaluation(
+        policies: list[list[dict[str, Any]]], resource: str, action: str) -> None:
+    sources = [inline(*p, name=str(i)) for i, p in enumerate(policies)]
+    request = alice(action, resource)
+    applies = [(src, s) for src in sources for s in src.policy.statements
+               if s.matches_action(action.lower()) and s.matches_resource(resource, request.context)
+               and s.conditions_hold(request.context)]
+    verdict = run(request, *sources)
+    if any(s.effect == "Deny" for _, s in applies):
+        expected = "explicitDeny"
+    else:
+        expected = "allowed" if applies else "implicitDeny"
+    assert verdict.decision == expected
+    assert len(verdict.matched) == sum(1 for _, s in applies if (s.effect == "Deny") == (expected == "explicitDeny"))
