@@ -10,8 +10,7 @@ them; botocore decodes them.
 
 from __future__ import annotations
 
-import base64
-import binascii
+import hashlib
 import json
 import re
 import time
@@ -52,30 +51,34 @@ def encoded(document: str) -> str:
 
 
 def paginate(call: IamCall, items: Sequence[T], key: Callable[[T], list[str]]) -> tuple[list[T], dict[str, Any]]:
-    """One page of ``items`` (sorted by ``key``) after ``Marker``; the marker is the last key returned, so pages
-    stay right when entries come and go between calls."""
+    """One page of ``items`` (in a stable order) after ``Marker``.  A marker is the count of items returned so
+    far plus a fingerprint of the last one's ``key``: short (Marker is at most 320 characters) and, when entries
+    came or went before it since the previous page, resynchronised on that last item."""
     start = 0
     marker = call.params.get("Marker")
     if marker is not None:
-        after = _decode_marker(marker)
-        start = next((i for i, item in enumerate(items) if key(item) > after), len(items))
+        offset, fingerprint = _decode_marker(marker)
+        start = min(offset, len(items))
+        if not (0 < start <= len(items) and _fingerprint(key(items[start - 1])) == fingerprint):
+            start = next((i + 1 for i, item in enumerate(items) if _fingerprint(key(item)) == fingerprint), start)
     max_items = int(call.params.get("MaxItems", 100))
     page = list(items[start:start + max_items])
     truncated = start + max_items < len(items)
     extra: dict[str, Any] = {"IsTruncated": truncated}
     if truncated:
-        extra["Marker"] = base64.urlsafe_b64encode(json.dumps(key(page[-1])).encode()).decode()
+        extra["Marker"] = f"{start + len(page)}.{_fingerprint(key(page[-1]))}"
     return page, extra
 
 
-def _decode_marker(marker: str) -> list[str]:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(marker.encode()))
-    except (ValueError, binascii.Error):
-        value = None
-    if not isinstance(value, list):
+def _fingerprint(key: list[str]) -> str:
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
+
+
+def _decode_marker(marker: str) -> tuple[int, str]:
+    offset, _, fingerprint = marker.partition(".")
+    if not offset.isdigit() or not fingerprint:
         raise AwsError("ValidationError", "Invalid Marker.", 400)
-    return [str(v) for v in value]
+    return int(offset), fingerprint
 
 
 def _padded(number: int) -> str:

@@ -290,6 +290,21 @@ def test_list_policies_scope_path_and_pages(iam, new_policy) -> None:  # type: i
     assert iam.list_policies(Scope="Local", PathPrefix=path, OnlyAttached=True)["Policies"] == []
 
 
+def test_markers_are_short_and_survive_deletions(iam, new_policy) -> None:  # type: ignore[no-untyped-def]
+    path = "/" + "/".join(unique_name("seg") for _ in range(20)) + "/"
+    names = sorted(new_policy(Path=path, PolicyName=unique_name("p") + "x" * 100)["PolicyName"] for _ in range(3))
+    first = iam.list_policies(Scope="Local", PathPrefix=path, MaxItems=2)
+    assert len(first["Marker"]) <= 320
+    # the first page's first policy goes away before the next page is asked for: nothing is skipped
+    arn = first["Policies"][0]["Arn"]
+    iam.delete_policy(PolicyArn=arn)
+    rest = iam.list_policies(Scope="Local", PathPrefix=path, MaxItems=2, Marker=first["Marker"])
+    assert [p["PolicyName"] for p in rest["Policies"]] == names[2:]
+    with pytest.raises(ClientError) as exc:
+        iam.list_policies(Scope="Local", Marker="garbage")
+    assert error_of(exc)[0] == "ValidationError"
+
+
 def test_aws_managed_policies(iam) -> None:  # type: ignore[no-untyped-def]
     policy = iam.get_policy(PolicyArn=S3_FULL)["Policy"]
     assert policy["PolicyName"] == "AmazonS3FullAccess" and policy["Arn"] == S3_FULL
