@@ -142,7 +142,10 @@ def parse_policy(text: str, kind: str = "identity") -> Policy:
             for action in _strings(st.get(key)):
                 _check_action(action)
     version = version or "2008-10-17"
-    positions = _statement_positions(text)
+    try:
+        positions = _statement_positions(text)
+    except (ValueError, IndexError):         # positions are a nicety: never fail a valid document over them
+        positions = []
     if len(positions) != len(statements):
         positions = [((1, 1), (1, 1))] * len(statements)
     compiled = tuple(_compile(st, version == "2012-10-17", pos) for st, pos in zip(statements, positions,
