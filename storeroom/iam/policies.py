@@ -115,11 +115,15 @@ def _customer_arn(call: IamCall) -> str:
     return arn
 
 
-def _entity(call: IamCall, kind: str, context: dict[str, Sequence[str]] | None = None) -> Entity:
-    """The user (``UserName``) or group (``GroupName``), once the caller may act on it."""
+def _entity(call: IamCall, kind: str, context: dict[str, Sequence[str]] | None = None,
+            boundary_key: bool = False) -> Entity:
+    """The user (``UserName``) or group (``GroupName``), once the caller may act on it.  ``boundary_key``: the
+    action takes ``iam:PermissionsBoundary``, the user's current boundary (Attach/Detach/Put/DeleteUserPolicy)."""
     name: str = call.params["UserName" if kind == "user" else "GroupName"]
     find = store.find_user if kind == "user" else store.find_group
     entity = find(call.db, call.account_id, name)
+    if boundary_key and entity is not None and entity.boundary:
+        context = {**(context or {}), "iam:permissionsboundary": (entity.boundary,)}
     call.require(entity.arn if entity else call.arn(kind, "/", name), context=context)
     if entity is None:
         raise store.no_such_entity_of(kind, name)
@@ -301,7 +305,7 @@ async def delete_policy_version(call: IamCall) -> None:
 
 async def _attach(call: IamCall, kind: str) -> None:
     arn: str = call.params["PolicyArn"]
-    entity = _entity(call, kind, {"iam:policyarn": (arn,)})
+    entity = _entity(call, kind, {"iam:policyarn": (arn,)}, boundary_key=True)
     _attachable(call, arn, "Policy {arn} does not exist or is not attachable.")
     now = time.time()
     await call.write(lambda conn: store.attach(conn, entity, arn, now))
@@ -309,7 +313,7 @@ async def _attach(call: IamCall, kind: str) -> None:
 
 async def _detach(call: IamCall, kind: str) -> None:
     arn: str = call.params["PolicyArn"]
-    entity = _entity(call, kind, {"iam:policyarn": (arn,)})
+    entity = _entity(call, kind, {"iam:policyarn": (arn,)}, boundary_key=True)
     await call.write(lambda conn: store.detach(conn, entity, arn))
 
 
@@ -364,7 +368,7 @@ async def list_attached_group_policies(call: IamCall) -> dict[str, Any]:
 
 
 async def _put_inline(call: IamCall, kind: str) -> None:
-    entity = _entity(call, kind)
+    entity = _entity(call, kind, boundary_key=True)
     name, document = call.params["PolicyName"], _validated(call.params["PolicyDocument"], "identity")
     await call.write(lambda conn: store.put_inline(conn, entity, name, document))
 
@@ -387,7 +391,7 @@ def _list_inline(call: IamCall, kind: str) -> dict[str, Any]:
 
 
 async def _delete_inline(call: IamCall, kind: str) -> None:
-    entity = _entity(call, kind)
+    entity = _entity(call, kind, boundary_key=True)
     name = call.params["PolicyName"]
     await call.write(lambda conn: store.delete_inline(conn, entity, name))
 
@@ -450,10 +454,7 @@ async def put_user_permissions_boundary(call: IamCall) -> None:
 
 @_action
 async def delete_user_permissions_boundary(call: IamCall) -> None:
-    name: str = call.params["UserName"]
-    found = store.find_user(call.db, call.account_id, name)
-    boundary = store.user_boundary(call.db, found.entity_id) if found else None
-    user = _entity(call, "user", {"iam:permissionsboundary": (boundary,)} if boundary else None)
+    user = _entity(call, "user", boundary_key=True)
     await call.write(lambda conn: store.set_boundary(conn, user, None))
     return None
 

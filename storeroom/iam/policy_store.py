@@ -38,6 +38,7 @@ class Entity:
     name: str
     path: str
     arn: str
+    boundary: str | None = None     # a user's permissions boundary ARN
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +92,9 @@ def _arn(account_id: str, kind: str, path: str, name: str) -> str:
 
 
 def find_user(conn: sqlite3.Connection, account_id: str, name: str) -> Entity | None:
-    row = conn.execute("SELECT user_id, name, path FROM iam_users WHERE name = ?", (name,)).fetchone()
-    return None if row is None else Entity("user", row[0], row[1], row[2], _arn(account_id, "user", row[2], row[1]))
+    row = conn.execute("SELECT user_id, name, path, boundary FROM iam_users WHERE name = ?", (name,)).fetchone()
+    return None if row is None else Entity("user", row[0], row[1], row[2], _arn(account_id, "user", row[2], row[1]),
+                                           row[3])
 
 
 def find_group(conn: sqlite3.Connection, account_id: str, name: str) -> Entity | None:
@@ -104,11 +106,6 @@ def find_group(conn: sqlite3.Connection, account_id: str, name: str) -> Entity |
 def entity_exists(conn: sqlite3.Connection, kind: str, entity_id: str) -> bool:
     table, column = ("iam_users", "user_id") if kind == "user" else ("iam_groups", "group_id")
     return conn.execute(f"SELECT 1 FROM {table} WHERE {column} = ?", (entity_id,)).fetchone() is not None
-
-
-def user_boundary(conn: sqlite3.Connection, user_id: str) -> str | None:
-    row = conn.execute("SELECT boundary FROM iam_users WHERE user_id = ?", (user_id,)).fetchone()
-    return None if row is None else row[0]
 
 
 # -- managed policies -------------------------------------------------------------------------------------------

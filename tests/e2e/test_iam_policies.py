@@ -686,3 +686,19 @@ def test_attached_aws_managed_policy_is_enforced(iam, endpoint: str, new_user) -
     assert exc.value.response["Error"]["Code"] == "AccessDenied"
     iam.attach_user_policy(UserName=name, PolicyArn=S3_FULL)
     s3.list_buckets()
+
+
+def test_condition_keys_of_attachments(iam, new_policy, new_user, user_client) -> None:  # type: ignore[no-untyped-def]
+    """The delegated-admin pattern: attach only a given policy, only to users held by a given boundary."""
+    admin_name, admin = user_client()
+    boundary, granted, other = new_policy(), new_policy(), new_policy()
+    iam.put_user_policy(UserName=admin_name, PolicyName="delegate", PolicyDocument=doc(allow(
+        "iam:AttachUserPolicy", Condition={"StringEquals": {"iam:PermissionsBoundary": boundary["Arn"],
+                                                            "iam:PolicyARN": granted["Arn"]}})))
+    bounded, free = new_user(), new_user()
+    iam.put_user_permissions_boundary(UserName=bounded, PermissionsBoundary=boundary["Arn"])
+    admin.attach_user_policy(UserName=bounded, PolicyArn=granted["Arn"])
+    for user, arn in ((bounded, other["Arn"]), (free, granted["Arn"])):
+        with pytest.raises(ClientError) as exc:
+            admin.attach_user_policy(UserName=user, PolicyArn=arn)
+        assert error_of(exc)[0] == "AccessDenied"
