@@ -10,17 +10,16 @@ them; botocore decodes them.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from storeroom.errors import AwsError
 from storeroom.iam import policy_store as store
 from storeroom.iam.api import Handler, IamCall, new_id
+from storeroom.iam.pagination import list_page
 from storeroom.iam.policy_store import Entity, ManagedInfo
 from storeroom.policy import AuthRequest, Evaluation, PolicySource, PrincipalPolicies, evaluate, parse_policy
 
@@ -45,40 +44,6 @@ def invalid_input(message: str) -> AwsError:
 def encoded(document: str) -> str:
     """A policy document as IAM returns it: URL-encoded per RFC 3986."""
     return quote(document, safe="")
-
-
-# -- pagination ---------------------------------------------------------------------------------------------------
-
-
-def paginate(call: IamCall, items: Sequence[T], key: Callable[[T], list[str]]) -> tuple[list[T], dict[str, Any]]:
-    """One page of ``items`` (in a stable order) after ``Marker``.  A marker is the count of items returned so
-    far plus a fingerprint of the last one's ``key``: short (Marker is at most 320 characters) and, when entries
-    came or went before it since the previous page, resynchronised on that last item."""
-    start = 0
-    marker = call.params.get("Marker")
-    if marker is not None:
-        offset, fingerprint = _decode_marker(marker)
-        start = min(offset, len(items))
-        if not (0 < start <= len(items) and _fingerprint(key(items[start - 1])) == fingerprint):
-            start = next((i + 1 for i, item in enumerate(items) if _fingerprint(key(item)) == fingerprint), start)
-    max_items = int(call.params.get("MaxItems", 100))
-    page = list(items[start:start + max_items])
-    truncated = start + max_items < len(items)
-    extra: dict[str, Any] = {"IsTruncated": truncated}
-    if truncated:
-        extra["Marker"] = f"{start + len(page)}.{_fingerprint(key(page[-1]))}"
-    return page, extra
-
-
-def _fingerprint(key: list[str]) -> str:
-    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
-
-
-def _decode_marker(marker: str) -> tuple[int, str]:
-    offset, _, fingerprint = marker.partition(".")
-    if not offset.isdigit() or not fingerprint:
-        raise AwsError("ValidationError", "Invalid Marker.", 400)
-    return int(offset), fingerprint
 
 
 def _padded(number: int) -> str:
@@ -215,7 +180,7 @@ async def list_policies(call: IamCall) -> dict[str, Any]:
                     if (usage != "PermissionsBoundary" and attached.get(p.arn))
                     or (usage != "PermissionsPolicy" and boundaries.get(p.arn))]
     policies.sort(key=lambda p: (p.name, p.arn))
-    page, extra = paginate(call, policies, lambda p: [p.name, p.arn])
+    page, extra = list_page(call, policies, lambda p: [p.name, p.arn])
     # listings return a subset of the attributes: no description, no tags
     return {"Policies": [_policy_shape(p, attached.get(p.arn, 0), boundaries.get(p.arn, 0), full=False)
                          for p in page], **extra}
@@ -241,7 +206,7 @@ async def list_entities_for_policy(call: IamCall) -> dict[str, Any]:
         entities = []
     prefix = call.params.get("PathPrefix", "/")
     entities = sorted((e for e in entities if e.path.startswith(prefix)), key=lambda e: (e.kind, e.name.lower()))
-    page, extra = paginate(call, entities, lambda e: [e.kind, e.name.lower()])
+    page, extra = list_page(call, entities, lambda e: [e.kind, e.name.lower()])
     return {"PolicyGroups": [{"GroupName": e.name, "GroupId": e.entity_id} for e in page if e.kind == "group"],
             "PolicyUsers": [{"UserName": e.name, "UserId": e.entity_id} for e in page if e.kind == "user"],
             "PolicyRoles": [], **extra}
@@ -272,7 +237,7 @@ async def get_policy_version(call: IamCall) -> dict[str, Any]:
 async def list_policy_versions(call: IamCall) -> dict[str, Any]:
     policy = _policy(call)
     versions = store.policy_versions(call.db, policy)
-    page, extra = paginate(call, versions, lambda v: [_padded(10**9 - store.version_number(v.version_id))])
+    page, extra = list_page(call, versions, lambda v: [_padded(10**9 - store.version_number(v.version_id))])
     return {"Versions": [_version_shape(v, policy.default_version, False) for v in page], **extra}
 
 
@@ -326,7 +291,7 @@ def _list_attached(call: IamCall, kind: str) -> dict[str, Any]:
         if match is not None and match["path"].startswith(prefix):
             rows.append((match["name"], arn))
     rows.sort()
-    page, extra = paginate(call, rows, lambda r: [r[0], r[1]])
+    page, extra = list_page(call, rows, lambda r: [r[0], r[1]])
     return {"AttachedPolicies": [{"PolicyName": name, "PolicyArn": arn} for name, arn in page], **extra}
 
 
@@ -386,7 +351,7 @@ def _get_inline(call: IamCall, kind: str) -> dict[str, Any]:
 def _list_inline(call: IamCall, kind: str) -> dict[str, Any]:
     entity = _entity(call, kind)
     names = [name for name, _ in store.inline_policies(call.db, kind, entity.entity_id)]
-    page, extra = paginate(call, names, lambda n: [n])
+    page, extra = list_page(call, names, lambda n: [n])
     return {"PolicyNames": page, **extra}
 
 
@@ -475,7 +440,7 @@ async def get_account_authorization_details(call: IamCall) -> dict[str, Any]:
         entries += [([_padded(1), d["GroupName"].lower()], "GroupDetailList", d) for d in _group_details(call)]
     entries += [([_padded(2), d["PolicyName"], d["Arn"]], "Policies", d) for d in _policy_details(call, wanted)]
     entries.sort(key=lambda e: e[0])
-    page, extra = paginate(call, entries, lambda e: e[0])
+    page, extra = list_page(call, entries, lambda e: e[0])
     out: dict[str, Any] = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
     for _, target, detail in page:
         out[target].append(detail)
@@ -608,7 +573,7 @@ def _simulate(call: IamCall, loaded: PrincipalPolicies, caller: str | None) -> d
             evaluation = evaluate(request, principal, resource_policy, owner)
             results.append(_result(request, evaluation, principal.boundary, owner))
     numbered = list(enumerate(results))
-    page, extra = paginate(call, numbered, lambda r: [_padded(r[0])])
+    page, extra = list_page(call, numbered, lambda r: [_padded(r[0])])
     return {"EvaluationResults": [r for _, r in page], **extra}
 
 

@@ -8,20 +8,17 @@ target exists.  A name that is not found is authorized as ``<kind>/<name>`` at p
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from storeroom.errors import AwsError
 from storeroom.iam import user_store as store
 from storeroom.iam.api import Handler, IamCall, new_id
+from storeroom.iam.pagination import keyset_page, list_page
 from storeroom.iam.user_store import Group, Key, Tags, User
 from storeroom.identity import new_access_key_id, new_secret_access_key
 
 HANDLERS: dict[str, Handler] = {}
-_DEFAULT_MAX_ITEMS = 100
 T = TypeVar("T")
 Result = dict[str, Any] | None
 
@@ -86,47 +83,6 @@ def _tags_param(call: IamCall) -> Tags:
     return tags
 
 
-# Markers are opaque to clients: base64 of the last name returned (or of an offset, for short in-memory lists).
-
-
-def _encode_marker(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode()
-
-
-def _marker(call: IamCall) -> str | None:
-    raw = call.params.get("Marker")
-    if raw is None:
-        return None
-    try:
-        return base64.urlsafe_b64decode(raw.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise AwsError("InvalidInput", "Invalid Marker.", 400) from None
-
-
-def _max_items(call: IamCall) -> int:
-    return int(call.params.get("MaxItems", _DEFAULT_MAX_ITEMS))
-
-
-def _page(call: IamCall, fetch: Callable[[str | None, int], list[T]], name_of: Callable[[T], str],
-          ) -> tuple[list[T], dict[str, Any]]:
-    """One page of a name-ordered SQL listing: ``fetch(after, limit)`` is asked for one item more than a page."""
-    limit = _max_items(call)
-    items = fetch(_marker(call), limit + 1)
-    if len(items) <= limit:
-        return items, {"IsTruncated": False}
-    return items[:limit], {"IsTruncated": True, "Marker": _encode_marker(name_of(items[limit - 1]))}
-
-
-def _page_of_list(call: IamCall, items: list[T]) -> tuple[list[T], dict[str, Any]]:
-    """One page of a short list held in memory (tags, access keys): the marker is an offset."""
-    marker = _marker(call)
-    start = int(marker) if marker is not None and marker.isdigit() else 0
-    end = start + _max_items(call)
-    if end >= len(items):
-        return items[start:], {"IsTruncated": False}
-    return items[start:end], {"IsTruncated": True, "Marker": _encode_marker(str(end))}
-
-
 def _user_out(call: IamCall, user: User, *, full: bool = False) -> dict[str, Any]:
     """The ``User`` shape; ListUsers and GetGroup leave out tags and boundary, as AWS does."""
     out: dict[str, Any] = {"Path": user.path, "UserName": user.name, "UserId": user.user_id,
@@ -188,7 +144,7 @@ def _get_caller(call: IamCall) -> Result:
 async def ListUsers(call: IamCall) -> Result:
     call.require("*")
     prefix = call.params.get("PathPrefix", "/")
-    users, page = _page(call, lambda after, n: store.list_users(call.db, prefix, after, n), lambda u: u.name)
+    users, page = keyset_page(call, lambda after, n: store.list_users(call.db, prefix, after, n), lambda u: u.name)
     return {"Users": [_user_out(call, u) for u in users], **page}
 
 
@@ -230,7 +186,7 @@ async def UntagUser(call: IamCall) -> Result:
 @action
 async def ListUserTags(call: IamCall) -> Result:
     user = _require_user(call, call.params["UserName"])
-    tags, page = _page_of_list(call, user.tags)
+    tags, page = list_page(call, user.tags, lambda t: [t[0].lower()])
     return {"Tags": [{"Key": k, "Value": v} for k, v in tags], **page}
 
 
@@ -274,7 +230,7 @@ async def CreateAccessKey(call: IamCall) -> Result:
 @action
 async def ListAccessKeys(call: IamCall) -> Result:
     principal, user_name = _key_owner(call)
-    keys, page = _page_of_list(call, store.keys_of(call.db, principal))
+    keys, page = list_page(call, store.keys_of(call.db, principal), lambda k: [k.access_key_id])
     return {"AccessKeyMetadata": [_key_out(k, user_name) for k in keys], **page}
 
 
@@ -327,7 +283,7 @@ async def CreateGroup(call: IamCall) -> Result:
 @action
 async def GetGroup(call: IamCall) -> Result:
     group = _require_group(call, call.params["GroupName"])
-    users, page = _page(call, lambda after, n: store.members_of(call.db, group.group_id, after, n),
+    users, page = keyset_page(call, lambda after, n: store.members_of(call.db, group.group_id, after, n),
                         lambda u: u.name)
     return {"Group": _group_out(call, group), "Users": [_user_out(call, u) for u in users], **page}
 
@@ -336,7 +292,7 @@ async def GetGroup(call: IamCall) -> Result:
 async def ListGroups(call: IamCall) -> Result:
     call.require("*")
     prefix = call.params.get("PathPrefix", "/")
-    groups, page = _page(call, lambda after, n: store.list_groups(call.db, prefix, after, n), lambda g: g.name)
+    groups, page = keyset_page(call, lambda after, n: store.list_groups(call.db, prefix, after, n), lambda g: g.name)
     return {"Groups": [_group_out(call, g) for g in groups], **page}
 
 
@@ -377,7 +333,7 @@ async def RemoveUserFromGroup(call: IamCall) -> Result:
 @action
 async def ListGroupsForUser(call: IamCall) -> Result:
     user = _require_user(call, call.params["UserName"])
-    groups, page = _page(call, lambda after, n: store.groups_of(call.db, user.user_id, after, n),
+    groups, page = keyset_page(call, lambda after, n: store.groups_of(call.db, user.user_id, after, n),
                          lambda g: g.name)
     return {"Groups": [_group_out(call, g) for g in groups], **page}
 
