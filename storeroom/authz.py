@@ -16,8 +16,9 @@ everything in its account except what a resource policy explicitly denies it.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from storeroom.http.context import Context
 from storeroom.iam.policy_store import load_principal_policies
@@ -80,23 +81,65 @@ class Authorizer:
 
     def check(self, ctx: Context, action: str, resource: str,
               extra: Mapping[str, Sequence[str]] | None = None,
-              resource_policy: PolicySource | None = None) -> Evaluation:
+              resource_policy: PolicySource | None = None,
+              service_keys: Callable[[Context], Mapping[str, Sequence[str]]] | None = None) -> Evaluation:
+        """May ``ctx``'s caller perform ``action`` on ``resource``?  ``extra`` and ``service_keys(ctx)`` add
+        the service's condition keys to AWS's global ones."""
         principal = ctx.principal
         if principal.is_root and resource_policy is None:
             return ALLOWED
         request = AuthRequest(action, resource, principal.type, principal.arn,
                               "" if principal.is_anonymous else principal.account_id,
-                              request_context(ctx, extra))
+                              RequestContext(ctx, extra, service_keys))
         if principal.is_root:
             # Root is not subject to identity policies; only a resource policy's explicit deny binds it.
-            verdict = evaluate(request, _NO_POLICIES, resource_policy, self.account_id)
+            verdict = evaluate(request, _NO_POLICIES, resource_policy, self.account_id, explain=False)
             return verdict if verdict.decision == "explicitDeny" else ALLOWED
         identity = None if principal.is_anonymous else self.principal_policies(principal)
-        return evaluate(request, identity, resource_policy, self.account_id)
+        return evaluate(request, identity, resource_policy, self.account_id, explain=False)
 
 
-def request_context(ctx: Context, extra: Mapping[str, Sequence[str]] | None = None) -> dict[str, Sequence[str]]:
-    """AWS global condition keys for this request (names lower-cased), plus the service's ``extra`` keys."""
+class RequestContext(Mapping[str, Sequence[str]]):
+    """The request's condition keys (names lower-cased): AWS's global keys, the service's keys
+    (``service_keys(ctx)``, e.g. ``s3:prefix``) and ``extra`` ones.  Built on first look: most requests are
+    decided by statements without conditions or variables, and building the keys would cost more than
+    evaluating the policies."""
+
+    __slots__ = ("_ctx", "_extra", "_service_keys", "_keys")
+
+    def __init__(self, ctx: Context, extra: Mapping[str, Sequence[str]] | None = None,
+                 service_keys: Callable[[Context], Mapping[str, Sequence[str]]] | None = None) -> None:
+        self._ctx, self._extra, self._service_keys = ctx, extra, service_keys
+        self._keys: dict[str, Sequence[str]] | None = None
+
+    def _built(self) -> dict[str, Sequence[str]]:
+        if self._keys is None:
+            keys = global_condition_keys(self._ctx)
+            if self._service_keys is not None:
+                keys.update(self._service_keys(self._ctx))
+            if self._extra:
+                keys.update(self._extra)
+            self._keys = keys
+        return self._keys
+
+    def __getitem__(self, key: str) -> Sequence[str]:
+        return self._built()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._built().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._built()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+
+def global_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
+    """AWS global condition keys of this request."""
     principal = ctx.principal
     request = ctx.request
     now = time.time()
@@ -117,6 +160,4 @@ def request_context(ctx: Context, extra: Mapping[str, Sequence[str]] | None = No
             keys["aws:username"] = (principal.user_name,)
         for tag_key, tag_value in principal.tags:
             keys[f"aws:principaltag/{tag_key.lower()}"] = (tag_value,)
-    if extra:
-        keys.update(extra)
     return keys

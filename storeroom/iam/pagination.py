@@ -26,7 +26,7 @@ DEFAULT_MAX_ITEMS = 100
 
 
 def _invalid_marker() -> AwsError:
-    return AwsError("InvalidInput", "Invalid Marker.", 400)
+    return AwsError("ValidationError", "Invalid Marker.", 400)
 
 
 def max_items(call: IamCall) -> int:

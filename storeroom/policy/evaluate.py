@@ -52,6 +52,9 @@ class _Plan:
     static_deny: _Candidates = ()
     allow_pattern: re.Pattern[str] | None = None
     deny_pattern: re.Pattern[str] | None = None
+    # The literal beginnings of every dynamic statement's Resource patterns: a resource that starts with none
+    # of them cannot match any (None when some statement has no such beginning, e.g. NotResource or "*…").
+    dynamic_heads: tuple[str, ...] | None = None
 
 
 def _folded(pairs: _Candidates) -> re.Pattern[str] | None:
@@ -63,11 +66,27 @@ def _folded(pairs: _Candidates) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{glob_to_regex(t)})" for t in sorted(texts)), re.DOTALL)
 
 
+_HEAD_END = re.compile(r"[*?]|\$\{")
+
+
+def _heads(pairs: _Candidates) -> tuple[str, ...] | None:
+    heads: set[str] = set()
+    for _, st in pairs:
+        if st.not_resource or st.any_resource or not st.resource_texts:
+            return None
+        for text in st.resource_texts:
+            head = _HEAD_END.split(text, maxsplit=1)[0]
+            if not head:
+                return None
+            heads.add(head)
+    return tuple(sorted(heads))
+
+
 def _plan(candidates: _Candidates) -> _Plan:
     allow = tuple(pair for pair in candidates if pair[1].static and pair[1].effect == "Allow")
     deny = tuple(pair for pair in candidates if pair[1].static and pair[1].effect == "Deny")
     dynamic = tuple(pair for pair in candidates if not pair[1].static)
-    return _Plan(candidates, dynamic, allow, deny, _folded(allow), _folded(deny))
+    return _Plan(candidates, dynamic, allow, deny, _folded(allow), _folded(deny), _heads(dynamic))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +151,17 @@ class _Tally:
     """The statements that apply to the request, by policy type and effect, and the condition keys the
     request lacked while they were checked."""
 
-    __slots__ = ("allow", "deny", "missing")
+    __slots__ = ("allow", "deny", "missing", "static_allow")
 
     def __init__(self, missing: dict[str, str]) -> None:
         self.allow: list[tuple[PolicySource, Statement]] = []
         self.deny: list[tuple[PolicySource, Statement]] = []
         self.missing = missing                   # shared by the tallies of one request
+        self.static_allow = False                # a static Allow matched, not enumerated (explain=False)
+
+    @property
+    def allows(self) -> bool:
+        return self.static_allow or bool(self.allow)
 
     def consider(self, src: PolicySource, st: Statement, request: AuthRequest) -> None:
         ctx = request.context
@@ -152,7 +176,7 @@ class _Tally:
         (self.deny if st.effect == "Deny" else self.allow).append((src, st))
 
 
-def _tally(plan: _Plan, request: AuthRequest, missing: dict[str, str]) -> _Tally:
+def _tally(plan: _Plan, request: AuthRequest, missing: dict[str, str], explain: bool = True) -> _Tally:
     tally = _Tally(missing)
     resource = request.resource
     if resource == "*":                          # rare: no fast path
@@ -163,7 +187,12 @@ def _tally(plan: _Plan, request: AuthRequest, missing: dict[str, str]) -> _Tally
     if plan.deny_pattern is not None and plan.deny_pattern.fullmatch(resource):
         tally.deny.extend(pair for pair in plan.static_deny if pair[1].matches_resource(resource, ctx))
     if plan.allow_pattern is not None and plan.allow_pattern.fullmatch(resource):
-        tally.allow.extend(pair for pair in plan.static_allow if pair[1].matches_resource(resource, ctx))
+        if explain:  # which statements allowed matters only to the simulator
+            tally.allow.extend(pair for pair in plan.static_allow if pair[1].matches_resource(resource, ctx))
+        else:
+            tally.static_allow = True
+    if plan.dynamic_heads is not None and not resource.startswith(plan.dynamic_heads):
+        return tally
     for src, st in plan.dynamic:
         # the resource test inlined: most dynamic candidates fail it
         if st.resources(resource, ctx) != st.not_resource:
@@ -211,15 +240,17 @@ _NO_PLAN = _Plan(())
 
 
 def evaluate(request: AuthRequest, principal: PrincipalPolicies | None,
-             resource_policy: PolicySource | None = None, resource_account: str | None = None) -> Evaluation:
+             resource_policy: PolicySource | None = None, resource_account: str | None = None,
+             explain: bool = True) -> Evaluation:
     """Decide ``request``.  ``principal`` is None for anonymous callers.  ``resource_account`` (the resource
     owner) is accepted for the cross-account rules, which are not modelled: every caller is treated as in the
-    resource's account."""
+    resource's account.  ``explain=False`` (enforcement) leaves out the identity and boundary statements that
+    allowed, which only the simulator reports; denials are always explained."""
     action = request.action.lower()
     missing: dict[str, str] = {}
     identity_plan, boundary_plan = principal.plans(action) if principal is not None else (_NO_PLAN, None)
-    identity = _tally(identity_plan, request, missing)
-    boundary = None if boundary_plan is None else _tally(boundary_plan, request, missing)
+    identity = _tally(identity_plan, request, missing, explain)
+    boundary = None if boundary_plan is None else _tally(boundary_plan, request, missing, explain)
     resource = None
     if resource_policy is not None:
         applicable = tuple(pair for pair in _candidates((resource_policy,), action) if _names_caller(pair[1], request))
@@ -240,10 +271,10 @@ def evaluate(request: AuthRequest, principal: PrincipalPolicies | None,
     if principal is None:
         return _verdict("implicitDeny", f"because no resource-based policy allows the {request.action} action", (),
                         missing)
-    if boundary is not None and not boundary.allow:
+    if boundary is not None and not boundary.allows:
         return _verdict("implicitDeny", f"because no permissions boundary allows the {request.action} action", (),
                         missing)
-    if identity.allow:
+    if identity.allows:
         return _verdict("allowed", "", identity.allow, missing)
     return _verdict("implicitDeny", f"because no identity-based policy allows the {request.action} action", (),
                     missing)

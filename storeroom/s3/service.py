@@ -35,7 +35,6 @@ class S3Call:
     bucket: str | None
     key: str | None
     _bucket_record: Bucket | None = field(default=None)
-    _conditions: dict[str, Sequence[str]] | None = field(default=None)
 
     @property
     def request(self) -> Request:
@@ -66,13 +65,11 @@ class S3Call:
     def check(self, action: str, resource: str, bucket: str | None = None) -> Evaluation:
         """Judge ``action`` on ``resource`` with the caller's policies and the policy of ``bucket`` (default:
         the request's bucket), in this request's condition-key context."""
-        if self._conditions is None:
-            self._conditions = s3_condition_keys(self.ctx)
         bucket = bucket or self.bucket
         bucket_policy = self.s3.authorizer.bucket_policy(bucket) if bucket else None
         if bucket_policy is not None and self.ctx.principal.is_root and action in ROOT_KEEPS:
             bucket_policy = None  # a bucket policy cannot lock the account root out of the policy itself
-        return self.s3.authorizer.check(self.ctx, action, resource, self._conditions, bucket_policy)
+        return self.s3.authorizer.check(self.ctx, action, resource, None, bucket_policy, s3_condition_keys)
 
     def require(self, action: str, resource: str, bucket: str | None = None) -> None:
         """AccessDenied unless the caller may perform ``action`` on ``resource``."""
