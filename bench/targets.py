@@ -290,7 +290,7 @@ class StoreroomIamTarget(StoreroomTarget):
     def start(self) -> None:
         super().start()  # the bucket is created by root
         self._client = s3_client(self.endpoint)
-        key_id, secret = self._make_user()
+        key_id, secret = self.user_key = self._make_user()
         self._client = boto3.client(
             "s3", endpoint_url=self.endpoint, region_name=REGION, aws_access_key_id=key_id,
             aws_secret_access_key=secret, config=self.client.meta.config,

@@ -200,6 +200,16 @@ def _tally(plan: _Plan, request: AuthRequest, missing: dict[str, str], explain: 
     return tally
 
 
+def _static_decision(plan: _Plan, resource: str) -> bool | None:
+    """The common case decided by the folded patterns alone: True (a static Allow matches, and no Deny or
+    dynamic statement can apply), False (nothing can apply: implicit deny), None (needs the full tally)."""
+    if resource == "*" or (plan.deny_pattern is not None and plan.deny_pattern.fullmatch(resource)):
+        return None
+    if plan.dynamic and (plan.dynamic_heads is None or resource.startswith(plan.dynamic_heads)):
+        return None
+    return plan.allow_pattern is not None and plan.allow_pattern.fullmatch(resource) is not None
+
+
 def _names_caller(st: Statement, request: AuthRequest) -> bool:
     if st.principal is None:
         return False
@@ -247,6 +257,11 @@ def evaluate(request: AuthRequest, principal: PrincipalPolicies | None,
     resource's account.  ``explain=False`` (enforcement) leaves out the identity and boundary statements that
     allowed, which only the simulator reports; denials are always explained."""
     action = request.action.lower()
+    if not explain and resource_policy is None and principal is not None and principal.boundary is None:
+        quick = _static_decision(principal.plans(action)[0], request.resource)
+        if quick is not None:
+            return _plain_verdict("allowed", "") if quick else _plain_verdict(
+                "implicitDeny", f"because no identity-based policy allows the {request.action} action")
     missing: dict[str, str] = {}
     identity_plan, boundary_plan = principal.plans(action) if principal is not None else (_NO_PLAN, None)
     identity = _tally(identity_plan, request, missing, explain)

@@ -308,3 +308,6 @@ def test_fast_path_agrees_with_statement_by_statement_evaluation(
         expected = "allowed" if applies else "implicitDeny"
     assert verdict.decision == expected
     assert len(verdict.matched) == sum(1 for _, s in applies if (s.effect == "Deny") == (expected == "explicitDeny"))
+    # enforcement's unexplained evaluation (folded patterns, no statement lists for allows) decides the same
+    quick = evaluate(request, PrincipalPolicies(tuple(sources)), explain=False)
+    assert (quick.decision, quick.reason) == (verdict.decision, verdict.reason)
