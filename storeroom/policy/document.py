@@ -82,12 +82,11 @@ class Statement:
         return self.actions(action, {}) != self.not_action
 
     def matches_resource(self, resource: str, ctx: Context) -> bool:
+        """``resource`` is matched literally, also when it is ``*`` (an action without resource-level
+        permissions): only a pattern that matches the text ``*`` covers it, as IAM requires ``"Resource": "*"``
+        for such actions — a policy scoped to ``user/${aws:username}`` must not grant iam:GetAccountSummary."""
         if self.any_resource:
             return True
-        if resource == "*":
-            # an action without resource-level permissions: any Resource entry covers it, and a
-            # NotResource excludes it only by listing "*"
-            return not self.not_resource or "*" not in self.resource_texts
         return self.resources(resource, ctx) != self.not_resource
 
     def conditions_hold(self, ctx: Context) -> bool:

@@ -179,10 +179,6 @@ class _Tally:
 def _tally(plan: _Plan, request: AuthRequest, missing: dict[str, str], explain: bool = True) -> _Tally:
     tally = _Tally(missing)
     resource = request.resource
-    if resource == "*":                          # rare: no fast path
-        for src, st in plan.candidates:
-            tally.consider(src, st, request)
-        return tally
     ctx = request.context
     if plan.deny_pattern is not None and plan.deny_pattern.fullmatch(resource):
         tally.deny.extend(pair for pair in plan.static_deny if pair[1].matches_resource(resource, ctx))
@@ -203,7 +199,7 @@ def _tally(plan: _Plan, request: AuthRequest, missing: dict[str, str], explain: 
 def _static_decision(plan: _Plan, resource: str) -> bool | None:
     """The common case decided by the folded patterns alone: True (a static Allow matches, and no Deny or
     dynamic statement can apply), False (nothing can apply: implicit deny), None (needs the full tally)."""
-    if resource == "*" or (plan.deny_pattern is not None and plan.deny_pattern.fullmatch(resource)):
+    if plan.deny_pattern is not None and plan.deny_pattern.fullmatch(resource):
         return None
     if plan.dynamic and (plan.dynamic_heads is None or resource.startswith(plan.dynamic_heads)):
         return None

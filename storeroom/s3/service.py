@@ -105,6 +105,7 @@ _HEADER_KEYS = {
     "x-amz-content-sha256": "s3:x-amz-content-sha256",
 }
 _QUERY_KEYS = {"prefix": "s3:prefix", "delimiter": "s3:delimiter", "max-keys": "s3:max-keys"}
+ALL_BUCKETS = "arn:aws:s3:::*"
 ROOT_KEEPS = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"})
 
 
@@ -218,7 +219,8 @@ class S3Service:
         if ctx.principal.is_anonymous and bucket is not None and operation.name != "CreateBucket":
             call.existing_bucket()  # S3 tells anyone that a bucket does not exist, before judging access
         if operation.action:
-            resource = call.object_arn() if key is not None else (call.bucket_arn() if bucket else "*")
+            # ListBuckets is asked on arn:aws:s3:::* (what AWS's examples grant s3:ListAllMyBuckets on)
+            resource = call.object_arn() if key is not None else (call.bucket_arn() if bucket else ALL_BUCKETS)
             call.require(operation.action, resource)
         return await operation.handler(call)
 

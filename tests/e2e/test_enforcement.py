@@ -367,3 +367,16 @@ def test_users_manage_their_own_keys_only(iam_user) -> None:  # type: ignore[no-
                             secret_key=second["SecretAccessKey"])
     alice_new.delete_access_key(AccessKeyId=alice.key_id)
     assert error(alice_new.list_access_keys, UserName=bob.name)[:2] == (403, "AccessDenied")
+
+
+def test_list_buckets_needs_list_all_my_buckets_on_every_bucket(iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
+    """AWS's example grants s3:ListAllMyBuckets on arn:aws:s3:::*; a policy naming one bucket does not."""
+    everything = iam_user(inline={"list": policy(
+        {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "arn:aws:s3:::*"})})
+    assert bucket in [b["Name"] for b in everything.s3.list_buckets()["Buckets"]]
+    one = iam_user(inline={"list": policy(
+        {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": f"arn:aws:s3:::{bucket}"})})
+    status, code, message = error(one.s3.list_buckets)
+    assert (status, code) == (403, "AccessDenied")
+    assert message == (not_authorized(one, "s3:ListAllMyBuckets", "arn:aws:s3:::*")
+                       + " because no identity-based policy allows the s3:ListAllMyBuckets action")

@@ -236,8 +236,16 @@ def test_missing_context_lists_keys_of_relevant_statements() -> None:
 
 
 def test_actions_without_resource_level_permissions() -> None:
+    """S3 asks ListAllMyBuckets on ``arn:aws:s3:::*`` (AWS's examples grant it with that Resource or ``*``);
+    actions without any resource type are asked on ``*``, which only ``"Resource": "*"`` covers."""
     policy = inline({"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "arn:aws:s3:::*"})
-    assert run(alice("s3:ListAllMyBuckets", "*"), policy).allowed
+    assert run(alice("s3:ListAllMyBuckets", "arn:aws:s3:::*"), policy).allowed
+    one_bucket = inline({"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": BUCKET})
+    assert not run(alice("s3:ListAllMyBuckets", "arn:aws:s3:::*"), one_bucket).allowed
+    self_service = inline({"Effect": "Allow", "Action": "iam:*", "Resource": "arn:aws:iam::*:user/${aws:username}"})
+    assert not run(alice("iam:GetAccountSummary", "*"), self_service).allowed
+    everything = inline({"Effect": "Allow", "Action": "iam:*", "Resource": "*"})
+    assert run(alice("iam:GetAccountSummary", "*"), everything).allowed
 
 
 def test_date_and_numeric_conditions_in_statements() -> None:
