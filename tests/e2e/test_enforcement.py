@@ -380,3 +380,24 @@ def test_list_buckets_needs_list_all_my_buckets_on_every_bucket(iam_user, bucket
     assert (status, code) == (403, "AccessDenied")
     assert message == (not_authorized(one, "s3:ListAllMyBuckets", "arn:aws:s3:::*")
                        + " because no identity-based policy allows the s3:ListAllMyBuckets action")
+
+
+def test_global_condition_keys_of_a_request(iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
+    """The global keys Storeroom sets for every request, each tested through a condition that must hold."""
+    resource = f"arn:aws:s3:::{bucket}/*"
+    holds = policy({"Effect": "Allow", "Action": "s3:PutObject", "Resource": resource, "Condition": {
+        "DateLessThan": {"aws:CurrentTime": "2100-01-01T00:00:00Z"},
+        "NumericGreaterThan": {"aws:EpochTime": "1700000000"},
+        "StringEquals": {"aws:PrincipalType": "User", "aws:RequestedRegion": "us-east-1",
+                         "aws:PrincipalAccount": "${aws:PrincipalAccount}"},
+        "StringLike": {"aws:UserAgent": "*Boto3*", "aws:userid": "AIDA*"},
+        "ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::*:user/${aws:username}"},
+        "Bool": {"aws:SecureTransport": "false"},
+        "IpAddress": {"aws:SourceIp": "127.0.0.1/32"},
+    }})
+    user = iam_user(inline={"all-hold": holds})
+    user.s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    expired = policy({"Effect": "Allow", "Action": "s3:PutObject", "Resource": resource,
+                      "Condition": {"DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}})
+    late = iam_user(inline={"expired": expired})
+    assert error(late.s3.put_object, Bucket=bucket, Key="k", Body=b"x")[0] == 403
