@@ -1,14 +1,14 @@
-"""Services that share the endpoint but are not built yet: an AWS-shaped error, never a 500.
+"""Services that share the endpoint but are not built yet (CloudTrail, and any other service a client signs
+for): an AWS-shaped error, never a 500.  Also the error words the Query and JSON services use for failures
+found at the edge (an unknown key is ``InvalidClientTokenId`` there, ``InvalidAccessKeyId`` in S3).
 
-IAM and STS speak the AWS Query protocol (``Action=…`` form bodies, XML ``<ErrorResponse>``); CloudTrail speaks
-JSON 1.1 (``X-Amz-Target``).  Until their handlers exist they answer as AWS answers an unknown action.
+CloudTrail speaks JSON 1.1 (``X-Amz-Target``); other services are answered in the Query protocol's shape.
 """
 
 from __future__ import annotations
 
 import json
 from urllib.parse import parse_qsl
-from xml.sax.saxutils import escape
 
 from storeroom.errors import AwsError
 from storeroom.http.context import Context
@@ -46,17 +46,6 @@ def in_service_words(err: AwsError) -> AwsError:
         code, message = _QUERY_EQUIVALENTS[err.code]
         return AwsError(code, message, err.status)
     return err
-
-
-def render_query_error(err: AwsError, request: Request) -> Response:
-    err = in_service_words(err)
-    kind = "Receiver" if err.status >= 500 else "Sender"
-    body = (
-        f'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>{kind}</Type>'
-        f"<Code>{escape(err.code)}</Code><Message>{escape(err.message)}</Message></Error>"
-        f"<RequestId>{request.request_id}</RequestId></ErrorResponse>"
-    ).encode()
-    return Response(err.status, [("content-type", "text/xml")], body, error_code=err.code)
 
 
 def render_json_error(err: AwsError, request: Request) -> Response:

@@ -40,7 +40,6 @@ from storeroom.services import (
     JSON_SERVICES,
     in_service_words,
     render_json_error,
-    render_query_error,
     unsupported_service,
 )
 from storeroom.sigv4 import SignedRequest, parse_auth, verify
@@ -214,7 +213,7 @@ class App:
             return sts.handle, _query_error("sts")
         if service in JSON_SERVICES:
             return unsupported_service, render_json_error
-        return unsupported_service, render_query_error
+        return unsupported_service, _query_error("iam")  # a service we do not know: Query-shaped answer
 
     def _s3_error(self, err: AwsError, request: Request) -> Response:
         assert self.s3 is not None
