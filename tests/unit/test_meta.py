@@ -71,3 +71,28 @@ def test_metadata_only_update_loses_to_a_concurrent_overwrite(tmp_path: Path) ->
             meta.close()
 
     asyncio.run(scenario())
+
+
+def test_a_schema_1_data_dir_gains_the_iam_tables(tmp_path: Path) -> None:
+    """Data dirs written before IAM existed (schema 1) open with their data and the IAM tables added."""
+    import sqlite3
+
+    from storeroom.store import meta as meta_module
+
+    path = tmp_path / "meta.sqlite3"
+    conn = sqlite3.connect(path)
+    for statement in meta_module._SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("INSERT INTO buckets(name, region, created) VALUES ('old-bucket', 'us-east-1', 0)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    store = MetaStore(path)
+    try:
+        assert store.db.read.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert store.get_bucket("old-bucket") is not None
+        tables = {r[0] for r in store.db.read.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"iam_users", "iam_groups", "iam_policies", "iam_attachments", "bucket_policies"} <= tables
+    finally:
+        store.close()
