@@ -293,3 +293,29 @@ def test_memory_stays_flat_for_multipart_complete_and_copy(fresh_server):
     assert h.hexdigest() == whole.hexdigest()
     growth = peak - baseline
     assert growth < 48 * MiB, f"server RSS grew by {growth / MiB:.1f} MiB (baseline {baseline / MiB:.1f} MiB)"
+
+
+def test_iam_changes_survive_kill9(fresh_server):
+    """Acknowledged IAM writes (user, policy, key, deactivation, bucket policy) survive kill -9; the secret comes
+    back only through the key that was shown once, and it still signs."""
+    iam = make_client(fresh_server.endpoint, service="iam")
+    iam.create_user(UserName="kept")
+    iam.attach_user_policy(UserName="kept", PolicyArn="arn:aws:iam::aws:policy/AmazonS3FullAccess")
+    active = iam.create_access_key(UserName="kept")["AccessKey"]
+    inactive = iam.create_access_key(UserName="kept")["AccessKey"]
+    iam.update_access_key(UserName="kept", AccessKeyId=inactive["AccessKeyId"], Status="Inactive")
+
+    fresh_server.kill9()
+    fresh_server.start()
+
+    user_s3 = make_client(fresh_server.endpoint, access_key=active["AccessKeyId"],
+                          secret_key=active["SecretAccessKey"])
+    user_s3.create_bucket(Bucket="after-crash")
+    iam = make_client(fresh_server.endpoint, service="iam")
+    statuses = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName="kept")["AccessKeyMetadata"]}
+    assert statuses == {active["AccessKeyId"]: "Active", inactive["AccessKeyId"]: "Inactive"}
+    stale = make_client(fresh_server.endpoint, access_key=inactive["AccessKeyId"],
+                        secret_key=inactive["SecretAccessKey"])
+    with pytest.raises(ClientError) as exc:
+        stale.list_buckets()
+    assert exc.value.response["Error"]["Code"] == "InvalidAccessKeyId"
