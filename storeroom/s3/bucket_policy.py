@@ -9,6 +9,7 @@ answered back as stored.
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from storeroom.errors import AwsError
@@ -82,17 +83,77 @@ def _validated(body: bytes, bucket: str) -> str:
     if not isinstance(document, dict):
         raise AwsError("MalformedPolicy", "This policy contains invalid Json", 400)
     for statement in _statements(document):
-        for action in _strings(statement.get("Action", statement.get("NotAction"))):
+        actions = _strings(statement.get("Action", statement.get("NotAction")))
+        for action in actions:
             if action != "*" and not action.lower().startswith("s3:"):
                 raise AwsError("MalformedPolicy", "Policy has invalid action", 400)
-        for resource in _strings(statement.get("Resource", statement.get("NotResource"))):
+        resources = _strings(statement.get("Resource", statement.get("NotResource")))
+        for resource in resources:
             if not _in_bucket(resource, bucket):
                 raise AwsError("MalformedPolicy", "Policy has invalid resource", 400)
+        if "Action" in statement and "Resource" in statement and not _applies(actions, resources):
+            raise AwsError("MalformedPolicy", "Action does not apply to any resource(s) in statement", 400)
+        for principal in _principals(statement):
+            if not _valid_principal(principal):
+                raise AwsError("MalformedPolicy", "Invalid principal in policy", 400)
     try:
         parse_policy(text, "resource")
     except AwsError as err:
         raise AwsError("MalformedPolicy", err.message, 400) from None
     return text
+
+
+# Actions whose resource is an object (arn:aws:s3:::bucket/key); the other S3 actions name the bucket.  From the
+# Service Authorization Reference; used only to refuse statements whose every action and resource miss.
+OBJECT_ACTIONS = frozenset(a.lower() for a in (
+    "s3:AbortMultipartUpload", "s3:BypassGovernanceRetention", "s3:DeleteObject", "s3:DeleteObjectTagging",
+    "s3:DeleteObjectVersion", "s3:DeleteObjectVersionTagging", "s3:GetObject", "s3:GetObjectAcl",
+    "s3:GetObjectAttributes", "s3:GetObjectLegalHold", "s3:GetObjectRetention", "s3:GetObjectTagging",
+    "s3:GetObjectTorrent", "s3:GetObjectVersion", "s3:GetObjectVersionAcl", "s3:GetObjectVersionAttributes",
+    "s3:GetObjectVersionTagging", "s3:GetObjectVersionTorrent", "s3:ListMultipartUploadParts", "s3:PutObject",
+    "s3:PutObjectAcl", "s3:PutObjectLegalHold", "s3:PutObjectRetention", "s3:PutObjectTagging",
+    "s3:PutObjectVersionAcl", "s3:PutObjectVersionTagging", "s3:RestoreObject",
+))
+BUCKET_ACTIONS = frozenset(a.lower() for a in (
+    "s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads", "s3:GetBucketLocation",
+    "s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:GetBucketPolicyStatus",
+    "s3:DeleteBucket", "s3:GetBucketAcl", "s3:PutBucketAcl", "s3:GetBucketVersioning", "s3:PutBucketVersioning",
+    "s3:GetBucketTagging", "s3:PutBucketTagging", "s3:GetBucketCORS", "s3:PutBucketCORS",
+    "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration",
+))
+
+
+def _applies(actions: list[str], resources: list[str]) -> bool:
+    """False when every action is a known object action and no resource can name an object, or every action a
+    known bucket action and no resource can name the bucket (S3's "Action does not apply to any resource(s) in
+    statement").  Wildcard and unknown actions apply to anything."""
+    tails = ["*" if r == "*" else r[len("arn:aws:s3:::"):] for r in resources]
+    lowered = [a.lower() for a in actions]
+    if lowered and all(a in OBJECT_ACTIONS for a in lowered):
+        return any("/" in t or "*" in t for t in tails)  # a wildcard spans "/"
+    if lowered and all(a in BUCKET_ACTIONS for a in lowered):
+        return any("/" not in t for t in tails)
+    return True
+
+
+def _principals(statement: dict[str, Any]) -> list[str]:
+    """The AWS principals a statement names (``"*"`` included); other principal types are not checked."""
+    principal = statement.get("Principal", statement.get("NotPrincipal"))
+    if isinstance(principal, str):
+        return [principal]
+    if isinstance(principal, dict):
+        return _strings(principal.get("AWS"))
+    return []
+
+
+_ACCOUNT = re.compile(r"\d{12}")
+_IAM_PRINCIPAL = re.compile(r"arn:aws:iam::\d{12}:(root|user/.+|role/.+)")  # groups are not principals
+_STS_PRINCIPAL = re.compile(r"arn:aws:sts::\d{12}:(assumed-role|federated-user)/.+")
+
+
+def _valid_principal(value: str) -> bool:
+    return (value == "*" or bool(_ACCOUNT.fullmatch(value)) or bool(_IAM_PRINCIPAL.fullmatch(value))
+            or bool(_STS_PRINCIPAL.fullmatch(value)))
 
 
 def _in_bucket(resource: str, bucket: str) -> bool:

@@ -401,3 +401,30 @@ def test_global_condition_keys_of_a_request(iam_user, bucket) -> None:  # type: 
                       "Condition": {"DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}})
     late = iam_user(inline={"expired": expired})
     assert error(late.s3.put_object, Bucket=bucket, Key="k", Body=b"x")[0] == 403
+
+
+@pytest.mark.parametrize("statement,message", [
+    ({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::{b}"},
+     "Action does not apply to any resource(s) in statement"),
+    ({"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::{b}/*"},
+     "Action does not apply to any resource(s) in statement"),
+    ({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:group/devs"}, "Action": "s3:GetObject",
+      "Resource": "arn:aws:s3:::{b}/*"}, "Invalid principal in policy"),
+    ({"Effect": "Allow", "Principal": {"AWS": "alice"}, "Action": "s3:GetObject",
+      "Resource": "arn:aws:s3:::{b}/*"}, "Invalid principal in policy"),
+    ({"Effect": "Allow", "Principal": "*", "Action": "ec2:RunInstances", "Resource": "arn:aws:s3:::{b}/*"},
+     "Policy has invalid action"),
+])
+def test_bucket_policy_validation(s3, bucket, statement: dict[str, Any], message: str) -> None:  # type: ignore[no-untyped-def]
+    text = policy(json.loads(json.dumps(statement).replace("{b}", bucket)))
+    assert error(s3.put_bucket_policy, Bucket=bucket, Policy=text) == (400, "MalformedPolicy", message)
+
+
+def test_bucket_policy_with_wildcards_and_both_levels_is_accepted(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
+        {"Effect": "Allow", "Principal": {"AWS": ["123456789012", "arn:aws:iam::123456789012:user/bob"]},
+         "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": [f"arn:aws:s3:::{bucket}",
+                                                                  f"arn:aws:s3:::{bucket}/*"]},
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": f"arn:aws:s3:::{bucket}*",
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}, "StringNotEquals": {"aws:PrincipalType": "Account"}}}))
+    s3.delete_bucket_policy(Bucket=bucket)
