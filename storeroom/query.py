@@ -11,7 +11,11 @@ wrappers and timestamp formats are the model's.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,6 +25,7 @@ import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from storeroom.errors import AwsError
+from storeroom.http.context import Context
 from storeroom.http.types import Response
 
 
@@ -43,8 +48,33 @@ def operation(service: str, params: dict[str, str]) -> OperationModel:
     return model.operation_model(action)
 
 
+MAX_FORM_BODY = 1 << 20  # Query-protocol requests are small forms
+
+
+async def request_params(ctx: Context) -> dict[str, str]:
+    """The parameters of a Query-protocol request: its form body and query string (AWS IAM also takes GET)."""
+    return form_params(await signed_body(ctx), ctx.request.args)
+
+
+async def signed_body(ctx: Context) -> bytes:
+    """The request body, once it is known to be the one that was signed.
+
+    IAM and STS sign the body's SHA-256 in the canonical request.  The edge verifies the signature with the
+    ``x-amz-content-sha256`` header's value when a client sends one (S3 signers do) and then does not read the
+    body: here it is read and must hash to that value, as AWS hashes the body it received."""
+    request = ctx.request
+    try:
+        body = await request.read_body(MAX_FORM_BODY)
+    except ValueError:
+        raise AwsError("RequestEntityTooLarge", "Request body too large", 413) from None
+    claimed = ctx.signed.payload_hash if ctx.signed is not None else ""
+    if claimed and claimed != hashlib.sha256(body).hexdigest():
+        raise AwsError("SignatureDoesNotMatch", status=403)
+    return body
+
+
 def form_params(body: bytes, query: dict[str, str]) -> dict[str, str]:
-    """The request's parameters: form body and query string (botocore sends them in the body)."""
+    """Form body and query string together (botocore sends the body; a name in both: the query string's)."""
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
@@ -54,15 +84,58 @@ def form_params(body: bytes, query: dict[str, str]) -> dict[str, str]:
 
 # -- input ---------------------------------------------------------------------------------------------------
 
+# IAM answers a name or path that breaks its pattern in its own words, not in the model's regular expression
+# ("The specified value for userName is invalid. It must contain only …"), as AWS's CLI users have quoted it.
+_IAM_PATTERN_WORDS = {
+    r"[\w+=,.@-]+": "It must contain only alphanumeric characters and/or the following: +=,.@_-",
+    r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)":
+        "It must begin and end with / and contain only alphanumeric characters and/or / characters.",
+    r"\u002F[\u0021-\u007F]*":
+        "It must begin with the / character and contain only alphanumeric characters and/or / characters.",
+}
+_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
+
+
+@dataclass(slots=True)
+class _Node:
+    """The flat ``Tags.member.1.Key`` names as a tree: one node per dotted part, walked along the shapes."""
+
+    value: str | None = None
+    children: dict[str, _Node] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Errors:
+    """Constraint violations in AWS's words (``Value 'x' at 'tags.1.member.key' failed to satisfy …``), and
+    the first IAM-worded pattern failure, reported only when nothing else is wrong."""
+
+    iam_words: bool
+    found: list[str] = field(default_factory=list)
+    worded: str | None = None
+
+
+def _tree(flat: dict[str, str]) -> _Node:
+    root = _Node()
+    for key, value in flat.items():
+        node = root
+        for part in key.split("."):
+            node = node.children.setdefault(part, _Node())
+        node.value = value
+    return root
+
 
 def parse_params(op: OperationModel, flat: dict[str, str]) -> dict[str, Any]:
+    """The operation's input from the flat form, or ValidationError naming every violated constraint."""
     if op.input_shape is None:
         return {}
-    errors: list[str] = []
-    value = _parse_structure(op.input_shape, flat, "", errors)
-    if errors:
-        raise AwsError("ValidationError", f"{len(errors)} validation error{'s' if len(errors) > 1 else ''} "
-                       f"detected: " + "; ".join(errors), 400)
+    errors = _Errors(iam_words=op.service_model.service_name == "iam")
+    value = _parse_structure(op.input_shape, _tree(flat), "", errors)
+    if errors.found:
+        count = len(errors.found)
+        raise AwsError("ValidationError", f"{count} validation error{'s' if count > 1 else ''} detected: "
+                       + "; ".join(errors.found), 400)
+    if errors.worded is not None:
+        raise AwsError("ValidationError", errors.worded, 400)
     return value
 
 
@@ -70,95 +143,120 @@ def _camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
-def _parse_structure(shape: Shape, flat: dict[str, str], prefix: str, errors: list[str]) -> dict[str, Any]:
+def _parse_structure(shape: Shape, node: _Node, path: str, errors: _Errors) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, member in shape.members.items():
-        key = prefix + name
-        value = _parse_value(member, flat, key, errors)
+        where = path + _camel(name)
+        value = _parse_value(member, node.children.get(name), where, errors)
         if value is None:
             if name in shape.required_members:
-                errors.append(f"Value null at '{_camel(name)}' failed to satisfy constraint: Member must not "
-                              f"be null")
+                errors.found.append(f"Value null at '{where}' failed to satisfy constraint: Member must not be null")
             continue
         out[name] = value
     return out
 
 
-def _parse_value(shape: Shape, flat: dict[str, str], key: str, errors: list[str]) -> Any:
+def _parse_value(shape: Shape, node: _Node | None, where: str, errors: _Errors) -> Any:
+    if node is None:
+        return None
     kind = shape.type_name
     if kind == "structure":
-        if not any(k.startswith(key + ".") for k in flat):
-            return None
-        return _parse_structure(shape, flat, key + ".", errors)
+        return _parse_structure(shape, node, where + ".", errors) if node.children else None
     if kind == "list":
-        member_prefix = f"{key}.member."
-        indexes = sorted({int(m.group(1)) for k in flat if k.startswith(member_prefix)
-                          and (m := re.match(r"(\d+)", k[len(member_prefix):]))})
-        if not indexes:
-            return [] if flat.get(key) == "" else None
-        items = [_parse_value(shape.member, flat, f"{member_prefix}{i}", errors) for i in indexes]
-        _check_length(shape, items, key, errors)
-        return [i for i in items if i is not None]
-    raw = flat.get(key)
+        return _parse_list(shape, node, where, errors)
+    raw = node.value
     if raw is None:
         return None
-    name = _camel(key.rpartition(".")[2]) if not key.rpartition(".")[2].isdigit() else _camel(key)
     if kind in ("integer", "long"):
-        try:
-            number = int(raw)
-        except ValueError:
-            errors.append(f"Value '{raw}' at '{name}' failed to satisfy constraint: Member must be a number")
-            return None
-        _check_range(shape, number, name, errors)
-        return number
+        return _parse_integer(shape, raw, where, errors)
     if kind == "boolean":
         return raw.lower() == "true"
     if kind == "timestamp":
         return raw
-    _check_string(shape, raw, name, errors)
+    _check_string(shape, raw, where, errors)
     return raw
 
 
-def _check_length(shape: Shape, value: Any, name: str, errors: list[str]) -> None:
+def _parse_list(shape: Shape, node: _Node, where: str, errors: _Errors) -> list[Any] | None:
+    """``Name.member.N…`` in the order of N (1, 2, …; other parts are not members); ``Name=`` is the empty list."""
+    members = node.children.get("member")
+    indexes = sorted(int(k) for k in members.children if _is_index(k)) if members else []
+    if not indexes:
+        return [] if node.value == "" else None
+    assert members is not None
+    items = [_parse_value(shape.member, members.children[str(i)], f"{where}.{n}.member", errors)
+             for n, i in enumerate(indexes, 1)]
+    _check_length(shape, items, where, errors)
+    return [i for i in items if i is not None]
+
+
+def _is_index(part: str) -> bool:
+    """A list index as the Query protocol writes it: 1, 2, … (ASCII digits, no sign, no leading zero)."""
+    return part.isascii() and part.isdigit() and part[0] != "0" and len(part) <= 9
+
+
+def _parse_integer(shape: Shape, raw: str, where: str, errors: _Errors) -> int | None:
+    if not _INTEGER.fullmatch(raw):
+        errors.found.append(f"Value '{raw}' at '{where}' failed to satisfy constraint: Member must be a number")
+        return None
+    number = int(raw)
+    _check_range(shape, number, where, errors)
+    return number
+
+
+def _check_length(shape: Shape, value: Any, where: str, errors: _Errors) -> None:
     meta = shape.metadata
     if "min" in meta and len(value) < meta["min"]:
-        errors.append(f"Value '{_show(value)}' at '{_camel(name)}' failed to satisfy constraint: Member must have "
-                      f"length greater than or equal to {meta['min']}")
+        errors.found.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must have "
+                            f"length greater than or equal to {meta['min']}")
     if "max" in meta and len(value) > meta["max"]:
-        errors.append(f"Value '{_show(value)}' at '{_camel(name)}' failed to satisfy constraint: Member must have "
-                      f"length less than or equal to {meta['max']}")
+        errors.found.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must have "
+                            f"length less than or equal to {meta['max']}")
 
 
-def _check_range(shape: Shape, value: int, name: str, errors: list[str]) -> None:
+def _check_range(shape: Shape, value: int, where: str, errors: _Errors) -> None:
     meta = shape.metadata
     if "min" in meta and value < meta["min"]:
-        errors.append(f"Value '{value}' at '{name}' failed to satisfy constraint: Member must have value greater "
-                      f"than or equal to {meta['min']}")
+        errors.found.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must have value "
+                            f"greater than or equal to {meta['min']}")
     if "max" in meta and value > meta["max"]:
-        errors.append(f"Value '{value}' at '{name}' failed to satisfy constraint: Member must have value less "
-                      f"than or equal to {meta['max']}")
+        errors.found.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must have value "
+                            f"less than or equal to {meta['max']}")
 
 
-def _check_string(shape: Shape, value: str, name: str, errors: list[str]) -> None:
-    _check_length(shape, value, name, errors)
-    pattern = _compiled(shape.metadata.get("pattern"))
-    if pattern is not None and value and not pattern.fullmatch(value):
-        errors.append(f"Value '{value}' at '{name}' failed to satisfy constraint: Member must satisfy regular "
-                      f"expression pattern: {shape.metadata['pattern']}")
+def _check_string(shape: Shape, value: str, where: str, errors: _Errors) -> None:
+    _check_length(shape, value, where, errors)
+    pattern = shape.metadata.get("pattern")
+    if pattern and value and not _matcher(pattern)(value):
+        words = _IAM_PATTERN_WORDS.get(pattern) if errors.iam_words else None
+        if words is None:
+            errors.found.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must satisfy "
+                                f"regular expression pattern: {pattern}")
+        elif errors.worded is None:
+            errors.worded = f"The specified value for {where} is invalid. {words}"
     enum = shape.enum
     if enum and value not in enum:
-        errors.append(f"Value '{value}' at '{name}' failed to satisfy constraint: Member must satisfy enum value "
-                      f"set: [{', '.join(enum)}]")
+        errors.found.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must satisfy enum "
+                            f"value set: [{', '.join(enum)}]")
+
+
+_UNICODE_CLASS = re.compile(r"\\p\{(\w)\}")
 
 
 @cache
-def _compiled(pattern: str | None) -> re.Pattern[str] | None:
-    if not pattern:
-        return None
+def _matcher(pattern: str) -> Callable[[str], bool]:
+    """The model's patterns are Java regular expressions: ``\\w`` and ``\\d`` are ASCII, and the tag patterns'
+    ``[\\p{L}\\p{Z}\\p{N}…]+`` name Unicode categories, which Python's ``re`` lacks: those are checked per
+    character.  A pattern Python cannot read checks nothing."""
+    categories = tuple(_UNICODE_CLASS.findall(pattern))
     try:
-        return re.compile(pattern, re.DOTALL)
+        if not categories:
+            compiled = re.compile(pattern, re.DOTALL | re.ASCII)
+            return lambda value: compiled.fullmatch(value) is not None
+        others = re.compile(_UNICODE_CLASS.sub("", pattern).rstrip("*+"), re.DOTALL | re.ASCII)
     except re.error:
-        return None
+        return lambda value: True
+    return lambda value: all(unicodedata.category(c)[0] in categories or others.fullmatch(c) for c in value)
 
 
 def _show(value: Any) -> str:
@@ -171,6 +269,16 @@ def _show(value: Any) -> str:
 def timestamp(epoch: float) -> str:
     """ISO 8601 as IAM writes it: ``2026-11-28T20:50:00Z``."""
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# What XML 1.0 cannot carry at all, not even as a character reference (control characters, lone surrogates)
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: str) -> str:
+    """``value`` escaped for an XML element; characters XML cannot carry become U+FFFD (a value echoed in an
+    error message, a description stored with a control character must not make the whole answer unreadable)."""
+    return escape(_NOT_XML.sub("\ufffd", value))
 
 
 def render_result(service: str, op: OperationModel, result: dict[str, Any] | None, request_id: str) -> Response:
@@ -215,16 +323,16 @@ def _serialize(shape: Shape, value: Any, out: list[str]) -> None:
     elif kind == "boolean":
         out.append("true" if value else "false")
     elif kind == "timestamp":
-        out.append(timestamp(value) if isinstance(value, int | float) else escape(str(value)))
+        out.append(timestamp(value) if isinstance(value, int | float) else xml_text(str(value)))
     else:
-        out.append(escape(str(value)))
+        out.append(xml_text(str(value)))
 
 
 def render_error(service: str, err: AwsError, request_id: str) -> Response:
     kind = "Receiver" if err.status >= 500 else "Sender"
     body = (
         f'<ErrorResponse xmlns="{namespace(service)}"><Error><Type>{kind}</Type>'
-        f"<Code>{escape(err.code)}</Code><Message>{escape(err.message)}</Message></Error>"
+        f"<Code>{xml_text(err.code)}</Code><Message>{xml_text(err.message)}</Message></Error>"
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     ).encode()
     return Response(err.status, [("content-type", "text/xml")], body, error_code=err.code)

@@ -14,7 +14,7 @@ from storeroom.http.types import Response
 
 async def handle(ctx: Context) -> Response:
     request = ctx.request
-    params = query.form_params(request.body or b"", request.args)
+    params = await query.request_params(ctx)
     op = query.operation("sts", params)
     ctx.operation = op.name
     query.parse_params(op, params)

@@ -106,7 +106,7 @@ class IamService:
 
     async def handle(self, ctx: Context) -> Response:
         request = ctx.request
-        params = query.form_params(request.body or b"", request.args)
+        params = await query.request_params(ctx)
         op = query.operation("iam", params)
         ctx.operation = op.name
         handler = self.handlers.get(op.name)
