@@ -86,13 +86,21 @@ def form_params(body: bytes, query: dict[str, str]) -> dict[str, str]:
 
 # IAM answers a name or path that breaks its pattern in its own words, not in the model's regular expression
 # ("The specified value for userName is invalid. It must contain only …"), as AWS's CLI users have quoted it.
-_IAM_PATTERN_WORDS = {
-    r"[\w+=,.@-]+": "It must contain only alphanumeric characters and/or the following: +=,.@_-",
-    r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)":
-        "It must begin and end with / and contain only alphanumeric characters and/or / characters.",
-    r"\u002F[\u0021-\u007F]*":
-        "It must begin with the / character and contain only alphanumeric characters and/or / characters.",
-}
+_NAME_PATTERN = r"[\w+=,.@-]+"
+_PATH_PATTERNS = (r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)", r"\u002F[\u0021-\u007F]*",
+                  r"((/[A-Za-z0-9\.,\+@=_-]+)*)/")
+
+
+def _iam_words(pattern: str, where: str) -> str | None:
+    if pattern == _NAME_PATTERN:
+        return "It must contain only alphanumeric characters and/or the following: +=,.@_-"
+    if pattern not in _PATH_PATTERNS:
+        return None
+    if where.endswith("pathPrefix"):
+        return "It must begin with the / character and contain only alphanumeric characters and/or / characters."
+    return "It must begin and end with / and contain only alphanumeric characters and/or / characters."
+
+
 _INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
 
 
@@ -228,7 +236,7 @@ def _check_string(shape: Shape, value: str, where: str, errors: _Errors) -> None
     _check_length(shape, value, where, errors)
     pattern = shape.metadata.get("pattern")
     if pattern and value and not _matcher(pattern)(value):
-        words = _IAM_PATTERN_WORDS.get(pattern) if errors.iam_words else None
+        words = _iam_words(pattern, where) if errors.iam_words else None
         if words is None:
             errors.found.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must satisfy "
                                 f"regular expression pattern: {pattern}")

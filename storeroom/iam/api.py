@@ -77,13 +77,14 @@ class IamCall:
         return f"arn:aws:iam::{self.account_id}:{kind}{path}{name}"
 
     def require(self, resource: str, action: str | None = None,
-                context: Mapping[str, Sequence[str]] | None = None) -> None:
-        """AccessDenied unless the caller may perform ``iam:<Action>`` (or ``action``) on ``resource``."""
+                context: Mapping[str, Sequence[str]] | None = None, shown: str | None = None) -> None:
+        """AccessDenied unless the caller may perform ``iam:<Action>`` (or ``action``) on ``resource``; the
+        message names ``shown`` instead when AWS words the resource otherwise (ListPolicies: "policy path /")."""
         action = action or f"iam:{self.op.name}"
         evaluation = self.iam.authorizer.check(self.ctx, action, resource, context)
         if not evaluation.allowed:
             raise AwsError("AccessDenied", f"User: {self.caller.arn} is not authorized to perform: {action} on "
-                           f"resource: {resource} {evaluation.reason}".rstrip(), 403)
+                           f"resource: {shown or resource} {evaluation.reason}".rstrip(), 403)
         self.authorized = True
 
     async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:

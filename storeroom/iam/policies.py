@@ -164,7 +164,8 @@ async def get_policy(call: IamCall) -> dict[str, Any]:
 
 @_action
 async def list_policies(call: IamCall) -> dict[str, Any]:
-    call.require("*")
+    prefix = call.params.get("PathPrefix", "/")
+    call.require("*", shown=f"policy path {prefix}")  # AWS's words: "on resource: policy path /"
     scope = call.params.get("Scope", "All")
     policies: list[ManagedInfo] = []
     if scope in ("All", "Local"):
@@ -172,7 +173,6 @@ async def list_policies(call: IamCall) -> dict[str, Any]:
     if scope in ("All", "AWS"):
         policies += store.aws_policies()
     attached, boundaries = store.usage_counts(call.db)
-    prefix = call.params.get("PathPrefix", "/")
     policies = [p for p in policies if p.path.startswith(prefix)]
     if call.params.get("OnlyAttached"):
         usage = call.params.get("PolicyUsageFilter")

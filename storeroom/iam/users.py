@@ -142,8 +142,9 @@ def _get_caller(call: IamCall) -> Result:
 
 @action
 async def ListUsers(call: IamCall) -> Result:
-    call.require("*")
+    """Authorized on ``user<PathPrefix>`` (``arn:aws:iam::<account>:user/``), the resource AWS names."""
     prefix = call.params.get("PathPrefix", "/")
+    call.require(call.arn("user", prefix, ""))
     users, page = keyset_page(call, lambda after, n: store.list_users(call.db, prefix, after, n), lambda u: u.name)
     return {"Users": [_user_out(call, u) for u in users], **page}
 
@@ -290,8 +291,8 @@ async def GetGroup(call: IamCall) -> Result:
 
 @action
 async def ListGroups(call: IamCall) -> Result:
-    call.require("*")
     prefix = call.params.get("PathPrefix", "/")
+    call.require(call.arn("group", prefix, ""))
     groups, page = keyset_page(call, lambda after, n: store.list_groups(call.db, prefix, after, n), lambda g: g.name)
     return {"Groups": [_group_out(call, g) for g in groups], **page}
 
