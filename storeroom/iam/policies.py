@@ -212,6 +212,37 @@ async def list_entities_for_policy(call: IamCall) -> dict[str, Any]:
             "PolicyRoles": [], **extra}
 
 
+def _request_tags(tags: Sequence[tuple[str, str]]) -> dict[str, Sequence[str]]:
+    return {**{f"aws:requesttag/{k.lower()}": (v,) for k, v in tags}, "aws:tagkeys": tuple(k for k, _ in tags)}
+
+
+@_action
+async def tag_policy(call: IamCall) -> None:
+    arn: str = call.params["PolicyArn"]
+    tags = list(_check_tags(call.params["Tags"]))
+    call.require(arn, context=_request_tags(tags))
+    _policy_arn(arn)
+    await call.write(lambda conn: store.tag_policy(conn, arn, tags))
+    return None
+
+
+@_action
+async def untag_policy(call: IamCall) -> None:
+    arn: str = call.params["PolicyArn"]
+    keys: list[str] = call.params["TagKeys"]
+    call.require(arn, context={"aws:tagkeys": tuple(keys)})
+    _policy_arn(arn)
+    await call.write(lambda conn: store.untag_policy(conn, arn, keys))
+    return None
+
+
+@_action
+async def list_policy_tags(call: IamCall) -> dict[str, Any]:
+    policy = _policy(call)
+    page, extra = list_page(call, list(policy.tags), lambda t: [t[0].lower()])
+    return {"Tags": _tags(page), **extra}
+
+
 # -- versions ---------------------------------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storeroom.errors import AwsError
+from storeroom.iam.user_store import merged_tags, without_tags
 from storeroom.policy import Policy, PolicySource, PrincipalPolicies, parse_policy
 from storeroom.policy.managed import AWS_MANAGED, ManagedPolicy
 
@@ -442,6 +443,32 @@ def delete_policy(conn: sqlite3.Connection, arn: str) -> None:
                               "the policy's versions. The default version is deleted with the policy.")
     conn.execute("DELETE FROM iam_policy_versions WHERE policy_id = ?", (policy_id,))
     conn.execute("DELETE FROM iam_policies WHERE policy_id = ?", (policy_id,))
+
+
+TAGS_PER_POLICY = 50
+
+
+def _policy_tags(conn: sqlite3.Connection, arn: str) -> list[tuple[str, str]]:
+    row = conn.execute("SELECT tags FROM iam_policies WHERE arn = ?", (arn,)).fetchone()
+    if row is None:
+        raise policy_not_found(arn)
+    return [(k, v) for k, v in json.loads(row[0])]
+
+
+def _set_policy_tags(conn: sqlite3.Connection, arn: str, tags: list[tuple[str, str]]) -> None:
+    conn.execute("UPDATE iam_policies SET tags = ? WHERE arn = ?", (json.dumps([list(t) for t in tags]), arn))
+
+
+def tag_policy(conn: sqlite3.Connection, arn: str, new: list[tuple[str, str]]) -> None:
+    """TagUser's rules: keys are case-insensitive, a known key takes the new value, at most 50 tags."""
+    tags = merged_tags(_policy_tags(conn, arn), new)
+    if len(tags) > TAGS_PER_POLICY:
+        raise limit_exceeded(f"Cannot exceed quota for TagsPerPolicy: {TAGS_PER_POLICY}")
+    _set_policy_tags(conn, arn, tags)
+
+
+def untag_policy(conn: sqlite3.Connection, arn: str, keys: list[str]) -> None:
+    _set_policy_tags(conn, arn, without_tags(_policy_tags(conn, arn), keys))
 
 
 def _check_entity(conn: sqlite3.Connection, entity: Entity) -> None:

@@ -213,3 +213,30 @@ def test_unknown_action(endpoint: str) -> None:
     error = ET.fromstring(response.content).find("{*}Error")
     assert error is not None and error.findtext("{*}Code") == "InvalidAction"
     assert error.findtext("{*}Message") == "Could not find operation ListUnicorns for version 2010-05-08"
+
+
+# -- policy tags -------------------------------------------------------------------------------------------------
+
+
+def test_tag_untag_and_list_policy_tags(iam: Any, account: str) -> None:
+    arn = iam.create_policy(PolicyName=unique_name("p"), PolicyDocument=DOC,
+                            Tags=[{"Key": "team", "Value": "a"}])["Policy"]["Arn"]
+    try:
+        iam.tag_policy(PolicyArn=arn, Tags=[{"Key": "TEAM", "Value": "b"}, {"Key": "env", "Value": "dev"}])
+        assert iam.list_policy_tags(PolicyArn=arn)["Tags"] == [{"Key": "TEAM", "Value": "b"},
+                                                               {"Key": "env", "Value": "dev"}]
+        assert iam.get_policy(PolicyArn=arn)["Policy"]["Tags"] == [{"Key": "TEAM", "Value": "b"},
+                                                                   {"Key": "env", "Value": "dev"}]
+        iam.untag_policy(PolicyArn=arn, TagKeys=["team"])
+        assert iam.list_policy_tags(PolicyArn=arn)["Tags"] == [{"Key": "env", "Value": "dev"}]
+        many = [{"Key": f"k{i}", "Value": "v"} for i in range(50)]
+        assert error_of(lambda: iam.tag_policy(PolicyArn=arn, Tags=many)) == (
+            409, "LimitExceeded", "Cannot exceed quota for TagsPerPolicy: 50")
+        assert error_of(lambda: iam.tag_policy(PolicyArn=arn, Tags=[{"Key": "a", "Value": "1"},
+                                                                    {"Key": "A", "Value": "2"}]))[1] == "InvalidInput"
+    finally:
+        iam.delete_policy(PolicyArn=arn)
+    gone = f"arn:aws:iam::{account}:policy/{unique_name('gone')}"
+    assert error_of(lambda: iam.tag_policy(PolicyArn=gone, Tags=[{"Key": "a", "Value": "b"}])) == (
+        404, "NoSuchEntity", f"Policy {gone} was not found.")
+    assert error_of(lambda: iam.list_policy_tags(PolicyArn=gone))[1] == "NoSuchEntity"
