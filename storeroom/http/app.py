@@ -169,8 +169,10 @@ class App:
         if found is None:
             raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=signed.credential.access_key_id)
         secret, principal = found
-        # Non-S3 services sign their body's hash without sending it: verified once the body is read.
-        key = None if not signed.payload_hash else self._verify(signed, secret, request, None)
+        # S3 verifies its body's hash while streaming it (http/body.py); the other services sign the SHA-256 of
+        # a small body, which is read and hashed before the signature is verified (_verify_with_body) — never
+        # taken from an x-amz-content-sha256 header that some clients send along.
+        key = None if signed.credential.service != "s3" else self._verify(signed, secret, request, None)
         return Context(request, signed.credential.service, principal, signed, key, signed.credential.region,
                        secret=secret)
 
