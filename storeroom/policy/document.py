@@ -3,12 +3,14 @@
 The checks run in the order IAM applies them, so a document with several faults gets the message IAM would
 give: syntax, the Principal rule, version, "legacy parsing", Sid uniqueness, missing Action/Resource, resource
 format, action format.  The messages are IAM's, as observed by moto's test-suite (tests/test_iam/
-test_iam_policies.py, recorded against AWS).
+test_iam_policies.py, recorded against AWS), and IAM's Sid rule ("Statement IDs (SID) must be alpha-numeric…",
+IAM policies only: S3 takes any Sid).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,14 @@ _PRINCIPAL_TYPES = frozenset({"AWS", "Service", "Federated", "CanonicalUser"})
 _IAM_PATHS = ("user/", "federated-user/", "role/", "group/", "instance-profile/", "mfa/", "server-certificate/",
               "policy/", "sms-mfa/", "saml-provider/", "oidc-provider/", "report/", "access-report/")
 _VENDOR_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
+_SID = re.compile(r"[0-9A-Za-z]*")
+_SID_MESSAGE = ("Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression "
+                "[0-9A-Za-z]*")
+
+
+def _not_json(constant: str) -> Any:
+    """Python's json reads NaN, Infinity and -Infinity; JSON (and IAM) has no such values."""
+    raise ValueError(constant)
 
 
 def _nothing(value: str, ctx: Context) -> bool:
@@ -49,14 +59,30 @@ class Principals:
     others: frozenset[str] = frozenset()     # "Service:s3.amazonaws.com", "CanonicalUser:…", "Federated:…"
 
     def names(self, principal_arn: str, principal_type: str, account_id: str, effect: str) -> bool:
-        """Does this element name the caller?  An account (``"123456789012"``/``…:root``) names its root user;
-        for a Deny it names every identity of the account (an Allow to the account only delegates to it,
-        which the identity policies then decide)."""
+        """Does this Principal element name the caller?  An account (``"123456789012"``/``…:root``) names its
+        root user; for a Deny it names every identity of the account (an Allow to the account only delegates to
+        it, which the identity policies then decide)."""
         if self.any or principal_arn in self.aws:
             return True
         if not account_id or f"arn:aws:iam::{account_id}:root" not in self.aws:
             return False
         return principal_type == "Root" or effect == "Deny"
+
+    def exempts(self, principal_arn: str, account_id: str, effect: str) -> bool:
+        """Does this NotPrincipal element keep the caller out of its statement?  AWS evaluates a NotPrincipal
+        against the caller's account as well as the caller ("you must also specify the account ARN of the
+        not-denied principal. Otherwise, the policy might deny access to the entire account"), so:
+
+        - a Deny spares the caller only when it lists the caller and the caller's account (the account's root
+          user is both);
+        - an Allow leaves out the caller when it lists the caller or the caller's account."""
+        if self.any:
+            return True
+        account = f"arn:aws:iam::{account_id}:root" if account_id else None
+        listed, account_listed = principal_arn in self.aws, account is not None and account in self.aws
+        if effect == "Deny":
+            return listed and account_listed
+        return listed or account_listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +149,7 @@ def parse_policy(text: str, kind: str = "identity") -> Policy:
     if kind not in KINDS:
         raise ValueError(f"unknown policy kind {kind!r}")
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=_not_json)
         statements = _check_syntax(doc)
     except (ValueError, RecursionError, _Syntax):
         raise _malformed("Syntax errors in policy.") from None
@@ -132,7 +158,7 @@ def parse_policy(text: str, kind: str = "identity") -> Policy:
     if kind == "managed" and version != "2012-10-17":
         raise _malformed("Policy document must be version 2012-10-17 or greater.")
     resource_error = _check_legacy(statements)
-    _check_sids(statements)
+    _check_sids(statements, kind)
     _check_present(statements, kind)
     if resource_error:
         raise _malformed(resource_error)
@@ -303,7 +329,10 @@ def _resource_error(resource: str) -> str:
     return ""
 
 
-def _check_sids(statements: list[dict[str, Any]]) -> None:
+def _check_sids(statements: list[dict[str, Any]], kind: str) -> None:
+    """IAM policies take only alphanumeric Sids (checked before uniqueness, as IAM does); bucket policies any."""
+    if kind != "resource" and not all(_SID.fullmatch(st.get("Sid", "")) for st in statements):
+        raise _malformed(_SID_MESSAGE)
     seen: set[str] = set()
     for st in statements:
         sid = st.get("Sid")
@@ -347,11 +376,14 @@ def _compile(st: dict[str, Any], variables: bool, position: tuple[tuple[int, int
                                ignore_case=True)
     not_resource = "NotResource" in st
     texts = tuple(_strings(st.get("NotResource" if not_resource else "Resource")))
-    resources = compile_patterns(texts, variables=variables)
+    # A variable that cannot be resolved makes AWS hold the statement invalid.  A pattern with one matches no
+    # resource — except in the NotResource of an Allow, where matching none would allow every resource: there it
+    # matches all, so the Allow applies to none.
+    resources = compile_patterns(texts, variables=variables, unresolved=not_resource and st["Effect"] == "Allow")
     not_principal = "NotPrincipal" in st
     principal_element = st.get("NotPrincipal" if not_principal else "Principal")
     conditions = tuple(
-        compile_condition(operator, key, tuple(_as_text(v) for v in _listed(values)), variables)
+        compile_condition(operator, key, tuple(_as_text(v) for v in _listed(values)), variables, st["Effect"])
         for operator, keys in st.get("Condition", {}).items() if keys
         for key, values in keys.items()
     )

@@ -210,9 +210,8 @@ def _names_caller(st: Statement, request: AuthRequest) -> bool:
     if st.principal is None:
         return False
     if st.not_principal:
-        # NotPrincipal excludes exactly who it lists: the account ARN excludes the root user, not the account's
-        # users (AWS's "everyone but Bob" example lists Bob's ARN and his account's)
-        return not st.principal.names(request.principal_arn, request.principal_type, request.account_id, "Allow")
+        # AWS's "everyone but Bob" Deny lists Bob's ARN and his account's: both are needed to spare Bob
+        return not st.principal.exempts(request.principal_arn, request.account_id, st.effect)
     return st.principal.names(request.principal_arn, request.principal_type, request.account_id, st.effect)
 
 

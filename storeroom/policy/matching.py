@@ -6,8 +6,11 @@ exactly one character.  Actions compare case-insensitively, resources and condit
 Policy variables (``${aws:username}``, ``${aws:PrincipalTag/team, 'default'}``) are substituted from the
 request context (keys looked up lower-cased); ``${*}``, ``${?}`` and ``${$}`` stand for the literal characters.
 A substituted value is matched literally: a user named ``a*`` does not become a wildcard.  A variable without
-a value or default makes the pattern match nothing.
+a value or default makes the pattern match nothing (or, on request, everything: ``unresolved``).
 https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html
+
+Matching takes time linear in the value for every pattern (see ``_starred``): resources and condition values
+come from callers, and a backtracking match is a way to stall a worker.
 """
 
 from __future__ import annotations
@@ -25,9 +28,27 @@ _DEFAULT = re.compile(r"^\s*([^,\s]+)\s*,\s*'([^']*)'\s*$")
 _ESCAPES = {"*": "*", "?": "?", "$": "$"}
 
 
+def _segment(text: str) -> str:
+    """The regular expression of wildcard text without ``*``: ``?`` is any one character."""
+    return "".join("." if c == "?" else re.escape(c) for c in text)
+
+
+def _starred(segments: Sequence[str]) -> str:
+    """The regular expression (for ``fullmatch``) of segments (regular expressions of fixed length) joined by
+    ``*``.  Written so that it cannot backtrack more than linearly: each inner segment is taken at its leftmost
+    occurrence and kept (an atomic group), which loses no match — ``*`` can absorb anything, so an earlier end
+    leaves every later segment at least the room a later one would.  The plain ``.*…`` translation backtracks
+    polynomially in the number of stars: ``b/*/*/*/*.txt`` against a 1 KiB key took seconds."""
+    if len(segments) == 1:
+        return segments[0]
+    inner = "".join(f"(?>.*?{s})" for s in segments[1:-1] if s)
+    return f"{segments[0]}{inner}.*{segments[-1]}"
+
+
 def glob_to_regex(pattern: str) -> str:
-    """The regular expression (without anchors) of an IAM wildcard pattern."""
-    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    """The regular expression (for ``fullmatch``, DOTALL) of an IAM wildcard pattern: ``*`` any run of
+    characters, ``?`` one character."""
+    return _starred([_segment(s) for s in pattern.split("*")])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -109,13 +130,20 @@ def substitute(text: str, ctx: Context) -> str | None:
     return "".join(out)
 
 
-def _template(parts: tuple[Part, ...], ignore_case: bool) -> Matcher:
+def _template(parts: tuple[Part, ...], ignore_case: bool, unresolved: bool) -> Matcher:
     flags = re.IGNORECASE if ignore_case else 0
-    # regex text of the fixed parts, computed once; variables stay (key, default) until the request
-    pieces: list[str | tuple[str, str | None]] = [
-        (text, default) if kind == "var" else glob_to_regex(text) if kind == "glob" else re.escape(text)
-        for kind, text, default in parts
-    ]
+    # The pattern as ``*``-separated segments, each a list of regex text (fixed) and variables (key, default)
+    # resolved at the request, so that the stars of the whole pattern, not of each fixed part, make the regex.
+    segments: list[list[str | tuple[str, str | None]]] = [[]]
+    for kind, text, default in parts:
+        if kind == "var":
+            segments[-1].append((text, default))
+        elif kind == "literal":
+            segments[-1].append(re.escape(text))
+        else:
+            first, *rest = text.split("*")
+            segments[-1].append(_segment(first))
+            segments.extend([_segment(piece)] for piece in rest)
     # most candidates fail on the literal text before the first variable or wildcard: test that first
     head = ""
     if parts and parts[0][0] == "glob":
@@ -126,33 +154,41 @@ def _template(parts: tuple[Part, ...], ignore_case: bool) -> Matcher:
     def match(value: str, ctx: Context) -> bool:
         if head and not (value.lower() if ignore_case else value).startswith(head):
             return False
-        regex: list[str] = []
-        for piece in pieces:
-            if isinstance(piece, str):
-                regex.append(piece)
-                continue
-            resolved = variable_value(piece[0], piece[1], ctx)
-            if resolved is None:
-                return False
-            regex.append(re.escape(resolved))
-        return _compiled("".join(regex), flags).fullmatch(value) is not None
+        texts: list[str] = []
+        for segment in segments:
+            regex: list[str] = []
+            for piece in segment:
+                if isinstance(piece, str):
+                    regex.append(piece)
+                    continue
+                resolved = variable_value(piece[0], piece[1], ctx)
+                if resolved is None:
+                    return unresolved
+                regex.append(re.escape(resolved))
+            texts.append("".join(regex))
+        return _compiled(_starred(texts), flags).fullmatch(value) is not None
 
     return match
 
 
-def compile_pattern(pattern: str, *, variables: bool, ignore_case: bool = False) -> Matcher:
+def compile_pattern(pattern: str, *, variables: bool, ignore_case: bool = False,
+                    unresolved: bool = False) -> Matcher:
     """Compile an Action/Resource/StringLike pattern; ``variables`` is False for 2008-10-17 policies, whose
-    ``${...}`` is literal text."""
+    ``${...}`` is literal text.  ``unresolved`` is the answer when a variable has neither a value nor a default:
+    AWS then holds the whole statement invalid, so the caller picks what keeps the statement from applying
+    (see ``document._compile``)."""
     if variables and has_variables(pattern):
-        return _template(parse_template(pattern), ignore_case)
+        return _template(parse_template(pattern), ignore_case, unresolved)
     return _plain(pattern, ignore_case)
 
 
-def compile_patterns(patterns: Sequence[str], *, variables: bool, ignore_case: bool = False) -> Matcher:
+def compile_patterns(patterns: Sequence[str], *, variables: bool, ignore_case: bool = False,
+                     unresolved: bool = False) -> Matcher:
     """One matcher for a list of patterns (any may match): a set lookup when all are literal, one combined
     regular expression when none has variables, else the patterns one by one."""
     if variables and any(map(has_variables, patterns)):
-        each = [compile_pattern(p, variables=True, ignore_case=ignore_case) for p in patterns]
+        each = [compile_pattern(p, variables=True, ignore_case=ignore_case, unresolved=unresolved)
+                for p in patterns]
         return lambda value, ctx: any(m(value, ctx) for m in each)
     if ignore_case:
         patterns = [p.lower() for p in patterns]
