@@ -319,3 +319,136 @@ def test_fast_path_agrees_with_statement_by_statement_evaluation(
     # enforcement's unexplained evaluation (folded patterns, no statement lists for allows) decides the same
     quick = evaluate(request, PrincipalPolicies(tuple(sources)), explain=False)
     assert (quick.decision, quick.reason) == (verdict.decision, verdict.reason)
+
+
+# --- the whole engine against a reference, with and without explanation ------------------------------------------
+
+BOB = f"arn:aws:iam::{ACCOUNT}:user/bob"
+ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:ListBucket", "iam:GetAccountSummary"]
+ACTION_PATTERNS = ["s3:GetObject", "s3:*", "s3:Put*", "S3:get?bject", "*", "iam:*"]
+RICH_RESOURCES = ["*", "arn:aws:s3:::b/*", "arn:aws:s3:::b/a?", "arn:aws:s3:::b/${aws:username}/*", "arn:aws:s3:::c",
+                  "arn:aws:s3:::b/${aws:PrincipalTag/team, 'shared'}/*", "arn:aws:s3:::b/${aws:PrincipalTag/x}*",
+                  "arn:aws:s3:::*/*/*.txt", "arn:aws:s3:::b/${*}"]
+RICH_REQUESTS = ["arn:aws:s3:::b/ab", "arn:aws:s3:::b/alice/x", "arn:aws:s3:::b/shared/k", "arn:aws:s3:::b/blue/k",
+                 "arn:aws:s3:::c", "arn:aws:s3:::b/d/e.txt", "arn:aws:s3:::b/*", "*"]
+CONDITIONS: list[dict[str, Any]] = [
+    {"StringEquals": {"aws:username": "alice"}},
+    {"StringNotEquals": {"aws:username": ["bob", "carol"]}},
+    {"StringLike": {"s3:prefix": ["home/${aws:username}/*", ""]}},
+    {"StringNotLike": {"s3:prefix": "${aws:PrincipalTag/x}/*"}},
+    {"StringEqualsIgnoreCase": {"aws:PrincipalTag/team": "BLUE"}},
+    {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "2001:db8::/32"]}},
+    {"NotIpAddressIfExists": {"aws:SourceIp": "192.0.2.0/24"}},
+    {"Bool": {"aws:SecureTransport": "true"}},
+    {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}},
+    {"NumericLessThanEquals": {"s3:max-keys": "100"}},
+    {"Null": {"aws:PrincipalTag/team": "false"}},
+    {"ForAnyValue:StringLike": {"aws:TagKeys": "t*"}},
+    {"ForAllValues:StringNotEquals": {"aws:TagKeys": ["secret"]}},
+    {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::${aws:PrincipalAccount}:user/*"}},
+    {"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}},
+]
+CONTEXTS: list[dict[str, tuple[str, ...]]] = [
+    {},
+    {"s3:prefix": ("home/alice/x",), "aws:sourceip": ("10.1.2.3",), "aws:securetransport": ("true",)},
+    {"aws:principaltag/team": ("blue",), "aws:sourceip": ("::ffff:192.0.2.9",), "s3:max-keys": ("1000",)},
+    {"aws:principaltag/x": ("p",), "s3:prefix": ("p/q",), "aws:tagkeys": ("team", "secret"),
+     "aws:currenttime": ("2026-01-01T00:00:00Z",), "aws:principalaccount": (ACCOUNT,), "aws:principalarn": (ALICE,)},
+    {"aws:multifactorauthpresent": ("true",), "s3:max-keys": ("ten",), "aws:tagkeys": (),
+     "aws:sourceip": ("2001:db8::5",), "aws:securetransport": ("FALSE",)},
+]
+PRINCIPALS: list[tuple[str, Any]] = [
+    ("Principal", "*"), ("Principal", {"AWS": "*"}), ("Principal", {"AWS": ALICE}), ("Principal", {"AWS": ACCOUNT}),
+    ("Principal", {"AWS": [BOB, ROOT]}), ("Principal", {"Service": "s3.amazonaws.com"}),
+    ("NotPrincipal", {"AWS": ALICE}), ("NotPrincipal", {"AWS": [ALICE, ROOT]}), ("NotPrincipal", {"AWS": BOB}),
+]
+
+
+@st.composite
+def rich_statements(draw: st.DrawFn, resource_policy: bool = False) -> dict[str, Any]:
+    statement: dict[str, Any] = {"Effect": draw(st.sampled_from(["Allow", "Allow", "Deny"]))}
+    statement[draw(st.sampled_from(["Action", "Action", "NotAction"]))] = draw(
+        st.lists(st.sampled_from(ACTION_PATTERNS), min_size=1, max_size=2))
+    statement[draw(st.sampled_from(["Resource", "Resource", "NotResource"]))] = draw(
+        st.lists(st.sampled_from(RICH_RESOURCES), min_size=1, max_size=3))
+    conditions = draw(st.lists(st.sampled_from(CONDITIONS), max_size=2))
+    if conditions:
+        statement["Condition"] = {k: v for c in conditions for k, v in c.items()}
+    if resource_policy:
+        key, value = draw(st.sampled_from(PRINCIPALS))
+        statement[key] = value
+    return statement
+
+
+def reference_decision(request: AuthRequest, identity: Sequence[PolicySource], boundary: PolicySource | None,
+                       resource: PolicySource | None, anonymous: bool) -> str:
+    """AWS's evaluation logic spelled out, on the statement-level primitives (tested on their own)."""
+    action, ctx = request.action.lower(), request.context
+
+    def applies(s: Any) -> bool:
+        return bool(s.matches_action(action) and s.matches_resource(request.resource, ctx)
+                    and s.conditions_hold(ctx))
+
+    def statements(src: PolicySource | None) -> list[Any]:
+        return [] if src is None else [s for s in src.policy.statements if applies(s)]
+
+    mine = [] if anonymous else [s for src in identity for s in statements(src)]
+    bound = None if boundary is None or anonymous else statements(boundary)
+    account_root = f"arn:aws:iam::{request.account_id}:root"
+
+    def named(s: Any) -> tuple[bool, bool]:
+        """(the statement applies to the caller, it names the caller itself)"""
+        aws = s.raw.get("Principal", s.raw.get("NotPrincipal"))
+        aws = {"AWS": "*"} if aws == "*" else aws
+        listed = aws.get("AWS", [])
+        listed = [listed] if isinstance(listed, str) else listed
+        listed = [f"arn:aws:iam::{a}:root" if a == ACCOUNT else a for a in listed]
+        me, everyone = request.principal_arn in listed, "*" in listed
+        account = bool(request.account_id) and account_root in listed
+        if "NotPrincipal" in s.raw:
+            spared = everyone or (me and account if s.effect == "Deny" else me or account)
+            return not spared, not spared
+        if s.effect == "Deny":
+            return everyone or me or account, True
+        return everyone or me or account, everyone or me
+
+    theirs = [(s, named(s)) for s in statements(resource)]
+    if any(s.effect == "Deny" for s in mine) or any(s.effect == "Deny" and n[0] for s, n in theirs) \
+            or any(s.effect == "Deny" for s in bound or ()):
+        return "explicitDeny"
+    if any(s.effect == "Allow" and n[1] for s, n in theirs):
+        return "allowed"
+    if anonymous or (bound is not None and not any(s.effect == "Allow" for s in bound)):
+        return "implicitDeny"
+    return "allowed" if any(s.effect == "Allow" for s in mine) else "implicitDeny"
+
+
+@given(st.lists(st.lists(rich_statements(), min_size=1, max_size=4), max_size=3),
+       st.none() | st.lists(rich_statements(), min_size=1, max_size=3),
+       st.none() | st.lists(rich_statements(resource_policy=True), min_size=1, max_size=3),
+       st.sampled_from(RICH_REQUESTS), st.sampled_from(ACTIONS), st.sampled_from(CONTEXTS),
+       st.sampled_from(["alice", "bob", "anonymous"]))
+@settings(max_examples=600, deadline=None)
+def test_explained_and_unexplained_evaluation_agree_with_the_reference(
+        policies: list[list[dict[str, Any]]], boundary_statements: list[dict[str, Any]] | None,
+        resource_statements: list[dict[str, Any]] | None, resource: str, action: str,
+        ctx: dict[str, tuple[str, ...]], caller: str) -> None:
+    sources = tuple(inline(*p, name=str(i)) for i, p in enumerate(policies))
+    boundary = None if boundary_statements is None else PolicySource(
+        parse_policy(doc(*boundary_statements), "managed"), "Boundary", "permissions-boundary")
+    rp = None if resource_statements is None else bucket_policy(*resource_statements)
+    if caller == "anonymous":
+        request = AuthRequest(action, resource, "Anonymous", "*", "", ctx)
+        principal = None
+    else:
+        arn = ALICE if caller == "alice" else BOB
+        request = AuthRequest(action, resource, "IAMUser", arn, ACCOUNT, {"aws:username": (caller,), **ctx})
+        principal = PrincipalPolicies(sources, boundary)
+    full = evaluate(request, principal, rp, ACCOUNT)
+    # a fresh PrincipalPolicies (empty memo) and the memoised one decide alike
+    fresh = None if principal is None else PrincipalPolicies(sources, boundary)
+    for quick in (evaluate(request, principal, rp, ACCOUNT, explain=False),
+                  evaluate(request, fresh, rp, ACCOUNT, explain=False),
+                  evaluate(request, principal, rp, ACCOUNT, explain=False)):
+        assert (quick.decision, quick.reason) == (full.decision, full.reason)
+    assert full.decision == reference_decision(request, sources, boundary, rp, caller == "anonymous")
