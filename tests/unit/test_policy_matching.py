@@ -96,3 +96,39 @@ def test_variables_are_literal_text_in_2008_policies() -> None:
     pattern = compile_pattern("home/${aws:username}", variables=False)
     assert pattern("home/${aws:username}", CTX)
     assert not pattern("home/alice", CTX)
+
+
+def reference_tokens(tokens: list[tuple[str, str]], value: str) -> bool:
+    """Wildcard matching over tokens: ("*", ""), ("?", ""), or ("lit", one literal character)."""
+    @functools.cache
+    def match(i: int, j: int) -> bool:
+        if i == len(tokens):
+            return j == len(value)
+        kind, char = tokens[i]
+        if kind == "*":
+            return match(i + 1, j) or (j < len(value) and match(i, j + 1))
+        return j < len(value) and (kind == "?" or char == value[j]) and match(i + 1, j + 1)
+    return match(0, 0)
+
+
+@given(st.lists(st.sampled_from(["a", "b", "/", "*", "?", "${aws:username}", "${*}", "${?}"]), max_size=10),
+       st.text(st.sampled_from("ab*?"), max_size=3), st.text(st.sampled_from("ab/*?"), max_size=14))
+def test_patterns_with_variables_match_like_the_reference(pieces: list[str], name: str, value: str) -> None:
+    """Substituted values and ``${*}``/``${?}`` are literal; the stars of the whole pattern, across variables,
+    behave as one glob (the regex is assembled per request from ``*``-separated segments)."""
+    tokens: list[tuple[str, str]] = []
+    for piece in pieces:
+        if piece in ("*", "?"):
+            tokens.append((piece, ""))
+        else:
+            literal = {"${aws:username}": name, "${*}": "*", "${?}": "?"}.get(piece, piece)
+            tokens.extend(("lit", c) for c in literal)
+    pattern = compile_pattern("".join(pieces), variables=True)
+    assert pattern(value, {"aws:username": (name,)}) == reference_tokens(tokens, value)
+
+
+def test_unresolved_variables_answer_as_asked() -> None:
+    assert not compile_pattern("a/${aws:PrincipalTag/x}", variables=True)("a/b", {})
+    assert compile_pattern("a/${aws:PrincipalTag/x}", variables=True, unresolved=True)("a/b", {})
+    assert compile_pattern("a/${aws:PrincipalTag/x, 'b'}", variables=True, unresolved=True)("a/b", {})
+    assert not compile_pattern("a/${aws:PrincipalTag/x, 'b'}", variables=True, unresolved=True)("a/c", {})

@@ -301,3 +301,96 @@ def test_numeric_comparison_is_exact() -> None:
         assert not holds({"NumericEquals": {"s3:max-keys": "10"}}, {"s3:max-keys": (garbage,)}), garbage
         assert not holds({"NumericLessThan": {"s3:max-keys": "10"}}, {"s3:max-keys": (garbage,)}), garbage
         assert holds({"NumericNotEquals": {"s3:max-keys": "10"}}, {"s3:max-keys": (garbage,)}), garbage
+
+
+# --- rules checked against AWS's documentation and found right: pinned ----------------------------------------
+
+@pytest.mark.parametrize(("operator", "ctx", "expected"), [
+    # absent key: positive false, negated true, IfExists true (negated too), ForAllValues true, ForAnyValue false
+    ("StringEquals", {}, False), ("StringNotEquals", {}, True), ("StringEqualsIfExists", {}, True),
+    ("StringNotEqualsIfExists", {}, True), ("ForAllValues:StringEquals", {}, True),
+    ("ForAnyValue:StringEquals", {}, False), ("ForAllValues:StringNotEquals", {}, True),
+    ("ForAnyValue:StringNotEquals", {}, False), ("ForAnyValue:StringEqualsIfExists", {}, True),
+    # present: IfExists changes nothing
+    ("StringNotEqualsIfExists", {"aws:TagKeys": ("a",)}, False),
+    ("StringEqualsIfExists", {"aws:TagKeys": ("c",)}, False),
+    # ForAllValues:StringNotEquals: no request value is any policy value; ForAnyValue:…Not…: some value is none
+    ("ForAllValues:StringNotEquals", {"aws:TagKeys": ("c", "d")}, True),
+    ("ForAllValues:StringNotEquals", {"aws:TagKeys": ("c", "a")}, False),
+    ("ForAnyValue:StringNotEquals", {"aws:TagKeys": ("a", "c")}, True),
+    ("ForAnyValue:StringNotEquals", {"aws:TagKeys": ("a", "b")}, False),
+    ("ForAnyValue:StringNotLike", {"aws:TagKeys": ("a", "b")}, False),
+    ("ForAllValues:StringLike", {"aws:TagKeys": ("a", "b")}, True),
+])
+def test_absent_keys_if_exists_and_set_operators(operator: str, ctx: Ctx, expected: bool) -> None:
+    assert holds({operator: {"aws:TagKeys": ["a", "b"]}}, ctx) is expected
+
+
+def test_case_rules() -> None:
+    assert holds({"StringEquals": {"AWS:UserName": "alice"}}, {"aws:username": ("alice",)})     # key names: any case
+    assert not holds({"StringEquals": {"aws:username": "Alice"}}, {"aws:username": ("alice",)})  # values: exact
+    assert not holds({"StringLike": {"aws:username": "A*"}}, {"aws:username": ("alice",)})
+    assert holds({"StringEqualsIgnoreCase": {"aws:username": "ALICE"}}, {"aws:username": ("alice",)})
+    assert not holds({"StringEquals": {"s3:prefix": "home/*"}}, {"s3:prefix": ("home/x",)})       # no wildcards
+    assert holds({"StringEquals": {"s3:prefix": "home/*"}}, {"s3:prefix": ("home/*",)})
+    assert holds({"Bool": {"aws:SecureTransport": True}}, {"aws:securetransport": ("TRUE",)})
+    policy = identity({"Effect": "Allow", "Action": "S3:getobject", "Resource": "arn:aws:s3:::B/*"})
+    assert both(user(ALICE, "s3:GetObject", "arn:aws:s3:::B/k"), PrincipalPolicies((policy,))).allowed
+    assert not both(user(ALICE, "s3:GetObject", "arn:aws:s3:::b/k"), PrincipalPolicies((policy,))).allowed
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("2020-01-01T00:00:00Z", True), ("2020-01-01T00:00:00.000Z", True), ("2020-01-01T00:00:00.123Z", False),
+    ("2020-01-01T01:00:00+01:00", True),
+    ("2019-12-31T19:00:00-05:00", True), ("2020-01-01", True), ("1577836800", True), ("2020-01-01T00:00:01Z", False),
+    ("not a date", False), ("", False), ("2020-13-01T00:00:00Z", False),
+])
+def test_date_formats(value: str, expected: bool) -> None:
+    assert holds({"DateEquals": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}, {"aws:currenttime": (value,)}) is expected
+
+
+def test_variables_user_names_with_wildcards_are_literal_and_2008_policies_do_not_substitute() -> None:
+    policy = identity({"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{BUCKET}/${{aws:username}}/*"})
+    star = AuthRequest("s3:GetObject", f"{BUCKET}/bob/k", "IAMUser", ALICE, ACCOUNT, {"aws:username": ("*",)})
+    assert not both(star, PrincipalPolicies((policy,))).allowed
+    question = AuthRequest("s3:GetObject", f"{BUCKET}/b/k", "IAMUser", ALICE, ACCOUNT, {"aws:username": ("?",)})
+    assert not both(question, PrincipalPolicies((policy,))).allowed
+    old = PolicySource(parse_policy(doc({"Effect": "Allow", "Action": "s3:GetObject",
+                                         "Resource": f"{BUCKET}/${{aws:username}}/*"}, version=None)), "p", "user")
+    assert not both(user(ALICE, "s3:GetObject", f"{BUCKET}/alice/k"), PrincipalPolicies((old,))).allowed
+    assert both(user(ALICE, "s3:GetObject", f"{BUCKET}/${{aws:username}}/k"), PrincipalPolicies((old,))).allowed
+    spaced = {"StringEquals": {"s3:prefix": "${aws:PrincipalTag/team, 'shared team'}"}}
+    assert holds(spaced, {"s3:prefix": ("shared team",)})
+    multi = {"StringEquals": {"s3:prefix": "${aws:TagKeys, 'none'}"}}                 # multivalued: the default
+    assert holds(multi, {"s3:prefix": ("none",), "aws:tagkeys": ("a", "b")})
+    # variables only in String/Bool/Arn values: a Numeric or IpAddress value with one is never satisfied
+    assert not holds({"NumericEquals": {"s3:max-keys": "${s3:max-keys}"}}, {"s3:max-keys": ("1",)})
+    assert not holds({"IpAddress": {"aws:SourceIp": "${aws:SourceIp}"}}, {"aws:sourceip": ("10.0.0.1",)})
+
+
+def test_principal_forms() -> None:
+    rp = bucket_policy(
+        {"Sid": "canonical user", "Effect": "Allow", "Principal": {"CanonicalUser": "79a59df900b949e55d96a1e698fbace"},
+         "Action": "s3:GetObject", "Resource": f"{BUCKET}/*"},
+        {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com", "Federated": "cognito-identity.amazonaws.com"},
+         "Action": "s3:GetObject", "Resource": f"{BUCKET}/*"})
+    anonymous = AuthRequest("s3:GetObject", f"{BUCKET}/k", "Anonymous", "*", "", {})
+    assert not both(anonymous, None, rp).allowed
+    assert not both(user(ALICE, "s3:GetObject", f"{BUCKET}/k"), PrincipalPolicies(()), rp).allowed
+    for principal in ("*", {"AWS": "*"}, {"AWS": ["*"]}):
+        everyone = bucket_policy({"Effect": "Allow", "Principal": principal, "Action": "s3:GetObject",
+                                  "Resource": f"{BUCKET}/*"})
+        assert both(anonymous, None, everyone).allowed
+        assert both(user(ALICE, "s3:GetObject", f"{BUCKET}/k"), PrincipalPolicies(()), everyone).allowed
+    listed = bucket_policy({"Effect": "Allow", "Principal": {"AWS": [BOB, ALICE]}, "Action": "s3:GetObject",
+                            "Resource": f"{BUCKET}/*"})
+    assert both(user(ALICE, "s3:GetObject", f"{BUCKET}/k"), PrincipalPolicies(()), listed).allowed
+    boundary = PolicySource(parse_policy(doc({"Effect": "Allow", "Action": "iam:*", "Resource": "*"})), "B",
+                            "permissions-boundary")
+    capped = both(user(ALICE, "s3:GetObject", f"{BUCKET}/k"), PrincipalPolicies((), boundary), listed)
+    assert capped.allowed                               # a boundary does not cap a grant naming the user
+    account = bucket_policy({"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "s3:GetObject",
+                             "Resource": f"{BUCKET}/*"})
+    s3_all = identity({"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    verdict = both(user(ALICE, "s3:GetObject", f"{BUCKET}/k"), PrincipalPolicies((s3_all,), boundary), account)
+    assert verdict.reason == "because no permissions boundary allows the s3:GetObject action"
