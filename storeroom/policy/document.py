@@ -141,11 +141,13 @@ class Policy:
 
 # --- parsing ------------------------------------------------------------------------------------------------
 
-def parse_policy(text: str, kind: str = "identity") -> Policy:
+def parse_policy(text: str, kind: str = "identity", *, stored: bool = False) -> Policy:
     """``kind``: "identity" (user and group inline policies: no Principal element), "managed" (customer managed
     policies and their versions, permissions boundaries: also Version 2012-10-17 required, as CreatePolicy
     demands) or "resource" (bucket policies: Principal or NotPrincipal required).  Raises
-    ``AwsError("MalformedPolicyDocument", <IAM's message>, 400)``."""
+    ``AwsError("MalformedPolicyDocument", <IAM's message>, 400)``.  ``stored``: the document was accepted when
+    written; rules added since (the Sid format) are not applied to it again, so an older data dir's policies
+    still compile."""
     if kind not in KINDS:
         raise ValueError(f"unknown policy kind {kind!r}")
     try:
@@ -158,7 +160,7 @@ def parse_policy(text: str, kind: str = "identity") -> Policy:
     if kind == "managed" and version != "2012-10-17":
         raise _malformed("Policy document must be version 2012-10-17 or greater.")
     resource_error = _check_legacy(statements)
-    _check_sids(statements, kind)
+    _check_sids(statements, alphanumeric=kind != "resource" and not stored)
     _check_present(statements, kind)
     if resource_error:
         raise _malformed(resource_error)
@@ -329,9 +331,9 @@ def _resource_error(resource: str) -> str:
     return ""
 
 
-def _check_sids(statements: list[dict[str, Any]], kind: str) -> None:
+def _check_sids(statements: list[dict[str, Any]], alphanumeric: bool) -> None:
     """IAM policies take only alphanumeric Sids (checked before uniqueness, as IAM does); bucket policies any."""
-    if kind != "resource" and not all(_SID.fullmatch(st.get("Sid", "")) for st in statements):
+    if alphanumeric and not all(_SID.fullmatch(st.get("Sid", "")) for st in statements):
         raise _malformed(_SID_MESSAGE)
     seen: set[str] = set()
     for st in statements:

@@ -161,6 +161,11 @@ def test_sid_format_is_checked_before_uniqueness() -> None:
                      {"Sid": "Ok1", "Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
 
 
+def test_stored_documents_written_before_the_sid_rule_still_compile() -> None:
+    text = doc({"Sid": "written-before", "Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    assert parse_policy(text, "managed", stored=True).statements[0].sid == "written-before"
+
+
 def test_the_aws_managed_catalog_still_parses() -> None:
     from storeroom.policy.managed import AWS_MANAGED
     for entry in AWS_MANAGED.values():
