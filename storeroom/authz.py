@@ -72,7 +72,7 @@ class Authorizer:
         text = self.meta.get_bucket_policy(bucket)
         source = None
         if text is not None:
-            source = PolicySource(parse_policy(text, "resource"), f"{bucket} bucket policy", "resource",
+            source = PolicySource(parse_policy(text, "resource", stored=True), f"{bucket} bucket policy", "resource",
                                   f"arn:aws:s3:::{bucket}")
         if len(self._bucket_policies) > 10_000:
             self._bucket_policies.clear()

@@ -82,7 +82,7 @@ def _aws_info(entry: ManagedPolicy) -> ManagedInfo:
 def compile_policy(text: str, kind: str) -> Policy:
     """Stored documents were validated when written; policies are immutable, so one compile per text.
     ``kind``: "identity" for inline policies, "managed" for managed policy versions and boundaries."""
-    return parse_policy(text, kind)
+    return parse_policy(text, kind, stored=True)  # rules tightened since (Sid format) must not lock users out
 
 
 # -- entities ---------------------------------------------------------------------------------------------------

@@ -90,3 +90,12 @@ def test_group_policies(conn: sqlite3.Connection) -> None:
 
 def test_policy_size_ignores_white_space() -> None:
     assert store.policy_size('{ "a" :\n\t"b c" }') == 10
+
+
+def test_stored_policies_compile_under_rules_tightened_since() -> None:
+    """A document stored before IAM's Sid rule was enforced (a Sid with a hyphen) still compiles when loaded."""
+    from storeroom.iam.policy_store import compile_policy
+
+    text = ('{"Version": "2012-10-17", "Statement": [{"Sid": "my-statement", "Effect": "Allow", '
+            '"Action": "s3:*", "Resource": "*"}]}')
+    assert compile_policy(text, "identity").statements[0].sid == "my-statement"
