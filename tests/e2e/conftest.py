@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import make_client
 from tests.e2e.helpers import empty_bucket, unique_name
+from tests.e2e.iam_cleanup import delete_user_fully
 
 
 @pytest.fixture(scope="session")
@@ -111,24 +112,3 @@ def iam_user(endpoint: str, iam) -> Iterator[Callable[..., IamUser]]:  # type: i
     yield make
     for name in made:
         delete_user_fully(iam, name)
-
-
-def delete_user_fully(iam, name: str) -> None:  # type: ignore[no-untyped-def]
-    """Best effort: everything that would make DeleteUser answer DeleteConflict, then the user."""
-    calls = [
-        lambda: [iam.delete_access_key(UserName=name, AccessKeyId=k["AccessKeyId"])
-                 for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]],
-        lambda: [iam.detach_user_policy(UserName=name, PolicyArn=p["PolicyArn"])
-                 for p in iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]],
-        lambda: [iam.delete_user_policy(UserName=name, PolicyName=p)
-                 for p in iam.list_user_policies(UserName=name)["PolicyNames"]],
-        lambda: [iam.remove_user_from_group(UserName=name, GroupName=g["GroupName"])
-                 for g in iam.list_groups_for_user(UserName=name)["Groups"]],
-        lambda: iam.delete_user_permissions_boundary(UserName=name),
-        lambda: iam.delete_user(UserName=name),
-    ]
-    for call in calls:
-        try:
-            call()
-        except Exception:  # noqa: BLE001 - cleanup only
-            pass

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from storeroom.iam import policies, users
 from tests.conftest import ROOT_ACCESS_KEY_ID, make_client
-from tests.e2e.conftest import delete_user_fully
 from tests.e2e.helpers import signed_request
+from tests.e2e.iam_cleanup import delete_group_fully, delete_policy_fully, delete_user_fully
 
 IMPLEMENTED = {"iam": set(users.HANDLERS) | set(policies.HANDLERS), "sts": {"GetCallerIdentity"}}
 POOL = ["fz-a", "fz-b", "fz-c"]
@@ -114,6 +114,9 @@ def _encode(pairs: list[tuple[str, str]]) -> str:
     return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
 
 
+MAX_URL_PARAMS = 32 * 1024
+
+
 @st.composite
 def query_requests(draw: Any, service: str, account: str) -> tuple[str, str, str, bytes, dict[str, str]]:
     """(action, method, query string, body, headers) of one Query-protocol request."""
@@ -126,8 +129,12 @@ def query_requests(draw: Any, service: str, account: str) -> tuple[str, str, str
         pairs.append(draw(st.sampled_from(pairs)))  # a name given twice
     version = draw(st.sampled_from([model.api_version] * 4 + [None, "", "1999-01-01"]))
     head = [("Action", action)] + ([("Version", version)] if version is not None else [])
-    method = draw(st.sampled_from(["POST"] * 5 + ["GET"]))
-    where = draw(st.sampled_from(["body", "body", "split", "query"])) if method == "POST" else "query"
+    # A request line beyond the HTTP server's limit (~64 KB) is refused by it in plain text before Storeroom
+    # sees it (AWS's front ends answer such URLs with an HTML 414): huge parameters travel in the body.
+    small = len(_encode(pairs)) < MAX_URL_PARAMS
+    method = draw(st.sampled_from(["POST"] * 5 + ["GET"])) if small else "POST"
+    where = draw(st.sampled_from(["body", "body", "split", "query"] if small else ["body", "split"])) \
+        if method == "POST" else "query"
     query = _encode(head + pairs) if where == "query" else _encode(head) if where == "split" else ""
     body = "" if where == "query" else _encode(pairs if where == "split" else head + pairs)
     raw = draw(st.sampled_from(["", "", "", "&%FF%FE=%C3%28", "&=&&a", "&Tags.member.1.Key=%G1", "&\u00e9=1"]))
@@ -165,52 +172,13 @@ def cleanup(endpoint: str) -> Iterator[None]:
     iam = make_client(endpoint, service="iam")
     for name in POOL:
         delete_user_fully(iam, name)
-        _delete_group_fully(iam, name)
+        delete_group_fully(iam, name)
     for policy in iam.list_policies(Scope="Local")["Policies"]:
         if policy["PolicyName"] in POOL:
-            _delete_policy_fully(iam, policy["Arn"])
+            delete_policy_fully(iam, policy["Arn"])
     for key in iam.list_access_keys()["AccessKeyMetadata"]:
         if key["AccessKeyId"] != ROOT_ACCESS_KEY_ID:
             iam.delete_access_key(AccessKeyId=key["AccessKeyId"])
-
-
-def _best_effort(*calls: Any) -> None:
-    for call in calls:
-        try:
-            call()
-        except Exception:  # noqa: BLE001 - cleanup only
-            pass
-
-
-def _delete_group_fully(iam: Any, name: str) -> None:
-    _best_effort(
-        lambda: [iam.remove_user_from_group(GroupName=name, UserName=u["UserName"])
-                 for u in iam.get_group(GroupName=name)["Users"]],
-        lambda: [iam.detach_group_policy(GroupName=name, PolicyArn=p["PolicyArn"])
-                 for p in iam.list_attached_group_policies(GroupName=name)["AttachedPolicies"]],
-        lambda: [iam.delete_group_policy(GroupName=name, PolicyName=p)
-                 for p in iam.list_group_policies(GroupName=name)["PolicyNames"]],
-        lambda: iam.delete_group(GroupName=name),
-    )
-
-
-def _delete_policy_fully(iam: Any, arn: str) -> None:
-    def detach_all() -> None:
-        found = iam.list_entities_for_policy(PolicyArn=arn)
-        for user in found["PolicyUsers"]:
-            iam.detach_user_policy(UserName=user["UserName"], PolicyArn=arn)
-        for group in found["PolicyGroups"]:
-            iam.detach_group_policy(GroupName=group["GroupName"], PolicyArn=arn)
-        for user in iam.list_entities_for_policy(PolicyArn=arn, PolicyUsageFilter="PermissionsBoundary")[
-                "PolicyUsers"]:
-            iam.delete_user_permissions_boundary(UserName=user["UserName"])
-
-    _best_effort(
-        detach_all,
-        lambda: [iam.delete_policy_version(PolicyArn=arn, VersionId=v["VersionId"])
-                 for v in iam.list_policy_versions(PolicyArn=arn)["Versions"] if not v["IsDefaultVersion"]],
-        lambda: iam.delete_policy(PolicyArn=arn),
-    )
 
 
 def _healthy(endpoint: str) -> None:

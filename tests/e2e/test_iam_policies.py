@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import make_client
 from tests.e2e.helpers import unique_name
+from tests.e2e.iam_cleanup import delete_group_fully, delete_policy_fully, delete_user_fully
 
 S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
 
@@ -43,13 +44,6 @@ def account(endpoint: str) -> str:
     return str(make_client(endpoint, service="sts").get_caller_identity()["Account"])
 
 
-def _quietly(fn: Callable[..., Any], **kwargs: Any) -> None:
-    try:
-        fn(**kwargs)
-    except ClientError:
-        pass
-
-
 @pytest.fixture
 def new_policy(iam) -> Iterator[Callable[..., dict[str, Any]]]:  # type: ignore[no-untyped-def]
     """``new_policy(document=..., **create_policy kwargs)`` → the Policy; deleted (with its versions) after."""
@@ -64,20 +58,7 @@ def new_policy(iam) -> Iterator[Callable[..., dict[str, Any]]]:  # type: ignore[
     yield make
     for arn in arns:
         if _exists(iam, arn):
-            _delete_policy(iam, arn)
-
-
-def _delete_policy(iam, arn: str) -> None:  # type: ignore[no-untyped-def]
-    entities = iam.list_entities_for_policy(PolicyArn=arn)
-    for u in entities["PolicyUsers"]:
-        _quietly(iam.detach_user_policy, UserName=u["UserName"], PolicyArn=arn)
-        _quietly(iam.delete_user_permissions_boundary, UserName=u["UserName"])
-    for g in entities["PolicyGroups"]:
-        _quietly(iam.detach_group_policy, GroupName=g["GroupName"], PolicyArn=arn)
-    for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]:
-        if not v["IsDefaultVersion"]:
-            _quietly(iam.delete_policy_version, PolicyArn=arn, VersionId=v["VersionId"])
-    _quietly(iam.delete_policy, PolicyArn=arn)
+            delete_policy_fully(iam, arn)
 
 
 def _exists(iam, arn: str) -> bool:  # type: ignore[no-untyped-def]
@@ -100,23 +81,7 @@ def new_user(iam) -> Iterator[Callable[..., str]]:  # type: ignore[no-untyped-de
 
     yield make
     for name in names:
-        _cleanup_user(iam, name)
-
-
-def _cleanup_user(iam, name: str) -> None:  # type: ignore[no-untyped-def]
-    try:
-        for p in iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]:
-            _quietly(iam.detach_user_policy, UserName=name, PolicyArn=p["PolicyArn"])
-        for p in iam.list_user_policies(UserName=name)["PolicyNames"]:
-            _quietly(iam.delete_user_policy, UserName=name, PolicyName=p)
-        for g in iam.list_groups_for_user(UserName=name)["Groups"]:
-            _quietly(iam.remove_user_from_group, UserName=name, GroupName=g["GroupName"])
-        for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
-            _quietly(iam.delete_access_key, UserName=name, AccessKeyId=k["AccessKeyId"])
-        _quietly(iam.delete_user_permissions_boundary, UserName=name)
-        _quietly(iam.delete_user, UserName=name)
-    except ClientError:
-        pass
+        delete_user_fully(iam, name)
 
 
 @pytest.fixture
@@ -131,16 +96,7 @@ def new_group(iam) -> Iterator[Callable[[], str]]:  # type: ignore[no-untyped-de
 
     yield make
     for name in names:
-        try:
-            for p in iam.list_attached_group_policies(GroupName=name)["AttachedPolicies"]:
-                _quietly(iam.detach_group_policy, GroupName=name, PolicyArn=p["PolicyArn"])
-            for p in iam.list_group_policies(GroupName=name)["PolicyNames"]:
-                _quietly(iam.delete_group_policy, GroupName=name, PolicyName=p)
-            for u in iam.get_group(GroupName=name)["Users"]:
-                _quietly(iam.remove_user_from_group, GroupName=name, UserName=u["UserName"])
-            _quietly(iam.delete_group, GroupName=name)
-        except ClientError:
-            pass
+        delete_group_fully(iam, name)
 
 
 def raw_body(iam, call: Callable[[], Any]) -> bytes:  # type: ignore[no-untyped-def]

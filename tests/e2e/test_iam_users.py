@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import make_client
 from tests.e2e.helpers import unique_name
+from tests.e2e.iam_cleanup import delete_group_fully, delete_user_fully
 from tests.e2e.test_guide import user_env
 
 
@@ -48,7 +49,7 @@ def new_user(iam: Any) -> Iterator[Callable[..., str]]:
 
     yield make
     for name in made:
-        _delete_user_fully(iam, name)
+        delete_user_fully(iam, name)
 
 
 @pytest.fixture
@@ -63,25 +64,7 @@ def new_group(iam: Any) -> Iterator[Callable[..., str]]:
 
     yield make
     for name in made:
-        try:
-            for user in iam.get_group(GroupName=name)["Users"]:
-                iam.remove_user_from_group(GroupName=name, UserName=user["UserName"])
-            iam.delete_group(GroupName=name)
-        except ClientError:
-            pass
-
-
-def _delete_user_fully(iam: Any, name: str) -> None:
-    try:
-        for key in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
-            iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
-        for group in iam.list_groups_for_user(UserName=name)["Groups"]:
-            iam.remove_user_from_group(GroupName=group["GroupName"], UserName=name)
-        for policy in iam.list_user_policies(UserName=name)["PolicyNames"]:
-            iam.delete_user_policy(UserName=name, PolicyName=policy)
-        iam.delete_user(UserName=name)
-    except ClientError:
-        pass
+        delete_group_fully(iam, name)
 
 
 # -- users ---------------------------------------------------------------------------------------------------
@@ -542,4 +525,4 @@ def test_aws_cli_creates_and_lists_users(endpoint: str, tmp_path: Path, iam: Any
         assert aws("get-user", "--user-name", name)["User"]["Path"] == "/cli/"
         aws("delete-user", "--user-name", name)
     finally:
-        _delete_user_fully(iam, name)
+        delete_user_fully(iam, name)
