@@ -21,7 +21,16 @@ from storeroom.iam import policy_store as store
 from storeroom.iam.api import Handler, IamCall, new_id
 from storeroom.iam.pagination import list_page
 from storeroom.iam.policy_store import Entity, ManagedInfo
-from storeroom.policy import AuthRequest, Evaluation, PolicySource, PrincipalPolicies, evaluate, parse_policy
+from storeroom.policy import (
+    AuthRequest,
+    Evaluation,
+    Policy,
+    PolicySource,
+    PrincipalPolicies,
+    context_keys,
+    evaluate,
+    parse_policy,
+)
 
 HANDLERS: dict[str, Handler] = {}
 T = TypeVar("T")
@@ -544,8 +553,9 @@ def _policy_details(call: IamCall, wanted: set[str]) -> list[dict[str, Any]]:
 # -- the policy simulator ---------------------------------------------------------------------------------------
 
 
-@_action
-async def simulate_principal_policy(call: IamCall) -> dict[str, Any]:
+def _source_policies(call: IamCall) -> tuple[PrincipalPolicies, str | None]:
+    """The policies of the user or group named by ``PolicySourceArn`` (authorized on it first), and the ARN
+    to simulate as: the user's own."""
     source_arn: str = call.params["PolicySourceArn"]
     call.require(source_arn)
     match = _ENTITY_ARN.fullmatch(source_arn)
@@ -561,8 +571,43 @@ async def simulate_principal_policy(call: IamCall) -> dict[str, Any]:
               else store.group_policies(call.db, entity.entity_id, entity.name))
     if loaded is None:  # deleted between the two reads
         raise store.no_such_entity_of(kind, name)
-    caller = call.params.get("CallerArn") or (entity.arn if kind == "user" else None)
-    return _simulate(call, loaded, caller)
+    return loaded, (entity.arn if kind == "user" else None)
+
+
+@_action
+async def simulate_principal_policy(call: IamCall) -> dict[str, Any]:
+    loaded, user_arn = _source_policies(call)
+    return _simulate(call, loaded, call.params.get("CallerArn") or user_arn)
+
+
+@_action
+async def get_context_keys_for_principal_policy(call: IamCall) -> dict[str, Any]:
+    """The condition keys of every policy that applies to the user or group (boundary included), plus those
+    of ``PolicyInputList``: what a simulation would want as ContextEntries."""
+    loaded, _ = _source_policies(call)
+    policies = [src.policy for src in loaded.identity]
+    if loaded.boundary is not None:
+        policies.append(loaded.boundary.policy)
+    return {"ContextKeyNames": _context_keys(policies + _input_policies(call))}
+
+
+@_action
+async def get_context_keys_for_custom_policy(call: IamCall) -> dict[str, Any]:
+    call.require("*")
+    return {"ContextKeyNames": _context_keys(_input_policies(call))}
+
+
+def _input_policies(call: IamCall) -> list[Policy]:
+    return [parse_policy(text, "identity") for text in call.params.get("PolicyInputList", [])]
+
+
+def _context_keys(policies: list[Policy]) -> list[str]:
+    """Each key once (names are case-insensitive), in the order the policies mention them."""
+    seen: dict[str, str] = {}
+    for policy in policies:
+        for key in context_keys(policy):
+            seen.setdefault(key.lower(), key)
+    return list(seen.values())
 
 
 @_action

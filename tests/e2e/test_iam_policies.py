@@ -658,3 +658,26 @@ def test_condition_keys_of_attachments(iam, new_policy, new_user, user_client) -
         with pytest.raises(ClientError) as exc:
             admin.attach_user_policy(UserName=user, PolicyArn=arn)
         assert error_of(exc)[0] == "AccessDenied"
+
+
+def test_context_keys_for_principal_and_custom_policies(iam, new_user, new_group, account) -> None:  # type: ignore[no-untyped-def]
+    user = new_user()
+    iam.put_user_policy(UserName=user, PolicyName="list-home", PolicyDocument=doc(allow(
+        "s3:ListBucket", "arn:aws:s3:::b", Condition={"StringLike": {"s3:prefix": "home/*"},
+                                                     "IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})))
+    iam.attach_user_policy(UserName=user, PolicyArn="arn:aws:iam::aws:policy/AmazonS3FullAccess")
+    group = new_group()
+    iam.put_group_policy(GroupName=group, PolicyName="https", PolicyDocument=doc(
+        {"Effect": "Deny", "Action": "*", "Resource": "*",
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}, "IpAddress": {"AWS:SourceIP": "1.2.3.4"}}}))
+    iam.add_user_to_group(GroupName=group, UserName=user)
+    extra = doc(allow("s3:GetObject", Condition={"StringEquals": {"aws:PrincipalTag/team": "blue"}}))
+    keys = iam.get_context_keys_for_principal_policy(PolicySourceArn=f"arn:aws:iam::{account}:user/{user}",
+                                                     PolicyInputList=[extra])["ContextKeyNames"]
+    assert sorted(k.lower() for k in keys) == ["aws:principaltag/team", "aws:securetransport", "aws:sourceip",
+                                               "s3:prefix"]
+    custom = iam.get_context_keys_for_custom_policy(PolicyInputList=[extra])["ContextKeyNames"]
+    assert [k.lower() for k in custom] == ["aws:principaltag/team"]
+    with pytest.raises(ClientError) as exc:
+        iam.get_context_keys_for_principal_policy(PolicySourceArn=f"arn:aws:iam::{account}:user/nobody-here")
+    assert exc.value.response["Error"]["Code"] == "NoSuchEntity"
