@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from storeroom.errors import AwsError
 from storeroom.iam import user_store as store
 from storeroom.iam.api import Handler, IamCall, new_id
 from storeroom.iam.pagination import keyset_page, list_page
@@ -364,3 +365,67 @@ async def GetAccountSummary(call: IamCall) -> Result:
         "Roles": 0, "InstanceProfiles": 0, "Providers": 0, "GlobalEndpointTokenVersion": 1, **_QUOTAS,
     }
     return {"SummaryMap": summary}
+
+
+# -- credentials and entities Storeroom does not have ----------------------------------------------------------
+# Tools read these while managing users (Terraform's aws_iam_user lists a user's MFA devices, SSH keys, signing
+# certificates and service credentials before deleting it; consoles ask for the password policy).  Storeroom has
+# none of these, so the truthful answers are empty lists and NoSuchEntity; creating them answers 501.
+
+
+def _credential_owner(call: IamCall) -> None:
+    """Authorize on the user named by ``UserName`` (NoSuchEntity if absent), else on the caller."""
+    if call.params.get("UserName") is not None:
+        _require_user(call, call.params["UserName"])
+    else:
+        call.require(_root_arn(call) if call.caller.is_root else call.caller.arn)
+
+
+def _empty_list(member: str, per_user: bool) -> Handler:
+    async def handler(call: IamCall) -> Result:
+        if per_user:
+            _credential_owner(call)
+        else:
+            call.require("*")
+        return {member: [], "IsTruncated": False}
+    return handler
+
+
+for _name, _member, _per_user in (
+    ("ListMFADevices", "MFADevices", True), ("ListSSHPublicKeys", "SSHPublicKeys", True),
+    ("ListSigningCertificates", "Certificates", True),
+    ("ListServiceSpecificCredentials", "ServiceSpecificCredentials", True),
+    ("ListVirtualMFADevices", "VirtualMFADevices", False), ("ListAccountAliases", "AccountAliases", False),
+    ("ListRoles", "Roles", False), ("ListInstanceProfiles", "InstanceProfiles", False),
+    ("ListServerCertificates", "ServerCertificateMetadataList", False),
+):
+    HANDLERS[_name] = _empty_list(_member, _per_user)
+
+
+@action
+async def ListOpenIDConnectProviders(call: IamCall) -> Result:
+    call.require("*")
+    return {"OpenIDConnectProviderList": []}
+
+
+@action
+async def ListSAMLProviders(call: IamCall) -> Result:
+    call.require("*")
+    return {"SAMLProviderList": []}
+
+
+@action
+async def GetLoginProfile(call: IamCall) -> Result:
+    """No user has a console password in Storeroom."""
+    name = call.params.get("UserName") or call.caller.user_name or ""
+    if call.params.get("UserName") is not None:
+        _require_user(call, name)
+    else:
+        call.require(_root_arn(call) if call.caller.is_root else call.caller.arn)
+    raise AwsError("NoSuchEntity", f"Login Profile for User {name} cannot be found.", 404)
+
+
+@action
+async def GetAccountPasswordPolicy(call: IamCall) -> Result:
+    call.require("*")
+    raise AwsError("NoSuchEntity", f"The Password Policy with domain name {call.account_id} cannot be found.", 404)

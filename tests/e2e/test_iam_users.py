@@ -526,3 +526,28 @@ def test_aws_cli_creates_and_lists_users(endpoint: str, tmp_path: Path, iam: Any
         aws("delete-user", "--user-name", name)
     finally:
         delete_user_fully(iam, name)
+
+
+def test_credentials_storeroom_does_not_have_are_answered_truthfully(iam: Any, new_user: Callable[..., str]) -> None:
+    """Tools read these while managing users (Terraform lists MFA devices, SSH keys, signing certificates and
+    service credentials before deleting a user): empty, and NoSuchEntity where AWS answers so for none."""
+    name = new_user()
+    assert iam.list_mfa_devices(UserName=name)["MFADevices"] == []
+    assert iam.list_ssh_public_keys(UserName=name)["SSHPublicKeys"] == []
+    assert iam.list_signing_certificates(UserName=name)["Certificates"] == []
+    assert iam.list_service_specific_credentials(UserName=name)["ServiceSpecificCredentials"] == []
+    assert iam.list_account_aliases()["AccountAliases"] == []
+    assert iam.list_roles()["Roles"] == []
+    assert iam.list_virtual_mfa_devices()["VirtualMFADevices"] == []
+    with pytest.raises(ClientError) as exc:
+        iam.get_login_profile(UserName=name)
+    assert error(exc) == (404, "NoSuchEntity", f"Login Profile for User {name} cannot be found.")
+    with pytest.raises(ClientError) as exc:
+        iam.list_mfa_devices(UserName=unique_name("ghost"))
+    assert error(exc)[:2] == (404, "NoSuchEntity")
+    with pytest.raises(ClientError) as exc:
+        iam.get_account_password_policy()
+    assert error(exc)[:2] == (404, "NoSuchEntity")
+    with pytest.raises(ClientError) as exc:
+        iam.create_login_profile(UserName=name, Password="Secret-Passw0rd!")
+    assert error(exc)[:2] == (501, "NotImplemented")
