@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import make_client
 from tests.e2e.helpers import parse_any_aws_error, signed_request, unique_name
+from tests.e2e.iam_cleanup import delete_policy_fully
 
 S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
 S3_READ = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
@@ -428,3 +429,36 @@ def test_bucket_policy_with_wildcards_and_both_levels_is_accepted(s3, bucket) ->
         {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": f"arn:aws:s3:::{bucket}*",
          "Condition": {"Bool": {"aws:SecureTransport": "false"}, "StringNotEquals": {"aws:PrincipalType": "Account"}}}))
     s3.delete_bucket_policy(Bucket=bucket)
+
+
+def test_multipart_upload_is_judged_as_put_object(iam_user, s3, bucket, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """boto3's upload_file goes multipart above 8 MiB: Create/UploadPart/Complete all need s3:PutObject (and
+    Abort s3:AbortMultipartUpload); listing the bucket's uploads needs s3:ListBucketMultipartUploads."""
+    uploads = policy({"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/in/*"})
+    user = iam_user(inline={"uploads": uploads})
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"m" * (9 * 1024 * 1024))
+    user.s3.upload_file(str(big), bucket, "in/big.bin")
+    assert s3.head_object(Bucket=bucket, Key="in/big.bin")["ETag"].endswith('-2"')
+    status, code, message = error(user.s3.create_multipart_upload, Bucket=bucket, Key="out/x")
+    assert (status, code) == (403, "AccessDenied") and "s3:PutObject" in message
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="in/left")["UploadId"]
+    status, code, message = error(user.s3.abort_multipart_upload, Bucket=bucket, Key="in/left", UploadId=upload_id)
+    assert (status, code) == (403, "AccessDenied") and "s3:AbortMultipartUpload" in message
+    assert error(user.s3.list_multipart_uploads, Bucket=bucket)[0] == 403
+    s3.abort_multipart_upload(Bucket=bucket, Key="in/left", UploadId=upload_id)
+
+
+def test_permissions_boundary_explicit_deny_is_named(iam_user, iam, bucket) -> None:  # type: ignore[no-untyped-def]
+    name = unique_name("boundary")
+    arn = iam.create_policy(PolicyName=name, PolicyDocument=policy(
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}))["Policy"]["Arn"]
+    try:
+        user = iam_user(managed=[S3_FULL], boundary=arn)
+        user.s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+        status, code, message = error(user.s3.delete_object, Bucket=bucket, Key="k")
+        assert (status, code) == (403, "AccessDenied")
+        assert message.endswith(f"with an explicit deny in a permissions boundary: {arn}")
+    finally:
+        delete_policy_fully(iam, arn)
