@@ -736,3 +736,47 @@ def test_aws_cli_s3_high_level_round_trip(endpoint, s3, track_bucket, tmp_path, 
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
     aws("s3", "rb", url)
     _assert_bucket_gone(s3, bucket)
+
+
+def test_least_privilege_user_with_the_aws_cli_rclone_and_s3cmd(endpoint, s3, bucket, iam_user, tmp_path):
+    """The guide's production advice, a custom least-privilege policy (list one bucket, read/write/delete its
+    objects, nothing else), is enough for the clients' everyday commands, SigV4 and SigV2 alike."""
+    user = iam_user(inline={"one-bucket": json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"},
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+         "Resource": f"arn:aws:s3:::{bucket}/*"}]})})
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_bytes(b"alpha\n")
+    (src / "big.bin").write_bytes(b"b" * (12 * 1024 * 1024))  # multipart for the AWS CLI (8 MiB parts)
+    env = _base_env(tmp_path) | {
+        "AWS_ACCESS_KEY_ID": user.key_id, "AWS_SECRET_ACCESS_KEY": user.secret, "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": REGION, "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "RCLONE_CONFIG": str(tmp_path / "rclone.conf"), "RCLONE_CONFIG_SR_TYPE": "s3",
+        "RCLONE_CONFIG_SR_PROVIDER": "Other", "RCLONE_CONFIG_SR_ENDPOINT": endpoint,
+        "RCLONE_CONFIG_SR_ACCESS_KEY_ID": user.key_id, "RCLONE_CONFIG_SR_SECRET_ACCESS_KEY": user.secret,
+        "RCLONE_CONFIG_SR_REGION": REGION,
+    }
+
+    def run(*cmd: str) -> str:
+        return _run(list(cmd), env=env, cwd=tmp_path, what=cmd[0].rpartition("/")[2])
+
+    aws = [sys.executable, "-m", "awscli", "s3"]
+    run(*aws, "sync", str(src), f"s3://{bucket}/cli")
+    assert "cli/big.bin" in run(*aws, "ls", "--recursive", f"s3://{bucket}/")
+    run(_script("rclone"), "copy", str(src), f"sr:{bucket}/rclone", "--s3-force-path-style=true")
+    assert "rclone/a.txt" in run(_script("rclone"), "ls", f"sr:{bucket}", "--s3-force-path-style=true")
+    hostport = urlsplit(endpoint).netloc
+    for v2 in ("False", "True"):
+        cfg = tmp_path / f"s3cfg-{v2}"
+        cfg.write_text(f"[default]\naccess_key = {user.key_id}\nsecret_key = {user.secret}\nhost_base = {hostport}\n"
+                       f"host_bucket = {hostport}\nuse_https = False\nsignature_v2 = {v2}\n"
+                       f"bucket_location = {REGION}\n")
+        run(_script("s3cmd"), "-c", str(cfg), "put", str(src / "a.txt"), f"s3://{bucket}/s3cmd-{v2}/a.txt")
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="s3cmd")["Contents"]) == [
+        "s3cmd-False/a.txt", "s3cmd-True/a.txt"]
+    run(*aws, "rm", "--recursive", f"s3://{bucket}/cli")
+    # and nothing beyond the policy: listing every bucket (s3:ListAllMyBuckets) is refused
+    with pytest.raises(AssertionError):
+        run(*aws, "ls")
