@@ -24,6 +24,7 @@ from storeroom.http.context import Context
 from storeroom.iam.policy_store import load_principal_policies
 from storeroom.identity import Principal
 from storeroom.policy import AuthRequest, Evaluation, PolicySource, PrincipalPolicies, evaluate, parse_policy
+from storeroom.store.generation import GenerationCache
 from storeroom.store.meta import MetaStore
 
 ALLOWED = Evaluation("allowed")
@@ -37,47 +38,29 @@ class Authorizer:
     def __init__(self, meta: MetaStore, account_id: str) -> None:
         self.meta = meta
         self.account_id = account_id
-        self._policies: dict[str, PrincipalPolicies | None] = {}
-        self._generation = -1
-        self._bucket_policies: dict[str, PolicySource | None] = {}
-        self._bucket_generation = (-1, -1)
+        self._policies: GenerationCache[str, PrincipalPolicies | None] = GenerationCache(
+            meta.iam_generation, lambda user_id: load_principal_policies(meta.db.read, user_id))
+        # a bucket policy goes with its bucket: a bucket deleted and made again must not inherit it
+        self._bucket_policies = GenerationCache(
+            lambda: (meta.iam_generation(), meta.buckets_generation()), self._load_bucket_policy)
 
     def principal_policies(self, principal: Principal) -> PrincipalPolicies:
         """The user's compiled identity policies and boundary (cached until IAM state changes)."""
         if principal.type != "IAMUser":
             return _NO_POLICIES
-        generation = self.meta.iam_generation()
-        if generation != self._generation:
-            self._policies.clear()
-            self._generation = generation
-        try:
-            found = self._policies[principal.principal_id]
-        except KeyError:
-            found = load_principal_policies(self.meta.db.read, principal.principal_id)
-            if len(self._policies) > 10_000:
-                self._policies.clear()
-            self._policies[principal.principal_id] = found
+        found = self._policies.get(principal.principal_id)
         return found if found is not None else _NO_POLICIES
 
     def bucket_policy(self, bucket: str) -> PolicySource | None:
         """The bucket's compiled policy (cached until IAM state or the set of buckets changes)."""
-        generation = (self.meta.iam_generation(), self.meta.buckets_generation())
-        if generation != self._bucket_generation:
-            self._bucket_policies.clear()
-            self._bucket_generation = generation
-        try:
-            return self._bucket_policies[bucket]
-        except KeyError:
-            pass
+        return self._bucket_policies.get(bucket)
+
+    def _load_bucket_policy(self, bucket: str) -> PolicySource | None:
         text = self.meta.get_bucket_policy(bucket)
-        source = None
-        if text is not None:
-            source = PolicySource(parse_policy(text, "resource", stored=True), f"{bucket} bucket policy", "resource",
-                                  f"arn:aws:s3:::{bucket}")
-        if len(self._bucket_policies) > 10_000:
-            self._bucket_policies.clear()
-        self._bucket_policies[bucket] = source
-        return source
+        if text is None:
+            return None
+        return PolicySource(parse_policy(text, "resource", stored=True), f"{bucket} bucket policy", "resource",
+                            f"arn:aws:s3:::{bucket}")
 
     def check(self, ctx: Context, action: str, resource: str,
               extra: Mapping[str, Sequence[str]] | None = None,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storeroom.crypto import SecretBox
+from storeroom.store.generation import GenerationCache
 from storeroom.store.meta import AccessKey, MetaStore
 
 ROOT = "root"
@@ -121,25 +122,12 @@ class CredentialResolver:
         self.meta = meta
         self.box = box
         self.account_id = account_id
-        self._cache: dict[str, tuple[str, Principal] | None] = {}
-        self._generation = -1
+        self._credentials = GenerationCache(meta.iam_generation, self._load)
         self._last_noted: dict[str, float] = {}
 
     def resolve(self, access_key_id: str) -> tuple[str, Principal] | None:
         """None when the key does not exist or is inactive (S3 answers InvalidAccessKeyId for both)."""
-        generation = self.meta.iam_generation()
-        if generation != self._generation:
-            self._cache.clear()
-            self._generation = generation
-        try:
-            return self._cache[access_key_id]
-        except KeyError:
-            pass
-        found = self._load(access_key_id)
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[access_key_id] = found
-        return found
+        return self._credentials.get(access_key_id)
 
     def _load(self, access_key_id: str) -> tuple[str, Principal] | None:
         key = self.meta.get_access_key(access_key_id)

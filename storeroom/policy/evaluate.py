@@ -107,10 +107,6 @@ class PrincipalPolicies:
             self.by_action[action] = found
             return found
 
-    def candidates(self, action: str) -> _Candidates:
-        """The identity statements whose Action/NotAction covers ``action`` (lower-cased)."""
-        return self.plans(action)[0].candidates
-
 
 def _candidates(sources: Sequence[PolicySource], action: str) -> _Candidates:
     return tuple((src, src.policy.statements[i]) for src in sources for i in src.policy.statements_for(action))

@@ -14,10 +14,15 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import Generic, TypeVar
 
-IAM = 0       # access keys, users, groups, policies
-BUCKETS = 1   # bucket creation and deletion, bucket policies
+K = TypeVar("K")
+V = TypeVar("V")
+
+IAM = 0       # access keys, users, groups, policies (bucket policies too)
+BUCKETS = 1   # bucket creation and deletion
 _SLOTS = 8
 _FORMAT = "<Q"
 
@@ -45,3 +50,35 @@ class Generations:
 
     def close(self) -> None:
         self._map.close()
+
+
+class GenerationCache(Generic[K, V]):
+    """A per-process cache of ``load(key)`` that empties itself whenever ``generation()`` moves.
+
+    The generation is read before anything is loaded, so a value loaded before a change is never kept after
+    it.  The cache also empties when it holds ``limit`` entries (it caches misses too, which callers choose).
+    """
+
+    __slots__ = ("_generation", "_load", "_limit", "_current", "_entries")
+
+    def __init__(self, generation: Callable[[], Hashable], load: Callable[[K], V], limit: int = 10_000) -> None:
+        self._generation = generation
+        self._load = load
+        self._limit = limit
+        self._current: Hashable = None
+        self._entries: dict[K, V] = {}
+
+    def get(self, key: K) -> V:
+        current = self._generation()
+        if current != self._current:
+            self._entries.clear()
+            self._current = current
+        try:
+            return self._entries[key]
+        except KeyError:
+            pass
+        value = self._load(key)
+        if len(self._entries) >= self._limit:
+            self._entries.clear()
+        self._entries[key] = value
+        return value

@@ -151,8 +151,7 @@ class MetaStore:
         self.db = Database(path)
         self.db.write_sync(_migrate)
         self.generations = generation.Generations(path.with_name("generations"))
-        self._buckets: dict[str, Bucket | None] = {}
-        self._buckets_generation = -1
+        self._buckets = generation.GenerationCache(self.buckets_generation, self._load_bucket)
 
     def close(self) -> None:
         self.db.close()
@@ -236,22 +235,13 @@ class MetaStore:
 
     def get_bucket(self, name: str) -> Bucket | None:
         """Cached per process; the cache is dropped whenever any worker creates or deletes a bucket."""
-        current = self.generations.get(generation.BUCKETS)
-        if current != self._buckets_generation:
-            self._buckets.clear()
-            self._buckets_generation = current
-        try:
-            return self._buckets[name]
-        except KeyError:
-            pass
+        return self._buckets.get(name)
+
+    def _load_bucket(self, name: str) -> Bucket | None:
         row = self.db.read.execute(
             "SELECT name, region, created FROM buckets WHERE name = ?", (name,)
         ).fetchone()
-        bucket = None if row is None else Bucket(*row)
-        if len(self._buckets) > 10_000:
-            self._buckets.clear()
-        self._buckets[name] = bucket
-        return bucket
+        return None if row is None else Bucket(*row)
 
     def list_buckets(self) -> list[Bucket]:
         rows = self.db.read.execute("SELECT name, region, created FROM buckets ORDER BY name").fetchall()
