@@ -20,7 +20,11 @@ from storeroom.s3 import xml
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
 
-MAX_POLICY_BYTES = 20 * 1024  # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-policies.html
+# 20 KB, counted without the whitespace between JSON tokens (https://docs.aws.amazon.com/AmazonS3/latest/userguide/
+# bucket-policies.html): a pretty-printed policy may be larger on the wire.  Bodies beyond MAX_BODY_BYTES are not
+# read at all.
+MAX_POLICY_BYTES = 20 * 1024
+MAX_BODY_BYTES = 256 * 1024
 
 # Conditions on these keys tie a grant to known callers or networks: such a policy is not public
 # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html#access-control-block-public-access-policy-status).
@@ -36,9 +40,7 @@ async def put_bucket_policy(call: S3Call) -> Response:
 
     assert call.bucket is not None
     call.existing_bucket()
-    body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(MAX_POLICY_BYTES + 1)
-    if len(body) > MAX_POLICY_BYTES:
-        raise AwsError("PolicyTooLarge", "Policy exceeds the maximum allowed document size.", 400)
+    body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(MAX_BODY_BYTES)
     text = _validated(body, call.bucket)
     if not await call.meta.put_bucket_policy(call.bucket, text):
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
@@ -82,6 +84,8 @@ def _validated(body: bytes, bucket: str) -> str:
         raise AwsError("MalformedPolicy", "This policy contains invalid Json", 400) from None
     if not isinstance(document, dict):
         raise AwsError("MalformedPolicy", "This policy contains invalid Json", 400)
+    if len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_POLICY_BYTES:
+        raise AwsError("PolicyTooLarge", "Policy exceeds the maximum allowed document size.", 400)
     for statement in _statements(document):
         actions = _strings(statement.get("Action", statement.get("NotAction")))
         for action in actions:

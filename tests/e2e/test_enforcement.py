@@ -462,3 +462,17 @@ def test_permissions_boundary_explicit_deny_is_named(iam_user, iam, bucket) -> N
         assert message.endswith(f"with an explicit deny in a permissions boundary: {arn}")
     finally:
         delete_policy_fully(iam, arn)
+
+
+def test_bucket_policy_size_is_counted_without_whitespace(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    """20 KB without whitespace: a pretty-printed policy larger than that on the wire is accepted."""
+    def document(statements: int) -> dict[str, Any]:
+        return {"Version": "2012-10-17", "Statement": [
+            {"Sid": f"S{i}", "Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::123456789012:user/u{i}"},
+             "Action": "s3:DeleteObject", "Resource": f"arn:aws:s3:::{bucket}/p{i}/*"} for i in range(statements)]}
+    fits = document(120)
+    assert len(json.dumps(fits, separators=(",", ":"))) < 20 * 1024 < len(json.dumps(fits, indent=8))
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(fits, indent=8))
+    assert error(s3.put_bucket_policy, Bucket=bucket, Policy=json.dumps(document(200)))[:2] == (
+        400, "PolicyTooLarge")
+    s3.delete_bucket_policy(Bucket=bucket)
