@@ -60,6 +60,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import REGION, ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY
 from tests.e2e.helpers import MiB, unique_name
+from tests.e2e.test_guide import user_env
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -749,10 +750,8 @@ def test_least_privilege_user_with_the_aws_cli_rclone_and_s3cmd(endpoint, s3, bu
     src.mkdir()
     (src / "a.txt").write_bytes(b"alpha\n")
     (src / "big.bin").write_bytes(b"b" * (12 * 1024 * 1024))  # multipart for the AWS CLI (8 MiB parts)
-    env = _base_env(tmp_path) | {
-        "AWS_ACCESS_KEY_ID": user.key_id, "AWS_SECRET_ACCESS_KEY": user.secret, "AWS_ENDPOINT_URL": endpoint,
-        "AWS_DEFAULT_REGION": REGION, "AWS_CONFIG_FILE": str(tmp_path / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    env = user_env(endpoint, tmp_path) | {
+        "AWS_ACCESS_KEY_ID": user.key_id, "AWS_SECRET_ACCESS_KEY": user.secret,
         "RCLONE_CONFIG": str(tmp_path / "rclone.conf"), "RCLONE_CONFIG_SR_TYPE": "s3",
         "RCLONE_CONFIG_SR_PROVIDER": "Other", "RCLONE_CONFIG_SR_ENDPOINT": endpoint,
         "RCLONE_CONFIG_SR_ACCESS_KEY_ID": user.key_id, "RCLONE_CONFIG_SR_SECRET_ACCESS_KEY": user.secret,
