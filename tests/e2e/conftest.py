@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import make_client
 from tests.e2e.helpers import empty_bucket, unique_name
-from tests.e2e.iam_cleanup import delete_user_fully
+from tests.e2e.iam_cleanup import delete_group_fully, delete_user_fully
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +67,39 @@ def client_factory(endpoint: str):  # type: ignore[no-untyped-def]
 def iam(endpoint: str):  # type: ignore[no-untyped-def]
     """A root IAM client."""
     return make_client(endpoint, service="iam")
+
+
+@pytest.fixture
+def new_user(iam) -> Iterator[Callable[..., str]]:  # type: ignore[no-untyped-def]
+    """Factory for users by name (``new_user(Path="/dev/")``, or a given ``UserName``), torn down with all
+    they have afterwards."""
+    made: list[str] = []
+
+    def make(**kwargs: object) -> str:
+        name = str(kwargs.pop("UserName", None) or unique_name("u"))
+        iam.create_user(UserName=name, **kwargs)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        delete_user_fully(iam, name)
+
+
+@pytest.fixture
+def new_group(iam) -> Iterator[Callable[..., str]]:  # type: ignore[no-untyped-def]
+    """Factory for groups, torn down with their members and policies afterwards."""
+    made: list[str] = []
+
+    def make(**kwargs: object) -> str:
+        name = str(kwargs.pop("GroupName", None) or unique_name("g"))
+        iam.create_group(GroupName=name, **kwargs)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        delete_group_fully(iam, name)
 
 
 class IamUser:

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import make_client
 from tests.e2e.helpers import unique_name
-from tests.e2e.iam_cleanup import delete_group_fully, delete_policy_fully, delete_user_fully
+from tests.e2e.iam_cleanup import delete_policy_fully
 
 S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
 
@@ -67,36 +67,6 @@ def _exists(iam, arn: str) -> bool:  # type: ignore[no-untyped-def]
         return True
     except ClientError:
         return False
-
-
-@pytest.fixture
-def new_user(iam) -> Iterator[Callable[..., str]]:  # type: ignore[no-untyped-def]
-    names: list[str] = []
-
-    def make(**kwargs: Any) -> str:
-        name = unique_name("u")
-        iam.create_user(UserName=name, **kwargs)
-        names.append(name)
-        return name
-
-    yield make
-    for name in names:
-        delete_user_fully(iam, name)
-
-
-@pytest.fixture
-def new_group(iam) -> Iterator[Callable[[], str]]:  # type: ignore[no-untyped-def]
-    names: list[str] = []
-
-    def make() -> str:
-        name = unique_name("g")
-        iam.create_group(GroupName=name)
-        names.append(name)
-        return name
-
-    yield make
-    for name in names:
-        delete_group_fully(iam, name)
 
 
 def raw_body(iam, call: Callable[[], Any]) -> bytes:  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import make_client
 from tests.e2e.helpers import unique_name
-from tests.e2e.iam_cleanup import delete_group_fully, delete_user_fully
+from tests.e2e.iam_cleanup import delete_user_fully
 from tests.e2e.test_guide import user_env
 
 
@@ -34,37 +34,6 @@ def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
     """(HTTP status, code, message) of a botocore ClientError."""
     resp = exc.value.response
     return resp["ResponseMetadata"]["HTTPStatusCode"], resp["Error"]["Code"], resp["Error"]["Message"]
-
-
-@pytest.fixture
-def new_user(iam: Any) -> Iterator[Callable[..., str]]:
-    """Factory for users that are torn down afterwards (keys, groups and all)."""
-    made: list[str] = []
-
-    def make(**kwargs: Any) -> str:
-        name = kwargs.pop("UserName", None) or unique_name("u")
-        iam.create_user(UserName=name, **kwargs)
-        made.append(name)
-        return name
-
-    yield make
-    for name in made:
-        delete_user_fully(iam, name)
-
-
-@pytest.fixture
-def new_group(iam: Any) -> Iterator[Callable[..., str]]:
-    made: list[str] = []
-
-    def make(**kwargs: Any) -> str:
-        name = kwargs.pop("GroupName", None) or unique_name("g")
-        iam.create_group(GroupName=name, **kwargs)
-        made.append(name)
-        return name
-
-    yield make
-    for name in made:
-        delete_group_fully(iam, name)
 
 
 # -- users ---------------------------------------------------------------------------------------------------
