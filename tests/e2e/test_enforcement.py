@@ -476,3 +476,18 @@ def test_bucket_policy_size_is_counted_without_whitespace(s3, bucket) -> None:  
     assert error(s3.put_bucket_policy, Bucket=bucket, Policy=json.dumps(document(200)))[:2] == (
         400, "PolicyTooLarge")
     s3.delete_bucket_policy(Bucket=bucket)
+
+
+def test_a_bucket_made_again_does_not_inherit_the_old_policy(endpoint, s3, new_bucket) -> None:  # type: ignore[no-untyped-def]
+    name = new_bucket()
+    s3.put_bucket_policy(Bucket=name, Policy=policy(
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{name}/*"}))
+    s3.put_object(Bucket=name, Key="k", Body=b"x")
+    assert requests.get(f"{endpoint}/{name}/k", timeout=10).status_code == 200  # caches now hold the policy
+    s3.delete_object(Bucket=name, Key="k")
+    s3.delete_bucket(Bucket=name)
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="k", Body=b"x")
+    assert error(s3.get_bucket_policy, Bucket=name)[:2] == (404, "NoSuchBucketPolicy")
+    for _ in range(4):  # new connections: both workers answer
+        assert requests.get(f"{endpoint}/{name}/k", timeout=10).status_code == 403
