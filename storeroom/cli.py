@@ -80,11 +80,13 @@ def serve(args: argparse.Namespace) -> int:
     os.environ.update(settings.to_env())
     print(f"Storeroom {__version__}: account {account_id}, data in {data_dir}, "
           f"endpoint http://{host}:{port} ({settings.workers} worker(s))", file=sys.stderr, flush=True)
+    _raise_open_file_limit()
     try:
         uvicorn.run(
             "storeroom.http.app:create_app", factory=True, host=host, port=port, workers=settings.workers,
-            loop="uvloop", http="httptools", lifespan="on", access_log=False, server_header=False,
-            log_level=os.environ.get("STOREROOM_LOG_LEVEL", "warning"), timeout_keep_alive=30,
+            loop="uvloop", http="storeroom.http.edge:EdgeProtocol", ws="none", lifespan="on", access_log=False,
+            server_header=False, log_level=os.environ.get("STOREROOM_LOG_LEVEL", "warning"),
+            # timeouts and limits of the connections: storeroom/http/edge.py
             # X-Forwarded-For is not trusted: the client address is what policies (aws:SourceIp) and the
             # audit log see, and a client could forge the header.
             proxy_headers=False,
@@ -93,6 +95,19 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         lock.close()
     return 0
+
+
+def _raise_open_file_limit() -> None:
+    """Each connection holds a descriptor: let a worker reach its connection cap (edge.MAX_CONNECTIONS) before
+    the process limit (often a soft 1024) refuses accepts."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+        except (ValueError, OSError):
+            pass
 
 
 def _lock_data_dir(data_dir: Path):  # type: ignore[no-untyped-def]

@@ -1,0 +1,263 @@
+"""The connection edge: limits a client must not be able to exceed, enforced before the app sees a request.
+
+uvicorn's httptools protocol reads a request's header section whole, however large, holds idle and slow
+connections forever and answers requests its parser rejects in plain text.  :class:`EdgeProtocol` is that
+protocol with S3's limits (a subclass: uvicorn keeps the HTTP/1.1 work, and the hot path stays httptools):
+
+- **Header section ≤ 8 KiB** (``MAX_HEADER_SECTION``; the request line apart, ≤ ``MAX_REQUEST_LINE``),
+  counted on the bytes as they arrive, before the parser buffers them; past it S3's
+  ``400 RequestHeaderSectionTooLarge`` (with ``MaxSizeAllowed``).  S3: "The PUT request header is limited to
+  8 KB in size" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html), and S3 answers
+  RequestHeaderSectionTooLarge / MaxSizeAllowed 8192 for any request.
+- **Header deadline** (``STOREROOM_HEADER_TIMEOUT``): from a request's first byte, its whole header section
+  must arrive in time (slowloris clients send one byte a second); else ``400 RequestTimeout``.
+- **Idle keep-alive** (``STOREROOM_KEEPALIVE_TIMEOUT``): a connection with no request in flight, new ones
+  included, is closed after that long.
+- **Slow readers** (``STOREROOM_SEND_TIMEOUT``): a client that stops reading a response it asked for is cut
+  once the send buffer has stayed full that long.
+- **Connections per worker** (``STOREROOM_MAX_CONNECTIONS``): past the cap a request is answered
+  ``503 SlowDown`` (which SDKs retry with backoff) and its connection closed.
+- **Bad framing** (llhttp's errors, smuggling attempts, garbage after a body): ``400 InvalidRequest`` in S3's
+  XML shape, after any response still owed on the connection, instead of uvicorn's plain text.
+
+The body's own progress deadline (``STOREROOM_BODY_IDLE_TIMEOUT``, S3's RequestTimeout) lives in
+``http/types.py``, where the body is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from storeroom.errors import AwsError
+from storeroom.http.types import new_request_id
+from storeroom.s3 import xml
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+MAX_HEADER_SECTION = 8192      # S3's MaxSizeAllowed for the header section
+MAX_REQUEST_LINE = 16384       # method + URL + version: long keys percent-encoded, presigned query strings
+HEADER_TIMEOUT = _env_float("STOREROOM_HEADER_TIMEOUT", 10.0)
+KEEPALIVE_TIMEOUT = _env_float("STOREROOM_KEEPALIVE_TIMEOUT", 20.0)
+SEND_TIMEOUT = _env_float("STOREROOM_SEND_TIMEOUT", 60.0)
+MAX_CONNECTIONS = int(_env_float("STOREROOM_MAX_CONNECTIONS", 2048))
+# After an error answer, unread bytes from the client are read and dropped for a moment (nginx's "lingering
+# close"): closing a socket with unread data makes the kernel send RST, and the client would lose our answer.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1 << 20
+OVER_CAP_HEADER_TIMEOUT = 2.0  # a connection that will be refused anyway holds its descriptor briefly
+
+_HOST_ID = base64.b64encode(os.urandom(48)).decode()
+
+
+def error_bytes(err: AwsError, *, close: bool = True) -> bytes:
+    """A whole HTTP/1.1 response in S3's XML error shape, for answers given before (or without) the app."""
+    request_id = new_request_id()
+    extra = "".join(xml.tag(k, v) for k, v in err.extra.items())
+    body = xml.document("Error", xml.tag("Code", err.code) + xml.tag("Message", err.message) + extra
+                        + xml.tag("RequestId", request_id) + xml.tag("HostId", _HOST_ID), namespace=False)
+    reason = {400: "Bad Request", 503: "Service Unavailable"}.get(err.status, "Error")
+    head = (f"HTTP/1.1 {err.status} {reason}\r\ncontent-type: application/xml\r\n"
+            f"content-length: {len(body)}\r\nx-amz-request-id: {request_id}\r\nx-amz-id-2: {_HOST_ID}\r\n"
+            f"server: Storeroom\r\n{'connection: close' + chr(13) + chr(10) if close else ''}\r\n")
+    return head.encode("latin-1") + body
+
+
+def header_too_large() -> AwsError:
+    return AwsError("RequestHeaderSectionTooLarge", "Your request header section exceeds the maximum allowed size.",
+                    400, MaxSizeAllowed=str(MAX_HEADER_SECTION))
+
+
+async def _slow_down(scope: Any, receive: Any, send: Any) -> None:
+    """The app that answers requests over the connection cap (S3's 503 SlowDown; the connection closes)."""
+    err = AwsError("SlowDown")
+    body = error_bytes(err).split(b"\r\n\r\n", 1)[1]
+    await send({"type": "http.response.start", "status": 503, "headers": [
+        (b"content-type", b"application/xml"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"), (b"server", b"Storeroom")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class EdgeProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the limits above (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timeout_keep_alive = KEEPALIVE_TIMEOUT  # type: ignore[assignment]  # uvicorn arms it after responses
+        self._awaiting_head = True      # between requests, or reading a request's header section
+        self._head = bytearray()        # the current header section so far (bounded by the limits)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._send_timer: asyncio.TimerHandle | None = None
+        self._pending_error: bytes | None = None  # to send once the response in flight is complete
+        self._lingering = 0             # > 0: answered with an error, dropping what the client still sends
+        self._over_cap = False
+
+    # -- connection ----------------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._over_cap = len(self.connections) > MAX_CONNECTIONS
+        # A new connection is idle until its first byte: the keep-alive timeout applies (uvicorn only arms it
+        # after a response).
+        timeout = OVER_CAP_HEADER_TIMEOUT if self._over_cap else KEEPALIVE_TIMEOUT
+        self.timeout_keep_alive_task = self.loop.call_later(timeout, self.timeout_keep_alive_handler)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        self._cancel_send_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            self._lingering -= min(len(data), self._lingering)
+            if not self._lingering:
+                self.transport.abort()
+            return
+        if self._pending_error is not None:
+            return  # the connection is already condemned; only the response in flight is still owed
+        if self._awaiting_head and not self._take_head(data):
+            return
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # no WebSocket or h2c upgrades on an S3 endpoint: the request is served as plain HTTP/1.1
+        except httptools.HttpParserError as exc:
+            self._refuse(AwsError("InvalidRequest", f"The HTTP request could not be parsed: {exc}."))
+
+    def _take_head(self, data: bytes) -> bool:
+        """Count the header section as it arrives; refuse it past the limits. True: feed ``data`` on."""
+        if self._head_timer is None:
+            timeout = OVER_CAP_HEADER_TIMEOUT if self._over_cap else HEADER_TIMEOUT
+            self._head_timer = self.loop.call_later(timeout, self._head_timeout)
+        if not self._head and b"\r\n\r\n" in data and len(data) <= MAX_HEADER_SECTION:
+            self._head_complete()  # the usual case: a small request in one read, nothing to buffer
+            return True
+        self._head += data
+        head = self._head
+        line_end = head.find(b"\r\n", 2 if head.startswith(b"\r\n") else 0)
+        if line_end < 0:
+            if len(head) > MAX_REQUEST_LINE:
+                self._refuse(AwsError("InvalidURI", "The request line (method and URI) is too long.", 400))
+                return False
+            return True
+        if line_end > MAX_REQUEST_LINE:
+            self._refuse(AwsError("InvalidURI", "The request line (method and URI) is too long.", 400))
+            return False
+        end = head.find(b"\r\n\r\n", line_end)
+        section = (end + 2 if end >= 0 else len(head)) - (line_end + 2)
+        if section > MAX_HEADER_SECTION:
+            self._refuse(header_too_large())
+            return False
+        if end >= 0:
+            self._head_complete()
+        return True
+
+    def _head_complete(self) -> None:
+        # From here the parser takes the request; pipelined bytes that follow it in this same read are not
+        # counted, which bounds them by one read (uvloop reads at most 256 KiB).
+        self._awaiting_head = False
+        self._head = bytearray()
+        self._cancel_head_timer()
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self._awaiting_head and not self.transport.is_closing():
+            self._refuse(AwsError("RequestTimeout", "Your socket connection to the server was not read from or "
+                                  "written to within the timeout period. Idle connections will be closed."))
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    # -- requests -------------------------------------------------------------------------------------------
+
+    def on_headers_complete(self) -> None:
+        if self._awaiting_head:  # the parser saw an end of headers our count did not (a bare LF framing)
+            self._head_complete()
+        if not self._over_cap:
+            super().on_headers_complete()
+            return
+        app, self.app = self.app, _slow_down
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._awaiting_head = True  # the next bytes on this connection begin a new request
+
+    def on_response_complete(self) -> None:
+        if self._pending_error is not None and not self.pipeline:
+            self.server_state.total_requests += 1
+            error, self._pending_error = self._pending_error, None
+            self._answer_and_linger(error)
+            return
+        super().on_response_complete()
+
+    # -- refusing -------------------------------------------------------------------------------------------
+
+    def _refuse(self, err: AwsError) -> None:
+        """Answer ``err`` in S3's shape and close — after the response still owed on this connection, if any."""
+        self._cancel_head_timer()
+        self._awaiting_head = False
+        payload = error_bytes(err)
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete and not cycle.response_started and cycle.more_body:
+            # The request's own body is broken: its handler can only fail. It is told the client is gone
+            # (uvicorn's own reaction to a parser error) and the error is the answer.
+            cycle.disconnected = True
+            cycle.message_event.set()
+        elif cycle is not None and not cycle.response_complete or self.pipeline:
+            # A response is still owed for an earlier, complete request: the error follows it.
+            self._pending_error = payload
+            self.flow.pause_reading()
+            return
+        self._answer_and_linger(payload)
+
+    def _answer_and_linger(self, payload: bytes) -> None:
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.transport.write(payload)
+        self.flow.resume_reading()
+        try:
+            self.transport.write_eof()
+        except (NotImplementedError, OSError, RuntimeError):
+            self.transport.close()
+            return
+        self._lingering = LINGER_BYTES
+        self.loop.call_later(LINGER_SECONDS, self.transport.abort)
+
+    # -- slow readers ---------------------------------------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_timer is None:
+            self._send_timer = self.loop.call_later(SEND_TIMEOUT, self._send_timeout)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._cancel_send_timer()
+
+    def _send_timeout(self) -> None:
+        self._send_timer = None
+        self.transport.abort()  # the client stopped reading; nothing useful can be said to it any more
+
+    def _cancel_send_timer(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
