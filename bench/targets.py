@@ -278,6 +278,16 @@ class StoreroomTarget(Target):
         return f"git {commit}, {self.workers} worker(s)"
 
 
+class StoreroomStockHttpTarget(StoreroomTarget):
+    """Storeroom on uvicorn's stock httptools protocol (bench/stock_http.py): what the edge's connection limits
+    (storeroom/http/edge.py) cost, against the ``storeroom`` target in the same run."""
+
+    name = "storeroom-stock-http"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.stock_http", *super().command()[3:]]
+
+
 class StoreroomIamTarget(StoreroomTarget):
     """Storeroom again, but every request is signed by an IAM user with 10 managed policies of 10 statements
     each, the one statement that allows the benchmark's bucket last: the cost of authorization per request is
@@ -409,7 +419,8 @@ class MotoTarget(Target):
 
 
 TARGET_KINDS: dict[str, type[Target]] = {
-    "storeroom": StoreroomTarget, "storeroom-iam": StoreroomIamTarget, "rclone": RcloneTarget,
+    "storeroom": StoreroomTarget, "storeroom-iam": StoreroomIamTarget,
+    "storeroom-stock-http": StoreroomStockHttpTarget, "rclone": RcloneTarget,
     "seaweedfs": SeaweedTarget, "moto": MotoTarget,
 }
 
@@ -419,4 +430,6 @@ def make_target(name: str, workdir: Path, storeroom_workers: int) -> Target:
         return StoreroomTarget(workdir, workers=storeroom_workers)
     if name == "storeroom-iam":
         return StoreroomIamTarget(workdir, workers=storeroom_workers)
+    if name == "storeroom-stock-http":
+        return StoreroomStockHttpTarget(workdir, workers=storeroom_workers)
     return TARGET_KINDS[name](workdir)
