@@ -25,4 +25,4 @@ def _stock_run(*args: Any, **kwargs: Any) -> None:
 
 if __name__ == "__main__":
     uvicorn.run = _stock_run
-    sys.exit(cli.main(sys.argv[1:]))
+    cli.main(sys.argv[1:], prog_name="storeroom")

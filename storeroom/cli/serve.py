@@ -1,54 +1,43 @@
-"""The ``storeroom`` command: ``serve`` starts the endpoint; admin commands read the data dir directly."""
+"""``storeroom serve``: prepare the data dir (account, root keys, orphan sweep), then run the workers."""
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import os
 import sys
 from pathlib import Path
+from typing import IO
+
+import click
 
 from storeroom import __version__
 from storeroom.config import Settings, default_data_dir
 
 
-def _listen(value: str) -> tuple[str, int]:
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9000`` for IPv6; a bare host means port 9000)."""
     host, sep, port = value.rpartition(":")
     if not sep:
         host, port = value, "9000"
     try:
         return host.strip("[]") or "127.0.0.1", int(port)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}") from None
+        raise click.BadParameter(f"expected HOST:PORT, got {value!r}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="storeroom", description="S3 + IAM compatible object store")
-    parser.add_argument("--version", action="version", version=f"storeroom {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the S3/IAM/STS endpoint")
-    serve.add_argument("--listen", type=_listen, default=os.environ.get("STOREROOM_LISTEN", "127.0.0.1:9000"),
-                       help="HOST:PORT to listen on (default 127.0.0.1:9000; env STOREROOM_LISTEN)")
-    serve.add_argument("--data-dir", type=Path, default=None,
-                       help=f"where metadata and objects live (default {default_data_dir()}; env STOREROOM_DATA_DIR)")
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("STOREROOM_WORKERS", os.cpu_count() or 1)),
-                       help="worker processes (default: one per CPU; env STOREROOM_WORKERS)")
-    serve.add_argument("--region", default=os.environ.get("STOREROOM_REGION", "us-east-1"),
-                       help="the region buckets are created in by default (default us-east-1)")
-    serve.add_argument("--domain", action="append", default=[],
-                       help="domain for virtual-hosted-style requests (BUCKET.DOMAIN); repeatable; "
-                            "'localhost' always works")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        return serve(args)
-    return 2
-
-
-def serve(args: argparse.Namespace) -> int:
+@click.command()
+@click.option("--listen", default="127.0.0.1:9000", envvar="STOREROOM_LISTEN", show_default=True,
+              help="HOST:PORT to listen on (env STOREROOM_LISTEN)")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help=f"where metadata and objects live (default {default_data_dir()}; env STOREROOM_DATA_DIR)")
+@click.option("--workers", type=int, default=os.cpu_count() or 1, envvar="STOREROOM_WORKERS",
+              help="worker processes (default: one per CPU; env STOREROOM_WORKERS)")
+@click.option("--region", default="us-east-1", envvar="STOREROOM_REGION", show_default=True,
+              help="the region buckets are created in by default (env STOREROOM_REGION)")
+@click.option("--domain", multiple=True,
+              help="domain for virtual-hosted-style requests (BUCKET.DOMAIN); repeatable; 'localhost' always works")
+def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain: tuple[str, ...]) -> None:
+    """Run the S3 / IAM / STS / CloudTrail endpoint."""
     import uvicorn
 
     from storeroom.crypto import SecretBox, load_master_key
@@ -56,12 +45,10 @@ def serve(args: argparse.Namespace) -> int:
     from storeroom.store.blobs import sweep_orphans
     from storeroom.store.meta import MetaStore
 
-    if isinstance(args.listen, str):
-        args.listen = _listen(args.listen)
-    host, port = args.listen
-    data_dir: Path = (args.data_dir or default_data_dir()).resolve()
-    settings = Settings(data_dir=data_dir, host=host, port=port, workers=max(args.workers, 1),
-                        region=args.region, domains=tuple(args.domain))
+    host, port = parse_listen(listen)
+    data_dir = (data_dir or default_data_dir()).resolve()
+    settings = Settings(data_dir=data_dir, host=host, port=port, workers=max(workers, 1), region=region,
+                        domains=domain)
     os.umask(0o077)  # the data dir holds object data and (encrypted) secrets: owner-only, whatever creates files
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = _lock_data_dir(data_dir)
@@ -94,7 +81,6 @@ def serve(args: argparse.Namespace) -> int:
         )
     finally:
         lock.close()
-    return 0
 
 
 def _raise_open_file_limit() -> None:
@@ -110,7 +96,7 @@ def _raise_open_file_limit() -> None:
             pass
 
 
-def _lock_data_dir(data_dir: Path):  # type: ignore[no-untyped-def]
+def _lock_data_dir(data_dir: Path) -> IO[str]:
     """One server per data dir (its workers share it): a second `serve` on the same dir exits."""
     lock = open(data_dir / "storeroom.lock", "w")  # noqa: SIM115 - held for the server's lifetime
     try:
