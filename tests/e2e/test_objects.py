@@ -643,6 +643,27 @@ def test_delete_objects_malformed_xml(endpoint, bucket):
     assert_s3_error(r, 400, "MalformedXML")
 
 
+_LOL = b"".join(b'<!ENTITY l%d "%s">' % (i, b"&l%d;" % (i - 1) * 10 if i else b"lol") for i in range(10))
+
+
+@pytest.mark.parametrize("body", [
+    b'<!DOCTYPE d [' + _LOL + b']><Delete><Object><Key>&l9;</Key></Object></Delete>',  # billion laughs
+    b'<!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/hostname">]><Delete><Object><Key>&e;</Key></Object></Delete>',
+    b'<!DOCTYPE d [<!ENTITY k "k">]><Delete><Object><Key>&k;</Key></Object></Delete>',
+    b'<!DOCTYPE d SYSTEM "http://127.0.0.1:9/d.dtd"><Delete><Object><Key>k</Key></Object></Delete>',
+    b'<?xml version="1.0" encoding="x-no-such-encoding"?><Delete><Object><Key>k</Key></Object></Delete>',
+    b"<Delete>" + b"<Object>" * 100_000 + b"</Object>" * 100_000 + b"</Delete>",
+], ids=["billion-laughs", "external-entity", "internal-entity", "external-dtd", "unknown-encoding", "nested"])
+def test_delete_objects_refuses_dtds_entities_and_odd_encodings(s3, endpoint, bucket, body):
+    """S3's request documents have no DTD: one is MalformedXML before any entity is expanded or fetched (an
+    unknown encoding was a 500, LookupError); nesting of any depth is parsed without recursion."""
+    put(s3, bucket, "k")
+    r = signed_request("POST", f"{endpoint}/{bucket}?delete", {"Content-MD5": b64(hashlib.md5(body).digest())},
+                       body)
+    assert_s3_error(r, 400, "MalformedXML")
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 1
+
+
 # --- CopyObject -----------------------------------------------------------------------------------
 
 def test_copy_keeps_metadata_and_content_type(s3, bucket):
