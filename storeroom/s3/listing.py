@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
+from storeroom.numbers import INT32_MAX, parse_int
 from storeroom.s3 import xml
 from storeroom.s3.buckets import owner_xml
 
@@ -111,11 +112,10 @@ def _query(call: S3Call, marker_name: str) -> ListQuery:
 
 def _max_keys(call: S3Call) -> int:
     raw = call.args.get("max-keys", str(MAX_KEYS))
-    try:
-        value = int(raw)
-    except ValueError:
+    value = parse_int(raw)
+    if value is None or value > INT32_MAX:
         raise AwsError("InvalidArgument", "Provided max-keys not an integer or within integer range",
-                       ArgumentName="max-keys", ArgumentValue=raw) from None
+                       ArgumentName="max-keys", ArgumentValue=raw)
     if value < 0:
         raise AwsError("InvalidArgument", "Argument maxKeys must be an integer between 0 and 2147483647",
                        ArgumentName="maxKeys", ArgumentValue=raw)

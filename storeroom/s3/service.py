@@ -231,16 +231,17 @@ class S3Service:
             bucket, key = self.address(request)
         except Exception:  # noqa: BLE001 - an error about an unparseable request still gets rendered
             pass
-        extra = "".join(xml.tag(k, v) for k, v in err.extra.items())
+        text = xml.readable  # an error echoes client input, which may hold what XML cannot carry
+        extra = "".join(xml.tag(k, text(v)) for k, v in err.extra.items())
         if "Key" not in err.extra and err.code == "NoSuchKey" and key is not None:
-            extra = xml.tag("Key", key) + extra
+            extra = xml.tag("Key", text(key)) + extra
         if "BucketName" not in err.extra and bucket and err.code in ("NoSuchBucket", "BucketNotEmpty",
                                                                    "BucketAlreadyOwnedByYou"):
-            extra = xml.tag("BucketName", bucket) + extra
+            extra = xml.tag("BucketName", text(bucket)) + extra
         body = xml.document(
             "Error",
-            xml.tag("Code", err.code) + xml.tag("Message", err.message) + extra
-            + xml.tag("Resource", request.path) + xml.tag("RequestId", request.request_id)
+            xml.tag("Code", err.code) + xml.tag("Message", text(err.message)) + extra
+            + xml.tag("Resource", text(request.path)) + xml.tag("RequestId", request.request_id)
             + xml.tag("HostId", host_id),
             namespace=False,
         )

@@ -34,6 +34,17 @@ def escape(value: str) -> str:
     return _NEEDS_ESCAPE.sub(_escape_char, value)
 
 
+# What XML 1.0 cannot carry at all, not even as a character reference (most control characters, lone surrogates)
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def readable(value: str) -> str:
+    """``value`` with the characters XML 1.0 cannot carry replaced by U+FFFD: for error documents, which echo
+    client input (a key or path with NUL in it) and must stay parseable, or the client reports an unknown error.
+    Listings keep S3's numeric references instead (``escape``)."""
+    return _NOT_XML.sub("\ufffd", value)
+
+
 def tag(name: str, value: object) -> str:
     """``<name>value</name>``; None gives nothing (an absent optional element)."""
     if value is None:

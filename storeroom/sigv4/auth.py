@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from storeroom.errors import AwsError
+from storeroom.numbers import parse_int
 from storeroom.sigv4.canonical import ALGORITHM, canonical_request, string_to_sign, wire_bytes
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -243,10 +244,10 @@ def _header_amz_date(headers: Mapping[str, str]) -> str:
 def _http_date_to_amz(value: str) -> str | None:
     try:
         parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(datetime.UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a year beyond any datetime
         return None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(datetime.UTC)
     return parsed.strftime("%Y%m%dT%H%M%SZ")
 
 
@@ -301,10 +302,9 @@ def _parse_query_auth(params: Mapping[str, str]) -> SignedRequest:
 
 
 def _parse_expires(value: str) -> int:
-    try:
-        expires = int(value)
-    except ValueError:
-        raise _query_error("X-Amz-Expires should be a number") from None
+    expires = parse_int(value)
+    if expires is None:
+        raise _query_error("X-Amz-Expires should be a number")
     if expires < 0:
         raise _query_error("X-Amz-Expires must be non-negative")
     if expires > MAX_EXPIRES_SECONDS:
