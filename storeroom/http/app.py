@@ -173,8 +173,9 @@ class App:
         # a small body, which is read and hashed before the signature is verified (_verify_with_body) — never
         # taken from an x-amz-content-sha256 header that some clients send along.
         key = None if signed.credential.service != "s3" else self._verify(signed, secret, request, None)
-        return Context(request, signed.credential.service, principal, signed, key, signed.credential.region,
-                       secret=secret)
+        # An empty region in the scope (region_name='') is the server's; the signature covers the scope as sent.
+        region = signed.credential.region or self.settings.region
+        return Context(request, signed.credential.service, principal, signed, key, region, secret=secret)
 
     async def _verify_with_body(self, context: Context) -> None:
         """Query-protocol and JSON services sign the SHA-256 of their (small) body: read it, then verify."""

@@ -142,7 +142,7 @@ def check_region(ctx: Context, bucket_region: str) -> None:
     """A request signed for another region than the bucket's is refused, naming the right region
     (botocore then re-signs for it: its S3RegionRedirector reads the ``Region`` element)."""
     signed = ctx.signed
-    if signed is None or signed.credential.region == bucket_region:
+    if signed is None or ctx.region == bucket_region:  # ctx.region: an empty signing region is the server's
         return
     wrong = signed.credential.region
     if signed.presigned:

@@ -210,8 +210,11 @@ def _authorization_fields(authorization: str) -> tuple[str, str, str]:
 
 @functools.lru_cache(maxsize=1024)
 def _parse_credential(value: str, code: str, prefix: str) -> Credential:
+    """The region may be empty (``…/20261205//iam/aws4_request``): clients configured with ``region_name=''``
+    (boto3, tooling written for self-hosted stores) sign so, and the edge takes it for the server's region.  The
+    scope stays as sent, so the signature still covers it exactly.  (Deviation: AWS refuses such a scope.)"""
     parts = value.split("/")
-    if len(parts) != 5 or "" in parts:
+    if len(parts) != 5 or "" in (parts[0], parts[1], parts[3], parts[4]):
         raise AwsError(code, f"{prefix}the Credential is mal-formed; expecting {_CREDENTIAL_FORM}.")
     access_key_id, date, region, service, terminal = parts
     if len(date) != 8 or not (date.isascii() and date.isdigit()):
