@@ -220,8 +220,10 @@ def _encode_token(position: str) -> str:
 
 
 def _decode_token(token: str) -> str:
+    """Strict UTF-8: keys (and so the positions tokens hold) never contain lone surrogates, which the metadata
+    store could not even look up (UnicodeEncodeError: 500)."""
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode("utf-8", "surrogatepass")
+        return base64.urlsafe_b64decode(token.encode()).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise AwsError("InvalidArgument", "The continuation token provided is incorrect",
                        ArgumentName="continuation-token", ArgumentValue=token) from None

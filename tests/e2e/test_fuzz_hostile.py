@@ -391,6 +391,7 @@ HOSTILE_QUERIES = [
     *(f"partNumber={quote(n)}" for n in _NUMBERS),
     "continuation-token=%FF%FE", "continuation-token=====", "continuation-token=" + "A" * 5000,
     "continuation-token=7_-_", "continuation-token=%00", "continuation-token=gICA",
+    "continuation-token=Ye2ggA%3D%3D", "continuation-token=7b-_",
     "versionId=%FF", "versionId=" + "x" * 5000, "versionId=",
     "encoding-type=%FF", "encoding-type=URL",
     "prefix=%FF%FE", "prefix=" + "p" * 5000, "delimiter=%FF", "delimiter=" + "d" * 5000, "delimiter=",
