@@ -133,6 +133,17 @@ def parse_auth(headers: Mapping[str, str], query: Sequence[tuple[str, str]]) -> 
     return None
 
 
+def claimed_service(headers: Mapping[str, str], query: Sequence[tuple[str, str]]) -> str | None:
+    """The service a request's SigV4 credential names, read leniently, when :func:`parse_auth` refused it: the
+    error is then answered in that service's protocol (an IAM or STS client cannot read S3's ``<Error>`` and
+    reports "Unknown")."""
+    _, found, rest = headers.get("authorization", "").partition("Credential=")
+    credential = rest.split(",", 1)[0].strip() if found else next(
+        (value for name, value in query if name == "X-Amz-Credential"), "")
+    parts = credential.split("/")
+    return parts[3] if len(parts) == 5 and parts[3] else None
+
+
 def _auth_query_params(query: Sequence[tuple[str, str]]) -> dict[str, str]:
     """The authentication parameters of the query (first occurrence of each)."""
     params: dict[str, str] = {}
