@@ -615,6 +615,8 @@ _FORMS = [
     ("iam", "Action=ListUsers&Version=2010-05-08&MaxItems=1_0"),
     ("iam", "Action=ListUsers&Version=2010-05-08&Marker=" + "A" * 5000),
     ("iam", "Action=ListUsers&Version=2010-05-08&Marker=%C0%AF"),
+    ("iam", "Action=ListPolicies&Version=2010-05-08&Marker=%C2%B2.abc"),
+    ("iam", "Action=ListAccessKeys&Version=2010-05-08&Marker=" + "9" * 300 + ".x"),
     ("sts", "Action=GetCallerIdentity&Version=2011-06-15&" + "a." * 100_000 + "b=1"),
     ("sts", "Action=AssumeRole&Version=2011-06-15&RoleArn=%FF&RoleSessionName=x&DurationSeconds=" + "9" * 5000),
     ("sts", "Action=GetCallerIdentity&Version=%FF"),
