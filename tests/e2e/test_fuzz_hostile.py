@@ -539,6 +539,20 @@ RAW_HEADERS = [
 ]
 
 
+def _send_raw(server: Server, label: str, method: bytes, request: bytes) -> None:
+    response = _raw(server, request)
+    parts = response.split(b"\r\n", 1)[0].split()
+    if len(parts) < 2 or not parts[1].isdigit():
+        server.failures.append(f"{label}: no HTTP answer: {response[:200]!r}")
+        return
+    status = int(parts[1])
+    body = response.partition(b"\r\n\r\n")[2]
+    if status >= 500 and status != 501:
+        server.failures.append(f"{label}: {status} {body[:200]!r}")
+    elif status >= 400 and method != b"HEAD" and not _aws_error(body):
+        server.failures.append(f"{label}: {status}, not an AWS error: {body[:200]!r}")
+
+
 def test_bytes_that_are_not_utf8(hostile: Server) -> None:
     """Unsigned requests on a public bucket reach the handlers with whatever bytes they carry."""
     for method in (b"GET", b"PUT", b"HEAD", b"DELETE", b"POST"):
@@ -546,20 +560,26 @@ def test_bytes_that_are_not_utf8(hostile: Server) -> None:
             for header in [b"x-amz-meta-y: z", *RAW_HEADERS]:
                 request = (method + b" " + target + b" HTTP/1.1\r\nHost: localhost\r\n" + header
                            + b"\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
-                response = _raw(hostile, request)
-                status_line = response.split(b"\r\n", 1)[0]
-                parts = status_line.split()
-                label = f"raw {method!r} {target!r} {header!r}"
-                if len(parts) < 2 or not parts[1].isdigit():
-                    hostile.failures.append(f"{label}: no HTTP answer: {response[:200]!r}")
-                    continue
-                status = int(parts[1])
-                body = response.partition(b"\r\n\r\n")[2]
-                if status >= 500 and status != 501:
-                    hostile.failures.append(f"{label}: {status} {body[:200]!r}")
-                elif status >= 400 and method != b"HEAD" and not _aws_error(body):
-                    hostile.failures.append(f"{label}: {status}, not an AWS error: {body[:200]!r}")
+                _send_raw(hostile, f"raw {method!r} {target!r} {header!r}", method, request)
         hostile.restore()
+    hostile.assert_clean()
+
+
+HOSTS = [b"", b"[", b"[::1", b"]", b".localhost", b"..localhost", b"\xff\xfe.localhost", b"hostile.localhost",
+         b"HOSTILE.localhost", b"hostile.localhost:99999999999999999999", b"a" * 5000 + b".localhost",
+         b"hostile.localhost.", b"%2F.localhost", b"localhost:-1", b"hostile..localhost"]
+METHODS = [b"GET", b"PUT", b"POST", b"DELETE", b"HEAD", b"PATCH", b"OPTIONS", b"PROPFIND", b"TRACE"]
+
+
+def test_odd_hosts_and_methods(hostile: Server) -> None:
+    """Virtual-hosted-style addressing reads the bucket from Host, whatever it holds; any method gets an answer."""
+    for method in METHODS:
+        for host in HOSTS:
+            for target in (b"/", b"/obj", b"/hostile/obj?uploads"):
+                request = (method + b" " + target + b" HTTP/1.1\r\nHost: " + host
+                           + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                _send_raw(hostile, f"raw {method!r} {target!r} Host: {host[:40]!r}", method, request)
+    hostile.restore()
     hostile.assert_clean()
 
 
