@@ -340,7 +340,7 @@ def test_hostile_headers_at_unbuilt_operations(hostile: Server) -> None:
     for op in OPERATIONS:
         if op.handler is not None:
             continue
-        for name, value in HOSTILE_HEADERS[::7]:
+        for name, value in HOSTILE_HEADERS[::29]:
             hostile.send(f"{op.name} / {name}: {value[:40]!r}", op.method, _url(hostile, op),
                          {name: value})
     hostile.assert_clean()
