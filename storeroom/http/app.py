@@ -42,7 +42,7 @@ from storeroom.services import (
     render_json_error,
     unsupported_service,
 )
-from storeroom.sigv4 import SignedRequest, parse_auth, verify
+from storeroom.sigv4 import SignedRequest, claimed_service, parse_auth, verify
 from storeroom.sigv4.v2 import SignedRequestV2, parse_auth_v2, verify_v2
 from storeroom.store.blobs import BlobStore
 from storeroom.store.meta import MetaStore
@@ -131,7 +131,11 @@ class App:
         render: Callable[[AwsError, Request], Response] = self._s3_error
         try:
             v2 = parse_auth_v2(request.headers, request.args)
-            signed = None if v2 is not None else parse_auth(request.headers, request.query)
+            try:
+                signed = None if v2 is not None else parse_auth(request.headers, request.query)
+            except AwsError:  # answered in the protocol of the service the credential names, if it names one
+                render = self._service(claimed_service(request.headers, request.query) or "s3")[1]
+                raise
             handler, render = self._service(signed.credential.service if signed else "s3")
             context = self.authenticate(request, v2, signed)
             if context.signed is not None and context.signing_key is None:
@@ -173,8 +177,9 @@ class App:
         # a small body, which is read and hashed before the signature is verified (_verify_with_body) — never
         # taken from an x-amz-content-sha256 header that some clients send along.
         key = None if signed.credential.service != "s3" else self._verify(signed, secret, request, None)
-        return Context(request, signed.credential.service, principal, signed, key, signed.credential.region,
-                       secret=secret)
+        # An empty region in the scope (region_name='') is the server's; the signature covers the scope as sent.
+        region = signed.credential.region or self.settings.region
+        return Context(request, signed.credential.service, principal, signed, key, region, secret=secret)
 
     async def _verify_with_body(self, context: Context) -> None:
         """Query-protocol and JSON services sign the SHA-256 of their (small) body: read it, then verify."""

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 from storeroom.errors import AwsError
 from storeroom.http.types import Request
+from storeroom.numbers import parse_int
 from storeroom.sigv4 import AwsChunkedDecoder, SignedRequest
 
 UNSIGNED = "UNSIGNED-PAYLOAD"
@@ -39,10 +40,11 @@ class Payload:
             "content-encoding", "")
         declared = headers.get("x-amz-decoded-content-length") if self.is_chunked else headers.get(
             "content-length")
-        try:
-            self.length: int | None = int(declared) if declared is not None else None
-        except ValueError:
-            raise AwsError("InvalidArgument", "Invalid content length", header=str(declared)) from None
+        self.length: int | None = None
+        if declared is not None:
+            self.length = parse_int(declared.strip(), signed=False)
+            if self.length is None:
+                raise AwsError("InvalidArgument", "Invalid content length", header=declared)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Decoded payload bytes. Feed them to :attr:`sha256` (if set) and call :meth:`verify` at the end."""

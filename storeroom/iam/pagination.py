@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from storeroom.errors import AwsError
 from storeroom.iam.api import IamCall
+from storeroom.numbers import parse_int
 
 T = TypeVar("T")
 DEFAULT_MAX_ITEMS = 100
@@ -73,7 +74,9 @@ def _fingerprint(key: list[str]) -> str:
 
 
 def _decode(marker: str) -> tuple[int, str]:
+    """``str.isdigit`` is no guard: "²" is a digit to it but no number to ``int()`` (ValueError: 500)."""
     offset, _, fingerprint = marker.partition(".")
-    if not offset.isdigit() or not fingerprint:
+    number = parse_int(offset, signed=False)
+    if number is None or not fingerprint:
         raise _invalid_marker()
-    return int(offset), fingerprint
+    return number, fingerprint

@@ -75,16 +75,36 @@ def _stored(call: S3Call) -> str:
     return text
 
 
+_INVALID_JSON = "This policy contains invalid Json"
+# S3's words for a document that is JSON but not an object (a bare string, an array ...)
+_NOT_AN_OBJECT = "Policies must be valid JSON and the first byte must be '{'"
+
+
 def _validated(body: bytes, bucket: str) -> str:
-    """The policy text if S3 would accept it for ``bucket``, else MalformedPolicy with S3's message."""
+    """The policy text if S3 would accept it for ``bucket``, else MalformedPolicy with S3's message.
+
+    A document nested deeper than Python's recursion limit (``"[" * 1000``, a Condition 1,000 levels deep) is
+    refused like any other invalid JSON: the policy grammar is at most six levels deep, and S3 answers such a
+    document 400 MalformedPolicy."""
+    try:
+        return _checked(body, bucket)
+    except RecursionError:
+        raise AwsError("MalformedPolicy", _INVALID_JSON, 400) from None
+
+
+def _checked(body: bytes, bucket: str) -> str:
+    if not body.lstrip().startswith(b"{"):
+        raise AwsError("MalformedPolicy", _NOT_AN_OBJECT, 400)
     try:
         text = body.decode("utf-8")
         document = json.loads(text)
     except ValueError:
-        raise AwsError("MalformedPolicy", "This policy contains invalid Json", 400) from None
+        raise AwsError("MalformedPolicy", _INVALID_JSON, 400) from None
     if not isinstance(document, dict):
-        raise AwsError("MalformedPolicy", "This policy contains invalid Json", 400)
-    if len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_POLICY_BYTES:
+        raise AwsError("MalformedPolicy", _INVALID_JSON, 400)
+    # surrogatepass: a "\ud800" escape is valid JSON and decodes to a lone surrogate, which plain UTF-8 refuses
+    compact = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    if len(compact.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
         raise AwsError("PolicyTooLarge", "Policy exceeds the maximum allowed document size.", 400)
     for statement in _statements(document):
         actions = _strings(statement.get("Action", statement.get("NotAction")))

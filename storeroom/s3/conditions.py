@@ -11,6 +11,7 @@ from __future__ import annotations
 from email.utils import parsedate_to_datetime
 
 from storeroom.errors import AwsError
+from storeroom.numbers import parse_int
 
 
 def etag_matches(header: str, etag: str) -> bool:
@@ -25,9 +26,11 @@ def etag_matches(header: str, etag: str) -> bool:
 
 
 def parse_http_date(value: str) -> float | None:
+    """Seconds since the epoch, or None for a value that is no HTTP date (S3 then ignores the condition).
+    OverflowError: a year beyond any datetime ("Mon, 1 Jan 99999999999999999999 ...")."""
     try:
         return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
 
@@ -96,20 +99,22 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     first, dash, last = spec.strip().partition("-")
     if not dash:
         return None
-    try:
-        if first == "":
-            n = int(last)
-            if n <= 0:
-                raise ValueError
-            if size == 0:
-                _unsatisfiable(header, size)
-            return max(size - n, 0), size
-        start = int(first)
-        end = int(last) + 1 if last else size
-    except ValueError:
+    if first == "":
+        n = parse_int(last, signed=False)
+        if n is None or n <= 0:
+            return None
+        if size == 0:
+            _unsatisfiable(header, size)
+        return max(size - n, 0), size
+    start = parse_int(first, signed=False)
+    if start is None:
         return None
-    if start < 0 or (last and end <= start):
-        return None
+    end = size
+    if last:
+        last_byte = parse_int(last, signed=False)
+        if last_byte is None or last_byte < start:
+            return None
+        end = last_byte + 1
     if start >= size:
         _unsatisfiable(header, size)
     return start, min(end, size)

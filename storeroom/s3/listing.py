@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
+from storeroom.numbers import INT32_MAX, parse_int
 from storeroom.s3 import xml
 from storeroom.s3.buckets import owner_xml
 
@@ -111,11 +112,10 @@ def _query(call: S3Call, marker_name: str) -> ListQuery:
 
 def _max_keys(call: S3Call) -> int:
     raw = call.args.get("max-keys", str(MAX_KEYS))
-    try:
-        value = int(raw)
-    except ValueError:
+    value = parse_int(raw)
+    if value is None or value > INT32_MAX:
         raise AwsError("InvalidArgument", "Provided max-keys not an integer or within integer range",
-                       ArgumentName="max-keys", ArgumentValue=raw) from None
+                       ArgumentName="max-keys", ArgumentValue=raw)
     if value < 0:
         raise AwsError("InvalidArgument", "Argument maxKeys must be an integer between 0 and 2147483647",
                        ArgumentName="maxKeys", ArgumentValue=raw)
@@ -220,8 +220,10 @@ def _encode_token(position: str) -> str:
 
 
 def _decode_token(token: str) -> str:
+    """Strict UTF-8: keys (and so the positions tokens hold) never contain lone surrogates, which the metadata
+    store could not even look up (UnicodeEncodeError: 500)."""
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode("utf-8", "surrogatepass")
+        return base64.urlsafe_b64decode(token.encode()).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise AwsError("InvalidArgument", "The continuation token provided is incorrect",
                        ArgumentName="continuation-token", ArgumentValue=token) from None

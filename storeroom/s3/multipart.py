@@ -16,6 +16,7 @@ from storeroom.checksums import Checksum, combine_crc, header_name
 from storeroom.errors import AwsError
 from storeroom.http.body import Payload
 from storeroom.http.types import Response
+from storeroom.numbers import INT32_MAX, parse_int
 from storeroom.s3 import xml
 from storeroom.s3.buckets import owner_xml
 from storeroom.s3.objects import checksum_elements, checksum_headers, commit_object, copy_source, object_headers
@@ -86,10 +87,7 @@ def _upload(call: S3Call) -> Upload:
 
 def _part_number(call: S3Call) -> int:
     raw = call.args.get("partNumber", "")
-    try:
-        number = int(raw)
-    except ValueError:
-        number = 0
+    number = parse_int(raw) or 0
     if not 1 <= number <= MAX_PARTS:
         raise AwsError("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive",
                        ArgumentName="partNumber", ArgumentValue=raw)
@@ -142,16 +140,14 @@ def _copy_range(header: str | None, size: int) -> tuple[int, int]:
     """``x-amz-copy-source-range: bytes=first-last`` (both required, inclusive)."""
     if header is None:
         return 0, size
-    try:
-        unit, _, spec = header.partition("=")
-        first, _, last = spec.partition("-")
-        start, end = int(first), int(last) + 1
-        if unit.strip() != "bytes" or start < 0 or end <= start:
-            raise ValueError
-    except ValueError:
+    unit, _, spec = header.partition("=")
+    first, _, last = spec.partition("-")
+    start, end = parse_int(first, signed=False), parse_int(last, signed=False)
+    if unit.strip() != "bytes" or start is None or end is None or end < start:
         raise AwsError("InvalidArgument", "The x-amz-copy-source-range value must be of the form "
                        "bytes=first-last where first and last are the zero-based offsets of the first and last "
-                       "bytes to copy", ArgumentName="x-amz-copy-source-range", ArgumentValue=header) from None
+                       "bytes to copy", ArgumentName="x-amz-copy-source-range", ArgumentValue=header)
+    end += 1
     if end > size:
         raise AwsError("InvalidRange", RangeRequested=header, ActualObjectSize=str(size))
     return start, end
@@ -248,13 +244,10 @@ def _int_arg(call: S3Call, name: str, default: int, maximum: int) -> int:
     raw = call.args.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-        if value < 0:
-            raise ValueError
-    except ValueError:
+    value = parse_int(raw)
+    if value is None or not 0 <= value <= INT32_MAX:
         raise AwsError("InvalidArgument", f"Provided {name} not an integer or within integer range",
-                       ArgumentName=name, ArgumentValue=raw) from None
+                       ArgumentName=name, ArgumentValue=raw)
     return min(value, maximum)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
@@ -10,6 +11,7 @@ from storeroom.checksums import header_name
 from storeroom.errors import AwsError
 from storeroom.http.body import Payload
 from storeroom.http.types import Response
+from storeroom.numbers import parse_int
 from storeroom.s3 import conditions, xml
 from storeroom.s3.upload import DEFAULT_CHECKSUM, Received, copy_range, receive_body, requested_checksum
 from storeroom.store.meta import ObjectRecord
@@ -156,12 +158,33 @@ def _lookup(call: S3Call) -> ObjectRecord:
 def _response_headers(call: S3Call, record: ObjectRecord) -> list[tuple[str, str]]:
     headers = [("last-modified", xml.http_date(record.mtime)), ("etag", record.quoted_etag),
                ("accept-ranges", "bytes")]
-    overrides = {h: call.args[q] for q, h in RESPONSE_OVERRIDES.items() if q in call.args}
+    overrides = {h: _header_value(q, call.args[q]) for q, h in RESPONSE_OVERRIDES.items() if q in call.args}
     for name, value in record.headers.items():
         if name not in overrides:
             headers.append((name, value))
     headers.extend(overrides.items())
     return headers
+
+
+# Control characters (tab aside) cannot be written in an HTTP header: a response-* value holding one (CR LF would
+# split the response) is refused rather than sent.
+_NOT_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _header_value(parameter: str, value: str) -> str:
+    """A response-* override as a response header value.  S3 refuses what ISO-8859-1 cannot carry with 400
+    InvalidArgument "Header value cannot be represented using ISO-8859-1." naming the parameter (as observed in
+    https://github.com/guardian/grid/pull/1716), and so do we, and likewise for control characters."""
+    if not value.isascii():
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise AwsError("InvalidArgument", "Header value cannot be represented using ISO-8859-1.",
+                           ArgumentName=parameter, ArgumentValue=value) from None
+    if _NOT_IN_HEADER.search(value):
+        raise AwsError("InvalidArgument", "Header value contains a control character.", ArgumentName=parameter,
+                       ArgumentValue=value)
+    return value
 
 
 def _part_range(call: S3Call, record: ObjectRecord) -> tuple[int, int] | None:
@@ -171,10 +194,7 @@ def _part_range(call: S3Call, record: ObjectRecord) -> tuple[int, int] | None:
         return None
     if "range" in call.headers:
         raise AwsError("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
+    number = parse_int(value) or 0
     if not 1 <= number <= 10_000:
         raise AwsError("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive",
                        ArgumentName="partNumber", ArgumentValue=value)

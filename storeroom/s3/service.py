@@ -142,7 +142,7 @@ def check_region(ctx: Context, bucket_region: str) -> None:
     """A request signed for another region than the bucket's is refused, naming the right region
     (botocore then re-signs for it: its S3RegionRedirector reads the ``Region`` element)."""
     signed = ctx.signed
-    if signed is None or signed.credential.region == bucket_region:
+    if signed is None or ctx.region == bucket_region:  # ctx.region: an empty signing region is the server's
         return
     wrong = signed.credential.region
     if signed.presigned:
@@ -231,16 +231,17 @@ class S3Service:
             bucket, key = self.address(request)
         except Exception:  # noqa: BLE001 - an error about an unparseable request still gets rendered
             pass
-        extra = "".join(xml.tag(k, v) for k, v in err.extra.items())
+        text = xml.readable  # an error echoes client input, which may hold what XML cannot carry
+        extra = "".join(xml.tag(k, text(v)) for k, v in err.extra.items())
         if "Key" not in err.extra and err.code == "NoSuchKey" and key is not None:
-            extra = xml.tag("Key", key) + extra
+            extra = xml.tag("Key", text(key)) + extra
         if "BucketName" not in err.extra and bucket and err.code in ("NoSuchBucket", "BucketNotEmpty",
                                                                    "BucketAlreadyOwnedByYou"):
-            extra = xml.tag("BucketName", bucket) + extra
+            extra = xml.tag("BucketName", text(bucket)) + extra
         body = xml.document(
             "Error",
-            xml.tag("Code", err.code) + xml.tag("Message", err.message) + extra
-            + xml.tag("Resource", request.path) + xml.tag("RequestId", request.request_id)
+            xml.tag("Code", err.code) + xml.tag("Message", text(err.message)) + extra
+            + xml.tag("Resource", text(request.path)) + xml.tag("RequestId", request.request_id)
             + xml.tag("HostId", host_id),
             namespace=False,
         )

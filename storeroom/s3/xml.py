@@ -11,6 +11,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from email.utils import formatdate
+from xml.parsers import expat
 
 from storeroom.errors import AwsError
 
@@ -31,6 +32,17 @@ def escape(value: str) -> str:
     if _NEEDS_ESCAPE.search(value) is None:
         return value
     return _NEEDS_ESCAPE.sub(_escape_char, value)
+
+
+# What XML 1.0 cannot carry at all, not even as a character reference (most control characters, lone surrogates)
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def readable(value: str) -> str:
+    """``value`` with the characters XML 1.0 cannot carry replaced by U+FFFD: for error documents, which echo
+    client input (a key or path with NUL in it) and must stay parseable, or the client reports an unknown error.
+    Listings keep S3's numeric references instead (``escape``)."""
+    return _NOT_XML.sub("\ufffd", value)
 
 
 def tag(name: str, value: object) -> str:
@@ -67,15 +79,48 @@ def _http_date(seconds: int) -> str:
 def parse(body: bytes) -> ET.Element:
     """Parse a request body; anything unparseable is S3's MalformedXML.
 
-    Python's expat (≥ 2.4.1) refuses entity-expansion bombs, and external entities are never fetched.
+    S3's request bodies are plain UTF-8 documents of its published schemas, which have no DTD.  Expat is driven
+    directly so that a document type declaration (and with it every entity declaration, internal or external,
+    and every parameter entity) is refused before anything is expanded: no entity bomb, no file or URL read.
+    The tree is built iteratively, so any depth of nesting costs memory in proportion to the (bounded) body,
+    never the stack.
     """
     if not body.strip():
         raise AwsError("MalformedXML")
+    builder = ET.TreeBuilder()
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_dtd
+    parser.ExternalEntityRefHandler = _refuse_entity
+    parser.StartElementHandler = lambda name, attributes: builder.start(_qualified(name), {})
+    parser.EndElementHandler = lambda name: builder.end(_qualified(name))
+    parser.CharacterDataHandler = builder.data
+    parser.buffer_text = True
     try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
+        parser.Parse(body, True)
+        return builder.close()
+    except (expat.ExpatError, _DocumentType, ValueError, LookupError, AssertionError):
+        # ExpatError: not well-formed; LookupError: an encoding Python does not know; AssertionError and
+        # ValueError: TreeBuilder's own complaints (no root element)
         raise AwsError("MalformedXML") from None
-    return root
+
+
+class _DocumentType(Exception):
+    """Raised from inside expat to stop at a DTD."""
+
+
+def _refuse_dtd(*_: object) -> None:
+    raise _DocumentType
+
+
+def _refuse_entity(*_: object) -> int:
+    raise _DocumentType
+
+
+def _qualified(name: str) -> str:
+    """Expat's ``namespace}local`` as ElementTree's ``{namespace}local``."""
+    return "{" + name if "}" in name else name
 
 
 def local(element: ET.Element) -> str:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from storeroom.errors import AwsError
+from storeroom.numbers import parse_int
 from storeroom.sigv4.canonical import ALGORITHM, canonical_request, string_to_sign, wire_bytes
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -132,6 +133,17 @@ def parse_auth(headers: Mapping[str, str], query: Sequence[tuple[str, str]]) -> 
     return None
 
 
+def claimed_service(headers: Mapping[str, str], query: Sequence[tuple[str, str]]) -> str | None:
+    """The service a request's SigV4 credential names, read leniently, when :func:`parse_auth` refused it: the
+    error is then answered in that service's protocol (an IAM or STS client cannot read S3's ``<Error>`` and
+    reports "Unknown")."""
+    _, found, rest = headers.get("authorization", "").partition("Credential=")
+    credential = rest.split(",", 1)[0].strip() if found else next(
+        (value for name, value in query if name == "X-Amz-Credential"), "")
+    parts = credential.split("/")
+    return parts[3] if len(parts) == 5 and parts[3] else None
+
+
 def _auth_query_params(query: Sequence[tuple[str, str]]) -> dict[str, str]:
     """The authentication parameters of the query (first occurrence of each)."""
     params: dict[str, str] = {}
@@ -209,8 +221,11 @@ def _authorization_fields(authorization: str) -> tuple[str, str, str]:
 
 @functools.lru_cache(maxsize=1024)
 def _parse_credential(value: str, code: str, prefix: str) -> Credential:
+    """The region may be empty (``…/20261205//iam/aws4_request``): clients configured with ``region_name=''``
+    (boto3, tooling written for self-hosted stores) sign so, and the edge takes it for the server's region.  The
+    scope stays as sent, so the signature still covers it exactly.  (Deviation: AWS refuses such a scope.)"""
     parts = value.split("/")
-    if len(parts) != 5 or "" in parts:
+    if len(parts) != 5 or "" in (parts[0], parts[1], parts[3], parts[4]):
         raise AwsError(code, f"{prefix}the Credential is mal-formed; expecting {_CREDENTIAL_FORM}.")
     access_key_id, date, region, service, terminal = parts
     if len(date) != 8 or not (date.isascii() and date.isdigit()):
@@ -243,10 +258,10 @@ def _header_amz_date(headers: Mapping[str, str]) -> str:
 def _http_date_to_amz(value: str) -> str | None:
     try:
         parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(datetime.UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a year beyond any datetime
         return None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(datetime.UTC)
     return parsed.strftime("%Y%m%dT%H%M%SZ")
 
 
@@ -301,10 +316,9 @@ def _parse_query_auth(params: Mapping[str, str]) -> SignedRequest:
 
 
 def _parse_expires(value: str) -> int:
-    try:
-        expires = int(value)
-    except ValueError:
-        raise _query_error("X-Amz-Expires should be a number") from None
+    expires = parse_int(value)
+    if expires is None:
+        raise _query_error("X-Amz-Expires should be a number")
     if expires < 0:
         raise _query_error("X-Amz-Expires must be non-negative")
     if expires > MAX_EXPIRES_SECONDS:

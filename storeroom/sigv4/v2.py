@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import unquote
 
 from storeroom.errors import AwsError
+from storeroom.numbers import parse_int
 
 MAX_SKEW_SECONDS = 15 * 60
 
@@ -52,11 +53,10 @@ def parse_auth_v2(headers: Mapping[str, str], args: Mapping[str, str]) -> Signed
         return SignedRequestV2(key_id, signature, None)
     params = args
     if "AWSAccessKeyId" in params and "Signature" in params:
-        try:
-            expires = int(params.get("Expires", ""))
-        except ValueError:
+        expires = parse_int(params.get("Expires", ""))
+        if expires is None:
             raise AwsError("AccessDenied", "Query-string authentication requires the Signature, Expires and "
-                           "AWSAccessKeyId parameters") from None
+                           "AWSAccessKeyId parameters")
         return SignedRequestV2(params["AWSAccessKeyId"], params["Signature"], expires)
     return None
 
@@ -89,14 +89,13 @@ def verify_v2(req: SignedRequestV2, secret: str, method: str, resource_path: str
     now = time.time() if now is None else now
     if req.expires is not None:
         if now > req.expires:
-            raise AwsError("AccessDenied", "Request has expired", Expires=time.strftime(
-                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(req.expires)), ServerTime=time.strftime(
-                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
+            raise AwsError("AccessDenied", "Request has expired", Expires=_iso(req.expires), ServerTime=_iso(now))
     else:
         _check_date(headers, now)
     sts = string_to_sign_v2(method, resource_path, raw_query, headers, req.expires)
     expected = base64.b64encode(hmac.new(secret.encode(), sts.encode("utf-8"), hashlib.sha1).digest()).decode()
-    if not hmac.compare_digest(expected, req.signature):
+    # compare_digest refuses str with non-ASCII characters (TypeError): such a signature matches nothing
+    if not (req.signature.isascii() and hmac.compare_digest(expected, req.signature)):
         raise AwsError(
             "SignatureDoesNotMatch",
             AWSAccessKeyId=req.access_key_id, StringToSign=sts, SignatureProvided=req.signature,
@@ -110,7 +109,16 @@ def _check_date(headers: Mapping[str, str], now: float) -> None:
         raise AwsError("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
     try:
         moment = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a year beyond any datetime
         raise AwsError("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header") from None
     if abs(now - moment) > MAX_SKEW_SECONDS:
         raise AwsError("RequestTimeTooSkewed", RequestTime=value, MaxAllowedSkewMilliseconds="900000")
+
+
+def _iso(epoch: float) -> str:
+    """ISO 8601 of ``epoch``; an Expires far beyond (or before) what the platform's time functions take is shown
+    clamped to year 1 or 9999 rather than failing."""
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    except (OverflowError, OSError, ValueError):
+        return "0001-01-01T00:00:00Z" if epoch < 0 else "9999-12-31T23:59:59Z"

@@ -153,7 +153,7 @@ def aws_chunked_signed_body(data: bytes, chunk_size: int, seed_signature: str, t
 
 def streaming_signed_put(endpoint: str, bucket: str, key: str, data: bytes, *, chunk_size: int = 64 * 1024,
                          trailer: tuple[str, str] | None = None, tamper: str | None = None,
-                         ) -> requests.Response:
+                         region: str = REGION) -> requests.Response:
     """A hand-built PutObject with ``x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD`` (or
     ``...-PAYLOAD-TRAILER`` with ``trailer=(name, value)``). ``tamper``: "chunk" flips a data byte after
     signing, "trailer-signature" corrupts the trailer signature."""
@@ -161,7 +161,7 @@ def streaming_signed_put(endpoint: str, bucket: str, key: str, data: bytes, *, c
     mode = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" + ("-TRAILER" if trailer else "")
     scope_date = "20000101"
     length = len(aws_chunked_signed_body(data, chunk_size, "0" * 64, "20000101T000000Z",
-                                         f"{scope_date}/{REGION}/s3/aws4_request", b"k", trailer))
+                                         f"{scope_date}/{region}/s3/aws4_request", b"k", trailer))
     headers = {
         "Content-Encoding": "aws-chunked",
         "X-Amz-Decoded-Content-Length": str(len(data)),
@@ -169,11 +169,11 @@ def streaming_signed_put(endpoint: str, bucket: str, key: str, data: bytes, *, c
     }
     if trailer:
         headers["X-Amz-Trailer"] = trailer[0]
-    hdrs = sign_headers("PUT", url, headers, payload_hash=mode)
+    hdrs = sign_headers("PUT", url, headers, payload_hash=mode, region=region)
     timestamp = hdrs["X-Amz-Date"]
     date = timestamp[:8]
-    scope = f"{date}/{REGION}/s3/aws4_request"
-    key_bytes = signing_key(ROOT_SECRET_ACCESS_KEY, date, REGION, "s3")
+    scope = f"{date}/{region}/s3/aws4_request"
+    key_bytes = signing_key(ROOT_SECRET_ACCESS_KEY, date, region, "s3")
     body = aws_chunked_signed_body(data, chunk_size, signature_of(hdrs["Authorization"]), timestamp, scope,
                                    key_bytes, trailer)
     if tamper == "chunk":

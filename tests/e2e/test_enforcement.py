@@ -289,6 +289,35 @@ def test_bucket_policy_round_trip_and_errors(s3, bucket, new_bucket) -> None:  #
     assert error(s3.get_bucket_policy, Bucket=bucket)[:2] == (404, "NoSuchBucketPolicy")
 
 
+@pytest.mark.parametrize("hole, message", [
+    ('{"a":' * 1000 + "1" + "}" * 1000, "This policy contains invalid Json"),
+    ('{"StringEquals":{"aws:username":' + "[" * 990 + '"x"' + "]" * 990 + "}}", None),
+    (None, "Policies must be valid JSON and the first byte must be '{'"),
+], ids=["objects-1000-deep", "condition-990-deep", "arrays-1000-deep"])
+def test_a_nested_bucket_policy_is_malformed_policy(s3, bucket, hole: str | None,  # type: ignore[no-untyped-def]
+                                                    message: str | None) -> None:
+    """S3 answers 400 MalformedPolicy to a policy nested 1,000 deep (it was 500 InternalError: RecursionError)."""
+    if hole is None:
+        text = "[" * 1000 + "]" * 1000
+    else:
+        text = policy({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                       "Resource": f"arn:aws:s3:::{bucket}/*", "Condition": "HOLE"}).replace('"HOLE"', hole)
+    status, code, said = error(s3.put_bucket_policy, Bucket=bucket, Policy=text)
+    assert (status, code) == (400, "MalformedPolicy")
+    assert message is None or said == message
+    assert error(s3.get_bucket_policy, Bucket=bucket)[:2] == (404, "NoSuchBucketPolicy")
+
+
+def test_a_bucket_policy_with_a_lone_surrogate_escape_is_judged_not_crashed(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    """``"\\ud800"`` is valid JSON for a lone surrogate, which UTF-8 cannot encode: measuring the policy's size
+    raised UnicodeEncodeError (500)."""
+    text = policy({"Sid": "x", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                   "Resource": f"arn:aws:s3:::{bucket}/a"}).replace('"/a"', '"/\\ud800"').replace(
+        '"Sid": "x"', '"Sid": "\\udfff"')
+    s3.put_bucket_policy(Bucket=bucket, Policy=text)
+    assert s3.get_bucket_policy(Bucket=bucket)["Policy"] == text
+
+
 # -- revocation and credentials -----------------------------------------------------------------------------
 
 

@@ -239,6 +239,14 @@ def test_odd_numbers_are_validation_errors(endpoint: str, body: str) -> None:
     assert (response.status_code, _code(response)) == (400, "ValidationError"), response.text[:300]
 
 
+@pytest.mark.parametrize("marker", ["%C2%B2.abc", "%C2%B9.x", "1_0.x", "%20" + "1.x"])
+@pytest.mark.parametrize("action", ["ListPolicies", "ListAccessKeys"])
+def test_odd_markers_are_invalid(endpoint: str, action: str, marker: str) -> None:
+    """"²" passed str.isdigit() and then failed int() (500)."""
+    response = _post(endpoint, f"Action={action}&Version=2010-05-08&Marker={marker}")
+    assert (response.status_code, _code(response)) == (400, "ValidationError"), response.text[:300]
+
+
 def test_many_list_members_do_not_hang(endpoint: str) -> None:
     """A 1 MiB form of list members is parsed in linear time (it was quadratic: minutes of CPU)."""
     members = "&".join(f"Tags.member.{i}.Key=k{i}&Tags.member.{i}.Value=v" for i in range(1, 18_000))

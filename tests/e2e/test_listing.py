@@ -138,14 +138,17 @@ def test_max_keys_zero(s3, tree):
     assert resp["IsTruncated"] is False
 
 
-@pytest.mark.parametrize("value", ["abc", "-1"])
+@pytest.mark.parametrize("value", ["abc", "-1", "1_0", "%201", "%D9%A1", "2147483648", "9" * 5000])
 def test_invalid_max_keys(endpoint, bucket, value):
+    """Java's parseInt is S3's reader: "1_0", " 1" and other scripts' digits are no numbers (Python's int() read
+    them as 10 and 1), nor is anything beyond a 32-bit integer (it was read as 1000)."""
     r = signed_request("GET", f"{endpoint}/{bucket}?list-type=2&max-keys={value}")
     assert_s3_error(r, 400, "InvalidArgument")
 
 
-def test_invalid_continuation_token(endpoint, bucket):
-    r = signed_request("GET", f"{endpoint}/{bucket}?list-type=2&continuation-token=not-a-real-token")
+@pytest.mark.parametrize("token", ["not-a-real-token", "Ye2ggA%3D%3D", "7b-_"])  # the others: lone surrogates
+def test_invalid_continuation_token(endpoint, bucket, token):
+    r = signed_request("GET", f"{endpoint}/{bucket}?list-type=2&continuation-token={token}")
     assert_s3_error(r, 400, "InvalidArgument")
 
 

@@ -312,7 +312,8 @@ def test_range_unsatisfiable(endpoint, s3, bucket):
     assert_s3_error(r, 416, "InvalidRange")
 
 
-@pytest.mark.parametrize("rng", ["bytes=abc", "bytes=9-3"])
+@pytest.mark.parametrize("rng", ["bytes=abc", "bytes=9-3", "bytes=1_0-20", "bytes=+1-2", "bytes=1 -2", "bytes=-0",
+                                 "bytes=0-" + "9" * 5000])
 def test_invalid_range_header_is_ignored(s3, bucket, rng):
     """RFC 7233 (and S3): a syntactically invalid Range is ignored and the whole object is returned."""
     put(s3, bucket, "r", TEN)
@@ -373,6 +374,17 @@ def test_if_unmodified_since(s3, bucket):
         s3.get_object(Bucket=bucket, Key="c", IfUnmodifiedSince=lm - HOUR)
     assert client_error(exc) == (412, "PreconditionFailed")
     assert _status(s3.get_object, Bucket=bucket, Key="c", IfUnmodifiedSince=lm + HOUR) == 200
+
+
+@pytest.mark.parametrize("header", ["If-Modified-Since", "If-Unmodified-Since"])
+@pytest.mark.parametrize("value", ["Mon, 1 Jan 99999999999999999999 00:00:00 GMT", "Thu, 01 Jan 1970 00:00:00 +9999",
+                                   "Tue, 31 Feb 2026 00:00:00 GMT"])
+def test_a_date_no_datetime_can_hold_is_ignored(endpoint, s3, bucket, header, value):
+    """A condition whose date is no valid HTTP date is ignored, as S3 ignores it (a year of 20 digits was an
+    OverflowError: 500)."""
+    _obj(s3, bucket)
+    r = signed_request("GET", f"{endpoint}/{bucket}/c", {header: value})
+    assert r.status_code == 200, r.text
 
 
 def test_if_match_true_wins_over_if_unmodified_since_false(s3, bucket):
@@ -444,6 +456,36 @@ def test_response_header_overrides_presigned(s3, bucket):
     assert r.headers["Content-Type"] == "image/png"
     assert r.headers["Content-Disposition"] == "inline"
     assert r.headers["Cache-Control"] == "max-age=60"
+
+
+@pytest.mark.parametrize("param, value, message", [
+    ("response-content-type", "a%0D%0ASet-Cookie%3A%20x", "Header value contains a control character."),
+    ("response-expires", "%00%01", "Header value contains a control character."),
+    ("response-content-disposition", "%E2%98%83", "Header value cannot be represented using ISO-8859-1."),
+    ("response-cache-control", "%FF", "Header value cannot be represented using ISO-8859-1."),
+])
+def test_response_header_overrides_that_no_header_can_carry(endpoint, s3, bucket, param, value, message):
+    """S3 answers 400 InvalidArgument naming the parameter when a response-* value cannot be a header (it was
+    passed on: control characters made uvicorn drop the connection, others were sent as '?')."""
+    put(s3, bucket, "o")
+    r = signed_request("GET", f"{endpoint}/{bucket}/o?{param}={value}")
+    error = assert_s3_error(r, 400, "InvalidArgument")
+    assert (error["Message"], error["ArgumentName"]) == (message, param)
+
+
+def test_response_header_override_in_latin1(endpoint, s3, bucket):
+    put(s3, bucket, "o")
+    r = signed_request("GET", f"{endpoint}/{bucket}/o?response-content-disposition=attachment%3B%20%C3%A9")
+    assert r.status_code == 200
+    assert r.raw.headers["content-disposition"].encode("latin-1") == b"attachment; \xe9"
+
+
+def test_an_error_about_a_key_xml_cannot_carry_stays_readable(endpoint, bucket):
+    """The error document echoes the key and path; a NUL there (``&#x0;``) made it unreadable XML, so clients
+    reported an unknown error: such characters are shown as U+FFFD."""
+    r = signed_request("GET", f"{endpoint}/{bucket}/a%00b%01")
+    error = assert_s3_error(r, 404, "NoSuchKey")
+    assert error["Key"] == "a\ufffdb\ufffd"
 
 
 # --- metadata and standard headers ----------------------------------------------------------------
@@ -641,6 +683,27 @@ def test_delete_objects_malformed_xml(endpoint, bucket):
     md5 = b64(hashlib.md5(body).digest())
     r = signed_request("POST", f"{endpoint}/{bucket}?delete", {"Content-MD5": md5}, body)
     assert_s3_error(r, 400, "MalformedXML")
+
+
+_LOL = b"".join(b'<!ENTITY l%d "%s">' % (i, b"&l%d;" % (i - 1) * 10 if i else b"lol") for i in range(10))
+
+
+@pytest.mark.parametrize("body", [
+    b'<!DOCTYPE d [' + _LOL + b']><Delete><Object><Key>&l9;</Key></Object></Delete>',  # billion laughs
+    b'<!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/hostname">]><Delete><Object><Key>&e;</Key></Object></Delete>',
+    b'<!DOCTYPE d [<!ENTITY k "k">]><Delete><Object><Key>&k;</Key></Object></Delete>',
+    b'<!DOCTYPE d SYSTEM "http://127.0.0.1:9/d.dtd"><Delete><Object><Key>k</Key></Object></Delete>',
+    b'<?xml version="1.0" encoding="x-no-such-encoding"?><Delete><Object><Key>k</Key></Object></Delete>',
+    b"<Delete>" + b"<Object>" * 100_000 + b"</Object>" * 100_000 + b"</Delete>",
+], ids=["billion-laughs", "external-entity", "internal-entity", "external-dtd", "unknown-encoding", "nested"])
+def test_delete_objects_refuses_dtds_entities_and_odd_encodings(s3, endpoint, bucket, body):
+    """S3's request documents have no DTD: one is MalformedXML before any entity is expanded or fetched (an
+    unknown encoding was a 500, LookupError); nesting of any depth is parsed without recursion."""
+    put(s3, bucket, "k")
+    r = signed_request("POST", f"{endpoint}/{bucket}?delete", {"Content-MD5": b64(hashlib.md5(body).digest())},
+                       body)
+    assert_s3_error(r, 400, "MalformedXML")
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 1
 
 
 # --- CopyObject -----------------------------------------------------------------------------------

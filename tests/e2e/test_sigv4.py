@@ -114,6 +114,24 @@ def test_missing_date_is_access_denied(endpoint):
     assert_s3_error(r, 403, "AccessDenied")
 
 
+_V4_AUTH = (f"AWS4-HMAC-SHA256 Credential={ROOT_ACCESS_KEY_ID}/20260101/us-east-1/s3/aws4_request, "
+            "SignedHeaders=host, Signature=" + "0" * 64)
+
+
+@pytest.mark.parametrize("authorization, date, code", [
+    (_V4_AUTH, "Mon, 1 Jan 99999999999999999999 00:00:00 GMT", "AccessDenied"),
+    (_V4_AUTH, "Fri, 31 Dec 9999 23:59:59 -2359", "AccessDenied"),  # year 10000 in UTC
+    (f"AWS {ROOT_ACCESS_KEY_ID}:AAAA", "Mon, 1 Jan 99999999999999999999 00:00:00 GMT", "AccessDenied"),
+    (f"AWS {ROOT_ACCESS_KEY_ID}:AAAA", "Fri, 31 Dec 9999 23:59:59 -2359", "RequestTimeTooSkewed"),
+], ids=["sigv4-overflow", "sigv4-year-10000", "sigv2-overflow", "sigv2-year-9999"])
+def test_a_date_header_no_datetime_can_hold_is_refused(endpoint, authorization, date, code):
+    """A Date header whose year overflows (or whose UTC time is past year 9999) is no valid date: 403
+    AccessDenied, as for any unreadable date (it was an OverflowError: 500)."""
+    r = requests.get(f"{endpoint}/", headers={"Authorization": authorization, "Date": date,
+                                              "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}, timeout=10)
+    assert_s3_error(r, 403, code)
+
+
 def test_missing_content_sha256_header(endpoint, bucket):
     hdrs = sign_headers("GET", f"{endpoint}/{bucket}?list-type=2")
     del hdrs["X-Amz-Content-SHA256"]
@@ -427,6 +445,23 @@ def test_presigned_malformed_credential(s3, s3v4, bucket):
     url = presign_get(s3v4, bucket, "k")
     bad = re.sub(r"X-Amz-Credential=[^&]+", "X-Amz-Credential=garbage", url)
     assert_s3_error(requests.get(bad, timeout=10), 400, "AuthorizationQueryParametersError")
+
+
+@pytest.mark.parametrize("query, status, code", [
+    ("Signature=%C3%A9&Expires=99999999999", 403, "SignatureDoesNotMatch"),  # compare_digest raised TypeError
+    ("Signature=x&Expires=-99999999999999999", 403, "AccessDenied"),  # time.gmtime failed on the error's date
+    ("Signature=x&Expires=1_0", 403, "AccessDenied"),
+])
+def test_odd_sigv2_query_signatures_are_refused(endpoint, bucket, query, status, code):
+    r = requests.get(f"{endpoint}/{bucket}/k?AWSAccessKeyId={ROOT_ACCESS_KEY_ID}&{query}", timeout=10)
+    assert_s3_error(r, status, code)
+
+
+def test_presigned_expires_must_be_plain_digits(s3, s3v4, bucket):
+    url = presign_get(s3v4, bucket, "k", expires=10)
+    bad = url.replace("X-Amz-Expires=10", "X-Amz-Expires=1_0")
+    error = assert_s3_error(requests.get(bad, timeout=10), 400, "AuthorizationQueryParametersError")
+    assert error["Message"] == "X-Amz-Expires should be a number"
 
 
 def test_header_and_query_auth_together(endpoint, s3, s3v4, bucket):
