@@ -100,7 +100,8 @@ def _unquoted(value: str | None) -> str | None:
 
 async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bool = False,
                         if_match: str | None = None, discard_upload: str | None = None,
-                        fresh_blobs: bool = True, same_blobs: bool = False) -> None:
+                        completed_request: str | None = None, fresh_blobs: bool = True,
+                        same_blobs: bool = False) -> None:
     """Makes ``record`` visible (atomically with its condition); frees the blobs it replaced.
 
     ``fresh_blobs``: the record's blobs were written for this request, so they are removed if it fails
@@ -108,7 +109,8 @@ async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bo
     """
     try:
         outcome, freed = await call.meta.put_object(record, if_none_match=if_none_match, if_match=if_match,
-                                                    discard_upload=discard_upload, same_blobs=same_blobs)
+                                                    discard_upload=discard_upload,
+                                                    completed_request=completed_request, same_blobs=same_blobs)
     except BaseException:
         if fresh_blobs:
             call.blobs.delete(b for b, _ in record.blobs)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storeroom.errors import AwsError
-from storeroom.s3 import bucket_policy, buckets, listing, multipart, objects
+from storeroom.s3 import bucket_policy, buckets, complete, listing, multipart, objects
 
 if TYPE_CHECKING:
     from storeroom.http.types import Response
@@ -73,7 +73,7 @@ OPERATIONS: tuple[Operation, ...] = (
     # objects
     _row("CreateMultipartUpload", "POST", OBJECT, "uploads", "s3:PutObject", multipart.create_multipart_upload),
     _row("CompleteMultipartUpload", "POST", OBJECT, "uploadId", "s3:PutObject",
-         multipart.complete_multipart_upload),
+         complete.complete_multipart_upload),
     _row("UploadPartCopy", "PUT", OBJECT, "uploadId", "s3:PutObject", multipart.upload_part_copy,
          header="x-amz-copy-source"),
     _row("UploadPart", "PUT", OBJECT, "uploadId", "s3:PutObject", multipart.upload_part),
