@@ -14,6 +14,14 @@ parts, ETags and checksums) and the key still holds the object that completion w
 parts, or the object overwritten or deleted since -- it is ``NoSuchUpload`` ("the upload may have been ...
 completed"): Storeroom never reports success for an object that is not there.  A retry is not checked against
 ``If-None-Match`` again: the completing request passed that check, and its object is the one now there.
+
+Checksums.  An upload created with a checksum algorithm gets its integrity checked as S3 checks it
+(https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html,
+https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompletedPart.html): every listed part must carry its
+checksum, equal to the one the part was stored with; its part numbers start at 1 without gaps; an
+``x-amz-checksum-type`` header must name the upload's type; and a whole-object ``x-amz-checksum-<algorithm>``
+header must be of the upload's algorithm and equal the object's COMPOSITE or FULL_OBJECT checksum
+(``BadDigest`` otherwise).  The codes and messages are S3's.
 """
 
 from __future__ import annotations
@@ -62,11 +70,13 @@ async def complete_multipart_upload(call: S3Call) -> Response:
         return await _answer_again(call, upload_id, None)
     requested = _requested_parts(await _read_body(call))
     fingerprint = _fingerprint(call, requested)
+    sent = _whole_object_checksum(call, upload, requested)
     chosen = _chosen_parts(call, upload, requested)
+    checksum = _object_checksum(upload, chosen)
+    _check_whole_object_checksum(upload, sent, checksum, len(chosen))
     etag = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen)).hexdigest() + f"-{len(chosen)}"
     record = ObjectRecord(call.bucket, call.key, sum(p.size for p in chosen), etag, time.time(),
-                          [(p.blob_id, p.size) for p in chosen], upload.headers,
-                          _object_checksum(call, upload, chosen), len(chosen))
+                          [(p.blob_id, p.size) for p in chosen], upload.headers, checksum, len(chosen))
     try:
         # Also frees the blobs of parts the object leaves out, as the upload's rows go in the same transaction.
         await commit_object(call, record, discard_upload=upload.upload_id, completed_request=fingerprint,
@@ -142,14 +152,14 @@ def _requested_parts(body: bytes) -> list[RequestedPart]:
 
 
 def _chosen_parts(call: S3Call, upload: Upload, requested: list[RequestedPart]) -> list[Part]:
-    """The stored parts the request lists, after checking each is there with the ETag given."""
+    """The stored parts the request lists, after checking each is there with the ETag and checksum given."""
     stored = {p.part_number: p for p in call.meta.list_parts(upload.upload_id)}
     chosen: list[Part] = []
     for asked in requested:
         part = stored.get(asked.number)
         if part is None or (asked.etag is not None and asked.etag != part.etag):
-            raise AwsError("InvalidPart", UploadId=upload.upload_id, PartNumber=str(asked.number),
-                           ETag=asked.etag or "")
+            raise _invalid_part(upload, asked)
+        _check_part_checksum(upload, asked, part)
         chosen.append(part)
     for part in chosen[:-1]:
         if part.size < MIN_PART_SIZE:
@@ -158,11 +168,72 @@ def _chosen_parts(call: S3Call, upload: Upload, requested: list[RequestedPart]) 
     return chosen
 
 
-def _object_checksum(call: S3Call, upload: Upload, parts: list[Part]) -> dict[str, str] | None:
+def _invalid_part(upload: Upload, asked: RequestedPart) -> AwsError:
+    return AwsError("InvalidPart", UploadId=upload.upload_id, PartNumber=str(asked.number), ETag=asked.etag or "")
+
+
+def _check_part_checksum(upload: Upload, asked: RequestedPart, part: Part) -> None:
+    """A listed part's checksums: the upload's algorithm is required when it has one, and every value given
+    must be the part's own (a value of another algorithm than the part's was never checked: BadDigest)."""
+    algorithm = upload.checksum_algorithm
+    if algorithm is not None and algorithm not in asked.checksums:
+        raise AwsError("InvalidRequest", f"The upload was created using a {algorithm.lower()} checksum. The "
+                       "complete request must include the checksum for each part. It was missing for part "
+                       f"{asked.number} in the request.")
+    stored = part.checksum or {}
+    for named, value in asked.checksums.items():
+        if named != stored.get("algorithm"):
+            raise AwsError("BadDigest", f"The {named.lower()} you specified for part {asked.number} did not "
+                           "match what we received.")
+        if value != stored["value"]:
+            raise _invalid_part(upload, asked)
+
+
+def _whole_object_checksum(call: S3Call, upload: Upload, requested: list[RequestedPart]) -> str | None:
+    """The whole-object checksum the request sends (``x-amz-checksum-<algorithm>``), after checking that the
+    request agrees with the upload on the checksum type, the algorithm and (with one) the part numbering."""
+    algorithm = upload.checksum_algorithm or DEFAULT_CHECKSUM  # the algorithm of the object's checksum
+    mode = call.headers.get("x-amz-checksum-type")
+    if mode is not None and mode.upper() != (upload.checksum_type or "null"):
+        raise AwsError("InvalidRequest", f"The upload was created using the {upload.checksum_type or 'null'} "
+                       "checksum mode. The complete request must use the same checksum mode.")
+    sent: str | None = None
+    for named in ALGORITHMS:
+        value = call.headers.get(header_name(named))
+        if value is None:
+            continue
+        if named != algorithm:
+            raise AwsError("InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: "
+                           f"{algorithm.lower()}, actual checksum Type: {named.lower()}")
+        sent = value.strip()
+    # "when an additional checksum ... is applied to each part, the PartNumber must start at 1 and the part
+    # numbers must be consecutive. Otherwise, Amazon S3 generates an HTTP 400 Bad Request status code and an
+    # InvalidPartOrder error code." (API_CompletedPart.html)
+    if upload.checksum_algorithm is not None and [p.number for p in requested] != list(
+            range(1, len(requested) + 1)):
+        raise AwsError("InvalidPartOrder", UploadId=upload.upload_id)
+    return sent
+
+
+def _check_whole_object_checksum(upload: Upload, sent: str | None, checksum: dict[str, str] | None,
+                                 parts: int) -> None:
+    if sent is None:
+        return
+    algorithm = upload.checksum_algorithm or DEFAULT_CHECKSUM
+    if checksum is None:  # parts of an upload without algorithm were sent with checksums of other algorithms
+        raise AwsError("NotImplemented", f"The {algorithm.lower()} checksum of this object cannot be checked: "
+                       "its parts were uploaded with checksums of another algorithm.")
+    if checksum["type"] == "COMPOSITE" and "-" not in sent:
+        sent = f"{sent}-{parts}"  # S3 takes a composite checksum without its part count
+    if sent != checksum["value"]:
+        raise AwsError("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
+
+
+def _object_checksum(upload: Upload, parts: list[Part]) -> dict[str, str] | None:
     """The completed object's checksum, from its parts' checksums (no data is read again).
 
     COMPOSITE: the checksum of the parts' binary checksums, then ``-N``.  FULL_OBJECT: the parts' CRCs
-    combined into the CRC of the whole object; a value the client sends with Complete must match it.
+    combined into the CRC of the whole object.  None when the parts lack checksums of the algorithm.
     """
     algorithm = upload.checksum_algorithm or DEFAULT_CHECKSUM
     if any(not p.checksum or p.checksum["algorithm"] != algorithm for p in parts):
@@ -172,11 +243,7 @@ def _object_checksum(call: S3Call, upload: Upload, parts: list[Part]) -> dict[st
         crc = digests[0]
         for part, digest in zip(parts[1:], digests[1:], strict=True):
             crc = combine_crc(algorithm, crc, digest, part.size)
-        value = base64.b64encode(crc).decode()
-        sent = call.headers.get(header_name(algorithm))
-        if sent is not None and sent != value:
-            raise AwsError("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
-        return {"algorithm": algorithm, "value": value, "type": "FULL_OBJECT"}
+        return {"algorithm": algorithm, "value": base64.b64encode(crc).decode(), "type": "FULL_OBJECT"}
     combined = Checksum(algorithm)
     for digest in digests:
         combined.update(digest)

@@ -93,6 +93,11 @@ def _part_number(call: S3Call) -> int:
 async def upload_part(call: S3Call) -> Response:
     upload = _upload(call)
     number = _part_number(call)
+    named, _ = requested_checksum(call.headers)
+    if upload.checksum_algorithm and named and named != upload.checksum_algorithm:
+        # A part checked with another algorithm could not make the object's checksum the upload asked for.
+        raise AwsError("InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: "
+                       f"{upload.checksum_algorithm.lower()}, actual checksum Type: {named.lower()}")
     received = await receive_body(call, checksum_default=upload.checksum_algorithm or DEFAULT_CHECKSUM)
     part = Part(number, received.blob_id, received.size, received.md5.hex(), time.time(), received.checksum)
     await _store_part(call, upload, part)
