@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import ipaddress
 import re
@@ -55,15 +57,66 @@ def canonical_user_id(account_id: str) -> str:
 
 
 async def list_buckets(call: S3Call) -> Response:
-    prefix = call.args.get("prefix", "")
+    """A page of the account's buckets, in name order.
+
+    "max-buckets: Maximum number of buckets to be returned in response" (1-10000); "continuation-token:
+    ContinuationToken indicates to Amazon S3 that the list is being continued on this bucket with a token";
+    "prefix: Limits the response to bucket names that begin with the specified bucket name prefix";
+    "bucket-region: Limits the response to buckets that are located in the specified Amazon Web Services
+    Region". The answer's ContinuationToken is there when more buckets follow.
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html
+    """
+    args = call.args
+    prefix = args.get("prefix", "")
+    limit = _max_buckets(args.get("max-buckets"))
+    token = args.get("continuation-token")
+    after = "" if token is None else _bucket_after(token)
+    page = call.meta.list_buckets(after=after, prefix=prefix, region=args.get("bucket-region"), limit=limit + 1)
+    more = len(page) > limit
+    page = page[:limit]
     entries = "".join(
         "<Bucket>" + xml.tag("Name", b.name) + xml.tag("CreationDate", xml.iso8601(b.created))
         + xml.tag("BucketRegion", b.region) + "</Bucket>"
-        for b in call.meta.list_buckets() if b.name.startswith(prefix)
+        for b in page
     )
+    next_token = _token_after(page[-1].name) if more and page else None
     body = xml.document("ListAllMyBucketsResult", owner_xml(call) + f"<Buckets>{entries}</Buckets>"
-                        + (xml.tag("Prefix", prefix) if prefix else ""))
+                        + xml.tag("ContinuationToken", next_token)
+                        + (xml.tag("Prefix", prefix) if "prefix" in args else ""))
     return Response(200, list(XML_HEADERS), body)
+
+
+MAX_BUCKETS = 10_000
+_TOKEN_PREFIX = "sr1:"
+
+
+def _max_buckets(raw: str | None) -> int:
+    if raw is None:
+        return MAX_BUCKETS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_BUCKETS:
+        raise AwsError("InvalidArgument", f"Argument max-buckets must be an integer between 1 and {MAX_BUCKETS}.",
+                       ArgumentName="max-buckets", ArgumentValue=raw)
+    return value
+
+
+def _token_after(name: str) -> str:
+    """An opaque token for "the buckets after ``name``" (S3's tokens are opaque too)."""
+    return base64.urlsafe_b64encode((_TOKEN_PREFIX + name).encode()).decode().rstrip("=")
+
+
+def _bucket_after(token: str) -> str:
+    try:
+        decoded = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = ""
+    if not decoded.startswith(_TOKEN_PREFIX) or not valid_bucket_name(decoded[len(_TOKEN_PREFIX):]):
+        raise AwsError("InvalidArgument", "The continuation token provided is incorrect",
+                       ArgumentName="continuation-token", ArgumentValue=token)
+    return decoded[len(_TOKEN_PREFIX):]
 
 
 async def create_bucket(call: S3Call) -> Response:

@@ -273,8 +273,14 @@ class MetaStore:
         ).fetchone()
         return None if row is None else Bucket(*row)
 
-    def list_buckets(self) -> list[Bucket]:
-        rows = self.db.read.execute("SELECT name, region, created FROM buckets ORDER BY name").fetchall()
+    def list_buckets(self, *, after: str = "", prefix: str = "", region: str | None = None,
+                     limit: int = -1) -> list[Bucket]:
+        """Buckets named after ``after`` and starting with ``prefix`` (in ``region``), in name order."""
+        rows = self.db.read.execute(
+            "SELECT name, region, created FROM buckets WHERE name > ? AND substr(name, 1, ?) = ? "
+            "AND (? IS NULL OR region = ?) ORDER BY name LIMIT ?",
+            (after, len(prefix), prefix, region, region, limit),
+        ).fetchall()
         return [Bucket(*r) for r in rows]
 
     async def create_bucket(self, name: str, region: str) -> bool:
