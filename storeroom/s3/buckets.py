@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import ipaddress
 import re
 from typing import TYPE_CHECKING
@@ -12,6 +11,8 @@ from typing import TYPE_CHECKING
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.s3 import xml
+from storeroom.s3.acl import check_bucket_acl_headers
+from storeroom.s3.owner import canonical_user_id, owner_xml
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -44,16 +45,6 @@ def valid_bucket_name(name: str) -> bool:
         return False
     except ValueError:
         return True
-
-
-def owner_xml(call: S3Call) -> str:
-    return ("<Owner>" + xml.tag("ID", canonical_user_id(call.s3.account_id)) + xml.tag("DisplayName", "root")
-            + "</Owner>")
-
-
-def canonical_user_id(account_id: str) -> str:
-    """S3's canonical user id: 64 hex characters, stable for the account."""
-    return hashlib.sha256(f"storeroom-canonical-user:{account_id}".encode()).hexdigest()
 
 
 async def list_buckets(call: S3Call) -> Response:
@@ -123,6 +114,7 @@ async def create_bucket(call: S3Call) -> Response:
     assert call.bucket is not None
     if not valid_bucket_name(call.bucket):
         raise AwsError("InvalidBucketName", BucketName=call.bucket)
+    check_bucket_acl_headers(call)
     region = await _location_constraint(call)
     if not await call.meta.create_bucket(call.bucket, region):
         # AWS documents a legacy 200 for this in us-east-1, but answers 409 in every other region, as do

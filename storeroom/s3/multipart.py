@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.s3 import xml
-from storeroom.s3.buckets import owner_xml
+from storeroom.s3.acl import check_object_acl_headers
 from storeroom.s3.objects import checksum_headers, copy_source, object_headers
+from storeroom.s3.owner import owner_xml
+from storeroom.s3.unconfigured import refuse_object_tags
 from storeroom.s3.upload import DEFAULT_CHECKSUM, copy_range, receive_body, requested_checksum
 from storeroom.store.meta import Part, Upload
 
@@ -32,6 +34,8 @@ def new_upload_id() -> str:
 async def create_multipart_upload(call: S3Call) -> Response:
     assert call.bucket is not None and call.key is not None
     call.existing_bucket()
+    check_object_acl_headers(call)
+    refuse_object_tags(call)
     stored = object_headers(call.headers)
     algorithm, _ = requested_checksum(call.headers)
     checksum_type = _checksum_type(algorithm, call.headers.get("x-amz-checksum-type"))

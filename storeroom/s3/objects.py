@@ -11,6 +11,8 @@ from storeroom.errors import AwsError
 from storeroom.http.body import Payload
 from storeroom.http.types import Response
 from storeroom.s3 import conditions, xml
+from storeroom.s3.acl import check_object_acl_headers
+from storeroom.s3.unconfigured import refuse_object_tags
 from storeroom.s3.upload import DEFAULT_CHECKSUM, Received, copy_range, receive_body, requested_checksum
 from storeroom.store.meta import ObjectRecord
 
@@ -77,6 +79,8 @@ async def put_object(call: S3Call) -> Response:
     assert call.bucket is not None and call.key is not None
     call.existing_bucket()
     headers = call.headers
+    check_object_acl_headers(call)
+    refuse_object_tags(call)
     stored = object_headers(headers)
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None and if_none_match.strip() != "*":
@@ -295,6 +299,8 @@ def copy_source(call: S3Call) -> ObjectRecord:
 async def copy_object(call: S3Call, attempts: int = 3) -> Response:
     assert call.bucket is not None and call.key is not None
     call.existing_bucket()
+    check_object_acl_headers(call)
+    refuse_object_tags(call)
     source = copy_source(call)
     headers = call.headers
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
