@@ -71,7 +71,12 @@ async def complete_multipart_upload(call: S3Call) -> Response:
     requested = _requested_parts(await _read_body(call))
     fingerprint = _fingerprint(call, requested)
     sent = _whole_object_checksum(call, upload, requested)
-    chosen = _chosen_parts(call, upload, requested)
+    try:
+        chosen = _chosen_parts(call, upload, requested)
+    except AwsError as err:
+        if err.code == "InvalidPart" and call.meta.get_upload(upload_id) is None:
+            return await _answer_again(call, upload_id, fingerprint)  # completed since we looked its parts up
+        raise
     checksum = _object_checksum(upload, chosen)
     _check_whole_object_checksum(upload, sent, checksum, len(chosen))
     etag = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen)).hexdigest() + f"-{len(chosen)}"

@@ -368,13 +368,14 @@ class MetaStore:
             kept = {b for b, _ in obj.blobs}
             unreferenced: list[str] = []
             if discard_upload is not None:
+                # Gone first (a concurrent complete or abort won), then changed: checked before anything is written.
+                if conn.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (discard_upload,)).fetchone() is None:
+                    return "no-upload", []
                 part_blobs = {r[0] for r in conn.execute(
                     "SELECT blob_id FROM parts WHERE upload_id = ?", (discard_upload,))}
-                if not kept <= part_blobs:  # checked before anything is written
+                if not kept <= part_blobs:
                     return "parts-changed", []
-                cur = conn.execute("DELETE FROM uploads WHERE upload_id = ?", (discard_upload,))
-                if cur.rowcount == 0:
-                    return "no-upload", []
+                conn.execute("DELETE FROM uploads WHERE upload_id = ?", (discard_upload,))
                 unreferenced = sorted(part_blobs - kept)
                 if completed_request is not None:
                     conn.execute(

@@ -177,3 +177,17 @@ def test_botocore_retries_a_complete_whose_answer_was_lost(s3, bucket, dropping_
     assert dropping_proxy.completes_seen == 2  # the first answer was lost, botocore sent the request again
     assert answer["ETag"] == s3.head_object(Bucket=bucket, Key="k")["ETag"]
     assert s3.get_object(Bucket=bucket, Key="k")["ContentLength"] == PART + 4
+
+
+def test_identical_completes_at_once_all_succeed(s3, bucket, client_factory) -> None:  # type: ignore[no-untyped-def]
+    """An SDK's retry can overlap the request it retries: whichever commits first, both get the answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = [client_factory() for _ in range(6)]
+    for attempt in range(3):
+        key = f"k{attempt}"
+        upload_id, parts = _upload(s3, bucket, key, [b"one"])
+        with ThreadPoolExecutor(len(clients)) as pool:
+            answers = list(pool.map(lambda c: _complete(c, bucket, key, upload_id, parts), clients))  # noqa: B023
+        assert all(a == answers[0] for a in answers)
+        assert answers[0]["ETag"] == s3.head_object(Bucket=bucket, Key=key)["ETag"]
