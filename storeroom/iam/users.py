@@ -417,12 +417,24 @@ async def ListSAMLProviders(call: IamCall) -> Result:
 @action
 async def GetLoginProfile(call: IamCall) -> Result:
     """No user has a console password in Storeroom."""
+    raise _no_login_profile(call)
+
+
+@action
+async def DeleteLoginProfile(call: IamCall) -> Result:
+    """Nothing to delete: IAM answers NoSuchEntity for a user without a console password, which every
+    Storeroom user is (Terraform's aws_iam_user force_destroy calls this and takes the 404 as done)."""
+    raise _no_login_profile(call)
+
+
+def _no_login_profile(call: IamCall) -> AwsError:
+    """Authorized on the user (NoSuchEntity for a missing user first), then NoSuchEntity for the profile."""
     name = call.params.get("UserName") or call.caller.user_name or ""
     if call.params.get("UserName") is not None:
         _require_user(call, name)
     else:
         call.require(_root_arn(call) if call.caller.is_root else call.caller.arn)
-    raise AwsError("NoSuchEntity", f"Login Profile for User {name} cannot be found.", 404)
+    return AwsError("NoSuchEntity", f"Login Profile for User {name} cannot be found.", 404)
 
 
 @action

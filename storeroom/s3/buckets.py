@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
+import base64
+import binascii
 import ipaddress
 import re
 from typing import TYPE_CHECKING
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.s3 import xml
+from storeroom.s3.acl import check_bucket_acl_headers
+from storeroom.s3.owner import canonical_user_id, owner_xml
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -44,32 +47,74 @@ def valid_bucket_name(name: str) -> bool:
         return True
 
 
-def owner_xml(call: S3Call) -> str:
-    return ("<Owner>" + xml.tag("ID", canonical_user_id(call.s3.account_id)) + xml.tag("DisplayName", "root")
-            + "</Owner>")
-
-
-def canonical_user_id(account_id: str) -> str:
-    """S3's canonical user id: 64 hex characters, stable for the account."""
-    return hashlib.sha256(f"storeroom-canonical-user:{account_id}".encode()).hexdigest()
-
-
 async def list_buckets(call: S3Call) -> Response:
-    prefix = call.args.get("prefix", "")
+    """A page of the account's buckets, in name order.
+
+    "max-buckets: Maximum number of buckets to be returned in response" (1-10000); "continuation-token:
+    ContinuationToken indicates to Amazon S3 that the list is being continued on this bucket with a token";
+    "prefix: Limits the response to bucket names that begin with the specified bucket name prefix";
+    "bucket-region: Limits the response to buckets that are located in the specified Amazon Web Services
+    Region". The answer's ContinuationToken is there when more buckets follow.
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html
+    """
+    args = call.args
+    prefix = args.get("prefix", "")
+    limit = _max_buckets(args.get("max-buckets"))
+    token = args.get("continuation-token")
+    after = "" if token is None else _bucket_after(token)
+    page = call.meta.list_buckets(after=after, prefix=prefix, region=args.get("bucket-region"), limit=limit + 1)
+    more = len(page) > limit
+    page = page[:limit]
     entries = "".join(
         "<Bucket>" + xml.tag("Name", b.name) + xml.tag("CreationDate", xml.iso8601(b.created))
         + xml.tag("BucketRegion", b.region) + "</Bucket>"
-        for b in call.meta.list_buckets() if b.name.startswith(prefix)
+        for b in page
     )
+    next_token = _token_after(page[-1].name) if more and page else None
     body = xml.document("ListAllMyBucketsResult", owner_xml(call) + f"<Buckets>{entries}</Buckets>"
-                        + (xml.tag("Prefix", prefix) if prefix else ""))
+                        + xml.tag("ContinuationToken", next_token)
+                        + (xml.tag("Prefix", prefix) if "prefix" in args else ""))
     return Response(200, list(XML_HEADERS), body)
+
+
+MAX_BUCKETS = 10_000
+_TOKEN_PREFIX = "sr1:"
+
+
+def _max_buckets(raw: str | None) -> int:
+    if raw is None:
+        return MAX_BUCKETS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_BUCKETS:
+        raise AwsError("InvalidArgument", f"Argument max-buckets must be an integer between 1 and {MAX_BUCKETS}.",
+                       ArgumentName="max-buckets", ArgumentValue=raw)
+    return value
+
+
+def _token_after(name: str) -> str:
+    """An opaque token for "the buckets after ``name``" (S3's tokens are opaque too)."""
+    return base64.urlsafe_b64encode((_TOKEN_PREFIX + name).encode()).decode().rstrip("=")
+
+
+def _bucket_after(token: str) -> str:
+    try:
+        decoded = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = ""
+    if not decoded.startswith(_TOKEN_PREFIX) or not valid_bucket_name(decoded[len(_TOKEN_PREFIX):]):
+        raise AwsError("InvalidArgument", "The continuation token provided is incorrect",
+                       ArgumentName="continuation-token", ArgumentValue=token)
+    return decoded[len(_TOKEN_PREFIX):]
 
 
 async def create_bucket(call: S3Call) -> Response:
     assert call.bucket is not None
     if not valid_bucket_name(call.bucket):
         raise AwsError("InvalidBucketName", BucketName=call.bucket)
+    check_bucket_acl_headers(call)
     region = await _location_constraint(call)
     if not await call.meta.create_bucket(call.bucket, region):
         # AWS documents a legacy 200 for this in us-east-1, but answers 409 in every other region, as do

@@ -17,7 +17,7 @@ from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.numbers import INT32_MAX, parse_int
 from storeroom.s3 import xml
-from storeroom.s3.buckets import owner_xml
+from storeroom.s3.owner import owner_xml
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call

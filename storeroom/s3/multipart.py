@@ -1,32 +1,28 @@
-"""Multipart uploads: Create, UploadPart, UploadPartCopy, Complete, Abort, ListParts, ListMultipartUploads.
+"""Multipart uploads: Create, UploadPart, UploadPartCopy, Abort, ListParts, ListMultipartUploads.
 
-Completing does not copy data: the object's row lists the parts' blobs in order and GET streams across
-them.  ETag = MD5 of the concatenated binary MD5s of the parts, then ``-N``, as S3 computes it.
+CompleteMultipartUpload, which makes the object of the parts, is in ``complete.py``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 import time
 from typing import TYPE_CHECKING
 
-from storeroom.checksums import Checksum, combine_crc, header_name
 from storeroom.errors import AwsError
-from storeroom.http.body import Payload
 from storeroom.http.types import Response
 from storeroom.numbers import INT32_MAX, parse_int
 from storeroom.s3 import xml
-from storeroom.s3.buckets import owner_xml
-from storeroom.s3.objects import checksum_elements, checksum_headers, commit_object, copy_source, object_headers
+from storeroom.s3.acl import check_object_acl_headers
+from storeroom.s3.objects import checksum_headers, copy_source, object_headers
+from storeroom.s3.owner import owner_xml
+from storeroom.s3.unconfigured import refuse_object_tags
 from storeroom.s3.upload import DEFAULT_CHECKSUM, copy_range, receive_body, requested_checksum
-from storeroom.store.meta import ObjectRecord, Part, Upload
+from storeroom.store.meta import Part, Upload
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
 
-MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
 XML_HEADERS = [("content-type", "application/xml")]
 
@@ -39,6 +35,8 @@ def new_upload_id() -> str:
 async def create_multipart_upload(call: S3Call) -> Response:
     assert call.bucket is not None and call.key is not None
     call.existing_bucket()
+    check_object_acl_headers(call)
+    refuse_object_tags(call)
     stored = object_headers(call.headers)
     algorithm, _ = requested_checksum(call.headers)
     checksum_type = _checksum_type(algorithm, call.headers.get("x-amz-checksum-type"))
@@ -97,6 +95,11 @@ def _part_number(call: S3Call) -> int:
 async def upload_part(call: S3Call) -> Response:
     upload = _upload(call)
     number = _part_number(call)
+    named, _ = requested_checksum(call.headers)
+    if upload.checksum_algorithm and named and named != upload.checksum_algorithm:
+        # A part checked with another algorithm could not make the object's checksum the upload asked for.
+        raise AwsError("InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: "
+                       f"{upload.checksum_algorithm.lower()}, actual checksum Type: {named.lower()}")
     received = await receive_body(call, checksum_default=upload.checksum_algorithm or DEFAULT_CHECKSUM)
     part = Part(number, received.blob_id, received.size, received.md5.hex(), time.time(), received.checksum)
     await _store_part(call, upload, part)
@@ -151,84 +154,6 @@ def _copy_range(header: str | None, size: int) -> tuple[int, int]:
     if end > size:
         raise AwsError("InvalidRange", RangeRequested=header, ActualObjectSize=str(size))
     return start, end
-
-
-async def complete_multipart_upload(call: S3Call) -> Response:
-    assert call.bucket is not None and call.key is not None
-    upload = _upload(call)
-    body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(4 * 1024 * 1024)
-    requested = _requested_parts(body)
-    stored = {p.part_number: p for p in call.meta.list_parts(upload.upload_id)}
-    chosen: list[Part] = []
-    for number, etag in requested:
-        part = stored.get(number)
-        if part is None or (etag is not None and etag != part.etag):
-            raise AwsError("InvalidPart", UploadId=upload.upload_id, PartNumber=str(number),
-                           ETag=etag or "")
-        chosen.append(part)
-    for part in chosen[:-1]:
-        if part.size < MIN_PART_SIZE:
-            raise AwsError("EntityTooSmall", ProposedSize=str(part.size), MinSizeAllowed=str(MIN_PART_SIZE),
-                           PartNumber=str(part.part_number), ETag=part.etag)
-    etag = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen)).hexdigest() + f"-{len(chosen)}"
-    record = ObjectRecord(call.bucket, call.key, sum(p.size for p in chosen), etag, time.time(),
-                          [(p.blob_id, p.size) for p in chosen], upload.headers,
-                          _object_checksum(call, upload, chosen), len(chosen))
-    # Also frees the blobs of parts the object leaves out, as the upload's rows go in the same transaction.
-    await commit_object(call, record, discard_upload=upload.upload_id, fresh_blobs=False,
-                        if_none_match="if-none-match" in call.headers)
-    host = call.headers.get("host", "localhost")
-    result = xml.document("CompleteMultipartUploadResult",
-                          xml.tag("Location", f"http://{host}/{call.bucket}/{call.key}")
-                          + xml.tag("Bucket", call.bucket) + xml.tag("Key", call.key)
-                          + xml.tag("ETag", record.quoted_etag) + checksum_elements(record.checksum))
-    return Response(200, list(XML_HEADERS), result)
-
-
-def _requested_parts(body: bytes) -> list[tuple[int, str | None]]:
-    root = xml.parse(body)
-    if xml.local(root) != "CompleteMultipartUpload":
-        raise AwsError("MalformedXML")
-    parts: list[tuple[int, str | None]] = []
-    for element in xml.children(root, "Part"):
-        try:
-            number = int(xml.child_text(element, "PartNumber") or "")
-        except ValueError:
-            raise AwsError("MalformedXML") from None
-        etag = xml.child_text(element, "ETag")
-        parts.append((number, None if etag is None else etag.strip().strip('"')))
-    if not parts:
-        raise AwsError("MalformedXML", "The XML you provided was not well-formed or did not validate against "
-                       "our published schema")
-    numbers = [n for n, _ in parts]
-    if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
-        raise AwsError("InvalidPartOrder")
-    return parts
-
-
-def _object_checksum(call: S3Call, upload: Upload, parts: list[Part]) -> dict[str, str] | None:
-    """The completed object's checksum, from its parts' checksums (no data is read again).
-
-    COMPOSITE: the checksum of the parts' binary checksums, then ``-N``.  FULL_OBJECT: the parts' CRCs
-    combined into the CRC of the whole object; a value the client sends with Complete must match it.
-    """
-    algorithm = upload.checksum_algorithm or DEFAULT_CHECKSUM
-    if any(not p.checksum or p.checksum["algorithm"] != algorithm for p in parts):
-        return None
-    digests = [base64.b64decode(p.checksum["value"]) for p in parts if p.checksum]
-    if (upload.checksum_type or "FULL_OBJECT") == "FULL_OBJECT":
-        crc = digests[0]
-        for part, digest in zip(parts[1:], digests[1:], strict=True):
-            crc = combine_crc(algorithm, crc, digest, part.size)
-        value = base64.b64encode(crc).decode()
-        sent = call.headers.get(header_name(algorithm))
-        if sent is not None and sent != value:
-            raise AwsError("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
-        return {"algorithm": algorithm, "value": value, "type": "FULL_OBJECT"}
-    combined = Checksum(algorithm)
-    for digest in digests:
-        combined.update(digest)
-    return {"algorithm": algorithm, "value": f"{combined.b64digest()}-{len(parts)}", "type": "COMPOSITE"}
 
 
 async def abort_multipart_upload(call: S3Call) -> Response:

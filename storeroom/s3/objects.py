@@ -13,6 +13,8 @@ from storeroom.http.body import Payload
 from storeroom.http.types import Response
 from storeroom.numbers import parse_int
 from storeroom.s3 import conditions, xml
+from storeroom.s3.acl import check_object_acl_headers
+from storeroom.s3.unconfigured import refuse_object_tags
 from storeroom.s3.upload import DEFAULT_CHECKSUM, Received, copy_range, receive_body, requested_checksum
 from storeroom.store.meta import ObjectRecord
 
@@ -79,6 +81,8 @@ async def put_object(call: S3Call) -> Response:
     assert call.bucket is not None and call.key is not None
     call.existing_bucket()
     headers = call.headers
+    check_object_acl_headers(call)
+    refuse_object_tags(call)
     stored = object_headers(headers)
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None and if_none_match.strip() != "*":
@@ -102,7 +106,8 @@ def _unquoted(value: str | None) -> str | None:
 
 async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bool = False,
                         if_match: str | None = None, discard_upload: str | None = None,
-                        fresh_blobs: bool = True, same_blobs: bool = False) -> None:
+                        completed_request: str | None = None, fresh_blobs: bool = True,
+                        same_blobs: bool = False) -> None:
     """Makes ``record`` visible (atomically with its condition); frees the blobs it replaced.
 
     ``fresh_blobs``: the record's blobs were written for this request, so they are removed if it fails
@@ -110,7 +115,8 @@ async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bo
     """
     try:
         outcome, freed = await call.meta.put_object(record, if_none_match=if_none_match, if_match=if_match,
-                                                    discard_upload=discard_upload, same_blobs=same_blobs)
+                                                    discard_upload=discard_upload,
+                                                    completed_request=completed_request, same_blobs=same_blobs)
     except BaseException:
         if fresh_blobs:
             call.blobs.delete(b for b, _ in record.blobs)
@@ -313,6 +319,8 @@ def copy_source(call: S3Call) -> ObjectRecord:
 async def copy_object(call: S3Call, attempts: int = 3) -> Response:
     assert call.bucket is not None and call.key is not None
     call.existing_bucket()
+    check_object_acl_headers(call)
+    refuse_object_tags(call)
     source = copy_source(call)
     headers = call.headers
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()

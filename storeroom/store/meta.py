@@ -18,7 +18,7 @@ from storeroom.iam.schema import IAM_SCHEMA
 from storeroom.store import generation
 from storeroom.store.db import Database, run_script
 
-SCHEMA_VERSION = 2  # 2: the IAM tables (storeroom/iam/schema.py)
+SCHEMA_VERSION = 3  # 2: the IAM tables (storeroom/iam/schema.py); 3: completed_uploads
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -72,6 +72,18 @@ CREATE TABLE IF NOT EXISTS parts (
     checksum TEXT,
     PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
+-- Uploads completed lately, so that a retried CompleteMultipartUpload (its answer was lost) is answered again.
+-- Written in the transaction that completes the upload, pruned in small batches (s3/complete.py).
+CREATE TABLE IF NOT EXISTS completed_uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    completed REAL NOT NULL,
+    request TEXT NOT NULL,            -- digest of what the completing request asked for (parts, checksums)
+    object_mtime REAL NOT NULL,       -- with first_blob: which write of the key this completion made
+    first_blob TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads(completed);
 """
 
 
@@ -118,6 +130,24 @@ class Part:
     etag: str
     mtime: float
     checksum: dict[str, str] | None = field(default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A completed upload: the request that completed it, and the object write it made."""
+
+    upload_id: str
+    bucket: str
+    key: str
+    completed: float
+    request: str
+    object_mtime: float
+    first_blob: str
+
+    def made(self, obj: ObjectRecord) -> bool:
+        """Whether ``obj`` (the key's current object) is the very object this completion wrote."""
+        return (obj.bucket, obj.key, obj.mtime) == (self.bucket, self.key, self.object_mtime) and bool(
+            obj.blobs) and obj.blobs[0][0] == self.first_blob
 
 
 @dataclass(slots=True)
@@ -243,8 +273,14 @@ class MetaStore:
         ).fetchone()
         return None if row is None else Bucket(*row)
 
-    def list_buckets(self) -> list[Bucket]:
-        rows = self.db.read.execute("SELECT name, region, created FROM buckets ORDER BY name").fetchall()
+    def list_buckets(self, *, after: str = "", prefix: str = "", region: str | None = None,
+                     limit: int = -1) -> list[Bucket]:
+        """Buckets named after ``after`` and starting with ``prefix`` (in ``region``), in name order."""
+        rows = self.db.read.execute(
+            "SELECT name, region, created FROM buckets WHERE name > ? AND substr(name, 1, ?) = ? "
+            "AND (? IS NULL OR region = ?) ORDER BY name LIMIT ?",
+            (after, len(prefix), prefix, region, region, limit),
+        ).fetchall()
         return [Bucket(*r) for r in rows]
 
     async def create_bucket(self, name: str, region: str) -> bool:
@@ -303,7 +339,7 @@ class MetaStore:
 
     async def put_object(self, obj: ObjectRecord, *, if_none_match: bool = False,
                          if_match: str | None = None, discard_upload: str | None = None,
-                         same_blobs: bool = False) -> tuple[str, list[str]]:
+                         completed_request: str | None = None, same_blobs: bool = False) -> tuple[str, list[str]]:
         """Insert or replace; returns (outcome, blob ids no longer referenced).
 
         outcome: 'ok', 'no-bucket', 'exists' (``if_none_match`` and the key exists), 'etag-mismatch'
@@ -314,7 +350,8 @@ class MetaStore:
         so the blobs it would keep may be gone).
         The check and the write happen in one transaction, so conditional writes are atomic.  Completing an
         upload (``discard_upload``) deletes it with its parts; the parts' blobs the object does not use are
-        returned as unreferenced.
+        returned as unreferenced; with ``completed_request`` (the digest of the completing request) it is
+        remembered in ``completed_uploads``, in the same transaction, for the retries of that request.
         """
         def job(conn: sqlite3.Connection) -> tuple[str, list[str]]:
             if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (obj.bucket,)).fetchone() is None:
@@ -331,14 +368,22 @@ class MetaStore:
             kept = {b for b, _ in obj.blobs}
             unreferenced: list[str] = []
             if discard_upload is not None:
+                # Gone first (a concurrent complete or abort won), then changed: checked before anything is written.
+                if conn.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (discard_upload,)).fetchone() is None:
+                    return "no-upload", []
                 part_blobs = {r[0] for r in conn.execute(
                     "SELECT blob_id FROM parts WHERE upload_id = ?", (discard_upload,))}
-                if not kept <= part_blobs:  # checked before anything is written
+                if not kept <= part_blobs:
                     return "parts-changed", []
-                cur = conn.execute("DELETE FROM uploads WHERE upload_id = ?", (discard_upload,))
-                if cur.rowcount == 0:
-                    return "no-upload", []
+                conn.execute("DELETE FROM uploads WHERE upload_id = ?", (discard_upload,))
                 unreferenced = sorted(part_blobs - kept)
+                if completed_request is not None:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO completed_uploads(upload_id, bucket, key, completed, request, "
+                        "object_mtime, first_blob) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (discard_upload, obj.bucket, obj.key, time.time(), completed_request, obj.mtime,
+                         obj.blobs[0][0]),
+                    )
             conn.execute(
                 "INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, doc, parts) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -440,6 +485,23 @@ class MetaStore:
             cur = conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
             return blobs if cur.rowcount else None
         return await self.db.write(job)
+
+    def get_completion(self, upload_id: str, since: float) -> Completion | None:
+        """The completion of ``upload_id`` if it happened at ``since`` or later."""
+        row = self.db.read.execute(
+            "SELECT upload_id, bucket, key, completed, request, object_mtime, first_blob FROM completed_uploads "
+            "WHERE upload_id = ? AND completed >= ?", (upload_id, since),
+        ).fetchone()
+        return None if row is None else Completion(*row)
+
+    def prune_completions(self, before: float, batch: int) -> None:
+        """Forgets up to ``batch`` completions older than ``before``, on the writer thread, not waited for."""
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "DELETE FROM completed_uploads WHERE upload_id IN (SELECT upload_id FROM completed_uploads "
+                "WHERE completed < ? ORDER BY completed LIMIT ?)", (before, batch),
+            )
+        self.db.submit(job)
 
     # -- maintenance -------------------------------------------------------------------------------------
 

@@ -90,9 +90,52 @@ def test_a_schema_1_data_dir_gains_the_iam_tables(tmp_path: Path) -> None:
     conn.close()
     store = MetaStore(path)
     try:
-        assert store.db.read.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert store.db.read.execute("PRAGMA user_version").fetchone()[0] == meta_module.SCHEMA_VERSION
         assert store.get_bucket("old-bucket") is not None
         tables = {r[0] for r in store.db.read.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"iam_users", "iam_groups", "iam_policies", "iam_attachments", "bucket_policies"} <= tables
     finally:
         store.close()
+
+
+def test_a_schema_2_data_dir_gains_the_completed_uploads_table(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "meta.sqlite3"
+    MetaStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE completed_uploads")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    store = MetaStore(path)
+    try:
+        assert store.get_completion("nothing", 0) is None
+    finally:
+        store.close()
+
+
+def test_a_completion_is_recorded_with_the_object_and_pruned_when_old(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        meta = MetaStore(tmp_path / "meta.sqlite3")
+        try:
+            await meta.create_bucket("b", "us-east-1")
+            await meta.create_upload(Upload("u1", "b", "k", time.time(), {}, None))
+            await meta.put_part("u1", Part(1, "blob-a", 10, "e1", time.time()))
+            record = _record("k", [("blob-a", 10)])
+            outcome, _ = await meta.put_object(record, discard_upload="u1", completed_request="digest")
+            assert outcome == "ok"
+            done = meta.get_completion("u1", time.time() - 60)
+            assert done is not None and done.request == "digest" and done.made(record)
+            assert meta.get_completion("u1", time.time() + 60) is None  # older than asked for
+            # an overwrite is another object: the completion did not make it
+            other = _record("k", [("blob-b", 10)])
+            await meta.put_object(other)
+            assert not done.made(other)
+            meta.prune_completions(time.time() + 1, 10)
+            await meta.create_bucket("after-the-prune", "us-east-1")  # the writer thread has run the prune
+            assert meta.get_completion("u1", 0) is None
+        finally:
+            meta.close()
+
+    asyncio.run(scenario())

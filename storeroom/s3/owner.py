@@ -1,0 +1,21 @@
+"""The owner of every bucket and object: the account, under S3's canonical user id."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from storeroom.s3 import xml
+
+if TYPE_CHECKING:
+    from storeroom.s3.service import S3Call
+
+
+def canonical_user_id(account_id: str) -> str:
+    """S3's canonical user id: 64 hex characters, stable for the account."""
+    return hashlib.sha256(f"storeroom-canonical-user:{account_id}".encode()).hexdigest()
+
+
+def owner_xml(call: S3Call) -> str:
+    return ("<Owner>" + xml.tag("ID", canonical_user_id(call.s3.account_id)) + xml.tag("DisplayName", "root")
+            + "</Owner>")

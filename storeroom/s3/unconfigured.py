@@ -1,0 +1,87 @@
+"""Reads of bucket and object settings Storeroom does not have yet, answered as S3 answers them for a bucket
+or object on which the setting is not configured -- which is what is true of every Storeroom bucket.
+
+Tools read all of these when they manage a bucket (Terraform's aws_s3_bucket refresh, Ansible's s3_bucket and
+s3_object), and stop or warn on a 501.  Each answer states the truth: no tags, no CORS, no lifecycle rules, no
+default encryption (Storeroom does not encrypt object data at rest, so it does not claim S3's SSE-S3
+default), no public access block (public bucket policies take effect), ACLs disabled (BucketOwnerEnforced),
+no website, no access logging, no replication, the bucket owner pays, no transfer acceleration, no Object Lock,
+no event notifications.  The writes of these settings still answer 501 NotImplemented (operations.py).
+
+The bucket (and the key) must exist: NoSuchBucket / NoSuchKey come before the not-configured answer.  Error
+codes and messages: https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html and S3's answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from storeroom.errors import AwsError
+from storeroom.http.types import Response
+from storeroom.s3 import xml
+
+if TYPE_CHECKING:
+    from storeroom.s3.service import S3Call
+
+XML_HEADERS = [("content-type", "application/xml")]
+Handler = Callable[["S3Call"], Awaitable[Response]]
+
+
+def _not_configured(code: str, message: str) -> Handler:
+    """A read whose answer, for a bucket without the setting, is a 404 with ``code``."""
+    async def handler(call: S3Call) -> Response:
+        call.existing_bucket()
+        raise AwsError(code, message, 404, BucketName=call.bucket or "")
+    return handler
+
+
+def _document(root: str, inner: str = "", namespace: str = xml.S3_NS) -> Handler:
+    """A read whose answer, for a bucket without the setting, is the document ``<root>inner</root>``."""
+    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{namespace}">{inner}</{root}>'.encode()
+
+    async def handler(call: S3Call) -> Response:
+        call.existing_bucket()
+        return Response(200, list(XML_HEADERS), body)
+    return handler
+
+
+get_bucket_tagging = _not_configured("NoSuchTagSet", "The TagSet does not exist")
+get_bucket_cors = _not_configured("NoSuchCORSConfiguration", "The CORS configuration does not exist")
+get_bucket_lifecycle = _not_configured("NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist")
+get_bucket_encryption = _not_configured("ServerSideEncryptionConfigurationNotFoundError",
+                                        "The server side encryption configuration was not found")
+get_public_access_block = _not_configured("NoSuchPublicAccessBlockConfiguration",
+                                          "The public access block configuration was not found")
+get_bucket_website = _not_configured("NoSuchWebsiteConfiguration",
+                                     "The specified bucket does not have a website configuration")
+get_bucket_replication = _not_configured("ReplicationConfigurationNotFoundError",
+                                         "The replication configuration was not found")
+get_object_lock_configuration = _not_configured("ObjectLockConfigurationNotFoundError",
+                                                "Object Lock configuration does not exist for this bucket")
+# ACLs are disabled on every bucket: S3's default "bucket owner enforced" Object Ownership.
+get_bucket_ownership_controls = _document(
+    "OwnershipControls", "<Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule>")
+# S3 answers logging in a namespace of its own.
+get_bucket_logging = _document("BucketLoggingStatus", namespace="http://doc.s3.amazonaws.com/2006-03-01")
+get_bucket_request_payment = _document("RequestPaymentConfiguration", "<Payer>BucketOwner</Payer>")
+get_bucket_accelerate = _document("AccelerateConfiguration")  # never configured: no Status
+get_bucket_notification = _document("NotificationConfiguration")
+
+
+async def get_object_tagging(call: S3Call) -> Response:
+    """Objects carry no tags in Storeroom (PutObject refuses ``x-amz-tagging``): an empty TagSet."""
+    assert call.bucket is not None and call.key is not None
+    if call.meta.get_object(call.bucket, call.key) is None:
+        call.existing_bucket()
+        raise AwsError("NoSuchKey", Key=call.key)
+    call.existing_bucket()
+    return Response(200, list(XML_HEADERS), xml.document("Tagging", "<TagSet></TagSet>"))
+
+
+def refuse_object_tags(call: S3Call) -> None:
+    """PutObject, CopyObject, CreateMultipartUpload with tags: not stored, so not accepted (GetObjectTagging
+    answers an empty TagSet, which must stay true)."""
+    if call.headers.get("x-amz-tagging", "").strip():
+        raise AwsError("NotImplemented", "Object tags (x-amz-tagging) are not implemented by Storeroom.",
+                       Header="x-amz-tagging")
