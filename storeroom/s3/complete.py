@@ -37,6 +37,7 @@ from storeroom.checksums import ALGORITHMS, Checksum, combine_crc, header_name
 from storeroom.errors import AwsError
 from storeroom.http.body import Payload
 from storeroom.http.types import Response
+from storeroom.numbers import parse_int
 from storeroom.s3 import xml
 from storeroom.s3.objects import checksum_elements, commit_object
 from storeroom.s3.upload import DEFAULT_CHECKSUM
@@ -139,10 +140,9 @@ def _requested_parts(body: bytes) -> list[RequestedPart]:
         raise AwsError("MalformedXML")
     parts: list[RequestedPart] = []
     for element in xml.children(root, "Part"):
-        try:
-            number = int(xml.child_text(element, "PartNumber") or "")
-        except ValueError:
-            raise AwsError("MalformedXML") from None
+        number = parse_int((xml.child_text(element, "PartNumber") or "").strip())
+        if number is None:  # "1_0" or "١" are no part numbers, whatever Python's int() says
+            raise AwsError("MalformedXML")
         etag = xml.child_text(element, "ETag")
         checksums = {alg: value.strip() for alg in ALGORITHMS
                      if (value := xml.child_text(element, f"Checksum{alg}")) is not None}

@@ -126,6 +126,19 @@ def test_complete_with_no_parts_is_malformed(s3, bucket):
     assert client_error(exc) == (400, "MalformedXML")
 
 
+@pytest.mark.parametrize("spelled", ["1_0", "\u0661", "x", ""])
+def test_complete_with_a_part_number_that_is_no_number_is_malformed(endpoint, s3, bucket, spelled):
+    """Python's int() reads "1_0" as 10 and Arabic-Indic digits as digits; S3 reads ASCII digits only."""
+    from tests.e2e.helpers import signed_request
+
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=10, Body=b"x")["ETag"]
+    body = (f"<CompleteMultipartUpload><Part><PartNumber>{spelled}</PartNumber><ETag>{etag}</ETag></Part>"
+            "</CompleteMultipartUpload>").encode()
+    r = signed_request("POST", f"{endpoint}/{bucket}/k?uploadId={upload_id}", body=body)
+    assert r.status_code == 400 and b"<Code>MalformedXML</Code>" in r.content, r.content
+
+
 @pytest.mark.parametrize("number", [0, 10001])
 def test_part_number_out_of_range(s3, bucket, number):
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
