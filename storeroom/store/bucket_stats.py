@@ -24,11 +24,10 @@ CREATE TABLE bucket_stats (
 """,
     """
 CREATE TRIGGER bucket_stats_replaced BEFORE INSERT ON objects
-WHEN EXISTS (SELECT 1 FROM objects WHERE bucket = new.bucket AND key = new.key)
 BEGIN
-    UPDATE bucket_stats SET objects = objects - 1,
-        bytes = bytes - (SELECT size FROM objects WHERE bucket = new.bucket AND key = new.key)
-    WHERE bucket = new.bucket;
+    UPDATE bucket_stats SET objects = objects - 1, bytes = bytes - replaced.size
+    FROM (SELECT size FROM objects WHERE bucket = new.bucket AND key = new.key) AS replaced
+    WHERE bucket_stats.bucket = new.bucket;
 END
 """,
     """
