@@ -71,7 +71,7 @@ def findings(conn: sqlite3.Connection, now: float, max_age_days: int, unused_day
 
 def check(meta_db: Path, max_age_days: int, unused_days: int) -> list[Finding]:
     """One pass: read the keys (read-only), log a warning per finding; returns the findings."""
-    conn = sqlite3.connect(f"file:{meta_db}?mode=ro", uri=True, timeout=30)
+    conn = sqlite3.connect(f"{meta_db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
         found = findings(conn, time.time(), max_age_days, unused_days)
     finally:
