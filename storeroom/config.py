@@ -24,6 +24,10 @@ class Settings:
     region: str = "us-east-1"
     # Extra domains for virtual-hosted-style requests (``bucket.<domain>``); ``localhost`` is always one.
     domains: tuple[str, ...] = ()
+    # Key hygiene (storeroom/hygiene.py) and metrics (storeroom/metrics.py)
+    key_max_age_days: int = 90
+    key_unused_days: int = 90
+    metrics_public: bool = False   # GET /_storeroom/metrics without a signature from any address
 
     @property
     def meta_db(self) -> Path:
@@ -41,12 +45,20 @@ class Settings:
     def master_key_file(self) -> Path:
         return self.data_dir / "master.key"
 
+    @property
+    def metrics_dir(self) -> Path:
+        """prometheus-client's multiprocess files (PROMETHEUS_MULTIPROC_DIR), emptied at every start."""
+        return self.data_dir / "metrics"
+
     def to_env(self) -> dict[str, str]:
         """The settings as environment variables, for worker processes started by uvicorn."""
         return {
             "STOREROOM_DATA_DIR": str(self.data_dir),
             "STOREROOM_REGION": self.region,
             "STOREROOM_DOMAINS": ",".join(self.domains),
+            "STOREROOM_KEY_MAX_AGE_DAYS": str(self.key_max_age_days),
+            "STOREROOM_KEY_UNUSED_DAYS": str(self.key_unused_days),
+            "STOREROOM_METRICS_PUBLIC": "1" if self.metrics_public else "",
         }
 
     @classmethod
@@ -56,4 +68,7 @@ class Settings:
             data_dir=default_data_dir(),
             region=os.environ.get("STOREROOM_REGION", "us-east-1"),
             domains=domains,
+            key_max_age_days=int(os.environ.get("STOREROOM_KEY_MAX_AGE_DAYS") or 90),
+            key_unused_days=int(os.environ.get("STOREROOM_KEY_UNUSED_DAYS") or 90),
+            metrics_public=os.environ.get("STOREROOM_METRICS_PUBLIC", "").lower() in ("1", "true", "yes", "on"),
         )

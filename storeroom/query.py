@@ -10,6 +10,7 @@ wrappers and timestamp formats are the model's.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import re
 import unicodedata
@@ -322,15 +323,19 @@ def _serialize(shape: Shape, value: Any, out: list[str]) -> None:
         out.append("true" if value else "false")
     elif kind == "timestamp":
         out.append(timestamp(value) if isinstance(value, int | float) else xml_text(str(value)))
+    elif kind == "blob":  # GetCredentialReport's Content: base64 in the wire protocol
+        out.append(base64.b64encode(value).decode() if isinstance(value, bytes) else xml_text(str(value)))
     else:
         out.append(xml_text(str(value)))
 
 
 def render_error(service: str, err: AwsError, request_id: str) -> Response:
     kind = "Receiver" if err.status >= 500 else "Sender"
+    # Some errors come without a message (GetCredentialReport's ReportNotPresent: "Unknown" in the AWS CLI)
+    message = f"<Message>{xml_text(err.message)}</Message>" if err.message else ""
     body = (
         f'<ErrorResponse xmlns="{namespace(service)}"><Error><Type>{kind}</Type>'
-        f"<Code>{xml_text(err.code)}</Code><Message>{xml_text(err.message)}</Message></Error>"
+        f"<Code>{xml_text(err.code)}</Code>{message}</Error>"
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     ).encode()
     return Response(err.status, [("content-type", "text/xml")], body, error_code=err.code)

@@ -6,12 +6,15 @@ import fcntl
 import os
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 
 from storeroom import __version__
 from storeroom.config import Settings, default_data_dir
+
+if TYPE_CHECKING:
+    from storeroom.hygiene import KeyHygiene
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -36,7 +39,16 @@ def parse_listen(value: str) -> tuple[str, int]:
               help="the region buckets are created in by default (env STOREROOM_REGION)")
 @click.option("--domain", multiple=True,
               help="domain for virtual-hosted-style requests (BUCKET.DOMAIN); repeatable; 'localhost' always works")
-def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain: tuple[str, ...]) -> None:
+@click.option("--key-max-age-days", type=click.IntRange(min=0), default=90, envvar="STOREROOM_KEY_MAX_AGE_DAYS",
+              show_default=True, help="warn in the log (at start, then daily) about active access keys older "
+              "than this (env STOREROOM_KEY_MAX_AGE_DAYS)")
+@click.option("--key-unused-days", type=click.IntRange(min=0), default=90, envvar="STOREROOM_KEY_UNUSED_DAYS",
+              show_default=True, help="warn about access keys unused for this long (env STOREROOM_KEY_UNUSED_DAYS)")
+@click.option("--metrics-public", is_flag=True, envvar="STOREROOM_METRICS_PUBLIC",
+              help="serve GET /_storeroom/metrics unsigned to any address, not only loopback "
+              "(env STOREROOM_METRICS_PUBLIC)")
+def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain: tuple[str, ...],
+          key_max_age_days: int, key_unused_days: int, metrics_public: bool) -> None:
     """Run the S3 / IAM / STS / CloudTrail endpoint."""
     import uvicorn
 
@@ -48,7 +60,8 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
     host, port = parse_listen(listen)
     data_dir = (data_dir or default_data_dir()).resolve()
     settings = Settings(data_dir=data_dir, host=host, port=port, workers=max(workers, 1), region=region,
-                        domains=domain)
+                        domains=domain, key_max_age_days=key_max_age_days, key_unused_days=key_unused_days,
+                        metrics_public=metrics_public)
     os.umask(0o077)  # the data dir holds object data and (encrypted) secrets: owner-only, whatever creates files
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = _lock_data_dir(data_dir)
@@ -65,9 +78,11 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
         print(f"Storeroom: removed {removed} unreferenced blob file(s) left by an interrupted write",
               file=sys.stderr)
     os.environ.update(settings.to_env())
+    _prepare_metrics_dir(settings.metrics_dir)
     print(f"Storeroom {__version__}: account {account_id}, data in {data_dir}, "
           f"endpoint http://{host}:{port} ({settings.workers} worker(s))", file=sys.stderr, flush=True)
     _raise_open_file_limit()
+    hygiene = _start_key_hygiene(settings)
     try:
         uvicorn.run(
             "storeroom.http.app:create_app", factory=True, host=host, port=port, workers=settings.workers,
@@ -80,7 +95,28 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
             backlog=2048,
         )
     finally:
+        hygiene.stop()
         lock.close()
+
+
+def _prepare_metrics_dir(path: Path) -> None:
+    """prometheus-client's multiprocess mode (storeroom/metrics.py): every worker writes its counters to
+    memory-mapped files in PROMETHEUS_MULTIPROC_DIR, which must be set before a worker imports the library and
+    emptied at every start (files of an earlier run would be summed in)."""
+    path.mkdir(exist_ok=True, mode=0o700)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+
+
+def _start_key_hygiene(settings: Settings) -> KeyHygiene:
+    """Warnings about old and unused keys, from this process only (not once per worker), off every request."""
+    from storeroom.hygiene import KeyHygiene, configure_logging
+
+    configure_logging()
+    hygiene = KeyHygiene(settings.meta_db, settings.key_max_age_days, settings.key_unused_days)
+    hygiene.start()
+    return hygiene
 
 
 def _raise_open_file_limit() -> None:

@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from storeroom import query, sts
+from storeroom import metrics, query, sts
 from storeroom.audit.log import AuditLog, Record
 from storeroom.authz import Authorizer
 from storeroom.config import Settings
@@ -65,6 +65,8 @@ class App:
         self.credentials: CredentialResolver | None = None
         self.s3: S3Service | None = None
         self.iam: IamService | None = None
+        self.authorizer: Authorizer | None = None
+        self.metrics: metrics.RequestMetrics | None = None
         self.account_id = ""
         self.ready = False
 
@@ -83,10 +85,14 @@ class App:
         authorizer = Authorizer(self.meta, account_id)
         self.s3 = S3Service(settings, self.meta, BlobStore(settings.blob_dir), account_id, authorizer)
         self.iam = IamService(self.meta, account_id, authorizer, box)
+        self.authorizer = authorizer
+        self.metrics = metrics.RequestMetrics()
         self.ready = True
 
     async def close(self) -> None:
         self.ready = False
+        if self.metrics is not None:
+            await self.metrics.close()
         if self.audit is not None:
             await self.audit.close()
         if self.meta is not None:
@@ -108,8 +114,9 @@ class App:
                     asyncio.get_running_loop().set_default_executor(
                         ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="blob-io"))
                     self.open()
-                    assert self.audit is not None
+                    assert self.audit is not None and self.metrics is not None
                     self.audit.start()
+                    self.metrics.start()
                 except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
                     await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                     return
@@ -124,11 +131,13 @@ class App:
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         if request.path.startswith("/_storeroom/"):
-            await send_response(send, self._own_endpoint(request),
-                                [(b"x-amz-request-id", request.request_id.encode()), _SERVER])
+            own = await self._metrics_endpoint(request) if request.path == "/_storeroom/metrics" \
+                else self._own_endpoint(request)
+            await send_response(send, own, [(b"x-amz-request-id", request.request_id.encode()), _SERVER])
             return
         context: Context | None = None
         render: Callable[[AwsError, Request], Response] = self._s3_error
+        service = "s3"
         try:
             v2 = parse_auth_v2(request.headers, request.args)
             try:
@@ -136,7 +145,8 @@ class App:
             except AwsError:  # answered in the protocol of the service the credential names, if it names one
                 render = self._service(claimed_service(request.headers, request.query) or "s3")[1]
                 raise
-            handler, render = self._service(signed.credential.service if signed else "s3")
+            service = signed.credential.service if signed else "s3"
+            handler, render = self._service(service)
             context = self.authenticate(request, v2, signed)
             if context.signed is not None and context.signing_key is None:
                 await self._verify_with_body(context)
@@ -161,6 +171,7 @@ class App:
             pass
         finally:
             self._audit(request, context, response)
+            self._observe(request, context, service, response)
 
     def authenticate(self, request: Request, v2: SignedRequestV2 | None, signed: SignedRequest | None) -> Context:
         """Find the key, verify time and signature. Unsigned requests are anonymous S3."""
@@ -235,6 +246,57 @@ class App:
             return Response(503, [("content-type", "application/json")], b'{"status":"starting"}')
         return Response(404, [("content-type", "application/json")], b'{"status":"not found"}')
 
+    async def _metrics_endpoint(self, request: Request) -> Response:
+        """GET /_storeroom/metrics: unsigned from loopback (or from anywhere with --metrics-public); otherwise a
+        SigV4-signed request (for any service) by a principal allowed ``storeroom:GetMetrics``."""
+        if request.method not in ("GET", "HEAD"):
+            return self._s3_error(AwsError("MethodNotAllowed"), request)
+        assert self.meta is not None and self.metrics is not None
+        try:
+            if not (self.settings.metrics_public or _loopback(request.client_ip)):
+                self._authorize_metrics(await self._authenticated(request))
+        except AwsError as err:
+            return self._s3_error(err, request)
+        except ClientDisconnected:
+            return Response(400)
+        body = metrics.scrape(self.metrics, self.meta, self.settings.key_max_age_days)
+        return Response(200, [("content-type", metrics.CONTENT_TYPE)], body)
+
+    async def _authenticated(self, request: Request) -> Context:
+        v2 = parse_auth_v2(request.headers, request.args)
+        signed = None if v2 is not None else parse_auth(request.headers, request.query)
+        context = self.authenticate(request, v2, signed)
+        if context.signed is not None and context.signing_key is None:
+            await self._verify_with_body(context)
+        return context
+
+    def _authorize_metrics(self, context: Context) -> None:
+        assert self.authorizer is not None
+        principal = context.principal
+        evaluation = self.authorizer.check(context, "storeroom:GetMetrics", "*")
+        if not evaluation.allowed:
+            who = "anonymous" if principal.is_anonymous else principal.arn
+            raise AwsError("AccessDenied", f"User: {who} is not authorized to perform: storeroom:GetMetrics "
+                           f"{evaluation.reason}".rstrip(), 403)
+
+    def _observe(self, request: Request, context: Context | None, service: str, response: Response) -> None:
+        if self.metrics is None:
+            return
+        body = response.body
+        if request.method == "HEAD":
+            sent = 0
+        elif isinstance(body, bytes):
+            sent = len(body)
+        else:  # streamed: what the response announced
+            sent = next((int(v) for k, v in response.headers if k == "content-length"), 0)
+        principal = None if context is None else context.principal
+        denied = None
+        if response.error_code == "AccessDenied":
+            denied = metrics.ANONYMOUS if principal is None or principal.is_anonymous else principal.arn
+        operation = (context.operation if context is not None else None) or "Unknown"
+        self.metrics.observe(service, operation, response.status, time.time() - request.started, request.received,
+                             sent, denied)
+
     def _audit(self, request: Request, context: Context | None, response: Response) -> None:
         if self.audit is None:
             return
@@ -250,6 +312,11 @@ class App:
             p.account_id, p.user_name, p.access_key_id, context.region, request.client_ip,
             request.headers.get("user-agent", ""), context.bucket, context.key, request.request_id,
             response.status, response.error_code))
+
+
+def _loopback(address: str) -> bool:
+    """127.0.0.0/8 or ::1 (also as an IPv4-mapped IPv6 address)."""
+    return address.startswith(("127.", "::ffff:127.")) or address == "::1"
 
 
 def _query_error(service: str) -> Callable[[AwsError, Request], Response]:

@@ -50,7 +50,7 @@ class Request:
 
     __slots__ = (
         "scope", "receive", "method", "raw_path", "path", "raw_query", "query", "args", "headers",
-        "request_id", "client_ip", "secure", "started", "body_done", "body",
+        "request_id", "client_ip", "secure", "started", "body_done", "body", "received",
     )
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
@@ -79,6 +79,7 @@ class Request:
         self.started = time.time()
         self.body_done = False
         self.body: bytes | None = None  # set once a small body was read whole (read_body)
+        self.received = 0  # body bytes read so far, as sent (aws-chunked framing included): metrics
 
     async def stream(self) -> AsyncIterator[bytes]:
         """The raw body, as it arrives. A client that stops sending for BODY_IDLE_TIMEOUT seconds gets S3's
@@ -93,6 +94,7 @@ class Request:
                 raise ClientDisconnected()
             chunk = message.get("body", b"")
             if chunk:
+                self.received += len(chunk)
                 yield chunk
             if not message.get("more_body", False):
                 self.body_done = True

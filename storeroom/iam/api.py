@@ -8,7 +8,8 @@ dict, which :mod:`storeroom.query` serializes (epoch floats become ISO 8601 time
 
 Handlers are registered in ``HANDLERS`` of ``storeroom/iam/users.py`` (users, access keys, groups, account
 summary) and ``storeroom/iam/policies.py`` (managed and inline policies, attachments, boundaries, simulator,
-authorization details).  Actions of the model without a handler answer 501 NotImplemented.
+authorization details) and ``storeroom/iam/credential_report.py`` (the credential report).  Actions of the
+model without a handler answer 501 NotImplemented.
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ class IamService:
         self.box = box  # seals new secret access keys: box.seal(secret, access_key_id)
         self.account_id = account_id
         self.authorizer = authorizer
-        from storeroom.iam import policies, users  # the handler modules import this one
-        self.handlers: dict[str, Handler] = {**users.HANDLERS, **policies.HANDLERS}
+        from storeroom.iam import credential_report, policies, users  # the handler modules import this one
+        self.handlers: dict[str, Handler] = {**users.HANDLERS, **policies.HANDLERS, **credential_report.HANDLERS}
 
     async def handle(self, ctx: Context) -> Response:
         request = ctx.request

@@ -361,6 +361,7 @@ async def GetAccountSummary(call: IamCall) -> Result:
     summary = {
         "Users": c.users, "Groups": c.groups, "Policies": c.policies, "PolicyVersionsInUse": c.attachments,
         "AccountAccessKeysPresent": 1 if c.root_keys else 0, "AccountMFAEnabled": 0,
+        "AccountPasswordPresent": 0,  # the root has no console password in Storeroom
         "AccountSigningCertificatesPresent": 0, "MFADevices": 0, "MFADevicesInUse": 0, "ServerCertificates": 0,
         "Roles": 0, "InstanceProfiles": 0, "Providers": 0, "GlobalEndpointTokenVersion": 1, **_QUOTAS,
     }

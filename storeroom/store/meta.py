@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from storeroom.iam.schema import IAM_SCHEMA
-from storeroom.store import generation
+from storeroom.store import bucket_stats, generation
 from storeroom.store.db import Database, run_script
 
 SCHEMA_VERSION = 3  # 2: the IAM tables (storeroom/iam/schema.py); 3: completed_uploads
@@ -519,4 +519,5 @@ def _migrate(conn: sqlite3.Connection) -> None:
         raise RuntimeError(f"data dir was written by a newer Storeroom (schema {version} > {SCHEMA_VERSION})")
     run_script(conn, _SCHEMA)
     run_script(conn, IAM_SCHEMA)
+    bucket_stats.ensure(conn)  # objects and bytes per bucket, kept by triggers (metrics)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

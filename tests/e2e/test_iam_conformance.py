@@ -177,6 +177,16 @@ def test_account_summary_has_aws_keys(iam: Any) -> None:
         assert isinstance(summary[key], int), key
 
 
+def test_account_summary_has_every_key_of_the_model(iam: Any) -> None:
+    """SummaryMap's keys are an enum of the IAM model (summaryKeyType): AWS answers all of them; the root has no
+    console password (AccountPasswordPresent 0), no MFA, no signing certificate in Storeroom."""
+    enum = iam.meta.service_model.shape_for("summaryKeyType").enum
+    summary = iam.get_account_summary()["SummaryMap"]
+    assert sorted(summary) == sorted(enum)
+    assert (summary["AccountPasswordPresent"], summary["AccountMFAEnabled"],
+            summary["AccountSigningCertificatesPresent"]) == (0, 0, 0)
+
+
 # -- the Query protocol ------------------------------------------------------------------------------------------
 
 

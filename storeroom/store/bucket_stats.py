@@ -1,0 +1,79 @@
+"""Objects and bytes per bucket, kept by triggers as objects come and go, so that reading them (the metrics
+endpoint, at every scrape) costs one row per bucket instead of a scan of every object.
+
+The triggers follow the only ways the store changes ``objects``: ``INSERT OR REPLACE`` (a new object, or one
+replacing the key's previous version) and ``DELETE``.  SQLite does not fire delete triggers for the row that
+``REPLACE`` removes unless ``recursive_triggers`` is on (it is off: storeroom/store/db.py), so a BEFORE INSERT
+trigger takes the replaced object out of the counts and the AFTER INSERT trigger adds the new one.
+
+A data dir made before these counts existed gets them computed once, when the table is created.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+# One statement each (run_script splits at ';', which trigger bodies contain).
+_SCHEMA = (
+    """
+CREATE TABLE bucket_stats (
+    bucket TEXT PRIMARY KEY,
+    objects INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+) WITHOUT ROWID
+""",
+    """
+CREATE TRIGGER bucket_stats_replaced BEFORE INSERT ON objects
+BEGIN
+    UPDATE bucket_stats SET objects = objects - 1, bytes = bytes - replaced.size
+    FROM (SELECT size FROM objects WHERE bucket = new.bucket AND key = new.key) AS replaced
+    WHERE bucket_stats.bucket = new.bucket;
+END
+""",
+    """
+CREATE TRIGGER bucket_stats_inserted AFTER INSERT ON objects
+BEGIN
+    INSERT INTO bucket_stats(bucket, objects, bytes) VALUES (new.bucket, 1, new.size)
+    ON CONFLICT(bucket) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
+END
+""",
+    """
+CREATE TRIGGER bucket_stats_deleted AFTER DELETE ON objects
+BEGIN
+    UPDATE bucket_stats SET objects = objects - 1, bytes = bytes - old.size WHERE bucket = old.bucket;
+END
+""",
+    """
+CREATE TRIGGER bucket_stats_updated AFTER UPDATE OF bucket, size ON objects
+BEGIN
+    UPDATE bucket_stats SET objects = objects - 1, bytes = bytes - old.size WHERE bucket = old.bucket;
+    INSERT INTO bucket_stats(bucket, objects, bytes) VALUES (new.bucket, 1, new.size)
+    ON CONFLICT(bucket) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
+END
+""",
+    """
+CREATE TRIGGER bucket_stats_bucket_gone AFTER DELETE ON buckets
+BEGIN
+    DELETE FROM bucket_stats WHERE bucket = old.name;
+END
+""",
+)
+
+
+def ensure(conn: sqlite3.Connection) -> None:
+    """Creates the table and its triggers if missing, counting the objects already stored (in the caller's
+    transaction: the migration's)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bucket_stats'").fetchone():
+        return
+    for statement in _SCHEMA:
+        conn.execute(statement)
+    conn.execute("INSERT INTO bucket_stats(bucket, objects, bytes) "
+                  "SELECT bucket, count(*), coalesce(sum(size), 0) FROM objects GROUP BY bucket")
+
+
+def per_bucket(conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
+    """(bucket, objects, bytes) of every bucket, by name."""
+    rows = conn.execute(
+        "SELECT b.name, coalesce(s.objects, 0), coalesce(s.bytes, 0) FROM buckets b "
+        "LEFT JOIN bucket_stats s ON s.bucket = b.name ORDER BY b.name").fetchall()
+    return [(str(name), int(objects), int(size)) for name, objects, size in rows]
