@@ -244,7 +244,7 @@ def parse_duration(text: str) -> float:
     text = text.strip().lower()
     pos, total = 0, 0.0
     for match in _DURATION.finditer(text):
-        if match.start() != pos or (match.group(2) == "" and match.end() != len(text)):
+        if match.start() != pos or (match.group(2) == "" and (pos != 0 or match.end() != len(text))):
             break
         total += float(match.group(1)) * _UNITS[match.group(2) or "s"]
         pos = match.end()

@@ -111,7 +111,7 @@ def scan_files(root: Path, max_size: int) -> list[Finding]:
     found: list[Finding] = []
     for path in walk_files(root, max_size):
         found.extend(scan_file(path, os.path.relpath(path, base)))
-    return found
+    return sorted(found, key=lambda f: (f.path, f.line, f.kind))
 
 
 # -- git history ---------------------------------------------------------------------------------------------
