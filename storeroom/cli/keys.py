@@ -83,7 +83,7 @@ def describe_key(iam: Any, user: str, meta: dict[str, Any], max_age: float, unus
     idle = age if last is None else (at - last).total_seconds()
     return KeyInfo(
         user=user, access_key_id=key_id, status=meta["Status"], created=iso(created) or "",
-        age_days=round(age / 86400, 1), last_used=iso(last),
+        age_days=round(age / 86400, 4), last_used=iso(last),
         last_used_service=None if last is None else used.get("ServiceName"),
         last_used_region=None if last is None else used.get("Region"),
         delete_after=delete_after,

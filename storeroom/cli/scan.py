@@ -24,20 +24,23 @@ class KeyState:
     user: str | None = None  # None: not a key of this account (or not checked)
     status: str | None = None
     action: str | None = None
+    note: str | None = None  # why it has no owner
     locations: list[str] = field(default_factory=list)
 
 
-def account_keys(target: Target) -> dict[str, tuple[str, str]]:
-    """access key id → (user name, status) of every key in the account the command can see."""
+def account_keys(target: Target) -> tuple[dict[str, tuple[str, str]], bool]:
+    """access key id → (user name, status) of every key in the account the command can see, and whether
+    root's keys are among them (only root may list its own)."""
     iam = target.client("iam")
     keys: dict[str, tuple[str, str]] = {}
-    if target.client("sts").get_caller_identity()["Arn"].endswith(":root"):
+    as_root = target.client("sts").get_caller_identity()["Arn"].endswith(":root")
+    if as_root:
         for meta in paginate(iam, "list_access_keys", "AccessKeyMetadata"):
             keys[meta["AccessKeyId"]] = (ROOT_NAME, meta["Status"])
     for user in paginate(iam, "list_users", "Users"):
         for meta in paginate(iam, "list_access_keys", "AccessKeyMetadata", UserName=user["UserName"]):
             keys[meta["AccessKeyId"]] = (user["UserName"], meta["Status"])
-    return keys
+    return keys, as_root
 
 
 @click.command()
@@ -89,11 +92,13 @@ def _key_states(findings: list[Finding]) -> dict[str, KeyState]:
 
 
 def _check(target: Target, states: dict[str, KeyState], deactivate: bool, out: Output) -> None:
-    known = account_keys(target)
+    known, as_root = account_keys(target)
+    unknown = "not a key of this account" if as_root else "not a user's key of this account (root's are not listed)"
     signing = target.signing_key_id
     iam = target.client("iam")
     for key_id, state in states.items():
         if key_id not in known:
+            state.note = "temporary (STS)" if key_id.startswith("ASIA") else unknown
             continue
         state.user, state.status = known[key_id]
         if not deactivate or state.status != "Active":
@@ -122,7 +127,7 @@ def _show(out: Output, path: Path, history: bool, findings: list[Finding], state
                           "kind": f.kind, "match": f.masked, "access_key_id": f.access_key_id or
                           (f.value if f.kind == "access_key_id" else None)} for f in findings],
             "keys": [{"access_key_id": s.access_key_id, "user": s.user, "status": s.status, "action": s.action,
-                      "locations": s.locations} for s in states.values()],
+                      "note": s.note, "locations": s.locations} for s in states.values()],
             "active": sum(s.status == "Active" for s in states.values()),
         })
         return
@@ -148,7 +153,7 @@ def _key_label(states: dict[str, KeyState], f: Finding, offline: bool) -> str:
     if offline or state is None:
         return key_id if f.kind == "secret_access_key" else ""
     if state.user is None:
-        return "temporary (STS)" if key_id.startswith("ASIA") else "not a key of this account"
+        return state.note or ""
     status = state.status or ""
     if state.action == "deactivated":
         status = "Active → Inactive"

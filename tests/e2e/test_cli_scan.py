@@ -65,7 +65,7 @@ def test_scan_finds_a_removed_key_in_history_and_deactivates_it(endpoint: str, i
     }
     user = iam.get_access_key_last_used(AccessKeyId=key_id)["UserName"]
     assert out["keys"] == [{"access_key_id": key_id, "user": user, "status": "Active", "action": None,
-                            "locations": [f"{added[:12]}:config/.env:2"]}]
+                            "note": None, "locations": [f"{added[:12]}:config/.env:2"]}]
     assert _s3_error(endpoint, key) is None  # scanning changes nothing
 
     table = storeroom(endpoint, "scan", repo)
