@@ -18,9 +18,12 @@ def main() -> None:
 
 
 def _register() -> None:
-    from storeroom.cli import serve
+    from storeroom.cli import grant, keys, scan, serve
 
     main.add_command(serve.serve)
+    main.add_command(keys.keys)
+    main.add_command(grant.grant)
+    main.add_command(scan.scan)
 
 
 _register()

@@ -1,0 +1,99 @@
+"""Where applications read their keys: a ``.env`` file and AWS's access key CSV, written so that a reader never
+sees half a file (a temporary file in the same folder, fsynced, renamed over the old one) and only the owner can
+read them (mode 0600).
+
+A ``.env`` file keeps its other lines (the application's own settings, comments, order); the ``AWS_*`` lines
+given are replaced where they are (``export`` kept) or appended.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import secrets
+from pathlib import Path
+
+_ASSIGNMENT = re.compile(r"^(\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_]*)\s*=")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The ``NAME=value`` assignments of a .env file (quotes around a value removed; last one wins)."""
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return values
+    for line in text.splitlines():
+        match = _ASSIGNMENT.match(line)
+        if match is None:
+            continue
+        value = line[match.end():].strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[match.group(2)] = value
+    return values
+
+
+def update_env_file(path: Path, values: dict[str, str]) -> None:
+    """Sets ``values`` in the .env file at ``path`` (created if absent), atomically, mode 0600."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        lines = []
+    out: list[str] = []
+    done: set[str] = set()
+    for line in lines:
+        match = _ASSIGNMENT.match(line)
+        name = match.group(2) if match else None
+        if name is None or name not in values:
+            out.append(line)
+        elif name not in done:  # the first assignment is replaced, later ones dropped: one value, no doubt
+            out.append(f"{match.group(1) if match else ''}{name}={values[name]}")
+            done.add(name)
+    out.extend(f"{name}={value}" for name, value in values.items() if name not in done)
+    write_private(path, "\n".join(out) + "\n")
+
+
+def credentials_csv(key_id: str, secret: str) -> str:
+    """AWS's access key CSV: header ``Access key ID,Secret access key`` and one row."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["Access key ID", "Secret access key"])
+    writer.writerow([key_id, secret])
+    return out.getvalue()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replaces ``path`` with ``text`` atomically (readers see the old file or the new, never a part), 0600."""
+    folder = path.parent
+    tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)  # whatever the umask
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def check_writable(path: Path) -> str | None:
+    """Why ``path`` cannot be written (before a key is made for it), or None."""
+    folder = path.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot create files in {folder}"
+    if path.exists() and not path.is_file():
+        return f"{path} is not a regular file"
+    return None

@@ -1,0 +1,260 @@
+"""``storeroom keys report | rotate | cleanup`` against a real server, run as the owner runs them (a subprocess);
+the rotation with a real application process that keeps uploading through it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from storeroom.cli.keyfiles import read_env_file
+from tests.conftest import StoreroomServer, make_client
+from tests.e2e.cli import json_of, one_line_error, storeroom
+
+S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
+UPLOADER = Path(__file__).with_name("cli_uploader.py")
+
+
+def _user_with_key(iam: Any, new_user: Any) -> tuple[str, dict[str, str]]:
+    user = new_user()
+    iam.attach_user_policy(UserName=user, PolicyArn=S3_FULL)
+    return user, iam.create_access_key(UserName=user)["AccessKey"]
+
+
+def _app_env(path: Path, endpoint: str, key: dict[str, str]) -> None:
+    path.write_text(f"# the application's settings\nAPP_NAME=demo\nexport AWS_ACCESS_KEY_ID={key['AccessKeyId']}\n"
+                    f"AWS_SECRET_ACCESS_KEY={key['SecretAccessKey']}\nAWS_REGION=us-east-1\n"
+                    f"AWS_ENDPOINT_URL={endpoint}\n")
+
+
+def _invalid(endpoint: str, key_id: str, secret: str) -> str:
+    with pytest.raises(ClientError) as e:
+        make_client(endpoint, access_key=key_id, secret_key=secret).list_buckets()
+    return str(e.value.response["Error"]["Code"])
+
+
+def _log(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_rotation_keeps_a_running_application_uploading(endpoint: str, iam, bucket: str, new_user,  # type: ignore[no-untyped-def]
+                                                        tmp_path: Path) -> None:
+    user, old = _user_with_key(iam, new_user)
+    env_file, log, stop = tmp_path / "app.env", tmp_path / "app.log", tmp_path / "stop"
+    _app_env(env_file, endpoint, old)
+    app = subprocess.Popen([sys.executable, str(UPLOADER), str(env_file), bucket, str(log), str(stop), "0.2"])
+    try:
+        deadline = time.monotonic() + 30
+        while len(_log(log) if log.exists() else []) < 5:
+            assert time.monotonic() < deadline and app.poll() is None, "the application did not start uploading"
+            time.sleep(0.2)
+        # --settle longer than the minute within which Storeroom records a key's use (per worker)
+        began = time.time()
+        result = storeroom(endpoint, "keys", "rotate", user, "--env-file", env_file, "--settle", "65s",
+                           "--poll-interval", "5s", "--now", "--json", timeout=240)
+        ended = time.time()
+        time.sleep(2)  # the application goes on with the new key
+    finally:
+        stop.touch()
+        app.wait(timeout=30)
+    assert result.returncode == 0, result.stderr
+    out = json_of(result)
+    new_id = out["new_access_key_id"]
+    assert out["old_access_key_id"] == old["AccessKeyId"] and out["old_key"] == "deleted"
+    assert out["waited_seconds"] >= 65
+
+    requests = _log(log)
+    assert [r for r in requests if r["outcome"] != "ok"] == []  # no failed request, before, during or after
+    used = [r["key"] for r in requests]
+    switch = used.index(new_id)
+    assert set(used[:switch]) == {old["AccessKeyId"]} and set(used[switch:]) == {new_id}
+    # the application switched as soon as the file changed, and uploaded all along, before and after
+    assert began < requests[switch]["t"] < began + 10
+    assert requests[0]["t"] < began and requests[-1]["t"] > ended
+    assert max(b["t"] - a["t"] for a, b in zip(requests, requests[1:], strict=False)) < 5
+
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]] == [new_id]
+    assert _invalid(endpoint, old["AccessKeyId"], old["SecretAccessKey"]) == "InvalidAccessKeyId"
+    env = read_env_file(env_file)
+    assert env["AWS_ACCESS_KEY_ID"] == new_id and env["APP_NAME"] == "demo"
+    assert f"export AWS_ACCESS_KEY_ID={new_id}\n" in env_file.read_text()  # replaced where it was
+    assert env_file.read_text().startswith("# the application's settings\n")
+    assert stat.S_IMODE(os.stat(env_file).st_mode) == 0o600
+    make_client(endpoint, access_key=new_id, secret_key=env["AWS_SECRET_ACCESS_KEY"]).put_object(
+        Bucket=bucket, Key="after.txt", Body=b"new key works")
+
+
+def test_rotate_with_grace_then_cleanup(endpoint: str, iam, new_user, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    user, old = _user_with_key(iam, new_user)
+    env_file, csv_file = tmp_path / ".env", tmp_path / "credentials.csv"
+    _app_env(env_file, endpoint, old)
+    result = storeroom(endpoint, "keys", "rotate", user, "--env-file", env_file, "--csv", csv_file, "--force",
+                       "--grace", "6s", "--json")
+    assert result.returncode == 0, result.stderr
+    out = json_of(result)
+    new_id = out["new_access_key_id"]
+    assert out["old_key"] == "inactive" and out["delete_after"]
+    assert {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]} == {
+        old["AccessKeyId"]: "Inactive", new_id: "Active"}
+    assert _invalid(endpoint, old["AccessKeyId"], old["SecretAccessKey"]) == "InvalidAccessKeyId"
+    tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user)["Tags"]}
+    assert tags == {f"storeroom:delete-key:{old['AccessKeyId']}": out["delete_after"]}
+    with csv_file.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows == [{"Access key ID": new_id, "Secret access key": read_env_file(env_file)["AWS_SECRET_ACCESS_KEY"]}]
+    assert stat.S_IMODE(os.stat(csv_file).st_mode) == 0o600
+
+    report = json_of(storeroom(endpoint, "keys", "report", "--json"))
+    assert [k["delete_after"] for k in report["keys"] if k["access_key_id"] == old["AccessKeyId"]] == [
+        out["delete_after"]]
+
+    early = json_of(storeroom(endpoint, "keys", "cleanup", "--user", user, "--json"))
+    assert [(k["access_key_id"], k["action"]) for k in early["keys"]] == [(old["AccessKeyId"], "waiting")]
+    time.sleep(7)
+    dry = json_of(storeroom(endpoint, "keys", "cleanup", "--dry-run", "--json"))
+    assert {"user": user, "access_key_id": old["AccessKeyId"], "delete_after": out["delete_after"],
+            "action": "would be deleted"} in dry["keys"]
+    done = storeroom(endpoint, "keys", "cleanup")
+    assert done.returncode == 0, done.stderr
+    assert old["AccessKeyId"] in done.stdout and "deleted" in done.stdout
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]] == [new_id]
+    assert iam.list_user_tags(UserName=user)["Tags"] == []
+
+
+def test_cleanup_keeps_a_key_reactivated_during_its_grace(endpoint: str, iam, new_user,  # type: ignore[no-untyped-def]
+                                                          tmp_path: Path) -> None:
+    user, old = _user_with_key(iam, new_user)
+    env_file = tmp_path / ".env"
+    _app_env(env_file, endpoint, old)
+    assert storeroom(endpoint, "keys", "rotate", user, "--env-file", env_file, "--force", "--grace",
+                     "1s").returncode == 0
+    iam.update_access_key(UserName=user, AccessKeyId=old["AccessKeyId"], Status="Active")  # rolled back
+    time.sleep(1.5)
+    out = json_of(storeroom(endpoint, "keys", "cleanup", "--user", user, "--json"))
+    assert [k["action"] for k in out["keys"]] == ["kept: active again (rotation undone)"]
+    assert len(iam.list_access_keys(UserName=user)["AccessKeyMetadata"]) == 2
+    assert iam.list_user_tags(UserName=user)["Tags"] == []
+
+
+def test_rotate_gives_up_while_the_old_key_is_in_use_then_resumes(endpoint: str, iam, new_user,  # type: ignore[no-untyped-def]
+                                                                  tmp_path: Path) -> None:
+    user, old = _user_with_key(iam, new_user)
+    env_file = tmp_path / ".env"
+    _app_env(env_file, endpoint, old)
+    result = storeroom(endpoint, "keys", "rotate", user, "--env-file", env_file, "--timeout", "0s", "--json")
+    assert result.returncode == 1, result.stderr
+    out = json_of(result)
+    assert out["old_key"] == "active" and "both keys are left active" in out["error"]
+    assert {k["Status"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]} == {"Active"}
+
+    # a second run without the file holding the new key: IAM's two keys, refused with the reason
+    error = one_line_error(storeroom(endpoint, "keys", "rotate", user, "--force"))
+    assert f"{user} already has 2 access keys" in error and "at most 2 per user" in error
+
+    # the same command again resumes: the new key is in the file, the old one is retired
+    again = storeroom(endpoint, "keys", "rotate", user, "--env-file", env_file, "--force", "--now", "--json")
+    assert again.returncode == 0, again.stderr
+    assert "Resuming" in again.stderr
+    done = json_of(again)
+    assert done["new_access_key_id"] == out["new_access_key_id"] and done["old_key"] == "deleted"
+    assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]] == [
+        out["new_access_key_id"]]
+
+
+def test_rotate_errors(endpoint: str, iam, new_user, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    user = new_user()
+    assert "has no access key to rotate" in one_line_error(storeroom(endpoint, "keys", "rotate", user))
+    error = one_line_error(storeroom(endpoint, "keys", "rotate", "nobody-by-that-name"))
+    assert error.startswith("storeroom: NoSuchEntity: The user with name nobody-by-that-name cannot be found")
+    iam.create_access_key(UserName=user)
+    bad = storeroom(endpoint, "keys", "rotate", user, "--grace", "soon")
+    assert bad.returncode == 2 and "expected a duration like 30s" in bad.stderr
+    assert one_line_error(storeroom(endpoint, "keys", "rotate", user, "--env-file",
+                                    tmp_path / "no" / ".env")) == f"storeroom: {tmp_path / 'no'} is not a folder"
+    assert len(iam.list_access_keys(UserName=user)["AccessKeyMetadata"]) == 1  # nothing was made
+
+
+@pytest.fixture
+def own_server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A server of the test's own: the report lists every key of the account."""
+    srv = StoreroomServer(tmp_path / "data", workers=1)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_keys_report(own_server: StoreroomServer) -> None:
+    endpoint = own_server.endpoint
+    iam = make_client(endpoint, "iam")
+    iam.create_user(UserName="idle")
+    idle = iam.create_access_key(UserName="idle")["AccessKey"]["AccessKeyId"]
+    iam.update_access_key(UserName="idle", AccessKeyId=idle, Status="Inactive")
+    time.sleep(6)
+    iam.create_user(UserName="busy")
+    iam.attach_user_policy(UserName="busy", PolicyArn=S3_FULL)
+    busy = iam.create_access_key(UserName="busy")["AccessKey"]
+    make_client(endpoint, access_key=busy["AccessKeyId"], secret_key=busy["SecretAccessKey"]).list_buckets()
+
+    # unused: never used and older than 4 seconds (the idle key), not the key used a moment ago (root's, used
+    # through the test, may be: Storeroom records a key's use once a minute)
+    result = storeroom(endpoint, "keys", "report", "--unused-days", str(4 / 86400), "--json")
+    assert result.returncode == 1, result.stderr
+    flags = {k["access_key_id"]: (k["rotate"], k["unused"]) for k in json_of(result)["keys"]}
+    assert flags[idle] == (False, True) and flags[busy["AccessKeyId"]] == (False, False)
+
+    result = storeroom(endpoint, "keys", "report", "--json")
+    assert result.returncode == 0, result.stderr  # all keys are young
+    report = json_of(result)
+    assert report["attention"] == 0
+    rows = {k["access_key_id"]: k for k in report["keys"]}
+    assert [k["user"] for k in report["keys"]] == ["<root_account>", "busy", "idle"]
+    assert rows[busy["AccessKeyId"]] | {"created": None, "last_used": None, "age_days": None} == {
+        "user": "busy", "access_key_id": busy["AccessKeyId"], "status": "Active", "created": None,
+        "age_days": None, "last_used": None, "last_used_service": "s3", "last_used_region": "us-east-1",
+        "delete_after": None, "rotate": False, "unused": False, "attention": False}
+    assert rows[busy["AccessKeyId"]]["last_used"].endswith("Z")
+    assert rows[idle]["status"] == "Inactive" and rows[idle]["last_used"] is None
+
+    # older than the max age: every active key is due for rotation; the table says so (cron mails it)
+    result = storeroom(endpoint, "keys", "report", "--max-age-days", "0")
+    assert result.returncode == 1, result.stderr
+    lines = {line.split()[1]: line for line in result.stdout.splitlines() if "AKIA" in line}
+    assert "rotate" in lines[busy["AccessKeyId"]] and "rotate" not in lines[idle]
+    assert "2 key(s) need attention" in result.stdout
+
+
+def test_common_options_and_errors(own_server: StoreroomServer, tmp_path: Path) -> None:
+    from tests.e2e.cli import cli_env
+
+    endpoint = own_server.endpoint
+    for args in (["keys", "report"], ["keys", "rotate"], ["keys", "cleanup"], ["grant"], ["scan"]):
+        shown = storeroom(endpoint, *args, "--help")
+        assert shown.returncode == 0 and "--endpoint-url" in shown.stdout and "--json" in shown.stdout
+    # no credentials anywhere: root's keys from DATA_DIR/root-credentials.csv
+    data_dir = tmp_path / "somewhere"
+    data_dir.mkdir()
+    (data_dir / "root-credentials.csv").write_text(
+        "Access key ID,Secret access key\nAKIAIOSFODNN7EXAMPLE,wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n")
+    no_keys = cli_env(None, credentials=False, HOME=str(tmp_path))
+    result = storeroom(None, "keys", "report", "--endpoint-url", endpoint, "--data-dir", data_dir, env=no_keys)
+    assert result.returncode == 0, result.stderr
+    assert "AKIAIOSFODNN7EXAMPLE" in result.stdout
+    error = one_line_error(storeroom(None, "keys", "report", "--endpoint-url", endpoint, "--data-dir",
+                                     tmp_path / "empty", env=no_keys))
+    assert error.startswith("storeroom: no AWS credentials found") and "root-credentials.csv" in error
+    # wrong secret: AWS's error code and message
+    wrong = cli_env(endpoint, AWS_SECRET_ACCESS_KEY="x" * 40)
+    assert one_line_error(storeroom(endpoint, "keys", "report", env=wrong)).startswith(
+        "storeroom: SignatureDoesNotMatch: ")
+    # nobody listening
+    assert "cannot connect to http://127.0.0.1:9" in one_line_error(
+        storeroom(endpoint, "keys", "report", "--endpoint-url", "http://127.0.0.1:9"))
