@@ -24,6 +24,12 @@ class Settings:
     region: str = "us-east-1"
     # Extra domains for virtual-hosted-style requests (``bucket.<domain>``); ``localhost`` is always one.
     domains: tuple[str, ...] = ()
+    # The audit trail (storeroom/audit/): how long events are kept, whether each is committed before its
+    # response, where CloudTrail log files go, whether events are also printed as JSON lines
+    audit_retention_days: int = 90
+    audit_sync: bool = False
+    audit_export: Path | None = None
+    audit_stdout: bool = False
 
     @property
     def meta_db(self) -> Path:
@@ -47,6 +53,10 @@ class Settings:
             "STOREROOM_DATA_DIR": str(self.data_dir),
             "STOREROOM_REGION": self.region,
             "STOREROOM_DOMAINS": ",".join(self.domains),
+            "STOREROOM_AUDIT_RETENTION_DAYS": str(self.audit_retention_days),
+            "STOREROOM_AUDIT_SYNC": "1" if self.audit_sync else "",
+            "STOREROOM_AUDIT_EXPORT": str(self.audit_export or ""),
+            "STOREROOM_AUDIT_STDOUT": "1" if self.audit_stdout else "",
         }
 
     @classmethod
@@ -56,4 +66,13 @@ class Settings:
             data_dir=default_data_dir(),
             region=os.environ.get("STOREROOM_REGION", "us-east-1"),
             domains=domains,
+            audit_retention_days=int(os.environ.get("STOREROOM_AUDIT_RETENTION_DAYS") or 90),
+            audit_sync=_flag("STOREROOM_AUDIT_SYNC"),
+            audit_export=Path(os.environ["STOREROOM_AUDIT_EXPORT"]) if os.environ.get("STOREROOM_AUDIT_EXPORT")
+            else None,
+            audit_stdout=_flag("STOREROOM_AUDIT_STDOUT"),
         )
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")

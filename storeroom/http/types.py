@@ -50,7 +50,7 @@ class Request:
 
     __slots__ = (
         "scope", "receive", "method", "raw_path", "path", "raw_query", "query", "args", "headers",
-        "request_id", "client_ip", "secure", "started", "body_done", "body",
+        "request_id", "client_ip", "secure", "started", "body_done", "body", "received",
     )
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
@@ -79,6 +79,7 @@ class Request:
         self.started = time.time()
         self.body_done = False
         self.body: bytes | None = None  # set once a small body was read whole (read_body)
+        self.received = 0               # body bytes received (the audit log's bytesTransferredIn)
 
     async def stream(self) -> AsyncIterator[bytes]:
         """The raw body, as it arrives. A client that stops sending for BODY_IDLE_TIMEOUT seconds gets S3's
@@ -93,6 +94,7 @@ class Request:
                 raise ClientDisconnected()
             chunk = message.get("body", b"")
             if chunk:
+                self.received += len(chunk)
                 yield chunk
             if not message.get("more_body", False):
                 self.body_done = True
@@ -136,6 +138,8 @@ class Response:
     body: bytes | AsyncIterator[bytes] = b""
     # Set by handlers for the audit record (CloudTrail's errorCode, and what the request touched).
     error_code: str | None = None
+    error_message: str | None = None
+    sent: int = 0                     # body bytes sent, counted by send_response (bytesTransferredOut)
 
     def header(self, name: str, value: str) -> Response:
         self.headers.append((name, value))
@@ -152,11 +156,13 @@ async def send_response(send: Send, response: Response, common: list[tuple[bytes
             headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if head_only else body})
+        response.sent = 0 if head_only else len(body)
         return
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     try:
         async for chunk in body:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            response.sent += len(chunk)
     finally:
         aclose = getattr(body, "aclose", None)
         if aclose is not None:

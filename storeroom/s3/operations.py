@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storeroom.errors import AwsError
-from storeroom.s3 import bucket_policy, buckets, listing, multipart, objects
+from storeroom.s3 import access_log, bucket_policy, buckets, listing, multipart, objects
 
 if TYPE_CHECKING:
     from storeroom.http.types import Response
@@ -70,6 +70,8 @@ OPERATIONS: tuple[Operation, ...] = (
          bucket_policy.delete_bucket_policy),
     _row("GetBucketPolicyStatus", "GET", BUCKET, "policyStatus", "s3:GetBucketPolicyStatus",
          bucket_policy.get_bucket_policy_status),
+    _row("GetBucketLogging", "GET", BUCKET, "logging", "s3:GetBucketLogging", access_log.get_bucket_logging),
+    _row("PutBucketLogging", "PUT", BUCKET, "logging", "s3:PutBucketLogging", access_log.put_bucket_logging),
     # objects
     _row("CreateMultipartUpload", "POST", OBJECT, "uploads", "s3:PutObject", multipart.create_multipart_upload),
     _row("CompleteMultipartUpload", "POST", OBJECT, "uploadId", "s3:PutObject",
@@ -107,7 +109,6 @@ OPERATIONS: tuple[Operation, ...] = (
             ("UpdateObjectEncryption", "PUT", OBJECT, "encryption"),
             ("GetBucketWebsite", "GET", BUCKET, "website"), ("PutBucketWebsite", "PUT", BUCKET, "website"),
             ("DeleteBucketWebsite", "DELETE", BUCKET, "website"),
-            ("GetBucketLogging", "GET", BUCKET, "logging"), ("PutBucketLogging", "PUT", BUCKET, "logging"),
             ("GetBucketNotificationConfiguration", "GET", BUCKET, "notification"),
             ("PutBucketNotificationConfiguration", "PUT", BUCKET, "notification"),
             ("GetBucketReplication", "GET", BUCKET, "replication"),
