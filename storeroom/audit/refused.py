@@ -11,6 +11,7 @@ from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Request
 from storeroom.identity import CredentialResolver, Principal, anonymous
+from storeroom.s3.operations import match_operation
 from storeroom.s3.service import S3Service
 from storeroom.sigv4 import parse_auth
 from storeroom.sigv4.v2 import parse_auth_v2
@@ -38,6 +39,7 @@ def refused_context(request: Request, credentials: CredentialResolver | None, s3
     if service == "s3" and s3 is not None:
         try:
             ctx.bucket, ctx.key = s3.address(request)
-        except Exception:  # noqa: BLE001 - an unparseable address: the event names no bucket
+            ctx.operation = match_operation(request.method, ctx.bucket, ctx.key, request.args, request.headers).name
+        except Exception:  # noqa: BLE001 - an unparseable request: the event names what was found
             pass
     return ctx

@@ -144,7 +144,12 @@ class App:
             v2 = parse_auth_v2(request.headers, request.args)
             signed = None if v2 is not None else parse_auth(request.headers, request.query)
             handler, render = self._service(signed.credential.service if signed else "s3")
-            context = self.authenticate(request, v2, signed)
+            try:
+                context = self.authenticate(request, v2, signed)
+            except AwsError:
+                if signed is not None and signed.credential.service != "s3":  # the audit event names the action
+                    await _read_small_body(request)
+                raise
             if context.signed is not None and context.signing_key is None:
                 await self._verify_with_body(context)
             if context.principal.access_key_id is not None:  # authenticated: GetAccessKeyLastUsed sees it
@@ -272,6 +277,13 @@ class App:
                                      response.error_message, response.headers, sent, responded, responded))
         except Exception:  # noqa: BLE001 - the request's work is done; losing its event is reported loudly
             log.exception("audit log: the event of request %s could not be committed", request.request_id)
+
+
+async def _read_small_body(request: Request) -> None:
+    try:
+        await request.read_body(MAX_SERVICE_BODY)
+    except (ValueError, AwsError, ClientDisconnected):
+        pass
 
 
 def _query_error(service: str) -> Callable[[AwsError, Request], Response]:
