@@ -37,8 +37,10 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 class CloudTrailFiles:
     """One worker's CloudTrail log files.  Used from one thread (the audit writer)."""
 
-    def __init__(self, root: Path, account_id: str, region: str) -> None:
+    def __init__(self, root: Path, account_id: str, region: str, rotate_seconds: float = ROTATE_SECONDS,
+                 rotate_bytes: int = ROTATE_BYTES) -> None:
         self.root = root
+        self.rotate_seconds, self.rotate_bytes = rotate_seconds, rotate_bytes
         self.account_id = account_id
         self.region = region
         self.incoming = root / ".incoming"
@@ -61,11 +63,11 @@ class CloudTrailFiles:
         with open(self._path, "ab") as f:
             f.write(gzip.compress(data, compresslevel=5, mtime=0))
         self._bytes += len(data)
-        if self._bytes >= ROTATE_BYTES:
+        if self._bytes >= self.rotate_bytes:
             self.finish(now)
 
     def tick(self, now: float) -> None:
-        if self._path is not None and now - self._opened >= ROTATE_SECONDS:
+        if self._path is not None and now - self._opened >= self.rotate_seconds:
             self.finish(now)
 
     def close(self, now: float) -> None:

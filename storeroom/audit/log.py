@@ -164,7 +164,7 @@ class AuditLog:
 
     async def _run(self) -> None:
         assert self._wake is not None
-        next_prune = time.monotonic() + random.uniform(1.0, PRUNE_EVERY)  # workers do not prune in step
+        next_prune = time.monotonic() + random.uniform(2.0, 10.0)  # soon after start, workers not in step
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL)

@@ -141,3 +141,46 @@ def test_export_file_finished_after_a_crash(tmp_path: Path) -> None:
     [published] = (tmp_path / "AWSLogs").rglob("*.json.gz")
     assert [r["eventName"] for r in json.loads(gzip.decompress(published.read_bytes()))["Records"]] == ["A", "B", "C"]
     assert not list((tmp_path / ".incoming").iterdir())
+
+
+def test_export_files_rotate_by_size_and_age(tmp_path: Path) -> None:
+    files = CloudTrailFiles(tmp_path, ACCOUNT, "eu-west-1", rotate_seconds=300, rotate_bytes=100)
+    now = time.time()
+    files.add(['{"n":1}'], now)
+    files.add(['{"n":2,"pad":"' + "x" * 120 + '"}'], now)  # past 100 bytes: published
+    files.add(['{"n":3}'], now + 1)
+    files.tick(now + 200)
+    assert len(list((tmp_path / "AWSLogs").rglob("*.json.gz"))) == 1
+    files.tick(now + 302)  # five minutes after the second file was opened
+    published = sorted((tmp_path / "AWSLogs").rglob("*.json.gz"))
+    assert len(published) == 2
+    records = [r["n"] for p in published for r in json.loads(gzip.decompress(p.read_bytes()))["Records"]]
+    assert sorted(records) == [1, 2, 3]
+    for p in published:
+        rel = p.relative_to(tmp_path).as_posix()
+        assert rel.startswith(f"AWSLogs/{ACCOUNT}/CloudTrail/eu-west-1/"), rel
+        assert p.name.startswith(f"{ACCOUNT}_CloudTrail_eu-west-1_") and p.name.endswith(".json.gz")
+
+
+def test_old_batch_records_are_converted(tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE batches (id INTEGER PRIMARY KEY, first_time REAL, last_time REAL, records TEXT)")
+    old = [time.time(), "s3", "PutObject", "IAMUser", "AIDAALICE", ALICE.arn, ACCOUNT, "alice", "AKIAALICE",
+           "us-east-1", "192.0.2.1", "ua", "b", "k", "REQ1", 200, None]
+    conn.execute("INSERT INTO batches(first_time, last_time, records) VALUES (?, ?, ?)",
+                 (old[0], old[0], json.dumps([old])))
+    conn.commit()
+    conn.close()
+
+    async def scenario() -> list[Any]:
+        log = AuditLog(path, ACCOUNT, "H")
+        found = log.lookup("Username", "alice", start=0, end=time.time() + 1, management_only=False, after=None,
+                           limit=50)
+        await log.close()
+        return found
+
+    [event] = _run(scenario())
+    record = json.loads(event.record)
+    assert record["eventName"] == "PutObject" and record["userIdentity"]["userName"] == "alice"
+    assert record["eventID"] == event.event_id and event.access_key_id == "AKIAALICE"
