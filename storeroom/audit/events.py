@@ -1,9 +1,11 @@
 """One request → one CloudTrail event, in the shape of AWS's "CloudTrail record contents"
 (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html).
 
-Sans-IO and run off the request path (the audit writer thread): the request path only queues an
-:data:`Entry` (references to objects that already exist, no copying, no formatting); :func:`build` turns it into
-an :class:`Event` — the JSON record plus the columns LookupEvents searches on.
+Sans-IO and run off the request path: the request path only queues what :func:`capture` takes from the
+request (a flat tuple of values and of references to objects that already exist: no copying, no formatting, and
+few objects kept alive, so that the garbage collector has little more to walk); the audit writer thread reads it
+as an :class:`Entry` and :func:`build` turns it into an :class:`Event` — the JSON record plus the columns
+LookupEvents searches on.
 
 What follows AWS, and where it says so:
 
@@ -29,19 +31,61 @@ import json
 import time
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from storeroom.http.context import Context
-from storeroom.http.types import Request
+from storeroom.http.types import Request, Response
+from storeroom.identity import Principal
 
 EVENT_VERSION = "1.11"
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
 ANONYMOUS = "ANONYMOUS_PRINCIPAL"
 
-# What the request path queues (a plain tuple: building it must cost next to nothing):
-# (request, context, status, error code, error message, response headers, bytes sent, responded, ended)
-Entry = tuple[Request, Context, int, "str | None", "str | None", "list[tuple[str, str]]", int, float, float]
+
+
+class Entry(NamedTuple):
+    """What a request leaves for its audit event (queued as a plain tuple, read back as this)."""
+
+    request_id: str
+    started: float
+    responded: float                  # the response was ready
+    ended: float                      # the response was sent
+    method: str
+    raw_path: str
+    raw_query: str
+    headers: dict[str, str]
+    args: dict[str, str]
+    client_ip: str
+    http_version: str
+    received: int                     # request body bytes
+    body: bytes | None                # a small body read whole (IAM, STS, CloudTrail)
+    service: str
+    region: str
+    principal: Principal
+    signature_version: str            # "AWS4-HMAC-SHA256", or "AWS" for SigV2
+    presigned: bool | None            # SigV4 query (True) or header (False) signature; None: not SigV4-signed
+    operation: str | None
+    bucket: str | None
+    key: str | None
+    details: tuple[Any, Any, Any] | None   # Context.audit: (operation model, parameters, result)
+    status: int
+    error_code: str | None
+    error_message: str | None
+    response_headers: list[tuple[str, str]]
+    sent: int                         # response body bytes
+
+
+def capture(request: Request, ctx: Context, response: Response, responded: float, ended: float,
+            sent: int | None = None) -> tuple[Any, ...]:
+    """The request path's part: one tuple, in :class:`Entry`'s order."""
+    signed = ctx.signed
+    return (request.request_id, request.started, responded, ended, request.method, request.raw_path,
+            request.raw_query, request.headers, request.args, request.client_ip,
+            request.scope.get("http_version", "1.1"), request.received, request.body, ctx.service, ctx.region,
+            ctx.principal, ctx.signature_version, None if signed is None else signed.presigned, ctx.operation,
+            ctx.bucket, ctx.key, ctx.audit, response.status, response.error_code, response.error_message,
+            response.headers, response.sent if sent is None else sent)
 
 # S3 object-level operations, and the bucket-level ones CloudTrail also logs as data events
 # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/cloudtrail-logging-s3-info.html#cloudtrail-object-level-tracking).
@@ -84,33 +128,32 @@ def event_time(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
-def build(entry: Entry, account_id: str, host_id: str) -> Event:
-    request, ctx, status, error_code, error_message, _headers, sent, _responded, ended = entry
-    service = ctx.service
-    name = _event_name(service, ctx, request)
+def build(e: Entry, account_id: str, host_id: str) -> Event:
+    service = e.service
+    name = _event_name(e)
     read_only = name.startswith(_READ_PREFIXES)
     management = not (service == "s3" and name in S3_DATA_EVENTS)
-    identity, username = user_identity(ctx)
+    identity, username = user_identity(e.principal)
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": identity,
-        "eventTime": event_time(ended),
+        "eventTime": event_time(e.ended),
         "eventSource": f"{service}.amazonaws.com",
         "eventName": _S3_EVENT_NAMES.get(name, name) if service == "s3" else name,
-        "awsRegion": ctx.region,
-        "sourceIPAddress": request.client_ip,
-        "userAgent": request.headers.get("user-agent", ""),
+        "awsRegion": e.region,
+        "sourceIPAddress": e.client_ip,
+        "userAgent": e.headers.get("user-agent", ""),
     }
-    if error_code:
-        record["errorCode"] = _error_code(service, error_code)
-        record["errorMessage"] = error_message or error_code
+    if e.error_code:
+        record["errorCode"] = _error_code(service, e.error_code)
+        record["errorMessage"] = e.error_message or e.error_code
     resources: list[dict[str, str]] = []
     lookup: list[tuple[str, str]] = []
     if service == "s3":
-        _s3_details(record, request, ctx, account_id, host_id, sent, resources, lookup)
+        _s3_details(record, e, account_id, host_id, resources, lookup)
     else:
-        _api_details(record, ctx, service, name, read_only, error_code is None, lookup)
-    record["requestID"] = request.request_id
+        _api_details(record, e, read_only, lookup)
+    record["requestID"] = e.request_id
     record["readOnly"] = read_only
     if resources:
         record["resources"] = resources
@@ -118,13 +161,12 @@ def build(entry: Entry, account_id: str, host_id: str) -> Event:
     record["managementEvent"] = management
     record["recipientAccountId"] = account_id
     record["eventCategory"] = "Management" if management else "Data"
-    return Event(ended, record["eventName"], record["eventSource"], read_only, management, username,
-                 ctx.principal.access_key_id, lookup, record, ctx.bucket if service == "s3" else None, status)
+    return Event(e.ended, record["eventName"], record["eventSource"], read_only, management, username,
+                 e.principal.access_key_id, lookup, record, e.bucket if service == "s3" else None, e.status)
 
 
-def user_identity(ctx: Context) -> tuple[dict[str, Any], str | None]:
+def user_identity(p: Principal) -> tuple[dict[str, Any], str | None]:
     """CloudTrail's ``userIdentity``, and the user name LookupEvents files the event under."""
-    p = ctx.principal
     if p.type == "Anonymous":
         return {"type": "AWSAccount", "principalId": "", "accountId": ANONYMOUS}, ANONYMOUS
     if p.type == "Unknown":
@@ -138,52 +180,53 @@ def user_identity(ctx: Context) -> tuple[dict[str, Any], str | None]:
     return identity, (p.user_name if p.type == "IAMUser" else "root")
 
 
-def _event_name(service: str, ctx: Context, request: Request) -> str:
-    if ctx.operation:
-        return ctx.operation
+def _event_name(e: Entry) -> str:
+    if e.operation:
+        return e.operation
     # refused before the operation was known (a bad signature, an unknown key): name it from the request
-    if service in ("iam", "sts"):
-        body = request.body or b""
-        params = dict(parse_qsl(body.decode("utf-8", "replace"))) | request.args
+    if e.service in ("iam", "sts"):
+        params = dict(parse_qsl((e.body or b"").decode("utf-8", "replace"))) | e.args
         return params.get("Action") or "Unknown"
-    target = request.headers.get("x-amz-target", "")
+    target = e.headers.get("x-amz-target", "")
     return target.rpartition(".")[2] or "Unknown"
 
 
 # -- S3 --------------------------------------------------------------------------------------------------------
 
-def _s3_details(record: dict[str, Any], request: Request, ctx: Context, account_id: str, host_id: str,
-                sent: int, resources: list[dict[str, str]], lookup: list[tuple[str, str]]) -> None:
+def _s3_details(record: dict[str, Any], e: Entry, account_id: str, host_id: str,
+                resources: list[dict[str, str]], lookup: list[tuple[str, str]]) -> None:
     params: dict[str, Any] = {}
-    if ctx.bucket is not None:
-        params["bucketName"] = ctx.bucket
-    params["Host"] = request.headers.get("host", "")
-    if ctx.key is not None:
-        params["key"] = ctx.key
-    for name, value in request.args.items():
+    if e.bucket is not None:
+        params["bucketName"] = e.bucket
+    params["Host"] = e.headers.get("host", "")
+    if e.key is not None:
+        params["key"] = e.key
+    for name, value in e.args.items():
         if name not in _AUTH_PARAMS:
             params[name] = value
     record["requestParameters"] = params
     record["responseElements"] = None
     extra: dict[str, Any] = {}
-    if ctx.signed is not None or ctx.signature_version == "AWS":
-        extra["SignatureVersion"] = "SigV2" if ctx.signature_version == "AWS" else "SigV4"
-    extra["bytesTransferredIn"] = request.received
-    if ctx.signed is not None or ctx.signature_version == "AWS":
-        presigned = (ctx.signed.presigned if ctx.signed is not None else "Signature" in request.args)
+    sigv2 = e.signature_version == "AWS"
+    signed = e.presigned is not None or sigv2
+    if signed:
+        extra["SignatureVersion"] = "SigV2" if sigv2 else "SigV4"
+    extra["bytesTransferredIn"] = e.received
+    if signed:
+        presigned = ("Signature" in e.args) if sigv2 else e.presigned
         extra["AuthenticationMethod"] = "QueryString" if presigned else "AuthHeader"
     extra["x-amz-id-2"] = host_id
-    extra["bytesTransferredOut"] = sent
+    extra["bytesTransferredOut"] = e.sent
     record["additionalEventData"] = extra
-    if ctx.bucket is None:
+    if e.bucket is None:
         return
-    bucket_arn = f"arn:aws:s3:::{ctx.bucket}"
-    if ctx.key is not None:
-        object_arn = f"{bucket_arn}/{ctx.key}"
+    bucket_arn = f"arn:aws:s3:::{e.bucket}"
+    if e.key is not None:
+        object_arn = f"{bucket_arn}/{e.key}"
         resources.append({"type": "AWS::S3::Object", "ARN": object_arn})
         lookup.append(("AWS::S3::Object", object_arn))
     resources.append({"accountId": account_id, "type": "AWS::S3::Bucket", "ARN": bucket_arn})
-    lookup.append(("AWS::S3::Bucket", ctx.bucket))
+    lookup.append(("AWS::S3::Bucket", e.bucket))
 
 
 # -- IAM, STS, CloudTrail: the API's parameters, through botocore's model ---------------------------------------
@@ -196,9 +239,9 @@ _RESOURCE_PARAMS = {
 }
 
 
-def _api_details(record: dict[str, Any], ctx: Context, service: str, name: str, read_only: bool, ok: bool,
-                 lookup: list[tuple[str, str]]) -> None:
-    details = ctx.audit
+def _api_details(record: dict[str, Any], e: Entry, read_only: bool, lookup: list[tuple[str, str]]) -> None:
+    details = e.details
+    ok = e.error_code is None
     params: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
     if details is not None:

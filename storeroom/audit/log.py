@@ -2,8 +2,8 @@
 
 Why this shape:
 
-- **The request path only queues.**  A request appends one tuple of references (its :class:`Request`,
-  :class:`Context`, status, …: :data:`storeroom.audit.events.Entry`) to a list: well under a microsecond
+- **The request path only queues.**  A request appends one flat tuple (``events.capture``: values and
+  references to the request's own headers and arguments) to a list: well under a microsecond
   (``bench/audit.py``).  Nothing is formatted, hashed or written there.
 - **The writer thread does the work.**  Every second (sooner past :data:`FLUSH_AT` entries) the queue is handed
   to the database's writer thread (``store/db.py``), which builds the CloudTrail records
@@ -131,13 +131,13 @@ class AuditLog:
         self.sync = self.options.sync
         self.db = Database(path)
         self._salt = self.db.write_sync(_prepare)
-        self._pending: list[Entry] = []
+        self._pending: list[tuple[Any, ...]] = []  # events.capture() tuples
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         # S3 server access logging (s3/access_log.py) hooks in here: which of a batch's buckets are logged
         # (asked on the loop thread, where the bucket configuration is cached), and the access-log line of
         # one request (made on the writer thread, with the event)
-        self.logged_buckets: Callable[[Sequence[Entry]], frozenset[str]] | None = None
+        self.logged_buckets: Callable[[Sequence[tuple[Any, ...]]], frozenset[str]] | None = None
         self.access_line: Callable[[Entry, Event], str] | None = None
         self._files = (CloudTrailFiles(self.options.export_dir, account_id, self.options.region)
                        if self.options.export_dir is not None else None)
@@ -145,13 +145,13 @@ class AuditLog:
 
     # -- the request path ----------------------------------------------------------------------------------
 
-    def record(self, entry: Entry) -> None:
-        """Queue one request's entry. Never blocks, never raises into the request."""
+    def record(self, entry: tuple[Any, ...]) -> None:
+        """Queue one request's entry (``events.capture``). Never blocks, never raises into the request."""
         self._pending.append(entry)
         if len(self._pending) >= FLUSH_AT and self._wake is not None:
             self._wake.set()
 
-    async def commit(self, entry: Entry) -> None:
+    async def commit(self, entry: tuple[Any, ...]) -> None:
         """``--audit-sync``: store the entry's event now (group-committed with concurrent ones)."""
         logged = self.logged_buckets((entry,)) if self.logged_buckets is not None else frozenset()
         await self.db.write(lambda conn: self._store(conn, (entry,), logged))
@@ -214,13 +214,14 @@ class AuditLog:
 
     # -- the writer thread -----------------------------------------------------------------------------------
 
-    def _store(self, conn: sqlite3.Connection, entries: Iterable[Entry], logged: frozenset[str]) -> None:
+    def _store(self, conn: sqlite3.Connection, entries: Iterable[tuple[Any, ...]], logged: frozenset[str]) -> None:
         built: list[tuple[Entry, Event]] = []
-        for entry in entries:
+        for raw in entries:
+            entry = Entry._make(raw)
             try:
                 built.append((entry, events.build(entry, self.account_id, self.host_id)))
             except Exception:  # noqa: BLE001 - one odd request must not lose the batch
-                log.exception("audit log: cannot build the event of request %s", entry[0].request_id)
+                log.exception("audit log: cannot build the event of request %s", entry.request_id)
         if not built:
             return
         row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from storeroom import cloudtrail, query, sts
+from storeroom.audit.events import capture
 from storeroom.audit.log import AuditLog, AuditOptions
 from storeroom.audit.refused import refused_context
 from storeroom.authz import Authorizer
@@ -255,17 +256,17 @@ class App:
         return Response(404, [("content-type", "application/json")], b'{"status":"not found"}')
 
     def _audit(self, request: Request, context: Context | None, response: Response, responded: float) -> None:
-        """Queue the request's audit entry (references only: the event is built off the request path)."""
+        """Queue the request's audit entry (a flat tuple: the event is built off the request path)."""
         audit = self.audit
         if audit is None:
             return
         if context is None:  # refused before we knew who was calling
             context = refused_context(request, self.credentials, self.s3, self.account_id, self.settings.region)
-        audit.record((request, context, response.status, response.error_code, response.error_message,
-                      response.headers, response.sent, responded, time.time()))
+        audit.record(capture(request, context, response, responded, time.time()))
 
     async def _audit_now(self, request: Request, context: Context | None, response: Response,
                          responded: float) -> None:
+        """``--audit-sync``: the event is committed before the response is sent (its size as announced)."""
         assert self.audit is not None
         if context is None:
             context = refused_context(request, self.credentials, self.s3, self.account_id, self.settings.region)
@@ -273,8 +274,7 @@ class App:
         sent = 0 if request.method == "HEAD" else (len(body) if isinstance(body, bytes) else next(
             (int(v) for k, v in response.headers if k == "content-length"), 0))
         try:
-            await self.audit.commit((request, context, response.status, response.error_code,
-                                     response.error_message, response.headers, sent, responded, responded))
+            await self.audit.commit(capture(request, context, response, responded, responded, sent))
         except Exception:  # noqa: BLE001 - the request's work is done; losing its event is reported loudly
             log.exception("audit log: the event of request %s could not be committed", request.request_id)
 

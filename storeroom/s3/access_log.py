@@ -224,14 +224,14 @@ class AccessLogging:
 
     # -- from the audit log ------------------------------------------------------------------------------------
 
-    def logged_buckets(self, entries: Sequence[Entry]) -> frozenset[str]:
+    def logged_buckets(self, entries: Sequence[tuple[Any, ...]]) -> frozenset[str]:
         """Which buckets of a batch have logging on (loop thread: the configuration cache lives here)."""
         found: set[str] = set()
         seen: set[str] = set()
-        for entry in entries:
-            ctx = entry[1]
-            bucket = ctx.bucket
-            if bucket is None or ctx.service != "s3" or bucket in seen:
+        for raw in entries:
+            entry = Entry._make(raw)
+            bucket = entry.bucket
+            if bucket is None or entry.service != "s3" or bucket in seen:
                 continue
             seen.add(bucket)
             if self.target(bucket) is not None:
@@ -351,41 +351,36 @@ _OPERATIONS = {
 }
 
 
-def access_log_line(entry: Entry, event: Event, owner_id: str, host_id: str) -> str:
-    request, ctx, status, error_code, _message, headers, sent, responded, ended = entry
-    principal = ctx.principal
+def access_log_line(e: Entry, event: Event, owner_id: str, host_id: str) -> str:
+    principal = e.principal
     requester = {"Root": owner_id, "IAMUser": principal.arn}.get(principal.type, "-")
-    operation = _OPERATIONS.get(ctx.operation or "") or (
-        f"REST.{request.method}.{'OBJECT' if ctx.key is not None else 'BUCKET'}")
-    target = request.raw_path + (f"?{request.raw_query}" if request.raw_query else "")
-    http_version = request.scope.get("http_version", "1.1")
+    operation = _OPERATIONS.get(e.operation or "") or f"REST.{e.method}.{'OBJECT' if e.key is not None else 'BUCKET'}"
+    target = e.raw_path + (f"?{e.raw_query}" if e.raw_query else "")
     extra = event.record.get("additionalEventData") or {}
-    signature = extra.get("SignatureVersion", "-")
-    auth = extra.get("AuthenticationMethod", "-")
     fields = [
         owner_id,
-        ctx.bucket or "-",
-        time.strftime("[%d/%b/%Y:%H:%M:%S +0000]", time.gmtime(request.started)),
-        request.client_ip,
+        e.bucket or "-",
+        time.strftime("[%d/%b/%Y:%H:%M:%S +0000]", time.gmtime(e.started)),
+        e.client_ip,
         requester,
-        request.request_id,
+        e.request_id,
         operation,
-        quote(ctx.key, safe="/") if ctx.key is not None else "-",
-        _quoted(f"{request.method} {target} HTTP/{http_version}"),
-        str(status),
-        error_code or "-",
-        str(sent) if sent else "-",
-        _object_size(request, ctx.operation, headers),
-        str(max(0, int((ended - request.started) * 1000))),
-        str(max(0, int((responded - request.started) * 1000))),
-        _quoted(request.headers.get("referer", "-")),
-        _quoted(request.headers.get("user-agent", "-")),
+        quote(e.key, safe="/") if e.key is not None else "-",
+        _quoted(f"{e.method} {target} HTTP/{e.http_version}"),
+        str(e.status),
+        e.error_code or "-",
+        str(e.sent) if e.sent else "-",
+        _object_size(e),
+        str(max(0, int((e.ended - e.started) * 1000))),
+        str(max(0, int((e.responded - e.started) * 1000))),
+        _quoted(e.headers.get("referer", "-")),
+        _quoted(e.headers.get("user-agent", "-")),
         "-",                                  # version id: buckets are never versioned here
         host_id,
-        signature,
+        extra.get("SignatureVersion", "-"),
         "-",                                  # cipher suite: plain HTTP
-        auth,
-        request.headers.get("host", "-") or "-",
+        extra.get("AuthenticationMethod", "-"),
+        e.headers.get("host", "-") or "-",
         "-",                                  # TLS version
         "-",                                  # access point ARN
         "-",                                  # aclRequired: ACLs are disabled
@@ -397,12 +392,12 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
 
 
-def _object_size(request: Any, operation: str | None, headers: list[tuple[str, str]]) -> str:
-    if operation in ("PutObject", "UploadPart"):
-        decoded = request.headers.get("x-amz-decoded-content-length")
-        return decoded if decoded is not None else (str(request.received) if request.received else "-")
-    if operation in ("GetObject", "HeadObject"):
-        values = dict(headers)
+def _object_size(e: Entry) -> str:
+    if e.operation in ("PutObject", "UploadPart"):
+        decoded = e.headers.get("x-amz-decoded-content-length")
+        return decoded if decoded is not None else (str(e.received) if e.received else "-")
+    if e.operation in ("GetObject", "HeadObject"):
+        values = dict(e.response_headers)
         ranged = values.get("content-range")
         if ranged and "/" in ranged:
             return ranged.rpartition("/")[2]

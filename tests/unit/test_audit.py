@@ -17,7 +17,7 @@ from storeroom.audit import events
 from storeroom.audit.export import CloudTrailFiles, recover
 from storeroom.audit.log import AuditLog, AuditOptions, make_event_id, parse_event_id
 from storeroom.http.context import Context
-from storeroom.http.types import Request
+from storeroom.http.types import Request, Response
 from storeroom.identity import Principal, anonymous
 
 ACCOUNT = "123456789012"
@@ -36,16 +36,19 @@ def _request(method: str = "GET", path: str = "/b/k", query: str = "") -> Reques
 
 
 def _entry(operation: str, principal: Principal = ROOT, *, bucket: str | None = "b", key: str | None = "k",
-           status: int = 200, error: str | None = None, when: float | None = None) -> events.Entry:
+           status: int = 200, error: str | None = None, when: float | None = None) -> tuple[Any, ...]:
+    """What a request leaves on its way out (events.capture)."""
     request = _request()
     ctx = Context(request, "s3", principal, None, None, "us-east-1")
     ctx.operation, ctx.bucket, ctx.key = operation, bucket, key
+    response = Response(status, [], b"", error_code=error, error_message="message" if error else None)
     t = time.time() if when is None else when
-    return (request, ctx, status, error, "message" if error else None, [], 0, t, t)
+    return events.capture(request, ctx, response, t, t)
 
 
 def test_s3_event_shape() -> None:
-    event = events.build(_entry("GetObject", ALICE, status=404, error="NoSuchKey"), ACCOUNT, "HOSTID")
+    event = events.build(events.Entry._make(_entry("GetObject", ALICE, status=404, error="NoSuchKey")), ACCOUNT,
+                         "HOSTID")
     record = event.record
     assert record["eventSource"] == "s3.amazonaws.com" and record["eventName"] == "GetObject"
     assert record["userIdentity"] == {"type": "IAMUser", "principalId": "AIDAALICE", "arn": ALICE.arn,
@@ -59,8 +62,8 @@ def test_s3_event_shape() -> None:
 
 
 def test_anonymous_and_bucket_level_events() -> None:
-    event = events.build(_entry("CreateBucket", anonymous(ACCOUNT), key=None, status=403, error="AccessDenied"),
-                         ACCOUNT, "H")
+    event = events.build(events.Entry._make(
+        _entry("CreateBucket", anonymous(ACCOUNT), key=None, status=403, error="AccessDenied")), ACCOUNT, "H")
     assert event.record["userIdentity"] == {"type": "AWSAccount", "principalId": "", "accountId": "ANONYMOUS_PRINCIPAL"}
     assert event.management and event.record["eventCategory"] == "Management"
     assert "SignatureVersion" not in event.record["additionalEventData"]
