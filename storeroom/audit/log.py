@@ -269,12 +269,19 @@ class AuditLog:
             where.append("e.management = 1")
         order = "e.time DESC, e.id DESC"
         if attribute in ("ResourceName", "ResourceType"):
+            # walked in the resources index's order (name or type, time, row id), so that the first page reads
+            # ~50 entries however many events name the resource
             column = "name" if attribute == "ResourceName" else "type"
-            sql = (f"SELECT DISTINCT e.id, e.time, e.name, e.source, e.read_only, e.username, e.access_key_id, "
-                   f"e.record FROM event_resources r JOIN events e ON e.id = r.id / {MAX_RESOURCES} "
-                   f"WHERE r.{column} = ? AND r.time >= ? AND r.time <= ? AND {' AND '.join(where)} "
-                   f"ORDER BY {order} LIMIT ?")
-            args = [value, start, end, *args, limit]
+            found = [f"r.{column} = ?", "r.time >= ?", "r.time <= ?"]
+            args = [value, start, end]
+            if after is not None:
+                found.append("r.time <= ? AND (r.time < ? OR r.id < ?)")
+                args += [after[0], after[0], after[1] * MAX_RESOURCES]
+            if management_only:
+                found.append("e.management = 1")
+            sql = (f"SELECT {_COLUMNS} FROM event_resources r JOIN events e ON e.id = r.id / {MAX_RESOURCES} "
+                   f"WHERE {' AND '.join(found)} ORDER BY r.time DESC, r.id DESC LIMIT ?")
+            args.append(limit + MAX_RESOURCES)  # an event may name two resources of one type: see below
         elif attribute == "EventId":
             event_id = parse_event_id(self._salt, value or "")
             if event_id is None:
@@ -292,9 +299,14 @@ class AuditLog:
                 args.append(value)
             sql = f"SELECT {_COLUMNS} FROM events e WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
             args.append(limit)
-        rows = self.db.read.execute(sql, args).fetchall()
-        return [StoredEvent(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7],
-                            make_event_id(self._salt, r[0])) for r in rows]
+        events: list[StoredEvent] = []
+        seen: set[int] = set()
+        for r in self.db.read.execute(sql, args):
+            if r[0] not in seen and len(events) < limit:
+                seen.add(r[0])
+                events.append(StoredEvent(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7],
+                                          make_event_id(self._salt, r[0])))
+        return events
 
     def resources_of(self, event_id: int) -> list[tuple[str, str]]:
         lo = event_id * MAX_RESOURCES
@@ -336,11 +348,14 @@ def _prepare(conn: sqlite3.Connection) -> bytes:
 
 
 def make_event_id(salt: bytes, row_id: int) -> str:
-    """A version-4 UUID made from the row id: its last 48 bits are the id under a keyed permutation, its
-    first 80 a keyed hash of those, so ids look random, cannot be forged, and map back to their row."""
-    scrambled = _permute(salt, row_id, _ROUNDS)
-    digest = hashlib.blake2b(scrambled.to_bytes(6, "big"), key=salt, digest_size=10).digest()
-    return str(uuid.UUID(bytes=digest + scrambled.to_bytes(6, "big"), version=4))
+    """A version-4-shaped UUID made from the row id: its last 48 bits are the id under a keyed permutation, its
+    first 80 a keyed hash of those, so ids look random, cannot be made up, and map back to their row."""
+    scrambled = _scramble(salt, row_id)
+    head = bytearray(hashlib.blake2b(scrambled.to_bytes(6, "big"), key=salt, digest_size=10).digest())
+    head[6] = (head[6] & 0x0F) | 0x40      # version 4
+    head[8] = (head[8] & 0x3F) | 0x80      # RFC 4122 variant
+    h = head.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{scrambled:012x}"
 
 
 def parse_event_id(salt: bytes, text: str) -> int | None:
@@ -348,21 +363,39 @@ def parse_event_id(salt: bytes, text: str) -> int | None:
         value = uuid.UUID(text)
     except ValueError:
         return None
-    row_id = _permute(salt, int.from_bytes(value.bytes[10:], "big"), _ROUNDS[::-1])
+    row_id = _unscramble(salt, int.from_bytes(value.bytes[10:], "big"))
     return row_id if make_event_id(salt, row_id) == str(value) else None
 
 
-_MASK = (1 << 24) - 1
-_ROUNDS = (0, 1, 2, 3)
+_BITS48 = (1 << 48) - 1
 
 
-def _permute(salt: bytes, value: int, rounds: tuple[int, ...]) -> int:
-    """A 4-round Feistel network on 48 bits (its own inverse with the rounds reversed)."""
-    left, right = value >> 24, value & _MASK
-    for r in rounds:
-        key = int.from_bytes(salt[2 * r:2 * r + 3], "big") | 1
-        left, right = right, left ^ (((right * key) ^ (right >> 11) ^ key) & _MASK)
-    return (right << 24) | left
+def _keys(salt: bytes) -> tuple[int, int, int]:
+    """Two 48-bit masks and an odd multiplier from the salt (a multiplication by an odd number is invertible
+    modulo 2^48)."""
+    digest = hashlib.blake2b(b"event-id", key=salt, digest_size=18).digest()
+    return (int.from_bytes(digest[:6], "big"), int.from_bytes(digest[6:12], "big"),
+            int.from_bytes(digest[12:], "big") | 1)
+
+
+def _scramble(salt: bytes, value: int) -> int:
+    m1, m2, k = _keys_of(salt)
+    return (((value ^ m1) * k) & _BITS48) ^ m2
+
+
+def _unscramble(salt: bytes, value: int) -> int:
+    m1, m2, k = _keys_of(salt)
+    return (((value ^ m2) * pow(k, -1, 1 << 48)) & _BITS48) ^ m1
+
+
+_KEYS: dict[bytes, tuple[int, int, int]] = {}
+
+
+def _keys_of(salt: bytes) -> tuple[int, int, int]:
+    keys = _KEYS.get(salt)
+    if keys is None:
+        keys = _KEYS[salt] = _keys(salt)
+    return keys
 
 
 def _prune(conn: sqlite3.Connection, cutoff: float, limit: int) -> int:

@@ -60,6 +60,7 @@ LOGGING_SERVICE = "logging.s3.amazonaws.com"
 DELIVERY_INTERVAL = float(os.environ.get("STOREROOM_ACCESS_LOG_INTERVAL", "300"))
 MAX_LINES_PER_OBJECT = 10_000
 MAX_BODY = 64 * 1024
+_BUCKET, _SERVICE = Entry._fields.index("bucket"), Entry._fields.index("service")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bucket_logging (
@@ -229,9 +230,8 @@ class AccessLogging:
         found: set[str] = set()
         seen: set[str] = set()
         for raw in entries:
-            entry = Entry._make(raw)
-            bucket = entry.bucket
-            if bucket is None or entry.service != "s3" or bucket in seen:
+            bucket = raw[_BUCKET]
+            if bucket is None or raw[_SERVICE] != "s3" or bucket in seen:
                 continue
             seen.add(bucket)
             if self.target(bucket) is not None:
