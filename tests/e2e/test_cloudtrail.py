@@ -156,7 +156,7 @@ def test_iam_events_carry_parameters_and_responses_never_secrets(endpoint, trail
         assert needle not in everything
 
 
-def test_management_category_leaves_out_data_events(trail, iam_user, new_bucket) -> None:  # type: ignore[no-untyped-def]
+def test_management_category_leaves_out_data_events(trail, iam_user) -> None:  # type: ignore[no-untyped-def]
     user = iam_user(managed=[S3_FULL])
     name = unique_name("mgmt")
     user.s3.create_bucket(Bucket=name)

@@ -187,3 +187,17 @@ def test_old_batch_records_are_converted(tmp_path: Path) -> None:
     record = json.loads(event.record)
     assert record["eventName"] == "PutObject" and record["userIdentity"]["userName"] == "alice"
     assert record["eventID"] == event.event_id and event.access_key_id == "AKIAALICE"
+
+
+def test_audit_settings_reach_the_workers(tmp_path: Path, monkeypatch: Any) -> None:
+    from storeroom.config import Settings
+    settings = Settings(tmp_path, audit_retention_days=7, audit_sync=True, audit_export=tmp_path / "trail",
+                        audit_stdout=True)
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    again = Settings.from_env()
+    assert (again.audit_retention_days, again.audit_sync, again.audit_export, again.audit_stdout) == (
+        7, True, tmp_path / "trail", True)
+    monkeypatch.setenv("STOREROOM_AUDIT_SYNC", "")
+    monkeypatch.setenv("STOREROOM_AUDIT_EXPORT", "")
+    assert not Settings.from_env().audit_sync and Settings.from_env().audit_export is None
