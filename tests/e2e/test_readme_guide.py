@@ -1,68 +1,47 @@
-"""The README's guide section, run as written with the AWS CLI v1 (what the test extras install) in bash: the
-root creates the user, the guide's code uploads with the user's key, and `aws cloudtrail lookup-events
---lookup-attributes AttributeKey=Username,AttributeValue=user_name` shows that upload under the user's name.
-
-Only the placeholders a reader fills in are replaced: the `...` keys and the endpoint's port."""
+"""The README's guide section, run verbatim as tests/e2e/test_readme.py runs it (bash, the AWS CLI v1 the test
+extras install), checked for what its last block promises: `aws cloudtrail lookup-events --lookup-attributes
+AttributeKey=Username,AttributeValue=user_name` lists the guide's upload under the user's name."""
 
 from __future__ import annotations
 
 import json
-import re
+import os
 import subprocess
 from pathlib import Path
 
-from tests.conftest import ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, StoreroomServer
-from tests.e2e.test_guide import user_env
+from tests.conftest import StoreroomServer
+from tests.e2e.test_readme import section_shell_blocks
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def guide_blocks() -> list[str]:
-    text = README.read_text()
-    section = text.split("## The guide", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```sh\n(.*?)```", section, re.S)
+MARK = "---- lookup-events ----"
 
 
-def _fill(block: str, key_id: str, secret: str, endpoint: str) -> str:
-    block = re.sub(r"^export AWS_ACCESS_KEY_ID=\S+", f"export AWS_ACCESS_KEY_ID={key_id}", block, flags=re.M)
-    block = re.sub(r"^export AWS_SECRET_ACCESS_KEY=\S+", f"export AWS_SECRET_ACCESS_KEY={secret}", block, flags=re.M)
-    return block.replace("http://127.0.0.1:9000", endpoint)
-
-
-def _bash(script: str, env: dict[str, str], cwd: Path) -> str:
-    p = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, cwd=cwd, capture_output=True,
-                       timeout=300)
-    assert p.returncode == 0, (script, p.stdout.decode(), p.stderr.decode())
-    return p.stdout.decode()
-
-
-def test_the_readme_guide_as_written(fresh_server: StoreroomServer, tmp_path: Path) -> None:
-    root_block, user_block, trail_block = guide_blocks()
-    env = {k: v for k, v in user_env(fresh_server.endpoint, tmp_path).items() if not k.startswith("AWS_")}
-    env |= {"AWS_CONFIG_FILE": str(tmp_path / "no-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"), "AWS_EC2_METADATA_DISABLED": "true"}
-
-    root = _fill(root_block, ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, fresh_server.endpoint)
-    out = _bash(root, env, tmp_path)
-    key_id = re.search(r'"AccessKeyId": "(AKIA\w+)"', out)
-    secret = re.search(r'"SecretAccessKey": "([^"]+)"', out)
-    assert key_id and secret, out
-
-    # the same shell session goes on: the region and endpoint exports of the first block still hold
-    exports = "\n".join(line for line in root.splitlines() if line.startswith("export AWS_") and
-                        "ACCESS_KEY" not in line)
-    rest = "\n".join([exports, _fill(user_block, key_id.group(1), secret.group(1), fresh_server.endpoint),
-                      "echo ---lookup---",
-                      _fill(trail_block, ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, fresh_server.endpoint)])
-    out = _bash(rest, env, tmp_path)
-    identity, lookup = out.split("---lookup---")
-    assert json.loads(identity)["Arn"].endswith(":user/user_name")
-    events = json.loads(lookup)["Events"]
+def test_the_guides_upload_is_found_under_the_users_name(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    data_dir = home / ".local" / "share" / "storeroom"
+    data_dir.parent.mkdir(parents=True)
+    srv = StoreroomServer(data_dir, env={"STOREROOM_ROOT_ACCESS_KEY_ID": "", "STOREROOM_ROOT_SECRET_ACCESS_KEY": ""})
+    srv.start()
+    try:
+        blocks = section_shell_blocks()
+        assert "aws cloudtrail lookup-events --lookup-attributes AttributeKey=Username,AttributeValue=user_name" \
+            in blocks[-1]
+        script = "\n".join([*blocks[:-1], f"echo '{MARK}'", blocks[-1]]).replace(
+            "127.0.0.1:9000", f"127.0.0.1:{srv.port}")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STOREROOM_"))}
+        env["HOME"] = str(home)
+        work = tmp_path / "work"
+        work.mkdir()
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, env=env,
+                                capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        srv.stop()
+    events = json.loads(result.stdout.split(MARK, 1)[1])["Events"]
     [upload] = [e for e in events if e["EventName"] == "PutObject"]
-    assert upload["Username"] == "user_name" and upload["AccessKeyId"] == key_id.group(1)
+    assert upload["Username"] == "user_name" and upload["AccessKeyId"].startswith("AKIA")
     assert {"ResourceType": "AWS::S3::Object",
             "ResourceName": "arn:aws:s3:::your-bucket-name/uploaded_file.txt"} in upload["Resources"]
     record = json.loads(upload["CloudTrailEvent"])
-    assert record["userIdentity"]["userName"] == "user_name"
+    assert record["userIdentity"]["type"] == "IAMUser" and record["userIdentity"]["userName"] == "user_name"
     assert record["requestParameters"]["key"] == "uploaded_file.txt"
     assert {e["EventName"] for e in events} >= {"GetCallerIdentity", "PutObject"}
