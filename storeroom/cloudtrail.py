@@ -121,7 +121,7 @@ def _parse_body(body: bytes) -> dict[str, Any]:
         return {}
     try:
         params = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise _error("SerializationException", "Unable to parse the request body as JSON") from None
     if not isinstance(params, dict):
         raise _error("SerializationException", "Start of list found where not expected")
@@ -145,7 +145,8 @@ class LookupQuery:
         if start > end:
             raise _error("InvalidTimeRangeException", "Start time must be earlier than end time.")
         limit = params.get("MaxResults", MAX_RESULTS)
-        if isinstance(limit, bool) or not isinstance(limit, int | float) or limit != int(limit):
+        if (isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit)
+                or limit != int(limit)):
             raise _error("SerializationException", "MaxResults must be an integer")
         if not 1 <= limit <= MAX_RESULTS:
             raise _error("InvalidMaxResultsException", f"Value {int(limit)} for MaxResults is invalid: it must be "
@@ -214,6 +215,8 @@ def _timestamp(params: dict[str, Any], name: str, default: float) -> float:
     if isinstance(value, bool):
         raise _error("SerializationException", f"{name} must be a timestamp")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise _error("SerializationException", f"{name} must be a timestamp")
         return float(value)
     if isinstance(value, str):
         try:

@@ -27,7 +27,7 @@ def refused_context(request: Request, credentials: CredentialResolver | None, s3
         else:
             signed = parse_auth(request.headers, request.query)
             if signed is not None:
-                service, region = signed.credential.service, signed.credential.region
+                service, region = signed.credential.service, signed.credential.region or region
                 key_id = signed.credential.access_key_id
     except AwsError:
         pass  # a malformed authorization: nobody is known

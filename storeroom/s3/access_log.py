@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("storeroom")
 
 LOGGING_SERVICE = "logging.s3.amazonaws.com"
+LOGGING_NS = "http://doc.s3.amazonaws.com/2006-03-01"
 DELIVERY_INTERVAL = float(os.environ.get("STOREROOM_ACCESS_LOG_INTERVAL", "300"))
 MAX_LINES_PER_OBJECT = 10_000
 MAX_BODY = 64 * 1024
@@ -102,7 +103,10 @@ async def get_bucket_logging(call: S3Call) -> Response:
     if target is not None:
         inner = ("<LoggingEnabled>" + xml.tag("TargetBucket", target.bucket) + xml.tag("TargetPrefix", target.prefix)
                  + _key_format_xml(target.key_format) + "</LoggingEnabled>")
-    return Response(200, [("content-type", "application/xml")], xml.document("BucketLoggingStatus", inner))
+    # S3 answers logging in a namespace of its own (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLogging.html)
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<BucketLoggingStatus xmlns="{LOGGING_NS}">{inner}'
+            "</BucketLoggingStatus>")
+    return Response(200, [("content-type", "application/xml")], body.encode())
 
 
 def _key_format_xml(key_format: str) -> str:

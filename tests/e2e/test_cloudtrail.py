@@ -225,9 +225,14 @@ def test_bad_input_gets_cloudtrails_errors(endpoint: str, body: dict[str, Any], 
     assert resp.json()["__type"] == code
 
 
-def test_malformed_json_and_foreign_token(endpoint: str, trail) -> None:  # type: ignore[no-untyped-def]
-    resp = _raw(endpoint, "LookupEvents", b"{not json")
+@pytest.mark.parametrize("body", [b"{not json", b"[" * 100_000 + b"]" * 100_000, b'{"MaxResults": NaN}',
+                                  b'{"StartTime": Infinity}', b"\xff\xfe", b'"just a string"'])
+def test_hostile_bodies_are_serialization_errors(endpoint: str, body: bytes) -> None:
+    resp = _raw(endpoint, "LookupEvents", body)
     assert resp.status_code == 400 and resp.json()["__type"] == "SerializationException"
+
+
+def test_malformed_json_and_foreign_token(endpoint: str, trail) -> None:  # type: ignore[no-untyped-def]
     token = trail.lookup_events(MaxResults=1)["NextToken"]
     with pytest.raises(ClientError) as exc:  # a token is valid only with the parameters it was issued for
         trail.lookup_events(MaxResults=1, NextToken=token,
