@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS event_resources (
 CREATE INDEX IF NOT EXISTS resources_by_name ON event_resources(name, time);
 CREATE INDEX IF NOT EXISTS resources_by_type ON event_resources(type, time);
 CREATE TABLE IF NOT EXISTS access_log_lines (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a delivered object's key is made from its first id
     bucket TEXT NOT NULL,             -- the logged (source) bucket
     time REAL NOT NULL,
     line TEXT NOT NULL                -- one record of S3's server access log format

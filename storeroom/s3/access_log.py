@@ -293,7 +293,9 @@ class AccessLogging:
             if not rows:
                 return written
             target = self.target(source)
-            if target is not None and self.meta.get_bucket(target.bucket) is not None:
+            # S3 delivers only while the target exists and its policy still lets the logging service write
+            if (target is not None and self.meta.get_bucket(target.bucket) is not None
+                    and delivery_allowed(self.s3, self.account_id, source, target)):
                 await self._put(source, target, rows)
                 written += 1
             await self._forget(source, rows[0][0], rows[-1][0])
