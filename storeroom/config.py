@@ -28,6 +28,12 @@ class Settings:
     key_max_age_days: int = 90
     key_unused_days: int = 90
     metrics_public: bool = False   # GET /_storeroom/metrics without a signature from any address
+    # The audit trail (storeroom/audit/): how long events are kept, whether each is committed before its
+    # response, where CloudTrail log files go, whether events are also printed as JSON lines
+    audit_retention_days: int = 90
+    audit_sync: bool = False
+    audit_export: Path | None = None
+    audit_stdout: bool = False
 
     @property
     def meta_db(self) -> Path:
@@ -59,6 +65,10 @@ class Settings:
             "STOREROOM_KEY_MAX_AGE_DAYS": str(self.key_max_age_days),
             "STOREROOM_KEY_UNUSED_DAYS": str(self.key_unused_days),
             "STOREROOM_METRICS_PUBLIC": "1" if self.metrics_public else "",
+            "STOREROOM_AUDIT_RETENTION_DAYS": str(self.audit_retention_days),
+            "STOREROOM_AUDIT_SYNC": "1" if self.audit_sync else "",
+            "STOREROOM_AUDIT_EXPORT": str(self.audit_export or ""),
+            "STOREROOM_AUDIT_STDOUT": "1" if self.audit_stdout else "",
         }
 
     @classmethod
@@ -70,5 +80,14 @@ class Settings:
             domains=domains,
             key_max_age_days=int(os.environ.get("STOREROOM_KEY_MAX_AGE_DAYS") or 90),
             key_unused_days=int(os.environ.get("STOREROOM_KEY_UNUSED_DAYS") or 90),
-            metrics_public=os.environ.get("STOREROOM_METRICS_PUBLIC", "").lower() in ("1", "true", "yes", "on"),
+            metrics_public=_flag("STOREROOM_METRICS_PUBLIC"),
+            audit_retention_days=int(os.environ.get("STOREROOM_AUDIT_RETENTION_DAYS") or 90),
+            audit_sync=_flag("STOREROOM_AUDIT_SYNC"),
+            audit_export=Path(os.environ["STOREROOM_AUDIT_EXPORT"]) if os.environ.get("STOREROOM_AUDIT_EXPORT")
+            else None,
+            audit_stdout=_flag("STOREROOM_AUDIT_STDOUT"),
         )
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")

@@ -17,7 +17,7 @@ async def handle(ctx: Context) -> Response:
     params = await query.request_params(ctx)
     op = query.operation("sts", params)
     ctx.operation = op.name
-    query.parse_params(op, params)
+    ctx.audit = (op, query.parse_params(op, params), None)
     if op.name != "GetCallerIdentity":
         raise AwsError("NotImplemented", f"The {op.name} action is not implemented by Storeroom.", 501)
     # No permission is needed to call GetCallerIdentity, even under an explicit deny (as in AWS).

@@ -1,95 +1,203 @@
-"""The audit log: one CloudTrail-shaped record per request, written in batches off the request path.
+"""The audit log: one CloudTrail event per request, in ``DATA_DIR/audit.sqlite3``, searchable by LookupEvents.
 
-A request appends one flat tuple to an in-memory list (about a microsecond: no JSON, no uuid, no SQL).  A
-background task writes the list every second (or sooner when it grows) as ONE row of
-``DATA_DIR/audit.sqlite3``, through the database's writer thread.  Records are turned into CloudTrail's event
-shape when read (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html).
-A crash loses at most the last second of records, never a request's data.
+Why this shape:
+
+- **The request path only queues.**  A request appends one flat tuple (``events.capture``: values and
+  references to the request's own headers and arguments) to a list: well under a microsecond
+  (``bench/audit.py``).  Nothing is formatted, hashed or written there.
+- **The writer thread does the work.**  Every second (sooner past :data:`FLUSH_AT` entries) the queue is handed
+  to the database's writer thread (``store/db.py``), which builds the CloudTrail records
+  (``audit/events.py``), inserts them with their lookup columns and indexes in one transaction, and feeds the
+  optional exports (``audit/export.py``) and S3 server access logging.  SQLite releases the GIL while it
+  works, so that runs beside the event loop.
+- **One row per event, indexed per LookupEvents attribute**: ``(attribute, time)`` indexes on user name, access
+  key, event name and event source, a ``resources`` table indexed by name and type, and a partial index on
+  management events, so the first page of any lookup reads ~50 index entries whatever the table holds.  An
+  event's ``eventID`` is derived from its row id (and a per-data-dir salt), so a lookup by EventId is a
+  primary-key read, without an index of its own.
+- **Several workers share the file**: WAL mode; each worker writes its own batches (SQLite serializes
+  writers), row ids come from the table's AUTOINCREMENT sequence inside the writing transaction.
+- **Retention**: events older than ``--audit-retention-days`` are deleted 1,000 at a time, one transaction
+  each, by a background task — never a long lock.
+- **Durability** (see README "Audit trail"): a queued event is in memory until its batch commits, so a crash
+  (kill -9, power loss) loses at most the last :data:`FLUSH_INTERVAL` second of events, never a request's data.
+  ``--audit-sync`` commits each event (group-committed with concurrent ones) before the response is sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import logging
+import os
+import random
+import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from storeroom.audit import events
+from storeroom.audit.events import Entry, Event
+from storeroom.audit.export import CloudTrailFiles, StdoutLines
 from storeroom.store.db import Database, run_script
 
+log = logging.getLogger("storeroom")
+
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
-    id INTEGER PRIMARY KEY,
-    first_time REAL NOT NULL,
-    last_time REAL NOT NULL,
-    records TEXT NOT NULL             -- JSON array of Record tuples
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,               -- eventTime, epoch seconds
+    name TEXT NOT NULL,               -- eventName
+    source TEXT NOT NULL,             -- eventSource
+    read_only INTEGER NOT NULL,
+    management INTEGER NOT NULL,
+    username TEXT,
+    access_key_id TEXT,
+    record TEXT NOT NULL              -- the CloudTrail record, JSON
 );
-CREATE INDEX IF NOT EXISTS batches_by_time ON batches(last_time);
+CREATE INDEX IF NOT EXISTS events_by_time ON events(time);
+CREATE INDEX IF NOT EXISTS events_by_username ON events(username, time);
+CREATE INDEX IF NOT EXISTS events_by_key ON events(access_key_id, time);
+CREATE INDEX IF NOT EXISTS events_by_name ON events(name, time);
+CREATE INDEX IF NOT EXISTS events_by_source ON events(source, time);
+CREATE INDEX IF NOT EXISTS management_events ON events(time) WHERE management = 1;
+CREATE TABLE IF NOT EXISTS event_resources (
+    id INTEGER PRIMARY KEY,           -- event id * 8 + position: found from the event without an index
+    time REAL NOT NULL,
+    type TEXT NOT NULL,
+    name TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS resources_by_name ON event_resources(name, time);
+CREATE INDEX IF NOT EXISTS resources_by_type ON event_resources(type, time);
+CREATE TABLE IF NOT EXISTS access_log_lines (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a delivered object's key is made from its first id
+    bucket TEXT NOT NULL,             -- the logged (source) bucket
+    time REAL NOT NULL,
+    line TEXT NOT NULL                -- one record of S3's server access log format
+);
+CREATE INDEX IF NOT EXISTS access_log_by_bucket ON access_log_lines(bucket, id);
+CREATE TABLE IF NOT EXISTS audit_settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID
 """
 
 FLUSH_INTERVAL = 1.0
 FLUSH_AT = 5000
+PRUNE_EVERY = 60.0
+PRUNE_BATCH = 1000
+MAX_RESOURCES = 8                    # per event (the row id scheme of event_resources)
+_CACHE_PAGES = -65536                # 64 MiB of page cache for the writer: index pages stay hot
+
+# LookupEvents attribute → (table, column) it is looked up in
+LOOKUP_COLUMNS = {
+    "Username": "username", "AccessKeyId": "access_key_id", "EventName": "name", "EventSource": "source",
+}
 
 
-class Record(NamedTuple):
-    """What one request leaves in the log (flat, so that recording it costs next to nothing)."""
+@dataclass(frozen=True, slots=True)
+class AuditOptions:
+    retention_days: int = 90
+    sync: bool = False
+    export_dir: Path | None = None
+    stdout: bool = False
+    region: str = "us-east-1"
 
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    id: int
     time: float
-    service: str
-    operation: str
-    identity_type: str
-    principal_id: str
-    arn: str
-    account_id: str
-    user_name: str | None
+    name: str
+    source: str
+    read_only: bool
+    username: str | None
     access_key_id: str | None
-    region: str
-    source_ip: str
-    user_agent: str
-    bucket: str | None
-    key: str | None
-    request_id: str
-    status: int
-    error_code: str | None
+    record: str
+    event_id: str
 
 
 class AuditLog:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, account_id: str = "", host_id: str = "",
+                 options: AuditOptions | None = None) -> None:
+        self.path = path
+        self.account_id = account_id
+        self.host_id = host_id
+        self.options = options or AuditOptions()
+        self.sync = self.options.sync
         self.db = Database(path)
-        self.db.write_sync(lambda conn: run_script(conn, _SCHEMA))
-        self._pending: list[Record] = []
+        self._salt = self.db.write_sync(_prepare)
+        self._pending: list[tuple[Any, ...]] = []  # events.capture() tuples
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        # S3 server access logging (s3/access_log.py) hooks in here: which of a batch's buckets are logged
+        # (asked on the loop thread, where the bucket configuration is cached), and the access-log line of
+        # one request (made on the writer thread, with the event)
+        self.logged_buckets: Callable[[Sequence[tuple[Any, ...]]], frozenset[str]] | None = None
+        self.access_line: Callable[[Entry, Event], str] | None = None
+        self._files = (CloudTrailFiles(self.options.export_dir, account_id, self.options.region)
+                       if self.options.export_dir is not None else None)
+        self._stdout = StdoutLines(path.with_name("audit-stdout.lock")) if self.options.stdout else None
+
+    # -- the request path ----------------------------------------------------------------------------------
+
+    def record(self, entry: tuple[Any, ...]) -> None:
+        """Queue one request's entry (``events.capture``). Never blocks, never raises into the request."""
+        self._pending.append(entry)
+        if len(self._pending) >= FLUSH_AT and self._wake is not None:
+            self._wake.set()
+
+    async def commit(self, entry: tuple[Any, ...]) -> None:
+        """``--audit-sync``: store the entry's event now (group-committed with concurrent ones)."""
+        logged = self.logged_buckets((entry,)) if self.logged_buckets is not None else frozenset()
+        await self.db.write(lambda conn: self._store(conn, (entry,), logged))
+
+    # -- background ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    def record(self, record: Record) -> None:
-        """Queue one record. Never blocks, never raises into the request."""
-        self._pending.append(record)
-        if len(self._pending) >= FLUSH_AT and self._wake is not None:
-            self._wake.set()
-
     async def _run(self) -> None:
         assert self._wake is not None
+        next_prune = time.monotonic() + random.uniform(2.0, 10.0)  # soon after start, workers not in step
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL)
             except TimeoutError:
                 pass
             self._wake.clear()
-            await self.flush()
+            try:
+                await self.flush()
+                await self._tick_export()
+                if time.monotonic() >= next_prune:
+                    deleted = await self.prune()
+                    next_prune = time.monotonic() + (1.0 if deleted >= PRUNE_BATCH else PRUNE_EVERY)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the log must keep going; the failure is reported
+                log.exception("audit log: writing a batch failed")
+
+    async def _tick_export(self) -> None:
+        files = self._files
+        if files is not None:
+            await self.db.write(lambda conn: files.tick(time.time()))
 
     async def flush(self) -> None:
-        records, self._pending = self._pending, []
-        if not records:
+        entries, self._pending = self._pending, []
+        if not entries:
             return
-        row = (records[0].time, records[-1].time, json.dumps(records, separators=(",", ":")))
-        await self.db.write(lambda conn: conn.execute(
-            "INSERT INTO batches(first_time, last_time, records) VALUES (?, ?, ?)", row))
+        logged = self.logged_buckets(entries) if self.logged_buckets is not None else frozenset()
+        await self.db.write(lambda conn: self._store(conn, entries, logged))
+
+    async def prune(self, now: float | None = None) -> int:
+        """Delete up to PRUNE_BATCH events older than the retention period; returns how many."""
+        cutoff = (now or time.time()) - self.options.retention_days * 86400
+        return await self.db.write(lambda conn: _prune(conn, cutoff, PRUNE_BATCH))
 
     async def close(self) -> None:
         if self._task is not None:
@@ -99,52 +207,254 @@ class AuditLog:
             except asyncio.CancelledError:
                 pass
         await self.flush()
+        if self._files is not None:
+            files = self._files
+            await self.db.write(lambda conn: files.close(time.time()))
         self.db.close()
 
-    def records(self, *, start: float | None = None, end: float | None = None) -> Iterator[Record]:
-        """Newest first, across all workers' batches."""
-        rows = self.db.read.execute(
-            "SELECT records FROM batches WHERE last_time >= ? AND first_time <= ? ORDER BY last_time DESC",
-            (start or 0.0, end or 1e12),
-        )
-        for (blob,) in rows:
-            for item in sorted((Record(*r) for r in json.loads(blob)), key=lambda r: r.time, reverse=True):
-                if (start is None or item.time >= start) and (end is None or item.time <= end):
-                    yield item
+    # -- the writer thread -----------------------------------------------------------------------------------
+
+    def _store(self, conn: sqlite3.Connection, entries: Iterable[tuple[Any, ...]], logged: frozenset[str]) -> None:
+        built: list[tuple[Entry, Event]] = []
+        for raw in entries:
+            entry = Entry._make(raw)
+            try:
+                built.append((entry, events.build(entry, self.account_id, self.host_id)))
+            except Exception:  # noqa: BLE001 - one odd request must not lose the batch
+                log.exception("audit log: cannot build the event of request %s", entry.request_id)
+        if not built:
+            return
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        first = (row[0] if row else 0) + 1
+        rows, resources, texts = [], [], []
+        for n, (_entry, event) in enumerate(built):
+            event_id = make_event_id(self._salt, first + n)
+            event.record["eventID"] = event_id
+            text = events.dumps(_ordered(event.record))
+            texts.append(text)
+            rows.append((first + n, event.time, event.name, event.source, int(event.read_only),
+                         int(event.management), event.username, event.access_key_id, text))
+            for i, (kind, name) in enumerate(event.lookup_resources[:MAX_RESOURCES]):
+                resources.append(((first + n) * MAX_RESOURCES + i, event.time, kind, name))
+        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany("INSERT INTO event_resources VALUES (?, ?, ?, ?)", resources)
+        if logged and self.access_line is not None:
+            line = self.access_line
+            conn.executemany("INSERT INTO access_log_lines(bucket, time, line) VALUES (?, ?, ?)",
+                             [(event.bucket, event.time, line(entry, event))
+                              for entry, event in built if event.bucket in logged])
+        self._export(texts)
+
+    def _export(self, texts: list[str]) -> None:
+        try:
+            if self._files is not None:
+                self._files.add(texts, time.time())
+            if self._stdout is not None:
+                self._stdout.write(texts)
+        except Exception:  # noqa: BLE001 - an export problem must not lose the stored events
+            log.exception("audit log: export failed")
+
+    # -- reading (LookupEvents, tests) -----------------------------------------------------------------------
+
+    def lookup(self, attribute: str | None, value: str | None, *, start: float, end: float,
+               management_only: bool, after: tuple[float, int] | None, limit: int) -> list[StoredEvent]:
+        """Newest first: events in [start, end] matching one LookupEvents attribute, after ``after`` (the last
+        (time, id) of the previous page)."""
+        where = ["e.time >= ?", "e.time <= ?"]
+        args: list[Any] = [start, end]
+        if after is not None:
+            where.append("e.time <= ? AND (e.time < ? OR e.id < ?)")
+            args += [after[0], after[0], after[1]]
+        if management_only:
+            where.append("e.management = 1")
+        order = "e.time DESC, e.id DESC"
+        if attribute in ("ResourceName", "ResourceType"):
+            # walked in the resources index's order (name or type, time, row id), so that the first page reads
+            # ~50 entries however many events name the resource
+            column = "name" if attribute == "ResourceName" else "type"
+            found = [f"r.{column} = ?", "r.time >= ?", "r.time <= ?"]
+            args = [value, start, end]
+            if after is not None:
+                found.append("r.time <= ? AND (r.time < ? OR r.id < ?)")
+                args += [after[0], after[0], after[1] * MAX_RESOURCES]
+            if management_only:
+                found.append("e.management = 1")
+            sql = (f"SELECT {_COLUMNS} FROM event_resources r JOIN events e ON e.id = r.id / {MAX_RESOURCES} "
+                   f"WHERE {' AND '.join(found)} ORDER BY r.time DESC, r.id DESC LIMIT ?")
+            args.append(limit + MAX_RESOURCES)  # an event may name two resources of one type: see below
+        elif attribute == "EventId":
+            event_id = parse_event_id(self._salt, value or "")
+            if event_id is None:
+                return []
+            where.append("e.id = ?")
+            args.append(event_id)
+            sql = f"SELECT {_COLUMNS} FROM events e WHERE {' AND '.join(where)} LIMIT ?"
+            args.append(limit)
+        else:
+            if attribute == "ReadOnly":
+                where.append("e.read_only = ?")
+                args.append(1 if value == "true" else 0)
+            elif attribute is not None:
+                where.append(f"e.{LOOKUP_COLUMNS[attribute]} = ?")
+                args.append(value)
+            sql = f"SELECT {_COLUMNS} FROM events e WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+            args.append(limit)
+        events: list[StoredEvent] = []
+        seen: set[int] = set()
+        for r in self.db.read.execute(sql, args):
+            if r[0] not in seen and len(events) < limit:
+                seen.add(r[0])
+                events.append(StoredEvent(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7],
+                                          make_event_id(self._salt, r[0])))
+        return events
+
+    def resources_of(self, event_id: int) -> list[tuple[str, str]]:
+        lo = event_id * MAX_RESOURCES
+        rows = self.db.read.execute("SELECT type, name FROM event_resources WHERE id >= ? AND id < ? ORDER BY id",
+                                    (lo, lo + MAX_RESOURCES)).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every stored record, newest first (for tests and small data dirs)."""
+        rows = self.db.read.execute("SELECT record FROM events ORDER BY time DESC, id DESC").fetchall()
+        return [json.loads(r[0]) for r in rows]
 
 
-def to_event(record: Record) -> dict[str, Any]:
-    """A record in CloudTrail's event shape."""
-    identity: dict[str, Any] = {"type": record.identity_type, "principalId": record.principal_id,
-                                "arn": record.arn, "accountId": record.account_id}
-    if record.access_key_id:
-        identity["accessKeyId"] = record.access_key_id
-    if record.user_name:
-        identity["userName"] = record.user_name
-    params: dict[str, Any] | None = None
-    if record.bucket is not None:
-        params = {"bucketName": record.bucket}
-        if record.key is not None:
-            params["key"] = record.key
-    event: dict[str, Any] = {
-        "eventVersion": "1.09",
-        "userIdentity": identity,
-        "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.time)),
-        "eventSource": f"{record.service}.amazonaws.com",
-        "eventName": record.operation,
-        "awsRegion": record.region,
-        "sourceIPAddress": record.source_ip,
-        "userAgent": record.user_agent,
-        "requestParameters": params,
-        "responseElements": None,
-        "requestID": record.request_id,
-        "eventID": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{record.request_id}:{record.time}")),
-        "readOnly": record.operation.startswith(("Get", "List", "Head")),
-        "eventType": "AwsApiCall",
-        "managementEvent": record.service != "s3",
-        "recipientAccountId": record.account_id,
-        "additionalEventData": {"httpStatus": record.status},
+_COLUMNS = "e.id, e.time, e.name, e.source, e.read_only, e.username, e.access_key_id, e.record"
+
+# The order of CloudTrail's own records: eventID goes after requestID.
+_ORDER = ("eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion",
+          "sourceIPAddress", "userAgent", "errorCode", "errorMessage", "requestParameters", "responseElements",
+          "additionalEventData", "requestID", "eventID", "readOnly", "resources", "eventType", "managementEvent",
+          "recipientAccountId", "eventCategory")
+
+
+def _ordered(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: record[k] for k in _ORDER if k in record}
+
+
+def _prepare(conn: sqlite3.Connection) -> bytes:
+    """Schema, the writer's cache size, the event-id salt; converts records of the old batch format."""
+    conn.execute(f"PRAGMA cache_size = {_CACHE_PAGES}")
+    run_script(conn, _SCHEMA)
+    row = conn.execute("SELECT value FROM audit_settings WHERE name = 'event_id_salt'").fetchone()
+    if row is None:
+        salt = os.urandom(10).hex()
+        conn.execute("INSERT INTO audit_settings(name, value) VALUES ('event_id_salt', ?)", (salt,))
+    else:
+        salt = row[0]
+    _convert_old_batches(conn, bytes.fromhex(salt))
+    return bytes.fromhex(salt)
+
+
+def make_event_id(salt: bytes, row_id: int) -> str:
+    """A version-4-shaped UUID made from the row id: its last 48 bits are the id under a keyed permutation, its
+    first 80 a keyed hash of those, so ids look random, cannot be made up, and map back to their row."""
+    scrambled = _scramble(salt, row_id)
+    head = bytearray(hashlib.blake2b(scrambled.to_bytes(6, "big"), key=salt, digest_size=10).digest())
+    head[6] = (head[6] & 0x0F) | 0x40      # version 4
+    head[8] = (head[8] & 0x3F) | 0x80      # RFC 4122 variant
+    h = head.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{scrambled:012x}"
+
+
+def parse_event_id(salt: bytes, text: str) -> int | None:
+    try:
+        value = uuid.UUID(text)
+    except ValueError:
+        return None
+    row_id = _unscramble(salt, int.from_bytes(value.bytes[10:], "big"))
+    return row_id if make_event_id(salt, row_id) == str(value) else None
+
+
+_BITS48 = (1 << 48) - 1
+
+
+def _keys(salt: bytes) -> tuple[int, int, int]:
+    """Two 48-bit masks and an odd multiplier from the salt (a multiplication by an odd number is invertible
+    modulo 2^48)."""
+    digest = hashlib.blake2b(b"event-id", key=salt, digest_size=18).digest()
+    return (int.from_bytes(digest[:6], "big"), int.from_bytes(digest[6:12], "big"),
+            int.from_bytes(digest[12:], "big") | 1)
+
+
+def _scramble(salt: bytes, value: int) -> int:
+    m1, m2, k = _keys_of(salt)
+    return (((value ^ m1) * k) & _BITS48) ^ m2
+
+
+def _unscramble(salt: bytes, value: int) -> int:
+    m1, m2, k = _keys_of(salt)
+    return (((value ^ m2) * pow(k, -1, 1 << 48)) & _BITS48) ^ m1
+
+
+_KEYS: dict[bytes, tuple[int, int, int]] = {}
+
+
+def _keys_of(salt: bytes) -> tuple[int, int, int]:
+    keys = _KEYS.get(salt)
+    if keys is None:
+        keys = _KEYS[salt] = _keys(salt)
+    return keys
+
+
+def _prune(conn: sqlite3.Connection, cutoff: float, limit: int) -> int:
+    ids = [r[0] for r in conn.execute("SELECT id FROM events WHERE time < ? ORDER BY time LIMIT ?", (cutoff, limit))]
+    conn.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
+    conn.executemany("DELETE FROM event_resources WHERE id >= ? AND id < ?",
+                     [(i * MAX_RESOURCES, (i + 1) * MAX_RESOURCES) for i in ids])
+    # access-log lines that could never be delivered (logging switched off meanwhile) go with their events
+    conn.execute("DELETE FROM access_log_lines WHERE id IN (SELECT id FROM access_log_lines WHERE time < ? "
+                 "LIMIT ?)", (cutoff, limit))
+    return len(ids)
+
+
+def _convert_old_batches(conn: sqlite3.Connection, salt: bytes) -> None:
+    """Data dirs written before LookupEvents kept flat record tuples in batches: turn them into events."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'batches'").fetchone() is None:
+        return
+    converted = 0
+    for (blob,) in conn.execute("SELECT records FROM batches ORDER BY id").fetchall():
+        for old in json.loads(blob):
+            _insert_old(conn, salt, old)
+            converted += 1
+    conn.execute("DROP TABLE batches")
+    if converted:
+        log.warning("audit log: converted %d records of the previous format", converted)
+
+
+def _insert_old(conn: sqlite3.Connection, salt: bytes, old: list[Any]) -> None:
+    (t, service, operation, itype, principal_id, arn, account, user, key_id, region, ip, agent, bucket, key,
+     request_id, _status, error) = old[:17]
+    identity: dict[str, Any] = ({"type": "AWSAccount", "principalId": "", "accountId": events.ANONYMOUS}
+                                if itype == "Anonymous" else
+                                {"type": itype, "principalId": principal_id, "arn": arn, "accountId": account})
+    if key_id and itype != "Anonymous":
+        identity["accessKeyId"] = key_id
+    if user:
+        identity["userName"] = user
+    management = not (service == "s3" and operation in events.S3_DATA_EVENTS)
+    read_only = operation.startswith(("Get", "List", "Head"))
+    record: dict[str, Any] = {
+        "eventVersion": events.EVENT_VERSION, "userIdentity": identity, "eventTime": events.event_time(t),
+        "eventSource": f"{service}.amazonaws.com", "eventName": operation, "awsRegion": region,
+        "sourceIPAddress": ip, "userAgent": agent,
+        "requestParameters": ({"bucketName": bucket, **({"key": key} if key is not None else {})}
+                              if bucket is not None else None),
+        "responseElements": None, "requestID": request_id, "readOnly": read_only, "eventType": "AwsApiCall",
+        "managementEvent": management, "recipientAccountId": account,
+        "eventCategory": "Management" if management else "Data",
     }
-    if record.error_code:
-        event["errorCode"] = record.error_code
-    return event
+    if error:
+        record["errorCode"] = error
+    username = events.ANONYMOUS if itype == "Anonymous" else (user if itype == "IAMUser" else "root")
+    cur = conn.execute("INSERT INTO events(time, name, source, read_only, management, username, access_key_id, "
+                       "record) VALUES (?, ?, ?, ?, ?, ?, ?, '')",
+                       (t, operation, f"{service}.amazonaws.com", int(read_only), int(management), username,
+                        key_id if itype != "Anonymous" else None))
+    row_id = int(cur.lastrowid or 0)
+    record["eventID"] = make_event_id(salt, row_id)
+    conn.execute("UPDATE events SET record = ? WHERE id = ?", (events.dumps(_ordered(record)), row_id))
+    if bucket is not None:
+        conn.execute("INSERT INTO event_resources VALUES (?, ?, ?, ?)",
+                     (row_id * MAX_RESOURCES, t, "AWS::S3::Bucket", bucket))

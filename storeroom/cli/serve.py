@@ -47,8 +47,21 @@ def parse_listen(value: str) -> tuple[str, int]:
 @click.option("--metrics-public", is_flag=True, envvar="STOREROOM_METRICS_PUBLIC",
               help="serve GET /_storeroom/metrics unsigned to any address, not only loopback "
               "(env STOREROOM_METRICS_PUBLIC)")
+@click.option("--audit-retention-days", type=click.IntRange(min=1), default=90, show_default=True,
+              envvar="STOREROOM_AUDIT_RETENTION_DAYS",
+              help="days audit events are kept for CloudTrail LookupEvents (env STOREROOM_AUDIT_RETENTION_DAYS)")
+@click.option("--audit-sync", is_flag=True, envvar="STOREROOM_AUDIT_SYNC",
+              help="commit each request's audit event before its response is sent, so that a crash loses none "
+                   "(env STOREROOM_AUDIT_SYNC)")
+@click.option("--audit-export", type=click.Path(file_okay=False, path_type=Path), default=None,
+              envvar="STOREROOM_AUDIT_EXPORT",
+              help="also write CloudTrail log files (AWSLogs/<account>/CloudTrail/...) under DIR "
+                   "(env STOREROOM_AUDIT_EXPORT)")
+@click.option("--audit-stdout", is_flag=True, envvar="STOREROOM_AUDIT_STDOUT",
+              help="also print every audit event as one JSON line on standard output (env STOREROOM_AUDIT_STDOUT)")
 def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain: tuple[str, ...],
-          key_max_age_days: int, key_unused_days: int, metrics_public: bool) -> None:
+          key_max_age_days: int, key_unused_days: int, metrics_public: bool, audit_retention_days: int,
+          audit_sync: bool, audit_export: Path | None, audit_stdout: bool) -> None:
     """Run the S3 / IAM / STS / CloudTrail endpoint."""
     import uvicorn
 
@@ -61,7 +74,9 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
     data_dir = (data_dir or default_data_dir()).resolve()
     settings = Settings(data_dir=data_dir, host=host, port=port, workers=max(workers, 1), region=region,
                         domains=domain, key_max_age_days=key_max_age_days, key_unused_days=key_unused_days,
-                        metrics_public=metrics_public)
+                        metrics_public=metrics_public, audit_retention_days=audit_retention_days,
+                        audit_sync=audit_sync, audit_export=audit_export.resolve() if audit_export else None,
+                        audit_stdout=audit_stdout)
     os.umask(0o077)  # the data dir holds object data and (encrypted) secrets: owner-only, whatever creates files
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = _lock_data_dir(data_dir)
@@ -77,6 +92,13 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
     if removed:
         print(f"Storeroom: removed {removed} unreferenced blob file(s) left by an interrupted write",
               file=sys.stderr)
+    if settings.audit_export is not None:
+        from storeroom.audit.export import recover
+
+        settings.audit_export.mkdir(parents=True, exist_ok=True)
+        if finished := recover(settings.audit_export, account_id, settings.region):
+            print(f"Storeroom: published {finished} CloudTrail log file(s) an interrupted run left unfinished",
+                  file=sys.stderr)
     os.environ.update(settings.to_env())
     _prepare_metrics_dir(settings.metrics_dir)
     print(f"Storeroom {__version__}: account {account_id}, data in {data_dir}, "

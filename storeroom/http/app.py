@@ -17,8 +17,10 @@ import traceback
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from storeroom import metrics, query, sts
-from storeroom.audit.log import AuditLog, Record
+from storeroom import cloudtrail, metrics, query, sts
+from storeroom.audit.events import capture
+from storeroom.audit.log import AuditLog, AuditOptions
+from storeroom.audit.refused import refused_context
 from storeroom.authz import Authorizer
 from storeroom.config import Settings
 from storeroom.crypto import SecretBox, load_master_key
@@ -35,6 +37,7 @@ from storeroom.http.types import (
 )
 from storeroom.iam.api import IamService
 from storeroom.identity import CredentialResolver, anonymous
+from storeroom.s3.access_log import AccessLogging
 from storeroom.s3.service import S3Service
 from storeroom.services import (
     JSON_SERVICES,
@@ -67,6 +70,8 @@ class App:
         self.iam: IamService | None = None
         self.authorizer: Authorizer | None = None
         self.metrics: metrics.RequestMetrics | None = None
+        self.cloudtrail: cloudtrail.CloudTrailService | None = None
+        self.access_log: AccessLogging | None = None
         self.account_id = ""
         self.ready = False
 
@@ -75,24 +80,30 @@ class App:
     def open(self) -> None:
         settings = self.settings
         self.meta = MetaStore(settings.meta_db)
-        self.audit = AuditLog(settings.audit_db)
         box = SecretBox(load_master_key(settings.master_key_file))
         account_id = self.meta.get_kv("account_id")
         if account_id is None:
             raise RuntimeError(f"no account in {settings.data_dir}: start with `storeroom serve`")
         self.account_id = account_id
+        self.audit = AuditLog(settings.audit_db, account_id, _HOST_ID, AuditOptions(
+            settings.audit_retention_days, settings.audit_sync, settings.audit_export, settings.audit_stdout,
+            settings.region))
         self.credentials = CredentialResolver(self.meta, box, account_id)
         authorizer = Authorizer(self.meta, account_id)
         self.s3 = S3Service(settings, self.meta, BlobStore(settings.blob_dir), account_id, authorizer)
         self.iam = IamService(self.meta, account_id, authorizer, box)
         self.authorizer = authorizer
         self.metrics = metrics.RequestMetrics()
+        self.cloudtrail = cloudtrail.CloudTrailService(self.audit, authorizer)
+        self.access_log = AccessLogging(self.s3, self.audit)
         self.ready = True
 
     async def close(self) -> None:
         self.ready = False
         if self.metrics is not None:
             await self.metrics.close()
+        if self.access_log is not None:
+            await self.access_log.close()
         if self.audit is not None:
             await self.audit.close()
         if self.meta is not None:
@@ -114,9 +125,10 @@ class App:
                     asyncio.get_running_loop().set_default_executor(
                         ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="blob-io"))
                     self.open()
-                    assert self.audit is not None and self.metrics is not None
+                    assert self.audit is not None and self.metrics is not None and self.access_log is not None
                     self.audit.start()
                     self.metrics.start()
+                    self.access_log.start()
                 except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
                     await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                     return
@@ -147,7 +159,12 @@ class App:
                 raise
             service = signed.credential.service if signed else "s3"
             handler, render = self._service(service)
-            context = self.authenticate(request, v2, signed)
+            try:
+                context = self.authenticate(request, v2, signed)
+            except AwsError:
+                if signed is not None and signed.credential.service != "s3":  # the audit event names the action
+                    await _read_small_body(request)
+                raise
             if context.signed is not None and context.signing_key is None:
                 await self._verify_with_body(context)
             if context.principal.access_key_id is not None:  # authenticated: GetAccessKeyLastUsed sees it
@@ -156,6 +173,7 @@ class App:
             response = await handler(context)
         except AwsError as err:
             response = render(err, request)
+            response.error_message = err.message
         except ClientDisconnected:
             return
         except Exception:  # noqa: BLE001 - never a stack trace to the client; log it, answer InternalError
@@ -165,12 +183,16 @@ class App:
                   _SERVER]
         if request.body_unread:
             common.append((b"connection", b"close"))
+        responded = time.time()
+        if self.settings.audit_sync:  # --audit-sync: the event is committed before the response goes out
+            await self._audit_now(request, context, response, responded)
         try:
             await send_response(send, response, common, head_only=request.method == "HEAD")
         except ClientDisconnected:
             pass
         finally:
-            self._audit(request, context, response)
+            if not self.settings.audit_sync:
+                self._audit(request, context, response, responded)
             self._observe(request, context, service, response)
 
     def authenticate(self, request: Request, v2: SignedRequestV2 | None, signed: SignedRequest | None) -> Context:
@@ -229,6 +251,9 @@ class App:
             return self.iam.handle, _query_error("iam")
         if service == "sts":
             return sts.handle, _query_error("sts")
+        if service == "cloudtrail":
+            assert self.cloudtrail is not None
+            return self.cloudtrail.handle, render_json_error
         if service in JSON_SERVICES:
             return unsupported_service, render_json_error
         return unsupported_service, _query_error("iam")  # a service we do not know: Query-shaped answer
@@ -297,21 +322,35 @@ class App:
         self.metrics.observe(service, operation, response.status, time.time() - request.started, request.received,
                              sent, denied)
 
-    def _audit(self, request: Request, context: Context | None, response: Response) -> None:
-        if self.audit is None:
+    def _audit(self, request: Request, context: Context | None, response: Response, responded: float) -> None:
+        """Queue the request's audit entry (a flat tuple: the event is built off the request path)."""
+        audit = self.audit
+        if audit is None:
             return
         if context is None:  # refused before we knew who was calling
-            self.audit.record(Record(
-                request.started, "s3", "Unknown", "Unknown", "", "", self.account_id, None, None,
-                self.settings.region, request.client_ip, request.headers.get("user-agent", ""), None, None,
-                request.request_id, response.status, response.error_code))
-            return
-        p = context.principal
-        self.audit.record(Record(
-            request.started, context.service, context.operation or "Unknown", p.type, p.principal_id, p.arn,
-            p.account_id, p.user_name, p.access_key_id, context.region, request.client_ip,
-            request.headers.get("user-agent", ""), context.bucket, context.key, request.request_id,
-            response.status, response.error_code))
+            context = refused_context(request, self.credentials, self.s3, self.account_id, self.settings.region)
+        audit.record(capture(request, context, response, responded, time.time()))
+
+    async def _audit_now(self, request: Request, context: Context | None, response: Response,
+                         responded: float) -> None:
+        """``--audit-sync``: the event is committed before the response is sent (its size as announced)."""
+        assert self.audit is not None
+        if context is None:
+            context = refused_context(request, self.credentials, self.s3, self.account_id, self.settings.region)
+        body = response.body
+        sent = 0 if request.method == "HEAD" else (len(body) if isinstance(body, bytes) else next(
+            (int(v) for k, v in response.headers if k == "content-length"), 0))
+        try:
+            await self.audit.commit(capture(request, context, response, responded, responded, sent))
+        except Exception:  # noqa: BLE001 - the request's work is done; losing its event is reported loudly
+            log.exception("audit log: the event of request %s could not be committed", request.request_id)
+
+
+async def _read_small_body(request: Request) -> None:
+    try:
+        await request.read_body(MAX_SERVICE_BODY)
+    except (ValueError, AwsError, ClientDisconnected):
+        pass
 
 
 def _loopback(address: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from storeroom.http.types import Request
 from storeroom.identity import Principal
@@ -22,3 +23,6 @@ class Context:
     operation: str | None = None      # e.g. "PutObject": set by the service's router, used by the audit log
     bucket: str | None = None         # what the request touched, for the audit log
     key: str | None = None
+    # (botocore operation model, parsed parameters, result) of an IAM/STS/CloudTrail call, for its CloudTrail
+    # event (requestParameters, responseElements): set by the service, read off the request path
+    audit: tuple[Any, Any, Any] | None = None

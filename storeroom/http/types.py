@@ -79,7 +79,7 @@ class Request:
         self.started = time.time()
         self.body_done = False
         self.body: bytes | None = None  # set once a small body was read whole (read_body)
-        self.received = 0  # body bytes read so far, as sent (aws-chunked framing included): metrics
+        self.received = 0  # body bytes received, as sent (aws-chunked framing included): metrics, audit
 
     async def stream(self) -> AsyncIterator[bytes]:
         """The raw body, as it arrives. A client that stops sending for BODY_IDLE_TIMEOUT seconds gets S3's
@@ -138,6 +138,8 @@ class Response:
     body: bytes | AsyncIterator[bytes] = b""
     # Set by handlers for the audit record (CloudTrail's errorCode, and what the request touched).
     error_code: str | None = None
+    error_message: str | None = None
+    sent: int = 0                     # body bytes sent, counted by send_response (bytesTransferredOut)
 
     def header(self, name: str, value: str) -> Response:
         self.headers.append((name, value))
@@ -154,11 +156,13 @@ async def send_response(send: Send, response: Response, common: list[tuple[bytes
             headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if head_only else body})
+        response.sent = 0 if head_only else len(body)
         return
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     try:
         async for chunk in body:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            response.sent += len(chunk)
     finally:
         aclose = getattr(body, "aclose", None)
         if aclose is not None:

@@ -115,7 +115,9 @@ class IamService:
         if handler is None:
             raise AwsError("NotImplemented", f"The {op.name} action is not implemented by Storeroom.", 501)
         call = IamCall(ctx, op, query.parse_params(op, params), self)
+        ctx.audit = (op, call.params, None)  # the CloudTrail event's requestParameters (built off the path)
         result = await handler(call)
+        ctx.audit = (op, call.params, result)
         if not call.authorized:  # a handler that forgot to authorize must not act silently
             raise AwsError("InternalError", "We encountered an internal error. Please try again.", 500)
         return query.render_result("iam", op, result, request.request_id)

@@ -61,8 +61,9 @@ class Principals:
     def names(self, principal_arn: str, principal_type: str, account_id: str, effect: str) -> bool:
         """Does this Principal element name the caller?  An account (``"123456789012"``/``…:root``) names its
         root user; for a Deny it names every identity of the account (an Allow to the account only delegates to
-        it, which the identity policies then decide)."""
-        if self.any or principal_arn in self.aws:
+        it, which the identity policies then decide).  A service principal (S3's log delivery) is asked about as
+        ``"Service:<name>"``."""
+        if self.any or principal_arn in self.aws or principal_arn in self.others:
             return True
         if not account_id or f"arn:aws:iam::{account_id}:root" not in self.aws:
             return False

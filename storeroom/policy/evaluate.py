@@ -116,8 +116,9 @@ def _candidates(sources: Sequence[PolicySource], action: str) -> _Candidates:
 class AuthRequest:
     action: str                                  # "s3:GetObject", "iam:CreateUser"
     resource: str                                # "arn:aws:s3:::bucket/key", "*"
-    principal_type: str                          # "Root" | "IAMUser" | "Anonymous"
-    principal_arn: str                           # "arn:aws:iam::123456789012:user/alice", or "*" if anonymous
+    principal_type: str                          # "Root" | "IAMUser" | "Anonymous" | "Service"
+    principal_arn: str                           # "arn:aws:iam::123456789012:user/alice", "*" if anonymous,
+    #                                              "Service:logging.s3.amazonaws.com" for a service
     account_id: str                              # the principal's account ("" for anonymous)
     # condition keys, names lower-cased ("aws:username", "s3:prefix", "aws:principaltag/team") → values
     context: Mapping[str, Sequence[str]] = field(default_factory=dict)
@@ -294,4 +295,5 @@ def _grants_directly(st: Statement, request: AuthRequest) -> bool:
         return False
     if st.not_principal:
         return True
-    return p.any or request.principal_arn in p.aws or request.principal_type == "Root"
+    return (p.any or request.principal_arn in p.aws or request.principal_type == "Root"
+            or request.principal_arn in p.others)

@@ -18,7 +18,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storeroom.errors import AwsError
-from storeroom.s3 import acl, bucket_policy, buckets, complete, listing, multipart, objects, unconfigured
+from storeroom.s3 import (
+    access_log,
+    acl,
+    bucket_policy,
+    buckets,
+    complete,
+    listing,
+    multipart,
+    objects,
+    unconfigured,
+)
 
 if TYPE_CHECKING:
     from storeroom.http.types import Response
@@ -79,7 +89,8 @@ OPERATIONS: tuple[Operation, ...] = (
     _row("GetBucketEncryption", "GET", BUCKET, "encryption", "s3:GetEncryptionConfiguration",
          unconfigured.get_bucket_encryption),
     _row("GetBucketWebsite", "GET", BUCKET, "website", "s3:GetBucketWebsite", unconfigured.get_bucket_website),
-    _row("GetBucketLogging", "GET", BUCKET, "logging", "s3:GetBucketLogging", unconfigured.get_bucket_logging),
+    _row("GetBucketLogging", "GET", BUCKET, "logging", "s3:GetBucketLogging", access_log.get_bucket_logging),
+    _row("PutBucketLogging", "PUT", BUCKET, "logging", "s3:PutBucketLogging", access_log.put_bucket_logging),
     _row("GetBucketNotificationConfiguration", "GET", BUCKET, "notification", "s3:GetBucketNotification",
          unconfigured.get_bucket_notification),
     _row("GetBucketReplication", "GET", BUCKET, "replication", "s3:GetReplicationConfiguration",
@@ -130,7 +141,6 @@ OPERATIONS: tuple[Operation, ...] = (
             ("UpdateObjectEncryption", "PUT", OBJECT, "encryption"),
             ("PutBucketWebsite", "PUT", BUCKET, "website"),
             ("DeleteBucketWebsite", "DELETE", BUCKET, "website"),
-            ("PutBucketLogging", "PUT", BUCKET, "logging"),
             ("PutBucketNotificationConfiguration", "PUT", BUCKET, "notification"),
             ("PutBucketReplication", "PUT", BUCKET, "replication"),
             ("DeleteBucketReplication", "DELETE", BUCKET, "replication"),

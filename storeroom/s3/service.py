@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from storeroom.authz import Authorizer
@@ -176,6 +177,7 @@ class S3Service:
         self.blobs = blobs
         self.account_id = account_id
         self.domains = ("localhost", *settings.domains)
+        self.access_logging: Any = None  # s3/access_log.py's AccessLogging, once the app has made it
 
     def virtual_host_bucket(self, request: Request) -> str | None:
         """The bucket named by a ``bucket.<domain>`` Host header, if any."""

@@ -63,7 +63,6 @@ get_object_lock_configuration = _not_configured("ObjectLockConfigurationNotFound
 get_bucket_ownership_controls = _document(
     "OwnershipControls", "<Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule>")
 # S3 answers logging in a namespace of its own.
-get_bucket_logging = _document("BucketLoggingStatus", namespace="http://doc.s3.amazonaws.com/2006-03-01")
 get_bucket_request_payment = _document("RequestPaymentConfiguration", "<Payer>BucketOwner</Payer>")
 get_bucket_accelerate = _document("AccelerateConfiguration")  # never configured: no Status
 get_bucket_notification = _document("NotificationConfiguration")

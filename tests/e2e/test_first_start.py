@@ -70,10 +70,10 @@ def test_env_root_keys_replace_stored_ones(tmp_path: Path) -> None:
         srv.stop()
 
 
-def _audit_events(data_dir: Path) -> list[list]:
+def _audit_events(data_dir: Path) -> list[dict]:
     conn = sqlite3.connect(data_dir / "audit.sqlite3")
     try:
-        return [r for (blob,) in conn.execute("SELECT records FROM batches") for r in json.loads(blob)]
+        return [json.loads(record) for (record,) in conn.execute("SELECT record FROM events ORDER BY id")]
     finally:
         conn.close()
 
@@ -90,13 +90,14 @@ def test_every_request_leaves_an_audit_record(fresh_server: StoreroomServer) -> 
         if len(events) >= 3:
             break
         time.sleep(0.2)
-    by_op = {e[2]: e for e in events}
+    by_op = {e["eventName"]: e for e in events}
     put = by_op["PutObject"]
-    # (time, service, operation, identity type, principal id, arn, account, user, key id, region, ip, ua,
-    #  bucket, key, request id, status, error code)
-    assert put[1] == "s3" and put[3] == "Root" and put[5].endswith(":root")
-    assert put[8] == "AKIAIOSFODNN7EXAMPLE" and put[12:14] == ["audited", "k"] and put[15] == 200
-    assert by_op["GetObject"][16] == "NoSuchKey" and by_op["GetObject"][15] == 404
+    assert put["eventSource"] == "s3.amazonaws.com" and put["userIdentity"]["type"] == "Root"
+    assert put["userIdentity"]["arn"].endswith(":root")
+    assert put["userIdentity"]["accessKeyId"] == "AKIAIOSFODNN7EXAMPLE"
+    assert put["requestParameters"]["bucketName"] == "audited" and put["requestParameters"]["key"] == "k"
+    assert "errorCode" not in put
+    assert by_op["GetObject"]["errorCode"] == "NoSuchKey"
 
 
 def test_data_dir_is_owner_only(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ def test_unknown_access_key_on_iam(endpoint: str) -> None:
 def test_cloudtrail_json_protocol_error(endpoint: str) -> None:
     trail = make_client(endpoint, service="cloudtrail")
     with pytest.raises(ClientError) as exc:
-        trail.lookup_events()
+        trail.get_trail_status(Name="no-such-trail")
     assert exc.value.response["Error"]["Code"] == "UnknownOperationException"
 
 

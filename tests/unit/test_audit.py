@@ -1,44 +1,203 @@
-"""The audit log on a real SQLite file: records written in batches, read back newest first in CloudTrail's
-event shape (what CloudTrail LookupEvents will serve)."""
+"""The audit log on a real SQLite file: entries queued as a request leaves them, events built in CloudTrail's
+shape, looked up newest first by attribute, pruned after the retention period; CloudTrail log files finished
+after a crash; event ids that map back to their rows."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
+import os
+import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
-from storeroom.audit.log import AuditLog, Record, to_event
+from storeroom.audit import events
+from storeroom.audit.export import CloudTrailFiles, recover
+from storeroom.audit.log import AuditLog, AuditOptions, make_event_id, parse_event_id
+from storeroom.http.context import Context
+from storeroom.http.types import Request, Response
+from storeroom.identity import Principal, anonymous
+
+ACCOUNT = "123456789012"
+ROOT = Principal("Root", ACCOUNT, f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT, None, "AKIAIOSFODNN7EXAMPLE")
+ALICE = Principal("IAMUser", ACCOUNT, f"arn:aws:iam::{ACCOUNT}:user/alice", "AIDAALICE", "alice", "AKIAALICE")
 
 
-def _record(t: float, operation: str, error: str | None = None) -> Record:
-    return Record(t, "s3", operation, "Root", "123456789012", "arn:aws:iam::123456789012:root", "123456789012",
-                  None, "AKIAIOSFODNN7EXAMPLE", "us-east-1", "127.0.0.1", "Boto3/1.43", "b", "k", "REQ1",
-                  404 if error else 200, error)
+def _request(method: str = "GET", path: str = "/b/k", query: str = "") -> Request:
+    scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(),
+             "query_string": query.encode(), "headers": [(b"host", b"localhost:9000"), (b"user-agent", b"test/1")],
+             "client": ("192.0.2.7", 5000), "http_version": "1.1"}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+    return Request(scope, receive)
 
 
-def test_records_round_trip_newest_first(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        log = AuditLog(tmp_path / "audit.sqlite3")
-        log.start()
+def _entry(operation: str, principal: Principal = ROOT, *, bucket: str | None = "b", key: str | None = "k",
+           status: int = 200, error: str | None = None, when: float | None = None) -> tuple[Any, ...]:
+    """What a request leaves on its way out (events.capture)."""
+    request = _request()
+    ctx = Context(request, "s3", principal, None, None, "us-east-1")
+    ctx.operation, ctx.bucket, ctx.key = operation, bucket, key
+    response = Response(status, [], b"", error_code=error, error_message="message" if error else None)
+    t = time.time() if when is None else when
+    return events.capture(request, ctx, response, t, t)
+
+
+def test_s3_event_shape() -> None:
+    event = events.build(events.Entry._make(_entry("GetObject", ALICE, status=404, error="NoSuchKey")), ACCOUNT,
+                         "HOSTID")
+    record = event.record
+    assert record["eventSource"] == "s3.amazonaws.com" and record["eventName"] == "GetObject"
+    assert record["userIdentity"] == {"type": "IAMUser", "principalId": "AIDAALICE", "arn": ALICE.arn,
+                                      "accountId": ACCOUNT, "accessKeyId": "AKIAALICE", "userName": "alice"}
+    assert record["errorCode"] == "NoSuchKey" and record["readOnly"] is True
+    assert record["requestParameters"] == {"bucketName": "b", "Host": "localhost:9000", "key": "k"}
+    assert record["eventCategory"] == "Data" and record["managementEvent"] is False
+    assert record["resources"] == [{"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::b/k"},
+                                   {"accountId": ACCOUNT, "type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::b"}]
+    assert event.username == "alice" and event.lookup_resources[1] == ("AWS::S3::Bucket", "b")
+
+
+def test_anonymous_and_bucket_level_events() -> None:
+    event = events.build(events.Entry._make(
+        _entry("CreateBucket", anonymous(ACCOUNT), key=None, status=403, error="AccessDenied")), ACCOUNT, "H")
+    assert event.record["userIdentity"] == {"type": "AWSAccount", "principalId": "", "accountId": "ANONYMOUS_PRINCIPAL"}
+    assert event.management and event.record["eventCategory"] == "Management"
+    assert "SignatureVersion" not in event.record["additionalEventData"]
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_lookup_newest_first_by_attribute_and_pages(tmp_path: Path) -> None:
+    async def scenario() -> list[Any]:
+        log = AuditLog(tmp_path / "audit.sqlite3", ACCOUNT, "H")
         now = time.time()
-        log.record(_record(now - 2, "PutObject"))
-        log.record(_record(now - 1, "GetObject", "NoSuchKey"))
+        for i in range(5):
+            log.record(_entry("PutObject", ALICE if i % 2 else ROOT, key=f"k{i}", when=now - 10 + i))
         await log.flush()
-        log.record(_record(now, "DeleteObject"))
-        await log.close()  # flushes what is pending
+        everything = log.lookup(None, None, start=0, end=now + 1, management_only=False, after=None, limit=50)
+        alice = log.lookup("Username", "alice", start=0, end=now + 1, management_only=False, after=None, limit=50)
+        first = log.lookup(None, None, start=0, end=now + 1, management_only=False, after=None, limit=2)
+        rest = log.lookup(None, None, start=0, end=now + 1, management_only=False,
+                          after=(first[-1].time, first[-1].id), limit=50)
+        by_object = log.lookup("ResourceName", "arn:aws:s3:::b/k3", start=0, end=now + 1, management_only=False,
+                               after=None, limit=50)
+        by_id = log.lookup("EventId", everything[2].event_id, start=0, end=now + 1, management_only=False,
+                           after=None, limit=50)
+        mgmt = log.lookup(None, None, start=0, end=now + 1, management_only=True, after=None, limit=50)
+        await log.close()
+        return [everything, alice, first, rest, by_object, by_id, mgmt]
 
-    asyncio.run(scenario())
-    reader = AuditLog(tmp_path / "audit.sqlite3")
-    try:
-        records = list(reader.records())
-        assert [r.operation for r in records] == ["DeleteObject", "GetObject", "PutObject"]
-        event = to_event(records[1])
-        assert event["eventSource"] == "s3.amazonaws.com" and event["eventName"] == "GetObject"
-        assert event["errorCode"] == "NoSuchKey" and event["readOnly"] is True
-        assert event["userIdentity"] == {"type": "Root", "principalId": "123456789012",
-                                         "arn": "arn:aws:iam::123456789012:root", "accountId": "123456789012",
-                                         "accessKeyId": "AKIAIOSFODNN7EXAMPLE"}
-        assert event["requestParameters"] == {"bucketName": "b", "key": "k"}
-        assert [r.operation for r in reader.records(start=records[1].time)] == ["DeleteObject", "GetObject"]
-    finally:
-        reader.db.close()
+    everything, alice, first, rest, by_object, by_id, mgmt = _run(scenario())
+    keys = [json.loads(e.record)["requestParameters"]["key"] for e in everything]
+    assert keys == ["k4", "k3", "k2", "k1", "k0"]
+    assert [json.loads(e.record)["requestParameters"]["key"] for e in alice] == ["k3", "k1"]
+    assert [e.id for e in first + rest] == [e.id for e in everything]
+    assert [json.loads(e.record)["requestParameters"]["key"] for e in by_object] == ["k3"]
+    assert [e.id for e in by_id] == [everything[2].id]
+    assert json.loads(everything[2].record)["eventID"] == everything[2].event_id
+    assert mgmt == []
+
+
+def test_prune_keeps_the_retention_period(tmp_path: Path) -> None:
+    async def scenario() -> tuple[int, int]:
+        log = AuditLog(tmp_path / "audit.sqlite3", ACCOUNT, "H", AuditOptions(retention_days=1))
+        now = time.time()
+        log.record(_entry("PutObject", when=now - 3 * 86400))
+        log.record(_entry("GetObject", when=now - 2 * 86400))
+        log.record(_entry("HeadObject", when=now))
+        await log.flush()
+        deleted = await log.prune(now)
+        left = len(log.records())
+        await log.close()
+        return deleted, left
+
+    assert _run(scenario()) == (2, 1)
+    conn = sqlite3.connect(tmp_path / "audit.sqlite3")
+    assert conn.execute("SELECT count(*) FROM event_resources").fetchone()[0] == 2  # the survivor's two
+    conn.close()
+
+
+def test_event_ids_map_back_and_cannot_be_forged() -> None:
+    salt = os.urandom(10)
+    ids = {make_event_id(salt, n) for n in range(1, 1000)}
+    assert len(ids) == 999
+    for n in (1, 77, 2**40):
+        assert parse_event_id(salt, make_event_id(salt, n)) == n
+    forged = make_event_id(salt, 5)[:-1] + ("0" if make_event_id(salt, 5)[-1] != "0" else "1")
+    assert parse_event_id(salt, forged) is None and parse_event_id(salt, "not-a-uuid") is None
+
+
+def test_export_file_finished_after_a_crash(tmp_path: Path) -> None:
+    files = CloudTrailFiles(tmp_path, ACCOUNT, "us-east-1")
+    files.add(['{"eventName":"A"}', '{"eventName":"B"}'], time.time())
+    files.add(['{"eventName":"C"}'], time.time())
+    [incoming] = (tmp_path / ".incoming").iterdir()
+    with open(incoming, "ab") as f:  # a batch torn by the crash
+        f.write(gzip.compress(b',{"eventName":"D"}')[:15])
+    assert recover(tmp_path, ACCOUNT, "us-east-1") == 1
+    [published] = (tmp_path / "AWSLogs").rglob("*.json.gz")
+    assert [r["eventName"] for r in json.loads(gzip.decompress(published.read_bytes()))["Records"]] == ["A", "B", "C"]
+    assert not list((tmp_path / ".incoming").iterdir())
+
+
+def test_export_files_rotate_by_size_and_age(tmp_path: Path) -> None:
+    files = CloudTrailFiles(tmp_path, ACCOUNT, "eu-west-1", rotate_seconds=300, rotate_bytes=100)
+    now = time.time()
+    files.add(['{"n":1}'], now)
+    files.add(['{"n":2,"pad":"' + "x" * 120 + '"}'], now)  # past 100 bytes: published
+    files.add(['{"n":3}'], now + 1)
+    files.tick(now + 200)
+    assert len(list((tmp_path / "AWSLogs").rglob("*.json.gz"))) == 1
+    files.tick(now + 302)  # five minutes after the second file was opened
+    published = sorted((tmp_path / "AWSLogs").rglob("*.json.gz"))
+    assert len(published) == 2
+    records = [r["n"] for p in published for r in json.loads(gzip.decompress(p.read_bytes()))["Records"]]
+    assert sorted(records) == [1, 2, 3]
+    for p in published:
+        rel = p.relative_to(tmp_path).as_posix()
+        assert rel.startswith(f"AWSLogs/{ACCOUNT}/CloudTrail/eu-west-1/"), rel
+        assert p.name.startswith(f"{ACCOUNT}_CloudTrail_eu-west-1_") and p.name.endswith(".json.gz")
+
+
+def test_old_batch_records_are_converted(tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE batches (id INTEGER PRIMARY KEY, first_time REAL, last_time REAL, records TEXT)")
+    old = [time.time(), "s3", "PutObject", "IAMUser", "AIDAALICE", ALICE.arn, ACCOUNT, "alice", "AKIAALICE",
+           "us-east-1", "192.0.2.1", "ua", "b", "k", "REQ1", 200, None]
+    conn.execute("INSERT INTO batches(first_time, last_time, records) VALUES (?, ?, ?)",
+                 (old[0], old[0], json.dumps([old])))
+    conn.commit()
+    conn.close()
+
+    async def scenario() -> list[Any]:
+        log = AuditLog(path, ACCOUNT, "H")
+        found = log.lookup("Username", "alice", start=0, end=time.time() + 1, management_only=False, after=None,
+                           limit=50)
+        await log.close()
+        return found
+
+    [event] = _run(scenario())
+    record = json.loads(event.record)
+    assert record["eventName"] == "PutObject" and record["userIdentity"]["userName"] == "alice"
+    assert record["eventID"] == event.event_id and event.access_key_id == "AKIAALICE"
+
+
+def test_audit_settings_reach_the_workers(tmp_path: Path, monkeypatch: Any) -> None:
+    from storeroom.config import Settings
+    settings = Settings(tmp_path, audit_retention_days=7, audit_sync=True, audit_export=tmp_path / "trail",
+                        audit_stdout=True)
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    again = Settings.from_env()
+    assert (again.audit_retention_days, again.audit_sync, again.audit_export, again.audit_stdout) == (
+        7, True, tmp_path / "trail", True)
+    monkeypatch.setenv("STOREROOM_AUDIT_SYNC", "")
+    monkeypatch.setenv("STOREROOM_AUDIT_EXPORT", "")
+    assert not Settings.from_env().audit_sync and Settings.from_env().audit_export is None

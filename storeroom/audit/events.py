@@ -1,0 +1,324 @@
+"""One request → one CloudTrail event, in the shape of AWS's "CloudTrail record contents"
+(https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html).
+
+Sans-IO and run off the request path: the request path only queues what :func:`capture` takes from the
+request (a flat tuple of values and of references to objects that already exist: no copying, no formatting, and
+few objects kept alive, so that the garbage collector has little more to walk); the audit writer thread reads it
+as an :class:`Entry` and :func:`build` turns it into an :class:`Event` — the JSON record plus the columns
+LookupEvents searches on.
+
+What follows AWS, and where it says so:
+
+- ``userIdentity`` (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html):
+  ``Root`` and ``IAMUser`` with their access key; an anonymous S3 request is ``AWSAccount`` with account
+  ``ANONYMOUS_PRINCIPAL``, as CloudTrail writes it.  A request signed with a key Storeroom does not know is
+  ``Unknown`` with the key's id (CloudTrail does not log those at all; an audit trail should).
+- S3 object-level operations are data events (``eventCategory: Data``, ``managementEvent: false``), bucket-level
+  ones management events (https://docs.aws.amazon.com/AmazonS3/latest/userguide/cloudtrail-logging-s3-info.html);
+  S3 events carry ``requestParameters`` ``bucketName``/``Host``/``key`` and the query parameters,
+  ``additionalEventData`` (``SignatureVersion``, ``AuthenticationMethod``, ``bytesTransferredIn/Out``,
+  ``x-amz-id-2``) and ``resources`` (``AWS::S3::Object``, ``AWS::S3::Bucket``).
+- IAM, STS and CloudTrail events carry the API's parameters with AWS's lower-camel-case member names;
+  ``responseElements`` only for operations that change something ("If an action does not change state ...
+  this element is omitted"); a member whose shape botocore's model marks ``sensitive`` (secret access keys,
+  passwords, private keys) is written ``HIDDEN_DUE_TO_SECURITY_REASONS``, as CloudTrail does.  IAM error codes
+  are written as IAM's exception names (``NoSuchEntityException``), as CloudTrail records them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl
+
+from storeroom.http.context import Context
+from storeroom.http.types import Request, Response
+from storeroom.identity import Principal
+
+EVENT_VERSION = "1.11"
+HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
+ANONYMOUS = "ANONYMOUS_PRINCIPAL"
+
+
+
+class Entry(NamedTuple):
+    """What a request leaves for its audit event (queued as a plain tuple, read back as this)."""
+
+    request_id: str
+    started: float
+    responded: float                  # the response was ready
+    ended: float                      # the response was sent
+    method: str
+    raw_path: str
+    raw_query: str
+    headers: dict[str, str]
+    args: dict[str, str]
+    client_ip: str
+    http_version: str
+    received: int                     # request body bytes
+    body: bytes | None                # a small body read whole (IAM, STS, CloudTrail)
+    service: str
+    region: str
+    principal: Principal
+    signature_version: str            # "AWS4-HMAC-SHA256", or "AWS" for SigV2
+    presigned: bool | None            # SigV4 query (True) or header (False) signature; None: not SigV4-signed
+    operation: str | None
+    bucket: str | None
+    key: str | None
+    details: tuple[Any, Any, Any] | None   # Context.audit: (operation model, parameters, result)
+    status: int
+    error_code: str | None
+    error_message: str | None
+    response_headers: list[tuple[str, str]]
+    sent: int                         # response body bytes
+
+
+def capture(request: Request, ctx: Context, response: Response, responded: float, ended: float,
+            sent: int | None = None) -> tuple[Any, ...]:
+    """The request path's part: one tuple, in :class:`Entry`'s order."""
+    signed = ctx.signed
+    return (request.request_id, request.started, responded, ended, request.method, request.raw_path,
+            request.raw_query, request.headers, request.args, request.client_ip,
+            request.scope.get("http_version", "1.1"), request.received, request.body, ctx.service, ctx.region,
+            ctx.principal, ctx.signature_version, None if signed is None else signed.presigned, ctx.operation,
+            ctx.bucket, ctx.key, ctx.audit, response.status, response.error_code, response.error_message,
+            response.headers, response.sent if sent is None else sent)
+
+# S3 object-level operations, and the bucket-level ones CloudTrail also logs as data events
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/cloudtrail-logging-s3-info.html#cloudtrail-object-level-tracking).
+S3_DATA_EVENTS = frozenset({
+    "AbortMultipartUpload", "CompleteMultipartUpload", "DeleteObjects", "DeleteObject", "GetObject",
+    "GetObjectAcl", "GetObjectAttributes", "GetObjectTagging", "HeadObject", "CreateMultipartUpload",
+    "ListParts", "PostObject", "RestoreObject", "PutObject", "PutObjectAcl", "PutObjectTagging", "CopyObject",
+    "UploadPart", "UploadPartCopy", "ListObjects", "ListObjectsV2", "ListObjectVersions", "HeadBucket",
+    "GetObjectRetention", "PutObjectRetention", "GetObjectLegalHold", "PutObjectLegalHold",
+    "DeleteObjectTagging", "SelectObjectContent", "GetObjectTorrent", "RenameObject",
+})
+# CloudTrail names ListObjectsV2 calls ListObjects (with "list-type": "2" in requestParameters).
+_S3_EVENT_NAMES = {"ListObjectsV2": "ListObjects"}
+_READ_PREFIXES = ("Get", "List", "Head", "Describe", "Lookup", "Simulate")
+# Query parameters that authenticate a presigned request: not request parameters (and never logged).
+_AUTH_PARAMS = frozenset({"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+                          "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token", "AWSAccessKeyId",
+                          "Signature", "Expires"})
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass(slots=True)
+class Event:
+    """A built event: the record (without ``eventID``, given when it is stored) and its lookup columns."""
+
+    time: float
+    name: str
+    source: str                                   # "s3.amazonaws.com"
+    read_only: bool
+    management: bool
+    username: str | None
+    access_key_id: str | None
+    lookup_resources: list[tuple[str, str]]       # (ResourceType, ResourceName) as LookupEvents shows them
+    record: dict[str, Any]
+    bucket: str | None = None                     # for S3 server access logging
+    status: int = 0
+
+
+def event_time(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def build(e: Entry, account_id: str, host_id: str) -> Event:
+    service = e.service
+    name = _event_name(e)
+    read_only = name.startswith(_READ_PREFIXES)
+    management = not (service == "s3" and name in S3_DATA_EVENTS)
+    identity, username = user_identity(e.principal)
+    record: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": identity,
+        "eventTime": event_time(e.ended),
+        "eventSource": f"{service}.amazonaws.com",
+        "eventName": _S3_EVENT_NAMES.get(name, name) if service == "s3" else name,
+        "awsRegion": e.region,
+        "sourceIPAddress": e.client_ip,
+        "userAgent": e.headers.get("user-agent", ""),
+    }
+    if e.error_code:
+        record["errorCode"] = _error_code(service, e.error_code)
+        record["errorMessage"] = e.error_message or e.error_code
+    resources: list[dict[str, str]] = []
+    lookup: list[tuple[str, str]] = []
+    if service == "s3":
+        _s3_details(record, e, account_id, host_id, resources, lookup)
+    else:
+        _api_details(record, e, read_only, lookup)
+    record["requestID"] = e.request_id
+    record["readOnly"] = read_only
+    if resources:
+        record["resources"] = resources
+    record["eventType"] = "AwsApiCall"
+    record["managementEvent"] = management
+    record["recipientAccountId"] = account_id
+    record["eventCategory"] = "Management" if management else "Data"
+    return Event(e.ended, record["eventName"], record["eventSource"], read_only, management, username,
+                 e.principal.access_key_id, lookup, record, e.bucket if service == "s3" else None, e.status)
+
+
+def user_identity(p: Principal) -> tuple[dict[str, Any], str | None]:
+    """CloudTrail's ``userIdentity``, and the user name LookupEvents files the event under."""
+    if p.type == "Anonymous":
+        return {"type": "AWSAccount", "principalId": "", "accountId": ANONYMOUS}, ANONYMOUS
+    if p.type == "Unknown":
+        return {"type": "Unknown", "accessKeyId": p.access_key_id or ""}, None
+    identity: dict[str, Any] = {"type": p.type, "principalId": p.principal_id, "arn": p.arn,
+                                "accountId": p.account_id}
+    if p.access_key_id:
+        identity["accessKeyId"] = p.access_key_id
+    if p.user_name:
+        identity["userName"] = p.user_name
+    return identity, (p.user_name if p.type == "IAMUser" else "root")
+
+
+def _event_name(e: Entry) -> str:
+    if e.operation:
+        return e.operation
+    # refused before the operation was known (a bad signature, an unknown key): name it from the request
+    if e.service in ("iam", "sts"):
+        params = dict(parse_qsl((e.body or b"").decode("utf-8", "replace"))) | e.args
+        return params.get("Action") or "Unknown"
+    target = e.headers.get("x-amz-target", "")
+    return target.rpartition(".")[2] or "Unknown"
+
+
+# -- S3 --------------------------------------------------------------------------------------------------------
+
+def _s3_details(record: dict[str, Any], e: Entry, account_id: str, host_id: str,
+                resources: list[dict[str, str]], lookup: list[tuple[str, str]]) -> None:
+    params: dict[str, Any] = {}
+    if e.bucket is not None:
+        params["bucketName"] = e.bucket
+    params["Host"] = e.headers.get("host", "")
+    if e.key is not None:
+        params["key"] = e.key
+    for name, value in e.args.items():
+        if name not in _AUTH_PARAMS:
+            params[name] = value
+    record["requestParameters"] = params
+    record["responseElements"] = None
+    extra: dict[str, Any] = {}
+    sigv2 = e.signature_version == "AWS"
+    signed = e.presigned is not None or sigv2
+    if signed:
+        extra["SignatureVersion"] = "SigV2" if sigv2 else "SigV4"
+    extra["bytesTransferredIn"] = e.received
+    if signed:
+        presigned = ("Signature" in e.args) if sigv2 else e.presigned
+        extra["AuthenticationMethod"] = "QueryString" if presigned else "AuthHeader"
+    extra["x-amz-id-2"] = host_id
+    extra["bytesTransferredOut"] = e.sent
+    record["additionalEventData"] = extra
+    if e.bucket is None:
+        return
+    bucket_arn = f"arn:aws:s3:::{e.bucket}"
+    if e.key is not None:
+        object_arn = f"{bucket_arn}/{e.key}"
+        resources.append({"type": "AWS::S3::Object", "ARN": object_arn})
+        lookup.append(("AWS::S3::Object", object_arn))
+    resources.append({"accountId": account_id, "type": "AWS::S3::Bucket", "ARN": bucket_arn})
+    lookup.append(("AWS::S3::Bucket", e.bucket))
+
+
+# -- IAM, STS, CloudTrail: the API's parameters, through botocore's model ---------------------------------------
+
+# Request parameters that name a resource, and the resource type LookupEvents files the event under.
+_RESOURCE_PARAMS = {
+    "UserName": "AWS::IAM::User", "NewUserName": "AWS::IAM::User", "GroupName": "AWS::IAM::Group",
+    "NewGroupName": "AWS::IAM::Group", "PolicyArn": "AWS::IAM::Policy", "PermissionsBoundary": "AWS::IAM::Policy",
+    "AccessKeyId": "AWS::IAM::AccessKey",
+}
+
+
+def _api_details(record: dict[str, Any], e: Entry, read_only: bool, lookup: list[tuple[str, str]]) -> None:
+    details = e.details
+    ok = e.error_code is None
+    params: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+    if details is not None:
+        op, raw_params, result = details
+        if raw_params:
+            params = _convert(op.input_shape, raw_params)
+        if result and ok and not read_only and op.output_shape is not None:
+            response = _convert(op.output_shape, result)
+        _api_resources(raw_params or {}, result if ok else None, lookup)
+    record["requestParameters"] = params
+    record["responseElements"] = response
+
+
+def _api_resources(params: dict[str, Any], result: dict[str, Any] | None,
+                   lookup: list[tuple[str, str]]) -> None:
+    seen: set[tuple[str, str]] = set()
+    found = [(kind, params.get(member)) for member, kind in _RESOURCE_PARAMS.items()]
+    if result:  # what a create made: the new policy's ARN, the new key's id
+        created = result.get("Policy") or {}
+        found.append(("AWS::IAM::Policy", created.get("Arn") if isinstance(created, dict) else None))
+        key = result.get("AccessKey") or {}
+        found.append(("AWS::IAM::AccessKey", key.get("AccessKeyId") if isinstance(key, dict) else None))
+    for kind, value in found:
+        if isinstance(value, str) and value and (kind, value) not in seen:
+            seen.add((kind, value))
+            lookup.append((kind, value))
+
+
+def _convert(shape: Any, value: Any) -> Any:
+    """A value of a botocore shape in CloudTrail's words: lower-camel-case members, AWS's timestamps,
+    sensitive members hidden."""
+    if shape is None:
+        return value
+    if shape.metadata.get("sensitive"):
+        return HIDDEN
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for member, member_shape in shape.members.items():
+            if member in value and value[member] is not None:
+                out[member[:1].lower() + member[1:]] = _convert(member_shape, value[member])
+        return out
+    if kind == "list" and isinstance(value, list):
+        return [_convert(shape.member, v) for v in value]
+    if kind == "map" and isinstance(value, dict):
+        return {k: _convert(shape.value, v) for k, v in value.items()}
+    if kind == "timestamp" and isinstance(value, int | float):
+        return ct_timestamp(float(value))
+    return value
+
+
+def ct_timestamp(t: float) -> str:
+    """How CloudTrail writes timestamps inside IAM's responseElements: ``Oct 4, 2023, 9:44:23 PM``."""
+    tm = time.gmtime(t)
+    hour = tm.tm_hour % 12 or 12
+    return (f"{_MONTHS[tm.tm_mon - 1]} {tm.tm_mday}, {tm.tm_year}, {hour}:{tm.tm_min:02d}:{tm.tm_sec:02d} "
+            f"{'AM' if tm.tm_hour < 12 else 'PM'}")
+
+
+@cache
+def _error_names(service: str) -> dict[str, str]:
+    """A Query-protocol error code → the exception name CloudTrail records (``NoSuchEntity`` →
+    ``NoSuchEntityException``)."""
+    if service not in ("iam", "sts"):
+        return {}
+    from storeroom.query import service_model
+    names: dict[str, str] = {}
+    for shape in service_model(service).error_shapes:
+        code = shape.metadata.get("error", {}).get("code")
+        if code:
+            names[code] = shape.name
+    return names
+
+
+def _error_code(service: str, code: str) -> str:
+    return _error_names(service).get(code, code)
+
+
+def dumps(record: dict[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,411 @@
+"""S3 server access logging: PutBucketLogging / GetBucketLogging, and log objects delivered to the target bucket.
+
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/ServerLogs.html — "Server access logging provides
+detailed records for the requests that are made to a bucket."
+
+- **Configuration** (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketLogging.html): a
+  ``BucketLoggingStatus`` with ``LoggingEnabled`` (TargetBucket, TargetPrefix, optional TargetObjectKeyFormat)
+  turns logging on, an empty one turns it off.  As S3 checks: the target bucket must exist
+  (``InvalidTargetBucketForLogging``), be in the same region (``CrossLocationLoggingProhibitted``), and its
+  bucket policy must allow the logging service principal ``logging.s3.amazonaws.com`` to ``s3:PutObject`` under
+  the prefix (https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html#grant-log-delivery-permissions-general);
+  the policy is judged by the same policy engine as every request, with ``aws:SourceArn`` (the source bucket)
+  and ``aws:SourceAccount`` set as S3 sets them.  Storeroom's buckets have ACLs disabled (bucket owner
+  enforced), so ``TargetGrants`` are refused as S3 refuses them for such buckets.
+- **Records** (https://docs.aws.amazon.com/AmazonS3/latest/userguide/LogFormat.html): one line per request on
+  the bucket, space-separated fields in AWS's order, ``-`` for what does not apply; made by the audit writer
+  thread from the same request entry as the CloudTrail event, kept in ``audit.sqlite3`` until delivered.
+- **Delivery**: every ``STOREROOM_ACCESS_LOG_INTERVAL`` seconds (default 300; S3 delivers "within a few hours",
+  usually minutes), one worker at a time (a file lock) writes each logged bucket's pending lines as an object
+  ``<TargetPrefix>YYYY-mm-DD-HH-MM-SS-<UniqueString>`` (or the partitioned key format) in the target bucket: a
+  blob fsynced and a metadata row committed, like any PUT.  The key is derived from the lines it holds, so a
+  delivery interrupted by a crash is redone under the same key, not duplicated.
+
+Deviations: a CopyObject is logged as one ``REST.COPY.OBJECT`` record (S3 adds a second for the read of the
+source), DeleteObjects as one ``REST.POST.MULTI_OBJECT_DELETE`` record (S3 adds one ``BATCH.DELETE.OBJECT`` per
+key); turn-around time is measured from the start of the request, body included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from storeroom.audit.events import Entry, Event
+from storeroom.errors import AwsError
+from storeroom.http.types import Response
+from storeroom.policy import AuthRequest, evaluate
+from storeroom.s3 import xml
+from storeroom.s3.owner import canonical_user_id
+from storeroom.store import generation
+from storeroom.store.generation import GenerationCache
+from storeroom.store.meta import ObjectRecord
+
+if TYPE_CHECKING:
+    from storeroom.audit.log import AuditLog
+    from storeroom.s3.service import S3Call, S3Service
+
+log = logging.getLogger("storeroom")
+
+LOGGING_SERVICE = "logging.s3.amazonaws.com"
+LOGGING_NS = "http://doc.s3.amazonaws.com/2006-03-01"
+DELIVERY_INTERVAL = float(os.environ.get("STOREROOM_ACCESS_LOG_INTERVAL", "300"))
+MAX_LINES_PER_OBJECT = 10_000
+MAX_BODY = 64 * 1024
+_BUCKET, _SERVICE = Entry._fields.index("bucket"), Entry._fields.index("service")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bucket_logging (
+    bucket TEXT PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
+    target_bucket TEXT NOT NULL,
+    target_prefix TEXT NOT NULL,
+    key_format TEXT NOT NULL           -- 'simple', or 'partitioned:EventTime' / 'partitioned:DeliveryTime'
+) WITHOUT ROWID
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    bucket: str
+    prefix: str
+    key_format: str = "simple"
+
+
+# -- the API -------------------------------------------------------------------------------------------------
+
+async def put_bucket_logging(call: S3Call) -> Response:
+    from storeroom.http.body import Payload
+
+    assert call.bucket is not None
+    source = call.existing_bucket()
+    body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(MAX_BODY)
+    target = _parse_status(body)
+    if target is not None:
+        _check_target(call, source.region, target)
+    await logging_of(call.s3).store(call.bucket, target)
+    return Response(200, [])
+
+
+async def get_bucket_logging(call: S3Call) -> Response:
+    assert call.bucket is not None
+    call.existing_bucket()
+    target = logging_of(call.s3).target(call.bucket)
+    inner = ""
+    if target is not None:
+        inner = ("<LoggingEnabled>" + xml.tag("TargetBucket", target.bucket) + xml.tag("TargetPrefix", target.prefix)
+                 + _key_format_xml(target.key_format) + "</LoggingEnabled>")
+    # S3 answers logging in a namespace of its own (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLogging.html)
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<BucketLoggingStatus xmlns="{LOGGING_NS}">{inner}'
+            "</BucketLoggingStatus>")
+    return Response(200, [("content-type", "application/xml")], body.encode())
+
+
+def _key_format_xml(key_format: str) -> str:
+    if key_format == "simple":
+        return ""
+    source = key_format.partition(":")[2]
+    return ("<TargetObjectKeyFormat><PartitionedPrefix>" + xml.tag("PartitionDateSource", source)
+            + "</PartitionedPrefix></TargetObjectKeyFormat>")
+
+
+def _parse_status(body: bytes) -> Target | None:
+    root = xml.parse(body)
+    if xml.local(root) != "BucketLoggingStatus":
+        raise AwsError("MalformedXML")
+    enabled = xml.children(root, "LoggingEnabled")
+    if not enabled:
+        return None
+    element = enabled[0]
+    bucket, prefix = xml.child_text(element, "TargetBucket"), xml.child_text(element, "TargetPrefix")
+    if bucket is None or prefix is None:
+        raise AwsError("MalformedXML")
+    if xml.children(element, "TargetGrants") and any(True for _ in xml.children(element, "TargetGrants")[0]):
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_TargetGrant.html: "Buckets that use the bucket owner
+        # enforced setting for Object Ownership don't support target grants."
+        raise AwsError("AccessControlListNotSupported", "The target bucket does not allow ACLs", 400)
+    key_format = "simple"
+    formats = xml.children(element, "TargetObjectKeyFormat")
+    if formats:
+        partitioned = xml.children(formats[0], "PartitionedPrefix")
+        if partitioned:
+            source = xml.child_text(partitioned[0], "PartitionDateSource") or "EventTime"
+            if source not in ("EventTime", "DeliveryTime"):
+                raise AwsError("MalformedXML")
+            key_format = f"partitioned:{source}"
+        elif not xml.children(formats[0], "SimplePrefix"):
+            raise AwsError("MalformedXML")
+    return Target(bucket, prefix, key_format)
+
+
+def _check_target(call: S3Call, source_region: str, target: Target) -> None:
+    found = call.meta.get_bucket(target.bucket)
+    if found is None:
+        raise AwsError("InvalidTargetBucketForLogging", "The target bucket for logging does not exist", 400,
+                       TargetBucket=target.bucket)
+    if found.region != source_region:
+        raise AwsError("CrossLocationLoggingProhibitted", "Cross S3 location logging not allowed. ", 403,
+                       TargetBucketLocation=found.region)
+    if not delivery_allowed(call.s3, call.s3.account_id, call.bucket or "", target):
+        raise AwsError(
+            "InvalidTargetBucketForLogging",
+            "You must either provide the necessary permissions to the logging service using a bucket policy or "
+            "give the log-delivery group WRITE and READ_ACP permissions to the target bucket", 400,
+            TargetBucket=target.bucket)
+
+
+def delivery_allowed(s3: S3Service, account_id: str, source: str, target: Target) -> bool:
+    """Does the target bucket's policy let the logging service put the source bucket's logs under the prefix?"""
+    policy = s3.authorizer.bucket_policy(target.bucket)
+    if policy is None:
+        return False
+    key = object_key(target, account_id, s3.settings.region, source, time.time(), "0" * 16)
+    context = {"aws:sourcearn": (f"arn:aws:s3:::{source}",), "aws:sourceaccount": (account_id,),
+               "aws:principalservicename": (LOGGING_SERVICE,)}
+    request = AuthRequest("s3:PutObject", f"arn:aws:s3:::{target.bucket}/{key}", "Service",
+                          f"Service:{LOGGING_SERVICE}", "", context)
+    return evaluate(request, None, policy, account_id, explain=False).allowed
+
+
+# -- configuration storage -------------------------------------------------------------------------------------
+
+def logging_of(s3: S3Service) -> AccessLogging:
+    found = s3.access_logging
+    if not isinstance(found, AccessLogging):
+        raise AwsError("InternalError", "We encountered an internal error. Please try again.", 500)
+    return found
+
+
+class AccessLogging:
+    """The configuration, the records' hand-over from the audit log, and delivery; one per worker process."""
+
+    def __init__(self, s3: S3Service, audit: AuditLog) -> None:
+        self.s3 = s3
+        self.meta = s3.meta
+        self.audit = audit
+        self.account_id = s3.account_id
+        self.owner_id = canonical_user_id(s3.account_id)
+        self.meta.db.write_sync(lambda conn: conn.execute(_SCHEMA))
+        self._targets: GenerationCache[str, Target | None] = GenerationCache(self.meta.buckets_generation,
+                                                                             self._load)
+        self._task: asyncio.Task[None] | None = None
+        self._lock_path = str(s3.settings.data_dir / "access-log.lock")
+        s3.access_logging = self
+        audit.logged_buckets = self.logged_buckets
+        audit.access_line = self.line
+
+    def _load(self, bucket: str) -> Target | None:
+        row = self.meta.db.read.execute(
+            "SELECT target_bucket, target_prefix, key_format FROM bucket_logging WHERE bucket = ?", (bucket,)
+        ).fetchone()
+        return None if row is None else Target(row[0], row[1], row[2])
+
+    def target(self, bucket: str) -> Target | None:
+        return self._targets.get(bucket)
+
+    async def store(self, bucket: str, target: Target | None) -> None:
+        """Set (or with None clear) the bucket's logging; every worker's cache sees it at its next request."""
+        def job(conn: sqlite3.Connection) -> bool:
+            if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (bucket,)).fetchone() is None:
+                return False
+            if target is None:
+                conn.execute("DELETE FROM bucket_logging WHERE bucket = ?", (bucket,))
+            else:
+                conn.execute("INSERT OR REPLACE INTO bucket_logging VALUES (?, ?, ?, ?)",
+                             (bucket, target.bucket, target.prefix, target.key_format))
+            return True
+        stored = await self.meta.db.write(job)
+        self.meta.generations.bump(generation.BUCKETS)
+        if not stored:
+            raise AwsError("NoSuchBucket", BucketName=bucket)
+
+    # -- from the audit log ------------------------------------------------------------------------------------
+
+    def logged_buckets(self, entries: Sequence[tuple[Any, ...]]) -> frozenset[str]:
+        """Which buckets of a batch have logging on (loop thread: the configuration cache lives here)."""
+        found: set[str] = set()
+        seen: set[str] = set()
+        for raw in entries:
+            bucket = raw[_BUCKET]
+            if bucket is None or raw[_SERVICE] != "s3" or bucket in seen:
+                continue
+            seen.add(bucket)
+            if self.target(bucket) is not None:
+                found.add(bucket)
+        return frozenset(found)
+
+    def line(self, entry: Entry, event: Event) -> str:
+        """The request's record in S3's server access log format (writer thread)."""
+        return access_log_line(entry, event, self.owner_id, self.audit.host_id)
+
+    # -- delivery ----------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(DELIVERY_INTERVAL)
+            try:
+                await self.deliver()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - delivery is retried at the next interval
+                log.exception("server access logging: delivery failed")
+
+    async def deliver(self) -> int:
+        """Deliver every pending line (if no other worker is delivering); returns the objects written."""
+        lock = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0
+            written = 0
+            for (bucket,) in self.audit.db.read.execute("SELECT DISTINCT bucket FROM access_log_lines").fetchall():
+                written += await self._deliver_bucket(bucket)
+            return written
+        finally:
+            os.close(lock)
+
+    async def _deliver_bucket(self, source: str) -> int:
+        written = 0
+        while True:
+            rows = self.audit.db.read.execute(
+                "SELECT id, time, line FROM access_log_lines WHERE bucket = ? ORDER BY id LIMIT ?",
+                (source, MAX_LINES_PER_OBJECT)).fetchall()
+            if not rows:
+                return written
+            target = self.target(source)
+            # S3 delivers only while the target exists and its policy still lets the logging service write
+            if (target is not None and self.meta.get_bucket(target.bucket) is not None
+                    and delivery_allowed(self.s3, self.account_id, source, target)):
+                await self._put(source, target, rows)
+                written += 1
+            await self._forget(source, rows[0][0], rows[-1][0])
+
+    async def _forget(self, source: str, first: int, last: int) -> None:
+        await self.audit.db.write(lambda conn: conn.execute(
+            "DELETE FROM access_log_lines WHERE bucket = ? AND id >= ? AND id <= ?", (source, first, last)))
+
+    async def _put(self, source: str, target: Target, rows: list[Any]) -> None:
+        data = ("".join(f"{line}\n" for _, _, line in rows)).encode()
+        unique = hashlib.sha256(f"{source}:{rows[0][0]}".encode()).hexdigest()[:16].upper()
+        key = object_key(target, self.account_id, self.s3.settings.region, source, rows[0][1], unique)
+        md5 = hashlib.md5(usedforsecurity=False)
+        writer = self.s3.blobs.new_writer([md5])
+        try:
+            await writer.write(data)
+            await writer.commit()
+        except BaseException:
+            writer.discard()
+            raise
+        record = ObjectRecord(target.bucket, key, len(data), md5.hexdigest(), time.time(),
+                              [(writer.blob_id, len(data))], {"content-type": "text/plain"})
+        outcome, freed = await self.meta.put_object(record)
+        if outcome != "ok":
+            self.s3.blobs.delete([writer.blob_id])
+            return
+        self.s3.blobs.delete(freed)
+
+
+def object_key(target: Target, account_id: str, region: str, source: str, when: float, unique: str) -> str:
+    """``[TargetPrefix]YYYY-mm-DD-HH-MM-SS-[UniqueString]``, or with a partitioned prefix
+    ``[TargetPrefix][SourceAccountId]/[SourceRegion]/[SourceBucket]/[YYYY]/[MM]/[DD]/YYYY-mm-DD-HH-MM-SS-[UniqueString]``
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ServerLogs.html#server-log-keyname-format)."""
+    tm = time.gmtime(when)
+    name = time.strftime("%Y-%m-%d-%H-%M-%S", tm) + f"-{unique}"
+    if target.key_format == "simple":
+        return target.prefix + name
+    return (f"{target.prefix}{account_id}/{region}/{source}/{tm.tm_year:04d}/{tm.tm_mon:02d}/{tm.tm_mday:02d}/"
+            f"{name}")
+
+
+# -- the record ------------------------------------------------------------------------------------------------
+
+# S3's operation names in access logs (REST.<method>.<resource type>)
+_OPERATIONS = {
+    "GetObject": "REST.GET.OBJECT", "PutObject": "REST.PUT.OBJECT", "HeadObject": "REST.HEAD.OBJECT",
+    "DeleteObject": "REST.DELETE.OBJECT", "CopyObject": "REST.COPY.OBJECT", "ListObjects": "REST.GET.BUCKET",
+    "ListObjectsV2": "REST.GET.BUCKET", "ListObjectVersions": "REST.GET.BUCKETVERSIONS",
+    "HeadBucket": "REST.HEAD.BUCKET", "CreateBucket": "REST.PUT.BUCKET", "DeleteBucket": "REST.DELETE.BUCKET",
+    "GetBucketLocation": "REST.GET.LOCATION", "GetBucketVersioning": "REST.GET.VERSIONING",
+    "GetBucketAcl": "REST.GET.ACL", "GetObjectAcl": "REST.GET.ACL", "GetBucketPolicy": "REST.GET.BUCKETPOLICY",
+    "PutBucketPolicy": "REST.PUT.BUCKETPOLICY", "DeleteBucketPolicy": "REST.DELETE.BUCKETPOLICY",
+    "GetBucketPolicyStatus": "REST.GET.POLICY_STATUS", "DeleteObjects": "REST.POST.MULTI_OBJECT_DELETE",
+    "CreateMultipartUpload": "REST.POST.UPLOADS", "UploadPart": "REST.PUT.PART",
+    "UploadPartCopy": "REST.COPY.PART", "CompleteMultipartUpload": "REST.POST.UPLOAD",
+    "AbortMultipartUpload": "REST.DELETE.UPLOAD", "ListParts": "REST.GET.UPLOAD",
+    "ListMultipartUploads": "REST.GET.UPLOADS", "GetBucketLogging": "REST.GET.LOGGING_STATUS",
+    "PutBucketLogging": "REST.PUT.LOGGING_STATUS",
+}
+
+
+def access_log_line(e: Entry, event: Event, owner_id: str, host_id: str) -> str:
+    principal = e.principal
+    requester = {"Root": owner_id, "IAMUser": principal.arn}.get(principal.type, "-")
+    operation = _OPERATIONS.get(e.operation or "") or f"REST.{e.method}.{'OBJECT' if e.key is not None else 'BUCKET'}"
+    target = e.raw_path + (f"?{e.raw_query}" if e.raw_query else "")
+    extra = event.record.get("additionalEventData") or {}
+    fields = [
+        owner_id,
+        e.bucket or "-",
+        time.strftime("[%d/%b/%Y:%H:%M:%S +0000]", time.gmtime(e.started)),
+        e.client_ip,
+        requester,
+        e.request_id,
+        operation,
+        quote(e.key, safe="/") if e.key is not None else "-",
+        _quoted(f"{e.method} {target} HTTP/{e.http_version}"),
+        str(e.status),
+        e.error_code or "-",
+        str(e.sent) if e.sent else "-",
+        _object_size(e),
+        str(max(0, int((e.ended - e.started) * 1000))),
+        str(max(0, int((e.responded - e.started) * 1000))),
+        _quoted(e.headers.get("referer", "-")),
+        _quoted(e.headers.get("user-agent", "-")),
+        "-",                                  # version id: buckets are never versioned here
+        host_id,
+        extra.get("SignatureVersion", "-"),
+        "-",                                  # cipher suite: plain HTTP
+        extra.get("AuthenticationMethod", "-"),
+        e.headers.get("host", "-") or "-",
+        "-",                                  # TLS version
+        "-",                                  # access point ARN
+        "-",                                  # aclRequired: ACLs are disabled
+    ]
+    return " ".join(fields)
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def _object_size(e: Entry) -> str:
+    if e.operation in ("PutObject", "UploadPart"):
+        decoded = e.headers.get("x-amz-decoded-content-length")
+        return decoded if decoded is not None else (str(e.received) if e.received else "-")
+    if e.operation in ("GetObject", "HeadObject"):
+        values = dict(e.response_headers)
+        ranged = values.get("content-range")
+        if ranged and "/" in ranged:
+            return ranged.rpartition("/")[2]
+        return values.get("content-length", "-")
+    return "-"

@@ -1,0 +1,236 @@
+"""S3 server access logging: PutBucketLogging refuses a target the logging service may not write to, as S3 does;
+with AWS's documented target-bucket policy the logs arrive as objects in the target bucket, one record per
+request in AWS's server access log format (parsed here field by field)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from tests.conftest import StoreroomServer, make_client
+from tests.e2e.helpers import empty_bucket, unique_name
+
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/LogFormat.html, fields in AWS's order
+RECORD = re.compile(
+    r'(?P<owner>\S+) (?P<bucket>\S+) \[(?P<time>\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} \+0000)\] (?P<ip>\S+) '
+    r'(?P<requester>\S+) (?P<request_id>\S+) (?P<operation>\S+) (?P<key>\S+) "(?P<request_uri>[^"]*)" '
+    r'(?P<status>\d{3}) (?P<error>\S+) (?P<bytes_sent>\S+) (?P<object_size>\S+) (?P<total_ms>\d+) '
+    r'(?P<turnaround_ms>\d+) "(?P<referer>[^"]*)" "(?P<user_agent>[^"]*)" (?P<version_id>\S+) (?P<host_id>\S+) '
+    r'(?P<signature>\S+) (?P<cipher>\S+) (?P<auth>\S+) (?P<host>\S+) (?P<tls>\S+) (?P<access_point>\S+) '
+    r'(?P<acl_required>\S+)$')
+S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
+
+
+@pytest.fixture(scope="module")
+def logging_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreroomServer]:
+    srv = StoreroomServer(tmp_path_factory.mktemp("access-log") / "data", workers=2,
+                          env={"STOREROOM_ACCESS_LOG_INTERVAL": "1"})
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def s3l(logging_server: StoreroomServer):  # type: ignore[no-untyped-def]
+    return make_client(logging_server.endpoint)
+
+
+@pytest.fixture
+def buckets(s3l) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    made: list[str] = []
+    yield made
+    for name in made:
+        empty_bucket(s3l, name)
+
+
+def _bucket(s3, made: list[str], **kwargs: object) -> str:  # type: ignore[no-untyped-def]
+    name = unique_name("al")
+    s3.create_bucket(Bucket=name, **kwargs)
+    made.append(name)
+    return name
+
+
+def delivery_policy(target: str, source: str, account: str, prefix: str = "logs/") -> str:
+    """AWS's documented policy for the target bucket (enable-server-access-logging.html)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "S3ServerAccessLogsPolicy", "Effect": "Allow",
+        "Principal": {"Service": "logging.s3.amazonaws.com"}, "Action": ["s3:PutObject"],
+        "Resource": f"arn:aws:s3:::{target}/{prefix}*",
+        "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{source}"},
+                      "StringEquals": {"aws:SourceAccount": account}}}]})
+
+
+def _account(endpoint: str) -> str:
+    return str(make_client(endpoint, service="sts").get_caller_identity()["Account"])
+
+
+def _enable(s3, source: str, target: str, prefix: str = "logs/", **extra: object) -> None:  # type: ignore[no-untyped-def]
+    s3.put_bucket_logging(Bucket=source, BucketLoggingStatus={
+        "LoggingEnabled": {"TargetBucket": target, "TargetPrefix": prefix, **extra}})
+
+
+def _error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
+    return exc.value.response["ResponseMetadata"]["HTTPStatusCode"], exc.value.response["Error"]["Code"]
+
+
+def test_target_must_exist_allow_the_logging_service_and_share_the_region(logging_server, s3l, buckets) -> None:  # type: ignore[no-untyped-def]
+    account = _account(logging_server.endpoint)
+    source, target = _bucket(s3l, buckets), _bucket(s3l, buckets)
+    with pytest.raises(ClientError) as exc:
+        _enable(s3l, source, unique_name("missing"))
+    assert _error(exc) == (400, "InvalidTargetBucketForLogging")
+    with pytest.raises(ClientError) as exc:  # no bucket policy at all
+        _enable(s3l, source, target)
+    assert _error(exc) == (400, "InvalidTargetBucketForLogging")
+    assert "necessary permissions to the logging service" in exc.value.response["Error"]["Message"]
+    # a policy for another source bucket does not do
+    s3l.put_bucket_policy(Bucket=target, Policy=delivery_policy(target, "some-other-bucket", account))
+    with pytest.raises(ClientError) as exc:
+        _enable(s3l, source, target)
+    assert _error(exc) == (400, "InvalidTargetBucketForLogging")
+    s3l.put_bucket_policy(Bucket=target, Policy=delivery_policy(target, source, account))
+    with pytest.raises(ClientError) as exc:  # ... nor another prefix than the policy's
+        _enable(s3l, source, target, prefix="elsewhere/")
+    assert _error(exc) == (400, "InvalidTargetBucketForLogging")
+    with pytest.raises(ClientError) as exc:  # ACLs are disabled: no target grants
+        _enable(s3l, source, target, TargetGrants=[{"Grantee": {
+            "Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"}])
+    assert _error(exc) == (400, "AccessControlListNotSupported")
+    far = _bucket(s3l, buckets, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3l.put_bucket_policy(Bucket=far, Policy=delivery_policy(far, source, account))
+    with pytest.raises(ClientError) as exc:
+        _enable(s3l, source, far)
+    assert _error(exc) == (403, "CrossLocationLoggingProhibitted")
+
+    assert "LoggingEnabled" not in s3l.get_bucket_logging(Bucket=source)
+    _enable(s3l, source, target)
+    assert s3l.get_bucket_logging(Bucket=source)["LoggingEnabled"] == {"TargetBucket": target,
+                                                                       "TargetPrefix": "logs/"}
+    s3l.put_bucket_logging(Bucket=source, BucketLoggingStatus={})
+    assert "LoggingEnabled" not in s3l.get_bucket_logging(Bucket=source)
+
+
+def _delivered(s3, target: str, prefix: str, count: int, timeout: float = 20) -> list[str]:  # type: ignore[no-untyped-def]
+    """The records delivered under ``prefix``, once there are ``count`` and no more arrive (deliveries run every
+    second here)."""
+    deadline = time.monotonic() + timeout
+    previous: list[str] | None = None
+    while True:
+        lines: list[str] = []
+        for obj in s3.list_objects_v2(Bucket=target, Prefix=prefix).get("Contents", []):
+            lines += s3.get_object(Bucket=target, Key=obj["Key"])["Body"].read().decode().splitlines()
+        if (len(lines) >= count and previous is not None and len(previous) == len(lines)) \
+                or time.monotonic() > deadline:
+            return lines
+        previous = lines
+        time.sleep(1.5)
+
+
+def test_requests_are_delivered_as_log_objects(logging_server, s3l, buckets, iam_user_factory) -> None:  # type: ignore[no-untyped-def]
+    endpoint = logging_server.endpoint
+    account = _account(endpoint)
+    source, target = _bucket(s3l, buckets), _bucket(s3l, buckets)
+    s3l.put_bucket_policy(Bucket=target, Policy=delivery_policy(target, source, account))
+    _enable(s3l, source, target)
+    user = iam_user_factory()
+    user.put_object(Bucket=source, Key="photos/2019/puppy.jpg", Body=b"woof" * 100)
+    s3l.get_object(Bucket=source, Key="photos/2019/puppy.jpg", Range="bytes=0-9")
+    with pytest.raises(ClientError):
+        s3l.get_object(Bucket=source, Key="missing")
+    anonymous = requests.get(f"{endpoint}/{source}/photos/2019/puppy.jpg?x-foo=bar", timeout=10,
+                             headers={"User-Agent": "curl/7.15.1", "Referer": "http://example.com/page"})
+    assert anonymous.status_code == 403
+
+    lines = _delivered(s3l, target, "logs/", 4)
+    keys = [o["Key"] for o in s3l.list_objects_v2(Bucket=target, Prefix="logs/")["Contents"]]
+    assert all(re.fullmatch(r"logs/\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9A-F]{16}", k) for k in keys), keys
+    records = [RECORD.match(line) for line in lines]
+    assert all(records), lines
+    by_op: dict[tuple[str, str], re.Match[str]] = {}
+    for rec in records:
+        assert rec is not None
+        by_op[(rec["operation"], rec["status"])] = rec
+    owner_id = s3l.get_bucket_acl(Bucket=source)["Owner"]["ID"]
+
+    put = by_op[("REST.PUT.OBJECT", "200")]
+    assert put["owner"] == owner_id and put["bucket"] == source and put["requester"] == user.arn
+    assert put["key"] == "photos/2019/puppy.jpg" and put["object_size"] == "400" and put["error"] == "-"
+    assert put["request_uri"].startswith(f"PUT /{source}/photos/2019/puppy.jpg") and \
+        put["request_uri"].endswith(" HTTP/1.1")
+    assert put["signature"] == "SigV4" and put["auth"] == "AuthHeader" and put["host"].startswith("127.0.0.1:")
+    assert put["user_agent"].startswith("Boto3/")
+
+    ranged = by_op[("REST.GET.OBJECT", "206")]
+    assert ranged["requester"] == owner_id and ranged["bytes_sent"] == "10" and ranged["object_size"] == "400"
+    missing = by_op[("REST.GET.OBJECT", "404")]
+    assert missing["error"] == "NoSuchKey" and missing["key"] == "missing"
+    denied = by_op[("REST.GET.OBJECT", "403")]
+    assert denied["requester"] == "-" and denied["signature"] == "-" and denied["auth"] == "-"
+    assert denied["error"] == "AccessDenied" and denied["user_agent"] == "curl/7.15.1"
+    assert denied["referer"] == "http://example.com/page"
+    assert denied["request_uri"] == f"GET /{source}/photos/2019/puppy.jpg?x-foo=bar HTTP/1.1"
+    time.strptime(denied["time"], "%d/%b/%Y:%H:%M:%S +0000")
+
+    # the target's policy no longer lets the logging service write: nothing is delivered
+    s3l.delete_bucket_policy(Bucket=target)
+    s3l.head_object(Bucket=source, Key="photos/2019/puppy.jpg")
+    time.sleep(3)
+    assert len(_delivered(s3l, target, "logs/", 0)) == len(lines)
+    # switched off: nothing more is logged
+    s3l.put_bucket_policy(Bucket=target, Policy=delivery_policy(target, source, account))
+    s3l.put_bucket_logging(Bucket=source, BucketLoggingStatus={})
+    s3l.head_object(Bucket=source, Key="photos/2019/puppy.jpg")
+    time.sleep(3)
+    assert len(_delivered(s3l, target, "logs/", 0)) == len(lines)
+
+
+def test_partitioned_keys(logging_server, s3l, buckets) -> None:  # type: ignore[no-untyped-def]
+    account = _account(logging_server.endpoint)
+    source, target = _bucket(s3l, buckets), _bucket(s3l, buckets)
+    s3l.put_bucket_policy(Bucket=target, Policy=delivery_policy(target, source, account, prefix=""))
+    _enable(s3l, source, target, prefix="", TargetObjectKeyFormat={"PartitionedPrefix": {
+        "PartitionDateSource": "EventTime"}})
+    assert s3l.get_bucket_logging(Bucket=source)["LoggingEnabled"]["TargetObjectKeyFormat"] == {
+        "PartitionedPrefix": {"PartitionDateSource": "EventTime"}}
+    s3l.put_object(Bucket=source, Key="a", Body=b"x")
+    assert _delivered(s3l, target, f"{account}/", 1)
+    [key] = [o["Key"] for o in s3l.list_objects_v2(Bucket=target)["Contents"]]
+    assert re.fullmatch(rf"{account}/us-east-1/{source}/\d{{4}}/\d{{2}}/\d{{2}}/"
+                        r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9A-F]{16}", key), key
+
+
+@pytest.fixture
+def iam_user_factory(logging_server: StoreroomServer):  # type: ignore[no-untyped-def]
+    """An IAM user with AmazonS3FullAccess on the logging server; its s3 client is returned (with .arn)."""
+    iam = make_client(logging_server.endpoint, service="iam")
+    made: list[str] = []
+
+    def make():  # type: ignore[no-untyped-def]
+        name = unique_name("logger")
+        arn = iam.create_user(UserName=name)["User"]["Arn"]
+        made.append(name)
+        iam.attach_user_policy(UserName=name, PolicyArn=S3_FULL)
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        client = make_client(logging_server.endpoint, access_key=key["AccessKeyId"],
+                             secret_key=key["SecretAccessKey"])
+        client.arn = arn
+        return client
+
+    yield make
+    from tests.e2e.iam_cleanup import delete_user_fully
+    for name in made:
+        delete_user_fully(iam, name)
+
+
+def test_no_logging_configuration_is_an_empty_status(s3l, buckets) -> None:  # type: ignore[no-untyped-def]
+    source = _bucket(s3l, buckets)
+    assert "LoggingEnabled" not in s3l.get_bucket_logging(Bucket=source)
+    with pytest.raises(ClientError) as exc:
+        s3l.get_bucket_logging(Bucket=unique_name("missing"))
+    assert _error(exc) == (404, "NoSuchBucket")

@@ -1,0 +1,241 @@
+"""CloudTrail LookupEvents on the shared endpoint, with boto3's cloudtrail client and its paginator: every request
+leaves an event in CloudTrail's record shape (denied and refused ones included, secrets never), found by each
+lookup attribute, newest first; bad input gets CloudTrail's errors; the caller needs cloudtrail:LookupEvents."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from tests.conftest import ROOT_SECRET_ACCESS_KEY, make_client
+from tests.e2e.helpers import sign_headers, unique_name
+
+S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
+TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
+
+
+@pytest.fixture(scope="module")
+def trail(endpoint: str):  # type: ignore[no-untyped-def]
+    return make_client(endpoint, service="cloudtrail")
+
+
+def lookup(trail, key: str, value: str, until: Callable[[list[dict[str, Any]]], bool] = bool,  # type: ignore[no-untyped-def]
+           timeout: float = 10, **kwargs: Any) -> list[dict[str, Any]]:
+    """Events of one lookup attribute (all pages), polled until ``until(events)``: another worker may still hold
+    an event in its queue for up to a second."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found: list[dict[str, Any]] = []
+        for page in trail.get_paginator("lookup_events").paginate(
+                LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}], **kwargs):
+            found += page["Events"]
+        if until(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def record(event: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(event["CloudTrailEvent"])
+
+
+def test_a_users_upload_is_found_under_the_users_name(trail, iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
+    user = iam_user(managed=[S3_FULL])
+    user.s3.put_object(Bucket=bucket, Key="report.csv", Body=b"a,b\n")
+    events = lookup(trail, "Username", user.name, lambda es: any(e["EventName"] == "PutObject" for e in es))
+    [put] = [e for e in events if e["EventName"] == "PutObject"]
+    assert put["Username"] == user.name and put["AccessKeyId"] == user.key_id
+    assert put["EventSource"] == "s3.amazonaws.com" and put["ReadOnly"] == "false"
+    assert {"ResourceType": "AWS::S3::Bucket", "ResourceName": bucket} in put["Resources"]
+    assert {"ResourceType": "AWS::S3::Object", "ResourceName": f"arn:aws:s3:::{bucket}/report.csv"} in put["Resources"]
+    body = record(put)
+    assert body["eventID"] == put["EventId"] and body["eventName"] == "PutObject"
+    assert body["userIdentity"] == {"type": "IAMUser", "principalId": user.user_id, "arn": user.arn,
+                                    "accountId": user.arn.split(":")[4], "accessKeyId": user.key_id,
+                                    "userName": user.name}
+    assert body["requestParameters"]["bucketName"] == bucket and body["requestParameters"]["key"] == "report.csv"
+    assert body["additionalEventData"]["bytesTransferredIn"] == 4
+    assert body["additionalEventData"]["SignatureVersion"] == "SigV4"
+    assert body["eventCategory"] == "Data" and body["managementEvent"] is False
+    assert body["eventType"] == "AwsApiCall" and body["recipientAccountId"] == user.arn.split(":")[4]
+
+    # the same event by its other attributes
+    assert put["EventId"] in [e["EventId"] for e in lookup(trail, "AccessKeyId", user.key_id)]
+    assert [e["EventId"] for e in lookup(trail, "EventId", put["EventId"])] == [put["EventId"]]
+    by_object = lookup(trail, "ResourceName", f"arn:aws:s3:::{bucket}/report.csv")
+    assert [e["EventId"] for e in by_object] == [put["EventId"]]
+    assert put["EventId"] in [e["EventId"] for e in lookup(trail, "ResourceName", bucket)]
+    by_name = trail.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "PutObject"}],
+                                  StartTime=put["EventTime"], MaxResults=50)["Events"]
+    assert put["EventId"] in [e["EventId"] for e in by_name]
+
+
+def test_pages_are_newest_first_without_gaps(trail, iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
+    user = iam_user(managed=[S3_FULL])
+    for i in range(7):
+        user.s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
+    events = lookup(trail, "Username", user.name, lambda es: len(es) >= 7, PaginationConfig={"PageSize": 2})
+    assert [record(e)["requestParameters"]["key"] for e in events] == [f"k{i}" for i in reversed(range(7))]
+    assert len({e["EventId"] for e in events}) == 7
+    first = trail.lookup_events(LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": user.name}],
+                                MaxResults=3)
+    assert len(first["Events"]) == 3 and first["NextToken"]
+
+
+def test_denied_requests_leave_events(trail, iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
+    user = iam_user()
+    with pytest.raises(ClientError):
+        user.s3.put_object(Bucket=bucket, Key="nope", Body=b"x")
+    with pytest.raises(ClientError):
+        user.iam.list_users()
+    events = lookup(trail, "Username", user.name, lambda es: len(es) >= 2)
+    by_name = {e["EventName"]: record(e) for e in events}
+    assert by_name["PutObject"]["errorCode"] == "AccessDenied"
+    assert "is not authorized to perform: s3:PutObject" in by_name["PutObject"]["errorMessage"]
+    assert by_name["ListUsers"]["errorCode"] == "AccessDenied"
+    assert by_name["ListUsers"]["eventSource"] == "iam.amazonaws.com"
+
+
+def test_refused_signatures_leave_events_under_the_key(endpoint, trail, iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
+    user = iam_user(managed=[S3_FULL])
+    wrong = make_client(endpoint, access_key=user.key_id, secret_key=user.secret[:-1] + "x")
+    with pytest.raises(ClientError):
+        wrong.put_object(Bucket=bucket, Key="forged", Body=b"x")
+    unknown_key = "AKIA" + unique_name("").upper().replace("-", "")[:16]
+    with pytest.raises(ClientError):
+        make_client(endpoint, service="iam", access_key=unknown_key).list_users()
+    [forged] = lookup(trail, "Username", user.name)
+    assert forged["EventName"] == "PutObject" and record(forged)["errorCode"] == "SignatureDoesNotMatch"
+    assert record(forged)["requestParameters"]["bucketName"] == bucket
+    [stranger] = lookup(trail, "AccessKeyId", unknown_key)
+    body = record(stranger)
+    assert stranger["EventName"] == "ListUsers" and body["errorCode"] == "InvalidClientTokenId"
+    assert body["userIdentity"] == {"type": "Unknown", "accessKeyId": unknown_key}
+
+
+def test_iam_events_carry_parameters_and_responses_never_secrets(endpoint, trail, iam, new_user,  # type: ignore[no-untyped-def]
+                                                                  bucket) -> None:
+    name = new_user()
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    secret = key["SecretAccessKey"]
+    with pytest.raises(ClientError):
+        iam.create_login_profile(UserName=name, Password="Correct-Horse-Battery-9")
+    with pytest.raises(ClientError):
+        iam.get_user(UserName=unique_name("ghost"))
+    user_s3 = make_client(endpoint, access_key=key["AccessKeyId"], secret_key=secret)
+    with pytest.raises(ClientError):  # no policy: denied, but signed with the secret
+        user_s3.get_object(Bucket=bucket, Key="x")
+    presigned = make_client(endpoint).generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p"})
+    requests.get(presigned, timeout=10)
+    query = dict(parse_qsl(urlsplit(presigned).query))
+    signature = query.get("X-Amz-Signature") or query["Signature"]
+
+    events = lookup(trail, "ResourceName", name, lambda es: len(es) >= 3)
+    by_name = {e["EventName"]: record(e) for e in events}
+    created = by_name["CreateAccessKey"]
+    assert created["requestParameters"] == {"userName": name}
+    assert created["responseElements"]["accessKey"]["accessKeyId"] == key["AccessKeyId"]
+    assert created["responseElements"]["accessKey"]["secretAccessKey"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert by_name["CreateUser"]["responseElements"]["user"]["userName"] == name
+    assert ", " in by_name["CreateUser"]["responseElements"]["user"]["createDate"]  # "Oct 4, 2023, 9:44:23 PM"
+    ghosts = lookup(trail, "EventName", "GetUser", lambda es: any("errorCode" in record(e) for e in es))
+    assert any(record(e).get("errorCode") == "NoSuchEntityException" for e in ghosts)
+
+    # no secret anywhere in the trail: the new key's, root's, a password, a presigned URL's signature
+    everything = ""
+    for page in trail.get_paginator("lookup_events").paginate():
+        everything += "".join(e["CloudTrailEvent"] for e in page["Events"])
+    assert key["AccessKeyId"] in everything
+    for needle in (secret, ROOT_SECRET_ACCESS_KEY, "Correct-Horse-Battery-9", signature):
+        assert needle not in everything
+
+
+def test_management_category_leaves_out_data_events(trail, iam_user) -> None:  # type: ignore[no-untyped-def]
+    user = iam_user(managed=[S3_FULL])
+    name = unique_name("mgmt")
+    user.s3.create_bucket(Bucket=name)
+    user.s3.put_object(Bucket=name, Key="k", Body=b"x")
+    user.s3.delete_object(Bucket=name, Key="k")
+    user.s3.delete_bucket(Bucket=name)
+    everything = lookup(trail, "Username", user.name, lambda es: len(es) >= 4)
+    management = lookup(trail, "Username", user.name, EventCategory="Management")
+    assert {e["EventName"] for e in everything} >= {"CreateBucket", "PutObject", "DeleteObject", "DeleteBucket"}
+    assert {e["EventName"] for e in management} == {"CreateBucket", "DeleteBucket"}
+    assert lookup(trail, "Username", user.name, EventCategory="insight", timeout=0) == []
+
+
+def test_sts_and_lookup_itself_are_events(trail, iam_user) -> None:  # type: ignore[no-untyped-def]
+    user = iam_user(inline={"trail": json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*"}]})})
+    user.client("sts").get_caller_identity()
+    user.client("cloudtrail").lookup_events(MaxResults=1)
+    events = lookup(trail, "Username", user.name, lambda es: len(es) >= 2)
+    by_name = {e["EventName"]: record(e) for e in events}
+    assert by_name["GetCallerIdentity"]["eventSource"] == "sts.amazonaws.com"
+    assert by_name["GetCallerIdentity"]["readOnly"] is True
+    assert by_name["LookupEvents"]["eventSource"] == "cloudtrail.amazonaws.com"
+    assert by_name["LookupEvents"]["requestParameters"] == {"maxResults": 1}
+
+
+def test_lookup_needs_cloudtrail_permission(iam_user) -> None:  # type: ignore[no-untyped-def]
+    user = iam_user(managed=[S3_FULL])
+    with pytest.raises(ClientError) as exc:
+        user.client("cloudtrail").lookup_events()
+    assert exc.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "cloudtrail:LookupEvents" in exc.value.response["Error"]["Message"]
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_describe_and_list_trails_say_there_are_none(trail) -> None:  # type: ignore[no-untyped-def]
+    assert trail.describe_trails()["trailList"] == []
+    assert trail.list_trails()["Trails"] == []
+
+
+def _raw(endpoint: str, operation: str, body: bytes) -> requests.Response:
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": TARGET + operation}
+    signed = sign_headers("POST", endpoint + "/", headers, body, service="cloudtrail")
+    return requests.post(endpoint + "/", headers=signed, data=body, timeout=10)
+
+
+@pytest.mark.parametrize("body,code", [
+    ({"LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": "a"},
+                           {"AttributeKey": "EventName", "AttributeValue": "b"}]}, "InvalidLookupAttributesException"),
+    ({"LookupAttributes": [{"AttributeKey": "Colour", "AttributeValue": "blue"}]}, "InvalidLookupAttributesException"),
+    ({"LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": ""}]}, "InvalidLookupAttributesException"),
+    ({"LookupAttributes": [{"AttributeKey": "ReadOnly", "AttributeValue": "maybe"}]},
+     "InvalidLookupAttributesException"),
+    ({"StartTime": 2000000000, "EndTime": 1000000000}, "InvalidTimeRangeException"),
+    ({"MaxResults": 51}, "InvalidMaxResultsException"),
+    ({"MaxResults": 0}, "InvalidMaxResultsException"),
+    ({"MaxResults": "ten"}, "SerializationException"),
+    ({"StartTime": "yesterday"}, "SerializationException"),
+    ({"LookupAttributes": "Username"}, "SerializationException"),
+    ({"NextToken": "not-a-token"}, "InvalidNextTokenException"),
+    ({"EventCategory": "Data"}, "InvalidEventCategoryException"),
+])
+def test_bad_input_gets_cloudtrails_errors(endpoint: str, body: dict[str, Any], code: str) -> None:
+    resp = _raw(endpoint, "LookupEvents", json.dumps(body).encode())
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["__type"] == code
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[" * 100_000 + b"]" * 100_000, b'{"MaxResults": NaN}',
+                                  b'{"StartTime": Infinity}', b"\xff\xfe", b'"just a string"'])
+def test_hostile_bodies_are_serialization_errors(endpoint: str, body: bytes) -> None:
+    resp = _raw(endpoint, "LookupEvents", body)
+    assert resp.status_code == 400 and resp.json()["__type"] == "SerializationException"
+
+
+def test_malformed_json_and_foreign_token(endpoint: str, trail) -> None:  # type: ignore[no-untyped-def]
+    token = trail.lookup_events(MaxResults=1)["NextToken"]
+    with pytest.raises(ClientError) as exc:  # a token is valid only with the parameters it was issued for
+        trail.lookup_events(MaxResults=1, NextToken=token,
+                            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "PutObject"}])
+    assert exc.value.response["Error"]["Code"] == "InvalidNextTokenException"
+    assert trail.lookup_events(MaxResults=1, NextToken=token)["Events"]
