@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from storeroom.audit.events import valid_text
 from storeroom.audit.log import AuditLog, StoredEvent
 from storeroom.authz import Authorizer
 from storeroom.errors import AwsError
@@ -204,7 +205,7 @@ def _attribute(raw: Any) -> tuple[str | None, str | None]:
         if value.lower() not in ("true", "false"):
             raise _error("InvalidLookupAttributesException", "The value of ReadOnly must be true or false.")
         value = value.lower()
-    return key, value
+    return key, valid_text(value)  # a lone surrogate ("\ud800" in JSON) can match nothing, nor be bound in SQL
 
 
 def _timestamp(params: dict[str, Any], name: str, default: float) -> float:

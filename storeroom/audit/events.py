@@ -321,4 +321,14 @@ def _error_code(service: str, code: str) -> str:
 
 
 def dumps(record: dict[str, Any]) -> str:
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+    return valid_text(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+
+
+def valid_text(text: str) -> str:
+    """``text`` as valid Unicode: a lone surrogate (a client can send ``%ED%A0%80`` or JSON's ``\\ud800``) becomes
+    U+FFFD, so that the event can be stored and exported as UTF-8 at all."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from storeroom.audit import events
-from storeroom.audit.events import Entry, Event
+from storeroom.audit.events import Entry, Event, valid_text
 from storeroom.audit.export import CloudTrailFiles, StdoutLines
 from storeroom.store.db import Database, run_script
 
@@ -232,16 +232,16 @@ class AuditLog:
             event.record["eventID"] = event_id
             text = events.dumps(_ordered(event.record))
             texts.append(text)
-            rows.append((first + n, event.time, event.name, event.source, int(event.read_only),
-                         int(event.management), event.username, event.access_key_id, text))
+            rows.append((first + n, event.time, valid_text(event.name), event.source, int(event.read_only),
+                         int(event.management), _valid(event.username), _valid(event.access_key_id), text))
             for i, (kind, name) in enumerate(event.lookup_resources[:MAX_RESOURCES]):
-                resources.append(((first + n) * MAX_RESOURCES + i, event.time, kind, name))
+                resources.append(((first + n) * MAX_RESOURCES + i, event.time, kind, valid_text(name)))
         conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         conn.executemany("INSERT INTO event_resources VALUES (?, ?, ?, ?)", resources)
         if logged and self.access_line is not None:
             line = self.access_line
             conn.executemany("INSERT INTO access_log_lines(bucket, time, line) VALUES (?, ?, ?)",
-                             [(event.bucket, event.time, line(entry, event))
+                             [(event.bucket, event.time, valid_text(line(entry, event)))
                               for entry, event in built if event.bucket in logged])
         self._export(texts)
 
@@ -458,3 +458,7 @@ def _insert_old(conn: sqlite3.Connection, salt: bytes, old: list[Any]) -> None:
     if bucket is not None:
         conn.execute("INSERT INTO event_resources VALUES (?, ?, ?, ?)",
                      (row_id * MAX_RESOURCES, t, "AWS::S3::Bucket", bucket))
+
+
+def _valid(text: str | None) -> str | None:
+    return None if text is None else valid_text(text)

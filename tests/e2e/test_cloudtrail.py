@@ -239,3 +239,16 @@ def test_malformed_json_and_foreign_token(endpoint: str, trail) -> None:  # type
                             LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "PutObject"}])
     assert exc.value.response["Error"]["Code"] == "InvalidNextTokenException"
     assert trail.lookup_events(MaxResults=1, NextToken=token)["Events"]
+
+
+def test_a_lone_surrogate_in_a_request_does_not_lose_the_events_stored_with_it(endpoint: str, trail) -> None:  # type: ignore[no-untyped-def]
+    """JSON's "\\ud800" decodes to a lone surrogate, which UTF-8 cannot carry: the event used to fail the whole
+    batch's INSERT, losing every event queued with it. It is stored with U+FFFD instead."""
+    marker = unique_name("surrogate")
+    body = ('{"LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": "' + marker
+            + '\\ud800"}]}').encode()
+    assert _raw(endpoint, "LookupEvents", body).status_code == 200
+    found = lookup(trail, "EventName", "LookupEvents",
+                   until=lambda events: any(marker in e["CloudTrailEvent"] for e in events))
+    [event] = [e for e in found if marker in e["CloudTrailEvent"]]
+    assert marker + "\ufffd" in json.dumps(record(event), ensure_ascii=False)
