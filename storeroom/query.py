@@ -10,6 +10,7 @@ wrappers and timestamp formats are the model's.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import re
 import unicodedata
@@ -322,6 +323,8 @@ def _serialize(shape: Shape, value: Any, out: list[str]) -> None:
         out.append("true" if value else "false")
     elif kind == "timestamp":
         out.append(timestamp(value) if isinstance(value, int | float) else xml_text(str(value)))
+    elif kind == "blob" and isinstance(value, bytes):  # the Query protocol carries blobs in base64
+        out.append(base64.b64encode(value).decode())
     else:
         out.append(xml_text(str(value)))
 

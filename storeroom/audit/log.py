@@ -53,6 +53,9 @@ class Record(NamedTuple):
     request_id: str
     status: int
     error_code: str | None
+    # Members of the CloudTrail event that replace the computed ones (events that are not API calls, e.g.
+    # ConsoleLogin's eventType, responseElements, additionalEventData, errorMessage: storeroom/signin.py)
+    details: dict[str, Any] | None = None
 
 
 class AuditLog:
@@ -147,4 +150,6 @@ def to_event(record: Record) -> dict[str, Any]:
     }
     if record.error_code:
         event["errorCode"] = record.error_code
+    if record.details:
+        event.update(record.details)
     return event

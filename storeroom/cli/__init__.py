@@ -18,9 +18,10 @@ def main() -> None:
 
 
 def _register() -> None:
-    from storeroom.cli import serve
+    from storeroom.cli import root, serve
 
     main.add_command(serve.serve)
+    main.add_command(root.root)
 
 
 _register()

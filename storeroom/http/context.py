@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from storeroom.http.types import Request
@@ -22,3 +23,6 @@ class Context:
     operation: str | None = None      # e.g. "PutObject": set by the service's router, used by the audit log
     bucket: str | None = None         # what the request touched, for the audit log
     key: str | None = None
+    # Condition keys of the session the request belongs to, set by a caller that signs people in (the
+    # console: storeroom/signin.py session_condition_keys): aws:MultiFactorAuthPresent, aws:MultiFactorAuthAge…
+    session_keys: Mapping[str, Sequence[str]] | None = None

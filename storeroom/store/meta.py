@@ -18,7 +18,7 @@ from storeroom.iam.schema import IAM_SCHEMA
 from storeroom.store import generation
 from storeroom.store.db import Database, run_script
 
-SCHEMA_VERSION = 2  # 2: the IAM tables (storeroom/iam/schema.py)
+SCHEMA_VERSION = 3  # 2: the IAM tables (storeroom/iam/schema.py); 3: login profiles, MFA devices, sign-in throttle
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
