@@ -286,7 +286,8 @@ def session_condition_keys(signed_in: SignedIn, now: float | None = None) -> dic
     aws:MultiFactorAuthPresent is in the context of requests made with temporary credentials — a console
     session's — true with MFA, false without; aws:MultiFactorAuthAge "is present only if MFA was used",
     in seconds since the MFA authentication; aws:TokenIssueTime is when the session's credentials were
-    issued.  (Requests signed with long-term access keys have none of these: hence ``BoolIfExists``.)"""
+    issued.  Requests signed with long-term access keys have none of these, so ``BoolIfExists`` … ``false``
+    denies them as well (AWS's "deny unless MFA" pattern) while plain ``Bool`` does not apply to them."""
     at = time.time() if now is None else now
     keys: dict[str, tuple[str, ...]] = {
         "aws:multifactorauthpresent": ("true" if signed_in.mfa_used else "false",),

@@ -146,10 +146,10 @@ def violations(policy: PasswordPolicy | None, password: str, names: Iterable[str
         return problems
     if len(password) < policy.minimum_length:
         problems.append(f"Password must be at least {policy.minimum_length} characters long.")
-    for flag, kind, words in ((policy.require_uppercase, "uppercase", "an uppercase letter (A-Z)"),
-                              (policy.require_lowercase, "lowercase", "a lowercase letter (a-z)"),
-                              (policy.require_numbers, "number", "a number (0-9)"),
-                              (policy.require_symbols, "symbol", "a symbol (" + " ".join(SYMBOLS) + ")")):
+    for flag, kind, words in ((policy.require_uppercase, "uppercase", "uppercase letter (A-Z)"),
+                              (policy.require_lowercase, "lowercase", "lowercase letter (a-z)"),
+                              (policy.require_numbers, "number", "number (0-9)"),
+                              (policy.require_symbols, "symbol", "symbol (" + " ".join(SYMBOLS) + ")")):
         if flag and not found[kind]:
             problems.append(f"Password must contain at least one {words}.")
     return problems
