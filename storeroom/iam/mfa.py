@@ -44,6 +44,7 @@ from storeroom.iam.users import _request_tags_context, _require_user, _root_arn,
 HANDLERS: dict[str, Handler] = {}
 Result = dict[str, Any] | None
 ROOT_DEVICE = "root-account-mfa-device"
+SERIAL_MAX = 256  # SerialNumber's length limit in EnableMFADevice & co: a longer one could never be used
 
 
 def action(fn: Handler) -> Handler:
@@ -128,6 +129,10 @@ async def CreateVirtualMFADevice(call: IamCall) -> Result:
     p = call.params
     path, name = p.get("Path", "/"), p["VirtualMFADeviceName"]
     serial = call.arn("mfa", path, name)
+    if len(serial) > SERIAL_MAX:  # the model bounds the name by nothing; every other MFA action the serial
+        raise AwsError("ValidationError", f"1 validation error detected: Value '{serial}' at 'serialNumber' "
+                       f"failed to satisfy constraint: Member must have length less than or equal to "
+                       f"{SERIAL_MAX}", 400)
     tags = _tags_param(call)
     _device_resource(call, serial)
     if tags:  # tagging on creation also takes iam:TagMFADevice, as for users

@@ -13,12 +13,14 @@ password policy.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import sys
 import time
 from pathlib import Path
 
+from storeroom.errors import AwsError
 from storeroom.iam import login_store, passwords, throttle
 from storeroom.iam.user_store import ROOT
 from storeroom.store.meta import MetaStore
@@ -50,6 +52,18 @@ def set_root_password(meta: MetaStore, account_id: str, password: str) -> None:
             login_store.set_password_job(conn, ROOT, "root", hashed, now, False)
         throttle.clear_job(conn, throttle.user_subject("root", email))
     meta.db.write_sync(job)
+
+
+async def change_root_password(meta: MetaStore, account_id: str, old: str, new: str) -> None:
+    """Root changing its own password (the console's account settings; ChangePassword is for IAM users):
+    AccessDenied when ``old`` is wrong, PasswordPolicyViolation when ``new`` breaks the root rules."""
+    profile = login_store.get_login_profile(meta.db.read, ROOT)
+    if profile is None or not await asyncio.to_thread(passwords.verify_password, profile.hash, old):
+        raise AwsError("AccessDenied", "The old password is incorrect.", 403)
+    passwords.check(None, new, login_store.account_names(meta.db.read, account_id))
+    hashed = await asyncio.to_thread(passwords.hash_password, new)
+    now = time.time()
+    await meta.db.write(lambda conn: login_store.set_password_job(conn, ROOT, "root", hashed, now, False))
 
 
 def ensure_root_login(meta: MetaStore, account_id: str, data_dir: Path) -> None:

@@ -110,6 +110,9 @@ def test_create_virtual_device_returns_seed_and_qr_code(iam: Any, account: str) 
     with pytest.raises(ClientError) as exc:
         iam.create_virtual_mfa_device(VirtualMFADeviceName=name, Path="team")
     assert error(exc)[:2] == (400, "ValidationError")
+    with pytest.raises(ClientError) as exc:  # a serial number longer than EnableMFADevice could take
+        iam.create_virtual_mfa_device(VirtualMFADeviceName="d" * 300)
+    assert error(exc)[:2] == (400, "ValidationError") and "serialNumber" in error(exc)[2]
     assert iam.list_mfa_device_tags(SerialNumber=serial)["Tags"] == [{"Key": "owner", "Value": "ops"}]
     iam.tag_mfa_device(SerialNumber=serial, Tags=[{"Key": "site", "Value": "paris"}])
     iam.untag_mfa_device(SerialNumber=serial, TagKeys=["owner"])

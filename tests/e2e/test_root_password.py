@@ -58,6 +58,10 @@ def test_password_and_email_from_the_environment(tmp_path: Path) -> None:
             sign_in(server.data_dir, SignInRequest.root("owner@example.com", "Env-Given-Passw0rd"))
     finally:
         server.stop()
+    for path in server.data_dir.rglob("*"):  # only Argon2 hashes are kept, in no file the passwords
+        if path.is_file() and path.name != "generations":
+            data = path.read_bytes()
+            assert b"Env-Given-Passw0rd" not in data and b"Changed-In-Env-1" not in data, path
 
 
 def test_a_weak_password_from_the_environment_stops_the_start(tmp_path: Path) -> None:

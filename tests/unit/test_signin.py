@@ -295,6 +295,21 @@ def login_store_user_id(world: World, name: str) -> str:
     return str(row[0])
 
 
+def test_root_changes_its_own_password(world: World) -> None:
+    from storeroom.errors import AwsError
+    from storeroom.iam.root import change_root_password
+
+    with pytest.raises(AwsError) as exc:
+        asyncio.run(change_root_password(world.meta, ACCOUNT, "Wrong-Passw0rd", "New-Root-Passw0rd"))
+    assert (exc.value.code, exc.value.status) == ("AccessDenied", 403)
+    with pytest.raises(AwsError) as exc:
+        asyncio.run(change_root_password(world.meta, ACCOUNT, PASSWORD, "Owner@Example.com"))
+    assert exc.value.code == "PasswordPolicyViolation"  # the email itself: AWS's root rules refuse it
+    asyncio.run(change_root_password(world.meta, ACCOUNT, PASSWORD, "New-Root-Passw0rd"))
+    assert sign_in(world, SignInRequest.root("owner@example.com", "New-Root-Passw0rd")).principal.is_root
+    assert isinstance(refused(world, SignInRequest.root("owner@example.com", PASSWORD)), BadCredentials)
+
+
 # -- audit ---------------------------------------------------------------------------------------------------
 
 
