@@ -42,6 +42,7 @@ from storeroom.services import (
     render_json_error,
     unsupported_service,
 )
+from storeroom.signin import SignIn
 from storeroom.sigv4 import SignedRequest, parse_auth, verify
 from storeroom.sigv4.v2 import SignedRequestV2, parse_auth_v2, verify_v2
 from storeroom.store.blobs import BlobStore
@@ -65,6 +66,7 @@ class App:
         self.credentials: CredentialResolver | None = None
         self.s3: S3Service | None = None
         self.iam: IamService | None = None
+        self.signin: SignIn | None = None
         self.account_id = ""
         self.ready = False
 
@@ -83,6 +85,8 @@ class App:
         authorizer = Authorizer(self.meta, account_id)
         self.s3 = S3Service(settings, self.meta, BlobStore(settings.blob_dir), account_id, authorizer)
         self.iam = IamService(self.meta, account_id, authorizer, box)
+        # the console's sign-in (storeroom/signin.py), sharing this worker's store and audit log
+        self.signin = SignIn(self.meta, box, account_id, self.audit, region=settings.region)
         self.ready = True
 
     async def close(self) -> None:

@@ -19,6 +19,7 @@ import functools
 import json
 import secrets
 import string
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -35,14 +36,21 @@ SYMBOLS = "!@#$%^&*()_+-=[]{}|'"
 DAY = 86400.0
 
 
+# Each Argon2 computation holds 19 MiB and a core for tens of milliseconds: a burst of sign-ins (or of
+# CreateLoginProfile calls) waits its turn instead of exhausting memory.  Callers run these in threads.
+_SLOTS = threading.BoundedSemaphore(4)
+
+
 def hash_password(password: str) -> str:
-    return _HASHER.hash(password)
+    with _SLOTS:
+        return _HASHER.hash(password)
 
 
 def verify_password(hashed: str, password: str) -> bool:
     """Constant-time as Argon2 is; a damaged hash counts as a mismatch."""
     try:
-        return _HASHER.verify(hashed, password)
+        with _SLOTS:
+            return _HASHER.verify(hashed, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -330,3 +330,33 @@ def test_aws_cli_sets_a_password_and_policy(own: StoreroomServer, iam: Any, tmp_
     finally:
         delete_user_fully(iam, name)
     assert os.environ.get("AWS_ACCESS_KEY_ID") != "Cli-Passw0rd"  # nothing leaked into this process
+
+
+# -- the API is itself authorized ----------------------------------------------------------------------------
+
+
+def test_an_iam_user_needs_permission(iam: Any, own: StoreroomServer, user: Callable[..., tuple[str, Any]],
+                                      no_policy: None) -> None:
+    account = account_id(own.data_dir)
+    target, _ = user()
+    name, own_iam = user()
+    for call, action, resource in (
+            (lambda: own_iam.create_login_profile(UserName=target, Password=GOOD), "iam:CreateLoginProfile",
+             f"arn:aws:iam::{account}:user/{target}"),
+            (lambda: own_iam.get_login_profile(), "iam:GetLoginProfile", f"arn:aws:iam::{account}:user/{name}"),
+            (lambda: own_iam.update_account_password_policy(MinimumPasswordLength=6),
+             "iam:UpdateAccountPasswordPolicy", "*"),
+            (lambda: own_iam.get_account_password_policy(), "iam:GetAccountPasswordPolicy", "*"),
+            (lambda: own_iam.create_account_alias(AccountAlias="not-mine"), "iam:CreateAccountAlias", "*")):
+        with pytest.raises(ClientError) as exc:
+            call()
+        status, code, message = error(exc)
+        assert (status, code) == (403, "AccessDenied")
+        assert f"is not authorized to perform: {action} on resource: {resource}" in message
+    iam.put_user_policy(UserName=name, PolicyName="logins", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
+            "iam:CreateLoginProfile", "iam:GetLoginProfile", "iam:DeleteLoginProfile"],
+            "Resource": f"arn:aws:iam::{account}:user/*"}]}))
+    own_iam.create_login_profile(UserName=target, Password=GOOD)
+    assert own_iam.get_login_profile(UserName=target)["LoginProfile"]["UserName"] == target
+    own_iam.delete_login_profile(UserName=target)
