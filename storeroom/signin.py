@@ -189,8 +189,8 @@ class SignIn:
                 return None
             principal = Principal("Root", self.account_id, f"arn:aws:iam::{self.account_id}:root", self.account_id)
             return _Target(principal, ROOT)
-        account = request.account.strip()
-        if account != self.account_id and account.lower() != (login_store.account_alias(self._db) or ""):
+        account, alias = request.account.strip(), login_store.account_alias(self._db)
+        if account != self.account_id and not (alias and account.lower() == alias):
             return None
         user = get_user(self._db, request.user_name) if request.user_name else None
         if user is None:

@@ -141,6 +141,7 @@ def test_one_answer_for_every_bad_credential(world: World) -> None:
     world.user("alice")
     world.user("bob", password=None)
     cases = [SignInRequest.iam_user("999999999999", "alice", PASSWORD),
+             SignInRequest.iam_user("", "alice", PASSWORD),
              SignInRequest.iam_user(ACCOUNT, "ghost", PASSWORD),
              SignInRequest.iam_user(ACCOUNT, "bob", PASSWORD),
              SignInRequest.iam_user(ACCOUNT, "alice", "Wrong-Passw0rd"),
