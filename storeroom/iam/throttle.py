@@ -45,7 +45,7 @@ PER_IP = Backoff(free=20)
 def user_subject(kind: str, name: str) -> str:
     """``iam:<name>`` (user names are case-insensitive) or ``root:<email>``; unknown names count too, so that
     throttling does not reveal which names exist."""
-    return f"{kind}:{name.lower()}"
+    return f"{kind}:{name.strip().lower()}"
 
 
 def ip_subject(address: str) -> str:
