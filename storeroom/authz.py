@@ -143,4 +143,6 @@ def global_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
             keys["aws:username"] = (principal.user_name,)
         for tag_key, tag_value in principal.tags:
             keys[f"aws:principaltag/{tag_key.lower()}"] = (tag_value,)
+    if ctx.session_keys:  # a console session's MFA keys; absent for access keys, as in AWS
+        keys.update(ctx.session_keys)
     return keys

@@ -323,7 +323,7 @@ def _serialize(shape: Shape, value: Any, out: list[str]) -> None:
         out.append("true" if value else "false")
     elif kind == "timestamp":
         out.append(timestamp(value) if isinstance(value, int | float) else xml_text(str(value)))
-    elif kind == "blob":  # GetCredentialReport's Content: base64 in the wire protocol
+    elif kind == "blob":  # the Query protocol carries blobs in base64 (credential report, MFA seed and QR code)
         out.append(base64.b64encode(value).decode() if isinstance(value, bytes) else xml_text(str(value)))
     else:
         out.append(xml_text(str(value)))

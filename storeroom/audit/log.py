@@ -132,6 +132,7 @@ class AuditLog:
         self.db = Database(path)
         self._salt = self.db.write_sync(_prepare)
         self._pending: list[tuple[Any, ...]] = []  # events.capture() tuples
+        self._pending_built: list[Event] = []      # events that are not API calls (ConsoleLogin), built already
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         # S3 server access logging (s3/access_log.py) hooks in here: which of a batch's buckets are logged
@@ -149,6 +150,12 @@ class AuditLog:
         """Queue one request's entry (``events.capture``). Never blocks, never raises into the request."""
         self._pending.append(entry)
         if len(self._pending) >= FLUSH_AT and self._wake is not None:
+            self._wake.set()
+
+    def record_event(self, event: Event) -> None:
+        """Queue an event built by its maker (sign-in: storeroom/signin.py), not from a request's entry."""
+        self._pending_built.append(event)
+        if self._wake is not None:
             self._wake.set()
 
     async def commit(self, entry: tuple[Any, ...]) -> None:
@@ -189,10 +196,11 @@ class AuditLog:
 
     async def flush(self) -> None:
         entries, self._pending = self._pending, []
-        if not entries:
+        prebuilt, self._pending_built = self._pending_built, []
+        if not entries and not prebuilt:
             return
-        logged = self.logged_buckets(entries) if self.logged_buckets is not None else frozenset()
-        await self.db.write(lambda conn: self._store(conn, entries, logged))
+        logged = self.logged_buckets(entries) if self.logged_buckets is not None and entries else frozenset()
+        await self.db.write(lambda conn: self._store(conn, entries, logged, prebuilt))
 
     async def prune(self, now: float | None = None) -> int:
         """Delete up to PRUNE_BATCH events older than the retention period; returns how many."""
@@ -214,8 +222,9 @@ class AuditLog:
 
     # -- the writer thread -----------------------------------------------------------------------------------
 
-    def _store(self, conn: sqlite3.Connection, entries: Iterable[tuple[Any, ...]], logged: frozenset[str]) -> None:
-        built: list[tuple[Entry, Event]] = []
+    def _store(self, conn: sqlite3.Connection, entries: Iterable[tuple[Any, ...]], logged: frozenset[str],
+               prebuilt: Sequence[Event] = ()) -> None:
+        built: list[tuple[Entry | None, Event]] = [(None, event) for event in prebuilt]
         for raw in entries:
             entry = Entry._make(raw)
             try:
@@ -242,7 +251,7 @@ class AuditLog:
             line = self.access_line
             conn.executemany("INSERT INTO access_log_lines(bucket, time, line) VALUES (?, ?, ?)",
                              [(event.bucket, event.time, valid_text(line(entry, event)))
-                              for entry, event in built if event.bucket in logged])
+                              for entry, event in built if entry is not None and event.bucket in logged])
         self._export(texts)
 
     def _export(self, texts: list[str]) -> None:

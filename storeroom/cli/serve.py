@@ -66,6 +66,7 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
     import uvicorn
 
     from storeroom.crypto import SecretBox, load_master_key
+    from storeroom.iam.root import RootPasswordError, ensure_root_login
     from storeroom.identity import ensure_account
     from storeroom.store.blobs import sweep_orphans
     from storeroom.store.meta import MetaStore
@@ -86,6 +87,10 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
     try:
         box = SecretBox(load_master_key(settings.master_key_file))
         account_id = ensure_account(meta, box, data_dir)
+        try:
+            ensure_root_login(meta, account_id, data_dir)
+        except RootPasswordError as exc:
+            sys.exit(f"storeroom: STOREROOM_ROOT_PASSWORD: {exc}")
         removed = sweep_orphans(settings.blob_dir, meta.referenced_blobs())
     finally:
         meta.close()

@@ -45,6 +45,7 @@ from storeroom.services import (
     render_json_error,
     unsupported_service,
 )
+from storeroom.signin import SignIn
 from storeroom.sigv4 import SignedRequest, claimed_service, parse_auth, verify
 from storeroom.sigv4.v2 import SignedRequestV2, parse_auth_v2, verify_v2
 from storeroom.store.blobs import BlobStore
@@ -72,6 +73,7 @@ class App:
         self.metrics: metrics.RequestMetrics | None = None
         self.cloudtrail: cloudtrail.CloudTrailService | None = None
         self.access_log: AccessLogging | None = None
+        self.signin: SignIn | None = None
         self.account_id = ""
         self.ready = False
 
@@ -96,6 +98,8 @@ class App:
         self.metrics = metrics.RequestMetrics()
         self.cloudtrail = cloudtrail.CloudTrailService(self.audit, authorizer)
         self.access_log = AccessLogging(self.s3, self.audit)
+        # the console's sign-in (storeroom/signin.py), sharing this worker's store and audit log
+        self.signin = SignIn(self.meta, box, account_id, self.audit, region=settings.region)
         self.ready = True
 
     async def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,3 +27,6 @@ class Context:
     # (botocore operation model, parsed parameters, result) of an IAM/STS/CloudTrail call, for its CloudTrail
     # event (requestParameters, responseElements): set by the service, read off the request path
     audit: tuple[Any, Any, Any] | None = None
+    # Condition keys of the session the request belongs to, set by a caller that signs people in (the
+    # console: storeroom/signin.py session_condition_keys): aws:MultiFactorAuthPresent, aws:MultiFactorAuthAge…
+    session_keys: Mapping[str, Sequence[str]] | None = None

@@ -7,9 +7,10 @@ also tells every worker's caches that IAM state changed) and returns the output 
 dict, which :mod:`storeroom.query` serializes (epoch floats become ISO 8601 timestamps).
 
 Handlers are registered in ``HANDLERS`` of ``storeroom/iam/users.py`` (users, access keys, groups, account
-summary) and ``storeroom/iam/policies.py`` (managed and inline policies, attachments, boundaries, simulator,
-authorization details) and ``storeroom/iam/credential_report.py`` (the credential report).  Actions of the
-model without a handler answer 501 NotImplemented.
+summary), ``storeroom/iam/policies.py`` (managed and inline policies, attachments, boundaries, simulator,
+authorization details), ``storeroom/iam/logins.py`` (console passwords, password policy, account alias),
+``storeroom/iam/mfa.py`` (virtual MFA devices) and ``storeroom/iam/credential_report.py`` (the credential report).
+Actions of the model without a handler answer 501 NotImplemented.
 """
 
 from __future__ import annotations
@@ -78,12 +79,15 @@ class IamCall:
         return f"arn:aws:iam::{self.account_id}:{kind}{path}{name}"
 
     def require(self, resource: str, action: str | None = None,
-                context: Mapping[str, Sequence[str]] | None = None, shown: str | None = None) -> None:
+                context: Mapping[str, Sequence[str]] | None = None, shown: str | None = None,
+                granted: bool = False) -> None:
         """AccessDenied unless the caller may perform ``iam:<Action>`` (or ``action``) on ``resource``; the
-        message names ``shown`` instead when AWS words the resource otherwise (ListPolicies: "policy path /")."""
+        message names ``shown`` instead when AWS words the resource otherwise (ListPolicies: "policy path /").
+        ``granted``: IAM itself grants the action at the account level (the password policy's
+        AllowUsersToChangePassword), so only an explicit deny refuses it."""
         action = action or f"iam:{self.op.name}"
         evaluation = self.iam.authorizer.check(self.ctx, action, resource, context)
-        if not evaluation.allowed:
+        if not evaluation.allowed and not (granted and evaluation.decision == "implicitDeny"):
             raise AwsError("AccessDenied", f"User: {self.caller.arn} is not authorized to perform: {action} on "
                            f"resource: {shown or resource} {evaluation.reason}".rstrip(), 403)
         self.authorized = True
@@ -103,8 +107,9 @@ class IamService:
         self.box = box  # seals new secret access keys: box.seal(secret, access_key_id)
         self.account_id = account_id
         self.authorizer = authorizer
-        from storeroom.iam import credential_report, policies, users  # the handler modules import this one
-        self.handlers: dict[str, Handler] = {**users.HANDLERS, **policies.HANDLERS, **credential_report.HANDLERS}
+        from storeroom.iam import credential_report, logins, mfa, policies, users  # they import this module
+        self.handlers: dict[str, Handler] = {**users.HANDLERS, **policies.HANDLERS, **logins.HANDLERS,
+                                             **mfa.HANDLERS, **credential_report.HANDLERS}
 
     async def handle(self, ctx: Context) -> Response:
         request = ctx.request

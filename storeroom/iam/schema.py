@@ -1,5 +1,7 @@
 """The IAM tables (schema version 2): users, groups, customer managed policies, attachments, inline policies,
-and S3 bucket policies.  AWS managed policies are not stored: they live in ``storeroom/policy/managed.py``.
+and S3 bucket policies; since version 3 also login profiles, password history, virtual MFA devices and the
+sign-in throttle (the account password policy, alias and root email live in ``kv``).  AWS managed policies
+are not stored: they live in ``storeroom/policy/managed.py``.
 
 Entities are keyed by their immutable ids (``AIDA…`` users, ``AGPA…`` groups, ``ANPA…`` policies), so renaming
 a user or group (UpdateUser / UpdateGroup ``NewUserName``) touches one row.  Names are unique
@@ -64,6 +66,40 @@ CREATE TABLE IF NOT EXISTS iam_inline_policies (
     document TEXT NOT NULL,
     PRIMARY KEY (entity_type, entity_id, name)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS iam_login_profiles (  -- console passwords (schema 3): storeroom/iam/login_store.py
+    principal TEXT PRIMARY KEY,                -- a user id, or 'root'
+    hash TEXT NOT NULL,                        -- Argon2id PHC string (the password itself is never stored)
+    created REAL NOT NULL,                     -- LoginProfile.CreateDate
+    changed REAL NOT NULL,                     -- password_last_changed (expiry counts from it)
+    reset_required INTEGER NOT NULL DEFAULT 0,
+    last_used REAL                             -- PasswordLastUsed
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS iam_password_history (  -- previous hashes, for PasswordReusePrevention (≤ 24 kept)
+    principal TEXT NOT NULL,
+    changed REAL NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (principal, changed)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS iam_mfa_devices (    -- virtual MFA devices
+    serial TEXT PRIMARY KEY COLLATE NOCASE,    -- arn:aws:iam::<account>:mfa<path><name>
+    path TEXT NOT NULL,
+    name TEXT NOT NULL,
+    seed BLOB NOT NULL,                        -- base32 seed sealed with the master key (associated: serial)
+    created REAL NOT NULL,
+    principal TEXT,                            -- the user id or 'root' it is enabled for, else NULL
+    enabled REAL,                              -- EnableDate
+    last_step INTEGER NOT NULL DEFAULT 0,      -- last TOTP step accepted: a code is never accepted twice
+    drift INTEGER NOT NULL DEFAULT 0,          -- steps the device's clock is off (ResyncMFADevice)
+    tags TEXT NOT NULL DEFAULT '[]'
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS iam_mfa_devices_by_principal ON iam_mfa_devices(principal, serial);
+CREATE TABLE IF NOT EXISTS signin_throttle (    -- failed sign-ins per user and per source IP (storeroom/signin.py)
+    subject TEXT PRIMARY KEY,                  -- 'iam:<user name>', 'root:<email>', 'ip:<address>'
+    failures INTEGER NOT NULL,
+    last_failure REAL NOT NULL,
+    blocked_until REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS signin_throttle_by_time ON signin_throttle(last_failure);
 CREATE TABLE IF NOT EXISTS bucket_policies (
     bucket TEXT PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
     document TEXT NOT NULL

@@ -137,8 +137,12 @@ def delete_user_job(conn: sqlite3.Connection, user_id: str, name: str) -> None:
     """DeleteConflict while anything still hangs off the user (AWS does not cascade)."""
     if get_user_by_id(conn, user_id) is None:
         raise no_such_user(name)
+    if conn.execute("SELECT 1 FROM iam_login_profiles WHERE principal = ?", (user_id,)).fetchone():
+        raise delete_conflict("delete login profile")
     if conn.execute("SELECT 1 FROM access_keys WHERE principal = ?", (user_id,)).fetchone():
         raise delete_conflict("delete access keys")
+    if conn.execute("SELECT 1 FROM iam_mfa_devices WHERE principal = ?", (user_id,)).fetchone():
+        raise delete_conflict("delete MFA device")
     _check_policies_gone(conn, "user", user_id)
     if conn.execute("SELECT 1 FROM iam_group_members WHERE user_id = ?", (user_id,)).fetchone():
         raise delete_conflict("remove users from group")

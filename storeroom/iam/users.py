@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from storeroom.errors import AwsError
+from storeroom.iam import login_store
 from storeroom.iam import user_store as store
 from storeroom.iam.api import Handler, IamCall, new_id
 from storeroom.iam.pagination import keyset_page, list_page
@@ -88,12 +88,21 @@ def _user_out(call: IamCall, user: User, *, full: bool = False) -> dict[str, Any
     """The ``User`` shape; ListUsers and GetGroup leave out tags and boundary, as AWS does."""
     out: dict[str, Any] = {"Path": user.path, "UserName": user.name, "UserId": user.user_id,
                            "Arn": _user_arn(call, user), "CreateDate": user.created}
+    used = _password_last_used(call, user.user_id)
+    if used is not None:
+        out["PasswordLastUsed"] = used
     if full and user.boundary is not None:
         out["PermissionsBoundary"] = {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
                                       "PermissionsBoundaryArn": user.boundary}
     if full and user.tags:
         out["Tags"] = [{"Key": k, "Value": v} for k, v in user.tags]
     return out
+
+
+def _password_last_used(call: IamCall, principal: str) -> float | None:
+    """When the user (or root) last signed in with a password; absent if never (as AWS leaves it out)."""
+    profile = login_store.get_login_profile(call.db, principal)
+    return None if profile is None else profile.last_used
 
 
 def _group_out(call: IamCall, group: Group) -> dict[str, Any]:
@@ -132,8 +141,12 @@ def _get_caller(call: IamCall) -> Result:
     caller = call.caller
     if caller.is_root:
         call.require(_root_arn(call))
-        return {"User": {"UserId": call.account_id, "Arn": _root_arn(call),
-                         "CreateDate": store.account_created(call.db)}}
+        root: dict[str, Any] = {"UserId": call.account_id, "Arn": _root_arn(call),
+                                "CreateDate": store.account_created(call.db)}
+        used = _password_last_used(call, store.ROOT)
+        if used is not None:
+            root["PasswordLastUsed"] = used
+        return {"User": root}
     call.require(caller.arn)
     user = store.get_user_by_id(call.db, caller.principal_id)
     if user is None:
@@ -357,21 +370,21 @@ _QUOTAS = {
 @action
 async def GetAccountSummary(call: IamCall) -> Result:
     call.require("*")
-    c = store.counts(call.db)
+    c, m = store.counts(call.db), login_store.mfa_counts(call.db)
     summary = {
         "Users": c.users, "Groups": c.groups, "Policies": c.policies, "PolicyVersionsInUse": c.attachments,
-        "AccountAccessKeysPresent": 1 if c.root_keys else 0, "AccountMFAEnabled": 0,
-        "AccountPasswordPresent": 0,  # the root has no console password in Storeroom
-        "AccountSigningCertificatesPresent": 0, "MFADevices": 0, "MFADevicesInUse": 0, "ServerCertificates": 0,
+        "AccountAccessKeysPresent": 1 if c.root_keys else 0, "AccountMFAEnabled": 1 if m.root_enabled else 0,
+        "AccountPasswordPresent": 1 if m.root_password else 0, "AccountSigningCertificatesPresent": 0,
+        "MFADevices": m.devices, "MFADevicesInUse": m.in_use, "ServerCertificates": 0,
         "Roles": 0, "InstanceProfiles": 0, "Providers": 0, "GlobalEndpointTokenVersion": 1, **_QUOTAS,
     }
     return {"SummaryMap": summary}
 
 
 # -- credentials and entities Storeroom does not have ----------------------------------------------------------
-# Tools read these while managing users (Terraform's aws_iam_user lists a user's MFA devices, SSH keys, signing
-# certificates and service credentials before deleting it; consoles ask for the password policy).  Storeroom has
-# none of these, so the truthful answers are empty lists and NoSuchEntity; creating them answers 501.
+# Tools read these while managing users (Terraform's aws_iam_user lists a user's SSH keys, signing certificates
+# and service credentials before deleting it).  Storeroom has none of these, so the truthful answers are empty
+# lists; creating them answers 501.  (Passwords, MFA and the alias: storeroom/iam/logins.py and mfa.py.)
 
 
 def _credential_owner(call: IamCall) -> None:
@@ -393,11 +406,9 @@ def _empty_list(member: str, per_user: bool) -> Handler:
 
 
 for _name, _member, _per_user in (
-    ("ListMFADevices", "MFADevices", True), ("ListSSHPublicKeys", "SSHPublicKeys", True),
-    ("ListSigningCertificates", "Certificates", True),
-    ("ListServiceSpecificCredentials", "ServiceSpecificCredentials", True),
-    ("ListVirtualMFADevices", "VirtualMFADevices", False), ("ListAccountAliases", "AccountAliases", False),
-    ("ListRoles", "Roles", False), ("ListInstanceProfiles", "InstanceProfiles", False),
+    ("ListSSHPublicKeys", "SSHPublicKeys", True), ("ListSigningCertificates", "Certificates", True),
+    ("ListServiceSpecificCredentials", "ServiceSpecificCredentials", True), ("ListRoles", "Roles", False),
+    ("ListInstanceProfiles", "InstanceProfiles", False),
     ("ListServerCertificates", "ServerCertificateMetadataList", False),
 ):
     HANDLERS[_name] = _empty_list(_member, _per_user)
@@ -413,32 +424,3 @@ async def ListOpenIDConnectProviders(call: IamCall) -> Result:
 async def ListSAMLProviders(call: IamCall) -> Result:
     call.require("*")
     return {"SAMLProviderList": []}
-
-
-@action
-async def GetLoginProfile(call: IamCall) -> Result:
-    """No user has a console password in Storeroom."""
-    raise _no_login_profile(call)
-
-
-@action
-async def DeleteLoginProfile(call: IamCall) -> Result:
-    """Nothing to delete: IAM answers NoSuchEntity for a user without a console password, which every
-    Storeroom user is (Terraform's aws_iam_user force_destroy calls this and takes the 404 as done)."""
-    raise _no_login_profile(call)
-
-
-def _no_login_profile(call: IamCall) -> AwsError:
-    """Authorized on the user (NoSuchEntity for a missing user first), then NoSuchEntity for the profile."""
-    name = call.params.get("UserName") or call.caller.user_name or ""
-    if call.params.get("UserName") is not None:
-        _require_user(call, name)
-    else:
-        call.require(_root_arn(call) if call.caller.is_root else call.caller.arn)
-    return AwsError("NoSuchEntity", f"Login Profile for User {name} cannot be found.", 404)
-
-
-@action
-async def GetAccountPasswordPolicy(call: IamCall) -> Result:
-    call.require("*")
-    raise AwsError("NoSuchEntity", f"The Password Policy with domain name {call.account_id} cannot be found.", 404)

@@ -18,7 +18,9 @@ from storeroom.iam.schema import IAM_SCHEMA
 from storeroom.store import bucket_stats, generation
 from storeroom.store.db import Database, run_script
 
-SCHEMA_VERSION = 3  # 2: the IAM tables (storeroom/iam/schema.py); 3: completed_uploads
+# 2: the IAM tables (storeroom/iam/schema.py); 3: completed_uploads; 4: login profiles, MFA devices, sign-in
+# throttle. Every table is created IF NOT EXISTS at open, so any earlier data dir gains what it lacks.
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (

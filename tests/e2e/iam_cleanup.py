@@ -16,7 +16,14 @@ def best_effort(*calls: Callable[[], Any]) -> None:
 
 
 def delete_user_fully(iam: Any, name: str) -> None:
+    def mfa_devices() -> None:
+        for device in iam.list_mfa_devices(UserName=name)["MFADevices"]:
+            best_effort(lambda d=device: iam.deactivate_mfa_device(UserName=name, SerialNumber=d["SerialNumber"]),
+                        lambda d=device: iam.delete_virtual_mfa_device(SerialNumber=d["SerialNumber"]))
+
     best_effort(
+        lambda: iam.delete_login_profile(UserName=name),
+        mfa_devices,
         lambda: [iam.delete_access_key(UserName=name, AccessKeyId=k["AccessKeyId"])
                  for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]],
         lambda: [iam.detach_user_policy(UserName=name, PolicyArn=p["PolicyArn"])

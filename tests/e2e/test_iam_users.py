@@ -499,7 +499,8 @@ def test_aws_cli_creates_and_lists_users(endpoint: str, tmp_path: Path, iam: Any
 
 def test_credentials_storeroom_does_not_have_are_answered_truthfully(iam: Any, new_user: Callable[..., str]) -> None:
     """Tools read these while managing users (Terraform lists MFA devices, SSH keys, signing certificates and
-    service credentials before deleting a user): empty, and NoSuchEntity where AWS answers so for none."""
+    service credentials before deleting a user): empty, and NoSuchEntity where AWS answers so for none.
+    (Passwords and MFA devices are built: tests/e2e/test_iam_logins.py, test_iam_mfa.py.)"""
     name = new_user()
     assert iam.list_mfa_devices(UserName=name)["MFADevices"] == []
     assert iam.list_ssh_public_keys(UserName=name)["SSHPublicKeys"] == []
@@ -518,5 +519,5 @@ def test_credentials_storeroom_does_not_have_are_answered_truthfully(iam: Any, n
         iam.get_account_password_policy()
     assert error(exc)[:2] == (404, "NoSuchEntity")
     with pytest.raises(ClientError) as exc:
-        iam.create_login_profile(UserName=name, Password="Secret-Passw0rd!")
+        iam.upload_ssh_public_key(UserName=name, SSHPublicKeyBody="ssh-rsa AAAAB3NzaC1yc2E= x@y")
     assert error(exc)[:2] == (501, "NotImplemented")

@@ -90,10 +90,12 @@ def test_a_schema_1_data_dir_gains_the_iam_tables(tmp_path: Path) -> None:
     conn.close()
     store = MetaStore(path)
     try:
-        assert store.db.read.execute("PRAGMA user_version").fetchone()[0] == meta_module.SCHEMA_VERSION
+        assert store.db.read.execute("PRAGMA user_version").fetchone()[0] == meta_module.SCHEMA_VERSION == 4
         assert store.get_bucket("old-bucket") is not None
         tables = {r[0] for r in store.db.read.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"iam_users", "iam_groups", "iam_policies", "iam_attachments", "bucket_policies"} <= tables
+        # schema 3: console sign-in
+        assert {"iam_login_profiles", "iam_password_history", "iam_mfa_devices", "signin_throttle"} <= tables
     finally:
         store.close()
 

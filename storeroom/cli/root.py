@@ -1,0 +1,63 @@
+"""``storeroom root``: the account root's console sign-in, for whoever holds the data dir.
+
+Unlike the other admin commands these do not go through the API (root may have lost the very password the
+API or console would want): they open the data dir's metadata store directly, which is safe while the
+server runs (SQLite serializes the writers).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from storeroom.config import default_data_dir
+
+
+@click.group()
+def root() -> None:
+    """The root user's console password and MFA."""
+
+
+@root.command("reset-password")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help=f"the server's data dir (default {default_data_dir()}; env STOREROOM_DATA_DIR)")
+@click.option("--password-stdin", is_flag=True,
+              help="read the new password from standard input instead of generating one")
+@click.option("--remove-mfa", is_flag=True, help="also deactivate root's MFA device (lost or broken device)")
+def reset_password(data_dir: Path | None, password_stdin: bool, remove_mfa: bool) -> None:
+    """Set a new root password: generated and printed once, or read from standard input."""
+    from storeroom.iam import passwords
+    from storeroom.iam.root import PASSWORD_FILE, RootPasswordError, remove_root_mfa, set_root_password
+    from storeroom.store.meta import MetaStore
+
+    data_dir = (data_dir or default_data_dir()).resolve()
+    meta_db = data_dir / "meta.sqlite3"
+    if not meta_db.exists():
+        raise click.ClickException(f"no Storeroom data in {data_dir} (start `storeroom serve` once first)")
+    meta = MetaStore(meta_db)
+    try:
+        account_id = meta.get_kv("account_id")
+        if account_id is None:
+            raise click.ClickException(f"no account in {data_dir} (start `storeroom serve` once first)")
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+            if not password:
+                raise click.ClickException("no password on standard input")
+        else:
+            password = passwords.generate()
+        try:
+            set_root_password(meta, account_id, password)
+        except RootPasswordError as exc:
+            raise click.ClickException(str(exc)) from None
+        removed = remove_root_mfa(meta) if remove_mfa else 0
+    finally:
+        meta.close()
+    stale = data_dir / PASSWORD_FILE
+    if stale.exists():  # the first start's password no longer works: do not leave it lying around
+        stale.unlink()
+    if not password_stdin:
+        click.echo(password)  # the only place it is ever shown
+    click.echo("Root password reset" + (f"; {removed} MFA device(s) deactivated" if removed else "") + ".",
+               err=True)
