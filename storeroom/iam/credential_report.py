@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from storeroom.errors import AwsError
+from storeroom.iam import login_store
 from storeroom.iam import user_store as store
 from storeroom.iam.api import Handler, IamCall
 
@@ -71,7 +72,7 @@ STARTED_DESCRIPTION = "No report exists. Starting a new report generation task"
 
 @dataclass(frozen=True, slots=True)
 class Password:
-    """A console password (an IAM login profile).  Storeroom has none yet."""
+    """A console password (an IAM login profile, or root's sign-in password: storeroom/iam/login_store.py)."""
 
     last_changed: float
     last_used: float | None = None       # None: never used (AWS: no_information)
@@ -117,12 +118,21 @@ def gather(conn: sqlite3.Connection, account_id: str) -> list[Subject]:
             "ORDER BY created, access_key_id"):
         keys.setdefault(principal, []).append(AccessKey(status == "Active", created, last_used, region, service))
     subjects = [Subject(ROOT_USER, f"arn:aws:iam::{account_id}:root", store.account_created(conn), is_root=True,
+                        password=_password(conn, store.ROOT), mfa_active=login_store.mfa_active(conn, store.ROOT),
                         access_keys=keys.get(store.ROOT, []))]
     for user_id, name, path, created in conn.execute(
             "SELECT user_id, name, path, created FROM iam_users ORDER BY name"):
         subjects.append(Subject(name, f"arn:aws:iam::{account_id}:user{path}{name}", created,
+                                password=_password(conn, user_id), mfa_active=login_store.mfa_active(conn, user_id),
                                 access_keys=keys.get(user_id, [])))
     return subjects
+
+
+def _password(conn: sqlite3.Connection, principal: str) -> Password | None:
+    summary = login_store.login_profile_summary(conn, principal)
+    if not summary.password_enabled or summary.password_last_changed is None:
+        return None
+    return Password(summary.password_last_changed, summary.password_last_used, summary.password_next_rotation)
 
 
 # -- AWS's words ---------------------------------------------------------------------------------------------

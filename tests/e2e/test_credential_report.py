@@ -105,7 +105,7 @@ def test_credential_report_end_to_end(own_server: StoreroomServer) -> None:
     root, alice, bob = rows
     assert root["arn"] == f"arn:aws:iam::{account}:root"
     assert {k: root[k] for k in AWS_COLUMNS[3:8]} == {
-        "password_enabled": "not_supported", "password_last_used": "N/A",  # no console password in Storeroom
+        "password_enabled": "not_supported", "password_last_used": "no_information",  # set, never used
         "password_last_changed": "not_supported", "password_next_rotation": "not_supported", "mfa_active": "false"}
     root_key = key_columns(root, 1)
     assert root_key["active"] == "true" and REPORT_TIME.fullmatch(root_key["last_used_date"])
@@ -204,3 +204,27 @@ def test_report_is_authorized(own_server: StoreroomServer) -> None:
 
 def auditor_account(server: StoreroomServer) -> str:
     return str(make_client(server.endpoint, service="sts").get_caller_identity()["Account"])
+
+
+def test_passwords_and_mfa_are_reported(own_server: StoreroomServer) -> None:
+    """A user with a console password and an enabled virtual MFA device; root's password (generated or given
+    at first start) is there too, but its columns stay AWS's not_supported."""
+    from tests.e2e.test_iam_mfa import enable, new_device
+
+    iam = make_client(own_server.endpoint, service="iam")
+    iam.create_user(UserName="with-password")
+    iam.create_login_profile(UserName="with-password", Password="Corr3ct-Horse-Battery!")
+    serial, app = new_device(iam, "with-password-device")
+    enable(iam, "with-password", serial, app)
+    iam.create_user(UserName="without")
+    generate_until_complete(iam)
+    _, rows, _ = read_report(iam)
+    by_name = {r["user"]: r for r in rows}
+    has = by_name["with-password"]
+    assert has["password_enabled"] == "true" and has["mfa_active"] == "true"
+    assert REPORT_TIME.fullmatch(has["password_last_changed"])
+    assert has["password_last_used"] == "no_information"
+    plain = by_name["without"]
+    assert (plain["password_enabled"], plain["password_last_used"], plain["mfa_active"]) == ("false", "N/A", "false")
+    root = by_name["<root_account>"]
+    assert root["password_enabled"] == root["password_last_changed"] == "not_supported"
