@@ -178,13 +178,13 @@ def test_account_summary_has_aws_keys(iam: Any) -> None:
 
 
 def test_account_summary_has_every_key_of_the_model(iam: Any) -> None:
-    """SummaryMap's keys are an enum of the IAM model (summaryKeyType): AWS answers all of them; the root has no
-    console password (AccountPasswordPresent 0), no MFA, no signing certificate in Storeroom."""
+    """SummaryMap's keys are an enum of the IAM model (summaryKeyType): AWS answers all of them; the root has a
+    console password (generated at first start: AccountPasswordPresent 1), no MFA, no signing certificate."""
     enum = iam.meta.service_model.shape_for("summaryKeyType").enum
     summary = iam.get_account_summary()["SummaryMap"]
     assert sorted(summary) == sorted(enum)
     assert (summary["AccountPasswordPresent"], summary["AccountMFAEnabled"],
-            summary["AccountSigningCertificatesPresent"]) == (0, 0, 0)
+            summary["AccountSigningCertificatesPresent"]) == (1, 0, 0)
 
 
 # -- the Query protocol ------------------------------------------------------------------------------------------

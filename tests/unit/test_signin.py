@@ -17,7 +17,7 @@ from typing import Any
 import pyotp
 import pytest
 
-from storeroom.audit.log import AuditLog, to_event
+from storeroom.audit.log import AuditLog
 from storeroom.authz import Authorizer
 from storeroom.crypto import SecretBox
 from storeroom.http.context import Context
@@ -82,7 +82,7 @@ class World:
 
     def events(self) -> list[dict[str, Any]]:
         asyncio.run(self.audit.flush())
-        return [to_event(r) for r in self.audit.records()]
+        return self.audit.records()
 
 
 @pytest.fixture
