@@ -12,6 +12,7 @@ from bench.workloads import Measurement, median
 
 SUBJECT = "storeroom"
 IAM_SUBJECT = "storeroom-iam"  # Storeroom with an IAM user's requests: not a peer, the cost of authorization
+PG_SUBJECT = "storeroom-pg"    # Storeroom with its metadata in PostgreSQL: not a peer, the cost of the database
 # An IAM user with 10 policies × 10 statements may add < 5 % to a request's time vs the root user.
 IAM_MAX_SLOWDOWN = 0.05
 
@@ -73,7 +74,7 @@ def summarize(measurements: list[Measurement]) -> dict[str, dict[str, Cell]]:
 
 
 def best_peer(cells: dict[str, Cell], attr: str, higher_is_better: bool) -> tuple[str, float] | None:
-    peers = [(t, getattr(c, attr)) for t, c in cells.items() if t not in (SUBJECT, IAM_SUBJECT, "disk")
+    peers = [(t, getattr(c, attr)) for t, c in cells.items() if t not in (SUBJECT, IAM_SUBJECT, PG_SUBJECT, "disk")
              and not math.isnan(getattr(c, attr))]
     if not peers:
         return None
@@ -162,6 +163,7 @@ def markdown(table: dict[str, dict[str, Cell]], targets: list[str], meta: dict[s
     if "rss1g" in table:
         lines += ["", *_rss_table(table["rss1g"], targets)]
     lines += _authorization_table(table)
+    lines += _postgres_table(table)
     lines += ["", *_notes(meta)]
     return "\n".join(lines) + "\n"
 
@@ -236,6 +238,28 @@ def _authorization_table(table: dict[str, dict[str, Cell]]) -> list[str]:
             "(storeroom-iam) vs the root user (storeroom).", "",
             "| workload | root ops/s | IAM user ops/s | time per request | server CPU µs/req added | goal | met |",
             "|---|---|---|---|---|---|---|", *rows]
+
+
+def _postgres_table(table: dict[str, dict[str, Cell]]) -> list[str]:
+    """storeroom-pg vs storeroom: what keeping the metadata in PostgreSQL costs per request (and where)."""
+    rows = []
+    for workload in ("get4k", "head4k", "put4k"):
+        cells = table.get(workload, {})
+        lite, pg = cells.get(SUBJECT), cells.get(PG_SUBJECT)
+        if lite is None or pg is None or not lite.value or not pg.value:
+            continue
+        database = pg.extra.get("database_cpu_us", math.nan)
+        slowdown = lite.value / pg.value - 1  # time per request at the same concurrency
+        rows.append(f"| {workload} | {_num(lite.value)} | {_num(pg.value)} | {slowdown * 100:+.1f} % | "
+                    f"{_num(lite.server_cpu_us, 1)} | {_num(pg.server_cpu_us, 1)} | "
+                    f"{_num(pg.server_cpu_us - database, 1)} | {_num(database, 1)} |")
+    if not rows:
+        return []
+    return ["", "Metadata in PostgreSQL (storeroom-pg, a PostgreSQL cluster on the same machine, fsync on) vs SQLite "
+            "(storeroom). CPU per request counts the database server's processes too.", "",
+            "| workload | SQLite ops/s | PostgreSQL ops/s | time per request | SQLite server CPU µs/req | "
+            "PostgreSQL total CPU µs/req | of which Storeroom | of which PostgreSQL |",
+            "|---|---|---|---|---|---|---|---|", *rows]
 
 
 def _unit(workload: str) -> str:

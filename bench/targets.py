@@ -209,14 +209,11 @@ class Target(ABC):
 
     def cpu_seconds(self) -> float:
         """user + system CPU time of the server's whole process tree so far."""
-        total = 0.0
-        for p in self.processes():
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
+        return _cpu(self.processes())
+
+    def database_cpu_seconds(self) -> float:
+        """The part of :meth:`cpu_seconds` spent by a database server of the target's own (none by default)."""
+        return 0.0
 
     def rss_bytes(self) -> int:
         """Resident set size summed over the server's process tree."""
@@ -227,6 +224,17 @@ class Target(ABC):
             except psutil.NoSuchProcess:
                 pass
         return total
+
+
+def _cpu(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in processes:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -342,6 +350,60 @@ class StoreroomIamTarget(StoreroomTarget):
         return super().detect_version() + f", IAM user with {self.POLICIES}×{self.STATEMENTS} statements"
 
 
+class StoreroomPgTarget(StoreroomTarget):
+    """Storeroom with its metadata (and audit trail) in PostgreSQL: a throwaway cluster of Debian's PostgreSQL on
+    this machine, started with the target (fsync on, as SQLite's synchronous=FULL).  Its processes count as the
+    server's, so CPU per request is the whole cost of a request; ``database_cpu_us`` tells PostgreSQL's part."""
+
+    name = "storeroom-pg"
+
+    def __init__(self, workdir: Path, workers: int = 2) -> None:
+        super().__init__(workdir, workers)
+        self.cluster: Any = None
+        self.url = ""
+
+    def start(self) -> None:
+        sys.path.insert(0, str(REPO_ROOT))
+        from tests.pg import PostgresCluster, find_bin_dir
+
+        bin_dir = find_bin_dir()
+        if bin_dir is None:
+            raise TargetUnavailable("PostgreSQL is not installed (apt-get install postgresql)")
+        self.cluster = PostgresCluster(bin_dir, fsync=True)
+        self.cluster.init()
+        self.cluster.start()
+        self.url = self.cluster.database("bench")
+        super().start()
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--meta", self.url]
+
+    def database_processes(self) -> list[psutil.Process]:
+        pid = self.cluster.postmaster_pid() if self.cluster is not None else None
+        if pid is None:
+            return []
+        try:
+            root = psutil.Process(pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def processes(self) -> list[psutil.Process]:
+        return [*super().processes(), *self.database_processes()]
+
+    def database_cpu_seconds(self) -> float:
+        return _cpu(self.database_processes())
+
+    def cleanup(self) -> None:
+        if self.cluster is not None:
+            self.cluster.destroy()
+            self.cluster = None
+
+    def detect_version(self) -> str:
+        return super().detect_version() + ", metadata in PostgreSQL " + _first_line(
+            [str(self.cluster.bin_dir / "postgres"), "--version"]).rpartition(" ")[2]
+
+
 class RcloneTarget(Target):
     name = "rclone"
 
@@ -419,7 +481,7 @@ class MotoTarget(Target):
 
 
 TARGET_KINDS: dict[str, type[Target]] = {
-    "storeroom": StoreroomTarget, "storeroom-iam": StoreroomIamTarget,
+    "storeroom": StoreroomTarget, "storeroom-iam": StoreroomIamTarget, "storeroom-pg": StoreroomPgTarget,
     "storeroom-stock-http": StoreroomStockHttpTarget, "rclone": RcloneTarget,
     "seaweedfs": SeaweedTarget, "moto": MotoTarget,
 }
@@ -430,6 +492,8 @@ def make_target(name: str, workdir: Path, storeroom_workers: int) -> Target:
         return StoreroomTarget(workdir, workers=storeroom_workers)
     if name == "storeroom-iam":
         return StoreroomIamTarget(workdir, workers=storeroom_workers)
+    if name == "storeroom-pg":
+        return StoreroomPgTarget(workdir, workers=storeroom_workers)
     if name == "storeroom-stock-http":
         return StoreroomStockHttpTarget(workdir, workers=storeroom_workers)
     return TARGET_KINDS[name](workdir)

@@ -44,28 +44,28 @@ class Authorizer:
         self._bucket_policies = GenerationCache(
             lambda: (meta.iam_generation(), meta.buckets_generation()), self._load_bucket_policy)
 
-    def principal_policies(self, principal: Principal) -> PrincipalPolicies:
+    async def principal_policies(self, principal: Principal) -> PrincipalPolicies:
         """The user's compiled identity policies and boundary (cached until IAM state changes)."""
         if principal.type != "IAMUser":
             return _NO_POLICIES
-        found = self._policies.get(principal.principal_id)
+        found = await self._policies.get(principal.principal_id)
         return found if found is not None else _NO_POLICIES
 
-    def bucket_policy(self, bucket: str) -> PolicySource | None:
+    async def bucket_policy(self, bucket: str) -> PolicySource | None:
         """The bucket's compiled policy (cached until IAM state or the set of buckets changes)."""
-        return self._bucket_policies.get(bucket)
+        return await self._bucket_policies.get(bucket)
 
-    def _load_bucket_policy(self, bucket: str) -> PolicySource | None:
-        text = self.meta.get_bucket_policy(bucket)
+    async def _load_bucket_policy(self, bucket: str) -> PolicySource | None:
+        text = await self.meta.get_bucket_policy(bucket)
         if text is None:
             return None
         return PolicySource(parse_policy(text, "resource", stored=True), f"{bucket} bucket policy", "resource",
                             f"arn:aws:s3:::{bucket}")
 
-    def check(self, ctx: Context, action: str, resource: str,
-              extra: Mapping[str, Sequence[str]] | None = None,
-              resource_policy: PolicySource | None = None,
-              service_keys: Callable[[Context], Mapping[str, Sequence[str]]] | None = None) -> Evaluation:
+    async def check(self, ctx: Context, action: str, resource: str,
+                    extra: Mapping[str, Sequence[str]] | None = None,
+                    resource_policy: PolicySource | None = None,
+                    service_keys: Callable[[Context], Mapping[str, Sequence[str]]] | None = None) -> Evaluation:
         """May ``ctx``'s caller perform ``action`` on ``resource``?  ``extra`` and ``service_keys(ctx)`` add
         the service's condition keys to AWS's global ones."""
         principal = ctx.principal
@@ -78,7 +78,7 @@ class Authorizer:
             # Root is not subject to identity policies; only a resource policy's explicit deny binds it.
             verdict = evaluate(request, _NO_POLICIES, resource_policy, self.account_id, explain=False)
             return verdict if verdict.decision == "explicitDeny" else ALLOWED
-        identity = None if principal.is_anonymous else self.principal_policies(principal)
+        identity = None if principal.is_anonymous else await self.principal_policies(principal)
         return evaluate(request, identity, resource_policy, self.account_id, explain=False)
 
 

@@ -72,12 +72,12 @@ class CloudTrailService:
         ctx.operation = name
         params = _parse_body(await request.read_body(MAX_BODY))
         ctx.audit = (service_model("cloudtrail").operation_model(name), params, None)
-        self._require(ctx, f"cloudtrail:{name}")
+        await self._require(ctx, f"cloudtrail:{name}")
         result = await operation(ctx, params)
         return Response(200, list(_JSON), json.dumps(result, separators=(",", ":")).encode())
 
-    def _require(self, ctx: Context, action: str) -> None:
-        evaluation = self.authorizer.check(ctx, action, "*")
+    async def _require(self, ctx: Context, action: str) -> None:
+        evaluation = await self.authorizer.check(ctx, action, "*")
         if not evaluation.allowed:
             raise _error("AccessDeniedException", f"User: {ctx.principal.arn} is not authorized to perform: "
                          f"{action} {evaluation.reason}".rstrip())
@@ -93,16 +93,16 @@ class CloudTrailService:
         if query.category == "insight":  # no Insights events exist here
             return {"Events": []}
         await self.audit.flush()  # this worker's queued events: a lookup right after a request finds it
-        rows = self.audit.lookup(query.attribute, query.value, start=query.start, end=query.end,
-                                 management_only=query.category == "Management", after=query.after,
-                                 limit=query.limit + 1)
-        result: dict[str, Any] = {"Events": [self._event(row) for row in rows[:query.limit]]}
+        rows = await self.audit.lookup(query.attribute, query.value, start=query.start, end=query.end,
+                                       management_only=query.category == "Management", after=query.after,
+                                       limit=query.limit + 1)
+        result: dict[str, Any] = {"Events": [await self._event(row) for row in rows[:query.limit]]}
         if len(rows) > query.limit:
             last = rows[query.limit - 1]
             result["NextToken"] = query.token_after(last.time, last.id)
         return result
 
-    def _event(self, row: StoredEvent) -> dict[str, Any]:
+    async def _event(self, row: StoredEvent) -> dict[str, Any]:
         event: dict[str, Any] = {"EventId": row.event_id, "EventName": row.name,
                                  "ReadOnly": "true" if row.read_only else "false"}
         if row.access_key_id:
@@ -112,7 +112,7 @@ class CloudTrailService:
         if row.username:
             event["Username"] = row.username
         event["Resources"] = [{"ResourceType": kind, "ResourceName": name}
-                              for kind, name in self.audit.resources_of(row.id)]
+                              for kind, name in await self.audit.resources_of(row.id)]
         event["CloudTrailEvent"] = row.record
         return event
 

@@ -34,6 +34,8 @@ class Settings:
     audit_sync: bool = False
     audit_export: Path | None = None
     audit_stdout: bool = False
+    # The metadata backend (storeroom/store/backend.py): None for SQLite in the data dir, else a PostgreSQL URL
+    meta_url: str | None = None
 
     @property
     def meta_db(self) -> Path:
@@ -69,6 +71,7 @@ class Settings:
             "STOREROOM_AUDIT_SYNC": "1" if self.audit_sync else "",
             "STOREROOM_AUDIT_EXPORT": str(self.audit_export or ""),
             "STOREROOM_AUDIT_STDOUT": "1" if self.audit_stdout else "",
+            "STOREROOM_META_URL": self.meta_url or "",
         }
 
     @classmethod
@@ -86,6 +89,7 @@ class Settings:
             audit_export=Path(os.environ["STOREROOM_AUDIT_EXPORT"]) if os.environ.get("STOREROOM_AUDIT_EXPORT")
             else None,
             audit_stdout=_flag("STOREROOM_AUDIT_STDOUT"),
+            meta_url=os.environ.get("STOREROOM_META_URL") or None,
         )
 
 

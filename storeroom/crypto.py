@@ -8,6 +8,7 @@ random key kept in ``DATA_DIR/master.key`` (mode 0600), created on first start.
 from __future__ import annotations
 
 import base64
+import hmac
 import os
 from pathlib import Path
 
@@ -44,6 +45,11 @@ class SecretBox:
 
     def __init__(self, master_key: bytes) -> None:
         self._aead = AESGCM(master_key)
+        self._fingerprint = hmac.new(master_key, b"storeroom master key fingerprint", "sha256").hexdigest()[:32]
+
+    def fingerprint(self) -> str:
+        """A keyed digest that tells two master keys apart without revealing either."""
+        return self._fingerprint
 
     def seal(self, plaintext: str, associated: str) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)

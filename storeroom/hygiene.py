@@ -12,7 +12,8 @@ request's way) reads the keys and logs one line per finding:
 
 A line names the owner (the IAM user's name, or the account root) and the key id, never the secret (the query
 does not even read the sealed secrets).  The check only reads (a read-only connection, bounded by IAM's quotas
-of 2 keys per user), so killing the server at any moment leaves nothing behind.
+of 2 keys per user), so killing the server at any moment leaves nothing behind.  With PostgreSQL metadata the
+thread reads it with a synchronous psycopg connection of its own; each node logs its own warnings.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("storeroom.hygiene")
 
@@ -52,12 +55,13 @@ class Finding:
                 f"(--key-unused-days {unused_days}): delete it if nothing needs it")
 
 
-def findings(conn: sqlite3.Connection, now: float, max_age_days: int, unused_days: int) -> list[Finding]:
+_KEYS = ("SELECT k.access_key_id, k.principal, k.status, k.created, k.last_used, u.name FROM access_keys k "
+         "LEFT JOIN iam_users u ON u.user_id = k.principal ORDER BY k.created, k.access_key_id")
+
+
+def findings(rows: Iterable[Sequence[Any]], now: float, max_age_days: int, unused_days: int) -> list[Finding]:
     """Every key that breaks a rule, oldest first (a key may break both)."""
     out: list[Finding] = []
-    rows = conn.execute(
-        "SELECT k.access_key_id, k.principal, k.status, k.created, k.last_used, u.name FROM access_keys k "
-        "LEFT JOIN iam_users u ON u.user_id = k.principal ORDER BY k.created, k.access_key_id")
     for key_id, principal, status, created, last_used, name in rows:
         owner = ROOT_OWNER if principal == ROOT_OWNER else (name or principal)
         age = int((now - created) // DAY)
@@ -69,13 +73,24 @@ def findings(conn: sqlite3.Connection, now: float, max_age_days: int, unused_day
     return out
 
 
-def check(meta_db: Path, max_age_days: int, unused_days: int) -> list[Finding]:
-    """One pass: read the keys (read-only), log a warning per finding; returns the findings."""
+def _read_keys(meta_db: Path, meta_url: str | None) -> list[Sequence[Any]]:
+    if meta_url:
+        import psycopg
+
+        from storeroom.store.postgres import conninfo
+
+        with psycopg.connect(conninfo(meta_url, application_name="storeroom-hygiene"), autocommit=True) as pg:
+            return list(pg.execute(_KEYS).fetchall())
     conn = sqlite3.connect(f"{meta_db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
-        found = findings(conn, time.time(), max_age_days, unused_days)
+        return conn.execute(_KEYS).fetchall()
     finally:
         conn.close()
+
+
+def check(meta_db: Path, max_age_days: int, unused_days: int, meta_url: str | None = None) -> list[Finding]:
+    """One pass: read the keys (read-only), log a warning per finding; returns the findings."""
+    found = findings(_read_keys(meta_db, meta_url), time.time(), max_age_days, unused_days)
     for finding in found:
         log.warning("%s", finding.message(max_age_days, unused_days))
     return found
@@ -85,15 +100,17 @@ class KeyHygiene(threading.Thread):
     """Runs :func:`check` now and every ``interval`` seconds until :meth:`stop` (a daemon: it dies with the
     server, and it never writes)."""
 
-    def __init__(self, meta_db: Path, max_age_days: int, unused_days: int, interval: float = CHECK_INTERVAL) -> None:
+    def __init__(self, meta_db: Path, max_age_days: int, unused_days: int, interval: float = CHECK_INTERVAL,
+                 meta_url: str | None = None) -> None:
         super().__init__(name="key-hygiene", daemon=True)
         self.meta_db, self.max_age_days, self.unused_days, self.interval = meta_db, max_age_days, unused_days, interval
+        self.meta_url = meta_url
         self._stopped = threading.Event()
 
     def run(self) -> None:
         while not self._stopped.is_set():
             try:
-                check(self.meta_db, self.max_age_days, self.unused_days)
+                check(self.meta_db, self.max_age_days, self.unused_days, self.meta_url)
             except Exception:  # noqa: BLE001 - a failed check must not take the server down; try again tomorrow
                 log.exception("key hygiene check failed")
             self._stopped.wait(self.interval)

@@ -60,29 +60,29 @@ def new_secret_access_key() -> str:
     return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
 
 
-def ensure_account(meta: MetaStore, box: SecretBox, data_dir: Path) -> str:
+async def ensure_account(meta: MetaStore, box: SecretBox, data_dir: Path) -> str:
     """Creates the account on first start (id + root keys); returns the account id.
 
     Root keys come from ``STOREROOM_ROOT_ACCESS_KEY_ID`` / ``STOREROOM_ROOT_SECRET_ACCESS_KEY`` when set (and
     replace the stored ones), otherwise they are generated once, printed once and saved to
-    ``DATA_DIR/root-credentials.csv`` (mode 0600) in the AWS console's CSV format.
+    ``DATA_DIR/root-credentials.csv`` (mode 0600) in the AWS console's CSV format.  Safe when several nodes
+    start at once on one metadata database: each step is one transaction that keeps what another node stored
+    first (the account id, the generated root key), so every node ends with the same account.
     """
     new_id = secrets.choice("123456789") + "".join(secrets.choice(string.digits) for _ in range(11))
-    account_id = meta.set_kv_sync("account_id", new_id, only_if_absent=True)
+    account_id = await meta.set_kv("account_id", new_id, only_if_absent=True)
     env_id = os.environ.get("STOREROOM_ROOT_ACCESS_KEY_ID")
     env_secret = os.environ.get("STOREROOM_ROOT_SECRET_ACCESS_KEY")
-    existing = meta.access_keys_of(ROOT)
     if env_id and env_secret:
-        if any(k.access_key_id == env_id and box.open(k.secret, k.access_key_id) == env_secret for k in existing):
-            return account_id
-        for k in existing:
-            meta.delete_access_key_sync(k.access_key_id)
-        _store_root_key(meta, box, env_id, env_secret)
+        def holds(key: AccessKey) -> bool:
+            return key.access_key_id == env_id and box.open(key.secret, key.access_key_id) == env_secret
+        await meta.replace_root_keys(_root_key(box, env_id, env_secret), holds)
         return account_id
-    if existing:
+    if await meta.access_keys_of(ROOT):
         return account_id
     key_id, secret = new_access_key_id(), new_secret_access_key()
-    _store_root_key(meta, box, key_id, secret)
+    if not await meta.add_root_key_if_none(_root_key(box, key_id, secret)):
+        return account_id  # another node made root's key first: it printed and saved it
     _write_credentials_csv(data_dir / "root-credentials.csv", key_id, secret)
     print(
         f"Storeroom: created account {account_id}. Root credentials (shown once, also saved to "
@@ -94,8 +94,8 @@ def ensure_account(meta: MetaStore, box: SecretBox, data_dir: Path) -> str:
     return account_id
 
 
-def _store_root_key(meta: MetaStore, box: SecretBox, key_id: str, secret: str) -> None:
-    meta.put_access_key_sync(AccessKey(key_id, box.seal(secret, key_id), ROOT, "Active", time.time()))
+def _root_key(box: SecretBox, key_id: str, secret: str) -> AccessKey:
+    return AccessKey(key_id, box.seal(secret, key_id), ROOT, "Active", time.time())
 
 
 def credentials_csv(key_id: str, secret: str) -> str:
@@ -125,12 +125,16 @@ class CredentialResolver:
         self._credentials = GenerationCache(meta.iam_generation, self._load)
         self._last_noted: dict[str, float] = {}
 
-    def resolve(self, access_key_id: str) -> tuple[str, Principal] | None:
+    async def resolve(self, access_key_id: str) -> tuple[str, Principal] | None:
         """None when the key does not exist or is inactive (S3 answers InvalidAccessKeyId for both)."""
-        return self._credentials.get(access_key_id)
+        return await self._credentials.get(access_key_id)
 
-    def _load(self, access_key_id: str) -> tuple[str, Principal] | None:
-        key = self.meta.get_access_key(access_key_id)
+    def cached(self, access_key_id: str) -> tuple[str, Principal] | None:
+        """What :meth:`resolve` found for this key lately, without asking the store (None when not known)."""
+        return self._credentials.peek(access_key_id, None)
+
+    async def _load(self, access_key_id: str) -> tuple[str, Principal] | None:
+        key = await self.meta.get_access_key(access_key_id)
         if key is None or key.status != "Active":
             return None
         secret = self.box.open(key.secret, key.access_key_id)
@@ -140,7 +144,7 @@ class CredentialResolver:
                 None, access_key_id,
             )
             return secret, principal
-        user = self.meta.iam_user_identity(key.principal)
+        user = await self.meta.iam_user_identity(key.principal)
         if user is None:
             return None
         name, path, tags = user
@@ -157,3 +161,11 @@ class CredentialResolver:
             self._last_noted.clear()
         self._last_noted[access_key_id] = now
         self.meta.note_key_used(access_key_id, now, service, region)
+
+
+async def check_master_key(meta: MetaStore, box: SecretBox) -> bool:
+    """Whether ``box`` holds the master key the store's secrets were sealed with.  The first start records a
+    keyed digest of it (never the key); several nodes sharing one database must share the key, and a node
+    started with another one would answer every signed request InvalidAccessKeyId — so it refuses to start."""
+    mine = box.fingerprint()
+    return await meta.set_kv("master_key_fingerprint", mine, only_if_absent=True) == mine

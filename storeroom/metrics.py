@@ -198,36 +198,37 @@ class _Registered(Collector):
 
 
 class StoreCollector(Collector):
-    """Gauges read from the metadata store at scrape time."""
+    """Gauges read from the metadata store at scrape time (read before the scrape is rendered: the store is
+    asynchronous, prometheus-client's collectors are not)."""
 
-    def __init__(self, meta: MetaStore, key_max_age_days: int) -> None:
-        self.meta = meta
-        self.key_max_age_days = key_max_age_days
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
 
     def collect(self) -> Iterator[Metric]:
-        conn = self.meta.db.read
-        keys = GaugeMetricFamily("storeroom_access_keys", "Access keys, by status", labels=["status"])
-        counted = dict(conn.execute("SELECT status, count(*) FROM access_keys GROUP BY status").fetchall())
-        for status in ("Active", "Inactive"):
-            keys.add_metric([status], counted.get(status, 0))
-        yield keys
-        cutoff = time.time() - self.key_max_age_days * 86400.0
-        old = conn.execute("SELECT count(*) FROM access_keys WHERE status = 'Active' AND created <= ?",
-                           (cutoff,)).fetchone()[0]
-        yield GaugeMetricFamily("storeroom_access_keys_over_max_age",
-                                f"Active access keys older than --key-max-age-days ({self.key_max_age_days})",
-                                value=old)
-        objects = GaugeMetricFamily("storeroom_bucket_objects", "Objects in the bucket", labels=["bucket"])
-        size = GaugeMetricFamily("storeroom_bucket_bytes", "Bytes of the objects in the bucket", labels=["bucket"])
-        for bucket, count, total in bucket_stats.per_bucket(conn):
-            objects.add_metric([bucket], count)
-            size.add_metric([bucket], total)
-        yield objects
-        yield size
+        return iter(self.families)
 
 
-def scrape(own: RequestMetrics, meta: MetaStore, key_max_age_days: int) -> bytes:
+async def store_gauges(meta: MetaStore, key_max_age_days: int) -> list[Metric]:
+    conn = meta.db.read
+    keys = GaugeMetricFamily("storeroom_access_keys", "Access keys, by status", labels=["status"])
+    counted: dict[str, int] = dict(await conn.all("SELECT status, count(*) FROM access_keys GROUP BY status"))
+    for status in ("Active", "Inactive"):
+        keys.add_metric([status], counted.get(status, 0))
+    cutoff = time.time() - key_max_age_days * 86400.0
+    old = await conn.value("SELECT count(*) FROM access_keys WHERE status = 'Active' AND created <= ?", (cutoff,))
+    over = GaugeMetricFamily("storeroom_access_keys_over_max_age",
+                             f"Active access keys older than --key-max-age-days ({key_max_age_days})", value=old)
+    objects = GaugeMetricFamily("storeroom_bucket_objects", "Objects in the bucket", labels=["bucket"])
+    size = GaugeMetricFamily("storeroom_bucket_bytes", "Bytes of the objects in the bucket", labels=["bucket"])
+    for bucket, count, total in await bucket_stats.per_bucket(conn):
+        objects.add_metric([bucket], count)
+        size.add_metric([bucket], total)
+    return [keys, over, objects, size]
+
+
+async def scrape(own: RequestMetrics, meta: MetaStore, key_max_age_days: int) -> bytes:
     """The text exposition: every worker's request metrics, and the store's gauges."""
+    gauges = await store_gauges(meta, key_max_age_days)
     own.flush()
     registry = CollectorRegistry(auto_describe=False)
     path = multiprocess_dir()
@@ -236,5 +237,5 @@ def scrape(own: RequestMetrics, meta: MetaStore, key_max_age_days: int) -> bytes
         MultiProcessCollector(registry, str(path))  # type: ignore[no-untyped-call]
     else:
         registry.register(_Registered())
-    registry.register(StoreCollector(meta, key_max_age_days))
+    registry.register(StoreCollector(gauges))
     return generate_latest(registry)

@@ -29,7 +29,6 @@ to the authorizer through ``Context.session_keys``.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -44,6 +43,7 @@ from storeroom.iam import login_store, passwords, throttle, totp
 from storeroom.iam.user_store import ROOT, get_user
 from storeroom.identity import Principal
 from storeroom.store.meta import MetaStore
+from storeroom.store.sql import Conn
 
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"   # what CloudTrail writes for a user name that matched no user
 
@@ -146,7 +146,7 @@ class SignIn:
         self.region, self.per_user, self.per_ip, self.clock = region, per_user, per_ip, clock
 
     @property
-    def _db(self) -> sqlite3.Connection:
+    def _db(self) -> Conn:
         return self.meta.db.read
 
     async def sign_in(self, request: SignInRequest) -> SignedIn:
@@ -154,12 +154,12 @@ class SignIn:
         user_subject = throttle.user_subject("root" if request.is_root else "iam",
                                              request.email if request.is_root else request.user_name)
         subjects = [user_subject, throttle.ip_subject(request.source_ip)]
-        wait = throttle.retry_after(self._db, subjects, now)
+        wait = await throttle.retry_after(self._db, subjects, now)
         if wait > 0:  # refused before any password work: cheap for us, useless for a guesser
             self._audit(request, None, now, mfa_used=False)
             raise Throttled(wait)
-        target = self._find(request)
-        profile = None if target is None else login_store.get_login_profile(self._db, target.key)
+        target = await self._find(request)
+        profile = None if target is None else await login_store.get_login_profile(self._db, target.key)
         if target is None or profile is None:
             await asyncio.to_thread(passwords.burn_verification, request.password)
             await self._failed(request, None, subjects, now, mfa_used=False)
@@ -167,14 +167,14 @@ class SignIn:
         if not await asyncio.to_thread(passwords.verify_password, profile.hash, request.password):
             await self._failed(request, target, subjects, now, mfa_used=False)
             raise BadCredentials()
-        devices = login_store.devices_of(self._db, target.key)
+        devices = await login_store.devices_of(self._db, target.key)
         if devices:
             if request.mfa_code is None:
                 raise MfaRequired()
             if not await self._accept_code(devices, target.key, request.mfa_code, now):
                 await self._failed(request, target, subjects, now, mfa_used=True)
                 raise BadMfaCode()
-        policy = None if target.key == ROOT else login_store.password_policy(self._db)
+        policy = None if target.key == ROOT else await login_store.password_policy(self._db)
         expires = passwords.expires_at(policy, profile.changed)
         expired = expires is not None and now >= expires
         if expired and policy is not None and policy.hard_expiry:
@@ -184,16 +184,16 @@ class SignIn:
         self._audit(request, target, now, mfa_used=bool(devices), success=True)
         return SignedIn(target.principal, bool(devices), now, profile.reset_required, expired, expires)
 
-    def _find(self, request: SignInRequest) -> _Target | None:
+    async def _find(self, request: SignInRequest) -> _Target | None:
         if request.is_root:
-            if request.email.strip().lower() != login_store.root_email(self._db).lower():
+            if request.email.strip().lower() != (await login_store.root_email(self._db)).lower():
                 return None
             principal = Principal("Root", self.account_id, f"arn:aws:iam::{self.account_id}:root", self.account_id)
             return _Target(principal, ROOT)
-        account, alias = request.account.strip(), login_store.account_alias(self._db)
+        account, alias = request.account.strip(), await login_store.account_alias(self._db)
         if account != self.account_id and not (alias and account.lower() == alias):
             return None
-        user = get_user(self._db, request.user_name) if request.user_name else None
+        user = await get_user(self._db, request.user_name) if request.user_name else None
         if user is None:
             return None
         principal = Principal("IAMUser", self.account_id, f"arn:aws:iam::{self.account_id}:user{user.path}"
@@ -217,9 +217,9 @@ class SignIn:
                       *, mfa_used: bool) -> None:
         user_subject, ip_subject = subjects
 
-        def job(conn: sqlite3.Connection) -> None:
-            throttle.note_failure_job(conn, user_subject, self.per_user, now)
-            throttle.note_failure_job(conn, ip_subject, self.per_ip, now)
+        async def job(conn: Conn) -> None:
+            await throttle.note_failure_job(conn, user_subject, self.per_user, now)
+            await throttle.note_failure_job(conn, ip_subject, self.per_ip, now)
         await self.meta.db.write(job)
         self._audit(request, target, now, mfa_used=mfa_used, success=False)
 
@@ -231,11 +231,11 @@ class SignIn:
         if passwords.needs_rehash(profile.hash):
             rehashed = await asyncio.to_thread(passwords.hash_password, password)
 
-        def job(conn: sqlite3.Connection) -> None:
-            throttle.clear_job(conn, user_subject)
-            login_store.note_password_used_job(conn, target.key, now)
+        async def job(conn: Conn) -> None:
+            await throttle.clear_job(conn, user_subject)
+            await login_store.note_password_used_job(conn, target.key, now)
             if rehashed is not None:
-                login_store.rehash_job(conn, target.key, profile.hash, rehashed)
+                await login_store.rehash_job(conn, target.key, profile.hash, rehashed)
         await self.meta.db.write(job)
 
     def _audit(self, request: SignInRequest, target: _Target | None, now: float, *, mfa_used: bool,

@@ -3,6 +3,11 @@
 ``StoreroomServer`` starts ``python -m storeroom serve`` as a subprocess with a temporary data dir and fixed root
 credentials, waits for ``/_storeroom/ready``, and can be killed with SIGKILL and restarted on the same data dir
 (for the durability tests).
+
+Both metadata backends: every test that uses the session ``server`` (directly, or through ``endpoint``, ``s3``,
+``iam``…) or ``fresh_server`` runs once per backend of ``--meta-backends`` (default ``sqlite,postgresql``; also
+``STOREROOM_TEST_META_BACKENDS``), with ``[sqlite]`` / ``[postgresql]`` in its id.  PostgreSQL is a throwaway
+cluster (tests/pg.py) started once per test session (per xdist worker), each server on a database of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.pg import PostgresCluster, find_bin_dir
+
 # Console scripts installed with the test extras (aws, s3cmd, rclone) live beside the interpreter; put them
 # first on PATH for the subprocesses tests start, whatever shims (pyenv) or venv activation the shell has.
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
@@ -29,6 +36,67 @@ os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.g
 ROOT_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 ROOT_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 REGION = "us-east-1"
+
+
+BACKENDS = ("sqlite", "postgresql")
+# fixtures that reach a server of the session: tests using any of them run on every backend
+_SERVER_FIXTURES = {"server", "endpoint", "s3", "iam", "bucket", "fresh_server", "client_factory", "new_bucket",
+                    "new_user", "new_group", "track_bucket", "two_workers"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--meta-backends", default=os.environ.get("STOREROOM_TEST_META_BACKENDS", ",".join(BACKENDS)),
+                     help="metadata backends the server tests run on (comma-separated: sqlite,postgresql)")
+
+
+def selected_backends(config: pytest.Config) -> list[str]:
+    chosen = [b.strip() for b in str(config.getoption("--meta-backends")).split(",") if b.strip()]
+    unknown = set(chosen) - set(BACKENDS)
+    if unknown or not chosen:
+        raise pytest.UsageError(f"--meta-backends: choose among {', '.join(BACKENDS)}")
+    return chosen
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "meta_backend" in metafunc.fixturenames or _SERVER_FIXTURES & set(metafunc.fixturenames):
+        if "meta_backend" not in metafunc.fixturenames:
+            metafunc.fixturenames.append("meta_backend")
+        only = metafunc.definition.get_closest_marker("meta_backends")
+        backends = [b for b in selected_backends(metafunc.config) if only is None or b in only.args]
+        metafunc.parametrize("meta_backend", backends, indirect=True, scope="session")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "meta_backends(*names): run only on these metadata backends")
+
+
+@pytest.fixture(scope="session")
+def meta_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def postgres(request: pytest.FixtureRequest) -> Iterator[PostgresCluster]:
+    """The session's PostgreSQL cluster (started on first use)."""
+    if "postgresql" not in selected_backends(request.config):
+        pytest.skip("PostgreSQL is not among --meta-backends")
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.fail("PostgreSQL's binaries are not installed (apt-get install postgresql), and the tests run on "
+                    "PostgreSQL too: install them, or choose --meta-backends sqlite")
+    cluster = PostgresCluster(bin_dir)
+    cluster.init()
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+def meta_url_for(request: pytest.FixtureRequest, backend: str) -> str | None:
+    """A fresh database's URL on PostgreSQL (None: SQLite in the data dir)."""
+    if backend == "sqlite":
+        return None
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.database("srv")
 
 
 def free_port() -> int:
@@ -41,10 +109,11 @@ class StoreroomServer:
     """A real ``storeroom serve`` process on a loopback port."""
 
     def __init__(self, data_dir: Path, workers: int = 1, extra_args: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, meta_url: str | None = None) -> None:
         self.data_dir = data_dir
         self.workers = workers
-        self.extra_args = extra_args or []
+        self.meta_url = meta_url
+        self.extra_args = [*(extra_args or []), *(["--meta", meta_url] if meta_url else [])]
         self.port = free_port()
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
@@ -117,17 +186,19 @@ def make_client(endpoint: str, service: str = "s3", access_key: str = ROOT_ACCES
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreroomServer]:
-    srv = StoreroomServer(tmp_path_factory.mktemp("storeroom") / "data", workers=2)
+def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest,
+           meta_backend: str) -> Iterator[StoreroomServer]:
+    srv = StoreroomServer(tmp_path_factory.mktemp(f"storeroom-{meta_backend}") / "data", workers=2,
+                          meta_url=meta_url_for(request, meta_backend))
     srv.start()
     yield srv
     srv.stop()
 
 
 @pytest.fixture
-def fresh_server(tmp_path: Path) -> Iterator[StoreroomServer]:
+def fresh_server(tmp_path: Path, request: pytest.FixtureRequest, meta_backend: str) -> Iterator[StoreroomServer]:
     """A server of the test's own (for kill -9 and restart tests)."""
-    srv = StoreroomServer(tmp_path / "data", workers=1)
+    srv = StoreroomServer(tmp_path / "data", workers=1, meta_url=meta_url_for(request, meta_backend))
     srv.start()
     yield srv
     srv.stop()

@@ -1,26 +1,31 @@
-"""The audit log: one CloudTrail event per request, in ``DATA_DIR/audit.sqlite3``, searchable by LookupEvents.
+"""The audit log: one CloudTrail event per request, in ``DATA_DIR/audit.sqlite3`` (or the tables of its own in
+the metadata's PostgreSQL database: storeroom/store/pg_schema.py), searchable by LookupEvents.
 
 Why this shape:
 
 - **The request path only queues.**  A request appends one flat tuple (``events.capture``: values and
   references to the request's own headers and arguments) to a list: well under a microsecond
   (``bench/audit.py``).  Nothing is formatted, hashed or written there.
-- **The writer thread does the work.**  Every second (sooner past :data:`FLUSH_AT` entries) the queue is handed
-  to the database's writer thread (``store/db.py``), which builds the CloudTrail records
-  (``audit/events.py``), inserts them with their lookup columns and indexes in one transaction, and feeds the
-  optional exports (``audit/export.py``) and S3 server access logging.  SQLite releases the GIL while it
-  works, so that runs beside the event loop.
+- **A thread does the work.**  Every second (sooner past :data:`FLUSH_AT` entries) the queue is handed to the
+  database's writer thread (``store/sqlite.py``), which builds the CloudTrail records (``audit/events.py``),
+  inserts them with their lookup columns and indexes in one transaction, and feeds the optional exports
+  (``audit/export.py``) and S3 server access logging.  SQLite releases the GIL while it works, so that runs
+  beside the event loop.  On PostgreSQL the records are built and exported on a worker thread
+  (``asyncio.to_thread``), then inserted in one READ COMMITTED transaction: appends need no isolation.
 - **One row per event, indexed per LookupEvents attribute**: ``(attribute, time)`` indexes on user name, access
   key, event name and event source, a ``resources`` table indexed by name and type, and a partial index on
   management events, so the first page of any lookup reads ~50 index entries whatever the table holds.  An
   event's ``eventID`` is derived from its row id (and a per-data-dir salt), so a lookup by EventId is a
   primary-key read, without an index of its own.
 - **Several workers share the file**: WAL mode; each worker writes its own batches (SQLite serializes
-  writers), row ids come from the table's AUTOINCREMENT sequence inside the writing transaction.
+  writers), row ids come from the table's AUTOINCREMENT sequence inside the writing transaction.  On
+  PostgreSQL every worker of every node takes its ids from the sequence ``events_id_seq``.
 - **Retention**: events older than ``--audit-retention-days`` are deleted 1,000 at a time, one transaction
   each, by a background task — never a long lock.
 - **Durability** (see README "Audit trail"): a queued event is in memory until its batch commits, so a crash
   (kill -9, power loss) loses at most the last :data:`FLUSH_INTERVAL` second of events, never a request's data.
+  A batch the database refuses (PostgreSQL unreachable) goes back in the queue and is written when it
+  returns (up to :data:`MAX_QUEUED` events; a batch whose commit was cut off may then be stored twice).
   ``--audit-sync`` commits each event (group-committed with concurrent ones) before the response is sent.
 """
 
@@ -35,7 +40,7 @@ import random
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +48,8 @@ from typing import Any
 from storeroom.audit import events
 from storeroom.audit.events import Entry, Event, valid_text
 from storeroom.audit.export import CloudTrailFiles, StdoutLines
-from storeroom.store.db import Database, run_script
+from storeroom.store.sql import Conn, Database
+from storeroom.store.sqlite import SqliteDatabase, run_script
 
 log = logging.getLogger("storeroom")
 
@@ -88,6 +94,7 @@ CREATE TABLE IF NOT EXISTS audit_settings (
 
 FLUSH_INTERVAL = 1.0
 FLUSH_AT = 5000
+MAX_QUEUED = 200_000                 # entries kept while the database cannot be written (then the oldest go)
 PRUNE_EVERY = 60.0
 PRUNE_BATCH = 1000
 MAX_RESOURCES = 8                    # per event (the row id scheme of event_resources)
@@ -122,15 +129,18 @@ class StoredEvent:
 
 
 class AuditLog:
-    def __init__(self, path: Path, account_id: str = "", host_id: str = "",
-                 options: AuditOptions | None = None) -> None:
-        self.path = path
+    """One worker's audit log.  ``db``: the audit database (``store/backend.py:open_audit_db``); ``owns_db``:
+    close it with the log (SQLite's own file; PostgreSQL's database is the metadata's)."""
+
+    def __init__(self, db: Database, salt: bytes, account_id: str = "", host_id: str = "",
+                 options: AuditOptions | None = None, *, owns_db: bool = True, export_lock: Path | None = None) -> None:
         self.account_id = account_id
         self.host_id = host_id
         self.options = options or AuditOptions()
         self.sync = self.options.sync
-        self.db = Database(path)
-        self._salt = self.db.write_sync(_prepare)
+        self.db = db
+        self._owns_db = owns_db
+        self._salt = salt
         self._pending: list[tuple[Any, ...]] = []  # events.capture() tuples
         self._pending_built: list[Event] = []      # events that are not API calls (ConsoleLogin), built already
         self._wake: asyncio.Event | None = None
@@ -138,11 +148,36 @@ class AuditLog:
         # S3 server access logging (s3/access_log.py) hooks in here: which of a batch's buckets are logged
         # (asked on the loop thread, where the bucket configuration is cached), and the access-log line of
         # one request (made on the writer thread, with the event)
-        self.logged_buckets: Callable[[Sequence[tuple[Any, ...]]], frozenset[str]] | None = None
+        self.logged_buckets: Callable[[Sequence[tuple[Any, ...]]], Awaitable[frozenset[str]]] | None = None
         self.access_line: Callable[[Entry, Event], str] | None = None
         self._files = (CloudTrailFiles(self.options.export_dir, account_id, self.options.region)
                        if self.options.export_dir is not None else None)
-        self._stdout = StdoutLines(path.with_name("audit-stdout.lock")) if self.options.stdout else None
+        self._stdout = (StdoutLines(export_lock or Path("audit-stdout.lock")) if self.options.stdout else None)
+
+    @classmethod
+    def sqlite(cls, path: Path, account_id: str = "", host_id: str = "",
+               options: AuditOptions | None = None) -> AuditLog:
+        """The log in its own SQLite file (made or converted at open)."""
+        db = SqliteDatabase(path)
+        salt = db.write_raw_sync(_prepare)
+        return cls(db, salt, account_id, host_id, options, export_lock=path.with_name("audit-stdout.lock"))
+
+    @classmethod
+    async def open(cls, db: Database, data_dir: Path, account_id: str = "", host_id: str = "",
+                   options: AuditOptions | None = None) -> AuditLog:
+        """The log in ``db`` (``store/backend.py:open_audit_db``): SQLite's file, or PostgreSQL's tables (made
+        by the migrations), whose event-id salt the first node to start chooses for all."""
+        if isinstance(db, SqliteDatabase):
+            salt = db.write_raw_sync(_prepare)
+            return cls(db, salt, account_id, host_id, options, export_lock=data_dir / "audit-stdout.lock")
+
+        async def job(conn: Conn) -> str:
+            await conn.run("INSERT INTO audit_settings(name, value) VALUES ('event_id_salt', ?) "
+                           "ON CONFLICT(name) DO NOTHING", (os.urandom(10).hex(),))
+            return str(await conn.value("SELECT value FROM audit_settings WHERE name = 'event_id_salt'"))
+        salt = bytes.fromhex(await db.write(job))
+        return cls(db, salt, account_id, host_id, options, owns_db=False,
+                   export_lock=data_dir / "audit-stdout.lock")
 
     # -- the request path ----------------------------------------------------------------------------------
 
@@ -160,8 +195,8 @@ class AuditLog:
 
     async def commit(self, entry: tuple[Any, ...]) -> None:
         """``--audit-sync``: store the entry's event now (group-committed with concurrent ones)."""
-        logged = self.logged_buckets((entry,)) if self.logged_buckets is not None else frozenset()
-        await self.db.write(lambda conn: self._store(conn, (entry,), logged))
+        logged = await self.logged_buckets((entry,)) if self.logged_buckets is not None else frozenset()
+        await self._write((entry,), logged, ())
 
     # -- background ----------------------------------------------------------------------------------------
 
@@ -192,20 +227,70 @@ class AuditLog:
     async def _tick_export(self) -> None:
         files = self._files
         if files is not None:
-            await self.db.write(lambda conn: files.tick(time.time()))
+            await self._off_loop(lambda: files.tick(time.time()))
+
+    async def _off_loop(self, fn: Callable[[], Any]) -> None:
+        """File work of the exports: on SQLite's writer thread (in order with the batches), else a thread."""
+        if isinstance(self.db, SqliteDatabase):
+            async def job(conn: Conn) -> None:
+                fn()
+            await self.db.write(job)
+        else:
+            await asyncio.to_thread(fn)
 
     async def flush(self) -> None:
         entries, self._pending = self._pending, []
         prebuilt, self._pending_built = self._pending_built, []
         if not entries and not prebuilt:
             return
-        logged = self.logged_buckets(entries) if self.logged_buckets is not None and entries else frozenset()
-        await self.db.write(lambda conn: self._store(conn, entries, logged, prebuilt))
+        try:
+            logged = (await self.logged_buckets(entries) if self.logged_buckets is not None and entries
+                      else frozenset())
+            await self._write(entries, logged, prebuilt)
+        except Exception:
+            self._requeue(entries, prebuilt)  # the database is away (PostgreSQL down): the next flush retries
+            raise
+
+    def _requeue(self, entries: list[tuple[Any, ...]], prebuilt: list[Event]) -> None:
+        """Puts a batch that could not be stored back in front of the queue, keeping at most
+        :data:`MAX_QUEUED` entries (the oldest go first, reported) so an outage cannot exhaust memory."""
+        self._pending[:0] = entries
+        self._pending_built[:0] = prebuilt
+        excess = len(self._pending) - MAX_QUEUED
+        if excess > 0:
+            del self._pending[:excess]
+            log.error("audit log: %d events dropped: the database has been unreachable too long", excess)
+
+    async def _write(self, entries: Sequence[tuple[Any, ...]], logged: frozenset[str],
+                     prebuilt: Sequence[Event]) -> None:
+        """Builds the batch's events and stores them.  SQLite: all of it on the writer thread, in one job (ids
+        are read inside the transaction).  PostgreSQL: built on a thread, ids from the sequence, then one
+        insert transaction; exported once committed."""
+        if isinstance(self.db, SqliteDatabase):
+            async def job(conn: Conn) -> None:
+                built = self._build(entries, prebuilt)
+                if built:
+                    row = await conn.one("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+                    first = (row[0] if row else 0) + 1
+                    texts = await self._insert(conn, built, range(first, first + len(built)), logged)
+                    self._export(texts)
+            await self.db.write(job)
+            return
+        built = await asyncio.to_thread(self._build, entries, prebuilt)
+        if not built:
+            return
+
+        async def insert(conn: Conn) -> list[str]:
+            ids = [int(r[0]) for r in await conn.all(
+                "SELECT nextval('events_id_seq') FROM generate_series(1, ?)", (len(built),))]
+            return await self._insert(conn, built, ids, logged)
+        texts = await self.db.write(insert, serializable=False)
+        await asyncio.to_thread(self._export, texts)
 
     async def prune(self, now: float | None = None) -> int:
         """Delete up to PRUNE_BATCH events older than the retention period; returns how many."""
         cutoff = (now or time.time()) - self.options.retention_days * 86400
-        return await self.db.write(lambda conn: _prune(conn, cutoff, PRUNE_BATCH))
+        return await self.db.write(lambda conn: _prune(conn, cutoff, PRUNE_BATCH), serializable=False)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -217,13 +302,13 @@ class AuditLog:
         await self.flush()
         if self._files is not None:
             files = self._files
-            await self.db.write(lambda conn: files.close(time.time()))
-        self.db.close()
+            await self._off_loop(lambda: files.close(time.time()))
+        if self._owns_db:
+            await self.db.close()
 
-    # -- the writer thread -----------------------------------------------------------------------------------
+    # -- off the event loop ----------------------------------------------------------------------------------
 
-    def _store(self, conn: sqlite3.Connection, entries: Iterable[tuple[Any, ...]], logged: frozenset[str],
-               prebuilt: Sequence[Event] = ()) -> None:
+    def _build(self, entries: Iterable[tuple[Any, ...]], prebuilt: Sequence[Event]) -> list[tuple[Entry | None, Event]]:
         built: list[tuple[Entry | None, Event]] = [(None, event) for event in prebuilt]
         for raw in entries:
             entry = Entry._make(raw)
@@ -231,28 +316,31 @@ class AuditLog:
                 built.append((entry, events.build(entry, self.account_id, self.host_id)))
             except Exception:  # noqa: BLE001 - one odd request must not lose the batch
                 log.exception("audit log: cannot build the event of request %s", entry.request_id)
-        if not built:
-            return
-        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-        first = (row[0] if row else 0) + 1
+        return built
+
+    async def _insert(self, conn: Conn, built: list[tuple[Entry | None, Event]], ids: Iterable[int],
+                      logged: frozenset[str]) -> list[str]:
+        """Inserts the events under ``ids`` (with their lookup rows and access-log lines); their JSON texts."""
         rows, resources, texts = [], [], []
-        for n, (_entry, event) in enumerate(built):
-            event_id = make_event_id(self._salt, first + n)
+        for event_id_row, (_entry, event) in zip(ids, built, strict=True):
+            event_id = make_event_id(self._salt, event_id_row)
             event.record["eventID"] = event_id
             text = events.dumps(_ordered(event.record))
             texts.append(text)
-            rows.append((first + n, event.time, valid_text(event.name), event.source, int(event.read_only),
+            rows.append((event_id_row, event.time, valid_text(event.name), event.source, int(event.read_only),
                          int(event.management), _valid(event.username), _valid(event.access_key_id), text))
             for i, (kind, name) in enumerate(event.lookup_resources[:MAX_RESOURCES]):
-                resources.append(((first + n) * MAX_RESOURCES + i, event.time, kind, valid_text(name)))
-        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        conn.executemany("INSERT INTO event_resources VALUES (?, ?, ?, ?)", resources)
+                resources.append((event_id_row * MAX_RESOURCES + i, event.time, kind, valid_text(name)))
+        await conn.many("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        if resources:
+            await conn.many("INSERT INTO event_resources VALUES (?, ?, ?, ?)", resources)
         if logged and self.access_line is not None:
             line = self.access_line
-            conn.executemany("INSERT INTO access_log_lines(bucket, time, line) VALUES (?, ?, ?)",
-                             [(event.bucket, event.time, valid_text(line(entry, event)))
-                              for entry, event in built if entry is not None and event.bucket in logged])
-        self._export(texts)
+            lines = [(event.bucket, event.time, valid_text(line(entry, event)))
+                     for entry, event in built if entry is not None and event.bucket in logged]
+            if lines:
+                await conn.many("INSERT INTO access_log_lines(bucket, time, line) VALUES (?, ?, ?)", lines)
+        return texts
 
     def _export(self, texts: list[str]) -> None:
         try:
@@ -265,8 +353,8 @@ class AuditLog:
 
     # -- reading (LookupEvents, tests) -----------------------------------------------------------------------
 
-    def lookup(self, attribute: str | None, value: str | None, *, start: float, end: float,
-               management_only: bool, after: tuple[float, int] | None, limit: int) -> list[StoredEvent]:
+    async def lookup(self, attribute: str | None, value: str | None, *, start: float, end: float,
+                     management_only: bool, after: tuple[float, int] | None, limit: int) -> list[StoredEvent]:
         """Newest first: events in [start, end] matching one LookupEvents attribute, after ``after`` (the last
         (time, id) of the previous page)."""
         where = ["e.time >= ?", "e.time <= ?"]
@@ -310,22 +398,22 @@ class AuditLog:
             args.append(limit)
         events: list[StoredEvent] = []
         seen: set[int] = set()
-        for r in self.db.read.execute(sql, args):
+        for r in await self.db.read.all(sql, args):
             if r[0] not in seen and len(events) < limit:
                 seen.add(r[0])
                 events.append(StoredEvent(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7],
                                           make_event_id(self._salt, r[0])))
         return events
 
-    def resources_of(self, event_id: int) -> list[tuple[str, str]]:
+    async def resources_of(self, event_id: int) -> list[tuple[str, str]]:
         lo = event_id * MAX_RESOURCES
-        rows = self.db.read.execute("SELECT type, name FROM event_resources WHERE id >= ? AND id < ? ORDER BY id",
-                                    (lo, lo + MAX_RESOURCES)).fetchall()
+        rows = await self.db.read.all("SELECT type, name FROM event_resources WHERE id >= ? AND id < ? ORDER BY id",
+                                      (lo, lo + MAX_RESOURCES))
         return [(r[0], r[1]) for r in rows]
 
-    def records(self) -> list[dict[str, Any]]:
+    async def records(self) -> list[dict[str, Any]]:
         """Every stored record, newest first (for tests and small data dirs)."""
-        rows = self.db.read.execute("SELECT record FROM events ORDER BY time DESC, id DESC").fetchall()
+        rows = await self.db.read.all("SELECT record FROM events ORDER BY time DESC, id DESC")
         return [json.loads(r[0]) for r in rows]
 
 
@@ -407,14 +495,15 @@ def _keys_of(salt: bytes) -> tuple[int, int, int]:
     return keys
 
 
-def _prune(conn: sqlite3.Connection, cutoff: float, limit: int) -> int:
-    ids = [r[0] for r in conn.execute("SELECT id FROM events WHERE time < ? ORDER BY time LIMIT ?", (cutoff, limit))]
-    conn.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
-    conn.executemany("DELETE FROM event_resources WHERE id >= ? AND id < ?",
-                     [(i * MAX_RESOURCES, (i + 1) * MAX_RESOURCES) for i in ids])
+async def _prune(conn: Conn, cutoff: float, limit: int) -> int:
+    ids = [r[0] for r in await conn.all("SELECT id FROM events WHERE time < ? ORDER BY time LIMIT ?", (cutoff, limit))]
+    if ids:
+        await conn.many("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
+        await conn.many("DELETE FROM event_resources WHERE id >= ? AND id < ?",
+                        [(i * MAX_RESOURCES, (i + 1) * MAX_RESOURCES) for i in ids])
     # access-log lines that could never be delivered (logging switched off meanwhile) go with their events
-    conn.execute("DELETE FROM access_log_lines WHERE id IN (SELECT id FROM access_log_lines WHERE time < ? "
-                 "LIMIT ?)", (cutoff, limit))
+    await conn.run("DELETE FROM access_log_lines WHERE id IN (SELECT id FROM access_log_lines WHERE time < ? "
+                   "LIMIT ?)", (cutoff, limit))
     return len(ids)
 
 

@@ -2,7 +2,9 @@
 authorization)?  Its audit event names whatever is known: the service and region it was signed for, the access
 key, and the key's owner when the key exists (a wrong secret is still an attempt on that user's key).
 
-Runs on the event loop thread, and only for refused requests.
+Runs on the event loop thread, and only for refused requests.  The key's owner comes from the credential
+cache, which authentication filled just before it refused the request: an error path never waits on the
+metadata store (which may be the very thing that is down).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def refused_context(request: Request, credentials: CredentialResolver | None, s3
         pass  # a malformed authorization: nobody is known
     principal: Principal = anonymous(account_id)
     if key_id is not None:
-        found = credentials.resolve(key_id) if credentials is not None else None
+        found = credentials.cached(key_id) if credentials is not None else None
         principal = found[1] if found is not None else Principal("Unknown", "", "", "", None, key_id)
     ctx = Context(request, service, principal, signed, None, region, signature_version=signature_version)
     if service == "s3" and s3 is not None:

@@ -1,12 +1,14 @@
 """``storeroom root``: the account root's console sign-in, for whoever holds the data dir.
 
 Unlike the other admin commands these do not go through the API (root may have lost the very password the
-API or console would want): they open the data dir's metadata store directly, which is safe while the
-server runs (SQLite serializes the writers).
+API or console would want): they open the metadata store directly (the data dir's SQLite file, or the
+servers' PostgreSQL database with ``--meta``), which is safe while the servers run: the change is one
+transaction, and it moves the IAM generation that every worker's caches follow.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -26,19 +28,37 @@ def root() -> None:
 @click.option("--password-stdin", is_flag=True,
               help="read the new password from standard input instead of generating one")
 @click.option("--remove-mfa", is_flag=True, help="also deactivate root's MFA device (lost or broken device)")
-def reset_password(data_dir: Path | None, password_stdin: bool, remove_mfa: bool) -> None:
+@click.option("--meta", "meta_url", default=None, envvar="STOREROOM_META_URL", metavar="URL",
+              help="the servers' PostgreSQL metadata database, if they use one (env STOREROOM_META_URL)")
+def reset_password(data_dir: Path | None, password_stdin: bool, remove_mfa: bool, meta_url: str | None) -> None:
     """Set a new root password: generated and printed once, or read from standard input."""
-    from storeroom.iam import passwords
-    from storeroom.iam.root import PASSWORD_FILE, RootPasswordError, remove_root_mfa, set_root_password
-    from storeroom.store.meta import MetaStore
+    from storeroom.iam.root import PASSWORD_FILE
 
     data_dir = (data_dir or default_data_dir()).resolve()
-    meta_db = data_dir / "meta.sqlite3"
-    if not meta_db.exists():
+    if not meta_url and not (data_dir / "meta.sqlite3").exists():
         raise click.ClickException(f"no Storeroom data in {data_dir} (start `storeroom serve` once first)")
-    meta = MetaStore(meta_db)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # a node's generations file lives there
+    password, removed = asyncio.run(_reset(data_dir, meta_url, password_stdin, remove_mfa))
+    stale = data_dir / PASSWORD_FILE
+    if stale.exists():  # the first start's password no longer works: do not leave it lying around
+        stale.unlink()
+    if not password_stdin:
+        click.echo(password)  # the only place it is ever shown
+    click.echo("Root password reset" + (f"; {removed} MFA device(s) deactivated" if removed else "") + ".",
+               err=True)
+
+
+async def _reset(data_dir: Path, meta_url: str | None, password_stdin: bool, remove_mfa: bool) -> tuple[str, int]:
+    from storeroom.iam import passwords
+    from storeroom.iam.root import RootPasswordError, remove_root_mfa, set_root_password
+    from storeroom.store.backend import check_url, open_meta
+
     try:
-        account_id = meta.get_kv("account_id")
+        meta = await open_meta(data_dir, check_url(meta_url), migrate=True)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--meta") from None
+    try:
+        account_id = await meta.get_kv("account_id")
         if account_id is None:
             raise click.ClickException(f"no account in {data_dir} (start `storeroom serve` once first)")
         if password_stdin:
@@ -48,16 +68,10 @@ def reset_password(data_dir: Path | None, password_stdin: bool, remove_mfa: bool
         else:
             password = passwords.generate()
         try:
-            set_root_password(meta, account_id, password)
+            await set_root_password(meta, account_id, password)
         except RootPasswordError as exc:
             raise click.ClickException(str(exc)) from None
-        removed = remove_root_mfa(meta) if remove_mfa else 0
+        removed = await remove_root_mfa(meta) if remove_mfa else 0
     finally:
-        meta.close()
-    stale = data_dir / PASSWORD_FILE
-    if stale.exists():  # the first start's password no longer works: do not leave it lying around
-        stale.unlink()
-    if not password_stdin:
-        click.echo(password)  # the only place it is ever shown
-    click.echo("Root password reset" + (f"; {removed} MFA device(s) deactivated" if removed else "") + ".",
-               err=True)
+        await meta.close()
+    return password, removed

@@ -59,44 +59,34 @@ def parse_listen(value: str) -> tuple[str, int]:
                    "(env STOREROOM_AUDIT_EXPORT)")
 @click.option("--audit-stdout", is_flag=True, envvar="STOREROOM_AUDIT_STDOUT",
               help="also print every audit event as one JSON line on standard output (env STOREROOM_AUDIT_STDOUT)")
+@click.option("--meta", "meta_url", default=None, envvar="STOREROOM_META_URL", metavar="URL",
+              help="metadata in this PostgreSQL database (postgresql://user:password@host:port/db), shared by every "
+                   "node naming it; default: SQLite in the data dir (env STOREROOM_META_URL)")
 def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain: tuple[str, ...],
           key_max_age_days: int, key_unused_days: int, metrics_public: bool, audit_retention_days: int,
-          audit_sync: bool, audit_export: Path | None, audit_stdout: bool) -> None:
+          audit_sync: bool, audit_export: Path | None, audit_stdout: bool, meta_url: str | None) -> None:
     """Run the S3 / IAM / STS / CloudTrail endpoint."""
+    import asyncio
+
     import uvicorn
 
-    from storeroom.crypto import SecretBox, load_master_key
-    from storeroom.iam.root import RootPasswordError, ensure_root_login
-    from storeroom.identity import ensure_account
-    from storeroom.store.blobs import sweep_orphans
-    from storeroom.store.meta import MetaStore
+    from storeroom.store.backend import check_url
 
     host, port = parse_listen(listen)
     data_dir = (data_dir or default_data_dir()).resolve()
+    try:
+        meta_url = check_url(meta_url)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--meta") from None
     settings = Settings(data_dir=data_dir, host=host, port=port, workers=max(workers, 1), region=region,
                         domains=domain, key_max_age_days=key_max_age_days, key_unused_days=key_unused_days,
                         metrics_public=metrics_public, audit_retention_days=audit_retention_days,
                         audit_sync=audit_sync, audit_export=audit_export.resolve() if audit_export else None,
-                        audit_stdout=audit_stdout)
+                        audit_stdout=audit_stdout, meta_url=meta_url)
     os.umask(0o077)  # the data dir holds object data and (encrypted) secrets: owner-only, whatever creates files
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = _lock_data_dir(data_dir)
-
-    # Before any worker starts: schema, account and root keys, and removal of blobs a crash left behind.
-    meta = MetaStore(settings.meta_db)
-    try:
-        box = SecretBox(load_master_key(settings.master_key_file))
-        account_id = ensure_account(meta, box, data_dir)
-        try:
-            ensure_root_login(meta, account_id, data_dir)
-        except RootPasswordError as exc:
-            sys.exit(f"storeroom: STOREROOM_ROOT_PASSWORD: {exc}")
-        removed = sweep_orphans(settings.blob_dir, meta.referenced_blobs())
-    finally:
-        meta.close()
-    if removed:
-        print(f"Storeroom: removed {removed} unreferenced blob file(s) left by an interrupted write",
-              file=sys.stderr)
+    account_id = asyncio.run(_prepare(settings))
     if settings.audit_export is not None:
         from storeroom.audit.export import recover
 
@@ -106,7 +96,12 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
                   file=sys.stderr)
     os.environ.update(settings.to_env())
     _prepare_metrics_dir(settings.metrics_dir)
-    print(f"Storeroom {__version__}: account {account_id}, data in {data_dir}, "
+    where = ""
+    if meta_url:
+        from storeroom.store.postgres import redacted
+
+        where = f"metadata in {redacted(meta_url)}, "
+    print(f"Storeroom {__version__}: account {account_id}, {where}data in {data_dir}, "
           f"endpoint http://{host}:{port} ({settings.workers} worker(s))", file=sys.stderr, flush=True)
     _raise_open_file_limit()
     hygiene = _start_key_hygiene(settings)
@@ -126,6 +121,45 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
         lock.close()
 
 
+async def _prepare(settings: Settings) -> str:
+    """Before any worker starts: schema, account and root keys, and removal of blobs a crash left behind.
+    Returns the account id."""
+    from storeroom.crypto import SecretBox, load_master_key
+    from storeroom.iam.root import RootPasswordError, ensure_root_login
+    from storeroom.identity import check_master_key, ensure_account
+    from storeroom.store.backend import open_meta
+    from storeroom.store.blobs import sweep_orphans
+    from storeroom.store.migrations import NewerSchema
+
+    try:
+        meta = await open_meta(settings.data_dir, settings.meta_url, migrate=True)
+    except NewerSchema as exc:
+        sys.exit(f"storeroom: {exc}")
+    except Exception as exc:  # noqa: BLE001 - PostgreSQL unreachable (or refusing us): say so and exit
+        if settings.meta_url is None:
+            raise
+        sys.exit(f"storeroom: cannot open the metadata database: {exc.__cause__ or exc}")
+    try:
+        box = SecretBox(load_master_key(settings.master_key_file))
+        if not await check_master_key(meta, box):
+            sys.exit("storeroom: this node's master key is not the one the metadata's secrets were sealed with: "
+                     "give every node the same key (STOREROOM_MASTER_KEY, or the same DATA_DIR/master.key)")
+        account_id = await ensure_account(meta, box, settings.data_dir)
+        try:
+            await ensure_root_login(meta, account_id, settings.data_dir)
+        except RootPasswordError as exc:
+            sys.exit(f"storeroom: STOREROOM_ROOT_PASSWORD: {exc}")
+        # Only with a data dir of its own: nodes sharing one blob store could take each other's blobs being
+        # written for orphans (that sweep needs an age limit: the blob interface's to give).
+        removed = 0 if settings.meta_url else sweep_orphans(settings.blob_dir, await meta.referenced_blobs())
+    finally:
+        await meta.close()
+    if removed:
+        print(f"Storeroom: removed {removed} unreferenced blob file(s) left by an interrupted write",
+              file=sys.stderr)
+    return account_id
+
+
 def _prepare_metrics_dir(path: Path) -> None:
     """prometheus-client's multiprocess mode (storeroom/metrics.py): every worker writes its counters to
     memory-mapped files in PROMETHEUS_MULTIPROC_DIR, which must be set before a worker imports the library and
@@ -141,7 +175,8 @@ def _start_key_hygiene(settings: Settings) -> KeyHygiene:
     from storeroom.hygiene import KeyHygiene, configure_logging
 
     configure_logging()
-    hygiene = KeyHygiene(settings.meta_db, settings.key_max_age_days, settings.key_unused_days)
+    hygiene = KeyHygiene(settings.meta_db, settings.key_max_age_days, settings.key_unused_days,
+                         meta_url=settings.meta_url)
     hygiene.start()
     return hygiene
 

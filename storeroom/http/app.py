@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import logging
 import os
 import time
@@ -48,6 +49,7 @@ from storeroom.services import (
 from storeroom.signin import SignIn
 from storeroom.sigv4 import SignedRequest, claimed_service, parse_auth, verify
 from storeroom.sigv4.v2 import SignedRequestV2, parse_auth_v2, verify_v2
+from storeroom.store.backend import open_audit_db, open_meta
 from storeroom.store.blobs import BlobStore
 from storeroom.store.meta import MetaStore
 
@@ -79,17 +81,18 @@ class App:
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
-    def open(self) -> None:
+    async def open(self) -> None:
         settings = self.settings
-        self.meta = MetaStore(settings.meta_db)
+        self.meta = await open_meta(settings.data_dir, settings.meta_url, migrate=False)
         box = SecretBox(load_master_key(settings.master_key_file))
-        account_id = self.meta.get_kv("account_id")
+        account_id = await self.meta.get_kv("account_id")
         if account_id is None:
             raise RuntimeError(f"no account in {settings.data_dir}: start with `storeroom serve`")
         self.account_id = account_id
-        self.audit = AuditLog(settings.audit_db, account_id, _HOST_ID, AuditOptions(
-            settings.audit_retention_days, settings.audit_sync, settings.audit_export, settings.audit_stdout,
-            settings.region))
+        self.audit = await AuditLog.open(open_audit_db(settings.data_dir, self.meta), settings.data_dir, account_id,
+                                         _HOST_ID, AuditOptions(settings.audit_retention_days, settings.audit_sync,
+                                                                settings.audit_export, settings.audit_stdout,
+                                                                settings.region))
         self.credentials = CredentialResolver(self.meta, box, account_id)
         authorizer = Authorizer(self.meta, account_id)
         self.s3 = S3Service(settings, self.meta, BlobStore(settings.blob_dir), account_id, authorizer)
@@ -111,7 +114,7 @@ class App:
         if self.audit is not None:
             await self.audit.close()
         if self.meta is not None:
-            self.meta.close()
+            await self.meta.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -128,8 +131,10 @@ class App:
                     # a wide pool lets concurrent uploads overlap their fsyncs.
                     asyncio.get_running_loop().set_default_executor(
                         ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="blob-io"))
-                    self.open()
+                    await self.open()
                     assert self.audit is not None and self.metrics is not None and self.access_log is not None
+                    assert self.meta is not None
+                    await self.meta.db.start()
                     self.audit.start()
                     self.metrics.start()
                     self.access_log.start()
@@ -148,7 +153,7 @@ class App:
         request = Request(scope, receive)
         if request.path.startswith("/_storeroom/"):
             own = await self._metrics_endpoint(request) if request.path == "/_storeroom/metrics" \
-                else self._own_endpoint(request)
+                else await self._own_endpoint(request)
             await send_response(send, own, [(b"x-amz-request-id", request.request_id.encode()), _SERVER])
             return
         context: Context | None = None
@@ -164,7 +169,7 @@ class App:
             service = signed.credential.service if signed else "s3"
             handler, render = self._service(service)
             try:
-                context = self.authenticate(request, v2, signed)
+                context = await self.authenticate(request, v2, signed)
             except AwsError:
                 if signed is not None and signed.credential.service != "s3":  # the audit event names the action
                     await _read_small_body(request)
@@ -196,17 +201,19 @@ class App:
             pass
         finally:
             if not self.settings.audit_sync:
+                if context is None:  # refused before we knew who was calling
+                    context = self._refused(request)
                 self._audit(request, context, response, responded)
             self._observe(request, context, service, response)
 
-    def authenticate(self, request: Request, v2: SignedRequestV2 | None, signed: SignedRequest | None) -> Context:
+    async def authenticate(self, request: Request, v2: SignedRequestV2 | None, signed: SignedRequest | None) -> Context:
         """Find the key, verify time and signature. Unsigned requests are anonymous S3."""
         assert self.credentials is not None and self.s3 is not None
         if v2 is not None:
-            return self._authenticate_v2(request, v2)
+            return await self._authenticate_v2(request, v2)
         if signed is None:
             return Context(request, "s3", anonymous(self.account_id), None, None, self.settings.region)
-        found = self.credentials.resolve(signed.credential.access_key_id)
+        found = await self.credentials.resolve(signed.credential.access_key_id)
         if found is None:
             raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=signed.credential.access_key_id)
         secret, principal = found
@@ -229,9 +236,9 @@ class App:
         context.signing_key = self._verify(context.signed, context.secret, request,
                                            hashlib.sha256(body).hexdigest())
 
-    def _authenticate_v2(self, request: Request, v2: SignedRequestV2) -> Context:
+    async def _authenticate_v2(self, request: Request, v2: SignedRequestV2) -> Context:
         assert self.credentials is not None and self.s3 is not None
-        found = self.credentials.resolve(v2.access_key_id)
+        found = await self.credentials.resolve(v2.access_key_id)
         if found is None:
             raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=v2.access_key_id)
         secret, principal = found
@@ -266,14 +273,25 @@ class App:
         assert self.s3 is not None
         return self.s3.error_response(err, request, _HOST_ID)
 
-    def _own_endpoint(self, request: Request) -> Response:
+    async def _own_endpoint(self, request: Request) -> Response:
         if request.path == "/_storeroom/health":
             return Response(200, [("content-type", "application/json")], b'{"status":"ok"}')
         if request.path == "/_storeroom/ready":
-            if self.ready:
-                return Response(200, [("content-type", "application/json")], b'{"status":"ready"}')
-            return Response(503, [("content-type", "application/json")], b'{"status":"starting"}')
+            return await self._ready()
         return Response(404, [("content-type", "application/json")], b'{"status":"not found"}')
+
+    async def _ready(self) -> Response:
+        """200 once storage is open and the metadata backend answers (a load balancer's health check: a node
+        without its database is taken out of rotation, and back in when it answers again); else 503, with why."""
+        if not self.ready or self.meta is None:
+            return Response(503, [("content-type", "application/json")], b'{"status":"starting"}')
+        problem = await self.meta.db.ping()
+        meta: dict[str, str] = {"backend": self.meta.db.dialect, "status": "ok" if problem is None else "unavailable"}
+        if problem is not None:
+            meta["error"] = problem
+        body = {"status": "ready" if problem is None else "unavailable", "meta": meta}
+        return Response(200 if problem is None else 503, [("content-type", "application/json")],
+                        json.dumps(body).encode())
 
     async def _metrics_endpoint(self, request: Request) -> Response:
         """GET /_storeroom/metrics: unsigned from loopback (or from anywhere with --metrics-public); otherwise a
@@ -283,26 +301,26 @@ class App:
         assert self.meta is not None and self.metrics is not None
         try:
             if not (self.settings.metrics_public or _loopback(request.client_ip)):
-                self._authorize_metrics(await self._authenticated(request))
+                await self._authorize_metrics(await self._authenticated(request))
         except AwsError as err:
             return self._s3_error(err, request)
         except ClientDisconnected:
             return Response(400)
-        body = metrics.scrape(self.metrics, self.meta, self.settings.key_max_age_days)
+        body = await metrics.scrape(self.metrics, self.meta, self.settings.key_max_age_days)
         return Response(200, [("content-type", metrics.CONTENT_TYPE)], body)
 
     async def _authenticated(self, request: Request) -> Context:
         v2 = parse_auth_v2(request.headers, request.args)
         signed = None if v2 is not None else parse_auth(request.headers, request.query)
-        context = self.authenticate(request, v2, signed)
+        context = await self.authenticate(request, v2, signed)
         if context.signed is not None and context.signing_key is None:
             await self._verify_with_body(context)
         return context
 
-    def _authorize_metrics(self, context: Context) -> None:
+    async def _authorize_metrics(self, context: Context) -> None:
         assert self.authorizer is not None
         principal = context.principal
-        evaluation = self.authorizer.check(context, "storeroom:GetMetrics", "*")
+        evaluation = await self.authorizer.check(context, "storeroom:GetMetrics", "*")
         if not evaluation.allowed:
             who = "anonymous" if principal.is_anonymous else principal.arn
             raise AwsError("AccessDenied", f"User: {who} is not authorized to perform: storeroom:GetMetrics "
@@ -326,21 +344,21 @@ class App:
         self.metrics.observe(service, operation, response.status, time.time() - request.started, request.received,
                              sent, denied)
 
-    def _audit(self, request: Request, context: Context | None, response: Response, responded: float) -> None:
+    def _audit(self, request: Request, context: Context, response: Response, responded: float) -> None:
         """Queue the request's audit entry (a flat tuple: the event is built off the request path)."""
-        audit = self.audit
-        if audit is None:
-            return
-        if context is None:  # refused before we knew who was calling
-            context = refused_context(request, self.credentials, self.s3, self.account_id, self.settings.region)
-        audit.record(capture(request, context, response, responded, time.time()))
+        if self.audit is not None:
+            self.audit.record(capture(request, context, response, responded, time.time()))
+
+    def _refused(self, request: Request) -> Context:
+        """The context of a request refused before it was authenticated: whoever its signature names."""
+        return refused_context(request, self.credentials, self.s3, self.account_id, self.settings.region)
 
     async def _audit_now(self, request: Request, context: Context | None, response: Response,
                          responded: float) -> None:
         """``--audit-sync``: the event is committed before the response is sent (its size as announced)."""
         assert self.audit is not None
         if context is None:
-            context = refused_context(request, self.credentials, self.s3, self.account_id, self.settings.region)
+            context = self._refused(request)
         body = response.body
         sent = 0 if request.method == "HEAD" else (len(body) if isinstance(body, bytes) else next(
             (int(v) for k, v in response.headers if k == "content-length"), 0))

@@ -16,7 +16,6 @@ Actions of the model without a handler answer 501 NotImplemented.
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,7 +28,9 @@ from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Response
 from storeroom.identity import Principal
+from storeroom.store import generation
 from storeroom.store.meta import MetaStore
+from storeroom.store.sql import Conn, Job
 
 if TYPE_CHECKING:
     from storeroom.authz import Authorizer
@@ -66,8 +67,8 @@ class IamCall:
         return self.iam.meta
 
     @property
-    def db(self) -> sqlite3.Connection:
-        """The read connection (reads run on the event loop thread: primary-key lookups are microseconds)."""
+    def db(self) -> Conn:
+        """The metadata's reads (outside any transaction)."""
         return self.iam.meta.db.read
 
     @property
@@ -78,27 +79,25 @@ class IamCall:
         """``arn:aws:iam::<account>:<kind><path><name>``, e.g. kind "user", path "/", name "alice"."""
         return f"arn:aws:iam::{self.account_id}:{kind}{path}{name}"
 
-    def require(self, resource: str, action: str | None = None,
-                context: Mapping[str, Sequence[str]] | None = None, shown: str | None = None,
-                granted: bool = False) -> None:
+    async def require(self, resource: str, action: str | None = None,
+                      context: Mapping[str, Sequence[str]] | None = None, shown: str | None = None,
+                      granted: bool = False) -> None:
         """AccessDenied unless the caller may perform ``iam:<Action>`` (or ``action``) on ``resource``; the
         message names ``shown`` instead when AWS words the resource otherwise (ListPolicies: "policy path /").
         ``granted``: IAM itself grants the action at the account level (the password policy's
         AllowUsersToChangePassword), so only an explicit deny refuses it."""
         action = action or f"iam:{self.op.name}"
-        evaluation = self.iam.authorizer.check(self.ctx, action, resource, context)
+        evaluation = await self.iam.authorizer.check(self.ctx, action, resource, context)
         if not evaluation.allowed and not (granted and evaluation.decision == "implicitDeny"):
             raise AwsError("AccessDenied", f"User: {self.caller.arn} is not authorized to perform: {action} on "
                            f"resource: {shown or resource} {evaluation.reason}".rstrip(), 403)
         self.authorized = True
 
-    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``job`` in a durable transaction, then invalidate every worker's IAM caches."""
+    async def write(self, job: Job[T]) -> T:
+        """Run ``job`` in a durable transaction that invalidates every worker's (and node's) IAM caches."""
         if not self.authorized:  # a handler must authorize before it changes anything
             raise AwsError("InternalError", "We encountered an internal error. Please try again.", 500)
-        result = await self.meta.db.write(job)
-        self.meta.bump_iam()
-        return result
+        return await self.meta.db.write(job, bump=(generation.IAM,))
 
 
 class IamService:

@@ -11,7 +11,7 @@ The report is built in two steps so that credentials Storeroom does not have yet
 devices, X.509 signing certificates) only need their data fed in later: :func:`gather` reads each principal's
 credentials into a :class:`Subject`, :func:`render` writes AWS's columns from subjects alone.
 
-Generation runs off the request that asks for it, on the metadata store's writer thread (one consistent
+Generation runs off the request that asks for it, in one write transaction of the metadata store (one consistent
 snapshot), and the finished report is kept in the ``kv`` table, so every worker serves the same one:
 ``GenerateCredentialReport`` answers ``STARTED`` when it starts one, ``INPROGRESS`` while it runs and
 ``COMPLETE`` once a report younger than four hours exists; ``GetCredentialReport`` answers ``ReportNotPresent``
@@ -25,7 +25,6 @@ import csv
 import io
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from storeroom.errors import AwsError
 from storeroom.iam import login_store
 from storeroom.iam import user_store as store
 from storeroom.iam.api import Handler, IamCall
+from storeroom.store.sql import Conn
 
 log = logging.getLogger("storeroom")
 
@@ -110,26 +110,28 @@ class Subject:
     certificates: Sequence[Certificate] = field(default_factory=tuple)
 
 
-def gather(conn: sqlite3.Connection, account_id: str) -> list[Subject]:
+async def gather(conn: Conn, account_id: str) -> list[Subject]:
     """The root, then every user by name, with their access keys (oldest first, as AWS numbers them 1 and 2)."""
     keys: dict[str, list[AccessKey]] = {}
-    for principal, status, created, last_used, service, region in conn.execute(
+    for principal, status, created, last_used, service, region in await conn.all(
             "SELECT principal, status, created, last_used, last_used_service, last_used_region FROM access_keys "
             "ORDER BY created, access_key_id"):
         keys.setdefault(principal, []).append(AccessKey(status == "Active", created, last_used, region, service))
-    subjects = [Subject(ROOT_USER, f"arn:aws:iam::{account_id}:root", store.account_created(conn), is_root=True,
-                        password=_password(conn, store.ROOT), mfa_active=login_store.mfa_active(conn, store.ROOT),
+    subjects = [Subject(ROOT_USER, f"arn:aws:iam::{account_id}:root", await store.account_created(conn), is_root=True,
+                        password=await _password(conn, store.ROOT),
+                        mfa_active=await login_store.mfa_active(conn, store.ROOT),
                         access_keys=keys.get(store.ROOT, []))]
-    for user_id, name, path, created in conn.execute(
+    for user_id, name, path, created in await conn.all(
             "SELECT user_id, name, path, created FROM iam_users ORDER BY name"):
         subjects.append(Subject(name, f"arn:aws:iam::{account_id}:user{path}{name}", created,
-                                password=_password(conn, user_id), mfa_active=login_store.mfa_active(conn, user_id),
+                                password=await _password(conn, user_id),
+                                mfa_active=await login_store.mfa_active(conn, user_id),
                                 access_keys=keys.get(user_id, [])))
     return subjects
 
 
-def _password(conn: sqlite3.Connection, principal: str) -> Password | None:
-    summary = login_store.login_profile_summary(conn, principal)
+async def _password(conn: Conn, principal: str) -> Password | None:
+    summary = await login_store.login_profile_summary(conn, principal)
     if not summary.password_enabled or summary.password_last_changed is None:
         return None
     return Password(summary.password_last_changed, summary.password_last_used, summary.password_next_rotation)
@@ -224,37 +226,38 @@ class ReportState:
         return self.generated is not None
 
 
-def load_state(conn: sqlite3.Connection) -> ReportState | None:
-    found = conn.execute("SELECT value FROM kv WHERE name = ?", (_KV_NAME,)).fetchone()
+async def load_state(conn: Conn) -> ReportState | None:
+    found = await conn.one("SELECT value FROM kv WHERE name = ?", (_KV_NAME,))
     if found is None:
         return None
     doc = json.loads(found[0])
     return ReportState(doc["started"], doc.get("generated"), doc.get("content"))
 
 
-def _save_state(conn: sqlite3.Connection, state: ReportState) -> None:
+async def _save_state(conn: Conn, state: ReportState) -> None:
     doc = {"started": state.started, "generated": state.generated, "content": state.content}
-    conn.execute("INSERT OR REPLACE INTO kv(name, value) VALUES (?, ?)", (_KV_NAME, json.dumps(doc)))
+    await conn.run("INSERT INTO kv(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                   (_KV_NAME, json.dumps(doc)))
 
 
-def start_job(conn: sqlite3.Connection, now: float) -> str:
+async def start_job(conn: Conn, now: float) -> str:
     """GenerateCredentialReport's State; ``STARTED`` also records the generation as in progress."""
-    state = load_state(conn)
+    state = await load_state(conn)
     if state is not None and state.complete and now - (state.generated or 0.0) < REPORT_LIFETIME:
         return "COMPLETE"
     if state is not None and not state.complete and now - state.started < STALE_GENERATION:
         return "INPROGRESS"
-    _save_state(conn, ReportState(now))
+    await _save_state(conn, ReportState(now))
     return "STARTED"
 
 
-def generate_job(conn: sqlite3.Connection, account_id: str, started: float) -> None:
+async def generate_job(conn: Conn, account_id: str, started: float) -> None:
     """Builds the report (inside the writer's transaction: one snapshot of users and keys) and stores it,
     unless a newer generation took over meanwhile."""
-    state = load_state(conn)
+    state = await load_state(conn)
     if state is None or state.started != started:
         return
-    _save_state(conn, ReportState(started, time.time(), render(gather(conn, account_id))))
+    await _save_state(conn, ReportState(started, time.time(), render(await gather(conn, account_id))))
 
 
 # -- handlers ------------------------------------------------------------------------------------------------
@@ -278,7 +281,7 @@ def _action(fn: Handler) -> Handler:
 async def GenerateCredentialReport(call: IamCall) -> dict[str, Any] | None:
     """Authorized as ``iam:GenerateCredentialReport`` on ``*`` (the action has no resource type).  The report
     is not IAM state: writing it does not bump the IAM generation (call.write would empty every cache)."""
-    call.require("*")
+    await call.require("*")
     now = time.time()
     state = await call.meta.db.write(lambda conn: start_job(conn, now))
     if state != "STARTED":
@@ -292,8 +295,8 @@ async def GenerateCredentialReport(call: IamCall) -> dict[str, Any] | None:
 @_action
 async def GetCredentialReport(call: IamCall) -> dict[str, Any] | None:
     """AWS answers these errors without a message (``ReportNotPresent: Unknown`` in the AWS CLI)."""
-    call.require("*")
-    state = load_state(call.db)
+    await call.require("*")
+    state = await load_state(call.db)
     if state is None:
         raise AwsError("ReportNotPresent", "", 410)
     if not state.complete or state.content is None:

@@ -10,7 +10,6 @@ summary read.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from storeroom.errors import AwsError
 from storeroom.iam import passwords
 from storeroom.iam.passwords import PasswordPolicy
 from storeroom.iam.user_store import ROOT, Tags, get_user_by_id, no_such_user
+from storeroom.store.sql import Conn
 
 HISTORY_KEPT = 24            # PasswordReusePrevention's maximum
 MFA_DEVICES_PER_USER = 8     # "You can register up to 8 MFA devices ... per user" (IAM quotas)
@@ -53,125 +53,127 @@ class LoginProfile:
     last_used: float | None
 
 
-def get_login_profile(conn: sqlite3.Connection, principal: str) -> LoginProfile | None:
-    row = conn.execute("SELECT principal, hash, created, changed, reset_required, last_used "
-                       "FROM iam_login_profiles WHERE principal = ?", (principal,)).fetchone()
+async def get_login_profile(conn: Conn, principal: str) -> LoginProfile | None:
+    row = await conn.one("SELECT principal, hash, created, changed, reset_required, last_used "
+                         "FROM iam_login_profiles WHERE principal = ?", (principal,))
     return None if row is None else LoginProfile(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
 
 
-def password_history(conn: sqlite3.Connection, principal: str) -> list[str]:
+async def password_history(conn: Conn, principal: str) -> list[str]:
     """The current hash first, then the previous ones, newest first."""
-    current = get_login_profile(conn, principal)
-    older = [r[0] for r in conn.execute("SELECT hash FROM iam_password_history WHERE principal = ? "
-                                        "ORDER BY changed DESC", (principal,))]
+    current = await get_login_profile(conn, principal)
+    older = [r[0] for r in await conn.all("SELECT hash FROM iam_password_history WHERE principal = ? "
+                                          "ORDER BY changed DESC", (principal,))]
     return ([current.hash] if current else []) + older
 
 
-def _require_owner(conn: sqlite3.Connection, principal: str, name: str) -> None:
-    if principal != ROOT and get_user_by_id(conn, principal) is None:
+async def _require_owner(conn: Conn, principal: str, name: str) -> None:
+    if principal != ROOT and await get_user_by_id(conn, principal) is None:
         raise no_such_user(name)
 
 
-def create_login_profile_job(conn: sqlite3.Connection, principal: str, name: str, hashed: str, now: float,
-                             reset_required: bool) -> None:
-    _require_owner(conn, principal, name)
-    if get_login_profile(conn, principal) is not None:
+async def create_login_profile_job(conn: Conn, principal: str, name: str, hashed: str, now: float,
+                                   reset_required: bool) -> None:
+    await _require_owner(conn, principal, name)
+    if await get_login_profile(conn, principal) is not None:
         raise AwsError("EntityAlreadyExists", f"Login Profile for user {name} already exists.", 409)
-    conn.execute("INSERT INTO iam_login_profiles(principal, hash, created, changed, reset_required) "
-                 "VALUES (?, ?, ?, ?, ?)", (principal, hashed, now, now, int(reset_required)))
+    await conn.run("INSERT INTO iam_login_profiles(principal, hash, created, changed, reset_required) "
+                   "VALUES (?, ?, ?, ?, ?)", (principal, hashed, now, now, int(reset_required)))
 
 
-def set_password_job(conn: sqlite3.Connection, principal: str, name: str, hashed: str | None, now: float,
-                     reset_required: bool | None) -> None:
+async def set_password_job(conn: Conn, principal: str, name: str, hashed: str | None, now: float,
+                           reset_required: bool | None) -> None:
     """A new password (the old hash goes to the history) and/or a new PasswordResetRequired."""
-    _require_owner(conn, principal, name)
-    profile = get_login_profile(conn, principal)
+    await _require_owner(conn, principal, name)
+    profile = await get_login_profile(conn, principal)
     if profile is None:
         raise no_login_profile(name)
     if hashed is not None:
-        conn.execute("INSERT OR REPLACE INTO iam_password_history(principal, changed, hash) VALUES (?, ?, ?)",
-                     (principal, profile.changed, profile.hash))
-        conn.execute("DELETE FROM iam_password_history WHERE principal = ? AND changed NOT IN (SELECT changed "
-                     "FROM iam_password_history WHERE principal = ? ORDER BY changed DESC LIMIT ?)",
-                     (principal, principal, HISTORY_KEPT))
-        conn.execute("UPDATE iam_login_profiles SET hash = ?, changed = ? WHERE principal = ?",
-                     (hashed, now, principal))
+        await conn.run("INSERT INTO iam_password_history(principal, changed, hash) VALUES (?, ?, ?) "
+                       "ON CONFLICT(principal, changed) DO UPDATE SET hash = excluded.hash",
+                       (principal, profile.changed, profile.hash))
+        await conn.run("DELETE FROM iam_password_history WHERE principal = ? AND changed NOT IN (SELECT changed "
+                       "FROM iam_password_history WHERE principal = ? ORDER BY changed DESC LIMIT ?)",
+                       (principal, principal, HISTORY_KEPT))
+        await conn.run("UPDATE iam_login_profiles SET hash = ?, changed = ? WHERE principal = ?",
+                       (hashed, now, principal))
     if reset_required is not None:
-        conn.execute("UPDATE iam_login_profiles SET reset_required = ? WHERE principal = ?",
-                     (int(reset_required), principal))
+        await conn.run("UPDATE iam_login_profiles SET reset_required = ? WHERE principal = ?",
+                       (int(reset_required), principal))
 
 
-def delete_login_profile_job(conn: sqlite3.Connection, principal: str, name: str) -> None:
-    _require_owner(conn, principal, name)
-    if conn.execute("DELETE FROM iam_login_profiles WHERE principal = ?", (principal,)).rowcount == 0:
+async def delete_login_profile_job(conn: Conn, principal: str, name: str) -> None:
+    await _require_owner(conn, principal, name)
+    if await conn.run("DELETE FROM iam_login_profiles WHERE principal = ?", (principal,)) == 0:
         raise no_login_profile(name)
-    conn.execute("DELETE FROM iam_password_history WHERE principal = ?", (principal,))
+    await conn.run("DELETE FROM iam_password_history WHERE principal = ?", (principal,))
 
 
-def note_password_used_job(conn: sqlite3.Connection, principal: str, now: float) -> None:
-    conn.execute("UPDATE iam_login_profiles SET last_used = ? WHERE principal = ?", (now, principal))
+async def note_password_used_job(conn: Conn, principal: str, now: float) -> None:
+    await conn.run("UPDATE iam_login_profiles SET last_used = ? WHERE principal = ?", (now, principal))
 
 
-def rehash_job(conn: sqlite3.Connection, principal: str, old_hash: str, new_hash: str) -> None:
+async def rehash_job(conn: Conn, principal: str, old_hash: str, new_hash: str) -> None:
     """Same password, stronger parameters; only if the password did not change meanwhile."""
-    conn.execute("UPDATE iam_login_profiles SET hash = ? WHERE principal = ? AND hash = ?",
-                 (new_hash, principal, old_hash))
+    await conn.run("UPDATE iam_login_profiles SET hash = ? WHERE principal = ? AND hash = ?",
+                   (new_hash, principal, old_hash))
 
 
 # -- account settings (kv) -----------------------------------------------------------------------------------
 
 
-def _kv(conn: sqlite3.Connection, name: str) -> str | None:
-    row = conn.execute("SELECT value FROM kv WHERE name = ?", (name,)).fetchone()
+async def _kv(conn: Conn, name: str) -> str | None:
+    row = await conn.one("SELECT value FROM kv WHERE name = ?", (name,))
     return None if row is None else str(row[0])
 
 
-def _set_kv(conn: sqlite3.Connection, name: str, value: str | None) -> int:
+async def _set_kv(conn: Conn, name: str, value: str | None) -> int:
     if value is None:
-        return conn.execute("DELETE FROM kv WHERE name = ?", (name,)).rowcount
-    return conn.execute("INSERT OR REPLACE INTO kv(name, value) VALUES (?, ?)", (name, value)).rowcount
+        return await conn.run("DELETE FROM kv WHERE name = ?", (name,))
+    return await conn.run("INSERT INTO kv(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
+                          "value = excluded.value", (name, value))
 
 
-def password_policy(conn: sqlite3.Connection) -> PasswordPolicy | None:
-    text = _kv(conn, "password_policy")
+async def password_policy(conn: Conn) -> PasswordPolicy | None:
+    text = await _kv(conn, "password_policy")
     return None if text is None else PasswordPolicy.from_json(text)
 
 
-def set_password_policy_job(conn: sqlite3.Connection, policy: PasswordPolicy) -> None:
-    _set_kv(conn, "password_policy", policy.to_json())
+async def set_password_policy_job(conn: Conn, policy: PasswordPolicy) -> None:
+    await _set_kv(conn, "password_policy", policy.to_json())
 
 
-def delete_password_policy_job(conn: sqlite3.Connection) -> None:
-    if _set_kv(conn, "password_policy", None) == 0:
+async def delete_password_policy_job(conn: Conn) -> None:
+    if await _set_kv(conn, "password_policy", None) == 0:
         raise AwsError("NoSuchEntity", "The account policy with name PasswordPolicy cannot be found.", 404)
 
 
-def account_alias(conn: sqlite3.Connection) -> str | None:
-    return _kv(conn, "account_alias")
+async def account_alias(conn: Conn) -> str | None:
+    return await _kv(conn, "account_alias")
 
 
-def set_account_alias_job(conn: sqlite3.Connection, alias: str) -> None:
+async def set_account_alias_job(conn: Conn, alias: str) -> None:
     """An account has one alias: a new one replaces it ("the new alias overwrites the previous alias")."""
-    _set_kv(conn, "account_alias", alias)
+    await _set_kv(conn, "account_alias", alias)
 
 
-def delete_account_alias_job(conn: sqlite3.Connection, alias: str) -> None:
-    if account_alias(conn) != alias:
+async def delete_account_alias_job(conn: Conn, alias: str) -> None:
+    if await account_alias(conn) != alias:
         raise AwsError("NoSuchEntity", f"The account alias {alias} cannot be found.", 404)
-    _set_kv(conn, "account_alias", None)
+    await _set_kv(conn, "account_alias", None)
 
 
-def root_email(conn: sqlite3.Connection) -> str:
-    return _kv(conn, "root_email") or DEFAULT_ROOT_EMAIL
+async def root_email(conn: Conn) -> str:
+    return await _kv(conn, "root_email") or DEFAULT_ROOT_EMAIL
 
 
-def set_root_email_job(conn: sqlite3.Connection, email: str) -> None:
-    _set_kv(conn, "root_email", email)
+async def set_root_email_job(conn: Conn, email: str) -> None:
+    await _set_kv(conn, "root_email", email)
 
 
-def account_names(conn: sqlite3.Connection, account_id: str) -> list[str]:
+async def account_names(conn: Conn, account_id: str) -> list[str]:
     """What the default policy forbids a password to be identical to: the account id, alias and email."""
-    return [n for n in (account_id, account_alias(conn), root_email(conn)) if n]
+    return [n for n in (account_id, await account_alias(conn), await root_email(conn)) if n]
 
 
 # -- MFA devices ---------------------------------------------------------------------------------------------
@@ -200,85 +202,85 @@ def _device(row: Sequence[Any]) -> MfaDevice:
                      [(k, v) for k, v in json.loads(tags)])
 
 
-def get_device(conn: sqlite3.Connection, serial: str) -> MfaDevice | None:
-    row = conn.execute(f"SELECT {_DEVICE_COLUMNS} FROM iam_mfa_devices WHERE serial = ?", (serial,)).fetchone()
+async def get_device(conn: Conn, serial: str) -> MfaDevice | None:
+    row = await conn.one(f"SELECT {_DEVICE_COLUMNS} FROM iam_mfa_devices WHERE serial = ?", (serial,))
     return None if row is None else _device(row)
 
 
-def devices_of(conn: sqlite3.Connection, principal: str) -> list[MfaDevice]:
-    rows = conn.execute(f"SELECT {_DEVICE_COLUMNS} FROM iam_mfa_devices WHERE principal = ? ORDER BY enabled, "
-                        f"serial", (principal,)).fetchall()
+async def devices_of(conn: Conn, principal: str) -> list[MfaDevice]:
+    rows = await conn.all(f"SELECT {_DEVICE_COLUMNS} FROM iam_mfa_devices WHERE principal = ? ORDER BY enabled, "
+                          f"serial", (principal,))
     return [_device(r) for r in rows]
 
 
-def list_devices(conn: sqlite3.Connection, status: str, after: str | None, limit: int) -> list[MfaDevice]:
+async def list_devices(conn: Conn, status: str, after: str | None, limit: int) -> list[MfaDevice]:
     """Virtual devices by serial number; ``status`` Assigned, Unassigned or Any (ListVirtualMFADevices)."""
     where = {"Assigned": "AND principal IS NOT NULL", "Unassigned": "AND principal IS NULL"}.get(status, "")
-    rows = conn.execute(f"SELECT {_DEVICE_COLUMNS} FROM iam_mfa_devices WHERE serial > ? {where} "
-                        f"ORDER BY serial LIMIT ?", (after or "", limit)).fetchall()
+    rows = await conn.all(f"SELECT {_DEVICE_COLUMNS} FROM iam_mfa_devices WHERE serial > ? {where} "
+                          f"ORDER BY serial LIMIT ?", (after or "", limit))
     return [_device(r) for r in rows]
 
 
-def create_device_job(conn: sqlite3.Connection, device: MfaDevice) -> None:
-    if get_device(conn, device.serial) is not None:
+async def create_device_job(conn: Conn, device: MfaDevice) -> None:
+    if await get_device(conn, device.serial) is not None:
         raise AwsError("EntityAlreadyExists", "MFADevice entity at the same path and name already exists.", 409)
-    conn.execute(f"INSERT INTO iam_mfa_devices({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, NULL, 0, 0, ?)",
-                 (device.serial, device.path, device.name, device.seed, device.created,
+    await conn.run(f"INSERT INTO iam_mfa_devices({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, NULL, 0, 0, ?)",
+                   (device.serial, device.path, device.name, device.seed, device.created,
                   json.dumps([[k, v] for k, v in device.tags])))
 
 
-def enable_device_job(conn: sqlite3.Connection, serial: str, principal: str, name: str, now: float,
-                      step: int) -> None:
+async def enable_device_job(conn: Conn, serial: str, principal: str, name: str, now: float,
+                            step: int) -> None:
     """Assigns the device; ``step`` (the second code's) becomes the last one used.  Checked again here, in the
     transaction, so two concurrent enables cannot both win."""
-    _require_owner(conn, principal, name)
-    device = get_device(conn, serial)
+    await _require_owner(conn, principal, name)
+    device = await get_device(conn, serial)
     if device is None:
         raise no_such_device(serial)
     if device.principal is not None:
         raise AwsError("EntityAlreadyExists", "MFA Device is already in use.", 409)
     if step <= device.last_step:
         raise invalid_code()
-    if conn.execute("SELECT count(*) FROM iam_mfa_devices WHERE principal = ?",
-                    (principal,)).fetchone()[0] >= MFA_DEVICES_PER_USER:
+    if await conn.value("SELECT count(*) FROM iam_mfa_devices WHERE principal = ?",
+                        (principal,)) >= MFA_DEVICES_PER_USER:
         raise AwsError("LimitExceeded", f"Cannot exceed quota for MFADevicesPerUser: {MFA_DEVICES_PER_USER}", 409)
-    conn.execute("UPDATE iam_mfa_devices SET principal = ?, enabled = ?, last_step = ?, drift = 0 "
-                 "WHERE serial = ?", (principal, now, step, serial))
+    await conn.run("UPDATE iam_mfa_devices SET principal = ?, enabled = ?, last_step = ?, drift = 0 "
+                   "WHERE serial = ?", (principal, now, step, serial))
 
 
-def resync_device_job(conn: sqlite3.Connection, serial: str, principal: str, step: int, drift: int) -> None:
-    if conn.execute("UPDATE iam_mfa_devices SET last_step = ?, drift = ? WHERE serial = ? AND principal = ? "
-                    "AND last_step < ?", (step, drift, serial, principal, step)).rowcount == 0:
+async def resync_device_job(conn: Conn, serial: str, principal: str, step: int, drift: int) -> None:
+    if await conn.run("UPDATE iam_mfa_devices SET last_step = ?, drift = ? WHERE serial = ? AND principal = ? "
+                      "AND last_step < ?", (step, drift, serial, principal, step)) == 0:
         raise invalid_code()
 
 
-def accept_step_job(conn: sqlite3.Connection, serial: str, principal: str, step: int) -> bool:
+async def accept_step_job(conn: Conn, serial: str, principal: str, step: int) -> bool:
     """Atomically marks ``step`` used: False when it (or a later one) already was — a replayed code, even if
     another worker accepted it a moment ago."""
-    return conn.execute("UPDATE iam_mfa_devices SET last_step = ? WHERE serial = ? AND principal = ? "
-                        "AND last_step < ?", (step, serial, principal, step)).rowcount == 1
+    return await conn.run("UPDATE iam_mfa_devices SET last_step = ? WHERE serial = ? AND principal = ? "
+                          "AND last_step < ?", (step, serial, principal, step)) == 1
 
 
-def deactivate_device_job(conn: sqlite3.Connection, serial: str, principal: str) -> None:
+async def deactivate_device_job(conn: Conn, serial: str, principal: str) -> None:
     """Unassigns the device (it stays, unassigned, until DeleteVirtualMFADevice); its last step is kept so that
     re-enabling cannot replay old codes."""
-    if conn.execute("UPDATE iam_mfa_devices SET principal = NULL, enabled = NULL WHERE serial = ? "
-                    "AND principal = ?", (serial, principal)).rowcount == 0:
+    if await conn.run("UPDATE iam_mfa_devices SET principal = NULL, enabled = NULL WHERE serial = ? "
+                      "AND principal = ?", (serial, principal)) == 0:
         raise AwsError("NoSuchEntity", f"MFA Device with serial number {serial} does not exist.", 404)
 
 
-def delete_device_job(conn: sqlite3.Connection, serial: str) -> None:
-    device = get_device(conn, serial)
+async def delete_device_job(conn: Conn, serial: str) -> None:
+    device = await get_device(conn, serial)
     if device is None:
         raise no_such_device(serial)
     if device.principal is not None:
         raise AwsError("DeleteConflict", "MFA Device is still in use.", 409)
-    conn.execute("DELETE FROM iam_mfa_devices WHERE serial = ?", (serial,))
+    await conn.run("DELETE FROM iam_mfa_devices WHERE serial = ?", (serial,))
 
 
-def set_device_tags_job(conn: sqlite3.Connection, serial: str, tags: Tags) -> None:
-    if conn.execute("UPDATE iam_mfa_devices SET tags = ? WHERE serial = ?",
-                    (json.dumps([[k, v] for k, v in tags]), serial)).rowcount == 0:
+async def set_device_tags_job(conn: Conn, serial: str, tags: Tags) -> None:
+    if await conn.run("UPDATE iam_mfa_devices SET tags = ? WHERE serial = ?",
+                      (json.dumps([[k, v] for k, v in tags]), serial)) == 0:
         raise no_such_device(serial)
 
 
@@ -295,18 +297,18 @@ class LoginSummary:
     password_next_rotation: float | None   # when the password policy's MaxPasswordAge ends it
 
 
-def login_profile_summary(conn: sqlite3.Connection, principal: str) -> LoginSummary:
+async def login_profile_summary(conn: Conn, principal: str) -> LoginSummary:
     """``principal`` is a user id or 'root'.  Root's password has no rotation: the policy does not apply."""
-    profile = get_login_profile(conn, principal)
+    profile = await get_login_profile(conn, principal)
     if profile is None:
         return LoginSummary(False, None, None, None)
-    rotation = None if principal == ROOT else passwords.expires_at(password_policy(conn), profile.changed)
+    rotation = None if principal == ROOT else passwords.expires_at(await password_policy(conn), profile.changed)
     return LoginSummary(True, profile.last_used, profile.changed, rotation)
 
 
-def mfa_active(conn: sqlite3.Connection, principal: str) -> bool:
+async def mfa_active(conn: Conn, principal: str) -> bool:
     """Whether the user (or 'root') has an MFA device enabled."""
-    return conn.execute("SELECT 1 FROM iam_mfa_devices WHERE principal = ?", (principal,)).fetchone() is not None
+    return await conn.one("SELECT 1 FROM iam_mfa_devices WHERE principal = ?", (principal,)) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +319,8 @@ class MfaCounts:
     root_password: bool
 
 
-def mfa_counts(conn: sqlite3.Connection) -> MfaCounts:
-    devices, in_use = conn.execute("SELECT count(*), count(principal) FROM iam_mfa_devices").fetchone()
-    return MfaCounts(int(devices), int(in_use), mfa_active(conn, ROOT), get_login_profile(conn, ROOT) is not None)
+async def mfa_counts(conn: Conn) -> MfaCounts:
+    row = await conn.one("SELECT count(*), count(principal) FROM iam_mfa_devices")
+    assert row is not None
+    return MfaCounts(int(row[0]), int(row[1]), await mfa_active(conn, ROOT),
+                     await get_login_profile(conn, ROOT) is not None)

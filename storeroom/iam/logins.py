@@ -14,7 +14,6 @@ root password rules do: those of the default policy).  The root password is othe
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from typing import Any
 
@@ -25,6 +24,7 @@ from storeroom.iam.api import Handler, IamCall
 from storeroom.iam.pagination import list_page
 from storeroom.iam.user_store import ROOT, get_user_by_id, no_such_user
 from storeroom.iam.users import _require_user, _root_arn, _user_arn
+from storeroom.store.sql import Conn
 
 HANDLERS: dict[str, Handler] = {}
 Result = dict[str, Any] | None
@@ -35,32 +35,32 @@ def action(fn: Handler) -> Handler:
     return fn
 
 
-def _owner(call: IamCall) -> tuple[str, str]:
+async def _owner(call: IamCall) -> tuple[str, str]:
     """(principal, user name) of the login profile an action is about: ``UserName``, else the caller (root:
     ``'root'``).  Authorizes on the owner's ARN."""
     name = call.params.get("UserName")
     if name is not None:
-        user = _require_user(call, name)
+        user = await _require_user(call, name)
         return user.user_id, user.name
     caller = call.caller
     if caller.is_root:
-        call.require(_root_arn(call))
+        await call.require(_root_arn(call))
         return ROOT, "root"
-    call.require(caller.arn)
-    found = get_user_by_id(call.db, caller.principal_id)
+    await call.require(caller.arn)
+    found = await get_user_by_id(call.db, caller.principal_id)
     if found is None:
         raise no_such_user(caller.user_name or caller.principal_id)
     return found.user_id, found.name
 
 
-def _policy_for(call: IamCall, principal: str) -> passwords.PasswordPolicy | None:
+async def _policy_for(call: IamCall, principal: str) -> passwords.PasswordPolicy | None:
     """The account's policy for IAM users; root's password follows AWS's default rules whatever it says."""
-    return None if principal == ROOT else store.password_policy(call.db)
+    return None if principal == ROOT else await store.password_policy(call.db)
 
 
-def _check_new(call: IamCall, principal: str, password: str) -> passwords.PasswordPolicy | None:
-    policy = _policy_for(call, principal)
-    passwords.check(policy, password, store.account_names(call.db, call.account_id))
+async def _check_new(call: IamCall, principal: str, password: str) -> passwords.PasswordPolicy | None:
+    policy = await _policy_for(call, principal)
+    passwords.check(policy, password, await store.account_names(call.db, call.account_id))
     return policy
 
 
@@ -69,7 +69,7 @@ async def _check_reuse(call: IamCall, principal: str, policy: passwords.Password
     """PasswordReusePrevention: each earlier password costs an Argon2 verification, done off the loop."""
     if policy is None or not policy.reuse_prevention:
         return
-    previous = store.password_history(call.db, principal)
+    previous = await store.password_history(call.db, principal)
     if await asyncio.to_thread(passwords.reused, policy, password, previous):
         raise passwords.policy_violation()
 
@@ -83,12 +83,12 @@ def _profile_out(name: str, profile: store.LoginProfile) -> dict[str, Any]:
 
 @action
 async def CreateLoginProfile(call: IamCall) -> Result:
-    principal, name = _owner(call)
+    principal, name = await _owner(call)
     password = call.params.get("Password")
     if password is None:
         raise AwsError("ValidationError", "1 validation error detected: Value null at 'password' failed to "
                        "satisfy constraint: Member must not be null", 400)
-    _check_new(call, principal, password)
+    await _check_new(call, principal, password)
     reset = bool(call.params.get("PasswordResetRequired", False))
     hashed, now = await asyncio.to_thread(passwords.hash_password, password), time.time()
     await call.write(lambda conn: store.create_login_profile_job(conn, principal, name, hashed, now, reset))
@@ -97,8 +97,8 @@ async def CreateLoginProfile(call: IamCall) -> Result:
 
 @action
 async def GetLoginProfile(call: IamCall) -> Result:
-    principal, name = _owner(call)
-    profile = store.get_login_profile(call.db, principal)
+    principal, name = await _owner(call)
+    profile = await store.get_login_profile(call.db, principal)
     if profile is None:
         raise store.no_login_profile(name)
     return {"LoginProfile": _profile_out(name, profile)}
@@ -107,12 +107,12 @@ async def GetLoginProfile(call: IamCall) -> Result:
 @action
 async def UpdateLoginProfile(call: IamCall) -> Result:
     """A new password (an administrator's reset) and/or PasswordResetRequired."""
-    principal, name = _owner(call)
+    principal, name = await _owner(call)
     password: str | None = call.params.get("Password")
     hashed = None
     if password is not None:
-        policy = _check_new(call, principal, password)
-        if store.get_login_profile(call.db, principal) is None:
+        policy = await _check_new(call, principal, password)
+        if await store.get_login_profile(call.db, principal) is None:
             raise store.no_login_profile(name)
         await _check_reuse(call, principal, policy, password)
         hashed = await asyncio.to_thread(passwords.hash_password, password)
@@ -124,7 +124,7 @@ async def UpdateLoginProfile(call: IamCall) -> Result:
 
 @action
 async def DeleteLoginProfile(call: IamCall) -> Result:
-    principal, name = _owner(call)
+    principal, name = await _owner(call)
     await call.write(lambda conn: store.delete_login_profile_job(conn, principal, name))
     return None
 
@@ -141,30 +141,30 @@ async def ChangePassword(call: IamCall) -> Result:
         raise AwsError("InvalidUserType", "Only an IAM user can change their password with ChangePassword; "
                        "the root user's password is changed in the console or with `storeroom root "
                        "reset-password`.", 400)
-    user = get_user_by_id(call.db, caller.principal_id)
+    user = await get_user_by_id(call.db, caller.principal_id)
     if user is None:
         raise no_such_user(caller.user_name or caller.principal_id)
-    policy = store.password_policy(call.db)
-    call.require(_user_arn(call, user), granted=policy is not None and policy.allow_users_to_change)
+    policy = await store.password_policy(call.db)
+    await call.require(_user_arn(call, user), granted=policy is not None and policy.allow_users_to_change)
     subject, now = throttle.user_subject("iam", user.name), time.time()
-    wait = throttle.retry_after(call.db, [subject], now)
+    wait = await throttle.retry_after(call.db, [subject], now)
     if wait > 0:
         raise AwsError("LimitExceeded", f"Too many failed attempts with this password; try again in "
                        f"{int(wait) + 1} seconds.", 409)
-    profile = store.get_login_profile(call.db, user.user_id)
+    profile = await store.get_login_profile(call.db, user.user_id)
     if profile is None:
         raise store.no_login_profile(user.name)
     old, new = call.params["OldPassword"], call.params["NewPassword"]
     if not await asyncio.to_thread(passwords.verify_password, profile.hash, old):
         await call.meta.db.write(lambda conn: throttle.note_failure_job(conn, subject, throttle.PER_USER, now))
         raise AwsError("AccessDenied", "The old password is incorrect.", 403)
-    passwords.check(policy, new, store.account_names(call.db, call.account_id))
+    passwords.check(policy, new, await store.account_names(call.db, call.account_id))
     await _check_reuse(call, user.user_id, policy, new)
     hashed = await asyncio.to_thread(passwords.hash_password, new)
 
-    def job(conn: sqlite3.Connection) -> None:
-        store.set_password_job(conn, user.user_id, user.name, hashed, time.time(), False)
-        throttle.clear_job(conn, subject)
+    async def job(conn: Conn) -> None:
+        await store.set_password_job(conn, user.user_id, user.name, hashed, time.time(), False)
+        await throttle.clear_job(conn, subject)
     await call.write(job)
     return None
 
@@ -174,8 +174,8 @@ async def ChangePassword(call: IamCall) -> Result:
 
 @action
 async def GetAccountPasswordPolicy(call: IamCall) -> Result:
-    policy = store.password_policy(call.db)
-    call.require("*", granted=policy is not None and policy.allow_users_to_change)
+    policy = await store.password_policy(call.db)
+    await call.require("*", granted=policy is not None and policy.allow_users_to_change)
     if policy is None:
         raise AwsError("NoSuchEntity", f"The Password Policy with domain name {call.account_id} cannot be found.",
                        404)
@@ -184,7 +184,7 @@ async def GetAccountPasswordPolicy(call: IamCall) -> Result:
 
 @action
 async def UpdateAccountPasswordPolicy(call: IamCall) -> Result:
-    call.require("*")
+    await call.require("*")
     policy = passwords.PasswordPolicy.from_params(call.params)
     await call.write(lambda conn: store.set_password_policy_job(conn, policy))
     return None
@@ -192,7 +192,7 @@ async def UpdateAccountPasswordPolicy(call: IamCall) -> Result:
 
 @action
 async def DeleteAccountPasswordPolicy(call: IamCall) -> Result:
-    call.require("*")
+    await call.require("*")
     await call.write(store.delete_password_policy_job)
     return None
 
@@ -206,7 +206,7 @@ async def DeleteAccountPasswordPolicy(call: IamCall) -> Result:
 
 @action
 async def CreateAccountAlias(call: IamCall) -> Result:
-    call.require("*")
+    await call.require("*")
     alias: str = call.params["AccountAlias"]
     await call.write(lambda conn: store.set_account_alias_job(conn, alias))
     return None
@@ -214,7 +214,7 @@ async def CreateAccountAlias(call: IamCall) -> Result:
 
 @action
 async def DeleteAccountAlias(call: IamCall) -> Result:
-    call.require("*")
+    await call.require("*")
     alias: str = call.params["AccountAlias"]
     await call.write(lambda conn: store.delete_account_alias_job(conn, alias))
     return None
@@ -222,7 +222,7 @@ async def DeleteAccountAlias(call: IamCall) -> Result:
 
 @action
 async def ListAccountAliases(call: IamCall) -> Result:
-    call.require("*")
-    alias = store.account_alias(call.db)
+    await call.require("*")
+    alias = await store.account_alias(call.db)
     aliases, page = list_page(call, [alias] if alias else [], lambda a: [a])
     return {"AccountAliases": aliases, **page}

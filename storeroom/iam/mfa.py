@@ -67,26 +67,26 @@ def _root_only(call: IamCall, resource: str) -> None:
                        f"device", 403)
 
 
-def _target(call: IamCall, serial: str | None) -> tuple[str, str]:
+async def _target(call: IamCall, serial: str | None) -> tuple[str, str]:
     """(principal, user name) whose devices an action is about: root for root's device (or a root caller
     without ``UserName``), else ``UserName``, else the calling user.  Authorizes on that user's ARN."""
     name = call.params.get("UserName")
     if _is_root_serial(call, serial) or (name is None and call.caller.is_root):
         _root_only(call, _root_arn(call))
-        call.require(_root_arn(call))
+        await call.require(_root_arn(call))
         return ROOT, "root"
     if name is not None:
-        user = _require_user(call, name)
+        user = await _require_user(call, name)
         return user.user_id, user.name
-    call.require(call.caller.arn)
-    found = get_user_by_id(call.db, call.caller.principal_id)
+    await call.require(call.caller.arn)
+    found = await get_user_by_id(call.db, call.caller.principal_id)
     if found is None:
         raise no_such_user(call.caller.user_name or call.caller.principal_id)
     return found.user_id, found.name
 
 
-def _device(call: IamCall, serial: str) -> store.MfaDevice:
-    device = store.get_device(call.db, serial)
+async def _device(call: IamCall, serial: str) -> store.MfaDevice:
+    device = await store.get_device(call.db, serial)
     if device is None:
         raise store.no_such_device(serial)
     return device
@@ -96,24 +96,24 @@ def _seed(call: IamCall, device: store.MfaDevice) -> str:
     return call.iam.box.open(device.seed, device.serial)
 
 
-def _device_resource(call: IamCall, serial: str) -> None:
+async def _device_resource(call: IamCall, serial: str) -> None:
     """Authorize on the device's ARN; root's device is root's alone."""
     if _is_root_serial(call, serial):
         _root_only(call, serial)
-    call.require(serial)
+    await call.require(serial)
 
 
-def _owner_out(call: IamCall, principal: str) -> dict[str, Any]:
+async def _owner_out(call: IamCall, principal: str) -> dict[str, Any]:
     """The ``User`` of an assigned device: the IAM user, or for root its account-level identity."""
     if principal == ROOT:
         root: dict[str, Any] = {"UserId": call.account_id, "Arn": _root_arn(call),
-                                "CreateDate": account_created(call.db)}
-        profile = store.get_login_profile(call.db, ROOT)
+                                "CreateDate": await account_created(call.db)}
+        profile = await store.get_login_profile(call.db, ROOT)
         if profile is not None and profile.last_used is not None:
             root["PasswordLastUsed"] = profile.last_used
         return root
-    user = get_user_by_id(call.db, principal)
-    return {} if user is None else _user_out(call, user)
+    user = await get_user_by_id(call.db, principal)
+    return {} if user is None else await _user_out(call, user)
 
 
 def _tags_out(tags: Sequence[tuple[str, str]]) -> list[dict[str, str]] | None:
@@ -134,9 +134,9 @@ async def CreateVirtualMFADevice(call: IamCall) -> Result:
                        f"failed to satisfy constraint: Member must have length less than or equal to "
                        f"{SERIAL_MAX}", 400)
     tags = _tags_param(call)
-    _device_resource(call, serial)
+    await _device_resource(call, serial)
     if tags:  # tagging on creation also takes iam:TagMFADevice, as for users
-        call.require(serial, "iam:TagMFADevice", _request_tags_context(tags))
+        await call.require(serial, "iam:TagMFADevice", _request_tags_context(tags))
     seed, now = totp.new_seed(), time.time()
     account_name = call.caller.user_name or call.account_id  # "the user name if set (otherwise, the account ID)"
     png = await asyncio.to_thread(totp.qr_png, totp.otpauth_uri(name, account_name, seed))
@@ -150,8 +150,8 @@ async def CreateVirtualMFADevice(call: IamCall) -> Result:
 async def EnableMFADevice(call: IamCall) -> Result:
     """Two consecutive codes (https://docs.aws.amazon.com/IAM/latest/APIReference/API_EnableMFADevice.html)."""
     p = call.params
-    principal, name = _target(call, p["SerialNumber"])
-    device = _device(call, p["SerialNumber"])
+    principal, name = await _target(call, p["SerialNumber"])
+    device = await _device(call, p["SerialNumber"])
     if device.principal is not None:
         raise AwsError("EntityAlreadyExists", "MFA Device is already in use.", 409)
     now = time.time()
@@ -167,8 +167,8 @@ async def EnableMFADevice(call: IamCall) -> Result:
 async def ResyncMFADevice(call: IamCall) -> Result:
     """Two consecutive codes up to ten minutes off: the offset found is the device's drift from now on."""
     p = call.params
-    principal, _ = _target(call, p["SerialNumber"])
-    device = _device(call, p["SerialNumber"])
+    principal, _ = await _target(call, p["SerialNumber"])
+    device = await _device(call, p["SerialNumber"])
     if device.principal != principal:
         raise store.no_such_device(p["SerialNumber"])
     now = time.time()
@@ -184,7 +184,7 @@ async def ResyncMFADevice(call: IamCall) -> Result:
 @action
 async def DeactivateMFADevice(call: IamCall) -> Result:
     serial: str = call.params["SerialNumber"]
-    principal, _ = _target(call, serial)
+    principal, _ = await _target(call, serial)
     await call.write(lambda conn: store.deactivate_device_job(conn, serial, principal))
     return None
 
@@ -193,7 +193,7 @@ async def DeactivateMFADevice(call: IamCall) -> Result:
 async def DeleteVirtualMFADevice(call: IamCall) -> Result:
     """DeleteConflict while the device is enabled for someone (DeactivateMFADevice first)."""
     serial: str = call.params["SerialNumber"]
-    _device_resource(call, serial)
+    await _device_resource(call, serial)
     await call.write(lambda conn: store.delete_device_job(conn, serial))
     return None
 
@@ -204,16 +204,16 @@ def _mfa_device_out(call: IamCall, device: store.MfaDevice, user_name: str) -> d
 
 @action
 async def ListMFADevices(call: IamCall) -> Result:
-    principal, name = _target(call, None)
-    devices, page = list_page(call, store.devices_of(call.db, principal), lambda d: [d.serial])
+    principal, name = await _target(call, None)
+    devices, page = list_page(call, await store.devices_of(call.db, principal), lambda d: [d.serial])
     return {"MFADevices": [_mfa_device_out(call, d, name) for d in devices], **page}
 
 
 @action
 async def GetMFADevice(call: IamCall) -> Result:
     serial: str = call.params["SerialNumber"]
-    principal, name = _target(call, serial)
-    device = store.get_device(call.db, serial)
+    principal, name = await _target(call, serial)
+    device = await store.get_device(call.db, serial)
     if device is None or device.principal != principal:
         raise AwsError("NoSuchEntity", f"MFA Device with serial number {serial} does not exist.", 404)
     return _mfa_device_out(call, device, name)
@@ -221,15 +221,15 @@ async def GetMFADevice(call: IamCall) -> Result:
 
 @action
 async def ListVirtualMFADevices(call: IamCall) -> Result:
-    call.require("*")
+    await call.require("*")
     status = call.params.get("AssignmentStatus", "Any")
-    devices, page = keyset_page(call, lambda after, n: store.list_devices(call.db, status, after, n),
-                                lambda d: d.serial)
+    devices, page = await keyset_page(call, lambda after, n: store.list_devices(call.db, status, after, n),
+                                      lambda d: d.serial)
     out = []
     for d in devices:
         entry: dict[str, Any] = {"SerialNumber": d.serial, "Tags": _tags_out(d.tags)}
         if d.principal is not None:
-            entry["User"] = _owner_out(call, d.principal)
+            entry["User"] = await _owner_out(call, d.principal)
             entry["EnableDate"] = d.enabled
         out.append(entry)
     return {"VirtualMFADevices": out, **page}
@@ -242,8 +242,8 @@ async def ListVirtualMFADevices(call: IamCall) -> Result:
 async def TagMFADevice(call: IamCall) -> Result:
     serial: str = call.params["SerialNumber"]
     tags = _tags_param(call)
-    _device_resource(call, serial)
-    device = _device(call, serial)
+    await _device_resource(call, serial)
+    device = await _device(call, serial)
     merged = merged_tags(device.tags, tags)
     if len(merged) > TAGS_PER_USER:
         raise quota_exceeded("TagsPerMFADevice", TAGS_PER_USER)
@@ -255,8 +255,8 @@ async def TagMFADevice(call: IamCall) -> Result:
 async def UntagMFADevice(call: IamCall) -> Result:
     serial: str = call.params["SerialNumber"]
     keys: list[str] = call.params["TagKeys"]
-    _device_resource(call, serial)
-    device = _device(call, serial)
+    await _device_resource(call, serial)
+    device = await _device(call, serial)
     remaining = without_tags(device.tags, keys)
     await call.write(lambda conn: store.set_device_tags_job(conn, device.serial, remaining))
     return None
@@ -265,7 +265,7 @@ async def UntagMFADevice(call: IamCall) -> Result:
 @action
 async def ListMFADeviceTags(call: IamCall) -> Result:
     serial: str = call.params["SerialNumber"]
-    _device_resource(call, serial)
-    device = _device(call, serial)
+    await _device_resource(call, serial)
+    device = await _device(call, serial)
     tags, page = list_page(call, device.tags, lambda t: [t[0].lower()])
     return {"Tags": [{"Key": k, "Value": v} for k, v in tags], **page}

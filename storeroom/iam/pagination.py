@@ -15,7 +15,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from storeroom.errors import AwsError
@@ -34,8 +34,8 @@ def max_items(call: IamCall) -> int:
     return int(call.params.get("MaxItems", DEFAULT_MAX_ITEMS))
 
 
-def keyset_page(call: IamCall, fetch: Callable[[str | None, int], list[T]], name_of: Callable[[T], str],
-                ) -> tuple[list[T], dict[str, Any]]:
+async def keyset_page(call: IamCall, fetch: Callable[[str | None, int], Awaitable[list[T]]],
+                      name_of: Callable[[T], str]) -> tuple[list[T], dict[str, Any]]:
     """One page of a name-ordered SQL listing: ``fetch(after, limit)`` is asked for one item more than a page."""
     limit = max_items(call)
     after = None
@@ -44,7 +44,7 @@ def keyset_page(call: IamCall, fetch: Callable[[str | None, int], list[T]], name
             after = base64.urlsafe_b64decode(call.params["Marker"].encode()).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise _invalid_marker() from None
-    items = fetch(after, limit + 1)
+    items = await fetch(after, limit + 1)
     if len(items) <= limit:
         return items, {"IsTruncated": False}
     marker = base64.urlsafe_b64encode(name_of(items[limit - 1]).encode()).decode()

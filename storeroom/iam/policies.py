@@ -69,43 +69,43 @@ def _policy_arn(arn: str) -> re.Match[str]:
     return match
 
 
-def _policy(call: IamCall, arn: str | None = None) -> ManagedInfo:
+async def _policy(call: IamCall, arn: str | None = None) -> ManagedInfo:
     """The managed policy named by ``PolicyArn``, once the caller may act on it."""
     arn = arn or call.params["PolicyArn"]
-    call.require(arn)
+    await call.require(arn)
     _policy_arn(arn)
-    policy = store.find_policy(call.db, arn)
+    policy = await store.find_policy(call.db, arn)
     if policy is None:
         raise store.policy_not_found(arn)
     return policy
 
 
-def _customer_arn(call: IamCall) -> str:
+async def _customer_arn(call: IamCall) -> str:
     """``PolicyArn`` of a policy the account may change (AWS managed policies are read-only)."""
     arn: str = call.params["PolicyArn"]
-    call.require(arn)
+    await call.require(arn)
     if _policy_arn(arn)["account"] != call.account_id:
         raise store.policy_not_found(arn)
     return arn
 
 
-def _entity(call: IamCall, kind: str, context: dict[str, Sequence[str]] | None = None,
-            boundary_key: bool = False) -> Entity:
+async def _entity(call: IamCall, kind: str, context: dict[str, Sequence[str]] | None = None,
+                  boundary_key: bool = False) -> Entity:
     """The user (``UserName``) or group (``GroupName``), once the caller may act on it.  ``boundary_key``: the
     action takes ``iam:PermissionsBoundary``, the user's current boundary (Attach/Detach/Put/DeleteUserPolicy)."""
     name: str = call.params["UserName" if kind == "user" else "GroupName"]
     find = store.find_user if kind == "user" else store.find_group
-    entity = find(call.db, call.account_id, name)
+    entity = await find(call.db, call.account_id, name)
     if boundary_key and entity is not None and entity.boundary:
         context = {**(context or {}), "iam:permissionsboundary": (entity.boundary,)}
-    call.require(entity.arn if entity else call.arn(kind, "/", name), context=context)
+    await call.require(entity.arn if entity else call.arn(kind, "/", name), context=context)
     if entity is None:
         raise store.no_such_entity_of(kind, name)
     return entity
 
 
-def _attachable(call: IamCall, arn: str, message: str) -> ManagedInfo:
-    policy = store.find_policy(call.db, arn) if _POLICY_ARN.fullmatch(arn) else None
+async def _attachable(call: IamCall, arn: str, message: str) -> ManagedInfo:
+    policy = await store.find_policy(call.db, arn) if _POLICY_ARN.fullmatch(arn) else None
     if policy is None:
         raise store.no_such_entity(message.format(arn=arn))
     return policy
@@ -153,7 +153,7 @@ async def create_policy(call: IamCall) -> dict[str, Any]:
     name: str = call.params["PolicyName"]
     path: str = call.params.get("Path", "/")
     arn = f"arn:aws:iam::{call.account_id}:policy{path}{name}"
-    call.require(arn)
+    await call.require(arn)
     document = _validated(call.params["PolicyDocument"], "managed", MANAGED_POLICY_SIZE)
     tags = _check_tags(call.params.get("Tags", []))
     new = store.NewPolicy(new_id("ANPA"), arn, name, path, call.params.get("Description", ""), document,
@@ -166,22 +166,22 @@ async def create_policy(call: IamCall) -> dict[str, Any]:
 
 @_action
 async def get_policy(call: IamCall) -> dict[str, Any]:
-    policy = _policy(call)
-    attached, boundaries = store.usage_counts(call.db)
+    policy = await _policy(call)
+    attached, boundaries = await store.usage_counts(call.db)
     return {"Policy": _policy_shape(policy, attached.get(policy.arn, 0), boundaries.get(policy.arn, 0))}
 
 
 @_action
 async def list_policies(call: IamCall) -> dict[str, Any]:
     prefix = call.params.get("PathPrefix", "/")
-    call.require("*", shown=f"policy path {prefix}")  # AWS's words: "on resource: policy path /"
+    await call.require("*", shown=f"policy path {prefix}")  # AWS's words: "on resource: policy path /"
     scope = call.params.get("Scope", "All")
     policies: list[ManagedInfo] = []
     if scope in ("All", "Local"):
-        policies += store.customer_policies(call.db)
+        policies += await store.customer_policies(call.db)
     if scope in ("All", "AWS"):
         policies += store.aws_policies()
-    attached, boundaries = store.usage_counts(call.db)
+    attached, boundaries = await store.usage_counts(call.db)
     policies = [p for p in policies if p.path.startswith(prefix)]
     if call.params.get("OnlyAttached"):
         usage = call.params.get("PolicyUsageFilter")
@@ -197,17 +197,17 @@ async def list_policies(call: IamCall) -> dict[str, Any]:
 
 @_action
 async def delete_policy(call: IamCall) -> None:
-    arn = _customer_arn(call)
+    arn = await _customer_arn(call)
     await call.write(lambda conn: store.delete_policy(conn, arn))
     return None
 
 
 @_action
 async def list_entities_for_policy(call: IamCall) -> dict[str, Any]:
-    policy = _policy(call)
+    policy = await _policy(call)
     usage = call.params.get("PolicyUsageFilter")
-    entities = store.entities_for_policy(call.db, call.account_id, policy.arn, usage != "PermissionsBoundary",
-                                         usage != "PermissionsPolicy")
+    entities = await store.entities_for_policy(call.db, call.account_id, policy.arn, usage != "PermissionsBoundary",
+                                               usage != "PermissionsPolicy")
     kind_filter = call.params.get("EntityFilter")
     if kind_filter in ("User", "Group", "Role"):
         entities = [e for e in entities if e.kind == kind_filter.lower()]
@@ -229,7 +229,7 @@ def _request_tags(tags: Sequence[tuple[str, str]]) -> dict[str, Sequence[str]]:
 async def tag_policy(call: IamCall) -> None:
     arn: str = call.params["PolicyArn"]
     tags = list(_check_tags(call.params["Tags"]))
-    call.require(arn, context=_request_tags(tags))
+    await call.require(arn, context=_request_tags(tags))
     _policy_arn(arn)
     await call.write(lambda conn: store.tag_policy(conn, arn, tags))
     return None
@@ -239,7 +239,7 @@ async def tag_policy(call: IamCall) -> None:
 async def untag_policy(call: IamCall) -> None:
     arn: str = call.params["PolicyArn"]
     keys: list[str] = call.params["TagKeys"]
-    call.require(arn, context={"aws:tagkeys": tuple(keys)})
+    await call.require(arn, context={"aws:tagkeys": tuple(keys)})
     _policy_arn(arn)
     await call.write(lambda conn: store.untag_policy(conn, arn, keys))
     return None
@@ -247,7 +247,7 @@ async def untag_policy(call: IamCall) -> None:
 
 @_action
 async def list_policy_tags(call: IamCall) -> dict[str, Any]:
-    policy = _policy(call)
+    policy = await _policy(call)
     page, extra = list_page(call, list(policy.tags), lambda t: [t[0].lower()])
     return {"Tags": _tags(page), **extra}
 
@@ -265,9 +265,9 @@ def _version_shape(version: store.Version, default: str, document: bool) -> dict
 
 @_action
 async def get_policy_version(call: IamCall) -> dict[str, Any]:
-    policy = _policy(call)
+    policy = await _policy(call)
     version_id = call.params["VersionId"]
-    for version in store.policy_versions(call.db, policy):
+    for version in await store.policy_versions(call.db, policy):
         if version.version_id == version_id:
             return {"PolicyVersion": _version_shape(version, policy.default_version, True)}
     raise store.version_not_found(policy.arn, version_id)
@@ -275,15 +275,15 @@ async def get_policy_version(call: IamCall) -> dict[str, Any]:
 
 @_action
 async def list_policy_versions(call: IamCall) -> dict[str, Any]:
-    policy = _policy(call)
-    versions = store.policy_versions(call.db, policy)
+    policy = await _policy(call)
+    versions = await store.policy_versions(call.db, policy)
     page, extra = list_page(call, versions, lambda v: [_padded(10**9 - store.version_number(v.version_id))])
     return {"Versions": [_version_shape(v, policy.default_version, False) for v in page], **extra}
 
 
 @_action
 async def create_policy_version(call: IamCall) -> dict[str, Any]:
-    arn = _customer_arn(call)
+    arn = await _customer_arn(call)
     document = _validated(call.params["PolicyDocument"], "managed", MANAGED_POLICY_SIZE)
     set_default = bool(call.params.get("SetAsDefault", False))
     now = time.time()
@@ -293,14 +293,14 @@ async def create_policy_version(call: IamCall) -> dict[str, Any]:
 
 @_action
 async def set_default_policy_version(call: IamCall) -> None:
-    arn, version_id = _customer_arn(call), call.params["VersionId"]
+    arn, version_id = await _customer_arn(call), call.params["VersionId"]
     await call.write(lambda conn: store.set_default_version(conn, arn, version_id))
     return None
 
 
 @_action
 async def delete_policy_version(call: IamCall) -> None:
-    arn, version_id = _customer_arn(call), call.params["VersionId"]
+    arn, version_id = await _customer_arn(call), call.params["VersionId"]
     await call.write(lambda conn: store.delete_version(conn, arn, version_id))
     return None
 
@@ -310,23 +310,23 @@ async def delete_policy_version(call: IamCall) -> None:
 
 async def _attach(call: IamCall, kind: str) -> None:
     arn: str = call.params["PolicyArn"]
-    entity = _entity(call, kind, {"iam:policyarn": (arn,)}, boundary_key=True)
-    _attachable(call, arn, "Policy {arn} does not exist or is not attachable.")
+    entity = await _entity(call, kind, {"iam:policyarn": (arn,)}, boundary_key=True)
+    await _attachable(call, arn, "Policy {arn} does not exist or is not attachable.")
     now = time.time()
     await call.write(lambda conn: store.attach(conn, entity, arn, now))
 
 
 async def _detach(call: IamCall, kind: str) -> None:
     arn: str = call.params["PolicyArn"]
-    entity = _entity(call, kind, {"iam:policyarn": (arn,)}, boundary_key=True)
+    entity = await _entity(call, kind, {"iam:policyarn": (arn,)}, boundary_key=True)
     await call.write(lambda conn: store.detach(conn, entity, arn))
 
 
-def _list_attached(call: IamCall, kind: str) -> dict[str, Any]:
-    entity = _entity(call, kind)
+async def _list_attached(call: IamCall, kind: str) -> dict[str, Any]:
+    entity = await _entity(call, kind)
     prefix = call.params.get("PathPrefix", "/")
     rows = []
-    for arn in store.attached_arns(call.db, kind, entity.entity_id):
+    for arn in await store.attached_arns(call.db, kind, entity.entity_id):
         match = _POLICY_ARN.fullmatch(arn)
         if match is not None and match["path"].startswith(prefix):
             rows.append((match["name"], arn))
@@ -349,7 +349,7 @@ async def detach_user_policy(call: IamCall) -> None:
 
 @_action
 async def list_attached_user_policies(call: IamCall) -> dict[str, Any]:
-    return _list_attached(call, "user")
+    return await _list_attached(call, "user")
 
 
 @_action
@@ -366,37 +366,37 @@ async def detach_group_policy(call: IamCall) -> None:
 
 @_action
 async def list_attached_group_policies(call: IamCall) -> dict[str, Any]:
-    return _list_attached(call, "group")
+    return await _list_attached(call, "group")
 
 
 # -- inline policies --------------------------------------------------------------------------------------------
 
 
 async def _put_inline(call: IamCall, kind: str) -> None:
-    entity = _entity(call, kind, boundary_key=True)
+    entity = await _entity(call, kind, boundary_key=True)
     name, document = call.params["PolicyName"], _validated(call.params["PolicyDocument"], "identity")
     await call.write(lambda conn: store.put_inline(conn, entity, name, document))
 
 
-def _get_inline(call: IamCall, kind: str) -> dict[str, Any]:
-    entity = _entity(call, kind)
+async def _get_inline(call: IamCall, kind: str) -> dict[str, Any]:
+    entity = await _entity(call, kind)
     name = call.params["PolicyName"]
-    for policy_name, document in store.inline_policies(call.db, kind, entity.entity_id):
+    for policy_name, document in await store.inline_policies(call.db, kind, entity.entity_id):
         if policy_name == name:
             return {"UserName" if kind == "user" else "GroupName": entity.name, "PolicyName": policy_name,
                     "PolicyDocument": encoded(document)}
     raise store.no_such_entity(f"The {kind} policy with name {name} cannot be found.")
 
 
-def _list_inline(call: IamCall, kind: str) -> dict[str, Any]:
-    entity = _entity(call, kind)
-    names = [name for name, _ in store.inline_policies(call.db, kind, entity.entity_id)]
+async def _list_inline(call: IamCall, kind: str) -> dict[str, Any]:
+    entity = await _entity(call, kind)
+    names = [name for name, _ in await store.inline_policies(call.db, kind, entity.entity_id)]
     page, extra = list_page(call, names, lambda n: [n])
     return {"PolicyNames": page, **extra}
 
 
 async def _delete_inline(call: IamCall, kind: str) -> None:
-    entity = _entity(call, kind, boundary_key=True)
+    entity = await _entity(call, kind, boundary_key=True)
     name = call.params["PolicyName"]
     await call.write(lambda conn: store.delete_inline(conn, entity, name))
 
@@ -409,12 +409,12 @@ async def put_user_policy(call: IamCall) -> None:
 
 @_action
 async def get_user_policy(call: IamCall) -> dict[str, Any]:
-    return _get_inline(call, "user")
+    return await _get_inline(call, "user")
 
 
 @_action
 async def list_user_policies(call: IamCall) -> dict[str, Any]:
-    return _list_inline(call, "user")
+    return await _list_inline(call, "user")
 
 
 @_action
@@ -431,12 +431,12 @@ async def put_group_policy(call: IamCall) -> None:
 
 @_action
 async def get_group_policy(call: IamCall) -> dict[str, Any]:
-    return _get_inline(call, "group")
+    return await _get_inline(call, "group")
 
 
 @_action
 async def list_group_policies(call: IamCall) -> dict[str, Any]:
-    return _list_inline(call, "group")
+    return await _list_inline(call, "group")
 
 
 @_action
@@ -451,15 +451,15 @@ async def delete_group_policy(call: IamCall) -> None:
 @_action
 async def put_user_permissions_boundary(call: IamCall) -> None:
     arn: str = call.params["PermissionsBoundary"]
-    user = _entity(call, "user", {"iam:permissionsboundary": (arn,)})
-    _attachable(call, arn, "Scope ARN: {arn} does not exist or is not attachable.")
+    user = await _entity(call, "user", {"iam:permissionsboundary": (arn,)})
+    await _attachable(call, arn, "Scope ARN: {arn} does not exist or is not attachable.")
     await call.write(lambda conn: store.set_boundary(conn, user, arn))
     return None
 
 
 @_action
 async def delete_user_permissions_boundary(call: IamCall) -> None:
-    user = _entity(call, "user", boundary_key=True)
+    user = await _entity(call, "user", boundary_key=True)
     await call.write(lambda conn: store.set_boundary(conn, user, None))
     return None
 
@@ -471,14 +471,14 @@ _DETAIL_KINDS = ("User", "Group", "Role", "LocalManagedPolicy", "AWSManagedPolic
 
 @_action
 async def get_account_authorization_details(call: IamCall) -> dict[str, Any]:
-    call.require("*")
+    await call.require("*")
     wanted = set(call.params.get("Filter") or _DETAIL_KINDS)
     entries: list[tuple[list[str], str, dict[str, Any]]] = []  # (sort key, output list, detail)
     if "User" in wanted:
-        entries += [([_padded(0), d["UserName"].lower()], "UserDetailList", d) for d in _user_details(call)]
+        entries += [([_padded(0), d["UserName"].lower()], "UserDetailList", d) for d in await _user_details(call)]
     if "Group" in wanted:
-        entries += [([_padded(1), d["GroupName"].lower()], "GroupDetailList", d) for d in _group_details(call)]
-    entries += [([_padded(2), d["PolicyName"], d["Arn"]], "Policies", d) for d in _policy_details(call, wanted)]
+        entries += [([_padded(1), d["GroupName"].lower()], "GroupDetailList", d) for d in await _group_details(call)]
+    entries += [([_padded(2), d["PolicyName"], d["Arn"]], "Policies", d) for d in await _policy_details(call, wanted)]
     entries.sort(key=lambda e: e[0])
     page, extra = list_page(call, entries, lambda e: e[0])
     out: dict[str, Any] = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
@@ -491,23 +491,23 @@ def _attached_shape(arns: list[str]) -> list[dict[str, str]]:
     return [{"PolicyName": arn.rpartition("/")[2], "PolicyArn": arn} for arn in arns]
 
 
-def _by_entity(call: IamCall) -> tuple[dict[str, list[dict[str, str]]], dict[str, list[str]]]:
+async def _by_entity(call: IamCall) -> tuple[dict[str, list[dict[str, str]]], dict[str, list[str]]]:
     inline: dict[str, list[dict[str, str]]] = {}
-    for _, entity_id, name, document in store.all_inline(call.db):
+    for _, entity_id, name, document in await store.all_inline(call.db):
         inline.setdefault(entity_id, []).append({"PolicyName": name, "PolicyDocument": encoded(document)})
     attached: dict[str, list[str]] = {}
-    for _, entity_id, arn in store.all_attachments(call.db):
+    for _, entity_id, arn in await store.all_attachments(call.db):
         attached.setdefault(entity_id, []).append(arn)
     return inline, attached
 
 
-def _user_details(call: IamCall) -> list[dict[str, Any]]:
-    inline, attached = _by_entity(call)
+async def _user_details(call: IamCall) -> list[dict[str, Any]]:
+    inline, attached = await _by_entity(call)
     groups: dict[str, list[str]] = {}
-    for user_id, group_name in store.all_memberships(call.db):
+    for user_id, group_name in await store.all_memberships(call.db):
         groups.setdefault(user_id, []).append(group_name)
     details = []
-    for user in store.all_users(call.db):
+    for user in await store.all_users(call.db):
         detail: dict[str, Any] = {
             "Path": user.path, "UserName": user.name, "UserId": user.user_id,
             "Arn": call.arn("user", user.path, user.name), "CreateDate": user.created,
@@ -523,20 +523,20 @@ def _user_details(call: IamCall) -> list[dict[str, Any]]:
     return details
 
 
-def _group_details(call: IamCall) -> list[dict[str, Any]]:
-    inline, attached = _by_entity(call)
+async def _group_details(call: IamCall) -> list[dict[str, Any]]:
+    inline, attached = await _by_entity(call)
     return [{"Path": g.path, "GroupName": g.name, "GroupId": g.group_id, "Arn": call.arn("group", g.path, g.name),
              "CreateDate": g.created, "GroupPolicyList": inline.get(g.group_id, []),
              "AttachedManagedPolicies": _attached_shape(attached.get(g.group_id, []))}
-            for g in store.all_groups(call.db)]
+            for g in await store.all_groups(call.db)]
 
 
-def _policy_details(call: IamCall, wanted: set[str]) -> list[dict[str, Any]]:
+async def _policy_details(call: IamCall, wanted: set[str]) -> list[dict[str, Any]]:
     """Customer managed policies, and the AWS managed policies in use, with every version."""
-    attached, boundaries = store.usage_counts(call.db)
+    attached, boundaries = await store.usage_counts(call.db)
     policies: list[ManagedInfo] = []
     if "LocalManagedPolicy" in wanted:
-        policies += store.customer_policies(call.db)
+        policies += await store.customer_policies(call.db)
     if "AWSManagedPolicy" in wanted:
         policies += [p for p in store.aws_policies() if attached.get(p.arn) or boundaries.get(p.arn)]
     details = []
@@ -545,7 +545,7 @@ def _policy_details(call: IamCall, wanted: set[str]) -> list[dict[str, Any]]:
         if policy.description:
             detail["Description"] = policy.description
         detail["PolicyVersionList"] = [_version_shape(v, policy.default_version, True)
-                                       for v in store.policy_versions(call.db, policy)]
+                                       for v in await store.policy_versions(call.db, policy)]
         details.append(detail)
     return details
 
@@ -553,22 +553,22 @@ def _policy_details(call: IamCall, wanted: set[str]) -> list[dict[str, Any]]:
 # -- the policy simulator ---------------------------------------------------------------------------------------
 
 
-def _source_policies(call: IamCall) -> tuple[PrincipalPolicies, str | None]:
+async def _source_policies(call: IamCall) -> tuple[PrincipalPolicies, str | None]:
     """The policies of the user or group named by ``PolicySourceArn`` (authorized on it first), and the ARN
     to simulate as: the user's own."""
     source_arn: str = call.params["PolicySourceArn"]
-    call.require(source_arn)
+    await call.require(source_arn)
     match = _ENTITY_ARN.fullmatch(source_arn)
     if match is None or match["account"] != call.account_id:
         raise invalid_input(f"ARN {source_arn} is not valid.")
     kind, name = match["kind"], match["name"]
     if kind == "role":
         raise store.no_such_entity_of("role", name)
-    entity = (store.find_user if kind == "user" else store.find_group)(call.db, call.account_id, name)
+    entity = await (store.find_user if kind == "user" else store.find_group)(call.db, call.account_id, name)
     if entity is None:
         raise store.no_such_entity_of(kind, name)
-    loaded = (store.load_principal_policies(call.db, entity.entity_id) if kind == "user"
-              else store.group_policies(call.db, entity.entity_id, entity.name))
+    loaded = (await store.load_principal_policies(call.db, entity.entity_id) if kind == "user"
+              else await store.group_policies(call.db, entity.entity_id, entity.name))
     if loaded is None:  # deleted between the two reads
         raise store.no_such_entity_of(kind, name)
     return loaded, (entity.arn if kind == "user" else None)
@@ -576,7 +576,7 @@ def _source_policies(call: IamCall) -> tuple[PrincipalPolicies, str | None]:
 
 @_action
 async def simulate_principal_policy(call: IamCall) -> dict[str, Any]:
-    loaded, user_arn = _source_policies(call)
+    loaded, user_arn = await _source_policies(call)
     return _simulate(call, loaded, call.params.get("CallerArn") or user_arn)
 
 
@@ -584,7 +584,7 @@ async def simulate_principal_policy(call: IamCall) -> dict[str, Any]:
 async def get_context_keys_for_principal_policy(call: IamCall) -> dict[str, Any]:
     """The condition keys of every policy that applies to the user or group (boundary included), plus those
     of ``PolicyInputList``: what a simulation would want as ContextEntries."""
-    loaded, _ = _source_policies(call)
+    loaded, _ = await _source_policies(call)
     policies = [src.policy for src in loaded.identity]
     if loaded.boundary is not None:
         policies.append(loaded.boundary.policy)
@@ -593,7 +593,7 @@ async def get_context_keys_for_principal_policy(call: IamCall) -> dict[str, Any]
 
 @_action
 async def get_context_keys_for_custom_policy(call: IamCall) -> dict[str, Any]:
-    call.require("*")
+    await call.require("*")
     return {"ContextKeyNames": _context_keys(_input_policies(call))}
 
 
@@ -612,7 +612,7 @@ def _context_keys(policies: list[Policy]) -> list[str]:
 
 @_action
 async def simulate_custom_policy(call: IamCall) -> dict[str, Any]:
-    call.require("*")
+    await call.require("*")
     return _simulate(call, PrincipalPolicies(()), call.params.get("CallerArn"))
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from storeroom.errors import AwsError
 from storeroom.iam.user_store import merged_tags, without_tags
 from storeroom.policy import Policy, PolicySource, PrincipalPolicies, parse_policy
 from storeroom.policy.managed import AWS_MANAGED, ManagedPolicy
+from storeroom.store.sql import Conn
 
 # a boundary whose policy vanished from the catalog must not widen access: it then allows nothing
 _DENY_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}'
@@ -92,21 +92,21 @@ def _arn(account_id: str, kind: str, path: str, name: str) -> str:
     return f"arn:aws:iam::{account_id}:{kind}{path}{name}"
 
 
-def find_user(conn: sqlite3.Connection, account_id: str, name: str) -> Entity | None:
-    row = conn.execute("SELECT user_id, name, path, boundary FROM iam_users WHERE name = ?", (name,)).fetchone()
+async def find_user(conn: Conn, account_id: str, name: str) -> Entity | None:
+    row = await conn.one("SELECT user_id, name, path, boundary FROM iam_users WHERE name = ?", (name,))
     return None if row is None else Entity("user", row[0], row[1], row[2], _arn(account_id, "user", row[2], row[1]),
                                            row[3])
 
 
-def find_group(conn: sqlite3.Connection, account_id: str, name: str) -> Entity | None:
-    row = conn.execute("SELECT group_id, name, path FROM iam_groups WHERE name = ?", (name,)).fetchone()
+async def find_group(conn: Conn, account_id: str, name: str) -> Entity | None:
+    row = await conn.one("SELECT group_id, name, path FROM iam_groups WHERE name = ?", (name,))
     return None if row is None else Entity("group", row[0], row[1], row[2],
                                            _arn(account_id, "group", row[2], row[1]))
 
 
-def entity_exists(conn: sqlite3.Connection, kind: str, entity_id: str) -> bool:
+async def entity_exists(conn: Conn, kind: str, entity_id: str) -> bool:
     table, column = ("iam_users", "user_id") if kind == "user" else ("iam_groups", "group_id")
-    return conn.execute(f"SELECT 1 FROM {table} WHERE {column} = ?", (entity_id,)).fetchone() is not None
+    return await conn.one(f"SELECT 1 FROM {table} WHERE {column} = ?", (entity_id,)) is not None
 
 
 # -- managed policies -------------------------------------------------------------------------------------------
@@ -117,34 +117,34 @@ _POLICY_FROM = ("iam_policies p JOIN iam_policy_versions v "
                 "ON v.policy_id = p.policy_id AND v.version_id = p.default_version")
 
 
-def _customer_info(row: sqlite3.Row | tuple[Any, ...]) -> ManagedInfo:
+def _customer_info(row: tuple[Any, ...]) -> ManagedInfo:
     tags = tuple((k, v) for k, v in json.loads(row[8]))
     return ManagedInfo(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], tags, False, row[9])
 
 
-def find_policy(conn: sqlite3.Connection, arn: str) -> ManagedInfo | None:
+async def find_policy(conn: Conn, arn: str) -> ManagedInfo | None:
     """A customer managed policy of this account or an AWS managed policy, by ARN."""
     entry = aws_catalog().get(arn)
     if entry is not None:
         return _aws_info(entry)
-    row = conn.execute(f"SELECT {_POLICY_COLUMNS} FROM {_POLICY_FROM} WHERE p.arn = ?", (arn,)).fetchone()
+    row = await conn.one(f"SELECT {_POLICY_COLUMNS} FROM {_POLICY_FROM} WHERE p.arn = ?", (arn,))
     return None if row is None else _customer_info(row)
 
 
-def customer_policies(conn: sqlite3.Connection) -> list[ManagedInfo]:
-    return [_customer_info(r) for r in conn.execute(f"SELECT {_POLICY_COLUMNS} FROM {_POLICY_FROM}")]
+async def customer_policies(conn: Conn) -> list[ManagedInfo]:
+    return [_customer_info(r) for r in await conn.all(f"SELECT {_POLICY_COLUMNS} FROM {_POLICY_FROM}")]
 
 
 def aws_policies() -> list[ManagedInfo]:
     return [_aws_info(e) for e in aws_catalog().values()]
 
 
-def policy_versions(conn: sqlite3.Connection, policy: ManagedInfo) -> list[Version]:
+async def policy_versions(conn: Conn, policy: ManagedInfo) -> list[Version]:
     """Newest first, as ListPolicyVersions answers (AWS managed policies: their default version only)."""
     if policy.aws_managed:
         return [Version(policy.default_version, policy.document, policy.created)]
-    rows = conn.execute("SELECT version_id, document, created FROM iam_policy_versions WHERE policy_id = ?",
-                        (policy.policy_id,)).fetchall()
+    rows = await conn.all("SELECT version_id, document, created FROM iam_policy_versions WHERE policy_id = ?",
+                          (policy.policy_id,))
     return sorted((Version(*r) for r in rows), key=lambda v: -version_number(v.version_id))
 
 
@@ -152,48 +152,49 @@ def version_number(version_id: str) -> int:
     return int(version_id[1:].split(".")[0])
 
 
-def usage_counts(conn: sqlite3.Connection) -> tuple[dict[str, int], dict[str, int]]:
+async def usage_counts(conn: Conn) -> tuple[dict[str, int], dict[str, int]]:
     """(attachments per policy ARN, permissions-boundary uses per policy ARN)."""
-    attached = dict(conn.execute("SELECT policy_arn, count(*) FROM iam_attachments GROUP BY policy_arn"))
-    boundaries = dict(conn.execute("SELECT boundary, count(*) FROM iam_users WHERE boundary IS NOT NULL "
-                                   "GROUP BY boundary"))
+    attached: dict[str, int] = dict(await conn.all(
+        "SELECT policy_arn, count(*) FROM iam_attachments GROUP BY policy_arn"))
+    boundaries: dict[str, int] = dict(await conn.all(
+        "SELECT boundary, count(*) FROM iam_users WHERE boundary IS NOT NULL GROUP BY boundary"))
     return attached, boundaries
 
 
-def policy_in_use(conn: sqlite3.Connection, arn: str) -> bool:
-    return (conn.execute("SELECT 1 FROM iam_attachments WHERE policy_arn = ? LIMIT 1", (arn,)).fetchone() is not None
-            or conn.execute("SELECT 1 FROM iam_users WHERE boundary = ? LIMIT 1", (arn,)).fetchone() is not None)
+async def policy_in_use(conn: Conn, arn: str) -> bool:
+    return (await conn.one("SELECT 1 FROM iam_attachments WHERE policy_arn = ? LIMIT 1", (arn,)) is not None
+            or await conn.one("SELECT 1 FROM iam_users WHERE boundary = ? LIMIT 1", (arn,)) is not None)
 
 
 # -- attachments and inline policies ----------------------------------------------------------------------------
 
 
-def attached_arns(conn: sqlite3.Connection, kind: str, entity_id: str) -> list[str]:
-    rows = conn.execute("SELECT policy_arn FROM iam_attachments WHERE entity_type = ? AND entity_id = ?",
-                        (kind, entity_id))
+async def attached_arns(conn: Conn, kind: str, entity_id: str) -> list[str]:
+    rows = await conn.all("SELECT policy_arn FROM iam_attachments WHERE entity_type = ? AND entity_id = ?",
+                          (kind, entity_id))
     return [r[0] for r in rows]
 
 
-def inline_policies(conn: sqlite3.Connection, kind: str, entity_id: str) -> list[tuple[str, str]]:
+async def inline_policies(conn: Conn, kind: str, entity_id: str) -> list[tuple[str, str]]:
     """(name, document) of the entity's inline policies, by name."""
-    rows = conn.execute("SELECT name, document FROM iam_inline_policies WHERE entity_type = ? AND entity_id = ? "
-                        "ORDER BY name", (kind, entity_id))
+    rows = await conn.all("SELECT name, document FROM iam_inline_policies WHERE entity_type = ? AND entity_id = ? "
+                          "ORDER BY name", (kind, entity_id))
     return [(r[0], r[1]) for r in rows]
 
 
-def entities_for_policy(conn: sqlite3.Connection, account_id: str, arn: str, attached: bool,
-                        boundary: bool) -> list[Entity]:
+async def entities_for_policy(conn: Conn, account_id: str, arn: str, attached: bool,
+                              boundary: bool) -> list[Entity]:
     """Users and groups the policy is attached to (``attached``) or that use it as boundary (``boundary``)."""
     found: dict[str, Entity] = {}
     if attached:
         for kind, table, column in (("user", "iam_users", "user_id"), ("group", "iam_groups", "group_id")):
-            rows = conn.execute(f"SELECT e.{column}, e.name, e.path FROM iam_attachments a JOIN {table} e "
-                                f"ON e.{column} = a.entity_id WHERE a.policy_arn = ? AND a.entity_type = ?",
-                                (arn, kind))
+            rows = await conn.all(f"SELECT e.{column}, e.name, e.path FROM iam_attachments a JOIN {table} e "
+                                  f"ON e.{column} = a.entity_id WHERE a.policy_arn = ? AND a.entity_type = ?",
+                                  (arn, kind))
             for r in rows:
                 found[r[0]] = Entity(kind, r[0], r[1], r[2], _arn(account_id, kind, r[2], r[1]))
     if boundary:
-        for r in conn.execute("SELECT user_id, name, path FROM iam_users WHERE boundary = ?", (arn,)):
+        for r in await conn.all("SELECT user_id, name, path FROM iam_users WHERE boundary = ?", (arn,)):
             found[r[0]] = Entity("user", r[0], r[1], r[2], _arn(account_id, "user", r[2], r[1]))
     return list(found.values())
 
@@ -219,49 +220,49 @@ class GroupRow:
     created: float
 
 
-def all_users(conn: sqlite3.Connection) -> list[UserRow]:
-    rows = conn.execute("SELECT user_id, name, path, created, tags, boundary FROM iam_users")
+async def all_users(conn: Conn) -> list[UserRow]:
+    rows = await conn.all("SELECT user_id, name, path, created, tags, boundary FROM iam_users")
     return [UserRow(r[0], r[1], r[2], r[3], tuple((k, v) for k, v in json.loads(r[4])), r[5]) for r in rows]
 
 
-def all_groups(conn: sqlite3.Connection) -> list[GroupRow]:
-    return [GroupRow(*r) for r in conn.execute("SELECT group_id, name, path, created FROM iam_groups")]
+async def all_groups(conn: Conn) -> list[GroupRow]:
+    return [GroupRow(*r) for r in await conn.all("SELECT group_id, name, path, created FROM iam_groups")]
 
 
-def all_memberships(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+async def all_memberships(conn: Conn) -> list[tuple[str, str]]:
     """(user_id, group name) pairs, by group name."""
-    rows = conn.execute("SELECT m.user_id, g.name FROM iam_group_members m JOIN iam_groups g "
-                        "ON g.group_id = m.group_id ORDER BY g.name")
+    rows = await conn.all("SELECT m.user_id, g.name FROM iam_group_members m JOIN iam_groups g "
+                          "ON g.group_id = m.group_id ORDER BY g.name")
     return [(r[0], r[1]) for r in rows]
 
 
-def all_inline(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
+async def all_inline(conn: Conn) -> list[tuple[str, str, str, str]]:
     """(entity_type, entity_id, name, document), by name."""
-    rows = conn.execute("SELECT entity_type, entity_id, name, document FROM iam_inline_policies ORDER BY name")
+    rows = await conn.all("SELECT entity_type, entity_id, name, document FROM iam_inline_policies ORDER BY name")
     return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
-def all_attachments(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+async def all_attachments(conn: Conn) -> list[tuple[str, str, str]]:
     """(entity_type, entity_id, policy_arn)."""
-    rows = conn.execute("SELECT entity_type, entity_id, policy_arn FROM iam_attachments ORDER BY policy_arn")
+    rows = await conn.all("SELECT entity_type, entity_id, policy_arn FROM iam_attachments ORDER BY policy_arn")
     return [(r[0], r[1], r[2]) for r in rows]
 
 
 # -- compiled policies for evaluation ---------------------------------------------------------------------------
 
 
-def _sources(conn: sqlite3.Connection, entities: list[tuple[str, str, str]]) -> tuple[PolicySource, ...]:
+async def _sources(conn: Conn, entities: list[tuple[str, str, str]]) -> tuple[PolicySource, ...]:
     """Inline then attached policies of each (kind, id, name) entity, in that order; a managed policy attached
     twice (to the user and to one of its groups) counts once."""
     ids = [e[1] for e in entities]
     marks = ",".join("?" * len(ids))
     inline: dict[str, list[tuple[str, str]]] = {}
-    for entity_id, name, document in conn.execute(
+    for entity_id, name, document in await conn.all(
             f"SELECT entity_id, name, document FROM iam_inline_policies WHERE entity_type IN ('user', 'group') "
             f"AND entity_id IN ({marks}) ORDER BY name", ids):
         inline.setdefault(entity_id, []).append((name, document))
     attached: dict[str, list[tuple[str, str | None, str | None]]] = {}
-    for entity_id, arn, name, document in conn.execute(
+    for entity_id, arn, name, document in await conn.all(
             f"SELECT a.entity_id, a.policy_arn, p.name, v.document FROM iam_attachments a "
             f"LEFT JOIN iam_policies p ON p.arn = a.policy_arn "
             f"LEFT JOIN iam_policy_versions v ON v.policy_id = p.policy_id AND v.version_id = p.default_version "
@@ -289,37 +290,37 @@ def _managed_source(arn: str, name: str | None, document: str | None) -> PolicyS
     return PolicySource(entry.policy, entry.name, "aws-managed", arn)
 
 
-def boundary_source(conn: sqlite3.Connection, arn: str) -> PolicySource:
+async def boundary_source(conn: Conn, arn: str) -> PolicySource:
     entry = aws_catalog().get(arn)
     if entry is not None:
         return PolicySource(entry.policy, entry.name, "permissions-boundary", arn)
-    row = conn.execute(f"SELECT p.name, v.document FROM {_POLICY_FROM} WHERE p.arn = ?", (arn,)).fetchone()
+    row = await conn.one(f"SELECT p.name, v.document FROM {_POLICY_FROM} WHERE p.arn = ?", (arn,))
     if row is None:
         return PolicySource(compile_policy(_DENY_ALL, "managed"), arn.rpartition("/")[2], "permissions-boundary",
                             arn)
     return PolicySource(compile_policy(row[1], "managed"), row[0], "permissions-boundary", arn)
 
 
-def group_policies(conn: sqlite3.Connection, group_id: str, group_name: str) -> PrincipalPolicies:
+async def group_policies(conn: Conn, group_id: str, group_name: str) -> PrincipalPolicies:
     """A group's inline and attached policies (what SimulatePrincipalPolicy evaluates for a group ARN)."""
-    return PrincipalPolicies(_sources(conn, [("group", group_id, group_name)]))
+    return PrincipalPolicies(await _sources(conn, [("group", group_id, group_name)]))
 
 
-def load_principal_policies(conn: sqlite3.Connection, user_id: str) -> PrincipalPolicies | None:
+async def load_principal_policies(conn: Conn, user_id: str) -> PrincipalPolicies | None:
     """Every policy that applies to the user (inline + attached managed policies of the user and of each of
     its groups, compiled) and its permissions boundary; None if the user does not exist.
 
     Four indexed queries: the user, its groups, their inline policies, their attachments with the customer
     policies' default versions (plus one for a customer managed boundary)."""
-    row = conn.execute("SELECT name, boundary FROM iam_users WHERE user_id = ?", (user_id,)).fetchone()
+    row = await conn.one("SELECT name, boundary FROM iam_users WHERE user_id = ?", (user_id,))
     if row is None:
         return None
     user_name, boundary_arn = row
-    groups = conn.execute("SELECT g.group_id, g.name FROM iam_group_members m JOIN iam_groups g "
-                          "ON g.group_id = m.group_id WHERE m.user_id = ? ORDER BY g.name", (user_id,)).fetchall()
+    groups = await conn.all("SELECT g.group_id, g.name FROM iam_group_members m JOIN iam_groups g "
+                            "ON g.group_id = m.group_id WHERE m.user_id = ? ORDER BY g.name", (user_id,))
     entities = [("user", user_id, user_name), *(("group", gid, gname) for gid, gname in groups)]
-    boundary = None if boundary_arn is None else boundary_source(conn, boundary_arn)
-    return PrincipalPolicies(_sources(conn, entities), boundary)
+    boundary = None if boundary_arn is None else await boundary_source(conn, boundary_arn)
+    return PrincipalPolicies(await _sources(conn, entities), boundary)
 
 
 def policy_size(document: str) -> int:
@@ -375,105 +376,105 @@ class NewPolicy:
     tags: tuple[tuple[str, str], ...]
 
 
-def create_policy(conn: sqlite3.Connection, new: NewPolicy) -> None:
-    if conn.execute("SELECT 1 FROM iam_policies WHERE name = ?", (new.name,)).fetchone() is not None:
+async def create_policy(conn: Conn, new: NewPolicy) -> None:
+    if await conn.one("SELECT 1 FROM iam_policies WHERE name = ?", (new.name,)) is not None:
         raise AwsError("EntityAlreadyExists", f"A policy called {new.name} already exists. Duplicate names are "
                        f"not allowed.", 409)
-    conn.execute("INSERT INTO iam_policies(policy_id, arn, name, path, description, default_version, next_version, "
-                 "created, updated, tags) VALUES (?, ?, ?, ?, ?, 'v1', 2, ?, ?, ?)",
-                 (new.policy_id, new.arn, new.name, new.path, new.description, new.created, new.created,
+    await conn.run("INSERT INTO iam_policies(policy_id, arn, name, path, description, default_version, next_version, "
+                   "created, updated, tags) VALUES (?, ?, ?, ?, ?, 'v1', 2, ?, ?, ?)",
+                   (new.policy_id, new.arn, new.name, new.path, new.description, new.created, new.created,
                   json.dumps([list(t) for t in new.tags])))
-    conn.execute("INSERT INTO iam_policy_versions(policy_id, version_id, document, created) VALUES (?, 'v1', ?, ?)",
-                 (new.policy_id, new.document, new.created))
+    await conn.run("INSERT INTO iam_policy_versions(policy_id, version_id, document, created) VALUES (?, 'v1', ?, ?)",
+                   (new.policy_id, new.document, new.created))
 
 
-def _policy_row(conn: sqlite3.Connection, arn: str) -> tuple[str, str, int]:
+async def _policy_row(conn: Conn, arn: str) -> tuple[str, str, int]:
     """(policy_id, default_version, next_version) of a customer managed policy, or NoSuchEntity."""
-    row = conn.execute("SELECT policy_id, default_version, next_version FROM iam_policies WHERE arn = ?",
-                       (arn,)).fetchone()
+    row = await conn.one("SELECT policy_id, default_version, next_version FROM iam_policies WHERE arn = ?",
+                         (arn,))
     if row is None:
         raise policy_not_found(arn)
     return row[0], row[1], row[2]
 
 
-def create_version(conn: sqlite3.Connection, arn: str, document: str, set_default: bool, now: float) -> str:
-    policy_id, _, next_version = _policy_row(conn, arn)
-    count = conn.execute("SELECT count(*) FROM iam_policy_versions WHERE policy_id = ?", (policy_id,)).fetchone()[0]
+async def create_version(conn: Conn, arn: str, document: str, set_default: bool, now: float) -> str:
+    policy_id, _, next_version = await _policy_row(conn, arn)
+    count = await conn.value("SELECT count(*) FROM iam_policy_versions WHERE policy_id = ?", (policy_id,))
     if count >= MAX_VERSIONS:
         raise limit_exceeded("A managed policy can have up to 5 versions. Before you create a new version, you must "
                              "delete an existing version.")
     version_id = f"v{next_version}"
-    conn.execute("INSERT INTO iam_policy_versions(policy_id, version_id, document, created) VALUES (?, ?, ?, ?)",
-                 (policy_id, version_id, document, now))
+    await conn.run("INSERT INTO iam_policy_versions(policy_id, version_id, document, created) VALUES (?, ?, ?, ?)",
+                   (policy_id, version_id, document, now))
     # UpdateDate is when the newest version was created
-    conn.execute("UPDATE iam_policies SET next_version = next_version + 1, updated = ? WHERE policy_id = ?",
-                 (now, policy_id))
+    await conn.run("UPDATE iam_policies SET next_version = next_version + 1, updated = ? WHERE policy_id = ?",
+                   (now, policy_id))
     if set_default:
-        conn.execute("UPDATE iam_policies SET default_version = ? WHERE policy_id = ?", (version_id, policy_id))
+        await conn.run("UPDATE iam_policies SET default_version = ? WHERE policy_id = ?", (version_id, policy_id))
     return version_id
 
 
-def _version_exists(conn: sqlite3.Connection, policy_id: str, version_id: str) -> bool:
-    return conn.execute("SELECT 1 FROM iam_policy_versions WHERE policy_id = ? AND version_id = ?",
-                        (policy_id, version_id)).fetchone() is not None
+async def _version_exists(conn: Conn, policy_id: str, version_id: str) -> bool:
+    return await conn.one("SELECT 1 FROM iam_policy_versions WHERE policy_id = ? AND version_id = ?",
+                          (policy_id, version_id)) is not None
 
 
-def set_default_version(conn: sqlite3.Connection, arn: str, version_id: str) -> None:
-    policy_id, _, _ = _policy_row(conn, arn)
-    if not _version_exists(conn, policy_id, version_id):
+async def set_default_version(conn: Conn, arn: str, version_id: str) -> None:
+    policy_id, _, _ = await _policy_row(conn, arn)
+    if not await _version_exists(conn, policy_id, version_id):
         raise version_not_found(arn, version_id)
-    conn.execute("UPDATE iam_policies SET default_version = ? WHERE policy_id = ?", (version_id, policy_id))
+    await conn.run("UPDATE iam_policies SET default_version = ? WHERE policy_id = ?", (version_id, policy_id))
 
 
-def delete_version(conn: sqlite3.Connection, arn: str, version_id: str) -> None:
-    policy_id, default_version, _ = _policy_row(conn, arn)
-    if not _version_exists(conn, policy_id, version_id):
+async def delete_version(conn: Conn, arn: str, version_id: str) -> None:
+    policy_id, default_version, _ = await _policy_row(conn, arn)
+    if not await _version_exists(conn, policy_id, version_id):
         raise version_not_found(arn, version_id)
     if version_id == default_version:
         raise delete_conflict("Cannot delete the default version of a policy.")
-    conn.execute("DELETE FROM iam_policy_versions WHERE policy_id = ? AND version_id = ?", (policy_id, version_id))
+    await conn.run("DELETE FROM iam_policy_versions WHERE policy_id = ? AND version_id = ?", (policy_id, version_id))
 
 
-def delete_policy(conn: sqlite3.Connection, arn: str) -> None:
-    policy_id, _, _ = _policy_row(conn, arn)
-    if policy_in_use(conn, arn):
+async def delete_policy(conn: Conn, arn: str) -> None:
+    policy_id, _, _ = await _policy_row(conn, arn)
+    if await policy_in_use(conn, arn):
         raise delete_conflict("Cannot delete a policy attached to entities.")
-    if conn.execute("SELECT count(*) FROM iam_policy_versions WHERE policy_id = ?", (policy_id,)).fetchone()[0] > 1:
+    if await conn.value("SELECT count(*) FROM iam_policy_versions WHERE policy_id = ?", (policy_id,)) > 1:
         raise delete_conflict("This policy has more than one version. Before you delete a policy, you must delete "
                               "the policy's versions. The default version is deleted with the policy.")
-    conn.execute("DELETE FROM iam_policy_versions WHERE policy_id = ?", (policy_id,))
-    conn.execute("DELETE FROM iam_policies WHERE policy_id = ?", (policy_id,))
+    await conn.run("DELETE FROM iam_policy_versions WHERE policy_id = ?", (policy_id,))
+    await conn.run("DELETE FROM iam_policies WHERE policy_id = ?", (policy_id,))
 
 
 TAGS_PER_POLICY = 50
 
 
-def _policy_tags(conn: sqlite3.Connection, arn: str) -> list[tuple[str, str]]:
-    row = conn.execute("SELECT tags FROM iam_policies WHERE arn = ?", (arn,)).fetchone()
+async def _policy_tags(conn: Conn, arn: str) -> list[tuple[str, str]]:
+    row = await conn.one("SELECT tags FROM iam_policies WHERE arn = ?", (arn,))
     if row is None:
         raise policy_not_found(arn)
     return [(k, v) for k, v in json.loads(row[0])]
 
 
-def _set_policy_tags(conn: sqlite3.Connection, arn: str, tags: list[tuple[str, str]]) -> None:
-    conn.execute("UPDATE iam_policies SET tags = ? WHERE arn = ?", (json.dumps([list(t) for t in tags]), arn))
+async def _set_policy_tags(conn: Conn, arn: str, tags: list[tuple[str, str]]) -> None:
+    await conn.run("UPDATE iam_policies SET tags = ? WHERE arn = ?", (json.dumps([list(t) for t in tags]), arn))
 
 
-def tag_policy(conn: sqlite3.Connection, arn: str, new: list[tuple[str, str]]) -> None:
+async def tag_policy(conn: Conn, arn: str, new: list[tuple[str, str]]) -> None:
     """TagUser's rules: keys are case-insensitive, a known key takes the new value, at most 50 tags."""
-    tags = merged_tags(_policy_tags(conn, arn), new)
+    tags = merged_tags(await _policy_tags(conn, arn), new)
     if len(tags) > TAGS_PER_POLICY:
         raise limit_exceeded(f"Cannot exceed quota for TagsPerPolicy: {TAGS_PER_POLICY}")
-    _set_policy_tags(conn, arn, tags)
+    await _set_policy_tags(conn, arn, tags)
 
 
-def untag_policy(conn: sqlite3.Connection, arn: str, keys: list[str]) -> None:
-    _set_policy_tags(conn, arn, without_tags(_policy_tags(conn, arn), keys))
+async def untag_policy(conn: Conn, arn: str, keys: list[str]) -> None:
+    await _set_policy_tags(conn, arn, without_tags(await _policy_tags(conn, arn), keys))
 
 
-def _check_entity(conn: sqlite3.Connection, entity: Entity) -> None:
+async def _check_entity(conn: Conn, entity: Entity) -> None:
     """Inside a write: the user or group may have been deleted since the handler looked it up."""
-    if not entity_exists(conn, entity.kind, entity.entity_id):
+    if not await entity_exists(conn, entity.kind, entity.entity_id):
         raise no_such_entity_of(entity.kind, entity.name)
 
 
@@ -482,44 +483,45 @@ ATTACHED_QUOTA = {"user": ("PoliciesPerUser", 10), "group": ("PoliciesPerGroup",
 INLINE_QUOTA = {"user": 2048, "group": 5120}
 
 
-def attach(conn: sqlite3.Connection, entity: Entity, arn: str, now: float) -> None:
-    _check_entity(conn, entity)
-    current = attached_arns(conn, entity.kind, entity.entity_id)
+async def attach(conn: Conn, entity: Entity, arn: str, now: float) -> None:
+    await _check_entity(conn, entity)
+    current = await attached_arns(conn, entity.kind, entity.entity_id)
     if arn in current:
         return
     quota, limit = ATTACHED_QUOTA[entity.kind]
     if len(current) >= limit:
         raise limit_exceeded(f"Cannot exceed quota for {quota}: {limit}")
-    conn.execute("INSERT INTO iam_attachments(entity_type, entity_id, policy_arn, attached) VALUES (?, ?, ?, ?)",
-                 (entity.kind, entity.entity_id, arn, now))
+    await conn.run("INSERT INTO iam_attachments(entity_type, entity_id, policy_arn, attached) VALUES (?, ?, ?, ?)",
+                   (entity.kind, entity.entity_id, arn, now))
 
 
-def detach(conn: sqlite3.Connection, entity: Entity, arn: str) -> None:
-    _check_entity(conn, entity)
-    deleted = conn.execute("DELETE FROM iam_attachments WHERE entity_type = ? AND entity_id = ? AND policy_arn = ?",
-                           (entity.kind, entity.entity_id, arn)).rowcount
+async def detach(conn: Conn, entity: Entity, arn: str) -> None:
+    await _check_entity(conn, entity)
+    deleted = await conn.run("DELETE FROM iam_attachments WHERE entity_type = ? AND entity_id = ? AND policy_arn = ?",
+                             (entity.kind, entity.entity_id, arn))
     if not deleted:
         raise policy_not_found(arn)
 
 
-def put_inline(conn: sqlite3.Connection, entity: Entity, name: str, document: str) -> None:
-    _check_entity(conn, entity)
-    others = [d for n, d in inline_policies(conn, entity.kind, entity.entity_id) if n != name]
+async def put_inline(conn: Conn, entity: Entity, name: str, document: str) -> None:
+    await _check_entity(conn, entity)
+    others = [d for n, d in await inline_policies(conn, entity.kind, entity.entity_id) if n != name]
     limit = INLINE_QUOTA[entity.kind]
     if total_size([*others, document]) > limit:
         raise limit_exceeded(f"Maximum policy size of {limit} bytes exceeded for {entity.kind} {entity.name}")
-    conn.execute("INSERT OR REPLACE INTO iam_inline_policies(entity_type, entity_id, name, document) "
-                 "VALUES (?, ?, ?, ?)", (entity.kind, entity.entity_id, name, document))
+    await conn.run("INSERT INTO iam_inline_policies(entity_type, entity_id, name, document) VALUES (?, ?, ?, ?) "
+                   "ON CONFLICT(entity_type, entity_id, name) DO UPDATE SET document = excluded.document",
+                   (entity.kind, entity.entity_id, name, document))
 
 
-def delete_inline(conn: sqlite3.Connection, entity: Entity, name: str) -> None:
-    _check_entity(conn, entity)
-    deleted = conn.execute("DELETE FROM iam_inline_policies WHERE entity_type = ? AND entity_id = ? AND name = ?",
-                           (entity.kind, entity.entity_id, name)).rowcount
+async def delete_inline(conn: Conn, entity: Entity, name: str) -> None:
+    await _check_entity(conn, entity)
+    deleted = await conn.run("DELETE FROM iam_inline_policies WHERE entity_type = ? AND entity_id = ? AND name = ?",
+                             (entity.kind, entity.entity_id, name))
     if not deleted:
         raise no_such_entity(f"The {entity.kind} policy with name {name} cannot be found.")
 
 
-def set_boundary(conn: sqlite3.Connection, user: Entity, arn: str | None) -> None:
-    _check_entity(conn, user)
-    conn.execute("UPDATE iam_users SET boundary = ? WHERE user_id = ?", (arn, user.entity_id))
+async def set_boundary(conn: Conn, user: Entity, arn: str | None) -> None:
+    await _check_entity(conn, user)
+    await conn.run("UPDATE iam_users SET boundary = ? WHERE user_id = ?", (arn, user.entity_id))

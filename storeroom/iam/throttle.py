@@ -17,9 +17,10 @@ the number of concurrent requests, not unlimited guessing.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from storeroom.store.sql import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,26 +53,28 @@ def ip_subject(address: str) -> str:
     return f"ip:{address}"
 
 
-def retry_after(conn: sqlite3.Connection, subjects: Iterable[str], now: float) -> float:
+async def retry_after(conn: Conn, subjects: Iterable[str], now: float) -> float:
     """Seconds until every subject may try again (0: go ahead)."""
     wanted = list(subjects)
     marks = ",".join("?" * len(wanted))
-    row = conn.execute(f"SELECT max(blocked_until) FROM signin_throttle WHERE subject IN ({marks})",
-                       wanted).fetchone()
+    row = await conn.one(f"SELECT max(blocked_until) FROM signin_throttle WHERE subject IN ({marks})",
+                         wanted)
     until = row[0] if row and row[0] is not None else 0.0
     return max(0.0, float(until) - now)
 
 
-def note_failure_job(conn: sqlite3.Connection, subject: str, backoff: Backoff, now: float) -> float:
+async def note_failure_job(conn: Conn, subject: str, backoff: Backoff, now: float) -> float:
     """Counts a failure; returns the wait it imposes.  Forgotten subjects are swept on the way."""
-    conn.execute("DELETE FROM signin_throttle WHERE last_failure < ?", (now - backoff.forget_after,))
-    row = conn.execute("SELECT failures FROM signin_throttle WHERE subject = ?", (subject,)).fetchone()
+    await conn.run("DELETE FROM signin_throttle WHERE last_failure < ?", (now - backoff.forget_after,))
+    row = await conn.one("SELECT failures FROM signin_throttle WHERE subject = ?", (subject,))
     failures = (row[0] if row else 0) + 1
     wait = backoff.wait(failures)
-    conn.execute("INSERT OR REPLACE INTO signin_throttle(subject, failures, last_failure, blocked_until) "
-                 "VALUES (?, ?, ?, ?)", (subject, failures, now, now + wait))
+    await conn.run("INSERT INTO signin_throttle(subject, failures, last_failure, blocked_until) VALUES (?, ?, ?, ?) "
+                   "ON CONFLICT(subject) DO UPDATE SET failures = excluded.failures, "
+                   "last_failure = excluded.last_failure, blocked_until = excluded.blocked_until",
+                   (subject, failures, now, now + wait))
     return wait
 
 
-def clear_job(conn: sqlite3.Connection, subject: str) -> None:
-    conn.execute("DELETE FROM signin_throttle WHERE subject = ?", (subject,))
+async def clear_job(conn: Conn, subject: str) -> None:
+    await conn.run("DELETE FROM signin_throttle WHERE subject = ?", (subject,))

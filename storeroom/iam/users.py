@@ -60,19 +60,19 @@ def _resource_context(user: User | None) -> dict[str, Sequence[str]]:
     return {**_tag_context("aws:resourcetag", user.tags), **_tag_context("iam:resourcetag", user.tags)}
 
 
-def _require_user(call: IamCall, name: str, context: dict[str, Sequence[str]] | None = None) -> User:
+async def _require_user(call: IamCall, name: str, context: dict[str, Sequence[str]] | None = None) -> User:
     """Authorize on the user's ARN, then NoSuchEntity if there is no such user."""
-    user = store.get_user(call.db, name)
+    user = await store.get_user(call.db, name)
     arn = call.arn("user", "/", name) if user is None else _user_arn(call, user)
-    call.require(arn, context={**_resource_context(user), **(context or {})})
+    await call.require(arn, context={**_resource_context(user), **(context or {})})
     if user is None:
         raise store.no_such_user(name)
     return user
 
 
-def _require_group(call: IamCall, name: str) -> Group:
-    group = store.get_group(call.db, name)
-    call.require(call.arn("group", "/", name) if group is None else _group_arn(call, group))
+async def _require_group(call: IamCall, name: str) -> Group:
+    group = await store.get_group(call.db, name)
+    await call.require(call.arn("group", "/", name) if group is None else _group_arn(call, group))
     if group is None:
         raise store.no_such_group(name)
     return group
@@ -84,11 +84,11 @@ def _tags_param(call: IamCall) -> Tags:
     return tags
 
 
-def _user_out(call: IamCall, user: User, *, full: bool = False) -> dict[str, Any]:
+async def _user_out(call: IamCall, user: User, *, full: bool = False) -> dict[str, Any]:
     """The ``User`` shape; ListUsers and GetGroup leave out tags and boundary, as AWS does."""
     out: dict[str, Any] = {"Path": user.path, "UserName": user.name, "UserId": user.user_id,
                            "Arn": _user_arn(call, user), "CreateDate": user.created}
-    used = _password_last_used(call, user.user_id)
+    used = await _password_last_used(call, user.user_id)
     if used is not None:
         out["PasswordLastUsed"] = used
     if full and user.boundary is not None:
@@ -99,9 +99,9 @@ def _user_out(call: IamCall, user: User, *, full: bool = False) -> dict[str, Any
     return out
 
 
-def _password_last_used(call: IamCall, principal: str) -> float | None:
+async def _password_last_used(call: IamCall, principal: str) -> float | None:
     """When the user (or root) last signed in with a password; absent if never (as AWS leaves it out)."""
-    profile = login_store.get_login_profile(call.db, principal)
+    profile = await login_store.get_login_profile(call.db, principal)
     return None if profile is None else profile.last_used
 
 
@@ -120,64 +120,65 @@ async def CreateUser(call: IamCall) -> Result:
     user = User(new_id("AIDA"), p["UserName"], p.get("Path", "/"), time.time(), tags, p.get("PermissionsBoundary"))
     arn = _user_arn(call, user)
     context = {"iam:permissionsboundary": (user.boundary,)} if user.boundary else {}
-    call.require(arn, context={**context, **_request_tags_context(tags)} if tags else context)
+    await call.require(arn, context={**context, **_request_tags_context(tags)} if tags else context)
     if tags:  # creating a tagged user also takes iam:TagUser, as in AWS
-        call.require(arn, "iam:TagUser", _request_tags_context(tags))
+        await call.require(arn, "iam:TagUser", _request_tags_context(tags))
     await call.write(lambda conn: store.create_user_job(conn, user))
-    return {"User": _user_out(call, user, full=True)}
+    return {"User": await _user_out(call, user, full=True)}
 
 
 @action
 async def GetUser(call: IamCall) -> Result:
     name = call.params.get("UserName")
     if name is None:
-        return _get_caller(call)
-    return {"User": _user_out(call, _require_user(call, name), full=True)}
+        return await _get_caller(call)
+    return {"User": await _user_out(call, await _require_user(call, name), full=True)}
 
 
-def _get_caller(call: IamCall) -> Result:
+async def _get_caller(call: IamCall) -> Result:
     """GetUser without a name: the caller.  For root AWS answers the account id, the root ARN and the
     account's creation date, without Path or UserName."""
     caller = call.caller
     if caller.is_root:
-        call.require(_root_arn(call))
+        await call.require(_root_arn(call))
         root: dict[str, Any] = {"UserId": call.account_id, "Arn": _root_arn(call),
-                                "CreateDate": store.account_created(call.db)}
-        used = _password_last_used(call, store.ROOT)
+                                "CreateDate": await store.account_created(call.db)}
+        used = await _password_last_used(call, store.ROOT)
         if used is not None:
             root["PasswordLastUsed"] = used
         return {"User": root}
-    call.require(caller.arn)
-    user = store.get_user_by_id(call.db, caller.principal_id)
+    await call.require(caller.arn)
+    user = await store.get_user_by_id(call.db, caller.principal_id)
     if user is None:
         raise store.no_such_user(caller.user_name or caller.principal_id)
-    return {"User": _user_out(call, user, full=True)}
+    return {"User": await _user_out(call, user, full=True)}
 
 
 @action
 async def ListUsers(call: IamCall) -> Result:
     """Authorized on ``user<PathPrefix>`` (``arn:aws:iam::<account>:user/``), the resource AWS names."""
     prefix = call.params.get("PathPrefix", "/")
-    call.require(call.arn("user", prefix, ""))
-    users, page = keyset_page(call, lambda after, n: store.list_users(call.db, prefix, after, n), lambda u: u.name)
-    return {"Users": [_user_out(call, u) for u in users], **page}
+    await call.require(call.arn("user", prefix, ""))
+    users, page = await keyset_page(call, lambda after, n: store.list_users(call.db, prefix, after, n),
+                                    lambda u: u.name)
+    return {"Users": [await _user_out(call, u) for u in users], **page}
 
 
 @action
 async def UpdateUser(call: IamCall) -> Result:
     """Renaming needs permission on the user under its old and its new name (AWS checks both)."""
     p = call.params
-    user = _require_user(call, p["UserName"])
+    user = await _require_user(call, p["UserName"])
     new_name, new_path = p.get("NewUserName", user.name), p.get("NewPath", user.path)
     if (new_name, new_path) != (user.name, user.path):
-        call.require(call.arn("user", new_path, new_name))
+        await call.require(call.arn("user", new_path, new_name))
     await call.write(lambda conn: store.update_user_job(conn, user.user_id, user.name, new_name, new_path))
     return None
 
 
 @action
 async def DeleteUser(call: IamCall) -> Result:
-    user = _require_user(call, call.params["UserName"])
+    user = await _require_user(call, call.params["UserName"])
     await call.write(lambda conn: store.delete_user_job(conn, user.user_id, user.name))
     return None
 
@@ -185,7 +186,7 @@ async def DeleteUser(call: IamCall) -> Result:
 @action
 async def TagUser(call: IamCall) -> Result:
     tags = _tags_param(call)
-    user = _require_user(call, call.params["UserName"], _request_tags_context(tags))
+    user = await _require_user(call, call.params["UserName"], _request_tags_context(tags))
     await call.write(lambda conn: store.tag_user_job(conn, user.user_id, user.name, tags))
     return None
 
@@ -193,14 +194,14 @@ async def TagUser(call: IamCall) -> Result:
 @action
 async def UntagUser(call: IamCall) -> Result:
     keys: list[str] = call.params["TagKeys"]
-    user = _require_user(call, call.params["UserName"], {"aws:tagkeys": tuple(keys)})
+    user = await _require_user(call, call.params["UserName"], {"aws:tagkeys": tuple(keys)})
     await call.write(lambda conn: store.untag_user_job(conn, user.user_id, user.name, keys))
     return None
 
 
 @action
 async def ListUserTags(call: IamCall) -> Result:
-    user = _require_user(call, call.params["UserName"])
+    user = await _require_user(call, call.params["UserName"])
     tags, page = list_page(call, user.tags, lambda t: [t[0].lower()])
     return {"Tags": [{"Key": k, "Value": v} for k, v in tags], **page}
 
@@ -208,18 +209,18 @@ async def ListUserTags(call: IamCall) -> Result:
 # -- access keys ---------------------------------------------------------------------------------------------
 
 
-def _key_owner(call: IamCall) -> tuple[str, str | None]:
+async def _key_owner(call: IamCall) -> tuple[str, str | None]:
     """(access_keys.principal, user name) of the keys an action is about: ``UserName``, or else the caller
     (root without ``UserName`` manages the root keys).  Authorizes on the owner's ARN."""
     name = call.params.get("UserName")
     if name is not None:
-        return _require_user(call, name).user_id, name
+        return (await _require_user(call, name)).user_id, name
     caller = call.caller
     if caller.is_root:
-        call.require(_root_arn(call))
+        await call.require(_root_arn(call))
         return store.ROOT, None
-    call.require(caller.arn)
-    user = store.get_user_by_id(call.db, caller.principal_id)
+    await call.require(caller.arn)
+    user = await store.get_user_by_id(call.db, caller.principal_id)
     if user is None:
         raise store.no_such_user(caller.user_name or caller.principal_id)
     return user.user_id, user.name
@@ -234,7 +235,7 @@ def _key_out(key: Key, user_name: str | None) -> dict[str, Any]:
 @action
 async def CreateAccessKey(call: IamCall) -> Result:
     """The secret is returned here and never again (it is stored sealed)."""
-    principal, user_name = _key_owner(call)
+    principal, user_name = await _key_owner(call)
     key_id, secret, now = new_access_key_id(), new_secret_access_key(), time.time()
     sealed = call.iam.box.seal(secret, key_id)
     await call.write(lambda conn: store.create_key_job(conn, principal, user_name or "", key_id, sealed, now))
@@ -244,14 +245,14 @@ async def CreateAccessKey(call: IamCall) -> Result:
 
 @action
 async def ListAccessKeys(call: IamCall) -> Result:
-    principal, user_name = _key_owner(call)
-    keys, page = list_page(call, store.keys_of(call.db, principal), lambda k: [k.access_key_id])
+    principal, user_name = await _key_owner(call)
+    keys, page = list_page(call, await store.keys_of(call.db, principal), lambda k: [k.access_key_id])
     return {"AccessKeyMetadata": [_key_out(k, user_name) for k in keys], **page}
 
 
 @action
 async def UpdateAccessKey(call: IamCall) -> Result:
-    principal, _ = _key_owner(call)
+    principal, _ = await _key_owner(call)
     key_id, status = call.params["AccessKeyId"], call.params["Status"]
     await call.write(lambda conn: store.update_key_job(conn, principal, key_id, status))
     return None
@@ -259,7 +260,7 @@ async def UpdateAccessKey(call: IamCall) -> Result:
 
 @action
 async def DeleteAccessKey(call: IamCall) -> Result:
-    principal, _ = _key_owner(call)
+    principal, _ = await _key_owner(call)
     key_id = call.params["AccessKeyId"]
     await call.write(lambda conn: store.delete_key_job(conn, principal, key_id))
     return None
@@ -269,12 +270,12 @@ async def DeleteAccessKey(call: IamCall) -> Result:
 async def GetAccessKeyLastUsed(call: IamCall) -> Result:
     """Authorized on the key owner's ARN; an unknown key on ``user/*`` (no owner to name)."""
     key_id = call.params["AccessKeyId"]
-    key = store.get_key(call.db, key_id)
-    owner = None if key is None or key.principal == store.ROOT else store.get_user_by_id(call.db, key.principal)
+    key = await store.get_key(call.db, key_id)
+    owner = None if key is None or key.principal == store.ROOT else await store.get_user_by_id(call.db, key.principal)
     if key is not None and key.principal == store.ROOT:
-        call.require(_root_arn(call))
+        await call.require(_root_arn(call))
     else:
-        call.require(call.arn("user", "/", "*") if owner is None else _user_arn(call, owner))
+        await call.require(call.arn("user", "/", "*") if owner is None else _user_arn(call, owner))
     if key is None:
         raise store.no_such_key(key_id)
     used: dict[str, Any] = {"ServiceName": key.last_used_service or "N/A", "Region": key.last_used_region or "N/A"}
@@ -290,48 +291,49 @@ async def GetAccessKeyLastUsed(call: IamCall) -> Result:
 async def CreateGroup(call: IamCall) -> Result:
     p = call.params
     group = Group(new_id("AGPA"), p["GroupName"], p.get("Path", "/"), time.time())
-    call.require(_group_arn(call, group))
+    await call.require(_group_arn(call, group))
     await call.write(lambda conn: store.create_group_job(conn, group))
     return {"Group": _group_out(call, group)}
 
 
 @action
 async def GetGroup(call: IamCall) -> Result:
-    group = _require_group(call, call.params["GroupName"])
-    users, page = keyset_page(call, lambda after, n: store.members_of(call.db, group.group_id, after, n),
+    group = await _require_group(call, call.params["GroupName"])
+    users, page = await keyset_page(call, lambda after, n: store.members_of(call.db, group.group_id, after, n),
                         lambda u: u.name)
-    return {"Group": _group_out(call, group), "Users": [_user_out(call, u) for u in users], **page}
+    return {"Group": _group_out(call, group), "Users": [await _user_out(call, u) for u in users], **page}
 
 
 @action
 async def ListGroups(call: IamCall) -> Result:
     prefix = call.params.get("PathPrefix", "/")
-    call.require(call.arn("group", prefix, ""))
-    groups, page = keyset_page(call, lambda after, n: store.list_groups(call.db, prefix, after, n), lambda g: g.name)
+    await call.require(call.arn("group", prefix, ""))
+    groups, page = await keyset_page(call, lambda after, n: store.list_groups(call.db, prefix, after, n),
+                                     lambda g: g.name)
     return {"Groups": [_group_out(call, g) for g in groups], **page}
 
 
 @action
 async def UpdateGroup(call: IamCall) -> Result:
     p = call.params
-    group = _require_group(call, p["GroupName"])
+    group = await _require_group(call, p["GroupName"])
     new_name, new_path = p.get("NewGroupName", group.name), p.get("NewPath", group.path)
     if (new_name, new_path) != (group.name, group.path):
-        call.require(call.arn("group", new_path, new_name))
+        await call.require(call.arn("group", new_path, new_name))
     await call.write(lambda conn: store.update_group_job(conn, group.group_id, group.name, new_name, new_path))
     return None
 
 
 @action
 async def DeleteGroup(call: IamCall) -> Result:
-    group = _require_group(call, call.params["GroupName"])
+    group = await _require_group(call, call.params["GroupName"])
     await call.write(lambda conn: store.delete_group_job(conn, group.group_id, group.name))
     return None
 
 
 @action
 async def AddUserToGroup(call: IamCall) -> Result:
-    group = _require_group(call, call.params["GroupName"])
+    group = await _require_group(call, call.params["GroupName"])
     user_name, now = call.params["UserName"], time.time()
     await call.write(lambda conn: store.add_member_job(conn, group, user_name, now))
     return None
@@ -339,7 +341,7 @@ async def AddUserToGroup(call: IamCall) -> Result:
 
 @action
 async def RemoveUserFromGroup(call: IamCall) -> Result:
-    group = _require_group(call, call.params["GroupName"])
+    group = await _require_group(call, call.params["GroupName"])
     user_name = call.params["UserName"]
     await call.write(lambda conn: store.remove_member_job(conn, group, user_name))
     return None
@@ -347,8 +349,8 @@ async def RemoveUserFromGroup(call: IamCall) -> Result:
 
 @action
 async def ListGroupsForUser(call: IamCall) -> Result:
-    user = _require_user(call, call.params["UserName"])
-    groups, page = keyset_page(call, lambda after, n: store.groups_of(call.db, user.user_id, after, n),
+    user = await _require_user(call, call.params["UserName"])
+    groups, page = await keyset_page(call, lambda after, n: store.groups_of(call.db, user.user_id, after, n),
                          lambda g: g.name)
     return {"Groups": [_group_out(call, g) for g in groups], **page}
 
@@ -369,8 +371,8 @@ _QUOTAS = {
 
 @action
 async def GetAccountSummary(call: IamCall) -> Result:
-    call.require("*")
-    c, m = store.counts(call.db), login_store.mfa_counts(call.db)
+    await call.require("*")
+    c, m = await store.counts(call.db), await login_store.mfa_counts(call.db)
     summary = {
         "Users": c.users, "Groups": c.groups, "Policies": c.policies, "PolicyVersionsInUse": c.attachments,
         "AccountAccessKeysPresent": 1 if c.root_keys else 0, "AccountMFAEnabled": 1 if m.root_enabled else 0,
@@ -387,20 +389,20 @@ async def GetAccountSummary(call: IamCall) -> Result:
 # lists; creating them answers 501.  (Passwords, MFA and the alias: storeroom/iam/logins.py and mfa.py.)
 
 
-def _credential_owner(call: IamCall) -> None:
+async def _credential_owner(call: IamCall) -> None:
     """Authorize on the user named by ``UserName`` (NoSuchEntity if absent), else on the caller."""
     if call.params.get("UserName") is not None:
-        _require_user(call, call.params["UserName"])
+        await _require_user(call, call.params["UserName"])
     else:
-        call.require(_root_arn(call) if call.caller.is_root else call.caller.arn)
+        await call.require(_root_arn(call) if call.caller.is_root else call.caller.arn)
 
 
 def _empty_list(member: str, per_user: bool) -> Handler:
     async def handler(call: IamCall) -> Result:
         if per_user:
-            _credential_owner(call)
+            await _credential_owner(call)
         else:
-            call.require("*")
+            await call.require("*")
         return {member: [], "IsTruncated": False}
     return handler
 
@@ -416,11 +418,11 @@ for _name, _member, _per_user in (
 
 @action
 async def ListOpenIDConnectProviders(call: IamCall) -> Result:
-    call.require("*")
+    await call.require("*")
     return {"OpenIDConnectProviderList": []}
 
 
 @action
 async def ListSAMLProviders(call: IamCall) -> Result:
-    call.require("*")
+    await call.require("*")
     return {"SAMLProviderList": []}

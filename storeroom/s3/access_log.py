@@ -29,11 +29,9 @@ key); turn-around time is measured from the start of the request, body included.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +47,7 @@ from storeroom.s3.owner import canonical_user_id
 from storeroom.store import generation
 from storeroom.store.generation import GenerationCache
 from storeroom.store.meta import ObjectRecord
+from storeroom.store.sql import Conn
 
 if TYPE_CHECKING:
     from storeroom.audit.log import AuditLog
@@ -62,15 +61,6 @@ DELIVERY_INTERVAL = float(os.environ.get("STOREROOM_ACCESS_LOG_INTERVAL", "300")
 MAX_LINES_PER_OBJECT = 10_000
 MAX_BODY = 64 * 1024
 _BUCKET, _SERVICE = Entry._fields.index("bucket"), Entry._fields.index("service")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS bucket_logging (
-    bucket TEXT PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
-    target_bucket TEXT NOT NULL,
-    target_prefix TEXT NOT NULL,
-    key_format TEXT NOT NULL           -- 'simple', or 'partitioned:EventTime' / 'partitioned:DeliveryTime'
-) WITHOUT ROWID
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,19 +76,19 @@ async def put_bucket_logging(call: S3Call) -> Response:
     from storeroom.http.body import Payload
 
     assert call.bucket is not None
-    source = call.existing_bucket()
+    source = await call.existing_bucket()
     body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(MAX_BODY)
     target = _parse_status(body)
     if target is not None:
-        _check_target(call, source.region, target)
+        await _check_target(call, source.region, target)
     await logging_of(call.s3).store(call.bucket, target)
     return Response(200, [])
 
 
 async def get_bucket_logging(call: S3Call) -> Response:
     assert call.bucket is not None
-    call.existing_bucket()
-    target = logging_of(call.s3).target(call.bucket)
+    await call.existing_bucket()
+    target = await logging_of(call.s3).target(call.bucket)
     inner = ""
     if target is not None:
         inner = ("<LoggingEnabled>" + xml.tag("TargetBucket", target.bucket) + xml.tag("TargetPrefix", target.prefix)
@@ -146,15 +136,15 @@ def _parse_status(body: bytes) -> Target | None:
     return Target(bucket, prefix, key_format)
 
 
-def _check_target(call: S3Call, source_region: str, target: Target) -> None:
-    found = call.meta.get_bucket(target.bucket)
+async def _check_target(call: S3Call, source_region: str, target: Target) -> None:
+    found = await call.meta.get_bucket(target.bucket)
     if found is None:
         raise AwsError("InvalidTargetBucketForLogging", "The target bucket for logging does not exist", 400,
                        TargetBucket=target.bucket)
     if found.region != source_region:
         raise AwsError("CrossLocationLoggingProhibitted", "Cross S3 location logging not allowed. ", 403,
                        TargetBucketLocation=found.region)
-    if not delivery_allowed(call.s3, call.s3.account_id, call.bucket or "", target):
+    if not await delivery_allowed(call.s3, call.s3.account_id, call.bucket or "", target):
         raise AwsError(
             "InvalidTargetBucketForLogging",
             "You must either provide the necessary permissions to the logging service using a bucket policy or "
@@ -162,9 +152,9 @@ def _check_target(call: S3Call, source_region: str, target: Target) -> None:
             TargetBucket=target.bucket)
 
 
-def delivery_allowed(s3: S3Service, account_id: str, source: str, target: Target) -> bool:
+async def delivery_allowed(s3: S3Service, account_id: str, source: str, target: Target) -> bool:
     """Does the target bucket's policy let the logging service put the source bucket's logs under the prefix?"""
-    policy = s3.authorizer.bucket_policy(target.bucket)
+    policy = await s3.authorizer.bucket_policy(target.bucket)
     if policy is None:
         return False
     key = object_key(target, account_id, s3.settings.region, source, time.time(), "0" * 16)
@@ -193,43 +183,41 @@ class AccessLogging:
         self.audit = audit
         self.account_id = s3.account_id
         self.owner_id = canonical_user_id(s3.account_id)
-        self.meta.db.write_sync(lambda conn: conn.execute(_SCHEMA))
         self._targets: GenerationCache[str, Target | None] = GenerationCache(self.meta.buckets_generation,
                                                                              self._load)
         self._task: asyncio.Task[None] | None = None
-        self._lock_path = str(s3.settings.data_dir / "access-log.lock")
         s3.access_logging = self
         audit.logged_buckets = self.logged_buckets
         audit.access_line = self.line
 
-    def _load(self, bucket: str) -> Target | None:
-        row = self.meta.db.read.execute(
-            "SELECT target_bucket, target_prefix, key_format FROM bucket_logging WHERE bucket = ?", (bucket,)
-        ).fetchone()
+    async def _load(self, bucket: str) -> Target | None:
+        row = await self.meta.db.read.one(
+            "SELECT target_bucket, target_prefix, key_format FROM bucket_logging WHERE bucket = ?", (bucket,))
         return None if row is None else Target(row[0], row[1], row[2])
 
-    def target(self, bucket: str) -> Target | None:
-        return self._targets.get(bucket)
+    async def target(self, bucket: str) -> Target | None:
+        return await self._targets.get(bucket)
 
     async def store(self, bucket: str, target: Target | None) -> None:
         """Set (or with None clear) the bucket's logging; every worker's cache sees it at its next request."""
-        def job(conn: sqlite3.Connection) -> bool:
-            if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (bucket,)).fetchone() is None:
+        async def job(conn: Conn) -> bool:
+            if await conn.one("SELECT 1 FROM buckets WHERE name = ?", (bucket,)) is None:
                 return False
             if target is None:
-                conn.execute("DELETE FROM bucket_logging WHERE bucket = ?", (bucket,))
+                await conn.run("DELETE FROM bucket_logging WHERE bucket = ?", (bucket,))
             else:
-                conn.execute("INSERT OR REPLACE INTO bucket_logging VALUES (?, ?, ?, ?)",
-                             (bucket, target.bucket, target.prefix, target.key_format))
+                await conn.run("INSERT INTO bucket_logging VALUES (?, ?, ?, ?) ON CONFLICT(bucket) DO UPDATE SET "
+                               "target_bucket = excluded.target_bucket, target_prefix = excluded.target_prefix, "
+                               "key_format = excluded.key_format",
+                               (bucket, target.bucket, target.prefix, target.key_format))
             return True
-        stored = await self.meta.db.write(job)
-        self.meta.generations.bump(generation.BUCKETS)
+        stored = await self.meta.db.write(job, bump=(generation.BUCKETS,))
         if not stored:
             raise AwsError("NoSuchBucket", BucketName=bucket)
 
     # -- from the audit log ------------------------------------------------------------------------------------
 
-    def logged_buckets(self, entries: Sequence[tuple[Any, ...]]) -> frozenset[str]:
+    async def logged_buckets(self, entries: Sequence[tuple[Any, ...]]) -> frozenset[str]:
         """Which buckets of a batch have logging on (loop thread: the configuration cache lives here)."""
         found: set[str] = set()
         seen: set[str] = set()
@@ -238,7 +226,7 @@ class AccessLogging:
             if bucket is None or raw[_SERVICE] != "s3" or bucket in seen:
                 continue
             seen.add(bucket)
-            if self.target(bucket) is not None:
+            if await self.target(bucket) is not None:
                 found.add(bucket)
         return frozenset(found)
 
@@ -270,39 +258,36 @@ class AccessLogging:
                 log.exception("server access logging: delivery failed")
 
     async def deliver(self) -> int:
-        """Deliver every pending line (if no other worker is delivering); returns the objects written."""
-        lock = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        """Deliver every pending line (if no other worker, on any node, is delivering); returns the objects
+        written."""
+        async with self.audit.db.exclusive("access-log") as mine:
+            if not mine:
                 return 0
             written = 0
-            for (bucket,) in self.audit.db.read.execute("SELECT DISTINCT bucket FROM access_log_lines").fetchall():
+            for (bucket,) in await self.audit.db.read.all("SELECT DISTINCT bucket FROM access_log_lines"):
                 written += await self._deliver_bucket(bucket)
             return written
-        finally:
-            os.close(lock)
 
     async def _deliver_bucket(self, source: str) -> int:
         written = 0
         while True:
-            rows = self.audit.db.read.execute(
+            rows = await self.audit.db.read.all(
                 "SELECT id, time, line FROM access_log_lines WHERE bucket = ? ORDER BY id LIMIT ?",
-                (source, MAX_LINES_PER_OBJECT)).fetchall()
+                (source, MAX_LINES_PER_OBJECT))
             if not rows:
                 return written
-            target = self.target(source)
+            target = await self.target(source)
             # S3 delivers only while the target exists and its policy still lets the logging service write
-            if (target is not None and self.meta.get_bucket(target.bucket) is not None
-                    and delivery_allowed(self.s3, self.account_id, source, target)):
+            if (target is not None and await self.meta.get_bucket(target.bucket) is not None
+                and await delivery_allowed(self.s3, self.account_id, source, target)):
                 await self._put(source, target, rows)
                 written += 1
             await self._forget(source, rows[0][0], rows[-1][0])
 
     async def _forget(self, source: str, first: int, last: int) -> None:
-        await self.audit.db.write(lambda conn: conn.execute(
-            "DELETE FROM access_log_lines WHERE bucket = ? AND id >= ? AND id <= ?", (source, first, last)))
+        await self.audit.db.write(lambda conn: conn.run(
+            "DELETE FROM access_log_lines WHERE bucket = ? AND id >= ? AND id <= ?", (source, first, last)),
+            serializable=False)
 
     async def _put(self, source: str, target: Target, rows: list[Any]) -> None:
         data = ("".join(f"{line}\n" for _, _, line in rows)).encode()

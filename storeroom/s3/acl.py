@@ -62,16 +62,16 @@ def check_bucket_acl_headers(call: S3Call) -> None:
 
 
 async def put_bucket_acl(call: S3Call) -> Response:
-    call.existing_bucket()
+    await call.existing_bucket()
     raise not_supported()  # setting a bucket's ACL is refused whatever the ACL, as S3 does with ACLs disabled
 
 
 async def put_object_acl(call: S3Call) -> Response:
     assert call.bucket is not None and call.key is not None
-    if call.meta.get_object(call.bucket, call.key) is None:
-        call.existing_bucket()
+    if await call.meta.get_object(call.bucket, call.key) is None:
+        await call.existing_bucket()
         raise AwsError("NoSuchKey", Key=call.key)
-    call.existing_bucket()
+    await call.existing_bucket()
     await _check_object_acl_request(call)
     return Response(200)
 

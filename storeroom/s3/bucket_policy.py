@@ -39,7 +39,7 @@ async def put_bucket_policy(call: S3Call) -> Response:
     from storeroom.http.body import Payload
 
     assert call.bucket is not None
-    call.existing_bucket()
+    await call.existing_bucket()
     body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(MAX_BODY_BYTES)
     text = _validated(body, call.bucket)
     if not await call.meta.put_bucket_policy(call.bucket, text):
@@ -48,28 +48,28 @@ async def put_bucket_policy(call: S3Call) -> Response:
 
 
 async def get_bucket_policy(call: S3Call) -> Response:
-    text = _stored(call)
+    text = await _stored(call)
     return Response(200, [("content-type", "application/json")], text.encode())
 
 
 async def delete_bucket_policy(call: S3Call) -> Response:
     assert call.bucket is not None
-    call.existing_bucket()
+    await call.existing_bucket()
     await call.meta.put_bucket_policy(call.bucket, None)
     return Response(204, [])
 
 
 async def get_bucket_policy_status(call: S3Call) -> Response:
-    document = json.loads(_stored(call))
+    document = json.loads(await _stored(call))
     public = any(_is_public(statement) for statement in _statements(document))
     body = xml.document("PolicyStatus", xml.tag("IsPublic", "true" if public else "false"))
     return Response(200, [("content-type", "application/xml")], body)
 
 
-def _stored(call: S3Call) -> str:
+async def _stored(call: S3Call) -> str:
     assert call.bucket is not None
-    call.existing_bucket()
-    text = call.meta.get_bucket_policy(call.bucket)
+    await call.existing_bucket()
+    text = await call.meta.get_bucket_policy(call.bucket)
     if text is None:
         raise AwsError("NoSuchBucketPolicy", BucketName=call.bucket)
     return text

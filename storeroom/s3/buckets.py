@@ -62,7 +62,7 @@ async def list_buckets(call: S3Call) -> Response:
     limit = _max_buckets(args.get("max-buckets"))
     token = args.get("continuation-token")
     after = "" if token is None else _bucket_after(token)
-    page = call.meta.list_buckets(after=after, prefix=prefix, region=args.get("bucket-region"), limit=limit + 1)
+    page = await call.meta.list_buckets(after=after, prefix=prefix, region=args.get("bucket-region"), limit=limit + 1)
     more = len(page) > limit
     page = page[:limit]
     entries = "".join(
@@ -153,13 +153,13 @@ async def _location_constraint(call: S3Call) -> str:
 
 
 async def head_bucket(call: S3Call) -> Response:
-    bucket = call.existing_bucket()
+    bucket = await call.existing_bucket()
     return Response(200, [("x-amz-bucket-region", bucket.region), ("x-amz-access-point-alias", "false")])
 
 
 async def delete_bucket(call: S3Call) -> Response:
     assert call.bucket is not None
-    call.existing_bucket()
+    await call.existing_bucket()
     outcome = await call.meta.delete_bucket(call.bucket)
     if outcome == "missing":
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
@@ -171,7 +171,7 @@ async def delete_bucket(call: S3Call) -> Response:
 async def get_bucket_location(call: S3Call) -> Response:
     # GetBucketLocation is answered whatever region the request was signed for.
     assert call.bucket is not None
-    bucket = call.meta.get_bucket(call.bucket)
+    bucket = await call.meta.get_bucket(call.bucket)
     if bucket is None:
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
     # us-east-1 buckets have an empty LocationConstraint.
@@ -181,7 +181,7 @@ async def get_bucket_location(call: S3Call) -> Response:
 
 async def get_bucket_versioning(call: S3Call) -> Response:
     # Storeroom buckets are never versioned: AWS answers an empty configuration for such buckets.
-    call.existing_bucket()
+    await call.existing_bucket()
     return Response(200, list(XML_HEADERS), xml.document("VersioningConfiguration", ""))
 
 
@@ -199,13 +199,13 @@ def _full_control_acl(call: S3Call) -> Response:
 
 
 async def get_bucket_acl(call: S3Call) -> Response:
-    call.existing_bucket()
+    await call.existing_bucket()
     return _full_control_acl(call)
 
 
 async def get_object_acl(call: S3Call) -> Response:
     assert call.bucket is not None and call.key is not None
-    if call.meta.get_object(call.bucket, call.key) is None:
-        call.existing_bucket()
+    if await call.meta.get_object(call.bucket, call.key) is None:
+        await call.existing_bucket()
         raise AwsError("NoSuchKey", Key=call.key)
     return _full_control_acl(call)

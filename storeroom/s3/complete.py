@@ -65,17 +65,17 @@ class RequestedPart:
 async def complete_multipart_upload(call: S3Call) -> Response:
     assert call.bucket is not None and call.key is not None
     upload_id = call.args["uploadId"]
-    upload = call.meta.get_upload(upload_id)
-    call.existing_bucket()
+    upload = await call.meta.get_upload(upload_id)
+    await call.existing_bucket()
     if upload is None or upload.bucket != call.bucket or upload.key != call.key:
         return await _answer_again(call, upload_id, None)
     requested = _requested_parts(await _read_body(call))
     fingerprint = _fingerprint(call, requested)
     sent = _whole_object_checksum(call, upload, requested)
     try:
-        chosen = _chosen_parts(call, upload, requested)
+        chosen = await _chosen_parts(call, upload, requested)
     except AwsError as err:
-        if err.code == "InvalidPart" and call.meta.get_upload(upload_id) is None:
+        if err.code == "InvalidPart" and await call.meta.get_upload(upload_id) is None:
             return await _answer_again(call, upload_id, fingerprint)  # completed since we looked its parts up
         raise
     checksum = _object_checksum(upload, chosen)
@@ -99,12 +99,12 @@ async def _answer_again(call: S3Call, upload_id: str, fingerprint: str | None) -
     """The answer to a retry of the request that completed ``upload_id``, or NoSuchUpload."""
     assert call.bucket is not None and call.key is not None
     gone = AwsError("NoSuchUpload", UploadId=upload_id)
-    completion = call.meta.get_completion(upload_id, time.time() - COMPLETED_RETENTION)
+    completion = await call.meta.get_completion(upload_id, time.time() - COMPLETED_RETENTION)
     if completion is None or (completion.bucket, completion.key) != (call.bucket, call.key):
         raise gone
     if fingerprint is None:
         fingerprint = _fingerprint(call, _requested_parts(await _read_body(call)))
-    current = call.meta.get_object(call.bucket, call.key)
+    current = await call.meta.get_object(call.bucket, call.key)
     if fingerprint != completion.request or current is None or not completion.made(current):
         raise gone
     return _result(call, current)
@@ -156,9 +156,9 @@ def _requested_parts(body: bytes) -> list[RequestedPart]:
     return parts
 
 
-def _chosen_parts(call: S3Call, upload: Upload, requested: list[RequestedPart]) -> list[Part]:
+async def _chosen_parts(call: S3Call, upload: Upload, requested: list[RequestedPart]) -> list[Part]:
     """The stored parts the request lists, after checking each is there with the ETag and checksum given."""
-    stored = {p.part_number: p for p in call.meta.list_parts(upload.upload_id)}
+    stored = {p.part_number: p for p in await call.meta.list_parts(upload.upload_id)}
     chosen: list[Part] = []
     for asked in requested:
         part = stored.get(asked.number)

@@ -48,7 +48,7 @@ def successor(prefix: str) -> str | None:
     return None
 
 
-def scan(call: S3Call, bucket: str, prefix: str, delimiter: str, start_after: str, max_keys: int) -> Page:
+async def scan(call: S3Call, bucket: str, prefix: str, delimiter: str, start_after: str, max_keys: int) -> Page:
     page = Page()
     if max_keys == 0:
         return page
@@ -57,7 +57,7 @@ def scan(call: S3Call, bucket: str, prefix: str, delimiter: str, start_after: st
         position, inclusive = prefix, True
     count = 0
     while True:
-        rows = call.meta.list_objects(bucket, position, inclusive=inclusive, limit=_BATCH)
+        rows = await call.meta.list_objects(bucket, position, inclusive=inclusive, limit=_BATCH)
         if not rows:
             return page
         for row in rows:
@@ -101,9 +101,9 @@ class ListQuery:
     encode: Encoder
 
 
-def _query(call: S3Call, marker_name: str) -> ListQuery:
+async def _query(call: S3Call, marker_name: str) -> ListQuery:
     assert call.bucket is not None
-    call.existing_bucket()
+    await call.existing_bucket()
     args = call.args
     encoding, encode = _encoder(call)
     return ListQuery(call.bucket, args.get("prefix", ""), args.get("delimiter", ""), args.get(marker_name, ""),
@@ -147,7 +147,7 @@ def _contents_xml(page: Page, encode: Encoder, owner: str) -> str:
 
 async def list_objects_v2(call: S3Call) -> Response:
     assert call.bucket is not None
-    call.existing_bucket()
+    await call.existing_bucket()
     args = call.args
     prefix, delimiter = args.get("prefix", ""), args.get("delimiter", "")
     max_keys = _max_keys(call)
@@ -157,7 +157,7 @@ async def list_objects_v2(call: S3Call) -> Response:
     position = start_after
     if token is not None:
         position = _decode_token(token)
-    page = scan(call, call.bucket, prefix, delimiter, position, max_keys)
+    page = await scan(call, call.bucket, prefix, delimiter, position, max_keys)
     owner = owner_xml(call) if args.get("fetch-owner", "").lower() == "true" else ""
     inner = (
         xml.tag("Name", call.bucket) + xml.tag("Prefix", encode(prefix))
@@ -175,8 +175,8 @@ async def list_objects_v2(call: S3Call) -> Response:
 
 
 async def list_objects_v1(call: S3Call) -> Response:
-    q = _query(call, "marker")
-    page = scan(call, q.bucket, q.prefix, q.delimiter, q.marker, q.max_keys)
+    q = await _query(call, "marker")
+    page = await scan(call, q.bucket, q.prefix, q.delimiter, q.marker, q.max_keys)
     inner = (
         xml.tag("Name", q.bucket) + xml.tag("Prefix", q.encode(q.prefix)) + xml.tag("Marker", q.encode(q.marker))
         + (xml.tag("NextMarker", q.encode(page.last or "")) if page.truncated and q.delimiter else "")
@@ -192,8 +192,8 @@ async def list_objects_v1(call: S3Call) -> Response:
 async def list_object_versions(call: S3Call) -> Response:
     """Storeroom buckets are never versioned: each object is its one version, ``null``, the latest
     (what S3 answers for a bucket whose versioning was never enabled)."""
-    q = _query(call, "key-marker")
-    page = scan(call, q.bucket, q.prefix, q.delimiter, q.marker, q.max_keys)
+    q = await _query(call, "key-marker")
+    page = await scan(call, q.bucket, q.prefix, q.delimiter, q.marker, q.max_keys)
     owner = owner_xml(call)
     versions = "".join(
         f"<Version><Key>{xml.escape(q.encode(key))}</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>"

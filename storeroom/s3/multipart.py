@@ -34,7 +34,7 @@ def new_upload_id() -> str:
 
 async def create_multipart_upload(call: S3Call) -> Response:
     assert call.bucket is not None and call.key is not None
-    call.existing_bucket()
+    await call.existing_bucket()
     check_object_acl_headers(call)
     refuse_object_tags(call)
     stored = object_headers(call.headers)
@@ -73,13 +73,13 @@ def _checksum_type(algorithm: str | None, requested: str | None) -> str | None:
     return chosen
 
 
-def _upload(call: S3Call) -> Upload:
+async def _upload(call: S3Call) -> Upload:
     upload_id = call.args["uploadId"]
-    upload = call.meta.get_upload(upload_id)
+    upload = await call.meta.get_upload(upload_id)
     if upload is None or upload.bucket != call.bucket or upload.key != call.key:
-        call.existing_bucket()
+        await call.existing_bucket()
         raise AwsError("NoSuchUpload", UploadId=upload_id)
-    call.existing_bucket()
+    await call.existing_bucket()
     return upload
 
 
@@ -93,7 +93,7 @@ def _part_number(call: S3Call) -> int:
 
 
 async def upload_part(call: S3Call) -> Response:
-    upload = _upload(call)
+    upload = await _upload(call)
     number = _part_number(call)
     named, _ = requested_checksum(call.headers)
     if upload.checksum_algorithm and named and named != upload.checksum_algorithm:
@@ -127,9 +127,9 @@ async def _store_part(call: S3Call, upload: Upload, part: Part) -> None:
 
 
 async def upload_part_copy(call: S3Call) -> Response:
-    upload = _upload(call)
+    upload = await _upload(call)
     number = _part_number(call)
-    source = copy_source(call)
+    source = await copy_source(call)
     start, end = _copy_range(call.headers.get("x-amz-copy-source-range"), source.size)
     received = await copy_range(call, source, start, end, upload.checksum_algorithm or DEFAULT_CHECKSUM)
     part = Part(number, received.blob_id, received.size, received.md5.hex(), time.time(), received.checksum)
@@ -157,7 +157,7 @@ def _copy_range(header: str | None, size: int) -> tuple[int, int]:
 
 
 async def abort_multipart_upload(call: S3Call) -> Response:
-    upload = _upload(call)
+    upload = await _upload(call)
     blobs = await call.meta.abort_upload(upload.upload_id)
     if blobs is None:
         raise AwsError("NoSuchUpload", UploadId=upload.upload_id)
@@ -177,10 +177,10 @@ def _int_arg(call: S3Call, name: str, default: int, maximum: int) -> int:
 
 
 async def list_parts(call: S3Call) -> Response:
-    upload = _upload(call)
+    upload = await _upload(call)
     marker = _int_arg(call, "part-number-marker", 0, MAX_PARTS)
     max_parts = _int_arg(call, "max-parts", 1000, 1000)
-    parts = call.meta.list_parts(upload.upload_id, marker, max_parts + 1)
+    parts = await call.meta.list_parts(upload.upload_id, marker, max_parts + 1)
     truncated = len(parts) > max_parts
     parts = parts[:max_parts]
     entries = "".join(
@@ -205,15 +205,15 @@ async def list_parts(call: S3Call) -> Response:
 
 async def list_multipart_uploads(call: S3Call) -> Response:
     assert call.bucket is not None
-    call.existing_bucket()
+    await call.existing_bucket()
     args = call.args
     prefix = args.get("prefix", "")
     key_marker = args.get("key-marker", "")
     upload_id_marker = args.get("upload-id-marker", "") if key_marker else ""
     max_uploads = _int_arg(call, "max-uploads", 1000, 1000)
     delimiter = args.get("delimiter", "")
-    uploads, prefixes, truncated = _uploads_page(call, prefix, delimiter, key_marker, upload_id_marker,
-                                                 max_uploads)
+    uploads, prefixes, truncated = await _uploads_page(call, prefix, delimiter, key_marker, upload_id_marker,
+                                                       max_uploads)
     owner = owner_xml(call)
     entries = "".join(
         "<Upload>" + xml.tag("Key", u.key) + xml.tag("UploadId", u.upload_id)
@@ -234,14 +234,14 @@ async def list_multipart_uploads(call: S3Call) -> Response:
     return Response(200, list(XML_HEADERS), xml.document("ListMultipartUploadsResult", inner))
 
 
-def _uploads_page(call: S3Call, prefix: str, delimiter: str, key_marker: str, upload_id_marker: str,
-                  max_uploads: int) -> tuple[list[Upload], list[str], bool]:
+async def _uploads_page(call: S3Call, prefix: str, delimiter: str, key_marker: str, upload_id_marker: str,
+                        max_uploads: int) -> tuple[list[Upload], list[str], bool]:
     """Uploads and common prefixes (each counting once towards ``max_uploads``), and whether truncated."""
     assert call.bucket is not None
     uploads: list[Upload] = []
     prefixes: list[str] = []
     # In-progress uploads are few; scanning them in one query keeps this simple.
-    for upload in call.meta.list_uploads(call.bucket, prefix, key_marker, upload_id_marker, 100_000):
+    for upload in await call.meta.list_uploads(call.bucket, prefix, key_marker, upload_id_marker, 100_000):
         cut = upload.key.find(delimiter, len(prefix)) if delimiter else -1
         if cut >= 0:
             common = upload.key[: cut + len(delimiter)]

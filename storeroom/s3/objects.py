@@ -79,7 +79,7 @@ def checksum_headers(checksum: dict[str, str] | None) -> list[tuple[str, str]]:
 
 async def put_object(call: S3Call) -> Response:
     assert call.bucket is not None and call.key is not None
-    call.existing_bucket()
+    await call.existing_bucket()
     headers = call.headers
     check_object_acl_headers(call)
     refuse_object_tags(call)
@@ -129,7 +129,7 @@ async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bo
         if outcome == "exists":
             raise AwsError("PreconditionFailed", Condition="If-None-Match")
         if outcome == "etag-mismatch":
-            if call.meta.get_object(record.bucket, record.key) is None:
+            if await call.meta.get_object(record.bucket, record.key) is None:
                 raise AwsError("NoSuchKey", Key=record.key)
             raise AwsError("PreconditionFailed", Condition="If-Match")
         if outcome == "no-upload":
@@ -144,16 +144,16 @@ async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bo
 
 # -- GetObject / HeadObject --------------------------------------------------------------------------------
 
-def _lookup(call: S3Call) -> ObjectRecord:
+async def _lookup(call: S3Call) -> ObjectRecord:
     assert call.bucket is not None and call.key is not None
-    record = call.meta.get_object(call.bucket, call.key)
+    record = await call.meta.get_object(call.bucket, call.key)
     if record is None:
-        call.existing_bucket()
-        if not call.may_list_bucket():
+        await call.existing_bucket()
+        if not await call.may_list_bucket():
             raise AwsError("AccessDenied")
         raise AwsError("NoSuchKey", Key=call.key)
     if call.ctx.signed is not None:
-        call.existing_bucket()  # region check (the bucket row is cached per call)
+        await call.existing_bucket()  # region check (the bucket row is cached per call)
     version = call.args.get("versionId")
     if version is not None and version != "null":
         raise AwsError("InvalidArgument", "Invalid version id specified", ArgumentName="versionId",
@@ -212,7 +212,7 @@ def _part_range(call: S3Call, record: ObjectRecord) -> tuple[int, int] | None:
 
 
 async def get_object(call: S3Call, *, head: bool = False, retry: bool = True) -> Response:
-    record = _lookup(call)
+    record = await _lookup(call)
     try:
         conditions.check(call.headers, record.etag, record.mtime)
     except conditions.NotModified:
@@ -252,7 +252,7 @@ async def head_object(call: S3Call) -> Response:
 
 async def delete_object(call: S3Call) -> Response:
     assert call.bucket is not None and call.key is not None
-    call.existing_bucket()
+    await call.existing_bucket()
     freed = await call.meta.delete_objects(call.bucket, [call.key])
     call.blobs.delete(freed)
     return Response(204)
@@ -261,7 +261,7 @@ async def delete_object(call: S3Call) -> Response:
 async def delete_objects(call: S3Call) -> Response:
     """Up to 1,000 keys; each is authorized on its own (s3:DeleteObject on its ARN) and reported."""
     assert call.bucket is not None
-    call.existing_bucket()
+    await call.existing_bucket()
     body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(2 * 1024 * 1024)
     root = xml.parse(body)
     if xml.local(root) != "Delete":
@@ -276,7 +276,7 @@ async def delete_objects(call: S3Call) -> Response:
         key = xml.child_text(entry, "Key")
         if key is None:
             raise AwsError("MalformedXML")
-        if call.check("s3:DeleteObject", call.object_arn(key)).allowed:
+        if (await call.check("s3:DeleteObject", call.object_arn(key))).allowed:
             allowed.append(key)
             if not quiet:
                 results.append("<Deleted>" + xml.tag("Key", key) + "</Deleted>")
@@ -303,13 +303,13 @@ def parse_copy_source(value: str) -> tuple[str, str]:
     return bucket, key
 
 
-def copy_source(call: S3Call) -> ObjectRecord:
+async def copy_source(call: S3Call) -> ObjectRecord:
     """The source object of CopyObject / UploadPartCopy, after s3:GetObject on it and its conditions."""
     bucket, key = parse_copy_source(call.headers["x-amz-copy-source"])
-    call.require("s3:GetObject", call.object_arn(key, bucket), bucket)
-    record = call.meta.get_object(bucket, key)
+    await call.require("s3:GetObject", call.object_arn(key, bucket), bucket)
+    record = await call.meta.get_object(bucket, key)
     if record is None:
-        if call.meta.get_bucket(bucket) is None:
+        if await call.meta.get_bucket(bucket) is None:
             raise AwsError("NoSuchBucket", BucketName=bucket)
         raise AwsError("NoSuchKey", Key=key)
     conditions.check_copy_source(call.headers, record.etag, record.mtime)
@@ -318,10 +318,10 @@ def copy_source(call: S3Call) -> ObjectRecord:
 
 async def copy_object(call: S3Call, attempts: int = 3) -> Response:
     assert call.bucket is not None and call.key is not None
-    call.existing_bucket()
+    await call.existing_bucket()
     check_object_acl_headers(call)
     refuse_object_tags(call)
-    source = copy_source(call)
+    source = await copy_source(call)
     headers = call.headers
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):

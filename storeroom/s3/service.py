@@ -63,35 +63,35 @@ class S3Call:
     def object_arn(self, key: str | None = None, bucket: str | None = None) -> str:
         return f"arn:aws:s3:::{bucket or self.bucket}/{self.key if key is None else key}"
 
-    def check(self, action: str, resource: str, bucket: str | None = None) -> Evaluation:
+    async def check(self, action: str, resource: str, bucket: str | None = None) -> Evaluation:
         """Judge ``action`` on ``resource`` with the caller's policies and the policy of ``bucket`` (default:
         the request's bucket), in this request's condition-key context."""
         bucket = bucket or self.bucket
-        bucket_policy = self.s3.authorizer.bucket_policy(bucket) if bucket else None
+        bucket_policy = await self.s3.authorizer.bucket_policy(bucket) if bucket else None
         if bucket_policy is not None and self.ctx.principal.is_root and action in ROOT_KEEPS:
             bucket_policy = None  # a bucket policy cannot lock the account root out of the policy itself
-        return self.s3.authorizer.check(self.ctx, action, resource, None, bucket_policy, s3_condition_keys)
+        return await self.s3.authorizer.check(self.ctx, action, resource, None, bucket_policy, s3_condition_keys)
 
-    def require(self, action: str, resource: str, bucket: str | None = None) -> None:
+    async def require(self, action: str, resource: str, bucket: str | None = None) -> None:
         """AccessDenied unless the caller may perform ``action`` on ``resource``."""
-        decision = self.check(action, resource, bucket)
+        decision = await self.check(action, resource, bucket)
         if not decision.allowed:
             raise access_denied(self.ctx, action, resource, decision)
 
-    def existing_bucket(self) -> Bucket:
+    async def existing_bucket(self) -> Bucket:
         """The bucket record, or NoSuchBucket. Also checks the signing region against the bucket's."""
         if self._bucket_record is None:
             assert self.bucket is not None
-            record = self.meta.get_bucket(self.bucket)
+            record = await self.meta.get_bucket(self.bucket)
             if record is None:
                 raise AwsError("NoSuchBucket", BucketName=self.bucket)
             self._bucket_record = record
             check_region(self.ctx, record.region)
         return self._bucket_record
 
-    def may_list_bucket(self) -> bool:
+    async def may_list_bucket(self) -> bool:
         """S3 answers 404 for a missing key only to callers allowed s3:ListBucket, else 403."""
-        return self.check("s3:ListBucket", self.bucket_arn()).allowed
+        return (await self.check("s3:ListBucket", self.bucket_arn())).allowed
 
 
 # Condition keys S3 sets from request headers (https://docs.aws.amazon.com/service-authorization/latest/reference/
@@ -219,11 +219,11 @@ class S3Service:
             raise AwsError("NotImplemented", f"The {operation.name} operation is not implemented by Storeroom.")
         call = S3Call(ctx, self, operation, bucket, key)
         if ctx.principal.is_anonymous and bucket is not None and operation.name != "CreateBucket":
-            call.existing_bucket()  # S3 tells anyone that a bucket does not exist, before judging access
+            await call.existing_bucket()  # S3 tells anyone that a bucket does not exist, before judging access
         if operation.action:
             # ListBuckets is asked on arn:aws:s3:::* (what AWS's examples grant s3:ListAllMyBuckets on)
             resource = call.object_arn() if key is not None else (call.bucket_arn() if bucket else ALL_BUCKETS)
-            call.require(operation.action, resource)
+            await call.require(operation.action, resource)
         return await operation.handler(call)
 
     def error_response(self, err: AwsError, request: Request, host_id: str) -> Response:

@@ -31,7 +31,7 @@ Handler = Callable[["S3Call"], Awaitable[Response]]
 def _not_configured(code: str, message: str) -> Handler:
     """A read whose answer, for a bucket without the setting, is a 404 with ``code``."""
     async def handler(call: S3Call) -> Response:
-        call.existing_bucket()
+        await call.existing_bucket()
         raise AwsError(code, message, 404, BucketName=call.bucket or "")
     return handler
 
@@ -41,7 +41,7 @@ def _document(root: str, inner: str = "", namespace: str = xml.S3_NS) -> Handler
     body = f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{namespace}">{inner}</{root}>'.encode()
 
     async def handler(call: S3Call) -> Response:
-        call.existing_bucket()
+        await call.existing_bucket()
         return Response(200, list(XML_HEADERS), body)
     return handler
 
@@ -71,10 +71,10 @@ get_bucket_notification = _document("NotificationConfiguration")
 async def get_object_tagging(call: S3Call) -> Response:
     """Objects carry no tags in Storeroom (PutObject refuses ``x-amz-tagging``): an empty TagSet."""
     assert call.bucket is not None and call.key is not None
-    if call.meta.get_object(call.bucket, call.key) is None:
-        call.existing_bucket()
+    if await call.meta.get_object(call.bucket, call.key) is None:
+        await call.existing_bucket()
         raise AwsError("NoSuchKey", Key=call.key)
-    call.existing_bucket()
+    await call.existing_bucket()
     return Response(200, list(XML_HEADERS), xml.document("Tagging", "<TagSet></TagSet>"))
 
 

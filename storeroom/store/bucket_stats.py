@@ -1,10 +1,12 @@
 """Objects and bytes per bucket, kept by triggers as objects come and go, so that reading them (the metrics
 endpoint, at every scrape) costs one row per bucket instead of a scan of every object.
 
-The triggers follow the only ways the store changes ``objects``: ``INSERT OR REPLACE`` (a new object, or one
-replacing the key's previous version) and ``DELETE``.  SQLite does not fire delete triggers for the row that
-``REPLACE`` removes unless ``recursive_triggers`` is on (it is off: storeroom/store/db.py), so a BEFORE INSERT
-trigger takes the replaced object out of the counts and the AFTER INSERT trigger adds the new one.
+The triggers follow the only ways the store changes ``objects``: ``INSERT … ON CONFLICT (bucket, key) DO
+UPDATE`` (a new object: the insert trigger; one replacing the key's previous version: the update trigger,
+which takes the old size out and puts the new one in) and ``DELETE``.  Both engines fire exactly these
+(PostgreSQL's are in storeroom/store/pg_schema.py).  Schema 4 wrote objects with ``INSERT OR REPLACE``, whose
+replaced row SQLite removes without a delete trigger, and counted it in a BEFORE INSERT trigger: schema 5
+drops that one (storeroom/store/migrations.py), which an upsert would otherwise count twice.
 
 A data dir made before these counts existed gets them computed once, when the table is created.
 """
@@ -12,6 +14,8 @@ A data dir made before these counts existed gets them computed once, when the ta
 from __future__ import annotations
 
 import sqlite3
+
+from storeroom.store.sql import Conn
 
 # One statement each (run_script splits at ';', which trigger bodies contain).
 _SCHEMA = (
@@ -21,14 +25,6 @@ CREATE TABLE bucket_stats (
     objects INTEGER NOT NULL,
     bytes INTEGER NOT NULL
 ) WITHOUT ROWID
-""",
-    """
-CREATE TRIGGER bucket_stats_replaced BEFORE INSERT ON objects
-BEGIN
-    UPDATE bucket_stats SET objects = objects - 1, bytes = bytes - replaced.size
-    FROM (SELECT size FROM objects WHERE bucket = new.bucket AND key = new.key) AS replaced
-    WHERE bucket_stats.bucket = new.bucket;
-END
 """,
     """
 CREATE TRIGGER bucket_stats_inserted AFTER INSERT ON objects
@@ -60,6 +56,9 @@ END
 )
 
 
+REPLACED_TRIGGER = "bucket_stats_replaced"  # schema 4's, for INSERT OR REPLACE
+
+
 def ensure(conn: sqlite3.Connection) -> None:
     """Creates the table and its triggers if missing, counting the objects already stored (in the caller's
     transaction: the migration's)."""
@@ -71,9 +70,9 @@ def ensure(conn: sqlite3.Connection) -> None:
                   "SELECT bucket, count(*), coalesce(sum(size), 0) FROM objects GROUP BY bucket")
 
 
-def per_bucket(conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
+async def per_bucket(conn: Conn) -> list[tuple[str, int, int]]:
     """(bucket, objects, bytes) of every bucket, by name."""
-    rows = conn.execute(
+    rows = await conn.all(
         "SELECT b.name, coalesce(s.objects, 0), coalesce(s.bytes, 0) FROM buckets b "
-        "LEFT JOIN bucket_stats s ON s.bucket = b.name ORDER BY b.name").fetchall()
+        "LEFT JOIN bucket_stats s ON s.bucket = b.name ORDER BY b.name")
     return [(str(name), int(objects), int(size)) for name, objects, size in rows]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -53,22 +53,31 @@ class Generations:
 
 
 class GenerationCache(Generic[K, V]):
-    """A per-process cache of ``load(key)`` that empties itself whenever ``generation()`` moves.
+    """A per-process cache of ``await load(key)`` that empties itself whenever ``generation()`` moves.
 
     The generation is read before anything is loaded, so a value loaded before a change is never kept after
-    it.  The cache also empties when it holds ``limit`` entries (it caches misses too, which callers choose).
+    it; a value whose load overlapped a change (another request emptied the cache meanwhile) is returned but
+    not kept.  The cache also empties when it holds ``limit`` entries (it caches misses too, which callers
+    choose).
     """
 
     __slots__ = ("_generation", "_load", "_limit", "_current", "_entries")
 
-    def __init__(self, generation: Callable[[], Hashable], load: Callable[[K], V], limit: int = 10_000) -> None:
+    def __init__(self, generation: Callable[[], Hashable], load: Callable[[K], Awaitable[V]],
+                 limit: int = 10_000) -> None:
         self._generation = generation
         self._load = load
         self._limit = limit
         self._current: Hashable = None
         self._entries: dict[K, V] = {}
 
-    def get(self, key: K) -> V:
+    def peek(self, key: K, default: V) -> V:
+        """The cached value of ``key`` if one is held for the current generation, else ``default`` (no load)."""
+        if self._generation() != self._current:
+            return default
+        return self._entries.get(key, default)
+
+    async def get(self, key: K) -> V:
         current = self._generation()
         if current != self._current:
             self._entries.clear()
@@ -77,7 +86,9 @@ class GenerationCache(Generic[K, V]):
             return self._entries[key]
         except KeyError:
             pass
-        value = self._load(key)
+        value = await self._load(key)
+        if self._current != current:  # emptied for a newer generation while this load ran
+            return value
         if len(self._entries) >= self._limit:
             self._entries.clear()
         self._entries[key] = value

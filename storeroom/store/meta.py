@@ -1,28 +1,24 @@
-"""The metadata store: account, access keys, buckets, objects, multipart uploads (SQLite).
+"""The metadata store: account, access keys, buckets, objects, multipart uploads, on SQLite or PostgreSQL
+(``storeroom/store/sql.py``).
 
 Object data is not here: an object row lists the blob files (by random id) that hold its bytes, in order.
-Keys are compared as TEXT with SQLite's BINARY collation, i.e. by their UTF-8 bytes: S3's listing order.
+Keys are compared by their UTF-8 bytes (SQLite's BINARY collation, PostgreSQL's "C"): S3's listing order.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storeroom.iam.schema import IAM_SCHEMA
-from storeroom.store import bucket_stats, generation
-from storeroom.store.db import Database, run_script
+from storeroom.store import generation
+from storeroom.store.sql import NO_LIMIT, Conn, Database, Row
 
-# 2: the IAM tables (storeroom/iam/schema.py); 3: completed_uploads; 4: login profiles, MFA devices, sign-in
-# throttle. Every table is created IF NOT EXISTS at open, so any earlier data dir gains what it lacks.
-SCHEMA_VERSION = 4
-
-_SCHEMA = """
+# SQLite's DDL of these tables (the versions: storeroom/store/migrations.py; PostgreSQL's: store/pg_schema.py)
+META_SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -86,6 +82,13 @@ CREATE TABLE IF NOT EXISTS completed_uploads (
     first_blob TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads(completed);
+-- S3 server access logging's configuration per bucket (storeroom/s3/access_log.py)
+CREATE TABLE IF NOT EXISTS bucket_logging (
+    bucket TEXT PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
+    target_bucket TEXT NOT NULL,
+    target_prefix TEXT NOT NULL,
+    key_format TEXT NOT NULL           -- 'simple', or 'partitioned:EventTime' / 'partitioned:DeliveryTime'
+) WITHOUT ROWID;
 """
 
 
@@ -179,29 +182,51 @@ _OBJECT_COLUMNS = "key, size, etag, mtime, doc, parts"
 
 
 class MetaStore:
-    def __init__(self, path: Path) -> None:
-        self.db = Database(path)
-        self.db.write_sync(_migrate)
-        self.generations = generation.Generations(path.with_name("generations"))
+    """The metadata of one account, on either backend (``db``: ``storeroom/store/sql.py``).
+
+    ``generations`` are this machine's shared change counters: caches of every worker compare them, writes
+    that invalidate caches name them in ``bump`` (PostgreSQL also carries them to the other nodes)."""
+
+    def __init__(self, db: Database, generations: generation.Generations) -> None:
+        self.db = db
+        self.generations = generations
         self._buckets = generation.GenerationCache(self.buckets_generation, self._load_bucket)
 
-    def close(self) -> None:
-        self.db.close()
+    @classmethod
+    def sqlite(cls, path: Path) -> MetaStore:
+        """The embedded store in ``path`` (migrated to this version's schema), with its generations file."""
+        from storeroom.store.migrations import migrate_sqlite_meta
+        from storeroom.store.sqlite import SqliteDatabase
+
+        generations = generation.Generations(path.with_name("generations"))
+        db = SqliteDatabase(path, generations)
+        try:
+            db.write_raw_sync(migrate_sqlite_meta)
+        except BaseException:
+            db.close_sync()
+            raise
+        return cls(db, generations)
+
+    async def close(self) -> None:
+        await self.db.close()
         self.generations.close()
 
     # -- account -----------------------------------------------------------------------------------------
 
-    def get_kv(self, name: str) -> str | None:
-        row = self.db.read.execute("SELECT value FROM kv WHERE name = ?", (name,)).fetchone()
+    async def get_kv(self, name: str) -> str | None:
+        row = await self.db.read.one("SELECT value FROM kv WHERE name = ?", (name,))
         return None if row is None else str(row[0])
 
-    def set_kv_sync(self, name: str, value: str, *, only_if_absent: bool = False) -> str:
-        """Sets ``name``; with ``only_if_absent`` keeps an existing value. Returns the stored value."""
-        def job(conn: sqlite3.Connection) -> str:
-            verb = "INSERT OR IGNORE" if only_if_absent else "INSERT OR REPLACE"
-            conn.execute(f"{verb} INTO kv(name, value) VALUES (?, ?)", (name, value))
-            return str(conn.execute("SELECT value FROM kv WHERE name = ?", (name,)).fetchone()[0])
-        return self.db.write_sync(job)
+    async def set_kv(self, name: str, value: str, *, only_if_absent: bool = False) -> str:
+        """Sets ``name``; with ``only_if_absent`` keeps an existing value. Returns the stored value (with
+        ``only_if_absent``, the first of several nodes starting at once wins, and all of them get its value)."""
+        async def job(conn: Conn) -> str:
+            await conn.run(f"INSERT INTO kv(name, value) VALUES (?, ?) ON CONFLICT(name) DO "
+                           f"{'NOTHING' if only_if_absent else 'UPDATE SET value = excluded.value'}", (name, value))
+            row = await conn.one("SELECT value FROM kv WHERE name = ?", (name,))
+            assert row is not None
+            return str(row[0])
+        return await self.db.write(job)
 
     def iam_generation(self) -> int:
         """Bumped by every change to credentials or policies: caches compare it to know they are stale."""
@@ -210,133 +235,126 @@ class MetaStore:
     def buckets_generation(self) -> int:
         return self.generations.get(generation.BUCKETS)
 
-    def bump_iam(self) -> None:
-        """After a committed change to keys, users, groups or policies: every worker's caches are stale."""
-        self.generations.bump(generation.IAM)
-
     # -- access keys -------------------------------------------------------------------------------------
 
-    def get_access_key(self, access_key_id: str) -> AccessKey | None:
-        row = self.db.read.execute(
+    async def get_access_key(self, access_key_id: str) -> AccessKey | None:
+        row = await self.db.read.one(
             "SELECT access_key_id, secret, principal, status, created FROM access_keys WHERE access_key_id = ?",
-            (access_key_id,),
-        ).fetchone()
-        return None if row is None else AccessKey(*row)
+            (access_key_id,))
+        return None if row is None else AccessKey(row[0], bytes(row[1]), row[2], row[3], row[4])
 
-    def put_access_key_sync(self, key: AccessKey) -> None:
-        def job(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT OR REPLACE INTO access_keys(access_key_id, secret, principal, status, created) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (key.access_key_id, key.secret, key.principal, key.status, key.created),
-            )
-        self.db.write_sync(job)
-        self.generations.bump(generation.IAM)
-
-    def access_keys_of(self, principal: str) -> list[AccessKey]:
-        rows = self.db.read.execute(
+    async def access_keys_of(self, principal: str) -> list[AccessKey]:
+        rows = await self.db.read.all(
             "SELECT access_key_id, secret, principal, status, created FROM access_keys WHERE principal = ? "
-            "ORDER BY created", (principal,),
-        ).fetchall()
-        return [AccessKey(*r) for r in rows]
+            "ORDER BY created", (principal,))
+        return [AccessKey(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
 
     def note_key_used(self, access_key_id: str, when: float, service: str, region: str) -> None:
         """Records a key's last use (GetAccessKeyLastUsed), without waiting for the commit."""
-        def job(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        async def job(conn: Conn) -> None:
+            await conn.run(
                 "UPDATE access_keys SET last_used = ?, last_used_service = ?, last_used_region = ? "
-                "WHERE access_key_id = ?", (when, service, region, access_key_id),
-            )
+                "WHERE access_key_id = ?", (when, service, region, access_key_id))
         self.db.submit(job)
 
-    def iam_user_identity(self, user_id: str) -> tuple[str, str, list[tuple[str, str]]] | None:
+    async def iam_user_identity(self, user_id: str) -> tuple[str, str, list[tuple[str, str]]] | None:
         """(name, path, tags) of an IAM user, for the principal its access keys resolve to."""
-        row = self.db.read.execute(
-            "SELECT name, path, tags FROM iam_users WHERE user_id = ?", (user_id,)).fetchone()
+        row = await self.db.read.one("SELECT name, path, tags FROM iam_users WHERE user_id = ?", (user_id,))
         if row is None:
             return None
         return row[0], row[1], [(k, v) for k, v in json.loads(row[2])]
 
-    def delete_access_key_sync(self, access_key_id: str) -> None:
-        def job(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM access_keys WHERE access_key_id = ?", (access_key_id,))
-        self.db.write_sync(job)
-        self.generations.bump(generation.IAM)
+    async def replace_root_keys(self, keep: AccessKey, holds: Callable[[AccessKey], bool]) -> bool:
+        """Makes ``keep`` root's only access key, unless one of root's keys already ``holds`` its id and secret
+        (then root's keys stay as they are).  Returns whether anything changed (nodes starting at once: the
+        first one does the change, in one transaction)."""
+        async def job(conn: Conn) -> bool:
+            rows = await conn.all("SELECT access_key_id, secret, principal, status, created FROM access_keys "
+                                  "WHERE principal = 'root'")
+            current = [AccessKey(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
+            if any(holds(key) for key in current):
+                return False
+            await conn.run("DELETE FROM access_keys WHERE principal = 'root'")
+            await conn.run("INSERT INTO access_keys(access_key_id, secret, principal, status, created) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           (keep.access_key_id, keep.secret, keep.principal, keep.status, keep.created))
+            return True
+        return await self.db.write(job, bump=(generation.IAM,))
+
+    async def add_root_key_if_none(self, key: AccessKey) -> bool:
+        """Stores ``key`` as root's key unless root has one already (several nodes may start at once: one
+        wins, in one transaction).  Returns whether ``key`` was stored."""
+        async def job(conn: Conn) -> bool:
+            if await conn.one("SELECT 1 FROM access_keys WHERE principal = 'root'") is not None:
+                return False
+            await conn.run("INSERT INTO access_keys(access_key_id, secret, principal, status, created) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           (key.access_key_id, key.secret, key.principal, key.status, key.created))
+            return True
+        return await self.db.write(job, bump=(generation.IAM,))
 
     # -- buckets -----------------------------------------------------------------------------------------
 
-    def get_bucket(self, name: str) -> Bucket | None:
+    async def get_bucket(self, name: str) -> Bucket | None:
         """Cached per process; the cache is dropped whenever any worker creates or deletes a bucket."""
-        return self._buckets.get(name)
+        return await self._buckets.get(name)
 
-    def _load_bucket(self, name: str) -> Bucket | None:
-        row = self.db.read.execute(
-            "SELECT name, region, created FROM buckets WHERE name = ?", (name,)
-        ).fetchone()
+    async def _load_bucket(self, name: str) -> Bucket | None:
+        row = await self.db.read.one("SELECT name, region, created FROM buckets WHERE name = ?", (name,))
         return None if row is None else Bucket(*row)
 
-    def list_buckets(self, *, after: str = "", prefix: str = "", region: str | None = None,
-                     limit: int = -1) -> list[Bucket]:
+    async def list_buckets(self, *, after: str = "", prefix: str = "", region: str | None = None,
+                           limit: int = NO_LIMIT) -> list[Bucket]:
         """Buckets named after ``after`` and starting with ``prefix`` (in ``region``), in name order."""
-        rows = self.db.read.execute(
+        rows = await self.db.read.all(
             "SELECT name, region, created FROM buckets WHERE name > ? AND substr(name, 1, ?) = ? "
-            "AND (? IS NULL OR region = ?) ORDER BY name LIMIT ?",
-            (after, len(prefix), prefix, region, region, limit),
-        ).fetchall()
+            "AND (CAST(? AS TEXT) IS NULL OR region = ?) ORDER BY name LIMIT ?",
+            (after, len(prefix), prefix, region, region, limit))
         return [Bucket(*r) for r in rows]
 
     async def create_bucket(self, name: str, region: str) -> bool:
         """False if it already exists."""
-        def job(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO buckets(name, region, created) VALUES (?, ?, ?)",
-                (name, region, time.time()),
-            )
-            return cur.rowcount == 1
-        created = await self.db.write(job)
-        self.generations.bump(generation.BUCKETS)
-        return created
+        async def job(conn: Conn) -> bool:
+            return await conn.run(
+                "INSERT INTO buckets(name, region, created) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
+                (name, region, time.time())) == 1
+        return await self.db.write(job, bump=(generation.BUCKETS,))
 
     async def delete_bucket(self, name: str) -> str:
         """'deleted', 'missing' or 'not-empty' (objects or multipart uploads remain)."""
-        def job(conn: sqlite3.Connection) -> str:
-            if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (name,)).fetchone() is None:
+        async def job(conn: Conn) -> str:
+            if await conn.one("SELECT 1 FROM buckets WHERE name = ?", (name,)) is None:
                 return "missing"
-            if conn.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
+            if await conn.one("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)):
                 return "not-empty"
-            if conn.execute("SELECT 1 FROM uploads WHERE bucket = ? LIMIT 1", (name,)).fetchone():
+            if await conn.one("SELECT 1 FROM uploads WHERE bucket = ? LIMIT 1", (name,)):
                 return "not-empty"
-            conn.execute("DELETE FROM buckets WHERE name = ?", (name,))
+            await conn.run("DELETE FROM buckets WHERE name = ?", (name,))
             return "deleted"
-        outcome = await self.db.write(job)
-        self.generations.bump(generation.BUCKETS)
-        return outcome
+        return await self.db.write(job, bump=(generation.BUCKETS,))
 
-    def get_bucket_policy(self, bucket: str) -> str | None:
-        row = self.db.read.execute("SELECT document FROM bucket_policies WHERE bucket = ?", (bucket,)).fetchone()
+    async def get_bucket_policy(self, bucket: str) -> str | None:
+        row = await self.db.read.one("SELECT document FROM bucket_policies WHERE bucket = ?", (bucket,))
         return None if row is None else str(row[0])
 
     async def put_bucket_policy(self, bucket: str, document: str | None) -> bool:
         """Sets (or with None deletes) the bucket's policy; False if the bucket is gone."""
-        def job(conn: sqlite3.Connection) -> bool:
-            if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (bucket,)).fetchone() is None:
+        async def job(conn: Conn) -> bool:
+            if await conn.one("SELECT 1 FROM buckets WHERE name = ?", (bucket,)) is None:
                 return False
             if document is None:
-                conn.execute("DELETE FROM bucket_policies WHERE bucket = ?", (bucket,))
+                await conn.run("DELETE FROM bucket_policies WHERE bucket = ?", (bucket,))
             else:
-                conn.execute("INSERT OR REPLACE INTO bucket_policies(bucket, document) VALUES (?, ?)",
-                             (bucket, document))
+                await conn.run("INSERT INTO bucket_policies(bucket, document) VALUES (?, ?) "
+                               "ON CONFLICT(bucket) DO UPDATE SET document = excluded.document", (bucket, document))
             return True
-        done = await self.db.write(job)
-        self.bump_iam()  # policies are cached with the IAM generation
-        return done
+        return await self.db.write(job, bump=(generation.IAM,))  # policies are cached with the IAM generation
 
     # -- objects -----------------------------------------------------------------------------------------
 
-    def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        row = self.db.read.execute(
-            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
-        ).fetchone()
+    async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        row = await self.db.read.one(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
         return None if row is None else _object_from_row(bucket, row)
 
     async def put_object(self, obj: ObjectRecord, *, if_none_match: bool = False,
@@ -350,17 +368,16 @@ class MetaStore:
         the object is made of was replaced by a concurrent UploadPart since the caller listed them),
         'changed' (``same_blobs``: a metadata-only update whose object was overwritten or deleted meanwhile,
         so the blobs it would keep may be gone).
-        The check and the write happen in one transaction, so conditional writes are atomic.  Completing an
-        upload (``discard_upload``) deletes it with its parts; the parts' blobs the object does not use are
-        returned as unreferenced; with ``completed_request`` (the digest of the completing request) it is
-        remembered in ``completed_uploads``, in the same transaction, for the retries of that request.
+        The check and the write happen in one transaction, so conditional writes are atomic (PostgreSQL:
+        SERIALIZABLE, so also across nodes).  Completing an upload (``discard_upload``) deletes it with its
+        parts; the parts' blobs the object does not use are returned as unreferenced; with
+        ``completed_request`` (the digest of the completing request) it is remembered in ``completed_uploads``,
+        in the same transaction, for the retries of that request.
         """
-        def job(conn: sqlite3.Connection) -> tuple[str, list[str]]:
-            if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (obj.bucket,)).fetchone() is None:
+        async def job(conn: Conn) -> tuple[str, list[str]]:
+            if await conn.one("SELECT 1 FROM buckets WHERE name = ?", (obj.bucket,)) is None:
                 return "no-bucket", []
-            old = conn.execute(
-                "SELECT etag, doc FROM objects WHERE bucket = ? AND key = ?", (obj.bucket, obj.key)
-            ).fetchone()
+            old = await conn.one("SELECT etag, doc FROM objects WHERE bucket = ? AND key = ?", (obj.bucket, obj.key))
             if if_none_match and old is not None:
                 return "exists", []
             if if_match is not None and (old is None or if_match not in ("*", old[0])):
@@ -371,26 +388,25 @@ class MetaStore:
             unreferenced: list[str] = []
             if discard_upload is not None:
                 # Gone first (a concurrent complete or abort won), then changed: checked before anything is written.
-                if conn.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (discard_upload,)).fetchone() is None:
+                if await conn.one("SELECT 1 FROM uploads WHERE upload_id = ?", (discard_upload,)) is None:
                     return "no-upload", []
-                part_blobs = {r[0] for r in conn.execute(
+                part_blobs = {r[0] for r in await conn.all(
                     "SELECT blob_id FROM parts WHERE upload_id = ?", (discard_upload,))}
                 if not kept <= part_blobs:
                     return "parts-changed", []
-                conn.execute("DELETE FROM uploads WHERE upload_id = ?", (discard_upload,))
+                await conn.run("DELETE FROM uploads WHERE upload_id = ?", (discard_upload,))
                 unreferenced = sorted(part_blobs - kept)
                 if completed_request is not None:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO completed_uploads(upload_id, bucket, key, completed, request, "
-                        "object_mtime, first_blob) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    await conn.run(
+                        "INSERT INTO completed_uploads(upload_id, bucket, key, completed, request, object_mtime, "
+                        "first_blob) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(upload_id) DO UPDATE SET "
+                        "bucket = excluded.bucket, key = excluded.key, completed = excluded.completed, "
+                        "request = excluded.request, object_mtime = excluded.object_mtime, "
+                        "first_blob = excluded.first_blob",
                         (discard_upload, obj.bucket, obj.key, time.time(), completed_request, obj.mtime,
-                         obj.blobs[0][0]),
-                    )
-            conn.execute(
-                "INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, doc, parts) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (obj.bucket, obj.key, obj.size, obj.etag, obj.mtime, _object_doc(obj), obj.parts),
-            )
+                         obj.blobs[0][0]))
+            await conn.run(_PUT_OBJECT, (obj.bucket, obj.key, obj.size, obj.etag, obj.mtime, _object_doc(obj),
+                                         obj.parts))
             if old is not None:
                 unreferenced += [b for b in _doc_blob_ids(old[1]) if b not in kept]
             return "ok", unreferenced
@@ -398,128 +414,114 @@ class MetaStore:
 
     async def delete_objects(self, bucket: str, keys: list[str]) -> list[str]:
         """Deletes the keys that exist; returns the blob ids they referenced."""
-        def job(conn: sqlite3.Connection) -> list[str]:
+        async def job(conn: Conn) -> list[str]:
             freed: list[str] = []
             for key in keys:
-                row = conn.execute(
-                    "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING doc", (bucket, key)
-                ).fetchone()
+                row = await conn.one("DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING doc", (bucket, key))
                 if row is not None:
                     freed.extend(_doc_blob_ids(row[0]))
             return freed
         return await self.db.write(job)
 
-    def list_objects(self, bucket: str, start: str, *, inclusive: bool, limit: int) -> list[tuple[Any, ...]]:
+    async def list_objects(self, bucket: str, start: str, *, inclusive: bool, limit: int) -> list[Row]:
         """Rows (key, size, etag, mtime) with key > start (>= with ``inclusive``), in key order."""
         op = ">=" if inclusive else ">"
-        return self.db.read.execute(
+        return await self.db.read.all(
             f"SELECT key, size, etag, mtime FROM objects WHERE bucket = ? AND key {op} ? ORDER BY key LIMIT ?",
-            (bucket, start, limit),
-        ).fetchall()
+            (bucket, start, limit))
 
     # -- multipart uploads -------------------------------------------------------------------------------
 
     async def create_upload(self, upload: Upload) -> bool:
-        def job(conn: sqlite3.Connection) -> bool:
-            if conn.execute("SELECT 1 FROM buckets WHERE name = ?", (upload.bucket,)).fetchone() is None:
+        async def job(conn: Conn) -> bool:
+            if await conn.one("SELECT 1 FROM buckets WHERE name = ?", (upload.bucket,)) is None:
                 return False
-            conn.execute(
+            await conn.run(
                 "INSERT INTO uploads(upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (upload.upload_id, upload.bucket, upload.key, upload.initiated, json.dumps(upload.headers),
-                 upload.checksum_algorithm, upload.checksum_type),
-            )
+                 upload.checksum_algorithm, upload.checksum_type))
             return True
         return await self.db.write(job)
 
-    def get_upload(self, upload_id: str) -> Upload | None:
-        row = self.db.read.execute(
+    async def get_upload(self, upload_id: str) -> Upload | None:
+        row = await self.db.read.one(
             "SELECT upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type FROM uploads "
-            "WHERE upload_id = ?", (upload_id,),
-        ).fetchone()
+            "WHERE upload_id = ?", (upload_id,))
         if row is None:
             return None
         return Upload(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6])
 
-    def list_uploads(self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str,
-                     limit: int) -> list[Upload]:
+    async def list_uploads(self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str,
+                           limit: int) -> list[Upload]:
         """Uploads after (key_marker, upload_id_marker) in (key, upload id) order; ids sort by creation time."""
-        rows = self.db.read.execute(
+        rows = await self.db.read.all(
             "SELECT upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type FROM uploads "
             "WHERE bucket = ? AND key >= ? AND (key > ? OR (key = ? AND upload_id > ?)) "
             "ORDER BY key, upload_id LIMIT ?",
-            (bucket, max(prefix, key_marker), key_marker, key_marker, upload_id_marker, limit),
-        ).fetchall()
+            (bucket, max(prefix, key_marker), key_marker, key_marker, upload_id_marker, limit))
         return [Upload(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows
                 if r[2].startswith(prefix)]
 
     async def put_part(self, upload_id: str, part: Part) -> tuple[bool, str | None]:
         """(False, None) if the upload is gone; else (True, blob id of a replaced part)."""
-        def job(conn: sqlite3.Connection) -> tuple[bool, str | None]:
-            if conn.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone() is None:
+        async def job(conn: Conn) -> tuple[bool, str | None]:
+            if await conn.one("SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)) is None:
                 return False, None
-            old = conn.execute(
-                "SELECT blob_id FROM parts WHERE upload_id = ? AND part_number = ?",
-                (upload_id, part.part_number),
-            ).fetchone()
-            conn.execute(
-                "INSERT OR REPLACE INTO parts(upload_id, part_number, blob_id, size, etag, mtime, checksum) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            old = await conn.one("SELECT blob_id FROM parts WHERE upload_id = ? AND part_number = ?",
+                                 (upload_id, part.part_number))
+            await conn.run(
+                "INSERT INTO parts(upload_id, part_number, blob_id, size, etag, mtime, checksum) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(upload_id, part_number) DO UPDATE SET "
+                "blob_id = excluded.blob_id, size = excluded.size, etag = excluded.etag, mtime = excluded.mtime, "
+                "checksum = excluded.checksum",
                 (upload_id, part.part_number, part.blob_id, part.size, part.etag, part.mtime,
-                 json.dumps(part.checksum) if part.checksum else None),
-            )
+                 json.dumps(part.checksum) if part.checksum else None))
             return True, (old[0] if old else None)
         return await self.db.write(job)
 
-    def list_parts(self, upload_id: str, after: int = 0, limit: int = 10_000) -> list[Part]:
-        rows = self.db.read.execute(
+    async def list_parts(self, upload_id: str, after: int = 0, limit: int = 10_000) -> list[Part]:
+        rows = await self.db.read.all(
             "SELECT part_number, blob_id, size, etag, mtime, checksum FROM parts "
             "WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?",
-            (upload_id, after, limit),
-        ).fetchall()
+            (upload_id, after, limit))
         return [Part(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else None) for r in rows]
 
     async def abort_upload(self, upload_id: str) -> list[str] | None:
         """Deletes the upload and its parts; returns their blob ids, or None if the upload did not exist."""
-        def job(conn: sqlite3.Connection) -> list[str] | None:
-            blobs = [r[0] for r in conn.execute(
-                "SELECT blob_id FROM parts WHERE upload_id = ?", (upload_id,))]
-            cur = conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
-            return blobs if cur.rowcount else None
+        async def job(conn: Conn) -> list[str] | None:
+            blobs = [r[0] for r in await conn.all("SELECT blob_id FROM parts WHERE upload_id = ?", (upload_id,))]
+            deleted = await conn.run("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+            return blobs if deleted else None
         return await self.db.write(job)
 
-    def get_completion(self, upload_id: str, since: float) -> Completion | None:
+    async def get_completion(self, upload_id: str, since: float) -> Completion | None:
         """The completion of ``upload_id`` if it happened at ``since`` or later."""
-        row = self.db.read.execute(
+        row = await self.db.read.one(
             "SELECT upload_id, bucket, key, completed, request, object_mtime, first_blob FROM completed_uploads "
-            "WHERE upload_id = ? AND completed >= ?", (upload_id, since),
-        ).fetchone()
+            "WHERE upload_id = ? AND completed >= ?", (upload_id, since))
         return None if row is None else Completion(*row)
 
     def prune_completions(self, before: float, batch: int) -> None:
-        """Forgets up to ``batch`` completions older than ``before``, on the writer thread, not waited for."""
-        def job(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        """Forgets up to ``batch`` completions older than ``before``, not waited for."""
+        async def job(conn: Conn) -> None:
+            await conn.run(
                 "DELETE FROM completed_uploads WHERE upload_id IN (SELECT upload_id FROM completed_uploads "
-                "WHERE completed < ? ORDER BY completed LIMIT ?)", (before, batch),
-            )
+                "WHERE completed < ? ORDER BY completed LIMIT ?)", (before, batch))
         self.db.submit(job)
 
     # -- maintenance -------------------------------------------------------------------------------------
 
-    def referenced_blobs(self) -> Iterator[str]:
+    async def referenced_blobs(self) -> set[str]:
         """Every blob id that an object or a multipart part refers to (for the orphan sweep)."""
-        for (doc,) in self.db.read.execute("SELECT doc FROM objects"):
-            yield from _doc_blob_ids(doc)
-        for (blob_id,) in self.db.read.execute("SELECT blob_id FROM parts"):
-            yield blob_id
+        found: set[str] = set()
+        for (doc,) in await self.db.read.all("SELECT doc FROM objects"):
+            found.update(_doc_blob_ids(doc))
+        found.update(r[0] for r in await self.db.read.all("SELECT blob_id FROM parts"))
+        return found
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise RuntimeError(f"data dir was written by a newer Storeroom (schema {version} > {SCHEMA_VERSION})")
-    run_script(conn, _SCHEMA)
-    run_script(conn, IAM_SCHEMA)
-    bucket_stats.ensure(conn)  # objects and bytes per bucket, kept by triggers (metrics)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+_PUT_OBJECT = (
+    "INSERT INTO objects(bucket, key, size, etag, mtime, doc, parts) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(bucket, key) DO UPDATE SET size = excluded.size, etag = excluded.etag, mtime = excluded.mtime, "
+    "doc = excluded.doc, parts = excluded.parts")

@@ -13,7 +13,7 @@ from tests.e2e.iam_cleanup import delete_group_fully, delete_user_fully
 
 
 @pytest.fixture(scope="session")
-def endpoint(request: pytest.FixtureRequest) -> str:
+def endpoint(request: pytest.FixtureRequest, meta_backend: str) -> str:
     """The session server's endpoint, or STOREROOM_E2E_ENDPOINT to aim the suite at another S3 implementation
     (used to check the tests themselves against a reference; server-internal tests then skip)."""
     external = os.environ.get("STOREROOM_E2E_ENDPOINT")

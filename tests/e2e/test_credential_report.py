@@ -3,11 +3,11 @@ account-wide state), read with boto3 and parsed with Python's csv module against
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import re
-import sqlite3
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROOT_ACCESS_KEY_ID, StoreroomServer, make_client
+from storeroom.store.backend import open_meta
+from tests.conftest import ROOT_ACCESS_KEY_ID, StoreroomServer, make_client, meta_url_for
 
 # AWS's columns, in order, as "Getting credential reports for your AWS account" lists them
 # (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_getting-report.html).
@@ -62,8 +63,8 @@ def read_report(iam: Any) -> tuple[list[str], list[dict[str, str]], Any]:
 
 
 @pytest.fixture
-def own_server(tmp_path: Any) -> Any:
-    srv = StoreroomServer(tmp_path / "data", workers=1)
+def own_server(tmp_path: Any, request: pytest.FixtureRequest, meta_backend: str) -> Any:
+    srv = StoreroomServer(tmp_path / "data", workers=1, meta_url=meta_url_for(request, meta_backend))
     srv.start()
     yield srv
     srv.stop()
@@ -143,13 +144,18 @@ def test_credential_report_end_to_end(own_server: StoreroomServer) -> None:
 
 
 def _set_state(server: StoreroomServer, **state: Any) -> None:
-    """Test-only edit of the data dir, through the real SQLite file: the report's state row (kv
-    ``credential_report``) is set as a generation in progress or a report made hours ago would leave it."""
-    with sqlite3.connect(server.data_dir / "meta.sqlite3") as conn:
-        row = conn.execute("SELECT value FROM kv WHERE name = 'credential_report'").fetchone()
-        doc = json.loads(row[0]) if row else {"started": time.time(), "generated": None, "content": None}
-        doc.update(state)
-        conn.execute("INSERT OR REPLACE INTO kv(name, value) VALUES ('credential_report', ?)", (json.dumps(doc),))
+    """Test-only edit of the server's metadata (its SQLite file or PostgreSQL database): the report's state row
+    (kv ``credential_report``) is set as a generation in progress or a report made hours ago would leave it."""
+    async def edit() -> None:
+        meta = await open_meta(server.data_dir, server.meta_url, migrate=False)
+        try:
+            row = await meta.db.read.one("SELECT value FROM kv WHERE name = 'credential_report'")
+            doc = json.loads(row[0]) if row else {"started": time.time(), "generated": None, "content": None}
+            doc.update(state)
+            await meta.set_kv("credential_report", json.dumps(doc))
+        finally:
+            await meta.close()
+    asyncio.run(edit())
 
 
 def test_report_in_progress_and_expired(own_server: StoreroomServer) -> None:

@@ -18,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from storeroom.signin import BadCredentials, SignInRequest
-from tests.conftest import StoreroomServer, make_client
+from tests.conftest import StoreroomServer, make_client, meta_url_for
 from tests.e2e.console_signin import account_id, sign_in
 from tests.e2e.helpers import unique_name
 from tests.e2e.iam_cleanup import delete_user_fully
@@ -34,8 +34,10 @@ def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreroomServer]:
-    srv = StoreroomServer(tmp_path_factory.mktemp("logins") / "data", workers=1)
+def own(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest,
+        meta_backend: str) -> Iterator[StoreroomServer]:
+    srv = StoreroomServer(tmp_path_factory.mktemp("logins") / "data", workers=1,
+                          meta_url=meta_url_for(request, meta_backend))
     srv.start()
     yield srv
     srv.stop()
@@ -144,7 +146,7 @@ def test_delete_user_refused_while_a_login_profile_remains(iam: Any, user: Calla
 
 
 def test_password_policy_get_update_delete(iam: Any, raw_iam: Any, own: StoreroomServer, no_policy: None) -> None:
-    account = account_id(own.data_dir)
+    account = account_id(own)
     with pytest.raises(ClientError) as exc:
         iam.get_account_password_policy()
     assert error(exc) == (404, "NoSuchEntity", f"The Password Policy with domain name {account} cannot be found.")
@@ -212,10 +214,10 @@ def test_change_password_needs_the_old_one_and_permission(iam: Any, own: Storero
     assert error(exc) == (403, "AccessDenied", "The old password is incorrect.")
     own_iam.change_password(OldPassword=GOOD, NewPassword="New-Passw0rd!")
     assert iam.get_login_profile(UserName=name)["LoginProfile"]["PasswordResetRequired"] is False
-    account = account_id(own.data_dir)
-    assert sign_in(own.data_dir, SignInRequest.iam_user(account, name, "New-Passw0rd!")).principal.user_name == name
+    account = account_id(own)
+    assert sign_in(own, SignInRequest.iam_user(account, name, "New-Passw0rd!")).principal.user_name == name
     with pytest.raises(BadCredentials):
-        sign_in(own.data_dir, SignInRequest.iam_user(account, name, GOOD))
+        sign_in(own, SignInRequest.iam_user(account, name, GOOD))
     # without iam:ChangePassword: refused, unless the password policy lets every user change their own
     other, other_iam = user()
     iam.create_login_profile(UserName=other, Password=GOOD)
@@ -264,11 +266,11 @@ def test_account_alias(iam: Any, raw_iam: Any, own: StoreroomServer, user: Calla
     # the alias signs IAM users in, like the account id
     name, _ = user()
     iam.create_login_profile(UserName=name, Password=GOOD)
-    assert sign_in(own.data_dir, SignInRequest.iam_user(alias, name, GOOD)).principal.user_name == name
+    assert sign_in(own, SignInRequest.iam_user(alias, name, GOOD)).principal.user_name == name
     iam.create_account_alias(AccountAlias="second-alias")  # one alias per account: it replaces the first
     assert iam.list_account_aliases()["AccountAliases"] == ["second-alias"]
     with pytest.raises(BadCredentials):
-        sign_in(own.data_dir, SignInRequest.iam_user(alias, name, GOOD))
+        sign_in(own, SignInRequest.iam_user(alias, name, GOOD))
     with pytest.raises(ClientError) as exc:
         iam.delete_account_alias(AccountAlias=alias)
     assert error(exc) == (404, "NoSuchEntity", f"The account alias {alias} cannot be found.")
@@ -289,14 +291,14 @@ def test_password_last_used_follows_console_sign_ins(iam: Any, own: StoreroomSer
     iam.create_login_profile(UserName=name, Password=GOOD)
     assert "PasswordLastUsed" not in iam.get_user(UserName=name)["User"]
     before = time.time()
-    sign_in(own.data_dir, SignInRequest.iam_user(account_id(own.data_dir), name, GOOD))
+    sign_in(own, SignInRequest.iam_user(account_id(own), name, GOOD))
     used = iam.get_user(UserName=name)["User"]["PasswordLastUsed"].timestamp()
     assert before - 1 <= used <= time.time() + 1
     listed = {u["UserName"]: u for u in iam.list_users()["Users"]}
     assert listed[name]["PasswordLastUsed"].timestamp() == used
     # root, with the password its first start saved
     root_password = (own.data_dir / "root-password.txt").read_text().strip()
-    sign_in(own.data_dir, SignInRequest.root("root@localhost", root_password))
+    sign_in(own, SignInRequest.root("root@localhost", root_password))
     assert "PasswordLastUsed" in iam.get_user()["User"]
     summary = iam.get_account_summary()["SummaryMap"]
     assert summary["AccountPasswordPresent"] == 1
@@ -325,7 +327,7 @@ def test_aws_cli_sets_a_password_and_policy(own: StoreroomServer, iam: Any, tmp_
                       "--password-reset-required")["LoginProfile"]
         assert profile["PasswordResetRequired"] is True
         assert aws("get-login-profile", "--user-name", name)["LoginProfile"]["UserName"] == name
-        assert sign_in(own.data_dir, SignInRequest.iam_user(account_id(own.data_dir), name,
+        assert sign_in(own, SignInRequest.iam_user(account_id(own), name,
                                                             "Cli-Passw0rd")).password_reset_required
     finally:
         delete_user_fully(iam, name)
@@ -337,7 +339,7 @@ def test_aws_cli_sets_a_password_and_policy(own: StoreroomServer, iam: Any, tmp_
 
 def test_an_iam_user_needs_permission(iam: Any, own: StoreroomServer, user: Callable[..., tuple[str, Any]],
                                       no_policy: None) -> None:
-    account = account_id(own.data_dir)
+    account = account_id(own)
     target, _ = user()
     name, own_iam = user()
     for call, action, resource in (

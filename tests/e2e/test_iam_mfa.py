@@ -20,7 +20,7 @@ import segno
 from botocore.exceptions import ClientError
 
 from storeroom.signin import BadMfaCode, MfaRequired, SignInRequest
-from tests.conftest import StoreroomServer, make_client
+from tests.conftest import StoreroomServer, make_client, meta_url_for
 from tests.e2e.console_signin import account_id, sign_in
 from tests.e2e.helpers import unique_name
 from tests.e2e.iam_cleanup import delete_user_fully
@@ -35,8 +35,10 @@ def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreroomServer]:
-    srv = StoreroomServer(tmp_path_factory.mktemp("mfa") / "data", workers=1)
+def own(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest,
+        meta_backend: str) -> Iterator[StoreroomServer]:
+    srv = StoreroomServer(tmp_path_factory.mktemp("mfa") / "data", workers=1,
+                          meta_url=meta_url_for(request, meta_backend))
     srv.start()
     yield srv
     srv.stop()
@@ -49,7 +51,7 @@ def iam(own: StoreroomServer) -> Any:
 
 @pytest.fixture(scope="module")
 def account(own: StoreroomServer) -> str:
-    return account_id(own.data_dir)
+    return account_id(own)
 
 
 @pytest.fixture
@@ -154,11 +156,11 @@ def test_enable_with_two_consecutive_codes_then_sign_in_asks_for_one(
     assert serial not in [d["SerialNumber"] for d in unassigned]
     # the console's sign-in now wants a code, a fresh one, once
     with pytest.raises(MfaRequired):
-        sign_in(own.data_dir, SignInRequest.iam_user(account, name, PASSWORD))
+        sign_in(own, SignInRequest.iam_user(account, name, PASSWORD))
     code = app.at(time.time() + 30)  # the enable used the current step: the next one (clock drift allows it)
-    assert sign_in(own.data_dir, SignInRequest.iam_user(account, name, PASSWORD, code)).mfa_used
+    assert sign_in(own, SignInRequest.iam_user(account, name, PASSWORD, code)).mfa_used
     with pytest.raises(BadMfaCode):
-        sign_in(own.data_dir, SignInRequest.iam_user(account, name, PASSWORD, code))
+        sign_in(own, SignInRequest.iam_user(account, name, PASSWORD, code))
 
 
 def test_deactivate_delete_and_delete_user_conflicts(iam: Any, user: Callable[..., tuple[str, Any]]) -> None:
@@ -197,11 +199,11 @@ def test_resync_learns_the_device_clock(iam: Any, own: StoreroomServer, account:
                               AuthenticationCode2="000001")
     assert error(exc)[:2] == (403, "InvalidAuthenticationCode")
     with pytest.raises(BadMfaCode):  # too far off for the sign-in window
-        sign_in(own.data_dir, SignInRequest.iam_user(account, name, PASSWORD, app.at(now + fast + 30)))
+        sign_in(own, SignInRequest.iam_user(account, name, PASSWORD, app.at(now + fast + 30)))
     iam.resync_mfa_device(UserName=name, SerialNumber=serial, AuthenticationCode1=app.at(now + fast - 30),
                           AuthenticationCode2=app.at(now + fast))
     drifted = app.at(now + fast + 30)  # the step after those the resync used (wherever the clock is now)
-    assert sign_in(own.data_dir, SignInRequest.iam_user(account, name, PASSWORD, drifted)).mfa_used
+    assert sign_in(own, SignInRequest.iam_user(account, name, PASSWORD, drifted)).mfa_used
 
 
 def test_account_summary_counts_devices(iam: Any, user: Callable[..., tuple[str, Any]]) -> None:
@@ -270,8 +272,8 @@ def test_root_enables_mfa_on_itself(iam: Any, own: StoreroomServer, account: str
         assert error(exc)[:2] == (403, "AccessDenied")
     root_password = (own.data_dir / "root-password.txt").read_text().strip()
     with pytest.raises(MfaRequired):
-        sign_in(own.data_dir, SignInRequest.root("root@localhost", root_password))
-    assert sign_in(own.data_dir, SignInRequest.root("root@localhost", root_password,
+        sign_in(own, SignInRequest.root("root@localhost", root_password))
+    assert sign_in(own, SignInRequest.root("root@localhost", root_password,
                                                     app.at(time.time() + 30))).mfa_used
     iam.deactivate_mfa_device(SerialNumber=serial)
     iam.delete_virtual_mfa_device(SerialNumber=serial)

@@ -10,7 +10,6 @@ import signal
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from storeroom.config import Settings
 from storeroom.http.app import App
-from tests.conftest import ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, StoreroomServer, make_client
+from tests.conftest import ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, StoreroomServer, make_client, meta_url_for
 from tests.e2e.helpers import sign_headers
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -53,8 +52,10 @@ def eventually(server: StoreroomServer, check: Callable[[Samples], bool], timeou
 
 
 @pytest.fixture(scope="module")
-def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreroomServer]:
-    srv = StoreroomServer(tmp_path_factory.mktemp("metrics") / "data", workers=2)
+def two_workers(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest,
+                meta_backend: str) -> Iterator[StoreroomServer]:
+    srv = StoreroomServer(tmp_path_factory.mktemp("metrics") / "data", workers=2,
+                          meta_url=meta_url_for(request, meta_backend))
     srv.start()
     yield srv
     srv.stop()
@@ -151,9 +152,10 @@ class _InProcess:
     """The Storeroom ASGI app on a server's data dir, driven in this process with the client address of our
     choosing (a test cannot send packets from a non-loopback address here)."""
 
-    def __init__(self, data_dir: Path, **settings: Any) -> None:
-        self.app = App(Settings(data_dir=data_dir, **settings))
-        self.app.open()
+    def __init__(self, server: StoreroomServer, **settings: Any) -> None:
+        self.app = App(Settings(data_dir=server.data_dir, meta_url=server.meta_url, **settings))
+        self.runner = asyncio.Runner()  # one loop for the app's life (a PostgreSQL pool belongs to its loop)
+        self.runner.run(self.app.open())
 
     def get(self, client: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         scope = {"type": "http", "method": "GET", "path": "/_storeroom/metrics",
@@ -168,11 +170,12 @@ class _InProcess:
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        asyncio.run(self.app.handle(scope, receive, send))
+        self.runner.run(self.app.handle(scope, receive, send))
         return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
     def close(self) -> None:
-        asyncio.run(self.app.close())
+        self.runner.run(self.app.close())
+        self.runner.close()
 
 
 def _signed(host: str, access_key: str, secret_key: str) -> dict[str, str]:
@@ -191,7 +194,7 @@ def test_who_may_scrape(two_workers: StoreroomServer) -> None:
     iam.create_user(UserName="stranger")
     stranger = iam.create_access_key(UserName="stranger")["AccessKey"]
     host = "storeroom.example:9000"
-    app = _InProcess(server.data_dir)
+    app = _InProcess(server)
     try:
         status, body = app.get("192.0.2.10")                    # unsigned, from a non-loopback address
         assert status == 403 and b"<Code>AccessDenied</Code>" in body
@@ -207,7 +210,7 @@ def test_who_may_scrape(two_workers: StoreroomServer) -> None:
         assert app.get("::1")[0] == 200
     finally:
         app.close()
-    public = _InProcess(server.data_dir, metrics_public=True)     # --metrics-public
+    public = _InProcess(server, metrics_public=True)     # --metrics-public
     try:
         assert public.get("192.0.2.10")[0] == 200
     finally:

@@ -33,10 +33,10 @@ def test_first_start_generates_prints_and_saves_the_password(tmp_path: Path) -> 
         assert len(password) == 20
         log = server.log_path.read_text()
         assert log.count(password) == 1 and "root@localhost" in log
-        assert sign_in(server.data_dir, SignInRequest.root("root@localhost", password)).principal.is_root
+        assert sign_in(server, SignInRequest.root("root@localhost", password)).principal.is_root
         server.restart()  # later starts keep it and print nothing
         assert saved.read_text().strip() == password and server.log_path.read_text().count(password) == 1
-        assert sign_in(server.data_dir, SignInRequest.root("ROOT@localhost", password)).principal.is_root
+        assert sign_in(server, SignInRequest.root("ROOT@localhost", password)).principal.is_root
     finally:
         server.stop()
 
@@ -48,14 +48,14 @@ def test_password_and_email_from_the_environment(tmp_path: Path) -> None:
     try:
         assert not (server.data_dir / "root-password.txt").exists()
         assert "Env-Given-Passw0rd" not in server.log_path.read_text()
-        assert sign_in(server.data_dir, SignInRequest.root("owner@example.com", "Env-Given-Passw0rd")).principal
+        assert sign_in(server, SignInRequest.root("owner@example.com", "Env-Given-Passw0rd")).principal
         with pytest.raises(BadCredentials):
-            sign_in(server.data_dir, SignInRequest.root("root@localhost", "Env-Given-Passw0rd"))
+            sign_in(server, SignInRequest.root("root@localhost", "Env-Given-Passw0rd"))
         server.env = {**env, "STOREROOM_ROOT_PASSWORD": "Changed-In-Env-1"}
         server.restart()
-        assert sign_in(server.data_dir, SignInRequest.root("owner@example.com", "Changed-In-Env-1")).principal
+        assert sign_in(server, SignInRequest.root("owner@example.com", "Changed-In-Env-1")).principal
         with pytest.raises(BadCredentials):
-            sign_in(server.data_dir, SignInRequest.root("owner@example.com", "Env-Given-Passw0rd"))
+            sign_in(server, SignInRequest.root("owner@example.com", "Env-Given-Passw0rd"))
     finally:
         server.stop()
     for path in server.data_dir.rglob("*"):  # only Argon2 hashes are kept, in no file the passwords
@@ -82,13 +82,13 @@ def test_reset_password_while_the_server_runs(tmp_path: Path) -> None:
         assert len(generated) == 20 and generated != first and "Root password reset" in done.stderr
         assert not (server.data_dir / "root-password.txt").exists()  # the old one no longer works
         with pytest.raises(BadCredentials):
-            sign_in(server.data_dir, SignInRequest.root("root@localhost", first))
-        assert sign_in(server.data_dir, SignInRequest.root("root@localhost", generated)).principal.is_root
+            sign_in(server, SignInRequest.root("root@localhost", first))
+        assert sign_in(server, SignInRequest.root("root@localhost", generated)).principal.is_root
         weak = reset(server.data_dir, "--password-stdin", stdin="short\n")
         assert weak.returncode == 1 and "Password must be at least 8 characters long." in weak.stderr
         given = reset(server.data_dir, "--password-stdin", stdin="Typed-Passw0rd-42\n")
         assert given.returncode == 0 and given.stdout == ""  # nothing to show: the owner typed it
-        assert sign_in(server.data_dir, SignInRequest.root("root@localhost", "Typed-Passw0rd-42")).principal
+        assert sign_in(server, SignInRequest.root("root@localhost", "Typed-Passw0rd-42")).principal
         # the API sees the same root password (GetLoginProfile for the caller, root)
         iam = make_client(server.endpoint, service="iam")
         assert "CreateDate" in iam.get_login_profile()["LoginProfile"]
@@ -98,10 +98,10 @@ def test_reset_password_while_the_server_runs(tmp_path: Path) -> None:
         iam.enable_mfa_device(UserName="root", SerialNumber=device["SerialNumber"],
                               AuthenticationCode1=app.at(now - 30), AuthenticationCode2=app.at(now))
         with pytest.raises(MfaRequired):
-            sign_in(server.data_dir, SignInRequest.root("root@localhost", "Typed-Passw0rd-42"))
+            sign_in(server, SignInRequest.root("root@localhost", "Typed-Passw0rd-42"))
         lost = reset(server.data_dir, "--password-stdin", "--remove-mfa", stdin="Typed-Passw0rd-43\n")
         assert lost.returncode == 0 and "1 MFA device(s) deactivated" in lost.stderr
-        assert not sign_in(server.data_dir, SignInRequest.root("root@localhost", "Typed-Passw0rd-43")).mfa_used
+        assert not sign_in(server, SignInRequest.root("root@localhost", "Typed-Passw0rd-43")).mfa_used
         assert iam.get_account_summary()["SummaryMap"]["AccountMFAEnabled"] == 0
     finally:
         server.stop()

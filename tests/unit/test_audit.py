@@ -19,6 +19,8 @@ from storeroom.audit.log import AuditLog, AuditOptions, make_event_id, parse_eve
 from storeroom.http.context import Context
 from storeroom.http.types import Request, Response
 from storeroom.identity import Principal, anonymous
+from storeroom.store.backend import open_audit_db
+from tests.unit.conftest import Harness
 
 ACCOUNT = "123456789012"
 ROOT = Principal("Root", ACCOUNT, f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT, None, "AKIAIOSFODNN7EXAMPLE")
@@ -73,27 +75,34 @@ def _run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-def test_lookup_newest_first_by_attribute_and_pages(tmp_path: Path) -> None:
+def _log(metadata: Harness, options: AuditOptions | None = None) -> AuditLog:
+    """An audit log on the test's backend: its own SQLite file, or the PostgreSQL database's tables."""
+    return metadata.run(AuditLog.open(open_audit_db(metadata.data_dir, metadata.meta), metadata.data_dir, ACCOUNT,
+                                      "H", options))
+
+
+def test_lookup_newest_first_by_attribute_and_pages(metadata: Harness) -> None:
+    log = _log(metadata)
+
     async def scenario() -> list[Any]:
-        log = AuditLog(tmp_path / "audit.sqlite3", ACCOUNT, "H")
         now = time.time()
         for i in range(5):
             log.record(_entry("PutObject", ALICE if i % 2 else ROOT, key=f"k{i}", when=now - 10 + i))
         await log.flush()
-        everything = log.lookup(None, None, start=0, end=now + 1, management_only=False, after=None, limit=50)
-        alice = log.lookup("Username", "alice", start=0, end=now + 1, management_only=False, after=None, limit=50)
-        first = log.lookup(None, None, start=0, end=now + 1, management_only=False, after=None, limit=2)
-        rest = log.lookup(None, None, start=0, end=now + 1, management_only=False,
+        everything = await log.lookup(None, None, start=0, end=now + 1, management_only=False, after=None, limit=50)
+        alice = await log.lookup("Username", "alice", start=0, end=now + 1, management_only=False, after=None, limit=50)
+        first = await log.lookup(None, None, start=0, end=now + 1, management_only=False, after=None, limit=2)
+        rest = await log.lookup(None, None, start=0, end=now + 1, management_only=False,
                           after=(first[-1].time, first[-1].id), limit=50)
-        by_object = log.lookup("ResourceName", "arn:aws:s3:::b/k3", start=0, end=now + 1, management_only=False,
+        by_object = await log.lookup("ResourceName", "arn:aws:s3:::b/k3", start=0, end=now + 1, management_only=False,
                                after=None, limit=50)
-        by_id = log.lookup("EventId", everything[2].event_id, start=0, end=now + 1, management_only=False,
+        by_id = await log.lookup("EventId", everything[2].event_id, start=0, end=now + 1, management_only=False,
                            after=None, limit=50)
-        mgmt = log.lookup(None, None, start=0, end=now + 1, management_only=True, after=None, limit=50)
+        mgmt = await log.lookup(None, None, start=0, end=now + 1, management_only=True, after=None, limit=50)
         await log.close()
         return [everything, alice, first, rest, by_object, by_id, mgmt]
 
-    everything, alice, first, rest, by_object, by_id, mgmt = _run(scenario())
+    everything, alice, first, rest, by_object, by_id, mgmt = metadata.run(scenario())
     keys = [json.loads(e.record)["requestParameters"]["key"] for e in everything]
     assert keys == ["k4", "k3", "k2", "k1", "k0"]
     assert [json.loads(e.record)["requestParameters"]["key"] for e in alice] == ["k3", "k1"]
@@ -104,23 +113,22 @@ def test_lookup_newest_first_by_attribute_and_pages(tmp_path: Path) -> None:
     assert mgmt == []
 
 
-def test_prune_keeps_the_retention_period(tmp_path: Path) -> None:
-    async def scenario() -> tuple[int, int]:
-        log = AuditLog(tmp_path / "audit.sqlite3", ACCOUNT, "H", AuditOptions(retention_days=1))
+def test_prune_keeps_the_retention_period(metadata: Harness) -> None:
+    log = _log(metadata, AuditOptions(retention_days=1))
+
+    async def scenario() -> tuple[int, int, int]:
         now = time.time()
         log.record(_entry("PutObject", when=now - 3 * 86400))
         log.record(_entry("GetObject", when=now - 2 * 86400))
         log.record(_entry("HeadObject", when=now))
         await log.flush()
         deleted = await log.prune(now)
-        left = len(log.records())
+        left = len(await log.records())
+        resources = await log.db.read.value("SELECT count(*) FROM event_resources")
         await log.close()
-        return deleted, left
+        return deleted, left, resources
 
-    assert _run(scenario()) == (2, 1)
-    conn = sqlite3.connect(tmp_path / "audit.sqlite3")
-    assert conn.execute("SELECT count(*) FROM event_resources").fetchone()[0] == 2  # the survivor's two
-    conn.close()
+    assert metadata.run(scenario()) == (2, 1, 2)  # the survivor's two resources stay
 
 
 def test_event_ids_map_back_and_cannot_be_forged() -> None:
@@ -177,8 +185,8 @@ def test_old_batch_records_are_converted(tmp_path: Path) -> None:
     conn.close()
 
     async def scenario() -> list[Any]:
-        log = AuditLog(path, ACCOUNT, "H")
-        found = log.lookup("Username", "alice", start=0, end=time.time() + 1, management_only=False, after=None,
+        log = AuditLog.sqlite(path, ACCOUNT, "H")
+        found = await log.lookup("Username", "alice", start=0, end=time.time() + 1, management_only=False, after=None,
                            limit=50)
         await log.close()
         return found

@@ -1,17 +1,16 @@
-"""load_principal_policies on a real SQLite file: which policies apply to a user, how the simulator names them,
-and the boundary."""
+"""load_principal_policies on each metadata backend: which policies apply to a user, how the simulator names
+them, and the boundary."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from storeroom.errors import AwsError
 from storeroom.iam import policy_store as store
-from storeroom.store.meta import MetaStore
+from storeroom.store.sql import Conn
+from tests.unit.conftest import Harness
 
 ALICE, DEVS, OPS = "AIDAALICEXXXXXXXXXXXX", "AGPADEVSXXXXXXXXXXXXX", "AGPAOPSXXXXXXXXXXXXXX"
 S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
@@ -25,40 +24,32 @@ def _doc(action: str) -> str:
 
 
 @pytest.fixture
-def meta(tmp_path: Path) -> Iterator[MetaStore]:
-    meta = MetaStore(tmp_path / "meta.sqlite3")
-
-    def setup(c: sqlite3.Connection) -> None:
-        c.execute("INSERT INTO iam_users(user_id, name, path, created) VALUES (?, 'alice', '/', 0)", (ALICE,))
+def meta(metadata: Harness) -> Harness:
+    async def setup(c: Conn) -> None:
+        await c.run("INSERT INTO iam_users(user_id, name, path, created) VALUES (?, 'alice', '/', 0)", (ALICE,))
         for gid, name in ((DEVS, "devs"), (OPS, "ops")):
-            c.execute("INSERT INTO iam_groups VALUES (?, ?, '/', 0)", (gid, name))
-        c.execute("INSERT INTO iam_group_members VALUES (?, ?, 0)", (DEVS, ALICE))
-        store.create_policy(c, store.NewPolicy("ANPAMINEXXXXXXXXXXXXX", MINE, "mine", "/team/", "", _doc("s3:A"),
-                                               0, ()))
-        store.create_version(c, MINE, _doc("s3:B"), True, 1)
-        c.execute("INSERT INTO iam_inline_policies VALUES ('user', ?, 'own', ?)", (ALICE, _doc("s3:C")))
-        c.execute("INSERT INTO iam_inline_policies VALUES ('group', ?, 'shared', ?)", (DEVS, _doc("s3:D")))
-        c.execute("INSERT INTO iam_inline_policies VALUES ('group', ?, 'other', ?)", (OPS, _doc("s3:E")))
+            await c.run("INSERT INTO iam_groups VALUES (?, ?, '/', 0)", (gid, name))
+        await c.run("INSERT INTO iam_group_members VALUES (?, ?, 0)", (DEVS, ALICE))
+        await store.create_policy(c, store.NewPolicy("ANPAMINEXXXXXXXXXXXXX", MINE, "mine", "/team/", "",
+                                                     _doc("s3:A"), 0, ()))
+        await store.create_version(c, MINE, _doc("s3:B"), True, 1)
+        await c.run("INSERT INTO iam_inline_policies VALUES ('user', ?, 'own', ?)", (ALICE, _doc("s3:C")))
+        await c.run("INSERT INTO iam_inline_policies VALUES ('group', ?, 'shared', ?)", (DEVS, _doc("s3:D")))
+        await c.run("INSERT INTO iam_inline_policies VALUES ('group', ?, 'other', ?)", (OPS, _doc("s3:E")))
         for kind, entity, arn in (("user", ALICE, MINE), ("group", DEVS, MINE), ("group", DEVS, S3_FULL),
                                   ("group", OPS, READ_ONLY)):
-            c.execute("INSERT INTO iam_attachments VALUES (?, ?, ?, 0)", (kind, entity, arn))
+            await c.run("INSERT INTO iam_attachments VALUES (?, ?, ?, 0)", (kind, entity, arn))
 
-    meta.db.write_sync(setup)
-    yield meta
-    meta.close()
-
-
-@pytest.fixture
-def conn(meta: MetaStore) -> sqlite3.Connection:
-    return meta.db.read
+    metadata.write(setup)
+    return metadata
 
 
-def _set_boundary(meta: MetaStore, arn: str) -> None:
-    meta.db.write_sync(lambda c: c.execute("UPDATE iam_users SET boundary = ? WHERE user_id = ?", (arn, ALICE)))
+def _set_boundary(meta: Harness, arn: str) -> None:
+    meta.write(lambda c: c.run("UPDATE iam_users SET boundary = ? WHERE user_id = ?", (arn, ALICE)))
 
 
-def test_user_group_inline_and_managed_policies(conn: sqlite3.Connection) -> None:
-    loaded = store.load_principal_policies(conn, ALICE)
+def test_user_group_inline_and_managed_policies(meta: Harness) -> None:
+    loaded = meta.read(lambda c: store.load_principal_policies(c, ALICE))
     assert loaded is not None and loaded.boundary is None
     # the user's own first, then each group's; a policy attached twice counts once; other groups don't apply
     assert [(s.source_id, s.source_type, s.arn) for s in loaded.identity] == [
@@ -70,22 +61,32 @@ def test_user_group_inline_and_managed_policies(conn: sqlite3.Connection) -> Non
     assert "s3:B" in loaded.identity[1].policy.text  # the default version, v2
 
 
-def test_boundary_and_unknown_user(meta: MetaStore, conn: sqlite3.Connection) -> None:
-    assert store.load_principal_policies(conn, "AIDANOBODYXXXXXXXXXX") is None
+def test_boundary_and_unknown_user(meta: Harness) -> None:
+    assert meta.read(lambda c: store.load_principal_policies(c, "AIDANOBODYXXXXXXXXXX")) is None
     _set_boundary(meta, MINE)
-    loaded = store.load_principal_policies(conn, ALICE)
+    loaded = meta.read(lambda c: store.load_principal_policies(c, ALICE))
     assert loaded is not None and loaded.boundary is not None
     assert (loaded.boundary.source_id, loaded.boundary.source_type, loaded.boundary.arn) == (
         "mine", "permissions-boundary", MINE)
     _set_boundary(meta, S3_FULL)
-    loaded = store.load_principal_policies(conn, ALICE)
+    loaded = meta.read(lambda c: store.load_principal_policies(c, ALICE))
     assert loaded is not None and loaded.boundary is not None and loaded.boundary.source_id == "AmazonS3FullAccess"
 
 
-def test_group_policies(conn: sqlite3.Connection) -> None:
-    loaded = store.group_policies(conn, OPS, "ops")
+def test_group_policies(meta: Harness) -> None:
+    loaded = meta.read(lambda c: store.group_policies(c, OPS, "ops"))
     assert [(s.source_id, s.source_type) for s in loaded.identity] == [
         ("group_ops_other", "group"), ("AmazonS3ReadOnlyAccess", "aws-managed")]
+
+
+def test_names_are_unique_and_found_case_insensitively(meta: Harness) -> None:
+    """IAM names compare case-insensitively on both engines (SQLite's NOCASE, PostgreSQL's citext)."""
+    found = meta.read(lambda c: store.find_user(c, "123456789012", "ALICE"))
+    assert found is not None and found.entity_id == ALICE
+    with pytest.raises(AwsError) as exc:
+        meta.write(lambda c: store.create_policy(c, store.NewPolicy("ANPAOTHERXXXXXXXXXXXX", MINE + "2", "MINE",
+                                                                    "/", "", _doc("s3:A"), 0, ())))
+    assert exc.value.code == "EntityAlreadyExists"
 
 
 def test_policy_size_ignores_white_space() -> None:

@@ -1,11 +1,10 @@
-"""The sign-in core (storeroom/signin.py) against a real metadata store in a temporary data dir: root and IAM
+"""The sign-in core (storeroom/signin.py) against a real metadata store (each backend): root and IAM
 user sign-in, one answer for every bad credential, MFA with real TOTP codes (pyotp), replay, throttling per
 user and per address with backoff, expiry, audit events; and the session's condition keys judged by the
 authorizer with real policies."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -36,7 +35,10 @@ from storeroom.signin import (
     Throttled,
     session_condition_keys,
 )
+from storeroom.store import generation
+from storeroom.store.backend import open_audit_db, open_meta
 from storeroom.store.meta import MetaStore
+from tests.unit.conftest import Harness
 
 ACCOUNT = "123456789012"
 PASSWORD = "Corr3ct-Horse-Battery"
@@ -53,14 +55,24 @@ class Clock:
 
 @dataclass
 class World:
-    meta: MetaStore
+    store: Harness
     box: SecretBox
     audit: AuditLog
     clock: Clock
     signin: SignIn
 
+    @property
+    def meta(self) -> MetaStore:
+        return self.store.meta
+
     def write(self, job: Any) -> Any:
-        return self.meta.db.write_sync(job)
+        return self.store.write(job)
+
+    def read(self, fn: Any) -> Any:
+        return self.store.read(fn)
+
+    def run(self, coro: Any) -> Any:
+        return self.store.run(coro)
 
     def user(self, name: str, password: str | None = PASSWORD, **profile: Any) -> User:
         user = User("AIDA" + name.upper().ljust(17, "X")[:17], name, "/", T0, [("team", "blue")], None)
@@ -81,27 +93,26 @@ class World:
         return pyotp.TOTP(seed)
 
     def events(self) -> list[dict[str, Any]]:
-        asyncio.run(self.audit.flush())
-        return self.audit.records()
+        self.run(self.audit.flush())
+        return self.run(self.audit.records())  # type: ignore[no-any-return]
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    meta = MetaStore(tmp_path / "meta.sqlite3")
-    meta.set_kv_sync("account_id", ACCOUNT)
+def world(metadata: Harness, tmp_path: Path) -> Iterator[World]:
+    meta = metadata.meta
+    metadata.run(meta.set_kv("account_id", ACCOUNT))
     box = SecretBox(os.urandom(32))
-    audit = AuditLog(tmp_path / "audit.sqlite3")
+    audit = metadata.run(AuditLog.open(open_audit_db(tmp_path, meta), tmp_path))
     clock = Clock()
     root_hash = passwords.hash_password(PASSWORD)
-    meta.db.write_sync(lambda c: login_store.create_login_profile_job(c, ROOT, "root", root_hash, T0, False))
-    meta.db.write_sync(lambda c: login_store.set_root_email_job(c, "owner@example.com"))
-    yield World(meta, box, audit, clock, SignIn(meta, box, ACCOUNT, audit, clock=clock))
-    audit.db.close()
-    meta.close()
+    metadata.write(lambda c: login_store.create_login_profile_job(c, ROOT, "root", root_hash, T0, False))
+    metadata.write(lambda c: login_store.set_root_email_job(c, "owner@example.com"))
+    yield World(metadata, box, audit, clock, SignIn(meta, box, ACCOUNT, audit, clock=clock))
+    metadata.run(audit.close())
 
 
 def sign_in(world: World, request: SignInRequest) -> Any:
-    return asyncio.run(world.signin.sign_in(request))
+    return world.run(world.signin.sign_in(request))
 
 
 def refused(world: World, request: SignInRequest) -> Exception:
@@ -119,7 +130,7 @@ def test_root_signs_in_with_email_and_password(world: World) -> None:
     result = sign_in(world, SignInRequest.root("Owner@Example.com", PASSWORD, source_ip="192.0.2.1"))
     assert result.principal == Principal("Root", ACCOUNT, f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT)
     assert (result.mfa_used, result.auth_time, result.must_change_password) == (False, T0, False)
-    assert login_store.get_login_profile(world.meta.db.read, ROOT).last_used == T0  # type: ignore[union-attr]
+    assert world.read(lambda c: login_store.get_login_profile(c, ROOT)).last_used == T0  # type: ignore[union-attr]
 
 
 def test_iam_user_signs_in_with_account_id_or_alias(world: World) -> None:
@@ -130,9 +141,9 @@ def test_iam_user_signs_in_with_account_id_or_alias(world: World) -> None:
     world.write(lambda c: login_store.set_account_alias_job(c, "my-shop"))
     world.clock.now += 60
     assert sign_in(world, SignInRequest.iam_user("my-shop", "ALICE", PASSWORD)).principal.user_name == "alice"
-    profile = login_store.get_login_profile(world.meta.db.read, alice.user_id)
+    profile = world.read(lambda c: login_store.get_login_profile(c, alice.user_id))
     assert profile is not None and profile.last_used == T0 + 60
-    assert login_store.login_profile_summary(world.meta.db.read, alice.user_id).password_last_used == T0 + 60
+    assert world.read(lambda c: login_store.login_profile_summary(c, alice.user_id)).password_last_used == T0 + 60
 
 
 def test_one_answer_for_every_bad_credential(world: World) -> None:
@@ -166,7 +177,7 @@ def test_mfa_is_asked_for_and_checked(world: World) -> None:
     assert isinstance(refused(world, SignInRequest.iam_user(ACCOUNT, "alice", "Nope-1234", code)), BadCredentials)
     result = sign_in(world, SignInRequest.iam_user(ACCOUNT, "alice", PASSWORD, code))
     assert result.mfa_used and result.auth_time == world.clock.now
-    assert login_store.mfa_active(world.meta.db.read, alice.user_id)
+    assert world.read(lambda c: login_store.mfa_active(c, alice.user_id))
 
 
 def test_a_code_is_never_accepted_twice(world: World) -> None:
@@ -254,13 +265,13 @@ def test_the_throttle_is_shared_through_the_store(world: World, tmp_path: Path) 
     wrong = SignInRequest.iam_user(ACCOUNT, "alice", "Wrong-Passw0rd")
     for _ in range(throttle.PER_USER.free + 1):
         refused(world, wrong)
-    other_meta = MetaStore(tmp_path / "meta.sqlite3")
+    other_meta = world.run(open_meta(world.store.data_dir, world.store.url, migrate=False))
     try:
         other = SignIn(other_meta, world.box, ACCOUNT, clock=world.clock)
         with pytest.raises(Throttled):
-            asyncio.run(other.sign_in(SignInRequest.iam_user(ACCOUNT, "alice", PASSWORD)))
+            world.run(other.sign_in(SignInRequest.iam_user(ACCOUNT, "alice", PASSWORD)))
     finally:
-        other_meta.close()
+        world.run(other_meta.close())
 
 
 def test_failed_mfa_codes_count_as_failures(world: World) -> None:
@@ -283,7 +294,8 @@ def test_reset_required_and_expiry(world: World) -> None:
     world.write(lambda c: login_store.set_password_policy_job(c, PasswordPolicy(max_age_days=90)))
     result = sign_in(world, SignInRequest.iam_user(ACCOUNT, "bob", PASSWORD))
     assert result.password_expired and result.password_expires == T0 - 10 * 86400
-    summary = login_store.login_profile_summary(world.meta.db.read, login_store_user_id(world, "bob"))
+    bob = login_store_user_id(world, "bob")
+    summary = world.read(lambda c: login_store.login_profile_summary(c, bob))
     assert summary.password_next_rotation == T0 - 10 * 86400 and summary.password_enabled
     world.write(lambda c: login_store.set_password_policy_job(c, PasswordPolicy(max_age_days=90, hard_expiry=True)))
     assert isinstance(refused(world, SignInRequest.iam_user(ACCOUNT, "bob", PASSWORD)), PasswordExpired)
@@ -292,8 +304,7 @@ def test_reset_required_and_expiry(world: World) -> None:
 
 
 def login_store_user_id(world: World, name: str) -> str:
-    row = world.meta.db.read.execute("SELECT user_id FROM iam_users WHERE name = ?", (name,)).fetchone()
-    return str(row[0])
+    return str(world.read(lambda c: c.value("SELECT user_id FROM iam_users WHERE name = ?", (name,))))
 
 
 def test_root_changes_its_own_password(world: World) -> None:
@@ -301,12 +312,12 @@ def test_root_changes_its_own_password(world: World) -> None:
     from storeroom.iam.root import change_root_password
 
     with pytest.raises(AwsError) as exc:
-        asyncio.run(change_root_password(world.meta, ACCOUNT, "Wrong-Passw0rd", "New-Root-Passw0rd"))
+        world.run(change_root_password(world.meta, ACCOUNT, "Wrong-Passw0rd", "New-Root-Passw0rd"))
     assert (exc.value.code, exc.value.status) == ("AccessDenied", 403)
     with pytest.raises(AwsError) as exc:
-        asyncio.run(change_root_password(world.meta, ACCOUNT, PASSWORD, "Owner@Example.com"))
+        world.run(change_root_password(world.meta, ACCOUNT, PASSWORD, "Owner@Example.com"))
     assert exc.value.code == "PasswordPolicyViolation"  # the email itself: AWS's root rules refuse it
-    asyncio.run(change_root_password(world.meta, ACCOUNT, PASSWORD, "New-Root-Passw0rd"))
+    world.run(change_root_password(world.meta, ACCOUNT, PASSWORD, "New-Root-Passw0rd"))
     assert sign_in(world, SignInRequest.root("owner@example.com", "New-Root-Passw0rd")).principal.is_root
     assert isinstance(refused(world, SignInRequest.root("owner@example.com", PASSWORD)), BadCredentials)
 
@@ -365,15 +376,14 @@ def context(principal: Principal, session: dict[str, tuple[str, ...]] | None) ->
 
 def test_policies_requiring_mfa_see_the_console_session(world: World) -> None:
     alice = world.user("alice")
-    world.write(lambda c: c.execute("INSERT INTO iam_inline_policies VALUES ('user', ?, 'mfa', ?)",
-                                    (alice.user_id, MFA_POLICY)))
-    world.meta.bump_iam()
+    world.run(world.meta.db.write(lambda c: c.run("INSERT INTO iam_inline_policies VALUES ('user', ?, 'mfa', ?)",
+                                                  (alice.user_id, MFA_POLICY)), bump=(generation.IAM,)))
     authorizer = Authorizer(world.meta, ACCOUNT)
     without = sign_in(world, SignInRequest.iam_user(ACCOUNT, "alice", PASSWORD))
     bucket = "arn:aws:s3:::photos"
 
     def allowed(session: dict[str, tuple[str, ...]] | None, action: str) -> bool:
-        return authorizer.check(context(without.principal, session), action, bucket).allowed
+        return bool(world.run(authorizer.check(context(without.principal, session), action, bucket)).allowed)
 
     # a console session without MFA: aws:MultiFactorAuthPresent is "false", the Deny applies
     keys = session_condition_keys(without, now=world.clock.now)

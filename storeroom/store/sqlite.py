@@ -1,0 +1,241 @@
+"""SQLite, the embedded metadata backend: synchronous reads on the caller's thread, writes group-committed on
+one writer thread.
+
+Why this shape:
+- Reads (a primary-key lookup is ~20 µs) run directly on the event loop thread: a thread hop would cost more
+  than the read.  WAL mode lets them proceed while another process writes.  :class:`SqliteConn`'s methods are
+  coroutines that never suspend, so the code above (written for both engines: ``storeroom/store/sql.py``)
+  pays one coroutine call per query, not a hop.
+- Writes must be durable before a request is acknowledged (``synchronous=FULL``: the WAL is fsynced at each
+  commit), and an fsync must never block the event loop.  So every write is a job for one writer thread per
+  process; the thread runs all jobs waiting in its queue inside ONE transaction (each in its own savepoint,
+  so one failing job does not undo the others) and fsyncs once for the batch: group commit.  A job is a
+  coroutine function; the writer thread drives its coroutine to the end in one step (it awaits only its
+  connection, whose methods complete at once).
+- Several worker processes share the file; SQLite's locks serialize their writers (``busy_timeout``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from storeroom.store.generation import Generations
+from storeroom.store.sql import SQLITE, Job, Params, Row
+
+T = TypeVar("T")
+
+_MAX_BATCH = 512
+_BUSY_TIMEOUT_MS = 30_000
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=256)
+    conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Like ``executescript`` but inside the current transaction (executescript would COMMIT it)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+class SqliteConn:
+    """:class:`storeroom.store.sql.Conn` over a sqlite3 connection: every method completes without suspending."""
+
+    __slots__ = ("raw",)
+    dialect = SQLITE
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+
+    async def one(self, sql: str, params: Params = ()) -> Row | None:
+        return self.raw.execute(sql, params).fetchone()  # type: ignore[no-any-return]
+
+    async def all(self, sql: str, params: Params = ()) -> list[Row]:
+        return self.raw.execute(sql, params).fetchall()
+
+    async def value(self, sql: str, params: Params = ()) -> Any:
+        return self.raw.execute(sql, params).fetchone()[0]
+
+    async def run(self, sql: str, params: Params = ()) -> int:
+        return self.raw.execute(sql, params).rowcount
+
+    async def many(self, sql: str, rows: Iterable[Params]) -> None:
+        self.raw.executemany(sql, rows)
+
+
+def drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Runs a job's coroutine to its end in one step (it awaits nothing that suspends)."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("a SQLite job awaited something other than its connection")
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: Callable[[sqlite3.Connection], Any]
+    loop: asyncio.AbstractEventLoop | None
+    future: asyncio.Future[Any] | None
+    done: threading.Event | None = None
+    bump: Sequence[int] = ()
+    result: Any = None
+    error: BaseException | None = None
+
+
+class SqliteDatabase:
+    """One SQLite file: ``read`` for the loop thread, ``write(job)`` for the writer thread.
+
+    ``generations`` (this machine's shared counters) are bumped after a write's commit, for its ``bump``."""
+
+    dialect = SQLITE
+
+    def __init__(self, path: Path, generations: Generations | None = None) -> None:
+        self.path = path
+        self.generations = generations
+        self.raw_read = connect(path)
+        self.read = SqliteConn(self.raw_read)
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=f"sqlite-writer:{path.name}", daemon=True)
+        self._thread.start()
+
+    async def write(self, job: Job[T], *, bump: Sequence[int] = (), serializable: bool = True) -> T:
+        """Runs ``job`` in a committed transaction on the writer thread (SQLite serializes every writer, so
+        ``serializable`` is always so); returns its result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(lambda conn: drive(job(SqliteConn(conn))), loop, future, bump=bump))
+        return await future
+
+    def submit(self, job: Job[Any]) -> None:
+        """Queues ``job`` for the writer thread without waiting for it (bookkeeping that may be lost)."""
+        self._queue.put(_Job(lambda conn: drive(job(SqliteConn(conn))), None, None))
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """A lock file beside the database (every process sharing the file shares the folder)."""
+        fd = os.open(self.path.with_name(f"{name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    async def start(self) -> None:
+        return None
+
+    async def ping(self) -> str | None:
+        return None  # an open file
+
+    def write_raw_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A synchronous function of the raw connection in a committed transaction on the writer thread:
+        schema migrations (which are SQLite's own DDL) and tests."""
+        job = _Job(fn, None, None, threading.Event())
+        self._queue.put(job)
+        assert job.done is not None
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        self.close_sync()
+
+    def close_sync(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+        self.raw_read.close()
+
+    # -- writer thread ---------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        conn = connect(self.path)
+        try:
+            while True:
+                job = self._queue.get()
+                if job is None:
+                    return
+                batch = [job]
+                while len(batch) < _MAX_BATCH:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        self._queue.put(None)  # finish this batch, then stop
+                        break
+                    batch.append(nxt)
+                self._commit_batch(conn, batch)
+        finally:
+            conn.close()
+
+    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    job.result = job.fn(conn)
+                    conn.execute("RELEASE job")
+                except BaseException as exc:  # noqa: BLE001 - handed to the job's caller
+                    job.error = exc
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+            conn.execute("COMMIT")
+            self._bump(batch)
+        except BaseException as exc:  # noqa: BLE001 - the whole batch failed: every caller learns it
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for job in batch:
+                job.error, job.result = exc, None
+        for job in batch:
+            _deliver(job)
+
+
+    def _bump(self, batch: list[_Job]) -> None:
+        """After the commit, before anyone learns of it (even a caller that went away): caches reload."""
+        if self.generations is None:
+            return
+        for slot in {slot for job in batch if job.error is None for slot in job.bump}:
+            self.generations.bump(slot)
+
+
+def _deliver(job: _Job) -> None:
+    if job.done is not None:
+        job.done.set()
+        return
+    if job.future is None:  # submitted without a waiter
+        return
+    assert job.loop is not None and job.future is not None
+    job.loop.call_soon_threadsafe(_settle, job.future, job.result, job.error)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # the request was cancelled (client went away); the write still happened
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

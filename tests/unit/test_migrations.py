@@ -1,0 +1,112 @@
+"""Schema versions (storeroom/store/migrations.py): a data dir of every earlier SQLite schema opens with its data
+and ends at the current version; PostgreSQL's versions apply once, also when nodes start at the same moment.
+
+The SQLite files are made from the DDL each earlier version wrote (tests/unit/schemas/meta-v*.sql, dumped from
+those commits' own code), with rows written as those versions wrote them (through their own triggers)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from storeroom.store import bucket_stats, migrations
+from storeroom.store.meta import MetaStore, ObjectRecord
+from storeroom.store.migrations import POSTGRES_VERSIONS, SQLITE_META_VERSION, NewerSchema
+from tests.pg import PostgresCluster
+
+SCHEMAS = Path(__file__).with_name("schemas")
+EARLIER = sorted(p.name for p in SCHEMAS.glob("meta-v*.sql"))
+
+
+def _old_data_dir(path: Path, schema: str) -> None:
+    """A data dir as that version left it: its tables, a bucket with two objects (one overwritten)."""
+    conn = sqlite3.connect(path)
+    for statement in (SCHEMAS / schema).read_text().split(";;"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("INSERT INTO buckets(name, region, created) VALUES ('old-bucket', 'us-east-1', 0)")
+    doc = json.dumps({"b": [["blob-1", 5]], "h": {}, "c": None})
+    for size in (3, 5):  # the second write replaces the first, as INSERT OR REPLACE did
+        conn.execute("INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, doc, parts) "
+                     "VALUES ('old-bucket', 'a', ?, 'e', 0, ?, 0)", (size, doc))
+    conn.execute("INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, doc, parts) "
+                 "VALUES ('old-bucket', 'b', 7, 'e', 0, ?, 0)", (doc,))
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("schema", EARLIER)
+def test_every_earlier_sqlite_schema_opens_with_its_data(tmp_path: Path, schema: str) -> None:
+    path = tmp_path / "meta.sqlite3"
+    _old_data_dir(path, schema)
+
+    async def scenario() -> None:
+        meta = MetaStore.sqlite(path)
+        try:
+            raw = meta.db.read
+            assert await raw.value("PRAGMA user_version") == SQLITE_META_VERSION == 5
+            assert await meta.get_bucket("old-bucket") is not None
+            found = await meta.get_object("old-bucket", "a")
+            assert found is not None and found.size == 5 and found.blobs == [["blob-1", 5]]
+            tables = {r[0] for r in await raw.all("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            assert {"iam_users", "iam_groups", "iam_policies", "iam_attachments", "bucket_policies",
+                    "completed_uploads", "iam_login_profiles", "iam_mfa_devices", "signin_throttle",
+                    "bucket_stats", "bucket_logging"} <= tables
+            triggers = {r[0] for r in await raw.all("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+            assert bucket_stats.REPLACED_TRIGGER not in triggers
+            assert await bucket_stats.per_bucket(raw) == [("old-bucket", 2, 12)]
+            # written the current way (an upsert) the counts stay right
+            record = ObjectRecord("old-bucket", "a", 11, "e2", time.time(), [("blob-2", 11)], {})
+            assert (await meta.put_object(record))[0] == "ok"
+            assert await bucket_stats.per_bucket(raw) == [("old-bucket", 2, 18)]
+            await meta.create_bucket("new-bucket", "us-east-1")
+            assert await meta.get_completion("nothing", 0) is None
+        finally:
+            await meta.close()
+
+    asyncio.run(scenario())
+    MetaStore.sqlite(path).db.close_sync()  # opening again changes nothing
+
+
+def test_a_data_dir_of_a_newer_storeroom_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "meta.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SQLITE_META_VERSION + 1}")
+    with pytest.raises(NewerSchema):
+        MetaStore.sqlite(path)
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresCluster) -> str:
+    return postgres.database("mig")
+
+
+def _versions(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        return dict(conn.execute("SELECT component, version FROM storeroom_schema").fetchall())
+
+
+def test_postgres_versions_apply_once_even_from_nodes_starting_together(pg_url: str) -> None:
+    async def five_nodes_at_once() -> list[dict[str, int]]:
+        return list(await asyncio.gather(*[migrations.migrate_postgres(pg_url) for _ in range(5)]))
+
+    results = asyncio.run(five_nodes_at_once())
+    newest = {component: len(scripts) for component, scripts in POSTGRES_VERSIONS.items()}
+    assert results == [newest] * 5 and _versions(pg_url) == newest
+    assert asyncio.run(migrations.migrate_postgres(pg_url)) == newest  # again: nothing to do
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM generations").fetchone() == (8,)
+
+
+def test_a_postgres_schema_of_a_newer_storeroom_is_refused(pg_url: str) -> None:
+    asyncio.run(migrations.migrate_postgres(pg_url))
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE storeroom_schema SET version = version + 1 WHERE component = 'meta'")
+    with pytest.raises(NewerSchema):
+        asyncio.run(migrations.migrate_postgres(pg_url))
