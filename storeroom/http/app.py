@@ -134,7 +134,7 @@ class App:
                     await self.open()
                     assert self.audit is not None and self.metrics is not None and self.access_log is not None
                     assert self.meta is not None
-                    await self.meta.db.start()
+                    await self.meta.start()
                     self.audit.start()
                     self.metrics.start()
                     self.access_log.start()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from storeroom.store.sql import Conn
+from storeroom.store.sql import POSTGRESQL, SQLITE, Conn
 
 # One statement each (run_script splits at ';', which trigger bodies contain).
 _SCHEMA = (
@@ -70,9 +70,34 @@ def ensure(conn: sqlite3.Connection) -> None:
                   "SELECT bucket, count(*), coalesce(sum(size), 0) FROM objects GROUP BY bucket")
 
 
+# PostgreSQL's triggers append deltas (store/pg_schema.py): the counts are the folded row plus the deltas since.
+_PER_BUCKET = {
+    SQLITE: "SELECT b.name, coalesce(s.objects, 0), coalesce(s.bytes, 0) FROM buckets b "
+            "LEFT JOIN bucket_stats s ON s.bucket = b.name ORDER BY b.name",
+    POSTGRESQL: "SELECT b.name, coalesce(s.objects, 0) + coalesce(d.objects, 0), coalesce(s.bytes, 0) + "
+                "coalesce(d.bytes, 0) FROM buckets b LEFT JOIN bucket_stats s ON s.bucket = b.name "
+                "LEFT JOIN (SELECT bucket, sum(objects) AS objects, sum(bytes) AS bytes FROM bucket_stats_delta "
+                "GROUP BY bucket) d ON d.bucket = b.name ORDER BY b.name",
+}
+FOLD_EVERY = 5.0      # seconds between two folds of PostgreSQL's deltas
+FOLD_BATCH = 10_000   # deltas per fold
+
+
 async def per_bucket(conn: Conn) -> list[tuple[str, int, int]]:
     """(bucket, objects, bytes) of every bucket, by name."""
-    rows = await conn.all(
-        "SELECT b.name, coalesce(s.objects, 0), coalesce(s.bytes, 0) FROM buckets b "
-        "LEFT JOIN bucket_stats s ON s.bucket = b.name ORDER BY b.name")
+    rows = await conn.all(_PER_BUCKET[conn.dialect])
     return [(str(name), int(objects), int(size)) for name, objects, size in rows]
+
+
+async def fold(conn: Conn) -> int:
+    """PostgreSQL: adds up to FOLD_BATCH deltas into their buckets' rows and deletes them, in one transaction
+    (run by one process at a time: store/meta.py); returns how many were folded."""
+    return int(await conn.value(
+        "WITH moved AS (DELETE FROM bucket_stats_delta WHERE id IN (SELECT id FROM bucket_stats_delta ORDER BY id "
+        "LIMIT ?) RETURNING bucket, objects, bytes), "
+        "summed AS (SELECT bucket, sum(objects) AS objects, sum(bytes) AS bytes, count(*) AS n FROM moved "
+        "GROUP BY bucket), "
+        "folded AS (INSERT INTO bucket_stats(bucket, objects, bytes) SELECT bucket, objects, bytes FROM summed "
+        "ON CONFLICT (bucket) DO UPDATE SET objects = bucket_stats.objects + excluded.objects, "
+        "bytes = bucket_stats.bytes + excluded.bytes) "
+        "SELECT coalesce(sum(n), 0) FROM summed", (FOLD_BATCH,)))

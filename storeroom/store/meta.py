@@ -7,15 +7,21 @@ Keys are compared by their UTF-8 bytes (SQLite's BINARY collation, PostgreSQL's 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storeroom.store import generation
-from storeroom.store.sql import NO_LIMIT, Conn, Database, Row
+from storeroom.errors import AwsError
+from storeroom.store import bucket_stats, generation
+from storeroom.store.sql import NO_LIMIT, POSTGRESQL, SQLITE, Conn, Database, Row, locking
+
+log = logging.getLogger("storeroom")
 
 # SQLite's DDL of these tables (the versions: storeroom/store/migrations.py; PostgreSQL's: store/pg_schema.py)
 META_SCHEMA = """
@@ -191,6 +197,7 @@ class MetaStore:
         self.db = db
         self.generations = generations
         self._buckets = generation.GenerationCache(self.buckets_generation, self._load_bucket)
+        self._folding: asyncio.Task[None] | None = None
 
     @classmethod
     def sqlite(cls, path: Path) -> MetaStore:
@@ -207,7 +214,28 @@ class MetaStore:
             raise
         return cls(db, generations)
 
+    async def start(self) -> None:
+        """In a worker: the database's background work, and (PostgreSQL) folding the per-bucket counts."""
+        await self.db.start()
+        if self.db.dialect == POSTGRESQL:
+            self._folding = asyncio.get_running_loop().create_task(self._fold_forever())
+
+    async def _fold_forever(self) -> None:
+        while True:
+            await asyncio.sleep(bucket_stats.FOLD_EVERY)
+            try:
+                async with self.db.exclusive("bucket-stats") as mine:  # one process of all the nodes
+                    while mine and await self.db.write(bucket_stats.fold, serializable=False) >= \
+                            bucket_stats.FOLD_BATCH:
+                        pass
+            except Exception as exc:  # noqa: BLE001 - counts wait in their deltas until the next fold
+                log.warning("folding the per-bucket counts failed: %s", exc)
+
     async def close(self) -> None:
+        if self._folding is not None:
+            self._folding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._folding
         await self.db.close()
         self.generations.close()
 
@@ -321,9 +349,11 @@ class MetaStore:
         return await self.db.write(job, bump=(generation.BUCKETS,))
 
     async def delete_bucket(self, name: str) -> str:
-        """'deleted', 'missing' or 'not-empty' (objects or multipart uploads remain)."""
+        """'deleted', 'missing' or 'not-empty' (objects or multipart uploads remain).  The bucket's row is
+        locked first: writes in flight in the bucket finish before the emptiness check, later ones wait and
+        then find no bucket (``locking``)."""
         async def job(conn: Conn) -> str:
-            if await conn.one("SELECT 1 FROM buckets WHERE name = ?", (name,)) is None:
+            if await conn.one(f"SELECT 1 FROM buckets WHERE name = ?{locking(conn, 'UPDATE')}", (name,)) is None:
                 return "missing"
             if await conn.one("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)):
                 return "not-empty"
@@ -331,7 +361,7 @@ class MetaStore:
                 return "not-empty"
             await conn.run("DELETE FROM buckets WHERE name = ?", (name,))
             return "deleted"
-        return await self.db.write(job, bump=(generation.BUCKETS,))
+        return await self.db.write(job, bump=(generation.BUCKETS,), serializable=False)
 
     async def get_bucket_policy(self, bucket: str) -> str | None:
         row = await self.db.read.one("SELECT document FROM bucket_policies WHERE bucket = ?", (bucket,))
@@ -340,7 +370,7 @@ class MetaStore:
     async def put_bucket_policy(self, bucket: str, document: str | None) -> bool:
         """Sets (or with None deletes) the bucket's policy; False if the bucket is gone."""
         async def job(conn: Conn) -> bool:
-            if await conn.one("SELECT 1 FROM buckets WHERE name = ?", (bucket,)) is None:
+            if await conn.one(f"SELECT 1 FROM buckets WHERE name = ?{locking(conn, 'KEY SHARE')}", (bucket,)) is None:
                 return False
             if document is None:
                 await conn.run("DELETE FROM bucket_policies WHERE bucket = ?", (bucket,))
@@ -368,60 +398,81 @@ class MetaStore:
         the object is made of was replaced by a concurrent UploadPart since the caller listed them),
         'changed' (``same_blobs``: a metadata-only update whose object was overwritten or deleted meanwhile,
         so the blobs it would keep may be gone).
-        The check and the write happen in one transaction, so conditional writes are atomic (PostgreSQL:
-        SERIALIZABLE, so also across nodes).  Completing an upload (``discard_upload``) deletes it with its
-        parts; the parts' blobs the object does not use are returned as unreferenced; with
-        ``completed_request`` (the digest of the completing request) it is remembered in ``completed_uploads``,
-        in the same transaction, for the retries of that request.
+        The check and the write happen in one transaction, so conditional writes are atomic: SQLite has one
+        writer; PostgreSQL runs this READ COMMITTED with row locks (the bucket's, the upload's, then the
+        object's: ``locking``), so concurrent writes of *other* keys never abort each other, and writes of the
+        same key, or completions of the same upload, queue on its row.  Completing an upload
+        (``discard_upload``) deletes it with its parts; the parts' blobs the object does not use are returned
+        as unreferenced; with ``completed_request`` (the digest of the completing request) it is remembered in
+        ``completed_uploads``, in the same transaction, for the retries of that request.
         """
         async def job(conn: Conn) -> tuple[str, list[str]]:
-            if await conn.one("SELECT 1 FROM buckets WHERE name = ?", (obj.bucket,)) is None:
+            if await conn.one(_BUCKET_SHARED[conn.dialect], (obj.bucket,)) is None:
                 return "no-bucket", []
-            old = await conn.one("SELECT etag, doc FROM objects WHERE bucket = ? AND key = ?", (obj.bucket, obj.key))
-            if if_none_match and old is not None:
-                return "exists", []
-            if if_match is not None and (old is None or if_match not in ("*", old[0])):
-                return "etag-mismatch", []
-            if same_blobs and (old is None or _doc_blob_ids(old[1]) != [b for b, _ in obj.blobs]):
-                return "changed", []
+            upload_found = discard_upload is None or await conn.one(
+                f"SELECT 1 FROM uploads WHERE upload_id = ?{locking(conn, 'UPDATE')}", (discard_upload,)) is not None
             kept = {b for b, _ in obj.blobs}
-            unreferenced: list[str] = []
-            if discard_upload is not None:
-                # Gone first (a concurrent complete or abort won), then changed: checked before anything is written.
-                if await conn.one("SELECT 1 FROM uploads WHERE upload_id = ?", (discard_upload,)) is None:
-                    return "no-upload", []
-                part_blobs = {r[0] for r in await conn.all(
-                    "SELECT blob_id FROM parts WHERE upload_id = ?", (discard_upload,))}
-                if not kept <= part_blobs:
-                    return "parts-changed", []
-                await conn.run("DELETE FROM uploads WHERE upload_id = ?", (discard_upload,))
-                unreferenced = sorted(part_blobs - kept)
-                if completed_request is not None:
-                    await conn.run(
-                        "INSERT INTO completed_uploads(upload_id, bucket, key, completed, request, object_mtime, "
-                        "first_blob) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(upload_id) DO UPDATE SET "
-                        "bucket = excluded.bucket, key = excluded.key, completed = excluded.completed, "
-                        "request = excluded.request, object_mtime = excluded.object_mtime, "
-                        "first_blob = excluded.first_blob",
-                        (discard_upload, obj.bucket, obj.key, time.time(), completed_request, obj.mtime,
-                         obj.blobs[0][0]))
-            await conn.run(_PUT_OBJECT, (obj.bucket, obj.key, obj.size, obj.etag, obj.mtime, _object_doc(obj),
-                                         obj.parts))
-            if old is not None:
-                unreferenced += [b for b in _doc_blob_ids(old[1]) if b not in kept]
-            return "ok", unreferenced
-        return await self.db.write(job)
+            for _ in range(5):  # a row another writer inserted between our look and our insert: look again
+                old = await conn.one(_OBJECT_LOCKED[conn.dialect], (obj.bucket, obj.key))
+                outcome = self._refused(old, obj, if_none_match, if_match, same_blobs)
+                if outcome is not None:
+                    return outcome, []
+                part_blobs: set[str] = set()
+                if discard_upload is not None:
+                    if not upload_found:  # gone (a concurrent complete or abort won): checked before writing
+                        return "no-upload", []
+                    part_blobs = {r[0] for r in await conn.all(
+                        "SELECT blob_id FROM parts WHERE upload_id = ?", (discard_upload,))}
+                    if not kept <= part_blobs:
+                        return "parts-changed", []
+                if old is None:
+                    if await conn.run(_INSERT_OBJECT, _object_params(obj)) == 0:
+                        continue
+                else:
+                    await conn.run(_UPDATE_OBJECT, (*_object_params(obj)[2:], obj.bucket, obj.key))
+                unreferenced = [b for b in _doc_blob_ids(old[1]) if b not in kept] if old is not None else []
+                if discard_upload is not None:
+                    await self._complete(conn, obj, discard_upload, completed_request)
+                    unreferenced = sorted(part_blobs - kept) + unreferenced
+                return "ok", unreferenced
+            raise AwsError("SlowDown", "The object is being changed by other requests; please try again.")
+        return await self.db.write(job, serializable=False)
+
+    @staticmethod
+    def _refused(old: Row | None, obj: ObjectRecord, if_none_match: bool, if_match: str | None,
+                 same_blobs: bool) -> str | None:
+        """Why a conditional write may not happen, seeing the key's current row (None: it may)."""
+        if if_none_match and old is not None:
+            return "exists"
+        if if_match is not None and (old is None or if_match not in ("*", old[0])):
+            return "etag-mismatch"
+        if same_blobs and (old is None or _doc_blob_ids(old[1]) != [b for b, _ in obj.blobs]):
+            return "changed"
+        return None
+
+    @staticmethod
+    async def _complete(conn: Conn, obj: ObjectRecord, upload_id: str, completed_request: str | None) -> None:
+        """The upload ``obj`` completed goes (with its parts), remembered for the retries of its request."""
+        await conn.run("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+        if completed_request is not None:
+            await conn.run(
+                "INSERT INTO completed_uploads(upload_id, bucket, key, completed, request, object_mtime, "
+                "first_blob) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(upload_id) DO UPDATE SET "
+                "bucket = excluded.bucket, key = excluded.key, completed = excluded.completed, "
+                "request = excluded.request, object_mtime = excluded.object_mtime, "
+                "first_blob = excluded.first_blob",
+                (upload_id, obj.bucket, obj.key, time.time(), completed_request, obj.mtime, obj.blobs[0][0]))
 
     async def delete_objects(self, bucket: str, keys: list[str]) -> list[str]:
         """Deletes the keys that exist; returns the blob ids they referenced."""
         async def job(conn: Conn) -> list[str]:
             freed: list[str] = []
-            for key in keys:
+            for key in sorted(set(keys)):  # one order for every deleter: rows locked in it never deadlock
                 row = await conn.one("DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING doc", (bucket, key))
                 if row is not None:
                     freed.extend(_doc_blob_ids(row[0]))
             return freed
-        return await self.db.write(job)
+        return await self.db.write(job, serializable=False)
 
     async def list_objects(self, bucket: str, start: str, *, inclusive: bool, limit: int) -> list[Row]:
         """Rows (key, size, etag, mtime) with key > start (>= with ``inclusive``), in key order."""
@@ -434,7 +485,7 @@ class MetaStore:
 
     async def create_upload(self, upload: Upload) -> bool:
         async def job(conn: Conn) -> bool:
-            if await conn.one("SELECT 1 FROM buckets WHERE name = ?", (upload.bucket,)) is None:
+            if await conn.one(_BUCKET_SHARED[conn.dialect], (upload.bucket,)) is None:
                 return False
             await conn.run(
                 "INSERT INTO uploads(upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type) "
@@ -442,7 +493,7 @@ class MetaStore:
                 (upload.upload_id, upload.bucket, upload.key, upload.initiated, json.dumps(upload.headers),
                  upload.checksum_algorithm, upload.checksum_type))
             return True
-        return await self.db.write(job)
+        return await self.db.write(job, serializable=False)
 
     async def get_upload(self, upload_id: str) -> Upload | None:
         row = await self.db.read.one(
@@ -464,21 +515,27 @@ class MetaStore:
                 if r[2].startswith(prefix)]
 
     async def put_part(self, upload_id: str, part: Part) -> tuple[bool, str | None]:
-        """(False, None) if the upload is gone; else (True, blob id of a replaced part)."""
+        """(False, None) if the upload is gone; else (True, blob id of a replaced part).  The upload's row is
+        locked shared (a completion or abort, which lock it for update, waits for the parts being stored, and
+        then sees them), the part's row for update (two uploads of one part number queue)."""
         async def job(conn: Conn) -> tuple[bool, str | None]:
-            if await conn.one("SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)) is None:
+            if await conn.one(f"SELECT 1 FROM uploads WHERE upload_id = ?{locking(conn, 'SHARE')}",
+                              (upload_id,)) is None:
                 return False, None
-            old = await conn.one("SELECT blob_id FROM parts WHERE upload_id = ? AND part_number = ?",
-                                 (upload_id, part.part_number))
-            await conn.run(
-                "INSERT INTO parts(upload_id, part_number, blob_id, size, etag, mtime, checksum) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(upload_id, part_number) DO UPDATE SET "
-                "blob_id = excluded.blob_id, size = excluded.size, etag = excluded.etag, mtime = excluded.mtime, "
-                "checksum = excluded.checksum",
-                (upload_id, part.part_number, part.blob_id, part.size, part.etag, part.mtime,
-                 json.dumps(part.checksum) if part.checksum else None))
-            return True, (old[0] if old else None)
-        return await self.db.write(job)
+            params = (upload_id, part.part_number, part.blob_id, part.size, part.etag, part.mtime,
+                      json.dumps(part.checksum) if part.checksum else None)
+            for _ in range(5):
+                old = await conn.one(f"SELECT blob_id FROM parts WHERE upload_id = ? AND part_number = ?"
+                                     f"{locking(conn, 'UPDATE')}", (upload_id, part.part_number))
+                if old is None:
+                    if await conn.run(_INSERT_PART, params) == 0:
+                        continue  # inserted meanwhile by another upload of this part number: replace that one
+                    return True, None
+                await conn.run("UPDATE parts SET blob_id = ?, size = ?, etag = ?, mtime = ?, checksum = ? "
+                               "WHERE upload_id = ? AND part_number = ?", (*params[2:], upload_id, part.part_number))
+                return True, old[0]
+            raise AwsError("SlowDown", "The part is being uploaded by other requests; please try again.")
+        return await self.db.write(job, serializable=False)
 
     async def list_parts(self, upload_id: str, after: int = 0, limit: int = 10_000) -> list[Part]:
         rows = await self.db.read.all(
@@ -490,10 +547,13 @@ class MetaStore:
     async def abort_upload(self, upload_id: str) -> list[str] | None:
         """Deletes the upload and its parts; returns their blob ids, or None if the upload did not exist."""
         async def job(conn: Conn) -> list[str] | None:
+            if await conn.one(f"SELECT 1 FROM uploads WHERE upload_id = ?{locking(conn, 'UPDATE')}",
+                              (upload_id,)) is None:
+                return None
             blobs = [r[0] for r in await conn.all("SELECT blob_id FROM parts WHERE upload_id = ?", (upload_id,))]
-            deleted = await conn.run("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
-            return blobs if deleted else None
-        return await self.db.write(job)
+            await conn.run("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+            return blobs
+        return await self.db.write(job, serializable=False)
 
     async def get_completion(self, upload_id: str, since: float) -> Completion | None:
         """The completion of ``upload_id`` if it happened at ``since`` or later."""
@@ -521,7 +581,17 @@ class MetaStore:
         return found
 
 
-_PUT_OBJECT = (
-    "INSERT INTO objects(bucket, key, size, etag, mtime, doc, parts) VALUES (?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT(bucket, key) DO UPDATE SET size = excluded.size, etag = excluded.etag, mtime = excluded.mtime, "
-    "doc = excluded.doc, parts = excluded.parts")
+# The hot statements, built once per dialect (they differ only by their lock clause: sql.locking).
+_BUCKET_SHARED = {d: f"SELECT 1 FROM buckets WHERE name = ?{' FOR KEY SHARE' if d == POSTGRESQL else ''}"
+                  for d in (SQLITE, POSTGRESQL)}
+_OBJECT_LOCKED = {d: f"SELECT etag, doc FROM objects WHERE bucket = ? AND key = ?"
+                     f"{' FOR UPDATE' if d == POSTGRESQL else ''}" for d in (SQLITE, POSTGRESQL)}
+_INSERT_OBJECT = ("INSERT INTO objects(bucket, key, size, etag, mtime, doc, parts) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                  "ON CONFLICT(bucket, key) DO NOTHING")
+_UPDATE_OBJECT = "UPDATE objects SET size = ?, etag = ?, mtime = ?, doc = ?, parts = ? WHERE bucket = ? AND key = ?"
+_INSERT_PART = ("INSERT INTO parts(upload_id, part_number, blob_id, size, etag, mtime, checksum) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(upload_id, part_number) DO NOTHING")
+
+
+def _object_params(obj: ObjectRecord) -> tuple[Any, ...]:
+    return obj.bucket, obj.key, obj.size, obj.etag, obj.mtime, _object_doc(obj), obj.parts

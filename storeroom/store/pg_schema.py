@@ -12,7 +12,10 @@ What differs, and why:
   and is a trusted extension (a database owner may create it).
 - ``DOUBLE PRECISION`` for SQLite's REAL (PostgreSQL's REAL is single precision), ``BIGINT`` for sizes,
   ``BYTEA`` for BLOB.
-- The per-bucket counts are kept by a PL/pgSQL trigger function (the same three events as SQLite's triggers).
+- The per-bucket counts are kept by a PL/pgSQL trigger function (the same three events as SQLite's triggers),
+  which *appends* each change to ``bucket_stats_delta`` instead of updating the bucket's row: concurrent
+  writes in one bucket would otherwise all queue on that row (or abort each other); a background job folds
+  the deltas into ``bucket_stats`` (storeroom/store/bucket_stats.py).
 - The audit trail's event ids come from a sequence (SQLite reads its AUTOINCREMENT counter inside the writing
   transaction; several nodes need a sequence).
 - ``generations``: one row per cache-invalidation counter (storeroom/store/generation.py), moved in the
@@ -84,31 +87,35 @@ CREATE TABLE completed_uploads (
 );
 CREATE INDEX completed_uploads_by_time ON completed_uploads(completed);
 CREATE TABLE bucket_stats (
-    bucket TEXT COLLATE "C" PRIMARY KEY,
+    bucket TEXT COLLATE "C" PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
     objects BIGINT NOT NULL,
     bytes BIGINT NOT NULL
 );
+CREATE TABLE bucket_stats_delta (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    bucket TEXT COLLATE "C" NOT NULL REFERENCES buckets(name) ON DELETE CASCADE,
+    objects BIGINT NOT NULL,
+    bytes BIGINT NOT NULL
+);
+CREATE INDEX bucket_stats_delta_by_bucket ON bucket_stats_delta(bucket);
 CREATE FUNCTION bucket_stats_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        UPDATE bucket_stats SET objects = objects - 1, bytes = bytes - OLD.size WHERE bucket = OLD.bucket;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        INSERT INTO bucket_stats(bucket, objects, bytes) VALUES (NEW.bucket, 1, NEW.size)
-        ON CONFLICT (bucket) DO UPDATE SET objects = bucket_stats.objects + 1,
-                                           bytes = bucket_stats.bytes + excluded.bytes;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO bucket_stats_delta(bucket, objects, bytes) VALUES (NEW.bucket, 1, NEW.size);
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO bucket_stats_delta(bucket, objects, bytes) VALUES (OLD.bucket, -1, -OLD.size);
+    ELSIF NEW.bucket = OLD.bucket THEN
+        IF NEW.size <> OLD.size THEN
+            INSERT INTO bucket_stats_delta(bucket, objects, bytes) VALUES (NEW.bucket, 0, NEW.size - OLD.size);
+        END IF;
+    ELSE
+        INSERT INTO bucket_stats_delta(bucket, objects, bytes)
+            VALUES (OLD.bucket, -1, -OLD.size), (NEW.bucket, 1, NEW.size);
     END IF;
     RETURN NULL;
 END $$;
 CREATE TRIGGER bucket_stats_count AFTER INSERT OR DELETE OR UPDATE OF bucket, size ON objects
     FOR EACH ROW EXECUTE FUNCTION bucket_stats_count();
-CREATE FUNCTION bucket_stats_bucket_gone() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM bucket_stats WHERE bucket = OLD.name;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER bucket_stats_bucket_gone AFTER DELETE ON buckets
-    FOR EACH ROW EXECUTE FUNCTION bucket_stats_bucket_gone();
 CREATE TABLE generations (
     slot INTEGER PRIMARY KEY,
     value BIGINT NOT NULL

@@ -80,8 +80,9 @@ class Database(Protocol):
 
     async def write(self, job: Job[T], *, bump: Sequence[int] = (), serializable: bool = True) -> T:
         """Runs ``job`` in a durable transaction; its result once committed.  ``bump``: generation counters to
-        move with the commit.  ``serializable=False``: the job needs no isolation from concurrent writers
-        (appends such as the audit trail), so PostgreSQL runs it READ COMMITTED and never retries it."""
+        move with the commit.  ``serializable=False``: PostgreSQL runs the job READ COMMITTED — for appends
+        that need no isolation (the audit trail), and for the hot object paths, which take the row locks they
+        need themselves (:func:`locking`) rather than pay SERIALIZABLE's aborts on every neighbouring key."""
 
     def submit(self, job: Job[Any]) -> None:
         """Runs ``job`` without waiting for it (bookkeeping that may be lost: last-used times, pruning)."""
@@ -99,6 +100,17 @@ class Database(Protocol):
 
     async def close(self) -> None:
         """Finishes queued writes and closes the connections."""
+
+
+def locking(conn: Conn, mode: str) -> str:
+    """`` FOR UPDATE`` / `` FOR SHARE`` / `` FOR KEY SHARE`` on PostgreSQL, nothing on SQLite (whose single
+    writer already excludes every other): the one clause the two dialects cannot share, appended to a SELECT
+    inside a write job.
+
+    The locks of the object paths (storeroom/store/meta.py), always taken in this order: the bucket's row
+    (KEY SHARE by writes in the bucket, UPDATE by its deletion), then the upload's (SHARE by UploadPart, UPDATE
+    by its completion or abort), then the object's (UPDATE)."""
+    return f" FOR {mode}" if conn.dialect == POSTGRESQL else ""
 
 
 def unavailable() -> AwsError:
