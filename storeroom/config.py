@@ -34,6 +34,12 @@ class Settings:
     audit_sync: bool = False
     audit_export: Path | None = None
     audit_stdout: bool = False
+    # Object data (storeroom/store/blob_backend.py): "" (DATA_DIR/blobs), file:///shared/path or s3://bucket/prefix
+    blobs: str = ""
+    # Behind a load balancer (storeroom/http/proxy.py): the proxies whose word on the client address is taken,
+    # and the header they give it in ("x-forwarded-for" or "forwarded")
+    trusted_proxies: tuple[str, ...] = ()
+    forwarded_header: str = "x-forwarded-for"
 
     @property
     def meta_db(self) -> Path:
@@ -69,6 +75,9 @@ class Settings:
             "STOREROOM_AUDIT_SYNC": "1" if self.audit_sync else "",
             "STOREROOM_AUDIT_EXPORT": str(self.audit_export or ""),
             "STOREROOM_AUDIT_STDOUT": "1" if self.audit_stdout else "",
+            "STOREROOM_BLOBS": self.blobs,
+            "STOREROOM_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
+            "STOREROOM_FORWARDED_HEADER": self.forwarded_header,
         }
 
     @classmethod
@@ -86,6 +95,10 @@ class Settings:
             audit_export=Path(os.environ["STOREROOM_AUDIT_EXPORT"]) if os.environ.get("STOREROOM_AUDIT_EXPORT")
             else None,
             audit_stdout=_flag("STOREROOM_AUDIT_STDOUT"),
+            blobs=os.environ.get("STOREROOM_BLOBS", ""),
+            trusted_proxies=tuple(p.strip() for p in os.environ.get("STOREROOM_TRUSTED_PROXIES", "").split(",")
+                                  if p.strip()),
+            forwarded_header=os.environ.get("STOREROOM_FORWARDED_HEADER") or "x-forwarded-for",
         )
 
 

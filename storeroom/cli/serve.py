@@ -15,6 +15,7 @@ from storeroom.config import Settings, default_data_dir
 
 if TYPE_CHECKING:
     from storeroom.hygiene import KeyHygiene
+    from storeroom.store.meta import MetaStore
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -59,25 +60,44 @@ def parse_listen(value: str) -> tuple[str, int]:
                    "(env STOREROOM_AUDIT_EXPORT)")
 @click.option("--audit-stdout", is_flag=True, envvar="STOREROOM_AUDIT_STDOUT",
               help="also print every audit event as one JSON line on standard output (env STOREROOM_AUDIT_STDOUT)")
+@click.option("--blobs", default="", envvar="STOREROOM_BLOBS", metavar="URL",
+              help="where object data goes: DATA_DIR/blobs by default; file:///PATH (a folder several nodes "
+                   "mount) or s3://BUCKET[/PREFIX] (an S3-compatible store: STOREROOM_BLOBS_ENDPOINT, "
+                   "_ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _REGION) (env STOREROOM_BLOBS)")
+@click.option("--trusted-proxies", default="", envvar="STOREROOM_TRUSTED_PROXIES", metavar="CIDR,...",
+              help="load balancers whose X-Forwarded-For / Forwarded / PROXY protocol header names the client "
+                   "(for aws:SourceIp, the audit trail, throttling); nobody else's is believed "
+                   "(env STOREROOM_TRUSTED_PROXIES)")
+@click.option("--forwarded-header", type=click.Choice(["x-forwarded-for", "forwarded"]), default="x-forwarded-for",
+              envvar="STOREROOM_FORWARDED_HEADER", show_default=True,
+              help="the header the trusted proxies set: X-Forwarded-For (with X-Forwarded-Proto) or RFC 7239 "
+                   "Forwarded (env STOREROOM_FORWARDED_HEADER)")
 def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain: tuple[str, ...],
           key_max_age_days: int, key_unused_days: int, metrics_public: bool, audit_retention_days: int,
-          audit_sync: bool, audit_export: Path | None, audit_stdout: bool) -> None:
+          audit_sync: bool, audit_export: Path | None, audit_stdout: bool, blobs: str, trusted_proxies: str,
+          forwarded_header: str) -> None:
     """Run the S3 / IAM / STS / CloudTrail endpoint."""
     import uvicorn
 
     from storeroom.crypto import SecretBox, load_master_key
+    from storeroom.http.proxy import parse_networks
     from storeroom.iam.root import RootPasswordError, ensure_root_login
     from storeroom.identity import ensure_account
-    from storeroom.store.blobs import sweep_orphans
     from storeroom.store.meta import MetaStore
 
     host, port = parse_listen(listen)
+    proxies = tuple(p.strip() for p in trusted_proxies.split(",") if p.strip())
+    try:
+        parse_networks(proxies)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--trusted-proxies") from None
     data_dir = (data_dir or default_data_dir()).resolve()
     settings = Settings(data_dir=data_dir, host=host, port=port, workers=max(workers, 1), region=region,
                         domains=domain, key_max_age_days=key_max_age_days, key_unused_days=key_unused_days,
                         metrics_public=metrics_public, audit_retention_days=audit_retention_days,
                         audit_sync=audit_sync, audit_export=audit_export.resolve() if audit_export else None,
-                        audit_stdout=audit_stdout)
+                        audit_stdout=audit_stdout, blobs=blobs, trusted_proxies=proxies,
+                        forwarded_header=forwarded_header)
     os.umask(0o077)  # the data dir holds object data and (encrypted) secrets: owner-only, whatever creates files
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = _lock_data_dir(data_dir)
@@ -91,11 +111,11 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
             ensure_root_login(meta, account_id, data_dir)
         except RootPasswordError as exc:
             sys.exit(f"storeroom: STOREROOM_ROOT_PASSWORD: {exc}")
-        removed = sweep_orphans(settings.blob_dir, meta.referenced_blobs())
+        removed = _prepare_blobs(settings, meta, account_id)
     finally:
         meta.close()
     if removed:
-        print(f"Storeroom: removed {removed} unreferenced blob file(s) left by an interrupted write",
+        print(f"Storeroom: removed {removed} unreferenced blob(s) left by an interrupted write",
               file=sys.stderr)
     if settings.audit_export is not None:
         from storeroom.audit.export import recover
@@ -116,14 +136,37 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
             loop="uvloop", http="storeroom.http.edge:EdgeProtocol", ws="none", lifespan="on", access_log=False,
             server_header=False, log_level=os.environ.get("STOREROOM_LOG_LEVEL", "warning"),
             # timeouts and limits of the connections: storeroom/http/edge.py
-            # X-Forwarded-For is not trusted: the client address is what policies (aws:SourceIp) and the
-            # audit log see, and a client could forge the header.
+            # uvicorn's X-Forwarded-For handling is off: the client address is what policies (aws:SourceIp)
+            # and the audit log see, so it is taken from proxies in --trusted-proxies only, by the edge
+            # (storeroom/http/proxy.py), which also speaks the PROXY protocol.
             proxy_headers=False,
             backlog=2048,
         )
     finally:
         hygiene.stop()
         lock.close()
+
+
+def _prepare_blobs(settings: Settings, meta: MetaStore, account_id: str) -> int:
+    """Open the object data store, check it answers and belongs to this account, and sweep what a crash left
+    behind (storeroom/store/blob_backend.py); exits with the reason when the store cannot be used."""
+    import asyncio
+
+    from storeroom.store.blob_backend import open_blob_store
+    from storeroom.store.s3_client import BackendError
+
+    async def prepare() -> int:
+        store = open_blob_store(settings)
+        try:
+            await store.prepare(account_id)
+            return await store.sweep(meta.referenced_blobs(), lambda upload_id: meta.get_upload(upload_id) is not None)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(prepare())
+    except (ValueError, OSError, BackendError) as exc:
+        sys.exit(f"storeroom: --blobs {settings.blobs or settings.blob_dir}: {exc}")
 
 
 def _prepare_metrics_dir(path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import logging
 import os
 import time
@@ -48,7 +49,7 @@ from storeroom.services import (
 from storeroom.signin import SignIn
 from storeroom.sigv4 import SignedRequest, claimed_service, parse_auth, verify
 from storeroom.sigv4.v2 import SignedRequestV2, parse_auth_v2, verify_v2
-from storeroom.store.blobs import BlobStore
+from storeroom.store.blob_backend import Blobs, open_blob_store
 from storeroom.store.meta import MetaStore
 
 log = logging.getLogger("storeroom")
@@ -74,6 +75,7 @@ class App:
         self.cloudtrail: cloudtrail.CloudTrailService | None = None
         self.access_log: AccessLogging | None = None
         self.signin: SignIn | None = None
+        self.blobs: Blobs | None = None
         self.account_id = ""
         self.ready = False
 
@@ -92,7 +94,8 @@ class App:
             settings.region))
         self.credentials = CredentialResolver(self.meta, box, account_id)
         authorizer = Authorizer(self.meta, account_id)
-        self.s3 = S3Service(settings, self.meta, BlobStore(settings.blob_dir), account_id, authorizer)
+        self.blobs = open_blob_store(settings)
+        self.s3 = S3Service(settings, self.meta, self.blobs, account_id, authorizer)
         self.iam = IamService(self.meta, account_id, authorizer, box)
         self.authorizer = authorizer
         self.metrics = metrics.RequestMetrics()
@@ -110,6 +113,8 @@ class App:
             await self.access_log.close()
         if self.audit is not None:
             await self.audit.close()
+        if self.blobs is not None:
+            await self.blobs.close()
         if self.meta is not None:
             self.meta.close()
 
@@ -148,6 +153,7 @@ class App:
         request = Request(scope, receive)
         if request.path.startswith("/_storeroom/"):
             own = await self._metrics_endpoint(request) if request.path == "/_storeroom/metrics" \
+                else await self._ready() if request.path == "/_storeroom/ready" and self.ready \
                 else self._own_endpoint(request)
             await send_response(send, own, [(b"x-amz-request-id", request.request_id.encode()), _SERVER])
             return
@@ -274,6 +280,16 @@ class App:
                 return Response(200, [("content-type", "application/json")], b'{"status":"ready"}')
             return Response(503, [("content-type", "application/json")], b'{"status":"starting"}')
         return Response(404, [("content-type", "application/json")], b'{"status":"not found"}')
+
+    async def _ready(self) -> Response:
+        """Ready: storage is open, and the object data store answers (an S3 backend is probed, at most every
+        two seconds)."""
+        assert self.blobs is not None
+        problem = await self.blobs.health()
+        if problem is not None:
+            body = json.dumps({"status": "unavailable", "blobs": problem}).encode()
+            return Response(503, [("content-type", "application/json")], body)
+        return Response(200, [("content-type", "application/json")], b'{"status":"ready"}')
 
     async def _metrics_endpoint(self, request: Request) -> Response:
         """GET /_storeroom/metrics: unsigned from loopback (or from anywhere with --metrics-public); otherwise a

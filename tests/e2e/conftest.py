@@ -145,3 +145,7 @@ def iam_user(endpoint: str, iam) -> Iterator[Callable[..., IamUser]]:  # type: i
     yield make
     for name in made:
         delete_user_fully(iam, name)
+
+
+# Object-data backends (SeaweedFS as the S3 backend), started lazily by the tests that ask for them.
+from tests.e2e.blob_backends import s3_blobs_session_server, seaweedfs  # noqa: E402, F401
