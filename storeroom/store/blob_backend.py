@@ -90,6 +90,10 @@ class Blobs(Protocol):
         """Bytes [start, end) of the concatenation of ``blobs`` ((id, size) pairs): small ranges as bytes,
         larger ones as a stream.  FileNotFoundError, before anything is returned, when a blob is gone."""
 
+    async def import_blob(self, blob_id: str, source_path: str, size: int) -> bool:
+        """Copy a blob in from a file, under the same id, verified (``storeroom migrate-blobs``); False when it
+        is already here with the same bytes."""
+
     async def prepare(self, account_id: str) -> None:
         """At start, before serving: check the store answers, and that it belongs to this account."""
 

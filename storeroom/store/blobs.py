@@ -25,6 +25,7 @@ node holds no descriptor on this node's side of the mount.  See :mod:`storeroom.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import re
@@ -107,6 +108,37 @@ class BlobStore:
 
     async def _unlink_later(self, paths: list[str]) -> None:
         await asyncio.get_running_loop().run_in_executor(None, _unlink_all, paths)
+
+    # -- migration ---------------------------------------------------------------------------------------
+
+    async def import_blob(self, blob_id: str, source_path: str, size: int) -> bool:
+        """Copy a blob in from a file under the same id (storeroom/store/blob_migration.py); False when it is
+        already here with the same bytes.  Written under a temporary name, fsynced, renamed, read back."""
+        return await asyncio.get_running_loop().run_in_executor(None, self._import_sync, blob_id, source_path,
+                                                                size)
+
+    def _import_sync(self, blob_id: str, source_path: str, size: int) -> bool:
+        dest = self.path(blob_id)
+        wanted = file_md5(source_path)
+        try:
+            if os.stat(dest).st_size == size and file_md5(dest) == wanted:
+                return False
+        except FileNotFoundError:
+            pass
+        temporary = f"{dest}.{secrets.token_hex(4)}.import"
+        fd = _create(temporary)
+        try:
+            with open(source_path, "rb") as source:
+                while chunk := source.read(READ_CHUNK):
+                    _write_all(fd, chunk)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, dest)
+        _fsync_dir(os.path.dirname(dest))
+        if file_md5(dest) != wanted:
+            raise OSError(f"{dest}: the copy does not read back as the source {source_path}")
+        return True
 
     # -- start, health, end ------------------------------------------------------------------------------
 
@@ -485,6 +517,14 @@ class DeferredDeletes:
             await self._guarded([k for _, keys in waiting for k in keys])
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def file_md5(path: str) -> bytes:
+    md5 = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(READ_CHUNK):
+            md5.update(chunk)
+    return md5.digest()
 
 
 async def read_all(data: bytes | AsyncIterator[bytes]) -> bytes:

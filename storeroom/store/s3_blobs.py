@@ -46,7 +46,14 @@ from typing import Any
 import aiohttp
 
 from storeroom.errors import AwsError
-from storeroom.store.blobs import INLINE_READ_MAX, SMALL_BLOB_MAX, SMALL_CACHE_BYTES, DeferredDeletes, Hasher
+from storeroom.store.blobs import (
+    INLINE_READ_MAX,
+    SMALL_BLOB_MAX,
+    SMALL_CACHE_BYTES,
+    DeferredDeletes,
+    Hasher,
+    file_md5,
+)
 from storeroom.store.s3_client import BackendError, S3Client, S3Target, error_of, range_header
 
 WRITE_BUFFER = 1024 * 1024
@@ -237,6 +244,22 @@ class S3BlobStore:
                 raise OSError(f"backend object {key} is not of the size recorded")
             return data
         return await self.client.get_bytes(key, start, end)
+
+    # -- migration ---------------------------------------------------------------------------------------
+
+    async def import_blob(self, blob_id: str, source_path: str, size: int) -> bool:
+        """Copy a blob in from a file as the object ``<prefix><id>`` (storeroom/store/blob_migration.py); False
+        when it is there already with the same size and MD5.  Sent with Content-MD5, checked against the ETag."""
+        md5 = await asyncio.get_running_loop().run_in_executor(None, file_md5, source_path)
+        key = self.key_of(blob_id)
+        head = await self.client.head(key)
+        if head is not None and int(head.get("Content-Length", "-1")) == size and md5.hex() in (
+                head.get("ETag", "").strip('"'), head.get("x-amz-meta-storeroom-md5")):
+            return False
+        etag = await self.client.put_file(key, source_path, size, md5)
+        if _MD5.fullmatch(etag) and etag != md5.hex():
+            raise OSError(f"the backend stored other bytes for {key} than {source_path} holds")
+        return True
 
     # -- start, health, end ------------------------------------------------------------------------------
 
