@@ -12,6 +12,7 @@ from bench.workloads import Measurement, median
 
 SUBJECT = "storeroom"
 IAM_SUBJECT = "storeroom-iam"  # Storeroom with an IAM user's requests: not a peer, the cost of authorization
+S3_BLOBS_SUBJECT = "storeroom-s3"  # Storeroom with its object data on SeaweedFS (--blobs s3://): not a peer either
 # An IAM user with 10 policies × 10 statements may add < 5 % to a request's time vs the root user.
 IAM_MAX_SLOWDOWN = 0.05
 
@@ -73,8 +74,8 @@ def summarize(measurements: list[Measurement]) -> dict[str, dict[str, Cell]]:
 
 
 def best_peer(cells: dict[str, Cell], attr: str, higher_is_better: bool) -> tuple[str, float] | None:
-    peers = [(t, getattr(c, attr)) for t, c in cells.items() if t not in (SUBJECT, IAM_SUBJECT, "disk")
-             and not math.isnan(getattr(c, attr))]
+    peers = [(t, getattr(c, attr)) for t, c in cells.items()
+             if t not in (SUBJECT, IAM_SUBJECT, S3_BLOBS_SUBJECT, "disk") and not math.isnan(getattr(c, attr))]
     if not peers:
         return None
     return (max if higher_is_better else min)(peers, key=lambda p: p[1])
