@@ -37,6 +37,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import logging
 import re
 import secrets
 import time
@@ -55,6 +56,8 @@ from storeroom.store.blobs import (
     file_md5,
 )
 from storeroom.store.s3_client import BackendError, S3Client, S3Target, error_of, range_header
+
+log = logging.getLogger("storeroom")
 
 WRITE_BUFFER = 1024 * 1024
 READ_CHUNK = 1024 * 1024
@@ -170,7 +173,9 @@ class S3BlobStore:
             # A completion that reached the backend but whose row never committed left the object there.
             await self.client.delete(self.prefix + base)
         except BackendError as exc:
-            raise _unavailable(exc) from None
+            # The rows are gone, so the abort happened; what the backend still holds no row knows, and the sweep
+            # of a later start removes it.
+            log.warning("could not abort backend upload %s (removed by a later sweep): %s", base, exc)
 
     # -- freeing -----------------------------------------------------------------------------------------
 
