@@ -271,7 +271,15 @@ class S3BlobStore:
     async def prepare(self, account_id: str) -> None:
         """The bucket must answer; the prefix records the account it belongs to (a second deployment pointed
         at it by mistake would take this one's blobs for orphans)."""
-        await self.client.head_bucket()
+        try:
+            await self.client.head_bucket()
+        except BackendError as exc:
+            reason = {0: f"cannot reach {self.target.endpoint} ({exc.message})",
+                      404: f"there is no bucket {self.target.bucket!r} at {self.target.endpoint}",
+                      403: "access denied: check STOREROOM_BLOBS_ACCESS_KEY_ID / _SECRET_ACCESS_KEY (and _REGION)",
+                      301: f"the bucket is in another region than {self.target.region!r} (STOREROOM_BLOBS_REGION)",
+                      }.get(exc.status, str(exc))
+            raise ValueError(reason) from None
         key = self.prefix + ACCOUNT_MARKER
         try:
             owner = (await self.client.get_bytes_whole(key)).decode().strip()
@@ -342,8 +350,10 @@ def _multipart_etag(etags: Sequence[str]) -> str | None:
 
 
 def _unavailable(exc: BaseException) -> AwsError:
-    return AwsError("ServiceUnavailable", f"The object data store did not answer as expected ({exc}); "
-                    "please try again.")
+    """What a client is told when the backend failed: 503, which SDKs retry.  The backend's own words (its
+    address among them) go to the log, not to the client."""
+    log.warning("object data store: %s", exc)
+    return AwsError("ServiceUnavailable", "The object data store is unavailable; please try again.")
 
 
 class S3Reader:

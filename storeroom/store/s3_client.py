@@ -57,11 +57,6 @@ class BackendError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def unavailable(exc: BaseException) -> AwsError:
-    """What a client is told when the backend failed: 503, which SDKs retry."""
-    return AwsError("ServiceUnavailable", f"The object data store is unavailable ({exc}); please try again.")
-
-
 @dataclass(frozen=True, slots=True)
 class S3Target:
     """Where the blobs go: a bucket (and key prefix) on an S3-compatible endpoint, and the keys to reach it."""

@@ -326,3 +326,13 @@ def test_another_deployment_cannot_take_over_the_prefix(tmp_path: Path, node: No
     with pytest.raises(RuntimeError) as exc:
         other.start()
     assert "belongs to account" in str(exc.value)
+
+
+def test_a_backend_that_cannot_be_used_stops_the_start(tmp_path: Path, seaweedfs: SeaweedFS) -> None:
+    missing = s3_blobs_server(tmp_path / "a", seaweedfs, f"absent-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(RuntimeError, match="there is no bucket"):
+        missing.start()
+    bucket = seaweedfs.create_bucket(f"keys-{uuid.uuid4().hex[:8]}")
+    wrong = s3_blobs_server(tmp_path / "b", seaweedfs, bucket, env={"STOREROOM_BLOBS_SECRET_ACCESS_KEY": "wrong"})
+    with pytest.raises(RuntimeError, match="access denied"):
+        wrong.start()
