@@ -7,7 +7,9 @@ Each event becomes the action(s) IAM checks for it:
   Authorization Reference: PutObject, CreateMultipartUpload, UploadPart, CompleteMultipartUpload and CopyObject
   all need ``s3:PutObject``; GetObject and HeadObject ``s3:GetObject``; ListObjects, ListObjectsV2 — which
   CloudTrail names "ListObjects" — and HeadBucket ``s3:ListBucket``), plus the operations that table does not
-  authorize itself (:data:`S3_EXTRA`); a copy also needs ``s3:GetObject`` on its source.  Resources: ``*`` for
+  authorize itself (:data:`S3_EXTRA`); a copy also needs ``s3:GetObject`` on its source, added when the event
+  records the source (``x-amz-copy-source`` in requestParameters; Storeroom's events do not, so a source that was
+  only ever copied, never read, is missing from the policy).  Resources: ``*`` for
   service-level actions (ListBuckets), the bucket ARN for bucket-level ones, the object ARN for object-level ones.
 - IAM: ``iam:<EventName>`` on the resource IAM authorizes it on: the user, group or role it names, the policy
   (``policyArn``, or the one CreatePolicy makes), the MFA device, the caller itself for the operations that
