@@ -161,6 +161,32 @@ class Page:
         return str(found["m"]) if found.get("s") == self._anchor() else None
 
 
+ONCE_MAX_AGE = 120                  # a one-time note waits two minutes for the page that shows it
+
+
+def stash_once(page: Page, name: str, value: dict[str, Any]) -> None:
+    """Keeps ``value`` (a new secret) for exactly one later page view: a sealed, HttpOnly cookie bound to the
+    session, whose id is spent when :func:`take_once` reads it (docs/console.md, "Secrets shown once")."""
+    assert page.session is not None
+    note = {"id": new_id(), "sid": page.session.sid, "exp": time.time() + ONCE_MAX_AGE, "v": value}
+    page.set_cookie(f"storeroom-once-{name}", page.console.sealer.seal(note, f"once:{name}"), ONCE_MAX_AGE)
+
+
+async def take_once(page: Page, name: str) -> dict[str, Any] | None:
+    """The note stashed under ``name``, once: None after it was shown (a reload, another tab, the back button)."""
+    cookie = f"storeroom-once-{name}"
+    note = page.console.sealer.open(page.request.cookies.get(cookie), f"once:{name}")
+    if cookie in page.request.cookies:
+        page.set_cookie(cookie, "", 0)
+    if note is None or page.session is None or note.get("sid") != page.session.sid:
+        return None
+    if float(note.get("exp", 0)) < time.time() or not await page.console.sessions.spend(str(note["id"]),
+                                                                                       float(note["exp"])):
+        return None
+    value = note.get("v")
+    return value if isinstance(value, dict) else None
+
+
 class Routes:
     """The routes of one page family."""
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from storeroom.console.iam import dashboard
+from storeroom.console.iam import credentials, dashboard, users
 from storeroom.console.web import Routes
 
 routes = Routes()
-for part in (dashboard,):
+for part in (dashboard, users, credentials):
     routes.routes.extend(part.routes.routes)
