@@ -1,0 +1,90 @@
+"""The IAM pages beyond the guide: an IAM user's console sign-in and its explained denials, groups, policies,
+the policy simulator, account settings, access key actions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import make_client
+from tests.e2e.console import screenshot, sign_in_root, sign_in_user
+
+READER_PASSWORD = "Reader-Passw0rd!"
+
+
+@pytest.fixture(scope="module")
+def root_iam(console_server):  # type: ignore[no-untyped-def]
+    return make_client(console_server.endpoint, "iam")
+
+
+@pytest.fixture(scope="module")
+def account(console_server) -> str:
+    return str(make_client(console_server.endpoint, "sts").get_caller_identity()["Account"])
+
+
+def test_read_only_user_sees_users_but_not_create(console_server, browser, root_iam, account) -> None:
+    """(3) An IAM user with a console password and IAMReadOnlyAccess: the users list, then "Create user" is
+    refused with AWS's reason and, once an explicit Deny decides it, that statement."""
+    root_iam.create_user(UserName="reader")
+    root_iam.create_login_profile(UserName="reader", Password=READER_PASSWORD, PasswordResetRequired=False)
+    root_iam.attach_user_policy(UserName="reader", PolicyArn="arn:aws:iam::aws:policy/IAMReadOnlyAccess")
+
+    page = sign_in_user(browser, console_server, account, "reader", READER_PASSWORD)
+    page.get_by_role("link", name="IAM", exact=True).click()
+    page.get_by_role("navigation", name="IAM").get_by_role("link", name="Users", exact=True).click()
+    assert page.get_by_role("link", name="reader", exact=True).is_visible()
+
+    def try_create() -> str:
+        page.get_by_role("navigation", name="IAM").get_by_role("link", name="Users", exact=True).click()
+        page.get_by_role("link", name="Create user").click()
+        page.get_by_label("User name").fill("intruder")
+        page.get_by_role("button", name="Next").click()
+        page.get_by_role("button", name="Next").click()
+        page.get_by_role("button", name="Create user").click()
+        return page.get_by_role("alert").inner_text()
+
+    text = try_create()
+    assert (f"User: arn:aws:iam::{account}:user/reader is not authorized to perform: iam:CreateUser on resource: "
+            f"arn:aws:iam::{account}:user/intruder because no identity-based policy allows the iam:CreateUser "
+            f"action") in text
+    assert "Implicitly denied" in text
+    screenshot(page, "access-denied")
+
+    deny = {"Version": "2012-10-17", "Statement": [{"Sid": "NoNewUsers", "Effect": "Deny",
+                                                    "Action": "iam:CreateUser", "Resource": "*"}]}
+    root_iam.put_user_policy(UserName="reader", PolicyName="no-new-users", PolicyDocument=json.dumps(deny))
+    text = try_create()
+    assert "with an explicit deny in an identity-based policy" in text and "Explicitly denied" in text
+    statement = page.get_by_label("Deciding statement").inner_text()
+    assert json.loads(statement) == deny["Statement"][0]
+    assert root_iam.list_users()["Users"] and all(u["UserName"] != "intruder" for u in root_iam.list_users()["Users"])
+
+
+def test_key_actions_deactivate_activate_delete(console_server, browser, root_iam) -> None:
+    root_iam.create_user(UserName="keyholder")
+    key_id = root_iam.create_access_key(UserName="keyholder")["AccessKey"]["AccessKeyId"]
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+    page.goto("/iam/users/keyholder?tab=security")
+    page.get_by_label(f"Actions for {key_id}").click()
+    page.get_by_role("button", name="Deactivate").click()
+    assert page.get_by_role("status").inner_text() == f"Access key {key_id} deactivated."
+    assert root_iam.list_access_keys(UserName="keyholder")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    page.get_by_label(f"Actions for {key_id}").click()
+    page.get_by_role("button", name="Activate").click()
+    assert root_iam.list_access_keys(UserName="keyholder")["AccessKeyMetadata"][0]["Status"] == "Active"
+    # a second key, then no third: IAM's two keys
+    root_iam.create_access_key(UserName="keyholder")
+    page.reload()
+    assert page.get_by_role("link", name="Create access key").count() == 0
+    assert page.get_by_text("At most 2 access keys").is_visible()
+    page.get_by_label(f"Actions for {key_id}").click()
+    page.get_by_role("row", name=key_id).get_by_role("link", name="Delete").click()
+    delete = page.get_by_role("button", name="Delete")
+    assert delete.is_disabled()                                   # until the key id is typed
+    page.get_by_label("To confirm deletion, enter the access key ID in the text input field.").fill(key_id)
+    delete.click()
+    assert page.get_by_role("status").inner_text() == f"Access key {key_id} deleted."
+    assert key_id not in [k["AccessKeyId"] for k in root_iam.list_access_keys(UserName="keyholder")[
+        "AccessKeyMetadata"]]
