@@ -88,3 +88,83 @@ def test_key_actions_deactivate_activate_delete(console_server, browser, root_ia
     assert page.get_by_role("status").inner_text() == f"Access key {key_id} deleted."
     assert key_id not in [k["AccessKeyId"] for k in root_iam.list_access_keys(UserName="keyholder")[
         "AccessKeyMetadata"]]
+
+
+def test_policy_editor_groups_and_simulator(console_server, browser, root_iam) -> None:
+    """Create policy: the API's validation message at its line and column, then the policy; a group with it and
+    a member; the simulator shows the decision per action and highlights the deciding statement."""
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+    page.goto("/iam/policies")
+    page.get_by_role("link", name="Create policy").click()
+    editor = page.get_by_label("Policy editor")
+    editor.fill('{\n  "Version": "2012-10-17",\n  "Statement": [\n'
+                '    {"Effect": "Allow" "Action": "s3:GetObject"}\n  ]\n}')
+    page.get_by_label("Policy name").fill("read-reports")
+    page.get_by_role("button", name="Create policy").click()
+    alert = page.get_by_role("alert").inner_text()
+    assert "MalformedPolicyDocument: Syntax errors in policy." in alert and "Line 4, column 24" in alert
+    document = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReadReports", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"},
+        {"Sid": "NeverDelete", "Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}]}
+    page.get_by_label("Policy editor").fill(json.dumps(document, indent=2))
+    page.get_by_role("button", name="Create policy").click()
+    assert page.get_by_role("status").inner_text() == "Policy read-reports created."
+    screenshot(page, "policy")
+
+    page.goto("/iam/groups")
+    page.get_by_role("link", name="Create group").click()
+    page.get_by_label("User group name").fill("analysts")
+    root_iam.create_user(UserName="analyst")
+    page.reload()
+    page.get_by_label("User group name").fill("analysts")
+    page.get_by_label("analyst", exact=True).check()
+    page.get_by_role("checkbox", name="read-reports").check()
+    page.get_by_role("button", name="Create user group").click()
+    assert page.get_by_role("status").inner_text() == "analysts user group created."
+    assert [u["UserName"] for u in root_iam.get_group(GroupName="analysts")["Users"]] == ["analyst"]
+
+    page.goto("/iam/policies?type=customer")
+    page.get_by_role("link", name="read-reports").click()
+    page.get_by_role("tab", name="Entities attached").click()
+    assert page.get_by_role("cell", name="analysts").is_visible()
+
+    page.goto("/iam/simulator")
+    page.get_by_label("Principal").select_option(label="analyst")
+    page.get_by_label("Actions").fill("s3:GetObject, s3:DeleteObject, s3:PutObject")
+    page.get_by_label("Resource ARNs").fill("arn:aws:s3:::reports/q1.csv")
+    page.get_by_role("button", name="Run simulation").click()
+    rows = page.locator("#simulation-results tbody tr")
+    assert rows.nth(0).get_by_role("cell").nth(2).inner_text() == "Allowed"
+    assert rows.nth(1).get_by_role("cell").nth(2).inner_text() == "Explicitly denied"
+    assert rows.nth(2).get_by_role("cell").nth(2).inner_text() == "Implicitly denied"
+    assert "with an explicit deny in an identity-based policy" in rows.nth(1).inner_text()
+    assert "because no identity-based policy allows the s3:PutObject action" in rows.nth(2).inner_text()
+    deciding = rows.nth(1).locator("mark").inner_text()
+    assert json.loads(deciding) == document["Statement"][1]
+    screenshot(page, "policy-simulator")
+
+
+def test_account_alias_signs_a_user_in(console_server, browser, root_iam) -> None:
+    root_iam.create_user(UserName="aliased")
+    root_iam.create_login_profile(UserName="aliased", Password=READER_PASSWORD, PasswordResetRequired=True)
+    root_iam.attach_user_policy(UserName="aliased", PolicyArn="arn:aws:iam::aws:policy/IAMUserChangePassword")
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+    page.goto("/iam/account-settings")
+    page.get_by_role("textbox", name="Account alias").fill("storeroom-console-test")
+    page.get_by_role("button", name="Create").click()
+    assert page.get_by_role("status").inner_text() == "Account alias set to storeroom-console-test."
+    # the user signs in with the alias, and must change the password first
+    page = sign_in_user(browser, console_server, "storeroom-console-test", "aliased", READER_PASSWORD)
+    page.get_by_role("heading", name="Change password").wait_for()
+    page.goto("/iam")
+    assert page.get_by_role("heading", name="Change password").is_visible()      # nothing else until done
+    page.get_by_label("Old password").fill(READER_PASSWORD)
+    page.get_by_label("New password", exact=True).fill("Changed-Passw0rd!")
+    page.get_by_label("Retype new password").fill("Changed-Passw0rd!")
+    page.get_by_role("button", name="Change password").click()
+    assert page.get_by_role("status").inner_text() == "Your password has been changed."
+    page.goto("/iam")
+    assert page.get_by_role("heading", name="IAM dashboard").is_visible()
+    assert "iam:GetAccountSummary" in page.get_by_role("alert").inner_text()   # IAMUserChangePassword only

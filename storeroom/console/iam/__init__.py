@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from storeroom.console.iam import credentials, dashboard, users
+from storeroom.console.iam import account, credentials, dashboard, groups, policies, simulator, users
 from storeroom.console.web import Routes
 
 routes = Routes()
-for part in (dashboard, users, credentials):
+for part in (dashboard, users, credentials, groups, policies, account, simulator):
     routes.routes.extend(part.routes.routes)

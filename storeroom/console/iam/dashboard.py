@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from storeroom.console.services import ServiceError
 from storeroom.console.web import Page, Routes
 
 routes = Routes()
@@ -11,6 +12,17 @@ routes = Routes()
 
 @routes.get("/iam")
 async def dashboard(page: Page) -> Response:
-    summary = (await page.caller.iam("GetAccountSummary")).get("SummaryMap", {})
-    aliases = (await page.caller.iam("ListAccountAliases")).get("AccountAliases", [])
-    return page.render("iam/dashboard.html", summary=summary, alias=aliases[0] if aliases else None)
+    """What the caller may read: a principal without iam:GetAccountSummary still gets the page, with the
+    denial explained where the numbers would be (as AWS's dashboard does)."""
+    summary, denied = {}, None
+    try:
+        summary = (await page.caller.iam("GetAccountSummary")).get("SummaryMap", {})
+    except ServiceError as err:
+        denied = err
+    alias = None
+    try:
+        aliases = (await page.caller.iam("ListAccountAliases")).get("AccountAliases", [])
+        alias = aliases[0] if aliases else None
+    except ServiceError as err:
+        denied = denied or err
+    return page.render("iam/dashboard.html", summary=summary, alias=alias, denied=denied)
