@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.conftest import make_client
@@ -128,3 +130,17 @@ def test_the_guide_in_the_console(console_server, browser, tmp_path: Path) -> No
     assert secret not in page.content()
     page.reload()
     assert secret not in page.content()
+
+    # The console acted through the IAM API as root: its calls are in the audit trail like any other, with the
+    # browser's address and user agent, and the secret is not
+    trail = make_client(console_server.endpoint, "cloudtrail")
+    deadline = time.monotonic() + 15
+    events: list[dict[str, object]] = []
+    while not events and time.monotonic() < deadline:
+        events = trail.lookup_events(LookupAttributes=[{"AttributeKey": "EventName",
+                                                         "AttributeValue": "CreateAccessKey"}])["Events"]
+        time.sleep(0.3)
+    record = json.loads(str(events[0]["CloudTrailEvent"]))
+    assert record["userIdentity"]["type"] == "Root" and record["requestParameters"]["userName"] == "user_name"
+    assert "Chrome" in record["userAgent"] and record["sourceIPAddress"] == "127.0.0.1"
+    assert secret not in json.dumps(record)

@@ -168,3 +168,57 @@ def test_account_alias_signs_a_user_in(console_server, browser, root_iam) -> Non
     page.goto("/iam")
     assert page.get_by_role("heading", name="IAM dashboard").is_visible()
     assert "iam:GetAccountSummary" in page.get_by_role("alert").inner_text()   # IAMUserChangePassword only
+
+
+def test_mfa_condition_applies_to_console_actions(console_server, browser, root_iam, account) -> None:
+    """The session carries aws:MultiFactorAuthPresent: AWS's "deny unless signed in with MFA" statement refuses
+    the users list to a password-only session (the deciding statement shown), not to one signed in with MFA."""
+    import time
+
+    import pyotp
+
+    root_iam.create_user(UserName="careful")
+    root_iam.create_login_profile(UserName="careful", Password=READER_PASSWORD, PasswordResetRequired=False)
+    root_iam.attach_user_policy(UserName="careful", PolicyArn="arn:aws:iam::aws:policy/IAMReadOnlyAccess")
+    deny = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "DenyWithoutMFA", "Effect": "Deny", "Action": "iam:ListUsers", "Resource": "*",
+        "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}]}
+    root_iam.put_user_policy(UserName="careful", PolicyName="mfa-or-nothing", PolicyDocument=json.dumps(deny))
+
+    page = sign_in_user(browser, console_server, account, "careful", READER_PASSWORD)
+    page.goto("/iam/users")
+    assert "with an explicit deny in an identity-based policy" in page.get_by_role("alert").inner_text()
+    assert json.loads(page.get_by_label("Deciding statement").inner_text())["Sid"] == "DenyWithoutMFA"
+
+    device = root_iam.create_virtual_mfa_device(VirtualMFADeviceName="careful-phone")["VirtualMFADevice"]
+    totp = pyotp.TOTP(device["Base32StringSeed"].decode())
+    step = int(time.time() // 30)
+    root_iam.enable_mfa_device(UserName="careful", SerialNumber=device["SerialNumber"],
+                               AuthenticationCode1=totp.at((step - 2) * 30),
+                               AuthenticationCode2=totp.at((step - 1) * 30))
+    page = sign_in_user(browser, console_server, account, "careful", READER_PASSWORD)
+    page.get_by_label("MFA code").fill(totp.now())
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_role("heading", name="Console home").wait_for()
+    page.goto("/iam/users")
+    assert page.get_by_role("link", name="careful", exact=True).is_visible()
+
+
+def test_keyboard_and_phone_width(console_server, browser) -> None:
+    """Signing in with the keyboard alone; the IAM pages fit a phone's width (tables scroll inside their box)."""
+    from tests.e2e.console import ROOT_EMAIL, ROOT_PASSWORD, new_page
+
+    page = new_page(browser, console_server)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/signin")
+    page.get_by_label("Email address").focus()
+    page.keyboard.type(ROOT_EMAIL)
+    page.keyboard.press("Tab")
+    page.keyboard.type(ROOT_PASSWORD)
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Console home").wait_for()
+    for path in ("/iam", "/iam/users", "/iam/users/create", "/iam/policies", "/iam/simulator"):
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+    page.goto("/iam/users")
+    screenshot(page, "phone-users")
