@@ -10,7 +10,7 @@ from typing import Any
 from starlette.responses import Response
 
 from storeroom.console.iam.common import Target, optional, target
-from storeroom.console.iam.users import generate_password, user_url
+from storeroom.console.iam.users import generated_password, user_url
 from storeroom.console.services import Caller, ServiceError
 from storeroom.console.web import Page, Routes, stash_once, take_once
 
@@ -90,7 +90,7 @@ async def console_access(page: Page) -> Response:
             await caller.iam("DeleteLoginProfile", UserName=name)
         return page.redirect(user_url(name) + "?tab=security", flash=f"Console access disabled for {name}.")
     custom = page.field("password_kind") == "custom"
-    password = page.field("password") if custom else generate_password()
+    password = page.field("password") if custom else await generated_password(caller)
     reset = page.field("reset_required") == "on"
     try:
         if profile:
