@@ -81,3 +81,25 @@ def test_security_headers(console_server) -> None:
         urllib.request.urlopen(f"{console_server.console_url}/no/such/page")
     except urllib.error.HTTPError as err:
         assert err.code == 404
+
+
+def test_root_changes_its_password(console_server, browser) -> None:
+    """Account settings → the root user's password (no IAM API for it, as in AWS): the old one is checked,
+    the new one signs in."""
+    old, new = "Console-Root-Pa55!", "Console-Root-Pa55!-2"
+    for current, changed in ((old, new), (new, old)):
+        page = sign_in_root(browser, console_server, password=current)
+        page.wait_for_url("**/")
+        page.goto("/iam/account-settings")
+        page.get_by_role("link", name="Change the root user's password").click()
+        page.get_by_label("Current password").fill("wrong-" + current)
+        page.get_by_label("New password", exact=True).fill(changed)
+        page.get_by_label("Confirm new password").fill(changed)
+        page.get_by_role("button", name="Change password").click()
+        assert page.get_by_role("alert").inner_text() == "The old password is incorrect."
+        page.get_by_label("Current password").fill(current)
+        page.get_by_label("New password", exact=True).fill(changed)
+        page.get_by_label("Confirm new password").fill(changed)
+        page.get_by_role("button", name="Change password").click()
+        assert page.get_by_role("status").inner_text() == "Your password has been changed."
+        page.context.close()
