@@ -260,6 +260,8 @@ class StoreroomTarget(Target):
         env = dict(os.environ)
         env["STOREROOM_ROOT_ACCESS_KEY_ID"] = ACCESS_KEY
         env["STOREROOM_ROOT_SECRET_ACCESS_KEY"] = SECRET_KEY
+        # the API is measured; STOREROOM_CONSOLE_LISTEN=HOST:PORT measures it with the console running beside it
+        env.setdefault("STOREROOM_CONSOLE_LISTEN", "off")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         return env
 

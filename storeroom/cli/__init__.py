@@ -18,13 +18,15 @@ def main() -> None:
 
 
 def _register() -> None:
-    from storeroom.cli import grant, keys, migrate_blobs, root, scan, serve
+    from storeroom.cli import audit, grant, keys, migrate_blobs, policy, root, scan, serve
 
     main.add_command(serve.serve)
     main.add_command(keys.keys)
     main.add_command(grant.grant)
     main.add_command(scan.scan)
     main.add_command(root.root)
+    main.add_command(audit.audit)
+    main.add_command(policy.policy)
     main.add_command(migrate_blobs.migrate_blobs)
 
 

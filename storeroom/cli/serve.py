@@ -14,6 +14,8 @@ from storeroom import __version__
 from storeroom.config import Settings, default_data_dir
 
 if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
     from storeroom.hygiene import KeyHygiene
     from storeroom.store.meta import MetaStore
 
@@ -60,6 +62,8 @@ def parse_listen(value: str) -> tuple[str, int]:
                    "(env STOREROOM_AUDIT_EXPORT)")
 @click.option("--audit-stdout", is_flag=True, envvar="STOREROOM_AUDIT_STDOUT",
               help="also print every audit event as one JSON line on standard output (env STOREROOM_AUDIT_STDOUT)")
+@click.option("--console-listen", default="127.0.0.1:9001", envvar="STOREROOM_CONSOLE_LISTEN", show_default=True,
+              help="HOST:PORT of the web console, or 'off' (env STOREROOM_CONSOLE_LISTEN)")
 @click.option("--blobs", default="", envvar="STOREROOM_BLOBS", metavar="URL",
               help="where object data goes: DATA_DIR/blobs by default; file:///PATH (a folder several nodes "
                    "mount) or s3://BUCKET[/PREFIX] (an S3-compatible store: STOREROOM_BLOBS_ENDPOINT, "
@@ -74,9 +78,9 @@ def parse_listen(value: str) -> tuple[str, int]:
                    "Forwarded (env STOREROOM_FORWARDED_HEADER)")
 def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain: tuple[str, ...],
           key_max_age_days: int, key_unused_days: int, metrics_public: bool, audit_retention_days: int,
-          audit_sync: bool, audit_export: Path | None, audit_stdout: bool, blobs: str, trusted_proxies: str,
-          forwarded_header: str) -> None:
-    """Run the S3 / IAM / STS / CloudTrail endpoint."""
+          audit_sync: bool, audit_export: Path | None, audit_stdout: bool, console_listen: str, blobs: str,
+          trusted_proxies: str, forwarded_header: str) -> None:
+    """Run the S3 / IAM / STS / CloudTrail endpoint, and the web console on its own listener."""
     import uvicorn
 
     from storeroom.crypto import SecretBox, load_master_key
@@ -91,6 +95,7 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
         parse_networks(proxies)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--trusted-proxies") from None
+    console_at = None if console_listen.strip().lower() in ("off", "") else parse_listen(console_listen)
     data_dir = (data_dir or default_data_dir()).resolve()
     settings = Settings(data_dir=data_dir, host=host, port=port, workers=max(workers, 1), region=region,
                         domains=domain, key_max_age_days=key_max_age_days, key_unused_days=key_unused_days,
@@ -126,8 +131,11 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
                   file=sys.stderr)
     os.environ.update(settings.to_env())
     _prepare_metrics_dir(settings.metrics_dir)
+    console = _start_console(console_at)
+    console_text = f", console http://{_url_host(console_at[0])}:{console_at[1]}" if console_at else ""
     print(f"Storeroom {__version__}: account {account_id}, data in {data_dir}, "
-          f"endpoint http://{host}:{port} ({settings.workers} worker(s))", file=sys.stderr, flush=True)
+          f"endpoint http://{_url_host(host)}:{port} ({settings.workers} worker(s)){console_text}", file=sys.stderr,
+          flush=True)
     _raise_open_file_limit()
     hygiene = _start_key_hygiene(settings)
     try:
@@ -143,6 +151,10 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
             backlog=2048,
         )
     finally:
+        if console is not None:
+            from storeroom.console import server as console_server
+
+            console_server.stop(console)
         hygiene.stop()
         lock.close()
 
@@ -167,6 +179,25 @@ def _prepare_blobs(settings: Settings, meta: MetaStore, account_id: str) -> int:
         return asyncio.run(prepare())
     except (ValueError, OSError, BackendError) as exc:
         sys.exit(f"storeroom: --blobs {settings.blobs or settings.blob_dir}: {exc}")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _start_console(at: tuple[str, int] | None) -> BaseProcess | None:
+    """The web console's own process and listener (storeroom/console/server.py), or None with ``off``."""
+    if at is None:
+        return None
+    from storeroom.console import server as console_server
+
+    try:
+        sock = console_server.bind(*at)
+    except OSError as exc:
+        sys.exit(f"storeroom: cannot listen on {at[0]}:{at[1]} for the console (--console-listen): {exc.strerror}")
+    process = console_server.start(sock)
+    sock.close()  # the child has its own copy
+    return process
 
 
 def _prepare_metrics_dir(path: Path) -> None:

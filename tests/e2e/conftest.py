@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.conftest import make_client
+from tests.e2e.console import browser, console_server  # noqa: F401 - the console's browser-test fixtures
 from tests.e2e.helpers import empty_bucket, unique_name
 from tests.e2e.iam_cleanup import delete_group_fully, delete_user_fully
 
