@@ -22,6 +22,7 @@ from storeroom.config import Settings
 from storeroom.console import home, iam, signin
 from storeroom.console.services import ConsoleServices
 from storeroom.console.web import HERE, Console
+from storeroom.http.proxy import Trust, TrustedProxyHeaders, parse_networks
 
 FAMILIES = (signin.routes, home.routes, iam.routes)
 
@@ -94,4 +95,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     routes: list[BaseRoute] = [route for family in FAMILIES for route in family.routes]
     routes.append(Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: not_found})
-    return SecurityHeaders(app)
+    # behind a load balancer: the browser's address and scheme from --trusted-proxies only (storeroom/http/proxy.py)
+    trust = Trust(parse_networks(settings.trusted_proxies), settings.forwarded_header)
+    return TrustedProxyHeaders(SecurityHeaders(app), trust)

@@ -44,7 +44,7 @@ from storeroom.identity import Principal
 from storeroom.policy import Evaluation
 from storeroom.s3.service import S3Service
 from storeroom.signin import SignIn
-from storeroom.store.blobs import BlobStore
+from storeroom.store.blob_backend import open_blob_store
 from storeroom.store.meta import MetaStore
 
 _HOST_ID = base64.b64encode(os.urandom(48)).decode()
@@ -68,7 +68,8 @@ class ConsoleServices:
             settings.region))
         self.authorizer = Authorizer(self.meta, account_id)
         self.iam = IamService(self.meta, account_id, self.authorizer, box)
-        self.s3 = S3Service(settings, self.meta, BlobStore(settings.blob_dir), account_id, self.authorizer)
+        self.blobs = open_blob_store(settings)  # --blobs: the same object data store as the API's workers
+        self.s3 = S3Service(settings, self.meta, self.blobs, account_id, self.authorizer)
         self.cloudtrail = CloudTrailService(self.audit, self.authorizer)
         self.signin = SignIn(self.meta, box, account_id, self.audit, region=settings.region)
 
@@ -77,6 +78,7 @@ class ConsoleServices:
 
     async def close(self) -> None:
         await self.audit.close()
+        await self.blobs.close()
         self.meta.close()
 
     def principal(self, kind: str, principal_id: str) -> Principal | None:

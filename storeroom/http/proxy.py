@@ -29,6 +29,7 @@ import ipaddress
 import os
 import struct
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -121,6 +122,23 @@ class Trust:
             if proto and proto.strip().strip('"').lower() in ("http", "https"):
                 scheme = proto.strip().strip('"').lower()
         return client, scheme
+
+
+class TrustedProxyHeaders:
+    """The same for an ASGI app served without Storeroom's edge (the console's listener): a request whose peer
+    is a trusted proxy gets the client address and scheme its forwarding header gives (no PROXY protocol)."""
+
+    def __init__(self, app: Any, trust: Trust) -> None:
+        self.app = app
+        self.trust = trust
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        client = scope.get("client")
+        if self.trust and scope["type"] == "http" and client and self.trust.trusts(client[0]):
+            resolved = self.trust.resolve(scope["headers"], client[0], scope.get("scheme", "http"))
+            if resolved is not None:
+                scope = {**scope, "client": (resolved[0], 0), "scheme": resolved[1]}
+        await self.app(scope, receive, send)
 
 
 def _values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[str]:

@@ -8,10 +8,13 @@ from 10.1.2.3 only, and ``tls-only`` over TLS only: what the server believed is 
 
 from __future__ import annotations
 
+import http.client
 import json
+import re
 import socket
 import struct
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 
@@ -122,3 +125,41 @@ def test_the_audit_trail_records_the_forwarded_address(proxied: tuple[StoreroomS
                 sources[key] = [json.loads(e["CloudTrailEvent"])["sourceIPAddress"] for e in events]
         time.sleep(0.2)
     assert sources == {proxied_key: [CLIENT], forged_key: ["127.0.0.1"]}
+
+
+def test_the_console_sees_the_forwarded_address(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The console's own listener (no edge there) takes the client address from trusted proxies too: its sign-in
+    throttle and ConsoleLogin events must not lump every browser behind the load balancer together."""
+    server = StoreroomServer(tmp_path_factory.mktemp("console-proxied") / "data", console=True,
+                             extra_args=["--trusted-proxies", f"{PROXY}/32", "--audit-sync"])
+    server.start()
+    try:
+        assert server.console_port is not None
+        for source in (PROXY, "127.0.0.1"):
+            conn = http.client.HTTPConnection("127.0.0.1", server.console_port, timeout=10,
+                                              source_address=(source, 0))
+            conn.request("GET", "/signin", headers={"X-Forwarded-For": CLIENT})
+            page = conn.getresponse()
+            html = page.read().decode()
+            cookie = "; ".join(c.split(";", 1)[0] for c in page.headers.get_all("set-cookie") or [])
+            token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+            assert token is not None, html[:500]
+            form = urllib.parse.urlencode({"csrf_token": token.group(1), "kind": "root", "email": "root@localhost",
+                                           "password": "not-the-password", "next": "/"})
+            conn.request("POST", "/signin", body=form, headers={
+                "X-Forwarded-For": CLIENT, "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded",
+                "Origin": f"http://127.0.0.1:{server.console_port}"})
+            conn.getresponse().read()
+            conn.close()
+        trail = make_client(server.endpoint, service="cloudtrail")
+        deadline = time.monotonic() + 10
+        while True:
+            events = trail.lookup_events(LookupAttributes=[
+                {"AttributeKey": "EventName", "AttributeValue": "ConsoleLogin"}])["Events"]
+            sources = sorted(json.loads(e["CloudTrailEvent"])["sourceIPAddress"] for e in events)
+            if len(sources) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert sources == sorted([CLIENT, "127.0.0.1"])
+    finally:
+        server.stop()
