@@ -129,7 +129,7 @@ class S3BlobStore:
         base, backend_id = decoded
         return S3Writer(self, self.prefix + base, hashers, size,
                         query=[("partNumber", str(part_number)), ("uploadId", backend_id)],
-                        part_prefix=f"{base}.{part_number}.")
+                        part_prefix=f"{base}.{part_number}.", upload_id=upload_id)
 
     async def complete_upload(self, upload_id: str, parts: Sequence[tuple[str, int]]) -> None:
         """Completes the backend upload with exactly these parts, then checks the backend made the object of
@@ -153,8 +153,9 @@ class S3BlobStore:
                 etag = head.get("ETag", "").strip('"')
         except BackendError as exc:
             if exc.code in ("InvalidPart", "InvalidPartOrder", "NoSuchUpload", "EntityTooSmall"):
-                raise AwsError("InvalidPart", "The object data store refused the parts "
-                               f"({exc.code}: {exc.message}); upload them again.", UploadId=upload_id) from None
+                log.warning("object data store refused completing %s: %s", base, exc)
+                raise AwsError("InvalidPart", "The object data store refused the parts; abort the upload and "
+                               "start again.", UploadId=upload_id) from None
             raise _unavailable(exc) from None
         expected = _multipart_etag([etag_ for _, etag_ in numbered])
         if expected is not None and etag != expected:
@@ -434,7 +435,8 @@ class S3Writer:
     """One new backend object (or part), streamed as it is written; see the module docstring."""
 
     def __init__(self, store: S3BlobStore, key: str, hashers: Sequence[Hasher], size: int, *,
-                 blob_id: str = "", query: Sequence[tuple[str, str]] = (), part_prefix: str | None = None) -> None:
+                 blob_id: str = "", query: Sequence[tuple[str, str]] = (), part_prefix: str | None = None,
+                 upload_id: str = "") -> None:
         self.hashers = tuple(hashers)
         self.size = 0
         self._store = store
@@ -443,6 +445,7 @@ class S3Writer:
         self._query = list(query)
         self._blob_id = blob_id
         self._part_prefix = part_prefix
+        self._upload_id = upload_id
         # the MD5 among the hashers (hashlib's), to check the backend's ETag against
         self._md5: Any = next((h for h in self.hashers if getattr(h, "name", "") == "md5"), None)
         self._buffer = bytearray()
@@ -461,7 +464,7 @@ class S3Writer:
         try:
             await self._write(data)
         except BackendError as exc:
-            raise _unavailable(exc) from None
+            raise self._failed(exc) from None
 
     async def _write(self, data: bytes | memoryview) -> None:
         self.size += len(data)
@@ -486,7 +489,7 @@ class S3Writer:
         try:
             await self._commit(check)
         except BackendError as exc:
-            raise _unavailable(exc) from None
+            raise self._failed(exc) from None
 
     async def _commit(self, check: Callable[[], None] | None) -> None:
         await self._drain()
@@ -523,6 +526,14 @@ class S3Writer:
             self._store.delete_now(self._key)
 
     # -- internals ---------------------------------------------------------------------------------------
+
+    def _failed(self, exc: BackendError) -> AwsError:
+        if exc.code == "NoSuchUpload" and self._part_prefix is not None:
+            # the backend's upload is gone (completed by a Complete whose row then failed, or aborted): the
+            # client cannot add parts to it any more; retrying would not help
+            log.warning("object data store: %s", exc)
+            return AwsError("NoSuchUpload", UploadId=self._upload_id)
+        return _unavailable(exc)
 
     def _hash(self, buffer: bytearray, check: Callable[[], None] | None = None) -> None:
         for hasher in self.hashers:

@@ -336,3 +336,19 @@ def test_a_backend_that_cannot_be_used_stops_the_start(tmp_path: Path, seaweedfs
     wrong = s3_blobs_server(tmp_path / "b", seaweedfs, bucket, env={"STOREROOM_BLOBS_SECRET_ACCESS_KEY": "wrong"})
     with pytest.raises(RuntimeError, match="access denied"):
         wrong.start()
+
+
+def test_an_upload_gone_from_the_backend_is_no_such_upload(node: Node) -> None:
+    """The backend's upload can be gone while the row stays (consumed by a completion whose row then failed, or
+    aborted behind Storeroom's back): parts answer NoSuchUpload (not a 503 the SDK would retry), and the
+    upload can still be aborted."""
+    s3 = node.s3
+    upload = s3.create_multipart_upload(Bucket="things", Key="lost")["UploadId"]
+    backend = node.weed.client()
+    (pending,) = backend.list_multipart_uploads(Bucket=node.bucket, Prefix=PREFIX)["Uploads"]
+    backend.abort_multipart_upload(Bucket=node.bucket, Key=pending["Key"], UploadId=pending["UploadId"])
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part(Bucket="things", Key="lost", UploadId=upload, PartNumber=1, Body=b"x" * 1000)
+    assert exc.value.response["Error"]["Code"] == "NoSuchUpload"
+    s3.abort_multipart_upload(Bucket="things", Key="lost", UploadId=upload)
+    assert s3.list_multipart_uploads(Bucket="things").get("Uploads", []) == []
