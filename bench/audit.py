@@ -45,13 +45,13 @@ def prepare(workdir: Path) -> StoreroomTarget:
         target.stop()
 
 
-def open_app(data_dir: Path, **settings: Any) -> Any:
+async def open_app(data_dir: Path, **settings: Any) -> Any:
     from storeroom.config import Settings
     from storeroom.http.app import App
     os.environ["STOREROOM_DATA_DIR"] = str(data_dir)
     base = Settings.from_env()
     app = App(Settings(**{**{f: getattr(base, f) for f in base.__dataclass_fields__}, **settings}))
-    app.open()
+    await app.open()
     return app
 
 
@@ -132,13 +132,16 @@ async def writer_cost(app: Any, scope: dict[str, Any], n: int) -> dict[str, floa
         await client.request()
     entries, audit._pending = audit._pending, []
 
-    def job(conn: sqlite3.Connection) -> tuple[float, float]:
+    async def job(conn: Any) -> tuple[float, float]:
         from storeroom.audit import events
         t0 = time.thread_time()
         for raw in entries:
             events.build(events.Entry._make(raw), audit.account_id, audit.host_id)
         t1 = time.thread_time()
-        audit._store(conn, entries, frozenset())
+        built = audit._build(entries, ())
+        row = await conn.one("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+        first = (row[0] if row else 0) + 1
+        audit._export(await audit._insert(conn, built, range(first, first + len(built)), frozenset()))
         return t1 - t0, time.thread_time() - t1
     build, store = await audit.db.write(job)
     return {"build": build / n * 1e6, "store": store / n * 1e6}
@@ -149,9 +152,9 @@ async def writer_cost(app: Any, scope: dict[str, Any], n: int) -> dict[str, floa
 def generate(path: Path, total: int, account: str) -> dict[str, str]:
     """``total`` events straight into a fresh audit database; returns sample values to look up."""
     from storeroom.audit.log import AuditLog, make_event_id
-    log = AuditLog(path, account, "HOST")
+    log = AuditLog.sqlite(path, account, "HOST")
     salt = log._salt
-    log.db.close()
+    log.db.close_sync()
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")
     indexes = [r[0] for r in conn.execute("SELECT sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL")]
@@ -215,7 +218,7 @@ def generate(path: Path, total: int, account: str) -> dict[str, str]:
 async def lookups(path: Path, samples: dict[str, str], account: str, repeat: int) -> dict[str, tuple[float, float]]:
     from storeroom.audit.log import AuditLog
     from storeroom.cloudtrail import CloudTrailService
-    log = AuditLog(path, account, "HOST")
+    log = AuditLog.sqlite(path, account, "HOST")
     service = CloudTrailService(log, None)  # type: ignore[arg-type]
     queries: dict[str, dict[str, Any]] = {"(none)": {}, "(none), EventCategory=Management": {
         "EventCategory": "Management"}}
@@ -234,7 +237,7 @@ async def lookups(path: Path, samples: dict[str, str], account: str, repeat: int
                     raise RuntimeError(f"no events for {label}")
             results[label] = (times[0], statistics.median(times))
     finally:
-        log.db.close()
+        await log.db.close()
     return results
 
 
@@ -259,7 +262,7 @@ async def sync_cost(data_dir: Path, port: int, n: int, concurrency: int) -> dict
     body = os.urandom(4096)
     out: dict[str, dict[str, float]] = {}
     for sync in (False, True):
-        app = open_app(data_dir, audit_sync=sync)
+        app = await open_app(data_dir, audit_sync=sync)
         app.audit.start()
         try:
             for label, scopes in (("GET", [get] * concurrency), ("PUT", [put_scope(i) for i in range(concurrency)])):
@@ -289,7 +292,7 @@ async def _timed(client: _Client, n: int, latencies: list[float]) -> None:
 async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="storeroom-audit-", dir=args.tmp_dir) as tmp:
         target = prepare(Path(tmp))
-        app = open_app(target.data_dir)
+        app = await open_app(target.data_dir)
         try:
             scope = presigned_scope(target.port, ACCESS_KEY, SECRET_KEY)
             rec = await recording(app, scope, args.rounds, args.requests)

@@ -45,16 +45,14 @@ class Node(StoreroomTarget):
         self.url, self.blobs, self.master_key = url, blobs, master_key
 
     def command(self) -> list[str]:
-        return [*super().command(), "--meta", self.url]
+        return [*super().command(), "--meta", self.url, "--blobs", f"file://{self.blobs}", "--console-listen",
+                "off"]
 
     def env(self) -> dict[str, str]:
         return {**super().env(), "STOREROOM_MASTER_KEY": self.master_key}
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        blobs = self.data_dir / "blobs"
-        if not blobs.exists():
-            blobs.symlink_to(self.blobs)  # the shared folder a shared filesystem gives
         self.proc = subprocess.Popen(self.command(), cwd=self.cwd(), env=self.env(), stdout=subprocess.DEVNULL,
                                      stderr=open(self.log_path, "ab"), start_new_session=True)  # noqa: SIM115
         self._wait_ready(time.monotonic() + 60)

@@ -13,6 +13,7 @@ from bench.workloads import Measurement, median
 SUBJECT = "storeroom"
 IAM_SUBJECT = "storeroom-iam"  # Storeroom with an IAM user's requests: not a peer, the cost of authorization
 PG_SUBJECT = "storeroom-pg"    # Storeroom with its metadata in PostgreSQL: not a peer, the cost of the database
+S3_BLOBS_SUBJECT = "storeroom-s3"  # Storeroom with its object data on SeaweedFS (--blobs s3://): not a peer either
 # An IAM user with 10 policies × 10 statements may add < 5 % to a request's time vs the root user.
 IAM_MAX_SLOWDOWN = 0.05
 
@@ -74,8 +75,9 @@ def summarize(measurements: list[Measurement]) -> dict[str, dict[str, Cell]]:
 
 
 def best_peer(cells: dict[str, Cell], attr: str, higher_is_better: bool) -> tuple[str, float] | None:
-    peers = [(t, getattr(c, attr)) for t, c in cells.items() if t not in (SUBJECT, IAM_SUBJECT, PG_SUBJECT, "disk")
-             and not math.isnan(getattr(c, attr))]
+    others = (SUBJECT, IAM_SUBJECT, PG_SUBJECT, S3_BLOBS_SUBJECT, "disk")
+    peers = [(t, getattr(c, attr)) for t, c in cells.items()
+             if t not in others and not math.isnan(getattr(c, attr))]
     if not peers:
         return None
     return (max if higher_is_better else min)(peers, key=lambda p: p[1])

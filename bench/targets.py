@@ -268,6 +268,8 @@ class StoreroomTarget(Target):
         env = dict(os.environ)
         env["STOREROOM_ROOT_ACCESS_KEY_ID"] = ACCESS_KEY
         env["STOREROOM_ROOT_SECRET_ACCESS_KEY"] = SECRET_KEY
+        # the API is measured; STOREROOM_CONSOLE_LISTEN=HOST:PORT measures it with the console running beside it
+        env.setdefault("STOREROOM_CONSOLE_LISTEN", "off")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         return env
 
@@ -480,9 +482,50 @@ class MotoTarget(Target):
             return "?"
 
 
+class StoreroomS3Target(StoreroomTarget):
+    """Storeroom as a gateway: its object data on a SeaweedFS of its own (``--blobs s3://``).  CPU and RSS are
+    Storeroom's alone (SeaweedFS's are not counted): what the gateway costs; throughput is the pair's."""
+
+    name = "storeroom-s3"
+    BLOB_BUCKET = "storeroom-blobs"
+
+    def __init__(self, workdir: Path, workers: int = 2) -> None:
+        super().__init__(workdir, workers)
+        self.backend = SeaweedTarget(self.workdir)
+
+    def start(self) -> None:
+        self.backend.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.backend.log_path, "ab") as log:
+            self.backend.proc = subprocess.Popen(
+                self.backend.command(), cwd=self.backend.cwd(), env=self.backend.env(), stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        self.backend._wait_ready(deadline)
+        while True:
+            try:
+                self.backend.client.create_bucket(Bucket=self.BLOB_BUCKET)
+                break
+            except Exception:  # noqa: BLE001 - SeaweedFS settling after its start
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        super().start()
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--blobs", f"s3://{self.BLOB_BUCKET}/objects"]
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), "STOREROOM_BLOBS_ENDPOINT": self.backend.endpoint,
+                "STOREROOM_BLOBS_ACCESS_KEY_ID": ACCESS_KEY, "STOREROOM_BLOBS_SECRET_ACCESS_KEY": SECRET_KEY}
+
+    def stop(self) -> None:
+        super().stop()
+        self.backend.stop()
+
+
 TARGET_KINDS: dict[str, type[Target]] = {
     "storeroom": StoreroomTarget, "storeroom-iam": StoreroomIamTarget, "storeroom-pg": StoreroomPgTarget,
-    "storeroom-stock-http": StoreroomStockHttpTarget, "rclone": RcloneTarget,
+    "storeroom-stock-http": StoreroomStockHttpTarget, "storeroom-s3": StoreroomS3Target, "rclone": RcloneTarget,
     "seaweedfs": SeaweedTarget, "moto": MotoTarget,
 }
 
@@ -496,4 +539,6 @@ def make_target(name: str, workdir: Path, storeroom_workers: int) -> Target:
         return StoreroomPgTarget(workdir, workers=storeroom_workers)
     if name == "storeroom-stock-http":
         return StoreroomStockHttpTarget(workdir, workers=storeroom_workers)
+    if name == "storeroom-s3":
+        return StoreroomS3Target(workdir, workers=storeroom_workers)
     return TARGET_KINDS[name](workdir)

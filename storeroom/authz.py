@@ -77,9 +77,13 @@ class Authorizer:
         if principal.is_root:
             # Root is not subject to identity policies; only a resource policy's explicit deny binds it.
             verdict = evaluate(request, _NO_POLICIES, resource_policy, self.account_id, explain=False)
-            return verdict if verdict.decision == "explicitDeny" else ALLOWED
-        identity = None if principal.is_anonymous else await self.principal_policies(principal)
-        return evaluate(request, identity, resource_policy, self.account_id, explain=False)
+            verdict = verdict if verdict.decision == "explicitDeny" else ALLOWED
+        else:
+            identity = None if principal.is_anonymous else await self.principal_policies(principal)
+            verdict = evaluate(request, identity, resource_policy, self.account_id, explain=False)
+        if not verdict.allowed:  # kept for whoever explains the refusal (the console)
+            ctx.denied = (action, resource, verdict)
+        return verdict
 
 
 class RequestContext(Mapping[str, Sequence[str]]):

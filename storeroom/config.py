@@ -36,6 +36,12 @@ class Settings:
     audit_stdout: bool = False
     # The metadata backend (storeroom/store/backend.py): None for SQLite in the data dir, else a PostgreSQL URL
     meta_url: str | None = None
+    # Object data (storeroom/store/blob_backend.py): "" (DATA_DIR/blobs), file:///shared/path or s3://bucket/prefix
+    blobs: str = ""
+    # Behind a load balancer (storeroom/http/proxy.py): the proxies whose word on the client address is taken,
+    # and the header they give it in ("x-forwarded-for" or "forwarded")
+    trusted_proxies: tuple[str, ...] = ()
+    forwarded_header: str = "x-forwarded-for"
 
     @property
     def meta_db(self) -> Path:
@@ -72,6 +78,9 @@ class Settings:
             "STOREROOM_AUDIT_EXPORT": str(self.audit_export or ""),
             "STOREROOM_AUDIT_STDOUT": "1" if self.audit_stdout else "",
             "STOREROOM_META_URL": self.meta_url or "",
+            "STOREROOM_BLOBS": self.blobs,
+            "STOREROOM_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
+            "STOREROOM_FORWARDED_HEADER": self.forwarded_header,
         }
 
     @classmethod
@@ -90,6 +99,10 @@ class Settings:
             else None,
             audit_stdout=_flag("STOREROOM_AUDIT_STDOUT"),
             meta_url=os.environ.get("STOREROOM_META_URL") or None,
+            blobs=os.environ.get("STOREROOM_BLOBS", ""),
+            trusted_proxies=tuple(p.strip() for p in os.environ.get("STOREROOM_TRUSTED_PROXIES", "").split(",")
+                                  if p.strip()),
+            forwarded_header=os.environ.get("STOREROOM_FORWARDED_HEADER") or "x-forwarded-for",
         )
 
 

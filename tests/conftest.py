@@ -109,12 +109,15 @@ class StoreroomServer:
     """A real ``storeroom serve`` process on a loopback port."""
 
     def __init__(self, data_dir: Path, workers: int = 1, extra_args: list[str] | None = None,
-                 env: dict[str, str] | None = None, meta_url: str | None = None) -> None:
+                 env: dict[str, str] | None = None, console: bool = False,
+                 meta_url: str | None = None) -> None:
         self.data_dir = data_dir
         self.workers = workers
         self.meta_url = meta_url
         self.extra_args = [*(extra_args or []), *(["--meta", meta_url] if meta_url else [])]
         self.port = free_port()
+        # the web console on a port of its own when asked for (tests/e2e/test_console_*.py), else off
+        self.console_port = free_port() if console else None
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
@@ -123,6 +126,11 @@ class StoreroomServer:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def console_url(self) -> str:
+        assert self.console_port is not None
+        return f"http://127.0.0.1:{self.console_port}"
+
     def start(self) -> None:
         env = dict(os.environ)
         env.setdefault("STOREROOM_ROOT_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID)
@@ -130,7 +138,8 @@ class StoreroomServer:
         if self.env:
             env.update(self.env)
         cmd = [sys.executable, "-m", "storeroom", "serve", "--listen", f"127.0.0.1:{self.port}",
-               "--data-dir", str(self.data_dir), "--workers", str(self.workers), *self.extra_args]
+               "--data-dir", str(self.data_dir), "--workers", str(self.workers), "--console-listen",
+               f"127.0.0.1:{self.console_port}" if self.console_port else "off", *self.extra_args]
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -140,8 +149,12 @@ class StoreroomServer:
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_path.read_text()}")
             try:
                 with urllib.request.urlopen(f"{self.endpoint}/_storeroom/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return
+                    ready = r.status == 200
+                if ready and self.console_port:
+                    with urllib.request.urlopen(f"{self.console_url}/signin", timeout=1) as r:
+                        ready = r.status == 200
+                if ready:
+                    return
             except OSError:
                 pass
             time.sleep(0.05)

@@ -18,7 +18,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from storeroom.cli import grant, keys, migrate, root, scan, serve
+    from storeroom.cli import audit, grant, keys, migrate, migrate_blobs, policy, root, scan, serve
 
     main.add_command(serve.serve)
     main.add_command(keys.keys)
@@ -26,6 +26,9 @@ def _register() -> None:
     main.add_command(scan.scan)
     main.add_command(root.root)
     main.add_command(migrate.migrate)
+    main.add_command(audit.audit)
+    main.add_command(policy.policy)
+    main.add_command(migrate_blobs.migrate_blobs)
 
 
 _register()

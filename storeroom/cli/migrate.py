@@ -4,9 +4,9 @@ One command, two halves, run in this order:
 
 1. **Metadata** (``--meta postgresql://…``): the data dir's SQLite metadata and audit trail are copied into
    PostgreSQL, resumably and verified table by table (storeroom/store/transfer.py).
-2. **Object data** (the blob half): where the blob interface's ``--blobs`` destination plugs in — see
-   :func:`_blob_step`.  Without it the blobs stay in ``DATA_DIR/blobs``, which the nodes then share (a shared
-   filesystem path).
+2. **Object data** (``--blobs file:///…`` or ``s3://…``): the blobs are copied there as ``storeroom
+   migrate-blobs`` copies them (storeroom/store/blob_migration.py: resumable, verified by checksum).  Without
+   it the blobs stay in ``DATA_DIR/blobs``.
 
 Stop the server first: the copy is a snapshot of the data dir.  Run it again after an interruption: it goes on
 where it stopped, and verifies again.  The nodes must then share the data dir's master key (the stored secrets
@@ -32,8 +32,13 @@ from storeroom.config import default_data_dir
 @click.option("--batch", type=click.IntRange(min=1), default=2000, show_default=True,
               help="rows per transaction (and per resumable step)")
 @click.option("--verify-only", is_flag=True, help="copy nothing: compare counts and checksums of every table")
-def migrate(data_dir: Path | None, meta_url: str, batch: int, verify_only: bool) -> None:
-    """Copy a data dir's metadata (and audit trail) into PostgreSQL, resumably, verified per table."""
+@click.option("--blobs", "blobs_url", default=None, metavar="URL",
+              help="also copy the object data there, as `storeroom migrate-blobs` does: file:///PATH or "
+                   "s3://BUCKET[/PREFIX] (with STOREROOM_BLOBS_ENDPOINT, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _REGION)")
+def migrate(data_dir: Path | None, meta_url: str, batch: int, verify_only: bool, blobs_url: str | None) -> None:
+    """Copy a data dir's metadata (and audit trail) into PostgreSQL, resumably, verified per table; with
+    --blobs, its object data too."""
+    from storeroom.cli.serve import _lock_data_dir
     from storeroom.store.backend import check_url
 
     data_dir = (data_dir or default_data_dir()).resolve()
@@ -42,8 +47,15 @@ def migrate(data_dir: Path | None, meta_url: str, batch: int, verify_only: bool)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--meta") from None
     assert url is not None
-    _metadata_step(data_dir, url, batch, verify_only)
-    _blob_step(data_dir)
+    if not (data_dir / "meta.sqlite3").exists():
+        raise click.UsageError(f"no Storeroom data in {data_dir}")
+    lock = _lock_data_dir(data_dir)  # exits if a server is using it: the copy is a snapshot
+    try:
+        _metadata_step(data_dir, url, batch, verify_only)
+        if not verify_only:
+            _blob_step(data_dir, blobs_url)
+    finally:
+        lock.close()
     key_file = data_dir / "master.key"
     click.echo(f"Done. Start every node with --meta and the same master key: STOREROOM_MASTER_KEY=$(cat {key_file}) "
                f"(or a copy of {key_file} in each node's data dir).", err=True)
@@ -66,8 +78,23 @@ def _metadata_step(data_dir: Path, url: str, batch: int, verify_only: bool) -> N
                    + (f" ({report.copied} copied now)" if report.copied else ""), err=True)
 
 
-def _blob_step(data_dir: Path) -> None:
-    """The object data's half of the move.  Hook for the blob interface (``--blobs s3://…``, a shared path):
-    copy ``data_dir / "blobs"`` to the destination, resumably, verified by checksum, after the metadata (whose
-    object rows name the blob ids).  Until it exists the blobs stay where they are."""
-    click.echo(f"Object data: left in {data_dir / 'blobs'} (share that folder with every node)", err=True)
+def _blob_step(data_dir: Path, blobs_url: str | None) -> None:
+    """The object data's half of the move (after the metadata, whose object rows name the blob ids, which do
+    not change): the blob interface's copy, or nothing."""
+    if not blobs_url:
+        click.echo(f"Object data: left in {data_dir / 'blobs'} (give the nodes that folder, or copy it with "
+                   f"storeroom migrate-blobs)", err=True)
+        return
+    from storeroom.cli.migrate_blobs import _run
+    from storeroom.config import Settings
+    from storeroom.store.blob_backend import open_blob_store
+    from storeroom.store.s3_client import BackendError
+
+    click.echo(f"Object data: {data_dir / 'blobs'} → {blobs_url}", err=True)
+    try:
+        result = asyncio.run(_run(Settings(data_dir=data_dir),
+                                  open_blob_store(Settings(data_dir=data_dir, blobs=blobs_url)), 8))
+    except (ValueError, OSError, BackendError) as exc:
+        raise click.ClickException(f"--blobs {blobs_url}: {exc}") from None
+    click.echo(f"  {result.total} blob(s): {result.copied} copied, {result.present} already there (verified); "
+               f"start the nodes with --blobs {blobs_url}", err=True)

@@ -14,7 +14,10 @@ from storeroom import __version__
 from storeroom.config import Settings, default_data_dir
 
 if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
     from storeroom.hygiene import KeyHygiene
+    from storeroom.store.meta import MetaStore
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -59,20 +62,42 @@ def parse_listen(value: str) -> tuple[str, int]:
                    "(env STOREROOM_AUDIT_EXPORT)")
 @click.option("--audit-stdout", is_flag=True, envvar="STOREROOM_AUDIT_STDOUT",
               help="also print every audit event as one JSON line on standard output (env STOREROOM_AUDIT_STDOUT)")
+@click.option("--console-listen", default="127.0.0.1:9001", envvar="STOREROOM_CONSOLE_LISTEN", show_default=True,
+              help="HOST:PORT of the web console, or 'off' (env STOREROOM_CONSOLE_LISTEN)")
+@click.option("--blobs", default="", envvar="STOREROOM_BLOBS", metavar="URL",
+              help="where object data goes: DATA_DIR/blobs by default; file:///PATH (a folder several nodes "
+                   "mount) or s3://BUCKET[/PREFIX] (an S3-compatible store: STOREROOM_BLOBS_ENDPOINT, "
+                   "_ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _REGION) (env STOREROOM_BLOBS)")
+@click.option("--trusted-proxies", default="", envvar="STOREROOM_TRUSTED_PROXIES", metavar="CIDR,...",
+              help="load balancers whose X-Forwarded-For / Forwarded / PROXY protocol header names the client "
+                   "(for aws:SourceIp, the audit trail, throttling); nobody else's is believed "
+                   "(env STOREROOM_TRUSTED_PROXIES)")
+@click.option("--forwarded-header", type=click.Choice(["x-forwarded-for", "forwarded"]), default="x-forwarded-for",
+              envvar="STOREROOM_FORWARDED_HEADER", show_default=True,
+              help="the header the trusted proxies set: X-Forwarded-For (with X-Forwarded-Proto) or RFC 7239 "
+                   "Forwarded (env STOREROOM_FORWARDED_HEADER)")
 @click.option("--meta", "meta_url", default=None, envvar="STOREROOM_META_URL", metavar="URL",
               help="metadata in this PostgreSQL database (postgresql://user:password@host:port/db), shared by every "
                    "node naming it; default: SQLite in the data dir (env STOREROOM_META_URL)")
 def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain: tuple[str, ...],
           key_max_age_days: int, key_unused_days: int, metrics_public: bool, audit_retention_days: int,
-          audit_sync: bool, audit_export: Path | None, audit_stdout: bool, meta_url: str | None) -> None:
-    """Run the S3 / IAM / STS / CloudTrail endpoint."""
+          audit_sync: bool, audit_export: Path | None, audit_stdout: bool, console_listen: str, blobs: str,
+          trusted_proxies: str, forwarded_header: str, meta_url: str | None) -> None:
+    """Run the S3 / IAM / STS / CloudTrail endpoint, and the web console on its own listener."""
     import asyncio
 
     import uvicorn
 
+    from storeroom.http.proxy import parse_networks
     from storeroom.store.backend import check_url
 
     host, port = parse_listen(listen)
+    proxies = tuple(p.strip() for p in trusted_proxies.split(",") if p.strip())
+    try:
+        parse_networks(proxies)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--trusted-proxies") from None
+    console_at = None if console_listen.strip().lower() in ("off", "") else parse_listen(console_listen)
     data_dir = (data_dir or default_data_dir()).resolve()
     try:
         meta_url = check_url(meta_url)
@@ -82,7 +107,8 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
                         domains=domain, key_max_age_days=key_max_age_days, key_unused_days=key_unused_days,
                         metrics_public=metrics_public, audit_retention_days=audit_retention_days,
                         audit_sync=audit_sync, audit_export=audit_export.resolve() if audit_export else None,
-                        audit_stdout=audit_stdout, meta_url=meta_url)
+                        audit_stdout=audit_stdout, blobs=blobs, trusted_proxies=proxies,
+                        forwarded_header=forwarded_header, meta_url=meta_url)
     os.umask(0o077)  # the data dir holds object data and (encrypted) secrets: owner-only, whatever creates files
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = _lock_data_dir(data_dir)
@@ -96,13 +122,16 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
                   file=sys.stderr)
     os.environ.update(settings.to_env())
     _prepare_metrics_dir(settings.metrics_dir)
+    console = _start_console(console_at)
+    console_text = f", console http://{_url_host(console_at[0])}:{console_at[1]}" if console_at else ""
     where = ""
     if meta_url:
         from storeroom.store.postgres import redacted
 
         where = f"metadata in {redacted(meta_url)}, "
     print(f"Storeroom {__version__}: account {account_id}, {where}data in {data_dir}, "
-          f"endpoint http://{host}:{port} ({settings.workers} worker(s))", file=sys.stderr, flush=True)
+          f"endpoint http://{_url_host(host)}:{port} ({settings.workers} worker(s)){console_text}", file=sys.stderr,
+          flush=True)
     _raise_open_file_limit()
     hygiene = _start_key_hygiene(settings)
     try:
@@ -111,24 +140,28 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
             loop="uvloop", http="storeroom.http.edge:EdgeProtocol", ws="none", lifespan="on", access_log=False,
             server_header=False, log_level=os.environ.get("STOREROOM_LOG_LEVEL", "warning"),
             # timeouts and limits of the connections: storeroom/http/edge.py
-            # X-Forwarded-For is not trusted: the client address is what policies (aws:SourceIp) and the
-            # audit log see, and a client could forge the header.
+            # uvicorn's X-Forwarded-For handling is off: the client address is what policies (aws:SourceIp)
+            # and the audit log see, so it is taken from proxies in --trusted-proxies only, by the edge
+            # (storeroom/http/proxy.py), which also speaks the PROXY protocol.
             proxy_headers=False,
             backlog=2048,
         )
     finally:
+        if console is not None:
+            from storeroom.console import server as console_server
+
+            console_server.stop(console)
         hygiene.stop()
         lock.close()
 
 
 async def _prepare(settings: Settings) -> str:
     """Before any worker starts: schema, account and root keys, and removal of blobs a crash left behind.
-    Returns the account id."""
+    Returns the account id.  Every step is safe when several nodes start on one database at once."""
     from storeroom.crypto import SecretBox, load_master_key
     from storeroom.iam.root import RootPasswordError, ensure_root_login
     from storeroom.identity import check_master_key, ensure_account
     from storeroom.store.backend import open_meta
-    from storeroom.store.blobs import sweep_orphans
     from storeroom.store.migrations import NewerSchema
 
     try:
@@ -149,15 +182,51 @@ async def _prepare(settings: Settings) -> str:
             await ensure_root_login(meta, account_id, settings.data_dir)
         except RootPasswordError as exc:
             sys.exit(f"storeroom: STOREROOM_ROOT_PASSWORD: {exc}")
-        # Only with a data dir of its own: nodes sharing one blob store could take each other's blobs being
-        # written for orphans (that sweep needs an age limit: the blob interface's to give).
-        removed = 0 if settings.meta_url else sweep_orphans(settings.blob_dir, await meta.referenced_blobs())
+        removed = await _prepare_blobs(settings, meta, account_id)
     finally:
         await meta.close()
     if removed:
-        print(f"Storeroom: removed {removed} unreferenced blob file(s) left by an interrupted write",
+        print(f"Storeroom: removed {removed} unreferenced blob(s) left by an interrupted write",
               file=sys.stderr)
     return account_id
+
+
+async def _prepare_blobs(settings: Settings, meta: MetaStore, account_id: str) -> int:
+    """Open the object data store, check it answers and belongs to this account, and sweep what a crash left
+    behind (storeroom/store/blob_backend.py); exits with the reason when the store cannot be used.  (A shared
+    store's sweep spares what is younger than its grace period: another node's writes in flight.)"""
+    from storeroom.store.blob_backend import open_blob_store
+    from storeroom.store.s3_client import BackendError
+
+    try:
+        store = open_blob_store(settings)
+        try:
+            await store.prepare(account_id)
+            uploads = {str(r[0]) for r in await meta.db.read.all("SELECT upload_id FROM uploads")}
+            return await store.sweep(await meta.referenced_blobs(), uploads.__contains__)
+        finally:
+            await store.close()
+    except (ValueError, OSError, BackendError) as exc:
+        sys.exit(f"storeroom: --blobs {settings.blobs or settings.blob_dir}: {exc}")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _start_console(at: tuple[str, int] | None) -> BaseProcess | None:
+    """The web console's own process and listener (storeroom/console/server.py), or None with ``off``."""
+    if at is None:
+        return None
+    from storeroom.console import server as console_server
+
+    try:
+        sock = console_server.bind(*at)
+    except OSError as exc:
+        sys.exit(f"storeroom: cannot listen on {at[0]}:{at[1]} for the console (--console-listen): {exc.strerror}")
+    process = console_server.start(sock)
+    sock.close()  # the child has its own copy
+    return process
 
 
 def _prepare_metrics_dir(path: Path) -> None:

@@ -50,7 +50,7 @@ from storeroom.signin import SignIn
 from storeroom.sigv4 import SignedRequest, claimed_service, parse_auth, verify
 from storeroom.sigv4.v2 import SignedRequestV2, parse_auth_v2, verify_v2
 from storeroom.store.backend import open_audit_db, open_meta
-from storeroom.store.blobs import BlobStore
+from storeroom.store.blob_backend import Blobs, open_blob_store
 from storeroom.store.meta import MetaStore
 
 log = logging.getLogger("storeroom")
@@ -76,6 +76,7 @@ class App:
         self.cloudtrail: cloudtrail.CloudTrailService | None = None
         self.access_log: AccessLogging | None = None
         self.signin: SignIn | None = None
+        self.blobs: Blobs | None = None
         self.account_id = ""
         self.ready = False
 
@@ -95,7 +96,8 @@ class App:
                                                                 settings.region))
         self.credentials = CredentialResolver(self.meta, box, account_id)
         authorizer = Authorizer(self.meta, account_id)
-        self.s3 = S3Service(settings, self.meta, BlobStore(settings.blob_dir), account_id, authorizer)
+        self.blobs = open_blob_store(settings)
+        self.s3 = S3Service(settings, self.meta, self.blobs, account_id, authorizer)
         self.iam = IamService(self.meta, account_id, authorizer, box)
         self.authorizer = authorizer
         self.metrics = metrics.RequestMetrics()
@@ -113,6 +115,8 @@ class App:
             await self.access_log.close()
         if self.audit is not None:
             await self.audit.close()
+        if self.blobs is not None:
+            await self.blobs.close()
         if self.meta is not None:
             await self.meta.close()
 
@@ -153,7 +157,8 @@ class App:
         request = Request(scope, receive)
         if request.path.startswith("/_storeroom/"):
             own = await self._metrics_endpoint(request) if request.path == "/_storeroom/metrics" \
-                else await self._own_endpoint(request)
+                else await self._ready() if request.path == "/_storeroom/ready" and self.ready \
+                else self._own_endpoint(request)
             await send_response(send, own, [(b"x-amz-request-id", request.request_id.encode()), _SERVER])
             return
         context: Context | None = None
@@ -273,25 +278,30 @@ class App:
         assert self.s3 is not None
         return self.s3.error_response(err, request, _HOST_ID)
 
-    async def _own_endpoint(self, request: Request) -> Response:
+    def _own_endpoint(self, request: Request) -> Response:
         if request.path == "/_storeroom/health":
             return Response(200, [("content-type", "application/json")], b'{"status":"ok"}')
-        if request.path == "/_storeroom/ready":
-            return await self._ready()
+        if request.path == "/_storeroom/ready":  # not ready yet (once ready: _ready)
+            return Response(503, [("content-type", "application/json")], b'{"status":"starting"}')
         return Response(404, [("content-type", "application/json")], b'{"status":"not found"}')
 
     async def _ready(self) -> Response:
-        """200 once storage is open and the metadata backend answers (a load balancer's health check: a node
-        without its database is taken out of rotation, and back in when it answers again); else 503, with why."""
-        if not self.ready or self.meta is None:
-            return Response(503, [("content-type", "application/json")], b'{"status":"starting"}')
-        problem = await self.meta.db.ping()
-        meta: dict[str, str] = {"backend": self.meta.db.dialect, "status": "ok" if problem is None else "unavailable"}
-        if problem is not None:
-            meta["error"] = problem
-        body = {"status": "ready" if problem is None else "unavailable", "meta": meta}
-        return Response(200 if problem is None else 503, [("content-type", "application/json")],
-                        json.dumps(body).encode())
+        """Ready: storage is open, the metadata backend answers (PostgreSQL is asked) and the object data store
+        answers (an S3 backend is probed, at most every two seconds); else 503 with what is wrong — a load
+        balancer's health check then takes the node out of rotation, and back in once it answers again."""
+        assert self.blobs is not None and self.meta is not None
+        meta_problem, blobs_problem = await self.meta.db.ping(), await self.blobs.health()
+        meta: dict[str, str] = {"backend": self.meta.db.dialect, "status": "ok" if meta_problem is None
+                                else "unavailable"}
+        body: dict[str, object] = {"status": "ready", "meta": meta}
+        if meta_problem is not None:
+            meta["error"] = meta_problem
+        if blobs_problem is not None:
+            body["blobs"] = blobs_problem
+        if meta_problem is not None or blobs_problem is not None:
+            body["status"] = "unavailable"
+            return Response(503, [("content-type", "application/json")], json.dumps(body).encode())
+        return Response(200, [("content-type", "application/json")], json.dumps(body).encode())
 
     async def _metrics_endpoint(self, request: Request) -> Response:
         """GET /_storeroom/metrics: unsigned from loopback (or from anywhere with --metrics-public); otherwise a

@@ -30,3 +30,6 @@ class Context:
     # Condition keys of the session the request belongs to, set by a caller that signs people in (the
     # console: storeroom/signin.py session_condition_keys): aws:MultiFactorAuthPresent, aws:MultiFactorAuthAge…
     session_keys: Mapping[str, Sequence[str]] | None = None
+    # (action, resource, Evaluation) of the last authorization that refused: set by the Authorizer only on a
+    # denial, read by the console to explain an AccessDenied with the statement that decided it
+    denied: tuple[str, str, Any] | None = None

@@ -20,6 +20,10 @@ protocol with S3's limits (a subclass: uvicorn keeps the HTTP/1.1 work, and the 
 - **Bad framing** (llhttp's errors, smuggling attempts, garbage after a body): ``400 InvalidRequest`` in S3's
   XML shape, after any response still owed on the connection, instead of uvicorn's plain text.
 
+- **Behind a load balancer** (``STOREROOM_TRUSTED_PROXIES``): on connections from a trusted proxy, a PROXY
+  protocol preamble is read before HTTP, and each request's client address and scheme are taken from the
+  forwarding header (``http/proxy.py``); on every other connection, neither is believed.
+
 The body's own progress deadline (``STOREROOM_BODY_IDLE_TIMEOUT``, S3's RequestTimeout) lives in
 ``http/types.py``, where the body is read.
 """
@@ -35,6 +39,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from storeroom.errors import AwsError
+from storeroom.http.proxy import ProxyHeaderError, Trust, parse_proxy_header
 from storeroom.http.types import new_request_id
 from storeroom.s3 import xml
 
@@ -59,6 +64,7 @@ LINGER_BYTES = 1 << 20
 OVER_CAP_HEADER_TIMEOUT = 2.0  # a connection that will be refused anyway holds its descriptor briefly
 
 _HOST_ID = base64.b64encode(os.urandom(48)).decode()
+TRUST = Trust.from_env()
 
 
 def error_bytes(err: AwsError, *, close: bool = True) -> bytes:
@@ -102,6 +108,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self._pending_error: bytes | None = None  # to send once the response in flight is complete
         self._lingering = 0             # > 0: answered with an error, dropping what the client still sends
         self._over_cap = False
+        self._trusted_peer = False      # the TCP peer is a trusted proxy (STOREROOM_TRUSTED_PROXIES)
+        self._preamble: bytearray | None = None  # a trusted peer's first bytes, until a PROXY header is ruled out
 
     # -- connection ----------------------------------------------------------------------------------------
 
@@ -112,6 +120,9 @@ class EdgeProtocol(HttpToolsProtocol):
         # after a response).
         timeout = OVER_CAP_HEADER_TIMEOUT if self._over_cap else KEEPALIVE_TIMEOUT
         self.timeout_keep_alive_task = self.loop.call_later(timeout, self.timeout_keep_alive_handler)
+        if TRUST and self.client is not None and TRUST.trusts(self.client[0]):
+            self._trusted_peer = True
+            self._preamble = bytearray()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
@@ -126,6 +137,11 @@ class EdgeProtocol(HttpToolsProtocol):
             return
         if self._pending_error is not None:
             return  # the connection is already condemned; only the response in flight is still owed
+        if self._preamble is not None:
+            taken = self._take_preamble(data)
+            if taken is None:
+                return
+            data = taken
         if self._awaiting_head and not self._take_head(data):
             return
         self._unset_keepalive_if_required()
@@ -164,6 +180,28 @@ class EdgeProtocol(HttpToolsProtocol):
             self._head_complete()
         return True
 
+    def _take_preamble(self, data: bytes) -> bytes | None:
+        """A trusted proxy's connection may begin with a PROXY protocol header: read it (the client's address
+        for the whole connection), and hand on what follows; None while more bytes are needed."""
+        assert self._preamble is not None
+        self._preamble += data
+        try:
+            parsed = parse_proxy_header(self._preamble)
+        except ProxyHeaderError as exc:
+            self._preamble = None
+            self._refuse(AwsError("InvalidRequest", f"Bad PROXY protocol header: {exc}."))
+            return None
+        if parsed is None:
+            return None
+        length, client, tls = parsed
+        rest, self._preamble = bytes(self._preamble[length:]), None
+        if client is not None:
+            self.client = client
+            self._trusted_peer = TRUST.trusts(client[0])  # a proxy behind a proxy: its headers count too
+            if tls:
+                self.scheme = "https"
+        return rest if rest else None
+
     def _head_complete(self) -> None:
         # From here the parser takes the request; pipelined bytes that follow it in this same read are not
         # counted, which bounds them by one read (uvloop reads at most 256 KiB).
@@ -187,6 +225,11 @@ class EdgeProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         if self._awaiting_head:  # the parser saw an end of headers our count did not (a bare LF framing)
             self._head_complete()
+        if self._trusted_peer and self.client is not None:
+            resolved = TRUST.resolve(self.scope["headers"], self.client[0], self.scheme or "http")
+            if resolved is not None:
+                self.scope["client"] = (resolved[0], 0)
+                self.scope["scheme"] = resolved[1]
         if not self._over_cap:
             super().on_headers_complete()
             return

@@ -111,8 +111,14 @@ class IamService:
                                              **mfa.HANDLERS, **credential_report.HANDLERS}
 
     async def handle(self, ctx: Context) -> Response:
-        request = ctx.request
-        params = await query.request_params(ctx)
+        op, result = await self.invoke(ctx, await query.request_params(ctx))
+        return query.render_result("iam", op, result, ctx.request.request_id)
+
+    async def invoke(self, ctx: Context, params: dict[str, str]) -> tuple[OperationModel, dict[str, Any] | None]:
+        """One action from its Query-protocol parameters (``Action`` and the flat ``Name.member.N`` form):
+        parsed and validated against the model, authorized and run by its handler; the output members as a
+        plain dict.  The HTTP API (:meth:`handle`) and the console (storeroom/console/services.py) both call
+        this."""
         op = query.operation("iam", params)
         ctx.operation = op.name
         handler = self.handlers.get(op.name)
@@ -124,4 +130,4 @@ class IamService:
         ctx.audit = (op, call.params, result)
         if not call.authorized:  # a handler that forgot to authorize must not act silently
             raise AwsError("InternalError", "We encountered an internal error. Please try again.", 500)
-        return query.render_result("iam", op, result, request.request_id)
+        return op, result

@@ -421,6 +421,15 @@ def _principals(element: Any) -> Principals:
     return Principals(any_, frozenset(aws), frozenset(others))
 
 
+def statement_positions(text: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) as (line, column) of each statement of a policy's JSON text, for pointing at one (the
+    console's policy editor); [] when they cannot be found."""
+    try:
+        return _statement_positions(text)
+    except (ValueError, IndexError):
+        return []
+
+
 def _statement_positions(text: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """(start, end) of each statement object in ``text``, found by walking the top-level object with
     ``raw_decode`` (the text is already known to be valid JSON)."""

@@ -294,7 +294,7 @@ class AccessLogging:
         unique = hashlib.sha256(f"{source}:{rows[0][0]}".encode()).hexdigest()[:16].upper()
         key = object_key(target, self.account_id, self.s3.settings.region, source, rows[0][1], unique)
         md5 = hashlib.md5(usedforsecurity=False)
-        writer = self.s3.blobs.new_writer([md5])
+        writer = self.s3.blobs.new_writer([md5], len(data))
         try:
             await writer.write(data)
             await writer.commit()

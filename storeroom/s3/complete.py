@@ -83,6 +83,11 @@ async def complete_multipart_upload(call: S3Call) -> Response:
     etag = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen)).hexdigest() + f"-{len(chosen)}"
     record = ObjectRecord(call.bucket, call.key, sum(p.size for p in chosen), etag, time.time(),
                           [(p.blob_id, p.size) for p in chosen], upload.headers, checksum, len(chosen))
+    if "if-none-match" in call.headers and await call.meta.get_object(call.bucket, call.key) is not None:
+        # Checked again atomically with the commit; asked first so that an S3 backend's upload is not
+        # completed for an object that cannot be made.
+        raise AwsError("PreconditionFailed", Condition="If-None-Match")
+    await call.blobs.complete_upload(upload.upload_id, record.blobs)
     try:
         # Also frees the blobs of parts the object leaves out, as the upload's rows go in the same transaction.
         await commit_object(call, record, discard_upload=upload.upload_id, completed_request=fingerprint,

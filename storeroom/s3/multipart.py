@@ -40,8 +40,15 @@ async def create_multipart_upload(call: S3Call) -> Response:
     stored = object_headers(call.headers)
     algorithm, _ = requested_checksum(call.headers)
     checksum_type = _checksum_type(algorithm, call.headers.get("x-amz-checksum-type"))
-    upload = Upload(new_upload_id(), call.bucket, call.key, time.time(), stored, algorithm, checksum_type)
-    if not await call.meta.create_upload(upload):
+    upload_id = await call.blobs.create_upload(new_upload_id())
+    upload = Upload(upload_id, call.bucket, call.key, time.time(), stored, algorithm, checksum_type)
+    try:
+        created = await call.meta.create_upload(upload)
+    except BaseException:
+        await call.blobs.abort_upload(upload_id, [])
+        raise
+    if not created:
+        await call.blobs.abort_upload(upload_id, [])
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
     body = xml.document("InitiateMultipartUploadResult", xml.tag("Bucket", call.bucket) + xml.tag("Key", call.key)
                         + xml.tag("UploadId", upload.upload_id))
@@ -100,7 +107,8 @@ async def upload_part(call: S3Call) -> Response:
         # A part checked with another algorithm could not make the object's checksum the upload asked for.
         raise AwsError("InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: "
                        f"{upload.checksum_algorithm.lower()}, actual checksum Type: {named.lower()}")
-    received = await receive_body(call, checksum_default=upload.checksum_algorithm or DEFAULT_CHECKSUM)
+    received = await receive_body(call, checksum_default=upload.checksum_algorithm or DEFAULT_CHECKSUM,
+                                  part=(upload.upload_id, number))
     part = Part(number, received.blob_id, received.size, received.md5.hex(), time.time(), received.checksum)
     await _store_part(call, upload, part)
     return Response(200, [("etag", f'"{part.etag}"'), *_part_checksum_headers(call, upload, part)])
@@ -117,13 +125,13 @@ async def _store_part(call: S3Call, upload: Upload, part: Part) -> None:
     try:
         ok, replaced = await call.meta.put_part(upload.upload_id, part)
     except BaseException:
-        call.blobs.delete([part.blob_id])
+        call.blobs.discard_parts([part.blob_id])
         raise
     if not ok:
-        call.blobs.delete([part.blob_id])
+        call.blobs.discard_parts([part.blob_id])
         raise AwsError("NoSuchUpload", UploadId=upload.upload_id)
-    if replaced:
-        call.blobs.delete([replaced])
+    if replaced and replaced != part.blob_id:  # (an S3 backend's part uploaded again with the same bytes)
+        call.blobs.discard_parts([replaced])
 
 
 async def upload_part_copy(call: S3Call) -> Response:
@@ -131,7 +139,8 @@ async def upload_part_copy(call: S3Call) -> Response:
     number = _part_number(call)
     source = await copy_source(call)
     start, end = _copy_range(call.headers.get("x-amz-copy-source-range"), source.size)
-    received = await copy_range(call, source, start, end, upload.checksum_algorithm or DEFAULT_CHECKSUM)
+    received = await copy_range(call, source, start, end, upload.checksum_algorithm or DEFAULT_CHECKSUM,
+                                part=(upload.upload_id, number))
     part = Part(number, received.blob_id, received.size, received.md5.hex(), time.time(), received.checksum)
     await _store_part(call, upload, part)
     body = xml.document("CopyPartResult", xml.tag("ETag", f'"{part.etag}"')
@@ -161,7 +170,7 @@ async def abort_multipart_upload(call: S3Call) -> Response:
     blobs = await call.meta.abort_upload(upload.upload_id)
     if blobs is None:
         raise AwsError("NoSuchUpload", UploadId=upload.upload_id)
-    call.blobs.delete(blobs)
+    await call.blobs.abort_upload(upload.upload_id, blobs)
     return Response(204)
 
 

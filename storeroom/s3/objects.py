@@ -139,7 +139,7 @@ async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bo
         if outcome == "parts-changed":
             raise AwsError("InvalidPart", "A part was uploaded again while the upload was being completed; "
                            "list the parts and complete again.", UploadId=discard_upload or "")
-    call.blobs.delete(freed)
+    call.blobs.delete(freed, keep=record.blobs)
 
 
 # -- GetObject / HeadObject --------------------------------------------------------------------------------
@@ -236,7 +236,7 @@ async def get_object(call: S3Call, *, head: bool = False, retry: bool = True) ->
     if head or end == start:
         return Response(status, headers)
     try:
-        body = call.blobs.open_range(record.blobs, start, end)
+        body = await call.blobs.open_range(record.blobs, start, end)
     except FileNotFoundError:  # deleted or overwritten since we looked it up: answer as of now
         if retry:
             return await get_object(call, head=head, retry=False)

@@ -20,7 +20,7 @@ from storeroom.http.types import Request, Response
 from storeroom.policy import Evaluation
 from storeroom.s3 import xml
 from storeroom.s3.operations import Operation, match_operation
-from storeroom.store.blobs import BlobStore
+from storeroom.store.blob_backend import Blobs
 from storeroom.store.meta import Bucket, MetaStore
 
 MAX_KEY_BYTES = 1024
@@ -46,7 +46,7 @@ class S3Call:
         return self.s3.meta
 
     @property
-    def blobs(self) -> BlobStore:
+    def blobs(self) -> Blobs:
         return self.s3.blobs
 
     @property
@@ -169,7 +169,7 @@ def _valid_utf8_path(raw_path: str) -> bool:
 
 
 class S3Service:
-    def __init__(self, settings: Settings, meta: MetaStore, blobs: BlobStore, account_id: str,
+    def __init__(self, settings: Settings, meta: MetaStore, blobs: Blobs, account_id: str,
                  authorizer: Authorizer) -> None:
         self.settings = settings
         self.authorizer = authorizer

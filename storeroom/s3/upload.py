@@ -72,7 +72,9 @@ def content_md5(headers: dict[str, str]) -> bytes | None:
     return digest
 
 
-async def receive_body(call: S3Call, *, checksum_default: str | None = None) -> Received:
+async def receive_body(call: S3Call, *, checksum_default: str | None = None,
+                       part: tuple[str, int] | None = None) -> Received:
+    """The request body into a new blob (``part``: (upload id, part number) of a multipart upload's part)."""
     headers = call.headers
     payload = Payload(call.request, call.ctx.signed, call.ctx.signing_key)
     if payload.length is None:  # S3 needs the size up front (x-amz-decoded-content-length for aws-chunked)
@@ -88,24 +90,31 @@ async def receive_body(call: S3Call, *, checksum_default: str | None = None) -> 
         hashers.append(checksum)
     if payload.sha256 is not None:
         hashers.append(payload.sha256)
-    writer = call.blobs.new_writer(hashers)
-    try:
-        async for chunk in payload.chunks():
-            await writer.write(chunk)
-        await writer.commit()
+    stored: dict[str, str] | None = None
+
+    def check() -> None:
+        """Every digest the request carries, once every byte was hashed and before the blob is durable: a body
+        that fails one is never stored (on an S3 backend, the backend never completes it)."""
+        nonlocal stored
         payload.verify()
         digest = md5.digest()
         if expected_md5 is not None and digest != expected_md5:
             raise AwsError("BadDigest", ExpectedDigest=headers["content-md5"],
                            CalculatedDigest=base64.b64encode(digest).decode())
-        stored = None
         if checksum is not None and algorithm is not None:
             stored = _verified_checksum(algorithm, checksum.b64digest(), expected, payload.trailers,
                                         "x-amz-trailer" in headers)
+
+    writer = call.blobs.new_writer(hashers, payload.length) if part is None else call.blobs.part_writer(
+        part[0], part[1], hashers, payload.length)
+    try:
+        async for chunk in payload.chunks():
+            await writer.write(chunk)
+        await writer.commit(check)
     except BaseException:
         writer.discard()
         raise
-    return Received(writer.blob_id, writer.size, digest, stored)
+    return Received(writer.blob_id, writer.size, md5.digest(), stored)
 
 
 def _verified_checksum(algorithm: str, computed: str, expected: str | None, trailers: dict[str, str],
@@ -121,15 +130,16 @@ def _verified_checksum(algorithm: str, computed: str, expected: str | None, trai
 
 
 async def copy_range(call: S3Call, source: ObjectRecord, start: int, end: int,
-                     algorithm: str | None) -> Received:
-    """Copies bytes [start, end) of ``source`` into a new blob."""
+                     algorithm: str | None, part: tuple[str, int] | None = None) -> Received:
+    """Copies bytes [start, end) of ``source`` into a new blob (``part``: as for :func:`receive_body`)."""
     md5 = hashlib.md5()
     checksum = Checksum(algorithm) if algorithm else None
     hashers: list[Hasher] = [md5] if checksum is None else [md5, checksum]
-    writer = call.blobs.new_writer(hashers)
+    writer = call.blobs.new_writer(hashers, end - start) if part is None else call.blobs.part_writer(
+        part[0], part[1], hashers, end - start)
     try:
         try:
-            data = call.blobs.open_range(source.blobs, start, end)
+            data = await call.blobs.open_range(source.blobs, start, end)
         except FileNotFoundError:  # the source was deleted or overwritten since it was looked up
             raise AwsError("NoSuchKey", Key=source.key) from None
         if isinstance(data, bytes):

@@ -13,16 +13,29 @@ acknowledged object is on disk.
 
 Creates, writes, fsyncs and unlinks run on a thread pool: each can wait milliseconds on the disk or on a
 folder's lock, and must not stall the event loop.
+
+The same layout serves a folder several nodes share (``--blobs file:///mnt/shared/storeroom``, an NFS or
+CephFS mount; ``shared=True``): ids are random 128-bit numbers, so nodes never collide, and nothing else is
+node-local but the small-blob cache, whose entries cannot go stale.  What changes is cleanup: the sweep
+removes only unreferenced files older than a grace period (a younger one may be another node's upload whose
+row is not committed yet), and freed files are unlinked after a delay, since a GET streaming one on another
+node holds no descriptor on this node's side of the mount.  See :mod:`storeroom.store.blob_backend`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 import os
+import re
 import secrets
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
+
+log = logging.getLogger("storeroom")
 
 # Reads of this size or less are done on the event loop thread: from the page cache they take microseconds,
 # less than a thread hop.  Larger files are read on the thread pool in chunks of this size.
@@ -35,33 +48,127 @@ SMALL_CACHE_BYTES = 32 * 1024 * 1024
 
 
 FANOUT_DIGITS = 3  # 16**3 = 4,096 folders
+BLOB_NAME = re.compile(r"[0-9a-f]{32}")
+ACCOUNT_MARKER = ".storeroom-account"
 
 
 class BlobStore:
-    def __init__(self, root: Path) -> None:
+    """The local folder (the default), or with ``shared=True`` a folder several nodes mount."""
+
+    def __init__(self, root: Path, *, shared: bool = False, delete_delay: float = 0.0,
+                 sweep_grace: float = 0.0) -> None:
         self.root = root
+        self.shared = shared
+        self.sweep_grace = sweep_grace if shared else 0.0
+        self.description = f"file://{root}" if shared else str(root)
         self._small: dict[str, bytes] = {}  # insertion-ordered: a FIFO cache of small blobs
         self._small_bytes = 0
+        self._deferred = DeferredDeletes(delete_delay, self._unlink_later) if shared else None
         _create_fanout(root)
 
     def path(self, blob_id: str) -> str:
         return f"{self.root}/{blob_id[:FANOUT_DIGITS]}/{blob_id}"
 
-    def new_writer(self, hashers: Sequence[Hasher] = ()) -> BlobWriter:
+    def new_writer(self, hashers: Sequence[Hasher] = (), size: int | None = None) -> BlobWriter:
         return BlobWriter(self, secrets.token_hex(16), hashers)
 
-    def delete(self, blob_ids: Iterable[str]) -> None:
+    # -- multipart: a part is a blob like any other, and completing copies nothing -------------------------
+
+    async def create_upload(self, upload_id: str) -> str:
+        return upload_id
+
+    def part_writer(self, upload_id: str, part_number: int, hashers: Sequence[Hasher], size: int) -> BlobWriter:
+        return self.new_writer(hashers)
+
+    async def complete_upload(self, upload_id: str, parts: Sequence[tuple[str, int]]) -> None:
+        return None
+
+    async def abort_upload(self, upload_id: str, part_ids: Sequence[str]) -> None:
+        self.delete(part_ids)
+
+    def discard_parts(self, blob_ids: Iterable[str]) -> None:
+        self.delete(blob_ids)
+
+    # -- freeing -----------------------------------------------------------------------------------------
+
+    def delete(self, blob_ids: Iterable[str], keep: Iterable[tuple[str, int]] = ()) -> None:
         """Remove blobs no metadata refers to any more. On the thread pool, without waiting (an unlink can
-        wait on the folder's lock): if the server dies first, the start-up sweep removes them."""
+        wait on the folder's lock): if the server dies first, the start-up sweep removes them.  (``keep``:
+        blobs here share no storage, so there is nothing to keep.)"""
         paths = [self.path(blob_id) for blob_id in blob_ids]
         if not paths:
+            return
+        if self._deferred is not None:
+            self._deferred.add(paths)
             return
         try:
             asyncio.get_running_loop().run_in_executor(None, _unlink_all, paths)
         except RuntimeError:  # no event loop: called from a script
             _unlink_all(paths)
 
-    def open_range(self, blobs: list[tuple[str, int]], start: int, end: int) -> bytes | BlobReader:
+    async def _unlink_later(self, paths: list[str]) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, _unlink_all, paths)
+
+    # -- migration ---------------------------------------------------------------------------------------
+
+    async def import_blob(self, blob_id: str, source_path: str, size: int) -> bool:
+        """Copy a blob in from a file under the same id (storeroom/store/blob_migration.py); False when it is
+        already here with the same bytes.  Written under a temporary name, fsynced, renamed, read back."""
+        return await asyncio.get_running_loop().run_in_executor(None, self._import_sync, blob_id, source_path,
+                                                                size)
+
+    def _import_sync(self, blob_id: str, source_path: str, size: int) -> bool:
+        dest = self.path(blob_id)
+        wanted = file_md5(source_path)
+        try:
+            if os.stat(dest).st_size == size and file_md5(dest) == wanted:
+                return False
+        except FileNotFoundError:
+            pass
+        temporary = f"{dest}.{secrets.token_hex(4)}.import"
+        fd = _create(temporary)
+        try:
+            with open(source_path, "rb") as source:
+                while chunk := source.read(READ_CHUNK):
+                    _write_all(fd, chunk)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, dest)
+        _fsync_dir(os.path.dirname(dest))
+        if file_md5(dest) != wanted:
+            raise OSError(f"{dest}: the copy does not read back as the source {source_path}")
+        return True
+
+    # -- start, health, end ------------------------------------------------------------------------------
+
+    async def prepare(self, account_id: str) -> None:
+        """A shared folder records the account it belongs to: a second deployment pointed at it by mistake
+        (its own metadata, another account) would take this one's blobs for orphans."""
+        if self.shared:
+            claim_marker(self.root / ACCOUNT_MARKER, account_id, self.description)
+
+    async def sweep(self, referenced: Iterable[str], upload_exists: Callable[[str], bool]) -> int:
+        return await asyncio.get_running_loop().run_in_executor(
+            None, lambda: sweep_orphans(self.root, referenced, grace=self.sweep_grace if self.shared else None))
+
+    async def health(self) -> str | None:
+        try:
+            os.stat(self.root / "fff")
+        except OSError as exc:
+            return f"blob folder {self.root}: {exc.strerror or exc}"
+        return None
+
+    async def close(self) -> None:
+        if self._deferred is not None:
+            await self._deferred.flush()
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    async def open_range(self, blobs: list[tuple[str, int]], start: int, end: int) -> bytes | BlobReader:
+        return self.open_range_now(blobs, start, end)
+
+    def open_range_now(self, blobs: list[tuple[str, int]], start: int, end: int) -> bytes | BlobReader:
         """Bytes [start, end) of the concatenation of ``blobs`` ((id, size) pairs).
 
         Small ranges are read at once and returned as bytes; larger ones as a :class:`BlobReader` whose first
@@ -205,11 +312,12 @@ class BlobWriter:
             in_flight, self._in_flight = self._in_flight, None
             await in_flight
 
-    async def commit(self) -> None:
-        """Flush and fsync (file, then its folder, so the new name is durable too); then close."""
+    async def commit(self, check: Callable[[], None] | None = None) -> None:
+        """Flush and fsync (file, then its folder, so the new name is durable too); then close.  ``check``
+        runs once every byte went through the hashers, before the fsync; what it raises is raised here."""
         await self._drain()
         buffer, self._buffer = self._buffer, bytearray()
-        await asyncio.get_running_loop().run_in_executor(None, self._finish_sync, buffer)
+        await asyncio.get_running_loop().run_in_executor(None, self._finish_sync, buffer, check)
 
     def discard(self) -> None:
         """Remove the blob. A task still running on the pool finishes first (the file is removed after)."""
@@ -228,9 +336,11 @@ class BlobWriter:
             hasher.update(buffer)
         _write_all(self._fd, buffer)
 
-    def _finish_sync(self, buffer: bytearray) -> None:
+    def _finish_sync(self, buffer: bytearray, check: Callable[[], None] | None) -> None:
         try:
             self._flush_sync(buffer)
+            if check is not None:
+                check()
             assert self._fd is not None
             os.fsync(self._fd)
         finally:
@@ -295,15 +405,130 @@ def _unlink_all(paths: list[str]) -> None:
             pass
 
 
-def sweep_orphans(root: Path, referenced: Iterable[str]) -> int:
-    """Deletes blob files no metadata refers to (left by a crash mid-write). Run before serving requests."""
-    keep = set(referenced)
-    removed = 0
+def sweep_orphans(root: Path, referenced: Iterable[str], grace: float | None = None) -> int:
+    """Deletes blob files no metadata refers to (left by a crash mid-write). Run before serving requests.
+
+    ``grace`` (a folder shared by several nodes): only blob files last written more than ``grace`` seconds
+    ago.  The files are listed *before* the references are read, so that a file whose row commits meanwhile
+    is found referenced."""
     if not root.exists():
         return 0
+    if grace is None:
+        keep = set(referenced)
+        removed = 0
+        for dirpath, _dirs, files in os.walk(root):
+            for name in files:
+                if name not in keep:
+                    os.unlink(os.path.join(dirpath, name))
+                    removed += 1
+        return removed
+    cutoff = time.time() - grace
+    old: list[tuple[str, str]] = []
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            if name not in keep:
-                os.unlink(os.path.join(dirpath, name))
-                removed += 1
-    return removed
+            path = os.path.join(dirpath, name)
+            try:
+                if BLOB_NAME.fullmatch(name) and os.stat(path).st_mtime < cutoff:
+                    old.append((name, path))
+            except FileNotFoundError:
+                pass
+    keep = set(referenced)
+    orphans = [path for name, path in old if name not in keep]
+    _unlink_all(orphans)
+    return len(orphans)
+
+
+def claim_marker(path: Path, account_id: str, where: str) -> None:
+    """Record ``account_id`` in a shared store's marker file, or check the one recorded there."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        owner = path.read_text().strip()
+        if owner and owner != account_id:
+            raise ValueError(f"the blob store {where} belongs to account {owner}, not to this one "
+                             f"({account_id}): nodes sharing blobs must share their metadata too") from None
+        return
+    try:
+        _write_all(fd, account_id.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class DeferredDeletes:
+    """Deletions run ``delay`` seconds after they are asked for (at once with 0), as tasks of the running loop;
+    :meth:`flush` runs the ones still waiting.  A deletion that fails is logged: the blob is then an orphan,
+    which a later sweep removes."""
+
+    def __init__(self, delay: float, run: Callable[[list[str]], Awaitable[None]]) -> None:
+        self.delay = delay
+        self._run = run
+        self._waiting: list[tuple[float, list[str]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def add(self, keys: list[str]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop: called from a script
+            asyncio.run(self._guarded(keys))
+            return
+        if self.delay <= 0:
+            self._start(loop, keys)
+            return
+        self._waiting.append((loop.time() + self.delay, keys))
+        if self._timer is None:
+            self._timer = loop.call_later(self.delay, self._due, loop)
+
+    def now(self, keys: list[str]) -> None:
+        """Delete without the delay (what nobody can be reading: a failed upload's object)."""
+        try:
+            self._start(asyncio.get_running_loop(), keys)
+        except RuntimeError:
+            asyncio.run(self._guarded(keys))
+
+    def _due(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        now = loop.time()
+        ready = [keys for when, keys in self._waiting if when <= now]
+        self._waiting = [(when, keys) for when, keys in self._waiting if when > now]
+        if ready:
+            self._start(loop, [k for keys in ready for k in keys])
+        if self._waiting:
+            self._timer = loop.call_later(max(self._waiting[0][0] - now, 0.01), self._due, loop)
+
+    def _start(self, loop: asyncio.AbstractEventLoop, keys: list[str]) -> None:
+        task = loop.create_task(self._guarded(keys))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(self, keys: list[str]) -> None:
+        try:
+            await self._run(keys)
+        except Exception as exc:  # noqa: BLE001 - an orphan is swept later; the request already succeeded
+            log.warning("could not delete %d freed blob(s) (removed by a later sweep): %s", len(keys), exc)
+
+    async def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        waiting, self._waiting = self._waiting, []
+        if waiting:
+            await self._guarded([k for _, keys in waiting for k in keys])
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def file_md5(path: str) -> bytes:
+    md5 = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(READ_CHUNK):
+            md5.update(chunk)
+    return md5.digest()
+
+
+async def read_all(data: bytes | AsyncIterator[bytes]) -> bytes:
+    """The whole of what :meth:`BlobStore.open_range` (or another store's) returned."""
+    if isinstance(data, bytes):
+        return data
+    return b"".join([chunk async for chunk in data])

@@ -95,6 +95,11 @@ CREATE TABLE IF NOT EXISTS bucket_logging (
     target_prefix TEXT NOT NULL,
     key_format TEXT NOT NULL           -- 'simple', or 'partitioned:EventTime' / 'partitioned:DeliveryTime'
 ) WITHOUT ROWID;
+-- the console's signed-out sessions and shown one-time notes, until they expire (storeroom/console/sessions.py)
+CREATE TABLE IF NOT EXISTS console_spent (
+    token_id TEXT PRIMARY KEY,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
 """
 
 

@@ -222,6 +222,10 @@ CREATE TABLE bucket_logging (
     target_prefix TEXT NOT NULL,
     key_format TEXT NOT NULL
 );
+CREATE TABLE console_spent (
+    token_id TEXT COLLATE "C" PRIMARY KEY,
+    expires DOUBLE PRECISION NOT NULL
+);
 """
 
 # The audit trail lives in the same database, in tables of its own (SQLite keeps it in a file of its own,

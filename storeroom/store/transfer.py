@@ -54,6 +54,7 @@ META_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("iam_password_history", ("principal", "changed")),
     ("iam_mfa_devices", ("serial",)),
     ("signin_throttle", ("subject",)),
+    ("console_spent", ("token_id",)),
 )
 AUDIT_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("audit_settings", ("name",)),

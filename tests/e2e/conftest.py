@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.conftest import make_client
+from tests.e2e.console import browser, console_server  # noqa: F401 - the console's browser-test fixtures
 from tests.e2e.helpers import empty_bucket, unique_name
 from tests.e2e.iam_cleanup import delete_group_fully, delete_user_fully
 
@@ -145,3 +146,7 @@ def iam_user(endpoint: str, iam) -> Iterator[Callable[..., IamUser]]:  # type: i
     yield make
     for name in made:
         delete_user_fully(iam, name)
+
+
+# Object-data backends (SeaweedFS as the S3 backend), started lazily by the tests that ask for them.
+from tests.e2e.blob_backends import s3_blobs_session_server, seaweedfs  # noqa: E402, F401

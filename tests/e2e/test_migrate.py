@@ -1,6 +1,7 @@
 """``storeroom migrate``: a single-machine data dir (SQLite) moved onto PostgreSQL, interrupted (kill -9) and
-resumed, verified; then served by a node on PostgreSQL with everything there — objects, users and their keys
-and policies, the audit trail with its event ids — and a tampered copy caught by ``--verify-only``."""
+resumed, verified, its blobs copied to a shared folder (``--blobs``); then served by a node on PostgreSQL and
+that folder with everything there — objects, users and their keys and policies, the audit trail with its event
+ids — and a tampered copy caught by ``--verify-only``."""
 
 from __future__ import annotations
 
@@ -70,16 +71,15 @@ def test_a_data_dir_moves_to_postgres_resumably_and_verified(tmp_path: Path, pos
         partial = conn.execute("SELECT count(*) FROM objects").fetchone()[0]
     assert 100 <= partial < len(bodies)
 
-    again = _migrate(data_dir, url, "--batch", "50")
+    shared = tmp_path / "shared-blobs"
+    again = _migrate(data_dir, url, "--batch", "50", "--blobs", f"file://{shared}")
     out, _ = again.communicate(timeout=300)
     assert again.returncode == 0, out
-    assert "objects: 301 rows" in out and "verified" in out and "events:" in out
+    assert "objects: 301 rows" in out and "verified" in out and "events:" in out and "302 blob(s)" in out, out
     with psycopg.connect(url) as conn:  # counted by the triggers as the objects arrived
         assert conn.execute("SELECT sum(objects) FROM bucket_stats_delta WHERE bucket = 'moved'").fetchone()[0] == 301
 
-    (tmp_path / "node").mkdir(mode=0o700)
-    (tmp_path / "node" / "blobs").symlink_to(data_dir / "blobs")  # the blobs stay, shared (no --blobs yet)
-    node = StoreroomServer(tmp_path / "node", meta_url=url,
+    node = StoreroomServer(tmp_path / "node", meta_url=url, extra_args=["--blobs", f"file://{shared}"],
                            env={"STOREROOM_MASTER_KEY": (data_dir / "master.key").read_text().strip()})
     node.start()
     try:

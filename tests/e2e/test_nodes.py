@@ -1,6 +1,6 @@
-"""Several Storeroom nodes on one PostgreSQL database: ``storeroom serve --meta postgresql://…`` processes on
-their own ports and data dirs, sharing the metadata and (for now: what a shared filesystem gives) one blob
-folder, and one master key.
+"""Several Storeroom nodes on one PostgreSQL database: ``storeroom serve --meta postgresql://… --blobs
+file://…`` processes on their own ports and data dirs, sharing the metadata, one blob folder (what a shared
+filesystem gives) and one master key.
 
 - nodes starting at the same moment make one account, one root key and one root password;
 - a write through one node is read through the others at once (S3's read-after-write consistency);
@@ -51,7 +51,7 @@ CHANNEL_DOWN_BOUND = POLL_INTERVAL + 1.0   # … when the LISTEN connections are
 
 
 class Nodes:
-    """``count`` nodes on one database, one blob folder and one master key."""
+    """``count`` nodes on one database, one shared blob folder and one master key."""
 
     def __init__(self, root: Path, url: str, count: int, env: dict[str, str] | None = None) -> None:
         self.url = url
@@ -60,10 +60,8 @@ class Nodes:
         key = base64.b64encode(os.urandom(32)).decode()
         self.nodes: list[StoreroomServer] = []
         for i in range(count):
-            data = root / f"node{i}"
-            data.mkdir(mode=0o700)
-            (data / "blobs").symlink_to(self.blobs)  # the shared filesystem, until --blobs lands
-            self.nodes.append(StoreroomServer(data, workers=1, meta_url=url,
+            self.nodes.append(StoreroomServer(root / f"node{i}", workers=1, meta_url=url,
+                                              extra_args=["--blobs", f"file://{self.blobs}"],
                                               env={"STOREROOM_MASTER_KEY": key, **(env or {})}))
 
     def start(self) -> None:

@@ -60,7 +60,7 @@ def test_range_across_more_blobs_than_opened_eagerly(tmp_path: Path, monkeypatch
         whole = b"".join(parts)
         layout = [(i, len(p)) for i, p in zip(ids, parts, strict=True)]
         for start, end in [(0, len(whole)), (39_999, 400_001), (123_456, len(whole) - 5)]:
-            assert await _read_all(store.open_range(layout, start, end)) == whole[start:end]
+            assert await _read_all(store.open_range_now(layout, start, end)) == whole[start:end]
 
     asyncio.run(scenario())
 
@@ -68,9 +68,9 @@ def test_range_across_more_blobs_than_opened_eagerly(tmp_path: Path, monkeypatch
 def test_missing_blob_is_reported_before_streaming(tmp_path: Path) -> None:
     store = BlobStore(tmp_path / "blobs")
     with pytest.raises(FileNotFoundError):
-        store.open_range([("0" * 32, 10)], 0, 10)
+        store.open_range_now([("0" * 32, 10)], 0, 10)
     with pytest.raises(FileNotFoundError):
-        store.open_range([("0" * 32, 1 << 20)], 0, 1 << 20)
+        store.open_range_now([("0" * 32, 1 << 20)], 0, 1 << 20)
 
 
 def test_sweep_removes_only_unreferenced_files(tmp_path: Path) -> None:
@@ -88,11 +88,11 @@ def test_small_blob_cache_serves_ranges_and_stays_bounded(tmp_path: Path, monkey
     datas = [os.urandom(4096) for _ in range(5)]
     ids = [asyncio.run(_write(store, d))[0] for d in datas]
     for blob_id, data in zip(ids, datas, strict=True):
-        assert store.open_range([(blob_id, 4096)], 0, 4096) == data
-        assert store.open_range([(blob_id, 4096)], 100, 200) == data[100:200]
+        assert store.open_range_now([(blob_id, 4096)], 0, 4096) == data
+        assert store.open_range_now([(blob_id, 4096)], 100, 200) == data[100:200]
     assert store._small_bytes <= 10_000 and len(store._small) == 2  # the oldest were dropped
     os.unlink(store.path(ids[-1]))  # content is immutable by id: a cached blob is served as it was written
-    assert store.open_range([(ids[-1], 4096)], 0, 10) == datas[-1][:10]
+    assert store.open_range_now([(ids[-1], 4096)], 0, 10) == datas[-1][:10]
     with pytest.raises(FileNotFoundError):  # an evicted one is read again from disk
         os.unlink(store.path(ids[0]))
-        store.open_range([(ids[0], 4096)], 0, 10)
+        store.open_range_now([(ids[0], 4096)], 0, 10)

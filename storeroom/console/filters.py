@@ -1,0 +1,44 @@
+"""Jinja2 filters of the console's templates: times and ages as the AWS console shows them."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+
+
+def when(value: Any) -> str:
+    """An epoch time (or ISO string) as ``2026-12-05 09:00 UTC``; ``-`` when absent."""
+    if value in (None, ""):
+        return "-"
+    if isinstance(value, str):
+        return value
+    return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def age(value: Any, now: float | None = None) -> str:
+    """How long ago: ``Today``, ``1 day``, ``12 days`` (the users list's ages); ``-`` when absent."""
+    if value in (None, ""):
+        return "-"
+    days = int(((time.time() if now is None else now) - float(value)) // 86400)
+    if days <= 0:
+        return "Today"
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def ago(value: Any, now: float | None = None) -> str:
+    """Last activity: ``Never``, ``5 minutes ago``, ``3 hours ago``, ``12 days ago``."""
+    if value in (None, ""):
+        return "Never"
+    seconds = max(0, int((time.time() if now is None else now) - float(value)))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count > 1 else ''} ago"
+    return "Now"
+
+
+def install(env: jinja2.Environment) -> None:
+    env.filters.update(when=when, age=age, ago=ago)

@@ -1,0 +1,10 @@
+"""The IAM pages, the AWS console's labels and steps (../shared/guide.md): one module per part, one Routes."""
+
+from __future__ import annotations
+
+from storeroom.console.iam import account, credentials, dashboard, groups, policies, simulator, users
+from storeroom.console.web import Routes
+
+routes = Routes()
+for part in (dashboard, users, credentials, groups, policies, account, simulator):
+    routes.routes.extend(part.routes.routes)

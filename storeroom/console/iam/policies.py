@@ -1,0 +1,194 @@
+"""Policies: the list (AWS managed / customer managed), "Create policy" with a JSON editor, a policy's page
+(its document, where it is used, its versions: new version, default version, delete)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote
+
+from starlette.responses import Response
+
+from storeroom.console.iam.common import all_pages, policies, policy_type
+from storeroom.console.services import ServiceError
+from storeroom.console.web import Page, Routes
+from storeroom.errors import AwsError
+from storeroom.policy import parse_policy
+from storeroom.policy.document import statement_positions
+
+routes = Routes()
+FILTERS = {"all": "All types", "aws": "AWS managed", "customer": "Customer managed"}
+TEMPLATE = """{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Sid": "Statement1",
+      "Effect": "Allow",
+      "Action": [],
+      "Resource": []
+    }
+  ]
+}"""
+
+
+def policy_url(arn: str, **extra: str) -> str:
+    query = "".join(f"&{k}={quote(v)}" for k, v in extra.items())
+    return f"/iam/policies/view?arn={quote(arn, safe='')}{query}"
+
+
+@routes.get("/iam/policies")
+async def policy_list(page: Page) -> Response:
+    kind = page.field("type") if page.field("type") in FILTERS else "all"
+    scope = {"all": "All", "aws": "AWS", "customer": "Local"}[kind]
+    return page.render("iam/policies.html", policies=await policies(page.caller, scope), kind=kind,
+                       filters=FILTERS, url=policy_url)
+
+
+# -- the editor: IAM's validation message, placed at a line and column ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    code: str
+    message: str                   # IAM's words (MalformedPolicyDocument, …)
+    line: int | None = None
+    column: int | None = None
+    detail: str = ""               # what the JSON parser said, or which statement IAM refused
+
+
+def locate(err: ServiceError, text: str) -> Problem:
+    """Where in ``text`` the API's parser found the problem: the JSON syntax error's line and column, or the
+    first statement that the same parser (storeroom/policy) refuses on its own."""
+    if err.code != "MalformedPolicyDocument":
+        return Problem(err.code, err.message)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as bad:
+        return Problem(err.code, err.message, bad.lineno, bad.colno, bad.msg)
+    statements = doc.get("Statement") if isinstance(doc, dict) else None
+    if isinstance(statements, dict):
+        statements = [statements]
+    positions = statement_positions(text)
+    if isinstance(statements, list) and len(positions) == len(statements):
+        for i, (statement, (start, _)) in enumerate(zip(statements, positions, strict=True), 1):
+            alone = json.dumps({"Version": doc.get("Version", "2012-10-17"), "Statement": [statement]})
+            try:
+                parse_policy(alone, "managed")
+            except AwsError as refused:
+                return Problem(err.code, err.message, start[0], start[1], f"Statement {i}: {refused.message}")
+    return Problem(err.code, err.message, 1, 1)
+
+
+@routes.get("/iam/policies/create")
+async def create_form(page: Page) -> Response:
+    return page.render("iam/create_policy.html", name="", description="", document=TEMPLATE, problem=None,
+                       error=None)
+
+
+@routes.post("/iam/policies/create")
+async def create(page: Page) -> Response:
+    name, description = page.field("policy_name").strip(), page.field("description").strip()
+    document = page.field("policy_document")
+    try:
+        created = (await page.caller.iam("CreatePolicy", PolicyName=name, PolicyDocument=document,
+                                         Description=description or None))["Policy"]
+    except ServiceError as err:
+        if err.denial is not None:
+            return page.render("iam/create_policy.html", status=403, name=name, description=description,
+                               document=document, problem=None, error=err)
+        return page.render("iam/create_policy.html", status=400, name=name, description=description,
+                           document=document, problem=locate(err, document), error=None)
+    return page.redirect(policy_url(created["Arn"]), flash=f"Policy {name} created.")
+
+
+# -- a policy's page ----------------------------------------------------------------------------------------
+
+TABS = {"permissions": "Permissions", "entities": "Entities attached", "versions": "Policy versions"}
+
+
+@routes.get("/iam/policies/view")
+async def view(page: Page) -> Response:
+    arn, caller = page.field("arn"), page.caller
+    tab = page.field("tab") if page.field("tab") in TABS else "permissions"
+    policy = (await caller.iam("GetPolicy", PolicyArn=arn))["Policy"]
+    shown = page.field("version") or policy["DefaultVersionId"]
+    version = (await caller.iam("GetPolicyVersion", PolicyArn=arn, VersionId=shown))["PolicyVersion"]
+    context: dict[str, Any] = {"policy": policy, "tab": tab, "tabs": TABS, "arn": arn, "url": policy_url,
+                               "type": policy_type(arn), "version": version,
+                               "document": _pretty(unquote(version.get("Document", "")))}
+    if tab == "entities":
+        found = await caller.iam("ListEntitiesForPolicy", PolicyArn=arn)
+        context.update(users=found.get("PolicyUsers", []), groups=found.get("PolicyGroups", []))
+    elif tab == "versions":
+        context["versions"] = await all_pages(caller, "ListPolicyVersions", "Versions", PolicyArn=arn)
+    return page.render("iam/policy.html", **context)
+
+
+def _pretty(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), indent=2)
+    except ValueError:
+        return text
+
+
+@routes.get("/iam/policies/edit")
+async def edit_form(page: Page) -> Response:
+    arn = page.field("arn")
+    policy = (await page.caller.iam("GetPolicy", PolicyArn=arn))["Policy"]
+    version = (await page.caller.iam("GetPolicyVersion", PolicyArn=arn,
+                                      VersionId=policy["DefaultVersionId"]))["PolicyVersion"]
+    return page.render("iam/edit_policy.html", policy=policy, arn=arn, document=_pretty(unquote(
+        version.get("Document", ""))), problem=None, error=None, url=policy_url)
+
+
+@routes.post("/iam/policies/edit")
+async def edit(page: Page) -> Response:
+    """Saving a change is CreatePolicyVersion as the default (IAM keeps five: the oldest non-default one goes
+    first when asked)."""
+    arn, document, caller = page.field("arn"), page.field("policy_document"), page.caller
+    policy = (await caller.iam("GetPolicy", PolicyArn=arn))["Policy"]
+    try:
+        if page.field("delete_oldest") == "on":
+            versions = await all_pages(caller, "ListPolicyVersions", "Versions", PolicyArn=arn)
+            old = [v for v in versions if not v["IsDefaultVersion"]]
+            if len(versions) >= 5 and old:
+                oldest = min(old, key=lambda v: v["CreateDate"])
+                await caller.iam("DeletePolicyVersion", PolicyArn=arn, VersionId=oldest["VersionId"])
+        await caller.iam("CreatePolicyVersion", PolicyArn=arn, PolicyDocument=document, SetAsDefault=True)
+    except ServiceError as err:
+        problem = None if err.denial is not None else locate(err, document)
+        return page.render("iam/edit_policy.html", status=403 if err.denial else 400, policy=policy, arn=arn,
+                           document=document, problem=problem, error=err if err.denial else None, url=policy_url)
+    return page.redirect(policy_url(arn, tab="versions"), flash=f"Policy {policy['PolicyName']} updated.")
+
+
+@routes.post("/iam/policies/versions")
+async def versions(page: Page) -> Response:
+    arn, version, caller = page.field("arn"), page.field("version"), page.caller
+    if page.field("action") == "default":
+        await caller.iam("SetDefaultPolicyVersion", PolicyArn=arn, VersionId=version)
+        message = f"Version {version} is now the default."
+    else:
+        await caller.iam("DeletePolicyVersion", PolicyArn=arn, VersionId=version)
+        message = f"Version {version} deleted."
+    return page.redirect(policy_url(arn, tab="versions"), flash=message)
+
+
+@routes.post("/iam/policies/delete")
+async def delete(page: Page) -> Response:
+    """Detached from everything, older versions deleted, then the policy (DeletePolicy refuses otherwise)."""
+    arn, caller = page.field("arn"), page.caller
+    policy = (await caller.iam("GetPolicy", PolicyArn=arn))["Policy"]
+    if page.field("confirm").strip() != policy["PolicyName"]:
+        return page.redirect(policy_url(arn), flash="To delete the policy, type its name to confirm.")
+    found = await caller.iam("ListEntitiesForPolicy", PolicyArn=arn)
+    for user in found.get("PolicyUsers", []):
+        await caller.iam("DetachUserPolicy", UserName=user["UserName"], PolicyArn=arn)
+    for group in found.get("PolicyGroups", []):
+        await caller.iam("DetachGroupPolicy", GroupName=group["GroupName"], PolicyArn=arn)
+    for version in await all_pages(caller, "ListPolicyVersions", "Versions", PolicyArn=arn):
+        if not version["IsDefaultVersion"]:
+            await caller.iam("DeletePolicyVersion", PolicyArn=arn, VersionId=version["VersionId"])
+    await caller.iam("DeletePolicy", PolicyArn=arn)
+    return page.redirect("/iam/policies?type=customer", flash=f"Policy {policy['PolicyName']} deleted.")

@@ -1,0 +1,246 @@
+"""The IAM pages beyond the guide: an IAM user's console sign-in and its explained denials, groups, policies,
+the policy simulator, account settings, access key actions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import make_client
+from tests.e2e.console import screenshot, sign_in_root, sign_in_user
+
+READER_PASSWORD = "Reader-Passw0rd!"
+
+
+@pytest.fixture(scope="module")
+def root_iam(console_server):  # type: ignore[no-untyped-def]
+    return make_client(console_server.endpoint, "iam")
+
+
+@pytest.fixture(scope="module")
+def account(console_server) -> str:
+    return str(make_client(console_server.endpoint, "sts").get_caller_identity()["Account"])
+
+
+def test_read_only_user_sees_users_but_not_create(console_server, browser, root_iam, account) -> None:
+    """(3) An IAM user with a console password and IAMReadOnlyAccess: the users list, then "Create user" is
+    refused with AWS's reason and, once an explicit Deny decides it, that statement."""
+    root_iam.create_user(UserName="reader")
+    root_iam.create_login_profile(UserName="reader", Password=READER_PASSWORD, PasswordResetRequired=False)
+    root_iam.attach_user_policy(UserName="reader", PolicyArn="arn:aws:iam::aws:policy/IAMReadOnlyAccess")
+
+    page = sign_in_user(browser, console_server, account, "reader", READER_PASSWORD)
+    page.get_by_role("link", name="IAM", exact=True).click()
+    page.get_by_role("navigation", name="IAM").get_by_role("link", name="Users", exact=True).click()
+    assert page.get_by_role("link", name="reader", exact=True).is_visible()
+
+    def try_create() -> str:
+        page.get_by_role("navigation", name="IAM").get_by_role("link", name="Users", exact=True).click()
+        page.get_by_role("link", name="Create user").click()
+        page.get_by_label("User name").fill("intruder")
+        page.get_by_role("button", name="Next").click()
+        page.get_by_role("button", name="Next").click()
+        page.get_by_role("button", name="Create user").click()
+        return page.get_by_role("alert").inner_text()
+
+    text = try_create()
+    assert (f"User: arn:aws:iam::{account}:user/reader is not authorized to perform: iam:CreateUser on resource: "
+            f"arn:aws:iam::{account}:user/intruder because no identity-based policy allows the iam:CreateUser "
+            f"action") in text
+    assert "Implicitly denied" in text
+    screenshot(page, "access-denied")
+
+    deny = {"Version": "2012-10-17", "Statement": [{"Sid": "NoNewUsers", "Effect": "Deny",
+                                                    "Action": "iam:CreateUser", "Resource": "*"}]}
+    root_iam.put_user_policy(UserName="reader", PolicyName="no-new-users", PolicyDocument=json.dumps(deny))
+    text = try_create()
+    assert "with an explicit deny in an identity-based policy" in text and "Explicitly denied" in text
+    statement = page.get_by_label("Deciding statement").inner_text()
+    assert json.loads(statement) == deny["Statement"][0]
+    assert root_iam.list_users()["Users"] and all(u["UserName"] != "intruder" for u in root_iam.list_users()["Users"])
+
+
+def test_key_actions_deactivate_activate_delete(console_server, browser, root_iam) -> None:
+    root_iam.create_user(UserName="keyholder")
+    key_id = root_iam.create_access_key(UserName="keyholder")["AccessKey"]["AccessKeyId"]
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+    page.goto("/iam/users/keyholder?tab=security")
+    page.get_by_label(f"Actions for {key_id}").click()
+    page.get_by_role("button", name="Deactivate").click()
+    assert page.get_by_role("status").inner_text() == f"Access key {key_id} deactivated."
+    assert root_iam.list_access_keys(UserName="keyholder")["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    page.get_by_label(f"Actions for {key_id}").click()
+    page.get_by_role("button", name="Activate").click()
+    assert root_iam.list_access_keys(UserName="keyholder")["AccessKeyMetadata"][0]["Status"] == "Active"
+    # a second key, then no third: IAM's two keys
+    root_iam.create_access_key(UserName="keyholder")
+    page.reload()
+    assert page.get_by_role("link", name="Create access key").count() == 0
+    assert page.get_by_text("At most 2 access keys").is_visible()
+    page.get_by_label(f"Actions for {key_id}").click()
+    page.get_by_role("row", name=key_id).get_by_role("link", name="Delete").click()
+    delete = page.get_by_role("button", name="Delete")
+    assert delete.is_disabled()                                   # until the key id is typed
+    page.get_by_label("To confirm deletion, enter the access key ID in the text input field.").fill(key_id)
+    delete.click()
+    assert page.get_by_role("status").inner_text() == f"Access key {key_id} deleted."
+    assert key_id not in [k["AccessKeyId"] for k in root_iam.list_access_keys(UserName="keyholder")[
+        "AccessKeyMetadata"]]
+
+
+def test_policy_editor_groups_and_simulator(console_server, browser, root_iam) -> None:
+    """Create policy: the API's validation message at its line and column, then the policy; a group with it and
+    a member; the simulator shows the decision per action and highlights the deciding statement."""
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+    page.goto("/iam/policies")
+    page.get_by_role("link", name="Create policy").click()
+    editor = page.get_by_label("Policy editor")
+    editor.fill('{\n  "Version": "2012-10-17",\n  "Statement": [\n'
+                '    {"Effect": "Allow" "Action": "s3:GetObject"}\n  ]\n}')
+    page.get_by_label("Policy name").fill("read-reports")
+    page.get_by_role("button", name="Create policy").click()
+    alert = page.get_by_role("alert").inner_text()
+    assert "MalformedPolicyDocument: Syntax errors in policy." in alert and "Line 4, column 24" in alert
+    document = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReadReports", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"},
+        {"Sid": "NeverDelete", "Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}]}
+    page.get_by_label("Policy editor").fill(json.dumps(document, indent=2))
+    page.get_by_role("button", name="Create policy").click()
+    assert page.get_by_role("status").inner_text() == "Policy read-reports created."
+    screenshot(page, "policy")
+
+    page.goto("/iam/groups")
+    page.get_by_role("link", name="Create group").click()
+    page.get_by_label("User group name").fill("analysts")
+    root_iam.create_user(UserName="analyst")
+    page.reload()
+    page.get_by_label("User group name").fill("analysts")
+    page.get_by_label("analyst", exact=True).check()
+    page.get_by_role("checkbox", name="read-reports").check()
+    page.get_by_role("button", name="Create user group").click()
+    assert page.get_by_role("status").inner_text() == "analysts user group created."
+    assert [u["UserName"] for u in root_iam.get_group(GroupName="analysts")["Users"]] == ["analyst"]
+
+    page.goto("/iam/policies?type=customer")
+    page.get_by_role("link", name="read-reports").click()
+    page.get_by_role("tab", name="Entities attached").click()
+    assert page.get_by_role("cell", name="analysts").is_visible()
+
+    page.goto("/iam/simulator")
+    page.get_by_label("Principal").select_option(label="analyst")
+    page.get_by_label("Actions").fill("s3:GetObject, s3:DeleteObject, s3:PutObject")
+    page.get_by_label("Resource ARNs").fill("arn:aws:s3:::reports/q1.csv")
+    page.get_by_role("button", name="Run simulation").click()
+    rows = page.locator("#simulation-results tbody tr")
+    assert rows.nth(0).get_by_role("cell").nth(2).inner_text() == "Allowed"
+    assert rows.nth(1).get_by_role("cell").nth(2).inner_text() == "Explicitly denied"
+    assert rows.nth(2).get_by_role("cell").nth(2).inner_text() == "Implicitly denied"
+    assert "with an explicit deny in an identity-based policy" in rows.nth(1).inner_text()
+    assert "because no identity-based policy allows the s3:PutObject action" in rows.nth(2).inner_text()
+    deciding = rows.nth(1).locator("mark").inner_text()
+    assert json.loads(deciding) == document["Statement"][1]
+    screenshot(page, "policy-simulator")
+
+
+def test_account_alias_signs_a_user_in(console_server, browser, root_iam) -> None:
+    root_iam.create_user(UserName="aliased")
+    root_iam.create_login_profile(UserName="aliased", Password=READER_PASSWORD, PasswordResetRequired=True)
+    root_iam.attach_user_policy(UserName="aliased", PolicyArn="arn:aws:iam::aws:policy/IAMUserChangePassword")
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+    page.goto("/iam/account-settings")
+    page.get_by_role("textbox", name="Account alias").fill("storeroom-console-test")
+    page.get_by_role("button", name="Create").click()
+    assert page.get_by_role("status").inner_text() == "Account alias set to storeroom-console-test."
+    # the user signs in with the alias, and must change the password first
+    page = sign_in_user(browser, console_server, "storeroom-console-test", "aliased", READER_PASSWORD)
+    page.get_by_role("heading", name="Change password").wait_for()
+    page.goto("/iam")
+    assert page.get_by_role("heading", name="Change password").is_visible()      # nothing else until done
+    page.get_by_label("Old password").fill(READER_PASSWORD)
+    page.get_by_label("New password", exact=True).fill("Changed-Passw0rd!")
+    page.get_by_label("Retype new password").fill("Changed-Passw0rd!")
+    page.get_by_role("button", name="Change password").click()
+    assert page.get_by_role("status").inner_text() == "Your password has been changed."
+    page.goto("/iam")
+    assert page.get_by_role("heading", name="IAM dashboard").is_visible()
+    assert "iam:GetAccountSummary" in page.get_by_role("alert").inner_text()   # IAMUserChangePassword only
+
+
+def test_mfa_condition_applies_to_console_actions(console_server, browser, root_iam, account) -> None:
+    """The session carries aws:MultiFactorAuthPresent: AWS's "deny unless signed in with MFA" statement refuses
+    the users list to a password-only session (the deciding statement shown), not to one signed in with MFA."""
+    import time
+
+    import pyotp
+
+    root_iam.create_user(UserName="careful")
+    root_iam.create_login_profile(UserName="careful", Password=READER_PASSWORD, PasswordResetRequired=False)
+    root_iam.attach_user_policy(UserName="careful", PolicyArn="arn:aws:iam::aws:policy/IAMReadOnlyAccess")
+    deny = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "DenyWithoutMFA", "Effect": "Deny", "Action": "iam:ListUsers", "Resource": "*",
+        "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}]}
+    root_iam.put_user_policy(UserName="careful", PolicyName="mfa-or-nothing", PolicyDocument=json.dumps(deny))
+
+    page = sign_in_user(browser, console_server, account, "careful", READER_PASSWORD)
+    page.goto("/iam/users")
+    assert "with an explicit deny in an identity-based policy" in page.get_by_role("alert").inner_text()
+    assert json.loads(page.get_by_label("Deciding statement").inner_text())["Sid"] == "DenyWithoutMFA"
+
+    device = root_iam.create_virtual_mfa_device(VirtualMFADeviceName="careful-phone")["VirtualMFADevice"]
+    totp = pyotp.TOTP(device["Base32StringSeed"].decode())
+    step = int(time.time() // 30)
+    root_iam.enable_mfa_device(UserName="careful", SerialNumber=device["SerialNumber"],
+                               AuthenticationCode1=totp.at((step - 2) * 30),
+                               AuthenticationCode2=totp.at((step - 1) * 30))
+    page = sign_in_user(browser, console_server, account, "careful", READER_PASSWORD)
+    page.get_by_label("MFA code").fill(totp.now())
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_role("heading", name="Console home").wait_for()
+    page.goto("/iam/users")
+    assert page.get_by_role("link", name="careful", exact=True).is_visible()
+
+
+def test_keyboard_and_phone_width(console_server, browser) -> None:
+    """Signing in with the keyboard alone; the IAM pages fit a phone's width (tables scroll inside their box)."""
+    from tests.e2e.console import ROOT_EMAIL, ROOT_PASSWORD, new_page
+
+    page = new_page(browser, console_server)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/signin")
+    page.get_by_label("Email address").focus()
+    page.keyboard.type(ROOT_EMAIL)
+    page.keyboard.press("Tab")
+    page.keyboard.type(ROOT_PASSWORD)
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Console home").wait_for()
+    for path in ("/iam", "/iam/users", "/iam/users/create", "/iam/policies", "/iam/simulator"):
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+    page.goto("/iam/users")
+    screenshot(page, "phone-users")
+
+
+def test_create_user_with_console_password(console_server, browser, account) -> None:
+    """The wizard's "Provide user access to the AWS Management Console" with an autogenerated password: shown
+    once, and the new user must choose another at first sign-in."""
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+    page.goto("/iam/users/create")
+    page.get_by_label("User name").fill("newcomer")
+    page.get_by_label("Provide user access to the AWS Management Console").check()
+    page.get_by_label("Autogenerated password").check()
+    assert page.get_by_label("Users must create a new password at next sign-in").is_checked()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Create user").click()
+    page.get_by_role("heading", name="Retrieve password").wait_for()
+    password = page.get_by_label("Console password").input_value()
+    assert len(password) >= 20
+    page.reload()
+    assert "can no longer be shown" in page.get_by_role("alert").inner_text()
+    newcomer = sign_in_user(browser, console_server, account, "newcomer", password)
+    newcomer.get_by_role("heading", name="Change password").wait_for()
