@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
-import json
 import os
-import sqlite3
 import stat
 import time
 from pathlib import Path
@@ -13,6 +12,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from storeroom.audit.log import AuditLog
+from storeroom.store.backend import open_audit_db, open_meta
 from tests.conftest import StoreroomServer, make_client
 
 
@@ -70,12 +71,19 @@ def test_env_root_keys_replace_stored_ones(tmp_path: Path) -> None:
         srv.stop()
 
 
-def _audit_events(data_dir: Path) -> list[dict]:
-    conn = sqlite3.connect(data_dir / "audit.sqlite3")
-    try:
-        return [json.loads(record) for (record,) in conn.execute("SELECT record FROM events ORDER BY id")]
-    finally:
-        conn.close()
+def _audit_events(server: StoreroomServer) -> list[dict]:
+    """The server's stored audit records, oldest first (its audit.sqlite3, or its PostgreSQL database)."""
+    async def read() -> list[dict]:
+        meta = await open_meta(server.data_dir, server.meta_url, migrate=False)
+        try:
+            audit = await AuditLog.open(open_audit_db(server.data_dir, meta), server.data_dir)
+            records = await audit.records()
+            if audit.db is not meta.db:
+                await audit.db.close()
+            return list(reversed(records))
+        finally:
+            await meta.close()
+    return asyncio.run(read())
 
 
 def test_every_request_leaves_an_audit_record(fresh_server: StoreroomServer) -> None:
@@ -86,7 +94,7 @@ def test_every_request_leaves_an_audit_record(fresh_server: StoreroomServer) -> 
         s3.get_object(Bucket="audited", Key="missing")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        events = _audit_events(fresh_server.data_dir)
+        events = _audit_events(fresh_server)
         if len(events) >= 3:
             break
         time.sleep(0.2)

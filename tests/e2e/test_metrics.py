@@ -64,6 +64,9 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtur
 def test_counts_move_after_requests(two_workers: StoreroomServer) -> None:
     server = two_workers
     s3, iam = make_client(server.endpoint), make_client(server.endpoint, service="iam")
+    deadline = time.monotonic() + 20  # ready answers once one worker is up; the other may still be starting
+    while value(scrape(server), "storeroom_workers") < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
     before = scrape(server)
     s3.create_bucket(Bucket="counted")
     for i in range(4):  # spread over both workers (one connection each time: boto3 reuses, so do several)
