@@ -113,8 +113,8 @@ class StoreroomServer:
                  meta_url: str | None = None) -> None:
         self.data_dir = data_dir
         self.workers = workers
-        self.meta_url = meta_url
-        self.extra_args = [*(extra_args or []), *(["--meta", meta_url] if meta_url else [])]
+        self.meta_url = meta_url  # PostgreSQL's URL: --meta at every start (whatever extra_args become)
+        self.extra_args = extra_args or []
         self.port = free_port()
         # the web console on a port of its own when asked for (tests/e2e/test_console_*.py), else off
         self.console_port = free_port() if console else None
@@ -139,7 +139,8 @@ class StoreroomServer:
             env.update(self.env)
         cmd = [sys.executable, "-m", "storeroom", "serve", "--listen", f"127.0.0.1:{self.port}",
                "--data-dir", str(self.data_dir), "--workers", str(self.workers), "--console-listen",
-               f"127.0.0.1:{self.console_port}" if self.console_port else "off", *self.extra_args]
+               f"127.0.0.1:{self.console_port}" if self.console_port else "off", *self.extra_args,
+               *(["--meta", self.meta_url] if self.meta_url else [])]
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import StoreroomServer
+from tests.conftest import StoreroomServer, meta_url_for
 
 ROOT_EMAIL = "root@localhost"
 ROOT_PASSWORD = "Console-Root-Pa55!"
@@ -22,9 +22,11 @@ VIEWPORT = {"width": 1280, "height": 800}
 
 
 @pytest.fixture(scope="module")
-def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreroomServer]:
+def console_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest,
+                   meta_backend: str) -> Iterator[StoreroomServer]:
     srv = StoreroomServer(tmp_path_factory.mktemp("console") / "data", workers=1, console=True,
-                          env={"STOREROOM_ROOT_PASSWORD": ROOT_PASSWORD, "STOREROOM_ROOT_EMAIL": ROOT_EMAIL})
+                          env={"STOREROOM_ROOT_PASSWORD": ROOT_PASSWORD, "STOREROOM_ROOT_EMAIL": ROOT_EMAIL},
+                          meta_url=meta_url_for(request, meta_backend))
     srv.start()
     yield srv
     srv.stop()

@@ -13,7 +13,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from tests.conftest import StoreroomServer, make_client
+from tests.conftest import StoreroomServer, make_client, meta_url_for
 from tests.e2e.helpers import empty_bucket, unique_name
 
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/LogFormat.html, fields in AWS's order
@@ -28,9 +28,10 @@ S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
 
 
 @pytest.fixture(scope="module")
-def logging_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreroomServer]:
+def logging_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest,
+                   meta_backend: str) -> Iterator[StoreroomServer]:
     srv = StoreroomServer(tmp_path_factory.mktemp("access-log") / "data", workers=2,
-                          env={"STOREROOM_ACCESS_LOG_INTERVAL": "1"})
+                          env={"STOREROOM_ACCESS_LOG_INTERVAL": "1"}, meta_url=meta_url_for(request, meta_backend))
     srv.start()
     yield srv
     srv.stop()

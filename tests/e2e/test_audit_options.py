@@ -4,15 +4,19 @@ CloudTrail delivers them (and finishes them after a crash), --audit-stdout print
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import re
 import time
 from pathlib import Path
 
+import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import StoreroomServer, make_client
+from storeroom.store.backend import open_audit_db, open_meta
+from storeroom.store.sql import Conn
+from tests.conftest import StoreroomServer, make_client, meta_url_for
 from tests.e2e.helpers import unique_name
 
 EXPORT_FILE = re.compile(r"AWSLogs/(\d{12})/CloudTrail/us-east-1/(\d{4})/(\d{2})/(\d{2})/"
@@ -29,13 +33,34 @@ def _exported(root: Path) -> list[dict]:
     return records
 
 
+def _age_events(server: StoreroomServer, seconds: float) -> int:
+    """Test-only edit of the stopped server's audit trail (its audit.sqlite3, or its PostgreSQL tables): every
+    event ``seconds`` older; returns how many there are."""
+    async def edit() -> int:
+        meta = await open_meta(server.data_dir, server.meta_url, migrate=False)
+        db = open_audit_db(server.data_dir, meta)
+
+        async def job(conn: Conn) -> int:
+            await conn.run("UPDATE events SET time = time - ?", (seconds,))
+            await conn.run("UPDATE event_resources SET time = time - ?", (seconds,))
+            return int(await conn.value("SELECT count(*) FROM events"))
+        try:
+            return await db.write(job)
+        finally:
+            if db is not meta.db:
+                await db.close()
+            await meta.close()
+    return asyncio.run(edit())
+
+
 def _request_ids(*responses: dict) -> list[str]:
     return [r["ResponseMetadata"]["RequestId"] for r in responses]
 
 
-def test_export_and_stdout(tmp_path: Path) -> None:
+def test_export_and_stdout(tmp_path: Path, request: pytest.FixtureRequest, meta_backend: str) -> None:
     export = tmp_path / "trail"
-    srv = StoreroomServer(tmp_path / "data", workers=2, extra_args=["--audit-export", str(export), "--audit-stdout"])
+    srv = StoreroomServer(tmp_path / "data", workers=2, extra_args=["--audit-export", str(export), "--audit-stdout"],
+                          meta_url=meta_url_for(request, meta_backend))
     srv.start()
     try:
         s3 = make_client(srv.endpoint)
@@ -56,9 +81,11 @@ def test_export_and_stdout(tmp_path: Path) -> None:
     assert {r["eventID"] for r in lines} == {r["eventID"] for r in records}
 
 
-def test_sync_keeps_events_through_kill_9_and_export_is_finished(tmp_path: Path) -> None:
+def test_sync_keeps_events_through_kill_9_and_export_is_finished(tmp_path: Path, request: pytest.FixtureRequest,
+                                                                 meta_backend: str) -> None:
     export = tmp_path / "trail"
-    srv = StoreroomServer(tmp_path / "data", workers=1, extra_args=["--audit-sync", "--audit-export", str(export)])
+    srv = StoreroomServer(tmp_path / "data", workers=1, extra_args=["--audit-sync", "--audit-export", str(export)],
+                          meta_url=meta_url_for(request, meta_backend))
     srv.start()
     try:
         s3 = make_client(srv.endpoint)
@@ -82,21 +109,13 @@ def test_sync_keeps_events_through_kill_9_and_export_is_finished(tmp_path: Path)
         srv.stop()
 
 
-def test_retention_prunes_old_events(tmp_path: Path) -> None:
-    srv = StoreroomServer(tmp_path / "data", workers=1)
+def test_retention_prunes_old_events(tmp_path: Path, request: pytest.FixtureRequest, meta_backend: str) -> None:
+    srv = StoreroomServer(tmp_path / "data", workers=1, meta_url=meta_url_for(request, meta_backend))
     srv.start()
     trail = make_client(srv.endpoint, service="cloudtrail")
     trail.lookup_events()
     srv.stop()
-    # age every event stored so far by two days
-    import sqlite3
-    conn = sqlite3.connect(srv.data_dir / "audit.sqlite3")
-    with conn:
-        conn.execute("UPDATE events SET time = time - 2 * 86400")
-        conn.execute("UPDATE event_resources SET time = time - 2 * 86400")
-    old = conn.execute("SELECT count(*) FROM events").fetchone()[0]
-    conn.close()
-    assert old >= 1
+    assert _age_events(srv, 2 * 86400) >= 1  # every event stored so far, two days older
     srv.extra_args = ["--audit-retention-days", "1"]
     srv.start()
     try:

@@ -4,11 +4,15 @@ user and the key id, never the secret."""
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, StoreroomServer, make_client
+import pytest
+
+from storeroom.store.backend import open_meta
+from storeroom.store.sql import Conn
+from tests.conftest import ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, StoreroomServer, make_client, meta_url_for
 
 DAY = 86400
 
@@ -23,17 +27,26 @@ def _log_lines(server: StoreroomServer, needle: str, count: int, timeout: float 
         time.sleep(0.1)
 
 
-def _age_keys(data_dir: Path, changes: dict[str, tuple[float, float | None]]) -> None:
-    """Test-only edit of the data dir, through the real SQLite file while the server is stopped: make keys look
-    created (and last used) days ago, as time would."""
-    with sqlite3.connect(data_dir / "meta.sqlite3") as conn:
-        for key_id, (created, last_used) in changes.items():
-            conn.execute("UPDATE access_keys SET created = ?, last_used = ? WHERE access_key_id = ?",
-                         (created, last_used, key_id))
+def _age_keys(server: StoreroomServer, changes: dict[str, tuple[float, float | None]]) -> None:
+    """Test-only edit of the server's metadata (its SQLite file or PostgreSQL database) while it is stopped:
+    make keys look created (and last used) days ago, as time would."""
+    async def edit() -> None:
+        meta = await open_meta(server.data_dir, server.meta_url, migrate=False)
+
+        async def job(conn: Conn) -> None:
+            for key_id, (created, last_used) in changes.items():
+                await conn.run("UPDATE access_keys SET created = ?, last_used = ? WHERE access_key_id = ?",
+                               (created, last_used, key_id))
+        try:
+            await meta.db.write(job)
+        finally:
+            await meta.close()
+    asyncio.run(edit())
 
 
-def test_old_and_unused_keys_are_warned_about_once(tmp_path: Path) -> None:
-    server = StoreroomServer(tmp_path / "data", workers=2)
+def test_old_and_unused_keys_are_warned_about_once(tmp_path: Path, request: pytest.FixtureRequest,
+                                                   meta_backend: str) -> None:
+    server = StoreroomServer(tmp_path / "data", workers=2, meta_url=meta_url_for(request, meta_backend))
     server.start()
     try:
         iam = make_client(server.endpoint, service="iam")
@@ -45,7 +58,7 @@ def test_old_and_unused_keys_are_warned_about_once(tmp_path: Path) -> None:
         fresh = iam.create_access_key(UserName="bob")["AccessKey"]
         server.stop()
         now = time.time()
-        _age_keys(server.data_dir, {busy["AccessKeyId"]: (now - 120 * DAY, now - DAY),   # old, in use
+        _age_keys(server, {busy["AccessKeyId"]: (now - 120 * DAY, now - DAY),   # old, in use
                                     idle["AccessKeyId"]: (now - 100 * DAY, None)})       # never used, inactive
         server.start()
 

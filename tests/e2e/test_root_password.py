@@ -14,7 +14,7 @@ import pyotp
 import pytest
 
 from storeroom.signin import BadCredentials, MfaRequired, SignInRequest
-from tests.conftest import StoreroomServer, make_client
+from tests.conftest import StoreroomServer, make_client, meta_url_for
 from tests.e2e.console_signin import sign_in
 
 
@@ -71,12 +71,13 @@ def test_a_weak_password_from_the_environment_stops_the_start(tmp_path: Path) ->
     assert "STOREROOM_ROOT_PASSWORD: Password must be at least 8 characters long." in str(exc.value)
 
 
-def test_reset_password_while_the_server_runs(tmp_path: Path) -> None:
-    server = StoreroomServer(tmp_path / "data")
+def test_reset_password_while_the_server_runs(tmp_path: Path, request: pytest.FixtureRequest,
+                                              meta_backend: str) -> None:
+    server = StoreroomServer(tmp_path / "data", meta_url=meta_url_for(request, meta_backend))
     server.start()
     try:
         first = (server.data_dir / "root-password.txt").read_text().strip()
-        done = reset(server.data_dir)
+        done = reset(server.data_dir, *_meta(server))
         assert done.returncode == 0, done.stderr
         generated = done.stdout.strip()
         assert len(generated) == 20 and generated != first and "Root password reset" in done.stderr
@@ -84,9 +85,9 @@ def test_reset_password_while_the_server_runs(tmp_path: Path) -> None:
         with pytest.raises(BadCredentials):
             sign_in(server, SignInRequest.root("root@localhost", first))
         assert sign_in(server, SignInRequest.root("root@localhost", generated)).principal.is_root
-        weak = reset(server.data_dir, "--password-stdin", stdin="short\n")
+        weak = reset(server.data_dir, *_meta(server), "--password-stdin", stdin="short\n")
         assert weak.returncode == 1 and "Password must be at least 8 characters long." in weak.stderr
-        given = reset(server.data_dir, "--password-stdin", stdin="Typed-Passw0rd-42\n")
+        given = reset(server.data_dir, *_meta(server), "--password-stdin", stdin="Typed-Passw0rd-42\n")
         assert given.returncode == 0 and given.stdout == ""  # nothing to show: the owner typed it
         assert sign_in(server, SignInRequest.root("root@localhost", "Typed-Passw0rd-42")).principal
         # the API sees the same root password (GetLoginProfile for the caller, root)
@@ -99,12 +100,16 @@ def test_reset_password_while_the_server_runs(tmp_path: Path) -> None:
                               AuthenticationCode1=app.at(now - 30), AuthenticationCode2=app.at(now))
         with pytest.raises(MfaRequired):
             sign_in(server, SignInRequest.root("root@localhost", "Typed-Passw0rd-42"))
-        lost = reset(server.data_dir, "--password-stdin", "--remove-mfa", stdin="Typed-Passw0rd-43\n")
+        lost = reset(server.data_dir, *_meta(server), "--password-stdin", "--remove-mfa", stdin="Typed-Passw0rd-43\n")
         assert lost.returncode == 0 and "1 MFA device(s) deactivated" in lost.stderr
         assert not sign_in(server, SignInRequest.root("root@localhost", "Typed-Passw0rd-43")).mfa_used
         assert iam.get_account_summary()["SummaryMap"]["AccountMFAEnabled"] == 0
     finally:
         server.stop()
+
+
+def _meta(server: StoreroomServer) -> list[str]:
+    return ["--meta", server.meta_url] if server.meta_url else []
 
 
 def test_reset_password_needs_a_data_dir(tmp_path: Path) -> None:
