@@ -58,15 +58,21 @@ class Node(StoreroomTarget):
         self._wait_ready(time.monotonic() + 60)
 
 
-def _cpu(processes: list[psutil.Process]) -> float:
-    total = 0.0
+def _cpu(processes: list[psutil.Process]) -> dict[int, float]:
+    """CPU seconds so far of each process."""
+    out = {}
     for p in processes:
         try:
             t = p.cpu_times()
-            total += t.user + t.system
+            out[p.pid] = t.user + t.system
         except psutil.NoSuchProcess:
             pass
-    return total
+    return out
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two readings (processes started in between count whole: new database backends)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def _tree(pid: int | None) -> list[psutil.Process]:
@@ -107,8 +113,7 @@ def run(count: int, method: str, duration: float, connections: int, workdir: Pat
         for i in range(KEYS):
             s3.put_object(Bucket=BUCKET, Key=f"k{i:04d}", Body=BODY)
         files = [_url_file(n, workdir, method) for n in nodes]
-        database = _tree(cluster.postmaster_pid())
-        before = [_cpu(n.processes()) for n in nodes], _cpu(database)
+        before = [_cpu(n.processes()) for n in nodes], _cpu(_tree(cluster.postmaster_pid()))
         procs = [subprocess.Popen(
             [sys.executable, "-m", "bench.loadgen", "--port", str(n.port), "--urls", str(f), "--method", method,
              "--body-bytes", str(len(BODY) if method == "PUT" else 0), "--connections",
@@ -116,16 +121,16 @@ def run(count: int, method: str, duration: float, connections: int, workdir: Pat
             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for n, f in zip(nodes, files,
                                                                                                      strict=True)]
         outputs = [p.communicate(timeout=duration + 120)[0] for p in procs]
-        after = [_cpu(n.processes()) for n in nodes], _cpu(database)
+        after = [_cpu(n.processes()) for n in nodes], _cpu(_tree(cluster.postmaster_pid()))
         stats = [json.loads(next(line[len("BENCH_JSON "):] for line in out.splitlines()
                                  if line.startswith("BENCH_JSON "))) for out in outputs]
         requests = [int(s["requests"]) for s in stats]
-        node_cpu = [a - b for a, b in zip(after[0], before[0], strict=True)]
+        node_cpu = [_spent(b, a) for a, b in zip(after[0], before[0], strict=True)]
         return {
             "nodes": count, "method": method, "requests_per_s": sum(requests) / duration,
             "node_cpu_us_per_request": [round(c / r * 1e6, 1) if r else None for c, r in zip(node_cpu, requests,
                                                                                              strict=True)],
-            "postgres_cpu_us_per_request": round((after[1] - before[1]) / max(sum(requests), 1) * 1e6, 1),
+            "postgres_cpu_us_per_request": round(_spent(before[1], after[1]) / max(sum(requests), 1) * 1e6, 1),
             "errors": sum(int(s[k]) for s in stats for k in ("connect_errors", "read_errors", "write_errors",
                                                                  "status_errors", "timeouts")),
         }
