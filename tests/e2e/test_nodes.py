@@ -292,6 +292,24 @@ def _ready(node: StoreroomServer) -> tuple[int, dict[str, Any]]:
         return err.code, json.loads(err.read())
 
 
+def _other_services_during_outage(node: StoreroomServer) -> dict[str, tuple[int, str]]:
+    """(status, error code) of an IAM, an STS and a CloudTrail call while the database is away."""
+    time.sleep(POLL_INTERVAL * 1.5)  # the caches (credentials too) are emptied while the database is away
+    calls = {"iam": lambda c: c.list_users(), "sts": lambda c: c.get_caller_identity(),
+             "cloudtrail": lambda c: c.lookup_events()}
+    shapes = {}
+    for service, call in calls.items():
+        client = boto3.client(service, endpoint_url=node.endpoint, region_name=REGION,
+                              aws_access_key_id=ROOT_ACCESS_KEY_ID, aws_secret_access_key=ROOT_SECRET_ACCESS_KEY,
+                              config=Config(retries={"total_max_attempts": 1}))
+        try:
+            call(client)
+            shapes[service] = (200, "")
+        except ClientError as exc:
+            shapes[service] = (exc.response["ResponseMetadata"]["HTTPStatusCode"], exc.response["Error"]["Code"])
+    return shapes
+
+
 def test_postgres_stopped_under_load_means_503_then_recovery_with_nothing_lost(
         nodes: Nodes, postgres: PostgresCluster) -> None:
     bucket = f"outage-{uuid.uuid4().hex[:8]}"
@@ -331,6 +349,7 @@ def test_postgres_stopped_under_load_means_503_then_recovery_with_nothing_lost(
         during = outcomes[down_at:]
         status, body = _ready(nodes.nodes[1])
         assert status == 503 and body["meta"]["status"] == "unavailable", body
+        shapes = _other_services_during_outage(nodes.nodes[2])
         postgres.start()
         recovered = _until(lambda: len(outcomes) > 3 and all(o[0] == "OK" for o in outcomes[-3:]), 30.0, 0.1)
         time.sleep(1.0)
@@ -344,6 +363,9 @@ def test_postgres_stopped_under_load_means_503_then_recovery_with_nothing_lost(
     times = sorted(t for _, t in during)
     assert times[len(times) // 2] < 1.0 and times[-1] < 3.0  # answered fast, never hung
     assert _ready(nodes.nodes[1])[0] == 200
+    # IAM and STS answer in the Query protocol's shape, CloudTrail in JSON's: the same code, status 503
+    assert shapes == {"iam": (503, "ServiceUnavailable"), "sts": (503, "ServiceUnavailable"),
+                      "cloudtrail": (503, "ServiceUnavailable")}, shapes
     for key, body in acknowledged.items():  # every acknowledged write is there, on any node
         assert nodes.s3(hash(key) % 3).get_object(Bucket=bucket, Key=key)["Body"].read() == body
 
