@@ -132,12 +132,14 @@ class Filters:
     event: str | None = None
     bucket: str | None = None
     denied: bool = False
+    resource: str | None = None      # a resource name as LookupEvents lists it (a bucket, an object's ARN, …)
 
     def lookup_attribute(self) -> tuple[str, str] | None:
         """The most selective filter LookupEvents can apply: an access key (one user's, one key), a user, a
         bucket (ResourceName: every event on it and its objects), an event name."""
         for attribute, value in (("AccessKeyId", self.key), ("Username", self.user),
-                                 ("ResourceName", self.bucket), ("EventName", self.event)):
+                                 ("ResourceName", self.bucket), ("ResourceName", self.resource),
+                                 ("EventName", self.event)):
             if value:
                 return attribute, value
         return None
@@ -150,6 +152,8 @@ class Filters:
         if self.event is not None and e.name != self.event:
             return False
         if self.bucket is not None and not _on_bucket(e, self.bucket):
+            return False
+        if self.resource is not None and all(name != self.resource for _, name in e.resources):
             return False
         return not self.denied or is_denial(e.error_code)
 
