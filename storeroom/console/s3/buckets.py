@@ -19,6 +19,7 @@ from storeroom.console.s3.common import (
     check_bucket_name,
     object_path,
     s3_xml,
+    shown_time,
     sub_url,
     text,
 )
@@ -60,7 +61,7 @@ async def list_buckets(caller: Caller, prefix: str = "") -> list[dict[str, str]]
         root = await s3_xml(caller, "GET", "/", urlencode(params))
         for bucket in root.iter("Bucket"):
             found.append({"name": text(bucket, "Name"), "region": text(bucket, "BucketRegion"),
-                          "created": text(bucket, "CreationDate")})
+                          "created": shown_time(text(bucket, "CreationDate"))})
         token = text(root, "ContinuationToken")
         if not token:
             return found

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote, urlencode
 
 from storeroom.console.services import Caller, ServiceError
@@ -95,3 +97,17 @@ def size(value: int | str | None) -> str:
             return f"{int(number)} {unit}" if unit == "B" else f"{number:.1f} {unit}"
         number /= 1024
     return f"{number:.1f} TB"
+
+
+def shown_time(value: str) -> str:
+    """S3's ISO 8601 (``2026-12-05T06:00:32.726Z``) or HTTP date as ``2026-12-05 06:00:32 UTC``."""
+    if not value:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

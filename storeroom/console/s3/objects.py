@@ -23,6 +23,7 @@ from storeroom.console.s3.common import (
     bucket_url,
     object_path,
     s3_xml,
+    shown_time,
     size,
     sub_url,
     text,
@@ -62,8 +63,8 @@ async def list_level(page: Page, bucket: str, prefix: str, token: str) -> tuple[
         key = text(item, "Key")
         if key == prefix:          # the folder's own placeholder ("Create folder" made it): not listed
             continue
-        rows.append(Row(key[len(prefix):], key, False, int(text(item, "Size", "0")), text(item, "LastModified"),
-                        text(item, "ETag"), text(item, "StorageClass")))
+        rows.append(Row(key[len(prefix):], key, False, int(text(item, "Size", "0")),
+                        shown_time(text(item, "LastModified")), text(item, "ETag"), text(item, "StorageClass")))
     return rows, text(root, "NextContinuationToken")
 
 
@@ -166,7 +167,7 @@ async def head(page: Page, bucket: str, key: str) -> dict[str, Any]:
     headers = {k.lower(): v for k, v in response.headers}
     return {
         "size": int(headers.get("content-length", "0")), "etag": headers.get("etag", ""),
-        "modified": headers.get("last-modified", ""), "type": headers.get("content-type", ""),
+        "modified": shown_time(headers.get("last-modified", "")), "type": headers.get("content-type", ""),
         "storage_class": headers.get("x-amz-storage-class", "STANDARD"),
         "metadata": sorted((k[len("x-amz-meta-"):], v) for k, v in headers.items() if k.startswith("x-amz-meta-")),
         "system": sorted((k, v) for k, v in headers.items() if k in (
