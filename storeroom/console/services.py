@@ -164,7 +164,12 @@ class Caller:
         ServiceError, success returns the Response (its body may be a stream: read it before returning).
         ``region``: the region the request is "sent to" (CreateBucket in another region, as AWS's console calls
         that region's endpoint); the server's by default."""
-        request = _request(method, path, self.origin, query=query, headers=headers, body=body)
+        # Path style, always: the Host is the API's own address, never the name the browser reached the console
+        # by (at "photos.localhost" S3 would take "photos" for the bucket of a virtual-hosted-style request).
+        settings = self.services.settings
+        api_host = f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}"
+        request = _request(method, path, self.origin, query=query, headers={"host": api_host, **(headers or {})},
+                           body=body)
         ctx = self._context("s3", request)
         if region:
             ctx.region = region

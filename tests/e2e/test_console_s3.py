@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.conftest import make_client
-from tests.e2e.console import screenshot, sign_in_root, sign_in_user
+from tests.e2e.console import ROOT_EMAIL, ROOT_PASSWORD, screenshot, sign_in_root, sign_in_user
 
 MiB = 1024 * 1024
 USER_PASSWORD = "Reader-Passw0rd!"
@@ -94,10 +94,16 @@ def test_upload_50_mib_with_progress_then_download(root_page, s3c, tmp_path: Pat
     page.get_by_role("link", name="Upload", exact=True).click()
     page.get_by_label("Add files").set_input_files([str(source), str(small)])
     assert page.get_by_role("table").get_by_role("cell", name="big.bin").is_visible()
+    # drag and drop: a file dropped on the drop zone joins the list
+    dropped = page.evaluate_handle("() => { const dt = new DataTransfer(); "
+                                   "dt.items.add(new File(['dropped!'], 'dropped.txt', {type: 'text/plain'})); "
+                                   "return dt; }")
+    page.dispatch_event("[data-dropzone]", "drop", {"dataTransfer": dropped})
+    assert page.get_by_role("table").get_by_role("cell", name="dropped.txt").is_visible()
     total = page.get_by_label("Upload progress", exact=True)
     assert total.get_attribute("value") == "0"
     page.get_by_role("button", name="Upload", exact=True).click()
-    page.get_by_text("Upload succeeded: 2 file(s)").wait_for(timeout=120_000)
+    page.get_by_text("Upload succeeded: 3 file(s)").wait_for(timeout=120_000)
     assert total.evaluate("p => p.value") == 100
     assert page.get_by_label("Upload progress for big.bin").evaluate("p => p.value") == 100
     screenshot(page, "s3-upload")
@@ -106,6 +112,8 @@ def test_upload_50_mib_with_progress_then_download(root_page, s3c, tmp_path: Pat
     assert head["ContentLength"] == 50 * MiB and head["ETag"].endswith('-7"')      # 8 MiB parts: multipart
     assert head["ContentType"] == "application/octet-stream"
     assert s3c.get_object(Bucket="uploads", Key="notes.txt")["Body"].read() == b"hello\n"
+    dropped_object = s3c.get_object(Bucket="uploads", Key="dropped.txt")
+    assert dropped_object["Body"].read() == b"dropped!" and dropped_object["ContentType"] == "text/plain"
 
     page.goto("/s3/buckets/uploads")
     page.get_by_role("link", name="big.bin").click()
@@ -238,3 +246,21 @@ def test_a_user_without_s3_permissions_is_told_why(console_server, browser) -> N
             f"action") in alert
     assert "Implicitly denied" in alert
     page.context.close()
+
+
+def test_console_reached_by_a_host_name_under_an_s3_domain(console_server, browser, s3c) -> None:
+    """The console's S3 calls are path style whatever name the browser used: at ``shared.localhost`` (localhost
+    is always a virtual-host domain of the S3 endpoint) the bucket ``shared`` must not be read from the host."""
+    s3c.create_bucket(Bucket="vhost-check")
+    s3c.put_object(Bucket="vhost-check", Key="inside.txt", Body=b"x")
+    context = browser.new_context(base_url=f"http://vhost-check.localhost:{console_server.console_port}")
+    page = context.new_page()
+    page.goto("/signin")
+    page.get_by_label("Root user").check()
+    page.get_by_label("Email address").fill(ROOT_EMAIL)
+    page.get_by_label("Password").fill(ROOT_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+    page.goto("/s3/buckets/vhost-check")
+    assert page.get_by_role("link", name="inside.txt").is_visible()
+    context.close()

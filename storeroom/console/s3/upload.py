@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 
 from storeroom.console.s3.common import body_of, breadcrumbs, object_path, parse, s3_xml, text
@@ -68,6 +69,8 @@ async def put(page: Page) -> Response:
                                         headers={"content-length": length, "content-type": _content_type(page)})
     except ServiceError as err:
         return _refused(err)
+    except ClientDisconnect:          # the browser went away mid-file: nothing was stored, nobody to answer
+        return _bad("The upload was interrupted.")
     return JSONResponse({"etag": dict(response.headers).get("etag", "")})
 
 
@@ -101,6 +104,8 @@ async def part(page: Page) -> Response:
                                         body=page.request.stream(), headers={"content-length": length})
     except ServiceError as err:
         return _refused(err)
+    except ClientDisconnect:
+        return _bad("The upload was interrupted.")
     return JSONResponse({"etag": dict(response.headers).get("etag", "")})
 
 
