@@ -129,6 +129,10 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
         from storeroom.store.postgres import redacted
 
         where = f"metadata in {redacted(meta_url)}, "
+        if not blobs:
+            print("Storeroom: --meta without --blobs: objects are kept in this node's data dir, which other nodes "
+                  "on this database cannot read (give them all --blobs file:///shared/path or s3://...)",
+                  file=sys.stderr)
     print(f"Storeroom {__version__}: account {account_id}, {where}data in {data_dir}, "
           f"endpoint http://{_url_host(host)}:{port} ({settings.workers} worker(s)){console_text}", file=sys.stderr,
           flush=True)
