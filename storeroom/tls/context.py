@@ -98,7 +98,8 @@ def _install_sighup(reloadable: ReloadableContext, report: bool) -> None:
         try:
             info = reloadable.reload()
         except TlsError as exc:
-            say(f"SIGHUP (pid {os.getpid()}): the previous TLS certificate is still served: {exc}")
+            say(f"SIGHUP: the previous TLS certificate is still served: {exc}" + ("" if report else
+                f" (process {os.getpid()})"))
             return
         if report:
             say(f"SIGHUP: TLS certificate reloaded: {info.describe()}")
