@@ -117,8 +117,9 @@ async def _answer_again(call: S3Call, upload_id: str, fingerprint: str | None) -
 
 def _result(call: S3Call, record: ObjectRecord) -> Response:
     host = call.headers.get("host", "localhost")
+    scheme = "https" if call.request.secure else "http"  # the scheme the client used (TLS, or a trusted proxy's)
     result = xml.document("CompleteMultipartUploadResult",
-                          xml.tag("Location", f"http://{host}/{record.bucket}/{record.key}")
+                          xml.tag("Location", f"{scheme}://{host}/{record.bucket}/{record.key}")
                           + xml.tag("Bucket", record.bucket) + xml.tag("Key", record.key)
                           + xml.tag("ETag", record.quoted_etag) + checksum_elements(record.checksum))
     return Response(200, list(XML_HEADERS), result)

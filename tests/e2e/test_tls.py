@@ -278,3 +278,12 @@ def test_secure_transport_policy_refuses_http_and_allows_https(tmp_path: Path) -
             assert "explicit deny in a resource-based policy" in err.value.response["Error"]["Message"]
     finally:
         srv.stop()
+
+
+def test_complete_multipart_upload_names_an_https_location(srv: StoreroomServer, bucket: str) -> None:
+    s3 = client(srv)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="one part")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="one part", UploadId=upload, PartNumber=1, Body=b"only part")["ETag"]
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="one part", UploadId=upload,
+                                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert done["Location"].startswith(f"https://127.0.0.1:{srv.port}/{bucket}/"), done["Location"]
