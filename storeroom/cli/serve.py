@@ -157,6 +157,12 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
         _print_tls(tls)
     _raise_open_file_limit()
     hygiene = _start_key_hygiene(settings)
+    watch = None
+    if tls is not None:
+        from storeroom.tls.watch import ExpiryWatch
+
+        watch = ExpiryWatch(tls.files, tls.renew)
+        watch.start()
     try:
         _run_api(settings, tls, console)
     finally:
@@ -165,6 +171,8 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
 
             console_server.stop(console)
         hygiene.stop()
+        if watch is not None:
+            watch.stop()
         lock.close()
 
 
@@ -232,7 +240,8 @@ class TlsSetup(NamedTuple):
     files: TlsFiles
     info: CertInfo
     local_ca: LocalCa | None
-    renew: Callable[[], None]   # on SIGHUP: re-issue a --tls-self-signed certificate near its end (else nothing)
+    # at SIGHUP and daily: re-issue a --tls-self-signed certificate near its end; True when it did
+    renew: Callable[[], bool]
 
 
 def _prepare_tls(cert: Path | None, key: Path | None, self_signed: bool, data_dir: Path, domains: tuple[str, ...],
@@ -250,14 +259,15 @@ def _prepare_tls(cert: Path | None, key: Path | None, self_signed: bool, data_di
         local_ca = selfsigned.ensure(data_dir / "tls", domains, host)
         files = local_ca.files
 
-        def renew() -> None:
+        def renew() -> bool:
             if issued := selfsigned.ensure(data_dir / "tls", domains, host).issued:
                 print(f"Storeroom: made {issued} in {data_dir / 'tls'}", file=sys.stderr, flush=True)
+            return issued is not None
     elif cert is not None:
         files = TlsFiles(cert.resolve(), (key or cert).resolve())
 
-        def renew() -> None:
-            pass  # a certificate of the operator's: they replace the files
+        def renew() -> bool:
+            return False  # a certificate of the operator's: they replace the files
     elif key is not None:
         sys.exit("storeroom: --tls-key needs --tls-cert (the certificate the key belongs to)")
     else:

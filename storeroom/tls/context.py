@@ -35,7 +35,7 @@ from storeroom.tls.files import CertInfo, TlsError, check
 
 # With one worker the master is the worker: on SIGHUP it renews a --tls-self-signed certificate (before) and
 # forwards the signal to the console's process (after a successful reload) from these hooks.
-BEFORE_RELOAD: list[Callable[[], None]] = []
+BEFORE_RELOAD: list[Callable[[], object]] = []
 AFTER_RELOAD: list[Callable[[], None]] = []
 
 

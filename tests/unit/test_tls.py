@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import signal
 import socket
 import ssl
 import stat
@@ -18,6 +19,7 @@ from cryptography import x509
 from storeroom.tls import TlsFiles, selfsigned
 from storeroom.tls.context import ReloadableContext
 from storeroom.tls.files import TlsError, check
+from storeroom.tls.watch import ExpiryWatch
 from tests.tls_certs import CertAuthority, cert_pem, common_name, key_pem, new_key, now
 
 
@@ -192,3 +194,24 @@ def test_reload_reaches_new_handshakes_whatever_the_key_type(tmp_path: Path, ca:
         await server.wait_closed()
 
     uvloop.run(main())
+
+
+# -- the daily look from the serve process -----------------------------------------------------------------------
+
+def test_daily_watch_renews_by_sighup_or_warns(tmp_path: Path, ca: CertAuthority,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    cert, key, _ = ca.write_server(tmp_path, "soon", not_after=now() + dt.timedelta(days=3))
+    received: list[int] = []
+    previous = signal.signal(signal.SIGHUP, lambda sig, _frame: received.append(sig))
+    try:
+        ExpiryWatch(TlsFiles(cert, key), renew=lambda: True).check_once()  # a self-signed one re-issued
+        assert received == [signal.SIGHUP]
+        ExpiryWatch(TlsFiles(cert, key), renew=lambda: False).check_once()  # the operator's, nearly over
+        cert.write_bytes(b"gone")
+        ExpiryWatch(TlsFiles(cert, key), renew=lambda: False).check_once()
+        assert received == [signal.SIGHUP]
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"storeroom: warning: the certificate in {cert} expires on")
+    assert err[1].startswith("storeroom: warning: the TLS certificate files can no longer be read: --tls-cert")
