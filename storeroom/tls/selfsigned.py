@@ -8,7 +8,8 @@ anyone trusting anything again.  The CA may sign nothing else (``pathlen 0``, it
 - ``cert.pem`` / ``key.pem``: the server certificate for localhost, 127.0.0.1, ::1, the listen address, each
   ``--domain`` and its wildcard ``*.DOMAIN`` (virtual-hosted style: ``bucket.DOMAIN``), 397 days (the most
   browsers accept), re-issued (at a start, a SIGHUP, or the daily look of ``watch.py``) when fewer than 30 days
-  are left, when a name is missing, or when the CA changed.  Keys are ECDSA P-256 (the cheapest handshake), written 0600.
+  are left, when a name is missing, or when the CA changed.  Keys are ECDSA P-256 (the cheapest handshake),
+  written 0600.
 
 OpenSSL-based clients (Python, the AWS CLI, curl) do not match a wildcard directly under a single-label name:
 ``*.localhost`` is in the certificate but ``bucket.localhost`` will not verify with them; a ``--domain`` of two
