@@ -256,11 +256,20 @@ def _prepare_tls(cert: Path | None, key: Path | None, self_signed: bool, data_di
             sys.exit("storeroom: --tls-self-signed makes its own certificate: give it or --tls-cert, not both")
         from storeroom.tls import selfsigned
 
-        local_ca = selfsigned.ensure(data_dir / "tls", domains, host)
+        try:
+            local_ca = selfsigned.ensure(data_dir / "tls", domains, host)
+        except OSError as exc:
+            sys.exit(f"storeroom: --tls-self-signed: cannot write {data_dir / 'tls'}: {exc.strerror or exc}")
         files = local_ca.files
 
         def renew() -> bool:
-            if issued := selfsigned.ensure(data_dir / "tls", domains, host).issued:
+            try:
+                issued = selfsigned.ensure(data_dir / "tls", domains, host).issued
+            except OSError as exc:  # the certificate in service stays; the next SIGHUP or day tries again
+                print(f"storeroom: warning: cannot renew the certificate in {data_dir / 'tls'}: {exc}",
+                      file=sys.stderr, flush=True)
+                return False
+            if issued:
                 print(f"Storeroom: made {issued} in {data_dir / 'tls'}", file=sys.stderr, flush=True)
             return issued is not None
     elif cert is not None:

@@ -39,6 +39,7 @@ def ca() -> CertAuthority:
     ("not-pem", "storeroom: --tls-cert {d}/key.pem: not a PEM certificate"),
     ("both", "storeroom: --tls-self-signed makes its own certificate: give it or --tls-cert, not both"),
     ("key-alone", "storeroom: --tls-key needs --tls-cert"),
+    ("tls-dir-blocked", "storeroom: --tls-self-signed: cannot write {d}/data/tls"),
 ])
 def test_unusable_files_stop_the_start_with_a_clear_message(tmp_path: Path, ca: CertAuthority, case: str,
                                                             expected: str) -> None:
@@ -53,7 +54,11 @@ def test_unusable_files_stop_the_start_with_a_clear_message(tmp_path: Path, ca: 
         "not-pem": ["--tls-cert", str(key), "--tls-key", str(key)],
         "both": ["--tls-self-signed", "--tls-cert", str(cert)],
         "key-alone": ["--tls-key", str(key)],
+        "tls-dir-blocked": ["--tls-self-signed"],
     }[case]
+    if case == "tls-dir-blocked":
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "tls").write_text("a file where the CA's folder would go")
     env = {"STOREROOM_TLS_CERT": str(tmp_path / "missing.pem")} if case == "missing-env" else None
     result = serve(tmp_path, *args, env=env)
     assert result.returncode == 1, result
