@@ -66,6 +66,7 @@ class Settings:
         """The settings as environment variables, for worker processes started by uvicorn."""
         return {
             "STOREROOM_DATA_DIR": str(self.data_dir),
+            "STOREROOM_LISTEN": f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}",
             "STOREROOM_REGION": self.region,
             "STOREROOM_DOMAINS": ",".join(self.domains),
             "STOREROOM_KEY_MAX_AGE_DAYS": str(self.key_max_age_days),
@@ -83,8 +84,13 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         domains = tuple(d for d in os.environ.get("STOREROOM_DOMAINS", "").split(",") if d)
+        listen = os.environ.get("STOREROOM_LISTEN", "127.0.0.1:9000")   # HOST:PORT, as `storeroom serve --listen`
+        host, sep, port = listen.rpartition(":") if not listen.endswith("]") else (listen, "", "")
+        host, port = (host, port) if sep else (listen, "9000")
         return cls(
             data_dir=default_data_dir(),
+            host=host.strip("[]") or "127.0.0.1",
+            port=int(port) if port.isdigit() else 9000,
             region=os.environ.get("STOREROOM_REGION", "us-east-1"),
             domains=domains,
             key_max_age_days=int(os.environ.get("STOREROOM_KEY_MAX_AGE_DAYS") or 90),

@@ -11,6 +11,7 @@ from itertools import islice
 
 import click
 
+from storeroom.audit.trail import EVENT_ALIASES, Filters, TrailEvent, is_denial
 from storeroom.cli.common import (
     Output,
     Target,
@@ -22,7 +23,7 @@ from storeroom.cli.common import (
     parse_iso,
     sleep,
 )
-from storeroom.cli.trail import EVENT_ALIASES, Filters, TrailEvent, is_denial, lookup
+from storeroom.cli.trail import lookup
 
 COLUMNS = ["Time", "User", "Event", "Resources", "Source IP", "Outcome"]
 # Follow mode prints row by row, so its columns have fixed widths (a longer value just pushes the line on).

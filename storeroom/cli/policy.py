@@ -16,11 +16,12 @@ from urllib.parse import unquote
 
 import click
 
+from storeroom.audit.trail import TrailEvent, is_authorization_denial, is_denial
 from storeroom.cli.audit import parse_when
 from storeroom.cli.common import Output, Target, aws_options, error_code, fail, iso, json_option, paginate
 from storeroom.cli.grant import MAX_POLICY_VERSIONS
 from storeroom.cli.policygen import MANAGED_POLICY_MAX, Outcome, Use, build_policy, collect, policy_size
-from storeroom.cli.trail import TrailEvent, is_authorization_denial, is_denial, lookup
+from storeroom.cli.trail import lookup
 
 POLICY_PATH = "/storeroom/generated/"
 SIMULATE_BATCH = 50  # resources per SimulateCustomPolicy call

@@ -36,8 +36,8 @@ from functools import cache
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+from storeroom.audit.trail import TrailEvent
 from storeroom.cli.grant import policy_literal
-from storeroom.cli.trail import TrailEvent
 
 SERVICE, BUCKET, OBJECT = "service", "bucket", "object"  # as storeroom.s3.operations names the levels
 S3_ARN = "arn:aws:s3:::"

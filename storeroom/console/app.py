@@ -19,12 +19,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storeroom.config import Settings
-from storeroom.console import home, iam, signin
+from storeroom.console import cloudtrail, home, iam, s3, signin
 from storeroom.console.services import ConsoleServices
 from storeroom.console.web import HERE, Console
 from storeroom.http.proxy import Trust, TrustedProxyHeaders, parse_networks
 
-FAMILIES = (signin.routes, home.routes, iam.routes)
+FAMILIES = (signin.routes, home.routes, iam.routes, s3.routes, cloudtrail.routes)
 
 # No inline script or style anywhere: everything the pages run or wear comes from /static (this origin).
 # QR codes are data: images.  Nothing may frame the console (clickjacking), forms post only here.

@@ -24,6 +24,10 @@ class Service:
 SERVICES = [
     Service("IAM", "IAM", "/iam", "Manage access to AWS resources: users, groups, policies, access keys, MFA.",
             ("identity", "access", "management", "users", "policies", "keys", "mfa", "simulator")),
+    Service("S3", "S3", "/s3/buckets", "Object storage: buckets, folders, uploads, downloads, presigned URLs.",
+            ("storage", "buckets", "objects", "files", "upload", "download", "share")),
+    Service("CloudTrail", "CloudTrail", "/cloudtrail/events", "Event history: who did what, when, from where; "
+            "denied requests; the credential report.", ("audit", "events", "history", "trail", "log", "denied")),
 ]
 
 

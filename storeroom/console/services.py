@@ -43,6 +43,7 @@ from storeroom.iam.user_store import get_user_by_id
 from storeroom.identity import Principal
 from storeroom.policy import Evaluation
 from storeroom.s3.service import S3Service
+from storeroom.share import Shares
 from storeroom.signin import SignIn
 from storeroom.store.blob_backend import open_blob_store
 from storeroom.store.meta import MetaStore
@@ -72,6 +73,7 @@ class ConsoleServices:
         self.s3 = S3Service(settings, self.meta, self.blobs, account_id, self.authorizer)
         self.cloudtrail = CloudTrailService(self.audit, self.authorizer)
         self.signin = SignIn(self.meta, box, account_id, self.audit, region=settings.region)
+        self.shares = Shares(self.master_key)   # share links: presigned URLs (storeroom/share.py)
 
     def start(self) -> None:
         self.audit.start()
@@ -157,11 +159,20 @@ class Caller:
     # -- S3 and CloudTrail: the service's own HTTP entry point -----------------------------------------------
 
     async def s3(self, method: str, path: str, query: str = "", headers: Mapping[str, str] | None = None,
-                 body: bytes | AsyncIterator[bytes] = b"") -> Response:
+                 body: bytes | AsyncIterator[bytes] = b"", region: str | None = None) -> Response:
         """An S3 request (path style: ``/bucket/key``, query string without ``?``); errors raise
-        ServiceError, success returns the Response (its body may be a stream: read it before returning)."""
-        request = _request(method, path, self.origin, query=query, headers=headers, body=body)
+        ServiceError, success returns the Response (its body may be a stream: read it before returning).
+        ``region``: the region the request is "sent to" (CreateBucket in another region, as AWS's console calls
+        that region's endpoint); the server's by default."""
+        # Path style, always: the Host is the API's own address, never the name the browser reached the console
+        # by (at "photos.localhost" S3 would take "photos" for the bucket of a virtual-hosted-style request).
+        settings = self.services.settings
+        api_host = f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}"
+        request = _request(method, path, self.origin, query=query, headers={"host": api_host, **(headers or {})},
+                           body=body)
         ctx = self._context("s3", request)
+        if region:
+            ctx.region = region
         return await self._handle(ctx, self.services.s3.handle)
 
     async def cloudtrail(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:

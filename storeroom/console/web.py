@@ -196,13 +196,16 @@ class Routes:
     def get(self, path: str, *, public: bool = False) -> Callable[[Endpoint], Endpoint]:
         return self._add(path, ["GET"], public)
 
-    def post(self, path: str, *, public: bool = False) -> Callable[[Endpoint], Endpoint]:
-        return self._add(path, ["POST"], public)
+    def post(self, path: str, *, public: bool = False, stream: bool = False) -> Callable[[Endpoint], Endpoint]:
+        """``stream``: the body is not a form but bytes the endpoint streams on (an upload, read with
+        ``page.request.stream()``); the CSRF token then comes in the ``X-CSRF-Token`` header."""
+        return self._add(path, ["POST"], public, stream)
 
-    def _add(self, path: str, methods: list[str], public: bool) -> Callable[[Endpoint], Endpoint]:
+    def _add(self, path: str, methods: list[str], public: bool, stream: bool = False,
+             ) -> Callable[[Endpoint], Endpoint]:
         def register(fn: Endpoint) -> Endpoint:
             async def endpoint(request: Request) -> Response:
-                return await _run(request, fn, public)
+                return await _run(request, fn, public, stream)
             self.routes.append(Route(path, endpoint, methods=methods, name=f"{fn.__module__}.{fn.__name__}"))
             return fn
         return register
@@ -212,7 +215,7 @@ class Routes:
 _WHILE_CHANGING = ("/change-password", "/signout")
 
 
-async def _run(request: Request, fn: Endpoint, public: bool) -> Response:
+async def _run(request: Request, fn: Endpoint, public: bool, stream: bool = False) -> Response:
     console: Console = request.app.state.console
     page = Page(request, console)
     sessions = console.sessions
@@ -228,7 +231,7 @@ async def _run(request: Request, fn: Endpoint, public: bool) -> Response:
         return page.redirect("/change-password")
     page.csrf = sessions.csrf_token(page._anchor())
     if request.method == "POST":
-        refused = await _read_form(page)
+        refused = _check_stream(page) if stream else await _read_form(page)
         if refused is not None:
             return refused
     try:
@@ -259,6 +262,18 @@ async def _read_form(page: Page) -> Response | None:
     token = page.form.get("csrf_token")
     anchor = page.session.sid if page.session is not None else page.request.cookies.get(PRE_COOKIE)
     if not page.console.sessions.csrf_ok(anchor, token if isinstance(token, str) else None):
+        return _csrf_refused(page)
+    return None
+
+
+def _check_stream(page: Page) -> Response | None:
+    """A streamed POST (an upload from static/s3.js): same origin, and the CSRF token in its header."""
+    request = page.request
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host", ""):
+        return _csrf_refused(page)
+    anchor = page.session.sid if page.session is not None else None
+    if not page.console.sessions.csrf_ok(anchor, request.headers.get("x-csrf-token")):
         return _csrf_refused(page)
     return None
 

@@ -37,7 +37,7 @@ from storeroom.http.types import (
     send_response,
 )
 from storeroom.iam.api import IamService
-from storeroom.identity import CredentialResolver, anonymous
+from storeroom.identity import CredentialResolver, Principal, anonymous
 from storeroom.s3.access_log import AccessLogging
 from storeroom.s3.service import S3Service
 from storeroom.services import (
@@ -46,7 +46,8 @@ from storeroom.services import (
     render_json_error,
     unsupported_service,
 )
-from storeroom.signin import SignIn
+from storeroom.share import Grant, Shares, share_principal
+from storeroom.signin import SignedIn, SignIn, session_condition_keys
 from storeroom.sigv4 import SignedRequest, claimed_service, parse_auth, verify
 from storeroom.sigv4.v2 import SignedRequestV2, parse_auth_v2, verify_v2
 from storeroom.store.blob_backend import Blobs, open_blob_store
@@ -76,6 +77,7 @@ class App:
         self.access_log: AccessLogging | None = None
         self.signin: SignIn | None = None
         self.blobs: Blobs | None = None
+        self.shares: Shares | None = None
         self.account_id = ""
         self.ready = False
 
@@ -84,7 +86,9 @@ class App:
     def open(self) -> None:
         settings = self.settings
         self.meta = MetaStore(settings.meta_db)
-        box = SecretBox(load_master_key(settings.master_key_file))
+        master_key = load_master_key(settings.master_key_file)
+        box = SecretBox(master_key)
+        self.shares = Shares(master_key)
         account_id = self.meta.get_kv("account_id")
         if account_id is None:
             raise RuntimeError(f"no account in {settings.data_dir}: start with `storeroom serve`")
@@ -177,7 +181,7 @@ class App:
                 raise
             if context.signed is not None and context.signing_key is None:
                 await self._verify_with_body(context)
-            if context.principal.access_key_id is not None:  # authenticated: GetAccessKeyLastUsed sees it
+            if context.principal.access_key_id is not None and context.session_keys is None:  # a long-term key
                 assert self.credentials is not None
                 self.credentials.note_used(context.principal.access_key_id, context.service, context.region)
             response = await handler(context)
@@ -212,17 +216,39 @@ class App:
             return self._authenticate_v2(request, v2)
         if signed is None:
             return Context(request, "s3", anonymous(self.account_id), None, None, self.settings.region)
-        found = self.credentials.resolve(signed.credential.access_key_id)
-        if found is None:
-            raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=signed.credential.access_key_id)
-        secret, principal = found
+        session_keys, grant = None, None
+        if signed.session_token is not None and Shares.is_share_key(signed.credential.access_key_id):
+            secret, principal, grant = self._share_credentials(signed)
+            session_keys = session_condition_keys(SignedIn(principal, grant.mfa, grant.auth_time, False, False,
+                                                           None))
+        else:
+            found = self.credentials.resolve(signed.credential.access_key_id)
+            if found is None:
+                raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=signed.credential.access_key_id)
+            secret, principal = found
         # S3 verifies its body's hash while streaming it (http/body.py); the other services sign the SHA-256 of
         # a small body, which is read and hashed before the signature is verified (_verify_with_body) — never
         # taken from an x-amz-content-sha256 header that some clients send along.
         key = None if signed.credential.service != "s3" else self._verify(signed, secret, request, None)
+        if grant is not None:
+            grant.check()
         # An empty region in the scope (region_name='') is the server's; the signature covers the scope as sent.
         region = signed.credential.region or self.settings.region
-        return Context(request, signed.credential.service, principal, signed, key, region, secret=secret)
+        return Context(request, signed.credential.service, principal, signed, key, region, secret=secret,
+                       session_keys=session_keys)
+
+    def _share_credentials(self, signed: SignedRequest) -> tuple[str, Principal, Grant]:
+        """A console share link's temporary credentials (storeroom/share.py): S3 only; the request then acts as
+        the principal who shared, with that console session's condition keys."""
+        assert self.shares is not None and self.meta is not None and signed.session_token is not None
+        key_id = signed.credential.access_key_id
+        if signed.credential.service != "s3":
+            raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.", 403)
+        secret, grant = self.shares.open(key_id, signed.session_token)
+        principal = share_principal(self.meta, self.account_id, grant, key_id)
+        if principal is None:
+            raise AwsError("InvalidToken", "The provided token is malformed or otherwise invalid.", 400)
+        return secret, principal, grant
 
     async def _verify_with_body(self, context: Context) -> None:
         """Query-protocol and JSON services sign the SHA-256 of their (small) body: read it, then verify."""

@@ -80,6 +80,12 @@ _INVALID_JSON = "This policy contains invalid Json"
 _NOT_AN_OBJECT = "Policies must be valid JSON and the first byte must be '{'"
 
 
+def check_policy(text: str, bucket: str) -> str:
+    """``text`` if S3 would accept it as ``bucket``'s policy, else MalformedPolicy with S3's message (the
+    console's bucket policy editor uses it to place PutBucketPolicy's refusal at a statement)."""
+    return _validated(text.encode("utf-8", "surrogatepass"), bucket)
+
+
 def _validated(body: bytes, bucket: str) -> str:
     """The policy text if S3 would accept it for ``bucket``, else MalformedPolicy with S3's message.
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from storeroom.audit.trail import Filters, TrailEvent, is_denial
 from storeroom.cli.policygen import Use, build_policy, collect, object_pattern, uses_of
-from storeroom.cli.trail import Filters, TrailEvent, is_denial
 
 ACCOUNT = "123456789012"
 ME = f"arn:aws:iam::{ACCOUNT}:user/apps/worker"

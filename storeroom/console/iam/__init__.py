@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from storeroom.console.iam import account, credentials, dashboard, groups, policies, simulator, users
+from storeroom.console.iam import account, credentials, dashboard, groups, policies, report, simulator, users
 from storeroom.console.web import Routes
 
 routes = Routes()
-for part in (dashboard, users, credentials, groups, policies, account, simulator):
+for part in (dashboard, users, credentials, groups, policies, account, simulator, report):
     routes.routes.extend(part.routes.routes)

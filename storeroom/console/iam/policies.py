@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
 from starlette.responses import Response
 
+from storeroom.console.editor import Problem, locate_problem
 from storeroom.console.iam.common import all_pages, policies, policy_type
 from storeroom.console.services import ServiceError
 from storeroom.console.web import Page, Routes
-from storeroom.errors import AwsError
 from storeroom.policy import parse_policy
-from storeroom.policy.document import statement_positions
 
 routes = Routes()
 FILTERS = {"all": "All types", "aws": "AWS managed", "customer": "Customer managed"}
@@ -45,39 +43,9 @@ async def policy_list(page: Page) -> Response:
                        filters=FILTERS, url=policy_url)
 
 
-# -- the editor: IAM's validation message, placed at a line and column ------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    code: str
-    message: str                   # IAM's words (MalformedPolicyDocument, …)
-    line: int | None = None
-    column: int | None = None
-    detail: str = ""               # what the JSON parser said, or which statement IAM refused
-
-
 def locate(err: ServiceError, text: str) -> Problem:
-    """Where in ``text`` the API's parser found the problem: the JSON syntax error's line and column, or the
-    first statement that the same parser (storeroom/policy) refuses on its own."""
-    if err.code != "MalformedPolicyDocument":
-        return Problem(err.code, err.message)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as bad:
-        return Problem(err.code, err.message, bad.lineno, bad.colno, bad.msg)
-    statements = doc.get("Statement") if isinstance(doc, dict) else None
-    if isinstance(statements, dict):
-        statements = [statements]
-    positions = statement_positions(text)
-    if isinstance(statements, list) and len(positions) == len(statements):
-        for i, (statement, (start, _)) in enumerate(zip(statements, positions, strict=True), 1):
-            alone = json.dumps({"Version": doc.get("Version", "2012-10-17"), "Statement": [statement]})
-            try:
-                parse_policy(alone, "managed")
-            except AwsError as refused:
-                return Problem(err.code, err.message, start[0], start[1], f"Statement {i}: {refused.message}")
-    return Problem(err.code, err.message, 1, 1)
+    """Where in ``text`` IAM's parser found the problem (storeroom/console/editor.py)."""
+    return locate_problem(err, text, "MalformedPolicyDocument", lambda one: parse_policy(one, "managed"))
 
 
 @routes.get("/iam/policies/create")

@@ -125,7 +125,22 @@ function editorPositions() {
   });
 }
 
+// "Copy" next to a read-only value (a presigned URL).
+function copyButtons() {
+  each("button[data-copy]", function (button) {
+    var input = document.getElementById(button.getAttribute("data-copy"));
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      input.select();
+      var done = function () { button.textContent = "Copied"; };
+      if (navigator.clipboard) navigator.clipboard.writeText(input.value).then(done, function () {});
+      else if (document.execCommand("copy")) done();
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
+  copyButtons();
   each("form[data-signin]", signinKinds);
   revealers();
   tableFilters();

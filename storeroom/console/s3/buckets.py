@@ -1,0 +1,250 @@
+"""S3 buckets: the list, "Create bucket", a bucket's Properties and Permissions (the bucket policy editor),
+"Empty bucket" and "Delete bucket" (typed confirmations, as AWS's console)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+from urllib.parse import urlencode
+from xml.sax.saxutils import escape
+
+from starlette.responses import Response
+
+from storeroom.console.editor import Problem, locate_problem
+from storeroom.console.s3.common import (
+    body_of,
+    bucket_url,
+    check_bucket_name,
+    object_path,
+    s3_xml,
+    shown_time,
+    sub_url,
+    text,
+)
+from storeroom.console.services import Caller, ServiceError
+from storeroom.console.web import Page, Routes
+from storeroom.s3.bucket_policy import check_policy
+from storeroom.s3.buckets import REGIONS
+
+routes = Routes()
+EMPTY_CONFIRMATION = "permanently delete"     # the words AWS's "Empty bucket" asks to type
+POLICY_TEMPLATE = """{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Sid": "Statement1",
+      "Effect": "Allow",
+      "Principal": {"AWS": "arn:aws:iam::%s:root"},
+      "Action": "s3:GetObject",
+      "Resource": "arn:aws:s3:::%s/*"
+    }
+  ]
+}"""
+
+
+def region_choices() -> list[str]:
+    return sorted(r for r in REGIONS if r != "EU")
+
+
+# -- the list ------------------------------------------------------------------------------------------------
+
+
+async def list_buckets(caller: Caller, prefix: str = "") -> list[dict[str, str]]:
+    """Every bucket the caller may list (ListBuckets, page by page)."""
+    found: list[dict[str, str]] = []
+    token = ""
+    while True:
+        params = {"max-buckets": "1000", **({"continuation-token": token} if token else {}),
+                  **({"prefix": prefix} if prefix else {})}
+        root = await s3_xml(caller, "GET", "/", urlencode(params))
+        for bucket in root.iter("Bucket"):
+            found.append({"name": text(bucket, "Name"), "region": text(bucket, "BucketRegion"),
+                          "created": shown_time(text(bucket, "CreationDate"))})
+        token = text(root, "ContinuationToken")
+        if not token:
+            return found
+
+
+@routes.get("/s3")
+async def s3_home(page: Page) -> Response:
+    return page.redirect("/s3/buckets")
+
+
+@routes.get("/s3/buckets")
+async def buckets(page: Page) -> Response:
+    """A principal without s3:ListAllMyBuckets gets the page with the denial explained where the list would be."""
+    try:
+        found = await list_buckets(page.caller)
+    except ServiceError as err:
+        return page.render("s3/buckets.html", status=403 if err.denial else err.status, buckets=[], error=err)
+    return page.render("s3/buckets.html", buckets=found, error=None)
+
+
+# -- Create bucket -------------------------------------------------------------------------------------------
+
+
+@routes.get("/s3/bucket/create")
+async def create_form(page: Page) -> Response:
+    return page.render("s3/create_bucket.html", name="", region=page.services.settings.region,
+                       regions=region_choices(), error=None)
+
+
+@routes.post("/s3/bucket/create")
+async def create(page: Page) -> Response:
+    """CreateBucket as the AWS console sends it: to the chosen region, with its LocationConstraint (none for
+    us-east-1).  S3's refusals (InvalidBucketName, BucketAlreadyOwnedByYou, …) are shown as the API answers."""
+    name = page.field("bucket_name")
+    region = page.field("region") or page.services.settings.region
+    body = b""
+    if region != "us-east-1":
+        body = ('<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint>'
+                f"{escape(region)}</LocationConstraint></CreateBucketConfiguration>").encode()
+    try:
+        check_bucket_name(name)
+        await page.caller.s3("PUT", object_path(name), body=body, region=region)
+    except ServiceError as err:
+        return page.render("s3/create_bucket.html", status=403 if err.denial else 400, name=name, region=region,
+                           regions=region_choices(), error=err)
+    return page.redirect(bucket_url(name), flash=f"Successfully created bucket “{name}”.")
+
+
+# -- a bucket's Properties and Permissions tabs ----------------------------------------------------------------
+
+
+async def bucket_properties(caller: Caller, bucket: str) -> dict[str, Any]:
+    found = [b for b in await list_buckets(caller, bucket) if b["name"] == bucket]
+    if not found:
+        raise ServiceError("NoSuchBucket", "The specified bucket does not exist", 404)
+    return {**found[0], "arn": f"arn:aws:s3:::{bucket}"}
+
+
+async def bucket_policy(caller: Caller, bucket: str) -> str | None:
+    try:
+        response = await caller.s3("GET", object_path(bucket), "policy")
+    except ServiceError as err:
+        if err.code == "NoSuchBucketPolicy":
+            return None
+        raise
+    return pretty(await body_of(response))
+
+
+def pretty(data: bytes | str) -> str:
+    try:
+        return json.dumps(json.loads(data), indent=2)
+    except ValueError:
+        return data.decode() if isinstance(data, bytes) else data
+
+
+@routes.get("/s3/buckets/{bucket}/policy")
+async def policy_form(page: Page) -> Response:
+    bucket = page.param("bucket")
+    current = await bucket_policy(page.caller, bucket)
+    document = current or POLICY_TEMPLATE % (page.services.account_id, bucket)
+    return page.render("s3/edit_policy.html", bucket=bucket, document=document, problem=None, error=None)
+
+
+@routes.post("/s3/buckets/{bucket}/policy")
+async def save_policy(page: Page) -> Response:
+    """PutBucketPolicy; S3's MalformedPolicy message placed at the statement S3's validator refuses."""
+    bucket, document = page.param("bucket"), page.field("policy_document")
+    try:
+        await page.caller.s3("PUT", object_path(bucket), "policy", body=document.encode("utf-8", "surrogatepass"),
+                             headers={"content-type": "application/json"})
+    except ServiceError as err:
+        if err.denial is not None:
+            return page.render("s3/edit_policy.html", status=403, bucket=bucket, document=document, problem=None,
+                               error=err)
+        problem: Problem = locate_problem(err, document, "MalformedPolicy", lambda one: check_policy(one, bucket))
+        return page.render("s3/edit_policy.html", status=400, bucket=bucket, document=document, problem=problem,
+                           error=None)
+    return page.redirect(bucket_url(bucket, tab="permissions"), flash="Successfully edited bucket policy.")
+
+
+@routes.post("/s3/buckets/{bucket}/policy/delete")
+async def delete_policy(page: Page) -> Response:
+    bucket = page.param("bucket")
+    if page.field("confirm").strip() != "delete":
+        return page.redirect(bucket_url(bucket, tab="permissions"),
+                             flash="To delete the bucket policy, type delete to confirm.")
+    await page.caller.s3("DELETE", object_path(bucket), "policy")
+    return page.redirect(bucket_url(bucket, tab="permissions"), flash="Successfully deleted bucket policy.")
+
+
+# -- Empty bucket, Delete bucket -------------------------------------------------------------------------------
+
+
+async def is_empty(caller: Caller, bucket: str) -> bool:
+    root = await s3_xml(caller, "GET", object_path(bucket), "list-type=2&max-keys=1")
+    return root.find("Contents") is None
+
+
+async def delete_keys(caller: Caller, bucket: str, keys: list[str]) -> list[tuple[str, str, str]]:
+    """DeleteObjects, 1,000 keys a request (S3's limit); the (key, code, message) of each key S3 refused."""
+    failed: list[tuple[str, str, str]] = []
+    for start in range(0, len(keys), 1000):
+        batch = keys[start:start + 1000]
+        body = ("<Delete><Quiet>true</Quiet>" + "".join(
+            f"<Object><Key>{escape(k)}</Key></Object>" for k in batch) + "</Delete>").encode()
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()   # S3 requires it on DeleteObjects
+        root = await s3_xml(caller, "POST", object_path(bucket), "delete", body=body,
+                            headers={"content-md5": md5, "content-type": "application/xml"})
+        failed += [(text(e, "Key"), text(e, "Code"), text(e, "Message")) for e in root.iter("Error")]
+    return failed
+
+
+async def keys_under(caller: Caller, bucket: str, prefix: str) -> list[str]:
+    """Every key that starts with ``prefix`` (a folder and all it holds), listed page by page."""
+    keys: list[str] = []
+    token = ""
+    while True:
+        params = {"list-type": "2", "prefix": prefix, **({"continuation-token": token} if token else {})}
+        root = await s3_xml(caller, "GET", object_path(bucket), urlencode(params))
+        keys += [text(c, "Key") for c in root.iter("Contents")]
+        token = text(root, "NextContinuationToken")
+        if not token:
+            return keys
+
+
+@routes.get("/s3/buckets/{bucket}/empty")
+async def empty_form(page: Page) -> Response:
+    return page.render("s3/empty_bucket.html", bucket=page.param("bucket"), words=EMPTY_CONFIRMATION,
+                       failed=[])
+
+
+@routes.post("/s3/buckets/{bucket}/empty")
+async def empty(page: Page) -> Response:
+    bucket = page.param("bucket")
+    if page.field("confirm").strip() != EMPTY_CONFIRMATION:
+        return page.redirect(sub_url(bucket, "empty"), flash=f"To empty the bucket, type {EMPTY_CONFIRMATION}.")
+    failed = await delete_keys(page.caller, bucket, await keys_under(page.caller, bucket, ""))
+    if failed:
+        return page.render("s3/empty_bucket.html", status=403, bucket=bucket, words=EMPTY_CONFIRMATION,
+                           failed=failed)
+    return page.redirect("/s3/buckets", flash=f"Successfully emptied bucket “{bucket}”.")
+
+
+@routes.get("/s3/buckets/{bucket}/delete")
+async def delete_form(page: Page) -> Response:
+    bucket = page.param("bucket")
+    empty_now = True
+    try:
+        empty_now = await is_empty(page.caller, bucket)
+    except ServiceError as err:
+        if err.code == "NoSuchBucket":
+            raise
+    return page.render("s3/delete_bucket.html", bucket=bucket, empty=empty_now, error=None)
+
+
+@routes.post("/s3/buckets/{bucket}/delete")
+async def delete(page: Page) -> Response:
+    bucket = page.param("bucket")
+    if page.field("confirm").strip() != bucket:
+        return page.redirect(sub_url(bucket, "delete"), flash="To delete the bucket, type its name to confirm.")
+    try:
+        await page.caller.s3("DELETE", object_path(bucket))
+    except ServiceError as err:
+        return page.render("s3/delete_bucket.html", status=403 if err.denial else err.status, bucket=bucket,
+                           empty=err.code != "BucketNotEmpty", error=err)
+    return page.redirect("/s3/buckets", flash=f"Successfully deleted bucket “{bucket}”.")

@@ -1,0 +1,246 @@
+"""A bucket's page: the Objects browser (folders as common prefixes of delimiter ``/``, breadcrumbs, pages by
+continuation token), "Create folder", "Delete" (typed confirmation), an object's details, "Download" (streamed)
+and "Share" (a presigned URL, storeroom/share.py)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from starlette.responses import Response, StreamingResponse
+
+from storeroom.console.s3.buckets import (
+    EMPTY_CONFIRMATION,
+    bucket_policy,
+    bucket_properties,
+    delete_keys,
+    keys_under,
+)
+from storeroom.console.s3.common import (
+    breadcrumbs,
+    bucket_url,
+    object_path,
+    s3_xml,
+    shown_time,
+    size,
+    sub_url,
+    text,
+)
+from storeroom.console.services import ServiceError
+from storeroom.console.web import Page, Routes
+from storeroom.share import MAX_EXPIRES, MIN_EXPIRES, Grant
+
+routes = Routes()
+PAGE_SIZE = 100
+TABS = {"objects": "Objects", "properties": "Properties", "permissions": "Permissions"}
+FIRST_PAGE = "-"          # the history entry of the first page (it has no continuation token)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    name: str              # what the list shows: the last part of the key ("photos/" for a folder)
+    key: str               # the whole key, or the folder's prefix
+    folder: bool
+    size: int = 0
+    modified: str = ""
+    etag: str = ""
+    storage_class: str = ""
+
+
+# -- the Objects tab ---------------------------------------------------------------------------------------------
+
+
+async def list_level(page: Page, bucket: str, prefix: str, token: str) -> tuple[list[Row], str]:
+    """One page of one folder level: its folders, then its objects (S3's order); and the next page's token."""
+    params = {"list-type": "2", "delimiter": "/", "prefix": prefix, "max-keys": str(PAGE_SIZE)}
+    if token:
+        params["continuation-token"] = token
+    root = await s3_xml(page.caller, "GET", object_path(bucket), urlencode(params))
+    rows = [Row(p[len(prefix):], p, True) for p in (text(c, "Prefix") for c in root.iter("CommonPrefixes"))]
+    for item in root.iter("Contents"):
+        key = text(item, "Key")
+        if key == prefix:          # the folder's own placeholder ("Create folder" made it): not listed
+            continue
+        rows.append(Row(key[len(prefix):], key, False, int(text(item, "Size", "0")),
+                        shown_time(text(item, "LastModified")), text(item, "ETag"), text(item, "StorageClass")))
+    return rows, text(root, "NextContinuationToken")
+
+
+@routes.get("/s3/buckets/{bucket}")
+async def bucket_page(page: Page) -> Response:
+    bucket = page.param("bucket")
+    tab = page.field("tab") if page.field("tab") in TABS else "objects"
+    context: dict[str, Any] = {"bucket": bucket, "tab": tab, "tabs": TABS, "url": bucket_url, "sub_url": sub_url,
+                               "size": size}
+    if tab == "objects":
+        prefix, token = page.field("prefix"), page.field("token")
+        history = page.field("history").split()
+        rows, next_token = await list_level(page, bucket, prefix, token)
+        here = history + [token or FIRST_PAGE]
+        context.update(prefix=prefix, rows=rows, crumbs=breadcrumbs(bucket, prefix), page_number=len(history) + 1,
+                       next_url=bucket_url(bucket, prefix=prefix, token=next_token, history=" ".join(here))
+                       if next_token else None,
+                       previous_url=_previous(bucket, prefix, history))
+    elif tab == "properties":
+        context["properties"] = await bucket_properties(page.caller, bucket)
+    else:
+        context["policy"] = await bucket_policy(page.caller, bucket)
+    return page.render("s3/bucket.html", **context)
+
+
+def _previous(bucket: str, prefix: str, history: list[str]) -> str | None:
+    if not history:
+        return None
+    token = history[-1]
+    return bucket_url(bucket, prefix=prefix, token="" if token == FIRST_PAGE else token,
+                      history=" ".join(history[:-1]))
+
+
+# -- Create folder -----------------------------------------------------------------------------------------------
+
+
+@routes.get("/s3/buckets/{bucket}/create-folder")
+async def folder_form(page: Page) -> Response:
+    bucket, prefix = page.param("bucket"), page.field("prefix")
+    return page.render("s3/create_folder.html", bucket=bucket, prefix=prefix, name="", error=None,
+                       crumbs=breadcrumbs(bucket, prefix))
+
+
+@routes.post("/s3/buckets/{bucket}/create-folder")
+async def create_folder(page: Page) -> Response:
+    """As AWS's console: a zero-byte object whose key is the folder's path and ends in ``/``."""
+    bucket, prefix, name = page.param("bucket"), page.field("prefix"), page.field("folder_name").strip()
+    problem = ("Enter a folder name." if not name else
+               "Folder names can't contain “/”." if "/" in name else None)
+    if problem is not None:
+        return page.render("s3/create_folder.html", status=400, bucket=bucket, prefix=prefix, name=name,
+                           error=ServiceError("InvalidFolderName", problem, 400), crumbs=breadcrumbs(bucket, prefix))
+    try:
+        await page.caller.s3("PUT", object_path(bucket, f"{prefix}{name}/"), body=b"")
+    except ServiceError as err:
+        return page.render("s3/create_folder.html", status=403 if err.denial else err.status, bucket=bucket,
+                           prefix=prefix, name=name, error=err, crumbs=breadcrumbs(bucket, prefix))
+    return page.redirect(bucket_url(bucket, prefix=prefix), flash=f"Successfully created folder “{name}”.")
+
+
+# -- Delete objects --------------------------------------------------------------------------------------------
+
+
+@routes.post("/s3/buckets/{bucket}/delete-objects")
+async def delete_objects_form(page: Page) -> Response:
+    """The confirmation step: what was selected (folders with everything in them), and the words to type."""
+    bucket, prefix, selected = page.param("bucket"), page.field("prefix"), page.fields("selected")
+    if not selected:
+        return page.redirect(bucket_url(bucket, prefix=prefix), flash="Select the objects to delete first.")
+    return page.render("s3/delete_objects.html", bucket=bucket, prefix=prefix, selected=selected,
+                       words=EMPTY_CONFIRMATION, failed=[], crumbs=breadcrumbs(bucket, prefix), problem=None)
+
+
+@routes.post("/s3/buckets/{bucket}/delete-objects/confirm")
+async def delete_objects(page: Page) -> Response:
+    bucket, prefix, selected = page.param("bucket"), page.field("prefix"), page.fields("selected")
+    if page.field("confirm").strip() != EMPTY_CONFIRMATION:
+        return page.render("s3/delete_objects.html", status=400, bucket=bucket, prefix=prefix, selected=selected,
+                           words=EMPTY_CONFIRMATION, failed=[], crumbs=breadcrumbs(bucket, prefix),
+                           problem=f"To confirm deletion, type {EMPTY_CONFIRMATION}.")
+    keys: list[str] = []
+    for item in selected:
+        keys += await keys_under(page.caller, bucket, item) if item.endswith("/") else [item]
+    failed = await delete_keys(page.caller, bucket, sorted(set(keys)))
+    if failed:
+        return page.render("s3/delete_objects.html", status=403, bucket=bucket, prefix=prefix, selected=selected,
+                           words=EMPTY_CONFIRMATION, failed=failed, crumbs=breadcrumbs(bucket, prefix),
+                           problem=None)
+    count = len(selected)
+    return page.redirect(bucket_url(bucket, prefix=prefix),
+                         flash=f"Successfully deleted {count} object{'s' if count > 1 else ''}.")
+
+
+# -- an object: details, download, share -------------------------------------------------------------------------
+
+
+async def head(page: Page, bucket: str, key: str) -> dict[str, Any]:
+    """HeadObject with ``x-amz-checksum-mode: ENABLED``: the object's properties, metadata and checksums."""
+    response = await page.caller.s3("HEAD", object_path(bucket, key), headers={"x-amz-checksum-mode": "ENABLED"})
+    headers = {k.lower(): v for k, v in response.headers}
+    return {
+        "size": int(headers.get("content-length", "0")), "etag": headers.get("etag", ""),
+        "modified": shown_time(headers.get("last-modified", "")), "type": headers.get("content-type", ""),
+        "storage_class": headers.get("x-amz-storage-class", "STANDARD"),
+        "metadata": sorted((k[len("x-amz-meta-"):], v) for k, v in headers.items() if k.startswith("x-amz-meta-")),
+        "system": sorted((k, v) for k, v in headers.items() if k in (
+            "cache-control", "content-disposition", "content-encoding", "content-language", "expires")),
+        "checksums": sorted((k[len("x-amz-checksum-"):].upper(), v) for k, v in headers.items()
+                            if k.startswith("x-amz-checksum-") and k != "x-amz-checksum-type"),
+        "checksum_type": headers.get("x-amz-checksum-type", ""),
+    }
+
+
+@routes.get("/s3/buckets/{bucket}/object")
+async def object_page(page: Page) -> Response:
+    bucket, key = page.param("bucket"), page.field("key")
+    details = await head(page, bucket, key)
+    return page.render("s3/object.html", bucket=bucket, key=key, name=key.rpartition("/")[2] or key,
+                       details=details, crumbs=breadcrumbs(bucket, key), size=size, sub_url=sub_url,
+                       min_minutes=MIN_EXPIRES // 60, max_hours=MAX_EXPIRES // 3600)
+
+
+@routes.get("/s3/buckets/{bucket}/download")
+async def download(page: Page) -> Response:
+    """GetObject, streamed to the browser as it comes (constant memory, whatever the size).  Always an
+    attachment of type application/octet-stream in a sandbox: an object is never rendered in the console's
+    origin (an uploaded HTML page must not run as the console)."""
+    bucket, key = page.param("bucket"), page.field("key")
+    response = await page.caller.s3("GET", object_path(bucket, key))
+    headers = {k.lower(): v for k, v in response.headers}
+    name = key.rpartition("/")[2] or "download"
+    out = {"content-disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
+           "content-security-policy": "sandbox", "x-content-type-options": "nosniff"}
+    if "content-length" in headers:
+        out["content-length"] = headers["content-length"]
+    if "etag" in headers:
+        out["etag"] = headers["etag"]
+    body = response.body if not isinstance(response.body, bytes) else _once(response.body)
+    return StreamingResponse(body, media_type="application/octet-stream", headers=out)
+
+
+async def _once(data: bytes) -> Any:
+    yield data
+
+
+def _endpoint(page: Page) -> str:
+    """The S3 endpoint a share link names: the API's listen address, or, when it listens on every address,
+    the host the browser reached the console by (the same machine)."""
+    settings = page.services.settings
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):
+        host = page.request.url.hostname or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+@routes.post("/s3/buckets/{bucket}/share")
+async def share(page: Page) -> Response:
+    """"Share with a presigned URL": checked first with HeadObject as the principal (the object exists and the
+    principal may read it now), then signed with share credentials minted for this principal and this URL."""
+    bucket, key = page.param("bucket"), page.field("key")
+    unit = 3600 if page.field("unit") == "hours" else 60
+    amount = page.field("amount")
+    seconds = int(amount) * unit if amount.isdigit() else 0
+    details = await head(page, bucket, key)
+    if not MIN_EXPIRES <= seconds <= MAX_EXPIRES:
+        return page.render("s3/object.html", status=400, bucket=bucket, key=key, name=key.rpartition("/")[2] or key,
+                           details=details, crumbs=breadcrumbs(bucket, key), size=size, sub_url=sub_url,
+                           min_minutes=MIN_EXPIRES // 60, max_hours=MAX_EXPIRES // 3600,
+                           share_problem="The time interval must be between 1 minute and 12 hours.")
+    assert page.session is not None and page.principal is not None
+    session = page.session
+    grant = Grant("root" if page.principal.is_root else "user", session.principal_id, session.auth_time,
+                  session.mfa, 0)
+    url = page.services.shares.presign_get(_endpoint(page), bucket, key, page.services.settings.region, seconds,
+                                           grant)
+    return page.render("s3/shared.html", bucket=bucket, key=key, url=url, expires=time.time() + seconds,
+                       seconds=seconds, crumbs=breadcrumbs(bucket, key), sub_url=sub_url)
