@@ -232,6 +232,30 @@ def test_the_console_over_https_sets_secure_cookies(srv: StoreroomServer) -> Non
     assert home.status_code == 200 and "Sign out" in home.text
 
 
+def test_the_console_shares_https_links_under_tls(srv: StoreroomServer, bucket: str) -> None:
+    """A share link names the API's scheme: https when the API listens with TLS (it named http:// before)."""
+    client(srv).put_object(Bucket=bucket, Key="shared.txt", Body=b"over tls")
+    session = requests.Session()
+    ca = str(srv.tls_ca)
+    form = session.get(f"{srv.console_url}/signin", verify=ca, timeout=30)
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form.text)
+    assert token is not None
+    session.post(f"{srv.console_url}/signin", verify=ca, timeout=30, data={
+        "csrf_token": token.group(1), "next": "/", "kind": "root", "email": "root@localhost",
+        "password": ROOT_PASSWORD})
+    page = session.get(f"{srv.console_url}/s3/buckets/{bucket}/object?key=shared.txt", verify=ca, timeout=30)
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+    assert token is not None
+    shared = session.post(f"{srv.console_url}/s3/buckets/{bucket}/share", verify=ca, timeout=30, data={
+        "csrf_token": token.group(1), "key": "shared.txt", "amount": "5", "unit": "minutes"})
+    assert shared.status_code == 200, shared.text
+    found = re.search(r'value="(https?://[^"]+)"', shared.text)
+    assert found is not None, shared.text
+    url = found.group(1).replace("&amp;", "&")
+    assert url.startswith(f"https://127.0.0.1:{srv.port}/{bucket}/shared.txt?")
+    assert requests.get(url, verify=ca, timeout=30).content == b"over tls"
+
+
 def raw_cookies(response: requests.Response) -> list[str]:
     return [v for k, v in response.raw.headers.items() if k.lower() == "set-cookie"]
 
