@@ -14,6 +14,7 @@ SUBJECT = "storeroom"
 IAM_SUBJECT = "storeroom-iam"  # Storeroom with an IAM user's requests: not a peer, the cost of authorization
 PG_SUBJECT = "storeroom-pg"    # Storeroom with its metadata in PostgreSQL: not a peer, the cost of the database
 S3_BLOBS_SUBJECT = "storeroom-s3"  # Storeroom with its object data on SeaweedFS (--blobs s3://): not a peer either
+TLS_SUBJECT = "storeroom-tls"  # Storeroom over HTTPS: not a peer, the cost of TLS
 # An IAM user with 10 policies × 10 statements may add < 5 % to a request's time vs the root user.
 IAM_MAX_SLOWDOWN = 0.05
 
@@ -75,7 +76,7 @@ def summarize(measurements: list[Measurement]) -> dict[str, dict[str, Cell]]:
 
 
 def best_peer(cells: dict[str, Cell], attr: str, higher_is_better: bool) -> tuple[str, float] | None:
-    others = (SUBJECT, IAM_SUBJECT, PG_SUBJECT, S3_BLOBS_SUBJECT, "disk")
+    others = (SUBJECT, IAM_SUBJECT, PG_SUBJECT, S3_BLOBS_SUBJECT, TLS_SUBJECT, "disk")
     peers = [(t, getattr(c, attr)) for t, c in cells.items()
              if t not in others and not math.isnan(getattr(c, attr))]
     if not peers:
@@ -166,6 +167,7 @@ def markdown(table: dict[str, dict[str, Cell]], targets: list[str], meta: dict[s
         lines += ["", *_rss_table(table["rss1g"], targets)]
     lines += _authorization_table(table)
     lines += _postgres_table(table)
+    lines += _tls_table(table)
     lines += ["", *_notes(meta)]
     return "\n".join(lines) + "\n"
 
@@ -262,6 +264,26 @@ def _postgres_table(table: dict[str, dict[str, Cell]]) -> list[str]:
             "| workload | SQLite ops/s | PostgreSQL ops/s | time per request | SQLite server CPU µs/req | "
             "PostgreSQL total CPU µs/req | of which Storeroom | of which PostgreSQL |",
             "|---|---|---|---|---|---|---|---|", *rows]
+
+
+def _tls_table(table: dict[str, dict[str, Cell]]) -> list[str]:
+    """storeroom-tls vs storeroom: what serving HTTPS costs (throughput and server CPU per request)."""
+    rows = []
+    for workload in ("get4k", "put4k", "boto3_get4k", "get64m", "put64m"):
+        cells = table.get(workload, {})
+        plain, tls = cells.get(SUBJECT), cells.get(TLS_SUBJECT)
+        if plain is None or tls is None or not plain.value:
+            continue
+        per = "object" if workload.endswith("64m") else "request"
+        rows.append(f"| {workload} | {_unit(workload)} | {_num(plain.value, 1)} | {_num(tls.value, 1)} | "
+                    f"{tls.value / plain.value:.2f} | {per} | {_num(plain.server_cpu_us, 1)} | "
+                    f"{_num(tls.server_cpu_us, 1)} | {_num(tls.server_cpu_us - plain.server_cpu_us, 1)} |")
+    if not rows:
+        return []
+    return ["", "Cost of TLS: the same server over HTTPS (storeroom-tls, --tls-self-signed: ECDSA P-256, TLS 1.3, "
+            "kept-alive connections) vs plain HTTP (storeroom).", "",
+            "| workload | unit | http | https | https / http | CPU per | server CPU µs http | https | added |",
+            "|---|---|---|---|---|---|---|---|---|", *rows]
 
 
 def _unit(workload: str) -> str:

@@ -40,7 +40,7 @@ from bench.workloads import (  # noqa: E402
 
 ALL_TARGETS = list(TARGET_KINDS)
 # storeroom-stock-http only answers "what do the edge limits cost?": asked for by name
-DEFAULT_TARGETS = [t for t in ALL_TARGETS if t not in ("storeroom-stock-http", "storeroom-s3")]
+DEFAULT_TARGETS = [t for t in ALL_TARGETS if t not in ("storeroom-stock-http", "storeroom-s3", "storeroom-tls")]
 ALL_WORKLOADS = list(WORKLOADS)
 DEFAULT_JSON_DIR = Path(__file__).resolve().parent / ".work"
 

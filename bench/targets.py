@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import sysconfig
@@ -64,8 +65,9 @@ def find_binary(name: str) -> str:
     return found
 
 
-def s3_client(endpoint: str, max_pool: int = 32) -> Any:
-    """A path-style SigV4 boto3 client for ``endpoint`` with the benchmark's credentials."""
+def s3_client(endpoint: str, max_pool: int = 32, verify: str | None = None) -> Any:
+    """A path-style SigV4 boto3 client for ``endpoint`` with the benchmark's credentials (``verify``: the CA
+    file of an https endpoint)."""
     config = Config(
         signature_version="s3v4",
         s3={"addressing_style": "path"},
@@ -76,7 +78,7 @@ def s3_client(endpoint: str, max_pool: int = 32) -> Any:
     )
     return boto3.client(
         "s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY, config=config,
+        aws_secret_access_key=SECRET_KEY, config=config, verify=verify,
     )
 
 
@@ -84,6 +86,7 @@ class Target(ABC):
     """One S3 server process (tree) started by the benchmark."""
 
     name: str = "?"
+    ca_file: Path | None = None  # serving https: the CA certificate clients trust
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir / self.name
@@ -119,12 +122,19 @@ class Target(ABC):
     # -- common ---------------------------------------------------------------------------------------------
     @property
     def endpoint(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"{'https' if self.ca_file else 'http'}://{HOST}:{self.port}"
+
+    @property
+    def verify(self) -> str | None:
+        return str(self.ca_file) if self.ca_file else None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = s3_client(self.endpoint)
+            self._client = s3_client(self.endpoint, verify=self.verify)
         return self._client
 
     def start(self) -> None:
@@ -277,8 +287,9 @@ class StoreroomTarget(Target):
         return REPO_ROOT
 
     def is_ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.endpoint}/_storeroom/ready", timeout=2) as r:
+        try:  # (the CA file of storeroom-tls appears when the server has made it: OSError until then)
+            with urllib.request.urlopen(f"{self.endpoint}/_storeroom/ready", timeout=2,
+                                        context=self.ssl_context()) as r:
                 return bool(r.status == 200)
         except OSError:
             return False
@@ -296,6 +307,22 @@ class StoreroomStockHttpTarget(StoreroomTarget):
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "bench.stock_http", *super().command()[3:]]
+
+
+class StoreroomTlsTarget(StoreroomTarget):
+    """Storeroom serving HTTPS (``--tls-self-signed``: an ECDSA P-256 certificate, TLS 1.3): what TLS costs,
+    against the ``storeroom`` target in the same run.  wrk and http.client keep their connections alive, so the
+    figures are the cost of encryption, not of handshakes.  Not for ``head4k`` (bench.loadgen speaks plain
+    HTTP)."""
+
+    name = "storeroom-tls"
+
+    def __init__(self, workdir: Path, workers: int = 2) -> None:
+        super().__init__(workdir, workers)
+        self.ca_file = self.data_dir / "tls" / "ca.pem"
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--tls-self-signed"]
 
 
 class StoreroomIamTarget(StoreroomTarget):
@@ -525,7 +552,8 @@ class StoreroomS3Target(StoreroomTarget):
 
 TARGET_KINDS: dict[str, type[Target]] = {
     "storeroom": StoreroomTarget, "storeroom-iam": StoreroomIamTarget, "storeroom-pg": StoreroomPgTarget,
-    "storeroom-stock-http": StoreroomStockHttpTarget, "storeroom-s3": StoreroomS3Target, "rclone": RcloneTarget,
+    "storeroom-stock-http": StoreroomStockHttpTarget, "storeroom-s3": StoreroomS3Target,
+    "storeroom-tls": StoreroomTlsTarget, "rclone": RcloneTarget,
     "seaweedfs": SeaweedTarget, "moto": MotoTarget,
 }
 
@@ -541,4 +569,6 @@ def make_target(name: str, workdir: Path, storeroom_workers: int) -> Target:
         return StoreroomStockHttpTarget(workdir, workers=storeroom_workers)
     if name == "storeroom-s3":
         return StoreroomS3Target(workdir, workers=storeroom_workers)
+    if name == "storeroom-tls":
+        return StoreroomTlsTarget(workdir, workers=storeroom_workers)
     return TARGET_KINDS[name](workdir)

@@ -157,6 +157,8 @@ def write_url_file(target: Target, settings: Settings, method: str, keys: list[s
 
 
 def _connection(target: Target, timeout: float = 600) -> http.client.HTTPConnection:
+    if target.ca_file is not None:
+        return http.client.HTTPSConnection(HOST, target.port, timeout=timeout, context=target.ssl_context())
     return http.client.HTTPConnection(HOST, target.port, timeout=timeout)
 
 
@@ -298,6 +300,8 @@ def wrk_workload(method: str, keys_of: Callable[[Settings], list[str]], body: bo
 
 
 def head_workload(target: Target, settings: Settings, rnd: int) -> Measurement:
+    if target.ca_file is not None:
+        raise RuntimeError("bench.loadgen speaks plain HTTP only: no head4k over TLS")
     urls = write_url_file(target, settings, "HEAD", [small_key(i) for i in range(settings.small_keys)])
     cmd = [sys.executable, "-m", "bench.loadgen", "--port", str(target.port), "--urls", str(urls),
            "--method", "HEAD", "--connections", str(settings.connections), "--processes",
@@ -308,7 +312,7 @@ def head_workload(target: Target, settings: Settings, rnd: int) -> Measurement:
 def boto3_workload(method: str) -> Callable[[Target, Settings, int], Measurement]:
     """``connections`` threads sharing one boto3 client (header-signed requests), for ``duration`` seconds."""
     def run(target: Target, settings: Settings, rnd: int) -> Measurement:
-        client = s3_client(target.endpoint, max_pool=settings.connections)
+        client = s3_client(target.endpoint, max_pool=settings.connections, verify=target.verify)
         n = settings.connections
         key_of = put_key if method == "PUT" else small_key
         body = _PAYLOAD[:settings.small_size]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -109,9 +110,11 @@ class StoreroomServer:
     """A real ``storeroom serve`` process on a loopback port."""
 
     def __init__(self, data_dir: Path, workers: int = 1, extra_args: list[str] | None = None,
-                 env: dict[str, str] | None = None, console: bool = False,
+                 env: dict[str, str] | None = None, console: bool = False, tls_ca: Path | None = None,
                  meta_url: str | None = None) -> None:
         self.data_dir = data_dir
+        # serving HTTPS (--tls-cert / --tls-self-signed in extra_args): the CA certificate to trust
+        self.tls_ca = tls_ca
         self.workers = workers
         self.meta_url = meta_url  # PostgreSQL's URL: --meta at every start (whatever extra_args become)
         self.extra_args = extra_args or []
@@ -123,13 +126,22 @@ class StoreroomServer:
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls_ca is not None else "http"
+
+    @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def console_url(self) -> str:
         assert self.console_port is not None
-        return f"http://127.0.0.1:{self.console_port}"
+        return f"{self.scheme}://127.0.0.1:{self.console_port}"
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self.tls_ca is None:
+            return None
+        return ssl.create_default_context(cafile=str(self.tls_ca))  # raises OSError until the CA file exists
 
     def start(self) -> None:
         env = dict(os.environ)
@@ -149,10 +161,11 @@ class StoreroomServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_path.read_text()}")
             try:
-                with urllib.request.urlopen(f"{self.endpoint}/_storeroom/ready", timeout=1) as r:
+                tls = self._ssl_context()
+                with urllib.request.urlopen(f"{self.endpoint}/_storeroom/ready", timeout=1, context=tls) as r:
                     ready = r.status == 200
                 if ready and self.console_port:
-                    with urllib.request.urlopen(f"{self.console_url}/signin", timeout=1) as r:
+                    with urllib.request.urlopen(f"{self.console_url}/signin", timeout=1, context=tls) as r:
                         ready = r.status == 200
                 if ready:
                     return

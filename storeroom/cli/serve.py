@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import sys
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 import click
 
@@ -14,10 +15,14 @@ from storeroom import __version__
 from storeroom.config import Settings, default_data_dir
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from multiprocessing.process import BaseProcess
 
     from storeroom.hygiene import KeyHygiene
     from storeroom.store.meta import MetaStore
+    from storeroom.tls import TlsFiles
+    from storeroom.tls.files import CertInfo
+    from storeroom.tls.selfsigned import LocalCa
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -76,17 +81,25 @@ def parse_listen(value: str) -> tuple[str, int]:
               envvar="STOREROOM_FORWARDED_HEADER", show_default=True,
               help="the header the trusted proxies set: X-Forwarded-For (with X-Forwarded-Proto) or RFC 7239 "
                    "Forwarded (env STOREROOM_FORWARDED_HEADER)")
+@click.option("--tls-cert", type=click.Path(path_type=Path), default=None, envvar="STOREROOM_TLS_CERT",
+              metavar="FILE", help="serve HTTPS (API and console) with this PEM certificate (its chain after it); "
+                                   "reloaded on SIGHUP (env STOREROOM_TLS_CERT)")
+@click.option("--tls-key", type=click.Path(path_type=Path), default=None, envvar="STOREROOM_TLS_KEY",
+              metavar="FILE", help="the certificate's unencrypted PEM private key, if not in --tls-cert's file "
+                                   "(env STOREROOM_TLS_KEY)")
+@click.option("--tls-self-signed", is_flag=True, envvar="STOREROOM_TLS_SELF_SIGNED",
+              help="serve HTTPS with a certificate from a local CA kept in DATA_DIR/tls (made at first start; "
+                   "clients trust DATA_DIR/tls/ca.pem) (env STOREROOM_TLS_SELF_SIGNED)")
 @click.option("--meta", "meta_url", default=None, envvar="STOREROOM_META_URL", metavar="URL",
               help="metadata in this PostgreSQL database (postgresql://user:password@host:port/db), shared by every "
                    "node naming it; default: SQLite in the data dir (env STOREROOM_META_URL)")
 def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain: tuple[str, ...],
           key_max_age_days: int, key_unused_days: int, metrics_public: bool, audit_retention_days: int,
           audit_sync: bool, audit_export: Path | None, audit_stdout: bool, console_listen: str, blobs: str,
-          trusted_proxies: str, forwarded_header: str, meta_url: str | None) -> None:
+          trusted_proxies: str, forwarded_header: str, tls_cert: Path | None, tls_key: Path | None,
+          tls_self_signed: bool, meta_url: str | None) -> None:
     """Run the S3 / IAM / STS / CloudTrail endpoint, and the web console on its own listener."""
     import asyncio
-
-    import uvicorn
 
     from storeroom.http.proxy import parse_networks
     from storeroom.store.backend import check_url
@@ -112,6 +125,7 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
     os.umask(0o077)  # the data dir holds object data and (encrypted) secrets: owner-only, whatever creates files
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = _lock_data_dir(data_dir)
+    tls = _prepare_tls(tls_cert, tls_key, tls_self_signed, data_dir, domain, host)
     account_id = asyncio.run(_prepare(settings))
     if settings.audit_export is not None:
         from storeroom.audit.export import recover
@@ -121,9 +135,12 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
             print(f"Storeroom: published {finished} CloudTrail log file(s) an interrupted run left unfinished",
                   file=sys.stderr)
     os.environ.update(settings.to_env())
+    if tls is not None:
+        os.environ.update(tls.files.to_env())  # the workers and the console build their SSL contexts from it
     _prepare_metrics_dir(settings.metrics_dir)
     console = _start_console(console_at)
-    console_text = f", console http://{_url_host(console_at[0])}:{console_at[1]}" if console_at else ""
+    scheme = "https" if tls is not None else "http"
+    console_text = f", console {scheme}://{_url_host(console_at[0])}:{console_at[1]}" if console_at else ""
     where = ""
     if meta_url:
         from storeroom.store.postgres import redacted
@@ -134,29 +151,156 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
                   "on this database cannot read (give them all --blobs file:///shared/path or s3://...)",
                   file=sys.stderr)
     print(f"Storeroom {__version__}: account {account_id}, {where}data in {data_dir}, "
-          f"endpoint http://{_url_host(host)}:{port} ({settings.workers} worker(s)){console_text}", file=sys.stderr,
-          flush=True)
+          f"endpoint {scheme}://{_url_host(host)}:{port} ({settings.workers} worker(s)){console_text}",
+          file=sys.stderr, flush=True)
+    if tls is not None:
+        _print_tls(tls)
     _raise_open_file_limit()
     hygiene = _start_key_hygiene(settings)
+    watch = None
+    if tls is not None:
+        from storeroom.tls.watch import ExpiryWatch
+
+        watch = ExpiryWatch(tls.files, tls.renew)
+        watch.start()
     try:
-        uvicorn.run(
-            "storeroom.http.app:create_app", factory=True, host=host, port=port, workers=settings.workers,
-            loop="uvloop", http="storeroom.http.edge:EdgeProtocol", ws="none", lifespan="on", access_log=False,
-            server_header=False, log_level=os.environ.get("STOREROOM_LOG_LEVEL", "warning"),
-            # timeouts and limits of the connections: storeroom/http/edge.py
-            # uvicorn's X-Forwarded-For handling is off: the client address is what policies (aws:SourceIp)
-            # and the audit log see, so it is taken from proxies in --trusted-proxies only, by the edge
-            # (storeroom/http/proxy.py), which also speaks the PROXY protocol.
-            proxy_headers=False,
-            backlog=2048,
-        )
+        _run_api(settings, tls, console)
     finally:
         if console is not None:
             from storeroom.console import server as console_server
 
             console_server.stop(console)
         hygiene.stop()
+        if watch is not None:
+            watch.stop()
         lock.close()
+
+
+def _run_api(settings: Settings, tls: TlsSetup | None, console: BaseProcess | None) -> None:
+    """uvicorn's workers with the edge protocol.  What ``uvicorn.run`` does, but with TLS a SIGHUP to this
+    process reloads the certificate in every worker and the console (storeroom/tls/context.py) instead of
+    uvicorn's rolling restart of the workers, which would close their idle keep-alive connections."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+
+    from storeroom.tls.context import api_context
+
+    config = uvicorn.Config(
+        "storeroom.http.app:create_app", factory=True, host=settings.host, port=settings.port,
+        workers=settings.workers, loop="uvloop", http="storeroom.http.edge:EdgeProtocol", ws="none", lifespan="on",
+        access_log=False, server_header=False, log_level=os.environ.get("STOREROOM_LOG_LEVEL", "warning"),
+        # timeouts and limits of the connections: storeroom/http/edge.py
+        # uvicorn's X-Forwarded-For handling is off: the client address is what policies (aws:SourceIp)
+        # and the audit log see, so it is taken from proxies in --trusted-proxies only, by the edge
+        # (storeroom/http/proxy.py), which also speaks the PROXY protocol.
+        proxy_headers=False,
+        backlog=2048,
+        ssl_context_factory=api_context if tls is not None else None,
+    )
+    console_pids = [console.pid] if console is not None and console.pid else []
+    if settings.workers > 1:
+        from storeroom.cli.supervisor import Supervisor
+
+        on_hup = None
+        if tls is not None:
+            files = tls.files
+
+            def on_hup(workers: list[int]) -> None:
+                from storeroom.tls.context import checked_for_reload
+
+                tls.renew()
+                if checked_for_reload(files) is not None:
+                    _signal_all([*workers, *console_pids], signal.SIGHUP)
+
+        Supervisor(config, [config.bind_socket()], on_hup).run()
+        return
+    if tls is not None:
+        from storeroom.tls.context import AFTER_RELOAD, BEFORE_RELOAD
+
+        BEFORE_RELOAD.append(tls.renew)
+        AFTER_RELOAD.append(lambda: _signal_all(console_pids, signal.SIGHUP))
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+class TlsSetup(NamedTuple):
+    files: TlsFiles
+    info: CertInfo
+    local_ca: LocalCa | None
+    # at SIGHUP and daily: re-issue a --tls-self-signed certificate near its end; True when it did
+    renew: Callable[[], bool]
+
+
+def _prepare_tls(cert: Path | None, key: Path | None, self_signed: bool, data_dir: Path, domains: tuple[str, ...],
+                 host: str) -> TlsSetup | None:
+    """The certificate to serve, checked now (a clear message and exit rather than a worker's traceback)."""
+    from storeroom.tls import TlsFiles
+    from storeroom.tls.files import TlsError, check
+
+    local_ca = None
+    if self_signed:
+        if cert is not None or key is not None:
+            sys.exit("storeroom: --tls-self-signed makes its own certificate: give it or --tls-cert, not both")
+        from storeroom.tls import selfsigned
+
+        try:
+            local_ca = selfsigned.ensure(data_dir / "tls", domains, host)
+        except OSError as exc:
+            sys.exit(f"storeroom: --tls-self-signed: cannot write {data_dir / 'tls'}: {exc.strerror or exc}")
+        files = local_ca.files
+
+        def renew() -> bool:
+            try:
+                issued = selfsigned.ensure(data_dir / "tls", domains, host).issued
+            except OSError as exc:  # the certificate in service stays; the next SIGHUP or day tries again
+                print(f"storeroom: warning: cannot renew the certificate in {data_dir / 'tls'}: {exc}",
+                      file=sys.stderr, flush=True)
+                return False
+            if issued:
+                print(f"Storeroom: made {issued} in {data_dir / 'tls'}", file=sys.stderr, flush=True)
+            return issued is not None
+    elif cert is not None:
+        files = TlsFiles(cert.resolve(), (key or cert).resolve())
+
+        def renew() -> bool:
+            return False  # a certificate of the operator's: they replace the files
+    elif key is not None:
+        sys.exit("storeroom: --tls-key needs --tls-cert (the certificate the key belongs to)")
+    else:
+        return None
+    try:
+        info = check(files)
+    except TlsError as exc:
+        sys.exit(f"storeroom: {exc}")
+    return TlsSetup(files, info, local_ca, renew)
+
+
+def _print_tls(tls: TlsSetup) -> None:
+    lines = [f"TLS certificate: {tls.info.describe()}"]
+    lines += [f"warning: {warning}" for warning in tls.info.warnings]
+    if tls.local_ca is not None:
+        ca = tls.local_ca.ca_cert
+        if tls.local_ca.issued:
+            lines.append(f"made {tls.local_ca.issued} in {ca.parent}")
+        lines += [f"the certificate is signed by a local CA: clients must trust {ca}, e.g.",
+                  f"  export AWS_CA_BUNDLE={ca}          # boto3 and the AWS CLI",
+                  f"  aws --ca-bundle {ca} s3 ls",
+                  f"  export REQUESTS_CA_BUNDLE={ca}     # Python requests",
+                  f"  curl --cacert {ca} …"]
+    print("\n".join(f"Storeroom: {line}" for line in lines), file=sys.stderr, flush=True)
 
 
 async def _prepare(settings: Settings) -> str:

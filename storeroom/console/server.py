@@ -61,9 +61,14 @@ def _run(sock: socket.socket) -> None:
     _die_with_parent()
     import uvicorn
 
+    from storeroom.tls import TlsFiles
+    from storeroom.tls.context import console_context
+
     config = uvicorn.Config(
         "storeroom.console.app:create_app", factory=True, loop="uvloop", http="httptools", ws="none",
         lifespan="on", access_log=False, server_header=False, proxy_headers=False,
         log_level=os.environ.get("STOREROOM_LOG_LEVEL", "warning"), timeout_keep_alive=20,
-        h11_max_incomplete_event_size=16 * 1024)
+        h11_max_incomplete_event_size=16 * 1024,
+        # HTTPS with the API's certificate, reloaded on the SIGHUP the master forwards (storeroom/tls/context.py)
+        ssl_context_factory=console_context if TlsFiles.from_env() is not None else None)
     uvicorn.Server(config).run(sockets=[sock])

@@ -32,6 +32,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import quote_plus
 
 from storeroom.checksums import ALGORITHMS, Checksum, combine_crc, header_name
 from storeroom.errors import AwsError
@@ -117,8 +118,13 @@ async def _answer_again(call: S3Call, upload_id: str, fingerprint: str | None) -
 
 def _result(call: S3Call, record: ObjectRecord) -> Response:
     host = call.headers.get("host", "localhost")
+    scheme = "https" if call.request.secure else "http"  # the scheme the client used (TLS, or a trusted proxy's)
+    # S3 form-encodes the key in Location ("a/b c" → "a%2Fb+c", as SDK issues about it show) and names the
+    # bucket in the host for virtual-hosted-style requests.
+    key = quote_plus(record.key, safe="")
+    path = key if host.startswith(f"{record.bucket}.") else f"{record.bucket}/{key}"
     result = xml.document("CompleteMultipartUploadResult",
-                          xml.tag("Location", f"http://{host}/{record.bucket}/{record.key}")
+                          xml.tag("Location", f"{scheme}://{host}/{path}")
                           + xml.tag("Bucket", record.bucket) + xml.tag("Key", record.key)
                           + xml.tag("ETag", record.quoted_etag) + checksum_elements(record.checksum))
     return Response(200, list(XML_HEADERS), result)

@@ -323,3 +323,12 @@ def test_upload_part_over_5_gib_is_entity_too_large(server, s3, bucket):
         assert parse_error(resp.read())["Code"] == "EntityTooLarge"
     finally:
         conn.close()
+
+
+def test_complete_location_is_the_objects_url_with_the_key_form_encoded(s3, endpoint, bucket):
+    """S3 answers Location with the key form-encoded ("/" as %2F, " " as "+"), as SDK issues about it show."""
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="dir/a b.txt")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="dir/a b.txt", UploadId=upload_id, PartNumber=1, Body=b"x")["ETag"]
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="dir/a b.txt", UploadId=upload_id,
+                                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert done["Location"] == f"{endpoint}/{bucket}/dir%2Fa+b.txt"

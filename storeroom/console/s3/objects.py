@@ -31,6 +31,7 @@ from storeroom.console.s3.common import (
 from storeroom.console.services import ServiceError
 from storeroom.console.web import Page, Routes
 from storeroom.share import MAX_EXPIRES, MIN_EXPIRES, Grant
+from storeroom.tls import TlsFiles
 
 routes = Routes()
 PAGE_SIZE = 100
@@ -219,7 +220,8 @@ def _endpoint(page: Page) -> str:
         host = page.request.url.hostname or "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+    scheme = "https" if TlsFiles.from_env() is not None else "http"  # the API listener's, not the console's
+    return f"{scheme}://{host}:{settings.port}"
 
 
 @routes.post("/s3/buckets/{bucket}/share")
