@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from storeroom.iam import login_store
+from storeroom.iam import login_store, role_store
 from storeroom.iam import user_store as store
 from storeroom.iam.api import Handler, IamCall, new_id
 from storeroom.iam.pagination import keyset_page, list_page
@@ -373,12 +373,14 @@ _QUOTAS = {
 async def GetAccountSummary(call: IamCall) -> Result:
     await call.require("*")
     c, m = await store.counts(call.db), await login_store.mfa_counts(call.db)
+    roles, profiles, providers = await role_store.role_counts(call.db)
     summary = {
         "Users": c.users, "Groups": c.groups, "Policies": c.policies, "PolicyVersionsInUse": c.attachments,
         "AccountAccessKeysPresent": 1 if c.root_keys else 0, "AccountMFAEnabled": 1 if m.root_enabled else 0,
         "AccountPasswordPresent": 1 if m.root_password else 0, "AccountSigningCertificatesPresent": 0,
         "MFADevices": m.devices, "MFADevicesInUse": m.in_use, "ServerCertificates": 0,
-        "Roles": 0, "InstanceProfiles": 0, "Providers": 0, "GlobalEndpointTokenVersion": 1, **_QUOTAS,
+        "Roles": roles, "InstanceProfiles": profiles, "Providers": providers, "GlobalEndpointTokenVersion": 1,
+        **_QUOTAS,
     }
     return {"SummaryMap": summary}
 
@@ -409,17 +411,10 @@ def _empty_list(member: str, per_user: bool) -> Handler:
 
 for _name, _member, _per_user in (
     ("ListSSHPublicKeys", "SSHPublicKeys", True), ("ListSigningCertificates", "Certificates", True),
-    ("ListServiceSpecificCredentials", "ServiceSpecificCredentials", True), ("ListRoles", "Roles", False),
-    ("ListInstanceProfiles", "InstanceProfiles", False),
+    ("ListServiceSpecificCredentials", "ServiceSpecificCredentials", True),
     ("ListServerCertificates", "ServerCertificateMetadataList", False),
 ):
     HANDLERS[_name] = _empty_list(_member, _per_user)
-
-
-@action
-async def ListOpenIDConnectProviders(call: IamCall) -> Result:
-    await call.require("*")
-    return {"OpenIDConnectProviderList": []}
 
 
 @action
