@@ -45,8 +45,9 @@ def provider_arn(account_id: str, url: str) -> str:
 
 def _url(value: str) -> str:
     """"The URL must begin with https:// and should correspond to the iss claim in the provider's OpenID Connect
-    ID tokens … You can include a path component … but not a port number, query string or fragment" (the
-    CreateOpenIDConnectProvider reference)."""
+    ID tokens … You can include a path component … but not a query string or fragment" (the
+    CreateOpenIDConnectProvider reference).  Deviation: AWS also refuses a port number; Storeroom takes one,
+    since a self-hosted issuer (a GitLab, a Keycloak) may well listen on one."""
     parts = urlsplit(value)
     if parts.scheme.lower() != "https" or not parts.hostname or parts.query or parts.fragment \
             or "@" in parts.netloc:

@@ -9,7 +9,7 @@ token is checked as AWS checks it
    ``InvalidIdentityToken`` "No OpenIDConnect provider found in your account for <iss>";
 2. its signature, with a key of the issuer's JWKS: fetched over HTTPS from ``<iss>/.well-known/openid-configuration``
    → ``jwks_uri``, cached for an hour and fetched again when a token names an unknown ``kid`` (at most once a
-   minute), or read from a file for installations without network access (``STOREROOM_OIDC_JWKS``, below);
+   second), or read from a file for installations without network access (``STOREROOM_OIDC_JWKS``, below);
 3. ``exp`` (``ExpiredTokenException``) and ``nbf``; an audience (``aud``) among the provider's client ids, else
    "Incorrect token audience";
 4. the role's trust policy must allow ``sts:AssumeRoleWithWebIdentity`` to the provider (``"Federated":
@@ -68,7 +68,7 @@ from storeroom.sts.assume import (
 HANDLERS: dict[str, Handler] = {}
 ACTION = "sts:AssumeRoleWithWebIdentity"
 CACHE_SECONDS = 3600
-REFETCH_SECONDS = 60
+REFETCH_SECONDS = 1
 FETCH_TIMEOUT = 5.0
 MAX_DOCUMENT = 1 << 20
 _CLAIMS = ("sub", "aud", "azp", "amr")
