@@ -423,7 +423,8 @@ class App:
         principal = None if context is None else context.principal
         denied = None
         if response.error_code == "AccessDenied":
-            denied = metrics.ANONYMOUS if principal is None or principal.is_anonymous else principal.arn
+            # a role session counts under its role (session names would make a label per session)
+            denied = metrics.ANONYMOUS if principal is None or principal.is_anonymous else principal.principal_arn
         operation = (context.operation if context is not None else None) or "Unknown"
         self.metrics.observe(service, operation, response.status, time.time() - request.started, request.received,
                              sent, denied)

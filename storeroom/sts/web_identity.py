@@ -238,7 +238,8 @@ async def assume_role_with_web_identity(call: StsCall) -> Result:
         raise jwt.invalid("Incorrect token audience")
     sub = str(token.claims.get("sub", ""))
     key = provider.issuer_key
-    call.ctx.principal = Principal("WebIdentityUser", call.account_id, "", f"{key}:{audience}:{sub}", sub)
+    call.ctx.principal = Principal("WebIdentityUser", call.account_id, "", f"{key}:{audience}:{sub}", sub,
+                                   issuer_arn=key)
     role = await find_role(call, p["RoleArn"])
     denied = AwsError("AccessDenied", f"Not authorized to perform {ACTION}", 403)
     if role is None:

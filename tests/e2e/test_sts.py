@@ -453,3 +453,51 @@ def test_altered_missing_and_foreign_tokens(endpoint: str, iam: Any, iam_user: C
         url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "shared"})
         assert "x-amz-security-token=" in url.lower() and requests.get(url, timeout=10).content == b"s"
         assert client.get_object(Bucket=bucket, Key="shared")["Body"].read() == b"s"
+
+
+# -- the audit trail ------------------------------------------------------------------------------------------
+
+
+def lookup(endpoint: str, key: str, value: str, count: int = 1) -> list[dict[str, Any]]:
+    """Events by one lookup attribute, waiting for the audit writer (events are written about a second after)."""
+    trail = make_client(endpoint, "cloudtrail")
+    events: list[dict[str, Any]] = []
+    for _ in range(60):
+        events = [json.loads(e["CloudTrailEvent"]) for e in trail.lookup_events(
+            LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}])["Events"]]
+        if len(events) >= count:
+            break
+        time.sleep(0.1)
+    return events
+
+
+def test_cloudtrail_records_assumed_role_sessions(endpoint: str, iam: Any, bucket: str,
+                                                  iam_user: Callable[..., IamUser],
+                                                  new_role: Callable[..., str]) -> None:
+    acct = account(iam)
+    user = iam_user()
+    name = new_role(trust_policy({"Principal": {"AWS": user.arn}, "Action": ["sts:AssumeRole",
+                                                                             "sts:SetSourceIdentity"]}),
+                    managed=[S3_FULL])
+    arn = role_arn(iam, name)
+    answer = user.client("sts").assume_role(RoleArn=arn, RoleSessionName="audited", SourceIdentity="alice")
+    key_id = answer["Credentials"]["AccessKeyId"]
+    session_client(endpoint, answer["Credentials"]).put_object(Bucket=bucket, Key="audited", Body=b"x")
+    assumed = [e for e in lookup(endpoint, "EventName", "AssumeRole", 1)
+               if e["responseElements"] and e["responseElements"]["credentials"]["accessKeyId"] == key_id]
+    assert len(assumed) == 1
+    event = assumed[0]
+    assert event["eventSource"] == "sts.amazonaws.com" and event["userIdentity"]["arn"] == user.arn
+    assert event["requestParameters"]["roleArn"] == arn and event["requestParameters"]["roleSessionName"] == "audited"
+    assert event["responseElements"]["credentials"]["secretAccessKey"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert event["responseElements"]["assumedRoleUser"]["arn"] == f"arn:aws:sts::{acct}:assumed-role/{name}/audited"
+    put = [e for e in lookup(endpoint, "AccessKeyId", key_id) if e["eventName"] == "PutObject"]
+    identity = put[0]["userIdentity"]
+    role_id = iam.get_role(RoleName=name)["Role"]["RoleId"]
+    assert identity["type"] == "AssumedRole" and identity["principalId"] == f"{role_id}:audited"
+    assert identity["arn"] == f"arn:aws:sts::{acct}:assumed-role/{name}/audited" and identity["accessKeyId"] == key_id
+    context = identity["sessionContext"]
+    assert context["sessionIssuer"] == {"type": "Role", "principalId": role_id, "arn": arn, "accountId": acct,
+                                        "userName": name}
+    assert context["attributes"]["mfaAuthenticated"] == "false" and context["sourceIdentity"] == "alice"
+    assert context["attributes"]["creationDate"].endswith("Z")

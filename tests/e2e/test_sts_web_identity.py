@@ -249,3 +249,22 @@ def test_an_offline_issuer_with_its_jwks_in_a_file(own: StoreroomServer, iam: An
     finally:
         delete_role_fully(iam, name)
         iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+
+
+def test_cloudtrail_names_the_web_identity(own: StoreroomServer, issuer: OidcIssuer, role: str,
+                                           provider: str) -> None:
+    from tests.e2e.test_sts import lookup
+
+    answer = unsigned_sts(own.endpoint).assume_role_with_web_identity(
+        RoleArn=role, RoleSessionName="traced", WebIdentityToken=issuer.token(sub="repo:octo/app:ref:refs/heads/main"))
+    key_id = answer["Credentials"]["AccessKeyId"]
+    session_s3(own.endpoint, answer["Credentials"]).list_buckets()
+    assumed = [e for e in lookup(own.endpoint, "EventName", "AssumeRoleWithWebIdentity")
+               if (e.get("responseElements") or {}).get("credentials", {}).get("accessKeyId") == key_id]
+    assert assumed[0]["userIdentity"] == {
+        "type": "WebIdentityUser", "principalId": f"{issuer.host}:{AUDIENCE}:repo:octo/app:ref:refs/heads/main",
+        "userName": "repo:octo/app:ref:refs/heads/main", "identityProvider": issuer.host}
+    assert assumed[0]["requestParameters"]["webIdentityToken"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    listed = [e for e in lookup(own.endpoint, "AccessKeyId", key_id) if e["eventName"] == "ListBuckets"]
+    context = listed[0]["userIdentity"]["sessionContext"]
+    assert context["webIdFederationData"] == {"federatedProvider": provider, "attributes": {}}
