@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from storeroom import clock, cloudtrail, metrics, query
+from storeroom import clock, cloudtrail, container, metrics, query
 from storeroom.audit.events import capture
 from storeroom.audit.log import AuditLog, AuditOptions
 from storeroom.audit.refused import refused_context
@@ -82,6 +82,7 @@ class App:
         self.blobs: Blobs | None = None
         self.tokens: SessionTokens | None = None
         self.sts: StsService | None = None
+        self.container: container.ContainerCredentials | None = None
         self.account_id = ""
         self.ready = False
 
@@ -107,6 +108,8 @@ class App:
         self.s3 = S3Service(settings, self.meta, self.blobs, account_id, authorizer)
         self.iam = IamService(self.meta, account_id, authorizer, box)
         self.sts = StsService(self.meta, account_id, authorizer, box, self.tokens, settings.region)
+        self.container = container.ContainerCredentials(self.meta, self.tokens, self.audit, account_id,
+                                                        settings.region)
         self.authorizer = authorizer
         self.metrics = metrics.RequestMetrics()
         self.cloudtrail = cloudtrail.CloudTrailService(self.audit, authorizer)
@@ -168,6 +171,7 @@ class App:
         if request.path.startswith("/_storeroom/"):
             own = await self._metrics_endpoint(request) if request.path == "/_storeroom/metrics" \
                 else await self._ready() if request.path == "/_storeroom/ready" and self.ready \
+                else await self._container_credentials(request) if request.path.startswith(container.PATH) \
                 else self._own_endpoint(request)
             await send_response(send, own, [(b"x-amz-request-id", request.request_id.encode()), _SERVER])
             return
@@ -376,6 +380,16 @@ class App:
             body["status"] = "unavailable"
             return Response(503, [("content-type", "application/json")], json.dumps(body).encode())
         return Response(200, [("content-type", "application/json")], json.dumps(body).encode())
+
+    async def _container_credentials(self, request: Request) -> Response:
+        """GET /_storeroom/credentials/APP: role credentials for an application's token (storeroom/container.py)."""
+        if self.container is None:
+            return Response(503, [("content-type", "application/json")], b'{"status":"starting"}')
+        try:
+            return await self.container.handle(request)
+        except AwsError as err:  # the metadata store is away
+            return Response(err.status, [("content-type", "application/json")],
+                            json.dumps({"code": err.code, "message": err.message}).encode())
 
     async def _metrics_endpoint(self, request: Request) -> Response:
         """GET /_storeroom/metrics: unsigned from loopback (or from anywhere with --metrics-public); otherwise a
