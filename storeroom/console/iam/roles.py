@@ -113,7 +113,7 @@ async def create(page: Page) -> Response:
     name, description = page.field("role_name").strip(), page.field("description").strip()
     document, caller = page.field("policy_document"), page.caller
     duration = int(page.field("max_session")) if page.field("max_session").isdigit() else 3600
-    state = {"name": name, "description": description, "duration": duration, "document": document,
+    state: dict[str, Any] = {"name": name, "description": description, "duration": duration, "document": document,
              "kind": page.field("template") or "account"}
     if not name:
         return await _form(page, **state, problem=None, error="Enter a role name.", status=400)
@@ -145,8 +145,8 @@ async def role(page: Page) -> Response:
         context.update(document=json.dumps(_document(found.get("AssumeRolePolicyDocument")), indent=2),
                        problem=None, error=None)
     else:
-        context["revoked"] = REVOKE_POLICY in await all_pages(caller, "ListRolePolicies", "PolicyNames",
-                                                              RoleName=name)
+        names: list[Any] = await all_pages(caller, "ListRolePolicies", "PolicyNames", RoleName=name)
+        context["revoked"] = REVOKE_POLICY in names
     return page.render("iam/role.html", **context)
 
 
