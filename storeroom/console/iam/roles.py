@@ -48,6 +48,9 @@ def trust_template(kind: str, account: str, provider: str = "") -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]}, indent=2)
 
 
+_KINDS = {"AWS": "Account or principal", "Service": "AWS service", "Federated": "Identity provider"}
+
+
 def trusted_entities(document: Any) -> str:
     """The list's "Trusted entities" column: who the trust policy names."""
     statements = document.get("Statement", []) if isinstance(document, dict) else []
@@ -59,8 +62,8 @@ def trusted_entities(document: Any) -> str:
         elif isinstance(principal, dict):
             for kind, values in principal.items():
                 for value in [values] if isinstance(values, str) else values:
-                    names.append({"AWS": "Account or principal", "Service": "AWS service",
-                                  "Federated": "Identity provider"}.get(kind, kind) + f": {value}")
+                    label = _KINDS.get(str(kind), str(kind))
+                    names.append(f"{label}: {value}")
     return ", ".join(dict.fromkeys(names)) or "-"
 
 
