@@ -264,10 +264,15 @@ def evaluate(request: AuthRequest, principal: PrincipalPolicies | None,
     resource's account.  ``explain=False`` (enforcement) leaves out the identity and boundary statements that
     allowed, which only the simulator reports; denials are always explained."""
     action = request.action.lower()
-    if not explain and resource_policy is None and principal is not None and principal.boundary is None \
-            and principal.session is None:
-        quick = _static_decision(principal.plans(action)[0], request.resource)
-        if quick is not None:
+    if not explain and resource_policy is None and principal is not None and principal.boundary is None:
+        identity_plan, _, session_plan = principal.plans(action)
+        quick = _static_decision(identity_plan, request.resource)
+        # a role session's session policies decided the same way (the order of the reasons: the full path's)
+        session_quick = True if session_plan is None else _static_decision(session_plan, request.resource)
+        if quick is not None and session_quick is not None:
+            if not session_quick:
+                return _plain_verdict("implicitDeny", f"because no session policy allows the {request.action} "
+                                                      f"action")
             return _plain_verdict("allowed", "") if quick else _plain_verdict(
                 "implicitDeny", f"because no identity-based policy allows the {request.action} action")
     missing: dict[str, str] = {}
