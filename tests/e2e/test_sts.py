@@ -501,3 +501,36 @@ def test_cloudtrail_records_assumed_role_sessions(endpoint: str, iam: Any, bucke
                                         "userName": name}
     assert context["attributes"]["mfaAuthenticated"] == "false" and context["sourceIdentity"] == "alice"
     assert context["attributes"]["creationDate"].endswith("Z")
+
+
+def test_actions_not_built_and_unsigned_requests(endpoint: str, iam: Any, iam_user: Callable[..., IamUser]) -> None:
+    user = iam_user()
+    with pytest.raises(ClientError) as exc:
+        user.client("sts").get_federation_token(Name="fed")
+    assert error(exc)[:2] == (501, "NotImplemented")
+    unsigned = requests.post(f"{endpoint}/", data={"Action": "AssumeRoleWithSAML", "Version": "2011-06-15",
+                                                   "RoleArn": "arn:aws:iam::123456789012:role/r",
+                                                   "PrincipalArn": "arn:aws:iam::123456789012:saml-provider/p",
+                                                   "SAMLAssertion": "PHNhbWw+"}, timeout=10)
+    assert unsigned.status_code == 501 and "<Code>NotImplemented</Code>" in unsigned.text
+    assert "<ErrorResponse" in unsigned.text   # the Query protocol's shape, not S3's
+    # other unsigned form posts to the root are S3's (anonymous) requests, as before
+    other = requests.post(f"{endpoint}/", data={"Action": "GetCallerIdentity"}, timeout=10)
+    assert "<ErrorResponse" not in other.text and "<Error>" in other.text
+
+
+def test_the_aws_cli_assumes_a_role(endpoint: str, iam: Any, iam_user: Callable[..., IamUser],
+                                    new_role: Callable[..., str]) -> None:
+    import subprocess
+
+    from tests.e2e.cli import cli_env
+
+    user = iam_user()
+    name = new_role(trust_policy({"Principal": {"AWS": user.arn}, "Action": "sts:AssumeRole"}))
+    env = cli_env(endpoint, AWS_ACCESS_KEY_ID=user.key_id, AWS_SECRET_ACCESS_KEY=user.secret,
+                  AWS_DEFAULT_REGION=REGION)   # the AWS CLI v1 reads only AWS_DEFAULT_REGION
+    done = subprocess.run(["aws", "sts", "assume-role", "--role-arn", role_arn(iam, name), "--role-session-name",
+                           "from-cli"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["AssumedRoleUser"]["Arn"].endswith(f":assumed-role/{name}/from-cli")
