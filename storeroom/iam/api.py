@@ -95,6 +95,12 @@ class IamCall:
                            f"resource: {shown or resource} {evaluation.reason}".rstrip(), 403)
         self.authorized = True
 
+    def user_caller(self) -> None:
+        """Actions that default to the caller's own user (GetUser, ListAccessKeys… without ``UserName``) need a
+        user: a role session's answer is AWS's ValidationError."""
+        if self.caller.type != "IAMUser":
+            raise AwsError("ValidationError", "Must specify userName when calling with non-User credentials", 400)
+
     async def write(self, job: Job[T]) -> T:
         """Run ``job`` in a durable transaction that invalidates every worker's (and node's) IAM caches."""
         if not self.authorized:  # a handler must authorize before it changes anything

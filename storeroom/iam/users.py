@@ -147,6 +147,7 @@ async def _get_caller(call: IamCall) -> Result:
         if used is not None:
             root["PasswordLastUsed"] = used
         return {"User": root}
+    call.user_caller()
     await call.require(caller.arn)
     user = await store.get_user_by_id(call.db, caller.principal_id)
     if user is None:
@@ -219,6 +220,7 @@ async def _key_owner(call: IamCall) -> tuple[str, str | None]:
     if caller.is_root:
         await call.require(_root_arn(call))
         return store.ROOT, None
+    call.user_caller()
     await call.require(caller.arn)
     user = await store.get_user_by_id(call.db, caller.principal_id)
     if user is None:
@@ -396,6 +398,8 @@ async def _credential_owner(call: IamCall) -> None:
     if call.params.get("UserName") is not None:
         await _require_user(call, call.params["UserName"])
     else:
+        if not call.caller.is_root:
+            call.user_caller()
         await call.require(_root_arn(call) if call.caller.is_root else call.caller.arn)
 
 

@@ -268,7 +268,6 @@ async def assume_role(call: StsCall) -> Result:
     now = clock.now()
     role = await find_role(call, arn)
     chained = caller.is_role_session
-    seconds = duration(p.get("DurationSeconds"), role, chained) if role is not None else 0
     policy, policy_arns = await session_policies(call)
     tags, transitive = session_tags(call, caller)
     packed = check_packed(policy, policy_arns, tags)
@@ -284,6 +283,7 @@ async def assume_role(call: StsCall) -> Result:
     if source_identity is not None:
         keys["sts:sourceidentity"] = (source_identity,)
     role = await authorize_assume(call, role, arn, keys, actions)
+    seconds = duration(p.get("DurationSeconds"), role, chained)   # once allowed: the role's limit is its own
     session = Session(ROLE, role.role_id, now, now + seconds, p["RoleSessionName"], mfa, policy, policy_arns, tags,
                       transitive, source_identity, chained, via="sts")
     note_role_used(call, role, now)

@@ -458,14 +458,16 @@ def test_altered_missing_and_foreign_tokens(endpoint: str, iam: Any, iam_user: C
 # -- the audit trail ------------------------------------------------------------------------------------------
 
 
-def lookup(endpoint: str, key: str, value: str, count: int = 1) -> list[dict[str, Any]]:
-    """Events by one lookup attribute, waiting for the audit writer (events are written about a second after)."""
+def lookup(endpoint: str, key: str, value: str,
+           wanted: Callable[[dict[str, Any]], bool] = lambda e: True) -> list[dict[str, Any]]:
+    """The ``wanted`` events among those of one lookup attribute, waiting for the audit writer (events are
+    written about a second after their request)."""
     trail = make_client(endpoint, "cloudtrail")
     events: list[dict[str, Any]] = []
     for _ in range(60):
-        events = [json.loads(e["CloudTrailEvent"]) for e in trail.lookup_events(
-            LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}])["Events"]]
-        if len(events) >= count:
+        events = [e for e in (json.loads(e["CloudTrailEvent"]) for e in trail.lookup_events(
+            LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}])["Events"]) if wanted(e)]
+        if events:
             break
         time.sleep(0.1)
     return events
@@ -483,15 +485,15 @@ def test_cloudtrail_records_assumed_role_sessions(endpoint: str, iam: Any, bucke
     answer = user.client("sts").assume_role(RoleArn=arn, RoleSessionName="audited", SourceIdentity="alice")
     key_id = answer["Credentials"]["AccessKeyId"]
     session_client(endpoint, answer["Credentials"]).put_object(Bucket=bucket, Key="audited", Body=b"x")
-    assumed = [e for e in lookup(endpoint, "EventName", "AssumeRole", 1)
-               if e["responseElements"] and e["responseElements"]["credentials"]["accessKeyId"] == key_id]
+    assumed = lookup(endpoint, "EventName", "AssumeRole", lambda e: (e.get("responseElements") or {}).get(
+        "credentials", {}).get("accessKeyId") == key_id)
     assert len(assumed) == 1
     event = assumed[0]
     assert event["eventSource"] == "sts.amazonaws.com" and event["userIdentity"]["arn"] == user.arn
     assert event["requestParameters"]["roleArn"] == arn and event["requestParameters"]["roleSessionName"] == "audited"
     assert event["responseElements"]["credentials"]["secretAccessKey"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
     assert event["responseElements"]["assumedRoleUser"]["arn"] == f"arn:aws:sts::{acct}:assumed-role/{name}/audited"
-    put = [e for e in lookup(endpoint, "AccessKeyId", key_id) if e["eventName"] == "PutObject"]
+    put = lookup(endpoint, "AccessKeyId", key_id, lambda e: e["eventName"] == "PutObject")
     identity = put[0]["userIdentity"]
     role_id = iam.get_role(RoleName=name)["Role"]["RoleId"]
     assert identity["type"] == "AssumedRole" and identity["principalId"] == f"{role_id}:audited"
@@ -534,3 +536,17 @@ def test_the_aws_cli_assumes_a_role(endpoint: str, iam: Any, iam_user: Callable[
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["AssumedRoleUser"]["Arn"].endswith(f":assumed-role/{name}/from-cli")
+
+
+def test_iam_actions_that_default_to_the_callers_user(endpoint: str, iam: Any, iam_user: Callable[..., IamUser],
+                                                      new_role: Callable[..., str]) -> None:
+    user = iam_user()
+    name = new_role(trust_policy({"Principal": {"AWS": user.arn}, "Action": "sts:AssumeRole"}),
+                    managed=["arn:aws:iam::aws:policy/IAMReadOnlyAccess"])
+    creds = user.client("sts").assume_role(RoleArn=role_arn(iam, name), RoleSessionName="iam1")["Credentials"]
+    role_iam = session_client(endpoint, creds, "iam")
+    assert role_iam.get_role(RoleName=name)["Role"]["RoleName"] == name
+    for call in (role_iam.get_user, role_iam.list_access_keys):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error(exc) == (400, "ValidationError", "Must specify userName when calling with non-User credentials")

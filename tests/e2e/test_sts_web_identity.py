@@ -259,12 +259,12 @@ def test_cloudtrail_names_the_web_identity(own: StoreroomServer, issuer: OidcIss
         RoleArn=role, RoleSessionName="traced", WebIdentityToken=issuer.token(sub="repo:octo/app:ref:refs/heads/main"))
     key_id = answer["Credentials"]["AccessKeyId"]
     session_s3(own.endpoint, answer["Credentials"]).list_buckets()
-    assumed = [e for e in lookup(own.endpoint, "EventName", "AssumeRoleWithWebIdentity")
-               if (e.get("responseElements") or {}).get("credentials", {}).get("accessKeyId") == key_id]
+    assumed = lookup(own.endpoint, "EventName", "AssumeRoleWithWebIdentity", lambda e: (
+        e.get("responseElements") or {}).get("credentials", {}).get("accessKeyId") == key_id)
     assert assumed[0]["userIdentity"] == {
         "type": "WebIdentityUser", "principalId": f"{issuer.host}:{AUDIENCE}:repo:octo/app:ref:refs/heads/main",
         "userName": "repo:octo/app:ref:refs/heads/main", "identityProvider": issuer.host}
     assert assumed[0]["requestParameters"]["webIdentityToken"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
-    listed = [e for e in lookup(own.endpoint, "AccessKeyId", key_id) if e["eventName"] == "ListBuckets"]
+    listed = lookup(own.endpoint, "AccessKeyId", key_id, lambda e: e["eventName"] == "ListBuckets")
     context = listed[0]["userIdentity"]["sessionContext"]
     assert context["webIdFederationData"] == {"federatedProvider": provider, "attributes": {}}
