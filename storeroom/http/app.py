@@ -38,6 +38,7 @@ from storeroom.http.types import (
 )
 from storeroom.iam.api import IamService
 from storeroom.identity import CredentialResolver, Principal, anonymous
+from storeroom.s3 import cors
 from storeroom.s3.access_log import AccessLogging
 from storeroom.s3.service import S3Service
 from storeroom.services import (
@@ -197,6 +198,8 @@ class App:
         except Exception:  # noqa: BLE001 - never a stack trace to the client; log it, answer InternalError
             log.error("request %s failed:\n%s", request.request_id, traceback.format_exc())
             response = render(AwsError("InternalError"), request)
+        if service == "s3" and "origin" in request.headers and request.method != "OPTIONS":
+            await self._cors(request, response)
         common = [(b"x-amz-request-id", request.request_id.encode()), (b"x-amz-id-2", _HOST_ID.encode()),
                   _SERVER]
         if request.body_unread:
@@ -214,6 +217,15 @@ class App:
                     context = self._refused(request)
                 self._audit(request, context, response, responded)
             self._observe(request, context, service, response)
+
+    async def _cors(self, request: Request, response: Response) -> None:
+        """A cross-origin request's answer, errors included, carries the CORS headers of the rule of its bucket
+        that allows it (storeroom/s3/cors.py)."""
+        assert self.s3 is not None
+        try:
+            response.headers.extend(await cors.response_headers(self.s3, request))
+        except Exception:  # noqa: BLE001 - the answer stands without them (the store may be away)
+            log.warning("request %s: CORS headers not added:\n%s", request.request_id, traceback.format_exc())
 
     async def authenticate(self, request: Request, v2: SignedRequestV2 | None, signed: SignedRequest | None) -> Context:
         """Find the key, verify time and signature. Unsigned requests are anonymous S3."""

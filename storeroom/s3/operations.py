@@ -24,6 +24,7 @@ from storeroom.s3 import (
     bucket_policy,
     buckets,
     complete,
+    cors,
     listing,
     multipart,
     objects,
@@ -83,7 +84,11 @@ OPERATIONS: tuple[Operation, ...] = (
     _row("PutBucketAcl", "PUT", BUCKET, "acl", "s3:PutBucketAcl", acl.put_bucket_acl),
     # Settings no Storeroom bucket has: read as S3 answers them for a bucket without them (unconfigured.py).
     _row("GetBucketTagging", "GET", BUCKET, "tagging", "s3:GetBucketTagging", unconfigured.get_bucket_tagging),
-    _row("GetBucketCors", "GET", BUCKET, "cors", "s3:GetBucketCORS", unconfigured.get_bucket_cors),
+    _row("GetBucketCors", "GET", BUCKET, "cors", "s3:GetBucketCORS", cors.get_bucket_cors),
+    _row("PutBucketCors", "PUT", BUCKET, "cors", "s3:PutBucketCORS", cors.put_bucket_cors),
+    # "To use this operation, you must have permission to perform the s3:PutBucketCORS action."
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucketCors.html)
+    _row("DeleteBucketCors", "DELETE", BUCKET, "cors", "s3:PutBucketCORS", cors.delete_bucket_cors),
     _row("GetBucketLifecycleConfiguration", "GET", BUCKET, "lifecycle", "s3:GetLifecycleConfiguration",
          unconfigured.get_bucket_lifecycle),
     _row("GetBucketEncryption", "GET", BUCKET, "encryption", "s3:GetEncryptionConfiguration",
@@ -132,8 +137,6 @@ OPERATIONS: tuple[Operation, ...] = (
             ("DeleteBucketTagging", "DELETE", BUCKET, "tagging"),
             ("PutObjectTagging", "PUT", OBJECT, "tagging"),
             ("DeleteObjectTagging", "DELETE", OBJECT, "tagging"),
-            ("PutBucketCors", "PUT", BUCKET, "cors"),
-            ("DeleteBucketCors", "DELETE", BUCKET, "cors"),
             ("PutBucketLifecycleConfiguration", "PUT", BUCKET, "lifecycle"),
             ("DeleteBucketLifecycle", "DELETE", BUCKET, "lifecycle"),
             ("PutBucketEncryption", "PUT", BUCKET, "encryption"),

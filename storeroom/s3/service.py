@@ -18,7 +18,7 @@ from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Request, Response
 from storeroom.policy import Evaluation
-from storeroom.s3 import xml
+from storeroom.s3 import cors, xml
 from storeroom.s3.operations import Operation, match_operation
 from storeroom.store.blob_backend import Blobs
 from storeroom.store.meta import Bucket, MetaStore
@@ -178,6 +178,7 @@ class S3Service:
         self.account_id = account_id
         self.domains = ("localhost", *settings.domains)
         self.access_logging: Any = None  # s3/access_log.py's AccessLogging, once the app has made it
+        self.cors = cors.CorsRules(meta)
 
     def virtual_host_bucket(self, request: Request) -> str | None:
         """The bucket named by a ``bucket.<domain>`` Host header, if any."""
@@ -209,6 +210,9 @@ class S3Service:
         if "\ufffd" in request.path and not _valid_utf8_path(request.raw_path):
             raise AwsError("InvalidURI")
         bucket, key = self.address(request)
+        if request.method == "OPTIONS":  # a browser's CORS preflight: no credentials, answered from the rules
+            ctx.operation, ctx.bucket, ctx.key = "PreflightRequest", bucket, key
+            return await cors.preflight(self, request)
         if key is not None and len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
             raise AwsError("KeyTooLongError", Size=str(len(key.encode("utf-8", "surrogatepass"))),
                            MaxSizeAllowed=str(MAX_KEY_BYTES))

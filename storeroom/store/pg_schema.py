@@ -228,6 +228,14 @@ CREATE TABLE console_spent (
 );
 """
 
+# Version 2 (SQLite's schema 6): a bucket's CORS rules (storeroom/s3/cors.py).
+META_V2 = r"""
+CREATE TABLE bucket_cors (
+    bucket TEXT COLLATE "C" PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
+    rules TEXT NOT NULL
+);
+"""
+
 # The audit trail lives in the same database, in tables of its own (SQLite keeps it in a file of its own,
 # audit.sqlite3, so that its write volume never contends with the metadata's writer).
 AUDIT_V1 = r"""
