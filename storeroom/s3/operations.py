@@ -21,6 +21,7 @@ from storeroom.errors import AwsError
 from storeroom.s3 import (
     access_log,
     acl,
+    attributes,
     bucket_policy,
     buckets,
     complete,
@@ -127,11 +128,13 @@ OPERATIONS: tuple[Operation, ...] = (
     _row("DeleteObject", "DELETE", OBJECT, None, "s3:DeleteObject", objects.delete_object),
     _row("PutObjectAcl", "PUT", OBJECT, "acl", "s3:PutObjectAcl", acl.put_object_acl),
     _row("GetObjectTagging", "GET", OBJECT, "tagging", "s3:GetObjectTagging", unconfigured.get_object_tagging),
+    # "you need the s3:GetObject and s3:GetObjectAttributes permissions": the handler asks for s3:GetObject too
+    _row("GetObjectAttributes", "GET", OBJECT, "attributes", "s3:GetObjectAttributes",
+         attributes.get_object_attributes),
     # Recognised, not implemented yet: 501 NotImplemented naming the operation.
     *(
         _row(name, method, level, sub, "")
         for name, method, level, sub in (
-            ("GetObjectAttributes", "GET", OBJECT, "attributes"),
             ("PutBucketVersioning", "PUT", BUCKET, "versioning"),
             ("PutBucketTagging", "PUT", BUCKET, "tagging"),
             ("DeleteBucketTagging", "DELETE", BUCKET, "tagging"),

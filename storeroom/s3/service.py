@@ -221,6 +221,7 @@ class S3Service:
         ctx.bucket, ctx.key = bucket, key
         if operation.handler is None:
             raise AwsError("NotImplemented", f"The {operation.name} operation is not implemented by Storeroom.")
+        self._check_expected_owner(request, operation, bucket)
         call = S3Call(ctx, self, operation, bucket, key)
         if ctx.principal.is_anonymous and bucket is not None and operation.name != "CreateBucket":
             await call.existing_bucket()  # S3 tells anyone that a bucket does not exist, before judging access
@@ -229,6 +230,20 @@ class S3Service:
             resource = call.object_arn() if key is not None else (call.bucket_arn() if bucket else ALL_BUCKETS)
             await call.require(operation.action, resource)
         return await operation.handler(call)
+
+    def _check_expected_owner(self, request: Request, operation: Operation, bucket: str | None) -> None:
+        """``x-amz-expected-bucket-owner``: "If the account ID that you provide does not match the actual owner
+        of the bucket, the request fails with the HTTP status code 403 Forbidden (access denied)."
+        (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-owner-condition.html); likewise
+        ``x-amz-source-expected-bucket-owner`` for the source of a copy.  Every bucket here is the account's."""
+        headers = request.headers
+        expected = headers.get("x-amz-expected-bucket-owner")
+        if expected is not None and bucket is not None and operation.name != "CreateBucket" and (
+                expected.strip() != self.account_id):
+            raise AwsError("AccessDenied")
+        source = headers.get("x-amz-source-expected-bucket-owner")
+        if source is not None and operation.header == "x-amz-copy-source" and source.strip() != self.account_id:
+            raise AwsError("AccessDenied")
 
     def error_response(self, err: AwsError, request: Request, host_id: str) -> Response:
         """S3's error shape: ``<Error><Code/><Message/>…<RequestId/><HostId/></Error>``."""
