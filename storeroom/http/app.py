@@ -103,6 +103,7 @@ class App:
         authorizer = Authorizer(self.meta, account_id)
         self.blobs = open_blob_store(settings)
         self.s3 = S3Service(settings, self.meta, self.blobs, account_id, authorizer)
+        self.s3.credentials = self.credentials  # POST forms carry their signature in fields
         self.iam = IamService(self.meta, account_id, authorizer, box)
         self.authorizer = authorizer
         self.metrics = metrics.RequestMetrics()

@@ -340,7 +340,7 @@ _OPERATIONS = {
     "ListMultipartUploads": "REST.GET.UPLOADS", "GetBucketLogging": "REST.GET.LOGGING_STATUS",
     "PutBucketLogging": "REST.PUT.LOGGING_STATUS", "GetBucketCors": "REST.GET.CORS",
     "PutBucketCors": "REST.PUT.CORS", "DeleteBucketCors": "REST.DELETE.CORS",
-    "PreflightRequest": "REST.OPTIONS.PREFLIGHT",
+    "PreflightRequest": "REST.OPTIONS.PREFLIGHT", "PostObject": "REST.POST.OBJECT",
 }
 
 

@@ -29,6 +29,7 @@ from storeroom.s3 import (
     listing,
     multipart,
     objects,
+    post_object,
     unconfigured,
 )
 
@@ -76,6 +77,9 @@ OPERATIONS: tuple[Operation, ...] = (
          multipart.list_multipart_uploads),
     _row("ListObjects", "GET", BUCKET, None, "s3:ListBucket", listing.list_objects_v1),
     _row("DeleteObjects", "POST", BUCKET, "delete", "", objects.delete_objects),
+    # An HTML form's upload (no botocore operation: SDKs make the form, browsers send it); the handler judges
+    # the form and authorizes s3:PutObject on the key it names.
+    _row("PostObject", "POST", BUCKET, None, "", post_object.post_object),
     _row("GetBucketPolicy", "GET", BUCKET, "policy", "s3:GetBucketPolicy", bucket_policy.get_bucket_policy),
     _row("PutBucketPolicy", "PUT", BUCKET, "policy", "s3:PutBucketPolicy", bucket_policy.put_bucket_policy),
     _row("DeleteBucketPolicy", "DELETE", BUCKET, "policy", "s3:DeleteBucketPolicy",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 from storeroom.authz import Authorizer
@@ -22,6 +22,9 @@ from storeroom.s3 import cors, xml
 from storeroom.s3.operations import Operation, match_operation
 from storeroom.store.blob_backend import Blobs
 from storeroom.store.meta import Bucket, MetaStore
+
+if TYPE_CHECKING:
+    from storeroom.identity import CredentialResolver
 
 MAX_KEY_BYTES = 1024
 
@@ -119,7 +122,11 @@ def s3_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
     for arg, key in _QUERY_KEYS.items():
         if arg in request.args:
             keys[key] = (request.args[arg],)
-    if ctx.signed is not None:
+    if ctx.operation == "PostObject":  # a form's upload: "s3:authtype ... POST"
+        if not ctx.principal.is_anonymous:
+            keys["s3:signatureversion"] = (ctx.signature_version,)
+            keys["s3:authtype"] = ("POST",)
+    elif ctx.signed is not None:
         keys["s3:signatureversion"] = ("AWS4-HMAC-SHA256",)
         keys["s3:authtype"] = ("REST-QUERY-STRING" if ctx.signed.presigned else "REST-HEADER",)
     elif ctx.signature_version == "AWS":
@@ -179,6 +186,7 @@ class S3Service:
         self.domains = ("localhost", *settings.domains)
         self.access_logging: Any = None  # s3/access_log.py's AccessLogging, once the app has made it
         self.cors = cors.CorsRules(meta)
+        self.credentials: CredentialResolver | None = None  # the app's, for the signatures of POST forms
 
     def virtual_host_bucket(self, request: Request) -> str | None:
         """The bucket named by a ``bucket.<domain>`` Host header, if any."""
