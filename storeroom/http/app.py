@@ -171,9 +171,12 @@ class App:
         render: Callable[[AwsError, Request], Response] = self._s3_error
         service = "s3"
         try:
-            v2 = parse_auth_v2(request.headers, request.args)
+            # A CORS preflight is anonymous, whatever the query of the URL it asks about holds (a presigned
+            # URL's signature is for the request to come, not for the OPTIONS).
+            preflight = request.method == "OPTIONS"
+            v2 = None if preflight else parse_auth_v2(request.headers, request.args)
             try:
-                signed = None if v2 is not None else parse_auth(request.headers, request.query)
+                signed = None if v2 is not None or preflight else parse_auth(request.headers, request.query)
             except AwsError:  # answered in the protocol of the service the credential names, if it names one
                 render = self._service(claimed_service(request.headers, request.query) or "s3")[1]
                 raise

@@ -10,6 +10,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from tests.conftest import make_client
 from tests.e2e.helpers import assert_s3_error, b64, client_error, signed_request, unique_name
 
 ORIGIN = "https://app.example.com"
@@ -143,6 +144,11 @@ def test_preflight_and_actual_requests_follow_the_rules(endpoint: str, s3, bucke
         error = assert_s3_error(options(endpoint, path, Origin=origin, Access_Control_Request_Method=method,
                                         Access_Control_Request_Headers=asked), 403, "AccessForbidden")
         assert (error["Message"], error["Method"], error["ResourceType"]) == (NOT_ALLOWED, method, "OBJECT")
+    # the query of a presigned URL is no credential of the preflight's: answered all the same
+    presigned = make_client(endpoint, signature_version="s3v4").generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": "dir/key"})
+    assert requests.options(presigned, headers={"Origin": ORIGIN, "Access-Control-Request-Method": "PUT"},
+                            timeout=10).headers["access-control-allow-origin"] == ORIGIN
     error = assert_s3_error(options(endpoint, f"/{bucket}", Origin="https://elsewhere.test",
                                     Access_Control_Request_Method="PUT"), 403, "AccessForbidden")
     assert error["ResourceType"] == "BUCKET"
