@@ -57,7 +57,7 @@ def malformed() -> AwsError:
 
 
 @dataclass(slots=True)
-class _Parts:
+class Parts:
     """python-multipart's events, gathered: the fields before the file, then the file's data as it comes."""
 
     parser: MultipartParser = field(init=False)
@@ -139,6 +139,18 @@ class _Parts:
         except MultipartParseError:
             raise malformed() from None
 
+    def feed_lines(self, chunk: bytes) -> int:
+        """Feeds ``chunk`` line by line until the file's part has begun (its headers end with a line), and
+        returns how many bytes were fed: the file's data then starts exactly there, which tells its size from
+        Content-Length (an S3 backend must announce it)."""
+        pos = 0
+        while not self.file_started and pos < len(chunk):
+            newline = chunk.find(b"\n", pos)
+            end = len(chunk) if newline < 0 else newline + 1
+            self.feed(chunk[pos:end])
+            pos = end
+        return pos
+
     def take_data(self) -> list[bytes]:
         data, self.data = self.data, []
         return data
@@ -210,7 +222,7 @@ async def post_object(call: S3Call) -> Response:
     if length_header is None or not length_header.strip().isdigit():
         raise AwsError("MissingContentLength")
     length = int(length_header)
-    parts = _Parts()
+    parts = Parts()
     parts.start(boundary)
     closing = len(b"\r\n--" + boundary + b"--\r\n")
     fed = 0
@@ -218,14 +230,10 @@ async def post_object(call: S3Call) -> Response:
     try:
         async for chunk in request.stream():
             pos = 0
-            while not parts.file_started and pos < len(chunk):
-                # Line by line until the file's part begins: its data then starts exactly where the fed bytes
-                # end, which tells the file's size from Content-Length (an S3 backend must announce it).
-                newline = chunk.find(b"\n", pos)
-                end = len(chunk) if newline < 0 else newline + 1
-                parts.feed(chunk[pos:end])
-                fed, pos = fed + end - pos, end
-                if parts.file_started:
+            if not parts.file_started:
+                pos = parts.feed_lines(chunk)
+                fed += pos
+                if parts.file_started:  # its data starts where the fed bytes end: the file's size is known
                     upload = await _begin(call, bucket.region, parts, length - fed - closing)
             if pos < len(chunk):
                 parts.feed(chunk[pos:] if pos else chunk)
@@ -250,7 +258,7 @@ async def post_object(call: S3Call) -> Response:
     return await _store(call, upload)
 
 
-async def _begin(call: S3Call, region: str, parts: _Parts, estimate: int) -> _Upload:
+async def _begin(call: S3Call, region: str, parts: Parts, estimate: int) -> _Upload:
     """The form is complete up to its file: judge it, authorize the signer, open the blob."""
     assert call.bucket is not None
     form = Form(parts.fields, parts.filename)
