@@ -197,7 +197,16 @@ class _Upload:
         if self.received > MAX_PUT_SIZE:
             raise AwsError("EntityTooLarge", ProposedSize=str(max(self.estimate, self.received)),
                            MaxSizeAllowed=str(MAX_PUT_SIZE))
-        await self.writer.write(data)
+        try:
+            await self.writer.write(data)
+        except AwsError as err:
+            raise _sized(err) from None
+
+    async def commit(self) -> None:
+        try:
+            await self.writer.commit(self.check)
+        except AwsError as err:
+            raise _sized(err) from None
 
     def check(self) -> None:
         """Once every byte was hashed, before the blob is durable: the size range and the digests sent."""
@@ -211,6 +220,12 @@ class _Upload:
         if self.expected_checksum is not None and self.expected_checksum != self.checksum.b64digest():
             raise AwsError("BadDigest", f"The {self.checksum.algorithm} you specified did not match the "
                            "calculated checksum.")
+
+
+def _sized(err: AwsError) -> AwsError:
+    """A blob store that was told the file's size (an S3 backend) and got another: the body did not end with the
+    file and its closing boundary as Content-Length said."""
+    return malformed() if err.code == "IncompleteBody" else err
 
 
 async def post_object(call: S3Call) -> Response:
@@ -250,7 +265,7 @@ async def post_object(call: S3Call) -> Response:
                            ArgumentName="file", ArgumentValue="0")
         if not (parts.file_done and parts.ended) or upload is None:
             raise malformed()
-        await upload.writer.commit(upload.check)
+        await upload.commit()
     except BaseException:
         if upload is not None:
             upload.writer.discard()
