@@ -338,7 +338,9 @@ _OPERATIONS = {
     "UploadPartCopy": "REST.COPY.PART", "CompleteMultipartUpload": "REST.POST.UPLOAD",
     "AbortMultipartUpload": "REST.DELETE.UPLOAD", "ListParts": "REST.GET.UPLOAD",
     "ListMultipartUploads": "REST.GET.UPLOADS", "GetBucketLogging": "REST.GET.LOGGING_STATUS",
-    "PutBucketLogging": "REST.PUT.LOGGING_STATUS",
+    "PutBucketLogging": "REST.PUT.LOGGING_STATUS", "GetBucketCors": "REST.GET.CORS",
+    "PutBucketCors": "REST.PUT.CORS", "DeleteBucketCors": "REST.DELETE.CORS",
+    "PreflightRequest": "REST.OPTIONS.PREFLIGHT", "PostObject": "REST.POST.OBJECT",
 }
 
 

@@ -21,12 +21,15 @@ from storeroom.errors import AwsError
 from storeroom.s3 import (
     access_log,
     acl,
+    attributes,
     bucket_policy,
     buckets,
     complete,
+    cors,
     listing,
     multipart,
     objects,
+    post_object,
     unconfigured,
 )
 
@@ -74,6 +77,9 @@ OPERATIONS: tuple[Operation, ...] = (
          multipart.list_multipart_uploads),
     _row("ListObjects", "GET", BUCKET, None, "s3:ListBucket", listing.list_objects_v1),
     _row("DeleteObjects", "POST", BUCKET, "delete", "", objects.delete_objects),
+    # An HTML form's upload (no botocore operation: SDKs make the form, browsers send it); the handler judges
+    # the form and authorizes s3:PutObject on the key it names.
+    _row("PostObject", "POST", BUCKET, None, "", post_object.post_object),
     _row("GetBucketPolicy", "GET", BUCKET, "policy", "s3:GetBucketPolicy", bucket_policy.get_bucket_policy),
     _row("PutBucketPolicy", "PUT", BUCKET, "policy", "s3:PutBucketPolicy", bucket_policy.put_bucket_policy),
     _row("DeleteBucketPolicy", "DELETE", BUCKET, "policy", "s3:DeleteBucketPolicy",
@@ -83,7 +89,11 @@ OPERATIONS: tuple[Operation, ...] = (
     _row("PutBucketAcl", "PUT", BUCKET, "acl", "s3:PutBucketAcl", acl.put_bucket_acl),
     # Settings no Storeroom bucket has: read as S3 answers them for a bucket without them (unconfigured.py).
     _row("GetBucketTagging", "GET", BUCKET, "tagging", "s3:GetBucketTagging", unconfigured.get_bucket_tagging),
-    _row("GetBucketCors", "GET", BUCKET, "cors", "s3:GetBucketCORS", unconfigured.get_bucket_cors),
+    _row("GetBucketCors", "GET", BUCKET, "cors", "s3:GetBucketCORS", cors.get_bucket_cors),
+    _row("PutBucketCors", "PUT", BUCKET, "cors", "s3:PutBucketCORS", cors.put_bucket_cors),
+    # "To use this operation, you must have permission to perform the s3:PutBucketCORS action."
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucketCors.html)
+    _row("DeleteBucketCors", "DELETE", BUCKET, "cors", "s3:PutBucketCORS", cors.delete_bucket_cors),
     _row("GetBucketLifecycleConfiguration", "GET", BUCKET, "lifecycle", "s3:GetLifecycleConfiguration",
          unconfigured.get_bucket_lifecycle),
     _row("GetBucketEncryption", "GET", BUCKET, "encryption", "s3:GetEncryptionConfiguration",
@@ -122,18 +132,18 @@ OPERATIONS: tuple[Operation, ...] = (
     _row("DeleteObject", "DELETE", OBJECT, None, "s3:DeleteObject", objects.delete_object),
     _row("PutObjectAcl", "PUT", OBJECT, "acl", "s3:PutObjectAcl", acl.put_object_acl),
     _row("GetObjectTagging", "GET", OBJECT, "tagging", "s3:GetObjectTagging", unconfigured.get_object_tagging),
+    # "you need the s3:GetObject and s3:GetObjectAttributes permissions": the handler asks for s3:GetObject too
+    _row("GetObjectAttributes", "GET", OBJECT, "attributes", "s3:GetObjectAttributes",
+         attributes.get_object_attributes),
     # Recognised, not implemented yet: 501 NotImplemented naming the operation.
     *(
         _row(name, method, level, sub, "")
         for name, method, level, sub in (
-            ("GetObjectAttributes", "GET", OBJECT, "attributes"),
             ("PutBucketVersioning", "PUT", BUCKET, "versioning"),
             ("PutBucketTagging", "PUT", BUCKET, "tagging"),
             ("DeleteBucketTagging", "DELETE", BUCKET, "tagging"),
             ("PutObjectTagging", "PUT", OBJECT, "tagging"),
             ("DeleteObjectTagging", "DELETE", OBJECT, "tagging"),
-            ("PutBucketCors", "PUT", BUCKET, "cors"),
-            ("DeleteBucketCors", "DELETE", BUCKET, "cors"),
             ("PutBucketLifecycleConfiguration", "PUT", BUCKET, "lifecycle"),
             ("DeleteBucketLifecycle", "DELETE", BUCKET, "lifecycle"),
             ("PutBucketEncryption", "PUT", BUCKET, "encryption"),

@@ -95,6 +95,11 @@ CREATE TABLE IF NOT EXISTS bucket_logging (
     target_prefix TEXT NOT NULL,
     key_format TEXT NOT NULL           -- 'simple', or 'partitioned:EventTime' / 'partitioned:DeliveryTime'
 ) WITHOUT ROWID;
+-- a bucket's CORS rules (schema 6), as a JSON list in the configuration's order (storeroom/s3/cors.py)
+CREATE TABLE IF NOT EXISTS bucket_cors (
+    bucket TEXT PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
+    rules TEXT NOT NULL
+) WITHOUT ROWID;
 -- the console's signed-out sessions and shown one-time notes, until they expire (storeroom/console/sessions.py)
 CREATE TABLE IF NOT EXISTS console_spent (
     token_id TEXT PRIMARY KEY,

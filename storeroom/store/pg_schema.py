@@ -228,8 +228,16 @@ CREATE TABLE console_spent (
 );
 """
 
-# Version 2 (SQLite's 6): roles, instance profiles, OpenID Connect providers (storeroom/iam/schema.py)
+# Version 2 (SQLite's schema 6): a bucket's CORS rules (storeroom/s3/cors.py).
 META_V2 = r"""
+CREATE TABLE bucket_cors (
+    bucket TEXT COLLATE "C" PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
+    rules TEXT NOT NULL
+);
+"""
+
+# Version 3 (SQLite's 7): roles, instance profiles, OpenID Connect providers (storeroom/iam/schema.py)
+META_V3 = r"""
 CREATE TABLE iam_roles (
     role_id TEXT COLLATE "C" PRIMARY KEY,
     name CITEXT COLLATE "C" NOT NULL UNIQUE,

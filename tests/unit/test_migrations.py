@@ -24,6 +24,10 @@ SCHEMAS = Path(__file__).with_name("schemas")
 EARLIER = sorted(p.name for p in SCHEMAS.glob("meta-v*.sql"))
 
 
+def _version(schema: str) -> int:
+    return int(schema.removeprefix("meta-v").partition("-")[0].partition(".")[0])
+
+
 def _old_data_dir(path: Path, schema: str) -> None:
     """A data dir as that version left it: its tables, a bucket with two objects (one overwritten)."""
     conn = sqlite3.connect(path)
@@ -32,13 +36,14 @@ def _old_data_dir(path: Path, schema: str) -> None:
             conn.execute(statement)
     conn.execute("INSERT INTO buckets(name, region, created) VALUES ('old-bucket', 'us-east-1', 0)")
     doc = json.dumps({"b": [["blob-1", 5]], "h": {}, "c": None})
-    # the second write replaces the first, as INSERT OR REPLACE did (version 5 on: the upsert)
-    values = "INTO objects(bucket, key, size, etag, mtime, doc, parts) VALUES ('old-bucket', ?, ?, 'e', 0, ?, 0)"
-    upsert = int(schema.split("-")[1][1:].split(".")[0]) >= 5
-    insert = (f"INSERT {values} ON CONFLICT(bucket, key) DO UPDATE SET size = excluded.size, doc = excluded.doc"
-              if upsert else f"INSERT OR REPLACE {values}")
+    # the second write replaces the first, as that version wrote: INSERT OR REPLACE before schema 5, an upsert since
+    write = ("INSERT INTO objects(bucket, key, size, etag, mtime, doc, parts) VALUES ('old-bucket', ?, ?, 'e', 0, ?, "
+             "0) ON CONFLICT(bucket, key) DO UPDATE SET size = excluded.size, doc = excluded.doc"
+             if _version(schema) >= 5 else
+             "INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, doc, parts) "
+             "VALUES ('old-bucket', ?, ?, 'e', 0, ?, 0)")
     for key, size in (("a", 3), ("a", 5), ("b", 7)):
-        conn.execute(insert, (key, size, doc))
+        conn.execute(write, (key, size, doc))
     conn.commit()
     conn.close()
 
@@ -59,7 +64,7 @@ def test_every_earlier_sqlite_schema_opens_with_its_data(tmp_path: Path, schema:
             tables = {r[0] for r in await raw.all("SELECT name FROM sqlite_master WHERE type = 'table'")}
             assert {"iam_users", "iam_groups", "iam_policies", "iam_attachments", "bucket_policies",
                     "completed_uploads", "iam_login_profiles", "iam_mfa_devices", "signin_throttle",
-                    "bucket_stats", "bucket_logging", "iam_roles", "iam_instance_profiles",
+                    "bucket_stats", "bucket_logging", "bucket_cors", "iam_roles", "iam_instance_profiles",
                     "iam_instance_profile_roles", "iam_oidc_providers"} <= tables
             triggers = {r[0] for r in await raw.all("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
             assert bucket_stats.REPLACED_TRIGGER not in triggers
