@@ -64,7 +64,8 @@ def test_every_earlier_sqlite_schema_opens_with_its_data(tmp_path: Path, schema:
             tables = {r[0] for r in await raw.all("SELECT name FROM sqlite_master WHERE type = 'table'")}
             assert {"iam_users", "iam_groups", "iam_policies", "iam_attachments", "bucket_policies",
                     "completed_uploads", "iam_login_profiles", "iam_mfa_devices", "signin_throttle",
-                    "bucket_stats", "bucket_logging", "bucket_cors"} <= tables
+                    "bucket_stats", "bucket_logging", "bucket_cors", "iam_roles", "iam_instance_profiles",
+                    "iam_instance_profile_roles", "iam_oidc_providers"} <= tables
             triggers = {r[0] for r in await raw.all("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
             assert bucket_stats.REPLACED_TRIGGER not in triggers
             assert await bucket_stats.per_bucket(raw) == [("old-bucket", 2, 12)]
