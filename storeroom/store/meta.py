@@ -12,13 +12,14 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from storeroom.errors import AwsError
 from storeroom.store import bucket_stats, generation
+from storeroom.store.encrypted_blobs import INSERT_KEY
 from storeroom.store.sql import NO_LIMIT, POSTGRESQL, SQLITE, Conn, Database, Row, locking
 
 log = logging.getLogger("storeroom")
@@ -99,6 +100,20 @@ CREATE TABLE IF NOT EXISTS bucket_logging (
 CREATE TABLE IF NOT EXISTS bucket_cors (
     bucket TEXT PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
     rules TEXT NOT NULL
+) WITHOUT ROWID;
+-- encrypted blobs' data keys (schema 8, storeroom/store/encrypted_blobs.py): wrapped by the master key whose
+-- fingerprint is key_id (a blob without a row is stored in clear)
+CREATE TABLE IF NOT EXISTS blob_keys (
+    blob_id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    wrapped BLOB NOT NULL,
+    created REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blob_keys_by_key ON blob_keys(key_id);
+-- a bucket's default encryption (schema 8, storeroom/s3/encryption.py): the configuration as stored
+CREATE TABLE IF NOT EXISTS bucket_encryption (
+    bucket TEXT PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
+    config TEXT NOT NULL
 ) WITHOUT ROWID;
 -- the console's signed-out sessions and shown one-time notes, until they expire (storeroom/console/sessions.py)
 CREATE TABLE IF NOT EXISTS console_spent (
@@ -208,6 +223,20 @@ class MetaStore:
         self.generations = generations
         self._buckets = generation.GenerationCache(self.buckets_generation, self._load_bucket)
         self._folding: asyncio.Task[None] | None = None
+        # the key rows of newly written encrypted blobs (EncryptedBlobs.take_keys), inserted in the transaction
+        # of the row that first refers to them
+        self.take_keys: Callable[[Iterable[str]], list[tuple[str, str, bytes]]] | None = None
+
+    def _new_keys(self, blob_ids: Iterable[str]) -> list[tuple[str, str, bytes, float]]:
+        if self.take_keys is None:
+            return []
+        now = time.time()
+        return [(*row, now) for row in self.take_keys(blob_ids)]
+
+    @staticmethod
+    async def _insert_keys(conn: Conn, rows: list[tuple[str, str, bytes, float]]) -> None:
+        for row in rows:
+            await conn.run(INSERT_KEY, row)
 
     @classmethod
     def sqlite(cls, path: Path) -> MetaStore:
@@ -416,6 +445,8 @@ class MetaStore:
         as unreferenced; with ``completed_request`` (the digest of the completing request) it is remembered in
         ``completed_uploads``, in the same transaction, for the retries of that request.
         """
+        keys = self._new_keys(b for b, _ in obj.blobs)
+
         async def job(conn: Conn) -> tuple[str, list[str]]:
             if await conn.one(_BUCKET_SHARED[conn.dialect], (obj.bucket,)) is None:
                 return "no-bucket", []
@@ -440,6 +471,8 @@ class MetaStore:
                         continue
                 else:
                     await conn.run(_UPDATE_OBJECT, (*_object_params(obj)[2:], obj.bucket, obj.key))
+                if keys:
+                    await self._insert_keys(conn, keys)
                 unreferenced = [b for b in _doc_blob_ids(old[1]) if b not in kept] if old is not None else []
                 if discard_upload is not None:
                     await self._complete(conn, obj, discard_upload, completed_request)
@@ -528,10 +561,14 @@ class MetaStore:
         """(False, None) if the upload is gone; else (True, blob id of a replaced part).  The upload's row is
         locked shared (a completion or abort, which lock it for update, waits for the parts being stored, and
         then sees them), the part's row for update (two uploads of one part number queue)."""
+        keys = self._new_keys((part.blob_id,))
+
         async def job(conn: Conn) -> tuple[bool, str | None]:
             if await conn.one(f"SELECT 1 FROM uploads WHERE upload_id = ?{locking(conn, 'SHARE')}",
                               (upload_id,)) is None:
                 return False, None
+            if keys:
+                await self._insert_keys(conn, keys)
             params = (upload_id, part.part_number, part.blob_id, part.size, part.etag, part.mtime,
                       json.dumps(part.checksum) if part.checksum else None)
             for _ in range(5):

@@ -11,13 +11,14 @@ SQLite (``meta.sqlite3``, ``PRAGMA user_version``):
    ``INSERT OR REPLACE``: the BEFORE INSERT trigger that counted the replaced row is dropped
 6. bucket_cors (a bucket's CORS configuration)
 7. roles, instance profiles, OpenID Connect providers (storeroom/iam/schema.py)
+8. blob_keys (encrypted blobs' data keys), bucket_encryption (buckets' default encryption)
 
 Every table is created IF NOT EXISTS, so a data dir of any earlier version gains what it lacks in one
 transaction; tests/unit/test_migrations.py opens a data dir of each earlier version (their DDL is kept in
 tests/unit/schemas/).  A data dir written by a newer Storeroom is refused.
 
 PostgreSQL (table ``storeroom_schema``: one version per component): ``meta`` 1 is SQLite's version 5, ``meta`` 2
-its version 6, ``meta`` 3 its version 7;
+its version 6, ``meta`` 3 its version 7, ``meta`` 4 its version 8;
 ``audit`` 1 is the audit trail's tables (SQLite keeps them in audit.sqlite3).  Each version is a script of
 storeroom/store/pg_schema.py; they run in one transaction under an advisory lock, so nodes starting at once
 apply each version exactly once, and a failure leaves the previous version intact (PostgreSQL's DDL is
@@ -34,11 +35,11 @@ from storeroom.iam.schema import IAM_SCHEMA
 from storeroom.store import bucket_stats, pg_schema
 from storeroom.store.sqlite import run_script
 
-SQLITE_META_VERSION = 7
+SQLITE_META_VERSION = 8
 
 # component → the scripts of its versions 1, 2, …
 POSTGRES_VERSIONS: dict[str, tuple[str, ...]] = {
-    "meta": (pg_schema.META_V1, pg_schema.META_V2, pg_schema.META_V3),
+    "meta": (pg_schema.META_V1, pg_schema.META_V2, pg_schema.META_V3, pg_schema.META_V4),
     "audit": (pg_schema.AUDIT_V1,),
 }
 _LOCK_KEY = 0x53_54_4F_52_45  # "STORE": the advisory lock of schema changes

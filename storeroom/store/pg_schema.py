@@ -275,6 +275,21 @@ CREATE TABLE iam_oidc_providers (
 );
 """
 
+# Version 4 (SQLite's 8): encrypted blobs' data keys, buckets' default encryption (storeroom/store/encrypted_blobs.py)
+META_V4 = r"""
+CREATE TABLE blob_keys (
+    blob_id TEXT COLLATE "C" PRIMARY KEY,
+    key_id TEXT COLLATE "C" NOT NULL,
+    wrapped BYTEA NOT NULL,
+    created DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX blob_keys_by_key ON blob_keys(key_id);
+CREATE TABLE bucket_encryption (
+    bucket TEXT COLLATE "C" PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
+    config TEXT NOT NULL
+);
+"""
+
 # The audit trail lives in the same database, in tables of its own (SQLite keeps it in a file of its own,
 # audit.sqlite3, so that its write volume never contends with the metadata's writer).
 AUDIT_V1 = r"""

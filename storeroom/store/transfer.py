@@ -39,6 +39,8 @@ META_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bucket_policies", ("bucket",)),
     ("bucket_logging", ("bucket",)),
     ("bucket_cors", ("bucket",)),
+    ("bucket_encryption", ("bucket",)),
+    ("blob_keys", ("blob_id",)),
     ("objects", ("bucket", "key")),
     ("uploads", ("upload_id",)),
     ("parts", ("upload_id", "part_number")),
