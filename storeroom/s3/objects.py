@@ -12,7 +12,7 @@ from storeroom.errors import AwsError
 from storeroom.http.body import Payload
 from storeroom.http.types import Response
 from storeroom.numbers import parse_int
-from storeroom.s3 import conditions, xml
+from storeroom.s3 import conditions, encryption, xml
 from storeroom.s3.acl import check_object_acl_headers
 from storeroom.s3.unconfigured import refuse_object_tags
 from storeroom.s3.upload import DEFAULT_CHECKSUM, Received, copy_range, receive_body, requested_checksum
@@ -218,6 +218,8 @@ async def get_object(call: S3Call, *, head: bool = False, retry: bool = True) ->
     except conditions.NotModified:
         return Response(304, [("etag", record.quoted_etag), ("last-modified", xml.http_date(record.mtime))])
     headers = _response_headers(call, record)
+    if await encryption.stored_encrypted(call, record):
+        headers.append((encryption.HEADER, encryption.AES256))
     span = _part_range(call, record)
     if span is not None:
         if record.parts:

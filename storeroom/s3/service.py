@@ -18,7 +18,7 @@ from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Request, Response
 from storeroom.policy import Evaluation
-from storeroom.s3 import cors, xml
+from storeroom.s3 import cors, encryption, xml
 from storeroom.s3.operations import Operation, match_operation
 from storeroom.store.blob_backend import Blobs
 from storeroom.store.meta import Bucket, MetaStore
@@ -237,7 +237,9 @@ class S3Service:
             # ListBuckets is asked on arn:aws:s3:::* (what AWS's examples grant s3:ListAllMyBuckets on)
             resource = call.object_arn() if key is not None else (call.bucket_arn() if bucket else ALL_BUCKETS)
             await call.require(operation.action, resource)
-        return await operation.handler(call)
+        if key is not None:
+            encryption.check_request(operation.name, request.headers)
+        return encryption.answer(call, await operation.handler(call))
 
     def _check_expected_owner(self, request: Request, operation: Operation, bucket: str | None) -> None:
         """``x-amz-expected-bucket-owner``: "If the account ID that you provide does not match the actual owner

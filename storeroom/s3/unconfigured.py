@@ -2,9 +2,8 @@
 or object on which the setting is not configured -- which is what is true of every Storeroom bucket.
 
 Tools read all of these when they manage a bucket (Terraform's aws_s3_bucket refresh, Ansible's s3_bucket and
-s3_object), and stop or warn on a 501.  Each answer states the truth: no tags, no lifecycle rules, no
-default encryption (Storeroom does not encrypt object data at rest, so it does not claim S3's SSE-S3
-default), no public access block (public bucket policies take effect), ACLs disabled (BucketOwnerEnforced),
+s3_object), and stop or warn on a 501.  Each answer states the truth: no tags, no lifecycle rules, no public
+access block (public bucket policies take effect), ACLs disabled (BucketOwnerEnforced),
 no website, no access logging, no replication, the bucket owner pays, no transfer acceleration, no Object Lock,
 no event notifications.  The writes of these settings still answer 501 NotImplemented (operations.py).
 
@@ -48,8 +47,6 @@ def _document(root: str, inner: str = "", namespace: str = xml.S3_NS) -> Handler
 
 get_bucket_tagging = _not_configured("NoSuchTagSet", "The TagSet does not exist")
 get_bucket_lifecycle = _not_configured("NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist")
-get_bucket_encryption = _not_configured("ServerSideEncryptionConfigurationNotFoundError",
-                                        "The server side encryption configuration was not found")
 get_public_access_block = _not_configured("NoSuchPublicAccessBlockConfiguration",
                                           "The public access block configuration was not found")
 get_bucket_website = _not_configured("NoSuchWebsiteConfiguration",

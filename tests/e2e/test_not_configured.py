@@ -33,8 +33,6 @@ NOT_FOUND = [
     ("get_bucket_cors", "s3:GetBucketCORS", "NoSuchCORSConfiguration", "The CORS configuration does not exist"),
     ("get_bucket_lifecycle_configuration", "s3:GetLifecycleConfiguration", "NoSuchLifecycleConfiguration",
      "The lifecycle configuration does not exist"),
-    ("get_bucket_encryption", "s3:GetEncryptionConfiguration", "ServerSideEncryptionConfigurationNotFoundError",
-     "The server side encryption configuration was not found"),
     ("get_public_access_block", "s3:GetBucketPublicAccessBlock", "NoSuchPublicAccessBlockConfiguration",
      "The public access block configuration was not found"),
     ("get_bucket_website", "s3:GetBucketWebsite", "NoSuchWebsiteConfiguration",
@@ -51,6 +49,9 @@ DOCUMENTS = [
     ("get_bucket_request_payment", "s3:GetBucketRequestPayment", {"Payer": "BucketOwner"}),
     ("get_bucket_accelerate_configuration", "s3:GetAccelerateConfiguration", {}),
     ("get_bucket_notification_configuration", "s3:GetBucketNotification", {}),
+    ("get_bucket_encryption", "s3:GetEncryptionConfiguration", {"ServerSideEncryptionConfiguration": {"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": False,
+         "BlockedEncryptionTypes": {"EncryptionType": ["SSE-C"]}}]}}),
 ]
 
 
@@ -112,8 +113,6 @@ def test_an_object_has_an_empty_tag_set(s3, bucket) -> None:  # type: ignore[no-
     lambda s3, b: s3.put_bucket_tagging(Bucket=b, Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}),
     lambda s3, b: s3.delete_bucket_tagging(Bucket=b),
     lambda s3, b: s3.put_public_access_block(Bucket=b, PublicAccessBlockConfiguration={"BlockPublicAcls": True}),
-    lambda s3, b: s3.put_bucket_encryption(Bucket=b, ServerSideEncryptionConfiguration={"Rules": [
-        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}),
     lambda s3, b: s3.put_bucket_ownership_controls(Bucket=b, OwnershipControls={"Rules": [
         {"ObjectOwnership": "BucketOwnerEnforced"}]}),
     lambda s3, b: s3.put_object_tagging(Bucket=b, Key="k", Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}),
