@@ -325,6 +325,16 @@ class StoreroomTlsTarget(StoreroomTarget):
         return [*super().command(), "--tls-self-signed"]
 
 
+class StoreroomClearTarget(StoreroomTarget):
+    """Storeroom with encryption at rest off (``--encryption off``): what encrypting object data costs, against
+    the ``storeroom`` target (encrypted, the default) in the same run."""
+
+    name = "storeroom-clear"
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--encryption", "off"]
+
+
 class StoreroomIamTarget(StoreroomTarget):
     """Storeroom again, but every request is signed by an IAM user with 10 managed policies of 10 statements
     each, the one statement that allows the benchmark's bucket last: the cost of authorization per request is
@@ -553,7 +563,7 @@ class StoreroomS3Target(StoreroomTarget):
 TARGET_KINDS: dict[str, type[Target]] = {
     "storeroom": StoreroomTarget, "storeroom-iam": StoreroomIamTarget, "storeroom-pg": StoreroomPgTarget,
     "storeroom-stock-http": StoreroomStockHttpTarget, "storeroom-s3": StoreroomS3Target,
-    "storeroom-tls": StoreroomTlsTarget, "rclone": RcloneTarget,
+    "storeroom-tls": StoreroomTlsTarget, "storeroom-clear": StoreroomClearTarget, "rclone": RcloneTarget,
     "seaweedfs": SeaweedTarget, "moto": MotoTarget,
 }
 
@@ -571,4 +581,6 @@ def make_target(name: str, workdir: Path, storeroom_workers: int) -> Target:
         return StoreroomS3Target(workdir, workers=storeroom_workers)
     if name == "storeroom-tls":
         return StoreroomTlsTarget(workdir, workers=storeroom_workers)
+    if name == "storeroom-clear":
+        return StoreroomClearTarget(workdir, workers=storeroom_workers)
     return TARGET_KINDS[name](workdir)

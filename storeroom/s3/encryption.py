@@ -32,6 +32,7 @@ from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.s3 import xml
 from storeroom.s3.integrity import require_integrity
+from storeroom.store.encrypted_blobs import EncryptedBlobs
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -78,20 +79,24 @@ def check_request(operation: str, headers: Mapping[str, str]) -> None:
 
 def answer(call: S3Call, response: Response) -> Response:
     """The encryption header on a write's answer, when new data is stored encrypted."""
-    if response.status in (200, 201, 204) and call.operation.name in WRITES and getattr(call.blobs, "encrypt", False):
+    if response.status in (200, 201, 204) and call.operation.name in WRITES and isinstance(
+            call.blobs, EncryptedBlobs) and call.blobs.encrypt:
         response.headers.append((HEADER, AES256))
     return response
 
 
 async def stored_encrypted(call: S3Call, record: ObjectRecord) -> bool:
     """Whether ``record``'s data is stored encrypted (written with encryption on; GET and HEAD say so)."""
-    keys_of = getattr(call.blobs, "keys_of", None)
-    if keys_of is None:
+    blobs = call.blobs
+    if not isinstance(blobs, EncryptedBlobs):
         return False
     if not record.blobs:
-        return bool(getattr(call.blobs, "encrypt", False))
-    keys = await keys_of([record.blobs[0][0]])
-    return any(k is not None for k in keys.values())
+        return blobs.encrypt
+    first = record.blobs[0][0]
+    known = blobs.known_key(first)
+    if known is False:
+        known = (await blobs.keys_of((first,)))[first]
+    return known is not None
 
 
 # -- the bucket's default encryption -----------------------------------------------------------------------

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 CHUNK = 1024 * 1024          # plaintext sealed per thread-pool task (whole segments)
 INLINE_MAX = 64 * 1024       # smaller buffers are sealed/opened on the event loop: less than a thread hop
 KEY_CACHE = 100_000          # unwrapped keys kept per process
+SMALL_BLOB_MAX = 64 * 1024   # small encrypted blobs are cached decrypted, per process (as the stores below cache
+SMALL_CACHE_BYTES = 32 * 1024 * 1024  # small blobs: ids are immutable), so a hot small GET decrypts nothing
 KEY_ROWS_DELETE_AFTER = 5.0  # seconds after the blob store freed blobs, their key rows go
 
 
@@ -69,8 +71,11 @@ class EncryptedBlobs:
         self.description = inner.description
         self._pending: dict[str, tuple[str, bytes]] = {}   # blob id → (key id, wrapped): committed, row not yet
         self._cache: dict[str, AESGCM | None] = {}          # blob id → its key (None: a plaintext blob)
+        self._small: dict[str, bytes] = {}                   # blob id → its plaintext (FIFO)
+        self._small_bytes = 0
         self._delete_after = delete_delay + KEY_ROWS_DELETE_AFTER
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._freed: list[str] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -130,19 +135,24 @@ class EncryptedBlobs:
             return
         for blob_id in ids:
             self._pending.pop(blob_id, None)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        task = loop.create_task(self._forget(ids))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # batched: one transaction per interval for all the blobs freed meanwhile, not one per overwrite
+        self._freed.extend(ids)
+        if self._flusher is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._flusher = loop.create_task(self._forget())
 
-    async def _forget(self, blob_ids: list[str]) -> None:
-        await asyncio.sleep(self._delete_after)
+    async def _forget(self) -> None:
         try:
-            await delete_key_rows(self.db, blob_ids)
-        except Exception:  # noqa: BLE001 - the sweep removes it later
+            await asyncio.sleep(self._delete_after)
+        finally:
+            self._flusher = None
+        freed, self._freed = self._freed, []
+        try:
+            await delete_key_rows(self.db, freed)
+        except Exception:  # noqa: BLE001 - the sweep removes them later
             pass
 
     # -- reading -----------------------------------------------------------------------------------------
@@ -175,8 +185,35 @@ class EncryptedBlobs:
         keys = await self.keys_of(b for b, _ in blobs)
         return [(b, size if keys[b] is None else segments.sealed_size(size)) for b, size in blobs]
 
+    def known_key(self, blob_id: str) -> AESGCM | None | bool:
+        """The cached key of ``blob_id`` (None: in clear), or False when not cached."""
+        return self._cache.get(blob_id, False)
+
+    async def _small_blob(self, blob_id: str, size: int, aead: AESGCM) -> bytes:
+        data = self._small.get(blob_id)
+        if data is None:
+            read = await self.inner.open_range([(blob_id, segments.sealed_size(size))], 0,
+                                               segments.sealed_size(size))
+            stored = read if isinstance(read, bytes) else b"".join([chunk async for chunk in read])
+            data = segments.open_range(aead, size, 0, size, stored)
+            self._small[blob_id] = data
+            self._small_bytes += size
+            while self._small_bytes > SMALL_CACHE_BYTES:
+                self._small_bytes -= len(self._small.pop(next(iter(self._small))))
+        return data
+
     async def open_range(self, blobs: list[tuple[str, int]], start: int,
                          end: int) -> bytes | AsyncIterator[bytes]:
+        if len(blobs) == 1 and blobs[0][1] <= SMALL_BLOB_MAX:  # the hot path: a small object
+            blob_id, size = blobs[0]
+            aead = self._cache.get(blob_id, False)
+            if aead is False:
+                aead = (await self.keys_of((blob_id,)))[blob_id]
+            if aead is None:
+                return await self.inner.open_range(blobs, start, end)
+            assert not isinstance(aead, bool)
+            data = await self._small_blob(blob_id, size, aead)
+            return data if (start, end) == (0, size) else data[start:end]
         keys = await self.keys_of(b for b, _ in blobs)
         if not any(keys.values()):
             return await self.inner.open_range(blobs, start, end)
@@ -204,10 +241,10 @@ class EncryptedBlobs:
             offset += stored_size
         if not pieces:
             return b""
-        data = await self.inner.open_range(stored, stored_start, stored_end)
-        if isinstance(data, bytes):
-            return _Decrypting(pieces).all(data)
-        return _Decrypting(pieces).stream(data)
+        read = await self.inner.open_range(stored, stored_start, stored_end)
+        if isinstance(read, bytes):
+            return _Decrypting(pieces).all(read)
+        return _Decrypting(pieces).stream(read)
 
     # -- the rest: the store below's ---------------------------------------------------------------------
 
@@ -228,10 +265,9 @@ class EncryptedBlobs:
         return await self.inner.health()
 
     async def close(self) -> None:
-        if self._tasks:
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
         await self.inner.close()
 
 

@@ -109,7 +109,6 @@ CREATE TABLE IF NOT EXISTS blob_keys (
     wrapped BLOB NOT NULL,
     created REAL NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS blob_keys_by_key ON blob_keys(key_id);
 -- a bucket's default encryption (schema 8, storeroom/s3/encryption.py): the configuration as stored
 CREATE TABLE IF NOT EXISTS bucket_encryption (
     bucket TEXT PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,

@@ -283,7 +283,6 @@ CREATE TABLE blob_keys (
     wrapped BYTEA NOT NULL,
     created DOUBLE PRECISION NOT NULL
 );
-CREATE INDEX blob_keys_by_key ON blob_keys(key_id);
 CREATE TABLE bucket_encryption (
     bucket TEXT COLLATE "C" PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
     config TEXT NOT NULL

@@ -50,13 +50,13 @@ def _nonce(index: int, final: bool) -> bytes:
 
 def seal_segment(aead: AESGCM, index: int, final: bool, plaintext: bytes | bytearray | memoryview) -> bytes:
     nonce = _nonce(index, final)
-    return aead.encrypt(nonce, bytes(plaintext), nonce)
+    return aead.encrypt(nonce, plaintext, nonce)  # any buffer: no copy of the segment first
 
 
 def open_segment(aead: AESGCM, index: int, final: bool, sealed: bytes | bytearray | memoryview) -> bytes:
     nonce = _nonce(index, final)
     try:
-        return aead.decrypt(nonce, bytes(sealed), nonce)
+        return aead.decrypt(nonce, sealed, nonce)
     except InvalidTag:
         raise TamperedBlob(f"encrypted segment {index} failed authentication") from None
 
@@ -140,18 +140,25 @@ class SegmentSealer:
         self._buffer = bytearray()
 
     def feed(self, data: bytes | bytearray | memoryview) -> bytes:
-        self._buffer += data
-        if len(self._buffer) <= SEGMENT:
-            return b""
+        """Whole segments are sealed straight from ``data`` (no copy); only a tail shorter than a segment, or the
+        last segment, waits in the buffer."""
+        view = memoryview(data)
         out: list[bytes] = []
-        view = memoryview(self._buffer)
+        if self._buffer:
+            take = min(SEGMENT - len(self._buffer), view.nbytes)
+            self._buffer += view[:take]
+            view = view[take:]
+            if len(self._buffer) < SEGMENT or not view.nbytes:
+                return b""
+            out.append(seal_segment(self._aead, self._index, False, self._buffer))
+            self._index += 1
+            self._buffer = bytearray()
         done = 0
-        while len(self._buffer) - done > SEGMENT:
+        while view.nbytes - done > SEGMENT:
             out.append(seal_segment(self._aead, self._index, False, view[done:done + SEGMENT]))
             self._index += 1
             done += SEGMENT
-        view.release()
-        del self._buffer[:done]
+        self._buffer += view[done:]
         return b"".join(out)
 
     def finish(self) -> bytes:
