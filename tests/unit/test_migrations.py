@@ -32,11 +32,14 @@ def _old_data_dir(path: Path, schema: str) -> None:
             conn.execute(statement)
     conn.execute("INSERT INTO buckets(name, region, created) VALUES ('old-bucket', 'us-east-1', 0)")
     doc = json.dumps({"b": [["blob-1", 5]], "h": {}, "c": None})
-    for size in (3, 5):  # the second write replaces the first, as INSERT OR REPLACE did
-        conn.execute("INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, doc, parts) "
-                     "VALUES ('old-bucket', 'a', ?, 'e', 0, ?, 0)", (size, doc))
-    conn.execute("INSERT OR REPLACE INTO objects(bucket, key, size, etag, mtime, doc, parts) "
-                 "VALUES ('old-bucket', 'b', 7, 'e', 0, ?, 0)", (doc,))
+    # the second write replaces the first, as that version did: INSERT OR REPLACE until schema 4, an upsert since
+    ddl = (SCHEMAS / schema).read_text()
+    verb = ("INSERT OR REPLACE INTO" if "bucket_stats_replaced" in ddl or "bucket_stats" not in ddl else "INSERT INTO")
+    upsert = "" if verb == "INSERT OR REPLACE INTO" else (
+        " ON CONFLICT(bucket, key) DO UPDATE SET size = excluded.size, doc = excluded.doc")
+    for key, size in (("a", 3), ("a", 5), ("b", 7)):
+        conn.execute(f"{verb} objects(bucket, key, size, etag, mtime, doc, parts) "
+                     f"VALUES ('old-bucket', ?, ?, 'e', 0, ?, 0){upsert}", (key, size, doc))
     conn.commit()
     conn.close()
 
@@ -50,14 +53,16 @@ def test_every_earlier_sqlite_schema_opens_with_its_data(tmp_path: Path, schema:
         meta = MetaStore.sqlite(path)
         try:
             raw = meta.db.read
-            assert await raw.value("PRAGMA user_version") == SQLITE_META_VERSION == 5
+            assert await raw.value("PRAGMA user_version") == SQLITE_META_VERSION == 6
             assert await meta.get_bucket("old-bucket") is not None
             found = await meta.get_object("old-bucket", "a")
             assert found is not None and found.size == 5 and found.blobs == [["blob-1", 5]]
+            assert (found.version_id, found.seq) == ("null", 0)  # schema 6's columns on an older row
+            assert (await meta.get_bucket("old-bucket")).public_block is None  # no Block Public Access was set
             tables = {r[0] for r in await raw.all("SELECT name FROM sqlite_master WHERE type = 'table'")}
             assert {"iam_users", "iam_groups", "iam_policies", "iam_attachments", "bucket_policies",
                     "completed_uploads", "iam_login_profiles", "iam_mfa_devices", "signin_throttle",
-                    "bucket_stats", "bucket_logging"} <= tables
+                    "bucket_stats", "bucket_logging", "object_versions", "bucket_config"} <= tables
             triggers = {r[0] for r in await raw.all("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
             assert bucket_stats.REPLACED_TRIGGER not in triggers
             assert await bucket_stats.per_bucket(raw) == [("old-bucket", 2, 12)]
