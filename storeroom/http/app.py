@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 import traceback
@@ -364,6 +365,8 @@ class App:
             if not (await self.authorizer.check(context, "storeroom:RunLifecycle", "*")).allowed:
                 raise AwsError("AccessDenied")
             now = float(request.args["now"]) if "now" in request.args else None
+            if now is not None and not math.isfinite(now):
+                raise ValueError(now)
         except AwsError as err:
             return self._s3_error(err, request)
         except ValueError:
@@ -371,8 +374,7 @@ class App:
         except ClientDisconnected:
             return Response(400)
         summary = await self.lifecycle.run(now, wait=True)
-        body = json.dumps(None if summary is None else {"now": summary.now, "resumed": summary.resumed,
-                                                        "actions": summary.actions})
+        body = json.dumps(None if summary is None else summary.as_json())
         return Response(200, [("content-type", "application/json")], body.encode())
 
     async def _authenticated(self, request: Request) -> Context:

@@ -64,15 +64,18 @@ EXPIRE, MARKER, ABORT = "S3.EXPIRE.OBJECT", "S3.CREATE.DELETEMARKER", "S3.DELETE
 
 @dataclass
 class Summary:
-    """What one run did (the test hook's answer)."""
+    """What one run did (the test hook's answer), and the interrupted run it finished first, if any."""
 
-    started: float = 0.0
     now: float = 0.0
-    resumed: bool = False
     actions: dict[str, int] = field(default_factory=dict)
+    resumed: Summary | None = None
 
     def count(self, operation: str, n: int = 1) -> None:
         self.actions[operation] = self.actions.get(operation, 0) + n
+
+    def as_json(self) -> dict[str, Any]:
+        return {"now": self.now, "actions": self.actions,
+                "resumed": None if self.resumed is None else self.resumed.as_json()}
 
 
 class LifecycleRunner:
@@ -119,11 +122,10 @@ class LifecycleRunner:
     async def _run_locked(self, now: float | None) -> Summary:
         await self._deliver_outbox()
         stored = await self.meta.get_kv(STATE)
-        summary = Summary(time.time())
+        summary = Summary()
         if stored is not None:  # a run that did not finish: finish it first, as it was
-            previous = json.loads(stored)
-            summary.resumed = True
-            await self._pass(previous, summary)
+            summary.resumed = Summary()
+            await self._pass(json.loads(stored), summary.resumed)
         state = {"now": time.time() if now is None else now, "bucket": "", "key": None, "phase": "versions"}
         await self.meta.set_kv(STATE, json.dumps(state))
         await self._pass(state, summary)
