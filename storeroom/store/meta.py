@@ -565,8 +565,6 @@ class MetaStore:
         ``obj`` gets a new version id; Suspended, ``obj`` is the ``null`` version, replacing the key's previous
         ``null`` version wherever it is.  ``obj.version_id`` and ``obj.seq`` are set to what was stored.
         """
-        new_id = versions.new_version_id()
-
         async def job(conn: Conn) -> tuple[str, list[str]]:
             bucket_row = await conn.one(_BUCKET_SHARED[conn.dialect], (obj.bucket,))
             if bucket_row is None:
@@ -592,7 +590,7 @@ class MetaStore:
                         "SELECT blob_id FROM parts WHERE upload_id = ?", (discard_upload,))}
                     if not kept <= part_blobs:
                         return "parts-changed", []
-                unreferenced = await self._place(conn, obj, old, versioning, new_id)
+                unreferenced = await self._place(conn, obj, old, versioning)
                 if unreferenced is None:
                     continue
                 unreferenced = [b for b in unreferenced if b not in kept]
@@ -604,8 +602,7 @@ class MetaStore:
         return await self.db.write(job, serializable=False)
 
     @staticmethod
-    async def _place(conn: Conn, obj: ObjectRecord, old: Row | None, versioning: str | None,
-                     new_id: str) -> list[str] | None:
+    async def _place(conn: Conn, obj: ObjectRecord, old: Row | None, versioning: str | None) -> list[str] | None:
         """Writes ``obj`` as the key's current version; the blob ids the write unreferenced (None: another
         writer inserted the key meanwhile, look again)."""
         freed: list[str] = []
@@ -615,7 +612,7 @@ class MetaStore:
                 freed = doc_blob_ids(old[4])
         else:
             obj.seq = versions.next_seq(await versions.previous_seq(conn, obj.bucket, obj.key, old))
-            obj.version_id = new_id if versioning == "Enabled" else "null"
+            obj.version_id = versions.new_version_id() if versioning == "Enabled" else "null"
             if old is not None:
                 if versioning != "Enabled" and old[6] == "null":
                     freed = doc_blob_ids(old[4])
@@ -671,8 +668,6 @@ class MetaStore:
         order.  Returns (the bucket's versioning state, what each entry did in the order given, the blob ids
         no longer referenced); the state is None for a missing bucket too (then nothing was done: the caller
         checked the bucket exists)."""
-        ids = [versions.new_version_id() for _ in entries]
-
         async def job(conn: Conn) -> tuple[str | None, list[Deletion], list[str]]:
             bucket_row = await conn.one(_BUCKET_SHARED[conn.dialect], (bucket,))
             if bucket_row is None:
@@ -682,14 +677,14 @@ class MetaStore:
             freed: list[str] = []
             for i in sorted(range(len(entries)), key=lambda n: (entries[n][0], entries[n][1] or "")):
                 key, version_id = entries[i]
-                done[i], gone = await self._delete_entry(conn, bucket, key, version_id, versioning, ids[i])
+                done[i], gone = await self._delete_entry(conn, bucket, key, version_id, versioning)
                 freed += gone
             return versioning, [done[i] for i in range(len(entries))], freed
         return await self.db.write(job, serializable=False)
 
     @staticmethod
-    async def _delete_entry(conn: Conn, bucket: str, key: str, version_id: str | None, versioning: str | None,
-                            new_id: str) -> tuple[Deletion, list[str]]:
+    async def _delete_entry(conn: Conn, bucket: str, key: str, version_id: str | None,
+                            versioning: str | None) -> tuple[Deletion, list[str]]:
         if versioning is not None or version_id is not None:
             await versions.lock_key(conn, bucket, key)
         if version_id is not None:
@@ -699,7 +694,7 @@ class MetaStore:
             row = await conn.one("DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING doc", (bucket, key))
             return Deletion(key, None, row is not None), ([] if row is None else doc_blob_ids(row[0]))
         current = await conn.one(_OBJECT_LOCKED[conn.dialect], (bucket, key))
-        marker, freed = await versions.add_marker(conn, bucket, key, versioning, new_id, current)
+        marker, freed = await versions.add_marker(conn, bucket, key, versioning, versions.new_version_id(), current)
         return Deletion(key, None, True, True, marker.version_id), freed
 
     async def update_version(self, bucket: str, key: str, version_id: str | None,
