@@ -96,6 +96,7 @@ S3_DATA_EVENTS = frozenset({
     "UploadPart", "UploadPartCopy", "ListObjects", "ListObjectsV2", "ListObjectVersions", "HeadBucket",
     "GetObjectRetention", "PutObjectRetention", "GetObjectLegalHold", "PutObjectLegalHold",
     "DeleteObjectTagging", "SelectObjectContent", "GetObjectTorrent", "RenameObject",
+    "PreflightRequest",  # a CORS preflight (CloudTrail logs none; S3's access log: REST.OPTIONS.PREFLIGHT)
 })
 # CloudTrail names ListObjectsV2 calls ListObjects (with "list-type": "2" in requestParameters).
 _S3_EVENT_NAMES = {"ListObjectsV2": "ListObjects"}

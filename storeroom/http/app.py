@@ -39,6 +39,7 @@ from storeroom.http.types import (
 )
 from storeroom.iam.api import IamService
 from storeroom.identity import CredentialResolver, Principal, anonymous
+from storeroom.s3 import cors
 from storeroom.s3.access_log import AccessLogging
 from storeroom.s3.lifecycle_run import LifecycleRunner
 from storeroom.s3.service import S3Service
@@ -105,6 +106,7 @@ class App:
         authorizer = Authorizer(self.meta, account_id)
         self.blobs = open_blob_store(settings)
         self.s3 = S3Service(settings, self.meta, self.blobs, account_id, authorizer)
+        self.s3.credentials = self.credentials  # POST forms carry their signature in fields
         self.iam = IamService(self.meta, account_id, authorizer, box)
         self.authorizer = authorizer
         self.metrics = metrics.RequestMetrics()
@@ -178,9 +180,12 @@ class App:
         render: Callable[[AwsError, Request], Response] = self._s3_error
         service = "s3"
         try:
-            v2 = parse_auth_v2(request.headers, request.args)
+            # A CORS preflight is anonymous, whatever the query of the URL it asks about holds (a presigned
+            # URL's signature is for the request to come, not for the OPTIONS).
+            preflight = request.method == "OPTIONS"
+            v2 = None if preflight else parse_auth_v2(request.headers, request.args)
             try:
-                signed = None if v2 is not None else parse_auth(request.headers, request.query)
+                signed = None if v2 is not None or preflight else parse_auth(request.headers, request.query)
             except AwsError:  # answered in the protocol of the service the credential names, if it names one
                 render = self._service(claimed_service(request.headers, request.query) or "s3")[1]
                 raise
@@ -206,6 +211,8 @@ class App:
         except Exception:  # noqa: BLE001 - never a stack trace to the client; log it, answer InternalError
             log.error("request %s failed:\n%s", request.request_id, traceback.format_exc())
             response = render(AwsError("InternalError"), request)
+        if service == "s3" and "origin" in request.headers and request.method != "OPTIONS":
+            await self._cors(request, response)
         common = [(b"x-amz-request-id", request.request_id.encode()), (b"x-amz-id-2", _HOST_ID.encode()),
                   _SERVER]
         if request.body_unread:
@@ -223,6 +230,15 @@ class App:
                     context = self._refused(request)
                 self._audit(request, context, response, responded)
             self._observe(request, context, service, response)
+
+    async def _cors(self, request: Request, response: Response) -> None:
+        """A cross-origin request's answer, errors included, carries the CORS headers of the rule of its bucket
+        that allows it (storeroom/s3/cors.py)."""
+        assert self.s3 is not None
+        try:
+            response.headers.extend(await cors.response_headers(self.s3, request))
+        except Exception:  # noqa: BLE001 - the answer stands without them (the store may be away)
+            log.warning("request %s: CORS headers not added:\n%s", request.request_id, traceback.format_exc())
 
     async def authenticate(self, request: Request, v2: SignedRequestV2 | None, signed: SignedRequest | None) -> Context:
         """Find the key, verify time and signature. Unsigned requests are anonymous S3."""

@@ -348,7 +348,9 @@ _OPERATIONS = {
     "PutBucketOwnershipControls": "REST.PUT.OWNERSHIP_CONTROLS",
     "DeleteBucketOwnershipControls": "REST.DELETE.OWNERSHIP_CONTROLS",
     "GetPublicAccessBlock": "REST.GET.PUBLIC_ACCESS_BLOCK", "PutPublicAccessBlock": "REST.PUT.PUBLIC_ACCESS_BLOCK",
-    "DeletePublicAccessBlock": "REST.DELETE.PUBLIC_ACCESS_BLOCK",
+    "DeletePublicAccessBlock": "REST.DELETE.PUBLIC_ACCESS_BLOCK", "GetBucketCors": "REST.GET.CORS",
+    "PutBucketCors": "REST.PUT.CORS", "DeleteBucketCors": "REST.DELETE.CORS",
+    "PreflightRequest": "REST.OPTIONS.PREFLIGHT", "PostObject": "REST.POST.OBJECT",
 }
 
 

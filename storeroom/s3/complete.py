@@ -263,8 +263,12 @@ def _object_checksum(upload: Upload, parts: list[Part]) -> dict[str, str] | None
         crc = digests[0]
         for part, digest in zip(parts[1:], digests[1:], strict=True):
             crc = combine_crc(algorithm, crc, digest, part.size)
-        return {"algorithm": algorithm, "value": base64.b64encode(crc).decode(), "type": "FULL_OBJECT"}
-    combined = Checksum(algorithm)
-    for digest in digests:
-        combined.update(digest)
-    return {"algorithm": algorithm, "value": f"{combined.b64digest()}-{len(parts)}", "type": "COMPOSITE"}
+        found = {"algorithm": algorithm, "value": base64.b64encode(crc).decode(), "type": "FULL_OBJECT"}
+    else:
+        combined = Checksum(algorithm)
+        for digest in digests:
+            combined.update(digest)
+        found = {"algorithm": algorithm, "value": f"{combined.b64digest()}-{len(parts)}", "type": "COMPOSITE"}
+    if upload.checksum_algorithm is not None:  # the parts' own checksums, for GetObjectAttributes' ObjectParts
+        found["parts"] = ",".join(p.checksum["value"] for p in parts if p.checksum)
+    return found

@@ -22,13 +22,16 @@ from storeroom.s3 import (
     access,
     access_log,
     acl,
+    attributes,
     bucket_policy,
     buckets,
     complete,
+    cors,
     lifecycle,
     listing,
     multipart,
     objects,
+    post_object,
     tagging,
     unconfigured,
     versioning,
@@ -82,6 +85,9 @@ OPERATIONS: tuple[Operation, ...] = (
          multipart.list_multipart_uploads),
     _row("ListObjects", "GET", BUCKET, None, "s3:ListBucket", listing.list_objects_v1),
     _row("DeleteObjects", "POST", BUCKET, "delete", "", objects.delete_objects),
+    # An HTML form's upload (no botocore operation: SDKs make the form, browsers send it); the handler judges
+    # the form and authorizes s3:PutObject on the key it names.
+    _row("PostObject", "POST", BUCKET, None, "", post_object.post_object),
     _row("GetBucketPolicy", "GET", BUCKET, "policy", "s3:GetBucketPolicy", bucket_policy.get_bucket_policy),
     _row("PutBucketPolicy", "PUT", BUCKET, "policy", "s3:PutBucketPolicy", bucket_policy.put_bucket_policy),
     _row("DeleteBucketPolicy", "DELETE", BUCKET, "policy", "s3:DeleteBucketPolicy",
@@ -92,6 +98,11 @@ OPERATIONS: tuple[Operation, ...] = (
     _row("GetBucketTagging", "GET", BUCKET, "tagging", "s3:GetBucketTagging", tagging.get_bucket_tagging),
     _row("PutBucketTagging", "PUT", BUCKET, "tagging", "s3:PutBucketTagging", tagging.put_bucket_tagging),
     _row("DeleteBucketTagging", "DELETE", BUCKET, "tagging", "s3:PutBucketTagging", tagging.delete_bucket_tagging),
+    _row("GetBucketCors", "GET", BUCKET, "cors", "s3:GetBucketCORS", cors.get_bucket_cors),
+    _row("PutBucketCors", "PUT", BUCKET, "cors", "s3:PutBucketCORS", cors.put_bucket_cors),
+    # "To use this operation, you must have permission to perform the s3:PutBucketCORS action."
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucketCors.html)
+    _row("DeleteBucketCors", "DELETE", BUCKET, "cors", "s3:PutBucketCORS", cors.delete_bucket_cors),
     _row("GetBucketLifecycleConfiguration", "GET", BUCKET, "lifecycle", "s3:GetLifecycleConfiguration",
          lifecycle.get_bucket_lifecycle),
     _row("PutBucketLifecycleConfiguration", "PUT", BUCKET, "lifecycle", "s3:PutLifecycleConfiguration",
@@ -111,7 +122,6 @@ OPERATIONS: tuple[Operation, ...] = (
     _row("DeletePublicAccessBlock", "DELETE", BUCKET, "publicAccessBlock", "s3:PutBucketPublicAccessBlock",
          access.delete_public_access_block),
     # Settings no Storeroom bucket has: read as S3 answers them for a bucket without them (unconfigured.py).
-    _row("GetBucketCors", "GET", BUCKET, "cors", "s3:GetBucketCORS", unconfigured.get_bucket_cors),
     _row("GetBucketEncryption", "GET", BUCKET, "encryption", "s3:GetEncryptionConfiguration",
          unconfigured.get_bucket_encryption),
     _row("GetBucketWebsite", "GET", BUCKET, "website", "s3:GetBucketWebsite", unconfigured.get_bucket_website),
@@ -150,13 +160,13 @@ OPERATIONS: tuple[Operation, ...] = (
     _row("PutObjectTagging", "PUT", OBJECT, "tagging", "", tagging.put_object_tagging),
     _row("DeleteObjectTagging", "DELETE", OBJECT, "tagging", "s3:DeleteObjectTagging", tagging.delete_object_tagging,
          version="s3:DeleteObjectVersionTagging"),
+    # "you need the s3:GetObject and s3:GetObjectAttributes permissions": the handler asks for s3:GetObject too
+    _row("GetObjectAttributes", "GET", OBJECT, "attributes", "s3:GetObjectAttributes",
+         attributes.get_object_attributes),
     # Recognised, not implemented yet: 501 NotImplemented naming the operation.
     *(
         _row(name, method, level, sub, "")
         for name, method, level, sub in (
-            ("GetObjectAttributes", "GET", OBJECT, "attributes"),
-            ("PutBucketCors", "PUT", BUCKET, "cors"),
-            ("DeleteBucketCors", "DELETE", BUCKET, "cors"),
             ("PutBucketEncryption", "PUT", BUCKET, "encryption"),
             ("DeleteBucketEncryption", "DELETE", BUCKET, "encryption"),
             ("UpdateObjectEncryption", "PUT", OBJECT, "encryption"),

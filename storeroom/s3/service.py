@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 from storeroom.authz import ALLOWED, Authorizer
@@ -19,11 +19,14 @@ from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Request, Response
 from storeroom.policy import Evaluation, PolicySource
-from storeroom.s3 import access, acl, tagging, xml
+from storeroom.s3 import access, acl, cors, tagging, xml
 from storeroom.s3.operations import CONTROL_ROW, Operation, match_operation
 from storeroom.store.blob_backend import Blobs
 from storeroom.store.meta import Bucket, MetaStore
 from storeroom.store.versions import valid_version_id
+
+if TYPE_CHECKING:
+    from storeroom.identity import CredentialResolver
 
 MAX_KEY_BYTES = 1024
 
@@ -215,7 +218,11 @@ def s3_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
             keys.update(tagging.condition_keys(tagging.parse_header(tags), "s3:requestobjecttag"))
         except AwsError:
             pass  # the handler answers the header's fault
-    if ctx.signed is not None:
+    if ctx.operation == "PostObject":  # a form's upload: "s3:authtype ... POST"
+        if not ctx.principal.is_anonymous:
+            keys["s3:signatureversion"] = (ctx.signature_version,)
+            keys["s3:authtype"] = ("POST",)
+    elif ctx.signed is not None:
         keys["s3:signatureversion"] = ("AWS4-HMAC-SHA256",)
         keys["s3:authtype"] = ("REST-QUERY-STRING" if ctx.signed.presigned else "REST-HEADER",)
     elif ctx.signature_version == "AWS":
@@ -274,6 +281,8 @@ class S3Service:
         self.account_id = account_id
         self.domains = ("localhost", *settings.domains)
         self.access_logging: Any = None  # s3/access_log.py's AccessLogging, once the app has made it
+        self.cors = cors.CorsRules(meta)
+        self.credentials: CredentialResolver | None = None  # the app's, for the signatures of POST forms
 
     def virtual_host_bucket(self, request: Request) -> str | None:
         """The bucket named by a ``bucket.<domain>`` Host header, if any."""
@@ -305,6 +314,9 @@ class S3Service:
         if "\ufffd" in request.path and not _valid_utf8_path(request.raw_path):
             raise AwsError("InvalidURI")
         bucket, key = self.address(request)
+        if request.method == "OPTIONS":  # a browser's CORS preflight: no credentials, answered from the rules
+            ctx.operation, ctx.bucket, ctx.key = "PreflightRequest", bucket, key
+            return await cors.preflight(self, request)
         if key is not None and len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
             raise AwsError("KeyTooLongError", Size=str(len(key.encode("utf-8", "surrogatepass"))),
                            MaxSizeAllowed=str(MAX_KEY_BYTES))
@@ -317,6 +329,7 @@ class S3Service:
         ctx.bucket, ctx.key = bucket, key
         if operation.handler is None:
             raise AwsError("NotImplemented", f"The {operation.name} operation is not implemented by Storeroom.")
+        self._check_expected_owner(request, operation, bucket)
         call = S3Call(ctx, self, operation, bucket, key)
         if ctx.principal.is_anonymous and bucket is not None and operation.name != "CreateBucket":
             await call.existing_bucket()  # S3 tells anyone that a bucket does not exist, before judging access
@@ -328,6 +341,20 @@ class S3Service:
                 else operation.action
             await call.require(action, resource)
         return await operation.handler(call)
+
+    def _check_expected_owner(self, request: Request, operation: Operation, bucket: str | None) -> None:
+        """``x-amz-expected-bucket-owner``: "If the account ID that you provide does not match the actual owner
+        of the bucket, the request fails with the HTTP status code 403 Forbidden (access denied)."
+        (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-owner-condition.html); likewise
+        ``x-amz-source-expected-bucket-owner`` for the source of a copy.  Every bucket here is the account's."""
+        headers = request.headers
+        expected = headers.get("x-amz-expected-bucket-owner")
+        if expected is not None and bucket is not None and operation.name != "CreateBucket" and (
+                expected.strip() != self.account_id):
+            raise AwsError("AccessDenied")
+        source = headers.get("x-amz-source-expected-bucket-owner")
+        if source is not None and operation.header == "x-amz-copy-source" and source.strip() != self.account_id:
+            raise AwsError("AccessDenied")
 
     def error_response(self, err: AwsError, request: Request, host_id: str) -> Response:
         """S3's error shape: ``<Error><Code/><Message/>…<RequestId/><HostId/></Error>``."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
@@ -120,7 +121,21 @@ def _tag_set_xml(tags: Mapping[str, str]) -> str:
 
 
 async def _read_tag_set(call: S3Call, limit: int) -> dict[str, str]:
-    root = await read_document(call, "Tagging")
+    return tag_set(await read_document(call, "Tagging"), limit)
+
+
+def form_tags(document: str) -> dict[str, str] | None:
+    """POST Object's ``tagging`` field: "The tag-set must be encoded as XML", the ``<Tagging><TagSet>`` document
+    PutObjectTagging takes (https://docs.aws.amazon.com/AmazonS3/latest/API/RESTObjectPOST.html); read with the
+    same rules (``MalformedXML``, ``InvalidTag``, at most 10).  None: no tags."""
+    root = xml.parse(document.encode())
+    if xml.local(root) != "Tagging":
+        raise AwsError("MalformedXML")
+    return tag_set(root, MAX_OBJECT_TAGS) or None
+
+
+def tag_set(root: ET.Element, limit: int) -> dict[str, str]:
+    """The checked tags of a ``<Tagging>`` document."""
     sets = xml.children(root, "TagSet")
     if len(sets) != 1:
         raise AwsError("MalformedXML")

@@ -228,9 +228,17 @@ CREATE TABLE console_spent (
 );
 """
 
-# Versions, tags, lifecycle, ownership and ACLs, Block Public Access (SQLite's schema 6, storeroom/store/meta.py):
-# the same columns, appended in the same order.
+# Version 2 (SQLite's schema 6): a bucket's CORS rules (storeroom/s3/cors.py).
 META_V2 = r"""
+CREATE TABLE bucket_cors (
+    bucket TEXT COLLATE "C" PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
+    rules TEXT NOT NULL
+);
+"""
+
+# Version 3 (SQLite's schema 7): versions, tags, lifecycle, ownership and ACLs, Block Public Access
+# (storeroom/store/meta.py): the same columns, appended in the same order.
+META_V3 = r"""
 ALTER TABLE buckets ADD COLUMN versioning TEXT, ADD COLUMN ownership TEXT, ADD COLUMN public_block TEXT;
 ALTER TABLE objects ADD COLUMN version_id TEXT COLLATE "C" NOT NULL DEFAULT 'null',
     ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;

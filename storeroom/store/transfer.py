@@ -38,6 +38,7 @@ META_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("buckets", ("name",)),
     ("bucket_policies", ("bucket",)),
     ("bucket_logging", ("bucket",)),
+    ("bucket_cors", ("bucket",)),
     ("objects", ("bucket", "key")),
     ("object_versions", ("bucket", "key", "seq")),
     ("bucket_config", ("bucket", "name")),

@@ -36,6 +36,8 @@ def _fill(server: StoreroomServer) -> dict[str, bytes]:
         s3.put_object(Bucket="moved", Key=key, Body=body)
     s3.put_bucket_policy(Bucket="moved", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
         "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::moved/k0000"}]}))
+    s3.put_bucket_cors(Bucket="moved", CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["https://app.example"], "AllowedMethods": ["GET"]}]})
     iam.create_user(UserName="carol")
     iam.attach_user_policy(UserName="carol", PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
     iam.create_group(GroupName="Readers")
@@ -106,6 +108,8 @@ def test_a_data_dir_moves_to_postgres_resumably_and_verified(tmp_path: Path, pos
             s3.delete_object(Bucket="moved", Key="k0000")
         assert exc.value.response["Error"]["Code"] == "AccessDenied"
         assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket="moved")["Uploads"]]
+        assert s3.get_bucket_cors(Bucket="moved")["CORSRules"] == [  # and its CORS rules
+            {"AllowedOrigins": ["https://app.example"], "AllowedMethods": ["GET"]}]
         as_carol = make_client(node.endpoint, access_key=carol["AccessKeyId"], secret_key=carol["SecretAccessKey"])
         assert as_carol.get_object(Bucket="moved", Key="k0001")["Body"].read() == bodies["k0001"]
         with pytest.raises(ClientError):

@@ -1,6 +1,7 @@
 """Several Storeroom nodes on one PostgreSQL database: ``storeroom serve --meta postgresql://… --blobs
 file://…`` processes on their own ports and data dirs, sharing the metadata, one blob folder (what a shared
-filesystem gives) and one master key.
+filesystem gives) and one master key; the read-after-write and kill -9 tests also run with the object data on
+SeaweedFS (``--blobs s3://…``), the issue's "three nodes sharing PostgreSQL + SeaweedFS".
 
 - nodes starting at the same moment make one account, one root key and one root password;
 - a write through one node is read through the others at once (S3's read-after-write consistency);
@@ -42,6 +43,7 @@ from tests.conftest import (
     StoreroomServer,
     make_client,
 )
+from tests.e2e.blob_backends import SeaweedFS, s3_blobs_server, seaweedfs  # noqa: F401 - the fixture
 from tests.pg import PostgresCluster
 
 pytestmark = pytest.mark.meta_backends("postgresql")
@@ -53,16 +55,24 @@ CHANNEL_DOWN_BOUND = POLL_INTERVAL + 1.0   # … when the LISTEN connections are
 class Nodes:
     """``count`` nodes on one database, one shared blob folder and one master key."""
 
-    def __init__(self, root: Path, url: str, count: int, env: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, url: str, count: int, env: dict[str, str] | None = None,
+                 weed: SeaweedFS | None = None) -> None:
+        """Object data in one shared folder, or, with ``weed``, in a bucket of that SeaweedFS (the S3 backend)."""
         self.url = url
         self.blobs = root / "shared-blobs"
         self.blobs.mkdir()
         key = base64.b64encode(os.urandom(32)).decode()
         self.nodes: list[StoreroomServer] = []
+        backend_bucket = weed.create_bucket(f"nodes-{uuid.uuid4().hex[:8]}") if weed is not None else ""
         for i in range(count):
-            self.nodes.append(StoreroomServer(root / f"node{i}", workers=1, meta_url=url,
-                                              extra_args=["--blobs", f"file://{self.blobs}"],
-                                              env={"STOREROOM_MASTER_KEY": key, **(env or {})}))
+            node_env = {"STOREROOM_MASTER_KEY": key, **(env or {})}
+            if weed is not None:
+                node = s3_blobs_server(root / f"node{i}", weed, backend_bucket, env=node_env)
+                node.meta_url = url
+            else:
+                node = StoreroomServer(root / f"node{i}", workers=1, meta_url=url,
+                                       extra_args=["--blobs", f"file://{self.blobs}"], env=node_env)
+            self.nodes.append(node)
 
     def start(self) -> None:
         with concurrent.futures.ThreadPoolExecutor(len(self.nodes)) as pool:  # all at once: the bootstrap races
@@ -80,8 +90,12 @@ class Nodes:
 
 
 @pytest.fixture
-def nodes(tmp_path: Path, postgres: PostgresCluster, meta_backend: str) -> Iterator[Nodes]:
-    group = Nodes(tmp_path, postgres.database("nodes"), 3)
+def nodes(tmp_path: Path, postgres: PostgresCluster, meta_backend: str,
+          request: pytest.FixtureRequest) -> Iterator[Nodes]:
+    """Three nodes; with ``@pytest.mark.parametrize("nodes", ["seaweedfs"], indirect=True)`` their object data
+    is on SeaweedFS (the S3 backend) instead of a shared folder."""
+    weed = request.getfixturevalue("seaweedfs") if getattr(request, "param", "folder") == "seaweedfs" else None
+    group = Nodes(tmp_path, postgres.database("nodes"), 3, weed=weed)
     group.start()
     yield group
     group.stop()
@@ -139,6 +153,7 @@ def test_a_node_with_another_master_key_refuses_to_start(tmp_path: Path, nodes: 
 # -- consistency ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("nodes", ["folder", "seaweedfs"], indirect=True)
 def test_a_write_through_one_node_is_read_through_the_others(nodes: Nodes) -> None:
     bucket = f"shared-{uuid.uuid4().hex[:8]}"
     nodes.s3(0).create_bucket(Bucket=bucket)
@@ -370,6 +385,7 @@ def test_postgres_stopped_under_load_means_503_then_recovery_with_nothing_lost(
         assert nodes.s3(hash(key) % 3).get_object(Bucket=bucket, Key=key)["Body"].read() == body
 
 
+@pytest.mark.parametrize("nodes", ["folder", "seaweedfs"], indirect=True)
 def test_a_node_killed_during_uploads_loses_nothing_acknowledged(nodes: Nodes) -> None:
     """Clients send to node 0 and, when it fails, retry on node 1 (what a load balancer does)."""
     bucket = f"kill-{uuid.uuid4().hex[:8]}"

@@ -103,8 +103,6 @@ def test_an_object_has_an_empty_tag_set(s3, bucket) -> None:  # type: ignore[no-
 
 
 @pytest.mark.parametrize("call", [
-    lambda s3, b: s3.put_bucket_cors(Bucket=b, CORSConfiguration={"CORSRules": [
-        {"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}),
     lambda s3, b: s3.put_bucket_encryption(Bucket=b, ServerSideEncryptionConfiguration={"Rules": [
         {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}),
 ])
