@@ -161,8 +161,9 @@ OPERATIONS: tuple[Operation, ...] = (
     _row("DeleteObjectTagging", "DELETE", OBJECT, "tagging", "s3:DeleteObjectTagging", tagging.delete_object_tagging,
          version="s3:DeleteObjectVersionTagging"),
     # "you need the s3:GetObject and s3:GetObjectAttributes permissions": the handler asks for s3:GetObject too
+    # (s3:GetObjectVersion and s3:GetObjectVersionAttributes for a version)
     _row("GetObjectAttributes", "GET", OBJECT, "attributes", "s3:GetObjectAttributes",
-         attributes.get_object_attributes),
+         attributes.get_object_attributes, version="s3:GetObjectVersionAttributes"),
     # Recognised, not implemented yet: 501 NotImplemented naming the operation.
     *(
         _row(name, method, level, sub, "")
