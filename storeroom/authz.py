@@ -3,8 +3,9 @@
 Every request reaches here with the IAM action and resource ARN that AWS documents for its operation (S3:
 ``storeroom/s3/operations.py``; IAM: each handler).  The :class:`Authorizer` gathers what AWS evaluates:
 
-- the caller's identity policies and permissions boundary, compiled once and cached per user until the IAM
-  generation counter moves (any worker's IAM write bumps it, so the next request anywhere sees the change);
+- the caller's identity policies and permissions boundary, compiled once and cached per user (or role) until
+  the IAM generation counter moves (any worker's IAM write bumps it, so the next request anywhere sees the
+  change); for a role session also its session policies, cached per session;
 - the resource policy (a bucket policy), when the service passes one;
 - the request context: AWS global condition keys (``aws:username``, ``aws:SourceIp``, …) and the service's
   keys (``s3:prefix``, …),
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from storeroom.http.context import Context
-from storeroom.iam.policy_store import load_principal_policies
+from storeroom.iam.policy_store import compile_policy, find_policy, load_principal_policies, load_role_policies
 from storeroom.identity import Principal
 from storeroom.policy import AuthRequest, Evaluation, PolicySource, PrincipalPolicies, evaluate, parse_policy
 from storeroom.store.generation import GenerationCache
@@ -31,7 +32,11 @@ ALLOWED = Evaluation("allowed")
 _NO_POLICIES = PrincipalPolicies(())
 
 # aws:PrincipalType as AWS sets it
-_PRINCIPAL_TYPES = {"Root": "Account", "IAMUser": "User", "Anonymous": "Anonymous"}
+_PRINCIPAL_TYPES = {"Root": "Account", "IAMUser": "User", "Anonymous": "Anonymous", "AssumedRole": "AssumedRole"}
+_DENY_ALL = PolicySource(parse_policy('{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*",'
+                                      '"Resource":"*"}]}', "managed"), "deny-all", "none")
+# A session key: (access key id, role id, inline session policy, managed session policy ARNs)
+SessionKey = tuple[str, str, str | None, tuple[str, ...]]
 
 
 class Authorizer:
@@ -40,16 +45,45 @@ class Authorizer:
         self.account_id = account_id
         self._policies: GenerationCache[str, PrincipalPolicies | None] = GenerationCache(
             meta.iam_generation, lambda user_id: load_principal_policies(meta.db.read, user_id))
+        self._role_policies: GenerationCache[str, PrincipalPolicies | None] = GenerationCache(
+            meta.iam_generation, lambda role_id: load_role_policies(meta.db.read, role_id))
+        self._session_policies: GenerationCache[SessionKey, PrincipalPolicies] = GenerationCache(
+            meta.iam_generation, self._load_session_policies)
         # a bucket policy goes with its bucket: a bucket deleted and made again must not inherit it
         self._bucket_policies = GenerationCache(
             lambda: (meta.iam_generation(), meta.buckets_generation()), self._load_bucket_policy)
 
     async def principal_policies(self, principal: Principal) -> PrincipalPolicies:
-        """The user's compiled identity policies and boundary (cached until IAM state changes)."""
-        if principal.type != "IAMUser":
+        """The user's or role's compiled identity policies and boundary, and a role session's session policies
+        (cached until IAM state changes)."""
+        if principal.type == "IAMUser":
+            found = await self._policies.get(principal.principal_id)
+            return found if found is not None else _NO_POLICIES
+        session = principal.session
+        if principal.type != "AssumedRole" or session is None:
             return _NO_POLICIES
-        found = await self._policies.get(principal.principal_id)
+        if session.has_policies:
+            assert principal.access_key_id is not None
+            return await self._session_policies.get((principal.access_key_id, session.principal_id, session.policy,
+                                                     session.policy_arns))
+        found = await self._role_policies.get(session.principal_id)
         return found if found is not None else _NO_POLICIES
+
+    async def _load_session_policies(self, key: SessionKey) -> PrincipalPolicies:
+        """The role's policies narrowed by the session's: a managed session policy deleted since allows
+        nothing."""
+        _, role_id, text, arns = key
+        role = await self._role_policies.get(role_id)
+        if role is None:
+            return _NO_POLICIES
+        sources: list[PolicySource] = []
+        if text is not None:
+            sources.append(PolicySource(compile_policy(text, "identity"), "session policy", "session"))
+        for arn in arns:
+            found = await find_policy(self.meta.db.read, arn)
+            sources.append(PolicySource(compile_policy(found.document, "managed"), found.name, "session", arn)
+                           if found is not None else _DENY_ALL)
+        return PrincipalPolicies(role.identity, role.boundary, tuple(sources))
 
     async def bucket_policy(self, bucket: str) -> PolicySource | None:
         """The bucket's compiled policy (cached until IAM state or the set of buckets changes)."""
@@ -73,7 +107,7 @@ class Authorizer:
             return ALLOWED
         request = AuthRequest(action, resource, principal.type, principal.arn,
                               "" if principal.is_anonymous else principal.account_id,
-                              RequestContext(ctx, extra, service_keys))
+                              RequestContext(ctx, extra, service_keys), principal.issuer_arn)
         if principal.is_root:
             # Root is not subject to identity policies; only a resource policy's explicit deny binds it.
             verdict = evaluate(request, _NO_POLICIES, resource_policy, self.account_id, explain=False)
@@ -140,13 +174,13 @@ def global_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
         "aws:principaltype": (_PRINCIPAL_TYPES.get(principal.type, principal.type),),
     }
     if not principal.is_anonymous:
-        keys["aws:principalarn"] = (principal.arn,)
+        keys["aws:principalarn"] = (principal.principal_arn,)
         keys["aws:principalaccount"] = (principal.account_id,)
         keys["aws:userid"] = (principal.principal_id,)
         if principal.user_name is not None:
             keys["aws:username"] = (principal.user_name,)
         for tag_key, tag_value in principal.tags:
             keys[f"aws:principaltag/{tag_key.lower()}"] = (tag_value,)
-    if ctx.session_keys:  # a console session's MFA keys; absent for access keys, as in AWS
+    if ctx.session_keys:  # a session's MFA keys (console, temporary credentials); absent for access keys, as in AWS
         keys.update(ctx.session_keys)
     return keys

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storeroom.crypto import SecretBox
+from storeroom.sessions import ROLE, Session, SessionTokens, assumed_role_arn, merged_tags
+from storeroom.sessions import ROOT as ROOT_SESSION
 from storeroom.store.generation import GenerationCache
 from storeroom.store.meta import AccessKey, MetaStore
 
@@ -31,13 +33,15 @@ _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 class Principal:
     """The caller, in CloudTrail's ``userIdentity`` terms."""
 
-    type: str               # "Root", "IAMUser" or "AWSAccount" (anonymous uses type "Anonymous")
+    type: str               # "Root", "IAMUser", "AssumedRole" (anonymous uses type "Anonymous")
     account_id: str
-    arn: str
-    principal_id: str       # the account id for root, the user id (AIDA…) for a user
+    arn: str                # a role session's is arn:aws:sts::<account>:assumed-role/<role>/<session>
+    principal_id: str       # the account id for root, the user id (AIDA…) for a user, AROA…:<session> for a role
     user_name: str | None = None
     access_key_id: str | None = None
-    tags: tuple[tuple[str, str], ...] = ()   # an IAM user's tags (aws:PrincipalTag/…)
+    tags: tuple[tuple[str, str], ...] = ()   # an IAM user's tags, a role session's role + session tags
+    session: Session | None = None           # temporary credentials: what their token says (storeroom/sessions.py)
+    issuer_arn: str | None = None            # a role session's role ARN (aws:PrincipalArn, sessionIssuer)
 
     @property
     def is_root(self) -> bool:
@@ -46,6 +50,15 @@ class Principal:
     @property
     def is_anonymous(self) -> bool:
         return self.type == "Anonymous"
+
+    @property
+    def is_role_session(self) -> bool:
+        return self.type == "AssumedRole"
+
+    @property
+    def principal_arn(self) -> str:
+        """aws:PrincipalArn: the role's ARN for a role session, the caller's own ARN otherwise."""
+        return self.issuer_arn or self.arn
 
 
 def anonymous(account_id: str) -> Principal:
@@ -116,14 +129,20 @@ def _write_credentials_csv(path: Path, key_id: str, secret: str) -> None:
 
 
 class CredentialResolver:
-    """access key id → (secret, principal), cached per process, invalidated by the IAM generation."""
+    """access key id → (secret, principal), cached per process, invalidated by the IAM generation; temporary
+    credentials (``ASIA…`` + a session token) through :meth:`resolve_temporary`."""
 
-    def __init__(self, meta: MetaStore, box: SecretBox, account_id: str) -> None:
+    def __init__(self, meta: MetaStore, box: SecretBox, account_id: str, tokens: SessionTokens | None = None) -> None:
         self.meta = meta
         self.box = box
         self.account_id = account_id
+        self.tokens = tokens
         self._credentials = GenerationCache(meta.iam_generation, self._load)
         self._last_noted: dict[str, float] = {}
+        # temporary access key id → (principal, the session's condition keys without a clock), for the current
+        # IAM generation (a session names a role or user whose tags or very existence may change)
+        self._sessions: dict[str, tuple[Principal, dict[str, tuple[str, ...]]] | None] = {}
+        self._sessions_generation = -1
 
     async def resolve(self, access_key_id: str) -> tuple[str, Principal] | None:
         """None when the key does not exist or is inactive (S3 answers InvalidAccessKeyId for both)."""
@@ -151,6 +170,56 @@ class CredentialResolver:
         principal = Principal("IAMUser", self.account_id, f"arn:aws:iam::{self.account_id}:user{path}{name}",
                               key.principal, name, access_key_id, tuple(tags))
         return secret, principal
+
+    async def resolve_temporary(self, access_key_id: str, token: str,
+                                now: float) -> tuple[str, Principal, dict[str, tuple[str, ...]]] | None:
+        """(secret, principal, the session's condition keys) of temporary credentials; None when what the
+        session names (its role, its user) is gone.  ``InvalidToken`` for a token that is not ours."""
+        assert self.tokens is not None
+        secret, session = self.tokens.open(access_key_id, token)
+        generation = self.meta.iam_generation()
+        if generation != self._sessions_generation:
+            self._sessions.clear()
+            self._sessions_generation = generation
+        try:
+            found = self._sessions[access_key_id]
+        except KeyError:
+            principal = await self._session_principal(session, access_key_id)
+            found = None if principal is None else (principal, session.condition_keys(now))
+            if self._sessions_generation == generation:
+                if len(self._sessions) >= 10_000:
+                    self._sessions.clear()
+                self._sessions[access_key_id] = found
+        if found is None:
+            return None
+        principal, keys = found
+        if session.mfa is not None:  # aws:MultiFactorAuthAge moves with the clock
+            keys = {**keys, "aws:multifactorauthage": (str(max(0, int(now - session.mfa))),)}
+        return secret, principal, keys
+
+    async def _session_principal(self, session: Session, access_key_id: str) -> Principal | None:
+        account = self.account_id
+        if session.kind == ROLE:
+            from storeroom.iam.role_store import get_role_by_id
+
+            role = await get_role_by_id(self.meta.db.read, session.principal_id)
+            if role is None:
+                return None
+            return Principal("AssumedRole", account, assumed_role_arn(account, role.name, session.name),
+                             f"{role.role_id}:{session.name}", None, access_key_id,
+                             merged_tags(role.tags, session.tags), session,
+                             f"arn:aws:iam::{account}:role{role.path}{role.name}")
+        if session.kind == ROOT_SESSION:
+            if session.principal_id != account:
+                return None
+            return Principal("Root", account, f"arn:aws:iam::{account}:root", account, None, access_key_id,
+                             session=session)
+        user = await self.meta.iam_user_identity(session.principal_id)
+        if user is None:
+            return None
+        name, path, tags = user
+        return Principal("IAMUser", account, f"arn:aws:iam::{account}:user{path}{name}", session.principal_id,
+                         name, access_key_id, tuple(tags), session)
 
     def note_used(self, access_key_id: str, service: str, region: str) -> None:
         """Keeps GetAccessKeyLastUsed current: at most one write per key per minute per process."""

@@ -33,6 +33,8 @@ async def unsupported_service(context: Context) -> Response:
 # The same failures, in the words of the Query and JSON services (IAM, STS, CloudTrail).
 _QUERY_EQUIVALENTS = {
     "InvalidAccessKeyId": ("InvalidClientTokenId", "The security token included in the request is invalid."),
+    "InvalidToken": ("InvalidClientTokenId", "The security token included in the request is invalid."),
+    "ExpiredToken": ("ExpiredToken", "The security token included in the request is expired"),
     "SignatureDoesNotMatch": (
         "SignatureDoesNotMatch",
         "The request signature we calculated does not match the signature you provided. Check your AWS Secret "
@@ -44,7 +46,7 @@ _QUERY_EQUIVALENTS = {
 def in_service_words(err: AwsError) -> AwsError:
     if err.code in _QUERY_EQUIVALENTS:
         code, message = _QUERY_EQUIVALENTS[err.code]
-        return AwsError(code, message, err.status)
+        return AwsError(code, message, 403 if code in ("InvalidClientTokenId", "ExpiredToken") else err.status)
     return err
 
 

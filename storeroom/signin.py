@@ -202,16 +202,7 @@ class SignIn:
 
     async def _accept_code(self, devices: Sequence[login_store.MfaDevice], key: str, code: str,
                            now: float) -> bool:
-        for device in devices:
-            seed = self.box.open(device.seed, device.serial)
-            step = totp.match(seed, code, now, drift=device.drift, after=device.last_step)
-            if step is not None:
-                return await self._accept_step(device.serial, key, step)
-        return False
-
-    async def _accept_step(self, serial: str, key: str, step: int) -> bool:
-        """Marks the code's step used, atomically: a replay (here or on another worker) gets False."""
-        return await self.meta.db.write(lambda c: login_store.accept_step_job(c, serial, key, step))
+        return await accept_code(self.meta, self.box, devices, key, code, now)
 
     async def _failed(self, request: SignInRequest, target: _Target | None, subjects: list[str], now: float,
                       *, mfa_used: bool) -> None:
@@ -286,6 +277,34 @@ def console_login_event(request: SignInRequest, principal: Principal | None, acc
         record["errorMessage"] = "Failed authentication"
     return Event(when, "ConsoleLogin", "signin.amazonaws.com", False, True, username, None, [], record,
                  status=200 if success else 401)
+
+
+# -- MFA codes (the sign-in's, and STS's SerialNumber + TokenCode) ---------------------------------------------
+
+
+async def accept_code(meta: MetaStore, box: SecretBox, devices: Sequence[login_store.MfaDevice], key: str,
+                      code: str, now: float) -> bool:
+    """Whether ``code`` is the current code of one of ``devices`` (enabled for ``key``: a user id or 'root'),
+    not used before; the step is marked used atomically, so a replay (here or on another worker) gets False."""
+    for device in devices:
+        seed = box.open(device.seed, device.serial)
+        step = totp.match(seed, code, now, drift=device.drift, after=device.last_step)
+        if step is not None:
+            return await _accept_step(meta, device.serial, key, step)
+    return False
+
+
+async def _accept_step(meta: MetaStore, serial: str, key: str, step: int) -> bool:
+    return bool(await meta.db.write(lambda c: login_store.accept_step_job(c, serial, key, step)))
+
+
+async def verify_device_code(meta: MetaStore, box: SecretBox, key: str, serial: str, code: str,
+                             now: float) -> bool:
+    """STS's ``SerialNumber`` + ``TokenCode``: the device must be enabled for ``key`` (the caller)."""
+    device = await login_store.get_device(meta.db.read, serial)
+    if device is None or device.principal != key:
+        return False
+    return await accept_code(meta, box, [device], key, code, now)
 
 
 # -- the console session's condition keys --------------------------------------------------------------------

@@ -42,7 +42,7 @@ REGION = "us-east-1"
 BACKENDS = ("sqlite", "postgresql")
 # fixtures that reach a server of the session: tests using any of them run on every backend
 _SERVER_FIXTURES = {"server", "endpoint", "s3", "iam", "bucket", "fresh_server", "client_factory", "new_bucket",
-                    "new_user", "new_group", "track_bucket", "two_workers"}
+                    "new_user", "new_group", "track_bucket", "two_workers", "new_role"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -168,18 +168,48 @@ def build(e: Entry, account_id: str, host_id: str) -> Event:
 
 
 def user_identity(p: Principal) -> tuple[dict[str, Any], str | None]:
-    """CloudTrail's ``userIdentity``, and the user name LookupEvents files the event under."""
+    """CloudTrail's ``userIdentity``, and the user name LookupEvents files the event under (a role session's:
+    its session name)."""
     if p.type == "Anonymous":
         return {"type": "AWSAccount", "principalId": "", "accountId": ANONYMOUS}, ANONYMOUS
     if p.type == "Unknown":
         return {"type": "Unknown", "accessKeyId": p.access_key_id or ""}, None
+    if p.type == "WebIdentityUser":   # AssumeRoleWithWebIdentity's caller: the token's subject
+        return {"type": "WebIdentityUser", "principalId": p.principal_id, "userName": p.user_name or "",
+                "identityProvider": p.issuer_arn or ""}, p.user_name
+    if p.type == "AWSService":        # the container-credentials endpoint, as EC2 for an instance profile
+        return {"type": "AWSService", "invokedBy": p.principal_id}, None
     identity: dict[str, Any] = {"type": p.type, "principalId": p.principal_id, "arn": p.arn,
                                 "accountId": p.account_id}
     if p.access_key_id:
         identity["accessKeyId"] = p.access_key_id
     if p.user_name:
         identity["userName"] = p.user_name
+    if p.session is not None:
+        identity["sessionContext"] = _session_context(p)
+    if p.type == "AssumedRole":
+        return identity, p.principal_id.partition(":")[2]
     return identity, (p.user_name if p.type == "IAMUser" else "root")
+
+
+def _session_context(p: Principal) -> dict[str, Any]:
+    """``sessionContext`` of temporary credentials: who issued the session (a role session's role), when and
+    with MFA or not, its source identity, and a web identity session's provider
+    (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html)."""
+    session = p.session
+    assert session is not None
+    context: dict[str, Any] = {}
+    if p.type == "AssumedRole" and p.issuer_arn is not None:
+        context["sessionIssuer"] = {"type": "Role", "principalId": p.principal_id.partition(":")[0],
+                                    "arn": p.issuer_arn, "accountId": p.account_id,
+                                    "userName": p.issuer_arn.rpartition("/")[2]}
+    if session.provider is not None:
+        context["webIdFederationData"] = {"federatedProvider": session.provider, "attributes": {}}
+    context["attributes"] = {"creationDate": event_time(session.issued),
+                             "mfaAuthenticated": "true" if session.mfa is not None else "false"}
+    if session.source_identity is not None:
+        context["sourceIdentity"] = session.source_identity
+    return context
 
 
 def _event_name(e: Entry) -> str:
@@ -237,7 +267,9 @@ def _s3_details(record: dict[str, Any], e: Entry, account_id: str, host_id: str,
 _RESOURCE_PARAMS = {
     "UserName": "AWS::IAM::User", "NewUserName": "AWS::IAM::User", "GroupName": "AWS::IAM::Group",
     "NewGroupName": "AWS::IAM::Group", "PolicyArn": "AWS::IAM::Policy", "PermissionsBoundary": "AWS::IAM::Policy",
-    "AccessKeyId": "AWS::IAM::AccessKey",
+    "AccessKeyId": "AWS::IAM::AccessKey", "RoleName": "AWS::IAM::Role", "RoleArn": "AWS::IAM::Role",
+    "InstanceProfileName": "AWS::IAM::InstanceProfile",
+    "OpenIDConnectProviderArn": "AWS::IAM::OIDCProvider",
 }
 
 
@@ -266,6 +298,9 @@ def _api_resources(params: dict[str, Any], result: dict[str, Any] | None,
         found.append(("AWS::IAM::Policy", created.get("Arn") if isinstance(created, dict) else None))
         key = result.get("AccessKey") or {}
         found.append(("AWS::IAM::AccessKey", key.get("AccessKeyId") if isinstance(key, dict) else None))
+        credentials = result.get("Credentials") or {}   # STS: the session's temporary key
+        found.append(("AWS::IAM::AccessKey",
+                      credentials.get("AccessKeyId") if isinstance(credentials, dict) else None))
     for kind, value in found:
         if isinstance(value, str) and value and (kind, value) not in seen:
             seen.add((kind, value))

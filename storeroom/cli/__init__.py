@@ -18,7 +18,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from storeroom.cli import audit, grant, keys, migrate, migrate_blobs, policy, root, scan, serve
+    from storeroom.cli import audit, grant, keys, migrate, migrate_blobs, policy, role, root, scan, serve
 
     main.add_command(serve.serve)
     main.add_command(keys.keys)
@@ -29,6 +29,8 @@ def _register() -> None:
     main.add_command(audit.audit)
     main.add_command(policy.policy)
     main.add_command(migrate_blobs.migrate_blobs)
+    main.add_command(role.role)
+    main.add_command(role.credentials)
 
 
 _register()

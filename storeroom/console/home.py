@@ -22,8 +22,8 @@ class Service:
 
 # The services this console has pages for; a new page family adds its entry here (docs/console.md).
 SERVICES = [
-    Service("IAM", "IAM", "/iam", "Manage access to AWS resources: users, groups, policies, access keys, MFA.",
-            ("identity", "access", "management", "users", "policies", "keys", "mfa", "simulator")),
+    Service("IAM", "IAM", "/iam", "Manage access to AWS resources: users, groups, roles, policies, access keys, MFA.",
+            ("identity", "access", "management", "users", "roles", "policies", "keys", "mfa", "simulator")),
     Service("S3", "S3", "/s3/buckets", "Object storage: buckets, folders, uploads, downloads, presigned URLs.",
             ("storage", "buckets", "objects", "files", "upload", "download", "share")),
     Service("CloudTrail", "CloudTrail", "/cloudtrail/events", "Event history: who did what, when, from where; "

@@ -16,10 +16,10 @@ import math
 import os
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from storeroom import cloudtrail, metrics, query, sts
+from storeroom import clock, cloudtrail, container, metrics, query
 from storeroom.audit.events import capture
 from storeroom.audit.log import AuditLog, AuditOptions
 from storeroom.audit.refused import refused_context
@@ -49,13 +49,15 @@ from storeroom.services import (
     render_json_error,
     unsupported_service,
 )
-from storeroom.share import Grant, Shares, share_principal
-from storeroom.signin import SignedIn, SignIn, session_condition_keys
+from storeroom.sessions import SessionTokens
+from storeroom.signin import SignIn
 from storeroom.sigv4 import SignedRequest, claimed_service, parse_auth, verify
 from storeroom.sigv4.v2 import SignedRequestV2, parse_auth_v2, verify_v2
 from storeroom.store.backend import open_audit_db, open_meta
 from storeroom.store.blob_backend import Blobs, open_blob_store
 from storeroom.store.meta import MetaStore
+from storeroom.sts import StsService
+from storeroom.sts.assume import session_may_call
 
 log = logging.getLogger("storeroom")
 
@@ -82,7 +84,9 @@ class App:
         self.lifecycle: LifecycleRunner | None = None
         self.signin: SignIn | None = None
         self.blobs: Blobs | None = None
-        self.shares: Shares | None = None
+        self.tokens: SessionTokens | None = None
+        self.sts: StsService | None = None
+        self.container: container.ContainerCredentials | None = None
         self.account_id = ""
         self.ready = False
 
@@ -93,7 +97,7 @@ class App:
         self.meta = await open_meta(settings.data_dir, settings.meta_url, migrate=False)
         master_key = load_master_key(settings.master_key_file)
         box = SecretBox(master_key)
-        self.shares = Shares(master_key)
+        self.tokens = SessionTokens(master_key)
         account_id = await self.meta.get_kv("account_id")
         if account_id is None:
             raise RuntimeError(f"no account in {settings.data_dir}: start with `storeroom serve`")
@@ -102,12 +106,15 @@ class App:
                                          _HOST_ID, AuditOptions(settings.audit_retention_days, settings.audit_sync,
                                                                 settings.audit_export, settings.audit_stdout,
                                                                 settings.region))
-        self.credentials = CredentialResolver(self.meta, box, account_id)
+        self.credentials = CredentialResolver(self.meta, box, account_id, self.tokens)
         authorizer = Authorizer(self.meta, account_id)
         self.blobs = open_blob_store(settings)
         self.s3 = S3Service(settings, self.meta, self.blobs, account_id, authorizer)
         self.s3.credentials = self.credentials  # POST forms carry their signature in fields
         self.iam = IamService(self.meta, account_id, authorizer, box)
+        self.sts = StsService(self.meta, account_id, authorizer, box, self.tokens, settings.region)
+        self.container = container.ContainerCredentials(self.meta, self.tokens, self.audit, account_id,
+                                                        settings.region)
         self.authorizer = authorizer
         self.metrics = metrics.RequestMetrics()
         self.cloudtrail = cloudtrail.CloudTrailService(self.audit, authorizer)
@@ -125,6 +132,8 @@ class App:
             await self.access_log.close()
         if self.lifecycle is not None:
             await self.lifecycle.close()
+        if self.sts is not None:
+            await self.sts.close()
         if self.audit is not None:
             await self.audit.close()
         if self.blobs is not None:
@@ -173,6 +182,7 @@ class App:
             own = await self._metrics_endpoint(request) if request.path == "/_storeroom/metrics" \
                 else await self._ready() if request.path == "/_storeroom/ready" and self.ready \
                 else await self._lifecycle_endpoint(request) if request.path == "/_storeroom/lifecycle" and self.ready \
+                else await self._container_credentials(request) if request.path.startswith(container.PATH) \
                 else self._own_endpoint(request)
             await send_response(send, own, [(b"x-amz-request-id", request.request_id.encode()), _SERVER])
             return
@@ -190,9 +200,11 @@ class App:
                 render = self._service(claimed_service(request.headers, request.query) or "s3")[1]
                 raise
             service = signed.credential.service if signed else "s3"
+            if signed is None and v2 is None and await self._unsigned_sts(request):
+                service = "sts"
             handler, render = self._service(service)
             try:
-                context = await self.authenticate(request, v2, signed)
+                context = await self.authenticate(request, v2, signed, service)
             except AwsError:
                 if signed is not None and signed.credential.service != "s3":  # the audit event names the action
                     await _read_small_body(request)
@@ -240,18 +252,18 @@ class App:
         except Exception:  # noqa: BLE001 - the answer stands without them (the store may be away)
             log.warning("request %s: CORS headers not added:\n%s", request.request_id, traceback.format_exc())
 
-    async def authenticate(self, request: Request, v2: SignedRequestV2 | None, signed: SignedRequest | None) -> Context:
-        """Find the key, verify time and signature. Unsigned requests are anonymous S3."""
+    async def authenticate(self, request: Request, v2: SignedRequestV2 | None, signed: SignedRequest | None,
+                           unsigned_service: str = "s3") -> Context:
+        """Find the key, verify time and signature. Unsigned requests are anonymous S3 (or STS's unsigned
+        actions: ``unsigned_service``)."""
         assert self.credentials is not None and self.s3 is not None
         if v2 is not None:
             return await self._authenticate_v2(request, v2)
         if signed is None:
-            return Context(request, "s3", anonymous(self.account_id), None, None, self.settings.region)
-        session_keys, grant = None, None
-        if signed.session_token is not None and Shares.is_share_key(signed.credential.access_key_id):
-            secret, principal, grant = await self._share_credentials(signed)
-            session_keys = session_condition_keys(SignedIn(principal, grant.mfa, grant.auth_time, False, False,
-                                                           None))
+            return Context(request, unsigned_service, anonymous(self.account_id), None, None, self.settings.region)
+        session_keys: dict[str, tuple[str, ...]] | None = None
+        if signed.session_token is not None and SessionTokens.is_temporary(signed.credential.access_key_id):
+            secret, principal, session_keys = await self._temporary_credentials(signed)
         else:
             found = await self.credentials.resolve(signed.credential.access_key_id)
             if found is None:
@@ -261,25 +273,50 @@ class App:
         # a small body, which is read and hashed before the signature is verified (_verify_with_body) — never
         # taken from an x-amz-content-sha256 header that some clients send along.
         key = None if signed.credential.service != "s3" else self._verify(signed, secret, request, None)
-        if grant is not None:
-            grant.check()
+        if principal.session is not None:  # the signature first: a URL past its X-Amz-Expires says so
+            principal.session.check(clock.now())
         # An empty region in the scope (region_name='') is the server's; the signature covers the scope as sent.
         region = signed.credential.region or self.settings.region
         return Context(request, signed.credential.service, principal, signed, key, region, secret=secret,
                        session_keys=session_keys)
 
-    async def _share_credentials(self, signed: SignedRequest) -> tuple[str, Principal, Grant]:
-        """A console share link's temporary credentials (storeroom/share.py): S3 only; the request then acts as
-        the principal who shared, with that console session's condition keys."""
-        assert self.shares is not None and self.meta is not None and signed.session_token is not None
-        key_id = signed.credential.access_key_id
-        if signed.credential.service != "s3":
-            raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.", 403)
-        secret, grant = self.shares.open(key_id, signed.session_token)
-        principal = await share_principal(self.meta, self.account_id, grant, key_id)
-        if principal is None:
+    async def _temporary_credentials(self, signed: SignedRequest) -> tuple[str, Principal,
+                                                                            dict[str, tuple[str, ...]]]:
+        """Temporary credentials (storeroom/sessions.py: STS sessions, console share links): the request acts as
+        the session's principal, with the session's condition keys.  A token that is not ours, or whose role or
+        user is gone, is ``InvalidToken`` (``InvalidClientTokenId`` in the Query services' words); a session
+        limited to some services (a share link: S3) is refused by the others."""
+        assert self.credentials is not None and signed.session_token is not None
+        service = signed.credential.service
+        found = await self.credentials.resolve_temporary(signed.credential.access_key_id, signed.session_token,
+                                                         clock.now())
+        if found is None:
             raise AwsError("InvalidToken", "The provided token is malformed or otherwise invalid.", 400)
-        return secret, principal, grant
+        secret, principal, keys = found
+        assert principal.session is not None
+        if principal.session.services and service not in principal.session.services:
+            raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.", 403)
+        session_may_call(principal, service, None)
+        return secret, principal, keys
+
+    async def _unsigned_sts(self, request: Request) -> bool:
+        """STS's unsigned actions (AssumeRoleWithWebIdentity, AssumeRoleWithSAML: botocore sends them without
+        credentials, as AWS takes them): a form POST (or GET) to the service's root path, not a bucket's, naming
+        one of them in ``Action``."""
+        if request.path != "/" or request.method not in ("POST", "GET"):
+            return False
+        assert self.s3 is not None
+        if self.s3.virtual_host_bucket(request) is not None:
+            return False
+        if request.method == "POST":
+            if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+                return False
+            await _read_small_body(request)
+        try:
+            params = query.form_params(request.body or b"", request.args)
+        except AwsError:
+            return False
+        return params.get("Action") in ("AssumeRoleWithWebIdentity", "AssumeRoleWithSAML")
 
     async def _verify_with_body(self, context: Context) -> None:
         """Query-protocol and JSON services sign the SHA-256 of their (small) body: read it, then verify."""
@@ -293,20 +330,34 @@ class App:
                                            hashlib.sha256(body).hexdigest())
 
     async def _authenticate_v2(self, request: Request, v2: SignedRequestV2) -> Context:
+        """SigV2 (S3 only).  A presigned URL's ``x-amz-*`` query parameters are signed as headers (botocore moves
+        them there, the session token of temporary credentials among them)."""
         assert self.credentials is not None and self.s3 is not None
-        found = await self.credentials.resolve(v2.access_key_id)
-        if found is None:
-            raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=v2.access_key_id)
-        secret, principal = found
-        verify_v2(v2, secret, request.method, self.s3.v2_resource_path(request), request.raw_query,
-                  request.headers)
+        headers: Mapping[str, str] = request.headers
+        if v2.expires is not None and any(k[:6].lower() == "x-amz-" for k in request.args):
+            headers = {**headers, **{k.lower(): v for k, v in request.args.items() if k[:6].lower() == "x-amz-"}}
+        token = headers.get("x-amz-security-token")
+        session_keys = None
+        if token is not None and SessionTokens.is_temporary(v2.access_key_id):
+            found_session = await self.credentials.resolve_temporary(v2.access_key_id, token, clock.now())
+            if found_session is None:
+                raise AwsError("InvalidToken", "The provided token is malformed or otherwise invalid.", 400)
+            secret, principal, session_keys = found_session
+        else:
+            found = await self.credentials.resolve(v2.access_key_id)
+            if found is None:
+                raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=v2.access_key_id)
+            secret, principal = found
+        verify_v2(v2, secret, request.method, self.s3.v2_resource_path(request), request.raw_query, headers)
+        if principal.session is not None:
+            principal.session.check(clock.now())
         return Context(request, "s3", principal, None, None, self.settings.region, secret=secret,
-                       signature_version="AWS")
+                       signature_version="AWS", session_keys=session_keys)
 
     def _verify(self, signed: SignedRequest, secret: str, request: Request,
                 payload_hash: str | None) -> bytes:
         return verify(signed, secret, request.method, request.raw_path, request.raw_query, request.headers,
-                      now=time.time(), payload_hash=payload_hash)
+                      now=clock.now(), payload_hash=payload_hash)
 
     def _service(self, service: str) -> tuple[Callable[[Context], Awaitable[Response]],
                                               Callable[[AwsError, Request], Response]]:
@@ -317,7 +368,8 @@ class App:
             assert self.iam is not None
             return self.iam.handle, _query_error("iam")
         if service == "sts":
-            return sts.handle, _query_error("sts")
+            assert self.sts is not None
+            return self.sts.handle, _query_error("sts")
         if service == "cloudtrail":
             assert self.cloudtrail is not None
             return self.cloudtrail.handle, render_json_error
@@ -353,6 +405,16 @@ class App:
             body["status"] = "unavailable"
             return Response(503, [("content-type", "application/json")], json.dumps(body).encode())
         return Response(200, [("content-type", "application/json")], json.dumps(body).encode())
+
+    async def _container_credentials(self, request: Request) -> Response:
+        """GET /_storeroom/credentials/APP: role credentials for an application's token (storeroom/container.py)."""
+        if self.container is None:
+            return Response(503, [("content-type", "application/json")], b'{"status":"starting"}')
+        try:
+            return await self.container.handle(request)
+        except AwsError as err:  # the metadata store is away
+            return Response(err.status, [("content-type", "application/json")],
+                            json.dumps({"code": err.code, "message": err.message}).encode())
 
     async def _metrics_endpoint(self, request: Request) -> Response:
         """GET /_storeroom/metrics: unsigned from loopback (or from anywhere with --metrics-public); otherwise a
@@ -423,7 +485,8 @@ class App:
         principal = None if context is None else context.principal
         denied = None
         if response.error_code == "AccessDenied":
-            denied = metrics.ANONYMOUS if principal is None or principal.is_anonymous else principal.arn
+            # a role session counts under its role (session names would make a label per session)
+            denied = metrics.ANONYMOUS if principal is None or principal.is_anonymous else principal.principal_arn
         operation = (context.operation if context is not None else None) or "Unknown"
         self.metrics.observe(service, operation, response.status, time.time() - request.started, request.received,
                              sent, denied)

@@ -9,7 +9,8 @@ dict, which :mod:`storeroom.query` serializes (epoch floats become ISO 8601 time
 Handlers are registered in ``HANDLERS`` of ``storeroom/iam/users.py`` (users, access keys, groups, account
 summary), ``storeroom/iam/policies.py`` (managed and inline policies, attachments, boundaries, simulator,
 authorization details), ``storeroom/iam/logins.py`` (console passwords, password policy, account alias),
-``storeroom/iam/mfa.py`` (virtual MFA devices) and ``storeroom/iam/credential_report.py`` (the credential report).
+``storeroom/iam/mfa.py`` (virtual MFA devices), ``storeroom/iam/credential_report.py`` (the credential report),
+``storeroom/iam/roles.py`` (roles, instance profiles) and ``storeroom/iam/oidc.py`` (OpenID Connect providers).
 Actions of the model without a handler answer 501 NotImplemented.
 """
 
@@ -42,7 +43,8 @@ _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
 def new_id(prefix: str) -> str:
-    """IAM unique ids: a 4-letter type prefix (AIDA user, AGPA group, ANPA policy) + 17 characters."""
+    """IAM unique ids: a 4-letter type prefix (AIDA user, AGPA group, ANPA policy, AROA role, AIPA instance
+    profile) + 17 characters."""
     return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(17))
 
 
@@ -93,6 +95,12 @@ class IamCall:
                            f"resource: {shown or resource} {evaluation.reason}".rstrip(), 403)
         self.authorized = True
 
+    def user_caller(self) -> None:
+        """Actions that default to the caller's own user (GetUser, ListAccessKeys… without ``UserName``) need a
+        user: a role session's answer is AWS's ValidationError."""
+        if self.caller.type != "IAMUser":
+            raise AwsError("ValidationError", "Must specify userName when calling with non-User credentials", 400)
+
     async def write(self, job: Job[T]) -> T:
         """Run ``job`` in a durable transaction that invalidates every worker's (and node's) IAM caches."""
         if not self.authorized:  # a handler must authorize before it changes anything
@@ -106,9 +114,18 @@ class IamService:
         self.box = box  # seals new secret access keys: box.seal(secret, access_key_id)
         self.account_id = account_id
         self.authorizer = authorizer
-        from storeroom.iam import credential_report, logins, mfa, policies, users  # they import this module
+        from storeroom.iam import (  # they import this module
+            credential_report,
+            logins,
+            mfa,
+            oidc,
+            policies,
+            roles,
+            users,
+        )
         self.handlers: dict[str, Handler] = {**users.HANDLERS, **policies.HANDLERS, **logins.HANDLERS,
-                                             **mfa.HANDLERS, **credential_report.HANDLERS}
+                                             **mfa.HANDLERS, **credential_report.HANDLERS, **roles.HANDLERS,
+                                             **oidc.HANDLERS}
 
     async def handle(self, ctx: Context) -> Response:
         op, result = await self.invoke(ctx, await query.request_params(ctx))

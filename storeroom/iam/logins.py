@@ -46,6 +46,7 @@ async def _owner(call: IamCall) -> tuple[str, str]:
     if caller.is_root:
         await call.require(_root_arn(call))
         return ROOT, "root"
+    call.user_caller()
     await call.require(caller.arn)
     found = await get_user_by_id(call.db, caller.principal_id)
     if found is None:

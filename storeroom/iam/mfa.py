@@ -78,6 +78,7 @@ async def _target(call: IamCall, serial: str | None) -> tuple[str, str]:
     if name is not None:
         user = await _require_user(call, name)
         return user.user_id, user.name
+    call.user_caller()
     await call.require(call.caller.arn)
     found = await get_user_by_id(call.db, call.caller.principal_id)
     if found is None:

@@ -89,12 +89,17 @@ async def _customer_arn(call: IamCall) -> str:
     return arn
 
 
+_NAME_PARAM = {"user": "UserName", "group": "GroupName", "role": "RoleName"}
+_FIND = {"user": store.find_user, "group": store.find_group, "role": store.find_role}
+
+
 async def _entity(call: IamCall, kind: str, context: dict[str, Sequence[str]] | None = None,
                   boundary_key: bool = False) -> Entity:
-    """The user (``UserName``) or group (``GroupName``), once the caller may act on it.  ``boundary_key``: the
-    action takes ``iam:PermissionsBoundary``, the user's current boundary (Attach/Detach/Put/DeleteUserPolicy)."""
-    name: str = call.params["UserName" if kind == "user" else "GroupName"]
-    find = store.find_user if kind == "user" else store.find_group
+    """The user (``UserName``), group (``GroupName``) or role (``RoleName``), once the caller may act on it.
+    ``boundary_key``: the action takes ``iam:PermissionsBoundary``, the entity's current boundary
+    (Attach/Detach/Put/Delete…Policy)."""
+    name: str = call.params[_NAME_PARAM[kind]]
+    find = _FIND[kind]
     entity = await find(call.db, call.account_id, name)
     if boundary_key and entity is not None and entity.boundary:
         context = {**(context or {}), "iam:permissionsboundary": (entity.boundary,)}
@@ -218,7 +223,8 @@ async def list_entities_for_policy(call: IamCall) -> dict[str, Any]:
     page, extra = list_page(call, entities, lambda e: [e.kind, e.name.lower()])
     return {"PolicyGroups": [{"GroupName": e.name, "GroupId": e.entity_id} for e in page if e.kind == "group"],
             "PolicyUsers": [{"UserName": e.name, "UserId": e.entity_id} for e in page if e.kind == "user"],
-            "PolicyRoles": [], **extra}
+            "PolicyRoles": [{"RoleName": e.name, "RoleId": e.entity_id} for e in page if e.kind == "role"],
+            **extra}
 
 
 def _request_tags(tags: Sequence[tuple[str, str]]) -> dict[str, Sequence[str]]:
@@ -383,8 +389,7 @@ async def _get_inline(call: IamCall, kind: str) -> dict[str, Any]:
     name = call.params["PolicyName"]
     for policy_name, document in await store.inline_policies(call.db, kind, entity.entity_id):
         if policy_name == name:
-            return {"UserName" if kind == "user" else "GroupName": entity.name, "PolicyName": policy_name,
-                    "PolicyDocument": encoded(document)}
+            return {_NAME_PARAM[kind]: entity.name, "PolicyName": policy_name, "PolicyDocument": encoded(document)}
     raise store.no_such_entity(f"The {kind} policy with name {name} cannot be found.")
 
 
@@ -464,6 +469,64 @@ async def delete_user_permissions_boundary(call: IamCall) -> None:
     return None
 
 
+@_action
+async def put_role_permissions_boundary(call: IamCall) -> None:
+    arn: str = call.params["PermissionsBoundary"]
+    role = await _entity(call, "role", {"iam:permissionsboundary": (arn,)})
+    await _attachable(call, arn, "Scope ARN: {arn} does not exist or is not attachable.")
+    await call.write(lambda conn: store.set_boundary(conn, role, arn))
+    return None
+
+
+@_action
+async def delete_role_permissions_boundary(call: IamCall) -> None:
+    role = await _entity(call, "role", boundary_key=True)
+    await call.write(lambda conn: store.set_boundary(conn, role, None))
+    return None
+
+
+# -- role policies (the role's own handlers are in storeroom/iam/roles.py) ------------------------------------
+
+
+@_action
+async def put_role_policy(call: IamCall) -> None:
+    await _put_inline(call, "role")
+    return None
+
+
+@_action
+async def get_role_policy(call: IamCall) -> dict[str, Any]:
+    return await _get_inline(call, "role")
+
+
+@_action
+async def list_role_policies(call: IamCall) -> dict[str, Any]:
+    return await _list_inline(call, "role")
+
+
+@_action
+async def delete_role_policy(call: IamCall) -> None:
+    await _delete_inline(call, "role")
+    return None
+
+
+@_action
+async def attach_role_policy(call: IamCall) -> None:
+    await _attach(call, "role")
+    return None
+
+
+@_action
+async def detach_role_policy(call: IamCall) -> None:
+    await _detach(call, "role")
+    return None
+
+
+@_action
+async def list_attached_role_policies(call: IamCall) -> dict[str, Any]:
+    return await _list_attached(call, "role")
+
+
 # -- GetAccountAuthorizationDetails -----------------------------------------------------------------------------
 
 _DETAIL_KINDS = ("User", "Group", "Role", "LocalManagedPolicy", "AWSManagedPolicy")
@@ -478,7 +541,9 @@ async def get_account_authorization_details(call: IamCall) -> dict[str, Any]:
         entries += [([_padded(0), d["UserName"].lower()], "UserDetailList", d) for d in await _user_details(call)]
     if "Group" in wanted:
         entries += [([_padded(1), d["GroupName"].lower()], "GroupDetailList", d) for d in await _group_details(call)]
-    entries += [([_padded(2), d["PolicyName"], d["Arn"]], "Policies", d) for d in await _policy_details(call, wanted)]
+    if "Role" in wanted:
+        entries += [([_padded(2), d["RoleName"].lower()], "RoleDetailList", d) for d in await _role_details(call)]
+    entries += [([_padded(3), d["PolicyName"], d["Arn"]], "Policies", d) for d in await _policy_details(call, wanted)]
     entries.sort(key=lambda e: e[0])
     page, extra = list_page(call, entries, lambda e: e[0])
     out: dict[str, Any] = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
@@ -531,6 +596,26 @@ async def _group_details(call: IamCall) -> list[dict[str, Any]]:
             for g in await store.all_groups(call.db)]
 
 
+async def _role_details(call: IamCall) -> list[dict[str, Any]]:
+    from storeroom.iam import role_store, roles  # roles.py imports this module
+
+    inline, attached = await _by_entity(call)
+    profiles: dict[str, list[dict[str, Any]]] = {}
+    for profile in await role_store.list_profiles(call.db, "/", None, role_store.INSTANCE_PROFILES_QUOTA):
+        for role in profile.roles:
+            profiles.setdefault(role.role_id, []).append(roles.profile_shape(call, profile))
+    details = []
+    for role in await role_store.all_roles(call.db):
+        detail = roles.role_shape(call, role, listing=False)
+        detail.pop("Description", None)
+        detail.pop("MaxSessionDuration", None)
+        detail["InstanceProfileList"] = profiles.get(role.role_id, [])
+        detail["RolePolicyList"] = inline.get(role.role_id, [])
+        detail["AttachedManagedPolicies"] = _attached_shape(attached.get(role.role_id, []))
+        details.append(detail)
+    return details
+
+
 async def _policy_details(call: IamCall, wanted: set[str]) -> list[dict[str, Any]]:
     """Customer managed policies, and the AWS managed policies in use, with every version."""
     attached, boundaries = await store.usage_counts(call.db)
@@ -562,16 +647,15 @@ async def _source_policies(call: IamCall) -> tuple[PrincipalPolicies, str | None
     if match is None or match["account"] != call.account_id:
         raise invalid_input(f"ARN {source_arn} is not valid.")
     kind, name = match["kind"], match["name"]
-    if kind == "role":
-        raise store.no_such_entity_of("role", name)
-    entity = await (store.find_user if kind == "user" else store.find_group)(call.db, call.account_id, name)
+    entity = await _FIND[kind](call.db, call.account_id, name)
     if entity is None:
         raise store.no_such_entity_of(kind, name)
     loaded = (await store.load_principal_policies(call.db, entity.entity_id) if kind == "user"
+              else await store.load_role_policies(call.db, entity.entity_id) if kind == "role"
               else await store.group_policies(call.db, entity.entity_id, entity.name))
     if loaded is None:  # deleted between the two reads
         raise store.no_such_entity_of(kind, name)
-    return loaded, (entity.arn if kind == "user" else None)
+    return loaded, (None if kind == "group" else entity.arn)
 
 
 @_action

@@ -34,12 +34,12 @@ _DENY_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*",
 class Entity:
     """An IAM user or group, as the policy handlers need it."""
 
-    kind: str           # "user" | "group"
+    kind: str           # "user" | "group" | "role"
     entity_id: str
     name: str
     path: str
     arn: str
-    boundary: str | None = None     # a user's permissions boundary ARN
+    boundary: str | None = None     # a user's or role's permissions boundary ARN
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +104,17 @@ async def find_group(conn: Conn, account_id: str, name: str) -> Entity | None:
                                            _arn(account_id, "group", row[2], row[1]))
 
 
+async def find_role(conn: Conn, account_id: str, name: str) -> Entity | None:
+    row = await conn.one("SELECT role_id, name, path, boundary FROM iam_roles WHERE name = ?", (name,))
+    return None if row is None else Entity("role", row[0], row[1], row[2], _arn(account_id, "role", row[2], row[1]),
+                                           row[3])
+
+
+_TABLES = {"user": ("iam_users", "user_id"), "group": ("iam_groups", "group_id"), "role": ("iam_roles", "role_id")}
+
+
 async def entity_exists(conn: Conn, kind: str, entity_id: str) -> bool:
-    table, column = ("iam_users", "user_id") if kind == "user" else ("iam_groups", "group_id")
+    table, column = _TABLES[kind]
     return await conn.one(f"SELECT 1 FROM {table} WHERE {column} = ?", (entity_id,)) is not None
 
 
@@ -156,14 +165,18 @@ async def usage_counts(conn: Conn) -> tuple[dict[str, int], dict[str, int]]:
     """(attachments per policy ARN, permissions-boundary uses per policy ARN)."""
     attached: dict[str, int] = dict(await conn.all(
         "SELECT policy_arn, count(*) FROM iam_attachments GROUP BY policy_arn"))
-    boundaries: dict[str, int] = dict(await conn.all(
-        "SELECT boundary, count(*) FROM iam_users WHERE boundary IS NOT NULL GROUP BY boundary"))
+    boundaries: dict[str, int] = {}
+    for table in ("iam_users", "iam_roles"):
+        for arn, count in await conn.all(
+                f"SELECT boundary, count(*) FROM {table} WHERE boundary IS NOT NULL GROUP BY boundary"):
+            boundaries[arn] = boundaries.get(arn, 0) + int(count)
     return attached, boundaries
 
 
 async def policy_in_use(conn: Conn, arn: str) -> bool:
     return (await conn.one("SELECT 1 FROM iam_attachments WHERE policy_arn = ? LIMIT 1", (arn,)) is not None
-            or await conn.one("SELECT 1 FROM iam_users WHERE boundary = ? LIMIT 1", (arn,)) is not None)
+            or await conn.one("SELECT 1 FROM iam_users WHERE boundary = ? LIMIT 1", (arn,)) is not None
+            or await conn.one("SELECT 1 FROM iam_roles WHERE boundary = ? LIMIT 1", (arn,)) is not None)
 
 
 # -- attachments and inline policies ----------------------------------------------------------------------------
@@ -184,10 +197,11 @@ async def inline_policies(conn: Conn, kind: str, entity_id: str) -> list[tuple[s
 
 async def entities_for_policy(conn: Conn, account_id: str, arn: str, attached: bool,
                               boundary: bool) -> list[Entity]:
-    """Users and groups the policy is attached to (``attached``) or that use it as boundary (``boundary``)."""
+    """Users, groups and roles the policy is attached to (``attached``) or that use it as boundary
+    (``boundary``)."""
     found: dict[str, Entity] = {}
     if attached:
-        for kind, table, column in (("user", "iam_users", "user_id"), ("group", "iam_groups", "group_id")):
+        for kind, (table, column) in _TABLES.items():
             rows = await conn.all(f"SELECT e.{column}, e.name, e.path FROM iam_attachments a JOIN {table} e "
                                   f"ON e.{column} = a.entity_id WHERE a.policy_arn = ? AND a.entity_type = ?",
                                   (arn, kind))
@@ -196,6 +210,8 @@ async def entities_for_policy(conn: Conn, account_id: str, arn: str, attached: b
     if boundary:
         for r in await conn.all("SELECT user_id, name, path FROM iam_users WHERE boundary = ?", (arn,)):
             found[r[0]] = Entity("user", r[0], r[1], r[2], _arn(account_id, "user", r[2], r[1]))
+        for r in await conn.all("SELECT role_id, name, path FROM iam_roles WHERE boundary = ?", (arn,)):
+            found[r[0]] = Entity("role", r[0], r[1], r[2], _arn(account_id, "role", r[2], r[1]))
     return list(found.values())
 
 
@@ -258,7 +274,7 @@ async def _sources(conn: Conn, entities: list[tuple[str, str, str]]) -> tuple[Po
     marks = ",".join("?" * len(ids))
     inline: dict[str, list[tuple[str, str]]] = {}
     for entity_id, name, document in await conn.all(
-            f"SELECT entity_id, name, document FROM iam_inline_policies WHERE entity_type IN ('user', 'group') "
+            f"SELECT entity_id, name, document FROM iam_inline_policies WHERE entity_type IN ('user', 'group', 'role') "
             f"AND entity_id IN ({marks}) ORDER BY name", ids):
         inline.setdefault(entity_id, []).append((name, document))
     attached: dict[str, list[tuple[str, str | None, str | None]]] = {}
@@ -266,7 +282,8 @@ async def _sources(conn: Conn, entities: list[tuple[str, str, str]]) -> tuple[Po
             f"SELECT a.entity_id, a.policy_arn, p.name, v.document FROM iam_attachments a "
             f"LEFT JOIN iam_policies p ON p.arn = a.policy_arn "
             f"LEFT JOIN iam_policy_versions v ON v.policy_id = p.policy_id AND v.version_id = p.default_version "
-            f"WHERE a.entity_type IN ('user', 'group') AND a.entity_id IN ({marks}) ORDER BY a.policy_arn", ids):
+            f"WHERE a.entity_type IN ('user', 'group', 'role') AND a.entity_id IN ({marks}) ORDER BY a.policy_arn",
+            ids):
         attached.setdefault(entity_id, []).append((arn, name, document))
     out: list[PolicySource] = []
     seen: set[str] = set()
@@ -321,6 +338,17 @@ async def load_principal_policies(conn: Conn, user_id: str) -> PrincipalPolicies
     entities = [("user", user_id, user_name), *(("group", gid, gname) for gid, gname in groups)]
     boundary = None if boundary_arn is None else await boundary_source(conn, boundary_arn)
     return PrincipalPolicies(await _sources(conn, entities), boundary)
+
+
+async def load_role_policies(conn: Conn, role_id: str) -> PrincipalPolicies | None:
+    """Every policy of the role (inline + attached, compiled) and its permissions boundary; None if the role does
+    not exist.  What a session of the role is allowed before its session policies narrow it."""
+    row = await conn.one("SELECT name, boundary FROM iam_roles WHERE role_id = ?", (role_id,))
+    if row is None:
+        return None
+    role_name, boundary_arn = row
+    boundary = None if boundary_arn is None else await boundary_source(conn, boundary_arn)
+    return PrincipalPolicies(await _sources(conn, [("role", role_id, role_name)]), boundary)
 
 
 def policy_size(document: str) -> int:
@@ -479,8 +507,8 @@ async def _check_entity(conn: Conn, entity: Entity) -> None:
 
 
 # AWS's default quotas (IAM and AWS STS quotas): managed policies per user / group, inline bytes per entity
-ATTACHED_QUOTA = {"user": ("PoliciesPerUser", 10), "group": ("PoliciesPerGroup", 10)}
-INLINE_QUOTA = {"user": 2048, "group": 5120}
+ATTACHED_QUOTA = {"user": ("PoliciesPerUser", 10), "group": ("PoliciesPerGroup", 10), "role": ("PoliciesPerRole", 10)}
+INLINE_QUOTA = {"user": 2048, "group": 5120, "role": 10240}
 
 
 async def attach(conn: Conn, entity: Entity, arn: str, now: float) -> None:
@@ -522,6 +550,7 @@ async def delete_inline(conn: Conn, entity: Entity, name: str) -> None:
         raise no_such_entity(f"The {entity.kind} policy with name {name} cannot be found.")
 
 
-async def set_boundary(conn: Conn, user: Entity, arn: str | None) -> None:
-    await _check_entity(conn, user)
-    await conn.run("UPDATE iam_users SET boundary = ? WHERE user_id = ?", (arn, user.entity_id))
+async def set_boundary(conn: Conn, entity: Entity, arn: str | None) -> None:
+    await _check_entity(conn, entity)
+    table, column = _TABLES[entity.kind]
+    await conn.run(f"UPDATE {table} SET boundary = ? WHERE {column} = ?", (arn, entity.entity_id))

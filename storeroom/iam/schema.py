@@ -8,6 +8,11 @@ a user or group (UpdateUser / UpdateGroup ``NewUserName``) touches one row.  Nam
 case-insensitively, as in IAM.  Every write to these tables must be followed by
 ``meta.generations.bump(generation.IAM)`` once committed: that is how every worker's caches (credentials,
 compiled policies) learn they are stale.
+
+Since version 6: roles (their inline policies and attachments share ``iam_inline_policies`` and
+``iam_attachments`` with users and groups, ``entity_type`` 'role'), instance profiles and OpenID Connect
+providers (storeroom/iam/role_store.py).  Role sessions are not stored: their credentials are self-contained
+(storeroom/sessions.py).
 """
 
 IAM_SCHEMA = """
@@ -103,5 +108,40 @@ CREATE INDEX IF NOT EXISTS signin_throttle_by_time ON signin_throttle(last_failu
 CREATE TABLE IF NOT EXISTS bucket_policies (
     bucket TEXT PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
     document TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS iam_roles (        -- schema 6: storeroom/iam/role_store.py
+    role_id TEXT PRIMARY KEY,                  -- AROA + 17 base32 characters
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    path TEXT NOT NULL,
+    created REAL NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    max_session INTEGER NOT NULL DEFAULT 3600, -- MaxSessionDuration, seconds
+    trust_policy TEXT NOT NULL,                -- AssumeRolePolicyDocument as submitted
+    tags TEXT NOT NULL DEFAULT '[]',
+    boundary TEXT,                             -- permissions boundary: a managed policy ARN, or NULL
+    last_used REAL,                            -- RoleLastUsed: when a session of it was last issued
+    last_used_region TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS iam_roles_by_boundary ON iam_roles(boundary) WHERE boundary IS NOT NULL;
+CREATE TABLE IF NOT EXISTS iam_instance_profiles (
+    profile_id TEXT PRIMARY KEY,               -- AIPA…
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    path TEXT NOT NULL,
+    created REAL NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]'            -- also the container-credentials tokens' hashes (storeroom:token:…)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS iam_instance_profile_roles (
+    profile_id TEXT NOT NULL REFERENCES iam_instance_profiles(profile_id),
+    role_id TEXT NOT NULL REFERENCES iam_roles(role_id),
+    PRIMARY KEY (profile_id, role_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS iam_instance_profile_roles_by_role ON iam_instance_profile_roles(role_id, profile_id);
+CREATE TABLE IF NOT EXISTS iam_oidc_providers (
+    arn TEXT PRIMARY KEY,                      -- arn:aws:iam::<account>:oidc-provider/<host/path>
+    url TEXT NOT NULL,                         -- https://<host/path> as given (the issuer)
+    client_ids TEXT NOT NULL DEFAULT '[]',     -- JSON list, in the order added
+    thumbprints TEXT NOT NULL DEFAULT '[]',
+    created REAL NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]'
 ) WITHOUT ROWID;
 """

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from storeroom.iam import login_store
+from storeroom.iam import login_store, role_store
 from storeroom.iam import user_store as store
 from storeroom.iam.api import Handler, IamCall, new_id
 from storeroom.iam.pagination import keyset_page, list_page
@@ -147,6 +147,7 @@ async def _get_caller(call: IamCall) -> Result:
         if used is not None:
             root["PasswordLastUsed"] = used
         return {"User": root}
+    call.user_caller()
     await call.require(caller.arn)
     user = await store.get_user_by_id(call.db, caller.principal_id)
     if user is None:
@@ -219,6 +220,7 @@ async def _key_owner(call: IamCall) -> tuple[str, str | None]:
     if caller.is_root:
         await call.require(_root_arn(call))
         return store.ROOT, None
+    call.user_caller()
     await call.require(caller.arn)
     user = await store.get_user_by_id(call.db, caller.principal_id)
     if user is None:
@@ -373,12 +375,14 @@ _QUOTAS = {
 async def GetAccountSummary(call: IamCall) -> Result:
     await call.require("*")
     c, m = await store.counts(call.db), await login_store.mfa_counts(call.db)
+    roles, profiles, providers = await role_store.role_counts(call.db)
     summary = {
         "Users": c.users, "Groups": c.groups, "Policies": c.policies, "PolicyVersionsInUse": c.attachments,
         "AccountAccessKeysPresent": 1 if c.root_keys else 0, "AccountMFAEnabled": 1 if m.root_enabled else 0,
         "AccountPasswordPresent": 1 if m.root_password else 0, "AccountSigningCertificatesPresent": 0,
         "MFADevices": m.devices, "MFADevicesInUse": m.in_use, "ServerCertificates": 0,
-        "Roles": 0, "InstanceProfiles": 0, "Providers": 0, "GlobalEndpointTokenVersion": 1, **_QUOTAS,
+        "Roles": roles, "InstanceProfiles": profiles, "Providers": providers, "GlobalEndpointTokenVersion": 1,
+        **_QUOTAS,
     }
     return {"SummaryMap": summary}
 
@@ -394,6 +398,8 @@ async def _credential_owner(call: IamCall) -> None:
     if call.params.get("UserName") is not None:
         await _require_user(call, call.params["UserName"])
     else:
+        if not call.caller.is_root:
+            call.user_caller()
         await call.require(_root_arn(call) if call.caller.is_root else call.caller.arn)
 
 
@@ -409,17 +415,10 @@ def _empty_list(member: str, per_user: bool) -> Handler:
 
 for _name, _member, _per_user in (
     ("ListSSHPublicKeys", "SSHPublicKeys", True), ("ListSigningCertificates", "Certificates", True),
-    ("ListServiceSpecificCredentials", "ServiceSpecificCredentials", True), ("ListRoles", "Roles", False),
-    ("ListInstanceProfiles", "InstanceProfiles", False),
+    ("ListServiceSpecificCredentials", "ServiceSpecificCredentials", True),
     ("ListServerCertificates", "ServerCertificateMetadataList", False),
 ):
     HANDLERS[_name] = _empty_list(_member, _per_user)
-
-
-@action
-async def ListOpenIDConnectProviders(call: IamCall) -> Result:
-    await call.require("*")
-    return {"OpenIDConnectProviderList": []}
 
 
 @action

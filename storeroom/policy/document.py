@@ -19,7 +19,15 @@ from storeroom.policy.conditions import OPERATORS, Condition, compile_condition,
 from storeroom.policy.matching import Context, Matcher, compile_patterns, has_variables
 
 VERSIONS = ("2012-10-17", "2008-10-17")
-KINDS = ("identity", "managed", "resource")
+KINDS = ("identity", "managed", "resource", "trust")
+# What a role's trust policy may allow (the STS actions a trust policy can name)
+TRUST_ACTIONS = frozenset(a.lower() for a in (
+    "sts:AssumeRole", "sts:AssumeRoleWithSAML", "sts:AssumeRoleWithWebIdentity", "sts:TagSession",
+    "sts:SetSourceIdentity", "sts:SetContext"))
+_NO_PRINCIPALS = ("Invalid principal in policy: com.amazon.balsa.error.InvalidPolicyException: The passed in policy "
+                  "has a statement with no principals!")
+_TRUST_ACTIONS_MESSAGE = ("Trust Policy statement actions can only be sts:AssumeRole, sts:AssumeRoleWithSAML,  and "
+                          "sts:AssumeRoleWithWebIdentity")
 _TOP = frozenset({"Version", "Id", "Statement"})
 _ELEMENTS = frozenset({"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource",
                        "NotResource", "Condition"})
@@ -145,7 +153,8 @@ class Policy:
 def parse_policy(text: str, kind: str = "identity", *, stored: bool = False) -> Policy:
     """``kind``: "identity" (user and group inline policies: no Principal element), "managed" (customer managed
     policies and their versions, permissions boundaries: also Version 2012-10-17 required, as CreatePolicy
-    demands) or "resource" (bucket policies: Principal or NotPrincipal required).  Raises
+    demands), "resource" (bucket policies: Principal or NotPrincipal required) or "trust" (a role's trust policy:
+    a Principal, STS actions only, no Resource — the role is the resource).  Raises
     ``AwsError("MalformedPolicyDocument", <IAM's message>, 400)``.  ``stored``: the document was accepted when
     written; rules added since (the Sid format) are not applied to it again, so an older data dir's policies
     still compile."""
@@ -162,7 +171,11 @@ def parse_policy(text: str, kind: str = "identity", *, stored: bool = False) -> 
         raise _malformed("Policy document must be version 2012-10-17 or greater.")
     resource_error = _check_legacy(statements)
     _check_sids(statements, alphanumeric=kind != "resource" and not stored)
-    _check_present(statements, kind)
+    if kind == "trust":
+        _check_trust(statements)
+        resource_error = ""
+    else:
+        _check_present(statements, kind)
     if resource_error:
         raise _malformed(resource_error)
     for st in statements:
@@ -176,6 +189,8 @@ def parse_policy(text: str, kind: str = "identity", *, stored: bool = False) -> 
         positions = []
     if len(positions) != len(statements):
         positions = [((1, 1), (1, 1))] * len(statements)
+    if kind == "trust":  # its statements are about the role itself: as if each said "Resource": "*"
+        statements = [{**st, "Resource": "*"} for st in statements]
     compiled = tuple(_compile(st, version == "2012-10-17", pos) for st, pos in zip(statements, positions,
                                                                                    strict=True))
     return Policy(text, version, compiled, doc.get("Id"))
@@ -259,10 +274,27 @@ def _check_condition_syntax(block: Any) -> None:
 def _check_principals(statements: list[dict[str, Any]], kind: str) -> None:
     for st in statements:
         has = "Principal" in st or "NotPrincipal" in st
-        if kind != "resource" and has:
+        if kind not in ("resource", "trust") and has:
             raise _malformed("Policy document should not specify a principal.")
         if kind == "resource" and not has:
             raise _malformed("Missing required field Principal")
+        if kind == "trust" and not has:
+            raise _malformed(_NO_PRINCIPALS)
+
+
+def _check_trust(statements: list[dict[str, Any]]) -> None:
+    """A trust policy's statements name STS actions only (wildcards included: ``sts:*``,
+    ``sts:AssumeRole*``) and no Resource; IAM checks in that order (moto's recordings of IAM)."""
+    if not all(_present(st, "Action", "NotAction") for st in statements):
+        raise _malformed("Policy statement must contain actions.")
+    for st in statements:
+        for action in _strings(st.get("Action", st.get("NotAction"))):
+            lowered = action.lower()
+            if lowered not in TRUST_ACTIONS and not (
+                    ("*" in lowered or "?" in lowered) and lowered.startswith(("sts:", "*"))):
+                raise _malformed(_TRUST_ACTIONS_MESSAGE)
+    if any("Resource" in st or "NotResource" in st for st in statements):
+        raise _malformed("Has prohibited field Resource.")
 
 
 def _check_legacy(statements: list[dict[str, Any]]) -> str:

@@ -2,11 +2,18 @@
 
 https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html:
 
-1. an explicit Deny in any applicable policy (identity, resource, permissions boundary) denies;
-2. a resource policy Allow naming the caller itself (its ARN, or ``*``) allows, whatever the identity policies
-   and boundary say (same-account rule); naming the account only delegates to the identity policies;
+1. an explicit Deny in any applicable policy (identity, resource, permissions boundary, session) denies;
+2. a resource policy Allow naming the caller itself (its ARN, a role session's ARN, or ``*``) allows, whatever
+   the identity policies, boundary and session policies say (same-account rule); naming the account only
+   delegates to the identity policies;
 3. a permissions boundary that does not allow the action denies (implicitly);
-4. an identity policy Allow allows; otherwise the request is implicitly denied.
+4. session policies (AssumeRole's ``Policy`` / ``PolicyArns``) that do not allow the action deny (implicitly):
+   "The resulting session's permissions are the intersection of the role's identity-based policy and the session
+   policies" (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session);
+5. an identity policy Allow allows — and so does a resource policy Allow naming a role session's *role* ARN,
+   which counts as granted to the role, so boundary and session policies limit it ("If the resource-based
+   policy specifies the ARN of the role … the session policy limits the permissions"; the same page) —
+   otherwise the request is implicitly denied.
 
 Anonymous callers have no identity policies: only a resource policy with Principal ``*`` can allow them.
 """
@@ -93,15 +100,19 @@ def _plan(candidates: _Candidates) -> _Plan:
 class PrincipalPolicies:
     identity: tuple[PolicySource, ...]
     boundary: PolicySource | None = None
-    # action (lower-cased) -> plans for the identity policies and the boundary; filled on first use
-    by_action: dict[str, tuple[_Plan, _Plan | None]] = field(default_factory=dict, compare=False, repr=False)
+    # a role session's session policies (None: none were passed, nothing is narrowed)
+    session: tuple[PolicySource, ...] | None = None
+    # action (lower-cased) -> plans for the identity policies, the boundary and the session policies
+    by_action: dict[str, tuple[_Plan, _Plan | None, _Plan | None]] = field(default_factory=dict, compare=False,
+                                                                          repr=False)
 
-    def plans(self, action: str) -> tuple[_Plan, _Plan | None]:
+    def plans(self, action: str) -> tuple[_Plan, _Plan | None, _Plan | None]:
         try:
             return self.by_action[action]
         except KeyError:
             boundary = None if self.boundary is None else _plan(_candidates((self.boundary,), action))
-            found = (_plan(_candidates(self.identity, action)), boundary)
+            session = None if self.session is None else _plan(_candidates(self.session, action))
+            found = (_plan(_candidates(self.identity, action)), boundary, session)
             if len(self.by_action) > 4096:
                 self.by_action.clear()
             self.by_action[action] = found
@@ -122,6 +133,7 @@ class AuthRequest:
     account_id: str                              # the principal's account ("" for anonymous)
     # condition keys, names lower-cased ("aws:username", "s3:prefix", "aws:principaltag/team") → values
     context: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    role_arn: str | None = None                  # a role session's role ARN (resource policies may name it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +220,11 @@ def _names_caller(st: Statement, request: AuthRequest) -> bool:
         return False
     if st.not_principal:
         # AWS's "everyone but Bob" Deny lists Bob's ARN and his account's: both are needed to spare Bob
-        return not st.principal.exempts(request.principal_arn, request.account_id, st.effect)
-    return st.principal.names(request.principal_arn, request.principal_type, request.account_id, st.effect)
+        return not (st.principal.exempts(request.principal_arn, request.account_id, st.effect)
+                    or (request.role_arn is not None
+                        and st.principal.exempts(request.role_arn, request.account_id, st.effect)))
+    return st.principal.names(request.principal_arn, request.principal_type, request.account_id, st.effect) or (
+        request.role_arn is not None and request.role_arn in st.principal.aws)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -250,14 +265,22 @@ def evaluate(request: AuthRequest, principal: PrincipalPolicies | None,
     allowed, which only the simulator reports; denials are always explained."""
     action = request.action.lower()
     if not explain and resource_policy is None and principal is not None and principal.boundary is None:
-        quick = _static_decision(principal.plans(action)[0], request.resource)
-        if quick is not None:
+        identity_plan, _, session_plan = principal.plans(action)
+        quick = _static_decision(identity_plan, request.resource)
+        # a role session's session policies decided the same way (the order of the reasons: the full path's)
+        session_quick = True if session_plan is None else _static_decision(session_plan, request.resource)
+        if quick is not None and session_quick is not None:
+            if not session_quick:
+                return _plain_verdict("implicitDeny", f"because no session policy allows the {request.action} "
+                                                      f"action")
             return _plain_verdict("allowed", "") if quick else _plain_verdict(
                 "implicitDeny", f"because no identity-based policy allows the {request.action} action")
     missing: dict[str, str] = {}
-    identity_plan, boundary_plan = principal.plans(action) if principal is not None else (_NO_PLAN, None)
+    identity_plan, boundary_plan, session_plan = (principal.plans(action) if principal is not None
+                                                  else (_NO_PLAN, None, None))
     identity = _tally(identity_plan, request, missing, explain)
     boundary = None if boundary_plan is None else _tally(boundary_plan, request, missing, explain)
+    session = None if session_plan is None else _tally(session_plan, request, missing, explain)
     resource = None
     if resource_policy is not None:
         applicable = tuple(pair for pair in _candidates((resource_policy,), action) if _names_caller(pair[1], request))
@@ -271,6 +294,8 @@ def evaluate(request: AuthRequest, principal: PrincipalPolicies | None,
     if boundary is not None and boundary.deny:
         return _verdict("explicitDeny", _with_arn("with an explicit deny in a permissions boundary", boundary.deny),
                         boundary.deny, missing)
+    if session is not None and session.deny:
+        return _verdict("explicitDeny", "with an explicit deny in a session policy", session.deny, missing)
     if resource is not None and resource.allow:
         direct = [pair for pair in resource.allow if _grants_directly(pair[1], request)]
         if direct:
@@ -281,8 +306,13 @@ def evaluate(request: AuthRequest, principal: PrincipalPolicies | None,
     if boundary is not None and not boundary.allows:
         return _verdict("implicitDeny", f"because no permissions boundary allows the {request.action} action", (),
                         missing)
+    if session is not None and not session.allows:
+        return _verdict("implicitDeny", f"because no session policy allows the {request.action} action", (),
+                        missing)
     if identity.allows:
         return _verdict("allowed", "", identity.allow, missing)
+    if resource is not None and resource.allow:  # granted to a role session's role: limited like the role's own
+        return _verdict("allowed", "", resource.allow, missing)
     return _verdict("implicitDeny", f"because no identity-based policy allows the {request.action} action", (),
                     missing)
 
@@ -297,3 +327,25 @@ def _grants_directly(st: Statement, request: AuthRequest) -> bool:
         return True
     return (p.any or request.principal_arn in p.aws or request.principal_type == "Root"
             or request.principal_arn in p.others)
+
+
+def trusts(request: AuthRequest, trust: PolicySource) -> str:
+    """Does a role's trust policy let the caller in for ``request.action``: "allow" when an Allow statement whose
+    conditions hold names the caller, or the caller's account (which then defers to the caller's identity
+    policies, judged by :func:`evaluate` with the trust policy as resource policy), and no Deny names it; "deny"
+    when a Deny does; "none" otherwise.  A trust policy, unlike a bucket policy, must allow: no statement for the
+    caller is a refusal."""
+    account_root = f"arn:aws:iam::{request.account_id}:root" if request.account_id else None
+    allowed = False
+    for _, st in _candidates((trust,), request.action.lower()):
+        if st.principal is None:
+            continue
+        named = _names_caller(st, request) or (
+            st.effect == "Allow" and not st.not_principal and account_root is not None
+            and account_root in st.principal.aws)
+        if not named or (st.conditions and not st.conditions_hold(request.context)):
+            continue
+        if st.effect == "Deny":
+            return "deny"
+        allowed = True
+    return "allow" if allowed else "none"

@@ -25,7 +25,7 @@ public when it allows a wildcard principal a bad action without such a condition
 grants to AllUsers or AuthenticatedUsers.  GetBucketPolicyStatus answers with the same definition.
 
 New buckets get all four on ("Block Public Access ... enabled by default for new buckets", AWS since April
-2023); buckets made before schema 7 keep none, so public policies that worked still do.  The account's setting
+2023); buckets made before schema 8 keep none, so public policies that worked still do.  The account's setting
 is the S3 Control API's ``/v20180820/configuration/publicAccessBlock`` (``x-amz-account-id``), answered on this
 endpoint: ``boto3.client("s3control", endpoint_url=…, config=Config(inject_host_prefix=False))``.
 """

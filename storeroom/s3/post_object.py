@@ -22,8 +22,8 @@ answer), the ``acl`` field judged by the bucket's Object Ownership and Block Pub
 the ``s3:PutObject`` asked.
 
 Deviations: with an S3 object-data backend (which must announce each blob's size) the file must be the form's
-last field, as browsers and SDKs send it; a form signed with temporary credentials (``x-amz-security-token``) is
-not accepted yet.
+last field, as browsers and SDKs send it.  A form signed with temporary credentials carries their token in
+``x-amz-security-token`` (covered by the policy, as S3 requires), checked as a signed request's (http/app.py).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from storeroom import clock
 from storeroom.checksums import Checksum
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
@@ -48,6 +49,7 @@ from storeroom.s3.upload import DEFAULT_CHECKSUM, MAX_PUT_SIZE, content_md5, req
 from storeroom.store.blob_backend import Writer
 from storeroom.store.blobs import Hasher
 from storeroom.store.meta import Bucket, ObjectRecord
+from storeroom.sts.assume import session_may_call
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -314,13 +316,29 @@ async def _authenticate(call: S3Call, form: Form, region: str) -> Size:
     if signed is None:
         return Size()
     resolver = call.s3.credentials
-    found = None if resolver is None else await resolver.resolve(signed.access_key_id)
-    if found is None or resolver is None:
+    if resolver is None:
         raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=signed.access_key_id)
-    secret, principal = found
+    token = form.get("x-amz-security-token")
+    session_keys: dict[str, tuple[str, ...]] | None = None
+    if token is not None:  # temporary credentials (STS, share links): as a signed request's (http/app.py)
+        temporary = await resolver.resolve_temporary(signed.access_key_id, token, clock.now())
+        if temporary is None:
+            raise AwsError("InvalidToken", "The provided token is malformed or otherwise invalid.", 400)
+        secret, principal, session_keys = temporary
+    else:
+        found = await resolver.resolve(signed.access_key_id)
+        if found is None:
+            raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=signed.access_key_id)
+        secret, principal = found
     post_policy.verify(signed, secret)
+    if principal.session is not None:  # the signature first, then the session's expiry and scope
+        principal.session.check(clock.now())
+        if principal.session.services and "s3" not in principal.session.services:
+            raise AwsError("InvalidToken", "The provided token is malformed or otherwise invalid.", 400)
+        session_may_call(principal, "s3", None)
     ctx = call.ctx
     ctx.principal, ctx.signature_version, ctx.secret = principal, signed.version, secret
+    ctx.session_keys = session_keys
     resolver.note_used(signed.access_key_id, "s3", region)
     assert call.bucket is not None
     policy = post_policy.read_policy(signed.policy)

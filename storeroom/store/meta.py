@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY,
     region TEXT NOT NULL,
     created REAL NOT NULL,
-    versioning TEXT,                  -- NULL: never versioned, else 'Enabled' or 'Suspended' (schema 7)
+    versioning TEXT,                  -- NULL: never versioned, else 'Enabled' or 'Suspended' (schema 8)
     ownership TEXT,                   -- Object Ownership, NULL: BucketOwnerEnforced (ACLs disabled)
     public_block TEXT                 -- Block Public Access: NULL none, else 4 flags '1'/'0' (s3/access.py)
 ) WITHOUT ROWID;
@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS objects (
     -- x-amz-meta-*, ...), "c": {"algorithm", "value", "type"} or null}: one document, decoded once per read
     doc TEXT NOT NULL,
     parts INTEGER NOT NULL DEFAULT 0, -- number of parts of a multipart object, 0 otherwise
-    version_id TEXT NOT NULL DEFAULT 'null',  -- (schema 7) S3's version id: 'null' in unversioned buckets
+    version_id TEXT NOT NULL DEFAULT 'null',  -- (schema 8) S3's version id: 'null' in unversioned buckets
     seq INTEGER NOT NULL DEFAULT 0,   -- orders the versions of a key: the current one has the greatest
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
@@ -79,7 +79,7 @@ CREATE TABLE IF NOT EXISTS object_versions (
     PRIMARY KEY (bucket, key, seq)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS object_versions_by_id ON object_versions(bucket, key, version_id);
--- What lifecycle runs did, written in the transaction that did it, until it is in the audit trail (schema 7:
+-- What lifecycle runs did, written in the transaction that did it, until it is in the audit trail (schema 8:
 -- s3/lifecycle_run.py): a run killed after its commit still leaves its audit record.
 CREATE TABLE IF NOT EXISTS lifecycle_outbox (
     id INTEGER PRIMARY KEY,
@@ -91,7 +91,7 @@ CREATE TABLE IF NOT EXISTS lifecycle_outbox (
     rule_id TEXT NOT NULL,
     size INTEGER NOT NULL
 );
--- Bucket settings read off the hot path, as JSON: 'tagging', 'lifecycle', 'acl' (schema 7)
+-- Bucket settings read off the hot path, as JSON: 'tagging', 'lifecycle', 'acl' (schema 8)
 CREATE TABLE IF NOT EXISTS bucket_config (
     bucket TEXT NOT NULL REFERENCES buckets(name) ON DELETE CASCADE,
     name TEXT NOT NULL,
@@ -106,7 +106,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     headers TEXT NOT NULL,
     checksum_algorithm TEXT,
     checksum_type TEXT,               -- COMPOSITE or FULL_OBJECT when checksum_algorithm is set
-    extra TEXT                        -- (schema 7) JSON {"t": tags, "a": ACL grants} the object will get
+    extra TEXT                        -- (schema 8) JSON {"t": tags, "a": ACL grants} the object will get
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, upload_id);
 CREATE TABLE IF NOT EXISTS parts (

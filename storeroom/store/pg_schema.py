@@ -236,9 +236,48 @@ CREATE TABLE bucket_cors (
 );
 """
 
-# Version 3 (SQLite's schema 7): versions, tags, lifecycle, ownership and ACLs, Block Public Access
-# (storeroom/store/meta.py): the same columns, appended in the same order.
+# Version 3 (SQLite's 7): roles, instance profiles, OpenID Connect providers (storeroom/iam/schema.py)
 META_V3 = r"""
+CREATE TABLE iam_roles (
+    role_id TEXT COLLATE "C" PRIMARY KEY,
+    name CITEXT COLLATE "C" NOT NULL UNIQUE,
+    path TEXT COLLATE "C" NOT NULL,
+    created DOUBLE PRECISION NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    max_session INTEGER NOT NULL DEFAULT 3600,
+    trust_policy TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
+    boundary TEXT COLLATE "C",
+    last_used DOUBLE PRECISION,
+    last_used_region TEXT
+);
+CREATE INDEX iam_roles_by_boundary ON iam_roles(boundary) WHERE boundary IS NOT NULL;
+CREATE TABLE iam_instance_profiles (
+    profile_id TEXT COLLATE "C" PRIMARY KEY,
+    name CITEXT COLLATE "C" NOT NULL UNIQUE,
+    path TEXT COLLATE "C" NOT NULL,
+    created DOUBLE PRECISION NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE iam_instance_profile_roles (
+    profile_id TEXT COLLATE "C" NOT NULL REFERENCES iam_instance_profiles(profile_id),
+    role_id TEXT COLLATE "C" NOT NULL REFERENCES iam_roles(role_id),
+    PRIMARY KEY (profile_id, role_id)
+);
+CREATE INDEX iam_instance_profile_roles_by_role ON iam_instance_profile_roles(role_id, profile_id);
+CREATE TABLE iam_oidc_providers (
+    arn TEXT COLLATE "C" PRIMARY KEY,
+    url TEXT COLLATE "C" NOT NULL,
+    client_ids TEXT NOT NULL DEFAULT '[]',
+    thumbprints TEXT NOT NULL DEFAULT '[]',
+    created DOUBLE PRECISION NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]'
+);
+"""
+
+# Version 4 (SQLite's schema 8): versions, tags, lifecycle, ownership and ACLs, Block Public Access
+# (storeroom/store/meta.py): the same columns, appended in the same order.
+META_V4 = r"""
 ALTER TABLE buckets ADD COLUMN versioning TEXT, ADD COLUMN ownership TEXT, ADD COLUMN public_block TEXT;
 ALTER TABLE objects ADD COLUMN version_id TEXT COLLATE "C" NOT NULL DEFAULT 'null',
     ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;

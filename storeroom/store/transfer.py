@@ -57,6 +57,10 @@ META_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("iam_login_profiles", ("principal",)),
     ("iam_password_history", ("principal", "changed")),
     ("iam_mfa_devices", ("serial",)),
+    ("iam_roles", ("role_id",)),
+    ("iam_instance_profiles", ("profile_id",)),
+    ("iam_instance_profile_roles", ("profile_id", "role_id")),
+    ("iam_oidc_providers", ("arn",)),
     ("signin_throttle", ("subject",)),
     ("console_spent", ("token_id",)),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 
@@ -10,7 +11,7 @@ import pytest
 from tests.conftest import make_client
 from tests.e2e.console import browser, console_server  # noqa: F401 - the console's browser-test fixtures
 from tests.e2e.helpers import empty_bucket, unique_name
-from tests.e2e.iam_cleanup import delete_group_fully, delete_user_fully
+from tests.e2e.iam_cleanup import delete_group_fully, delete_role_fully, delete_user_fully
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +102,33 @@ def new_group(iam) -> Iterator[Callable[..., str]]:  # type: ignore[no-untyped-d
     yield make
     for name in made:
         delete_group_fully(iam, name)
+
+
+def trust_policy(*statements: dict[str, object]) -> str:
+    """A trust policy document of these statements (``{"Effect": "Allow", …}`` filled in when absent)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", **s} for s in statements]})
+
+
+@pytest.fixture
+def new_role(iam) -> Iterator[Callable[..., str]]:  # type: ignore[no-untyped-def]
+    """Factory for roles: ``new_role(trust_json, managed=[arn…], inline={name: json}, **CreateRole args)``,
+    torn down with their policies and instance profiles afterwards."""
+    made: list[str] = []
+
+    def make(trust: str, managed: tuple[str, ...] | list[str] = (), inline: dict[str, str] | None = None,
+             **kwargs: object) -> str:
+        name = str(kwargs.pop("RoleName", None) or unique_name("r"))
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, **kwargs)
+        made.append(name)
+        for arn in managed:
+            iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+        for policy_name, document in (inline or {}).items():
+            iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=document)
+        return name
+
+    yield make
+    for name in made:
+        delete_role_fully(iam, name)
 
 
 class IamUser:

@@ -49,6 +49,22 @@ def delete_group_fully(iam: Any, name: str) -> None:
     )
 
 
+def delete_role_fully(iam: Any, name: str) -> None:
+    def profiles() -> None:
+        for profile in iam.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]:
+            best_effort(lambda p=profile: iam.remove_role_from_instance_profile(
+                InstanceProfileName=p["InstanceProfileName"], RoleName=name))
+
+    best_effort(
+        profiles,
+        lambda: [iam.detach_role_policy(RoleName=name, PolicyArn=p["PolicyArn"])
+                 for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]],
+        lambda: [iam.delete_role_policy(RoleName=name, PolicyName=p)
+                 for p in iam.list_role_policies(RoleName=name)["PolicyNames"]],
+        lambda: iam.delete_role(RoleName=name),
+    )
+
+
 def delete_policy_fully(iam: Any, arn: str) -> None:
     def detach_all() -> None:
         found = iam.list_entities_for_policy(PolicyArn=arn)
@@ -56,6 +72,8 @@ def delete_policy_fully(iam: Any, arn: str) -> None:
             best_effort(lambda u=user: iam.detach_user_policy(UserName=u["UserName"], PolicyArn=arn))
         for group in found["PolicyGroups"]:
             best_effort(lambda g=group: iam.detach_group_policy(GroupName=g["GroupName"], PolicyArn=arn))
+        for role in found["PolicyRoles"]:
+            best_effort(lambda r=role: iam.detach_role_policy(RoleName=r["RoleName"], PolicyArn=arn))
         bounded = iam.list_entities_for_policy(PolicyArn=arn, PolicyUsageFilter="PermissionsBoundary")
         for user in bounded["PolicyUsers"]:
             best_effort(lambda u=user: iam.delete_user_permissions_boundary(UserName=u["UserName"]))

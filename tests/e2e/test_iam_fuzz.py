@@ -21,12 +21,22 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storeroom.iam import policies, users
+from storeroom.iam import credential_report, logins, mfa, oidc, policies, roles, users
+from storeroom.sts import assume, messages, web_identity
 from tests.conftest import ROOT_ACCESS_KEY_ID, StoreroomServer, make_client
 from tests.e2e.helpers import signed_request
-from tests.e2e.iam_cleanup import delete_group_fully, delete_policy_fully, delete_user_fully
+from tests.e2e.iam_cleanup import (
+    best_effort,
+    delete_group_fully,
+    delete_policy_fully,
+    delete_role_fully,
+    delete_user_fully,
+)
 
-IMPLEMENTED = {"iam": set(users.HANDLERS) | set(policies.HANDLERS), "sts": {"GetCallerIdentity"}}
+IMPLEMENTED = {"iam": set(users.HANDLERS) | set(policies.HANDLERS) | set(roles.HANDLERS) | set(oidc.HANDLERS)
+               | set(mfa.HANDLERS) | set(logins.HANDLERS) | set(credential_report.HANDLERS),
+               "sts": {"GetCallerIdentity"} | set(assume.HANDLERS) | set(messages.HANDLERS)
+               | set(web_identity.HANDLERS)}
 POOL = ["fz-a", "fz-b", "fz-c"]
 VALID_DOC = json.dumps({"Version": "2012-10-17",
                         "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
@@ -83,7 +93,9 @@ def _scalar(draw: Any, shape: Any, name: str, account: str) -> str:
     choices = [st.sampled_from(POOL), st.sampled_from(JUNK), st.text(max_size=20)]
     if name.endswith("Arn") or name in ("PermissionsBoundary", "PolicySourceArn"):
         choices.append(st.sampled_from([f"arn:aws:iam::{account}:policy/{n}" for n in POOL]
-                                       + [f"arn:aws:iam::{account}:user/{n}" for n in POOL]))
+                                       + [f"arn:aws:iam::{account}:user/{n}" for n in POOL]
+                                       + [f"arn:aws:iam::{account}:role/{n}" for n in POOL]
+                                       + [f"arn:aws:iam::{account}:oidc-provider/{n}.example" for n in POOL]))
     if shape.enum:
         choices.append(st.sampled_from(list(shape.enum)))
     return str(draw(st.one_of(*choices)))
@@ -187,6 +199,10 @@ def cleanup(endpoint: str) -> Iterator[None]:
     for name in POOL:
         delete_user_fully(iam, name)
         delete_group_fully(iam, name)
+        delete_role_fully(iam, name)
+        best_effort(lambda n=name: iam.delete_instance_profile(InstanceProfileName=n))
+    for provider in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
+        best_effort(lambda arn=provider["Arn"]: iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn))
     for policy in iam.list_policies(Scope="Local")["Policies"]:
         if policy["PolicyName"] in POOL:
             delete_policy_fully(iam, policy["Arn"])

@@ -500,14 +500,13 @@ def test_aws_cli_creates_and_lists_users(endpoint: str, tmp_path: Path, iam: Any
 def test_credentials_storeroom_does_not_have_are_answered_truthfully(iam: Any, new_user: Callable[..., str]) -> None:
     """Tools read these while managing users (Terraform lists MFA devices, SSH keys, signing certificates and
     service credentials before deleting a user): empty, and NoSuchEntity where AWS answers so for none.
-    (Passwords and MFA devices are built: tests/e2e/test_iam_logins.py, test_iam_mfa.py.)"""
+    (Passwords, MFA devices and roles are built: tests/e2e/test_iam_logins.py, test_iam_mfa.py, test_iam_roles.py.)"""
     name = new_user()
     assert iam.list_mfa_devices(UserName=name)["MFADevices"] == []
     assert iam.list_ssh_public_keys(UserName=name)["SSHPublicKeys"] == []
     assert iam.list_signing_certificates(UserName=name)["Certificates"] == []
     assert iam.list_service_specific_credentials(UserName=name)["ServiceSpecificCredentials"] == []
     assert iam.list_account_aliases()["AccountAliases"] == []
-    assert iam.list_roles()["Roles"] == []
     assert iam.list_virtual_mfa_devices()["VirtualMFADevices"] == []
     with pytest.raises(ClientError) as exc:
         iam.get_login_profile(UserName=name)

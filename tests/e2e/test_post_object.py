@@ -15,8 +15,10 @@ import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
 import requests
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.conftest import ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, make_client
@@ -247,6 +249,34 @@ def test_authorized_as_put_object_for_the_signer(s3, bucket, iam_user) -> None: 
          "Resource": f"arn:aws:s3:::{bucket}/public/*"}]}))
     assert requests.post(url, data=anonymous, files={"file": ("f", b"anon")}, timeout=30).status_code == 204
     assert s3.get_object(Bucket=bucket, Key="public/a")["Body"].read() == b"anon"
+
+
+def test_a_form_signed_with_temporary_credentials(endpoint: str, s3, bucket, iam_user) -> None:  # type: ignore[no-untyped-def]
+    """Session credentials sign forms as they sign requests: the token rides in x-amz-security-token (boto3 adds
+    it to the fields and to the policy's conditions), the request acts as the session's user."""
+    only_prefix = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/mine/*"}]}
+    user = iam_user(inline={"post": json.dumps(only_prefix)})
+    creds = user.client("sts").get_session_token(DurationSeconds=900)["Credentials"]
+    session = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                           aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                           aws_session_token=creds["SessionToken"],
+                           config=Config(signature_version="s3v4", retries={"max_attempts": 1}))
+    presigned = session.generate_presigned_post(bucket, "mine/by-session")
+    assert presigned["fields"]["x-amz-security-token"] == creds["SessionToken"]
+    assert post(presigned).status_code == 204
+    assert s3.get_object(Bucket=bucket, Key="mine/by-session")["Body"].read() == FILE
+    denied = post(session.generate_presigned_post(bucket, "theirs/by-session"))
+    assert _fails(denied, 403, "AccessDenied").startswith(f"User: {user.arn} is not authorized")
+    # a token that is not ours (altered)
+    forged = post(presigned, extra={"x-amz-security-token": creds["SessionToken"][:-8] + "AAAAAAAA"})
+    assert_s3_error(forged, 400, "InvalidToken")
+    # a token the policy does not cover is refused before anything else
+    uncovered = session.generate_presigned_post(bucket, "mine/uncovered")
+    fields = dict(uncovered["fields"])
+    del fields["x-amz-security-token"]
+    resp = requests.post(uncovered["url"], data=fields, files={"file": ("f", b"x")}, timeout=30)
+    assert_s3_error(resp, 403, "InvalidAccessKeyId")
 
 
 TAGGING = "<Tagging><TagSet><Tag><Key>project</Key><Value>apollo</Value></Tag><Tag><Key>tier</Key><Value></Value>" \

@@ -58,16 +58,17 @@ def test_every_earlier_sqlite_schema_opens_with_its_data(tmp_path: Path, schema:
         meta = MetaStore.sqlite(path)
         try:
             raw = meta.db.read
-            assert await raw.value("PRAGMA user_version") == SQLITE_META_VERSION == 7
+            assert await raw.value("PRAGMA user_version") == SQLITE_META_VERSION == 8
             assert await meta.get_bucket("old-bucket") is not None
             found = await meta.get_object("old-bucket", "a")
             assert found is not None and found.size == 5 and found.blobs == [["blob-1", 5]]
-            assert (found.version_id, found.seq) == ("null", 0)  # schema 7's columns on an older row
+            assert (found.version_id, found.seq) == ("null", 0)  # schema 8's columns on an older row
             assert (await meta.get_bucket("old-bucket")).public_block is None  # no Block Public Access was set
             tables = {r[0] for r in await raw.all("SELECT name FROM sqlite_master WHERE type = 'table'")}
             assert {"iam_users", "iam_groups", "iam_policies", "iam_attachments", "bucket_policies",
                     "completed_uploads", "iam_login_profiles", "iam_mfa_devices", "signin_throttle",
-                    "bucket_stats", "bucket_logging", "bucket_cors", "object_versions", "bucket_config"} <= tables
+                    "bucket_stats", "bucket_logging", "bucket_cors", "iam_roles", "iam_instance_profiles",
+                    "iam_instance_profile_roles", "iam_oidc_providers", "object_versions", "bucket_config"} <= tables
             triggers = {r[0] for r in await raw.all("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
             assert bucket_stats.REPLACED_TRIGGER not in triggers
             assert await bucket_stats.per_bucket(raw) == [("old-bucket", 2, 12)]
@@ -118,7 +119,7 @@ def test_postgres_versions_apply_once_even_from_nodes_starting_together(pg_url: 
 def test_every_earlier_postgres_meta_version_migrates_with_its_data(tmp_path: Path, postgres: PostgresCluster,
                                                                     version: int) -> None:
     """A database a node of that version left (its scripts applied, a bucket with an object) reaches the newest
-    version with its rows: meta 2's CORS rules and meta 3's version columns on an older row."""
+    version with its rows: meta 2's CORS rules and meta 4's version columns on an older row."""
     url = postgres.database("old")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE storeroom_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")

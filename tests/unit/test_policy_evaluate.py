@@ -452,3 +452,88 @@ def test_explained_and_unexplained_evaluation_agree_with_the_reference(
                   evaluate(request, principal, rp, ACCOUNT, explain=False)):
         assert (quick.decision, quick.reason) == (full.decision, full.reason)
     assert full.decision == reference_decision(request, sources, boundary, rp, caller == "anonymous")
+
+
+# -- role sessions: session policies, resource policies naming roles and sessions, trust policies ----------------
+
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/app"
+SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/app/job-1"
+
+
+def session_request(action: str, resource: str) -> AuthRequest:
+    return AuthRequest(action, resource, "AssumedRole", SESSION, ACCOUNT, {}, ROLE)
+
+
+def session_run(request: AuthRequest, identity: tuple[PolicySource, ...], session: tuple[PolicySource, ...] | None,
+                resource: PolicySource | None = None, explain: bool = False) -> Evaluation:
+    return evaluate(request, PrincipalPolicies(identity, None, session), resource, ACCOUNT, explain=explain)
+
+
+READ_ONLY_SESSION = PolicySource(parse_policy(doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})),
+                                 "session policy", "session")
+
+
+def test_session_policies_intersect_with_the_roles() -> None:
+    """access_policies.html#policies_session: "The resulting session's permissions are the intersection of the
+    role's identity-based policy and the session policies"."""
+    role = (managed(S3_FULL),)
+    for explain in (False, True):   # the fast path and the full one agree
+        assert session_run(session_request("s3:GetObject", f"{BUCKET}/k"), role, (READ_ONLY_SESSION,),
+                           explain=explain).allowed
+        denied = session_run(session_request("s3:PutObject", f"{BUCKET}/k"), role, (READ_ONLY_SESSION,),
+                             explain=explain)
+        assert (denied.decision, denied.reason) == ("implicitDeny",
+                                                    "because no session policy allows the s3:PutObject action")
+        # a session policy cannot grant what the role does not have
+        wide = PolicySource(parse_policy(doc({"Effect": "Allow", "Action": "*", "Resource": "*"})), "s", "session")
+        assert not session_run(session_request("iam:ListUsers", "*"), role, (wide,), explain=explain).allowed
+    deny = PolicySource(parse_policy(doc({"Effect": "Deny", "Action": "s3:GetObject", "Resource": "*"})), "d",
+                        "session")
+    verdict = session_run(session_request("s3:GetObject", f"{BUCKET}/k"), role, (READ_ONLY_SESSION, deny))
+    assert (verdict.decision, verdict.reason) == ("explicitDeny", "with an explicit deny in a session policy")
+
+
+def test_resource_policies_naming_the_role_or_the_session() -> None:
+    """Granted to the session's ARN: not limited by session policies; granted to the role's ARN: limited."""
+    to_role = bucket_policy({"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "s3:PutObject",
+                             "Resource": f"{BUCKET}/*"})
+    to_session = bucket_policy({"Effect": "Allow", "Principal": {"AWS": SESSION}, "Action": "s3:PutObject",
+                                "Resource": f"{BUCKET}/*"})
+    put = session_request("s3:PutObject", f"{BUCKET}/k")
+    assert session_run(put, (), None, to_role).allowed
+    assert not session_run(put, (), (READ_ONLY_SESSION,), to_role).allowed
+    assert session_run(put, (), (READ_ONLY_SESSION,), to_session).allowed
+    other = AuthRequest("s3:PutObject", f"{BUCKET}/k", "AssumedRole",
+                        f"arn:aws:sts::{ACCOUNT}:assumed-role/app/job-2", ACCOUNT, {}, ROLE)
+    assert not session_run(other, (), None, to_session).allowed
+
+
+def trust(*statements: dict[str, Any]) -> PolicySource:
+    return PolicySource(parse_policy(doc(*statements), "trust"), "trust policy", "resource", ROLE)
+
+
+def test_trust_policies_must_let_the_caller_in() -> None:
+    from storeroom.policy.evaluate import trusts
+
+    assume = AuthRequest("sts:AssumeRole", ROLE, "IAMUser", ALICE, ACCOUNT, {"sts:externalid": ("x",)})
+    assert trusts(assume, trust({"Principal": {"AWS": ALICE}, "Effect": "Allow", "Action": "sts:AssumeRole"})) \
+        == "allow"
+    account = trust({"Principal": {"AWS": ACCOUNT}, "Effect": "Allow", "Action": "sts:AssumeRole"})
+    assert trusts(assume, account) == "allow"
+    # the account only delegates: the caller's own policies must then allow it
+    assert not run(assume, resource=account).allowed
+    assert run(assume, inline({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ROLE}),
+               resource=account).allowed
+    other = trust({"Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/bob"}, "Effect": "Allow",
+                   "Action": "sts:AssumeRole"})
+    assert trusts(assume, other) == "none"
+    external = trust({"Principal": {"AWS": ALICE}, "Effect": "Allow", "Action": "sts:AssumeRole",
+                      "Condition": {"StringEquals": {"sts:ExternalId": "y"}}})
+    assert trusts(assume, external) == "none"
+    denied = trust({"Principal": {"AWS": ALICE}, "Effect": "Allow", "Action": "sts:AssumeRole"},
+                   {"Principal": {"AWS": ALICE}, "Effect": "Deny", "Action": "sts:AssumeRole"})
+    assert trusts(assume, denied) == "deny"
+    service = AuthRequest("sts:AssumeRole", ROLE, "Service", "Service:ec2.amazonaws.com", "")
+    assert trusts(service, trust({"Principal": {"Service": "ec2.amazonaws.com"}, "Effect": "Allow",
+                                  "Action": "sts:AssumeRole"})) == "allow"
+    assert trusts(service, account) == "none"

@@ -87,7 +87,8 @@ async def view(page: Page) -> Response:
                                "document": _pretty(unquote(version.get("Document", "")))}
     if tab == "entities":
         found = await caller.iam("ListEntitiesForPolicy", PolicyArn=arn)
-        context.update(users=found.get("PolicyUsers", []), groups=found.get("PolicyGroups", []))
+        context.update(users=found.get("PolicyUsers", []), groups=found.get("PolicyGroups", []),
+                       roles=found.get("PolicyRoles", []))
     elif tab == "versions":
         context["versions"] = await all_pages(caller, "ListPolicyVersions", "Versions", PolicyArn=arn)
     return page.render("iam/policy.html", **context)

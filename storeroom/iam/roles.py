@@ -1,0 +1,342 @@
+"""IAM roles and instance profiles (handlers for storeroom/iam/api.py; SQL in storeroom/iam/role_store.py).
+
+A role's permissions policies (Put/Get/List/DeleteRolePolicy, Attach/DetachRolePolicy, its boundary) are handled
+with the users' and groups' in storeroom/iam/policies.py; STS's use of roles (AssumeRole…) is storeroom/sts/.
+
+Handlers authorize on the resource the Service Authorization Reference names (the role's ARN
+``arn:aws:iam::<account>:role<path><name>``, the instance profile's ``…:instance-profile<path><name>``, ``*`` for
+account-wide lists) before they reveal whether the target exists.
+
+Trust policies are validated as IAM validates them (storeroom/policy/document.py, kind "trust"), and then against
+the account: a principal naming a user or role of this account that does not exist, or an OpenID Connect
+provider that is not registered, is refused ("Invalid principal in policy"), because IAM stores principals by
+their unique ids and cannot resolve one that does not exist.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from storeroom.errors import AwsError
+from storeroom.iam import policy_store
+from storeroom.iam import role_store as store
+from storeroom.iam.api import Handler, IamCall, new_id
+from storeroom.iam.pagination import keyset_page, list_page
+from storeroom.iam.policies import encoded
+from storeroom.iam.role_store import InstanceProfile, Role
+from storeroom.iam.user_store import Tags, check_unique_keys
+from storeroom.policy import parse_policy
+
+HANDLERS: dict[str, Handler] = {}
+Result = dict[str, Any] | None
+
+# "Cannot exceed quota for ACLSizePerRole: 2048": a trust policy's characters, white space not counted
+TRUST_POLICY_SIZE = 2048
+DEFAULT_MAX_SESSION = 3600
+
+
+def action(fn: Handler) -> Handler:
+    HANDLERS[fn.__name__] = fn
+    return fn
+
+
+# -- shapes ----------------------------------------------------------------------------------------------------
+
+
+def role_arn(call: IamCall, role: Role) -> str:
+    return call.arn("role", role.path, role.name)
+
+
+def role_shape(call: IamCall, role: Role, *, listing: bool) -> dict[str, Any]:
+    """The ``Role`` shape.  ListRoles leaves out tags, the boundary and RoleLastUsed, as AWS does."""
+    out: dict[str, Any] = {"Path": role.path, "RoleName": role.name, "RoleId": role.role_id,
+                           "Arn": role_arn(call, role), "CreateDate": role.created,
+                           "AssumeRolePolicyDocument": encoded(role.trust_policy),
+                           "MaxSessionDuration": role.max_session}
+    if role.description:
+        out["Description"] = role.description
+    if listing:
+        return out
+    if role.boundary is not None:
+        out["PermissionsBoundary"] = {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+                                      "PermissionsBoundaryArn": role.boundary}
+    if role.tags:
+        out["Tags"] = _tags_out(role.tags)
+    used: dict[str, Any] = {}
+    if role.last_used is not None:
+        used = {"LastUsedDate": role.last_used, "Region": role.last_used_region}
+    out["RoleLastUsed"] = used
+    return out
+
+
+def profile_shape(call: IamCall, profile: InstanceProfile) -> dict[str, Any]:
+    out: dict[str, Any] = {"Path": profile.path, "InstanceProfileName": profile.name,
+                           "InstanceProfileId": profile.profile_id,
+                           "Arn": call.arn("instance-profile", profile.path, profile.name),
+                           "CreateDate": profile.created,
+                           "Roles": [role_shape(call, r, listing=True) for r in profile.roles]}
+    if profile.tags:
+        out["Tags"] = _tags_out(profile.tags)
+    return out
+
+
+def _tags_out(tags: Tags) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags]
+
+
+def _tags_param(call: IamCall) -> Tags:
+    tags = [(t["Key"], t.get("Value", "")) for t in call.params.get("Tags", [])]
+    check_unique_keys(tags)
+    return tags
+
+
+def _tag_context(prefix: str, tags: Sequence[tuple[str, str]]) -> dict[str, Sequence[str]]:
+    return {f"{prefix}/{k.lower()}": (v,) for k, v in tags}
+
+
+def _request_tags_context(tags: Tags) -> dict[str, Sequence[str]]:
+    return {**_tag_context("aws:requesttag", tags), "aws:tagkeys": tuple(k for k, _ in tags)}
+
+
+# -- lookups that authorize first -------------------------------------------------------------------------------
+
+
+async def require_role(call: IamCall, name: str, context: dict[str, Sequence[str]] | None = None) -> Role:
+    """Authorize on the role's ARN (with its tags as ``aws:ResourceTag/…``), then NoSuchEntity if absent."""
+    role = await store.get_role(call.db, name)
+    arn = call.arn("role", "/", name) if role is None else role_arn(call, role)
+    resource = {} if role is None else {**_tag_context("aws:resourcetag", role.tags),
+                                        **_tag_context("iam:resourcetag", role.tags)}
+    await call.require(arn, context={**resource, **(context or {})})
+    if role is None:
+        raise store.no_such_role(name)
+    return role
+
+
+async def _require_profile(call: IamCall, name: str) -> InstanceProfile:
+    profile = await store.get_profile(call.db, name)
+    path = "/" if profile is None else profile.path
+    await call.require(call.arn("instance-profile", path, name))
+    if profile is None:
+        raise store.no_such_profile(name)
+    return profile
+
+
+# -- trust policies ---------------------------------------------------------------------------------------------
+
+
+async def validated_trust(call: IamCall, document: str) -> str:
+    """IAM's checks of a trust policy: the grammar, its size, and principals that exist."""
+    policy = parse_policy(document, "trust")
+    if policy_store.policy_size(document) > TRUST_POLICY_SIZE:
+        raise AwsError("LimitExceeded", f"Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_SIZE}", 409)
+    for st in policy.statements:
+        element = st.raw.get("Principal", st.raw.get("NotPrincipal"))
+        if not isinstance(element, dict):
+            continue
+        for kind, names in element.items():
+            for name in [names] if isinstance(names, str) else names:
+                if not await _principal_exists(call, kind, name):
+                    raise AwsError("MalformedPolicyDocument",
+                                   f"Invalid principal in policy: {json.dumps(kind)}:{json.dumps(name)}", 400)
+    return document
+
+
+async def _principal_exists(call: IamCall, kind: str, name: str) -> bool:
+    """Principals IAM resolves when it stores a trust policy: users, roles and OIDC providers of this account.
+    Other accounts, service principals and well-known identity providers are taken as written."""
+    prefix = f"arn:aws:iam::{call.account_id}:"
+    if kind == "AWS":
+        if name == "*" or (name.isdigit() and len(name) == 12):
+            return True
+        if not name.startswith(("arn:aws:iam::", "arn:aws:sts::")):
+            return False
+        if not name.startswith(prefix):
+            return True
+        resource = name[len(prefix):]
+        kind_name, _, rest = resource.partition("/")
+        short = rest.rpartition("/")[2]
+        if kind_name == "user":
+            return await policy_store.find_user(call.db, call.account_id, short) is not None
+        if kind_name == "role":
+            return await store.get_role(call.db, short) is not None
+        return resource == "root"
+    if kind == "Federated" and name.startswith(prefix + "oidc-provider/"):
+        return await store.get_provider(call.db, name) is not None
+    return True
+
+
+# -- roles ------------------------------------------------------------------------------------------------------
+
+
+@action
+async def CreateRole(call: IamCall) -> Result:
+    p = call.params
+    tags = _tags_param(call)
+    role = Role(new_id("AROA"), p["RoleName"], p.get("Path", "/"), time.time(), p.get("Description", ""),
+                int(p.get("MaxSessionDuration", DEFAULT_MAX_SESSION)), p["AssumeRolePolicyDocument"], tags,
+                p.get("PermissionsBoundary"))
+    arn = role_arn(call, role)
+    context: dict[str, Sequence[str]] = {"iam:permissionsboundary": (role.boundary,)} if role.boundary else {}
+    await call.require(arn, context={**context, **(_request_tags_context(tags) if tags else {})})
+    if tags:  # creating a tagged role also takes iam:TagRole, as in AWS
+        await call.require(arn, "iam:TagRole", _request_tags_context(tags))
+    await validated_trust(call, role.trust_policy)
+    await call.write(lambda conn: store.create_role_job(conn, role))
+    return {"Role": role_shape(call, role, listing=False) | {"RoleLastUsed": None}}
+
+
+@action
+async def GetRole(call: IamCall) -> Result:
+    return {"Role": role_shape(call, await require_role(call, call.params["RoleName"]), listing=False)}
+
+
+@action
+async def ListRoles(call: IamCall) -> Result:
+    prefix = call.params.get("PathPrefix", "/")
+    await call.require(call.arn("role", prefix, ""))
+    roles, page = await keyset_page(call, lambda after, n: store.list_roles(call.db, prefix, after, n),
+                                    lambda r: r.name)
+    return {"Roles": [role_shape(call, r, listing=True) for r in roles], **page}
+
+
+@action
+async def UpdateRole(call: IamCall) -> Result:
+    role = await require_role(call, call.params["RoleName"])
+    description, max_session = call.params.get("Description"), call.params.get("MaxSessionDuration")
+    await call.write(lambda conn: store.update_role_job(conn, role.role_id, role.name, description, max_session))
+    return None
+
+
+@action
+async def UpdateRoleDescription(call: IamCall) -> Result:
+    role = await require_role(call, call.params["RoleName"])
+    description = call.params["Description"]
+    await call.write(lambda conn: store.update_role_job(conn, role.role_id, role.name, description, None))
+    updated = await store.get_role_by_id(call.db, role.role_id)
+    return {"Role": role_shape(call, updated or role, listing=False)}
+
+
+@action
+async def UpdateAssumeRolePolicy(call: IamCall) -> Result:
+    role = await require_role(call, call.params["RoleName"])
+    document = await validated_trust(call, call.params["PolicyDocument"])
+    await call.write(lambda conn: store.update_trust_job(conn, role.role_id, role.name, document))
+    return None
+
+
+@action
+async def DeleteRole(call: IamCall) -> Result:
+    role = await require_role(call, call.params["RoleName"])
+    await call.write(lambda conn: store.delete_role_job(conn, role.role_id, role.name))
+    return None
+
+
+@action
+async def TagRole(call: IamCall) -> Result:
+    tags = _tags_param(call)
+    role = await require_role(call, call.params["RoleName"], _request_tags_context(tags))
+    await call.write(lambda conn: store.tag_role_job(conn, role.role_id, role.name, tags))
+    return None
+
+
+@action
+async def UntagRole(call: IamCall) -> Result:
+    keys: list[str] = call.params["TagKeys"]
+    role = await require_role(call, call.params["RoleName"], {"aws:tagkeys": tuple(keys)})
+    await call.write(lambda conn: store.untag_role_job(conn, role.role_id, role.name, keys))
+    return None
+
+
+@action
+async def ListRoleTags(call: IamCall) -> Result:
+    role = await require_role(call, call.params["RoleName"])
+    tags, page = list_page(call, role.tags, lambda t: [t[0].lower()])
+    return {"Tags": _tags_out(tags), **page}
+
+
+# -- instance profiles ------------------------------------------------------------------------------------------
+
+
+@action
+async def CreateInstanceProfile(call: IamCall) -> Result:
+    p = call.params
+    tags = _tags_param(call)
+    profile = InstanceProfile(new_id("AIPA"), p["InstanceProfileName"], p.get("Path", "/"), time.time(), tags)
+    arn = call.arn("instance-profile", profile.path, profile.name)
+    await call.require(arn, context=_request_tags_context(tags) if tags else None)
+    if tags:
+        await call.require(arn, "iam:TagInstanceProfile", _request_tags_context(tags))
+    await call.write(lambda conn: store.create_profile_job(conn, profile))
+    return {"InstanceProfile": profile_shape(call, profile)}
+
+
+@action
+async def GetInstanceProfile(call: IamCall) -> Result:
+    return {"InstanceProfile": profile_shape(call, await _require_profile(call, call.params["InstanceProfileName"]))}
+
+
+@action
+async def ListInstanceProfiles(call: IamCall) -> Result:
+    prefix = call.params.get("PathPrefix", "/")
+    await call.require(call.arn("instance-profile", prefix, ""))
+    profiles, page = await keyset_page(call, lambda after, n: store.list_profiles(call.db, prefix, after, n),
+                                       lambda i: i.name)
+    return {"InstanceProfiles": [profile_shape(call, i) for i in profiles], **page}
+
+
+@action
+async def DeleteInstanceProfile(call: IamCall) -> Result:
+    profile = await _require_profile(call, call.params["InstanceProfileName"])
+    await call.write(lambda conn: store.delete_profile_job(conn, profile.name))
+    return None
+
+
+@action
+async def AddRoleToInstanceProfile(call: IamCall) -> Result:
+    profile = await _require_profile(call, call.params["InstanceProfileName"])
+    role_name = call.params["RoleName"]
+    await call.write(lambda conn: store.add_role_to_profile_job(conn, profile.name, role_name))
+    return None
+
+
+@action
+async def RemoveRoleFromInstanceProfile(call: IamCall) -> Result:
+    profile = await _require_profile(call, call.params["InstanceProfileName"])
+    role_name = call.params["RoleName"]
+    await call.write(lambda conn: store.remove_role_from_profile_job(conn, profile.name, role_name))
+    return None
+
+
+@action
+async def ListInstanceProfilesForRole(call: IamCall) -> Result:
+    role = await require_role(call, call.params["RoleName"])
+    profiles, page = await keyset_page(call, lambda after, n: store.profiles_of_role(call.db, role.role_id, after, n),
+                                       lambda i: i.name)
+    return {"InstanceProfiles": [profile_shape(call, i) for i in profiles], **page}
+
+
+@action
+async def TagInstanceProfile(call: IamCall) -> Result:
+    tags = _tags_param(call)
+    profile = await _require_profile(call, call.params["InstanceProfileName"])
+    await call.write(lambda conn: store.tag_profile_job(conn, profile.name, tags))
+    return None
+
+
+@action
+async def UntagInstanceProfile(call: IamCall) -> Result:
+    keys: list[str] = call.params["TagKeys"]
+    profile = await _require_profile(call, call.params["InstanceProfileName"])
+    await call.write(lambda conn: store.untag_profile_job(conn, profile.name, keys))
+    return None
+
+
+@action
+async def ListInstanceProfileTags(call: IamCall) -> Result:
+    profile = await _require_profile(call, call.params["InstanceProfileName"])
+    tags, page = list_page(call, profile.tags, lambda t: [t[0].lower()])
+    return {"Tags": _tags_out(tags), **page}
