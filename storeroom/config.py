@@ -45,6 +45,8 @@ class Settings:
     # and the header they give it in ("x-forwarded-for" or "forwarded")
     trusted_proxies: tuple[str, ...] = ()
     forwarded_header: str = "x-forwarded-for"
+    # Seconds between two lifecycle runs (storeroom/s3/lifecycle_run.py); 0: only when asked
+    lifecycle_interval: float = 3600.0
 
     @property
     def meta_db(self) -> Path:
@@ -86,6 +88,7 @@ class Settings:
             "STOREROOM_ENCRYPTION": "on" if self.encryption else "off",
             "STOREROOM_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
             "STOREROOM_FORWARDED_HEADER": self.forwarded_header,
+            "STOREROOM_LIFECYCLE_INTERVAL": str(self.lifecycle_interval),
         }
 
     @classmethod
@@ -114,6 +117,7 @@ class Settings:
             trusted_proxies=tuple(p.strip() for p in os.environ.get("STOREROOM_TRUSTED_PROXIES", "").split(",")
                                   if p.strip()),
             forwarded_header=os.environ.get("STOREROOM_FORWARDED_HEADER") or "x-forwarded-for",
+            lifecycle_interval=float(os.environ.get("STOREROOM_LIFECYCLE_INTERVAL") or 3600),
         )
 
 

@@ -251,12 +251,14 @@ def bucket(s3) -> Iterator[str]:
 
 
 def empty_bucket(s3, name: str) -> None:  # type: ignore[no-untyped-def]
-    """Best-effort: delete every object and upload, then the bucket (the test's own assertions matter)."""
+    """Best-effort: delete every object (every version of it) and upload, then the bucket (the test's own
+    assertions matter)."""
     try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+        entries = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                   for page in s3.get_paginator("list_object_versions").paginate(Bucket=name)
+                   for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        for i in range(0, len(entries), 1000):
+            s3.delete_objects(Bucket=name, Delete={"Objects": entries[i:i + 1000], "Quiet": True})
         for up in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
             s3.abort_multipart_upload(Bucket=name, Key=up["Key"], UploadId=up["UploadId"])
         s3.delete_bucket(Bucket=name)

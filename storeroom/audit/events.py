@@ -123,6 +123,7 @@ class Event:
     record: dict[str, Any]
     bucket: str | None = None                     # for S3 server access logging
     status: int = 0
+    access_line: str | None = None                # an event not made from a request: its access log line, if any
 
 
 def event_time(t: float) -> str:

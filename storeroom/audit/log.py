@@ -334,12 +334,15 @@ class AuditLog:
         await conn.many("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         if resources:
             await conn.many("INSERT INTO event_resources VALUES (?, ?, ?, ?)", resources)
-        if logged and self.access_line is not None:
-            line = self.access_line
-            lines = [(event.bucket, event.time, valid_text(line(entry, event)))
-                     for entry, event in built if entry is not None and event.bucket in logged]
-            if lines:
-                await conn.many("INSERT INTO access_log_lines(bucket, time, line) VALUES (?, ?, ?)", lines)
+        line = self.access_line
+        lines = []
+        for entry, event in built:
+            if entry is not None and line is not None and event.bucket in logged:
+                lines.append((event.bucket, event.time, valid_text(line(entry, event))))
+            elif entry is None and event.access_line is not None and event.bucket is not None:
+                lines.append((event.bucket, event.time, valid_text(event.access_line)))
+        if lines:
+            await conn.many("INSERT INTO access_log_lines(bucket, time, line) VALUES (?, ?, ?)", lines)
         return texts
 
     def _export(self, texts: list[str]) -> None:

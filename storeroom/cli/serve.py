@@ -96,11 +96,15 @@ def parse_listen(value: str) -> tuple[str, int]:
 @click.option("--meta", "meta_url", default=None, envvar="STOREROOM_META_URL", metavar="URL",
               help="metadata in this PostgreSQL database (postgresql://user:password@host:port/db), shared by every "
                    "node naming it; default: SQLite in the data dir (env STOREROOM_META_URL)")
+@click.option("--lifecycle-interval", type=click.FloatRange(min=0), default=3600, show_default=True,
+              envvar="STOREROOM_LIFECYCLE_INTERVAL", metavar="SECONDS",
+              help="seconds between two runs of the buckets' lifecycle rules (0: none but those asked for with "
+                   "POST /_storeroom/lifecycle) (env STOREROOM_LIFECYCLE_INTERVAL)")
 def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain: tuple[str, ...],
           key_max_age_days: int, key_unused_days: int, metrics_public: bool, audit_retention_days: int,
           audit_sync: bool, audit_export: Path | None, audit_stdout: bool, console_listen: str, blobs: str,
           trusted_proxies: str, forwarded_header: str, tls_cert: Path | None, tls_key: Path | None,
-          tls_self_signed: bool, meta_url: str | None, encryption: str) -> None:
+          tls_self_signed: bool, meta_url: str | None, lifecycle_interval: float, encryption: str) -> None:
     """Run the S3 / IAM / STS / CloudTrail endpoint, and the web console on its own listener."""
     import asyncio
 
@@ -124,7 +128,8 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
                         metrics_public=metrics_public, audit_retention_days=audit_retention_days,
                         audit_sync=audit_sync, audit_export=audit_export.resolve() if audit_export else None,
                         audit_stdout=audit_stdout, blobs=blobs, trusted_proxies=proxies,
-                        forwarded_header=forwarded_header, meta_url=meta_url, encryption=encryption == "on")
+                        forwarded_header=forwarded_header, meta_url=meta_url, lifecycle_interval=lifecycle_interval,
+                        encryption=encryption == "on")
     os.umask(0o077)  # the data dir holds object data and (encrypted) secrets: owner-only, whatever creates files
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = _lock_data_dir(data_dir)

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 import traceback
@@ -40,6 +41,7 @@ from storeroom.iam.api import IamService
 from storeroom.identity import CredentialResolver, Principal, anonymous
 from storeroom.s3 import cors
 from storeroom.s3.access_log import AccessLogging
+from storeroom.s3.lifecycle_run import LifecycleRunner
 from storeroom.s3.service import S3Service
 from storeroom.services import (
     JSON_SERVICES,
@@ -80,6 +82,7 @@ class App:
         self.metrics: metrics.RequestMetrics | None = None
         self.cloudtrail: cloudtrail.CloudTrailService | None = None
         self.access_log: AccessLogging | None = None
+        self.lifecycle: LifecycleRunner | None = None
         self.signin: SignIn | None = None
         self.blobs: Blobs | None = None
         self.tokens: SessionTokens | None = None
@@ -117,6 +120,7 @@ class App:
         self.metrics = metrics.RequestMetrics()
         self.cloudtrail = cloudtrail.CloudTrailService(self.audit, authorizer)
         self.access_log = AccessLogging(self.s3, self.audit)
+        self.lifecycle = LifecycleRunner(self.s3, self.audit, settings.lifecycle_interval)
         # the console's sign-in (storeroom/signin.py), sharing this worker's store and audit log
         self.signin = SignIn(self.meta, box, account_id, self.audit, region=settings.region)
         self.ready = True
@@ -127,6 +131,8 @@ class App:
             await self.metrics.close()
         if self.access_log is not None:
             await self.access_log.close()
+        if self.lifecycle is not None:
+            await self.lifecycle.close()
         if self.sts is not None:
             await self.sts.close()
         if self.audit is not None:
@@ -158,6 +164,8 @@ class App:
                     self.audit.start()
                     self.metrics.start()
                     self.access_log.start()
+                    if self.lifecycle is not None:
+                        self.lifecycle.start()
                 except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
                     await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                     return
@@ -174,6 +182,7 @@ class App:
         if request.path.startswith("/_storeroom/"):
             own = await self._metrics_endpoint(request) if request.path == "/_storeroom/metrics" \
                 else await self._ready() if request.path == "/_storeroom/ready" and self.ready \
+                else await self._lifecycle_endpoint(request) if request.path == "/_storeroom/lifecycle" and self.ready \
                 else await self._container_credentials(request) if request.path.startswith(container.PATH) \
                 else self._own_endpoint(request)
             await send_response(send, own, [(b"x-amz-request-id", request.request_id.encode()), _SERVER])
@@ -423,6 +432,29 @@ class App:
             return Response(400)
         body = await metrics.scrape(self.metrics, self.meta, self.settings.key_max_age_days)
         return Response(200, [("content-type", metrics.CONTENT_TYPE)], body)
+
+    async def _lifecycle_endpoint(self, request: Request) -> Response:
+        """POST /_storeroom/lifecycle[?now=EPOCH]: run the lifecycle rules now (s3/lifecycle_run.py), waiting for a
+        run in progress elsewhere; signed by a principal allowed ``storeroom:RunLifecycle``."""
+        if request.method != "POST":
+            return self._s3_error(AwsError("MethodNotAllowed"), request)
+        assert self.lifecycle is not None and self.authorizer is not None
+        try:
+            context = await self._authenticated(request)
+            if not (await self.authorizer.check(context, "storeroom:RunLifecycle", "*")).allowed:
+                raise AwsError("AccessDenied")
+            now = float(request.args["now"]) if "now" in request.args else None
+            if now is not None and not math.isfinite(now):
+                raise ValueError(now)
+        except AwsError as err:
+            return self._s3_error(err, request)
+        except ValueError:
+            return self._s3_error(AwsError("InvalidArgument", "now must be seconds since the epoch"), request)
+        except ClientDisconnected:
+            return Response(400)
+        summary = await self.lifecycle.run(now, wait=True)
+        body = json.dumps(None if summary is None else summary.as_json())
+        return Response(200, [("content-type", "application/json")], body.encode())
 
     async def _authenticated(self, request: Request) -> Context:
         v2 = parse_auth_v2(request.headers, request.args)

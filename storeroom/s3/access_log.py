@@ -338,7 +338,17 @@ _OPERATIONS = {
     "UploadPartCopy": "REST.COPY.PART", "CompleteMultipartUpload": "REST.POST.UPLOAD",
     "AbortMultipartUpload": "REST.DELETE.UPLOAD", "ListParts": "REST.GET.UPLOAD",
     "ListMultipartUploads": "REST.GET.UPLOADS", "GetBucketLogging": "REST.GET.LOGGING_STATUS",
-    "PutBucketLogging": "REST.PUT.LOGGING_STATUS", "GetBucketCors": "REST.GET.CORS",
+    "PutBucketLogging": "REST.PUT.LOGGING_STATUS", "PutBucketVersioning": "REST.PUT.VERSIONING",
+    "GetObjectTagging": "REST.GET.OBJECT_TAGGING", "PutObjectTagging": "REST.PUT.OBJECT_TAGGING",
+    "DeleteObjectTagging": "REST.DELETE.OBJECT_TAGGING", "GetBucketTagging": "REST.GET.TAGGING",
+    "PutBucketTagging": "REST.PUT.TAGGING", "DeleteBucketTagging": "REST.DELETE.TAGGING",
+    "GetBucketLifecycleConfiguration": "REST.GET.LIFECYCLE", "PutBucketLifecycleConfiguration": "REST.PUT.LIFECYCLE",
+    "DeleteBucketLifecycle": "REST.DELETE.LIFECYCLE", "PutBucketAcl": "REST.PUT.ACL", "PutObjectAcl": "REST.PUT.ACL",
+    "GetBucketOwnershipControls": "REST.GET.OWNERSHIP_CONTROLS",
+    "PutBucketOwnershipControls": "REST.PUT.OWNERSHIP_CONTROLS",
+    "DeleteBucketOwnershipControls": "REST.DELETE.OWNERSHIP_CONTROLS",
+    "GetPublicAccessBlock": "REST.GET.PUBLIC_ACCESS_BLOCK", "PutPublicAccessBlock": "REST.PUT.PUBLIC_ACCESS_BLOCK",
+    "DeletePublicAccessBlock": "REST.DELETE.PUBLIC_ACCESS_BLOCK", "GetBucketCors": "REST.GET.CORS",
     "PutBucketCors": "REST.PUT.CORS", "DeleteBucketCors": "REST.DELETE.CORS",
     "PreflightRequest": "REST.OPTIONS.PREFLIGHT", "PostObject": "REST.POST.OBJECT",
 }
@@ -368,7 +378,7 @@ def access_log_line(e: Entry, event: Event, owner_id: str, host_id: str) -> str:
         str(max(0, int((e.responded - e.started) * 1000))),
         _quoted(e.headers.get("referer", "-")),
         _quoted(e.headers.get("user-agent", "-")),
-        "-",                                  # version id: buckets are never versioned here
+        _version_field(e),
         host_id,
         extra.get("SignatureVersion", "-"),
         "-",                                  # cipher suite: plain HTTP
@@ -381,8 +391,27 @@ def access_log_line(e: Entry, event: Event, owner_id: str, host_id: str) -> str:
     return " ".join(fields)
 
 
+def lifecycle_log_line(owner_id: str, bucket: str, when: float, request_id: str, operation: str, key: str,
+                       version_id: str | None, size: int, host_id: str) -> str:
+    """The record of a lifecycle action: S3 logs it with its own operation (``S3.EXPIRE.OBJECT``,
+    ``S3.CREATE.DELETEMARKER``, ``S3.DELETE.UPLOAD``), as requester ``AmazonS3``, and ``-`` for every field of
+    a request it did not receive."""
+    fields = [owner_id, bucket, time.strftime("[%d/%b/%Y:%H:%M:%S +0000]", time.gmtime(when)), "-", "AmazonS3",
+              request_id, operation, quote(key, safe="/"), "-", "-", "-", "-", str(size) if size else "-", "-", "-",
+              "-", "-", version_id or "-", host_id, "-", "-", "-", "-", "-", "-", "-"]
+    return " ".join(fields)
+
+
 def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def _version_field(e: Entry) -> str:
+    """The version the request named (``versionId``), or that its write made (``x-amz-version-id``)."""
+    named = e.args.get("versionId")
+    if named:
+        return named
+    return dict(e.response_headers).get("x-amz-version-id", "-")
 
 
 def _object_size(e: Entry) -> str:

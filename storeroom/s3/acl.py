@@ -1,119 +1,428 @@
-"""ACL writes, answered as S3 answers them on a bucket whose ACLs are disabled -- which every Storeroom bucket is
-(Object Ownership "bucket owner enforced", S3's default for new buckets since April 2023).
+"""Object Ownership and ACLs: Put/Get/DeleteBucketOwnershipControls, Put/GetBucketAcl, Put/GetObjectAcl, the ACL
+headers of CreateBucket, PutObject, CopyObject and CreateMultipartUpload, and ACL grants in authorization.
 
-"Buckets that use this setting only accept PUT requests that don't specify an ACL or PUT requests that specify
-bucket owner full control ACLs, such as the bucket-owner-full-control canned ACL or an equivalent form of this
-ACL expressed in the XML format. PUT requests that contain other ACLs (for example, custom grants to certain
-Amazon Web Services accounts) fail and return a 400 error with the error code AccessControlListNotSupported."
-(https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html,
-https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-ownership-error-responses.html: "Requests to set
-ACLs or update ACLs fail with a 400 error and return the AccessControlListNotSupported error code").
+**Object Ownership** (https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html), per
+bucket in ``buckets.ownership``:
 
-So objects take no ACL, ``bucket-owner-full-control``, or an ``AccessControlPolicy`` granting the bucket owner
-FULL_CONTROL and nobody anything; the canned ``private`` is not that ACL and is refused, as S3 refuses it
-(Ansible's s3_object, whose default permission is ``private``, meets that AWS error on such buckets).
-PutBucketAcl always fails.  CreateBucket takes ``private`` (the ACL the bucket gets anyway) and answers
-InvalidBucketAclWithObjectOwnership for any other.  Nothing is stored: GetBucketAcl / GetObjectAcl (the owner
-with FULL_CONTROL) stay true.
+- ``BucketOwnerEnforced``, the default of every bucket ("Bucket owner enforced is the default setting for all
+  newly created buckets", S3 since April 2023; Storeroom's buckets always were): "Access control lists (ACLs)
+  are disabled and no longer affect permissions ... The bucket only accepts PUT requests that don't specify an
+  ACL or specify bucket owner full control ACLs (such as the predefined bucket-owner-full-control canned ACL or
+  a custom ACL in XML format that grants the same permissions)"; "Requests to set ACLs or update ACLs fail with
+  a 400 error and return the AccessControlListNotSupported error code. Requests to read ACLs are still
+  supported. Requests to read ACLs always return a response that shows full control for the bucket owner"
+  (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-ownership-error-responses.html).
+  The canned ``private`` is not "bucket owner full control" and is refused on object writes: AWS's documented
+  behaviour (and s3-tests' ``_test_object_ownership_bucket_owner_enforced``), although the issue that asked for
+  this feature read ``private`` as accepted.  CreateBucket takes ``private`` (the ACL the bucket has anyway).
+- ``ObjectWriter`` / ``BucketOwnerPreferred``: ACLs are kept and evaluated.  Every principal of Storeroom is
+  of the one account, which owns every bucket and object, so the two differ only in name.
+- DeleteBucketOwnershipControls leaves the bucket without the setting (``""``): ACLs enabled, as
+  ``ObjectWriter``, and GetBucketOwnershipControls answers ``OwnershipControlsNotFoundError``.
+
+**ACLs** (https://docs.aws.amazon.com/AmazonS3/latest/userguide/acl-overview.html): a canned ACL
+(``x-amz-acl``), grant headers (``x-amz-grant-read: uri="…", id="…"``), or an ``AccessControlPolicy``
+document; "You can use either a canned ACL or specify access permissions explicitly. You cannot do both"
+(``InvalidRequest`` "Specifying both Canned ACLs and Header Grants is not allowed").  Grantees: the account's
+canonical user id (any other id is S3's ``InvalidArgument`` "Invalid id": no other account exists here), the
+groups AllUsers, AuthenticatedUsers and LogDelivery; e-mail grantees are S3's
+``UnresolvableGrantByEmailAddress``.  At most 100 grants.
+
+**Evaluation**: an ACL grant is a resource-based permission, consulted when the policies leave a request
+implicitly denied (an explicit deny always wins): the permission → actions mapping is AWS's
+(https://docs.aws.amazon.com/AmazonS3/latest/userguide/acl-overview.html#acl-access-policy-permission-mapping).
+A grant to AllUsers allows anyone, anonymous callers included; to AuthenticatedUsers, any signed caller; a grant
+to the account's own canonical id names the account, which (as a bucket policy naming the account) lets only
+its root in directly, and root needs no grant.  Block Public Access's IgnorePublicAcls makes the two groups'
+grants count for nothing (s3/access.py).  Stored grants count only while the bucket has ACLs enabled.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import TYPE_CHECKING
 
 from storeroom.errors import AwsError
-from storeroom.http.body import Payload
 from storeroom.http.types import Response
 from storeroom.s3 import xml
-from storeroom.s3.owner import canonical_user_id
+from storeroom.s3.document import read_body, read_document
+from storeroom.s3.owner import canonical_user_id, owner_xml
+from storeroom.store.meta import Bucket, ObjectRecord
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
 
-GRANT_HEADERS = ("x-amz-grant-full-control", "x-amz-grant-read", "x-amz-grant-read-acp", "x-amz-grant-write",
-                 "x-amz-grant-write-acp")
+Grant = list[str]  # [grantee type ("CanonicalUser" | "Group"), id or group URI, permission]
+
+GRANT_HEADERS = {"x-amz-grant-full-control": "FULL_CONTROL", "x-amz-grant-read": "READ",
+                 "x-amz-grant-read-acp": "READ_ACP", "x-amz-grant-write": "WRITE", "x-amz-grant-write-acp": "WRITE_ACP"}
 OWNER_FULL_CONTROL = "bucket-owner-full-control"
-MAX_ACL_BODY = 64 * 1024
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+LOG_DELIVERY = "http://acs.amazonaws.com/groups/s3/LogDelivery"
+GROUPS = frozenset({ALL_USERS, AUTHENTICATED_USERS, LOG_DELIVERY})
+PUBLIC_GROUPS = frozenset({ALL_USERS, AUTHENTICATED_USERS})
+PERMISSIONS = ("FULL_CONTROL", "WRITE", "WRITE_ACP", "READ", "READ_ACP")
+OBJECT_CANNED = frozenset({"private", "public-read", "public-read-write", "authenticated-read", "aws-exec-read",
+                           "bucket-owner-read", OWNER_FULL_CONTROL})
+BUCKET_CANNED = frozenset({"private", "public-read", "public-read-write", "authenticated-read", "log-delivery-write"})
+OWNERSHIPS = ("BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter")
+MAX_GRANTS = 100
+XML_HEADERS = [("content-type", "application/xml")]
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+
+# ACL permission → the actions it allows, on a bucket and on an object (AWS's mapping table)
+_BUCKET_ACTIONS = {
+    "READ": {"s3:listbucket", "s3:listbucketversions", "s3:listbucketmultipartuploads"},
+    "WRITE": {"s3:putobject", "s3:deleteobject", "s3:deleteobjectversion"},
+    "READ_ACP": {"s3:getbucketacl"},
+    "WRITE_ACP": {"s3:putbucketacl"},
+}
+_OBJECT_ACTIONS = {
+    "READ": {"s3:getobject", "s3:getobjectversion", "s3:getobjecttorrent"},
+    "READ_ACP": {"s3:getobjectacl", "s3:getobjectversionacl"},
+    "WRITE_ACP": {"s3:putobjectacl", "s3:putobjectversionacl"},
+}
+BUCKET_ACL_ACTIONS = frozenset(a for actions in _BUCKET_ACTIONS.values() for a in actions)
+OBJECT_ACL_ACTIONS = frozenset(a for actions in _OBJECT_ACTIONS.values() for a in actions)
 
 
 def not_supported() -> AwsError:
     return AwsError("AccessControlListNotSupported", "The bucket does not allow ACLs", 400)
 
 
-def check_object_acl_headers(call: S3Call) -> None:
-    """PutObject, CopyObject, CreateMultipartUpload: no ACL, or the bucket owner's full control only."""
-    acl = call.headers.get("x-amz-acl")
-    if (acl is not None and acl != OWNER_FULL_CONTROL) or any(h in call.headers for h in GRANT_HEADERS):
-        raise not_supported()
+def acls_enabled(bucket: Bucket) -> bool:
+    return bucket.ownership not in (None, "BucketOwnerEnforced")
 
 
-def check_bucket_acl_headers(call: S3Call) -> None:
-    """CreateBucket: ACLs stay disabled -- the owner's ``private`` ACL (or bucket-owner-full-control, which S3
-    ignores on buckets) is what the bucket has anyway; any other needs ACLs enabled, which Storeroom cannot do."""
-    acl = call.headers.get("x-amz-acl")
-    if (acl is not None and acl not in ("private", OWNER_FULL_CONTROL)) or any(
-            h in call.headers for h in GRANT_HEADERS):
-        raise AwsError("InvalidBucketAclWithObjectOwnership",
-                       "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting", 400)
-    ownership = call.headers.get("x-amz-object-ownership")
-    if ownership is not None and ownership != "BucketOwnerEnforced":
-        raise AwsError("NotImplemented", "Storeroom buckets have ACLs disabled (BucketOwnerEnforced); other "
-                       "Object Ownership settings are not implemented.", Header="x-amz-object-ownership")
+def owner_grant(owner_id: str) -> Grant:
+    return ["CanonicalUser", owner_id, "FULL_CONTROL"]
 
 
-async def put_bucket_acl(call: S3Call) -> Response:
-    await call.existing_bucket()
-    raise not_supported()  # setting a bucket's ACL is refused whatever the ACL, as S3 does with ACLs disabled
+def canned_grants(name: str, owner_id: str) -> list[Grant]:
+    """The grants of a canned ACL (the object owner and the bucket owner are the one account here)."""
+    grants = [owner_grant(owner_id)]
+    if name in ("public-read", "public-read-write"):
+        grants.append(["Group", ALL_USERS, "READ"])
+    if name == "public-read-write":
+        grants.append(["Group", ALL_USERS, "WRITE"])
+    if name == "authenticated-read":
+        grants.append(["Group", AUTHENTICATED_USERS, "READ"])
+    if name == "log-delivery-write":
+        grants += [["Group", LOG_DELIVERY, "WRITE"], ["Group", LOG_DELIVERY, "READ_ACP"]]
+    return grants
 
 
-async def put_object_acl(call: S3Call) -> Response:
-    assert call.bucket is not None and call.key is not None
-    if await call.meta.get_object(call.bucket, call.key) is None:
-        await call.existing_bucket()
-        raise AwsError("NoSuchKey", Key=call.key)
-    await call.existing_bucket()
-    await _check_object_acl_request(call)
-    return Response(200)
+def is_public(grants: list[Grant] | None) -> bool:
+    """An ACL is public when it grants anything to AllUsers or AuthenticatedUsers (Block Public Access's
+    definition)."""
+    return any(kind == "Group" and who in PUBLIC_GROUPS for kind, who, _ in grants or ())
 
 
-async def _check_object_acl_request(call: S3Call) -> None:
-    """Accepts only an ACL that gives the bucket owner full control and no one else anything."""
-    body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(MAX_ACL_BODY)
-    acl = call.headers.get("x-amz-acl")
-    if any(h in call.headers for h in GRANT_HEADERS):
-        raise not_supported()
-    if acl is not None:
-        if acl != OWNER_FULL_CONTROL:
-            raise not_supported()
-        return
-    if not body.strip():
-        raise AwsError("MissingSecurityHeader", "Your request was missing a required header",
-                       MissingHeaderName="x-amz-acl")
-    if not _owner_full_control_only(body, canonical_user_id(call.s3.account_id)):
-        raise not_supported()
+def is_owner_only(grants: list[Grant], owner_id: str) -> bool:
+    return all(kind == "CanonicalUser" and who == owner_id for kind, who, _ in grants)
 
 
-def _owner_full_control_only(body: bytes, owner_id: str) -> bool:
-    """Whether an ``AccessControlPolicy`` document grants FULL_CONTROL to the owner and nothing else."""
+# -- reading ACLs from requests --------------------------------------------------------------------------------
+
+_GRANTEE = re.compile(r'\s*(id|uri|emailAddress)\s*=\s*"?([^",]*)"?\s*(?:,|$)', re.IGNORECASE)
+
+
+def _header_grants(call: S3Call, owner_id: str) -> list[Grant]:
+    grants: list[Grant] = []
+    for header, permission in GRANT_HEADERS.items():
+        value = call.headers.get(header)
+        if value is None:
+            continue
+        position = 0
+        while position < len(value):
+            match = _GRANTEE.match(value, position)
+            if match is None or match.end() == position:
+                raise AwsError("InvalidArgument", "Invalid grantee in the request header", ArgumentName=header,
+                               ArgumentValue=value)
+            grants.append(_grantee(match.group(1).lower(), match.group(2).strip(), permission, owner_id))
+            position = match.end()
+    return grants
+
+
+def _grantee(kind: str, value: str, permission: str, owner_id: str) -> Grant:
+    if kind == "id":
+        if value != owner_id:
+            raise AwsError("InvalidArgument", "Invalid id", ArgumentName="CanonicalUser/ID", ArgumentValue=value)
+        return ["CanonicalUser", value, permission]
+    if kind == "uri":
+        if value not in GROUPS:
+            raise AwsError("InvalidArgument", "Invalid group uri", ArgumentName="Group/URI", ArgumentValue=value)
+        return ["Group", value, permission]
+    raise AwsError("UnresolvableGrantByEmailAddress", "The e-mail address you provided does not match any account "
+                   "on record.", 400, EmailAddress=value)
+
+
+def request_grants(call: S3Call, canned: frozenset[str]) -> list[Grant] | None:
+    """The ACL a request's headers give (a canned ACL or grant headers), None when they give none."""
+    owner_id = canonical_user_id(call.s3.account_id)
+    name = call.headers.get("x-amz-acl")
+    headers = _header_grants(call, owner_id)
+    if name is not None and headers:
+        raise AwsError("InvalidRequest", "Specifying both Canned ACLs and Header Grants is not allowed")
+    if name is not None:
+        if name not in canned:
+            raise AwsError("InvalidArgument", "", ArgumentName="x-amz-acl", ArgumentValue=name)
+        return canned_grants(name, owner_id)
+    if headers:
+        return headers
+    return None
+
+
+def parse_policy(body: bytes, owner_id: str) -> list[Grant]:
+    """An ``AccessControlPolicy`` document's grants (MalformedACLError for what its schema refuses)."""
     try:
         root = xml.parse(body)
     except AwsError:
         raise _malformed() from None
-    if xml.local(root) != "AccessControlPolicy":
-        raise _malformed()
     lists = xml.children(root, "AccessControlList")
-    if len(lists) != 1:
+    if xml.local(root) != "AccessControlPolicy" or len(lists) != 1:
         raise _malformed()
-    grants = xml.children(lists[0], "Grant")
-    found: list[tuple[str | None, str | None]] = []
-    for grant in grants:
-        grantee = xml.children(grant, "Grantee")
-        if len(grantee) != 1:
+    grants: list[Grant] = []
+    for grant in lists[0]:
+        if xml.local(grant) != "Grant":
             raise _malformed()
-        found.append((xml.child_text(grantee[0], "ID"), xml.child_text(grant, "Permission")))
-    return [(i and i.strip(), p and p.strip()) for i, p in found] == [(owner_id, "FULL_CONTROL")]
+        grantees = xml.children(grant, "Grantee")
+        permission = (xml.child_text(grant, "Permission") or "").strip()
+        if len(grantees) != 1 or permission not in PERMISSIONS:
+            raise _malformed()
+        grantee = grantees[0]
+        for kind, element in (("id", "ID"), ("uri", "URI"), ("emailAddress", "EmailAddress")):
+            value = xml.child_text(grantee, element)
+            if value is not None:
+                grants.append(_grantee(kind.lower(), value.strip(), permission, owner_id))
+                break
+        else:
+            raise _malformed()
+    if len(grants) > MAX_GRANTS:
+        raise _malformed()
+    return grants
 
 
 def _malformed() -> AwsError:
     return AwsError("MalformedACLError", "The XML you provided was not well-formed or did not validate against "
                     "our published schema", 400)
+
+
+# -- the ACL headers of writes ---------------------------------------------------------------------------------
+
+async def object_write_acl(call: S3Call, bucket: Bucket) -> list[Grant] | None:
+    """PutObject, CopyObject, CreateMultipartUpload: the new object's ACL (None: the default, the owner's full
+    control), or S3's refusal: ACLs disabled take only bucket-owner-full-control; Block Public Access's
+    BlockPublicAcls refuses a public one."""
+    if not acls_enabled(bucket):
+        name = call.headers.get("x-amz-acl")
+        if (name is not None and name != OWNER_FULL_CONTROL) or any(h in call.headers for h in GRANT_HEADERS):
+            raise not_supported()
+        return None
+    grants = request_grants(call, OBJECT_CANNED)
+    if grants is not None and is_public(grants):
+        from storeroom.s3.access import refuse_public_acl
+        await refuse_public_acl(call, bucket)
+    if grants is not None and is_owner_only(grants, canonical_user_id(call.s3.account_id)):
+        return None
+    return grants
+
+
+def check_bucket_acl_headers(call: S3Call) -> tuple[str | None, str | None]:
+    """CreateBucket: (Object Ownership, the bucket ACL's JSON) the new bucket gets.  With ACLs disabled (the
+    default) only ``private`` (or bucket-owner-full-control, which S3 ignores on buckets) is taken, else
+    InvalidBucketAclWithObjectOwnership; a public ACL meets the new bucket's Block Public Access:
+    InvalidBucketAclWithBlockPublicAccessError."""
+    ownership = call.headers.get("x-amz-object-ownership")
+    if ownership is not None and ownership not in OWNERSHIPS:
+        raise AwsError("InvalidArgument", "Invalid x-amz-object-ownership header",
+                       ArgumentName="x-amz-object-ownership", ArgumentValue=ownership)
+    if ownership in (None, "BucketOwnerEnforced"):
+        name = call.headers.get("x-amz-acl")
+        if (name is not None and name not in ("private", OWNER_FULL_CONTROL)) or any(
+                h in call.headers for h in GRANT_HEADERS):
+            raise AwsError("InvalidBucketAclWithObjectOwnership",
+                           "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting", 400)
+        return None, None
+    grants = request_grants(call, BUCKET_CANNED | {OWNER_FULL_CONTROL})
+    if grants is not None and is_public(grants):
+        raise AwsError("InvalidBucketAclWithBlockPublicAccessError",
+                       "Bucket cannot have public ACLs set with BlockPublicAccess enabled", 400)
+    owner_id = canonical_user_id(call.s3.account_id)
+    stored = None if grants is None or is_owner_only(grants, owner_id) else json.dumps(grants)
+    return ownership, stored
+
+
+# -- evaluation ------------------------------------------------------------------------------------------------
+
+def grants_allow(grants: list[Grant] | None, action: str, object_level: bool, anonymous: bool,
+                 ignore_public: bool) -> bool:
+    """Whether an ACL lets a caller who is not the account's root perform ``action`` (lower-cased)."""
+    table = _OBJECT_ACTIONS if object_level else _BUCKET_ACTIONS
+    for kind, who, permission in grants or ():
+        if kind != "Group" or who not in PUBLIC_GROUPS or ignore_public:
+            continue  # the account's own id delegates to its policies; LogDelivery is S3's own service
+        if who == AUTHENTICATED_USERS and anonymous:
+            continue
+        if permission == "FULL_CONTROL" or action in table.get(permission, ()):
+            return True
+    return False
+
+
+async def bucket_grants(call: S3Call, bucket: str) -> list[Grant] | None:
+    stored = await call.meta.get_bucket_config(bucket, "acl")
+    return None if stored is None else list(json.loads(stored))
+
+
+# -- the operations --------------------------------------------------------------------------------------------
+
+def _policy_xml(call: S3Call, grants: list[Grant] | None) -> bytes:
+    owner_id = canonical_user_id(call.s3.account_id)
+    entries = []
+    for kind, who, permission in grants or [owner_grant(owner_id)]:
+        inner = xml.tag("ID", who) + xml.tag("DisplayName", "root") if kind == "CanonicalUser" else xml.tag("URI", who)
+        entries.append(f'<Grant><Grantee xmlns:xsi="{XSI}" xsi:type="{kind}">{inner}</Grantee>'
+                       f"{xml.tag('Permission', permission)}</Grant>")
+    return xml.document("AccessControlPolicy", owner_xml(call) + f"<AccessControlList>{''.join(entries)}"
+                        "</AccessControlList>")
+
+
+async def get_bucket_acl(call: S3Call) -> Response:
+    assert call.bucket is not None
+    bucket = await call.existing_bucket()
+    grants = await bucket_grants(call, call.bucket) if acls_enabled(bucket) else None
+    return Response(200, list(XML_HEADERS), _policy_xml(call, grants))
+
+
+async def get_object_acl(call: S3Call) -> Response:
+    from storeroom.s3.objects import existing_version
+    bucket = await call.existing_bucket()
+    record = await existing_version(call)
+    headers = list(XML_HEADERS)
+    if bucket.versioning is not None:
+        headers.append(("x-amz-version-id", record.version_id))
+    return Response(200, headers, _policy_xml(call, record.acl if acls_enabled(bucket) else None))
+
+
+async def _requested_acl(call: S3Call, canned: frozenset[str]) -> list[Grant]:
+    """PutBucketAcl / PutObjectAcl: the ACL of the headers or of the body (not both)."""
+    body = await read_body(call)
+    grants = request_grants(call, canned)
+    if grants is not None:
+        if body.strip():
+            raise AwsError("UnexpectedContent", "This request does not support content", 400)
+        return grants
+    if not body.strip():
+        raise AwsError("MissingSecurityHeader", "Your request was missing a required header",
+                       MissingHeaderName="x-amz-acl")
+    return parse_policy(body, canonical_user_id(call.s3.account_id))
+
+
+async def put_bucket_acl(call: S3Call) -> Response:
+    assert call.bucket is not None
+    bucket = await call.existing_bucket()
+    if not acls_enabled(bucket):
+        raise not_supported()  # whatever the ACL, as S3 does with ACLs disabled
+    grants = await _requested_acl(call, BUCKET_CANNED | {OWNER_FULL_CONTROL})
+    if is_public(grants):
+        from storeroom.s3.access import refuse_public_acl
+        await refuse_public_acl(call, bucket)
+    owner_id = canonical_user_id(call.s3.account_id)
+    stored = None if is_owner_only(grants, owner_id) else json.dumps(grants)
+    if not await call.meta.put_bucket_config(call.bucket, "acl", stored):
+        raise AwsError("NoSuchBucket", BucketName=call.bucket)
+    return Response(200)
+
+
+async def put_object_acl(call: S3Call) -> Response:
+    from storeroom.s3.objects import existing_version, version_arg
+    assert call.bucket is not None and call.key is not None
+    bucket = await call.existing_bucket()
+    await existing_version(call)
+    if not acls_enabled(bucket):
+        await _check_owner_full_control(call)
+        return Response(200)
+    grants = await _requested_acl(call, OBJECT_CANNED)
+    if is_public(grants):
+        from storeroom.s3.access import refuse_public_acl
+        await refuse_public_acl(call, bucket)
+    owner_id = canonical_user_id(call.s3.account_id)
+
+    def change(record: ObjectRecord) -> None:
+        record.acl = None if is_owner_only(grants, owner_id) else grants
+    record = await call.meta.update_version(call.bucket, call.key, version_arg(call), change)
+    if record is None:
+        raise AwsError("NoSuchKey", Key=call.key)
+    if record.marker:
+        raise AwsError("MethodNotAllowed", "The specified method is not allowed against this resource.", 405,
+                       headers={"x-amz-delete-marker": "true"}, Method="PUT", ResourceType="DeleteMarker")
+    return Response(200, [("x-amz-version-id", record.version_id)] if bucket.versioning else [])
+
+
+async def _check_owner_full_control(call: S3Call) -> None:
+    """ACLs disabled: only an ACL that gives the bucket owner full control and nobody anything else."""
+    body = await read_body(call)
+    name = call.headers.get("x-amz-acl")
+    if any(h in call.headers for h in GRANT_HEADERS):
+        raise not_supported()
+    if name is not None:
+        if name != OWNER_FULL_CONTROL:
+            raise not_supported()
+        return
+    if not body.strip():
+        raise AwsError("MissingSecurityHeader", "Your request was missing a required header",
+                       MissingHeaderName="x-amz-acl")
+    owner_id = canonical_user_id(call.s3.account_id)
+    try:
+        grants = parse_policy(body, owner_id)
+    except AwsError as err:
+        if err.code == "MalformedACLError":
+            raise
+        raise not_supported() from None
+    if grants != [owner_grant(owner_id)]:
+        raise not_supported()
+
+
+# -- ownership controls ----------------------------------------------------------------------------------------
+
+async def get_bucket_ownership_controls(call: S3Call) -> Response:
+    bucket = await call.existing_bucket()
+    if bucket.ownership == "":
+        raise AwsError("OwnershipControlsNotFoundError", "The bucket ownership controls were not found", 404,
+                       BucketName=call.bucket or "")
+    value = bucket.ownership or "BucketOwnerEnforced"
+    return Response(200, list(XML_HEADERS), xml.document(
+        "OwnershipControls", f"<Rule>{xml.tag('ObjectOwnership', value)}</Rule>"))
+
+
+async def put_bucket_ownership_controls(call: S3Call) -> Response:
+    assert call.bucket is not None
+    await call.existing_bucket()
+    root = await read_document(call, "OwnershipControls")
+    rules = xml.children(root, "Rule")
+    if len(rules) != 1 or len(list(root)) != 1:
+        raise AwsError("MalformedXML")
+    value = (xml.child_text(rules[0], "ObjectOwnership") or "").strip()
+    if value not in OWNERSHIPS:
+        raise AwsError("MalformedXML")
+    acl = await call.meta.get_bucket_config(call.bucket, "acl")
+
+    def check(bucket: Bucket) -> None:
+        # "If your bucket ACL grants access outside your account, you must migrate ACL permissions ... before
+        # applying Bucket owner enforced" (about-object-ownership): S3 refuses while the bucket ACL grants others.
+        if value == "BucketOwnerEnforced" and acl is not None:
+            raise AwsError("InvalidBucketAclWithObjectOwnership",
+                           "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting", 400)
+    if not await call.meta.set_bucket_setting(call.bucket, "ownership", None if value == "BucketOwnerEnforced"
+                                              else value, check):
+        raise AwsError("NoSuchBucket", BucketName=call.bucket)
+    return Response(200)
+
+
+async def delete_bucket_ownership_controls(call: S3Call) -> Response:
+    assert call.bucket is not None
+    await call.existing_bucket()
+    await call.meta.set_bucket_setting(call.bucket, "ownership", "")
+    return Response(204)

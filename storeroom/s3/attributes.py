@@ -4,7 +4,11 @@ https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObjectAttributes.html -- 
 Specifies the fields at the root level that you want returned in the response. Fields that you do not specify are
 not returned" (ETag | Checksum | ObjectParts | StorageClass | ObjectSize); an empty or unknown name is
 ``InvalidArgument`` "Invalid attribute name specified.".  "If the bucket is not versioned, you need the
-s3:GetObject and s3:GetObjectAttributes permissions" (the row checks the second, the handler the first).
+s3:GetObject and s3:GetObjectAttributes permissions" (the row checks the second, the handler the first); "If the
+bucket is versioned, you need both the s3:GetObjectVersion and s3:GetObjectVersionAttributes permissions": asked
+when the request names a ``versionId``, as GetObject asks s3:GetObjectVersion.  Versions answer as GetObject's do
+(``x-amz-version-id`` once the bucket is versioned; a delete marker 404 ``NoSuchKey`` with
+``x-amz-delete-marker``, or 405 when named by its version id).
 ``x-amz-max-parts`` (default 1,000) and ``x-amz-part-number-marker`` page the parts.
 
 The answer's shapes, as S3 sends them: the ETag without quotes; a composite checksum without its ``-N`` suffix,
@@ -54,7 +58,7 @@ def _int_header(call: S3Call, name: str, default: int) -> int:
 
 async def get_object_attributes(call: S3Call) -> Response:
     wanted = requested(call.headers.get("x-amz-object-attributes"))
-    await call.require("s3:GetObject", call.object_arn())
+    await call.require("s3:GetObjectVersion" if "versionId" in call.args else "s3:GetObject", call.object_arn())
     record = await lookup_object(call)
     inner = ""
     if "ETag" in wanted:
@@ -67,8 +71,11 @@ async def get_object_attributes(call: S3Call) -> Response:
         inner += xml.tag("StorageClass", record.headers.get("x-amz-storage-class", "STANDARD"))
     if "ObjectSize" in wanted:
         inner += xml.tag("ObjectSize", record.size)
-    return Response(200, [("content-type", "application/xml"), ("last-modified", xml.http_date(record.mtime))],
-                    xml.document("GetObjectAttributesResponse", inner))
+    headers = [("content-type", "application/xml"), ("last-modified", xml.http_date(record.mtime))]
+    bucket = call._bucket_record  # read by the lookup
+    if bucket is not None and bucket.versioning is not None:
+        headers.append(("x-amz-version-id", record.version_id))
+    return Response(200, headers, xml.document("GetObjectAttributesResponse", inner))
 
 
 def _checksum(checksum: dict[str, str]) -> str:

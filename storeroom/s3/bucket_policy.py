@@ -3,7 +3,8 @@
 The policy is the bucket's resource-based policy: every request on the bucket is judged with it as well as
 with the caller's identity policies (``S3Call.check``).  It is validated when stored (the IAM policy grammar,
 plus S3's own rules: S3 actions only, resources inside this bucket, a Principal in every statement) and
-answered back as stored.
+answered back as stored.  Whether it is public, for GetBucketPolicyStatus and Block Public Access's
+BlockPublicPolicy: s3/access.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.policy import parse_policy
-from storeroom.s3 import xml
+from storeroom.s3 import access, xml
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -26,22 +27,15 @@ if TYPE_CHECKING:
 MAX_POLICY_BYTES = 20 * 1024
 MAX_BODY_BYTES = 256 * 1024
 
-# Conditions on these keys tie a grant to known callers or networks: such a policy is not public
-# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html#access-control-block-public-access-policy-status).
-_RESTRICTING_KEYS = frozenset({
-    "aws:sourceip", "aws:sourcearn", "aws:sourcevpc", "aws:sourcevpce", "aws:sourceaccount", "aws:sourceowner",
-    "aws:principalaccount", "aws:principalarn", "aws:principalorgid", "aws:principalorgpaths", "aws:userid",
-    "aws:principalservicename", "s3:dataaccesspointarn", "s3:dataaccesspointaccount",
-})
-
 
 async def put_bucket_policy(call: S3Call) -> Response:
     from storeroom.http.body import Payload
 
     assert call.bucket is not None
-    await call.existing_bucket()
+    bucket = await call.existing_bucket()
     body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(MAX_BODY_BYTES)
     text = _validated(body, call.bucket)
+    await access.refuse_public_policy(call, bucket, json.loads(text))
     if not await call.meta.put_bucket_policy(call.bucket, text):
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
     return Response(204, [])
@@ -60,8 +54,7 @@ async def delete_bucket_policy(call: S3Call) -> Response:
 
 
 async def get_bucket_policy_status(call: S3Call) -> Response:
-    document = json.loads(await _stored(call))
-    public = any(_is_public(statement) for statement in _statements(document))
+    public = access.policy_is_public(json.loads(await _stored(call)))
     body = xml.document("PolicyStatus", xml.tag("IsPublic", "true" if public else "false"))
     return Response(200, [("content-type", "application/xml")], body)
 
@@ -211,15 +204,3 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [v for v in value if isinstance(v, str)]
     return []
-
-
-def _is_public(statement: dict[str, Any]) -> bool:
-    if statement.get("Effect") != "Allow" or "NotPrincipal" in statement:
-        return False
-    principal = statement.get("Principal")
-    everyone = principal == "*" or (isinstance(principal, dict) and "*" in _strings(principal.get("AWS")))
-    if not everyone:
-        return False
-    condition = statement.get("Condition") or {}
-    keys = {key.lower() for block in condition.values() if isinstance(block, dict) for key in block}
-    return not keys & _RESTRICTING_KEYS

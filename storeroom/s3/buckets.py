@@ -1,4 +1,4 @@
-"""Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation, GetBucketVersioning."""
+"""Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.s3 import xml
 from storeroom.s3.acl import check_bucket_acl_headers
-from storeroom.s3.owner import canonical_user_id, owner_xml
+from storeroom.s3.owner import owner_xml
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -114,9 +114,10 @@ async def create_bucket(call: S3Call) -> Response:
     assert call.bucket is not None
     if not valid_bucket_name(call.bucket):
         raise AwsError("InvalidBucketName", BucketName=call.bucket)
-    check_bucket_acl_headers(call)
+    ownership, acl = check_bucket_acl_headers(call)
     region = await _location_constraint(call)
-    if not await call.meta.create_bucket(call.bucket, region):
+    # New buckets: Block Public Access on and ACLs disabled unless asked otherwise, as S3's since April 2023
+    if not await call.meta.create_bucket(call.bucket, region, ownership=ownership, acl=acl):
         # AWS documents a legacy 200 for this in us-east-1, but answers 409 in every other region, as do
         # today's S3-compatible servers; clients (Terraform, the SDKs' waiters) handle the 409.
         raise AwsError("BucketAlreadyOwnedByYou", BucketName=call.bucket)
@@ -177,35 +178,3 @@ async def get_bucket_location(call: S3Call) -> Response:
     # us-east-1 buckets have an empty LocationConstraint.
     value = "" if bucket.region == "us-east-1" else xml.escape(bucket.region)
     return Response(200, list(XML_HEADERS), xml.document("LocationConstraint", value))
-
-
-async def get_bucket_versioning(call: S3Call) -> Response:
-    # Storeroom buckets are never versioned: AWS answers an empty configuration for such buckets.
-    await call.existing_bucket()
-    return Response(200, list(XML_HEADERS), xml.document("VersioningConfiguration", ""))
-
-
-def _full_control_acl(call: S3Call) -> Response:
-    """ACLs are disabled (S3's default "bucket owner enforced" setting since 2023): reading one shows the
-    owner with FULL_CONTROL, which is what S3 answers in that mode."""
-    owner_id = canonical_user_id(call.s3.account_id)
-    grant = (
-        '<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
-        + xml.tag("ID", owner_id) + xml.tag("DisplayName", "root")
-        + "</Grantee><Permission>FULL_CONTROL</Permission></Grant>"
-    )
-    body = xml.document("AccessControlPolicy", owner_xml(call) + f"<AccessControlList>{grant}</AccessControlList>")
-    return Response(200, list(XML_HEADERS), body)
-
-
-async def get_bucket_acl(call: S3Call) -> Response:
-    await call.existing_bucket()
-    return _full_control_acl(call)
-
-
-async def get_object_acl(call: S3Call) -> Response:
-    assert call.bucket is not None and call.key is not None
-    if await call.meta.get_object(call.bucket, call.key) is None:
-        await call.existing_bucket()
-        raise AwsError("NoSuchKey", Key=call.key)
-    return _full_control_acl(call)

@@ -40,7 +40,7 @@ from storeroom.http.body import Payload
 from storeroom.http.types import Response
 from storeroom.numbers import parse_int
 from storeroom.s3 import xml
-from storeroom.s3.objects import checksum_elements, commit_object
+from storeroom.s3.objects import checksum_elements, commit_object, written_headers
 from storeroom.s3.upload import DEFAULT_CHECKSUM
 from storeroom.store.meta import ObjectRecord, Part, Upload
 
@@ -83,7 +83,8 @@ async def complete_multipart_upload(call: S3Call) -> Response:
     _check_whole_object_checksum(upload, sent, checksum, len(chosen))
     etag = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen)).hexdigest() + f"-{len(chosen)}"
     record = ObjectRecord(call.bucket, call.key, sum(p.size for p in chosen), etag, time.time(),
-                          [(p.blob_id, p.size) for p in chosen], upload.headers, checksum, len(chosen))
+                          [(p.blob_id, p.size) for p in chosen], upload.headers, checksum, len(chosen),
+                          tags=upload.tags, acl=upload.acl)
     if "if-none-match" in call.headers and await call.meta.get_object(call.bucket, call.key) is not None:
         # Checked again atomically with the commit; asked first so that an S3 backend's upload is not
         # completed for an object that cannot be made.
@@ -117,6 +118,9 @@ async def _answer_again(call: S3Call, upload_id: str, fingerprint: str | None) -
 
 
 def _result(call: S3Call, record: ObjectRecord) -> Response:
+    """The completion's answer (also to its retries): ``x-amz-version-id`` of the version it made, once the
+    bucket is versioned, and ``x-amz-expiration``."""
+    bucket = call._bucket_record
     host = call.headers.get("host", "localhost")
     scheme = "https" if call.request.secure else "http"  # the scheme the client used (TLS, or a trusted proxy's)
     # S3 form-encodes the key in Location ("a/b c" → "a%2Fb+c", as SDK issues about it show) and names the
@@ -127,7 +131,7 @@ def _result(call: S3Call, record: ObjectRecord) -> Response:
                           xml.tag("Location", f"{scheme}://{host}/{path}")
                           + xml.tag("Bucket", record.bucket) + xml.tag("Key", record.key)
                           + xml.tag("ETag", record.quoted_etag) + checksum_elements(record.checksum))
-    return Response(200, list(XML_HEADERS), result)
+    return Response(200, [*XML_HEADERS, *(written_headers(bucket, record) if bucket is not None else [])], result)
 
 
 async def _read_body(call: S3Call) -> bytes:

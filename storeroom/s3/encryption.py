@@ -146,24 +146,17 @@ def parse_configuration(body: bytes) -> dict[str, bool]:
 
 
 async def store(call: S3Call, config: str | None) -> None:
-    from storeroom.store.sql import Conn
-
-    bucket = call.bucket
-
-    async def job(conn: Conn) -> None:
-        if config is None:
-            await conn.run("DELETE FROM bucket_encryption WHERE bucket = ?", (bucket,))
-        else:
-            await conn.run("INSERT INTO bucket_encryption(bucket, config) VALUES (?, ?) ON CONFLICT(bucket) "
-                           "DO UPDATE SET config = excluded.config", (bucket, config))
-    await call.meta.db.write(job, serializable=False)
+    """The setting in ``bucket_config`` ('encryption'); a bucket deleted meanwhile is NoSuchBucket."""
+    assert call.bucket is not None
+    if not await call.meta.put_bucket_config(call.bucket, "encryption", config):
+        raise AwsError("NoSuchBucket", BucketName=call.bucket)
 
 
 async def get_bucket_encryption(call: S3Call) -> Response:
     assert call.bucket is not None
     await call.existing_bucket()
-    row = await call.meta.db.read.one("SELECT config FROM bucket_encryption WHERE bucket = ?", (call.bucket,))
-    bucket_key = bool(json.loads(row[0]).get("bucket_key")) if row is not None else False
+    stored = await call.meta.get_bucket_config(call.bucket, "encryption")
+    bucket_key = bool(json.loads(stored).get("bucket_key")) if stored is not None else False
     rule = (f"<Rule><ApplyServerSideEncryptionByDefault>{xml.tag('SSEAlgorithm', AES256)}"
             f"</ApplyServerSideEncryptionByDefault>{xml.tag('BucketKeyEnabled', bucket_key)}"
             f"<BlockedEncryptionTypes>{xml.tag('EncryptionType', 'SSE-C')}</BlockedEncryptionTypes></Rule>")

@@ -189,32 +189,6 @@ async def list_objects_v1(call: S3Call) -> Response:
     return Response(200, [("content-type", "application/xml")], xml.document("ListBucketResult", inner))
 
 
-async def list_object_versions(call: S3Call) -> Response:
-    """Storeroom buckets are never versioned: each object is its one version, ``null``, the latest
-    (what S3 answers for a bucket whose versioning was never enabled)."""
-    q = await _query(call, "key-marker")
-    page = await scan(call, q.bucket, q.prefix, q.delimiter, q.marker, q.max_keys)
-    owner = owner_xml(call)
-    versions = "".join(
-        f"<Version><Key>{xml.escape(q.encode(key))}</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>"
-        f"<LastModified>{xml.iso8601(mtime)}</LastModified><ETag>&quot;{etag}&quot;</ETag><Size>{size}</Size>"
-        f"{owner}<StorageClass>STANDARD</StorageClass></Version>"
-        for key, size, etag, mtime in page.contents
-    )
-    prefixes = "".join(f"<CommonPrefixes><Prefix>{xml.escape(q.encode(p))}</Prefix></CommonPrefixes>"
-                       for p in page.prefixes)
-    inner = (
-        xml.tag("Name", q.bucket) + xml.tag("Prefix", q.encode(q.prefix))
-        + xml.tag("KeyMarker", q.encode(q.marker))
-        + xml.tag("VersionIdMarker", call.args.get("version-id-marker", ""))
-        + (xml.tag("NextKeyMarker", q.encode(page.last or "")) + xml.tag("NextVersionIdMarker", "null")
-           if page.truncated else "")
-        + xml.tag("MaxKeys", q.max_keys) + (xml.tag("Delimiter", q.encode(q.delimiter)) if q.delimiter else "")
-        + xml.tag("EncodingType", q.encoding) + xml.tag("IsTruncated", page.truncated) + versions + prefixes
-    )
-    return Response(200, [("content-type", "application/xml")], xml.document("ListVersionsResult", inner))
-
-
 def _encode_token(position: str) -> str:
     return base64.urlsafe_b64encode(position.encode("utf-8", "surrogatepass")).decode()
 

@@ -13,10 +13,11 @@ from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.numbers import INT32_MAX, parse_int
 from storeroom.s3 import xml
-from storeroom.s3.acl import check_object_acl_headers
+from storeroom.s3.acl import object_write_acl
+from storeroom.s3.lifecycle import abort_headers
 from storeroom.s3.objects import checksum_headers, copy_source, object_headers
 from storeroom.s3.owner import owner_xml
-from storeroom.s3.unconfigured import refuse_object_tags
+from storeroom.s3.tagging import header_tags
 from storeroom.s3.upload import DEFAULT_CHECKSUM, copy_range, receive_body, requested_checksum
 from storeroom.store.meta import Part, Upload
 
@@ -34,14 +35,14 @@ def new_upload_id() -> str:
 
 async def create_multipart_upload(call: S3Call) -> Response:
     assert call.bucket is not None and call.key is not None
-    await call.existing_bucket()
-    check_object_acl_headers(call)
-    refuse_object_tags(call)
+    bucket = await call.existing_bucket()
+    acl = await object_write_acl(call, bucket)
+    tags = header_tags(call)
     stored = object_headers(call.headers)
     algorithm, _ = requested_checksum(call.headers)
     checksum_type = _checksum_type(algorithm, call.headers.get("x-amz-checksum-type"))
     upload_id = await call.blobs.create_upload(new_upload_id())
-    upload = Upload(upload_id, call.bucket, call.key, time.time(), stored, algorithm, checksum_type)
+    upload = Upload(upload_id, call.bucket, call.key, time.time(), stored, algorithm, checksum_type, tags, acl)
     try:
         created = await call.meta.create_upload(upload)
     except BaseException:
@@ -52,7 +53,7 @@ async def create_multipart_upload(call: S3Call) -> Response:
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
     body = xml.document("InitiateMultipartUploadResult", xml.tag("Bucket", call.bucket) + xml.tag("Key", call.key)
                         + xml.tag("UploadId", upload.upload_id))
-    headers = list(XML_HEADERS)
+    headers = list(XML_HEADERS) + abort_headers(bucket.lifecycle, upload)
     if algorithm and checksum_type:
         headers += [("x-amz-checksum-algorithm", algorithm), ("x-amz-checksum-type", checksum_type)]
     return Response(200, headers, body)
@@ -137,7 +138,7 @@ async def _store_part(call: S3Call, upload: Upload, part: Part) -> None:
 async def upload_part_copy(call: S3Call) -> Response:
     upload = await _upload(call)
     number = _part_number(call)
-    source = await copy_source(call)
+    source, source_headers = await copy_source(call)
     start, end = _copy_range(call.headers.get("x-amz-copy-source-range"), source.size)
     received = await copy_range(call, source, start, end, upload.checksum_algorithm or DEFAULT_CHECKSUM,
                                 part=(upload.upload_id, number))
@@ -145,7 +146,7 @@ async def upload_part_copy(call: S3Call) -> Response:
     await _store_part(call, upload, part)
     body = xml.document("CopyPartResult", xml.tag("ETag", f'"{part.etag}"')
                         + xml.tag("LastModified", xml.iso8601(part.mtime)))
-    return Response(200, list(XML_HEADERS), body)
+    return Response(200, [*XML_HEADERS, *source_headers], body)
 
 
 def _copy_range(header: str | None, size: int) -> tuple[int, int]:
@@ -209,7 +210,9 @@ async def list_parts(call: S3Call) -> Response:
         + entries + owner.replace("Owner>", "Initiator>") + owner + xml.tag("StorageClass", "STANDARD")
         + xml.tag("ChecksumAlgorithm", upload.checksum_algorithm)
     )
-    return Response(200, list(XML_HEADERS), xml.document("ListPartsResult", inner))
+    bucket = await call.existing_bucket()
+    return Response(200, [*XML_HEADERS, *abort_headers(bucket.lifecycle, upload)],
+                    xml.document("ListPartsResult", inner))
 
 
 async def list_multipart_uploads(call: S3Call) -> Response:

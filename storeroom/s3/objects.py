@@ -1,4 +1,14 @@
-"""Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, CopyObject."""
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, CopyObject.
+
+Versions (storeroom/store/versions.py): writes answer the version they made (``x-amz-version-id``) once the bucket
+is versioned; GET, HEAD, DELETE and a copy's source take ``versionId``.  A GET of a key whose latest version is a
+delete marker is 404 ``NoSuchKey`` with ``x-amz-delete-marker: true``; a GET of a delete marker's version id is
+405 ``MethodNotAllowed`` ("The specified method is not allowed against this resource.", ``ResourceType``
+``DeleteMarker``); a well-formed version id that names nothing is 404 ``NoSuchVersion``; anything else given as a
+version id is 400 ``InvalidArgument`` "Invalid version id specified"
+(https://docs.aws.amazon.com/AmazonS3/latest/userguide/RetrievingObjectVersions.html,
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeleteMarker.html).
+"""
 
 from __future__ import annotations
 
@@ -13,10 +23,12 @@ from storeroom.http.body import Payload
 from storeroom.http.types import Response
 from storeroom.numbers import parse_int
 from storeroom.s3 import conditions, encryption, xml
-from storeroom.s3.acl import check_object_acl_headers
-from storeroom.s3.unconfigured import refuse_object_tags
+from storeroom.s3.acl import object_write_acl
+from storeroom.s3.lifecycle import expiration_header
+from storeroom.s3.tagging import header_tags
 from storeroom.s3.upload import DEFAULT_CHECKSUM, Received, copy_range, receive_body, requested_checksum
-from storeroom.store.meta import ObjectRecord
+from storeroom.store.meta import Bucket, Deletion, ObjectRecord
+from storeroom.store.versions import valid_version_id
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -79,10 +91,10 @@ def checksum_headers(checksum: dict[str, str] | None) -> list[tuple[str, str]]:
 
 async def put_object(call: S3Call) -> Response:
     assert call.bucket is not None and call.key is not None
-    await call.existing_bucket()
+    bucket = await call.existing_bucket()
     headers = call.headers
-    check_object_acl_headers(call)
-    refuse_object_tags(call)
+    acl = await object_write_acl(call, bucket)
+    tags = header_tags(call)
     stored = object_headers(headers)
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None and if_none_match.strip() != "*":
@@ -90,10 +102,17 @@ async def put_object(call: S3Call) -> Response:
                        Header="If-None-Match")
     received = await receive_body(call, checksum_default=DEFAULT_CHECKSUM)
     record = ObjectRecord(call.bucket, call.key, received.size, received.md5.hex(), time.time(),
-                          [(received.blob_id, received.size)], stored, received.checksum)
+                          [(received.blob_id, received.size)], stored, received.checksum, tags=tags, acl=acl)
     await commit_object(call, record, if_none_match=if_none_match is not None,
                         if_match=_unquoted(headers.get("if-match")))
-    return Response(200, [("etag", record.quoted_etag), *checksum_headers(received.checksum)])
+    return Response(200, [("etag", record.quoted_etag), *checksum_headers(received.checksum),
+                          *written_headers(bucket, record)])
+
+
+def written_headers(bucket: Bucket, record: ObjectRecord) -> list[tuple[str, str]]:
+    """``x-amz-version-id`` of a version a write made (once the bucket is versioned), ``x-amz-expiration``."""
+    headers = [("x-amz-version-id", record.version_id)] if bucket.versioning is not None else []
+    return headers + expiration_header(bucket.lifecycle, record)
 
 
 class ObjectChanged(Exception):
@@ -144,26 +163,78 @@ async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bo
 
 # -- GetObject / HeadObject --------------------------------------------------------------------------------
 
-async def _lookup(call: S3Call) -> ObjectRecord:
-    assert call.bucket is not None and call.key is not None
-    record = await call.meta.get_object(call.bucket, call.key)
-    if record is None:
-        await call.existing_bucket()
-        if not await call.may_list_bucket():
-            raise AwsError("AccessDenied")
-        raise AwsError("NoSuchKey", Key=call.key)
-    if call.ctx.signed is not None:
-        await call.existing_bucket()  # region check (the bucket row is cached per call)
+def version_arg(call: S3Call) -> str | None:
+    """The request's ``versionId``, None without one; S3's InvalidArgument for one that names no version."""
     version = call.args.get("versionId")
-    if version is not None and version != "null":
+    if version is not None and not valid_version_id(version):
         raise AwsError("InvalidArgument", "Invalid version id specified", ArgumentName="versionId",
                        ArgumentValue=version)
+    return version
+
+
+async def missing_error(call: S3Call, version_id: str | None) -> AwsError:
+    """What a request for a key (or version) that is not there gets: 404 for callers allowed s3:ListBucket
+    (NoSuchKey, naming the delete marker that is the key's latest version; NoSuchVersion), 403 for others."""
+    assert call.bucket is not None and call.key is not None
+    bucket = await call.existing_bucket()
+    if not await call.may_list_bucket():
+        return AwsError("AccessDenied")
+    if version_id is not None:
+        return AwsError("NoSuchVersion", "The specified version does not exist.", 404, Key=call.key,
+                        VersionId=version_id)
+    headers: dict[str, str] = {}
+    if bucket.versioning is not None:
+        marker = await call.meta.latest_marker(call.bucket, call.key)
+        if marker is not None:
+            headers = {"x-amz-delete-marker": "true", "x-amz-version-id": marker.version_id}
+    return AwsError("NoSuchKey", Key=call.key, headers=headers)
+
+
+def marker_error(call: S3Call, record: ObjectRecord) -> AwsError:
+    """405: a delete marker, named by its version id, has no data ("GET of a delete marker ... returns a 405
+    (Method Not Allowed) error")."""
+    return AwsError("MethodNotAllowed", "The specified method is not allowed against this resource.", 405,
+                    headers={"x-amz-delete-marker": "true", "x-amz-version-id": record.version_id,
+                             "last-modified": xml.http_date(record.mtime)},
+                    Method=call.request.method, ResourceType="DeleteMarker")
+
+
+async def existing_version(call: S3Call) -> ObjectRecord:
+    """The version a request names (``versionId``, else the key's current object), or S3's error."""
+    assert call.bucket is not None and call.key is not None
+    version_id = version_arg(call)
+    record = await (call.meta.get_object(call.bucket, call.key) if version_id is None
+                    else call.meta.get_version(call.bucket, call.key, version_id))
+    if record is None:
+        raise await missing_error(call, version_id)
+    if record.marker:
+        raise marker_error(call, record)
+    return record
+
+
+async def _lookup(call: S3Call) -> ObjectRecord:
+    assert call.bucket is not None and call.key is not None
+    if "versionId" not in call.args:  # the hot path: one read
+        record = await call.meta.get_object(call.bucket, call.key)
+        if record is None:
+            raise await missing_error(call, None)
+    else:
+        record = await existing_version(call)
+    await call.existing_bucket()  # region check (the bucket row is cached per call); versioning, lifecycle
     return record
 
 
 def _response_headers(call: S3Call, record: ObjectRecord) -> list[tuple[str, str]]:
     headers = [("last-modified", xml.http_date(record.mtime)), ("etag", record.quoted_etag),
                ("accept-ranges", "bytes")]
+    bucket = call._bucket_record
+    if bucket is not None:
+        if bucket.versioning is not None:
+            headers.append(("x-amz-version-id", record.version_id))
+        if bucket.lifecycle is not None and "versionId" not in call.args:  # S3 gives it for the current version
+            headers += expiration_header(bucket.lifecycle, record)
+    if record.tags:
+        headers.append(("x-amz-tagging-count", str(len(record.tags))))
     overrides = {h: _header_value(q, call.args[q]) for q, h in RESPONSE_OVERRIDES.items() if q in call.args}
     for name, value in record.headers.items():
         if name not in overrides:
@@ -253,15 +324,24 @@ async def head_object(call: S3Call) -> Response:
 # -- DeleteObject / DeleteObjects --------------------------------------------------------------------------
 
 async def delete_object(call: S3Call) -> Response:
+    """The key's current version goes (unversioned), or a delete marker becomes its latest version (versioned);
+    with ``versionId`` that version goes for good.  Answered 204 whether or not there was anything to delete."""
     assert call.bucket is not None and call.key is not None
     await call.existing_bucket()
-    freed = await call.meta.delete_objects(call.bucket, [call.key])
+    version_id = version_arg(call)
+    versioning, (done,), freed = await call.meta.delete_entries(call.bucket, [(call.key, version_id)])
     call.blobs.delete(freed)
-    return Response(204)
+    headers: list[tuple[str, str]] = []
+    if done.marker_id is not None:
+        headers = [("x-amz-delete-marker", "true"), ("x-amz-version-id", done.marker_id)]
+    elif version_id is not None and (versioning is not None or done.found):
+        headers = [("x-amz-version-id", version_id)] + ([("x-amz-delete-marker", "true")] if done.marker else [])
+    return Response(204, headers)
 
 
 async def delete_objects(call: S3Call) -> Response:
-    """Up to 1,000 keys; each is authorized on its own (s3:DeleteObject on its ARN) and reported."""
+    """Up to 1,000 keys (with a VersionId each, or not); each is authorized on its own (s3:DeleteObject, or
+    s3:DeleteObjectVersion for a version, on its ARN) and reported."""
     assert call.bucket is not None
     await call.existing_bucket()
     body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(2 * 1024 * 1024)
@@ -269,69 +349,107 @@ async def delete_objects(call: S3Call) -> Response:
     if xml.local(root) != "Delete":
         raise AwsError("MalformedXML")
     quiet = (xml.child_text(root, "Quiet") or "").strip().lower() == "true"
-    entries = xml.children(root, "Object")
-    if not entries or len(entries) > 1000:
+    objects = xml.children(root, "Object")
+    if not objects or len(objects) > 1000:
         raise AwsError("MalformedXML")
-    allowed: list[str] = []
-    results: list[str] = []
-    for entry in entries:
+    allowed: list[tuple[str, str | None]] = []
+    errors: list[str] = []
+    for entry in objects:
         key = xml.child_text(entry, "Key")
         if key is None:
             raise AwsError("MalformedXML")
-        if (await call.check("s3:DeleteObject", call.object_arn(key))).allowed:
-            allowed.append(key)
-            if not quiet:
-                results.append("<Deleted>" + xml.tag("Key", key) + "</Deleted>")
+        version_id = xml.child_text(entry, "VersionId")
+        if version_id is not None and not valid_version_id(version_id):
+            errors.append(_delete_error(key, version_id, "NoSuchVersion", "The specified version does not exist."))
+            continue
+        action = "s3:DeleteObject" if version_id is None else "s3:DeleteObjectVersion"
+        if (await call.check(action, call.object_arn(key))).allowed:
+            allowed.append((key, version_id))
         else:
-            results.append("<Error>" + xml.tag("Key", key) + xml.tag("Code", "AccessDenied")
-                           + xml.tag("Message", "Access Denied") + "</Error>")
-    freed = await call.meta.delete_objects(call.bucket, allowed)
-    call.blobs.delete(freed)
-    return Response(200, [("content-type", "application/xml")], xml.document("DeleteResult", "".join(results)))
+            errors.append(_delete_error(key, version_id, "AccessDenied", "Access Denied"))
+    results: list[str] = []
+    if allowed:
+        _, done, freed = await call.meta.delete_entries(call.bucket, allowed)
+        call.blobs.delete(freed)
+        if not quiet:
+            results = [_deleted_xml(d) for d in done]
+    return Response(200, [("content-type", "application/xml")],
+                    xml.document("DeleteResult", "".join(results + errors)))
+
+
+def _deleted_xml(done: Deletion) -> str:
+    inner = xml.tag("Key", done.key) + xml.tag("VersionId", done.version_id)
+    if done.marker_id is not None:
+        inner += "<DeleteMarker>true</DeleteMarker>" + xml.tag("DeleteMarkerVersionId", done.marker_id)
+    elif done.marker:
+        inner += "<DeleteMarker>true</DeleteMarker>" + xml.tag("DeleteMarkerVersionId", done.version_id)
+    return f"<Deleted>{inner}</Deleted>"
+
+
+def _delete_error(key: str, version_id: str | None, code: str, message: str) -> str:
+    return ("<Error>" + xml.tag("Key", key) + xml.tag("VersionId", version_id) + xml.tag("Code", code)
+            + xml.tag("Message", message) + "</Error>")
 
 
 # -- CopyObject --------------------------------------------------------------------------------------------
 
-def parse_copy_source(value: str) -> tuple[str, str]:
+def parse_copy_source(value: str) -> tuple[str, str, str | None]:
     """``x-amz-copy-source``: ``[/]bucket/key[?versionId=…]``, URL-encoded."""
     path, _, query = value.partition("?")
     bucket, _, key = unquote(path).lstrip("/").partition("/")
     if not bucket or not key:
         raise AwsError("InvalidArgument", "Copy Source must mention the source bucket and key: "
                        "sourcebucket/sourcekey", ArgumentName="x-amz-copy-source", ArgumentValue=value)
-    if query.startswith("versionId=") and query[10:] not in ("", "null"):
-        raise AwsError("InvalidArgument", "Invalid version id specified", ArgumentName="versionId",
-                       ArgumentValue=query[10:])
-    return bucket, key
+    version_id: str | None = None
+    if query.startswith("versionId="):
+        version_id = unquote(query[10:])
+        if not valid_version_id(version_id):
+            raise AwsError("InvalidArgument", "Invalid version id specified", ArgumentName="versionId",
+                           ArgumentValue=version_id)
+    return bucket, key, version_id
 
 
-async def copy_source(call: S3Call) -> ObjectRecord:
-    """The source object of CopyObject / UploadPartCopy, after s3:GetObject on it and its conditions."""
-    bucket, key = parse_copy_source(call.headers["x-amz-copy-source"])
-    await call.require("s3:GetObject", call.object_arn(key, bucket), bucket)
-    record = await call.meta.get_object(bucket, key)
+async def copy_source(call: S3Call) -> tuple[ObjectRecord, list[tuple[str, str]]]:
+    """The source object of CopyObject / UploadPartCopy (the version ``x-amz-copy-source`` names, or the
+    current one), after s3:GetObject (s3:GetObjectVersion for a version) on it and its conditions; with the
+    ``x-amz-copy-source-version-id`` header to answer when the source bucket is versioned."""
+    bucket, key, version_id = parse_copy_source(call.headers["x-amz-copy-source"])
+    action = "s3:GetObject" if version_id is None else "s3:GetObjectVersion"
+    await call.require(action, call.object_arn(key, bucket), bucket)
+    record = await (call.meta.get_object(bucket, key) if version_id is None
+                    else call.meta.get_version(bucket, key, version_id))
+    source_bucket = await call.meta.get_bucket(bucket)
     if record is None:
-        if await call.meta.get_bucket(bucket) is None:
+        if source_bucket is None:
             raise AwsError("NoSuchBucket", BucketName=bucket)
+        if version_id is not None:
+            raise AwsError("NoSuchVersion", "The specified version does not exist.", 404, Key=key,
+                           VersionId=version_id)
         raise AwsError("NoSuchKey", Key=key)
+    if record.marker:
+        # "The source of a copy request may not specifically refer to a delete marker by version id."
+        raise AwsError("InvalidRequest", "The source of a copy request may not specifically refer to a delete "
+                       "marker by version id.")
     conditions.check_copy_source(call.headers, record.etag, record.mtime)
-    return record
+    versioned = source_bucket is not None and source_bucket.versioning is not None
+    return record, [("x-amz-copy-source-version-id", record.version_id)] if versioned else []
 
 
 async def copy_object(call: S3Call, attempts: int = 3) -> Response:
     assert call.bucket is not None and call.key is not None
-    await call.existing_bucket()
-    check_object_acl_headers(call)
-    refuse_object_tags(call)
-    source = await copy_source(call)
+    bucket = await call.existing_bucket()
+    acl = await object_write_acl(call, bucket)
+    source, source_headers = await copy_source(call)
     headers = call.headers
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise AwsError("InvalidArgument", "Unknown metadata directive.", ArgumentName="x-amz-metadata-directive",
                        ArgumentValue=directive)
+    tags = _copied_tags(call, source)
     same = (source.bucket, source.key) == (call.bucket, call.key)
     if same and directive == "COPY" and "x-amz-storage-class" not in headers and not any(
-            h.startswith(("x-amz-server-side-encryption", "x-amz-website-redirect")) for h in headers):
+            h.startswith(("x-amz-server-side-encryption", "x-amz-website-redirect")) for h in headers) and (
+            "versionId" not in headers["x-amz-copy-source"]) and "x-amz-tagging-directive" not in headers:
         raise AwsError("InvalidRequest", "This copy request is illegal because it is trying to copy an object to "
                        "itself without changing the object's metadata, storage class, website redirect "
                        "location or encryption attributes.")
@@ -340,26 +458,43 @@ async def copy_object(call: S3Call, attempts: int = 3) -> Response:
         stored.update({k: v for k, v in object_headers(headers).items() if k == "x-amz-storage-class"})
     algorithm, _ = requested_checksum(headers)
     algorithm = algorithm or (source.checksum or {}).get("algorithm") or DEFAULT_CHECKSUM
-    if same and source.checksum and source.checksum["algorithm"] == algorithm:
-        # Metadata-only change of one object: keep its blobs (nothing to copy, nothing freed) -- provided
-        # nobody overwrote the object meanwhile (its blobs would be gone); then start again from the new one.
+    if (same and bucket.versioning is None and source.version_id == "null" and source.checksum
+            and source.checksum["algorithm"] == algorithm):
+        # Metadata-only change of one object (unversioned: no version keeps the old blobs): keep its blobs
+        # (nothing to copy, nothing freed) -- provided nobody overwrote the object meanwhile (its blobs would be
+        # gone); then start again from the new one.
         record = ObjectRecord(call.bucket, call.key, source.size, source.etag, time.time(), source.blobs, stored,
-                              source.checksum, source.parts)
+                              source.checksum, source.parts, tags=tags, acl=acl)
         try:
             await commit_object(call, record, if_none_match="if-none-match" in headers, fresh_blobs=False,
                                 same_blobs=True)
         except ObjectChanged:
             if attempts <= 1:
                 raise AwsError("SlowDown", "The object is being changed by other requests; please try again.") from None
+            call._bucket_record = None  # the bucket may have become versioned: look again
             return await copy_object(call, attempts - 1)
     else:
         received = await copy_range(call, source, 0, source.size, algorithm)
         record = _copied_record(call, received, stored)
+        record.tags, record.acl = tags, acl
         await commit_object(call, record, if_none_match="if-none-match" in headers)
     body = xml.document("CopyObjectResult", xml.tag("ETag", record.quoted_etag)
                         + xml.tag("LastModified", xml.iso8601(record.mtime))
                         + checksum_elements(record.checksum))
-    return Response(200, [("content-type", "application/xml"), *checksum_headers(record.checksum)], body)
+    return Response(200, [("content-type", "application/xml"), *checksum_headers(record.checksum), *source_headers,
+                          *written_headers(bucket, record)], body)
+
+
+def _copied_tags(call: S3Call, source: ObjectRecord) -> dict[str, str] | None:
+    """``x-amz-tagging-directive``: COPY (the default) keeps the source's tags, REPLACE takes ``x-amz-tagging``."""
+    directive = call.headers.get("x-amz-tagging-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise AwsError("InvalidArgument", "Unknown tagging directive.", ArgumentName="x-amz-tagging-directive",
+                       ArgumentValue=directive)
+    if directive == "REPLACE":
+        return header_tags(call)
+    header_tags(call)  # a malformed header is refused all the same
+    return dict(source.tags) if source.tags else None
 
 
 def _copied_record(call: S3Call, received: Received, stored: dict[str, str]) -> ObjectRecord:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from storeroom.errors import AwsError
 from storeroom.s3 import (
+    access,
     access_log,
     acl,
     attributes,
@@ -27,11 +28,14 @@ from storeroom.s3 import (
     complete,
     cors,
     encryption,
+    lifecycle,
     listing,
     multipart,
     objects,
     post_object,
+    tagging,
     unconfigured,
+    versioning,
 )
 
 if TYPE_CHECKING:
@@ -53,11 +57,12 @@ class Operation:
     handler: Handler | None = None
     header: str | None = None    # a request header that selects the operation (x-amz-copy-source)
     value: str | None = None     # required value of the sub-resource parameter (list-type=2)
+    version_action: str | None = None  # the IAM action instead of ``action`` when the request names a versionId
 
 
 def _row(name: str, method: str, level: str, sub: str | None, action: str, handler: Handler | None = None,
-         header: str | None = None, value: str | None = None) -> Operation:
-    return Operation(name, method, level, sub, action, handler, header, value)
+         header: str | None = None, value: str | None = None, version: str | None = None) -> Operation:
+    return Operation(name, method, level, sub, action, handler, header, value, version)
 
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -69,10 +74,13 @@ OPERATIONS: tuple[Operation, ...] = (
     _row("DeleteBucket", "DELETE", BUCKET, None, "s3:DeleteBucket", buckets.delete_bucket),
     _row("GetBucketLocation", "GET", BUCKET, "location", "s3:GetBucketLocation", buckets.get_bucket_location),
     _row("GetBucketVersioning", "GET", BUCKET, "versioning", "s3:GetBucketVersioning",
-         buckets.get_bucket_versioning),
-    _row("ListObjectVersions", "GET", BUCKET, "versions", "s3:ListBucketVersions", listing.list_object_versions),
-    _row("GetBucketAcl", "GET", BUCKET, "acl", "s3:GetBucketAcl", buckets.get_bucket_acl),
-    _row("GetObjectAcl", "GET", OBJECT, "acl", "s3:GetObjectAcl", buckets.get_object_acl),
+         versioning.get_bucket_versioning),
+    _row("PutBucketVersioning", "PUT", BUCKET, "versioning", "s3:PutBucketVersioning",
+         versioning.put_bucket_versioning),
+    _row("ListObjectVersions", "GET", BUCKET, "versions", "s3:ListBucketVersions", versioning.list_object_versions),
+    _row("GetBucketAcl", "GET", BUCKET, "acl", "s3:GetBucketAcl", acl.get_bucket_acl),
+    _row("GetObjectAcl", "GET", OBJECT, "acl", "s3:GetObjectAcl", acl.get_object_acl,
+         version="s3:GetObjectVersionAcl"),
     _row("ListObjectsV2", "GET", BUCKET, "list-type", "s3:ListBucket", listing.list_objects_v2, value="2"),
     _row("ListMultipartUploads", "GET", BUCKET, "uploads", "s3:ListBucketMultipartUploads",
          multipart.list_multipart_uploads),
@@ -88,15 +96,33 @@ OPERATIONS: tuple[Operation, ...] = (
     _row("GetBucketPolicyStatus", "GET", BUCKET, "policyStatus", "s3:GetBucketPolicyStatus",
          bucket_policy.get_bucket_policy_status),
     _row("PutBucketAcl", "PUT", BUCKET, "acl", "s3:PutBucketAcl", acl.put_bucket_acl),
-    # Settings no Storeroom bucket has: read as S3 answers them for a bucket without them (unconfigured.py).
-    _row("GetBucketTagging", "GET", BUCKET, "tagging", "s3:GetBucketTagging", unconfigured.get_bucket_tagging),
+    _row("GetBucketTagging", "GET", BUCKET, "tagging", "s3:GetBucketTagging", tagging.get_bucket_tagging),
+    _row("PutBucketTagging", "PUT", BUCKET, "tagging", "s3:PutBucketTagging", tagging.put_bucket_tagging),
+    _row("DeleteBucketTagging", "DELETE", BUCKET, "tagging", "s3:PutBucketTagging", tagging.delete_bucket_tagging),
     _row("GetBucketCors", "GET", BUCKET, "cors", "s3:GetBucketCORS", cors.get_bucket_cors),
     _row("PutBucketCors", "PUT", BUCKET, "cors", "s3:PutBucketCORS", cors.put_bucket_cors),
     # "To use this operation, you must have permission to perform the s3:PutBucketCORS action."
     # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucketCors.html)
     _row("DeleteBucketCors", "DELETE", BUCKET, "cors", "s3:PutBucketCORS", cors.delete_bucket_cors),
     _row("GetBucketLifecycleConfiguration", "GET", BUCKET, "lifecycle", "s3:GetLifecycleConfiguration",
-         unconfigured.get_bucket_lifecycle),
+         lifecycle.get_bucket_lifecycle),
+    _row("PutBucketLifecycleConfiguration", "PUT", BUCKET, "lifecycle", "s3:PutLifecycleConfiguration",
+         lifecycle.put_bucket_lifecycle),
+    _row("DeleteBucketLifecycle", "DELETE", BUCKET, "lifecycle", "s3:PutLifecycleConfiguration",
+         lifecycle.delete_bucket_lifecycle),
+    _row("GetBucketOwnershipControls", "GET", BUCKET, "ownershipControls", "s3:GetBucketOwnershipControls",
+         acl.get_bucket_ownership_controls),
+    _row("PutBucketOwnershipControls", "PUT", BUCKET, "ownershipControls", "s3:PutBucketOwnershipControls",
+         acl.put_bucket_ownership_controls),
+    _row("DeleteBucketOwnershipControls", "DELETE", BUCKET, "ownershipControls", "s3:PutBucketOwnershipControls",
+         acl.delete_bucket_ownership_controls),
+    _row("GetPublicAccessBlock", "GET", BUCKET, "publicAccessBlock", "s3:GetBucketPublicAccessBlock",
+         access.get_public_access_block),
+    _row("PutPublicAccessBlock", "PUT", BUCKET, "publicAccessBlock", "s3:PutBucketPublicAccessBlock",
+         access.put_public_access_block),
+    _row("DeletePublicAccessBlock", "DELETE", BUCKET, "publicAccessBlock", "s3:PutBucketPublicAccessBlock",
+         access.delete_public_access_block),
+    # Settings no Storeroom bucket has: read as S3 answers them for a bucket without them (unconfigured.py).
     _row("GetBucketEncryption", "GET", BUCKET, "encryption", "s3:GetEncryptionConfiguration",
          encryption.get_bucket_encryption),
     _row("PutBucketEncryption", "PUT", BUCKET, "encryption", "s3:PutEncryptionConfiguration",
@@ -116,10 +142,6 @@ OPERATIONS: tuple[Operation, ...] = (
          unconfigured.get_bucket_request_payment),
     _row("GetBucketAccelerateConfiguration", "GET", BUCKET, "accelerate", "s3:GetAccelerateConfiguration",
          unconfigured.get_bucket_accelerate),
-    _row("GetBucketOwnershipControls", "GET", BUCKET, "ownershipControls", "s3:GetBucketOwnershipControls",
-         unconfigured.get_bucket_ownership_controls),
-    _row("GetPublicAccessBlock", "GET", BUCKET, "publicAccessBlock", "s3:GetBucketPublicAccessBlock",
-         unconfigured.get_public_access_block),
     _row("GetObjectLockConfiguration", "GET", BUCKET, "object-lock", "s3:GetBucketObjectLockConfiguration",
          unconfigured.get_object_lock_configuration),
     # objects
@@ -132,27 +154,27 @@ OPERATIONS: tuple[Operation, ...] = (
     _row("CopyObject", "PUT", OBJECT, None, "s3:PutObject", objects.copy_object, header="x-amz-copy-source"),
     _row("PutObject", "PUT", OBJECT, None, "s3:PutObject", objects.put_object),
     _row("ListParts", "GET", OBJECT, "uploadId", "s3:ListMultipartUploadParts", multipart.list_parts),
-    _row("GetObject", "GET", OBJECT, None, "s3:GetObject", objects.get_object),
-    _row("HeadObject", "HEAD", OBJECT, None, "s3:GetObject", objects.head_object),
+    _row("GetObject", "GET", OBJECT, None, "s3:GetObject", objects.get_object, version="s3:GetObjectVersion"),
+    _row("HeadObject", "HEAD", OBJECT, None, "s3:GetObject", objects.head_object, version="s3:GetObjectVersion"),
     _row("AbortMultipartUpload", "DELETE", OBJECT, "uploadId", "s3:AbortMultipartUpload",
          multipart.abort_multipart_upload),
-    _row("DeleteObject", "DELETE", OBJECT, None, "s3:DeleteObject", objects.delete_object),
-    _row("PutObjectAcl", "PUT", OBJECT, "acl", "s3:PutObjectAcl", acl.put_object_acl),
-    _row("GetObjectTagging", "GET", OBJECT, "tagging", "s3:GetObjectTagging", unconfigured.get_object_tagging),
+    _row("DeleteObject", "DELETE", OBJECT, None, "s3:DeleteObject", objects.delete_object,
+         version="s3:DeleteObjectVersion"),
+    _row("PutObjectAcl", "PUT", OBJECT, "acl", "s3:PutObjectAcl", acl.put_object_acl, version="s3:PutObjectVersionAcl"),
+    _row("GetObjectTagging", "GET", OBJECT, "tagging", "s3:GetObjectTagging", tagging.get_object_tagging,
+         version="s3:GetObjectVersionTagging"),
+    # authorized by the handler once the body is read: the new tags are condition keys (s3:RequestObjectTag)
+    _row("PutObjectTagging", "PUT", OBJECT, "tagging", "", tagging.put_object_tagging),
+    _row("DeleteObjectTagging", "DELETE", OBJECT, "tagging", "s3:DeleteObjectTagging", tagging.delete_object_tagging,
+         version="s3:DeleteObjectVersionTagging"),
     # "you need the s3:GetObject and s3:GetObjectAttributes permissions": the handler asks for s3:GetObject too
+    # (s3:GetObjectVersion and s3:GetObjectVersionAttributes for a version)
     _row("GetObjectAttributes", "GET", OBJECT, "attributes", "s3:GetObjectAttributes",
-         attributes.get_object_attributes),
+         attributes.get_object_attributes, version="s3:GetObjectVersionAttributes"),
     # Recognised, not implemented yet: 501 NotImplemented naming the operation.
     *(
         _row(name, method, level, sub, "")
         for name, method, level, sub in (
-            ("PutBucketVersioning", "PUT", BUCKET, "versioning"),
-            ("PutBucketTagging", "PUT", BUCKET, "tagging"),
-            ("DeleteBucketTagging", "DELETE", BUCKET, "tagging"),
-            ("PutObjectTagging", "PUT", OBJECT, "tagging"),
-            ("DeleteObjectTagging", "DELETE", OBJECT, "tagging"),
-            ("PutBucketLifecycleConfiguration", "PUT", BUCKET, "lifecycle"),
-            ("DeleteBucketLifecycle", "DELETE", BUCKET, "lifecycle"),
             ("UpdateObjectEncryption", "PUT", OBJECT, "encryption"),
             ("PutBucketWebsite", "PUT", BUCKET, "website"),
             ("DeleteBucketWebsite", "DELETE", BUCKET, "website"),
@@ -161,10 +183,6 @@ OPERATIONS: tuple[Operation, ...] = (
             ("DeleteBucketReplication", "DELETE", BUCKET, "replication"),
             ("PutBucketRequestPayment", "PUT", BUCKET, "requestPayment"),
             ("PutBucketAccelerateConfiguration", "PUT", BUCKET, "accelerate"),
-            ("PutBucketOwnershipControls", "PUT", BUCKET, "ownershipControls"),
-            ("DeleteBucketOwnershipControls", "DELETE", BUCKET, "ownershipControls"),
-            ("PutPublicAccessBlock", "PUT", BUCKET, "publicAccessBlock"),
-            ("DeletePublicAccessBlock", "DELETE", BUCKET, "publicAccessBlock"),
             ("PutObjectLockConfiguration", "PUT", BUCKET, "object-lock"),
             ("GetObjectRetention", "GET", OBJECT, "retention"), ("PutObjectRetention", "PUT", OBJECT, "retention"),
             ("GetObjectLegalHold", "GET", OBJECT, "legal-hold"),
@@ -198,6 +216,10 @@ OPERATIONS: tuple[Operation, ...] = (
         )
     ),
 )
+
+# S3 Control's account-level Block Public Access (s3/access.py), recognised by its path and x-amz-account-id:
+# the handler picks the operation and the action (s3:GetAccountPublicAccessBlock, s3:PutAccountPublicAccessBlock).
+CONTROL_ROW = Operation("PublicAccessBlock", "*", SERVICE, None, "")
 
 # Query parameters that select a sub-resource; a request naming one that no row of its method and level
 # handles is refused with NotImplemented rather than silently treated as the plain operation.

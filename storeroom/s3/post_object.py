@@ -16,9 +16,14 @@ The answer: ``success_action_redirect`` (or the older ``redirect``) that S3 can 
 ``bucket``, ``key`` and ``etag`` added; else ``success_action_status`` 200 (empty), 201 (a ``PostResponse``
 document) or, by default, 204; ``ETag`` and ``Location`` headers with the object's URL.
 
-Deviations: a ``tagging`` field answers 501 NotImplemented (Storeroom keeps no object tags yet); with an S3
-object-data backend (which must announce each blob's size) the file must be the form's last field, as browsers
-and SDKs send it; a form signed with temporary credentials (``x-amz-security-token``) is not accepted yet.
+The object is written as PutObject writes it: a version on a versioned bucket (``x-amz-version-id`` in the
+answer), the ``acl`` field judged by the bucket's Object Ownership and Block Public Access, the ``tagging`` field
+(an XML ``<Tagging>`` document) as the object's tags, which are ``s3:RequestObjectTag/<key>`` condition keys of
+the ``s3:PutObject`` asked.
+
+Deviations: with an S3 object-data backend (which must announce each blob's size) the file must be the form's
+last field, as browsers and SDKs send it.  A form signed with temporary credentials carries their token in
+``x-amz-security-token`` (covered by the policy, as S3 requires), checked as a signed request's (http/app.py).
 """
 
 from __future__ import annotations
@@ -32,17 +37,19 @@ from typing import TYPE_CHECKING
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from storeroom import clock
 from storeroom.checksums import Checksum
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
-from storeroom.s3 import post_policy, xml
-from storeroom.s3.acl import check_object_acl_headers
-from storeroom.s3.objects import checksum_headers, commit_object, object_headers
+from storeroom.s3 import post_policy, tagging, xml
+from storeroom.s3.acl import Grant, object_write_acl
+from storeroom.s3.objects import checksum_headers, commit_object, object_headers, written_headers
 from storeroom.s3.post_policy import Form, Size
 from storeroom.s3.upload import DEFAULT_CHECKSUM, MAX_PUT_SIZE, content_md5, requested_checksum
 from storeroom.store.blob_backend import Writer
 from storeroom.store.blobs import Hasher
-from storeroom.store.meta import ObjectRecord
+from storeroom.store.meta import Bucket, ObjectRecord
+from storeroom.sts.assume import session_may_call
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -187,6 +194,8 @@ class _Upload:
     checksum: Checksum
     expected_checksum: str | None
     estimate: int
+    tags: dict[str, str] | None = None
+    acl: list[Grant] | None = None
     received: int = 0
 
     async def write(self, data: bytes) -> None:
@@ -249,7 +258,7 @@ async def post_object(call: S3Call) -> Response:
                 pos = parts.feed_lines(chunk)
                 fed += pos
                 if parts.file_started:  # its data starts where the fed bytes end: the file's size is known
-                    upload = await _begin(call, bucket.region, parts, length - fed - closing)
+                    upload = await _begin(call, bucket, parts, length - fed - closing)
             if pos < len(chunk):
                 parts.feed(chunk[pos:] if pos else chunk)
                 fed += len(chunk) - pos
@@ -270,10 +279,10 @@ async def post_object(call: S3Call) -> Response:
         if upload is not None:
             upload.writer.discard()
         raise
-    return await _store(call, upload)
+    return await _store(call, bucket, upload)
 
 
-async def _begin(call: S3Call, region: str, parts: Parts, estimate: int) -> _Upload:
+async def _begin(call: S3Call, bucket: Bucket, parts: Parts, estimate: int) -> _Upload:
     """The form is complete up to its file: judge it, authorize the signer, open the blob."""
     assert call.bucket is not None
     form = Form(parts.fields, parts.filename)
@@ -282,21 +291,23 @@ async def _begin(call: S3Call, region: str, parts: Parts, estimate: int) -> _Upl
         raise post_policy.missing("key")
     if len(key.encode()) > MAX_KEY_BYTES:
         raise AwsError("KeyTooLongError", Size=str(len(key.encode())), MaxSizeAllowed=str(MAX_KEY_BYTES))
-    size = await _authenticate(call, form, region)
+    size = await _authenticate(call, form, bucket.region)
     call.key = call.ctx.key = key
     headers = post_policy.upload_headers(form)
     _headers_stand_for_fields(call, headers)
-    await call.require("s3:PutObject", call.object_arn(key))
-    check_object_acl_headers(call)
-    if form.get("tagging") is not None:
-        raise AwsError("NotImplemented", "Object tags (the tagging field) are not implemented by Storeroom.")
+    tagging_field = form.get("tagging")
+    tags = None if tagging_field is None else tagging.form_tags(tagging_field)
+    # as for PutObject's x-amz-tagging: the tags are the request's s3:RequestObjectTag/<key> condition keys
+    await call.require("s3:PutObject", call.object_arn(key),
+                       extra=tagging.condition_keys(tags, "s3:requestobjecttag") if tags else None)
+    acl = await object_write_acl(call, bucket)
     object_headers(headers)  # MetadataTooLarge, InvalidStorageClass: before any byte is stored
     algorithm, expected = requested_checksum(headers, DEFAULT_CHECKSUM)
     assert algorithm is not None
     md5, checksum = hashlib.md5(), Checksum(algorithm)
     hashers: list[Hasher] = [md5, checksum]
     writer = call.blobs.new_writer(hashers, max(estimate, 0))
-    return _Upload(form, key, headers, size, writer, md5, checksum, expected, estimate)
+    return _Upload(form, key, headers, size, writer, md5, checksum, expected, estimate, tags, acl)
 
 
 async def _authenticate(call: S3Call, form: Form, region: str) -> Size:
@@ -305,13 +316,29 @@ async def _authenticate(call: S3Call, form: Form, region: str) -> Size:
     if signed is None:
         return Size()
     resolver = call.s3.credentials
-    found = None if resolver is None else await resolver.resolve(signed.access_key_id)
-    if found is None or resolver is None:
+    if resolver is None:
         raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=signed.access_key_id)
-    secret, principal = found
+    token = form.get("x-amz-security-token")
+    session_keys: dict[str, tuple[str, ...]] | None = None
+    if token is not None:  # temporary credentials (STS, share links): as a signed request's (http/app.py)
+        temporary = await resolver.resolve_temporary(signed.access_key_id, token, clock.now())
+        if temporary is None:
+            raise AwsError("InvalidToken", "The provided token is malformed or otherwise invalid.", 400)
+        secret, principal, session_keys = temporary
+    else:
+        found = await resolver.resolve(signed.access_key_id)
+        if found is None:
+            raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=signed.access_key_id)
+        secret, principal = found
     post_policy.verify(signed, secret)
+    if principal.session is not None:  # the signature first, then the session's expiry and scope
+        principal.session.check(clock.now())
+        if principal.session.services and "s3" not in principal.session.services:
+            raise AwsError("InvalidToken", "The provided token is malformed or otherwise invalid.", 400)
+        session_may_call(principal, "s3", None)
     ctx = call.ctx
     ctx.principal, ctx.signature_version, ctx.secret = principal, signed.version, secret
+    ctx.session_keys = session_keys
     resolver.note_used(signed.access_key_id, "s3", region)
     assert call.bucket is not None
     policy = post_policy.read_policy(signed.policy)
@@ -331,27 +358,30 @@ def _headers_stand_for_fields(call: S3Call, headers: dict[str, str]) -> None:
         request_headers[name] = value
 
 
-async def _store(call: S3Call, upload: _Upload) -> Response:
+async def _store(call: S3Call, bucket: Bucket, upload: _Upload) -> Response:
     assert call.bucket is not None
     algorithm = upload.checksum.algorithm
     checksum = {"algorithm": algorithm, "value": upload.checksum.b64digest(), "type": "FULL_OBJECT"}
     record = ObjectRecord(call.bucket, upload.key, upload.received, upload.md5.hexdigest(), time.time(),
-                          [(upload.writer.blob_id, upload.received)], object_headers(upload.headers), checksum)
+                          [(upload.writer.blob_id, upload.received)], object_headers(upload.headers), checksum,
+                          tags=upload.tags, acl=upload.acl)
     await commit_object(call, record)
-    return _answer(call, upload.form, record)
+    return _answer(call, upload.form, record, written_headers(bucket, record))
 
 
-def _answer(call: S3Call, form: Form, record: ObjectRecord) -> Response:
+def _answer(call: S3Call, form: Form, record: ObjectRecord, written: list[tuple[str, str]]) -> Response:
+    """S3's answer, with PutObject's ``x-amz-version-id`` (on a versioned bucket) and ``x-amz-expiration``
+    (RESTObjectPOST.html lists both among the response headers)."""
     redirect = form.get("success_action_redirect") or form.get("redirect")
     if redirect:
         url = post_policy.redirect_to(redirect, record.bucket, record.key, record.etag)
         if url is not None:
-            return Response(303, [("location", url)])
+            return Response(303, [("location", url), *written])
     host = call.headers.get("host", "localhost")
     virtual = call.s3.virtual_host_bucket(call.request) is not None
     location = post_policy.object_location("https" if call.request.secure else "http", host, record.bucket,
                                            record.key, virtual)
-    headers = [("etag", record.quoted_etag), ("location", location), *checksum_headers(record.checksum)]
+    headers = [("etag", record.quoted_etag), ("location", location), *checksum_headers(record.checksum), *written]
     status = form.get("success_action_status")
     if status == "201":
         body = xml.document("PostResponse", xml.tag("Location", location) + xml.tag("Bucket", record.bucket)

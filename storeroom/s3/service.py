@@ -7,21 +7,23 @@ virtual-hosted style ``bucket.<domain>/key`` when the Host is a subdomain of ``l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
-from storeroom.authz import Authorizer
+from storeroom.authz import ALLOWED, Authorizer
 from storeroom.config import Settings
 from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Request, Response
-from storeroom.policy import Evaluation
-from storeroom.s3 import cors, encryption, xml
-from storeroom.s3.operations import Operation, match_operation
+from storeroom.policy import Evaluation, PolicySource
+from storeroom.s3 import access, acl, cors, encryption, tagging, xml
+from storeroom.s3.operations import CONTROL_ROW, Operation, match_operation
 from storeroom.store.blob_backend import Blobs
 from storeroom.store.meta import Bucket, MetaStore
+from storeroom.store.versions import valid_version_id
 
 if TYPE_CHECKING:
     from storeroom.identity import CredentialResolver
@@ -66,18 +68,86 @@ class S3Call:
     def object_arn(self, key: str | None = None, bucket: str | None = None) -> str:
         return f"arn:aws:s3:::{bucket or self.bucket}/{self.key if key is None else key}"
 
-    async def check(self, action: str, resource: str, bucket: str | None = None) -> Evaluation:
+    async def check(self, action: str, resource: str, bucket: str | None = None,
+                    extra: Mapping[str, Sequence[str]] | None = None) -> Evaluation:
         """Judge ``action`` on ``resource`` with the caller's policies and the policy of ``bucket`` (default:
-        the request's bucket), in this request's condition-key context."""
+        the request's bucket), in this request's condition-key context (``extra``: keys a handler knows, such as
+        the tags a PutObjectTagging body sets).  Past the policies: an object's existing tags when a policy in
+        play asks for them (s3:ExistingObjectTag), Block Public Access's RestrictPublicBuckets, and ACL grants
+        when the bucket has ACLs enabled (s3/acl.py, s3/access.py)."""
         bucket = bucket or self.bucket
-        bucket_policy = await self.s3.authorizer.bucket_policy(bucket) if bucket else None
-        if bucket_policy is not None and self.ctx.principal.is_root and action in ROOT_KEEPS:
+        authorizer = self.s3.authorizer
+        bucket_policy = await authorizer.bucket_policy(bucket) if bucket else None
+        principal = self.ctx.principal
+        if bucket_policy is not None and principal.is_root and action in ROOT_KEEPS:
             bucket_policy = None  # a bucket policy cannot lock the account root out of the policy itself
-        return await self.s3.authorizer.check(self.ctx, action, resource, None, bucket_policy, s3_condition_keys)
+        if principal.is_root and bucket_policy is None:
+            return await authorizer.check(self.ctx, action, resource, extra, None, s3_condition_keys)
+        if action.lower() in EXISTING_TAG_ACTIONS and await self._policies_read_tags(bucket_policy):
+            extra = {**(extra or {}), **await self._existing_tags(resource, bucket)}
+        verdict = await authorizer.check(self.ctx, action, resource, extra, bucket_policy, s3_condition_keys)
+        if bucket is None or verdict.decision == "explicitDeny":
+            return verdict
+        if verdict.allowed:
+            if principal.is_anonymous and bucket_policy is not None and await self._restricted(bucket, bucket_policy):
+                return Evaluation("implicitDeny", "because public access is restricted by the RestrictPublicBuckets "
+                                  "block public access setting")
+            return verdict
+        if await self._acl_allows(action, resource, bucket):
+            return ALLOWED
+        return verdict
 
-    async def require(self, action: str, resource: str, bucket: str | None = None) -> None:
+    async def _policies_read_tags(self, bucket_policy: PolicySource | None) -> bool:
+        """Whether a policy in play names s3:ExistingObjectTag (only then are the object's tags read)."""
+        sources = [] if bucket_policy is None else [bucket_policy]
+        principal = self.ctx.principal
+        if principal.type == "IAMUser":
+            policies = await self.s3.authorizer.principal_policies(principal)
+            sources += [*policies.identity, *([policies.boundary] if policies.boundary else [])]
+        return any(_mentions_existing_tags(src.policy.text) for src in sources)
+
+    async def _existing_tags(self, resource: str, bucket: str | None) -> dict[str, Sequence[str]]:
+        prefix = f"arn:aws:s3:::{bucket}/"
+        if bucket is None or not resource.startswith(prefix):
+            return {}
+        key = resource[len(prefix):]
+        version = self.args.get("versionId") if key == self.key and bucket == self.bucket else None
+        record = await (self.meta.get_object(bucket, key) if version is None or not valid_version_id(version)
+                        else self.meta.get_version(bucket, key, version))
+        if record is None or not record.tags:
+            return {}
+        return dict(tagging.condition_keys(record.tags, "s3:existingobjecttag"))
+
+    async def _restricted(self, bucket: str, bucket_policy: PolicySource) -> bool:
+        """RestrictPublicBuckets with a public policy: an anonymous caller gets nothing from it."""
+        record = await self.meta.get_bucket(bucket)
+        if record is None or not (await access.effective(self, record)).restrict_buckets:
+            return False
+        return access.policy_text_is_public(bucket_policy.policy.text)
+
+    async def _acl_allows(self, action: str, resource: str, bucket: str) -> bool:
+        """An ACL grant of the bucket (bucket actions, and writes of new objects) or of the object."""
+        lowered = action.lower()
+        object_level = lowered in acl.OBJECT_ACL_ACTIONS
+        if not object_level and lowered not in acl.BUCKET_ACL_ACTIONS:
+            return False
+        record = await self.meta.get_bucket(bucket)
+        if record is None or not acl.acls_enabled(record):
+            return False
+        ignore = (await access.effective(self, record)).ignore_acls
+        anonymous = self.ctx.principal.is_anonymous
+        if not object_level:
+            return acl.grants_allow(await acl.bucket_grants(self, bucket), lowered, False, anonymous, ignore)
+        key = resource[len(f"arn:aws:s3:::{bucket}/"):]
+        version = self.args.get("versionId") if key == self.key and bucket == self.bucket else None
+        obj = await (self.meta.get_object(bucket, key) if version is None or not valid_version_id(version)
+                     else self.meta.get_version(bucket, key, version))
+        return obj is not None and acl.grants_allow(obj.acl, lowered, True, anonymous, ignore)
+
+    async def require(self, action: str, resource: str, bucket: str | None = None,
+                      extra: Mapping[str, Sequence[str]] | None = None) -> None:
         """AccessDenied unless the caller may perform ``action`` on ``resource``."""
-        decision = await self.check(action, resource, bucket)
+        decision = await self.check(action, resource, bucket, extra)
         if not decision.allowed:
             raise access_denied(self.ctx, action, resource, decision)
 
@@ -97,6 +167,19 @@ class S3Call:
         return (await self.check("s3:ListBucket", self.bucket_arn())).allowed
 
 
+# Actions on which s3:ExistingObjectTag/<key> is set (the Service Authorization Reference's list for S3)
+EXISTING_TAG_ACTIONS = frozenset(a.lower() for a in (
+    "s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAcl", "s3:GetObjectVersionAcl", "s3:GetObjectTagging",
+    "s3:GetObjectVersionTagging", "s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:DeleteObjectTagging",
+    "s3:DeleteObjectVersionTagging", "s3:PutObjectAcl", "s3:PutObjectVersionAcl", "s3:GetObjectAttributes",
+    "s3:GetObjectVersionAttributes", "s3:RestoreObject"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _mentions_existing_tags(text: str) -> bool:
+    return "existingobjecttag" in text.lower()
+
+
 # Condition keys S3 sets from request headers (https://docs.aws.amazon.com/service-authorization/latest/reference/
 # list_amazons3.html#amazons3-policy-keys), and from the query string for listings.
 _HEADER_KEYS = {
@@ -107,8 +190,15 @@ _HEADER_KEYS = {
     "x-amz-metadata-directive": "s3:x-amz-metadata-directive",
     "x-amz-storage-class": "s3:x-amz-storage-class",
     "x-amz-content-sha256": "s3:x-amz-content-sha256",
+    "x-amz-grant-read": "s3:x-amz-grant-read",
+    "x-amz-grant-write": "s3:x-amz-grant-write",
+    "x-amz-grant-read-acp": "s3:x-amz-grant-read-acp",
+    "x-amz-grant-write-acp": "s3:x-amz-grant-write-acp",
+    "x-amz-grant-full-control": "s3:x-amz-grant-full-control",
+    "x-amz-object-ownership": "s3:x-amz-object-ownership",
 }
-_QUERY_KEYS = {"prefix": "s3:prefix", "delimiter": "s3:delimiter", "max-keys": "s3:max-keys"}
+_QUERY_KEYS = {"prefix": "s3:prefix", "delimiter": "s3:delimiter", "max-keys": "s3:max-keys",
+               "versionId": "s3:versionid"}
 ALL_BUCKETS = "arn:aws:s3:::*"
 ROOT_KEEPS = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"})
 
@@ -122,6 +212,12 @@ def s3_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
     for arg, key in _QUERY_KEYS.items():
         if arg in request.args:
             keys[key] = (request.args[arg],)
+    tags = request.headers.get("x-amz-tagging")
+    if tags is not None:
+        try:
+            keys.update(tagging.condition_keys(tagging.parse_header(tags), "s3:requestobjecttag"))
+        except AwsError:
+            pass  # the handler answers the header's fault
     if ctx.operation == "PostObject":  # a form's upload: "s3:authtype ... POST"
         if not ctx.principal.is_anonymous:
             keys["s3:signatureversion"] = (ctx.signature_version,)
@@ -224,6 +320,10 @@ class S3Service:
         if key is not None and len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
             raise AwsError("KeyTooLongError", Size=str(len(key.encode("utf-8", "surrogatepass"))),
                            MaxSizeAllowed=str(MAX_KEY_BYTES))
+        control = access.control_operation(request.method, request.path, request.headers)
+        if control is not None:  # S3 Control's account-level Block Public Access, on this endpoint
+            ctx.operation = control
+            return await access.handle_control(S3Call(ctx, self, CONTROL_ROW, None, None), control)
         operation = match_operation(request.method, bucket, key, request.args, request.headers)
         ctx.operation = operation.name
         ctx.bucket, ctx.key = bucket, key
@@ -236,7 +336,10 @@ class S3Service:
         if operation.action:
             # ListBuckets is asked on arn:aws:s3:::* (what AWS's examples grant s3:ListAllMyBuckets on)
             resource = call.object_arn() if key is not None else (call.bucket_arn() if bucket else ALL_BUCKETS)
-            await call.require(operation.action, resource)
+            # a request naming a version needs the version's own action (s3:GetObjectVersion …)
+            action = operation.version_action if operation.version_action and "versionId" in request.args \
+                else operation.action
+            await call.require(action, resource)
         if key is not None:
             encryption.check_request(operation.name, request.headers)
         return encryption.answer(call, await operation.handler(call))

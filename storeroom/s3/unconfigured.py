@@ -2,10 +2,9 @@
 or object on which the setting is not configured -- which is what is true of every Storeroom bucket.
 
 Tools read all of these when they manage a bucket (Terraform's aws_s3_bucket refresh, Ansible's s3_bucket and
-s3_object), and stop or warn on a 501.  Each answer states the truth: no tags, no lifecycle rules, no public
-access block (public bucket policies take effect), ACLs disabled (BucketOwnerEnforced),
-no website, no access logging, no replication, the bucket owner pays, no transfer acceleration, no Object Lock,
-no event notifications.  The writes of these settings still answer 501 NotImplemented (operations.py).
+s3_object), and stop or warn on a 501.  Each answer states the truth: no website, no replication, the bucket
+owner pays, no transfer acceleration, no Object Lock, no event notifications.  The writes of these settings
+still answer 501 NotImplemented (operations.py).  (Default encryption is built: storeroom/s3/encryption.py.)
 
 The bucket (and the key) must exist: NoSuchBucket / NoSuchKey come before the not-configured answer.  Error
 codes and messages: https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html and S3's answers.
@@ -45,38 +44,12 @@ def _document(root: str, inner: str = "", namespace: str = xml.S3_NS) -> Handler
     return handler
 
 
-get_bucket_tagging = _not_configured("NoSuchTagSet", "The TagSet does not exist")
-get_bucket_lifecycle = _not_configured("NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist")
-get_public_access_block = _not_configured("NoSuchPublicAccessBlockConfiguration",
-                                          "The public access block configuration was not found")
 get_bucket_website = _not_configured("NoSuchWebsiteConfiguration",
                                      "The specified bucket does not have a website configuration")
 get_bucket_replication = _not_configured("ReplicationConfigurationNotFoundError",
                                          "The replication configuration was not found")
 get_object_lock_configuration = _not_configured("ObjectLockConfigurationNotFoundError",
                                                 "Object Lock configuration does not exist for this bucket")
-# ACLs are disabled on every bucket: S3's default "bucket owner enforced" Object Ownership.
-get_bucket_ownership_controls = _document(
-    "OwnershipControls", "<Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule>")
-# S3 answers logging in a namespace of its own.
 get_bucket_request_payment = _document("RequestPaymentConfiguration", "<Payer>BucketOwner</Payer>")
 get_bucket_accelerate = _document("AccelerateConfiguration")  # never configured: no Status
 get_bucket_notification = _document("NotificationConfiguration")
-
-
-async def get_object_tagging(call: S3Call) -> Response:
-    """Objects carry no tags in Storeroom (PutObject refuses ``x-amz-tagging``): an empty TagSet."""
-    assert call.bucket is not None and call.key is not None
-    if await call.meta.get_object(call.bucket, call.key) is None:
-        await call.existing_bucket()
-        raise AwsError("NoSuchKey", Key=call.key)
-    await call.existing_bucket()
-    return Response(200, list(XML_HEADERS), xml.document("Tagging", "<TagSet></TagSet>"))
-
-
-def refuse_object_tags(call: S3Call) -> None:
-    """PutObject, CopyObject, CreateMultipartUpload with tags: not stored, so not accepted (GetObjectTagging
-    answers an empty TagSet, which must stay true)."""
-    if call.headers.get("x-amz-tagging", "").strip():
-        raise AwsError("NotImplemented", "Object tags (x-amz-tagging) are not implemented by Storeroom.",
-                       Header="x-amz-tagging")

@@ -12,13 +12,13 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from storeroom.errors import AwsError
-from storeroom.store import bucket_stats, generation
+from storeroom.store import bucket_stats, generation, versions
 from storeroom.store.encrypted_blobs import INSERT_KEY
 from storeroom.store.sql import NO_LIMIT, POSTGRESQL, SQLITE, Conn, Database, Row, locking
 
@@ -43,7 +43,10 @@ CREATE TABLE IF NOT EXISTS access_keys (
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY,
     region TEXT NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    versioning TEXT,                  -- NULL: never versioned, else 'Enabled' or 'Suspended' (schema 8)
+    ownership TEXT,                   -- Object Ownership, NULL: BucketOwnerEnforced (ACLs disabled)
+    public_block TEXT                 -- Block Public Access: NULL none, else 4 flags '1'/'0' (s3/access.py)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL REFERENCES buckets(name),
@@ -55,7 +58,46 @@ CREATE TABLE IF NOT EXISTS objects (
     -- x-amz-meta-*, ...), "c": {"algorithm", "value", "type"} or null}: one document, decoded once per read
     doc TEXT NOT NULL,
     parts INTEGER NOT NULL DEFAULT 0, -- number of parts of a multipart object, 0 otherwise
+    version_id TEXT NOT NULL DEFAULT 'null',  -- (schema 8) S3's version id: 'null' in unversioned buckets
+    seq INTEGER NOT NULL DEFAULT 0,   -- orders the versions of a key: the current one has the greatest
     PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+-- The versions of a key that are not its current object (store/versions.py): noncurrent versions and every
+-- delete marker, with the columns of objects in the same order (a version moves between the two tables as
+-- it is), plus whether it is a delete marker.  Fields later features keep per version go in both tables
+-- (a column) or in doc (a JSON member).
+CREATE TABLE IF NOT EXISTS object_versions (
+    bucket TEXT NOT NULL REFERENCES buckets(name),
+    key TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    mtime REAL NOT NULL,
+    doc TEXT NOT NULL,
+    parts INTEGER NOT NULL DEFAULT 0,
+    version_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    marker INTEGER NOT NULL DEFAULT 0, -- 1: a delete marker (no bytes)
+    PRIMARY KEY (bucket, key, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS object_versions_by_id ON object_versions(bucket, key, version_id);
+-- What lifecycle runs did, written in the transaction that did it, until it is in the audit trail (schema 8:
+-- s3/lifecycle_run.py): a run killed after its commit still leaves its audit record.
+CREATE TABLE IF NOT EXISTS lifecycle_outbox (
+    id INTEGER PRIMARY KEY,
+    time REAL NOT NULL,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version_id TEXT,
+    operation TEXT NOT NULL,          -- as S3's server access log names it: S3.EXPIRE.OBJECT ...
+    rule_id TEXT NOT NULL,
+    size INTEGER NOT NULL
+);
+-- Bucket settings read off the hot path, as JSON: 'tagging', 'lifecycle', 'acl' (schema 8), 'encryption' (9)
+CREATE TABLE IF NOT EXISTS bucket_config (
+    bucket TEXT NOT NULL REFERENCES buckets(name) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (bucket, name)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS uploads (
     upload_id TEXT PRIMARY KEY,
@@ -64,7 +106,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     initiated REAL NOT NULL,
     headers TEXT NOT NULL,
     checksum_algorithm TEXT,
-    checksum_type TEXT                -- COMPOSITE or FULL_OBJECT when checksum_algorithm is set
+    checksum_type TEXT,               -- COMPOSITE or FULL_OBJECT when checksum_algorithm is set
+    extra TEXT                        -- (schema 8) JSON {"t": tags, "a": ACL grants} the object will get
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, upload_id);
 CREATE TABLE IF NOT EXISTS parts (
@@ -101,18 +144,13 @@ CREATE TABLE IF NOT EXISTS bucket_cors (
     bucket TEXT PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
     rules TEXT NOT NULL
 ) WITHOUT ROWID;
--- encrypted blobs' data keys (schema 8, storeroom/store/encrypted_blobs.py): wrapped by the master key whose
+-- encrypted blobs' data keys (schema 9, storeroom/store/encrypted_blobs.py): wrapped by the master key whose
 -- fingerprint is key_id (a blob without a row is stored in clear)
 CREATE TABLE IF NOT EXISTS blob_keys (
     blob_id TEXT PRIMARY KEY,
     key_id TEXT NOT NULL,
     wrapped BLOB NOT NULL,
     created REAL NOT NULL
-) WITHOUT ROWID;
--- a bucket's default encryption (schema 8, storeroom/s3/encryption.py): the configuration as stored
-CREATE TABLE IF NOT EXISTS bucket_encryption (
-    bucket TEXT PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
-    config TEXT NOT NULL
 ) WITHOUT ROWID;
 -- the console's signed-out sessions and shown one-time notes, until they expire (storeroom/console/sessions.py)
 CREATE TABLE IF NOT EXISTS console_spent (
@@ -124,6 +162,12 @@ CREATE TABLE IF NOT EXISTS console_spent (
 
 @dataclass(slots=True)
 class ObjectRecord:
+    """One version of an object (the only one, ``null``, in an unversioned bucket).
+
+    ``tags`` and ``acl`` live in the row's JSON ``doc`` with the blobs and headers, as members written only when
+    set ("t", "a"), so that an object without them costs nothing more; a later per-version field (a wrapped data
+    key) can join them there."""
+
     bucket: str
     key: str
     size: int
@@ -133,6 +177,11 @@ class ObjectRecord:
     headers: dict[str, str]
     checksum: dict[str, str] | None = None
     parts: int = 0
+    version_id: str = "null"
+    seq: int = 0
+    marker: bool = False                     # a delete marker (no bytes, no headers)
+    tags: dict[str, str] | None = None
+    acl: list[list[str]] | None = None       # explicit grants [[grantee type, grantee, permission]] (s3/acl.py)
 
     @property
     def quoted_etag(self) -> str:
@@ -144,6 +193,10 @@ class Bucket:
     name: str
     region: str
     created: float
+    versioning: str | None = None            # None (never versioned), "Enabled", "Suspended"
+    ownership: str | None = None             # None: BucketOwnerEnforced
+    public_block: str | None = None          # None, or 4 flags "1"/"0" (s3/access.py)
+    lifecycle: str | None = None             # the lifecycle configuration's JSON (s3/lifecycle.py), if any
 
 
 @dataclass(slots=True)
@@ -155,6 +208,8 @@ class Upload:
     headers: dict[str, str]
     checksum_algorithm: str | None
     checksum_type: str | None = None
+    tags: dict[str, str] | None = None       # what the completed object gets (x-amz-tagging, ACL headers)
+    acl: list[list[str]] | None = None
 
 
 @dataclass(slots=True)
@@ -185,6 +240,18 @@ class Completion:
             obj.blobs) and obj.blobs[0][0] == self.first_blob
 
 
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """What a DELETE did to one key: removed version ``version_id`` (``marker``: it was a delete marker), or,
+    asked without a version id in a versioned bucket, made the delete marker ``marker_id``."""
+
+    key: str
+    version_id: str | None
+    found: bool = False
+    marker: bool = False
+    marker_id: str | None = None
+
+
 @dataclass(slots=True)
 class AccessKey:
     access_key_id: str
@@ -194,21 +261,27 @@ class AccessKey:
     created: float
 
 
-def _object_from_row(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
-    key, size, etag, mtime, doc, parts = row
+def object_from_row(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
+    key, size, etag, mtime, doc, parts, version_id, seq = row[:8]
     fields = json.loads(doc)
-    return ObjectRecord(bucket, key, size, etag, mtime, fields["b"], fields["h"], fields["c"], parts)
+    return ObjectRecord(bucket, key, size, etag, mtime, fields["b"], fields["h"], fields["c"], parts, version_id,
+                        seq, bool(row[8]) if len(row) > 8 else False, fields.get("t"), fields.get("a"))
 
 
-def _object_doc(obj: ObjectRecord) -> str:
-    return json.dumps({"b": obj.blobs, "h": obj.headers, "c": obj.checksum}, separators=(",", ":"))
+def object_doc(obj: ObjectRecord) -> str:
+    fields: dict[str, Any] = {"b": obj.blobs, "h": obj.headers, "c": obj.checksum}
+    if obj.tags:
+        fields["t"] = obj.tags
+    if obj.acl is not None:
+        fields["a"] = obj.acl
+    return json.dumps(fields, separators=(",", ":"))
 
 
-def _doc_blob_ids(doc: str) -> list[str]:
+def doc_blob_ids(doc: str) -> list[str]:
     return [blob_id for blob_id, _ in json.loads(doc)["b"]]
 
 
-_OBJECT_COLUMNS = "key, size, etag, mtime, doc, parts"
+OBJECT_COLUMNS = "key, size, etag, mtime, doc, parts, version_id, seq"
 
 
 class MetaStore:
@@ -294,6 +367,16 @@ class MetaStore:
             return str(row[0])
         return await self.db.write(job)
 
+    async def put_setting(self, name: str, value: str | None) -> None:
+        """An account-wide S3 setting in ``kv`` (None deletes it); every worker's bucket caches reload."""
+        async def job(conn: Conn) -> None:
+            if value is None:
+                await conn.run("DELETE FROM kv WHERE name = ?", (name,))
+            else:
+                await conn.run("INSERT INTO kv(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
+                               "value = excluded.value", (name, value))
+        await self.db.write(job, bump=(generation.BUCKETS,))
+
     def iam_generation(self) -> int:
         """Bumped by every change to credentials or policies: caches compare it to know they are stale."""
         return self.generations.get(generation.IAM)
@@ -366,7 +449,9 @@ class MetaStore:
         return await self._buckets.get(name)
 
     async def _load_bucket(self, name: str) -> Bucket | None:
-        row = await self.db.read.one("SELECT name, region, created FROM buckets WHERE name = ?", (name,))
+        row = await self.db.read.one(
+            "SELECT name, region, created, versioning, ownership, public_block, (SELECT value FROM bucket_config "
+            "WHERE bucket = buckets.name AND name = 'lifecycle') FROM buckets WHERE name = ?", (name,))
         return None if row is None else Bucket(*row)
 
     async def list_buckets(self, *, after: str = "", prefix: str = "", region: str | None = None,
@@ -378,16 +463,58 @@ class MetaStore:
             (after, len(prefix), prefix, region, region, limit))
         return [Bucket(*r) for r in rows]
 
-    async def create_bucket(self, name: str, region: str) -> bool:
-        """False if it already exists."""
+    async def create_bucket(self, name: str, region: str, *, ownership: str | None = None,
+                            public_block: str | None = "1111", acl: str | None = None) -> bool:
+        """False if it already exists.  A new bucket has Block Public Access on (``public_block``) and ACLs
+        disabled (``ownership`` None), as AWS's since April 2023, unless the request said otherwise; ``acl``:
+        the bucket ACL's JSON when ACLs are enabled."""
         async def job(conn: Conn) -> bool:
-            return await conn.run(
-                "INSERT INTO buckets(name, region, created) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
-                (name, region, time.time())) == 1
+            created = await conn.run(
+                "INSERT INTO buckets(name, region, created, ownership, public_block) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(name) DO NOTHING", (name, region, time.time(), ownership, public_block)) == 1
+            if created and acl is not None:
+                await conn.run("INSERT INTO bucket_config(bucket, name, value) VALUES (?, 'acl', ?)", (name, acl))
+            return created
+        return await self.db.write(job, bump=(generation.BUCKETS,))
+
+    async def set_bucket_setting(self, bucket: str, column: str, value: str | None,
+                                 check: Callable[[Bucket], None] | None = None) -> bool:
+        """Sets one of the bucket's own columns (``versioning``, ``ownership``, ``public_block``); ``check``
+        may refuse (an AwsError) seeing the bucket's row, in the same transaction.  False if the bucket is
+        gone.  Every worker's bucket cache reloads."""
+        assert column in ("versioning", "ownership", "public_block")
+
+        async def job(conn: Conn) -> bool:
+            row = await conn.one(f"SELECT name, region, created, versioning, ownership, public_block FROM buckets "
+                                 f"WHERE name = ?{locking(conn, 'UPDATE')}", (bucket,))
+            if row is None:
+                return False
+            if check is not None:
+                check(Bucket(*row))
+            await conn.run(f"UPDATE buckets SET {column} = ? WHERE name = ?", (value, bucket))
+            return True
+        return await self.db.write(job, bump=(generation.BUCKETS,))
+
+    async def get_bucket_config(self, bucket: str, name: str) -> str | None:
+        """A bucket setting kept as JSON in ``bucket_config`` ('tagging', 'lifecycle', 'acl')."""
+        row = await self.db.read.one("SELECT value FROM bucket_config WHERE bucket = ? AND name = ?", (bucket, name))
+        return None if row is None else str(row[0])
+
+    async def put_bucket_config(self, bucket: str, name: str, value: str | None) -> bool:
+        """Sets (or with None deletes) a bucket setting; False if the bucket is gone."""
+        async def job(conn: Conn) -> bool:
+            if await conn.one(f"SELECT 1 FROM buckets WHERE name = ?{locking(conn, 'KEY SHARE')}", (bucket,)) is None:
+                return False
+            if value is None:
+                await conn.run("DELETE FROM bucket_config WHERE bucket = ? AND name = ?", (bucket, name))
+            else:
+                await conn.run("INSERT INTO bucket_config(bucket, name, value) VALUES (?, ?, ?) ON CONFLICT(bucket, "
+                               "name) DO UPDATE SET value = excluded.value", (bucket, name, value))
+            return True
         return await self.db.write(job, bump=(generation.BUCKETS,))
 
     async def delete_bucket(self, name: str) -> str:
-        """'deleted', 'missing' or 'not-empty' (objects or multipart uploads remain).  The bucket's row is
+        """'deleted', 'missing' or 'not-empty' (objects, versions or multipart uploads remain).  The bucket's row is
         locked first: writes in flight in the bucket finish before the emptiness check, later ones wait and
         then find no bucket (``locking``)."""
         async def job(conn: Conn) -> str:
@@ -395,6 +522,8 @@ class MetaStore:
                 return "missing"
             if await conn.one("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)):
                 return "not-empty"
+            if await conn.one("SELECT 1 FROM object_versions WHERE bucket = ? LIMIT 1", (name,)):
+                return "not-empty"  # every version and delete marker must go first, as S3 requires
             if await conn.one("SELECT 1 FROM uploads WHERE bucket = ? LIMIT 1", (name,)):
                 return "not-empty"
             await conn.run("DELETE FROM buckets WHERE name = ?", (name,))
@@ -421,21 +550,36 @@ class MetaStore:
     # -- objects -----------------------------------------------------------------------------------------
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        """The key's current version, unless that is a delete marker (then None, as for a missing key)."""
         row = await self.db.read.one(
-            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
-        return None if row is None else _object_from_row(bucket, row)
+            f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
+        return None if row is None else object_from_row(bucket, row)
+
+    async def get_version(self, bucket: str, key: str, version_id: str) -> ObjectRecord | None:
+        """One version of the key (current or not; a delete marker has ``marker`` set), or None."""
+        row = await versions.find_version(self.db.read, bucket, key, version_id)
+        return None if row is None else object_from_row(bucket, row)
+
+    async def latest_marker(self, bucket: str, key: str) -> ObjectRecord | None:
+        """The delete marker that is the key's latest version, if it is one (GET of a deleted key answers 404
+        naming it).  Only asked once the key has no current object."""
+        row = await versions.newest_noncurrent(self.db.read, bucket, key)
+        if row is None or not row[8] or await self.get_object(bucket, key) is not None:
+            return None
+        return object_from_row(bucket, row)
 
     async def put_object(self, obj: ObjectRecord, *, if_none_match: bool = False,
                          if_match: str | None = None, discard_upload: str | None = None,
                          completed_request: str | None = None, same_blobs: bool = False) -> tuple[str, list[str]]:
-        """Insert or replace; returns (outcome, blob ids no longer referenced).
+        """Insert or replace the key's current version; returns (outcome, blob ids no longer referenced).
 
         outcome: 'ok', 'no-bucket', 'exists' (``if_none_match`` and the key exists), 'etag-mismatch'
         (``if_match`` given and the current ETag differs or the key is missing), 'no-upload'
         (``discard_upload`` no longer exists: a concurrent complete or abort won), 'parts-changed' (a part
         the object is made of was replaced by a concurrent UploadPart since the caller listed them),
         'changed' (``same_blobs``: a metadata-only update whose object was overwritten or deleted meanwhile,
-        so the blobs it would keep may be gone).
+        so the blobs it would keep may be gone; or the bucket is versioned, where the previous version keeps
+        its blobs and the new one may not share them).
         The check and the write happen in one transaction, so conditional writes are atomic: SQLite has one
         writer; PostgreSQL runs this READ COMMITTED with row locks (the bucket's, the upload's, then the
         object's: ``locking``), so concurrent writes of *other* keys never abort each other, and writes of the
@@ -443,12 +587,23 @@ class MetaStore:
         (``discard_upload``) deletes it with its parts; the parts' blobs the object does not use are returned
         as unreferenced; with ``completed_request`` (the digest of the completing request) it is remembered in
         ``completed_uploads``, in the same transaction, for the retries of that request.
+
+        Versions (store/versions.py): the bucket's versioning state is read in the same transaction.  Unversioned,
+        the key's row is replaced (its blobs are freed).  Enabled, the current version becomes noncurrent and
+        ``obj`` gets a new version id; Suspended, ``obj`` is the ``null`` version, replacing the key's previous
+        ``null`` version wherever it is.  ``obj.version_id`` and ``obj.seq`` are set to what was stored.
         """
         keys = self._new_keys(b for b, _ in obj.blobs)
 
         async def job(conn: Conn) -> tuple[str, list[str]]:
-            if await conn.one(_BUCKET_SHARED[conn.dialect], (obj.bucket,)) is None:
+            bucket_row = await conn.one(_BUCKET_SHARED[conn.dialect], (obj.bucket,))
+            if bucket_row is None:
                 return "no-bucket", []
+            versioning: str | None = bucket_row[0]
+            if versioning is not None:
+                if same_blobs:
+                    return "changed", []
+                await versions.lock_key(conn, obj.bucket, obj.key)
             upload_found = discard_upload is None or await conn.one(
                 f"SELECT 1 FROM uploads WHERE upload_id = ?{locking(conn, 'UPDATE')}", (discard_upload,)) is not None
             kept = {b for b, _ in obj.blobs}
@@ -465,14 +620,12 @@ class MetaStore:
                         "SELECT blob_id FROM parts WHERE upload_id = ?", (discard_upload,))}
                     if not kept <= part_blobs:
                         return "parts-changed", []
-                if old is None:
-                    if await conn.run(_INSERT_OBJECT, _object_params(obj)) == 0:
-                        continue
-                else:
-                    await conn.run(_UPDATE_OBJECT, (*_object_params(obj)[2:], obj.bucket, obj.key))
+                unreferenced = await self._place(conn, obj, old, versioning)
+                if unreferenced is None:
+                    continue
                 if keys:
                     await self._insert_keys(conn, keys)
-                unreferenced = [b for b in _doc_blob_ids(old[1]) if b not in kept] if old is not None else []
+                unreferenced = [b for b in unreferenced if b not in kept]
                 if discard_upload is not None:
                     await self._complete(conn, obj, discard_upload, completed_request)
                     unreferenced = sorted(part_blobs - kept) + unreferenced
@@ -481,14 +634,38 @@ class MetaStore:
         return await self.db.write(job, serializable=False)
 
     @staticmethod
+    async def _place(conn: Conn, obj: ObjectRecord, old: Row | None, versioning: str | None) -> list[str] | None:
+        """Writes ``obj`` as the key's current version; the blob ids the write unreferenced (None: another
+        writer inserted the key meanwhile, look again)."""
+        freed: list[str] = []
+        if versioning is None:
+            obj.version_id, obj.seq = "null", int(obj.mtime * 1_000_000)
+            if old is not None:
+                freed = doc_blob_ids(old[4])
+        else:
+            obj.seq = versions.next_seq(await versions.previous_seq(conn, obj.bucket, obj.key, old))
+            obj.version_id = versions.new_version_id() if versioning == "Enabled" else "null"
+            if old is not None:
+                if versioning != "Enabled" and old[6] == "null":
+                    freed = doc_blob_ids(old[4])
+                else:
+                    await versions.demote(conn, obj.bucket, old)
+            if versioning != "Enabled":
+                freed += await versions.drop_null_version(conn, obj.bucket, obj.key)
+        if old is None:
+            return freed if await conn.run(_INSERT_OBJECT, _object_params(obj)) else None
+        await conn.run(_UPDATE_OBJECT, (*_object_params(obj)[2:], obj.bucket, obj.key))
+        return freed
+
+    @staticmethod
     def _refused(old: Row | None, obj: ObjectRecord, if_none_match: bool, if_match: str | None,
                  same_blobs: bool) -> str | None:
         """Why a conditional write may not happen, seeing the key's current row (None: it may)."""
         if if_none_match and old is not None:
             return "exists"
-        if if_match is not None and (old is None or if_match not in ("*", old[0])):
+        if if_match is not None and (old is None or if_match not in ("*", old[2])):
             return "etag-mismatch"
-        if same_blobs and (old is None or _doc_blob_ids(old[1]) != [b for b, _ in obj.blobs]):
+        if same_blobs and (old is None or doc_blob_ids(old[4]) != [b for b, _ in obj.blobs]):
             return "changed"
         return None
 
@@ -506,15 +683,88 @@ class MetaStore:
                 (upload_id, obj.bucket, obj.key, time.time(), completed_request, obj.mtime, obj.blobs[0][0]))
 
     async def delete_objects(self, bucket: str, keys: list[str]) -> list[str]:
-        """Deletes the keys that exist; returns the blob ids they referenced."""
+        """Deletes the keys that exist (an unversioned bucket's DeleteObjects); returns the blob ids they
+        referenced.  In a versioned bucket the caller uses :meth:`delete_entries`."""
         async def job(conn: Conn) -> list[str]:
             freed: list[str] = []
             for key in sorted(set(keys)):  # one order for every deleter: rows locked in it never deadlock
                 row = await conn.one("DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING doc", (bucket, key))
                 if row is not None:
-                    freed.extend(_doc_blob_ids(row[0]))
+                    freed.extend(doc_blob_ids(row[0]))
             return freed
         return await self.db.write(job, serializable=False)
+
+    async def delete_entries(self, bucket: str, entries: list[tuple[str, str | None]]) -> tuple[
+            str | None, list[Deletion], list[str]]:
+        """DeleteObject / DeleteObjects with versions: each (key, version id or None) in one transaction, in key
+        order.  Returns (the bucket's versioning state, what each entry did in the order given, the blob ids
+        no longer referenced); the state is None for a missing bucket too (then nothing was done: the caller
+        checked the bucket exists)."""
+        async def job(conn: Conn) -> tuple[str | None, list[Deletion], list[str]]:
+            bucket_row = await conn.one(_BUCKET_SHARED[conn.dialect], (bucket,))
+            if bucket_row is None:
+                return None, [Deletion(k, v) for k, v in entries], []
+            versioning: str | None = bucket_row[0]
+            done: dict[int, Deletion] = {}
+            freed: list[str] = []
+            for i in sorted(range(len(entries)), key=lambda n: (entries[n][0], entries[n][1] or "")):
+                key, version_id = entries[i]
+                done[i], gone = await self._delete_entry(conn, bucket, key, version_id, versioning)
+                freed += gone
+            return versioning, [done[i] for i in range(len(entries))], freed
+        return await self.db.write(job, serializable=False)
+
+    @staticmethod
+    async def _delete_entry(conn: Conn, bucket: str, key: str, version_id: str | None,
+                            versioning: str | None) -> tuple[Deletion, list[str]]:
+        if versioning is not None or version_id is not None:
+            await versions.lock_key(conn, bucket, key)
+        if version_id is not None:
+            removed = await versions.remove_version(conn, bucket, key, version_id)
+            return Deletion(key, version_id, removed.found, removed.marker), list(removed.freed)
+        if versioning is None:
+            row = await conn.one("DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING doc", (bucket, key))
+            return Deletion(key, None, row is not None), ([] if row is None else doc_blob_ids(row[0]))
+        current = await conn.one(_OBJECT_LOCKED[conn.dialect], (bucket, key))
+        marker, freed = await versions.add_marker(conn, bucket, key, versioning, versions.new_version_id(), current)
+        return Deletion(key, None, True, True, marker.version_id), freed
+
+    async def update_version(self, bucket: str, key: str, version_id: str | None,
+                             change: Callable[[ObjectRecord], None]) -> ObjectRecord | None:
+        """Changes a version's tags or ACL in place (``change`` mutates the record; it may raise an AwsError):
+        the key's current object (``version_id`` None) or the given version.  None if there is no such version;
+        a delete marker is returned unchanged (``marker`` set).  No new version is made, as in S3."""
+        async def job(conn: Conn) -> ObjectRecord | None:
+            lock = locking(conn, "UPDATE")
+            if version_id is None:
+                row = await conn.one(f"SELECT {OBJECT_COLUMNS}, 0 FROM objects WHERE bucket = ? AND key = ?{lock}",
+                                     (bucket, key))
+                table = "objects"
+            else:
+                row = await conn.one(f"SELECT {OBJECT_COLUMNS}, 0 FROM objects WHERE bucket = ? AND key = ? AND "
+                                     f"version_id = ?{lock}", (bucket, key, version_id))
+                table = "objects"
+                if row is None:
+                    row = await conn.one(f"SELECT {versions.VERSION_COLUMNS} FROM object_versions WHERE bucket = ? "
+                                         f"AND key = ? AND version_id = ?{lock}", (bucket, key, version_id))
+                    table = "object_versions"
+            if row is None:
+                return None
+            record = object_from_row(bucket, row)
+            if record.marker:
+                return record
+            change(record)
+            await conn.run(f"UPDATE {table} SET doc = ? WHERE bucket = ? AND key = ? AND seq = ?",
+                           (object_doc(record), bucket, key, record.seq))
+            return record
+        return await self.db.write(job, serializable=False)
+
+    def scan_versions(self, bucket: str, start_key: str, before_seq: int) -> AsyncIterator[ObjectRecord]:
+        """Every version from a position on, in ListObjectVersions' order (store/versions.py: ``scan``)."""
+        async def records() -> AsyncIterator[ObjectRecord]:
+            async for row in versions.scan(self.db.read, bucket, start_key, before_seq):
+                yield object_from_row(bucket, row)
+        return records()
 
     async def list_objects(self, bucket: str, start: str, *, inclusive: bool, limit: int) -> list[Row]:
         """Rows (key, size, etag, mtime) with key > start (>= with ``inclusive``), in key order."""
@@ -529,32 +779,27 @@ class MetaStore:
         async def job(conn: Conn) -> bool:
             if await conn.one(_BUCKET_SHARED[conn.dialect], (upload.bucket,)) is None:
                 return False
+            extra = {k: v for k, v in (("t", upload.tags), ("a", upload.acl)) if v is not None}
             await conn.run(
-                "INSERT INTO uploads(upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO uploads(upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type, "
+                "extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (upload.upload_id, upload.bucket, upload.key, upload.initiated, json.dumps(upload.headers),
-                 upload.checksum_algorithm, upload.checksum_type))
+                 upload.checksum_algorithm, upload.checksum_type, json.dumps(extra) if extra else None))
             return True
         return await self.db.write(job, serializable=False)
 
     async def get_upload(self, upload_id: str) -> Upload | None:
-        row = await self.db.read.one(
-            "SELECT upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type FROM uploads "
-            "WHERE upload_id = ?", (upload_id,))
-        if row is None:
-            return None
-        return Upload(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6])
+        row = await self.db.read.one(f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?", (upload_id,))
+        return None if row is None else _upload_from_row(row)
 
     async def list_uploads(self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str,
                            limit: int) -> list[Upload]:
         """Uploads after (key_marker, upload_id_marker) in (key, upload id) order; ids sort by creation time."""
         rows = await self.db.read.all(
-            "SELECT upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type FROM uploads "
-            "WHERE bucket = ? AND key >= ? AND (key > ? OR (key = ? AND upload_id > ?)) "
-            "ORDER BY key, upload_id LIMIT ?",
+            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key >= ? AND (key > ? OR (key = ? AND "
+            f"upload_id > ?)) ORDER BY key, upload_id LIMIT ?",
             (bucket, max(prefix, key_marker), key_marker, key_marker, upload_id_marker, limit))
-        return [Upload(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows
-                if r[2].startswith(prefix)]
+        return [_upload_from_row(r) for r in rows if r[2].startswith(prefix)]
 
     async def put_part(self, upload_id: str, part: Part) -> tuple[bool, str | None]:
         """(False, None) if the upload is gone; else (True, blob id of a replaced part).  The upload's row is
@@ -621,23 +866,35 @@ class MetaStore:
     async def referenced_blobs(self) -> set[str]:
         """Every blob id that an object or a multipart part refers to (for the orphan sweep)."""
         found: set[str] = set()
-        for (doc,) in await self.db.read.all("SELECT doc FROM objects"):
-            found.update(_doc_blob_ids(doc))
+        for table in ("objects", "object_versions"):
+            for (doc,) in await self.db.read.all(f"SELECT doc FROM {table}"):
+                found.update(doc_blob_ids(doc))
         found.update(r[0] for r in await self.db.read.all("SELECT blob_id FROM parts"))
         return found
 
 
 # The hot statements, built once per dialect (they differ only by their lock clause: sql.locking).
-_BUCKET_SHARED = {d: f"SELECT 1 FROM buckets WHERE name = ?{' FOR KEY SHARE' if d == POSTGRESQL else ''}"
+# The bucket's row is read for its versioning state (a write's behaviour depends on it, in the same transaction).
+_BUCKET_SHARED = {d: f"SELECT versioning FROM buckets WHERE name = ?{' FOR KEY SHARE' if d == POSTGRESQL else ''}"
                   for d in (SQLITE, POSTGRESQL)}
-_OBJECT_LOCKED = {d: f"SELECT etag, doc FROM objects WHERE bucket = ? AND key = ?"
+_OBJECT_LOCKED = {d: f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
                      f"{' FOR UPDATE' if d == POSTGRESQL else ''}" for d in (SQLITE, POSTGRESQL)}
-_INSERT_OBJECT = ("INSERT INTO objects(bucket, key, size, etag, mtime, doc, parts) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                  "ON CONFLICT(bucket, key) DO NOTHING")
-_UPDATE_OBJECT = "UPDATE objects SET size = ?, etag = ?, mtime = ?, doc = ?, parts = ? WHERE bucket = ? AND key = ?"
+_INSERT_OBJECT = ("INSERT INTO objects(bucket, key, size, etag, mtime, doc, parts, version_id, seq) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(bucket, key) DO NOTHING")
+_UPDATE_OBJECT = ("UPDATE objects SET size = ?, etag = ?, mtime = ?, doc = ?, parts = ?, version_id = ?, seq = ? "
+                  "WHERE bucket = ? AND key = ?")
 _INSERT_PART = ("INSERT INTO parts(upload_id, part_number, blob_id, size, etag, mtime, checksum) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(upload_id, part_number) DO NOTHING")
 
 
+_UPLOAD_COLUMNS = "upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type, extra"
+
+
+def _upload_from_row(row: Row) -> Upload:
+    extra = json.loads(row[7]) if row[7] else {}
+    return Upload(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6], extra.get("t"), extra.get("a"))
+
+
 def _object_params(obj: ObjectRecord) -> tuple[Any, ...]:
-    return obj.bucket, obj.key, obj.size, obj.etag, obj.mtime, _object_doc(obj), obj.parts
+    return (obj.bucket, obj.key, obj.size, obj.etag, obj.mtime, object_doc(obj), obj.parts, obj.version_id,
+            obj.seq)

@@ -11,18 +11,23 @@ SQLite (``meta.sqlite3``, ``PRAGMA user_version``):
    ``INSERT OR REPLACE``: the BEFORE INSERT trigger that counted the replaced row is dropped
 6. bucket_cors (a bucket's CORS configuration)
 7. roles, instance profiles, OpenID Connect providers (storeroom/iam/schema.py)
-8. blob_keys (encrypted blobs' data keys), bucket_encryption (buckets' default encryption)
+8. versions, tags, lifecycle, ownership and ACLs, Block Public Access: ``buckets`` gains ``versioning``,
+   ``ownership``, ``public_block``; ``objects`` gains ``version_id`` and ``seq``, ``uploads`` ``extra``;
+   ``object_versions`` (noncurrent versions and delete markers), ``bucket_config`` and ``lifecycle_outbox`` are
+   new.  Existing buckets keep no Block Public Access setting (their public policies stay in force); new ones get
+   it on, as AWS's since 2023.
+9. blob_keys (encrypted blobs' data keys), bucket_encryption (buckets' default encryption)
 
 Every table is created IF NOT EXISTS, so a data dir of any earlier version gains what it lacks in one
 transaction; tests/unit/test_migrations.py opens a data dir of each earlier version (their DDL is kept in
 tests/unit/schemas/).  A data dir written by a newer Storeroom is refused.
 
 PostgreSQL (table ``storeroom_schema``: one version per component): ``meta`` 1 is SQLite's version 5, ``meta`` 2
-its version 6, ``meta`` 3 its version 7, ``meta`` 4 its version 8;
-``audit`` 1 is the audit trail's tables (SQLite keeps them in audit.sqlite3).  Each version is a script of
-storeroom/store/pg_schema.py; they run in one transaction under an advisory lock, so nodes starting at once
-apply each version exactly once, and a failure leaves the previous version intact (PostgreSQL's DDL is
-transactional).
+its version 6, ``meta`` 3 its version 7, ``meta`` 4 its version 8, ``meta`` 5 its version 9;
+``audit`` 1 is the audit trail's tables
+(SQLite keeps them in audit.sqlite3).  Each version is a script of storeroom/store/pg_schema.py; they run in one
+transaction under an advisory lock, so nodes starting at once apply each version exactly once, and a failure
+leaves the previous version intact (PostgreSQL's DDL is transactional).
 """
 
 from __future__ import annotations
@@ -35,11 +40,12 @@ from storeroom.iam.schema import IAM_SCHEMA
 from storeroom.store import bucket_stats, pg_schema
 from storeroom.store.sqlite import run_script
 
-SQLITE_META_VERSION = 8
+SQLITE_META_VERSION = 9
 
 # component → the scripts of its versions 1, 2, …
 POSTGRES_VERSIONS: dict[str, tuple[str, ...]] = {
-    "meta": (pg_schema.META_V1, pg_schema.META_V2, pg_schema.META_V3, pg_schema.META_V4),
+    "meta": (pg_schema.META_V1, pg_schema.META_V2, pg_schema.META_V3, pg_schema.META_V4,
+             pg_schema.META_V5),
     "audit": (pg_schema.AUDIT_V1,),
 }
 _LOCK_KEY = 0x53_54_4F_52_45  # "STORE": the advisory lock of schema changes
@@ -55,12 +61,25 @@ def migrate_sqlite_meta(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SQLITE_META_VERSION:
         raise NewerSchema(f"data dir was written by a newer Storeroom (schema {version} > {SQLITE_META_VERSION})")
+    _add_columns(conn, "buckets", ("versioning TEXT", "ownership TEXT", "public_block TEXT"))
+    _add_columns(conn, "objects", ("version_id TEXT NOT NULL DEFAULT 'null'", "seq INTEGER NOT NULL DEFAULT 0"))
+    _add_columns(conn, "uploads", ("extra TEXT",))
     run_script(conn, META_SCHEMA)
     run_script(conn, IAM_SCHEMA)
     bucket_stats.ensure(conn)  # objects and bytes per bucket, kept by triggers (metrics)
     if version < 5:
         conn.execute(f"DROP TRIGGER IF EXISTS {bucket_stats.REPLACED_TRIGGER}")
     conn.execute(f"PRAGMA user_version = {SQLITE_META_VERSION}")
+
+
+def _add_columns(conn: sqlite3.Connection, table: str, columns: tuple[str, ...]) -> None:
+    """Schema 8's new columns on a table an earlier schema made (a new data dir gets them from CREATE TABLE)."""
+    have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    if not have:
+        return  # a new data dir: META_SCHEMA creates the table with them
+    for column in columns:
+        if column.split()[0] not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 async def migrate_postgres(url: str) -> dict[str, int]:

@@ -39,9 +39,11 @@ META_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bucket_policies", ("bucket",)),
     ("bucket_logging", ("bucket",)),
     ("bucket_cors", ("bucket",)),
-    ("bucket_encryption", ("bucket",)),
     ("blob_keys", ("blob_id",)),
     ("objects", ("bucket", "key")),
+    ("object_versions", ("bucket", "key", "seq")),
+    ("bucket_config", ("bucket", "name")),
+    ("lifecycle_outbox", ("id",)),
     ("uploads", ("upload_id",)),
     ("parts", ("upload_id", "part_number")),
     ("completed_uploads", ("upload_id",)),
@@ -70,7 +72,7 @@ AUDIT_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("access_log_lines", ("id",)),
 )
 # sequences that must continue after the copied ids
-_SEQUENCES = (("events", "events_id_seq"), ("access_log_lines", None))
+_SEQUENCES = (("events", "events_id_seq"), ("access_log_lines", None), ("lifecycle_outbox", None))
 BATCH = 2000
 
 _PROGRESS = """

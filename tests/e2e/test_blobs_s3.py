@@ -1,12 +1,11 @@
 """The S3 object-data backend (``--blobs s3://bucket/prefix``) against a real SeaweedFS.
 
 What is checked on the backend itself (through its own S3 API): a PutObject is one backend object, a multipart
-upload one backend multipart upload completed into one object (no copy), deletes and aborts free them; a body
-that fails verification is never stored, not even as a part replacing a good one; kill -9 during uploads loses
-nothing acknowledged and the next start sweeps what the crash left; memory stays flat for large objects; an
-unreachable backend is 503 (retried by SDKs) and the node recovers by itself; a second deployment cannot take
-over the prefix.
-"""
+upload one backend multipart upload completed into one object (no copy), deletes and aborts free them, each version
+keeps its own; a body that fails verification is never stored, not even as a part replacing a good one; kill -9
+during uploads loses nothing acknowledged and the next start sweeps what the crash left; memory stays flat for large
+objects; an unreachable backend is 503 (retried by SDKs) and the node recovers by itself; a second deployment cannot
+take over the prefix."""
 
 from __future__ import annotations
 
@@ -110,6 +109,26 @@ def test_objects_and_uploads_are_backend_objects_and_uploads(node: Node) -> None
     s3.abort_multipart_upload(Bucket="things", Key="gone", UploadId=aborted)
     assert node.backend_uploads() == []
     s3.delete_objects(Bucket="things", Delete={"Objects": [{"Key": "small"}, {"Key": "big"}]})
+    assert node.wait_for_keys(0) == {}
+
+
+def test_each_version_is_a_backend_object_freed_with_it(node: Node) -> None:
+    """Versions keep their own backend objects (a multipart one its completed upload): overwriting keeps them,
+    deleting a version (or a lifecycle run expiring it) deletes its backend object, and no other."""
+    s3 = node.s3
+    s3.put_bucket_versioning(Bucket="things", VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket="things", Key="k", Body=b"1" * 100)["VersionId"]
+    upload, parts = _parts(s3, "k", [content_for("v2", 5 * MiB), b"tail"])
+    second = s3.complete_multipart_upload(Bucket="things", Key="k", UploadId=upload,
+                                          MultipartUpload={"Parts": parts})["VersionId"]
+    marker = s3.delete_object(Bucket="things", Key="k")["VersionId"]
+    assert len(node.wait_for_keys(2)) == 2  # the delete marker has no bytes; both versions keep theirs
+    s3.delete_object(Bucket="things", Key="k", VersionId=first)
+    (remaining, size), = node.wait_for_keys(1).items()
+    assert UPLOAD_KEY.fullmatch(remaining) and size == 5 * MiB + 4
+    assert s3.get_object(Bucket="things", Key="k", VersionId=second)["Body"].read()[-4:] == b"tail"
+    s3.delete_object(Bucket="things", Key="k", VersionId=second)
+    s3.delete_object(Bucket="things", Key="k", VersionId=marker)
     assert node.wait_for_keys(0) == {}
 
 

@@ -120,3 +120,21 @@ def test_another_account_cannot_use_the_folder(tmp_path: Path,
     with pytest.raises(RuntimeError) as exc:
         other.start()
     assert "belongs to account" in str(exc.value)
+
+
+def test_versions_on_a_shared_folder(two_nodes: tuple[StoreroomServer, StoreroomServer, Path]) -> None:
+    """Each version keeps a file of its own in the shared folder; a deleted version's file goes after the delay."""
+    a, _, shared = two_nodes
+    s3 = make_client(a.endpoint)
+    s3.create_bucket(Bucket="versions")
+    s3.put_bucket_versioning(Bucket="versions", VersioningConfiguration={"Status": "Enabled"})
+    ids = [s3.put_object(Bucket="versions", Key="k", Body=content_for(f"v{i}", 1000))["VersionId"] for i in range(3)]
+    s3.delete_object(Bucket="versions", Key="k")
+    assert len(blob_files(shared)) == 3
+    s3.delete_object(Bucket="versions", Key="k", VersionId=ids[1])
+    deadline = time.monotonic() + 10
+    while len(blob_files(shared)) != 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(blob_files(shared)) == 2
+    for i in (0, 2):
+        assert s3.get_object(Bucket="versions", Key="k", VersionId=ids[i])["Body"].read() == content_for(f"v{i}", 1000)

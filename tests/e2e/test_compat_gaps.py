@@ -96,6 +96,62 @@ def test_attributes_need_both_actions(s3, bucket, iam_user) -> None:  # type: ig
             assert client_error(exc) == (403, "AccessDenied")
 
 
+def test_attributes_of_versions(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    s3.put_object(Bucket=bucket, Key="k", Body=b"unversioned")
+    assert "VersionId" not in s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["ETag"])
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket=bucket, Key="k", Body=b"one")
+    second = s3.put_object(Bucket=bucket, Key="k", Body=b"second")
+    latest = s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["ETag", "ObjectSize"])
+    assert (latest["VersionId"], latest["ETag"], latest["ObjectSize"]) == (
+        second["VersionId"], second["ETag"].strip('"'), 6)
+    older = s3.get_object_attributes(Bucket=bucket, Key="k", VersionId=first["VersionId"], ObjectAttributes=[
+        "ETag", "ObjectSize"])
+    assert (older["VersionId"], older["ETag"], older["ObjectSize"]) == (
+        first["VersionId"], first["ETag"].strip('"'), 3)
+    null = s3.get_object_attributes(Bucket=bucket, Key="k", VersionId="null", ObjectAttributes=["ObjectSize"])
+    assert (null["VersionId"], null["ObjectSize"]) == ("null", 11)
+    # a delete marker: the key is 404 naming it, the marker's own version 405, as GetObject answers
+    marker = s3.delete_object(Bucket=bucket, Key="k")["VersionId"]
+    with pytest.raises(ClientError) as exc:
+        s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["ETag"])
+    assert client_error(exc) == (404, "NoSuchKey")
+    headers = exc.value.response["ResponseMetadata"]["HTTPHeaders"]
+    assert (headers["x-amz-delete-marker"], headers["x-amz-version-id"]) == ("true", marker)
+    with pytest.raises(ClientError) as exc:
+        s3.get_object_attributes(Bucket=bucket, Key="k", VersionId=marker, ObjectAttributes=["ETag"])
+    assert client_error(exc) == (405, "MethodNotAllowed")
+    for version, status, code in (("A" * 32, 404, "NoSuchVersion"), ("not-a-version", 400, "InvalidArgument")):
+        with pytest.raises(ClientError) as exc:
+            s3.get_object_attributes(Bucket=bucket, Key="k", VersionId=version, ObjectAttributes=["ETag"])
+        assert client_error(exc) == (status, code)
+
+
+def test_attributes_of_a_version_need_the_version_actions(s3, bucket, iam_user) -> None:  # type: ignore[no-untyped-def]
+    # "If the bucket is versioned, you need both the s3:GetObjectVersion and s3:GetObjectVersionAttributes
+    # permissions" (API_GetObjectAttributes.html): asked, as for GetObject, when the request names a version
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    version = s3.put_object(Bucket=bucket, Key="k", Body=b"x")["VersionId"]
+
+    def client_allowed(*actions: str):  # type: ignore[no-untyped-def]
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": list(actions),
+                                                          "Resource": f"arn:aws:s3:::{bucket}/*"}]}
+        return iam_user(inline={"attributes": json.dumps(policy)}).s3
+
+    for actions, allowed in ((["s3:GetObject", "s3:GetObjectAttributes"], False),
+                             (["s3:GetObjectVersion", "s3:GetObjectAttributes"], False),
+                             (["s3:GetObject", "s3:GetObjectVersionAttributes"], False),
+                             (["s3:GetObjectVersion", "s3:GetObjectVersionAttributes"], True)):
+        user_s3 = client_allowed(*actions)
+        if allowed:
+            assert user_s3.get_object_attributes(Bucket=bucket, Key="k", VersionId=version, ObjectAttributes=[
+                "ObjectSize"])["VersionId"] == version
+        else:
+            with pytest.raises(ClientError) as exc:
+                user_s3.get_object_attributes(Bucket=bucket, Key="k", VersionId=version, ObjectAttributes=["ETag"])
+            assert client_error(exc) == (403, "AccessDenied"), actions
+
+
 def test_expected_bucket_owner(s3, bucket, server) -> None:  # type: ignore[no-untyped-def]
     sts_account = _account_id(server)
     s3.put_object(Bucket=bucket, Key="k", Body=b"x", ExpectedBucketOwner=sts_account)

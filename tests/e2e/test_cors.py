@@ -124,6 +124,7 @@ def test_preflight_and_actual_requests_follow_the_rules(endpoint: str, s3, bucke
          "AllowedHeaders": ["x-amz-*", "content-type"], "ExposeHeaders": ["ETag"]},
         {"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]},
     ]})
+    s3.delete_public_access_block(Bucket=bucket)  # a public policy: new buckets block them (AWS since 2023)
     s3.put_bucket_policy(Bucket=bucket, Policy=(
         '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",'
         f'"Resource":"arn:aws:s3:::{bucket}/*"}}]}}'))
@@ -182,3 +183,34 @@ def test_a_bucket_recreated_has_no_rules(s3, bucket) -> None:  # type: ignore[no
     with pytest.raises(ClientError) as exc:
         s3.get_bucket_cors(Bucket=bucket)
     assert client_error(exc) == (404, "NoSuchCORSConfiguration")
+
+
+def test_versions_across_origins(endpoint: str, s3, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    """A versioned bucket's answers carry the rule's headers like any other, errors of delete markers included;
+    a page reads the version headers the rule exposes.  A preflight is judged on the path, not its versionId."""
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    expose = "ETag, x-amz-version-id, x-amz-delete-marker"
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": [ORIGIN], "AllowedMethods": ["GET", "PUT", "DELETE"], "AllowedHeaders": ["*"],
+         "ExposeHeaders": expose.split(", ")}]})
+    url = f"{endpoint}/{bucket}/doc"
+    first = signed_request("PUT", url, {"Origin": ORIGIN}, body=b"one")
+    assert first.status_code == 200 and first.headers["Access-Control-Expose-Headers"] == expose
+    version = first.headers["x-amz-version-id"]
+    assert signed_request("PUT", url, {"Origin": ORIGIN}, body=b"two").headers["x-amz-version-id"] != version
+    preflight = options(endpoint, f"/{bucket}/doc?versionId={version}", Origin=ORIGIN,
+                        Access_Control_Request_Method="DELETE")
+    assert preflight.status_code == 200 and preflight.headers["Access-Control-Allow-Origin"] == ORIGIN
+    older = signed_request("GET", f"{url}?versionId={version}", {"Origin": ORIGIN})
+    assert (older.content, older.headers["x-amz-version-id"]) == (b"one", version)
+    assert older.headers["Access-Control-Allow-Origin"] == ORIGIN
+    deleted = signed_request("DELETE", url, {"Origin": ORIGIN})
+    assert deleted.status_code == 204 and deleted.headers["x-amz-delete-marker"] == "true"
+    assert deleted.headers["Access-Control-Allow-Origin"] == ORIGIN
+    marker = deleted.headers["x-amz-version-id"]
+    gone = signed_request("GET", url, {"Origin": ORIGIN})
+    assert_s3_error(gone, 404, "NoSuchKey")
+    assert (gone.headers["x-amz-delete-marker"], gone.headers["Access-Control-Allow-Origin"]) == ("true", ORIGIN)
+    of_marker = signed_request("GET", f"{url}?versionId={marker}", {"Origin": ORIGIN})
+    assert_s3_error(of_marker, 405, "MethodNotAllowed")
+    assert of_marker.headers["Access-Control-Expose-Headers"] == expose

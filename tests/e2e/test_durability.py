@@ -1,6 +1,7 @@
 """Crash safety and resource use, each on a server of the test's own (``fresh_server``).
 
-- Every PUT that was answered 200 survives ``kill -9``; nothing half-written ever becomes visible.
+- Every PUT that was answered 200 survives ``kill -9``; nothing half-written ever becomes visible; in a versioned
+  bucket every acknowledged version (and version delete) too, with one latest version per key.
 - Object data lives in files under DATA_DIR/blobs; once every object is deleted and the server restarted,
   no file is left there (no orphans from crashed uploads).
 - The server streams: a 256 MiB PUT and GET do not grow its memory by the object's size.
@@ -319,3 +320,82 @@ def test_iam_changes_survive_kill9(fresh_server):
     with pytest.raises(ClientError) as exc:
         stale.list_buckets()
     assert exc.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+
+def test_kill9_during_versioned_writes(fresh_server):
+    """Writers overwrite and delete a few keys of a versioned bucket (and remove versions) while the server is
+    killed: every acknowledged version is there with its bytes after the restart, nothing half-written is, each
+    key has exactly one latest version, and once every version is deleted no blob is left."""
+    s3 = client(fresh_server)
+    s3.create_bucket(Bucket="versions")
+    s3.put_bucket_versioning(Bucket="versions", VersioningConfiguration={"Status": "Enabled"})
+    acked: dict[str, tuple[str, bytes]] = {}       # version id -> (key, bytes)
+    removed: set[str] = set()                      # version ids deleted (acknowledged)
+    bodies: dict[bytes, str] = {}                  # every body attempted -> its key
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def writer(t: int) -> None:
+        c = client(fresh_server)
+        n = 0
+        while not stop.is_set():
+            key = f"k{(t + n) % 3}"
+            data = content_for(f"{key}/{t}/{n}", 64 * 1024 + n)
+            with lock:
+                bodies[data] = key
+            try:
+                if n % 7 == 6:
+                    c.delete_object(Bucket="versions", Key=key)  # a delete marker
+                elif n % 5 == 4 and acked:
+                    with lock:
+                        victim = next(iter(sorted(v for v in acked if v not in removed)), None)
+                    if victim is not None:
+                        c.delete_object(Bucket="versions", Key=acked[victim][0], VersionId=victim)
+                        with lock:
+                            removed.add(victim)
+                else:
+                    version = c.put_object(Bucket="versions", Key=key, Body=data)["VersionId"]
+                    with lock:
+                        acked[version] = (key, data)
+            except Exception:  # noqa: BLE001 - the server is being killed
+                return
+            n += 1
+
+    threads = [threading.Thread(target=writer, args=(t,), daemon=True) for t in range(4)]
+    for th in threads:
+        th.start()
+    deadline = time.monotonic() + 20
+    while len(acked) < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(acked) >= 30, "writes did not progress"
+    fresh_server.kill9()
+    stop.set()
+    for th in threads:
+        th.join(timeout=30)
+
+    fresh_server.start()
+    s3 = client(fresh_server)
+    listed = [(v["Key"], v["VersionId"], v["IsLatest"], False) for page in s3.get_paginator(
+        "list_object_versions").paginate(Bucket="versions") for v in page.get("Versions", [])]
+    listed += [(m["Key"], m["VersionId"], m["IsLatest"], True) for page in s3.get_paginator(
+        "list_object_versions").paginate(Bucket="versions") for m in page.get("DeleteMarkers", [])]
+    for version, (key, data) in acked.items():
+        if version in removed:
+            continue
+        assert s3.get_object(Bucket="versions", Key=key, VersionId=version)["Body"].read() == data, version
+    for key, version, _, marker in listed:
+        if not marker:
+            body = s3.get_object(Bucket="versions", Key=key, VersionId=version)["Body"].read()
+            assert bodies.get(body) == key, f"a version of {key} that no writer sent is visible"
+    for key in {k for k, *_ in listed}:
+        assert sum(1 for k, _, latest, _ in listed if k == key and latest) == 1, key
+    for version in removed:
+        assert version not in {v for _, v, _, _ in listed}, "an acknowledged version delete came back"
+
+    entries = [{"Key": k, "VersionId": v} for k, v, _, _ in listed]
+    for i in range(0, len(entries), 1000):
+        s3.delete_objects(Bucket="versions", Delete={"Objects": entries[i:i + 1000], "Quiet": True})
+    fresh_server.restart()
+    assert blob_files(fresh_server.data_dir) == []
+    s3 = client(fresh_server)
+    s3.delete_bucket(Bucket="versions")

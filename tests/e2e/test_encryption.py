@@ -182,6 +182,10 @@ def test_encryption_off_then_encrypt_existing(tmp_path: Path) -> None:
     assert "ServerSideEncryption" not in s3.put_object(Bucket="old", Key="small", Body=small)
     s3.put_object(Bucket="old", Key="big", Body=big)
     assert "ServerSideEncryption" not in s3.head_object(Bucket="old", Key="small")
+    # a versioned overwrite: the first write becomes a noncurrent version, in clear too
+    s3.put_bucket_versioning(Bucket="old", VersioningConfiguration={"Status": "Enabled"})
+    small2 = pattern(7000, marker + b"-v2")
+    s3.put_object(Bucket="old", Key="small", Body=small2)
     srv.stop()
     assert files_containing(data_dir / "blobs", marker)  # the comparison's baseline: in clear
 
@@ -195,14 +199,15 @@ def test_encryption_off_then_encrypt_existing(tmp_path: Path) -> None:
     srv.stop()
     result = storeroom(None, "encrypt-existing", "--data-dir", data_dir)
     assert result.returncode == 0, result.stderr
-    assert "encrypted 2 object(s)" in result.stdout
+    assert "encrypted 3 object(s)" in result.stdout  # two current versions, one noncurrent
     assert files_containing(data_dir, marker) == []
     again = storeroom(None, "encrypt-existing", "--data-dir", data_dir)
     assert "encrypted 0 object(s)" in again.stdout
     srv.start()
     try:
         s3 = make_client(srv.endpoint)
-        assert s3.get_object(Bucket="old", Key="small")["Body"].read() == small
+        assert s3.get_object(Bucket="old", Key="small")["Body"].read() == small2
+        assert s3.get_object(Bucket="old", Key="small", VersionId="null")["Body"].read() == small
         assert s3.get_object(Bucket="old", Key="big")["ServerSideEncryption"] == "AES256"
         assert s3.get_object(Bucket="old", Key="big", Range="bytes=65530-65540")["Body"].read() == big[65530:65541]
     finally:

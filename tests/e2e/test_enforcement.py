@@ -262,6 +262,7 @@ def test_bucket_policy_explicit_deny_beats_identity_allow(iam_user, s3, bucket) 
 def test_anonymous_read_only_through_a_bucket_policy(endpoint, s3, bucket) -> None:  # type: ignore[no-untyped-def]
     s3.put_object(Bucket=bucket, Key="index.html", Body=b"<h1>public</h1>")
     assert requests.get(f"{endpoint}/{bucket}/index.html", timeout=10).status_code == 403
+    s3.delete_public_access_block(Bucket=bucket)  # new buckets block public policies (tests/e2e/test_acls.py)
     s3.put_bucket_policy(Bucket=bucket, Policy=policy(
         {"Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
          "Resource": f"arn:aws:s3:::{bucket}/*"}))
@@ -314,6 +315,7 @@ def test_a_bucket_policy_with_a_lone_surrogate_escape_is_judged_not_crashed(s3, 
     text = policy({"Sid": "x", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
                    "Resource": f"arn:aws:s3:::{bucket}/a"}).replace('"/a"', '"/\\ud800"').replace(
         '"Sid": "x"', '"Sid": "\\udfff"')
+    s3.delete_public_access_block(Bucket=bucket)
     s3.put_bucket_policy(Bucket=bucket, Policy=text)
     assert s3.get_bucket_policy(Bucket=bucket)["Policy"] == text
 
@@ -509,6 +511,7 @@ def test_bucket_policy_size_is_counted_without_whitespace(s3, bucket) -> None:  
 
 def test_a_bucket_made_again_does_not_inherit_the_old_policy(endpoint, s3, new_bucket) -> None:  # type: ignore[no-untyped-def]
     name = new_bucket()
+    s3.delete_public_access_block(Bucket=name)
     s3.put_bucket_policy(Bucket=name, Policy=policy(
         {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{name}/*"}))
     s3.put_object(Bucket=name, Key="k", Body=b"x")

@@ -57,6 +57,7 @@ class Server:
 
     def restore(self) -> None:
         """The bucket policy, object and upload as the cases expect them (a case may have changed them)."""
+        self.s3.delete_public_access_block(Bucket=BUCKET_NAME)  # a new bucket blocks public policies
         self.s3.put_bucket_policy(Bucket=BUCKET_NAME, Policy=PUBLIC_POLICY)  # unsigned requests reach handlers
         self.s3.put_object(Bucket=BUCKET_NAME, Key=OBJECT_KEY, Body=b"0123456789" * 100)
         uploads = self.s3.list_multipart_uploads(Bucket=BUCKET_NAME).get("Uploads", [])

@@ -44,6 +44,15 @@ def _fill(server: StoreroomServer) -> dict[str, bytes]:
     iam.add_user_to_group(GroupName="Readers", UserName="carol")
     upload = s3.create_multipart_upload(Bucket="moved", Key="unfinished")["UploadId"]
     s3.upload_part(Bucket="moved", Key="unfinished", UploadId=upload, PartNumber=1, Body=b"part")
+    # versions (noncurrent ones and a delete marker: no current object), a version's tags, bucket settings
+    s3.create_bucket(Bucket="kept")
+    s3.put_bucket_versioning(Bucket="kept", VersioningConfiguration={"Status": "Enabled"})
+    for n in (1, 2):
+        bodies[f"kept/{s3.put_object(Bucket='kept', Key='k', Body=f'v{n}'.encode(), Tagging=f'n={n}')['VersionId']}"] \
+            = f"v{n}".encode()
+    s3.delete_object(Bucket="kept", Key="k")
+    s3.put_bucket_lifecycle_configuration(Bucket="kept", LifecycleConfiguration={"Rules": [
+        {"ID": "old", "Status": "Enabled", "Filter": {}, "NoncurrentVersionExpiration": {"NoncurrentDays": 30}}]})
     return bodies
 
 
@@ -77,7 +86,8 @@ def test_a_data_dir_moves_to_postgres_resumably_and_verified(tmp_path: Path, pos
     again = _migrate(data_dir, url, "--batch", "50", "--blobs", f"file://{shared}")
     out, _ = again.communicate(timeout=300)
     assert again.returncode == 0, out
-    assert "objects: 301 rows" in out and "verified" in out and "events:" in out and "302 blob(s)" in out, out
+    assert "objects: 301 rows" in out and "object_versions: 3 rows" in out and "verified" in out, out
+    assert "events:" in out and "304 blob(s)" in out, out
     with psycopg.connect(url) as conn:  # counted by the triggers as the objects arrived
         assert conn.execute("SELECT sum(objects) FROM bucket_stats_delta WHERE bucket = 'moved'").fetchone()[0] == 301
 
@@ -88,6 +98,12 @@ def test_a_data_dir_moves_to_postgres_resumably_and_verified(tmp_path: Path, pos
         s3 = make_client(node.endpoint)
         for key in ("k0007", "k0299", "odd\x01key"):
             assert s3.get_object(Bucket="moved", Key=key)["Body"].read() == bodies[key]
+        for name in (k for k in bodies if k.startswith("kept/")):
+            version = name.removeprefix("kept/")
+            got = s3.get_object(Bucket="kept", Key="k", VersionId=version)
+            assert got["Body"].read() == bodies[name] and got["TagCount"] == 1
+        assert [m["IsLatest"] for m in s3.list_object_versions(Bucket="kept")["DeleteMarkers"]] == [True]
+        assert s3.get_bucket_lifecycle_configuration(Bucket="kept")["Rules"][0]["ID"] == "old"
         with pytest.raises(ClientError) as exc:  # the bucket policy came along
             s3.delete_object(Bucket="moved", Key="k0000")
         assert exc.value.response["Error"]["Code"] == "AccessDenied"

@@ -36,6 +36,7 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Storeroo
     s3.create_bucket(Bucket=bucket)
     for key in ("ip-only", "tls-only"):
         s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    s3.delete_public_access_block(Bucket=bucket)  # the tls-only grant is public: new buckets would refuse it
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/ip-only",
          "Condition": {"IpAddress": {"aws:SourceIp": f"{CLIENT}/32"}}},

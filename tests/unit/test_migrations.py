@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from storeroom.store import bucket_stats, migrations
+from storeroom.store.backend import open_meta
 from storeroom.store.meta import MetaStore, ObjectRecord
 from storeroom.store.migrations import POSTGRES_VERSIONS, SQLITE_META_VERSION, NewerSchema
 from tests.pg import PostgresCluster
@@ -57,15 +58,18 @@ def test_every_earlier_sqlite_schema_opens_with_its_data(tmp_path: Path, schema:
         meta = MetaStore.sqlite(path)
         try:
             raw = meta.db.read
-            assert await raw.value("PRAGMA user_version") == SQLITE_META_VERSION == 8
+            assert await raw.value("PRAGMA user_version") == SQLITE_META_VERSION == 9
             assert await meta.get_bucket("old-bucket") is not None
             found = await meta.get_object("old-bucket", "a")
             assert found is not None and found.size == 5 and found.blobs == [["blob-1", 5]]
+            assert (found.version_id, found.seq) == ("null", 0)  # schema 8's columns on an older row
+            assert (await meta.get_bucket("old-bucket")).public_block is None  # no Block Public Access was set
             tables = {r[0] for r in await raw.all("SELECT name FROM sqlite_master WHERE type = 'table'")}
             assert {"iam_users", "iam_groups", "iam_policies", "iam_attachments", "bucket_policies",
                     "completed_uploads", "iam_login_profiles", "iam_mfa_devices", "signin_throttle",
                     "bucket_stats", "bucket_logging", "bucket_cors", "iam_roles", "iam_instance_profiles",
-                    "iam_instance_profile_roles", "iam_oidc_providers", "blob_keys", "bucket_encryption"} <= tables
+                    "iam_instance_profile_roles", "iam_oidc_providers", "object_versions", "bucket_config",
+                    "blob_keys"} <= tables
             triggers = {r[0] for r in await raw.all("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
             assert bucket_stats.REPLACED_TRIGGER not in triggers
             assert await bucket_stats.per_bucket(raw) == [("old-bucket", 2, 12)]
@@ -110,6 +114,43 @@ def test_postgres_versions_apply_once_even_from_nodes_starting_together(pg_url: 
     assert asyncio.run(migrations.migrate_postgres(pg_url)) == newest  # again: nothing to do
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM generations").fetchone() == (8,)
+
+
+@pytest.mark.parametrize("version", range(1, len(POSTGRES_VERSIONS["meta"])))
+def test_every_earlier_postgres_meta_version_migrates_with_its_data(tmp_path: Path, postgres: PostgresCluster,
+                                                                    version: int) -> None:
+    """A database a node of that version left (its scripts applied, a bucket with an object) reaches the newest
+    version with its rows: meta 2's CORS rules and meta 4's version columns on an older row."""
+    url = postgres.database("old")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE storeroom_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        for script in POSTGRES_VERSIONS["meta"][:version]:
+            conn.execute(script.encode())
+        conn.execute("INSERT INTO storeroom_schema(component, version) VALUES ('meta', %s)", (version,))
+        conn.execute("INSERT INTO buckets(name, region, created) VALUES ('old-bucket', 'us-east-1', 0)")
+        conn.execute("INSERT INTO objects(bucket, key, size, etag, mtime, doc, parts) VALUES ('old-bucket', 'a', 5, "
+                     "'e', 0, %s, 0)", (json.dumps({"b": [["blob-1", 5]], "h": {}, "c": None}),))
+        if version >= 2:
+            conn.execute("INSERT INTO bucket_cors(bucket, rules) VALUES ('old-bucket', '[]')")
+
+    async def scenario() -> None:
+        meta = await open_meta(tmp_path, url, migrate=True)
+        try:
+            found = await meta.get_object("old-bucket", "a")
+            assert found is not None and found.size == 5 and found.blobs == [["blob-1", 5]]
+            assert (found.version_id, found.seq) == ("null", 0)
+            bucket = await meta.get_bucket("old-bucket")
+            assert bucket is not None and bucket.public_block is None and bucket.versioning is None
+            record = ObjectRecord("old-bucket", "b", 7, "e2", time.time(), [("blob-2", 7)], {})
+            assert (await meta.put_object(record))[0] == "ok"
+            await meta.create_bucket("new-bucket", "us-east-1")
+        finally:
+            await meta.close()
+
+    asyncio.run(scenario())
+    assert _versions(url)["meta"] == len(POSTGRES_VERSIONS["meta"])
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM bucket_cors").fetchone() == (1 if version >= 2 else 0,)
 
 
 def test_a_postgres_schema_of_a_newer_storeroom_is_refused(pg_url: str) -> None:

@@ -1,4 +1,4 @@
--- metadata schema version 7, as Storeroom f099881 made it (tests/unit/test_migrations.py)
+-- metadata schema version 7, as Storeroom bf40660 made it (tests/unit/test_migrations.py)
 CREATE TABLE kv (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -227,3 +227,4 @@ CREATE TRIGGER bucket_stats_bucket_gone AFTER DELETE ON buckets
 BEGIN
     DELETE FROM bucket_stats WHERE bucket = old.name;
 END;;
+PRAGMA user_version = 7;;

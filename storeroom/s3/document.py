@@ -1,0 +1,73 @@
+"""The small XML documents of S3's configuration writes (versioning, tagging, lifecycle, ACLs, ownership, Block
+Public Access): read whole, their integrity headers checked, parsed.
+
+These operations carry a ``Content-MD5`` or an ``x-amz-checksum-*`` of the body ("requestChecksumRequired" in
+botocore's model; the SDKs always send one): whichever is given must match the body
+(https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html), else ``BadDigest``
+(``InvalidDigest`` for a Content-MD5 that is no MD5).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
+
+from storeroom.checksums import ALGORITHMS, Checksum, header_name
+from storeroom.errors import AwsError
+from storeroom.http.body import Payload
+from storeroom.s3 import xml
+from storeroom.s3.upload import content_md5
+
+if TYPE_CHECKING:
+    from storeroom.s3.service import S3Call
+
+MAX_DOCUMENT = 64 * 1024
+
+
+async def read_body(call: S3Call, limit: int = MAX_DOCUMENT) -> bytes:
+    """The request body, after its Content-MD5 and checksum (header or trailer) were checked."""
+    expected_md5 = content_md5(call.headers)
+    payload = Payload(call.request, call.ctx.signed, call.ctx.signing_key)
+    body = await payload.read_all(limit)
+    if expected_md5 is not None and hashlib.md5(body).digest() != expected_md5:
+        raise AwsError("BadDigest", ExpectedDigest=call.headers["content-md5"],
+                       CalculatedDigest=base64.b64encode(hashlib.md5(body).digest()).decode())
+    for algorithm in ALGORITHMS:
+        name = header_name(algorithm)
+        sent = call.headers.get(name) or payload.trailers.get(name)
+        if sent is not None:
+            checksum = Checksum(algorithm)
+            checksum.update(body)
+            if checksum.b64digest() != sent.strip():
+                raise AwsError("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
+    return body
+
+
+async def read_document(call: S3Call, root: str, limit: int = MAX_DOCUMENT) -> ET.Element:
+    """The body parsed as the XML document ``root`` (MalformedXML otherwise)."""
+    element = xml.parse(await read_body(call, limit))
+    if xml.local(element) != root:
+        raise AwsError("MalformedXML")
+    return element
+
+
+def only_child_text(element: ET.Element, name: str) -> str | None:
+    """The text of the one ``name`` child, None when absent; MalformedXML when it appears twice."""
+    found = xml.children(element, name)
+    if len(found) > 1:
+        raise AwsError("MalformedXML")
+    return (found[0].text or "") if found else None
+
+
+def boolean(value: str | None, default: bool = False) -> bool:
+    """An XML schema boolean (``true``/``false``/``1``/``0``); MalformedXML for anything else."""
+    if value is None:
+        return default
+    text = value.strip().lower()
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    raise AwsError("MalformedXML")

@@ -1,0 +1,173 @@
+"""Bucket versioning: PutBucketVersioning, GetBucketVersioning, ListObjectVersions
+(https://docs.aws.amazon.com/AmazonS3/latest/userguide/Versioning.html).  Where versions live and how writes
+keep them: storeroom/store/versions.py.
+
+- A bucket is unversioned until versioning is first enabled; then ``Enabled`` or ``Suspended``, never
+  unversioned again.  GetBucketVersioning of a never-versioned bucket is the empty ``VersioningConfiguration``.
+  ``MfaDelete`` ``Enabled`` needs MFA on DELETE, which Storeroom has not built: 501 NotImplemented.
+- ListObjectVersions lists keys in byte order and each key's versions newest first, ``Version`` and
+  ``DeleteMarker`` entries in that one order, ``IsLatest`` on each key's newest; ``key-marker`` alone starts
+  after every version of that key, with ``version-id-marker`` after that version of it ("A version-id marker
+  cannot be specified without a key marker" otherwise); with a delimiter the keys under a common prefix count
+  once, as one ``CommonPrefixes``; a page ends at ``max-keys`` entries (versions, markers and prefixes alike)
+  with ``NextKeyMarker`` / ``NextVersionIdMarker`` naming the last one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from storeroom.errors import AwsError
+from storeroom.http.types import Response
+from storeroom.s3 import xml
+from storeroom.s3.document import only_child_text, read_document
+from storeroom.s3.listing import MAX_KEYS, successor
+from storeroom.s3.listing import _encoder as encoder  # noqa: PLC2701 - the listings' shared parameter rules
+from storeroom.s3.listing import _max_keys as max_keys  # noqa: PLC2701
+from storeroom.s3.owner import owner_xml
+from storeroom.store.meta import ObjectRecord
+from storeroom.store.versions import NEWEST, valid_version_id
+
+if TYPE_CHECKING:
+    from storeroom.s3.service import S3Call
+
+XML_HEADERS = [("content-type", "application/xml")]
+
+
+async def get_bucket_versioning(call: S3Call) -> Response:
+    bucket = await call.existing_bucket()
+    # "If you never enabled (or suspended) versioning on a bucket, the response is <VersioningConfiguration/>"
+    inner = xml.tag("Status", bucket.versioning)
+    return Response(200, list(XML_HEADERS), xml.document("VersioningConfiguration", inner))
+
+
+async def put_bucket_versioning(call: S3Call) -> Response:
+    assert call.bucket is not None
+    await call.existing_bucket()
+    root = await read_document(call, "VersioningConfiguration")
+    if any(xml.local(c) not in ("Status", "MfaDelete") for c in root):
+        raise AwsError("MalformedXML")
+    status = only_child_text(root, "Status")
+    mfa = only_child_text(root, "MfaDelete")
+    if status is not None and status not in ("Enabled", "Suspended"):
+        raise AwsError("MalformedXML")
+    if mfa is not None and mfa not in ("Enabled", "Disabled"):
+        raise AwsError("MalformedXML")
+    if mfa == "Enabled":
+        raise AwsError("NotImplemented", "MFA Delete is not implemented by Storeroom.", Header="x-amz-mfa")
+    if status is None:
+        raise AwsError("IllegalVersioningConfigurationException", "The Versioning element must be specified", 400)
+    if not await call.meta.set_bucket_setting(call.bucket, "versioning", status):
+        raise AwsError("NoSuchBucket", BucketName=call.bucket)
+    return Response(200)
+
+
+async def list_object_versions(call: S3Call) -> Response:
+    assert call.bucket is not None
+    await call.existing_bucket()
+    args = call.args
+    prefix, delimiter = args.get("prefix", ""), args.get("delimiter", "")
+    key_marker, version_marker = args.get("key-marker", ""), args.get("version-id-marker")
+    limit = max_keys(call)
+    encoding, encode = encoder(call)
+    if version_marker is not None and not key_marker:
+        raise AwsError("InvalidArgument", "A version-id marker cannot be specified without a key marker.",
+                       ArgumentName="version-id-marker", ArgumentValue=version_marker)
+    if version_marker and not valid_version_id(version_marker):
+        raise AwsError("InvalidArgument", "Invalid version id specified", ArgumentName="version-id-marker",
+                       ArgumentValue=version_marker)
+    entries, last, truncated = await _page(call, prefix, delimiter, key_marker, version_marker or None, limit)
+    owner = owner_xml(call)
+    body = "".join(_entry_xml(record, latest, encode, owner) if record is not None else
+                   f"<CommonPrefixes>{xml.tag('Prefix', encode(common))}</CommonPrefixes>"
+                   for record, latest, common in entries)
+    next_markers = ""
+    if truncated and last is not None:
+        next_markers = xml.tag("NextKeyMarker", encode(last[0])) + xml.tag("NextVersionIdMarker", last[1])
+    inner = (
+        xml.tag("Name", call.bucket) + xml.tag("Prefix", encode(prefix)) + xml.tag("KeyMarker", encode(key_marker))
+        + xml.tag("VersionIdMarker", version_marker or "") + next_markers + xml.tag("MaxKeys", limit)
+        + (xml.tag("Delimiter", encode(delimiter)) if delimiter else "") + xml.tag("EncodingType", encoding)
+        + xml.tag("IsTruncated", truncated) + body
+    )
+    return Response(200, list(XML_HEADERS), xml.document("ListVersionsResult", inner))
+
+
+Entry = tuple[ObjectRecord | None, bool, str]  # (version, is latest, "") or (None, False, common prefix)
+
+
+async def _page(call: S3Call, prefix: str, delimiter: str, key_marker: str, version_marker: str | None,
+                limit: int) -> tuple[list[Entry], tuple[str, str | None] | None, bool]:
+    """One page: its entries in order, the (key, version id) of its last entry (version id None for a common
+    prefix), and whether more follow."""
+    assert call.bucket is not None
+    entries: list[Entry] = []
+    if limit == 0:
+        return entries, None, False
+    start_key, before = _start(prefix, key_marker)
+    previous_key: str | None = None
+    if version_marker is not None:
+        before = await _marker_position(call, key_marker, version_marker)
+        start_key, previous_key = key_marker, key_marker  # the page begins inside that key: its first is not latest
+    last: tuple[str, str | None] | None = None
+    while True:
+        restart: tuple[str, int] | None = None
+        async for record in call.meta.scan_versions(call.bucket, start_key, before):
+            key = record.key
+            if not key.startswith(prefix):
+                if key > prefix:
+                    return entries, last, False
+                continue
+            cut = key.find(delimiter, len(prefix)) if delimiter else -1
+            if cut >= 0:
+                common = key[: cut + len(delimiter)]
+                if common > key_marker:  # else it was on an earlier page
+                    if len(entries) == limit:
+                        return entries, last, True
+                    entries.append((None, False, common))
+                    last = (common, None)
+                after = successor(common)
+                if after is None:
+                    return entries, last, False
+                restart = (after, NEWEST)
+                break  # seek past everything under the common prefix
+            if len(entries) == limit:
+                return entries, last, True
+            entries.append((record, key != previous_key, ""))
+            previous_key = key
+            last = (key, record.version_id)
+        if restart is None:
+            return entries, last, False
+        start_key, before = restart
+        previous_key = None
+
+
+def _start(prefix: str, key_marker: str) -> tuple[str, int]:
+    """Where the scan begins: after every version of ``key-marker`` (seq 0: none of it), or at the prefix."""
+    if key_marker and key_marker >= prefix:
+        return key_marker, 0
+    return prefix, NEWEST
+
+
+async def _marker_position(call: S3Call, key: str, version_id: str) -> int:
+    """The seq after which the versions of ``key`` older than ``version_id`` come (0: the version is not there,
+    so the listing goes on with the next key)."""
+    assert call.bucket is not None
+    record = await call.meta.get_version(call.bucket, key, version_id)
+    return 0 if record is None else record.seq
+
+
+def _entry_xml(record: ObjectRecord, latest: bool, encode: object, owner: str) -> str:
+    assert callable(encode)
+    head = (f"<Key>{xml.escape(encode(record.key))}</Key><VersionId>{xml.escape(record.version_id)}</VersionId>"
+            f"<IsLatest>{'true' if latest else 'false'}</IsLatest><LastModified>{xml.iso8601(record.mtime)}"
+            "</LastModified>")
+    if record.marker:
+        return f"<DeleteMarker>{head}{owner}</DeleteMarker>"
+    storage = record.headers.get("x-amz-storage-class", "STANDARD")
+    checksum = xml.tag("ChecksumAlgorithm", record.checksum["algorithm"]) if record.checksum else ""
+    return (f"<Version>{head}<ETag>&quot;{record.etag}&quot;</ETag>{checksum}<Size>{record.size}</Size>{owner}"
+            f"<StorageClass>{storage}</StorageClass></Version>")
+
+
+__all__ = ["MAX_KEYS", "get_bucket_versioning", "list_object_versions", "put_bucket_versioning"]

@@ -1,0 +1,178 @@
+"""Object and bucket tags against a real server, with boto3: Put/Get/DeleteObjectTagging (of versions too),
+``x-amz-tagging`` on PutObject, CreateMultipartUpload and CopyObject (``x-amz-tagging-directive``),
+``x-amz-tagging-count``, Put/Get/DeleteBucketTagging, S3's limits and errors, and the tag condition keys
+(``s3:RequestObjectTag/<key>``, ``s3:RequestObjectTagKeys``, ``s3:ExistingObjectTag/<key>``) in policies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.helpers import client_error, unique_name
+
+
+def fails(call: Callable[[], Any]) -> tuple[int, str, str]:
+    with pytest.raises(ClientError) as exc:
+        call()
+    status, code = client_error(exc)
+    return status, code, exc.value.response["Error"].get("Message", "")
+
+
+def tag_set(tags: dict[str, str]) -> dict[str, Any]:
+    return {"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]}
+
+
+def tags_of(s3: Any, bucket: str, key: str, **kwargs: Any) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key=key, **kwargs)["TagSet"]}
+
+
+def test_object_tags_round_trip(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    assert "TagCount" not in s3.head_object(Bucket=bucket, Key="k")
+    s3.put_object_tagging(Bucket=bucket, Key="k", Tagging=tag_set({"project": "alpha", "team": "data eng"}))
+    assert tags_of(s3, bucket, "k") == {"project": "alpha", "team": "data eng"}
+    assert s3.head_object(Bucket=bucket, Key="k")["TagCount"] == 2
+    assert s3.get_object(Bucket=bucket, Key="k")["TagCount"] == 2
+    s3.put_object_tagging(Bucket=bucket, Key="k", Tagging=tag_set({"only": "one"}))  # replaces the whole set
+    assert tags_of(s3, bucket, "k") == {"only": "one"}
+    answer = s3.delete_object_tagging(Bucket=bucket, Key="k")
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert tags_of(s3, bucket, "k") == {}
+    s3.put_object(Bucket=bucket, Key="k", Body=b"y")  # an overwrite has the tags of its own request: none
+    assert tags_of(s3, bucket, "k") == {}
+
+
+def test_tags_given_with_the_upload(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="put", Body=b"x", Tagging="a=1&b=two%20words&empty=")
+    assert tags_of(s3, bucket, "put") == {"a": "1", "b": "two words", "empty": ""}
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mpu", Tagging="m=1")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="mpu", UploadId=upload, PartNumber=1, Body=b"z")["ETag"]
+    s3.complete_multipart_upload(Bucket=bucket, Key="mpu", UploadId=upload,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert tags_of(s3, bucket, "mpu") == {"m": "1"}
+    # CopyObject keeps the source's tags unless told to replace them
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "put"})
+    assert tags_of(s3, bucket, "copy") == tags_of(s3, bucket, "put")
+    s3.copy_object(Bucket=bucket, Key="copy2", CopySource={"Bucket": bucket, "Key": "put"},
+                   Tagging="new=tag", TaggingDirective="REPLACE")
+    assert tags_of(s3, bucket, "copy2") == {"new": "tag"}
+    s3.copy_object(Bucket=bucket, Key="copy3", CopySource={"Bucket": bucket, "Key": "put"},
+                   TaggingDirective="REPLACE")
+    assert tags_of(s3, bucket, "copy3") == {}
+    assert fails(lambda: s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "put"},
+                                        TaggingDirective="MERGE"))[:2] == (400, "InvalidArgument")
+
+
+def test_tags_of_versions(s3: Any, bucket: str) -> None:
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket=bucket, Key="k", Body=b"1", Tagging="v=1")["VersionId"]
+    second = s3.put_object(Bucket=bucket, Key="k", Body=b"2")["VersionId"]
+    answer = s3.put_object_tagging(Bucket=bucket, Key="k", VersionId=first, Tagging=tag_set({"v": "one"}))
+    assert answer["VersionId"] == first
+    assert tags_of(s3, bucket, "k", VersionId=first) == {"v": "one"}
+    assert s3.get_object_tagging(Bucket=bucket, Key="k")["VersionId"] == second
+    assert tags_of(s3, bucket, "k") == {}
+    s3.delete_object_tagging(Bucket=bucket, Key="k", VersionId=first)
+    assert tags_of(s3, bucket, "k", VersionId=first) == {}
+    assert len(s3.list_object_versions(Bucket=bucket)["Versions"]) == 2  # tagging made no version
+    marker = s3.delete_object(Bucket=bucket, Key="k")["VersionId"]
+    assert fails(lambda: s3.get_object_tagging(Bucket=bucket, Key="k"))[:2] == (404, "NoSuchKey")
+    assert fails(lambda: s3.put_object_tagging(Bucket=bucket, Key="k", VersionId=marker,
+                                               Tagging=tag_set({"a": "b"})))[:2] == (405, "MethodNotAllowed")
+    assert fails(lambda: s3.get_object_tagging(Bucket=bucket, Key="k", VersionId="C" * 32))[:2] == (
+        404, "NoSuchVersion")
+
+
+def test_s3s_limits_and_errors(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    most = {f"{i:02d}" + "k" * 126: "v" * 256 for i in range(10)}
+    s3.put_object_tagging(Bucket=bucket, Key="k", Tagging=tag_set(most))  # 10 tags of 128 and 256 characters
+    assert len(tags_of(s3, bucket, "k")) == 10
+    eleven = {f"k{i}": "v" for i in range(11)}
+    assert fails(lambda: s3.put_object_tagging(Bucket=bucket, Key="k", Tagging=tag_set(eleven))) == (
+        400, "BadRequest", "Object tags cannot be greater than 10")
+    assert fails(lambda: s3.put_object(Bucket=bucket, Key="k2", Body=b"x", Tagging="&".join(
+        f"k{i}=v" for i in range(11))))[:2] == (400, "BadRequest")
+    for tags, message in (({"k" * 129: "v"}, "The TagKey you have provided is invalid"),
+                          ({"k": "v" * 257}, "The TagValue you have provided is invalid"),
+                          ({"bad{key}": "v"}, "The TagKey you have provided is invalid"),
+                          ({"aws:reserved": "v"}, "Your TagKey cannot be prefixed with aws:")):
+        assert fails(lambda: s3.put_object_tagging(Bucket=bucket, Key="k", Tagging=tag_set(tags))) == (  # noqa: B023
+            400, "InvalidTag", message)
+    twice = {"TagSet": [{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]}
+    assert fails(lambda: s3.put_object_tagging(Bucket=bucket, Key="k", Tagging=twice)) == (
+        400, "InvalidTag", "Cannot provide multiple Tags with the same key")
+    assert fails(lambda: s3.put_object(Bucket=bucket, Key="k2", Body=b"x", Tagging="a=b=c"))[:2] == (
+        400, "InvalidArgument")
+    assert fails(lambda: s3.put_object(Bucket=bucket, Key="k2", Body=b"x", Tagging="a=1&a=2"))[:2] == (
+        400, "InvalidArgument")
+    assert fails(lambda: s3.put_object_tagging(Bucket=bucket, Key="missing", Tagging=tag_set({"a": "b"})))[:2] == (
+        404, "NoSuchKey")
+    assert len(tags_of(s3, bucket, "k")) == 10  # nothing refused changed anything
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="k2")
+
+
+def test_bucket_tags(s3: Any, bucket: str) -> None:
+    assert fails(lambda: s3.get_bucket_tagging(Bucket=bucket)) == (404, "NoSuchTagSet", "The TagSet does not exist")
+    s3.put_bucket_tagging(Bucket=bucket, Tagging=tag_set({"cost-center": "42", "env": "test"}))
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "cost-center", "Value": "42"},
+                                                              {"Key": "env", "Value": "test"}]
+    fifty = {f"k{i}": "v" for i in range(50)}
+    s3.put_bucket_tagging(Bucket=bucket, Tagging=tag_set(fifty))
+    assert len(s3.get_bucket_tagging(Bucket=bucket)["TagSet"]) == 50
+    assert fails(lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging=tag_set({**fifty, "one": "more"})))[:2] == (
+        400, "InvalidTag")
+    s3.delete_bucket_tagging(Bucket=bucket)
+    assert fails(lambda: s3.get_bucket_tagging(Bucket=bucket))[:2] == (404, "NoSuchTagSet")
+    assert fails(lambda: s3.put_bucket_tagging(Bucket=unique_name("missing"), Tagging=tag_set({"a": "b"})))[:2] == (
+        404, "NoSuchBucket")
+
+
+def test_tag_condition_keys(s3: Any, bucket: str, iam_user: Callable[..., Any]) -> None:
+    arn = f"arn:aws:s3:::{bucket}/*"
+    policy = {"Version": "2012-10-17", "Statement": [
+        # uploads must carry project=alpha, and no tag key but project and team
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": arn,
+         "Condition": {"StringEquals": {"s3:RequestObjectTag/project": "alpha"},
+                       "ForAllValues:StringEquals": {"s3:RequestObjectTagKeys": ["project", "team"]}}},
+        # only objects tagged classification=public may be read
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": arn,
+         "Condition": {"StringEquals": {"s3:ExistingObjectTag/classification": "public"}}},
+        {"Effect": "Allow", "Action": "s3:PutObjectTagging", "Resource": arn,
+         "Condition": {"StringEquals": {"s3:RequestObjectTag/project": "alpha"}}},
+    ]}
+    user = iam_user(inline={"tags": json.dumps(policy)})
+    user.s3.put_object(Bucket=bucket, Key="ok", Body=b"x", Tagging="project=alpha&team=a")
+    assert fails(lambda: user.s3.put_object(Bucket=bucket, Key="no", Body=b"x", Tagging="project=beta"))[:2] == (
+        403, "AccessDenied")
+    assert fails(lambda: user.s3.put_object(Bucket=bucket, Key="no", Body=b"x",
+                                            Tagging="project=alpha&other=1"))[:2] == (403, "AccessDenied")
+    assert fails(lambda: user.s3.put_object(Bucket=bucket, Key="no", Body=b"x"))[:2] == (403, "AccessDenied")
+    s3.put_object(Bucket=bucket, Key="public", Body=b"p", Tagging="classification=public")
+    s3.put_object(Bucket=bucket, Key="secret", Body=b"s", Tagging="classification=secret")
+    assert user.s3.get_object(Bucket=bucket, Key="public")["Body"].read() == b"p"
+    assert fails(lambda: user.s3.get_object(Bucket=bucket, Key="secret"))[:2] == (403, "AccessDenied")
+    user.s3.put_object_tagging(Bucket=bucket, Key="secret", Tagging=tag_set({"project": "alpha"}))
+    assert fails(lambda: user.s3.put_object_tagging(Bucket=bucket, Key="secret",
+                                                    Tagging=tag_set({"project": "beta"})))[:2] == (403, "AccessDenied")
+    # the tags a read is judged by are the object's at that moment
+    s3.put_object_tagging(Bucket=bucket, Key="secret", Tagging=tag_set({"classification": "public"}))
+    assert user.s3.get_object(Bucket=bucket, Key="secret")["Body"].read() == b"s"
+
+
+def test_an_explicit_deny_on_an_existing_tag(s3: Any, bucket: str) -> None:
+    """A bucket policy's Deny on ExistingObjectTag binds even root (resource policies' explicit denies do)."""
+    s3.put_object(Bucket=bucket, Key="held", Body=b"x", Tagging="legal=hold")
+    s3.put_object(Bucket=bucket, Key="free", Body=b"y")
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*",
+         "Condition": {"StringEquals": {"s3:ExistingObjectTag/legal": "hold"}}}]}))
+    try:
+        assert fails(lambda: s3.get_object(Bucket=bucket, Key="held"))[:2] == (403, "AccessDenied")
+        assert s3.get_object(Bucket=bucket, Key="free")["Body"].read() == b"y"
+    finally:
+        s3.delete_bucket_policy(Bucket=bucket)
