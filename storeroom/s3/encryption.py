@@ -95,7 +95,7 @@ async def stored_encrypted(call: S3Call, record: ObjectRecord) -> bool:
     first = record.blobs[0][0]
     known = blobs.known_key(first)
     if known is False:
-        known = (await blobs.keys_of((first,)))[first]
+        return (await blobs.keys_of((first,)))[first] is not None
     return known is not None
 
 

@@ -70,7 +70,9 @@ class EncryptedBlobs:
         self.encrypt = encrypt
         self.description = inner.description
         self._pending: dict[str, tuple[str, bytes]] = {}   # blob id → (key id, wrapped): committed, row not yet
-        self._cache: dict[str, AESGCM | None] = {}          # blob id → its key (None: a plaintext blob)
+        # blob id → its data key (None: a blob in clear).  Raw keys, not AESGCM objects: one of those holds 2 KB
+        # of OpenSSL state, and making one takes 3 µs
+        self._cache: dict[str, bytes | None] = {}
         self._small: dict[str, bytes] = {}                   # blob id → its plaintext (FIFO)
         self._small_bytes = 0
         self._delete_after = delete_delay + KEY_ROWS_DELETE_AFTER
@@ -105,10 +107,10 @@ class EncryptedBlobs:
             return []
         return [(b, *pending.pop(b)) for b in blob_ids if b in pending]
 
-    def _written(self, blob_id: str, key: bytes, aead: AESGCM) -> None:
+    def _written(self, blob_id: str, key: bytes) -> None:
         key_id, wrapped = self.keyring.wrap(key, blob_id)
         self._pending[blob_id] = (key_id, wrapped)
-        self._remember(blob_id, aead)
+        self._remember(blob_id, key)
 
     # -- freeing -----------------------------------------------------------------------------------------
 
@@ -159,25 +161,25 @@ class EncryptedBlobs:
 
     async def keys_of(self, blob_ids: Iterable[str]) -> dict[str, AESGCM | None]:
         cache = self._cache
-        found: dict[str, AESGCM | None] = {}
+        keys: dict[str, bytes | None] = {}
         missing: list[str] = []
         for blob_id in blob_ids:
             if blob_id in cache:
-                found[blob_id] = cache[blob_id]
+                keys[blob_id] = cache[blob_id]
             else:
                 missing.append(blob_id)
         if missing:
             rows = await read_key_rows(self.db, missing)
             for blob_id in missing:
                 row = rows.get(blob_id)
-                aead = None if row is None else AESGCM(self.keyring.unwrap(row[0], row[1], blob_id))
-                found[blob_id] = aead
-                self._remember(blob_id, aead)
-        return found
+                key = None if row is None else self.keyring.unwrap(row[0], row[1], blob_id)
+                keys[blob_id] = key
+                self._remember(blob_id, key)
+        return {blob_id: None if key is None else AESGCM(key) for blob_id, key in keys.items()}
 
-    def _remember(self, blob_id: str, aead: AESGCM | None) -> None:
+    def _remember(self, blob_id: str, key: bytes | None) -> None:
         cache = self._cache
-        cache[blob_id] = aead
+        cache[blob_id] = key
         if len(cache) > KEY_CACHE:
             del cache[next(iter(cache))]
 
@@ -185,7 +187,7 @@ class EncryptedBlobs:
         keys = await self.keys_of(b for b, _ in blobs)
         return [(b, size if keys[b] is None else segments.sealed_size(size)) for b, size in blobs]
 
-    def known_key(self, blob_id: str) -> AESGCM | None | bool:
+    def known_key(self, blob_id: str) -> bytes | None | bool:
         """The cached key of ``blob_id`` (None: in clear), or False when not cached."""
         return self._cache.get(blob_id, False)
 
@@ -206,13 +208,12 @@ class EncryptedBlobs:
                          end: int) -> bytes | AsyncIterator[bytes]:
         if len(blobs) == 1 and blobs[0][1] <= SMALL_BLOB_MAX:  # the hot path: a small object
             blob_id, size = blobs[0]
-            aead = self._cache.get(blob_id, False)
-            if aead is False:
+            data = self._small.get(blob_id)
+            if data is None:
                 aead = (await self.keys_of((blob_id,)))[blob_id]
-            if aead is None:
-                return await self.inner.open_range(blobs, start, end)
-            assert not isinstance(aead, bool)
-            data = await self._small_blob(blob_id, size, aead)
+                if aead is None:
+                    return await self.inner.open_range(blobs, start, end)
+                data = await self._small_blob(blob_id, size, aead)
             return data if (start, end) == (0, size) else data[start:end]
         keys = await self.keys_of(b for b, _ in blobs)
         if not any(keys.values()):
@@ -320,7 +321,7 @@ class EncryptingWriter:
                 None, lambda: self._process(buffer) + self._sealer.finish())
         await self._inner.write(sealed)
         await self._inner.commit(check)
-        self._layer._written(self._inner.blob_id, self._key, self._aead)
+        self._layer._written(self._inner.blob_id, self._key)
 
     def discard(self) -> None:
         self._inner.discard()
