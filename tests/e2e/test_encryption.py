@@ -346,3 +346,34 @@ def test_kill9_during_encrypted_writes_loses_nothing_acknowledged(tmp_path: Path
         keyed = {r[0] for r in conn.execute("SELECT blob_id FROM blob_keys")}
     assert files <= keyed  # no blob in clear, none unreadable
     assert len(files) >= len(acked)
+
+
+def test_rotate_with_the_key_in_the_environment(tmp_path: Path) -> None:
+    import base64
+
+    data_dir = tmp_path / "data"
+    old, new = base64.b64encode(os.urandom(32)).decode(), base64.b64encode(os.urandom(32)).decode()
+    srv = StoreroomServer(data_dir, env={"STOREROOM_MASTER_KEY": old})
+    srv.start()
+    s3 = make_client(srv.endpoint)
+    s3.create_bucket(Bucket="envkey")
+    s3.put_object(Bucket="envkey", Key="k", Body=b"under the environment's key")
+    srv.stop()
+    refused = storeroom(None, "master-key", "rotate", "--data-dir", data_dir,
+                        env=cli_env(None, STOREROOM_MASTER_KEY=old))
+    assert refused.returncode != 0 and "STOREROOM_MASTER_KEY_NEXT" in refused.stderr
+    done = storeroom(None, "master-key", "rotate", "--data-dir", data_dir,
+                     env=cli_env(None, STOREROOM_MASTER_KEY=old, STOREROOM_MASTER_KEY_NEXT=new))
+    assert done.returncode == 0, done.stderr
+    assert "re-wrapped 1 data key(s)" in done.stdout
+    srv = StoreroomServer(data_dir, env={"STOREROOM_MASTER_KEY": new})
+    srv.start()
+    try:
+        assert make_client(srv.endpoint).get_object(Bucket="envkey", Key="k")["Body"].read() == \
+            b"under the environment's key"
+    finally:
+        srv.stop()
+    stale = StoreroomServer(data_dir, env={"STOREROOM_MASTER_KEY": old})  # the old key alone is refused
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the server exits at start
+        stale.start()
+    stale.stop()
