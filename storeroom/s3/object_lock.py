@@ -48,7 +48,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
@@ -92,6 +92,9 @@ def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
 
 
+_EPOCH, _MS = datetime(1970, 1, 1, tzinfo=UTC), timedelta(milliseconds=1)
+
+
 def parse_date(text: str) -> int | None:
     """An ISO 8601 date-time (``Z`` or an offset; without one, UTC) in epoch milliseconds; None if it is none."""
     try:
@@ -100,7 +103,7 @@ def parse_date(text: str) -> int | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return round(when.timestamp() * 1000)
+    return (when - _EPOCH) // _MS  # exact, sub-milliseconds dropped
 
 
 # -- the bucket's configuration ---------------------------------------------------------------------------------
