@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -493,3 +494,47 @@ def test_rclone_writes_locked_backups(endpoint: str, s3: Any, track_bucket: Call
     assert len(s3.list_object_versions(Bucket=bucket, Prefix="snap/a.txt")["Versions"]) == 1
     rclone("deletefile", "--s3-versions", "--s3-bypass-governance-retention", f"sr:{bucket}/snap/{old[0]}")
     assert [v["Key"] for v in s3.list_object_versions(Bucket=bucket)["Versions"]] == ["snap/b.bin"]
+
+
+@pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed (apt-get install restic)")
+def test_restic_repository_survives_a_hostile_prune(endpoint: str, s3: Any, track_bucket: Callable[[str], str],
+                                                    tmp_path: Path, iam_user: Any) -> None:
+    """restic (minio-go) backs up into a bucket whose default retention locks every version it writes; someone
+    holding restic's (non-bypassing) credentials runs ``forget --prune`` and then deletes every version they can
+    list: the locked versions stay, so removing the delete markers brings the snapshot back whole."""
+    from tests.e2e.test_clients import _base_env, _run
+    bucket = track_bucket(unique_name("resticlock"))
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    user = iam_user(inline={"p": json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["s3:*"], "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}, {
+        "Effect": "Deny", "Action": ["s3:BypassGovernanceRetention", "s3:PutBucketObjectLockConfiguration"],
+        "Resource": "*"}]})})
+    env = _base_env(tmp_path)
+    env.update({"AWS_ACCESS_KEY_ID": user.key_id, "AWS_SECRET_ACCESS_KEY": user.secret,
+                "RESTIC_PASSWORD": "correct horse battery staple", "RESTIC_CACHE_DIR": str(tmp_path / "cache"),
+                "RESTIC_REPOSITORY": f"s3:{endpoint}/{bucket}/repo"})
+
+    def restic(*args: str) -> str:
+        return _run(["restic", "-o", "s3.bucket-lookup=path", "-o", "s3.region=us-east-1", *args], env=env,
+                    cwd=tmp_path, what=f"restic {args[0]}")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_bytes(b"alpha\n")
+    (data / "b.bin").write_bytes(os.urandom(300_000))
+    restic("init")
+    restic("backup", "--host", "test", str(data))
+    snapshot = json.loads(restic("snapshots", "--json"))[0]["short_id"]
+    restic("forget", "--prune", snapshot)
+    listing = [v for page in user.s3.get_paginator("list_object_versions").paginate(Bucket=bucket)
+               for v in page.get("Versions", [])]
+    answer = user.s3.delete_objects(Bucket=bucket, BypassGovernanceRetention=True, Delete={"Objects": [
+        {"Key": v["Key"], "VersionId": v["VersionId"]} for v in listing]})
+    assert {e["Code"] for e in answer.get("Errors", [])} == {"AccessDenied"} and "Deleted" not in answer
+    markers = [{"Key": m["Key"], "VersionId": m["VersionId"]} for page in s3.get_paginator(
+        "list_object_versions").paginate(Bucket=bucket) for m in page.get("DeleteMarkers", [])
+        if not m["Key"].startswith("repo/locks/")]
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": markers})
+    assert [s["short_id"] for s in json.loads(restic("snapshots", "--json"))] == [snapshot]
+    restic("check", "--read-data")
