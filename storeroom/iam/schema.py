@@ -109,7 +109,7 @@ CREATE TABLE IF NOT EXISTS bucket_policies (
     bucket TEXT PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
     document TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS iam_roles (        -- schema 6: storeroom/iam/role_store.py
+CREATE TABLE IF NOT EXISTS iam_roles (        -- schema 7: storeroom/iam/role_store.py
     role_id TEXT PRIMARY KEY,                  -- AROA + 17 base32 characters
     name TEXT NOT NULL UNIQUE COLLATE NOCASE,
     path TEXT NOT NULL,
