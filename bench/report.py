@@ -15,6 +15,7 @@ IAM_SUBJECT = "storeroom-iam"  # Storeroom with an IAM user's requests: not a pe
 PG_SUBJECT = "storeroom-pg"    # Storeroom with its metadata in PostgreSQL: not a peer, the cost of the database
 S3_BLOBS_SUBJECT = "storeroom-s3"  # Storeroom with its object data on SeaweedFS (--blobs s3://): not a peer either
 TLS_SUBJECT = "storeroom-tls"  # Storeroom over HTTPS: not a peer, the cost of TLS
+BASE_SUBJECT = "storeroom-base"  # Storeroom from another checkout (--baseline): not a peer, the cost of a change
 # An IAM user with 10 policies × 10 statements may add < 5 % to a request's time vs the root user.
 IAM_MAX_SLOWDOWN = 0.05
 
@@ -76,7 +77,7 @@ def summarize(measurements: list[Measurement]) -> dict[str, dict[str, Cell]]:
 
 
 def best_peer(cells: dict[str, Cell], attr: str, higher_is_better: bool) -> tuple[str, float] | None:
-    others = (SUBJECT, IAM_SUBJECT, PG_SUBJECT, S3_BLOBS_SUBJECT, TLS_SUBJECT, "disk")
+    others = (SUBJECT, IAM_SUBJECT, PG_SUBJECT, S3_BLOBS_SUBJECT, TLS_SUBJECT, BASE_SUBJECT, "disk")
     peers = [(t, getattr(c, attr)) for t, c in cells.items()
              if t not in others and not math.isnan(getattr(c, attr))]
     if not peers:
@@ -168,6 +169,7 @@ def markdown(table: dict[str, dict[str, Cell]], targets: list[str], meta: dict[s
     lines += _authorization_table(table)
     lines += _postgres_table(table)
     lines += _tls_table(table)
+    lines += _baseline_table(table)
     lines += ["", *_notes(meta)]
     return "\n".join(lines) + "\n"
 
@@ -284,6 +286,24 @@ def _tls_table(table: dict[str, dict[str, Cell]]) -> list[str]:
             "kept-alive connections) vs plain HTTP (storeroom).", "",
             "| workload | unit | http | https | https / http | CPU per | server CPU µs http | https | added |",
             "|---|---|---|---|---|---|---|---|---|", *rows]
+
+
+def _baseline_table(table: dict[str, dict[str, Cell]]) -> list[str]:
+    """storeroom vs storeroom-base (another checkout, --baseline): what a change costs, per workload."""
+    rows = []
+    for workload, cells in table.items():
+        now, base = cells.get(SUBJECT), cells.get(BASE_SUBJECT)
+        if now is None or base is None or not base.value or workload == "rss1g":
+            continue
+        cpu_change = (now.server_cpu_us / base.server_cpu_us - 1) * 100 if base.server_cpu_us else math.nan
+        rows.append(f"| {workload} | {_unit(workload)} | {_num(base.value, 1)} | {_num(now.value, 1)} | "
+                    f"{now.value / base.value:.3f} | {_num(base.server_cpu_us, 1)} | {_num(now.server_cpu_us, 1)} | "
+                    f"{cpu_change:+.1f} % |")
+    if not rows:
+        return []
+    return ["", "Against a baseline checkout (storeroom-base, --baseline): the same server from another commit.", "",
+            "| workload | unit | baseline | this tree | this / baseline | server CPU µs baseline | this tree | "
+            "CPU change |", "|---|---|---|---|---|---|---|---|", *rows]
 
 
 def _unit(workload: str) -> str:

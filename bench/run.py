@@ -40,7 +40,8 @@ from bench.workloads import (  # noqa: E402
 
 ALL_TARGETS = list(TARGET_KINDS)
 # storeroom-stock-http only answers "what do the edge limits cost?": asked for by name
-DEFAULT_TARGETS = [t for t in ALL_TARGETS if t not in ("storeroom-stock-http", "storeroom-s3", "storeroom-tls")]
+DEFAULT_TARGETS = [t for t in ALL_TARGETS
+                   if t not in ("storeroom-stock-http", "storeroom-s3", "storeroom-tls", "storeroom-base")]
 ALL_WORKLOADS = list(WORKLOADS)
 DEFAULT_JSON_DIR = Path(__file__).resolve().parent / ".work"
 
@@ -53,6 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, help="seconds per load run (default 5; wrk rounds to whole s)")
     p.add_argument("--rounds", type=int, help="rounds; each runs every workload on every target (default 3)")
     p.add_argument("--quick", action="store_true", help="tiny sizes and 1 round of 1 s runs: a smoke test")
+    p.add_argument("--baseline", help="a checkout of another commit (git worktree add --detach DIR COMMIT), run as "
+                   "target storeroom-base: what a change costs; the same tree for an A/A noise floor")
     p.add_argument("--storeroom-workers", type=int, default=2, help="storeroom serve --workers (default 2)")
     p.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads / loadgen processes (default 2)")
@@ -222,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         print(report.from_json(Path(args.report_only)))
         return 0
     target_names = _choose(args.targets, ALL_TARGETS, "targets")
+    if args.baseline:  # the storeroom-base target reads it (bench/targets.py)
+        os.environ["STOREROOM_BENCH_BASELINE"] = str(Path(args.baseline).resolve())
+        if "storeroom-base" not in target_names:
+            target_names.append("storeroom-base")
     workloads = _choose(args.workloads, ALL_WORKLOADS, "workloads")
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)

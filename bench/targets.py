@@ -335,6 +335,33 @@ class StoreroomClearTarget(StoreroomTarget):
         return [*super().command(), "--encryption", "off"]
 
 
+class StoreroomBaseTarget(StoreroomTarget):
+    """Storeroom from another checkout (``--baseline PATH``: a git worktree of an earlier commit, or the same tree
+    for an A/A run): what a change costs, measured in the same run as the ``storeroom`` target, in alternating
+    rounds, so the machine's noise falls on both."""
+
+    name = "storeroom-base"
+
+    def __init__(self, workdir: Path, workers: int = 2) -> None:
+        super().__init__(workdir, workers)
+        tree = os.environ.get("STOREROOM_BENCH_BASELINE")
+        if not tree or not (Path(tree) / "storeroom" / "__init__.py").is_file():
+            raise TargetUnavailable("no --baseline checkout (a directory holding storeroom/)")
+        self.tree = Path(tree).resolve()
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.tree), os.environ.get("PYTHONPATH", "")) if p)
+        return env
+
+    def cwd(self) -> Path:
+        return self.tree
+
+    def detect_version(self) -> str:
+        commit = _first_line(["git", "-C", str(self.tree), "describe", "--always", "--dirty"])
+        return f"git {commit} (baseline), {self.workers} worker(s)"
+
+
 class StoreroomIamTarget(StoreroomTarget):
     """Storeroom again, but every request is signed by an IAM user with 10 managed policies of 10 statements
     each, the one statement that allows the benchmark's bucket last: the cost of authorization per request is
@@ -563,7 +590,8 @@ class StoreroomS3Target(StoreroomTarget):
 TARGET_KINDS: dict[str, type[Target]] = {
     "storeroom": StoreroomTarget, "storeroom-iam": StoreroomIamTarget, "storeroom-pg": StoreroomPgTarget,
     "storeroom-stock-http": StoreroomStockHttpTarget, "storeroom-s3": StoreroomS3Target,
-    "storeroom-tls": StoreroomTlsTarget, "storeroom-clear": StoreroomClearTarget, "rclone": RcloneTarget,
+    "storeroom-tls": StoreroomTlsTarget, "storeroom-clear": StoreroomClearTarget, "storeroom-base": StoreroomBaseTarget,
+    "rclone": RcloneTarget,
     "seaweedfs": SeaweedTarget, "moto": MotoTarget,
 }
 
@@ -583,4 +611,6 @@ def make_target(name: str, workdir: Path, storeroom_workers: int) -> Target:
         return StoreroomTlsTarget(workdir, workers=storeroom_workers)
     if name == "storeroom-clear":
         return StoreroomClearTarget(workdir, workers=storeroom_workers)
+    if name == "storeroom-base":
+        return StoreroomBaseTarget(workdir, workers=storeroom_workers)
     return TARGET_KINDS[name](workdir)

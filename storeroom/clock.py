@@ -5,7 +5,8 @@ seconds added to the real time (an absent or unreadable file adds nothing).  Ses
 shifting the client's clock alone: a request signed more than 15 minutes ahead is refused as skewed before its
 session is looked at, and the shortest session lasts 15 minutes.  Moving the server's and the client's clocks
 together (tests/e2e/test_sts_expiry.py) reaches an expired session in milliseconds instead of a quarter of an hour.
-Only SigV4's time check and the minting and expiry of sessions read this clock.
+Only SigV4's time check, the minting and expiry of sessions, and Object Lock's retention dates
+(s3/object_lock.py, store/locks.py) read this clock.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
-from storeroom.s3 import xml
+from storeroom.s3 import object_lock, xml
 from storeroom.s3.acl import check_bucket_acl_headers
 from storeroom.s3.owner import owner_xml
 
@@ -115,9 +115,17 @@ async def create_bucket(call: S3Call) -> Response:
     if not valid_bucket_name(call.bucket):
         raise AwsError("InvalidBucketName", BucketName=call.bucket)
     ownership, acl = check_bucket_acl_headers(call)
+    locked = object_lock.creation_requested(call)
+    if locked:
+        # "If ObjectLockEnabledForBucket is set to true in your CreateBucket request,
+        # s3:PutBucketObjectLockConfiguration and s3:PutBucketVersioning permissions are required."
+        # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html)
+        for action in ("s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning"):
+            await call.require(action, call.bucket_arn())
     region = await _location_constraint(call)
     # New buckets: Block Public Access on and ACLs disabled unless asked otherwise, as S3's since April 2023
-    if not await call.meta.create_bucket(call.bucket, region, ownership=ownership, acl=acl):
+    if not await call.meta.create_bucket(call.bucket, region, ownership=ownership, acl=acl,
+                                         object_lock=object_lock.dumps(None) if locked else None):
         # AWS documents a legacy 200 for this in us-east-1, but answers 409 in every other region, as do
         # today's S3-compatible servers; clients (Terraform, the SDKs' waiters) handle the 409.
         raise AwsError("BucketAlreadyOwnedByYou", BucketName=call.bucket)

@@ -39,7 +39,7 @@ from storeroom.errors import AwsError
 from storeroom.http.body import Payload
 from storeroom.http.types import Response
 from storeroom.numbers import parse_int
-from storeroom.s3 import xml
+from storeroom.s3 import object_lock, xml
 from storeroom.s3.objects import checksum_elements, commit_object, written_headers
 from storeroom.s3.upload import DEFAULT_CHECKSUM
 from storeroom.store.meta import ObjectRecord, Part, Upload
@@ -85,6 +85,8 @@ async def complete_multipart_upload(call: S3Call) -> Response:
     record = ObjectRecord(call.bucket, call.key, sum(p.size for p in chosen), etag, time.time(),
                           [(p.blob_id, p.size) for p in chosen], upload.headers, checksum, len(chosen),
                           tags=upload.tags, acl=upload.acl)
+    object_lock.apply(record, object_lock.with_default(
+        object_lock.WriteLock(upload.retention, upload.legal_hold), await call.existing_bucket()))
     if "if-none-match" in call.headers and await call.meta.get_object(call.bucket, call.key) is not None:
         # Checked again atomically with the commit; asked first so that an S3 backend's upload is not
         # completed for an object that cannot be made.

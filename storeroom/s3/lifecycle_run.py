@@ -42,11 +42,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from storeroom import clock
 from storeroom.audit.events import EVENT_VERSION, Event, event_time
 from storeroom.s3.access_log import lifecycle_log_line
 from storeroom.s3.lifecycle import Configuration, loads, plan_key
 from storeroom.s3.owner import canonical_user_id
 from storeroom.store import versions
+from storeroom.store.locks import Guard
 from storeroom.store.meta import ObjectRecord, Upload, object_from_row
 from storeroom.store.sql import POSTGRESQL, Conn
 
@@ -324,8 +326,11 @@ async def _act(conn: Conn, bucket: str, key: str, versioning: str | None, kind: 
         marker, freed = await versions.add_marker(conn, bucket, key, versioning, versions.new_version_id(),
                                                   current[:8] if current is not None else None)
         return MARKER, marker.version_id, version.size, freed
-    removed = await versions.remove_version(conn, bucket, key, version.version_id)
-    if not removed.found:
+    # "Lifecycle ... cannot delete an object version until the lock on the object expires": judged by the real
+    # time, never the run's evaluation time (a run asked for "as of" a later date unlocks nothing).  Adding a
+    # delete marker over a locked current version ("expire" above) is allowed, as S3 does.
+    removed = await versions.remove_version(conn, bucket, key, version.version_id, Guard(clock.now()))
+    if not removed.found or removed.locked:
         return None, None, 0, []
     return EXPIRE, version.version_id, version.size, list(removed.freed)
 

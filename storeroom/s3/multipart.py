@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.numbers import INT32_MAX, parse_int
-from storeroom.s3 import xml
+from storeroom.s3 import object_lock, xml
 from storeroom.s3.acl import object_write_acl
 from storeroom.s3.lifecycle import abort_headers
 from storeroom.s3.objects import checksum_headers, copy_source, object_headers
@@ -39,10 +39,12 @@ async def create_multipart_upload(call: S3Call) -> Response:
     acl = await object_write_acl(call, bucket)
     tags = header_tags(call)
     stored = object_headers(call.headers)
+    lock = await object_lock.requested(call, bucket, call.headers)  # the bucket's default applies at completion
     algorithm, _ = requested_checksum(call.headers)
     checksum_type = _checksum_type(algorithm, call.headers.get("x-amz-checksum-type"))
     upload_id = await call.blobs.create_upload(new_upload_id())
-    upload = Upload(upload_id, call.bucket, call.key, time.time(), stored, algorithm, checksum_type, tags, acl)
+    upload = Upload(upload_id, call.bucket, call.key, time.time(), stored, algorithm, checksum_type, tags, acl,
+                    lock.retention, lock.legal_hold)
     try:
         created = await call.meta.create_upload(upload)
     except BaseException:
@@ -103,6 +105,8 @@ def _part_number(call: S3Call) -> int:
 async def upload_part(call: S3Call) -> Response:
     upload = await _upload(call)
     number = _part_number(call)
+    object_lock.require_integrity(call, object_lock.WriteLock(upload.retention, upload.legal_hold),
+                                  await call.existing_bucket(), "Put Part")
     named, _ = requested_checksum(call.headers)
     if upload.checksum_algorithm and named and named != upload.checksum_algorithm:
         # A part checked with another algorithm could not make the object's checksum the upload asked for.

@@ -41,7 +41,7 @@ from storeroom import clock
 from storeroom.checksums import Checksum
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
-from storeroom.s3 import post_policy, tagging, xml
+from storeroom.s3 import object_lock, post_policy, tagging, xml
 from storeroom.s3.acl import Grant, object_write_acl
 from storeroom.s3.objects import checksum_headers, commit_object, object_headers, written_headers
 from storeroom.s3.post_policy import Form, Size
@@ -196,6 +196,7 @@ class _Upload:
     estimate: int
     tags: dict[str, str] | None = None
     acl: list[Grant] | None = None
+    lock: object_lock.WriteLock = field(default_factory=object_lock.WriteLock)
     received: int = 0
 
     async def write(self, data: bytes) -> None:
@@ -301,13 +302,14 @@ async def _begin(call: S3Call, bucket: Bucket, parts: Parts, estimate: int) -> _
     await call.require("s3:PutObject", call.object_arn(key),
                        extra=tagging.condition_keys(tags, "s3:requestobjecttag") if tags else None)
     acl = await object_write_acl(call, bucket)
+    lock = await object_lock.requested(call, bucket, headers)  # the x-amz-object-lock-* fields
     object_headers(headers)  # MetadataTooLarge, InvalidStorageClass: before any byte is stored
     algorithm, expected = requested_checksum(headers, DEFAULT_CHECKSUM)
     assert algorithm is not None
     md5, checksum = hashlib.md5(), Checksum(algorithm)
     hashers: list[Hasher] = [md5, checksum]
     writer = call.blobs.new_writer(hashers, max(estimate, 0))
-    return _Upload(form, key, headers, size, writer, md5, checksum, expected, estimate, tags, acl)
+    return _Upload(form, key, headers, size, writer, md5, checksum, expected, estimate, tags, acl, lock)
 
 
 async def _authenticate(call: S3Call, form: Form, region: str) -> Size:
@@ -365,6 +367,7 @@ async def _store(call: S3Call, bucket: Bucket, upload: _Upload) -> Response:
     record = ObjectRecord(call.bucket, upload.key, upload.received, upload.md5.hexdigest(), time.time(),
                           [(upload.writer.blob_id, upload.received)], object_headers(upload.headers), checksum,
                           tags=upload.tags, acl=upload.acl)
+    object_lock.apply(record, object_lock.with_default(upload.lock, bucket))
     await commit_object(call, record)
     return _answer(call, upload.form, record, written_headers(bucket, record))
 

@@ -19,7 +19,7 @@ from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Request, Response
 from storeroom.policy import Evaluation, PolicySource
-from storeroom.s3 import access, acl, cors, encryption, tagging, xml
+from storeroom.s3 import access, acl, cors, encryption, object_lock, tagging, xml
 from storeroom.s3.operations import CONTROL_ROW, Operation, match_operation
 from storeroom.store.blob_backend import Blobs
 from storeroom.store.meta import Bucket, MetaStore
@@ -196,6 +196,9 @@ _HEADER_KEYS = {
     "x-amz-grant-write-acp": "s3:x-amz-grant-write-acp",
     "x-amz-grant-full-control": "s3:x-amz-grant-full-control",
     "x-amz-object-ownership": "s3:x-amz-object-ownership",
+    "x-amz-object-lock-mode": "s3:object-lock-mode",
+    "x-amz-object-lock-retain-until-date": "s3:object-lock-retain-until-date",
+    "x-amz-object-lock-legal-hold": "s3:object-lock-legal-hold",
 }
 _QUERY_KEYS = {"prefix": "s3:prefix", "delimiter": "s3:delimiter", "max-keys": "s3:max-keys",
                "versionId": "s3:versionid"}
@@ -212,6 +215,12 @@ def s3_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
     for arg, key in _QUERY_KEYS.items():
         if arg in request.args:
             keys[key] = (request.args[arg],)
+    until = request.headers.get("x-amz-object-lock-retain-until-date")
+    if until is not None:  # s3:object-lock-remaining-retention-days of the retention a write asks for
+        until_ms = object_lock.parse_date(until)
+        if until_ms is not None:
+            keys["s3:object-lock-remaining-retention-days"] = object_lock.retention_keys(
+                ("", until_ms), object_lock.now_ms())["s3:object-lock-remaining-retention-days"]
     tags = request.headers.get("x-amz-tagging")
     if tags is not None:
         try:

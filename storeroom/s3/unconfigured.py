@@ -3,8 +3,9 @@ or object on which the setting is not configured -- which is what is true of eve
 
 Tools read all of these when they manage a bucket (Terraform's aws_s3_bucket refresh, Ansible's s3_bucket and
 s3_object), and stop or warn on a 501.  Each answer states the truth: no website, no replication, the bucket
-owner pays, no transfer acceleration, no Object Lock, no event notifications.  The writes of these settings
-still answer 501 NotImplemented (operations.py).  (Default encryption is built: storeroom/s3/encryption.py.)
+owner pays, no transfer acceleration, no event notifications.  The writes of these settings still answer 501
+NotImplemented (operations.py).  (Default encryption is built: storeroom/s3/encryption.py; Object Lock:
+storeroom/s3/object_lock.py.)
 
 The bucket (and the key) must exist: NoSuchBucket / NoSuchKey come before the not-configured answer.  Error
 codes and messages: https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html and S3's answers.
@@ -48,8 +49,6 @@ get_bucket_website = _not_configured("NoSuchWebsiteConfiguration",
                                      "The specified bucket does not have a website configuration")
 get_bucket_replication = _not_configured("ReplicationConfigurationNotFoundError",
                                          "The replication configuration was not found")
-get_object_lock_configuration = _not_configured("ObjectLockConfigurationNotFoundError",
-                                                "Object Lock configuration does not exist for this bucket")
 get_bucket_request_payment = _document("RequestPaymentConfiguration", "<Payer>BucketOwner</Payer>")
 get_bucket_accelerate = _document("AccelerateConfiguration")  # never configured: no Status
 get_bucket_notification = _document("NotificationConfiguration")

@@ -25,7 +25,7 @@ from storeroom.s3.listing import MAX_KEYS, successor
 from storeroom.s3.listing import _encoder as encoder  # noqa: PLC2701 - the listings' shared parameter rules
 from storeroom.s3.listing import _max_keys as max_keys  # noqa: PLC2701
 from storeroom.s3.owner import owner_xml
-from storeroom.store.meta import ObjectRecord
+from storeroom.store.meta import Bucket, ObjectRecord
 from storeroom.store.versions import NEWEST, valid_version_id
 
 if TYPE_CHECKING:
@@ -57,7 +57,14 @@ async def put_bucket_versioning(call: S3Call) -> Response:
         raise AwsError("NotImplemented", "MFA Delete is not implemented by Storeroom.", Header="x-amz-mfa")
     if status is None:
         raise AwsError("IllegalVersioningConfigurationException", "The Versioning element must be specified", 400)
-    if not await call.meta.set_bucket_setting(call.bucket, "versioning", status):
+
+    def check(bucket: Bucket) -> None:
+        # "After you enable Object Lock on a bucket, you can't disable Object Lock or suspend versioning for that
+        # bucket" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-configure.html)
+        if bucket.object_lock is not None and status != "Enabled":
+            raise AwsError("InvalidBucketState", "An Object Lock configuration is present on this bucket, so the "
+                           "versioning state cannot be changed.", 409)
+    if not await call.meta.set_bucket_setting(call.bucket, "versioning", status, check):
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
     return Response(200)
 

@@ -20,6 +20,7 @@ from typing import Any
 from storeroom.errors import AwsError
 from storeroom.store import bucket_stats, generation, versions
 from storeroom.store.encrypted_blobs import INSERT_KEY
+from storeroom.store.locks import Guard
 from storeroom.store.sql import NO_LIMIT, POSTGRESQL, SQLITE, Conn, Database, Row, locking
 
 log = logging.getLogger("storeroom")
@@ -165,8 +166,9 @@ class ObjectRecord:
     """One version of an object (the only one, ``null``, in an unversioned bucket).
 
     ``tags`` and ``acl`` live in the row's JSON ``doc`` with the blobs and headers, as members written only when
-    set ("t", "a"), so that an object without them costs nothing more; a later per-version field (a wrapped data
-    key) can join them there."""
+    set ("t", "a"), so that an object without them costs nothing more; so do Object Lock's ``retention`` ("r":
+    mode and retain-until in epoch milliseconds) and ``legal_hold`` ("l"), store/locks.py; a later per-version
+    field (a wrapped data key) can join them there."""
 
     bucket: str
     key: str
@@ -182,6 +184,8 @@ class ObjectRecord:
     marker: bool = False                     # a delete marker (no bytes, no headers)
     tags: dict[str, str] | None = None
     acl: list[list[str]] | None = None       # explicit grants [[grantee type, grantee, permission]] (s3/acl.py)
+    retention: tuple[str, int] | None = None  # Object Lock: (mode, retain until in epoch ms)
+    legal_hold: bool | None = None            # Object Lock: None when never set
 
     @property
     def quoted_etag(self) -> str:
@@ -197,6 +201,7 @@ class Bucket:
     ownership: str | None = None             # None: BucketOwnerEnforced
     public_block: str | None = None          # None, or 4 flags "1"/"0" (s3/access.py)
     lifecycle: str | None = None             # the lifecycle configuration's JSON (s3/lifecycle.py), if any
+    object_lock: str | None = None           # the Object Lock configuration's JSON (s3/object_lock.py), if any
 
 
 @dataclass(slots=True)
@@ -208,8 +213,10 @@ class Upload:
     headers: dict[str, str]
     checksum_algorithm: str | None
     checksum_type: str | None = None
-    tags: dict[str, str] | None = None       # what the completed object gets (x-amz-tagging, ACL headers)
-    acl: list[list[str]] | None = None
+    tags: dict[str, str] | None = None       # what the completed object gets (x-amz-tagging, ACL headers,
+    acl: list[list[str]] | None = None       # the x-amz-object-lock-* headers)
+    retention: tuple[str, int] | None = None
+    legal_hold: bool | None = None
 
 
 @dataclass(slots=True)
@@ -250,6 +257,7 @@ class Deletion:
     found: bool = False
     marker: bool = False
     marker_id: str | None = None
+    locked: bool = False                     # refused: the version is protected by Object Lock
 
 
 @dataclass(slots=True)
@@ -264,8 +272,10 @@ class AccessKey:
 def object_from_row(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
     key, size, etag, mtime, doc, parts, version_id, seq = row[:8]
     fields = json.loads(doc)
+    retention = fields.get("r")
     return ObjectRecord(bucket, key, size, etag, mtime, fields["b"], fields["h"], fields["c"], parts, version_id,
-                        seq, bool(row[8]) if len(row) > 8 else False, fields.get("t"), fields.get("a"))
+                        seq, bool(row[8]) if len(row) > 8 else False, fields.get("t"), fields.get("a"),
+                        None if retention is None else (retention[0], int(retention[1])), fields.get("l"))
 
 
 def object_doc(obj: ObjectRecord) -> str:
@@ -274,6 +284,10 @@ def object_doc(obj: ObjectRecord) -> str:
         fields["t"] = obj.tags
     if obj.acl is not None:
         fields["a"] = obj.acl
+    if obj.retention is not None:
+        fields["r"] = list(obj.retention)
+    if obj.legal_hold is not None:
+        fields["l"] = obj.legal_hold
     return json.dumps(fields, separators=(",", ":"))
 
 
@@ -451,7 +465,8 @@ class MetaStore:
     async def _load_bucket(self, name: str) -> Bucket | None:
         row = await self.db.read.one(
             "SELECT name, region, created, versioning, ownership, public_block, (SELECT value FROM bucket_config "
-            "WHERE bucket = buckets.name AND name = 'lifecycle') FROM buckets WHERE name = ?", (name,))
+            "WHERE bucket = buckets.name AND name = 'lifecycle'), (SELECT value FROM bucket_config WHERE bucket = "
+            "buckets.name AND name = 'object-lock') FROM buckets WHERE name = ?", (name,))
         return None if row is None else Bucket(*row)
 
     async def list_buckets(self, *, after: str = "", prefix: str = "", region: str | None = None,
@@ -464,16 +479,23 @@ class MetaStore:
         return [Bucket(*r) for r in rows]
 
     async def create_bucket(self, name: str, region: str, *, ownership: str | None = None,
-                            public_block: str | None = "1111", acl: str | None = None) -> bool:
+                            public_block: str | None = "1111", acl: str | None = None,
+                            object_lock: str | None = None) -> bool:
         """False if it already exists.  A new bucket has Block Public Access on (``public_block``) and ACLs
         disabled (``ownership`` None), as AWS's since April 2023, unless the request said otherwise; ``acl``:
-        the bucket ACL's JSON when ACLs are enabled."""
+        the bucket ACL's JSON when ACLs are enabled; ``object_lock``: its Object Lock configuration's JSON, which
+        comes with versioning enabled."""
         async def job(conn: Conn) -> bool:
             created = await conn.run(
-                "INSERT INTO buckets(name, region, created, ownership, public_block) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(name) DO NOTHING", (name, region, time.time(), ownership, public_block)) == 1
+                "INSERT INTO buckets(name, region, created, ownership, public_block, versioning) VALUES "
+                "(?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
+                (name, region, time.time(), ownership, public_block,
+                 None if object_lock is None else "Enabled")) == 1
             if created and acl is not None:
                 await conn.run("INSERT INTO bucket_config(bucket, name, value) VALUES (?, 'acl', ?)", (name, acl))
+            if created and object_lock is not None:
+                await conn.run("INSERT INTO bucket_config(bucket, name, value) VALUES (?, 'object-lock', ?)",
+                               (name, object_lock))
             return created
         return await self.db.write(job, bump=(generation.BUCKETS,))
 
@@ -485,13 +507,30 @@ class MetaStore:
         assert column in ("versioning", "ownership", "public_block")
 
         async def job(conn: Conn) -> bool:
-            row = await conn.one(f"SELECT name, region, created, versioning, ownership, public_block FROM buckets "
-                                 f"WHERE name = ?{locking(conn, 'UPDATE')}", (bucket,))
+            row = await conn.one(f"SELECT name, region, created, versioning, ownership, public_block, NULL, (SELECT "
+                                 f"value FROM bucket_config WHERE bucket = buckets.name AND name = 'object-lock') "
+                                 f"FROM buckets WHERE name = ?{locking(conn, 'UPDATE')}", (bucket,))
             if row is None:
                 return False
             if check is not None:
                 check(Bucket(*row))
             await conn.run(f"UPDATE buckets SET {column} = ? WHERE name = ?", (value, bucket))
+            return True
+        return await self.db.write(job, bump=(generation.BUCKETS,))
+
+    async def put_object_lock(self, bucket: str, value: str, check: Callable[[Bucket], None]) -> bool:
+        """Sets the bucket's Object Lock configuration (``bucket_config`` 'object-lock'); ``check`` may refuse
+        (an AwsError) seeing the bucket's row and its current configuration, in the same transaction (the bucket's
+        row locked: a concurrent PutBucketVersioning waits).  False if the bucket is gone."""
+        async def job(conn: Conn) -> bool:
+            row = await conn.one(f"SELECT name, region, created, versioning, ownership, public_block, NULL, (SELECT "
+                                 f"value FROM bucket_config WHERE bucket = buckets.name AND name = 'object-lock') "
+                                 f"FROM buckets WHERE name = ?{locking(conn, 'UPDATE')}", (bucket,))
+            if row is None:
+                return False
+            check(Bucket(*row))
+            await conn.run("INSERT INTO bucket_config(bucket, name, value) VALUES (?, 'object-lock', ?) ON "
+                           "CONFLICT(bucket, name) DO UPDATE SET value = excluded.value", (bucket, value))
             return True
         return await self.db.write(job, bump=(generation.BUCKETS,))
 
@@ -694,12 +733,13 @@ class MetaStore:
             return freed
         return await self.db.write(job, serializable=False)
 
-    async def delete_entries(self, bucket: str, entries: list[tuple[str, str | None]]) -> tuple[
-            str | None, list[Deletion], list[str]]:
+    async def delete_entries(self, bucket: str, entries: list[tuple[str, str | None]],
+                             guards: list[Guard] | None = None) -> tuple[str | None, list[Deletion], list[str]]:
         """DeleteObject / DeleteObjects with versions: each (key, version id or None) in one transaction, in key
         order.  Returns (the bucket's versioning state, what each entry did in the order given, the blob ids
         no longer referenced); the state is None for a missing bucket too (then nothing was done: the caller
-        checked the bucket exists)."""
+        checked the bucket exists).  ``guards`` (one per entry): a version Object Lock protects is not removed
+        (its Deletion is ``locked``)."""
         async def job(conn: Conn) -> tuple[str | None, list[Deletion], list[str]]:
             bucket_row = await conn.one(_BUCKET_SHARED[conn.dialect], (bucket,))
             if bucket_row is None:
@@ -709,19 +749,20 @@ class MetaStore:
             freed: list[str] = []
             for i in sorted(range(len(entries)), key=lambda n: (entries[n][0], entries[n][1] or "")):
                 key, version_id = entries[i]
-                done[i], gone = await self._delete_entry(conn, bucket, key, version_id, versioning)
+                done[i], gone = await self._delete_entry(conn, bucket, key, version_id, versioning,
+                                                         guards[i] if guards else None)
                 freed += gone
             return versioning, [done[i] for i in range(len(entries))], freed
         return await self.db.write(job, serializable=False)
 
     @staticmethod
     async def _delete_entry(conn: Conn, bucket: str, key: str, version_id: str | None,
-                            versioning: str | None) -> tuple[Deletion, list[str]]:
+                            versioning: str | None, guard: Guard | None) -> tuple[Deletion, list[str]]:
         if versioning is not None or version_id is not None:
             await versions.lock_key(conn, bucket, key)
         if version_id is not None:
-            removed = await versions.remove_version(conn, bucket, key, version_id)
-            return Deletion(key, version_id, removed.found, removed.marker), list(removed.freed)
+            removed = await versions.remove_version(conn, bucket, key, version_id, guard)
+            return Deletion(key, version_id, removed.found, removed.marker, locked=removed.locked), list(removed.freed)
         if versioning is None:
             row = await conn.one("DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING doc", (bucket, key))
             return Deletion(key, None, row is not None), ([] if row is None else doc_blob_ids(row[0]))
@@ -779,7 +820,9 @@ class MetaStore:
         async def job(conn: Conn) -> bool:
             if await conn.one(_BUCKET_SHARED[conn.dialect], (upload.bucket,)) is None:
                 return False
-            extra = {k: v for k, v in (("t", upload.tags), ("a", upload.acl)) if v is not None}
+            extra = {k: v for k, v in (("t", upload.tags), ("a", upload.acl), ("l", upload.legal_hold),
+                                       ("r", None if upload.retention is None else list(upload.retention)))
+                     if v is not None}
             await conn.run(
                 "INSERT INTO uploads(upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type, "
                 "extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -892,7 +935,9 @@ _UPLOAD_COLUMNS = "upload_id, bucket, key, initiated, headers, checksum_algorith
 
 def _upload_from_row(row: Row) -> Upload:
     extra = json.loads(row[7]) if row[7] else {}
-    return Upload(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6], extra.get("t"), extra.get("a"))
+    retention = extra.get("r")
+    return Upload(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6], extra.get("t"), extra.get("a"),
+                  None if retention is None else (retention[0], int(retention[1])), extra.get("l"))
 
 
 def _object_params(obj: ObjectRecord) -> tuple[Any, ...]:

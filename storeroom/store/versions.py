@@ -34,6 +34,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from storeroom.store.locks import Guard
 from storeroom.store.sql import POSTGRESQL, Conn, Row
 
 VERSION_COLUMNS = "key, size, etag, mtime, doc, parts, version_id, seq, marker"
@@ -138,16 +139,27 @@ async def add_marker(conn: Conn, bucket: str, key: str, versioning: str, new_id:
 
 @dataclass(frozen=True, slots=True)
 class Removed:
-    """What a DELETE with a version id removed."""
+    """What a DELETE with a version id removed (``locked``: nothing, the version is protected by Object Lock)."""
 
     found: bool
     marker: bool = False
     freed: tuple[str, ...] = ()
+    locked: bool = False
 
 
-async def remove_version(conn: Conn, bucket: str, key: str, version_id: str) -> Removed:
-    """Permanently deletes one version (an object or a delete marker), wherever it is; the key's newest remaining
-    version becomes current when the current one went."""
+async def remove_version(conn: Conn, bucket: str, key: str, version_id: str, guard: Guard | None = None) -> Removed:
+    """Permanently deletes one version (an object or a delete marker), wherever it is, unless ``guard`` says
+    Object Lock protects it (its row is read under a row lock first, so that a retention or legal hold set
+    meanwhile is seen); the key's newest remaining version becomes current when the current one went."""
+    lock = " FOR UPDATE" if conn.dialect == POSTGRESQL else ""
+    if guard is not None:
+        row = await conn.one(f"SELECT doc FROM objects WHERE bucket = ? AND key = ? AND version_id = ?{lock}",
+                             (bucket, key, version_id))
+        if row is None:
+            row = await conn.one(f"SELECT doc FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?"
+                                 f"{lock}", (bucket, key, version_id))
+        if row is not None and guard.protects(row[0]):
+            return Removed(True, locked=True)
     current = await conn.one("DELETE FROM objects WHERE bucket = ? AND key = ? AND version_id = ? RETURNING doc",
                              (bucket, key, version_id))
     if current is not None:
