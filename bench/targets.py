@@ -325,6 +325,16 @@ class StoreroomTlsTarget(StoreroomTarget):
         return [*super().command(), "--tls-self-signed"]
 
 
+class StoreroomClearTarget(StoreroomTarget):
+    """Storeroom with encryption at rest off (``--encryption off``): what encrypting object data costs, against
+    the ``storeroom`` target (encrypted, the default) in the same run."""
+
+    name = "storeroom-clear"
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--encryption", "off"]
+
+
 class StoreroomBaseTarget(StoreroomTarget):
     """Storeroom from another checkout (``--baseline PATH``: a git worktree of an earlier commit, or the same tree
     for an A/A run): what a change costs, measured in the same run as the ``storeroom`` target, in alternating
@@ -580,7 +590,8 @@ class StoreroomS3Target(StoreroomTarget):
 TARGET_KINDS: dict[str, type[Target]] = {
     "storeroom": StoreroomTarget, "storeroom-iam": StoreroomIamTarget, "storeroom-pg": StoreroomPgTarget,
     "storeroom-stock-http": StoreroomStockHttpTarget, "storeroom-s3": StoreroomS3Target,
-    "storeroom-tls": StoreroomTlsTarget, "storeroom-base": StoreroomBaseTarget, "rclone": RcloneTarget,
+    "storeroom-tls": StoreroomTlsTarget, "storeroom-clear": StoreroomClearTarget, "storeroom-base": StoreroomBaseTarget,
+    "rclone": RcloneTarget,
     "seaweedfs": SeaweedTarget, "moto": MotoTarget,
 }
 
@@ -598,6 +609,8 @@ def make_target(name: str, workdir: Path, storeroom_workers: int) -> Target:
         return StoreroomS3Target(workdir, workers=storeroom_workers)
     if name == "storeroom-tls":
         return StoreroomTlsTarget(workdir, workers=storeroom_workers)
+    if name == "storeroom-clear":
+        return StoreroomClearTarget(workdir, workers=storeroom_workers)
     if name == "storeroom-base":
         return StoreroomBaseTarget(workdir, workers=storeroom_workers)
     return TARGET_KINDS[name](workdir)

@@ -38,6 +38,9 @@ class Settings:
     meta_url: str | None = None
     # Object data (storeroom/store/blob_backend.py): "" (DATA_DIR/blobs), file:///shared/path or s3://bucket/prefix
     blobs: str = ""
+    # Encryption at rest (storeroom/store/encrypted_blobs.py): new object data sealed under per-blob keys; off
+    # writes new data in clear (what was encrypted stays readable)
+    encryption: bool = True
     # Behind a load balancer (storeroom/http/proxy.py): the proxies whose word on the client address is taken,
     # and the header they give it in ("x-forwarded-for" or "forwarded")
     trusted_proxies: tuple[str, ...] = ()
@@ -82,6 +85,7 @@ class Settings:
             "STOREROOM_AUDIT_STDOUT": "1" if self.audit_stdout else "",
             "STOREROOM_META_URL": self.meta_url or "",
             "STOREROOM_BLOBS": self.blobs,
+            "STOREROOM_ENCRYPTION": "on" if self.encryption else "off",
             "STOREROOM_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
             "STOREROOM_FORWARDED_HEADER": self.forwarded_header,
             "STOREROOM_LIFECYCLE_INTERVAL": str(self.lifecycle_interval),
@@ -109,11 +113,20 @@ class Settings:
             audit_stdout=_flag("STOREROOM_AUDIT_STDOUT"),
             meta_url=os.environ.get("STOREROOM_META_URL") or None,
             blobs=os.environ.get("STOREROOM_BLOBS", ""),
+            encryption=encryption_setting(os.environ.get("STOREROOM_ENCRYPTION", "on")),
             trusted_proxies=tuple(p.strip() for p in os.environ.get("STOREROOM_TRUSTED_PROXIES", "").split(",")
                                   if p.strip()),
             forwarded_header=os.environ.get("STOREROOM_FORWARDED_HEADER") or "x-forwarded-for",
             lifecycle_interval=float(os.environ.get("STOREROOM_LIFECYCLE_INTERVAL") or 3600),
         )
+
+
+def encryption_setting(value: str) -> bool:
+    """``on`` (the default) or ``off``."""
+    word = value.strip().lower() or "on"
+    if word not in ("on", "off", "1", "0", "true", "false", "yes", "no"):
+        raise ValueError(f"STOREROOM_ENCRYPTION / --encryption must be on or off, not {value!r}")
+    return word in ("on", "1", "true", "yes")
 
 
 def _flag(name: str) -> bool:

@@ -18,7 +18,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from storeroom.cli import audit, grant, keys, migrate, migrate_blobs, policy, role, root, scan, serve
+    from storeroom.cli import audit, encryption, grant, keys, migrate, migrate_blobs, policy, role, root, scan, serve
 
     main.add_command(serve.serve)
     main.add_command(keys.keys)
@@ -31,6 +31,8 @@ def _register() -> None:
     main.add_command(migrate_blobs.migrate_blobs)
     main.add_command(role.role)
     main.add_command(role.credentials)
+    main.add_command(encryption.master_key)
+    main.add_command(encryption.encrypt_existing)
 
 
 _register()

@@ -73,6 +73,9 @@ def parse_listen(value: str) -> tuple[str, int]:
               help="where object data goes: DATA_DIR/blobs by default; file:///PATH (a folder several nodes "
                    "mount) or s3://BUCKET[/PREFIX] (an S3-compatible store: STOREROOM_BLOBS_ENDPOINT, "
                    "_ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _REGION) (env STOREROOM_BLOBS)")
+@click.option("--encryption", type=click.Choice(["on", "off"]), default="on", envvar="STOREROOM_ENCRYPTION",
+              show_default=True, help="encrypt new object data at rest (SSE-S3, AES-256-GCM under the master key); "
+                                      "off stores new data in clear (env STOREROOM_ENCRYPTION)")
 @click.option("--trusted-proxies", default="", envvar="STOREROOM_TRUSTED_PROXIES", metavar="CIDR,...",
               help="load balancers whose X-Forwarded-For / Forwarded / PROXY protocol header names the client "
                    "(for aws:SourceIp, the audit trail, throttling); nobody else's is believed "
@@ -101,7 +104,7 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
           key_max_age_days: int, key_unused_days: int, metrics_public: bool, audit_retention_days: int,
           audit_sync: bool, audit_export: Path | None, audit_stdout: bool, console_listen: str, blobs: str,
           trusted_proxies: str, forwarded_header: str, tls_cert: Path | None, tls_key: Path | None,
-          tls_self_signed: bool, meta_url: str | None, lifecycle_interval: float) -> None:
+          tls_self_signed: bool, meta_url: str | None, lifecycle_interval: float, encryption: str) -> None:
     """Run the S3 / IAM / STS / CloudTrail endpoint, and the web console on its own listener."""
     import asyncio
 
@@ -125,7 +128,8 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
                         metrics_public=metrics_public, audit_retention_days=audit_retention_days,
                         audit_sync=audit_sync, audit_export=audit_export.resolve() if audit_export else None,
                         audit_stdout=audit_stdout, blobs=blobs, trusted_proxies=proxies,
-                        forwarded_header=forwarded_header, meta_url=meta_url, lifecycle_interval=lifecycle_interval)
+                        forwarded_header=forwarded_header, meta_url=meta_url, lifecycle_interval=lifecycle_interval,
+                        encryption=encryption == "on")
     os.umask(0o077)  # the data dir holds object data and (encrypted) secrets: owner-only, whatever creates files
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = _lock_data_dir(data_dir)
@@ -310,7 +314,7 @@ def _print_tls(tls: TlsSetup) -> None:
 async def _prepare(settings: Settings) -> str:
     """Before any worker starts: schema, account and root keys, and removal of blobs a crash left behind.
     Returns the account id.  Every step is safe when several nodes start on one database at once."""
-    from storeroom.crypto import SecretBox, load_master_key
+    from storeroom.crypto import load_secret_box
     from storeroom.iam.root import RootPasswordError, ensure_root_login
     from storeroom.identity import check_master_key, ensure_account
     from storeroom.store.backend import open_meta
@@ -325,7 +329,7 @@ async def _prepare(settings: Settings) -> str:
             raise
         sys.exit(f"storeroom: cannot open the metadata database: {exc.__cause__ or exc}")
     try:
-        box = SecretBox(load_master_key(settings.master_key_file))
+        box = load_secret_box(settings.master_key_file)
         if not await check_master_key(meta, box):
             sys.exit("storeroom: this node's master key is not the one the metadata's secrets were sealed with: "
                      "give every node the same key (STOREROOM_MASTER_KEY, or the same DATA_DIR/master.key)")
@@ -348,10 +352,11 @@ async def _prepare_blobs(settings: Settings, meta: MetaStore, account_id: str) -
     behind (storeroom/store/blob_backend.py); exits with the reason when the store cannot be used.  (A shared
     store's sweep spares what is younger than its grace period: another node's writes in flight.)"""
     from storeroom.store.blob_backend import open_blob_store
+    from storeroom.store.encrypted_blobs import encrypted_store
     from storeroom.store.s3_client import BackendError
 
     try:
-        store = open_blob_store(settings)
+        store = encrypted_store(settings, meta, open_blob_store(settings))
         try:
             await store.prepare(account_id)
             uploads = {str(r[0]) for r in await meta.db.read.all("SELECT upload_id FROM uploads")}

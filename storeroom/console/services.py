@@ -34,7 +34,7 @@ from storeroom.audit.log import AuditLog, AuditOptions
 from storeroom.authz import Authorizer
 from storeroom.cloudtrail import CloudTrailService
 from storeroom.config import Settings
-from storeroom.crypto import SecretBox, load_master_key
+from storeroom.crypto import load_master_key, load_secret_box
 from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Message, Request, Response
@@ -47,6 +47,7 @@ from storeroom.share import Shares
 from storeroom.signin import SignIn
 from storeroom.store.backend import open_audit_db, open_meta
 from storeroom.store.blob_backend import open_blob_store
+from storeroom.store.encrypted_blobs import encrypted_store
 from storeroom.store.meta import MetaStore
 
 _HOST_ID = base64.b64encode(os.urandom(48)).decode()
@@ -60,12 +61,13 @@ class ConsoleServices:
         self.settings = settings
         self.meta = meta
         self.master_key = load_master_key(settings.master_key_file)
-        box = SecretBox(self.master_key)
+        box = load_secret_box(settings.master_key_file)
         self.account_id: str = account_id
         self.audit = audit
         self.authorizer = Authorizer(self.meta, account_id)
         self.iam = IamService(self.meta, account_id, self.authorizer, box)
-        self.blobs = open_blob_store(settings)  # --blobs: the same object data store as the API's workers
+        # --blobs: the same object data store as the API's workers, encrypted as theirs
+        self.blobs = encrypted_store(settings, self.meta, open_blob_store(settings))
         self.s3 = S3Service(settings, self.meta, self.blobs, account_id, self.authorizer)
         self.cloudtrail = CloudTrailService(self.audit, self.authorizer)
         self.signin = SignIn(self.meta, box, account_id, self.audit, region=settings.region)

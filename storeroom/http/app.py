@@ -25,7 +25,7 @@ from storeroom.audit.log import AuditLog, AuditOptions
 from storeroom.audit.refused import refused_context
 from storeroom.authz import Authorizer
 from storeroom.config import Settings
-from storeroom.crypto import SecretBox, load_master_key
+from storeroom.crypto import load_master_key, load_secret_box
 from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import (
@@ -55,6 +55,7 @@ from storeroom.sigv4 import SignedRequest, claimed_service, parse_auth, verify
 from storeroom.sigv4.v2 import SignedRequestV2, parse_auth_v2, verify_v2
 from storeroom.store.backend import open_audit_db, open_meta
 from storeroom.store.blob_backend import Blobs, open_blob_store
+from storeroom.store.encrypted_blobs import encrypted_store
 from storeroom.store.meta import MetaStore
 from storeroom.sts import StsService
 from storeroom.sts.assume import session_may_call
@@ -96,7 +97,7 @@ class App:
         settings = self.settings
         self.meta = await open_meta(settings.data_dir, settings.meta_url, migrate=False)
         master_key = load_master_key(settings.master_key_file)
-        box = SecretBox(master_key)
+        box = load_secret_box(settings.master_key_file)
         self.tokens = SessionTokens(master_key)
         account_id = await self.meta.get_kv("account_id")
         if account_id is None:
@@ -108,7 +109,7 @@ class App:
                                                                 settings.region))
         self.credentials = CredentialResolver(self.meta, box, account_id, self.tokens)
         authorizer = Authorizer(self.meta, account_id)
-        self.blobs = open_blob_store(settings)
+        self.blobs = encrypted_store(settings, self.meta, open_blob_store(settings))
         self.s3 = S3Service(settings, self.meta, self.blobs, account_id, authorizer)
         self.s3.credentials = self.credentials  # POST forms carry their signature in fields
         self.iam = IamService(self.meta, account_id, authorizer, box)

@@ -23,7 +23,7 @@ from storeroom.errors import AwsError
 from storeroom.http.body import Payload
 from storeroom.http.types import Response
 from storeroom.numbers import parse_int
-from storeroom.s3 import conditions, object_lock, xml
+from storeroom.s3 import conditions, encryption, object_lock, xml
 from storeroom.s3.acl import object_write_acl
 from storeroom.s3.lifecycle import expiration_header
 from storeroom.s3.tagging import header_tags
@@ -294,6 +294,8 @@ async def get_object(call: S3Call, *, head: bool = False, retry: bool = True) ->
     except conditions.NotModified:
         return Response(304, [("etag", record.quoted_etag), ("last-modified", xml.http_date(record.mtime))])
     headers = _response_headers(call, record)
+    if await encryption.stored_encrypted(call, record):
+        headers.append((encryption.HEADER, encryption.AES256))
     if record.retention is not None or record.legal_hold is not None:
         headers += await object_lock.lock_headers(call, record)
     span = _part_range(call, record)

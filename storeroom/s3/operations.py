@@ -27,6 +27,7 @@ from storeroom.s3 import (
     buckets,
     complete,
     cors,
+    encryption,
     lifecycle,
     listing,
     multipart,
@@ -124,7 +125,13 @@ OPERATIONS: tuple[Operation, ...] = (
          access.delete_public_access_block),
     # Settings no Storeroom bucket has: read as S3 answers them for a bucket without them (unconfigured.py).
     _row("GetBucketEncryption", "GET", BUCKET, "encryption", "s3:GetEncryptionConfiguration",
-         unconfigured.get_bucket_encryption),
+         encryption.get_bucket_encryption),
+    _row("PutBucketEncryption", "PUT", BUCKET, "encryption", "s3:PutEncryptionConfiguration",
+         encryption.put_bucket_encryption),
+    # "DeleteBucketEncryption ... requires s3:PutEncryptionConfiguration"
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucketEncryption.html)
+    _row("DeleteBucketEncryption", "DELETE", BUCKET, "encryption", "s3:PutEncryptionConfiguration",
+         encryption.delete_bucket_encryption),
     _row("GetBucketWebsite", "GET", BUCKET, "website", "s3:GetBucketWebsite", unconfigured.get_bucket_website),
     _row("GetBucketLogging", "GET", BUCKET, "logging", "s3:GetBucketLogging", access_log.get_bucket_logging),
     _row("PutBucketLogging", "PUT", BUCKET, "logging", "s3:PutBucketLogging", access_log.put_bucket_logging),
@@ -178,8 +185,6 @@ OPERATIONS: tuple[Operation, ...] = (
     *(
         _row(name, method, level, sub, "")
         for name, method, level, sub in (
-            ("PutBucketEncryption", "PUT", BUCKET, "encryption"),
-            ("DeleteBucketEncryption", "DELETE", BUCKET, "encryption"),
             ("UpdateObjectEncryption", "PUT", OBJECT, "encryption"),
             ("PutBucketWebsite", "PUT", BUCKET, "website"),
             ("DeleteBucketWebsite", "DELETE", BUCKET, "website"),

@@ -19,7 +19,7 @@ from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Request, Response
 from storeroom.policy import Evaluation, PolicySource
-from storeroom.s3 import access, acl, cors, object_lock, tagging, xml
+from storeroom.s3 import access, acl, cors, encryption, object_lock, tagging, xml
 from storeroom.s3.operations import CONTROL_ROW, Operation, match_operation
 from storeroom.store.blob_backend import Blobs
 from storeroom.store.meta import Bucket, MetaStore
@@ -349,7 +349,9 @@ class S3Service:
             action = operation.version_action if operation.version_action and "versionId" in request.args \
                 else operation.action
             await call.require(action, resource)
-        return await operation.handler(call)
+        if key is not None:
+            encryption.check_request(operation.name, request.headers)
+        return encryption.answer(call, await operation.handler(call))
 
     def _check_expected_owner(self, request: Request, operation: Operation, bucket: str | None) -> None:
         """``x-amz-expected-bucket-owner``: "If the account ID that you provide does not match the actual owner

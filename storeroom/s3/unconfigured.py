@@ -2,10 +2,10 @@
 or object on which the setting is not configured -- which is what is true of every Storeroom bucket.
 
 Tools read all of these when they manage a bucket (Terraform's aws_s3_bucket refresh, Ansible's s3_bucket and
-s3_object), and stop or warn on a 501.  Each answer states the truth: no default encryption (Storeroom does
-not encrypt object data at rest, so it does not claim S3's SSE-S3 default), no website, no replication, the
-bucket owner pays, no transfer acceleration, no event notifications.  The writes of these
-settings still answer 501 NotImplemented (operations.py).
+s3_object), and stop or warn on a 501.  Each answer states the truth: no website, no replication, the bucket
+owner pays, no transfer acceleration, no event notifications.  The writes of these settings still answer 501
+NotImplemented (operations.py).  (Default encryption is built: storeroom/s3/encryption.py; Object Lock:
+storeroom/s3/object_lock.py.)
 
 The bucket (and the key) must exist: NoSuchBucket / NoSuchKey come before the not-configured answer.  Error
 codes and messages: https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html and S3's answers.
@@ -45,8 +45,6 @@ def _document(root: str, inner: str = "", namespace: str = xml.S3_NS) -> Handler
     return handler
 
 
-get_bucket_encryption = _not_configured("ServerSideEncryptionConfigurationNotFoundError",
-                                        "The server side encryption configuration was not found")
 get_bucket_website = _not_configured("NoSuchWebsiteConfiguration",
                                      "The specified bucket does not have a website configuration")
 get_bucket_replication = _not_configured("ReplicationConfigurationNotFoundError",

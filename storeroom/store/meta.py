@@ -12,13 +12,14 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from storeroom.errors import AwsError
 from storeroom.store import bucket_stats, generation, versions
+from storeroom.store.encrypted_blobs import INSERT_KEY
 from storeroom.store.locks import Guard
 from storeroom.store.sql import NO_LIMIT, POSTGRESQL, SQLITE, Conn, Database, Row, locking
 
@@ -92,7 +93,7 @@ CREATE TABLE IF NOT EXISTS lifecycle_outbox (
     rule_id TEXT NOT NULL,
     size INTEGER NOT NULL
 );
--- Bucket settings read off the hot path, as JSON: 'tagging', 'lifecycle', 'acl' (schema 8)
+-- Bucket settings read off the hot path, as JSON: 'tagging', 'lifecycle', 'acl' (schema 8), 'encryption' (9)
 CREATE TABLE IF NOT EXISTS bucket_config (
     bucket TEXT NOT NULL REFERENCES buckets(name) ON DELETE CASCADE,
     name TEXT NOT NULL,
@@ -143,6 +144,14 @@ CREATE TABLE IF NOT EXISTS bucket_logging (
 CREATE TABLE IF NOT EXISTS bucket_cors (
     bucket TEXT PRIMARY KEY REFERENCES buckets(name) ON DELETE CASCADE,
     rules TEXT NOT NULL
+) WITHOUT ROWID;
+-- encrypted blobs' data keys (schema 9, storeroom/store/encrypted_blobs.py): wrapped by the master key whose
+-- fingerprint is key_id (a blob without a row is stored in clear)
+CREATE TABLE IF NOT EXISTS blob_keys (
+    blob_id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    wrapped BLOB NOT NULL,
+    created REAL NOT NULL
 ) WITHOUT ROWID;
 -- the console's signed-out sessions and shown one-time notes, until they expire (storeroom/console/sessions.py)
 CREATE TABLE IF NOT EXISTS console_spent (
@@ -300,6 +309,20 @@ class MetaStore:
         self.generations = generations
         self._buckets = generation.GenerationCache(self.buckets_generation, self._load_bucket)
         self._folding: asyncio.Task[None] | None = None
+        # the key rows of newly written encrypted blobs (EncryptedBlobs.take_keys), inserted in the transaction
+        # of the row that first refers to them
+        self.take_keys: Callable[[Iterable[str]], list[tuple[str, str, bytes]]] | None = None
+
+    def _new_keys(self, blob_ids: Iterable[str]) -> list[tuple[str, str, bytes, float]]:
+        if self.take_keys is None:
+            return []
+        now = time.time()
+        return [(*row, now) for row in self.take_keys(blob_ids)]
+
+    @staticmethod
+    async def _insert_keys(conn: Conn, rows: list[tuple[str, str, bytes, float]]) -> None:
+        for row in rows:
+            await conn.run(INSERT_KEY, row)
 
     @classmethod
     def sqlite(cls, path: Path) -> MetaStore:
@@ -609,6 +632,8 @@ class MetaStore:
         ``obj`` gets a new version id; Suspended, ``obj`` is the ``null`` version, replacing the key's previous
         ``null`` version wherever it is.  ``obj.version_id`` and ``obj.seq`` are set to what was stored.
         """
+        keys = self._new_keys(b for b, _ in obj.blobs)
+
         async def job(conn: Conn) -> tuple[str, list[str]]:
             bucket_row = await conn.one(_BUCKET_SHARED[conn.dialect], (obj.bucket,))
             if bucket_row is None:
@@ -637,6 +662,8 @@ class MetaStore:
                 unreferenced = await self._place(conn, obj, old, versioning)
                 if unreferenced is None:
                     continue
+                if keys:
+                    await self._insert_keys(conn, keys)
                 unreferenced = [b for b in unreferenced if b not in kept]
                 if discard_upload is not None:
                     await self._complete(conn, obj, discard_upload, completed_request)
@@ -821,10 +848,14 @@ class MetaStore:
         """(False, None) if the upload is gone; else (True, blob id of a replaced part).  The upload's row is
         locked shared (a completion or abort, which lock it for update, waits for the parts being stored, and
         then sees them), the part's row for update (two uploads of one part number queue)."""
+        keys = self._new_keys((part.blob_id,))
+
         async def job(conn: Conn) -> tuple[bool, str | None]:
             if await conn.one(f"SELECT 1 FROM uploads WHERE upload_id = ?{locking(conn, 'SHARE')}",
                               (upload_id,)) is None:
                 return False, None
+            if keys:
+                await self._insert_keys(conn, keys)
             params = (upload_id, part.part_number, part.blob_id, part.size, part.etag, part.mtime,
                       json.dumps(part.checksum) if part.checksum else None)
             for _ in range(5):

@@ -314,6 +314,16 @@ CREATE TABLE bucket_config (
 );
 """
 
+# Version 5 (SQLite's 9): encrypted blobs' data keys (storeroom/store/encrypted_blobs.py)
+META_V5 = r"""
+CREATE TABLE blob_keys (
+    blob_id TEXT COLLATE "C" PRIMARY KEY,
+    key_id TEXT COLLATE "C" NOT NULL,
+    wrapped BYTEA NOT NULL,
+    created DOUBLE PRECISION NOT NULL
+);
+"""
+
 # The audit trail lives in the same database, in tables of its own (SQLite keeps it in a file of its own,
 # audit.sqlite3, so that its write volume never contends with the metadata's writer).
 AUDIT_V1 = r"""

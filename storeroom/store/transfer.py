@@ -39,6 +39,7 @@ META_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bucket_policies", ("bucket",)),
     ("bucket_logging", ("bucket",)),
     ("bucket_cors", ("bucket",)),
+    ("blob_keys", ("blob_id",)),
     ("objects", ("bucket", "key")),
     ("object_versions", ("bucket", "key", "seq")),
     ("bucket_config", ("bucket", "name")),

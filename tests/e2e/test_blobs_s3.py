@@ -40,7 +40,8 @@ class Node:
     def __init__(self, tmp_path: Path, weed: SeaweedFS, **kwargs: object) -> None:
         self.weed = weed
         self.bucket = weed.create_bucket(f"node-{uuid.uuid4().hex[:10]}")
-        env = {"STOREROOM_BLOBS_DELETE_DELAY": "0", "STOREROOM_BLOBS_SWEEP_GRACE": "0"}
+        # in clear: these tests compare backend objects with the bytes sent (encrypted: test_encryption_s3.py)
+        env = {"STOREROOM_BLOBS_DELETE_DELAY": "0", "STOREROOM_BLOBS_SWEEP_GRACE": "0", "STOREROOM_ENCRYPTION": "off"}
         self.server = s3_blobs_server(tmp_path / "data", weed, self.bucket, env=env, **kwargs)  # type: ignore[arg-type]
         self.server.start()
         self.s3 = make_client(self.server.endpoint)

@@ -34,8 +34,6 @@ NOT_FOUND = [
     ("get_bucket_cors", "s3:GetBucketCORS", "NoSuchCORSConfiguration", "The CORS configuration does not exist"),
     ("get_bucket_lifecycle_configuration", "s3:GetLifecycleConfiguration", "NoSuchLifecycleConfiguration",
      "The lifecycle configuration does not exist"),
-    ("get_bucket_encryption", "s3:GetEncryptionConfiguration", "ServerSideEncryptionConfigurationNotFoundError",
-     "The server side encryption configuration was not found"),
     ("get_bucket_website", "s3:GetBucketWebsite", "NoSuchWebsiteConfiguration",
      "The specified bucket does not have a website configuration"),
     ("get_bucket_replication", "s3:GetReplicationConfiguration", "ReplicationConfigurationNotFoundError",
@@ -53,6 +51,9 @@ DOCUMENTS = [
     ("get_bucket_request_payment", "s3:GetBucketRequestPayment", {"Payer": "BucketOwner"}),
     ("get_bucket_accelerate_configuration", "s3:GetAccelerateConfiguration", {}),
     ("get_bucket_notification_configuration", "s3:GetBucketNotification", {}),
+    ("get_bucket_encryption", "s3:GetEncryptionConfiguration", {"ServerSideEncryptionConfiguration": {"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": False,
+         "BlockedEncryptionTypes": {"EncryptionType": ["SSE-C"]}}]}}),
 ]
 
 
@@ -103,8 +104,7 @@ def test_an_object_has_an_empty_tag_set(s3, bucket) -> None:  # type: ignore[no-
 
 
 @pytest.mark.parametrize("call", [
-    lambda s3, b: s3.put_bucket_encryption(Bucket=b, ServerSideEncryptionConfiguration={"Rules": [
-        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}),
+    lambda s3, b: s3.put_bucket_website(Bucket=b, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}}),
 ])
 def test_writing_a_setting_still_answers_not_implemented(s3, bucket, call) -> None:  # type: ignore[no-untyped-def]
     assert fails(lambda: call(s3, bucket))[:2] == (501, "NotImplemented")

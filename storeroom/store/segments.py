@@ -1,0 +1,167 @@
+"""The encrypted blob format: a blob's plaintext cut into fixed-size segments, each sealed with AES-256-GCM.
+
+Sans-IO: bytes in, bytes out; :mod:`storeroom.store.encrypted_blobs` does the I/O.
+
+A blob of ``n`` plaintext bytes is ``segments(n) = max(1, ceil(n / SEGMENT))`` segments; segment ``i`` is its
+plaintext (``SEGMENT`` bytes, the last one shorter, possibly empty) followed by GCM's 16-byte tag, so the blob
+is ``n + 16 * segments(n)`` bytes and segment ``i`` starts at ``i * (SEGMENT + 16)``: a plaintext range maps to
+the segments that cover it by arithmetic, and a range GET decrypts only those.
+
+Each blob has its own random 256-bit data key (wrapped by the master key in the metadata, never stored beside
+the data), so a (key, nonce) pair can never repeat across blobs even with a deterministic nonce: the nonce is the
+segment index (11 bytes, big-endian) and the final-segment flag (1 byte).  The same index and flag are the
+associated data too, so a segment moved to another place, or a blob cut short after a whole segment (the new
+last segment lacks the final flag), or a blob extended, fails authentication.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+SEGMENT = 64 * 1024
+TAG = 16
+SEALED = SEGMENT + TAG
+KEY_BYTES = 32
+
+
+class TamperedBlob(OSError):
+    """A segment failed authentication: the stored bytes are not what was written."""
+
+
+def segments(size: int) -> int:
+    return max(1, -(-size // SEGMENT))
+
+
+def sealed_size(size: int) -> int:
+    """The stored size of a blob of ``size`` plaintext bytes."""
+    return size + TAG * segments(size)
+
+
+def new_key() -> bytes:
+    return os.urandom(KEY_BYTES)
+
+
+def _nonce(index: int, final: bool) -> bytes:
+    return index.to_bytes(11, "big") + (b"\x01" if final else b"\x00")
+
+
+def seal_segment(aead: AESGCM, index: int, final: bool, plaintext: bytes | bytearray | memoryview) -> bytes:
+    nonce = _nonce(index, final)
+    return aead.encrypt(nonce, plaintext, nonce)  # any buffer: no copy of the segment first
+
+
+def open_segment(aead: AESGCM, index: int, final: bool, sealed: bytes | bytearray | memoryview) -> bytes:
+    nonce = _nonce(index, final)
+    try:
+        return aead.decrypt(nonce, sealed, nonce)
+    except InvalidTag:
+        raise TamperedBlob(f"encrypted segment {index} failed authentication") from None
+
+
+def seal_all(aead: AESGCM, plaintext: bytes) -> bytes:
+    """A whole blob at once (small blobs, tests)."""
+    count = segments(len(plaintext))
+    return b"".join(seal_segment(aead, i, i == count - 1, plaintext[i * SEGMENT:(i + 1) * SEGMENT])
+                    for i in range(count))
+
+
+def covering(size: int, start: int, end: int) -> tuple[int, int]:
+    """The segments [first, last) that hold plaintext bytes [start, end) of a blob of ``size`` bytes."""
+    if start >= end:
+        return 0, 0
+    return start // SEGMENT, min(-(-end // SEGMENT), segments(size))
+
+
+def stored_span(size: int, first: int, last: int) -> tuple[int, int]:
+    """Where segments [first, last) lie in the stored blob."""
+    return first * SEALED, min(last * SEALED, sealed_size(size))
+
+
+class RangeOpener:
+    """Decrypts, in order, the stored bytes of segments [first, last) of one blob as they arrive in chunks of
+    any size, and gives back only the plaintext in [start, end)."""
+
+    def __init__(self, aead: AESGCM, size: int, start: int, end: int) -> None:
+        self._aead = aead
+        self._count = segments(size)
+        self._first, self._last = covering(size, start, end)
+        self._index = self._first
+        self._skip = start - self._first * SEGMENT   # plaintext to drop at the front
+        self._left = end - start                      # plaintext still to give
+        self._buffer = bytearray()
+        self.size = size
+
+    @property
+    def stored(self) -> tuple[int, int]:
+        return stored_span(self.size, self._first, self._last)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> bytes:
+        self._buffer += data
+        out: list[bytes] = []
+        while self._index < self._last:
+            final = self._index == self._count - 1
+            want = sealed_size(self.size) - self._index * SEALED if final else SEALED
+            if len(self._buffer) < want:
+                break
+            plain = open_segment(self._aead, self._index, final, memoryview(self._buffer)[:want])
+            del self._buffer[:want]
+            self._index += 1
+            if self._skip:
+                plain, self._skip = plain[self._skip:], 0
+            if len(plain) > self._left:
+                plain = plain[:self._left]
+            self._left -= len(plain)
+            out.append(plain)
+        return b"".join(out)
+
+    def finish(self) -> None:
+        if self._index < self._last or self._buffer:
+            raise TamperedBlob("encrypted blob is shorter or longer than recorded")
+
+
+def open_range(aead: AESGCM, size: int, start: int, end: int, stored: bytes) -> bytes:
+    """Plaintext [start, end) from ``stored``, the stored bytes of the covering segments (:func:`covering`)."""
+    opener = RangeOpener(aead, size, start, end)
+    out = opener.feed(stored)
+    opener.finish()
+    return out
+
+
+class SegmentSealer:
+    """Seals a stream: ``feed`` plaintext of any chunk size, get back whole sealed segments; ``finish`` seals
+    the last one (flagged final).  A segment is sealed only once a byte after it is known to exist."""
+
+    def __init__(self, aead: AESGCM) -> None:
+        self._aead = aead
+        self._index = 0
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes | bytearray | memoryview) -> bytes:
+        """Whole segments are sealed straight from ``data`` (no copy); only a tail shorter than a segment, or the
+        last segment, waits in the buffer."""
+        view = memoryview(data)
+        out: list[bytes] = []
+        if self._buffer:
+            take = min(SEGMENT - len(self._buffer), view.nbytes)
+            self._buffer += view[:take]
+            view = view[take:]
+            if len(self._buffer) < SEGMENT or not view.nbytes:
+                return b""
+            out.append(seal_segment(self._aead, self._index, False, self._buffer))
+            self._index += 1
+            self._buffer = bytearray()
+        done = 0
+        while view.nbytes - done > SEGMENT:
+            out.append(seal_segment(self._aead, self._index, False, view[done:done + SEGMENT]))
+            self._index += 1
+            done += SEGMENT
+        self._buffer += view[done:]
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        last = seal_segment(self._aead, self._index, True, self._buffer)
+        self._buffer = bytearray()
+        return last
