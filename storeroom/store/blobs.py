@@ -35,6 +35,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from pathlib import Path
 from typing import Protocol
 
+from storeroom.store import lanes
+
 log = logging.getLogger("storeroom")
 
 # Reads of this size or less are done on the event loop thread: from the page cache they take microseconds,
@@ -287,7 +289,8 @@ class BlobWriter:
     folder's lock, which fsyncs of other uploads may hold for milliseconds.  ``hashers`` (MD5 for the ETag,
     the payload SHA-256, x-amz-checksum-*) are fed the same bytes there, a megabyte at a time: hashlib
     releases the GIL, so hashing uses another core.  One megabyte is hashed and written while the next one
-    is received (double buffering); at most one pool task per writer runs at a time, in order.
+    is received (double buffering); the MD5 of a whole megabyte runs on a task of its own beside the one that
+    feeds the other hashers and writes (storeroom/store/lanes.py), each lane one task at a time, in order.
     """
 
     def __init__(self, store: BlobStore, blob_id: str, hashers: Sequence[Hasher] = ()) -> None:
@@ -298,6 +301,8 @@ class BlobWriter:
         self._buffer = bytearray()
         self._in_flight: asyncio.Future[None] | None = None
         self._fd: int | None = None  # None: not created yet; -1: closed
+        md5, self._rest = lanes.split(self.hashers)
+        self._md5 = None if md5 is None else lanes.SideLane(md5)  # whole chunks' MD5, beside the write
 
     async def write(self, data: bytes | memoryview) -> None:
         self.size += len(data)
@@ -305,12 +310,18 @@ class BlobWriter:
         if len(self._buffer) >= WRITE_BUFFER:
             await self._drain()
             buffer, self._buffer = self._buffer, bytearray()
-            self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._flush_sync, buffer)
+            hashers = self.hashers
+            if self._md5 is not None:
+                self._md5.start(buffer)
+                hashers = self._rest
+            self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._flush_sync, buffer, hashers)
 
     async def _drain(self) -> None:
         if self._in_flight is not None:
             in_flight, self._in_flight = self._in_flight, None
             await in_flight
+        if self._md5 is not None:
+            await self._md5.wait()
 
     async def commit(self, check: Callable[[], None] | None = None) -> None:
         """Flush and fsync (file, then its folder, so the new name is durable too); then close.  ``check``
@@ -321,6 +332,8 @@ class BlobWriter:
 
     def discard(self) -> None:
         """Remove the blob. A task still running on the pool finishes first (the file is removed after)."""
+        if self._md5 is not None:
+            self._md5.abandon()
         in_flight, self._in_flight = self._in_flight, None
         if in_flight is not None and not in_flight.done():
             in_flight.add_done_callback(self._remove)
@@ -329,16 +342,16 @@ class BlobWriter:
 
     # -- on the thread pool ------------------------------------------------------------------------------
 
-    def _flush_sync(self, buffer: bytearray) -> None:
+    def _flush_sync(self, buffer: bytearray, hashers: Sequence[Hasher]) -> None:
         if self._fd is None:
             self._fd = _create(self._path)
-        for hasher in self.hashers:
+        for hasher in hashers:
             hasher.update(buffer)
         _write_all(self._fd, buffer)
 
     def _finish_sync(self, buffer: bytearray, check: Callable[[], None] | None) -> None:
         try:
-            self._flush_sync(buffer)
+            self._flush_sync(buffer, self.hashers)
             if check is not None:
                 check()
             assert self._fd is not None
