@@ -301,6 +301,7 @@ class BlobWriter:
         self._buffer = bytearray()
         self._in_flight: asyncio.Future[None] | None = None
         self._fd: int | None = None  # None: not created yet; -1: closed
+        self._written = 0
         md5, self._rest = lanes.split(self.hashers)
         self._md5 = None if md5 is None else lanes.SideLane(md5)  # whole chunks' MD5, beside the write
 
@@ -314,7 +315,7 @@ class BlobWriter:
             if self._md5 is not None:
                 self._md5.start(buffer)
                 hashers = self._rest
-            self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._flush_sync, buffer, hashers)
+            self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._chunk_sync, buffer, hashers)
 
     async def _drain(self) -> None:
         if self._in_flight is not None:
@@ -342,12 +343,20 @@ class BlobWriter:
 
     # -- on the thread pool ------------------------------------------------------------------------------
 
+    def _chunk_sync(self, buffer: bytearray, hashers: Sequence[Hasher]) -> None:
+        """A whole chunk: written, and its writeback to the disk started at once, so that the final fsync
+        waits only for the last chunk instead of the whole blob (~30 ms per 64 MiB here)."""
+        self._flush_sync(buffer, hashers)
+        assert self._fd is not None
+        start_writeback(self._fd, self._written - len(buffer), len(buffer))
+
     def _flush_sync(self, buffer: bytearray, hashers: Sequence[Hasher]) -> None:
         if self._fd is None:
             self._fd = _create(self._path)
         for hasher in hashers:
             hasher.update(buffer)
         _write_all(self._fd, buffer)
+        self._written += len(buffer)
 
     def _finish_sync(self, buffer: bytearray, check: Callable[[], None] | None) -> None:
         try:
@@ -401,6 +410,30 @@ def _fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """Linux's sync_file_range(2) (not in Python's os module), or None elsewhere."""
+    try:
+        import ctypes
+
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Start writing [offset, offset + length) of ``fd`` to the disk without waiting for it.  Only a head
+    start for the fsync that follows, which alone makes the bytes durable; where unsupported, nothing."""
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def _write_all(fd: int, data: bytes | bytearray) -> None:
