@@ -286,7 +286,7 @@ class EncryptingWriter:
         self._aead = AESGCM(self._key)
         self._sealer = segments.SegmentSealer(self._aead)
         self._buffer = bytearray()
-        self._in_flight: asyncio.Future[bytes] | None = None
+        self._in_flight: asyncio.Future[bytes | bytearray] | None = None
         md5, self._rest = lanes.split(self._hashers)
         self._md5 = None if md5 is None else lanes.SideLane(md5)  # whole chunks' MD5, beside the sealing
 
@@ -294,12 +294,12 @@ class EncryptingWriter:
     def blob_id(self) -> str:
         return self._inner.blob_id
 
-    def _process(self, buffer: bytes | bytearray, hashers: Sequence[Hasher]) -> bytes:
+    def _process(self, buffer: bytes | bytearray, hashers: Sequence[Hasher]) -> bytes | bytearray:
         for hasher in hashers:
             hasher.update(buffer)
         return self._sealer.feed(buffer)
 
-    async def write(self, data: bytes | memoryview) -> None:
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
         self.size += len(data)
         self._buffer += data
         if len(self._buffer) >= CHUNK:
