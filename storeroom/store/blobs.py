@@ -35,6 +35,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from pathlib import Path
 from typing import Protocol
 
+from storeroom.store import lanes
+
 log = logging.getLogger("storeroom")
 
 # Reads of this size or less are done on the event loop thread: from the page cache they take microseconds,
@@ -287,7 +289,8 @@ class BlobWriter:
     folder's lock, which fsyncs of other uploads may hold for milliseconds.  ``hashers`` (MD5 for the ETag,
     the payload SHA-256, x-amz-checksum-*) are fed the same bytes there, a megabyte at a time: hashlib
     releases the GIL, so hashing uses another core.  One megabyte is hashed and written while the next one
-    is received (double buffering); at most one pool task per writer runs at a time, in order.
+    is received (double buffering); the MD5 of a whole megabyte runs on a task of its own beside the one that
+    feeds the other hashers and writes (storeroom/store/lanes.py), each lane one task at a time, in order.
     """
 
     def __init__(self, store: BlobStore, blob_id: str, hashers: Sequence[Hasher] = ()) -> None:
@@ -298,19 +301,34 @@ class BlobWriter:
         self._buffer = bytearray()
         self._in_flight: asyncio.Future[None] | None = None
         self._fd: int | None = None  # None: not created yet; -1: closed
+        self._written = 0
+        md5, self._rest = lanes.split(self.hashers)
+        self._md5 = None if md5 is None else lanes.SideLane(md5)  # whole chunks' MD5, beside the write
 
-    async def write(self, data: bytes | memoryview) -> None:
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        """``data`` may be kept until it is written: a bytearray is handed over (the caller does not change it
+        after), so that a whole chunk (a sealed megabyte) is written as it is rather than copied first."""
         self.size += len(data)
-        self._buffer += data
-        if len(self._buffer) >= WRITE_BUFFER:
-            await self._drain()
+        if not self._buffer and len(data) >= WRITE_BUFFER and isinstance(data, bytes | bytearray):
+            buffer = data
+        else:
+            self._buffer += data
+            if len(self._buffer) < WRITE_BUFFER:
+                return
             buffer, self._buffer = self._buffer, bytearray()
-            self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._flush_sync, buffer)
+        await self._drain()
+        hashers = self.hashers
+        if self._md5 is not None:
+            self._md5.start(buffer)
+            hashers = self._rest
+        self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._chunk_sync, buffer, hashers)
 
     async def _drain(self) -> None:
         if self._in_flight is not None:
             in_flight, self._in_flight = self._in_flight, None
             await in_flight
+        if self._md5 is not None:
+            await self._md5.wait()
 
     async def commit(self, check: Callable[[], None] | None = None) -> None:
         """Flush and fsync (file, then its folder, so the new name is durable too); then close.  ``check``
@@ -321,6 +339,8 @@ class BlobWriter:
 
     def discard(self) -> None:
         """Remove the blob. A task still running on the pool finishes first (the file is removed after)."""
+        if self._md5 is not None:
+            self._md5.abandon()
         in_flight, self._in_flight = self._in_flight, None
         if in_flight is not None and not in_flight.done():
             in_flight.add_done_callback(self._remove)
@@ -329,16 +349,24 @@ class BlobWriter:
 
     # -- on the thread pool ------------------------------------------------------------------------------
 
-    def _flush_sync(self, buffer: bytearray) -> None:
+    def _chunk_sync(self, buffer: bytes | bytearray, hashers: Sequence[Hasher]) -> None:
+        """A whole chunk: written, and its writeback to the disk started at once, so that the final fsync
+        waits only for the last chunk instead of the whole blob (~30 ms per 64 MiB here)."""
+        self._flush_sync(buffer, hashers)
+        assert self._fd is not None
+        start_writeback(self._fd, self._written - len(buffer), len(buffer))
+
+    def _flush_sync(self, buffer: bytes | bytearray, hashers: Sequence[Hasher]) -> None:
         if self._fd is None:
             self._fd = _create(self._path)
-        for hasher in self.hashers:
+        for hasher in hashers:
             hasher.update(buffer)
         _write_all(self._fd, buffer)
+        self._written += len(buffer)
 
     def _finish_sync(self, buffer: bytearray, check: Callable[[], None] | None) -> None:
         try:
-            self._flush_sync(buffer)
+            self._flush_sync(buffer, self.hashers)
             if check is not None:
                 check()
             assert self._fd is not None
@@ -388,6 +416,30 @@ def _fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """Linux's sync_file_range(2) (not in Python's os module), or None elsewhere."""
+    try:
+        import ctypes
+
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Start writing [offset, offset + length) of ``fd`` to the disk without waiting for it.  Only a head
+    start for the fsync that follows, which alone makes the bytes durable; where unsupported, nothing."""
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def _write_all(fd: int, data: bytes | bytearray) -> None:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from storeroom.store import segments
+from storeroom.store import lanes, segments
 from storeroom.store.blob_backend import Blobs, Writer
 
 if TYPE_CHECKING:
@@ -274,7 +274,8 @@ class EncryptedBlobs:
 
 class EncryptingWriter:
     """Feeds the request's hashers the plaintext, seals it in segments (on the thread pool a megabyte at a
-    time, while the store below writes the megabyte before), and writes the sealed bytes below."""
+    time, while the store below writes the megabyte before, and the megabyte's MD5 runs on a task of its own:
+    storeroom/store/lanes.py), and writes the sealed bytes below."""
 
     def __init__(self, layer: EncryptedBlobs, inner: Writer, hashers: Sequence[Hasher]) -> None:
         self.size = 0
@@ -285,24 +286,30 @@ class EncryptingWriter:
         self._aead = AESGCM(self._key)
         self._sealer = segments.SegmentSealer(self._aead)
         self._buffer = bytearray()
-        self._in_flight: asyncio.Future[bytes] | None = None
+        self._in_flight: asyncio.Future[bytes | bytearray] | None = None
+        md5, self._rest = lanes.split(self._hashers)
+        self._md5 = None if md5 is None else lanes.SideLane(md5)  # whole chunks' MD5, beside the sealing
 
     @property
     def blob_id(self) -> str:
         return self._inner.blob_id
 
-    def _process(self, buffer: bytes | bytearray) -> bytes:
-        for hasher in self._hashers:
+    def _process(self, buffer: bytes | bytearray, hashers: Sequence[Hasher]) -> bytes | bytearray:
+        for hasher in hashers:
             hasher.update(buffer)
         return self._sealer.feed(buffer)
 
-    async def write(self, data: bytes | memoryview) -> None:
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
         self.size += len(data)
         self._buffer += data
         if len(self._buffer) >= CHUNK:
             await self._drain()
             buffer, self._buffer = self._buffer, bytearray()
-            self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._process, buffer)
+            hashers = self._hashers
+            if self._md5 is not None:
+                self._md5.start(buffer)
+                hashers = self._rest
+            self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._process, buffer, hashers)
 
     async def _drain(self) -> None:
         if self._in_flight is not None:
@@ -310,20 +317,24 @@ class EncryptingWriter:
             sealed = await in_flight
             if sealed:
                 await self._inner.write(sealed)
+        if self._md5 is not None:
+            await self._md5.wait()
 
     async def commit(self, check: Callable[[], None] | None = None) -> None:
         await self._drain()
         buffer, self._buffer = self._buffer, bytearray()
         if len(buffer) <= INLINE_MAX:
-            sealed = self._process(buffer) + self._sealer.finish()
+            sealed = self._process(buffer, self._hashers) + self._sealer.finish()
         else:
             sealed = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: self._process(buffer) + self._sealer.finish())
+                None, lambda: self._process(buffer, self._hashers) + self._sealer.finish())
         await self._inner.write(sealed)
         await self._inner.commit(check)
         self._layer._written(self._inner.blob_id, self._key)
 
     def discard(self) -> None:
+        if self._md5 is not None:
+            self._md5.abandon()
         self._inner.discard()
 
 
@@ -353,7 +364,7 @@ class _Decrypting:
                     self._left = self._pieces[self._index][0]
         if view.nbytes:
             raise segments.TamperedBlob("more stored bytes than recorded")
-        return b"".join(out)
+        return out[0] if len(out) == 1 else b"".join(out)  # one piece: no copy
 
     def all(self, data: bytes) -> bytes:
         out = self.feed(data)
@@ -365,6 +376,9 @@ class _Decrypting:
             raise segments.TamperedBlob("encrypted blob is shorter than recorded")
 
     async def stream(self, data: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """The plaintext, decrypted on the event loop as the stored bytes arrive.  Decrypting the next chunk on
+        the thread pool while this one is sent was measured slower (issue 14, bench/RESULTS.md): AES-GCM opens
+        ~9 GiB/s here, less than the thread hops and GIL handovers around it cost."""
         try:
             async for chunk in data:
                 out = self.feed(chunk)

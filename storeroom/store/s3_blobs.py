@@ -460,13 +460,13 @@ class S3Writer:
     def blob_id(self) -> str:
         return self._blob_id
 
-    async def write(self, data: bytes | memoryview) -> None:
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
         try:
             await self._write(data)
         except BackendError as exc:
             raise self._failed(exc) from None
 
-    async def _write(self, data: bytes | memoryview) -> None:
+    async def _write(self, data: bytes | bytearray | memoryview) -> None:
         self.size += len(data)
         if self.size > self._declared:
             raise _incomplete()

@@ -139,27 +139,34 @@ class SegmentSealer:
         self._index = 0
         self._buffer = bytearray()
 
-    def feed(self, data: bytes | bytearray | memoryview) -> bytes:
+    def feed(self, data: bytes | bytearray | memoryview) -> bytes | bytearray:
         """Whole segments are sealed straight from ``data`` (no copy); only a tail shorter than a segment, or the
         last segment, waits in the buffer."""
         view = memoryview(data)
-        out: list[bytes] = []
+        first = b""
         if self._buffer:
             take = min(SEGMENT - len(self._buffer), view.nbytes)
             self._buffer += view[:take]
             view = view[take:]
             if len(self._buffer) < SEGMENT or not view.nbytes:
                 return b""
-            out.append(seal_segment(self._aead, self._index, False, self._buffer))
+            first = seal_segment(self._aead, self._index, False, self._buffer)
             self._index += 1
             self._buffer = bytearray()
-        done = 0
-        while view.nbytes - done > SEGMENT:
-            out.append(seal_segment(self._aead, self._index, False, view[done:done + SEGMENT]))
+        whole = max(view.nbytes - 1, 0) // SEGMENT   # a segment is sealed once a byte after it exists
+        # every segment sealed straight into one buffer: no bytes object per segment, no join
+        out = bytearray(len(first) + whole * SEALED)
+        out[:len(first)] = first
+        target = memoryview(out)
+        at = len(first)
+        aead = self._aead
+        for i in range(whole):
+            nonce = _nonce(self._index, False)
+            aead.encrypt_into(nonce, view[i * SEGMENT:(i + 1) * SEGMENT], nonce, target[at:at + SEALED])
             self._index += 1
-            done += SEGMENT
-        self._buffer += view[done:]
-        return b"".join(out)
+            at += SEALED
+        self._buffer += view[whole * SEGMENT:]
+        return out
 
     def finish(self) -> bytes:
         last = seal_segment(self._aead, self._index, True, self._buffer)
