@@ -39,6 +39,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from storeroom.errors import AwsError
+from storeroom.http import accept
 from storeroom.http.proxy import ProxyHeaderError, Trust, parse_proxy_header
 from storeroom.http.types import new_request_id
 from storeroom.s3 import xml
@@ -110,6 +111,7 @@ class EdgeProtocol(HttpToolsProtocol):
         self._over_cap = False
         self._trusted_peer = False      # the TCP peer is a trusted proxy (STOREROOM_TRUSTED_PROXIES)
         self._preamble: bytearray | None = None  # a trusted peer's first bytes, until a PROXY header is ruled out
+        self._drained = False           # accepted by accept.drain (not by libuv): takes no others
 
     # -- connection ----------------------------------------------------------------------------------------
 
@@ -123,6 +125,25 @@ class EdgeProtocol(HttpToolsProtocol):
         if TRUST and self.client is not None and TRUST.trusts(self.client[0]):
             self._trusted_peer = True
             self._preamble = bytearray()
+        if not self._drained and not self._over_cap:
+            self._drain_accept_queue()
+
+    def _drain_accept_queue(self) -> None:
+        """Accept the connections waiting behind this one (storeroom/http/accept.py: libuv takes one per loop
+        iteration, which a busy worker makes seconds for a queue of hundreds)."""
+        sock = self.transport.get_extra_info("socket")
+        listener = None if sock is None else accept.listener_for(self.transport.get_extra_info("sockname"),
+                                                                 sock.family)
+        room = MAX_CONNECTIONS - len(self.connections)
+        if listener is None or room <= 0:
+            return
+
+        def factory() -> EdgeProtocol:
+            protocol = type(self)(config=self.config, server_state=self.server_state, app_state=self.app_state,
+                                  _loop=self.loop)
+            protocol._drained = True
+            return protocol
+        accept.drain(self.loop, listener, room, factory, self.config.ssl)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
