@@ -67,6 +67,7 @@ class Tally:
     latencies_us: list[int] = field(default_factory=list)      # answered GETs
     put_latencies_us: list[int] = field(default_factory=list)  # answered PUTs
     put_timeouts: int = 0
+    connect_timeouts: int = 0  # of the timeouts: connects never completed (SYNs the kernel's full queue dropped)
 
     def merge(self, other: Tally) -> None:
         self.answered += other.answered
@@ -75,6 +76,7 @@ class Tally:
         self.closed += other.closed
         self.timeouts += other.timeouts
         self.put_timeouts += other.put_timeouts
+        self.connect_timeouts += other.connect_timeouts
         for mine, theirs in ((self.statuses, other.statuses), (self.connect_errors, other.connect_errors)):
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0) + v
@@ -212,6 +214,7 @@ def _worker(port: int, reqs: list[bytes], connections: int, duration: float, kee
             for conn in [c for c in conns.values() if now - c.started > timeout]:
                 tally.timeouts += 1
                 tally.put_timeouts += conn.request >= 0 and reqs[conn.request].startswith(b"PUT")
+                tally.connect_timeouts += conn.request < 0
                 drop(conn, now)
         if now >= deadline + timeout:
             break
@@ -367,7 +370,7 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
             f"{_pct(lat, 50):.1f} / {_pct(lat, 99):.1f} / {_pct(lat, 100):.1f} | "
             f"{_pct(put, 50):.1f} / {_pct(put, 99):.1f} / {_pct(put, 100):.1f} | {t['slowdown']:,} | "
             f"{', '.join(f'{k}: {v}' for k, v in sorted(t['statuses'].items())) or '0'} | {t['resets']:,} | "
-            f"{t['closed']:,} | {t['timeouts']:,} ({t['put_timeouts']:,} PUTs) | "
+            f"{t['closed']:,} | {t['timeouts']:,} ({t['connect_timeouts']:,} connects, {t['put_timeouts']:,} PUTs) | "
             f"{', '.join(f'{k}: {v}' for k, v in sorted(t['connect_errors'].items())) or '0'} | "
             f"{ph['cpu_s'] / max(t['answered'], 1) * 1e6:.0f} | "
             f"{ph['peak_rss'] / mib:.0f} / {ph['after_rss'] / mib:.0f} | "

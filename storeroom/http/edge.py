@@ -17,6 +17,10 @@ protocol with S3's limits (a subclass: uvicorn keeps the HTTP/1.1 work, and the 
   once the send buffer has stayed full that long.
 - **Connections per worker** (``STOREROOM_MAX_CONNECTIONS``): past the cap a request is answered
   ``503 SlowDown`` (which SDKs retry with backoff) and its connection closed.
+- **Requests in progress per worker** (``STOREROOM_MAX_IN_FLIGHT``): past it a new request is answered
+  ``503 SlowDown`` at once instead of queueing behind the others, so that a request's wait stays bounded
+  (about the cap over the worker's rate) however many clients come; the connection stays open unless the request
+  announced a body (bench/pressure.py measures it).
 - **Bad framing** (llhttp's errors, smuggling attempts, garbage after a body): ``400 InvalidRequest`` in S3's
   XML shape, after any response still owed on the connection, instead of uvicorn's plain text.
 
@@ -58,6 +62,7 @@ HEADER_TIMEOUT = _env_float("STOREROOM_HEADER_TIMEOUT", 10.0)
 KEEPALIVE_TIMEOUT = _env_float("STOREROOM_KEEPALIVE_TIMEOUT", 20.0)
 SEND_TIMEOUT = _env_float("STOREROOM_SEND_TIMEOUT", 60.0)
 MAX_CONNECTIONS = int(_env_float("STOREROOM_MAX_CONNECTIONS", 2048))
+MAX_IN_FLIGHT = int(_env_float("STOREROOM_MAX_IN_FLIGHT", 1024))
 # After an error answer, unread bytes from the client are read and dropped for a moment (nginx's "lingering
 # close"): closing a socket with unread data makes the kernel send RST, and the client would lose our answer.
 LINGER_SECONDS = 2.0
@@ -88,11 +93,25 @@ def header_too_large() -> AwsError:
 
 async def _slow_down(scope: Any, receive: Any, send: Any) -> None:
     """The app that answers requests over the connection cap (S3's 503 SlowDown; the connection closes)."""
+    await _answer_slow_down(send, close=True)
+
+
+async def _busy(scope: Any, receive: Any, send: Any) -> None:
+    """The app that answers requests over the in-flight cap: 503 SlowDown, on a connection kept open unless the
+    request announced a body, which is left unread (a client waiting for ``100 Continue`` never sends it)."""
+    body = any(name in (b"content-length", b"transfer-encoding") and value not in (b"0",)
+               for name, value in scope["headers"])
+    await _answer_slow_down(send, close=body)
+
+
+async def _answer_slow_down(send: Any, *, close: bool) -> None:
     err = AwsError("SlowDown")
     body = error_bytes(err).split(b"\r\n\r\n", 1)[1]
-    await send({"type": "http.response.start", "status": 503, "headers": [
-        (b"content-type", b"application/xml"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"), (b"server", b"Storeroom")]})
+    headers = [(b"content-type", b"application/xml"), (b"content-length", str(len(body)).encode()),
+               (b"server", b"Storeroom")]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -251,10 +270,11 @@ class EdgeProtocol(HttpToolsProtocol):
             if resolved is not None:
                 self.scope["client"] = (resolved[0], 0)
                 self.scope["scheme"] = resolved[1]
-        if not self._over_cap:
+        busy = len(self.tasks) >= MAX_IN_FLIGHT
+        if not self._over_cap and not busy:
             super().on_headers_complete()
             return
-        app, self.app = self.app, _slow_down
+        app, self.app = self.app, _slow_down if self._over_cap else _busy
         try:
             super().on_headers_complete()
         finally:
