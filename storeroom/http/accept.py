@@ -8,10 +8,11 @@ the kernel drops their SYNs (bench/pressure.py, 1,024 clients against 2 workers:
 worker, the accept queue at 700, p99 9 s, requests timing out).
 
 So each connection libuv hands to :class:`~storeroom.http.edge.EdgeProtocol` also takes up to
-``ACCEPT_BATCH`` more from the accept queue, while the worker is under its connection cap (past it, the
-kernel's queue and the other workers keep them), and serves them with the same protocol through
-``loop.connect_accepted_socket``.  The listening socket is the worker's own (inherited from the supervisor or
-made by uvicorn), found once per process in ``/proc/self/fd``; where it cannot be found, nothing changes.
+``ACCEPT_BATCH`` more from the accept queue, and serves them with the same protocol through
+``loop.connect_accepted_socket`` — past the worker's connection cap too (up to twice it), where they are
+answered ``503 SlowDown`` at once rather than left waiting in the kernel's queue.  The listening socket is the
+worker's own (inherited from the supervisor or made by uvicorn), found once per process in ``/proc/self/fd``;
+where it cannot be found, nothing changes.
 """
 
 from __future__ import annotations

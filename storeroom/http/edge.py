@@ -115,6 +115,45 @@ async def _answer_slow_down(send: Any, *, close: bool) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+COALESCE_MAX = 65536  # a response head is sent with up to this many first body bytes in one write
+
+
+class _OneWrite:
+    """The transport as a response's cycle sees it (not for HEAD, which writes no body): the response head is held
+    until the first body bytes and sent with them in one write — one send() and one TCP segment for a small
+    response instead of two, and one wake-up of the client."""
+
+    __slots__ = ("_transport", "_head", "_started")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head: bytes | None = None
+        self._started = False
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if len(data) <= COALESCE_MAX:
+                self._transport.write(head + data)
+                return
+            self._transport.write(head)
+        elif not self._started and not data.startswith(b"HTTP/1.1 100 "):  # not an interim 100 Continue
+            self._started = True
+            self._head = data
+            return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._head is not None:
+            self._transport.write(self._head)
+            self._head = None
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+
 class EdgeProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits above (see the module docstring)."""
 
@@ -144,7 +183,7 @@ class EdgeProtocol(HttpToolsProtocol):
         if TRUST and self.client is not None and TRUST.trusts(self.client[0]):
             self._trusted_peer = True
             self._preamble = bytearray()
-        if not self._drained and not self._over_cap:
+        if not self._drained:
             self._drain_accept_queue()
 
     def _drain_accept_queue(self) -> None:
@@ -153,7 +192,9 @@ class EdgeProtocol(HttpToolsProtocol):
         sock = self.transport.get_extra_info("socket")
         listener = None if sock is None else accept.listener_for(self.transport.get_extra_info("sockname"),
                                                                  sock.family)
-        room = MAX_CONNECTIONS - len(self.connections)
+        # Past the cap too (up to twice it, which bounds the descriptors): a connection left in the kernel's queue
+        # waits there for seconds, one accepted is answered SlowDown at once.
+        room = 2 * MAX_CONNECTIONS - len(self.connections)
         if listener is None or room <= 0:
             return
 
@@ -272,7 +313,10 @@ class EdgeProtocol(HttpToolsProtocol):
                 self.scope["scheme"] = resolved[1]
         busy = len(self.tasks) >= MAX_IN_FLIGHT
         if not self._over_cap and not busy:
+            cycle = self.cycle
             super().on_headers_complete()
+            if self.cycle is not cycle and self.scope["method"] != "HEAD":
+                self.cycle.transport = _OneWrite(self.transport)  # type: ignore[assignment]
             return
         app, self.app = self.app, _slow_down if self._over_cap else _busy
         try:
