@@ -114,3 +114,31 @@ def test_past_the_in_flight_cap_requests_get_slow_down_at_once(small: StoreroomS
         assert read_response(sock).startswith(b"HTTP/1.1 200")
     for put in held:
         put.close()
+
+
+def test_a_small_response_is_written_whole_and_head_has_no_body(srv: StoreroomServer) -> None:
+    """The head of a response is held until its first body bytes and written with them (storeroom/http/edge.py
+    ``_OneWrite``): GETs on a kept-alive connection are answered whole, HEAD (no body: nothing held) and an
+    interim ``100 Continue`` (never held: the client waits for it) as before."""
+    s3 = make_client(srv.endpoint)
+    s3.create_bucket(Bucket="whole")
+    s3.put_object(Bucket="whole", Key="k", Body=b"y" * 4096)
+    host = f"Host: 127.0.0.1:{srv.port}\r\n"
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+        for method in ("GET", "HEAD", "GET"):
+            url = urlsplit(s3.generate_presigned_url("get_object" if method == "GET" else "head_object",
+                                                     Params={"Bucket": "whole", "Key": "k"}))
+            sock.sendall(f"{method} {url.path}?{url.query} HTTP/1.1\r\n{host}\r\n".encode())
+            time.sleep(0.2)  # everything the server wrote has arrived
+            data = sock.recv(1 << 20)
+            head, _, body = data.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200") and b"content-length: 4096" in head.lower()
+            assert body == (b"y" * 4096 if method == "GET" else b"")
+        put = urlsplit(s3.generate_presigned_url("put_object", Params={"Bucket": "whole", "Key": "p"}))
+        sock.sendall(f"PUT {put.path}?{put.query} HTTP/1.1\r\n{host}Content-Length: 3\r\n"
+                     "Expect: 100-continue\r\n\r\n".encode())
+        assert sock.recv(1 << 16).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(b"abc")
+        status, _, body = whole_response(sock)
+        assert status == 200 and body == b""
+    assert s3.get_object(Bucket="whole", Key="p")["Body"].read() == b"abc"
