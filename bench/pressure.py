@@ -21,7 +21,9 @@ other HTTP statuses, connections reset, connections closed without an answer, re
 tree: idle, peak, after).  The load runs in ``--processes`` processes of epoll loops (this process raises
 RLIMIT_NOFILE to its hard limit; the children inherit it).
 
-    python -m bench.pressure [--duration 20] [--connections 1024] [--overload-connections 10240]
+    python -m bench.pressure [--duration 20] [--connections 1024] [--overload-connections 10240] [--baseline DIR]
+
+``--baseline DIR`` runs the same against Storeroom from another checkout (as ``python -m bench --baseline``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import argparse
 import errno
 import http.client
 import multiprocessing
+import os
 import resource
 import select
 import socket
@@ -41,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.loadgen import parse_response
-from bench.targets import BUCKET, HOST, StoreroomTarget
+from bench.targets import BUCKET, HOST, StoreroomBaseTarget, StoreroomTarget
 
 OBJECTS = 200
 BODY = b"p" * 4096
@@ -308,7 +311,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if limit < args.overload_connections + 256:
         raise SystemExit(f"RLIMIT_NOFILE is {limit}: too low for {args.overload_connections} connections")
     with tempfile.TemporaryDirectory(prefix="storeroom-pressure-", dir=args.tmp_dir) as tmp:
-        target = StoreroomTarget(Path(tmp), workers=args.workers)
+        if args.baseline:  # the same run against another checkout (StoreroomBaseTarget reads the variable)
+            os.environ["STOREROOM_BENCH_BASELINE"] = str(Path(args.baseline).resolve())
+            target: StoreroomTarget = StoreroomBaseTarget(Path(tmp), workers=args.workers)
+        else:
+            target = StoreroomTarget(Path(tmp), workers=args.workers)
         target.start()  # the server inherits this process's raised limit, and raises its own soft limit anyway
         try:
             client = target.client
@@ -390,6 +397,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--processes", type=int, default=2, help="load generator processes (default 2)")
     p.add_argument("--ramp", type=float, default=2.0, help="seconds over which the connections open (default 2)")
     p.add_argument("--workers", type=int, default=2, help="storeroom serve --workers (default 2)")
+    p.add_argument("--baseline", help="run Storeroom from this checkout instead (before/after comparisons)")
     p.add_argument("--tmp-dir", default=None, help="where the data dir goes (default: the system temp dir)")
     args = p.parse_args(argv)
     print(report(run(args), args))
