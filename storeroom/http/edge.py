@@ -17,6 +17,10 @@ protocol with S3's limits (a subclass: uvicorn keeps the HTTP/1.1 work, and the 
   once the send buffer has stayed full that long.
 - **Connections per worker** (``STOREROOM_MAX_CONNECTIONS``): past the cap a request is answered
   ``503 SlowDown`` (which SDKs retry with backoff) and its connection closed.
+- **Requests in progress per worker** (``STOREROOM_MAX_IN_FLIGHT``): past it a new request is answered
+  ``503 SlowDown`` at once instead of queueing behind the others, so that a request's wait stays bounded
+  (about the cap over the worker's rate) however many clients come; the connection stays open unless the request
+  announced a body (bench/pressure.py measures it).
 - **Bad framing** (llhttp's errors, smuggling attempts, garbage after a body): ``400 InvalidRequest`` in S3's
   XML shape, after any response still owed on the connection, instead of uvicorn's plain text.
 
@@ -39,6 +43,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from storeroom.errors import AwsError
+from storeroom.http import accept
 from storeroom.http.proxy import ProxyHeaderError, Trust, parse_proxy_header
 from storeroom.http.types import new_request_id
 from storeroom.s3 import xml
@@ -57,6 +62,7 @@ HEADER_TIMEOUT = _env_float("STOREROOM_HEADER_TIMEOUT", 10.0)
 KEEPALIVE_TIMEOUT = _env_float("STOREROOM_KEEPALIVE_TIMEOUT", 20.0)
 SEND_TIMEOUT = _env_float("STOREROOM_SEND_TIMEOUT", 60.0)
 MAX_CONNECTIONS = int(_env_float("STOREROOM_MAX_CONNECTIONS", 2048))
+MAX_IN_FLIGHT = int(_env_float("STOREROOM_MAX_IN_FLIGHT", 1024))
 # After an error answer, unread bytes from the client are read and dropped for a moment (nginx's "lingering
 # close"): closing a socket with unread data makes the kernel send RST, and the client would lose our answer.
 LINGER_SECONDS = 2.0
@@ -87,12 +93,65 @@ def header_too_large() -> AwsError:
 
 async def _slow_down(scope: Any, receive: Any, send: Any) -> None:
     """The app that answers requests over the connection cap (S3's 503 SlowDown; the connection closes)."""
+    await _answer_slow_down(send, close=True)
+
+
+async def _busy(scope: Any, receive: Any, send: Any) -> None:
+    """The app that answers requests over the in-flight cap: 503 SlowDown, on a connection kept open unless the
+    request announced a body, which is left unread (a client waiting for ``100 Continue`` never sends it)."""
+    body = any(name in (b"content-length", b"transfer-encoding") and value not in (b"0",)
+               for name, value in scope["headers"])
+    await _answer_slow_down(send, close=body)
+
+
+async def _answer_slow_down(send: Any, *, close: bool) -> None:
     err = AwsError("SlowDown")
     body = error_bytes(err).split(b"\r\n\r\n", 1)[1]
-    await send({"type": "http.response.start", "status": 503, "headers": [
-        (b"content-type", b"application/xml"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"), (b"server", b"Storeroom")]})
+    headers = [(b"content-type", b"application/xml"), (b"content-length", str(len(body)).encode()),
+               (b"server", b"Storeroom")]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+COALESCE_MAX = 65536  # a response head is sent with up to this many first body bytes in one write
+
+
+class _OneWrite:
+    """The transport as a response's cycle sees it (not for HEAD, which writes no body): the response head is held
+    until the first body bytes and sent with them in one write — one send() and one TCP segment for a small
+    response instead of two, and one wake-up of the client."""
+
+    __slots__ = ("_transport", "_head", "_started")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head: bytes | None = None
+        self._started = False
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if len(data) <= COALESCE_MAX:
+                self._transport.write(head + data)
+                return
+            self._transport.write(head)
+        elif not self._started and not data.startswith(b"HTTP/1.1 100 "):  # not an interim 100 Continue
+            self._started = True
+            self._head = data
+            return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._head is not None:
+            self._transport.write(self._head)
+            self._head = None
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
 
 
 class EdgeProtocol(HttpToolsProtocol):
@@ -110,6 +169,7 @@ class EdgeProtocol(HttpToolsProtocol):
         self._over_cap = False
         self._trusted_peer = False      # the TCP peer is a trusted proxy (STOREROOM_TRUSTED_PROXIES)
         self._preamble: bytearray | None = None  # a trusted peer's first bytes, until a PROXY header is ruled out
+        self._drained = False           # accepted by accept.drain (not by libuv): takes no others
 
     # -- connection ----------------------------------------------------------------------------------------
 
@@ -123,6 +183,27 @@ class EdgeProtocol(HttpToolsProtocol):
         if TRUST and self.client is not None and TRUST.trusts(self.client[0]):
             self._trusted_peer = True
             self._preamble = bytearray()
+        if not self._drained:
+            self._drain_accept_queue()
+
+    def _drain_accept_queue(self) -> None:
+        """Accept the connections waiting behind this one (storeroom/http/accept.py: libuv takes one per loop
+        iteration, which a busy worker makes seconds for a queue of hundreds)."""
+        sock = self.transport.get_extra_info("socket")
+        listener = None if sock is None else accept.listener_for(self.transport.get_extra_info("sockname"),
+                                                                 sock.family)
+        # Past the cap too (up to twice it, which bounds the descriptors): a connection left in the kernel's queue
+        # waits there for seconds, one accepted is answered SlowDown at once.
+        room = 2 * MAX_CONNECTIONS - len(self.connections)
+        if listener is None or room <= 0:
+            return
+
+        def factory() -> EdgeProtocol:
+            protocol = type(self)(config=self.config, server_state=self.server_state, app_state=self.app_state,
+                                  _loop=self.loop)
+            protocol._drained = True
+            return protocol
+        accept.drain(self.loop, listener, room, factory, self.config.ssl)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
@@ -230,10 +311,14 @@ class EdgeProtocol(HttpToolsProtocol):
             if resolved is not None:
                 self.scope["client"] = (resolved[0], 0)
                 self.scope["scheme"] = resolved[1]
-        if not self._over_cap:
+        busy = len(self.tasks) >= MAX_IN_FLIGHT
+        if not self._over_cap and not busy:
+            cycle = self.cycle
             super().on_headers_complete()
+            if self.cycle is not cycle and self.scope["method"] != "HEAD":
+                self.cycle.transport = _OneWrite(self.transport)  # type: ignore[assignment]
             return
-        app, self.app = self.app, _slow_down
+        app, self.app = self.app, _slow_down if self._over_cap else _busy
         try:
             super().on_headers_complete()
         finally:

@@ -6,6 +6,7 @@ Everything below this module deals in these two types, never in ASGI messages.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
 import time
@@ -38,11 +39,20 @@ def parse_query(raw: str) -> list[tuple[str, str]]:
     for part in raw.split("&"):
         if not part:
             continue
-        name, _, value = part.partition("=")
         if "%" in part or "+" in part:
-            name, value = unquote_plus(name), unquote_plus(value)
-        pairs.append((name, value))
+            pairs.append(_decoded_pair(part))
+        else:
+            name, _, value = part.partition("=")
+            pairs.append((name, value))
     return pairs
+
+
+@functools.lru_cache(maxsize=4096)
+def _decoded_pair(part: str) -> tuple[str, str]:
+    """An encoded ``name=value``, decoded; cached, as the same encoded parameters come again and again
+    (X-Amz-Credential, session tokens, prefixes)."""
+    name, _, value = part.partition("=")
+    return unquote_plus(name), unquote_plus(value)
 
 
 class Request:

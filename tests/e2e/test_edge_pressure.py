@@ -1,0 +1,144 @@
+"""Under pressure (bench/pressure.py): a busy worker keeps accepting new connections (storeroom/http/accept.py:
+libuv alone takes one per loop iteration, so with the loop busy, new clients waited seconds in the kernel's
+accept queue), and past STOREROOM_MAX_IN_FLIGHT requests in progress a worker answers 503 SlowDown at once."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import StoreroomServer, make_client
+from tests.e2e.helpers import parse_error
+from tests.e2e.test_edge_limits import read_response
+
+BUSY_CONNECTIONS = 100
+PIPELINED = 60   # requests queued on each busy connection: seconds of work for one worker
+NEW_CONNECTIONS = 300
+
+
+@pytest.fixture()
+def srv(tmp_path: Path) -> Iterator[StoreroomServer]:
+    server = StoreroomServer(tmp_path / "data", workers=1)
+    server.start()
+    yield server
+    server.stop()
+    log = server.log_path.read_text()
+    assert "Traceback" not in log and "Exception in ASGI" not in log, log
+
+
+def accept_queue(port: int) -> int:
+    """Connections waiting in the accept queue of the listening socket on ``port`` (/proc/net/tcp: state 0A,
+    rx_queue)."""
+    waiting = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                waiting += int(fields[4].split(":")[1], 16)
+    return waiting
+
+
+def test_a_busy_worker_accepts_new_connections_at_once(srv: StoreroomServer) -> None:
+    s3 = make_client(srv.endpoint)
+    s3.create_bucket(Bucket="busy")
+    s3.put_object(Bucket="busy", Key="k", Body=b"x" * 4096)
+    url = urlsplit(s3.generate_presigned_url("get_object", Params={"Bucket": "busy", "Key": "k"}))
+    request = f"GET {url.path}?{url.query} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n".encode()
+    busy = [socket.create_connection(("127.0.0.1", srv.port), timeout=30) for _ in range(BUSY_CONNECTIONS)]
+    new: list[socket.socket] = []
+    try:
+        for sock in busy:  # the worker now answers one request per connection per loop iteration
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            sock.sendall(request * PIPELINED)
+        time.sleep(0.3)
+        new = [socket.create_connection(("127.0.0.1", srv.port), timeout=30) for _ in range(NEW_CONNECTIONS)]
+        time.sleep(1.0)
+        waiting = accept_queue(srv.port)
+        assert waiting < NEW_CONNECTIONS // 10, f"{waiting} connections still wait to be accepted"
+        for sock in new[:5]:  # and they are served
+            sock.sendall(request)
+            assert sock.recv(12) == b"HTTP/1.1 200"
+    finally:
+        for sock in busy + new:
+            sock.close()
+
+
+def whole_response(sock: socket.socket) -> tuple[int, bytes, bytes]:
+    """(status, head, body) of one response with a content-length body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    [length] = [int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")]
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(head.split(b" ", 2)[1]), head, body
+
+
+@pytest.fixture()
+def small(tmp_path: Path) -> Iterator[StoreroomServer]:
+    server = StoreroomServer(tmp_path / "data", workers=1, env={"STOREROOM_MAX_IN_FLIGHT": "2"})
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_past_the_in_flight_cap_requests_get_slow_down_at_once(small: StoreroomServer) -> None:
+    s3 = make_client(small.endpoint)
+    s3.create_bucket(Bucket="cap")
+    host = f"Host: 127.0.0.1:{small.port}\r\n"
+    held = []
+    for i in range(2):  # two PUTs whose bodies do not come: two requests in progress
+        url = urlsplit(s3.generate_presigned_url("put_object", Params={"Bucket": "cap", "Key": f"k{i}"}))
+        sock = socket.create_connection(("127.0.0.1", small.port), timeout=10)
+        sock.sendall(f"PUT {url.path}?{url.query} HTTP/1.1\r\n{host}Content-Length: 4\r\n\r\n".encode())
+        held.append(sock)
+    time.sleep(0.3)
+    health = f"GET /_storeroom/health HTTP/1.1\r\n{host}\r\n".encode()
+    with socket.create_connection(("127.0.0.1", small.port), timeout=10) as sock:
+        sock.sendall(health)
+        started = time.monotonic()
+        status, headers, body = whole_response(sock)
+        assert time.monotonic() - started < 1
+        assert status == 503 and parse_error(body)["Code"] == "SlowDown"
+        assert b"connection: close" not in headers.lower()
+        for put in held:  # the PUTs complete; the refused client's connection was kept: it is served now
+            put.sendall(b"data")
+            assert read_response(put).startswith(b"HTTP/1.1 200")
+        sock.sendall(health)
+        assert read_response(sock).startswith(b"HTTP/1.1 200")
+    for put in held:
+        put.close()
+
+
+def test_a_small_response_is_written_whole_and_head_has_no_body(srv: StoreroomServer) -> None:
+    """The head of a response is held until its first body bytes and written with them (storeroom/http/edge.py
+    ``_OneWrite``): GETs on a kept-alive connection are answered whole, HEAD (no body: nothing held) and an
+    interim ``100 Continue`` (never held: the client waits for it) as before."""
+    s3 = make_client(srv.endpoint)
+    s3.create_bucket(Bucket="whole")
+    s3.put_object(Bucket="whole", Key="k", Body=b"y" * 4096)
+    host = f"Host: 127.0.0.1:{srv.port}\r\n"
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+        for method in ("GET", "HEAD", "GET"):
+            url = urlsplit(s3.generate_presigned_url("get_object" if method == "GET" else "head_object",
+                                                     Params={"Bucket": "whole", "Key": "k"}))
+            sock.sendall(f"{method} {url.path}?{url.query} HTTP/1.1\r\n{host}\r\n".encode())
+            time.sleep(0.2)  # everything the server wrote has arrived
+            data = sock.recv(1 << 20)
+            head, _, body = data.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200") and b"content-length: 4096" in head.lower()
+            assert body == (b"y" * 4096 if method == "GET" else b"")
+        put = urlsplit(s3.generate_presigned_url("put_object", Params={"Bucket": "whole", "Key": "p"}))
+        sock.sendall(f"PUT {put.path}?{put.query} HTTP/1.1\r\n{host}Content-Length: 3\r\n"
+                     "Expect: 100-continue\r\n\r\n".encode())
+        assert sock.recv(1 << 16).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(b"abc")
+        status, _, body = whole_response(sock)
+        assert status == 200 and body == b""
+    assert s3.get_object(Bucket="whole", Key="p")["Body"].read() == b"abc"
