@@ -17,6 +17,10 @@ import pytest
 from tests.conftest import REGION, ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY
 from tests.e2e.helpers import unique_name
 
+# SQLite only: a third-party tool; the stores are covered by the boto3 suites on both backends.
+# (Keeps the suite within CI's time budget.)
+pytestmark = pytest.mark.meta_backends("sqlite")
+
 INVENTORY_WARNING = "Failed to get bucket inventory settings (not supported by cloud)"
 
 pytest.importorskip("ansible_collections.amazon.aws", reason="the ansible package (test extras) is not installed")

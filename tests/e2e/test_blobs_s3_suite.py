@@ -29,6 +29,11 @@ from tests.e2e.test_versioning import *  # noqa: F403
 globals().pop("test_completions_are_remembered_across_a_restart")  # a fresh_server test: the local store's
 globals().pop("test_a_large_form_streams_in_flat_memory")  # likewise
 
+# SQLite only: the object-data backend is what this suite varies; the metadata backends are covered
+# by the modules it imports.
+# (Keeps the suite within CI's time budget.)
+pytestmark = pytest.mark.meta_backends("sqlite")
+
 
 @pytest.fixture(scope="module")
 def server(s3_blobs_session_server: StoreroomServer) -> StoreroomServer:

@@ -10,6 +10,10 @@ import pytest
 from tests.conftest import make_client
 from tests.e2e.console import screenshot, sign_in_root, sign_in_user
 
+# SQLite only: the console calls the same service code the API suites run on both backends.
+# (Keeps the suite within CI's time budget.)
+pytestmark = pytest.mark.meta_backends("sqlite")
+
 READER_PASSWORD = "Reader-Passw0rd!"
 
 

@@ -16,6 +16,10 @@ import requests
 from tests.conftest import make_client
 from tests.e2e.console import ROOT_EMAIL, ROOT_PASSWORD, screenshot, sign_in_root, sign_in_user
 
+# SQLite only: the console calls the same service code the API suites run on both backends.
+# (Keeps the suite within CI's time budget.)
+pytestmark = pytest.mark.meta_backends("sqlite")
+
 MiB = 1024 * 1024
 USER_PASSWORD = "Reader-Passw0rd!"
 

@@ -9,7 +9,13 @@ import re
 import urllib.error
 import urllib.request
 
+import pytest
+
 from tests.e2e.console import ROOT_EMAIL, new_page, screenshot, sign_in_root
+
+# SQLite only: the console calls the same service code the API suites run on both backends.
+# (Keeps the suite within CI's time budget.)
+pytestmark = pytest.mark.meta_backends("sqlite")
 
 
 def test_root_signs_in_and_out(console_server, browser) -> None:

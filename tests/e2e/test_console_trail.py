@@ -15,6 +15,10 @@ import pytest
 from tests.conftest import StoreroomServer, make_client
 from tests.e2e.console import ROOT_EMAIL, ROOT_PASSWORD, screenshot, sign_in_root
 
+# SQLite only: the console calls the same service code the API suites run on both backends.
+# (Keeps the suite within CI's time budget.)
+pytestmark = pytest.mark.meta_backends("sqlite")
+
 
 @pytest.fixture(scope="module")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreroomServer]:

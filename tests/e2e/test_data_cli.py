@@ -15,7 +15,9 @@ import pytest
 from tests.e2e.helpers import unique_name
 from tests.e2e.test_guide import user_env
 
-pytestmark = pytest.mark.timeout(300)
+# SQLite only: the AWS CLI's shapes; the stores are covered by the boto3 suites on both backends.
+# (Keeps the suite within CI's time budget.)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.meta_backends("sqlite")]
 
 
 class Cli:

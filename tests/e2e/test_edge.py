@@ -7,8 +7,14 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.conftest import StoreroomServer, make_client
 from tests.e2e.helpers import sign_headers, signed_request
+
+# SQLite only: the HTTP edge sits before the store.
+# (Keeps the suite within CI's time budget.)
+pytestmark = pytest.mark.meta_backends("sqlite")
 
 
 def test_key_that_is_not_utf8_is_invalid_uri(endpoint: str, bucket: str) -> None:

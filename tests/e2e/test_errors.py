@@ -15,6 +15,10 @@ from tests.e2e.helpers import (
     unique_name,
 )
 
+# SQLite only: error shapes are rendered above the store.
+# (Keeps the suite within CI's time budget.)
+pytestmark = pytest.mark.meta_backends("sqlite")
+
 
 def _assert_shape(r: requests.Response) -> dict[str, str]:
     assert r.headers.get("Content-Type", "").startswith(("application/xml", "text/xml")), dict(r.headers)

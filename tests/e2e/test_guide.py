@@ -15,6 +15,10 @@ import pytest
 from tests.conftest import REGION, ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY
 from tests.e2e.helpers import MiB, random_bytes, unique_name
 
+# SQLite only: test_guide_iam runs the guide on both backends.
+# (Keeps the suite within CI's time budget.)
+pytestmark = pytest.mark.meta_backends("sqlite")
+
 GUIDE_CANDIDATES = [
     Path(__file__).resolve().parents[3] / "shared" / "guide.md",  # /work/main/tests/e2e -> /work/shared
     Path("/work/shared/guide.md"),

@@ -14,6 +14,10 @@ from botocore.exceptions import ClientError
 
 from tests.e2e.helpers import client_error, unique_name
 
+# SQLite only: answers of settings that are not stored.
+# (Keeps the suite within CI's time budget.)
+pytestmark = pytest.mark.meta_backends("sqlite")
+
 NOT_ALLOWED = "The bucket does not allow ACLs"
 
 

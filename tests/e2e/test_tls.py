@@ -33,6 +33,10 @@ from tests.conftest import REGION, ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, S
 from tests.e2e.cli import cli_env
 from tests.e2e.helpers import parse_error
 
+# SQLite only: TLS sits at the edge.
+# (Keeps the suite within CI's time budget.)
+pytestmark = pytest.mark.meta_backends("sqlite")
+
 MiB = 1024 * 1024
 ROOT_PASSWORD = "Tls-Console-Pa55!"
 DOMAIN = "s3.storeroom.test"
