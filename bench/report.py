@@ -15,6 +15,7 @@ IAM_SUBJECT = "storeroom-iam"  # Storeroom with an IAM user's requests: not a pe
 PG_SUBJECT = "storeroom-pg"    # Storeroom with its metadata in PostgreSQL: not a peer, the cost of the database
 S3_BLOBS_SUBJECT = "storeroom-s3"  # Storeroom with its object data on SeaweedFS (--blobs s3://): not a peer either
 TLS_SUBJECT = "storeroom-tls"  # Storeroom over HTTPS: not a peer, the cost of TLS
+CLEAR_SUBJECT = "storeroom-clear"  # Storeroom with encryption at rest off: not a peer, the cost of encryption
 BASE_SUBJECT = "storeroom-base"  # Storeroom from another checkout (--baseline): not a peer, the cost of a change
 # An IAM user with 10 policies × 10 statements may add < 5 % to a request's time vs the root user.
 IAM_MAX_SLOWDOWN = 0.05
@@ -77,7 +78,7 @@ def summarize(measurements: list[Measurement]) -> dict[str, dict[str, Cell]]:
 
 
 def best_peer(cells: dict[str, Cell], attr: str, higher_is_better: bool) -> tuple[str, float] | None:
-    others = (SUBJECT, IAM_SUBJECT, PG_SUBJECT, S3_BLOBS_SUBJECT, TLS_SUBJECT, BASE_SUBJECT, "disk")
+    others = (SUBJECT, IAM_SUBJECT, PG_SUBJECT, S3_BLOBS_SUBJECT, TLS_SUBJECT, CLEAR_SUBJECT, BASE_SUBJECT, "disk")
     peers = [(t, getattr(c, attr)) for t, c in cells.items()
              if t not in others and not math.isnan(getattr(c, attr))]
     if not peers:
