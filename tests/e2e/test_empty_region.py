@@ -33,16 +33,16 @@ from tests.e2e.helpers import (
     unique_name,
 )
 
+# SQLite only: region handling sits before the store.
+# (Keeps the suite within CI's time budget.)
+pytestmark = pytest.mark.meta_backends("sqlite")
+
 CREDENTIALS = Credentials(ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY)
 
 _BOTO3 = """
 import json, sys
 import boto3
 from botocore.config import Config
-
-# SQLite only: region handling sits before the store.
-# (Keeps the suite within CI's time budget.)
-pytestmark = pytest.mark.meta_backends("sqlite")
 
 endpoint, key, secret, user = sys.argv[1:5]
 scopes = []
