@@ -263,3 +263,4 @@ CREATE TRIGGER bucket_stats_bucket_gone AFTER DELETE ON buckets
 BEGIN
     DELETE FROM bucket_stats WHERE bucket = old.name;
 END;;
+PRAGMA user_version = 8;;
