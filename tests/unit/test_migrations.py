@@ -35,6 +35,8 @@ def _old_data_dir(path: Path, schema: str) -> None:
     for statement in (SCHEMAS / schema).read_text().split(";;"):
         if statement.strip():
             conn.execute(statement)
+    # a dump that forgot its version would be migrated as a new data dir, not from that version
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == _version(schema)
     conn.execute("INSERT INTO buckets(name, region, created) VALUES ('old-bucket', 'us-east-1', 0)")
     doc = json.dumps({"b": [["blob-1", 5]], "h": {}, "c": None})
     # the second write replaces the first, as that version wrote: INSERT OR REPLACE before schema 5, an upsert since
