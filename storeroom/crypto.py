@@ -20,6 +20,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from storeroom.randomness import random_bytes
+
 _NONCE_BYTES = 12
 NEXT_SUFFIX = ".next"
 
@@ -97,7 +99,7 @@ class SecretBox:
         return self._fingerprints
 
     def seal(self, plaintext: str, associated: str) -> bytes:
-        nonce = os.urandom(_NONCE_BYTES)
+        nonce = random_bytes(_NONCE_BYTES)
         return nonce + self._aead.encrypt(nonce, plaintext.encode(), associated.encode())
 
     def open(self, sealed: bytes, associated: str) -> str:
@@ -132,7 +134,7 @@ class Keyring:
 
     def wrap(self, data_key: bytes, blob_id: str, key_id: str | None = None) -> tuple[str, bytes]:
         key_id = key_id or self.current_id
-        nonce = os.urandom(_NONCE_BYTES)
+        nonce = random_bytes(_NONCE_BYTES)
         return key_id, nonce + self._keys[key_id].encrypt(nonce, data_key, b"storeroom blob key " + blob_id.encode())
 
     def unwrap(self, key_id: str, wrapped: bytes, blob_id: str) -> bytes:

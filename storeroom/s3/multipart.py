@@ -5,13 +5,13 @@ CompleteMultipartUpload, which makes the object of the parts, is in ``complete.p
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import TYPE_CHECKING
 
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.numbers import INT32_MAX, parse_int
+from storeroom.randomness import random_urlsafe
 from storeroom.s3 import object_lock, xml
 from storeroom.s3.acl import object_write_acl
 from storeroom.s3.lifecycle import abort_headers
@@ -30,7 +30,7 @@ XML_HEADERS = [("content-type", "application/xml")]
 
 def new_upload_id() -> str:
     """Sortable by creation time (ListMultipartUploads orders a key's uploads by initiation)."""
-    return f"{time.time_ns():016x}" + secrets.token_urlsafe(24)
+    return f"{time.time_ns():016x}" + random_urlsafe(24)
 
 
 async def create_multipart_upload(call: S3Call) -> Response:

@@ -54,7 +54,11 @@ class Writer(Protocol):
 
     async def write(self, data: bytes | bytearray | memoryview) -> None: ...
 
-    async def commit(self, check: Callable[[], None] | None = None) -> None: ...
+    async def commit(self, check: Callable[[], None] | None = None,
+                     tail: Callable[[], bytes | bytearray] | None = None) -> None:
+        """Make the blob durable.  ``tail`` makes the blob's last bytes where the writer writes them (the
+        encrypting layer hashes and seals its last segment there, beside the write: storeroom/store/
+        encrypted_blobs.py); ``check`` runs once every byte is written, before the blob is made durable."""
 
     def discard(self) -> None: ...
 

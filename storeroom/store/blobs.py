@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from pathlib import Path
 from typing import Protocol
 
+from storeroom.randomness import random_hex
 from storeroom.store import lanes
 
 log = logging.getLogger("storeroom")
@@ -72,7 +73,7 @@ class BlobStore:
         return f"{self.root}/{blob_id[:FANOUT_DIGITS]}/{blob_id}"
 
     def new_writer(self, hashers: Sequence[Hasher] = (), size: int | None = None) -> BlobWriter:
-        return BlobWriter(self, secrets.token_hex(16), hashers)
+        return BlobWriter(self, random_hex(16), hashers)
 
     # -- multipart: a part is a blob like any other, and completing copies nothing -------------------------
 
@@ -330,12 +331,14 @@ class BlobWriter:
         if self._md5 is not None:
             await self._md5.wait()
 
-    async def commit(self, check: Callable[[], None] | None = None) -> None:
-        """Flush and fsync (file, then its folder, so the new name is durable too); then close.  ``check``
-        runs once every byte went through the hashers, before the fsync; what it raises is raised here."""
+    async def commit(self, check: Callable[[], None] | None = None,
+                     tail: Callable[[], bytes | bytearray] | None = None) -> None:
+        """Flush and fsync (file, then its folder, so the new name is durable too); then close.  ``tail``
+        (the last bytes) is made on the pool thread too; ``check`` runs once every byte went through the
+        hashers, before the fsync; what they raise is raised here."""
         await self._drain()
         buffer, self._buffer = self._buffer, bytearray()
-        await asyncio.get_running_loop().run_in_executor(None, self._finish_sync, buffer, check)
+        await asyncio.get_running_loop().run_in_executor(None, self._finish_sync, buffer, check, tail)
 
     def discard(self) -> None:
         """Remove the blob. A task still running on the pool finishes first (the file is removed after)."""
@@ -364,8 +367,13 @@ class BlobWriter:
         _write_all(self._fd, buffer)
         self._written += len(buffer)
 
-    def _finish_sync(self, buffer: bytearray, check: Callable[[], None] | None) -> None:
+    def _finish_sync(self, buffer: bytearray, check: Callable[[], None] | None,
+                     tail: Callable[[], bytes | bytearray] | None = None) -> None:
         try:
+            if tail is not None:
+                last = tail()
+                self.size += len(last)
+                buffer += last
             self._flush_sync(buffer, self.hashers)
             if check is not None:
                 check()

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from storeroom.store.sql import Database
 
 CHUNK = 1024 * 1024          # plaintext sealed per thread-pool task (whole segments)
-INLINE_MAX = 64 * 1024       # smaller buffers are sealed/opened on the event loop: less than a thread hop
 KEY_CACHE = 100_000          # unwrapped keys kept per process
 SMALL_BLOB_MAX = 64 * 1024   # small encrypted blobs are cached decrypted, per process (as the stores below cache
 SMALL_CACHE_BYTES = 32 * 1024 * 1024  # small blobs: ids are immutable), so a hot small GET decrypts nothing
@@ -320,16 +319,22 @@ class EncryptingWriter:
         if self._md5 is not None:
             await self._md5.wait()
 
-    async def commit(self, check: Callable[[], None] | None = None) -> None:
+    async def commit(self, check: Callable[[], None] | None = None,
+                     tail: Callable[[], bytes | bytearray] | None = None) -> None:
         await self._drain()
         buffer, self._buffer = self._buffer, bytearray()
-        if len(buffer) <= INLINE_MAX:
-            sealed = self._process(buffer, self._hashers) + self._sealer.finish()
-        else:
-            sealed = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: self._process(buffer, self._hashers) + self._sealer.finish())
-        await self._inner.write(sealed)
-        await self._inner.commit(check)
+
+        def last() -> bytes | bytearray:
+            if tail is not None:
+                more = tail()
+                self.size += len(more)
+                buffer.extend(more)
+            return self._process(buffer, self._hashers) + self._sealer.finish()
+
+        # the last bytes are hashed and sealed where the store below writes them (the local folder: on the
+        # pool thread, in the hop that writes and fsyncs): on the event loop, hashing or sealing a small body
+        # lets go of the GIL, and taking it back from the busy pool threads costs more than the work
+        await self._inner.commit(check, tail=last)
         self._layer._written(self._inner.blob_id, self._key)
 
     def discard(self) -> None:

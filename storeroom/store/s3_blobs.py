@@ -39,7 +39,6 @@ import binascii
 import hashlib
 import logging
 import re
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -47,6 +46,7 @@ from typing import Any
 import aiohttp
 
 from storeroom.errors import AwsError
+from storeroom.randomness import random_hex
 from storeroom.store.blobs import (
     INLINE_READ_MAX,
     SMALL_BLOB_MAX,
@@ -111,11 +111,11 @@ class S3BlobStore:
 
     def new_writer(self, hashers: Sequence[Hasher] = (), size: int | None = None) -> S3Writer:
         assert size is not None, "the S3 backend streams uploads: their size must be known"
-        blob_id = secrets.token_hex(16)
+        blob_id = random_hex(16)
         return S3Writer(self, self.prefix + blob_id, hashers, size, blob_id=blob_id)
 
     async def create_upload(self, upload_id: str) -> str:
-        base = f"{time.time_ns():016x}{secrets.token_hex(12)}"
+        base = f"{time.time_ns():016x}{random_hex(12)}"
         try:
             backend_id = await self.client.create_upload(self.prefix + base)
         except BackendError as exc:
@@ -485,8 +485,11 @@ class S3Writer:
             await self._send(self._held)
         self._held, self._pending = self._pending, None
 
-    async def commit(self, check: Callable[[], None] | None = None) -> None:
+    async def commit(self, check: Callable[[], None] | None = None,
+                     tail: Callable[[], bytes | bytearray] | None = None) -> None:
         try:
+            if tail is not None:
+                await self._write(await asyncio.get_running_loop().run_in_executor(None, tail))
             await self._commit(check)
         except BackendError as exc:
             raise self._failed(exc) from None

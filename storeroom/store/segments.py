@@ -16,10 +16,10 @@ last segment lacks the final flag), or a blob extended, fails authentication.
 
 from __future__ import annotations
 
-import os
-
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from storeroom.randomness import random_bytes
 
 SEGMENT = 64 * 1024
 TAG = 16
@@ -41,7 +41,7 @@ def sealed_size(size: int) -> int:
 
 
 def new_key() -> bytes:
-    return os.urandom(KEY_BYTES)
+    return random_bytes(KEY_BYTES)
 
 
 def _nonce(index: int, final: bool) -> bytes:

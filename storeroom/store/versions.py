@@ -29,11 +29,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from storeroom.randomness import random_urlsafe
 from storeroom.store.locks import Guard
 from storeroom.store.sql import POSTGRESQL, Conn, Row
 
@@ -48,7 +48,7 @@ _VERSION_ID = re.compile(r"[A-Za-z0-9_-]{32}")
 
 def new_version_id() -> str:
     """32 URL-safe characters, as S3's version ids (opaque; unique without coordination)."""
-    return secrets.token_urlsafe(24)
+    return random_urlsafe(24)
 
 
 def valid_version_id(value: str) -> bool:
