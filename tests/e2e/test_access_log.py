@@ -209,6 +209,20 @@ def test_partitioned_keys(logging_server, s3l, buckets) -> None:  # type: ignore
                             r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9A-F]{16}", key), key
 
 
+def test_a_target_with_default_object_lock_retention_is_refused(logging_server, s3l, buckets) -> None:  # type: ignore[no-untyped-def]
+    account = _account(logging_server.endpoint)
+    source = _bucket(s3l, buckets)
+    target = _bucket(s3l, buckets, ObjectLockEnabledForBucket=True)
+    s3l.put_bucket_policy(Bucket=target, Policy=delivery_policy(target, source, account))
+    _enable(s3l, source, target)  # Object Lock alone is fine
+    s3l.put_object_lock_configuration(Bucket=target, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    with pytest.raises(ClientError) as exc:
+        _enable(s3l, source, target)
+    assert _error(exc) == (400, "InvalidTargetBucketForLogging")
+    assert "Object Lock" in exc.value.response["Error"]["Message"]
+
+
 @pytest.fixture
 def iam_user_factory(logging_server: StoreroomServer):  # type: ignore[no-untyped-def]
     """An IAM user with AmazonS3FullAccess on the logging server; its s3 client is returned (with .arn)."""
