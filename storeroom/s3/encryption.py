@@ -99,6 +99,13 @@ async def stored_encrypted(call: S3Call, record: ObjectRecord) -> bool:
     return known is not None
 
 
+async def stored_in_clear_but_should_not_be(call: S3Call, record: ObjectRecord) -> bool:
+    """``record``'s data is in clear (written with encryption off) while new data is encrypted: a copy of it onto
+    itself must rewrite it, as copying an object onto itself is how S3 users encrypt existing objects."""
+    blobs = call.blobs
+    return isinstance(blobs, EncryptedBlobs) and blobs.encrypt and not await stored_encrypted(call, record)
+
+
 # -- the bucket's default encryption -----------------------------------------------------------------------
 
 async def put_bucket_encryption(call: S3Call) -> Response:

@@ -476,7 +476,8 @@ async def copy_object(call: S3Call, attempts: int = 3) -> Response:
     algorithm, _ = requested_checksum(headers)
     algorithm = algorithm or (source.checksum or {}).get("algorithm") or DEFAULT_CHECKSUM
     if (same and bucket.versioning is None and source.version_id == "null" and source.checksum
-            and source.checksum["algorithm"] == algorithm):
+            and source.checksum["algorithm"] == algorithm
+            and not await encryption.stored_in_clear_but_should_not_be(call, source)):
         # Metadata-only change of one object (unversioned: no version keeps the old blobs): keep its blobs
         # (nothing to copy, nothing freed) -- provided nobody overwrote the object meanwhile (its blobs would be
         # gone); then start again from the new one.

@@ -214,6 +214,36 @@ def test_encryption_off_then_encrypt_existing(tmp_path: Path) -> None:
         srv.stop()
 
 
+def test_copying_a_clear_object_onto_itself_encrypts_it(tmp_path: Path) -> None:
+    """S3's way to encrypt an existing object: copy it onto itself (here written with encryption off)."""
+    data_dir = tmp_path / "data"
+    marker = b"IN-PLACE-" + os.urandom(6).hex().encode()
+    srv = StoreroomServer(data_dir, extra_args=["--encryption", "off"])
+    srv.start()
+    s3 = make_client(srv.endpoint)
+    s3.create_bucket(Bucket="old")
+    body = pattern(70_000, marker)
+    s3.put_object(Bucket="old", Key="doc", Body=body, Metadata={"a": "1"})
+    srv.stop()
+    srv = StoreroomServer(data_dir)
+    srv.start()
+    try:
+        s3 = make_client(srv.endpoint)
+        assert "ServerSideEncryption" not in s3.head_object(Bucket="old", Key="doc")
+        copied = s3.copy_object(Bucket="old", Key="doc", CopySource={"Bucket": "old", "Key": "doc"},
+                                ServerSideEncryption="AES256")
+        assert copied["ServerSideEncryption"] == "AES256"
+        head = s3.head_object(Bucket="old", Key="doc")
+        assert head["ServerSideEncryption"] == "AES256" and head["Metadata"] == {"a": "1"}
+        assert s3.get_object(Bucket="old", Key="doc")["Body"].read() == body
+        deadline = time.monotonic() + 15  # the old blob is freed once the copy commits
+        while files_containing(data_dir / "blobs", marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert files_containing(data_dir / "blobs", marker) == []
+    finally:
+        srv.stop()
+
+
 def _key_ids(data_dir: Path) -> dict[str, int]:
     with sqlite3.connect(data_dir / "meta.sqlite3") as conn:
         return dict(conn.execute("SELECT key_id, count(*) FROM blob_keys GROUP BY key_id").fetchall())
