@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import hashlib
 import json
 import logging
@@ -66,6 +67,24 @@ _HOST_ID = base64.b64encode(os.urandom(48)).decode()
 _SERVER = (b"server", b"Storeroom")
 IO_THREADS = 32
 MAX_SERVICE_BODY = 1 << 20  # IAM/STS/CloudTrail requests are small forms or JSON documents
+
+
+GC_YOUNG_THRESHOLD = 20_000  # objects allocated (net) between two young collections; CPython's default is 700
+
+
+def tune_garbage_collector() -> None:
+    """Fewer, cheaper cyclic garbage collections, once the worker is ready.
+
+    Why: py-spy on 4 KiB PUTs showed CPython's collector at ~9 % of the event loop's time: a request allocates
+    about as many container objects as the default young-generation threshold (700), so nearly every request
+    paid a collection, and every tenth an older one, traversing the worker's long-lived objects (modules, caches).
+    ``gc.freeze()`` moves everything alive at startup out of the collector's sight for good; a larger young
+    threshold makes collections rarer (reference counting frees almost everything a request makes, so the young
+    generation holds few survivors and a collection stays short)."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 class App:
@@ -169,6 +188,7 @@ class App:
                 except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
                     await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                     return
+                tune_garbage_collector()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.close()
