@@ -7,8 +7,8 @@ with py-spy on 4 KiB PUTs (issue 13, bench/RESULTS.md): the wrap nonce's ``os.ur
 event loop's time, and the encrypted PUT cost +15 % CPU over a clear one, most of it GIL handovers.  One call
 per 64 KiB pays that once per ~1,000 PUTs.
 
-Safety: the bytes are ``os.urandom``'s, each handed out once: a lock guards the position (pool threads take
-bytes too: the key rotation, multipart uploads), and a forked child starts with an empty pool, so a parent and
+Safety: the bytes are ``os.urandom``'s, each handed out once: a lock guards the position (any thread may take
+bytes, not only the event loop's), and a forked child starts with an empty pool, so a parent and
 its child never hand out the same bytes (a repeated data key or nonce would break AES-GCM).
 """
 
