@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+import socket
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
@@ -314,3 +315,13 @@ def chunks_md5(chunks: Iterable[bytes]) -> tuple[str, int]:
     return h.hexdigest(), n
 
 
+def read_response(sock: socket.socket) -> bytes:
+    """One whole response (head and content-length body) from a kept-alive connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    [length] = [int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")]
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body

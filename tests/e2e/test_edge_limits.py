@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import StoreroomServer, make_client
-from tests.e2e.helpers import parse_error
+from tests.e2e.helpers import parse_error, read_response
 
 LIMITS = {
     "STOREROOM_HEADER_TIMEOUT": "1",
@@ -46,18 +46,6 @@ def read_all(sock: socket.socket) -> bytes:
             data += chunk
     except ConnectionResetError:
         pass
-    return data
-
-
-def read_response(sock: socket.socket) -> bytes:
-    """One whole response (head and content-length body) from a kept-alive connection."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
-    head, _, body = data.partition(b"\r\n\r\n")
-    [length] = [int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")]
-    while len(body) < length:
-        body += sock.recv(65536)
     return data
 
 

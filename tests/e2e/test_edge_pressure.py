@@ -13,8 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import StoreroomServer, make_client
-from tests.e2e.helpers import parse_error
-from tests.e2e.test_edge_limits import read_response
+from tests.e2e.helpers import parse_error, read_response
 
 BUSY_CONNECTIONS = 100
 PIPELINED = 60   # requests queued on each busy connection: seconds of work for one worker
@@ -70,13 +69,7 @@ def test_a_busy_worker_accepts_new_connections_at_once(srv: StoreroomServer) -> 
 
 def whole_response(sock: socket.socket) -> tuple[int, bytes, bytes]:
     """(status, head, body) of one response with a content-length body."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
-    head, _, body = data.partition(b"\r\n\r\n")
-    [length] = [int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")]
-    while len(body) < length:
-        body += sock.recv(65536)
+    head, _, body = read_response(sock).partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), head, body
 
 
