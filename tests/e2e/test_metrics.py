@@ -85,7 +85,8 @@ def test_counts_move_after_requests(two_workers: StoreroomServer) -> None:
             value(before, "storeroom_requests_total", service="s3", operation="PutObject", status="200") >= 4 \
             and value(s, "storeroom_access_denied_total", principal="anonymous") >= 1 \
             and value(s, "storeroom_access_denied_total", principal=nosy_arn) >= 1 \
-            and value(s, "storeroom_response_body_bytes_total", service="s3", operation="GetObject") >= 1000
+            and value(s, "storeroom_response_body_bytes_total", service="s3", operation="GetObject") >= 1000 \
+            and value(s, "storeroom_requests_total", service="iam", operation="CreateUser", status="200") >= 1
 
     after = eventually(server, moved)
     assert moved(after), {k: v for k, v in after.items() if k[0].startswith("storeroom_requests")}
