@@ -209,11 +209,10 @@ def encrypt_existing(data_dir: Path | None, meta_url: str | None, blobs: str) ->
 
 async def _encrypt_existing(settings: Settings) -> tuple[int, int]:
     from storeroom.store.backend import open_meta
-    from storeroom.store.blob_backend import open_blob_store
-    from storeroom.store.encrypted_blobs import encrypted_store
+    from storeroom.store.blob_backend import server_blobs
 
     meta = await open_meta(settings.data_dir, settings.meta_url, migrate=True)
-    layer = encrypted_store(settings, meta, open_blob_store(settings))
+    layer = server_blobs(settings, meta)
     done = total = 0
     try:
         account_id = await meta.get_kv("account_id")
@@ -260,6 +259,7 @@ async def _rows(db: Any, table: str, key_columns: tuple[str, ...]) -> Any:
 async def _encrypt_object(meta: Any, layer: Any, table: str, where: dict[str, Any], doc: str,
                           shared: set[str]) -> int:
     from storeroom.store.encrypted_blobs import INSERT_KEY
+    from storeroom.store.meta import INSERT_INLINE
     from storeroom.store.sql import Conn
 
     fields = json.loads(doc)
@@ -289,6 +289,7 @@ async def _encrypt_object(meta: Any, layer: Any, table: str, where: dict[str, An
         layer.delete([b for b, _ in fresh])
         return 0
     rows = [(*row, time.time()) for row in layer.take_keys(b for b, _ in fresh)]
+    inline = meta.new_inline_rows(b for b, _ in fresh)
     new_doc = json.dumps({**fields, "b": fresh}, separators=(",", ":"))
 
     condition = " AND ".join(f"{column} = ?" for column in where)
@@ -299,6 +300,8 @@ async def _encrypt_object(meta: Any, layer: Any, table: str, where: dict[str, An
             return False
         for row in rows:
             await conn.run(INSERT_KEY, row)
+        for row in inline:
+            await conn.run(INSERT_INLINE, row)
         return True
     if not await meta.db.write(job, serializable=False):
         layer.delete([b for b, _ in fresh])

@@ -351,12 +351,11 @@ async def _prepare_blobs(settings: Settings, meta: MetaStore, account_id: str) -
     """Open the object data store, check it answers and belongs to this account, and sweep what a crash left
     behind (storeroom/store/blob_backend.py); exits with the reason when the store cannot be used.  (A shared
     store's sweep spares what is younger than its grace period: another node's writes in flight.)"""
-    from storeroom.store.blob_backend import open_blob_store
-    from storeroom.store.encrypted_blobs import encrypted_store
+    from storeroom.store.blob_backend import server_blobs
     from storeroom.store.s3_client import BackendError
 
     try:
-        store = encrypted_store(settings, meta, open_blob_store(settings))
+        store = server_blobs(settings, meta)
         try:
             await store.prepare(account_id)
             uploads = {str(r[0]) for r in await meta.db.read.all("SELECT upload_id FROM uploads")}

@@ -46,8 +46,7 @@ from storeroom.s3.service import S3Service
 from storeroom.share import Shares
 from storeroom.signin import SignIn
 from storeroom.store.backend import open_audit_db, open_meta
-from storeroom.store.blob_backend import open_blob_store
-from storeroom.store.encrypted_blobs import encrypted_store
+from storeroom.store.blob_backend import server_blobs
 from storeroom.store.meta import MetaStore
 
 _HOST_ID = base64.b64encode(os.urandom(48)).decode()
@@ -67,7 +66,7 @@ class ConsoleServices:
         self.authorizer = Authorizer(self.meta, account_id)
         self.iam = IamService(self.meta, account_id, self.authorizer, box)
         # --blobs: the same object data store as the API's workers, encrypted as theirs
-        self.blobs = encrypted_store(settings, self.meta, open_blob_store(settings))
+        self.blobs = server_blobs(settings, self.meta)
         self.s3 = S3Service(settings, self.meta, self.blobs, account_id, self.authorizer)
         self.cloudtrail = CloudTrailService(self.audit, self.authorizer)
         self.signin = SignIn(self.meta, box, account_id, self.audit, region=settings.region)

@@ -55,8 +55,7 @@ from storeroom.signin import SignIn
 from storeroom.sigv4 import SignedRequest, claimed_service, parse_auth, verify
 from storeroom.sigv4.v2 import SignedRequestV2, parse_auth_v2, verify_v2
 from storeroom.store.backend import open_audit_db, open_meta
-from storeroom.store.blob_backend import Blobs, open_blob_store
-from storeroom.store.encrypted_blobs import encrypted_store
+from storeroom.store.blob_backend import Blobs, server_blobs
 from storeroom.store.meta import MetaStore
 from storeroom.sts import StsService
 from storeroom.sts.assume import session_may_call
@@ -128,7 +127,7 @@ class App:
                                                                 settings.region))
         self.credentials = CredentialResolver(self.meta, box, account_id, self.tokens)
         authorizer = Authorizer(self.meta, account_id)
-        self.blobs = encrypted_store(settings, self.meta, open_blob_store(settings))
+        self.blobs = server_blobs(settings, self.meta)
         self.s3 = S3Service(settings, self.meta, self.blobs, account_id, authorizer)
         self.s3.credentials = self.credentials  # POST forms carry their signature in fields
         self.iam = IamService(self.meta, account_id, authorizer, box)

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from storeroom.config import Settings
     from storeroom.store.blobs import Hasher
+    from storeroom.store.encrypted_blobs import EncryptedBlobs
+    from storeroom.store.meta import MetaStore
 
 # Stores shared by several nodes: an unreferenced blob younger than this may be another node's upload whose
 # row is not committed yet, and is left alone by the sweep.
@@ -109,6 +111,16 @@ class Blobs(Protocol):
 
     async def close(self) -> None:
         """Finish deferred deletions; release connections."""
+
+
+def server_blobs(settings: Settings, meta: MetaStore) -> EncryptedBlobs:
+    """What a server process (and the tools that write objects) reads and writes object bytes through: the store
+    ``settings.blobs`` names, small blobs kept in the metadata database above it (storeroom/store/inline_blobs.py),
+    encryption at rest above both (storeroom/store/encrypted_blobs.py)."""
+    from storeroom.store.encrypted_blobs import encrypted_store
+    from storeroom.store.inline_blobs import inline_store
+
+    return encrypted_store(settings, meta, inline_store(meta, open_blob_store(settings)))
 
 
 def open_blob_store(settings: Settings) -> Blobs:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from storeroom.store.blob_backend import Blobs, open_blob_store
 from storeroom.store.blobs import BlobStore
+from storeroom.store.inline_blobs import is_inline
 
 if TYPE_CHECKING:
     from storeroom.config import Settings
@@ -58,7 +59,9 @@ async def copy_blobs(source_settings: Settings, target_backend: Blobs,
         account_id = await meta.get_kv("account_id")
         if account_id is None:
             raise ValueError(f"no account in {source_settings.data_dir}")
-        blobs = list(_sized(source, iter(sorted(await meta.referenced_blobs()))))
+        # small blobs kept in the metadata database move with the metadata (storeroom migrate), not here
+        referenced = sorted(b for b in await meta.referenced_blobs() if not is_inline(b))
+        blobs = list(_sized(source, iter(referenced)))
     finally:
         await meta.close()
     missing = [blob_id for blob_id, size in blobs if size < 0]

@@ -153,6 +153,14 @@ CREATE TABLE IF NOT EXISTS blob_keys (
     wrapped BLOB NOT NULL,
     created REAL NOT NULL
 ) WITHOUT ROWID;
+-- small blobs kept in the database, inserted with the row that refers to them (schema 10,
+-- storeroom/store/inline_blobs.py)
+-- (a rowid table: its rows are large, which WITHOUT ROWID tables are not made for)
+CREATE TABLE IF NOT EXISTS inline_blobs (
+    blob_id TEXT PRIMARY KEY,
+    data BLOB NOT NULL,
+    created REAL NOT NULL
+);
 -- the console's signed-out sessions and shown one-time notes, until they expire (storeroom/console/sessions.py)
 CREATE TABLE IF NOT EXISTS console_spent (
     token_id TEXT PRIMARY KEY,
@@ -312,6 +320,8 @@ class MetaStore:
         # the key rows of newly written encrypted blobs (EncryptedBlobs.take_keys), inserted in the transaction
         # of the row that first refers to them
         self.take_keys: Callable[[Iterable[str]], list[tuple[str, str, bytes]]] | None = None
+        # small blobs kept in the database (InlineBlobs.take), inserted in the same transaction
+        self.take_inline: Callable[[Iterable[str]], list[tuple[str, bytes]]] | None = None
 
     def _new_keys(self, blob_ids: Iterable[str]) -> list[tuple[str, str, bytes, float]]:
         if self.take_keys is None:
@@ -323,6 +333,12 @@ class MetaStore:
     async def _insert_keys(conn: Conn, rows: list[tuple[str, str, bytes, float]]) -> None:
         for row in rows:
             await conn.run(INSERT_KEY, row)
+
+    def new_inline_rows(self, blob_ids: Iterable[str]) -> list[tuple[str, bytes, float]]:
+        if self.take_inline is None:
+            return []
+        now = time.time()
+        return [(*row, now) for row in self.take_inline(blob_ids)]
 
     @classmethod
     def sqlite(cls, path: Path) -> MetaStore:
@@ -633,6 +649,7 @@ class MetaStore:
         ``null`` version wherever it is.  ``obj.version_id`` and ``obj.seq`` are set to what was stored.
         """
         keys = self._new_keys(b for b, _ in obj.blobs)
+        inline = self.new_inline_rows(b for b, _ in obj.blobs)
 
         async def job(conn: Conn) -> tuple[str, list[str]]:
             bucket_row = await conn.one(_BUCKET_SHARED[conn.dialect], (obj.bucket,))
@@ -664,6 +681,8 @@ class MetaStore:
                     continue
                 if keys:
                     await self._insert_keys(conn, keys)
+                for row in inline:
+                    await conn.run(INSERT_INLINE, row)
                 unreferenced = [b for b in unreferenced if b not in kept]
                 if discard_upload is not None:
                     await self._complete(conn, obj, discard_upload, completed_request)
@@ -926,6 +945,7 @@ _INSERT_OBJECT = ("INSERT INTO objects(bucket, key, size, etag, mtime, doc, part
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(bucket, key) DO NOTHING")
 _UPDATE_OBJECT = ("UPDATE objects SET size = ?, etag = ?, mtime = ?, doc = ?, parts = ?, version_id = ?, seq = ? "
                   "WHERE bucket = ? AND key = ?")
+INSERT_INLINE = "INSERT INTO inline_blobs(blob_id, data, created) VALUES (?, ?, ?)"
 _INSERT_PART = ("INSERT INTO parts(upload_id, part_number, blob_id, size, etag, mtime, checksum) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(upload_id, part_number) DO NOTHING")
 

@@ -17,13 +17,14 @@ SQLite (``meta.sqlite3``, ``PRAGMA user_version``):
    new.  Existing buckets keep no Block Public Access setting (their public policies stay in force); new ones get
    it on, as AWS's since 2023.
 9. blob_keys (encrypted blobs' data keys), bucket_encryption (buckets' default encryption)
+10. inline_blobs (small blobs kept in the database: storeroom/store/inline_blobs.py)
 
 Every table is created IF NOT EXISTS, so a data dir of any earlier version gains what it lacks in one
 transaction; tests/unit/test_migrations.py opens a data dir of each earlier version (their DDL is kept in
 tests/unit/schemas/).  A data dir written by a newer Storeroom is refused.
 
 PostgreSQL (table ``storeroom_schema``: one version per component): ``meta`` 1 is SQLite's version 5, ``meta`` 2
-its version 6, ``meta`` 3 its version 7, ``meta`` 4 its version 8, ``meta`` 5 its version 9;
+its version 6, ``meta`` 3 its version 7, ``meta`` 4 its version 8, ``meta`` 5 its version 9, ``meta`` 6 its version 10;
 ``audit`` 1 is the audit trail's tables
 (SQLite keeps them in audit.sqlite3).  Each version is a script of storeroom/store/pg_schema.py; they run in one
 transaction under an advisory lock, so nodes starting at once apply each version exactly once, and a failure
@@ -40,12 +41,12 @@ from storeroom.iam.schema import IAM_SCHEMA
 from storeroom.store import bucket_stats, pg_schema
 from storeroom.store.sqlite import run_script
 
-SQLITE_META_VERSION = 9
+SQLITE_META_VERSION = 10
 
 # component → the scripts of its versions 1, 2, …
 POSTGRES_VERSIONS: dict[str, tuple[str, ...]] = {
     "meta": (pg_schema.META_V1, pg_schema.META_V2, pg_schema.META_V3, pg_schema.META_V4,
-             pg_schema.META_V5),
+             pg_schema.META_V5, pg_schema.META_V6),
     "audit": (pg_schema.AUDIT_V1,),
 }
 _LOCK_KEY = 0x53_54_4F_52_45  # "STORE": the advisory lock of schema changes

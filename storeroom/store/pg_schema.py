@@ -324,6 +324,14 @@ CREATE TABLE blob_keys (
 );
 """
 
+META_V6 = r"""
+CREATE TABLE inline_blobs (
+    blob_id TEXT COLLATE "C" PRIMARY KEY,
+    data BYTEA NOT NULL,
+    created DOUBLE PRECISION NOT NULL
+);
+"""
+
 # The audit trail lives in the same database, in tables of its own (SQLite keeps it in a file of its own,
 # audit.sqlite3, so that its write volume never contends with the metadata's writer).
 AUDIT_V1 = r"""

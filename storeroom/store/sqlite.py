@@ -45,6 +45,8 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    # deleted rows' bytes are overwritten, not left in free pages: small objects live in rows (inline_blobs)
+    conn.execute("PRAGMA secure_delete=ON")
     return conn
 
 

@@ -40,6 +40,7 @@ META_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bucket_logging", ("bucket",)),
     ("bucket_cors", ("bucket",)),
     ("blob_keys", ("blob_id",)),
+    ("inline_blobs", ("blob_id",)),
     ("objects", ("bucket", "key")),
     ("object_versions", ("bucket", "key", "seq")),
     ("bucket_config", ("bucket", "name")),
@@ -74,6 +75,8 @@ AUDIT_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
 # sequences that must continue after the copied ids
 _SEQUENCES = (("events", "events_id_seq"), ("access_log_lines", None), ("lifecycle_outbox", None))
 BATCH = 2000
+# tables of large rows are copied in smaller batches (memory stays bounded: inline blobs are up to 64 KiB)
+_LARGE_ROWS = {"inline_blobs": 100}
 
 _PROGRESS = """
 CREATE TABLE IF NOT EXISTS storeroom_migration (
@@ -127,6 +130,9 @@ class Transfer:
         self.batch = batch
         self.progress = progress or (lambda table, n: None)
         self.source = str(data_dir.resolve())
+
+    def _batch(self, table: str) -> int:
+        return min(self.batch, _LARGE_ROWS.get(table, self.batch))
 
     # -- the SQLite side ----------------------------------------------------------------------------------------
 
@@ -203,7 +209,7 @@ class Transfer:
         positions = [columns.index(k) for k in key]
         copied = 0
         while True:
-            rows = self._source_rows(conn, table, key, last, self.batch)
+            rows = self._source_rows(conn, table, key, last, self._batch(table))
             if not rows:
                 break
             last = [rows[-1][i] for i in positions]
@@ -238,7 +244,7 @@ class Transfer:
         while True:
             where, args = _after(key, last)
             rows = await pg.all(f"SELECT {', '.join(columns)} FROM {table} {where} ORDER BY {', '.join(key)} "
-                                f"LIMIT ?", [*args, self.batch * 5])
+                                f"LIMIT ?", [*args, self._batch(table) * 5])
             if not rows:
                 return digest.hexdigest(), count
             for row in rows:

@@ -143,10 +143,12 @@ class SeaweedFS:
 
 def s3_blobs_server(data_dir: Path, weed: SeaweedFS, bucket: str, prefix: str = "objects", workers: int = 1,
                     env: dict[str, str] | None = None, extra_args: list[str] | None = None) -> StoreroomServer:
-    """A Storeroom server (not started) whose object data goes to ``bucket``/``prefix`` on ``weed``."""
+    """A Storeroom server (not started) whose object data goes to ``bucket``/``prefix`` on ``weed``: all of it,
+    small objects included (``STOREROOM_INLINE_MAX=0``: these tests are about what the backend receives; small
+    objects kept in the metadata database are tested in test_inline_blobs.py and test_migrate_blobs.py)."""
     return StoreroomServer(data_dir, workers=workers, extra_args=["--blobs", f"s3://{bucket}/{prefix}",
                                                                   *(extra_args or [])],
-                           env={"STOREROOM_BLOBS_ENDPOINT": weed.endpoint,
+                           env={"STOREROOM_INLINE_MAX": "0", "STOREROOM_BLOBS_ENDPOINT": weed.endpoint,
                                 "STOREROOM_BLOBS_ACCESS_KEY_ID": BACKEND_KEY_ID,
                                 "STOREROOM_BLOBS_SECRET_ACCESS_KEY": BACKEND_SECRET, **(env or {})})
 

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import socket
+import sqlite3
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
@@ -19,12 +20,19 @@ from contextlib import contextmanager
 from unittest import mock
 from urllib.parse import quote, urlsplit
 
+import psycopg
 import requests
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.conftest import REGION, ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, empty_bucket  # noqa: F401 - re-exported
+from tests.conftest import (  # noqa: F401 - empty_bucket re-exported
+    REGION,
+    ROOT_ACCESS_KEY_ID,
+    ROOT_SECRET_ACCESS_KEY,
+    StoreroomServer,
+    empty_bucket,
+)
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MiB = 1024 * 1024
@@ -325,3 +333,20 @@ def read_response(sock: socket.socket) -> bytes:
     while len(body) < length:
         body += sock.recv(65536)
     return head + b"\r\n\r\n" + body
+
+
+def meta_rows(srv: StoreroomServer, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Rows of the server's metadata database (its SQLite file, or its PostgreSQL database); ``?`` placeholders."""
+    if srv.meta_url is None:
+        with sqlite3.connect(srv.data_dir / "meta.sqlite3") as conn:
+            return conn.execute(sql, params).fetchall()
+    with psycopg.connect(srv.meta_url) as conn:
+        return conn.execute(sql.replace("?", "%s"), params).fetchall()  # type: ignore[arg-type]
+
+
+def stored_blobs(srv: StoreroomServer) -> list[str]:
+    """Every blob the server stores: files in its blob folder, and small blobs kept in the metadata database
+    (storeroom/store/inline_blobs.py)."""
+    root = srv.data_dir / "blobs"
+    files = [str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")] if root.exists() else []
+    return files + [str(r[0]) for r in meta_rows(srv, "SELECT blob_id FROM inline_blobs")]

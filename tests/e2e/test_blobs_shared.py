@@ -31,7 +31,8 @@ def blob_files(root: Path) -> dict[str, Path]:
 @pytest.fixture
 def two_nodes(tmp_path: Path) -> Iterator[tuple[StoreroomServer, StoreroomServer, Path]]:
     shared = tmp_path / "shared"
-    env = {"STOREROOM_BLOBS_SWEEP_GRACE": str(GRACE), "STOREROOM_BLOBS_DELETE_DELAY": "1"}
+    # every object a file in the shared folder, small ones included: the folder is what these tests are about
+    env = {"STOREROOM_BLOBS_SWEEP_GRACE": str(GRACE), "STOREROOM_BLOBS_DELETE_DELAY": "1", "STOREROOM_INLINE_MAX": "0"}
     args = ["--blobs", f"file://{shared}"]
     a = StoreroomServer(tmp_path / "a", extra_args=args, env=env)
     a.start()

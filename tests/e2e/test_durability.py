@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import make_client
-from tests.e2e.helpers import MiB, PatternFile, key_path, sign_headers
+from tests.conftest import StoreroomServer, make_client
+from tests.e2e.helpers import MiB, PatternFile, key_path, sign_headers, stored_blobs
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("STOREROOM_E2E_ENDPOINT")),
                                 reason="needs a local storeroom server to kill")
@@ -32,11 +32,9 @@ def client(srv):
     return make_client(srv.endpoint)
 
 
-def blob_files(data_dir: Path) -> list[Path]:
-    root = data_dir / "blobs"
-    if not root.exists():
-        return []
-    return [p for p in root.rglob("*") if p.is_file()]
+def blob_files(srv: StoreroomServer) -> list[str]:
+    """Blob files and small blobs kept in the metadata database."""
+    return stored_blobs(srv)
 
 
 def process_tree(pid: int) -> list[int]:
@@ -174,13 +172,13 @@ def test_kill9_during_concurrent_uploads(fresh_server):
         assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
     live = len(listed)
-    assert len(blob_files(fresh_server.data_dir)) >= live
+    assert len(blob_files(fresh_server)) >= live
 
     # delete everything; after a restart the blob store must be empty (no orphans from the crash)
     for key in listed:
         s3.delete_object(Bucket="crash", Key=key)
     fresh_server.restart()
-    leftovers = blob_files(fresh_server.data_dir)
+    leftovers = blob_files(fresh_server)
     assert leftovers == [], f"{len(leftovers)} orphan blob files, e.g. {leftovers[:3]}"
 
 
@@ -201,7 +199,7 @@ def test_aborted_and_overwritten_data_leaves_no_blobs(fresh_server):
     s3.abort_multipart_upload(Bucket="gcbucket", Key="mp2", UploadId=up2)
     s3.delete_object(Bucket="gcbucket", Key="k")
     fresh_server.restart()
-    assert blob_files(fresh_server.data_dir) == []
+    assert blob_files(fresh_server) == []
 
 
 # --- memory ----------------------------------------------------------------------------------------
@@ -402,6 +400,6 @@ def test_kill9_during_versioned_writes(fresh_server):
     for i in range(0, len(entries), 1000):
         s3.delete_objects(Bucket="versions", Delete={"Objects": entries[i:i + 1000], "Quiet": True})
     fresh_server.restart()
-    assert blob_files(fresh_server.data_dir) == []
+    assert blob_files(fresh_server) == []
     s3 = client(fresh_server)
     s3.delete_bucket(Bucket="versions")

@@ -21,7 +21,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from tests.conftest import StoreroomServer, empty_bucket, make_client, meta_url_for
-from tests.e2e.helpers import client_error, sign_headers, unique_name
+from tests.e2e.helpers import client_error, sign_headers, stored_blobs, unique_name
 
 DAY = 86400
 
@@ -79,8 +79,7 @@ def keys(s3: Any, bucket: str) -> list[str]:
 
 
 def blob_count(server: StoreroomServer) -> int:
-    root = server.data_dir / "blobs"
-    return sum(1 for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return len(stored_blobs(server))
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10) -> bool:
@@ -360,8 +359,7 @@ def test_kill9_during_a_run_loses_nothing_and_expires_only_what_rules_select(
         assert 0 < resumed["actions"]["S3.EXPIRE.OBJECT"] <= len(selected & left)
         assert set(keys(s3, "lc-kill")) == set(bodies) - selected
         srv.restart()  # the start-up sweep removes what the killed run had freed but not yet deleted
-        blobs = [p for p in (srv.data_dir / "blobs").rglob("*") if p.is_file() and not p.name.startswith(".")]
-        assert len(blobs) == len(bodies) - len(selected)
+        assert len(stored_blobs(srv)) == len(bodies) - len(selected)
         trail = make_client(srv.endpoint, service="cloudtrail")
         names = set()
         for page in trail.get_paginator("lookup_events").paginate(LookupAttributes=[

@@ -60,7 +60,7 @@ def test_every_earlier_sqlite_schema_opens_with_its_data(tmp_path: Path, schema:
         meta = MetaStore.sqlite(path)
         try:
             raw = meta.db.read
-            assert await raw.value("PRAGMA user_version") == SQLITE_META_VERSION == 9
+            assert await raw.value("PRAGMA user_version") == SQLITE_META_VERSION == 10
             assert await meta.get_bucket("old-bucket") is not None
             found = await meta.get_object("old-bucket", "a")
             assert found is not None and found.size == 5 and found.blobs == [["blob-1", 5]]
@@ -71,7 +71,7 @@ def test_every_earlier_sqlite_schema_opens_with_its_data(tmp_path: Path, schema:
                     "completed_uploads", "iam_login_profiles", "iam_mfa_devices", "signin_throttle",
                     "bucket_stats", "bucket_logging", "bucket_cors", "iam_roles", "iam_instance_profiles",
                     "iam_instance_profile_roles", "iam_oidc_providers", "object_versions", "bucket_config",
-                    "blob_keys"} <= tables
+                    "blob_keys", "inline_blobs"} <= tables
             triggers = {r[0] for r in await raw.all("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
             assert bucket_stats.REPLACED_TRIGGER not in triggers
             assert await bucket_stats.per_bucket(raw) == [("old-bucket", 2, 12)]
