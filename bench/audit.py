@@ -92,7 +92,9 @@ async def recording(app: Any, scope: dict[str, Any], rounds: int, n: int) -> dic
     async def receive() -> dict[str, Any]:
         return {}
     request = Request(scope, receive)
-    principal = app.credentials.resolve(ACCESS_KEY)[1]
+    resolved = await app.credentials.resolve(ACCESS_KEY)
+    assert resolved is not None
+    principal = resolved[1]
     ctx = Context(request, "s3", principal, None, None, "us-east-1", operation="GetObject", bucket=BUCKET, key=KEY)
     response = Response(200, [("content-length", "4096")], b"x" * 4096)
 

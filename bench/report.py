@@ -78,9 +78,10 @@ def summarize(measurements: list[Measurement]) -> dict[str, dict[str, Cell]]:
 
 
 def best_peer(cells: dict[str, Cell], attr: str, higher_is_better: bool) -> tuple[str, float] | None:
-    others = (SUBJECT, IAM_SUBJECT, PG_SUBJECT, S3_BLOBS_SUBJECT, TLS_SUBJECT, CLEAR_SUBJECT, BASE_SUBJECT, "disk")
+    # every storeroom-* target is Storeroom measured another way (IAM user, PostgreSQL, TLS, another HTTP server,
+    # a baseline checkout...): never a peer
     peers = [(t, getattr(c, attr)) for t, c in cells.items()
-             if t not in others and not math.isnan(getattr(c, attr))]
+             if not t.startswith(SUBJECT) and t != "disk" and not math.isnan(getattr(c, attr))]
     if not peers:
         return None
     return (max if higher_is_better else min)(peers, key=lambda p: p[1])

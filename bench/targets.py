@@ -309,6 +309,21 @@ class StoreroomStockHttpTarget(StoreroomTarget):
         return [sys.executable, "-m", "bench.stock_http", *super().command()[3:]]
 
 
+class StoreroomGranianTarget(StoreroomTarget):
+    """Storeroom's app on Granian's ASGI interface (bench/granian_http.py) instead of uvicorn and the edge
+    protocol: is the HTTP layer the ceiling of small requests (issue 14)?  Against ``storeroom`` in the same run."""
+
+    name = "storeroom-granian"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.granian_http", *super().command()[3:]]
+
+    def detect_version(self) -> str:
+        import granian
+
+        return f"{super().detect_version()}, granian {granian.__version__}"
+
+
 class StoreroomTlsTarget(StoreroomTarget):
     """Storeroom serving HTTPS (``--tls-self-signed``: an ECDSA P-256 certificate, TLS 1.3): what TLS costs,
     against the ``storeroom`` target in the same run.  wrk and http.client keep their connections alive, so the
@@ -589,7 +604,8 @@ class StoreroomS3Target(StoreroomTarget):
 
 TARGET_KINDS: dict[str, type[Target]] = {
     "storeroom": StoreroomTarget, "storeroom-iam": StoreroomIamTarget, "storeroom-pg": StoreroomPgTarget,
-    "storeroom-stock-http": StoreroomStockHttpTarget, "storeroom-s3": StoreroomS3Target,
+    "storeroom-stock-http": StoreroomStockHttpTarget, "storeroom-granian": StoreroomGranianTarget,
+    "storeroom-s3": StoreroomS3Target,
     "storeroom-tls": StoreroomTlsTarget, "storeroom-clear": StoreroomClearTarget, "storeroom-base": StoreroomBaseTarget,
     "rclone": RcloneTarget,
     "seaweedfs": SeaweedTarget, "moto": MotoTarget,
@@ -597,20 +613,7 @@ TARGET_KINDS: dict[str, type[Target]] = {
 
 
 def make_target(name: str, workdir: Path, storeroom_workers: int) -> Target:
-    if name == "storeroom":
-        return StoreroomTarget(workdir, workers=storeroom_workers)
-    if name == "storeroom-iam":
-        return StoreroomIamTarget(workdir, workers=storeroom_workers)
-    if name == "storeroom-pg":
-        return StoreroomPgTarget(workdir, workers=storeroom_workers)
-    if name == "storeroom-stock-http":
-        return StoreroomStockHttpTarget(workdir, workers=storeroom_workers)
-    if name == "storeroom-s3":
-        return StoreroomS3Target(workdir, workers=storeroom_workers)
-    if name == "storeroom-tls":
-        return StoreroomTlsTarget(workdir, workers=storeroom_workers)
-    if name == "storeroom-clear":
-        return StoreroomClearTarget(workdir, workers=storeroom_workers)
-    if name == "storeroom-base":
-        return StoreroomBaseTarget(workdir, workers=storeroom_workers)
-    return TARGET_KINDS[name](workdir)
+    kind = TARGET_KINDS[name]
+    if issubclass(kind, StoreroomTarget):
+        return kind(workdir, workers=storeroom_workers)
+    return kind(workdir)

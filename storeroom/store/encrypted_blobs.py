@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storeroom.store import lanes, segments
 from storeroom.store.blob_backend import Blobs, Writer
+from storeroom.store.inline_blobs import INLINE_MAX, hash_small
 
 if TYPE_CHECKING:
     from storeroom.config import Settings
@@ -329,11 +330,16 @@ class EncryptingWriter:
                 more = tail()
                 self.size += len(more)
                 buffer.extend(more)
+            if self.size <= INLINE_MAX:  # all of a small body: on the event loop when the blob is kept inline
+                hash_small(self._hashers, buffer)
+                return self._sealer.feed(buffer) + self._sealer.finish()
             return self._process(buffer, self._hashers) + self._sealer.finish()
 
         # the last bytes are hashed and sealed where the store below writes them (the local folder: on the
-        # pool thread, in the hop that writes and fsyncs): on the event loop, hashing or sealing a small body
-        # lets go of the GIL, and taking it back from the busy pool threads costs more than the work
+        # pool thread, in the hop that writes and fsyncs; a small blob kept in the metadata database: on the
+        # event loop, hashed in pieces small enough for hashlib to keep the GIL): on the event loop, a hashlib
+        # update of a larger buffer lets go of the GIL, and taking it back from busy threads costs more than
+        # the work
         await self._inner.commit(check, tail=last)
         self._layer._written(self._inner.blob_id, self._key)
 

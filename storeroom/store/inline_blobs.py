@@ -265,12 +265,7 @@ class InlineWriter:
             self._buffer += last
         data = bytes(self._buffer)
         self._buffer = bytearray()
-        if self._hashers:
-            view = memoryview(data)
-            for i in range(0, len(data), _HASH_PIECE):
-                piece = view[i:i + _HASH_PIECE]
-                for hasher in self._hashers:
-                    hasher.update(piece)
+        hash_small(self._hashers, data)
         if check is not None:
             check()
         self._layer._stage(self.blob_id, data)
@@ -280,6 +275,22 @@ class InlineWriter:
             self._spilled.discard()
             return
         self._layer._pending.pop(self.blob_id, None)
+
+
+def hash_small(hashers: Sequence[Hasher], data: bytes | bytearray) -> None:
+    """``data`` (a small body, hashed where the event loop runs) through ``hashers`` in pieces that hashlib
+    hashes without letting go of the GIL."""
+    if not hashers:
+        return
+    if len(data) <= _HASH_PIECE:
+        for hasher in hashers:
+            hasher.update(data)
+        return
+    view = memoryview(data)
+    for i in range(0, len(data), _HASH_PIECE):
+        piece = view[i:i + _HASH_PIECE]
+        for hasher in hashers:
+            hasher.update(piece)
 
 
 async def delete_rows(db: Database, blob_ids: Sequence[str]) -> None:
