@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storeroom.store import lanes, segments
 from storeroom.store.blob_backend import Blobs, Writer
-from storeroom.store.inline_blobs import INLINE_MAX, hash_small
+from storeroom.store.inline_blobs import INLINE_MAX, hash_small, is_inline
 
 if TYPE_CHECKING:
     from storeroom.config import Settings
@@ -191,13 +191,15 @@ class EncryptedBlobs:
         """The cached key of ``blob_id`` (None: in clear), or False when not cached."""
         return self._cache.get(blob_id, False)
 
-    async def _small_blob(self, blob_id: str, size: int, aead: AESGCM) -> bytes:
+    async def _small_blob(self, blob_id: str, size: int, aead: AESGCM | None) -> bytes:
+        """A small blob's plaintext, cached: decrypted once, or (``aead`` None: a blob in clear kept in the
+        metadata database, which the store below does not cache) read once."""
         data = self._small.get(blob_id)
         if data is None:
-            read = await self.inner.open_range([(blob_id, segments.sealed_size(size))], 0,
-                                               segments.sealed_size(size))
+            stored_size = size if aead is None else segments.sealed_size(size)
+            read = await self.inner.open_range([(blob_id, stored_size)], 0, stored_size)
             stored = read if isinstance(read, bytes) else b"".join([chunk async for chunk in read])
-            data = segments.open_range(aead, size, 0, size, stored)
+            data = stored if aead is None else segments.open_range(aead, size, 0, size, stored)
             self._small[blob_id] = data
             self._small_bytes += size
             while self._small_bytes > SMALL_CACHE_BYTES:
@@ -211,7 +213,7 @@ class EncryptedBlobs:
             data = self._small.get(blob_id)
             if data is None:
                 aead = (await self.keys_of((blob_id,)))[blob_id]
-                if aead is None:
+                if aead is None and not is_inline(blob_id):  # a file in clear: the folder store caches it
                     return await self.inner.open_range(blobs, start, end)
                 data = await self._small_blob(blob_id, size, aead)
             return data if (start, end) == (0, size) else data[start:end]

@@ -13,8 +13,8 @@ sealed like any other.  It keeps every promise of the blob interface: ``commit``
 can become durable (they become durable only with the row that refers to them, which is stronger: no orphan is
 ever left by a crash); a freed blob's row is deleted after the row that referenced it is gone (the rows freed
 while the event loop ran are deleted by one job, which the metadata writer group-commits with other writes); an
-orphan (a crash before that deletion) is removed by the sweep; ``open_range``
-raises FileNotFoundError when the blob is gone.
+orphan (a crash before that deletion) is removed by the sweep; ``open_range`` raises FileNotFoundError when the
+blob is gone.
 
 Ids of inline blobs start with ``i`` (the stores below make hexadecimal ids), so every layer can tell them apart
 without a lookup: the stores below never see them (``storeroom migrate-blobs`` skips them: they live in the
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from storeroom.store.meta import MetaStore
     from storeroom.store.sql import Database
 
-# Blobs up to this size (as stored: sealed, when encrypted) live in the metadata database (0: none).  SQLite keeps a row
-# this size in overflow pages (written once more at checkpoint); measured in bench/RESULTS.md.
+# Blobs up to this size (as stored: sealed, when encrypted) live in the metadata database (0: none).  SQLite
+# keeps a row this size in overflow pages (written once more at checkpoint); measured in bench/RESULTS.md.
 INLINE_MAX = int(os.environ.get("STOREROOM_INLINE_MAX", str(64 * 1024)))
 PREFIX = "i"
 DELETE_AFTER = 0.0  # seconds: rows of freed blobs are deleted together, once the event loop comes round

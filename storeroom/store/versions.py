@@ -47,8 +47,13 @@ _VERSION_ID = re.compile(r"[A-Za-z0-9_-]{32}")
 
 
 def new_version_id() -> str:
-    """32 URL-safe characters, as S3's version ids (opaque; unique without coordination)."""
-    return random_urlsafe(24)
+    """32 URL-safe characters, as S3's version ids (opaque; unique without coordination), never starting with
+    ``-``: command-line tools take such a value for an option (``aws s3api delete-object --version-id -Ab…``
+    fails with "expected one argument")."""
+    while True:
+        version = random_urlsafe(24)
+        if version[0] != "-":
+            return version
 
 
 def valid_version_id(value: str) -> bool:
