@@ -347,7 +347,7 @@ class MetaStore:
         from storeroom.store.sqlite import SqliteDatabase
 
         generations = generation.Generations(path.with_name("generations"))
-        db = SqliteDatabase(path, generations)
+        db = SqliteDatabase(path, generations, rerunnable=True)  # PostgreSQL retries these jobs too
         try:
             db.write_raw_sync(migrate_sqlite_meta)
         except BaseException:

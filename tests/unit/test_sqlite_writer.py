@@ -1,0 +1,50 @@
+"""The SQLite writer thread's group commit (storeroom/store/sqlite.py), on a real file: in a batch, a job that
+fails leaves nothing and undoes nothing of the others, with savepoints per job or (jobs that may run twice)
+without them, the batch run again guarded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from storeroom.store.sql import Conn
+from storeroom.store.sqlite import SqliteDatabase
+
+
+@pytest.mark.parametrize("rerunnable", [False, True])
+def test_a_failing_job_in_a_batch_undoes_only_itself(tmp_path: Path, rerunnable: bool) -> None:
+    db = SqliteDatabase(tmp_path / "t.sqlite3", rerunnable=rerunnable)
+    db.write_raw_sync(lambda conn: conn.execute("CREATE TABLE t (name TEXT PRIMARY KEY)"))
+    runs: dict[str, int] = {}
+
+    def inserting(name: str, fail: bool = False, hold: float = 0.0):  # type: ignore[no-untyped-def]
+        async def job(conn: Conn) -> str:
+            runs[name] = runs.get(name, 0) + 1
+            await conn.run("INSERT INTO t(name) VALUES (?)", (name,))
+            time.sleep(hold)  # keeps the writer thread busy while the next jobs queue up behind it
+            if fail:
+                raise ValueError(name)
+            return name
+        return job
+
+    async def scenario() -> list[object]:
+        first = asyncio.ensure_future(db.write(inserting("first", hold=0.3)))
+        await asyncio.sleep(0.1)  # the writer is inside "first": the next three form one batch
+        batch = asyncio.gather(db.write(inserting("a")), db.write(inserting("bad", fail=True)),
+                               db.write(inserting("b")), return_exceptions=True)
+        return [await first, *await batch]
+
+    try:
+        first, a, bad, b = asyncio.run(scenario())
+        assert (first, a, b) == ("first", "a", "b")
+        assert isinstance(bad, ValueError)
+        names = {r[0] for r in db.raw_read.execute("SELECT name FROM t").fetchall()}
+        assert names == {"first", "a", "b"}
+        # guarded from the start: each job ran once; unguarded first: stopped at "bad", then all run again guarded
+        assert runs == ({"first": 1, "a": 1, "bad": 1, "b": 1} if not rerunnable
+                        else {"first": 1, "a": 2, "bad": 2, "b": 1})
+    finally:
+        db.close_sync()
