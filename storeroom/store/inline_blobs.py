@@ -11,10 +11,9 @@ pool thread.  Many object stores do the same for small objects.
 The layer sits below the encrypting layer (storeroom/store/encrypted_blobs.py), so an inline blob is stored
 sealed like any other.  It keeps every promise of the blob interface: ``commit`` runs ``check`` before the bytes
 can become durable (they become durable only with the row that refers to them, which is stronger: no orphan is
-ever left by a crash); a freed blob's row is deleted after the row that referenced it is gone (the rows freed
-while the event loop ran are deleted by one job, which the metadata writer group-commits with other writes); an
-orphan (a crash before that deletion) is removed by the sweep; ``open_range`` raises FileNotFoundError when the
-blob is gone.
+ever left by a crash); a freed blob's row is deleted after the row that referenced it is gone (a job the metadata
+writer group-commits with other writes); an orphan (a crash before that deletion) is removed by the sweep;
+``open_range`` raises FileNotFoundError when the blob is gone.
 
 Ids of inline blobs start with ``i`` (the stores below make hexadecimal ids), so every layer can tell them apart
 without a lookup: the stores below never see them (``storeroom migrate-blobs`` skips them: they live in the
@@ -23,7 +22,6 @@ metadata, which moves with ``storeroom migrate``).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -31,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from storeroom.randomness import random_hex
 from storeroom.store.blob_backend import Blobs, Writer
+from storeroom.store.blobs import DeferredDeletes
 
 if TYPE_CHECKING:
     from storeroom.store.blobs import Hasher
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
 # keeps a row this size in overflow pages (written once more at checkpoint); measured in bench/RESULTS.md.
 INLINE_MAX = int(os.environ.get("STOREROOM_INLINE_MAX", str(64 * 1024)))
 PREFIX = "i"
-DELETE_AFTER = 0.0  # seconds: rows of freed blobs are deleted together, once the event loop comes round
 PENDING_FOR = 600.0  # seconds a written blob waits at most for its row (which comes within the same request)
 _BATCH = 500        # ids per statement (SQLite's default limit of host parameters is far above)
 # hashlib lets go of the GIL for an update of more than 2,047 bytes; on the event loop, taking it back from the
@@ -69,8 +67,8 @@ class InlineBlobs:
         # blob id → (bytes, when): committed by its writer, its row not yet inserted
         self._pending: dict[str, tuple[bytes, float]] = {}
         self._staged = 0
-        self._freed: list[str] = []
-        self._flusher: asyncio.Task[None] | None = None
+        # rows of freed blobs: deleted at once, each deletion a job the metadata writer group-commits with others
+        self._deletes = DeferredDeletes(0.0, lambda ids: delete_rows(self.db, ids))
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -121,34 +119,12 @@ class InlineBlobs:
         self.inner.discard_parts([b for b in blob_ids if not is_inline(b)])
 
     def _forget(self, blob_ids: Sequence[str]) -> None:
-        """Rows of freed blobs go in one job for all those freed while the event loop ran.  A deletion lost (the
-        process ends first) is done by the next start's sweep."""
+        """A deletion lost (the process ends first) is done by the next start's sweep."""
         if not blob_ids:
             return
         for blob_id in blob_ids:
             self._pending.pop(blob_id, None)  # written, then refused (a failed condition): never inserted
-        self._freed.extend(blob_ids)
-        if self._flusher is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return
-            self._flusher = loop.create_task(self._delete_later())
-
-    async def _delete_later(self) -> None:
-        try:
-            await asyncio.sleep(DELETE_AFTER)
-        finally:
-            self._flusher = None
-        await self._delete_freed()
-
-    async def _delete_freed(self) -> None:
-        freed, self._freed = self._freed, []
-        if freed:
-            try:
-                await delete_rows(self.db, freed)
-            except Exception:  # noqa: BLE001 - the sweep removes them later
-                pass
+        self._deletes.add(list(blob_ids))
 
     # -- reading -----------------------------------------------------------------------------------------
 
@@ -219,11 +195,7 @@ class InlineBlobs:
         return await self.inner.health()
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-            self._flusher = None
-        await self._delete_freed()
+        await self._deletes.flush()
         await self.inner.close()
 
 

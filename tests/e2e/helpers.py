@@ -13,9 +13,10 @@ import hmac
 import os
 import socket
 import sqlite3
+import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from unittest import mock
 from urllib.parse import quote, urlsplit
@@ -350,3 +351,13 @@ def stored_blobs(srv: StoreroomServer) -> list[str]:
     root = srv.data_dir / "blobs"
     files = [str(p) for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")] if root.exists() else []
     return files + [str(r[0]) for r in meta_rows(srv, "SELECT blob_id FROM inline_blobs")]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10) -> bool:
+    """Polls ``predicate`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import StoreroomServer, make_client
-from tests.e2e.helpers import meta_rows
+from tests.e2e.helpers import meta_rows, wait_for
 
 SMALL = 4096
 LARGE = 64 * 1024 + 1  # above the inline limit once sealed
@@ -38,15 +38,6 @@ def _blob_files(srv: StoreroomServer) -> list[Path]:
     return [p for p in (srv.data_dir / "blobs").rglob("*") if p.is_file()]
 
 
-def _wait_for(condition, timeout: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
 def test_a_small_object_lives_in_its_row_and_is_freed_with_it(fresh_server: StoreroomServer) -> None:
     s3 = make_client(fresh_server.endpoint)
     s3.create_bucket(Bucket="small")
@@ -65,10 +56,10 @@ def test_a_small_object_lives_in_its_row_and_is_freed_with_it(fresh_server: Stor
     assert len(_inline_ids(fresh_server)) == 2
 
     s3.put_object(Bucket="small", Key="a", Body=b"second")  # the first blob is freed
-    assert _wait_for(lambda: blob_id not in _inline_ids(fresh_server))
+    assert wait_for(lambda: blob_id not in _inline_ids(fresh_server))
     assert s3.get_object(Bucket="small", Key="a")["Body"].read() == b"second"
     s3.delete_object(Bucket="small", Key="b")
-    assert _wait_for(lambda: len(_inline_ids(fresh_server)) == 1)
+    assert wait_for(lambda: len(_inline_ids(fresh_server)) == 1)
 
     large = os.urandom(LARGE)
     s3.put_object(Bucket="small", Key="large", Body=large)  # a file, as before
@@ -90,7 +81,7 @@ def test_versions_keep_their_rows_and_a_refused_write_leaves_none(fresh_server: 
     assert len(_inline_ids(fresh_server)) == 2  # both versions; nothing of the refused write
     assert s3.get_object(Bucket="versioned", Key="k", VersionId=first)["Body"].read() == b"one"
     s3.delete_object(Bucket="versioned", Key="k", VersionId=first)
-    assert _wait_for(lambda: len(_inline_ids(fresh_server)) == 1)
+    assert wait_for(lambda: len(_inline_ids(fresh_server)) == 1)
     assert s3.get_object(Bucket="versioned", Key="k")["Body"].read() == b"two"
 
 

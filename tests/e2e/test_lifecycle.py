@@ -21,7 +21,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from tests.conftest import StoreroomServer, empty_bucket, make_client, meta_url_for
-from tests.e2e.helpers import client_error, sign_headers, stored_blobs, unique_name
+from tests.e2e.helpers import client_error, sign_headers, stored_blobs, unique_name, wait_for
 
 DAY = 86400
 
@@ -80,15 +80,6 @@ def keys(s3: Any, bucket: str) -> list[str]:
 
 def blob_count(server: StoreroomServer) -> int:
     return len(stored_blobs(server))
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 # -- the configuration -----------------------------------------------------------------------------------------
