@@ -48,3 +48,44 @@ def test_a_failing_job_in_a_batch_undoes_only_itself(tmp_path: Path, rerunnable:
                         else {"first": 1, "a": 2, "bad": 2, "b": 1})
     finally:
         db.close_sync()
+
+
+def test_writers_of_one_file_take_turns_through_its_writer_lock(tmp_path: Path) -> None:
+    """Two processes' writers (here two databases on one file) wait on ``<file>.writer-lock`` rather than in
+    SQLite's sleeping busy handler; whoever holds the lock writes, and the other goes the moment it is free."""
+    import fcntl
+    import os
+    import threading
+
+    path = tmp_path / "t.sqlite3"
+    one, two = SqliteDatabase(path), SqliteDatabase(path)
+    one.write_raw_sync(lambda conn: conn.execute("CREATE TABLE t (name TEXT PRIMARY KEY)"))
+    held = os.open(tmp_path / "t.sqlite3.writer-lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    released = 0.0
+
+    def release_later() -> None:
+        nonlocal released
+        time.sleep(0.3)
+        released = time.monotonic()
+        fcntl.flock(held, fcntl.LOCK_UN)
+
+    async def scenario() -> list[float]:
+        async def insert(db: SqliteDatabase, name: str) -> float:
+            async def job(conn: Conn) -> None:
+                await conn.run("INSERT INTO t(name) VALUES (?)", (name,))
+            await db.write(job)
+            return time.monotonic()
+        return list(await asyncio.gather(*(insert(db, f"{n}-{i}") for i in range(20)
+                                           for n, db in enumerate((one, two)))))
+
+    try:
+        threading.Thread(target=release_later).start()
+        done = asyncio.run(scenario())
+        assert min(done) >= released > 0          # no writer wrote while the lock was held elsewhere
+        assert max(done) - released < 0.25         # and they went as soon as it was free
+        assert one.raw_read.execute("SELECT count(*) FROM t").fetchone()[0] == 40
+    finally:
+        os.close(held)
+        one.close_sync()
+        two.close_sync()
