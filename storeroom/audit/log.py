@@ -322,10 +322,11 @@ class AuditLog:
                       logged: frozenset[str]) -> list[str]:
         """Inserts the events under ``ids`` (with their lookup rows and access-log lines); their JSON texts."""
         rows, resources, texts = [], [], []
-        for event_id_row, (_entry, event) in zip(ids, built, strict=True):
+        for event_id_row, (entry, event) in zip(ids, built, strict=True):
             event_id = make_event_id(self._salt, event_id_row)
             event.record["eventID"] = event_id
-            text = events.dumps(_ordered(event.record))
+            # a request's record is built in CloudTrail's order (events.build); other makers' may not be
+            text = events.dumps(event.record if entry is not None else _ordered(event.record))
             texts.append(text)
             rows.append((event_id_row, event.time, valid_text(event.name), event.source, int(event.read_only),
                          int(event.management), _valid(event.username), _valid(event.access_key_id), text))

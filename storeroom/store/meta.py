@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from storeroom.errors import AwsError
 from storeroom.store import bucket_stats, generation, versions
 from storeroom.store.encrypted_blobs import INSERT_KEY
@@ -279,7 +281,7 @@ class AccessKey:
 
 def object_from_row(bucket: str, row: tuple[Any, ...]) -> ObjectRecord:
     key, size, etag, mtime, doc, parts, version_id, seq = row[:8]
-    fields = json.loads(doc)
+    fields = _load_doc(doc)
     retention = fields.get("r")
     return ObjectRecord(bucket, key, size, etag, mtime, fields["b"], fields["h"], fields["c"], parts, version_id,
                         seq, bool(row[8]) if len(row) > 8 else False, fields.get("t"), fields.get("a"),
@@ -296,11 +298,21 @@ def object_doc(obj: ObjectRecord) -> str:
         fields["r"] = list(obj.retention)
     if obj.legal_hold is not None:
         fields["l"] = obj.legal_hold
-    return json.dumps(fields, separators=(",", ":"))
+    try:  # orjson: a GET's object document in ~1 µs where the standard library takes ~4
+        return orjson.dumps(fields).decode()
+    except TypeError:  # what orjson refuses (a lone surrogate): escaped, as it always was
+        return json.dumps(fields, separators=(",", ":"))
+
+
+def _load_doc(doc: str) -> dict[str, Any]:
+    try:
+        return orjson.loads(doc)  # type: ignore[no-any-return]
+    except ValueError:  # an escaped lone surrogate, which orjson refuses
+        return json.loads(doc)  # type: ignore[no-any-return]
 
 
 def doc_blob_ids(doc: str) -> list[str]:
-    return [blob_id for blob_id, _ in json.loads(doc)["b"]]
+    return [blob_id for blob_id, _ in _load_doc(doc)["b"]]
 
 
 OBJECT_COLUMNS = "key, size, etag, mtime, doc, parts, version_id, seq"

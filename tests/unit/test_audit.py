@@ -71,6 +71,31 @@ def test_anonymous_and_bucket_level_events() -> None:
     assert "SignatureVersion" not in event.record["additionalEventData"]
 
 
+def test_stored_records_keep_cloudtrails_member_order_and_valid_text(metadata: Harness) -> None:
+    """Records are built in CloudTrail's order (eventID after requestID) and stored as compact JSON; a lone
+    surrogate a client sent (which orjson refuses) is stored as U+FFFD by the standard library's encoder."""
+    from storeroom.audit.log import _ORDER
+    log = _log(metadata)
+
+    async def scenario() -> list[Any]:
+        log.record(_entry("PutObject", ALICE, status=403, error="AccessDenied"))
+        log.record(_entry("GetObject", ROOT, key="bad-\ud800-key"))
+        await log.flush()
+        stored = await log.lookup(None, None, start=0, end=time.time() + 1, management_only=False, after=None,
+                                  limit=50)
+        await log.close()
+        return stored
+
+    newest, oldest = metadata.run(scenario())
+    for stored in (newest, oldest):
+        assert ", " not in stored.record and '": ' not in stored.record  # compact
+        names = list(json.loads(stored.record))
+        assert names == [n for n in _ORDER if n in names] and "eventID" in names and "errorCode" not in names[:7]
+    key = json.loads(newest.record)["requestParameters"]["key"]
+    assert key.startswith("bad-\ufffd") and key.endswith("-key") and "\ud800" not in key
+    assert json.loads(oldest.record)["errorCode"] == "AccessDenied"
+
+
 def _run(coro: Any) -> Any:
     return asyncio.run(coro)
 
