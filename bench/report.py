@@ -33,6 +33,7 @@ class Goal:
 GOALS: dict[str, Goal] = {
     "get4k": Goal("4 KiB GET (wrk, presigned)", min_ratio=1.2),
     "head4k": Goal("4 KiB HEAD (bench.loadgen, presigned)", min_ratio=1.0),
+    "get4k_loadgen": Goal("4 KiB GET (bench.loadgen, presigned: HEAD's generator)"),
     "put4k": Goal("4 KiB PUT (wrk, presigned)", min_ratio=1.0),
     "boto3_get4k": Goal("4 KiB GET (boto3, 16 threads)"),
     "boto3_head4k": Goal("4 KiB HEAD (boto3, 16 threads)"),
