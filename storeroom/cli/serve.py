@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import signal
 import sys
@@ -207,7 +208,7 @@ def _run_api(settings: Settings, tls: TlsSetup | None, console: BaseProcess | No
     )
     console_pids = [console.pid] if console is not None and console.pid else []
     if settings.workers > 1:
-        from storeroom.cli.supervisor import Supervisor
+        from storeroom.cli.supervisor import Supervisor, slot_sockets
 
         on_hup = None
         if tls is not None:
@@ -220,7 +221,12 @@ def _run_api(settings: Settings, tls: TlsSetup | None, console: BaseProcess | No
                 if checked_for_reload(files) is not None:
                     _signal_all([*workers, *console_pids], signal.SIGHUP)
 
-        Supervisor(config, [config.bind_socket()], on_hup).run()
+        try:
+            sockets = slot_sockets(settings.host, settings.port, settings.workers)
+        except OSError as exc:  # the port is taken: said as uvicorn says it
+            logging.getLogger("uvicorn.error").error(exc)
+            sys.exit(STARTUP_FAILURE)
+        Supervisor(config, sockets, on_hup).run()
         return
     if tls is not None:
         from storeroom.tls.context import AFTER_RELOAD, BEFORE_RELOAD

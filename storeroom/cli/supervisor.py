@@ -1,4 +1,11 @@
-"""uvicorn's worker supervisor, with SIGHUP handed to a callback instead of a rolling restart of the workers.
+"""uvicorn's worker supervisor, with a listening socket per worker and SIGHUP handed to a callback instead of a
+rolling restart of the workers.
+
+A listening socket per worker slot (``SO_REUSEPORT``): the kernel spreads new connections over the workers by
+their addresses.  With one socket shared by all of them (uvicorn's way) the worker that wakes first took a whole
+burst of connections — a load generator's or a client pool's 16 opened at once landed 16/0 or 15/1 on two
+workers, one core idle (bench/RESULTS.md).  A slot's socket outlives its worker: the parent holds it, so
+connections that arrive while a worker is being replaced wait in its queue for the replacement.
 
 A restart replaces each worker by a new process, whose predecessor closes its idle keep-alive connections on the
 way out: with TLS, SIGHUP means "reload the certificate" (storeroom/tls/context.py), which each worker can do in
@@ -7,17 +14,88 @@ place, so the callback forwards the signal to them.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
-from socket import socket
 
-from uvicorn.config import Config
+from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process, logger
+
+
+def slot_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` TCP sockets bound to (host, port) in one ``SO_REUSEPORT`` group.  The port is first bound
+    without the option, so that a port another server holds (even one using ``SO_REUSEPORT``) is refused as
+    before instead of joined."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))  # OSError (EADDRINUSE) if the port is taken
+        port = probe.getsockname()[1]
+    sockets = []
+    for _ in range(count):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.set_inheritable(True)
+        sockets.append(sock)
+    return sockets
 
 
 class Supervisor(Multiprocess):
-    def __init__(self, config: Config, sockets: list[socket], on_hup: Callable[[list[int]], None] | None) -> None:
+    def __init__(self, config: Config, sockets: list[socket.socket],
+                 on_hup: Callable[[list[int]], None] | None) -> None:
+        """``sockets``: one per worker (:func:`slot_sockets`)."""
         super().__init__(config, sockets)
         self.on_hup = on_hup
+
+    def _worker(self, slot: int) -> Process:
+        return Process(self.config, [self.sockets[slot]])
+
+    # uvicorn's three places that make a worker, each with its slot's socket instead of all of them
+
+    def init_processes(self) -> None:
+        for slot in range(self.processes_num):
+            process = self._worker(slot)
+            process.start()
+            self.processes.append(process)
+
+    def keep_subprocess_alive(self) -> None:
+        if self.should_exit.is_set():
+            return
+        for slot, process in enumerate(self.processes):
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()  # hung: killed
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:  # broken before serving: every restart would fail alike
+                logger.error(f"Child process [{process.pid}] failed to start, stopping the parent process.")
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            logger.info(f"Child process [{process.pid}] died")
+            process = self._worker(slot)
+            process.start()
+            self.processes[slot] = process
+
+    def restart_all(self) -> None:
+        """Replaces each worker, its replacement serving before the old one goes."""
+        for slot, old_process in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new_process = self._worker(slot)
+            new_process.start()
+            if not new_process.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+                new_process.kill()
+                new_process.join()
+                if not self.should_exit.is_set():
+                    logger.error(f"New child process [{new_process.pid}] was not ready in time; "
+                                 f"keeping worker [{old_process.pid}] and aborting the restart.")
+                return
+            old_process.terminate()
+            old_process.join()
+            self.processes[slot] = new_process
 
     def handle_hup(self) -> None:
         if self.on_hup is None:
