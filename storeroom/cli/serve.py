@@ -221,11 +221,14 @@ def _run_api(settings: Settings, tls: TlsSetup | None, console: BaseProcess | No
                 if checked_for_reload(files) is not None:
                     _signal_all([*workers, *console_pids], signal.SIGHUP)
 
-        try:
-            sockets = slot_sockets(settings.host, settings.port, settings.workers)
-        except OSError as exc:  # the port is taken: said as uvicorn says it
-            logging.getLogger("uvicorn.error").error(exc)
-            sys.exit(STARTUP_FAILURE)
+        if sys.platform.startswith("linux"):  # where SO_REUSEPORT spreads connections (elsewhere: one socket)
+            try:
+                sockets = slot_sockets(settings.host, settings.port, settings.workers)
+            except OSError as exc:  # the port is taken: said as uvicorn says it
+                logging.getLogger("uvicorn.error").error(exc)
+                sys.exit(STARTUP_FAILURE)
+        else:
+            sockets = [config.bind_socket()] * settings.workers
         Supervisor(config, sockets, on_hup).run()
         return
     if tls is not None:

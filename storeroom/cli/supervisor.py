@@ -45,7 +45,8 @@ def slot_sockets(host: str, port: int, count: int) -> list[socket.socket]:
 class Supervisor(Multiprocess):
     def __init__(self, config: Config, sockets: list[socket.socket],
                  on_hup: Callable[[list[int]], None] | None) -> None:
-        """``sockets``: one per worker (:func:`slot_sockets`)."""
+        """``sockets``: one per worker (:func:`slot_sockets`; or the same socket for each, where the platform
+        does not spread connections over a ``SO_REUSEPORT`` group)."""
         super().__init__(config, sockets)
         self.on_hup = on_hup
 
