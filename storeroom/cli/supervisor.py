@@ -31,15 +31,17 @@ def slot_sockets(host: str, port: int, count: int) -> list[socket.socket]:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))  # OSError (EADDRINUSE) if the port is taken
         port = probe.getsockname()[1]
-    sockets = []
-    for _ in range(count):
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-        sock.set_inheritable(True)
-        sockets.append(sock)
-    return sockets
+    return [group_socket(family, host, port) for _ in range(count)]
+
+
+def group_socket(family: int, host: str, port: int) -> socket.socket:
+    """One more socket of the port's ``SO_REUSEPORT`` group."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
 
 
 class Supervisor(Multiprocess):
@@ -53,7 +55,8 @@ class Supervisor(Multiprocess):
     def _worker(self, slot: int) -> Process:
         return Process(self.config, [self.sockets[slot]])
 
-    # uvicorn's three places that make a worker, each with its slot's socket instead of all of them
+    # uvicorn's places that make a worker (and SIGTTIN/SIGTTOU below), each with its slot's socket instead of
+    # all of them
 
     def init_processes(self) -> None:
         for slot in range(self.processes_num):
@@ -97,6 +100,32 @@ class Supervisor(Multiprocess):
             old_process.terminate()
             old_process.join()
             self.processes[slot] = new_process
+
+    def handle_ttin(self) -> None:
+        """SIGTTIN: one worker more, with a slot (and, in a group, a socket) of its own."""
+        logger.info("Received SIGTTIN, increasing the number of processes.")
+        first = self.sockets[0]
+        shared = all(sock is first for sock in self.sockets)
+        host, port = first.getsockname()[:2]
+        self.sockets.append(first if shared else group_socket(first.family, host, port))
+        self.processes_num += 1
+        process = self._worker(len(self.processes))
+        process.start()
+        self.processes.append(process)
+
+    def handle_ttou(self) -> None:
+        """SIGTTOU: one worker fewer; its slot's socket leaves the group (its waiting connections are reset)."""
+        if self.processes_num <= 1:
+            logger.info("Already reached one process, cannot decrease the number of processes anymore.")
+            return
+        logger.info("Received SIGTTOU, decreasing number of processes.")
+        self.processes_num -= 1
+        process = self.processes.pop()
+        process.terminate()
+        process.join()
+        sock = self.sockets.pop()
+        if all(other is not sock for other in self.sockets):
+            sock.close()
 
     def handle_hup(self) -> None:
         if self.on_hup is None:

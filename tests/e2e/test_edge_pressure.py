@@ -189,3 +189,30 @@ def test_a_second_server_on_a_taken_port_is_refused(worker_pair: StoreroomServer
         capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "in use" in (result.stdout + result.stderr).lower()
+
+
+def test_workers_added_and_removed_by_signal_keep_serving(worker_pair: StoreroomServer) -> None:
+    """uvicorn's SIGTTIN / SIGTTOU (one worker more / fewer) with a socket per worker: a new worker gets a slot
+    socket of its own, a removed worker's socket leaves the group, and no connection is lost either way."""
+    import os
+    import signal
+
+    s3 = make_client(worker_pair.endpoint)
+    s3.create_bucket(Bucket="ttin")
+    s3.put_object(Bucket="ttin", Key="k", Body=b"x")
+
+    def serving_workers() -> set[str]:
+        seen = set()
+        for _ in range(200):  # a new connection each: spread over the group by the kernel
+            response = make_client(worker_pair.endpoint).get_object(Bucket="ttin", Key="k")
+            seen.add(response["ResponseMetadata"]["RequestId"][:6])
+        return seen
+
+    assert len(serving_workers()) == 2
+    assert worker_pair.proc is not None
+    os.kill(worker_pair.proc.pid, signal.SIGTTIN)
+    time.sleep(4)
+    assert len(serving_workers()) == 3
+    os.kill(worker_pair.proc.pid, signal.SIGTTOU)
+    time.sleep(3)
+    assert len(serving_workers()) == 2
