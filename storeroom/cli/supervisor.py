@@ -114,17 +114,25 @@ class Supervisor(Multiprocess):
         self.processes.append(process)
 
     def handle_ttou(self) -> None:
-        """SIGTTOU: one worker fewer; its slot's socket leaves the group (its waiting connections are reset)."""
+        """SIGTTOU: one worker fewer.  Its slot's socket leaves the group first (``shutdown`` stops a listening
+        socket for every process holding it; the connections waiting in its queue are reset), so that no new
+        connection waits there while the worker finishes its requests."""
         if self.processes_num <= 1:
             logger.info("Already reached one process, cannot decrease the number of processes anymore.")
             return
         logger.info("Received SIGTTOU, decreasing number of processes.")
         self.processes_num -= 1
+        sock = self.sockets.pop()
+        own = all(other is not sock for other in self.sockets)
+        if own:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         process = self.processes.pop()
         process.terminate()
         process.join()
-        sock = self.sockets.pop()
-        if all(other is not sock for other in self.sockets):
+        if own:
             sock.close()
 
     def handle_hup(self) -> None:

@@ -223,7 +223,6 @@ class SqliteDatabase:
         for job in batch:
             _deliver(job)
 
-
     @staticmethod
     def _run_unguarded(conn: sqlite3.Connection, batch: list[_Job]) -> bool:
         """The batch's jobs one after the other, without a savepoint each (two statements, and two GIL round
