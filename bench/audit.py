@@ -153,6 +153,7 @@ async def writer_cost(app: Any, scope: dict[str, Any], n: int) -> dict[str, floa
 
 def generate(path: Path, total: int, account: str) -> dict[str, str]:
     """``total`` events straight into a fresh audit database; returns sample values to look up."""
+    from storeroom.audit import postings
     from storeroom.audit.log import AuditLog, make_event_id
     log = AuditLog.sqlite(path, account, "HOST")
     salt = log._salt
@@ -173,7 +174,7 @@ def generate(path: Path, total: int, account: str) -> dict[str, str]:
     sample_object = ""
     conn.execute("BEGIN")
     for first in range(1, total + 1, 10_000):
-        rows, resources = [], []
+        rows, keyed = [], []
         for row_id in range(first, min(first + 10_000, total + 1)):
             user, name = rng.choice(users), rng.choice(names)
             bucket, t = rng.choice(buckets), start + row_id * step
@@ -192,17 +193,18 @@ def generate(path: Path, total: int, account: str) -> dict[str, str]:
                 "requestID": f"{row_id:016X}", "eventID": make_event_id(salt, row_id), "readOnly": name[:3] in
                 ("Get", "Hea", "Lis"), "eventType": "AwsApiCall", "managementEvent": not s3,
                 "recipientAccountId": account, "eventCategory": "Data" if s3 else "Management"}
-            rows.append((row_id, t, name, record["eventSource"], int(record["readOnly"]), int(not s3), user,
-                         keys[user], json.dumps(record, separators=(",", ":"))))
             if s3:
-                resources.append((row_id * 8, t, "AWS::S3::Object", f"arn:aws:s3:::{bucket}/{key}"))
+                resources = [("AWS::S3::Object", f"arn:aws:s3:::{bucket}/{key}"), ("AWS::S3::Bucket", bucket)]
                 if row_id >= total // 2 and not sample_object:
                     sample_object = f"arn:aws:s3:::{bucket}/{key}"
-                resources.append((row_id * 8 + 1, t, "AWS::S3::Bucket", bucket))
             else:
-                resources.append((row_id * 8, t, "AWS::IAM::User", f"new-{row_id}"))
-        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        conn.executemany("INSERT INTO event_resources VALUES (?, ?, ?, ?)", resources)
+                resources = [("AWS::IAM::User", f"new-{row_id}")]
+            rows.append((row_id, t, name, record["eventSource"], int(record["readOnly"]), int(not s3), user,
+                         keys[user], json.dumps(record, separators=(",", ":")), json.dumps(resources)))
+            keyed.append((row_id, t, not s3, postings.keys_of(name, record["eventSource"], record["readOnly"], user,
+                                                               keys[user], resources)))
+        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany(postings.INSERT, postings.build(keyed))
     conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'events'", (total,))
     if conn.execute("SELECT changes()").fetchone()[0] == 0:
         conn.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('events', ?)", (total,))

@@ -96,13 +96,13 @@ class CloudTrailService:
         rows = await self.audit.lookup(query.attribute, query.value, start=query.start, end=query.end,
                                        management_only=query.category == "Management", after=query.after,
                                        limit=query.limit + 1)
-        result: dict[str, Any] = {"Events": [await self._event(row) for row in rows[:query.limit]]}
+        result: dict[str, Any] = {"Events": [self._event(row) for row in rows[:query.limit]]}
         if len(rows) > query.limit:
             last = rows[query.limit - 1]
             result["NextToken"] = query.token_after(last.time, last.id)
         return result
 
-    async def _event(self, row: StoredEvent) -> dict[str, Any]:
+    def _event(self, row: StoredEvent) -> dict[str, Any]:
         event: dict[str, Any] = {"EventId": row.event_id, "EventName": row.name,
                                  "ReadOnly": "true" if row.read_only else "false"}
         if row.access_key_id:
@@ -112,7 +112,7 @@ class CloudTrailService:
         if row.username:
             event["Username"] = row.username
         event["Resources"] = [{"ResourceType": kind, "ResourceName": name}
-                              for kind, name in await self.audit.resources_of(row.id)]
+                              for kind, name in row.resources]
         event["CloudTrailEvent"] = row.record
         return event
 

@@ -12,16 +12,16 @@ Why this shape:
   (``audit/export.py``) and S3 server access logging.  SQLite releases the GIL while it works, so that runs
   beside the event loop.  On PostgreSQL the records are built and exported on a worker thread
   (``asyncio.to_thread``), then inserted in one READ COMMITTED transaction: appends need no isolation.
-- **One row per event, indexed per LookupEvents attribute**: ``(attribute, time)`` indexes on user name, access
-  key, event name and event source, a ``resources`` table indexed by name and type, and a partial index on
-  management events, so the first page of any lookup reads ~50 index entries whatever the table holds.  An
-  event's ``eventID`` is derived from its row id (and a per-data-dir salt), so a lookup by EventId is a
-  primary-key read, without an index of its own.
+- **One row per event, and lookup rows per batch**: an event's row has its record and the columns LookupEvents
+  answers with; each batch adds one "posting" per (attribute, value) listing its events (``audit/postings.py``:
+  a handful of rows per batch instead of twelve index entries per event), so the first page of any lookup reads
+  a few rows whatever the table holds.  An event's ``eventID`` is derived from its row id (and a per-data-dir
+  salt), so a lookup by EventId is a primary-key read, without an index of its own.
 - **Several workers share the file**: WAL mode; each worker writes its own batches (SQLite serializes
   writers), row ids come from the table's AUTOINCREMENT sequence inside the writing transaction.  On
   PostgreSQL every worker of every node takes its ids from the sequence ``events_id_seq``.
-- **Retention**: events older than ``--audit-retention-days`` are deleted 1,000 at a time, one transaction
-  each, by a background task — never a long lock.
+- **Retention**: events older than ``--audit-retention-days`` are deleted about 1,000 at a time (whole lookup
+  rows: up to a minute late), one transaction each, by a background task — never a long lock.
 - **Durability** (see README "Audit trail"): a queued event is in memory until its batch commits, so a crash
   (kill -9, power loss) loses at most the last :data:`FLUSH_INTERVAL` second of events, never a request's data.
   A batch the database refuses (PostgreSQL unreachable) goes back in the queue and is written when it
@@ -45,7 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storeroom.audit import events
+import orjson
+
+from storeroom.audit import events, postings
 from storeroom.audit.events import Entry, Event, valid_text
 from storeroom.audit.export import CloudTrailFiles, StdoutLines
 from storeroom.store.sql import Conn, Database
@@ -63,22 +65,9 @@ CREATE TABLE IF NOT EXISTS events (
     management INTEGER NOT NULL,
     username TEXT,
     access_key_id TEXT,
-    record TEXT NOT NULL              -- the CloudTrail record, JSON
+    record TEXT NOT NULL,             -- the CloudTrail record, JSON
+    resources TEXT                    -- JSON [[ResourceType, ResourceName], ...] as LookupEvents shows them
 );
-CREATE INDEX IF NOT EXISTS events_by_time ON events(time);
-CREATE INDEX IF NOT EXISTS events_by_username ON events(username, time);
-CREATE INDEX IF NOT EXISTS events_by_key ON events(access_key_id, time);
-CREATE INDEX IF NOT EXISTS events_by_name ON events(name, time);
-CREATE INDEX IF NOT EXISTS events_by_source ON events(source, time);
-CREATE INDEX IF NOT EXISTS management_events ON events(time) WHERE management = 1;
-CREATE TABLE IF NOT EXISTS event_resources (
-    id INTEGER PRIMARY KEY,           -- event id * 8 + position: found from the event without an index
-    time REAL NOT NULL,
-    type TEXT NOT NULL,
-    name TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS resources_by_name ON event_resources(name, time);
-CREATE INDEX IF NOT EXISTS resources_by_type ON event_resources(type, time);
 CREATE TABLE IF NOT EXISTS access_log_lines (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a delivered object's key is made from its first id
     bucket TEXT NOT NULL,             -- the logged (source) bucket
@@ -89,21 +78,16 @@ CREATE INDEX IF NOT EXISTS access_log_by_bucket ON access_log_lines(bucket, id);
 CREATE TABLE IF NOT EXISTS audit_settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
-) WITHOUT ROWID
-"""
+) WITHOUT ROWID;
+""" + postings.SCHEMA_SQLITE
 
 FLUSH_INTERVAL = 1.0
 FLUSH_AT = 5000
 MAX_QUEUED = 200_000                 # entries kept while the database cannot be written (then the oldest go)
 PRUNE_EVERY = 60.0
 PRUNE_BATCH = 1000
-MAX_RESOURCES = 8                    # per event (the row id scheme of event_resources)
+MAX_RESOURCES = 8                    # per event, as LookupEvents shows them
 _CACHE_PAGES = -65536                # 64 MiB of page cache for the writer: index pages stay hot
-
-# LookupEvents attribute → (table, column) it is looked up in
-LOOKUP_COLUMNS = {
-    "Username": "username", "AccessKeyId": "access_key_id", "EventName": "name", "EventSource": "source",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +106,12 @@ class StoredEvent:
     name: str
     source: str
     read_only: bool
+    management: bool
     username: str | None
     access_key_id: str | None
     record: str
     event_id: str
+    resources: list[tuple[str, str]]    # (ResourceType, ResourceName)
 
 
 class AuditLog:
@@ -321,20 +307,21 @@ class AuditLog:
     async def _insert(self, conn: Conn, built: list[tuple[Entry | None, Event]], ids: Iterable[int],
                       logged: frozenset[str]) -> list[str]:
         """Inserts the events under ``ids`` (with their lookup rows and access-log lines); their JSON texts."""
-        rows, resources, texts = [], [], []
+        rows, keyed, texts = [], [], []
         for event_id_row, (entry, event) in zip(ids, built, strict=True):
             event_id = make_event_id(self._salt, event_id_row)
             event.record["eventID"] = event_id
             # a request's record is built in CloudTrail's order (events.build); other makers' may not be
             text = events.dumps(event.record if entry is not None else _ordered(event.record))
             texts.append(text)
-            rows.append((event_id_row, event.time, valid_text(event.name), event.source, int(event.read_only),
-                         int(event.management), _valid(event.username), _valid(event.access_key_id), text))
-            for i, (kind, name) in enumerate(event.lookup_resources[:MAX_RESOURCES]):
-                resources.append((event_id_row * MAX_RESOURCES + i, event.time, kind, valid_text(name)))
-        await conn.many("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        if resources:
-            await conn.many("INSERT INTO event_resources VALUES (?, ?, ?, ?)", resources)
+            name, username, key_id = valid_text(event.name), _valid(event.username), _valid(event.access_key_id)
+            resources = [(kind, valid_text(resource)) for kind, resource in event.lookup_resources[:MAX_RESOURCES]]
+            rows.append((event_id_row, event.time, name, event.source, int(event.read_only), int(event.management),
+                         username, key_id, text, orjson.dumps(resources).decode() if resources else None))
+            keyed.append((event_id_row, event.time, event.management,
+                          postings.keys_of(name, event.source, event.read_only, username, key_id, resources)))
+        await conn.many(_INSERT_EVENT, rows)
+        await postings.insert(conn, postings.build(keyed))
         line = self.access_line
         lines = []
         for entry, event in built:
@@ -361,59 +348,34 @@ class AuditLog:
                      management_only: bool, after: tuple[float, int] | None, limit: int) -> list[StoredEvent]:
         """Newest first: events in [start, end] matching one LookupEvents attribute, after ``after`` (the last
         (time, id) of the previous page)."""
-        where = ["e.time >= ?", "e.time <= ?"]
-        args: list[Any] = [start, end]
-        if after is not None:
-            where.append("e.time <= ? AND (e.time < ? OR e.id < ?)")
-            args += [after[0], after[0], after[1]]
-        if management_only:
-            where.append("e.management = 1")
-        order = "e.time DESC, e.id DESC"
-        if attribute in ("ResourceName", "ResourceType"):
-            # walked in the resources index's order (name or type, time, row id), so that the first page reads
-            # ~50 entries however many events name the resource
-            column = "name" if attribute == "ResourceName" else "type"
-            found = [f"r.{column} = ?", "r.time >= ?", "r.time <= ?"]
-            args = [value, start, end]
-            if after is not None:
-                found.append("r.time <= ? AND (r.time < ? OR r.id < ?)")
-                args += [after[0], after[0], after[1] * MAX_RESOURCES]
-            if management_only:
-                found.append("e.management = 1")
-            sql = (f"SELECT {_COLUMNS} FROM event_resources r JOIN events e ON e.id = r.id / {MAX_RESOURCES} "
-                   f"WHERE {' AND '.join(found)} ORDER BY r.time DESC, r.id DESC LIMIT ?")
-            args.append(limit + MAX_RESOURCES)  # an event may name two resources of one type: see below
-        elif attribute == "EventId":
+        if attribute == "EventId":
             event_id = parse_event_id(self._salt, value or "")
-            if event_id is None:
-                return []
-            where.append("e.id = ?")
-            args.append(event_id)
-            sql = f"SELECT {_COLUMNS} FROM events e WHERE {' AND '.join(where)} LIMIT ?"
-            args.append(limit)
-        else:
-            if attribute == "ReadOnly":
-                where.append("e.read_only = ?")
-                args.append(1 if value == "true" else 0)
-            elif attribute is not None:
-                where.append(f"e.{LOOKUP_COLUMNS[attribute]} = ?")
-                args.append(value)
-            sql = f"SELECT {_COLUMNS} FROM events e WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
-            args.append(limit)
-        events: list[StoredEvent] = []
-        seen: set[int] = set()
-        for r in await self.db.read.all(sql, args):
-            if r[0] not in seen and len(events) < limit:
-                seen.add(r[0])
-                events.append(StoredEvent(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7],
-                                          make_event_id(self._salt, r[0])))
-        return events
+            rows = await self._events([event_id] if event_id is not None else [])
+            return [e for e in rows if start <= e.time <= end and (e.management or not management_only)
+                    and (after is None or (e.time, e.id) < after)][:limit]
+        if attribute == "ReadOnly":
+            value = "true" if value == "true" else "false"
+        key = postings.EVERY if attribute is None else (attribute, value or "")
+        want = limit
+        while True:
+            found = await postings.newest(self.db.read, key, int(management_only), start=start, end=end,
+                                          after=after, limit=want)
+            stored = await self._events([event_id for _, event_id in found])
+            # an event pruned since its rows were read: ask for as many more (pruning goes oldest first)
+            if len(stored) == len(found) or len(found) < want:
+                return stored[:limit]
+            want += len(found) - len(stored)
 
-    async def resources_of(self, event_id: int) -> list[tuple[str, str]]:
-        lo = event_id * MAX_RESOURCES
-        rows = await self.db.read.all("SELECT type, name FROM event_resources WHERE id >= ? AND id < ? ORDER BY id",
-                                      (lo, lo + MAX_RESOURCES))
-        return [(r[0], r[1]) for r in rows]
+    async def _events(self, ids: list[int]) -> list[StoredEvent]:
+        """The stored events of ``ids``, in that order (those pruned meanwhile left out)."""
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        found = {r[0]: r for r in await self.db.read.all(f"SELECT {_COLUMNS} FROM events WHERE id IN ({marks})", ids)}
+        return [StoredEvent(r[0], r[1], r[2], r[3], bool(r[4]), bool(r[5]), r[6], r[7], r[8],
+                            make_event_id(self._salt, r[0]),
+                            [(kind, name) for kind, name in orjson.loads(r[9])] if r[9] else [])
+                for r in (found.get(i) for i in ids) if r is not None]
 
     async def records(self) -> list[dict[str, Any]]:
         """Every stored record, newest first (for tests and small data dirs)."""
@@ -421,7 +383,9 @@ class AuditLog:
         return [json.loads(r[0]) for r in rows]
 
 
-_COLUMNS = "e.id, e.time, e.name, e.source, e.read_only, e.username, e.access_key_id, e.record"
+_COLUMNS = "id, time, name, source, read_only, management, username, access_key_id, record, resources"
+_INSERT_EVENT = ("INSERT INTO events(id, time, name, source, read_only, management, username, access_key_id, "
+                 "record, resources) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 # The order of CloudTrail's own records: eventID goes after requestID.
 _ORDER = ("eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion",
@@ -444,8 +408,18 @@ def _prepare(conn: sqlite3.Connection) -> bytes:
         conn.execute("INSERT INTO audit_settings(name, value) VALUES ('event_id_salt', ?)", (salt,))
     else:
         salt = row[0]
+    _convert_lookup_rows(conn)
     _convert_old_batches(conn, bytes.fromhex(salt))
     return bytes.fromhex(salt)
+
+
+def upgrade_file(path: Path) -> None:
+    """Brings the audit file of a stopped data dir to this version's layout (``storeroom migrate`` reads it)."""
+    db = SqliteDatabase(path)
+    try:
+        db.write_raw_sync(_prepare)
+    finally:
+        db.close_sync()
 
 
 def make_event_id(salt: bytes, row_id: int) -> str:
@@ -500,15 +474,47 @@ def _keys_of(salt: bytes) -> tuple[int, int, int]:
 
 
 async def _prune(conn: Conn, cutoff: float, limit: int) -> int:
-    ids = [r[0] for r in await conn.all("SELECT id FROM events WHERE time < ? ORDER BY time LIMIT ?", (cutoff, limit))]
-    if ids:
-        await conn.many("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
-        await conn.many("DELETE FROM event_resources WHERE id >= ? AND id < ?",
-                        [(i * MAX_RESOURCES, (i + 1) * MAX_RESOURCES) for i in ids])
+    deleted = await postings.prune(conn, cutoff, limit)
     # access-log lines that could never be delivered (logging switched off meanwhile) go with their events
     await conn.run("DELETE FROM access_log_lines WHERE id IN (SELECT id FROM access_log_lines WHERE time < ? "
                    "LIMIT ?)", (cutoff, limit))
-    return len(ids)
+    return deleted
+
+
+_OLD_INDEXES = ("events_by_time", "events_by_username", "events_by_key", "events_by_name", "events_by_source",
+                "management_events")
+_CONVERT_CHUNK = 5000
+
+
+def _convert_lookup_rows(conn: sqlite3.Connection) -> None:
+    """Data dirs written before the postings kept an index entry per event and attribute and the events'
+    resources in rows of their own (``event_resources``): turn them into postings and a resources column."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_resources'").fetchone() is None:
+        return
+    if "resources" not in {row[1] for row in conn.execute("PRAGMA table_info(events)")}:
+        conn.execute("ALTER TABLE events ADD COLUMN resources TEXT")
+    for name in _OLD_INDEXES:
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+    last, converted = 0, 0
+    while True:
+        rows = conn.execute("SELECT id, time, name, source, read_only, management, username, access_key_id "
+                            "FROM events WHERE id > ? ORDER BY id LIMIT ?", (last, _CONVERT_CHUNK)).fetchall()
+        if not rows:
+            break
+        resources: dict[int, list[tuple[str, str]]] = {}
+        for row_id, kind, name in conn.execute(
+                "SELECT id, type, name FROM event_resources WHERE id >= ? AND id < ? ORDER BY id",
+                (rows[0][0] * MAX_RESOURCES, (rows[-1][0] + 1) * MAX_RESOURCES)):
+            resources.setdefault(row_id // MAX_RESOURCES, []).append((kind, name))
+        conn.executemany("UPDATE events SET resources = ? WHERE id = ?",
+                         [(json.dumps(listed), event) for event, listed in resources.items()])
+        conn.executemany(postings.INSERT, postings.build(
+            (r[0], r[1], bool(r[5]), postings.keys_of(r[2], r[3], bool(r[4]), r[6], r[7], resources.get(r[0], ())))
+            for r in rows))
+        last, converted = rows[-1][0], converted + len(rows)
+    conn.execute("DROP TABLE event_resources")
+    if converted:
+        log.warning("audit log: %d events given the lookup rows of this version", converted)
 
 
 def _convert_old_batches(conn: sqlite3.Connection, salt: bytes) -> None:
@@ -550,16 +556,17 @@ def _insert_old(conn: sqlite3.Connection, salt: bytes, old: list[Any]) -> None:
     if error:
         record["errorCode"] = error
     username = events.ANONYMOUS if itype == "Anonymous" else (user if itype == "IAMUser" else "root")
+    source, key_id = f"{service}.amazonaws.com", (key_id if itype != "Anonymous" else None)
+    resources = [("AWS::S3::Bucket", bucket)] if bucket is not None else []
     cur = conn.execute("INSERT INTO events(time, name, source, read_only, management, username, access_key_id, "
-                       "record) VALUES (?, ?, ?, ?, ?, ?, ?, '')",
-                       (t, operation, f"{service}.amazonaws.com", int(read_only), int(management), username,
-                        key_id if itype != "Anonymous" else None))
+                       "record, resources) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?)",
+                       (t, operation, source, int(read_only), int(management), username, key_id,
+                        json.dumps(resources) if resources else None))
     row_id = int(cur.lastrowid or 0)
     record["eventID"] = make_event_id(salt, row_id)
     conn.execute("UPDATE events SET record = ? WHERE id = ?", (events.dumps(_ordered(record)), row_id))
-    if bucket is not None:
-        conn.execute("INSERT INTO event_resources VALUES (?, ?, ?, ?)",
-                     (row_id * MAX_RESOURCES, t, "AWS::S3::Bucket", bucket))
+    keys = postings.keys_of(operation, source, read_only, username, key_id, resources)
+    conn.executemany(postings.INSERT, postings.build([(row_id, t, management, keys)]))
 
 
 def _valid(text: str | None) -> str | None:

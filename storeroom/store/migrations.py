@@ -25,8 +25,8 @@ tests/unit/schemas/).  A data dir written by a newer Storeroom is refused.
 
 PostgreSQL (table ``storeroom_schema``: one version per component): ``meta`` 1 is SQLite's version 5, ``meta`` 2
 its version 6, ``meta`` 3 its version 7, ``meta`` 4 its version 8, ``meta`` 5 its version 9, ``meta`` 6 its version 10;
-``audit`` 1 is the audit trail's tables
-(SQLite keeps them in audit.sqlite3).  Each version is a script of storeroom/store/pg_schema.py; they run in one
+``audit`` 1 is the audit trail's tables (SQLite keeps them in audit.sqlite3), ``audit`` 2 its lookup rows
+(storeroom/audit/postings.py).  Each version is a script of storeroom/store/pg_schema.py; they run in one
 transaction under an advisory lock, so nodes starting at once apply each version exactly once, and a failure
 leaves the previous version intact (PostgreSQL's DDL is transactional).
 """
@@ -47,7 +47,7 @@ SQLITE_META_VERSION = 10
 POSTGRES_VERSIONS: dict[str, tuple[str, ...]] = {
     "meta": (pg_schema.META_V1, pg_schema.META_V2, pg_schema.META_V3, pg_schema.META_V4,
              pg_schema.META_V5, pg_schema.META_V6),
-    "audit": (pg_schema.AUDIT_V1,),
+    "audit": (pg_schema.AUDIT_V1, pg_schema.AUDIT_V2),
 }
 _LOCK_KEY = 0x53_54_4F_52_45  # "STORE": the advisory lock of schema changes
 

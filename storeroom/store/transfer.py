@@ -69,11 +69,12 @@ META_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
 AUDIT_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("audit_settings", ("name",)),
     ("events", ("id",)),
-    ("event_resources", ("id",)),
+    ("event_postings", ("id",)),
     ("access_log_lines", ("id",)),
 )
 # sequences that must continue after the copied ids
-_SEQUENCES = (("events", "events_id_seq"), ("access_log_lines", None), ("lifecycle_outbox", None))
+_SEQUENCES = (("events", "events_id_seq"), ("event_postings", None), ("access_log_lines", None),
+              ("lifecycle_outbox", None))
 BATCH = 2000
 # tables of large rows are copied in smaller batches (memory stays bounded: inline blobs are up to 64 KiB)
 _LARGE_ROWS = {"inline_blobs": 100}
@@ -159,6 +160,9 @@ class Transfer:
         meta = self._open_source("meta.sqlite3")
         if meta is None:
             raise MigrationError(f"no Storeroom metadata in {self.data_dir} (meta.sqlite3)")
+        if (self.data_dir / "audit.sqlite3").exists():
+            from storeroom.audit.log import upgrade_file
+            upgrade_file(self.data_dir / "audit.sqlite3")  # an older version's layout: PostgreSQL has this one's
         audit = self._open_source("audit.sqlite3")
         await migrate_postgres(self.url)
         reports: list[TableReport] = []

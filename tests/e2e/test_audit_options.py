@@ -42,7 +42,11 @@ def _age_events(server: StoreroomServer, seconds: float) -> int:
 
         async def job(conn: Conn) -> int:
             await conn.run("UPDATE events SET time = time - ?", (seconds,))
-            await conn.run("UPDATE event_resources SET time = time - ?", (seconds,))
+            for row_id, first, last, entries in await conn.all(
+                    "SELECT id, first_time, last_time, entries FROM event_postings"):
+                shifted = json.dumps([[t - seconds, event_id] for t, event_id in json.loads(entries)])
+                await conn.run("UPDATE event_postings SET first_time = ?, last_time = ?, entries = ? WHERE id = ?",
+                               (first - seconds, last - seconds, shifted, row_id))
             return int(await conn.value("SELECT count(*) FROM events"))
         try:
             return await db.write(job)

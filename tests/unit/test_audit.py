@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from storeroom.audit import events
 from storeroom.audit.export import CloudTrailFiles, recover
 from storeroom.audit.log import AuditLog, AuditOptions, make_event_id, parse_event_id
@@ -20,6 +22,7 @@ from storeroom.http.context import Context
 from storeroom.http.types import Request, Response
 from storeroom.identity import Principal, anonymous
 from storeroom.store.backend import open_audit_db
+from tests.pg import PostgresCluster
 from tests.unit.conftest import Harness
 
 ACCOUNT = "123456789012"
@@ -149,11 +152,14 @@ def test_prune_keeps_the_retention_period(metadata: Harness) -> None:
         await log.flush()
         deleted = await log.prune(now)
         left = len(await log.records())
-        resources = await log.db.read.value("SELECT count(*) FROM event_resources")
+        [survivor] = await log.lookup("ResourceName", "arn:aws:s3:::b/k", start=0, end=now + 1,
+                                      management_only=False, after=None, limit=50)
+        postings = await log.db.read.value("SELECT count(*) FROM event_postings WHERE last_time < ?",
+                                           (now - 86400,))
         await log.close()
-        return deleted, left, resources
+        return deleted, left, survivor.name, postings
 
-    assert metadata.run(scenario()) == (2, 1, 2)  # the survivor's two resources stay
+    assert metadata.run(scenario()) == (2, 1, "HeadObject", 0)  # the survivor's lookup rows stay, the others go
 
 
 def test_event_ids_map_back_and_cannot_be_forged() -> None:
@@ -234,3 +240,104 @@ def test_audit_settings_reach_the_workers(tmp_path: Path, monkeypatch: Any) -> N
     monkeypatch.setenv("STOREROOM_AUDIT_SYNC", "")
     monkeypatch.setenv("STOREROOM_AUDIT_EXPORT", "")
     assert not Settings.from_env().audit_sync and Settings.from_env().audit_export is None
+
+
+# The audit file's layout before the postings (storeroom/audit/postings.py): an index per lookup attribute and
+# the resources in rows of their own, id = event id * 8 + position.
+_OLD_LAYOUT = """
+CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, name TEXT NOT NULL,
+    source TEXT NOT NULL, read_only INTEGER NOT NULL, management INTEGER NOT NULL, username TEXT,
+    access_key_id TEXT, record TEXT NOT NULL);
+CREATE INDEX events_by_time ON events(time);
+CREATE INDEX events_by_username ON events(username, time);
+CREATE INDEX events_by_key ON events(access_key_id, time);
+CREATE INDEX events_by_name ON events(name, time);
+CREATE INDEX events_by_source ON events(source, time);
+CREATE INDEX management_events ON events(time) WHERE management = 1;
+CREATE TABLE event_resources (id INTEGER PRIMARY KEY, time REAL NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL);
+CREATE INDEX resources_by_name ON event_resources(name, time);
+CREATE INDEX resources_by_type ON event_resources(type, time);
+CREATE TABLE audit_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+
+def _old_rows(now: float) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Three events as the old layout stored them: (events rows, event_resources rows)."""
+    s3, iam = "s3.amazonaws.com", "iam.amazonaws.com"
+    obj, bucket = ("AWS::S3::Object", "arn:aws:s3:::b/k"), ("AWS::S3::Bucket", "b")
+    listed = [(1, now - 30.25, "PutObject", s3, 0, 0, "alice", "AKIAALICE", [obj, bucket]),
+              (2, now - 20.5, "CreateUser", iam, 0, 1, "root", "AKIAROOT", [("AWS::IAM::User", "bob")]),
+              (3, now - 10.125, "GetObject", s3, 1, 0, "alice", "AKIAALICE", [obj, bucket])]
+    events_rows = [(*e[:8], json.dumps({"eventName": e[2]})) for e in listed]
+    resources = [(e[0] * 8 + i, e[1], kind, name) for e in listed for i, (kind, name) in enumerate(e[8])]
+    return events_rows, resources
+
+
+async def _lookups_after_conversion(log: AuditLog, now: float) -> None:
+    async def ids(attribute: str | None, value: str | None, management_only: bool = False) -> list[int]:
+        return [e.id for e in await log.lookup(attribute, value, start=0, end=now + 1,
+                                               management_only=management_only, after=None, limit=50)]
+    assert await ids(None, None) == [3, 2, 1]
+    assert await ids("Username", "alice") == [3, 1]
+    assert await ids("ResourceName", "b") == [3, 1] and await ids("ResourceType", "AWS::IAM::User") == [2]
+    assert await ids(None, None, management_only=True) == [2] and await ids("ReadOnly", "true") == [3]
+    assert await ids("EventSource", "iam.amazonaws.com") == [2] and await ids("AccessKeyId", "AKIAALICE") == [3, 1]
+    [put] = await log.lookup("EventName", "PutObject", start=0, end=now + 1, management_only=False, after=None,
+                             limit=50)
+    assert put.time == now - 30.25 and put.resources == [("AWS::S3::Object", "arn:aws:s3:::b/k"),
+                                                         ("AWS::S3::Bucket", "b")]
+    [later] = await log.lookup(None, None, start=now - 25, end=now + 1, management_only=False, after=(now - 10.125, 3),
+                               limit=50)
+    assert later.id == 2
+    log.record(_entry("HeadObject", ALICE))  # and new events join them
+    await log.flush()
+    assert await ids("Username", "alice") == [4, 3, 1]
+
+
+def test_lookup_rows_of_the_older_layout_are_converted(tmp_path: Path) -> None:
+    """An audit.sqlite3 of the layout before the postings: the same lookups find the same events."""
+    path, now = tmp_path / "audit.sqlite3", time.time()
+    conn = sqlite3.connect(path)
+    conn.executescript(_OLD_LAYOUT)
+    rows, resources = _old_rows(now)
+    conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany("INSERT INTO event_resources VALUES (?, ?, ?, ?)", resources)
+    conn.commit()
+    conn.close()
+
+    async def scenario() -> None:
+        log = AuditLog.sqlite(path, ACCOUNT, "H")
+        try:
+            await _lookups_after_conversion(log, now)
+        finally:
+            await log.close()
+    _run(scenario())
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
+    assert "event_resources" not in tables and "events_by_username" not in tables and "event_postings" in tables
+
+
+def test_postgres_audit_version_1_gains_the_postings(tmp_path: Path, postgres: PostgresCluster) -> None:
+    """A PostgreSQL database at audit version 1 with events: migrated to version 2, the same lookups find them."""
+    from storeroom.store import pg_schema
+    from storeroom.store.backend import open_meta
+
+    url, now = postgres.database("audit1"), time.time()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE storeroom_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        conn.execute(pg_schema.AUDIT_V1.encode())
+        conn.execute("INSERT INTO storeroom_schema VALUES ('audit', 1)")
+        rows, resources = _old_rows(now)
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO events VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+            cur.executemany("INSERT INTO event_resources VALUES (%s, %s, %s, %s)", resources)
+        conn.execute("SELECT setval('events_id_seq', 3)")
+
+    async def scenario() -> None:
+        meta = await open_meta(tmp_path, url, migrate=True)
+        log = await AuditLog.open(open_audit_db(tmp_path, meta), tmp_path, ACCOUNT, "H")
+        try:
+            await _lookups_after_conversion(log, now)
+        finally:
+            await log.close()
+            await meta.close()
+    _run(scenario())
