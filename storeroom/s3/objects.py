@@ -219,8 +219,8 @@ async def existing_version(call: S3Call) -> ObjectRecord:
 
 async def _lookup(call: S3Call) -> ObjectRecord:
     assert call.bucket is not None and call.key is not None
-    if "versionId" not in call.args:  # the hot path: one read
-        record = await call.meta.get_object(call.bucket, call.key)
+    if "versionId" not in call.args:  # the hot path: one read, or none (cached; the record is shared)
+        record = await call.meta.current_object(call.bucket, call.key)
         if record is None:
             raise await missing_error(call, None)
     else:

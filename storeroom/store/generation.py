@@ -25,6 +25,7 @@ V = TypeVar("V")
 
 IAM = 0       # access keys, users, groups, policies (bucket policies too)
 BUCKETS = 1   # bucket creation and deletion
+OBJECTS = 2   # SQLite: any commit of the metadata (the cache of current object versions, MetaStore.current_object)
 _SLOTS = 8
 _FORMAT = "<Q"
 

@@ -316,6 +316,8 @@ def doc_blob_ids(doc: str) -> list[str]:
 
 
 OBJECT_COLUMNS = "key, size, etag, mtime, doc, parts, version_id, seq"
+CURRENT_CACHE_SIZE = 4096   # keys per worker in MetaStore.current_object's cache
+_UNCACHED = object()
 
 
 class MetaStore:
@@ -328,6 +330,9 @@ class MetaStore:
         self.db = db
         self.generations = generations
         self._buckets = generation.GenerationCache(self.buckets_generation, self._load_bucket)
+        # current versions as GET and HEAD read them (SQLite only: see current_object)
+        self._current: dict[tuple[str, str], ObjectRecord | None] | None = {} if db.dialect == SQLITE else None
+        self._current_generation = -1
         self._folding: asyncio.Task[None] | None = None
         # the key rows of newly written encrypted blobs (EncryptedBlobs.take_keys), inserted in the transaction
         # of the row that first refers to them
@@ -359,7 +364,8 @@ class MetaStore:
         from storeroom.store.sqlite import SqliteDatabase
 
         generations = generation.Generations(path.with_name("generations"))
-        db = SqliteDatabase(path, generations, rerunnable=True)  # PostgreSQL retries these jobs too
+        # PostgreSQL retries these jobs too; any commit empties the workers' caches of current versions
+        db = SqliteDatabase(path, generations, rerunnable=True, every_commit=generation.OBJECTS)
         try:
             db.write_raw_sync(migrate_sqlite_meta)
         except BaseException:
@@ -621,6 +627,32 @@ class MetaStore:
         row = await self.db.read.one(
             f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
         return None if row is None else object_from_row(bucket, row)
+
+    async def current_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        """``get_object`` for GET and HEAD, through this worker's cache: the record is shared, never to be changed.
+
+        Why: the primary-key read costs a GET ~15 % of its CPU, two thirds of it SQLite's WAL read locks
+        (``fcntl``), bench/RESULTS.md.  The cache is emptied whenever ``generation.OBJECTS`` moves, which every
+        commit of the metadata file on this machine does (its writer threads, whatever process), so a write
+        acknowledged by any worker is seen by the next read of every worker.  PostgreSQL's nodes would each need
+        to hear of every write at once: there the read is always made."""
+        cache = self._current
+        if cache is None:
+            return await self.get_object(bucket, key)
+        moved = self.generations.get(generation.OBJECTS)  # before the load (store/generation.py)
+        if moved != self._current_generation:
+            cache.clear()
+            self._current_generation = moved
+        else:
+            found = cache.get((bucket, key), _UNCACHED)
+            if found is not _UNCACHED:
+                return found  # type: ignore[return-value]
+        record = await self.get_object(bucket, key)
+        if moved == self._current_generation:
+            if len(cache) >= CURRENT_CACHE_SIZE:
+                del cache[next(iter(cache))]  # the oldest entry
+            cache[(bucket, key)] = record
+        return record
 
     async def get_version(self, bucket: str, key: str, version_id: str) -> ObjectRecord | None:
         """One version of the key (current or not; a delete marker has ``marker`` set), or None."""

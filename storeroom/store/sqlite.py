@@ -112,13 +112,16 @@ class _Job:
 class SqliteDatabase:
     """One SQLite file: ``read`` for the loop thread, ``write(job)`` for the writer thread.
 
-    ``generations`` (this machine's shared counters) are bumped after a write's commit, for its ``bump``."""
+    ``generations`` (this machine's shared counters) are bumped after a write's commit, for its ``bump``, and
+    ``every_commit`` after each commit that changed anything."""
 
     dialect = SQLITE
 
-    def __init__(self, path: Path, generations: Generations | None = None, *, rerunnable: bool = False) -> None:
+    def __init__(self, path: Path, generations: Generations | None = None, *, rerunnable: bool = False,
+                 every_commit: int | None = None) -> None:
         self.path = path
         self.generations = generations
+        self.every_commit = every_commit
         # jobs may run twice (the metadata's: PostgreSQL retries them too): a batch runs without a savepoint per
         # job, and is run again with them only when one of its jobs fails
         self.rerunnable = rerunnable
@@ -256,7 +259,10 @@ class SqliteDatabase:
         """After the commit, before anyone learns of it (even a caller that went away): caches reload."""
         if self.generations is None:
             return
-        for slot in {slot for job in batch if job.error is None for slot in job.bump}:
+        slots = {slot for job in batch if job.error is None for slot in job.bump}
+        if self.every_commit is not None and any(job.error is None for job in batch):
+            slots.add(self.every_commit)
+        for slot in slots:
             self.generations.bump(slot)
 
 

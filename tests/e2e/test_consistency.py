@@ -6,6 +6,7 @@ land on either worker. A write acknowledged by one must be seen by the next read
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from tests.e2e.helpers import parse_error, sign_headers, unique_name
@@ -65,3 +66,25 @@ def test_metadata_change_seen_on_any_worker(endpoint, bucket):
             h = fresh("HEAD", url)
             assert h.headers.get("x-amz-meta-n") == str(i)
             assert h.headers.get("Content-Type") == f"text/v{i}"
+
+
+def test_cached_reads_follow_every_kind_of_write(endpoint, bucket, s3):
+    """GET and HEAD answer from each worker's cache of current versions (MetaStore.current_object): once both
+    workers hold the key (found or missing), every kind of write is seen by the next read on either."""
+    url = f"{endpoint}/{bucket}/hot"
+
+    def reads_see(check) -> None:  # type: ignore[no-untyped-def]
+        for _ in range(12):  # fresh connections: both workers answer some
+            check(fresh("GET", url))
+
+    assert fresh("PUT", url, b"first").status_code == 200
+    reads_see(lambda r: r.content == b"first" or pytest.fail(r.content))
+    s3.put_object_tagging(Bucket=bucket, Key="hot", Tagging={"TagSet": [{"Key": "a", "Value": "1"}]})
+    reads_see(lambda r: r.headers.get("x-amz-tagging-count") == "1" or pytest.fail(str(r.headers)))
+    assert fresh("PUT", url, b"second").status_code == 200
+    reads_see(lambda r: (r.content, r.headers.get("x-amz-tagging-count")) == (b"second", None)
+              or pytest.fail(r.content))
+    assert fresh("DELETE", url).status_code == 204
+    reads_see(lambda r: r.status_code == 404 or pytest.fail(str(r.status_code)))
+    assert fresh("PUT", url, b"third").status_code == 200  # a cached miss is forgotten too
+    reads_see(lambda r: r.content == b"third" or pytest.fail(r.content))
