@@ -19,6 +19,11 @@ Why this shape:
   other commits, where SQLite's busy handler sleeps 1, 2, 5, 10 … ms between tries (measured with two workers
   under 4 KiB PUTs: 2.8 ms of waiting per batch against a 1.2 ms holder).  Other processes (the admin
   commands) need not take it: ``busy_timeout`` still serializes them.
+- The WAL is copied back into the database file (checkpointed) by a thread of its own, a tenth of a second
+  after commits, not by the writer that happens to commit past SQLite's 1,000 pages: that one would do it while
+  it holds the write turn, and every writer of the file, and every request waiting for a commit, would wait for
+  its copy and fsync (4 KiB PUTs, whose bodies are in the metadata's rows, filled 1,000 pages every ~0.1 s).
+  The writers' own checkpoint stays as the fallback, at 64 MiB of WAL.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -42,6 +48,8 @@ T = TypeVar("T")
 
 _MAX_BATCH = 512
 _BUSY_TIMEOUT_MS = 30_000
+CHECKPOINT_EVERY = 0.1          # seconds between the checkpointer's passes while commits come
+_FALLBACK_CHECKPOINT_PAGES = 16384   # a writer checkpoints itself past this (64 MiB of 4 KiB pages)
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -98,6 +106,43 @@ def drive(coro: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("a SQLite job awaited something other than its connection")
 
 
+class _Checkpointer:
+    """Checkpoints the file's WAL (PASSIVE: never waits for, nor blocks, readers and writers) at most every
+    :data:`CHECKPOINT_EVERY` seconds while commits come.  The workers' checkpointers share the work: one that
+    finds another one checkpointing skips its pass."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=f"sqlite-checkpoint:{path.name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while not self._stopping:
+                self.wake.wait()
+                if self._stopping:
+                    return
+                time.sleep(CHECKPOINT_EVERY)  # the commits of the next tenth of a second join this pass
+                self.wake.clear()
+                try:
+                    if conn is None:
+                        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    pass  # another process is checkpointing, or the file is busy: the next pass tries again
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def close(self) -> None:
+        self._stopping = True
+        self.wake.set()
+        self._thread.join(timeout=30)
+
+
 @dataclass(slots=True)
 class _Job:
     fn: Callable[[sqlite3.Connection], Any]
@@ -128,6 +173,7 @@ class SqliteDatabase:
         self.raw_read = connect(path)
         self.read = SqliteConn(self.raw_read)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._checkpointer = _Checkpointer(path)
         self._thread = threading.Thread(target=self._run, name=f"sqlite-writer:{path.name}", daemon=True)
         self._thread.start()
 
@@ -180,12 +226,14 @@ class SqliteDatabase:
     def close_sync(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
+        self._checkpointer.close()
         self.raw_read.close()
 
     # -- writer thread ---------------------------------------------------------------------------------------
 
     def _run(self) -> None:
         conn = connect(self.path)
+        conn.execute(f"PRAGMA wal_autocheckpoint={_FALLBACK_CHECKPOINT_PAGES}")
         turn = os.open(self.path.with_name(f"{self.path.name}.writer-lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             while True:
@@ -218,6 +266,7 @@ class SqliteDatabase:
                 self._run_guarded(conn, batch)
             conn.execute("COMMIT")
             self._bump(batch)
+            self._checkpointer.wake.set()
         except BaseException as exc:  # noqa: BLE001 - the whole batch failed: every caller learns it
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -89,3 +89,36 @@ def test_writers_of_one_file_take_turns_through_its_writer_lock(tmp_path: Path) 
         os.close(held)
         one.close_sync()
         two.close_sync()
+
+
+def test_commits_reach_the_database_file_through_the_checkpointer(tmp_path: Path) -> None:
+    """A commit's pages are copied from the WAL into the database file by the checkpointer thread within a few
+    tenths of a second, though far fewer than SQLite's own checkpoint threshold (1,000 pages) were written."""
+    import sqlite3
+
+    path = tmp_path / "t.sqlite3"
+    db = SqliteDatabase(path)
+    try:
+        db.write_raw_sync(lambda conn: conn.execute("CREATE TABLE t (x INTEGER)"))
+
+        async def job(conn: Conn) -> None:
+            await conn.run("INSERT INTO t VALUES (42)")
+
+        async def write() -> None:
+            await db.write(job)
+        asyncio.run(write())
+        deadline = time.monotonic() + 5
+        while True:
+            file_only = sqlite3.connect(f"{path.as_uri()}?immutable=1", uri=True)  # the WAL unread
+            try:
+                rows = file_only.execute("SELECT x FROM t").fetchall()
+            except sqlite3.OperationalError:  # the table itself is still only in the WAL
+                rows = []
+            finally:
+                file_only.close()
+            if rows == [(42,)]:
+                break
+            assert time.monotonic() < deadline, "the commit stayed in the WAL"
+            time.sleep(0.05)
+    finally:
+        db.close_sync()
