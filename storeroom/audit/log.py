@@ -250,8 +250,8 @@ class AuditLog:
     async def _write(self, entries: Sequence[tuple[Any, ...]], logged: frozenset[str],
                      prebuilt: Sequence[Event]) -> None:
         """Builds the batch's events and stores them.  SQLite: all of it on the writer thread, in one job (ids
-        are read inside the transaction).  PostgreSQL: built on a thread, ids from the sequence, then one
-        insert transaction; exported once committed."""
+        are read inside the transaction).  PostgreSQL: ids from the sequence first, the records built and
+        encoded on a thread (not on the event loop), then one insert transaction; exported once committed."""
         if isinstance(self.db, SqliteDatabase):
             async def job(conn: Conn) -> None:
                 built = self._build(entries, prebuilt)
@@ -262,16 +262,18 @@ class AuditLog:
                     self._export(texts)
             await self.db.write(job)
             return
-        built = await asyncio.to_thread(self._build, entries, prebuilt)
-        if not built:
-            return
+        async def take_ids(conn: Conn) -> list[int]:  # a batch that then fails leaves a gap, as sequences do
+            return [int(r[0]) for r in await conn.all(
+                "SELECT nextval('events_id_seq') FROM generate_series(1, ?)", (len(entries) + len(prebuilt),))]
+        ids = await self.db.write(take_ids, serializable=False)
 
-        async def insert(conn: Conn) -> list[str]:
-            ids = [int(r[0]) for r in await conn.all(
-                "SELECT nextval('events_id_seq') FROM generate_series(1, ?)", (len(built),))]
-            return await self._insert(conn, built, ids, logged)
-        texts = await self.db.write(insert, serializable=False)
-        await asyncio.to_thread(self._export, texts)
+        def prepare() -> _Rows | None:
+            built = self._build(entries, prebuilt)  # an entry that cannot be built leaves its id unused
+            return self._rows(built, ids[:len(built)], logged) if built else None
+        rows = await asyncio.to_thread(prepare)
+        if rows is not None:
+            await self.db.write(lambda conn: _store(conn, rows), serializable=False)
+            await asyncio.to_thread(self._export, rows.texts)
 
     async def prune(self, now: float | None = None) -> int:
         """Delete up to PRUNE_BATCH events older than the retention period; returns how many."""
@@ -307,6 +309,12 @@ class AuditLog:
     async def _insert(self, conn: Conn, built: list[tuple[Entry | None, Event]], ids: Iterable[int],
                       logged: frozenset[str]) -> list[str]:
         """Inserts the events under ``ids`` (with their lookup rows and access-log lines); their JSON texts."""
+        rows = self._rows(built, ids, logged)
+        await _store(conn, rows)
+        return rows.texts
+
+    def _rows(self, built: list[tuple[Entry | None, Event]], ids: Iterable[int], logged: frozenset[str]) -> _Rows:
+        """The rows of the events under ``ids``: records encoded, lookup rows and access-log lines made."""
         rows, keyed, texts = [], [], []
         for event_id_row, (entry, event) in zip(ids, built, strict=True):
             event_id = make_event_id(self._salt, event_id_row)
@@ -320,8 +328,6 @@ class AuditLog:
                          username, key_id, text, orjson.dumps(resources).decode() if resources else None))
             keyed.append((event_id_row, event.time, event.management,
                           postings.keys_of(name, event.source, event.read_only, username, key_id, resources)))
-        await conn.many(_INSERT_EVENT, rows)
-        await postings.insert(conn, postings.build(keyed))
         line = self.access_line
         lines = []
         for entry, event in built:
@@ -329,9 +335,7 @@ class AuditLog:
                 lines.append((event.bucket, event.time, valid_text(line(entry, event))))
             elif entry is None and event.access_line is not None and event.bucket is not None:
                 lines.append((event.bucket, event.time, valid_text(event.access_line)))
-        if lines:
-            await conn.many("INSERT INTO access_log_lines(bucket, time, line) VALUES (?, ?, ?)", lines)
-        return texts
+        return _Rows(rows, postings.build(keyed), lines, texts)
 
     def _export(self, texts: list[str]) -> None:
         try:
@@ -381,6 +385,23 @@ class AuditLog:
         """Every stored record, newest first (for tests and small data dirs)."""
         rows = await self.db.read.all("SELECT record FROM events ORDER BY time DESC, id DESC")
         return [json.loads(r[0]) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """A batch's rows, made before the transaction that inserts them."""
+
+    events: list[tuple[Any, ...]]
+    postings: list[postings.Row]
+    access_lines: list[tuple[str, float, str]]
+    texts: list[str]                   # the records, for the exports
+
+
+async def _store(conn: Conn, rows: _Rows) -> None:
+    await conn.many(_INSERT_EVENT, rows.events)
+    await postings.insert(conn, rows.postings)
+    if rows.access_lines:
+        await conn.many("INSERT INTO access_log_lines(bucket, time, line) VALUES (?, ?, ?)", rows.access_lines)
 
 
 _COLUMNS = "id, time, name, source, read_only, management, username, access_key_id, record, resources"
