@@ -308,7 +308,7 @@ async def run(args: argparse.Namespace) -> None:
         difference = rec["get_on"] - rec["get_off"]
         print(f"4 KiB GET in-process ({args.rounds} rounds × {args.requests}, medians): audit on "
               f"{rec['get_on']:.1f} µs, off {rec['get_off']:.1f} µs, difference {difference:+.1f} µs")
-        print(f"Audit writer thread per event: build the record {cost['build']:.1f} µs, build + store with indexes "
+        print(f"Audit writer thread per event: build the record {cost['build']:.1f} µs, build + store with lookup rows "
               f"{cost['store']:.1f} µs (CPU time of the writer thread)")
         if not args.skip_sync:
             sync = await sync_cost(target.data_dir, target.port, args.sync_requests, 16)
@@ -320,7 +320,7 @@ async def run(args: argparse.Namespace) -> None:
             t0 = time.perf_counter()
             samples = generate(db, args.events, account)
             print(f"Generated {args.events:,} events in {time.perf_counter() - t0:.0f} s "
-                  f"({db.stat().st_size / args.events:,.0f} bytes per event on disk, indexes included)")
+                  f"({db.stat().st_size / args.events:,.0f} bytes per event on disk, lookup rows included)")
             for label, (cold, warm) in (await lookups(db, samples, account, 5)).items():
                 print(f"LookupEvents first page (50 events), {label}: first {cold:.1f} ms, median {warm:.1f} ms")
 
