@@ -87,7 +87,7 @@ MAX_QUEUED = 200_000                 # entries kept while the database cannot be
 PRUNE_EVERY = 60.0
 PRUNE_BATCH = 1000
 MAX_RESOURCES = 8                    # per event, as LookupEvents shows them
-_CACHE_PAGES = -65536                # 64 MiB of page cache for the writer: index pages stay hot
+_CACHE_PAGES = -65536                # 64 MiB of page cache for the writer: the lookup rows' pages stay hot
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ detached, a bucket deleted.  Asking SQLite on every request costs a query; readi
 costs a memory load.  Writers bump the counter *after* committing the change, readers read it *before*
 loading from the database, so a reader can never cache stale data under a new counter value.
 
-The counters are not durable state: on start they are reset (every cache starts empty anyway).  They are one
+The counters live in the data dir's ``generations`` file and only ever grow (nothing resets them: a cache
+compares equality, and a counter that went back could meet a value a cache saw before).  They are one
 machine's: with PostgreSQL metadata, a write that moves one also moves its row in the database and NOTIFYs the
 other nodes, whose workers move their own machine's counters (storeroom/store/postgres.py: GenerationSync).
 """

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -117,9 +118,13 @@ def test_a_data_dir_moves_to_postgres_resumably_and_verified(tmp_path: Path, pos
             as_carol.put_object(Bucket="moved", Key="new", Body=b"x")  # read-only, as before
         groups = make_client(node.endpoint, service="iam").list_groups_for_user(UserName="carol")["Groups"]
         assert [g["GroupName"] for g in groups] == ["Readers"]
-        found = make_client(node.endpoint, service="cloudtrail").lookup_events(
+        cloudtrail = make_client(node.endpoint, service="cloudtrail")
+        found = cloudtrail.lookup_events(
             LookupAttributes=[{"AttributeKey": "EventId", "AttributeValue": trail[0]["EventId"]}])["Events"]
         assert [e["EventName"] for e in found] == ["CreateUser"]
+        by_name = cloudtrail.lookup_events(  # through the lookup rows that came along
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateUser"}])["Events"]
+        assert [(e["EventId"], e["Resources"]) for e in by_name] == [(trail[0]["EventId"], trail[0]["Resources"])]
     finally:
         node.stop()
 
@@ -142,3 +147,24 @@ def test_a_database_holding_another_account_is_refused(tmp_path: Path, postgres:
     run = _migrate(tmp_path / "single", url)
     out, _ = run.communicate(timeout=120)
     assert run.returncode != 0 and "another account" in out, out
+
+
+def test_an_audit_file_of_the_older_layout_moves_with_its_lookup_rows(tmp_path: Path, postgres: PostgresCluster,
+                                                                     meta_backend: str) -> None:
+    """A data dir whose audit.sqlite3 still has the layout before the postings: converted, then copied."""
+    from tests.unit.test_audit import write_old_audit_file
+
+    single = StoreroomServer(tmp_path / "single")
+    single.start()
+    single.stop()
+    for name in ("audit.sqlite3", "audit.sqlite3-wal", "audit.sqlite3-shm"):
+        (tmp_path / "single" / name).unlink(missing_ok=True)
+    write_old_audit_file(tmp_path / "single" / "audit.sqlite3", time.time())
+    url = postgres.database("older")
+    run = _migrate(tmp_path / "single", url)
+    out, _ = run.communicate(timeout=120)
+    assert run.returncode == 0 and "event_postings:" in out, out
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (3,)
+        assert conn.execute("SELECT entries FROM event_postings WHERE attribute = 'Username' AND value = 'alice' "
+                            "AND scope = 0").fetchone() is not None

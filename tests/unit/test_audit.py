@@ -242,23 +242,7 @@ def test_audit_settings_reach_the_workers(tmp_path: Path, monkeypatch: Any) -> N
     assert not Settings.from_env().audit_sync and Settings.from_env().audit_export is None
 
 
-# The audit file's layout before the postings (storeroom/audit/postings.py): an index per lookup attribute and
-# the resources in rows of their own, id = event id * 8 + position.
-_OLD_LAYOUT = """
-CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, name TEXT NOT NULL,
-    source TEXT NOT NULL, read_only INTEGER NOT NULL, management INTEGER NOT NULL, username TEXT,
-    access_key_id TEXT, record TEXT NOT NULL);
-CREATE INDEX events_by_time ON events(time);
-CREATE INDEX events_by_username ON events(username, time);
-CREATE INDEX events_by_key ON events(access_key_id, time);
-CREATE INDEX events_by_name ON events(name, time);
-CREATE INDEX events_by_source ON events(source, time);
-CREATE INDEX management_events ON events(time) WHERE management = 1;
-CREATE TABLE event_resources (id INTEGER PRIMARY KEY, time REAL NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL);
-CREATE INDEX resources_by_name ON event_resources(name, time);
-CREATE INDEX resources_by_type ON event_resources(type, time);
-CREATE TABLE audit_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-"""
+OLD_LAYOUT = Path(__file__).with_name("schemas") / "audit-v1.sql"
 
 
 def _old_rows(now: float) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -294,16 +278,21 @@ async def _lookups_after_conversion(log: AuditLog, now: float) -> None:
     assert await ids("Username", "alice") == [4, 3, 1]
 
 
-def test_lookup_rows_of_the_older_layout_are_converted(tmp_path: Path) -> None:
-    """An audit.sqlite3 of the layout before the postings: the same lookups find the same events."""
-    path, now = tmp_path / "audit.sqlite3", time.time()
+def write_old_audit_file(path: Path, now: float) -> None:
+    """An audit.sqlite3 of the layout before the postings, holding :func:`_old_rows`' three events."""
     conn = sqlite3.connect(path)
-    conn.executescript(_OLD_LAYOUT)
+    conn.executescript(OLD_LAYOUT.read_text())
     rows, resources = _old_rows(now)
     conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     conn.executemany("INSERT INTO event_resources VALUES (?, ?, ?, ?)", resources)
     conn.commit()
     conn.close()
+
+
+def test_lookup_rows_of_the_older_layout_are_converted(tmp_path: Path) -> None:
+    """An audit.sqlite3 of the layout before the postings: the same lookups find the same events."""
+    path, now = tmp_path / "audit.sqlite3", time.time()
+    write_old_audit_file(path, now)
 
     async def scenario() -> None:
         log = AuditLog.sqlite(path, ACCOUNT, "H")

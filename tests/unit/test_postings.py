@@ -5,6 +5,7 @@ up by key, window, category and page, must give exactly the events a scan of all
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import sqlite3
 
@@ -77,3 +78,12 @@ def test_a_batch_held_back_is_split_into_rows_of_a_minute() -> None:
     rows = postings.build(events)
     assert len(rows) > 1 and all(last - first <= postings.SPAN for *_, first, last, _ in rows)
     assert sum(text.count("[") - 1 for *_, text in rows) == len(events)
+
+
+def test_a_busy_batch_is_split_into_rows_of_at_most_max_entries() -> None:
+    """More events in one second than a row may list: every event is in exactly one row, rows stay bounded."""
+    count = postings.MAX_ENTRIES * 2 + 5
+    events = [(i, 1_700_000_000 + i / count, False, [postings.EVERY]) for i in range(1, count + 1)]
+    rows = postings.build(events)
+    assert [len(json.loads(text)) for *_, text in rows] == [postings.MAX_ENTRIES, postings.MAX_ENTRIES, 5]
+    assert sorted(event_id for *_, text in rows for _, event_id in json.loads(text)) == list(range(1, count + 1))
