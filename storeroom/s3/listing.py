@@ -55,6 +55,12 @@ async def scan(call: S3Call, bucket: str, prefix: str, delimiter: str, start_aft
     position, inclusive = start_after, False
     if prefix > position:
         position, inclusive = prefix, True
+    if not delimiter:  # nothing folds: the page is the next max_keys rows under the prefix, and one more tells
+        rows = await call.meta.list_objects(bucket, position, inclusive=inclusive, limit=max_keys + 1,
+                                            below=successor(prefix) if prefix else None)
+        page.contents, page.truncated = rows[:max_keys], len(rows) > max_keys
+        page.last = page.contents[-1][0] if page.contents else None
+        return page
     count = 0
     while True:
         rows = await call.meta.list_objects(bucket, position, inclusive=inclusive, limit=_BATCH)
@@ -133,13 +139,14 @@ def _encoder(call: S3Call) -> tuple[str | None, Encoder]:
 
 
 def _contents_xml(page: Page, encode: Encoder, owner: str) -> str:
-    parts = []
-    for key, size, etag, mtime in page.contents:
-        parts.append(
-            f"<Contents><Key>{xml.escape(encode(key))}</Key><LastModified>{xml.iso8601(mtime)}</LastModified>"
-            f"<ETag>&quot;{etag}&quot;</ETag><Size>{size}</Size>{owner}<StorageClass>STANDARD</StorageClass>"
-            "</Contents>"
-        )
+    keys = xml.escape_all([encode(row[0]) for row in page.contents])
+    iso8601 = xml.iso8601
+    parts = [
+        f"<Contents><Key>{key}</Key><LastModified>{iso8601(mtime)}</LastModified>"
+        f"<ETag>&quot;{etag}&quot;</ETag><Size>{size}</Size>{owner}<StorageClass>STANDARD</StorageClass>"
+        "</Contents>"
+        for key, (_, size, etag, mtime) in zip(keys, page.contents, strict=True)
+    ]
     parts.extend(f"<CommonPrefixes><Prefix>{xml.escape(encode(p))}</Prefix></CommonPrefixes>"
                  for p in page.prefixes)
     return "".join(parts)

@@ -870,12 +870,18 @@ class MetaStore:
                 yield object_from_row(bucket, row)
         return records()
 
-    async def list_objects(self, bucket: str, start: str, *, inclusive: bool, limit: int) -> list[Row]:
-        """Rows (key, size, etag, mtime) with key > start (>= with ``inclusive``), in key order."""
+    async def list_objects(self, bucket: str, start: str, *, inclusive: bool, limit: int,
+                           below: str | None = None) -> list[Row]:
+        """Rows (key, size, etag, mtime) with key > start (>= with ``inclusive``) and key < ``below`` if given,
+        in key order."""
         op = ">=" if inclusive else ">"
+        if below is None:
+            return await self.db.read.all(
+                f"SELECT key, size, etag, mtime FROM objects WHERE bucket = ? AND key {op} ? ORDER BY key LIMIT ?",
+                (bucket, start, limit))
         return await self.db.read.all(
-            f"SELECT key, size, etag, mtime FROM objects WHERE bucket = ? AND key {op} ? ORDER BY key LIMIT ?",
-            (bucket, start, limit))
+            f"SELECT key, size, etag, mtime FROM objects WHERE bucket = ? AND key {op} ? AND key < ? "
+            "ORDER BY key LIMIT ?", (bucket, start, below, limit))
 
     # -- multipart uploads -------------------------------------------------------------------------------
 

@@ -172,6 +172,21 @@ def test_utf8_order_across_pages(s3, bucket):
     assert [k for p in pages for k in keys_of(p)] == sorted(keys, key=lambda k: k.encode("utf-8"))
 
 
+def test_prefix_bound_at_the_edges_of_unicode(s3, bucket):
+    """A prefix's listing ends at the first key past every key it starts (the bound the query uses): right after
+    a prefix whose last character is the largest of its plane, a non-BMP one, or the one before a surrogate."""
+    cases = {"p\U0010ffff": ["p\U0010ffff", "p\U0010ffffz"], "p😀": ["p😀", "p😀/x"],
+             "p\ud7ff": ["p\ud7ff", "p\ud7ffa"], "p/": ["p/a", "p/b/c"]}
+    outside = ["p", "p0", "p😁", "p\ue000", "q", "p\ud7fe"]
+    put_keys(s3, bucket, [k for keys in cases.values() for k in keys] + outside)
+    for prefix, keys in cases.items():
+        assert keys_of(s3.list_objects_v2(Bucket=bucket, Prefix=prefix)) == keys, prefix
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": 1})
+        assert [k for p in pages for k in keys_of(p)] == keys, prefix
+        assert keys_of(s3.list_objects(Bucket=bucket, Prefix=prefix, MaxKeys=1)) == keys[:1], prefix
+
+
 ODD = ["sp ace", "plus+", "pct%41", "amp&", "lt<", "ctrl\x01char", "tab\t", "é/ü", "q?x#y"]
 
 
