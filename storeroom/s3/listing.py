@@ -55,25 +55,25 @@ async def scan(call: S3Call, bucket: str, prefix: str, delimiter: str, start_aft
     position, inclusive = start_after, False
     if prefix > position:
         position, inclusive = prefix, True
+    below = successor(prefix) if prefix else None
     if not delimiter:  # nothing folds: the page is the next max_keys rows under the prefix, and one more tells
-        rows = await call.meta.list_objects(bucket, position, inclusive=inclusive, limit=max_keys + 1,
-                                            below=successor(prefix) if prefix else None)
+        rows = await call.meta.list_objects(bucket, position, inclusive=inclusive, limit=max_keys + 1, below=below)
         page.contents, page.truncated = rows[:max_keys], len(rows) > max_keys
         page.last = page.contents[-1][0] if page.contents else None
         return page
     count = 0
     while True:
-        rows = await call.meta.list_objects(bucket, position, inclusive=inclusive, limit=_BATCH)
+        # at most one row past the page: a common prefix folds rows, but it also re-seeks past them
+        limit = min(_BATCH, max_keys - count + 1)
+        rows = await call.meta.list_objects(bucket, position, inclusive=inclusive, limit=limit, below=below)
         if not rows:
             return page
         for row in rows:
             key = row[0]
-            if not key.startswith(prefix):
-                return page
             if count == max_keys:
                 page.truncated = True
                 return page
-            cut = key.find(delimiter, len(prefix)) if delimiter else -1
+            cut = key.find(delimiter, len(prefix))
             if cut >= 0:
                 common = key[: cut + len(delimiter)]
                 if common > start_after:  # else it was returned on an earlier page
@@ -90,7 +90,7 @@ async def scan(call: S3Call, bucket: str, prefix: str, delimiter: str, start_aft
             count += 1
         else:
             position, inclusive = rows[-1][0], False
-            if len(rows) < _BATCH:
+            if len(rows) < limit:
                 return page
 
 

@@ -111,6 +111,43 @@ def test_list_paging_with_delimiter_counts_prefixes(s3, tree):
     assert all(p["KeyCount"] <= 1 for p in pages)
 
 
+def listing_model(keys: list[str], prefix: str, delimiter: str) -> list[str]:
+    """What a full listing holds, keys and common prefixes in one UTF-8 order, computed the plain way."""
+    entries: list[str] = []
+    for key in sorted(keys, key=lambda k: k.encode()):
+        if not key.startswith(prefix):
+            continue
+        cut = key.find(delimiter, len(prefix)) if delimiter else -1
+        entry = key[: cut + len(delimiter)] if cut >= 0 else key
+        if not entries or entries[-1] != entry:
+            entries.append(entry)
+    return entries
+
+
+def test_pages_match_a_plain_model(s3, bucket):
+    """Random keys over a small alphabet, listed by every prefix, delimiter and page size of a small set (v2 with
+    continuation tokens, v1 with markers): the pages together are the model's entries, each page full but the last."""
+    import random
+    rng = random.Random(14)
+    keys = sorted({"".join(rng.choice("ab/é") for _ in range(rng.randint(1, 6))) for _ in range(90)})
+    put_keys(s3, bucket, keys)
+    for prefix in ("", "a", "a/", "b/é", "é", "zz"):
+        for delimiter in ("", "/", "b", "é/"):
+            expected = listing_model(keys, prefix, delimiter)
+            for size in (1, 3, 7, 1000):
+                pages = list(s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket, Prefix=prefix, Delimiter=delimiter, PaginationConfig={"PageSize": size}))
+                got = [sorted(keys_of(p) + prefixes_of(p), key=lambda e: e.encode()) for p in pages]
+                case = (prefix, delimiter, size)
+                assert [e for page in got for e in page] == expected, case
+                assert all(len(page) == size for page in got[:-1]) and len(got[-1]) <= size, case
+                assert [p["IsTruncated"] for p in pages] == [True] * (len(pages) - 1) + [False], case
+            pages = list(s3.get_paginator("list_objects").paginate(
+                Bucket=bucket, Prefix=prefix, Delimiter=delimiter, PaginationConfig={"PageSize": 3}))
+            got_v1 = sorted((e for p in pages for e in keys_of(p) + prefixes_of(p)), key=lambda e: e.encode())
+            assert got_v1 == expected, (prefix, delimiter, "v1")
+
+
 def test_paginator_over_hundreds_of_keys(s3, bucket):
     keys = [f"many/{i:04d}" for i in range(250)]
     put_keys(s3, bucket, keys)
