@@ -119,7 +119,9 @@ async def _page(call: S3Call, prefix: str, delimiter: str, key_marker: str, vers
     last: tuple[str, str | None] | None = None
     while True:
         restart: tuple[str, int] | None = None
-        async for record in call.meta.scan_versions(call.bucket, start_key, before):
+        # a batch of one past the page's room (a full page then takes one read per table, not two)
+        batch = limit - len(entries) + 1
+        async for record in call.meta.scan_versions(call.bucket, start_key, before, batch=batch):
             key = record.key
             if not key.startswith(prefix):
                 if key > prefix:

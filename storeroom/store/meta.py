@@ -863,10 +863,12 @@ class MetaStore:
             return record
         return await self.db.write(job, serializable=False)
 
-    def scan_versions(self, bucket: str, start_key: str, before_seq: int) -> AsyncIterator[ObjectRecord]:
-        """Every version from a position on, in ListObjectVersions' order (store/versions.py: ``scan``)."""
+    def scan_versions(self, bucket: str, start_key: str, before_seq: int, *,
+                      batch: int = 1000) -> AsyncIterator[ObjectRecord]:
+        """Every version from a position on, in ListObjectVersions' order (store/versions.py: ``scan``), read
+        ``batch`` rows of each table at a time."""
         async def records() -> AsyncIterator[ObjectRecord]:
-            async for row in versions.scan(self.db.read, bucket, start_key, before_seq):
+            async for row in versions.scan(self.db.read, bucket, start_key, before_seq, batch):
                 yield object_from_row(bucket, row)
         return records()
 
