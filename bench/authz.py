@@ -124,8 +124,8 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.authz", description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--requests", type=int, default=2000, help="requests per round and principal")
-    p.add_argument("--request-cpu-us", type=float, default=185.0,
-                   help="server CPU µs of one small GET end to end (bench's get4k CPU table)")
+    p.add_argument("--request-cpu-us", type=float, default=143.0,
+                   help="server CPU µs of one small GET end to end (bench's get4k CPU table; 143 at 7595a06)")
     asyncio.run(run(p.parse_args()))
 
 

@@ -136,6 +136,11 @@ class Policy:
     id: str | None = None
     # action (lower-cased) -> indexes of the statements whose Action/NotAction covers it (filled lazily)
     by_action: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False, compare=False)
+    # the text names s3:ExistingObjectTag: only then does S3 read an object's tags to judge a request
+    names_existing_tags: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names_existing_tags", "existingobjecttag" in self.text.lower())
 
     def statements_for(self, action: str) -> tuple[int, ...]:
         try:

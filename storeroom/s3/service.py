@@ -7,7 +7,6 @@ virtual-hosted style ``bucket.<domain>/key`` when the Host is a subdomain of ``l
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -99,12 +98,12 @@ class S3Call:
 
     async def _policies_read_tags(self, bucket_policy: PolicySource | None) -> bool:
         """Whether a policy in play names s3:ExistingObjectTag (only then are the object's tags read)."""
-        sources = [] if bucket_policy is None else [bucket_policy]
+        if bucket_policy is not None and bucket_policy.policy.names_existing_tags:
+            return True
         principal = self.ctx.principal
-        if principal.type == "IAMUser":
-            policies = await self.s3.authorizer.principal_policies(principal)
-            sources += [*policies.identity, *([policies.boundary] if policies.boundary else [])]
-        return any(_mentions_existing_tags(src.policy.text) for src in sources)
+        if principal.type != "IAMUser":
+            return False
+        return (await self.s3.authorizer.principal_policies(principal)).names_existing_tags
 
     async def _existing_tags(self, resource: str, bucket: str | None) -> dict[str, Sequence[str]]:
         prefix = f"arn:aws:s3:::{bucket}/"
@@ -173,11 +172,6 @@ EXISTING_TAG_ACTIONS = frozenset(a.lower() for a in (
     "s3:GetObjectVersionTagging", "s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:DeleteObjectTagging",
     "s3:DeleteObjectVersionTagging", "s3:PutObjectAcl", "s3:PutObjectVersionAcl", "s3:GetObjectAttributes",
     "s3:GetObjectVersionAttributes", "s3:RestoreObject"))
-
-
-@functools.lru_cache(maxsize=4096)
-def _mentions_existing_tags(text: str) -> bool:
-    return "existingobjecttag" in text.lower()
 
 
 # Condition keys S3 sets from request headers (https://docs.aws.amazon.com/service-authorization/latest/reference/
