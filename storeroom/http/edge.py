@@ -159,7 +159,6 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.timeout_keep_alive = KEEPALIVE_TIMEOUT  # type: ignore[assignment]  # uvicorn arms it after responses
         self._awaiting_head = True      # between requests, or reading a request's header section
         self._head = bytearray()        # the current header section so far (bounded by the limits)
         self._head_timer: asyncio.TimerHandle | None = None
