@@ -143,11 +143,11 @@ def _as_is(value: str) -> str:
     return value
 
 
-def _url_encode(value: str) -> str:
-    return quote(value, safe="/")
-
-
 _URL_AS_IS = re.compile(r"[A-Za-z0-9_.~/-]*")  # what quote(value, safe="/") leaves as it is
+
+
+def _url_encode(value: str) -> str:
+    return value if _URL_AS_IS.fullmatch(value) else quote(value, safe="/")
 
 
 def _encode_all(encode: Encoder, values: list[str]) -> list[str]:

@@ -16,4 +16,5 @@ def test_encoding_many_keys_at_once_equals_quoting_each() -> None:
         if rng.random() < 0.5:  # many pages hold only keys that need no encoding
             keys = [k for k in keys if all(c.isascii() and (c.isalnum() or c in "_.~/-") for c in k)]
         assert _encode_all(_url_encode, keys) == [quote(k, safe="/") for k in keys], keys
+        assert [_url_encode(k) for k in keys] == [quote(k, safe="/") for k in keys], keys
         assert _encode_all(_as_is, keys) == keys
