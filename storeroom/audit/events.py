@@ -28,9 +28,10 @@ What follows AWS, and where it says so:
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
@@ -129,7 +130,14 @@ class Event:
 
 
 def event_time(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    """CloudTrail's eventTime (whole seconds).  The audit writer makes one per event, thousands a second that
+    share a few seconds: each second's text is made once."""
+    return _event_second(math.floor(t))
+
+
+@lru_cache(maxsize=256)
+def _event_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
 
 
 def build(e: Entry, account_id: str, host_id: str) -> Event:

@@ -330,3 +330,14 @@ def test_postgres_audit_version_1_gains_the_postings(tmp_path: Path, postgres: P
             await log.close()
             await meta.close()
     _run(scenario())
+
+
+def test_event_time_is_strftime_of_the_second() -> None:
+    """eventTime texts are cached per second: the same text as strftime for any moment, the last instant of a
+    second and moments before 1970 included."""
+    import random
+    rng = random.Random(14)
+    moments = [0.0, -0.5, 1.9999999, 1764974400.0] + [rng.uniform(-1e9, 4.1e9) for _ in range(20000)]
+    moments += [int(m) + 0.9999999 for m in moments[:500]]
+    for t in moments:
+        assert events.event_time(t) == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)), t
