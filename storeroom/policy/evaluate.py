@@ -105,11 +105,11 @@ class PrincipalPolicies:
     # action (lower-cased) -> plans for the identity policies, the boundary and the session policies
     by_action: dict[str, tuple[_Plan, _Plan | None, _Plan | None]] = field(default_factory=dict, compare=False,
                                                                           repr=False)
-    # an identity policy or the boundary names s3:ExistingObjectTag (decided once, not on every request)
+    # an identity, boundary or session policy names s3:ExistingObjectTag (decided once, not on every request)
     names_existing_tags: bool = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        sources = (*self.identity, *((self.boundary,) if self.boundary is not None else ()))
+        sources = (*self.identity, *((self.boundary,) if self.boundary is not None else ()), *(self.session or ()))
         object.__setattr__(self, "names_existing_tags", any(src.policy.names_existing_tags for src in sources))
 
     def plans(self, action: str) -> tuple[_Plan, _Plan | None, _Plan | None]:

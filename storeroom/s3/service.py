@@ -101,8 +101,9 @@ class S3Call:
         if bucket_policy is not None and bucket_policy.policy.names_existing_tags:
             return True
         principal = self.ctx.principal
-        if principal.type != "IAMUser":
+        if principal.is_root or principal.is_anonymous:  # no identity policies of their own
             return False
+        # a user's policies, or a role session's (the role's and its session policies)
         return (await self.s3.authorizer.principal_policies(principal)).names_existing_tags
 
     async def _existing_tags(self, resource: str, bucket: str | None) -> dict[str, Sequence[str]]:

@@ -218,6 +218,36 @@ def test_abac_with_session_tags(endpoint: str, iam: Any, s3: Any, bucket: str, i
                                                                                    "consumes ")
 
 
+def test_a_role_policy_on_existing_object_tags(endpoint: str, iam: Any, s3: Any, bucket: str,
+                                               iam_user: Callable[..., IamUser], new_role: Callable[..., str]) -> None:
+    """s3:ExistingObjectTag in a role's policy (and in a session policy): the object's tags are read for role
+    sessions as for users."""
+    user = iam_user()
+    arn = f"arn:aws:s3:::{bucket}/*"
+    name = new_role(trust_policy({"Principal": {"AWS": user.arn}, "Action": "sts:AssumeRole"}), inline={
+        "by-tag": policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": arn,
+                          "Condition": {"StringEquals": {"s3:ExistingObjectTag/classification": "public"}}})})
+    s3.put_object(Bucket=bucket, Key="public", Body=b"p", Tagging="classification=public")
+    s3.put_object(Bucket=bucket, Key="secret", Body=b"s", Tagging="classification=secret")
+    sts = user.client("sts")
+    mine = session_client(endpoint, sts.assume_role(RoleArn=role_arn(iam, name), RoleSessionName="tags")["Credentials"])
+    assert mine.get_object(Bucket=bucket, Key="public")["Body"].read() == b"p"
+    with pytest.raises(ClientError) as exc:
+        mine.get_object(Bucket=bucket, Key="secret")
+    assert error(exc)[:2] == (403, "AccessDenied")
+    # a session policy that names the tag narrows a role whose own policy does not
+    wide = new_role(trust_policy({"Principal": {"AWS": user.arn}, "Action": "sts:AssumeRole"}), inline={
+        "read": policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": arn})})
+    narrowed = session_client(endpoint, sts.assume_role(
+        RoleArn=role_arn(iam, wide), RoleSessionName="narrow", Policy=policy(
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": arn,
+             "Condition": {"StringEquals": {"s3:ExistingObjectTag/classification": "public"}}}))["Credentials"])
+    assert narrowed.get_object(Bucket=bucket, Key="public")["Body"].read() == b"p"
+    with pytest.raises(ClientError) as exc:
+        narrowed.get_object(Bucket=bucket, Key="secret")
+    assert error(exc)[:2] == (403, "AccessDenied")
+
+
 # -- session policies, chaining ---------------------------------------------------------------------------------
 
 
