@@ -359,9 +359,14 @@ _OPERATIONS = {
 }
 
 
+_ARN_REQUESTERS = frozenset({"IAMUser", "AssumedRole"})
+
+
 def access_log_line(e: Entry, event: Event, owner_id: str, host_id: str) -> str:
     principal = e.principal
-    requester = {"Root": owner_id, "IAMUser": principal.arn}.get(principal.type, "-")
+    # the account's canonical id for root, the caller's ARN for a user or a role session
+    # (arn:aws:sts::…:assumed-role/role/session), "-" for the anonymous
+    requester = owner_id if principal.type == "Root" else principal.arn if principal.type in _ARN_REQUESTERS else "-"
     operation = _OPERATIONS.get(e.operation or "") or f"REST.{e.method}.{'OBJECT' if e.key is not None else 'BUCKET'}"
     target = e.raw_path + (f"?{e.raw_query}" if e.raw_query else "")
     extra = event.record.get("additionalEventData") or {}

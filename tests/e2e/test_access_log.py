@@ -246,6 +246,44 @@ def iam_user_factory(logging_server: StoreroomServer):  # type: ignore[no-untype
         delete_user_fully(iam, name)
 
 
+def test_a_role_session_is_logged_by_its_assumed_role_arn(logging_server, s3l, buckets) -> None:  # type: ignore[no-untyped-def]
+    """The Requester of a role session's request is its ARN (arn:aws:sts::…:assumed-role/role/session), as for
+    an IAM user its user ARN."""
+    import boto3
+
+    from tests.conftest import REGION
+    from tests.e2e.iam_cleanup import delete_role_fully, delete_user_fully
+    endpoint = logging_server.endpoint
+    account = _account(endpoint)
+    source, target = _bucket(s3l, buckets), _bucket(s3l, buckets)
+    s3l.put_bucket_policy(Bucket=target, Policy=delivery_policy(target, source, account))
+    _enable(s3l, source, target)
+    iam = make_client(endpoint, service="iam")
+    user_name, role_name = unique_name("caller"), unique_name("logged-role")
+    user_arn = iam.create_user(UserName=user_name)["User"]["Arn"]
+    try:
+        key = iam.create_access_key(UserName=user_name)["AccessKey"]
+        iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"}]}))
+        iam.attach_role_policy(RoleName=role_name, PolicyArn=S3_FULL)
+        sts = make_client(endpoint, service="sts", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+        answer = sts.assume_role(RoleArn=iam.get_role(RoleName=role_name)["Role"]["Arn"], RoleSessionName="nightly")
+        creds = answer["Credentials"]
+        session = boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
+                               aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                               aws_session_token=creds["SessionToken"])
+        session.put_object(Bucket=source, Key="by-role", Body=b"r")
+        lines = _delivered(s3l, target, "logs/", 1)
+        records = [r for r in map(RECORD.match, lines) if r is not None and r["operation"] == "REST.PUT.OBJECT"]
+        assert len(records) == 1, lines
+        record = records[0]
+        assert record["requester"] == answer["AssumedRoleUser"]["Arn"]
+        assert record["requester"].startswith(f"arn:aws:sts::{account}:assumed-role/{role_name}/nightly")
+    finally:
+        delete_role_fully(iam, role_name)
+        delete_user_fully(iam, user_name)
+
+
 def test_no_logging_configuration_is_an_empty_status(s3l, buckets) -> None:  # type: ignore[no-untyped-def]
     source = _bucket(s3l, buckets)
     assert "LoggingEnabled" not in s3l.get_bucket_logging(Bucket=source)
