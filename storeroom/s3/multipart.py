@@ -15,6 +15,7 @@ from storeroom.randomness import random_urlsafe
 from storeroom.s3 import object_lock, xml
 from storeroom.s3.acl import object_write_acl
 from storeroom.s3.lifecycle import abort_headers
+from storeroom.s3.listing import successor
 from storeroom.s3.objects import checksum_headers, copy_source, object_headers
 from storeroom.s3.owner import owner_xml
 from storeroom.s3.tagging import header_tags
@@ -228,8 +229,8 @@ async def list_multipart_uploads(call: S3Call) -> Response:
     upload_id_marker = args.get("upload-id-marker", "") if key_marker else ""
     max_uploads = _int_arg(call, "max-uploads", 1000, 1000)
     delimiter = args.get("delimiter", "")
-    uploads, prefixes, truncated = await _uploads_page(call, prefix, delimiter, key_marker, upload_id_marker,
-                                                       max_uploads)
+    uploads, prefixes, last, truncated = await _uploads_page(call, prefix, delimiter, key_marker, upload_id_marker,
+                                                             max_uploads)
     owner = owner_xml(call)
     entries = "".join(
         "<Upload>" + xml.tag("Key", u.key) + xml.tag("UploadId", u.upload_id)
@@ -241,8 +242,8 @@ async def list_multipart_uploads(call: S3Call) -> Response:
     inner = (
         xml.tag("Bucket", call.bucket) + xml.tag("KeyMarker", key_marker) + xml.tag("UploadIdMarker",
                                                                                    upload_id_marker)
-        + (xml.tag("NextKeyMarker", uploads[-1].key) + xml.tag("NextUploadIdMarker", uploads[-1].upload_id)
-           if truncated and uploads else "")
+        + (xml.tag("NextKeyMarker", last[0]) + xml.tag("NextUploadIdMarker", last[1])
+           if truncated and last is not None else "")
         + xml.tag("Prefix", prefix) + (xml.tag("Delimiter", delimiter) if delimiter else "")
         + xml.tag("MaxUploads", max_uploads) + xml.tag("IsTruncated", truncated)
         + entries + "".join(f"<CommonPrefixes>{xml.tag('Prefix', p)}</CommonPrefixes>" for p in prefixes)
@@ -250,24 +251,42 @@ async def list_multipart_uploads(call: S3Call) -> Response:
     return Response(200, list(XML_HEADERS), xml.document("ListMultipartUploadsResult", inner))
 
 
+_UPLOADS_BATCH = 1000
+
+
 async def _uploads_page(call: S3Call, prefix: str, delimiter: str, key_marker: str, upload_id_marker: str,
-                        max_uploads: int) -> tuple[list[Upload], list[str], bool]:
-    """Uploads and common prefixes (each counting once towards ``max_uploads``), and whether truncated."""
+                        max_uploads: int) -> tuple[list[Upload], list[str], tuple[str, str] | None, bool]:
+    """Uploads and common prefixes (each counting once towards ``max_uploads``), the (key, upload id) of the page's
+    last entry (a common prefix's id is empty: it is the next page's key-marker), and whether truncated.  Read as
+    the object listings are: bounded by the prefix, at most one upload past the page, past a common prefix at once
+    (and one at or before ``key-marker`` was on an earlier page)."""
     assert call.bucket is not None
     uploads: list[Upload] = []
     prefixes: list[str] = []
-    # In-progress uploads are few; scanning them in one query keeps this simple.
-    for upload in await call.meta.list_uploads(call.bucket, prefix, key_marker, upload_id_marker, 100_000):
-        cut = upload.key.find(delimiter, len(prefix)) if delimiter else -1
-        if cut >= 0:
-            common = upload.key[: cut + len(delimiter)]
-            if prefixes and prefixes[-1] == common:
-                continue
+    last: tuple[str, str] | None = None
+    below = successor(prefix) if prefix else None
+    marker, id_marker = key_marker, upload_id_marker
+    while True:
+        limit = min(_UPLOADS_BATCH, max_uploads - len(uploads) - len(prefixes) + 1)
+        batch = await call.meta.list_uploads(call.bucket, prefix, marker, id_marker, limit, below=below)
+        for upload in batch:
             if len(uploads) + len(prefixes) == max_uploads:
-                return uploads, prefixes, True
-            prefixes.append(common)
-            continue
-        if len(uploads) + len(prefixes) == max_uploads:
-            return uploads, prefixes, True
-        uploads.append(upload)
-    return uploads, prefixes, False
+                return uploads, prefixes, last, True
+            cut = upload.key.find(delimiter, len(prefix)) if delimiter else -1
+            if cut < 0:
+                uploads.append(upload)
+                last = (upload.key, upload.upload_id)
+                continue
+            common = upload.key[: cut + len(delimiter)]
+            if common > key_marker:
+                prefixes.append(common)
+                last = (common, "")
+            after = successor(common)
+            if after is None:
+                return uploads, prefixes, last, False
+            marker, id_marker = after, ""  # key >= after: past every upload under the common prefix
+            break
+        else:
+            if len(batch) < limit:
+                return uploads, prefixes, last, False
+            marker, id_marker = batch[-1].key, batch[-1].upload_id

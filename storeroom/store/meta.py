@@ -907,12 +907,15 @@ class MetaStore:
         return None if row is None else _upload_from_row(row)
 
     async def list_uploads(self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str,
-                           limit: int) -> list[Upload]:
-        """Uploads after (key_marker, upload_id_marker) in (key, upload id) order; ids sort by creation time."""
+                           limit: int, below: str | None = None) -> list[Upload]:
+        """Uploads after (key_marker, upload_id_marker) in (key, upload id) order, with keys under ``prefix`` (and
+        before ``below``, its successor, if given); ids sort by creation time."""
+        bound = "" if below is None else "key < ? AND "
         rows = await self.db.read.all(
-            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key >= ? AND (key > ? OR (key = ? AND "
+            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key >= ? AND {bound}(key > ? OR (key = ? AND "
             f"upload_id > ?)) ORDER BY key, upload_id LIMIT ?",
-            (bucket, max(prefix, key_marker), key_marker, key_marker, upload_id_marker, limit))
+            (bucket, max(prefix, key_marker), *(() if below is None else (below,)), key_marker, key_marker,
+             upload_id_marker, limit))
         return [_upload_from_row(r) for r in rows if r[2].startswith(prefix)]
 
     async def put_part(self, upload_id: str, part: Part) -> tuple[bool, str | None]:

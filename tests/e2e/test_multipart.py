@@ -205,6 +205,41 @@ def test_list_multipart_uploads_prefix(s3, bucket):
     assert [p["Prefix"] for p in delimited.get("CommonPrefixes", [])] == ["img/", "logs/"]
 
 
+def test_list_multipart_uploads_pages_match_a_plain_model(s3, bucket):
+    """Uploads of random keys (some keys twice) listed by every prefix, delimiter and page size of a set through
+    boto3's paginator (KeyMarker / UploadIdMarker): the pages together are the model's entries, in order, each
+    page full but the last. A page ending in a common prefix names it as NextKeyMarker, and the next page goes on
+    past it (before, such a page had no NextKeyMarker and the listing stopped there)."""
+    import random
+    rng = random.Random(14)
+    keys = ["".join(rng.choice("ab/é") for _ in range(rng.randint(1, 5))) for _ in range(40)]
+    keys += keys[:6]  # a second upload of some keys
+    made = [(k, s3.create_multipart_upload(Bucket=bucket, Key=k)["UploadId"]) for k in keys]
+    made.sort(key=lambda u: (u[0].encode(), u[1]))
+    for prefix in ("", "a", "a/", "é", "zz"):
+        for delimiter in ("", "/", "b"):
+            expected: list[tuple[str, str]] = []
+            for key, upload_id in made:
+                if not key.startswith(prefix):
+                    continue
+                cut = key.find(delimiter, len(prefix)) if delimiter else -1
+                entry = (key[: cut + len(delimiter)], "") if cut >= 0 else (key, upload_id)
+                if entry[1] or not expected or expected[-1] != entry:
+                    expected.append(entry)
+            for size in (1, 3, 1000):
+                pages = list(s3.get_paginator("list_multipart_uploads").paginate(
+                    Bucket=bucket, Prefix=prefix, Delimiter=delimiter, PaginationConfig={"PageSize": size}))
+                got = [sorted([(u["Key"], u["UploadId"]) for u in p.get("Uploads", [])]
+                              + [(c["Prefix"], "") for c in p.get("CommonPrefixes", [])],
+                              key=lambda e: (e[0].encode(), e[1])) for p in pages]
+                case = (prefix, delimiter, size)
+                assert [e for page in got for e in page] == expected, case
+                assert all(len(page) == size for page in got[:-1]), case
+                assert [p["IsTruncated"] for p in pages] == [True] * (len(pages) - 1) + [False], case
+    for key, upload_id in made:
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+
+
 def test_upload_part_copy_with_range(s3, bucket):
     source = random_bytes(PART + 1000)
     s3.put_object(Bucket=bucket, Key="source", Body=source)
