@@ -153,7 +153,11 @@ def test_share_a_presigned_url(root_page, s3c) -> None:
     stamp = query["X-Amz-Date"]
     from datetime import datetime, timedelta
     earlier = (datetime.strptime(stamp, "%Y%m%dT%H%M%SZ") - timedelta(minutes=16)).strftime("%Y%m%dT%H%M%SZ")
-    expired = requests.get(url.replace(f"X-Amz-Date={stamp}", f"X-Amz-Date={earlier}"), timeout=10)
+    moved = url.replace(f"X-Amz-Date={stamp}", f"X-Amz-Date={earlier}")
+    # within 16 minutes after midnight (UTC) the earlier time is the day before: the credential's scope date moves
+    # with it, or the request is refused for the mismatch (400) before its time is looked at
+    moved = moved.replace(f"%2F{stamp[:8]}%2F", f"%2F{earlier[:8]}%2F")
+    expired = requests.get(moved, timeout=10)
     assert expired.status_code == 403 and "Request has expired" in expired.text
     page.get_by_label("Time interval until the presigned URL expires")  # still on the page: no secret in a URL
     assert "X-Amz" not in page.url
