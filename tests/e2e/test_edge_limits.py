@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -212,43 +213,43 @@ def test_over_the_connection_cap_requests_get_slow_down(srv: StoreroomServer) ->
         assert responses(read_all(sock))[0][0] == 200
 
 
-def test_a_client_that_stops_reading_is_cut(srv: StoreroomServer) -> None:
+@contextmanager
+def large_object_get(srv: StoreroomServer, bucket: str, size: int, rcvbuf: int) -> Iterator[socket.socket]:
+    """A socket with a small receive buffer that has just asked for a ``size``-byte object (made in ``bucket`` for
+    the test and removed after it, with the client whose pooled connections would count against the cap)."""
     s3 = make_client(srv.endpoint)
-    s3.create_bucket(Bucket="slow-reader")
-    size = 32 << 20
-    s3.put_object(Bucket="slow-reader", Key="big", Body=b"z" * size)
-    url = s3.generate_presigned_url("get_object", Params={"Bucket": "slow-reader", "Key": "big"})
-    path = url.split(str(srv.port), 1)[1]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="big", Body=b"z" * size)
+    path = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "big"}).split(str(srv.port), 1)[1]
     sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.settimeout(10)
-    sock.connect(("127.0.0.1", srv.port))
-    with sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n".encode())
+    try:
+        with sock:
+            sock.connect(("127.0.0.1", srv.port))
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n".encode())
+            yield sock
+    finally:
+        s3.delete_object(Bucket=bucket, Key="big")
+        s3.delete_bucket(Bucket=bucket)
+        s3.close()
+
+
+def test_a_client_that_stops_reading_is_cut(srv: StoreroomServer) -> None:
+    size = 32 << 20
+    with large_object_get(srv, "slow-reader", size, 4096) as sock:
         time.sleep(4)  # STOREROOM_SEND_TIMEOUT is 2 s
         received = len(read_all(sock))
     assert received < size
-    s3.delete_object(Bucket="slow-reader", Key="big")
-    s3.delete_bucket(Bucket="slow-reader")
 
 
 def test_a_response_longer_than_the_keep_alive_timeout_is_not_cut(srv: StoreroomServer) -> None:
     """The idle timer fires while a response is still being sent (read slowly for ~3 s, the timeout is 1.5 s;
     the kernel's buffers hold at most 4 MiB of it): the connection is busy, not idle, so the timer waits; once
     the response is done the connection is idle and closed one timeout later."""
-    s3 = make_client(srv.endpoint)
-    s3.create_bucket(Bucket="long-answer")
     size = 12 << 20
-    s3.put_object(Bucket="long-answer", Key="big", Body=b"y" * size)
-    url = s3.generate_presigned_url("get_object", Params={"Bucket": "long-answer", "Key": "big"})
-    path = url.split(str(srv.port), 1)[1]
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    sock.settimeout(10)
-    sock.connect(("127.0.0.1", srv.port))
-    with sock:
-        started = time.monotonic()
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n".encode())
+    with large_object_get(srv, "long-answer", size, 65536) as sock:
+        started = time.monotonic()  # the request was just sent
         data = b""
         while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < size:
             chunk = sock.recv(65536)
@@ -260,9 +261,6 @@ def test_a_response_longer_than_the_keep_alive_timeout_is_not_cut(srv: Storeroom
         assert data.startswith(b"HTTP/1.1 200")
         assert read_all(sock) == b""
         assert time.monotonic() - done < 5
-    s3.delete_object(Bucket="long-answer", Key="big")
-    s3.delete_bucket(Bucket="long-answer")
-    s3.close()  # its pooled connections would count against the cap of the tests that follow
 
 
 @pytest.mark.parametrize("raw", [
