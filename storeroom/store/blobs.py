@@ -317,19 +317,19 @@ class BlobWriter:
             if len(self._buffer) < WRITE_BUFFER:
                 return
             buffer, self._buffer = self._buffer, bytearray()
-        await self._drain()
+        await self._drain(lanes.MD5_BEHIND)
         hashers = self.hashers
         if self._md5 is not None:
             self._md5.start(buffer)
             hashers = self._rest
         self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._chunk_sync, buffer, hashers)
 
-    async def _drain(self) -> None:
+    async def _drain(self, behind: int = 0) -> None:
         if self._in_flight is not None:
             in_flight, self._in_flight = self._in_flight, None
             await in_flight
         if self._md5 is not None:
-            await self._md5.wait()
+            await self._md5.wait(behind)
 
     async def commit(self, check: Callable[[], None] | None = None,
                      tail: Callable[[], bytes | bytearray] | None = None) -> None:

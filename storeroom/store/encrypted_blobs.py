@@ -305,7 +305,7 @@ class EncryptingWriter:
         self.size += len(data)
         self._buffer += data
         if len(self._buffer) >= CHUNK:
-            await self._drain()
+            await self._drain(lanes.MD5_BEHIND)
             buffer, self._buffer = self._buffer, bytearray()
             hashers = self._hashers
             if self._md5 is not None:
@@ -313,14 +313,14 @@ class EncryptingWriter:
                 hashers = self._rest
             self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._process, buffer, hashers)
 
-    async def _drain(self) -> None:
+    async def _drain(self, behind: int = 0) -> None:
         if self._in_flight is not None:
             in_flight, self._in_flight = self._in_flight, None
             sealed = await in_flight
             if sealed:
                 await self._inner.write(sealed)
         if self._md5 is not None:
-            await self._md5.wait()
+            await self._md5.wait(behind)
 
     async def commit(self, check: Callable[[], None] | None = None,
                      tail: Callable[[], bytes | bytearray] | None = None) -> None:
