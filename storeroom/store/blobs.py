@@ -291,7 +291,7 @@ class BlobWriter:
     the payload SHA-256, x-amz-checksum-*) are fed the same bytes there, a megabyte at a time: hashlib
     releases the GIL, so hashing uses another core.  One megabyte is hashed and written while the next one
     is received (double buffering); the MD5 of a whole megabyte runs on a task of its own beside the one that
-    feeds the other hashers and writes (storeroom/store/lanes.py), each lane one task at a time, in order.
+    feeds the other hashers and writes (storeroom/store/lanes.py), in order, up to one megabyte behind.
     """
 
     def __init__(self, store: BlobStore, blob_id: str, hashers: Sequence[Hasher] = ()) -> None:

@@ -276,8 +276,8 @@ class EncryptedBlobs:
 
 class EncryptingWriter:
     """Feeds the request's hashers the plaintext, seals it in segments (on the thread pool a megabyte at a
-    time, while the store below writes the megabyte before, and the megabyte's MD5 runs on a task of its own:
-    storeroom/store/lanes.py), and writes the sealed bytes below."""
+    time, while the store below writes the megabyte before, and the MD5 runs on a lane of its own, up to a
+    megabyte behind: storeroom/store/lanes.py), and writes the sealed bytes below."""
 
     def __init__(self, layer: EncryptedBlobs, inner: Writer, hashers: Sequence[Hasher]) -> None:
         self.size = 0
