@@ -130,11 +130,15 @@ def _verified_checksum(algorithm: str, computed: str, expected: str | None, trai
 
 
 async def copy_range(call: S3Call, source: ObjectRecord, start: int, end: int,
-                     algorithm: str | None, part: tuple[str, int] | None = None) -> Received:
-    """Copies bytes [start, end) of ``source`` into a new blob (``part``: as for :func:`receive_body`)."""
+                     algorithm: str | None, part: tuple[str, int] | None = None,
+                     known_md5: bytes | None = None) -> Received:
+    """Copies bytes [start, end) of ``source`` into a new blob (``part``: as for :func:`receive_body`).
+    ``known_md5``: the MD5 of those bytes, known already (then not computed again)."""
     md5 = hashlib.md5()
     checksum = Checksum(algorithm) if algorithm else None
-    hashers: list[Hasher] = [md5] if checksum is None else [md5, checksum]
+    hashers: list[Hasher] = [] if known_md5 is not None else [md5]
+    if checksum is not None:
+        hashers.append(checksum)
     writer = call.blobs.new_writer(hashers, end - start) if part is None else call.blobs.part_writer(
         part[0], part[1], hashers, end - start)
     try:
@@ -154,4 +158,4 @@ async def copy_range(call: S3Call, source: ObjectRecord, start: int, end: int,
     stored = None
     if checksum is not None and algorithm is not None:
         stored = {"algorithm": algorithm, "value": checksum.b64digest(), "type": "FULL_OBJECT"}
-    return Received(writer.blob_id, writer.size, md5.digest(), stored)
+    return Received(writer.blob_id, writer.size, md5.digest() if known_md5 is None else known_md5, stored)

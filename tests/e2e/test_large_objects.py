@@ -85,9 +85,29 @@ def test_large_put_wrong_checksum_stores_nothing(client) -> None:  # type: ignor
 
 
 def test_large_copy(client) -> None:  # type: ignore[no-untyped-def]
+    """A single-part source's copy keeps its ETag (not hashed again); its checksum is computed from the bytes."""
     s3, bucket = client
     data = body(4)
     s3.put_object(Bucket=bucket, Key="source", Body=data)
-    resp = s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "source"})
+    resp = s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "source"},
+                          ChecksumAlgorithm="SHA256")
     assert resp["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
-    assert s3.get_object(Bucket=bucket, Key="copy")["Body"].read() == data
+    assert resp["CopyObjectResult"]["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(data).digest()).decode()
+    got = s3.get_object(Bucket=bucket, Key="copy", ChecksumMode="ENABLED")
+    assert got["Body"].read() == data
+    assert got["ChecksumSHA256"] == resp["CopyObjectResult"]["ChecksumSHA256"]
+
+
+def test_large_copy_of_a_multipart_object_is_hashed(client) -> None:  # type: ignore[no-untyped-def]
+    """A multipart source's ETag is not the MD5 of its bytes: the copy, one object, gets the MD5 of the bytes."""
+    s3, bucket = client
+    parts = [body(5, 5 * MiB), body(6, MiB + 7)]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="parted")["UploadId"]
+    etags = [s3.upload_part(Bucket=bucket, Key="parted", UploadId=upload, PartNumber=n, Body=part)["ETag"]
+             for n, part in enumerate(parts, 1)]
+    s3.complete_multipart_upload(Bucket=bucket, Key="parted", UploadId=upload, MultipartUpload={
+        "Parts": [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, 1)]})
+    assert s3.head_object(Bucket=bucket, Key="parted")["ETag"].endswith('-2"')
+    resp = s3.copy_object(Bucket=bucket, Key="parted-copy", CopySource={"Bucket": bucket, "Key": "parted"})
+    assert resp["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(b"".join(parts)).hexdigest()}"'
+    assert s3.get_object(Bucket=bucket, Key="parted-copy")["Body"].read() == b"".join(parts)
