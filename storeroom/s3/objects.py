@@ -493,7 +493,7 @@ async def copy_object(call: S3Call, attempts: int = 3) -> Response:
             call._bucket_record = None  # the bucket may have become versioned: look again
             return await copy_object(call, attempts - 1)
     else:
-        received = await copy_range(call, source, 0, source.size, algorithm, known_md5=_content_md5(source))
+        received = await _copy_whole(call, source, algorithm)
         record = _copied_record(call, received, stored)
         record.tags, record.acl = tags, acl
         object_lock.apply(record, lock)
@@ -503,6 +503,24 @@ async def copy_object(call: S3Call, attempts: int = 3) -> Response:
                         + checksum_elements(record.checksum))
     return Response(200, [("content-type", "application/xml"), *checksum_headers(record.checksum), *source_headers,
                           *written_headers(bucket, record)], body)
+
+
+async def _copy_whole(call: S3Call, source: ObjectRecord, algorithm: str) -> Received:
+    """CopyObject's bytes.  A source of one blob whose ETag and checksum the copy keeps (not uploaded in parts;
+    a whole-object checksum of the algorithm the copy gets) is copied by the blob store without reading it
+    (``Blobs.copy_blob``: the kernel copies the file, still encrypted); anything else is read and written."""
+    md5 = _content_md5(source)
+    checksum = source.checksum
+    if (md5 is not None and len(source.blobs) == 1 and checksum is not None
+            and checksum.get("algorithm") == algorithm and checksum.get("type", "FULL_OBJECT") == "FULL_OBJECT"):
+        blob_id, size = source.blobs[0]
+        try:
+            new_id = await call.blobs.copy_blob(blob_id, size)
+        except FileNotFoundError:  # the source was deleted or overwritten since it was looked up
+            raise AwsError("NoSuchKey", Key=source.key) from None
+        if new_id is not None:
+            return Received(new_id, size, md5, dict(checksum))
+    return await copy_range(call, source, 0, source.size, algorithm, known_md5=md5)
 
 
 def _content_md5(source: ObjectRecord) -> bytes | None:

@@ -100,6 +100,11 @@ class Blobs(Protocol):
         """Copy a blob in from a file, under the same id, verified (``storeroom migrate-blobs``); False when it
         is already here with the same bytes."""
 
+    async def copy_blob(self, blob_id: str, size: int) -> str | None:
+        """A new, durable blob with the stored bytes of ``blob_id`` (``size`` bytes as stored), copied without
+        passing them through this process; its id, or None when this store cannot (the caller then reads and
+        writes them).  FileNotFoundError when ``blob_id`` is gone."""
+
     async def prepare(self, account_id: str) -> None:
         """At start, before serving: check the store answers, and that it belongs to this account."""
 

@@ -1,5 +1,6 @@
 """Encryption at rest (SSE-S3): a layer over any blob store (storeroom/store/blob_backend.py) that stores every
-new blob sealed in segments (storeroom/store/segments.py) under a data key of its own.
+new blob sealed in segments (storeroom/store/segments.py) under a data key of its own (a CopyObject's copy of the
+stored bytes, under its source's: the same ciphertext).
 
 Why a layer over the blob interface: the local folder, a shared folder and an S3 backend are all covered by the
 same code, and none of them ever sees a plaintext byte.  The handlers keep seeing plaintext sizes and offsets:
@@ -160,6 +161,10 @@ class EncryptedBlobs:
     # -- reading -----------------------------------------------------------------------------------------
 
     async def keys_of(self, blob_ids: Iterable[str]) -> dict[str, AESGCM | None]:
+        keys = await self._raw_keys(blob_ids)
+        return {blob_id: None if key is None else AESGCM(key) for blob_id, key in keys.items()}
+
+    async def _raw_keys(self, blob_ids: Iterable[str]) -> dict[str, bytes | None]:
         cache = self._cache
         keys: dict[str, bytes | None] = {}
         missing: list[str] = []
@@ -175,7 +180,7 @@ class EncryptedBlobs:
                 key = None if row is None else self.keyring.unwrap(row[0], row[1], blob_id)
                 keys[blob_id] = key
                 self._remember(blob_id, key)
-        return {blob_id: None if key is None else AESGCM(key) for blob_id, key in keys.items()}
+        return keys
 
     def _remember(self, blob_id: str, key: bytes | None) -> None:
         cache = self._cache
@@ -250,6 +255,19 @@ class EncryptedBlobs:
         return _Decrypting(pieces).stream(read)
 
     # -- the rest: the store below's ---------------------------------------------------------------------
+
+    async def copy_blob(self, blob_id: str, size: int) -> str | None:
+        """A copy of a blob's sealed bytes under the same data key (``size``: plaintext bytes).  The copy holds
+        the same plaintext sealed with the same key and nonces, so it is the same ciphertext: no (key, nonce)
+        pair seals two different plaintexts.  Its key row, wrapped for the new id, goes in with the row that
+        refers to it, as a written blob's.  A blob in clear while encryption is on is not copied as it is."""
+        key = (await self._raw_keys((blob_id,)))[blob_id]
+        if key is None:
+            return None if self.encrypt else await self.inner.copy_blob(blob_id, size)
+        new_id = await self.inner.copy_blob(blob_id, segments.sealed_size(size))
+        if new_id is not None:
+            self._written(new_id, key)
+        return new_id
 
     async def import_blob(self, blob_id: str, source_path: str, size: int) -> bool:
         return await self.inner.import_blob(blob_id, source_path, size)

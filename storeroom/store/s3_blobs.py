@@ -253,6 +253,9 @@ class S3BlobStore:
 
     # -- migration ---------------------------------------------------------------------------------------
 
+    async def copy_blob(self, blob_id: str, size: int) -> str | None:
+        return None  # not yet: the backend's own CopyObject would do it; the caller reads and writes instead
+
     async def import_blob(self, blob_id: str, source_path: str, size: int) -> bool:
         """Copy a blob in from a file as the object ``<prefix><id>`` (storeroom/store/blob_migration.py); False
         when it is there already with the same size and MD5.  Sent with Content-MD5, checked against the ETag."""

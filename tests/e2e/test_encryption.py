@@ -4,6 +4,7 @@ key rotation (also killed mid-way), kill -9 during encrypted writes."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import signal
@@ -407,3 +408,38 @@ def test_rotate_with_the_key_in_the_environment(tmp_path: Path) -> None:
     with pytest.raises(Exception):  # noqa: B017, PT011 - the server exits at start
         stale.start()
     stale.stop()
+
+
+@pytest.mark.parametrize("encryption", ["on", "off"])
+def test_a_large_copy_is_the_same_stored_bytes_and_outlives_its_source(tmp_path: Path, encryption: str) -> None:
+    """CopyObject of a one-blob object copies the stored file as it is (still sealed, under the same data key,
+    whose row is stored for the new blob): the two files are byte for byte alike, no plaintext reaches the
+    disk, and the copy reads back after its source is deleted and the server restarted (no key cache)."""
+    data_dir = tmp_path / "data"
+    marker = b"COPIED-" + os.urandom(6).hex().encode()
+    srv = StoreroomServer(data_dir, extra_args=["--encryption", encryption])
+    srv.start()
+    try:
+        s3 = make_client(srv.endpoint)
+        s3.create_bucket(Bucket="copies")
+        data = pattern(3 * MiB + 777, marker)
+        put = s3.put_object(Bucket="copies", Key="source", Body=data)
+        copied = s3.copy_object(Bucket="copies", Key="copy",
+                                CopySource={"Bucket": "copies", "Key": "source"})["CopyObjectResult"]
+        assert copied["ETag"] == put["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+        algorithm = next(k for k in put if k.startswith("Checksum") and k != "ChecksumType")  # the SDK's CRC
+        assert copied[algorithm] == put[algorithm]
+        stored = sorted(p.read_bytes() for p in (data_dir / "blobs").rglob("*") if p.is_file()
+                        and p.stat().st_size >= len(data))
+        assert len(stored) == 2 and stored[0] == stored[1]
+        assert (files_containing(data_dir / "blobs", marker) == []) == (encryption == "on")
+        s3.delete_object(Bucket="copies", Key="source")
+        srv.stop()
+        srv.start()
+        s3 = make_client(srv.endpoint)
+        got = s3.get_object(Bucket="copies", Key="copy", ChecksumMode="ENABLED")
+        assert got["Body"].read() == data
+        assert got["ETag"] == put["ETag"] and got[algorithm] == put[algorithm]
+        assert s3.get_object(Bucket="copies", Key="copy", Range="bytes=65530-65545")["Body"].read() == data[65530:65546]
+    finally:
+        srv.stop()
