@@ -529,9 +529,8 @@ def _content_md5(source: ObjectRecord) -> bytes | None:
     "The source and destination ETag is identical for a successfully copied non-multipart object" (CopyObjectResult's
     ETag in AWS's S3 API model, as earlier botocore releases documented it; https://docs.rs/rusoto_s3/0.48.0/
     rusoto_s3/struct.CopyObjectResult.html quotes it): the copy takes the source's ETag instead of hashing
-    every byte again.  MD5 is a large copy's slowest stage (one core's ~700 MiB/s); the
-    copy's checksum is still computed from the bytes as they are written.  A multipart source's ETag is not an
-    MD5 of its bytes: its copy is one object, whose ETag is hashed."""
+    every byte again (MD5 is a large copy's slowest stage: one core's ~700 MiB/s).  A multipart source's ETag is
+    not an MD5 of its bytes: its copy is one object, whose ETag is hashed."""
     etag = source.etag
     if source.parts or len(etag) != 32:
         return None

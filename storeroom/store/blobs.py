@@ -478,7 +478,7 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
 
 def _copy_all(source: int, dest: int, size: int) -> None:
     """``size`` bytes from ``source`` to ``dest``: ``copy_file_range`` where the kernel has it for these files,
-    else read and write; each megabyte's writeback started at once, as a written blob's."""
+    else read and write; each piece's writeback started at once, as a written blob's."""
     copied = 0
     if hasattr(os, "copy_file_range"):
         try:
