@@ -101,23 +101,38 @@ class RangeOpener:
         return stored_span(self.size, self._first, self._last)
 
     def feed(self, data: bytes | bytearray | memoryview) -> bytes:
-        self._buffer += data
+        """The plaintext of the segments ``data`` completes.  Whole segments are opened where they lie in
+        ``data``; only a segment cut by a chunk's end is kept back (copied) until the next chunk completes it."""
         out: list[bytes] = []
-        while self._index < self._last:
-            final = self._index == self._count - 1
-            want = sealed_size(self.size) - self._index * SEALED if final else SEALED
-            if len(self._buffer) < want:
-                break
-            plain = open_segment(self._aead, self._index, final, memoryview(self._buffer)[:want])
-            del self._buffer[:want]
-            self._index += 1
-            if self._skip:
-                plain, self._skip = plain[self._skip:], 0
-            if len(plain) > self._left:
-                plain = plain[:self._left]
-            self._left -= len(plain)
-            out.append(plain)
-        return b"".join(out)
+        view = memoryview(data)
+        if self._buffer and self._index < self._last:
+            take = self._want() - len(self._buffer)
+            self._buffer += view[:take]
+            view = view[take:]
+            if len(self._buffer) < self._want():
+                return b""
+            self._open(memoryview(self._buffer), out)
+            self._buffer = bytearray()
+        while self._index < self._last and view.nbytes >= (want := self._want()):
+            self._open(view[:want], out)
+            view = view[want:]
+        if view.nbytes:
+            self._buffer += view  # a segment's beginning, or bytes past the range (finish() refuses those)
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def _want(self) -> int:
+        """The stored size of the next segment."""
+        return sealed_size(self.size) - self._index * SEALED if self._index == self._count - 1 else SEALED
+
+    def _open(self, sealed: memoryview, out: list[bytes]) -> None:
+        plain = open_segment(self._aead, self._index, self._index == self._count - 1, sealed)
+        self._index += 1
+        if self._skip:
+            plain, self._skip = plain[self._skip:], 0
+        if len(plain) > self._left:
+            plain = plain[:self._left]
+        self._left -= len(plain)
+        out.append(plain)
 
     def finish(self) -> None:
         if self._index < self._last or self._buffer:
