@@ -273,8 +273,11 @@ def test_a_role_session_is_logged_by_its_assumed_role_arn(logging_server, s3l, b
                                aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                                aws_session_token=creds["SessionToken"])
         session.put_object(Bucket=source, Key="by-role", Body=b"r")
-        lines = _delivered(s3l, target, "logs/", 1)
-        records = [r for r in map(RECORD.match, lines) if r is not None and r["operation"] == "REST.PUT.OBJECT"]
+        # the PutBucketLogging line may be delivered a batch ahead of the PUT's: wait for the PUT's
+        deadline, records, lines = time.monotonic() + 30, [], []
+        while not records and time.monotonic() < deadline:
+            lines = _delivered(s3l, target, "logs/", 1)
+            records = [r for r in map(RECORD.match, lines) if r is not None and r["operation"] == "REST.PUT.OBJECT"]
         assert len(records) == 1, lines
         record = records[0]
         assert record["requester"] == answer["AssumedRoleUser"]["Arn"]
