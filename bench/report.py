@@ -41,6 +41,7 @@ GOALS: dict[str, Goal] = {
     "list10k": Goal("ListObjectsV2, {keys} keys, full pagination", min_ratio=1.0),
     "put64m": Goal("{large} PUT (streamed)", vs_disk=0.8),
     "get64m": Goal("{large} GET (streamed)", min_ratio=1.0),
+    "copy64m": Goal("{large} CopyObject (the server copies)"),
     "rss1g": Goal("RSS growth during {rss} PUT", higher_is_better=False, max_value=32.0),
     "disk": Goal("disk write+fsync ({large}, 1 MiB writes)"),
 }
@@ -206,7 +207,8 @@ def _cpu_table(table: dict[str, dict[str, Cell]], targets: list[str], verdicts: 
     for v in verdicts:
         w = v["workload"]
         cells = table[w]
-        per = {"list10k": "page", "put64m": "object", "get64m": "object", "rss1g": "object"}.get(w, "request")
+        per = {"list10k": "page", "put64m": "object", "get64m": "object", "copy64m": "object",
+               "rss1g": "object"}.get(w, "request")
         client = median([c.client_cpu_us for c in cells.values() if not math.isnan(c.client_cpu_us)])
         row = [v["title"], per, *[_cell_text(cells.get(t), "server_cpu_us") for t in targets],
                _num(v.get("cpu_ratio"), 2), _num(client, 1)]
@@ -310,7 +312,8 @@ def _baseline_table(table: dict[str, dict[str, Cell]]) -> list[str]:
 
 
 def _unit(workload: str) -> str:
-    return {"list10k": "keys/s", "put64m": "MiB/s", "get64m": "MiB/s", "rss1g": "MiB"}.get(workload, "ops/s")
+    return {"list10k": "keys/s", "put64m": "MiB/s", "get64m": "MiB/s", "copy64m": "MiB/s",
+            "rss1g": "MiB"}.get(workload, "ops/s")
 
 
 def _notes(meta: dict[str, Any]) -> list[str]:

@@ -248,7 +248,7 @@ def prepare(target: Target, settings: Settings, workloads: list[str]) -> None:
         put_many(target, [small_key(i) for i in range(settings.small_keys)], _PAYLOAD[:settings.small_size])
     if "list10k" in workloads:
         put_many(target, [list_key(i) for i in range(settings.list_keys)], b"l")
-    if "get64m" in workloads:
+    if "get64m" in workloads or "copy64m" in workloads:
         stream_put(target, LARGE_GET_KEY, settings.large_size)
 
 
@@ -378,6 +378,25 @@ def get_large(target: Target, settings: Settings, rnd: int) -> Measurement:
                        {"best_mib_s": mib / min(times), "object_mib": mib})
 
 
+def copy_large(target: Target, settings: Settings, rnd: int) -> Measurement:
+    """CopyObject of the large GET object to new keys (boto3; one request each, the server copies)."""
+    client = s3_client(target.endpoint, max_pool=2, verify=target.verify)
+    times = []
+    try:
+        with measured(target) as usage:
+            for i in range(settings.large_reps):
+                started = time.perf_counter()
+                client.copy_object(Bucket=BUCKET, Key=f"large/copy-{i}",
+                                   CopySource={"Bucket": BUCKET, "Key": LARGE_GET_KEY})
+                times.append(time.perf_counter() - started)
+    finally:
+        client.close()
+    mib = settings.large_size / MiB
+    return Measurement("copy64m", target.name, rnd, mib * len(times) / sum(times), "MiB/s", len(times),
+                       sum(times), 0, usage.server_cpu_s, usage.client_cpu_s,
+                       {"best_mib_s": mib / min(times), "object_mib": mib})
+
+
 _TOKEN = re.compile(rb"<NextContinuationToken>(.*?)</NextContinuationToken>", re.S)
 
 
@@ -485,5 +504,6 @@ WORKLOADS: dict[str, TargetWorkload] = {
     "list10k": list_workload,
     "put64m": put_large,
     "get64m": get_large,
+    "copy64m": copy_large,
     "rss1g": rss_workload,
 }
