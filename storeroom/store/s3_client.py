@@ -242,6 +242,17 @@ class S3Client:
             pause *= 2
         raise AssertionError("unreachable")
 
+    async def copy(self, source_key: str, key: str) -> None:
+        """The backend's CopyObject of ``source_key`` to ``key`` (metadata copied; S3 copies up to 5 GiB in one
+        request); FileNotFoundError when the source is gone."""
+        headers = {"x-amz-copy-source": f"/{quote(self.target.bucket)}/{quote(source_key, safe='/~')}"}
+        try:
+            await self.call("PUT", key, headers=headers)
+        except BackendError as err:
+            if err.status == 404 and err.code == "NoSuchKey":
+                raise FileNotFoundError(source_key) from None
+            raise
+
     async def delete(self, key: str) -> None:
         await self.call("DELETE", key, ok=(200, 204, 404))
 
@@ -329,8 +340,9 @@ def _retryable(error: BackendError) -> bool:
 
 
 def _error_in_200(method: str, status: int, data: bytes) -> bool:
-    """S3 may answer CompleteMultipartUpload (and copies) 200 with an <Error> document in the body."""
-    return method == "POST" and status == 200 and data.lstrip()[:200].find(b"<Error>") >= 0
+    """S3 may answer CompleteMultipartUpload (POST) and CopyObject (a PUT with an answer body) 200 with an <Error>
+    document in the body."""
+    return method in ("POST", "PUT") and status == 200 and data.lstrip()[:200].find(b"<Error>") >= 0
 
 
 def error_of(status: int, data: bytes) -> BackendError:

@@ -372,3 +372,31 @@ def test_an_upload_gone_from_the_backend_is_no_such_upload(node: Node) -> None:
     assert exc.value.response["Error"]["Code"] == "NoSuchUpload"
     s3.abort_multipart_upload(Bucket="things", Key="lost", UploadId=upload)
     assert s3.list_multipart_uploads(Bucket="things").get("Uploads", []) == []
+
+
+def test_a_copy_is_the_backend_s_own_copy(node: Node) -> None:
+    """CopyObject of an object not uploaded in parts is the backend's CopyObject: a second backend object (with the
+    source backend object's metadata, which only a backend copy carries over), which outlives its source; a
+    multipart source's copy is read and written through the node, as one object."""
+    s3, weed = node.s3, node.weed.client()
+    data = content_for("copied", 3 * MiB + 5)
+    put = s3.put_object(Bucket="things", Key="source", Body=data)
+    (source_key,) = node.backend_keys()
+    weed.copy_object(Bucket=node.bucket, Key=source_key, CopySource={"Bucket": node.bucket, "Key": source_key},
+                     Metadata={"probe": "backend-copy"}, MetadataDirective="REPLACE")
+    copied = s3.copy_object(Bucket="things", Key="copy", CopySource={"Bucket": "things", "Key": "source"})
+    assert copied["CopyObjectResult"]["ETag"] == put["ETag"]
+    keys = node.wait_for_keys(2)
+    (copy_key,) = set(keys) - {source_key}
+    assert weed.head_object(Bucket=node.bucket, Key=copy_key)["Metadata"] == {"probe": "backend-copy"}
+    assert weed.get_object(Bucket=node.bucket, Key=copy_key)["Body"].read() == data
+    s3.delete_object(Bucket="things", Key="source")
+    assert set(node.wait_for_keys(1)) == {copy_key}
+    assert s3.get_object(Bucket="things", Key="copy")["Body"].read() == data
+
+    upload, parts = _parts(s3, "parted", [content_for("m1", 5 * MiB), b"end"])
+    s3.complete_multipart_upload(Bucket="things", Key="parted", UploadId=upload, MultipartUpload={"Parts": parts})
+    whole = content_for("m1", 5 * MiB) + b"end"
+    copied = s3.copy_object(Bucket="things", Key="parted-copy", CopySource={"Bucket": "things", "Key": "parted"})
+    assert copied["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(whole).hexdigest()}"'
+    assert s3.get_object(Bucket="things", Key="parted-copy")["Body"].read() == whole

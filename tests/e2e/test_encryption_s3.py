@@ -58,6 +58,15 @@ def test_no_object_byte_in_clear_on_the_backend(tmp_path: Path, seaweedfs: Seawe
                 for n, p in enumerate(parts, 1)]
         s3.complete_multipart_upload(Bucket="secret", Key="multi", UploadId=upload, MultipartUpload={"Parts": done})
         assert s3.get_object(Bucket="secret", Key="multi")["Body"].read() == b"".join(parts)
+        # a copy is the backend's own copy of the sealed object; its key row outlives the source and a restart
+        big = pattern(2 * MiB + 3, marker)
+        s3.put_object(Bucket="secret", Key="big", Body=big)
+        s3.copy_object(Bucket="secret", Key="big-copy", CopySource={"Bucket": "secret", "Key": "big"})
+        s3.delete_object(Bucket="secret", Key="big")
+        srv.stop()
+        srv.start()
+        s3 = make_client(srv.endpoint)
+        assert s3.get_object(Bucket="secret", Key="big-copy")["Body"].read() == big
         backend = seaweedfs.client()
         stored = backend.list_objects_v2(Bucket=backend_bucket)["Contents"]
         assert [o["Size"] for o in stored if o["Size"] > 5 * MiB]  # the one backend object of the multipart
