@@ -96,3 +96,33 @@ def test_small_blob_cache_serves_ranges_and_stays_bounded(tmp_path: Path, monkey
     with pytest.raises(FileNotFoundError):  # an evicted one is read again from disk
         os.unlink(store.path(ids[0]))
         store.open_range_now([(ids[0], 4096)], 0, 10)
+
+
+def test_copy_blob_copies_the_file_and_leaves_nothing_on_failure(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """CopyObject's kernel copy: the same bytes under a new id (also where the file system has no
+    copy_file_range); a source gone is FileNotFoundError, a source shorter than recorded an error, and neither
+    leaves a file behind."""
+    import errno
+
+    store = BlobStore(tmp_path / "blobs")
+    data = os.urandom(blobs_module.COPY_CHUNK + 12345)  # more than one piece between writeback starts
+    blob_id, _ = asyncio.run(_write(store, data))
+    copy_id = asyncio.run(store.copy_blob(blob_id, len(data)))
+    assert copy_id is not None and copy_id != blob_id
+    assert Path(store.path(copy_id)).read_bytes() == data
+
+    def unsupported(*args: object) -> int:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "copy_file_range", unsupported)
+        fallback_id = asyncio.run(store.copy_blob(blob_id, len(data)))
+    assert fallback_id is not None and Path(store.path(fallback_id)).read_bytes() == data
+
+    files = sorted(p for p in (tmp_path / "blobs").rglob("*") if p.is_file())
+    with pytest.raises(FileNotFoundError):
+        asyncio.run(store.copy_blob("0" * 32, 10))
+    with pytest.raises(OSError, match="shorter"):
+        asyncio.run(store.copy_blob(blob_id, len(data) + 1))
+    assert sorted(p for p in (tmp_path / "blobs").rglob("*") if p.is_file()) == files
