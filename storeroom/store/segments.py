@@ -9,9 +9,9 @@ the segments that cover it by arithmetic, and a range GET decrypts only those.
 
 Each blob has its own random 256-bit data key (wrapped by the master key in the metadata, never stored beside
 the data), so a (key, nonce) pair can never seal two different plaintexts even with a deterministic nonce: the
-nonce is the segment index (11 bytes, big-endian) and the final-segment flag (1 byte).  The one blob that shares
-a key is a CopyObject's copy of the stored bytes (``EncryptedBlobs.copy_blob``): the same plaintext under the
-same key and nonces, i.e. the same ciphertext.  The same index and flag are the
+nonce is the segment index (11 bytes, big-endian) and the final-segment flag (1 byte).  Blobs share a key only
+as CopyObject's copies of the stored bytes (``EncryptedBlobs.copy_blob``): the same plaintext under the same key
+and nonces, i.e. the same ciphertext.  The same index and flag are the
 associated data too, so a segment moved to another place, or a blob cut short after a whole segment (the new
 last segment lacks the final flag), or a blob extended, fails authentication.
 """
