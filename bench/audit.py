@@ -137,10 +137,11 @@ async def writer_cost(app: Any, scope: dict[str, Any], n: int) -> dict[str, floa
     async def job(conn: Any) -> tuple[float, float]:
         from storeroom.audit import events
         t0 = time.thread_time()
+        as_parts = audit._files is None and audit._stdout is None  # as the writer builds them (log.py _build)
         for raw in entries:
-            events.build(events.Entry._make(raw), audit.account_id, audit.host_id)
+            events.build(events.Entry._make(raw), audit.account_id, audit.host_id, as_parts=as_parts)
         t1 = time.thread_time()
-        built = audit._build(entries, ())
+        built = audit._build(entries, (), frozenset())
         row = await conn.one("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
         first = (row[0] if row else 0) + 1
         audit._export(await audit._insert(conn, built, range(first, first + len(built)), frozenset()))

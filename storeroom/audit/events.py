@@ -113,7 +113,8 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 @dataclass(slots=True)
 class Event:
-    """A built event: the record (without ``eventID``, given when it is stored) and its lookup columns."""
+    """A built event: the record (without ``eventID``, given when it is stored) and its lookup columns; or, for an
+    S3 event stored as its parts (:func:`s3_parts`), those parts, the record left to be made when it is read."""
 
     time: float
     name: str
@@ -127,6 +128,7 @@ class Event:
     bucket: str | None = None                     # for S3 server access logging
     status: int = 0
     access_line: str | None = None                # an event not made from a request: its access log line, if any
+    parts: list[Any] | None = None                # an S3 event stored as its parts (``record`` then empty)
 
 
 def event_time(t: float) -> str:
@@ -140,32 +142,48 @@ def _event_second(second: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
 
 
-def build(e: Entry, account_id: str, host_id: str) -> Event:
+def build(e: Entry, account_id: str, host_id: str, *, as_parts: bool = False) -> Event:
+    """The event of one request.  ``as_parts``: an S3 event's record is not made now but when it is read
+    (:func:`expand`): the audit writer stores its parts."""
+    if e.service == "s3":
+        return _s3_event(e, account_id, host_id, as_parts)
     service = e.service
     name = _event_name(e)
     read_only = name.startswith(_READ_PREFIXES)
-    management = not (service == "s3" and name in S3_DATA_EVENTS)
     identity, username = user_identity(e.principal)
+    record = _head(identity, e.ended, f"{service}.amazonaws.com", name, e.region, e.client_ip,
+                   e.headers.get("user-agent", ""), _error_code(service, e.error_code) if e.error_code else None,
+                   e.error_message)
+    lookup: list[tuple[str, str]] = []
+    _api_details(record, e, read_only, lookup)
+    _tail(record, e.request_id, read_only, None, True, account_id)
+    return Event(e.ended, name, record["eventSource"], read_only, True, username, e.principal.access_key_id,
+                 lookup, record, None, e.status)
+
+
+def _head(identity: dict[str, Any], ended: float, source: str, name: str, region: str, ip: str, agent: str,
+          error_code: str | None, error_message: str | None) -> dict[str, Any]:
+    """A record's first members, in CloudTrail's order."""
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": identity,
-        "eventTime": event_time(e.ended),
-        "eventSource": f"{service}.amazonaws.com",
-        "eventName": _S3_EVENT_NAMES.get(name, name) if service == "s3" else name,
-        "awsRegion": e.region,
-        "sourceIPAddress": e.client_ip,
-        "userAgent": e.headers.get("user-agent", ""),
+        "eventTime": event_time(ended),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": region,
+        "sourceIPAddress": ip,
+        "userAgent": agent,
     }
-    if e.error_code:
-        record["errorCode"] = _error_code(service, e.error_code)
-        record["errorMessage"] = e.error_message or e.error_code
-    resources: list[dict[str, str]] = []
-    lookup: list[tuple[str, str]] = []
-    if service == "s3":
-        _s3_details(record, e, account_id, host_id, resources, lookup)
-    else:
-        _api_details(record, e, read_only, lookup)
-    record["requestID"] = e.request_id
+    if error_code:
+        record["errorCode"] = error_code
+        record["errorMessage"] = error_message or error_code
+    return record
+
+
+def _tail(record: dict[str, Any], request_id: str, read_only: bool, resources: list[dict[str, str]] | None,
+          management: bool, account_id: str) -> None:
+    """A record's last members, after its details."""
+    record["requestID"] = request_id
     record["eventID"] = ""  # made from the event's row id when it is stored (audit/log.py), in this place
     record["readOnly"] = read_only
     if resources:
@@ -174,8 +192,6 @@ def build(e: Entry, account_id: str, host_id: str) -> Event:
     record["managementEvent"] = management
     record["recipientAccountId"] = account_id
     record["eventCategory"] = "Management" if management else "Data"
-    return Event(e.ended, record["eventName"], record["eventSource"], read_only, management, username,
-                 e.principal.access_key_id, lookup, record, e.bucket if service == "s3" else None, e.status)
 
 
 def user_identity(p: Principal) -> tuple[dict[str, Any], str | None]:
@@ -234,42 +250,94 @@ def _event_name(e: Entry) -> str:
     return target.rpartition(".")[2] or "Unknown"
 
 
-# -- S3 --------------------------------------------------------------------------------------------------------
+# -- S3: an event stored as its parts, its record made when it is read -------------------------------------------
+#
+# Why: an S3 request's record is ~1 KiB of JSON that LookupEvents reads for a few events at most, while the
+# audit writer stored one per request (thousands a second).  Storing the values the record is made of (a short
+# JSON list) and making the record when an event is read halves the writer's work per event (bench/RESULTS.md
+# "The audit trail's records stored as their parts").  Both ways go through :func:`s3_record`, so a record read
+# back is the record the exports write.
 
-def _s3_details(record: dict[str, Any], e: Entry, account_id: str, host_id: str,
-                resources: list[dict[str, str]], lookup: list[tuple[str, str]]) -> None:
+S3_PARTS = "s3.1"      # the first of an S3 event's stored parts: their layout's version
+
+
+def s3_parts(e: Entry, host_id: str) -> tuple[list[Any], str | None]:
+    """What an S3 event's record is made of (JSON values), and the user name LookupEvents files it under."""
+    identity, username = user_identity(e.principal)
+    args = e.args
+    params = {name: value for name, value in args.items() if name not in _AUTH_PARAMS} if args else None
+    sigv2 = e.signature_version == "AWS"
+    signature = method = None
+    if e.presigned is not None or sigv2:
+        signature = "SigV2" if sigv2 else "SigV4"
+        method = "QueryString" if (("Signature" in args) if sigv2 else e.presigned) else "AuthHeader"
+    headers = e.headers
+    return [S3_PARTS, _event_name(e), e.ended, identity, e.region, e.client_ip, headers.get("user-agent", ""),
+            headers.get("host", ""), e.bucket, e.key, params or None, e.error_code, e.error_message, e.request_id,
+            signature, method, e.received, e.sent, host_id], username
+
+
+def s3_record(parts: list[Any], account_id: str) -> dict[str, Any]:
+    """An S3 event's CloudTrail record, made from its parts (:func:`s3_parts`)."""
+    (_, name, ended, identity, region, ip, agent, host, bucket, key, args, error_code, error_message, request_id,
+     signature, method, received, sent, host_id) = parts
+    management = name not in S3_DATA_EVENTS
+    record = _head(identity, ended, "s3.amazonaws.com", _S3_EVENT_NAMES.get(name, name), region, ip, agent,
+                   error_code, error_message)
     params: dict[str, Any] = {}
-    if e.bucket is not None:
-        params["bucketName"] = e.bucket
-    params["Host"] = e.headers.get("host", "")
-    if e.key is not None:
-        params["key"] = e.key
-    for name, value in e.args.items():
-        if name not in _AUTH_PARAMS:
-            params[name] = value
+    if bucket is not None:
+        params["bucketName"] = bucket
+    params["Host"] = host
+    if key is not None:
+        params["key"] = key
+    if args:
+        params.update(args)
     record["requestParameters"] = params
     record["responseElements"] = None
     extra: dict[str, Any] = {}
-    sigv2 = e.signature_version == "AWS"
-    signed = e.presigned is not None or sigv2
-    if signed:
-        extra["SignatureVersion"] = "SigV2" if sigv2 else "SigV4"
-    extra["bytesTransferredIn"] = e.received
-    if signed:
-        presigned = ("Signature" in e.args) if sigv2 else e.presigned
-        extra["AuthenticationMethod"] = "QueryString" if presigned else "AuthHeader"
+    if signature is not None:
+        extra["SignatureVersion"] = signature
+    extra["bytesTransferredIn"] = received
+    if method is not None:
+        extra["AuthenticationMethod"] = method
     extra["x-amz-id-2"] = host_id
-    extra["bytesTransferredOut"] = e.sent
+    extra["bytesTransferredOut"] = sent
     record["additionalEventData"] = extra
-    if e.bucket is None:
-        return
-    bucket_arn = f"arn:aws:s3:::{e.bucket}"
-    if e.key is not None:
-        object_arn = f"{bucket_arn}/{e.key}"
-        resources.append({"type": "AWS::S3::Object", "ARN": object_arn})
-        lookup.append(("AWS::S3::Object", object_arn))
-    resources.append({"accountId": account_id, "type": "AWS::S3::Bucket", "ARN": bucket_arn})
-    lookup.append(("AWS::S3::Bucket", e.bucket))
+    resources: list[dict[str, str]] = []
+    if bucket is not None:
+        bucket_arn = f"arn:aws:s3:::{bucket}"
+        if key is not None:
+            resources.append({"type": "AWS::S3::Object", "ARN": f"{bucket_arn}/{key}"})
+        resources.append({"accountId": account_id, "type": "AWS::S3::Bucket", "ARN": bucket_arn})
+    _tail(record, request_id, name.startswith(_READ_PREFIXES), resources, management, account_id)
+    return record
+
+
+def expand(text: str, account_id: str, event_id: str) -> str:
+    """A stored event's CloudTrail record: as stored, or made from its parts (a stored JSON list)."""
+    if not text.startswith("["):
+        return text
+    parts = orjson.loads(text)
+    if not parts or parts[0] != S3_PARTS:
+        return text
+    record = s3_record(parts, account_id)
+    record["eventID"] = event_id
+    return dumps(record)
+
+
+def _s3_event(e: Entry, account_id: str, host_id: str, as_parts: bool) -> Event:
+    parts, username = s3_parts(e, host_id)
+    name = parts[1]
+    bucket, key = e.bucket, e.key
+    lookup: list[tuple[str, str]] = []
+    if bucket is not None:
+        if key is not None:
+            lookup.append(("AWS::S3::Object", f"arn:aws:s3:::{bucket}/{key}"))
+        lookup.append(("AWS::S3::Bucket", bucket))
+    return Event(e.ended, _S3_EVENT_NAMES.get(name, name), "s3.amazonaws.com", name.startswith(_READ_PREFIXES),
+                 name not in S3_DATA_EVENTS, username, e.principal.access_key_id, lookup,
+                 {} if as_parts else s3_record(parts, account_id), bucket, e.status,
+                 parts=parts if as_parts else None)
 
 
 # -- IAM, STS, CloudTrail: the API's parameters, through botocore's model ---------------------------------------
@@ -372,9 +440,9 @@ def _error_code(service: str, code: str) -> str:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
-def dumps(record: dict[str, Any]) -> str:
-    """The record as compact JSON text, valid Unicode.  orjson: 1.3 µs for a GetObject record where the standard
-    library takes 8.7 (same text: compact, non-ASCII as is)."""
+def dumps(record: dict[str, Any] | list[Any]) -> str:
+    """The record (or an event's parts) as compact JSON text, valid Unicode.  orjson: 1.3 µs for a GetObject
+    record where the standard library takes 8.7 (same text: compact, non-ASCII as is)."""
     try:
         return orjson.dumps(record).decode()
     except TypeError:

@@ -254,7 +254,7 @@ class AuditLog:
         encoded on a thread (not on the event loop), then one insert transaction; exported once committed."""
         if isinstance(self.db, SqliteDatabase):
             async def job(conn: Conn) -> None:
-                built = self._build(entries, prebuilt)
+                built = self._build(entries, prebuilt, logged)
                 if built:
                     row = await conn.one("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
                     first = (row[0] if row else 0) + 1
@@ -268,7 +268,7 @@ class AuditLog:
         ids = await self.db.write(take_ids, serializable=False)
 
         def prepare() -> _Rows | None:
-            built = self._build(entries, prebuilt)  # an entry that cannot be built leaves its id unused
+            built = self._build(entries, prebuilt, logged)  # an entry that cannot be built leaves its id unused
             return self._rows(built, ids[:len(built)], logged) if built else None
         rows = await asyncio.to_thread(prepare)
         if rows is not None:
@@ -296,12 +296,17 @@ class AuditLog:
 
     # -- off the event loop ----------------------------------------------------------------------------------
 
-    def _build(self, entries: Iterable[tuple[Any, ...]], prebuilt: Sequence[Event]) -> list[tuple[Entry | None, Event]]:
+    def _build(self, entries: Iterable[tuple[Any, ...]], prebuilt: Sequence[Event],
+               logged: frozenset[str]) -> list[tuple[Entry | None, Event]]:
+        """The batch's events.  S3 events are stored as their parts (audit/events.py), unless their records are
+        exported or their bucket's access log wants the record now."""
         built: list[tuple[Entry | None, Event]] = [(None, event) for event in prebuilt]
+        parts = self._files is None and self._stdout is None
         for raw in entries:
             entry = Entry._make(raw)
             try:
-                built.append((entry, events.build(entry, self.account_id, self.host_id)))
+                built.append((entry, events.build(entry, self.account_id, self.host_id,
+                                                  as_parts=parts and entry.bucket not in logged)))
             except Exception:  # noqa: BLE001 - one odd request must not lose the batch
                 log.exception("audit log: cannot build the event of request %s", entry.request_id)
         return built
@@ -317,11 +322,13 @@ class AuditLog:
         """The rows of the events under ``ids``: records encoded, lookup rows and access-log lines made."""
         rows, keyed, texts = [], [], []
         for event_id_row, (entry, event) in zip(ids, built, strict=True):
-            event_id = make_event_id(self._salt, event_id_row)
-            event.record["eventID"] = event_id
-            # a request's record is built in CloudTrail's order (events.build); other makers' may not be
-            text = events.dumps(event.record if entry is not None else _ordered(event.record))
-            texts.append(text)
+            if event.parts is not None:  # its record is made when it is read (_events)
+                text = events.dumps(event.parts)
+            else:
+                event.record["eventID"] = make_event_id(self._salt, event_id_row)
+                # a request's record is built in CloudTrail's order (events.build); other makers' may not be
+                text = events.dumps(event.record if entry is not None else _ordered(event.record))
+                texts.append(text)
             name, username, key_id = valid_text(event.name), _valid(event.username), _valid(event.access_key_id)
             resources = [(kind, valid_text(resource)) for kind, resource in event.lookup_resources[:MAX_RESOURCES]]
             rows.append((event_id_row, event.time, name, event.source, int(event.read_only), int(event.management),
@@ -376,15 +383,18 @@ class AuditLog:
             return []
         marks = ", ".join("?" * len(ids))
         found = {r[0]: r for r in await self.db.read.all(f"SELECT {_COLUMNS} FROM events WHERE id IN ({marks})", ids)}
-        return [StoredEvent(r[0], r[1], r[2], r[3], bool(r[4]), bool(r[5]), r[6], r[7], r[8],
-                            make_event_id(self._salt, r[0]),
-                            [(kind, name) for kind, name in orjson.loads(r[9])] if r[9] else [])
-                for r in (found.get(i) for i in ids) if r is not None]
+        return [self._stored(r) for r in (found.get(i) for i in ids) if r is not None]
+
+    def _stored(self, r: Sequence[Any]) -> StoredEvent:
+        event_id = make_event_id(self._salt, r[0])
+        return StoredEvent(r[0], r[1], r[2], r[3], bool(r[4]), bool(r[5]), r[6], r[7],
+                           events.expand(r[8], self.account_id, event_id), event_id,
+                           [(kind, name) for kind, name in orjson.loads(r[9])] if r[9] else [])
 
     async def records(self) -> list[dict[str, Any]]:
         """Every stored record, newest first (for tests and small data dirs)."""
-        rows = await self.db.read.all("SELECT record FROM events ORDER BY time DESC, id DESC")
-        return [json.loads(r[0]) for r in rows]
+        rows = await self.db.read.all(f"SELECT {_COLUMNS} FROM events ORDER BY time DESC, id DESC")
+        return [json.loads(self._stored(r).record) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)

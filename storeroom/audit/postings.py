@@ -16,6 +16,7 @@ events are listed once more under ``scope`` 1, so that the Management category r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ EVERY = ("", "")       # the key every event has: lookups without an attribute
 _PAGE = 16             # rows read per query while walking
 
 Key = tuple[str, str]                                   # (LookupEvents attribute, value)
+Group = tuple[Key, ...]                                 # keys that events share (postings.keys_of)
 Row = tuple[str, str, int, float, float, str]           # attribute, value, scope, first_time, last_time, entries
 
 SCHEMA_SQLITE = """
@@ -50,30 +52,54 @@ INSERT = ("INSERT INTO event_postings(attribute, value, scope, first_time, last_
 
 
 def keys_of(name: str, source: str, read_only: bool, username: str | None, access_key_id: str | None,
-            resources: Iterable[tuple[str, str]]) -> list[Key]:
-    """The lookup keys of one event (its resources as LookupEvents shows them: (type, name))."""
+            resources: Sequence[tuple[str, str]]) -> tuple[Group, ...]:
+    """The lookup keys of one event (its resources as LookupEvents shows them: (type, name)), as groups that
+    many events of a batch share: its name, source, user and key; its resources' types; their names."""
+    common = _common(name, source, read_only, username, access_key_id)
+    if not resources:
+        return (common,)
+    if len(resources) == 1:
+        kind, resource = resources[0]
+        return common, _types((kind,)), (("ResourceName", resource),)
+    names = tuple(dict.fromkeys([("ResourceName", resource) for _, resource in resources]))  # may repeat
+    return common, _types(tuple([kind for kind, _ in resources])), names
+
+
+@functools.lru_cache(maxsize=4096)
+def _common(name: str, source: str, read_only: bool, username: str | None, access_key_id: str | None) -> Group:
     keys = [EVERY, ("EventName", name), ("EventSource", source), ("ReadOnly", "true" if read_only else "false")]
     if username is not None:
         keys.append(("Username", username))
     if access_key_id is not None:
         keys.append(("AccessKeyId", access_key_id))
-    for kind, resource in resources:
-        keys.append(("ResourceType", kind))
-        keys.append(("ResourceName", resource))
-    return list(dict.fromkeys(keys)) if len(keys) > 8 else keys  # two resources may share a type
+    return tuple(keys)
 
 
-def build(events: Iterable[tuple[int, float, bool, Sequence[Key]]]) -> list[Row]:
-    """The posting rows of a batch of (event id, time, management, keys)."""
-    groups: dict[tuple[str, str, int], list[tuple[float, int]]] = {}
-    for event_id, time, management, keys in events:
+@functools.lru_cache(maxsize=1024)
+def _types(kinds: tuple[str, ...]) -> Group:
+    return tuple(dict.fromkeys([("ResourceType", kind) for kind in kinds]))  # two resources may share a type
+
+
+def build(events: Iterable[tuple[int, float, bool, Sequence[Group]]]) -> list[Row]:
+    """The posting rows of a batch of (event id, time, management, key groups: :func:`keys_of`).
+
+    Events are gathered by group first (one list append per group of an event, not one per key: a batch's
+    events share a few groups, bench/RESULTS.md "The audit trail's records stored as their parts"), then each
+    key's events are the lists of the groups that hold it."""
+    by_group: dict[tuple[Group, int], list[tuple[float, int]]] = {}
+    for event_id, time, management, groups in events:
         entry = (time, event_id)
-        for attribute, value in keys:
-            groups.setdefault((attribute, value, 0), []).append(entry)
+        for group in groups:
+            by_group.setdefault((group, 0), []).append(entry)
             if management:
-                groups.setdefault((attribute, value, 1), []).append(entry)
+                by_group.setdefault((group, 1), []).append(entry)
+    by_key: dict[tuple[str, str, int], list[list[tuple[float, int]]]] = {}
+    for (group, scope), listed in by_group.items():
+        for attribute, value in group:
+            by_key.setdefault((attribute, value, scope), []).append(listed)
     rows: list[Row] = []
-    for (attribute, value, scope), entries in groups.items():
+    for (attribute, value, scope), lists in by_key.items():
+        entries = lists[0] if len(lists) == 1 else [entry for listed in lists for entry in listed]
         for chunk in _chunks(entries):
             first = min(chunk)[0]
             last = max(chunk)[0]

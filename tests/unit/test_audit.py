@@ -74,6 +74,37 @@ def test_anonymous_and_bucket_level_events() -> None:
     assert "SignatureVersion" not in event.record["additionalEventData"]
 
 
+def test_an_s3_record_made_from_its_stored_parts_is_the_record_built_at_once() -> None:
+    """The audit writer stores an S3 event as its parts and makes its record when it is read (events.expand):
+    for every kind of S3 request, that record is byte for byte the one built at once (which the exports write)."""
+    plain = [_entry("GetObject", ALICE, status=404, error="NoSuchKey"),
+             _entry("CreateBucket", anonymous(ACCOUNT), key=None, status=403, error="AccessDenied"),
+             _entry("ListBuckets", ROOT, bucket=None, key=None),
+             _entry("GetObject", ROOT, key="bad-\ud800-key \u00e9"),
+             _entry(None, ROOT)]  # type: ignore[arg-type]  # refused before the operation was known
+    entries = [events.Entry._make(raw) for raw in plain]
+    listing = entries[2]._replace(operation="ListObjectsV2", bucket="b", key=None,
+                                  args={"list-type": "2", "prefix": "a/", "X-Amz-Signature": "00"})
+    entries += [
+        entries[0]._replace(presigned=True), entries[0]._replace(presigned=False),
+        entries[0]._replace(signature_version="AWS", args={"Signature": "x", "AWSAccessKeyId": "AKIA"}),
+        entries[0]._replace(signature_version="AWS", presigned=None), listing,
+        entries[0]._replace(received=12, sent=2**40, error_message=None),
+    ]
+    for entry in entries:
+        whole = events.build(entry, ACCOUNT, "HOSTID")
+        parted = events.build(entry, ACCOUNT, "HOSTID", as_parts=True)
+        assert parted.parts is not None and parted.record == {} and whole.parts is None
+        assert (parted.name, parted.source, parted.read_only, parted.management, parted.username,
+                parted.access_key_id, parted.lookup_resources, parted.bucket, parted.status) == \
+               (whole.name, whole.source, whole.read_only, whole.management, whole.username, whole.access_key_id,
+                whole.lookup_resources, whole.bucket, whole.status)
+        whole.record["eventID"] = "e1d"
+        stored = events.dumps(parted.parts)
+        assert stored.startswith("[") and events.expand(stored, ACCOUNT, "e1d") == events.dumps(whole.record)
+    assert events.expand('{"eventName":"x"}', ACCOUNT, "e1d") == '{"eventName":"x"}'  # stored whole: as is
+
+
 def test_stored_records_keep_cloudtrails_member_order_and_valid_text(metadata: Harness) -> None:
     """Records are built in CloudTrail's order (eventID after requestID) and stored as compact JSON; a lone
     surrogate a client sent (which orjson refuses) is stored as U+FFFD by the standard library's encoder."""

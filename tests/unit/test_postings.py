@@ -12,7 +12,7 @@ import sqlite3
 from storeroom.audit import postings
 from storeroom.store.sqlite import SqliteConn, run_script
 
-Event = tuple[int, float, bool, list[postings.Key]]
+Event = tuple[int, float, bool, tuple[postings.Group, ...]]
 
 
 def _events(rng: random.Random, n: int) -> list[Event]:
@@ -21,8 +21,14 @@ def _events(rng: random.Random, n: int) -> list[Event]:
     for event_id in range(1, n + 1):
         t = 1_700_000_000 + rng.choice([rng.uniform(0, 600), float(rng.randrange(0, 600, 7))])  # some ties
         management = rng.random() < 0.2
+        bucket = rng.choice(["b1", "b2"])
+        resources = rng.choice([  # none, one, two, two of one type, two of one name
+            [], [("AWS::S3::Bucket", bucket)],
+            [("AWS::S3::Object", f"arn:aws:s3:::{bucket}/k{rng.randrange(3)}"), ("AWS::S3::Bucket", bucket)],
+            [("AWS::IAM::User", "u1"), ("AWS::IAM::User", "u2")],
+            [("AWS::IAM::User", "b1"), ("AWS::IAM::Group", "b1")]])
         keys = postings.keys_of(rng.choice(["GetObject", "PutObject"]), "s3.amazonaws.com", rng.random() < 0.5,
-                                rng.choice(users), None, [("AWS::S3::Bucket", rng.choice(["b1", "b2"]))])
+                                rng.choice(users), rng.choice([None, "AKIA1"]), resources)
         out.append((event_id, t, management, keys))
     return out
 
@@ -30,7 +36,8 @@ def _events(rng: random.Random, n: int) -> list[Event]:
 def _expected(events: list[Event], key: postings.Key, scope: int, start: float, end: float,
               after: tuple[float, int] | None) -> list[tuple[float, int]]:
     found = [(t, i) for i, t, management, keys in events
-             if key in keys and (management or not scope) and start <= t <= end and (after is None or (t, i) < after)]
+             if key in {k for group in keys for k in group} and (management or not scope) and start <= t <= end
+             and (after is None or (t, i) < after)]
     return sorted(found, reverse=True)
 
 
@@ -49,7 +56,8 @@ def test_lookups_page_through_exactly_the_matching_events() -> None:
     async def check() -> int:
         checked = 0
         for key in (postings.EVERY, ("Username", "alice"), ("ResourceName", "b2"), ("ReadOnly", "true"),
-                    ("EventName", "PutObject"), ("Username", "nobody")):
+                    ("EventName", "PutObject"), ("Username", "nobody"), ("AccessKeyId", "AKIA1"),
+                    ("ResourceType", "AWS::IAM::User"), ("ResourceName", "b1"), ("ResourceName", "arn:aws:s3:::b1/k1")):
             for scope in (0, 1):
                 for _ in range(4):
                     start = 1_700_000_000 + rng.uniform(-10, 300)
@@ -74,7 +82,7 @@ def test_lookups_page_through_exactly_the_matching_events() -> None:
 
 def test_a_batch_held_back_is_split_into_rows_of_a_minute() -> None:
     """A batch that waited while the database was away spans more than postings.SPAN: its rows do not."""
-    events = [(i, 1_700_000_000 + i * 7.0, False, [postings.EVERY]) for i in range(1, 200)]
+    events = [(i, 1_700_000_000 + i * 7.0, False, ((postings.EVERY,),)) for i in range(1, 200)]
     rows = postings.build(events)
     assert len(rows) > 1 and all(last - first <= postings.SPAN for *_, first, last, _ in rows)
     assert sum(text.count("[") - 1 for *_, text in rows) == len(events)
@@ -83,7 +91,7 @@ def test_a_batch_held_back_is_split_into_rows_of_a_minute() -> None:
 def test_a_busy_batch_is_split_into_rows_of_at_most_max_entries() -> None:
     """More events in one second than a row may list: every event is in exactly one row, rows stay bounded."""
     count = postings.MAX_ENTRIES * 2 + 5
-    events = [(i, 1_700_000_000 + i / count, False, [postings.EVERY]) for i in range(1, count + 1)]
+    events = [(i, 1_700_000_000 + i / count, False, ((postings.EVERY,),)) for i in range(1, count + 1)]
     rows = postings.build(events)
     assert [len(json.loads(text)) for *_, text in rows] == [postings.MAX_ENTRIES, postings.MAX_ENTRIES, 5]
     assert sorted(event_id for *_, text in rows for _, event_id in json.loads(text)) == list(range(1, count + 1))
