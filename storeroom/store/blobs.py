@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import hashlib
 import logging
 import os
@@ -260,49 +261,100 @@ def _read_span(path: str, lo: int, hi: int) -> bytes:
 
 
 class BlobReader:
-    """Streams byte spans of files, a megabyte at a time from the thread pool; closes them as it goes.
+    """Streams byte spans of files, a megabyte at a time from the thread pool, one megabyte read ahead; closes
+    them as it goes.
+
+    Why read ahead: a large GET's event loop decrypts and sends one megabyte, then waited for the next one's read
+    (a thread hop and a copy from the page cache, ~0.2 ms) with nothing to do (py-spy: ~16 % of a 64 MiB GET's
+    loop in ``epoll_wait``).  The next megabyte is now read while this one is decrypted and sent.
 
     Spans are (path, fd or -1 if not opened yet, start, end)."""
 
     def __init__(self, spans: list[tuple[str, int, int, int]]) -> None:
         self._spans = spans
         self._index = 0
+        self._ahead: asyncio.Future[tuple[int, bytes]] | None = None   # the next chunk's read: (fd, data)
 
     def __aiter__(self) -> BlobReader:
         return self
 
     async def __anext__(self) -> bytes:
-        loop = asyncio.get_running_loop()
+        pending = self._ahead if self._ahead is not None else self._read_next()
+        self._ahead = None
+        if pending is None:
+            raise StopAsyncIteration
+        try:
+            fd, chunk = await asyncio.shield(pending)  # a cancelled wait must not lose a descriptor it opens
+        except BaseException:
+            self._ahead = pending
+            self._close_rest()
+            raise
+        path, _, lo, hi = self._spans[self._index]
+        self._spans[self._index] = (path, fd, lo, hi)    # opened by the read, if it was not yet
+        self._ahead = self._read_next()
+        return chunk
+
+    def _read_next(self) -> asyncio.Future[tuple[int, bytes]] | None:
+        """Starts the read of the next chunk (its span's bounds moved past it); None after the last."""
         while self._index < len(self._spans):
             path, fd, lo, hi = self._spans[self._index]
-            if fd < 0:
-                fd = await loop.run_in_executor(None, os.open, path, os.O_RDONLY)
-                self._spans[self._index] = (path, fd, lo, hi)
             if lo < hi:
-                chunk = await loop.run_in_executor(None, os.pread, fd, min(READ_CHUNK, hi - lo), lo)
-                if not chunk:
-                    await self.aclose()
-                    raise OSError(f"{path} is shorter than recorded")
-                self._spans[self._index] = (path, fd, lo + len(chunk), hi)
-                return chunk
-            os.close(fd)
+                size = min(READ_CHUNK, hi - lo)
+                self._spans[self._index] = (path, fd, lo + size, hi)
+                return asyncio.get_running_loop().run_in_executor(None, _read_at, path, fd, lo, size)
+            if fd >= 0:
+                os.close(fd)
             self._index += 1
-        raise StopAsyncIteration
+        return None
 
     async def aclose(self) -> None:
         self._close_rest()
 
     def _close_rest(self) -> None:
-        for _, fd, _, _ in self._spans[self._index:]:
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        ahead, self._ahead = self._ahead, None
+        fds = [fd for _, fd, _, _ in self._spans[self._index:] if fd >= 0]
         self._index = len(self._spans)
+        if ahead is None:
+            _close_all(fds)
+        else:  # the read in flight uses one of them, or opens its file: close them once it is done
+            ahead.add_done_callback(functools.partial(_close_after, fds))
 
     def __del__(self) -> None:  # a reader dropped without being read (the response never started)
-        self._close_rest()
+        try:
+            self._close_rest()
+        except RuntimeError:  # a read still in flight when its event loop has closed (shutdown)
+            pass
+
+
+def _read_at(path: str, fd: int, lo: int, size: int) -> tuple[int, bytes]:
+    """``size`` bytes at ``lo`` of the file (opened first when ``fd`` is -1); (fd, bytes).  A short read means
+    the file is shorter than recorded."""
+    opened = fd < 0
+    if opened:
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.pread(fd, size, lo)
+        if len(data) != size:
+            raise OSError(f"{path} is shorter than recorded")
+    except BaseException:
+        if opened:
+            os.close(fd)
+        raise
+    return fd, data
+
+
+def _close_after(fds: list[int], done: asyncio.Future[tuple[int, bytes]]) -> None:
+    if not done.cancelled() and done.exception() is None and done.result()[0] not in fds:
+        fds.append(done.result()[0])
+    _close_all(fds)
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 class Hasher(Protocol):

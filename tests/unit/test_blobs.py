@@ -65,6 +65,48 @@ def test_range_across_more_blobs_than_opened_eagerly(tmp_path: Path, monkeypatch
     asyncio.run(scenario())
 
 
+def test_a_reader_reads_ahead_and_leaves_no_descriptor_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BlobReader reads the next chunk while this one is used: whether it is read to the end, closed half-way
+    (a read still in flight), or meets a file shorter than recorded, every descriptor it opened is closed."""
+    monkeypatch.setattr(blobs_module, "EAGER_OPEN", 2)
+    monkeypatch.setattr(blobs_module, "READ_CHUNK", 10_000)
+    monkeypatch.setattr(blobs_module, "INLINE_READ_MAX", 0)
+    store = BlobStore(tmp_path / "blobs")
+    parts = [os.urandom(35_000) for _ in range(5)]
+
+    def descriptors() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    async def scenario() -> None:
+        ids = [(await _write(store, p))[0] for p in parts]
+        layout = [(i, len(p)) for i, p in zip(ids, parts, strict=True)]
+        whole = b"".join(parts)
+        before = descriptors()
+        reader = store.open_range_now(layout, 5, len(whole) - 5)
+        assert isinstance(reader, BlobReader)
+        chunks = [chunk async for chunk in reader]
+        assert b"".join(chunks) == whole[5:-5] and max(map(len, chunks)) == 10_000
+        assert descriptors() == before
+
+        for taken in (1, 4, 8, 9):  # closed with a read in flight (after 8: the one that opens the third file)
+            reader = store.open_range_now(layout, 0, len(whole))
+            assert isinstance(reader, BlobReader)
+            got = [await reader.__anext__() for _ in range(taken)]
+            assert b"".join(got) == whole[:len(b"".join(got))]
+            await reader.aclose()
+            await asyncio.sleep(0.2)
+            assert descriptors() == before, taken
+
+        reader = store.open_range_now(layout, 0, len(whole))
+        os.truncate(store.path(ids[3]), 1000)
+        with pytest.raises(OSError, match="shorter than recorded"):
+            await _read_all(reader)
+        await asyncio.sleep(0.2)
+        assert descriptors() == before
+
+    asyncio.run(scenario())
+
+
 def test_missing_blob_is_reported_before_streaming(tmp_path: Path) -> None:
     store = BlobStore(tmp_path / "blobs")
     with pytest.raises(FileNotFoundError):
