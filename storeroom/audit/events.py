@@ -254,9 +254,9 @@ def _event_name(e: Entry) -> str:
 #
 # Why: an S3 request's record is ~1 KiB of JSON that LookupEvents reads for a few events at most, while the
 # audit writer stored one per request (thousands a second).  Storing the values the record is made of (a short
-# JSON list) and making the record when an event is read halves the writer's work per event (bench/RESULTS.md
-# "The audit trail's records stored as their parts").  Both ways go through :func:`s3_record`, so a record read
-# back is the record the exports write.
+# JSON list, a third of the bytes) and making the record when an event is read cuts the writer's work per event
+# by about a third (bench/RESULTS.md "The audit trail's records stored as their parts").  Both ways go through
+# :func:`s3_record`, so a record read back is the record the exports write.
 
 S3_PARTS = "s3.1"      # the first of an S3 event's stored parts: their layout's version
 
