@@ -327,7 +327,7 @@ class AuditLog:
         """The rows of the events under ``ids``: records encoded, lookup rows and access-log lines made."""
         rows, keyed, texts = [], [], []
         for event_id_row, (entry, event) in zip(ids, built, strict=True):
-            if event.parts is not None:  # its record is made when it is read (_events)
+            if event.parts is not None:  # its record is made when it is read (_stored)
                 text = events.dumps(event.parts)
             else:
                 event.record["eventID"] = make_event_id(self._salt, event_id_row)
