@@ -229,7 +229,10 @@ def _run_api(settings: Settings, tls: TlsSetup | None, console: BaseProcess | No
                 sys.exit(STARTUP_FAILURE)
         else:
             sockets = [config.bind_socket()] * settings.workers
-        Supervisor(config, sockets, on_hup).run()
+        supervisor = Supervisor(config, sockets, on_hup)
+        supervisor.run()
+        if supervisor.startup_failed:  # as a single worker's start failure: a non-zero exit, for systemd & co
+            sys.exit(STARTUP_FAILURE)
         return
     if tls is not None:
         from storeroom.tls.context import AFTER_RELOAD, BEFORE_RELOAD

@@ -51,6 +51,7 @@ class Supervisor(Multiprocess):
         does not spread connections over a ``SO_REUSEPORT`` group)."""
         super().__init__(config, sockets)
         self.on_hup = on_hup
+        self.startup_failed = False  # a worker failed before serving: the server stops, and says so in its exit code
 
     def _worker(self, slot: int) -> Process:
         return Process(self.config, [self.sockets[slot]])
@@ -74,6 +75,7 @@ class Supervisor(Multiprocess):
             process.join()
             if process.exitcode == STARTUP_FAILURE:  # broken before serving: every restart would fail alike
                 logger.error(f"Child process [{process.pid}] failed to start, stopping the parent process.")
+                self.startup_failed = True
                 self.should_exit.set()
                 return
             if self.should_exit.is_set():

@@ -56,12 +56,28 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=256)
     conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
     if not readonly:
-        conn.execute("PRAGMA journal_mode=WAL")
+        _use_wal(conn)
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     # deleted rows' bytes are overwritten, not left in free pages: small objects live in rows (inline_blobs)
     conn.execute("PRAGMA secure_delete=ON")
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """WAL mode.  Switching a new file to it needs the file to itself, and SQLite answers "database is locked" at
+    once, without its busy handler, while another connection has it open: the workers and the console opening a
+    fresh audit file together failed to start one time in three (tests/unit/test_sqlite_open.py).  So the switch
+    is tried again for up to the busy timeout; a file in WAL mode already is not switched at all."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def run_script(conn: sqlite3.Connection, script: str) -> None:

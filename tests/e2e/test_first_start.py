@@ -6,6 +6,8 @@ import asyncio
 import csv
 import os
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -118,3 +120,17 @@ def test_data_dir_is_owner_only(tmp_path: Path) -> None:
         srv.stop()
     for path in [tmp_path / "data", *(tmp_path / "data").rglob("*")]:
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_server_whose_workers_cannot_start_exits_non_zero(tmp_path: Path, workers: int) -> None:
+    """A worker that fails before serving (here its audit file cannot be opened) stops the server, and the exit
+    code says so, with several workers (the supervisor) as with one: systemd and scripts see a failed start."""
+    data = tmp_path / "data"
+    (data / "audit.sqlite3").mkdir(parents=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "storeroom", "serve", "--data-dir", str(data), "--workers", str(workers),
+         "--listen", "127.0.0.1:0", "--console-listen", "off"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **_no_root_env()})
+    assert result.returncode != 0, result.stderr[-2000:]
+    assert "startup failed" in result.stderr
