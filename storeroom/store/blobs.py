@@ -222,9 +222,7 @@ class BlobStore:
                 path = self.path(blob_id)
                 opened.append((path, os.open(path, os.O_RDONLY) if i < EAGER_OPEN else -1, lo, hi))
         except BaseException:
-            for _, fd, _, _ in opened:
-                if fd >= 0:
-                    os.close(fd)
+            _close_all([fd for _, fd, _, _ in opened if fd >= 0])
             raise
         return BlobReader(opened)
 
@@ -250,13 +248,8 @@ class BlobStore:
 
 
 def _read_span(path: str, lo: int, hi: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        data = os.pread(fd, hi - lo, lo)
-    finally:
-        os.close(fd)
-    if len(data) != hi - lo:
-        raise OSError(f"{path} is shorter than recorded")
+    fd, data = _read_at(path, -1, lo, hi - lo)
+    os.close(fd)
     return data
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,7 +69,8 @@ def test_range_across_more_blobs_than_opened_eagerly(tmp_path: Path, monkeypatch
 
 def test_a_reader_reads_ahead_and_leaves_no_descriptor_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """BlobReader reads the next chunk while this one is used: whether it is read to the end, closed half-way
-    (a read still in flight), or meets a file shorter than recorded, every descriptor it opened is closed."""
+    (a read still in flight), cancelled while it waits for a read, or meets a file shorter than recorded, every
+    descriptor it opened is closed."""
     monkeypatch.setattr(blobs_module, "EAGER_OPEN", 2)
     monkeypatch.setattr(blobs_module, "READ_CHUNK", 10_000)
     monkeypatch.setattr(blobs_module, "INLINE_READ_MAX", 0)
@@ -96,6 +99,26 @@ def test_a_reader_reads_ahead_and_leaves_no_descriptor_open(tmp_path: Path, monk
             await reader.aclose()
             await asyncio.sleep(0.2)
             assert descriptors() == before, taken
+
+        read_at = blobs_module._read_at
+
+        def slow_read_at(*args: Any) -> tuple[int, bytes]:  # a slow disk: the cancel comes mid-read
+            time.sleep(0.05)
+            return read_at(*args)
+        monkeypatch.setattr(blobs_module, "_read_at", slow_read_at)
+        for taken in (0, 8):  # a wait cancelled (after 8: on the read that opens the third file)
+            reader = store.open_range_now(layout, 0, len(whole))
+            assert isinstance(reader, BlobReader)
+            for _ in range(taken):
+                await reader.__anext__()
+            waiting = asyncio.ensure_future(reader.__anext__())
+            await asyncio.sleep(0)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            await asyncio.sleep(0.2)
+            assert descriptors() == before, taken
+        monkeypatch.setattr(blobs_module, "_read_at", read_at)
 
         reader = store.open_range_now(layout, 0, len(whole))
         os.truncate(store.path(ids[3]), 1000)
