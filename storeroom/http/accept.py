@@ -12,7 +12,8 @@ So each connection libuv hands to :class:`~storeroom.http.edge.EdgeProtocol` als
 ``loop.connect_accepted_socket`` — past the worker's connection cap too (up to twice it), where they are
 answered ``503 SlowDown`` at once rather than left waiting in the kernel's queue.  The listening socket is the
 worker's own (inherited from the supervisor or made by uvicorn), found once per process in ``/proc/self/fd``;
-where it cannot be found, nothing changes.
+where it cannot be found, nothing changes.  The queue itself is as long as the kernel allows
+(``cli/serve.py:listen_backlog``).
 """
 
 from __future__ import annotations
