@@ -45,7 +45,7 @@ import random
 import sqlite3
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -259,12 +259,11 @@ class AuditLog:
         encoded on a thread (not on the event loop), then one insert transaction; exported once committed."""
         if isinstance(self.db, SqliteDatabase):
             async def job(conn: Conn) -> None:
-                built = self._build(entries, prebuilt, logged)
-                if built:
-                    row = await conn.one("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
-                    first = (row[0] if row else 0) + 1
-                    texts = await self._insert(conn, built, range(first, first + len(built)), logged)
-                    self._export(texts)
+                row = await conn.one("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+                first = (row[0] if row else 0) + 1
+                texts = await self._insert(conn, self._build(entries, prebuilt, logged), range(first, 1 << 62),
+                                           logged)
+                self._export(texts)
             await self.db.write(job)
             return
         async def take_ids(conn: Conn) -> list[int]:  # a batch that then fails leaves a gap, as sequences do
@@ -273,8 +272,8 @@ class AuditLog:
         ids = await self.db.write(take_ids, serializable=False)
 
         def prepare() -> _Rows | None:
-            built = self._build(entries, prebuilt, logged)  # an entry that cannot be built leaves its id unused
-            return self._rows(built, ids[:len(built)], logged) if built else None
+            rows = self._rows(self._build(entries, prebuilt, logged), ids, logged)  # an entry that cannot be
+            return rows if rows.events else None                                     # built leaves its id unused
         rows = await asyncio.to_thread(prepare)
         if rows is not None:
             await self.db.write(lambda conn: _store(conn, rows), serializable=False)
@@ -302,31 +301,38 @@ class AuditLog:
     # -- off the event loop ----------------------------------------------------------------------------------
 
     def _build(self, entries: Iterable[tuple[Any, ...]], prebuilt: Sequence[Event],
-               logged: frozenset[str]) -> list[tuple[Entry | None, Event]]:
-        """The batch's events.  S3 events are stored as their parts (audit/events.py), unless their records are
-        exported or their bucket's access log wants the record now."""
-        built: list[tuple[Entry | None, Event]] = [(None, event) for event in prebuilt]
+               logged: frozenset[str]) -> Iterator[tuple[Entry | None, Event]]:
+        """The batch's events, one at a time: each is made into its rows (:meth:`_rows`) and let go before the
+        next is built, so that a batch's events never pile up for the garbage collector to traverse.  S3 events
+        are stored as their parts (audit/events.py), unless their records are exported or their bucket's access
+        log wants the record now."""
+        for event in prebuilt:
+            yield None, event
         parts = self._files is None and self._stdout is None
         for raw in entries:
             entry = Entry._make(raw)
             try:
-                built.append((entry, events.build(entry, self.account_id, self.host_id,
-                                                  as_parts=parts and entry.bucket not in logged)))
+                event = events.build(entry, self.account_id, self.host_id,
+                                     as_parts=parts and entry.bucket not in logged)
             except Exception:  # noqa: BLE001 - one odd request must not lose the batch
                 log.exception("audit log: cannot build the event of request %s", entry.request_id)
-        return built
+                continue
+            yield entry, event
 
-    async def _insert(self, conn: Conn, built: list[tuple[Entry | None, Event]], ids: Iterable[int],
+    async def _insert(self, conn: Conn, built: Iterable[tuple[Entry | None, Event]], ids: Iterable[int],
                       logged: frozenset[str]) -> list[str]:
         """Inserts the events under ``ids`` (with their lookup rows and access-log lines); their JSON texts."""
         rows = self._rows(built, ids, logged)
         await _store(conn, rows)
         return rows.texts
 
-    def _rows(self, built: list[tuple[Entry | None, Event]], ids: Iterable[int], logged: frozenset[str]) -> _Rows:
-        """The rows of the events under ``ids``: records encoded, lookup rows and access-log lines made."""
-        rows, keyed, texts = [], [], []
-        for event_id_row, (entry, event) in zip(ids, built, strict=True):
+    def _rows(self, built: Iterable[tuple[Entry | None, Event]], ids: Iterable[int], logged: frozenset[str]
+              ) -> _Rows:
+        """The rows of the events, under ``ids`` in turn (as many as there are events, or more): records encoded,
+        lookup rows and access-log lines made."""
+        rows, keyed, texts, lines = [], [], [], []
+        line = self.access_line
+        for event_id_row, (entry, event) in zip(ids, built, strict=False):  # ids may outnumber the events
             if event.parts is not None:  # its record is made when it is read (_stored)
                 text = events.dumps(event.parts)
             else:
@@ -340,9 +346,6 @@ class AuditLog:
                          username, key_id, text, orjson.dumps(resources).decode() if resources else None))
             keyed.append((event_id_row, event.time, event.management,
                           postings.keys_of(name, event.source, event.read_only, username, key_id, resources)))
-        line = self.access_line
-        lines = []
-        for entry, event in built:
             if entry is not None and line is not None and event.bucket in logged:
                 lines.append((event.bucket, event.time, valid_text(line(entry, event))))
             elif entry is None and event.access_line is not None and event.bucket is not None:

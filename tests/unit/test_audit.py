@@ -172,6 +172,40 @@ def test_lookup_newest_first_by_attribute_and_pages(metadata: Harness) -> None:
     assert mgmt == []
 
 
+def test_an_entry_that_cannot_be_built_leaves_the_rest_of_its_batch_stored(metadata: Harness) -> None:
+    """Events are built one at a time into their rows (AuditLog._build, a generator): an odd entry is logged and
+    skipped, the batch's other events keep their own ids and lookup rows, and a batch of nothing but odd entries
+    stores nothing."""
+    log = _log(metadata)
+
+    def odd(key: str) -> tuple[Any, ...]:
+        broken = list(_entry("PutObject", ALICE, key=key))
+        broken[events.Entry._fields.index("principal")] = None  # events.build cannot name the caller
+        return tuple(broken)
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        now = time.time()
+        for entry in [_entry("PutObject", ALICE, key="k0", when=now - 3), odd("bad"),
+                      _entry("PutObject", ALICE, key="k2", when=now - 2)]:
+            log.record(entry)
+        await log.flush()
+        log.record(odd("worse"))
+        await log.flush()
+        log.record(_entry("PutObject", ALICE, key="k4", when=now - 1))
+        await log.flush()
+        found = await log.lookup("Username", "alice", start=0, end=now + 1, management_only=False, after=None,
+                                 limit=50)
+        by_key = await log.lookup("ResourceName", "arn:aws:s3:::b/k2", start=0, end=now + 1,
+                                  management_only=False, after=None, limit=50)
+        await log.close()
+        return found, by_key
+
+    found, by_key = metadata.run(scenario())
+    assert [json.loads(e.record)["requestParameters"]["key"] for e in found] == ["k4", "k2", "k0"]
+    assert len({e.id for e in found}) == 3 and len({e.event_id for e in found}) == 3
+    assert [e.id for e in by_key] == [found[1].id]
+
+
 def test_prune_keeps_the_retention_period(metadata: Harness) -> None:
     log = _log(metadata, AuditOptions(retention_days=1))
 
