@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -261,7 +262,7 @@ class AuditLog:
             async def job(conn: Conn) -> None:
                 row = await conn.one("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
                 first = (row[0] if row else 0) + 1
-                texts = await self._insert(conn, self._build(entries, prebuilt, logged), range(first, 1 << 62),
+                texts = await self._insert(conn, self._build(entries, prebuilt, logged), itertools.count(first),
                                            logged)
                 self._export(texts)
             await self.db.write(job)
@@ -353,6 +354,8 @@ class AuditLog:
         return _Rows(rows, postings.build(keyed), lines, texts)
 
     def _export(self, texts: list[str]) -> None:
+        if not texts:  # a batch of entries none of which could be built, or stored as parts
+            return
         try:
             if self._files is not None:
                 self._files.add(texts, time.time())

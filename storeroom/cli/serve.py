@@ -189,7 +189,7 @@ def listen_backlog() -> int:
     """The accept queue's length: the kernel's largest (``net.core.somaxconn``, 4096 since Linux 5.4), as Go's
     servers ask for.  Why not uvicorn's 2048: past a full queue the kernel drops new SYNs and the handshakes'
     last ACKs, and those clients wait for retransmissions (1, 2, 4, 8 s …) instead of their turn — under a 10 ×
-    overload 1,873 requests of ~87,000 timed out after 10 s that way, none with the kernel's length
+    overload 1,930 requests of ~90,000 timed out after 10 s that way, none with the kernel's length
     (bench/RESULTS.md "The accept queue as long as the kernel allows")."""
     try:
         return max(128, min(int(Path("/proc/sys/net/core/somaxconn").read_text()), 65535))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from storeroom.audit import events
 from storeroom.audit.export import CloudTrailFiles, recover
@@ -172,16 +173,18 @@ def test_lookup_newest_first_by_attribute_and_pages(metadata: Harness) -> None:
     assert mgmt == []
 
 
+def odd(key: str) -> tuple[Any, ...]:
+    """An entry events.build cannot make an event of (no caller)."""
+    broken = list(_entry("PutObject", ALICE, key=key))
+    broken[events.Entry._fields.index("principal")] = None
+    return tuple(broken)
+
+
 def test_an_entry_that_cannot_be_built_leaves_the_rest_of_its_batch_stored(metadata: Harness) -> None:
     """Events are built one at a time into their rows (AuditLog._build, a generator): an odd entry is logged and
     skipped, the batch's other events keep their own ids and lookup rows, and a batch of nothing but odd entries
     stores nothing."""
     log = _log(metadata)
-
-    def odd(key: str) -> tuple[Any, ...]:
-        broken = list(_entry("PutObject", ALICE, key=key))
-        broken[events.Entry._fields.index("principal")] = None  # events.build cannot name the caller
-        return tuple(broken)
 
     async def scenario() -> tuple[list[Any], list[Any]]:
         now = time.time()
@@ -204,6 +207,26 @@ def test_an_entry_that_cannot_be_built_leaves_the_rest_of_its_batch_stored(metad
     assert [json.loads(e.record)["requestParameters"]["key"] for e in found] == ["k4", "k2", "k0"]
     assert len({e.id for e in found}) == 3 and len({e.event_id for e in found}) == 3
     assert [e.id for e in by_key] == [found[1].id]
+
+
+def test_a_batch_with_nothing_built_prints_nothing(metadata: Harness, capfd: pytest.CaptureFixture[str]) -> None:
+    """``--audit-stdout``: a batch none of whose entries could be built prints no line (not an empty one); the
+    next batch's event prints as one JSON line."""
+    log = _log(metadata, AuditOptions(stdout=True))
+
+    async def scenario() -> tuple[str, str]:
+        log.record(odd("bad"))
+        await log.flush()
+        first = capfd.readouterr().out
+        log.record(_entry("PutObject", ALICE, key="good"))
+        await log.flush()
+        await log.close()
+        return first, capfd.readouterr().out
+
+    nothing, one = metadata.run(scenario())
+    assert nothing == ""
+    [line] = one.splitlines()
+    assert json.loads(line)["requestParameters"]["key"] == "good"
 
 
 def test_prune_keeps_the_retention_period(metadata: Harness) -> None:
