@@ -17,6 +17,8 @@ S3_BLOBS_SUBJECT = "storeroom-s3"  # Storeroom with its object data on SeaweedFS
 TLS_SUBJECT = "storeroom-tls"  # Storeroom over HTTPS: not a peer, the cost of TLS
 CLEAR_SUBJECT = "storeroom-clear"  # Storeroom with encryption at rest off: not a peer, the cost of encryption
 BASE_SUBJECT = "storeroom-base"  # Storeroom from another checkout (--baseline): not a peer, the cost of a change
+# the load generators' latency percentiles per request (wrk, bench.loadgen), in a round's extras
+LATENCIES = ("latency_p50_ms", "latency_p99_ms")
 # An IAM user with 10 policies × 10 statements may add < 5 % to a request's time vs the root user.
 IAM_MAX_SLOWDOWN = 0.05
 
@@ -69,12 +71,16 @@ def summarize(measurements: list[Measurement]) -> dict[str, dict[str, Cell]]:
     for (workload, target), ms in groups.items():
         good = [m for m in ms if m.valid] or ms
         middle = sorted(good, key=lambda m: m.value)[(len(good) - 1) // 2]  # its extras stay consistent
+        extra = {k: float(v) for k, v in middle.extra.items() if isinstance(v, int | float)}
+        for key in LATENCIES:  # a round's tail moves more than its throughput: the median of every round's
+            if key in extra:
+                extra[key] = median([float(m.extra[key]) for m in good if key in m.extra])
         table.setdefault(workload, {})[target] = Cell(
             value=median([m.value for m in good]),
             server_cpu_us=median([m.server_cpu_us_per_request for m in good]),
             client_cpu_us=median([m.client_cpu_us_per_request for m in good]),
             rounds=len(ms), errors=sum(m.errors for m in ms), invalid_rounds=sum(not m.valid for m in ms),
-            extra={k: float(v) for k, v in middle.extra.items() if isinstance(v, int | float)},
+            extra=extra,
         )
     return table
 
@@ -168,6 +174,7 @@ def markdown(table: dict[str, dict[str, Cell]], targets: list[str], meta: dict[s
     lines += ["", "Server CPU time per request (µs, user+system of the server's whole process tree; lower is "
               "better). Load generator CPU per request in the last column.", ""]
     lines += _cpu_table(table, targets, verdicts)
+    lines += _latency_table(table, targets, verdicts)
     if "rss1g" in table:
         lines += ["", *_rss_table(table["rss1g"], targets)]
     lines += _authorization_table(table)
@@ -214,6 +221,28 @@ def _cpu_table(table: dict[str, dict[str, Cell]], targets: list[str], verdicts: 
                _num(v.get("cpu_ratio"), 2), _num(client, 1)]
         lines.append("| " + " | ".join(row) + " |")
     return lines
+
+
+def _latency_table(table: dict[str, dict[str, Cell]], targets: list[str], verdicts: list[dict[str, Any]]
+                   ) -> list[str]:
+    """p50 / p99 of each request's latency, for the workloads whose load generator measures it: where a server
+    stalls (a lock, a collection, a batch hogging the GIL), the tail shows it long before the throughput does."""
+    rows = []
+    for v in verdicts:
+        cells = table[v["workload"]]
+        if not any(LATENCIES[1] in c.extra for c in cells.values()):
+            continue
+        texts = []
+        for t in targets:
+            c = cells.get(t)
+            texts.append("—" if c is None or LATENCIES[1] not in c.extra else
+                         f"{_num(c.extra.get(LATENCIES[0]), 2)} / {_num(c.extra[LATENCIES[1]], 1)}")
+        rows.append("| " + " | ".join([v["title"], *texts]) + " |")
+    if not rows:
+        return []
+    head = ["workload", *targets]
+    return ["", "Latency per request (ms, p50 / p99, as the load generator saw it; medians over rounds):", "",
+            "| " + " | ".join(head) + " |", "|" + "---|" * len(head), *rows]
 
 
 def _rss_table(cells: dict[str, Cell], targets: list[str]) -> list[str]:
