@@ -93,28 +93,45 @@ def build(events: Iterable[tuple[int, float, bool, Sequence[Group]]]) -> list[Ro
             by_group.setdefault((group, 0), []).append(entry)
             if management:
                 by_group.setdefault((group, 1), []).append(entry)
-    by_key: dict[tuple[str, str, int], list[list[tuple[float, int]]]] = {}
-    for (group, scope), listed in by_group.items():
+    by_key: dict[tuple[str, str, int], list[tuple[Group, int]]] = {}
+    for group_scope in by_group:
+        group, scope = group_scope
         for attribute, value in group:
-            by_key.setdefault((attribute, value, scope), []).append(listed)
+            by_key.setdefault((attribute, value, scope), []).append(group_scope)
+    # each group's first and last time, and its entries' JSON, are made once for all the keys it holds (every
+    # event's name, source, user and key share one group: six rows of the same list)
+    spans: dict[tuple[Group, int], tuple[float, float]] = {}
+    texts: dict[tuple[Group, int], str] = {}
     rows: list[Row] = []
-    for (attribute, value, scope), lists in by_key.items():
-        entries = lists[0] if len(lists) == 1 else [entry for listed in lists for entry in listed]
+    for (attribute, value, scope), held_by in by_key.items():
+        for group_scope in held_by:
+            if group_scope not in spans:
+                times = [t for t, _ in by_group[group_scope]]
+                spans[group_scope] = (min(times), max(times))
+        if len(held_by) == 1:
+            entries = by_group[held_by[0]]
+            first, last = spans[held_by[0]]
+        else:
+            entries = [entry for group_scope in held_by for entry in by_group[group_scope]]
+            first = min(spans[group_scope][0] for group_scope in held_by)
+            last = max(spans[group_scope][1] for group_scope in held_by)
+        if len(entries) <= MAX_ENTRIES and last - first <= SPAN:  # a batch's second: one row
+            if len(held_by) == 1:
+                text = texts.get(held_by[0]) or texts.setdefault(held_by[0], orjson.dumps(entries).decode())
+            else:
+                text = orjson.dumps(entries).decode()
+            rows.append((attribute, value, scope, first, last, text))
+            continue
         for chunk in _chunks(entries):
-            first = min(chunk)[0]
-            last = max(chunk)[0]
-            rows.append((attribute, value, scope, first, last, orjson.dumps(chunk).decode()))
+            rows.append((attribute, value, scope, min(chunk)[0], max(chunk)[0], orjson.dumps(chunk).decode()))
     return rows
 
 
 def _chunks(entries: list[tuple[float, int]]) -> list[list[tuple[float, int]]]:
-    """``entries`` as rows of at most SPAN seconds and MAX_ENTRIES events (a batch held back while the database
-    was away may span longer)."""
-    if len(entries) <= MAX_ENTRIES and max(entries)[0] - min(entries)[0] <= SPAN:
-        return [entries]
-    entries = sorted(entries)
+    """``entries`` (more than MAX_ENTRIES, or over SPAN seconds: a batch held back while the database was away)
+    as rows of at most SPAN seconds and MAX_ENTRIES events."""
     chunks: list[list[tuple[float, int]]] = [[]]
-    for entry in entries:
+    for entry in sorted(entries):
         chunk = chunks[-1]
         if chunk and (len(chunk) >= MAX_ENTRIES or entry[0] - chunk[0][0] > SPAN):
             chunks.append(chunk := [])

@@ -95,3 +95,25 @@ def test_a_busy_batch_is_split_into_rows_of_at_most_max_entries() -> None:
     rows = postings.build(events)
     assert [len(json.loads(text)) for *_, text in rows] == [postings.MAX_ENTRIES, postings.MAX_ENTRIES, 5]
     assert sorted(event_id for *_, text in rows for _, event_id in json.loads(text)) == list(range(1, count + 1))
+
+
+def test_each_row_lists_exactly_its_keys_events_between_its_first_and_last_time() -> None:
+    """build() makes each group's span and JSON once for all the keys the group holds: every row must still be
+    exactly the events of its own key (and scope), its first and last time theirs."""
+    rng = random.Random(6)
+    for size in (1, 5, 50, 400):
+        for squeeze in (False, True, False, True):
+            batch = _events(rng, size)
+            if squeeze:  # a worker's second, as a busy server's batches are: one row per key
+                batch = [(i, 1_700_000_000 + t % 1, management, keys) for i, t, management, keys in batch]
+            expected: dict[tuple[str, str, int], list[tuple[float, int]]] = {}
+            for event_id, t, management, groups in batch:
+                for attribute, value in {k for group in groups for k in group}:
+                    for scope in ((0, 1) if management else (0,)):
+                        expected.setdefault((attribute, value, scope), []).append((t, event_id))
+            found: dict[tuple[str, str, int], list[tuple[float, int]]] = {}
+            for attribute, value, scope, first, last, text in postings.build(batch):
+                entries = [(t, i) for t, i in json.loads(text)]
+                assert first == min(entries)[0] and last == max(entries)[0] and last - first <= postings.SPAN
+                found.setdefault((attribute, value, scope), []).extend(entries)
+            assert {k: sorted(v) for k, v in found.items()} == {k: sorted(v) for k, v in expected.items()}
