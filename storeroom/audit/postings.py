@@ -122,8 +122,8 @@ def build(events: Iterable[tuple[int, float, bool, Sequence[Group]]]) -> list[Ro
                 text = orjson.dumps(entries).decode()
             rows.append((attribute, value, scope, first, last, text))
             continue
-        for chunk in _chunks(entries):
-            rows.append((attribute, value, scope, min(chunk)[0], max(chunk)[0], orjson.dumps(chunk).decode()))
+        for chunk in _chunks(entries):  # sorted: its first entry is its oldest, its last its newest
+            rows.append((attribute, value, scope, chunk[0][0], chunk[-1][0], orjson.dumps(chunk).decode()))
     return rows
 
 
