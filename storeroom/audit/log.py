@@ -262,9 +262,9 @@ class AuditLog:
             async def job(conn: Conn) -> None:
                 row = await conn.one("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
                 first = (row[0] if row else 0) + 1
-                texts = await self._insert(conn, self._build(entries, prebuilt, logged), itertools.count(first),
-                                           logged)
-                self._export(texts)
+                rows = self._rows(self._build(entries, prebuilt, logged), itertools.count(first), logged)
+                await _store(conn, rows)
+                self._export(rows.texts)
             await self.db.write(job)
             return
         async def take_ids(conn: Conn) -> list[int]:  # a batch that then fails leaves a gap, as sequences do
@@ -319,13 +319,6 @@ class AuditLog:
                 log.exception("audit log: cannot build the event of request %s", entry.request_id)
                 continue
             yield entry, event
-
-    async def _insert(self, conn: Conn, built: Iterable[tuple[Entry | None, Event]], ids: Iterable[int],
-                      logged: frozenset[str]) -> list[str]:
-        """Inserts the events under ``ids`` (with their lookup rows and access-log lines); their JSON texts."""
-        rows = self._rows(built, ids, logged)
-        await _store(conn, rows)
-        return rows.texts
 
     def _rows(self, built: Iterable[tuple[Entry | None, Event]], ids: Iterable[int], logged: frozenset[str]
               ) -> _Rows:

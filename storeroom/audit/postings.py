@@ -116,10 +116,11 @@ def build(events: Iterable[tuple[int, float, bool, Sequence[Group]]]) -> list[Ro
             first = min(spans[group_scope][0] for group_scope in held_by)
             last = max(spans[group_scope][1] for group_scope in held_by)
         if len(entries) <= MAX_ENTRIES and last - first <= SPAN:  # a batch's second: one row
-            if len(held_by) == 1:
-                text = texts.get(held_by[0]) or texts.setdefault(held_by[0], orjson.dumps(entries).decode())
-            else:
+            text = texts.get(held_by[0]) if len(held_by) == 1 else None
+            if text is None:
                 text = orjson.dumps(entries).decode()
+                if len(held_by) == 1:
+                    texts[held_by[0]] = text
             rows.append((attribute, value, scope, first, last, text))
             continue
         for chunk in _chunks(entries):  # sorted: its first entry is its oldest, its last its newest
