@@ -51,6 +51,16 @@ def is_inline(blob_id: str) -> bool:
     return blob_id.startswith(PREFIX)
 
 
+def new_inline_id() -> str:
+    """A new inline blob's id: the prefix, the time in microseconds (14 hex digits), then 72 random bits.
+
+    Why time first: ``inline_blobs`` and ``blob_keys`` are B-trees keyed by the id.  Random ids sent each PUT's
+    two rows to a leaf page of their own, which the commit wrote to the WAL and the checkpoint wrote again (and,
+    once the tables outgrow the page cache, read from disk first); ids in creation order put a batch's rows
+    side by side at the tree's right edge.  The random part keeps ids unique across workers and nodes."""
+    return f"{PREFIX}{time.time_ns() // 1000:014x}{random_hex(9)}"
+
+
 def inline_store(meta: MetaStore, inner: Blobs) -> InlineBlobs:
     """The layer over ``inner`` for a server process; ``meta`` inserts new blobs' rows with the rows that refer
     to them."""
@@ -210,7 +220,7 @@ class InlineWriter:
     by the store below instead."""
 
     def __init__(self, layer: InlineBlobs, hashers: Sequence[Hasher]) -> None:
-        self.blob_id = PREFIX + random_hex(16)
+        self.blob_id = new_inline_id()
         self.size = 0
         self._layer = layer
         self._hashers = tuple(hashers)

@@ -1,6 +1,6 @@
 """The inline layer (storeroom/store/inline_blobs.py) over a real folder and a real SQLite metadata file: a blob
 that outgrows what its writer announced is written below instead; a blob whose row never comes leaves nothing;
-an object made of inline and stored pieces reads back whole."""
+an object made of inline and stored pieces reads back whole; new blobs' ids sort in the order they were made."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from storeroom.store.blobs import BlobStore
-from storeroom.store.inline_blobs import INLINE_MAX, inline_store, is_inline
+from storeroom.store.inline_blobs import INLINE_MAX, inline_store, is_inline, new_inline_id
 from storeroom.store.meta import MetaStore, ObjectRecord
 
 
@@ -78,3 +78,26 @@ def test_an_inline_blob_rides_in_its_objects_transaction(tmp_path: Path) -> None
         else:
             raise AssertionError("a freed inline blob was still read")
     _run(tmp_path, scenario)
+
+
+def test_new_inline_blobs_sort_in_the_order_they_were_written(tmp_path: Path) -> None:
+    """Their rows then go side by side at the right edge of ``inline_blobs``' and ``blob_keys``' B-trees
+    instead of one random leaf page each (what a PUT writes to the WAL: bench/RESULTS.md)."""
+    async def scenario(meta: MetaStore, layer) -> None:  # type: ignore[no-untyped-def]
+        written = []
+        for i in range(30):
+            writer = layer.new_writer((), 100)
+            await writer.write(os.urandom(100))
+            await writer.commit()
+            record = ObjectRecord("b", f"k{i}", 100, "0" * 32, 0.0, [(writer.blob_id, 100)], {})
+            assert (await meta.put_object(record))[0] == "ok"
+            written.append(writer.blob_id)
+        rows = await meta.db.read.all("SELECT blob_id FROM inline_blobs ORDER BY blob_id")
+        assert [r[0] for r in rows] == written
+    _run(tmp_path, scenario)
+
+
+def test_inline_ids_made_in_the_same_microsecond_differ() -> None:
+    ids = [new_inline_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(is_inline(i) and len(i) == 33 and int(i[1:], 16) >= 0 for i in ids)
