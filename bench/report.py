@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.workloads import Measurement, median
+from bench.workloads import WRITTEN_KB, Measurement, median
 
 SUBJECT = "storeroom"
 IAM_SUBJECT = "storeroom-iam"  # Storeroom with an IAM user's requests: not a peer, the cost of authorization
@@ -72,7 +72,8 @@ def summarize(measurements: list[Measurement]) -> dict[str, dict[str, Cell]]:
         good = [m for m in ms if m.valid] or ms
         middle = sorted(good, key=lambda m: m.value)[(len(good) - 1) // 2]  # its extras stay consistent
         extra = {k: float(v) for k, v in middle.extra.items() if isinstance(v, int | float)}
-        for key in LATENCIES:  # a round's tail moves more than its throughput: the median of every round's
+        # a round's tail (and what it wrote) moves apart from its throughput: the median of every round's
+        for key in (*LATENCIES, WRITTEN_KB):
             if key in extra:
                 extra[key] = median([float(m.extra[key]) for m in good if key in m.extra])
         table.setdefault(workload, {})[target] = Cell(
@@ -175,6 +176,7 @@ def markdown(table: dict[str, dict[str, Cell]], targets: list[str], meta: dict[s
               "better). Load generator CPU per request in the last column.", ""]
     lines += _cpu_table(table, targets, verdicts)
     lines += _latency_table(table, targets, verdicts)
+    lines += _written_table(table, targets, verdicts)
     if "rss1g" in table:
         lines += ["", *_rss_table(table["rss1g"], targets)]
     lines += _authorization_table(table)
@@ -243,6 +245,25 @@ def _latency_table(table: dict[str, dict[str, Cell]], targets: list[str], verdic
     head = ["workload", *targets]
     return ["", "Latency per request (ms, p50 / p99, as the load generator saw it; medians over rounds):", "",
             "| " + " | ".join(head) + " |", "|" + "---|" * len(head), *rows]
+
+
+def _written_table(table: dict[str, dict[str, Cell]], targets: list[str], verdicts: list[dict[str, Any]]
+                   ) -> list[str]:
+    """KB written to storage per request by the server's process tree: steadier than CPU on a busy machine, so a
+    change to what a write stores (rows, pages, fsyncs) shows here first."""
+    rows = []
+    for v in verdicts:
+        cells = table[v["workload"]]
+        if not any(WRITTEN_KB in c.extra for c in cells.values()):
+            continue
+        texts = ["—" if (c := cells.get(t)) is None or WRITTEN_KB not in c.extra else _num(c.extra[WRITTEN_KB], 1)
+                 for t in targets]
+        rows.append("| " + " | ".join([v["title"], *texts]) + " |")
+    if not rows:
+        return []
+    head = ["workload", *targets]
+    return ["", "Written to storage per request (KB, the server's process tree, counted by Linux as pages are "
+            "dirtied; medians over rounds):", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head), *rows]
 
 
 def _rss_table(cells: dict[str, Cell], targets: list[str]) -> list[str]:

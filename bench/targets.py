@@ -221,6 +221,11 @@ class Target(ABC):
         """user + system CPU time of the server's whole process tree so far."""
         return _cpu(self.processes())
 
+    def storage_write_bytes(self) -> int:
+        """Bytes the server's process tree has caused to be written to storage so far (Linux counts them when a
+        page is dirtied, so the figure does not wait for writeback; socket writes are not in it)."""
+        return _written(self.processes())
+
     def database_cpu_seconds(self) -> float:
         """The part of :meth:`cpu_seconds` spent by a database server of the target's own (none by default)."""
         return 0.0
@@ -243,6 +248,16 @@ def _cpu(processes: list[psutil.Process]) -> float:
             t = p.cpu_times()
             total += t.user + t.system
         except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _written(processes: list[psutil.Process]) -> int:
+    total = 0
+    for p in processes:
+        try:
+            total += p.io_counters().write_bytes
+        except (psutil.NoSuchProcess, psutil.AccessDenied, AttributeError):  # gone, not ours, not Linux
             pass
     return total
 

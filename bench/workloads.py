@@ -100,6 +100,10 @@ class Usage:
     client_cpu_s: float = 0.0
     wall_s: float = 0.0
     database_cpu_s: float = 0.0   # the part of server_cpu_s a target's own database server used
+    storage_write_bytes: int = 0  # written to storage by the server's process tree (its database server's too)
+
+
+WRITTEN_KB = "storage_write_kb_per_request"
 
 
 def _own_cpu() -> float:
@@ -112,12 +116,14 @@ def measured(target: Target | None) -> Iterator[Usage]:
     usage = Usage()
     server0 = target.cpu_seconds() if target else 0.0
     database0 = target.database_cpu_seconds() if target else 0.0
+    written0 = target.storage_write_bytes() if target else 0
     client0, wall0 = _own_cpu(), time.perf_counter()
     yield usage
     usage.wall_s = time.perf_counter() - wall0
     usage.client_cpu_s = _own_cpu() - client0
     usage.server_cpu_s = (target.cpu_seconds() - server0) if target else 0.0
     usage.database_cpu_s = (target.database_cpu_seconds() - database0) if target else 0.0
+    usage.storage_write_bytes = (target.storage_write_bytes() - written0) if target else 0
 
 
 # -- keys, presigned URLs, a streaming HTTP client ---------------------------------------------------------------
@@ -280,7 +286,8 @@ def _loadgen_measurement(workload: str, target: Target, rnd: int, cmd: list[str]
         usage.server_cpu_s, usage.client_cpu_s,
         {"latency_p50_ms": stats["latency_p50_us"] / 1000, "latency_p99_ms": stats["latency_p99_us"] / 1000,
          "load_generator": Path(cmd[0]).name if cmd[0] != sys.executable else "bench.loadgen",
-         "database_cpu_us": usage.database_cpu_s / requests * 1e6 if requests else 0.0},
+         "database_cpu_us": usage.database_cpu_s / requests * 1e6 if requests else 0.0,
+         WRITTEN_KB: usage.storage_write_bytes / requests / 1024 if requests else 0.0},
     )
 
 

@@ -1,9 +1,10 @@
-"""bench/report.py: the report's latency table (p50 / p99 per request, medians over rounds)."""
+"""bench/report.py: the report's latency table (p50 / p99 per request) and its table of what a request wrote to
+storage, both medians over rounds."""
 
 from __future__ import annotations
 
 from bench.report import build
-from bench.workloads import Measurement
+from bench.workloads import WRITTEN_KB, Measurement
 
 META = {"started": "2026-12-06 11:00", "settings_text": "test", "settings": {}, "machine": "test",
         "versions": {}, "skipped": {}}
@@ -29,3 +30,20 @@ def test_the_latency_table_gives_each_targets_median_p50_and_p99_over_rounds() -
     assert table[0] == "| workload | storeroom | rclone |"
     assert table[2] == "| 4 KiB PUT (wrk, presigned) | 4.00 / 30.0 | 4.80 / 9.0 |"
     assert not any(line.startswith("| ListObjectsV2") for line in lines[start:start + 6])  # no latencies measured
+
+
+def test_the_written_table_gives_each_targets_median_kilobytes_per_request_over_rounds() -> None:
+    def put(target: str, rnd: int, ops: float, kb: float) -> Measurement:
+        return Measurement("put4k", target, rnd, ops, "ops/s", int(ops * 5), 5.0, 0, 1.0, 0.1,
+                           {"latency_p50_ms": 4.0, "latency_p99_ms": 30.0, WRITTEN_KB: kb})
+    measurements = [
+        put("storeroom", 0, 3000, 21.5),
+        put("storeroom", 1, 3100, 35.0),  # the round with the median throughput wrote the most
+        put("storeroom", 2, 3200, 21.3),
+        Measurement("put4k", "rclone", 0, 3300, "ops/s", 16500, 5.0, 0, 1.0, 0.1, {}),  # not measured there
+    ]
+    _, _, text = build(measurements, {**META, "targets": ["storeroom", "rclone"], "workloads": ["put4k"]})
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Written to storage per request"))
+    assert lines[start + 2] == "| workload | storeroom | rclone |"
+    assert lines[start + 4] == "| 4 KiB PUT (wrk, presigned) | 21.5 | — |"
