@@ -32,17 +32,19 @@ class Goal:
     max_value: float | None = None  # Storeroom's own value must be <= this
 
 
+# Issue 14's goals.  The large PUT's second goal is 0.9 × min(disk write+fsync, one core's MD5 speed); the
+# benchmark measures the disk only, so where MD5 is the slower of the two this column is stricter than the issue.
 GOALS: dict[str, Goal] = {
-    "get4k": Goal("4 KiB GET (wrk, presigned)", min_ratio=1.2),
-    "head4k": Goal("4 KiB HEAD (bench.loadgen, presigned)", min_ratio=1.0),
+    "get4k": Goal("4 KiB GET (wrk, presigned)", min_ratio=1.5),
+    "head4k": Goal("4 KiB HEAD (bench.loadgen, presigned)", min_ratio=1.5),
     "get4k_loadgen": Goal("4 KiB GET (bench.loadgen, presigned: HEAD's generator)"),
-    "put4k": Goal("4 KiB PUT (wrk, presigned)", min_ratio=1.0),
+    "put4k": Goal("4 KiB PUT (wrk, presigned)", min_ratio=1.5),
     "boto3_get4k": Goal("4 KiB GET (boto3, 16 threads)"),
     "boto3_head4k": Goal("4 KiB HEAD (boto3, 16 threads)"),
     "boto3_put4k": Goal("4 KiB PUT (boto3, 16 threads)"),
-    "list10k": Goal("ListObjectsV2, {keys} keys, full pagination", min_ratio=1.0),
-    "put64m": Goal("{large} PUT (streamed)", vs_disk=0.8),
-    "get64m": Goal("{large} GET (streamed)", min_ratio=1.0),
+    "list10k": Goal("ListObjectsV2, {keys} keys, full pagination", min_ratio=2.5),
+    "put64m": Goal("{large} PUT (streamed)", min_ratio=1.5, vs_disk=0.9),
+    "get64m": Goal("{large} GET (streamed)", min_ratio=1.5),
     "copy64m": Goal("{large} CopyObject (the server copies)"),
     "rss1g": Goal("RSS growth during {rss} PUT", higher_is_better=False, max_value=32.0),
     "disk": Goal("disk write+fsync ({large}, 1 MiB writes)"),
@@ -129,25 +131,30 @@ def verdict(workload: str, cells: dict[str, Cell], disk: float | None, settings:
 
 
 def _goal_text(goal: Goal) -> str:
+    parts = []
     if goal.min_ratio is not None:
-        return f"≥ {goal.min_ratio:g} × best peer"
+        parts.append(f"≥ {goal.min_ratio:g} × best peer")
     if goal.vs_disk is not None:
-        return f"≥ {goal.vs_disk:g} × disk write+fsync"
+        parts.append(f"≥ {goal.vs_disk:g} × disk write+fsync")
     if goal.max_value is not None:
-        return f"≤ {goal.max_value:g} MiB"
-    return ""
+        parts.append(f"≤ {goal.max_value:g} MiB")
+    return " and ".join(parts)
 
 
 def _goal_met(goal: Goal, subject: Cell | None, out: dict[str, Any]) -> bool | None:
+    """Every part of the goal met; None while a part could not be measured (no peer, no disk figure)."""
     if subject is None:
         return None
+    checks: list[bool | None] = []
     if goal.min_ratio is not None:
-        return out["ratio"] >= goal.min_ratio if "ratio" in out else None
+        checks.append(out["ratio"] >= goal.min_ratio if "ratio" in out else None)
     if goal.vs_disk is not None:
-        return out["ratio_vs_disk"] >= goal.vs_disk if "ratio_vs_disk" in out else None
+        checks.append(out["ratio_vs_disk"] >= goal.vs_disk if "ratio_vs_disk" in out else None)
     if goal.max_value is not None:
-        return subject.value <= goal.max_value
-    return None
+        checks.append(subject.value <= goal.max_value)
+    if not checks or None in checks:
+        return None
+    return all(checks)
 
 
 # -- Markdown -------------------------------------------------------------------------------------------------------

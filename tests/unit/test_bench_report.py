@@ -47,3 +47,19 @@ def test_the_written_table_gives_each_targets_median_kilobytes_per_request_over_
     start = next(i for i, line in enumerate(lines) if line.startswith("Written to storage per request"))
     assert lines[start + 2] == "| workload | storeroom | rclone |"
     assert lines[start + 4] == "| 4 KiB PUT (wrk, presigned) | 21.5 | — |"
+
+
+def test_the_goals_are_issue_14s_and_a_large_put_must_meet_both_of_its_own() -> None:
+    measurements = [
+        Measurement("put4k", "storeroom", 0, 3800, "ops/s", 19000, 5.0, 0, 1.0, 0.1, {}),
+        Measurement("put4k", "rclone", 0, 2900, "ops/s", 14500, 5.0, 0, 1.0, 0.1, {}),  # 1.31: short of 1.5
+        Measurement("put64m", "storeroom", 0, 464, "MiB/s", 3, 1.0, 0, 0.1, 0.1, {}),
+        Measurement("put64m", "rclone", 0, 268, "MiB/s", 3, 1.0, 0, 0.1, 0.1, {}),  # 1.73 × the peer ...
+        Measurement("disk", "disk", 0, 1720, "MiB/s", 1, 1.0, 0, 0.0, 0.1, {}),  # ... but 0.27 × the disk
+    ]
+    _, verdicts, _ = build(measurements, {**META, "targets": ["storeroom", "rclone"], "workloads": ["put4k", "put64m"]})
+    by_workload = {v["workload"]: v for v in verdicts}
+    assert by_workload["put4k"]["goal"] == "≥ 1.5 × best peer" and by_workload["put4k"]["met"] is False
+    large = by_workload["put64m"]
+    assert large["goal"] == "≥ 1.5 × best peer and ≥ 0.9 × disk write+fsync"
+    assert large["ratio"] > 1.5 and large["met"] is False
