@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -236,41 +237,38 @@ def _latency_table(table: dict[str, dict[str, Cell]], targets: list[str], verdic
                    ) -> list[str]:
     """p50 / p99 of each request's latency, for the workloads whose load generator measures it: where a server
     stalls (a lock, a collection, a batch hogging the GIL), the tail shows it long before the throughput does."""
-    rows = []
-    for v in verdicts:
-        cells = table[v["workload"]]
-        if not any(LATENCIES[1] in c.extra for c in cells.values()):
-            continue
-        texts = []
-        for t in targets:
-            c = cells.get(t)
-            texts.append("—" if c is None or LATENCIES[1] not in c.extra else
-                         f"{_num(c.extra.get(LATENCIES[0]), 2)} / {_num(c.extra[LATENCIES[1]], 1)}")
-        rows.append("| " + " | ".join([v["title"], *texts]) + " |")
-    if not rows:
-        return []
-    head = ["workload", *targets]
-    return ["", "Latency per request (ms, p50 / p99, as the load generator saw it; medians over rounds):", "",
-            "| " + " | ".join(head) + " |", "|" + "---|" * len(head), *rows]
+    return _per_request_table(
+        table, targets, verdicts, LATENCIES[1],
+        "Latency per request (ms, p50 / p99, as the load generator saw it; medians over rounds):",
+        lambda e: f"{_num(e.get(LATENCIES[0]), 2)} / {_num(e[LATENCIES[1]], 1)}")
 
 
 def _written_table(table: dict[str, dict[str, Cell]], targets: list[str], verdicts: list[dict[str, Any]]
                    ) -> list[str]:
     """KB written to storage per request by the server's process tree: steadier than CPU on a busy machine, so a
     change to what a write stores (rows, pages, fsyncs) shows here first."""
+    return _per_request_table(
+        table, targets, verdicts, WRITTEN_KB,
+        "Written to storage per request (KB, the server's process tree, counted by Linux as pages are dirtied; "
+        "medians over rounds):",
+        lambda e: _num(e[WRITTEN_KB], 1))
+
+
+def _per_request_table(table: dict[str, dict[str, Cell]], targets: list[str], verdicts: list[dict[str, Any]],
+                       key: str, heading: str, text: Callable[[dict[str, float]], str]) -> list[str]:
+    """A row per workload that measured ``key`` for some target (``text`` of each target's extras, "—" where it
+    was not measured); nothing at all when no workload did."""
     rows = []
     for v in verdicts:
         cells = table[v["workload"]]
-        if not any(WRITTEN_KB in c.extra for c in cells.values()):
+        if not any(key in c.extra for c in cells.values()):
             continue
-        texts = ["—" if (c := cells.get(t)) is None or WRITTEN_KB not in c.extra else _num(c.extra[WRITTEN_KB], 1)
-                 for t in targets]
+        texts = ["—" if (c := cells.get(t)) is None or key not in c.extra else text(c.extra) for t in targets]
         rows.append("| " + " | ".join([v["title"], *texts]) + " |")
     if not rows:
         return []
     head = ["workload", *targets]
-    return ["", "Written to storage per request (KB, the server's process tree, counted by Linux as pages are "
-            "dirtied; medians over rounds):", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head), *rows]
+    return ["", heading, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head), *rows]
 
 
 def _rss_table(cells: dict[str, Cell], targets: list[str]) -> list[str]:
