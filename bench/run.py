@@ -35,6 +35,7 @@ from bench.workloads import (  # noqa: E402
     MiB,
     Settings,
     disk_workload,
+    md5_workload,
     prepare,
 )
 
@@ -145,6 +146,8 @@ def run_rounds(targets: list[Target], workloads: list[str], settings: Settings, 
             if workload == "put64m":
                 results.append(disk_workload(settings, rnd))
                 log(f"round {rnd + 1}/{rounds} disk write+fsync: {results[-1].value:,.1f} MiB/s")
+                results.append(md5_workload(settings, rnd))
+                log(f"round {rnd + 1}/{rounds} one core's MD5: {results[-1].value:,.1f} MiB/s")
             for target in order:
                 m = _run_one(workload, target, settings, rnd, rounds, errors)
                 if m is not None:
