@@ -254,7 +254,7 @@ def _written_table(table: dict[str, dict[str, Cell]], targets: list[str], verdic
     return _per_request_table(
         table, targets, verdicts, WRITTEN_KB,
         "Written to storage per request (KB, the server's process tree, counted by Linux as pages are dirtied; "
-        "medians over rounds):",
+        "PostgreSQL as it counts itself; medians over rounds):",
         lambda e: _num(e[WRITTEN_KB], 1))
 
 
