@@ -496,7 +496,8 @@ class StoreroomPgTarget(StoreroomTarget):
         PostgreSQL: it charges every backend that dirties a page again, and each commit dirties the WAL's last
         page again after another backend's flush (~450 KB counted per 4 KiB PUT over ~20 backends, against 43-45
         KB the disk saw, with ``sync`` around the run).  PostgreSQL's own count (~20 KB) leaves out the WAL's last
-        page rewritten at each flush, so this is low rather than high."""
+        page rewritten at each flush, and its backends report their counts at most once a second, so this is low
+        rather than high (very low for runs of a second, as ``--quick``'s)."""
         import psycopg  # the bench's PostgreSQL target only; psycopg is a test dependency
 
         with psycopg.connect(self.url, autocommit=True) as conn:
