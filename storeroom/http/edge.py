@@ -13,6 +13,9 @@ protocol with S3's limits (a subclass: uvicorn keeps the HTTP/1.1 work, and the 
   must arrive in time (slowloris clients send one byte a second); else ``400 RequestTimeout``.
 - **Idle keep-alive** (``STOREROOM_KEEPALIVE_TIMEOUT``): a connection with no request in flight, new ones
   included, is closed after that long.
+- **Closing an idle TLS connection** (that timeout, or a SIGTERM's graceful shutdown) gives the client
+  ``TLS_CLOSE_GRACE`` to answer our close_notify, then drops the connection: an HTTP client does not read its
+  idle socket, so the close would otherwise hold the connection (and a shutting-down worker) for uvloop's 30 s.
 - **Slow readers** (``STOREROOM_SEND_TIMEOUT``): a client that stops reading a response it asked for is cut
   once the send buffer has stayed full that long.
 - **Connections per worker** (``STOREROOM_MAX_CONNECTIONS``): past the cap a request is answered
@@ -68,6 +71,7 @@ MAX_IN_FLIGHT = int(_env_float("STOREROOM_MAX_IN_FLIGHT", 1024))
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 1 << 20
 OVER_CAP_HEADER_TIMEOUT = 2.0  # a connection that will be refused anyway holds its descriptor briefly
+TLS_CLOSE_GRACE = 1.0  # seconds an idle TLS client is given to answer our close_notify before the drop
 
 _HOST_ID = base64.b64encode(os.urandom(48)).decode()
 TRUST = Trust.from_env()
@@ -218,6 +222,34 @@ class EdgeProtocol(HttpToolsProtocol):
             self._idle_timer.cancel()
             self._idle_timer = None
         super().connection_lost(exc)
+
+    # -- closing idle connections ---------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown (SIGTERM): an idle connection is closed now, a busy one after its response
+        (the client then closes it, having been told ``Connection: close``)."""
+        idle = self.cycle is None or self.cycle.response_complete
+        super().shutdown()
+        if idle:
+            self._bound_tls_close()
+
+    def timeout_keep_alive_handler(self) -> None:
+        super().timeout_keep_alive_handler()
+        self._bound_tls_close()
+
+    def _bound_tls_close(self) -> None:
+        """Closing TLS sends close_notify, then waits for the client's before the connection is gone (uvloop: up to
+        30 s).  An HTTP client keeps an idle connection without reading it, so it answers only when it next uses
+        the connection: the connection would count against the cap that long, and uvicorn's shutdown, which waits
+        for every connection to go, with it.  The client gets ``TLS_CLOSE_GRACE``, then the TCP connection is
+        dropped (RFC 8446, section 6.1: the initiator of a close need not wait for the responding close_notify;
+        clients find the idle connection closed and open another, as after a plain TCP close)."""
+        if self.scheme == "https":
+            self.loop.call_later(TLS_CLOSE_GRACE, self._drop_if_still_open)
+
+    def _drop_if_still_open(self) -> None:
+        if self in self.connections:
+            self.transport.abort()
 
     # -- idle keep-alive ------------------------------------------------------------------------------------
 

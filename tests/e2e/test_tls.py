@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -315,3 +317,60 @@ def test_complete_multipart_upload_names_an_https_location(srv: StoreroomServer,
     done = s3.complete_multipart_upload(Bucket=bucket, Key="one part", UploadId=upload,
                                         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
     assert done["Location"].startswith(f"https://127.0.0.1:{srv.port}/{bucket}/"), done["Location"]
+
+
+def _idle_tls_connection(server: StoreroomServer) -> ssl.SSLSocket:
+    """A TLS connection that has been answered once and is kept open, unread, as an HTTP client keeps one."""
+    assert server.tls_ca is not None
+    context = ssl.create_default_context(cafile=str(server.tls_ca))
+    conn = context.wrap_socket(socket.create_connection(("127.0.0.1", server.port), timeout=10),
+                               server_hostname="127.0.0.1")
+    conn.sendall(b"GET /_storeroom/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    answer = b""
+    while not answer.endswith(b'{"status":"ok"}'):
+        chunk = conn.recv(4096)
+        assert chunk, answer
+        answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    return conn
+
+
+def test_sigterm_stops_a_server_holding_an_idle_tls_connection_at_once(tmp_path: Path) -> None:
+    """A graceful shutdown closes idle connections.  Closing TLS waits for the client's close_notify, which an idle
+    HTTP client never sends: the worker waited for it (uvloop: 30 s) before it could exit."""
+    data = tmp_path / "data"
+    server = StoreroomServer(data, workers=1, tls_ca=data / "tls" / "ca.pem", extra_args=["--tls-self-signed"])
+    server.start()
+    conn = _idle_tls_connection(server)
+    try:
+        assert server.proc is not None
+        started = time.monotonic()
+        os.killpg(server.proc.pid, signal.SIGTERM)
+        server.proc.wait(timeout=30)
+        assert time.monotonic() - started < 5
+    finally:
+        conn.close()
+        server.stop()
+
+
+def test_an_idle_tls_connection_is_dropped_soon_after_its_keep_alive_timeout(tmp_path: Path) -> None:
+    """The keep-alive timeout closes the connection: close_notify, then the TCP connection itself within
+    TLS_CLOSE_GRACE (it stayed open 30 s, counted against the worker's connection cap)."""
+    data = tmp_path / "data"
+    server = StoreroomServer(data, workers=1, tls_ca=data / "tls" / "ca.pem", extra_args=["--tls-self-signed"],
+                             env={"STOREROOM_KEEPALIVE_TIMEOUT": "1"})
+    server.start()
+    conn = _idle_tls_connection(server)
+    try:
+        assert conn.recv(4096) == b""  # the server's close_notify, after the keep-alive timeout
+        raw = socket.socket(fileno=os.dup(conn.fileno()))  # beneath TLS: the TCP connection
+        raw.settimeout(5)
+        try:
+            assert raw.recv(4096) == b""  # the server's FIN
+        except ConnectionResetError:
+            pass  # or its RST: dropped either way
+        finally:
+            raw.close()
+    finally:
+        conn.close()
+        server.stop()
