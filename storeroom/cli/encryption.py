@@ -195,7 +195,7 @@ async def _reseal_all(db: Any, current: bytes, following: bytes) -> int:
               help="the object data store, as `storeroom serve --blobs` (env STOREROOM_BLOBS)")
 def encrypt_existing(data_dir: Path | None, meta_url: str | None, blobs: str) -> None:
     """Encrypt object data stored in clear (written before encryption at rest, or with --encryption off)."""
-    from storeroom.store.s3_client import BackendError
+    from storeroom.store.blob_backend import BackendError
 
     settings, lock = _settings(data_dir, meta_url, blobs)
     try:

@@ -87,8 +87,7 @@ def _blob_step(data_dir: Path, blobs_url: str | None) -> None:
         return
     from storeroom.cli.migrate_blobs import _run
     from storeroom.config import Settings
-    from storeroom.store.blob_backend import open_blob_store
-    from storeroom.store.s3_client import BackendError
+    from storeroom.store.blob_backend import BackendError, open_blob_store
 
     click.echo(f"Object data: {data_dir / 'blobs'} → {blobs_url}", err=True)
     try:

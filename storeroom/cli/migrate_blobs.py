@@ -37,8 +37,7 @@ def migrate_blobs(data_dir: Path | None, target: str, concurrency: int) -> None:
     again.  Afterwards, start the server with `--blobs URL`; the old blob folder can then be removed.
     """
     from storeroom.cli.serve import _lock_data_dir
-    from storeroom.store.blob_backend import open_blob_store
-    from storeroom.store.s3_client import BackendError
+    from storeroom.store.blob_backend import BackendError, open_blob_store
 
     data_dir = (data_dir or default_data_dir()).resolve()
     if not (data_dir / "meta.sqlite3").exists():

@@ -375,8 +375,7 @@ async def _prepare_blobs(settings: Settings, meta: MetaStore, account_id: str) -
     """Open the object data store, check it answers and belongs to this account, and sweep what a crash left
     behind (storeroom/store/blob_backend.py); exits with the reason when the store cannot be used.  (A shared
     store's sweep spares what is younger than its grace period: another node's writes in flight.)"""
-    from storeroom.store.blob_backend import server_blobs
-    from storeroom.store.s3_client import BackendError
+    from storeroom.store.blob_backend import BackendError, server_blobs
 
     try:
         store = server_blobs(settings, meta)

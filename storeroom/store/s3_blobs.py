@@ -47,6 +47,7 @@ import aiohttp
 
 from storeroom.errors import AwsError
 from storeroom.randomness import random_hex
+from storeroom.store.blob_backend import BackendError
 from storeroom.store.blobs import (
     INLINE_READ_MAX,
     SMALL_BLOB_MAX,
@@ -55,7 +56,7 @@ from storeroom.store.blobs import (
     Hasher,
     file_md5,
 )
-from storeroom.store.s3_client import BackendError, S3Client, S3Target, error_of, range_header
+from storeroom.store.s3_client import S3Client, S3Target, error_of, range_header
 
 log = logging.getLogger("storeroom")
 

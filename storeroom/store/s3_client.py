@@ -39,6 +39,7 @@ from storeroom.errors import AwsError
 from storeroom.s3 import xml
 from storeroom.sigv4.auth import hmac_sha256_hex, signing_key
 from storeroom.sigv4.canonical import ALGORITHM, canonical_request, string_to_sign
+from storeroom.store.blob_backend import BackendError
 
 UNSIGNED = "UNSIGNED-PAYLOAD"
 RETRIES = 3
@@ -47,14 +48,6 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = float(os.environ.get("STOREROOM_BLOBS_READ_TIMEOUT", "60"))  # a backend silent this long fails
 READ_BUFFER = 1 << 20      # aiohttp's read buffer: large GETs come in megabyte chunks, not 64 KiB ones
 CONNECTIONS = 256          # per worker process
-
-
-class BackendError(Exception):
-    """The backend answered with an error (or not at all)."""
-
-    def __init__(self, status: int, code: str, message: str = "") -> None:
-        super().__init__(f"object store backend: {status} {code} {message}".strip())
-        self.status, self.code, self.message = status, code, message
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,10 +38,8 @@ import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from storeroom import clock
 from storeroom.authz import RequestContext
@@ -64,6 +62,9 @@ from storeroom.sts.assume import (
     session_policies,
     trust_source,
 )
+
+if TYPE_CHECKING:  # aiohttp (~0.2 s to import) is imported when a provider's keys are first fetched
+    import aiohttp
 
 HANDLERS: dict[str, Handler] = {}
 ACTION = "sts:AssumeRoleWithWebIdentity"
@@ -125,6 +126,8 @@ class WebIdentity:
         return context
 
     async def _fetch(self, provider: OidcProvider) -> dict[str, Any]:
+        import aiohttp
+
         issuer = provider.url
         try:
             pin: ssl.SSLContext | aiohttp.Fingerprint = self._context()
@@ -143,6 +146,8 @@ class WebIdentity:
             raise idp_unreachable() from None
 
     async def _get_json(self, url: str, pin: ssl.SSLContext | aiohttp.Fingerprint) -> dict[str, Any]:
+        import aiohttp
+
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=FETCH_TIMEOUT))
         async with self._session.get(url, ssl=pin, allow_redirects=False) as response:
@@ -177,6 +182,8 @@ def _read_file(path: Path) -> dict[str, Any]:
 async def _thumbprint_pin(url: str, thumbprints: list[str]) -> aiohttp.Fingerprint:
     """A certificate chain no trusted CA signed: acceptable when one of its certificates' SHA-1 thumbprints is the
     provider's (AWS's legacy rule), and then only that leaf certificate (pinned by its SHA-256)."""
+    import aiohttp
+
     if not thumbprints:
         raise idp_unreachable()
     parts = urlsplit(url)
