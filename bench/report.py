@@ -391,7 +391,7 @@ def build(measurements: list[Measurement], meta: dict[str, Any]
     """Summary table, verdicts and Markdown for one run."""
     table = summarize(measurements)
     probes = [table.get(p, {}).get(p) for p in _PROBES]
-    floor = min(c.value for c in probes if c is not None) if None not in probes else None
+    floor = None if None in probes else min(c.value for c in probes if c is not None)  # (for mypy's sake)
     verdicts = [verdict(w, table[w], floor, meta.get("settings", {}))
                 for w in meta["workloads"] if w in table]
     return table, verdicts, markdown(table, meta["targets"], meta, verdicts)

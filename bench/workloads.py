@@ -489,24 +489,24 @@ def disk_workload(settings: Settings, rnd: int) -> Measurement:
     finally:
         os.close(fd)
         path.unlink(missing_ok=True)
-    mib = settings.large_size / MiB
-    return Measurement("disk", "disk", rnd, mib / usage.wall_s, "MiB/s", 1, usage.wall_s, 0, 0.0,
-                       usage.client_cpu_s, {"object_mib": mib})
+    return _probe("disk", settings, rnd, usage)
 
 
 def md5_workload(settings: Settings, rnd: int) -> Measurement:
     """One core's MD5 speed over one large object's size in 1 MiB updates: with the disk's write+fsync speed, the
     bound issue 14 sets a large PUT (every PUT's ETag is its MD5, and one MD5 cannot be split over cores)."""
-    view = memoryview(_PAYLOAD)
+    view, size = memoryview(_PAYLOAD), settings.large_size
     digest = hashlib.md5()
     with measured(None) as usage:
-        done = 0
-        while done < settings.large_size:
-            n = min(CHUNK, settings.large_size - done)
-            digest.update(view[:n])
-            done += n
+        for done in range(0, size, CHUNK):
+            digest.update(view[:min(CHUNK, size - done)])
+    return _probe("md5", settings, rnd, usage)
+
+
+def _probe(name: str, settings: Settings, rnd: int, usage: Usage) -> Measurement:
+    """A measurement of the machine (no target): MiB/s over one large object's size."""
     mib = settings.large_size / MiB
-    return Measurement("md5", "md5", rnd, mib / usage.wall_s, "MiB/s", 1, usage.wall_s, 0, 0.0,
+    return Measurement(name, name, rnd, mib / usage.wall_s, "MiB/s", 1, usage.wall_s, 0, 0.0,
                        usage.client_cpu_s, {"object_mib": mib})
 
 
