@@ -6,12 +6,14 @@ detailed records for the requests that are made to a bucket."
 - **Configuration** (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketLogging.html): a
   ``BucketLoggingStatus`` with ``LoggingEnabled`` (TargetBucket, TargetPrefix, optional TargetObjectKeyFormat)
   turns logging on, an empty one turns it off.  As S3 checks: the target bucket must exist
-  (``InvalidTargetBucketForLogging``), be in the same region (``CrossLocationLoggingProhibitted``), and its
-  bucket policy must allow the logging service principal ``logging.s3.amazonaws.com`` to ``s3:PutObject`` under
-  the prefix (https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html#grant-log-delivery-permissions-general);
-  the policy is judged by the same policy engine as every request, with ``aws:SourceArn`` (the source bucket)
-  and ``aws:SourceAccount`` set as S3 sets them.  Storeroom's buckets have ACLs disabled (bucket owner
-  enforced), so ``TargetGrants`` are refused as S3 refuses them for such buckets.
+  (``InvalidTargetBucketForLogging``), be in the same region (``CrossLocationLoggingProhibitted``), and let the
+  logging service in, one of S3's two ways: its bucket policy allows the service principal
+  ``logging.s3.amazonaws.com`` to ``s3:PutObject`` under the prefix
+  (https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html#grant-log-delivery-permissions-general;
+  judged by the same policy engine as every request, with ``aws:SourceArn`` (the source bucket) and
+  ``aws:SourceAccount`` set as S3 sets them), or, ACLs enabled on it, its ACL grants the Log Delivery group WRITE
+  and READ_ACP (``log-delivery-write``).  ``TargetGrants`` are refused as S3 refuses them when the target's ACLs
+  are disabled (bucket owner enforced, the default); on a target with ACLs they are not implemented (501).
 - **Records** (https://docs.aws.amazon.com/AmazonS3/latest/userguide/LogFormat.html): one line per request on
   the bucket, space-separated fields in AWS's order, ``-`` for what does not apply; made by the audit writer
   thread from the same request entry as the CloudTrail event, kept in ``audit.sqlite3`` until delivered.
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import time
@@ -42,7 +45,7 @@ from storeroom.audit.events import Entry, Event
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.policy import AuthRequest, evaluate
-from storeroom.s3 import object_lock, xml
+from storeroom.s3 import acl, object_lock, xml
 from storeroom.s3.owner import canonical_user_id
 from storeroom.store import generation
 from storeroom.store.generation import GenerationCache
@@ -78,9 +81,9 @@ async def put_bucket_logging(call: S3Call) -> Response:
     assert call.bucket is not None
     source = await call.existing_bucket()
     body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(MAX_BODY)
-    target = _parse_status(body)
+    target, grants = _parse_status(body)
     if target is not None:
-        await _check_target(call, source.region, target)
+        await _check_target(call, source.region, target, grants)
     await logging_of(call.s3).store(call.bucket, target)
     return Response(200, [])
 
@@ -107,21 +110,19 @@ def _key_format_xml(key_format: str) -> str:
             + "</PartitionedPrefix></TargetObjectKeyFormat>")
 
 
-def _parse_status(body: bytes) -> Target | None:
+def _parse_status(body: bytes) -> tuple[Target | None, bool]:
+    """The target asked for (None: logging off), and whether the request holds TargetGrants."""
     root = xml.parse(body)
     if xml.local(root) != "BucketLoggingStatus":
         raise AwsError("MalformedXML")
     enabled = xml.children(root, "LoggingEnabled")
     if not enabled:
-        return None
+        return None, False
     element = enabled[0]
     bucket, prefix = xml.child_text(element, "TargetBucket"), xml.child_text(element, "TargetPrefix")
     if bucket is None or prefix is None:
         raise AwsError("MalformedXML")
-    if xml.children(element, "TargetGrants") and any(True for _ in xml.children(element, "TargetGrants")[0]):
-        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_TargetGrant.html: "Buckets that use the bucket owner
-        # enforced setting for Object Ownership don't support target grants."
-        raise AwsError("AccessControlListNotSupported", "The target bucket does not allow ACLs", 400)
+    grants = bool(xml.children(element, "TargetGrants")) and any(True for _ in xml.children(element, "TargetGrants")[0])
     key_format = "simple"
     formats = xml.children(element, "TargetObjectKeyFormat")
     if formats:
@@ -133,14 +134,21 @@ def _parse_status(body: bytes) -> Target | None:
             key_format = f"partitioned:{source}"
         elif not xml.children(formats[0], "SimplePrefix"):
             raise AwsError("MalformedXML")
-    return Target(bucket, prefix, key_format)
+    return Target(bucket, prefix, key_format), grants
 
 
-async def _check_target(call: S3Call, source_region: str, target: Target) -> None:
+async def _check_target(call: S3Call, source_region: str, target: Target, grants: bool) -> None:
     found = await call.meta.get_bucket(target.bucket)
     if found is None:
         raise AwsError("InvalidTargetBucketForLogging", "The target bucket for logging does not exist", 400,
                        TargetBucket=target.bucket)
+    if grants and not acl.acls_enabled(found):
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_TargetGrant.html: "Buckets that use the bucket owner
+        # enforced setting for Object Ownership don't support target grants."
+        raise AwsError("AccessControlListNotSupported", "The target bucket does not allow ACLs", 400)
+    if grants:
+        raise AwsError("NotImplemented", "TargetGrants are not implemented by Storeroom: grant access to the "
+                       "delivered logs with the target bucket's policy.", 501)
     if found.region != source_region:
         raise AwsError("CrossLocationLoggingProhibitted", "Cross S3 location logging not allowed. ", 403,
                        TargetBucketLocation=found.region)
@@ -158,16 +166,25 @@ async def _check_target(call: S3Call, source_region: str, target: Target) -> Non
 
 
 async def delivery_allowed(s3: S3Service, account_id: str, source: str, target: Target) -> bool:
-    """Does the target bucket's policy let the logging service put the source bucket's logs under the prefix?"""
+    """May the logging service put the source bucket's logs under the target's prefix?  Either way S3 names:
+    the target bucket's policy allows it, or (ACLs enabled on the target) its ACL grants the Log Delivery group
+    WRITE and READ_ACP.  A policy statement that denies it outweighs the grant, as a Deny outweighs any Allow."""
+    verdict = None
     policy = await s3.authorizer.bucket_policy(target.bucket)
-    if policy is None:
+    if policy is not None:
+        key = object_key(target, account_id, s3.settings.region, source, time.time(), "0" * 16)
+        context = {"aws:sourcearn": (f"arn:aws:s3:::{source}",), "aws:sourceaccount": (account_id,),
+                   "aws:principalservicename": (LOGGING_SERVICE,)}
+        request = AuthRequest("s3:PutObject", f"arn:aws:s3:::{target.bucket}/{key}", "Service",
+                              f"Service:{LOGGING_SERVICE}", "", context)
+        verdict = evaluate(request, None, policy, account_id, explain=False).decision
+    if verdict is not None and verdict != "implicitDeny":
+        return verdict == "allowed"
+    bucket = await s3.meta.get_bucket(target.bucket)
+    if bucket is None or not acl.acls_enabled(bucket):
         return False
-    key = object_key(target, account_id, s3.settings.region, source, time.time(), "0" * 16)
-    context = {"aws:sourcearn": (f"arn:aws:s3:::{source}",), "aws:sourceaccount": (account_id,),
-               "aws:principalservicename": (LOGGING_SERVICE,)}
-    request = AuthRequest("s3:PutObject", f"arn:aws:s3:::{target.bucket}/{key}", "Service",
-                          f"Service:{LOGGING_SERVICE}", "", context)
-    return evaluate(request, None, policy, account_id, explain=False).allowed
+    stored = await s3.meta.get_bucket_config(target.bucket, "acl")
+    return stored is not None and acl.log_delivery_granted(json.loads(stored))
 
 
 # -- configuration storage -------------------------------------------------------------------------------------

@@ -271,6 +271,14 @@ def grants_allow(grants: list[Grant] | None, action: str, object_level: bool, an
     return False
 
 
+def log_delivery_granted(grants: list[Grant] | None) -> bool:
+    """Does a bucket ACL let S3's log delivery write server access logs into the bucket?  S3 asks for the Log
+    Delivery group's WRITE and READ_ACP ("give the log-delivery group WRITE and READ_ACP permissions to the
+    target bucket"; the ``log-delivery-write`` canned ACL grants both)."""
+    permissions = {permission for kind, who, permission in grants or () if kind == "Group" and who == LOG_DELIVERY}
+    return "FULL_CONTROL" in permissions or {"WRITE", "READ_ACP"} <= permissions
+
+
 async def bucket_grants(call: S3Call, bucket: str) -> list[Grant] | None:
     stored = await call.meta.get_bucket_config(bucket, "acl")
     return None if stored is None else list(json.loads(stored))

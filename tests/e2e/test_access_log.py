@@ -99,7 +99,7 @@ def test_target_must_exist_allow_the_logging_service_and_share_the_region(loggin
     with pytest.raises(ClientError) as exc:  # ... nor another prefix than the policy's
         _enable(s3l, source, target, prefix="elsewhere/")
     assert _error(exc) == (400, "InvalidTargetBucketForLogging")
-    with pytest.raises(ClientError) as exc:  # ACLs are disabled: no target grants
+    with pytest.raises(ClientError) as exc:  # the target's ACLs are disabled (the default): no target grants
         _enable(s3l, source, target, TargetGrants=[{"Grantee": {
             "Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"}])
     assert _error(exc) == (400, "AccessControlListNotSupported")
@@ -207,6 +207,50 @@ def test_partitioned_keys(logging_server, s3l, buckets) -> None:  # type: ignore
     for key in keys:
         assert re.fullmatch(rf"{account}/us-east-1/{source}/\d{{4}}/\d{{2}}/\d{{2}}/"
                             r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9A-F]{16}", key), key
+
+
+def test_the_log_delivery_groups_acl_grant_is_the_other_way_to_let_logs_in(logging_server, s3l, buckets) -> None:  # type: ignore[no-untyped-def]
+    """S3's message names two ways: a bucket policy for the logging service, or the Log Delivery group's WRITE
+    and READ_ACP on a target whose ACLs are enabled (the ``log-delivery-write`` canned ACL, as Terraform's
+    aws_s3_bucket_acl and AWS's own samples set it)."""
+    account = _account(logging_server.endpoint)
+    source, target = _bucket(s3l, buckets), _bucket(s3l, buckets)
+    s3l.put_bucket_ownership_controls(Bucket=target, OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]})
+    log_delivery = {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/s3/LogDelivery"}
+    owner = s3l.get_bucket_acl(Bucket=target)["Owner"]
+    s3l.put_bucket_acl(Bucket=target, AccessControlPolicy={"Owner": owner, "Grants": [
+        {"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "FULL_CONTROL"},
+        {"Grantee": log_delivery, "Permission": "WRITE"}]})
+    with pytest.raises(ClientError) as exc:  # WRITE without READ_ACP is not enough
+        _enable(s3l, source, target)
+    assert _error(exc) == (400, "InvalidTargetBucketForLogging")
+
+    s3l.put_bucket_acl(Bucket=target, ACL="log-delivery-write")
+    with pytest.raises(ClientError) as exc:  # grants on the log objects: not built, and said so
+        _enable(s3l, source, target, TargetGrants=[{"Grantee": log_delivery, "Permission": "READ"}])
+    assert _error(exc) == (501, "NotImplemented")
+    _enable(s3l, source, target)
+    s3l.put_object(Bucket=source, Key="a", Body=b"x")
+    records = [RECORD.match(line) for line in _delivered(s3l, target, "logs/", 1)]
+    assert any(r is not None and r["operation"] == "REST.PUT.OBJECT" for r in records), records
+
+    # a bucket policy that denies the logging service outweighs the grant
+    s3l.put_bucket_policy(Bucket=target, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": {"Service": "logging.s3.amazonaws.com"}, "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{target}/*"}]}))
+    with pytest.raises(ClientError) as exc:
+        _enable(s3l, source, target)
+    assert _error(exc) == (400, "InvalidTargetBucketForLogging")
+    s3l.delete_bucket_policy(Bucket=target)
+    # ACLs disabled again (bucket owner enforced): the grant no longer counts
+    s3l.put_bucket_acl(Bucket=target, ACL="private")
+    s3l.put_bucket_ownership_controls(Bucket=target, OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    with pytest.raises(ClientError) as exc:
+        _enable(s3l, source, target)
+    assert _error(exc) == (400, "InvalidTargetBucketForLogging")
+    del account
 
 
 def test_a_target_with_default_object_lock_retention_is_refused(logging_server, s3l, buckets) -> None:  # type: ignore[no-untyped-def]
