@@ -3,9 +3,11 @@ or object on which the setting is not configured -- which is what is true of eve
 
 Tools read all of these when they manage a bucket (Terraform's aws_s3_bucket refresh, Ansible's s3_bucket and
 s3_object), and stop or warn on a 501.  Each answer states the truth: no website, no replication, the bucket
-owner pays, no transfer acceleration, no event notifications.  The writes of these settings still answer 501
-NotImplemented (operations.py).  (Default encryption is built: storeroom/s3/encryption.py; Object Lock:
-storeroom/s3/object_lock.py.)
+owner pays, no transfer acceleration, no event notifications.  A write that leaves the bucket so is accepted
+(Terraform's aws_s3_bucket_request_payment_configuration with ``payer = "BucketOwner"``, a notification
+configuration without destinations, the deletes of a website or replication configuration); a write asking for
+the setting itself answers 501 NotImplemented (here, or operations.py's rows without handler).  (Default
+encryption is built: storeroom/s3/encryption.py; Object Lock: storeroom/s3/object_lock.py.)
 
 The bucket (and the key) must exist: NoSuchBucket / NoSuchKey come before the not-configured answer.  Error
 codes and messages: https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html and S3's answers.
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.s3 import xml
+from storeroom.s3.document import only_child_text, read_document
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -52,3 +55,38 @@ get_bucket_replication = _not_configured("ReplicationConfigurationNotFoundError"
 get_bucket_request_payment = _document("RequestPaymentConfiguration", "<Payer>BucketOwner</Payer>")
 get_bucket_accelerate = _document("AccelerateConfiguration")  # never configured: no Status
 get_bucket_notification = _document("NotificationConfiguration")
+
+
+# -- writes that leave the bucket as it is ------------------------------------------------------------------
+
+
+def _not_implemented(what: str) -> AwsError:
+    return AwsError("NotImplemented", f"{what} are not implemented by Storeroom.", 501)
+
+
+async def put_bucket_request_payment(call: S3Call) -> Response:
+    """``Payer`` is ``BucketOwner`` or ``Requester``; the bucket owner is who pays here."""
+    await call.existing_bucket()
+    payer = only_child_text(await read_document(call, "RequestPaymentConfiguration"), "Payer")
+    if payer not in ("BucketOwner", "Requester"):
+        raise AwsError("MalformedXML")
+    if payer == "Requester":
+        raise _not_implemented("Requester Pays buckets")
+    return Response(200, [])
+
+
+async def put_bucket_notification(call: S3Call) -> Response:
+    """An empty ``NotificationConfiguration`` (how S3's API turns notifications off) is what every bucket has."""
+    await call.existing_bucket()
+    if len(await read_document(call, "NotificationConfiguration")):
+        raise _not_implemented("Event notifications")
+    return Response(200, [])
+
+
+async def _deleted(call: S3Call) -> Response:
+    """Deleting a configuration the bucket does not have: S3 answers 204 all the same."""
+    await call.existing_bucket()
+    return Response(204, [])
+
+
+delete_bucket_website = delete_bucket_replication = _deleted

@@ -109,9 +109,51 @@ def test_an_object_has_an_empty_tag_set(s3, bucket) -> None:  # type: ignore[no-
 
 @pytest.mark.parametrize("call", [
     lambda s3, b: s3.put_bucket_website(Bucket=b, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}}),
+    lambda s3, b: s3.put_bucket_request_payment(Bucket=b, RequestPaymentConfiguration={"Payer": "Requester"}),
+    lambda s3, b: s3.put_bucket_notification_configuration(Bucket=b, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": "arn:aws:sqs:us-east-1:123456789012:q",
+                                 "Events": ["s3:ObjectCreated:*"]}]}),
+    lambda s3, b: s3.put_bucket_notification_configuration(Bucket=b, NotificationConfiguration={
+        "EventBridgeConfiguration": {}}),
 ])
 def test_writing_a_setting_still_answers_not_implemented(s3, bucket, call) -> None:  # type: ignore[no-untyped-def]
     assert fails(lambda: call(s3, bucket))[:2] == (501, "NotImplemented")
+
+
+# What Terraform's aws_s3_bucket_request_payment_configuration (payer = "BucketOwner") and
+# aws_s3_bucket_notification (no destinations, and on destroy) send, and what tools send to remove a website or
+# replication configuration: each leaves the bucket as it is, and S3 accepts it.
+SAME_AS_NOW = [
+    ("request payment by the bucket owner", "s3:PutBucketRequestPayment", lambda s3, b: s3.put_bucket_request_payment(
+        Bucket=b, RequestPaymentConfiguration={"Payer": "BucketOwner"})),
+    ("no event notifications", "s3:PutBucketNotification", lambda s3, b: s3.put_bucket_notification_configuration(
+        Bucket=b, NotificationConfiguration={})),
+    ("website deleted", "s3:DeleteBucketWebsite", lambda s3, b: s3.delete_bucket_website(Bucket=b)),
+    ("replication deleted", "s3:PutReplicationConfiguration", lambda s3, b: s3.delete_bucket_replication(Bucket=b)),
+]
+
+
+@pytest.mark.parametrize(("name", "action", "call"), SAME_AS_NOW, ids=[r[0] for r in SAME_AS_NOW])
+def test_a_write_that_leaves_the_setting_as_it_is_succeeds(s3, bucket, iam_user, name, action, call) -> None:  # type: ignore[no-untyped-def]
+    status = call(s3, bucket)["ResponseMetadata"]["HTTPStatusCode"]
+    assert status in (200, 204)
+    assert _answer(s3.get_bucket_request_payment(Bucket=bucket)) == {"Payer": "BucketOwner"}
+    assert _answer(s3.get_bucket_notification_configuration(Bucket=bucket)) == {}
+    assert fails(lambda: s3.get_bucket_website(Bucket=bucket))[:2] == (404, "NoSuchWebsiteConfiguration")
+    assert fails(lambda: call(s3, unique_name("missing")))[:2] == (404, "NoSuchBucket")
+    user = iam_user(inline={"other": json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "NotAction": action, "Resource": "*"}]})})
+    denied = fails(lambda: call(user.s3, bucket))
+    assert denied[:2] == (403, "AccessDenied") and f"perform: {action} on resource" in denied[2]
+
+
+def test_request_payment_and_notification_documents_are_checked(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    assert fails(lambda: s3.put_bucket_request_payment(
+        Bucket=bucket, RequestPaymentConfiguration={"Payer": "Nobody"}))[:2] == (400, "MalformedXML")
+    assert fails(lambda: s3.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration={"TopicConfigurations": [
+            {"TopicArn": "arn:aws:sns:us-east-1:123456789012:t", "Events": ["s3:ObjectRemoved:*"]}]}))[:2] == \
+        (501, "NotImplemented")
 
 
 # -- ACL writes with ACLs disabled -----------------------------------------------------------------------
