@@ -132,8 +132,8 @@ output "account" { value = data.aws_caller_identity.me.account_id }
 def _terraform(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_"))}
     rc = workdir / "terraformrc"
-    rc.write_text('provider_installation {\n  filesystem_mirror {\n    path = "%s"\n    include = ["%s"]\n  }\n}\n'
-                  % (MIRROR, PROVIDER))
+    rc.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{MIRROR}"\n'
+                  f'    include = ["{PROVIDER}"]\n  }}\n}}\n')
     env.update(TF_CLI_CONFIG_FILE=str(rc), TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1",
                TF_DATA_DIR=str(workdir / ".terraform"))
     assert TERRAFORM is not None
