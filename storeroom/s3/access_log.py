@@ -70,6 +70,8 @@ _BUCKET, _SERVICE = Entry._fields.index("bucket"), Entry._fields.index("service"
 class Target:
     bucket: str
     prefix: str
+    # "simple" (no TargetObjectKeyFormat given), "simple-prefix" (SimplePrefix given: S3 echoes it), or
+    # "partitioned:EventTime" / "partitioned:DeliveryTime"
     key_format: str = "simple"
 
 
@@ -105,6 +107,8 @@ async def get_bucket_logging(call: S3Call) -> Response:
 def _key_format_xml(key_format: str) -> str:
     if key_format == "simple":
         return ""
+    if key_format == "simple-prefix":
+        return "<TargetObjectKeyFormat><SimplePrefix/></TargetObjectKeyFormat>"
     source = key_format.partition(":")[2]
     return ("<TargetObjectKeyFormat><PartitionedPrefix>" + xml.tag("PartitionDateSource", source)
             + "</PartitionedPrefix></TargetObjectKeyFormat>")
@@ -132,7 +136,9 @@ def _parse_status(body: bytes) -> tuple[Target | None, bool]:
             if source not in ("EventTime", "DeliveryTime"):
                 raise AwsError("MalformedXML")
             key_format = f"partitioned:{source}"
-        elif not xml.children(formats[0], "SimplePrefix"):
+        elif xml.children(formats[0], "SimplePrefix"):
+            key_format = "simple-prefix"
+        else:
             raise AwsError("MalformedXML")
     return Target(bucket, prefix, key_format), grants
 
@@ -338,7 +344,7 @@ def object_key(target: Target, account_id: str, region: str, source: str, when: 
     (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ServerLogs.html#server-log-keyname-format)."""
     tm = time.gmtime(when)
     name = time.strftime("%Y-%m-%d-%H-%M-%S", tm) + f"-{unique}"
-    if target.key_format == "simple":
+    if not target.key_format.startswith("partitioned:"):
         return target.prefix + name
     return (f"{target.prefix}{account_id}/{region}/{source}/{tm.tm_year:04d}/{tm.tm_mon:02d}/{tm.tm_mday:02d}/"
             f"{name}")

@@ -253,6 +253,24 @@ def test_the_log_delivery_groups_acl_grant_is_the_other_way_to_let_logs_in(loggi
     del account
 
 
+def test_an_explicit_simple_prefix_reads_back_as_given(logging_server, s3l, buckets) -> None:  # type: ignore[no-untyped-def]
+    """S3 echoes ``TargetObjectKeyFormat`` / ``SimplePrefix`` when it was sent, and no key format when none was
+    (Terraform's aws_s3_bucket_logging ``simple_prefix {}`` block reads back so)."""
+    account = _account(logging_server.endpoint)
+    source, target = _bucket(s3l, buckets), _bucket(s3l, buckets)
+    s3l.put_bucket_policy(Bucket=target, Policy=delivery_policy(target, source, account))
+    _enable(s3l, source, target, TargetObjectKeyFormat={"SimplePrefix": {}})
+    assert s3l.get_bucket_logging(Bucket=source)["LoggingEnabled"] == {
+        "TargetBucket": target, "TargetPrefix": "logs/", "TargetObjectKeyFormat": {"SimplePrefix": {}}}
+    s3l.put_object(Bucket=source, Key="a", Body=b"x")
+    keys = [line for line in _delivered(s3l, target, "logs/", 1)]
+    assert keys
+    assert all(re.fullmatch(r"logs/\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9A-F]{16}", o["Key"])
+               for o in s3l.list_objects_v2(Bucket=target, Prefix="logs/")["Contents"])
+    _enable(s3l, source, target)
+    assert "TargetObjectKeyFormat" not in s3l.get_bucket_logging(Bucket=source)["LoggingEnabled"]
+
+
 def test_a_target_with_default_object_lock_retention_is_refused(logging_server, s3l, buckets) -> None:  # type: ignore[no-untyped-def]
     account = _account(logging_server.endpoint)
     source = _bucket(s3l, buckets)
