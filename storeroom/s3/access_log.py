@@ -62,6 +62,7 @@ LOGGING_SERVICE = "logging.s3.amazonaws.com"
 LOGGING_NS = "http://doc.s3.amazonaws.com/2006-03-01"
 DELIVERY_INTERVAL = float(os.environ.get("STOREROOM_ACCESS_LOG_INTERVAL", "300"))
 MAX_LINES_PER_OBJECT = 10_000
+GRANTS_CONFIG = "logging-grants"  # the source bucket's bucket_config row of its TargetGrants (JSON)
 MAX_BODY = 64 * 1024
 _BUCKET, _SERVICE = Entry._fields.index("bucket"), Entry._fields.index("service")
 
@@ -73,6 +74,8 @@ class Target:
     # "simple" (no TargetObjectKeyFormat given), "simple-prefix" (SimplePrefix given: S3 echoes it), or
     # "partitioned:EventTime" / "partitioned:DeliveryTime"
     key_format: str = "simple"
+    # TargetGrants: the ACL grants of each log object, beside the bucket owner's FULL_CONTROL (s3/acl.py's Grant)
+    grants: tuple[tuple[str, ...], ...] = ()
 
 
 # -- the API -------------------------------------------------------------------------------------------------
@@ -83,9 +86,9 @@ async def put_bucket_logging(call: S3Call) -> Response:
     assert call.bucket is not None
     source = await call.existing_bucket()
     body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(MAX_BODY)
-    target, grants = _parse_status(body)
+    target = _parse_status(body, canonical_user_id(call.s3.account_id))
     if target is not None:
-        await _check_target(call, source.region, target, grants)
+        await _check_target(call, source.region, target)
     await logging_of(call.s3).store(call.bucket, target)
     return Response(200, [])
 
@@ -96,8 +99,10 @@ async def get_bucket_logging(call: S3Call) -> Response:
     target = await logging_of(call.s3).target(call.bucket)
     inner = ""
     if target is not None:
-        inner = ("<LoggingEnabled>" + xml.tag("TargetBucket", target.bucket) + xml.tag("TargetPrefix", target.prefix)
-                 + _key_format_xml(target.key_format) + "</LoggingEnabled>")
+        grants = "".join(acl.grant_xml(list(grant)) for grant in target.grants)
+        inner = ("<LoggingEnabled>" + xml.tag("TargetBucket", target.bucket)
+                 + (f"<TargetGrants>{grants}</TargetGrants>" if grants else "")
+                 + xml.tag("TargetPrefix", target.prefix) + _key_format_xml(target.key_format) + "</LoggingEnabled>")
     # S3 answers logging in a namespace of its own (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLogging.html)
     body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<BucketLoggingStatus xmlns="{LOGGING_NS}">{inner}'
             "</BucketLoggingStatus>")
@@ -114,19 +119,19 @@ def _key_format_xml(key_format: str) -> str:
             + "</PartitionedPrefix></TargetObjectKeyFormat>")
 
 
-def _parse_status(body: bytes) -> tuple[Target | None, bool]:
-    """The target asked for (None: logging off), and whether the request holds TargetGrants."""
+def _parse_status(body: bytes, owner_id: str) -> Target | None:
+    """The target asked for (None: logging off)."""
     root = xml.parse(body)
     if xml.local(root) != "BucketLoggingStatus":
         raise AwsError("MalformedXML")
     enabled = xml.children(root, "LoggingEnabled")
     if not enabled:
-        return None, False
+        return None
     element = enabled[0]
     bucket, prefix = xml.child_text(element, "TargetBucket"), xml.child_text(element, "TargetPrefix")
     if bucket is None or prefix is None:
         raise AwsError("MalformedXML")
-    grants = bool(xml.children(element, "TargetGrants")) and any(True for _ in xml.children(element, "TargetGrants")[0])
+    grants = [acl.parse_target_grants(found, owner_id) for found in xml.children(element, "TargetGrants")]
     key_format = "simple"
     formats = xml.children(element, "TargetObjectKeyFormat")
     if formats:
@@ -140,21 +145,18 @@ def _parse_status(body: bytes) -> tuple[Target | None, bool]:
             key_format = "simple-prefix"
         else:
             raise AwsError("MalformedXML")
-    return Target(bucket, prefix, key_format), grants
+    return Target(bucket, prefix, key_format, tuple(tuple(g) for found in grants for g in found))
 
 
-async def _check_target(call: S3Call, source_region: str, target: Target, grants: bool) -> None:
+async def _check_target(call: S3Call, source_region: str, target: Target) -> None:
     found = await call.meta.get_bucket(target.bucket)
     if found is None:
         raise AwsError("InvalidTargetBucketForLogging", "The target bucket for logging does not exist", 400,
                        TargetBucket=target.bucket)
-    if grants and not acl.acls_enabled(found):
+    if target.grants and not acl.acls_enabled(found):
         # https://docs.aws.amazon.com/AmazonS3/latest/API/API_TargetGrant.html: "Buckets that use the bucket owner
         # enforced setting for Object Ownership don't support target grants."
         raise AwsError("AccessControlListNotSupported", "The target bucket does not allow ACLs", 400)
-    if grants:
-        raise AwsError("NotImplemented", "TargetGrants are not implemented by Storeroom: grant access to the "
-                       "delivered logs with the target bucket's policy.", 501)
     if found.region != source_region:
         raise AwsError("CrossLocationLoggingProhibitted", "Cross S3 location logging not allowed. ", 403,
                        TargetBucketLocation=found.region)
@@ -220,8 +222,12 @@ class AccessLogging:
 
     async def _load(self, bucket: str) -> Target | None:
         row = await self.meta.db.read.one(
-            "SELECT target_bucket, target_prefix, key_format FROM bucket_logging WHERE bucket = ?", (bucket,))
-        return None if row is None else Target(row[0], row[1], row[2])
+            "SELECT target_bucket, target_prefix, key_format, (SELECT value FROM bucket_config WHERE bucket = ? AND "
+            f"name = '{GRANTS_CONFIG}') FROM bucket_logging WHERE bucket = ?", (bucket, bucket))
+        if row is None:
+            return None
+        grants = tuple(tuple(grant) for grant in json.loads(row[3])) if row[3] else ()
+        return Target(row[0], row[1], row[2], grants)
 
     async def target(self, bucket: str) -> Target | None:
         return await self._targets.get(bucket)
@@ -231,13 +237,17 @@ class AccessLogging:
         async def job(conn: Conn) -> bool:
             if await conn.one("SELECT 1 FROM buckets WHERE name = ?", (bucket,)) is None:
                 return False
+            await conn.run(f"DELETE FROM bucket_config WHERE bucket = ? AND name = '{GRANTS_CONFIG}'", (bucket,))
             if target is None:
                 await conn.run("DELETE FROM bucket_logging WHERE bucket = ?", (bucket,))
-            else:
-                await conn.run("INSERT INTO bucket_logging VALUES (?, ?, ?, ?) ON CONFLICT(bucket) DO UPDATE SET "
-                               "target_bucket = excluded.target_bucket, target_prefix = excluded.target_prefix, "
-                               "key_format = excluded.key_format",
-                               (bucket, target.bucket, target.prefix, target.key_format))
+                return True
+            await conn.run("INSERT INTO bucket_logging VALUES (?, ?, ?, ?) ON CONFLICT(bucket) DO UPDATE SET "
+                           "target_bucket = excluded.target_bucket, target_prefix = excluded.target_prefix, "
+                           "key_format = excluded.key_format",
+                           (bucket, target.bucket, target.prefix, target.key_format))
+            if target.grants:
+                await conn.run(f"INSERT INTO bucket_config(bucket, name, value) VALUES (?, '{GRANTS_CONFIG}', ?)",
+                               (bucket, json.dumps([list(grant) for grant in target.grants])))
             return True
         stored = await self.meta.db.write(job, bump=(generation.BUCKETS,))
         if not stored:
@@ -329,8 +339,9 @@ class AccessLogging:
         except BaseException:
             writer.discard()
             raise
+        grants = [acl.owner_grant(self.owner_id), *map(list, target.grants)] if target.grants else None
         record = ObjectRecord(target.bucket, key, len(data), md5.hexdigest(), time.time(),
-                              [(writer.blob_id, len(data))], {"content-type": "text/plain"})
+                              [(writer.blob_id, len(data))], {"content-type": "text/plain"}, acl=grants)
         outcome, freed = await self.meta.put_object(record)
         if outcome != "ok":
             self.s3.blobs.delete([writer.blob_id])

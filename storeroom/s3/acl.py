@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 from storeroom.errors import AwsError
@@ -205,6 +206,38 @@ def parse_policy(body: bytes, owner_id: str) -> list[Grant]:
     return grants
 
 
+LOG_GRANT_PERMISSIONS = ("FULL_CONTROL", "READ", "WRITE")  # S3's BucketLogsPermission
+
+
+def parse_target_grants(element: ET.Element, owner_id: str) -> list[Grant]:
+    """PutBucketLogging's ``TargetGrants``: ``Grant`` elements, each a ``Grantee`` and a ``Permission`` of
+    FULL_CONTROL, READ or WRITE (MalformedXML otherwise); grantees as in an ACL."""
+    grants: list[Grant] = []
+    for grant in element:
+        grantees = xml.children(grant, "Grantee")
+        permission = (xml.child_text(grant, "Permission") or "").strip()
+        if xml.local(grant) != "Grant" or len(grantees) != 1 or permission not in LOG_GRANT_PERMISSIONS:
+            raise AwsError("MalformedXML")
+        for kind, name in (("id", "ID"), ("uri", "URI"), ("emailaddress", "EmailAddress")):
+            value = xml.child_text(grantees[0], name)
+            if value is not None:
+                grants.append(_grantee(kind, value.strip(), permission, owner_id))
+                break
+        else:
+            raise AwsError("MalformedXML")
+    if len(grants) > MAX_GRANTS:
+        raise AwsError("MalformedXML")
+    return grants
+
+
+def grant_xml(grant: Grant) -> str:
+    """One ``<Grant>`` of an ACL document (or of GetBucketLogging's ``TargetGrants``)."""
+    kind, who, permission = grant
+    inner = xml.tag("ID", who) + xml.tag("DisplayName", "root") if kind == "CanonicalUser" else xml.tag("URI", who)
+    return (f'<Grant><Grantee xmlns:xsi="{XSI}" xsi:type="{kind}">{inner}</Grantee>'
+            f"{xml.tag('Permission', permission)}</Grant>")
+
+
 def _malformed() -> AwsError:
     return AwsError("MalformedACLError", "The XML you provided was not well-formed or did not validate against "
                     "our published schema", 400)
@@ -288,11 +321,7 @@ async def bucket_grants(call: S3Call, bucket: str) -> list[Grant] | None:
 
 def _policy_xml(call: S3Call, grants: list[Grant] | None) -> bytes:
     owner_id = canonical_user_id(call.s3.account_id)
-    entries = []
-    for kind, who, permission in grants or [owner_grant(owner_id)]:
-        inner = xml.tag("ID", who) + xml.tag("DisplayName", "root") if kind == "CanonicalUser" else xml.tag("URI", who)
-        entries.append(f'<Grant><Grantee xmlns:xsi="{XSI}" xsi:type="{kind}">{inner}</Grantee>'
-                       f"{xml.tag('Permission', permission)}</Grant>")
+    entries = [grant_xml(grant) for grant in grants or [owner_grant(owner_id)]]
     return xml.document("AccessControlPolicy", owner_xml(call) + f"<AccessControlList>{''.join(entries)}"
                         "</AccessControlList>")
 

@@ -227,9 +227,6 @@ def test_the_log_delivery_groups_acl_grant_is_the_other_way_to_let_logs_in(loggi
     assert _error(exc) == (400, "InvalidTargetBucketForLogging")
 
     s3l.put_bucket_acl(Bucket=target, ACL="log-delivery-write")
-    with pytest.raises(ClientError) as exc:  # grants on the log objects: not built, and said so
-        _enable(s3l, source, target, TargetGrants=[{"Grantee": log_delivery, "Permission": "READ"}])
-    assert _error(exc) == (501, "NotImplemented")
     _enable(s3l, source, target)
     s3l.put_object(Bucket=source, Key="a", Body=b"x")
     records = [RECORD.match(line) for line in _delivered(s3l, target, "logs/", 1)]
@@ -269,6 +266,43 @@ def test_an_explicit_simple_prefix_reads_back_as_given(logging_server, s3l, buck
                for o in s3l.list_objects_v2(Bucket=target, Prefix="logs/")["Contents"])
     _enable(s3l, source, target)
     assert "TargetObjectKeyFormat" not in s3l.get_bucket_logging(Bucket=source)["LoggingEnabled"]
+
+
+def test_target_grants_are_kept_and_given_to_each_log_object(logging_server, s3l, buckets) -> None:  # type: ignore[no-untyped-def]
+    """On a target with ACLs enabled, ``TargetGrants`` are read back as sent and become the ACL of every log object
+    (with the bucket owner's FULL_CONTROL: "The bucket owner is automatically granted FULL_CONTROL to all logs")."""
+    source, target = _bucket(s3l, buckets), _bucket(s3l, buckets)
+    s3l.put_bucket_ownership_controls(Bucket=target, OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]})
+    s3l.put_bucket_acl(Bucket=target, ACL="log-delivery-write")
+    owner_id = s3l.get_bucket_acl(Bucket=target)["Owner"]["ID"]
+    grants = [{"Grantee": {"Type": "CanonicalUser", "ID": owner_id}, "Permission": "READ"},
+              {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"},
+               "Permission": "READ"}]
+    _enable(s3l, source, target, TargetGrants=grants)
+    got = s3l.get_bucket_logging(Bucket=source)["LoggingEnabled"]
+    assert [(g["Grantee"]["Type"], g["Grantee"].get("ID") or g["Grantee"].get("URI"), g["Permission"])
+            for g in got["TargetGrants"]] == [("CanonicalUser", owner_id, "READ"), (
+                "Group", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers", "READ")]
+    s3l.put_object(Bucket=source, Key="a", Body=b"x")
+    assert _delivered(s3l, target, "logs/", 1)
+    for obj in s3l.list_objects_v2(Bucket=target, Prefix="logs/")["Contents"]:
+        acl = s3l.get_object_acl(Bucket=target, Key=obj["Key"])["Grants"]
+        assert [(g["Grantee"].get("ID") or g["Grantee"].get("URI"), g["Permission"]) for g in acl] == [
+            (owner_id, "FULL_CONTROL"), (owner_id, "READ"),
+            ("http://acs.amazonaws.com/groups/global/AuthenticatedUsers", "READ")]
+    # bad grants are refused as S3 refuses them, and a new configuration without grants drops them
+    for bad, code in (([{"Grantee": {"Type": "CanonicalUser", "ID": "0" * 64}, "Permission": "READ"}],
+                       "InvalidArgument"),
+                      ([{"Grantee": {"Type": "AmazonCustomerByEmail", "EmailAddress": "a@example.com"},
+                         "Permission": "READ"}], "UnresolvableGrantByEmailAddress"),
+                      ([{"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/s3/LogDelivery"},
+                         "Permission": "READ_ACP"}], "MalformedXML")):
+        with pytest.raises(ClientError) as exc:
+            _enable(s3l, source, target, TargetGrants=bad)
+        assert _error(exc) == (400, code)
+    _enable(s3l, source, target)
+    assert "TargetGrants" not in s3l.get_bucket_logging(Bucket=source)["LoggingEnabled"]
 
 
 def test_a_target_with_default_object_lock_retention_is_refused(logging_server, s3l, buckets) -> None:  # type: ignore[no-untyped-def]

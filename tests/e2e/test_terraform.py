@@ -1,8 +1,9 @@
 """Terraform's AWS provider against Storeroom, as the guide's setup is written in Terraform: an IAM user with an
-access key and a least-privilege policy, a bucket with its settings, server access logging into a bucket that
-lets the logging service in by ACL.  ``apply`` creates everything and a second ``plan`` finds nothing to change
-(every read answers what was written).  (The cleanup is boto3's: ``terraform destroy`` would add ~15 s, most of
-it the provider's own start-ups, to a suite that must stay within CI's time.)
+access key and a least-privilege policy, a bucket with its settings, server access logging (with target grants and
+an explicit simple key format) into a bucket that lets the logging service in by ACL. ``apply`` creates everything
+and a second ``plan`` finds nothing to change (every read answers what was written). (The cleanup is boto3's:
+``terraform destroy`` would add ~15 s, most of it the provider's own start-ups, to a suite that must stay within
+CI's time.)
 
 The provider is taken from a local mirror (``TF_PLUGIN_MIRROR``, default ``/opt/tf-plugins``): Terraform cannot
 download here.  Without the terraform binary or the mirror the test is skipped, as the other third-party tools'.
@@ -96,11 +97,22 @@ resource "aws_s3_bucket_acl" "logs" {
   bucket     = aws_s3_bucket.logs.id
   acl        = "log-delivery-write"
 }
+data "aws_canonical_user_id" "me" {}
 resource "aws_s3_bucket_logging" "storage" {
   depends_on    = [aws_s3_bucket_acl.logs]
   bucket        = aws_s3_bucket.storage.id
   target_bucket = aws_s3_bucket.logs.id
   target_prefix = "storage/"
+  target_grant {
+    grantee {
+      id   = data.aws_canonical_user_id.me.id
+      type = "CanonicalUser"
+    }
+    permission = "READ"
+  }
+  target_object_key_format {
+    simple_prefix {}
+  }
 }
 
 resource "aws_iam_user" "app" {
@@ -154,8 +166,9 @@ def test_terraform_applies_and_then_plans_nothing_more(endpoint, s3, iam, tmp_pa
     _terraform(tmp_path, "init")
     try:
         _terraform(tmp_path, "apply", "-auto-approve")
-        assert s3.get_bucket_logging(Bucket=storage)["LoggingEnabled"] == {
-            "TargetBucket": logs, "TargetPrefix": "storage/"}
+        logging = s3.get_bucket_logging(Bucket=storage)["LoggingEnabled"]
+        assert (logging["TargetBucket"], logging["TargetPrefix"], [g["Permission"] for g in logging["TargetGrants"]],
+                logging["TargetObjectKeyFormat"]) == (logs, "storage/", ["READ"], {"SimplePrefix": {}})
         assert s3.get_object(Bucket=storage, Key="docs/readme.txt")["Body"].read() == b"hello from terraform"
         keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
         assert [k["Status"] for k in keys] == ["Active"]
