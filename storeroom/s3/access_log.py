@@ -13,7 +13,9 @@ detailed records for the requests that are made to a bucket."
   judged by the same policy engine as every request, with ``aws:SourceArn`` (the source bucket) and
   ``aws:SourceAccount`` set as S3 sets them), or, ACLs enabled on it, its ACL grants the Log Delivery group WRITE
   and READ_ACP (``log-delivery-write``).  ``TargetGrants`` are refused as S3 refuses them when the target's ACLs
-  are disabled (bucket owner enforced, the default); on a target with ACLs they are not implemented (501).
+  are disabled (bucket owner enforced, the default); on a target with ACLs they are kept (the source bucket's
+  ``bucket_config`` row ``logging-grants``) and become each log object's ACL, beside the bucket owner's
+  FULL_CONTROL.  An explicit ``SimplePrefix`` key format is remembered and read back, as S3 does.
 - **Records** (https://docs.aws.amazon.com/AmazonS3/latest/userguide/LogFormat.html): one line per request on
   the bucket, space-separated fields in AWS's order, ``-`` for what does not apply; made by the audit writer
   thread from the same request entry as the CloudTrail event, kept in ``audit.sqlite3`` until delivered.
