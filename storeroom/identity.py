@@ -24,7 +24,19 @@ from storeroom.store.generation import GenerationCache
 from storeroom.store.meta import AccessKey, MetaStore
 
 ROOT = "root"
-LAST_USED_GRANULARITY = 60.0  # seconds; AWS itself reports last use with a granularity of hours
+
+
+def _last_used_interval() -> float:
+    try:
+        value = float(os.environ.get("STOREROOM_LAST_USED_INTERVAL", "60"))
+    except ValueError:
+        return 60.0
+    return value if value > 0 else 60.0
+
+
+# Seconds between two records of one key's use by one worker (GetAccessKeyLastUsed); AWS itself reports last use
+# with a delay of hours.  Shorter lets `storeroom keys rotate --settle` finish sooner, for a write per key that often.
+LAST_USED_GRANULARITY = _last_used_interval()
 _KEY_ALPHABET = string.ascii_uppercase + "234567"  # AWS access key ids use base32 characters
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 

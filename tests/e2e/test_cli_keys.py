@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from botocore.exceptions import ClientError
 from storeroom.cli.keyfiles import read_env_file
 from tests.conftest import StoreroomServer, make_client
 from tests.e2e.cli import json_of, one_line_error, storeroom
+from tests.e2e.helpers import unique_name
 
 S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
 UPLOADER = Path(__file__).with_name("cli_uploader.py")
@@ -46,12 +48,26 @@ def _log(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-# Waits over a minute by design (GetAccessKeyLastUsed's granularity); the rotation's store calls are the same on
-# PostgreSQL and run there in test_rotate_with_grace_then_cleanup.
-@pytest.mark.meta_backends("sqlite")
-def test_rotation_keeps_a_running_application_uploading(endpoint: str, iam, bucket: str, new_user,  # type: ignore[no-untyped-def]
+@pytest.fixture
+def quick_usage_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreroomServer]:
+    """A server that records a key's use every 2 s instead of every minute (STOREROOM_LAST_USED_INTERVAL), so that
+    the rotation can settle in seconds: the same steps, without a minute's wait."""
+    srv = StoreroomServer(tmp_path_factory.mktemp("quick-usage") / "data",
+                          env={"STOREROOM_LAST_USED_INTERVAL": "2"})
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+# (SQLite: the rotation's store calls are the same on PostgreSQL and run there in
+# test_rotate_with_grace_then_cleanup.)
+def test_rotation_keeps_a_running_application_uploading(quick_usage_server: StoreroomServer,
                                                         tmp_path: Path) -> None:
-    user, old = _user_with_key(iam, new_user)
+    endpoint = quick_usage_server.endpoint
+    iam, s3 = make_client(endpoint, "iam"), make_client(endpoint)
+    bucket = unique_name("rotation")
+    s3.create_bucket(Bucket=bucket)
+    user, old = _user_with_key(iam, lambda: iam.create_user(UserName=unique_name("u"))["User"]["UserName"])
     env_file, log, stop = tmp_path / "app.env", tmp_path / "app.log", tmp_path / "stop"
     _app_env(env_file, endpoint, old)
     app = subprocess.Popen([sys.executable, str(UPLOADER), str(env_file), bucket, str(log), str(stop), "0.2"])
@@ -60,10 +76,15 @@ def test_rotation_keeps_a_running_application_uploading(endpoint: str, iam, buck
         while len(_log(log) if log.exists() else []) < 5:
             assert time.monotonic() < deadline and app.poll() is None, "the application did not start uploading"
             time.sleep(0.2)
-        # --settle longer than the minute within which Storeroom records a key's use (per worker)
+        # the server records the key's use every 2 s, not once a minute
+        first = iam.get_access_key_last_used(AccessKeyId=old["AccessKeyId"])["AccessKeyLastUsed"]["LastUsedDate"]
+        time.sleep(3)
+        assert iam.get_access_key_last_used(
+            AccessKeyId=old["AccessKeyId"])["AccessKeyLastUsed"]["LastUsedDate"] > first
+        # --settle longer than that interval
         began = time.time()
-        result = storeroom(endpoint, "keys", "rotate", user, "--env-file", env_file, "--settle", "65s",
-                           "--poll-interval", "5s", "--now", "--json", timeout=240)
+        result = storeroom(endpoint, "keys", "rotate", user, "--env-file", env_file, "--settle", "6s",
+                           "--poll-interval", "1s", "--now", "--json", timeout=240)
         ended = time.time()
         time.sleep(2)  # the application goes on with the new key
     finally:
@@ -73,7 +94,7 @@ def test_rotation_keeps_a_running_application_uploading(endpoint: str, iam, buck
     out = json_of(result)
     new_id = out["new_access_key_id"]
     assert out["old_access_key_id"] == old["AccessKeyId"] and out["old_key"] == "deleted"
-    assert out["waited_seconds"] >= 65
+    assert out["waited_seconds"] >= 6
 
     requests = _log(log)
     assert [r for r in requests if r["outcome"] != "ok"] == []  # no failed request, before, during or after
