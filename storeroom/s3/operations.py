@@ -59,11 +59,21 @@ class Operation:
     header: str | None = None    # a request header that selects the operation (x-amz-copy-source)
     value: str | None = None     # required value of the sub-resource parameter (list-type=2)
     version_action: str | None = None  # the IAM action instead of ``action`` when the request names a versionId
+    absent: str | None = None    # a query parameter the request must not have (a List beside its Get: ``id``)
 
 
 def _row(name: str, method: str, level: str, sub: str | None, action: str, handler: Handler | None = None,
-         header: str | None = None, value: str | None = None, version: str | None = None) -> Operation:
-    return Operation(name, method, level, sub, action, handler, header, value, version)
+         header: str | None = None, value: str | None = None, version: str | None = None,
+         absent: str | None = None) -> Operation:
+    return Operation(name, method, level, sub, action, handler, header, value, version, absent)
+
+
+def _no_configurations(sub: str, kind: str, action: str) -> tuple[Operation, Operation]:
+    """The List of a kind of bucket configuration (no ``id`` in the query) and the Get of one (an ``id``): one IAM
+    action for both, as AWS documents."""
+    return (_row(f"ListBucket{kind}Configurations", "GET", BUCKET, sub, action, unconfigured.list_configurations(kind),
+                 absent="id"),
+            _row(f"GetBucket{kind}Configuration", "GET", BUCKET, sub, action, unconfigured.no_configuration))
 
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -154,6 +164,11 @@ OPERATIONS: tuple[Operation, ...] = (
     # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucketReplication.html)
     _row("DeleteBucketReplication", "DELETE", BUCKET, "replication", "s3:PutReplicationConfiguration",
          unconfigured.delete_bucket_replication),
+    # Analytics, inventory, metrics and Intelligent-Tiering configurations: none on any bucket (unconfigured.py).
+    *_no_configurations("analytics", "Analytics", "s3:GetAnalyticsConfiguration"),
+    *_no_configurations("inventory", "Inventory", "s3:GetInventoryConfiguration"),
+    *_no_configurations("metrics", "Metrics", "s3:GetMetricsConfiguration"),
+    *_no_configurations("intelligent-tiering", "IntelligentTiering", "s3:GetIntelligentTieringConfiguration"),
     _row("GetObjectLockConfiguration", "GET", BUCKET, "object-lock", "s3:GetBucketObjectLockConfiguration",
          object_lock.get_object_lock_configuration),
     _row("PutObjectLockConfiguration", "PUT", BUCKET, "object-lock", "s3:PutBucketObjectLockConfiguration",
@@ -200,16 +215,12 @@ OPERATIONS: tuple[Operation, ...] = (
             ("PutBucketWebsite", "PUT", BUCKET, "website"),
             ("PutBucketReplication", "PUT", BUCKET, "replication"),
             ("PutBucketAccelerateConfiguration", "PUT", BUCKET, "accelerate"),
-            ("GetBucketAnalyticsConfiguration", "GET", BUCKET, "analytics"),
             ("PutBucketAnalyticsConfiguration", "PUT", BUCKET, "analytics"),
             ("DeleteBucketAnalyticsConfiguration", "DELETE", BUCKET, "analytics"),
-            ("GetBucketInventoryConfiguration", "GET", BUCKET, "inventory"),
             ("PutBucketInventoryConfiguration", "PUT", BUCKET, "inventory"),
             ("DeleteBucketInventoryConfiguration", "DELETE", BUCKET, "inventory"),
-            ("GetBucketMetricsConfiguration", "GET", BUCKET, "metrics"),
             ("PutBucketMetricsConfiguration", "PUT", BUCKET, "metrics"),
             ("DeleteBucketMetricsConfiguration", "DELETE", BUCKET, "metrics"),
-            ("GetBucketIntelligentTieringConfiguration", "GET", BUCKET, "intelligent-tiering"),
             ("PutBucketIntelligentTieringConfiguration", "PUT", BUCKET, "intelligent-tiering"),
             ("DeleteBucketIntelligentTieringConfiguration", "DELETE", BUCKET, "intelligent-tiering"),
             ("GetBucketMetadataTableConfiguration", "GET", BUCKET, "metadataTable"),
@@ -258,6 +269,8 @@ def match_operation(method: str, bucket: str | None, key: str | None, args: dict
         ):
             continue
         if op.header is not None and op.header not in headers:
+            continue
+        if op.absent is not None and op.absent in args:
             continue
         if op.subresource is None and not SUBRESOURCES.isdisjoint(args):
             break  # a sub-resource we do not know for this method/level

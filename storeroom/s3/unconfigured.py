@@ -3,7 +3,8 @@ or object on which the setting is not configured -- which is what is true of eve
 
 Tools read all of these when they manage a bucket (Terraform's aws_s3_bucket refresh, Ansible's s3_bucket and
 s3_object), and stop or warn on a 501.  Each answer states the truth: no website, no replication, the bucket
-owner pays, no transfer acceleration, no event notifications.  A write that leaves the bucket so is accepted
+owner pays, no transfer acceleration, no event notifications, no analytics, inventory, metrics or
+Intelligent-Tiering configurations.  A write that leaves the bucket so is accepted
 (Terraform's aws_s3_bucket_request_payment_configuration with ``payer = "BucketOwner"``, a notification
 configuration without destinations, the deletes of a website or replication configuration); a write asking for
 the setting itself answers 501 NotImplemented (here, or operations.py's rows without handler).  (Default
@@ -55,6 +56,22 @@ get_bucket_replication = _not_configured("ReplicationConfigurationNotFoundError"
 get_bucket_request_payment = _document("RequestPaymentConfiguration", "<Payer>BucketOwner</Payer>")
 get_bucket_accelerate = _document("AccelerateConfiguration")  # never configured: no Status
 get_bucket_notification = _document("NotificationConfiguration")
+
+# The List of each kind of analytics, inventory, metrics and Intelligent-Tiering configuration: empty, by the root
+# element S3 answers (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBucketInventoryConfigurations.html
+# and its siblings); the Get of one by its ``id``: 404 NoSuchConfiguration.
+_LIST_ROOTS = {"Analytics": "ListBucketAnalyticsConfigurationResult", "Inventory": "ListInventoryConfigurationsResult",
+               "Metrics": "ListMetricsConfigurationsResult",
+               "IntelligentTiering": "ListBucketIntelligentTieringConfigurationsOutput"}
+
+
+def list_configurations(kind: str) -> Handler:
+    return _document(_LIST_ROOTS[kind], "<IsTruncated>false</IsTruncated>")
+
+
+async def no_configuration(call: S3Call) -> Response:
+    await call.existing_bucket()
+    raise AwsError("NoSuchConfiguration", "The specified configuration does not exist.", 404)
 
 
 # -- writes that leave the bucket as it is ------------------------------------------------------------------

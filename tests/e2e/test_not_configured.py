@@ -107,6 +107,29 @@ def test_an_object_has_an_empty_tag_set(s3, bucket) -> None:  # type: ignore[no-
     assert fails(lambda: s3.get_object_tagging(Bucket=bucket, Key="missing"))[:2] == (404, "NoSuchKey")
 
 
+CONFIGURATION_KINDS = [("analytics", "s3:GetAnalyticsConfiguration"), ("inventory", "s3:GetInventoryConfiguration"),
+                       ("metrics", "s3:GetMetricsConfiguration"),
+                       ("intelligent_tiering", "s3:GetIntelligentTieringConfiguration")]
+
+
+@pytest.mark.parametrize(("kind", "action"), CONFIGURATION_KINDS, ids=[k for k, _ in CONFIGURATION_KINDS])
+def test_no_bucket_has_analytics_inventory_metrics_or_tiering_configurations(s3, bucket, iam_user, kind,  # type: ignore[no-untyped-def]
+                                                                             action) -> None:
+    """Ansible's s3_bucket lists the inventory configurations of every bucket it manages, and warned on a 501."""
+    listing = getattr(s3, f"list_bucket_{kind}_configurations")
+    assert _answer(listing(Bucket=bucket)) == {"IsTruncated": False}
+    get = getattr(s3, f"get_bucket_{kind}_configuration")
+    assert fails(lambda: get(Bucket=bucket, Id="nightly")) == (
+        404, "NoSuchConfiguration", "The specified configuration does not exist.")
+    assert fails(lambda: listing(Bucket=unique_name("missing")))[:2] == (404, "NoSuchBucket")
+    user = iam_user(inline={"other": json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "NotAction": action, "Resource": "*"}]})})
+    for call in (lambda: getattr(user.s3, f"list_bucket_{kind}_configurations")(Bucket=bucket),
+                 lambda: getattr(user.s3, f"get_bucket_{kind}_configuration")(Bucket=bucket, Id="nightly")):
+        denied = fails(call)
+        assert denied[:2] == (403, "AccessDenied") and f"perform: {action} on resource" in denied[2]
+
+
 @pytest.mark.parametrize("call", [
     lambda s3, b: s3.put_bucket_website(Bucket=b, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}}),
     lambda s3, b: s3.put_bucket_request_payment(Bucket=b, RequestPaymentConfiguration={"Payer": "Requester"}),

@@ -15,9 +15,7 @@ DOC = (Path(__file__).resolve().parents[2] / "docs" / "s3-compatibility.md").rea
 # Operations of the model that have no place on a self-hosted endpoint (S3 Express, Object Lambda, directory
 # buckets): they fall to the plain operation of their method and level, which is fine.
 NOT_APPLICABLE = {"ListDirectoryBuckets", "WriteGetObjectResponse", "GetBucketLifecycle", "PutBucketLifecycle",
-                  "GetBucketNotification", "PutBucketNotification", "ListBucketAnalyticsConfigurations",
-                  "ListBucketIntelligentTieringConfigurations", "ListBucketInventoryConfigurations",
-                  "ListBucketMetricsConfigurations"}
+                  "GetBucketNotification", "PutBucketNotification"}
 
 
 def _request_of(name: str) -> tuple[str, str | None, str | None, dict[str, str], dict[str, str]]:
@@ -34,6 +32,8 @@ def _request_of(name: str) -> tuple[str, str | None, str | None, dict[str, str],
         if member.serialization.get("location") == "querystring" and member_name in (
                 "UploadId", "PartNumber") and name not in ("GetObject", "HeadObject"):
             args[member.serialization["name"]] = "1"
+        if member.serialization.get("location") == "querystring" and member.serialization.get("name") == "id":
+            args["id"] = "x"  # a configuration's id: the Get, not the List of its kind
         if member_name == "CopySource":
             headers["x-amz-copy-source"] = "/b/k"
     bucket = "bucket" if "{Bucket}" in path else None
@@ -58,8 +58,8 @@ def test_every_row_is_documented(op) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_recognised_but_unbuilt_operation_has_no_handler() -> None:
-    op = match_operation("GET", "bucket", None, {"analytics": "", "id": "x"}, {})
-    assert (op.name, op.handler) == ("GetBucketAnalyticsConfiguration", None)
+    op = match_operation("PUT", "bucket", None, {"analytics": "", "id": "x"}, {})
+    assert (op.name, op.handler) == ("PutBucketAnalyticsConfiguration", None)
 
 
 def test_subresource_of_another_method_is_not_treated_as_plain_operation() -> None:
