@@ -80,9 +80,10 @@ def test_boto3_parses_errors(s3, bucket):
 
 @pytest.mark.parametrize("op,kwargs", [
     ("put_bucket_website", {"WebsiteConfiguration": {"IndexDocument": {"Suffix": "index.html"}}}),
-    ("get_bucket_analytics_configuration", {"Id": "a1"}),
-    ("get_bucket_inventory_configuration", {"Id": "i1"}),
-    ("get_bucket_intelligent_tiering_configuration", {"Id": "t1"}),
+    ("put_bucket_analytics_configuration", {"Id": "a1", "AnalyticsConfiguration": {
+        "Id": "a1", "StorageClassAnalysis": {}}}),
+    ("put_bucket_accelerate_configuration", {"AccelerateConfiguration": {"Status": "Enabled"}}),
+    ("get_bucket_metadata_table_configuration", {}),
 ])
 def test_unimplemented_operation_is_501(s3, bucket, op, kwargs):
     with pytest.raises(ClientError) as exc:
@@ -91,7 +92,7 @@ def test_unimplemented_operation_is_501(s3, bucket, op, kwargs):
 
 
 def test_unimplemented_operation_raw_shape(endpoint, bucket):
-    r = signed_request("GET", f"{endpoint}/{bucket}?analytics&id=a1")
+    r = signed_request("GET", f"{endpoint}/{bucket}?metadataTable")
     assert r.status_code == 501
     assert _assert_shape(r)["Code"] == "NotImplemented"
 
