@@ -2,8 +2,8 @@
 access key and a least-privilege policy, a bucket with its settings, server access logging (with target grants and
 an explicit simple key format) into a bucket that lets the logging service in by ACL. ``apply`` creates everything
 and a second ``plan`` finds nothing to change (every read answers what was written). (The cleanup is boto3's:
-``terraform destroy`` would add ~15 s, most of it the provider's own start-ups, to a suite that must stay within
-CI's time.)
+``terraform destroy`` would add ~15 s, nearly all of it Terraform's and the provider's own start-up and schema
+loading, to a suite that must stay within CI's time.)
 
 The provider is taken from a local mirror (``TF_PLUGIN_MIRROR``, default ``/opt/tf-plugins``): Terraform cannot
 download here.  Without the terraform binary or the mirror the test is skipped, as the other third-party tools'.
