@@ -51,7 +51,7 @@ from storeroom.s3 import acl, object_lock, xml
 from storeroom.s3.owner import canonical_user_id
 from storeroom.store import generation
 from storeroom.store.generation import GenerationCache
-from storeroom.store.meta import ObjectRecord
+from storeroom.store.meta import Bucket, ObjectRecord
 from storeroom.store.sql import Conn
 
 if TYPE_CHECKING:
@@ -133,7 +133,10 @@ def _parse_status(body: bytes, owner_id: str) -> Target | None:
     bucket, prefix = xml.child_text(element, "TargetBucket"), xml.child_text(element, "TargetPrefix")
     if bucket is None or prefix is None:
         raise AwsError("MalformedXML")
-    grants = [acl.parse_target_grants(found, owner_id) for found in xml.children(element, "TargetGrants")]
+    found = xml.children(element, "TargetGrants")
+    if len(found) > 1:
+        raise AwsError("MalformedXML")
+    grants = acl.parse_target_grants(found[0], owner_id) if found else []
     key_format = "simple"
     formats = xml.children(element, "TargetObjectKeyFormat")
     if formats:
@@ -147,7 +150,7 @@ def _parse_status(body: bytes, owner_id: str) -> Target | None:
             key_format = "simple-prefix"
         else:
             raise AwsError("MalformedXML")
-    return Target(bucket, prefix, key_format, tuple(tuple(g) for found in grants for g in found))
+    return Target(bucket, prefix, key_format, tuple(tuple(g) for g in grants))
 
 
 async def _check_target(call: S3Call, source_region: str, target: Target) -> None:
@@ -167,7 +170,7 @@ async def _check_target(call: S3Call, source_region: str, target: Target) -> Non
         # (S3 User Guide, enabling server access logging).  The message is ours: AWS does not document it.
         raise AwsError("InvalidTargetBucketForLogging", "The target bucket for logging must not have an Object Lock "
                        "default retention period configuration", 400, TargetBucket=target.bucket)
-    if not await delivery_allowed(call.s3, call.s3.account_id, call.bucket or "", target):
+    if not await delivery_allowed(call.s3, call.s3.account_id, call.bucket or "", target, found):
         raise AwsError(
             "InvalidTargetBucketForLogging",
             "You must either provide the necessary permissions to the logging service using a bucket policy or "
@@ -175,10 +178,11 @@ async def _check_target(call: S3Call, source_region: str, target: Target) -> Non
             TargetBucket=target.bucket)
 
 
-async def delivery_allowed(s3: S3Service, account_id: str, source: str, target: Target) -> bool:
+async def delivery_allowed(s3: S3Service, account_id: str, source: str, target: Target, bucket: Bucket) -> bool:
     """May the logging service put the source bucket's logs under the target's prefix?  Either way S3 names:
     the target bucket's policy allows it, or (ACLs enabled on the target) its ACL grants the Log Delivery group
-    WRITE and READ_ACP.  A policy statement that denies it outweighs the grant, as a Deny outweighs any Allow."""
+    WRITE and READ_ACP.  A policy statement that denies it outweighs the grant, as a Deny outweighs any Allow.
+    ``bucket``: the target's row, which the caller has read."""
     verdict = None
     policy = await s3.authorizer.bucket_policy(target.bucket)
     if policy is not None:
@@ -190,11 +194,7 @@ async def delivery_allowed(s3: S3Service, account_id: str, source: str, target: 
         verdict = evaluate(request, None, policy, account_id, explain=False).decision
     if verdict is not None and verdict != "implicitDeny":
         return verdict == "allowed"
-    bucket = await s3.meta.get_bucket(target.bucket)
-    if bucket is None or not acl.acls_enabled(bucket):
-        return False
-    stored = await s3.meta.get_bucket_config(target.bucket, "acl")
-    return stored is not None and acl.log_delivery_granted(json.loads(stored))
+    return acl.acls_enabled(bucket) and acl.log_delivery_granted(await acl.bucket_grants(s3.meta, target.bucket))
 
 
 # -- configuration storage -------------------------------------------------------------------------------------
@@ -317,9 +317,10 @@ class AccessLogging:
             if not rows:
                 return written
             target = await self.target(source)
-            # S3 delivers only while the target exists and its policy still lets the logging service write
-            if (target is not None and await self.meta.get_bucket(target.bucket) is not None
-                and await delivery_allowed(self.s3, self.account_id, source, target)):
+            bucket = None if target is None else await self.meta.get_bucket(target.bucket)
+            # S3 delivers only while the target exists and still lets the logging service write
+            if (target is not None and bucket is not None
+                    and await delivery_allowed(self.s3, self.account_id, source, target, bucket)):
                 await self._put(source, target, rows)
                 written += 1
             await self._forget(source, rows[0][0], rows[-1][0])

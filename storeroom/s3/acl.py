@@ -49,7 +49,7 @@ from storeroom.http.types import Response
 from storeroom.s3 import xml
 from storeroom.s3.document import read_body, read_document
 from storeroom.s3.owner import canonical_user_id, owner_xml
-from storeroom.store.meta import Bucket, ObjectRecord
+from storeroom.store.meta import Bucket, MetaStore, ObjectRecord
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -185,47 +185,39 @@ def parse_policy(body: bytes, owner_id: str) -> list[Grant]:
     lists = xml.children(root, "AccessControlList")
     if xml.local(root) != "AccessControlPolicy" or len(lists) != 1:
         raise _malformed()
-    grants: list[Grant] = []
-    for grant in lists[0]:
-        if xml.local(grant) != "Grant":
-            raise _malformed()
-        grantees = xml.children(grant, "Grantee")
-        permission = (xml.child_text(grant, "Permission") or "").strip()
-        if len(grantees) != 1 or permission not in PERMISSIONS:
-            raise _malformed()
-        grantee = grantees[0]
-        for kind, element in (("id", "ID"), ("uri", "URI"), ("emailAddress", "EmailAddress")):
-            value = xml.child_text(grantee, element)
-            if value is not None:
-                grants.append(_grantee(kind.lower(), value.strip(), permission, owner_id))
-                break
-        else:
-            raise _malformed()
-    if len(grants) > MAX_GRANTS:
+    grants = _grants_of(lists[0], PERMISSIONS, owner_id)
+    if grants is None:
         raise _malformed()
     return grants
 
 
-LOG_GRANT_PERMISSIONS = ("FULL_CONTROL", "READ", "WRITE")  # S3's BucketLogsPermission
-
-
-def parse_target_grants(element: ET.Element, owner_id: str) -> list[Grant]:
-    """PutBucketLogging's ``TargetGrants``: ``Grant`` elements, each a ``Grantee`` and a ``Permission`` of
-    FULL_CONTROL, READ or WRITE (MalformedXML otherwise); grantees as in an ACL."""
+def _grants_of(element: ET.Element, permissions: tuple[str, ...], owner_id: str) -> list[Grant] | None:
+    """The ``Grant`` children of an ACL document's ``AccessControlList`` or of PutBucketLogging's ``TargetGrants``;
+    None when they break the schema (each caller answers that in its own error)."""
     grants: list[Grant] = []
     for grant in element:
         grantees = xml.children(grant, "Grantee")
         permission = (xml.child_text(grant, "Permission") or "").strip()
-        if xml.local(grant) != "Grant" or len(grantees) != 1 or permission not in LOG_GRANT_PERMISSIONS:
-            raise AwsError("MalformedXML")
+        if xml.local(grant) != "Grant" or len(grantees) != 1 or permission not in permissions:
+            return None
         for kind, name in (("id", "ID"), ("uri", "URI"), ("emailaddress", "EmailAddress")):
             value = xml.child_text(grantees[0], name)
             if value is not None:
                 grants.append(_grantee(kind, value.strip(), permission, owner_id))
                 break
         else:
-            raise AwsError("MalformedXML")
-    if len(grants) > MAX_GRANTS:
+            return None
+    return grants if len(grants) <= MAX_GRANTS else None
+
+
+LOG_GRANT_PERMISSIONS = ("FULL_CONTROL", "READ", "WRITE")  # S3's BucketLogsPermission
+
+
+def parse_target_grants(element: ET.Element, owner_id: str) -> list[Grant]:
+    """PutBucketLogging's ``TargetGrants``: grantees as in an ACL, permissions FULL_CONTROL, READ or WRITE
+    (MalformedXML otherwise)."""
+    grants = _grants_of(element, LOG_GRANT_PERMISSIONS, owner_id)
+    if grants is None:
         raise AwsError("MalformedXML")
     return grants
 
@@ -312,8 +304,8 @@ def log_delivery_granted(grants: list[Grant] | None) -> bool:
     return "FULL_CONTROL" in permissions or {"WRITE", "READ_ACP"} <= permissions
 
 
-async def bucket_grants(call: S3Call, bucket: str) -> list[Grant] | None:
-    stored = await call.meta.get_bucket_config(bucket, "acl")
+async def bucket_grants(meta: MetaStore, bucket: str) -> list[Grant] | None:
+    stored = await meta.get_bucket_config(bucket, "acl")
     return None if stored is None else list(json.loads(stored))
 
 
@@ -329,7 +321,7 @@ def _policy_xml(call: S3Call, grants: list[Grant] | None) -> bytes:
 async def get_bucket_acl(call: S3Call) -> Response:
     assert call.bucket is not None
     bucket = await call.existing_bucket()
-    grants = await bucket_grants(call, call.bucket) if acls_enabled(bucket) else None
+    grants = await bucket_grants(call.meta, call.bucket) if acls_enabled(bucket) else None
     return Response(200, list(XML_HEADERS), _policy_xml(call, grants))
 
 

@@ -137,7 +137,7 @@ class S3Call:
         ignore = (await access.effective(self, record)).ignore_acls
         anonymous = self.ctx.principal.is_anonymous
         if not object_level:
-            return acl.grants_allow(await acl.bucket_grants(self, bucket), lowered, False, anonymous, ignore)
+            return acl.grants_allow(await acl.bucket_grants(self.meta, bucket), lowered, False, anonymous, ignore)
         key = resource[len(f"arn:aws:s3:::{bucket}/"):]
         version = self.args.get("versionId") if key == self.key and bucket == self.bucket else None
         obj = await (self.meta.get_object(bucket, key) if version is None or not valid_version_id(version)
