@@ -13,7 +13,7 @@ prometheus-client once a second and before answering a scrape: another worker's 
 from a scrape, never lost.
 
 Label values are bounded: a service outside S3/IAM/STS/CloudTrail is ``other``, an operation that is not in
-that service's botocore model ``Unknown``, AccessDenied is counted by principal ARN (IAM users and the root;
+S3's operation table or the other service's botocore model ``Unknown``, AccessDenied is counted by principal ARN (IAM users and the root;
 every anonymous or unauthenticated caller is ``anonymous``).
 
 Computed at scrape time from the metadata store, cheaply: access keys (by status, and active ones older than
@@ -72,7 +72,11 @@ def multiprocess_dir() -> Path | None:
 
 @cache
 def known_operations(service: str) -> frozenset[str]:
-    """The operation names of a service's botocore model (the only operation label values allowed)."""
+    """The only operation label values allowed: S3's are its operation table's names (all its router gives);
+    IAM's, STS's and CloudTrail's their botocore model's (their ``Action`` is whatever the caller wrote)."""
+    if service == "s3":
+        from storeroom.s3.operations import OPERATIONS
+        return frozenset(op.name for op in OPERATIONS)
     return frozenset(query.service_model(service).operation_names)
 
 
@@ -90,7 +94,9 @@ class RequestMetrics:
         self._latency: dict[tuple[str, str], list[float]] = {}   # count per bucket (+Inf last), then the sum
         self._bytes: dict[tuple[str, str], list[int]] = {}       # [received, sent]
         self._denied: dict[str, int] = {}
-        self._known = {service: known_operations(service) for service in SERVICES}
+        # filled at each service's first request, when its handler has read the model: reading all four at
+        # start cost each worker ~0.15 s
+        self._known: dict[str, frozenset[str]] = {}
         self._task: asyncio.Task[None] | None = None
 
     def observe(self, service: str, operation: str, status: int, seconds: float, received: int, sent: int,
@@ -98,6 +104,8 @@ class RequestMetrics:
         """One answered request (the hot path: dictionary updates only).  ``denied`` is the principal ARN of
         an AccessDenied answer (``anonymous`` for anyone unauthenticated), else None."""
         known = self._known.get(service)
+        if known is None and service in SERVICES:
+            known = self._known[service] = known_operations(service)
         if known is None:
             service, operation = "other", "Unknown"
         elif operation not in known:

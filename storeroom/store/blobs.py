@@ -1,10 +1,11 @@
 """Blob files: object bytes in files named by random ids, never by object keys.
 
-``DATA_DIR/blobs/abc/abcdef…``: one level of 4,096 folders, all created (and made durable) when the store is
-first opened.  So an upload never creates a folder: it adds one entry to an existing folder, and fsyncing the
-file and that folder makes it durable.  (A lazily created two-level fan-out would also have to fsync each new
-folder's parent, and most uploads would pay a mkdir.)  ext4 and XFS index large folders, so a few thousand
-entries per folder, i.e. tens of millions of objects, stay cheap to look up.
+``DATA_DIR/blobs/abc/abcdef…``: one level of 4,096 folders, each made by the first blob written into it (a mkdir
+and an fsync of ``blobs/``, so the folder outlives a crash before that blob is acknowledged).  Every later upload
+adds one entry to an existing folder, and fsyncing the file and that folder makes it durable.  (Making all 4,096
+folders at first start cost that start 0.2-0.8 s of CPU and disk; one level keeps a first write to one mkdir.)
+ext4 and XFS index large folders, so a few thousand entries per folder, i.e. tens of millions of objects, stay
+cheap to look up.
 
 A blob is written and fsynced *before* the metadata row that makes it visible is committed, and deleted only
 *after* the row that referenced it is gone; a crash in between leaves an unreferenced file, which
@@ -70,7 +71,7 @@ class BlobStore:
         self._small: dict[str, bytes] = {}  # insertion-ordered: a FIFO cache of small blobs
         self._small_bytes = 0
         self._deferred = DeferredDeletes(delete_delay, self._unlink_later) if shared else None
-        _create_fanout(root)
+        _create_root(root)
 
     def path(self, blob_id: str) -> str:
         return f"{self.root}/{blob_id[:FANOUT_DIGITS]}/{blob_id}"
@@ -183,8 +184,10 @@ class BlobStore:
             None, lambda: sweep_orphans(self.root, referenced, grace=self.sweep_grace if self.shared else None))
 
     async def health(self) -> str | None:
+        # a shared folder's marker is on the mount itself: an unmounted mount point (an empty folder) fails
+        probe = self.root / ACCOUNT_MARKER if self.shared else self.root
         try:
-            os.stat(self.root / "fff")
+            os.stat(probe)
         except OSError as exc:
             return f"blob folder {self.root}: {exc.strerror or exc}"
         return None
@@ -472,21 +475,22 @@ class BlobWriter:
 def _create(path: str) -> int:
     try:
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileNotFoundError:  # a fan-out folder removed by hand: recreate it
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+    except FileNotFoundError:  # the first blob of its fan-out folder (or the folder was removed by hand)
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        # Whoever made the folder, its entry must be on disk before this blob is acknowledged: a writer that
+        # lost the race to another thread's mkdir cannot know that thread's fsync has happened.
+        _fsync_dir(os.path.dirname(folder))
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 
 
-def _create_fanout(root: Path) -> None:
-    """Create the fan-out folders once and fsync their parent. They are made in order, so the last one
-    existing means all do; several workers may race here harmlessly (exist_ok)."""
-    last = 16**FANOUT_DIGITS - 1
-    if (root / f"{last:0{FANOUT_DIGITS}x}").is_dir():
+def _create_root(root: Path) -> None:
+    """The blob folder itself, durably (its fan-out folders are made by their first blobs: :func:`_create`);
+    several workers may race here harmlessly (exist_ok)."""
+    if root.is_dir():
         return
     root.mkdir(parents=True, exist_ok=True)
-    for n in range(last + 1):
-        (root / f"{n:0{FANOUT_DIGITS}x}").mkdir(exist_ok=True)
-    _fsync_dir(str(root))
+    _fsync_dir(str(root.parent))
 
 
 def _fsync_dir(path: str) -> None:

@@ -144,7 +144,37 @@ def test_sweep_removes_only_unreferenced_files(tmp_path: Path) -> None:
     orphan, _ = asyncio.run(_write(store, b"orphan"))
     assert sweep_orphans(tmp_path / "blobs", [kept]) == 1
     assert os.path.exists(store.path(kept)) and not os.path.exists(store.path(orphan))
-    assert len(os.listdir(tmp_path / "blobs")) == 16**3  # the fan-out folders stay
+    assert os.path.isdir(os.path.dirname(store.path(orphan)))  # the fan-out folders stay
+
+
+def test_a_fan_out_folder_is_made_durably_by_its_first_blob(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No folder is made before a blob needs it (a new store's first start made 4,096); the first blob of a
+    folder makes it and fsyncs ``blobs/`` before its own file and folder; the next blob there does not."""
+    store = BlobStore(tmp_path / "blobs")
+    assert os.listdir(tmp_path / "blobs") == []
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+
+    async def write_as(blob_id: str, data: bytes) -> None:
+        writer = blobs_module.BlobWriter(store, blob_id, [])
+        await writer.write(data)
+        await writer.commit()
+
+    first, second = "abc" + "0" * 29, "abc" + "1" * 29
+    asyncio.run(write_as(first, b"first"))
+    root, folder = str(tmp_path / "blobs"), str(tmp_path / "blobs" / "abc")
+    assert synced == [root, store.path(first), folder]
+    synced.clear()
+    asyncio.run(write_as(second, b"second"))
+    assert synced == [store.path(second), folder]
+    assert os.listdir(tmp_path / "blobs") == ["abc"]
+    assert Path(store.path(first)).read_bytes() == b"first"
 
 
 def test_small_blob_cache_serves_ranges_and_stays_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
