@@ -13,8 +13,8 @@ prometheus-client once a second and before answering a scrape: another worker's 
 from a scrape, never lost.
 
 Label values are bounded: a service outside S3/IAM/STS/CloudTrail is ``other``, an operation that is not in
-S3's operation table or the other service's botocore model ``Unknown``, AccessDenied is counted by principal ARN (IAM users and the root;
-every anonymous or unauthenticated caller is ``anonymous``).
+S3's operation table or the other service's botocore model ``Unknown``, AccessDenied is counted by principal
+ARN (IAM users and the root; every anonymous or unauthenticated caller is ``anonymous``).
 
 Computed at scrape time from the metadata store, cheaply: access keys (by status, and active ones older than
 ``--key-max-age-days``) from the ``access_keys`` table, objects and bytes per bucket from the counts the
