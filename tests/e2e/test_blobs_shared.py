@@ -99,6 +99,7 @@ def test_a_restart_does_not_sweep_another_nodes_upload(
     assert len(before) == 1
     # an orphan a crash left long ago: older than the grace period
     orphan = shared / "abc" / ("abc" + "0" * 29)
+    orphan.parent.mkdir(exist_ok=True)  # fan-out folders are made by their first blob
     orphan.write_bytes(b"left by a crash")
     os.utime(orphan, (time.time() - GRACE - 60,) * 2)
 
