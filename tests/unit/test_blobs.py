@@ -221,3 +221,14 @@ def test_copy_blob_copies_the_file_and_leaves_nothing_on_failure(tmp_path: Path,
     with pytest.raises(OSError, match="shorter"):
         asyncio.run(store.copy_blob(blob_id, len(data) + 1))
     assert sorted(p for p in (tmp_path / "blobs").rglob("*") if p.is_file()) == files
+
+
+def test_health_of_a_shared_folder_looks_for_its_marker(tmp_path: Path) -> None:
+    """A mount point with nothing mounted is an empty folder: only the account marker, written on the mount by
+    the first start, tells the store is there (no fan-out folder is made in advance any more)."""
+    local = BlobStore(tmp_path / "local")
+    assert asyncio.run(local.health()) is None
+    shared = BlobStore(tmp_path / "mnt", shared=True)
+    assert "No such file" in (asyncio.run(shared.health()) or "")
+    asyncio.run(shared.prepare("123456789012"))
+    assert asyncio.run(shared.health()) is None
