@@ -17,22 +17,26 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
-
-from botocore.loaders import Loader
-from botocore.model import OperationModel, ServiceModel, Shape
 
 from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Response
 
+if TYPE_CHECKING:
+    from botocore.model import OperationModel, ServiceModel, Shape
+
 
 @cache
 def service_model(service: str) -> ServiceModel:
     """botocore's model of ``service``, read by its loader (what ``Session.get_service_model`` does, without
-    importing the session and what it brings: ~0.1 s of every process's start)."""
+    importing the session and what it brings: ~0.1 s of every process's start).  botocore itself is imported
+    here, at the first IAM, STS or CloudTrail request: another ~0.1 s that a process serving only S3 never pays."""
+    from botocore.loaders import Loader
+    from botocore.model import ServiceModel
+
     return ServiceModel(Loader().load_service_model(service, "service-2"), service_name=service)
 
 

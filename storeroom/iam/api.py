@@ -21,8 +21,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from botocore.model import OperationModel
-
 from storeroom import query
 from storeroom.crypto import SecretBox
 from storeroom.errors import AwsError
@@ -34,6 +32,8 @@ from storeroom.store.meta import MetaStore
 from storeroom.store.sql import Conn, Job
 
 if TYPE_CHECKING:
+    from botocore.model import OperationModel
+
     from storeroom.authz import Authorizer
 
 T = TypeVar("T")

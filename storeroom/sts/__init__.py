@@ -18,8 +18,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.model import OperationModel
-
 from storeroom import query
 from storeroom.crypto import SecretBox
 from storeroom.errors import AwsError
@@ -29,6 +27,8 @@ from storeroom.sessions import SessionTokens
 from storeroom.store.meta import MetaStore
 
 if TYPE_CHECKING:
+    from botocore.model import OperationModel
+
     from storeroom.authz import Authorizer
     from storeroom.sts.web_identity import WebIdentity
 
