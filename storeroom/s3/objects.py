@@ -12,8 +12,10 @@ https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeleteMarker.html).
 
 from __future__ import annotations
 
+import functools
 import re
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
@@ -332,12 +334,20 @@ async def head_object(call: S3Call) -> Response:
 
 async def delete_object(call: S3Call) -> Response:
     """The key's current version goes (unversioned), or a delete marker becomes its latest version (versioned);
-    with ``versionId`` that version goes for good.  Answered 204 whether or not there was anything to delete."""
+    with ``versionId`` that version goes for good.  Answered 204 whether or not there was anything to delete,
+    unless ``If-Match`` makes it conditional (https://docs.aws.amazon.com/AmazonS3/latest/userguide/
+    conditional-deletes.html): then the key's current version must exist (404 NoSuchKey) and match (412)."""
     assert call.bucket is not None and call.key is not None
     await call.existing_bucket()
     version_id = version_arg(call)
+    if_match = call.headers.get("if-match")
+    if if_match is not None:
+        await require_condition_read(call, if_match, call.key)
     guards = None if version_id is None else [Guard(clock.now(), await object_lock.may_bypass(call, call.object_arn()))]
-    versioning, (done,), freed = await call.meta.delete_entries(call.bucket, [(call.key, version_id)], guards)
+    versioning, (done,), freed = await call.meta.delete_entries(
+        call.bucket, [(call.key, version_id)], guards, None if if_match is None else [etag_test(if_match)])
+    if done.unmet is not None:
+        raise _unmet_error(done.unmet, call.key)
     if done.locked:
         raise object_lock.locked_error()
     call.blobs.delete(freed)
@@ -364,6 +374,7 @@ async def delete_objects(call: S3Call) -> Response:
         raise AwsError("MalformedXML")
     allowed: list[tuple[str, str | None]] = []
     guards: list[Guard] = []
+    tests: list[Callable[[str], bool] | None] = []
     errors: list[str] = []
     for entry in objects:
         key = xml.child_text(entry, "Key")
@@ -373,23 +384,50 @@ async def delete_objects(call: S3Call) -> Response:
         if version_id is not None and not valid_version_id(version_id):
             errors.append(_delete_error(key, version_id, "NoSuchVersion", "The specified version does not exist."))
             continue
+        if_match = xml.child_text(entry, "ETag")  # a conditional delete of this key, as DeleteObject's If-Match
         action = "s3:DeleteObject" if version_id is None else "s3:DeleteObjectVersion"
-        if (await call.check(action, call.object_arn(key))).allowed:
+        arn = call.object_arn(key)
+        keys = None if if_match is None else {"s3:if-match": (if_match,)}
+        if (await call.check(action, arn, extra=keys)).allowed and (
+                if_match is None or if_match.strip() == "*" or (await call.check("s3:GetObject", arn)).allowed):
             allowed.append((key, version_id))
-            guards.append(Guard(clock.now(), version_id is not None and await object_lock.may_bypass(
-                call, call.object_arn(key))))
+            guards.append(Guard(clock.now(), version_id is not None and await object_lock.may_bypass(call, arn)))
+            tests.append(None if if_match is None else etag_test(if_match))
         else:
             errors.append(_delete_error(key, version_id, "AccessDenied", "Access Denied"))
     results: list[str] = []
     if allowed:
-        _, done, freed = await call.meta.delete_entries(call.bucket, allowed, guards)
+        _, done, freed = await call.meta.delete_entries(call.bucket, allowed, guards, tests)
         call.blobs.delete(freed)
         # a version Object Lock protects stays, reported as S3 reports it (the per-key error keeps Quiet's rule)
         errors += [_delete_error(d.key, d.version_id, "AccessDenied", object_lock.LOCKED) for d in done if d.locked]
+        errors += [_delete_error(d.key, d.version_id, d.unmet, _UNMET_MESSAGES[d.unmet]) for d in done
+                   if d.unmet is not None]
         if not quiet:
-            results = [_deleted_xml(d) for d in done if not d.locked]
+            results = [_deleted_xml(d) for d in done if not d.locked and d.unmet is None]
     return Response(200, [("content-type", "application/xml")],
                     xml.document("DeleteResult", "".join(results + errors)))
+
+
+async def require_condition_read(call: S3Call, if_match: str, key: str) -> None:
+    """A delete conditional on an ETag also needs s3:GetObject: the answer tells whether the object is the one
+    named ("you must have the s3:DeleteObject and s3:GetObject permissions"); ``*`` needs only the delete."""
+    if if_match.strip() != "*":
+        await call.require("s3:GetObject", call.object_arn(key))
+
+
+def etag_test(if_match: str) -> Callable[[str], bool]:
+    return functools.partial(conditions.etag_matches, if_match)
+
+
+def _unmet_error(code: str, key: str) -> AwsError:
+    if code == "NoSuchKey":
+        return AwsError("NoSuchKey", Key=key)
+    return AwsError("PreconditionFailed", Condition="If-Match")
+
+
+_UNMET_MESSAGES = {"NoSuchKey": "The specified key does not exist.",
+                   "PreconditionFailed": "At least one of the pre-conditions you specified did not hold"}
 
 
 def _deleted_xml(done: Deletion) -> str:

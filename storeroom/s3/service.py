@@ -195,6 +195,12 @@ _HEADER_KEYS = {
     "x-amz-object-lock-retain-until-date": "s3:object-lock-retain-until-date",
     "x-amz-object-lock-legal-hold": "s3:object-lock-legal-hold",
 }
+# Conditional requests' keys (conditional-writes-enforce.html, conditional-delete-enforce.html): the headers of the
+# operations that take them; s3:ObjectCreationOperation tells an s3:PutObject that makes the object from the steps
+# of a multipart upload, which take no conditional headers.
+_CONDITIONAL_OPERATIONS = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload", "DeleteObject"})
+_CREATION = {"PutObject": "true", "CopyObject": "true", "CompleteMultipartUpload": "true", "PostObject": "true",
+             "CreateMultipartUpload": "false", "UploadPart": "false", "UploadPartCopy": "false"}
 _QUERY_KEYS = {"prefix": "s3:prefix", "delimiter": "s3:delimiter", "max-keys": "s3:max-keys",
                "versionId": "s3:versionid"}
 ALL_BUCKETS = "arn:aws:s3:::*"
@@ -210,6 +216,14 @@ def s3_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
     for arg, key in _QUERY_KEYS.items():
         if arg in request.args:
             keys[key] = (request.args[arg],)
+    operation = ctx.operation
+    if operation in _CONDITIONAL_OPERATIONS:
+        for header in ("if-match", "if-none-match"):
+            if header in request.headers:
+                keys["s3:" + header] = (request.headers[header],)
+    creation = _CREATION.get(operation or "")
+    if creation is not None:
+        keys["s3:objectcreationoperation"] = (creation,)
     until = request.headers.get("x-amz-object-lock-retain-until-date")
     if until is not None:  # s3:object-lock-remaining-retention-days of the retention a write asks for
         until_ms = object_lock.parse_date(until)

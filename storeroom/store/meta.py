@@ -268,6 +268,7 @@ class Deletion:
     marker: bool = False
     marker_id: str | None = None
     locked: bool = False                     # refused: the version is protected by Object Lock
+    unmet: str | None = None                 # refused: its If-Match failed ("PreconditionFailed", "NoSuchKey")
 
 
 @dataclass(slots=True)
@@ -797,12 +798,16 @@ class MetaStore:
         return await self.db.write(job, serializable=False)
 
     async def delete_entries(self, bucket: str, entries: list[tuple[str, str | None]],
-                             guards: list[Guard] | None = None) -> tuple[str | None, list[Deletion], list[str]]:
+                             guards: list[Guard] | None = None,
+                             if_match: list[Callable[[str], bool] | None] | None = None
+                             ) -> tuple[str | None, list[Deletion], list[str]]:
         """DeleteObject / DeleteObjects with versions: each (key, version id or None) in one transaction, in key
         order.  Returns (the bucket's versioning state, what each entry did in the order given, the blob ids
         no longer referenced); the state is None for a missing bucket too (then nothing was done: the caller
         checked the bucket exists).  ``guards`` (one per entry): a version Object Lock protects is not removed
-        (its Deletion is ``locked``)."""
+        (its Deletion is ``locked``).  ``if_match`` (one per entry, or None): a conditional delete's test of the
+        key's current version's ETag, made in the same transaction as the delete; an entry whose key has no
+        current version, or whose test fails, is not deleted (its Deletion is ``unmet``)."""
         async def job(conn: Conn) -> tuple[str | None, list[Deletion], list[str]]:
             bucket_row = await conn.one(_BUCKET_SHARED[conn.dialect], (bucket,))
             if bucket_row is None:
@@ -813,16 +818,24 @@ class MetaStore:
             for i in sorted(range(len(entries)), key=lambda n: (entries[n][0], entries[n][1] or "")):
                 key, version_id = entries[i]
                 done[i], gone = await self._delete_entry(conn, bucket, key, version_id, versioning,
-                                                         guards[i] if guards else None)
+                                                         guards[i] if guards else None,
+                                                         if_match[i] if if_match else None)
                 freed += gone
             return versioning, [done[i] for i in range(len(entries))], freed
         return await self.db.write(job, serializable=False)
 
     @staticmethod
-    async def _delete_entry(conn: Conn, bucket: str, key: str, version_id: str | None,
-                            versioning: str | None, guard: Guard | None) -> tuple[Deletion, list[str]]:
+    async def _delete_entry(conn: Conn, bucket: str, key: str, version_id: str | None, versioning: str | None,
+                            guard: Guard | None, if_match: Callable[[str], bool] | None
+                            ) -> tuple[Deletion, list[str]]:
         if versioning is not None or version_id is not None:
             await versions.lock_key(conn, bucket, key)
+        if if_match is not None:  # S3 judges a conditional delete by the key's current version (none: a marker)
+            current = await conn.one(_OBJECT_LOCKED[conn.dialect], (bucket, key))
+            if current is None:
+                return Deletion(key, version_id, unmet="NoSuchKey"), []
+            if not if_match(current[2]):
+                return Deletion(key, version_id, unmet="PreconditionFailed"), []
         if version_id is not None:
             removed = await versions.remove_version(conn, bucket, key, version_id, guard)
             return Deletion(key, version_id, removed.found, removed.marker, locked=removed.locked), list(removed.freed)
