@@ -40,7 +40,7 @@ from storeroom.http.body import Payload
 from storeroom.http.types import Response
 from storeroom.numbers import parse_int
 from storeroom.s3 import object_lock, xml
-from storeroom.s3.objects import checksum_elements, commit_object, written_headers
+from storeroom.s3.objects import checksum_elements, commit_object, unquoted, written_headers
 from storeroom.s3.upload import DEFAULT_CHECKSUM
 from storeroom.store.meta import ObjectRecord, Part, Upload
 
@@ -70,6 +70,7 @@ async def complete_multipart_upload(call: S3Call) -> Response:
     await call.existing_bucket()
     if upload is None or upload.bucket != call.bucket or upload.key != call.key:
         return await _answer_again(call, upload_id, None)
+    expected_size = _expected_size(call.headers.get("x-amz-mp-object-size"))
     requested = _requested_parts(await _read_body(call))
     fingerprint = _fingerprint(call, requested)
     sent = _whole_object_checksum(call, upload, requested)
@@ -85,17 +86,27 @@ async def complete_multipart_upload(call: S3Call) -> Response:
     record = ObjectRecord(call.bucket, call.key, sum(p.size for p in chosen), etag, time.time(),
                           [(p.blob_id, p.size) for p in chosen], upload.headers, checksum, len(chosen),
                           tags=upload.tags, acl=upload.acl)
+    if expected_size is not None and expected_size != record.size:
+        raise AwsError("InvalidRequest", f"The provided 'x-amz-mp-object-size' header value {expected_size} does "
+                       f"not match what was computed: {record.size}")
     object_lock.apply(record, object_lock.with_default(
         object_lock.WriteLock(upload.retention, upload.legal_hold), await call.existing_bucket()))
-    if "if-none-match" in call.headers and await call.meta.get_object(call.bucket, call.key) is not None:
-        # Checked again atomically with the commit; asked first so that an S3 backend's upload is not
-        # completed for an object that cannot be made.
-        raise AwsError("PreconditionFailed", Condition="If-None-Match")
+    if_match = unquoted(call.headers.get("if-match"))
+    # The conditions are checked again atomically with the commit; asked first so that an S3 backend's upload
+    # is not completed for an object that cannot be made.
+    if "if-none-match" in call.headers or if_match is not None:
+        current = await call.meta.get_object(call.bucket, call.key)
+        if "if-none-match" in call.headers and current is not None:
+            raise AwsError("PreconditionFailed", Condition="If-None-Match")
+        if if_match is not None and current is None:
+            raise AwsError("NoSuchKey", Key=call.key)
+        if if_match is not None and current is not None and if_match not in ("*", current.etag):
+            raise AwsError("PreconditionFailed", Condition="If-Match")
     await call.blobs.complete_upload(upload.upload_id, record.blobs)
     try:
         # Also frees the blobs of parts the object leaves out, as the upload's rows go in the same transaction.
         await commit_object(call, record, discard_upload=upload.upload_id, completed_request=fingerprint,
-                            fresh_blobs=False, if_none_match="if-none-match" in call.headers)
+                            fresh_blobs=False, if_none_match="if-none-match" in call.headers, if_match=if_match)
     except AwsError as err:
         if err.code != "NoSuchUpload":
             raise
@@ -134,6 +145,19 @@ def _result(call: S3Call, record: ObjectRecord) -> Response:
                           + xml.tag("Bucket", record.bucket) + xml.tag("Key", record.key)
                           + xml.tag("ETag", record.quoted_etag) + checksum_elements(record.checksum))
     return Response(200, [*XML_HEADERS, *(written_headers(bucket, record) if bucket is not None else [])], result)
+
+
+def _expected_size(value: str | None) -> int | None:
+    """``x-amz-mp-object-size``: the object size the client expects (AWS's transfer managers send it, so that a
+    dropped or repeated part cannot complete as an object of another size)."""
+    if value is None:
+        return None
+    size = parse_int(value.strip())
+    if size is None:
+        raise AwsError("InvalidRequest", f"Value for x-amz-mp-object-size header is invalid: '{value}'")
+    if size < 0:
+        raise AwsError("InvalidRequest", f"Value for x-amz-mp-object-size header is less than zero: '{value}'")
+    return size
 
 
 async def _read_body(call: S3Call) -> bytes:

@@ -111,7 +111,7 @@ async def put_object(call: S3Call) -> Response:
                           [(received.blob_id, received.size)], stored, received.checksum, tags=tags, acl=acl)
     object_lock.apply(record, object_lock.with_default(lock, bucket))
     await commit_object(call, record, if_none_match=if_none_match is not None,
-                        if_match=_unquoted(headers.get("if-match")))
+                        if_match=unquoted(headers.get("if-match")))
     return Response(200, [("etag", record.quoted_etag), *checksum_headers(received.checksum),
                           *written_headers(bucket, record)])
 
@@ -126,7 +126,7 @@ class ObjectChanged(Exception):
     """A metadata-only update lost a race with a write to the same object."""
 
 
-def _unquoted(value: str | None) -> str | None:
+def unquoted(value: str | None) -> str | None:
     return None if value is None else value.strip().strip('"')
 
 
@@ -501,6 +501,7 @@ async def copy_object(call: S3Call, attempts: int = 3) -> Response:
         raise AwsError("InvalidArgument", "Unknown metadata directive.", ArgumentName="x-amz-metadata-directive",
                        ArgumentValue=directive)
     tags = _copied_tags(call, source)
+    if_match = unquoted(headers.get("if-match"))  # the destination's current ETag (copy-source-if-* the source's)
     same = (source.bucket, source.key) == (call.bucket, call.key)
     if same and directive == "COPY" and "x-amz-storage-class" not in headers and not any(
             h.startswith(("x-amz-server-side-encryption", "x-amz-website-redirect")) for h in headers) and (
@@ -523,8 +524,8 @@ async def copy_object(call: S3Call, attempts: int = 3) -> Response:
                               source.checksum, source.parts, tags=tags, acl=acl)
         object_lock.apply(record, lock)
         try:
-            await commit_object(call, record, if_none_match="if-none-match" in headers, fresh_blobs=False,
-                                same_blobs=True)
+            await commit_object(call, record, if_none_match="if-none-match" in headers, if_match=if_match,
+                                fresh_blobs=False, same_blobs=True)
         except ObjectChanged:
             if attempts <= 1:
                 raise AwsError("SlowDown", "The object is being changed by other requests; please try again.") from None
@@ -535,7 +536,7 @@ async def copy_object(call: S3Call, attempts: int = 3) -> Response:
         record = _copied_record(call, received, stored)
         record.tags, record.acl = tags, acl
         object_lock.apply(record, lock)
-        await commit_object(call, record, if_none_match="if-none-match" in headers)
+        await commit_object(call, record, if_none_match="if-none-match" in headers, if_match=if_match)
     body = xml.document("CopyObjectResult", xml.tag("ETag", record.quoted_etag)
                         + xml.tag("LastModified", xml.iso8601(record.mtime))
                         + checksum_elements(record.checksum))

@@ -1,0 +1,102 @@
+"""Conditional writes beyond PutObject: ``If-Match`` on CopyObject (the destination) and on
+CompleteMultipartUpload, as botocore's S3 model documents them ("Uploads the object only if the ETag ... matches
+the ETag of the object in S3 ... 412 Precondition Failed"), and CompleteMultipartUpload's
+``x-amz-mp-object-size`` (MpuObjectSize: "If there's a mismatch between the specified object size value and the
+actual object size value, it results in an HTTP 400 InvalidRequest error"; AWS's transfer managers send it to
+catch a dropped or duplicated part).  Each refusal leaves the key's object as it was."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from tests.e2e.helpers import assert_s3_error, client_error, signed_request
+
+MiB = 1024 * 1024
+
+
+def _upload(s3, bucket: str, key: str, sizes: tuple[int, ...] = (5 * MiB, 1)) -> tuple[str, dict]:  # type: ignore[no-untyped-def]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    parts = []
+    for number, size in enumerate(sizes, 1):
+        part = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=b"p" * size)
+        parts.append({"PartNumber": number, "ETag": part["ETag"]})
+    return upload, {"Parts": parts}
+
+
+# -- CopyObject ----------------------------------------------------------------------------------------------
+
+def test_copy_if_match_a_stale_etag_keeps_the_destination(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    s3.put_object(Bucket=bucket, Key="src", Body=b"source")
+    stale = s3.put_object(Bucket=bucket, Key="dst", Body=b"old")["ETag"]
+    s3.put_object(Bucket=bucket, Key="dst", Body=b"current")
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"}, IfMatch=stale)
+    assert client_error(exc) == (412, "PreconditionFailed")
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"current"
+    current = s3.head_object(Bucket=bucket, Key="dst")["ETag"]
+    s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"}, IfMatch=current)
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"source"
+
+
+def test_copy_if_match_onto_a_missing_key_is_no_such_key(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    s3.put_object(Bucket=bucket, Key="src", Body=b"source")
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="none", CopySource={"Bucket": bucket, "Key": "src"}, IfMatch="*")
+    assert client_error(exc) == (404, "NoSuchKey")
+
+
+# -- CompleteMultipartUpload ---------------------------------------------------------------------------------
+
+def test_complete_if_match_a_stale_etag_keeps_the_object(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    stale = s3.put_object(Bucket=bucket, Key="k", Body=b"old")["ETag"]
+    current = s3.put_object(Bucket=bucket, Key="k", Body=b"current")["ETag"]
+    upload, parts = _upload(s3, bucket, "k")
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload, MultipartUpload=parts, IfMatch=stale)
+    assert client_error(exc) == (412, "PreconditionFailed")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"current"
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload, MultipartUpload=parts,
+                                        IfMatch=current)
+    assert done["ETag"].endswith('-2"')
+    assert s3.head_object(Bucket=bucket, Key="k")["ContentLength"] == 5 * MiB + 1
+
+
+def test_complete_if_match_onto_a_missing_key_is_no_such_key(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    upload, parts = _upload(s3, bucket, "k")
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload, MultipartUpload=parts, IfMatch="*")
+    assert client_error(exc) == (404, "NoSuchKey")
+    s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload)
+
+
+def test_complete_checks_the_expected_object_size(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    upload, parts = _upload(s3, bucket, "k")
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload, MultipartUpload=parts,
+                                     MpuObjectSize=5 * MiB)
+    assert client_error(exc) == (400, "InvalidRequest")
+    assert exc.value.response["Error"]["Message"] == (
+        f"The provided 'x-amz-mp-object-size' header value {5 * MiB} does not match what was computed: {5 * MiB + 1}")
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="k")
+    assert client_error(exc)[0] == 404
+    s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload, MultipartUpload=parts,
+                                 MpuObjectSize=5 * MiB + 1)
+    assert s3.head_object(Bucket=bucket, Key="k")["ContentLength"] == 5 * MiB + 1
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("size", "Value for x-amz-mp-object-size header is invalid: 'size'"),
+    ("-1", "Value for x-amz-mp-object-size header is less than zero: '-1'"),
+])
+def test_complete_refuses_a_malformed_object_size(endpoint, s3, bucket, value: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    upload, parts = _upload(s3, bucket, "k", (1,))
+    body = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>" + parts["Parts"][0]["ETag"]
+            + "</ETag></Part></CompleteMultipartUpload>").encode()
+    r: requests.Response = signed_request("POST", f"{endpoint}/{bucket}/k?uploadId={upload}",
+                                          {"x-amz-mp-object-size": value}, body)
+    err = assert_s3_error(r, 400, "InvalidRequest")
+    assert err["Message"] == message
+    s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload)
