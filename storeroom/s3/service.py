@@ -207,6 +207,24 @@ ALL_BUCKETS = "arn:aws:s3:::*"
 ROOT_KEEPS = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"})
 
 
+# Headers of S3 Express One Zone's directory buckets, which general purpose buckets (all of Storeroom's) do not
+# take: an append at an offset, deletes and aborts conditional on size or time.  The plain operation in their
+# stead would overwrite or remove what the client meant to keep, so they are refused as S3 refuses what it does
+# not implement.
+_DIRECTORY_BUCKET_HEADERS = {
+    "PutObject": ("x-amz-write-offset-bytes",),
+    "DeleteObject": ("x-amz-if-match-last-modified-time", "x-amz-if-match-size"),
+    "AbortMultipartUpload": ("x-amz-if-match-initiated-time",),
+}
+
+
+def _refuse_directory_bucket_headers(operation: str, headers: Mapping[str, str]) -> None:
+    for header in _DIRECTORY_BUCKET_HEADERS.get(operation, ()):
+        if header in headers:
+            raise AwsError("NotImplemented", "A header you provided implies functionality that is not implemented",
+                           Header=header)
+
+
 def s3_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
     request = ctx.request
     keys: dict[str, Sequence[str]] = {}
@@ -360,6 +378,7 @@ class S3Service:
             await call.require(action, resource)
         if key is not None:
             encryption.check_request(operation.name, request.headers)
+            _refuse_directory_bucket_headers(operation.name, request.headers)
         return encryption.answer(call, await operation.handler(call))
 
     def _check_expected_owner(self, request: Request, operation: Operation, bucket: str | None) -> None:

@@ -100,3 +100,32 @@ def test_complete_refuses_a_malformed_object_size(endpoint, s3, bucket, value: s
     err = assert_s3_error(r, 400, "InvalidRequest")
     assert err["Message"] == message
     s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload)
+
+
+# -- directory buckets' headers, refused rather than ignored -------------------------------------------------
+
+@pytest.mark.parametrize(("call", "header"), [
+    (lambda s3, b: s3.put_object(Bucket=b, Key="k", Body=b"tail", WriteOffsetBytes=3), "x-amz-write-offset-bytes"),
+    (lambda s3, b: s3.delete_object(Bucket=b, Key="k", IfMatchSize=1), "x-amz-if-match-size"),
+    (lambda s3, b: s3.delete_object(Bucket=b, Key="k", IfMatchLastModifiedTime="2020-01-01T00:00:00Z"),
+     "x-amz-if-match-last-modified-time"),
+])
+def test_a_directory_buckets_condition_is_refused_not_ignored(s3, bucket, call, header: str) -> None:  # type: ignore[no-untyped-def]
+    """An append at an offset (S3 Express One Zone) or a delete conditional on size or time (directory buckets):
+    S3's general purpose buckets do not do them, and doing the plain operation instead would overwrite or delete
+    what the client meant to keep."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"one")
+    with pytest.raises(ClientError) as exc:
+        call(s3, bucket)
+    assert client_error(exc) == (501, "NotImplemented")
+    assert exc.value.response["Error"].get("Header") == header
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"one"
+
+
+def test_abort_if_initiated_at_another_time_is_refused_not_ignored(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    with pytest.raises(ClientError) as exc:
+        s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload, IfMatchInitiatedTime="2020-01-01T00:00:00Z")
+    assert client_error(exc) == (501, "NotImplemented")
+    assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])] == [upload]
+    s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload)
