@@ -48,6 +48,7 @@ MANAGED_POLICY_MAX = 6144
 # is not built yet), and CloudTrail's names for some operations, with the action the Service Authorization
 # Reference gives (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html).
 S3_EXTRA: dict[str, tuple[tuple[str, str], ...]] = {
+    "CreateBucket": (("s3:CreateBucket", BUCKET),),  # (s3:TagResource too when made with tags: not recorded)
     "DeleteObjects": (("s3:DeleteObject", OBJECT),),  # each key is judged as a DeleteObject
     "GetObjectAttributes": (("s3:GetObject", OBJECT), ("s3:GetObjectAttributes", OBJECT)),
     "PutObjectTagging": (("s3:PutObjectTagging", OBJECT),),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import json
 import re
+import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 from storeroom.errors import AwsError
@@ -13,6 +15,7 @@ from storeroom.http.types import Response
 from storeroom.s3 import object_lock, xml
 from storeroom.s3.acl import check_bucket_acl_headers
 from storeroom.s3.owner import owner_xml
+from storeroom.s3.tagging import MAX_BUCKET_TAGS, check_tags, request_tag_keys
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -111,7 +114,16 @@ def _bucket_after(token: str) -> str:
 
 
 async def create_bucket(call: S3Call) -> Response:
+    """Authorized here, once its configuration is read: s3:CreateBucket, and s3:TagResource for a bucket made
+    with tags, both with the tags' aws:RequestTag/<key> and aws:TagKeys condition keys
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-create-tag.html)."""
     assert call.bucket is not None
+    configuration = await _configuration(call)
+    tags = _tags(configuration)
+    keys = request_tag_keys(tags)
+    await call.require("s3:CreateBucket", call.bucket_arn(), extra=keys)
+    if tags:
+        await call.require("s3:TagResource", call.bucket_arn(), extra=keys)
     if not valid_bucket_name(call.bucket):
         raise AwsError("InvalidBucketName", BucketName=call.bucket)
     ownership, acl = check_bucket_acl_headers(call)
@@ -122,32 +134,56 @@ async def create_bucket(call: S3Call) -> Response:
         # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html)
         for action in ("s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning"):
             await call.require(action, call.bucket_arn())
-    region = await _location_constraint(call)
+    region = _location_constraint(call, configuration)
     # New buckets: Block Public Access on and ACLs disabled unless asked otherwise, as S3's since April 2023
     if not await call.meta.create_bucket(call.bucket, region, ownership=ownership, acl=acl,
-                                         object_lock=object_lock.dumps(None) if locked else None):
+                                         object_lock=object_lock.dumps(None) if locked else None,
+                                         tagging=json.dumps(list(tags.items())) if tags else None):
         # AWS documents a legacy 200 for this in us-east-1, but answers 409 in every other region, as do
         # today's S3-compatible servers; clients (Terraform, the SDKs' waiters) handle the 409.
         raise AwsError("BucketAlreadyOwnedByYou", BucketName=call.bucket)
     return Response(200, [("location", f"/{call.bucket}")])
 
 
-async def _location_constraint(call: S3Call) -> str:
+async def _configuration(call: S3Call) -> ET.Element | None:
+    """The ``CreateBucketConfiguration`` document, None without a body."""
+    from storeroom.http.body import Payload
+
+    body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(64 * 1024)
+    if not body.strip():
+        return None
+    root = xml.parse(body)
+    if xml.local(root) != "CreateBucketConfiguration":
+        raise AwsError("MalformedXML")
+    return root
+
+
+def _tags(configuration: ET.Element | None) -> dict[str, str]:
+    """``<Tags><Tag><Key/><Value/></Tag>...</Tags>``, checked as PutBucketTagging checks a tag set."""
+    found = [] if configuration is None else xml.children(configuration, "Tags")
+    if not found:
+        return {}
+    if len(found) > 1:
+        raise AwsError("MalformedXML")
+    pairs: list[tuple[str, str]] = []
+    for tag in found[0]:
+        key, value = xml.child_text(tag, "Key"), xml.child_text(tag, "Value")
+        if xml.local(tag) != "Tag" or key is None or value is None:
+            raise AwsError("MalformedXML")
+        pairs.append((key, value))
+    return check_tags(pairs, MAX_BUCKET_TAGS)
+
+
+def _location_constraint(call: S3Call, configuration: ET.Element | None) -> str:
     """The bucket's region: ``CreateBucketConfiguration/LocationConstraint``, else the region signed for.
 
     Deviation: AWS refuses (IllegalLocationConstraintException) a create without constraint sent to a
     regional endpoint other than us-east-1; with one endpoint for all regions we take the signing region.
     """
-    from storeroom.http.body import Payload
-
-    body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(64 * 1024)
     signed_region = call.ctx.region or call.s3.settings.region
-    if not body.strip():
+    if configuration is None:
         return signed_region
-    root = xml.parse(body)
-    if xml.local(root) != "CreateBucketConfiguration":
-        raise AwsError("MalformedXML")
-    constraint = xml.child_text(root, "LocationConstraint")
+    constraint = xml.child_text(configuration, "LocationConstraint")
     if constraint is None or constraint == "":
         return "us-east-1" if constraint == "" else signed_region
     if constraint not in REGIONS or constraint == "us-east-1":

@@ -80,7 +80,8 @@ OPERATIONS: tuple[Operation, ...] = (
     # service
     _row("ListBuckets", "GET", SERVICE, None, "s3:ListAllMyBuckets", buckets.list_buckets),
     # buckets
-    _row("CreateBucket", "PUT", BUCKET, None, "s3:CreateBucket", buckets.create_bucket),
+    # (s3:CreateBucket, and s3:TagResource for tags, judged by the handler with the tags' condition keys)
+    _row("CreateBucket", "PUT", BUCKET, None, "", buckets.create_bucket),
     _row("HeadBucket", "HEAD", BUCKET, None, "s3:ListBucket", buckets.head_bucket),
     _row("DeleteBucket", "DELETE", BUCKET, None, "s3:DeleteBucket", buckets.delete_bucket),
     _row("GetBucketLocation", "GET", BUCKET, "location", "s3:GetBucketLocation", buckets.get_bucket_location),

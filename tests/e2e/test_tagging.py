@@ -176,3 +176,50 @@ def test_an_explicit_deny_on_an_existing_tag(s3: Any, bucket: str) -> None:
         assert s3.get_object(Bucket=bucket, Key="free")["Body"].read() == b"y"
     finally:
         s3.delete_bucket_policy(Bucket=bucket)
+
+
+# -- CreateBucket with tags (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-create-tag.html) ---------
+
+def test_create_bucket_with_tags(s3: Any, track_bucket: Callable[[str], str]) -> None:
+    name = track_bucket(unique_name("tagged"))
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={
+        "Tags": [{"Key": "cost-center", "Value": "42"}, {"Key": "env", "Value": "test"}]})
+    assert s3.get_bucket_tagging(Bucket=name)["TagSet"] == [{"Key": "cost-center", "Value": "42"},
+                                                            {"Key": "env", "Value": "test"}]
+    both = track_bucket(unique_name("tagged"))
+    s3.create_bucket(Bucket=both, CreateBucketConfiguration={"LocationConstraint": "eu-west-1",
+                                                             "Tags": [{"Key": "a", "Value": "b"}]})
+    assert s3.get_bucket_location(Bucket=both)["LocationConstraint"] == "eu-west-1"
+    assert s3.get_bucket_tagging(Bucket=both)["TagSet"] == [{"Key": "a", "Value": "b"}]
+
+
+def test_create_bucket_with_invalid_tags_makes_no_bucket(s3: Any, track_bucket: Callable[[str], str]) -> None:
+    name = track_bucket(unique_name("tagged"))
+    for tags in ([{"Key": "aws:reserved", "Value": "v"}], [{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}],
+                 [{"Key": f"k{i}", "Value": "v"} for i in range(51)]):
+        assert fails(lambda: s3.create_bucket(Bucket=name, CreateBucketConfiguration={"Tags": tags}))[:2] == (  # noqa: B023
+            400, "InvalidTag")
+        assert fails(lambda: s3.head_bucket(Bucket=name))[0] == 404
+
+
+def test_create_bucket_with_tags_needs_tag_resource(iam_user: Callable[..., Any],
+                                                    track_bucket: Callable[[str], str]) -> None:
+    """"To create a bucket with tags, you must have the following permissions: s3:CreateBucket, s3:TagResource";
+    a policy may ask for tags with aws:RequestTag / aws:TagKeys."""
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:CreateBucket", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:RequestTag/team": "storage"}}},
+        {"Effect": "Allow", "Action": ["s3:GetBucketTagging", "s3:ListBucket"], "Resource": "*"},
+    ]}
+    user = iam_user(inline={"create": json.dumps(policy)})
+    name = track_bucket(unique_name("abac"))
+    tags = {"Tags": [{"Key": "team", "Value": "storage"}]}
+    status, code, message = fails(lambda: user.s3.create_bucket(Bucket=name, CreateBucketConfiguration=tags))
+    assert (status, code) == (403, "AccessDenied") and "s3:TagResource" in message
+    policy["Statement"].append({"Effect": "Allow", "Action": "s3:TagResource", "Resource": "*"})
+    user = iam_user(inline={"create": json.dumps(policy)})
+    assert fails(lambda: user.s3.create_bucket(Bucket=name))[:2] == (403, "AccessDenied")  # no team tag
+    assert fails(lambda: user.s3.create_bucket(Bucket=name, CreateBucketConfiguration={
+        "Tags": [{"Key": "team", "Value": "other"}]}))[:2] == (403, "AccessDenied")
+    user.s3.create_bucket(Bucket=name, CreateBucketConfiguration=tags)
+    assert user.s3.get_bucket_tagging(Bucket=name)["TagSet"] == tags["Tags"]
