@@ -147,7 +147,7 @@ def test_audit_follow_prints_new_events_once(endpoint: str, worker, bucket: str)
         assert [r["requestParameters"]["key"] for r in new] == ["live/0.txt", "live/1.txt", "live/2.txt"]
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        proc.wait(timeout=30)  # a loaded machine (the whole suite on two cores) can take seconds
     assert proc.returncode == 0
     assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ def test_rotate_with_grace_then_cleanup(endpoint: str, iam, new_user, tmp_path: 
     env_file, csv_file = tmp_path / ".env", tmp_path / "credentials.csv"
     _app_env(env_file, endpoint, old)
     result = storeroom(endpoint, "keys", "rotate", user, "--env-file", env_file, "--csv", csv_file, "--force",
-                       "--grace", "6s", "--json")
+                       "--grace", "25s", "--json")  # the steps before the early cleanup take seconds under load
     assert result.returncode == 0, result.stderr
     out = json_of(result)
     new_id = out["new_access_key_id"]
@@ -143,7 +144,8 @@ def test_rotate_with_grace_then_cleanup(endpoint: str, iam, new_user, tmp_path: 
 
     early = json_of(storeroom(endpoint, "keys", "cleanup", "--user", user, "--json"))
     assert [(k["access_key_id"], k["action"]) for k in early["keys"]] == [(old["AccessKeyId"], "waiting")]
-    time.sleep(7)
+    delete_after = datetime.fromisoformat(out["delete_after"].replace("Z", "+00:00"))
+    time.sleep(max((delete_after - datetime.now(UTC)).total_seconds() + 1, 0))
     dry = json_of(storeroom(endpoint, "keys", "cleanup", "--dry-run", "--json"))
     assert {"user": user, "access_key_id": old["AccessKeyId"], "delete_after": out["delete_after"],
             "action": "would be deleted"} in dry["keys"]
