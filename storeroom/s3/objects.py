@@ -290,6 +290,11 @@ def _part_range(call: S3Call, record: ObjectRecord) -> tuple[int, int] | None:
 
 
 async def get_object(call: S3Call, *, head: bool = False, retry: bool = True) -> Response:
+    if call.ctx.principal.is_anonymous and any(q in call.args for q in RESPONSE_OVERRIDES):
+        # S3's answer to an unsigned GET or HEAD with response-* parameters: else anyone could have a public
+        # object served as another type (text/html) or disposition.
+        raise AwsError("InvalidRequest", "Request specific response headers cannot be used for anonymous GET "
+                       "requests.")
     record = await _lookup(call)
     try:
         conditions.check(call.headers, record.etag, record.mtime)

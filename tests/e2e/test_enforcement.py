@@ -272,6 +272,32 @@ def test_anonymous_read_only_through_a_bucket_policy(endpoint, s3, bucket) -> No
     assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"] is True
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_anonymous_requests_cannot_override_response_headers(endpoint, s3, bucket, method: str) -> None:  # type: ignore[no-untyped-def]
+    """S3 answers an unsigned GET or HEAD carrying a response-* parameter 400 InvalidRequest "Request specific
+    response headers cannot be used for anonymous GET requests." (observed against S3: floci-io/floci#1098):
+    else anyone could serve a public object as, say, text/html."""
+    s3.put_object(Bucket=bucket, Key="data.txt", Body=b"<script>alert(1)</script>", ContentType="text/plain")
+    s3.delete_public_access_block(Bucket=bucket)
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
+        {"Sid": "PublicRead", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{bucket}/*"}))
+    url = f"{endpoint}/{bucket}/data.txt"
+    for parameter in ("response-content-type=text/html", "response-cache-control=no-cache",
+                      "response-content-disposition=inline", "response-expires=0",
+                      "response-content-language=en", "response-content-encoding=gzip"):
+        resp = requests.request(method, f"{url}?{parameter}", timeout=10)
+        assert resp.status_code == 400, (parameter, resp.status_code)
+        if method == "GET":
+            err = parse_any_aws_error(resp.content)
+            assert (err["Code"], err["Message"]) == (
+                "InvalidRequest", "Request specific response headers cannot be used for anonymous GET requests.")
+    plain = requests.request(method, url, timeout=10)
+    assert plain.status_code == 200 and plain.headers["Content-Type"] == "text/plain"
+    # a signed request may override them
+    assert s3.get_object(Bucket=bucket, Key="data.txt", ResponseContentType="text/x-log")["ContentType"] == "text/x-log"
+
+
 def test_bucket_policy_round_trip_and_errors(s3, bucket, new_bucket) -> None:  # type: ignore[no-untyped-def]
     assert error(s3.get_bucket_policy, Bucket=bucket)[:2] == (404, "NoSuchBucketPolicy")
     text = policy({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
