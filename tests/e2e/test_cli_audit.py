@@ -126,6 +126,8 @@ def test_audit_follow_prints_new_events_once(endpoint: str, worker, bucket: str)
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+    errors: list[str] = []  # drained as it comes: a full stderr pipe would stop the follower
+    threading.Thread(target=lambda: errors.extend(proc.stderr), daemon=True).start()  # type: ignore[arg-type]
 
     def read(n: int) -> list[dict[str, Any]]:
         deadline = time.monotonic() + 15
@@ -147,9 +149,15 @@ def test_audit_follow_prints_new_events_once(endpoint: str, worker, bucket: str)
         assert [r["requestParameters"]["key"] for r in new] == ["live/0.txt", "live/1.txt", "live/2.txt"]
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)  # a loaded machine (the whole suite on two cores) can take seconds
+        try:
+            proc.wait(timeout=30)  # a loaded machine (the whole suite on two cores) can take seconds
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError("the follower did not stop on SIGINT; its stderr ends:\n"
+                                 + "".join(errors)[-3000:]) from None
     assert proc.returncode == 0
-    assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+    time.sleep(0.2)  # the stderr reader's last lines
+    assert "Traceback" not in "".join(errors), "".join(errors)[-3000:]
 
 
 def test_audit_needs_cloudtrail_lookup_events(endpoint: str, worker) -> None:  # type: ignore[no-untyped-def]
