@@ -121,9 +121,12 @@ def test_audit_denied_requests_of_anyone(endpoint: str, worker) -> None:  # type
 
 
 def test_audit_follow_prints_new_events_once(endpoint: str, worker, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    # Ctrl-C as a terminal delivers it: SIGINT at its default disposition in the follower, whatever the test run
+    # inherited (a shell starts background commands with SIGINT ignored, and the follower would keep that).
     proc = subprocess.Popen([sys.executable, "-m", "storeroom", "audit", "--user", worker.name, "--follow",
                              "--interval", "0.3", "--json"], cwd=REPO, env=cli_env(endpoint),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
     errors: list[str] = []  # drained as it comes: a full stderr pipe would stop the follower
@@ -150,7 +153,7 @@ def test_audit_follow_prints_new_events_once(endpoint: str, worker, bucket: str)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=30)  # a loaded machine (the whole suite on two cores) can take seconds
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             raise AssertionError("the follower did not stop on SIGINT; its stderr ends:\n"
