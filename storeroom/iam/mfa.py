@@ -39,7 +39,8 @@ from storeroom.iam.user_store import (
     quota_exceeded,
     without_tags,
 )
-from storeroom.iam.users import _request_tags_context, _require_user, _root_arn, _tags_param, _user_out
+from storeroom.iam.users import _require_user, _root_arn, _tags_param, _user_out
+from storeroom.policy.tags import request_tag_keys
 
 HANDLERS: dict[str, Handler] = {}
 Result = dict[str, Any] | None
@@ -137,7 +138,7 @@ async def CreateVirtualMFADevice(call: IamCall) -> Result:
     tags = _tags_param(call)
     await _device_resource(call, serial)
     if tags:  # tagging on creation also takes iam:TagMFADevice, as for users
-        await call.require(serial, "iam:TagMFADevice", _request_tags_context(tags))
+        await call.require(serial, "iam:TagMFADevice", request_tag_keys(tags))
     seed, now = totp.new_seed(), time.time()
     account_name = call.caller.user_name or call.account_id  # "the user name if set (otherwise, the account ID)"
     png = await asyncio.to_thread(totp.qr_png, totp.otpauth_uri(name, account_name, seed))

@@ -31,6 +31,7 @@ from storeroom.policy import (
     evaluate,
     parse_policy,
 )
+from storeroom.policy.tags import request_tag_keys
 
 HANDLERS: dict[str, Handler] = {}
 T = TypeVar("T")
@@ -227,15 +228,11 @@ async def list_entities_for_policy(call: IamCall) -> dict[str, Any]:
             **extra}
 
 
-def _request_tags(tags: Sequence[tuple[str, str]]) -> dict[str, Sequence[str]]:
-    return {**{f"aws:requesttag/{k.lower()}": (v,) for k, v in tags}, "aws:tagkeys": tuple(k for k, _ in tags)}
-
-
 @_action
 async def tag_policy(call: IamCall) -> None:
     arn: str = call.params["PolicyArn"]
     tags = list(_check_tags(call.params["Tags"]))
-    await call.require(arn, context=_request_tags(tags))
+    await call.require(arn, context=request_tag_keys(tags))
     _policy_arn(arn)
     await call.write(lambda conn: store.tag_policy(conn, arn, tags))
     return None

@@ -29,6 +29,7 @@ from storeroom.iam.policies import encoded
 from storeroom.iam.role_store import InstanceProfile, Role
 from storeroom.iam.user_store import Tags, check_unique_keys
 from storeroom.policy import parse_policy
+from storeroom.policy.tags import request_tag_keys, tag_keys
 
 HANDLERS: dict[str, Handler] = {}
 Result = dict[str, Any] | None
@@ -93,14 +94,6 @@ def _tags_param(call: IamCall) -> Tags:
     return tags
 
 
-def _tag_context(prefix: str, tags: Sequence[tuple[str, str]]) -> dict[str, Sequence[str]]:
-    return {f"{prefix}/{k.lower()}": (v,) for k, v in tags}
-
-
-def _request_tags_context(tags: Tags) -> dict[str, Sequence[str]]:
-    return {**_tag_context("aws:requesttag", tags), "aws:tagkeys": tuple(k for k, _ in tags)}
-
-
 # -- lookups that authorize first -------------------------------------------------------------------------------
 
 
@@ -108,8 +101,8 @@ async def require_role(call: IamCall, name: str, context: dict[str, Sequence[str
     """Authorize on the role's ARN (with its tags as ``aws:ResourceTag/…``), then NoSuchEntity if absent."""
     role = await store.get_role(call.db, name)
     arn = call.arn("role", "/", name) if role is None else role_arn(call, role)
-    resource = {} if role is None else {**_tag_context("aws:resourcetag", role.tags),
-                                        **_tag_context("iam:resourcetag", role.tags)}
+    resource = {} if role is None else {**tag_keys("aws:resourcetag", role.tags),
+                                        **tag_keys("iam:resourcetag", role.tags)}
     await call.require(arn, context={**resource, **(context or {})})
     if role is None:
         raise store.no_such_role(name)
@@ -181,9 +174,9 @@ async def CreateRole(call: IamCall) -> Result:
                 p.get("PermissionsBoundary"))
     arn = role_arn(call, role)
     context: dict[str, Sequence[str]] = {"iam:permissionsboundary": (role.boundary,)} if role.boundary else {}
-    await call.require(arn, context={**context, **(_request_tags_context(tags) if tags else {})})
+    await call.require(arn, context={**context, **(request_tag_keys(tags) if tags else {})})
     if tags:  # creating a tagged role also takes iam:TagRole, as in AWS
-        await call.require(arn, "iam:TagRole", _request_tags_context(tags))
+        await call.require(arn, "iam:TagRole", request_tag_keys(tags))
     await validated_trust(call, role.trust_policy)
     await call.write(lambda conn: store.create_role_job(conn, role))
     return {"Role": role_shape(call, role, listing=False) | {"RoleLastUsed": None}}
@@ -238,7 +231,7 @@ async def DeleteRole(call: IamCall) -> Result:
 @action
 async def TagRole(call: IamCall) -> Result:
     tags = _tags_param(call)
-    role = await require_role(call, call.params["RoleName"], _request_tags_context(tags))
+    role = await require_role(call, call.params["RoleName"], request_tag_keys(tags))
     await call.write(lambda conn: store.tag_role_job(conn, role.role_id, role.name, tags))
     return None
 
@@ -267,9 +260,9 @@ async def CreateInstanceProfile(call: IamCall) -> Result:
     tags = _tags_param(call)
     profile = InstanceProfile(new_id("AIPA"), p["InstanceProfileName"], p.get("Path", "/"), time.time(), tags)
     arn = call.arn("instance-profile", profile.path, profile.name)
-    await call.require(arn, context=_request_tags_context(tags) if tags else None)
+    await call.require(arn, context=request_tag_keys(tags) if tags else None)
     if tags:
-        await call.require(arn, "iam:TagInstanceProfile", _request_tags_context(tags))
+        await call.require(arn, "iam:TagInstanceProfile", request_tag_keys(tags))
     await call.write(lambda conn: store.create_profile_job(conn, profile))
     return {"InstanceProfile": profile_shape(call, profile)}
 

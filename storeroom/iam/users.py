@@ -18,6 +18,7 @@ from storeroom.iam.api import Handler, IamCall, new_id
 from storeroom.iam.pagination import keyset_page, list_page
 from storeroom.iam.user_store import Group, Key, Tags, User
 from storeroom.identity import new_access_key_id, new_secret_access_key
+from storeroom.policy.tags import request_tag_keys, tag_keys
 
 HANDLERS: dict[str, Handler] = {}
 T = TypeVar("T")
@@ -45,19 +46,10 @@ def _group_arn(call: IamCall, group: Group) -> str:
     return call.arn("group", group.path, group.name)
 
 
-def _tag_context(prefix: str, tags: Tags) -> dict[str, Sequence[str]]:
-    """Condition keys ``<prefix>/<key>`` for tags (key names lower-cased, as the authorizer expects)."""
-    return {f"{prefix}/{k.lower()}": (v,) for k, v in tags}
-
-
-def _request_tags_context(tags: Tags) -> dict[str, Sequence[str]]:
-    return {**_tag_context("aws:requesttag", tags), "aws:tagkeys": tuple(k for k, _ in tags)}
-
-
 def _resource_context(user: User | None) -> dict[str, Sequence[str]]:
     if user is None:
         return {}
-    return {**_tag_context("aws:resourcetag", user.tags), **_tag_context("iam:resourcetag", user.tags)}
+    return {**tag_keys("aws:resourcetag", user.tags), **tag_keys("iam:resourcetag", user.tags)}
 
 
 async def _require_user(call: IamCall, name: str, context: dict[str, Sequence[str]] | None = None) -> User:
@@ -120,9 +112,9 @@ async def CreateUser(call: IamCall) -> Result:
     user = User(new_id("AIDA"), p["UserName"], p.get("Path", "/"), time.time(), tags, p.get("PermissionsBoundary"))
     arn = _user_arn(call, user)
     context = {"iam:permissionsboundary": (user.boundary,)} if user.boundary else {}
-    await call.require(arn, context={**context, **_request_tags_context(tags)} if tags else context)
+    await call.require(arn, context={**context, **request_tag_keys(tags)} if tags else context)
     if tags:  # creating a tagged user also takes iam:TagUser, as in AWS
-        await call.require(arn, "iam:TagUser", _request_tags_context(tags))
+        await call.require(arn, "iam:TagUser", request_tag_keys(tags))
     await call.write(lambda conn: store.create_user_job(conn, user))
     return {"User": await _user_out(call, user, full=True)}
 
@@ -187,7 +179,7 @@ async def DeleteUser(call: IamCall) -> Result:
 @action
 async def TagUser(call: IamCall) -> Result:
     tags = _tags_param(call)
-    user = await _require_user(call, call.params["UserName"], _request_tags_context(tags))
+    user = await _require_user(call, call.params["UserName"], request_tag_keys(tags))
     await call.write(lambda conn: store.tag_user_job(conn, user.user_id, user.name, tags))
     return None
 

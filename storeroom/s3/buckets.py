@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
+from storeroom.policy.tags import request_tag_keys
 from storeroom.s3 import object_lock, xml
 from storeroom.s3.acl import check_bucket_acl_headers
 from storeroom.s3.owner import owner_xml
-from storeroom.s3.tagging import MAX_BUCKET_TAGS, check_tags, request_tag_keys
+from storeroom.s3.tagging import MAX_BUCKET_TAGS, check_tags
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -120,7 +121,7 @@ async def create_bucket(call: S3Call) -> Response:
     assert call.bucket is not None
     configuration = await _configuration(call)
     tags = _tags(configuration)
-    keys = request_tag_keys(tags)
+    keys = request_tag_keys(list(tags.items())) if tags else None
     await call.require("s3:CreateBucket", call.bucket_arn(), extra=keys)
     if tags:
         await call.require("s3:TagResource", call.bucket_arn(), extra=keys)

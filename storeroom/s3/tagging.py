@@ -115,13 +115,6 @@ def condition_keys(tags: Mapping[str, str], prefix: str) -> dict[str, tuple[str,
     return keys
 
 
-def request_tag_keys(tags: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
-    """``aws:RequestTag/<key>`` and ``aws:TagKeys`` of the tags a request gives a new resource (CreateBucket)."""
-    if not tags:
-        return {}
-    return {**{f"aws:requesttag/{k.lower()}": (v,) for k, v in tags.items()}, "aws:tagkeys": tuple(tags)}
-
-
 def _tag_set_xml(tags: Mapping[str, str]) -> str:
     return "<TagSet>" + "".join(f"<Tag>{xml.tag('Key', k)}{xml.tag('Value', v)}</Tag>" for k, v in tags.items()) \
         + "</TagSet>"
