@@ -406,7 +406,7 @@ async def delete_objects(call: S3Call) -> Response:
         call.blobs.delete(freed)
         # a version Object Lock protects stays, reported as S3 reports it (the per-key error keeps Quiet's rule)
         errors += [_delete_error(d.key, d.version_id, "AccessDenied", object_lock.LOCKED) for d in done if d.locked]
-        errors += [_delete_error(d.key, d.version_id, d.unmet, _UNMET_MESSAGES[d.unmet]) for d in done
+        errors += [_delete_error(d.key, d.version_id, d.unmet, AwsError(d.unmet).message) for d in done
                    if d.unmet is not None]
         if not quiet:
             results = [_deleted_xml(d) for d in done if not d.locked and d.unmet is None]
@@ -426,13 +426,7 @@ def etag_test(if_match: str) -> Callable[[str], bool]:
 
 
 def _unmet_error(code: str, key: str) -> AwsError:
-    if code == "NoSuchKey":
-        return AwsError("NoSuchKey", Key=key)
-    return AwsError("PreconditionFailed", Condition="If-Match")
-
-
-_UNMET_MESSAGES = {"NoSuchKey": "The specified key does not exist.",
-                   "PreconditionFailed": "At least one of the pre-conditions you specified did not hold"}
+    return AwsError(code, Key=key) if code == "NoSuchKey" else AwsError(code, Condition="If-Match")
 
 
 def _deleted_xml(done: Deletion) -> str:

@@ -10,6 +10,8 @@ checks that the object is still there after a refusal."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -22,6 +24,19 @@ PRECONDITION = "At least one of the pre-conditions you specified did not hold"
 
 def policy(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+@contextmanager
+def denying(s3, bucket: str, action: str, condition: dict[str, Any]) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """A bucket policy that denies everyone ``action`` on the bucket's objects under ``condition``, for the block
+    (then removed: it binds the root user too, whose cleanup deletes the bucket's objects)."""
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
+        {"Effect": "Deny", "Principal": "*", "Action": action, "Resource": f"arn:aws:s3:::{bucket}/*",
+         "Condition": condition}))
+    try:
+        yield
+    finally:
+        s3.delete_bucket_policy(Bucket=bucket)
 
 
 def exists(s3, bucket: str, key: str) -> bool:  # type: ignore[no-untyped-def]
@@ -133,10 +148,7 @@ def test_a_delete_conditional_on_an_etag_needs_get_object_too(iam_user, s3, buck
 def test_a_bucket_policy_can_require_conditional_deletes(iam_user, s3, bucket) -> None:  # type: ignore[no-untyped-def]
     """conditional-delete-enforce.html: deny DeleteObject where ``s3:if-match`` is absent."""
     user = iam_user(managed=["arn:aws:iam::aws:policy/AmazonS3FullAccess"])
-    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
-        {"Sid": "RequireIfMatch", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
-         "Resource": f"arn:aws:s3:::{bucket}/*", "Condition": {"Null": {"s3:if-match": "true"}}}))
-    try:
+    with denying(s3, bucket, "s3:DeleteObject", {"Null": {"s3:if-match": "true"}}):
         etag = user.s3.put_object(Bucket=bucket, Key="k", Body=b"one")["ETag"]
         user.s3.put_object(Bucket=bucket, Key="k2", Body=b"two")
         with pytest.raises(ClientError) as exc:
@@ -149,8 +161,6 @@ def test_a_bucket_policy_can_require_conditional_deletes(iam_user, s3, bucket) -
         assert [e["Code"] for e in result["Errors"]] == ["AccessDenied"]
         result = user.s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k2", "ETag": "*"}]})
         assert [d["Key"] for d in result["Deleted"]] == ["k2"]
-    finally:
-        s3.delete_bucket_policy(Bucket=bucket)
 
 
 # -- conditional writes, enforced ---------------------------------------------------------------------------
@@ -160,11 +170,8 @@ def test_a_bucket_policy_can_require_conditional_writes(iam_user, s3, bucket) ->
     ``If-None-Match``; ``s3:ObjectCreationOperation`` (false for CreateMultipartUpload, UploadPart and
     UploadPartCopy, which take no conditional headers) leaves the steps of a multipart upload alone."""
     user = iam_user(managed=["arn:aws:iam::aws:policy/AmazonS3FullAccess"])
-    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
-        {"Sid": "RequireIfNoneMatch", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
-         "Resource": f"arn:aws:s3:::{bucket}/*",
-         "Condition": {"Null": {"s3:if-none-match": "true"}, "Bool": {"s3:ObjectCreationOperation": "true"}}}))
-    try:
+    with denying(s3, bucket, "s3:PutObject",
+                 {"Null": {"s3:if-none-match": "true"}, "Bool": {"s3:ObjectCreationOperation": "true"}}):
         with pytest.raises(ClientError) as exc:
             user.s3.put_object(Bucket=bucket, Key="plain", Body=b"x")
         assert client_error(exc) == (403, "AccessDenied")
@@ -181,22 +188,15 @@ def test_a_bucket_policy_can_require_conditional_writes(iam_user, s3, bucket) ->
         user.s3.complete_multipart_upload(Bucket=bucket, Key="mpu", UploadId=upload, MultipartUpload=parts,
                                           IfNoneMatch="*")
         assert not exists(s3, bucket, "plain") and exists(s3, bucket, "mpu")
-    finally:
-        s3.delete_bucket_policy(Bucket=bucket)
 
 
 def test_a_bucket_policy_can_require_if_match_on_overwrites(iam_user, s3, bucket) -> None:  # type: ignore[no-untyped-def]
     user = iam_user(managed=["arn:aws:iam::aws:policy/AmazonS3FullAccess"])
     etag = s3.put_object(Bucket=bucket, Key="k", Body=b"one")["ETag"]
-    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
-        {"Sid": "RequireIfMatch", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
-         "Resource": f"arn:aws:s3:::{bucket}/*",
-         "Condition": {"Null": {"s3:if-match": "true"}, "Bool": {"s3:ObjectCreationOperation": "true"}}}))
-    try:
+    with denying(s3, bucket, "s3:PutObject",
+                 {"Null": {"s3:if-match": "true"}, "Bool": {"s3:ObjectCreationOperation": "true"}}):
         with pytest.raises(ClientError) as exc:
             user.s3.put_object(Bucket=bucket, Key="k", Body=b"blind")
         assert client_error(exc) == (403, "AccessDenied")
         user.s3.put_object(Bucket=bucket, Key="k", Body=b"two", IfMatch=etag)
         assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"two"
-    finally:
-        s3.delete_bucket_policy(Bucket=bucket)

@@ -40,6 +40,22 @@ def test_copy_if_match_a_stale_etag_keeps_the_destination(s3, bucket) -> None:  
     assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"source"
 
 
+def test_copy_onto_itself_if_match_judges_its_own_etag(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    """A copy of an object onto itself that only changes its metadata keeps its data (no bytes copied): the
+    condition is still checked when the new metadata is written."""
+    stale = s3.put_object(Bucket=bucket, Key="k", Body=b"old")["ETag"]
+    current = s3.put_object(Bucket=bucket, Key="k", Body=b"current", Metadata={"v": "1"})["ETag"]
+    source = {"Bucket": bucket, "Key": "k"}
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="k", CopySource=source, MetadataDirective="REPLACE", Metadata={"v": "2"},
+                       IfMatch=stale)
+    assert client_error(exc) == (412, "PreconditionFailed")
+    assert s3.head_object(Bucket=bucket, Key="k")["Metadata"] == {"v": "1"}
+    s3.copy_object(Bucket=bucket, Key="k", CopySource=source, MetadataDirective="REPLACE", Metadata={"v": "2"},
+                   IfMatch=current)
+    assert s3.head_object(Bucket=bucket, Key="k")["Metadata"] == {"v": "2"}
+
+
 def test_copy_if_match_onto_a_missing_key_is_no_such_key(s3, bucket) -> None:  # type: ignore[no-untyped-def]
     s3.put_object(Bucket=bucket, Key="src", Body=b"source")
     with pytest.raises(ClientError) as exc:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.helpers import client_error, unique_name
+from tests.e2e.helpers import assert_s3_error, client_error, signed_request, unique_name
 
 
 def fails(call: Callable[[], Any]) -> tuple[int, str, str]:
@@ -199,6 +199,15 @@ def test_create_bucket_with_invalid_tags_makes_no_bucket(s3: Any, track_bucket: 
                  [{"Key": f"k{i}", "Value": "v"} for i in range(51)]):
         assert fails(lambda: s3.create_bucket(Bucket=name, CreateBucketConfiguration={"Tags": tags}))[:2] == (  # noqa: B023
             400, "InvalidTag")
+        assert fails(lambda: s3.head_bucket(Bucket=name))[0] == 404
+
+
+def test_create_bucket_with_malformed_tags_is_malformed_xml(endpoint: str, s3: Any,
+                                                         track_bucket: Callable[[str], str]) -> None:
+    name = track_bucket(unique_name("tagged"))
+    for tags in ("<Tags><Other/></Tags>", "<Tags><Tag><Key>a</Key></Tag></Tags>", "<Tags/><Tags/>"):
+        body = f"<CreateBucketConfiguration>{tags}</CreateBucketConfiguration>".encode()
+        assert_s3_error(signed_request("PUT", f"{endpoint}/{name}", body=body), 400, "MalformedXML")
         assert fails(lambda: s3.head_bucket(Bucket=name))[0] == 404
 
 
