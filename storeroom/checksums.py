@@ -39,6 +39,16 @@ _CRCS: dict[str, tuple[_CrcFn, int, Callable[[int, int, int], int]]] = {
     "CRC64NVME": (_crc64nvme, 8, _crt.combine_crc64nvme),
 }
 _SHAS: dict[str, str] = {"SHA1": "sha1", "SHA256": "sha256"}
+# S3 added these to its model in 2025; Storeroom does not compute them, so a request naming one is refused rather
+# than stored unchecked.
+UNSUPPORTED_ALGORITHMS: tuple[str, ...] = ("SHA512", "MD5", "XXHASH64", "XXHASH3", "XXHASH128")
+
+
+def digest_size(algorithm: str) -> int:
+    """The raw digest's length in bytes: what a well-formed ``x-amz-checksum-*`` value decodes to."""
+    if algorithm in _CRCS:
+        return _CRCS[algorithm][1]
+    return hashlib.new(_SHAS[algorithm]).digest_size
 
 
 class Checksum:

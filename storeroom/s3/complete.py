@@ -59,7 +59,7 @@ class RequestedPart:
     """One ``<Part>`` of the request: its number, ETag (unquoted) and checksums by algorithm."""
 
     number: int
-    etag: str | None
+    etag: str
     checksums: dict[str, str] = field(default_factory=dict)
 
 
@@ -182,12 +182,15 @@ def _requested_parts(body: bytes) -> list[RequestedPart]:
     parts: list[RequestedPart] = []
     for element in xml.children(root, "Part"):
         number = parse_int((xml.child_text(element, "PartNumber") or "").strip())
-        if number is None:  # "1_0" or "١" are no part numbers, whatever Python's int() says
-            raise AwsError("MalformedXML")
         etag = xml.child_text(element, "ETag")
+        if number is None or etag is None:  # "1_0" or "١" are no part numbers, whatever Python's int() says
+            raise AwsError("MalformedXML")
+        if number < 1:
+            raise AwsError("InvalidArgument", "PartNumber must be >= 1", ArgumentName="PartNumber",
+                           ArgumentValue=str(number))
         checksums = {alg: value.strip() for alg in ALGORITHMS
                      if (value := xml.child_text(element, f"Checksum{alg}")) is not None}
-        parts.append(RequestedPart(number, None if etag is None else etag.strip().strip('"'), checksums))
+        parts.append(RequestedPart(number, etag.strip().strip('"'), checksums))
     if not parts:
         raise AwsError("MalformedXML", "The XML you provided was not well-formed or did not validate against "
                        "our published schema")
@@ -203,7 +206,7 @@ async def _chosen_parts(call: S3Call, upload: Upload, requested: list[RequestedP
     chosen: list[Part] = []
     for asked in requested:
         part = stored.get(asked.number)
-        if part is None or (asked.etag is not None and asked.etag != part.etag):
+        if part is None or asked.etag != part.etag:
             raise _invalid_part(upload, asked)
         _check_part_checksum(upload, asked, part)
         chosen.append(part)
@@ -215,7 +218,7 @@ async def _chosen_parts(call: S3Call, upload: Upload, requested: list[RequestedP
 
 
 def _invalid_part(upload: Upload, asked: RequestedPart) -> AwsError:
-    return AwsError("InvalidPart", UploadId=upload.upload_id, PartNumber=str(asked.number), ETag=asked.etag or "")
+    return AwsError("InvalidPart", UploadId=upload.upload_id, PartNumber=str(asked.number), ETag=asked.etag)
 
 
 def _check_part_checksum(upload: Upload, asked: RequestedPart, part: Part) -> None:

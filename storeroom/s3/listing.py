@@ -112,7 +112,7 @@ async def _query(call: S3Call, marker_name: str) -> ListQuery:
     assert call.bucket is not None
     await call.existing_bucket()
     args = call.args
-    encoding, encode = _encoder(call)
+    encoding, encode = encoder(call)
     return ListQuery(call.bucket, args.get("prefix", ""), args.get("delimiter", ""), args.get(marker_name, ""),
                      _max_keys(call), encoding, encode)
 
@@ -129,7 +129,7 @@ def _max_keys(call: S3Call) -> int:
     return min(value, MAX_KEYS)
 
 
-def _encoder(call: S3Call) -> tuple[str | None, Encoder]:
+def encoder(call: S3Call) -> tuple[str | None, Encoder]:
     encoding = call.args.get("encoding-type")
     if encoding is None:
         return None, _as_is
@@ -178,7 +178,7 @@ async def list_objects_v2(call: S3Call) -> Response:
     args = call.args
     prefix, delimiter = args.get("prefix", ""), args.get("delimiter", "")
     max_keys = _max_keys(call)
-    encoding, encode = _encoder(call)
+    encoding, encode = encoder(call)
     token = args.get("continuation-token")
     start_after = args.get("start-after", "")
     position = start_after

@@ -15,7 +15,7 @@ from storeroom.randomness import random_urlsafe
 from storeroom.s3 import object_lock, xml
 from storeroom.s3.acl import object_write_acl
 from storeroom.s3.lifecycle import abort_headers
-from storeroom.s3.listing import successor
+from storeroom.s3.listing import encoder, successor
 from storeroom.s3.objects import checksum_headers, copy_source, object_headers
 from storeroom.s3.owner import owner_xml
 from storeroom.s3.tagging import header_tags
@@ -149,8 +149,12 @@ async def upload_part_copy(call: S3Call) -> Response:
                                 part=(upload.upload_id, number))
     part = Part(number, received.blob_id, received.size, received.md5.hex(), time.time(), received.checksum)
     await _store_part(call, upload, part)
+    # The part's checksum, when the upload named an algorithm: the client must send it back at completion
+    # (s3transfer copies it from here into CompleteMultipartUpload's body).
+    checksum = xml.tag(f"Checksum{upload.checksum_algorithm}", part.checksum["value"]) if (
+        upload.checksum_algorithm and part.checksum) else ""
     body = xml.document("CopyPartResult", xml.tag("ETag", f'"{part.etag}"')
-                        + xml.tag("LastModified", xml.iso8601(part.mtime)))
+                        + xml.tag("LastModified", xml.iso8601(part.mtime)) + checksum)
     return Response(200, [*XML_HEADERS, *source_headers], body)
 
 
@@ -185,8 +189,11 @@ def _int_arg(call: S3Call, name: str, default: int, maximum: int) -> int:
     if raw is None:
         return default
     value = parse_int(raw)
-    if value is None or not 0 <= value <= INT32_MAX:
+    if value is None or value > INT32_MAX:
         raise AwsError("InvalidArgument", f"Provided {name} not an integer or within integer range",
+                       ArgumentName=name, ArgumentValue=raw)
+    if value < 0:
+        raise AwsError("InvalidArgument", f"Argument {name} must be an integer between 0 and {INT32_MAX}",
                        ArgumentName=name, ArgumentValue=raw)
     return min(value, maximum)
 
@@ -212,8 +219,8 @@ async def list_parts(call: S3Call) -> Response:
         + xml.tag("PartNumberMarker", marker)
         + xml.tag("NextPartNumberMarker", parts[-1].part_number if parts else marker)
         + xml.tag("MaxParts", max_parts) + xml.tag("IsTruncated", truncated)
-        + entries + owner.replace("Owner>", "Initiator>") + owner + xml.tag("StorageClass", "STANDARD")
-        + xml.tag("ChecksumAlgorithm", upload.checksum_algorithm)
+        + entries + owner.replace("Owner>", "Initiator>") + owner + xml.tag("StorageClass", _storage_class(upload))
+        + xml.tag("ChecksumAlgorithm", upload.checksum_algorithm) + xml.tag("ChecksumType", upload.checksum_type)
     )
     bucket = await call.existing_bucket()
     return Response(200, [*XML_HEADERS, *abort_headers(bucket.lifecycle, upload)],
@@ -227,28 +234,36 @@ async def list_multipart_uploads(call: S3Call) -> Response:
     prefix = args.get("prefix", "")
     key_marker = args.get("key-marker", "")
     upload_id_marker = args.get("upload-id-marker", "") if key_marker else ""
+    encoding, encode = encoder(call)
     max_uploads = _int_arg(call, "max-uploads", 1000, 1000)
     delimiter = args.get("delimiter", "")
     uploads, prefixes, last, truncated = await _uploads_page(call, prefix, delimiter, key_marker, upload_id_marker,
                                                              max_uploads)
     owner = owner_xml(call)
     entries = "".join(
-        "<Upload>" + xml.tag("Key", u.key) + xml.tag("UploadId", u.upload_id)
-        + owner.replace("Owner>", "Initiator>") + owner + xml.tag("StorageClass", "STANDARD")
+        "<Upload>" + xml.tag("Key", encode(u.key)) + xml.tag("UploadId", u.upload_id)
+        + owner.replace("Owner>", "Initiator>") + owner + xml.tag("StorageClass", _storage_class(u))
         + xml.tag("Initiated", xml.iso8601(u.initiated))
-        + xml.tag("ChecksumAlgorithm", u.checksum_algorithm) + "</Upload>"
+        + xml.tag("ChecksumAlgorithm", u.checksum_algorithm) + xml.tag("ChecksumType", u.checksum_type)
+        + "</Upload>"
         for u in uploads
     )
     inner = (
-        xml.tag("Bucket", call.bucket) + xml.tag("KeyMarker", key_marker) + xml.tag("UploadIdMarker",
-                                                                                   upload_id_marker)
-        + (xml.tag("NextKeyMarker", last[0]) + xml.tag("NextUploadIdMarker", last[1])
+        xml.tag("Bucket", call.bucket) + xml.tag("KeyMarker", encode(key_marker))
+        + xml.tag("UploadIdMarker", upload_id_marker)
+        + (xml.tag("NextKeyMarker", encode(last[0])) + xml.tag("NextUploadIdMarker", last[1])
            if truncated and last is not None else "")
-        + xml.tag("Prefix", prefix) + (xml.tag("Delimiter", delimiter) if delimiter else "")
+        + xml.tag("Prefix", encode(prefix)) + (xml.tag("Delimiter", encode(delimiter)) if delimiter else "")
         + xml.tag("MaxUploads", max_uploads) + xml.tag("IsTruncated", truncated)
-        + entries + "".join(f"<CommonPrefixes>{xml.tag('Prefix', p)}</CommonPrefixes>" for p in prefixes)
+        + entries + "".join(f"<CommonPrefixes>{xml.tag('Prefix', encode(p))}</CommonPrefixes>" for p in prefixes)
+        + xml.tag("EncodingType", encoding)
     )
     return Response(200, list(XML_HEADERS), xml.document("ListMultipartUploadsResult", inner))
+
+
+def _storage_class(upload: Upload) -> str:
+    """The class the completed object will have (the x-amz-storage-class it was created with)."""
+    return upload.headers.get("x-amz-storage-class", "STANDARD")
 
 
 _UPLOADS_BATCH = 1000
@@ -265,7 +280,9 @@ async def _uploads_page(call: S3Call, prefix: str, delimiter: str, key_marker: s
     prefixes: list[str] = []
     last: tuple[str, str] | None = None
     below = successor(prefix) if prefix else None
-    marker, id_marker = key_marker, upload_id_marker
+    # "If upload-id-marker is not specified, only the keys lexicographically greater than the specified key-marker
+    # will be included" (API_ListMultipartUploads)
+    marker, id_marker = key_marker, (upload_id_marker or None) if key_marker else ""
     while True:
         limit = min(_UPLOADS_BATCH, max_uploads - len(uploads) - len(prefixes) + 1)
         batch = await call.meta.list_uploads(call.bucket, prefix, marker, id_marker, limit, below=below)

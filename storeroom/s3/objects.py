@@ -12,6 +12,7 @@ https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeleteMarker.html).
 
 from __future__ import annotations
 
+import base64
 import functools
 import re
 import time
@@ -59,13 +60,21 @@ def object_headers(headers: dict[str, str]) -> dict[str, str]:
     meta_size = 0
     for name, value in headers.items():
         if name.startswith("x-amz-meta-"):
-            stored[name] = value
             meta_size += len(name[11:].encode()) + len(value.encode("latin-1", "replace"))
+            stored[name] = value if value.isascii() else _mail_safe(value)
     if meta_size > MAX_USER_METADATA:
         raise AwsError("MetadataTooLarge", Size=str(meta_size), MaxSizeAllowed=str(MAX_USER_METADATA))
     for name in STORED_HEADERS:
         if name in headers:
             stored[name] = headers[name]
+    redirect = stored.get("x-amz-website-redirect-location")
+    if redirect is not None:  # "must be prefixed by /, http://, or https://. ... limited to 2 KB" (RESTObjectPOST)
+        if not redirect.startswith(("/", "http://", "https://")):
+            raise AwsError("InvalidRedirectLocation", "The website redirect location must have a prefix of "
+                           "'http://' or 'https://' or '/'.")
+        if len(redirect.encode("latin-1", "replace")) > 2048:
+            raise AwsError("InvalidRedirectLocation", "The length of the website redirect location cannot exceed "
+                           "2,048 characters.")
     encoding = stored.get("content-encoding")
     if encoding is not None:
         # aws-chunked is a transfer detail of the upload, not the object's encoding: S3 drops it.
@@ -82,6 +91,19 @@ def object_headers(headers: dict[str, str]) -> dict[str, str]:
             del stored["x-amz-storage-class"]  # S3 omits the header for STANDARD
     stored.setdefault("content-type", DEFAULT_CONTENT_TYPE)
     return stored
+
+
+def _mail_safe(value: str) -> str:
+    """A user metadata value with characters beyond US-ASCII, as S3 returns it: "encoded as per RFC 2047 to make
+    them mail-safe" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html), so that the
+    response's headers stay ASCII.  The header arrives as bytes read as ISO-8859-1; they are UTF-8 when they
+    can be."""
+    raw = value.encode("latin-1", "replace")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = value
+    return "=?UTF-8?B?" + base64.b64encode(text.encode()).decode("ascii") + "?="
 
 
 def checksum_headers(checksum: dict[str, str] | None) -> list[tuple[str, str]]:
@@ -289,6 +311,21 @@ def _part_range(call: S3Call, record: ObjectRecord) -> tuple[int, int] | None:
     return start, start + record.blobs[number - 1][1]
 
 
+def _part_checksum_headers(call: S3Call, record: ObjectRecord) -> list[tuple[str, str]]:
+    """?partNumber=N with checksum mode: the part's own checksum, which an SDK's part-wise download checks, when
+    the object has one per part (a COMPOSITE multipart upload); a single-part object's part 1 is all of it."""
+    checksum = record.checksum
+    if not checksum:
+        return []
+    if not record.parts:
+        return checksum_headers(checksum)
+    sums = checksum["parts"].split(",") if checksum.get("type") == "COMPOSITE" and checksum.get("parts") else []
+    if len(sums) != len(record.blobs):
+        return []  # a FULL_OBJECT checksum covers the whole object only
+    number = int(call.args["partNumber"])
+    return [(header_name(checksum["algorithm"]), sums[number - 1]), ("x-amz-checksum-type", "COMPOSITE")]
+
+
 async def get_object(call: S3Call, *, head: bool = False, retry: bool = True) -> Response:
     if call.ctx.principal.is_anonymous and any(q in call.args for q in RESPONSE_OVERRIDES):
         # S3's answer to an unsigned GET or HEAD with response-* parameters: else anyone could have a public
@@ -306,15 +343,18 @@ async def get_object(call: S3Call, *, head: bool = False, retry: bool = True) ->
     if record.retention is not None or record.legal_hold is not None:
         headers += await object_lock.lock_headers(call, record)
     span = _part_range(call, record)
+    checksum_mode = call.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     if span is not None:
         if record.parts:
             headers.append(("x-amz-mp-parts-count", str(record.parts)))
+        if checksum_mode:
+            headers.extend(_part_checksum_headers(call, record))
     else:
         span = conditions.parse_range(call.headers.get("range"), record.size)
+        if span is None and checksum_mode:
+            headers.extend(checksum_headers(record.checksum))  # whole-object checksums only for whole objects
     status = 200
     start, end = 0, record.size
-    if span is None and call.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
-        headers.extend(checksum_headers(record.checksum))  # whole-object checksums only for whole objects
     if span is not None:
         start, end = span
         status = 206

@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from storeroom.checksums import ALGORITHMS, Checksum
+from storeroom.checksums import ALGORITHMS, UNSUPPORTED_ALGORITHMS, Checksum, digest_size, header_name
 from storeroom.errors import AwsError
 from storeroom.http.body import Payload
 from storeroom.store.blobs import Hasher
@@ -36,25 +36,63 @@ class Received:
     checksum: dict[str, str] | None
 
 
+def _unsupported() -> AwsError:
+    return AwsError("InvalidRequest", "Checksum algorithm provided is unsupported. Please try again with any of the "
+                    "valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+
+
 def requested_checksum(headers: dict[str, str], default: str | None = None) -> tuple[str | None, str | None]:
-    """(algorithm, value the client sent or None if it comes in a trailer) from the request headers."""
-    for algorithm in ALGORITHMS:
-        value = headers.get(f"x-amz-checksum-{algorithm.lower()}")
-        if value is not None:
-            return algorithm, value
+    """(algorithm, value the client sent or None if it comes in a trailer) from the request headers.
+
+    S3 takes one ``x-amz-checksum-*`` value per request, well-formed for its algorithm, and the algorithm
+    ``x-amz-sdk-checksum-algorithm`` names must be that one (or the trailer's): a second value would otherwise
+    go unchecked while the client believes it was checked."""
+    named = headers.get("x-amz-sdk-checksum-algorithm")
+    sent = [(algorithm, headers[name]) for algorithm in ALGORITHMS if (name := header_name(algorithm)) in headers]
+    if any(header_name(algorithm) in headers for algorithm in UNSUPPORTED_ALGORITHMS):
+        raise _unsupported()
+    if len(sent) > 1:
+        raise AwsError("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not "
+                       "allowed.")
+    if sent:
+        algorithm, value = sent[0]
+        if not _well_formed(algorithm, value):
+            raise AwsError("InvalidRequest", f"Value for {header_name(algorithm)} header is invalid.")
+        _agrees(named, algorithm)
+        return algorithm, value
     trailer = headers.get("x-amz-trailer", "").strip().lower()
     if trailer.startswith("x-amz-checksum-"):
         algorithm = trailer.removeprefix("x-amz-checksum-").upper()
         if algorithm not in ALGORITHMS:
             raise AwsError("InvalidRequest", "The value specified in the x-amz-trailer header is not supported")
+        _agrees(named, algorithm)
         return algorithm, None
-    named = headers.get("x-amz-sdk-checksum-algorithm") or headers.get("x-amz-checksum-algorithm") or default
+    named = named or headers.get("x-amz-checksum-algorithm") or default
     if named is None:
         return None, None
     if named.upper() not in ALGORITHMS:
-        raise AwsError("InvalidRequest", "Checksum algorithm provided is unsupported. Please try again with "
-                       "any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+        raise _unsupported()
     return named.upper(), None
+
+
+def require_checksum_value(headers: dict[str, str]) -> None:
+    """A body's ``x-amz-sdk-checksum-algorithm`` promises a checksum header or trailer (PutObject, UploadPart)."""
+    if "x-amz-sdk-checksum-algorithm" in headers and "x-amz-trailer" not in headers and not any(
+            header_name(algorithm) in headers for algorithm in ALGORITHMS):
+        raise AwsError("InvalidRequest", "x-amz-sdk-checksum-algorithm specified, but no corresponding "
+                       "x-amz-checksum-* or x-amz-trailer headers were found.")
+
+
+def _agrees(named: str | None, algorithm: str) -> None:
+    if named is not None and named.upper() != algorithm:
+        raise AwsError("InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is invalid.")
+
+
+def _well_formed(algorithm: str, value: str) -> bool:
+    try:
+        return len(base64.b64decode(value, validate=True)) == digest_size(algorithm)
+    except (binascii.Error, ValueError):
+        return False
 
 
 def content_md5(headers: dict[str, str]) -> bytes | None:
@@ -78,10 +116,13 @@ async def receive_body(call: S3Call, *, checksum_default: str | None = None,
     headers = call.headers
     payload = Payload(call.request, call.ctx.signed, call.ctx.signing_key)
     if payload.length is None:  # S3 needs the size up front (x-amz-decoded-content-length for aws-chunked)
+        if "transfer-encoding" in headers:  # S3's answer names the header it does not implement
+            raise AwsError("NotImplemented", Header="Transfer-Encoding")
         raise AwsError("MissingContentLength")
     if payload.length is not None and payload.length > MAX_PUT_SIZE:
         raise AwsError("EntityTooLarge", ProposedSize=str(payload.length), MaxSizeAllowed=str(MAX_PUT_SIZE))
     expected_md5 = content_md5(headers)
+    require_checksum_value(headers)
     algorithm, expected = requested_checksum(headers, checksum_default)
     md5 = hashlib.md5()
     checksum = Checksum(algorithm) if algorithm else None

@@ -21,8 +21,7 @@ from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.s3 import xml
 from storeroom.s3.document import only_child_text, read_document
-from storeroom.s3.listing import MAX_KEYS, successor
-from storeroom.s3.listing import _encoder as encoder  # noqa: PLC2701 - the listings' shared parameter rules
+from storeroom.s3.listing import MAX_KEYS, encoder, successor
 from storeroom.s3.listing import _max_keys as max_keys  # noqa: PLC2701
 from storeroom.s3.owner import owner_xml
 from storeroom.store.meta import Bucket, ObjectRecord

@@ -922,16 +922,18 @@ class MetaStore:
         row = await self.db.read.one(f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?", (upload_id,))
         return None if row is None else _upload_from_row(row)
 
-    async def list_uploads(self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str,
+    async def list_uploads(self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str | None,
                            limit: int, below: str | None = None) -> list[Upload]:
-        """Uploads after (key_marker, upload_id_marker) in (key, upload id) order, with keys under ``prefix`` (and
-        before ``below``, its successor, if given); ids sort by creation time."""
+        """Uploads after (key_marker, upload_id_marker) in (key, upload id) order (``upload_id_marker`` None: after
+        every upload of ``key_marker``), with keys under ``prefix`` (and before ``below``, its successor, if
+        given); ids sort by creation time."""
         bound = "" if below is None else "key < ? AND "
+        after = "key > ?" if upload_id_marker is None else "(key > ? OR (key = ? AND upload_id > ?))"
+        markers = (key_marker,) if upload_id_marker is None else (key_marker, key_marker, upload_id_marker)
         rows = await self.db.read.all(
-            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key >= ? AND {bound}(key > ? OR (key = ? AND "
-            f"upload_id > ?)) ORDER BY key, upload_id LIMIT ?",
-            (bucket, max(prefix, key_marker), *(() if below is None else (below,)), key_marker, key_marker,
-             upload_id_marker, limit))
+            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND key >= ? AND {bound}{after} "
+            f"ORDER BY key, upload_id LIMIT ?",
+            (bucket, max(prefix, key_marker), *(() if below is None else (below,)), *markers, limit))
         return [_upload_from_row(r) for r in rows if r[2].startswith(prefix)]
 
     async def put_part(self, upload_id: str, part: Part) -> tuple[bool, str | None]:

@@ -200,12 +200,15 @@ def test_put_over_5_gib_is_entity_too_large(server, bucket):
     assert parse_error(body)["Code"] == "EntityTooLarge"
 
 
-def test_put_without_content_length_is_411(endpoint, s3, bucket):
+def test_put_with_http_chunked_body_is_not_implemented(endpoint, s3, bucket):
+    """S3 answers a PUT whose body is HTTP-chunked (no Content-Length) 501 NotImplemented, naming the header
+    (https://github.com/Automattic/knox/issues/43, https://github.com/JuliaWeb/HTTP.jl/issues/98)."""
     url = f"{endpoint}/{bucket}/chunked"
     hdrs = sign_headers("PUT", url, payload_hash="UNSIGNED-PAYLOAD")
     hdrs.pop("Content-Length", None)
     r = requests.put(url, headers=hdrs, data=iter([b"abc", b"def"]), timeout=10)  # Transfer-Encoding: chunked
-    assert_s3_error(r, 411, "MissingContentLength")
+    assert_s3_error(r, 501, "NotImplemented")
+    assert parse_error(r.content)["Header"] == "Transfer-Encoding"
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="chunked")
 
