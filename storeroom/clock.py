@@ -5,8 +5,9 @@ seconds added to the real time (an absent or unreadable file adds nothing).  Ses
 shifting the client's clock alone: a request signed more than 15 minutes ahead is refused as skewed before its
 session is looked at, and the shortest session lasts 15 minutes.  Moving the server's and the client's clocks
 together (tests/e2e/test_sts_expiry.py) reaches an expired session in milliseconds instead of a quarter of an hour.
-Only SigV4's time check, the minting and expiry of sessions, and Object Lock's retention dates
-(s3/object_lock.py, store/locks.py) read this clock.
+Only SigV4's time check, the minting and expiry of sessions, Object Lock's retention dates
+(s3/object_lock.py, store/locks.py) and the expiry of archived objects' restored copies (s3/restore.py) read this
+clock.
 """
 
 from __future__ import annotations

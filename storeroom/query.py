@@ -48,6 +48,10 @@ def operation(service: str, params: dict[str, str]) -> OperationModel:
     """The operation named by ``Action``, or InvalidAction as AWS answers it."""
     action = params.get("Action", "")
     model = service_model(service)
+    version = params.get("Version")
+    if version != model.api_version:  # AWS resolves the operation by (Action, Version): another version has none
+        raise AwsError("InvalidAction", f"Could not find operation {action} for version "
+                       f"{'NO_VERSION_SPECIFIED' if version is None else version}", 400)
     if action not in model.operation_names:
         raise AwsError("InvalidAction", f"Could not find operation {action} for version "
                        f"{model.api_version}", 400)
@@ -71,12 +75,16 @@ async def signed_body(ctx: Context) -> bytes:
 
 
 def form_params(body: bytes, query: dict[str, str]) -> dict[str, str]:
-    """Form body and query string together (botocore sends the body; a name in both: the query string's)."""
+    """Form body and query string together (botocore sends the body; a name in both: the query string's).  A
+    name given twice in the form takes its first value, as AWS's Query services do."""
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
         raise AwsError("MalformedQueryString", "The query string contains invalid UTF-8.", 400) from None
-    return dict(pairs) | query
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        params.setdefault(name, value)
+    return params | query
 
 
 # -- input ---------------------------------------------------------------------------------------------------

@@ -50,8 +50,21 @@ def in_service_words(err: AwsError) -> AwsError:
     return err
 
 
+# The JSON services' own codes for the same failures (prowler-cloud/prowler#1808, cloud-custodian#9216 quote
+# "UnrecognizedClientException ... DescribeTrails" and "ExpiredTokenException" beside STS's "ExpiredToken").
+_JSON_EQUIVALENTS = {
+    "InvalidClientTokenId": "UnrecognizedClientException",
+    "ExpiredToken": "ExpiredTokenException",
+    "SignatureDoesNotMatch": "InvalidSignatureException",
+    "IncompleteSignature": "IncompleteSignatureException",
+    "MissingAuthenticationToken": "MissingAuthenticationTokenException",
+}
+
+
 def render_json_error(err: AwsError, request: Request) -> Response:
     """JSON 1.1 protocol errors (CloudTrail): ``{"__type": code, "message": …}``."""
     err = in_service_words(err)
+    if err.code in _JSON_EQUIVALENTS:
+        err = AwsError(_JSON_EQUIVALENTS[err.code], err.message, err.status)
     body = json.dumps({"__type": err.code, "message": err.message}).encode()
     return Response(err.status, [("content-type", "application/x-amz-json-1.1")], body, error_code=err.code)

@@ -320,9 +320,10 @@ class App:
         return secret, principal, keys
 
     async def _unsigned_sts(self, request: Request) -> bool:
-        """STS's unsigned actions (AssumeRoleWithWebIdentity, AssumeRoleWithSAML: botocore sends them without
-        credentials, as AWS takes them): a form POST (or GET) to the service's root path, not a bucket's, naming
-        one of them in ``Action``."""
+        """An unsigned STS request: a form POST (or GET) to the service's root path, not a bucket's, naming an STS
+        action in ``Action``.  AssumeRoleWithWebIdentity and AssumeRoleWithSAML are taken so (botocore sends them
+        without credentials, as AWS takes them); the others get STS's MissingAuthenticationToken, not S3's
+        answer to an anonymous ListBuckets."""
         if request.path != "/" or request.method not in ("POST", "GET"):
             return False
         assert self.s3 is not None
@@ -336,7 +337,7 @@ class App:
             params = query.form_params(request.body or b"", request.args)
         except AwsError:
             return False
-        return params.get("Action") in ("AssumeRoleWithWebIdentity", "AssumeRoleWithSAML")
+        return params.get("Action") in query.service_model("sts").operation_names
 
     async def _verify_with_body(self, context: Context) -> None:
         """Query-protocol and JSON services sign the SHA-256 of their (small) body: read it, then verify."""

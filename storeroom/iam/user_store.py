@@ -10,7 +10,7 @@ that raises is rolled back.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,11 +172,22 @@ def _tags_json(tags: Tags) -> str:
     return json.dumps([[k, v] for k, v in tags], separators=(",", ":"))
 
 
+RESERVED_TAG_MESSAGE = "Tag keys and values beginning with 'aws:' are reserved for AWS use."
+
+
+def reserved_tag(tags: Iterable[tuple[str, str]]) -> bool:
+    """"You cannot create a tag key or value that begins with the text aws:" (any case), in IAM and STS
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_tags.html#id_tags_rules)."""
+    return any(k[:4].lower() == "aws:" or v[:4].lower() == "aws:" for k, v in tags)
+
+
 def check_unique_keys(tags: Tags) -> None:
-    """IAM user tag keys are case-insensitive: one request may not name a key twice."""
+    """IAM user tag keys are case-insensitive: one request may not name a key twice; none may be AWS's."""
     if len({k.lower() for k, _ in tags}) != len(tags):
         raise AwsError("InvalidInput", "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
                        400)
+    if reserved_tag(tags):
+        raise AwsError("InvalidInput", RESERVED_TAG_MESSAGE, 400)
 
 
 def merged_tags(existing: Tags, new: Tags) -> Tags:

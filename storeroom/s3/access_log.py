@@ -48,6 +48,7 @@ from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.policy import AuthRequest, evaluate
 from storeroom.s3 import acl, object_lock, xml
+from storeroom.s3.document import read_body
 from storeroom.s3.owner import canonical_user_id
 from storeroom.store import generation
 from storeroom.store.generation import GenerationCache
@@ -83,11 +84,10 @@ class Target:
 # -- the API -------------------------------------------------------------------------------------------------
 
 async def put_bucket_logging(call: S3Call) -> Response:
-    from storeroom.http.body import Payload
 
     assert call.bucket is not None
     source = await call.existing_bucket()
-    body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(MAX_BODY)
+    body = await read_body(call, MAX_BODY)  # its Content-MD5 or checksum, if given, must match
     target = _parse_status(body, canonical_user_id(call.s3.account_id))
     if target is not None:
         await _check_target(call, source.region, target)

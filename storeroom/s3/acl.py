@@ -67,7 +67,12 @@ PUBLIC_GROUPS = frozenset({ALL_USERS, AUTHENTICATED_USERS})
 PERMISSIONS = ("FULL_CONTROL", "WRITE", "WRITE_ACP", "READ", "READ_ACP")
 OBJECT_CANNED = frozenset({"private", "public-read", "public-read-write", "authenticated-read", "aws-exec-read",
                            "bucket-owner-read", OWNER_FULL_CONTROL})
-BUCKET_CANNED = frozenset({"private", "public-read", "public-read-write", "authenticated-read", "log-delivery-write"})
+BUCKET_CANNED = frozenset({"private", "public-read", "public-read-write", "authenticated-read", "log-delivery-write",
+                           "aws-exec-read"})
+# What a bucket's x-amz-acl takes: its canned ACLs (https://docs.aws.amazon.com/AmazonS3/latest/userguide/
+# acl-overview.html#canned-acl: aws-exec-read is "Bucket and object"), and bucket-owner-full-control, which S3
+# ignores on a bucket.
+BUCKET_ACCEPTED = BUCKET_CANNED | {OWNER_FULL_CONTROL}
 OWNERSHIPS = ("BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter")
 MAX_GRANTS = 100
 XML_HEADERS = [("content-type", "application/xml")]
@@ -271,7 +276,7 @@ def check_bucket_acl_headers(call: S3Call) -> tuple[str | None, str | None]:
             raise AwsError("InvalidBucketAclWithObjectOwnership",
                            "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting", 400)
         return None, None
-    grants = request_grants(call, BUCKET_CANNED | {OWNER_FULL_CONTROL})
+    grants = request_grants(call, BUCKET_ACCEPTED)
     if grants is not None and is_public(grants):
         raise AwsError("InvalidBucketAclWithBlockPublicAccessError",
                        "Bucket cannot have public ACLs set with BlockPublicAccess enabled", 400)
@@ -354,7 +359,7 @@ async def put_bucket_acl(call: S3Call) -> Response:
     bucket = await call.existing_bucket()
     if not acls_enabled(bucket):
         raise not_supported()  # whatever the ACL, as S3 does with ACLs disabled
-    grants = await _requested_acl(call, BUCKET_CANNED | {OWNER_FULL_CONTROL})
+    grants = await _requested_acl(call, BUCKET_ACCEPTED)
     if is_public(grants):
         from storeroom.s3.access import refuse_public_acl
         await refuse_public_acl(call, bucket)

@@ -17,6 +17,7 @@ from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.policy import parse_policy
 from storeroom.s3 import access, xml
+from storeroom.s3.document import read_body
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -29,11 +30,10 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 async def put_bucket_policy(call: S3Call) -> Response:
-    from storeroom.http.body import Payload
 
     assert call.bucket is not None
     bucket = await call.existing_bucket()
-    body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(MAX_BODY_BYTES)
+    body = await read_body(call, MAX_BODY_BYTES)  # its Content-MD5 or checksum, if given, must match
     text = _validated(body, call.bucket)
     await access.refuse_public_policy(call, bucket, json.loads(text))
     if not await call.meta.put_bucket_policy(call.bucket, text):

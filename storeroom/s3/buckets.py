@@ -15,6 +15,7 @@ from storeroom.http.types import Response
 from storeroom.policy.tags import request_tag_keys
 from storeroom.s3 import object_lock, xml
 from storeroom.s3.acl import check_bucket_acl_headers
+from storeroom.s3.document import read_body
 from storeroom.s3.owner import owner_xml
 from storeroom.s3.tagging import MAX_BUCKET_TAGS, check_tags
 
@@ -148,9 +149,8 @@ async def create_bucket(call: S3Call) -> Response:
 
 async def _configuration(call: S3Call) -> ET.Element | None:
     """The ``CreateBucketConfiguration`` document, None without a body."""
-    from storeroom.http.body import Payload
 
-    body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(64 * 1024)
+    body = await read_body(call, 64 * 1024)  # its Content-MD5 or checksum, if given, must match
     if not body.strip():
         return None
     root = xml.parse(body)
@@ -206,11 +206,13 @@ async def head_bucket(call: S3Call) -> Response:
 async def delete_bucket(call: S3Call) -> Response:
     assert call.bucket is not None
     await call.existing_bucket()
-    outcome = await call.meta.delete_bucket(call.bucket)
+    outcome, aborted = await call.meta.delete_bucket(call.bucket)
     if outcome == "missing":
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
     if outcome == "not-empty":
         raise AwsError("BucketNotEmpty", BucketName=call.bucket)
+    for upload_id, part_ids in aborted:  # uploads in progress went with the bucket, as on S3
+        await call.blobs.abort_upload(upload_id, part_ids)
     return Response(204)
 
 

@@ -18,6 +18,7 @@ from storeroom.checksums import ALGORITHMS, Checksum, header_name
 from storeroom.errors import AwsError
 from storeroom.http.body import Payload
 from storeroom.s3 import xml
+from storeroom.s3.integrity import require_integrity
 from storeroom.s3.upload import content_md5
 
 if TYPE_CHECKING:
@@ -26,11 +27,15 @@ if TYPE_CHECKING:
 MAX_DOCUMENT = 64 * 1024
 
 
-async def read_body(call: S3Call, limit: int = MAX_DOCUMENT) -> bytes:
-    """The request body, after its Content-MD5 and checksum (header or trailer) were checked."""
-    expected_md5 = content_md5(call.headers)
+async def read_body(call: S3Call, limit: int = MAX_DOCUMENT, *, required: bool = False) -> bytes:
+    """The request body, after its Content-MD5 and checksum (header or trailer) were checked; ``required``: one
+    of them must be given (the operations whose S3 documentation says "Content-MD5 ... is required")."""
     payload = Payload(call.request, call.ctx.signed, call.ctx.signing_key)
     body = await payload.read_all(limit)
+    if required:
+        require_integrity(call.headers, payload.trailers, body)
+        return body
+    expected_md5 = content_md5(call.headers)
     if expected_md5 is not None and hashlib.md5(body).digest() != expected_md5:
         raise AwsError("BadDigest", ExpectedDigest=call.headers["content-md5"],
                        CalculatedDigest=base64.b64encode(hashlib.md5(body).digest()).decode())
@@ -45,9 +50,9 @@ async def read_body(call: S3Call, limit: int = MAX_DOCUMENT) -> bytes:
     return body
 
 
-async def read_document(call: S3Call, root: str, limit: int = MAX_DOCUMENT) -> ET.Element:
+async def read_document(call: S3Call, root: str, limit: int = MAX_DOCUMENT, *, required: bool = False) -> ET.Element:
     """The body parsed as the XML document ``root`` (MalformedXML otherwise)."""
-    element = xml.parse(await read_body(call, limit))
+    element = xml.parse(await read_body(call, limit, required=required))
     if xml.local(element) != root:
         raise AwsError("MalformedXML")
     return element

@@ -428,7 +428,7 @@ def loads(text: str) -> Configuration:
 async def put_bucket_lifecycle(call: S3Call) -> Response:
     assert call.bucket is not None
     await call.existing_bucket()
-    config = parse(await read_document(call, "LifecycleConfiguration", 1024 * 1024))
+    config = parse(await read_document(call, "LifecycleConfiguration", 1024 * 1024, required=True))
     if not await call.meta.put_bucket_config(call.bucket, "lifecycle", dumps(config)):
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
     return Response(200, [("x-amz-transition-default-minimum-object-size", "all_storage_classes_128K")])

@@ -168,7 +168,7 @@ def parse_rule(element: Element) -> Rule:
 async def put_object_lock_configuration(call: S3Call) -> Response:
     assert call.bucket is not None
     await call.existing_bucket()
-    root = await read_document(call, "ObjectLockConfiguration")
+    root = await read_document(call, "ObjectLockConfiguration", required=True)
     if any(xml.local(c) not in ("ObjectLockEnabled", "Rule") for c in root):
         raise AwsError("MalformedXML")
     if only_child_text(root, "ObjectLockEnabled") != "Enabled":
@@ -272,7 +272,7 @@ async def put_object_retention(call: S3Call) -> Response:
     from storeroom.s3.objects import missing_error, version_arg
     assert call.bucket is not None and call.key is not None
     version_id = version_arg(call)
-    root = await read_document(call, "Retention")
+    root = await read_document(call, "Retention", required=True)
     if any(xml.local(c) not in ("Mode", "RetainUntilDate") for c in root):
         raise AwsError("MalformedXML")
     mode, date = only_child_text(root, "Mode"), only_child_text(root, "RetainUntilDate")
@@ -317,7 +317,7 @@ async def put_object_legal_hold(call: S3Call) -> Response:
     from storeroom.s3.objects import marker_error, missing_error, version_arg
     assert call.bucket is not None and call.key is not None
     version_id = version_arg(call)
-    root = await read_document(call, "LegalHold")
+    root = await read_document(call, "LegalHold", required=True)
     if any(xml.local(c) != "Status" for c in root):
         raise AwsError("MalformedXML")
     status = only_child_text(root, "Status")

@@ -23,11 +23,11 @@ from urllib.parse import unquote
 from storeroom import clock
 from storeroom.checksums import header_name
 from storeroom.errors import AwsError
-from storeroom.http.body import Payload
 from storeroom.http.types import Response
 from storeroom.numbers import parse_int
-from storeroom.s3 import conditions, encryption, object_lock, xml
+from storeroom.s3 import conditions, encryption, object_lock, restore, xml
 from storeroom.s3.acl import object_write_acl
+from storeroom.s3.document import read_body
 from storeroom.s3.lifecycle import expiration_header
 from storeroom.s3.tagging import header_tags
 from storeroom.s3.upload import DEFAULT_CHECKSUM, Received, copy_range, receive_body, requested_checksum
@@ -264,6 +264,8 @@ def _response_headers(call: S3Call, record: ObjectRecord) -> list[tuple[str, str
             headers += expiration_header(bucket.lifecycle, record)
     if record.tags:
         headers.append(("x-amz-tagging-count", str(len(record.tags))))
+    if record.restored_until is not None:
+        headers += restore.restore_header(record)
     overrides = {h: _header_value(q, call.args[q]) for q, h in RESPONSE_OVERRIDES.items() if q in call.args}
     for name, value in record.headers.items():
         if name not in overrides:
@@ -333,6 +335,8 @@ async def get_object(call: S3Call, *, head: bool = False, retry: bool = True) ->
         raise AwsError("InvalidRequest", "Request specific response headers cannot be used for anonymous GET "
                        "requests.")
     record = await _lookup(call)
+    if not head:
+        restore.refuse_archived(record)  # GLACIER / DEEP_ARCHIVE without a restored copy
     try:
         conditions.check(call.headers, record.etag, record.mtime)
     except conditions.NotModified:
@@ -409,8 +413,8 @@ async def delete_objects(call: S3Call) -> Response:
     s3:DeleteObjectVersion for a version, on its ARN) and reported."""
     assert call.bucket is not None
     await call.existing_bucket()
-    body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(2 * 1024 * 1024)
-    root = xml.parse(body)
+    # "The Content-MD5 or x-amz-sdk-checksum-algorithm header is required for all Multi-Object Delete requests"
+    root = xml.parse(await read_body(call, 2 * 1024 * 1024, required=True))
     if xml.local(root) != "Delete":
         raise AwsError("MalformedXML")
     quiet = (xml.child_text(root, "Quiet") or "").strip().lower() == "true"
@@ -523,6 +527,7 @@ async def copy_source(call: S3Call) -> tuple[ObjectRecord, list[tuple[str, str]]
         raise AwsError("InvalidRequest", "The source of a copy request may not specifically refer to a delete "
                        "marker by version id.")
     conditions.check_copy_source(call.headers, record.etag, record.mtime)
+    restore.refuse_archived(record)  # "you must restore a copy of this object before you can use it as a source"
     versioned = source_bucket is not None and source_bucket.versioning is not None
     return record, [("x-amz-copy-source-version-id", record.version_id)] if versioned else []
 
@@ -549,7 +554,10 @@ async def copy_object(call: S3Call, attempts: int = 3) -> Response:
                        "itself without changing the object's metadata, storage class, website redirect "
                        "location or encryption attributes.")
     stored = object_headers(headers) if directive == "REPLACE" else dict(source.headers)
-    if directive == "COPY" and "x-amz-storage-class" in headers:
+    if directive == "COPY":
+        # "If the x-amz-storage-class header is not used, the copied object will be stored in the STANDARD
+        # Storage Class by default" (API_CopyObject): the class is the request's, not the source's
+        stored.pop("x-amz-storage-class", None)
         stored.update({k: v for k, v in object_headers(headers).items() if k == "x-amz-storage-class"})
     algorithm, _ = requested_checksum(headers)
     algorithm = algorithm or (source.checksum or {}).get("algorithm") or DEFAULT_CHECKSUM

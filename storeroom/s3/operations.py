@@ -34,6 +34,7 @@ from storeroom.s3 import (
     object_lock,
     objects,
     post_object,
+    restore,
     tagging,
     unconfigured,
     versioning,
@@ -208,6 +209,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _row("GetObjectLegalHold", "GET", OBJECT, "legal-hold", "s3:GetObjectLegalHold",
          object_lock.get_object_legal_hold),
     _row("PutObjectLegalHold", "PUT", OBJECT, "legal-hold", "", object_lock.put_object_legal_hold),
+    _row("RestoreObject", "POST", OBJECT, "restore", "s3:RestoreObject", restore.restore_object),
     # Recognised, not implemented yet: 501 NotImplemented naming the operation.
     *(
         _row(name, method, level, sub, "")
@@ -234,7 +236,6 @@ OPERATIONS: tuple[Operation, ...] = (
             ("UpdateBucketMetadataJournalTableConfiguration", "PUT", BUCKET, "metadataJournalTable"),
             ("GetBucketAbac", "GET", BUCKET, "abac"), ("PutBucketAbac", "PUT", BUCKET, "abac"),
             ("CreateSession", "GET", BUCKET, "session"),
-            ("RestoreObject", "POST", OBJECT, "restore"),
             ("SelectObjectContent", "POST", OBJECT, "select"),
             ("GetObjectTorrent", "GET", OBJECT, "torrent"),
             ("RenameObject", "PUT", OBJECT, "renameObject"),

@@ -322,7 +322,7 @@ class S3Service:
 
     def virtual_host_bucket(self, request: Request) -> str | None:
         """The bucket named by a ``bucket.<domain>`` Host header, if any."""
-        host = request.headers.get("host", "")
+        host = request.headers.get("host", "").lower()  # host names are case-insensitive (RFC 3986 3.2.2)
         host = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
         for domain in self.domains:
             if host.endswith("." + domain) and len(host) > len(domain) + 1:
@@ -367,19 +367,28 @@ class S3Service:
             raise AwsError("NotImplemented", f"The {operation.name} operation is not implemented by Storeroom.")
         self._check_expected_owner(request, operation, bucket)
         call = S3Call(ctx, self, operation, bucket, key)
-        if ctx.principal.is_anonymous and bucket is not None and operation.name != "CreateBucket":
-            await call.existing_bucket()  # S3 tells anyone that a bucket does not exist, before judging access
-        if operation.action:
-            # ListBuckets is asked on arn:aws:s3:::* (what AWS's examples grant s3:ListAllMyBuckets on)
-            resource = call.object_arn() if key is not None else (call.bucket_arn() if bucket else ALL_BUCKETS)
-            # a request naming a version needs the version's own action (s3:GetObjectVersion …)
-            action = operation.version_action if operation.version_action and "versionId" in request.args \
-                else operation.action
-            await call.require(action, resource)
-        if key is not None:
-            encryption.check_request(operation.name, request.headers)
-            _refuse_directory_bucket_headers(operation.name, request.headers)
-        return encryption.answer(call, await operation.handler(call))
+        try:
+            if bucket is not None and operation.name != "CreateBucket":
+                # S3 tells anyone that a bucket does not exist (404 NoSuchBucket), and in which region it is,
+                # before judging access: that is how a client tells a missing bucket from a forbidden one.
+                await call.existing_bucket()
+            if operation.action:
+                # ListBuckets is asked on arn:aws:s3:::* (what AWS's examples grant s3:ListAllMyBuckets on)
+                resource = call.object_arn() if key is not None else (call.bucket_arn() if bucket else ALL_BUCKETS)
+                # a request naming a version needs the version's own action (s3:GetObjectVersion …)
+                action = operation.version_action if operation.version_action and "versionId" in request.args \
+                    else operation.action
+                await call.require(action, resource)
+            if key is not None:
+                encryption.check_request(operation.name, request.headers)
+                _refuse_directory_bucket_headers(operation.name, request.headers)
+            return encryption.answer(call, await operation.handler(call))
+        except AwsError as err:
+            # The bucket's region on a refusal (a wrong region, a denied caller): a HEAD's error has no body, and
+            # botocore's region redirect and SDKs' bucket-region lookups (unsigned HEADs) read this header.
+            if call._bucket_record is not None and err.status in (301, 400, 403):
+                err.headers.setdefault("x-amz-bucket-region", call._bucket_record.region)
+            raise
 
     def _check_expected_owner(self, request: Request, operation: Operation, bucket: str | None) -> None:
         """``x-amz-expected-bucket-owner``: "If the account ID that you provide does not match the actual owner

@@ -121,7 +121,8 @@ def _tag_set_xml(tags: Mapping[str, str]) -> str:
 
 
 async def _read_tag_set(call: S3Call, limit: int) -> dict[str, str]:
-    return tag_set(await read_document(call, "Tagging"), limit)
+    # PutBucketTagging: "Content-MD5 ... is required" (API_PutBucketTagging); for objects it is checked if given
+    return tag_set(await read_document(call, "Tagging", required=call.key is None), limit)
 
 
 def form_tags(document: str) -> dict[str, str] | None:

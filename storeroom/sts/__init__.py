@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 Result = dict[str, Any]
 
 
+# The actions AWS takes without a signature: the web identity's or SAML assertion's token is the credential.
+UNSIGNED_ACTIONS = frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})
+
 @dataclass(slots=True)
 class StsCall:
     ctx: Context
@@ -71,6 +74,8 @@ class StsService:
         ctx.audit = (op, None, None)
         parsed = query.parse_params(op, params)
         ctx.audit = (op, parsed, None)
+        if ctx.principal.is_anonymous and op.name not in UNSIGNED_ACTIONS:
+            raise AwsError("MissingAuthenticationToken", "Request is missing Authentication Token", 403)
         session_may_call(ctx.principal, "sts", op.name)
         handler = self.handlers.get(op.name)
         if handler is None:

@@ -27,6 +27,7 @@ from storeroom.authz import RequestContext
 from storeroom.errors import AwsError
 from storeroom.iam import policy_store, role_store
 from storeroom.iam.role_store import Role
+from storeroom.iam.user_store import RESERVED_TAG_MESSAGE, reserved_tag
 from storeroom.iam.user_store import ROOT as ROOT_KEY
 from storeroom.identity import Principal
 from storeroom.policy import AuthRequest, PolicySource, parse_policy
@@ -111,6 +112,8 @@ def session_tags(call: StsCall, caller: Principal) -> tuple[tuple[tuple[str, str
     given = [(t["Key"], t.get("Value", "")) for t in call.params.get("Tags", [])]
     if len({k.lower() for k, _ in given}) != len(given):
         raise invalid_parameter("Duplicate tag keys found. Please note that Tag keys are case insensitive.")
+    if reserved_tag(given):
+        raise invalid_parameter(RESERVED_TAG_MESSAGE)
     transitive_keys: list[str] = call.params.get("TransitiveTagKeys", [])
     passed = {k.lower() for k, _ in given}
     if any(k.lower() not in passed for k in transitive_keys):

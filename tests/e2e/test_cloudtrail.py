@@ -253,3 +253,18 @@ def test_a_lone_surrogate_in_a_request_does_not_lose_the_events_stored_with_it(e
                    until=lambda events: any(marker in e["CloudTrailEvent"] for e in events))
     [event] = [e for e in found if marker in e["CloudTrailEvent"]]
     assert marker + "\ufffd" in json.dumps(record(event), ensure_ascii=False)
+
+
+def test_refused_credentials_in_the_json_services_words(endpoint) -> None:  # type: ignore[no-untyped-def]
+    """JSON-protocol services answer an unknown key UnrecognizedClientException and a bad signature
+    InvalidSignatureException (prowler-cloud/prowler#1808 quotes "UnrecognizedClientException when calling the
+    DescribeTrails operation"); InvalidClientTokenId / SignatureDoesNotMatch are the Query services' codes."""
+    stranger = make_client(endpoint, service="cloudtrail", access_key="AKIAAAAAAAAAAAAAAAAA", secret_key="x" * 40)
+    with pytest.raises(ClientError) as exc:
+        stranger.lookup_events()
+    assert exc.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    assert exc.value.response["Error"]["Message"] == "The security token included in the request is invalid."
+    wrong = make_client(endpoint, service="cloudtrail", secret_key=ROOT_SECRET_ACCESS_KEY[:-1] + "x")
+    with pytest.raises(ClientError) as exc:
+        wrong.lookup_events()
+    assert exc.value.response["Error"]["Code"] == "InvalidSignatureException"

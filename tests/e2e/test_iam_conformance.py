@@ -225,6 +225,50 @@ def test_unknown_action(endpoint: str) -> None:
     assert error.findtext("{*}Message") == "Could not find operation ListUnicorns for version 2010-05-08"
 
 
+@pytest.mark.parametrize(("version", "named"), [(None, "NO_VERSION_SPECIFIED"), ("2011-01-01", "2011-01-01"),
+                                               ("", "")])
+def test_the_version_must_be_iams(endpoint: str, version: str | None, named: str) -> None:
+    """AWS finds an operation by Action and Version: "Could not find operation ListUsers for version
+    NO_VERSION_SPECIFIED" (versitygw's IAM router test; Envoy quotes STS's); a client that left Version out
+    worked here and failed on AWS."""
+    params = {"Action": "ListUsers", "MaxItems": "1"} | ({} if version is None else {"Version": version})
+    response = _query(endpoint, params)
+    assert response.status_code == 400
+    error = ET.fromstring(response.content).find("{*}Error")
+    assert error is not None and error.findtext("{*}Code") == "InvalidAction"
+    assert error.findtext("{*}Message") == f"Could not find operation ListUsers for version {named}"
+
+
+def test_a_parameter_given_twice_takes_its_first_value(endpoint: str, iam: Any) -> None:
+    """AWS's Query services take a repeated parameter's first value (recorded against STS:
+    DurationSeconds=900&DurationSeconds=899 succeeds); the last one won here."""
+    name = unique_name("first")
+    iam.create_user(UserName=name)
+    try:
+        body = f"Action=GetUser&Version=2010-05-08&UserName={name}&UserName=nobody-{name}".encode()
+        response = signed_request("POST", f"{endpoint}/", {"Content-Type": "application/x-www-form-urlencoded"},
+                                  body, service="iam", region="us-east-1")
+        assert response.status_code == 200, response.text
+        assert f"<UserName>{name}</UserName>" in response.text
+    finally:
+        iam.delete_user(UserName=name)
+
+
+def test_tags_beginning_with_aws_are_refused(iam: Any, new_user: Callable[..., str]) -> None:
+    """"You cannot create a tag key or value that begins with the text aws:" (any case), in IAM and STS
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_tags.html#id_tags_rules); they were stored."""
+    user = new_user()
+    for tags in ([{"Key": "aws:team", "Value": "a"}], [{"Key": "AWS:x", "Value": "a"}],
+                 [{"Key": "team", "Value": "aws:a"}]):
+        assert error_of(lambda tags=tags: iam.tag_user(UserName=user, Tags=tags))[:2] == (400, "InvalidInput")
+        assert error_of(lambda tags=tags: iam.create_policy(PolicyName=unique_name("p"), PolicyDocument=DOC,
+                                                            Tags=tags))[:2] == (400, "InvalidInput")
+    assert iam.list_user_tags(UserName=user)["Tags"] == []
+    assert error_of(lambda: iam.create_user(UserName=unique_name("u"), Tags=[{"Key": "aws:x", "Value": "1"}]))[:2] \
+        == (400, "InvalidInput")
+    iam.tag_user(UserName=user, Tags=[{"Key": "team", "Value": "awsome"}])  # only the prefix "aws:" is AWS's
+
+
 # -- policy tags -------------------------------------------------------------------------------------------------
 
 

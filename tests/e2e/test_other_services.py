@@ -59,7 +59,7 @@ def test_cloudtrail_bad_key_is_json_error(endpoint: str) -> None:
     trail = make_client(endpoint, service="cloudtrail", access_key="AKIANOSUCHKEY0000000")
     with pytest.raises(ClientError) as exc:
         trail.lookup_events()
-    assert exc.value.response["Error"]["Code"] == "InvalidClientTokenId"
+    assert exc.value.response["Error"]["Code"] == "UnrecognizedClientException"  # the JSON services' word
 
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+import botocore
 import pyotp
 import pytest
 import requests
@@ -546,8 +547,10 @@ def test_actions_not_built_and_unsigned_requests(endpoint: str, iam: Any, iam_us
                                                    "SAMLAssertion": "PHNhbWw+"}, timeout=10)
     assert unsigned.status_code == 501 and "<Code>NotImplemented</Code>" in unsigned.text
     assert "<ErrorResponse" in unsigned.text   # the Query protocol's shape, not S3's
-    # other unsigned form posts to the root are S3's (anonymous) requests, as before
+    # other unsigned form posts naming an STS action are STS's too (an unversioned one has no operation)
     other = requests.post(f"{endpoint}/", data={"Action": "GetCallerIdentity"}, timeout=10)
+    assert "<ErrorResponse" in other.text and "<Code>InvalidAction</Code>" in other.text
+    other = requests.post(f"{endpoint}/", data={"Action": "NotAnStsAction"}, timeout=10)  # S3's, as before
     assert "<ErrorResponse" not in other.text and "<Error>" in other.text
 
 
@@ -580,3 +583,18 @@ def test_iam_actions_that_default_to_the_callers_user(endpoint: str, iam: Any, i
         with pytest.raises(ClientError) as exc:
             call()
         assert error(exc) == (400, "ValidationError", "Must specify userName when calling with non-User credentials")
+
+
+def test_unsigned_sts_calls_are_missing_authentication(endpoint: str) -> None:
+    """An unsigned STS call (other than the web identity and SAML ones) gets STS's answer, "Request is missing
+    Authentication Token" (aws/aws-sdk-php#3246), not S3's to an anonymous ListBuckets, which boto3 could not
+    read as an STS error."""
+    unsigned = boto3.client("sts", endpoint_url=endpoint, region_name=REGION,
+                            config=Config(signature_version=botocore.UNSIGNED, retries={"max_attempts": 1}))
+    with pytest.raises(ClientError) as exc:
+        unsigned.get_caller_identity()
+    assert exc.value.response["Error"]["Code"] == "MissingAuthenticationToken"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    response = requests.get(f"{endpoint}/?Action=GetCallerIdentity&Version=2011-06-15", timeout=10)
+    assert response.status_code == 403 and b"<Code>MissingAuthenticationToken</Code>" in response.content
+    assert requests.get(f"{endpoint}/", timeout=10).status_code == 403  # S3's anonymous ListBuckets, as before
