@@ -19,6 +19,7 @@ from storeroom.http.types import Response
 from storeroom.numbers import INT32_MAX, parse_int
 from storeroom.s3 import xml
 from storeroom.s3.owner import owner_xml
+from storeroom.store.meta import listed_details
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -30,7 +31,7 @@ _BATCH = 1000
 
 @dataclass(slots=True)
 class Page:
-    contents: list[tuple[str, int, str, float]] = field(default_factory=list)
+    contents: list[tuple[str, int, str, float, str]] = field(default_factory=list)  # key, size, etag, mtime, doc
     prefixes: list[str] = field(default_factory=list)
     truncated: bool = False
     last: str | None = None   # the last key or common prefix returned (v1 NextMarker, v2 token)
@@ -161,12 +162,14 @@ def _encode_all(encode: Encoder, values: list[str]) -> list[str]:
 def _contents_xml(page: Page, encode: Encoder, owner: str) -> str:
     keys = xml.escape_all(_encode_all(encode, [row[0] for row in page.contents]))
     iso8601 = xml.iso8601
-    parts = [
-        f"<Contents><Key>{key}</Key><LastModified>{iso8601(mtime)}</LastModified>"
-        f"<ETag>&quot;{etag}&quot;</ETag><Size>{size}</Size>{owner}<StorageClass>STANDARD</StorageClass>"
-        "</Contents>"
-        for key, (_, size, etag, mtime) in zip(keys, page.contents, strict=True)
-    ]
+    parts = []
+    for key, (_, size, etag, mtime, doc) in zip(keys, page.contents, strict=True):
+        storage_class, algorithm, checksum_type = listed_details(doc)
+        checksum = (f"<ChecksumAlgorithm>{algorithm}</ChecksumAlgorithm><ChecksumType>{checksum_type}"
+                    "</ChecksumType>") if algorithm else ""
+        parts.append(f"<Contents><Key>{key}</Key><LastModified>{iso8601(mtime)}</LastModified>"
+                     f"<ETag>&quot;{etag}&quot;</ETag>{checksum}<Size>{size}</Size>{owner}"
+                     f"<StorageClass>{storage_class}</StorageClass></Contents>")
     parts.extend(f"<CommonPrefixes><Prefix>{xml.escape(encode(p))}</Prefix></CommonPrefixes>"
                  for p in page.prefixes)
     return "".join(parts)

@@ -173,7 +173,8 @@ def _entry_xml(record: ObjectRecord, latest: bool, encode: object, owner: str) -
     if record.marker:
         return f"<DeleteMarker>{head}{owner}</DeleteMarker>"
     storage = record.headers.get("x-amz-storage-class", "STANDARD")
-    checksum = xml.tag("ChecksumAlgorithm", record.checksum["algorithm"]) if record.checksum else ""
+    checksum = (xml.tag("ChecksumAlgorithm", record.checksum["algorithm"])
+                + xml.tag("ChecksumType", record.checksum.get("type", "FULL_OBJECT"))) if record.checksum else ""
     return (f"<Version>{head}<ETag>&quot;{record.etag}&quot;</ETag>{checksum}<Size>{record.size}</Size>{owner}"
             f"<StorageClass>{storage}</StorageClass></Version>")
 

@@ -309,6 +309,33 @@ def object_doc(obj: ObjectRecord) -> str:
         return json.dumps(fields, separators=(",", ":"))
 
 
+_CLASS_FIELD = '"x-amz-storage-class":"'
+_CHECKSUM_FIELD = '"c":{"algorithm":"'
+
+
+def listed_details(doc: str) -> tuple[str, str | None, str | None]:
+    """(storage class, checksum algorithm, checksum type) of an object's document, as a listing names them,
+    read from the compact JSON that :func:`object_doc` writes without decoding all of it: a listing page has a
+    thousand documents, and only these three fields of each.  The fields are found by their exact spelling;
+    a value written inside a string is escaped (``\\"``), so it cannot be mistaken for one."""
+    start = doc.find(_CLASS_FIELD)
+    storage_class = "STANDARD"
+    if start >= 0 and doc[start - 1] in "{,":
+        start += len(_CLASS_FIELD)
+        storage_class = doc[start:doc.index('"', start)]
+    start = doc.find(_CHECKSUM_FIELD)
+    if start < 0:
+        return storage_class, None, None
+    start += len(_CHECKSUM_FIELD)
+    end = doc.index('"', start)
+    algorithm, close = doc[start:end], doc.find("}", end)
+    typed = doc.find('"type":"', end, close)
+    if typed < 0:
+        return storage_class, algorithm, "FULL_OBJECT"
+    typed += len('"type":"')
+    return storage_class, algorithm, doc[typed:doc.index('"', typed)]
+
+
 def _load_doc(doc: str) -> dict[str, Any]:
     try:
         return orjson.loads(doc)  # type: ignore[no-any-return]
@@ -902,15 +929,15 @@ class MetaStore:
 
     async def list_objects(self, bucket: str, start: str, *, inclusive: bool, limit: int,
                            below: str | None = None) -> list[Row]:
-        """Rows (key, size, etag, mtime) with key > start (>= with ``inclusive``) and key < ``below`` if given,
-        in key order."""
+        """Rows (key, size, etag, mtime, doc) with key > start (>= with ``inclusive``) and key < ``below`` if
+        given, in key order (``doc``: the object's JSON document, for :func:`listed_details`)."""
         op = ">=" if inclusive else ">"
         if below is None:
             return await self.db.read.all(
-                f"SELECT key, size, etag, mtime FROM objects WHERE bucket = ? AND key {op} ? ORDER BY key LIMIT ?",
-                (bucket, start, limit))
+                f"SELECT key, size, etag, mtime, doc FROM objects WHERE bucket = ? AND key {op} ? ORDER BY key "
+                "LIMIT ?", (bucket, start, limit))
         return await self.db.read.all(
-            f"SELECT key, size, etag, mtime FROM objects WHERE bucket = ? AND key {op} ? AND key < ? "
+            f"SELECT key, size, etag, mtime, doc FROM objects WHERE bucket = ? AND key {op} ? AND key < ? "
             "ORDER BY key LIMIT ?", (bucket, start, below, limit))
 
     # -- multipart uploads -------------------------------------------------------------------------------

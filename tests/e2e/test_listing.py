@@ -298,3 +298,27 @@ def test_v1_max_keys_zero(s3, tree):
 
 def test_v1_invalid_max_keys(endpoint, bucket):
     assert_s3_error(signed_request("GET", f"{endpoint}/{bucket}?max-keys=ten"), 400, "InvalidArgument")
+
+
+def test_listings_name_each_objects_storage_class_and_checksum(s3, bucket):  # type: ignore[no-untyped-def]
+    """ListObjects(V2) entries carry ChecksumAlgorithm, ChecksumType and the object's StorageClass, as S3's do
+    (a raw ListObjects body from S3 in versity/versitygw#1985); they said STANDARD for every object, so the AWS
+    CLI, which skips GLACIER objects it finds in a listing, tried to download them.  ListObjectVersions names
+    ChecksumType too."""
+    s3.put_object(Bucket=bucket, Key="a-default", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="b-sha", Body=b"x", ChecksumAlgorithm="SHA256", StorageClass="STANDARD_IA")
+    s3.put_object(Bucket=bucket, Key="c-cold", Body=b"x", StorageClass="GLACIER",
+                  Metadata={"note": '","x-amz-storage-class":"ONEZONE_IA'})
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="d-parts", ChecksumAlgorithm="CRC32")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="d-parts", UploadId=upload, PartNumber=1, Body=b"p",
+                          ChecksumAlgorithm="CRC32")
+    s3.complete_multipart_upload(Bucket=bucket, Key="d-parts", UploadId=upload, MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": part["ETag"], "ChecksumCRC32": part["ChecksumCRC32"]}]})
+    expected = {"a-default": (["CRC32"], "FULL_OBJECT", "STANDARD"),  # (boto3 sends a CRC32 by default)
+                "b-sha": (["SHA256"], "FULL_OBJECT", "STANDARD_IA"),
+                "c-cold": (["CRC32"], "FULL_OBJECT", "GLACIER"),
+                "d-parts": (["CRC32"], "COMPOSITE", "STANDARD")}
+    for listed in (s3.list_objects_v2(Bucket=bucket)["Contents"], s3.list_objects(Bucket=bucket)["Contents"]):
+        assert {o["Key"]: (o["ChecksumAlgorithm"], o["ChecksumType"], o["StorageClass"]) for o in listed} == expected
+    versions = s3.list_object_versions(Bucket=bucket)["Versions"]
+    assert {v["Key"]: v["ChecksumType"] for v in versions} == {k: e[1] for k, e in expected.items()}

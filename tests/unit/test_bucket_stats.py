@@ -50,7 +50,7 @@ def test_counts_follow_puts_replacements_deletes_and_multipart(metadata: Harness
             assert await read.value("SELECT count(*) FROM bucket_stats_delta") == 0
             assert await bucket_stats.per_bucket(read) == await _scan(read)
         await meta.delete_objects("b", [f"k{i}" for i in range(40)])
-        assert await meta.delete_bucket("b") == "deleted"
+        assert await meta.delete_bucket("b") == ("deleted", [])
         assert await read.value("SELECT count(*) FROM bucket_stats WHERE bucket = 'b'") == 0
         assert await bucket_stats.per_bucket(read) == await _scan(read)
 
