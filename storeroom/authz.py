@@ -107,7 +107,8 @@ class Authorizer:
             return ALLOWED
         request = AuthRequest(action, resource, principal.type, principal.arn,
                               "" if principal.is_anonymous else principal.account_id,
-                              RequestContext(ctx, extra, service_keys), principal.issuer_arn)
+                              RequestContext(ctx, extra, service_keys), principal.issuer_arn, principal.user_id,
+                              principal.role_id)
         if principal.is_root:
             # Root is not subject to identity policies; only a resource policy's explicit deny binds it.
             verdict = evaluate(request, _NO_POLICIES, resource_policy, self.account_id, explain=False)

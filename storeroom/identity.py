@@ -68,6 +68,16 @@ class Principal:
         return self.type == "AssumedRole"
 
     @property
+    def user_id(self) -> str | None:
+        """An IAM user's unique id (AIDA…), by which stored trust and bucket policies name it."""
+        return self.principal_id if self.type == "IAMUser" else None
+
+    @property
+    def role_id(self) -> str | None:
+        """A role session's role's unique id (AROA…), by which stored trust and bucket policies name the role."""
+        return self.principal_id.partition(":")[0] if self.type == "AssumedRole" else None
+
+    @property
     def principal_arn(self) -> str:
         """aws:PrincipalArn: the role's ARN for a role session, the caller's own ARN otherwise."""
         return self.issuer_arn or self.arn

@@ -336,9 +336,11 @@ def _print_tls(tls: TlsSetup) -> None:
 
 
 async def _prepare(settings: Settings) -> str:
-    """Before any worker starts: schema, account and root keys, and removal of blobs a crash left behind.
+    """Before any worker starts: schema, account and root keys, stored policies' principals by unique id (once),
+    and removal of blobs a crash left behind.
     Returns the account id.  Every step is safe when several nodes start on one database at once."""
     from storeroom.crypto import load_secret_box
+    from storeroom.iam import principal_ids
     from storeroom.iam.root import RootPasswordError, ensure_root_login
     from storeroom.identity import check_master_key, ensure_account
     from storeroom.store.backend import open_meta
@@ -358,6 +360,8 @@ async def _prepare(settings: Settings) -> str:
             sys.exit("storeroom: this node's master key is not the one the metadata's secrets were sealed with: "
                      "give every node the same key (STOREROOM_MASTER_KEY, or the same DATA_DIR/master.key)")
         account_id = await ensure_account(meta, box, settings.data_dir)
+        # trust and bucket policies of an earlier version name users and roles by ARN: by unique id from now on
+        await principal_ids.migrate(meta.db, account_id)
         try:
             await ensure_root_login(meta, account_id, settings.data_dir)
         except RootPasswordError as exc:

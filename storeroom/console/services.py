@@ -38,10 +38,11 @@ from storeroom.crypto import load_master_key, load_secret_box
 from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Message, Request, Response
+from storeroom.iam import principal_ids
 from storeroom.iam.api import IamService
 from storeroom.iam.user_store import get_user_by_id
 from storeroom.identity import Principal
-from storeroom.policy import Evaluation
+from storeroom.policy import Evaluation, PolicySource
 from storeroom.s3.service import S3Service
 from storeroom.share import Shares
 from storeroom.signin import SignIn
@@ -235,16 +236,19 @@ async def explain(authorizer: Authorizer, principal: Principal, action: str, res
         bucket_policy = await authorizer.bucket_policy(resource[len("arn:aws:s3:::"):].split("/", 1)[0])
         if bucket_policy is not None:
             sources.append(bucket_policy)
-    statements = []
+    found: list[tuple[PolicySource, str]] = []
     for matched in evaluation.matched:
         for src in sources:
             if src.source_id != matched.source_id:
                 continue
             for st in src.policy.statements:
                 if st.start == matched.start:
-                    statements.append(DecidingStatement(src.arn or src.source_id, src.source_type,
-                                                        json.dumps(st.raw, indent=2)))
-    return Denial(action, resource, evaluation.decision, evaluation.reason, tuple(statements))
+                    found.append((src, json.dumps(st.raw, indent=2)))
+    # a bucket policy's users and roles are stored by unique id: shown by ARN, as GetBucketPolicy shows them
+    texts = await principal_ids.shown(authorizer.meta.db.read, authorizer.account_id, [t for _, t in found])
+    statements = tuple(DecidingStatement(src.arn or src.source_id, src.source_type, text)
+                       for (src, _), text in zip(found, texts, strict=True))
+    return Denial(action, resource, evaluation.decision, evaluation.reason, statements)
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -602,11 +602,12 @@ async def _role_details(call: IamCall) -> list[dict[str, Any]]:
 
     inline, attached = await _by_entity(call)
     profiles: dict[str, list[dict[str, Any]]] = {}
-    for profile in await role_store.list_profiles(call.db, "/", None, role_store.INSTANCE_PROFILES_QUOTA):
+    listed = await role_store.list_profiles(call.db, "/", None, role_store.INSTANCE_PROFILES_QUOTA)
+    for profile in await roles.shown_profiles(call, listed):
         for role in profile.roles:
             profiles.setdefault(role.role_id, []).append(roles.profile_shape(call, profile))
     details = []
-    for role in await role_store.all_roles(call.db):
+    for role in await roles.shown_roles(call, await role_store.all_roles(call.db)):
         detail = roles.role_shape(call, role, listing=False)
         detail.pop("Description", None)
         detail.pop("MaxSessionDuration", None)

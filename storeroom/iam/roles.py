@@ -10,7 +10,9 @@ account-wide lists) before they reveal whether the target exists.
 Trust policies are validated as IAM validates them (storeroom/policy/document.py, kind "trust"), and then against
 the account: a principal naming a user or role of this account that does not exist, or an OpenID Connect
 provider that is not registered, is refused ("Invalid principal in policy"), because IAM stores principals by
-their unique ids and cannot resolve one that does not exist.
+their unique ids and cannot resolve one that does not exist.  Storeroom stores them so too
+(storeroom/iam/principal_ids.py): a user or role deleted and made again is not trusted, and the document reads
+back with the id where the principal's ARN was once it is gone.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from storeroom.errors import AwsError
-from storeroom.iam import policy_store
+from storeroom.iam import policy_store, principal_ids
 from storeroom.iam import role_store as store
 from storeroom.iam.api import Handler, IamCall, new_id
 from storeroom.iam.pagination import keyset_page, list_page
@@ -84,6 +87,24 @@ def profile_shape(call: IamCall, profile: InstanceProfile) -> dict[str, Any]:
     return out
 
 
+async def shown_roles(call: IamCall, roles: Sequence[Role]) -> list[Role]:
+    """``roles`` with their trust policies as they read back: principals stored by id shown by their current
+    ARN, or by the bare id once deleted (storeroom/iam/principal_ids.py)."""
+    texts = await principal_ids.shown(call.db, call.account_id, [r.trust_policy for r in roles])
+    return [r if text is r.trust_policy else replace(r, trust_policy=text)
+            for r, text in zip(roles, texts, strict=True)]
+
+
+async def shown_profiles(call: IamCall, profiles: Sequence[InstanceProfile]) -> list[InstanceProfile]:
+    """``profiles`` with their roles' trust policies as they read back (:func:`shown_roles`)."""
+    roles = await shown_roles(call, [r for p in profiles for r in p.roles])
+    out = []
+    for profile in profiles:
+        mine, roles = roles[:len(profile.roles)], roles[len(profile.roles):]
+        out.append(replace(profile, roles=tuple(mine)) if profile.roles else profile)
+    return out
+
+
 def _tags_out(tags: Tags) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags]
 
@@ -121,8 +142,14 @@ async def _require_profile(call: IamCall, name: str) -> InstanceProfile:
 # -- trust policies ---------------------------------------------------------------------------------------------
 
 
+def _invalid_principal(kind: str, name: str) -> AwsError:
+    return AwsError("MalformedPolicyDocument", f"Invalid principal in policy: {json.dumps(kind)}:{json.dumps(name)}",
+                    400)
+
+
 async def validated_trust(call: IamCall, document: str) -> str:
-    """IAM's checks of a trust policy: the grammar, its size, and principals that exist."""
+    """IAM's checks of a trust policy: the grammar, its size, and principals that exist.  Returns the document
+    to store: this account's users and roles named by unique id (storeroom/iam/principal_ids.py)."""
     policy = parse_policy(document, "trust")
     if policy_store.policy_size(document) > TRUST_POLICY_SIZE:
         raise AwsError("LimitExceeded", f"Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_SIZE}", 409)
@@ -133,9 +160,11 @@ async def validated_trust(call: IamCall, document: str) -> str:
         for kind, names in element.items():
             for name in [names] if isinstance(names, str) else names:
                 if not await _principal_exists(call, kind, name):
-                    raise AwsError("MalformedPolicyDocument",
-                                   f"Invalid principal in policy: {json.dumps(kind)}:{json.dumps(name)}", 400)
-    return document
+                    raise _invalid_principal(kind, name)
+    try:
+        return await principal_ids.to_ids(call.db, call.account_id, document)
+    except principal_ids.UnknownPrincipal as exc:
+        raise _invalid_principal("AWS", exc.name) from None
 
 
 async def _principal_exists(call: IamCall, kind: str, name: str) -> bool:
@@ -150,12 +179,8 @@ async def _principal_exists(call: IamCall, kind: str, name: str) -> bool:
         if not name.startswith(prefix):
             return True
         resource = name[len(prefix):]
-        kind_name, _, rest = resource.partition("/")
-        short = rest.rpartition("/")[2]
-        if kind_name == "user":
-            return await policy_store.find_user(call.db, call.account_id, short) is not None
-        if kind_name == "role":
-            return await store.get_role(call.db, short) is not None
+        if principal_ids.names_own_entity(call.account_id, name):
+            return await principal_ids.unique_id(call.db, call.account_id, name) is not None
         return resource == "root"
     if kind == "Federated" and name.startswith(prefix + "oidc-provider/"):
         return await store.get_provider(call.db, name) is not None
@@ -177,14 +202,15 @@ async def CreateRole(call: IamCall) -> Result:
     await call.require(arn, context={**context, **(request_tag_keys(tags) if tags else {})})
     if tags:  # creating a tagged role also takes iam:TagRole, as in AWS
         await call.require(arn, "iam:TagRole", request_tag_keys(tags))
-    await validated_trust(call, role.trust_policy)
-    await call.write(lambda conn: store.create_role_job(conn, role))
+    stored = replace(role, trust_policy=await validated_trust(call, role.trust_policy))
+    await call.write(lambda conn: store.create_role_job(conn, stored))
     return {"Role": role_shape(call, role, listing=False) | {"RoleLastUsed": None}}
 
 
 @action
 async def GetRole(call: IamCall) -> Result:
-    return {"Role": role_shape(call, await require_role(call, call.params["RoleName"]), listing=False)}
+    role = await require_role(call, call.params["RoleName"])
+    return {"Role": role_shape(call, (await shown_roles(call, [role]))[0], listing=False)}
 
 
 @action
@@ -193,7 +219,7 @@ async def ListRoles(call: IamCall) -> Result:
     await call.require(call.arn("role", prefix, ""))
     roles, page = await keyset_page(call, lambda after, n: store.list_roles(call.db, prefix, after, n),
                                     lambda r: r.name)
-    return {"Roles": [role_shape(call, r, listing=True) for r in roles], **page}
+    return {"Roles": [role_shape(call, r, listing=True) for r in await shown_roles(call, roles)], **page}
 
 
 @action
@@ -210,7 +236,7 @@ async def UpdateRoleDescription(call: IamCall) -> Result:
     description = call.params["Description"]
     await call.write(lambda conn: store.update_role_job(conn, role.role_id, role.name, description, None))
     updated = await store.get_role_by_id(call.db, role.role_id)
-    return {"Role": role_shape(call, updated or role, listing=False)}
+    return {"Role": role_shape(call, (await shown_roles(call, [updated or role]))[0], listing=False)}
 
 
 @action
@@ -269,7 +295,8 @@ async def CreateInstanceProfile(call: IamCall) -> Result:
 
 @action
 async def GetInstanceProfile(call: IamCall) -> Result:
-    return {"InstanceProfile": profile_shape(call, await _require_profile(call, call.params["InstanceProfileName"]))}
+    profile = await _require_profile(call, call.params["InstanceProfileName"])
+    return {"InstanceProfile": profile_shape(call, (await shown_profiles(call, [profile]))[0])}
 
 
 @action
@@ -278,7 +305,7 @@ async def ListInstanceProfiles(call: IamCall) -> Result:
     await call.require(call.arn("instance-profile", prefix, ""))
     profiles, page = await keyset_page(call, lambda after, n: store.list_profiles(call.db, prefix, after, n),
                                        lambda i: i.name)
-    return {"InstanceProfiles": [profile_shape(call, i) for i in profiles], **page}
+    return {"InstanceProfiles": [profile_shape(call, i) for i in await shown_profiles(call, profiles)], **page}
 
 
 @action
@@ -309,7 +336,7 @@ async def ListInstanceProfilesForRole(call: IamCall) -> Result:
     role = await require_role(call, call.params["RoleName"])
     profiles, page = await keyset_page(call, lambda after, n: store.profiles_of_role(call.db, role.role_id, after, n),
                                        lambda i: i.name)
-    return {"InstanceProfiles": [profile_shape(call, i) for i in profiles], **page}
+    return {"InstanceProfiles": [profile_shape(call, i) for i in await shown_profiles(call, profiles)], **page}
 
 
 @action

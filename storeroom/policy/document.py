@@ -63,11 +63,14 @@ def _malformed(message: str) -> AwsError:
 class Principals:
     """A Principal/NotPrincipal element: ``"*"``, or ARNs/account ids per type."""
     any: bool = False
-    aws: frozenset[str] = frozenset()        # user/role ARNs, account root ARNs (account ids normalised)
+    # user/role ARNs or, in stored trust and bucket policies, this account's users' and roles' unique ids
+    # (storeroom/iam/principal_ids.py); account root ARNs (account ids normalised)
+    aws: frozenset[str] = frozenset()
     others: frozenset[str] = frozenset()     # "Service:s3.amazonaws.com", "CanonicalUser:…", "Federated:…"
 
     def names(self, principal_arn: str, principal_type: str, account_id: str, effect: str) -> bool:
-        """Does this Principal element name the caller?  An account (``"123456789012"``/``…:root``) names its
+        """Does this Principal element name the caller (``principal_arn``: its ARN, or its unique id when the
+        policy is a stored one: ``AuthRequest.caller_key``)?  An account (``"123456789012"``/``…:root``) names its
         root user; for a Deny it names every identity of the account (an Allow to the account only delegates to
         it, which the identity policies then decide).  A service principal (S3's log delivery) is asked about as
         ``"Service:<name>"``."""

@@ -3,14 +3,15 @@
 https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html:
 
 1. an explicit Deny in any applicable policy (identity, resource, permissions boundary, session) denies;
-2. a resource policy Allow naming the caller itself (its ARN, a role session's ARN, or ``*``) allows, whatever
+2. a resource policy Allow naming the caller itself (a user by its unique id, as stored policies name this
+   account's users and roles: storeroom/iam/principal_ids.py; a role session's ARN; or ``*``) allows, whatever
    the identity policies, boundary and session policies say (same-account rule); naming the account only
    delegates to the identity policies;
 3. a permissions boundary that does not allow the action denies (implicitly);
 4. session policies (AssumeRole's ``Policy`` / ``PolicyArns``) that do not allow the action deny (implicitly):
    "The resulting session's permissions are the intersection of the role's identity-based policy and the session
    policies" (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session);
-5. an identity policy Allow allows — and so does a resource policy Allow naming a role session's *role* ARN,
+5. an identity policy Allow allows — and so does a resource policy Allow naming a role session's *role* (its id),
    which counts as granted to the role, so boundary and session policies limit it ("If the resource-based
    policy specifies the ARN of the role … the session policy limits the permissions"; the same page) —
    otherwise the request is implicitly denied.
@@ -140,6 +141,22 @@ class AuthRequest:
     # condition keys, names lower-cased ("aws:username", "s3:prefix", "aws:principaltag/team") → values
     context: Mapping[str, Sequence[str]] = field(default_factory=dict)
     role_arn: str | None = None                  # a role session's role ARN (resource policies may name it)
+    # The caller's unique ids, set when judging a request against stored policies, which name this account's
+    # users and roles by id (storeroom/iam/principal_ids.py): an IAM user's AIDA… (then the user is matched by
+    # it, not by principal_arn) and a role session's role's AROA… (then matched instead of role_arn).  None: by
+    # ARN (the simulator's CallerArn and its ResourcePolicy, written with ARNs).
+    user_id: str | None = None
+    role_id: str | None = None
+
+    @property
+    def caller_key(self) -> str:
+        """What a Principal element names the caller itself by."""
+        return self.user_id or self.principal_arn
+
+    @property
+    def role_key(self) -> str | None:
+        """What a Principal element names a role session's role by."""
+        return self.role_id or self.role_arn
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,13 +241,14 @@ def _static_decision(plan: _Plan, resource: str) -> bool | None:
 def _names_caller(st: Statement, request: AuthRequest) -> bool:
     if st.principal is None:
         return False
+    role = request.role_key
     if st.not_principal:
-        # AWS's "everyone but Bob" Deny lists Bob's ARN and his account's: both are needed to spare Bob
-        return not (st.principal.exempts(request.principal_arn, request.account_id, st.effect)
-                    or (request.role_arn is not None
-                        and st.principal.exempts(request.role_arn, request.account_id, st.effect)))
-    return st.principal.names(request.principal_arn, request.principal_type, request.account_id, st.effect) or (
-        request.role_arn is not None and request.role_arn in st.principal.aws)
+        # AWS's "everyone but Bob" Deny lists Bob (his id, once stored) and his account: both are needed to spare
+        # Bob
+        return not (st.principal.exempts(request.caller_key, request.account_id, st.effect)
+                    or (role is not None and st.principal.exempts(role, request.account_id, st.effect)))
+    return st.principal.names(request.caller_key, request.principal_type, request.account_id, st.effect) or (
+        role is not None and role in st.principal.aws)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -331,7 +349,7 @@ def _grants_directly(st: Statement, request: AuthRequest) -> bool:
         return False
     if st.not_principal:
         return True
-    return (p.any or request.principal_arn in p.aws or request.principal_type == "Root"
+    return (p.any or request.caller_key in p.aws or request.principal_type == "Root"
             or request.principal_arn in p.others)
 
 

@@ -2,9 +2,11 @@
 
 The policy is the bucket's resource-based policy: every request on the bucket is judged with it as well as
 with the caller's identity policies (``S3Call.check``).  It is validated when stored (the IAM policy grammar,
-plus S3's own rules: S3 actions only, resources inside this bucket, a Principal in every statement) and
-answered back as stored.  Whether it is public, for GetBucketPolicyStatus and Block Public Access's
-BlockPublicPolicy: s3/access.py.
+plus S3's own rules: S3 actions only, resources inside this bucket, a Principal in every statement, principals
+that exist) and answered back as stored — except that users and roles of this account are stored by unique id,
+as AWS does, and read back by their current ARN, or by the bare id once deleted (storeroom/iam/principal_ids.py):
+a user or role deleted and made again under the same name is not granted what the policy granted the first.
+Whether it is public, for GetBucketPolicyStatus and Block Public Access's BlockPublicPolicy: s3/access.py.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
+from storeroom.iam import principal_ids
 from storeroom.policy import parse_policy
 from storeroom.s3 import access, xml
 from storeroom.s3.document import read_body
@@ -35,14 +38,18 @@ async def put_bucket_policy(call: S3Call) -> Response:
     bucket = await call.existing_bucket()
     body = await read_body(call, MAX_BODY_BYTES)  # its Content-MD5 or checksum, if given, must match
     text = _validated(body, call.bucket)
+    try:
+        stored = await principal_ids.to_ids(call.meta.db.read, call.s3.account_id, text)
+    except principal_ids.UnknownPrincipal:
+        raise AwsError("MalformedPolicy", "Invalid principal in policy", 400) from None
     await access.refuse_public_policy(call, bucket, json.loads(text))
-    if not await call.meta.put_bucket_policy(call.bucket, text):
+    if not await call.meta.put_bucket_policy(call.bucket, stored):
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
     return Response(204, [])
 
 
 async def get_bucket_policy(call: S3Call) -> Response:
-    text = await _stored(call)
+    text, = await principal_ids.shown(call.meta.db.read, call.s3.account_id, [await _stored(call)])
     return Response(200, [("content-type", "application/json")], text.encode())
 
 
@@ -175,8 +182,13 @@ _STS_PRINCIPAL = re.compile(r"arn:aws:sts::\d{12}:(assumed-role|federated-user)/
 
 
 def _valid_principal(value: str) -> bool:
-    return (value == "*" or bool(_ACCOUNT.fullmatch(value)) or bool(_IAM_PRINCIPAL.fullmatch(value))
-            or bool(_STS_PRINCIPAL.fullmatch(value)))
+    """The shapes S3 takes.  A wildcard within an ARN names nobody ("you can't use a wildcard to match part of a
+    principal name or ARN"); whether this account's users and roles exist is checked when the policy is stored
+    (storeroom/iam/principal_ids.py)."""
+    if value == "*" or _ACCOUNT.fullmatch(value):
+        return True
+    return ("*" not in value and "?" not in value
+            and bool(_IAM_PRINCIPAL.fullmatch(value) or _STS_PRINCIPAL.fullmatch(value)))
 
 
 def _in_bucket(resource: str, bucket: str) -> bool:

@@ -209,7 +209,8 @@ async def authorize_assume(call: StsCall, role: Role | None, arn: str, keys: Map
         raise refused(call, caller, "sts:AssumeRole", arn, False, context)
     trust = trust_source(call, role)
     for name in actions:
-        request = AuthRequest(name, arn, caller.type, caller.arn, caller.account_id, context, caller.issuer_arn)
+        request = AuthRequest(name, arn, caller.type, caller.arn, caller.account_id, context, caller.issuer_arn,
+                              caller.user_id, caller.role_id)
         verdict = trusts(request, trust)
         if verdict != "allow":
             raise refused(call, caller, name, arn, verdict == "deny", context)
