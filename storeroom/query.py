@@ -352,4 +352,6 @@ def render_error(service: str, err: AwsError, request_id: str) -> Response:
         f"<Code>{xml_text(err.code)}</Code>{message}</Error>"
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     ).encode()
-    return Response(err.status, [("content-type", "text/xml")], body, error_code=err.code)
+    response = Response(err.status, [("content-type", "text/xml")], body, error_code=err.code)
+    response.error_message = err.message  # the audit event's errorMessage: what the client was told
+    return response

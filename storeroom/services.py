@@ -67,4 +67,6 @@ def render_json_error(err: AwsError, request: Request) -> Response:
     if err.code in _JSON_EQUIVALENTS:
         err = AwsError(_JSON_EQUIVALENTS[err.code], err.message, err.status)
     body = json.dumps({"__type": err.code, "message": err.message}).encode()
-    return Response(err.status, [("content-type", "application/x-amz-json-1.1")], body, error_code=err.code)
+    response = Response(err.status, [("content-type", "application/x-amz-json-1.1")], body, error_code=err.code)
+    response.error_message = err.message  # the audit event's errorMessage: what the client was told
+    return response

@@ -237,7 +237,8 @@ class App:
             response = await handler(context)
         except AwsError as err:
             response = render(err, request)
-            response.error_message = err.message
+            if response.error_message is None:  # (the Query and JSON renderers set their own words)
+                response.error_message = err.message
         except ClientDisconnected:
             return
         except Exception:  # noqa: BLE001 - never a stack trace to the client; log it, answer InternalError

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import REGION, StoreroomServer, make_client, meta_url_for
 from tests.e2e.helpers import fake_clock, utcnow
+from tests.e2e.test_cloudtrail import lookup
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +82,14 @@ def test_a_fifteen_minute_session_expires(own: StoreroomServer, clock_file: Path
             with pytest.raises(ClientError) as exc:
                 client(own.endpoint, role, "iam").list_roles()
             assert error(exc)[:2] == (403, "ExpiredToken")
+            # the audit trail records what the client was told, not S3's words for the same failure
+            trail = make_client(own.endpoint, "cloudtrail")
+            refused = lookup(trail, "AccessKeyId", role["AccessKeyId"], until=lambda found: any(
+                json.loads(e["CloudTrailEvent"]).get("errorCode") == "ExpiredToken"
+                and e["EventName"] == "GetCallerIdentity" for e in found))
+            messages = {json.loads(e["CloudTrailEvent"]).get("errorMessage") for e in refused
+                        if e["EventName"] == "GetCallerIdentity"}
+            assert messages == {"The security token included in the request is expired"}
             # long-term keys are not affected, and a new session is good again
             fresh = user_sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/short-role",
                                          RoleSessionName="again", DurationSeconds=900)["Credentials"]
