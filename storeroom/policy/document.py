@@ -305,6 +305,14 @@ def _check_trust(statements: list[dict[str, Any]]) -> None:
         raise _malformed("Has prohibited field Resource.")
 
 
+def _legacy_date(text: str) -> bool:
+    """A date IAM's parser takes: ISO 8601, or epoch seconds within a Java long (moto's AWS-derived cases:
+    9223372036854775808 "failed legacy parsing")."""
+    if parse_date(text) is None:
+        return False
+    return not text.lstrip("-").isdigit() or -(2**63) <= int(text) < 2**63
+
+
 def _check_legacy(statements: list[dict[str, Any]]) -> str:
     """IAM's "legacy parsing" pass: case-sensitive Effect, parseable dates, ARN shapes.  Returns the first
     resource-format message, which IAM reports only after the Sid and Action/Resource presence checks; while
@@ -315,7 +323,7 @@ def _check_legacy(statements: list[dict[str, Any]]) -> str:
         for operator, keys in st.get("Condition", {}).items():
             if split_operator(operator)[1].startswith("Date"):
                 for values in keys.values():
-                    if any(parse_date(_as_text(v)) is None for v in _listed(values)):
+                    if any(not _legacy_date(_as_text(v)) for v in _listed(values)):
                         raise _malformed("The policy failed legacy parsing")
     first_error = ""
     for key in ("Resource", "NotResource"):

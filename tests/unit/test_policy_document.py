@@ -57,6 +57,7 @@ INVALID: list[tuple[str, str]] = [
     (_doc({**LIST, "Effect": "denY"}), LEGACY),
     (_doc({**LIST, "Condition": {"DateGreaterThan": {"a": "sdfdsf"}}}), LEGACY),
     (_doc({**LIST, "Condition": {"DateLessThanEquals": {"a": "234-13"}}}), LEGACY),
+    (_doc({**LIST, "Condition": {"DateLessThan": {"a": "9223372036854775808"}}}), LEGACY),  # past a Java long
     (_doc({**LIST, "Resource": "arn:aws:s3::example_bucket"}), LEGACY),
     (_doc({**LIST, "Resource": "arn:aws::::example_bucket"}), LEGACY),
     (_doc([{**LIST, "Sid": "sdf"}, {"Sid": "sdf", "Effect": "Allow"}]),
@@ -104,6 +105,8 @@ VALID: list[dict[str, Any]] = [
     {"Version": V, "Statement": {**LIST, "Condition": {"x": {}, "y": {}}}},
     {"Version": V, "Statement": {**LIST, "Condition": {"DateGreaterThan": {"a": []}}}},
     {"Version": V, "Statement": {**LIST, "Condition": {"DateGreaterThan": {"a": "01T"}}}},
+    {"Version": V, "Statement": {**LIST, "Condition": {"DateLessThan": {"a": "-292275054"}}}},
+    {"Version": V, "Statement": {**LIST, "Condition": {"DateLessThan": {"a": "9223372036854775807"}}}},
     {"Version": V, "Statement": {**LIST, "Condition": {"DateLessThan": {"a": "2016-12-13T21:20:37.59+00:00"}}}},
     {"Version": V, "Statement": {**LIST, "Condition": {"ForAnyValue:StringEqualsIfExists": {"a": "asf"}}}},
     {"Version": V, "Statement": {**LIST, "Condition": {"Bool": {"aws:SecureTransport": False}}}},
