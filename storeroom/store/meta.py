@@ -318,12 +318,14 @@ def listed_details(doc: str) -> tuple[str, str | None, str | None]:
     read from the compact JSON that :func:`object_doc` writes without decoding all of it: a listing page has a
     thousand documents, and only these three fields of each.  The fields are found by their exact spelling;
     a value written inside a string is escaped (``\\"``), so it cannot be mistaken for one."""
-    start = doc.find(_CLASS_FIELD)
+    headers = doc.find('"h":{')
+    checksum_at = doc.find(',"c":', headers)  # the headers end there (tags, after it, may use any key)
+    start = doc.find(_CLASS_FIELD, headers, checksum_at)
     storage_class = "STANDARD"
     if start >= 0 and doc[start - 1] in "{,":
         start += len(_CLASS_FIELD)
         storage_class = doc[start:doc.index('"', start)]
-    start = doc.find(_CHECKSUM_FIELD)
+    start = doc.find(_CHECKSUM_FIELD, checksum_at)
     if start < 0:
         return storage_class, None, None
     start += len(_CHECKSUM_FIELD)
