@@ -205,12 +205,14 @@ async def head_bucket(call: S3Call) -> Response:
 
 async def delete_bucket(call: S3Call) -> Response:
     assert call.bucket is not None
-    await call.existing_bucket()
+    bucket = await call.existing_bucket()
     outcome, aborted = await call.meta.delete_bucket(call.bucket)
     if outcome == "missing":
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
     if outcome == "not-empty":
-        raise AwsError("BucketNotEmpty", BucketName=call.bucket)
+        # a versioned bucket's answer names what is left (what `aws s3 rb --force` users see)
+        raise AwsError("BucketNotEmpty", None if bucket.versioning is None else "The bucket you tried to delete "
+                       "is not empty. You must delete all versions in the bucket.", BucketName=call.bucket)
     for upload_id, part_ids in aborted:  # uploads in progress went with the bucket, as on S3
         await call.blobs.abort_upload(upload_id, part_ids)
     return Response(204)

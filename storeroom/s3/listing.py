@@ -17,9 +17,9 @@ from urllib.parse import quote
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.numbers import INT32_MAX, parse_int
-from storeroom.s3 import xml
+from storeroom.s3 import restore, xml
 from storeroom.s3.owner import owner_xml
-from storeroom.store.meta import listed_details
+from storeroom.store.meta import listed_details, listed_restore
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -159,7 +159,7 @@ def _encode_all(encode: Encoder, values: list[str]) -> list[str]:
     return [encode(v) for v in values]
 
 
-def _contents_xml(page: Page, encode: Encoder, owner: str) -> str:
+def _contents_xml(page: Page, encode: Encoder, owner: str, restore_status: bool = False) -> str:
     keys = xml.escape_all(_encode_all(encode, [row[0] for row in page.contents]))
     iso8601 = xml.iso8601
     parts = []
@@ -167,9 +167,10 @@ def _contents_xml(page: Page, encode: Encoder, owner: str) -> str:
         storage_class, algorithm, checksum_type = listed_details(doc)
         checksum = (f"<ChecksumAlgorithm>{algorithm}</ChecksumAlgorithm><ChecksumType>{checksum_type}"
                     "</ChecksumType>") if algorithm else ""
+        restored = restore.restore_status_xml(storage_class, listed_restore(doc)) if restore_status else ""
         parts.append(f"<Contents><Key>{key}</Key><LastModified>{iso8601(mtime)}</LastModified>"
                      f"<ETag>&quot;{etag}&quot;</ETag>{checksum}<Size>{size}</Size>{owner}"
-                     f"<StorageClass>{storage_class}</StorageClass></Contents>")
+                     f"<StorageClass>{storage_class}</StorageClass>{restored}</Contents>")
     parts.extend(f"<CommonPrefixes><Prefix>{xml.escape(encode(p))}</Prefix></CommonPrefixes>"
                  for p in page.prefixes)
     return "".join(parts)
@@ -199,7 +200,7 @@ async def list_objects_v2(call: S3Call) -> Response:
         + xml.tag("ContinuationToken", token)
         + (xml.tag("NextContinuationToken", _encode_token(page.last)) if page.truncated and page.last else "")
         + (xml.tag("StartAfter", encode(start_after)) if "start-after" in args else "")
-        + _contents_xml(page, encode, owner)
+        + _contents_xml(page, encode, owner, restore.wants_restore_status(call))
     )
     return Response(200, [("content-type", "application/xml")], xml.document("ListBucketResult", inner))
 
@@ -214,7 +215,7 @@ async def list_objects_v1(call: S3Call) -> Response:
         + (xml.tag("Delimiter", q.encode(q.delimiter)) if q.delimiter else "")
         + xml.tag("EncodingType", q.encoding)
         + xml.tag("IsTruncated", page.truncated)
-        + _contents_xml(page, q.encode, owner_xml(call))
+        + _contents_xml(page, q.encode, owner_xml(call), restore.wants_restore_status(call))
     )
     return Response(200, [("content-type", "application/xml")], xml.document("ListBucketResult", inner))
 

@@ -51,6 +51,27 @@ def refuse_archived(record: ObjectRecord) -> None:
                        StorageClass=storage_class(record))
 
 
+def wants_restore_status(call: S3Call) -> bool:
+    """ListObjects(V2) and ListObjectVersions' ``x-amz-optional-object-attributes``: its one valid value,
+    ``RestoreStatus``, adds each restored object's RestoreStatus; another is "InvalidArgument: Invalid attribute
+    name specified" (as noobaa-core records S3's answer)."""
+    value = call.headers.get("x-amz-optional-object-attributes")
+    if value is None:
+        return False
+    if any(name.strip() != "RestoreStatus" for name in value.split(",")):
+        raise AwsError("InvalidArgument", "Invalid attribute name specified",
+                       ArgumentName="x-amz-optional-object-attributes", ArgumentValue=value)
+    return True
+
+
+def restore_status_xml(storage_class: str, restored_until: float | None) -> str:
+    """A listed object's ``<RestoreStatus>`` while a restored copy exists (absent otherwise, as on S3)."""
+    if storage_class not in ARCHIVE_CLASSES or restored_until is None or restored_until <= clock.now():
+        return ""
+    return ("<RestoreStatus><IsRestoreInProgress>false</IsRestoreInProgress><RestoreExpiryDate>"
+            f"{xml.iso8601(restored_until)}</RestoreExpiryDate></RestoreStatus>")
+
+
 def restore_header(record: ObjectRecord) -> list[tuple[str, str]]:
     """HEAD/GET's ``x-amz-restore`` while a restored copy exists."""
     until = record.restored_until

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
-from storeroom.s3 import xml
+from storeroom.s3 import restore, xml
 from storeroom.s3.document import only_child_text, read_document
 from storeroom.s3.listing import MAX_KEYS, encoder, successor
 from storeroom.s3.listing import _max_keys as max_keys  # noqa: PLC2701
@@ -84,7 +84,8 @@ async def list_object_versions(call: S3Call) -> Response:
                        ArgumentValue=version_marker)
     entries, last, truncated = await _page(call, prefix, delimiter, key_marker, version_marker or None, limit)
     owner = owner_xml(call)
-    body = "".join(_entry_xml(record, latest, encode, owner) if record is not None else
+    restore_status = restore.wants_restore_status(call)
+    body = "".join(_entry_xml(record, latest, encode, owner, restore_status) if record is not None else
                    f"<CommonPrefixes>{xml.tag('Prefix', encode(common))}</CommonPrefixes>"
                    for record, latest, common in entries)
     next_markers = ""
@@ -165,7 +166,7 @@ async def _marker_position(call: S3Call, key: str, version_id: str) -> int:
     return 0 if record is None else record.seq
 
 
-def _entry_xml(record: ObjectRecord, latest: bool, encode: object, owner: str) -> str:
+def _entry_xml(record: ObjectRecord, latest: bool, encode: object, owner: str, restore_status: bool) -> str:
     assert callable(encode)
     head = (f"<Key>{xml.escape(encode(record.key))}</Key><VersionId>{xml.escape(record.version_id)}</VersionId>"
             f"<IsLatest>{'true' if latest else 'false'}</IsLatest><LastModified>{xml.iso8601(record.mtime)}"
@@ -176,7 +177,8 @@ def _entry_xml(record: ObjectRecord, latest: bool, encode: object, owner: str) -
     checksum = (xml.tag("ChecksumAlgorithm", record.checksum["algorithm"])
                 + xml.tag("ChecksumType", record.checksum.get("type", "FULL_OBJECT"))) if record.checksum else ""
     return (f"<Version>{head}<ETag>&quot;{record.etag}&quot;</ETag>{checksum}<Size>{record.size}</Size>{owner}"
-            f"<StorageClass>{storage}</StorageClass></Version>")
+            f"<StorageClass>{storage}</StorageClass>"
+            f"{restore.restore_status_xml(storage, record.restored_until) if restore_status else ''}</Version>")
 
 
 __all__ = ["MAX_KEYS", "get_bucket_versioning", "list_object_versions", "put_bucket_versioning"]

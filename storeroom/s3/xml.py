@@ -69,15 +69,16 @@ def document(root: str, inner: str, *, namespace: bool = True) -> bytes:
 
 
 def iso8601(ts: float) -> str:
-    """``2009-10-12T17:50:30.000Z``, as S3 writes timestamps in XML.  A listing writes one per key, so it is
-    put together from tables (dates cached by day) instead of ``strftime``: a third of the cost."""
+    """``2009-10-12T17:50:30.000Z``, as S3 writes timestamps in XML: whole seconds, so that a listing's
+    LastModified is the second HEAD's Last-Modified names (``aws s3 sync --exact-timestamps`` compares them;
+    with milliseconds it downloaded every file again).  A listing writes one per key, so it is put together from
+    tables (dates cached by day) instead of ``strftime``: a third of the cost."""
     day, clock = divmod(int(ts), 86400)
-    return _iso_day(day) + _CLOCK[clock // 60] + _SECONDS[clock % 60] + _MILLIS[int(ts * 1000) % 1000]
+    return _iso_day(day) + _CLOCK[clock // 60] + _SECONDS[clock % 60]
 
 
 _CLOCK = [f"T{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
-_SECONDS = [f"{s:02d}." for s in range(60)]
-_MILLIS = [f"{ms:03d}Z" for ms in range(1000)]
+_SECONDS = [f"{s:02d}.000Z" for s in range(60)]
 
 
 @functools.lru_cache(maxsize=1024)

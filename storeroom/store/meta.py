@@ -338,6 +338,14 @@ def listed_details(doc: str) -> tuple[str, str | None, str | None]:
     return storage_class, algorithm, doc[typed:doc.index('"', typed)]
 
 
+def listed_restore(doc: str) -> float | None:
+    """The restored copy's expiry (``"x"``, the document's last member: :func:`object_doc`) of a listed object."""
+    start = doc.rfind(',"x":')
+    if start < 0 or not doc[start + 5:start + 6].isdigit():  # (a tag named x has a string value)
+        return None
+    return float(doc[start + 5:-1])
+
+
 def _load_doc(doc: str) -> dict[str, Any]:
     try:
         return orjson.loads(doc)  # type: ignore[no-any-return]

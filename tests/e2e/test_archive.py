@@ -120,3 +120,23 @@ def test_a_restored_copy_expires(own: StoreroomServer, clock_file: Path) -> None
                 "ResponseMetadata"]["HTTPStatusCode"] == 202
     finally:
         clock_file.write_text("0")
+
+
+def test_listings_name_a_restored_copy_when_asked(endpoint, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    """x-amz-optional-object-attributes: RestoreStatus adds each restored object's RestoreStatus to ListObjects(V2)
+    and ListObjectVersions (ceph/s3-tests test_list_objects_restore_status: present for a restored copy, absent
+    otherwise); another attribute name is InvalidArgument.  It was ignored."""
+    s3.put_object(Bucket=bucket, Key="a-cold", Body=b"x", StorageClass="GLACIER")
+    s3.put_object(Bucket=bucket, Key="b-restored", Body=b"x", StorageClass="GLACIER")
+    s3.put_object(Bucket=bucket, Key="c-warm", Body=b"x")
+    s3.restore_object(Bucket=bucket, Key="b-restored", RestoreRequest={"Days": 1})
+    for listed in (s3.list_objects_v2(Bucket=bucket, OptionalObjectAttributes=["RestoreStatus"])["Contents"],
+                   s3.list_objects(Bucket=bucket, OptionalObjectAttributes=["RestoreStatus"])["Contents"],
+                   s3.list_object_versions(Bucket=bucket, OptionalObjectAttributes=["RestoreStatus"])["Versions"]):
+        status = {o["Key"]: o.get("RestoreStatus") for o in listed}
+        assert status["a-cold"] is None and status["c-warm"] is None
+        assert status["b-restored"]["IsRestoreInProgress"] is False
+        assert status["b-restored"]["RestoreExpiryDate"] > dt.datetime.now(dt.UTC)
+    assert all("RestoreStatus" not in o for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
+    r = signed_request("GET", f"{endpoint}/{bucket}?list-type=2", {"x-amz-optional-object-attributes": "Bogus"})
+    assert assert_s3_error(r, 400, "InvalidArgument")["Message"] == "Invalid attribute name specified"

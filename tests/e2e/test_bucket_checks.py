@@ -137,3 +137,16 @@ def test_virtual_host_names_in_any_case(endpoint, s3, new_bucket) -> None:  # ty
     r = requests.get(f"{endpoint}/k", headers={"Host": f"{name.upper()}.LOCALHOST:{port}"}, timeout=10)
     assert r.status_code == 200, r.text
     assert r.content == b"vh"
+
+
+def test_a_versioned_buckets_refusal_names_its_versions(s3, new_bucket) -> None:  # type: ignore[no-untyped-def]
+    """What `aws s3 rb --force` users see on S3: "... You must delete all versions in the bucket." """
+    name = new_bucket()
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=name, Key="k", Body=b"x")
+    s3.delete_object(Bucket=name, Key="k")
+    with pytest.raises(ClientError) as exc:
+        s3.delete_bucket(Bucket=name)
+    assert client_error(exc) == (409, "BucketNotEmpty")
+    assert exc.value.response["Error"]["Message"] == ("The bucket you tried to delete is not empty. You must delete "
+                                                      "all versions in the bucket.")

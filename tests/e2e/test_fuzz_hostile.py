@@ -56,7 +56,11 @@ class Server:
         self.restore()
 
     def restore(self) -> None:
-        """The bucket policy, object and upload as the cases expect them (a case may have changed them)."""
+        """The bucket, its policy, object and upload as the cases expect them (a case may have changed them: the
+        public policy lets an unsigned DELETE of the object, then of the bucket, which its upload in progress
+        does not keep, as on S3)."""
+        if self.s3.list_buckets(Prefix=BUCKET_NAME)["Buckets"] == []:
+            self.s3.create_bucket(Bucket=BUCKET_NAME)
         self.s3.delete_public_access_block(Bucket=BUCKET_NAME)  # a new bucket blocks public policies
         self.s3.put_bucket_policy(Bucket=BUCKET_NAME, Policy=PUBLIC_POLICY)  # unsigned requests reach handlers
         self.s3.put_object(Bucket=BUCKET_NAME, Key=OBJECT_KEY, Body=b"0123456789" * 100)

@@ -322,3 +322,13 @@ def test_listings_name_each_objects_storage_class_and_checksum(s3, bucket):  # t
         assert {o["Key"]: (o["ChecksumAlgorithm"], o["ChecksumType"], o["StorageClass"]) for o in listed} == expected
     versions = s3.list_object_versions(Bucket=bucket)["Versions"]
     assert {v["Key"]: v["ChecksumType"] for v in versions} == {k: e[1] for k, e in expected.items()}
+
+
+def test_listed_times_are_heads_seconds(s3, bucket):  # type: ignore[no-untyped-def]
+    """S3 lists LastModified in whole seconds (``.000Z``), the second HEAD's Last-Modified names; with
+    milliseconds, ``aws s3 sync --exact-timestamps`` downloaded every file again (localstack#9637)."""
+    for n in range(5):
+        s3.put_object(Bucket=bucket, Key=f"t{n}", Body=b"x")
+    for listed in s3.list_objects_v2(Bucket=bucket)["Contents"]:
+        assert listed["LastModified"].microsecond == 0
+        assert listed["LastModified"] == s3.head_object(Bucket=bucket, Key=listed["Key"])["LastModified"]

@@ -7,8 +7,10 @@ of versions, the version actions in IAM policies, and S3's error for each invali
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -31,12 +33,29 @@ def enable(s3: Any, bucket: str, status: str = "Enabled") -> None:
 
 
 def versions(s3: Any, bucket: str, **kwargs: Any) -> list[tuple[str, str, bool, bool]]:
-    """(key, version id, is latest, is delete marker) of every version, in the order S3 lists them."""
+    """(key, version id, is latest, is delete marker) of every version, in the order S3 lists them: read from
+    the pages' XML (botocore parses versions and delete markers into two lists, and their LastModified, whole
+    seconds as on S3, cannot put them back in order)."""
+    bodies: list[bytes] = []
+
+    def keep(http_response: Any, **_: Any) -> None:
+        bodies.append(http_response.content)
+
+    s3.meta.events.register("after-call.s3.ListObjectVersions", keep)
+    try:
+        for _ in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, **kwargs):
+            pass
+    finally:
+        s3.meta.events.unregister("after-call.s3.ListObjectVersions", keep)
     found: list[tuple[str, str, bool, bool]] = []
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, **kwargs):
-        entries = [(v, False) for v in page.get("Versions", [])] + [(m, True) for m in page.get("DeleteMarkers", [])]
-        entries.sort(key=lambda e: (e[0]["Key"], -e[0]["LastModified"].timestamp()))
-        found += [(v["Key"], v["VersionId"], v["IsLatest"], marker) for v, marker in entries]
+    for body in bodies:
+        root = ET.fromstring(body)
+        decode = unquote if root.findtext("{*}EncodingType") == "url" else str
+        for entry in root:
+            kind = entry.tag.rpartition("}")[2]
+            if kind in ("Version", "DeleteMarker"):
+                found.append((decode(entry.findtext("{*}Key") or ""), entry.findtext("{*}VersionId") or "",
+                              entry.findtext("{*}IsLatest") == "true", kind == "DeleteMarker"))
     return found
 
 
