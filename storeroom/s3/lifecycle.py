@@ -66,7 +66,9 @@ XML_HEADERS = [("content-type", "application/xml")]
 @dataclass(frozen=True, slots=True)
 class Filter:
     """What a rule selects; ``form`` keeps how it was written, to write it back the same way: "legacy" (a
-    rule-level Prefix), "empty", "prefix", "tag", "gt", "lt" or "and"."""
+    rule-level Prefix), "empty", "prefix", "tag", "gt", "lt", "and", or "and-prefix" (an And that names its
+    Prefix, empty or not: S3 echoes an empty one, and Terraform waits until the configuration reads back as
+    sent)."""
 
     form: str = "empty"
     prefix: str = ""
@@ -116,9 +118,16 @@ def due(since: float, days: int) -> float:
     return math.ceil((since + days * DAY) / DAY) * DAY
 
 
+DEFAULT_MINIMUM_SIZE = "all_storage_classes_128K"
+MINIMUM_SIZES = frozenset({DEFAULT_MINIMUM_SIZE, "varies_by_storage_class"})
+
+
 @dataclass(slots=True)
 class Configuration:
     rules: list[Rule] = field(default_factory=list)
+    # x-amz-transition-default-minimum-object-size: which objects a transition skips by default.  Storeroom
+    # makes no transitions, so it changes nothing here; it is kept and answered as it was set, as S3 does.
+    minimum_size: str = DEFAULT_MINIMUM_SIZE
 
     def expiration(self, record: ObjectRecord) -> tuple[float, str] | None:
         """(expiry time, rule id) of the current version ``record``: the earliest of the rules that expire it
@@ -277,7 +286,8 @@ def _and(element: ET.Element) -> Filter:
     predicates = list(element)
     if len(predicates) < 2:
         raise AwsError("MalformedXML")
-    return Filter("and", *_predicates(predicates))
+    named = any(xml.local(e) == "Prefix" for e in predicates)
+    return Filter("and-prefix" if named else "and", *_predicates(predicates))
 
 
 def _predicates(elements: list[ET.Element]) -> tuple[str, tuple[tuple[str, str], ...], int | None, int | None]:
@@ -379,11 +389,11 @@ def _rule_xml(rule: Rule) -> str:
     elif f.form == "empty":
         selector = "<Filter></Filter>"
     else:
-        inner = (xml.tag("Prefix", f.prefix) if f.form in ("prefix", "and") and (f.prefix or f.form == "prefix")
+        inner = (xml.tag("Prefix", f.prefix) if f.form in ("prefix", "and-prefix") or (f.form == "and" and f.prefix)
                  else "")
         inner += "".join(f"<Tag>{xml.tag('Key', k)}{xml.tag('Value', v)}</Tag>" for k, v in f.tags)
         inner += xml.tag("ObjectSizeGreaterThan", f.greater_than) + xml.tag("ObjectSizeLessThan", f.less_than)
-        selector = f"<Filter>{f'<And>{inner}</And>' if f.form == 'and' else inner}</Filter>"
+        selector = f"<Filter>{f'<And>{inner}</And>' if f.form.startswith('and') else inner}</Filter>"
     actions = ""
     if rule.days is not None or rule.date is not None or rule.expired_object_delete_marker is not None:
         actions += "<Expiration>" + xml.tag("Days", rule.days) + (
@@ -400,10 +410,14 @@ def _rule_xml(rule: Rule) -> str:
 
 
 def dumps(config: Configuration) -> str:
-    return json.dumps([[r.id, r.enabled, [r.filter.form, r.filter.prefix, [list(t) for t in r.filter.tags],
-                                          r.filter.greater_than, r.filter.less_than], r.days, r.date,
-                        r.expired_object_delete_marker, r.noncurrent_days, r.newer_noncurrent, r.abort_days]
-                       for r in config.rules], separators=(",", ":"))
+    """The stored form: the rules' list, or {"rules": …, "size": …} when the minimum size is not the default."""
+    rules = [[r.id, r.enabled, [r.filter.form, r.filter.prefix, [list(t) for t in r.filter.tags],
+                                r.filter.greater_than, r.filter.less_than], r.days, r.date,
+              r.expired_object_delete_marker, r.noncurrent_days, r.newer_noncurrent, r.abort_days]
+             for r in config.rules]
+    stored: object = rules if config.minimum_size == DEFAULT_MINIMUM_SIZE else {"rules": rules,
+                                                                               "size": config.minimum_size}
+    return json.dumps(stored, separators=(",", ":"))
 
 
 _LOADED: dict[str, Configuration] = {}
@@ -413,13 +427,17 @@ def loads(text: str) -> Configuration:
     """The stored configuration (parsed once per process for each distinct text: headers ask on every GET)."""
     found = _LOADED.get(text)
     if found is None:
+        stored = json.loads(text)
+        minimum_size = DEFAULT_MINIMUM_SIZE
+        if isinstance(stored, dict):
+            stored, minimum_size = stored["rules"], stored["size"]
         rules = []
-        for rid, enabled, (form, prefix, tags, gt, lt), days, date, marker, nc_days, newer, abort in json.loads(text):
+        for rid, enabled, (form, prefix, tags, gt, lt), days, date, marker, nc_days, newer, abort in stored:
             rules.append(Rule(rid, enabled, Filter(form, prefix, tuple((k, v) for k, v in tags), gt, lt), days, date,
                               marker, nc_days, newer, abort))
         if len(_LOADED) > 1024:
             _LOADED.clear()
-        found = _LOADED[text] = Configuration(rules)
+        found = _LOADED[text] = Configuration(rules, minimum_size)
     return found
 
 
@@ -428,10 +446,14 @@ def loads(text: str) -> Configuration:
 async def put_bucket_lifecycle(call: S3Call) -> Response:
     assert call.bucket is not None
     await call.existing_bucket()
+    minimum_size = call.headers.get("x-amz-transition-default-minimum-object-size", DEFAULT_MINIMUM_SIZE)
+    if minimum_size not in MINIMUM_SIZES:
+        raise AwsError("InvalidRequest", "Invalid TransitionDefaultMinimumObjectSize found: " + minimum_size)
     config = parse(await read_document(call, "LifecycleConfiguration", 1024 * 1024, required=True))
+    config.minimum_size = minimum_size
     if not await call.meta.put_bucket_config(call.bucket, "lifecycle", dumps(config)):
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
-    return Response(200, [("x-amz-transition-default-minimum-object-size", "all_storage_classes_128K")])
+    return Response(200, [("x-amz-transition-default-minimum-object-size", minimum_size)])
 
 
 async def get_bucket_lifecycle(call: S3Call) -> Response:
@@ -441,8 +463,9 @@ async def get_bucket_lifecycle(call: S3Call) -> Response:
     if stored is None:
         raise AwsError("NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist", 404,
                        BucketName=call.bucket)
-    return Response(200, [*XML_HEADERS, ("x-amz-transition-default-minimum-object-size", "all_storage_classes_128K")],
-                    render(loads(stored)))
+    config = loads(stored)
+    return Response(200, [*XML_HEADERS, ("x-amz-transition-default-minimum-object-size", config.minimum_size)],
+                    render(config))
 
 
 async def delete_bucket_lifecycle(call: S3Call) -> Response:

@@ -50,7 +50,10 @@ async def put_bucket_versioning(call: S3Call) -> Response:
     mfa = only_child_text(root, "MfaDelete")
     if status is not None and status not in ("Enabled", "Suspended"):
         raise AwsError("MalformedXML")
-    if mfa is not None and mfa not in ("Enabled", "Disabled"):
+    if mfa is not None and (mfa not in ("Enabled", "Disabled") or "x-amz-mfa" not in call.headers):
+        # S3 takes MfaDelete, either value, only with the x-amz-mfa header: else MalformedXML
+        # (hashicorp/terraform-provider-aws#48161: "MfaDelete=Disabled ... without the required MFA header,
+        # causing a MalformedXML rejection")
         raise AwsError("MalformedXML")
     if mfa == "Enabled":
         raise AwsError("NotImplemented", "MFA Delete is not implemented by Storeroom.", Header="x-amz-mfa")

@@ -359,3 +359,23 @@ def test_kill9_during_a_run_loses_nothing_and_expires_only_what_rules_select(
         assert names == selected  # every expiration is in the trail (at least once), nothing else
     finally:
         srv.stop()
+
+
+def test_an_and_filter_names_its_empty_prefix_and_the_minimum_size_is_kept(s3, bucket):  # type: ignore[no-untyped-def]
+    """Terraform's provider sends <Prefix></Prefix> in a tags-only And and waits until the configuration reads
+    back exactly as sent (3 minutes, then fails); S3 echoes it.  It also compares
+    x-amz-transition-default-minimum-object-size, which was always answered all_storage_classes_128K."""
+    rules = [{"ID": "and-tags", "Status": "Enabled", "Expiration": {"Days": 10},
+              "Filter": {"And": {"Prefix": "", "Tags": [{"Key": "x", "Value": "1"}, {"Key": "y", "Value": "2"}]}}},
+             {"ID": "and-no-prefix", "Status": "Enabled", "Expiration": {"Days": 10},
+              "Filter": {"And": {"ObjectSizeGreaterThan": 10, "Tags": [{"Key": "x", "Value": "1"}]}}}]
+    answer = s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules},
+                                                   TransitionDefaultMinimumObjectSize="varies_by_storage_class")
+    assert answer["TransitionDefaultMinimumObjectSize"] == "varies_by_storage_class"
+    got = s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+    assert got["TransitionDefaultMinimumObjectSize"] == "varies_by_storage_class"
+    assert got["Rules"][0]["Filter"]["And"]["Prefix"] == ""
+    assert "Prefix" not in got["Rules"][1]["Filter"]["And"]
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules[1:]})
+    assert s3.get_bucket_lifecycle_configuration(Bucket=bucket)["TransitionDefaultMinimumObjectSize"] == (
+        "all_storage_classes_128K")

@@ -75,8 +75,15 @@ def test_enabling_and_suspending_versioning(s3: Any, bucket: str) -> None:
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     enable(s3, bucket, "Suspended")
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled", "MFADelete": "Disabled"})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled", "MFADelete": "Disabled"},
+                             MFA="arn:aws:iam::123456789012:mfa/root-account-mfa-device 123456")
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    # either MfaDelete value needs x-amz-mfa (hashicorp/terraform-provider-aws#48161: MalformedXML without it)
+    enable(s3, bucket, "Suspended")
+    assert fails(lambda: s3.put_bucket_versioning(
+        Bucket=bucket, VersioningConfiguration={"Status": "Enabled", "MFADelete": "Disabled"}))[:2] == (
+        400, "MalformedXML")
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
 
 
 def test_invalid_versioning_configurations(s3: Any, bucket: str) -> None:
@@ -84,8 +91,8 @@ def test_invalid_versioning_configurations(s3: Any, bucket: str) -> None:
     assert fails(lambda: s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={}))[:2] == (
         400, "IllegalVersioningConfigurationException")
     assert fails(lambda: s3.put_bucket_versioning(
-        Bucket=bucket, VersioningConfiguration={"Status": "Enabled", "MFADelete": "Enabled"}))[:2] == (
-        501, "NotImplemented")
+        Bucket=bucket, VersioningConfiguration={"Status": "Enabled", "MFADelete": "Enabled"},
+        MFA="arn:aws:iam::123456789012:mfa/root-account-mfa-device 123456"))[:2] == (501, "NotImplemented")
     assert fails(lambda: enable(s3, unique_name("missing")))[:2] == (404, "NoSuchBucket")
     assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)  # nothing was changed
 
