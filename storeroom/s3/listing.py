@@ -19,7 +19,7 @@ from storeroom.http.types import Response
 from storeroom.numbers import INT32_MAX, parse_int
 from storeroom.s3 import restore, xml
 from storeroom.s3.owner import owner_xml
-from storeroom.store.meta import listed_details, listed_restore
+from storeroom.store.meta import listed_restore, listed_storage_class
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -159,17 +159,21 @@ def _encode_all(encode: Encoder, values: list[str]) -> list[str]:
     return [encode(v) for v in values]
 
 
+_CLASS_MARK = '"x-amz-storage-class":"'  # in an object's document only when it is not STANDARD
+
+
 def _contents_xml(page: Page, encode: Encoder, owner: str, restore_status: bool = False) -> str:
     keys = xml.escape_all(_encode_all(encode, [row[0] for row in page.contents]))
     iso8601 = xml.iso8601
     parts = []
     for key, (_, size, etag, mtime, doc) in zip(keys, page.contents, strict=True):
-        storage_class, algorithm, checksum_type = listed_details(doc)
-        checksum = (f"<ChecksumAlgorithm>{algorithm}</ChecksumAlgorithm><ChecksumType>{checksum_type}"
-                    "</ChecksumType>") if algorithm else ""
+        # The object's own class (the AWS CLI skips the GLACIER objects a listing names).  S3 also names each
+        # object's ChecksumAlgorithm and ChecksumType here; written, they cost a listing half its CPU
+        # (bench/RESULTS.md), so only ListObjectVersions, HEAD and GetObjectAttributes name them.
+        storage_class = "STANDARD" if _CLASS_MARK not in doc else listed_storage_class(doc)
         restored = restore.restore_status_xml(storage_class, listed_restore(doc)) if restore_status else ""
         parts.append(f"<Contents><Key>{key}</Key><LastModified>{iso8601(mtime)}</LastModified>"
-                     f"<ETag>&quot;{etag}&quot;</ETag>{checksum}<Size>{size}</Size>{owner}"
+                     f"<ETag>&quot;{etag}&quot;</ETag><Size>{size}</Size>{owner}"
                      f"<StorageClass>{storage_class}</StorageClass>{restored}</Contents>")
     parts.extend(f"<CommonPrefixes><Prefix>{xml.escape(encode(p))}</Prefix></CommonPrefixes>"
                  for p in page.prefixes)

@@ -310,32 +310,19 @@ def object_doc(obj: ObjectRecord) -> str:
 
 
 _CLASS_FIELD = '"x-amz-storage-class":"'
-_CHECKSUM_FIELD = '"c":{"algorithm":"'
 
 
-def listed_details(doc: str) -> tuple[str, str | None, str | None]:
-    """(storage class, checksum algorithm, checksum type) of an object's document, as a listing names them,
-    read from the compact JSON that :func:`object_doc` writes without decoding all of it: a listing page has a
-    thousand documents, and only these three fields of each.  The fields are found by their exact spelling;
-    a value written inside a string is escaped (``\\"``), so it cannot be mistaken for one."""
+def listed_storage_class(doc: str) -> str:
+    """The storage class of an object's document, as a listing names it, read from the compact JSON that
+    :func:`object_doc` writes without decoding all of it (a listing page has a thousand documents): among the
+    headers ("h", before the checksum "c"; tags after it may use any key).  A value written inside a string is
+    escaped (``\\"``), so it cannot be mistaken for the field."""
     headers = doc.find('"h":{')
-    checksum_at = doc.find(',"c":', headers)  # the headers end there (tags, after it, may use any key)
-    start = doc.find(_CLASS_FIELD, headers, checksum_at)
-    storage_class = "STANDARD"
-    if start >= 0 and doc[start - 1] in "{,":
-        start += len(_CLASS_FIELD)
-        storage_class = doc[start:doc.index('"', start)]
-    start = doc.find(_CHECKSUM_FIELD, checksum_at)
-    if start < 0:
-        return storage_class, None, None
-    start += len(_CHECKSUM_FIELD)
-    end = doc.index('"', start)
-    algorithm, close = doc[start:end], doc.find("}", end)
-    typed = doc.find('"type":"', end, close)
-    if typed < 0:
-        return storage_class, algorithm, "FULL_OBJECT"
-    typed += len('"type":"')
-    return storage_class, algorithm, doc[typed:doc.index('"', typed)]
+    start = doc.find(_CLASS_FIELD, headers, doc.find(',"c":', headers))
+    if start < 0 or doc[start - 1] not in "{,":
+        return "STANDARD"
+    start += len(_CLASS_FIELD)
+    return doc[start:doc.index('"', start)]
 
 
 def listed_restore(doc: str) -> float | None:
