@@ -33,7 +33,6 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 async def put_bucket_policy(call: S3Call) -> Response:
-
     assert call.bucket is not None
     bucket = await call.existing_bucket()
     body = await read_body(call, MAX_BODY_BYTES)  # its Content-MD5 or checksum, if given, must match

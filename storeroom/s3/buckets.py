@@ -149,7 +149,6 @@ async def create_bucket(call: S3Call) -> Response:
 
 async def _configuration(call: S3Call) -> ET.Element | None:
     """The ``CreateBucketConfiguration`` document, None without a body."""
-
     body = await read_body(call, 64 * 1024)  # its Content-MD5 or checksum, if given, must match
     if not body.strip():
         return None
