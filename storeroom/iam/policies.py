@@ -21,7 +21,7 @@ from storeroom.iam import policy_store as store
 from storeroom.iam.api import Handler, IamCall, new_id
 from storeroom.iam.pagination import list_page
 from storeroom.iam.policy_store import Entity, ManagedInfo
-from storeroom.iam.user_store import RESERVED_TAG_MESSAGE, reserved_tag
+from storeroom.iam.user_store import check_unique_keys
 from storeroom.policy import (
     AuthRequest,
     Evaluation,
@@ -150,11 +150,8 @@ def _tags(tags: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
 def _check_tags(tags: list[dict[str, str]]) -> tuple[tuple[str, str], ...]:
     if len(tags) > 50:
         raise store.limit_exceeded("Cannot exceed quota for TagsPerPolicy: 50")
-    if len({t["Key"].lower() for t in tags}) < len(tags):
-        raise invalid_input("Duplicate tag keys found. Please note that Tag keys are case insensitive.")
     pairs = tuple((t["Key"], t["Value"]) for t in tags)
-    if reserved_tag(pairs):
-        raise invalid_input(RESERVED_TAG_MESSAGE)
+    check_unique_keys(pairs)  # IAM's tag rules, as for users and roles
     return pairs
 
 

@@ -180,7 +180,7 @@ async def _principal_exists(call: IamCall, kind: str, name: str) -> bool:
             return True
         resource = name[len(prefix):]
         if principal_ids.names_own_entity(call.account_id, name):
-            return await principal_ids.unique_id(call.db, call.account_id, name) is not None
+            return True  # looked up once, by principal_ids.to_ids, which refuses one that does not exist
         return resource == "root"
     if kind == "Federated" and name.startswith(prefix + "oidc-provider/"):
         return await store.get_provider(call.db, name) is not None

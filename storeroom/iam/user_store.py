@@ -181,7 +181,7 @@ def reserved_tag(tags: Iterable[tuple[str, str]]) -> bool:
     return any(k[:4].lower() == "aws:" or v[:4].lower() == "aws:" for k, v in tags)
 
 
-def check_unique_keys(tags: Tags) -> None:
+def check_unique_keys(tags: Sequence[tuple[str, str]]) -> None:
     """IAM user tag keys are case-insensitive: one request may not name a key twice; none may be AWS's."""
     if len({k.lower() for k, _ in tags}) != len(tags):
         raise AwsError("InvalidInput", "Duplicate tag keys found. Please note that Tag keys are case insensitive.",

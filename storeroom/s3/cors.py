@@ -47,7 +47,7 @@ from xml.etree.ElementTree import Element
 from storeroom.errors import AwsError
 from storeroom.http.types import Request, Response
 from storeroom.s3 import xml
-from storeroom.s3.integrity import require_integrity
+from storeroom.s3.document import read_body
 from storeroom.store import generation
 from storeroom.store.generation import GenerationCache
 from storeroom.store.sql import Conn
@@ -249,13 +249,9 @@ class CorsRules:
 # -- the API -----------------------------------------------------------------------------------------------------
 
 async def put_bucket_cors(call: S3Call) -> Response:
-    from storeroom.http.body import Payload
-
     assert call.bucket is not None
     await call.existing_bucket()
-    payload = Payload(call.request, call.ctx.signed, call.ctx.signing_key)
-    body = await payload.read_all(MAX_BODY)
-    require_integrity(call.headers, payload.trailers, body)
+    body = await read_body(call, MAX_BODY, required=True)
     await call.s3.cors.store(call.bucket, parse_configuration(body))
     return Response(200)
 

@@ -9,17 +9,13 @@ botocore's model; the SDKs always send one): whichever is given must match the b
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
-from storeroom.checksums import ALGORITHMS, Checksum, header_name
 from storeroom.errors import AwsError
 from storeroom.http.body import Payload
 from storeroom.s3 import xml
-from storeroom.s3.integrity import require_integrity
-from storeroom.s3.upload import content_md5
+from storeroom.s3.integrity import check_integrity
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -32,21 +28,7 @@ async def read_body(call: S3Call, limit: int = MAX_DOCUMENT, *, required: bool =
     of them must be given (the operations whose S3 documentation says "Content-MD5 ... is required")."""
     payload = Payload(call.request, call.ctx.signed, call.ctx.signing_key)
     body = await payload.read_all(limit)
-    if required:
-        require_integrity(call.headers, payload.trailers, body)
-        return body
-    expected_md5 = content_md5(call.headers)
-    if expected_md5 is not None and hashlib.md5(body).digest() != expected_md5:
-        raise AwsError("BadDigest", ExpectedDigest=call.headers["content-md5"],
-                       CalculatedDigest=base64.b64encode(hashlib.md5(body).digest()).decode())
-    for algorithm in ALGORITHMS:
-        name = header_name(algorithm)
-        sent = call.headers.get(name) or payload.trailers.get(name)
-        if sent is not None:
-            checksum = Checksum(algorithm)
-            checksum.update(body)
-            if checksum.b64digest() != sent.strip():
-                raise AwsError("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
+    check_integrity(call.headers, payload.trailers, body, required=required)
     return body
 
 

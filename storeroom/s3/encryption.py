@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.s3 import xml
-from storeroom.s3.integrity import require_integrity
+from storeroom.s3.document import read_body
 from storeroom.store.encrypted_blobs import EncryptedBlobs
 
 if TYPE_CHECKING:
@@ -109,13 +109,9 @@ async def stored_in_clear_but_should_not_be(call: S3Call, record: ObjectRecord) 
 # -- the bucket's default encryption -----------------------------------------------------------------------
 
 async def put_bucket_encryption(call: S3Call) -> Response:
-    from storeroom.http.body import Payload
-
     assert call.bucket is not None
     await call.existing_bucket()
-    payload = Payload(call.request, call.ctx.signed, call.ctx.signing_key)
-    body = await payload.read_all(MAX_BODY)
-    require_integrity(call.headers, payload.trailers, body)
+    body = await read_body(call, MAX_BODY, required=True)
     config = parse_configuration(body)
     await store(call, json.dumps(config))
     return Response(200)

@@ -13,20 +13,22 @@ import base64
 import hashlib
 from collections.abc import Mapping
 
-from storeroom.checksums import ALGORITHMS, Checksum
+from storeroom.checksums import ALGORITHMS, Checksum, header_name
 from storeroom.errors import AwsError
 from storeroom.s3.upload import content_md5
 
 
-def require_integrity(headers: Mapping[str, str], trailers: Mapping[str, str], body: bytes) -> None:
-    """InvalidRequest without an integrity value; BadDigest (or InvalidDigest) when the body does not match."""
+def check_integrity(headers: Mapping[str, str], trailers: Mapping[str, str], body: bytes, *,
+                    required: bool) -> None:
+    """BadDigest (or InvalidDigest) when the body does not match a Content-MD5 or ``x-amz-checksum-*`` given;
+    ``required``: InvalidRequest when neither is given."""
     expected_md5 = content_md5(dict(headers))
     checked = expected_md5 is not None
     if expected_md5 is not None and hashlib.md5(body).digest() != expected_md5:
         raise AwsError("BadDigest", ExpectedDigest=headers["content-md5"],
                        CalculatedDigest=base64.b64encode(hashlib.md5(body).digest()).decode())
     for algorithm in ALGORITHMS:
-        name = f"x-amz-checksum-{algorithm.lower()}"
+        name = header_name(algorithm)
         sent = headers.get(name) or trailers.get(name)
         if sent is None:
             continue
@@ -35,5 +37,5 @@ def require_integrity(headers: Mapping[str, str], trailers: Mapping[str, str], b
         checksum.update(body)
         if checksum.b64digest() != sent.strip():
             raise AwsError("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
-    if not checked:
+    if required and not checked:
         raise AwsError("InvalidRequest", "Missing required header for this request: Content-MD5 OR x-amz-checksum-*")

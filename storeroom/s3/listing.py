@@ -159,9 +159,6 @@ def _encode_all(encode: Encoder, values: list[str]) -> list[str]:
     return [encode(v) for v in values]
 
 
-_CLASS_MARK = '"x-amz-storage-class":"'  # in an object's document only when it is not STANDARD
-
-
 def _contents_xml(page: Page, encode: Encoder, owner: str, restore_status: bool = False) -> str:
     keys = xml.escape_all(_encode_all(encode, [row[0] for row in page.contents]))
     iso8601 = xml.iso8601
@@ -170,7 +167,7 @@ def _contents_xml(page: Page, encode: Encoder, owner: str, restore_status: bool 
         # The object's own class (the AWS CLI skips the GLACIER objects a listing names).  S3 also names each
         # object's ChecksumAlgorithm and ChecksumType here; written, they cost a listing half its CPU
         # (bench/RESULTS.md), so only ListObjectVersions, HEAD and GetObjectAttributes name them.
-        storage_class = "STANDARD" if _CLASS_MARK not in doc else listed_storage_class(doc)
+        storage_class = listed_storage_class(doc)
         restored = restore.restore_status_xml(storage_class, listed_restore(doc)) if restore_status else ""
         parts.append(f"<Contents><Key>{key}</Key><LastModified>{iso8601(mtime)}</LastModified>"
                      f"<ETag>&quot;{etag}&quot;</ETag><Size>{size}</Size>{owner}"

@@ -18,6 +18,7 @@ from storeroom.s3.lifecycle import abort_headers
 from storeroom.s3.listing import encoder, successor
 from storeroom.s3.objects import checksum_headers, copy_source, object_headers
 from storeroom.s3.owner import owner_xml
+from storeroom.s3.restore import storage_class
 from storeroom.s3.tagging import header_tags
 from storeroom.s3.upload import DEFAULT_CHECKSUM, copy_range, receive_body, requested_checksum
 from storeroom.store.meta import Part, Upload
@@ -219,7 +220,8 @@ async def list_parts(call: S3Call) -> Response:
         + xml.tag("PartNumberMarker", marker)
         + xml.tag("NextPartNumberMarker", parts[-1].part_number if parts else marker)
         + xml.tag("MaxParts", max_parts) + xml.tag("IsTruncated", truncated)
-        + entries + owner.replace("Owner>", "Initiator>") + owner + xml.tag("StorageClass", _storage_class(upload))
+        + entries + owner.replace("Owner>", "Initiator>") + owner
+        + xml.tag("StorageClass", storage_class(upload.headers))
         + xml.tag("ChecksumAlgorithm", upload.checksum_algorithm) + xml.tag("ChecksumType", upload.checksum_type)
     )
     bucket = await call.existing_bucket()
@@ -242,7 +244,7 @@ async def list_multipart_uploads(call: S3Call) -> Response:
     owner = owner_xml(call)
     entries = "".join(
         "<Upload>" + xml.tag("Key", encode(u.key)) + xml.tag("UploadId", u.upload_id)
-        + owner.replace("Owner>", "Initiator>") + owner + xml.tag("StorageClass", _storage_class(u))
+        + owner.replace("Owner>", "Initiator>") + owner + xml.tag("StorageClass", storage_class(u.headers))
         + xml.tag("Initiated", xml.iso8601(u.initiated))
         + xml.tag("ChecksumAlgorithm", u.checksum_algorithm) + xml.tag("ChecksumType", u.checksum_type)
         + "</Upload>"
@@ -259,11 +261,6 @@ async def list_multipart_uploads(call: S3Call) -> Response:
         + xml.tag("EncodingType", encoding)
     )
     return Response(200, list(XML_HEADERS), xml.document("ListMultipartUploadsResult", inner))
-
-
-def _storage_class(upload: Upload) -> str:
-    """The class the completed object will have (the x-amz-storage-class it was created with)."""
-    return upload.headers.get("x-amz-storage-class", "STANDARD")
 
 
 _UPLOADS_BATCH = 1000

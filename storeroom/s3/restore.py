@@ -13,8 +13,8 @@ archived again.  GLACIER_IR and the other classes are readable at once, as on S3
 
 from __future__ import annotations
 
-import math
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from storeroom import clock
@@ -23,6 +23,7 @@ from storeroom.http.types import Response
 from storeroom.numbers import parse_int
 from storeroom.s3 import xml
 from storeroom.s3.document import only_child_text, read_document
+from storeroom.s3.lifecycle import due
 from storeroom.store.meta import ObjectRecord
 
 if TYPE_CHECKING:
@@ -30,25 +31,31 @@ if TYPE_CHECKING:
 
 ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 TIERS = frozenset({"Standard", "Bulk", "Expedited"})
-DAY = 86_400
 
 
-def storage_class(record: ObjectRecord) -> str:
-    return record.headers.get("x-amz-storage-class", "STANDARD")
+def storage_class(headers: Mapping[str, str]) -> str:
+    """An object's (or a multipart upload's) class, from its stored headers: S3 omits STANDARD."""
+    return headers.get("x-amz-storage-class", "STANDARD")
+
+
+def restored_copy(storage_class: str, restored_until: float | None, now: float | None = None) -> bool:
+    """Whether an archived object has a restored copy now (its expiry ahead)."""
+    return (storage_class in ARCHIVE_CLASSES and restored_until is not None
+            and restored_until > (clock.now() if now is None else now))
 
 
 def archived(record: ObjectRecord, now: float | None = None) -> bool:
     """Whether the object's bytes are out of reach: an archive class without a restored copy."""
-    if record.marker or storage_class(record) not in ARCHIVE_CLASSES:
-        return False
-    return record.restored_until is None or record.restored_until <= (clock.now() if now is None else now)
+    found = storage_class(record.headers)
+    return (not record.marker and found in ARCHIVE_CLASSES
+            and not restored_copy(found, record.restored_until, now))
 
 
 def refuse_archived(record: ObjectRecord) -> None:
     """GET or copy of an archived object: 403 InvalidObjectState, as S3 answers it."""
     if archived(record):
         raise AwsError("InvalidObjectState", "The operation is not valid for the object's storage class", 403,
-                       StorageClass=storage_class(record))
+                       StorageClass=storage_class(record.headers))
 
 
 def wants_restore_status(call: S3Call) -> bool:
@@ -66,7 +73,7 @@ def wants_restore_status(call: S3Call) -> bool:
 
 def restore_status_xml(storage_class: str, restored_until: float | None) -> str:
     """A listed object's ``<RestoreStatus>`` while a restored copy exists (absent otherwise, as on S3)."""
-    if storage_class not in ARCHIVE_CLASSES or restored_until is None or restored_until <= clock.now():
+    if restored_until is None or not restored_copy(storage_class, restored_until):
         return ""
     return ("<RestoreStatus><IsRestoreInProgress>false</IsRestoreInProgress><RestoreExpiryDate>"
             f"{xml.iso8601(restored_until)}</RestoreExpiryDate></RestoreStatus>")
@@ -75,7 +82,7 @@ def restore_status_xml(storage_class: str, restored_until: float | None) -> str:
 def restore_header(record: ObjectRecord) -> list[tuple[str, str]]:
     """HEAD/GET's ``x-amz-restore`` while a restored copy exists."""
     until = record.restored_until
-    if until is None or until <= clock.now() or storage_class(record) not in ARCHIVE_CLASSES:
+    if until is None or not restored_copy(storage_class(record.headers), until):
         return []
     return [("x-amz-restore", f'ongoing-request="false", expiry-date="{xml.http_date(until)}"')]
 
@@ -85,16 +92,17 @@ async def restore_object(call: S3Call) -> Response:
     from storeroom.s3.objects import existing_version, version_arg  # (objects imports this module)
 
     days = _requested_days(await read_document(call, "RestoreRequest"))
-    record = await existing_version(call)
-    if storage_class(record) not in ARCHIVE_CLASSES:
+    record = await existing_version(call)  # NoSuchKey / NoSuchVersion / a delete marker's 405, as GET answers
+    if storage_class(record.headers) not in ARCHIVE_CLASSES:
         raise AwsError("InvalidObjectState", "Restore is not allowed for the object's current storage class", 403,
-                       StorageClass=storage_class(record))
+                       StorageClass=storage_class(record.headers))
     now = clock.now()
-    had_copy = not archived(record, now)
-    until = math.ceil((now + days * DAY) / DAY) * DAY  # the next midnight UTC after the days
+    had_copy = False
 
-    def change(version: ObjectRecord) -> None:
-        version.restored_until = until
+    def change(version: ObjectRecord) -> None:  # in the transaction that writes: a copy made meanwhile counts
+        nonlocal had_copy
+        had_copy = restored_copy(storage_class(version.headers), version.restored_until, now)
+        version.restored_until = due(now, days)  # days added, rounded up to midnight UTC, as lifecycle's dates
 
     updated = await call.meta.update_version(call.bucket, call.key, version_arg(call), change)
     if updated is None or updated.marker:

@@ -41,12 +41,14 @@ def _unsupported() -> AwsError:
                     "valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
 
 
-def requested_checksum(headers: dict[str, str], default: str | None = None) -> tuple[str | None, str | None]:
+def requested_checksum(headers: dict[str, str], default: str | None = None, *,
+                       body: bool = False) -> tuple[str | None, str | None]:
     """(algorithm, value the client sent or None if it comes in a trailer) from the request headers.
 
     S3 takes one ``x-amz-checksum-*`` value per request, well-formed for its algorithm, and the algorithm
     ``x-amz-sdk-checksum-algorithm`` names must be that one (or the trailer's): a second value would otherwise
-    go unchecked while the client believes it was checked."""
+    go unchecked while the client believes it was checked.  ``body`` (PutObject, UploadPart): the named
+    algorithm promises a value, in a header or the trailer."""
     named = headers.get("x-amz-sdk-checksum-algorithm")
     sent = [(algorithm, headers[name]) for algorithm in ALGORITHMS if (name := header_name(algorithm)) in headers]
     if any(header_name(algorithm) in headers for algorithm in UNSUPPORTED_ALGORITHMS):
@@ -67,20 +69,15 @@ def requested_checksum(headers: dict[str, str], default: str | None = None) -> t
             raise AwsError("InvalidRequest", "The value specified in the x-amz-trailer header is not supported")
         _agrees(named, algorithm)
         return algorithm, None
+    if body and named is not None:
+        raise AwsError("InvalidRequest", "x-amz-sdk-checksum-algorithm specified, but no corresponding "
+                       "x-amz-checksum-* or x-amz-trailer headers were found.")
     named = named or headers.get("x-amz-checksum-algorithm") or default
     if named is None:
         return None, None
     if named.upper() not in ALGORITHMS:
         raise _unsupported()
     return named.upper(), None
-
-
-def require_checksum_value(headers: dict[str, str]) -> None:
-    """A body's ``x-amz-sdk-checksum-algorithm`` promises a checksum header or trailer (PutObject, UploadPart)."""
-    if "x-amz-sdk-checksum-algorithm" in headers and "x-amz-trailer" not in headers and not any(
-            header_name(algorithm) in headers for algorithm in ALGORITHMS):
-        raise AwsError("InvalidRequest", "x-amz-sdk-checksum-algorithm specified, but no corresponding "
-                       "x-amz-checksum-* or x-amz-trailer headers were found.")
 
 
 def _agrees(named: str | None, algorithm: str) -> None:
@@ -122,8 +119,7 @@ async def receive_body(call: S3Call, *, checksum_default: str | None = None,
     if payload.length is not None and payload.length > MAX_PUT_SIZE:
         raise AwsError("EntityTooLarge", ProposedSize=str(payload.length), MaxSizeAllowed=str(MAX_PUT_SIZE))
     expected_md5 = content_md5(headers)
-    require_checksum_value(headers)
-    algorithm, expected = requested_checksum(headers, checksum_default)
+    algorithm, expected = requested_checksum(headers, checksum_default, body=True)
     md5 = hashlib.md5()
     checksum = Checksum(algorithm) if algorithm else None
     hashers: list[Hasher] = [md5]

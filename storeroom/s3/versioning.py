@@ -176,7 +176,7 @@ def _entry_xml(record: ObjectRecord, latest: bool, encode: object, owner: str, r
             "</LastModified>")
     if record.marker:
         return f"<DeleteMarker>{head}{owner}</DeleteMarker>"
-    storage = record.headers.get("x-amz-storage-class", "STANDARD")
+    storage = restore.storage_class(record.headers)
     checksum = (xml.tag("ChecksumAlgorithm", record.checksum["algorithm"])
                 + xml.tag("ChecksumType", record.checksum.get("type", "FULL_OBJECT"))) if record.checksum else ""
     return (f"<Version>{head}<ETag>&quot;{record.etag}&quot;</ETag>{checksum}<Size>{record.size}</Size>{owner}"

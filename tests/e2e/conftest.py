@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_client
+from tests.conftest import StoreroomServer, make_client, meta_url_for
 from tests.e2e.console import browser, console_server  # noqa: F401 - the console's browser-test fixtures
 from tests.e2e.helpers import empty_bucket, unique_name
 from tests.e2e.iam_cleanup import delete_group_fully, delete_role_fully, delete_user_fully
@@ -22,6 +23,25 @@ def endpoint(request: pytest.FixtureRequest, meta_backend: str) -> str:
     if external:
         return external
     return str(request.getfixturevalue("server").endpoint)
+
+
+@pytest.fixture(scope="module")
+def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test-only clock offset of :func:`clocked_server` (seconds added to the real time; helpers.later)."""
+    return tmp_path_factory.mktemp("clock") / "offset"
+
+
+@pytest.fixture(scope="module")
+def clocked_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, meta_backend: str,
+                   clock_file: Path) -> Iterator[StoreroomServer]:
+    """A server of the module's own whose clock ``clock_file`` moves (``STOREROOM_TEST_CLOCK_FILE``,
+    storeroom/clock.py): session and restored-copy expiry seen at once instead of after minutes or days."""
+    srv = StoreroomServer(tmp_path_factory.mktemp("clocked") / "data", workers=1,
+                          meta_url=meta_url_for(request, meta_backend),
+                          env={"STOREROOM_TEST_CLOCK_FILE": str(clock_file)})
+    srv.start()
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from unittest import mock
 from urllib.parse import quote, urlsplit
 
@@ -71,6 +72,18 @@ def fake_clock(when: dt.datetime) -> Iterator[None]:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@contextmanager
+def later(clock_file: Path, seconds: int) -> Iterator[None]:
+    """The clocked server's (tests/e2e/conftest.py ``clocked_server``) and botocore's clocks both ``seconds``
+    ahead, back to the real time afterwards."""
+    clock_file.write_text(str(seconds))
+    try:
+        with fake_clock(utcnow() + dt.timedelta(seconds=seconds)):
+            yield
+    finally:
+        clock_file.write_text("0")
 
 
 class _Signer(S3SigV4Auth):
@@ -343,6 +356,17 @@ def meta_rows(srv: StoreroomServer, sql: str, params: tuple[object, ...] = ()) -
             return conn.execute(sql, params).fetchall()
     with psycopg.connect(srv.meta_url) as conn:
         return conn.execute(sql.replace("?", "%s"), params).fetchall()  # type: ignore[arg-type]
+
+
+def meta_write(srv: StoreroomServer, sql: str, params: tuple[object, ...] = ()) -> None:
+    """One statement on the server's metadata database (as :func:`meta_rows` reads it), committed: how a test
+    sets up what an earlier version or a crash left behind."""
+    if srv.meta_url is None:
+        with sqlite3.connect(srv.data_dir / "meta.sqlite3") as conn:
+            conn.execute(sql, params)
+        return
+    with psycopg.connect(srv.meta_url) as conn:
+        conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
 
 
 def stored_blobs(srv: StoreroomServer) -> list[str]:

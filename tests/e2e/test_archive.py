@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-from collections.abc import Iterator
+import json
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import StoreroomServer, make_client, meta_url_for
-from tests.e2e.helpers import assert_s3_error, client_error, fake_clock, signed_request, utcnow
+from tests.conftest import StoreroomServer, make_client
+from tests.e2e.helpers import assert_s3_error, client_error, later, signed_request
 
 MiB = 1024 * 1024
 
@@ -85,41 +85,20 @@ def test_restore_of_what_is_not_archived_and_malformed_requests(endpoint, s3, bu
     assert client_error(exc)[1] == "InvalidObjectState"  # nothing of the refused requests restored it
 
 
-@pytest.fixture(scope="module")
-def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("clock") / "offset"
-
-
-@pytest.fixture(scope="module")
-def own(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, meta_backend: str,
-        clock_file: Path) -> Iterator[StoreroomServer]:
-    srv = StoreroomServer(tmp_path_factory.mktemp("archive") / "data", workers=1,
-                          meta_url=meta_url_for(request, meta_backend),
-                          env={"STOREROOM_TEST_CLOCK_FILE": str(clock_file)})
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-def test_a_restored_copy_expires(own: StoreroomServer, clock_file: Path) -> None:
+def test_a_restored_copy_expires(clocked_server: StoreroomServer, clock_file: Path) -> None:
     """Past its expiry date the object is archived again (the server's test clock moved three days on)."""
-    s3 = make_client(own.endpoint)
+    s3 = make_client(clocked_server.endpoint)
     s3.create_bucket(Bucket="expiring")
     s3.put_object(Bucket="expiring", Key="cold", Body=b"x", StorageClass="DEEP_ARCHIVE")
     s3.restore_object(Bucket="expiring", Key="cold", RestoreRequest={"Days": 1})
     assert s3.get_object(Bucket="expiring", Key="cold")["Body"].read() == b"x"
-    seconds = 3 * 86_400
-    clock_file.write_text(str(seconds))
-    try:
-        with fake_clock(utcnow() + dt.timedelta(seconds=seconds)):
-            assert "Restore" not in s3.head_object(Bucket="expiring", Key="cold")
-            with pytest.raises(ClientError) as exc:
-                s3.get_object(Bucket="expiring", Key="cold")
-            assert client_error(exc) == (403, "InvalidObjectState")
-            assert s3.restore_object(Bucket="expiring", Key="cold", RestoreRequest={"Days": 1})[
-                "ResponseMetadata"]["HTTPStatusCode"] == 202
-    finally:
-        clock_file.write_text("0")
+    with later(clock_file, 3 * 86_400):
+        assert "Restore" not in s3.head_object(Bucket="expiring", Key="cold")
+        with pytest.raises(ClientError) as exc:
+            s3.get_object(Bucket="expiring", Key="cold")
+        assert client_error(exc) == (403, "InvalidObjectState")
+        assert s3.restore_object(Bucket="expiring", Key="cold", RestoreRequest={"Days": 1})[
+            "ResponseMetadata"]["HTTPStatusCode"] == 202
 
 
 def test_listings_name_a_restored_copy_when_asked(endpoint, s3, bucket) -> None:  # type: ignore[no-untyped-def]
@@ -140,3 +119,27 @@ def test_listings_name_a_restored_copy_when_asked(endpoint, s3, bucket) -> None:
     assert all("RestoreStatus" not in o for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
     r = signed_request("GET", f"{endpoint}/{bucket}?list-type=2", {"x-amz-optional-object-attributes": "Bogus"})
     assert assert_s3_error(r, 400, "InvalidArgument")["Message"] == "Invalid attribute name specified"
+
+
+def test_restore_names_a_version_and_needs_its_permission(s3, bucket, iam_user) -> None:  # type: ignore[no-untyped-def]
+    """RestoreObject ?versionId= restores that version only; a key whose current version is a delete marker is
+    404 NoSuchKey; a caller without s3:RestoreObject is refused and restores nothing."""
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    old = s3.put_object(Bucket=bucket, Key="v", Body=b"old", StorageClass="GLACIER")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="v", Body=b"new", StorageClass="GLACIER")
+    reader = iam_user(inline={"read": json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+        "Resource": f"arn:aws:s3:::{bucket}/*"}]})})
+    with pytest.raises(ClientError) as exc:
+        reader.s3.restore_object(Bucket=bucket, Key="v", VersionId=old, RestoreRequest={"Days": 1})
+    assert client_error(exc) == (403, "AccessDenied")
+    assert s3.restore_object(Bucket=bucket, Key="v", VersionId=old, RestoreRequest={"Days": 1})[
+        "ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert s3.get_object(Bucket=bucket, Key="v", VersionId=old)["Body"].read() == b"old"
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="v")  # the current version is still archived
+    assert client_error(exc) == (403, "InvalidObjectState")
+    s3.delete_object(Bucket=bucket, Key="v")
+    with pytest.raises(ClientError) as exc:
+        s3.restore_object(Bucket=bucket, Key="v", RestoreRequest={"Days": 1})
+    assert client_error(exc) == (404, "NoSuchKey")

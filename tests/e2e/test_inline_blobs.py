@@ -5,29 +5,17 @@ a refused write leaves nothing, an orphan row is swept at start, larger objects 
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import StoreroomServer, make_client
-from tests.e2e.helpers import meta_rows, wait_for
+from tests.e2e.helpers import meta_rows, meta_write, wait_for
 
 SMALL = 4096
 LARGE = 64 * 1024 + 1  # above the inline limit once sealed
-
-
-def _rows_write(srv: StoreroomServer, sql: str, params: tuple[Any, ...]) -> None:
-    if srv.meta_url is None:
-        with sqlite3.connect(srv.data_dir / "meta.sqlite3") as conn:
-            conn.execute(sql, params)
-        return
-    with psycopg.connect(srv.meta_url) as conn:
-        conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
 
 
 def _inline_ids(srv: StoreroomServer) -> set[str]:
@@ -94,7 +82,7 @@ def test_an_orphan_row_is_swept_at_start_and_acknowledged_ones_survive_kill9(
         s3.put_object(Bucket="crash", Key=key, Body=body)
     fresh_server.kill9()
     # what a crash between an overwrite's commit and its freed row's deletion leaves: a row nothing refers to
-    _rows_write(fresh_server, "INSERT INTO inline_blobs(blob_id, data, created) VALUES (?, ?, ?)",
+    meta_write(fresh_server, "INSERT INTO inline_blobs(blob_id, data, created) VALUES (?, ?, ?)",
                 ("i-orphan", b"x" * 10, 0.0))
     fresh_server.start()
     assert "i-orphan" not in _inline_ids(fresh_server)

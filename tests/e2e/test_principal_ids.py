@@ -6,17 +6,15 @@ ARN, or with the bare id once it is gone.  Policies an earlier version stored wi
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import StoreroomServer, make_client
 from tests.e2e.conftest import trust_policy
-from tests.e2e.helpers import meta_rows, unique_name
+from tests.e2e.helpers import meta_rows, meta_write, unique_name
 from tests.e2e.iam_cleanup import delete_role_fully, delete_user_fully
 from tests.e2e.test_sts import session_client
 
@@ -179,15 +177,6 @@ def test_bucket_policy_wildcards_in_other_accounts_arns_are_refused(s3: Any, buc
     s3.put_bucket_policy(Bucket=bucket, Policy=grant_get("arn:aws:iam::111122223333:user/them", bucket))
 
 
-def _write(srv: StoreroomServer, sql: str, params: tuple[Any, ...]) -> None:
-    if srv.meta_url is None:
-        with sqlite3.connect(srv.data_dir / "meta.sqlite3") as conn:
-            conn.execute(sql, params)
-        return
-    with psycopg.connect(srv.meta_url) as conn:
-        conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
-
-
 def test_policies_stored_with_arns_by_an_earlier_version_are_converted_at_start(
         fresh_server: StoreroomServer) -> None:
     endpoint = fresh_server.endpoint
@@ -202,10 +191,10 @@ def test_policies_stored_with_arns_by_an_earlier_version_are_converted_at_start(
     s3.put_bucket_policy(Bucket="legacy", Policy=grant_get(arn, "legacy"))
     fresh_server.stop()
     # as an earlier version stored them: the ARNs as written (and one naming a user deleted since)
-    _write(fresh_server, "UPDATE iam_roles SET trust_policy = ? WHERE name = ?", (trust, "app"))
-    _write(fresh_server, "UPDATE bucket_policies SET document = ? WHERE bucket = ?",
+    meta_write(fresh_server, "UPDATE iam_roles SET trust_policy = ? WHERE name = ?", (trust, "app"))
+    meta_write(fresh_server, "UPDATE bucket_policies SET document = ? WHERE bucket = ?",
            (grant_get([arn, ghost], "legacy"), "legacy"))
-    _write(fresh_server, "DELETE FROM kv WHERE name = ?", ("principal_ids",))
+    meta_write(fresh_server, "DELETE FROM kv WHERE name = ?", ("principal_ids",))
     fresh_server.start()
     [(stored,)] = meta_rows(fresh_server, "SELECT trust_policy FROM iam_roles WHERE name = ?", ("app",))
     assert user_id in str(stored) and arn not in str(stored)

@@ -1,12 +1,11 @@
 """Sessions expire, without waiting a quarter of an hour: the server runs with the test-only clock offset
-(``STOREROOM_TEST_CLOCK_FILE``, storeroom/clock.py) and botocore signs with the same shifted time
-(tests/e2e/helpers.py ``fake_clock``), so a 15-minute session is seen from 16 minutes later at once."""
+(``STOREROOM_TEST_CLOCK_FILE``, storeroom/clock.py: tests/e2e/conftest.py ``clocked_server``) and botocore
+signs with the same shifted time (tests/e2e/helpers.py ``later``), so a 15-minute session is seen from 16
+minutes later at once."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +14,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import REGION, StoreroomServer, make_client, meta_url_for
-from tests.e2e.helpers import fake_clock, utcnow
+from tests.conftest import REGION, StoreroomServer, make_client
+from tests.e2e.helpers import later
 from tests.e2e.test_cloudtrail import lookup
-
-
-@pytest.fixture(scope="module")
-def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("clock") / "offset"
-
-
-@pytest.fixture(scope="module")
-def own(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, meta_backend: str,
-        clock_file: Path) -> Iterator[StoreroomServer]:
-    srv = StoreroomServer(tmp_path_factory.mktemp("expiry") / "data", workers=1,
-                          meta_url=meta_url_for(request, meta_backend),
-                          env={"STOREROOM_TEST_CLOCK_FILE": str(clock_file)})
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
@@ -48,13 +31,8 @@ def client(endpoint: str, credentials: dict[str, Any], service: str) -> Any:
                         aws_session_token=credentials["SessionToken"], config=Config(retries={"max_attempts": 1}))
 
 
-def later(clock_file: Path, seconds: int) -> Any:
-    """The server's and botocore's clocks both ``seconds`` ahead."""
-    clock_file.write_text(str(seconds))
-    return fake_clock(utcnow() + dt.timedelta(seconds=seconds))
-
-
-def test_a_fifteen_minute_session_expires(own: StoreroomServer, clock_file: Path) -> None:
+def test_a_fifteen_minute_session_expires(clocked_server: StoreroomServer, clock_file: Path) -> None:
+    own = clocked_server
     iam = make_client(own.endpoint, "iam")
     account = make_client(own.endpoint, "sts").get_caller_identity()["Account"]
     iam.create_user(UserName="short")
@@ -67,32 +45,29 @@ def test_a_fifteen_minute_session_expires(own: StoreroomServer, clock_file: Path
     role = user_sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/short-role", RoleSessionName="brief",
                                 DurationSeconds=900)["Credentials"]
     user_session = user_sts.get_session_token(DurationSeconds=900)["Credentials"]
-    try:
-        with later(clock_file, 840):   # 14 minutes on: still good
+    with later(clock_file, 840):   # 14 minutes on: still good
+        client(own.endpoint, role, "s3").list_buckets()
+        client(own.endpoint, user_session, "sts").get_caller_identity()
+    with later(clock_file, 960):   # 16 minutes on: expired, in each service's words
+        with pytest.raises(ClientError) as exc:
             client(own.endpoint, role, "s3").list_buckets()
-            client(own.endpoint, user_session, "sts").get_caller_identity()
-        with later(clock_file, 960):   # 16 minutes on: expired, in each service's words
+        assert error(exc) == (400, "ExpiredToken", "The provided token has expired.")
+        for credentials in (role, user_session):
             with pytest.raises(ClientError) as exc:
-                client(own.endpoint, role, "s3").list_buckets()
-            assert error(exc) == (400, "ExpiredToken", "The provided token has expired.")
-            for credentials in (role, user_session):
-                with pytest.raises(ClientError) as exc:
-                    client(own.endpoint, credentials, "sts").get_caller_identity()
-                assert error(exc) == (403, "ExpiredToken", "The security token included in the request is expired")
-            with pytest.raises(ClientError) as exc:
-                client(own.endpoint, role, "iam").list_roles()
-            assert error(exc)[:2] == (403, "ExpiredToken")
-            # the audit trail records what the client was told, not S3's words for the same failure
-            trail = make_client(own.endpoint, "cloudtrail")
-            refused = lookup(trail, "AccessKeyId", role["AccessKeyId"], until=lambda found: any(
-                json.loads(e["CloudTrailEvent"]).get("errorCode") == "ExpiredToken"
-                and e["EventName"] == "GetCallerIdentity" for e in found))
-            messages = {json.loads(e["CloudTrailEvent"]).get("errorMessage") for e in refused
-                        if e["EventName"] == "GetCallerIdentity"}
-            assert messages == {"The security token included in the request is expired"}
-            # long-term keys are not affected, and a new session is good again
-            fresh = user_sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/short-role",
-                                         RoleSessionName="again", DurationSeconds=900)["Credentials"]
-            client(own.endpoint, fresh, "s3").list_buckets()
-    finally:
-        clock_file.write_text("0")
+                client(own.endpoint, credentials, "sts").get_caller_identity()
+            assert error(exc) == (403, "ExpiredToken", "The security token included in the request is expired")
+        with pytest.raises(ClientError) as exc:
+            client(own.endpoint, role, "iam").list_roles()
+        assert error(exc)[:2] == (403, "ExpiredToken")
+        # the audit trail records what the client was told, not S3's words for the same failure
+        trail = make_client(own.endpoint, "cloudtrail")
+        refused = lookup(trail, "AccessKeyId", role["AccessKeyId"], until=lambda found: any(
+            json.loads(e["CloudTrailEvent"]).get("errorCode") == "ExpiredToken"
+            and e["EventName"] == "GetCallerIdentity" for e in found))
+        messages = {json.loads(e["CloudTrailEvent"]).get("errorMessage") for e in refused
+                    if e["EventName"] == "GetCallerIdentity"}
+        assert messages == {"The security token included in the request is expired"}
+        # long-term keys are not affected, and a new session is good again
+        fresh = user_sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/short-role",
+                                     RoleSessionName="again", DurationSeconds=900)["Credentials"]
+        client(own.endpoint, fresh, "s3").list_buckets()
