@@ -249,7 +249,8 @@ CONTROL_ROW = Operation("PublicAccessBlock", "*", SERVICE, None, "")
 
 # Query parameters that select a sub-resource; a request naming one that no row of its method and level
 # handles is refused with NotImplemented rather than silently treated as the plain operation.
-SUBRESOURCES = frozenset(op.subresource for op in OPERATIONS if op.subresource) | {"select-type"}
+# (``list-type`` is a listing's parameter, not a sub-resource: S3 answers any value but 2 as ListObjects v1.)
+SUBRESOURCES = (frozenset(op.subresource for op in OPERATIONS if op.subresource) | {"select-type"}) - {"list-type"}
 
 _BY_METHOD_LEVEL: dict[tuple[str, str], list[Operation]] = {}
 for _op in OPERATIONS:

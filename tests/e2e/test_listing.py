@@ -296,6 +296,17 @@ def test_v1_max_keys_zero(s3, tree):
     assert resp["IsTruncated"] is False
 
 
+@pytest.mark.parametrize("list_type", ["1", "0", "bogus", ""])
+def test_a_list_type_other_than_2_is_answered_as_listobjects_v1(endpoint, tree, list_type):
+    """S3 selects ListObjectsV2 by ``list-type=2`` alone; absent or any other value is ListObjects v1 (measured
+    against real S3 in brekkylab/backlot#188). It answered 501 NotImplemented."""
+    r = signed_request("GET", f"{endpoint}/{tree}?list-type={list_type}&max-keys=1")
+    assert r.status_code == 200, r.text
+    root = ET.fromstring(r.content)
+    assert root.find(f"{S3_NS}Marker") is not None and root.find(f"{S3_NS}KeyCount") is None
+    assert [e.text for e in root.iter(f"{S3_NS}Key")] == TREE[:1]
+
+
 def test_v1_invalid_max_keys(endpoint, bucket):
     assert_s3_error(signed_request("GET", f"{endpoint}/{bucket}?max-keys=ten"), 400, "InvalidArgument")
 
