@@ -76,7 +76,7 @@ S3_ERRORS: dict[str, tuple[int, str]] = {
     "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold"),
     "RequestTimeTooSkewed": (
         403,
-        "The difference between the request time and the server's time is too large.",
+        "The difference between the request time and the current time is too large.",
     ),
     "RequestTimeout": (
         400,

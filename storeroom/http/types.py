@@ -162,7 +162,7 @@ async def send_response(send: Send, response: Response, common: list[tuple[bytes
     headers.extend(common)
     body = response.body
     if isinstance(body, bytes):
-        if not any(k == b"content-length" for k, _ in headers):
+        if response.status != 304 and not any(k == b"content-length" for k, _ in headers):
             headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if head_only else body})

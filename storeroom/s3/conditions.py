@@ -81,6 +81,20 @@ def _failed_condition(headers: dict[str, str], prefix: str = "") -> str:
     return "If-Match"
 
 
+def if_range_holds(headers: dict[str, str], etag: str, mtime: float) -> bool:
+    """Whether a Range may be served (RFC 7233 3.2): without ``If-Range``, or with one naming this object -- its
+    ETag (compared strongly: a weak one never matches) or exactly its Last-Modified date.  Else the whole object
+    is sent, so a resumed download never splices a newer object's bytes onto an older one's."""
+    value = headers.get("if-range")
+    if value is None:
+        return True
+    value = value.strip()
+    if value.startswith(('"', "W/")):
+        return value.startswith('"') and value.strip('"') == etag
+    since = parse_http_date(value)
+    return since is not None and since == int(mtime)
+
+
 class NotModified(Exception):
     """304: answered with the object's ETag and Last-Modified and no body."""
 

@@ -340,7 +340,7 @@ async def get_object(call: S3Call, *, head: bool = False, retry: bool = True) ->
     try:
         conditions.check(call.headers, record.etag, record.mtime)
     except conditions.NotModified:
-        return Response(304, [("etag", record.quoted_etag), ("last-modified", xml.http_date(record.mtime))])
+        return _not_modified(call, record)
     headers = _response_headers(call, record)
     if await encryption.stored_encrypted(call, record):
         headers.append((encryption.HEADER, encryption.AES256))
@@ -355,6 +355,8 @@ async def get_object(call: S3Call, *, head: bool = False, retry: bool = True) ->
             headers.extend(_part_checksum_headers(call, record))
     else:
         span = conditions.parse_range(call.headers.get("range"), record.size)
+        if span is not None and not conditions.if_range_holds(call.headers, record.etag, record.mtime):
+            span = None  # the client's copy is not this object: all of it, not a piece to splice onto another
         if span is None and checksum_mode:
             headers.extend(checksum_headers(record.checksum))  # whole-object checksums only for whole objects
     status = 200
@@ -373,6 +375,15 @@ async def get_object(call: S3Call, *, head: bool = False, retry: bool = True) ->
             return await get_object(call, head=head, retry=False)
         raise
     return Response(status, headers, body)
+
+
+# What a 304 carries (RFC 7232 4.1: "Cache-Control, Content-Location, Date, ETag, Expires, and Vary" as a 200 would
+# send them), the version besides; no Content-Length, which would claim an empty object (RFC 7230 3.3.2).
+_NOT_MODIFIED_HEADERS = frozenset({"etag", "last-modified", "cache-control", "expires", "x-amz-version-id"})
+
+
+def _not_modified(call: S3Call, record: ObjectRecord) -> Response:
+    return Response(304, [(k, v) for k, v in _response_headers(call, record) if k in _NOT_MODIFIED_HEADERS])
 
 
 async def head_object(call: S3Call) -> Response:

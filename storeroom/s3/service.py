@@ -177,6 +177,9 @@ EXISTING_TAG_ACTIONS = frozenset(a.lower() for a in (
 
 # Condition keys S3 sets from request headers (https://docs.aws.amazon.com/service-authorization/latest/reference/
 # list_amazons3.html#amazons3-policy-keys), and from the query string for listings.
+# Errors S3 writes without a <Resource> element (captured RequestTimeTooSkewed bodies: aws/aws-sdk-php#612,
+# versity/versitygw#1514).
+_NO_RESOURCE = frozenset({"RequestTimeTooSkewed"})
 _HEADER_KEYS = {
     "x-amz-acl": "s3:x-amz-acl",
     "x-amz-server-side-encryption": "s3:x-amz-server-side-encryption",
@@ -421,7 +424,8 @@ class S3Service:
         body = xml.document(
             "Error",
             xml.tag("Code", err.code) + xml.tag("Message", text(err.message)) + extra
-            + xml.tag("Resource", text(request.path)) + xml.tag("RequestId", request.request_id)
+            + ("" if err.code in _NO_RESOURCE else xml.tag("Resource", text(request.path)))
+            + xml.tag("RequestId", request.request_id)
             + xml.tag("HostId", host_id),
             namespace=False,
         )

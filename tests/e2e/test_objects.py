@@ -415,6 +415,54 @@ def test_not_modified_has_etag_and_no_body(endpoint, s3, bucket):
     assert r.headers.get("ETag") == etag
 
 
+def test_not_modified_carries_the_caching_headers_and_no_content_length(endpoint, s3, bucket):
+    """RFC 7232 4.1: a 304 carries the Cache-Control and Expires a 200 would; no Content-Length, which would
+    tell a cache refreshing its headers from the 304 that the object is empty (RFC 7230 3.3.2). It sent
+    ``Content-Length: 0`` and neither caching header."""
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    put = s3.put_object(Bucket=bucket, Key="cached", Body=b"hello world", CacheControl="max-age=60",
+                        Expires=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    for method in ("GET", "HEAD"):
+        r = signed_request(method, f"{endpoint}/{bucket}/cached", {"If-None-Match": put["ETag"]})
+        assert r.status_code == 304
+        assert r.content == b""
+        assert "Content-Length" not in r.headers and "Transfer-Encoding" not in r.headers, r.headers
+        assert r.headers["Cache-Control"] == "max-age=60"
+        assert r.headers["Expires"] == "Tue, 01 Jan 2030 00:00:00 GMT"
+        assert r.headers["x-amz-version-id"] == put["VersionId"]
+        assert r.headers["ETag"] == put["ETag"]
+    r = signed_request("GET", f"{endpoint}/{bucket}/cached?response-cache-control=no-cache",
+                       {"If-None-Match": put["ETag"]})
+    assert (r.status_code, r.headers["Cache-Control"]) == (304, "no-cache")
+
+
+# --- If-Range -------------------------------------------------------------------------------------
+
+def _http_date(moment: dt.datetime) -> str:
+    return format_datetime(moment.astimezone(dt.timezone.utc), usegmt=True)
+
+
+def test_if_range_naming_the_object_serves_the_range(endpoint, s3, bucket):
+    etag, lm = _obj(s3, bucket)
+    for validator in (etag, _http_date(lm)):
+        r = signed_request("GET", f"{endpoint}/{bucket}/c", {"Range": "bytes=0-0", "If-Range": validator})
+        assert r.status_code == 206 and r.headers["Content-Range"].startswith("bytes 0-0/"), validator
+
+
+@pytest.mark.parametrize("stale", ['"0123456789abcdef0123456789abcdef"', "W/{etag}", "{older}", "{newer}",
+                                   "not a validator"])
+def test_if_range_naming_another_object_serves_all_of_it(endpoint, s3, bucket, stale):
+    """RFC 7233 3.2: a resumed download whose validator is not the object's gets the whole object (200), never
+    a piece of a newer object to splice onto an older one's head. If-Range was ignored: 206 every time."""
+    s3.put_object(Bucket=bucket, Key="resumed", Body=b"0123456789")
+    head = s3.head_object(Bucket=bucket, Key="resumed")
+    validator = stale.format(etag=head["ETag"], older=_http_date(head["LastModified"] - HOUR),
+                             newer=_http_date(head["LastModified"] + HOUR))
+    r = signed_request("GET", f"{endpoint}/{bucket}/resumed", {"Range": "bytes=4-", "If-Range": validator})
+    assert (r.status_code, r.content) == (200, b"0123456789")
+    assert "Content-Range" not in r.headers
+
+
 # --- conditional PUT ------------------------------------------------------------------------------
 
 def test_put_if_none_match_star_new_key(s3, bucket):

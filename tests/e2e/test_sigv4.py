@@ -156,6 +156,10 @@ def test_invalid_content_sha256_value(endpoint, bucket):
 def test_clock_skew_over_15_minutes(endpoint, minutes):
     r = signed_request("GET", f"{endpoint}/", when=utcnow() + dt.timedelta(minutes=minutes))
     assert_s3_error(r, 403, "RequestTimeTooSkewed")
+    # S3's words and elements, as captured (aws/aws-sdk-php#612, versity/versitygw#1514): no <Resource>.
+    error = parse_error(r.content)
+    assert error["Message"] == "The difference between the request time and the current time is too large."
+    assert "Resource" not in error and error["MaxAllowedSkewMilliseconds"] == "900000"
 
 
 def test_clock_skew_under_15_minutes_is_accepted(endpoint):
