@@ -86,6 +86,29 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
+
+# A presigned request's x-amz-* query parameters that are not headers of the request: its own authentication's
+# (SigV4's X-Amz-*, the session token), the body's framing, and server-side encryption, which "S3 requires ... to
+# be signed in headers" (aws/aws-sdk-js-v3#1701: the SDKs never move them to the query).
+_NOT_HOISTED = frozenset({"x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-expires", "x-amz-signedheaders",
+                          "x-amz-signature", "x-amz-security-token", "x-amz-content-sha256",
+                          "x-amz-decoded-content-length"})
+
+
+def _amz_query_params(request: Request) -> dict[str, str]:
+    return {k.lower(): v for k, v in request.args.items() if k[:6].lower() == "x-amz-"}
+
+
+def hoist_presigned_headers(request: Request) -> None:
+    """A presigned URL carries the x-amz-* headers of the request it stands for as query parameters (botocore's
+    SigV2 presigner always, the JavaScript SDK's by default; the signature covers them): S3 applies them as
+    those headers -- metadata, tags, storage class, ACL -- so the request is judged and served with them.  A
+    header sent as well keeps its value."""
+    for name, value in _amz_query_params(request).items():
+        if name not in _NOT_HOISTED and not name.startswith("x-amz-server-side-encryption"):
+            request.headers.setdefault(name, value)
+
+
 class App:
     """The ASGI application; one per worker process."""
 
@@ -294,6 +317,8 @@ class App:
         # a small body, which is read and hashed before the signature is verified (_verify_with_body) — never
         # taken from an x-amz-content-sha256 header that some clients send along.
         key = None if signed.credential.service != "s3" else self._verify(signed, secret, request, None)
+        if signed.presigned and signed.credential.service == "s3":
+            hoist_presigned_headers(request)
         if principal.session is not None:  # the signature first: a URL past its X-Amz-Expires says so
             principal.session.check(clock.now())
         # An empty region in the scope (region_name='') is the server's; the signature covers the scope as sent.
@@ -357,7 +382,7 @@ class App:
         assert self.credentials is not None and self.s3 is not None
         headers: Mapping[str, str] = request.headers
         if v2.expires is not None and any(k[:6].lower() == "x-amz-" for k in request.args):
-            headers = {**headers, **{k.lower(): v for k, v in request.args.items() if k[:6].lower() == "x-amz-"}}
+            headers = {**headers, **_amz_query_params(request)}
         token = headers.get("x-amz-security-token")
         session_keys = None
         if token is not None and SessionTokens.is_temporary(v2.access_key_id):
@@ -371,6 +396,8 @@ class App:
                 raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=v2.access_key_id)
             secret, principal = found
         verify_v2(v2, secret, request.method, self.s3.v2_resource_path(request), request.raw_query, headers)
+        if v2.expires is not None:
+            hoist_presigned_headers(request)
         if principal.session is not None:
             principal.session.check(clock.now())
         return Context(request, "s3", principal, None, None, self.settings.region, secret=secret,

@@ -13,6 +13,9 @@ import zlib
 
 import pytest
 import requests
+from botocore.auth import S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.conftest import ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, make_client
@@ -402,6 +405,26 @@ def test_presigned_default_boto3_get_and_put(s3, bucket):
     get_url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "d.txt"}, ExpiresIn=60)
     r = requests.get(get_url, timeout=10)
     assert (r.status_code, r.content) == (200, b"default presign")
+
+
+def test_presigned_put_applies_the_amz_headers_its_query_carries(s3, bucket):
+    """botocore's SigV2 presigner (boto3's default in us-east-1, ``aws s3 presign``) and the JavaScript SDK's
+    SigV4 one move a PUT's x-amz-* headers into the URL; S3 applies them. They were signed, then ignored: the
+    object was stored without its metadata, tags and storage class."""
+    v2 = s3.generate_presigned_url("put_object", Params={
+        "Bucket": bucket, "Key": "v2", "Metadata": {"owner": "alice"}, "Tagging": "t=1",
+        "StorageClass": "STANDARD_IA"}, ExpiresIn=60)
+    assert "x-amz-meta-owner=alice" in v2 and "X-Amz-Signature" not in v2
+    assert requests.put(v2, data=b"x", timeout=10).status_code == 200
+    request = AWSRequest(method="PUT", url=f"{s3.meta.endpoint_url}/{bucket}/v4?x-amz-meta-owner=bob"
+                         "&x-amz-tagging=t%3D2&x-amz-storage-class=STANDARD_IA&x-id=PutObject")
+    S3SigV4QueryAuth(Credentials(ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY), "s3", "us-east-1",
+                     expires=60).add_auth(request)
+    assert requests.put(request.url, data=b"x", timeout=10).status_code == 200
+    for key, owner, tag in (("v2", "alice", "1"), ("v4", "bob", "2")):
+        head = s3.head_object(Bucket=bucket, Key=key)
+        assert (head["Metadata"], head.get("StorageClass")) == ({"owner": owner}, "STANDARD_IA"), key
+        assert s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"] == [{"Key": "t", "Value": tag}]
 
 
 def test_presigned_url_tampered_is_rejected(s3, s3v4, bucket):
