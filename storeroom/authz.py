@@ -173,8 +173,18 @@ def global_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
         "aws:useragent": (request.headers.get("user-agent", ""),),
         "aws:requestedregion": (ctx.region,),
         "aws:principaltype": (_PRINCIPAL_TYPES.get(principal.type, principal.type),),
+        # "always included in the request context": no AWS service calls on anyone's behalf here, and every
+        # resource is the one account's (AWS's data-perimeter policies test these two).
+        "aws:viaawsservice": ("false",),
+        "aws:resourceaccount": (principal.account_id,),
     }
-    if not principal.is_anonymous:
+    referer = request.headers.get("referer")
+    if referer is not None:
+        keys["aws:referer"] = (referer,)
+    if principal.is_anonymous:
+        keys["aws:userid"] = ("anonymous",)  # "included ... for all requests, including anonymous requests"
+    else:
+        keys["aws:principalisawsservice"] = ("false",)
         keys["aws:principalarn"] = (principal.principal_arn,)
         keys["aws:principalaccount"] = (principal.account_id,)
         keys["aws:userid"] = (principal.principal_id,)

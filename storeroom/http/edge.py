@@ -179,6 +179,7 @@ class EdgeProtocol(HttpToolsProtocol):
         self._idle_since: float | None = None  # None: a request is in flight
         self._idle_timeout = KEEPALIVE_TIMEOUT
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._tls_version: str | None = None  # "1.2", "1.3": the connection's TLS, for s3:TlsVersion
 
     # -- connection ----------------------------------------------------------------------------------------
 
@@ -190,6 +191,9 @@ class EdgeProtocol(HttpToolsProtocol):
         self._idle_timeout = OVER_CAP_HEADER_TIMEOUT if self._over_cap else KEEPALIVE_TIMEOUT
         self._idle_since = self.loop.time()
         self._idle_timer = self.loop.call_later(self._idle_timeout, self._idle_check)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:  # "TLSv1.3" -> "1.3" (a connection's first request comes after its handshake)
+            self._tls_version = (ssl_object.version() or "").removeprefix("TLSv") or None
         if TRUST and self.client is not None and TRUST.trusts(self.client[0]):
             self._trusted_peer = True
             self._preamble = bytearray()
@@ -370,6 +374,8 @@ class EdgeProtocol(HttpToolsProtocol):
             if resolved is not None:
                 self.scope["client"] = (resolved[0], 0)
                 self.scope["scheme"] = resolved[1]
+        elif self._tls_version is not None:  # (behind a proxy, the client's TLS was the proxy's: unknown here)
+            self.scope["tls_version"] = self._tls_version
         busy = len(self.tasks) >= MAX_IN_FLIGHT
         if not self._over_cap and not busy:
             cycle = self.cycle

@@ -11,6 +11,7 @@ Whether it is public, for GetBucketPolicyStatus and Block Public Access's BlockP
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import TYPE_CHECKING, Any
@@ -111,7 +112,14 @@ def _checked(body: bytes, bucket: str) -> str:
     compact = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
     if len(compact.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
         raise AwsError("PolicyTooLarge", "Policy exceeds the maximum allowed document size.", 400)
+    # S3's own words for these (versity/versitygw#646 and #1176 record them); IAM's are "Syntax errors in policy."
+    if "Statement" not in document:
+        raise AwsError("MalformedPolicy", "Missing required field Statement", 400)
+    if document["Statement"] == []:
+        raise AwsError("MalformedPolicy", "Could not parse the policy: Statement is empty!", 400)
     for statement in _statements(document):
+        if not _valid_addresses(statement.get("Condition")):
+            raise AwsError("MalformedPolicy", "Invalid IP address in Conditions", 400)
         actions = _strings(statement.get("Action", statement.get("NotAction")))
         for action in actions:
             if action != "*" and not action.lower().startswith("s3:"):
@@ -207,6 +215,23 @@ def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(statements, dict):
         statements = [statements]
     return [s for s in statements if isinstance(s, dict)] if isinstance(statements, list) else []
+
+
+def _valid_addresses(condition: Any) -> bool:
+    """Whether every value of an IpAddress / NotIpAddress condition (…IfExists and ForAnyValue:/ForAllValues:
+    forms too) is an address or a CIDR range: S3 refuses the policy otherwise, where IAM lets it match nothing."""
+    if not isinstance(condition, dict):
+        return True
+    for operator, block in condition.items():
+        if not isinstance(block, dict) or not str(operator).split(":")[-1].removesuffix("IfExists").endswith(
+                "IpAddress"):
+            continue
+        for value in (v for values in block.values() for v in (values if isinstance(values, list) else [values])):
+            try:
+                ipaddress.ip_network(str(value).strip(), strict=False)
+            except ValueError:
+                return False
+    return True
 
 
 def _strings(value: Any) -> list[str]:

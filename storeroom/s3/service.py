@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
+from storeroom import clock
 from storeroom.authz import ALLOWED, Authorizer
 from storeroom.config import Settings
 from storeroom.errors import AwsError
@@ -20,6 +21,7 @@ from storeroom.http.types import Request, Response
 from storeroom.policy import Evaluation, PolicySource
 from storeroom.s3 import access, acl, cors, encryption, object_lock, tagging, xml
 from storeroom.s3.operations import CONTROL_ROW, Operation, match_operation
+from storeroom.sigv4.auth import amz_epoch
 from storeroom.store.blob_backend import Blobs
 from storeroom.store.meta import Bucket, MetaStore
 from storeroom.store.versions import valid_version_id
@@ -230,7 +232,10 @@ def _refuse_directory_bucket_headers(operation: str, headers: Mapping[str, str])
 
 def s3_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
     request = ctx.request
-    keys: dict[str, Sequence[str]] = {}
+    keys: dict[str, Sequence[str]] = {"s3:resourceaccount": (ctx.principal.account_id,)}
+    tls = request.scope.get("tls_version")
+    if tls is not None:
+        keys["s3:tlsversion"] = (tls,)
     for header, key in _HEADER_KEYS.items():
         if header in request.headers:
             keys[key] = (request.headers[header],)
@@ -264,6 +269,9 @@ def s3_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
     elif ctx.signed is not None:
         keys["s3:signatureversion"] = ("AWS4-HMAC-SHA256",)
         keys["s3:authtype"] = ("REST-QUERY-STRING" if ctx.signed.presigned else "REST-HEADER",)
+        signed_at = amz_epoch(ctx.signed.amz_date)
+        if signed_at is not None:  # milliseconds since the signature was made: how old a presigned URL may be
+            keys["s3:signatureage"] = (str(max(int((clock.now() - signed_at) * 1000), 0)),)
     elif ctx.signature_version == "AWS":
         keys["s3:signatureversion"] = ("AWS",)
         keys["s3:authtype"] = ("REST-QUERY-STRING" if "Signature" in request.args else "REST-HEADER",)

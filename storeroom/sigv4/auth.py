@@ -244,7 +244,7 @@ def _header_amz_date(headers: Mapping[str, str]) -> str:
     "If the request contains a Date header ... [it] is used" when x-amz-date is absent."""
     amz_date = headers.get("x-amz-date")
     if amz_date is not None:
-        if _amz_epoch(amz_date) is not None:
+        if amz_epoch(amz_date) is not None:
             return amz_date
     else:
         date = headers.get("date")
@@ -294,7 +294,7 @@ def _parse_query_auth(params: Mapping[str, str]) -> SignedRequest:
         params["X-Amz-Credential"], "AuthorizationQueryParametersError", _CREDENTIAL_PARAM
     )
     amz_date = params["X-Amz-Date"]
-    if _amz_epoch(amz_date) is None:
+    if amz_epoch(amz_date) is None:
         raise _query_error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
     expires = _parse_expires(params["X-Amz-Expires"])
     if amz_date[:8] != credential.date:
@@ -330,7 +330,7 @@ def _parse_expires(value: str) -> int:
 
 
 @functools.lru_cache(maxsize=4096)
-def _amz_epoch(amz_date: str) -> float | None:
+def amz_epoch(amz_date: str) -> float | None:
     """Seconds since the epoch of ``YYYYMMDDTHHMMSSZ``; None if it is not a valid such time."""
     match = _AMZ_DATE.fullmatch(amz_date)
     if match is None:
@@ -428,7 +428,7 @@ def _check_signed_headers(signed: tuple[str, ...], headers: Mapping[str, str], s
 
 
 def _check_time(req: SignedRequest, now: float, s3: bool) -> None:
-    moment = _amz_epoch(req.amz_date)
+    moment = amz_epoch(req.amz_date)
     if moment is None:  # only a hand-made SignedRequest gets here
         raise AwsError("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
     if req.presigned:
@@ -473,7 +473,7 @@ def _skew_error(amz_date: str, now: float) -> AwsError:
 
 def _expired_signature(amz_date: str, now: float) -> AwsError:
     """The Query APIs' (IAM, STS) wording for a request outside the 15-minute window."""
-    moment = _amz_epoch(amz_date) or 0.0
+    moment = amz_epoch(amz_date) or 0.0
     if moment < now:
         message = (
             f"Signature expired: {amz_date} is now earlier than {_basic(now - MAX_SKEW_SECONDS)} "

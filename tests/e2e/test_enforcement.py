@@ -7,6 +7,7 @@ raw signed requests on a real server with two worker processes.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from typing import Any
@@ -16,7 +17,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from tests.conftest import make_client
-from tests.e2e.helpers import parse_any_aws_error, signed_request, unique_name
+from tests.e2e.helpers import parse_any_aws_error, signed_request, unique_name, utcnow
 from tests.e2e.iam_cleanup import delete_policy_fully
 
 S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
@@ -167,6 +168,64 @@ def test_source_ip_conditions(iam_user, bucket) -> None:  # type: ignore[no-unty
         {"Effect": "Deny", "Action": "s3:*", "Resource": "*",
          "Condition": {"NotIpAddress": {"aws:SourceIp": "203.0.113.0/24"}}})})
     assert error(blocked.s3.put_object, Bucket=bucket, Key="k", Body=b"x")[0] == 403
+
+
+def test_keys_aws_always_sets_make_its_data_perimeter_policies_work(iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
+    """aws:ViaAWSService ("always included"), aws:PrincipalIsAWSService (every signed request) and
+    aws:ResourceAccount / s3:ResourceAccount: absent before, so AWS's guardrails -- Deny unless called through an
+    AWS service, Deny resources outside my account -- did nothing, or denied the account its own buckets."""
+    account = iam_user().arn.split(":")[4]
+    guarded = iam_user(managed=[S3_FULL], inline={"perimeter": policy(
+        {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "*",
+         "Condition": {"Bool": {"aws:ViaAWSService": "false"}}},
+        {"Effect": "Deny", "Action": "s3:PutObject", "Resource": "*",
+         "Condition": {"Bool": {"aws:PrincipalIsAWSService": "false"}}},
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "*",
+         "Condition": {"StringNotEquals": {"aws:ResourceAccount": account}}})})
+    assert error(guarded.s3.get_object, Bucket=bucket, Key="k")[:2] == (403, "AccessDenied")
+    assert error(guarded.s3.put_object, Bucket=bucket, Key="k", Body=b"x")[:2] == (403, "AccessDenied")
+    guarded.s3.list_objects_v2(Bucket=bucket)  # the account's own bucket is inside the perimeter
+    mine = iam_user(inline={"own": policy(
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*",
+         "Condition": {"StringEquals": {"s3:ResourceAccount": account}}})})
+    mine.s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+
+
+def test_signature_age_limits_how_old_a_signature_may_be(iam_user, bucket, s3) -> None:  # type: ignore[no-untyped-def]
+    """The S3 guide's cap on presigned URLs: deny when s3:signatureAge (milliseconds since X-Amz-Date) is over
+    the limit, whatever X-Amz-Expires says. The key was never set, so the Deny never applied."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    user = iam_user(managed=[S3_FULL], inline={"fresh": policy(
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "*",
+         "Condition": {"NumericGreaterThan": {"s3:signatureAge": "60000"}}})})
+    url = f"{user.endpoint}/{bucket}/k"
+    keys = {"access_key": user.key_id, "secret_key": user.secret}
+    assert signed_request("GET", url, **keys).status_code == 200
+    old = signed_request("GET", url, when=utcnow() - dt.timedelta(minutes=5), **keys)
+    assert (old.status_code, parse_any_aws_error(old.content)["Code"]) == (403, "AccessDenied")
+
+
+def test_referer_is_a_condition_key(iam_user, bucket, s3) -> None:  # type: ignore[no-untyped-def]
+    """aws:Referer, from the Referer header: the S3 guide's "only from my website" policy never allowed."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    user = iam_user(inline={"site": policy(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+         "Condition": {"StringLike": {"aws:Referer": "http://www.example.com/*"}}})})
+    url, keys = f"{user.endpoint}/{bucket}/k", {"access_key": user.key_id, "secret_key": user.secret}
+    assert signed_request("GET", url, {"Referer": "http://www.example.com/page"}, **keys).status_code == 200
+    assert signed_request("GET", url, {"Referer": "http://elsewhere.example/"}, **keys).status_code == 403
+    assert signed_request("GET", url, **keys).status_code == 403
+
+
+def test_anonymous_callers_are_userid_anonymous(s3, new_bucket) -> None:  # type: ignore[no-untyped-def]
+    """aws:userid is "included ... for all requests, including anonymous requests": ``anonymous``."""
+    name = new_bucket()
+    s3.delete_public_access_block(Bucket=name)
+    s3.put_object(Bucket=name, Key="k", Body=b"x")
+    s3.put_bucket_policy(Bucket=name, Policy=policy(
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{name}/*",
+         "Condition": {"StringEquals": {"aws:userid": "anonymous"}}}))
+    assert requests.get(f"{s3.meta.endpoint_url}/{name}/k", timeout=10).status_code == 200
 
 
 def test_not_resource_deny_confines_user_to_one_bucket(iam_user, bucket, new_bucket) -> None:  # type: ignore[no-untyped-def]
@@ -472,10 +531,26 @@ def test_global_condition_keys_of_a_request(iam_user, bucket) -> None:  # type: 
       "Resource": "arn:aws:s3:::{b}/*"}, "Invalid principal in policy"),
     ({"Effect": "Allow", "Principal": "*", "Action": "ec2:RunInstances", "Resource": "arn:aws:s3:::{b}/*"},
      "Policy has invalid action"),
+    # S3 refuses an address that is none (scality/cloudserver's validatePolicyConditions copies AWS's answer)
+    ({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::{b}/*",
+      "Condition": {"IpAddress": {"aws:SourceIp": "123"}}}, "Invalid IP address in Conditions"),
+    ({"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::{b}/*",
+      "Condition": {"NotIpAddressIfExists": {"aws:SourceIp": ["10.0.0.0/8", "not-an-ip"]}}},
+     "Invalid IP address in Conditions"),
 ])
 def test_bucket_policy_validation(s3, bucket, statement: dict[str, Any], message: str) -> None:  # type: ignore[no-untyped-def]
     text = policy(json.loads(json.dumps(statement).replace("{b}", bucket)))
     assert error(s3.put_bucket_policy, Bucket=bucket, Policy=text) == (400, "MalformedPolicy", message)
+
+
+@pytest.mark.parametrize("document,message", [
+    ({"Version": "2012-10-17"}, "Missing required field Statement"),
+    ({"Version": "2012-10-17", "Statement": []}, "Could not parse the policy: Statement is empty!"),
+])
+def test_bucket_policy_without_statements_in_s3s_words(s3, bucket, document, message) -> None:  # type: ignore[no-untyped-def]
+    """S3's messages (versity/versitygw#646, #1176); it answered IAM's "Syntax errors in policy."."""
+    assert error(s3.put_bucket_policy, Bucket=bucket, Policy=json.dumps(document)) == (
+        400, "MalformedPolicy", message)
 
 
 def test_bucket_policy_with_wildcards_and_both_levels_is_accepted(s3, bucket) -> None:  # type: ignore[no-untyped-def]

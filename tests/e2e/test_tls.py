@@ -310,6 +310,25 @@ def test_secure_transport_policy_refuses_http_and_allows_https(tmp_path: Path) -
         srv.stop()
 
 
+def test_tls_version_is_a_condition_key(srv: StoreroomServer, bucket: str) -> None:
+    """s3:TlsVersion, the S3 guide's "enforce a minimum TLS version" policy: set from the connection (it was
+    never set, so an Allow on it never applied and a Deny on a higher minimum never did either)."""
+    s3 = client(srv)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*",
+         "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}}},
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*",
+         "Condition": {"NumericGreaterThanEquals": {"s3:TlsVersion": "1.2"}}}]}))
+    try:
+        assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+        with pytest.raises(ClientError) as err:
+            s3.put_object(Bucket=bucket, Key="k", Body=b"y")
+        assert err.value.response["Error"]["Code"] == "AccessDenied"
+    finally:
+        s3.delete_bucket_policy(Bucket=bucket)
+
+
 def test_complete_multipart_upload_names_an_https_location(srv: StoreroomServer, bucket: str) -> None:
     s3 = client(srv)
     upload = s3.create_multipart_upload(Bucket=bucket, Key="one part")["UploadId"]
