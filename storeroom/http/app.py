@@ -88,11 +88,15 @@ def tune_garbage_collector() -> None:
 
 
 # A presigned request's x-amz-* query parameters that are not headers of the request: its own authentication's
-# (SigV4's X-Amz-*, the session token), the body's framing, and server-side encryption, which "S3 requires ... to
-# be signed in headers" (aws/aws-sdk-js-v3#1701: the SDKs never move them to the query).
+# (SigV4's X-Amz-*, the session token), the body's framing, server-side encryption, which "S3 requires ... to be
+# signed in headers" (aws/aws-sdk-js-v3#1701: the SDKs never move them to the query), and checksums: "Amazon S3
+# presigned URLs don't support using the following data-integrity checksum algorithms (CRC32, CRC32C, SHA-1,
+# SHA-256)" (the S3 guide) -- S3 ignores them, and the JavaScript SDK signs the empty body's CRC32 into every
+# presigned PutObject, which must not be judged against the body uploaded later.
 _NOT_HOISTED = frozenset({"x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-expires", "x-amz-signedheaders",
                           "x-amz-signature", "x-amz-security-token", "x-amz-content-sha256",
-                          "x-amz-decoded-content-length"})
+                          "x-amz-decoded-content-length", "x-amz-sdk-checksum-algorithm"})
+_NOT_HOISTED_PREFIXES = ("x-amz-server-side-encryption", "x-amz-checksum-")
 
 
 def _amz_query_params(request: Request) -> dict[str, str]:
@@ -105,7 +109,7 @@ def hoist_presigned_headers(request: Request) -> None:
     those headers -- metadata, tags, storage class, ACL -- so the request is judged and served with them.  A
     header sent as well keeps its value."""
     for name, value in _amz_query_params(request).items():
-        if name not in _NOT_HOISTED and not name.startswith("x-amz-server-side-encryption"):
+        if name not in _NOT_HOISTED and not name.startswith(_NOT_HOISTED_PREFIXES):
             request.headers.setdefault(name, value)
 
 

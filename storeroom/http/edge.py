@@ -158,6 +158,10 @@ class _OneWrite:
         return self._transport.is_closing()
 
 
+# ssl.SSLObject.version() -> the protocol's number, as ASGI's TLS extension names it
+_TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+
+
 class EdgeProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits above (see the module docstring)."""
 
@@ -179,7 +183,7 @@ class EdgeProtocol(HttpToolsProtocol):
         self._idle_since: float | None = None  # None: a request is in flight
         self._idle_timeout = KEEPALIVE_TIMEOUT
         self._idle_timer: asyncio.TimerHandle | None = None
-        self._tls_version: str | None = None  # "1.2", "1.3": the connection's TLS, for s3:TlsVersion
+        self._tls: dict[object, object] | None = None  # ASGI's TLS extension ({"tls_version": 0x0304}): s3:TlsVersion
 
     # -- connection ----------------------------------------------------------------------------------------
 
@@ -192,8 +196,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self._idle_since = self.loop.time()
         self._idle_timer = self.loop.call_later(self._idle_timeout, self._idle_check)
         ssl_object = transport.get_extra_info("ssl_object")
-        if ssl_object is not None:  # "TLSv1.3" -> "1.3" (a connection's first request comes after its handshake)
-            self._tls_version = (ssl_object.version() or "").removeprefix("TLSv") or None
+        if ssl_object is not None:  # (the protocol is told of a connection once its handshake is done)
+            self._tls = {"tls_version": _TLS_VERSIONS.get(ssl_object.version() or "")}
         if TRUST and self.client is not None and TRUST.trusts(self.client[0]):
             self._trusted_peer = True
             self._preamble = bytearray()
@@ -374,8 +378,9 @@ class EdgeProtocol(HttpToolsProtocol):
             if resolved is not None:
                 self.scope["client"] = (resolved[0], 0)
                 self.scope["scheme"] = resolved[1]
-        elif self._tls_version is not None:  # (behind a proxy, the client's TLS was the proxy's: unknown here)
-            self.scope["tls_version"] = self._tls_version
+        elif self._tls is not None:  # (behind a proxy, the client's TLS was the proxy's: unknown here)
+            extensions: dict[str, dict[object, object]] = {**self.scope.get("extensions", {}), "tls": self._tls}
+            self.scope["extensions"] = extensions
         busy = len(self.tasks) >= MAX_IN_FLIGHT
         if not self._over_cap and not busy:
             cycle = self.cycle

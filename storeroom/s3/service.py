@@ -233,9 +233,9 @@ def _refuse_directory_bucket_headers(operation: str, headers: Mapping[str, str])
 def s3_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
     request = ctx.request
     keys: dict[str, Sequence[str]] = {"s3:resourceaccount": (ctx.principal.account_id,)}
-    tls = request.scope.get("tls_version")
-    if tls is not None:
-        keys["s3:tlsversion"] = (tls,)
+    tls = request.scope.get("extensions", {}).get("tls", {}).get("tls_version")
+    if tls:  # 0x0303 -> "1.2"
+        keys["s3:tlsversion"] = (f"1.{tls - 0x0301}",)
     for header, key in _HEADER_KEYS.items():
         if header in request.headers:
             keys[key] = (request.headers[header],)

@@ -3,7 +3,10 @@ the policy simulator, account settings, access key actions."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -248,3 +251,79 @@ def test_create_user_with_console_password(console_server, browser, account) -> 
     assert "can no longer be shown" in page.get_by_role("alert").inner_text()
     newcomer = sign_in_user(browser, console_server, account, "newcomer", password)
     newcomer.get_by_role("heading", name="Change password").wait_for()
+
+
+def test_a_custom_password_the_policy_refuses_creates_nothing(console_server, browser, root_iam) -> None:
+    """AWS's console judges a custom password on the details step; the wizard made the user, then failed at
+    CreateLoginProfile, leaving a user without password or permissions that blocked a second try."""
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+    page.goto("/iam/users/create")
+    page.get_by_label("User name").fill("weak-password")
+    page.get_by_label("Provide user access to the AWS Management Console").check()
+    page.get_by_label("Custom password").check()
+    page.get_by_label("Password", exact=True).fill("abc")
+    page.get_by_role("button", name="Next").click()
+    alert = page.get_by_role("alert").inner_text()
+    assert "does not conform to the account password policy" in alert and "at least 8 characters" in alert
+    assert "weak-password" not in [u["UserName"] for u in root_iam.list_users()["Users"]]
+
+
+def test_a_password_csv_quotes_what_needs_quoting(console_server, browser, root_iam) -> None:
+    """RFC 4180: a console password may hold a comma or a quote; the downloaded CSV split it into columns."""
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+    page.goto("/iam/users/create")
+    page.get_by_label("User name").fill("csv-user")
+    page.get_by_label("Provide user access to the AWS Management Console").check()
+    page.get_by_label("Custom password").check()
+    password = 'Abc,def"123!x'
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Create user").click()
+    page.get_by_role("heading", name="Retrieve password").wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download .csv file").click()
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+    assert rows[0] == ["User name", "Password", "Console sign-in URL"]
+    assert rows[1][:2] == ["csv-user", password] and len(rows[1]) == 3
+
+
+def test_a_key_description_iam_refuses_creates_no_key(console_server, browser, root_iam) -> None:
+    """The description is judged before CreateAccessKey (IAM's tag value characters), and a key whose tag IAM
+    then refuses (the user's 50 tags) is taken back: a key was left active whose secret nobody ever saw."""
+    root_iam.create_user(UserName="described", Tags=[{"Key": f"t{i}", "Value": "v"} for i in range(50)])
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+
+    def create(description: str) -> str:
+        page.goto("/iam/users/described/access-keys/create")
+        page.get_by_label("Local code").check()
+        page.get_by_label("I understand the above recommendation and want to proceed to create an access key.").check()
+        page.get_by_role("button", name="Next").click()
+        page.get_by_label("Description tag value").fill(description)
+        page.get_by_role("button", name="Create access key").click()
+        return page.get_by_role("alert").inner_text()
+
+    assert "Allowed characters are letters, numbers" in create("Bob's key! (prod)")
+    assert "TagsPerUser" in create("a valid description")
+    assert root_iam.list_access_keys(UserName="described")["AccessKeyMetadata"] == []
+
+
+def test_an_iam_users_own_key_keeps_its_description(console_server, browser, root_iam, account) -> None:
+    """"My security credentials": the description becomes the user's own tag, as AWS does; it was dropped."""
+    root_iam.create_user(UserName="selfie")
+    root_iam.create_login_profile(UserName="selfie", Password=READER_PASSWORD, PasswordResetRequired=False)
+    root_iam.attach_user_policy(UserName="selfie", PolicyArn="arn:aws:iam::aws:policy/IAMFullAccess")
+    page = sign_in_user(browser, console_server, account, "selfie", READER_PASSWORD)
+    page.wait_for_url("**/")
+    page.goto("/iam/security-credentials/access-keys/create")
+    page.get_by_label("Local code").check()
+    page.get_by_label("I understand the above recommendation and want to proceed to create an access key.").check()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("Description tag value").fill("my own laptop key")
+    page.get_by_role("button", name="Create access key").click()
+    page.get_by_role("heading", name="Retrieve access keys").wait_for()
+    key_id = page.get_by_label("Access key", exact=True).input_value()
+    assert root_iam.list_user_tags(UserName="selfie")["Tags"] == [{"Key": key_id, "Value": "my own laptop key"}]

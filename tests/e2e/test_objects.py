@@ -421,7 +421,7 @@ def test_not_modified_carries_the_caching_headers_and_no_content_length(endpoint
     ``Content-Length: 0`` and neither caching header."""
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     put = s3.put_object(Bucket=bucket, Key="cached", Body=b"hello world", CacheControl="max-age=60",
-                        Expires=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+                        Expires=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
     for method in ("GET", "HEAD"):
         r = signed_request(method, f"{endpoint}/{bucket}/cached", {"If-None-Match": put["ETag"]})
         assert r.status_code == 304
@@ -439,7 +439,7 @@ def test_not_modified_carries_the_caching_headers_and_no_content_length(endpoint
 # --- If-Range -------------------------------------------------------------------------------------
 
 def _http_date(moment: dt.datetime) -> str:
-    return format_datetime(moment.astimezone(dt.timezone.utc), usegmt=True)
+    return format_datetime(moment.astimezone(dt.UTC), usegmt=True)
 
 
 def test_if_range_naming_the_object_serves_the_range(endpoint, s3, bucket):

@@ -5,6 +5,7 @@ console sign-in, MFA devices ("Assign MFA device": QR code and two codes), acces
 from __future__ import annotations
 
 import base64
+import unicodedata
 from typing import Any
 
 from starlette.responses import Response
@@ -205,6 +206,9 @@ async def create_key(page: Page) -> Response:
     """Step 1 (use case and the acknowledgement) → step 2 (description tag) → CreateAccessKey, then the
     secret goes to the retrieve page through a one-time note (POST → redirect → GET)."""
     who, caller = target(page), page.caller
+    # whose tag the description becomes: the user's, or the signed-in IAM user's own on "My security credentials"
+    tagged_user = who.name or (page.principal.user_name if page.principal is not None else None)
+    created: dict[str, Any] | None = None
     use_case = page.field("use_case")
     context: dict[str, Any] = {"target": who, "label": who.label(page), "use_cases": USE_CASES,
                                "chosen": use_case}
@@ -214,20 +218,35 @@ async def create_key(page: Page) -> Response:
         if page.field("understand") != "on":
             return page.render("iam/access_key_use.html", status=400, error="To proceed, confirm that you "
                                "understand the recommendation.", **context)
-        return page.render("iam/access_key_description.html", error=None, description="", **context)
-    description = page.field("description").strip()
+        if tagged_user is not None:  # root has no tags: AWS offers it no description step
+            return page.render("iam/access_key_description.html", error=None, description="", **context)
+    description = page.field("description").strip() if tagged_user is not None else ""
+    if not valid_description(description):
+        return page.render("iam/access_key_description.html", status=400, error=DESCRIPTION_RULE,
+                           description=description, **context)
     try:
         created = (await caller.iam("CreateAccessKey", **who.params))["AccessKey"]
+        if description and tagged_user is not None:  # AWS keeps the description as a user tag named by the key
+            await _describe(caller, tagged_user, created["AccessKeyId"], description)
     except ServiceError as err:
-        if err.denial is not None:
+        if err.denial is not None and created is None:
             raise
+        if created is not None:  # not tagged (the user's 50 tags, say): no key left behind whose secret nobody saw
+            await caller.iam("DeleteAccessKey", AccessKeyId=created["AccessKeyId"], **who.params)
         return page.render("iam/access_key_description.html", status=400, error=err.message,
                            description=description, **context)
-    if description and who.name:  # AWS keeps the description as a user tag named by the key id
-        await _describe(caller, who.name, created["AccessKeyId"], description)
     stash_once(page, "access-key", {"id": created["AccessKeyId"], "secret": created["SecretAccessKey"],
                                     "user": who.label(page)})
     return page.redirect(who.base + "/access-keys/retrieve")
+
+
+# IAM's tag values (botocore's tagValueType, [\p{L}\p{Z}\p{N}_.:/=+\-@]*, at most 256), told as AWS's console does.
+DESCRIPTION_RULE = ("The description can have up to 256 characters. Allowed characters are letters, numbers, "
+                    "spaces representable in UTF-8, and: _ . : / = + - @")
+
+
+def valid_description(text: str) -> bool:
+    return len(text) <= 256 and all(c in "_.:/=+-@" or unicodedata.category(c)[0] in "LZN" for c in text)
 
 
 async def _describe(caller: Caller, name: str, key_id: str, description: str) -> None:

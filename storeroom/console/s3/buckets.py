@@ -6,8 +6,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 from xml.sax.saxutils import escape
 
 from starlette.responses import Response
@@ -176,35 +177,73 @@ async def delete_policy(page: Page) -> Response:
 
 
 async def is_empty(caller: Caller, bucket: str) -> bool:
-    root = await s3_xml(caller, "GET", object_path(bucket), "list-type=2&max-keys=1")
+    root = await s3_xml(caller, "GET", object_path(bucket), "list-type=2&max-keys=1&encoding-type=url")
     return root.find("Contents") is None
 
 
-async def delete_keys(caller: Caller, bucket: str, keys: list[str]) -> list[tuple[str, str, str]]:
-    """DeleteObjects, 1,000 keys a request (S3's limit); the (key, code, message) of each key S3 refused."""
+# What XML 1.0 cannot carry, even as a character reference: a key holding one is deleted on its own, not in a
+# DeleteObjects document.
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+async def delete_keys(caller: Caller, bucket: str, keys: list[tuple[str, str | None]]
+                      ) -> list[tuple[str, str, str]]:
+    """DeleteObjects of (key, version id or None), 1,000 a request (S3's limit); the (key, code, message) of
+    each key S3 refused."""
     failed: list[tuple[str, str, str]] = []
+    odd = [entry for entry in keys if _NOT_IN_XML.search(entry[0])]
+    keys = [entry for entry in keys if not _NOT_IN_XML.search(entry[0])]
     for start in range(0, len(keys), 1000):
-        batch = keys[start:start + 1000]
         body = ("<Delete><Quiet>true</Quiet>" + "".join(
-            f"<Object><Key>{escape(k)}</Key></Object>" for k in batch) + "</Delete>").encode()
+            f"<Object><Key>{escape(k)}</Key>{'' if v is None else f'<VersionId>{escape(v)}</VersionId>'}</Object>"
+            for k, v in keys[start:start + 1000]) + "</Delete>").encode()
         md5 = base64.b64encode(hashlib.md5(body).digest()).decode()   # S3 requires it on DeleteObjects
         root = await s3_xml(caller, "POST", object_path(bucket), "delete", body=body,
                             headers={"content-md5": md5, "content-type": "application/xml"})
         failed += [(text(e, "Key"), text(e, "Code"), text(e, "Message")) for e in root.iter("Error")]
+    for key, version in odd:
+        try:
+            await caller.s3("DELETE", object_path(bucket, key), "" if version is None else urlencode(
+                {"versionId": version}))
+        except ServiceError as err:
+            failed.append((key, err.code, err.message))
     return failed
 
 
-async def keys_under(caller: Caller, bucket: str, prefix: str) -> list[str]:
-    """Every key that starts with ``prefix`` (a folder and all it holds), listed page by page."""
-    keys: list[str] = []
+async def keys_under(caller: Caller, bucket: str, prefix: str) -> list[tuple[str, None]]:
+    """Every key that starts with ``prefix`` (a folder and all it holds), listed page by page (URL-encoded:
+    a key may hold what XML cannot)."""
+    keys: list[tuple[str, None]] = []
     token = ""
     while True:
-        params = {"list-type": "2", "prefix": prefix, **({"continuation-token": token} if token else {})}
+        params = {"list-type": "2", "prefix": prefix, "encoding-type": "url",
+                  **({"continuation-token": token} if token else {})}
         root = await s3_xml(caller, "GET", object_path(bucket), urlencode(params))
-        keys += [text(c, "Key") for c in root.iter("Contents")]
+        keys += [(unquote_plus(text(c, "Key")), None) for c in root.iter("Contents")]
         token = text(root, "NextContinuationToken")
         if not token:
             return keys
+
+
+async def versions_under(caller: Caller, bucket: str, prefix: str) -> list[tuple[str, str | None]]:
+    """Every version and delete marker of the keys under ``prefix``: what emptying a versioned bucket deletes
+    ("all versions of all the objects in the bucket are deleted")."""
+    found: list[tuple[str, str | None]] = []
+    markers: dict[str, str] = {}
+    while True:
+        params = {"versions": "", "prefix": prefix, "encoding-type": "url", **markers}
+        root = await s3_xml(caller, "GET", object_path(bucket), urlencode(params))
+        found += [(unquote_plus(text(v, "Key")), text(v, "VersionId"))
+                  for v in root if v.tag in ("Version", "DeleteMarker")]
+        if text(root, "IsTruncated") != "true":
+            return found
+        markers = {"key-marker": unquote_plus(text(root, "NextKeyMarker")),
+                   "version-id-marker": text(root, "NextVersionIdMarker")}
+
+
+async def versioned(caller: Caller, bucket: str) -> bool:
+    """Whether the bucket keeps versions (versioning Enabled, or Suspended with versions kept)."""
+    return text(await s3_xml(caller, "GET", object_path(bucket), "versioning"), "Status") != ""
 
 
 @routes.get("/s3/buckets/{bucket}/empty")
@@ -218,7 +257,11 @@ async def empty(page: Page) -> Response:
     bucket = page.param("bucket")
     if page.field("confirm").strip() != EMPTY_CONFIRMATION:
         return page.redirect(sub_url(bucket, "empty"), flash=f"To empty the bucket, type {EMPTY_CONFIRMATION}.")
-    failed = await delete_keys(page.caller, bucket, await keys_under(page.caller, bucket, ""))
+    caller = page.caller
+    every: list[tuple[str, str | None]] = list(
+        await versions_under(caller, bucket, "") if await versioned(caller, bucket) else
+        await keys_under(caller, bucket, ""))
+    failed = await delete_keys(caller, bucket, every)
     if failed:
         return page.render("s3/empty_bucket.html", status=403, bucket=bucket, words=EMPTY_CONFIRMATION,
                            failed=failed)

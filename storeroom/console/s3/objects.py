@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote_plus, urlencode
 
 from starlette.responses import Response, StreamingResponse
 
@@ -17,6 +17,7 @@ from storeroom.console.s3.buckets import (
     bucket_properties,
     delete_keys,
     keys_under,
+    versioned,
 )
 from storeroom.console.s3.common import (
     breadcrumbs,
@@ -55,13 +56,15 @@ class Row:
 
 async def list_level(page: Page, bucket: str, prefix: str, token: str) -> tuple[list[Row], str]:
     """One page of one folder level: its folders, then its objects (S3's order); and the next page's token."""
-    params = {"list-type": "2", "delimiter": "/", "prefix": prefix, "max-keys": str(PAGE_SIZE)}
+    params = {"list-type": "2", "delimiter": "/", "prefix": prefix, "max-keys": str(PAGE_SIZE),
+              "encoding-type": "url"}  # (a key may hold what XML cannot carry)
     if token:
         params["continuation-token"] = token
     root = await s3_xml(page.caller, "GET", object_path(bucket), urlencode(params))
-    rows = [Row(p[len(prefix):], p, True) for p in (text(c, "Prefix") for c in root.iter("CommonPrefixes"))]
+    rows = [Row(p[len(prefix):], p, True)
+            for p in (unquote_plus(text(c, "Prefix")) for c in root.iter("CommonPrefixes"))]
     for item in root.iter("Contents"):
-        key = text(item, "Key")
+        key = unquote_plus(text(item, "Key"))
         if key == prefix:          # the folder's own placeholder ("Create folder" made it): not listed
             continue
         rows.append(Row(key[len(prefix):], key, False, int(text(item, "Size", "0")),
@@ -135,25 +138,33 @@ async def delete_objects_form(page: Page) -> Response:
     bucket, prefix, selected = page.param("bucket"), page.field("prefix"), page.fields("selected")
     if not selected:
         return page.redirect(bucket_url(bucket, prefix=prefix), flash="Select the objects to delete first.")
-    return page.render("s3/delete_objects.html", bucket=bucket, prefix=prefix, selected=selected,
-                       words=EMPTY_CONFIRMATION, failed=[], crumbs=breadcrumbs(bucket, prefix), problem=None)
+    keeps = await versioned(page.caller, bucket)
+    return page.render("s3/delete_objects.html", bucket=bucket, prefix=prefix, selected=selected, versioned=keeps,
+                       words=_words(keeps), failed=[], crumbs=breadcrumbs(bucket, prefix), problem=None)
+
+
+def _words(keeps_versions: bool) -> str:
+    """What AWS's console asks to type: *delete* where deleting adds delete markers (a versioned bucket, the
+    versions kept), *permanently delete* where it cannot be undone."""
+    return "delete" if keeps_versions else EMPTY_CONFIRMATION
 
 
 @routes.post("/s3/buckets/{bucket}/delete-objects/confirm")
 async def delete_objects(page: Page) -> Response:
     bucket, prefix, selected = page.param("bucket"), page.field("prefix"), page.fields("selected")
-    if page.field("confirm").strip() != EMPTY_CONFIRMATION:
-        return page.render("s3/delete_objects.html", status=400, bucket=bucket, prefix=prefix, selected=selected,
-                           words=EMPTY_CONFIRMATION, failed=[], crumbs=breadcrumbs(bucket, prefix),
-                           problem=f"To confirm deletion, type {EMPTY_CONFIRMATION}.")
-    keys: list[str] = []
+    keeps = await versioned(page.caller, bucket)
+    words = _words(keeps)
+    context = {"bucket": bucket, "prefix": prefix, "selected": selected, "versioned": keeps, "words": words,
+               "crumbs": breadcrumbs(bucket, prefix)}
+    if page.field("confirm").strip() != words:
+        return page.render("s3/delete_objects.html", status=400, failed=[],
+                           problem=f"To confirm deletion, type {words}.", **context)
+    keys: list[tuple[str, None]] = []
     for item in selected:
-        keys += await keys_under(page.caller, bucket, item) if item.endswith("/") else [item]
+        keys += await keys_under(page.caller, bucket, item) if item.endswith("/") else [(item, None)]
     failed = await delete_keys(page.caller, bucket, sorted(set(keys)))
     if failed:
-        return page.render("s3/delete_objects.html", status=403, bucket=bucket, prefix=prefix, selected=selected,
-                           words=EMPTY_CONFIRMATION, failed=failed, crumbs=breadcrumbs(bucket, prefix),
-                           problem=None)
+        return page.render("s3/delete_objects.html", status=403, failed=failed, problem=None, **context)
     count = len(selected)
     return page.redirect(bucket_url(bucket, prefix=prefix),
                          flash=f"Successfully deleted {count} object{'s' if count > 1 else ''}.")

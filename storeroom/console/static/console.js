@@ -74,6 +74,12 @@ function secretToggles() {
   });
 }
 
+// A CSV field as RFC 4180 writes it: quoted (its quotes doubled) when it holds a comma, a quote or a line break,
+// which a console password may.
+function csvField(value) {
+  return /[",\r\n]/.test(value) ? '"' + value.replace(/"/g, '""') + '"' : value;
+}
+
 // "Download .csv file": AWS's CSV, made from the values on the page (the secret never travels again).
 function csvDownloads() {
   each("button[data-download-csv]", function (button) {
@@ -83,7 +89,7 @@ function csvDownloads() {
       var values = button.getAttribute("data-csv-fields").split(",").map(function (id) {
         return document.getElementById(id).value;
       });
-      var blob = new Blob([header + "\n" + values.join(",") + "\n"], { type: "text/csv" });
+      var blob = new Blob([header + "\n" + values.map(csvField).join(",") + "\n"], { type: "text/csv" });
       var link = document.createElement("a");
       link.href = URL.createObjectURL(blob);
       link.download = button.getAttribute("data-download-csv");
