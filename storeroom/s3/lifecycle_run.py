@@ -323,7 +323,7 @@ async def _act(conn: Conn, bucket: str, key: str, versioning: str | None, kind: 
             return (EXPIRE, None, version.size, _blob_ids(row[0])) if row is not None else (None, None, 0, [])
         current = await conn.one(f"SELECT {versions.CURRENT_AS_VERSION} FROM objects WHERE bucket = ? AND key = ?",
                                  (bucket, key))
-        marker, freed = await versions.add_marker(conn, bucket, key, versioning, versions.new_version_id(),
+        marker, freed = await versions.add_marker(conn, bucket, key, versioning,
                                                   current[:8] if current is not None else None)
         return MARKER, marker.version_id, version.size, freed
     # "Lifecycle ... cannot delete an object version until the lock on the object expires": judged by the real

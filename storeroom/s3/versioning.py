@@ -25,7 +25,7 @@ from storeroom.s3.listing import MAX_KEYS, encoder, successor
 from storeroom.s3.listing import _max_keys as max_keys  # noqa: PLC2701
 from storeroom.s3.owner import owner_xml
 from storeroom.store.meta import Bucket, ObjectRecord
-from storeroom.store.versions import NEWEST, valid_version_id
+from storeroom.store.versions import NEWEST, seq_of, valid_version_id
 
 if TYPE_CHECKING:
     from storeroom.s3.service import S3Call
@@ -162,11 +162,16 @@ def _start(prefix: str, key_marker: str) -> tuple[str, int]:
 
 
 async def _marker_position(call: S3Call, key: str, version_id: str) -> int:
-    """The seq after which the versions of ``key`` older than ``version_id`` come (0: the version is not there,
-    so the listing goes on with the next key)."""
+    """The seq after which the versions of ``key`` older than ``version_id`` come.  A version deleted since a
+    page named it (emptying a bucket page by page does just that) is placed by the seq its id carries; one
+    whose id carries none (``null``, ids of an earlier release) lets every remaining version of the key be
+    listed: some again rather than any skipped."""
     assert call.bucket is not None
     record = await call.meta.get_version(call.bucket, key, version_id)
-    return 0 if record is None else record.seq
+    if record is not None:
+        return record.seq
+    seq = seq_of(version_id)
+    return NEWEST if seq is None else seq
 
 
 def _entry_xml(record: ObjectRecord, latest: bool, encode: object, owner: str, restore_status: bool) -> str:

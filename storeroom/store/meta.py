@@ -789,7 +789,7 @@ class MetaStore:
                 freed = doc_blob_ids(old[4])
         else:
             obj.seq = versions.next_seq(await versions.previous_seq(conn, obj.bucket, obj.key, old))
-            obj.version_id = versions.new_version_id() if versioning == "Enabled" else "null"
+            obj.version_id = versions.new_version_id(obj.seq) if versioning == "Enabled" else "null"
             if old is not None:
                 if versioning != "Enabled" and old[6] == "null":
                     freed = doc_blob_ids(old[4])
@@ -885,7 +885,7 @@ class MetaStore:
             row = await conn.one("DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING doc", (bucket, key))
             return Deletion(key, None, row is not None), ([] if row is None else doc_blob_ids(row[0]))
         current = await conn.one(_OBJECT_LOCKED[conn.dialect], (bucket, key))
-        marker, freed = await versions.add_marker(conn, bucket, key, versioning, versions.new_version_id(), current)
+        marker, freed = await versions.add_marker(conn, bucket, key, versioning, current)
         return Deletion(key, None, True, True, marker.version_id), freed
 
     async def update_version(self, bucket: str, key: str, version_id: str | None,

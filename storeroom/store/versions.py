@@ -26,6 +26,7 @@ second row updated on every overwrite — and the 5 % bound on its cost (bench/R
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -33,7 +34,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from storeroom.randomness import random_urlsafe
+from storeroom.randomness import random_bytes
 from storeroom.store.locks import Guard
 from storeroom.store.sql import POSTGRESQL, Conn, Row
 
@@ -46,14 +47,29 @@ NEWEST = 1 << 62          # a seq greater than any: "every version of the key" i
 _VERSION_ID = re.compile(r"[A-Za-z0-9_-]{32}")
 
 
-def new_version_id() -> str:
-    """32 URL-safe characters, as S3's version ids (opaque; unique without coordination), never starting with
-    ``-``: command-line tools take such a value for an option (``aws s3api delete-object --version-id -Ab…``
-    fails with "expected one argument")."""
-    while True:
-        version = random_urlsafe(24)
-        if version[0] != "-":
-            return version
+def new_version_id(seq: int) -> str:
+    """32 URL-safe characters, as S3's version ids: a format byte (1), the version's ``seq`` (8 bytes) and 15
+    random bytes.  Unique without coordination; the ``seq`` inside lets a listing resume after a version that
+    was deleted since it was named as ``version-id-marker`` (:func:`seq_of`).  The format byte makes the first
+    character ``A``, never ``-``: command-line tools take such a value for an option (``aws s3api delete-object
+    --version-id -Ab…`` fails with "expected one argument")."""
+    return base64.urlsafe_b64encode(b"\x01" + seq.to_bytes(8, "big") + random_bytes(15)).decode("ascii")
+
+
+# seqs of 2017-2100 (microseconds): one version id of the earlier, all-random form in ~2 million decodes to one
+_PLAUSIBLE_SEQS = range(1_500_000_000_000_000, 4_100_000_000_000_000)
+
+
+def seq_of(version_id: str) -> int | None:
+    """The ``seq`` a version id made by :func:`new_version_id` carries; None for ``null`` and older ids."""
+    if len(version_id) != 32 or version_id[0] != "A":
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(version_id)
+    except ValueError:
+        return None
+    seq = int.from_bytes(raw[1:9], "big")
+    return seq if raw[0] == 1 and seq in _PLAUSIBLE_SEQS else None
 
 
 def valid_version_id(value: str) -> bool:
@@ -121,13 +137,13 @@ class Marker:
     mtime: float
 
 
-async def add_marker(conn: Conn, bucket: str, key: str, versioning: str, new_id: str,
+async def add_marker(conn: Conn, bucket: str, key: str, versioning: str,
                      current: Row | None) -> tuple[Marker, list[str]]:
     """A DELETE without a version id in a versioned bucket: the current version (``current``, locked) becomes
     noncurrent and a delete marker becomes the latest.  Suspended: the marker is the ``null`` version, which
     replaces any ``null`` version the key had.  Returns the marker and the blob ids no longer referenced."""
     seq = next_seq(await previous_seq(conn, bucket, key, current))
-    marker_id = new_id if versioning == "Enabled" else "null"
+    marker_id = new_version_id(seq) if versioning == "Enabled" else "null"
     freed: list[str] = []
     if current is not None:
         if versioning != "Enabled" and current[6] == "null":
