@@ -374,6 +374,12 @@ async def put_object_acl(call: S3Call) -> Response:
     from storeroom.s3.objects import existing_version, version_arg
     assert call.bucket is not None and call.key is not None
     bucket = await call.existing_bucket()
+    version_id = version_arg(call)
+    if version_id is None and bucket.versioning is not None and await call.meta.get_object(
+            call.bucket, call.key) is None:
+        marker = await call.meta.latest_marker(call.bucket, call.key)
+        if marker is not None:  # a deleted key: S3 answers 405 (a GET of it: 404)
+            raise _marker_not_allowed(marker)
     await existing_version(call)
     if not acls_enabled(bucket):
         await _check_owner_full_control(call)
@@ -386,13 +392,18 @@ async def put_object_acl(call: S3Call) -> Response:
 
     def change(record: ObjectRecord) -> None:
         record.acl = None if is_owner_only(grants, owner_id) else grants
-    record = await call.meta.update_version(call.bucket, call.key, version_arg(call), change)
+    record = await call.meta.update_version(call.bucket, call.key, version_id, change)
     if record is None:
         raise AwsError("NoSuchKey", Key=call.key)
     if record.marker:
-        raise AwsError("MethodNotAllowed", "The specified method is not allowed against this resource.", 405,
-                       headers={"x-amz-delete-marker": "true"}, Method="PUT", ResourceType="DeleteMarker")
+        raise _marker_not_allowed(record)
     return Response(200, [("x-amz-version-id", record.version_id)] if bucket.versioning else [])
+
+
+def _marker_not_allowed(marker: ObjectRecord) -> AwsError:
+    return AwsError("MethodNotAllowed", "The specified method is not allowed against this resource.", 405,
+                    headers={"x-amz-delete-marker": "true", "x-amz-version-id": marker.version_id,
+                             "allow": "DELETE"}, Method="PUT", ResourceType="DeleteMarker")
 
 
 async def _check_owner_full_control(call: S3Call) -> None:

@@ -105,6 +105,9 @@ def _part_number(call: S3Call) -> int:
 
 
 async def upload_part(call: S3Call) -> Response:
+    if "versionId" in call.args:  # S3's answer, whatever the value (recorded against us-east-1)
+        raise AwsError("InvalidArgument", "This operation does not accept a version-id.", ArgumentName="versionId",
+                       ArgumentValue=call.args["versionId"])
     upload = await _upload(call)
     number = _part_number(call)
     object_lock.require_integrity(call, object_lock.WriteLock(upload.retention, upload.legal_hold),

@@ -196,9 +196,14 @@ def version_arg(call: S3Call) -> str | None:
     """The request's ``versionId``, None without one; S3's InvalidArgument for one that names no version."""
     version = call.args.get("versionId")
     if version is not None and not valid_version_id(version):
-        raise AwsError("InvalidArgument", "Invalid version id specified", ArgumentName="versionId",
+        raise AwsError("InvalidArgument", _bad_version_message(version), ArgumentName="versionId",
                        ArgumentValue=version)
     return version
+
+
+def _bad_version_message(version: str) -> str:
+    # S3's two answers (the empty one as recorded against us-east-1; NooBaa's InvalidArgumentEmptyVersionId)
+    return "Version id cannot be the empty string" if version == "" else "Invalid version id specified"
 
 
 async def missing_error(call: S3Call, version_id: str | None) -> AwsError:
@@ -224,7 +229,7 @@ def marker_error(call: S3Call, record: ObjectRecord) -> AwsError:
     (Method Not Allowed) error")."""
     return AwsError("MethodNotAllowed", "The specified method is not allowed against this resource.", 405,
                     headers={"x-amz-delete-marker": "true", "x-amz-version-id": record.version_id,
-                             "last-modified": xml.http_date(record.mtime)},
+                             "last-modified": xml.http_date(record.mtime), "allow": "DELETE"},
                     Method=call.request.method, ResourceType="DeleteMarker")
 
 
@@ -436,11 +441,17 @@ async def delete_objects(call: S3Call) -> Response:
     guards: list[Guard] = []
     tests: list[Callable[[str], bool] | None] = []
     errors: list[str] = []
+    bare: set[str] = set()  # keys named without a version id (a versioned bucket gets one marker each)
+    versioned = (await call.existing_bucket()).versioning is not None
     for entry in objects:
         key = xml.child_text(entry, "Key")
         if key is None:
             raise AwsError("MalformedXML")
         version_id = xml.child_text(entry, "VersionId")
+        if version_id is None and versioned:
+            if key in bare:
+                continue  # S3 answers it once and adds one delete marker, not one per mention
+            bare.add(key)
         if version_id is not None and not valid_version_id(version_id):
             errors.append(_delete_error(key, version_id, "NoSuchVersion", "The specified version does not exist."))
             continue
@@ -511,7 +522,8 @@ def parse_copy_source(value: str) -> tuple[str, str, str | None]:
     if query.startswith("versionId="):
         version_id = unquote(query[10:])
         if not valid_version_id(version_id):
-            raise AwsError("InvalidArgument", "Invalid version id specified", ArgumentName="versionId",
+            raise AwsError("InvalidArgument", _bad_version_message(version_id),
+                           ArgumentName="x-amz-copy-source" if version_id == "" else "versionId",
                            ArgumentValue=version_id)
     return bucket, key, version_id
 
@@ -532,7 +544,9 @@ async def copy_source(call: S3Call) -> tuple[ObjectRecord, list[tuple[str, str]]
         if version_id is not None:
             raise AwsError("NoSuchVersion", "The specified version does not exist.", 404, Key=key,
                            VersionId=version_id)
-        raise AwsError("NoSuchKey", Key=key)
+        marker = await call.meta.latest_marker(bucket, key) if source_bucket.versioning is not None else None
+        raise AwsError("NoSuchKey", Key=key, headers={} if marker is None else {
+            "x-amz-delete-marker": "true", "x-amz-version-id": marker.version_id})  # as a GET of it answers
     if record.marker:
         # "The source of a copy request may not specifically refer to a delete marker by version id."
         raise AwsError("InvalidRequest", "The source of a copy request may not specifically refer to a delete "

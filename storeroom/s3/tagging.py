@@ -183,7 +183,8 @@ async def get_object_tagging(call: S3Call) -> Response:
 def _marker_not_allowed(call: S3Call, record: ObjectRecord) -> AwsError:
     """S3's answer to a tagging request on a delete marker: it has no data, no tags."""
     return AwsError("MethodNotAllowed", "The specified method is not allowed against this resource.", 405,
-                    headers={"x-amz-delete-marker": "true", "x-amz-version-id": record.version_id},
+                    headers={"x-amz-delete-marker": "true", "x-amz-version-id": record.version_id,
+                             "allow": "DELETE"},
                     Method=call.request.method, ResourceType="DeleteMarker")
 
 

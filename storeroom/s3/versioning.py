@@ -78,10 +78,14 @@ async def list_object_versions(call: S3Call) -> Response:
     prefix, delimiter = args.get("prefix", ""), args.get("delimiter", "")
     key_marker, version_marker = args.get("key-marker", ""), args.get("version-id-marker")
     limit = max_keys(call)
-    encoding, encode = encoder(call)
+    # S3's order of judgement: max-keys, the marker's key marker, an empty marker, then encoding-type
     if version_marker is not None and not key_marker:
         raise AwsError("InvalidArgument", "A version-id marker cannot be specified without a key marker.",
                        ArgumentName="version-id-marker", ArgumentValue=version_marker)
+    if version_marker == "":
+        raise AwsError("InvalidArgument", "A version-id marker cannot be empty.", ArgumentName="version-id-marker",
+                       ArgumentValue="")
+    encoding, encode = encoder(call)
     if version_marker and not valid_version_id(version_marker):
         raise AwsError("InvalidArgument", "Invalid version id specified", ArgumentName="version-id-marker",
                        ArgumentValue=version_marker)

@@ -409,3 +409,76 @@ def test_boto3s_object_versions_delete_empties_the_bucket(endpoint: str, bucket:
     b.object_versions.page_size(5).delete()
     assert versions(resource.meta.client, bucket) == []
     b.delete()
+
+
+# -- answers recorded against S3 in us-east-1 ("Versioning Mix: DeleteMarker as Source", "DeleteObjects +
+# Versioning": reverse-engineering captures with AWS's request ids) ----------------------------------------------
+
+def _deleted_key(s3: Any, bucket: str) -> str:
+    enable(s3, bucket)
+    s3.put_object(Bucket=bucket, Key="gone", Body=b"x")
+    return str(s3.delete_object(Bucket=bucket, Key="gone")["VersionId"])
+
+
+def test_a_delete_markers_405s_carry_allow_delete(endpoint: str, s3: Any, bucket: str) -> None:
+    """RFC 9110: "The origin server MUST generate an Allow header field in a 405 response"; S3 sends DELETE."""
+    marker = _deleted_key(s3, bucket)
+    for method, query in (("GET", ""), ("HEAD", ""), ("GET", "&tagging"), ("GET", "&acl")):
+        url = f"{endpoint}/{bucket}/gone?versionId={marker}{query}"
+        r = requests.request(method, url, headers=sign_headers(method, url), timeout=10)
+        assert (r.status_code, r.headers.get("Allow")) == (405, "DELETE"), (method, query)
+
+
+def test_put_object_acl_on_a_deleted_key_is_405(endpoint: str, s3: Any, new_bucket: Callable[..., str]) -> None:
+    """PutObjectAcl without versionId, the key's latest version a delete marker: 405 MethodNotAllowed (was 404)."""
+    name = new_bucket()
+    s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    marker = _deleted_key(s3, name)
+    url = f"{endpoint}/{name}/gone?acl"
+    r = requests.put(url, headers=sign_headers("PUT", url, {"x-amz-acl": "private"}), timeout=10)
+    assert r.status_code == 405, r.text
+    assert (r.headers["x-amz-delete-marker"], r.headers["x-amz-version-id"], r.headers["Allow"]) == (
+        "true", marker, "DELETE")
+    assert "<ResourceType>DeleteMarker</ResourceType>" in r.text and "<Method>PUT</Method>" in r.text
+
+
+def test_copying_a_deleted_key_names_its_delete_marker(s3: Any, bucket: str) -> None:
+    marker = _deleted_key(s3, bucket)
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "gone"})
+    assert client_error(exc) == (404, "NoSuchKey")
+    headers = exc.value.response["ResponseMetadata"]["HTTPHeaders"]
+    assert (headers["x-amz-delete-marker"], headers["x-amz-version-id"]) == ("true", marker)
+
+
+def test_delete_objects_naming_a_key_twice_adds_one_marker(s3: Any, bucket: str) -> None:
+    enable(s3, bucket)
+    s3.put_object(Bucket=bucket, Key="twice", Body=b"x")
+    deleted = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "twice"}, {"Key": "twice"}]})["Deleted"]
+    assert len(deleted) == 1 and deleted[0]["DeleteMarker"]
+    assert [v for v in versions(s3, bucket) if v[3]] == [("twice", deleted[0]["DeleteMarkerVersionId"], True, True)]
+
+
+def test_version_id_answers(endpoint: str, s3: Any, bucket: str) -> None:
+    """An empty versionId: "Version id cannot be the empty string"; UploadPart takes none; an empty
+    version-id-marker is refused before encoding-type is judged."""
+    enable(s3, bucket)
+    version = s3.put_object(Bucket=bucket, Key="k", Body=b"x")["VersionId"]
+
+    def error(method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> tuple[str, str]:
+        url = f"{endpoint}/{bucket}{path}"
+        r = requests.request(method, url, headers=sign_headers(method, url, headers, body), data=body, timeout=10)
+        assert r.status_code == 400, r.text
+        root = ET.fromstring(r.content)
+        return root.findtext("Code") or "", root.findtext("Message") or ""
+
+    empty = ("InvalidArgument", "Version id cannot be the empty string")
+    assert error("GET", "/k?versionId=") == empty
+    assert error("PUT", "/copy", {"x-amz-copy-source": f"/{bucket}/k?versionId="}) == empty
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    assert error("PUT", f"/mp?partNumber=1&uploadId={upload}&versionId={version}", body=b"abc") == (
+        "InvalidArgument", "This operation does not accept a version-id.")
+    assert error("GET", "?versions&key-marker=k&version-id-marker=") == (
+        "InvalidArgument", "A version-id marker cannot be empty.")
+    assert error("GET", "?versions&version-id-marker=x&encoding-type=bogus") == (
+        "InvalidArgument", "A version-id marker cannot be specified without a key marker.")
