@@ -122,6 +122,30 @@ def test_explicit_grants(endpoint: str, s3: Any, bucket: str, iam_user: Callable
     assert grants(s3.get_bucket_acl(Bucket=bucket)) == sorted([(AUTHENTICATED, "READ"), (owner_id, "FULL_CONTROL")])
 
 
+def test_an_acl_granting_only_the_owner_reads_back_as_written(s3: Any, bucket: str) -> None:
+    """ceph/s3-tests' _check_object_acl: the owner's own grant set to READ (or WRITE_ACP...) reads back so; an
+    ACL naming only the owner was stored as "the default" and read back as FULL_CONTROL, so Terraform's
+    access_control_policy planned a change on every run."""
+    acls_on(s3, bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    acl = s3.get_object_acl(Bucket=bucket, Key="k")
+    owner = acl["Owner"]["ID"]
+    for permissions in (["READ"], ["READ", "WRITE_ACP"]):
+        written = [{"Grantee": {"Type": "CanonicalUser", "ID": owner}, "Permission": p} for p in permissions]
+        s3.put_object_acl(Bucket=bucket, Key="k", AccessControlPolicy={"Owner": acl["Owner"], "Grants": written})
+        assert grants(s3.get_object_acl(Bucket=bucket, Key="k")) == sorted((owner, p) for p in permissions)
+        s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": acl["Owner"], "Grants": written})
+        assert grants(s3.get_bucket_acl(Bucket=bucket)) == sorted((owner, p) for p in permissions)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"y")             # the owner still reads and writes: its policies
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"y"
+    s3.put_bucket_acl(Bucket=bucket, ACL="private")
+    # an ACL that grants no one outside the account leaves the way to BucketOwnerEnforced open
+    s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": acl["Owner"], "Grants": [
+        {"Grantee": {"Type": "CanonicalUser", "ID": owner}, "Permission": "READ"}]})
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [
+        {"ObjectOwnership": "BucketOwnerEnforced"}]})
+
+
 def test_acl_errors(s3: Any, bucket: str) -> None:
     acls_on(s3, bucket)
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
