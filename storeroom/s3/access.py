@@ -113,7 +113,9 @@ def _denied(call: S3Call, why: str) -> str:
     if principal.is_anonymous:
         return "Access Denied"
     action = f"s3:{call.operation.name}"
-    return f"User: {principal.arn} is not authorized to perform: {action} because {why}"
+    resource = call.bucket_arn() if call.key is None else call.object_arn()
+    return (f'User: {principal.arn} is not authorized to perform: {action} on resource: "{resource}" '
+            f"because {why}")
 
 
 async def refuse_public_policy(call: S3Call, bucket: Bucket, document: dict[str, Any]) -> None:

@@ -298,7 +298,8 @@ async def preflight(s3: S3Service, request: Request) -> Response:
 
 async def response_headers(s3: S3Service, request: Request) -> list[tuple[str, str]]:
     """The CORS headers an actual request's answer (an error's too) gets: those of the first rule of its bucket
-    that allows its ``Origin`` and method (``Access-Control-Request-Method`` stands for the method when sent)."""
+    that allows its ``Origin`` and method (``Access-Control-Request-Method`` stands for the method when sent), and
+    the ``Access-Control-Request-Headers`` it names, if any."""
     origin = request.headers.get("origin")
     if not origin:
         return []
@@ -308,5 +309,8 @@ async def response_headers(s3: S3Service, request: Request) -> list[tuple[str, s
     rules = await s3.cors.of(bucket)
     if not rules:
         return []
-    rule = match(rules, origin, request.headers.get("access-control-request-method") or request.method)
+    # the Access-Control-Request-* headers are judged when sent, as in a preflight (S3 answers an actual request
+    # whose requested headers no rule allows without CORS headers: LocalStack's AWS-recorded CORS snapshots)
+    rule = match(rules, origin, request.headers.get("access-control-request-method") or request.method,
+                 requested_headers(request.headers.get("access-control-request-headers")))
     return [] if rule is None else allow_headers(rule, origin, ())

@@ -200,6 +200,7 @@ def test_block_public_acls(s3: Any, bucket: str) -> None:
                  lambda: s3.put_object(Bucket=bucket, Key="k2", Body=b"x", GrantRead=f'uri="{ALL_USERS}"')):
         status, code, message = fails(call)
         assert (status, code) == (403, "AccessDenied") and "BlockPublicAcls" in message
+        assert f'on resource: "arn:aws:s3:::{bucket}' in message
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="k2")
 
 
@@ -224,6 +225,8 @@ def test_block_public_policy_and_restrict_public_buckets(endpoint: str, s3: Any,
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
     status, code, message = fails(lambda: s3.put_bucket_policy(Bucket=bucket, Policy=public_policy(bucket)))
     assert (status, code) == (403, "AccessDenied") and "BlockPublicPolicy" in message
+    # S3's words name the resource (the S3 guide's access-control-block-public-access examples)
+    assert f's3:PutBucketPolicy on resource: "arn:aws:s3:::{bucket}" because public policies are blocked' in message
     # limited to fixed sources, a policy is not public: accepted
     s3.put_bucket_policy(Bucket=bucket, Policy=public_policy(bucket, {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}))
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=OPEN)
