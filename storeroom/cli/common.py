@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
@@ -185,11 +186,22 @@ def aws_options(fn: Callable[P, R]) -> Callable[..., R]:
     @functools.wraps(fn)
     def wrapper(*args: Any, endpoint_url: str, profile: str | None, region: str | None, data_dir: Path,
                 **kwargs: Any) -> R:
+        _check_endpoint(endpoint_url)
         target = Target(endpoint_url or None, profile, region, data_dir)
         with aws_errors(target):
             return fn(*args, target=target, **kwargs)  # type: ignore[arg-type]
 
     return wrapper
+
+
+def _check_endpoint(url: str) -> None:
+    """botocore's "Invalid endpoint" is a ValueError raised deep in client creation: said here, in one line."""
+    if not url:
+        return  # AWS's own endpoints
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CliError(f"invalid endpoint URL {url!r} (--endpoint-url or $AWS_ENDPOINT_URL): expected "
+                       "http://HOST:PORT or https://HOST[:PORT]")
 
 
 def json_option(fn: Callable[P, R]) -> Callable[P, R]:
@@ -236,6 +248,7 @@ def error_code(error: BaseException) -> str | None:
 # -- durations and times -------------------------------------------------------------------------------------
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_LONGEST = 100 * 366 * 86400
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
 
 
@@ -250,6 +263,8 @@ def parse_duration(text: str) -> float:
         pos = match.end()
     if not text or pos != len(text) or not math.isfinite(total):
         raise ValueError(f"expected a duration like 30s, 5m, 1h, 1d or 2w, got {text!r}")
+    if total > _LONGEST:  # (a date that far back, or a timer that long, is out of any calendar's range)
+        raise ValueError(f"a duration of at most 100 years, got {text!r}")
     return total
 
 

@@ -6,6 +6,7 @@ import fcntl
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
@@ -32,9 +33,14 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep:
         host, port = value, "9000"
     try:
-        return host.strip("[]") or "127.0.0.1", int(port)
+        address = host.strip("[]") or "127.0.0.1", int(port)
     except ValueError:
         raise click.BadParameter(f"expected HOST:PORT, got {value!r}") from None
+    try:  # a host that names nothing is said now, not after the start message
+        socket.getaddrinfo(*address, type=socket.SOCK_STREAM)
+    except (socket.gaierror, OverflowError) as exc:
+        raise click.BadParameter(f"cannot listen on {value!r}: {getattr(exc, 'strerror', None) or exc}") from None
+    return address
 
 
 @click.command()
@@ -236,8 +242,9 @@ def _run_api(settings: Settings, tls: TlsSetup | None, console: BaseProcess | No
         if sys.platform.startswith("linux"):  # where SO_REUSEPORT spreads connections (elsewhere: one socket)
             try:
                 sockets = slot_sockets(settings.host, settings.port, settings.workers)
-            except OSError as exc:  # the port is taken: said as uvicorn says it
-                logging.getLogger("uvicorn.error").error(exc)
+            except OSError as exc:  # the port is taken: said as uvicorn says it, naming the address
+                logging.getLogger("uvicorn.error").error("cannot listen on %s:%s (--listen): %s", settings.host,
+                                                         settings.port, exc.strerror or exc)
                 sys.exit(STARTUP_FAILURE)
         else:
             sockets = [config.bind_socket()] * settings.workers

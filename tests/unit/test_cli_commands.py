@@ -31,3 +31,16 @@ def test_a_command_imports_only_its_own_family() -> None:
             "if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
+
+
+def test_bad_endpoints_and_listen_addresses_are_one_line_errors(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An endpoint botocore cannot take (the option or $AWS_ENDPOINT_URL) printed a ValueError traceback; a
+    --listen host that names nothing was found only after the start message."""
+    shown = CliRunner().invoke(main, ["audit", "--endpoint-url", "notaurl"])
+    assert shown.exit_code == 2 and "invalid endpoint URL 'notaurl'" in shown.output
+    assert "Traceback" not in shown.output
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "ftp://x")
+    shown = CliRunner().invoke(main, ["keys", "report"])
+    assert shown.exit_code == 2 and "invalid endpoint URL 'ftp://x'" in shown.output
+    shown = CliRunner().invoke(main, ["serve", "--listen", "no-such-host.invalid:9000"])
+    assert shown.exit_code == 2 and "cannot listen on 'no-such-host.invalid:9000'" in shown.output

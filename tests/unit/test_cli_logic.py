@@ -33,6 +33,13 @@ def test_bad_durations(text: str) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize("text", ["9999999d", "99999999999w", "99999999999999999999999d"])
+def test_durations_beyond_any_calendar_are_refused(text: str) -> None:
+    """`audit --since 9999999d` and `-f --lag 99999999999w` printed OverflowError tracebacks."""
+    with pytest.raises(ValueError, match="at most 100 years"):
+        parse_duration(text)
+
+
 def test_quiet_watch_needs_an_unchanged_value_for_the_whole_window() -> None:
     watch = QuietWatch(settle=60)
     assert not watch.observe("t1", 0)
