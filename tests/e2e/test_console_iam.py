@@ -88,6 +88,13 @@ def test_key_actions_deactivate_activate_delete(console_server, browser, root_ia
     assert page.get_by_text("At most 2 access keys").is_visible()
     page.get_by_label(f"Actions for {key_id}").click()
     page.get_by_role("row", name=key_id).get_by_role("link", name="Delete").click()
+    # AWS's dialog: an active key is deactivated there first; until then its id cannot be typed
+    confirm = page.get_by_label("To confirm deletion, enter the access key ID in the text input field.")
+    assert confirm.is_disabled()
+    page.get_by_role("button", name="Deactivate").click()
+    assert page.get_by_role("status").inner_text() == f"Access key {key_id} deactivated."
+    assert {k["AccessKeyId"]: k["Status"] for k in root_iam.list_access_keys(UserName="keyholder")[
+        "AccessKeyMetadata"]}[key_id] == "Inactive"
     delete = page.get_by_role("button", name="Delete")
     assert delete.is_disabled()                                   # until the key id is typed
     page.get_by_label("To confirm deletion, enter the access key ID in the text input field.").fill(key_id)

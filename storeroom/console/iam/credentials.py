@@ -269,27 +269,38 @@ async def key_status(page: Page) -> Response:
     status = "Active" if page.field("status") == "Active" else "Inactive"
     await page.caller.iam("UpdateAccessKey", AccessKeyId=key_id, Status=status, **who.params)
     verb = "activated" if status == "Active" else "deactivated"
-    return page.redirect(who.base + ("?tab=security" if who.name else ""), flash=f"Access key {key_id} {verb}.")
+    back = who.base + f"/access-keys/{key_id}/delete" if page.field("then") == "delete" else \
+        who.base + ("?tab=security" if who.name else "")
+    return page.redirect(back, flash=f"Access key {key_id} {verb}.")
+
+
+async def _is_active(page: Page, key_id: str) -> bool:
+    keys = (await page.caller.iam("ListAccessKeys", **target(page).params)).get("AccessKeyMetadata", [])
+    return any(k["AccessKeyId"] == key_id and k["Status"] == "Active" for k in keys)
 
 
 @routes.get("/iam/users/{name}/access-keys/{key_id}/delete")
 @routes.get("/iam/security-credentials/access-keys/{key_id}/delete")
 async def delete_key_form(page: Page) -> Response:
-    who = target(page)
-    return page.render("iam/access_key_delete.html", target=who, key_id=page.param("key_id"), error=None)
+    who, key_id = target(page), page.param("key_id")
+    return page.render("iam/access_key_delete.html", target=who, key_id=key_id,
+                       active=await _is_active(page, key_id), error=None)
 
 
 @routes.post("/iam/users/{name}/access-keys/{key_id}/delete")
 @routes.post("/iam/security-credentials/access-keys/{key_id}/delete")
 async def delete_key(page: Page) -> Response:
-    """As AWS asks: deactivate first is advised, and the key id typed to confirm."""
+    """As AWS's dialog asks: an active key is deactivated first, then its id typed to confirm."""
     who, key_id, caller = target(page), page.param("key_id"), page.caller
-    if page.field("confirm").strip() != key_id:
-        return page.render("iam/access_key_delete.html", status=400, target=who, key_id=key_id,
-                           error="The access key ID you typed does not match. Nothing was deleted.")
+    active = await _is_active(page, key_id)
+    if active or page.field("confirm").strip() != key_id:
+        return page.render("iam/access_key_delete.html", status=400, target=who, key_id=key_id, active=active,
+                           error="Deactivate the access key before you delete it." if active else
+                           "The access key ID you typed does not match. Nothing was deleted.")
     await caller.iam("DeleteAccessKey", AccessKeyId=key_id, **who.params)
-    if who.name:
-        tags = (await caller.iam("ListUserTags", UserName=who.name)).get("Tags", [])
+    tagged_user = who.name or (page.principal.user_name if page.principal is not None else None)
+    if tagged_user:  # its description, the user's tag named by the key id, goes with it
+        tags = (await caller.iam("ListUserTags", UserName=tagged_user)).get("Tags", [])
         if any(t["Key"] == key_id for t in tags):
-            await caller.iam("UntagUser", UserName=who.name, TagKeys=[key_id])
+            await caller.iam("UntagUser", UserName=tagged_user, TagKeys=[key_id])
     return page.redirect(who.base + ("?tab=security" if who.name else ""), flash=f"Access key {key_id} deleted.")
