@@ -44,6 +44,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
@@ -163,6 +164,9 @@ def _int(text: str | None) -> int | None:
     if value is None:
         raise AwsError("MalformedXML")
     return value
+
+
+MAX_NEWER_NONCURRENT = 100
 
 
 def _positive(value: int | None, message: str) -> int | None:
@@ -355,6 +359,9 @@ def _noncurrent(element: ET.Element, rule_filter: Filter) -> tuple[int | None, i
                      "integer")
     newer = _positive(_int(newer_text), "'NewerNoncurrentVersions' for NoncurrentVersionExpiration action must be "
                       "a positive integer")
+    if newer is not None and newer > MAX_NEWER_NONCURRENT:  # "You can specify up to 100 noncurrent versions"
+        raise AwsError("InvalidArgument", "'NewerNoncurrentVersions' for NoncurrentVersionExpiration action must be "
+                       f"a positive integer up to {MAX_NEWER_NONCURRENT}", 400)
     if newer is not None and rule_filter.form == "legacy":
         raise AwsError("InvalidRequest", "NewerNoncurrentVersions element can only be used in Lifecycle V2.")
     return days, newer
@@ -489,7 +496,8 @@ def expiration_header(lifecycle: str | None, record: ObjectRecord) -> list[tuple
     found = loads(lifecycle).expiration(record)
     if found is None:
         return []
-    return [("x-amz-expiration", f'expiry-date="{_http_date(found[0])}", rule-id="{found[1]}"')]
+    # "The value of the rule-id is URL-encoded." (PutObject, GetObject, HeadObject: x-amz-expiration)
+    return [("x-amz-expiration", f'expiry-date="{_http_date(found[0])}", rule-id="{quote(found[1], safe="")}"')]
 
 
 def abort_headers(lifecycle: str | None, upload: Upload) -> list[tuple[str, str]]:
@@ -527,11 +535,14 @@ def plan_key(config: Configuration, versioning: str | None, versions: list[Objec
         if expiring:
             actions.append(Action("expire", min(expiring)[1], latest))
     elif len(versions) == 1:
-        # "ExpiredObjectDeleteMarker removes a delete marker with zero noncurrent versions"; a Days rule does the
-        # same once the marker is as old as its age criterion
+        # "ExpiredObjectDeleteMarker removes a delete marker with zero noncurrent versions"; an Expiration does the
+        # same ("If the current object version is the only object version and it is also a delete marker ...,
+        # Amazon S3 removes the expired object delete marker"): a Days rule once the marker is as old as its age
+        # criterion, a Date rule once its date has come
         for r in rules:
             if r.filter.matches(latest) and (r.expired_object_delete_marker or (
-                    r.days is not None and due(latest.mtime, r.days) <= now)):
+                    r.days is not None and due(latest.mtime, r.days) <= now) or (
+                    r.date is not None and r.date <= now)):
                 actions.append(Action("marker", r.id, latest))
                 break
     if versioning is not None:

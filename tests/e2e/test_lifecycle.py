@@ -142,7 +142,8 @@ def test_expiration_and_abort_headers(s3: Any, bucket: str) -> None:
     put = s3.put_object(Bucket=bucket, Key="logs/a", Body=b"x")
     header = put["ResponseMetadata"]["HTTPHeaders"]["x-amz-expiration"]
     date = header.split('"')[1]
-    assert header == f'expiry-date="{date}", rule-id="logs rule"'
+    # "The value of the rule-id is URL-encoded." (it was sent raw: a quote or comma in an ID broke the value)
+    assert header == f'expiry-date="{date}", rule-id="logs%20rule"'
     expires = parsedate_to_datetime(date).timestamp()
     assert expires % DAY == 0 and before + DAY <= expires <= before + 2 * DAY
     assert s3.head_object(Bucket=bucket, Key="logs/a")["Expiration"] == header
@@ -241,6 +242,33 @@ def test_a_run_in_a_versioned_bucket(lc_server: StoreroomServer, s3: Any, bucket
     markers = s3.list_object_versions(Bucket=bucket)["DeleteMarkers"]
     assert [m["Key"] for m in markers] == ["a/k"] and marker not in [m["VersionId"] for m in markers]
     assert s3.get_object(Bucket=bucket, Key="a/k", VersionId=current)["Body"].read() == b"current"
+
+
+def test_a_date_rule_removes_the_delete_markers_it_leaves(lc_server: StoreroomServer, s3: Any, bucket: str) -> None:
+    """"If the current object version is the only object version and it is also a delete marker ..., Amazon S3
+    removes the expired object delete marker" -- under an Expiration Date as under Days. A Date rule left one marker
+    per key for ever, so "expire everything on date X" never emptied a versioned bucket."""
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    midnight = (int(time.time()) // DAY) * DAY
+    date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(midnight))
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=rules(
+        {"ID": "wipe", "Filter": {}, "Expiration": {"Date": date}, "NoncurrentVersionExpiration": {"NoncurrentDays": 1}}))
+    s3.put_object(Bucket=bucket, Key="k", Body=b"data")
+    now = time.time()
+    for days in (2, 4, 6):
+        run(lc_server.endpoint, now + days * DAY)
+    listed = s3.list_object_versions(Bucket=bucket)
+    assert "Versions" not in listed and "DeleteMarkers" not in listed
+
+
+def test_newer_noncurrent_versions_is_at_most_100(s3: Any, bucket: str) -> None:
+    """"You can specify up to 100 noncurrent versions to retain." 5,000 was stored and applied."""
+    config = rules({"Filter": {}, "NoncurrentVersionExpiration": {"NoncurrentDays": 1,
+                                                                  "NewerNoncurrentVersions": 101}})
+    assert fails(lambda: s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=config))[:2] \
+        == (400, "InvalidArgument")
+    config["Rules"][0]["NoncurrentVersionExpiration"]["NewerNoncurrentVersions"] = 100
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=config)
 
 
 def test_a_run_aborts_abandoned_uploads(lc_server: StoreroomServer, s3: Any, bucket: str) -> None:
