@@ -145,6 +145,9 @@ class LookupQuery:
         end = _timestamp(params, "EndTime", math.inf)
         if start > end:
             raise _error("InvalidTimeRangeException", "Start time must be earlier than end time.")
+        # "events that occur before or at the specified time", as they are shown (EventTime: whole seconds): an
+        # event shown at the EndTime itself is in, whatever fraction of that second it came at
+        end = math.floor(end) + _LAST_INSTANT if math.isfinite(end) else end
         limit = params.get("MaxResults", MAX_RESULTS)
         if (isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit)
                 or limit != int(limit)):
@@ -206,6 +209,9 @@ def _attribute(raw: Any) -> tuple[str | None, str | None]:
             raise _error("InvalidLookupAttributesException", "The value of ReadOnly must be true or false.")
         value = value.lower()
     return key, valid_text(value)  # a lone surrogate ("\ud800" in JSON) can match nothing, nor be bound in SQL
+
+
+_LAST_INSTANT = 0.999999  # of a second, as stored times go (microseconds)
 
 
 def _timestamp(params: dict[str, Any], name: str, default: float) -> float:

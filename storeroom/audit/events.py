@@ -102,12 +102,23 @@ S3_DATA_EVENTS = frozenset({
     "PreflightRequest",  # a CORS preflight (CloudTrail logs none; S3's access log: REST.OPTIONS.PREFLIGHT)
 })
 # CloudTrail names ListObjectsV2 calls ListObjects (with "list-type": "2" in requestParameters).
-_S3_EVENT_NAMES = {"ListObjectsV2": "ListObjects"}
+_S3_EVENT_NAMES = {"ListObjectsV2": "ListObjects",
+                   # and these by their older names (real records; the detections written for them: Sigma's
+                   # PutBucketPublicAccessBlock, Stratus Red Team's PutBucketLifecycle)
+                   "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
+                   "PutPublicAccessBlock": "PutBucketPublicAccessBlock",
+                   "DeletePublicAccessBlock": "DeleteBucketPublicAccessBlock",
+                   "GetBucketLifecycleConfiguration": "GetBucketLifecycle",
+                   "PutBucketLifecycleConfiguration": "PutBucketLifecycle"}
 _READ_PREFIXES = ("Get", "List", "Head", "Describe", "Lookup", "Simulate")
-# Query parameters that authenticate a presigned request: not request parameters (and never logged).
-_AUTH_PARAMS = frozenset({"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
-                          "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token", "AWSAccessKeyId",
-                          "Signature", "Expires"})
+# CloudTrail records a role assumption as read-only, with the role among its resources (a real AssumeRole record:
+# "readOnly":true,"resources":[{"accountId":…,"type":"AWS::IAM::Role","ARN":…}]).
+_ROLE_ASSUMPTIONS = frozenset({"AssumeRole", "AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})
+# Query parameters that authenticate a presigned request and are secret or stand for the caller: never logged.
+# CloudTrail keeps the others (X-Amz-Date, X-Amz-Expires, X-Amz-Algorithm, X-Amz-SignedHeaders: how long a
+# presigned URL lives is what an auditor wants to see).
+_AUTH_PARAMS = frozenset({"X-Amz-Credential", "X-Amz-Signature", "X-Amz-Security-Token", "AWSAccessKeyId",
+                          "Signature"})
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -149,14 +160,16 @@ def build(e: Entry, account_id: str, host_id: str, *, as_parts: bool = False) ->
         return _s3_event(e, account_id, host_id, as_parts)
     service = e.service
     name = _event_name(e)
-    read_only = name.startswith(_READ_PREFIXES)
+    read_only = name.startswith(_READ_PREFIXES) or name in _ROLE_ASSUMPTIONS
     identity, username = user_identity(e.principal)
     record = _head(identity, e.ended, f"{service}.amazonaws.com", name, e.region, e.client_ip,
                    e.headers.get("user-agent", ""), _error_code(service, e.error_code) if e.error_code else None,
                    e.error_message)
     lookup: list[tuple[str, str]] = []
     _api_details(record, e, read_only, lookup)
-    _tail(record, e.request_id, read_only, None, True, account_id)
+    roles = [{"accountId": account_id, "type": kind, "ARN": arn} for kind, arn in lookup
+             if kind == "AWS::IAM::Role" and arn.startswith("arn:")] if name in _ROLE_ASSUMPTIONS else None
+    _tail(record, e.request_id, read_only, roles, True, account_id)
     return Event(e.ended, name, record["eventSource"], read_only, True, username, e.principal.access_key_id,
                  lookup, record, None, e.status)
 

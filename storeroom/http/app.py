@@ -267,6 +267,12 @@ class App:
             if response.error_message is None:  # (the Query and JSON renderers set their own words)
                 response.error_message = err.message
         except ClientDisconnected:
+            # nothing to answer, but the attempt is recorded all the same (every request leaves an event: an
+            # upload aborted with a stolen key too), as the IncompleteBody S3 would have answered
+            context = context if context is not None else self._refused(request)
+            response = render(AwsError("IncompleteBody"), request)
+            self._audit(request, context, response, time.time())
+            self._observe(request, context, service, response)
             return
         except Exception:  # noqa: BLE001 - never a stack trace to the client; log it, answer InternalError
             log.error("request %s failed:\n%s", request.request_id, traceback.format_exc())

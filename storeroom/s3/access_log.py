@@ -33,10 +33,12 @@ key); turn-around time is measured from the start of the request, body included.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -396,6 +398,22 @@ _OPERATIONS = {
 }
 
 
+# The other operations are named as S3 names them, after their sub-resource: REST.GET.ENCRYPTION,
+# REST.PUT.LEGAL_HOLD, REST.GET.REQUEST_PAYMENT, REST.POST.RESTORE... (seen in real logs: REST.GET.ENCRYPTION,
+# REST.GET.OBJECT_LOCK_CONFIGURATION, REST.GET.OBJECT_ATTRIBUTES, REST.POST.RESTORE, REST.GET.WEBSITE...).  A
+# generic REST.PUT.BUCKET would log a bucket created, REST.DELETE.BUCKET one deleted, that never were.
+_SUBRESOURCE_NAMES = {"object-lock": "OBJECT_LOCK_CONFIGURATION", "attributes": "OBJECT_ATTRIBUTES"}
+
+
+@functools.cache
+def _by_subresource() -> dict[str, str]:
+    from storeroom.s3.operations import OPERATIONS  # (that module imports this one)
+
+    def name(sub: str) -> str:
+        return _SUBRESOURCE_NAMES.get(sub) or re.sub(r"(?<=[a-z])(?=[A-Z])", "_", sub).replace("-", "_").upper()
+    return {op.name: f"REST.{op.method}.{name(op.subresource)}" for op in OPERATIONS if op.subresource}
+
+
 _ARN_REQUESTERS = frozenset({"IAMUser", "AssumedRole"})
 
 
@@ -404,7 +422,8 @@ def access_log_line(e: Entry, event: Event, owner_id: str, host_id: str) -> str:
     # the account's canonical id for root, the caller's ARN for a user or a role session
     # (arn:aws:sts::…:assumed-role/role/session), "-" for the anonymous
     requester = owner_id if principal.type == "Root" else principal.arn if principal.type in _ARN_REQUESTERS else "-"
-    operation = _OPERATIONS.get(e.operation or "") or f"REST.{e.method}.{'OBJECT' if e.key is not None else 'BUCKET'}"
+    operation = _OPERATIONS.get(e.operation or "") or _by_subresource().get(e.operation or "") or \
+        f"REST.{e.method}.{'OBJECT' if e.key is not None else 'BUCKET'}"
     target = e.raw_path + (f"?{e.raw_query}" if e.raw_query else "")
     extra = event.record.get("additionalEventData") or {}
     fields = [
@@ -433,7 +452,8 @@ def access_log_line(e: Entry, event: Event, owner_id: str, host_id: str) -> str:
         e.headers.get("host", "-") or "-",
         "-",                                  # TLS version
         "-",                                  # access point ARN
-        "-",                                  # aclRequired: ACLs are disabled
+        "-",                                  # aclRequired
+        "-",                                  # source region: not from an AWS region
     ]
     return " ".join(fields)
 
@@ -445,7 +465,7 @@ def lifecycle_log_line(owner_id: str, bucket: str, when: float, request_id: str,
     a request it did not receive."""
     fields = [owner_id, bucket, time.strftime("[%d/%b/%Y:%H:%M:%S +0000]", time.gmtime(when)), "-", "AmazonS3",
               request_id, operation, quote(key, safe="/"), "-", "-", "-", "-", str(size) if size else "-", "-", "-",
-              "-", "-", version_id or "-", host_id, "-", "-", "-", "-", "-", "-", "-"]
+              "-", "-", version_id or "-", host_id, "-", "-", "-", "-", "-", "-", "-", "-"]
     return " ".join(fields)
 
 

@@ -23,7 +23,7 @@ RECORD = re.compile(
     r'(?P<status>\d{3}) (?P<error>\S+) (?P<bytes_sent>\S+) (?P<object_size>\S+) (?P<total_ms>\d+) '
     r'(?P<turnaround_ms>\d+) "(?P<referer>[^"]*)" "(?P<user_agent>[^"]*)" (?P<version_id>\S+) (?P<host_id>\S+) '
     r'(?P<signature>\S+) (?P<cipher>\S+) (?P<auth>\S+) (?P<host>\S+) (?P<tls>\S+) (?P<access_point>\S+) '
-    r'(?P<acl_required>\S+)$')
+    r'(?P<acl_required>\S+) (?P<source_region>\S+)$')
 S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
 
 
@@ -148,7 +148,14 @@ def test_requests_are_delivered_as_log_objects(logging_server, s3l, buckets, iam
                              headers={"User-Agent": "curl/7.15.1", "Referer": "http://example.com/page"})
     assert anonymous.status_code == 403
 
-    lines = _delivered(s3l, target, "logs/", 4)
+    # operations named after their sub-resource, as S3 names them (they were logged as REST.PUT.BUCKET,
+    # REST.DELETE.BUCKET: a bucket created and deleted that never were)
+    s3l.put_bucket_encryption(Bucket=source, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3l.delete_bucket_encryption(Bucket=source)
+    s3l.get_object_attributes(Bucket=source, Key="photos/2019/puppy.jpg", ObjectAttributes=["ETag"])
+
+    lines = _delivered(s3l, target, "logs/", 7)
     keys = [o["Key"] for o in s3l.list_objects_v2(Bucket=target, Prefix="logs/")["Contents"]]
     assert all(re.fullmatch(r"logs/\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9A-F]{16}", k) for k in keys), keys
     records = [RECORD.match(line) for line in lines]
@@ -167,6 +174,9 @@ def test_requests_are_delivered_as_log_objects(logging_server, s3l, buckets, iam
     assert put["signature"] == "SigV4" and put["auth"] == "AuthHeader" and put["host"].startswith("127.0.0.1:")
     assert put["user_agent"].startswith("Boto3/")
 
+    assert {("REST.PUT.ENCRYPTION", "200"), ("REST.DELETE.ENCRYPTION", "204"),
+            ("REST.GET.OBJECT_ATTRIBUTES", "200")} <= set(by_op), sorted(by_op)
+    assert put["source_region"] == "-"
     ranged = by_op[("REST.GET.OBJECT", "206")]
     assert ranged["requester"] == owner_id and ranged["bytes_sent"] == "10" and ranged["object_size"] == "400"
     missing = by_op[("REST.GET.OBJECT", "404")]

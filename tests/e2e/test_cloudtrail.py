@@ -268,3 +268,57 @@ def test_refused_credentials_in_the_json_services_words(endpoint) -> None:  # ty
     with pytest.raises(ClientError) as exc:
         wrong.lookup_events()
     assert exc.value.response["Error"]["Code"] == "InvalidSignatureException"
+
+
+def test_records_keep_what_cloudtrail_keeps(endpoint, trail, iam_user, new_role, bucket) -> None:  # type: ignore[no-untyped-def]
+    """AWS's records as real ones show them: a role assumption read-only with the role among its resources; a
+    presigned request's non-secret X-Amz-* parameters (how long the URL lives); Block Public Access under
+    PutBucketPublicAccessBlock; an EndTime that includes an event shown at that very second."""
+    from tests.e2e.conftest import trust_policy
+
+    account = make_client(endpoint, service="sts").get_caller_identity()["Account"]
+    role = new_role(trust_policy({"Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}))
+    session = unique_name("audit")
+    caller = iam_user(inline={"assume": json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})})
+    caller.client("sts").assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName=session)
+    assumed = [record(e) for e in lookup(trail, "EventName", "AssumeRole",
+                                         lambda es: any(session in e["CloudTrailEvent"] for e in es))]
+    assumption = next(r for r in assumed if r["requestParameters"]["roleSessionName"] == session)
+    assert assumption["readOnly"] is True
+    assert assumption["resources"] == [{"accountId": account, "type": "AWS::IAM::Role",
+                                        "ARN": f"arn:aws:iam::{account}:role/{role}"}]
+
+    s3 = make_client(endpoint)
+    s3.put_object(Bucket=bucket, Key="shared", Body=b"x")
+    url = make_client(endpoint, signature_version="s3v4").generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "shared"}, ExpiresIn=321)
+    assert requests.get(url, timeout=10).status_code == 200
+    got = lookup(trail, "ResourceName", f"arn:aws:s3:::{bucket}/shared",
+                 lambda es: any(e["EventName"] == "GetObject" for e in es))
+    params = record(next(e for e in got if e["EventName"] == "GetObject"))["requestParameters"]
+    assert params["X-Amz-Expires"] == "321" and params["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
+    assert "X-Amz-Signature" not in params and "X-Amz-Credential" not in params
+
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={"BlockPublicAcls": True})
+    blocked = lookup(trail, "EventName", "PutBucketPublicAccessBlock",
+                     lambda es: any(bucket in e["CloudTrailEvent"] for e in es))
+    shown = next(e for e in blocked if bucket in e["CloudTrailEvent"])
+    at = shown["EventTime"]
+    assert [e["EventId"] for e in trail.lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventId", "AttributeValue": shown["EventId"]}],
+        StartTime=at, EndTime=at)["Events"]] == [shown["EventId"]]
+
+
+def test_an_upload_abandoned_mid_body_leaves_an_event(endpoint, trail, bucket) -> None:  # type: ignore[no-untyped-def]
+    """Every request leaves an event: one whose client went away during its body was not recorded at all."""
+    import socket
+
+    url = f"{endpoint}/{bucket}/abandoned"
+    headers = sign_headers("PUT", url, {"Content-Length": "100000"}, payload_hash="UNSIGNED-PAYLOAD")
+    host, port = urlsplit(endpoint).hostname, urlsplit(endpoint).port
+    with socket.create_connection((host, port)) as sock:
+        head = "".join(f"{k}: {v}\r\n" for k, v in {"Host": f"{host}:{port}", **headers}.items())
+        sock.sendall(f"PUT /{bucket}/abandoned HTTP/1.1\r\n{head}\r\n".encode() + b"0123456789")
+    events = lookup(trail, "ResourceName", f"arn:aws:s3:::{bucket}/abandoned", bool)
+    assert [(e["EventName"], record(e).get("errorCode")) for e in events] == [("PutObject", "IncompleteBody")]
