@@ -323,8 +323,9 @@ class AccessLogging:
             # S3 delivers only while the target exists and still lets the logging service write
             if (target is not None and bucket is not None
                     and await delivery_allowed(self.s3, self.account_id, source, target, bucket)):
-                await self._put(source, target, rows)
-                written += 1
+                for day_rows in _by_day(rows) if target.key_format == "partitioned:EventTime" else [rows]:
+                    await self._put(source, target, day_rows)
+                    written += 1
             await self._forget(source, rows[0][0], rows[-1][0])
 
     async def _forget(self, source: str, first: int, last: int) -> None:
@@ -335,7 +336,10 @@ class AccessLogging:
     async def _put(self, source: str, target: Target, rows: list[Any]) -> None:
         data = ("".join(f"{line}\n" for _, _, line in rows)).encode()
         unique = hashlib.sha256(f"{source}:{rows[0][0]}".encode()).hexdigest()[:16].upper()
-        key = object_key(target, self.account_id, self.s3.settings.region, source, rows[0][1], unique)
+        # the key's time: the day of the records, at 00:00:00, for EventTime ("the hour, minutes and seconds are
+        # set to 00 in the key"); else the delivery's
+        when = rows[0][1] // DAY * DAY if target.key_format == "partitioned:EventTime" else time.time()
+        key = object_key(target, self.account_id, self.s3.settings.region, source, when, unique)
         md5 = hashlib.md5(usedforsecurity=False)
         writer = self.s3.blobs.new_writer([md5], len(data))
         try:
@@ -352,6 +356,20 @@ class AccessLogging:
             self.s3.blobs.delete([writer.blob_id])
             return
         self.s3.blobs.delete(freed)
+
+
+DAY = 86400
+
+
+def _by_day(rows: list[Any]) -> list[list[Any]]:
+    """Rows (id, time, line) in id order, cut where the day of their time changes: one log object per day."""
+    days: list[list[Any]] = []
+    for row in rows:
+        if days and days[-1][0][1] // DAY == row[1] // DAY:
+            days[-1].append(row)
+        else:
+            days.append([row])
+    return days
 
 
 def object_key(target: Target, account_id: str, region: str, source: str, when: float, unique: str) -> str:
