@@ -119,6 +119,9 @@ _ROLE_ASSUMPTIONS = frozenset({"AssumeRole", "AssumeRoleWithWebIdentity", "Assum
 # presigned URL lives is what an auditor wants to see).
 _AUTH_PARAMS = frozenset({"X-Amz-Credential", "X-Amz-Signature", "X-Amz-Security-Token", "AWSAccessKeyId",
                           "Signature"})
+# Response headers an S3 write's CloudTrail record keeps in responseElements (a real PutObject record:
+# {"x-amz-server-side-encryption": …, "x-amz-version-id": …}).
+_RESPONSE_ELEMENTS = frozenset({"x-amz-version-id", "x-amz-server-side-encryption", "x-amz-delete-marker"})
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -285,15 +288,21 @@ def s3_parts(e: Entry, host_id: str) -> tuple[list[Any], str | None]:
         signature = "SigV2" if sigv2 else "SigV4"
         method = "QueryString" if (("Signature" in args) if sigv2 else e.presigned) else "AuthHeader"
     headers = e.headers
-    return [S3_PARTS, _event_name(e), e.ended, identity, e.region, e.client_ip, headers.get("user-agent", ""),
-            headers.get("host", ""), e.bucket, e.key, params or None, e.error_code, e.error_message, e.request_id,
-            signature, method, e.received, e.sent, host_id], username
+    parts = [S3_PARTS, _event_name(e), e.ended, identity, e.region, e.client_ip, headers.get("user-agent", ""),
+             headers.get("host", ""), e.bucket, e.key, params or None, e.error_code, e.error_message, e.request_id,
+             signature, method, e.received, e.sent, host_id]
+    if e.error_code is None and e.method in ("PUT", "POST", "DELETE"):
+        # what a change made, as CloudTrail's responseElements name it: the version written, its encryption
+        made = {name: value for name, value in e.response_headers if name in _RESPONSE_ELEMENTS}
+        if made:
+            parts.append(made)  # (a 20th part: records stored before it have 19, read the same way)
+    return parts, username
 
 
 def s3_record(parts: list[Any], account_id: str) -> dict[str, Any]:
     """An S3 event's CloudTrail record, made from its parts (:func:`s3_parts`)."""
     (_, name, ended, identity, region, ip, agent, host, bucket, key, args, error_code, error_message, request_id,
-     signature, method, received, sent, host_id) = parts
+     signature, method, received, sent, host_id, *made) = parts
     management = name not in S3_DATA_EVENTS
     record = _head(identity, ended, "s3.amazonaws.com", _S3_EVENT_NAMES.get(name, name), region, ip, agent,
                    error_code, error_message)
@@ -306,7 +315,7 @@ def s3_record(parts: list[Any], account_id: str) -> dict[str, Any]:
     if args:
         params.update(args)
     record["requestParameters"] = params
-    record["responseElements"] = None
+    record["responseElements"] = made[0] if made else None
     extra: dict[str, Any] = {}
     if signature is not None:
         extra["SignatureVersion"] = signature

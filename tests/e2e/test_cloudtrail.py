@@ -322,3 +322,15 @@ def test_an_upload_abandoned_mid_body_leaves_an_event(endpoint, trail, bucket) -
         sock.sendall(f"PUT /{bucket}/abandoned HTTP/1.1\r\n{head}\r\n".encode() + b"0123456789")
     events = lookup(trail, "ResourceName", f"arn:aws:s3:::{bucket}/abandoned", bool)
     assert [(e["EventName"], record(e).get("errorCode")) for e in events] == [("PutObject", "IncompleteBody")]
+
+
+def test_an_s3_writes_record_names_the_version_it_made(trail, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    """responseElements "is present in events for actions that make changes": a PutObject's names the version it
+    wrote (a real record: x-amz-version-id, x-amz-server-side-encryption). It was always null for S3."""
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    put = s3.put_object(Bucket=bucket, Key="versioned", Body=b"x")
+    events = lookup(trail, "ResourceName", f"arn:aws:s3:::{bucket}/versioned",
+                    lambda es: any(e["EventName"] == "PutObject" for e in es))
+    made = record(next(e for e in events if e["EventName"] == "PutObject"))["responseElements"]
+    assert made["x-amz-version-id"] == put["VersionId"]
+    assert made.get("x-amz-server-side-encryption") == put.get("ServerSideEncryption")
