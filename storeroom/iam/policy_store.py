@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storeroom.errors import AwsError
-from storeroom.iam.user_store import merged_tags, without_tags
+from storeroom.iam.user_store import merged_tags, require_policy, without_tags
 from storeroom.policy import Policy, PolicySource, PrincipalPolicies, parse_policy
 from storeroom.policy.managed import AWS_MANAGED, ManagedPolicy
 from storeroom.store.sql import Conn
@@ -513,6 +513,7 @@ INLINE_QUOTA = {"user": 2048, "group": 5120, "role": 10240}
 
 async def attach(conn: Conn, entity: Entity, arn: str, now: float) -> None:
     await _check_entity(conn, entity)
+    await require_policy(conn, arn)
     current = await attached_arns(conn, entity.kind, entity.entity_id)
     if arn in current:
         return
@@ -552,5 +553,7 @@ async def delete_inline(conn: Conn, entity: Entity, name: str) -> None:
 
 async def set_boundary(conn: Conn, entity: Entity, arn: str | None) -> None:
     await _check_entity(conn, entity)
+    if arn is not None:
+        await require_policy(conn, arn, "Scope ARN: {arn} does not exist or is not attachable.")
     table, column = _TABLES[entity.kind]
     await conn.run(f"UPDATE {table} SET boundary = ? WHERE {column} = ?", (arn, entity.entity_id))

@@ -158,11 +158,14 @@ async def _check_policies_gone(conn: Conn, entity_type: str, entity_id: str) -> 
         raise delete_conflict("detach all policies")
 
 
-async def require_policy(conn: Conn, arn: str) -> None:
-    """NoSuchEntity unless ``arn`` names an AWS managed policy or a customer managed policy of this store."""
+async def require_policy(conn: Conn, arn: str, message: str = "Policy {arn} does not exist or is not attachable."
+                         ) -> None:
+    """NoSuchEntity unless ``arn`` names an AWS managed policy or a customer managed policy of this store.  Asked
+    inside the transaction that attaches it: a DeletePolicy committed meanwhile (another worker, another node)
+    then makes one of the two fail, never both succeed with a policy attached that no longer exists."""
     if arn in AWS_MANAGED or await conn.one("SELECT 1 FROM iam_policies WHERE arn = ?", (arn,)):
         return
-    raise AwsError("NoSuchEntity", f"Policy {arn} does not exist or is not attachable.", 404)
+    raise AwsError("NoSuchEntity", message.format(arn=arn), 404)
 
 
 # -- tags ----------------------------------------------------------------------------------------------------

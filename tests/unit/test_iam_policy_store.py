@@ -100,3 +100,61 @@ def test_stored_policies_compile_under_rules_tightened_since() -> None:
     text = ('{"Version": "2012-10-17", "Statement": [{"Sid": "my-statement", "Effect": "Allow", '
             '"Action": "s3:*", "Resource": "*"}]}')
     assert compile_policy(text, "identity").statements[0].sid == "my-statement"
+
+
+def test_a_policy_deleted_meanwhile_is_neither_attached_nor_a_boundary(meta: Harness) -> None:
+    """The policy's existence is judged inside the transaction that attaches it: a DeletePolicy committed after
+    the request's own check (another worker, another node) made both succeed, leaving a user attached to a
+    policy that no longer existed -- and to any policy created later under its name."""
+    gone = "arn:aws:iam::123456789012:policy/gone"
+
+    async def attach(c: Conn) -> None:
+        user = await store.find_user(c, "123456789012", "alice")
+        assert user is not None
+        await store.attach(c, user, gone, 0)
+
+    async def bound(c: Conn) -> None:
+        user = await store.find_user(c, "123456789012", "alice")
+        assert user is not None
+        await store.set_boundary(c, user, gone)
+
+    for job, message in ((attach, f"Policy {gone} does not exist or is not attachable."),
+                         (bound, f"Scope ARN: {gone} does not exist or is not attachable.")):
+        with pytest.raises(AwsError) as err:
+            meta.write(job)
+        assert (err.value.code, err.value.message) == ("NoSuchEntity", message)
+    assert meta.read(lambda c: c.one("SELECT count(*) FROM iam_attachments WHERE policy_arn = ?", (gone,)))[0] == 0
+
+
+def test_attach_and_delete_policy_at_once_never_both_take_effect(meta: Harness) -> None:
+    """The race itself, with the two transactions made to overlap: on PostgreSQL (SERIALIZABLE, jobs retried)
+    one of them is run again and fails; SQLite's one writer runs them one after the other. Either way the policy
+    is attached and exists, or neither."""
+    import asyncio
+
+    arn = "arn:aws:iam::123456789012:policy/raced"
+    meta.write(lambda c: store.create_policy(c, store.NewPolicy("ANPARACEDXXXXXXXXXXXX", arn, "raced", "/", "",
+                                                                  _doc("s3:A"), 0, ())))
+
+    async def attach(c: Conn) -> None:
+        user = await store.find_user(c, "123456789012", "alice")
+        assert user is not None
+        await store.attach(c, user, arn, 0)
+        if meta.backend == "postgresql":
+            await asyncio.sleep(0.3)  # the delete runs its transaction meanwhile
+        # (SQLite runs jobs on its one writer thread, one after the other: nothing to wait for)
+
+    async def delete(c: Conn) -> None:
+        await store.delete_policy(c, arn)
+
+    async def race() -> list[object]:
+        first = asyncio.ensure_future(meta.meta.db.write(attach))
+        await asyncio.sleep(0.1)
+        second = asyncio.ensure_future(meta.meta.db.write(delete))
+        return list(await asyncio.gather(first, second, return_exceptions=True))
+
+    outcomes = meta.run(race())
+    exists = meta.read(lambda c: c.one("SELECT 1 FROM iam_policies WHERE arn = ?", (arn,))) is not None
+    attached = meta.read(lambda c: c.one("SELECT 1 FROM iam_attachments WHERE policy_arn = ?", (arn,))) is not None
+    assert exists == attached, outcomes
+    assert sum(isinstance(o, AwsError) for o in outcomes) == 1, outcomes
