@@ -14,6 +14,10 @@ place, so the callback forwards the signal to them.
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
+import os
+import signal
 import socket
 from collections.abc import Callable
 
@@ -44,6 +48,26 @@ def group_socket(family: int, host: str, port: int) -> socket.socket:
     return sock
 
 
+def die_with_parent() -> None:
+    """Linux: SIGTERM when the parent dies, even by SIGKILL -- a worker (or the console) of a ``storeroom serve``
+    killed with ``kill -9`` (or by the out-of-memory killer) must not go on serving the port unmanaged, which
+    also kept a restarted server from listening on it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # it died before the line above: nobody to tell us
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+class _Worker(Process):
+    def target(self, sockets: list[socket.socket] | None = None) -> None:  # (runs in the worker process)
+        die_with_parent()
+        super().target(sockets)
+
+
 class Supervisor(Multiprocess):
     def __init__(self, config: Config, sockets: list[socket.socket],
                  on_hup: Callable[[list[int]], None] | None) -> None:
@@ -54,7 +78,7 @@ class Supervisor(Multiprocess):
         self.startup_failed = False  # a worker failed before serving: the server stops, and says so in its exit code
 
     def _worker(self, slot: int) -> Process:
-        return Process(self.config, [self.sockets[slot]])
+        return _Worker(self.config, [self.sockets[slot]])
 
     # uvicorn's places that make a worker (and SIGTTIN/SIGTTOU below), each with its slot's socket instead of
     # all of them

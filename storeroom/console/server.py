@@ -10,12 +10,13 @@ log), dies with its parent (PR_SET_PDEATHSIG) and is stopped with it.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import signal
 import socket
 from multiprocessing.process import BaseProcess
+
+from storeroom.cli.supervisor import die_with_parent
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -48,17 +49,8 @@ def stop(process: BaseProcess, timeout: float = 10.0) -> None:
             process.join(timeout)
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGTERM when the parent dies, even by SIGKILL (no console left listening on its own)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _run(sock: socket.socket) -> None:
-    _die_with_parent()
+    die_with_parent()
     import uvicorn
 
     from storeroom.tls import TlsFiles

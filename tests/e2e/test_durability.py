@@ -403,3 +403,46 @@ def test_kill9_during_versioned_writes(fresh_server):
     assert blob_files(fresh_server) == []
     s3 = client(fresh_server)
     s3.delete_bucket(Bucket="versions")
+
+
+@pytest.mark.meta_backends("sqlite")
+def test_workers_go_with_a_main_process_killed_alone(tmp_path: Path) -> None:
+    """``kill -9`` of the main process only (the out-of-memory killer picks one process): its workers, orphaned,
+    went on serving the port unmanaged, and a restart could not listen on it. They now end with their parent."""
+    import signal
+
+    srv = StoreroomServer(tmp_path / "data", workers=2)
+    srv.start()
+    assert srv.proc is not None
+    workers = _children(srv.proc.pid)
+    assert len(workers) >= 2
+    os.kill(srv.proc.pid, signal.SIGKILL)
+    srv.proc.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _alive(pid)]
+    srv.proc = None
+    srv.start()  # the port is free again
+    make_client(srv.endpoint).list_buckets()
+    srv.stop()
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().split(") ")[-1].split()[1]) == parent:
+                    found.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[-1][0] != "Z"  # a zombie is gone but for its exit status
+    except FileNotFoundError:
+        return False
