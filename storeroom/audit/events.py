@@ -40,6 +40,7 @@ import orjson
 from storeroom.http.context import Context
 from storeroom.http.types import Request, Response
 from storeroom.identity import Principal
+from storeroom.s3 import xml
 
 EVENT_VERSION = "1.11"
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
@@ -282,6 +283,9 @@ def s3_parts(e: Entry, host_id: str) -> tuple[list[Any], str | None]:
     identity, username = user_identity(e.principal)
     args = e.args
     params = {name: value for name, value in args.items() if name not in _AUTH_PARAMS} if args else None
+    asked = _asked(e)
+    if asked:
+        params = {**(params or {}), **asked}
     sigv2 = e.signature_version == "AWS"
     signature = method = None
     if e.presigned is not None or sigv2:
@@ -297,6 +301,63 @@ def s3_parts(e: Entry, host_id: str) -> tuple[list[Any], str | None]:
         if made:
             parts.append(made)  # (a 20th part: records stored before it have 19, read the same way)
     return parts, username
+
+
+# Request headers CloudTrail keeps in an S3 record's requestParameters (real records: "x-amz-acl": "private",
+# "x-amz-server-side-encryption", "x-amz-storage-class" ...): what a detection of "made public", "unencrypted"
+# looks for.
+_RECORDED_HEADERS = ("x-amz-acl", "x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp",
+                     "x-amz-grant-write-acp", "x-amz-grant-full-control", "x-amz-server-side-encryption",
+                     "x-amz-storage-class", "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
+                     "x-amz-object-lock-legal-hold", "x-amz-bucket-object-lock-enabled", "x-amz-object-ownership",
+                     "x-amz-bypass-governance-retention")
+
+
+def _asked(e: Entry) -> dict[str, Any]:
+    """What an S3 request asked for beyond its query: the headers above, and a bucket configuration's document
+    (PutBucketPolicy's policy as ``bucketPolicy``; an XML document under its root element, as CloudTrail records
+    ``PublicAccessBlockConfiguration``, ``LifecycleConfiguration``, ``AccessControlPolicy`` ...)."""
+    asked: dict[str, Any] = {name: e.headers[name] for name in _RECORDED_HEADERS if name in e.headers}
+    body = e.body
+    if body and e.method in ("PUT", "POST") and e.operation is not None and e.operation not in S3_DATA_EVENTS:
+        if e.operation == "PutBucketPolicy":
+            try:
+                asked["bucketPolicy"] = json.loads(body)
+            except ValueError:
+                pass
+        else:
+            asked.update(_xml_document(body))
+    return asked
+
+
+def _xml_document(body: bytes) -> dict[str, Any]:
+    """An XML document as CloudTrail writes one in requestParameters: its root element by name, each element a
+    member (repeated ones a list), ``true``/``false`` and whole numbers as JSON values, and the namespace as
+    ``xmlns``."""
+    try:
+        root = xml.parse(body)
+    except Exception:  # noqa: BLE001 - a refused body: the event records its error, not its document
+        return {}
+
+    def value(element: Any) -> Any:
+        children = list(element)
+        if not children:
+            text = (element.text or "").strip()
+            return True if text == "true" else False if text == "false" else int(text) if text.isdigit() \
+                else text
+        out: dict[str, Any] = {}
+        for child in children:
+            name, item = xml.local(child), value(child)
+            if name in out:
+                out[name] = [*out[name], item] if isinstance(out[name], list) else [out[name], item]
+            else:
+                out[name] = item
+        return out
+
+    document = value(root)
+    if isinstance(document, dict) and root.tag.startswith("{"):
+        document = {"xmlns": root.tag[1:].partition("}")[0], **document}
+    return {xml.local(root): document}
 
 
 def s3_record(parts: list[Any], account_id: str) -> dict[str, Any]:

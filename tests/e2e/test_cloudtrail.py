@@ -334,3 +334,27 @@ def test_an_s3_writes_record_names_the_version_it_made(trail, s3, bucket) -> Non
     made = record(next(e for e in events if e["EventName"] == "PutObject"))["responseElements"]
     assert made["x-amz-version-id"] == put["VersionId"]
     assert made.get("x-amz-server-side-encryption") == put.get("ServerSideEncryption")
+
+
+def test_a_buckets_configuration_is_recorded_as_cloudtrail_records_it(trail, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    """"Bucket made public", "Block Public Access turned off": the detections an audit trail exists for read the
+    document a request sent (requestParameters.PublicAccessBlockConfiguration.RestrictPublicBuckets,
+    requestParameters.bucketPolicy.Statement) and headers such as x-amz-acl. None of it was recorded."""
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": False, "BlockPublicPolicy": False, "RestrictPublicBuckets": False})
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                                      "Resource": f"arn:aws:s3:::{bucket}/*"}]}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    s3.put_object(Bucket=bucket, Key="cold", Body=b"x", StorageClass="STANDARD_IA")
+
+    def recorded(name: str) -> dict[str, Any]:
+        events = lookup(trail, "EventName", name, lambda es: any(bucket in e["CloudTrailEvent"] for e in es))
+        return record(next(e for e in events if bucket in e["CloudTrailEvent"]))["requestParameters"]
+
+    block = recorded("PutBucketPublicAccessBlock")["PublicAccessBlockConfiguration"]
+    assert block["RestrictPublicBuckets"] is False and block["BlockPublicAcls"] is True
+    assert block["xmlns"] == "http://s3.amazonaws.com/doc/2006-03-01/"
+    assert recorded("PutBucketPolicy")["bucketPolicy"] == policy
+    put = lookup(trail, "ResourceName", f"arn:aws:s3:::{bucket}/cold", bool)
+    assert record(put[0])["requestParameters"]["x-amz-storage-class"] == "STANDARD_IA"
+    s3.delete_bucket_policy(Bucket=bucket)

@@ -252,7 +252,8 @@ def test_a_date_rule_removes_the_delete_markers_it_leaves(lc_server: StoreroomSe
     midnight = (int(time.time()) // DAY) * DAY
     date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(midnight))
     s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=rules(
-        {"ID": "wipe", "Filter": {}, "Expiration": {"Date": date}, "NoncurrentVersionExpiration": {"NoncurrentDays": 1}}))
+        {"ID": "wipe", "Filter": {}, "Expiration": {"Date": date},
+         "NoncurrentVersionExpiration": {"NoncurrentDays": 1}}))
     s3.put_object(Bucket=bucket, Key="k", Body=b"data")
     now = time.time()
     for days in (2, 4, 6):
