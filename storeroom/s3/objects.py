@@ -428,7 +428,7 @@ async def delete_objects(call: S3Call) -> Response:
     """Up to 1,000 keys (with a VersionId each, or not); each is authorized on its own (s3:DeleteObject, or
     s3:DeleteObjectVersion for a version, on its ARN) and reported."""
     assert call.bucket is not None
-    await call.existing_bucket()
+    versioned = (await call.existing_bucket()).versioning is not None
     # "The Content-MD5 or x-amz-sdk-checksum-algorithm header is required for all Multi-Object Delete requests"
     root = xml.parse(await read_body(call, 2 * 1024 * 1024, required=True))
     if xml.local(root) != "Delete":
@@ -442,7 +442,6 @@ async def delete_objects(call: S3Call) -> Response:
     tests: list[Callable[[str], bool] | None] = []
     errors: list[str] = []
     bare: set[str] = set()  # keys named without a version id (a versioned bucket gets one marker each)
-    versioned = (await call.existing_bucket()).versioning is not None
     for entry in objects:
         key = xml.child_text(entry, "Key")
         if key is None:
