@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import time
@@ -33,8 +34,9 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.mmap_dict import _INITIAL_MMAP_SIZE, MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
@@ -50,6 +52,7 @@ ANONYMOUS = "anonymous"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                    60.0)
 
+log = logging.getLogger(__name__)
 _REGISTRY = CollectorRegistry(auto_describe=False)  # our metrics only, not prometheus-client's process ones
 REQUESTS = Counter("storeroom_requests", "Requests answered, by service, operation and HTTP status",
                    ["service", "operation", "status"], registry=_REGISTRY)
@@ -63,6 +66,33 @@ BYTES_OUT = Counter("storeroom_response_body_bytes", "Response body bytes sent, 
 DENIED = Counter("storeroom_access_denied", "Requests answered AccessDenied, by principal ARN "
                  "(anonymous and unauthenticated callers: 'anonymous')", ["principal"], registry=_REGISTRY)
 WORKERS = Gauge("storeroom_workers", "Worker processes serving", registry=_REGISTRY, multiprocess_mode="livesum")
+
+
+class _AllocatedMmapedDict(MmapedDict):
+    """prometheus-client's memory-mapped values file, with its blocks allocated before they are mapped.  Its
+    files are sparse: on a full disk the first write into a page nobody wrote yet is SIGBUS, which killed a
+    worker on its next new series (a HEAD, a DeleteObject: even the request meant to free space), and the
+    supervisor's replacements at once after it.  Allocated first, a full disk is an OSError (ENOSPC) instead:
+    the metrics of that flush are lost, the worker goes on."""
+
+    def __init__(self, filename: str, read_mode: bool = False) -> None:
+        if not read_mode:
+            with open(filename, "a+b") as f:
+                os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size or _INITIAL_MMAP_SIZE)
+        super().__init__(filename, read_mode)  # type: ignore[no-untyped-call]
+
+    def _init_value(self, key: str) -> None:
+        encoded = len(key.encode("utf-8"))
+        size = 4 + encoded + (8 - (encoded + 4) % 8) + 16   # as the parent lays an entry out
+        capacity = self._capacity
+        while self._used + size > capacity:
+            capacity *= 2
+        if capacity != self._capacity:
+            os.posix_fallocate(self._f.fileno(), 0, capacity)
+        super()._init_value(key)  # type: ignore[no-untyped-call]
+
+
+values.MmapedDict = _AllocatedMmapedDict  # type: ignore[attr-defined]  # (looked up there at each file opened)
 
 
 def multiprocess_dir() -> Path | None:
@@ -154,7 +184,10 @@ class RequestMetrics:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
-            self.flush()
+            try:
+                self.flush()
+            except OSError as exc:  # a full disk (see _AllocatedMmapedDict): this second's counts are lost
+                log.warning("metrics not recorded: %s", exc)
 
     async def close(self) -> None:
         if self._task is not None:

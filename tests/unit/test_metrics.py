@@ -57,3 +57,38 @@ def test_counts_and_bounded_labels() -> None:
     moved = {dict(k[1:])["operation"] + "/" + dict(k[1:])["service"]: v - before.get(k, 0.0)
              for k, v in after.items() if k[0][1] == "storeroom_requests_total" and v != before.get(k, 0.0)}
     assert moved == {"PutObject/s3": 1, "Unknown/s3": 1, "Unknown/other": 1}
+
+
+def test_a_full_disk_is_an_error_for_the_metrics_not_a_crash(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """prometheus-client's values files are sparse and memory-mapped: on a full disk the first write into a new
+    page was SIGBUS, which killed a worker on its next new series (a HEAD, a DeleteObject) and each replacement.
+    Their blocks are now allocated first: a full disk is an OSError (ENOSPC). A real full disk: a small tmpfs."""
+    import subprocess
+    import sys
+    import textwrap
+
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], check=True)
+    try:
+        code = textwrap.dedent(f"""
+            import errno, os
+            os.makedirs("{small}/metrics")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = "{small}/metrics"
+            from storeroom import metrics
+            with open("{small}/filler", "wb", buffering=0) as f:
+                try:
+                    while True:
+                        f.write(b"x" * 4096)
+                except OSError:
+                    pass
+            try:
+                for i in range(2000):
+                    metrics.REQUESTS.labels("s3", f"Operation{{i}}", "200").inc()
+            except OSError as exc:
+                print("refused", errno.errorcode[exc.errno])
+        """)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stdout.strip()) == (0, "refused ENOSPC"), done.stderr
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
