@@ -140,7 +140,11 @@ class RangeOpener:
 
 
 def open_range(aead: AESGCM, size: int, start: int, end: int, stored: bytes) -> bytes:
-    """Plaintext [start, end) from ``stored``, the stored bytes of the covering segments (:func:`covering`)."""
+    """Plaintext [start, end) from ``stored``, the stored bytes of the covering segments (:func:`covering`).
+    An empty range covers no segment, whatever ``stored`` holds (an empty blob's is its one empty segment's tag:
+    CopyObject of a 0-byte object failed with TamperedBlob)."""
+    if start >= end:
+        return b""
     opener = RangeOpener(aead, size, start, end)
     out = opener.feed(stored)
     opener.finish()
