@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
@@ -358,9 +359,11 @@ async def _prepare(settings: Settings) -> str:
     except NewerSchema as exc:
         sys.exit(f"storeroom: {exc}")
     except Exception as exc:  # noqa: BLE001 - PostgreSQL unreachable (or refusing us): say so and exit
-        if settings.meta_url is None:
+        if settings.meta_url is None and not isinstance(exc, OSError | sqlite3.OperationalError):
             raise
-        sys.exit(f"storeroom: cannot open the metadata database: {exc.__cause__ or exc}")
+        # (SQLite's: a full disk, a read-only or missing folder -- said in one line, where it is)
+        where = f" in {settings.data_dir}" if settings.meta_url is None else ""
+        sys.exit(f"storeroom: cannot open the metadata database{where}: {exc.__cause__ or exc}")
     try:
         box = load_secret_box(settings.master_key_file)
         if not await check_master_key(meta, box):

@@ -134,3 +134,25 @@ def test_a_server_whose_workers_cannot_start_exits_non_zero(tmp_path: Path, work
         capture_output=True, text=True, timeout=120, env={**os.environ, **_no_root_env()})
     assert result.returncode != 0, result.stderr[-2000:]
     assert "startup failed" in result.stderr
+
+
+def test_a_start_on_a_full_disk_says_so_in_one_line(tmp_path: Path) -> None:
+    """A data dir on a full file system (a small tmpfs, filled): one line naming the problem, not a traceback."""
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], check=True)
+    try:
+        with open(small / "filler", "wb", buffering=0) as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * 4096)
+            except OSError:
+                pass
+        done = subprocess.run([sys.executable, "-m", "storeroom", "serve", "--listen", "127.0.0.1:0",
+                               "--data-dir", str(small / "data"), "--console-listen", "off"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0
+        assert "Traceback" not in done.stderr, done.stderr
+        assert "storeroom: cannot open the metadata database in" in done.stderr and "full" in done.stderr
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
