@@ -206,8 +206,7 @@ async def create_key(page: Page) -> Response:
     """Step 1 (use case and the acknowledgement) → step 2 (description tag) → CreateAccessKey, then the
     secret goes to the retrieve page through a one-time note (POST → redirect → GET)."""
     who, caller = target(page), page.caller
-    # whose tag the description becomes: the user's, or the signed-in IAM user's own on "My security credentials"
-    tagged_user = who.name or (page.principal.user_name if page.principal is not None else None)
+    tagged_user = _tagged_user(page, who)
     created: dict[str, Any] | None = None
     use_case = page.field("use_case")
     context: dict[str, Any] = {"target": who, "label": who.label(page), "use_cases": USE_CASES,
@@ -247,6 +246,12 @@ DESCRIPTION_RULE = ("The description can have up to 256 characters. Allowed char
 
 def valid_description(text: str) -> bool:
     return len(text) <= 256 and all(c in "_.:/=+-@" or unicodedata.category(c)[0] in "LZN" for c in text)
+
+
+def _tagged_user(page: Page, who: Target) -> str | None:
+    """Whose tag a key's description is: the user's, or on "My security credentials" the signed-in IAM user's
+    own (root has no tags)."""
+    return who.name or (page.principal.user_name if page.principal is not None else None)
 
 
 async def _describe(caller: Caller, name: str, key_id: str, description: str) -> None:
@@ -298,7 +303,7 @@ async def delete_key(page: Page) -> Response:
                            error="Deactivate the access key before you delete it." if active else
                            "The access key ID you typed does not match. Nothing was deleted.")
     await caller.iam("DeleteAccessKey", AccessKeyId=key_id, **who.params)
-    tagged_user = who.name or (page.principal.user_name if page.principal is not None else None)
+    tagged_user = _tagged_user(page, who)
     if tagged_user:  # its description, the user's tag named by the key id, goes with it
         tags = (await caller.iam("ListUserTags", UserName=tagged_user)).get("Tags", [])
         if any(t["Key"] == key_id for t in tags):
