@@ -177,11 +177,11 @@ EXISTING_TAG_ACTIONS = frozenset(a.lower() for a in (
     "s3:GetObjectVersionAttributes", "s3:RestoreObject"))
 
 
-# Condition keys S3 sets from request headers (https://docs.aws.amazon.com/service-authorization/latest/reference/
-# list_amazons3.html#amazons3-policy-keys), and from the query string for listings.
 # Errors S3 writes without a <Resource> element (captured RequestTimeTooSkewed bodies: aws/aws-sdk-php#612,
 # versity/versitygw#1514).
 _NO_RESOURCE = frozenset({"RequestTimeTooSkewed"})
+# Condition keys S3 sets from request headers (https://docs.aws.amazon.com/service-authorization/latest/reference/
+# list_amazons3.html#amazons3-policy-keys), and from the query string for listings.
 _HEADER_KEYS = {
     "x-amz-acl": "s3:x-amz-acl",
     "x-amz-server-side-encryption": "s3:x-amz-server-side-encryption",
@@ -275,6 +275,7 @@ def s3_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
     elif ctx.signature_version == "AWS":
         keys["s3:signatureversion"] = ("AWS",)
         keys["s3:authtype"] = ("REST-QUERY-STRING" if "Signature" in request.args else "REST-HEADER",)
+        keys["s3:signatureage"] = ("0",)  # "In Signature Version 2, this value is always set to 0."
     return keys
 
 
