@@ -78,6 +78,7 @@ class Entry(NamedTuple):
     error_message: str | None
     response_headers: list[tuple[str, str]]
     sent: int                         # response body bytes
+    acl_required: bool                # allowed by an ACL grant alone (S3's aclRequired)
 
 
 def capture(request: Request, ctx: Context, response: Response, responded: float, ended: float,
@@ -89,7 +90,7 @@ def capture(request: Request, ctx: Context, response: Response, responded: float
             request.scope.get("http_version", "1.1"), request.received, request.body, ctx.service, ctx.region,
             ctx.principal, ctx.signature_version, None if signed is None else signed.presigned, ctx.operation,
             ctx.bucket, ctx.key, ctx.audit, response.status, response.error_code, response.error_message,
-            response.headers, response.sent if sent is None else sent)
+            response.headers, response.sent if sent is None else sent, ctx.acl_required)
 
 # S3 object-level operations, and the bucket-level ones CloudTrail also logs as data events
 # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/cloudtrail-logging-s3-info.html#cloudtrail-object-level-tracking).
@@ -295,11 +296,16 @@ def s3_parts(e: Entry, host_id: str) -> tuple[list[Any], str | None]:
     parts = [S3_PARTS, _event_name(e), e.ended, identity, e.region, e.client_ip, headers.get("user-agent", ""),
              headers.get("host", ""), e.bucket, e.key, params or None, e.error_code, e.error_message, e.request_id,
              signature, method, e.received, e.sent, host_id]
+    more: dict[str, Any] = {}  # (a 20th part, when there is any: records stored before it have 19)
     if e.error_code is None and e.method in ("PUT", "POST", "DELETE"):
         # what a change made, as CloudTrail's responseElements name it: the version written, its encryption
         made = {name: value for name, value in e.response_headers if name in _RESPONSE_ELEMENTS}
         if made:
-            parts.append(made)  # (a 20th part: records stored before it have 19, read the same way)
+            more["responseElements"] = made
+    if e.acl_required:
+        more["aclRequired"] = "Yes"
+    if more:
+        parts.append(more)
     return parts, username
 
 
@@ -363,7 +369,8 @@ def _xml_document(body: bytes) -> dict[str, Any]:
 def s3_record(parts: list[Any], account_id: str) -> dict[str, Any]:
     """An S3 event's CloudTrail record, made from its parts (:func:`s3_parts`)."""
     (_, name, ended, identity, region, ip, agent, host, bucket, key, args, error_code, error_message, request_id,
-     signature, method, received, sent, host_id, *made) = parts
+     signature, method, received, sent, host_id, *rest) = parts
+    more: dict[str, Any] = rest[0] if rest else {}
     management = name not in S3_DATA_EVENTS
     record = _head(identity, ended, "s3.amazonaws.com", _S3_EVENT_NAMES.get(name, name), region, ip, agent,
                    error_code, error_message)
@@ -376,7 +383,7 @@ def s3_record(parts: list[Any], account_id: str) -> dict[str, Any]:
     if args:
         params.update(args)
     record["requestParameters"] = params
-    record["responseElements"] = made[0] if made else None
+    record["responseElements"] = more.get("responseElements")
     extra: dict[str, Any] = {}
     if signature is not None:
         extra["SignatureVersion"] = signature
@@ -385,6 +392,8 @@ def s3_record(parts: list[Any], account_id: str) -> dict[str, Any]:
         extra["AuthenticationMethod"] = method
     extra["x-amz-id-2"] = host_id
     extra["bytesTransferredOut"] = sent
+    if "aclRequired" in more:  # "Yes": the request needed an ACL to be allowed
+        extra["aclRequired"] = more["aclRequired"]
     record["additionalEventData"] = extra
     resources: list[dict[str, str]] = []
     if bucket is not None:

@@ -33,3 +33,5 @@ class Context:
     # (action, resource, Evaluation) of the last authorization that refused: set by the Authorizer only on a
     # denial, read by the console to explain an AccessDenied with the statement that decided it
     denied: tuple[str, str, Any] | None = None
+    # an S3 request allowed by an ACL grant, no policy allowing it: S3's aclRequired (access log, CloudTrail)
+    acl_required: bool = False

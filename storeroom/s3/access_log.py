@@ -470,7 +470,7 @@ def access_log_line(e: Entry, event: Event, owner_id: str, host_id: str) -> str:
         e.headers.get("host", "-") or "-",
         "-",                                  # TLS version
         "-",                                  # access point ARN
-        "-",                                  # aclRequired
+        "Yes" if e.acl_required else "-",     # aclRequired: allowed by an ACL grant alone
         "-",                                  # source region: not from an AWS region
     ]
     return " ".join(fields)

@@ -95,6 +95,7 @@ class S3Call:
                                   "block public access setting")
             return verdict
         if await self._acl_allows(action, resource, bucket):
+            self.ctx.acl_required = True
             return ALLOWED
         return verdict
 

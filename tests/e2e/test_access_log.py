@@ -400,3 +400,25 @@ def test_no_logging_configuration_is_an_empty_status(s3l, buckets) -> None:  # t
     with pytest.raises(ClientError) as exc:
         s3l.get_bucket_logging(Bucket=unique_name("missing"))
     assert _error(exc) == (404, "NoSuchBucket")
+
+
+def test_a_request_only_an_acl_allows_is_acl_required(logging_server, s3l, buckets) -> None:  # type: ignore[no-untyped-def]
+    """aclRequired: "Yes" when the request needed an ACL to be authorized -- what AWS tells owners to look for
+    before they disable ACLs. It was always "-" (and CloudTrail's additionalEventData had none)."""
+    account = _account(logging_server.endpoint)
+    source, target = _bucket(s3l, buckets), _bucket(s3l, buckets)
+    s3l.put_bucket_policy(Bucket=target, Policy=delivery_policy(target, source, account))
+    s3l.put_bucket_ownership_controls(Bucket=source, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    s3l.delete_public_access_block(Bucket=source)
+    s3l.put_object(Bucket=source, Key="public", Body=b"p", ACL="public-read")
+    _enable(s3l, source, target)
+    assert requests.get(f"{logging_server.endpoint}/{source}/public", timeout=10).status_code == 200  # the ACL
+    s3l.get_object(Bucket=source, Key="public")  # root: its own policies, no ACL needed
+    records = [RECORD.match(line) for line in _delivered(s3l, target, "logs/", 2)]
+    reads = [(r["requester"], r["acl_required"]) for r in records if r and r["operation"] == "REST.GET.OBJECT"]
+    assert sorted(reads) == sorted([("-", "Yes"), (s3l.get_bucket_acl(Bucket=source)["Owner"]["ID"], "-")]), reads
+    trail = make_client(logging_server.endpoint, service="cloudtrail")
+    events = trail.lookup_events(LookupAttributes=[{"AttributeKey": "ResourceName",
+                                                    "AttributeValue": f"arn:aws:s3:::{source}/public"}])["Events"]
+    extras = [json.loads(e["CloudTrailEvent"])["additionalEventData"] for e in events if e["EventName"] == "GetObject"]
+    assert sorted(x.get("aclRequired", "-") for x in extras) == ["-", "Yes"]
