@@ -76,7 +76,7 @@ class _AllocatedMmapedDict(MmapedDict):
     the metrics of that flush are lost, the worker goes on."""
 
     def __init__(self, filename: str, read_mode: bool = False) -> None:
-        if not read_mode:
+        if not read_mode and _ALLOCATE:
             with open(filename, "a+b") as f:
                 os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size or _INITIAL_MMAP_SIZE)
         super().__init__(filename, read_mode)  # type: ignore[no-untyped-call]
@@ -87,11 +87,12 @@ class _AllocatedMmapedDict(MmapedDict):
         capacity = self._capacity
         while self._used + size > capacity:
             capacity *= 2
-        if capacity != self._capacity:
+        if capacity != self._capacity and _ALLOCATE:
             os.posix_fallocate(self._f.fileno(), 0, capacity)
         super()._init_value(key)  # type: ignore[no-untyped-call]
 
 
+_ALLOCATE = hasattr(os, "posix_fallocate")  # (Linux and most Unixes; elsewhere the files stay sparse)
 values.MmapedDict = _AllocatedMmapedDict  # type: ignore[attr-defined]  # (looked up there at each file opened)
 
 

@@ -119,8 +119,8 @@ _ROLE_ASSUMPTIONS = frozenset({"AssumeRole", "AssumeRoleWithWebIdentity", "Assum
 # Query parameters that authenticate a presigned request and are secret or stand for the caller: never logged.
 # CloudTrail keeps the others (X-Amz-Date, X-Amz-Expires, X-Amz-Algorithm, X-Amz-SignedHeaders: how long a
 # presigned URL lives is what an auditor wants to see).
-_AUTH_PARAMS = frozenset({"X-Amz-Credential", "X-Amz-Signature", "X-Amz-Security-Token", "AWSAccessKeyId",
-                          "Signature"})
+_AUTH_PARAMS = frozenset({"x-amz-credential", "x-amz-signature", "x-amz-security-token", "awsaccesskeyid",
+                          "signature"})  # (compared in lower case: SigV2 presigners write the token so)
 # Response headers an S3 write's CloudTrail record keeps in responseElements (a real PutObject record:
 # {"x-amz-server-side-encryption": …, "x-amz-version-id": …}).
 _RESPONSE_ELEMENTS = frozenset({"x-amz-version-id", "x-amz-server-side-encryption", "x-amz-delete-marker"})
@@ -283,8 +283,11 @@ def s3_parts(e: Entry, host_id: str) -> tuple[list[Any], str | None]:
     """What an S3 event's record is made of (JSON values), and the user name LookupEvents files it under."""
     identity, username = user_identity(e.principal)
     args = e.args
-    params = {name: value for name, value in args.items() if name not in _AUTH_PARAMS} if args else None
-    asked = _asked(e)
+    params = {name: value for name, value in args.items() if name.lower() not in _AUTH_PARAMS} if args else None
+    try:
+        asked = _asked(e)
+    except Exception:  # noqa: BLE001 - the event is recorded whatever its request held
+        asked = {}
     if asked:
         params = {**(params or {}), **asked}
     sigv2 = e.signature_version == "AWS"
@@ -329,7 +332,7 @@ def _asked(e: Entry) -> dict[str, Any]:
         if e.operation == "PutBucketPolicy":
             try:
                 asked["bucketPolicy"] = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
         else:
             asked.update(_xml_document(body))
@@ -339,31 +342,33 @@ def _asked(e: Entry) -> dict[str, Any]:
 def _xml_document(body: bytes) -> dict[str, Any]:
     """An XML document as CloudTrail writes one in requestParameters: its root element by name, each element a
     member (repeated ones a list), ``true``/``false`` and whole numbers as JSON values, and the namespace as
-    ``xmlns``."""
+    ``xmlns``.  Whatever a body holds, the event is recorded: one that cannot be read so is left out."""
     try:
         root = xml.parse(body)
-    except Exception:  # noqa: BLE001 - a refused body: the event records its error, not its document
+        document = _xml_value(root)
+    except Exception:  # noqa: BLE001 - refused, or deeper than Python recurses: the event without its document
         return {}
-
-    def value(element: Any) -> Any:
-        children = list(element)
-        if not children:
-            text = (element.text or "").strip()
-            return True if text == "true" else False if text == "false" else int(text) if text.isdigit() \
-                else text
-        out: dict[str, Any] = {}
-        for child in children:
-            name, item = xml.local(child), value(child)
-            if name in out:
-                out[name] = [*out[name], item] if isinstance(out[name], list) else [out[name], item]
-            else:
-                out[name] = item
-        return out
-
-    document = value(root)
     if isinstance(document, dict) and root.tag.startswith("{"):
         document = {"xmlns": root.tag[1:].partition("}")[0], **document}
     return {xml.local(root): document}
+
+
+def _xml_value(element: Any) -> Any:
+    children = list(element)
+    if not children:
+        text = (element.text or "").strip()
+        if text in ("true", "false"):
+            return text == "true"
+        # a whole number as S3 writes one (ASCII digits, no leading zero): "0042" or "³" stay text
+        return int(text) if text.isascii() and text.isdigit() and (text == "0" or text[0] != "0") else text
+    out: dict[str, Any] = {}
+    for child in children:
+        name, item = xml.local(child), _xml_value(child)
+        if name in out:
+            out[name] = [*out[name], item] if isinstance(out[name], list) else [out[name], item]
+        else:
+            out[name] = item
+    return out
 
 
 def s3_record(parts: list[Any], account_id: str) -> dict[str, Any]:

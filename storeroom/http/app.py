@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import re
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
@@ -94,26 +95,52 @@ def tune_garbage_collector() -> None:
 # SHA-256)" (the S3 guide) -- S3 ignores them, and the JavaScript SDK signs the empty body's CRC32 into every
 # presigned PutObject, which must not be judged against the body uploaded later.
 _NOT_HOISTED = frozenset({"x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-expires", "x-amz-signedheaders",
-                          "x-amz-signature", "x-amz-security-token", "x-amz-content-sha256",
+                          "x-amz-signature", "x-amz-security-token", "x-amz-content-sha256", "x-amz-trailer",
                           "x-amz-decoded-content-length", "x-amz-sdk-checksum-algorithm"})
-_NOT_HOISTED_PREFIXES = ("x-amz-server-side-encryption", "x-amz-checksum-")
+_NOT_HOISTED_PREFIXES = ("x-amz-server-side-encryption", "x-amz-copy-source-server-side-encryption",
+                         "x-amz-checksum-")
+# what no HTTP header can hold (a query parameter can): refused rather than stored, as S3 refuses it in
+# response-* parameters -- an object whose metadata held CR LF could not be served again
+_NOT_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _amz_query_params(request: Request) -> dict[str, str]:
+    """A SigV2 presigned request's x-amz-* query parameters, as its signature covers them (names in lower
+    case, the last of several spellings winning)."""
     return {k.lower(): v for k, v in request.args.items() if k[:6].lower() == "x-amz-"}
 
 
-def hoist_presigned_headers(request: Request) -> None:
+def _hoistable(name: str) -> bool:
+    return name not in _NOT_HOISTED and not name.startswith(_NOT_HOISTED_PREFIXES)
+
+
+def _header_value(name: str, value: str) -> str:
+    if _NOT_IN_HEADER.search(value):
+        raise AwsError("InvalidArgument", "Header value contains a control character.", ArgumentName=name,
+                       ArgumentValue=value)
+    return value
+
+
+def hoist_presigned_headers(request: Request, signed_v2: dict[str, str] | None = None) -> None:
     """A presigned URL carries the x-amz-* headers of the request it stands for as query parameters (botocore's
-    SigV2 presigner always, the JavaScript SDK's by default; the signature covers them): S3 applies them as
-    those headers -- metadata, tags, storage class, ACL -- so the request is judged and served with them.  A
-    header sent as well keeps its value."""
-    # (presigned requests are the bench's whole load: one startswith per parameter, the SigV4 X-Amz-* ones, in
-    # their capitals, passed over by it; presigners write the headers they move in lower case)
+    SigV2 presigner always, the JavaScript SDK's by default): S3 applies them as those headers -- metadata, tags,
+    storage class, ACL -- so the request is judged and served with them.  Exactly what the signature covered:
+    SigV4 signs the whole query (and a presigned request's x-amz-* headers must be signed too: a header sent as
+    well keeps its value); SigV2 (``signed_v2``: the values it was checked with, the query's over the headers')
+    gets those values, and loses a header whose value its signature did not cover."""
     headers = request.headers
-    for name, value in request.args.items():
-        if name.startswith("x-amz-") and name not in _NOT_HOISTED and not name.startswith(_NOT_HOISTED_PREFIXES):
-            headers.setdefault(name, value)
+    if signed_v2 is None:
+        # (presigned requests are the bench's whole load: one startswith per parameter, the SigV4 X-Amz-* ones,
+        # in their capitals, passed over by it; presigners write the headers they move in lower case)
+        for name, value in request.args.items():
+            if name.startswith("x-amz-") and _hoistable(name):
+                headers.setdefault(name, _header_value(name, value))
+        return
+    for name, value in signed_v2.items():
+        if _hoistable(name):
+            headers[name] = _header_value(name, value)
+        elif headers.get(name, value) != value:
+            del headers[name]
 
 
 class App:
@@ -410,7 +437,7 @@ class App:
             secret, principal = found
         verify_v2(v2, secret, request.method, self.s3.v2_resource_path(request), request.raw_query, headers)
         if v2.expires is not None:
-            hoist_presigned_headers(request)
+            hoist_presigned_headers(request, _amz_query_params(request))
         if principal.session is not None:
             principal.session.check(clock.now())
         return Context(request, "s3", principal, None, None, self.settings.region, secret=secret,

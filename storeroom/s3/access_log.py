@@ -337,8 +337,9 @@ class AccessLogging:
         data = ("".join(f"{line}\n" for _, _, line in rows)).encode()
         unique = hashlib.sha256(f"{source}:{rows[0][0]}".encode()).hexdigest()[:16].upper()
         # the key's time: the day of the records, at 00:00:00, for EventTime ("the hour, minutes and seconds are
-        # set to 00 in the key"); else the delivery's
-        when = rows[0][1] // DAY * DAY if target.key_format == "partitioned:EventTime" else time.time()
+        # set to 00 in the key"); else the delivery's, as the last record's time tells it -- not the clock's: a
+        # delivery retried after a failure writes the same key again, never a second copy of its records
+        when = rows[0][1] // DAY * DAY if target.key_format == "partitioned:EventTime" else rows[-1][1]
         key = object_key(target, self.account_id, self.s3.settings.region, source, when, unique)
         md5 = hashlib.md5(usedforsecurity=False)
         writer = self.s3.blobs.new_writer([md5], len(data))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
+from storeroom.audit.events import S3_DATA_EVENTS
 from storeroom.errors import AwsError
 from storeroom.http.body import Payload
 from storeroom.s3 import xml
@@ -29,7 +30,8 @@ async def read_body(call: S3Call, limit: int = MAX_DOCUMENT, *, required: bool =
     payload = Payload(call.request, call.ctx.signed, call.ctx.signing_key)
     body = await payload.read_all(limit)
     check_integrity(call.headers, payload.trailers, body, required=required)
-    call.request.body = body  # (kept: a configuration's audit event records what was asked for)
+    if call.ctx.operation not in S3_DATA_EVENTS:  # (DeleteObjects' 2 MB are not kept for the audit queue)
+        call.request.body = body  # kept: a configuration's audit event records what was asked for
     return body
 
 

@@ -358,3 +358,42 @@ def test_a_buckets_configuration_is_recorded_as_cloudtrail_records_it(trail, s3,
     put = lookup(trail, "ResourceName", f"arn:aws:s3:::{bucket}/cold", bool)
     assert record(put[0])["requestParameters"]["x-amz-storage-class"] == "STANDARD_IA"
     s3.delete_bucket_policy(Bucket=bucket)
+
+
+def test_no_request_body_loses_its_event(trail, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    """A document recorded in requestParameters is read leniently: a tag value of "³" (a digit to str.isdigit,
+    not to int()) made the event builder fail and the event was lost; "0042" stays text."""
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "odd", "Value": "³"},
+                                                             {"Key": "padded", "Value": "0042"}]})
+    events = lookup(trail, "EventName", "PutBucketTagging", lambda es: any(bucket in e["CloudTrailEvent"] for e in es))
+    params = record(next(e for e in events if bucket in e["CloudTrailEvent"]))["requestParameters"]
+    values = {t["Key"]: t["Value"] for t in params["Tagging"]["TagSet"]["Tag"]}
+    assert values == {"odd": "³", "padded": "0042"}
+
+
+def test_a_sigv2_session_token_is_not_recorded(endpoint, trail, iam_user, new_role, bucket) -> None:  # type: ignore[no-untyped-def]
+    """SigV2 presigners write the session token in lower case (x-amz-security-token): it was recorded in
+    requestParameters, where CloudTrail keeps no credential."""
+    from tests.e2e.conftest import trust_policy
+
+    account = make_client(endpoint, service="sts").get_caller_identity()["Account"]
+    role = new_role(trust_policy({"Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}),
+                    managed=["arn:aws:iam::aws:policy/AmazonS3FullAccess"])
+    caller = iam_user(inline={"assume": json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]})})
+    creds = caller.client("sts").assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role}",
+                                             RoleSessionName="v2")["Credentials"]
+    make_client(endpoint).put_object(Bucket=bucket, Key="v2-token", Body=b"x")
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                           aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                           aws_session_token=creds["SessionToken"], config=Config(signature_version="s3"))
+    url = session.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "v2-token"})
+    assert "x-amz-security-token=" in url
+    assert requests.get(url, timeout=10).status_code == 200
+    events = lookup(trail, "ResourceName", f"arn:aws:s3:::{bucket}/v2-token",
+                    lambda es: any(e["EventName"] == "GetObject" for e in es))
+    params = record(next(e for e in events if e["EventName"] == "GetObject"))["requestParameters"]
+    assert not [name for name in params if name.lower() in ("x-amz-security-token", "signature", "awsaccesskeyid")]

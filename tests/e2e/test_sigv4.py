@@ -537,3 +537,35 @@ def test_boto3_client_in_other_region_reaches_us_east_1_bucket(endpoint, s3, buc
     assert eu.get_object(Bucket=bucket, Key="from-eu")["Body"].read() == b"bonjour"
     assert s3.get_object(Bucket=bucket, Key="from-eu")["Body"].read() == b"bonjour"
 
+
+
+def test_a_sigv2_presigned_put_gets_the_acl_it_was_signed_with(s3, new_bucket):
+    """SigV2 signs a presigned URL's x-amz-* query parameters as headers: the request is served with those very
+    values. A header sent beside them (not what was signed) or a second spelling of the parameter made an object
+    signed private public."""
+    name = new_bucket()
+    s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    s3.delete_public_access_block(Bucket=name)
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": name, "Key": "k", "ACL": "private"},
+                                    ExpiresIn=60)
+    assert "x-amz-acl=private" in url and "X-Amz-Signature" not in url
+    for attempt, extra in (({"x-amz-acl": "public-read"}, ""), ({}, "&x-amz-acl=public-read-write")):
+        query_url = url.replace("x-amz-acl=private", extra.lstrip("&") + "&X-Amz-Acl=private") if extra else url
+        r = requests.put(query_url, data=b"x", headers=attempt, timeout=10)
+        if r.status_code == 200:
+            grants = s3.get_object_acl(Bucket=name, Key="k")["Grants"]
+            assert [g["Permission"] for g in grants] == ["FULL_CONTROL"], (attempt, extra, grants)
+        else:
+            assert r.status_code == 403, r.text
+
+
+def test_a_presigned_header_value_no_header_can_hold_is_refused(s3, bucket):
+    """A query parameter may hold CR LF, a header never: stored as metadata, it made the object unservable."""
+    request = AWSRequest(method="PUT", url=f"{s3.meta.endpoint_url}/{bucket}/crlf?x-amz-meta-note=a%0D%0Ab")
+    S3SigV4QueryAuth(Credentials(ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY), "s3", "us-east-1",
+                     expires=60).add_auth(request)
+    r = requests.put(request.url, data=b"x", timeout=10)
+    assert_s3_error(r, 400, "InvalidArgument")
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="crlf")
+    assert client_error(exc)[0] == 404
