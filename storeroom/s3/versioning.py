@@ -121,8 +121,11 @@ async def _page(call: S3Call, prefix: str, delimiter: str, key_marker: str, vers
     start_key, before = _start(prefix, key_marker)
     previous_key: str | None = None
     if version_marker is not None:
-        before = await _marker_position(call, key_marker, version_marker)
-        start_key, previous_key = key_marker, key_marker  # the page begins inside that key: its first is not latest
+        before, newer_left = await _marker_position(call, key_marker, version_marker)
+        start_key = key_marker
+        # the page begins inside that key: its first is not its latest -- unless nothing newer is left (the
+        # marker and all before it deleted since)
+        previous_key = key_marker if newer_left else None
     last: tuple[str, str | None] | None = None
     while True:
         restart: tuple[str, int] | None = None
@@ -165,17 +168,20 @@ def _start(prefix: str, key_marker: str) -> tuple[str, int]:
     return prefix, NEWEST
 
 
-async def _marker_position(call: S3Call, key: str, version_id: str) -> int:
-    """The seq after which the versions of ``key`` older than ``version_id`` come.  A version deleted since a
-    page named it (emptying a bucket page by page does just that) is placed by the seq its id carries; one
-    whose id carries none (``null``, ids of an earlier release) lets every remaining version of the key be
-    listed: some again rather than any skipped."""
+async def _marker_position(call: S3Call, key: str, version_id: str) -> tuple[int, bool]:
+    """The seq after which the versions of ``key`` older than ``version_id`` come, and whether a version of the
+    key newer than that is left.  A version deleted since a page named it (emptying a bucket page by page does
+    just that) is placed by the seq its id carries; one whose id carries none (``null``, ids of an earlier
+    release) lets every remaining version of the key be listed: some again rather than any skipped."""
     assert call.bucket is not None
     record = await call.meta.get_version(call.bucket, key, version_id)
     if record is not None:
-        return record.seq
+        return record.seq, True
     seq = seq_of(version_id)
-    return NEWEST if seq is None else seq
+    if seq is None:
+        return NEWEST, False
+    newest = await call.meta.get_object(call.bucket, key) or await call.meta.latest_marker(call.bucket, key)
+    return seq, newest is not None and newest.seq > seq
 
 
 def _entry_xml(record: ObjectRecord, latest: bool, encode: object, owner: str, restore_status: bool) -> str:

@@ -482,3 +482,18 @@ def test_version_id_answers(endpoint: str, s3: Any, bucket: str) -> None:
         "InvalidArgument", "A version-id marker cannot be empty.")
     assert error("GET", "?versions&version-id-marker=x&encoding-type=bogus") == (
         "InvalidArgument", "A version-id marker cannot be specified without a key marker.")
+
+
+def test_a_listing_resumed_after_a_deleted_latest_version_names_the_new_latest(s3: Any, bucket: str) -> None:
+    """Resumed after a version-id-marker that was the key's latest and is gone since: the key's version now
+    newest is its latest (IsLatest true); an unknown marker lists the key's versions again, its latest first."""
+    enable(s3, bucket)
+    kept = [s3.put_object(Bucket=bucket, Key="b", Body=b"x")["VersionId"] for _ in range(2)]
+    marker = s3.delete_object(Bucket=bucket, Key="b")["VersionId"]
+    page = s3.list_object_versions(Bucket=bucket, MaxKeys=1)
+    assert (page["NextKeyMarker"], page["NextVersionIdMarker"]) == ("b", marker)
+    s3.delete_object(Bucket=bucket, Key="b", VersionId=marker)   # the latest goes: kept[1] is current again
+    rest = s3.list_object_versions(Bucket=bucket, KeyMarker="b", VersionIdMarker=marker)
+    assert [(v["VersionId"], v["IsLatest"]) for v in rest["Versions"]] == [(kept[1], True), (kept[0], False)]
+    again = s3.list_object_versions(Bucket=bucket, KeyMarker="b", VersionIdMarker="A" * 32)
+    assert [(v["VersionId"], v["IsLatest"]) for v in again["Versions"]] == [(kept[1], True), (kept[0], False)]
