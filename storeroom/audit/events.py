@@ -171,7 +171,8 @@ def build(e: Entry, account_id: str, host_id: str, *, as_parts: bool = False) ->
                    e.headers.get("user-agent", ""), _error_code(service, e.error_code) if e.error_code else None,
                    e.error_message)
     lookup: list[tuple[str, str]] = []
-    _api_details(record, e, read_only, lookup)
+    # responseElements: what a change made -- and what a role assumption gave (its credentials, the secret hidden)
+    _api_details(record, e, not read_only or name in _ROLE_ASSUMPTIONS, lookup)
     roles = [{"accountId": account_id, "type": kind, "ARN": arn} for kind, arn in lookup
              if kind == "AWS::IAM::Role" and arn.startswith("arn:")] if name in _ROLE_ASSUMPTIONS else None
     _tail(record, e.request_id, read_only, roles, True, account_id)
@@ -359,8 +360,10 @@ def _xml_value(element: Any) -> Any:
         text = (element.text or "").strip()
         if text in ("true", "false"):
             return text == "true"
-        # a whole number as S3 writes one (ASCII digits, no leading zero): "0042" or "³" stay text
-        return int(text) if text.isascii() and text.isdigit() and (text == "0" or text[0] != "0") else text
+        # a whole number as S3 writes one (ASCII digits, no leading zero, within JSON's 64-bit integers): "0042",
+        # "³" or 5,000 digits stay text
+        number = text.isascii() and text.isdigit() and len(text) <= 18 and (text == "0" or text[0] != "0")
+        return int(text) if number else text
     out: dict[str, Any] = {}
     for child in children:
         name, item = xml.local(child), _xml_value(child)
@@ -449,7 +452,7 @@ _RESOURCE_PARAMS = {
 }
 
 
-def _api_details(record: dict[str, Any], e: Entry, read_only: bool, lookup: list[tuple[str, str]]) -> None:
+def _api_details(record: dict[str, Any], e: Entry, with_response: bool, lookup: list[tuple[str, str]]) -> None:
     details = e.details
     ok = e.error_code is None
     params: dict[str, Any] | None = None
@@ -458,7 +461,7 @@ def _api_details(record: dict[str, Any], e: Entry, read_only: bool, lookup: list
         op, raw_params, result = details
         if raw_params:
             params = _convert(op.input_shape, raw_params)
-        if result and ok and not read_only and op.output_shape is not None:
+        if result and ok and with_response and op.output_shape is not None:
             response = _convert(op.output_shape, result)
         _api_resources(raw_params or {}, result if ok else None, lookup)
     record["requestParameters"] = params

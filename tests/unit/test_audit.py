@@ -429,3 +429,19 @@ def test_event_time_is_strftime_of_the_second() -> None:
     moments += [int(m) + 0.9999999 for m in moments[:500]]
     for t in moments:
         assert events.event_time(t) == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)), t
+
+
+def test_a_configuration_document_is_recorded_whatever_its_values() -> None:
+    """requestParameters' document: numbers only where JSON (orjson: 64-bit) holds them, text otherwise, and
+    nothing a body holds may make the event fail (a 5,000-digit value did, in tests/e2e/test_fuzz_hostile.py)."""
+    import orjson
+
+    body = (b'<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet><Tag><Key>a</Key><Value>'
+            + b"9" * 30 + b"</Value></Tag><Tag><Key>b</Key><Value>" + b"7" * 5000 + b"</Value></Tag>"
+            b"<Tag><Key>c</Key><Value>12</Value></Tag></TagSet></Tagging>")
+    document = events._xml_document(body)
+    tags = document["Tagging"]["TagSet"]["Tag"]
+    assert [t["Value"] for t in tags] == ["9" * 30, "7" * 5000, 12]
+    assert document["Tagging"]["xmlns"] == "http://s3.amazonaws.com/doc/2006-03-01/"
+    orjson.dumps(document)
+    events._xml_document(b"<a>" * 5000 + b"</a>" * 5000)  # deeper than Python recurses: no exception
