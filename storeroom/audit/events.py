@@ -327,6 +327,9 @@ def _asked(e: Entry) -> dict[str, Any]:
     """What an S3 request asked for beyond its query: the headers above, and a bucket configuration's document
     (PutBucketPolicy's policy as ``bucketPolicy``; an XML document under its root element, as CloudTrail records
     ``PublicAccessBlockConfiguration``, ``LifecycleConfiguration``, ``AccessControlPolicy`` ...)."""
+    # (reads -- most events -- send none of these headers and no document)
+    if e.method in ("GET", "HEAD"):
+        return {}
     asked: dict[str, Any] = {name: e.headers[name] for name in _RECORDED_HEADERS if name in e.headers}
     body = e.body
     if body and e.method in ("PUT", "POST") and e.operation is not None and e.operation not in S3_DATA_EVENTS:

@@ -421,8 +421,9 @@ class App:
         them there, the session token of temporary credentials among them)."""
         assert self.credentials is not None and self.s3 is not None
         headers: Mapping[str, str] = request.headers
-        if v2.expires is not None and any(k[:6].lower() == "x-amz-" for k in request.args):
-            headers = {**headers, **_amz_query_params(request)}
+        signed_query = _amz_query_params(request) if v2.expires is not None else {}
+        if signed_query:
+            headers = {**headers, **signed_query}
         token = headers.get("x-amz-security-token")
         session_keys = None
         if token is not None and SessionTokens.is_temporary(v2.access_key_id):
@@ -436,8 +437,8 @@ class App:
                 raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=v2.access_key_id)
             secret, principal = found
         verify_v2(v2, secret, request.method, self.s3.v2_resource_path(request), request.raw_query, headers)
-        if v2.expires is not None:
-            hoist_presigned_headers(request, _amz_query_params(request))
+        if signed_query:
+            hoist_presigned_headers(request, signed_query)
         if principal.session is not None:
             principal.session.check(clock.now())
         return Context(request, "s3", principal, None, None, self.settings.region, secret=secret,
