@@ -120,6 +120,8 @@ def _checked(body: bytes, bucket: str) -> str:
     for statement in _statements(document):
         if not _valid_addresses(statement.get("Condition")):
             raise AwsError("MalformedPolicy", "Invalid IP address in Conditions", 400)
+        if not all(_known_condition_key(key) for key in _condition_keys(statement.get("Condition"))):
+            raise AwsError("MalformedPolicy", "Policy has an invalid condition key", 400)
         actions = _strings(statement.get("Action", statement.get("NotAction")))
         for action in actions:
             if action != "*" and not action.lower().startswith("s3:"):
@@ -232,6 +234,44 @@ def _valid_addresses(condition: Any) -> bool:
             except ValueError:
                 return False
     return True
+
+
+# S3's own condition keys (the Service Authorization Reference, "Condition keys for Amazon S3"), lower-cased: S3
+# refuses a bucket policy naming an "s3:" key it does not define (a typo such as "s3:x-acl" would otherwise match
+# nothing, silently).  Keys of other prefixes are let through, as S3 lets any "aws:" key through.
+S3_CONDITION_KEYS = frozenset(k.lower() for k in (
+    "s3:AccessGrantScope", "s3:AccessGrantsInstanceArn", "s3:AccessGrantsLocationScope",
+    "s3:AccessPointNetworkOrigin", "s3:DataAccessPointAccount", "s3:DataAccessPointArn", "s3:ExistingJobOperation",
+    "s3:ExistingJobPriority", "s3:InventoryAccessibleOptionalFields", "s3:JobSuspendedCause",
+    "s3:ObjectCreationOperation", "s3:RequestJobOperation", "s3:RequestJobPriority", "s3:RequestObjectTagKeys",
+    "s3:ResourceAccount", "s3:TlsVersion", "s3:annotation-prefix", "s3:authType", "s3:delimiter",
+    "s3:deliverySourceArn", "s3:destinationRegion", "s3:if-match", "s3:if-none-match",
+    "s3:isReplicationPauseRequest", "s3:locationconstraint", "s3:logType", "s3:max-annotation-results",
+    "s3:max-keys", "s3:object-lock-legal-hold", "s3:object-lock-mode", "s3:object-lock-remaining-retention-days",
+    "s3:object-lock-retain-until-date", "s3:prefix", "s3:resourceArnBeingAuthorized", "s3:signatureAge",
+    "s3:signatureversion", "s3:versionid", "s3:x-amz-acl", "s3:x-amz-bucket-namespace", "s3:x-amz-content-sha256",
+    "s3:x-amz-copy-source", "s3:x-amz-grant-full-control", "s3:x-amz-grant-read", "s3:x-amz-grant-read-acp",
+    "s3:x-amz-grant-write", "s3:x-amz-grant-write-acp", "s3:x-amz-metadata-directive",
+    "s3:x-amz-object-annotation-directive", "s3:x-amz-object-if-match", "s3:x-amz-object-ownership",
+    "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    "s3:x-amz-server-side-encryption-customer-algorithm", "s3:x-amz-storage-class",
+    "s3:x-amz-website-redirect-location",
+))
+# Keys that name a tag after the slash ("s3:ExistingObjectTag/project").
+S3_TAG_CONDITION_KEYS = ("s3:accesspointtag/", "s3:buckettag/", "s3:existingobjecttag/", "s3:requestobjecttag/")
+
+
+def _condition_keys(condition: Any) -> list[str]:
+    if not isinstance(condition, dict):
+        return []
+    return [str(key) for block in condition.values() if isinstance(block, dict) for key in block]
+
+
+def _known_condition_key(key: str) -> bool:
+    lowered = key.lower()
+    if not lowered.startswith("s3:") or lowered in S3_CONDITION_KEYS:
+        return True
+    return any(lowered.startswith(tag) and len(lowered) > len(tag) for tag in S3_TAG_CONDITION_KEYS)
 
 
 def _strings(value: Any) -> list[str]:

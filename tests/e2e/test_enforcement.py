@@ -537,6 +537,11 @@ def test_global_condition_keys_of_a_request(iam_user, bucket) -> None:  # type: 
     ({"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::{b}/*",
       "Condition": {"NotIpAddressIfExists": {"aws:SourceIp": ["10.0.0.0/8", "not-an-ip"]}}},
      "Invalid IP address in Conditions"),
+    # an "s3:" key S3 does not define (a typo of s3:x-amz-acl): refused, not a condition that never matches
+    ({"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::{b}/*",
+      "Condition": {"StringEquals": {"s3:x-acl": "bucket-owner-full-control"}}}, "Policy has an invalid condition key"),
+    ({"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::{b}/*",
+      "Condition": {"StringEquals": {"s3:ExistingObjectTag/": "x"}}}, "Policy has an invalid condition key"),
 ])
 def test_bucket_policy_validation(s3, bucket, statement: dict[str, Any], message: str) -> None:  # type: ignore[no-untyped-def]
     text = policy(json.loads(json.dumps(statement).replace("{b}", bucket)))
@@ -560,6 +565,22 @@ def test_bucket_policy_with_wildcards_and_both_levels_is_accepted(s3, bucket) ->
                                                                   f"arn:aws:s3:::{bucket}/*"]},
         {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": f"arn:aws:s3:::{bucket}*",
          "Condition": {"Bool": {"aws:SecureTransport": "false"}, "StringNotEquals": {"aws:PrincipalType": "Account"}}}))
+    s3.delete_bucket_policy(Bucket=bucket)
+
+
+def test_bucket_policy_takes_every_condition_key_s3_defines(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    """S3's keys in any case, tag keys with their tag, and keys of other prefixes (S3 refuses only unknown "s3:"
+    keys; "aws:" keys are all let through)."""
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy(
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*",
+         "Condition": {"StringNotEquals": {"S3:X-Amz-Acl": "private", "s3:x-amz-server-side-encryption": "AES256",
+                                           "s3:ExistingObjectTag/project": "x", "s3:RequestObjectTag/team": "y",
+                                           "aws:SomeFutureKey": "z"},
+                       "NumericGreaterThan": {"s3:signatureAge": "600000", "s3:TlsVersion": "1.1"},
+                       "Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}}},
+        {"Effect": "Allow", "Principal": {"AWS": "123456789012"}, "Action": "s3:ListBucket",
+         "Resource": f"arn:aws:s3:::{bucket}", "Condition": {"StringLike": {"s3:prefix": "home/*", "s3:delimiter": "/"},
+                       "NumericLessThanEquals": {"s3:max-keys": "10"}}}))
     s3.delete_bucket_policy(Bucket=bucket)
 
 
