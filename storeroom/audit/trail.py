@@ -10,8 +10,9 @@ itself to each event's ``CloudTrailEvent`` record (:class:`Filters`).
 What counts as *denied* (``--denied``, ``--include-denied``, the console's "Denied only"): an event whose
 ``errorCode`` is an authorization refusal (``AccessDenied``, ``AccessDeniedException``, ``UnauthorizedOperation``,
 ``AllAccessDisabled``) or an authentication one (an unknown or inactive key, a bad signature, an expired token, a
-clock too far off, no credentials where they are needed).  Other errors (``NoSuchKey``, ``NoSuchEntity``,
-``MalformedPolicyDocument``) are the operation's own answer to an allowed request.
+clock too far off, no credentials where they are needed), and a failed console sign-in (``ConsoleLogin``, whose
+record has no errorCode: ``"responseElements": {"ConsoleLogin": "Failure"}``).  Other errors (``NoSuchKey``,
+``NoSuchEntity``, ``MalformedPolicyDocument``) are the operation's own answer to an allowed request.
 """
 
 from __future__ import annotations
@@ -89,6 +90,18 @@ class TrailEvent:
         return str(code) if code else None
 
     @property
+    def sign_in_failed(self) -> bool:
+        """A refused console sign-in: CloudTrail records it with no errorCode, as ``"responseElements":
+        {"ConsoleLogin": "Failure"}`` and ``"errorMessage": "Failed authentication"``."""
+        answer = self.record.get("responseElements")
+        return isinstance(answer, dict) and answer.get(self.name) == "Failure"
+
+    @property
+    def refused(self) -> bool:
+        """Denied: an authorization or authentication refusal, or a failed sign-in."""
+        return is_denial(self.error_code) or self.sign_in_failed
+
+    @property
     def params(self) -> dict[str, Any]:
         params = self.record.get("requestParameters")
         return params if isinstance(params, dict) else {}
@@ -155,7 +168,7 @@ class Filters:
             return False
         if self.resource is not None and all(name != self.resource for _, name in e.resources):
             return False
-        return not self.denied or is_denial(e.error_code)
+        return not self.denied or e.refused
 
 
 def _on_bucket(e: TrailEvent, bucket: str) -> bool:

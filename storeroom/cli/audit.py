@@ -11,7 +11,7 @@ from itertools import islice
 
 import click
 
-from storeroom.audit.trail import EVENT_ALIASES, Filters, TrailEvent, is_denial
+from storeroom.audit.trail import EVENT_ALIASES, Filters, TrailEvent
 from storeroom.cli.common import (
     Output,
     Target,
@@ -170,12 +170,12 @@ def _row(e: TrailEvent, markup: bool = True) -> list[str]:
     from rich.markup import escape
 
     code = e.error_code
-    outcome = code or "ok"
+    outcome = code or (str(e.record.get("errorMessage") or "Failure") if e.sign_in_failed else "ok")
     cells = [str(e.record.get("eventTime") or iso(e.time)), _user(e), e.name, resource_label(e),
              str(e.record.get("sourceIPAddress") or "")]
     if not markup:
         return [*cells, outcome]
-    return [*map(escape, cells), f"[red]{escape(outcome)}[/]" if is_denial(code) else escape(outcome)]
+    return [*map(escape, cells), f"[red]{escape(outcome)}[/]" if e.refused else escape(outcome)]
 
 
 def _user(e: TrailEvent) -> str:

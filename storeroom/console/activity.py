@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from storeroom.audit.trail import TrailEvent, is_denial
+from storeroom.audit.trail import TrailEvent
 from storeroom.console.services import Caller
 
 HOURS = 24
@@ -66,7 +66,7 @@ def bucketed(events: list[TrailEvent], now: float, truncated: bool) -> Activity:
         slot = int((e.time.timestamp() - first) // 3600)
         if 0 <= slot < HOURS:
             totals[slot] += 1
-            denials[slot] += is_denial(e.error_code)
+            denials[slot] += e.refused
     peak = max(totals) or 1
     width = WIDTH / HOURS
     usable = HEIGHT - TOP

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 
-from storeroom.audit.trail import Filters, TrailEvent, is_denial
+from storeroom.audit.trail import Filters, TrailEvent
 from storeroom.console.services import Caller, ServiceError
 from storeroom.console.web import Page, Routes
 
@@ -36,11 +36,13 @@ class Row:
     @property
     def outcome(self) -> str:
         code = self.event.error_code
+        if code is None and self.event.sign_in_failed:
+            return str(self.event.record.get("errorMessage") or "Failure")
         return "Success" if code is None else code
 
     @property
     def denied(self) -> bool:
-        return is_denial(self.event.error_code)
+        return self.event.refused
 
 
 def parse_time(value: str) -> datetime | None:

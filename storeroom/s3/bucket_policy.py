@@ -20,7 +20,8 @@ from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.iam import principal_ids
 from storeroom.policy import parse_policy
-from storeroom.s3 import access, xml
+from storeroom.policy.matching import glob_match
+from storeroom.s3 import access, action_names, xml
 from storeroom.s3.document import read_body
 
 if TYPE_CHECKING:
@@ -123,9 +124,8 @@ def _checked(body: bytes, bucket: str) -> str:
         if not all(_known_condition_key(key) for key in _condition_keys(statement.get("Condition"))):
             raise AwsError("MalformedPolicy", "Policy has an invalid condition key", 400)
         actions = _strings(statement.get("Action", statement.get("NotAction")))
-        for action in actions:
-            if action != "*" and not action.lower().startswith("s3:"):
-                raise AwsError("MalformedPolicy", "Policy has invalid action", 400)
+        if not all(_known_action(action) for action in actions):
+            raise AwsError("MalformedPolicy", "Policy has invalid action", 400)
         resources = _strings(statement.get("Resource", statement.get("NotResource")))
         for resource in resources:
             if not _in_bucket(resource, bucket):
@@ -173,6 +173,19 @@ def _applies(actions: list[str], resources: list[str]) -> bool:
     if lowered and all(a in BUCKET_ACTIONS for a in lowered):
         return any("/" not in t for t in tails)
     return True
+
+
+def _known_action(action: str) -> bool:
+    """``*``, or an S3 action S3 defines; a wildcard must stand for at least one of them (``s3:Get*``)."""
+    if action == "*":
+        return True
+    prefix, _, name = action.partition(":")
+    if prefix.lower() != "s3":
+        return False
+    lowered = name.lower()
+    if "*" not in lowered and "?" not in lowered:
+        return lowered in action_names.LOWERED
+    return any(glob_match(lowered, known) for known in action_names.LOWERED)
 
 
 def _principals(statement: dict[str, Any]) -> list[str]:

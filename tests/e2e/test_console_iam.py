@@ -159,6 +159,30 @@ def test_policy_editor_groups_and_simulator(console_server, browser, root_iam) -
     screenshot(page, "policy-simulator")
 
 
+def test_deleting_a_policy_detaches_it_from_roles_too(console_server, browser, root_iam) -> None:
+    """AWS detaches a policy from every user, group and role before DeletePolicy; roles were left, so the
+    deletion failed after users and groups had lost it and its older versions were gone."""
+    document = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
+    arn = root_iam.create_policy(PolicyName="everywhere", PolicyDocument=document)["Policy"]["Arn"]
+    root_iam.create_policy_version(PolicyArn=arn, PolicyDocument=document, SetAsDefault=True)
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})
+    root_iam.create_role(RoleName="everywhere-role", AssumeRolePolicyDocument=trust)
+    root_iam.attach_role_policy(RoleName="everywhere-role", PolicyArn=arn)
+    root_iam.create_user(UserName="everywhere-user")
+    root_iam.attach_user_policy(UserName="everywhere-user", PolicyArn=arn)
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+    page.goto("/iam/policies?type=customer")
+    page.get_by_role("link", name="everywhere", exact=True).click()
+    page.get_by_label("Type the policy name to delete it").fill("everywhere")
+    page.locator("#delete-policy").click()
+    assert page.get_by_role("status").inner_text() == "Policy everywhere deleted."
+    assert root_iam.list_attached_role_policies(RoleName="everywhere-role")["AttachedPolicies"] == []
+    assert arn not in [p["Arn"] for p in root_iam.list_policies(Scope="Local")["Policies"]]
+
+
 def test_account_alias_signs_a_user_in(console_server, browser, root_iam) -> None:
     root_iam.create_user(UserName="aliased")
     root_iam.create_login_profile(UserName="aliased", Password=READER_PASSWORD, PasswordResetRequired=True)
@@ -182,6 +206,18 @@ def test_account_alias_signs_a_user_in(console_server, browser, root_iam) -> Non
     page.goto("/iam")
     assert page.get_by_role("heading", name="IAM dashboard").is_visible()
     assert "iam:GetAccountSummary" in page.get_by_role("alert").inner_text()   # IAMUserChangePassword only
+    # the root-only page is not shown to an IAM user
+    page.goto("/account/root-password")
+    assert "Only the root user changes the root user's password" in page.get_by_role("alert").inner_text()
+    assert page.get_by_label("Current password").count() == 0
+    # an alias IAM refuses leaves the account's alias as it was (it was deleted before the new one was judged)
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+    page.goto("/iam/account-settings")
+    page.get_by_role("textbox", name="Account alias").fill("Bad_Alias!")
+    page.get_by_role("button", name="Edit").click()
+    assert "ValidationError" in page.get_by_role("alert").inner_text()
+    assert root_iam.list_account_aliases()["AccountAliases"] == ["storeroom-console-test"]
 
 
 def test_mfa_condition_applies_to_console_actions(console_server, browser, root_iam, account) -> None:
@@ -279,6 +315,13 @@ def test_create_user_with_console_password(console_server, browser, account) -> 
     assert "can no longer be shown" in page.get_by_role("alert").inner_text()
     newcomer = sign_in_user(browser, console_server, account, "newcomer", password)
     newcomer.get_by_role("heading", name="Change password").wait_for()
+    # AWS's console attaches IAMUserChangePassword with the reset: without it the change was refused and the
+    # new user could do nothing at all
+    newcomer.get_by_label("Old password").fill(password)
+    newcomer.get_by_label("New password", exact=True).fill("Newcomer-Passw0rd!")
+    newcomer.get_by_label("Retype new password").fill("Newcomer-Passw0rd!")
+    newcomer.get_by_role("button", name="Change password").click()
+    assert newcomer.get_by_role("status").inner_text() == "Your password has been changed."
 
 
 def test_a_custom_password_the_policy_refuses_creates_nothing(console_server, browser, root_iam) -> None:

@@ -118,6 +118,20 @@ def test_event_history_filters(root_page, intruder, console_server) -> None:
     assert "Page 1" in page.get_by_role("navigation", name="Pages").inner_text()
 
 
+def test_a_failed_sign_in_is_shown_as_denied(root_page, console_server, browser) -> None:
+    """CloudTrail records a refused console sign-in without an errorCode ("responseElements": {"ConsoleLogin":
+    "Failure"}); Event history called it a green "Success", and "Denied only" hid password guessing."""
+    from tests.e2e.console import sign_in_user
+    account = make_client(console_server.endpoint, "sts").get_caller_identity()["Account"]
+    guess = sign_in_user(browser, console_server, account, "intruder", "Guessed-Passw0rd!")
+    guess.get_by_role("alert").wait_for()
+    page = root_page
+    page.goto("/cloudtrail/events?event=ConsoleLogin&denied=on")
+    rows = page.locator("#events tbody tr:not(.record)")
+    _until(page, lambda: "Failed authentication" in page.locator("#events").inner_text())
+    assert "Success" not in rows.first.inner_text() and rows.first.locator(".badge.bad").count() == 1
+
+
 def test_credential_report_download(root_page, intruder) -> None:
     page = root_page
     page.goto("/cloudtrail/events")

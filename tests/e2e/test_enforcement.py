@@ -537,6 +537,13 @@ def test_global_condition_keys_of_a_request(iam_user, bucket) -> None:  # type: 
     ({"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::{b}/*",
       "Condition": {"NotIpAddressIfExists": {"aws:SourceIp": ["10.0.0.0/8", "not-an-ip"]}}},
      "Invalid IP address in Conditions"),
+    # an S3 action S3 does not have (misspelled: a Deny with it protected nothing), or a wildcard matching none
+    ({"Effect": "Deny", "Principal": "*", "Action": ["s3:GetObject", "s3:DeleteObjekt"],
+      "Resource": "arn:aws:s3:::{b}/*"}, "Policy has invalid action"),
+    ({"Effect": "Deny", "Principal": "*", "NotAction": "s3:ListObjects", "Resource": "arn:aws:s3:::{b}"},
+     "Policy has invalid action"),
+    ({"Effect": "Deny", "Principal": "*", "Action": "s3:Frobnicate*", "Resource": "arn:aws:s3:::{b}/*"},
+     "Policy has invalid action"),
     # an "s3:" key S3 does not define (a typo of s3:x-amz-acl): refused, not a condition that never matches
     ({"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::{b}/*",
       "Condition": {"StringEquals": {"s3:x-acl": "bucket-owner-full-control"}}}, "Policy has an invalid condition key"),
@@ -580,7 +587,10 @@ def test_bucket_policy_takes_every_condition_key_s3_defines(s3, bucket) -> None:
                        "Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}}},
         {"Effect": "Allow", "Principal": {"AWS": "123456789012"}, "Action": "s3:ListBucket",
          "Resource": f"arn:aws:s3:::{bucket}", "Condition": {"StringLike": {"s3:prefix": "home/*", "s3:delimiter": "/"},
-                       "NumericLessThanEquals": {"s3:max-keys": "10"}}}))
+                       "NumericLessThanEquals": {"s3:max-keys": "10"}}},
+        # actions in any case, and wildcards that stand for some
+        {"Effect": "Deny", "Principal": "*", "Action": ["S3:GETOBJECT", "s3:Get*Tagging", "s3:?utObject", "s3:*"],
+         "Resource": f"arn:aws:s3:::{bucket}/*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}))
     s3.delete_bucket_policy(Bucket=bucket)
 
 

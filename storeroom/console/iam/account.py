@@ -50,39 +50,46 @@ async def password_policy(page: Page) -> Response:
                 params[name] = page.field(name).strip()
         await caller.iam("UpdateAccountPasswordPolicy", **params)
     except ServiceError as err:
-        return await _settings(page, err, 403 if err.denial else 400)
+        if err.denial is not None:
+            raise  # the error page names the refused action (re-rendering the form could be refused another)
+        return await _settings(page, err, 400)
     return page.redirect("/iam/account-settings", flash="Password policy updated.")
 
 
 @routes.post("/iam/account-settings/alias")
 async def alias(page: Page) -> Response:
+    """CreateAccountAlias replaces the account's alias, and only once the new one is accepted: deleting the old one
+    first would leave none when the new one is refused (IAM users who sign in by alias locked out)."""
     caller = page.caller
     try:
-        current = (await caller.iam("ListAccountAliases")).get("AccountAliases", [])
         if page.field("action") == "delete":
-            for name in current:
+            for name in (await caller.iam("ListAccountAliases")).get("AccountAliases", []):
                 await caller.iam("DeleteAccountAlias", AccountAlias=name)
             return page.redirect("/iam/account-settings", flash="Account alias deleted.")
         new = page.field("alias").strip()
-        for name in current:
-            await caller.iam("DeleteAccountAlias", AccountAlias=name)
         await caller.iam("CreateAccountAlias", AccountAlias=new)
     except ServiceError as err:
-        return await _settings(page, err, 403 if err.denial else 400)
+        if err.denial is not None:
+            raise  # the error page names the refused action (re-rendering the form could be refused another)
+        return await _settings(page, err, 400)
     return page.redirect("/iam/account-settings", flash=f"Account alias set to {new}.")
+
+
+_ROOT_ONLY = "Only the root user changes the root user's password. IAM users: use Change password."
 
 
 @routes.get("/account/root-password")
 async def root_password_form(page: Page) -> Response:
-    return page.render("iam/root_password.html", error=None)
+    if page.principal is None or not page.principal.is_root:  # a root-only page, as on AWS's account page
+        return page.render("iam/root_password.html", status=403, error=_ROOT_ONLY, refused=True)
+    return page.render("iam/root_password.html", error=None, refused=False)
 
 
 @routes.post("/account/root-password")
 async def root_password(page: Page) -> Response:
     assert page.principal is not None
     if not page.principal.is_root:
-        return page.render("iam/root_password.html", status=403, error="Only the root user changes the root "
-                           "user's password. IAM users: use Change password.")
+        return page.render("iam/root_password.html", status=403, error=_ROOT_ONLY, refused=True)
     new = page.field("new_password")
     if new != page.field("confirm_password"):
         return page.render("iam/root_password.html", status=400, error="The new passwords do not match.")

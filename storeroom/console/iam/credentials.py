@@ -11,7 +11,7 @@ from typing import Any
 from starlette.responses import Response
 
 from storeroom.console.iam.common import Target, optional, target
-from storeroom.console.iam.users import generated_password, user_url
+from storeroom.console.iam.users import allow_password_change, generated_password, user_url
 from storeroom.console.services import Caller, ServiceError
 from storeroom.console.web import Page, Routes, stash_once, take_once
 
@@ -103,8 +103,14 @@ async def console_access(page: Page) -> Response:
             raise
         return page.render("iam/console_access.html", status=400, name=name, profile=profile, url=user_url(name),
                            error=err.message)
+    message = f"Console password set for {name}."
+    if reset:
+        try:
+            await allow_password_change(caller, name)
+        except ServiceError as err:  # the password is set: it must still be shown, with what was not done
+            message += f" IAMUserChangePassword could not be attached ({err.code}): {name} cannot change it."
     stash_once(page, "password", {"user": name, "password": password})
-    return page.redirect(user_url(name) + "/password", flash=f"Console password set for {name}.")
+    return page.redirect(user_url(name) + "/password", flash=message)
 
 
 # -- MFA -------------------------------------------------------------------------------------------------

@@ -151,11 +151,15 @@ async def delete(page: Page) -> Response:
     policy = (await caller.iam("GetPolicy", PolicyArn=arn))["Policy"]
     if page.field("confirm").strip() != policy["PolicyName"]:
         return page.redirect(policy_url(arn), flash="To delete the policy, type its name to confirm.")
-    found = await caller.iam("ListEntitiesForPolicy", PolicyArn=arn)
-    for user in found.get("PolicyUsers", []):
+    users = await all_pages(caller, "ListEntitiesForPolicy", "PolicyUsers", PolicyArn=arn, EntityFilter="User")
+    groups = await all_pages(caller, "ListEntitiesForPolicy", "PolicyGroups", PolicyArn=arn, EntityFilter="Group")
+    roles = await all_pages(caller, "ListEntitiesForPolicy", "PolicyRoles", PolicyArn=arn, EntityFilter="Role")
+    for user in users:
         await caller.iam("DetachUserPolicy", UserName=user["UserName"], PolicyArn=arn)
-    for group in found.get("PolicyGroups", []):
+    for group in groups:
         await caller.iam("DetachGroupPolicy", GroupName=group["GroupName"], PolicyArn=arn)
+    for role in roles:
+        await caller.iam("DetachRolePolicy", RoleName=role["RoleName"], PolicyArn=arn)
     for version in await all_pages(caller, "ListPolicyVersions", "Versions", PolicyArn=arn):
         if not version["IsDefaultVersion"]:
             await caller.iam("DeletePolicyVersion", PolicyArn=arn, VersionId=version["VersionId"])

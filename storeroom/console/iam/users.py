@@ -177,6 +177,8 @@ async def _create(page: Page, draft: Draft) -> Response:
             return page.render("iam/create_user_details.html", status=403 if err.denial else 400, draft=draft,
                                error=err.message)
     try:
+        if draft.console and draft.reset_required:
+            await allow_password_change(caller, draft.user_name)
         await _grant(caller, draft)
     except ServiceError as err:
         return page.error(err, title=f"User {draft.user_name} was created, but not all of it",
@@ -201,6 +203,15 @@ async def _grant(caller: Caller, draft: Draft) -> None:
     elif draft.option == "policies":
         for arn in draft.policies:
             await caller.iam("AttachUserPolicy", UserName=draft.user_name, PolicyArn=arn)
+
+
+# AWS's console: "Users automatically get the IAMUserChangePassword policy to allow them to change their own
+# password" when they must make a new one at next sign-in (else the change itself is refused and they are stuck).
+CHANGE_PASSWORD_POLICY = "arn:aws:iam::aws:policy/IAMUserChangePassword"
+
+
+async def allow_password_change(caller: Caller, user_name: str) -> None:
+    await caller.iam("AttachUserPolicy", UserName=user_name, PolicyArn=CHANGE_PASSWORD_POLICY)
 
 
 async def generated_password(caller: Caller) -> str:
