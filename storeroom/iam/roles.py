@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from storeroom import container
 from storeroom.errors import AwsError
 from storeroom.iam import policy_store, principal_ids
 from storeroom.iam import role_store as store
@@ -315,10 +316,23 @@ async def DeleteInstanceProfile(call: IamCall) -> Result:
     return None
 
 
+async def _require_pass_role(call: IamCall, role: Role) -> None:
+    """``iam:PassRole`` on the role: handing a role to whatever holds an instance profile (a machine on AWS, an
+    application's token here: storeroom/container.py) is passing it, as AddRoleToInstanceProfile's reference
+    says ("The caller of this operation must be granted the PassRole permission on the IAM role")."""
+    await call.require(role_arn(call, role), "iam:PassRole", {
+        **tag_keys("aws:resourcetag", role.tags), **tag_keys("iam:resourcetag", role.tags),
+        "iam:passedtoservice": [container.SERVICE]})
+
+
 @action
 async def AddRoleToInstanceProfile(call: IamCall) -> Result:
     profile = await _require_profile(call, call.params["InstanceProfileName"])
     role_name = call.params["RoleName"]
+    role = await store.get_role(call.db, role_name)
+    if role is None:
+        raise store.no_such_role(role_name)
+    await _require_pass_role(call, role)
     await call.write(lambda conn: store.add_role_to_profile_job(conn, profile.name, role_name))
     return None
 
@@ -343,6 +357,9 @@ async def ListInstanceProfilesForRole(call: IamCall) -> Result:
 async def TagInstanceProfile(call: IamCall) -> Result:
     tags = _tags_param(call)
     profile = await _require_profile(call, call.params["InstanceProfileName"])
+    if any(key.lower().startswith(container.TAG_PREFIX) for key, _ in tags):
+        for role in profile.roles:  # a token tag hands the profile's role to whoever holds the token
+            await _require_pass_role(call, role)
     await call.write(lambda conn: store.tag_profile_job(conn, profile.name, tags))
     return None
 

@@ -193,3 +193,41 @@ def test_credentials_command_prints_credential_process_json(endpoint: str, iam: 
     assert printed["Expiration"].endswith("Z")
     root = storeroom(endpoint, "credentials", "--role-arn", arn)
     assert one_line_error(root) == "storeroom: AccessDenied: Roles may not be assumed by root accounts."
+
+
+def test_handing_a_role_to_tokens_needs_pass_role(endpoint: str, iam: Any, iam_user: Callable[..., IamUser],
+                                                   binding: tuple[str, str, dict[str, str]]) -> None:
+    """A token is a tag of the instance profile: a user who could only tag profiles wrote the hash of a secret of
+    their own and got the role's credentials, and AddRoleToInstanceProfile took no iam:PassRole (AWS requires it:
+    handing a role to a machine, here to an application's tokens, is passing it)."""
+    import hashlib
+
+    role, app, values = binding
+    profiles = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
+        "iam:TagInstanceProfile", "iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile"], "Resource": "*"}]})
+    tagger = iam_user(inline={"profiles": profiles})
+    token_tag = [{"Key": "storeroom:token:mine", "Value": hashlib.sha256(b"chosen").hexdigest() + " x"}]
+    with pytest.raises(ClientError) as refused:
+        tagger.iam.tag_instance_profile(InstanceProfileName=app, Tags=token_tag)
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    assert "iam:PassRole on resource: arn:aws:iam::" in refused.value.response["Error"]["Message"]
+    url = values["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+    assert requests.get(url, headers={"Authorization": "mine.chosen"}, timeout=10).status_code == 401
+    tagger.iam.tag_instance_profile(InstanceProfileName=app, Tags=[{"Key": "team", "Value": "x"}])  # other tags
+    own = unique_name("own")
+    tagger.iam.create_instance_profile(InstanceProfileName=own, Tags=token_tag)   # no role in it: nothing handed
+    with pytest.raises(ClientError) as refused:
+        tagger.iam.add_role_to_instance_profile(InstanceProfileName=own, RoleName=role)
+    assert f":role/{role}" in refused.value.response["Error"]["Message"]
+    assert "iam:PassRole" in refused.value.response["Error"]["Message"]
+    iam.put_user_policy(UserName=tagger.name, PolicyName="pass", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*",
+                                                "Condition": {"StringEquals": {
+                                                    "iam:PassedToService": "ec2.amazonaws.com"}}}]}))
+    tagger.iam.add_role_to_instance_profile(InstanceProfileName=own, RoleName=role)
+    answer = requests.get(f"{endpoint}/_storeroom/credentials/{own}", headers={"Authorization": "mine.chosen"},
+                          timeout=10)
+    assert answer.status_code == 200
+    iam.remove_role_from_instance_profile(InstanceProfileName=own, RoleName=role)
+    iam.delete_instance_profile(InstanceProfileName=own)
+    iam.delete_user_policy(UserName=tagger.name, PolicyName="pass")
