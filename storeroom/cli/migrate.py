@@ -88,12 +88,14 @@ def _blob_step(data_dir: Path, blobs_url: str | None) -> None:
     from storeroom.cli.migrate_blobs import _run
     from storeroom.config import Settings
     from storeroom.store.blob_backend import BackendError, open_blob_store
+    from storeroom.store.s3_client import redacted_url
 
-    click.echo(f"Object data: {data_dir / 'blobs'} → {blobs_url}", err=True)
+    shown = redacted_url(blobs_url)  # never the backend's secret key in a terminal or a log
+    click.echo(f"Object data: {data_dir / 'blobs'} → {shown}", err=True)
     try:
         result = asyncio.run(_run(Settings(data_dir=data_dir),
                                   open_blob_store(Settings(data_dir=data_dir, blobs=blobs_url)), 8))
     except (ValueError, OSError, BackendError) as exc:
-        raise click.ClickException(f"--blobs {blobs_url}: {exc}") from None
+        raise click.ClickException(f"--blobs {shown}: {exc}") from None
     click.echo(f"  {result.total} blob(s): {result.copied} copied, {result.present} already there (verified); "
-               f"start the nodes with --blobs {blobs_url}", err=True)
+               f"start the nodes with --blobs {shown}", err=True)

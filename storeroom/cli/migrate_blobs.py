@@ -38,6 +38,7 @@ def migrate_blobs(data_dir: Path | None, target: str, concurrency: int) -> None:
     """
     from storeroom.cli.serve import _lock_data_dir
     from storeroom.store.blob_backend import BackendError, open_blob_store
+    from storeroom.store.s3_client import redacted_url
 
     data_dir = (data_dir or default_data_dir()).resolve()
     if not (data_dir / "meta.sqlite3").exists():
@@ -52,7 +53,7 @@ def migrate_blobs(data_dir: Path | None, target: str, concurrency: int) -> None:
     finally:
         lock.close()
     click.echo(f"{result.total} blob(s), {result.total_bytes} bytes: {result.copied} copied, "
-               f"{result.present} already there (verified). Start the server with --blobs {target}.")
+               f"{result.present} already there (verified). Start the server with --blobs {redacted_url(target)}.")
 
 
 async def _run(source: Settings, target: Blobs, concurrency: int) -> CopyProgress:

@@ -400,7 +400,8 @@ async def _prepare_blobs(settings: Settings, meta: MetaStore, account_id: str) -
         finally:
             await store.close()
     except (ValueError, OSError, BackendError) as exc:
-        sys.exit(f"storeroom: --blobs {settings.blobs or settings.blob_dir}: {exc}")
+        from storeroom.store.s3_client import redacted_url
+        sys.exit(f"storeroom: --blobs {redacted_url(settings.blobs) if settings.blobs else settings.blob_dir}: {exc}")
 
 
 def _url_host(host: str) -> str:

@@ -30,7 +30,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
 import aiohttp
 import yarl
@@ -67,13 +67,22 @@ class S3Target:
         return f"s3://{self.bucket}/{self.prefix} at {self.endpoint}"
 
 
+def redacted_url(url: str) -> str:
+    """A ``--blobs`` URL fit for messages and logs: ``s3://KEY:SECRET@…`` without its secret (``KEY:****``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user.partition(':')[0]}:****@{host}"))
+
+
 def parse_s3_url(url: str, env: Mapping[str, str]) -> S3Target:
     """``s3://bucket/prefix`` with ``STOREROOM_BLOBS_ENDPOINT`` / ``_ACCESS_KEY_ID`` / ``_SECRET_ACCESS_KEY`` /
     ``_REGION``, or everything in the URL: ``s3://KEY:SECRET@bucket/prefix?endpoint=http://host:port&region=r``
     (and ``style=path|virtual``).  The URL wins over the environment.  Without an endpoint: AWS S3 itself."""
     parts = urlsplit(url)
     if parts.scheme != "s3" or not parts.hostname:
-        raise ValueError(f"expected s3://BUCKET[/PREFIX], got {url!r}")
+        raise ValueError(f"expected s3://BUCKET[/PREFIX], got {redacted_url(url)!r}")
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     bucket = parts.netloc.rpartition("@")[2]
     prefix = parts.path.strip("/")
