@@ -118,10 +118,10 @@ async def ensure_account(meta: MetaStore, box: SecretBox, data_dir: Path) -> str
     key_id, secret = new_access_key_id(), new_secret_access_key()
     if not await meta.add_root_key_if_none(_root_key(box, key_id, secret)):
         return account_id  # another node made root's key first: it printed and saved it
-    _write_credentials_csv(data_dir / "root-credentials.csv", key_id, secret)
+    path = data_dir / "root-credentials.csv"
+    saved = write_secret_file(path, credentials_csv(key_id, secret))
     print(
-        f"Storeroom: created account {account_id}. Root credentials (shown once, also saved to "
-        f"{data_dir / 'root-credentials.csv'}):\n"
+        f"Storeroom: created account {account_id}. Root credentials (shown once, {saved}):\n"
         f"  AWS_ACCESS_KEY_ID={key_id}\n  AWS_SECRET_ACCESS_KEY={secret}",
         file=sys.stderr,
         flush=True,
@@ -142,12 +142,20 @@ def credentials_csv(key_id: str, secret: str) -> str:
     return out.getvalue()
 
 
-def _write_credentials_csv(path: Path, key_id: str, secret: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(credentials_csv(key_id, secret))
-        f.flush()
-        os.fsync(f.fileno())
+def write_secret_file(path: Path, text: str) -> str:
+    """Saves a secret shown once (0600, durable) and says where — or why not: the secret is already stored, so a
+    file that cannot be written (a full disk, a link planted where it goes) must not cost the one showing of it.
+    O_NOFOLLOW: never written through a link into someone else's file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: make sure
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        return f"NOT saved to {path}: {exc.strerror}; copy it now"
+    return f"also saved to {path}"
 
 
 class CredentialResolver:

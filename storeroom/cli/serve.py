@@ -5,9 +5,11 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shlex
 import signal
 import socket
 import sqlite3
+import stat
 import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
@@ -140,6 +142,7 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
                         encryption=encryption == "on")
     os.umask(0o077)  # the data dir holds object data and (encrypted) secrets: owner-only, whatever creates files
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _refuse_open_data_dir(data_dir)
     lock = _lock_data_dir(data_dir)
     tls = _prepare_tls(tls_cert, tls_key, tls_self_signed, data_dir, domain, host)
     account_id = asyncio.run(_prepare(settings))
@@ -455,6 +458,15 @@ def _raise_open_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
         except (ValueError, OSError):
             pass
+
+
+def _refuse_open_data_dir(data_dir: Path) -> None:
+    """A data dir anyone may write to is refused, as PostgreSQL refuses its own: another local user could replace
+    the databases, or plant links where the root credentials are written at the first start."""
+    mode = data_dir.stat().st_mode
+    if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
+        sys.exit(f"storeroom: the data dir {data_dir} is writable by every user; make it the server's own "
+                 f"(chmod 700 {shlex.quote(str(data_dir))})")
 
 
 def _lock_data_dir(data_dir: Path) -> IO[str]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from storeroom.errors import AwsError
 from storeroom.iam import login_store, passwords, throttle
 from storeroom.iam.user_store import ROOT
+from storeroom.identity import write_secret_file
 from storeroom.store import generation
 from storeroom.store.meta import MetaStore
 from storeroom.store.sql import Conn
@@ -91,19 +92,9 @@ async def ensure_root_login(meta: MetaStore, account_id: str, data_dir: Path) ->
     password = passwords.generate()
     if not await set_root_password(meta, account_id, password, only_if_none=True):
         return  # another node starting at the same time made root's password, printed and saved it
-    write_password_file(data_dir / PASSWORD_FILE, password)
+    saved = write_secret_file(data_dir / PASSWORD_FILE, password + "\n")
     print(f"Storeroom: the root user signs in to the console as {await login_store.root_email(meta.db.read)} with "
-          f"this password (shown once, also saved to {data_dir / PASSWORD_FILE}):\n  {password}",
-          file=sys.stderr, flush=True)
-
-
-def write_password_file(path: Path, password: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: make sure
-    with os.fdopen(fd, "w") as f:
-        f.write(password + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+          f"this password (shown once, {saved}):\n  {password}", file=sys.stderr, flush=True)
 
 
 async def remove_root_mfa(meta: MetaStore) -> int:

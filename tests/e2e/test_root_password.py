@@ -41,6 +41,37 @@ def test_first_start_generates_prints_and_saves_the_password(tmp_path: Path) -> 
         server.stop()
 
 
+def test_a_planted_link_never_receives_the_password(tmp_path: Path) -> None:
+    """The password (and root's generated keys) were written through any link found where their file goes, into
+    a file another user could read; the start then printed a traceback when the write failed."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    elsewhere = tmp_path / "someone-elses"
+    (data / "root-password.txt").symlink_to(elsewhere)
+    server = StoreroomServer(data)
+    server.start()
+    try:
+        log = server.log_path.read_text()
+        assert f"NOT saved to {data / 'root-password.txt'}" in log and "Traceback" not in log
+        password = log.split("copy it now):\n", 1)[1].split()[0]
+        assert sign_in(server, SignInRequest.root("root@localhost", password)).principal.is_root
+        assert not elsewhere.exists()
+    finally:
+        server.stop()
+
+
+def test_a_data_dir_every_user_may_write_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "open"
+    data.mkdir()
+    data.chmod(0o777)
+    started = subprocess.run([sys.executable, "-m", "storeroom", "serve", "--data-dir", str(data), "--listen",
+                              "127.0.0.1:0", "--console-listen", "off"], capture_output=True, text=True, timeout=120)
+    assert started.returncode == 1
+    assert started.stderr.strip() == (f"storeroom: the data dir {data} is writable by every user; make it the "
+                                      f"server's own (chmod 700 {data})")
+    assert list(data.iterdir()) == []
+
+
 def test_password_and_email_from_the_environment(tmp_path: Path) -> None:
     env = {"STOREROOM_ROOT_EMAIL": "owner@example.com", "STOREROOM_ROOT_PASSWORD": "Env-Given-Passw0rd"}
     server = StoreroomServer(tmp_path / "data", env=env)
