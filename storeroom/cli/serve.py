@@ -262,7 +262,9 @@ def _run_api(settings: Settings, tls: TlsSetup | None, console: BaseProcess | No
 
         BEFORE_RELOAD.append(tls.renew)
         AFTER_RELOAD.append(lambda: _signal_all(console_pids, signal.SIGHUP))
-    server = uvicorn.Server(config)
+    from storeroom.cli.supervisor import OneProcessServer
+
+    server = OneProcessServer(config)
     try:
         server.run()
     except KeyboardInterrupt:

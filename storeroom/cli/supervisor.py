@@ -21,6 +21,7 @@ import signal
 import socket
 from collections.abc import Callable
 
+from uvicorn import Server
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process, logger
@@ -60,6 +61,19 @@ def die_with_parent() -> None:
     parent = multiprocessing.parent_process()
     if parent is not None and os.getppid() != parent.pid:  # it died before the line above: nobody to tell us
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+class OneProcessServer(Server):
+    """uvicorn's server for ``--workers 1``: when it stops accepting, so does the listening socket
+    (storeroom/http/accept.py keeps a copy of it, which kept it listening through the drain)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        from storeroom.http import accept
+
+        for server in self.servers:
+            server.close()
+        accept.close_listeners()
+        await super().shutdown(sockets)
 
 
 class _Worker(Process):
@@ -108,6 +122,17 @@ class Supervisor(Multiprocess):
             process = self._worker(slot)
             process.start()
             self.processes[slot] = process
+
+    def terminate_all(self) -> None:
+        """Stopping: the slot sockets stop listening first — for every process holding them, workers included
+        (``shutdown`` acts on the socket, not on this process's descriptor) — so that new clients are refused
+        at once while the workers finish their requests, rather than queued, kept waiting, and reset."""
+        for sock in {id(s): s for s in self.sockets}.values():
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        super().terminate_all()
 
     def restart_all(self) -> None:
         """Replaces each worker, its replacement serving before the old one goes."""

@@ -40,6 +40,16 @@ def listener_for(local: Any, family: int) -> socket.socket | None:
     return _listeners[key]
 
 
+def close_listeners() -> None:
+    """Drops this process's copies of its listening sockets, when it stops accepting: a copy kept the socket
+    listening through a graceful shutdown, so new clients connected, waited for the whole drain, then were reset
+    (uvicorn alone closes its socket, and they are refused at once)."""
+    for sock in _listeners.values():
+        if sock is not None:
+            sock.close()
+    _listeners.clear()
+
+
 def _find_listener(family: int, port: int) -> socket.socket | None:
     try:
         names = os.listdir("/proc/self/fd")
