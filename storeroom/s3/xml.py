@@ -96,14 +96,21 @@ def _http_date(seconds: int) -> str:
     return formatdate(seconds, usegmt=True)
 
 
+# S3's request schemas are at most six elements deep (LifecycleConfiguration/Rule/Filter/And/Tag/Key), and the
+# largest body, a 10,000-part CompleteMultipartUpload, has ~80,000 elements.  Beyond these, a body is refused as
+# soon as it crosses them: a few MB of empty or nested elements cost ~150 MB and stalled the worker for seconds.
+MAX_DEPTH = 16
+MAX_ELEMENTS = 100_000
+
+
 def parse(body: bytes) -> ET.Element:
     """Parse a request body; anything unparseable is S3's MalformedXML.
 
     S3's request bodies are plain UTF-8 documents of its published schemas, which have no DTD.  Expat is driven
     directly so that a document type declaration (and with it every entity declaration, internal or external,
     and every parameter entity) is refused before anything is expanded: no entity bomb, no file or URL read.
-    The tree is built iteratively, so any depth of nesting costs memory in proportion to the (bounded) body,
-    never the stack.
+    The tree is built iteratively, so nesting never costs the stack, and its depth and size are bounded
+    (MAX_DEPTH, MAX_ELEMENTS).
     """
     if not body.strip():
         raise AwsError("MalformedXML")
@@ -113,8 +120,22 @@ def parse(body: bytes) -> ET.Element:
     parser.StartDoctypeDeclHandler = _refuse_dtd
     parser.EntityDeclHandler = _refuse_dtd
     parser.ExternalEntityRefHandler = _refuse_entity
-    parser.StartElementHandler = lambda name, attributes: builder.start(_qualified(name), {})
-    parser.EndElementHandler = lambda name: builder.end(_qualified(name))
+    depth, count = 0, 0
+
+    def start(name: str, attributes: object) -> None:
+        nonlocal depth, count
+        depth, count = depth + 1, count + 1
+        if depth > MAX_DEPTH or count > MAX_ELEMENTS:
+            raise _DocumentType
+        builder.start(_qualified(name), {})
+
+    def end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+        builder.end(_qualified(name))
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
     parser.CharacterDataHandler = builder.data
     parser.buffer_text = True
     try:

@@ -26,3 +26,23 @@ def test_escape_all_escapes_each_value_only_when_one_needs_it() -> None:
     assert xml.escape_all(mixed) == [xml.escape(v) for v in mixed]
     assert xml.escape_all(mixed)[-4:] == ["amp&amp;", "lt&lt;", "ctrl&#x1;", "cr&#13;"]
     assert xml.escape_all([]) == []
+
+
+def test_parse_refuses_documents_no_s3_schema_has_but_takes_the_largest_real_one() -> None:
+    """A few MB of nested or empty elements (within CompleteMultipartUpload's 4 MB) cost ~150 MB and stalled a
+    worker for seconds; S3's schemas are at most six deep, and a 10,000-part completion is ~80,000 elements."""
+    import pytest
+
+    from storeroom.errors import AwsError
+
+    for body in (b"<C>" + b"<a>" * 20 + b"</a>" * 20 + b"</C>", b"<C>" + b"<a/>" * 100_001 + b"</C>"):
+        with pytest.raises(AwsError) as refused:
+            xml.parse(body)
+        assert refused.value.code == "MalformedXML"
+    part = ('<Part><PartNumber>{n}</PartNumber><ETag>"{etag}"</ETag><ChecksumCRC32>AAAAAA==</ChecksumCRC32>'
+            '<ChecksumCRC32C>AAAAAA==</ChecksumCRC32C><ChecksumSHA1>x</ChecksumSHA1><ChecksumSHA256>y'
+            '</ChecksumSHA256><ChecksumCRC64NVME>z</ChecksumCRC64NVME></Part>')
+    body = "".join(part.format(n=n, etag="a" * 32) for n in range(1, 10_001))
+    assert len(xml.parse(f"<CompleteMultipartUpload>{body}</CompleteMultipartUpload>".encode())) == 10_000
+    rule = "<Rule><Filter><And><Tag><Key>k</Key><Value>v</Value></Tag></And></Filter></Rule>"
+    assert xml.parse(f"<LifecycleConfiguration>{rule}</LifecycleConfiguration>".encode())[0][0][0][0][0].text == "k"
