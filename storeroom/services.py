@@ -30,6 +30,13 @@ async def unsupported_service(context: Context) -> Response:
                    400)
 
 
+async def s3express_service(context: Context) -> Response:
+    """Requests signed for ``s3express`` (ListDirectoryBuckets, directory buckets' sessions): S3's own answer
+    for what is not built, in S3's shape — not an IAM-shaped "action (none) is not valid"."""
+    raise AwsError("NotImplemented", "S3 Express One Zone (directory buckets) is not implemented by Storeroom.",
+                   501)
+
+
 # The same failures, in the words of the Query and JSON services (IAM, STS, CloudTrail).
 _QUERY_EQUIVALENTS = {
     "InvalidAccessKeyId": ("InvalidClientTokenId", "The security token included in the request is invalid."),

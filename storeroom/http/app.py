@@ -49,6 +49,7 @@ from storeroom.services import (
     JSON_SERVICES,
     in_service_words,
     render_json_error,
+    s3express_service,
     unsupported_service,
 )
 from storeroom.sessions import SessionTokens
@@ -463,6 +464,8 @@ class App:
         if service == "cloudtrail":
             assert self.cloudtrail is not None
             return self.cloudtrail.handle, render_json_error
+        if service == "s3express":
+            return s3express_service, self._s3_error
         if service in JSON_SERVICES:
             return unsupported_service, render_json_error
         return unsupported_service, _query_error("iam")  # a service we do not know: Query-shaped answer

@@ -229,7 +229,7 @@ async def ListVirtualMFADevices(call: IamCall) -> Result:
                                       lambda d: d.serial)
     out = []
     for d in devices:
-        entry: dict[str, Any] = {"SerialNumber": d.serial, "Tags": _tags_out(d.tags)}
+        entry: dict[str, Any] = {"SerialNumber": d.serial}  # no Tags: the listing "does not return tags"
         if d.principal is not None:
             entry["User"] = await _owner_out(call, d.principal)
             entry["EnableDate"] = d.enabled

@@ -77,13 +77,14 @@ def role_shape(call: IamCall, role: Role, *, listing: bool) -> dict[str, Any]:
     return out
 
 
-def profile_shape(call: IamCall, profile: InstanceProfile) -> dict[str, Any]:
+def profile_shape(call: IamCall, profile: InstanceProfile, tags: bool = True) -> dict[str, Any]:
+    """``tags``: False for ListInstanceProfiles, which "does not return tags" (IAM's listings give a subset)."""
     out: dict[str, Any] = {"Path": profile.path, "InstanceProfileName": profile.name,
                            "InstanceProfileId": profile.profile_id,
                            "Arn": call.arn("instance-profile", profile.path, profile.name),
                            "CreateDate": profile.created,
                            "Roles": [role_shape(call, r, listing=True) for r in profile.roles]}
-    if profile.tags:
+    if profile.tags and tags:
         out["Tags"] = _tags_out(profile.tags)
     return out
 
@@ -306,7 +307,8 @@ async def ListInstanceProfiles(call: IamCall) -> Result:
     await call.require(call.arn("instance-profile", prefix, ""))
     profiles, page = await keyset_page(call, lambda after, n: store.list_profiles(call.db, prefix, after, n),
                                        lambda i: i.name)
-    return {"InstanceProfiles": [profile_shape(call, i) for i in await shown_profiles(call, profiles)], **page}
+    return {"InstanceProfiles": [profile_shape(call, i, tags=False) for i in await shown_profiles(call, profiles)],
+            **page}
 
 
 @action

@@ -106,6 +106,7 @@ def test_create_virtual_device_returns_seed_and_qr_code(iam: Any, account: str) 
     assert created["QRCodePNG"] == buffer.getvalue()
     listed = {d["SerialNumber"]: d for d in iam.list_virtual_mfa_devices()["VirtualMFADevices"]}
     assert "Base32StringSeed" not in listed[serial] and "User" not in listed[serial]  # shown once only
+    assert "Tags" not in listed[serial]  # IAM's listing "does not return tags" (ListMFADeviceTags does)
     with pytest.raises(ClientError) as exc:
         iam.create_virtual_mfa_device(VirtualMFADeviceName=name, Path="/team/")
     assert error(exc) == (409, "EntityAlreadyExists", "MFADevice entity at the same path and name already exists.")

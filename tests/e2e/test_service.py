@@ -82,6 +82,18 @@ def test_unknown_service_in_scope_is_aws_shaped_error(endpoint):
     assert parse_any_aws_error(r.content).get("Code")
 
 
+def test_directory_buckets_are_s3s_not_implemented(endpoint):
+    """``aws s3api list-directory-buckets`` signs for s3express: it got IAM's "The action (none) is not valid for
+    this web service." in IAM's shape."""
+    s3 = make_client(endpoint)
+    with pytest.raises(ClientError) as exc:
+        s3.list_directory_buckets()
+    error = exc.value.response["Error"]
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert (error["Code"], error["Message"]) == (
+        "NotImplemented", "S3 Express One Zone (directory buckets) is not implemented by Storeroom.")
+
+
 def test_sqs_client_gets_aws_error_not_500(endpoint):
     sqs = make_client(endpoint, service="sqs")
     with pytest.raises(ClientError) as exc:
