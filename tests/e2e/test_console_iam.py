@@ -376,3 +376,26 @@ def test_an_iam_users_own_key_keeps_its_description(console_server, browser, roo
     page.get_by_role("heading", name="Retrieve access keys").wait_for()
     key_id = page.get_by_label("Access key", exact=True).input_value()
     assert root_iam.list_user_tags(UserName="selfie")["Tags"] == [{"Key": key_id, "Value": "my own laptop key"}]
+
+
+def test_security_credentials_show_each_section_the_user_may_see(console_server, browser, root_iam,
+                                                                  account) -> None:
+    """AWS's "manage only your own MFA device" policy (reference_policies_examples_aws_my-sec-creds-self-manage-
+    mfa-only): the page was a 403 (ListAccessKeys refused), so "Assign MFA device" could not be reached."""
+    mfa_only = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "AllowManageOwnVirtualMFADevice", "Effect": "Allow",
+         "Action": ["iam:CreateVirtualMFADevice"], "Resource": "arn:aws:iam::*:mfa/*"},
+        {"Sid": "AllowManageOwnUserMFA", "Effect": "Allow",
+         "Action": ["iam:DeactivateMFADevice", "iam:EnableMFADevice", "iam:GetUser", "iam:ListMFADevices",
+                    "iam:ResyncMFADevice"], "Resource": "arn:aws:iam::*:user/${aws:username}"}]})
+    root_iam.create_user(UserName="mfa-only")
+    root_iam.create_login_profile(UserName="mfa-only", Password=READER_PASSWORD)
+    root_iam.put_user_policy(UserName="mfa-only", PolicyName="mfa-only", PolicyDocument=mfa_only)
+    page = sign_in_user(browser, console_server, account, "mfa-only", READER_PASSWORD)
+    page.wait_for_url("**/")
+    response = page.goto("/iam/security-credentials")
+    assert response is not None and response.status == 200
+    assert page.get_by_role("link", name="Assign MFA device").is_visible()
+    refusals = page.get_by_role("alert").all_inner_texts()
+    assert any("iam:ListAccessKeys" in text for text in refusals)
+    assert "No MFA devices" in page.get_by_role("table", name="MFA devices").inner_text()

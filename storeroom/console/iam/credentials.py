@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import unicodedata
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.responses import Response
@@ -45,21 +46,42 @@ USE_CASES = [
 
 
 async def security_context(page: Page, name: str | None) -> dict[str, Any]:
-    """What the "Security credentials" sections show."""
+    """What the "Security credentials" sections show.  Each section stands alone, as on AWS's page: a refusal
+    (AWS's own "manage only your MFA device" policy allows the MFA calls and nothing else) is said in its section
+    instead of making the whole page the error page, where "Assign MFA device" could not be reached."""
     caller = page.caller
     params = {"UserName": name} if name else {}
-    keys = (await caller.iam("ListAccessKeys", **params)).get("AccessKeyMetadata", [])
-    descriptions = {}
-    if name:
-        descriptions = {t["Key"]: t["Value"] for t in (await caller.iam("ListUserTags", UserName=name)).get(
-            "Tags", [])}
-    for key in keys:
-        used = await caller.iam("GetAccessKeyLastUsed", AccessKeyId=key["AccessKeyId"])
-        key["LastUsed"] = used.get("AccessKeyLastUsed", {})
-        key["Description"] = descriptions.get(key["AccessKeyId"], "")
-    devices = (await caller.iam("ListMFADevices", **params)).get("MFADevices", [])
-    profile = await optional(caller.iam("GetLoginProfile", **params)) if name else None
-    return {"keys": keys, "devices": devices, "profile": profile, "max_keys": MAX_KEYS}
+    refused: dict[str, str] = {}
+
+    async def keys() -> list[dict[str, Any]]:
+        found = (await caller.iam("ListAccessKeys", **params)).get("AccessKeyMetadata", [])
+        descriptions = {}
+        if name:
+            descriptions = {t["Key"]: t["Value"] for t in (await caller.iam("ListUserTags", UserName=name)).get(
+                "Tags", [])}
+        for key in found:
+            used = await caller.iam("GetAccessKeyLastUsed", AccessKeyId=key["AccessKeyId"])
+            key["LastUsed"] = used.get("AccessKeyLastUsed", {})
+            key["Description"] = descriptions.get(key["AccessKeyId"], "")
+        return list(found)
+
+    async def devices() -> list[dict[str, Any]]:
+        return list((await caller.iam("ListMFADevices", **params)).get("MFADevices", []))
+
+    async def profile() -> Any:
+        return await optional(caller.iam("GetLoginProfile", **params)) if name else None
+
+    async def section(key: str, read: Callable[[], Awaitable[Any]], empty: Any) -> Any:
+        try:
+            return await read()
+        except ServiceError as err:
+            if err.denial is None:
+                raise
+            refused[key] = f"{err.code}: {err.message}"
+            return empty
+
+    return {"keys": await section("keys", keys, []), "devices": await section("devices", devices, []),
+            "profile": await section("profile", profile, None), "max_keys": MAX_KEYS, "refused": refused}
 
 
 @routes.get("/iam/security-credentials")
@@ -67,8 +89,6 @@ async def my_credentials(page: Page) -> Response:
     assert page.principal is not None
     name = page.principal.user_name
     context = await security_context(page, name)
-    if name:
-        context["profile"] = await optional(page.caller.iam("GetLoginProfile", UserName=name))
     return page.render("iam/my_credentials.html", target=target(page), **context)
 
 
