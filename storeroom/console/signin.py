@@ -34,8 +34,11 @@ def _request(page: Page, *, kind: str, email: str = "", account: str = "", user_
 async def signin_form(page: Page) -> Response:
     if page.session is not None:
         return page.redirect(local_path(page.field("next", "/")))
-    return page.render("signin/signin.html", kind=page.field("kind", "root"), values={}, error=None,
-                       next=local_path(page.field("next", "/")))
+    # /signin?account=<id or alias>: the account's sign-in URL for IAM users (AWS's <account>.signin.aws…/console)
+    account = page.field("account").strip()
+    kind = "iam" if account else page.field("kind", "root")
+    return page.render("signin/signin.html", kind=kind, values={"account": account} if account else {},
+                       error=None, next=local_path(page.field("next", "/")))
 
 
 @routes.post("/signin", public=True)

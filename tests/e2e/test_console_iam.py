@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_client
-from tests.e2e.console import screenshot, sign_in_root, sign_in_user
+from tests.e2e.console import new_page, screenshot, sign_in_root, sign_in_user
 
 # SQLite only: the console calls the same service code the API suites run on both backends.
 # (Keeps the suite within CI's time budget.)
@@ -311,6 +311,13 @@ def test_create_user_with_console_password(console_server, browser, account) -> 
     page.get_by_role("heading", name="Retrieve password").wait_for()
     password = page.get_by_label("Console password").input_value()
     assert len(password) >= 20
+    # the sign-in URL names the account, as AWS's <account>.signin.aws.amazon.com/console does
+    url = page.locator("dt:has-text('Console sign-in URL') + dd code").inner_text()
+    assert url.endswith(f"/signin?account={account}")
+    invited = new_page(browser, console_server)
+    invited.goto(url)
+    assert invited.get_by_label("IAM user", exact=True).is_checked()
+    assert invited.get_by_label("Account ID (12 digits) or account alias").input_value() == account
     page.reload()
     assert "can no longer be shown" in page.get_by_role("alert").inner_text()
     newcomer = sign_in_user(browser, console_server, account, "newcomer", password)
