@@ -54,6 +54,9 @@ class Principal:
     tags: tuple[tuple[str, str], ...] = ()   # an IAM user's tags, a role session's role + session tags
     session: Session | None = None           # temporary credentials: what their token says (storeroom/sessions.py)
     issuer_arn: str | None = None            # a role session's role ARN (aws:PrincipalArn, sessionIssuer)
+    # a console session's sign-in (when, with MFA or not): its requests' audit records carry it, as CloudTrail's
+    # records of console actions do (sessionContext, sessionCredentialFromConsole); authorization never reads it
+    console_signin: tuple[float, bool] | None = None
 
     @property
     def is_root(self) -> bool:

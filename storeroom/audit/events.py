@@ -211,6 +211,10 @@ def _tail(record: dict[str, Any], request_id: str, read_only: bool, resources: l
     record["managementEvent"] = management
     record["recipientAccountId"] = account_id
     record["eventCategory"] = "Management" if management else "Data"
+    identity = record["userIdentity"]
+    if "sessionContext" in identity and "accessKeyId" not in identity and identity.get("type") in ("Root",
+                                                                                               "IAMUser"):
+        record["sessionCredentialFromConsole"] = "true"  # a console session: the only keyless one of its types
 
 
 def user_identity(p: Principal) -> tuple[dict[str, Any], str | None]:
@@ -233,6 +237,10 @@ def user_identity(p: Principal) -> tuple[dict[str, Any], str | None]:
         identity["userName"] = p.user_name
     if p.session is not None:
         identity["sessionContext"] = _session_context(p)
+    elif p.console_signin is not None:  # a console session's own temporary credentials, on AWS
+        signed_in, mfa = p.console_signin
+        identity["sessionContext"] = {"attributes": {"creationDate": event_time(signed_in),
+                                                     "mfaAuthenticated": "true" if mfa else "false"}}
     if p.type == "AssumedRole":
         return identity, p.principal_id.partition(":")[2]
     return identity, (p.user_name if p.type == "IAMUser" else "root")

@@ -28,7 +28,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,7 +87,8 @@ class Page:
         """Acts as the signed-in principal, with the session's condition keys."""
         assert self.session is not None and self.principal is not None
         signed_in = SignedIn(self.principal, self.session.mfa, self.session.auth_time, False, False, None)
-        return Caller(self.services, self.principal, self.origin, session_condition_keys(signed_in))
+        acting = replace(self.principal, console_signin=(self.session.auth_time, self.session.mfa))
+        return Caller(self.services, acting, self.origin, session_condition_keys(signed_in))
 
     @property
     def origin(self) -> Origin:

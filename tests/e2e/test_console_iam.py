@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -252,6 +253,18 @@ def test_mfa_condition_applies_to_console_actions(console_server, browser, root_
     page.get_by_role("heading", name="Console home").wait_for()
     page.goto("/iam/users")
     assert page.get_by_role("link", name="careful", exact=True).is_visible()
+    # the records of console actions say so, and whether the session signed in with MFA, as CloudTrail's do
+    trail = make_client(console_server.endpoint, "cloudtrail")
+    by_user = [{"AttributeKey": "Username", "AttributeValue": "careful"}]
+    deadline = time.monotonic() + 10
+    records: list[dict[str, Any]] = []
+    while len(records) < 2 and time.monotonic() < deadline:
+        records = [json.loads(e["CloudTrailEvent"]) for e in trail.lookup_events(LookupAttributes=by_user)["Events"]
+                   if e["EventName"] == "ListUsers"]
+        time.sleep(0.3)
+    assert {r["userIdentity"]["sessionContext"]["attributes"]["mfaAuthenticated"] for r in records} == {
+        "true", "false"}
+    assert all(r["sessionCredentialFromConsole"] == "true" for r in records)
 
 
 def test_keyboard_and_phone_width(console_server, browser) -> None:
