@@ -82,7 +82,7 @@ _ROOT_ONLY = "Only the root user changes the root user's password. IAM users: us
 async def root_password_form(page: Page) -> Response:
     if page.principal is None or not page.principal.is_root:  # a root-only page, as on AWS's account page
         return page.render("iam/root_password.html", status=403, error=_ROOT_ONLY, refused=True)
-    return page.render("iam/root_password.html", error=None, refused=False)
+    return page.render("iam/root_password.html", error=None)
 
 
 @routes.post("/account/root-password")
