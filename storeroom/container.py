@@ -45,7 +45,7 @@ from storeroom.sessions import ROLE, Session, SessionTokens, assumed_role_arn, i
 from storeroom.store.meta import MetaStore
 
 PATH = "/_storeroom/credentials/"
-TAG_PREFIX = "storeroom:token:"
+TAG_PREFIX = role_store.TOKEN_TAG_PREFIX
 SERVICE = "ec2.amazonaws.com"
 DURATION = 3600
 

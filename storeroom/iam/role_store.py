@@ -232,7 +232,30 @@ async def profiles_of_role(conn: Conn, role_id: str, after: str | None, limit: i
     return [await _profile(conn, r) for r in rows]
 
 
+# The container-credentials endpoint's tokens are tags of an instance profile (storeroom/container.py): a token
+# gets the profile's role.  So a token is written only while the profile holds a role (by a caller allowed to
+# pass it: roles.py), and a role is added only to a profile without tokens — never a token made without the role
+# that later gets it.  Checked in the write, against the state it changes.
+TOKEN_TAG_PREFIX = "storeroom:token:"
+
+
+def _carries_tokens(tags: Tags) -> bool:
+    return any(key.lower().startswith(TOKEN_TAG_PREFIX) for key, _ in tags)
+
+
+def _no_role_for_tokens(name: str) -> AwsError:
+    return AwsError("InvalidInput", f"Instance profile {name} holds no role: add the role before a "
+                    f"{TOKEN_TAG_PREFIX} tag, which gives the role to the token's holder.", 400)
+
+
+def _changed_meanwhile(name: str) -> AwsError:
+    return AwsError("ConcurrentModification", f"Instance profile {name} changed while the request was judged; "
+                    "try again.", 409)
+
+
 async def create_profile_job(conn: Conn, profile: InstanceProfile) -> None:
+    if _carries_tokens(profile.tags):
+        raise _no_role_for_tokens(profile.name)
     if await conn.one("SELECT 1 FROM iam_instance_profiles WHERE name = ?", (profile.name,)):
         raise AwsError("EntityAlreadyExists", f"Instance Profile {profile.name} already exists.", 409)
     if await conn.value("SELECT count(*) FROM iam_instance_profiles") >= INSTANCE_PROFILES_QUOTA:
@@ -255,13 +278,20 @@ async def delete_profile_job(conn: Conn, name: str) -> None:
     await conn.run("DELETE FROM iam_instance_profiles WHERE profile_id = ?", (profile.profile_id,))
 
 
-async def add_role_to_profile_job(conn: Conn, profile_name: str, role_name: str) -> None:
+async def add_role_to_profile_job(conn: Conn, profile_name: str, role_name: str, role_id: str) -> None:
+    """``role_id``: the role the caller was judged on (iam:PassRole), which must still be the one named."""
     profile = await _existing_profile(conn, profile_name)
     role = await get_role(conn, role_name)
     if role is None:
         raise no_such_role(role_name)
+    if role.role_id != role_id:
+        raise _changed_meanwhile(profile_name)
     if profile.roles:
         raise quota_exceeded("InstanceSessionsPerInstanceProfile", ROLES_PER_INSTANCE_PROFILE)
+    if _carries_tokens(profile.tags):
+        raise AwsError("InvalidInput", f"Instance profile {profile_name} carries {TOKEN_TAG_PREFIX} tags made "
+                       "while it held no role: remove them before adding a role (storeroom role unbind --name "
+                       f"{profile_name} --all).", 400)
     await conn.run("INSERT INTO iam_instance_profile_roles(profile_id, role_id) VALUES (?, ?)",
                    (profile.profile_id, role.role_id))
 
@@ -276,8 +306,14 @@ async def remove_role_from_profile_job(conn: Conn, profile_name: str, role_name:
                    (profile.profile_id, role.role_id))
 
 
-async def tag_profile_job(conn: Conn, name: str, new: Tags) -> None:
+async def tag_profile_job(conn: Conn, name: str, new: Tags, judged_roles: tuple[str, ...] = ()) -> None:
+    """``judged_roles``: the ids of the roles the caller was judged on for token tags (iam:PassRole)."""
     profile = await _existing_profile(conn, name)
+    if _carries_tokens(new):
+        if not profile.roles:
+            raise _no_role_for_tokens(name)
+        if tuple(r.role_id for r in profile.roles) != judged_roles:
+            raise _changed_meanwhile(name)
     tags = merged_tags(profile.tags, new)
     if len(tags) > TAGS_PER_ENTITY:
         raise quota_exceeded("TagsPerInstanceProfile", TAGS_PER_ENTITY)

@@ -335,7 +335,7 @@ async def AddRoleToInstanceProfile(call: IamCall) -> Result:
     if role is None:
         raise store.no_such_role(role_name)
     await _require_pass_role(call, role)
-    await call.write(lambda conn: store.add_role_to_profile_job(conn, profile.name, role_name))
+    await call.write(lambda conn: store.add_role_to_profile_job(conn, profile.name, role_name, role.role_id))
     return None
 
 
@@ -359,10 +359,12 @@ async def ListInstanceProfilesForRole(call: IamCall) -> Result:
 async def TagInstanceProfile(call: IamCall) -> Result:
     tags = _tags_param(call)
     profile = await _require_profile(call, call.params["InstanceProfileName"])
-    if any(key.lower().startswith(container.TAG_PREFIX) for key, _ in tags):
+    judged: tuple[str, ...] = ()
+    if any(key.lower().startswith(store.TOKEN_TAG_PREFIX) for key, _ in tags):
         for role in profile.roles:  # a token tag hands the profile's role to whoever holds the token
             await _require_pass_role(call, role)
-    await call.write(lambda conn: store.tag_profile_job(conn, profile.name, tags))
+        judged = tuple(r.role_id for r in profile.roles)
+    await call.write(lambda conn: store.tag_profile_job(conn, profile.name, tags, judged))
     return None
 
 

@@ -215,7 +215,15 @@ def test_handing_a_role_to_tokens_needs_pass_role(endpoint: str, iam: Any, iam_u
     assert requests.get(url, headers={"Authorization": "mine.chosen"}, timeout=10).status_code == 401
     tagger.iam.tag_instance_profile(InstanceProfileName=app, Tags=[{"Key": "team", "Value": "x"}])  # other tags
     own = unique_name("own")
-    tagger.iam.create_instance_profile(InstanceProfileName=own, Tags=token_tag)   # no role in it: nothing handed
+    # a token planted on a profile without a role would get whatever role is added later (storeroom role bind
+    # adopts an existing profile): refused, whoever asks
+    with pytest.raises(ClientError) as refused:
+        tagger.iam.create_instance_profile(InstanceProfileName=own, Tags=token_tag)
+    assert refused.value.response["Error"]["Code"] == "InvalidInput"
+    tagger.iam.create_instance_profile(InstanceProfileName=own)
+    with pytest.raises(ClientError) as refused:
+        iam.tag_instance_profile(InstanceProfileName=own, Tags=token_tag)
+    assert "holds no role" in refused.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as refused:
         tagger.iam.add_role_to_instance_profile(InstanceProfileName=own, RoleName=role)
     assert f":role/{role}" in refused.value.response["Error"]["Message"]
@@ -225,9 +233,15 @@ def test_handing_a_role_to_tokens_needs_pass_role(endpoint: str, iam: Any, iam_u
                                                 "Condition": {"StringEquals": {
                                                     "iam:PassedToService": "ec2.amazonaws.com"}}}]}))
     tagger.iam.add_role_to_instance_profile(InstanceProfileName=own, RoleName=role)
+    tagger.iam.tag_instance_profile(InstanceProfileName=own, Tags=token_tag)
     answer = requests.get(f"{endpoint}/_storeroom/credentials/{own}", headers={"Authorization": "mine.chosen"},
                           timeout=10)
     assert answer.status_code == 200
+    # tokens left on a profile whose role was removed never get the next role
     iam.remove_role_from_instance_profile(InstanceProfileName=own, RoleName=role)
+    with pytest.raises(ClientError) as refused:
+        iam.add_role_to_instance_profile(InstanceProfileName=own, RoleName=role)
+    assert "storeroom:token: tags" in refused.value.response["Error"]["Message"]
+    iam.untag_instance_profile(InstanceProfileName=own, TagKeys=["storeroom:token:mine"])
     iam.delete_instance_profile(InstanceProfileName=own)
     iam.delete_user_policy(UserName=tagger.name, PolicyName="pass")
