@@ -12,7 +12,7 @@ from typing import Any
 from starlette.responses import Response
 
 from storeroom.console.iam.common import Target, optional, target
-from storeroom.console.iam.users import allow_password_change, generated_password, user_url
+from storeroom.console.iam.users import allow_password_change, generated_password, show_password, user_url
 from storeroom.console.services import Caller, ServiceError
 from storeroom.console.web import Page, Routes, stash_once, take_once
 
@@ -125,12 +125,8 @@ async def console_access(page: Page) -> Response:
                            error=err.message)
     message = f"Console password set for {name}."
     if reset:
-        try:
-            await allow_password_change(caller, name)
-        except ServiceError as err:  # the password is set: it must still be shown, with what was not done
-            message += f" IAMUserChangePassword could not be attached ({err.code}): {name} cannot change it."
-    stash_once(page, "password", {"user": name, "password": password})
-    return page.redirect(user_url(name) + "/password", flash=message)
+        message += await allow_password_change(caller, name)
+    return show_password(page, name, password, message)
 
 
 # -- MFA -------------------------------------------------------------------------------------------------

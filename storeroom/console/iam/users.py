@@ -177,17 +177,26 @@ async def _create(page: Page, draft: Draft) -> Response:
             return page.render("iam/create_user_details.html", status=403 if err.denial else 400, draft=draft,
                                error=err.message)
     try:
-        if draft.console and draft.reset_required:
-            await allow_password_change(caller, draft.user_name)
         await _grant(caller, draft)
     except ServiceError as err:
-        return page.error(err, title=f"User {draft.user_name} was created, but not all of it",
-                          back=user_url(draft.user_name))
+        if not draft.console:
+            return page.error(err, title=f"User {draft.user_name} was created, but not all of it",
+                              back=user_url(draft.user_name))
+        # the password exists now: it must be shown, with what was not done
+        return show_password(page, draft.user_name, password, f"User {draft.user_name} was created, but not "
+                              f"all of its permissions were given ({err.code}: {err.message}).")
     message = f"User {draft.user_name} created successfully."
     if draft.console:
-        stash_once(page, "password", {"user": draft.user_name, "password": password})
-        return page.redirect(user_url(draft.user_name) + "/password", flash=message)
+        if draft.reset_required:
+            message += await allow_password_change(caller, draft.user_name)
+        return show_password(page, draft.user_name, password, message)
     return page.redirect("/iam/users", flash=message)
+
+
+def show_password(page: Page, user_name: str, password: str, message: str) -> Response:
+    """The new console password's one showing (GET …/password), with ``message`` above it."""
+    stash_once(page, "password", {"user": user_name, "password": password})
+    return page.redirect(user_url(user_name) + "/password", flash=message)
 
 
 async def _grant(caller: Caller, draft: Draft) -> None:
@@ -210,8 +219,15 @@ async def _grant(caller: Caller, draft: Draft) -> None:
 CHANGE_PASSWORD_POLICY = "arn:aws:iam::aws:policy/IAMUserChangePassword"
 
 
-async def allow_password_change(caller: Caller, user_name: str) -> None:
-    await caller.iam("AttachUserPolicy", UserName=user_name, PolicyArn=CHANGE_PASSWORD_POLICY)
+async def allow_password_change(caller: Caller, user_name: str) -> str:
+    """Attaches IAMUserChangePassword; "" or, when that was refused, a sentence saying so (the password is set
+    by then, and must still be shown)."""
+    try:
+        await caller.iam("AttachUserPolicy", UserName=user_name, PolicyArn=CHANGE_PASSWORD_POLICY)
+    except ServiceError as err:
+        return f" IAMUserChangePassword was not attached ({err.code}): {user_name} needs iam:ChangePassword " \
+               "from another policy to set a new password."
+    return ""
 
 
 async def generated_password(caller: Caller) -> str:
