@@ -156,4 +156,6 @@ def open_blob_store(settings: Settings) -> Blobs:
         from storeroom.store.s3_client import parse_s3_url
 
         return S3BlobStore(parse_s3_url(url, os.environ), delete_delay=DELETE_DELAY, sweep_grace=SWEEP_GRACE)
-    raise ValueError(f"--blobs must be file:///PATH or s3://BUCKET[/PREFIX], got {url!r}")
+    from storeroom.store.s3_client import redacted_url
+
+    raise ValueError(f"--blobs must be file:///PATH or s3://BUCKET[/PREFIX], got {redacted_url(url)!r}")

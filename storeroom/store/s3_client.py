@@ -30,7 +30,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import aiohttp
 import yarl
@@ -68,12 +68,14 @@ class S3Target:
 
 
 def redacted_url(url: str) -> str:
-    """A ``--blobs`` URL fit for messages and logs: ``s3://KEY:SECRET@…`` without its secret (``KEY:****``)."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """A ``--blobs`` URL fit for messages and logs: ``s3://KEY:SECRET@…`` as ``s3://KEY:****@…``.  Read as text,
+    not parsed: a secret holding an unencoded ``/`` (half of AWS's do) ends a URL parser's host early, and its
+    password would be missed.  (AWS secret keys hold no ``@``.)"""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.partition("@")
+    if not sep or not at or ":" not in userinfo:
         return url
-    user, _, host = parts.netloc.rpartition("@")
-    return urlunsplit(parts._replace(netloc=f"{user.partition(':')[0]}:****@{host}"))
+    return f"{scheme}://{userinfo.partition(':')[0]}:****@{host}"
 
 
 def parse_s3_url(url: str, env: Mapping[str, str]) -> S3Target:
@@ -83,6 +85,9 @@ def parse_s3_url(url: str, env: Mapping[str, str]) -> S3Target:
     parts = urlsplit(url)
     if parts.scheme != "s3" or not parts.hostname:
         raise ValueError(f"expected s3://BUCKET[/PREFIX], got {redacted_url(url)!r}")
+    if "@" not in parts.netloc and "@" in parts.path:  # s3://KEY:SEC/RET@bucket: the "/" ended the host
+        raise ValueError(f"{redacted_url(url)}: write a '/' of the secret key as %2F in the URL, or give the key "
+                         "in STOREROOM_BLOBS_SECRET_ACCESS_KEY")
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     bucket = parts.netloc.rpartition("@")[2]
     prefix = parts.path.strip("/")

@@ -115,11 +115,13 @@ def test_migrate_to_a_shared_folder_and_refusals(tmp_path: Path) -> None:
 def test_a_blobs_url_is_never_shown_with_its_secret(tmp_path: Path) -> None:
     """``--blobs s3://KEY:SECRET@…`` (a form the README offers): the start's error printed the secret key into
     the terminal, journald and CI logs (PostgreSQL's password in --meta was already left out)."""
-    url = "s3://AKIAEXAMPLEBLOBS:Blob%2FSecret-Key-1234@backend/prefix?endpoint=http://127.0.0.1:1"
-    started = subprocess.run([sys.executable, "-m", "storeroom", "serve", "--data-dir", str(tmp_path / "d"),
-                              "--listen", "127.0.0.1:0", "--console-listen", "off", "--blobs", url],
-                             capture_output=True, text=True, timeout=120)
-    assert started.returncode != 0
-    out = started.stdout + started.stderr
-    assert "s3://AKIAEXAMPLEBLOBS:****@backend/prefix" in out
-    assert "Secret-Key-1234" not in out and "Blob%2FSecret" not in out
+    for url in ("s3://AKIAEXAMPLEBLOBS:Blob%2FSecret-Key-1234@backend/prefix?endpoint=http://127.0.0.1:1",
+                "s3://AKIAEXAMPLEBLOBS:Blob/Secret-Key-1234@backend/prefix?endpoint=http://127.0.0.1:1",
+                "S3://AKIAEXAMPLEBLOBS:Blob/Secret-Key-1234@backend/prefix"):
+        started = subprocess.run([sys.executable, "-m", "storeroom", "serve", "--data-dir", str(tmp_path / "d"),
+                                  "--listen", "127.0.0.1:0", "--console-listen", "off", "--blobs", url],
+                                 capture_output=True, text=True, timeout=120)
+        assert started.returncode != 0
+        out = started.stdout + started.stderr
+        assert "AKIAEXAMPLEBLOBS:****@backend/prefix" in out, out
+        assert "Secret-Key-1234" not in out and "Blob%2FSecret" not in out, out
