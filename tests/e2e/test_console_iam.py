@@ -173,10 +173,19 @@ def test_deleting_a_policy_detaches_it_from_roles_too(console_server, browser, r
     root_iam.attach_role_policy(RoleName="everywhere-role", PolicyArn=arn)
     root_iam.create_user(UserName="everywhere-user")
     root_iam.attach_user_policy(UserName="everywhere-user", PolicyArn=arn)
+    root_iam.create_user(UserName="everywhere-bounded")
+    root_iam.put_user_permissions_boundary(UserName="everywhere-bounded", PermissionsBoundary=arn)
     page = sign_in_root(browser, console_server)
     page.wait_for_url("**/")
     page.goto("/iam/policies?type=customer")
     page.get_by_role("link", name="everywhere", exact=True).click()
+    page.get_by_label("Type the policy name to delete it").fill("everywhere")
+    page.locator("#delete-policy").click()
+    # a boundary is not detached: refused before anything changes
+    assert "permissions boundary of everywhere-bounded" in page.get_by_role("status").inner_text()
+    assert len(root_iam.list_attached_role_policies(RoleName="everywhere-role")["AttachedPolicies"]) == 1
+    assert len(root_iam.list_policy_versions(PolicyArn=arn)["Versions"]) == 2
+    root_iam.delete_user_permissions_boundary(UserName="everywhere-bounded")
     page.get_by_label("Type the policy name to delete it").fill("everywhere")
     page.locator("#delete-policy").click()
     assert page.get_by_role("status").inner_text() == "Policy everywhere deleted."

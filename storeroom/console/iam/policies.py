@@ -151,9 +151,19 @@ async def delete(page: Page) -> Response:
     policy = (await caller.iam("GetPolicy", PolicyArn=arn))["Policy"]
     if page.field("confirm").strip() != policy["PolicyName"]:
         return page.redirect(policy_url(arn), flash="To delete the policy, type its name to confirm.")
-    users = await all_pages(caller, "ListEntitiesForPolicy", "PolicyUsers", PolicyArn=arn, EntityFilter="User")
-    groups = await all_pages(caller, "ListEntitiesForPolicy", "PolicyGroups", PolicyArn=arn, EntityFilter="Group")
-    roles = await all_pages(caller, "ListEntitiesForPolicy", "PolicyRoles", PolicyArn=arn, EntityFilter="Role")
+    async def entities(key: str, kind: str, usage: str) -> list[dict[str, Any]]:
+        return await all_pages(caller, "ListEntitiesForPolicy", key, PolicyArn=arn, EntityFilter=kind,
+                               PolicyUsageFilter=usage)
+
+    # a permissions boundary is not detached: DeletePolicy would refuse after everything else was undone
+    bounded = [u["UserName"] for u in await entities("PolicyUsers", "User", "PermissionsBoundary")] + \
+        [r["RoleName"] for r in await entities("PolicyRoles", "Role", "PermissionsBoundary")]
+    if bounded:
+        return page.redirect(policy_url(arn), flash=f"Policy {policy['PolicyName']} is the permissions boundary "
+                             f"of {', '.join(bounded)}: remove it from them first. Nothing was changed.")
+    users = await entities("PolicyUsers", "User", "PermissionsPolicy")
+    groups = await entities("PolicyGroups", "Group", "PermissionsPolicy")
+    roles = await entities("PolicyRoles", "Role", "PermissionsPolicy")
     for user in users:
         await caller.iam("DetachUserPolicy", UserName=user["UserName"], PolicyArn=arn)
     for group in groups:
