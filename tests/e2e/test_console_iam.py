@@ -449,3 +449,18 @@ def test_security_credentials_show_each_section_the_user_may_see(console_server,
     refusals = page.get_by_role("alert").all_inner_texts()
     assert any("iam:ListAccessKeys" in text for text in refusals)
     assert "No MFA devices" in page.get_by_role("table", name="MFA devices").inner_text()
+    # AWS's own "manage your access keys" policy has no iam:ListUserTags: the keys are listed anyway, their
+    # descriptions unknown (the whole section was refused)
+    keys_only = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
+        "iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:GetAccessKeyLastUsed", "iam:GetUser",
+        "iam:ListAccessKeys", "iam:UpdateAccessKey", "iam:TagUser"],
+        "Resource": "arn:aws:iam::*:user/${aws:username}"}]})
+    root_iam.create_user(UserName="keys-only")
+    root_iam.create_login_profile(UserName="keys-only", Password=READER_PASSWORD)
+    root_iam.put_user_policy(UserName="keys-only", PolicyName="keys-only", PolicyDocument=keys_only)
+    key = root_iam.create_access_key(UserName="keys-only")["AccessKey"]["AccessKeyId"]
+    page = sign_in_user(browser, console_server, account, "keys-only", READER_PASSWORD)
+    page.wait_for_url("**/")
+    page.goto("/iam/security-credentials")
+    row = page.locator("#access-keys tbody tr").first.inner_text()
+    assert key in row and "Unknown" in row and "Never" in row

@@ -45,6 +45,16 @@ USE_CASES = [
 ]
 
 
+async def allowed(call: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The answer, or None when the caller may not have it (other errors are raised)."""
+    try:
+        return await call
+    except ServiceError as err:
+        if err.denial is None:
+            raise
+        return None
+
+
 async def security_context(page: Page, name: str | None) -> dict[str, Any]:
     """What the "Security credentials" sections show.  Each section stands alone, as on AWS's page: a refusal
     (AWS's own "manage only your MFA device" policy allows the MFA calls and nothing else) is said in its section
@@ -55,14 +65,14 @@ async def security_context(page: Page, name: str | None) -> dict[str, Any]:
 
     async def keys() -> list[dict[str, Any]]:
         found = (await caller.iam("ListAccessKeys", **params)).get("AccessKeyMetadata", [])
-        descriptions = {}
-        if name:
-            descriptions = {t["Key"]: t["Value"] for t in (await caller.iam("ListUserTags", UserName=name)).get(
-                "Tags", [])}
+        # the descriptions and last uses are extras: AWS's own access-key policy allows neither ListUserTags
+        # nor, always, GetAccessKeyLastUsed; refused, they are shown as unknown (None)
+        tags = await allowed(caller.iam("ListUserTags", UserName=name)) if name else None
+        descriptions = {t["Key"]: t["Value"] for t in tags.get("Tags", [])} if tags else {}
         for key in found:
-            used = await caller.iam("GetAccessKeyLastUsed", AccessKeyId=key["AccessKeyId"])
-            key["LastUsed"] = used.get("AccessKeyLastUsed", {})
-            key["Description"] = descriptions.get(key["AccessKeyId"], "")
+            used = await allowed(caller.iam("GetAccessKeyLastUsed", AccessKeyId=key["AccessKeyId"]))
+            key["LastUsed"] = None if used is None else used.get("AccessKeyLastUsed", {})
+            key["Description"] = descriptions.get(key["AccessKeyId"], "") if tags is not None else None
         return list(found)
 
     async def devices() -> list[dict[str, Any]]:
