@@ -463,10 +463,11 @@ def _raise_open_file_limit() -> None:
 
 
 def _refuse_open_data_dir(data_dir: Path) -> None:
-    """A data dir anyone may write to is refused, as PostgreSQL refuses its own: another local user could replace
-    the databases, or plant links where the root credentials are written at the first start."""
-    mode = data_dir.stat().st_mode
-    if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
+    """A data dir every user may write to is refused (sticky or not: /tmp lets anyone create the files before the
+    first start): another local user could replace the databases, or plant links where the root credentials are
+    written.  Group-writable and other owners are let through, unlike PostgreSQL's stricter rule: containers that
+    run under an arbitrary user id in a shared group (OpenShift's) depend on both."""
+    if data_dir.stat().st_mode & stat.S_IWOTH:
         sys.exit(f"storeroom: the data dir {data_dir} is writable by every user; make it the server's own "
                  f"(chmod 700 {shlex.quote(str(data_dir))})")
 

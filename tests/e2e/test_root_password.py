@@ -61,15 +61,17 @@ def test_a_planted_link_never_receives_the_password(tmp_path: Path) -> None:
 
 
 def test_a_data_dir_every_user_may_write_is_refused(tmp_path: Path) -> None:
-    data = tmp_path / "open"
-    data.mkdir()
-    data.chmod(0o777)
-    started = subprocess.run([sys.executable, "-m", "storeroom", "serve", "--data-dir", str(data), "--listen",
-                              "127.0.0.1:0", "--console-listen", "off"], capture_output=True, text=True, timeout=120)
-    assert started.returncode == 1
-    assert started.stderr.strip() == (f"storeroom: the data dir {data} is writable by every user; make it the "
-                                      f"server's own (chmod 700 {data})")
-    assert list(data.iterdir()) == []
+    for mode in (0o777, 0o1777):  # sticky too: anyone could make the files before the first start
+        data = tmp_path / f"open-{mode:o}"
+        data.mkdir()
+        data.chmod(mode)
+        started = subprocess.run([sys.executable, "-m", "storeroom", "serve", "--data-dir", str(data), "--listen",
+                                  "127.0.0.1:0", "--console-listen", "off"], capture_output=True, text=True,
+                                 timeout=120)
+        assert started.returncode == 1
+        assert started.stderr.strip() == (f"storeroom: the data dir {data} is writable by every user; make it the "
+                                          f"server's own (chmod 700 {data})")
+        assert list(data.iterdir()) == []
 
 
 def test_password_and_email_from_the_environment(tmp_path: Path) -> None:
