@@ -468,8 +468,8 @@ def _refuse_open_data_dir(data_dir: Path) -> None:
     written.  Group-writable and other owners are let through, unlike PostgreSQL's stricter rule: containers that
     run under an arbitrary user id in a shared group (OpenShift's) depend on both."""
     if data_dir.stat().st_mode & stat.S_IWOTH:
-        sys.exit(f"storeroom: the data dir {data_dir} is writable by every user; make it the server's own "
-                 f"(chmod 700 {shlex.quote(str(data_dir))})")
+        sys.exit(f"storeroom: the data dir {data_dir} is writable by every user; use a directory of the server's "
+                 f"own (or chmod o-w {shlex.quote(str(data_dir))})")
 
 
 def _lock_data_dir(data_dir: Path) -> IO[str]:

@@ -69,8 +69,8 @@ def test_a_data_dir_every_user_may_write_is_refused(tmp_path: Path) -> None:
                                   "127.0.0.1:0", "--console-listen", "off"], capture_output=True, text=True,
                                  timeout=120)
         assert started.returncode == 1
-        assert started.stderr.strip() == (f"storeroom: the data dir {data} is writable by every user; make it the "
-                                          f"server's own (chmod 700 {data})")
+        assert started.stderr.strip() == (f"storeroom: the data dir {data} is writable by every user; use a "
+                                          f"directory of the server's own (or chmod o-w {data})")
         assert list(data.iterdir()) == []
 
 
