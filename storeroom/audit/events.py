@@ -358,7 +358,7 @@ def _xml_document(body: bytes) -> dict[str, Any]:
     try:
         root = xml.parse(body)
         document = _xml_value(root)
-    except Exception:  # noqa: BLE001 - refused, or deeper than Python recurses: the event without its document
+    except Exception:  # noqa: BLE001 - a body S3 refused: the event without its document
         return {}
     if isinstance(document, dict) and root.tag.startswith("{"):
         document = {"xmlns": root.tag[1:].partition("}")[0], **document}

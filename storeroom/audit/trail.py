@@ -97,6 +97,13 @@ class TrailEvent:
         return isinstance(answer, dict) and answer.get(self.name) == "Failure"
 
     @property
+    def failure(self) -> str | None:
+        """What went wrong, in the record's words: its errorCode, or a failed sign-in's errorMessage."""
+        if self.error_code is None and self.sign_in_failed:
+            return str(self.record.get("errorMessage") or "Failure")
+        return self.error_code
+
+    @property
     def refused(self) -> bool:
         """Denied: an authorization or authentication refusal, or a failed sign-in."""
         return is_denial(self.error_code) or self.sign_in_failed

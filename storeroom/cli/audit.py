@@ -169,8 +169,7 @@ def _print_line(cells: list[str]) -> None:
 def _row(e: TrailEvent, markup: bool = True) -> list[str]:
     from rich.markup import escape
 
-    code = e.error_code
-    outcome = code or (str(e.record.get("errorMessage") or "Failure") if e.sign_in_failed else "ok")
+    outcome = e.failure or "ok"
     cells = [str(e.record.get("eventTime") or iso(e.time)), _user(e), e.name, resource_label(e),
              str(e.record.get("sourceIPAddress") or "")]
     if not markup:

@@ -63,6 +63,15 @@ def die_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _stop_listening(sock: socket.socket) -> None:
+    """``shutdown`` stops a listening socket for every process holding it; the connections waiting in its queue
+    are reset."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 class OneProcessServer(Server):
     """uvicorn's server for ``--workers 1``: when it stops accepting, so does the listening socket
     (storeroom/http/accept.py keeps a copy of it, which kept it listening through the drain)."""
@@ -128,10 +137,7 @@ class Supervisor(Multiprocess):
         (``shutdown`` acts on the socket, not on this process's descriptor) — so that new clients are refused
         at once while the workers finish their requests, rather than queued, kept waiting, and reset."""
         for sock in {id(s): s for s in self.sockets}.values():
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            _stop_listening(sock)
         super().terminate_all()
 
     def restart_all(self) -> None:
@@ -176,10 +182,7 @@ class Supervisor(Multiprocess):
         sock = self.sockets.pop()
         own = all(other is not sock for other in self.sockets)
         if own:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            _stop_listening(sock)
         process = self.processes.pop()
         process.terminate()
         process.join()

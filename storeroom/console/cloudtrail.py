@@ -35,10 +35,7 @@ class Row:
 
     @property
     def outcome(self) -> str:
-        code = self.event.error_code
-        if code is None and self.event.sign_in_failed:
-            return str(self.event.record.get("errorMessage") or "Failure")
-        return "Success" if code is None else code
+        return self.event.failure or "Success"
 
     @property
     def denied(self) -> bool:

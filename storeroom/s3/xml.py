@@ -126,7 +126,7 @@ def parse(body: bytes) -> ET.Element:
         nonlocal depth, count
         depth, count = depth + 1, count + 1
         if depth > MAX_DEPTH or count > MAX_ELEMENTS:
-            raise _DocumentType
+            raise _Refused
         builder.start(_qualified(name), {})
 
     def end(name: str) -> None:
@@ -141,22 +141,22 @@ def parse(body: bytes) -> ET.Element:
     try:
         parser.Parse(body, True)
         return builder.close()
-    except (expat.ExpatError, _DocumentType, ValueError, LookupError, AssertionError):
+    except (expat.ExpatError, _Refused, ValueError, LookupError, AssertionError):
         # ExpatError: not well-formed; LookupError: an encoding Python does not know; AssertionError and
         # ValueError: TreeBuilder's own complaints (no root element)
         raise AwsError("MalformedXML") from None
 
 
-class _DocumentType(Exception):
-    """Raised from inside expat to stop at a DTD."""
+class _Refused(Exception):
+    """Raised from inside expat to stop at a DTD, or past MAX_DEPTH / MAX_ELEMENTS."""
 
 
 def _refuse_dtd(*_: object) -> None:
-    raise _DocumentType
+    raise _Refused
 
 
 def _refuse_entity(*_: object) -> int:
-    raise _DocumentType
+    raise _Refused
 
 
 def _qualified(name: str) -> str:
