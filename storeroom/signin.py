@@ -118,7 +118,8 @@ class BadMfaCode(SignInError):
 class Throttled(SignInError):
     def __init__(self, retry_after: float) -> None:
         self.retry_after = retry_after
-        super().__init__(f"Too many failed attempts. Try again in {int(retry_after) + 1} seconds.")
+        seconds = int(retry_after) + 1
+        super().__init__(f"Too many failed attempts. Try again in {seconds} second{'s' if seconds != 1 else ''}.")
 
 
 class PasswordExpired(SignInError):

@@ -43,11 +43,13 @@ class Row:
 
 
 def parse_time(value: str) -> datetime | None:
-    """A ``datetime-local`` value (``2026-01-05T10:30``), read as UTC; None when empty or unreadable."""
+    """A ``datetime-local`` value (``2026-01-05T10:30``), read as UTC unless it names its offset; None when empty
+    or unreadable."""
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
+        when = datetime.fromisoformat(value) if value else None
     except ValueError:
         return None
+    return when if when is None or when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 async def lookup_page(caller: Caller, filters: Filters, start: datetime | None, end: datetime | None,

@@ -193,6 +193,24 @@ def test_deleting_a_policy_detaches_it_from_roles_too(console_server, browser, r
     assert arn not in [p["Arn"] for p in root_iam.list_policies(Scope="Local")["Policies"]]
 
 
+def test_a_group_with_more_policies_than_iam_allows_is_not_made(console_server, browser, root_iam) -> None:
+    """IAM refuses an 11th policy on a group: the wizard made the group, then failed, and a retry found the name
+    taken."""
+    document = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
+    for i in range(11):
+        root_iam.create_policy(PolicyName=f"many-{i}", PolicyDocument=document)
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+    page.goto("/iam/groups/create")
+    page.get_by_label("User group name").fill("too-many")
+    for i in range(11):
+        page.get_by_role("checkbox", name=f"many-{i}", exact=True).check()
+    page.get_by_role("button", name="Create user group").click()
+    assert "up to 10 policies" in page.get_by_role("alert").inner_text()
+    assert "too-many" not in [g["GroupName"] for g in root_iam.list_groups()["Groups"]]
+
+
 def test_account_alias_signs_a_user_in(console_server, browser, root_iam) -> None:
     root_iam.create_user(UserName="aliased")
     root_iam.create_login_profile(UserName="aliased", Password=READER_PASSWORD, PasswordResetRequired=True)

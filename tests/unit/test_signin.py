@@ -404,3 +404,20 @@ def test_policies_requiring_mfa_see_the_console_session(world: World) -> None:
     stale = session_condition_keys(with_mfa, now=world.clock.now + 7200)
     assert allowed(stale, "s3:DeleteBucket") and not allowed(stale, "s3:PutBucketPolicy")
     assert time.strptime(fresh["aws:tokenissuetime"][0], "%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_the_throttle_message_counts_in_english() -> None:
+    from storeroom.signin import Throttled
+
+    assert str(Throttled(0.2)) == "Too many failed attempts. Try again in 1 second."
+    assert str(Throttled(4.5)) == "Too many failed attempts. Try again in 5 seconds."
+
+
+def test_event_history_times_keep_their_offset() -> None:
+    from datetime import UTC, datetime
+
+    from storeroom.console.cloudtrail import parse_time
+
+    assert parse_time("2026-01-05T10:30") == datetime(2026, 1, 5, 10, 30, tzinfo=UTC)
+    assert parse_time("2026-01-05T10:30+05:00") == datetime(2026, 1, 5, 5, 30, tzinfo=UTC)
+    assert parse_time("") is None and parse_time("soon") is None

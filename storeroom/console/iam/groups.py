@@ -41,11 +41,16 @@ async def _form(page: Page, name: str, error: ServiceError | str | None, status:
                        chosen_users=page.fields("user"), chosen_policies=page.fields("policy"))
 
 
+MAX_GROUP_POLICIES = 10   # IAM's AttachedPoliciesPerGroupQuota
+
+
 @routes.post("/iam/groups/create")
 async def create(page: Page) -> Response:
     name, caller = page.field("group_name").strip(), page.caller
     if not name:
         return await _form(page, name, "Enter a user group name.", 400)
+    if len(page.fields("policy")) > MAX_GROUP_POLICIES:  # judged first: IAM would refuse the 11th after the group
+        return await _form(page, name, f"You can attach up to {MAX_GROUP_POLICIES} policies to a user group.", 400)
     try:
         await caller.iam("CreateGroup", GroupName=name)
     except ServiceError as err:
