@@ -241,6 +241,67 @@ def test_a_versioned_bucket_is_emptied_of_every_version_then_deleted(root_page, 
     assert page.get_by_role("status").inner_text() == "Successfully deleted bucket “kept-versions”."
 
 
+def test_deleting_in_a_suspended_bucket_asks_for_permanently_delete(root_page, s3c) -> None:
+    """Versioning Suspended: a delete marker replaces the null version, whose content is lost. The page promised
+    the versions were kept and the delete could be undone, and asked only for "delete"."""
+    s3c.create_bucket(Bucket="suspended")
+    s3c.put_bucket_versioning(Bucket="suspended", VersioningConfiguration={"Status": "Suspended"})
+    s3c.put_object(Bucket="suspended", Key="only.txt", Body=b"the only copy")
+    page = root_page
+    page.goto("/s3/buckets/suspended")
+    page.get_by_label("Select only.txt").check()
+    page.get_by_role("button", name="Delete").click()
+    assert "adds delete markers" not in page.get_by_role("main").inner_text()
+    page.get_by_label("To confirm deletion, type permanently delete in the text input field.").fill(
+        "permanently delete")
+    page.get_by_role("button", name="Delete objects").click()
+    assert page.get_by_role("status").inner_text() == "Successfully deleted 1 object."
+
+
+def test_a_user_with_awss_console_policy_deletes_objects(console_server, browser, s3c) -> None:
+    """AWS's "access to one of your buckets" policy (what `storeroom grant` also makes) has no
+    s3:GetBucketVersioning: Delete answered its AccessDenied, though the user may delete the object."""
+    iam = make_client(console_server.endpoint, "iam")
+    account = make_client(console_server.endpoint, "sts").get_caller_identity()["Account"]
+    s3c.create_bucket(Bucket="awsdoc")
+    s3c.put_object(Bucket="awsdoc", Key="todelete.txt", Body=b"x")
+    iam.create_user(UserName="awsdoc")
+    iam.create_login_profile(UserName="awsdoc", Password=USER_PASSWORD)
+    iam.put_user_policy(UserName="awsdoc", PolicyName="bucket", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+             "Resource": "arn:aws:s3:::awsdoc/*"},
+            {"Effect": "Allow", "Action": ["s3:ListAllMyBuckets", "s3:GetBucketLocation"],
+             "Resource": "arn:aws:s3:::*"},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::awsdoc"}]}))
+    page = sign_in_user(browser, console_server, account, "awsdoc", USER_PASSWORD)
+    page.wait_for_url("**/")
+    page.goto("/s3/buckets/awsdoc")
+    page.get_by_label("Select todelete.txt").check()
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_label("To confirm deletion, type permanently delete in the text input field.").fill(
+        "permanently delete")
+    page.get_by_role("button", name="Delete objects").click()
+    assert page.get_by_role("status").inner_text() == "Successfully deleted 1 object."
+    assert "Contents" not in s3c.list_objects_v2(Bucket="awsdoc")
+
+
+def test_a_shared_url_of_a_bucket_in_another_region_works(root_page, s3c, console_server) -> None:
+    """The share link was always signed for the server's region: S3 refused it for a bucket elsewhere."""
+    eu = make_client(console_server.endpoint, region_name="eu-west-1")
+    eu.create_bucket(Bucket="eu-shared", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    eu.put_object(Bucket="eu-shared", Key="in eu.txt", Body=b"eu body")
+    page = root_page
+    page.goto("/s3/buckets/eu-shared/object?key=in%20eu.txt")
+    page.get_by_label("Time interval until the presigned URL expires").fill("15")
+    page.get_by_label("Unit").select_option("minutes")
+    page.get_by_role("button", name="Create presigned URL").click()
+    url = page.get_by_label("Presigned URL").input_value()
+    assert "%2Feu-west-1%2Fs3%2F" in url
+    answer = requests.get(url, timeout=10)
+    assert answer.status_code == 200 and answer.content == b"eu body"
+
+
 def test_keys_xml_cannot_carry_are_listed_and_emptied(root_page, s3c) -> None:
     """A key with a control character: S3 lists it as a character reference XML 1.0 does not allow, so the
     console lists with encoding-type=url, and deletes such a key on its own. The bucket page answered 500."""

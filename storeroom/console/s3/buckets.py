@@ -241,9 +241,27 @@ async def versions_under(caller: Caller, bucket: str, prefix: str) -> list[tuple
                    "version-id-marker": text(root, "NextVersionIdMarker")}
 
 
-async def versioned(caller: Caller, bucket: str) -> bool:
-    """Whether the bucket keeps versions (versioning Enabled, or Suspended with versions kept)."""
-    return text(await s3_xml(caller, "GET", object_path(bucket), "versioning"), "Status") != ""
+async def versioning(caller: Caller, bucket: str) -> str | None:
+    """The bucket's versioning: "Enabled", "Suspended", "" (never enabled), or None when the caller may not read
+    it (AWS's console policies for object work do not grant s3:GetBucketVersioning: deleting must still work)."""
+    try:
+        return text(await s3_xml(caller, "GET", object_path(bucket), "versioning"), "Status")
+    except ServiceError as err:
+        if err.denial is None:
+            raise
+        return None
+
+
+async def every_version(caller: Caller, bucket: str) -> list[tuple[str, str | None]]:
+    """Everything Empty deletes: each version and delete marker where the bucket has (or may have) them, else
+    each key."""
+    if await versioning(caller, bucket) != "":
+        try:
+            return list(await versions_under(caller, bucket, ""))
+        except ServiceError as err:  # no s3:ListBucketVersions: the keys, as far as the caller may go
+            if err.denial is None:
+                raise
+    return list(await keys_under(caller, bucket, ""))
 
 
 @routes.get("/s3/buckets/{bucket}/empty")
@@ -258,10 +276,7 @@ async def empty(page: Page) -> Response:
     if page.field("confirm").strip() != EMPTY_CONFIRMATION:
         return page.redirect(sub_url(bucket, "empty"), flash=f"To empty the bucket, type {EMPTY_CONFIRMATION}.")
     caller = page.caller
-    every: list[tuple[str, str | None]] = list(
-        await versions_under(caller, bucket, "") if await versioned(caller, bucket) else
-        await keys_under(caller, bucket, ""))
-    failed = await delete_keys(caller, bucket, every)
+    failed = await delete_keys(caller, bucket, await every_version(caller, bucket))
     if failed:
         return page.render("s3/empty_bucket.html", status=403, bucket=bucket, words=EMPTY_CONFIRMATION,
                            failed=failed)

@@ -17,7 +17,7 @@ from storeroom.console.s3.buckets import (
     bucket_properties,
     delete_keys,
     keys_under,
-    versioned,
+    versioning,
 )
 from storeroom.console.s3.common import (
     breadcrumbs,
@@ -138,21 +138,23 @@ async def delete_objects_form(page: Page) -> Response:
     bucket, prefix, selected = page.param("bucket"), page.field("prefix"), page.fields("selected")
     if not selected:
         return page.redirect(bucket_url(bucket, prefix=prefix), flash="Select the objects to delete first.")
-    keeps = await versioned(page.caller, bucket)
+    keeps = await versioning(page.caller, bucket) == "Enabled"
     return page.render("s3/delete_objects.html", bucket=bucket, prefix=prefix, selected=selected, versioned=keeps,
                        words=_words(keeps), failed=[], crumbs=breadcrumbs(bucket, prefix), problem=None)
 
 
 def _words(keeps_versions: bool) -> str:
-    """What AWS's console asks to type: *delete* where deleting adds delete markers (a versioned bucket, the
-    versions kept), *permanently delete* where it cannot be undone."""
+    """What AWS's console asks to type: *delete* where deleting adds delete markers (versioning Enabled: the
+    versions kept), *permanently delete* where it cannot be undone — versioning Suspended too (a delete marker
+    replaces the null version, whose content is lost: DeletingObjectsfromVersioningSuspendedBuckets.html), or
+    unknown to the caller."""
     return "delete" if keeps_versions else EMPTY_CONFIRMATION
 
 
 @routes.post("/s3/buckets/{bucket}/delete-objects/confirm")
 async def delete_objects(page: Page) -> Response:
     bucket, prefix, selected = page.param("bucket"), page.field("prefix"), page.fields("selected")
-    keeps = await versioned(page.caller, bucket)
+    keeps = await versioning(page.caller, bucket) == "Enabled"
     words = _words(keeps)
     context = {"bucket": bucket, "prefix": prefix, "selected": selected, "versioned": keeps, "words": words,
                "crumbs": breadcrumbs(bucket, prefix)}
@@ -253,7 +255,10 @@ async def share(page: Page) -> Response:
     session = page.session
     grant = Grant("root" if page.principal.is_root else "user", session.principal_id, session.auth_time,
                   session.mfa, 0)
-    url = page.services.shares.presign_get(_endpoint(page), bucket, key, page.services.settings.region, seconds,
-                                           grant)
+    # signed for the bucket's own region: S3 refuses a presigned URL scoped to another (the HeadObject above
+    # found the bucket, as the principal)
+    found = await page.services.meta.get_bucket(bucket)
+    region = found.region if found is not None else page.services.settings.region
+    url = page.services.shares.presign_get(_endpoint(page), bucket, key, region, seconds, grant)
     return page.render("s3/shared.html", bucket=bucket, key=key, url=url, expires=time.time() + seconds,
                        seconds=seconds, crumbs=breadcrumbs(bucket, key), sub_url=sub_url)
