@@ -209,6 +209,13 @@ def test_a_group_with_more_policies_than_iam_allows_is_not_made(console_server, 
     page.get_by_role("button", name="Create user group").click()
     assert "up to 10 policies" in page.get_by_role("alert").inner_text()
     assert "too-many" not in [g["GroupName"] for g in root_iam.list_groups()["Groups"]]
+    page.goto("/iam/roles/create")
+    page.get_by_label("Role name").fill("too-many-role")
+    for i in range(11):
+        page.get_by_role("checkbox", name=f"many-{i}", exact=True).check()
+    page.get_by_role("button", name="Create role").click()
+    assert "up to 10 policies" in page.get_by_role("alert").inner_text()
+    assert "too-many-role" not in [r["RoleName"] for r in root_iam.list_roles()["Roles"]]
 
 
 def test_account_alias_signs_a_user_in(console_server, browser, root_iam) -> None:

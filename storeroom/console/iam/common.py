@@ -8,6 +8,10 @@ from typing import Any
 from storeroom.console.services import Caller, ServiceError
 from storeroom.console.web import Page
 
+# IAM's AttachedPoliciesPer{User,Group,Role}Quota: the wizards refuse more before making anything, as IAM would
+# refuse the 11th attach after the group or role was made
+MAX_ATTACHED_POLICIES = 10
+
 
 async def all_pages(caller: Caller, action: str, key: str, **params: Any) -> list[dict[str, Any]]:
     """Every item of a paginated IAM list (``Marker`` / ``IsTruncated``)."""

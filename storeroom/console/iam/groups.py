@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from starlette.responses import Response
 
-from storeroom.console.iam.common import all_pages, policies, policy_type
+from storeroom.console.iam.common import MAX_ATTACHED_POLICIES, all_pages, policies, policy_type
 from storeroom.console.services import ServiceError
 from storeroom.console.web import Page, Routes
 
@@ -41,16 +41,14 @@ async def _form(page: Page, name: str, error: ServiceError | str | None, status:
                        chosen_users=page.fields("user"), chosen_policies=page.fields("policy"))
 
 
-MAX_GROUP_POLICIES = 10   # IAM's AttachedPoliciesPerGroupQuota
-
-
 @routes.post("/iam/groups/create")
 async def create(page: Page) -> Response:
     name, caller = page.field("group_name").strip(), page.caller
     if not name:
         return await _form(page, name, "Enter a user group name.", 400)
-    if len(page.fields("policy")) > MAX_GROUP_POLICIES:  # judged first: IAM would refuse the 11th after the group
-        return await _form(page, name, f"You can attach up to {MAX_GROUP_POLICIES} policies to a user group.", 400)
+    if len(page.fields("policy")) > MAX_ATTACHED_POLICIES:
+        return await _form(page, name, f"You can attach up to {MAX_ATTACHED_POLICIES} policies to a user group.",
+                           400)
     try:
         await caller.iam("CreateGroup", GroupName=name)
     except ServiceError as err:

@@ -11,7 +11,7 @@ from urllib.parse import quote, unquote
 from starlette.responses import Response
 
 from storeroom.console.editor import Problem, locate_problem
-from storeroom.console.iam.common import all_pages, policies, policy_type
+from storeroom.console.iam.common import MAX_ATTACHED_POLICIES, all_pages, policies, policy_type
 from storeroom.console.services import ServiceError
 from storeroom.console.web import Page, Routes
 from storeroom.policy import parse_policy
@@ -120,6 +120,9 @@ async def create(page: Page) -> Response:
              "kind": page.field("template") or "account"}
     if not name:
         return await _form(page, **state, problem=None, error="Enter a role name.", status=400)
+    if len(page.fields("policy")) > MAX_ATTACHED_POLICIES:
+        return await _form(page, **state, problem=None, status=400,
+                           error=f"You can attach up to {MAX_ATTACHED_POLICIES} policies to a role.")
     try:
         await caller.iam("CreateRole", RoleName=name, AssumeRolePolicyDocument=document,
                          Description=description or None, MaxSessionDuration=duration)
@@ -127,8 +130,11 @@ async def create(page: Page) -> Response:
         if err.denial is not None or err.code != "MalformedPolicyDocument":
             return await _form(page, **state, problem=None, error=err, status=403 if err.denial else 400)
         return await _form(page, **state, problem=locate(err, document), error=None, status=400)
-    for arn in page.fields("policy"):
-        await caller.iam("AttachRolePolicy", RoleName=name, PolicyArn=arn)
+    try:
+        for arn in page.fields("policy"):
+            await caller.iam("AttachRolePolicy", RoleName=name, PolicyArn=arn)
+    except ServiceError as err:
+        return page.error(err, title=f"Role {name} was created, but not all of it", back=role_url(name))
     return page.redirect(role_url(name), flash=f"Role {name} created.")
 
 
