@@ -46,10 +46,19 @@ XML_HEADERS = [("content-type", "application/xml")]
 # operations that write object data, and whose answer names the encryption of what they stored
 WRITES = frozenset({"PutObject", "PostObject", "CopyObject", "CreateMultipartUpload", "UploadPart",
                     "UploadPartCopy", "CompleteMultipartUpload"})
-# where a request may ask for an encryption (S3 ignores these headers on UploadPart and Complete)
+# where a request may ask for an encryption
 REQUESTS_ALGORITHM = frozenset({"PutObject", "PostObject", "CopyObject", "CreateMultipartUpload"})
-_SSE_C = "x-amz-server-side-encryption-customer-algorithm"
-_COPY_SSE_C = "x-amz-copy-source-server-side-encryption-customer-algorithm"
+# where S3 refuses x-amz-server-side-encryption ("…header is not supported for this operation": botocore's
+# GetObject/HeadObject documentation; ClickHouse/ClickHouse#64570's CompleteMultipartUpload; UploadPart alike)
+REFUSES_ALGORITHM = frozenset({"GetObject", "HeadObject", "UploadPart", "CompleteMultipartUpload"})
+# reads: SSE-C parameters are refused as "not applicable to this object" once the object is found (a missing key
+# stays 404: sync tools HEAD with their key to learn whether an object exists)
+READS = frozenset({"GetObject", "HeadObject", "GetObjectAttributes"})
+KMS_KEY_ID = "x-amz-server-side-encryption-aws-kms-key-id"
+# any one of them asks for SSE-C (the key without its algorithm too: S3 never ignores it)
+_SSE_C = ("x-amz-server-side-encryption-customer-algorithm", "x-amz-server-side-encryption-customer-key",
+          "x-amz-server-side-encryption-customer-key-md5")
+_COPY_SSE_C = tuple(h.replace("x-amz-", "x-amz-copy-source-", 1) for h in _SSE_C)
 
 
 def _kms_not_found(key_id: str | None) -> AwsError:
@@ -59,22 +68,49 @@ def _kms_not_found(key_id: str | None) -> AwsError:
 def check_request(operation: str, headers: Mapping[str, str]) -> None:
     """Refuse what S3 would refuse of an object request's encryption headers, before any byte is stored."""
     get = headers.get
-    if get(_SSE_C) is not None or get(_COPY_SSE_C) is not None:
-        if operation in WRITES and get(_SSE_C) is not None:
+    sse_c, copy_sse_c = _any(headers, _SSE_C), _any(headers, _COPY_SSE_C)
+    if sse_c or copy_sse_c:
+        if operation in WRITES and sse_c:
             raise AwsError("AccessDenied", "Requests specifying Server Side Encryption with Customer provided "
                            "keys are blocked for this bucket.", 403)
-        raise AwsError("InvalidRequest", "The encryption parameters are not applicable to this object.")
+        if operation in READS and not copy_sse_c:
+            return  # refuse_customer_key, once the object is found
+        raise _not_applicable()
     algorithm = get(HEADER)
-    if algorithm is None or operation not in REQUESTS_ALGORITHM:
+    if operation not in REQUESTS_ALGORITHM:
+        if algorithm is not None and operation in REFUSES_ALGORITHM:
+            raise AwsError("InvalidArgument", f"{HEADER} header is not supported for this operation.")
+        return
+    if algorithm is None:
+        key_id = get(KMS_KEY_ID)
+        if key_id is not None:  # a KMS key asked for, without SSE-KMS: never SSE-S3 silently
+            raise AwsError("InvalidArgument", "Server Side Encryption with AWS KMS managed key requires HTTP "
+                           "header x-amz-server-side-encryption : aws:kms", ArgumentName=KMS_KEY_ID,
+                           ArgumentValue=key_id)
         return
     if algorithm in ("aws:kms", "aws:kms:dsse"):
-        raise _kms_not_found(get("x-amz-server-side-encryption-aws-kms-key-id"))
+        raise _kms_not_found(get(KMS_KEY_ID))
     if algorithm != AES256:
         raise AwsError("InvalidArgument", "The encryption method specified is not supported",
                        ArgumentName=HEADER, ArgumentValue=algorithm)
-    if get("x-amz-server-side-encryption-aws-kms-key-id") is not None:
+    if get(KMS_KEY_ID) is not None:
         raise AwsError("InvalidArgument", "Server Side Encryption with AWS KMS managed key requires HTTP header "
                        "x-amz-server-side-encryption : aws:kms", ArgumentName=HEADER, ArgumentValue=algorithm)
+
+
+def refuse_customer_key(headers: Mapping[str, str]) -> None:
+    """A read of an object found: SSE-C parameters name a key no object here was written with (SSE-C writes are
+    blocked), so they do not apply to it."""
+    if _any(headers, _SSE_C):
+        raise _not_applicable()
+
+
+def _any(headers: Mapping[str, str], names: tuple[str, ...]) -> bool:
+    return any(headers.get(name) is not None for name in names)
+
+
+def _not_applicable() -> AwsError:
+    return AwsError("InvalidRequest", "The encryption parameters are not applicable to this object.")
 
 
 def answer(call: S3Call, response: Response) -> Response:

@@ -255,6 +255,7 @@ async def _lookup(call: S3Call) -> ObjectRecord:
     else:
         record = await existing_version(call)
     await call.existing_bucket()  # region check (the bucket row is cached per call); versioning, lifecycle
+    encryption.refuse_customer_key(call.headers)
     return record
 
 

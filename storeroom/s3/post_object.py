@@ -41,7 +41,7 @@ from storeroom import clock
 from storeroom.checksums import Checksum
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
-from storeroom.s3 import object_lock, post_policy, tagging, xml
+from storeroom.s3 import encryption, object_lock, post_policy, tagging, xml
 from storeroom.s3.acl import Grant, object_write_acl
 from storeroom.s3.objects import checksum_headers, commit_object, object_headers, written_headers
 from storeroom.s3.post_policy import Form, Size
@@ -296,6 +296,7 @@ async def _begin(call: S3Call, bucket: Bucket, parts: Parts, estimate: int) -> _
     call.key = call.ctx.key = key
     headers = post_policy.upload_headers(form)
     _headers_stand_for_fields(call, headers)
+    encryption.check_request("PostObject", call.headers)  # the form's encryption fields, as PutObject's headers
     tagging_field = form.get("tagging")
     tags = None if tagging_field is None else tagging.form_tags(tagging_field)
     # as for PutObject's x-amz-tagging: the tags are the request's s3:RequestObjectTag/<key> condition keys

@@ -443,3 +443,53 @@ def test_a_large_copy_is_the_same_stored_bytes_and_outlives_its_source(tmp_path:
         assert s3.get_object(Bucket="copies", Key="copy", Range="bytes=65530-65545")["Body"].read() == data[65530:65546]
     finally:
         srv.stop()
+
+
+def _with_headers(client, operation: str, headers: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    """Headers boto3 has no parameter for, on one operation's requests (signed with them)."""
+    def add(request, **_):  # type: ignore[no-untyped-def]
+        for name, value in headers.items():
+            request.headers[name] = value
+    client.meta.events.register(f"before-sign.s3.{operation}", add)
+
+
+def test_encryption_headers_s3_never_ignores(endpoint, bucket) -> None:  # type: ignore[no-untyped-def]
+    """Refused as S3 refuses them, never ignored (the object stored or served as if they were not there): SSE-C
+    key headers without their algorithm; a KMS key id without SSE-KMS; x-amz-server-side-encryption where S3
+    does not take it; a form's encryption fields (PostObject checked them not at all). SSE-C headers on a read of
+    a key that does not exist answer 404 (sync tools HEAD with their key), not "not applicable"."""
+    import base64
+    import hashlib as hl
+
+    import requests
+
+    s3 = make_client(endpoint)
+    key = os.urandom(32)
+    keyed = {"x-amz-server-side-encryption-customer-key": base64.b64encode(key).decode(),
+             "x-amz-server-side-encryption-customer-key-MD5": base64.b64encode(hl.md5(key).digest()).decode()}
+    no_algorithm = make_client(endpoint)
+    _with_headers(no_algorithm, "PutObject", keyed)
+    assert fails(lambda: no_algorithm.put_object(Bucket=bucket, Key="keyed", Body=b"x"))[:2] == (403, "AccessDenied")
+    assert fails(lambda: s3.head_object(Bucket=bucket, Key="keyed"))[0] == 404
+    assert fails(lambda: s3.head_object(Bucket=bucket, Key="missing", SSECustomerAlgorithm="AES256",
+                                        SSECustomerKey=key))[0] == 404
+    assert fails(lambda: s3.put_object(Bucket=bucket, Key="kms", Body=b"x", SSEKMSKeyId="alias/mine"))[:2] == (
+        400, "InvalidArgument")
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"x")
+    with_sse = make_client(endpoint)
+    _with_headers(with_sse, "GetObject", {SSE: "AES256"})
+    assert fails(lambda: with_sse.get_object(Bucket=bucket, Key="plain")) == (
+        400, "InvalidArgument", "x-amz-server-side-encryption header is not supported for this operation.")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    _with_headers(with_sse, "UploadPart", {SSE: "AES256"})
+    assert fails(lambda: with_sse.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=1,
+                                              Body=b"x"))[:2] == (400, "InvalidArgument")
+    s3.abort_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload)
+    for fields, expected in (({SSE: "aws:kms"}, "KMS.NotFoundException"),
+                             ({"x-amz-server-side-encryption-customer-algorithm": "AES256", **keyed},
+                              "AccessDenied")):
+        form = s3.generate_presigned_post(bucket, "posted", Fields=fields, Conditions=[{k: v} for k, v in
+                                                                                          fields.items()])
+        answer = requests.post(form["url"], data=form["fields"], files={"file": ("f.txt", b"body")}, timeout=10)
+        assert answer.status_code in (400, 403) and f"<Code>{expected}</Code>" in answer.text, answer.text
+    assert fails(lambda: s3.head_object(Bucket=bucket, Key="posted"))[0] == 404
