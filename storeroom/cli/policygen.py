@@ -112,6 +112,14 @@ def s3_actions() -> dict[str, tuple[tuple[str, str], ...]]:
 
 
 @cache
+def s3_version_actions() -> dict[str, str]:
+    """S3 event name → the IAM action a request naming a versionId needs instead (s3:GetObjectVersion …)."""
+    from storeroom.s3.operations import OPERATIONS
+
+    return {op.name: op.version_action for op in OPERATIONS if op.version_action}
+
+
+@cache
 def _self_operations() -> frozenset[str]:
     import botocore.session
 
@@ -194,7 +202,10 @@ def _s3_uses(e: TrailEvent) -> list[Use] | None:
         return None
     bucket = e.bucket or next((name for kind, name in e.resources if kind == "AWS::S3::Bucket"), None)
     uses: list[Use] = []
+    versioned = s3_version_actions().get(e.name) if e.params.get("versionId") else None
     for action, level in rows:
+        if versioned is not None and level not in (SERVICE, BUCKET):
+            action = versioned  # the version's own action: s3:GetObject alone does not allow it
         if level == SERVICE:
             uses.append(Use(action, "*"))
         elif bucket is None:
@@ -206,8 +217,10 @@ def _s3_uses(e: TrailEvent) -> list[Use] | None:
             uses.append(Use(action, f"{S3_ARN}{bucket}/{'*' if key is None else key}", bucket, key))
     source = e.params.get("x-amz-copy-source")  # CopyObject, UploadPartCopy: reading the source
     if isinstance(source, str) and "/" in source.lstrip("/"):
-        src_bucket, src_key = unquote(source.lstrip("/").split("?", 1)[0]).split("/", 1)
-        uses.append(Use("s3:GetObject", f"{S3_ARN}{src_bucket}/{src_key}", src_bucket, src_key))
+        path, _, query = source.lstrip("/").partition("?")
+        src_bucket, src_key = unquote(path).split("/", 1)
+        action = "s3:GetObjectVersion" if "versionId=" in query else "s3:GetObject"
+        uses.append(Use(action, f"{S3_ARN}{src_bucket}/{src_key}", src_bucket, src_key))
     return uses
 
 

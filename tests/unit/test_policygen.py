@@ -70,7 +70,14 @@ def test_s3_special_cases() -> None:
     assert actions(event("DeleteObjects", bucketName="b", delete="")) == [("s3:DeleteObject", "arn:aws:s3:::b/*")]
     # a copy reads its source (when the event records it, as AWS does)
     assert actions(event("CopyObject", bucketName="b", key="dst", **{"x-amz-copy-source": "src/a%20b?versionId=1"})) \
-        == [("s3:PutObject", "arn:aws:s3:::b/dst"), ("s3:GetObject", "arn:aws:s3:::src/a b")]
+        == [("s3:PutObject", "arn:aws:s3:::b/dst"), ("s3:GetObjectVersion", "arn:aws:s3:::src/a b")]
+    assert actions(event("CopyObject", bucketName="b", key="dst", **{"x-amz-copy-source": "src/k"}))[1] == (
+        "s3:GetObject", "arn:aws:s3:::src/k")
+    # a request naming a version needs the version's action: s3:GetObject alone refuses it
+    for name, action in (("GetObject", "s3:GetObjectVersion"), ("HeadObject", "s3:GetObjectVersion"),
+                         ("DeleteObject", "s3:DeleteObjectVersion"),
+                         ("GetObjectTagging", "s3:GetObjectVersionTagging")):
+        assert actions(event(name, bucketName="b", key="k", versionId="v1")) == [(action, "arn:aws:s3:::b/k")]
     assert actions(event("GetBucketMadeUp", bucketName="b")) is None
     assert actions(event("GetObject")) is None  # no bucket: cannot be placed
 
