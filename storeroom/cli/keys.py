@@ -244,6 +244,9 @@ def rotate(target: Target, user: str, env_file: Path | None, csv_file: Path | No
     iam = target.client("iam")
     plan = _plan(iam, user, env_file)
     old_id = plan.old["AccessKeyId"]
+    if old_id == target.signing_key_id:  # its own polls would keep the key in use; --force would cut it off
+        fail(f"{old_id} is the key this command signs with: run it with another one (an administrator's), or "
+             f"make {user}'s new key with `aws iam create-access-key` and switch to it first")
     if plan.resumed:
         out.note(f"Resuming: {env_file} already holds {plan.new_id}, the newer of {user}'s two keys.")
     else:

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from storeroom.cli.keyfiles import read_env_file
 from tests.conftest import StoreroomServer, make_client
-from tests.e2e.cli import json_of, one_line_error, storeroom
+from tests.e2e.cli import cli_env, json_of, one_line_error, storeroom
 from tests.e2e.helpers import unique_name
 
 S3_FULL = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
@@ -207,6 +207,18 @@ def test_rotate_errors(endpoint: str, iam, new_user, tmp_path: Path) -> None:  #
     assert one_line_error(storeroom(endpoint, "keys", "rotate", user, "--env-file",
                                     tmp_path / "no" / ".env")) == f"storeroom: {tmp_path / 'no'} is not a folder"
     assert len(iam.list_access_keys(UserName=user)["AccessKeyMetadata"]) == 1  # nothing was made
+    # a user rotating their own key with it: its polls kept the key "in use", and --force cut the command off
+    own = iam.list_access_keys(UserName=user)["AccessKeyMetadata"][0]["AccessKeyId"]
+    iam.delete_access_key(UserName=user, AccessKeyId=own)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    iam.put_user_policy(UserName=user, PolicyName="own-keys", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
+            "iam:*AccessKey*", "iam:GetUser", "iam:TagUser", "iam:ListUserTags"],
+            "Resource": "arn:aws:iam::*:user/${aws:username}"}]}))
+    env = cli_env(endpoint, AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+    error = one_line_error(storeroom(endpoint, "keys", "rotate", user, "--force", env=env))
+    assert error.startswith(f"storeroom: {key['AccessKeyId']} is the key this command signs with")
+    assert [k["Status"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]] == ["Active"]
 
 
 @pytest.fixture
