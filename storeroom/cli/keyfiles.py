@@ -66,7 +66,9 @@ def credentials_csv(key_id: str, secret: str) -> str:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Replaces ``path`` with ``text`` atomically (readers see the old file or the new, never a part), 0600."""
+    """Replaces ``path`` with ``text`` atomically (readers see the old file or the new, never a part): 0600, or
+    the existing file's owner, group and owner/group permissions — an application reading its .env by group
+    lost it at the rotation that had just switched its key — never readable by others."""
     folder = path.parent
     tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -75,7 +77,8 @@ def write_private(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)  # whatever the umask
+            mode = _keep_owner(f.fileno(), path)
+        os.chmod(tmp, mode)  # whatever the umask
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -85,6 +88,21 @@ def write_private(path: Path, text: str) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _keep_owner(fd: int, path: Path) -> int:
+    """Gives the new file ``path``'s owner and group, as far as this user may; the mode to give it."""
+    try:
+        found = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return 0o600
+    for uid in (found.st_uid, -1):  # the owner only as root; the group where this user belongs to it
+        try:
+            os.fchown(fd, uid, found.st_gid)
+            break
+        except PermissionError:
+            continue
+    return 0o600 | (found.st_mode & 0o060)
 
 
 def check_writable(path: Path) -> str | None:

@@ -122,9 +122,14 @@ def test_rotate_with_grace_then_cleanup(endpoint: str, iam, new_user, tmp_path: 
     user, old = _user_with_key(iam, new_user)
     env_file, csv_file = tmp_path / ".env", tmp_path / "credentials.csv"
     _app_env(env_file, endpoint, old)
+    # the application reads its .env by group: the rewritten file keeps the group and its read permission (it
+    # became root's own 0600, unreadable by the application that was just switched to the new key)
+    os.chown(env_file, -1, 65534)
+    env_file.chmod(0o644)
     result = storeroom(endpoint, "keys", "rotate", user, "--env-file", env_file, "--csv", csv_file, "--force",
                        "--grace", "25s", "--json")  # the steps before the early cleanup take seconds under load
     assert result.returncode == 0, result.stderr
+    assert (os.stat(env_file).st_gid, stat.S_IMODE(os.stat(env_file).st_mode)) == (65534, 0o640)  # not others
     out = json_of(result)
     new_id = out["new_access_key_id"]
     assert out["old_key"] == "inactive" and out["delete_after"]
