@@ -227,3 +227,19 @@ def merged_tags(role_tags: Sequence[tuple[str, str]],
     out = {k.lower(): (k, v) for k, v in role_tags}
     out.update({k.lower(): (k, v) for k, v in session_tags})
     return tuple(out.values())
+
+
+# -- revoking a role's sessions ----------------------------------------------------------------------------------
+
+REVOKE_POLICY = "AWSRevokeOlderSessions"
+
+
+def revocation(now: float) -> tuple[str, str]:
+    """AWS's "Revoke active sessions" (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_revoke-
+    sessions.html): the cutoff, and the inline policy AWSRevokeOlderSessions denying every session issued before
+    it.  The cutoff is the next whole second (a session issued earlier in this second is revoked too; rounded
+    down, it was not)."""
+    cutoff = iso(float(int(now) + 1))
+    return cutoff, json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
+        "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}}}]})

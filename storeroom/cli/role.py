@@ -26,9 +26,9 @@ import click
 from storeroom.cli.common import Output, Target, aws_options, error_code, fail, iso, json_option, paginate
 from storeroom.cli.keyfiles import update_env_file
 from storeroom.container import PATH, SERVICE, TAG_PREFIX, token_tag_value
+from storeroom.sessions import REVOKE_POLICY, revocation
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
-REVOKE_POLICY = "AWSRevokeOlderSessions"
 
 
 @click.group()
@@ -170,17 +170,9 @@ def revoke_sessions(target: Target, role_name: str) -> None:
     out = Output(False)
     iam = target.client("iam")
     name = _role(iam, role_name)["RoleName"]
-    cutoff = iso(time.time())
-    iam.put_role_policy(RoleName=name, PolicyName=REVOKE_POLICY, PolicyDocument=revoke_policy(cutoff or ""))
+    cutoff, document = revocation(time.time())
+    iam.put_role_policy(RoleName=name, PolicyName=REVOKE_POLICY, PolicyDocument=document)
     out.line(f"Revoked the sessions of {name} issued before {cutoff}.")
-
-
-def revoke_policy(cutoff: str) -> str:
-    """AWS's AWSRevokeOlderSessions document
-    (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_revoke-sessions.html)."""
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
-        "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}}}]})
 
 
 @click.command()

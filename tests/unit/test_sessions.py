@@ -67,3 +67,17 @@ def test_expiry_and_condition_keys() -> None:
 
 def test_session_tags_override_the_roles() -> None:
     assert merged_tags([("Team", "red"), ("cost", "1")], [("team", "blue")]) == (("team", "blue"), ("cost", "1"))
+
+
+def test_a_revocation_covers_its_whole_second() -> None:
+    """A session issued earlier in the revoking second (12:00:00.25) was not revoked: the cutoff was rounded
+    down (12:00:00), and DateLessThan 12:00:00 does not hold for it."""
+    import json
+
+    from storeroom.sessions import revocation
+
+    cutoff, document = revocation(1_767_268_800.7)   # 2026-01-01T12:00:00.7Z
+    assert cutoff == "2026-01-01T12:00:01Z"
+    statement = json.loads(document)["Statement"][0]
+    assert statement["Effect"] == "Deny" and statement["Condition"] == {
+        "DateLessThan": {"aws:TokenIssueTime": "2026-01-01T12:00:01Z"}}

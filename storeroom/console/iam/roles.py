@@ -15,10 +15,10 @@ from storeroom.console.iam.common import MAX_ATTACHED_POLICIES, all_pages, polic
 from storeroom.console.services import ServiceError
 from storeroom.console.web import Page, Routes
 from storeroom.policy import parse_policy
+from storeroom.sessions import REVOKE_POLICY, revocation
 
 routes = Routes()
 TABS = {"permissions": "Permissions", "trust": "Trust relationships", "sessions": "Revoke sessions"}
-REVOKE_POLICY = "AWSRevokeOlderSessions"
 DURATIONS = [(3600, "1 hour"), (7200, "2 hours"), (14400, "4 hours"), (28800, "8 hours"), (43200, "12 hours")]
 TEMPLATES = {
     "account": "This account: users and roles of this account whose policies allow sts:AssumeRole on the role",
@@ -196,10 +196,7 @@ async def revoke(page: Page) -> Response:
     if not page.field("acknowledge"):
         return page.redirect(role_url(name, "sessions"),
                              flash="Confirm that you are revoking all active sessions for this role.")
-    cutoff = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    document = json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
-        "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}}}]})
+    cutoff, document = revocation(time.time())
     await page.caller.iam("PutRolePolicy", RoleName=name, PolicyName=REVOKE_POLICY, PolicyDocument=document)
     return page.redirect(role_url(name, "sessions"), flash=f"Revoked the sessions of {name} issued before {cutoff}.")
 
