@@ -74,7 +74,13 @@ def _stop_listening(sock: socket.socket) -> None:
 
 class OneProcessServer(Server):
     """uvicorn's server for ``--workers 1``: when it stops accepting, so does the listening socket
-    (storeroom/http/accept.py keeps a copy of it, which kept it listening through the drain)."""
+    (storeroom/http/accept.py keeps a copy of it, which kept it listening through the drain); SIGHUP (an
+    operator's reload) never kills it — with TLS it reloads the certificate (storeroom/tls/context.py replaces
+    this handler), else there is nothing to reload, as with several workers (uvicorn restarts them)."""
+
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        signal.signal(signal.SIGHUP, lambda *_: logger.info("SIGHUP: nothing to reload"))
+        super().run(sockets)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         from storeroom.http import accept

@@ -56,3 +56,18 @@ def test_new_clients_are_refused_while_requests_in_flight_finish(tmp_path: Path,
         assert make_client(server.endpoint).get_object(Bucket="draining", Key="slow")["Body"].read() == body
     finally:
         server.stop()
+
+
+def test_sighup_never_stops_one_worker(tmp_path: Path) -> None:
+    """An operator's reload (systemd's ExecReload=kill -HUP) killed a one-worker server without TLS, cutting the
+    requests in flight (SIGHUP's default action: nothing handled it)."""
+    server = StoreroomServer(tmp_path / "data", workers=1)
+    server.start()
+    try:
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert server.proc.poll() is None
+        assert make_client(server.endpoint).list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
+    finally:
+        server.stop()
