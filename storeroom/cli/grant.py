@@ -248,7 +248,13 @@ def _check_read_write(s3: Any, admin_s3: Any, bucket: str, prefix: str) -> tuple
         if error_code(e) is None:
             raise
         return "failed", f"the new key could not upload, list and delete s3://{bucket}/{key}: {e}"
-    return f"uploaded, listed and deleted s3://{bucket}/{key}", None
+    finally:
+        _remove_every_version(admin_s3, bucket, key)
+    done = f"uploaded, listed and deleted s3://{bucket}/{key}"
+    if prefix and _could_upload(s3, admin_s3, bucket, f".storeroom-grant-check-{secrets.token_hex(4)}"):
+        return done, (f"the key could also upload outside {prefix} in s3://{bucket}: other policies of the user "
+                      f"(its groups, other attached or inline policies) allow more than this grant")
+    return done, None
 
 
 def _check_read_only(s3: Any, admin_s3: Any, bucket: str, prefix: str) -> tuple[str, str | None]:
@@ -259,15 +265,36 @@ def _check_read_only(s3: Any, admin_s3: Any, bucket: str, prefix: str) -> tuple[
         if error_code(e) is None:
             raise
         return "failed", f"the new key could not list s3://{bucket}/{prefix}: {e}"
+    if not _could_upload(s3, admin_s3, bucket, key):
+        return f"listed s3://{bucket}/{prefix}; an upload was denied", None
+    return "failed", (f"the key could upload s3://{bucket}/{key} although granted read-only: other policies of "
+                      f"the user (its groups, other attached or inline policies) allow more")
+
+
+def _could_upload(s3: Any, admin_s3: Any, bucket: str, key: str) -> bool:
+    """Whether the new key may write ``key`` (what the grant should refuse); nothing is left behind."""
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=b"storeroom grant check\n")
     except Exception as e:
         if error_code(e) == "AccessDenied":
-            return f"listed s3://{bucket}/{prefix}; an upload was denied", None
+            return False
         raise
-    admin_s3.delete_object(Bucket=bucket, Key=key)
-    return "failed", (f"the key could upload s3://{bucket}/{key} although granted read-only: other policies of "
-                      f"the user (its groups, other attached or inline policies) allow more")
+    _remove_every_version(admin_s3, bucket, key)
+    return True
+
+
+def _remove_every_version(admin_s3: Any, bucket: str, key: str) -> None:
+    """The check's object gone for good, as the administrator: in a versioned bucket a plain DELETE leaves its
+    version and a delete marker behind, which the granted user may not remove."""
+    try:
+        listed = admin_s3.list_object_versions(Bucket=bucket, Prefix=key)
+        for entry in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+            if entry["Key"] == key:
+                admin_s3.delete_object(Bucket=bucket, Key=key, VersionId=entry["VersionId"])
+    except Exception as e:  # an administrator without s3:ListBucketVersions: as far as they may
+        if error_code(e) is None:
+            raise
+        admin_s3.delete_object(Bucket=bucket, Key=key)
 
 
 def _show(out: Output, result: dict[str, Any], values: dict[str, str], env_file: Path | None,

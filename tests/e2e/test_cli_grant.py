@@ -63,7 +63,7 @@ def test_grant_read_write_on_a_prefix(endpoint: str, iam, s3, bucket: str, new_b
     assert out["check"].startswith(f"uploaded, listed and deleted s3://{bucket}/app/")
     assert "secret_access_key" not in out  # it went to the .env file only
 
-    assert stat.S_IMODE(os.stat(env_file).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(env_file).st_mode) == 0o640  # the existing 0644 file: its group kept, not others
     env = read_env_file(env_file)
     assert env["APP_PORT"] == "8080" and env_file.read_text().startswith("# settings of the app\n")
     assert env["AWS_ACCESS_KEY_ID"] == out["access_key_id"]
@@ -91,6 +91,26 @@ def test_grant_read_write_on_a_prefix(endpoint: str, iam, s3, bucket: str, new_b
     assert denied(lambda: app.put_object(Bucket=other, Key="app/x", Body=b"x")) == "AccessDenied"
     assert denied(lambda: app.list_objects_v2(Bucket=other, Prefix="app/")) == "AccessDenied"
     assert denied(lambda: app.list_buckets()) == "AccessDenied"
+
+
+def test_grant_to_the_guides_user_says_it_allows_more(endpoint: str, iam, s3, bucket: str, grantee: str,  # type: ignore[no-untyped-def]
+                                                       tmp_path: Path) -> None:
+    """The guide's user keeps AmazonS3FullAccess: a read-write grant said "Granted … access to s3://B/P" and
+    exited 0 while the key could write anywhere. On a versioned bucket, the check left a version and a delete
+    marker behind on every run."""
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    iam.create_user(UserName=grantee)
+    iam.attach_user_policy(UserName=grantee, PolicyArn="arn:aws:iam::aws:policy/AmazonS3FullAccess")
+    result = storeroom(endpoint, "grant", grantee, "--bucket", bucket, "--prefix", "reports/", "--env-file",
+                       tmp_path / ".env")
+    assert result.returncode == 1
+    assert "could also upload outside reports/" in result.stderr and "allow more than this grant" in result.stderr
+    listed = s3.list_object_versions(Bucket=bucket)
+    assert "Versions" not in listed and "DeleteMarkers" not in listed  # the checks left nothing behind
+    iam.detach_user_policy(UserName=grantee, PolicyArn="arn:aws:iam::aws:policy/AmazonS3FullAccess")
+    again = storeroom(endpoint, "grant", grantee, "--bucket", bucket, "--prefix", "reports/", "--env-file",
+                      tmp_path / ".env")
+    assert again.returncode == 0, again.stderr
 
 
 def test_grant_again_updates_the_policy_and_reuses_the_key(endpoint: str, iam, bucket: str, grantee: str,  # type: ignore[no-untyped-def]
