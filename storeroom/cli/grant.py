@@ -221,8 +221,8 @@ def _reusable_key(iam: Any, user: str, env_file: Path | None) -> tuple[str, str]
     if len(keys) >= 2:
         listing = ", ".join(f"{k['AccessKeyId']} ({k['Status']})" for k in keys)
         fail(f"{user} already has 2 access keys ({listing}), IAM's limit, and --env-file holds neither: delete "
-             f"one nothing uses (aws iam delete-access-key --user-name {user} --access-key-id ...) or rotate "
-             f"with `storeroom keys rotate {user}`")
+             f"one nothing uses (aws iam delete-access-key --user-name {user} --access-key-id ...; `storeroom "
+             f"keys report` shows when each was last used)")
     return None
 
 

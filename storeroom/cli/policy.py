@@ -99,7 +99,7 @@ def _events(target: Target, user: str, start: datetime, include_denied: bool) ->
     kept: list[TrailEvent] = []
     left_out = 0
     for e in lookup(target, ("Username", user), start):
-        if e.username != user:
+        if e.username != user or e.identity.get("type") != "IAMUser":  # not the account root's ("root")
             continue
         code = e.error_code
         if is_denial(code) and not (include_denied and is_authorization_denial(code)):

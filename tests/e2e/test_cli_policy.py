@@ -199,3 +199,30 @@ def test_generate_errors(endpoint: str, iam_user) -> None:  # type: ignore[no-un
     assert usage.returncode == 2 and "expected a duration" in usage.stderr and "Traceback" not in usage.stderr
     usage = storeroom(endpoint, "policy", "generate")
     assert usage.returncode == 2 and "Missing option '--user'" in usage.stderr
+
+
+def test_a_user_named_root_is_not_the_account_root(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """LookupEvents' Username "root" also files the account root's own events: they became statements on
+    arn:aws:iam::ACCOUNT:root, which the simulator refused (MalformedPolicyDocument)."""
+    from tests.conftest import StoreroomServer
+
+    server = StoreroomServer(tmp_path / "data", workers=1)
+    server.start()
+    try:
+        iam = make_client(server.endpoint, "iam")
+        iam.get_user()        # the account root's own IAM calls, filed under "root"
+        iam.list_access_keys()
+        iam.create_user(UserName="root")
+        iam.put_user_policy(UserName="root", PolicyName="s3", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets",
+                                                    "Resource": "*"}]}))
+        key = iam.create_access_key(UserName="root")["AccessKey"]
+        make_client(server.endpoint, access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"]).list_buckets()
+        wait_for(make_client(server.endpoint, "cloudtrail"), "root",
+                 lambda es: any(e["EventName"] == "ListBuckets" for e in es))
+        result = storeroom(server.endpoint, "policy", "generate", "--user", "root", "--json")
+        assert result.returncode == 0, result.stderr
+        assert json_of(result)["policy"]["Statement"] == [
+            {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}]
+    finally:
+        server.stop()
