@@ -34,6 +34,15 @@ def test_roles_pages(console_server, browser) -> None:  # type: ignore[no-untype
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
     screenshot(page, "iam-role")
 
+    # the summary's Edit (AWS's console: description and maximum session duration can change after creation)
+    page.get_by_text("Edit", exact=True).click()
+    page.get_by_label("Description").fill("the application's role, 4 hours")
+    page.get_by_label("Maximum session duration").select_option(label="4 hours")
+    page.get_by_role("button", name="Save changes").click()
+    assert page.get_by_role("status").inner_text() == "Role app-role updated."
+    role = iam.get_role(RoleName="app-role")["Role"]
+    assert (role["Description"], role["MaxSessionDuration"]) == ("the application's role, 4 hours", 14400)
+
     # a trust policy IAM refuses: its message, placed at the statement
     page.get_by_role("tab", name="Trust relationships").click()
     account = role["Arn"].split(":")[4]
