@@ -167,9 +167,9 @@ async def delete_objects(page: Page) -> Response:
     failed = await delete_keys(page.caller, bucket, sorted(set(keys)))
     if failed:
         return page.render("s3/delete_objects.html", status=403, failed=failed, problem=None, **context)
-    count = len(selected)
+    count = len(set(keys))  # a folder's objects counted each, as AWS's console counts them
     return page.redirect(bucket_url(bucket, prefix=prefix),
-                         flash=f"Successfully deleted {count} object{'s' if count > 1 else ''}.")
+                         flash=f"Successfully deleted {count} object{'s' if count != 1 else ''}.")
 
 
 # -- an object: details, download, share -------------------------------------------------------------------------
