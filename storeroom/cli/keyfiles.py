@@ -66,9 +66,10 @@ def credentials_csv(key_id: str, secret: str) -> str:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Replaces ``path`` with ``text`` atomically (readers see the old file or the new, never a part): 0600, or
-    the existing file's owner, group and owner/group permissions — an application reading its .env by group
-    lost it at the rotation that had just switched its key — never readable by others."""
+    """Replaces ``path`` with ``text`` atomically (readers see the old file or the new, never a part): 0600, with
+    the existing file's owner and group, and that group's permissions when it was shared with another group — an
+    application reading its .env by group lost it at the rotation that had just switched its key; never
+    readable by others."""
     folder = path.parent
     tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -102,7 +103,9 @@ def _keep_owner(fd: int, path: Path) -> int:
             break
         except PermissionError:
             continue
-    return 0o600 | (found.st_mode & 0o060)
+    # its group's permissions only where the file was given to another group than the writer's (shared with an
+    # application on purpose): a file made with the default umask (0644, the writer's group) becomes 0600
+    return 0o600 | (found.st_mode & 0o060 if found.st_gid != os.getegid() else 0)
 
 
 def check_writable(path: Path) -> str | None:

@@ -63,7 +63,7 @@ def test_grant_read_write_on_a_prefix(endpoint: str, iam, s3, bucket: str, new_b
     assert out["check"].startswith(f"uploaded, listed and deleted s3://{bucket}/app/")
     assert "secret_access_key" not in out  # it went to the .env file only
 
-    assert stat.S_IMODE(os.stat(env_file).st_mode) == 0o640  # the existing 0644 file: its group kept, not others
+    assert stat.S_IMODE(os.stat(env_file).st_mode) == 0o600
     env = read_env_file(env_file)
     assert env["APP_PORT"] == "8080" and env_file.read_text().startswith("# settings of the app\n")
     assert env["AWS_ACCESS_KEY_ID"] == out["access_key_id"]

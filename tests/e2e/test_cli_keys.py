@@ -113,7 +113,7 @@ def test_rotation_keeps_a_running_application_uploading(quick_usage_server: Stor
     assert env["AWS_ACCESS_KEY_ID"] == new_id and env["APP_NAME"] == "demo"
     assert f"export AWS_ACCESS_KEY_ID={new_id}\n" in env_file.read_text()  # replaced where it was
     assert env_file.read_text().startswith("# the application's settings\n")
-    assert stat.S_IMODE(os.stat(env_file).st_mode) == 0o640  # the existing 0644 file: its group kept, not others
+    assert stat.S_IMODE(os.stat(env_file).st_mode) == 0o600
     make_client(endpoint, access_key=new_id, secret_key=env["AWS_SECRET_ACCESS_KEY"]).put_object(
         Bucket=bucket, Key="after.txt", Body=b"new key works")
 

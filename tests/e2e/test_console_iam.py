@@ -202,20 +202,18 @@ def test_a_group_with_more_policies_than_iam_allows_is_not_made(console_server, 
         root_iam.create_policy(PolicyName=f"many-{i}", PolicyDocument=document)
     page = sign_in_root(browser, console_server)
     page.wait_for_url("**/")
-    page.goto("/iam/groups/create")
-    page.get_by_label("User group name").fill("too-many")
-    for i in range(11):
-        page.get_by_role("checkbox", name=f"many-{i}", exact=True).check()
-    page.get_by_role("button", name="Create user group").click()
-    assert "up to 10 policies" in page.get_by_role("alert").inner_text()
-    assert "too-many" not in [g["GroupName"] for g in root_iam.list_groups()["Groups"]]
-    page.goto("/iam/roles/create")
-    page.get_by_label("Role name").fill("too-many-role")
-    for i in range(11):
-        page.get_by_role("checkbox", name=f"many-{i}", exact=True).check()
-    page.get_by_role("button", name="Create role").click()
-    assert "up to 10 policies" in page.get_by_role("alert").inner_text()
-    assert "too-many-role" not in [r["RoleName"] for r in root_iam.list_roles()["Roles"]]
+    for path, label, name, button, made in (
+            ("/iam/groups/create", "User group name", "too-many", "Create user group",
+             lambda: [g["GroupName"] for g in root_iam.list_groups()["Groups"]]),
+            ("/iam/roles/create", "Role name", "too-many-role", "Create role",
+             lambda: [r["RoleName"] for r in root_iam.list_roles()["Roles"]])):
+        page.goto(path)
+        page.get_by_label(label).fill(name)
+        for i in range(11):
+            page.get_by_role("checkbox", name=f"many-{i}", exact=True).check()
+        page.get_by_role("button", name=button).click()
+        assert "up to 10 policies" in page.get_by_role("alert").inner_text()
+        assert name not in made()
 
 
 def test_account_alias_signs_a_user_in(console_server, browser, root_iam) -> None:

@@ -139,11 +139,7 @@ def test_share_a_presigned_url(root_page, s3c) -> None:
     s3c.create_bucket(Bucket="shared")
     s3c.put_object(Bucket="shared", Key="docs/report.pdf", Body=b"%PDF-1.7 report", ContentType="application/pdf")
     page = root_page
-    page.goto("/s3/buckets/shared/object?key=docs/report.pdf")
-    page.get_by_label("Time interval until the presigned URL expires").fill("15")
-    page.get_by_label("Unit").select_option("minutes")
-    page.get_by_role("button", name="Create presigned URL").click()
-    url = page.get_by_label("Presigned URL").input_value()
+    url = _share(page, "/s3/buckets/shared/object?key=docs/report.pdf")
     query = dict(parse_qsl(urlsplit(url).query))
     assert url.startswith(f"{make_client_endpoint(s3c)}/shared/docs/report.pdf?")
     assert query["X-Amz-Expires"] == "900" and query["X-Amz-Credential"].startswith("ASIA")
@@ -167,6 +163,15 @@ def test_share_a_presigned_url(root_page, s3c) -> None:
     page.get_by_label("Unit").select_option("hours")
     page.get_by_role("button", name="Create presigned URL").click()
     assert "between 1 minute and 12 hours" in page.get_by_role("alert").inner_text()
+
+
+def _share(page, object_page: str) -> str:  # type: ignore[no-untyped-def]
+    """"Share with a presigned URL" for 15 minutes on ``object_page``: the URL made."""
+    page.goto(object_page)
+    page.get_by_label("Time interval until the presigned URL expires").fill("15")
+    page.get_by_label("Unit").select_option("minutes")
+    page.get_by_role("button", name="Create presigned URL").click()
+    return str(page.get_by_label("Presigned URL").input_value())
 
 
 def make_client_endpoint(client) -> str:  # type: ignore[no-untyped-def]
@@ -252,9 +257,7 @@ def test_deleting_in_a_suspended_bucket_asks_for_permanently_delete(root_page, s
     page.get_by_label("Select only.txt").check()
     page.get_by_role("button", name="Delete").click()
     assert "adds delete markers" not in page.get_by_role("main").inner_text()
-    page.get_by_label("To confirm deletion, type permanently delete in the text input field.").fill(
-        "permanently delete")
-    page.get_by_role("button", name="Delete objects").click()
+    _permanently(page, "Delete objects")
     assert page.get_by_role("status").inner_text() == "Successfully deleted 1 object."
 
 
@@ -279,11 +282,16 @@ def test_a_user_with_awss_console_policy_deletes_objects(console_server, browser
     page.goto("/s3/buckets/awsdoc")
     page.get_by_label("Select todelete.txt").check()
     page.get_by_role("button", name="Delete").click()
-    page.get_by_label("To confirm deletion, type permanently delete in the text input field.").fill(
-        "permanently delete")
-    page.get_by_role("button", name="Delete objects").click()
+    _permanently(page, "Delete objects")
     assert page.get_by_role("status").inner_text() == "Successfully deleted 1 object."
     assert "Contents" not in s3c.list_objects_v2(Bucket="awsdoc")
+
+
+def _permanently(page, button: str) -> None:  # type: ignore[no-untyped-def]
+    """The confirmation AWS's console asks for what cannot be undone, then ``button``."""
+    page.get_by_label("To confirm deletion, type permanently delete in the text input field.").fill(
+        "permanently delete")
+    page.get_by_role("button", name=button).click()
 
 
 def test_a_shared_url_of_a_bucket_in_another_region_works(root_page, s3c, console_server) -> None:
@@ -291,12 +299,7 @@ def test_a_shared_url_of_a_bucket_in_another_region_works(root_page, s3c, consol
     eu = make_client(console_server.endpoint, region_name="eu-west-1")
     eu.create_bucket(Bucket="eu-shared", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     eu.put_object(Bucket="eu-shared", Key="in eu.txt", Body=b"eu body")
-    page = root_page
-    page.goto("/s3/buckets/eu-shared/object?key=in%20eu.txt")
-    page.get_by_label("Time interval until the presigned URL expires").fill("15")
-    page.get_by_label("Unit").select_option("minutes")
-    page.get_by_role("button", name="Create presigned URL").click()
-    url = page.get_by_label("Presigned URL").input_value()
+    url = _share(root_page, "/s3/buckets/eu-shared/object?key=in%20eu.txt")
     assert "%2Feu-west-1%2Fs3%2F" in url
     answer = requests.get(url, timeout=10)
     assert answer.status_code == 200 and answer.content == b"eu body"
@@ -316,9 +319,7 @@ def test_keys_xml_cannot_carry_are_listed_and_emptied(root_page, s3c) -> None:
     response = page.goto("/s3/buckets/odd-keys?prefix=%00")
     assert response is not None and response.status == 200
     page.goto("/s3/buckets/odd-keys/empty")
-    page.get_by_label("To confirm deletion, type permanently delete in the text input field.").fill(
-        "permanently delete")
-    page.get_by_role("button", name="Empty").click()
+    _permanently(page, "Empty")
     assert page.get_by_role("status").inner_text() == "Successfully emptied bucket “odd-keys”."
     assert "Contents" not in s3c.list_objects_v2(Bucket="odd-keys")
 
