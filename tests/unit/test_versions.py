@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
+import base64
+import random
 
 from storeroom.store.versions import new_version_id, next_seq, seq_of, valid_version_id
 
@@ -21,6 +22,10 @@ def test_a_version_id_carries_its_seq() -> None:
     seq = next_seq(0)
     assert seq_of(new_version_id(seq)) == seq
     assert seq_of("null") is None
-    # ids of the earlier, all-random form: almost never taken for one (a seq of 2017-2100 after the format byte)
-    olds = [secrets.token_urlsafe(24) for _ in range(20_000)]
+    # ids of the earlier, all-random form: almost never taken for one (a seq of 2017-2100 after the format byte:
+    # one in ~2 million). Drawn from a seeded generator: with fresh randomness, 20,000 of them met that one in a
+    # hundred runs (a full run failed on 'AQAORZUJq1kObqmBDhFtdQMV8a2gSyiA')
+    rng = random.Random(20261207)
+    olds = [base64.urlsafe_b64encode(rng.randbytes(24)).decode() for _ in range(20_000)]
     assert not [v for v in olds if seq_of(v) is not None]
+    assert seq_of("AQAORZUJq1kObqmBDhFtdQMV8a2gSyiA") is not None  # the rare one that does
