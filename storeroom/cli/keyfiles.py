@@ -97,15 +97,17 @@ def _keep_owner(fd: int, path: Path) -> int:
         found = os.stat(path, follow_symlinks=False)
     except FileNotFoundError:
         return 0o600
+    shared = False   # the file given to another group than the writer's (with an application, on purpose)
     for uid in (found.st_uid, -1):  # the owner only as root; the group where this user belongs to it
         try:
             os.fchown(fd, uid, found.st_gid)
+            shared = found.st_gid != os.getegid()
             break
         except PermissionError:
             continue
-    # its group's permissions only where the file was given to another group than the writer's (shared with an
-    # application on purpose): a file made with the default umask (0644, the writer's group) becomes 0600
-    return 0o600 | (found.st_mode & 0o060 if found.st_gid != os.getegid() else 0)
+    # that group keeps its permissions; a file made with the default umask (0644, the writer's group) becomes
+    # 0600, and so does one whose group could not be kept (its bits would go to the writer's group instead)
+    return 0o600 | (found.st_mode & 0o060 if shared else 0)
 
 
 def check_writable(path: Path) -> str | None:

@@ -24,9 +24,9 @@ import base64
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from storeroom.audit.events import capture
@@ -142,6 +142,20 @@ class ServiceError(Exception):
     def __init__(self, code: str, message: str, status: int, denial: Denial | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code, self.message, self.status, self.denial = code, message, status, denial
+
+
+T = TypeVar("T")
+
+
+async def allowed(call: Awaitable[T]) -> T | None:
+    """The answer, or None when the caller may not have it (a denial); other errors are raised.  For what a page
+    shows or decides as best it can: AWS's narrow console policies leave some reads out."""
+    try:
+        return await call
+    except ServiceError as err:
+        if err.denial is None:
+            raise
+        return None
 
 
 @dataclass(slots=True)

@@ -239,7 +239,7 @@ async def profiles_of_role(conn: Conn, role_id: str, after: str | None, limit: i
 TOKEN_TAG_PREFIX = "storeroom:token:"
 
 
-def _carries_tokens(tags: Tags) -> bool:
+def carries_tokens(tags: Tags) -> bool:
     return any(key.lower().startswith(TOKEN_TAG_PREFIX) for key, _ in tags)
 
 
@@ -254,7 +254,7 @@ def _changed_meanwhile(name: str) -> AwsError:
 
 
 async def create_profile_job(conn: Conn, profile: InstanceProfile) -> None:
-    if _carries_tokens(profile.tags):
+    if carries_tokens(profile.tags):
         raise _no_role_for_tokens(profile.name)
     if await conn.one("SELECT 1 FROM iam_instance_profiles WHERE name = ?", (profile.name,)):
         raise AwsError("EntityAlreadyExists", f"Instance Profile {profile.name} already exists.", 409)
@@ -288,7 +288,7 @@ async def add_role_to_profile_job(conn: Conn, profile_name: str, role_name: str,
         raise _changed_meanwhile(profile_name)
     if profile.roles:
         raise quota_exceeded("InstanceSessionsPerInstanceProfile", ROLES_PER_INSTANCE_PROFILE)
-    if _carries_tokens(profile.tags):
+    if carries_tokens(profile.tags):
         raise AwsError("InvalidInput", f"Instance profile {profile_name} carries {TOKEN_TAG_PREFIX} tags made "
                        "while it held no role: remove them before adding a role (storeroom role unbind --name "
                        f"{profile_name} --all).", 400)
@@ -309,7 +309,7 @@ async def remove_role_from_profile_job(conn: Conn, profile_name: str, role_name:
 async def tag_profile_job(conn: Conn, name: str, new: Tags, judged_roles: tuple[str, ...] = ()) -> None:
     """``judged_roles``: the ids of the roles the caller was judged on for token tags (iam:PassRole)."""
     profile = await _existing_profile(conn, name)
-    if _carries_tokens(new):
+    if carries_tokens(new):
         if not profile.roles:
             raise _no_role_for_tokens(name)
         if tuple(r.role_id for r in profile.roles) != judged_roles:

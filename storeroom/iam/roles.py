@@ -360,7 +360,7 @@ async def TagInstanceProfile(call: IamCall) -> Result:
     tags = _tags_param(call)
     profile = await _require_profile(call, call.params["InstanceProfileName"])
     judged: tuple[str, ...] = ()
-    if any(key.lower().startswith(store.TOKEN_TAG_PREFIX) for key, _ in tags):
+    if store.carries_tokens(tags):
         for role in profile.roles:  # a token tag hands the profile's role to whoever holds the token
             await _require_pass_role(call, role)
         judged = tuple(r.role_id for r in profile.roles)

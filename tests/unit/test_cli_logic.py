@@ -129,3 +129,21 @@ def test_reading_git_log_patch_output() -> None:
         ("b" * 40, ".env", [(1, f"AWS_ACCESS_KEY_ID={KEY_ID}"), (2, "+++ an added line that starts with ++")]),
         ("b" * 40, "dir/x.py", [(30, "added = 1")]),
     ]
+
+
+def test_env_file_shared_with_a_group_keeps_it_unless_it_cannot(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """An application reading its .env by group keeps reading it; a writer who may not give the file that group
+    (not a member) makes it 0600 — the group bits would otherwise go to the writer's own group."""
+    env = tmp_path / ".env"
+    env.write_text("A=1\n")
+    os.chown(env, -1, 65534)
+    os.chmod(env, 0o640)
+    update_env_file(env, {"B": "2"})
+    assert (env.stat().st_gid, stat.S_IMODE(env.stat().st_mode)) == (65534, 0o640)
+
+    def refused(fd: int, uid: int, gid: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+    monkeypatch.setattr(os, "fchown", refused)
+    update_env_file(env, {"C": "3"})
+    assert (env.stat().st_gid, stat.S_IMODE(env.stat().st_mode)) == (os.getegid(), 0o600)

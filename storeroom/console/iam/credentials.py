@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from storeroom.console.iam.common import Target, optional, target
 from storeroom.console.iam.users import allow_password_change, generated_password, show_password, user_url
-from storeroom.console.services import Caller, ServiceError
+from storeroom.console.services import Caller, ServiceError, allowed
 from storeroom.console.web import Page, Routes, stash_once, take_once
 
 routes = Routes()
@@ -43,16 +43,6 @@ USE_CASES = [
      "Use IAM Roles Anywhere or temporary credentials where you can."),
     ("other", "Other", "Your use case is not listed here.", "Rotate the key regularly and delete it when unused."),
 ]
-
-
-async def allowed(call: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
-    """The answer, or None when the caller may not have it (other errors are raised)."""
-    try:
-        return await call
-    except ServiceError as err:
-        if err.denial is None:
-            raise
-        return None
 
 
 async def security_context(page: Page, name: str | None) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from storeroom.console.s3.common import (
     sub_url,
     text,
 )
-from storeroom.console.services import Caller, ServiceError
+from storeroom.console.services import Caller, ServiceError, allowed
 from storeroom.console.web import Page, Routes
 from storeroom.s3.bucket_policy import check_policy
 from storeroom.s3.buckets import REGIONS
@@ -244,24 +244,18 @@ async def versions_under(caller: Caller, bucket: str, prefix: str) -> list[tuple
 async def versioning(caller: Caller, bucket: str) -> str | None:
     """The bucket's versioning: "Enabled", "Suspended", "" (never enabled), or None when the caller may not read
     it (AWS's console policies for object work do not grant s3:GetBucketVersioning: deleting must still work)."""
-    try:
-        return text(await s3_xml(caller, "GET", object_path(bucket), "versioning"), "Status")
-    except ServiceError as err:
-        if err.denial is None:
-            raise
-        return None
+    found = await allowed(s3_xml(caller, "GET", object_path(bucket), "versioning"))
+    return None if found is None else text(found, "Status")
 
 
 async def every_version(caller: Caller, bucket: str) -> list[tuple[str, str | None]]:
     """Everything Empty deletes: each version and delete marker where the bucket has (or may have) them, else
     each key."""
     if await versioning(caller, bucket) != "":
-        try:
-            return list(await versions_under(caller, bucket, ""))
-        except ServiceError as err:  # no s3:ListBucketVersions: the keys, as far as the caller may go
-            if err.denial is None:
-                raise
-    return list(await keys_under(caller, bucket, ""))
+        versions = await allowed(versions_under(caller, bucket, ""))
+        if versions is not None:
+            return versions
+    return list(await keys_under(caller, bucket, ""))  # (no s3:ListBucketVersions: as far as the caller may go)
 
 
 @routes.get("/s3/buckets/{bucket}/empty")

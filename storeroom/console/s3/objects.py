@@ -164,10 +164,11 @@ async def delete_objects(page: Page) -> Response:
     keys: list[tuple[str, None]] = []
     for item in selected:
         keys += await keys_under(page.caller, bucket, item) if item.endswith("/") else [(item, None)]
-    failed = await delete_keys(page.caller, bucket, sorted(set(keys)))
+    unique: list[tuple[str, str | None]] = sorted(set(keys))
+    failed = await delete_keys(page.caller, bucket, unique)
     if failed:
         return page.render("s3/delete_objects.html", status=403, failed=failed, problem=None, **context)
-    count = len(set(keys))  # a folder's objects counted each, as AWS's console counts them
+    count = len(unique)  # a folder's objects counted each, as AWS's console counts them
     return page.redirect(bucket_url(bucket, prefix=prefix),
                          flash=f"Successfully deleted {count} object{'s' if count != 1 else ''}.")
 
