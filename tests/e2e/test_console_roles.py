@@ -42,6 +42,11 @@ def test_roles_pages(console_server, browser) -> None:  # type: ignore[no-untype
     assert page.get_by_role("status").inner_text() == "Role app-role updated."
     role = iam.get_role(RoleName="app-role")["Role"]
     assert (role["Description"], role["MaxSessionDuration"]) == ("the application's role, 4 hours", 14400)
+    page.get_by_text("Edit", exact=True).click()
+    page.get_by_label("Description").fill("rocket \U0001f680")   # outside IAM's Description pattern
+    page.get_by_role("button", name="Save changes").click()
+    assert "ValidationError" in page.get_by_role("status").inner_text()
+    assert iam.get_role(RoleName="app-role")["Role"]["Description"] == "the application's role, 4 hours"
 
     # a trust policy IAM refuses: its message, placed at the statement
     page.get_by_role("tab", name="Trust relationships").click()
