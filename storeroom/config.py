@@ -47,6 +47,9 @@ class Settings:
     forwarded_header: str = "x-forwarded-for"
     # Seconds between two lifecycle runs (storeroom/s3/lifecycle_run.py); 0: only when asked
     lifecycle_interval: float = 3600.0
+    # Free space kept on the data dir's volume (and a local --blobs folder's) for deletes, metadata and the audit
+    # trail: new object data is refused below it (storeroom/store/space.py); "auto", a size or a percentage
+    min_free: str = "auto"
 
     @property
     def meta_db(self) -> Path:
@@ -89,6 +92,7 @@ class Settings:
             "STOREROOM_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
             "STOREROOM_FORWARDED_HEADER": self.forwarded_header,
             "STOREROOM_LIFECYCLE_INTERVAL": str(self.lifecycle_interval),
+            "STOREROOM_MIN_FREE": self.min_free,
         }
 
     @classmethod
@@ -118,6 +122,7 @@ class Settings:
                                   if p.strip()),
             forwarded_header=os.environ.get("STOREROOM_FORWARDED_HEADER") or "x-forwarded-for",
             lifecycle_interval=float(os.environ.get("STOREROOM_LIFECYCLE_INTERVAL") or 3600),
+            min_free=os.environ.get("STOREROOM_MIN_FREE") or "auto",
         )
 
 

@@ -125,8 +125,9 @@ class StoreroomServer:
 
     def __init__(self, data_dir: Path, workers: int = 1, extra_args: list[str] | None = None,
                  env: dict[str, str] | None = None, console: bool = False, tls_ca: Path | None = None,
-                 meta_url: str | None = None) -> None:
+                 meta_url: str | None = None, prefix: list[str] | None = None) -> None:
         self.data_dir = data_dir
+        self.prefix = prefix or []  # a command the server runs under (tests/e2e/test_full_disk.py: unshare)
         # serving HTTPS (--tls-cert / --tls-self-signed in extra_args): the CA certificate to trust
         self.tls_ca = tls_ca
         self.workers = workers
@@ -163,7 +164,7 @@ class StoreroomServer:
         env.setdefault("STOREROOM_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET_ACCESS_KEY)
         if self.env:
             env.update(self.env)
-        cmd = [sys.executable, "-m", "storeroom", "serve", "--listen", f"127.0.0.1:{self.port}",
+        cmd = [*self.prefix, sys.executable, "-m", "storeroom", "serve", "--listen", f"127.0.0.1:{self.port}",
                "--data-dir", str(self.data_dir), "--workers", str(self.workers), "--console-listen",
                f"127.0.0.1:{self.console_port}" if self.console_port else "off", *self.extra_args,
                *(["--meta", self.meta_url] if self.meta_url else [])]

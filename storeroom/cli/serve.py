@@ -110,16 +110,22 @@ def parse_listen(value: str) -> tuple[str, int]:
               envvar="STOREROOM_LIFECYCLE_INTERVAL", metavar="SECONDS",
               help="seconds between two runs of the buckets' lifecycle rules (0: none but those asked for with "
                    "POST /_storeroom/lifecycle) (env STOREROOM_LIFECYCLE_INTERVAL)")
+@click.option("--min-free", default="auto", envvar="STOREROOM_MIN_FREE", show_default=True, metavar="SIZE",
+              help="free space kept for deletes, metadata and the audit trail: uploads are refused (507 "
+                   "InsufficientStorage) below it; auto is the smaller of 1GiB and 5% of the volume, or a size "
+                   "(512MiB, 0: none) or a percentage (env STOREROOM_MIN_FREE)")
 def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain: tuple[str, ...],
           key_max_age_days: int, key_unused_days: int, metrics_public: bool, audit_retention_days: int,
           audit_sync: bool, audit_export: Path | None, audit_stdout: bool, console_listen: str, blobs: str,
           trusted_proxies: str, forwarded_header: str, tls_cert: Path | None, tls_key: Path | None,
-          tls_self_signed: bool, meta_url: str | None, lifecycle_interval: float, encryption: str) -> None:
+          tls_self_signed: bool, meta_url: str | None, lifecycle_interval: float, encryption: str,
+          min_free: str) -> None:
     """Run the S3 / IAM / STS / CloudTrail endpoint, and the web console on its own listener."""
     import asyncio
 
     from storeroom.http.proxy import parse_networks
     from storeroom.store.backend import check_url
+    from storeroom.store.space import parse_min_free
 
     host, port = parse_listen(listen)
     proxies = tuple(p.strip() for p in trusted_proxies.split(",") if p.strip())
@@ -130,6 +136,10 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
     console_at = None if console_listen.strip().lower() in ("off", "") else parse_listen(console_listen)
     data_dir = (data_dir or default_data_dir()).resolve()
     try:
+        parse_min_free(min_free)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--min-free") from None
+    try:
         meta_url = check_url(meta_url)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--meta") from None
@@ -139,7 +149,7 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
                         audit_sync=audit_sync, audit_export=audit_export.resolve() if audit_export else None,
                         audit_stdout=audit_stdout, blobs=blobs, trusted_proxies=proxies,
                         forwarded_header=forwarded_header, meta_url=meta_url, lifecycle_interval=lifecycle_interval,
-                        encryption=encryption == "on")
+                        encryption=encryption == "on", min_free=min_free)
     os.umask(0o077)  # the data dir holds object data and (encrypted) secrets: owner-only, whatever creates files
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     _refuse_open_data_dir(data_dir)

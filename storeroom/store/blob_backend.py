@@ -131,10 +131,15 @@ def server_blobs(settings: Settings, meta: MetaStore) -> EncryptedBlobs:
     """What a server process (and the tools that write objects) reads and writes object bytes through: the store
     ``settings.blobs`` names, small blobs kept in the metadata database above it (storeroom/store/inline_blobs.py),
     encryption at rest above both (storeroom/store/encrypted_blobs.py)."""
+    from storeroom.store.blobs import BlobStore
     from storeroom.store.encrypted_blobs import encrypted_store
     from storeroom.store.inline_blobs import inline_store
+    from storeroom.store.space import SpaceReserve, parse_min_free
 
-    return encrypted_store(settings, meta, inline_store(meta, open_blob_store(settings)))
+    inner = open_blob_store(settings)
+    local = [settings.data_dir] + ([inner.root] if isinstance(inner, BlobStore) else [])
+    space = SpaceReserve(local, parse_min_free(settings.min_free))
+    return encrypted_store(settings, meta, inline_store(meta, inner, space))
 
 
 def open_blob_store(settings: Settings) -> Blobs:

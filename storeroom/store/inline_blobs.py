@@ -34,6 +34,7 @@ from storeroom.store.blobs import DeferredDeletes
 if TYPE_CHECKING:
     from storeroom.store.blobs import Hasher
     from storeroom.store.meta import MetaStore
+    from storeroom.store.space import SpaceReserve
     from storeroom.store.sql import Database
 
 # Blobs up to this size (as stored: sealed, when encrypted) live in the metadata database (0: none).  SQLite
@@ -61,18 +62,19 @@ def new_inline_id() -> str:
     return f"{PREFIX}{time.time_ns() // 1000:014x}{random_hex(9)}"
 
 
-def inline_store(meta: MetaStore, inner: Blobs) -> InlineBlobs:
+def inline_store(meta: MetaStore, inner: Blobs, space: SpaceReserve | None = None) -> InlineBlobs:
     """The layer over ``inner`` for a server process; ``meta`` inserts new blobs' rows with the rows that refer
-    to them."""
-    layer = InlineBlobs(inner, meta.db)
+    to them; ``space`` refuses new blobs while a local volume is below its reserve of free space."""
+    layer = InlineBlobs(inner, meta.db, space)
     meta.take_inline = layer.take
     return layer
 
 
 class InlineBlobs:
-    def __init__(self, inner: Blobs, db: Database) -> None:
+    def __init__(self, inner: Blobs, db: Database, space: SpaceReserve | None = None) -> None:
         self.inner = inner
         self.db = db
+        self.space = space  # checked before each new blob (the layer every new blob of the server passes)
         self.description = inner.description
         # blob id → (bytes, when): committed by its writer, its row not yet inserted
         self._pending: dict[str, tuple[bytes, float]] = {}
@@ -83,6 +85,8 @@ class InlineBlobs:
     # -- writing -----------------------------------------------------------------------------------------
 
     def new_writer(self, hashers: Sequence[Hasher] = (), size: int | None = None) -> Writer:
+        if self.space is not None:
+            self.space.check(size)
         if size is not None and size <= INLINE_MAX and INLINE_MAX > 0:
             return InlineWriter(self, hashers)
         return self.inner.new_writer(hashers, size)
@@ -108,6 +112,8 @@ class InlineBlobs:
         return await self.inner.create_upload(upload_id)
 
     def part_writer(self, upload_id: str, part_number: int, hashers: Sequence[Hasher], size: int) -> Writer:
+        if self.space is not None:
+            self.space.check(size)
         return self.inner.part_writer(upload_id, part_number, hashers, size)
 
     async def complete_upload(self, upload_id: str, parts: Sequence[tuple[str, int]]) -> None:

@@ -1,0 +1,114 @@
+"""Free space on the local volumes the server writes to, and what a full disk is answered with.
+
+Why a reserve: when the disk fills, every write fails — deletes too, since SQLite appends a delete to its WAL
+and the audit trail records it — so a full server could not be emptied through its own API.  New object data is
+therefore refused while the volume's free space is below a reserve (``--min-free``, by default the smaller of
+1 GiB and 5 % of the volume); deletes, metadata and the audit trail go on into the reserve, so deleting objects
+frees space again.  The check is one ``statvfs`` per volume and upload, before a byte is received.
+
+Whatever still meets a full disk (another program filled it, several uploads passed the check together) is
+answered 507 ``InsufficientStorage`` instead of 500 ``InternalError`` (:func:`is_storage_full`): the write
+leaves nothing behind, as any failed write.  AWS has no such answer (its storage does not fill); 507 is HTTP's
+"Insufficient Storage", as MinIO answers a full drive, and SDKs do not retry it blindly as they would a 500.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+from storeroom.errors import AwsError
+
+DEFAULT_RESERVE_BYTES = 1 << 30  # at most; ...
+DEFAULT_RESERVE_FRACTION = 0.05  # ... and at most this share of the volume
+_SQLITE_FULL = 13  # "Insertion failed because database is full" (also the disk)
+_PG_DISK_FULL = "53100"  # PostgreSQL's SQLSTATE disk_full
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
+          "t": 10**12, "tb": 10**12, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*|%)\s*")
+MESSAGE = "The server's storage is full. Delete objects, or give the server more space, and try again."
+
+
+class StorageFull(OSError):
+    """New data refused: the volume's free space is below the reserve."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(errno.ENOSPC, "free space below the reserve (--min-free)", str(path))
+
+
+def storage_full_error() -> AwsError:
+    return AwsError("InsufficientStorage", MESSAGE, 507)
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a full disk or quota: OSError ENOSPC/EDQUOT, SQLite's
+    SQLITE_FULL, PostgreSQL's disk_full."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain of causes, bounded
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(seen, sqlite3.Error) and getattr(seen, "sqlite_errorcode", None) == _SQLITE_FULL:
+            return True
+        if getattr(seen, "sqlstate", None) == _PG_DISK_FULL:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def parse_min_free(value: str) -> int | float | None:
+    """``--min-free``: ``auto`` (None: the default rule), a size (``0``, ``512MiB``, ``2GB``: bytes) or a share
+    of the volume (``10%``: a float below 1)."""
+    text = value.strip().lower()
+    if text in ("", "auto"):
+        return None
+    match = _SIZE.fullmatch(text)
+    if match is None or (match.group(2) != "%" and match.group(2) not in _UNITS):
+        raise ValueError(f"--min-free must be auto, a size (512MiB, 2GB, 0) or a percentage (5%), not {value!r}")
+    number = float(match.group(1))
+    if match.group(2) == "%":
+        if number > 100:
+            raise ValueError(f"--min-free cannot be more than 100%, got {value!r}")
+        return number / 100
+    return int(number * _UNITS[match.group(2)])
+
+
+class SpaceReserve:
+    """Refuses new object data while a volume the server writes to has less than the reserve free."""
+
+    def __init__(self, paths: Iterable[Path], min_free: int | float | None) -> None:
+        self.paths: list[Path] = []
+        devices: set[int] = set()
+        for path in paths:  # one path per filesystem (a folder not made yet: the one it will be made in)
+            while not path.exists() and path.parent != path:
+                path = path.parent
+            try:
+                device = os.stat(path).st_dev
+            except OSError:
+                continue
+            if device not in devices:
+                devices.add(device)
+                self.paths.append(path)
+        self.min_free = min_free
+
+    def reserve(self, stats: os.statvfs_result) -> int:
+        size = stats.f_blocks * stats.f_frsize
+        if self.min_free is None:
+            return min(DEFAULT_RESERVE_BYTES, int(size * DEFAULT_RESERVE_FRACTION))
+        if isinstance(self.min_free, float):
+            return int(size * self.min_free)
+        return self.min_free
+
+    def check(self, size: int | None) -> None:
+        """Raises :class:`StorageFull` unless ``size`` more bytes (0 when unknown) leave the reserve free."""
+        if self.min_free == 0:
+            return
+        for path in self.paths:
+            stats = os.statvfs(path)
+            if stats.f_bavail * stats.f_frsize - (size or 0) < self.reserve(stats):
+                raise StorageFull(path)

@@ -1,0 +1,52 @@
+"""storeroom/store/space.py: --min-free's values and what counts as a full disk."""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from storeroom.store.space import SpaceReserve, StorageFull, is_storage_full, parse_min_free
+
+
+def test_min_free_values() -> None:
+    assert parse_min_free("auto") is None
+    assert parse_min_free("0") == 0
+    assert parse_min_free("512MiB") == 512 << 20
+    assert parse_min_free("2GB") == 2 * 10**9
+    assert parse_min_free(" 1.5 GiB ") == 3 << 29
+    assert parse_min_free("10%") == pytest.approx(0.10)
+    for bad in ("lots", "-1", "5 parsecs", "150%"):
+        with pytest.raises(ValueError):
+            parse_min_free(bad)
+
+
+def test_what_counts_as_a_full_disk() -> None:
+    assert is_storage_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert is_storage_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
+    assert not is_storage_full(OSError(errno.EIO, "Input/output error"))
+    full = sqlite3.connect(":memory:")
+    full.execute("PRAGMA max_page_count = 1")  # SQLITE_FULL, as a full disk gives it
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        full.execute("CREATE TABLE t (x)")
+        full.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    assert is_storage_full(caught.value)
+    assert not is_storage_full(sqlite3.OperationalError("no such table: t"))
+    try:  # a cause further down the chain
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as inner:
+            raise RuntimeError("the write failed") from inner
+    except RuntimeError as outer:
+        assert is_storage_full(outer)
+
+
+def test_the_reserve_refuses_what_would_eat_into_it(tmp_path: Path) -> None:
+    SpaceReserve([tmp_path], 0).check(10**18)  # none kept: never refused
+    SpaceReserve([tmp_path / "not" / "made"], 1).check(1)  # a folder not made yet: its parent's volume
+    with pytest.raises(StorageFull) as caught:
+        SpaceReserve([tmp_path], 1.0).check(0)  # the whole volume kept free
+    assert caught.value.errno == errno.ENOSPC and is_storage_full(caught.value)
+    assert len(SpaceReserve([tmp_path, tmp_path / "a", tmp_path], None).paths) == 1  # one per filesystem
