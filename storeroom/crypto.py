@@ -90,6 +90,7 @@ class SecretBox:
         self._others = tuple(AESGCM(k) for k in others if k != master_key)
         self._fingerprint = fingerprint(master_key)
         self._fingerprints = frozenset([self._fingerprint, *(fingerprint(k) for k in others)])
+        self._pseudonym_key = hmac.new(master_key, b"storeroom pseudonyms", "sha256").digest()
 
     def fingerprint(self) -> str:
         """A keyed digest that tells two master keys apart without revealing either."""
@@ -97,6 +98,12 @@ class SecretBox:
 
     def fingerprints(self) -> frozenset[str]:
         return self._fingerprints
+
+    def pseudonym(self, text: str) -> str:
+        """A keyed digest of ``text``: equal texts give equal pseudonyms under one master key, and a pseudonym
+        cannot be read back, nor the text guessed from it without the key (what is typed into a sign-in form's
+        name field may be a password typed in the wrong field)."""
+        return hmac.new(self._pseudonym_key, text.encode("utf-8", "surrogatepass"), "sha256").hexdigest()[:32]
 
     def seal(self, plaintext: str, associated: str) -> bytes:
         nonce = random_bytes(_NONCE_BYTES)

@@ -153,7 +153,7 @@ class SignIn:
     async def sign_in(self, request: SignInRequest) -> SignedIn:
         now = self.clock()
         user_subject = throttle.user_subject("root" if request.is_root else "iam",
-                                             request.email if request.is_root else request.user_name)
+                                             request.email if request.is_root else request.user_name, self.box)
         subjects = [user_subject, throttle.ip_subject(request.source_ip)]
         wait = await throttle.retry_after(self._db, subjects, now)
         if wait > 0:  # refused before any password work: cheap for us, useless for a guesser

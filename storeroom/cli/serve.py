@@ -363,7 +363,7 @@ async def _prepare(settings: Settings) -> str:
     and removal of blobs a crash left behind.
     Returns the account id.  Every step is safe when several nodes start on one database at once."""
     from storeroom.crypto import load_secret_box
-    from storeroom.iam import principal_ids
+    from storeroom.iam import principal_ids, throttle
     from storeroom.iam.root import RootPasswordError, ensure_root_login
     from storeroom.identity import check_master_key, ensure_account
     from storeroom.store.backend import open_meta
@@ -387,6 +387,7 @@ async def _prepare(settings: Settings) -> str:
         account_id = await ensure_account(meta, box, settings.data_dir)
         # trust and bucket policies of an earlier version name users and roles by ARN: by unique id from now on
         await principal_ids.migrate(meta.db, account_id)
+        await meta.db.write(throttle.forget_clear_names)  # sign-in failures keyed by typed names (earlier versions)
         try:
             await ensure_root_login(meta, account_id, settings.data_dir)
         except RootPasswordError as exc:

@@ -147,7 +147,7 @@ async def ChangePassword(call: IamCall) -> Result:
         raise no_such_user(caller.user_name or caller.principal_id)
     policy = await store.password_policy(call.db)
     await call.require(_user_arn(call, user), granted=policy is not None and policy.allow_users_to_change)
-    subject, now = throttle.user_subject("iam", user.name), time.time()
+    subject, now = throttle.user_subject("iam", user.name, call.iam.box), time.time()
     wait = await throttle.retry_after(call.db, [subject], now)
     if wait > 0:
         raise AwsError("LimitExceeded", f"Too many failed attempts with this password; try again in "

@@ -46,7 +46,6 @@ async def set_root_password(meta: MetaStore, account_id: str, password: str, *, 
     node starting at the same moment made one).  Returns whether the password was stored."""
     await _check(meta, account_id, password)
     hashed, now = passwords.hash_password(password), time.time()
-    email = await login_store.root_email(meta.db.read)
 
     async def job(conn: Conn) -> bool:
         if await login_store.get_login_profile(conn, ROOT) is None:
@@ -55,7 +54,7 @@ async def set_root_password(meta: MetaStore, account_id: str, password: str, *, 
             return False
         else:
             await login_store.set_password_job(conn, ROOT, "root", hashed, now, False)
-        await throttle.clear_job(conn, throttle.user_subject("root", email))
+        await throttle.clear_root_job(conn)
         return True
     return await meta.db.write(job)
 

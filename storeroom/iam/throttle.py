@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from storeroom.crypto import SecretBox
 from storeroom.store.sql import Conn
 
 
@@ -43,10 +44,18 @@ PER_USER = Backoff(free=5)
 PER_IP = Backoff(free=20)
 
 
-def user_subject(kind: str, name: str) -> str:
-    """``iam:<name>`` (user names are case-insensitive) or ``root:<email>``; unknown names count too, so that
-    throttling does not reveal which names exist."""
-    return f"{kind}:{name.strip().lower()}"
+def user_subject(kind: str, name: str, box: SecretBox) -> str:
+    """``iam~<pseudonym of the name>`` (user names are case-insensitive) or ``root~<pseudonym of the email>``;
+    unknown names count too, so that throttling does not reveal which names exist.  Names are kept as keyed
+    digests (:meth:`SecretBox.pseudonym`), never as typed: a failed sign-in's name may be a password typed into
+    the wrong field (CloudTrail hides such names too).  Rows of the earlier form (``iam:<name>``) are removed
+    by :func:`forget_clear_names`."""
+    return f"{kind}~{box.pseudonym(name.strip().lower())}"
+
+
+async def forget_clear_names(conn: Conn) -> None:
+    """Deletes the rows an earlier Storeroom keyed by the typed name (run at every start)."""
+    await conn.run("DELETE FROM signin_throttle WHERE subject LIKE 'iam:%' OR subject LIKE 'root:%'")
 
 
 def ip_subject(address: str) -> str:
@@ -78,3 +87,9 @@ async def note_failure_job(conn: Conn, subject: str, backoff: Backoff, now: floa
 
 async def clear_job(conn: Conn, subject: str) -> None:
     await conn.run("DELETE FROM signin_throttle WHERE subject = ?", (subject,))
+
+
+async def clear_root_job(conn: Conn) -> None:
+    """Lifts every backoff on root's sign-in (whatever email was typed): its password was just set by the
+    owner."""
+    await conn.run("DELETE FROM signin_throttle WHERE subject LIKE 'root~%'")

@@ -247,6 +247,32 @@ def test_unknown_users_are_throttled_like_known_ones(world: World) -> None:
     assert isinstance(refused(world, ghost), Throttled)
 
 
+def test_the_throttle_never_keeps_a_typed_name(world: World) -> None:
+    """A name typed at sign-in may be a password typed into the wrong field: the throttle keeps a keyed digest of
+    it, as CloudTrail hides it (the names were stored as typed)."""
+    typed = "Sup3r-Secret-Typed-Here"
+    for request in (SignInRequest.iam_user(ACCOUNT, typed, "x"), SignInRequest.root(typed + "@example.com", "x")):
+        for _ in range(throttle.PER_USER.free + 1):
+            assert isinstance(refused(world, request), BadCredentials)
+        assert isinstance(refused(world, request), Throttled)  # the digest counts as the name did
+    rows = world.read(lambda c: c.all("SELECT subject FROM signin_throttle"))
+    assert len(rows) == 3  # the two names and the address
+    assert not [r for r in rows if typed.lower() in str(r[0]).lower()]
+    # root's reset lifts its backoff whatever email was typed
+    world.write(throttle.clear_root_job)
+    assert isinstance(refused(world, SignInRequest.root(typed + "@example.com", "x")), BadCredentials)
+
+
+def test_rows_of_typed_names_from_an_earlier_version_are_forgotten(world: World) -> None:
+    for subject in ("iam:alice-password", "root:owner@example.com", "ip:192.0.2.1", "iam~0123abcd"):
+        world.write(lambda c, s=subject: c.run(
+            "INSERT INTO signin_throttle(subject, failures, last_failure, blocked_until) VALUES (?, 1, ?, ?)",
+            (s, T0, T0)))
+    world.write(throttle.forget_clear_names)
+    rows = world.read(lambda c: c.all("SELECT subject FROM signin_throttle ORDER BY subject"))
+    assert [r[0] for r in rows] == ["iam~0123abcd", "ip:192.0.2.1"]
+
+
 def test_per_address_backoff_across_users(world: World) -> None:
     for name in ("alice", "bob"):
         world.user(name)
