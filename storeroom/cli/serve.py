@@ -154,6 +154,9 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     _refuse_open_data_dir(data_dir)
     lock = _lock_data_dir(data_dir)
+    _refuse_taken_port((host, port), "--listen")
+    if console_at is not None:
+        _refuse_taken_port(console_at, "--console-listen")
     tls = _prepare_tls(tls_cert, tls_key, tls_self_signed, data_dir, domain, host)
     account_id = asyncio.run(_prepare(settings))
     if settings.audit_export is not None:
@@ -203,6 +206,19 @@ def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain:
         if watch is not None:
             watch.stop()
         lock.close()
+
+
+def _refuse_taken_port(address: tuple[str, int], flag: str) -> None:
+    """Exits when another process listens on ``address``, before anything is made: a first start that then could
+    not listen had created the account and shown its one-time secrets for nothing.  (A probe, not a reservation:
+    the workers bind later.)"""
+    try:
+        family, kind, proto, _, sockaddr = socket.getaddrinfo(*address, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no owner
+            probe.bind(sockaddr)
+    except OSError as exc:
+        sys.exit(f"storeroom: cannot listen on {address[0]}:{address[1]} ({flag}): {exc.strerror or exc}")
 
 
 def listen_backlog() -> int:

@@ -156,3 +156,22 @@ def test_a_start_on_a_full_disk_says_so_in_one_line(tmp_path: Path) -> None:
         assert "storeroom: cannot open the metadata database in" in done.stderr and "full" in done.stderr
     finally:
         subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+@pytest.mark.parametrize("flag", ["--listen", "--console-listen"])
+def test_a_taken_port_is_said_before_anything_is_made(tmp_path: Path, flag: str) -> None:
+    """A first start on a port another process holds made the account and showed its one-time secrets, then
+    failed to listen; now it says so at once and leaves the data dir empty."""
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = f"127.0.0.1:{holder.getsockname()[1]}"
+        listen, console = (taken, "off") if flag == "--listen" else ("127.0.0.1:0", taken)
+        done = subprocess.run([sys.executable, "-m", "storeroom", "serve", "--listen", listen, "--console-listen",
+                               console, "--data-dir", str(tmp_path / "data")],
+                              capture_output=True, text=True, timeout=60, env={**os.environ, **_no_root_env()})
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"storeroom: cannot listen on {taken} ({flag}): Address already in use"
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["storeroom.lock"]
