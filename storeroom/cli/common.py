@@ -213,11 +213,16 @@ def json_option(fn: Callable[P, R]) -> Callable[P, R]:
 def aws_errors(target: Target | None = None) -> Iterator[None]:
     """Turns botocore's exceptions into :class:`CliError`: the AWS error code and message, one line."""
     from botocore import exceptions as e
+    from botocore.parsers import ResponseParserError
 
     try:
         yield
     except e.ClientError as error:
+        if _answered_in_html(error):
+            raise CliError(_not_the_api(target, f"HTTP {error.response['Error']['Code']} with a web page")) from None
         raise CliError(describe_client_error(error)) from None
+    except ResponseParserError:  # an answer botocore cannot read: a web page, another protocol
+        raise CliError(_not_the_api(target, "in a form that is neither S3's nor IAM's")) from None
     except e.NoCredentialsError:
         raise CliError("no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, --profile, "
                        "or --data-dir of a local server") from None
@@ -226,6 +231,18 @@ def aws_errors(target: Target | None = None) -> Iterator[None]:
         raise CliError(f"cannot connect to {where or 'AWS'}: is the server running? ({error})") from None
     except e.BotoCoreError as error:
         raise CliError(str(error)) from None
+
+
+def _answered_in_html(error: Any) -> bool:
+    """botocore's reading of an error that was a web page: the status as the code, the page as the message."""
+    info = getattr(error, "response", {}).get("Error", {})
+    return str(info.get("Code", "")).isdigit() and str(info.get("Message", "")).lstrip()[:1] == "<"
+
+
+def _not_the_api(target: Target | None, what: str) -> str:
+    where = (target.endpoint_url if target else None) or "the endpoint"
+    return (f"{where} is not Storeroom's API: it answered {what} (the web console's port? The API listens on "
+            "`storeroom serve --listen`, 127.0.0.1:9000 by default: set --endpoint-url or $AWS_ENDPOINT_URL)")
 
 
 def describe_client_error(error: Any) -> str:

@@ -301,3 +301,17 @@ def test_common_options_and_errors(own_server: StoreroomServer, tmp_path: Path) 
     # nobody listening
     assert "cannot connect to http://127.0.0.1:9" in one_line_error(
         storeroom(endpoint, "keys", "report", "--endpoint-url", "http://127.0.0.1:9"))
+
+
+def test_the_commands_pointed_at_the_console_say_it_is_not_the_api(tmp_path: Path) -> None:
+    """The console's port (a web page, or an answer botocore cannot read) printed a traceback, or the page's
+    HTML as the error."""
+    srv = StoreroomServer(tmp_path / "data", workers=1, console=True)
+    srv.start()
+    try:
+        for args in (("keys", "report"), ("audit",), ("grant", "alice", "--bucket", "some-bucket")):
+            error = one_line_error(storeroom(srv.console_url, *args))
+            assert error.startswith(f"storeroom: {srv.console_url} is not Storeroom's API: it answered "), error
+            assert "`storeroom serve --listen`" in error and "<" not in error
+    finally:
+        srv.stop()
