@@ -261,6 +261,41 @@ def test_deleting_in_a_suspended_bucket_asks_for_permanently_delete(root_page, s
     assert page.get_by_role("status").inner_text() == "Successfully deleted 1 object."
 
 
+def test_show_versions_lists_versions_and_delete_markers_and_deletes_them_for_good(root_page, s3c) -> None:
+    """AWS's "Show versions": every version and delete marker, one version's details and download, and a delete
+    undone by deleting its marker (the delete page told how, but nothing in the console could do it)."""
+    s3c.create_bucket(Bucket="shown-versions")
+    s3c.put_bucket_versioning(Bucket="shown-versions", VersioningConfiguration={"Status": "Enabled"})
+    first = s3c.put_object(Bucket="shown-versions", Key="notes/a b.txt", Body=b"first")["VersionId"]
+    second = s3c.put_object(Bucket="shown-versions", Key="notes/a b.txt", Body=b"second")["VersionId"]
+    marker = s3c.delete_object(Bucket="shown-versions", Key="notes/a b.txt")["VersionId"]
+    page = root_page
+    page.goto("/s3/buckets/shown-versions?prefix=notes/")
+    assert "No objects" in page.get_by_role("table").inner_text()  # deleted: only its versions remain
+    page.get_by_role("switch", name="Show versions").click()
+    rows = [r.inner_text().split("\t") for r in page.locator("#objects tbody tr").all()]
+    assert [(r[1], r[2], r[3]) for r in rows] == [
+        ("a b.txt", "Delete marker", f"{marker} (current version)"), ("a b.txt", "txt", second),
+        ("a b.txt", "txt", first)]
+    # one version's page: its id, and its bytes downloaded
+    page.get_by_role("link", name="a b.txt").first.click()  # (the marker has no page)
+    assert second in page.get_by_role("main").inner_text()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download").click()
+    assert Path(download.value.path()).read_bytes() == b"second"
+    # the delete undone: the marker deleted, for good, and the object is back
+    page.goto("/s3/buckets/shown-versions?prefix=notes/&versions=1")
+    page.get_by_label(f"Select a b.txt version {marker}").check()
+    page.get_by_role("button", name="Delete").click()
+    assert page.get_by_role("list", name="Specified objects").inner_text() == f"notes/a b.txt, version {marker}"
+    _permanently(page, "Delete objects")
+    assert page.get_by_role("status").inner_text() == "Successfully deleted 1 object version."
+    assert page.get_by_role("switch", name="Show versions").get_attribute("aria-checked") == "true"
+    assert s3c.get_object(Bucket="shown-versions", Key="notes/a b.txt")["Body"].read() == b"second"
+    listed = s3c.list_object_versions(Bucket="shown-versions")
+    assert "DeleteMarkers" not in listed and [v["VersionId"] for v in listed["Versions"]] == [second, first]
+
+
 def test_a_user_with_awss_console_policy_deletes_objects(console_server, browser, s3c) -> None:
     """AWS's "access to one of your buckets" policy (what `storeroom grant` also makes) has no
     s3:GetBucketVersioning: Delete answered its AccessDenied, though the user may delete the object."""

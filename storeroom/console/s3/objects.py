@@ -1,13 +1,14 @@
 """A bucket's page: the Objects browser (folders as common prefixes of delimiter ``/``, breadcrumbs, pages by
-continuation token), "Create folder", "Delete" (typed confirmation), an object's details, "Download" (streamed)
-and "Share" (a presigned URL, storeroom/share.py)."""
+continuation token; "Show versions" lists every version and delete marker), "Create folder", "Delete" (typed
+confirmation; selected versions are deleted for good), an object's details (of one version too), "Download"
+(streamed) and "Share" (a presigned URL, storeroom/share.py)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote_plus, urlencode
+from urllib.parse import parse_qsl, quote, unquote_plus, urlencode
 
 from starlette.responses import Response, StreamingResponse
 
@@ -49,6 +50,14 @@ class Row:
     modified: str = ""
     etag: str = ""
     storage_class: str = ""
+    version_id: str = ""   # "Show versions": the version's id ("null" for the null version)
+    latest: bool = False
+    delete_marker: bool = False
+
+    @property
+    def selection(self) -> str:
+        """A version's checkbox value: ``<version id> <key>`` (version ids hold no space; keys may)."""
+        return f"{self.version_id} {self.key}"
 
 
 # -- the Objects tab ---------------------------------------------------------------------------------------------
@@ -72,6 +81,33 @@ async def list_level(page: Page, bucket: str, prefix: str, token: str) -> tuple[
     return rows, text(root, "NextContinuationToken")
 
 
+async def list_versions_level(page: Page, bucket: str, prefix: str, token: str) -> tuple[list[Row], str]:
+    """"Show versions": one page of one folder level's folders, versions and delete markers (ListObjectVersions,
+    newest first within a key); the next page's markers as one token (``key-marker=…&version-id-marker=…``)."""
+    params = {"versions": "", "delimiter": "/", "prefix": prefix, "max-keys": str(PAGE_SIZE),
+              "encoding-type": "url", **dict(parse_qsl(token))}
+    root = await s3_xml(page.caller, "GET", object_path(bucket), urlencode(params))
+    rows = [Row(p[len(prefix):], p, True)
+            for p in (unquote_plus(text(c, "Prefix")) for c in root.iter("CommonPrefixes"))]
+    for item in root:
+        if item.tag not in ("Version", "DeleteMarker"):
+            continue
+        key = unquote_plus(text(item, "Key"))
+        if key == prefix:          # the folder's own placeholder, as in the list without versions
+            continue
+        marker = item.tag == "DeleteMarker"
+        rows.append(Row(key[len(prefix):], key, False, int(text(item, "Size", "0")),
+                        shown_time(text(item, "LastModified")), text(item, "ETag"),
+                        "" if marker else text(item, "StorageClass"), text(item, "VersionId"),
+                        text(item, "IsLatest") == "true", marker))
+    if text(root, "IsTruncated") != "true":
+        return rows, ""
+    markers = {"key-marker": unquote_plus(text(root, "NextKeyMarker"))}
+    if text(root, "NextVersionIdMarker"):
+        markers["version-id-marker"] = text(root, "NextVersionIdMarker")
+    return rows, urlencode(markers)
+
+
 @routes.get("/s3/buckets/{bucket}")
 async def bucket_page(page: Page) -> Response:
     bucket = page.param("bucket")
@@ -80,13 +116,15 @@ async def bucket_page(page: Page) -> Response:
                                "size": size}
     if tab == "objects":
         prefix, token = page.field("prefix"), page.field("token")
+        shown = "1" if page.field("versions") == "1" else ""
         history = page.field("history").split()
-        rows, next_token = await list_level(page, bucket, prefix, token)
+        rows, next_token = await (list_versions_level if shown else list_level)(page, bucket, prefix, token)
         here = history + [token or FIRST_PAGE]
         context.update(prefix=prefix, rows=rows, crumbs=breadcrumbs(bucket, prefix), page_number=len(history) + 1,
-                       next_url=bucket_url(bucket, prefix=prefix, token=next_token, history=" ".join(here))
-                       if next_token else None,
-                       previous_url=_previous(bucket, prefix, history))
+                       versions=shown,
+                       next_url=bucket_url(bucket, prefix=prefix, versions=shown, token=next_token,
+                                           history=" ".join(here)) if next_token else None,
+                       previous_url=_previous(bucket, prefix, history, shown))
     elif tab == "properties":
         context["properties"] = await bucket_properties(page.caller, bucket)
     else:
@@ -94,11 +132,11 @@ async def bucket_page(page: Page) -> Response:
     return page.render("s3/bucket.html", **context)
 
 
-def _previous(bucket: str, prefix: str, history: list[str]) -> str | None:
+def _previous(bucket: str, prefix: str, history: list[str], versions: str) -> str | None:
     if not history:
         return None
     token = history[-1]
-    return bucket_url(bucket, prefix=prefix, token="" if token == FIRST_PAGE else token,
+    return bucket_url(bucket, prefix=prefix, versions=versions, token="" if token == FIRST_PAGE else token,
                       history=" ".join(history[:-1]))
 
 
@@ -132,55 +170,78 @@ async def create_folder(page: Page) -> Response:
 # -- Delete objects --------------------------------------------------------------------------------------------
 
 
+def _selected_versions(page: Page) -> list[tuple[str, str]]:
+    """The (key, version id) pairs checked in "Show versions"."""
+    pairs = []
+    for value in page.fields("selected_version"):
+        version_id, _, key = value.partition(" ")
+        if version_id and key:
+            pairs.append((key, version_id))
+    return pairs
+
+
 @routes.post("/s3/buckets/{bucket}/delete-objects")
 async def delete_objects_form(page: Page) -> Response:
-    """The confirmation step: what was selected (folders with everything in them), and the words to type."""
+    """The confirmation step: what was selected (folders with everything in them, or versions), and the words to
+    type."""
     bucket, prefix, selected = page.param("bucket"), page.field("prefix"), page.fields("selected")
-    if not selected:
-        return page.redirect(bucket_url(bucket, prefix=prefix), flash="Select the objects to delete first.")
-    keeps = await versioning(page.caller, bucket) == "Enabled"
-    return page.render("s3/delete_objects.html", bucket=bucket, prefix=prefix, selected=selected, versioned=keeps,
-                       words=_words(keeps), failed=[], crumbs=breadcrumbs(bucket, prefix), problem=None)
+    versions = _selected_versions(page)
+    if not selected and not versions:
+        return page.redirect(bucket_url(bucket, prefix=prefix, versions="1" if page.field("versions") else ""),
+                             flash="Select the objects to delete first.")
+    keeps = not versions and await versioning(page.caller, bucket) == "Enabled"
+    return page.render("s3/delete_objects.html", bucket=bucket, prefix=prefix, selected=selected,
+                       versions=versions, versioned=keeps, words=_words(keeps), failed=[],
+                       crumbs=breadcrumbs(bucket, prefix), problem=None)
 
 
 def _words(keeps_versions: bool) -> str:
     """What AWS's console asks to type: *delete* where deleting adds delete markers (versioning Enabled: the
     versions kept), *permanently delete* where it cannot be undone — versioning Suspended too (a delete marker
-    replaces the null version, whose content is lost: DeletingObjectsfromVersioningSuspendedBuckets.html), or
-    unknown to the caller."""
+    replaces the null version, whose content is lost: DeletingObjectsfromVersioningSuspendedBuckets.html),
+    unknown to the caller, or specific versions selected in "Show versions"."""
     return "delete" if keeps_versions else EMPTY_CONFIRMATION
 
 
 @routes.post("/s3/buckets/{bucket}/delete-objects/confirm")
 async def delete_objects(page: Page) -> Response:
     bucket, prefix, selected = page.param("bucket"), page.field("prefix"), page.fields("selected")
-    keeps = await versioning(page.caller, bucket) == "Enabled"
+    versions = _selected_versions(page)
+    keeps = not versions and await versioning(page.caller, bucket) == "Enabled"
     words = _words(keeps)
-    context = {"bucket": bucket, "prefix": prefix, "selected": selected, "versioned": keeps, "words": words,
-               "crumbs": breadcrumbs(bucket, prefix)}
+    context = {"bucket": bucket, "prefix": prefix, "selected": selected, "versions": versions, "versioned": keeps,
+               "words": words, "crumbs": breadcrumbs(bucket, prefix)}
     if page.field("confirm").strip() != words:
         return page.render("s3/delete_objects.html", status=400, failed=[],
                            problem=f"To confirm deletion, type {words}.", **context)
-    keys: list[tuple[str, None]] = []
+    keys: list[tuple[str, str | None]] = list(versions)
     for item in selected:
         keys += await keys_under(page.caller, bucket, item) if item.endswith("/") else [(item, None)]
-    unique: list[tuple[str, str | None]] = sorted(set(keys))
+    unique = sorted(set(keys), key=lambda entry: (entry[0], entry[1] or ""))
     failed = await delete_keys(page.caller, bucket, unique)
     if failed:
         return page.render("s3/delete_objects.html", status=403, failed=failed, problem=None, **context)
     count = len(unique)  # a folder's objects counted each, as AWS's console counts them
-    return page.redirect(bucket_url(bucket, prefix=prefix),
-                         flash=f"Successfully deleted {count} object{'s' if count != 1 else ''}.")
+    what = "object version" if versions else "object"
+    return page.redirect(bucket_url(bucket, prefix=prefix, versions="1" if versions else ""),
+                         flash=f"Successfully deleted {count} {what}{'s' if count != 1 else ''}.")
 
 
 # -- an object: details, download, share -------------------------------------------------------------------------
 
 
-async def head(page: Page, bucket: str, key: str) -> dict[str, Any]:
-    """HeadObject with ``x-amz-checksum-mode: ENABLED``: the object's properties, metadata and checksums."""
-    response = await page.caller.s3("HEAD", object_path(bucket, key), headers={"x-amz-checksum-mode": "ENABLED"})
+def _version_query(version_id: str) -> str:
+    return urlencode({"versionId": version_id}) if version_id else ""
+
+
+async def head(page: Page, bucket: str, key: str, version_id: str = "") -> dict[str, Any]:
+    """HeadObject with ``x-amz-checksum-mode: ENABLED``: the object's (or one version's) properties, metadata and
+    checksums."""
+    response = await page.caller.s3("HEAD", object_path(bucket, key), _version_query(version_id),
+                                    headers={"x-amz-checksum-mode": "ENABLED"})
     headers = {k.lower(): v for k, v in response.headers}
     return {
+        "version_id": headers.get("x-amz-version-id", ""),
         "size": int(headers.get("content-length", "0")), "etag": headers.get("etag", ""),
         "modified": shown_time(headers.get("last-modified", "")), "type": headers.get("content-type", ""),
         "storage_class": headers.get("x-amz-storage-class", "STANDARD"),
@@ -195,11 +256,11 @@ async def head(page: Page, bucket: str, key: str) -> dict[str, Any]:
 
 @routes.get("/s3/buckets/{bucket}/object")
 async def object_page(page: Page) -> Response:
-    bucket, key = page.param("bucket"), page.field("key")
-    details = await head(page, bucket, key)
+    bucket, key, version_id = page.param("bucket"), page.field("key"), page.field("versionId")
+    details = await head(page, bucket, key, version_id)
     return page.render("s3/object.html", bucket=bucket, key=key, name=key.rpartition("/")[2] or key,
                        details=details, crumbs=breadcrumbs(bucket, key), size=size, sub_url=sub_url,
-                       min_minutes=MIN_EXPIRES // 60, max_hours=MAX_EXPIRES // 3600)
+                       version_id=version_id, min_minutes=MIN_EXPIRES // 60, max_hours=MAX_EXPIRES // 3600)
 
 
 @routes.get("/s3/buckets/{bucket}/download")
@@ -208,7 +269,7 @@ async def download(page: Page) -> Response:
     attachment of type application/octet-stream in a sandbox: an object is never rendered in the console's
     origin (an uploaded HTML page must not run as the console)."""
     bucket, key = page.param("bucket"), page.field("key")
-    response = await page.caller.s3("GET", object_path(bucket, key))
+    response = await page.caller.s3("GET", object_path(bucket, key), _version_query(page.field("versionId")))
     headers = {k.lower(): v for k, v in response.headers}
     name = key.rpartition("/")[2] or "download"
     out = {"content-disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
@@ -249,7 +310,7 @@ async def share(page: Page) -> Response:
     details = await head(page, bucket, key)
     if not MIN_EXPIRES <= seconds <= MAX_EXPIRES:
         return page.render("s3/object.html", status=400, bucket=bucket, key=key, name=key.rpartition("/")[2] or key,
-                           details=details, crumbs=breadcrumbs(bucket, key), size=size, sub_url=sub_url,
+                           details=details, crumbs=breadcrumbs(bucket, key), size=size, sub_url=sub_url, version_id="",
                            min_minutes=MIN_EXPIRES // 60, max_hours=MAX_EXPIRES // 3600,
                            share_problem="The time interval must be between 1 minute and 12 hours.")
     assert page.session is not None and page.principal is not None
