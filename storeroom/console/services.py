@@ -40,6 +40,7 @@ from storeroom.http.context import Context
 from storeroom.http.types import Message, Request, Response
 from storeroom.iam import principal_ids
 from storeroom.iam.api import IamService
+from storeroom.iam.login_store import get_login_profile
 from storeroom.iam.user_store import get_user_by_id
 from storeroom.identity import Principal
 from storeroom.policy import Evaluation, PolicySource
@@ -95,13 +96,18 @@ class ConsoleServices:
         await self.blobs.close()
         await self.meta.close()
 
-    async def principal(self, kind: str, principal_id: str) -> Principal | None:
-        """The session's principal as it is now: None when the user is gone (the session ends with it)."""
+    async def principal(self, kind: str, principal_id: str, signed_in: float) -> Principal | None:
+        """The session's principal as it is now: None when the user is gone, or their password was deleted
+        (DeleteLoginProfile "terminates the user's ability to access AWS services through the AWS Management
+        Console") or made again since the sign-in at ``signed_in`` — the session ends with it."""
         account = self.account_id
         if kind == "root":
             return Principal("Root", account, f"arn:aws:iam::{account}:root", account)
         user = await get_user_by_id(self.meta.db.read, principal_id)
         if user is None:
+            return None
+        profile = await get_login_profile(self.meta.db.read, principal_id)
+        if profile is None or profile.created > signed_in:
             return None
         return Principal("IAMUser", account, f"arn:aws:iam::{account}:user{user.path}{user.name}", user.user_id,
                          user.name, None, tuple(user.tags))

@@ -222,8 +222,9 @@ async def _run(request: Request, fn: Endpoint, public: bool, stream: bool = Fals
     sessions = console.sessions
     page.session = await sessions.load(request.cookies.get(COOKIE))
     if page.session is not None:
-        page.principal = await console.services.principal(page.session.kind, page.session.principal_id)
-        if page.principal is None:  # the user was deleted: the session ends with it
+        page.principal = await console.services.principal(page.session.kind, page.session.principal_id,
+                                                          page.session.auth_time)
+        if page.principal is None:  # the user or their password was deleted: the session ends with it
             page.session = None
             page.set_cookie(COOKIE, "", 0)
     if page.session is None and not public:

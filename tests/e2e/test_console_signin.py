@@ -109,3 +109,30 @@ def test_root_changes_its_password(console_server, browser) -> None:
         page.get_by_role("button", name="Change password").click()
         assert page.get_by_role("status").inner_text() == "Your password has been changed."
         page.context.close()
+
+
+def test_a_deleted_password_ends_the_users_console_sessions(console_server, browser) -> None:
+    """DeleteLoginProfile "terminates the user's ability to access AWS services through the AWS Management
+    Console": a session signed in before kept working until it expired; so did one signed in before the password
+    was deleted and made again."""
+    from tests.conftest import make_client
+    from tests.e2e.console import sign_in_user
+
+    iam = make_client(console_server.endpoint, "iam")
+    account = make_client(console_server.endpoint, "sts").get_caller_identity()["Account"]
+    iam.create_user(UserName="console-leaver")
+    for recreate in (False, True):
+        iam.create_login_profile(UserName="console-leaver", Password="Leaver-Passw0rd!", PasswordResetRequired=False)
+        page = sign_in_user(browser, console_server, account, "console-leaver", "Leaver-Passw0rd!")
+        page.wait_for_url(re.compile(r".*/$"))
+        page.goto("/iam")
+        assert "/signin" not in page.url
+        iam.delete_login_profile(UserName="console-leaver")
+        if recreate:
+            iam.create_login_profile(UserName="console-leaver", Password="Other-Passw0rd!",
+                                     PasswordResetRequired=False)
+        page.goto("/iam")
+        assert "/signin" in page.url
+        page.context.close()
+    iam.delete_login_profile(UserName="console-leaver")
+    iam.delete_user(UserName="console-leaver")
