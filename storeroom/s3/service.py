@@ -22,6 +22,7 @@ from storeroom.policy import Evaluation, PolicySource
 from storeroom.s3 import access, acl, cors, encryption, object_lock, tagging, xml
 from storeroom.s3.operations import CONTROL_ROW, Operation, match_operation
 from storeroom.sigv4.auth import amz_epoch
+from storeroom.sigv4.canonical import wire_bytes
 from storeroom.store.blob_backend import Blobs
 from storeroom.store.meta import Bucket, MetaStore
 from storeroom.store.versions import valid_version_id
@@ -320,6 +321,14 @@ def _valid_utf8_path(raw_path: str) -> bool:
     return True
 
 
+def path_of(raw_path: str) -> str:
+    """The decoded path of an S3 request whose wire path holds a ``+``: S3 reads ``+`` in the path as a space
+    (keys with a real plus are sent as ``%2B``, as every SDK does), so ``/b/my+file.txt`` is the key
+    ``my file.txt`` — what the AWS console's object URLs and older s3cmd send.  The signature's canonical URI
+    reads it the same way (storeroom/sigv4/canonical.py)."""
+    return unquote_to_bytes(wire_bytes(raw_path).replace(b"+", b" ")).decode("utf-8", "replace")
+
+
 class S3Service:
     def __init__(self, settings: Settings, meta: MetaStore, blobs: Blobs, account_id: str,
                  authorizer: Authorizer) -> None:
@@ -360,6 +369,8 @@ class S3Service:
 
     async def handle(self, ctx: Context) -> Response:
         request = ctx.request
+        if "+" in request.raw_path:
+            request.path = path_of(request.raw_path)
         if "\ufffd" in request.path and not _valid_utf8_path(request.raw_path):
             raise AwsError("InvalidURI")
         bucket, key = self.address(request)

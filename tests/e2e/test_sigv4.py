@@ -60,6 +60,26 @@ def test_signed_request_works(endpoint, bucket):
     assert r.status_code == 200 and r.content == b"hello"
 
 
+def test_a_plus_in_the_path_is_a_space_as_s3_reads_it(endpoint, bucket, s3):
+    """S3 reads ``+`` in the URL path as a space (a key with a plus is sent as ``%2B``): the AWS console's object
+    URLs and older s3cmd write spaces so.  A raw ``+`` was a plus here: another object, or a 404."""
+    s3.put_object(Bucket=bucket, Key="notes/a b.txt", Body=b"space")
+    s3.put_object(Bucket=bucket, Key="notes/a+b.txt", Body=b"plus")
+    signed_as_space = sign_headers("GET", f"{endpoint}/{bucket}/notes/a%20b.txt")  # S3's canonical URI for '+'
+    r = requests.get(f"{endpoint}/{bucket}/notes/a+b.txt", headers=signed_as_space, timeout=30)
+    assert (r.status_code, r.content) == (200, b"space")
+    r = signed_request("GET", f"{endpoint}/{bucket}/notes/a%2Bb.txt")
+    assert (r.status_code, r.content) == (200, b"plus")
+    r = requests.put(f"{endpoint}/{bucket}/new+key.txt", data=b"new",
+                     headers=sign_headers("PUT", f"{endpoint}/{bucket}/new%20key.txt", body=b"new"), timeout=30)
+    assert r.status_code == 200, r.content
+    assert s3.get_object(Bucket=bucket, Key="new key.txt")["Body"].read() == b"new"
+    # a '+' signed as a plus is refused, as S3 refuses it
+    r = requests.get(f"{endpoint}/{bucket}/notes/a+b.txt", timeout=30,
+                     headers=sign_headers("GET", f"{endpoint}/{bucket}/notes/a%2Bb.txt"))
+    assert_s3_error(r, 403, "SignatureDoesNotMatch")
+
+
 def test_wrong_secret_is_signature_does_not_match_with_details(endpoint, bucket):
     r = signed_request("GET", f"{endpoint}/{bucket}?list-type=2", secret_key=WRONG_SECRET)
     err = assert_s3_error(r, 403, "SignatureDoesNotMatch")
