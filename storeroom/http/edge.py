@@ -40,6 +40,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import time
+from email.utils import formatdate
 from typing import Any
 
 import httptools
@@ -157,6 +159,8 @@ class _OneWrite:
     def is_closing(self) -> bool:
         return self._transport.is_closing()
 
+
+_DATE = [0]  # the second the worker's Date header was last renewed for (EdgeProtocol._fresh_date)
 
 # ssl.SSLObject.version() -> the protocol's number, as ASGI's TLS extension names it
 _TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
@@ -381,6 +385,7 @@ class EdgeProtocol(HttpToolsProtocol):
         elif self._tls is not None:  # (behind a proxy, the client's TLS was the proxy's: unknown here)
             extensions: dict[str, dict[object, object]] = {**self.scope.get("extensions", {}), "tls": self._tls}
             self.scope["extensions"] = extensions
+        self._fresh_date()
         busy = len(self.tasks) >= MAX_IN_FLIGHT
         if not self._over_cap and not busy:
             cycle = self.cycle
@@ -393,6 +398,17 @@ class EdgeProtocol(HttpToolsProtocol):
             super().on_headers_complete()
         finally:
             self.app = app
+
+    def _fresh_date(self) -> None:
+        """The ``Date`` header of the response to come is this second's: uvicorn renews it once a second on a
+        tick of its own phase, so a response could be dated up to a second before an object it just wrote
+        (RFC 9110: Last-Modified must never be later than Date).  One clock read per request; the header is
+        formatted once per second."""
+        now = int(time.time())
+        if now != _DATE[0] and self.config.date_header:
+            _DATE[0] = now
+            self.server_state.default_headers = [(b"date", formatdate(now, usegmt=True).encode()),
+                                                 *self.config.encoded_headers]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
