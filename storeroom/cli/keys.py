@@ -237,6 +237,9 @@ def rotate(target: Target, user: str, env_file: Path | None, csv_file: Path | No
     Exit status: 0 rotated, 1 the old key was still in use at --timeout (both keys left active), 2 errors.
     """
     out = Output(as_json)
+    if settle > timeout and not force:  # it could never be seen silent in time: said before a key is made
+        raise click.BadParameter(f"--settle {settle:g}s is longer than --timeout {timeout:g}s: the old key could "
+                                 "never be seen silent for that long in time", param_hint="--settle")
     for path in (env_file, csv_file):
         problem = path and keyfiles.check_writable(path)
         if problem:

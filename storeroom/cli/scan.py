@@ -126,7 +126,9 @@ def _show(out: Output, path: Path, history: bool, findings: list[Finding], state
             "findings": [{"location": f.location, "path": f.path, "line": f.line, "commit": f.commit,
                           "kind": f.kind, "match": f.masked, "access_key_id": f.access_key_id or
                           (f.value if f.kind == "access_key_id" else None)} for f in findings],
-            "keys": [{"access_key_id": s.access_key_id, "user": s.user, "status": s.status, "action": s.action,
+            # status: as the key is now (a key this run deactivated is Inactive); active: the keys found active
+            "keys": [{"access_key_id": s.access_key_id, "user": s.user,
+                      "status": "Inactive" if s.action == "deactivated" else s.status, "action": s.action,
                       "note": s.note, "locations": s.locations} for s in states.values()],
             "active": sum(s.status == "Active" for s in states.values()),
         })

@@ -209,6 +209,8 @@ def test_rotate_errors(endpoint: str, iam, new_user, tmp_path: Path) -> None:  #
     iam.create_access_key(UserName=user)
     bad = storeroom(endpoint, "keys", "rotate", user, "--grace", "soon")
     assert bad.returncode == 2 and "expected a duration like 30s" in bad.stderr
+    bad = storeroom(endpoint, "keys", "rotate", user, "--settle", "10m", "--timeout", "5m")  # blamed "still in use"
+    assert bad.returncode == 2 and "--settle 600s is longer than --timeout 300s" in bad.stderr, bad.stderr
     assert one_line_error(storeroom(endpoint, "keys", "rotate", user, "--env-file",
                                     tmp_path / "no" / ".env")) == f"storeroom: {tmp_path / 'no'} is not a folder"
     assert len(iam.list_access_keys(UserName=user)["AccessKeyMetadata"]) == 1  # nothing was made

@@ -75,6 +75,8 @@ def test_scan_finds_a_removed_key_in_history_and_deactivates_it(endpoint: str, i
     result = storeroom(endpoint, "scan", repo, "--deactivate", "--json")
     assert result.returncode == 1, result.stderr
     assert json_of(result)["keys"][0]["action"] == "deactivated"
+    assert json_of(result)["keys"][0]["status"] == "Inactive"  # as it is now (it said Active)
+    assert json_of(result)["active"] == 1  # found active
     assert _s3_error(endpoint, key) == "InvalidAccessKeyId"
     assert iam.list_access_keys(UserName=user)["AccessKeyMetadata"][0]["Status"] == "Inactive"
 
