@@ -167,8 +167,11 @@ class S3Call:
         return self._bucket_record
 
     async def may_list_bucket(self) -> bool:
-        """S3 answers 404 for a missing key only to callers allowed s3:ListBucket, else 403."""
-        return (await self.check("s3:ListBucket", self.bucket_arn())).allowed
+        """S3 answers 404 for a missing key only to callers allowed s3:ListBucket, else 403; judged with the key
+        as ``s3:prefix``, so that a listing granted for a prefix counts for the keys in it (pgBackRest's and
+        `storeroom grant --prefix`'s policies; what AWS does, as Ceph RGW found and matched)."""
+        extra = {"s3:prefix": (self.key,)} if self.key is not None else None
+        return (await self.check("s3:ListBucket", self.bucket_arn(), extra=extra)).allowed
 
 
 # Actions on which s3:ExistingObjectTag/<key> is set (the Service Authorization Reference's list for S3)

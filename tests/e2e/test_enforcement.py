@@ -82,6 +82,22 @@ def test_missing_key_is_404_only_for_callers_who_may_list(iam_user, bucket) -> N
     assert error(can_list.s3.get_object, Bucket=bucket, Key="missing")[:2] == (404, "NoSuchKey")
 
 
+def test_a_missing_key_is_404_for_callers_who_may_list_its_prefix(iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
+    """s3:ListBucket granted for a prefix (pgBackRest's documented least-privilege policy, `storeroom grant
+    --prefix`): S3 judges it with the key as s3:prefix, so a missing key inside the prefix is 404.  It was 403 here,
+    and pgBackRest's stanza-create failed on its first HEAD."""
+    user = iam_user(inline={"repo": policy(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/repo/*"},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}",
+         "Condition": {"StringLike": {"s3:prefix": ["repo/*"]}}})})
+    assert error(user.s3.head_object, Bucket=bucket, Key="repo/archive.info")[0] == 404
+    assert error(user.s3.get_object, Bucket=bucket, Key="repo/archive.info")[:2] == (404, "NoSuchKey")
+    assert error(user.s3.get_object, Bucket=bucket, Key="elsewhere/x")[:2] == (403, "AccessDenied")
+    listing = user.s3.list_objects_v2(Bucket=bucket, Prefix="repo/")
+    assert listing["KeyCount"] == 0
+    assert error(user.s3.list_objects_v2, Bucket=bucket)[:2] == (403, "AccessDenied")  # no prefix: no listing
+
+
 def test_head_bucket_is_judged_as_list_bucket(iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
     user = iam_user(inline={"list": policy(
         {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"})})
