@@ -181,11 +181,12 @@ def _location_constraint(call: S3Call, configuration: ET.Element | None) -> str:
     regional endpoint other than us-east-1; with one endpoint for all regions we take the signing region.
     """
     signed_region = call.ctx.region or call.s3.settings.region
-    if configuration is None:
+    constraint = None if configuration is None else xml.child_text(configuration, "LocationConstraint")
+    if constraint is None:
+        _check_region_name(call, signed_region)
         return signed_region
-    constraint = xml.child_text(configuration, "LocationConstraint")
-    if constraint is None or constraint == "":
-        return "us-east-1" if constraint == "" else signed_region
+    if constraint == "":
+        return "us-east-1"
     if constraint not in REGIONS or constraint == "us-east-1":
         raise AwsError("InvalidLocationConstraint", LocationConstraint=constraint)
     if signed_region not in ("us-east-1", constraint):
@@ -195,6 +196,26 @@ def _location_constraint(call: S3Call, configuration: ET.Element | None) -> str:
             "request was sent to.",
         )
     return "eu-west-1" if constraint == "EU" else constraint
+
+
+# What botocore accepts as a region name (a host label): a bucket in a region named otherwise could be created,
+# but no SDK could then sign for it.
+_REGION_NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+
+
+def _check_region_name(call: S3Call, region: str) -> None:
+    """A bucket takes the region signed for (any well-formed name: one endpoint serves them all); one that is no
+    region name (``127.0.0.1``: git-annex signs with the endpoint's host) is refused as S3 refuses a wrong
+    region, naming the server's."""
+    if _REGION_NAME.fullmatch(region):
+        return
+    expected = call.s3.settings.region
+    signed = call.ctx.signed
+    if signed is not None and signed.presigned:
+        raise AwsError("AuthorizationQueryParametersError", f"Error parsing the X-Amz-Credential parameter; the "
+                       f"region '{region}' is wrong; expecting '{expected}'", Region=expected)
+    raise AwsError("AuthorizationHeaderMalformed", f"The authorization header is malformed; the region '{region}' "
+                   f"is wrong; expecting '{expected}'", Region=expected)
 
 
 async def head_bucket(call: S3Call) -> Response:

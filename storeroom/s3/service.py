@@ -155,15 +155,17 @@ class S3Call:
         if not decision.allowed:
             raise access_denied(self.ctx, action, resource, decision)
 
-    async def existing_bucket(self) -> Bucket:
-        """The bucket record, or NoSuchBucket. Also checks the signing region against the bucket's."""
+    async def existing_bucket(self, *, any_region: bool = False) -> Bucket:
+        """The bucket record, or NoSuchBucket. Also checks the signing region against the bucket's (unless
+        ``any_region``: GetBucketLocation, which any regional endpoint answers)."""
         if self._bucket_record is None:
             assert self.bucket is not None
             record = await self.meta.get_bucket(self.bucket)
             if record is None:
                 raise AwsError("NoSuchBucket", BucketName=self.bucket)
             self._bucket_record = record
-            check_region(self.ctx, record.region)
+            if not any_region:
+                check_region(self.ctx, record.region)
         return self._bucket_record
 
     async def may_list_bucket(self) -> bool:
@@ -398,7 +400,7 @@ class S3Service:
             if bucket is not None and operation.name != "CreateBucket":
                 # S3 tells anyone that a bucket does not exist (404 NoSuchBucket), and in which region it is,
                 # before judging access: that is how a client tells a missing bucket from a forbidden one.
-                await call.existing_bucket()
+                await call.existing_bucket(any_region=operation.name == "GetBucketLocation")
             if operation.action:
                 # ListBuckets is asked on arn:aws:s3:::* (what AWS's examples grant s3:ListAllMyBuckets on)
                 resource = call.object_arn() if key is not None else (call.bucket_arn() if bucket else ALL_BUCKETS)

@@ -78,6 +78,33 @@ def test_location_constraint_round_trip(s3, new_bucket):
     assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] == "eu-west-1"
 
 
+def test_get_bucket_location_is_answered_whatever_region_it_was_signed_for(endpoint, new_bucket):
+    """Any regional endpoint answers GetBucketLocation (it is how a client finds the bucket's region): it was
+    refused as signed for the wrong region (botocore then retried, other clients failed)."""
+    name = new_bucket(location="eu-west-1")
+    r = signed_request("GET", f"{endpoint}/{name}?location", region="us-west-2")
+    assert r.status_code == 200, r.content
+    assert b">eu-west-1</LocationConstraint>" in r.content
+    r = signed_request("GET", f"{endpoint}/{name}?versioning", region="us-west-2")  # other operations: as before
+    assert_s3_error(r, 400, "AuthorizationHeaderMalformed")
+
+
+def test_a_bucket_is_never_made_in_a_region_that_has_no_region_name(endpoint, s3):
+    """git-annex signs with the endpoint's host as the region: the bucket was made "in" 127.0.0.1, and no SDK
+    could use it afterwards ("Provided region_name '127.0.0.1' doesn't match a supported format")."""
+    for region in ("127.0.0.1", "us_east_1"):
+        name = unique_name("odd-region")
+        r = signed_request("PUT", f"{endpoint}/{name}", region=region)
+        err = assert_s3_error(r, 400, "AuthorizationHeaderMalformed")
+        assert err["Message"] == (f"The authorization header is malformed; the region '{region}' is wrong; "
+                                   "expecting 'us-east-1'")
+        assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    name = unique_name("custom-region")  # a well-formed name of one's own is a region here, as before
+    assert signed_request("PUT", f"{endpoint}/{name}", region="garage").status_code == 200
+    assert s3.head_bucket(Bucket=name)["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == "garage"
+    assert signed_request("DELETE", f"{endpoint}/{name}", region="garage").status_code == 204
+
+
 def test_us_east_1_location_is_null(s3, bucket):
     assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] is None
 
