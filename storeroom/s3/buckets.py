@@ -140,7 +140,8 @@ async def create_bucket(call: S3Call) -> Response:
     # New buckets: Block Public Access on and ACLs disabled unless asked otherwise, as S3's since April 2023
     if not await call.meta.create_bucket(call.bucket, region, ownership=ownership, acl=acl,
                                          object_lock=object_lock.dumps(None) if locked else None,
-                                         tagging=json.dumps(list(tags.items())) if tags else None):
+                                         tagging=json.dumps(list(tags.items())) if tags else None,
+                                         location=_legacy_constraint(configuration)):
         # AWS documents a legacy 200 for this in us-east-1, but answers 409 in every other region, as do
         # today's S3-compatible servers; clients (Terraform, the SDKs' waiters) handle the 409.
         raise AwsError("BucketAlreadyOwnedByYou", BucketName=call.bucket)
@@ -218,6 +219,12 @@ def _check_region_name(call: S3Call, region: str) -> None:
                    f"is wrong; expecting '{expected}'", Region=expected)
 
 
+def _legacy_constraint(configuration: ET.Element | None) -> str | None:
+    """``EU``, the legacy name of eu-west-1: S3 keeps it, and GetBucketLocation answers it."""
+    constraint = None if configuration is None else xml.child_text(configuration, "LocationConstraint")
+    return constraint if constraint == "EU" else None
+
+
 async def head_bucket(call: S3Call) -> Response:
     bucket = await call.existing_bucket()
     return Response(200, [("x-amz-bucket-region", bucket.region), ("x-amz-access-point-alias", "false")])
@@ -244,6 +251,7 @@ async def get_bucket_location(call: S3Call) -> Response:
     bucket = await call.meta.get_bucket(call.bucket)
     if bucket is None:
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
-    # us-east-1 buckets have an empty LocationConstraint.
-    value = "" if bucket.region == "us-east-1" else xml.escape(bucket.region)
+    # us-east-1 buckets have an empty LocationConstraint; one made with EU says EU.
+    legacy = await call.meta.get_bucket_config(call.bucket, "location") if bucket.region == "eu-west-1" else None
+    value = "" if bucket.region == "us-east-1" else xml.escape(legacy or bucket.region)
     return Response(200, list(XML_HEADERS), xml.document("LocationConstraint", value))

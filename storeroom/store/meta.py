@@ -546,11 +546,13 @@ class MetaStore:
 
     async def create_bucket(self, name: str, region: str, *, ownership: str | None = None,
                             public_block: str | None = "1111", acl: str | None = None,
-                            object_lock: str | None = None, tagging: str | None = None) -> bool:
+                            object_lock: str | None = None, tagging: str | None = None,
+                            location: str | None = None) -> bool:
         """False if it already exists.  A new bucket has Block Public Access on (``public_block``) and ACLs
         disabled (``ownership`` None), as AWS's since April 2023, unless the request said otherwise; ``acl``:
         the bucket ACL's JSON when ACLs are enabled; ``object_lock``: its Object Lock configuration's JSON, which
-        comes with versioning enabled; ``tagging``: its tags' JSON (PutBucketTagging's)."""
+        comes with versioning enabled; ``tagging``: its tags' JSON (PutBucketTagging's); ``location``: a
+        LocationConstraint that is not the region's own name (``EU``), which GetBucketLocation answers."""
         async def job(conn: Conn) -> bool:
             created = await conn.run(
                 "INSERT INTO buckets(name, region, created, ownership, public_block, versioning) VALUES "
@@ -565,6 +567,9 @@ class MetaStore:
             if created and tagging is not None:
                 await conn.run("INSERT INTO bucket_config(bucket, name, value) VALUES (?, 'tagging', ?)",
                                (name, tagging))
+            if created and location is not None:
+                await conn.run("INSERT INTO bucket_config(bucket, name, value) VALUES (?, 'location', ?)",
+                               (name, location))
             return created
         return await self.db.write(job, bump=(generation.BUCKETS,))
 

@@ -105,6 +105,14 @@ def test_a_bucket_is_never_made_in_a_region_that_has_no_region_name(endpoint, s3
     assert signed_request("DELETE", f"{endpoint}/{name}", region="garage").status_code == 204
 
 
+def test_a_bucket_made_with_eu_says_eu(s3, track_bucket):
+    """EU, eu-west-1's legacy name: GetBucketLocation answers what the bucket was made with (it said eu-west-1)."""
+    name = track_bucket(unique_name("legacy-eu"))
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "EU"})
+    assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] == "EU"
+    assert s3.head_bucket(Bucket=name)["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == "eu-west-1"
+
+
 def test_us_east_1_location_is_null(s3, bucket):
     assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] is None
 
