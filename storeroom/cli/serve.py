@@ -112,7 +112,7 @@ def parse_listen(value: str) -> tuple[str, int]:
                    "POST /_storeroom/lifecycle) (env STOREROOM_LIFECYCLE_INTERVAL)")
 @click.option("--min-free", default="auto", envvar="STOREROOM_MIN_FREE", show_default=True, metavar="SIZE",
               help="free space kept for deletes, metadata and the audit trail: uploads are refused (507 "
-                   "InsufficientStorage) below it; auto is the smaller of 1GiB and 5% of the volume, or a size "
+                   "InsufficientStorage) below it; auto is the smaller of 64MiB and 5% of the volume, or a size "
                    "(512MiB, 0: none) or a percentage (env STOREROOM_MIN_FREE)")
 def serve(listen: str, data_dir: Path | None, workers: int, region: str, domain: tuple[str, ...],
           key_max_age_days: int, key_unused_days: int, metrics_public: bool, audit_retention_days: int,
