@@ -4,7 +4,8 @@ Why a reserve: when the disk fills, every write fails — deletes too, since SQL
 and the audit trail records it — so a full server could not be emptied through its own API.  New object data is
 therefore refused while the volume's free space is below a reserve (``--min-free``, by default the smaller of
 64 MiB and 5 % of the volume: room for tens of thousands of deletes, while a nearly full laptop disk still takes
-uploads); deletes, metadata and the audit trail go on into the reserve, so deleting objects frees space again.  The check is one ``statvfs`` per volume and upload, before a byte is received.
+uploads); deletes, metadata and the audit trail go on into the reserve, so deleting objects frees space again.
+The check is one ``statvfs`` per volume and upload, before a byte is received.
 
 Whatever still meets a full disk (another program filled it, several uploads passed the check together) is
 answered 507 ``InsufficientStorage`` instead of 500 ``InternalError`` (:func:`is_storage_full`): the write
