@@ -39,6 +39,7 @@ from storeroom.http.types import Response
 from storeroom.query import service_model
 
 TARGET_PREFIX = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
+SHORT_TARGET_PREFIX = "CloudTrail_20131101."
 MAX_BODY = 1 << 20
 MAX_RESULTS = 50
 ATTRIBUTE_KEYS = ("EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName", "EventSource",
@@ -63,7 +64,9 @@ class CloudTrailService:
     async def handle(self, ctx: Context) -> Response:
         request = ctx.request
         target = request.headers.get("x-amz-target", "")
-        name = target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else ""
+        # botocore's long form, or the short one the smithy-based SDKs send (JavaScript v3: CloudTrail_20131101.X)
+        name = (target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX)
+                else target[len(SHORT_TARGET_PREFIX):] if target.startswith(SHORT_TARGET_PREFIX) else "")
         operation = self._operations.get(name)
         if operation is None:
             ctx.operation = target.rpartition(".")[2] or None

@@ -198,8 +198,18 @@ def test_describe_and_list_trails_say_there_are_none(trail) -> None:  # type: ig
     assert trail.list_trails()["Trails"] == []
 
 
-def _raw(endpoint: str, operation: str, body: bytes) -> requests.Response:
-    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": TARGET + operation}
+def test_the_short_target_of_the_javascript_sdk_is_understood(endpoint: str) -> None:
+    """The AWS SDK for JavaScript v3 sends X-Amz-Target: CloudTrail_20131101.LookupEvents (botocore the long form):
+    every call was UnknownOperationException."""
+    for operation, body, field in (("LookupEvents", b'{"MaxResults": 1}', "Events"), ("ListTrails", b"{}", "Trails"),
+                                   ("DescribeTrails", b"{}", "trailList")):
+        answer = _raw(endpoint, operation, body, target="CloudTrail_20131101.")
+        assert answer.status_code == 200, answer.text
+        assert field in answer.json()
+
+
+def _raw(endpoint: str, operation: str, body: bytes, target: str = TARGET) -> requests.Response:
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target + operation}
     signed = sign_headers("POST", endpoint + "/", headers, body, service="cloudtrail")
     return requests.post(endpoint + "/", headers=signed, data=body, timeout=10)
 
