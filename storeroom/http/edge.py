@@ -41,6 +41,7 @@ import asyncio
 import base64
 import os
 import time
+from collections.abc import Callable
 from email.utils import formatdate
 from typing import Any
 
@@ -129,12 +130,13 @@ class _OneWrite:
     until the first body bytes and sent with them in one write — one send() and one TCP segment for a small
     response instead of two, and one wake-up of the client."""
 
-    __slots__ = ("_transport", "_head", "_started")
+    __slots__ = ("_transport", "_head", "_started", "_close")
 
-    def __init__(self, transport: asyncio.Transport) -> None:
+    def __init__(self, transport: asyncio.Transport, close: Callable[[], None]) -> None:
         self._transport = transport
         self._head: bytes | None = None
         self._started = False
+        self._close = close  # how the connection ends after a response that closes it (EdgeProtocol's)
 
     def write(self, data: bytes) -> None:
         head = self._head
@@ -154,7 +156,7 @@ class _OneWrite:
         if self._head is not None:
             self._transport.write(self._head)
             self._head = None
-        self._transport.close()
+        self._close()
 
     def is_closing(self) -> bool:
         return self._transport.is_closing()
@@ -391,7 +393,7 @@ class EdgeProtocol(HttpToolsProtocol):
             cycle = self.cycle
             super().on_headers_complete()
             if self.cycle is not cycle and self.scope["method"] != "HEAD":
-                self.cycle.transport = _OneWrite(self.transport)  # type: ignore[assignment]
+                self.cycle.transport = _OneWrite(self.transport, self._close_after_response)  # type: ignore[assignment]
             return
         app, self.app = self.app, _slow_down if self._over_cap else _busy
         try:
@@ -414,6 +416,25 @@ class EdgeProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._awaiting_head = True  # the next bytes on this connection begin a new request
 
+    def _close_after_response(self) -> None:
+        """The end of a connection whose response closes it.  When the request's body was not all read (refused
+        before it: a missing bucket, a denial), the close lingers as :meth:`_answer_and_linger`'s does: FIN sent,
+        what the client still sends read and dropped for a while.  A plain close with unread bytes makes the
+        kernel answer the client's next segment with a reset, and a client still writing its body then reports
+        ECONNRESET/EPIPE instead of the answer it was sent (the JavaScript SDK with a streamed body)."""
+        cycle = self.cycle
+        if cycle is None or not cycle.more_body or self.transport.is_closing():
+            self.transport.close()
+            return
+        self.flow.resume_reading()
+        try:
+            self.transport.write_eof()
+        except (NotImplementedError, OSError, RuntimeError):
+            self.transport.close()
+            return
+        self._lingering = LINGER_BYTES
+        self.loop.call_later(LINGER_SECONDS, self.transport.abort)
+
     def on_response_complete(self) -> None:
         if self._pending_error is not None and not self.pipeline:
             self.server_state.total_requests += 1
@@ -422,7 +443,7 @@ class EdgeProtocol(HttpToolsProtocol):
             return
         # uvicorn's (0.55), with the keep-alive timer replaced by the idle note (see __init__)
         self.server_state.total_requests += 1
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self._lingering:
             return
         self.flow.resume_reading()
         if self.pipeline:

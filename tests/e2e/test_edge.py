@@ -84,3 +84,32 @@ def test_an_answer_is_never_dated_before_the_object_it_shows(s3, bucket) -> None
         if parsedate_to_datetime(headers["last-modified"]) > parsedate_to_datetime(headers["date"]):
             late.append((headers["date"], headers["last-modified"]))
     assert not late
+
+
+def test_a_refused_upload_is_answered_while_the_client_still_sends(endpoint: str) -> None:
+    """A PUT refused before its body is read (here: no such bucket) closes its connection lingering: the client,
+    still writing its body, reads the answer.  A plain close with unread bytes made the kernel reset the
+    connection; the JavaScript SDK with a streamed body reported ECONNRESET/EPIPE instead of NoSuchBucket."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from tests.e2e.helpers import sign_headers
+
+    host, port = urlsplit(endpoint).hostname, urlsplit(endpoint).port
+    assert host is not None and port is not None
+    length = 8 << 20
+    for attempt in range(20):
+        url = f"{endpoint}/no-such-bucket-here/object-{attempt}"
+        headers = sign_headers("PUT", url, {"Content-Length": str(length)}, payload_hash="UNSIGNED-PAYLOAD")
+        head = f"Host: {host}:{port}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        with socket.create_connection((host, port), timeout=10) as sock:
+            sock.sendall(f"PUT /no-such-bucket-here/object-{attempt} HTTP/1.1\r\n{head}\r\n".encode())
+            for _ in range(8):  # 512 KiB more of the body after the answer was sent: all taken, none reset
+                sock.sendall(b"\0" * (64 << 10))
+            answer = b""
+            while b"</Error>" not in answer:
+                chunk = sock.recv(65536)
+                assert chunk, answer
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 404 "), answer[:200]
+        assert b"<Code>NoSuchBucket</Code>" in answer
