@@ -24,7 +24,8 @@ bucket in ``buckets.ownership``:
 (``x-amz-acl``), grant headers (``x-amz-grant-read: uri="…", id="…"``), or an ``AccessControlPolicy``
 document; "You can use either a canned ACL or specify access permissions explicitly. You cannot do both"
 (``InvalidRequest`` "Specifying both Canned ACLs and Header Grants is not allowed").  Grantees: the account's
-canonical user id (any other id is S3's ``InvalidArgument`` "Invalid id": no other account exists here), the
+canonical user id (any other id is S3's ``InvalidArgument`` "Invalid id": no other account exists here, but for
+Amazon EC2's, which the ``aws-exec-read`` canned ACL grants READ: kept and read back, allowing nothing), the
 groups AllUsers, AuthenticatedUsers and LogDelivery; e-mail grantees are S3's
 ``UnresolvableGrantByEmailAddress``.  At most 100 grants.
 
@@ -62,6 +63,10 @@ OWNER_FULL_CONTROL = "bucket-owner-full-control"
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
 LOG_DELIVERY = "http://acs.amazonaws.com/groups/s3/LogDelivery"
+# Amazon EC2's canonical user, which the aws-exec-read canned ACL grants READ ("Amazon EC2 gets READ access to GET an
+# Amazon Machine Image (AMI) bundle"); named "za-team" in S3's ACLs.  It has no requests here: the grant is kept and
+# read back (tools compare ACLs, and put back what they read), and allows nothing.
+EC2_READER = "6aa5a366c34c1cbe25dc49211496e913e0351eb0e8c37aa3477e40942ec6b97c"
 GROUPS = frozenset({ALL_USERS, AUTHENTICATED_USERS, LOG_DELIVERY})
 PUBLIC_GROUPS = frozenset({ALL_USERS, AUTHENTICATED_USERS})
 PERMISSIONS = ("FULL_CONTROL", "WRITE", "WRITE_ACP", "READ", "READ_ACP")
@@ -117,6 +122,8 @@ def canned_grants(name: str, owner_id: str) -> list[Grant]:
         grants.append(["Group", AUTHENTICATED_USERS, "READ"])
     if name == "log-delivery-write":
         grants += [["Group", LOG_DELIVERY, "WRITE"], ["Group", LOG_DELIVERY, "READ_ACP"]]
+    if name == "aws-exec-read":
+        grants.append(["CanonicalUser", EC2_READER, "READ"])
     return grants
 
 
@@ -160,7 +167,7 @@ def _header_grants(call: S3Call, owner_id: str) -> list[Grant]:
 
 def _grantee(kind: str, value: str, permission: str, owner_id: str) -> Grant:
     if kind == "id":
-        if value != owner_id:
+        if value not in (owner_id, EC2_READER):
             raise AwsError("InvalidArgument", "Invalid id", ArgumentName="CanonicalUser/ID", ArgumentValue=value)
         return ["CanonicalUser", value, permission]
     if kind == "uri":
@@ -236,7 +243,8 @@ def parse_target_grants(element: ET.Element, owner_id: str) -> list[Grant]:
 def grant_xml(grant: Grant) -> str:
     """One ``<Grant>`` of an ACL document (or of GetBucketLogging's ``TargetGrants``)."""
     kind, who, permission = grant
-    inner = xml.tag("ID", who) + xml.tag("DisplayName", "root") if kind == "CanonicalUser" else xml.tag("URI", who)
+    name = "za-team" if who == EC2_READER else "root"
+    inner = xml.tag("ID", who) + xml.tag("DisplayName", name) if kind == "CanonicalUser" else xml.tag("URI", who)
     return (f'<Grant><Grantee xmlns:xsi="{XSI}" xsi:type="{kind}">{inner}</Grantee>'
             f"{xml.tag('Permission', permission)}</Grant>")
 

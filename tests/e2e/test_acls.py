@@ -99,6 +99,25 @@ def test_canned_acls_on_objects(endpoint: str, s3: Any, bucket: str) -> None:
     assert anonymous_get(endpoint, f"/{bucket}/missing") == 403  # no ListBucket for anonymous callers
 
 
+def test_aws_exec_read_grants_amazon_ec2_read(endpoint: str, s3: Any, bucket: str) -> None:
+    """aws-exec-read: "Owner gets FULL_CONTROL. Amazon EC2 gets READ access to GET an Amazon Machine Image (AMI)
+    bundle" -- read back with EC2's canonical user (it read back as private), and put back as read (Ansible,
+    s3cmd)."""
+    ec2 = "6aa5a366c34c1cbe25dc49211496e913e0351eb0e8c37aa3477e40942ec6b97c"
+    acls_on(s3, bucket)
+    s3.put_object(Bucket=bucket, Key="ami-part", Body=b"bundle", ACL="aws-exec-read")
+    owner_id = s3.get_bucket_acl(Bucket=bucket)["Owner"]["ID"]
+    acl = s3.get_object_acl(Bucket=bucket, Key="ami-part")
+    assert grants(acl) == sorted([(ec2, "READ"), (owner_id, "FULL_CONTROL")])
+    assert {g["Grantee"].get("DisplayName") for g in acl["Grants"] if g["Grantee"].get("ID") == ec2} == {"za-team"}
+    s3.put_object_acl(Bucket=bucket, Key="ami-part", AccessControlPolicy={"Grants": acl["Grants"],
+                                                                          "Owner": acl["Owner"]})
+    assert grants(s3.get_object_acl(Bucket=bucket, Key="ami-part")) == grants(acl)
+    assert anonymous_get(endpoint, f"/{bucket}/ami-part") == 403  # nobody's request is EC2's here
+    s3.put_bucket_acl(Bucket=bucket, ACL="aws-exec-read")
+    assert (ec2, "READ") in grants(s3.get_bucket_acl(Bucket=bucket))
+
+
 def test_explicit_grants(endpoint: str, s3: Any, bucket: str, iam_user: Callable[..., Any]) -> None:
     acls_on(s3, bucket)
     owner_id = s3.get_bucket_acl(Bucket=bucket)["Owner"]["ID"]
