@@ -237,9 +237,6 @@ def rotate(target: Target, user: str, env_file: Path | None, csv_file: Path | No
     Exit status: 0 rotated, 1 the old key was still in use at --timeout (both keys left active), 2 errors.
     """
     out = Output(as_json)
-    if settle > timeout and not force:  # it could never be seen silent in time: said before a key is made
-        raise click.BadParameter(f"--settle {settle:g}s is longer than --timeout {timeout:g}s: the old key could "
-                                 "never be seen silent for that long in time", param_hint="--settle")
     for path in (env_file, csv_file):
         problem = path and keyfiles.check_writable(path)
         if problem:
@@ -274,9 +271,9 @@ def rotate(target: Target, user: str, env_file: Path | None, csv_file: Path | No
         if settle < STOREROOM_LAST_USED_GRANULARITY:
             out.note(f"[yellow]warning[/]: --settle {settle:g}s is shorter than the minute within which Storeroom "
                      "records a key's use; a key still in use may look silent.", markup=True)
-        settled, waited = _wait_until_silent(iam, old_id, settle, poll_interval, timeout, out)
+        settled, waited, moved = _wait_until_silent(iam, old_id, settle, poll_interval, timeout, out)
         if not settled:
-            _give_up(out, plan, user, env_file, waited, as_json)
+            _give_up(out, plan, user, env_file, waited, as_json, moved, settle)
     iam.update_access_key(UserName=user, AccessKeyId=old_id, Status="Inactive")
     delete_after = _retire(iam, user, old_id, grace, delete_now)
     result = {"user": user, "old_access_key_id": old_id, "new_access_key_id": plan.new_id,
@@ -340,9 +337,11 @@ def _last_used(iam: Any, key_id: str) -> datetime | None:
 
 
 def _wait_until_silent(iam: Any, key_id: str, settle: float, poll: float, timeout: float,
-                       out: Output) -> tuple[bool, float]:
-    """(settled?, seconds waited): polls the key's LastUsedDate until it has not moved for ``settle``."""
+                       out: Output) -> tuple[bool, float, bool]:
+    """(settled?, seconds waited, did its last use move?): polls the key's LastUsedDate until it has not moved
+    for ``settle``."""
     watch = QuietWatch(settle)
+    first: object = ...
     start = time.monotonic()
     polls = math.ceil(settle / max(poll, 0.001)) + 1
     out.note(f"Waiting for {key_id} to fall silent: its last use unchanged for {settle:g}s "
@@ -351,20 +350,24 @@ def _wait_until_silent(iam: Any, key_id: str, settle: float, poll: float, timeou
         while True:
             at = time.monotonic()
             last = _last_used(iam, key_id)
+            first = last if first is ... else first
             if watch.observe(last, at):
-                return True, at - start
+                return True, at - start, last != first
             if at - start >= timeout:
-                return False, at - start
+                return False, at - start, last != first
             status.update(f"{key_id} last used {iso(last) or 'never'}; unchanged for "
                           f"{watch.quiet_for(at):.0f}s of {settle:g}s")
             sleep(min(poll, start + timeout - at))
 
 
-def _give_up(out: Output, plan: Plan, user: str, env_file: Path | None, waited: float, as_json: bool) -> None:
+def _give_up(out: Output, plan: Plan, user: str, env_file: Path | None, waited: float, as_json: bool,
+             moved: bool, settle: float) -> None:
     old_id = plan.old["AccessKeyId"]
-    message = (f"{old_id} was still being used after {waited:.0f}s; both keys are left active. Find what still "
-               f"uses it, then run the same command again to resume"
-               + ("" if env_file else " (with --env-file holding the new key)") + ", or with --force.")
+    why = (f"{old_id} was still being used after {waited:.0f}s" if moved else
+           f"--timeout ended after {waited:.0f}s, before {old_id} could be seen unused for --settle {settle:g}s "
+           "(it was not used meanwhile)")
+    message = (f"{why}; both keys are left active. Find what still uses it, then run the same command again to "
+               "resume" + ("" if env_file else " (with --env-file holding the new key)") + ", or with --force.")
     if as_json:
         out.json({"user": user, "old_access_key_id": old_id, "new_access_key_id": plan.new_id,
                   "old_key": "active", "waited_seconds": round(waited, 1), "error": message})
