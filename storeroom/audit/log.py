@@ -56,7 +56,7 @@ import orjson
 from storeroom.audit import events, postings
 from storeroom.audit.events import Entry, Event, valid_text
 from storeroom.audit.export import CloudTrailFiles, StdoutLines
-from storeroom.store.space import is_storage_full
+from storeroom.store.space import FailureReport
 from storeroom.store.sql import Conn, Database
 from storeroom.store.sqlite import SqliteDatabase, run_script
 
@@ -200,7 +200,7 @@ class AuditLog:
     async def _run(self) -> None:
         assert self._wake is not None
         next_prune = time.monotonic() + random.uniform(2.0, 10.0)  # soon after start, workers not in step
-        full = False
+        report = FailureReport(log, "audit log: writing a batch")  # (its events wait in memory: requeued)
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL)
@@ -213,15 +213,11 @@ class AuditLog:
                 if time.monotonic() >= next_prune:
                     deleted = await self.prune()
                     next_prune = time.monotonic() + (1.0 if deleted >= PRUNE_BATCH else PRUNE_EVERY)
-                full = False
+                report.succeeded()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the log must keep going; the failure is reported
-                if not is_storage_full(exc):
-                    log.exception("audit log: writing a batch failed")
-                elif not full:  # said once, not every second: the events wait in memory (requeued)
-                    log.warning("audit log: the disk is full; events wait in memory until it has room (%s)", exc)
-                full = is_storage_full(exc)
+                report.failed(exc)
 
     async def _tick_export(self) -> None:
         files = self._files

@@ -50,6 +50,7 @@ from storeroom.signin import SignIn
 from storeroom.store.backend import open_audit_db, open_meta
 from storeroom.store.blob_backend import server_blobs
 from storeroom.store.meta import MetaStore
+from storeroom.store.space import storage_refusal
 
 _HOST_ID = base64.b64encode(os.urandom(48)).decode()
 CONSOLE_USER_AGENT = "storeroom-console"
@@ -182,9 +183,8 @@ class Caller:
         ctx = self._context("iam", _request("POST", "/", self.origin, body=urlencode(flat).encode()))
         try:
             _, result = await self.services.iam.invoke(ctx, flat)
-        except AwsError as err:
-            self._audit(ctx, Response(err.status, error_code=err.code, error_message=err.message))
-            raise await self._error(err, ctx) from None
+        except Exception as exc:
+            raise await self._refused(ctx, exc) from None
         self._audit(ctx, Response(200))
         return result or {}
 
@@ -219,11 +219,19 @@ class Caller:
     async def _handle(self, ctx: Context, handler: Any) -> Response:
         try:
             response: Response = await handler(ctx)
-        except AwsError as err:
-            self._audit(ctx, Response(err.status, error_code=err.code, error_message=err.message))
-            raise await self._error(err, ctx) from None
+        except Exception as exc:
+            raise await self._refused(ctx, exc) from None
         self._audit(ctx, response)
         return response
+
+    async def _refused(self, ctx: Context, exc: Exception) -> Exception:
+        """An internal request's failure as the API would answer it (an AwsError, or a full disk's 507),
+        audited, as a ServiceError; anything else is raised as it is (the console's pages log it)."""
+        err = exc if isinstance(exc, AwsError) else storage_refusal(exc)
+        if err is None:
+            return exc
+        self._audit(ctx, Response(err.status, error_code=err.code, error_message=err.message))
+        return await self._error(err, ctx)
 
     # -- plumbing ------------------------------------------------------------------------------------------
 

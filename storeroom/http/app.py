@@ -59,7 +59,7 @@ from storeroom.sigv4.v2 import SignedRequestV2, parse_auth_v2, verify_v2
 from storeroom.store.backend import open_audit_db, open_meta
 from storeroom.store.blob_backend import Blobs, server_blobs
 from storeroom.store.meta import MetaStore
-from storeroom.store.space import is_storage_full, storage_full_error
+from storeroom.store.space import storage_refusal
 from storeroom.sts import StsService
 from storeroom.sts.assume import session_may_call
 
@@ -307,9 +307,9 @@ class App:
             self._observe(request, context, service, response)
             return
         except Exception as exc:  # noqa: BLE001 - never a stack trace to the client; log it, answer InternalError
-            if is_storage_full(exc):  # a full disk is said as such (storeroom/store/space.py)
+            if (full := storage_refusal(exc)) is not None:  # a full disk is said as such (storeroom/store/space.py)
                 log.warning("request %s refused: %s", request.request_id, exc)
-                response = render(storage_full_error(), request)
+                response = render(full, request)
             else:
                 log.error("request %s failed:\n%s", request.request_id, traceback.format_exc())
                 response = render(AwsError("InternalError"), request)

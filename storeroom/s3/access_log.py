@@ -55,6 +55,7 @@ from storeroom.s3.owner import canonical_user_id
 from storeroom.store import generation
 from storeroom.store.generation import GenerationCache
 from storeroom.store.meta import Bucket, ObjectRecord
+from storeroom.store.space import FailureReport
 from storeroom.store.sql import Conn
 
 if TYPE_CHECKING:
@@ -290,14 +291,16 @@ class AccessLogging:
                 pass
 
     async def _run(self) -> None:
+        report = FailureReport(log, "server access logging: delivery")
         while True:
             await asyncio.sleep(DELIVERY_INTERVAL)
             try:
                 await self.deliver()
+                report.succeeded()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - delivery is retried at the next interval
-                log.exception("server access logging: delivery failed")
+            except Exception as exc:  # noqa: BLE001 - delivery is retried at the next interval
+                report.failed(exc)
 
     async def deliver(self) -> int:
         """Deliver every pending line (if no other worker, on any node, is delivering); returns the objects

@@ -16,6 +16,7 @@ leaves nothing behind, as any failed write.  AWS has no such answer (its storage
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 import sqlite3
@@ -41,25 +42,51 @@ class StorageFull(OSError):
         super().__init__(errno.ENOSPC, "free space below the reserve (--min-free)", str(path))
 
 
-def storage_full_error() -> AwsError:
-    return AwsError("InsufficientStorage", MESSAGE, 507)
+def storage_refusal(exc: BaseException) -> AwsError | None:
+    """The answer to a failure that is a full disk (507 InsufficientStorage), else None: the one mapping of the
+    API's edge (http/app.py) and the console's calls (console/services.py)."""
+    return AwsError("InsufficientStorage", MESSAGE, 507) if is_storage_full(exc) else None
 
 
 def is_storage_full(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) is a full disk or quota: OSError ENOSPC/EDQUOT, SQLite's
-    SQLITE_FULL, PostgreSQL's disk_full."""
+    """Whether ``exc``, or what it was explicitly raised from (``raise … from``), is a full disk or quota: OSError
+    ENOSPC/EDQUOT, SQLite's SQLITE_FULL, PostgreSQL's disk_full.  (Not an exception merely raised while one was
+    being handled: a bug in a handler of ENOSPC must keep its traceback.)"""
     seen: BaseException | None = exc
     for _ in range(8):  # a chain of causes, bounded
         if seen is None:
             return False
-        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+        if _full(seen):
             return True
-        if isinstance(seen, sqlite3.Error) and getattr(seen, "sqlite_errorcode", None) == _SQLITE_FULL:
-            return True
-        if getattr(seen, "sqlstate", None) == _PG_DISK_FULL:
-            return True
-        seen = seen.__cause__ or seen.__context__
+        seen = seen.__cause__
     return False
+
+
+class FailureReport:
+    """How a background job (the audit writer, access-log delivery) reports failing, and retrying at its next
+    turn: a full disk in one line once while it lasts (it is not a bug, and would repeat every second), anything
+    else with its traceback each time."""
+
+    def __init__(self, logger: logging.Logger, what: str) -> None:
+        self.logger, self.what, self.full = logger, what, False
+
+    def succeeded(self) -> None:
+        self.full = False
+
+    def failed(self, exc: BaseException) -> None:
+        if not is_storage_full(exc):
+            self.logger.error("%s failed", self.what, exc_info=exc)
+        elif not self.full:
+            self.logger.warning("%s: the disk is full; retried until it has room (%s)", self.what, exc)
+        self.full = is_storage_full(exc)
+
+
+def _full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL
+    return getattr(exc, "sqlstate", None) == _PG_DISK_FULL
 
 
 def parse_min_free(value: str) -> int | float | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -294,6 +295,37 @@ def test_show_versions_lists_versions_and_delete_markers_and_deletes_them_for_go
     assert s3c.get_object(Bucket="shown-versions", Key="notes/a b.txt")["Body"].read() == b"second"
     listed = s3c.list_object_versions(Bucket="shown-versions")
     assert "DeleteMarkers" not in listed and [v["VersionId"] for v in listed["Versions"]] == [second, first]
+
+
+def test_a_full_disk_is_said_in_the_console_and_audited(tmp_path: Path, browser) -> None:
+    """A full disk (here: --min-free 100 %, every upload below the reserve) was a 500 "Something went wrong" page,
+    a traceback in the log and no audit event: the console called S3 past the API's edge, which maps it."""
+    from tests.conftest import StoreroomServer
+    from tests.e2e.console import ROOT_EMAIL as EMAIL
+
+    srv = StoreroomServer(tmp_path / "data", workers=1, console=True, extra_args=["--min-free", "100%"],
+                          env={"STOREROOM_ROOT_PASSWORD": ROOT_PASSWORD, "STOREROOM_ROOT_EMAIL": EMAIL})
+    srv.start()
+    try:
+        make_client(srv.endpoint).create_bucket(Bucket="full-disk")
+        page = sign_in_root(browser, srv)
+        page.wait_for_url("**/")
+        page.goto("/s3/buckets/full-disk/create-folder")
+        page.get_by_label("Folder name").fill("reports")
+        page.get_by_role("button", name="Create folder").click()
+        assert "storage is full" in page.get_by_role("alert").inner_text()
+        log = srv.log_path.read_text()
+        assert "Traceback" not in log and "Something went wrong" not in page.content()
+        trail = make_client(srv.endpoint, "cloudtrail")
+        for _ in range(50):  # the audit writer stores a second's events at once
+            events = trail.lookup_events(LookupAttributes=[{"AttributeKey": "EventName",
+                                                            "AttributeValue": "PutObject"}])["Events"]
+            if events:
+                break
+            time.sleep(0.1)
+        assert '"errorCode":"InsufficientStorage"' in events[0]["CloudTrailEvent"].replace(" ", "")
+    finally:
+        srv.stop()
 
 
 def test_a_user_with_awss_console_policy_deletes_objects(console_server, browser, s3c) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import errno
+import logging
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from storeroom.store.space import SpaceReserve, StorageFull, is_storage_full, parse_min_free
+from storeroom.store.space import FailureReport, SpaceReserve, StorageFull, is_storage_full, parse_min_free
 
 
 def test_min_free_values() -> None:
@@ -41,6 +42,28 @@ def test_what_counts_as_a_full_disk() -> None:
             raise RuntimeError("the write failed") from inner
     except RuntimeError as outer:
         assert is_storage_full(outer)
+    try:  # a bug while handling one is a bug (its traceback kept), not a full disk
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise KeyError("cleanup went wrong")  # noqa: B904 - implicitly chained, as a bug would be
+    except KeyError as bug:
+        assert bug.__context__ is not None and not is_storage_full(bug)
+
+
+def test_a_full_disk_is_reported_once_while_it_lasts(caplog: pytest.LogCaptureFixture) -> None:
+    report = FailureReport(logging.getLogger("test.space"), "a job")
+    full = OSError(errno.ENOSPC, "No space left on device")
+    with caplog.at_level(logging.WARNING, "test.space"):
+        for _ in range(3):
+            report.failed(full)
+        report.failed(ValueError("a bug"))
+        report.failed(full)
+        report.succeeded()
+        report.failed(full)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert [level for level, _ in said] == ["WARNING", "ERROR", "WARNING", "WARNING"]
+    assert said[1] == ("ERROR", "a job failed") and caplog.records[1].exc_info is not None
 
 
 def test_the_reserve_refuses_what_would_eat_into_it(tmp_path: Path) -> None:
