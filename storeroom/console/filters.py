@@ -1,10 +1,12 @@
-"""Jinja2 filters of the console's templates: times and ages as the AWS console shows them."""
+"""Jinja2 filters of the console's templates: times and ages as the AWS console shows them, and keys carried in
+forms."""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 
@@ -40,5 +42,11 @@ def ago(value: Any, now: float | None = None) -> str:
     return "Now"
 
 
+def formvalue(value: str) -> str:
+    """A key (or prefix) as a form field's value: percent-encoded, since a browser turns CR LF and a lone CR in
+    a value into LF (two keys would post as one); read back with ``Page.encoded_field(s)``."""
+    return quote(value, safe="")
+
+
 def install(env: jinja2.Environment) -> None:
-    env.filters.update(when=when, age=age, ago=ago)
+    env.filters.update(when=when, age=age, ago=ago, formvalue=formvalue)

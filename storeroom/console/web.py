@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import jinja2
 from starlette.datastructures import FormData
@@ -107,6 +107,13 @@ class Page:
     def fields(self, name: str) -> list[str]:
         source = self.form if self.form is not None else self.request.query_params
         return [v for v in source.getlist(name) if isinstance(v, str)]
+
+    def encoded_field(self, name: str) -> str:
+        """A field the page's form carries percent-encoded (a key or prefix: the ``formvalue`` filter)."""
+        return unquote(self.field(name))
+
+    def encoded_fields(self, name: str) -> list[str]:
+        return [unquote(v) for v in self.fields(name)]
 
     def param(self, name: str) -> str:
         return str(self.request.path_params[name])

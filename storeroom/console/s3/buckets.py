@@ -195,7 +195,7 @@ async def delete_keys(caller: Caller, bucket: str, keys: list[tuple[str, str | N
     keys = [entry for entry in keys if not _NOT_IN_XML.search(entry[0])]
     for start in range(0, len(keys), 1000):
         body = ("<Delete><Quiet>true</Quiet>" + "".join(
-            f"<Object><Key>{escape(k)}</Key>{'' if v is None else f'<VersionId>{escape(v)}</VersionId>'}</Object>"
+            f"<Object><Key>{_xml_text(k)}</Key>{'' if v is None else f'<VersionId>{escape(v)}</VersionId>'}</Object>"
             for k, v in keys[start:start + 1000]) + "</Delete>").encode()
         md5 = base64.b64encode(hashlib.md5(body).digest()).decode()   # S3 requires it on DeleteObjects
         root = await s3_xml(caller, "POST", object_path(bucket), "delete", body=body,
@@ -208,6 +208,12 @@ async def delete_keys(caller: Caller, bucket: str, keys: list[tuple[str, str | N
         except ServiceError as err:
             failed.append((key, err.code, err.message))
     return failed
+
+
+def _xml_text(key: str) -> str:
+    """A key as XML text that reads back as itself: a CR as a character reference (an XML parser turns a raw
+    CR LF into LF, so ``c\r\nd`` would name ``c\nd``)."""
+    return escape(key).replace("\r", "&#13;")
 
 
 async def keys_under(caller: Caller, bucket: str, prefix: str) -> list[tuple[str, None]]:

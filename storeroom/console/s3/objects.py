@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote_plus, urlencode
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlencode
 
 from starlette.responses import Response, StreamingResponse
 
@@ -53,11 +53,6 @@ class Row:
     version_id: str = ""   # "Show versions": the version's id ("null" for the null version)
     latest: bool = False
     delete_marker: bool = False
-
-    @property
-    def selection(self) -> str:
-        """A version's checkbox value: ``<version id> <key>`` (version ids hold no space; keys may)."""
-        return f"{self.version_id} {self.key}"
 
 
 # -- the Objects tab ---------------------------------------------------------------------------------------------
@@ -153,7 +148,7 @@ async def folder_form(page: Page) -> Response:
 @routes.post("/s3/buckets/{bucket}/create-folder")
 async def create_folder(page: Page) -> Response:
     """As AWS's console: a zero-byte object whose key is the folder's path and ends in ``/``."""
-    bucket, prefix, name = page.param("bucket"), page.field("prefix"), page.field("folder_name").strip()
+    bucket, prefix, name = page.param("bucket"), page.encoded_field("prefix"), page.field("folder_name").strip()
     problem = ("Enter a folder name." if not name else
                "Folder names can't contain “/”." if "/" in name else None)
     if problem is not None:
@@ -171,12 +166,13 @@ async def create_folder(page: Page) -> Response:
 
 
 def _selected_versions(page: Page) -> list[tuple[str, str]]:
-    """The (key, version id) pairs checked in "Show versions"."""
+    """The (key, version id) pairs checked in "Show versions": each value ``<version id> <key>``, both
+    percent-encoded (the ``formvalue`` filter), so the one space parts them."""
     pairs = []
     for value in page.fields("selected_version"):
         version_id, _, key = value.partition(" ")
         if version_id and key:
-            pairs.append((key, version_id))
+            pairs.append((unquote(key), unquote(version_id)))
     return pairs
 
 
@@ -184,7 +180,7 @@ def _selected_versions(page: Page) -> list[tuple[str, str]]:
 async def delete_objects_form(page: Page) -> Response:
     """The confirmation step: what was selected (folders with everything in them, or versions), and the words to
     type."""
-    bucket, prefix, selected = page.param("bucket"), page.field("prefix"), page.fields("selected")
+    bucket, prefix, selected = page.param("bucket"), page.encoded_field("prefix"), page.encoded_fields("selected")
     versions = _selected_versions(page)
     if not selected and not versions:
         return page.redirect(bucket_url(bucket, prefix=prefix, versions="1" if page.field("versions") else ""),
@@ -205,7 +201,7 @@ def _words(keeps_versions: bool) -> str:
 
 @routes.post("/s3/buckets/{bucket}/delete-objects/confirm")
 async def delete_objects(page: Page) -> Response:
-    bucket, prefix, selected = page.param("bucket"), page.field("prefix"), page.fields("selected")
+    bucket, prefix, selected = page.param("bucket"), page.encoded_field("prefix"), page.encoded_fields("selected")
     versions = _selected_versions(page)
     keeps = not versions and await versioning(page.caller, bucket) == "Enabled"
     words = _words(keeps)
@@ -303,7 +299,7 @@ def _endpoint(page: Page) -> str:
 async def share(page: Page) -> Response:
     """"Share with a presigned URL": checked first with HeadObject as the principal (the object exists and the
     principal may read it now), then signed with share credentials minted for this principal and this URL."""
-    bucket, key = page.param("bucket"), page.field("key")
+    bucket, key = page.param("bucket"), page.encoded_field("key")
     unit = 3600 if page.field("unit") == "hours" else 60
     amount = page.field("amount")
     seconds = int(amount) * unit if amount.isdigit() else 0
