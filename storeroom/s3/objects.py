@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_plus
 
 from storeroom import clock
 from storeroom.checksums import header_name
@@ -512,9 +512,10 @@ def _delete_error(key: str, version_id: str | None, code: str, message: str) -> 
 # -- CopyObject --------------------------------------------------------------------------------------------
 
 def parse_copy_source(value: str) -> tuple[str, str, str | None]:
-    """``x-amz-copy-source``: ``[/]bucket/key[?versionId=…]``, URL-encoded."""
+    """``x-amz-copy-source``: ``[/]bucket/key[?versionId=…]``, URL-encoded; a ``+`` is a space, as in the
+    request's path (storeroom/s3/service.py ``path_of``: S3 reads both so)."""
     path, _, query = value.partition("?")
-    bucket, _, key = unquote(path).lstrip("/").partition("/")
+    bucket, _, key = unquote_plus(path).lstrip("/").partition("/")
     if not bucket or not key:
         raise AwsError("InvalidArgument", "Copy Source must mention the source bucket and key: "
                        "sourcebucket/sourcekey", ArgumentName="x-amz-copy-source", ArgumentValue=value)

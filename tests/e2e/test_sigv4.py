@@ -74,6 +74,12 @@ def test_a_plus_in_the_path_is_a_space_as_s3_reads_it(endpoint, bucket, s3):
                      headers=sign_headers("PUT", f"{endpoint}/{bucket}/new%20key.txt", body=b"new"), timeout=30)
     assert r.status_code == 200, r.content
     assert s3.get_object(Bucket=bucket, Key="new key.txt")["Body"].read() == b"new"
+    # the copy source reads '+' so too (SDKs send %2B for a plus)
+    r = signed_request("PUT", f"{endpoint}/{bucket}/copied.txt", {"x-amz-copy-source": f"/{bucket}/notes/a+b.txt"})
+    assert r.status_code == 200, r.content
+    assert s3.get_object(Bucket=bucket, Key="copied.txt")["Body"].read() == b"space"
+    r = signed_request("PUT", f"{endpoint}/{bucket}/copied.txt", {"x-amz-copy-source": f"/{bucket}/notes/a%2Bb.txt"})
+    assert s3.get_object(Bucket=bucket, Key="copied.txt")["Body"].read() == b"plus"
     # a '+' signed as a plus is refused, as S3 refuses it
     r = requests.get(f"{endpoint}/{bucket}/notes/a+b.txt", timeout=30,
                      headers=sign_headers("GET", f"{endpoint}/{bucket}/notes/a%2Bb.txt"))
