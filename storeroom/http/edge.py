@@ -389,17 +389,15 @@ class EdgeProtocol(HttpToolsProtocol):
             self.scope["extensions"] = extensions
         self._fresh_date()
         busy = len(self.tasks) >= MAX_IN_FLIGHT
-        if not self._over_cap and not busy:
-            cycle = self.cycle
-            super().on_headers_complete()
-            if self.cycle is not cycle and self.scope["method"] != "HEAD":
-                self.cycle.transport = _OneWrite(self.transport, self._close_after_response)  # type: ignore[assignment]
-            return
-        app, self.app = self.app, _slow_down if self._over_cap else _busy
+        cycle, app = self.cycle, self.app
+        if self._over_cap or busy:  # answered SlowDown by an app of the edge's own (the request is not served)
+            self.app = _slow_down if self._over_cap else _busy
         try:
             super().on_headers_complete()
         finally:
             self.app = app
+        if self.cycle is not cycle and self.scope["method"] != "HEAD":
+            self.cycle.transport = _OneWrite(self.transport, self._close_after_response)  # type: ignore[assignment]
 
     def _fresh_date(self) -> None:
         """The ``Date`` header of the response to come is this second's: uvicorn renews it once a second on a
@@ -425,17 +423,13 @@ class EdgeProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is None or not cycle.more_body or self.transport.is_closing():
             self.transport.close()
-            return
-        self.flow.resume_reading()
-        try:
-            self.transport.write_eof()
-        except (NotImplementedError, OSError, RuntimeError):
-            self.transport.close()
-            return
-        self._lingering = LINGER_BYTES
-        self.loop.call_later(LINGER_SECONDS, self.transport.abort)
+        else:
+            self._linger()
 
     def on_response_complete(self) -> None:
+        if self._lingering:  # the response closed the connection lingering: nothing more is sent on it
+            self.server_state.total_requests += 1
+            return
         if self._pending_error is not None and not self.pipeline:
             self.server_state.total_requests += 1
             error, self._pending_error = self._pending_error, None
@@ -443,7 +437,7 @@ class EdgeProtocol(HttpToolsProtocol):
             return
         # uvicorn's (0.55), with the keep-alive timer replaced by the idle note (see __init__)
         self.server_state.total_requests += 1
-        if self.transport.is_closing() or self._lingering:
+        if self.transport.is_closing():
             return
         self.flow.resume_reading()
         if self.pipeline:
@@ -474,10 +468,16 @@ class EdgeProtocol(HttpToolsProtocol):
         self._answer_and_linger(payload)
 
     def _answer_and_linger(self, payload: bytes) -> None:
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self._lingering:
             return
         self._unset_keepalive_if_required()
         self.transport.write(payload)
+        self._linger()
+
+    def _linger(self) -> None:
+        """Half-close (FIN after what was written), then read and drop what the client still sends, up to
+        LINGER_BYTES or LINGER_SECONDS, before the connection goes: a client still writing its request reads the
+        answer instead of a reset.  (TLS cannot half-close: closed at once.)"""
         self.flow.resume_reading()
         try:
             self.transport.write_eof()

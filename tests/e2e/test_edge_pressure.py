@@ -118,6 +118,35 @@ def test_past_the_in_flight_cap_requests_get_slow_down_at_once(small: StoreroomS
         put.close()
 
 
+def test_a_streaming_upload_past_the_cap_reads_its_slow_down(small: StoreroomServer) -> None:
+    """SlowDown for a request that announced a body closes its connection lingering, as every refusal before a
+    body does: the client still writing the body reads the 503 (a plain close had the kernel reset it: EPIPE)."""
+    s3 = make_client(small.endpoint)
+    s3.create_bucket(Bucket="cap-stream")
+    host = f"Host: 127.0.0.1:{small.port}\r\n"
+    held = []
+    for i in range(2):  # two PUTs whose bodies do not come: two requests in progress, the cap
+        url = urlsplit(s3.generate_presigned_url("put_object", Params={"Bucket": "cap-stream", "Key": f"k{i}"}))
+        sock = socket.create_connection(("127.0.0.1", small.port), timeout=10)
+        sock.sendall(f"PUT {url.path}?{url.query} HTTP/1.1\r\n{host}Content-Length: 4\r\n\r\n".encode())
+        held.append(sock)
+    time.sleep(0.3)
+    url = urlsplit(s3.generate_presigned_url("put_object", Params={"Bucket": "cap-stream", "Key": "big"}))
+    for _ in range(10):
+        with socket.create_connection(("127.0.0.1", small.port), timeout=10) as sock:
+            sock.sendall(f"PUT {url.path}?{url.query} HTTP/1.1\r\n{host}Content-Length: {8 << 20}\r\n\r\n".encode())
+            time.sleep(0.05)  # the answer and the close come before the body
+            for _ in range(8):  # 512 KiB of the body after the answer went out: taken and dropped, no reset
+                sock.sendall(b"\0" * (64 << 10))
+            status, headers, body = whole_response(sock)
+            assert status == 503 and parse_error(body)["Code"] == "SlowDown"
+            assert b"connection: close" in headers.lower()
+    for put in held:
+        put.sendall(b"data")
+        assert read_response(put).startswith(b"HTTP/1.1 200")
+        put.close()
+
+
 def test_a_small_response_is_written_whole_and_head_has_no_body(srv: StoreroomServer) -> None:
     """The head of a response is held until its first body bytes and written with them (storeroom/http/edge.py
     ``_OneWrite``): GETs on a kept-alive connection are answered whole, HEAD (no body: nothing held) and an
