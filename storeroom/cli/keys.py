@@ -341,7 +341,7 @@ def _wait_until_silent(iam: Any, key_id: str, settle: float, poll: float, timeou
     """(settled?, seconds waited, did its last use move?): polls the key's LastUsedDate until it has not moved
     for ``settle``."""
     watch = QuietWatch(settle)
-    first: object = ...
+    first = _last_used(iam, key_id)  # to tell, at a timeout, whether the key was used during the wait
     start = time.monotonic()
     polls = math.ceil(settle / max(poll, 0.001)) + 1
     out.note(f"Waiting for {key_id} to fall silent: its last use unchanged for {settle:g}s "
@@ -350,7 +350,6 @@ def _wait_until_silent(iam: Any, key_id: str, settle: float, poll: float, timeou
         while True:
             at = time.monotonic()
             last = _last_used(iam, key_id)
-            first = last if first is ... else first
             if watch.observe(last, at):
                 return True, at - start, last != first
             if at - start >= timeout:
@@ -363,11 +362,14 @@ def _wait_until_silent(iam: Any, key_id: str, settle: float, poll: float, timeou
 def _give_up(out: Output, plan: Plan, user: str, env_file: Path | None, waited: float, as_json: bool,
              moved: bool, settle: float) -> None:
     old_id = plan.old["AccessKeyId"]
-    why = (f"{old_id} was still being used after {waited:.0f}s" if moved else
-           f"--timeout ended after {waited:.0f}s, before {old_id} could be seen unused for --settle {settle:g}s "
-           "(it was not used meanwhile)")
-    message = (f"{why}; both keys are left active. Find what still uses it, then run the same command again to "
-               "resume" + ("" if env_file else " (with --env-file holding the new key)") + ", or with --force.")
+    again = ("run the same command again to resume" + ("" if env_file else " (with --env-file holding the new key)"))
+    if moved:
+        message = (f"{old_id} was still being used after {waited:.0f}s; both keys are left active. Find what still "
+                   f"uses it, then {again}, or with --force.")
+    else:
+        message = (f"--timeout ended after {waited:.0f}s, before {old_id} could be seen unused for --settle "
+                   f"{settle:g}s (it was not used meanwhile); both keys are left active: {again} with a --timeout "
+                   "longer than --settle, or with --force.")
     if as_json:
         out.json({"user": user, "old_access_key_id": old_id, "new_access_key_id": plan.new_id,
                   "old_key": "active", "waited_seconds": round(waited, 1), "error": message})

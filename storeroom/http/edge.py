@@ -43,7 +43,7 @@ import os
 import time
 from collections.abc import Callable
 from email.utils import formatdate
-from typing import Any
+from typing import Any, ClassVar
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -162,14 +162,14 @@ class _OneWrite:
         return self._transport.is_closing()
 
 
-_DATE = [0]  # the second the worker's Date header was last renewed for (EdgeProtocol._fresh_date)
-
 # ssl.SSLObject.version() -> the protocol's number, as ASGI's TLS extension names it
 _TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 
 class EdgeProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits above (see the module docstring)."""
+
+    _date_second: ClassVar[int] = 0  # the second the Date header was last renewed for (_fresh_date)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -405,8 +405,8 @@ class EdgeProtocol(HttpToolsProtocol):
         (RFC 9110: Last-Modified must never be later than Date).  One clock read per request; the header is
         formatted once per second."""
         now = int(time.time())
-        if now != _DATE[0] and self.config.date_header:
-            _DATE[0] = now
+        if now != EdgeProtocol._date_second and self.config.date_header:
+            EdgeProtocol._date_second = now  # (one worker's connections share it)
             self.server_state.default_headers = [(b"date", formatdate(now, usegmt=True).encode()),
                                                  *self.config.encoded_headers]
 

@@ -136,12 +136,12 @@ async def create_bucket(call: S3Call) -> Response:
         # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html)
         for action in ("s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning"):
             await call.require(action, call.bucket_arn())
-    region = _location_constraint(call, configuration)
+    region, legacy = _location_constraint(call, configuration)
     # New buckets: Block Public Access on and ACLs disabled unless asked otherwise, as S3's since April 2023
     if not await call.meta.create_bucket(call.bucket, region, ownership=ownership, acl=acl,
                                          object_lock=object_lock.dumps(None) if locked else None,
                                          tagging=json.dumps(list(tags.items())) if tags else None,
-                                         location=_legacy_constraint(configuration)):
+                                         location=json.dumps(legacy) if legacy else None):
         # AWS documents a legacy 200 for this in us-east-1, but answers 409 in every other region, as do
         # today's S3-compatible servers; clients (Terraform, the SDKs' waiters) handle the 409.
         raise AwsError("BucketAlreadyOwnedByYou", BucketName=call.bucket)
@@ -175,8 +175,9 @@ def _tags(configuration: ET.Element | None) -> dict[str, str]:
     return check_tags(pairs, MAX_BUCKET_TAGS)
 
 
-def _location_constraint(call: S3Call, configuration: ET.Element | None) -> str:
-    """The bucket's region: ``CreateBucketConfiguration/LocationConstraint``, else the region signed for.
+def _location_constraint(call: S3Call, configuration: ET.Element | None) -> tuple[str, str | None]:
+    """The bucket's region: ``CreateBucketConfiguration/LocationConstraint``, else the region signed for; and
+    the constraint when it is ``EU``, the legacy name of eu-west-1, which S3 keeps and GetBucketLocation answers.
 
     Deviation: AWS refuses (IllegalLocationConstraintException) a create without constraint sent to a
     regional endpoint other than us-east-1; with one endpoint for all regions we take the signing region.
@@ -185,9 +186,9 @@ def _location_constraint(call: S3Call, configuration: ET.Element | None) -> str:
     constraint = None if configuration is None else xml.child_text(configuration, "LocationConstraint")
     if constraint is None:
         _check_region_name(call, signed_region)
-        return signed_region
+        return signed_region, None
     if constraint == "":
-        return "us-east-1"
+        return "us-east-1", None
     if constraint not in REGIONS or constraint == "us-east-1":
         raise AwsError("InvalidLocationConstraint", LocationConstraint=constraint)
     if signed_region not in ("us-east-1", constraint):
@@ -196,7 +197,7 @@ def _location_constraint(call: S3Call, configuration: ET.Element | None) -> str:
             f"The {constraint} location constraint is incompatible for the region specific endpoint this "
             "request was sent to.",
         )
-    return "eu-west-1" if constraint == "EU" else constraint
+    return ("eu-west-1", constraint) if constraint == "EU" else (constraint, None)
 
 
 # What botocore accepts as a region name (a host label): a bucket in a region named otherwise could be created,
@@ -217,12 +218,6 @@ def _check_region_name(call: S3Call, region: str) -> None:
                        f"region '{region}' is wrong; expecting '{expected}'", Region=expected)
     raise AwsError("AuthorizationHeaderMalformed", f"The authorization header is malformed; the region '{region}' "
                    f"is wrong; expecting '{expected}'", Region=expected)
-
-
-def _legacy_constraint(configuration: ET.Element | None) -> str | None:
-    """``EU``, the legacy name of eu-west-1: S3 keeps it, and GetBucketLocation answers it."""
-    constraint = None if configuration is None else xml.child_text(configuration, "LocationConstraint")
-    return constraint if constraint == "EU" else None
 
 
 async def head_bucket(call: S3Call) -> Response:
@@ -248,10 +243,8 @@ async def delete_bucket(call: S3Call) -> Response:
 async def get_bucket_location(call: S3Call) -> Response:
     # GetBucketLocation is answered whatever region the request was signed for.
     assert call.bucket is not None
-    bucket = await call.meta.get_bucket(call.bucket)
-    if bucket is None:
-        raise AwsError("NoSuchBucket", BucketName=call.bucket)
+    bucket = await call.existing_bucket(any_region=True)
     # us-east-1 buckets have an empty LocationConstraint; one made with EU says EU.
-    legacy = await call.meta.get_bucket_config(call.bucket, "location") if bucket.region == "eu-west-1" else None
-    value = "" if bucket.region == "us-east-1" else xml.escape(legacy or bucket.region)
+    stored = await call.meta.get_bucket_config(call.bucket, "location") if bucket.region == "eu-west-1" else None
+    value = "" if bucket.region == "us-east-1" else xml.escape(json.loads(stored) if stored else bucket.region)
     return Response(200, list(XML_HEADERS), xml.document("LocationConstraint", value))

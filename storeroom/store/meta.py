@@ -552,7 +552,8 @@ class MetaStore:
         disabled (``ownership`` None), as AWS's since April 2023, unless the request said otherwise; ``acl``:
         the bucket ACL's JSON when ACLs are enabled; ``object_lock``: its Object Lock configuration's JSON, which
         comes with versioning enabled; ``tagging``: its tags' JSON (PutBucketTagging's); ``location``: a
-        LocationConstraint that is not the region's own name (``EU``), which GetBucketLocation answers."""
+        LocationConstraint that is not the region's own name (``"EU"``, as JSON), which GetBucketLocation
+        answers."""
         async def job(conn: Conn) -> bool:
             created = await conn.run(
                 "INSERT INTO buckets(name, region, created, ownership, public_block, versioning) VALUES "

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from storeroom.errors import AwsError
 
 DEFAULT_RESERVE_BYTES = 64 << 20  # at most; ...
 DEFAULT_RESERVE_FRACTION = 0.05  # ... and at most this share of the volume
+RECHECK = 1.0  # seconds a volume's free space is taken as read, far from the reserve (SpaceReserve)
+PER_WRITE = 64 << 10  # what an upload is counted beyond its bytes until the next reading
 _SQLITE_FULL = 13  # "Insertion failed because database is full" (also the disk)
 _PG_DISK_FULL = "53100"  # PostgreSQL's SQLSTATE disk_full
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
@@ -107,10 +110,17 @@ def parse_min_free(value: str) -> int | float | None:
 
 
 class SpaceReserve:
-    """Refuses new object data while a volume the server writes to has less than the reserve free."""
+    """Refuses new object data while a volume the server writes to has less than the reserve free.
+
+    Far from the reserve, a volume is asked (``statvfs``) at most once every :data:`RECHECK` seconds: on a
+    shared folder (NFS) the call is a round trip to the file server, made on the event loop.  In between, each
+    upload admitted is taken off the last reading with :data:`PER_WRITE` more (what its rows, journal pages and
+    audit event cost beside its bytes); once that estimate comes near the reserve, the volume is asked again at
+    every upload, so a refusal is always decided on a fresh reading."""
 
     def __init__(self, paths: Iterable[Path], min_free: int | float | None) -> None:
         self.paths: list[Path] = []
+        self._known: dict[Path, tuple[float, int, int]] = {}  # path → (when read, free bytes left, reserve)
         devices: set[int] = set()
         for path in paths:  # one path per filesystem (a folder not made yet: the one it will be made in)
             while not path.exists() and path.parent != path:
@@ -136,7 +146,13 @@ class SpaceReserve:
         """Raises :class:`StorageFull` unless ``size`` more bytes (0 when unknown) leave the reserve free."""
         if self.min_free == 0:
             return
+        now, size = time.monotonic(), size or 0
         for path in self.paths:
-            stats = os.statvfs(path)
-            if stats.f_bavail * stats.f_frsize - (size or 0) < self.reserve(stats):
+            when, free, reserve = self._known.get(path, (-RECHECK, 0, 0))
+            if now - when >= RECHECK or free - size - PER_WRITE < reserve:  # stale, or near the reserve
+                stats = os.statvfs(path)
+                when, free, reserve = now, stats.f_bavail * stats.f_frsize, self.reserve(stats)
+            if free - size < reserve:
+                self._known[path] = (when, free, reserve)
                 raise StorageFull(path)
+            self._known[path] = (when, free - size - PER_WRITE, reserve)

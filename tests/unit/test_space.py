@@ -73,3 +73,38 @@ def test_the_reserve_refuses_what_would_eat_into_it(tmp_path: Path) -> None:
         SpaceReserve([tmp_path], 1.0).check(0)  # the whole volume kept free
     assert caught.value.errno == errno.ENOSPC and is_storage_full(caught.value)
     assert len(SpaceReserve([tmp_path, tmp_path / "a", tmp_path], None).paths) == 1  # one per filesystem
+
+
+def test_a_volume_is_asked_once_a_second_far_from_the_reserve_and_at_every_upload_near_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """statvfs is a round trip on NFS: asked at most once a second while far from the reserve; near it (by the
+    estimate: each upload's size and PER_WRITE off the last reading), at every upload, and a refusal is always
+    decided on a fresh reading."""
+    import os
+
+    from storeroom.store import space
+
+    free = [10 << 20]
+    calls = []
+
+    def statvfs(path: object) -> os.statvfs_result:
+        calls.append(path)
+        return os.statvfs_result((4096, 1, 25600, free[0], free[0], 0, 0, 0, 0, 255))  # 100 MiB, free[0] free
+
+    monkeypatch.setattr(space.os, "statvfs", statvfs)
+    reserve = SpaceReserve([tmp_path], 1 << 20)  # 1 MiB kept
+    for _ in range(100):  # 100 × (1 KiB + PER_WRITE) ≈ 6.5 MiB of the 9 MiB above the reserve: one reading
+        reserve.check(1024)
+    assert len(calls) == 1
+    free[0] = (1 << 20) + (8 << 10)  # the volume really is 8 KiB above the reserve (the estimate does not know)
+    for _ in range(60):  # until the estimate comes near the reserve: no reading
+        reserve.check(1024)
+    read = len(calls)
+    assert 1 < read < 60
+    for _ in range(5):  # near it: a reading at every upload (each admitted: 8 KiB are free above the reserve)
+        reserve.check(1024)
+    assert len(calls) == read + 5
+    free[0] = (1 << 20) + 512  # at the reserve: refused on a fresh reading
+    with pytest.raises(StorageFull):
+        reserve.check(1024)
+    assert len(calls) == read + 6

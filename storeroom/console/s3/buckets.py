@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import re
+import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import unquote_plus, urlencode
 from xml.sax.saxutils import escape
@@ -241,10 +242,20 @@ async def versions_under(caller: Caller, bucket: str, prefix: str) -> list[tuple
         root = await s3_xml(caller, "GET", object_path(bucket), urlencode(params))
         found += [(unquote_plus(text(v, "Key")), text(v, "VersionId"))
                   for v in root if v.tag in ("Version", "DeleteMarker")]
-        if text(root, "IsTruncated") != "true":
+        markers = next_version_markers(root)
+        if not markers:
             return found
-        markers = {"key-marker": unquote_plus(text(root, "NextKeyMarker")),
-                   "version-id-marker": text(root, "NextVersionIdMarker")}
+
+
+def next_version_markers(root: ET.Element) -> dict[str, str]:
+    """The parameters of the next page of a ListObjectVersions answer (URL-encoded keys), {} on its last page.
+    (NextVersionIdMarker is absent when the page ended on a common prefix.)"""
+    if text(root, "IsTruncated") != "true":
+        return {}
+    markers = {"key-marker": unquote_plus(text(root, "NextKeyMarker"))}
+    if text(root, "NextVersionIdMarker"):
+        markers["version-id-marker"] = text(root, "NextVersionIdMarker")
+    return markers
 
 
 async def versioning(caller: Caller, bucket: str) -> str | None:

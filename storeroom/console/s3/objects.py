@@ -18,6 +18,7 @@ from storeroom.console.s3.buckets import (
     bucket_properties,
     delete_keys,
     keys_under,
+    next_version_markers,
     versioning,
 )
 from storeroom.console.s3.common import (
@@ -79,8 +80,9 @@ async def list_level(page: Page, bucket: str, prefix: str, token: str) -> tuple[
 async def list_versions_level(page: Page, bucket: str, prefix: str, token: str) -> tuple[list[Row], str]:
     """"Show versions": one page of one folder level's folders, versions and delete markers (ListObjectVersions,
     newest first within a key); the next page's markers as one token (``key-marker=…&version-id-marker=…``)."""
+    markers = {k: v for k, v in parse_qsl(token) if k in ("key-marker", "version-id-marker")}  # nothing else
     params = {"versions": "", "delimiter": "/", "prefix": prefix, "max-keys": str(PAGE_SIZE),
-              "encoding-type": "url", **dict(parse_qsl(token))}
+              "encoding-type": "url", **markers}
     root = await s3_xml(page.caller, "GET", object_path(bucket), urlencode(params))
     rows = [Row(p[len(prefix):], p, True)
             for p in (unquote_plus(text(c, "Prefix")) for c in root.iter("CommonPrefixes"))]
@@ -95,12 +97,8 @@ async def list_versions_level(page: Page, bucket: str, prefix: str, token: str) 
                         shown_time(text(item, "LastModified")), text(item, "ETag"),
                         "" if marker else text(item, "StorageClass"), text(item, "VersionId"),
                         text(item, "IsLatest") == "true", marker))
-    if text(root, "IsTruncated") != "true":
-        return rows, ""
-    markers = {"key-marker": unquote_plus(text(root, "NextKeyMarker"))}
-    if text(root, "NextVersionIdMarker"):
-        markers["version-id-marker"] = text(root, "NextVersionIdMarker")
-    return rows, urlencode(markers)
+    following = next_version_markers(root)
+    return rows, urlencode(following) if following else ""
 
 
 @routes.get("/s3/buckets/{bucket}")
