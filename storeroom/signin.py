@@ -86,6 +86,7 @@ class SignedIn:
     password_reset_required: bool         # an administrator asked for a new password at this sign-in
     password_expired: bool                # older than the policy's MaxPasswordAge: change it before going on
     password_expires: float | None        # when it will (None: never)
+    profile_created: float | None = None  # the login profile's creation: a session ends when it is remade
 
     @property
     def must_change_password(self) -> bool:
@@ -183,7 +184,8 @@ class SignIn:
             raise PasswordExpired()
         await self._succeeded(target, user_subject, profile, request.password, now)
         self._audit(request, target, now, mfa_used=bool(devices), success=True)
-        return SignedIn(target.principal, bool(devices), now, profile.reset_required, expired, expires)
+        return SignedIn(target.principal, bool(devices), now, profile.reset_required, expired, expires,
+                        profile.created)
 
     async def _find(self, request: SignInRequest) -> _Target | None:
         if request.is_root:

@@ -97,10 +97,12 @@ class ConsoleServices:
         await self.blobs.close()
         await self.meta.close()
 
-    async def principal(self, kind: str, principal_id: str, signed_in: float) -> Principal | None:
-        """The session's principal as it is now: None when the user is gone, or their password was deleted
-        (DeleteLoginProfile "terminates the user's ability to access AWS services through the AWS Management
-        Console") or made again since the sign-in at ``signed_in`` — the session ends with it."""
+    async def principal(self, kind: str, principal_id: str, profile_created: float | None) -> Principal | None:
+        """The session's principal as it is now: None when the user is gone, or the login profile the session
+        signed in with (made at ``profile_created``) is: deleted (DeleteLoginProfile "terminates the user's
+        ability to access AWS services through the AWS Management Console"), or deleted and made again — the
+        session ends with it.  (Compared for equality: the time was written by whichever node made the profile,
+        so no clock is compared with another.)"""
         account = self.account_id
         if kind == "root":
             return Principal("Root", account, f"arn:aws:iam::{account}:root", account)
@@ -108,7 +110,7 @@ class ConsoleServices:
         if user is None:
             return None
         profile = await get_login_profile(self.meta.db.read, principal_id)
-        if profile is None or profile.created > signed_in:
+        if profile is None or (profile_created is not None and profile.created != profile_created):
             return None
         return Principal("IAMUser", account, f"arn:aws:iam::{account}:user{user.path}{user.name}", user.user_id,
                          user.name, None, tuple(user.tags))

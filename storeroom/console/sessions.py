@@ -52,6 +52,7 @@ class Session:
     mfa: bool               # signed in with an MFA code
     seen: float             # last request
     must_change: bool = False   # PasswordResetRequired or an expired password: only the change page until done
+    profile_created: float | None = None  # the login profile signed in with: the session ends if it is not there
 
     @property
     def expires(self) -> float:
@@ -105,8 +106,9 @@ class Sessions:
 
     # -- sessions --------------------------------------------------------------------------------------------
 
-    def new(self, kind: str, principal_id: str, auth_time: float, mfa: bool, must_change: bool) -> Session:
-        return Session(new_id(), kind, principal_id, auth_time, mfa, time.time(), must_change)
+    def new(self, kind: str, principal_id: str, auth_time: float, mfa: bool, must_change: bool,
+            profile_created: float | None = None) -> Session:
+        return Session(new_id(), kind, principal_id, auth_time, mfa, time.time(), must_change, profile_created)
 
     def cookie_value(self, session: Session) -> str:
         return self.sealer.seal(asdict(session), "session")

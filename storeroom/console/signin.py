@@ -98,7 +98,8 @@ def _pending(page: Page) -> dict[str, str] | None:
 def _signed_in(page: Page, kind: str, signed_in: SignedIn, target: str) -> Response:
     principal = signed_in.principal
     session = page.console.sessions.new("root" if kind == "root" else "user", principal.principal_id,
-                                        signed_in.auth_time, signed_in.mfa_used, signed_in.must_change_password)
+                                        signed_in.auth_time, signed_in.mfa_used, signed_in.must_change_password,
+                                        signed_in.profile_created)
     page.set_cookie(COOKIE, page.console.sessions.cookie_value(session), MAX_AGE)
     page.set_cookie(PRE_COOKIE, "", 0)
     page.session, page.principal = session, principal
@@ -142,7 +143,7 @@ async def change_password(page: Page) -> Response:
     if page.session.must_change:
         await page.console.sessions.sign_out(page.session)   # the held session's cookie is no use any more
         changed = page.console.sessions.new(page.session.kind, page.session.principal_id, page.session.auth_time,
-                                            page.session.mfa, False)
+                                            page.session.mfa, False, page.session.profile_created)
         page.set_cookie(COOKIE, page.console.sessions.cookie_value(changed), MAX_AGE)
         page.session = changed
     return page.redirect("/", flash="Your password has been changed.")

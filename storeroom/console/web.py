@@ -230,7 +230,7 @@ async def _run(request: Request, fn: Endpoint, public: bool, stream: bool = Fals
     page.session = await sessions.load(request.cookies.get(COOKIE))
     if page.session is not None:
         page.principal = await console.services.principal(page.session.kind, page.session.principal_id,
-                                                          page.session.auth_time)
+                                                          page.session.profile_created)
         if page.principal is None:  # the user or their password was deleted: the session ends with it
             page.session = None
             page.set_cookie(COOKIE, "", 0)

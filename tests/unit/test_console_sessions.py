@@ -39,3 +39,16 @@ def test_csrf_token_is_bound_to_its_session() -> None:
     token = sealer.mac("csrf:session-1")
     assert token == Sealer(KEY).mac("csrf:session-1")
     assert token != sealer.mac("csrf:session-2")
+
+
+def test_the_login_profile_signed_in_with_survives_the_cookie_exactly() -> None:
+    """The session ends when the user's login profile is not the one it signed in with: compared for equality
+    (a creation time written by another node's clock is never compared with this one's), so the time must come
+    back from the cookie to the last bit; a cookie of an earlier version (without it) still opens."""
+    sealer = Sealer(KEY)
+    created = 1_796_000_000.123456789
+    session = Session("sid", "user", "AIDAEXAMPLE", 1000.0, False, 1000.0, False, created)
+    opened = sealer.open(sealer.seal(asdict(session), "session"), "session")
+    assert opened is not None and Session(**opened).profile_created == created
+    older = {k: v for k, v in asdict(session).items() if k != "profile_created"}
+    assert Session(**older).profile_created is None
