@@ -229,8 +229,8 @@ def aws_errors(target: Target | None = None) -> Iterator[None]:
     except e.EndpointConnectionError as error:
         where = target.endpoint_url if target else None
         raise CliError(f"cannot connect to {where or 'AWS'}: is the server running? ({error})") from None
-    except e.BotoCoreError as error:
-        raise CliError(str(error)) from None
+    except e.BotoCoreError as error:  # (ParamValidationError says one problem a line: one line here)
+        raise CliError(" ".join(str(error).split("\n"))) from None
 
 
 def _answered_in_html(error: Any) -> bool:

@@ -102,6 +102,10 @@ def grant(target: Target, user: str, bucket: str, prefix: str, mode: str, env_fi
     Exit status: 0 done and proven, 1 the check failed, 2 errors.
     """
     out = Output(as_json)
+    if "/" in bucket:  # what a user means by bucket/folder (botocore said it in two lines of regular expressions)
+        name, _, rest = bucket.partition("/")
+        fail(f"--bucket {bucket!r} is not a bucket name: give the bucket alone and the folder with --prefix "
+             f"(--bucket {name} --prefix {rest.rstrip('/') + '/' if rest else ''})")
     if env_file and (problem := keyfiles.check_writable(env_file)):
         fail(problem)
     read_write = mode == "read-write"

@@ -164,6 +164,9 @@ def test_grant_without_env_file_prints_the_key_once(endpoint: str, bucket: str, 
 
 
 def test_grant_errors(endpoint: str, iam, bucket: str, grantee: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    error = one_line_error(storeroom(endpoint, "grant", grantee, "--bucket", f"{bucket}/reports"))
+    assert error == (f"storeroom: --bucket '{bucket}/reports' is not a bucket name: give the bucket alone and the "
+                     f"folder with --prefix (--bucket {bucket} --prefix reports/)")  # (was botocore's two lines)
     error = one_line_error(storeroom(endpoint, "grant", grantee, "--bucket", "no-such-bucket-here"))
     assert error.startswith("storeroom: NoSuchBucket: bucket no-such-bucket-here does not exist")
     assert not _exists(iam, grantee)  # nothing was made
