@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from storeroom.cli.common import fail
 from storeroom.config import default_data_dir
 
 
@@ -36,7 +37,7 @@ def reset_password(data_dir: Path | None, password_stdin: bool, remove_mfa: bool
 
     data_dir = (data_dir or default_data_dir()).resolve()
     if not meta_url and not (data_dir / "meta.sqlite3").exists():
-        raise click.ClickException(f"no Storeroom data in {data_dir} (start `storeroom serve` once first)")
+        fail(f"no Storeroom data in {data_dir} (start `storeroom serve` once first)")
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # a node's generations file lives there
     password, removed = asyncio.run(_reset(data_dir, meta_url, password_stdin, remove_mfa))
     stale = data_dir / PASSWORD_FILE
@@ -60,17 +61,17 @@ async def _reset(data_dir: Path, meta_url: str | None, password_stdin: bool, rem
     try:
         account_id = await meta.get_kv("account_id")
         if account_id is None:
-            raise click.ClickException(f"no account in {data_dir} (start `storeroom serve` once first)")
+            fail(f"no account in {data_dir} (start `storeroom serve` once first)")
         if password_stdin:
             password = sys.stdin.readline().rstrip("\r\n")
             if not password:
-                raise click.ClickException("no password on standard input")
+                fail("no password on standard input")
         else:
             password = passwords.generate()
         try:
             await set_root_password(meta, account_id, password)
         except RootPasswordError as exc:
-            raise click.ClickException(str(exc)) from None
+            fail(str(exc))
         removed = await remove_root_mfa(meta) if remove_mfa else 0
     finally:
         await meta.close()

@@ -119,7 +119,7 @@ def test_reset_password_while_the_server_runs(tmp_path: Path, request: pytest.Fi
             sign_in(server, SignInRequest.root("root@localhost", first))
         assert sign_in(server, SignInRequest.root("root@localhost", generated)).principal.is_root
         weak = reset(server.data_dir, *_meta(server), "--password-stdin", stdin="short\n")
-        assert weak.returncode == 1 and "Password must be at least 8 characters long." in weak.stderr
+        assert weak.returncode == 2 and "Password must be at least 8 characters long." in weak.stderr
         given = reset(server.data_dir, *_meta(server), "--password-stdin", stdin="Typed-Passw0rd-42\n")
         assert given.returncode == 0 and given.stdout == ""  # nothing to show: the owner typed it
         assert sign_in(server, SignInRequest.root("root@localhost", "Typed-Passw0rd-42")).principal
@@ -147,4 +147,5 @@ def _meta(server: StoreroomServer) -> list[str]:
 
 def test_reset_password_needs_a_data_dir(tmp_path: Path) -> None:
     missing = reset(tmp_path / "nothing")
-    assert missing.returncode == 1 and "no Storeroom data in" in missing.stderr
+    assert missing.returncode == 2 and missing.stderr.startswith("storeroom: no Storeroom data in")  # as every
+    # admin command's errors (it was click's "Error: ...", exit 1)
