@@ -179,16 +179,25 @@ class CredentialResolver:
 
     async def resolve(self, access_key_id: str) -> tuple[str, Principal] | None:
         """None when the key does not exist or is inactive (S3 answers InvalidAccessKeyId for both)."""
-        return await self._credentials.get(access_key_id)
+        found = await self._credentials.get(access_key_id)
+        return found[0] if found is not None and found[1] else None
 
     def cached(self, access_key_id: str) -> tuple[str, Principal] | None:
-        """What :meth:`resolve` found for this key lately, without asking the store (None when not known)."""
-        return self._credentials.peek(access_key_id, None)
+        """What :meth:`resolve` found for this key lately, without asking the store (None when not known) — also
+        for an inactive key: a refused request's audit event names the owner of the key it was made with."""
+        found = self._credentials.peek(access_key_id, None)
+        return None if found is None else found[0]
 
-    async def _load(self, access_key_id: str) -> tuple[str, Principal] | None:
+    async def _load(self, access_key_id: str) -> tuple[tuple[str, Principal], bool] | None:
+        """((secret, principal), is the key active?) of a key of the account."""
         key = await self.meta.get_access_key(access_key_id)
-        if key is None or key.status != "Active":
+        if key is None:
             return None
+        pair = await self._owner(key)
+        return None if pair is None else (pair, key.status == "Active")
+
+    async def _owner(self, key: AccessKey) -> tuple[str, Principal] | None:
+        access_key_id = key.access_key_id
         secret = self.box.open(key.secret, key.access_key_id)
         if key.principal == ROOT:
             principal = Principal(

@@ -121,6 +121,20 @@ def test_refused_signatures_leave_events_under_the_key(endpoint, trail, iam_user
     assert body["userIdentity"] == {"type": "Unknown", "accessKeyId": unknown_key}
 
 
+def test_a_deactivated_keys_refusals_are_under_its_owners_name(endpoint, trail, iam, iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
+    """Someone still using a revoked key is the question after a leak: its refusals were 'Unknown'."""
+    user = iam_user(managed=[S3_FULL])
+    user.s3.put_object(Bucket=bucket, Key="before", Body=b"x")
+    iam.update_access_key(UserName=user.name, AccessKeyId=user.key_id, Status="Inactive")
+    with pytest.raises(ClientError) as refused:
+        user.s3.put_object(Bucket=bucket, Key="after", Body=b"x")
+    assert refused.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+    events = lookup(trail, "Username", user.name, until=lambda found: len(found) >= 2)
+    after = next(e for e in events if record(e).get("errorCode") == "InvalidAccessKeyId")
+    assert after["EventName"] == "PutObject"
+    assert record(after)["userIdentity"]["userName"] == user.name
+
+
 def test_iam_events_carry_parameters_and_responses_never_secrets(endpoint, trail, iam, new_user,  # type: ignore[no-untyped-def]
                                                                   bucket) -> None:
     name = new_user()
