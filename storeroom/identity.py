@@ -189,16 +189,18 @@ class CredentialResolver:
         return None if found is None else found[0]
 
     async def _load(self, access_key_id: str) -> tuple[tuple[str, Principal], bool] | None:
-        """((secret, principal), is the key active?) of a key of the account."""
+        """((secret, principal), is the key active?) of a key of the account; an inactive key's secret is not
+        opened (kept as "": it signs nothing)."""
         key = await self.meta.get_access_key(access_key_id)
         if key is None:
             return None
-        pair = await self._owner(key)
-        return None if pair is None else (pair, key.status == "Active")
+        active = key.status == "Active"
+        pair = await self._owner(key, active)
+        return None if pair is None else (pair, active)
 
-    async def _owner(self, key: AccessKey) -> tuple[str, Principal] | None:
+    async def _owner(self, key: AccessKey, with_secret: bool) -> tuple[str, Principal] | None:
         access_key_id = key.access_key_id
-        secret = self.box.open(key.secret, key.access_key_id)
+        secret = self.box.open(key.secret, key.access_key_id) if with_secret else ""
         if key.principal == ROOT:
             principal = Principal(
                 "Root", self.account_id, f"arn:aws:iam::{self.account_id}:root", self.account_id,
