@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 from storeroom.errors import AwsError
 from storeroom.numbers import parse_int
+from storeroom.sigv4.canonical import wire_bytes
 
 MAX_SKEW_SECONDS = 15 * 60
 
@@ -62,26 +63,29 @@ def parse_auth_v2(headers: Mapping[str, str], args: Mapping[str, str]) -> Signed
 
 
 def string_to_sign_v2(method: str, resource_path: str, raw_query: str, headers: Mapping[str, str],
-                      expires: int | None) -> str:
-    """``resource_path``: the raw (percent-encoded) path including the bucket, even for virtual hosts."""
+                      expires: int | None) -> tuple[str, str]:
+    """The string to sign in two parts: what is signed as received (the request line's method, the headers, the
+    raw path: wire text, hashed as the bytes it came as), then the signed subresources of the query (decoded
+    values: hashed as UTF-8).  ``resource_path``: the raw (percent-encoded) path including the bucket, even for
+    virtual hosts."""
     date = str(expires) if expires is not None else ("" if "x-amz-date" in headers else headers.get("date", ""))
     lines = [method.upper(), headers.get("content-md5", "").strip(), headers.get("content-type", "").strip(), date]
     # A value's own commas and spaces are kept (repeated headers were joined with "," on arrival).
     amz = sorted((name, value.strip()) for name, value in headers.items() if name.startswith("x-amz-"))
     lines.extend(f"{name}:{value}" for name, value in amz)
-    return "\n".join(lines) + "\n" + _canonical_resource(resource_path, raw_query)
+    return "\n".join(lines) + "\n" + resource_path, _subresources(raw_query)
 
 
-def _canonical_resource(path: str, raw_query: str) -> str:
+def _subresources(raw_query: str) -> str:
     pairs = []
     for part in raw_query.split("&") if raw_query else []:
         name, sep, value = part.partition("=")
         if name in SIGNED_SUBRESOURCES:
             pairs.append((name, unquote(value) if sep else None))
     if not pairs:
-        return path
+        return ""
     pairs.sort(key=lambda p: p[0])
-    return path + "?" + "&".join(n if v is None else f"{n}={v}" for n, v in pairs)
+    return "?" + "&".join(n if v is None else f"{n}={v}" for n, v in pairs)
 
 
 def verify_v2(req: SignedRequestV2, secret: str, method: str, resource_path: str, raw_query: str,
@@ -92,14 +96,16 @@ def verify_v2(req: SignedRequestV2, secret: str, method: str, resource_path: str
             raise AwsError("AccessDenied", "Request has expired", Expires=_iso(req.expires), ServerTime=_iso(now))
     else:
         _check_date(headers, now)
-    sts = string_to_sign_v2(method, resource_path, raw_query, headers, req.expires)
-    expected = base64.b64encode(hmac.new(secret.encode(), sts.encode("utf-8"), hashlib.sha1).digest()).decode()
+    received, subresources = string_to_sign_v2(method, resource_path, raw_query, headers, req.expires)
+    # a header's UTF-8 value (x-amz-meta-*) is signed as the bytes sent, not re-encoded from their latin-1 text
+    data = wire_bytes(received) + subresources.encode("utf-8")
+    expected = base64.b64encode(hmac.new(secret.encode(), data, hashlib.sha1).digest()).decode()
     # compare_digest refuses str with non-ASCII characters (TypeError): such a signature matches nothing
     if not (req.signature.isascii() and hmac.compare_digest(expected, req.signature)):
         raise AwsError(
             "SignatureDoesNotMatch",
-            AWSAccessKeyId=req.access_key_id, StringToSign=sts, SignatureProvided=req.signature,
-            StringToSignBytes=" ".join(f"{b:02x}" for b in sts.encode("utf-8")),
+            AWSAccessKeyId=req.access_key_id, StringToSign=data.decode("utf-8", "replace"),
+            SignatureProvided=req.signature, StringToSignBytes=" ".join(f"{b:02x}" for b in data),
         )
 
 

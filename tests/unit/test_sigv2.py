@@ -62,6 +62,27 @@ def test_x_amz_date_replaces_date_as_s3cmd_signs() -> None:
     verify_v2(signed, CREDS.secret_key, "PUT", "/bucket/", "", headers)
 
 
+def test_a_utf8_header_value_is_signed_as_the_bytes_sent() -> None:
+    """The JavaScript SDK v2 (signatureVersion 'v2'/'s3') sends x-amz-meta-k: välue as UTF-8 and signs those
+    bytes; the server receives them as latin-1 text (ASGI) and re-encoded that as UTF-8: SignatureDoesNotMatch.
+    A subresource's decoded value is still signed as UTF-8."""
+    import base64
+    import hashlib
+    import hmac
+    from email.utils import formatdate
+
+    when = formatdate(time.time(), usegmt=True)
+    sent = "välue".encode()  # the bytes on the wire
+    sts = (b"PUT\n\n\n" + when.encode() + b"\nx-amz-meta-k:" + sent + b"\n/bucket/k?response-content-type="
+           + "text/é".encode())
+    signature = base64.b64encode(hmac.new(CREDS.secret_key.encode(), sts, hashlib.sha1).digest()).decode()
+    headers = {"date": when, "x-amz-meta-k": sent.decode("latin-1"),
+               "authorization": f"AWS {CREDS.access_key}:{signature}"}
+    signed = parse_auth_v2(headers, {})
+    assert signed is not None
+    verify_v2(signed, CREDS.secret_key, "PUT", "/bucket/k", "response-content-type=text%2F%C3%A9", headers)
+
+
 def test_presigned_url_and_expiry() -> None:
     request = AWSRequest(method="GET", url="http://127.0.0.1:9000/bucket/some%20key?response-content-type=text%2Fx")
     HmacV1QueryAuth(CREDS, expires=60).add_auth(request)
