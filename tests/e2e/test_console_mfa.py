@@ -19,7 +19,8 @@ def test_root_enables_mfa_and_signs_in_with_it(console_server, browser) -> None:
     assert page.get_by_label("Device name").input_value() == "root-account-mfa-device"
     page.get_by_role("button", name="Next").click()
 
-    assert page.get_by_role("img", name="QR code of the MFA device's secret key").is_visible()
+    # (waited for: is_visible() does not wait, and under load the next page was not there yet)
+    page.get_by_role("img", name="QR code of the MFA device's secret key").wait_for(state="visible")
     page.get_by_text("Show secret key").click()
     totp = pyotp.TOTP(page.get_by_label("Secret key").inner_text())
     screenshot(page, "assign-mfa")
