@@ -65,8 +65,7 @@ class CloudTrailService:
         request = ctx.request
         target = request.headers.get("x-amz-target", "")
         # botocore's long form, or the short one the smithy-based SDKs send (JavaScript v3: CloudTrail_20131101.X)
-        name = (target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX)
-                else target[len(SHORT_TARGET_PREFIX):] if target.startswith(SHORT_TARGET_PREFIX) else "")
+        name = next((target[len(p):] for p in (TARGET_PREFIX, SHORT_TARGET_PREFIX) if target.startswith(p)), "")
         operation = self._operations.get(name)
         if operation is None:
             ctx.operation = target.rpartition(".")[2] or None

@@ -22,7 +22,7 @@ from storeroom.policy import Evaluation, PolicySource
 from storeroom.s3 import access, acl, cors, encryption, object_lock, tagging, xml
 from storeroom.s3.operations import CONTROL_ROW, Operation, match_operation
 from storeroom.sigv4.auth import amz_epoch
-from storeroom.sigv4.canonical import wire_bytes
+from storeroom.sigv4.canonical import s3_path_bytes
 from storeroom.store.blob_backend import Blobs
 from storeroom.store.meta import Bucket, MetaStore
 from storeroom.store.versions import valid_version_id
@@ -327,11 +327,9 @@ def _valid_utf8_path(raw_path: str) -> bool:
 
 
 def path_of(raw_path: str) -> str:
-    """The decoded path of an S3 request whose wire path holds a ``+``: S3 reads ``+`` in the path as a space
-    (keys with a real plus are sent as ``%2B``, as every SDK does), so ``/b/my+file.txt`` is the key
-    ``my file.txt`` — what the AWS console's object URLs and older s3cmd send.  The signature's canonical URI
-    reads it the same way (storeroom/sigv4/canonical.py)."""
-    return unquote_to_bytes(wire_bytes(raw_path).replace(b"+", b" ")).decode("utf-8", "replace")
+    """The decoded path of an S3 request whose wire path holds a ``+`` (ASGI's decoded path keeps it a plus):
+    ``/b/my+file.txt`` is the key ``my file.txt`` — what the AWS console's object URLs and older s3cmd send."""
+    return s3_path_bytes(raw_path).decode("utf-8", "replace")
 
 
 class S3Service:

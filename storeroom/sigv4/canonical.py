@@ -46,12 +46,18 @@ def uri_encode(data: bytes, *, keep_slash: bool) -> str:
     return quote(data, safe="/" if keep_slash else "")
 
 
+def s3_path_bytes(raw_path: str) -> bytes:
+    """An S3 request's path as the bytes it names: percent-decoded, and a ``+`` is a space (S3 reads the path so;
+    a real plus is sent as ``%2B``).  The key served (storeroom/s3/service.py ``path_of``) and the CanonicalURI
+    signed are both read from it, so a signature never covers another key than the one served."""
+    return unquote_to_bytes(wire_bytes(raw_path).replace(b"+", b" "))
+
+
 def canonical_uri(raw_path: str, *, s3: bool) -> str:
     """The CanonicalURI line.
 
     S3: "Do not normalize URI paths for requests to Amazon S3" and "each path segment must be URI-encoded
-    [once]": the wire path is percent-decoded, then encoded once; a ``+`` is a space, as S3 reads the path
-    (storeroom/s3/service.py ``path_of``).
+    [once]": the wire path is decoded (:func:`s3_path_bytes`), then encoded once.
     Other services: "Normalize URI paths according to RFC 3986. Remove redundant and relative path components.
     Each path segment must be URI-encoded twice": the wire form is already encoded once, so it is encoded
     once more.  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html
@@ -61,7 +67,7 @@ def canonical_uri(raw_path: str, *, s3: bool) -> str:
             return "/"
         if _SAFE_PATH.fullmatch(raw_path):
             return raw_path
-        return uri_encode(unquote_to_bytes(wire_bytes(raw_path).replace(b"+", b" ")), keep_slash=True)
+        return uri_encode(s3_path_bytes(raw_path), keep_slash=True)
     path = remove_dot_segments(raw_path)
     if _SAFE_PATH.fullmatch(path):
         return path

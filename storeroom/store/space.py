@@ -5,7 +5,7 @@ and the audit trail records it — so a full server could not be emptied through
 therefore refused while the volume's free space is below a reserve (``--min-free``, by default the smaller of
 64 MiB and 5 % of the volume: room for tens of thousands of deletes, while a nearly full laptop disk still takes
 uploads); deletes, metadata and the audit trail go on into the reserve, so deleting objects frees space again.
-The check is one ``statvfs`` per volume and upload, before a byte is received.
+The check is made before a byte of the upload is received (:class:`SpaceReserve`).
 
 Whatever still meets a full disk (another program filled it, several uploads passed the check together) is
 answered 507 ``InsufficientStorage`` instead of 500 ``InternalError`` (:func:`is_storage_full`): the write
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import re
 import sqlite3
@@ -148,7 +149,7 @@ class SpaceReserve:
             return
         now, size = time.monotonic(), size or 0
         for path in self.paths:
-            when, free, reserve = self._known.get(path, (-RECHECK, 0, 0))
+            when, free, reserve = self._known.get(path, (-math.inf, 0, 0))  # (never read: read now)
             if now - when >= RECHECK or free - size - PER_WRITE < reserve:  # stale, or near the reserve
                 stats = os.statvfs(path)
                 when, free, reserve = now, stats.f_bavail * stats.f_frsize, self.reserve(stats)
