@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import jinja2
 
@@ -48,5 +48,17 @@ def formvalue(value: str) -> str:
     return quote(value, safe="")
 
 
+def version_choice(key: str, version_id: str) -> str:
+    """One version of one key as a form field's value (``<version id> <key>``, both :func:`formvalue`-encoded:
+    the one space parts them); read back with :func:`chosen_version`."""
+    return f"{formvalue(version_id)} {formvalue(key)}"
+
+
+def chosen_version(value: str) -> tuple[str, str] | None:
+    """(key, version id) of a :func:`version_choice` value, None for anything else."""
+    version_id, _, key = value.partition(" ")
+    return (unquote(key), unquote(version_id)) if version_id and key else None
+
+
 def install(env: jinja2.Environment) -> None:
-    env.filters.update(when=when, age=age, ago=ago, formvalue=formvalue)
+    env.filters.update(when=when, age=age, ago=ago, formvalue=formvalue, version_choice=version_choice)

@@ -35,6 +35,8 @@ def test_what_counts_as_a_full_disk() -> None:
         full.execute("INSERT INTO t VALUES (zeroblob(100000))")
     assert is_storage_full(caught.value)
     assert not is_storage_full(sqlite3.OperationalError("no such table: t"))
+    from psycopg import errors as pg  # PostgreSQL's disk_full (SQLSTATE 53100), as psycopg raises it
+    assert is_storage_full(pg.DiskFull("could not extend file")) and not is_storage_full(pg.UniqueViolation())
     try:  # a cause further down the chain
         try:
             raise OSError(errno.ENOSPC, "No space left on device")

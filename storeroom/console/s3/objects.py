@@ -6,12 +6,14 @@ confirmation; selected versions are deleted for good), an object's details (of o
 from __future__ import annotations
 
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlencode
+from urllib.parse import parse_qsl, quote, unquote_plus, urlencode
 
 from starlette.responses import Response, StreamingResponse
 
+from storeroom.console.filters import chosen_version
 from storeroom.console.s3.buckets import (
     EMPTY_CONFIRMATION,
     bucket_policy,
@@ -59,6 +61,12 @@ class Row:
 # -- the Objects tab ---------------------------------------------------------------------------------------------
 
 
+def _folders(root: ET.Element, prefix: str) -> list[Row]:
+    """A listing's common prefixes (URL-encoded) as the folders of the level ``prefix``."""
+    folders = (unquote_plus(text(c, "Prefix")) for c in root.iter("CommonPrefixes"))
+    return [Row(p[len(prefix):], p, True) for p in folders]
+
+
 async def list_level(page: Page, bucket: str, prefix: str, token: str) -> tuple[list[Row], str]:
     """One page of one folder level: its folders, then its objects (S3's order); and the next page's token."""
     params = {"list-type": "2", "delimiter": "/", "prefix": prefix, "max-keys": str(PAGE_SIZE),
@@ -66,8 +74,7 @@ async def list_level(page: Page, bucket: str, prefix: str, token: str) -> tuple[
     if token:
         params["continuation-token"] = token
     root = await s3_xml(page.caller, "GET", object_path(bucket), urlencode(params))
-    rows = [Row(p[len(prefix):], p, True)
-            for p in (unquote_plus(text(c, "Prefix")) for c in root.iter("CommonPrefixes"))]
+    rows = _folders(root, prefix)
     for item in root.iter("Contents"):
         key = unquote_plus(text(item, "Key"))
         if key == prefix:          # the folder's own placeholder ("Create folder" made it): not listed
@@ -84,8 +91,7 @@ async def list_versions_level(page: Page, bucket: str, prefix: str, token: str) 
     params = {"versions": "", "delimiter": "/", "prefix": prefix, "max-keys": str(PAGE_SIZE),
               "encoding-type": "url", **markers}
     root = await s3_xml(page.caller, "GET", object_path(bucket), urlencode(params))
-    rows = [Row(p[len(prefix):], p, True)
-            for p in (unquote_plus(text(c, "Prefix")) for c in root.iter("CommonPrefixes"))]
+    rows = _folders(root, prefix)
     for item in root:
         if item.tag not in ("Version", "DeleteMarker"):
             continue
@@ -164,14 +170,8 @@ async def create_folder(page: Page) -> Response:
 
 
 def _selected_versions(page: Page) -> list[tuple[str, str]]:
-    """The (key, version id) pairs checked in "Show versions": each value ``<version id> <key>``, both
-    percent-encoded (the ``formvalue`` filter), so the one space parts them."""
-    pairs = []
-    for value in page.fields("selected_version"):
-        version_id, _, key = value.partition(" ")
-        if version_id and key:
-            pairs.append((unquote(key), unquote(version_id)))
-    return pairs
+    """The (key, version id) pairs checked in "Show versions" (values the ``version_choice`` filter wrote)."""
+    return [pair for pair in map(chosen_version, page.fields("selected_version")) if pair is not None]
 
 
 @routes.post("/s3/buckets/{bucket}/delete-objects")
@@ -252,9 +252,15 @@ async def head(page: Page, bucket: str, key: str, version_id: str = "") -> dict[
 async def object_page(page: Page) -> Response:
     bucket, key, version_id = page.param("bucket"), page.field("key"), page.field("versionId")
     details = await head(page, bucket, key, version_id)
-    return page.render("s3/object.html", bucket=bucket, key=key, name=key.rpartition("/")[2] or key,
+    return _object_page(page, bucket, key, details, version_id)
+
+
+def _object_page(page: Page, bucket: str, key: str, details: dict[str, Any], version_id: str = "",
+                 status: int = 200, share_problem: str | None = None) -> Response:
+    return page.render("s3/object.html", status=status, bucket=bucket, key=key, name=key.rpartition("/")[2] or key,
                        details=details, crumbs=breadcrumbs(bucket, key), size=size, sub_url=sub_url,
-                       version_id=version_id, min_minutes=MIN_EXPIRES // 60, max_hours=MAX_EXPIRES // 3600)
+                       version_id=version_id, min_minutes=MIN_EXPIRES // 60, max_hours=MAX_EXPIRES // 3600,
+                       share_problem=share_problem)
 
 
 @routes.get("/s3/buckets/{bucket}/download")
@@ -303,10 +309,8 @@ async def share(page: Page) -> Response:
     seconds = int(amount) * unit if amount.isdigit() else 0
     details = await head(page, bucket, key)
     if not MIN_EXPIRES <= seconds <= MAX_EXPIRES:
-        return page.render("s3/object.html", status=400, bucket=bucket, key=key, name=key.rpartition("/")[2] or key,
-                           details=details, crumbs=breadcrumbs(bucket, key), size=size, sub_url=sub_url, version_id="",
-                           min_minutes=MIN_EXPIRES // 60, max_hours=MAX_EXPIRES // 3600,
-                           share_problem="The time interval must be between 1 minute and 12 hours.")
+        return _object_page(page, bucket, key, details, status=400,
+                            share_problem="The time interval must be between 1 minute and 12 hours.")
     assert page.session is not None and page.principal is not None
     session = page.session
     grant = Grant("root" if page.principal.is_root else "user", session.principal_id, session.auth_time,
