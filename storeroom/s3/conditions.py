@@ -102,8 +102,10 @@ class NotModified(Exception):
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """The [start, end) of a ``Range: bytes=…`` header, None to send the whole object.
 
-    Syntactically invalid or multi-range headers are ignored, as S3 does; a range starting past the end
-    (or any range of an empty object) is 416 InvalidRange.
+    Syntactically invalid or multi-range headers are ignored, as S3 does; a range starting at or past the end
+    is 416 InvalidRange.  A suffix range of an empty object is the whole (empty) object, 200, as S3 answers it
+    (tail readers rely on it; RFC 9110 14.1.1: on a zero-length representation "the only satisfiable form of
+    range-spec is a suffix-range with a non-zero suffix-length").
     """
     if header is None:
         return None
@@ -118,7 +120,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         if n is None or n <= 0:
             return None
         if size == 0:
-            _unsatisfiable(header, size)
+            return None
         return max(size - n, 0), size
     start = parse_int(first, signed=False)
     if start is None:

@@ -306,6 +306,20 @@ def test_suffix_range_longer_than_object(s3, bucket):
     assert obj["Body"].read() == TEN
 
 
+def test_suffix_range_of_an_empty_object_is_the_whole_empty_object(endpoint, s3, bucket):
+    """S3 answers a suffix range (``bytes=-N``, N > 0) of a zero-byte object 200 with the empty object (readers
+    that read a file's tail, Trino's and object_store's, rely on it: arrow-rs-object-store#846); a range with a
+    first byte is unsatisfiable (416), as RFC 9110 says of any range but a suffix on an empty representation."""
+    put(s3, bucket, "empty", b"")
+    obj = get_range(s3, bucket, "empty", "bytes=-512")
+    assert obj["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert "ContentRange" not in obj
+    assert obj["Body"].read() == b""
+    assert s3.head_object(Bucket=bucket, Key="empty", Range="bytes=-1")["ResponseMetadata"]["HTTPStatusCode"] == 200
+    r = signed_request("GET", f"{endpoint}/{bucket}/empty", {"Range": "bytes=0-"})
+    assert_s3_error(r, 416, "InvalidRange")
+
+
 def test_range_unsatisfiable(endpoint, s3, bucket):
     put(s3, bucket, "r", TEN)
     with pytest.raises(ClientError) as exc:
