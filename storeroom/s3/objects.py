@@ -459,8 +459,9 @@ async def delete_objects(call: S3Call) -> Response:
         action = "s3:DeleteObject" if version_id is None else "s3:DeleteObjectVersion"
         arn = call.object_arn(key)
         keys = None if if_match is None else {"s3:if-match": (if_match,)}
-        if (await call.check(action, arn, extra=keys)).allowed and (
-                if_match is None or if_match.strip() == "*" or (await call.check("s3:GetObject", arn)).allowed):
+        if (await call.check(action, arn, extra=keys, version=version_id)).allowed and (
+                if_match is None or if_match.strip() == "*"
+                or (await call.check("s3:GetObject", arn, version=version_id)).allowed):
             allowed.append((key, version_id))
             guards.append(Guard(clock.now(), version_id is not None and await object_lock.may_bypass(call, arn)))
             tests.append(None if if_match is None else etag_test(if_match))
@@ -535,7 +536,8 @@ async def copy_source(call: S3Call) -> tuple[ObjectRecord, list[tuple[str, str]]
     ``x-amz-copy-source-version-id`` header to answer when the source bucket is versioned."""
     bucket, key, version_id = parse_copy_source(call.headers["x-amz-copy-source"])
     action = "s3:GetObject" if version_id is None else "s3:GetObjectVersion"
-    await call.require(action, call.object_arn(key, bucket), bucket)
+    # judged on the version copied (not on a ?versionId= of the copy's own URL)
+    await call.require(action, call.object_arn(key, bucket), bucket, version=version_id)
     record = await (call.meta.get_object(bucket, key) if version_id is None
                     else call.meta.get_version(bucket, key, version_id))
     source_bucket = await call.meta.get_bucket(bucket)

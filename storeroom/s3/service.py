@@ -7,6 +7,8 @@ virtual-hosted style ``bucket.<domain>/key`` when the Host is a subdomain of ``l
 
 from __future__ import annotations
 
+import enum
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,6 +33,14 @@ if TYPE_CHECKING:
     from storeroom.identity import CredentialResolver
 
 MAX_KEY_BYTES = 1024
+
+
+class Version(enum.Enum):
+    """Which version of an object an action is judged on, when the caller does not name one."""
+    OF_THE_REQUEST = "the version the request's ?versionId= names, when the object is the request's own"
+
+
+OF_THE_REQUEST = Version.OF_THE_REQUEST
 
 
 @dataclass(slots=True)
@@ -71,23 +81,30 @@ class S3Call:
         return f"arn:aws:s3:::{bucket or self.bucket}/{self.key if key is None else key}"
 
     async def check(self, action: str, resource: str, bucket: str | None = None,
-                    extra: Mapping[str, Sequence[str]] | None = None) -> Evaluation:
+                    extra: Mapping[str, Sequence[str]] | None = None, *,
+                    version: str | None | Version = OF_THE_REQUEST) -> Evaluation:
         """Judge ``action`` on ``resource`` with the caller's policies and the policy of ``bucket`` (default:
         the request's bucket), in this request's condition-key context (``extra``: keys a handler knows, such as
         the tags a PutObjectTagging body sets).  Past the policies: an object's existing tags when a policy in
         play asks for them (s3:ExistingObjectTag), Block Public Access's RestrictPublicBuckets, and ACL grants
-        when the bucket has ACLs enabled (s3/acl.py, s3/access.py)."""
+        when the bucket has ACLs enabled (s3/acl.py, s3/access.py).
+
+        ``version``: the object version the action is on (None: the current one) when it is not the one the
+        request's own ``?versionId=`` names — a copy's source, an entry of DeleteObjects.  Its s3:VersionId,
+        existing tags and ACL are then that version's: a ``?versionId=`` the caller adds to a request that does
+        not take one must not stand in for the version actually read or deleted."""
         bucket = bucket or self.bucket
         authorizer = self.s3.authorizer
         bucket_policy = await authorizer.bucket_policy(bucket) if bucket else None
         principal = self.ctx.principal
         if bucket_policy is not None and principal.is_root and action in ROOT_KEEPS:
             bucket_policy = None  # a bucket policy cannot lock the account root out of the policy itself
+        keys_of = s3_condition_keys if version is OF_THE_REQUEST else functools.partial(_keys_of_version, version)
         if principal.is_root and bucket_policy is None:
-            return await authorizer.check(self.ctx, action, resource, extra, None, s3_condition_keys)
+            return await authorizer.check(self.ctx, action, resource, extra, None, keys_of)
         if action.lower() in EXISTING_TAG_ACTIONS and await self._policies_read_tags(bucket_policy):
-            extra = {**(extra or {}), **await self._existing_tags(resource, bucket)}
-        verdict = await authorizer.check(self.ctx, action, resource, extra, bucket_policy, s3_condition_keys)
+            extra = {**(extra or {}), **await self._existing_tags(resource, bucket, version)}
+        verdict = await authorizer.check(self.ctx, action, resource, extra, bucket_policy, keys_of)
         if bucket is None or verdict.decision == "explicitDeny":
             return verdict
         if verdict.allowed:
@@ -95,10 +112,18 @@ class S3Call:
                 return Evaluation("implicitDeny", "because public access is restricted by the RestrictPublicBuckets "
                                   "block public access setting")
             return verdict
-        if await self._acl_allows(action, resource, bucket):
+        if await self._acl_allows(action, resource, bucket, version):
             self.ctx.acl_required = True
             return ALLOWED
         return verdict
+
+    def _version_of(self, bucket: str, key: str, version: str | None | Version) -> str | None:
+        """The version an action on ``bucket``/``key`` reads: ``version`` when named, else the request's
+        ``?versionId=`` when the object is the request's own (a malformed one: the current version)."""
+        if version is OF_THE_REQUEST:
+            version = self.args.get("versionId") if key == self.key and bucket == self.bucket else None
+        assert not isinstance(version, Version)
+        return version if version is not None and valid_version_id(version) else None
 
     async def _policies_read_tags(self, bucket_policy: PolicySource | None) -> bool:
         """Whether a policy in play names s3:ExistingObjectTag (only then are the object's tags read)."""
@@ -110,14 +135,15 @@ class S3Call:
         # a user's policies, or a role session's (the role's and its session policies)
         return (await self.s3.authorizer.principal_policies(principal)).names_existing_tags
 
-    async def _existing_tags(self, resource: str, bucket: str | None) -> dict[str, Sequence[str]]:
+    async def _existing_tags(self, resource: str, bucket: str | None,
+                             version: str | None | Version) -> dict[str, Sequence[str]]:
         prefix = f"arn:aws:s3:::{bucket}/"
         if bucket is None or not resource.startswith(prefix):
             return {}
         key = resource[len(prefix):]
-        version = self.args.get("versionId") if key == self.key and bucket == self.bucket else None
-        record = await (self.meta.get_object(bucket, key) if version is None or not valid_version_id(version)
-                        else self.meta.get_version(bucket, key, version))
+        version_id = self._version_of(bucket, key, version)
+        record = await (self.meta.get_object(bucket, key) if version_id is None
+                        else self.meta.get_version(bucket, key, version_id))
         if record is None or not record.tags:
             return {}
         return dict(tagging.condition_keys(record.tags, "s3:existingobjecttag"))
@@ -129,7 +155,7 @@ class S3Call:
             return False
         return access.policy_text_is_public(bucket_policy.policy.text)
 
-    async def _acl_allows(self, action: str, resource: str, bucket: str) -> bool:
+    async def _acl_allows(self, action: str, resource: str, bucket: str, version: str | None | Version) -> bool:
         """An ACL grant of the bucket (bucket actions, and writes of new objects) or of the object."""
         lowered = action.lower()
         object_level = lowered in acl.OBJECT_ACL_ACTIONS
@@ -143,15 +169,16 @@ class S3Call:
         if not object_level:
             return acl.grants_allow(await acl.bucket_grants(self.meta, bucket), lowered, False, anonymous, ignore)
         key = resource[len(f"arn:aws:s3:::{bucket}/"):]
-        version = self.args.get("versionId") if key == self.key and bucket == self.bucket else None
-        obj = await (self.meta.get_object(bucket, key) if version is None or not valid_version_id(version)
-                     else self.meta.get_version(bucket, key, version))
+        version_id = self._version_of(bucket, key, version)
+        obj = await (self.meta.get_object(bucket, key) if version_id is None
+                     else self.meta.get_version(bucket, key, version_id))
         return obj is not None and acl.grants_allow(obj.acl, lowered, True, anonymous, ignore)
 
     async def require(self, action: str, resource: str, bucket: str | None = None,
-                      extra: Mapping[str, Sequence[str]] | None = None) -> None:
-        """AccessDenied unless the caller may perform ``action`` on ``resource``."""
-        decision = await self.check(action, resource, bucket, extra)
+                      extra: Mapping[str, Sequence[str]] | None = None, *,
+                      version: str | None | Version = OF_THE_REQUEST) -> None:
+        """AccessDenied unless the caller may perform ``action`` on ``resource`` (``version``: as ``check``)."""
+        decision = await self.check(action, resource, bucket, extra, version=version)
         if not decision.allowed:
             raise access_denied(self.ctx, action, resource, decision)
 
@@ -283,6 +310,16 @@ def s3_condition_keys(ctx: Context) -> dict[str, Sequence[str]]:
         keys["s3:signatureversion"] = ("AWS",)
         keys["s3:authtype"] = ("REST-QUERY-STRING" if "Signature" in request.args else "REST-HEADER",)
         keys["s3:signatureage"] = ("0",)  # "In Signature Version 2, this value is always set to 0."
+    return keys
+
+
+def _keys_of_version(version: str | None, ctx: Context) -> dict[str, Sequence[str]]:
+    """The request's condition keys for an action on ``version`` of an object (None: its current version)
+    rather than on the one its ``?versionId=`` names: s3:VersionId is that version's, or absent."""
+    keys = s3_condition_keys(ctx)
+    keys.pop("s3:versionid", None)
+    if version is not None:
+        keys["s3:versionid"] = (version,)
     return keys
 
 

@@ -7,7 +7,9 @@ raw signed requests on a real server with two worker processes.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import json
 import time
 from typing import Any
@@ -130,6 +132,76 @@ def test_copy_needs_get_on_source_and_put_on_target(iam_user, s3, bucket, new_bu
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"})})
     both.s3.copy_object(Bucket=target, Key="dst", CopySource={"Bucket": bucket, "Key": "src"})
     assert s3.get_object(Bucket=target, Key="dst")["Body"].read() == b"data"
+
+
+def _versions(s3, bucket: str, key: str, *bodies: tuple[bytes, str]) -> list[str]:  # type: ignore[no-untyped-def]
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return [s3.put_object(Bucket=bucket, Key=key, Body=body, Tagging=tags)["VersionId"] for body, tags in bodies]
+
+
+def test_a_copys_source_is_judged_as_the_version_copied_not_the_requests_version_id(  # type: ignore[no-untyped-def]
+        endpoint, iam_user, s3, bucket) -> None:
+    """s3:VersionId of a copy's source is the version ``x-amz-copy-source`` names: a ``?versionId=`` added to the
+    copy's own URL (a parameter CopyObject does not take) must not stand in for it (security probe, finding 1)."""
+    v1, v2 = _versions(s3, bucket, "doc", (b"old public", ""), (b"NEW SECRET", ""))
+    user = iam_user(inline={"p": policy(
+        {"Effect": "Allow", "Action": "s3:GetObjectVersion", "Resource": f"arn:aws:s3:::{bucket}/doc",
+         "Condition": {"StringEquals": {"s3:VersionId": v1}}},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/out/*"})})
+    keys = {"access_key": user.key_id, "secret_key": user.secret}
+    for query in ("", f"?versionId={v1}"):
+        r = signed_request("PUT", f"{endpoint}/{bucket}/out/copy{query}",
+                           {"x-amz-copy-source": f"{bucket}/doc?versionId={v2}"}, **keys)
+        assert r.status_code == 403, (query, r.text)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="out/part")["UploadId"]
+    r = signed_request("PUT", f"{endpoint}/{bucket}/out/part?partNumber=1&uploadId={upload}&versionId={v1}",
+                       {"x-amz-copy-source": f"{bucket}/doc?versionId={v2}"}, **keys)
+    assert r.status_code == 403, r.text
+    r = signed_request("PUT", f"{endpoint}/{bucket}/out/copy", {"x-amz-copy-source": f"{bucket}/doc?versionId={v1}"},
+                       **keys)
+    assert r.status_code == 200, r.text
+    assert s3.get_object(Bucket=bucket, Key="out/copy")["Body"].read() == b"old public"
+
+
+def test_a_copys_source_tags_are_the_copied_versions(endpoint, iam_user, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    """s3:ExistingObjectTag of a copy's source is read from the version copied, also when the copy goes onto the
+    same key with a ``?versionId=`` of an allowed version in its URL (security probe, finding 2)."""
+    public, _ = _versions(s3, bucket, "doc", (b"public text", "class=public"), (b"TOP SECRET", "class=secret"))
+    user = iam_user(inline={"p": policy(
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": f"arn:aws:s3:::{bucket}/*",
+         "Condition": {"StringEquals": {"s3:ExistingObjectTag/class": "public"}}},
+        {"Effect": "Allow", "Action": ["s3:PutObject", "s3:PutObjectTagging"],
+         "Resource": f"arn:aws:s3:::{bucket}/*"})})
+    keys = {"access_key": user.key_id, "secret_key": user.secret}
+    assert error(user.s3.get_object, Bucket=bucket, Key="doc")[:2] == (403, "AccessDenied")
+    headers = {"x-amz-copy-source": f"{bucket}/doc", "x-amz-tagging-directive": "REPLACE",
+               "x-amz-tagging": "class=public"}
+    for query in ("", f"?versionId={public}"):
+        r = signed_request("PUT", f"{endpoint}/{bucket}/doc{query}", headers, **keys)
+        assert r.status_code == 403, (query, r.text)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="doc")["UploadId"]
+    r = signed_request("PUT", f"{endpoint}/{bucket}/doc?partNumber=1&uploadId={upload}&versionId={public}",
+                       {"x-amz-copy-source": f"{bucket}/doc"}, **keys)
+    assert r.status_code == 403, r.text
+    r = signed_request("PUT", f"{endpoint}/{bucket}/out",
+                       {**headers, "x-amz-copy-source": f"{bucket}/doc?versionId={public}"}, **keys)
+    assert r.status_code == 200, r.text
+    assert s3.get_object(Bucket=bucket, Key="doc")["Body"].read() == b"TOP SECRET"
+
+
+def test_delete_objects_judges_each_entry_by_its_own_version(endpoint, iam_user, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    """s3:VersionId of a DeleteObjects entry is the entry's VersionId, not a ``?versionId=`` added to the
+    request's URL."""
+    v1, v2 = _versions(s3, bucket, "doc", (b"one", ""), (b"two", ""))
+    user = iam_user(inline={"p": policy(
+        {"Effect": "Allow", "Action": "s3:DeleteObjectVersion", "Resource": f"arn:aws:s3:::{bucket}/doc",
+         "Condition": {"StringEquals": {"s3:VersionId": v1}}})})
+    body = (f'<Delete><Object><Key>doc</Key><VersionId>{v2}</VersionId></Object></Delete>').encode()
+    r = signed_request("POST", f"{endpoint}/{bucket}?delete&versionId={v1}",
+                       {"Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode()}, body,
+                       access_key=user.key_id, secret_key=user.secret)
+    assert r.status_code == 200 and "<Code>AccessDenied</Code>" in r.text and "<Deleted>" not in r.text, r.text
+    assert [v["VersionId"] for v in s3.list_object_versions(Bucket=bucket, Prefix="doc")["Versions"]] == [v2, v1]
 
 
 # -- policy language: variables, conditions, NotResource -----------------------------------------------------
