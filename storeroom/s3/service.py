@@ -22,9 +22,10 @@ from storeroom.http.context import Context
 from storeroom.http.types import Request, Response
 from storeroom.policy import Evaluation, PolicySource
 from storeroom.s3 import access, acl, cors, encryption, object_lock, tagging, xml
-from storeroom.s3.operations import CONTROL_ROW, Operation, match_operation
+from storeroom.s3.operations import CONTROL_ROW, SUBRESOURCES, Operation, match_operation
 from storeroom.sigv4.auth import amz_epoch
 from storeroom.sigv4.canonical import s3_path_bytes
+from storeroom.sigv4.v2 import SIGNED_SUBRESOURCES
 from storeroom.store.blob_backend import Blobs
 from storeroom.store.meta import Bucket, MetaStore
 from storeroom.store.versions import valid_version_id
@@ -243,6 +244,7 @@ _CREATION = {"PutObject": "true", "CopyObject": "true", "CompleteMultipartUpload
 _QUERY_KEYS = {"prefix": "s3:prefix", "delimiter": "s3:delimiter", "max-keys": "s3:max-keys",
                "versionId": "s3:versionid"}
 ALL_BUCKETS = "arn:aws:s3:::*"
+UNSIGNED_V2_SUBRESOURCES = SUBRESOURCES - SIGNED_SUBRESOURCES
 ROOT_KEEPS = frozenset({"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"})
 
 
@@ -403,7 +405,14 @@ class S3Service:
         return bucket, key or None
 
     def v2_resource_path(self, request: Request) -> str:
-        """SigV2 signs the path with the bucket in it, also for virtual-hosted-style requests."""
+        """SigV2 signs the path with the bucket in it, also for virtual-hosted-style requests.  A request whose
+        query names a sub-resource SigV2 does not sign (one newer than SigV2, such as ``publicAccessBlock``) is
+        refused, as S3 refuses SigV2 for what it does not cover: the unsigned name would choose the operation,
+        and a signed DeleteBucket or ListObjects could be replayed as another."""
+        unsigned = UNSIGNED_V2_SUBRESOURCES.intersection(request.args)
+        if unsigned:
+            raise AwsError("InvalidRequest", "The authorization mechanism you have provided is not supported. "
+                           "Please use AWS4-HMAC-SHA256.")
         bucket = self.virtual_host_bucket(request)
         return request.raw_path if bucket is None else f"/{bucket}{request.raw_path}"
 
