@@ -99,14 +99,27 @@ def verify_v2(req: SignedRequestV2, secret: str, method: str, resource_path: str
     received, subresources = string_to_sign_v2(method, resource_path, raw_query, headers, req.expires)
     # a header's UTF-8 value (x-amz-meta-*) is signed as the bytes sent, not re-encoded from their latin-1 text
     data = wire_bytes(received) + subresources.encode("utf-8")
-    expected = base64.b64encode(hmac.new(secret.encode(), data, hashlib.sha1).digest()).decode()
-    # compare_digest refuses str with non-ASCII characters (TypeError): such a signature matches nothing
-    if not (req.signature.isascii() and hmac.compare_digest(expected, req.signature)):
+    if not _matches(secret, data, req.signature) and not (
+            _bucket_only(resource_path)
+            and _matches(secret, wire_bytes(received + "/") + subresources.encode("utf-8"), req.signature)):
         raise AwsError(
             "SignatureDoesNotMatch",
             AWSAccessKeyId=req.access_key_id, StringToSign=data.decode("utf-8", "replace"),
             SignatureProvided=req.signature, StringToSignBytes=" ".join(f"{b:02x}" for b in data),
         )
+
+
+def _matches(secret: str, data: bytes, signature: str) -> bool:
+    expected = base64.b64encode(hmac.new(secret.encode(), data, hashlib.sha1).digest()).decode()
+    # compare_digest refuses str with non-ASCII characters (TypeError): such a signature matches nothing
+    return signature.isascii() and hmac.compare_digest(expected, signature)
+
+
+def _bucket_only(resource_path: str) -> bool:
+    """A path of a bucket alone, ``/bucket``: botocore signs it as ``/bucket/`` and sends it without the slash
+    ("the auth_path must be terminated with a '/' character to generate a signature that the server will
+    accept", botocore/handlers.py), so S3 takes either."""
+    return len(resource_path) > 1 and resource_path.count("/") == 1
 
 
 def _check_date(headers: Mapping[str, str], now: float) -> None:
