@@ -255,6 +255,8 @@ SUBRESOURCES = (frozenset(op.subresource for op in OPERATIONS if op.subresource)
 _BY_METHOD_LEVEL: dict[tuple[str, str], list[Operation]] = {}
 for _op in OPERATIONS:
     _BY_METHOD_LEVEL.setdefault((_op.method, _op.level), []).append(_op)
+_SUBRESOURCES_OF = {where: frozenset(op.subresource for op in rows if op.subresource)
+                    for where, rows in _BY_METHOD_LEVEL.items()}
 # Most specific first: rows with a sub-resource, then those selected by a header, then the plain one.
 for _rows in _BY_METHOD_LEVEL.values():
     _rows.sort(key=lambda op: (op.subresource is None, op.header is None))
@@ -278,6 +280,10 @@ def match_operation(method: str, bucket: str | None, key: str | None, args: dict
         if op.subresource is None and not SUBRESOURCES.isdisjoint(args):
             break  # a sub-resource we do not know for this method/level
         return op
-    unknown = sorted(SUBRESOURCES.intersection(args))
-    raise AwsError("NotImplemented", f"The sub-resource {', '.join(unknown) or '?'} is not implemented for "
+    # A sub-resource S3 has for this method and level, asked in a form Storeroom does not implement: 501; none of
+    # them at all (a form posted to an object's URL, a misspelt name) is no operation of S3's: 405, as S3 answers.
+    unknown = sorted(_SUBRESOURCES_OF[(method, level)].intersection(args))
+    if not unknown:
+        raise AwsError("MethodNotAllowed", Method=method, ResourceType=level.upper())
+    raise AwsError("NotImplemented", f"The sub-resource {', '.join(unknown)} is not implemented for "
                    f"{method} requests by Storeroom.")

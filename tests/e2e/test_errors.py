@@ -105,3 +105,13 @@ def test_unknown_method_is_405(endpoint, s3, bucket, target):
     err = assert_s3_error(r, 405, "MethodNotAllowed")
     assert err["RequestId"]
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+
+
+@pytest.mark.parametrize("query", ["", "?upload", "?x-id=Nothing"])
+def test_a_post_to_an_object_without_an_operation_is_405(endpoint, bucket, query):
+    """A POST that names no operation S3 has for an object (a form posted to the object's URL, a misspelt
+    ``?uploads``) is 405 MethodNotAllowed, as S3 answers it; a 501 made browser SDKs and aws4fetch retry it
+    (browser probe, finding 1; aws4fetch#14, versitygw#896)."""
+    r = signed_request("POST", f"{endpoint}/{bucket}/k{query}", body=b"x")
+    error = assert_s3_error(r, 405, "MethodNotAllowed")
+    assert (error["Method"], error["ResourceType"]) == ("POST", "OBJECT")

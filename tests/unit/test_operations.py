@@ -63,10 +63,11 @@ def test_recognised_but_unbuilt_operation_has_no_handler() -> None:
 
 
 def test_subresource_of_another_method_is_not_treated_as_plain_operation() -> None:
-    # GET /bucket/key?uploads is no S3 operation: it must not be served as GetObject.
+    # GET /bucket/key?uploads is no S3 operation: it must not be served as GetObject (405, as for any method and
+    # resource S3 has no operation for).
     with pytest.raises(AwsError) as err:
         match_operation("GET", "bucket", "key", {"uploads": ""}, {})
-    assert err.value.code == "NotImplemented"
+    assert (err.value.code, err.value.status) == ("MethodNotAllowed", 405)
 
 
 def test_method_not_allowed() -> None:
