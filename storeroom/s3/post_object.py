@@ -105,11 +105,14 @@ class Parts:
         self._header_value.clear()
 
     def _headers_finished(self) -> None:
-        if self.file_started:
-            self._kind = "ignored"  # "Any fields below [the file] are ignored"
-            return
         disposition, options = parse_options_header(self._headers.get(b"content-disposition", b""))
         name = options.get(b"name")
+        if self.file_started:
+            if name is not None and name.lower() == b"file":  # a second file (<input type=file multiple>)
+                raise AwsError("InvalidArgument", "POST requires exactly one file upload per request.",
+                               ArgumentName="file", ArgumentValue="2")
+            self._kind = "ignored"  # "Any fields below [the file] are ignored"
+            return
         if disposition != b"form-data" or name is None:
             raise malformed()
         self._name = _text(name)
