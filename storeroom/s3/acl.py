@@ -64,8 +64,8 @@ ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
 LOG_DELIVERY = "http://acs.amazonaws.com/groups/s3/LogDelivery"
 # Amazon EC2's canonical user, which the aws-exec-read canned ACL grants READ ("Amazon EC2 gets READ access to GET an
-# Amazon Machine Image (AMI) bundle"); named "za-team" in S3's ACLs.  It has no requests here: the grant is kept and
-# read back (tools compare ACLs, and put back what they read), and allows nothing.
+# Amazon Machine Image (AMI) bundle"; "za-team" in the DisplayName S3 gave it until 2025).  It has no requests here:
+# the grant is kept and read back (tools compare ACLs, and put back what they read), and allows nothing.
 EC2_READER = "6aa5a366c34c1cbe25dc49211496e913e0351eb0e8c37aa3477e40942ec6b97c"
 GROUPS = frozenset({ALL_USERS, AUTHENTICATED_USERS, LOG_DELIVERY})
 PUBLIC_GROUPS = frozenset({ALL_USERS, AUTHENTICATED_USERS})
@@ -241,10 +241,10 @@ def parse_target_grants(element: ET.Element, owner_id: str) -> list[Grant]:
 
 
 def grant_xml(grant: Grant) -> str:
-    """One ``<Grant>`` of an ACL document (or of GetBucketLogging's ``TargetGrants``)."""
+    """One ``<Grant>`` of an ACL document (or of GetBucketLogging's ``TargetGrants``); a canonical user without
+    a DisplayName, which S3 no longer returns (API_Grantee.html, since November 21, 2025)."""
     kind, who, permission = grant
-    name = "za-team" if who == EC2_READER else "root"
-    inner = xml.tag("ID", who) + xml.tag("DisplayName", name) if kind == "CanonicalUser" else xml.tag("URI", who)
+    inner = xml.tag("ID", who) if kind == "CanonicalUser" else xml.tag("URI", who)
     return (f'<Grant><Grantee xmlns:xsi="{XSI}" xsi:type="{kind}">{inner}</Grantee>'
             f"{xml.tag('Permission', permission)}</Grant>")
 

@@ -17,5 +17,6 @@ def canonical_user_id(account_id: str) -> str:
 
 
 def owner_xml(call: S3Call) -> str:
-    return ("<Owner>" + xml.tag("ID", canonical_user_id(call.s3.account_id)) + xml.tag("DisplayName", "root")
-            + "</Owner>")
+    """``<Owner>`` with its canonical ID only: "Beginning November 21, 2025, Amazon S3 will stop returning
+    DisplayName" (https://docs.aws.amazon.com/AmazonS3/latest/API/API_Owner.html)."""
+    return "<Owner>" + xml.tag("ID", canonical_user_id(call.s3.account_id)) + "</Owner>"

@@ -109,7 +109,7 @@ def test_aws_exec_read_grants_amazon_ec2_read(endpoint: str, s3: Any, bucket: st
     owner_id = s3.get_bucket_acl(Bucket=bucket)["Owner"]["ID"]
     acl = s3.get_object_acl(Bucket=bucket, Key="ami-part")
     assert grants(acl) == sorted([(ec2, "READ"), (owner_id, "FULL_CONTROL")])
-    assert {g["Grantee"].get("DisplayName") for g in acl["Grants"] if g["Grantee"].get("ID") == ec2} == {"za-team"}
+    assert all("DisplayName" not in g["Grantee"] for g in acl["Grants"])  # S3 stopped returning it in 2025
     s3.put_object_acl(Bucket=bucket, Key="ami-part", AccessControlPolicy={"Grants": acl["Grants"],
                                                                           "Owner": acl["Owner"]})
     assert grants(s3.get_object_acl(Bucket=bucket, Key="ami-part")) == grants(acl)
