@@ -78,3 +78,61 @@ def test_iam_full_access_administers_users(iam_user, iam) -> None:  # type: igno
     admin.iam.delete_user(UserName=name)
     with pytest.raises(ClientError):
         iam.get_user(UserName=name)
+
+
+def _tagged_creations(client, name: str, tags: list[dict[str, str]]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """CreatePolicy and CreateOpenIDConnectProvider with ``tags``: each one's error code, or None when made."""
+    document = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket",
+                                                                   "Resource": "*"}]})
+    calls = {"policy": lambda: client.create_policy(PolicyName=name, PolicyDocument=document, Tags=tags),
+             "provider": lambda: client.create_open_id_connect_provider(
+                 Url=f"https://{name}.example.com", ClientIDList=["storeroom"], ThumbprintList=["a" * 40],
+                 Tags=tags)}
+    outcome: dict[str, Any] = {}
+    for kind, call in calls.items():
+        try:
+            call()
+            outcome[kind] = None
+        except ClientError as err:
+            outcome[kind] = (err.response["Error"]["Code"], err.response["Error"]["Message"])
+    return outcome
+
+
+def _remove_made(iam, account: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    for call in (lambda: iam.delete_policy(PolicyArn=f"arn:aws:iam::{account}:policy/{name}"),
+                 lambda: iam.delete_open_id_connect_provider(
+                     OpenIDConnectProviderArn=f"arn:aws:iam::{account}:oidc-provider/{name}.example.com")):
+        try:
+            call()
+        except ClientError:
+            pass
+
+
+def test_a_policy_or_oidc_provider_made_with_tags_also_takes_the_tag_permission(iam_user, iam) -> None:  # type: ignore[no-untyped-def]
+    """Creating a managed policy or an OIDC provider with tags takes iam:TagPolicy / iam:TagOpenIDConnectProvider,
+    and its tags are aws:RequestTag / aws:TagKeys, as for users, roles, instance profiles and MFA devices (IAM
+    probe, finding 4: the tags were set without either)."""
+    account = iam.get_user()["User"]["Arn"].split(":")[4]
+    create_only = iam_user(inline={"p": json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["iam:CreatePolicy", "iam:CreateOpenIDConnectProvider"], "Resource": "*"}]})})
+    name = unique_name("tagged")
+    try:
+        refused = _tagged_creations(create_only.iam, name, [{"Key": "env", "Value": "dev"}])
+        assert refused["policy"][0] == "AccessDenied" and "iam:TagPolicy" in refused["policy"][1], refused
+        assert refused["provider"][0] == "AccessDenied" and "iam:TagOpenIDConnectProvider" in refused["provider"][1]
+        assert _tagged_creations(create_only.iam, name, []) == {"policy": None, "provider": None}
+    finally:
+        _remove_made(iam, account, name)
+    dev_only = iam_user(inline={"p": json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["iam:CreatePolicy", "iam:TagPolicy", "iam:CreateOpenIDConnectProvider",
+                                      "iam:TagOpenIDConnectProvider"], "Resource": "*",
+        "Condition": {"StringEquals": {"aws:RequestTag/env": "dev"}}}]})})
+    name = unique_name("tagged")
+    try:
+        assert set(_tagged_creations(dev_only.iam, name, [{"Key": "env", "Value": "prod"}]).values()) != {None}
+        assert _tagged_creations(dev_only.iam, name, [{"Key": "env", "Value": "dev"}]) == {
+            "policy": None, "provider": None}
+        assert iam.list_policy_tags(PolicyArn=f"arn:aws:iam::{account}:policy/{name}")["Tags"] == [
+            {"Key": "env", "Value": "dev"}]
+    finally:
+        _remove_made(iam, account, name)
