@@ -40,6 +40,7 @@ T = TypeVar("T")
 MANAGED_POLICY_SIZE = 6144
 _POLICY_ARN = re.compile(r"arn:aws:iam::(?P<account>\d{12}|aws):policy(?P<path>/(?:[^/]+/)*)(?P<name>[^/]+)")
 _ENTITY_ARN = re.compile(r"arn:aws:iam::(?P<account>\d{12}):(?P<kind>user|group|role)(?:/[^/]+)*/(?P<name>[^/]+)")
+_USER_ARN = re.compile(r"arn:aws:iam::\d{12}:user(?:/[^/]+)*/[^/]+")
 
 
 def _action(fn: Handler) -> Handler:
@@ -640,8 +641,9 @@ async def _policy_details(call: IamCall, wanted: set[str]) -> list[dict[str, Any
 
 
 async def _source_policies(call: IamCall) -> tuple[PrincipalPolicies, str | None]:
-    """The policies of the user or group named by ``PolicySourceArn`` (authorized on it first), and the ARN
-    to simulate as: the user's own."""
+    """The policies of the user, group or role named by ``PolicySourceArn`` (authorized on it first), and the
+    ARN to simulate as: a user's own (a group or a role is no caller: "You can specify only the ARN of an IAM
+    user" as CallerArn)."""
     source_arn: str = call.params["PolicySourceArn"]
     await call.require(source_arn)
     match = _ENTITY_ARN.fullmatch(source_arn)
@@ -656,7 +658,7 @@ async def _source_policies(call: IamCall) -> tuple[PrincipalPolicies, str | None
               else await store.group_policies(call.db, entity.entity_id, entity.name))
     if loaded is None:  # deleted between the two reads
         raise store.no_such_entity_of(kind, name)
-    return loaded, (None if kind == "group" else entity.arn)
+    return loaded, (entity.arn if kind == "user" else None)
 
 
 @_action
@@ -706,6 +708,9 @@ def _simulate(call: IamCall, loaded: PrincipalPolicies, caller: str | None) -> d
     boundary) / ResourcePolicy to the loaded policies, then evaluates every action × resource with the engine
     that enforces requests."""
     params = call.params
+    if params.get("CallerArn") and not _USER_ARN.fullmatch(params["CallerArn"]):
+        raise invalid_input("CallerArn must be the ARN of an IAM user: you cannot specify the ARN of an assumed "
+                            "role, federated user, or a service principal.")
     inputs = tuple(PolicySource(parse_policy(text, "identity"), f"PolicyInputList.{i}", "user")
                    for i, text in enumerate(params.get("PolicyInputList", []), 1))
     boundaries = params.get("PermissionsBoundaryPolicyInputList", [])

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from storeroom.errors import AwsError
 from storeroom.policy.conditions import OPERATORS, Condition, compile_condition, parse_date, split_operator
-from storeroom.policy.matching import Context, Matcher, compile_patterns, has_variables
+from storeroom.policy.matching import Context, Matcher, compile_patterns, has_variables, variables_in
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 KINDS = ("identity", "managed", "resource", "trust")
@@ -112,6 +113,10 @@ class Statement:
     principal: Principals | None = None      # Principal or NotPrincipal (resource policies)
     not_principal: bool = False
     conditions: tuple[Condition, ...] = ()
+    # the context keys its policy variables name, as (lower-cased, as written): in Resource/NotResource (those
+    # without a default value), and in condition values; the simulator lists those a request lacks as missing
+    resource_variables: tuple[tuple[str, str], ...] = ()
+    condition_variables: tuple[tuple[str, str], ...] = ()
     start: tuple[int, int] = (1, 1)          # (line, column) of the statement's "{", 1-based
     end: tuple[int, int] = (1, 1)            # just after its "}"
 
@@ -447,7 +452,18 @@ def _compile(st: dict[str, Any], variables: bool, position: tuple[tuple[int, int
         principal=None if principal_element is None else _principals(principal_element),
         not_principal=not_principal,
         conditions=conditions, start=position[0], end=position[1],
+        resource_variables=_variables(texts, with_defaults=False) if variables else (),
+        condition_variables=_variables([v for c in conditions for v in c.values]) if variables else (),
     )
+
+
+def _variables(texts: Sequence[str], *, with_defaults: bool = True) -> tuple[tuple[str, str], ...]:
+    seen: dict[str, str] = {}
+    for text in texts:
+        for key, defaulted in variables_in(text):
+            if with_defaults or not defaulted:
+                seen.setdefault(key.lower(), key)
+    return tuple(seen.items())
 
 
 def _principals(element: Any) -> Principals:
@@ -525,9 +541,17 @@ def _line_column(text: str, offset: int) -> tuple[int, int]:
 
 
 def context_keys(policy: Policy) -> list[str]:
-    """Every condition key the policy references, as written (for the simulator's GetContextKeysFor…)."""
+    """Every context key the policy references, as written, in the order written (for the simulator's
+    GetContextKeysFor…): the variables of each statement's Resource, its condition keys, the variables of its
+    condition values — AWS's example answers ``["aws:username", "aws:CurrentTime"]`` for a Resource ending in
+    ``${aws:username}`` and a condition on aws:CurrentTime."""
     seen: dict[str, str] = {}
     for st in policy.statements:
+        resource = _variables(st.resource_texts) if policy.version == "2012-10-17" else ()
+        for lower, written in resource:
+            seen.setdefault(lower, written)
         for c in st.conditions:
             seen.setdefault(c.key_lower, c.key)
+        for lower, written in st.condition_variables:
+            seen.setdefault(lower, written)
     return list(seen.values())

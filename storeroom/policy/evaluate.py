@@ -203,6 +203,9 @@ class _Tally:
             for c in st.conditions:
                 if not c.is_null and c.key_lower not in ctx:
                     self.missing.setdefault(c.key_lower, c.key)
+            for lower, written in st.condition_variables:
+                if lower not in ctx:
+                    self.missing.setdefault(lower, written)
             if not st.conditions_hold(ctx):
                 return
         (self.deny if st.effect == "Deny" else self.allow).append((src, st))
@@ -225,6 +228,10 @@ def _tally(plan: _Plan, request: AuthRequest, missing: dict[str, str], explain: 
         # the resource test inlined: most dynamic candidates fail it
         if st.resources(resource, ctx) != st.not_resource:
             tally.consider(src, st, request)
+        elif explain and st.resource_variables:  # the simulator: a variable without a value matched nothing
+            for lower, written in st.resource_variables:
+                if lower not in ctx:
+                    tally.missing.setdefault(lower, written)
     return tally
 
 

@@ -104,6 +104,18 @@ def parse_template(text: str) -> tuple[Part, ...]:
     return tuple(parts)
 
 
+def variables_in(text: str) -> list[tuple[str, bool]]:
+    """The context keys ``text`` names as policy variables, as written, each with whether it has a default value
+    (``${aws:PrincipalTag/team, 'none'}``); the escapes ``${*}``, ``${?}``, ``${$}`` name none."""
+    out: list[tuple[str, bool]] = []
+    for m in _VARIABLE.finditer(text):
+        inner = m.group(1)
+        if inner not in _ESCAPES:
+            d = _DEFAULT.match(inner)
+            out.append((d.group(1), True) if d else (inner.strip(), False))
+    return out
+
+
 def has_variables(text: str) -> bool:
     return _VARIABLE.search(text) is not None
 

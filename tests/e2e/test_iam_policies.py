@@ -498,6 +498,37 @@ def test_simulate_context_entries(iam) -> None:  # type: ignore[no-untyped-def]
     assert [v.lower() for v in missing["MissingContextValues"]] == ["aws:sourceip"]
 
 
+def test_policy_variables_are_context_keys_of_the_simulator(iam) -> None:  # type: ignore[no-untyped-def]
+    """A policy variable names a context key as a condition does: GetContextKeysFor…Policy lists it (the AWS CLI's
+    own example answers ``["aws:username", "aws:CurrentTime"]``), and a simulation without it says it is missing
+    instead of a bare implicitDeny (IAM probe, finding 1).  Escapes (``${*}``) name no key; a 2008 policy has no
+    variables."""
+    example = json.dumps({"Version": "2012-10-17", "Statement": {
+        "Effect": "Allow", "Action": "dynamodb:*",
+        "Resource": "arn:aws:dynamodb:us-west-2:123456789012:table/${aws:username}",
+        "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2015-08-16T12:00:00Z"}}}})
+    assert iam.get_context_keys_for_custom_policy(PolicyInputList=[example])["ContextKeyNames"] == [
+        "aws:username", "aws:CurrentTime"]
+    home = doc(allow("s3:PutObject", "arn:aws:s3:::b/${aws:username}/*"), allow("s3:GetObject", "arn:aws:s3:::b/${*}"),
+               allow("s3:ListBucket", "arn:aws:s3:::b",
+                     Condition={"StringLike": {"s3:prefix": "${aws:PrincipalTag/team, 'none'}/*"}}))
+    assert iam.get_context_keys_for_custom_policy(PolicyInputList=[home])["ContextKeyNames"] == [
+        "aws:username", "s3:prefix", "aws:PrincipalTag/team"]
+    old = json.dumps({"Version": "2008-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
+                                                              "Resource": "arn:aws:s3:::b/${aws:username}"}]})
+    assert iam.get_context_keys_for_custom_policy(PolicyInputList=[old])["ContextKeyNames"] == []
+
+    def simulate(**kwargs: Any) -> dict[str, Any]:
+        return dict(iam.simulate_custom_policy(PolicyInputList=[home], ActionNames=["s3:PutObject"],
+                                               ResourceArns=["arn:aws:s3:::b/sim/x"], **kwargs)["EvaluationResults"][0])
+
+    missing = simulate()
+    assert (missing["EvalDecision"], missing["MissingContextValues"]) == ("implicitDeny", ["aws:username"])
+    given = simulate(ContextEntries=[{"ContextKeyName": "aws:username", "ContextKeyValues": ["sim"],
+                                      "ContextKeyType": "string"}])
+    assert (given["EvalDecision"], given["MissingContextValues"]) == ("allowed", [])
+
+
 def test_simulate_boundary_caps_allow(iam) -> None:  # type: ignore[no-untyped-def]
     out = iam.simulate_custom_policy(PolicyInputList=[doc(allow("s3:*"))],
                                      PermissionsBoundaryPolicyInputList=[doc(allow("s3:GetObject"))],
@@ -575,6 +606,24 @@ def test_simulate_principal_policy_errors(iam, account: str) -> None:  # type: i
     with pytest.raises(ClientError) as exc:
         iam.simulate_principal_policy(PolicySourceArn="arn:aws:s3:::not-an-iam-entity", ActionNames=["s3:Get"])
     assert error_of(exc)[0] == "InvalidInput"
+
+
+def test_the_simulators_caller_is_an_iam_user(iam, account: str, new_role) -> None:  # type: ignore[no-untyped-def]
+    """CallerArn: "You can specify only the ARN of an IAM user ... CallerArn is required if you include a
+    ResourcePolicy and the PolicySourceArn is not the ARN for an IAM user" (IAM probe, finding 3)."""
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}]})
+    role = f"arn:aws:iam::{account}:role/{new_role(trust)}"
+    bucket_policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": {"AWS": role}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]})
+    for call in (lambda: iam.simulate_custom_policy(PolicyInputList=[doc(allow("s3:GetObject"))],
+                                                    ActionNames=["s3:GetObject"], CallerArn=role),
+                 lambda: iam.simulate_principal_policy(PolicySourceArn=role, ActionNames=["s3:GetObject"],
+                                                       ResourceArns=["arn:aws:s3:::b/k"],
+                                                       ResourcePolicy=bucket_policy)):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error_of(exc)[0] == "InvalidInput"
 
 
 # -- enforcement and authorization of the policy API itself ----------------------------------------------------
