@@ -295,7 +295,12 @@ class AuditLog:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception as exc:  # the store is full or away: the events waiting are lost, and said to be
+            lost = len(self._pending) + len(self._pending_built)
+            self._pending, self._pending_built = [], []
+            log.error("audit log: %d events not stored at shutdown: %s", lost, exc)
         if self._files is not None:
             files = self._files
             await self._off_loop(lambda: files.close(time.time()))

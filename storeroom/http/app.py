@@ -59,7 +59,7 @@ from storeroom.sigv4.v2 import SignedRequestV2, parse_auth_v2, verify_v2
 from storeroom.store.backend import open_audit_db, open_meta
 from storeroom.store.blob_backend import Blobs, server_blobs
 from storeroom.store.meta import MetaStore
-from storeroom.store.space import storage_refusal
+from storeroom.store.space import is_storage_full, storage_refusal
 from storeroom.sts import StsService
 from storeroom.sts.assume import session_may_call
 
@@ -203,21 +203,24 @@ class App:
         self.ready = True
 
     async def close(self) -> None:
+        """Closes each part in turn, each whatever became of the one before (a full disk can fail the metrics'
+        last write and the audit trail's): the audit events still in memory and the metadata connections must
+        not be skipped by an earlier part's failure."""
         self.ready = False
-        if self.metrics is not None:
-            await self.metrics.close()
-        if self.access_log is not None:
-            await self.access_log.close()
-        if self.lifecycle is not None:
-            await self.lifecycle.close()
-        if self.sts is not None:
-            await self.sts.close()
-        if self.audit is not None:
-            await self.audit.close()
-        if self.blobs is not None:
-            await self.blobs.close()
-        if self.meta is not None:
-            await self.meta.close()
+        parts: list[tuple[str, Callable[[], Awaitable[None]] | None]] = [
+            (name, None if part is None else part.close) for name, part in (
+                ("metrics", self.metrics), ("access logging", self.access_log), ("lifecycle", self.lifecycle),
+                ("sts", self.sts), ("audit log", self.audit), ("object data", self.blobs), ("metadata", self.meta))]
+        for name, close in parts:
+            if close is None:
+                continue
+            try:
+                await close()
+            except Exception as exc:  # said and passed over: the next parts still close
+                if is_storage_full(exc):
+                    log.error("closing the %s: the storage is full (%s)", name, exc)
+                else:
+                    log.exception("closing the %s failed", name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

@@ -119,3 +119,26 @@ def test_min_free_is_checked_at_start(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "--min-free must be auto, a size" in result.stderr
+
+
+def test_a_clean_stop_on_a_full_disk_closes_everything_and_says_what_it_could_not_store(
+        no_reserve_server: StoreroomServer) -> None:
+    """A stop (SIGTERM) while the disk is full: each part of the worker is closed although an earlier one failed
+    (the metrics' or the audit trail's last write), and the audit events that could not be stored are counted in
+    one line, not dropped under a traceback (chaos probe, finding 2)."""
+    s3 = make_client(no_reserve_server.endpoint)
+    s3.create_bucket(Bucket="full")
+    for size in (MIB, 40_000, 1_000, 1):
+        try:
+            _fill(s3, "full", size)
+        except AssertionError:
+            pass
+    for i in range(50):  # refusals, each an audit event the full disk keeps waiting in memory
+        try:
+            s3.put_object(Bucket="full", Key=f"refused-{i}", Body=b"x" * 2000, Tagging=f"n={i}")
+        except ClientError:
+            pass
+    no_reserve_server.stop()
+    log = no_reserve_server.log_path.read_text()
+    assert "shutdown failed" not in log and "Traceback" not in log, log[-3000:]
+    assert "closing the " in log or "events not stored at shutdown" in log, log[-3000:]  # the stop met the full disk
