@@ -501,7 +501,10 @@ def _refuse_open_data_dir(data_dir: Path) -> None:
 
 def _lock_data_dir(data_dir: Path) -> IO[str]:
     """One server per data dir (its workers share it): a second `serve` on the same dir exits."""
-    lock = open(data_dir / "storeroom.lock", "w")  # noqa: SIM115 - held for the server's lifetime
+    try:
+        lock = open(data_dir / "storeroom.lock", "w")  # noqa: SIM115 - held for the server's lifetime
+    except OSError as exc:  # a read-only mount, a full disk: the first write in the data dir, said in one line
+        sys.exit(f"storeroom: cannot write in {data_dir}: {exc.strerror or exc}")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -158,6 +158,23 @@ def test_a_start_on_a_full_disk_says_so_in_one_line(tmp_path: Path) -> None:
         subprocess.run(["umount", "-l", str(small)], check=False)
 
 
+def test_a_read_only_data_dir_is_said_in_one_line(tmp_path: Path) -> None:
+    """A data dir on a read-only mount: one line naming it, not a traceback (chaos probe, finding 3)."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    subprocess.run(["mount", "--bind", str(data), str(data)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(data)], check=True)
+        done = subprocess.run([sys.executable, "-m", "storeroom", "serve", "--listen", "127.0.0.1:0",
+                               "--data-dir", str(data), "--console-listen", "off"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0
+        assert "Traceback" not in done.stderr, done.stderr
+        assert f"storeroom: cannot write in {data}: Read-only file system" in done.stderr, done.stderr
+    finally:
+        subprocess.run(["umount", "-l", str(data)], check=False)
+
+
 @pytest.mark.parametrize("flag", ["--listen", "--console-listen"])
 def test_a_taken_port_is_said_before_anything_is_made(tmp_path: Path, flag: str) -> None:
     """A first start on a port another process holds made the account and showed its one-time secrets, then
