@@ -37,6 +37,7 @@ from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Response
 from storeroom.query import service_model
+from storeroom.store.space import is_storage_full
 
 TARGET_PREFIX = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
 SHORT_TARGET_PREFIX = "CloudTrail_20131101."
@@ -94,7 +95,12 @@ class CloudTrailService:
         query = LookupQuery.parse(params)
         if query.category == "insight":  # no Insights events exist here
             return {"Events": []}
-        await self.audit.flush()  # this worker's queued events: a lookup right after a request finds it
+        try:
+            await self.audit.flush()  # this worker's queued events: a lookup right after a request finds it
+        except Exception as exc:
+            if not is_storage_full(exc):
+                raise
+            # a full disk: they stay queued (stored once there is room), and the lookup answers what is stored
         rows = await self.audit.lookup(query.attribute, query.value, start=query.start, end=query.end,
                                        management_only=query.category == "Management", after=query.after,
                                        limit=query.limit + 1)
