@@ -155,7 +155,7 @@ async def assign_mfa(page: Page) -> Response:
     if page.field("step") != "enable":
         device_name = root_device or page.field("device_name").strip()
         try:
-            created = (await caller.iam("CreateVirtualMFADevice", VirtualMFADeviceName=device_name))
+            created = await _create_device(caller, device_name)
         except ServiceError as err:
             if err.denial is not None:
                 raise
@@ -180,6 +180,24 @@ async def assign_mfa(page: Page) -> Response:
                            error=err.message, **context)
     back = who.base + ("?tab=security" if who.name else "")
     return page.redirect(back, flash=f"MFA device assigned to {who.label(page)}.")
+
+
+async def _create_device(caller: Caller, name: str) -> dict[str, Any]:
+    """CreateVirtualMFADevice; a device of that name that no user has (one made by an assignment left at its QR
+    code: Cancel, the back button, a closed tab) is deleted and made anew, as AWS's console deletes it on Cancel —
+    else root, whose device has one name, could never try again."""
+    try:
+        return await caller.iam("CreateVirtualMFADevice", VirtualMFADeviceName=name)
+    except ServiceError as err:
+        if err.code != "EntityAlreadyExists":
+            raise
+        unassigned = await allowed(caller.iam("ListVirtualMFADevices", AssignmentStatus="Unassigned", MaxItems=1000))
+        serial = next((d["SerialNumber"] for d in (unassigned or {}).get("VirtualMFADevices", [])
+                       if d["SerialNumber"].split(":mfa/", 1)[-1] == name), None)
+        if serial is None:
+            raise
+        await caller.iam("DeleteVirtualMFADevice", SerialNumber=serial)
+        return await caller.iam("CreateVirtualMFADevice", VirtualMFADeviceName=name)
 
 
 def _text(value: Any) -> str:
