@@ -262,6 +262,29 @@ def test_deleting_in_a_suspended_bucket_asks_for_permanently_delete(root_page, s
     assert page.get_by_role("status").inner_text() == "Successfully deleted 1 object."
 
 
+def test_bucket_versioning_is_enabled_and_suspended_in_properties(root_page, s3c) -> None:
+    """AWS's Properties tab: "Bucket Versioning" Disabled, then Edit → Enable → Save changes, then Suspend; Show
+    versions was out of reach in the console without it (console probe, finding 2)."""
+    s3c.create_bucket(Bucket="versioned-here")
+    page = root_page
+    page.goto("/s3/buckets/versioned-here?tab=properties")
+    panel = page.get_by_role("region", name="Bucket Versioning")
+    assert "Disabled" in panel.inner_text()
+    panel.get_by_role("link", name="Edit").click()
+    page.get_by_role("heading", name="Edit Bucket Versioning").wait_for()
+    page.get_by_label("Enable").check()
+    page.get_by_role("button", name="Save changes").click()
+    assert page.get_by_role("status").inner_text() == "Successfully edited Bucket Versioning."
+    assert "Enabled" in page.get_by_role("region", name="Bucket Versioning").inner_text()
+    assert s3c.get_bucket_versioning(Bucket="versioned-here")["Status"] == "Enabled"
+    page.get_by_role("region", name="Bucket Versioning").get_by_role("link", name="Edit").click()
+    assert page.get_by_label("Enable").is_checked()
+    page.get_by_label("Suspend").check()
+    page.get_by_role("button", name="Save changes").click()
+    assert "Suspended" in page.get_by_role("region", name="Bucket Versioning").inner_text()
+    assert s3c.get_bucket_versioning(Bucket="versioned-here")["Status"] == "Suspended"
+
+
 def test_show_versions_lists_versions_and_delete_markers_and_deletes_them_for_good(root_page, s3c) -> None:
     """AWS's "Show versions": every version and delete marker, one version's details and download, and a delete
     undone by deleting its marker (the delete page told how, but nothing in the console could do it)."""

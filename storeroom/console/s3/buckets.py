@@ -174,6 +174,34 @@ async def delete_policy(page: Page) -> Response:
     return page.redirect(bucket_url(bucket, tab="permissions"), flash="Successfully deleted bucket policy.")
 
 
+# -- Bucket Versioning (Properties) ----------------------------------------------------------------------------
+
+
+@routes.get("/s3/buckets/{bucket}/versioning")
+async def versioning_form(page: Page) -> Response:
+    bucket = page.param("bucket")
+    status = await versioning(page.caller, bucket)
+    return page.render("s3/edit_versioning.html", bucket=bucket, chosen=status or "", error=None)
+
+
+@routes.post("/s3/buckets/{bucket}/versioning")
+async def save_versioning(page: Page) -> Response:
+    """PutBucketVersioning with the chosen status (Enabled or Suspended, as AWS's console offers them)."""
+    bucket, status = page.param("bucket"), page.field("status")
+    if status not in ("Enabled", "Suspended"):
+        status = "Suspended"
+    body = (f'<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>{status}</Status>'
+            "</VersioningConfiguration>").encode()
+    try:
+        await page.caller.s3("PUT", object_path(bucket), "versioning", body=body,
+                             headers={"content-type": "application/xml"})
+    except ServiceError as err:
+        if err.denial is not None:
+            raise
+        return page.render("s3/edit_versioning.html", status=400, bucket=bucket, chosen=status, error=err)
+    return page.redirect(bucket_url(bucket, tab="properties"), flash="Successfully edited Bucket Versioning.")
+
+
 # -- Empty bucket, Delete bucket -------------------------------------------------------------------------------
 
 

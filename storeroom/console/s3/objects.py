@@ -126,6 +126,7 @@ async def bucket_page(page: Page) -> Response:
                        previous_url=_previous(bucket, prefix, history, shown))
     elif tab == "properties":
         context["properties"] = await bucket_properties(page.caller, bucket)
+        context["versioning"] = await versioning(page.caller, bucket)
     else:
         context["policy"] = await bucket_policy(page.caller, bucket)
     return page.render("s3/bucket.html", **context)
