@@ -251,6 +251,17 @@ def test_account_alias_signs_a_user_in(console_server, browser, root_iam) -> Non
     page.get_by_role("button", name="Edit").click()
     assert "ValidationError" in page.get_by_role("alert").inner_text()
     assert root_iam.list_account_aliases()["AccountAliases"] == ["storeroom-console-test"]
+    # the refused value stays in the field, and so does a refused password policy's (console probe, finding 3)
+    assert page.get_by_role("textbox", name="Account alias").input_value() == "Bad_Alias!"
+    page.get_by_label("Password minimum length").fill("5")
+    page.get_by_label("Require at least one number").check()
+    reuse = page.get_by_label("Prevent password reuse: remember this many passwords (empty: allow reuse)")
+    reuse.fill("7")
+    page.get_by_role("button", name="Save changes").click()
+    assert "minimumPasswordLength" in page.get_by_role("alert").inner_text()
+    assert page.get_by_label("Password minimum length").input_value() == "5"
+    assert page.get_by_label("Require at least one number").is_checked()
+    assert reuse.input_value() == "7"
 
 
 def test_mfa_condition_applies_to_console_actions(console_server, browser, root_iam, account) -> None:

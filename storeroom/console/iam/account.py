@@ -21,14 +21,21 @@ CHECKS = [("RequireUppercaseCharacters", "Require at least one uppercase letter 
            "Require at least one nonalphanumeric character ( ! @ # $ % ^ & * ( ) _ + - = [ ] { } | ' )"),
           ("AllowUsersToChangePassword", "Allow users to change their own password"),
           ("HardExpiry", "Require administrator reset after the password expires (hard expiry)")]
+_NUMBERS = ("MinimumPasswordLength", "MaxPasswordAge", "PasswordReusePrevention")
 
 
-async def _settings(page: Page, error: ServiceError | str | None = None, status: int = 200) -> Response:
+async def _settings(page: Page, error: ServiceError | str | None = None, status: int = 200, *,
+                    policy_draft: dict[str, Any] | None = None, alias_draft: str | None = None) -> Response:
+    """The page; after a refusal, the refused form's values as typed (``policy_draft``, ``alias_draft``), not the
+    stored ones, so nothing has to be typed again."""
     caller = page.caller
     found = await optional(caller.iam("GetAccountPasswordPolicy"))
     aliases = (await caller.iam("ListAccountAliases")).get("AccountAliases", [])
-    return page.render("iam/account_settings.html", status=status, policy=found["PasswordPolicy"] if found else None,
-                       alias=aliases[0] if aliases else None, checks=CHECKS, error=error)
+    policy = found["PasswordPolicy"] if found else None
+    alias = aliases[0] if aliases else None
+    return page.render("iam/account_settings.html", status=status, policy=policy, shown=policy_draft or policy,
+                       alias=alias, alias_shown=alias if alias_draft is None else alias_draft, checks=CHECKS,
+                       error=error)
 
 
 @routes.get("/iam/account-settings")
@@ -45,14 +52,16 @@ async def password_policy(page: Page) -> Response:
                 await caller.iam("DeleteAccountPasswordPolicy")
             return page.redirect("/iam/account-settings", flash="The IAM default password policy applies.")
         params: dict[str, Any] = {name: page.field(name) == "on" for name, _ in CHECKS}
-        for name in ("MinimumPasswordLength", "MaxPasswordAge", "PasswordReusePrevention"):
+        for name in _NUMBERS:
             if page.field(name).strip():
                 params[name] = page.field(name).strip()
         await caller.iam("UpdateAccountPasswordPolicy", **params)
     except ServiceError as err:
         if err.denial is not None:
             raise  # the error page names the refused action (re-rendering the form could be refused another)
-        return await _settings(page, err, 400)
+        draft: dict[str, Any] = {name: page.field(name) == "on" for name, _ in CHECKS}
+        draft.update({name: page.field(name).strip() for name in _NUMBERS})
+        return await _settings(page, err, 400, policy_draft=draft)
     return page.redirect("/iam/account-settings", flash="Password policy updated.")
 
 
@@ -71,7 +80,7 @@ async def alias(page: Page) -> Response:
     except ServiceError as err:
         if err.denial is not None:
             raise  # the error page names the refused action (re-rendering the form could be refused another)
-        return await _settings(page, err, 400)
+        return await _settings(page, err, 400, alias_draft=page.field("alias"))
     return page.redirect("/iam/account-settings", flash=f"Account alias set to {new}.")
 
 
