@@ -38,6 +38,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from pathlib import Path
 from typing import Protocol
 
+from storeroom.errors import AwsError
 from storeroom.randomness import random_hex
 from storeroom.store import lanes
 
@@ -68,6 +69,8 @@ class BlobStore:
         self.shared = shared
         self.sweep_grace = sweep_grace if shared else 0.0
         self.description = f"file://{root}" if shared else str(root)
+        # a shared folder's marker is on the mount itself: without it the folder is an unmounted mount point
+        self.marker = str(root / ACCOUNT_MARKER) if shared else None
         self._small: dict[str, bytes] = {}  # insertion-ordered: a FIFO cache of small blobs
         self._small_bytes = 0
         self._deferred = DeferredDeletes(delete_delay, self._unlink_later) if shared else None
@@ -133,7 +136,7 @@ class BlobStore:
         except FileNotFoundError:
             pass
         temporary = f"{dest}.{secrets.token_hex(4)}.import"
-        fd = _create(temporary)
+        fd = _create(temporary, self.marker)
         try:
             with open(source_path, "rb") as source:
                 while chunk := source.read(READ_CHUNK):
@@ -151,14 +154,18 @@ class BlobStore:
         """CopyObject's bytes copied by the kernel (``copy_file_range``: nothing through this process, and a
         shared extent on file systems that reflink), then fsynced as a written blob is."""
         new_id = random_hex(16)
-        await asyncio.get_running_loop().run_in_executor(None, self._copy_sync, blob_id, new_id, size)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self._copy_sync, blob_id, new_id, size)
+        except FileNotFoundError:
+            self._check_mounted()
+            raise
         return new_id
 
     def _copy_sync(self, blob_id: str, new_id: str, size: int) -> None:
         source = os.open(self.path(blob_id), os.O_RDONLY)  # opened first: a deletion now cannot cut the copy
         try:
             dest = self.path(new_id)
-            fd = _create(dest)
+            fd = _create(dest, self.marker)
             try:
                 _copy_all(source, fd, size)
                 os.fsync(fd)
@@ -202,6 +209,19 @@ class BlobStore:
         return self.open_range_now(blobs, start, end)
 
     def open_range_now(self, blobs: list[tuple[str, int]], start: int, end: int) -> bytes | BlobReader:
+        """Bytes [start, end) of the concatenation of ``blobs`` ((id, size) pairs): :meth:`_open_range`; a file
+        missing from a shared folder whose marker is missing too is the mount's absence, 503, not a lost blob."""
+        try:
+            return self._open_range(blobs, start, end)
+        except FileNotFoundError:
+            self._check_mounted()
+            raise
+
+    def _check_mounted(self) -> None:
+        if self.marker is not None and not os.path.exists(self.marker):
+            raise unavailable(self.marker) from None
+
+    def _open_range(self, blobs: list[tuple[str, int]], start: int, end: int) -> bytes | BlobReader:
         """Bytes [start, end) of the concatenation of ``blobs`` ((id, size) pairs).
 
         Small ranges are read at once and returned as bytes; larger ones as a :class:`BlobReader` whose first
@@ -373,6 +393,7 @@ class BlobWriter:
         self.hashers = tuple(hashers)
         self.size = 0
         self._path = store.path(blob_id)
+        self._marker = store.marker
         self._buffer = bytearray()
         self._in_flight: asyncio.Future[None] | None = None
         self._fd: int | None = None  # None: not created yet; -1: closed
@@ -435,7 +456,7 @@ class BlobWriter:
 
     def _flush_sync(self, buffer: bytes | bytearray, hashers: Sequence[Hasher]) -> None:
         if self._fd is None:
-            self._fd = _create(self._path)
+            self._fd = _create(self._path, self._marker)
         for hasher in hashers:
             hasher.update(buffer)
         _write_all(self._fd, buffer)
@@ -472,16 +493,28 @@ class BlobWriter:
             pass
 
 
-def _create(path: str) -> int:
+def _create(path: str, marker: str | None = None) -> int:
+    """A new blob file.  ``marker``: a shared folder's marker, which must be there before a missing fan-out
+    folder is made: a folder made in an unmounted mount point would take acknowledged writes onto the node's own
+    disk, lost to the other nodes and hidden under the mount once it is back."""
     try:
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileNotFoundError:  # the first blob of its fan-out folder (or the folder was removed by hand)
+        if marker is not None and not os.path.exists(marker):
+            raise unavailable(marker) from None
         folder = os.path.dirname(path)
         os.makedirs(folder, exist_ok=True)
         # Whoever made the folder, its entry must be on disk before this blob is acknowledged: a writer that
         # lost the race to another thread's mkdir cannot know that thread's fsync has happened.
         _fsync_dir(os.path.dirname(folder))
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+
+def unavailable(marker: str) -> AwsError:
+    """503 (SDKs retry) for a shared folder whose marker is missing; why, in the log."""
+    log.warning("object data store: %s is missing: the shared folder is not mounted? Its reads and writes are "
+                "refused until it is back", marker)
+    return AwsError("ServiceUnavailable", "The object data store is unavailable; please try again.")
 
 
 def _create_root(root: Path) -> None:

@@ -140,3 +140,39 @@ def test_versions_on_a_shared_folder(two_nodes: tuple[StoreroomServer, Storeroom
     assert len(blob_files(shared)) == 2
     for i in (0, 2):
         assert s3.get_object(Bucket="versions", Key="k", VersionId=ids[i])["Body"].read() == content_for(f"v{i}", 1000)
+
+
+def test_a_node_whose_shared_folder_is_not_mounted_refuses_rather_than_writes_beside_it(tmp_path: Path) -> None:
+    """The shared folder's mount gone (an NFS mount that dropped, or never came up at boot): the mount point is an
+    empty folder of the node's own disk.  Writes are refused with 503 (SDKs retry) instead of acknowledged into
+    that folder — lost to the other nodes, and hidden under the mount once it is back — and a read of a blob
+    that is not there is 503 too, not 500 (nodes probe, finding 1)."""
+    import subprocess
+
+    from botocore.exceptions import ClientError
+
+    shared, mount_point = tmp_path / "shared", tmp_path / "mnt"
+    shared.mkdir()
+    mount_point.mkdir()
+    subprocess.run(["mount", "--bind", str(shared), str(mount_point)], check=True)
+    node = StoreroomServer(tmp_path / "node", extra_args=["--blobs", f"file://{mount_point}"],
+                           env={"STOREROOM_INLINE_MAX": "0"})
+    node.start()
+    try:
+        s3 = make_client(node.endpoint)
+        s3.create_bucket(Bucket="mounted")
+        s3.put_object(Bucket="mounted", Key="before", Body=b"x" * 300_000)
+        subprocess.run(["umount", "-l", str(mount_point)], check=True)
+        for call in (lambda: s3.put_object(Bucket="mounted", Key="during", Body=b"y" * 300_000),
+                     lambda: s3.get_object(Bucket="mounted", Key="before")["Body"].read()):
+            with pytest.raises(ClientError) as exc:
+                call()
+            assert exc.value.response["Error"]["Code"] == "ServiceUnavailable", exc.value.response
+        assert [p for p in mount_point.rglob("*") if p.is_file()] == []  # nothing written beside the mount
+        subprocess.run(["mount", "--bind", str(shared), str(mount_point)], check=True)
+        assert s3.get_object(Bucket="mounted", Key="before")["Body"].read() == b"x" * 300_000
+        s3.put_object(Bucket="mounted", Key="during", Body=b"y" * 300_000)
+        assert "InternalError" not in node.log_path.read_text()
+    finally:
+        node.stop()
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
