@@ -139,8 +139,12 @@ async def put_object(call: S3Call) -> Response:
 
 
 def written_headers(bucket: Bucket, record: ObjectRecord) -> list[tuple[str, str]]:
-    """``x-amz-version-id`` of a version a write made (once the bucket is versioned), ``x-amz-expiration``."""
-    headers = [("x-amz-version-id", record.version_id)] if bucket.versioning is not None else []
+    """``x-amz-version-id`` of a version a write made (versioning enabled), ``x-amz-expiration``.  The null
+    version a write makes while versioning is suspended is named by no header: S3's "versioning suspended"
+    sample response to PutObject has none (as for CopyObject, CompleteMultipartUpload and forms); a read of it
+    does name it."""
+    headers = ([("x-amz-version-id", record.version_id)]
+               if bucket.versioning is not None and record.version_id != "null" else [])
     return headers + expiration_header(bucket.lifecycle, record)
 
 

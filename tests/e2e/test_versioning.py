@@ -172,11 +172,19 @@ def test_the_null_version_under_suspended_versioning(s3: Any, bucket: str) -> No
     enable(s3, bucket)
     kept = s3.put_object(Bucket=bucket, Key="k", Body=b"versioned")["VersionId"]
     enable(s3, bucket, "Suspended")
-    # a write replaces the null version (a noncurrent one here) and becomes the current one
-    assert s3.put_object(Bucket=bucket, Key="k", Body=b"suspended-1")["VersionId"] == "null"
+    # a write replaces the null version (a noncurrent one here) and becomes the current one; its answer names no
+    # version, as S3's "versioning suspended" sample response (API_PutObject.html) — the write of a copy or of a
+    # multipart upload neither; a read of it names the null version
+    assert "VersionId" not in s3.put_object(Bucket=bucket, Key="k", Body=b"suspended-1")
     assert versions(s3, bucket) == [("k", "null", True, False), ("k", kept, False, False)]
-    assert s3.put_object(Bucket=bucket, Key="k", Body=b"suspended-2")["VersionId"] == "null"
+    assert "VersionId" not in s3.copy_object(Bucket=bucket, Key="k", CopySource={"Bucket": bucket, "Key": "k"},
+                                             MetadataDirective="REPLACE")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="k", UploadId=upload, PartNumber=1, Body=b"suspended-2")["ETag"]
+    assert "VersionId" not in s3.complete_multipart_upload(
+        Bucket=bucket, Key="k", UploadId=upload, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
     assert s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read() == b"suspended-2"
+    assert s3.head_object(Bucket=bucket, Key="k")["VersionId"] == "null"
     assert len(versions(s3, bucket)) == 2
     # a delete puts a null delete marker in the null version's place
     deleted = s3.delete_object(Bucket=bucket, Key="k")
