@@ -69,7 +69,9 @@ def write_private(path: Path, text: str) -> None:
     """Replaces ``path`` with ``text`` atomically (readers see the old file or the new, never a part): 0600, with
     the existing file's owner and group, and that group's permissions when it was shared with another group — an
     application reading its .env by group lost it at the rotation that had just switched its key; never
-    readable by others."""
+    readable by others.  A symlink is written through, where it points (a .env linked from a shared folder):
+    replacing the link with a file would leave the application reading the old file."""
+    path = Path(os.path.realpath(path))
     folder = path.parent
     tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -147,3 +147,17 @@ def test_env_file_shared_with_a_group_keeps_it_unless_it_cannot(tmp_path: Path,
     monkeypatch.setattr(os, "fchown", refused)
     update_env_file(env, {"C": "3"})
     assert (env.stat().st_gid, stat.S_IMODE(env.stat().st_mode)) == (os.getegid(), 0o600)
+
+
+def test_a_symlinked_env_file_is_updated_where_it_points(tmp_path: Path) -> None:
+    """A .env symlinked from a shared folder (Capistrano's shared/.env) is written where the link points: the
+    link replaced by a file left the application reading the old, deactivated key (admin CLI probe, finding 1)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "real.env").write_text("APP=1\nAWS_ACCESS_KEY_ID=OLD\n")
+    link = tmp_path / "app.env"
+    link.symlink_to(Path("shared") / "real.env")
+    update_env_file(link, {"AWS_ACCESS_KEY_ID": KEY_ID})
+    assert link.is_symlink()
+    assert read_env_file(shared / "real.env") == {"APP": "1", "AWS_ACCESS_KEY_ID": KEY_ID}
+    assert [p.name for p in shared.iterdir()] == ["real.env"]  # no temporary file left beside it
