@@ -47,6 +47,7 @@ DEFAULT_REGION = "us-east-1"
 # usage errors exit 2 too).
 EXIT_ATTENTION = 1
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it: not "needs attention"
 
 
 class CliError(click.ClickException):

@@ -23,6 +23,7 @@ import click
 from storeroom.cli import keyfiles
 from storeroom.cli.common import (
     EXIT_ATTENTION,
+    EXIT_INTERRUPTED,
     Output,
     Target,
     aws_options,
@@ -271,9 +272,13 @@ def rotate(target: Target, user: str, env_file: Path | None, csv_file: Path | No
         if settle < STOREROOM_LAST_USED_GRANULARITY:
             out.note(f"[yellow]warning[/]: --settle {settle:g}s is shorter than the minute within which Storeroom "
                      "records a key's use; a key still in use may look silent.", markup=True)
-        settled, waited, moved = _wait_until_silent(iam, old_id, settle, poll_interval, timeout, out)
+        unsaved = None if env_file or csv_file or plan.resumed else plan.new_secret  # shown nowhere else in JSON
+        try:
+            settled, waited, moved = _wait_until_silent(iam, old_id, settle, poll_interval, timeout, out)
+        except KeyboardInterrupt:  # Ctrl-C while waiting: both keys stay, and the new secret is not lost
+            _give_up(out, plan, user, env_file, None, as_json, False, settle, unsaved)
         if not settled:
-            _give_up(out, plan, user, env_file, waited, as_json, moved, settle)
+            _give_up(out, plan, user, env_file, waited, as_json, moved, settle, unsaved)
     iam.update_access_key(UserName=user, AccessKeyId=old_id, Status="Inactive")
     delete_after = _retire(iam, user, old_id, grace, delete_now)
     result = {"user": user, "old_access_key_id": old_id, "new_access_key_id": plan.new_id,
@@ -359,11 +364,15 @@ def _wait_until_silent(iam: Any, key_id: str, settle: float, poll: float, timeou
             sleep(min(poll, start + timeout - at))
 
 
-def _give_up(out: Output, plan: Plan, user: str, env_file: Path | None, waited: float, as_json: bool,
-             moved: bool, settle: float) -> None:
+def _give_up(out: Output, plan: Plan, user: str, env_file: Path | None, waited: float | None, as_json: bool,
+             moved: bool, settle: float, secret: str | None) -> None:
+    """Both keys left active, said; ``waited`` None: interrupted (Ctrl-C).  ``secret``: the new key's, when no
+    file holds it — the JSON document is then the only place it is shown."""
     old_id = plan.old["AccessKeyId"]
     again = ("run the same command again to resume" + ("" if env_file else " (with --env-file holding the new key)"))
-    if moved:
+    if waited is None:
+        message = f"interrupted while waiting for {old_id} to fall silent; both keys are left active: {again}."
+    elif moved:
         message = (f"{old_id} was still being used after {waited:.0f}s; both keys are left active. Find what still "
                    f"uses it, then {again}, or with --force.")
     else:
@@ -371,10 +380,14 @@ def _give_up(out: Output, plan: Plan, user: str, env_file: Path | None, waited: 
                    f"{settle:g}s (it was not used meanwhile); both keys are left active: {again} with a --timeout "
                    "longer than --settle, or with --force.")
     if as_json:
-        out.json({"user": user, "old_access_key_id": old_id, "new_access_key_id": plan.new_id,
-                  "old_key": "active", "waited_seconds": round(waited, 1), "error": message})
+        document = {"user": user, "old_access_key_id": old_id, "new_access_key_id": plan.new_id,
+                    "old_key": "active", "waited_seconds": None if waited is None else round(waited, 1),
+                    "error": message}
+        if secret is not None:
+            document["secret_access_key"] = secret
+        out.json(document)
     out.note(f"storeroom: {message}")
-    raise SystemExit(EXIT_ATTENTION)
+    raise SystemExit(EXIT_INTERRUPTED if waited is None else EXIT_ATTENTION)
 
 
 def _retire(iam: Any, user: str, key_id: str, grace: float, delete_now: bool) -> str | None:

@@ -176,6 +176,19 @@ def test_cleanup_keeps_a_key_reactivated_during_its_grace(endpoint: str, iam, ne
     assert iam.list_user_tags(UserName=user)["Tags"] == []
 
 
+def test_rotate_in_json_without_a_file_gives_the_new_secret_when_it_gives_up(endpoint: str, iam, new_user) -> None:  # type: ignore[no-untyped-def]
+    """--json with no --env-file nor --csv: the new key's secret is in the document that says the rotation gave up;
+    it was in the success document only, so a timeout left a key nobody had the secret of, in IAM's second slot
+    (admin CLI probe, finding 2)."""
+    user, old = _user_with_key(iam, new_user)
+    result = storeroom(endpoint, "keys", "rotate", user, "--timeout", "0s", "--json")
+    assert result.returncode == 1, result.stderr
+    out = json_of(result)
+    assert out["old_key"] == "active" and out["new_access_key_id"] != old["AccessKeyId"]
+    s3 = make_client(endpoint, access_key=out["new_access_key_id"], secret_key=out["secret_access_key"])
+    assert "Buckets" in s3.list_buckets()
+
+
 def test_rotate_gives_up_while_the_old_key_is_in_use_then_resumes(endpoint: str, iam, new_user,  # type: ignore[no-untyped-def]
                                                                   tmp_path: Path) -> None:
     user, old = _user_with_key(iam, new_user)
