@@ -2,9 +2,9 @@
 authorization)?  Its audit event names whatever is known: the service and region it was signed for, the access
 key, and the key's owner when the key exists (a wrong secret is still an attempt on that user's key).
 
-Runs on the event loop thread, and only for refused requests.  The key's owner comes from the credential
-cache, which authentication filled just before it refused the request: an error path never waits on the
-metadata store (which may be the very thing that is down).
+Runs on the event loop thread, and only for refused requests.  The key's owner is the one authentication found
+before it refused the signature (``request.claimant``), else the credential cache's: an error path never waits
+on the metadata store (which may be the very thing that is down).
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ def refused_context(request: Request, credentials: CredentialResolver | None, s3
     except AwsError:
         pass  # a malformed authorization: nobody is known
     principal: Principal = anonymous(account_id)
-    if key_id is not None:
+    if isinstance(request.claimant, Principal):  # authentication found the key, then refused the signature
+        principal = request.claimant
+    elif key_id is not None:
         found = credentials.cached(key_id) if credentials is not None else None
         principal = found[1] if found is not None else Principal("Unknown", "", "", "", None, key_id)
     ctx = Context(request, service, principal, signed, None, region, signature_version=signature_version)

@@ -365,7 +365,11 @@ class App:
         # S3 verifies its body's hash while streaming it (http/body.py); the other services sign the SHA-256 of
         # a small body, which is read and hashed before the signature is verified (_verify_with_body) — never
         # taken from an x-amz-content-sha256 header that some clients send along.
-        key = None if signed.credential.service != "s3" else self._verify(signed, secret, request, None)
+        try:
+            key = None if signed.credential.service != "s3" else self._verify(signed, secret, request, None)
+        except AwsError:
+            request.claimant = principal  # a wrong signature is still an attempt on this user's key
+            raise
         if signed.presigned and signed.credential.service == "s3":
             hoist_presigned_headers(request)
         if principal.session is not None:  # the signature first: a URL past its X-Amz-Expires says so
@@ -445,7 +449,11 @@ class App:
             if found is None:
                 raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=v2.access_key_id)
             secret, principal = found
-        verify_v2(v2, secret, request.method, self.s3.v2_resource_path(request), request.raw_query, headers)
+        try:
+            verify_v2(v2, secret, request.method, self.s3.v2_resource_path(request), request.raw_query, headers)
+        except AwsError:
+            request.claimant = principal  # a wrong signature is still an attempt on this user's key
+            raise
         if signed_query:
             hoist_presigned_headers(request, signed_query)
         if principal.session is not None:

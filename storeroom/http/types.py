@@ -60,7 +60,7 @@ class Request:
 
     __slots__ = (
         "scope", "receive", "method", "raw_path", "path", "raw_query", "query", "args", "headers",
-        "request_id", "client_ip", "secure", "started", "body_done", "body", "received",
+        "request_id", "client_ip", "secure", "started", "body_done", "body", "received", "claimant",
     )
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
@@ -90,6 +90,9 @@ class Request:
         self.body_done = False
         self.body: bytes | None = None  # set once a small body was read whole (read_body)
         self.received = 0  # body bytes received, as sent (aws-chunked framing included): metrics, audit
+        # the owner of the key a request refused after its key was found was signed with (its audit event's
+        # user): kept from authentication, since the credential cache may be emptied by an IAM change meanwhile
+        self.claimant: Any = None
 
     async def stream(self) -> AsyncIterator[bytes]:
         """The raw body, as it arrives. A client that stops sending for BODY_IDLE_TIMEOUT seconds gets S3's

@@ -121,6 +121,34 @@ def test_refused_signatures_leave_events_under_the_key(endpoint, trail, iam_user
     assert body["userIdentity"] == {"type": "Unknown", "accessKeyId": unknown_key}
 
 
+def test_a_refused_signature_is_under_the_keys_owner_while_iam_changes(endpoint, trail, iam, iam_user,  # type: ignore[no-untyped-def]
+                                                                      bucket) -> None:
+    """The owner of the key a refused request was signed with is the one authentication found, not a second look
+    in the credential cache, which any IAM change empties meanwhile: under a full test run (other tests changing
+    IAM all along) a forged PutObject's event was 'Unknown', not under its user's name."""
+    import threading
+
+    user = iam_user(managed=[S3_FULL])
+    wrong = make_client(endpoint, access_key=user.key_id, secret_key=user.secret[:-1] + (
+        "y" if user.secret.endswith("x") else "x"))
+    busy = threading.Event()
+
+    def change_iam() -> None:
+        while not busy.is_set():
+            iam.tag_user(UserName=user.name, Tags=[{"Key": "n", "Value": str(time.monotonic())}])
+    changer = threading.Thread(target=change_iam)
+    changer.start()
+    try:
+        for i in range(40):
+            with pytest.raises(ClientError):
+                wrong.put_object(Bucket=bucket, Key=f"forged-{i}", Body=b"x")
+    finally:
+        busy.set()
+        changer.join()
+    forged = lookup(trail, "Username", user.name, lambda es: len(es) >= 40)
+    assert len([e for e in forged if e["EventName"] == "PutObject"]) == 40
+
+
 def test_a_deactivated_keys_refusals_are_under_its_owners_name(endpoint, trail, iam, iam_user, bucket) -> None:  # type: ignore[no-untyped-def]
     """Someone still using a revoked key is the question after a leak: its refusals were 'Unknown'."""
     user = iam_user(managed=[S3_FULL])
