@@ -125,25 +125,57 @@ def _matching(target: Target, filters: Filters, start: datetime | None,
 
 def _follow(target: Target, filters: Filters, since: datetime | None, limit: int, interval: float, lag: float,
             out: Output) -> None:
-    """The last ``limit`` events, oldest first, then every new one as it becomes visible.  Each poll asks
-    again for the last ``lag`` seconds before the previous poll (an event is visible a little after its time),
-    and events already printed are recognised by their EventId."""
+    """The last ``limit`` events (0: all), oldest first, then every new one as it becomes visible.  Each poll
+    asks again for the last ``lag`` seconds before the previous one that was answered (an event is visible a
+    little after its time; after an outage, later: its events were stored when the database came back), and
+    events already printed are recognised by their EventId.  A server that does not answer for a while is said
+    once and followed again.  The commands' own LookupEvents (these polls) are not printed."""
     polled = now()
-    initial = list(islice(_matching(target, filters, since, None), limit)) if limit else []
+    matching = _matching(target, filters, since, None)
+    initial = [e for e in (islice(matching, limit) if limit else matching) if not _own_poll(e)]
     header = not out.as_json
     if header:
         _print_line(COLUMNS)
     seen: dict[str, datetime] = {}
     _emit(reversed(initial), seen, out)
+    away = False
     while True:
         sleep(interval)
         start = polled - timedelta(seconds=lag)
-        polled = now()
-        fresh = [e for e in _matching(target, filters, start, None) if e.event_id not in seen]
+        asked = now()
+        try:
+            fresh = [e for e in _matching(target, filters, start, None) if e.event_id not in seen and not _own_poll(e)]
+        except Exception as e:
+            if not _transient(e):
+                raise
+            if not away:
+                out.note(f"storeroom: the server does not answer ({e}); following again when it does")
+                away = True
+            continue  # ``polled`` stays: the next answered poll asks from before the gap
+        if away:
+            out.note("storeroom: the server answers again: following again")
+            away = False
+        polled = asked
         _emit(sorted(reversed(fresh), key=lambda e: e.time), seen, out)  # oldest first; ties: as listed
         horizon = start - timedelta(seconds=lag + 2)  # ids older than any later window can be forgotten
         for event_id in [i for i, t in seen.items() if t < horizon]:
             del seen[event_id]
+
+
+def _own_poll(e: TrailEvent) -> bool:
+    """A LookupEvents of these commands (their user agent says so): a follower's own polls."""
+    return e.name == "LookupEvents" and "storeroom-cli/" in str(e.record.get("userAgent", ""))
+
+
+def _transient(e: Exception) -> bool:
+    """A server away for a while (stopped, restarting, its database unreachable): connection errors, 5xx."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    if isinstance(e, BotoConnectionError | HTTPClientError):
+        return True
+    status = getattr(e, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return isinstance(status, int) and status >= 500
 
 
 def _emit(events: Iterable[TrailEvent], seen: dict[str, datetime], out: Output) -> None:

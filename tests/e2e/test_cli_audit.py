@@ -173,3 +173,53 @@ def test_audit_needs_cloudtrail_lookup_events(endpoint: str, worker) -> None:  #
     assert usage.returncode == 2 and "expected a duration" in usage.stderr and "Traceback" not in usage.stderr
     usage = storeroom(endpoint, "audit", "--follow", "--until", "1h")
     assert usage.returncode == 2 and "--follow cannot be used with --until" in usage.stderr
+
+
+def test_audit_follow_goes_on_through_a_server_outage_and_hides_its_own_polls(fresh_server) -> None:  # type: ignore[no-untyped-def]
+    """--follow is tail -f of the trail: a server that stops answering for a while (a restart, its database away)
+    is said once on stderr and followed again when it is back, events of the gap included (it exited on the first
+    503); its own LookupEvents polls are not printed (one every --interval buried the real events); --limit 0
+    shows every earlier event first, as --help says (nodes and admin CLI probes)."""
+    s3 = make_client(fresh_server.endpoint)
+    s3.create_bucket(Bucket="followed")
+    proc = subprocess.Popen([sys.executable, "-m", "storeroom", "audit", "--follow", "--limit", "0", "--interval",
+                             "0.3", "--json"], cwd=REPO, env=cli_env(fresh_server.endpoint),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+    errors: list[str] = []
+    threading.Thread(target=lambda: errors.extend(proc.stderr), daemon=True).start()  # type: ignore[arg-type]
+    printed: list[dict[str, Any]] = []
+
+    def until(done: Callable[[], bool], within: float = 30) -> None:
+        deadline = time.monotonic() + within
+        while not done():
+            try:
+                printed.append(json.loads(lines.get(timeout=max(deadline - time.monotonic(), 0.1))))
+            except queue.Empty:
+                raise AssertionError(f"not printed; stderr: {''.join(errors)[-2000:]}") from None
+
+    def keys() -> list[str]:
+        return [r.get("requestParameters", {}).get("key") for r in printed if r["eventName"] == "PutObject"]
+    try:
+        until(lambda: any(r["eventName"] == "CreateBucket" for r in printed))  # --limit 0: the earlier ones too
+        s3.put_object(Bucket="followed", Key="before", Body=b"x")
+        until(lambda: "before" in keys())
+        fresh_server.stop()
+        time.sleep(6)  # several polls meet no server (past boto3's own retries)
+        fresh_server.start()
+        make_client(fresh_server.endpoint).put_object(Bucket="followed", Key="after", Body=b"x")
+        until(lambda: "after" in keys())
+        time.sleep(1)  # more polls: none of them printed
+        while not lines.empty():
+            printed.append(json.loads(lines.get()))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0, "".join(errors)[-2000:]
+    time.sleep(0.2)
+    assert "LookupEvents" not in {r["eventName"] for r in printed}
+    assert keys() == ["before", "after"]
+    stderr = "".join(errors)
+    assert "Traceback" not in stderr and "following again" in stderr, stderr[-2000:]
