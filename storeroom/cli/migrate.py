@@ -20,6 +20,7 @@ from pathlib import Path
 
 import click
 
+from storeroom.cli.common import fail
 from storeroom.config import default_data_dir
 
 
@@ -69,10 +70,14 @@ def _metadata_step(data_dir: Path, url: str, batch: int, verify_only: bool) -> N
         click.echo(f"  {table}: {rows} rows", err=True)
 
     click.echo(f"Metadata: {data_dir} → {redacted(url)}", err=True)
+    import psycopg
+
     try:
         reports = asyncio.run(Transfer(data_dir, url, batch=batch, progress=progress).run(verify_only=verify_only))
     except MigrationError as exc:
         raise click.ClickException(str(exc)) from None
+    except psycopg.OperationalError as exc:  # no server there, refused credentials, …: one line, the secret left out
+        fail(f"cannot reach {redacted(url)}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}")
     for report in reports:
         click.echo(f"  {report.table}: {report.rows} rows, sha256 {report.checksum[:16]}… verified"
                    + (f" ({report.copied} copied now)" if report.copied else ""), err=True)

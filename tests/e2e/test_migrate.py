@@ -168,3 +168,16 @@ def test_an_audit_file_of_the_older_layout_moves_with_its_lookup_rows(tmp_path: 
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (3,)
         assert conn.execute("SELECT entries FROM event_postings WHERE attribute = 'Username' AND value = 'alice' "
                             "AND scope = 0").fetchone() is not None
+
+
+def test_an_unreachable_database_is_said_in_one_line(tmp_path: Path, meta_backend: str) -> None:
+    """PostgreSQL not there (refused connection): one line naming it, not psycopg's traceback (admin CLI probe,
+    finding 3)."""
+    single = StoreroomServer(tmp_path / "single")
+    single.start()
+    single.stop()
+    run = _migrate(tmp_path / "single", "postgresql://u:secret@127.0.0.1:1/db")
+    out, _ = run.communicate(timeout=120)
+    assert run.returncode == 2, out
+    assert "Traceback" not in out and "secret" not in out, out
+    assert "storeroom: cannot reach postgresql://u@127.0.0.1:1/db" in out, out
