@@ -106,7 +106,8 @@ class Target:
         """A boto3 client signed with the admin's credentials (one per service)."""
         if service not in self._clients:
             self._clients[service] = self.session.client(
-                service, endpoint_url=self.endpoint_url, region_name=self.region_name, config=_config())
+                service, endpoint_url=self.endpoint_url, region_name=self.region_name,
+                config=_config(aws=self.endpoint_url is None))
         return self._clients[service]
 
     def client_as(self, service: str, key_id: str, secret: str, region: str | None = None,
@@ -117,7 +118,7 @@ class Target:
         return boto3.Session().client(
             service, endpoint_url=self.endpoint_url, region_name=region or self.region_name,
             aws_access_key_id=key_id,
-            aws_secret_access_key=secret, config=_config(max_attempts))
+            aws_secret_access_key=secret, config=_config(max_attempts, aws=self.endpoint_url is None))
 
     @property
     def signing_key_id(self) -> str:
@@ -141,12 +142,15 @@ class Target:
                 sleep(2)
 
 
-def _config(max_attempts: int = 3) -> Any:
+def _config(max_attempts: int = 3, *, aws: bool = False) -> Any:
+    """``aws``: AWS's own endpoints (``--endpoint-url ''``), whatever AWS_ENDPOINT_URL or the profile's
+    endpoint_url say — boto3 would read them itself, and a command meant for AWS would act on a local server."""
     from botocore.config import Config
 
     # The user agent tells the audit trail which requests came from these commands.
     return Config(retries={"max_attempts": max_attempts, "mode": "standard"}, connect_timeout=5,
-                  read_timeout=60, user_agent_extra=f"storeroom-cli/{__version__}")
+                  read_timeout=60, user_agent_extra=f"storeroom-cli/{__version__}",
+                  ignore_configured_endpoint_urls=aws)
 
 
 def read_credentials_csv(path: Path) -> tuple[str, str]:

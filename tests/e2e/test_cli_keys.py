@@ -330,3 +330,12 @@ def test_the_commands_pointed_at_the_console_say_it_is_not_the_api(tmp_path: Pat
             assert "`storeroom serve --listen`" in error and "<" not in error
     finally:
         srv.stop()
+
+
+def test_an_empty_endpoint_url_means_aws_whatever_the_environment_says(endpoint: str) -> None:
+    """--endpoint-url '' is AWS's own endpoints: with AWS_ENDPOINT_URL set (as the README's guide section sets
+    it), boto3 read the variable itself and the command acted on the local server (admin CLI probe, finding 4).
+    There is no network to AWS here: the command fails naming AWS's endpoint."""
+    result = storeroom(endpoint, "keys", "report", "--endpoint-url", "")
+    assert result.returncode == 2, result.stdout
+    assert "amazonaws.com" in result.stderr, result.stderr
