@@ -332,8 +332,8 @@ class S3BlobStore:
             async with asyncio.timeout(2.0):
                 await self.client.head_bucket()
             answer = None
-        except (BackendError, TimeoutError) as exc:
-            answer = f"object store backend {self.description}: {exc}"
+        except (BackendError, TimeoutError) as exc:  # (a TimeoutError says nothing of itself)
+            answer = f"object store backend {self.description}: {exc or 'no answer within 2 s'}"
         self._health = (now, answer)
         return answer
 

@@ -45,7 +45,9 @@ UNSIGNED = "UNSIGNED-PAYLOAD"
 RETRIES = 3
 RETRY_PAUSE = 0.1          # seconds, doubled at each retry
 CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = float(os.environ.get("STOREROOM_BLOBS_READ_TIMEOUT", "60"))  # a backend silent this long fails
+# a backend silent this long fails the request with 503: below the SDKs' own 60-second read timeout, so that a
+# hung store is answered (and retried) rather than timed out by the client
+READ_TIMEOUT = float(os.environ.get("STOREROOM_BLOBS_READ_TIMEOUT", "30"))
 READ_BUFFER = 1 << 20      # aiohttp's read buffer: large GETs come in megabyte chunks, not 64 KiB ones
 CONNECTIONS = 256          # per worker process
 
