@@ -262,6 +262,19 @@ def test_deleting_in_a_suspended_bucket_asks_for_permanently_delete(root_page, s
     assert page.get_by_role("status").inner_text() == "Successfully deleted 1 object."
 
 
+def test_an_object_page_without_a_key_names_no_object(root_page, s3c) -> None:
+    """An empty ``key`` is no object: the page showed a 0-byte object with an empty name, and Download served the
+    bucket's listing XML as a file (console probe, finding 10)."""
+    s3c.create_bucket(Bucket="keyless")
+    s3c.put_object(Bucket="keyless", Key="a.txt", Body=b"a")
+    page = root_page
+    for path in ("/s3/buckets/keyless/object?key=", "/s3/buckets/keyless/object",
+                 "/s3/buckets/keyless/download?key="):
+        response = page.goto(path)
+        assert response is not None and response.status == 404, path
+        assert "ListBucketResult" not in page.content()
+
+
 def test_bucket_versioning_is_enabled_and_suspended_in_properties(root_page, s3c) -> None:
     """AWS's Properties tab: "Bucket Versioning" Disabled, then Edit → Enable → Save changes, then Suspend; Show
     versions was out of reach in the console without it (console probe, finding 2)."""

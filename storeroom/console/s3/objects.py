@@ -251,9 +251,16 @@ async def head(page: Page, bucket: str, key: str, version_id: str = "") -> dict[
 
 @routes.get("/s3/buckets/{bucket}/object")
 async def object_page(page: Page) -> Response:
-    bucket, key, version_id = page.param("bucket"), page.field("key"), page.field("versionId")
+    bucket, key, version_id = page.param("bucket"), _key(page.field("key")), page.field("versionId")
     details = await head(page, bucket, key, version_id)
     return _object_page(page, bucket, key, details, version_id)
+
+
+def _key(key: str) -> str:
+    """An object page's key: an empty one names no object (S3 would answer the bucket's listing for it)."""
+    if not key:
+        raise ServiceError("NoSuchKey", "The specified key does not exist.", 404)
+    return key
 
 
 def _object_page(page: Page, bucket: str, key: str, details: dict[str, Any], version_id: str = "",
@@ -269,7 +276,7 @@ async def download(page: Page) -> Response:
     """GetObject, streamed to the browser as it comes (constant memory, whatever the size).  Always an
     attachment of type application/octet-stream in a sandbox: an object is never rendered in the console's
     origin (an uploaded HTML page must not run as the console)."""
-    bucket, key = page.param("bucket"), page.field("key")
+    bucket, key = page.param("bucket"), _key(page.field("key"))
     response = await page.caller.s3("GET", object_path(bucket, key), _version_query(page.field("versionId")))
     headers = {k.lower(): v for k, v in response.headers}
     name = key.rpartition("/")[2] or "download"
@@ -304,7 +311,7 @@ def _endpoint(page: Page) -> str:
 async def share(page: Page) -> Response:
     """"Share with a presigned URL": checked first with HeadObject as the principal (the object exists and the
     principal may read it now), then signed with share credentials minted for this principal and this URL."""
-    bucket, key = page.param("bucket"), page.encoded_field("key")
+    bucket, key = page.param("bucket"), _key(page.encoded_field("key"))
     unit = 3600 if page.field("unit") == "hours" else 60
     amount = page.field("amount")
     seconds = int(amount) * unit if amount.isdigit() else 0
