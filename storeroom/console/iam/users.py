@@ -12,7 +12,7 @@ from urllib.parse import quote
 from starlette.responses import Response
 
 from storeroom.console.iam.common import all_pages, optional, policies, policy_type, target
-from storeroom.console.services import Caller, ServiceError
+from storeroom.console.services import Caller, ServiceError, allowed
 from storeroom.console.web import Page, Routes, stash_once, take_once
 from storeroom.iam.passwords import PasswordPolicy, violations
 
@@ -252,7 +252,11 @@ def generate_password(length: int = 20) -> str:
 async def retrieve_password(page: Page) -> Response:
     """The new user's console password, shown on this one page view only."""
     note = await take_once(page, "password")
-    return page.render("iam/retrieve_password.html", name=page.param("name"), note=note)
+    # the sign-in URL by the account's alias when it has one, as the dashboard's (and AWS's) is
+    found = await allowed(page.caller.iam("ListAccountAliases"))
+    aliases = (found or {}).get("AccountAliases", [])
+    return page.render("iam/retrieve_password.html", name=page.param("name"), note=note,
+                       alias=aliases[0] if aliases else None)
 
 
 # -- a user's page -----------------------------------------------------------------------------------------
