@@ -11,6 +11,7 @@ import time
 
 from starlette.responses import Response
 
+from storeroom.console.iam.users import password_problems
 from storeroom.console.services import ServiceError
 from storeroom.console.sessions import COOKIE, MAX_AGE, PENDING_MAX_AGE, PRE_COOKIE
 from storeroom.console.web import Page, Routes, local_path
@@ -139,7 +140,10 @@ async def change_password(page: Page) -> Response:
     except ServiceError as err:
         if err.denial is not None:
             return page.error(err)
-        return page.render("signin/change_password.html", status=400, error=err.message)
+        message = err.message
+        if err.code == "PasswordPolicyViolation":  # say what the policy asks, as AWS's page lists it
+            message = " ".join([message, *await password_problems(page.caller, new)])
+        return page.render("signin/change_password.html", status=400, error=message)
     if page.session.must_change:
         await page.console.sessions.sign_out(page.session)   # the held session's cookie is no use any more
         changed = page.console.sessions.new(page.session.kind, page.session.principal_id, page.session.auth_time,

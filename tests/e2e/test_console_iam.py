@@ -231,6 +231,12 @@ def test_account_alias_signs_a_user_in(console_server, browser, root_iam) -> Non
     page.get_by_role("heading", name="Change password").wait_for()
     page.goto("/iam")
     assert page.get_by_role("heading", name="Change password").is_visible()      # nothing else until done
+    # a password the policy refuses is told what it lacks (it said only "does not conform")
+    page.get_by_label("Old password").fill(READER_PASSWORD)
+    page.get_by_label("New password", exact=True).fill("short")
+    page.get_by_label("Retype new password").fill("short")
+    page.get_by_role("button", name="Change password").click()
+    assert "Password must be at least" in page.get_by_role("alert").inner_text()
     page.get_by_label("Old password").fill(READER_PASSWORD)
     page.get_by_label("New password", exact=True).fill("Changed-Passw0rd!")
     page.get_by_label("Retype new password").fill("Changed-Passw0rd!")
@@ -533,3 +539,16 @@ def test_the_mfa_device_name_pattern_is_one_the_browser_takes(console_server, br
     assert field.evaluate("i => i.validity.patternMismatch") is True
     field.fill("my-phone_1@x.y")
     assert field.evaluate("i => i.validity.patternMismatch") is False
+
+
+def test_create_user_checks_the_name_on_its_first_step(console_server, browser, root_iam) -> None:
+    """A name IAM refuses is said on the details step, as AWS's console says it, not after Set permissions and
+    Review (console probe, finding 6)."""
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+    page.goto("/iam/users/create")
+    page.get_by_label("User name").fill("bad name\"q")
+    page.get_by_role("button", name="Next").click()
+    assert "Valid characters: A-Z, a-z, 0-9, and + = , . @ _ - (hyphen)" in page.get_by_role("alert").inner_text()
+    assert page.get_by_label("User name").input_value() == "bad name\"q"
+    assert "bad name\"q" not in [u["UserName"] for u in root_iam.list_users()["Users"]]
