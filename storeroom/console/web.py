@@ -132,8 +132,11 @@ class Page:
             self.set_cookie(FLASH_COOKIE, self.console.sealer.seal({"m": flash, "s": self._anchor()}, "flash"), 60)
         return self._finish(RedirectResponse(url, status_code=303))
 
-    def error(self, err: ServiceError, *, title: str = "Request refused", back: str | None = None) -> Response:
+    def error(self, err: ServiceError, *, title: str | None = None, back: str | None = None) -> Response:
+        """The page of an AWS error: titled "Not found" for what does not exist (NoSuchKey, NoSuchEntity, …),
+        else "Request refused"."""
         status = 403 if err.denial is not None or err.status == 403 else err.status
+        title = title or ("Not found" if status == 404 else "Request refused")
         return self.render("error.html", status=status if 400 <= status < 600 else 400, error=err, title=title,
                            back=back)
 

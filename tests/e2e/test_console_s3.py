@@ -273,6 +273,7 @@ def test_an_object_page_without_a_key_names_no_object(root_page, s3c) -> None:
         response = page.goto(path)
         assert response is not None and response.status == 404, path
         assert "ListBucketResult" not in page.content()
+        assert page.get_by_role("heading", name="Not found").is_visible()  # (it was titled "Request refused")
 
 
 def test_bucket_versioning_is_enabled_and_suspended_in_properties(root_page, s3c) -> None:
