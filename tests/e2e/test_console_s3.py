@@ -499,6 +499,8 @@ def test_a_user_without_s3_permissions_is_told_why(console_server, browser) -> N
             f"resource: \"arn:aws:s3:::*\" because no identity-based policy allows the s3:ListAllMyBuckets "
             f"action") in alert
     assert "Implicitly denied" in alert
+    # no count of buckets the user cannot see (it said "(0)", as if there were none)
+    assert page.get_by_role("heading", level=1).inner_text() == "General purpose buckets"
     page.context.close()
 
 
