@@ -39,6 +39,9 @@ from storeroom.cli.common import (
 )
 
 ROOT_NAME = "<root_account>"  # as the credential report names the root row
+# `keys rotate` rotates IAM users' keys (it names the user in every call); root's, as AWS has it done
+ROOT_ROTATION = ("The root user's key: make a new one signed as root (`aws iam create-access-key` without "
+                 "--user-name), switch to it, then deactivate and delete the old one.")
 DELETE_TAG = "storeroom:delete-key:"
 # Storeroom records a key's use at most once a minute per worker process (storeroom/identity.py), AWS with a
 # coarser granularity: a key in steady use moves its LastUsedDate at least that often.
@@ -144,8 +147,10 @@ def report(target: Target, max_age_days: float, unused_days: float, as_json: boo
         if not found:
             out.line("No access keys.")
         elif attention:
+            root = any(k.user == ROOT_NAME and k.attention for k in found)
             out.line(f"[bold]{attention} key(s) need attention[/]: rotate with `storeroom keys rotate USER`, "
-                     "delete unused keys with `aws iam delete-access-key`.", markup=True)
+                     "delete unused keys with `aws iam delete-access-key`."
+                     + (f" {ROOT_ROTATION}" if root else ""), markup=True)
         else:
             out.line("All keys are fresh and in use.")
     if attention:
@@ -238,6 +243,8 @@ def rotate(target: Target, user: str, env_file: Path | None, csv_file: Path | No
     Exit status: 0 rotated, 1 the old key was still in use at --timeout (both keys left active), 2 errors.
     """
     out = Output(as_json)
+    if user == ROOT_NAME:
+        fail(f"keys rotate rotates IAM users' keys. {ROOT_ROTATION}")
     for path in (env_file, csv_file):
         problem = path and keyfiles.check_writable(path)
         if problem:

@@ -104,7 +104,9 @@ def _check(target: Target, states: dict[str, KeyState], deactivate: bool, out: O
         if not deactivate or state.status != "Active":
             continue
         if key_id == signing:
-            state.action = "not deactivated: this command signs with it (rotate it)"
+            state.action = ("not deactivated: this command signs with it (rotate it"
+                            + (": root's, with `aws iam create-access-key` signed as root)" if state.user == ROOT_NAME
+                               else ")"))
             continue
         params = {} if state.user == ROOT_NAME else {"UserName": state.user}
         iam.update_access_key(AccessKeyId=key_id, Status="Inactive", **params)

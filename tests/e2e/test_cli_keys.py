@@ -339,3 +339,14 @@ def test_an_empty_endpoint_url_means_aws_whatever_the_environment_says(endpoint:
     result = storeroom(endpoint, "keys", "report", "--endpoint-url", "")
     assert result.returncode == 2, result.stdout
     assert "amazonaws.com" in result.stderr, result.stderr
+
+
+def test_roots_key_is_told_how_it_is_rotated(endpoint: str) -> None:
+    """`keys rotate` rotates IAM users' keys; the report and `rotate <root_account>` say how root's is rotated
+    instead of advising a command that cannot (admin CLI probe, finding 6)."""
+    report = storeroom(endpoint, "keys", "report", "--max-age-days", "0")
+    assert "<root_account>" in report.stdout
+    assert "aws iam create-access-key` without --user-name" in " ".join(report.stdout.split()), report.stdout
+    refused = storeroom(endpoint, "keys", "rotate", "<root_account>", "--force")
+    assert refused.returncode == 2
+    assert "keys rotate rotates IAM users' keys. The root user's key:" in one_line_error(refused)
