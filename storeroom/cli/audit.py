@@ -23,7 +23,7 @@ from storeroom.cli.common import (
     parse_iso,
     sleep,
 )
-from storeroom.cli.trail import lookup
+from storeroom.cli.trail import by_these_commands, lookup
 
 COLUMNS = ["Time", "User", "Event", "Resources", "Source IP", "Outcome"]
 # Follow mode prints row by row, so its columns have fixed widths (a longer value just pushes the line on).
@@ -164,7 +164,7 @@ def _follow(target: Target, filters: Filters, since: datetime | None, limit: int
 
 def _own_poll(e: TrailEvent) -> bool:
     """A LookupEvents of these commands (their user agent says so): a follower's own polls."""
-    return e.name == "LookupEvents" and "storeroom-cli/" in str(e.record.get("userAgent", ""))
+    return e.name == "LookupEvents" and by_these_commands(e)
 
 
 def _transient(e: Exception) -> bool:

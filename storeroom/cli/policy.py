@@ -21,7 +21,7 @@ from storeroom.cli.audit import parse_when
 from storeroom.cli.common import Output, Target, aws_options, error_code, fail, iso, json_option, paginate
 from storeroom.cli.grant import MAX_POLICY_VERSIONS
 from storeroom.cli.policygen import MANAGED_POLICY_MAX, Outcome, Use, build_policy, collect, policy_size
-from storeroom.cli.trail import lookup
+from storeroom.cli.trail import by_these_commands, lookup
 
 POLICY_PATH = "/storeroom/generated/"
 SIMULATE_BATCH = 50  # resources per SimulateCustomPolicy call
@@ -100,6 +100,8 @@ def _events(target: Target, user: str, start: datetime, include_denied: bool) ->
     left_out = 0
     for e in lookup(target, ("Username", user), start):
         if e.username != user or e.identity.get("type") != "IAMUser":  # not the account root's ("root")
+            continue
+        if by_these_commands(e):  # `storeroom grant`'s own check of the new key: not what the application did
             continue
         code = e.error_code
         if is_denial(code) and not (include_denied and is_authorization_denial(code)):

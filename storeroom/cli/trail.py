@@ -38,3 +38,9 @@ def lookup(target: Target, attribute: tuple[str, str] | None, start: datetime | 
             raise
         for event in page.get("Events", []):
             yield TrailEvent.of(event)
+
+
+def by_these_commands(e: TrailEvent) -> bool:
+    """A request of Storeroom's admin commands (their user agent says so: cli/common.py): a grant's own check,
+    a follower's polls — not the application's."""
+    return "storeroom-cli/" in str(e.record.get("userAgent", ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -185,3 +186,20 @@ def test_grant_errors(endpoint: str, iam, bucket: str, grantee: str, tmp_path: P
 
     usage = storeroom(endpoint, "grant", grantee)
     assert usage.returncode == 2 and "Missing option '--bucket'" in usage.stderr
+
+
+def test_a_generated_policy_leaves_out_the_grants_own_checks(endpoint: str, bucket: str, grantee: str,  # type: ignore[no-untyped-def]
+                                                            tmp_path: Path) -> None:
+    """`policy generate` learns what the application did: the grant's own check (an upload, a listing and a delete
+    inside the prefix, an upload outside it that is refused) is the admin CLI's, not the application's — it widened
+    the generated policy to the whole bucket and added s3:DeleteObject (admin CLI probe, finding 10)."""
+    env_file = tmp_path / ".env"
+    assert storeroom(endpoint, "grant", grantee, "--bucket", bucket, "--prefix", "app/", "--env-file",
+                     env_file).returncode == 0
+    env = read_env_file(env_file)
+    app = make_client(endpoint, access_key=env["AWS_ACCESS_KEY_ID"], secret_key=env["AWS_SECRET_ACCESS_KEY"])
+    app.put_object(Bucket=bucket, Key="app/report.csv", Body=b"1,2\n")
+    time.sleep(1.5)  # the events of another worker's queue
+    out = json_of(storeroom(endpoint, "policy", "generate", "--user", grantee, "--include-denied", "--json"))
+    assert out["policy"]["Statement"] == [
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/app/report.csv"}]
