@@ -319,6 +319,13 @@ async def key_status(page: Page) -> Response:
     return page.redirect(back, flash=f"Access key {key_id} {verb}.")
 
 
+@routes.get("/iam/users/{name}/access-keys/{key_id}/deactivate")
+@routes.get("/iam/security-credentials/access-keys/{key_id}/deactivate")
+async def deactivate_key_form(page: Page) -> Response:
+    """"Deactivate access key?": asked first, as AWS's console asks (a key in use stops working at once)."""
+    return page.render("iam/access_key_deactivate.html", target=target(page), key_id=page.param("key_id"))
+
+
 async def _is_active(page: Page, key_id: str) -> bool:
     keys = (await page.caller.iam("ListAccessKeys", **target(page).params)).get("AccessKeyMetadata", [])
     return any(k["AccessKeyId"] == key_id and k["Status"] == "Active" for k in keys)
