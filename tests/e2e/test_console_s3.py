@@ -46,6 +46,9 @@ def test_create_bucket_folders_and_pages(root_page, s3c) -> None:
     page.get_by_role("button", name="Create bucket").click()
     assert "InvalidBucketName: The specified bucket is not valid." in page.get_by_role("alert").inner_text()
     page.get_by_label("Bucket name").fill("eu-photos")
+    # the regions named as AWS's console names them (they were bare codes), and the console has its icon
+    assert page.locator("#region option[value='us-east-1']").inner_text() == "US East (N. Virginia) us-east-1"
+    assert page.request.get("/static/favicon.svg").status == 200
     page.get_by_label("AWS Region").select_option("eu-west-1")
     page.get_by_role("button", name="Create bucket").click()
     assert page.get_by_role("status").inner_text() == "Successfully created bucket “eu-photos”."

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -46,8 +47,19 @@ POLICY_TEMPLATE = """{
 }"""
 
 
-def region_choices() -> list[str]:
-    return sorted(r for r in REGIONS if r != "EU")
+def region_choices() -> list[tuple[str, str]]:
+    """(code, label) of each region a bucket may be made in, labelled as AWS's console does: "US East (N.
+    Virginia) us-east-1" (the names from botocore's endpoint data)."""
+    names = _region_names()
+    return [(r, f"{names[r]} {r}" if r in names else r) for r in sorted(REGIONS) if r != "EU"]
+
+
+@functools.cache  # read at the first Create bucket page: botocore's loader is not imported by a start
+def _region_names() -> dict[str, str]:
+    from botocore.loaders import Loader
+
+    return {region: str(about["description"]) for partition in Loader().load_data("endpoints")["partitions"]
+            for region, about in partition["regions"].items() if about.get("description")}
 
 
 # -- the list ------------------------------------------------------------------------------------------------
