@@ -66,6 +66,12 @@ CONNECTION_DEFAULTS = {
 }
 _RETRIED = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors.UniqueViolation)
 
+
+def _consumed(task: asyncio.Future[Any]) -> None:
+    """Retrieves an abandoned task's outcome (asyncio would log it as never retrieved)."""
+    if not task.cancelled():
+        task.exception()
+
 _SQL: dict[str, str] = {}
 
 
@@ -326,13 +332,21 @@ class PostgresDatabase:
         raise AssertionError("unreachable")
 
     async def ping(self) -> str | None:
-        """None when the database answers a trivial query within a second, else why not."""
+        """None when the database answers a trivial query within a second, else why not.  The query runs as a
+        task of its own, left to end in the background past the second: cancelling it makes psycopg ask the
+        server to cancel it, which a frozen server (a partition: no refusal, no reset) takes up to 10 s to fail,
+        and a load balancer's health check must not wait that long."""
+        query = asyncio.ensure_future(self.read.one("SELECT 1"))
+        done, _ = await asyncio.wait({query}, timeout=1.0)
+        if not done:
+            query.cancel()
+            query.add_done_callback(_consumed)  # its CancelledError or error, once it ends, is nobody's
+            return self.health.error or "no answer within a second"
         try:
-            async with asyncio.timeout(1.0):
-                await self.read.one("SELECT 1")
+            query.result()
             return None
         except (AwsError, TimeoutError) as exc:
-            return self.health.error or str(exc) or "timeout"
+            return self.health.error or str(exc) or "unavailable"
 
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[bool]:

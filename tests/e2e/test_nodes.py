@@ -44,7 +44,7 @@ from tests.conftest import (
     make_client,
 )
 from tests.e2e.blob_backends import SeaweedFS, s3_blobs_server, seaweedfs  # noqa: F401 - the fixture
-from tests.pg import PostgresCluster
+from tests.pg import PostgresCluster, find_bin_dir
 
 pytestmark = pytest.mark.meta_backends("postgresql")
 
@@ -421,3 +421,53 @@ def test_a_node_killed_during_uploads_loses_nothing_acknowledged(nodes: Nodes) -
     assert len(acknowledged) > 10
     for key, body in acknowledged.items():
         assert nodes.s3(2).get_object(Bucket=bucket, Key=key)["Body"].read() == body
+
+
+def _family(pid: int) -> list[int]:
+    """``pid`` and every process whose parent it is (a postmaster and its backends)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                children.append(int(entry.name))
+    return [pid, *children]
+
+
+def test_a_frozen_database_is_said_by_ready_within_seconds(tmp_path: Path, postgres: PostgresCluster) -> None:
+    """A database host frozen (no refusal, no reset: a partition): /_storeroom/ready answers 503 with the reason
+    within its one-second budget, as a load balancer's health check with a 5-second timeout needs; it took 11 s —
+    psycopg's cancellation of the timed-out query (5 s for the cancel request, 5 more for the query to end) ran
+    inside the probe (nodes probe, finding 3)."""
+    import signal
+
+    bin_dir = find_bin_dir()
+    assert bin_dir is not None
+    frozen = PostgresCluster(bin_dir)  # the test's own cluster: the session's serves the other tests meanwhile
+    frozen.init()
+    frozen.start()
+    node = StoreroomServer(tmp_path / "node", meta_url=frozen.database("frozen"))
+    try:
+        node.start()
+        assert _ready(node)[0] == 200
+        postmaster = frozen.postmaster_pid()
+        assert postmaster is not None
+        stopped = _family(postmaster)
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            status, body = _ready(node)
+            took = time.monotonic() - started
+        finally:
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+        assert status == 503 and body["status"] == "unavailable", body
+        assert took < 3, took
+        assert _until(lambda: _ready(node)[0] == 200, 60, step=0.5) < 60  # and back by itself
+    finally:
+        node.stop()
+        frozen.destroy()
