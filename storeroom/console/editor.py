@@ -1,5 +1,5 @@
 """The JSON policy editors (IAM's "Create policy", S3's bucket policy): the API's validation message, placed at
-a line and column of the text the person typed."""
+a line and column of the text the person typed; a warning for S3 actions that do not exist."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from storeroom.console.services import ServiceError
 from storeroom.errors import AwsError
 from storeroom.policy.document import statement_positions
+from storeroom.s3 import action_names
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +45,28 @@ def locate_problem(err: ServiceError, text: str, malformed: str, check: Callable
             except AwsError as refused:
                 return Problem(err.code, err.message, start[0], start[1], f"Statement {i}: {refused.message}")
     return Problem(err.code, err.message, 1, 1)
+
+
+_S3_ACTIONS = frozenset(name.lower() for name in action_names.NAMES)
+
+
+def action_warning(text: str) -> str:
+    """" Warning: …" naming the ``s3:`` actions (no wildcard) of an identity policy that S3 has not — IAM takes
+    any action name, and a misspelt one matches no request, as AWS's console warns — else ""."""
+    try:
+        statements = json.loads(text).get("Statement")
+    except (ValueError, AttributeError):
+        return ""
+    unknown: list[str] = []
+    for st in [statements] if isinstance(statements, dict) else statements if isinstance(statements, list) else []:
+        for key in ("Action", "NotAction"):
+            names = st.get(key) if isinstance(st, dict) else None
+            for name in [names] if isinstance(names, str) else names if isinstance(names, list) else []:
+                if (isinstance(name, str) and name.lower().startswith("s3:") and not {"*", "?"} & set(name)
+                        and name[3:].lower() not in _S3_ACTIONS and name not in unknown):
+                    unknown.append(name)
+    if not unknown:
+        return ""
+    one = len(unknown) == 1
+    return (f" Warning: {', '.join(unknown)} {'is not an action' if one else 'are not actions'} of Amazon S3: "
+            f"{'it matches' if one else 'they match'} no request.")

@@ -559,3 +559,17 @@ def test_create_user_checks_the_name_on_its_first_step(console_server, browser, 
     assert "Valid characters: A-Z, a-z, 0-9, and + = , . @ _ - (hyphen)" in page.get_by_role("alert").inner_text()
     assert page.get_by_label("User name").input_value() == "bad name\"q"
     assert "bad name\"q" not in [u["UserName"] for u in root_iam.list_users()["Users"]]
+
+
+def test_a_policy_naming_an_action_s3_does_not_have_is_warned_of(console_server, browser, root_iam) -> None:
+    """IAM takes any action name, and a misspelt one allows (or denies) nothing: AWS's console flags it. The
+    policy is made, with a warning naming the action (console probe, finding 5)."""
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+    page.goto("/iam/policies/create")
+    page.get_by_label("Policy editor").fill(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:PutObjekt", "s3:GetObject", "s3:List*"], "Resource": "*"}]}))
+    page.get_by_label("Policy name").fill("misspelt")
+    page.get_by_role("button", name="Create policy").click()
+    assert page.get_by_role("status").inner_text() == (
+        "Policy misspelt created. Warning: s3:PutObjekt is not an action of Amazon S3: it matches no request.")

@@ -9,7 +9,7 @@ from urllib.parse import quote, unquote
 
 from starlette.responses import Response
 
-from storeroom.console.editor import Problem, locate_problem
+from storeroom.console.editor import Problem, action_warning, locate_problem
 from storeroom.console.iam.common import all_pages, policies, policy_type
 from storeroom.console.services import ServiceError
 from storeroom.console.web import Page, Routes
@@ -67,7 +67,7 @@ async def create(page: Page) -> Response:
                                document=document, problem=None, error=err)
         return page.render("iam/create_policy.html", status=400, name=name, description=description,
                            document=document, problem=locate(err, document), error=None)
-    return page.redirect(policy_url(created["Arn"]), flash=f"Policy {name} created.")
+    return page.redirect(policy_url(created["Arn"]), flash=f"Policy {name} created.{action_warning(document)}")
 
 
 # -- a policy's page ----------------------------------------------------------------------------------------
@@ -129,7 +129,8 @@ async def edit(page: Page) -> Response:
         problem = None if err.denial is not None else locate(err, document)
         return page.render("iam/edit_policy.html", status=403 if err.denial else 400, policy=policy, arn=arn,
                            document=document, problem=problem, error=err if err.denial else None, url=policy_url)
-    return page.redirect(policy_url(arn, tab="versions"), flash=f"Policy {policy['PolicyName']} updated.")
+    return page.redirect(policy_url(arn, tab="versions"),
+                         flash=f"Policy {policy['PolicyName']} updated.{action_warning(document)}")
 
 
 @routes.post("/iam/policies/versions")
