@@ -573,3 +573,13 @@ def test_a_policy_naming_an_action_s3_does_not_have_is_warned_of(console_server,
     page.get_by_role("button", name="Create policy").click()
     assert page.get_by_role("status").inner_text() == (
         "Policy misspelt created. Warning: s3:PutObjekt is not an action of Amazon S3: it matches no request.")
+
+
+def test_the_delete_page_of_a_key_the_user_has_not_is_not_found(console_server, browser, root_iam) -> None:
+    """"Delete AKIANOPE?" was offered for a key that does not exist (console probe, finding 13)."""
+    root_iam.create_user(UserName="keyless")
+    page = sign_in_root(browser, console_server)
+    page.wait_for_url("**/")
+    response = page.goto("/iam/users/keyless/access-keys/AKIANOPENOPENOPENOPE/delete")
+    assert response is not None and response.status == 404
+    assert page.get_by_role("heading", name="Not found").is_visible()

@@ -327,8 +327,12 @@ async def deactivate_key_form(page: Page) -> Response:
 
 
 async def _is_active(page: Page, key_id: str) -> bool:
+    """Whether the target's key ``key_id`` is active; NoSuchEntity (the "Not found" page) for a key it has not."""
     keys = (await page.caller.iam("ListAccessKeys", **target(page).params)).get("AccessKeyMetadata", [])
-    return any(k["AccessKeyId"] == key_id and k["Status"] == "Active" for k in keys)
+    found = [k for k in keys if k["AccessKeyId"] == key_id]
+    if not found:
+        raise ServiceError("NoSuchEntity", f"The Access Key with id {key_id} cannot be found.", 404)
+    return bool(found[0]["Status"] == "Active")
 
 
 @routes.get("/iam/users/{name}/access-keys/{key_id}/delete")
