@@ -422,13 +422,15 @@ async def _prepare_blobs(settings: Settings, meta: MetaStore, account_id: str) -
     behind (storeroom/store/blob_backend.py); exits with the reason when the store cannot be used.  (A shared
     store's sweep spares what is younger than its grace period: another node's writes in flight.)"""
     from storeroom.store.blob_backend import BackendError, server_blobs
+    from storeroom.store.inline_blobs import is_inline
 
     try:
         store = server_blobs(settings, meta)
         try:
-            await store.prepare(account_id)
+            referenced = await meta.referenced_blobs()
+            await store.prepare(account_id, stored=any(not is_inline(b) for b in referenced))  # files, not rows
             uploads = {str(r[0]) for r in await meta.db.read.all("SELECT upload_id FROM uploads")}
-            return await store.sweep(await meta.referenced_blobs(), uploads.__contains__)
+            return await store.sweep(referenced, uploads.__contains__)
         finally:
             await store.close()
     except (ValueError, OSError, BackendError) as exc:

@@ -114,8 +114,9 @@ class Blobs(Protocol):
         passing them through this process; its id, or None when this store cannot (the caller then reads and
         writes them).  FileNotFoundError when ``blob_id`` is gone."""
 
-    async def prepare(self, account_id: str) -> None:
-        """At start, before serving: check the store answers, and that it belongs to this account."""
+    async def prepare(self, account_id: str, *, stored: bool = False) -> None:
+        """At start, before serving: check the store answers, and that it belongs to this account.  ``stored``:
+        the metadata names objects in it already (an empty store is then not this one)."""
 
     async def sweep(self, referenced: Iterable[str], upload_exists: Callable[[str], bool]) -> int:
         """Remove blobs no row refers to; returns how many."""

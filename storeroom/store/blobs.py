@@ -56,6 +56,7 @@ SMALL_CACHE_BYTES = 32 * 1024 * 1024
 
 
 FANOUT_DIGITS = 3  # 16**3 = 4,096 folders
+_FANOUT = re.compile(f"[0-9a-f]{{{FANOUT_DIGITS}}}")
 BLOB_NAME = re.compile(r"[0-9a-f]{32}")
 ACCOUNT_MARKER = ".storeroom-account"
 
@@ -180,11 +181,18 @@ class BlobStore:
 
     # -- start, health, end ------------------------------------------------------------------------------
 
-    async def prepare(self, account_id: str) -> None:
+    async def prepare(self, account_id: str, *, stored: bool = False) -> None:
         """A shared folder records the account it belongs to: a second deployment pointed at it by mistake
-        (its own metadata, another account) would take this one's blobs for orphans."""
-        if self.shared:
-            claim_marker(self.root / ACCOUNT_MARKER, account_id, self.description)
+        (its own metadata, another account) would take this one's blobs for orphans.  An empty folder without
+        the marker, while the metadata names objects in it, is a mount point whose mount is missing (a boot
+        whose NFS mount failed): refused, rather than claimed and written beside the mount."""
+        if not self.shared:
+            return
+        marker = self.root / ACCOUNT_MARKER
+        if stored and not marker.exists() and not any(_FANOUT.fullmatch(p.name) for p in self.root.iterdir()):
+            raise ValueError(f"{self.root} is empty, without its {ACCOUNT_MARKER}, although objects are stored in "
+                             "it: is the shared folder mounted?")
+        claim_marker(marker, account_id, self.description)
 
     async def sweep(self, referenced: Iterable[str], upload_exists: Callable[[str], bool]) -> int:
         return await asyncio.get_running_loop().run_in_executor(
@@ -510,10 +518,16 @@ def _create(path: str, marker: str | None = None) -> int:
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 
 
+_warned_at = 0.0  # when the missing marker was last said (once a minute, not at every refusal and retry)
+
+
 def unavailable(marker: str) -> AwsError:
     """503 (SDKs retry) for a shared folder whose marker is missing; why, in the log."""
-    log.warning("object data store: %s is missing: the shared folder is not mounted? Its reads and writes are "
-                "refused until it is back", marker)
+    global _warned_at
+    if time.monotonic() - _warned_at > 60:
+        _warned_at = time.monotonic()
+        log.warning("object data store: %s is missing: the shared folder is not mounted? Its reads and writes are "
+                    "refused until it is back", marker)
     return AwsError("ServiceUnavailable", "The object data store is unavailable; please try again.")
 
 

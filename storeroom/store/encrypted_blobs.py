@@ -272,8 +272,8 @@ class EncryptedBlobs:
     async def import_blob(self, blob_id: str, source_path: str, size: int) -> bool:
         return await self.inner.import_blob(blob_id, source_path, size)
 
-    async def prepare(self, account_id: str) -> None:
-        await self.inner.prepare(account_id)
+    async def prepare(self, account_id: str, *, stored: bool = False) -> None:
+        await self.inner.prepare(account_id, stored=stored)
 
     async def sweep(self, referenced: Iterable[str], upload_exists: Callable[[str], bool]) -> int:
         refs = set(referenced)

@@ -192,8 +192,8 @@ class InlineBlobs:
             return None  # a small body: read and written again, in one metadata row
         return await self.inner.copy_blob(blob_id, size)
 
-    async def prepare(self, account_id: str) -> None:
-        await self.inner.prepare(account_id)
+    async def prepare(self, account_id: str, *, stored: bool = False) -> None:
+        await self.inner.prepare(account_id, stored=stored)
 
     @property
     def sweep_grace(self) -> float:

@@ -285,7 +285,7 @@ class S3BlobStore:
 
     # -- start, health, end ------------------------------------------------------------------------------
 
-    async def prepare(self, account_id: str) -> None:
+    async def prepare(self, account_id: str, *, stored: bool = False) -> None:
         """The bucket must answer; the prefix records the account it belongs to (a second deployment pointed
         at it by mistake would take this one's blobs for orphans)."""
         try:

@@ -169,7 +169,15 @@ def test_a_node_whose_shared_folder_is_not_mounted_refuses_rather_than_writes_be
                 call()
             assert exc.value.response["Error"]["Code"] == "ServiceUnavailable", exc.value.response
         assert [p for p in mount_point.rglob("*") if p.is_file()] == []  # nothing written beside the mount
+        # a start while the mount is missing (a boot whose NFS mount failed) is refused, not the folder claimed
+        # anew and written beside the mount (the review's finding: the start made the marker again)
+        node.stop()
+        with pytest.raises(RuntimeError) as refused:
+            node.start()
+        assert "is the shared folder mounted?" in str(refused.value)
         subprocess.run(["mount", "--bind", str(shared), str(mount_point)], check=True)
+        node.start()
+        s3 = make_client(node.endpoint)
         assert s3.get_object(Bucket="mounted", Key="before")["Body"].read() == b"x" * 300_000
         s3.put_object(Bucket="mounted", Key="during", Body=b"y" * 300_000)
         assert "InternalError" not in node.log_path.read_text()
