@@ -38,6 +38,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def update_env_file(path: Path, values: dict[str, str]) -> None:
     """Sets ``values`` in the .env file at ``path`` (created if absent), atomically, mode 0600."""
+    path = written_file(path)  # resolved once: the file read is the file replaced
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -65,13 +66,30 @@ def credentials_csv(key_id: str, secret: str) -> str:
     return out.getvalue()
 
 
+def written_file(path: Path) -> Path:
+    """The file a key file at ``path`` is: ``path``, or where its symlink points (a .env linked from a shared
+    folder: replacing the link with a file would leave the application reading the old one).  Followed only when
+    the link is this user's or its target's owner's: a link another user made to a file they do not own
+    (``/etc/…``, the command run as root) is refused, an OSError as an unwritable file is."""
+    if not path.is_symlink():
+        return path
+    target = Path(os.path.realpath(path))
+    try:
+        target_owner = os.stat(target).st_uid
+    except FileNotFoundError:  # a link to a file not made yet: its folder's owner
+        target_owner = os.stat(target.parent).st_uid
+    if os.lstat(path).st_uid not in (target_owner, os.geteuid()):
+        raise OSError(f"{path} is another user's symbolic link to {target}, which that user does not own: "
+                      "not followed")
+    return target
+
+
 def write_private(path: Path, text: str) -> None:
     """Replaces ``path`` with ``text`` atomically (readers see the old file or the new, never a part): 0600, with
     the existing file's owner and group, and that group's permissions when it was shared with another group — an
     application reading its .env by group lost it at the rotation that had just switched its key; never
-    readable by others.  A symlink is written through, where it points (a .env linked from a shared folder):
-    replacing the link with a file would leave the application reading the old file."""
-    path = Path(os.path.realpath(path))
+    readable by others.  A symlink is written through (:func:`written_file`)."""
+    path = written_file(path)
     folder = path.parent
     tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

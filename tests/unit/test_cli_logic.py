@@ -161,3 +161,22 @@ def test_a_symlinked_env_file_is_updated_where_it_points(tmp_path: Path) -> None
     assert link.is_symlink()
     assert read_env_file(shared / "real.env") == {"APP": "1", "AWS_ACCESS_KEY_ID": KEY_ID}
     assert [p.name for p in shared.iterdir()] == ["real.env"]  # no temporary file left beside it
+
+
+def test_another_users_symlink_to_a_file_it_does_not_own_is_not_followed(tmp_path: Path) -> None:
+    """Run as root, `keys rotate --env-file` through a link another user controls would replace any file root may
+    write (/etc/…): such a link is refused, the file left as it was (review, finding 2)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the link to another user")
+    victim = tmp_path / "victim.conf"
+    victim.write_text("precious\n")
+    os.chmod(victim, 0o644)
+    link = tmp_path / "app.env"
+    link.symlink_to(victim)
+    os.lchown(link, 65534, 65534)  # nobody's link to root's file
+    with pytest.raises(OSError, match="another user's symbolic link"):
+        update_env_file(link, {"AWS_ACCESS_KEY_ID": KEY_ID})
+    assert victim.read_text() == "precious\n" and stat.S_IMODE(victim.stat().st_mode) == 0o644
+    os.lchown(link, 0, 0)  # root's own link: followed
+    update_env_file(link, {"AWS_ACCESS_KEY_ID": KEY_ID})
+    assert read_env_file(victim)["AWS_ACCESS_KEY_ID"] == KEY_ID
