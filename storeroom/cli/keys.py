@@ -270,24 +270,16 @@ def rotate(target: Target, user: str, env_file: Path | None, csv_file: Path | No
         if not (env_file or csv_file) and not as_json:
             out.line(f"New key for {user} (shown once):\n  AWS_ACCESS_KEY_ID={plan.new_id}\n"
                      f"  AWS_SECRET_ACCESS_KEY={plan.new_secret}")
-    waited = 0.0
-    if plan.old["Status"] != "Active":
-        out.note(f"{old_id} is already inactive: nothing can be using it.")
-    elif force:
-        out.note(f"--force: not waiting for {old_id} to fall silent.")
-    else:
-        if settle < STOREROOM_LAST_USED_GRANULARITY:
-            out.note(f"[yellow]warning[/]: --settle {settle:g}s is shorter than the minute within which Storeroom "
-                     "records a key's use; a key still in use may look silent.", markup=True)
-        unsaved = None if env_file or csv_file or plan.resumed else plan.new_secret  # shown nowhere else in JSON
-        try:
-            settled, waited, moved = _wait_until_silent(iam, old_id, settle, poll_interval, timeout, out)
-        except KeyboardInterrupt:  # Ctrl-C while waiting: both keys stay, and the new secret is not lost
-            _give_up(out, plan, user, env_file, None, as_json, False, settle, unsaved)
-        if not settled:
-            _give_up(out, plan, user, env_file, waited, as_json, moved, settle, unsaved)
-    iam.update_access_key(UserName=user, AccessKeyId=old_id, Status="Inactive")
-    delete_after = _retire(iam, user, old_id, grace, delete_now)
+    unsaved = None if env_file or csv_file or plan.resumed else plan.new_secret  # shown nowhere else in JSON
+    try:
+        waited = _wait(iam, out, plan, user, env_file, force, settle, poll_interval, timeout, as_json, unsaved)
+        iam.update_access_key(UserName=user, AccessKeyId=old_id, Status="Inactive")
+        delete_after = _retire(iam, user, old_id, grace, delete_now)
+    except Exception as exc:  # an API error past the new key's making (a give-up is a SystemExit: said already)
+        if as_json and unsaved is not None:  # its secret is in no file: not lost with the error
+            out.json({"user": user, "old_access_key_id": old_id, "new_access_key_id": plan.new_id,
+                      "secret_access_key": unsaved, "error": str(exc)})
+        raise
     result = {"user": user, "old_access_key_id": old_id, "new_access_key_id": plan.new_id,
               "old_key": "deleted" if delete_after is None else "inactive", "delete_after": delete_after,
               "waited_seconds": round(waited, 1), "written": [str(p) for p in (env_file, csv_file) if p]}
@@ -369,6 +361,29 @@ def _wait_until_silent(iam: Any, key_id: str, settle: float, poll: float, timeou
             status.update(f"{key_id} last used {iso(last) or 'never'}; unchanged for "
                           f"{watch.quiet_for(at):.0f}s of {settle:g}s")
             sleep(min(poll, start + timeout - at))
+
+
+def _wait(iam: Any, out: Output, plan: Plan, user: str, env_file: Path | None, force: bool, settle: float,
+          poll_interval: float, timeout: float, as_json: bool, unsaved: str | None) -> float:
+    """Until the old key is seen unused for ``settle`` (none with --force, or an inactive key); the seconds
+    waited.  Gives up (SystemExit) at the timeout or Ctrl-C, both keys left active."""
+    old_id = plan.old["AccessKeyId"]
+    if plan.old["Status"] != "Active":
+        out.note(f"{old_id} is already inactive: nothing can be using it.")
+        return 0.0
+    if force:
+        out.note(f"--force: not waiting for {old_id} to fall silent.")
+        return 0.0
+    if settle < STOREROOM_LAST_USED_GRANULARITY:
+        out.note(f"[yellow]warning[/]: --settle {settle:g}s is shorter than the minute within which Storeroom "
+                 "records a key's use; a key still in use may look silent.", markup=True)
+    try:
+        settled, waited, moved = _wait_until_silent(iam, old_id, settle, poll_interval, timeout, out)
+    except KeyboardInterrupt:  # Ctrl-C while waiting: both keys stay, and the new secret is not lost
+        _give_up(out, plan, user, env_file, None, as_json, False, settle, unsaved)
+    if not settled:
+        _give_up(out, plan, user, env_file, waited, as_json, moved, settle, unsaved)
+    return waited
 
 
 def _give_up(out: Output, plan: Plan, user: str, env_file: Path | None, waited: float | None, as_json: bool,

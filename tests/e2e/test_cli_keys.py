@@ -350,3 +350,26 @@ def test_roots_key_is_told_how_it_is_rotated(endpoint: str) -> None:
     refused = storeroom(endpoint, "keys", "rotate", "<root_account>", "--force")
     assert refused.returncode == 2
     assert "keys rotate rotates IAM users' keys. The root user's key:" in one_line_error(refused)
+
+
+def test_rotate_in_json_gives_the_new_secret_when_an_api_call_fails_while_waiting(endpoint: str, iam, new_user) -> None:  # type: ignore[no-untyped-def]
+    """Any error after the new key is made (here the old key deleted by someone else while the command waits for
+    it to fall silent) still gives the new key's secret in JSON mode (review, finding 3)."""
+    import subprocess
+
+    from tests.e2e.cli import REPO, cli_env
+
+    user, old = _user_with_key(iam, new_user)
+    proc = subprocess.Popen([sys.executable, "-m", "storeroom", "keys", "rotate", user, "--settle", "70s",
+                             "--poll-interval", "1s", "--timeout", "60s", "--json"], cwd=REPO, env=cli_env(endpoint),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while len(iam.list_access_keys(UserName=user)["AccessKeyMetadata"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    iam.delete_access_key(UserName=user, AccessKeyId=old["AccessKeyId"])
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode != 0, stdout
+    out = json.loads(stdout)
+    assert out["error"] and out["new_access_key_id"] != old["AccessKeyId"], (stdout, stderr)
+    s3 = make_client(endpoint, access_key=out["new_access_key_id"], secret_key=out["secret_access_key"])
+    assert "Buckets" in s3.list_buckets()
