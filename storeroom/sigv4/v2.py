@@ -118,8 +118,10 @@ def _matches(secret: str, data: bytes, signature: str) -> bool:
 def _bucket_only(resource_path: str) -> bool:
     """A path of a bucket alone, ``/bucket``: botocore signs it as ``/bucket/`` and sends it without the slash
     ("the auth_path must be terminated with a '/' character to generate a signature that the server will
-    accept", botocore/handlers.py), so S3 takes either."""
-    return len(resource_path) > 1 and resource_path.count("/") == 1
+    accept", botocore/handlers.py), so S3 takes either.  Judged on the decoded path: ``/b%2Fkey`` is the
+    object ``key``, and a signature for ``/b%2Fkey/`` (the object ``key/``) must not stand for it."""
+    decoded = unquote(resource_path)
+    return len(decoded) > 1 and decoded.count("/") == 1
 
 
 def _check_date(headers: Mapping[str, str], now: float) -> None:

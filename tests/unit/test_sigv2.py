@@ -109,3 +109,31 @@ def test_clock_skew() -> None:
 def test_not_sigv2() -> None:
     assert parse_auth_v2({"authorization": "AWS4-HMAC-SHA256 Credential=x"}, {}) is None
     assert parse_auth_v2({}, {"X-Amz-Signature": "x"}) is None
+
+
+def _signed_for(path: str) -> dict[str, str]:
+    import base64
+    import hashlib
+    import hmac
+    from email.utils import formatdate
+
+    when = formatdate(time.time(), usegmt=True)
+    sts = f"GET\n\n\n{when}\n{path}"
+    signature = base64.b64encode(hmac.new(CREDS.secret_key.encode(), sts.encode(), hashlib.sha1).digest()).decode()
+    return {"date": when, "authorization": f"AWS {CREDS.access_key}:{signature}"}
+
+
+def test_a_bucket_path_verifies_with_the_slash_botocore_signs_and_nothing_else_does() -> None:
+    """botocore signs ``/bucket/`` for a request it sends as ``/bucket``: taken.  A path that only looks like one
+    segment because its slash is encoded (``/b%2Fkey``, the object ``key``) is no bucket: a signature made for
+    ``/b%2Fkey/`` (the object ``key/``) must not verify for it (review, finding 4)."""
+    headers = _signed_for("/bucket/")
+    signed = parse_auth_v2(headers, {})
+    assert signed is not None
+    verify_v2(signed, CREDS.secret_key, "GET", "/bucket", "", headers)
+    headers = _signed_for("/b%2Fkey/")
+    signed = parse_auth_v2(headers, {})
+    assert signed is not None
+    with pytest.raises(AwsError) as err:
+        verify_v2(signed, CREDS.secret_key, "GET", "/b%2Fkey", "", headers)
+    assert err.value.code == "SignatureDoesNotMatch"
