@@ -259,11 +259,16 @@ def retention_keys(retention: tuple[str, int] | None, now: int) -> dict[str, tup
             "s3:object-lock-remaining-retention-days": (str(days),)}
 
 
-async def may_bypass(call: S3Call, resource: str, extra: Mapping[str, tuple[str, ...]] | None = None) -> bool:
+async def may_bypass(call: S3Call, resource: str, extra: Mapping[str, tuple[str, ...]] | None = None, *,
+                     entry_version: str | None = None) -> bool:
     """``x-amz-bypass-governance-retention: true`` from a caller allowed s3:BypassGovernanceRetention (asked only
-    when the header is there; without the permission the header changes nothing)."""
+    when the header is there; without the permission the header changes nothing).  ``entry_version``: the
+    version a DeleteObjects entry names, which the permission is judged on (not the request's ?versionId=)."""
     if call.headers.get(BYPASS_HEADER, "").strip().lower() != "true":
         return False
+    if entry_version is not None:
+        return (await call.check("s3:BypassGovernanceRetention", resource, extra=extra,
+                                 version=entry_version)).allowed
     return (await call.check("s3:BypassGovernanceRetention", resource, extra=extra)).allowed
 
 

@@ -467,7 +467,8 @@ async def delete_objects(call: S3Call) -> Response:
                 if_match is None or if_match.strip() == "*"
                 or (await call.check("s3:GetObject", arn, version=version_id)).allowed):
             allowed.append((key, version_id))
-            guards.append(Guard(clock.now(), version_id is not None and await object_lock.may_bypass(call, arn)))
+            guards.append(Guard(clock.now(), version_id is not None
+                                and await object_lock.may_bypass(call, arn, entry_version=version_id)))
             tests.append(None if if_match is None else etag_test(if_match))
         else:
             errors.append(_delete_error(key, version_id, "AccessDenied", "Access Denied"))

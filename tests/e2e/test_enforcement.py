@@ -204,6 +204,33 @@ def test_delete_objects_judges_each_entry_by_its_own_version(endpoint, iam_user,
     assert [v["VersionId"] for v in s3.list_object_versions(Bucket=bucket, Prefix="doc")["Versions"]] == [v2, v1]
 
 
+def test_delete_objects_judges_a_governance_bypass_by_each_entrys_version(endpoint, iam_user, s3,  # type: ignore[no-untyped-def]
+                                                                          new_bucket) -> None:
+    """s3:BypassGovernanceRetention of a DeleteObjects entry is judged on the entry's version, not on a
+    ``?versionId=`` added to the URL (review, finding 5)."""
+    name = unique_name("locked")
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    until = utcnow() + dt.timedelta(days=1)
+    v1, v2 = (s3.put_object(Bucket=name, Key="doc", Body=body, ObjectLockMode="GOVERNANCE",
+                            ObjectLockRetainUntilDate=until)["VersionId"] for body in (b"one", b"two"))
+    user = iam_user(inline={"p": policy(
+        {"Effect": "Allow", "Action": "s3:DeleteObjectVersion", "Resource": f"arn:aws:s3:::{name}/*"},
+        {"Effect": "Allow", "Action": "s3:BypassGovernanceRetention", "Resource": f"arn:aws:s3:::{name}/*",
+         "Condition": {"StringEquals": {"s3:VersionId": v1}}})})
+    body = f"<Delete><Object><Key>doc</Key><VersionId>{v2}</VersionId></Object></Delete>".encode()
+    try:
+        r = signed_request("POST", f"{endpoint}/{name}?delete&versionId={v1}",
+                           {"Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode(),
+                            "x-amz-bypass-governance-retention": "true"}, body,
+                           access_key=user.key_id, secret_key=user.secret)
+        assert r.status_code == 200 and "<Deleted>" not in r.text, r.text
+        assert {v["VersionId"] for v in s3.list_object_versions(Bucket=name)["Versions"]} == {v1, v2}
+    finally:
+        for version in (v1, v2):
+            s3.delete_object(Bucket=name, Key="doc", VersionId=version, BypassGovernanceRetention=True)
+        s3.delete_bucket(Bucket=name)
+
+
 # -- policy language: variables, conditions, NotResource -----------------------------------------------------
 
 
