@@ -113,8 +113,8 @@ class Statement:
     principal: Principals | None = None      # Principal or NotPrincipal (resource policies)
     not_principal: bool = False
     conditions: tuple[Condition, ...] = ()
-    # the context keys its policy variables name, as (lower-cased, as written): in Resource/NotResource (those
-    # without a default value), and in condition values; the simulator lists those a request lacks as missing
+    # the context keys its policy variables without a default value name, as (lower-cased, as written): in
+    # Resource/NotResource and in condition values; the simulator lists those a request lacks as missing
     resource_variables: tuple[tuple[str, str], ...] = ()
     condition_variables: tuple[tuple[str, str], ...] = ()
     start: tuple[int, int] = (1, 1)          # (line, column) of the statement's "{", 1-based
@@ -453,7 +453,8 @@ def _compile(st: dict[str, Any], variables: bool, position: tuple[tuple[int, int
         not_principal=not_principal,
         conditions=conditions, start=position[0], end=position[1],
         resource_variables=_variables(texts, with_defaults=False) if variables else (),
-        condition_variables=_variables([v for c in conditions for v in c.values]) if variables else (),
+        condition_variables=_variables([v for c in conditions for v in c.values], with_defaults=False)
+        if variables else (),
     )
 
 
@@ -546,12 +547,12 @@ def context_keys(policy: Policy) -> list[str]:
     condition values — AWS's example answers ``["aws:username", "aws:CurrentTime"]`` for a Resource ending in
     ``${aws:username}`` and a condition on aws:CurrentTime."""
     seen: dict[str, str] = {}
+    variables = policy.version == "2012-10-17"
     for st in policy.statements:
-        resource = _variables(st.resource_texts) if policy.version == "2012-10-17" else ()
-        for lower, written in resource:
+        for lower, written in _variables(st.resource_texts) if variables else ():
             seen.setdefault(lower, written)
         for c in st.conditions:
             seen.setdefault(c.key_lower, c.key)
-        for lower, written in st.condition_variables:
+        for lower, written in _variables([v for c in st.conditions for v in c.values]) if variables else ():
             seen.setdefault(lower, written)
     return list(seen.values())

@@ -300,6 +300,13 @@ def test_bucket_versioning_is_enabled_and_suspended_in_properties(root_page, s3c
     page.get_by_role("button", name="Save changes").click()
     assert "Suspended" in page.get_by_role("region", name="Bucket Versioning").inner_text()
     assert s3c.get_bucket_versioning(Bucket="versioned-here")["Status"] == "Suspended"
+    # a post that chooses nothing changes nothing (it was taken for Suspend)
+    s3c.put_bucket_versioning(Bucket="versioned-here", VersioningConfiguration={"Status": "Enabled"})
+    page.get_by_role("region", name="Bucket Versioning").get_by_role("link", name="Edit").click()
+    page.evaluate("() => document.querySelectorAll('input[name=status]').forEach(i => { i.checked = false; })")
+    page.get_by_role("button", name="Save changes").click()
+    assert page.get_by_role("alert").inner_text() == "Choose Enable or Suspend."
+    assert s3c.get_bucket_versioning(Bucket="versioned-here")["Status"] == "Enabled"
 
 
 def test_show_versions_lists_versions_and_delete_markers_and_deletes_them_for_good(root_page, s3c) -> None:

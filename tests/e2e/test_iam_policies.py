@@ -527,6 +527,10 @@ def test_policy_variables_are_context_keys_of_the_simulator(iam) -> None:  # typ
     given = simulate(ContextEntries=[{"ContextKeyName": "aws:username", "ContextKeyValues": ["sim"],
                                       "ContextKeyType": "string"}])
     assert (given["EvalDecision"], given["MissingContextValues"]) == ("allowed", [])
+    # a variable with a default value is never missing (the review's finding 9)
+    listing = dict(iam.simulate_custom_policy(PolicyInputList=[home], ActionNames=["s3:ListBucket"],
+                                              ResourceArns=["arn:aws:s3:::b"])["EvaluationResults"][0])
+    assert [k.lower() for k in listing["MissingContextValues"]] == ["s3:prefix"]
 
 
 def test_simulate_boundary_caps_allow(iam) -> None:  # type: ignore[no-untyped-def]

@@ -183,13 +183,14 @@ async def assign_mfa(page: Page) -> Response:
 
 
 async def _create_device(caller: Caller, name: str) -> dict[str, Any]:
-    """CreateVirtualMFADevice; a device of that name that no user has (one made by an assignment left at its QR
-    code: Cancel, the back button, a closed tab) is deleted and made anew, as AWS's console deletes it on Cancel —
-    else root, whose device has one name, could never try again."""
+    """CreateVirtualMFADevice; root's device (one name: root could never try again) that no user has — made by an
+    assignment left at its QR code: Cancel, the back button, a closed tab — is deleted and made anew, as AWS's
+    console deletes it on Cancel.  An IAM user's device name is chosen: taken, it is IAM's error, as on AWS (an
+    unassigned device of that name may be another enrolment's, in progress)."""
     try:
         return await caller.iam("CreateVirtualMFADevice", VirtualMFADeviceName=name)
     except ServiceError as err:
-        if err.code != "EntityAlreadyExists":
+        if err.code != "EntityAlreadyExists" or name != ROOT_DEVICE:
             raise
         unassigned = await allowed(caller.iam("ListVirtualMFADevices", AssignmentStatus="Unassigned", MaxItems=1000))
         serial = next((d["SerialNumber"] for d in (unassigned or {}).get("VirtualMFADevices", [])

@@ -192,16 +192,18 @@ async def delete_policy(page: Page) -> Response:
 @routes.get("/s3/buckets/{bucket}/versioning")
 async def versioning_form(page: Page) -> Response:
     bucket = page.param("bucket")
-    status = await versioning(page.caller, bucket)
-    return page.render("s3/edit_versioning.html", bucket=bucket, chosen=status or "", error=None)
+    status = await versioning(page.caller, bucket)  # None: not readable by this caller, then nothing is chosen
+    return page.render("s3/edit_versioning.html", bucket=bucket,
+                       chosen="Suspended" if status == "" else status or "", error=None)
 
 
 @routes.post("/s3/buckets/{bucket}/versioning")
 async def save_versioning(page: Page) -> Response:
     """PutBucketVersioning with the chosen status (Enabled or Suspended, as AWS's console offers them)."""
     bucket, status = page.param("bucket"), page.field("status")
-    if status not in ("Enabled", "Suspended"):
-        status = "Suspended"
+    if status not in ("Enabled", "Suspended"):  # nothing chosen (the current status unknown to this caller)
+        return page.render("s3/edit_versioning.html", status=400, bucket=bucket, chosen="",
+                           error="Choose Enable or Suspend.")
     body = (f'<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>{status}</Status>'
             "</VersioningConfiguration>").encode()
     try:
