@@ -34,7 +34,7 @@ def refused_context(request: Request, credentials: CredentialResolver | None, s3
     except AwsError:
         pass  # a malformed authorization: nobody is known
     principal: Principal = anonymous(account_id)
-    if isinstance(request.claimant, Principal):  # authentication found the key, then refused the signature
+    if request.claimant is not None:  # authentication found the key, then refused the signature
         principal = request.claimant
     elif key_id is not None:
         found = credentials.cached(key_id) if credentials is not None else None

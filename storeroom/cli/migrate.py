@@ -76,8 +76,10 @@ def _metadata_step(data_dir: Path, url: str, batch: int, verify_only: bool) -> N
         reports = asyncio.run(Transfer(data_dir, url, batch=batch, progress=progress).run(verify_only=verify_only))
     except MigrationError as exc:
         raise click.ClickException(str(exc)) from None
-    except psycopg.OperationalError as exc:  # no server there, refused credentials, …: one line, the secret left out
-        fail(f"cannot reach {redacted(url)}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}")
+    except psycopg.OperationalError as exc:  # no server there, refused credentials, a connection lost: one line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail(f"cannot reach {redacted(url)}: {reason}" if "connection failed" in reason
+             else f"PostgreSQL at {redacted(url)}: {reason} (run the command again to resume)")
     for report in reports:
         click.echo(f"  {report.table}: {report.rows} rows, sha256 {report.checksum[:16]}… verified"
                    + (f" ({report.copied} copied now)" if report.copied else ""), err=True)

@@ -449,6 +449,7 @@ class App:
             if found is None:
                 raise AwsError("InvalidAccessKeyId", AWSAccessKeyId=v2.access_key_id)
             secret, principal = found
+        self.s3.refuse_unsigned_v2_subresources(request)
         try:
             verify_v2(v2, secret, request.method, self.s3.v2_resource_path(request), request.raw_query, headers)
         except AwsError:

@@ -12,10 +12,13 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from storeroom.errors import AwsError
+
+if TYPE_CHECKING:
+    from storeroom.identity import Principal
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -92,7 +95,7 @@ class Request:
         self.received = 0  # body bytes received, as sent (aws-chunked framing included): metrics, audit
         # the owner of the key a request refused after its key was found was signed with (its audit event's
         # user): kept from authentication, since the credential cache may be emptied by an IAM change meanwhile
-        self.claimant: Any = None
+        self.claimant: Principal | None = None
 
     async def stream(self) -> AsyncIterator[bytes]:
         """The raw body, as it arrives. A client that stops sending for BODY_IDLE_TIMEOUT seconds gets S3's

@@ -121,9 +121,8 @@ class S3Call:
     def _version_of(self, bucket: str, key: str, version: str | None | Version) -> str | None:
         """The version an action on ``bucket``/``key`` reads: ``version`` when named, else the request's
         ``?versionId=`` when the object is the request's own (a malformed one: the current version)."""
-        if version is OF_THE_REQUEST:
+        if isinstance(version, Version):  # OF_THE_REQUEST
             version = self.args.get("versionId") if key == self.key and bucket == self.bucket else None
-        assert not isinstance(version, Version)
         return version if version is not None and valid_version_id(version) else None
 
     async def _policies_read_tags(self, bucket_policy: PolicySource | None) -> bool:
@@ -404,15 +403,17 @@ class S3Service:
         bucket, _, key = path[1:].partition("/")
         return bucket, key or None
 
-    def v2_resource_path(self, request: Request) -> str:
-        """SigV2 signs the path with the bucket in it, also for virtual-hosted-style requests.  A request whose
-        query names a sub-resource SigV2 does not sign (one newer than SigV2, such as ``publicAccessBlock``) is
-        refused, as S3 refuses SigV2 for what it does not cover: the unsigned name would choose the operation,
-        and a signed DeleteBucket or ListObjects could be replayed as another."""
-        unsigned = UNSIGNED_V2_SUBRESOURCES.intersection(request.args)
-        if unsigned:
+    @staticmethod
+    def refuse_unsigned_v2_subresources(request: Request) -> None:
+        """A SigV2 request whose query names a sub-resource SigV2 does not sign (one newer than SigV2, such as
+        ``publicAccessBlock``) is refused, as S3 refuses SigV2 for what it does not cover: the unsigned name would
+        choose the operation, and a signed DeleteBucket or ListObjects could be replayed as another."""
+        if not UNSIGNED_V2_SUBRESOURCES.isdisjoint(request.args):
             raise AwsError("InvalidRequest", "The authorization mechanism you have provided is not supported. "
                            "Please use AWS4-HMAC-SHA256.")
+
+    def v2_resource_path(self, request: Request) -> str:
+        """SigV2 signs the path with the bucket in it, also for virtual-hosted-style requests."""
         bucket = self.virtual_host_bucket(request)
         return request.raw_path if bucket is None else f"/{bucket}{request.raw_path}"
 
