@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
@@ -119,8 +120,8 @@ def audit(target: Target, user: str | None, key_id: str | None, event: str | Non
 
 
 def _matching(target: Target, filters: Filters, start: datetime | None,
-              end: datetime | None) -> Iterator[TrailEvent]:
-    return (e for e in lookup(target, filters.lookup_attribute(), start, end) if filters.matches(e))
+              end: datetime | None, tag: str = "") -> Iterator[TrailEvent]:
+    return (e for e in lookup(target, filters.lookup_attribute(), start, end, tag) if filters.matches(e))
 
 
 def _follow(target: Target, filters: Filters, since: datetime | None, limit: int, interval: float, lag: float,
@@ -129,10 +130,12 @@ def _follow(target: Target, filters: Filters, since: datetime | None, limit: int
     asks again for the last ``lag`` seconds before the previous one that was answered (an event is visible a
     little after its time; after an outage, later: its events were stored when the database came back), and
     events already printed are recognised by their EventId.  A server that does not answer for a while is said
-    once and followed again.  The commands' own LookupEvents (these polls) are not printed."""
+    once and followed again.  Its own polls (LookupEvents with this run's tag in their user agent) are not
+    printed; other admins' are."""
+    tag = f"audit-follow/{secrets.token_hex(4)}"
     polled = now()
-    matching = _matching(target, filters, since, None)
-    initial = [e for e in (islice(matching, limit) if limit else matching) if not _own_poll(e)]
+    matching = _matching(target, filters, since, None, tag)
+    initial = [e for e in (islice(matching, limit) if limit else matching) if not _own_poll(e, tag)]
     header = not out.as_json
     if header:
         _print_line(COLUMNS)
@@ -144,7 +147,8 @@ def _follow(target: Target, filters: Filters, since: datetime | None, limit: int
         start = polled - timedelta(seconds=lag)
         asked = now()
         try:
-            fresh = [e for e in _matching(target, filters, start, None) if e.event_id not in seen and not _own_poll(e)]
+            fresh = [e for e in _matching(target, filters, start, None, tag)
+                     if e.event_id not in seen and not _own_poll(e, tag)]
         except Exception as e:
             if not _transient(e):
                 raise
@@ -162,9 +166,9 @@ def _follow(target: Target, filters: Filters, since: datetime | None, limit: int
             del seen[event_id]
 
 
-def _own_poll(e: TrailEvent) -> bool:
-    """A LookupEvents of these commands (their user agent says so): a follower's own polls."""
-    return e.name == "LookupEvents" and by_these_commands(e)
+def _own_poll(e: TrailEvent, tag: str) -> bool:
+    """A LookupEvents of this follower (its run's tag in the user agent)."""
+    return e.name == "LookupEvents" and by_these_commands(e) and tag in str(e.record.get("userAgent", ""))
 
 
 def _transient(e: Exception) -> bool:

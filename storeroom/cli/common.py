@@ -80,7 +80,7 @@ class Target:
     region: str | None
     data_dir: Path
     _session: Any = field(default=None, repr=False)
-    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
     @property
     def session(self) -> Any:
@@ -102,13 +102,14 @@ class Target:
             return self.region
         return os.environ.get("AWS_REGION") or self.session.region_name or DEFAULT_REGION
 
-    def client(self, service: str) -> Any:
-        """A boto3 client signed with the admin's credentials (one per service)."""
-        if service not in self._clients:
-            self._clients[service] = self.session.client(
+    def client(self, service: str, tag: str = "") -> Any:
+        """A boto3 client signed with the admin's credentials (one per service); ``tag`` is added to its user
+        agent, so that the trail tells its requests from others' (a follower's own polls)."""
+        if (service, tag) not in self._clients:
+            self._clients[service, tag] = self.session.client(
                 service, endpoint_url=self.endpoint_url, region_name=self.region_name,
-                config=_config(aws=self.endpoint_url is None))
-        return self._clients[service]
+                config=_config(aws=self.endpoint_url is None, tag=tag))
+        return self._clients[service, tag]
 
     def client_as(self, service: str, key_id: str, secret: str, region: str | None = None,
                   max_attempts: int = 1) -> Any:
@@ -142,14 +143,14 @@ class Target:
                 sleep(2)
 
 
-def _config(max_attempts: int = 3, *, aws: bool = False) -> Any:
+def _config(max_attempts: int = 3, *, aws: bool = False, tag: str = "") -> Any:
     """``aws``: AWS's own endpoints (``--endpoint-url ''``), whatever AWS_ENDPOINT_URL or the profile's
     endpoint_url say — boto3 would read them itself, and a command meant for AWS would act on a local server."""
     from botocore.config import Config
 
     # The user agent tells the audit trail which requests came from these commands.
     return Config(retries={"max_attempts": max_attempts, "mode": "standard"}, connect_timeout=5,
-                  read_timeout=60, user_agent_extra=f"storeroom-cli/{__version__}",
+                  read_timeout=60, user_agent_extra=f"storeroom-cli/{__version__}{' ' + tag if tag else ''}",
                   ignore_configured_endpoint_urls=aws)
 
 

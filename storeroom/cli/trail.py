@@ -15,8 +15,9 @@ from storeroom.cli.common import Target, error_code, fail
 
 
 def lookup(target: Target, attribute: tuple[str, str] | None, start: datetime | None = None,
-           end: datetime | None = None) -> Iterator[TrailEvent]:
-    """Every event of the lookup, newest first, page by page (LookupEvents' 50 at a time)."""
+           end: datetime | None = None, tag: str = "") -> Iterator[TrailEvent]:
+    """Every event of the lookup, newest first, page by page (LookupEvents' 50 at a time); ``tag``: of the
+    client's user agent (Target.client)."""
     params: dict[str, Any] = {}
     if attribute:
         params["LookupAttributes"] = [{"AttributeKey": attribute[0], "AttributeValue": attribute[1]}]
@@ -24,7 +25,7 @@ def lookup(target: Target, attribute: tuple[str, str] | None, start: datetime | 
         params["StartTime"] = start
     if end is not None:
         params["EndTime"] = end
-    pages = iter(target.client("cloudtrail").get_paginator("lookup_events").paginate(**params))
+    pages = iter(target.client("cloudtrail", tag).get_paginator("lookup_events").paginate(**params))
     while True:
         try:
             page = next(pages)
