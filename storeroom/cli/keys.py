@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -387,7 +387,7 @@ def _wait(iam: Any, out: Output, plan: Plan, user: str, env_file: Path | None, f
 
 
 def _give_up(out: Output, plan: Plan, user: str, env_file: Path | None, waited: float | None, as_json: bool,
-             moved: bool, settle: float, secret: str | None) -> None:
+             moved: bool, settle: float, secret: str | None) -> NoReturn:
     """Both keys left active, said; ``waited`` None: interrupted (Ctrl-C).  ``secret``: the new key's, when no
     file holds it — the JSON document is then the only place it is shown."""
     old_id = plan.old["AccessKeyId"]
