@@ -27,6 +27,7 @@ from storeroom.errors import AwsError
 from storeroom.http.context import Context
 from storeroom.http.types import Response
 from storeroom.identity import Principal
+from storeroom.policy.tags import request_tag_keys
 from storeroom.store import generation
 from storeroom.store.meta import MetaStore
 from storeroom.store.sql import Conn, Job
@@ -94,6 +95,16 @@ class IamCall:
             raise AwsError("AccessDenied", f"User: {self.caller.arn} is not authorized to perform: {action} on "
                            f"resource: {shown or resource} {evaluation.reason}".rstrip(), 403)
         self.authorized = True
+
+    async def require_creation(self, resource: str, tags: Sequence[tuple[str, str]], tag_action: str,
+                               context: Mapping[str, Sequence[str]] | None = None) -> None:
+        """A Create… that may carry tags: the action itself, judged with them as aws:RequestTag/aws:TagKeys (and
+        ``context``), then, when there are tags, ``tag_action`` (iam:TagUser, …): creating a tagged entity takes
+        both, as in AWS."""
+        keys = {**(context or {}), **(request_tag_keys(tags) if tags else {})}
+        await self.require(resource, context=keys or None)
+        if tags:
+            await self.require(resource, tag_action, request_tag_keys(tags))
 
     def user_caller(self) -> None:
         """Actions that default to the caller's own user (GetUser, ListAccessKeys… without ``UserName``) need a

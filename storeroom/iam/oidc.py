@@ -25,7 +25,6 @@ from storeroom.iam.api import Handler, IamCall
 from storeroom.iam.pagination import list_page
 from storeroom.iam.role_store import OidcProvider
 from storeroom.iam.user_store import check_unique_keys
-from storeroom.policy.tags import request_tag_keys
 
 HANDLERS: dict[str, Handler] = {}
 Result = dict[str, Any] | None
@@ -83,9 +82,7 @@ async def CreateOpenIDConnectProvider(call: IamCall) -> Result:
     arn = provider_arn(call.account_id, url)
     tags = [(t["Key"], t.get("Value", "")) for t in call.params.get("Tags", [])]
     check_unique_keys(tags)
-    await call.require(arn, context=request_tag_keys(tags) if tags else None)
-    if tags:  # creating a tagged provider also takes iam:TagOpenIDConnectProvider, as in AWS
-        await call.require(arn, "iam:TagOpenIDConnectProvider", request_tag_keys(tags))
+    await call.require_creation(arn, tags, "iam:TagOpenIDConnectProvider")
     client_ids = list(dict.fromkeys(call.params.get("ClientIDList", [])))
     provider = OidcProvider(arn, url, client_ids, _thumbprints(call), time.time(), tags)
     await call.write(lambda conn: store.create_provider_job(conn, provider))

@@ -162,9 +162,7 @@ async def create_policy(call: IamCall) -> dict[str, Any]:
     path: str = call.params.get("Path", "/")
     arn = f"arn:aws:iam::{call.account_id}:policy{path}{name}"
     tags = _check_tags(call.params.get("Tags", []))
-    await call.require(arn, context=request_tag_keys(tags) if tags else None)
-    if tags:  # creating a tagged policy also takes iam:TagPolicy, as in AWS (and as CreateUser does)
-        await call.require(arn, "iam:TagPolicy", request_tag_keys(tags))
+    await call.require_creation(arn, tags, "iam:TagPolicy")
     document = _validated(call.params["PolicyDocument"], "managed", MANAGED_POLICY_SIZE)
     new = store.NewPolicy(new_id("ANPA"), arn, name, path, call.params.get("Description", ""), document,
                           time.time(), tags)

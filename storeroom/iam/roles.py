@@ -201,9 +201,7 @@ async def CreateRole(call: IamCall) -> Result:
                 p.get("PermissionsBoundary"))
     arn = role_arn(call, role)
     context: dict[str, Sequence[str]] = {"iam:permissionsboundary": (role.boundary,)} if role.boundary else {}
-    await call.require(arn, context={**context, **(request_tag_keys(tags) if tags else {})})
-    if tags:  # creating a tagged role also takes iam:TagRole, as in AWS
-        await call.require(arn, "iam:TagRole", request_tag_keys(tags))
+    await call.require_creation(arn, tags, "iam:TagRole", context)
     stored = replace(role, trust_policy=await validated_trust(call, role.trust_policy))
     await call.write(lambda conn: store.create_role_job(conn, stored))
     return {"Role": role_shape(call, role, listing=False) | {"RoleLastUsed": None}}
@@ -288,9 +286,7 @@ async def CreateInstanceProfile(call: IamCall) -> Result:
     tags = _tags_param(call)
     profile = InstanceProfile(new_id("AIPA"), p["InstanceProfileName"], p.get("Path", "/"), time.time(), tags)
     arn = call.arn("instance-profile", profile.path, profile.name)
-    await call.require(arn, context=request_tag_keys(tags) if tags else None)
-    if tags:
-        await call.require(arn, "iam:TagInstanceProfile", request_tag_keys(tags))
+    await call.require_creation(arn, tags, "iam:TagInstanceProfile")
     await call.write(lambda conn: store.create_profile_job(conn, profile))
     return {"InstanceProfile": profile_shape(call, profile)}
 

@@ -112,9 +112,7 @@ async def CreateUser(call: IamCall) -> Result:
     user = User(new_id("AIDA"), p["UserName"], p.get("Path", "/"), time.time(), tags, p.get("PermissionsBoundary"))
     arn = _user_arn(call, user)
     context = {"iam:permissionsboundary": (user.boundary,)} if user.boundary else {}
-    await call.require(arn, context={**context, **request_tag_keys(tags)} if tags else context)
-    if tags:  # creating a tagged user also takes iam:TagUser, as in AWS
-        await call.require(arn, "iam:TagUser", request_tag_keys(tags))
+    await call.require_creation(arn, tags, "iam:TagUser", context)
     await call.write(lambda conn: store.create_user_job(conn, user))
     return {"User": await _user_out(call, user, full=True)}
 

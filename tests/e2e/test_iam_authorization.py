@@ -84,10 +84,15 @@ def _tagged_creations(client, name: str, tags: list[dict[str, str]]) -> dict[str
     """CreatePolicy and CreateOpenIDConnectProvider with ``tags``: each one's error code, or None when made."""
     document = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket",
                                                                    "Resource": "*"}]})
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                                 "Principal": {"Service": "ec2.amazonaws.com"}}]})
     calls = {"policy": lambda: client.create_policy(PolicyName=name, PolicyDocument=document, Tags=tags),
              "provider": lambda: client.create_open_id_connect_provider(
                  Url=f"https://{name}.example.com", ClientIDList=["storeroom"], ThumbprintList=["a" * 40],
-                 Tags=tags)}
+                 Tags=tags),
+             "user": lambda: client.create_user(UserName=name, Tags=tags),
+             "role": lambda: client.create_role(RoleName=name, AssumeRolePolicyDocument=trust, Tags=tags),
+             "profile": lambda: client.create_instance_profile(InstanceProfileName=name, Tags=tags)}
     outcome: dict[str, Any] = {}
     for kind, call in calls.items():
         try:
@@ -101,7 +106,9 @@ def _tagged_creations(client, name: str, tags: list[dict[str, str]]) -> dict[str
 def _remove_made(iam, account: str, name: str) -> None:  # type: ignore[no-untyped-def]
     for call in (lambda: iam.delete_policy(PolicyArn=f"arn:aws:iam::{account}:policy/{name}"),
                  lambda: iam.delete_open_id_connect_provider(
-                     OpenIDConnectProviderArn=f"arn:aws:iam::{account}:oidc-provider/{name}.example.com")):
+                     OpenIDConnectProviderArn=f"arn:aws:iam::{account}:oidc-provider/{name}.example.com"),
+                 lambda: iam.delete_user(UserName=name), lambda: iam.delete_role(RoleName=name),
+                 lambda: iam.delete_instance_profile(InstanceProfileName=name)):
         try:
             call()
         except ClientError:
@@ -114,24 +121,27 @@ def test_a_policy_or_oidc_provider_made_with_tags_also_takes_the_tag_permission(
     probe, finding 4: the tags were set without either)."""
     account = iam.get_user()["User"]["Arn"].split(":")[4]
     create_only = iam_user(inline={"p": json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": ["iam:CreatePolicy", "iam:CreateOpenIDConnectProvider"], "Resource": "*"}]})})
+        "Effect": "Allow", "Action": ["iam:CreatePolicy", "iam:CreateOpenIDConnectProvider", "iam:CreateUser",
+                                      "iam:CreateRole", "iam:CreateInstanceProfile"], "Resource": "*"}]})})
     name = unique_name("tagged")
     try:
         refused = _tagged_creations(create_only.iam, name, [{"Key": "env", "Value": "dev"}])
-        assert refused["policy"][0] == "AccessDenied" and "iam:TagPolicy" in refused["policy"][1], refused
-        assert refused["provider"][0] == "AccessDenied" and "iam:TagOpenIDConnectProvider" in refused["provider"][1]
-        assert _tagged_creations(create_only.iam, name, []) == {"policy": None, "provider": None}
+        for kind, action in (("policy", "iam:TagPolicy"), ("provider", "iam:TagOpenIDConnectProvider"),
+                             ("user", "iam:TagUser"), ("role", "iam:TagRole"), ("profile", "iam:TagInstanceProfile")):
+            assert refused[kind][0] == "AccessDenied" and action in refused[kind][1], (kind, refused)
+        assert set(_tagged_creations(create_only.iam, name, []).values()) == {None}
     finally:
         _remove_made(iam, account, name)
     dev_only = iam_user(inline={"p": json.dumps({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": ["iam:CreatePolicy", "iam:TagPolicy", "iam:CreateOpenIDConnectProvider",
-                                      "iam:TagOpenIDConnectProvider"], "Resource": "*",
+                                      "iam:TagOpenIDConnectProvider", "iam:CreateUser", "iam:TagUser",
+                                      "iam:CreateRole", "iam:TagRole", "iam:CreateInstanceProfile",
+                                      "iam:TagInstanceProfile"], "Resource": "*",
         "Condition": {"StringEquals": {"aws:RequestTag/env": "dev"}}}]})})
     name = unique_name("tagged")
     try:
         assert set(_tagged_creations(dev_only.iam, name, [{"Key": "env", "Value": "prod"}]).values()) != {None}
-        assert _tagged_creations(dev_only.iam, name, [{"Key": "env", "Value": "dev"}]) == {
-            "policy": None, "provider": None}
+        assert set(_tagged_creations(dev_only.iam, name, [{"Key": "env", "Value": "dev"}]).values()) == {None}
         assert iam.list_policy_tags(PolicyArn=f"arn:aws:iam::{account}:policy/{name}")["Tags"] == [
             {"Key": "env", "Value": "dev"}]
     finally:
