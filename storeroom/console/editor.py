@@ -10,7 +10,7 @@ from typing import Any
 
 from storeroom.console.services import ServiceError
 from storeroom.errors import AwsError
-from storeroom.policy.document import statement_positions
+from storeroom.policy.document import parse_policy, statement_positions
 from storeroom.s3 import action_names
 
 
@@ -54,17 +54,16 @@ def action_warning(text: str) -> str:
     """" Warning: …" naming the ``s3:`` actions (no wildcard) of an identity policy that S3 has not — IAM takes
     any action name, and a misspelt one matches no request, as AWS's console warns — else ""."""
     try:
-        statements = json.loads(text).get("Statement")
-    except (ValueError, AttributeError):
+        policy = parse_policy(text, "managed")  # (IAM took it: it parses)
+    except AwsError:
         return ""
     unknown: list[str] = []
-    for st in [statements] if isinstance(statements, dict) else statements if isinstance(statements, list) else []:
-        for key in ("Action", "NotAction"):
-            names = st.get(key) if isinstance(st, dict) else None
-            for name in [names] if isinstance(names, str) else names if isinstance(names, list) else []:
-                if (isinstance(name, str) and name.lower().startswith("s3:") and not {"*", "?"} & set(name)
-                        and name[3:].lower() not in _S3_ACTIONS and name not in unknown):
-                    unknown.append(name)
+    for st in policy.statements:
+        named = st.raw.get("NotAction" if st.not_action else "Action")
+        for name in [named] if isinstance(named, str) else named or []:
+            if (name.lower().startswith("s3:") and not {"*", "?"} & set(name)
+                    and name[3:].lower() not in _S3_ACTIONS and name not in unknown):
+                unknown.append(name)
     if not unknown:
         return ""
     one = len(unknown) == 1

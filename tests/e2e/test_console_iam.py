@@ -556,7 +556,8 @@ def test_create_user_checks_the_name_on_its_first_step(console_server, browser, 
     page.goto("/iam/users/create")
     page.get_by_label("User name").fill("bad name\"q")
     page.get_by_role("button", name="Next").click()
-    assert "Valid characters: A-Z, a-z, 0-9, and + = , . @ _ - (hyphen)" in page.get_by_role("alert").inner_text()
+    assert ("ValidationError: The specified value for userName is invalid. It must contain only alphanumeric "
+            "characters and/or the following: +=,.@_-") in page.get_by_role("alert").inner_text()
     assert page.get_by_label("User name").input_value() == "bad name\"q"
     assert "bad name\"q" not in [u["UserName"] for u in root_iam.list_users()["Users"]]
 
@@ -568,7 +569,8 @@ def test_a_policy_naming_an_action_s3_does_not_have_is_warned_of(console_server,
     page.wait_for_url("**/")
     page.goto("/iam/policies/create")
     page.get_by_label("Policy editor").fill(json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["s3:PutObjekt", "s3:GetObject", "s3:List*"], "Resource": "*"}]}))
+        {"Effect": "Allow", "Action": ["s3:PutObjekt", "s3:GetObject", "s3:List*"], "Resource": "*"},
+        {"Effect": "Deny", "NotAction": "iam:GetUser", "Resource": "arn:aws:iam::*:user/nobody"}]}))
     page.get_by_label("Policy name").fill("misspelt")
     page.get_by_role("button", name="Create policy").click()
     assert page.get_by_role("status").inner_text() == (
