@@ -164,7 +164,8 @@ def test_a_node_whose_shared_folder_is_not_mounted_refuses_rather_than_writes_be
         s3.put_object(Bucket="mounted", Key="before", Body=b"x" * 300_000)
         subprocess.run(["umount", "-l", str(mount_point)], check=True)
         for call in (lambda: s3.put_object(Bucket="mounted", Key="during", Body=b"y" * 300_000),
-                     lambda: s3.get_object(Bucket="mounted", Key="before")["Body"].read()):
+                     lambda: s3.get_object(Bucket="mounted", Key="before")["Body"].read(),
+                     lambda: s3.copy_object(Bucket="mounted", Key="copied", CopySource="mounted/before")):
             with pytest.raises(ClientError) as exc:
                 call()
             assert exc.value.response["Error"]["Code"] == "ServiceUnavailable", exc.value.response
