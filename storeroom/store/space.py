@@ -78,11 +78,12 @@ class FailureReport:
         self.full = False
 
     def failed(self, exc: BaseException) -> None:
-        if not is_storage_full(exc):
+        full = is_storage_full(exc)
+        if not full:
             self.logger.error("%s failed", self.what, exc_info=exc)
         elif not self.full:
             self.logger.warning("%s: the disk is full; retried until it has room (%s)", self.what, exc)
-        self.full = is_storage_full(exc)
+        self.full = full
 
 
 def _full(exc: BaseException) -> bool:
