@@ -8,6 +8,7 @@ Admin commands talk to a running Storeroom (or AWS itself) through the public AP
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
@@ -46,6 +47,15 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command) and command.name == cmd_name, target
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # Ctrl-C: the shell's 130, not click's 1, which means "needs attention" here
+            from storeroom.cli.common import EXIT_INTERRUPTED
+
+            click.echo("\nAborted!", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -29,7 +29,6 @@ import asyncio
 import base64
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ import click
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from storeroom.cli.common import fail
 from storeroom.config import Settings, default_data_dir
 from storeroom.crypto import Keyring, fingerprint, load_master_key, load_next_key, next_key_path
 
@@ -52,13 +52,13 @@ def _options(f: Any) -> Any:
     return f
 
 
-def _settings(data_dir: Path | None, meta_url: str | None, blobs: str = "") -> tuple[Settings, Any]:
+def _settings(command: str, data_dir: Path | None, meta_url: str | None, blobs: str = "") -> tuple[Settings, Any]:
     from storeroom.cli.serve import _lock_data_dir
 
     data_dir = (data_dir or default_data_dir()).resolve()
     if not (data_dir / "master.key").exists() and not os.environ.get("STOREROOM_MASTER_KEY"):
         raise click.UsageError(f"no Storeroom data in {data_dir}")
-    lock = _lock_data_dir(data_dir)  # exits if a server is using it
+    lock = _lock_data_dir(data_dir, command)  # refused while a server is using it
     return Settings(data_dir=data_dir, meta_url=meta_url, blobs=blobs, encryption=True), lock
 
 
@@ -71,13 +71,13 @@ def master_key() -> None:
 @_options
 def rotate(data_dir: Path | None, meta_url: str | None) -> None:
     """Move everything the master key protects to a new key, without rewriting object data."""
-    settings, lock = _settings(data_dir, meta_url)
+    settings, lock = _settings("master-key rotate", data_dir, meta_url)
     try:
         path = settings.master_key_file
         following = load_next_key(path)
         if following is None:
             if os.environ.get("STOREROOM_MASTER_KEY"):
-                sys.exit("storeroom master-key rotate: the master key is given by STOREROOM_MASTER_KEY: give the "
+                fail("master-key rotate: the master key is given by STOREROOM_MASTER_KEY: give the "
                          "new one as STOREROOM_MASTER_KEY_NEXT (base64 of 32 bytes: openssl rand -base64 32)")
             following = _make_next_key(path)
         counts = asyncio.run(_rotate(settings, following))
@@ -197,11 +197,11 @@ def encrypt_existing(data_dir: Path | None, meta_url: str | None, blobs: str) ->
     """Encrypt object data stored in clear (written before encryption at rest, or with --encryption off)."""
     from storeroom.store.blob_backend import BackendError
 
-    settings, lock = _settings(data_dir, meta_url, blobs)
+    settings, lock = _settings("encrypt-existing", data_dir, meta_url, blobs)
     try:
         done, total = asyncio.run(_encrypt_existing(settings))
     except (ValueError, OSError, BackendError) as exc:
-        sys.exit(f"storeroom encrypt-existing: {exc}")
+        fail(f"encrypt-existing: {exc}")
     finally:
         lock.close()
     click.echo(f"encrypted {done} object(s) stored in clear, of {total}.")

@@ -50,7 +50,7 @@ def migrate(data_dir: Path | None, meta_url: str, batch: int, verify_only: bool,
     assert url is not None
     if not (data_dir / "meta.sqlite3").exists():
         raise click.UsageError(f"no Storeroom data in {data_dir}")
-    lock = _lock_data_dir(data_dir)  # exits if a server is using it: the copy is a snapshot
+    lock = _lock_data_dir(data_dir, "migrate")  # refused while a server is using it: the copy is a snapshot
     try:
         _metadata_step(data_dir, url, batch, verify_only)
         if not verify_only:
@@ -75,7 +75,7 @@ def _metadata_step(data_dir: Path, url: str, batch: int, verify_only: bool) -> N
     try:
         reports = asyncio.run(Transfer(data_dir, url, batch=batch, progress=progress).run(verify_only=verify_only))
     except MigrationError as exc:
-        raise click.ClickException(str(exc)) from None
+        fail(str(exc))
     except psycopg.OperationalError as exc:  # no server there, refused credentials, a connection lost: one line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         fail(f"cannot reach {redacted(url)}: {reason}" if "connection failed" in reason
@@ -103,6 +103,6 @@ def _blob_step(data_dir: Path, blobs_url: str | None) -> None:
         result = asyncio.run(_run(Settings(data_dir=data_dir),
                                   open_blob_store(Settings(data_dir=data_dir, blobs=blobs_url)), 8))
     except (ValueError, OSError, BackendError) as exc:
-        raise click.ClickException(f"--blobs {shown}: {exc}") from None
+        fail(f"--blobs {shown}: {exc}")
     click.echo(f"  {result.total} blob(s): {result.copied} copied, {result.present} already there (verified); "
                f"start the nodes with --blobs {shown}", err=True)

@@ -9,12 +9,12 @@ Run it with the server stopped (it takes the data dir's lock), then start the se
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from pathlib import Path
 
 import click
 
+from storeroom.cli.common import fail
 from storeroom.config import Settings, default_data_dir
 from storeroom.store.blob_backend import Blobs
 from storeroom.store.blob_migration import CopyProgress, copy_blobs
@@ -43,13 +43,13 @@ def migrate_blobs(data_dir: Path | None, target: str, concurrency: int) -> None:
     data_dir = (data_dir or default_data_dir()).resolve()
     if not (data_dir / "meta.sqlite3").exists():
         raise click.UsageError(f"no Storeroom data in {data_dir}")
-    lock = _lock_data_dir(data_dir)  # exits if a server is using it
+    lock = _lock_data_dir(data_dir, "migrate-blobs")  # refused while a server is using it
     source = Settings(data_dir=data_dir)
     try:
         result = asyncio.run(_run(source, open_blob_store(Settings(data_dir=data_dir, blobs=target)),
                                   concurrency))
     except (ValueError, OSError, BackendError) as exc:
-        sys.exit(f"storeroom migrate-blobs: {exc}")
+        fail(f"migrate-blobs: {exc}")
     finally:
         lock.close()
     click.echo(f"{result.total} blob(s), {result.total_bytes} bytes: {result.copied} copied, "

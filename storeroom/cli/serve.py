@@ -501,8 +501,11 @@ def _refuse_open_data_dir(data_dir: Path) -> None:
                  f"own (or chmod o-w {shlex.quote(str(data_dir))})")
 
 
-def _lock_data_dir(data_dir: Path) -> IO[str]:
-    """One server per data dir (its workers share it): a second `serve` on the same dir exits."""
+def _lock_data_dir(data_dir: Path, command: str | None = None) -> IO[str]:
+    """One server per data dir (its workers share it): a second `serve` on the same dir exits.  ``command``: an
+    offline admin command (`migrate`, ...) taking the dir from a server; it refuses as an error (exit status 2)."""
+    from storeroom.cli.common import fail
+
     try:
         lock = open(data_dir / "storeroom.lock", "w")  # noqa: SIM115 - held for the server's lifetime
     except OSError as exc:  # a read-only mount, a full disk: the first write in the data dir, said in one line
@@ -510,5 +513,8 @@ def _lock_data_dir(data_dir: Path) -> IO[str]:
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        lock.close()
+        if command:
+            fail(f"a server is using {data_dir}: stop `storeroom serve` before `storeroom {command}`")
         sys.exit(f"storeroom: another server is using {data_dir}")
     return lock

@@ -196,7 +196,7 @@ def test_encryption_off_then_encrypt_existing(tmp_path: Path) -> None:
     assert s3.get_object(Bucket="old", Key="big", Range="bytes=100-70000")["Body"].read() == big[100:70001]
     s3.put_object(Bucket="old", Key="new", Body=pattern(100, marker))
     result = storeroom(None, "encrypt-existing", "--data-dir", data_dir)
-    assert result.returncode != 0 and "another server" in result.stderr  # not while a server runs
+    assert result.returncode == 2 and "stop `storeroom serve` before" in result.stderr  # not while a server runs
     srv.stop()
     result = storeroom(None, "encrypt-existing", "--data-dir", data_dir)
     assert result.returncode == 0, result.stderr

@@ -44,3 +44,29 @@ def test_bad_endpoints_and_listen_addresses_are_one_line_errors(monkeypatch) -> 
     assert shown.exit_code == 2 and "invalid endpoint URL 'ftp://x'" in shown.output
     shown = CliRunner().invoke(main, ["serve", "--listen", "no-such-host.invalid:9000"])
     assert shown.exit_code == 2 and "cannot listen on 'no-such-host.invalid:9000'" in shown.output
+
+
+def test_ctrl_c_exits_130_in_every_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C is the shell's 130 (128 + SIGINT), not click's 1, which the admin commands use for "needs the
+    owner's attention": a cron job must tell an interrupted `keys report` from one that found old keys."""
+    import os
+    import signal
+    import socket
+    import time
+
+    silent = socket.socket()  # an endpoint that takes the connection and never answers: the command waits
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "x" * 40,
+           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{silent.getsockname()[1]}", "HOME": str(tmp_path)}
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "storeroom", "keys", "report"], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        time.sleep(3)  # past the imports, waiting for the answer
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        silent.close()
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().endswith("Aborted!") and "Traceback" not in stderr
