@@ -174,8 +174,9 @@ def _copy_range(header: str | None, size: int) -> tuple[int, int]:
                        "bytes=first-last where first and last are the zero-based offsets of the first and last "
                        "bytes to copy", ArgumentName="x-amz-copy-source-range", ArgumentValue=header)
     end += 1
-    if end > size:
-        raise AwsError("InvalidRange", RangeRequested=header, ActualObjectSize=str(size))
+    if end > size:  # S3's own answer here (versity/versitygw#610), not GET's 416 InvalidRange
+        raise AwsError("InvalidArgument", f"Range specified is not valid for source object of size: {size}",
+                       ArgumentName="x-amz-copy-source-range", ArgumentValue=header)
     return start, end
 
 

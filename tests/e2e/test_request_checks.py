@@ -133,6 +133,24 @@ def test_upload_part_copy_answers_the_parts_checksum(s3, bucket) -> None:  # typ
     assert s3.get_object(Bucket=bucket, Key="managed")["Body"].read() == data
 
 
+def test_upload_part_copy_of_a_range_past_the_source_is_invalid_argument(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    """A copy-source range ending past the source is S3's 400 InvalidArgument "Range specified is not valid for
+    source object of size: N" (a real S3 answer, versity/versitygw#610), not GET's 416 InvalidRange."""
+    s3.put_object(Bucket=bucket, Key="five", Body=b"12345")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="dst")["UploadId"]
+    for bad in ("bytes=0-5", "bytes=5-6"):
+        with pytest.raises(ClientError) as caught:
+            s3.upload_part_copy(Bucket=bucket, Key="dst", UploadId=upload, PartNumber=1,
+                                CopySource={"Bucket": bucket, "Key": "five"}, CopySourceRange=bad)
+        error = caught.value.response["Error"]
+        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400, bad
+        assert (error["Code"], error["Message"]) == (
+            "InvalidArgument", "Range specified is not valid for source object of size: 5"), bad
+    s3.upload_part_copy(Bucket=bucket, Key="dst", UploadId=upload, PartNumber=1,
+                        CopySource={"Bucket": bucket, "Key": "five"}, CopySourceRange="bytes=4-4")
+    s3.abort_multipart_upload(Bucket=bucket, Key="dst", UploadId=upload)
+
+
 def test_a_part_read_with_checksum_mode_has_the_parts_checksum(s3, bucket) -> None:  # type: ignore[no-untyped-def]
     """GET/HEAD ?partNumber=N of a COMPOSITE multipart object answers part N's checksum, which an SDK's
     part-wise download checks; a single-part object's part 1 is the whole object."""
