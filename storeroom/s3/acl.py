@@ -26,8 +26,8 @@ document; "You can use either a canned ACL or specify access permissions explici
 (``InvalidRequest`` "Specifying both Canned ACLs and Header Grants is not allowed").  Grantees: the account's
 canonical user id (any other id is S3's ``InvalidArgument`` "Invalid id": no other account exists here, but for
 Amazon EC2's, which the ``aws-exec-read`` canned ACL grants READ: kept and read back, allowing nothing), the
-groups AllUsers, AuthenticatedUsers and LogDelivery; e-mail grantees are S3's
-``UnresolvableGrantByEmailAddress``.  At most 100 grants.
+groups AllUsers, AuthenticatedUsers and LogDelivery; e-mail grantees are ``405 MethodNotAllowed``, as S3 answers
+them since October 2025.  At most 100 grants.
 
 **Evaluation**: an ACL grant is a resource-based permission, consulted when the policies leave a request
 implicitly denied (an explicit deny always wins): the permission → actions mapping is AWS's
@@ -174,8 +174,10 @@ def _grantee(kind: str, value: str, permission: str, owner_id: str) -> Grant:
         if value not in GROUPS:
             raise AwsError("InvalidArgument", "Invalid group uri", ArgumentName="Group/URI", ArgumentValue=value)
         return ["Group", value, permission]
-    raise AwsError("UnresolvableGrantByEmailAddress", "The e-mail address you provided does not match any account "
-                   "on record.", 400, EmailAddress=value)
+    # "As of October 1, 2025, Amazon S3 has discontinued support for Email Grantee Access Control Lists ...
+    # the request will receive an HTTP 405 (Method Not Allowed) error" (API_PutBucketAcl and the other ACL pages)
+    raise AwsError("MethodNotAllowed", "Email grantee ACLs are no longer supported: grant to a canonical user id "
+                   "instead.", 405, EmailAddress=value)
 
 
 def request_grants(call: S3Call, canned: frozenset[str]) -> list[Grant] | None:
