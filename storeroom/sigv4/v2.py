@@ -125,7 +125,9 @@ def _bucket_only(resource_path: str) -> bool:
 
 
 def _check_date(headers: Mapping[str, str], now: float) -> None:
-    value = headers.get("x-amz-date") or headers.get("date")
+    # x-amz-date, when present, is the signed time (the Date line is then empty): an empty one is no time, never
+    # the unsigned Date header's, which a replay could renew at will (swift3's CVE-2015-8466)
+    value = headers["x-amz-date"] if "x-amz-date" in headers else headers.get("date")
     if not value:
         raise AwsError("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
     try:

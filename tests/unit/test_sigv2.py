@@ -95,6 +95,27 @@ def test_presigned_url_and_expiry() -> None:
     assert (err.value.code, err.value.message) == ("AccessDenied", "Request has expired")
 
 
+def test_an_empty_x_amz_date_is_no_date_even_with_a_fresh_date_header() -> None:
+    """An empty x-amz-date signs no time at all (the Date line is empty when x-amz-date is present); judging the
+    freshness on the unsigned Date header let such a signature be replayed forever (CVE-2015-8466 in swift3)."""
+    import base64
+    import hashlib
+    import hmac
+    from email.utils import formatdate
+
+    sts = "PUT\n\n\n\nx-amz-date:\n/bucket/k"
+    signature = base64.b64encode(hmac.new(CREDS.secret_key.encode(), sts.encode(), hashlib.sha1).digest()).decode()
+    for later in (0, 86400 * 365):  # a replay a year on, with a Date header of the day
+        headers = {"x-amz-date": "", "date": formatdate(time.time() + later, usegmt=True),
+                   "authorization": f"AWS {CREDS.access_key}:{signature}"}
+        signed = parse_auth_v2(headers, {})
+        assert signed is not None
+        with pytest.raises(AwsError) as err:
+            verify_v2(signed, CREDS.secret_key, "PUT", "/bucket/k", "", headers, now=time.time() + later)
+        assert (err.value.code, err.value.message) == (
+            "AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+
+
 def test_clock_skew() -> None:
     request = AWSRequest(method="GET", url="http://127.0.0.1:9000/bucket/k")
     HmacV1Auth(CREDS).add_auth(request)
