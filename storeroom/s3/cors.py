@@ -21,7 +21,9 @@ Preflight ``OPTIONS`` requests are answered without authentication (a browser se
 S3's answers, as recorded by LocalStack's tests against AWS (tests/aws/services/s3/test_s3_cors.snapshot.json):
 no ``Origin``: 400 ``BadRequest`` "Insufficient information. Origin request header needed."; a missing bucket:
 403 ``AccessForbidden`` "CORSResponse: Bucket not found"; no configuration: "CORSResponse: CORS is not enabled
-for this bucket."; no rule matching: "CORSResponse: This CORS request is not allowed. This is usually because the
+for this bucket."; with rules, no ``Access-Control-Request-Method`` (or not one of the five methods): 400
+``BadRequest`` "Invalid Access-Control-Request-Method: null" (or the value; ceph/s3-tests, Eucalyptus's tests
+against S3); no rule matching: "CORSResponse: This CORS request is not allowed. This is usually because the
 evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not
 whitelisted by the resource's CORS spec." (S3's spelling), each with ``Method`` and ``ResourceType``.  A match is
 200 with ``Access-Control-Allow-Origin`` (the request's origin, or ``*`` for a rule allowing every origin, then
@@ -289,6 +291,10 @@ async def preflight(s3: S3Service, request: Request) -> Response:
     rules = await s3.cors.of(bucket)
     if rules is None:
         raise _forbidden("CORSResponse: CORS is not enabled for this bucket.", method, "BUCKET")
+    asked = request.headers.get("access-control-request-method")
+    if asked not in METHODS:  # judged only once the bucket has rules, as S3 does
+        raise AwsError("BadRequest", f"Invalid Access-Control-Request-Method: {'null' if asked is None else asked}",
+                       400)
     headers = requested_headers(request.headers.get("access-control-request-headers"))
     rule = match(rules, origin, method, headers)
     if rule is None:

@@ -145,6 +145,11 @@ def test_preflight_and_actual_requests_follow_the_rules(endpoint: str, s3, bucke
         error = assert_s3_error(options(endpoint, path, Origin=origin, Access_Control_Request_Method=method,
                                         Access_Control_Request_Headers=asked), 403, "AccessForbidden")
         assert (error["Message"], error["Method"], error["ResourceType"]) == (NOT_ALLOWED, method, "OBJECT")
+    # with rules in place, a preflight must name one of S3's five methods (ceph/s3-tests' test_cors_origin_response)
+    for asked, shown in ((None, "null"), ("PATCH", "PATCH"), ("get", "get"), ("OPTIONS", "OPTIONS")):
+        extra = {} if asked is None else {"Access_Control_Request_Method": asked}
+        error = assert_s3_error(options(endpoint, path, Origin=ORIGIN, **extra), 400, "BadRequest")
+        assert error["Message"] == f"Invalid Access-Control-Request-Method: {shown}"
     # the query of a presigned URL is no credential of the preflight's: answered all the same
     presigned = make_client(endpoint, signature_version="s3v4").generate_presigned_url(
         "put_object", Params={"Bucket": bucket, "Key": "dir/key"})
