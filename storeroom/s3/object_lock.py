@@ -311,11 +311,13 @@ async def put_object_retention(call: S3Call) -> Response:
 
 
 def weakens(old: tuple[str, int] | None, new: tuple[str, int] | None, now: int) -> bool:
-    """Whether replacing a version's retention ``old`` by ``new`` lessens a protection still in force: an earlier
-    date, none at all, or COMPLIANCE turned into GOVERNANCE."""
+    """Whether replacing a version's retention ``old`` by ``new`` alters a protection still in force beyond
+    extending it: an earlier date, none at all, or another mode.  GOVERNANCE turned into COMPLIANCE is one too:
+    governance keeps its lock settings to those who may bypass it (ceph/ceph#42505, tried on S3), or anyone
+    allowed s3:PutObjectRetention could make a version undeletable by everyone."""
     if old is None or not protected(old, None, now / 1000):
         return False
-    return new is None or new[1] < old[1] or (old[0] == COMPLIANCE and new[0] != COMPLIANCE)
+    return new is None or new[1] < old[1] or new[0] != old[0]
 
 
 async def put_object_legal_hold(call: S3Call) -> Response:

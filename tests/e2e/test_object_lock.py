@@ -230,10 +230,19 @@ def test_governance_yields_only_to_the_bypass_permission(s3: Any, lock_bucket: s
     answer = admin.s3.delete_objects(Bucket=lock_bucket, BypassGovernanceRetention=True,
                                      Delete={"Objects": [{"Key": "doc", "VersionId": v2}]})
     assert answer["Deleted"] == [{"Key": "doc", "VersionId": v2}] and "Errors" not in answer
-    # GOVERNANCE turned into COMPLIANCE (stronger): anyone with s3:PutObjectRetention; then nobody gets past it
+    # GOVERNANCE turned into COMPLIANCE alters the lock's settings, which governance keeps to those who may bypass
+    # it (ceph/ceph#42505, tried on S3; MinIO, Scality alike): else anyone allowed s3:PutObjectRetention could
+    # make a version undeletable by everyone; then nobody gets past it
     v3 = put(s3, lock_bucket, "doc", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=future(3600))
-    plain.s3.put_object_retention(Bucket=lock_bucket, Key="doc", VersionId=v3,
-                                  Retention={"Mode": "COMPLIANCE", "RetainUntilDate": future(3700)})
+    compliance = {"Mode": "COMPLIANCE", "RetainUntilDate": future(3700)}
+    for caller, bypass in ((plain, False), (plain, True), (admin, False)):
+        assert error(lambda c=caller, b=bypass: c.s3.put_object_retention(  # type: ignore[misc]
+            Bucket=lock_bucket, Key="doc", VersionId=v3, Retention=compliance, BypassGovernanceRetention=b)) == (
+            403, "AccessDenied", LOCKED)
+    plain.s3.put_object_retention(Bucket=lock_bucket, Key="doc", VersionId=v3,  # extended: no bypass needed
+                                  Retention={"Mode": "GOVERNANCE", "RetainUntilDate": future(3650)})
+    admin.s3.put_object_retention(Bucket=lock_bucket, Key="doc", VersionId=v3, Retention=compliance,
+                                  BypassGovernanceRetention=True)
     assert error(lambda: admin.s3.delete_object(Bucket=lock_bucket, Key="doc", VersionId=v3,
                                                 BypassGovernanceRetention=True))[2] == LOCKED
 
