@@ -9,6 +9,7 @@ Run it with the server stopped (it takes the data dir's lock), then start the se
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 
@@ -58,13 +59,15 @@ def migrate_blobs(data_dir: Path | None, target: str, concurrency: int) -> None:
 
 async def _run(source: Settings, target: Blobs, concurrency: int) -> CopyProgress:
     shown = [0.0]
+    live = sys.stderr.isatty()  # a terminal redraws one line; a log or a pipe gets a line every 10 s
 
     def progress(state: CopyProgress) -> None:
         now = time.monotonic()
-        if now - shown[0] > 1 or state.done == state.total:
+        finished = state.done == state.total
+        if now - shown[0] > (1 if live else 10) or finished:
             shown[0] = now
-            click.echo(f"\r{state.done}/{state.total} blobs, {state.done_bytes >> 20}/{state.total_bytes >> 20} "
-                       f"MiB", nl=state.done == state.total, err=True)
+            text = f"{state.done}/{state.total} blobs, {state.done_bytes >> 20}/{state.total_bytes >> 20} MiB"
+            click.echo(f"\r{text}" if live else text, nl=finished or not live, err=True)
 
     try:
         return await copy_blobs(source, target, progress, concurrency=concurrency)

@@ -36,8 +36,10 @@ def populate(server: StoreroomServer) -> tuple[dict[str, bytes], str, dict[str, 
 
 
 def migrate(data_dir: Path, url: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "storeroom", "migrate-blobs", "--data-dir", str(data_dir),
-                           "--blobs", url], env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    run = subprocess.run([sys.executable, "-m", "storeroom", "migrate-blobs", "--data-dir", str(data_dir),
+                          "--blobs", url], env={**os.environ, **env}, capture_output=True, timeout=120)
+    # decoded without text mode's newline translation, which would hide a "\r"
+    return subprocess.CompletedProcess(run.args, run.returncode, run.stdout.decode(), run.stderr.decode())
 
 
 def finish(server: StoreroomServer, objects: dict[str, bytes], pending: str, part: dict[str, object]) -> None:
@@ -103,6 +105,7 @@ def test_migrate_to_a_shared_folder_and_refusals(tmp_path: Path) -> None:
     done = migrate(tmp_path / "data", f"file://{tmp_path / 'shared'}", {})
     assert done.returncode == 0, done.stderr
     assert "3 copied" in done.stdout  # the parts; the small objects stay in the metadata database
+    assert "\r" not in done.stderr and "3/3 blobs" in done.stderr  # lines in a log, not a terminal's redraws
     again = migrate(tmp_path / "data", f"file://{tmp_path / 'shared'}", {})
     assert "0 copied, 3 already there" in again.stdout
 
