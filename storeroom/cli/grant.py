@@ -82,11 +82,14 @@ def grant_policy(bucket: str, prefix: str, read_write: bool) -> dict[str, Any]:
 @click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path),
               help="write the key, region and endpoint here (mode 0600; other lines kept); without it the "
                    "secret is printed once")
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="also (or instead) write the key as AWS's CSV 'Access key ID,Secret access key' here, as the "
+                   "console's Download .csv file (mode 0600)")
 @click.option("--no-check", is_flag=True, help="skip the request made with the new key to prove it works")
 @json_option
 @aws_options
 def grant(target: Target, user: str, bucket: str, prefix: str, mode: str, env_file: Path | None,
-          no_check: bool, as_json: bool) -> None:
+          csv_file: Path | None, no_check: bool, as_json: bool) -> None:
     """Give USER access to one bucket (or one prefix of it) and nothing else.
 
     \b
@@ -95,7 +98,7 @@ def grant(target: Target, user: str, bucket: str, prefix: str, mode: str, env_fi
       storeroom/grant/USER@BUCKET allowing exactly that bucket and prefix, and attaches it;
     - creates an access key, unless --env-file already holds an active key of USER (re-runs reuse it);
     - writes AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL to
-      --env-file;
+      --env-file, and the key to --csv (with neither, the key is printed once);
     - proves it with that key: an upload and a delete under the prefix (read-only: a listing, and an upload
       that is denied).
 
@@ -106,8 +109,9 @@ def grant(target: Target, user: str, bucket: str, prefix: str, mode: str, env_fi
         name, _, rest = bucket.partition("/")
         fail(f"--bucket {bucket!r} is not a bucket name: give the bucket alone and the folder with --prefix "
              f"(--bucket {name} --prefix {rest.rstrip('/') + '/' if rest else ''})")
-    if env_file and (problem := keyfiles.check_writable(env_file)):
-        fail(problem)
+    for path in (env_file, csv_file):
+        if path and (problem := keyfiles.check_writable(path)):
+            fail(problem)
     read_write = mode == "read-write"
     iam, s3 = target.client("iam"), target.client("s3")
     account = target.client("sts").get_caller_identity()["Account"]
@@ -136,20 +140,24 @@ def grant(target: Target, user: str, bucket: str, prefix: str, mode: str, env_fi
     if env_file:
         keyfiles.update_env_file(env_file, values)
         out.note(f"Wrote {', '.join(values)} to {env_file} (mode 0600).")
+    if csv_file:
+        keyfiles.write_private(csv_file, keyfiles.credentials_csv(key_id, secret))
+        out.note(f"Wrote {key_id} to {csv_file} (mode 0600).")
+    written = env_file or csv_file
     result: dict[str, Any] = {
         "user": user, "user_created": user_created, "bucket": bucket, "prefix": prefix, "mode": mode,
         "policy_arn": policy_arn, "policy_version": version, "policy_changed": changed, "access_key_id": key_id,
         "key_created": key_created, "region": region, "endpoint_url": target.endpoint_url,
-        "env_file": str(env_file) if env_file else None,
+        "env_file": str(env_file) if env_file else None, "csv_file": str(csv_file) if csv_file else None,
     }
-    if not env_file:
+    if not written:
         result["secret_access_key"] = secret
     problem = None
     if not no_check:
         checker = target.client_as("s3", key_id, secret, region=region)
         result["check"], problem = (_check_read_write if read_write else _check_read_only)(
             checker, s3, bucket, prefix)
-    _show(out, result, values, env_file, problem)
+    _show(out, result, values, written, problem)
     if problem:
         raise SystemExit(EXIT_ATTENTION)
 
@@ -301,7 +309,7 @@ def _remove_every_version(admin_s3: Any, bucket: str, key: str) -> None:
         admin_s3.delete_object(Bucket=bucket, Key=key)
 
 
-def _show(out: Output, result: dict[str, Any], values: dict[str, str], env_file: Path | None,
+def _show(out: Output, result: dict[str, Any], values: dict[str, str], written: Path | None,
           problem: str | None) -> None:
     if out.as_json:
         out.json(result | ({"error": problem} if problem else {}))
@@ -309,7 +317,7 @@ def _show(out: Output, result: dict[str, Any], values: dict[str, str], env_file:
         scope = f"s3://{result['bucket']}/{result['prefix']}"
         out.line(f"Granted {result['user']} {result['mode']} access to {scope} "
                  f"(policy {result['policy_arn']}, {result['policy_version']}).")
-        if not env_file:
+        if not written:
             out.line("The key (shown once; put it where the application reads its environment):")
             for name, value in values.items():
                 out.line(f"  {name}={value}")

@@ -164,6 +164,23 @@ def test_grant_without_env_file_prints_the_key_once(endpoint: str, bucket: str, 
     assert "Check with the new key: uploaded, listed and deleted" in result.stdout
 
 
+def test_grant_writes_the_consoles_csv(endpoint: str, bucket: str, grantee: str, tmp_path: Path) -> None:
+    """--csv writes the key as the console's "Download .csv file" does (the guide's step), 0600, and the key is
+    then not printed."""
+    import csv
+
+    target = tmp_path / "credentials.csv"
+    result = storeroom(endpoint, "grant", grantee, "--bucket", bucket, "--csv", target)
+    assert result.returncode == 0, result.stderr
+    assert "AWS_SECRET_ACCESS_KEY" not in result.stdout
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    rows = list(csv.reader(target.open()))
+    assert rows[0] == ["Access key ID", "Secret access key"] and len(rows) == 2
+    s3 = make_client(endpoint, "s3", access_key=rows[1][0], secret_key=rows[1][1])
+    s3.put_object(Bucket=bucket, Key="from-csv", Body=b"x")
+    s3.delete_object(Bucket=bucket, Key="from-csv")
+
+
 def test_grant_errors(endpoint: str, iam, bucket: str, grantee: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     error = one_line_error(storeroom(endpoint, "grant", grantee, "--bucket", f"{bucket}/reports"))
     assert error == (f"storeroom: --bucket '{bucket}/reports' is not a bucket name: give the bucket alone and the "
