@@ -8,6 +8,7 @@ irrelevant.  CopyObject's ``x-amz-copy-source-if-*`` follow the same rules, but 
 
 from __future__ import annotations
 
+import time
 from email.utils import parsedate_to_datetime
 
 from storeroom.errors import AwsError
@@ -35,8 +36,11 @@ def parse_http_date(value: str) -> float | None:
 
 
 def evaluate(headers: dict[str, str], etag: str, mtime: float, *, prefix: str = "if-",
-             copy_source: bool = False) -> int | None:
-    """None if the request may proceed, else the status to answer (304 or 412)."""
+             copy_source: bool = False, now: float | None = None) -> tuple[int, str] | None:
+    """None if the request may proceed, else the status to answer (304 or 412) and the condition that decided
+    it (without ``prefix``): a 412 names the condition that failed, not the first one sent.  An
+    ``If-Modified-Since`` later than ``now`` is ignored, as HTTP says (RFC 9110 13.1.3: such a date is
+    invalid) and S3 answers a copy (LocalStack's AWS-recorded "copy-ignore-future-modified-since")."""
     modified = int(mtime)  # Last-Modified has one-second resolution
     if_match = headers.get(prefix + "match")
     if_none_match = headers.get(prefix + "none-match")
@@ -45,40 +49,35 @@ def evaluate(headers: dict[str, str], etag: str, mtime: float, *, prefix: str = 
     not_modified = 412 if copy_source else 304
     if if_match is not None:
         if not etag_matches(if_match, etag):
-            return 412
+            return 412, "If-Match"
     elif if_unmodified is not None:
         since = parse_http_date(if_unmodified)
         if since is not None and modified > since:
-            return 412
+            return 412, "If-Unmodified-Since"
     if if_none_match is not None:
         if etag_matches(if_none_match, etag):
-            return not_modified
+            return not_modified, "If-None-Match"
     elif if_modified is not None:
         since = parse_http_date(if_modified)
-        if since is not None and modified <= since:
-            return not_modified
+        if since is not None and modified <= since <= (time.time() if now is None else now):
+            return not_modified, "If-Modified-Since"
     return None
 
 
 def check(headers: dict[str, str], etag: str, mtime: float) -> None:
     """Raise the S3 answer of a failed condition on GET/HEAD."""
-    status = evaluate(headers, etag, mtime)
-    if status == 412:
-        raise AwsError("PreconditionFailed", Condition=_failed_condition(headers))
-    if status == 304:
+    failed = evaluate(headers, etag, mtime)
+    if failed is None:
+        return
+    if failed[0] == 304:
         raise NotModified()
+    raise AwsError("PreconditionFailed", Condition=failed[1])
 
 
 def check_copy_source(headers: dict[str, str], etag: str, mtime: float) -> None:
-    if evaluate(headers, etag, mtime, prefix="x-amz-copy-source-if-", copy_source=True) is not None:
-        raise AwsError("PreconditionFailed", Condition=_failed_condition(headers, "x-amz-copy-source-"))
-
-
-def _failed_condition(headers: dict[str, str], prefix: str = "") -> str:
-    for name in ("If-Match", "If-Unmodified-Since", "If-None-Match", "If-Modified-Since"):
-        if (prefix + name).lower() in headers:
-            return prefix + name if prefix else name
-    return "If-Match"
+    failed = evaluate(headers, etag, mtime, prefix="x-amz-copy-source-if-", copy_source=True)
+    if failed is not None:
+        raise AwsError("PreconditionFailed", Condition="x-amz-copy-source-" + failed[1])
 
 
 def if_range_holds(headers: dict[str, str], etag: str, mtime: float) -> bool:
