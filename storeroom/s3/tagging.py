@@ -136,8 +136,11 @@ def form_tags(document: str) -> dict[str, str] | None:
 
 
 def tag_set(root: ET.Element, limit: int) -> dict[str, str]:
-    """The checked tags of a ``<Tagging>`` document."""
+    """The checked tags of a ``<Tagging>`` document; ``<Tagging/>`` is no tags, as S3 takes it (LocalStack's
+    AWS-validated test_put_bucket_tagging_none_value)."""
     sets = xml.children(root, "TagSet")
+    if not sets and not len(root):
+        return {}
     if len(sets) != 1:
         raise AwsError("MalformedXML")
     pairs: list[tuple[str, str]] = []
@@ -159,7 +162,14 @@ def _version_arg(call: S3Call) -> str | None:
 
 
 async def _missing(call: S3Call, version_id: str | None) -> AwsError:
+    """A key whose latest version is a delete marker is that marker's 405, as S3 answers tagging requests
+    (LocalStack's AWS-recorded "get-object-tags-delete-marker-latest"); else the missing key's answer."""
     from storeroom.s3.objects import missing_error
+    assert call.bucket is not None and call.key is not None
+    if version_id is None and (await call.existing_bucket()).versioning is not None:
+        marker = await call.meta.latest_marker(call.bucket, call.key)
+        if marker is not None:
+            return _marker_not_allowed(call, marker)
     return await missing_error(call, version_id)
 
 
