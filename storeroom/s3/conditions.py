@@ -116,8 +116,10 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None
     if first == "":
         n = parse_int(last, signed=False)
-        if n is None or n <= 0:
+        if n is None:
             return None
+        if n == 0:  # the last no bytes: S3's 416 (LocalStack's AWS-recorded "get--0"), RFC 9110 14.1.1 alike
+            _unsatisfiable(header, size)
         if size == 0:
             return None
         return max(size - n, 0), size

@@ -174,6 +174,8 @@ def _copy_range(header: str | None, size: int) -> tuple[int, int]:
                        "bytes=first-last where first and last are the zero-based offsets of the first and last "
                        "bytes to copy", ArgumentName="x-amz-copy-source-range", ArgumentValue=header)
     end += 1
+    if start >= size:  # S3's answer for a range starting past the source (LocalStack's AWS-recorded snapshot)
+        raise AwsError("InvalidRequest", "The specified copy range is invalid for the source object size")
     if end > size:  # S3's own answer here (versity/versitygw#610), not GET's 416 InvalidRange
         raise AwsError("InvalidArgument", f"Range specified is not valid for source object of size: {size}",
                        ArgumentName="x-amz-copy-source-range", ArgumentValue=header)

@@ -327,9 +327,12 @@ def test_range_unsatisfiable(endpoint, s3, bucket):
     assert client_error(exc) == (416, "InvalidRange")
     r = signed_request("GET", f"{endpoint}/{bucket}/r", {"Range": "bytes=10-"})
     assert_s3_error(r, 416, "InvalidRange")
+    # the last no bytes: unsatisfiable (RFC 9110 14.1.1), S3's 416 (LocalStack's AWS-recorded "get--0")
+    r = signed_request("GET", f"{endpoint}/{bucket}/r", {"Range": "bytes=-0"})
+    assert assert_s3_error(r, 416, "InvalidRange")["RangeRequested"] == "bytes=-0"
 
 
-@pytest.mark.parametrize("rng", ["bytes=abc", "bytes=9-3", "bytes=1_0-20", "bytes=+1-2", "bytes=1 -2", "bytes=-0",
+@pytest.mark.parametrize("rng", ["bytes=abc", "bytes=9-3", "bytes=1_0-20", "bytes=+1-2", "bytes=1 -2",
                                  "bytes=0-" + "9" * 5000])
 def test_invalid_range_header_is_ignored(s3, bucket, rng):
     """RFC 7233 (and S3): a syntactically invalid Range is ignored and the whole object is returned."""
@@ -417,8 +420,8 @@ def test_if_none_match_false_and_if_modified_since_true_is_304(s3, bucket):
 def test_an_if_modified_since_to_come_is_ignored(s3, bucket):
     """RFC 9110 13.1.3: a date later than the server's time is invalid, and ignored (it was a 304)."""
     _, lm = _obj(s3, bucket)
-    assert _status(s3.get_object, Bucket=bucket, Key="c", IfModifiedSince=lm + 86400) == 200
-    assert _status(s3.head_object, Bucket=bucket, Key="c", IfModifiedSince=lm + 86400) == 200
+    assert _status(s3.get_object, Bucket=bucket, Key="c", IfModifiedSince=lm + dt.timedelta(days=1)) == 200
+    assert _status(s3.head_object, Bucket=bucket, Key="c", IfModifiedSince=lm + dt.timedelta(days=1)) == 200
 
 
 def test_a_failed_copy_condition_is_the_one_named(s3, bucket):
