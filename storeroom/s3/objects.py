@@ -115,6 +115,21 @@ def checksum_headers(checksum: dict[str, str] | None) -> list[tuple[str, str]]:
 
 # -- PutObject ---------------------------------------------------------------------------------------------
 
+def _refuse_put_conditions(if_none_match: str | None, if_match: str | None) -> None:
+    """PutObject takes ``If-None-Match: *`` or ``If-Match: ETAG``, one at a time: S3 answers the rest 501
+    (LocalStack's AWS-recorded put-obj-both-precondition, put-obj-if-match-star-value, ...-if-none-match-bad-value)."""
+    if if_none_match is not None and if_match is not None:
+        header, why = "If-Match,If-None-Match", "Multiple conditional request headers present in the request"
+    elif if_none_match is not None and if_none_match.strip() != "*":
+        header, why = "If-None-Match", "We don't accept the provided value of If-None-Match header for this API"
+    elif if_match is not None and if_match.strip() == "*":
+        header, why = "If-Match", "We don't accept the provided value of If-Match header for this API"
+    else:
+        return
+    raise AwsError("NotImplemented", "A header you provided implies functionality that is not implemented",
+                   Header=header, additionalMessage=why)
+
+
 async def put_object(call: S3Call) -> Response:
     assert call.bucket is not None and call.key is not None
     bucket = await call.existing_bucket()
@@ -123,9 +138,7 @@ async def put_object(call: S3Call) -> Response:
     tags = header_tags(call)
     stored = object_headers(headers)
     if_none_match = headers.get("if-none-match")
-    if if_none_match is not None and if_none_match.strip() != "*":
-        raise AwsError("NotImplemented", "A header you provided implies functionality that is not implemented",
-                       Header="If-None-Match")
+    _refuse_put_conditions(if_none_match, headers.get("if-match"))
     lock = await object_lock.requested(call, bucket, headers)
     object_lock.require_integrity(call, lock, bucket)
     received = await receive_body(call, checksum_default=DEFAULT_CHECKSUM)

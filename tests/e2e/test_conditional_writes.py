@@ -118,6 +118,23 @@ def test_complete_refuses_a_malformed_object_size(endpoint, s3, bucket, value: s
     s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload)
 
 
+@pytest.mark.parametrize(("conditions", "header", "why"), [
+    ({"IfMatch": "*"}, "If-Match", "We don't accept the provided value of If-Match header for this API"),
+    ({"IfNoneMatch": '"abc"'}, "If-None-Match",
+     "We don't accept the provided value of If-None-Match header for this API"),
+    ({"IfNoneMatch": "*", "IfMatch": '"abc"'}, "If-Match,If-None-Match",
+     "Multiple conditional request headers present in the request"),
+])
+def test_put_object_takes_one_condition_of_its_own_form(s3, bucket, conditions, header: str, why: str) -> None:  # type: ignore[no-untyped-def]
+    """PutObject answers If-Match: *, an If-None-Match ETag, or both headers 501 (LocalStack's AWS-recorded
+    put-obj-if-match-star-value, put-obj-if-none-match-bad-value, put-obj-both-precondition); the first and the
+    last were judged (a 404 for a missing key)."""
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="missing", Body=b"x", **conditions)
+    assert client_error(exc) == (501, "NotImplemented")
+    assert (exc.value.response["Error"]["Header"], exc.value.response["Error"]["additionalMessage"]) == (header, why)
+
+
 # -- directory buckets' headers, refused rather than ignored -------------------------------------------------
 
 @pytest.mark.parametrize(("call", "header"), [
