@@ -66,7 +66,7 @@ async def list_buckets(call: S3Call) -> Response:
     prefix = args.get("prefix", "")
     limit = _max_buckets(args.get("max-buckets"))
     token = args.get("continuation-token")
-    after = "" if token is None else _bucket_after(token)
+    after = _bucket_after(token) if token else ""  # an empty token is the first page, as S3 answers (AWS-recorded)
     page = await call.meta.list_buckets(after=after, prefix=prefix, region=args.get("bucket-region"), limit=limit + 1)
     more = len(page) > limit
     page = page[:limit]

@@ -227,8 +227,11 @@ def _encode_token(position: str) -> str:
 
 def _decode_token(token: str) -> str:
     """Strict UTF-8: keys (and so the positions tokens hold) never contain lone surrogates, which the metadata
-    store could not even look up (UnicodeEncodeError: 500)."""
+    store could not even look up (UnicodeEncodeError: 500).  An empty token is none S3 gave (LocalStack's
+    AWS-recorded snapshot: 400), not the first page."""
     try:
+        if not token:
+            raise ValueError(token)
         return base64.urlsafe_b64decode(token.encode()).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise AwsError("InvalidArgument", "The continuation token provided is incorrect",

@@ -70,7 +70,12 @@ def test_max_buckets_is_1_to_10000(endpoint, value: str) -> None:
     assert (err["ArgumentName"], err["ArgumentValue"]) == ("max-buckets", value)
 
 
-@pytest.mark.parametrize("token", ["not-a-token", "", "c3IxOkJBRA"])  # the last: a token for "BAD"
+def test_an_empty_token_is_the_first_page(s3, five_buckets) -> None:  # type: ignore[no-untyped-def]
+    """S3 lists from the start for ContinuationToken="" (LocalStack's AWS-recorded snapshot); it was a 400."""
+    assert s3.list_buckets(ContinuationToken="")["Buckets"] == s3.list_buckets()["Buckets"]
+
+
+@pytest.mark.parametrize("token", ["not-a-token", "c3IxOkJBRA"])  # the last: a token for "BAD"
 def test_a_token_that_is_not_ours_is_refused(s3, token: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ClientError) as exc:
         s3.list_buckets(ContinuationToken=token)
