@@ -208,6 +208,15 @@ def creation_requested(call: S3Call) -> bool:
 
 # -- a version's retention and legal hold ------------------------------------------------------------------------
 
+def refuse_bypass_without_lock(call: S3Call, bucket: Bucket) -> None:
+    """The bypass header, ``true`` or ``false``, on a bucket without Object Lock is S3's 400 (LocalStack's
+    AWS-recorded delete-object-bypass-no-lock, delete-objects-bypass-no-lock): the client believes in a lock
+    that is not there."""
+    if bucket.object_lock is None and BYPASS_HEADER in call.headers:
+        raise AwsError("InvalidArgument", "x-amz-bypass-governance-retention is only applicable to Object Lock "
+                       "enabled buckets.", ArgumentName=BYPASS_HEADER, ArgumentValue=call.headers[BYPASS_HEADER])
+
+
 async def _lock_bucket(call: S3Call) -> Bucket:
     bucket = await call.existing_bucket()
     if bucket.object_lock is None:

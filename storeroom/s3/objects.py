@@ -421,7 +421,7 @@ async def delete_object(call: S3Call) -> Response:
     unless ``If-Match`` makes it conditional (https://docs.aws.amazon.com/AmazonS3/latest/userguide/
     conditional-deletes.html): then the key's current version must exist (404 NoSuchKey) and match (412)."""
     assert call.bucket is not None and call.key is not None
-    await call.existing_bucket()
+    object_lock.refuse_bypass_without_lock(call, await call.existing_bucket())
     version_id = version_arg(call)
     if_match = call.headers.get("if-match")
     if if_match is not None:
@@ -446,7 +446,9 @@ async def delete_objects(call: S3Call) -> Response:
     """Up to 1,000 keys (with a VersionId each, or not); each is authorized on its own (s3:DeleteObject, or
     s3:DeleteObjectVersion for a version, on its ARN) and reported."""
     assert call.bucket is not None
-    versioned = (await call.existing_bucket()).versioning is not None
+    bucket = await call.existing_bucket()
+    object_lock.refuse_bypass_without_lock(call, bucket)
+    versioned = bucket.versioning is not None
     # "The Content-MD5 or x-amz-sdk-checksum-algorithm header is required for all Multi-Object Delete requests"
     root = xml.parse(await read_body(call, 2 * 1024 * 1024, required=True))
     if xml.local(root) != "Delete":

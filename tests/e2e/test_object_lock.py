@@ -135,6 +135,15 @@ def test_version_lock_operations_on_a_bucket_without_lock(s3: Any, bucket: str) 
                  lambda: s3.put_object(Bucket=bucket, Key="h", Body=b"x", ObjectLockMode="GOVERNANCE",
                                        ObjectLockRetainUntilDate=until)):
         assert error(call) == (400, "InvalidRequest", MISSING)
+    # the governance bypass, true or false, where no lock is (LocalStack's AWS-recorded delete-object-bypass-no-lock)
+    only = "x-amz-bypass-governance-retention is only applicable to Object Lock enabled buckets."
+    for bypass in (True, False):
+        assert error(lambda b=bypass: s3.delete_object(  # type: ignore[misc]
+            Bucket=bucket, Key="k", BypassGovernanceRetention=b)) == (400, "InvalidArgument", only)
+        assert error(lambda b=bypass: s3.delete_objects(  # type: ignore[misc]
+            Bucket=bucket, Delete={"Objects": [{"Key": "k"}]}, BypassGovernanceRetention=b)) == (
+            400, "InvalidArgument", only)
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
 
 
 def test_retention_and_legal_hold_reads_and_errors(s3: Any, lock_bucket: str) -> None:
