@@ -33,6 +33,7 @@ from tests.e2e.helpers import (
     random_bytes,
     sign_headers,
     signed_request,
+    unique_name,
 )
 
 TEN = b"0123456789"
@@ -433,6 +434,19 @@ def test_a_failed_copy_condition_is_the_one_named(s3, bucket):
                        CopySourceIfMatch=etag, CopySourceIfNoneMatch=etag)
     assert client_error(exc) == (412, "PreconditionFailed")
     assert exc.value.response["Error"]["Condition"] == "x-amz-copy-source-If-None-Match"
+
+
+def test_errors_carry_s3s_elements_and_no_resource(endpoint, s3, bucket):
+    """An error body is S3's: Code, Message, the error's own elements, RequestId, HostId; no <Resource>, which
+    S3 does not write (LocalStack's AWS-recorded errors) and Storeroom did."""
+    import xml.etree.ElementTree as ET
+
+    for url, elements in ((f"{endpoint}/{bucket}/missing", ["Code", "Message", "Key", "RequestId", "HostId"]),
+                          (f"{endpoint}/{unique_name('gone')}/k",
+                           ["Code", "Message", "BucketName", "RequestId", "HostId"])):
+        r = signed_request("GET", url)
+        assert r.status_code == 404
+        assert [child.tag for child in ET.fromstring(r.content)] == elements
 
 
 def test_conditional_head(s3, bucket):
