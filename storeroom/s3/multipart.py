@@ -242,6 +242,13 @@ async def list_multipart_uploads(call: S3Call) -> Response:
     prefix = args.get("prefix", "")
     key_marker = args.get("key-marker", "")
     upload_id_marker = args.get("upload-id-marker", "") if key_marker else ""
+    if upload_id_marker:
+        # an upload of another key (or bucket) is no position after key-marker: S3's 400 (LocalStack's
+        # AWS-recorded list-multiparts-wrong-id-for-key); one since completed or aborted still pages on
+        marked = await call.meta.get_upload(upload_id_marker)
+        if marked is not None and (marked.bucket, marked.key) != (call.bucket, key_marker):
+            raise AwsError("InvalidArgument", "Invalid uploadId marker", ArgumentName="upload-id-marker",
+                           ArgumentValue=upload_id_marker)
     encoding, encode = encoder(call)
     max_uploads = _int_arg(call, "max-uploads", 1000, 1000)
     delimiter = args.get("delimiter", "")

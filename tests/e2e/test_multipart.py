@@ -257,6 +257,14 @@ def test_list_multipart_uploads_key_marker_alone_skips_the_markers_key(s3, bucke
             break
         marker = page["NextKeyMarker"]
     assert seen == ["k", "k", "m"]
+    # an upload id of another key is no position after the key marker (LocalStack's AWS-recorded answer)
+    with pytest.raises(ClientError) as exc:
+        s3.list_multipart_uploads(Bucket=bucket, KeyMarker="k", UploadIdMarker=ids[3])
+    assert client_error(exc) == (400, "InvalidArgument")
+    assert exc.value.response["Error"]["Message"] == "Invalid uploadId marker"
+    s3.abort_multipart_upload(Bucket=bucket, Key="m", UploadId=ids[3])  # one gone since still pages on
+    assert [u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket, KeyMarker="m",
+                                                        UploadIdMarker=ids[3]).get("Uploads", [])] == []
 
 
 def test_list_multipart_uploads_url_encoding(endpoint, s3, bucket):
