@@ -94,8 +94,10 @@ async def complete_multipart_upload(call: S3Call) -> Response:
     if_match = unquoted(call.headers.get("if-match"))
     # The conditions are checked again atomically with the commit; asked first so that an S3 backend's upload
     # is not completed for an object that cannot be made.
-    if "if-none-match" in call.headers or if_match is not None:
+    conditional = "if-none-match" in call.headers or if_match is not None
+    if conditional:
         current = await call.meta.get_object(call.bucket, call.key)
+        await _refuse_conflict(call, upload, current)
         if "if-none-match" in call.headers and current is not None:
             raise AwsError("PreconditionFailed", Condition="If-None-Match")
         if if_match is not None and current is None:
@@ -106,13 +108,35 @@ async def complete_multipart_upload(call: S3Call) -> Response:
     try:
         # Also frees the blobs of parts the object leaves out, as the upload's rows go in the same transaction.
         await commit_object(call, record, discard_upload=upload.upload_id, completed_request=fingerprint,
-                            fresh_blobs=False, if_none_match="if-none-match" in call.headers, if_match=if_match)
+                            fresh_blobs=False, if_none_match="if-none-match" in call.headers, if_match=if_match,
+                            unchanged_since=upload.initiated if conditional else None)
     except AwsError as err:
         if err.code != "NoSuchUpload":
             raise
         return await _answer_again(call, upload_id, fingerprint)  # an identical Complete finished first
     call.meta.prune_completions(time.time() - COMPLETED_RETENTION, _PRUNE_BATCH)
     return _result(call, record)
+
+
+def conflict_error(call: S3Call) -> AwsError:
+    return AwsError("ConditionalRequestConflict", "The conditional request cannot succeed due to a conflicting "
+                    "operation against this resource.", 409,
+                    Condition="If-None-Match" if "if-none-match" in call.headers else "If-Match", Key=call.key or "")
+
+
+async def _refuse_conflict(call: S3Call, upload: Upload, current: ObjectRecord | None) -> None:
+    """A conditional completion of an upload whose key was written or deleted since the upload began is S3's 409
+    ("If a conflicting operation occurs during the upload S3 returns a 409 ConditionalRequestConflict response.
+    On a 409 failure you should re-initiate the multipart upload", API_CompleteMultipartUpload; LocalStack's
+    AWS-recorded complete-multipart-if-match-put-during).  A delete leaves a trace only in a versioned bucket (its
+    marker); the write is checked again in the commit's transaction."""
+    assert call.bucket is not None and call.key is not None
+    changed = current is not None and current.mtime > upload.initiated
+    if current is None and (await call.existing_bucket()).versioning is not None:
+        marker = await call.meta.latest_marker(call.bucket, call.key)
+        changed = marker is not None and marker.mtime > upload.initiated
+    if changed:
+        raise conflict_error(call)
 
 
 async def _answer_again(call: S3Call, upload_id: str, fingerprint: str | None) -> Response:

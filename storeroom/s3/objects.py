@@ -172,8 +172,9 @@ def unquoted(value: str | None) -> str | None:
 async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bool = False,
                         if_match: str | None = None, discard_upload: str | None = None,
                         completed_request: str | None = None, fresh_blobs: bool = True,
-                        same_blobs: bool = False) -> None:
+                        same_blobs: bool = False, unchanged_since: float | None = None) -> None:
     """Makes ``record`` visible (atomically with its condition); frees the blobs it replaced.
+    ``unchanged_since``: a conditional completion's upload start, after which the key must not have been written.
 
     ``fresh_blobs``: the record's blobs were written for this request, so they are removed if it fails
     (not so for a multipart upload's parts, or an in-place metadata change that keeps its blobs).
@@ -181,7 +182,8 @@ async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bo
     try:
         outcome, freed = await call.meta.put_object(record, if_none_match=if_none_match, if_match=if_match,
                                                     discard_upload=discard_upload,
-                                                    completed_request=completed_request, same_blobs=same_blobs)
+                                                    completed_request=completed_request, same_blobs=same_blobs,
+                                                    unchanged_since=unchanged_since)
     except BaseException:
         if fresh_blobs:
             call.blobs.delete(b for b, _ in record.blobs)
@@ -201,6 +203,9 @@ async def commit_object(call: S3Call, record: ObjectRecord, *, if_none_match: bo
             raise AwsError("NoSuchUpload", UploadId=discard_upload or "")
         if outcome == "changed":
             raise ObjectChanged()
+        if outcome == "conflict":
+            from storeroom.s3.complete import conflict_error
+            raise conflict_error(call)
         if outcome == "parts-changed":
             raise AwsError("InvalidPart", "A part was uploaded again while the upload was being completed; "
                            "list the parts and complete again.", UploadId=discard_upload or "")

@@ -718,7 +718,8 @@ class MetaStore:
 
     async def put_object(self, obj: ObjectRecord, *, if_none_match: bool = False,
                          if_match: str | None = None, discard_upload: str | None = None,
-                         completed_request: str | None = None, same_blobs: bool = False) -> tuple[str, list[str]]:
+                         completed_request: str | None = None, same_blobs: bool = False,
+                         unchanged_since: float | None = None) -> tuple[str, list[str]]:
         """Insert or replace the key's current version; returns (outcome, blob ids no longer referenced).
 
         outcome: 'ok', 'no-bucket', 'exists' (``if_none_match`` and the key exists), 'etag-mismatch'
@@ -727,7 +728,8 @@ class MetaStore:
         the object is made of was replaced by a concurrent UploadPart since the caller listed them),
         'changed' (``same_blobs``: a metadata-only update whose object was overwritten or deleted meanwhile,
         so the blobs it would keep may be gone; or the bucket is versioned, where the previous version keeps
-        its blobs and the new one may not share them).
+        its blobs and the new one may not share them), 'conflict' (the key's current version was written after
+        ``unchanged_since``).
         The check and the write happen in one transaction, so conditional writes are atomic: SQLite has one
         writer; PostgreSQL runs this READ COMMITTED with row locks (the bucket's, the upload's, then the
         object's: ``locking``), so concurrent writes of *other* keys never abort each other, and writes of the
@@ -759,6 +761,8 @@ class MetaStore:
             for _ in range(5):  # a row another writer inserted between our look and our insert: look again
                 old = await conn.one(_OBJECT_LOCKED[conn.dialect], (obj.bucket, obj.key))
                 outcome = self._refused(old, obj, if_none_match, if_match, same_blobs)
+                if unchanged_since is not None and old is not None and old[3] > unchanged_since:
+                    outcome = "conflict"
                 if outcome is not None:
                     return outcome, []
                 part_blobs: set[str] = set()

@@ -79,6 +79,36 @@ def test_complete_if_match_a_stale_etag_keeps_the_object(s3, bucket) -> None:  #
     assert s3.head_object(Bucket=bucket, Key="k")["ContentLength"] == 5 * MiB + 1
 
 
+@pytest.mark.parametrize("versioned", [False, True])
+def test_a_conditional_complete_after_a_write_during_the_upload_is_a_conflict(s3, bucket, versioned: bool) -> None:  # type: ignore[no-untyped-def]
+    """A key written (or, versioned, deleted) since the upload began: 409 ConditionalRequestConflict, and the client
+    starts the upload again (API_CompleteMultipartUpload; LocalStack's AWS-recorded
+    complete-multipart-if-match-put-during, complete-multipart-after-del). It completed over the new write."""
+    if versioned:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=bucket, Key="k", Body=b"before")
+    upload, parts = _upload(s3, bucket, "k")
+    during = s3.put_object(Bucket=bucket, Key="k", Body=b"during")["ETag"]
+    with pytest.raises(ClientError) as exc:  # the If-Match holds, on what was written meanwhile
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload, MultipartUpload=parts, IfMatch=during)
+    assert client_error(exc) == (409, "ConditionalRequestConflict")
+    assert exc.value.response["Error"]["Condition"] == "If-Match"
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"during"
+    again, parts = _upload(s3, bucket, "k")  # begun again: it completes
+    assert s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=again, MultipartUpload=parts,
+                                        IfMatch=during)["ETag"].endswith('-2"')
+    if versioned:  # a delete during the upload, seen by its marker
+        third, parts = _upload(s3, bucket, "k")
+        s3.delete_object(Bucket=bucket, Key="k")
+        with pytest.raises(ClientError) as exc:
+            s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=third, MultipartUpload=parts,
+                                         IfNoneMatch="*")
+        assert client_error(exc) == (409, "ConditionalRequestConflict")
+        assert exc.value.response["Error"]["Condition"] == "If-None-Match"
+        s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=third)
+    s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload)  # refused, left to be begun again
+
+
 def test_complete_if_match_onto_a_missing_key_is_no_such_key(s3, bucket) -> None:  # type: ignore[no-untyped-def]
     upload, parts = _upload(s3, bucket, "k")
     with pytest.raises(ClientError) as exc:
