@@ -102,5 +102,5 @@ def _parts(call: S3Call, record: ObjectRecord) -> str:
             entries += xml.tag(f"Checksum{checksum['algorithm']}", sums[number - 1])
         entries += "</Part>"
     return ("<ObjectParts>" + xml.tag("PartsCount", record.parts) + xml.tag("PartNumberMarker", marker)
-            + xml.tag("NextPartNumberMarker", page[-1] if page else marker) + xml.tag("MaxParts", limit)
+            + xml.tag("NextPartNumberMarker", page[-1] if page else 0) + xml.tag("MaxParts", limit)
             + xml.tag("IsTruncated", truncated) + entries + "</ObjectParts>")

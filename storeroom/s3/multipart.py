@@ -193,7 +193,7 @@ async def abort_multipart_upload(call: S3Call) -> Response:
 
 def _int_arg(call: S3Call, name: str, default: int, maximum: int) -> int:
     raw = call.args.get(name)
-    if raw is None:
+    if not raw:  # an empty value is none (AWS-recorded list-parts-empty-marker: the default, not an error)
         return default
     value = parse_int(raw)
     if value is None or value > INT32_MAX:
@@ -224,7 +224,7 @@ async def list_parts(call: S3Call) -> Response:
     inner = (
         xml.tag("Bucket", call.bucket) + xml.tag("Key", call.key) + xml.tag("UploadId", upload.upload_id)
         + xml.tag("PartNumberMarker", marker)
-        + xml.tag("NextPartNumberMarker", parts[-1].part_number if parts else marker)
+        + xml.tag("NextPartNumberMarker", parts[-1].part_number if parts else 0)  # 0: none follows (AWS-recorded)
         + xml.tag("MaxParts", max_parts) + xml.tag("IsTruncated", truncated)
         + entries + owner.replace("Owner>", "Initiator>") + owner
         + xml.tag("StorageClass", storage_class(upload.headers))

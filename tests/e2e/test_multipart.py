@@ -176,7 +176,7 @@ def test_upload_id_is_bound_to_its_key(s3, bucket):
     assert client_error(exc) == (404, "NoSuchUpload")
 
 
-def test_list_parts_paging(s3, bucket):
+def test_list_parts_paging(endpoint, s3, bucket):
     parts = [b"one", b"two!", b"three"]
     upload_id, done = upload(s3, bucket, "lp", parts)
     first = s3.list_parts(Bucket=bucket, Key="lp", UploadId=upload_id, MaxParts=2)
@@ -192,6 +192,12 @@ def test_list_parts_paging(s3, bucket):
     paged = s3.get_paginator("list_parts").paginate(Bucket=bucket, Key="lp", UploadId=upload_id,
                                                       PaginationConfig={"PageSize": 1})
     assert [p["PartNumber"] for page in paged for p in page["Parts"]] == [1, 2, 3]
+    # past the last part: NextPartNumberMarker 0; empty marker or max-parts: the defaults (AWS-recorded answers)
+    past = s3.list_parts(Bucket=bucket, Key="lp", UploadId=upload_id, PartNumberMarker=10)
+    assert ("Parts" not in past, past["NextPartNumberMarker"]) == (True, 0)
+    for name in ("part-number-marker", "max-parts"):
+        r = signed_request("GET", f"{endpoint}/{bucket}/lp?uploadId={upload_id}&{name}=")
+        assert r.status_code == 200 and r.text.count("<Part>") == 3, r.text
 
 
 def test_list_multipart_uploads_prefix(s3, bucket):
