@@ -263,12 +263,16 @@ async def list_multipart_uploads(call: S3Call) -> Response:
         + "</Upload>"
         for u in uploads
     )
+    # The next markers are always there (AWS-recorded answers): a truncated page's last entry; else the page's
+    # last upload, or nothing.  Prefix only when asked for.
+    if not truncated or last is None:
+        last = (uploads[-1].key, uploads[-1].upload_id) if uploads else ("", "")
     inner = (
         xml.tag("Bucket", call.bucket) + xml.tag("KeyMarker", encode(key_marker))
         + xml.tag("UploadIdMarker", upload_id_marker)
-        + (xml.tag("NextKeyMarker", encode(last[0])) + xml.tag("NextUploadIdMarker", last[1])
-           if truncated and last is not None else "")
-        + xml.tag("Prefix", encode(prefix)) + (xml.tag("Delimiter", encode(delimiter)) if delimiter else "")
+        + xml.tag("NextKeyMarker", encode(last[0])) + xml.tag("NextUploadIdMarker", last[1])
+        + (xml.tag("Prefix", encode(prefix)) if "prefix" in args else "")
+        + (xml.tag("Delimiter", encode(delimiter)) if delimiter else "")
         + xml.tag("MaxUploads", max_uploads) + xml.tag("IsTruncated", truncated)
         + entries + "".join(f"<CommonPrefixes>{xml.tag('Prefix', encode(p))}</CommonPrefixes>" for p in prefixes)
         + xml.tag("EncodingType", encoding)

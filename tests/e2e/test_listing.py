@@ -190,6 +190,17 @@ def test_invalid_continuation_token(endpoint, bucket, token):
     assert_s3_error(r, 400, "InvalidArgument")
 
 
+def test_start_after_is_not_echoed_beside_a_token(s3, tree):
+    """The token wins, and the answer names no StartAfter (LocalStack's AWS-recorded
+    list-objects-start-after-token)."""
+    bucket = tree
+    first = s3.list_objects_v2(Bucket=bucket, MaxKeys=1)
+    rest = s3.list_objects_v2(Bucket=bucket, MaxKeys=1, StartAfter="zzz",
+                              ContinuationToken=first["NextContinuationToken"])
+    assert "StartAfter" not in rest and rest["KeyCount"] == 1
+    assert s3.list_objects_v2(Bucket=bucket, MaxKeys=1, StartAfter="a")["StartAfter"] == "a"
+
+
 def test_list_missing_bucket(s3):
     with pytest.raises(ClientError) as exc:
         s3.list_objects_v2(Bucket=unique_name("nobucket"))

@@ -273,6 +273,25 @@ def test_list_multipart_uploads_key_marker_alone_skips_the_markers_key(s3, bucke
                                                         UploadIdMarker=ids[3]).get("Uploads", [])] == []
 
 
+def test_list_multipart_uploads_names_the_next_markers_always_and_the_prefix_when_asked(endpoint, s3, bucket):
+    """As S3 answers (LocalStack's AWS-recorded list-multiparts-empty, list-multiparts-all): NextKeyMarker and
+    NextUploadIdMarker on every page (the last upload, or empty), Prefix only when the request named one."""
+    import xml.etree.ElementTree as ET
+
+    def fields(query: str) -> dict[str, str | None]:
+        r = signed_request("GET", f"{endpoint}/{bucket}?uploads{query}")
+        assert r.status_code == 200, r.text
+        return {child.tag.split("}")[1]: child.text for child in ET.fromstring(r.content)}
+
+    empty = fields("")
+    assert (empty.get("NextKeyMarker"), empty.get("NextUploadIdMarker"), "Prefix" in empty) == (None, None, False)
+    assert "NextKeyMarker" in empty and "NextUploadIdMarker" in empty
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    listed = fields("&prefix=")
+    assert (listed["NextKeyMarker"], listed["NextUploadIdMarker"], "Prefix" in listed) == ("k", upload, True)
+    s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload)
+
+
 def test_list_multipart_uploads_url_encoding(endpoint, s3, bucket):
     """encoding-type=url encodes Delimiter, KeyMarker, Prefix, NextKeyMarker and Key (API_ListMultipartUploads)
     and answers EncodingType; another value is refused as by the object listings.  A key with a character XML
