@@ -204,7 +204,7 @@ async def list_objects_v2(call: S3Call) -> Response:
         + (xml.tag("StartAfter", encode(start_after)) if "start-after" in args and token is None else "")
         + _contents_xml(page, encode, owner, restore.wants_restore_status(call))
     )
-    return Response(200, [("content-type", "application/xml")], xml.document("ListBucketResult", inner))
+    return Response(200, await _listing_headers(call), xml.document("ListBucketResult", inner))
 
 
 async def list_objects_v1(call: S3Call) -> Response:
@@ -219,7 +219,13 @@ async def list_objects_v1(call: S3Call) -> Response:
         + xml.tag("IsTruncated", page.truncated)
         + _contents_xml(page, q.encode, owner_xml(call), restore.wants_restore_status(call))
     )
-    return Response(200, [("content-type", "application/xml")], xml.document("ListBucketResult", inner))
+    return Response(200, await _listing_headers(call), xml.document("ListBucketResult", inner))
+
+
+async def _listing_headers(call: S3Call) -> list[tuple[str, str]]:
+    """A listing names its bucket's region, as HeadBucket does (LocalStack's AWS-validated
+    test_region_header_exists): clients learn where a bucket lives from either."""
+    return [("content-type", "application/xml"), ("x-amz-bucket-region", (await call.existing_bucket()).region)]
 
 
 def _encode_token(position: str) -> str:

@@ -201,6 +201,14 @@ def test_start_after_is_not_echoed_beside_a_token(s3, tree):
     assert s3.list_objects_v2(Bucket=bucket, MaxKeys=1, StartAfter="a")["StartAfter"] == "a"
 
 
+def test_listings_name_the_buckets_region(s3, tree):
+    """x-amz-bucket-region on ListObjects(V2) as on HeadBucket (LocalStack's AWS-validated
+    test_region_header_exists)."""
+    region = s3.head_bucket(Bucket=tree)["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"]
+    for listing in (s3.list_objects_v2(Bucket=tree), s3.list_objects(Bucket=tree)):
+        assert listing["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == region
+
+
 def test_list_missing_bucket(s3):
     with pytest.raises(ClientError) as exc:
         s3.list_objects_v2(Bucket=unique_name("nobucket"))
