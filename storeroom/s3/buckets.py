@@ -67,7 +67,12 @@ async def list_buckets(call: S3Call) -> Response:
     limit = _max_buckets(args.get("max-buckets"))
     token = args.get("continuation-token")
     after = _bucket_after(token) if token else ""  # an empty token is the first page, as S3 answers (AWS-recorded)
-    page = await call.meta.list_buckets(after=after, prefix=prefix, region=args.get("bucket-region"), limit=limit + 1)
+    region = args.get("bucket-region") or None
+    if region is not None and region not in REGIONS and region != call.s3.settings.region:
+        # S3's answer (LocalStack's AWS-recorded bad-region), rather than an empty list that looks like none
+        raise AwsError("InvalidArgument", f"Argument value {region} is not a valid AWS Region",
+                       ArgumentName="bucket-region", ArgumentValue=region)
+    page = await call.meta.list_buckets(after=after, prefix=prefix, region=region, limit=limit + 1)
     more = len(page) > limit
     page = page[:limit]
     entries = "".join(

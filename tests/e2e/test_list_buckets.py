@@ -62,6 +62,14 @@ def test_bucket_region_limits_the_list(s3, five_buckets, track_bucket) -> None: 
     assert [b["Name"] for b in home["Buckets"]] == names
 
 
+def test_an_unknown_bucket_region_is_refused(s3) -> None:  # type: ignore[no-untyped-def]
+    """S3 refuses a BucketRegion it has not (LocalStack's AWS-recorded bad-region); it listed nothing."""
+    with pytest.raises(ClientError) as exc:
+        s3.list_buckets(BucketRegion="eu-east-1")
+    assert client_error(exc) == (400, "InvalidArgument")
+    assert exc.value.response["Error"]["Message"] == "Argument value eu-east-1 is not a valid AWS Region"
+
+
 @pytest.mark.parametrize("value", ["0", "10001", "-1", "ten", ""])
 def test_max_buckets_is_1_to_10000(endpoint, value: str) -> None:
     resp = signed_request("GET", f"{endpoint}/?max-buckets={value}")
