@@ -62,15 +62,18 @@ def check_tags(tags: list[tuple[str, str]], limit: int = MAX_OBJECT_TAGS) -> dic
             raise AwsError("BadRequest", "Object tags cannot be greater than 10", 400)
         raise AwsError("InvalidTag", f"Bucket tag count cannot be greater than {limit}", 400)
     found: dict[str, str] = {}
+    # The offending key or value named as S3 names it (LocalStack's AWS-recorded test_tagging_validation), and a
+    # bucket's aws: tags in its words for buckets
     for key, value in tags:
         if not key or _utf16_length(key) > 128 or not _allowed(key):
-            raise AwsError("InvalidTag", "The TagKey you have provided is invalid", 400)
+            raise AwsError("InvalidTag", "The TagKey you have provided is invalid", 400, TagKey=key)
         if _utf16_length(value) > 256 or not _allowed(value):
-            raise AwsError("InvalidTag", "The TagValue you have provided is invalid", 400)
+            raise AwsError("InvalidTag", "The TagValue you have provided is invalid", 400, TagValue=value)
         if key.lower().startswith("aws:"):
-            raise AwsError("InvalidTag", "Your TagKey cannot be prefixed with aws:", 400)
+            raise AwsError("InvalidTag", "Your TagKey cannot be prefixed with aws:" if limit == MAX_OBJECT_TAGS
+                           else "System tags cannot be added/updated by requester", 400)
         if key in found:
-            raise AwsError("InvalidTag", "Cannot provide multiple Tags with the same key", 400)
+            raise AwsError("InvalidTag", "Cannot provide multiple Tags with the same key", 400, TagKey=key)
         found[key] = value
     return found
 

@@ -150,6 +150,18 @@ def test_bucket_tags(s3: Any, bucket: str) -> None:
     assert len(s3.get_bucket_tagging(Bucket=bucket)["TagSet"]) == 50
     assert fails(lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging=tag_set({**fifty, "one": "more"})))[:2] == (
         400, "InvalidTag")
+    # the offending key or value named; a bucket's aws: tags in S3's words (AWS-recorded test_tagging_validation)
+    for tags, field, named in (({"Key1,Key2": "Val1"}, "TagKey", "Key1,Key2"),
+                               ({"Key1": "Val1,Val2"}, "TagValue", "Val1,Val2")):
+        with pytest.raises(ClientError) as exc:
+            s3.put_bucket_tagging(Bucket=bucket, Tagging=tag_set(tags))
+        assert exc.value.response["Error"][field] == named
+    twice = {"TagSet": [{"Key": "Key1", "Value": "Val1"}, {"Key": "Key1", "Value": "Val1"}]}
+    with pytest.raises(ClientError) as exc:
+        s3.put_bucket_tagging(Bucket=bucket, Tagging=twice)
+    assert exc.value.response["Error"]["TagKey"] == "Key1"
+    assert fails(lambda: s3.put_bucket_tagging(Bucket=bucket, Tagging=tag_set({"aws:prefixed": "v"}))) == (
+        400, "InvalidTag", "System tags cannot be added/updated by requester")
     s3.delete_bucket_tagging(Bucket=bucket)
     assert fails(lambda: s3.get_bucket_tagging(Bucket=bucket))[:2] == (404, "NoSuchTagSet")
     assert fails(lambda: s3.put_bucket_tagging(Bucket=unique_name("missing"), Tagging=tag_set({"a": "b"})))[:2] == (
