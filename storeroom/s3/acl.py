@@ -283,8 +283,9 @@ def check_bucket_acl_headers(call: S3Call) -> tuple[str | None, str | None]:
     InvalidBucketAclWithBlockPublicAccessError."""
     ownership = call.headers.get("x-amz-object-ownership")
     if ownership is not None and ownership not in OWNERSHIPS:
-        raise AwsError("InvalidArgument", "Invalid x-amz-object-ownership header",
-                       ArgumentName="x-amz-object-ownership", ArgumentValue=ownership)
+        # S3's words (LocalStack's AWS-recorded ownership-wrong-value-at-creation)
+        raise AwsError("InvalidArgument", f"Invalid x-amz-object-ownership header: {ownership}",
+                       ArgumentName="x-amz-object-ownership")
     if ownership in (None, "BucketOwnerEnforced"):
         name = call.headers.get("x-amz-acl")
         if (name is not None and name not in ("private", OWNER_FULL_CONTROL)) or any(
