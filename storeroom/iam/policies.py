@@ -575,14 +575,15 @@ async def _user_details(call: IamCall) -> list[dict[str, Any]]:
         detail: dict[str, Any] = {
             "Path": user.path, "UserName": user.name, "UserId": user.user_id,
             "Arn": call.arn("user", user.path, user.name), "CreateDate": user.created,
-            "UserPolicyList": inline.get(user.user_id, []), "GroupList": groups.get(user.user_id, []),
+            "GroupList": groups.get(user.user_id, []),
             "AttachedManagedPolicies": _attached_shape(attached.get(user.user_id, [])),
+            "Tags": _tags(user.tags or ()),  # [] when none, and no empty UserPolicyList: AWS's recorded shape
         }
+        if inline.get(user.user_id):
+            detail["UserPolicyList"] = inline[user.user_id]
         if user.boundary:
             detail["PermissionsBoundary"] = {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
                                              "PermissionsBoundaryArn": user.boundary}
-        if user.tags:
-            detail["Tags"] = _tags(user.tags)
         details.append(detail)
     return details
 
@@ -609,6 +610,7 @@ async def _role_details(call: IamCall) -> list[dict[str, Any]]:
         detail = roles.role_shape(call, role, listing=False)
         detail.pop("Description", None)
         detail.pop("MaxSessionDuration", None)
+        detail.setdefault("Tags", [])  # [] when none, as AWS answers (LocalStack's AWS-recorded no-filter-result)
         detail["InstanceProfileList"] = profiles.get(role.role_id, [])
         detail["RolePolicyList"] = inline.get(role.role_id, [])
         detail["AttachedManagedPolicies"] = _attached_shape(attached.get(role.role_id, []))

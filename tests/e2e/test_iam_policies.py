@@ -405,6 +405,8 @@ def test_permissions_boundary(iam, account: str, new_policy, new_user) -> None: 
     details = iam.get_account_authorization_details(Filter=["User"])
     mine = next(u for u in details["UserDetailList"] if u["UserName"] == user)
     assert mine["PermissionsBoundary"]["PermissionsBoundaryArn"] == arn
+    # no tags: Tags []; no inline policy: no UserPolicyList (LocalStack's AWS-recorded no-filter-result)
+    assert mine["Tags"] == [] and "UserPolicyList" not in mine
 
     missing = f"arn:aws:iam::{account}:policy/{unique_name('nope')}"
     with pytest.raises(ClientError) as exc:

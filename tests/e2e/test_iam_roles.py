@@ -208,6 +208,7 @@ def test_roles_in_account_views_and_the_simulator(iam: Any, new_role: Callable[.
     mine = [r for r in details["RoleDetailList"] if r["RoleName"] == name]
     assert len(mine) == 1 and mine[0]["AttachedManagedPolicies"] == [
         {"PolicyName": "AmazonS3ReadOnlyAccess", "PolicyArn": S3_READ}]
+    assert mine[0]["Tags"] == []  # as AWS answers a role without tags here (LocalStack's AWS-recorded details)
     assert details["UserDetailList"] == [] and details["GroupDetailList"] == []
     assert iam.get_account_summary()["SummaryMap"]["Roles"] >= 1
     arn = iam.get_role(RoleName=name)["Role"]["Arn"]
