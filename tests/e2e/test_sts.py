@@ -114,6 +114,12 @@ def test_roles_that_do_not_exist_look_like_refusals_and_root_may_not_assume(
     with pytest.raises(ClientError) as exc:
         user.client("sts").assume_role(RoleArn=ghost, RoleSessionName="s1")
     assert error(exc)[:2] == (403, "AccessDenied")
+    # a RoleArn that is no ARN at all is a ValidationError, as STS answers (LocalStack's AWS-recorded
+    # test_sts_invalid_parameters); it tells nothing of the account's roles
+    for bad in ("nothing-valid-in-here", "arn::b:::something/test-role", "arn:a:a::aaaaaaaaaa:"):
+        with pytest.raises(ClientError) as exc:
+            user.client("sts").assume_role(RoleArn=bad, RoleSessionName="s1")
+        assert error(exc) == (400, "ValidationError", f"{bad} is invalid")
     name = new_role(trust_policy({"Principal": {"AWS": f"arn:aws:iam::{acct}:root"}, "Action": "sts:AssumeRole"}))
     with pytest.raises(ClientError) as exc:
         make_client(endpoint, "sts").assume_role(RoleArn=role_arn(iam, name), RoleSessionName="s1")
