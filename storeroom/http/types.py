@@ -168,7 +168,8 @@ async def send_response(send: Send, response: Response, common: list[tuple[bytes
     headers.extend(common)
     body = response.body
     if isinstance(body, bytes):
-        if response.status != 304 and not any(k == b"content-length" for k, _ in headers):
+        # none on a 204 (RFC 9110 8.6: "MUST NOT send"; S3 sends none) nor a 304 (no body, but the object's length)
+        if response.status not in (204, 304) and not any(k == b"content-length" for k, _ in headers):
             headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if head_only else body})

@@ -97,9 +97,22 @@ def test_delete_object(s3, bucket):
     assert client_error(exc)[0] == 404
 
 
-def test_delete_missing_key_is_204(s3, bucket):
+def test_delete_missing_key_is_204(endpoint, s3, bucket):
     resp = s3.delete_object(Bucket=bucket, Key="never-existed")
     assert resp["ResponseMetadata"]["HTTPStatusCode"] == 204
+    # a 204 has no Content-Length (RFC 9110 8.6 "MUST NOT"; S3 sends none: LocalStack's AWS-validated
+    # test_delete_has_empty_content_length_header), nor a chunked body; the connection goes on
+    with socket.create_connection(("127.0.0.1", int(endpoint.rsplit(":", 1)[1]))) as conn:
+        for _ in range(2):
+            request = sign_headers("DELETE", f"{endpoint}/{bucket}/never-existed")
+            conn.sendall(f"DELETE /{bucket}/never-existed HTTP/1.1\r\nHost: {endpoint.split('//')[1]}\r\n".encode()
+                         + "".join(f"{k}: {v}\r\n" for k, v in request.items()).encode() + b"\r\n")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(4096)
+            lines = head.split(b"\r\n\r\n")[0].lower().split(b"\r\n")
+            assert lines[0].startswith(b"http/1.1 204")
+            assert not any(line.startswith((b"content-length:", b"transfer-encoding:")) for line in lines)
 
 
 def test_delete_object_missing_bucket(s3):
