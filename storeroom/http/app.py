@@ -145,6 +145,20 @@ def hoist_presigned_headers(request: Request, signed_v2: dict[str, str] | None =
             del headers[name]
 
 
+def signed_query_headers(request: Request, signed_headers: tuple[str, ...]) -> None:
+    """A presigned URL may sign an x-amz-* header whose value travels only in its query (the JavaScript SDK v2
+    does so for x-amz-server-side-encryption, x-amz-meta-*): S3 takes the query's value as the header's, for
+    the signature and the request alike (LocalStack's AWS-validated test_presigned_url_v4_signed_headers_in_qs).
+    It was signed as empty: SignatureDoesNotMatch.  An unsigned x-amz-content-sha256 header is dropped: S3
+    ignores it on a presigned request (the query names the payload), and no condition key may read it."""
+    headers, args = request.headers, request.args
+    if "x-amz-content-sha256" not in signed_headers:
+        headers.pop("x-amz-content-sha256", None)
+    for name in signed_headers:
+        if name not in headers and name.startswith("x-amz-") and name not in _NOT_HOISTED and name in args:
+            headers[name] = _header_value(name, args[name])
+
+
 class App:
     """The ASGI application; one per worker process."""
 
@@ -365,6 +379,8 @@ class App:
         # S3 verifies its body's hash while streaming it (http/body.py); the other services sign the SHA-256 of
         # a small body, which is read and hashed before the signature is verified (_verify_with_body) — never
         # taken from an x-amz-content-sha256 header that some clients send along.
+        if signed.presigned and signed.credential.service == "s3":
+            signed_query_headers(request, signed.signed_headers)
         try:
             key = None if signed.credential.service != "s3" else self._verify(signed, secret, request, None)
         except AwsError:

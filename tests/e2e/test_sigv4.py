@@ -466,6 +466,35 @@ def test_presigned_put_ignores_the_checksum_its_query_carries(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="js")["Body"].read() == b"hello"
 
 
+def test_presigned_put_signing_a_header_whose_value_is_in_the_query(s3, bucket):
+    """The JavaScript SDK v2 signs x-amz-server-side-encryption (and x-amz-meta-*) as headers and sends their
+    values only in the query: S3 takes them (LocalStack's AWS-validated test_presigned_url_v4_signed_headers_in_qs).
+    It was SignatureDoesNotMatch: the header was signed as empty."""
+    request = AWSRequest(method="PUT", url=f"{s3.meta.endpoint_url}/{bucket}/js2?x-amz-server-side-encryption=AES256"
+                         "&x-amz-meta-owner=carol", headers={"x-amz-server-side-encryption": "AES256",
+                                                             "x-amz-meta-owner": "carol"})
+    S3SigV4QueryAuth(Credentials(ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY), "s3", "us-east-1",
+                     expires=60).add_auth(request)
+    assert "x-amz-meta-owner" in request.url.split("X-Amz-SignedHeaders=")[1].split("&")[0]
+    r = requests.put(request.url, data=b"123456", timeout=10)  # the headers themselves not sent
+    assert r.status_code == 200, r.text
+    head = s3.head_object(Bucket=bucket, Key="js2")
+    assert (head["Metadata"], head["ServerSideEncryption"]) == ({"owner": "carol"}, "AES256")
+
+
+def test_presigned_put_ignores_an_unsigned_content_sha256_header(s3, s3v4, bucket):
+    """An x-amz-content-sha256 header beside a presigned URL is ignored, as S3 ignores it (LocalStack's
+    AWS-validated test_s3_ignored_special_headers); other unsigned x-amz-* headers are still refused."""
+    url = s3v4.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "sha"}, ExpiresIn=60)
+    assert "X-Amz-Signature" in url
+    for value in ("UNSIGNED-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "0" * 64):
+        r = requests.put(url, data=b"something", headers={"x-amz-content-sha256": value}, timeout=10)
+        assert r.status_code == 200, (value, r.text)
+    assert s3.get_object(Bucket=bucket, Key="sha")["Body"].read() == b"something"
+    r = requests.put(url, data=b"x", headers={"x-amz-user-agent": "u"}, timeout=10)
+    assert assert_s3_error(r, 403, "AccessDenied")["HeadersNotSigned"] == "x-amz-user-agent"
+
+
 def test_presigned_url_tampered_is_rejected(s3, s3v4, bucket):
     s3.put_object(Bucket=bucket, Key="a", Body=b"a")
     s3.put_object(Bucket=bucket, Key="b", Body=b"b")
