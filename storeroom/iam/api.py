@@ -43,6 +43,11 @@ Handler = Callable[["IamCall"], Awaitable[dict[str, Any] | None]]
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
+# PermissionsBoundaryType as AWS writes it: botocore's enum says PermissionsBoundaryPolicy, AWS's answers say
+# Policy (LocalStack's AWS-recorded get-role-with-boundary; the AWS CLI's put-user-permissions-boundary example)
+BOUNDARY_TYPE = "Policy"
+
+
 def new_id(prefix: str) -> str:
     """IAM unique ids: a 4-letter type prefix (AIDA user, AGPA group, ANPA policy, AROA role, AIPA instance
     profile) + 17 characters."""

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from storeroom.errors import AwsError
 from storeroom.iam import policy_store as store
-from storeroom.iam.api import Handler, IamCall, new_id
+from storeroom.iam.api import BOUNDARY_TYPE, Handler, IamCall, new_id
 from storeroom.iam.pagination import list_page
 from storeroom.iam.policy_store import Entity, ManagedInfo
 from storeroom.iam.user_store import check_unique_keys
@@ -582,7 +582,7 @@ async def _user_details(call: IamCall) -> list[dict[str, Any]]:
         if inline.get(user.user_id):
             detail["UserPolicyList"] = inline[user.user_id]
         if user.boundary:
-            detail["PermissionsBoundary"] = {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+            detail["PermissionsBoundary"] = {"PermissionsBoundaryType": BOUNDARY_TYPE,
                                              "PermissionsBoundaryArn": user.boundary}
         details.append(detail)
     return details

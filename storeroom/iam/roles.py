@@ -27,7 +27,7 @@ from storeroom import container
 from storeroom.errors import AwsError
 from storeroom.iam import policy_store, principal_ids
 from storeroom.iam import role_store as store
-from storeroom.iam.api import Handler, IamCall, new_id
+from storeroom.iam.api import BOUNDARY_TYPE, Handler, IamCall, new_id
 from storeroom.iam.pagination import keyset_page, list_page
 from storeroom.iam.policies import encoded
 from storeroom.iam.role_store import InstanceProfile, Role
@@ -55,6 +55,16 @@ def role_arn(call: IamCall, role: Role) -> str:
     return call.arn("role", role.path, role.name)
 
 
+# What AWS's answers leave out of a Role (LocalStack's AWS-recorded create-role-response, get-with-role,
+# update-role-description-response): CreateRole's role, and an instance profile's roles, have no
+# MaxSessionDuration and no Description; UpdateRoleDescription's no MaxSessionDuration and no RoleLastUsed.
+_CREATED_LEAVES_OUT = ("MaxSessionDuration", "Description")
+
+
+def _without(shape: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {k: v for k, v in shape.items() if k not in names}
+
+
 def role_shape(call: IamCall, role: Role, *, listing: bool) -> dict[str, Any]:
     """The ``Role`` shape.  ListRoles leaves out tags, the boundary and RoleLastUsed, as AWS does."""
     out: dict[str, Any] = {"Path": role.path, "RoleName": role.name, "RoleId": role.role_id,
@@ -66,7 +76,7 @@ def role_shape(call: IamCall, role: Role, *, listing: bool) -> dict[str, Any]:
     if listing:
         return out
     if role.boundary is not None:
-        out["PermissionsBoundary"] = {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+        out["PermissionsBoundary"] = {"PermissionsBoundaryType": BOUNDARY_TYPE,
                                       "PermissionsBoundaryArn": role.boundary}
     if role.tags:
         out["Tags"] = _tags_out(role.tags)
@@ -83,7 +93,8 @@ def profile_shape(call: IamCall, profile: InstanceProfile, tags: bool = True) ->
                            "InstanceProfileId": profile.profile_id,
                            "Arn": call.arn("instance-profile", profile.path, profile.name),
                            "CreateDate": profile.created,
-                           "Roles": [role_shape(call, r, listing=True) for r in profile.roles]}
+                           "Roles": [_without(role_shape(call, r, listing=True), *_CREATED_LEAVES_OUT)
+                                     for r in profile.roles]}
     if profile.tags and tags:
         out["Tags"] = _tags_out(profile.tags)
     return out
@@ -204,7 +215,7 @@ async def CreateRole(call: IamCall) -> Result:
     await call.require_creation(arn, tags, "iam:TagRole", context)
     stored = replace(role, trust_policy=await validated_trust(call, role.trust_policy))
     await call.write(lambda conn: store.create_role_job(conn, stored))
-    return {"Role": role_shape(call, role, listing=False) | {"RoleLastUsed": None}}
+    return {"Role": _without(role_shape(call, role, listing=False), "RoleLastUsed", *_CREATED_LEAVES_OUT)}
 
 
 @action
@@ -236,7 +247,8 @@ async def UpdateRoleDescription(call: IamCall) -> Result:
     description = call.params["Description"]
     await call.write(lambda conn: store.update_role_job(conn, role.role_id, role.name, description, None))
     updated = await store.get_role_by_id(call.db, role.role_id)
-    return {"Role": role_shape(call, (await shown_roles(call, [updated or role]))[0], listing=False)}
+    return {"Role": _without(role_shape(call, (await shown_roles(call, [updated or role]))[0], listing=False),
+                             "MaxSessionDuration", "RoleLastUsed")}
 
 
 @action

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from storeroom.iam import login_store, role_store
 from storeroom.iam import user_store as store
-from storeroom.iam.api import Handler, IamCall, new_id
+from storeroom.iam.api import BOUNDARY_TYPE, Handler, IamCall, new_id
 from storeroom.iam.pagination import keyset_page, list_page
 from storeroom.iam.user_store import Group, Key, Tags, User
 from storeroom.identity import new_access_key_id, new_secret_access_key
@@ -84,7 +84,7 @@ async def _user_out(call: IamCall, user: User, *, full: bool = False) -> dict[st
     if used is not None:
         out["PasswordLastUsed"] = used
     if full and user.boundary is not None:
-        out["PermissionsBoundary"] = {"PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+        out["PermissionsBoundary"] = {"PermissionsBoundaryType": BOUNDARY_TYPE,
                                       "PermissionsBoundaryArn": user.boundary}
     if full and user.tags:
         out["Tags"] = [{"Key": k, "Value": v} for k, v in user.tags]

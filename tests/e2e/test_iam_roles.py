@@ -27,6 +27,30 @@ def account(iam: Any) -> str:
     return str(iam.get_user()["User"]["Arn"].split(":")[4])
 
 
+def test_create_role_answers_the_short_shape_aws_answers(iam: Any) -> None:
+    """CreateRole's Role has no MaxSessionDuration nor Description, even when given, and a boundary's type is
+    "Policy" (LocalStack's AWS-recorded create-role-response, create-role-with-boundary)."""
+    acct = account(iam)
+    trust = trust_policy({"Principal": {"AWS": f"arn:aws:iam::{acct}:root"}, "Action": "sts:AssumeRole"})
+    name = unique_name("short")
+    made = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, Description="Role 0",
+                           MaxSessionDuration=7200,
+                           PermissionsBoundary="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")["Role"]
+    try:
+        assert set(made) - {"ResponseMetadata"} == {"Path", "RoleName", "RoleId", "Arn", "CreateDate",
+                                                   "AssumeRolePolicyDocument", "PermissionsBoundary"}
+        assert made["PermissionsBoundary"]["PermissionsBoundaryType"] == "Policy"
+        profile = unique_name("p")
+        iam.create_instance_profile(InstanceProfileName=profile)
+        iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=name)
+        listed = iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]
+        assert "MaxSessionDuration" not in listed["Roles"][0] and "Description" not in listed["Roles"][0]
+        iam.remove_role_from_instance_profile(InstanceProfileName=profile, RoleName=name)
+        iam.delete_instance_profile(InstanceProfileName=profile)
+    finally:
+        iam.delete_role(RoleName=name)
+
+
 def test_create_get_list_update_delete_role(iam: Any, new_role: Callable[..., str]) -> None:
     acct = account(iam)
     trust = trust_policy({"Principal": {"AWS": f"arn:aws:iam::{acct}:root"}, "Action": "sts:AssumeRole"})
@@ -41,7 +65,10 @@ def test_create_get_list_update_delete_role(iam: Any, new_role: Callable[..., st
     assert [r["RoleName"] for r in listed] == [name] and "Tags" not in listed[0]
     iam.update_role(RoleName=name, MaxSessionDuration=3600)
     updated = iam.update_role_description(RoleName=name, Description="renamed")["Role"]
-    assert updated["Description"] == "renamed" and updated["MaxSessionDuration"] == 3600
+    # AWS's shape (LocalStack's AWS-recorded update-role-description-response): no MaxSessionDuration,
+    # no RoleLastUsed; GetRole has both
+    assert updated["Description"] == "renamed" and "MaxSessionDuration" not in updated
+    assert "RoleLastUsed" not in updated and iam.get_role(RoleName=name)["Role"]["MaxSessionDuration"] == 3600
     iam.tag_role(RoleName=name, Tags=[{"Key": "env", "Value": "prod"}])
     iam.untag_role(RoleName=name, TagKeys=["team"])
     assert iam.list_role_tags(RoleName=name)["Tags"] == [{"Key": "env", "Value": "prod"}]

@@ -132,7 +132,7 @@ def test_aws_managed_permissions_boundary(iam: Any, new_user: Callable[..., str]
     arn = "arn:aws:iam::aws:policy/AdministratorAccess"
     name = new_user(PermissionsBoundary=arn)
     assert iam.get_user(UserName=name)["User"]["PermissionsBoundary"] == {
-        "PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": arn}
+        "PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": arn}
     assert "PermissionsBoundary" not in next(u for u in iam.list_users()["Users"] if u["UserName"] == name)
 
 
