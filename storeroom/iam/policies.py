@@ -65,6 +65,13 @@ def _padded(number: int) -> str:
 # -- lookups that authorize first ---------------------------------------------------------------------------------
 
 
+def check_boundary_arn(arn: str | None) -> None:
+    """A permissions boundary that is no policy ARN: IAM's 400 InvalidInput "ARN X is not valid." (LocalStack's
+    AWS-recorded put-invalid-boundary-error, create-role-invalid-boundary-error), not a missing policy's 404."""
+    if arn is not None and _POLICY_ARN.fullmatch(arn) is None:
+        raise invalid_input(f"ARN {arn} is not valid.")
+
+
 def _policy_arn(arn: str) -> re.Match[str]:
     match = _POLICY_ARN.fullmatch(arn)
     if match is None:
@@ -315,6 +322,8 @@ async def delete_policy_version(call: IamCall) -> None:
 
 async def _attach(call: IamCall, kind: str) -> None:
     arn: str = call.params["PolicyArn"]
+    if not arn.startswith("arn:"):  # a policy's name, say: IAM's ValidationError (AWS-recorded, LocalStack)
+        raise AwsError("ValidationError", f"ARN {arn} is not valid.", 400)
     entity = await _entity(call, kind, {"iam:policyarn": (arn,)}, boundary_key=True)
     await _attachable(call, arn, "Policy {arn} does not exist or is not attachable.")
     now = time.time()
@@ -455,6 +464,7 @@ async def delete_group_policy(call: IamCall) -> None:
 @_action
 async def put_user_permissions_boundary(call: IamCall) -> None:
     arn: str = call.params["PermissionsBoundary"]
+    check_boundary_arn(arn)
     user = await _entity(call, "user", {"iam:permissionsboundary": (arn,)})
     await _attachable(call, arn, "Scope ARN: {arn} does not exist or is not attachable.")
     await call.write(lambda conn: store.set_boundary(conn, user, arn))
@@ -471,6 +481,7 @@ async def delete_user_permissions_boundary(call: IamCall) -> None:
 @_action
 async def put_role_permissions_boundary(call: IamCall) -> None:
     arn: str = call.params["PermissionsBoundary"]
+    check_boundary_arn(arn)
     role = await _entity(call, "role", {"iam:permissionsboundary": (arn,)})
     await _attachable(call, arn, "Scope ARN: {arn} does not exist or is not attachable.")
     await call.write(lambda conn: store.set_boundary(conn, role, arn))

@@ -142,7 +142,7 @@ async def create_role_job(conn: Conn, role: Role) -> None:
     if await conn.value("SELECT count(*) FROM iam_roles") >= ROLES_QUOTA:
         raise quota_exceeded("RolesPerAccount", ROLES_QUOTA)
     if role.boundary is not None:
-        await require_policy(conn, role.boundary)
+        await require_policy(conn, role.boundary, "Scope ARN: {arn} does not exist or is not attachable.")
     await conn.run(f"INSERT INTO iam_roles({_ROLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
                    (role.role_id, role.name, role.path, role.created, role.description, role.max_session,
                     role.trust_policy, _tags_json(role.tags), role.boundary))

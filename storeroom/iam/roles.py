@@ -29,7 +29,7 @@ from storeroom.iam import policy_store, principal_ids
 from storeroom.iam import role_store as store
 from storeroom.iam.api import BOUNDARY_TYPE, Handler, IamCall, new_id
 from storeroom.iam.pagination import keyset_page, list_page
-from storeroom.iam.policies import encoded
+from storeroom.iam.policies import check_boundary_arn, encoded
 from storeroom.iam.role_store import InstanceProfile, Role
 from storeroom.iam.user_store import Tags, check_unique_keys
 from storeroom.policy import parse_policy
@@ -207,6 +207,7 @@ async def _principal_exists(call: IamCall, kind: str, name: str) -> bool:
 async def CreateRole(call: IamCall) -> Result:
     p = call.params
     tags = _tags_param(call)
+    check_boundary_arn(p.get("PermissionsBoundary"))
     role = Role(new_id("AROA"), p["RoleName"], p.get("Path", "/"), time.time(), p.get("Description", ""),
                 int(p.get("MaxSessionDuration", DEFAULT_MAX_SESSION)), p["AssumeRolePolicyDocument"], tags,
                 p.get("PermissionsBoundary"))

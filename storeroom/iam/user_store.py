@@ -117,7 +117,7 @@ async def create_user_job(conn: Conn, user: User) -> None:
     if await conn.value("SELECT count(*) FROM iam_users") >= USERS_QUOTA:
         raise quota_exceeded("UsersPerAccount", USERS_QUOTA)
     if user.boundary is not None:
-        await require_policy(conn, user.boundary)
+        await require_policy(conn, user.boundary, "Scope ARN: {arn} does not exist or is not attachable.")
     await conn.run(
         f"INSERT INTO iam_users({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
         (user.user_id, user.name, user.path, user.created, _tags_json(user.tags), user.boundary),

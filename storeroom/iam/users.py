@@ -16,6 +16,7 @@ from storeroom.iam import login_store, role_store
 from storeroom.iam import user_store as store
 from storeroom.iam.api import BOUNDARY_TYPE, Handler, IamCall, new_id
 from storeroom.iam.pagination import keyset_page, list_page
+from storeroom.iam.policies import check_boundary_arn
 from storeroom.iam.user_store import Group, Key, Tags, User
 from storeroom.identity import new_access_key_id, new_secret_access_key
 from storeroom.policy.tags import request_tag_keys, tag_keys
@@ -109,6 +110,7 @@ def _group_out(call: IamCall, group: Group) -> dict[str, Any]:
 async def CreateUser(call: IamCall) -> Result:
     p = call.params
     tags = _tags_param(call)
+    check_boundary_arn(p.get("PermissionsBoundary"))
     user = User(new_id("AIDA"), p["UserName"], p.get("Path", "/"), time.time(), tags, p.get("PermissionsBoundary"))
     arn = _user_arn(call, user)
     context = {"iam:permissionsboundary": (user.boundary,)} if user.boundary else {}

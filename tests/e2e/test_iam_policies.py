@@ -412,6 +412,20 @@ def test_permissions_boundary(iam, account: str, new_policy, new_user) -> None: 
     with pytest.raises(ClientError) as exc:
         iam.put_user_permissions_boundary(UserName=user, PermissionsBoundary=missing)
     assert error_of(exc) == ("NoSuchEntity", f"Scope ARN: {missing} does not exist or is not attachable.", 404)
+    # no policy ARN at all, and a policy's name where its ARN goes: IAM's own answers (LocalStack's AWS-recorded
+    # put-invalid-boundary-error, create-role-invalid-boundary-error, non-existent-malformed-policy-arn)
+    bad = f"arn:aws:iam::{account}:not_a_policy/invalid"
+    for call in (lambda: iam.put_user_permissions_boundary(UserName=user, PermissionsBoundary=bad),
+                 lambda: iam.create_user(UserName=unique_name("nb"), PermissionsBoundary=bad)):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error_of(exc) == ("InvalidInput", f"ARN {bad} is not valid.", 400)
+    with pytest.raises(ClientError) as exc:
+        iam.attach_user_policy(UserName=user, PolicyArn="longpolicynamebutnoarn")
+    assert error_of(exc) == ("ValidationError", "ARN longpolicynamebutnoarn is not valid.", 400)
+    with pytest.raises(ClientError) as exc:
+        iam.create_user(UserName=unique_name("nb"), PermissionsBoundary=missing)
+    assert error_of(exc) == ("NoSuchEntity", f"Scope ARN: {missing} does not exist or is not attachable.", 404)
     iam.delete_user_permissions_boundary(UserName=user)
     assert iam.get_policy(PolicyArn=arn)["Policy"]["PermissionsBoundaryUsageCount"] == 0
     iam.delete_policy(PolicyArn=arn)

@@ -123,7 +123,8 @@ def test_unknown_permissions_boundary_is_refused(iam: Any, account: str) -> None
     name = unique_name("u")
     with pytest.raises(ClientError) as exc:
         iam.create_user(UserName=name, PermissionsBoundary=arn)
-    assert error(exc) == (404, "NoSuchEntity", f"Policy {arn} does not exist or is not attachable.")
+    # as IAM words a missing boundary policy (LocalStack's AWS-recorded create-role-nonexistent-policy-error)
+    assert error(exc) == (404, "NoSuchEntity", f"Scope ARN: {arn} does not exist or is not attachable.")
     with pytest.raises(ClientError):
         iam.get_user(UserName=name)
 
