@@ -24,7 +24,7 @@ from storeroom.iam import role_store as store
 from storeroom.iam.api import Handler, IamCall
 from storeroom.iam.pagination import list_page
 from storeroom.iam.role_store import OidcProvider
-from storeroom.iam.user_store import check_unique_keys
+from storeroom.iam.user_store import check_unique_keys, quota_exceeded
 
 HANDLERS: dict[str, Handler] = {}
 Result = dict[str, Any] | None
@@ -84,6 +84,8 @@ async def CreateOpenIDConnectProvider(call: IamCall) -> Result:
     check_unique_keys(tags)
     await call.require_creation(arn, tags, "iam:TagOpenIDConnectProvider")
     client_ids = list(dict.fromkeys(call.params.get("ClientIDList", [])))
+    if len(client_ids) > store.CLIENT_IDS_PER_PROVIDER:  # as AddClientIDToOpenIDConnectProvider (AWS-recorded)
+        raise quota_exceeded("ClientIdsPerOpenIdConnectProvider", store.CLIENT_IDS_PER_PROVIDER)
     provider = OidcProvider(arn, url, client_ids, _thumbprints(call), time.time(), tags)
     await call.write(lambda conn: store.create_provider_job(conn, provider))
     out: dict[str, Any] = {"OpenIDConnectProviderArn": arn}
@@ -98,8 +100,7 @@ async def GetOpenIDConnectProvider(call: IamCall) -> Result:
     provider = await _provider(call)
     out: dict[str, Any] = {"Url": provider.issuer_key, "ClientIDList": provider.client_ids,
                            "ThumbprintList": provider.thumbprints, "CreateDate": provider.created}
-    if provider.tags:
-        out["Tags"] = [{"Key": k, "Value": v} for k, v in provider.tags]
+    out["Tags"] = [{"Key": k, "Value": v} for k, v in provider.tags]  # [] when none, as IAM (AWS-recorded)
     return out
 
 

@@ -176,14 +176,18 @@ async def create_policy(call: IamCall) -> dict[str, Any]:
     await call.write(lambda conn: store.create_policy(conn, new))
     policy = ManagedInfo(arn, name, path, new.policy_id, "v1", new.description, new.created, new.created, tags,
                          False, document)
-    return {"Policy": _policy_shape(policy, 0, 0)}
+    shape = _policy_shape(policy, 0, 0)
+    shape.pop("Description", None)  # CreatePolicy answers none, GetPolicy does (AWS-recorded, LocalStack)
+    return {"Policy": shape}
 
 
 @_action
 async def get_policy(call: IamCall) -> dict[str, Any]:
     policy = await _policy(call)
     attached, boundaries = await store.usage_counts(call.db)
-    return {"Policy": _policy_shape(policy, attached.get(policy.arn, 0), boundaries.get(policy.arn, 0))}
+    shape = _policy_shape(policy, attached.get(policy.arn, 0), boundaries.get(policy.arn, 0))
+    shape.setdefault("Tags", [])  # [] when none, as IAM answers GetPolicy (AWS-recorded, LocalStack)
+    return {"Policy": shape}
 
 
 @_action

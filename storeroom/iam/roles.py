@@ -307,7 +307,9 @@ async def CreateInstanceProfile(call: IamCall) -> Result:
 @action
 async def GetInstanceProfile(call: IamCall) -> Result:
     profile = await _require_profile(call, call.params["InstanceProfileName"])
-    return {"InstanceProfile": profile_shape(call, (await shown_profiles(call, [profile]))[0])}
+    shape = profile_shape(call, (await shown_profiles(call, [profile]))[0])
+    shape.setdefault("Tags", [])  # [] when none, as IAM answers GetInstanceProfile (AWS-recorded, LocalStack)
+    return {"InstanceProfile": shape}
 
 
 @action

@@ -359,10 +359,9 @@ async def remove_member_job(conn: Conn, group: Group, user_name: str) -> None:
     user = await get_user(conn, user_name)
     if user is None:
         raise no_such_user(user_name)
-    changed = await conn.run("DELETE FROM iam_group_members WHERE group_id = ? AND user_id = ?",
-                             (group.group_id, user.user_id))
-    if changed == 0:
-        raise no_such_user(user_name)  # not a member: AWS answers NoSuchEntity as well
+    # not a member (any more): a success, as IAM answers it (LocalStack's AWS-recorded
+    # remove-nonmember-user-from-group: "does NOT raise an error in AWS")
+    await conn.run("DELETE FROM iam_group_members WHERE group_id = ? AND user_id = ?", (group.group_id, user.user_id))
 
 
 # -- account summary -----------------------------------------------------------------------------------------

@@ -208,6 +208,11 @@ def test_list_policies_scope_path_and_pages(iam, new_policy) -> None:  # type: i
     listed = iam.list_policies(Scope="Local", PathPrefix=path)
     assert [p["PolicyName"] for p in listed["Policies"]] == names and not listed["IsTruncated"]
     assert "Description" not in listed["Policies"][0] and "Tags" not in listed["Policies"][0]
+    # CreatePolicy answers no Description, GetPolicy does, and Tags [] when none (LocalStack's AWS-recorded)
+    described = new_policy(Description="the policy")
+    assert "Description" not in described
+    got = iam.get_policy(PolicyArn=described["Arn"])["Policy"]
+    assert (got["Description"], got["Tags"]) == ("the policy", [])
     first = iam.list_policies(Scope="Local", PathPrefix=path, MaxItems=2)
     assert first["IsTruncated"] and len(first["Policies"]) == 2
     rest = iam.list_policies(Scope="Local", PathPrefix=path, MaxItems=2, Marker=first["Marker"])

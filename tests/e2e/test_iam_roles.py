@@ -177,6 +177,10 @@ def test_instance_profiles(iam: Any, new_role: Callable[..., str]) -> None:
     try:
         assert made["Arn"] == f"arn:aws:iam::{acct}:instance-profile/apps/{name}"
         assert made["InstanceProfileId"].startswith("AIPA") and made["Roles"] == []
+        plain = unique_name("ip")
+        iam.create_instance_profile(InstanceProfileName=plain)
+        assert iam.get_instance_profile(InstanceProfileName=plain)["InstanceProfile"]["Tags"] == []  # AWS-recorded
+        iam.delete_instance_profile(InstanceProfileName=plain)
         iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role)
         with pytest.raises(ClientError) as exc:
             iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=other)
@@ -215,6 +219,11 @@ def test_openid_connect_providers(iam: Any) -> None:
         iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=arn, ThumbprintList=["b" * 40])
         got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
         assert got["Url"] == f"{host}/tenant" and got["ClientIDList"] == ["ci"] and got["ThumbprintList"] == ["b" * 40]
+        assert got["Tags"] == []  # none yet: [] as IAM answers (LocalStack's AWS-recorded get-response)
+        with pytest.raises(ClientError) as exc:  # the quota at creation too (AWS-recorded quota-error)
+            iam.create_open_id_connect_provider(Url=f"https://more-{host}", ClientIDList=[str(i) for i in range(101)],
+                                                ThumbprintList=["a" * 40])
+        assert error(exc) == (409, "LimitExceeded", "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: 100")
         iam.tag_open_id_connect_provider(OpenIDConnectProviderArn=arn, Tags=[{"Key": "ci", "Value": "yes"}])
         assert iam.list_open_id_connect_provider_tags(OpenIDConnectProviderArn=arn)["Tags"] == [
             {"Key": "ci", "Value": "yes"}]
