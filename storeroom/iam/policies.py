@@ -159,7 +159,7 @@ def _check_tags(tags: list[dict[str, str]]) -> tuple[tuple[str, str], ...]:
     if len(tags) > 50:
         raise store.limit_exceeded("Cannot exceed quota for TagsPerPolicy: 50")
     pairs = tuple((t["Key"], t["Value"]) for t in tags)
-    check_unique_keys(pairs)  # IAM's tag rules, as for users and roles
+    check_unique_keys(pairs, case_sensitive=True)  # IAM's tag rules, but a policy's keys keep their case
     return pairs
 
 

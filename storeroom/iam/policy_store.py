@@ -490,14 +490,14 @@ async def _set_policy_tags(conn: Conn, arn: str, tags: list[tuple[str, str]]) ->
 
 async def tag_policy(conn: Conn, arn: str, new: list[tuple[str, str]]) -> None:
     """TagUser's rules: keys are case-insensitive, a known key takes the new value, at most 50 tags."""
-    tags = merged_tags(await _policy_tags(conn, arn), new)
+    tags = merged_tags(await _policy_tags(conn, arn), new, case_sensitive=True)
     if len(tags) > TAGS_PER_POLICY:
         raise limit_exceeded(f"Cannot exceed quota for TagsPerPolicy: {TAGS_PER_POLICY}")
     await _set_policy_tags(conn, arn, tags)
 
 
 async def untag_policy(conn: Conn, arn: str, keys: list[str]) -> None:
-    await _set_policy_tags(conn, arn, without_tags(await _policy_tags(conn, arn), keys))
+    await _set_policy_tags(conn, arn, without_tags(await _policy_tags(conn, arn), keys, case_sensitive=True))
 
 
 async def _check_entity(conn: Conn, entity: Entity) -> None:

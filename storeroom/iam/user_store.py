@@ -184,30 +184,40 @@ def reserved_tag(tags: Iterable[tuple[str, str]]) -> bool:
     return any(k[:4].lower() == "aws:" or v[:4].lower() == "aws:" for k, v in tags)
 
 
-def check_unique_keys(tags: Sequence[tuple[str, str]]) -> None:
-    """IAM user tag keys are case-insensitive: one request may not name a key twice; none may be AWS's."""
-    if len({k.lower() for k, _ in tags}) != len(tags):
+def check_unique_keys(tags: Sequence[tuple[str, str]], *, case_sensitive: bool = False) -> None:
+    """IAM user tag keys are case-insensitive: one request may not name a key twice; none may be AWS's.
+    ``case_sensitive``: a managed policy's, where ``a`` and ``A`` are two tags (LocalStack's AWS-recorded
+    create-with-case-sensitive-tags)."""
+    if case_sensitive:
+        if len({k for k, _ in tags}) != len(tags):
+            raise AwsError("InvalidInput", "Duplicate tag keys found.", 400)
+    elif len({k.lower() for k, _ in tags}) != len(tags):
         raise AwsError("InvalidInput", "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
                        400)
     if reserved_tag(tags):
         raise AwsError("InvalidInput", RESERVED_TAG_MESSAGE, 400)
 
 
-def merged_tags(existing: Tags, new: Tags) -> Tags:
-    """``existing`` with ``new`` applied: a key equal case-insensitively replaces the old tag in place."""
+def merged_tags(existing: Tags, new: Tags, *, case_sensitive: bool = False) -> Tags:
+    """``existing`` with ``new`` applied: a key equal (case-insensitively, but for ``case_sensitive``) replaces
+    the old tag in place."""
+    def fold(key: str) -> str:
+        return key if case_sensitive else key.lower()
     out = list(existing)
-    index = {k.lower(): i for i, (k, _) in enumerate(out)}
+    index = {fold(k): i for i, (k, _) in enumerate(out)}
     for key, value in new:
-        at = index.get(key.lower())
+        at = index.get(fold(key))
         if at is None:
-            index[key.lower()] = len(out)
+            index[fold(key)] = len(out)
             out.append((key, value))
         else:
             out[at] = (key, value)
     return out
 
 
-def without_tags(existing: Tags, keys: Sequence[str]) -> Tags:
+def without_tags(existing: Tags, keys: Sequence[str], *, case_sensitive: bool = False) -> Tags:
+    if case_sensitive:
+        return [(k, v) for k, v in existing if k not in set(keys)]
     gone = {k.lower() for k in keys}
     return [(k, v) for k, v in existing if k.lower() not in gone]
 
