@@ -376,7 +376,10 @@ def _resource_error(resource: str) -> str:
     if not colon:
         return "Resource vendor must be fully qualified and cannot contain regexes."
     service, _, rest = rest.partition(":")
-    if service in ("iam", "s3") and not rest.startswith(":"):
+    # a bucket's or an object's ARN names no region; an access point's, a job's, ... name one with their account
+    # (arn:aws:s3:us-west-2:123456789012:accesspoint/x), which IAM accepts (LocalStack's AWS-recorded policies)
+    s3_with_account = service == "s3" and rest.partition(":")[2].partition(":")[0] != ""
+    if service in ("iam", "s3") and not rest.startswith(":") and not s3_with_account:
         return (f"IAM resource {resource} cannot contain region information." if service == "iam"
                 else f"Resource {resource} can not contain region information.")
     path = rest.partition(":")[2].partition(":")[2]

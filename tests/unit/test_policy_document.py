@@ -98,6 +98,8 @@ VALID: list[dict[str, Any]] = [
     {"Version": V, "Statement": [LIST, {**LIST, "Sid": "sdf"}]},
     {"Version": V, "Statement": {**LIST, "Action": "iam: asdf safdsf af "}},
     {"Version": V, "Statement": {**LIST, "Resource": ["arn:aws:s3:::b", "*"]}},
+    # an access point's ARN names its region and account (LocalStack's AWS-recorded policy documents)
+    {"Version": V, "Statement": {**LIST, "Resource": "arn:aws:s3:us-west-2:123456789012:accesspoint/ap/object/*"}},
     {"Version": V, "Statement": {**LIST, "Action": "*"}},
     {"Version": V, "Statement": {**LIST, "Resource": "arn:aws:fdsasf"}},
     {"Version": V, "Statement": {**LIST, "Resource": "arn:aws:ec2:us-east-1::x"}},
