@@ -89,7 +89,7 @@ class PasswordPolicy:
     allow_users_to_change: bool = False
     max_age_days: int | None = None
     reuse_prevention: int | None = None
-    hard_expiry: bool = False
+    hard_expiry: bool | None = None  # None: not set, and not named in the answer (AWS-recorded)
 
     @classmethod
     def from_params(cls, p: Mapping[str, Any]) -> PasswordPolicy:
@@ -102,7 +102,7 @@ class PasswordPolicy:
             allow_users_to_change=bool(p.get("AllowUsersToChangePassword", False)),
             max_age_days=p.get("MaxPasswordAge"),
             reuse_prevention=p.get("PasswordReusePrevention"),
-            hard_expiry=bool(p.get("HardExpiry", False)),
+            hard_expiry=None if "HardExpiry" not in p else bool(p["HardExpiry"]),
         )
 
     def shape(self) -> dict[str, Any]:
@@ -118,7 +118,8 @@ class PasswordPolicy:
             out["MaxPasswordAge"] = self.max_age_days
         if self.reuse_prevention:
             out["PasswordReusePrevention"] = self.reuse_prevention
-        out["HardExpiry"] = self.hard_expiry
+        if self.hard_expiry is not None:
+            out["HardExpiry"] = self.hard_expiry
         return out
 
     def to_json(self) -> str:

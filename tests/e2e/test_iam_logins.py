@@ -159,12 +159,13 @@ def test_password_policy_get_update_delete(iam: Any, raw_iam: Any, own: Storeroo
         "RequireUppercaseCharacters": True, "RequireLowercaseCharacters": True,
         "AllowUsersToChangePassword": True, "ExpirePasswords": True, "MaxPasswordAge": 90,
         "PasswordReusePrevention": 24, "HardExpiry": True}
-    # no partial updates: what is not given reverts to its default
+    # no partial updates: what is not given reverts to its default; HardExpiry not given is not named
+    # (LocalStack's AWS-recorded password policy defaults)
     iam.update_account_password_policy(MinimumPasswordLength=10)
     assert iam.get_account_password_policy()["PasswordPolicy"] == {
         "MinimumPasswordLength": 10, "RequireSymbols": False, "RequireNumbers": False,
         "RequireUppercaseCharacters": False, "RequireLowercaseCharacters": False,
-        "AllowUsersToChangePassword": False, "ExpirePasswords": False, "HardExpiry": False}
+        "AllowUsersToChangePassword": False, "ExpirePasswords": False}
     for bad in ({"MinimumPasswordLength": 5}, {"MaxPasswordAge": 1096}, {"PasswordReusePrevention": 25}):
         with pytest.raises(ClientError) as exc:
             raw_iam.update_account_password_policy(**bad)
