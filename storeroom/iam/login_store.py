@@ -33,7 +33,8 @@ def no_login_profile(name: str) -> AwsError:
 
 
 def no_such_device(serial: str) -> AwsError:
-    return AwsError("NoSuchEntity", f"VirtualMFADevice with serial number {serial} doesn't exist.", 404)
+    # IAM's words (LocalStack's AWS-recorded delete-nonexistent-error), as DeactivateMFADevice's
+    return AwsError("NoSuchEntity", f"MFA Device with serial number {serial} does not exist.", 404)
 
 
 def invalid_code() -> AwsError:
@@ -223,7 +224,7 @@ async def list_devices(conn: Conn, status: str, after: str | None, limit: int) -
 
 async def create_device_job(conn: Conn, device: MfaDevice) -> None:
     if await get_device(conn, device.serial) is not None:
-        raise AwsError("EntityAlreadyExists", "MFADevice entity at the same path and name already exists.", 409)
+        raise AwsError("EntityAlreadyExists", "MFA device already exists.", 409)  # IAM's words (AWS-recorded)
     await conn.run(f"INSERT INTO iam_mfa_devices({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, NULL, 0, 0, ?)",
                    (device.serial, device.path, device.name, device.seed, device.created,
                   json.dumps([[k, v] for k, v in device.tags])))

@@ -109,7 +109,7 @@ def test_create_virtual_device_returns_seed_and_qr_code(iam: Any, account: str) 
     assert "Tags" not in listed[serial]  # IAM's listing "does not return tags" (ListMFADeviceTags does)
     with pytest.raises(ClientError) as exc:
         iam.create_virtual_mfa_device(VirtualMFADeviceName=name, Path="/team/")
-    assert error(exc) == (409, "EntityAlreadyExists", "MFADevice entity at the same path and name already exists.")
+    assert error(exc) == (409, "EntityAlreadyExists", "MFA device already exists.")  # LocalStack's AWS-recorded
     with pytest.raises(ClientError) as exc:
         iam.create_virtual_mfa_device(VirtualMFADeviceName=name, Path="team")
     assert error(exc)[:2] == (400, "ValidationError")
@@ -123,7 +123,7 @@ def test_create_virtual_device_returns_seed_and_qr_code(iam: Any, account: str) 
     iam.delete_virtual_mfa_device(SerialNumber=serial)
     with pytest.raises(ClientError) as exc:
         iam.delete_virtual_mfa_device(SerialNumber=serial)
-    assert error(exc) == (404, "NoSuchEntity", f"VirtualMFADevice with serial number {serial} doesn't exist.")
+    assert error(exc) == (404, "NoSuchEntity", f"MFA Device with serial number {serial} does not exist.")
 
 
 # -- enabling and using ----------------------------------------------------------------------------------------
