@@ -51,7 +51,7 @@ def _url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme.lower() != "https" or not parts.hostname or parts.query or parts.fragment \
             or "@" in parts.netloc:
-        raise _invalid("Invalid Url")
+        raise AwsError("ValidationError", "Invalid Open ID Connect Provider URL", 400)  # IAM's (AWS-recorded)
     return value.rstrip("/")
 
 
@@ -68,9 +68,8 @@ async def _provider(call: IamCall) -> OidcProvider:
 
 def _thumbprints(call: IamCall) -> list[str]:
     prints = [t.lower() for t in call.params.get("ThumbprintList", [])]
-    if len(prints) > store.THUMBPRINTS_PER_PROVIDER:
-        raise AwsError("LimitExceeded", f"Thumbprint list must contain fewer than "
-                       f"{store.THUMBPRINTS_PER_PROVIDER + 1} entries.", 409)
+    if len(prints) > store.THUMBPRINTS_PER_PROVIDER:  # IAM's code and words, "fewer than 5" for at most 5
+        raise _invalid(f"Thumbprint list must contain fewer than {store.THUMBPRINTS_PER_PROVIDER} entries.")
     if not all(len(t) == 40 and all(c in "0123456789abcdef" for c in t) for t in prints):
         raise _invalid("Thumbprint must be a 40-character hexadecimal SHA-1 fingerprint.")
     return prints
@@ -112,7 +111,13 @@ async def ListOpenIDConnectProviders(call: IamCall) -> Result:
 
 @action
 async def DeleteOpenIDConnectProvider(call: IamCall) -> Result:
-    provider = await _provider(call)
+    try:
+        provider = await _provider(call)
+    except AwsError as err:  # IAM words a missing provider otherwise here (LocalStack's AWS-recorded answer)
+        if err.code != "NoSuchEntity":
+            raise
+        arn = call.params["OpenIDConnectProviderArn"]
+        raise AwsError("NoSuchEntity", f"OpenId connect Provider {arn} cannot be found.", 404) from None
     await call.write(lambda conn: store.delete_provider_job(conn, provider.arn))
     return None
 

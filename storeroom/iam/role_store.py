@@ -390,8 +390,8 @@ async def set_thumbprints_job(conn: Conn, arn: str, thumbprints: list[str]) -> N
 async def tag_provider_job(conn: Conn, arn: str, new: Tags) -> None:
     provider = await _existing_provider(conn, arn)
     tags = merged_tags(provider.tags, new)
-    if len(tags) > TAGS_PER_ENTITY:
-        raise quota_exceeded("TagsPerOpenIdConnectProvider", TAGS_PER_ENTITY)
+    if len(tags) > TAGS_PER_ENTITY:  # IAM's words for a provider (LocalStack's AWS-recorded tags-limit-error)
+        raise AwsError("LimitExceeded", "The number of tags has reached the maximum limit.", 409)
     await conn.run("UPDATE iam_oidc_providers SET tags = ? WHERE arn = ?", (_tags_json(tags), arn))
 
 

@@ -167,6 +167,28 @@ def test_role_policies_and_delete_conflicts(iam: Any, new_role: Callable[..., st
     iam.delete_role(RoleName=name)
 
 
+def test_openid_connect_provider_errors_in_iams_words(iam: Any) -> None:
+    """As LocalStack's AWS-recorded answers have them: invalid-url, too-many-thumbprints, deletion-not-found-error,
+    tags-limit-error."""
+    with pytest.raises(ClientError) as exc:
+        iam.create_open_id_connect_provider(Url="example.org", ThumbprintList=["a" * 40])
+    assert error(exc) == (400, "ValidationError", "Invalid Open ID Connect Provider URL")
+    host = f"{unique_name('idp')}.example.com"
+    with pytest.raises(ClientError) as exc:
+        iam.create_open_id_connect_provider(Url=f"https://{host}", ThumbprintList=[c * 40 for c in "abcdef"])
+    assert error(exc) == (400, "InvalidInput", "Thumbprint list must contain fewer than 5 entries.")
+    arn = iam.create_open_id_connect_provider(Url=f"https://{host}", ThumbprintList=[c * 40 for c in "abcde"],
+                                              Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)],
+                                              )["OpenIDConnectProviderArn"]
+    with pytest.raises(ClientError) as exc:
+        iam.tag_open_id_connect_provider(OpenIDConnectProviderArn=arn, Tags=[{"Key": "one", "Value": "more"}])
+    assert error(exc) == (409, "LimitExceeded", "The number of tags has reached the maximum limit.")
+    iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    with pytest.raises(ClientError) as exc:
+        iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert error(exc) == (404, "NoSuchEntity", f"OpenId connect Provider {arn} cannot be found.")
+
+
 def test_instance_profiles(iam: Any, new_role: Callable[..., str]) -> None:
     acct = account(iam)
     role = new_role(trust_policy({"Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}))
