@@ -90,6 +90,12 @@ async def _policy(call: IamCall, arn: str | None = None) -> ManagedInfo:
     return policy
 
 
+def _missing_as(err: AwsError, message: str) -> AwsError:
+    """A missing policy in the words of the operation that looked for it (IAM words it per operation:
+    LocalStack's AWS-recorded err-get-version-nonexistent-policy, err-nonexistent-policy)."""
+    return store.no_such_entity(message) if err.code == "NoSuchEntity" else err
+
+
 async def _customer_arn(call: IamCall) -> str:
     """``PolicyArn`` of a policy the account may change (AWS managed policies are read-only)."""
     arn: str = call.params["PolicyArn"]
@@ -223,7 +229,10 @@ async def delete_policy(call: IamCall) -> None:
 
 @_action
 async def list_entities_for_policy(call: IamCall) -> dict[str, Any]:
-    policy = await _policy(call)
+    try:
+        policy = await _policy(call)
+    except AwsError as err:
+        raise _missing_as(err, f"Policy {call.params['PolicyArn']} does not exist or is not attachable.") from None
     usage = call.params.get("PolicyUsageFilter")
     entities = await store.entities_for_policy(call.db, call.account_id, policy.arn, usage != "PermissionsBoundary",
                                                usage != "PermissionsPolicy")
@@ -281,8 +290,12 @@ def _version_shape(version: store.Version, default: str, document: bool) -> dict
 
 @_action
 async def get_policy_version(call: IamCall) -> dict[str, Any]:
-    policy = await _policy(call)
     version_id = call.params["VersionId"]
+    try:
+        policy = await _policy(call)
+    except AwsError as err:
+        raise _missing_as(err, f"Policy {call.params['PolicyArn']} version {version_id} does not exist or is not "
+                          "attachable.") from None
     for version in await store.policy_versions(call.db, policy):
         if version.version_id == version_id:
             return {"PolicyVersion": _version_shape(version, policy.default_version, True)}
@@ -310,7 +323,12 @@ async def create_policy_version(call: IamCall) -> dict[str, Any]:
 @_action
 async def set_default_policy_version(call: IamCall) -> None:
     arn, version_id = await _customer_arn(call), call.params["VersionId"]
-    await call.write(lambda conn: store.set_default_version(conn, arn, version_id))
+    try:
+        await call.write(lambda conn: store.set_default_version(conn, arn, version_id))
+    except AwsError as err:
+        if "was not found" not in err.message:  # the version's own NoSuchEntity keeps its words
+            raise
+        raise _missing_as(err, f"Policy {arn} version {version_id} does not exist or is not attachable.") from None
     return None
 
 

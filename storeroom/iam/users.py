@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from storeroom.errors import AwsError
 from storeroom.iam import login_store, role_store
 from storeroom.iam import user_store as store
 from storeroom.iam.api import BOUNDARY_TYPE, Handler, IamCall, new_id
@@ -270,8 +271,9 @@ async def GetAccessKeyLastUsed(call: IamCall) -> Result:
         await call.require(_root_arn(call))
     else:
         await call.require(call.arn("user", "/", "*") if owner is None else _user_arn(call, owner))
-    if key is None:
-        raise store.no_such_key(key_id)
+    if key is None:  # IAM refuses rather than tells a key is not there (LocalStack's AWS-recorded answer)
+        raise AwsError("AccessDenied", f"User: {call.caller.arn} is not authorized to perform "
+                       f"iam:GetAccessKeyLastUsed on resource: access key {key_id}", 403)
     used: dict[str, Any] = {"ServiceName": key.last_used_service or "N/A", "Region": key.last_used_region or "N/A"}
     if key.last_used is not None:
         used["LastUsedDate"] = key.last_used

@@ -129,6 +129,18 @@ def test_get_policy_errors(iam, account: str) -> None:  # type: ignore[no-untype
     with pytest.raises(ClientError) as exc:
         iam.get_policy(PolicyArn=arn)
     assert error_of(exc) == ("NoSuchEntity", f"Policy {arn} was not found.", 404)
+    # other operations word a missing policy otherwise (LocalStack's AWS-recorded err-get-version-nonexistent-policy,
+    # err-set-default-nonexistent-policy, err-nonexistent-policy)
+    for call, message in (
+            (lambda: iam.get_policy_version(PolicyArn=arn, VersionId="v1"),
+             f"Policy {arn} version v1 does not exist or is not attachable."),
+            (lambda: iam.set_default_policy_version(PolicyArn=arn, VersionId="v1"),
+             f"Policy {arn} version v1 does not exist or is not attachable."),
+            (lambda: iam.list_entities_for_policy(PolicyArn=arn),
+             f"Policy {arn} does not exist or is not attachable.")):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error_of(exc) == ("NoSuchEntity", message, 404)
     with pytest.raises(ClientError) as exc:
         iam.get_policy(PolicyArn="arn:aws:iam::not-a-policy-arn")
     assert error_of(exc)[:1] == ("InvalidInput",)
