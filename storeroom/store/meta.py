@@ -761,7 +761,8 @@ class MetaStore:
             for _ in range(5):  # a row another writer inserted between our look and our insert: look again
                 old = await conn.one(_OBJECT_LOCKED[conn.dialect], (obj.bucket, obj.key))
                 outcome = self._refused(old, obj, if_none_match, if_match, same_blobs)
-                if unchanged_since is not None and old is not None and old[3] > unchanged_since:
+                if outcome is None and upload_found and unchanged_since is not None and old is not None \
+                        and old[3] > unchanged_since:  # (an upload gone: an identical completion won, answered again)
                     outcome = "conflict"
                 if outcome is not None:
                     return outcome, []
