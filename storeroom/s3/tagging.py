@@ -166,12 +166,13 @@ def _version_arg(call: S3Call) -> str | None:
 
 async def _missing(call: S3Call, version_id: str | None) -> AwsError:
     """A key whose latest version is a delete marker is that marker's 405, as S3 answers tagging requests
-    (LocalStack's AWS-recorded "get-object-tags-delete-marker-latest"); else the missing key's answer."""
+    (LocalStack's AWS-recorded "get-object-tags-delete-marker-latest") -- to a caller who may list the bucket,
+    as a GET names the marker only to one; else the missing key's answer."""
     from storeroom.s3.objects import missing_error
     assert call.bucket is not None and call.key is not None
     if version_id is None and (await call.existing_bucket()).versioning is not None:
         marker = await call.meta.latest_marker(call.bucket, call.key)
-        if marker is not None:
+        if marker is not None and await call.may_list_bucket():
             return _marker_not_allowed(call, marker)
     return await missing_error(call, version_id)
 
