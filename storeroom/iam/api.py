@@ -54,9 +54,12 @@ def new_id(prefix: str) -> str:
     return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(17))
 
 
-def _worded(resource: str) -> str:
+def _worded(resource: str, action: str) -> str:
     """A user, group or role as IAM's refusals name it, "user alice" (AWS's answers: "... is not authorized to
-    perform: iam:CreateUser on resource: user bob because ..."); other resources by their ARN."""
+    perform: iam:CreateUser on resource: user bob because ..."); other resources by their ARN, and the role of
+    iam:PassRole too (the refusals that action gets name the role's ARN)."""
+    if action == "iam:PassRole":
+        return resource
     parts = resource.split(":", 5)
     kind, slash, rest = parts[-1].partition("/")
     if len(parts) == 6 and parts[2] == "iam" and kind in ("user", "group", "role") and slash and rest:
@@ -108,7 +111,7 @@ class IamCall:
         evaluation = await self.iam.authorizer.check(self.ctx, action, resource, context)
         if not evaluation.allowed and not (granted and evaluation.decision == "implicitDeny"):
             raise AwsError("AccessDenied", f"User: {self.caller.arn} is not authorized to perform: {action} on "
-                           f"resource: {shown or _worded(resource)} {evaluation.reason}".rstrip(), 403)
+                           f"resource: {shown or _worded(resource, action)} {evaluation.reason}".rstrip(), 403)
         self.authorized = True
 
     async def require_creation(self, resource: str, tags: Sequence[tuple[str, str]], tag_action: str,

@@ -49,8 +49,9 @@ def test_update_is_not_partial_and_shape_is_aws() -> None:
         "MinimumPasswordLength": 12, "RequireSymbols": False, "RequireNumbers": False,
         "RequireUppercaseCharacters": False, "RequireLowercaseCharacters": False,
         "AllowUsersToChangePassword": False, "ExpirePasswords": True, "MaxPasswordAge": 90,
-        "PasswordReusePrevention": 3, "HardExpiry": False}
+        "PasswordReusePrevention": 3}  # no HardExpiry when it was not set (AWS-recorded)
     assert "MaxPasswordAge" not in PasswordPolicy().shape()
+    assert PasswordPolicy.from_params({"HardExpiry": False}).shape()["HardExpiry"] is False
     assert passwords.expires_at(policy, 1000.0) == 1000.0 + 90 * 86400
     assert passwords.expires_at(PasswordPolicy(), 1000.0) is None and passwords.expires_at(None, 1.0) is None
 
