@@ -298,6 +298,18 @@ def test_range_suffix(s3, bucket):
     assert obj["Body"].read() == b"56789"
 
 
+def test_a_range_covering_the_whole_object_has_its_checksum(s3, bucket):
+    """With checksum mode, a range that covers the whole object answers the object's checksum, as S3 does
+    (LocalStack's AWS-recorded test_get_object_range "get-0-100", "get--15"); a part of it answers none."""
+    s3.put_object(Bucket=bucket, Key="r", Body=TEN, ChecksumAlgorithm="CRC32")
+    whole = s3.head_object(Bucket=bucket, Key="r", ChecksumMode="ENABLED")["ChecksumCRC32"]
+    for rng in ("bytes=0-100", "bytes=-15", "bytes=0-9"):
+        obj = s3.get_object(Bucket=bucket, Key="r", Range=rng, ChecksumMode="ENABLED")
+        assert (obj["ContentRange"], obj.get("ChecksumCRC32"), obj.get("ChecksumType")) == (
+            "bytes 0-9/10", whole, "FULL_OBJECT"), rng
+    assert "ChecksumCRC32" not in s3.get_object(Bucket=bucket, Key="r", Range="bytes=0-4", ChecksumMode="ENABLED")
+
+
 def test_range_open_ended(s3, bucket):
     put(s3, bucket, "r", TEN)
     obj = get_range(s3, bucket, "r", "bytes=5-")
