@@ -150,7 +150,8 @@ def signed_query_headers(request: Request, signed_headers: tuple[str, ...]) -> N
     does so for x-amz-server-side-encryption, x-amz-meta-*): S3 takes the query's value as the header's, for
     the signature and the request alike (LocalStack's AWS-validated test_presigned_url_v4_signed_headers_in_qs).
     It was signed as empty: SignatureDoesNotMatch.  An unsigned x-amz-content-sha256 header is dropped: S3
-    ignores it on a presigned request (the query names the payload), and no condition key may read it."""
+    ignores it on a presigned request (LocalStack's AWS-validated test_s3_ignored_special_headers; the query
+    names the payload), so SigV4's check of unsigned x-amz-* headers does not see it, nor may a condition key."""
     headers, args = request.headers, request.args
     if "x-amz-content-sha256" not in signed_headers:
         headers.pop("x-amz-content-sha256", None)

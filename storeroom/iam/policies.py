@@ -326,7 +326,7 @@ async def set_default_policy_version(call: IamCall) -> None:
     try:
         await call.write(lambda conn: store.set_default_version(conn, arn, version_id))
     except AwsError as err:
-        if "was not found" not in err.message:  # the version's own NoSuchEntity keeps its words
+        if err.message != store.policy_not_found(arn).message:  # the version's own NoSuchEntity keeps its words
             raise
         raise _missing_as(err, f"Policy {arn} version {version_id} does not exist or is not attachable.") from None
     return None

@@ -217,7 +217,8 @@ def merged_tags(existing: Tags, new: Tags, *, case_sensitive: bool = False) -> T
 
 def without_tags(existing: Tags, keys: Sequence[str], *, case_sensitive: bool = False) -> Tags:
     if case_sensitive:
-        return [(k, v) for k, v in existing if k not in set(keys)]
+        named = set(keys)
+        return [(k, v) for k, v in existing if k not in named]
     gone = {k.lower() for k in keys}
     return [(k, v) for k, v in existing if k.lower() not in gone]
 

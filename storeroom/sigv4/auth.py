@@ -395,7 +395,7 @@ def verify(
     credential = req.credential
     s3 = credential.service == "s3"
     _check_time(req, now, s3)
-    _check_signed_headers(req.signed_headers, headers, s3, req.presigned)
+    _check_signed_headers(req.signed_headers, headers, s3)
     payload = req.payload_hash if payload_hash is None else payload_hash
     if not payload:
         raise ValueError("verify() needs payload_hash= (the body's hex SHA-256) for this request")
@@ -409,17 +409,15 @@ def verify(
     return key
 
 
-def _check_signed_headers(signed: tuple[str, ...], headers: Mapping[str, str], s3: bool,
-                          presigned: bool = False) -> None:
+def _check_signed_headers(signed: tuple[str, ...], headers: Mapping[str, str], s3: bool) -> None:
     """S3 refuses requests with ``host`` or any ``x-amz-*`` header left out of SignedHeaders ("There were
     headers present in the request which were not signed"): an unsigned ``x-amz-copy-source`` or
     ``x-amz-acl`` would change what a presigned URL does.  Other services: ``host`` only ("The host header
-    must be signed").  A presigned request's ``x-amz-content-sha256`` header is ignored, not refused, as S3 does
-    (LocalStack's AWS-validated test_s3_ignored_special_headers): its payload hash is the query's (http/body.py)."""
+    must be signed")."""
     unsigned = ["host"] if "host" not in signed and "host" in headers else []
     if s3:
         for name in headers:
-            if name[:6] == "x-amz-" and name not in signed and not (presigned and name == "x-amz-content-sha256"):
+            if name[:6] == "x-amz-" and name not in signed:
                 unsigned.append(name)
     if unsigned:
         raise AwsError(

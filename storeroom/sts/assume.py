@@ -73,16 +73,19 @@ def not_authorized(caller: Principal, action_name: str, resource: str) -> AwsErr
 # -- the pieces of a request ----------------------------------------------------------------------------------
 
 
-# The form of any ARN (arn:partition:service:region:account:resource): a RoleArn not of it is STS's
-# 400 "X is invalid" (LocalStack's AWS-recorded test_sts_invalid_parameters), before any authorization
+# The form of any ARN (arn:partition:service:region:account:resource)
 ANY_ARN = re.compile(r"arn:[^:]+:[^:]+:[^:]*:[^:]*:.+", re.DOTALL)
 
 
-async def find_role(call: StsCall, arn: str) -> Role | None:
-    """The role an ARN names (its path included), or None: a caller may not learn whether a role exists.  A
-    string that is no ARN at all is a ValidationError: that tells nothing of the account's roles."""
+def check_arn_form(arn: str) -> None:
+    """A RoleArn that is no ARN at all is STS's 400 "X is invalid" (LocalStack's AWS-recorded
+    test_sts_invalid_parameters), before any authorization: that tells nothing of the account's roles."""
     if ANY_ARN.fullmatch(arn) is None:
         raise validation(f"{arn} is invalid")
+
+
+async def find_role(call: StsCall, arn: str) -> Role | None:
+    """The role an ARN names (its path included), or None: a caller may not learn whether a role exists."""
     match = ROLE_ARN.fullmatch(arn)
     if match is None or match["account"] != call.account_id:
         return None
@@ -275,8 +278,7 @@ async def assume_role(call: StsCall) -> Result:
     caller = call.ctx.principal
     p = call.params
     arn: str = p["RoleArn"]
-    if ANY_ARN.fullmatch(arn) is None:  # the request's form first, then who may make it
-        raise validation(f"{arn} is invalid")
+    check_arn_form(arn)  # the request's form first, then who may make it
     if caller.is_root:
         raise access_denied("Roles may not be assumed by root accounts.")
     now = clock.now()

@@ -53,6 +53,7 @@ from storeroom.policy.evaluate import trusts
 from storeroom.sessions import ROLE, Session
 from storeroom.sts import Handler, Result, StsCall, jwt
 from storeroom.sts.assume import (
+    check_arn_form,
     check_packed,
     duration,
     find_role,
@@ -247,6 +248,7 @@ async def assume_role_with_web_identity(call: StsCall) -> Result:
     key = provider.issuer_key
     call.ctx.principal = Principal("WebIdentityUser", call.account_id, "", f"{key}:{audience}:{sub}", sub,
                                    issuer_arn=key)
+    check_arn_form(p["RoleArn"])
     role = await find_role(call, p["RoleArn"])
     denied = AwsError("AccessDenied", f"Not authorized to perform {ACTION}", 403)
     if role is None:

@@ -163,6 +163,14 @@ def test_claims_the_role_does_not_accept(own: StoreroomServer, issuer: OidcIssue
     assert error(exc) == expected
 
 
+def test_a_role_arn_that_is_no_arn_is_a_validation_error(own: StoreroomServer, issuer: OidcIssuer) -> None:
+    """As for AssumeRole (LocalStack's AWS-recorded test_sts_invalid_parameters): "X is invalid", not a refusal."""
+    with pytest.raises(ClientError) as exc:
+        unsigned_sts(own.endpoint).assume_role_with_web_identity(
+            RoleArn="nothing-valid-in-here", RoleSessionName="s1", WebIdentityToken=issuer.token())
+    assert error(exc) == (400, "ValidationError", "nothing-valid-in-here is invalid")
+
+
 def test_tokens_that_cannot_be_trusted(own: StoreroomServer, issuer: OidcIssuer, role: str) -> None:
     sts = unsigned_sts(own.endpoint)
     expired = issuer.token(lifetime=-10)
