@@ -309,9 +309,10 @@ def _object_checksum(upload: Upload, parts: list[Part]) -> dict[str, str] | None
     combined into the CRC of the whole object.  None when the parts lack checksums of the algorithm.
     """
     algorithm = upload.checksum_algorithm or DEFAULT_CHECKSUM
-    if any(not p.checksum or p.checksum["algorithm"] != algorithm for p in parts):
+    values = [_part_value(p, algorithm) for p in parts]
+    if any(v is None for v in values):
         return None
-    digests = [base64.b64decode(p.checksum["value"]) for p in parts if p.checksum]
+    digests = [base64.b64decode(v) for v in values if v is not None]
     if (upload.checksum_type or "FULL_OBJECT") == "FULL_OBJECT":
         crc = digests[0]
         for part, digest in zip(parts[1:], digests[1:], strict=True):
@@ -325,3 +326,12 @@ def _object_checksum(upload: Upload, parts: list[Part]) -> dict[str, str] | None
     if upload.checksum_algorithm is not None:  # the parts' own checksums, for GetObjectAttributes' ObjectParts
         found["parts"] = ",".join(p.checksum["value"] for p in parts if p.checksum)
     return found
+
+
+def _part_value(part: Part, algorithm: str) -> str | None:
+    """A part's checksum of ``algorithm``: its own, or the one kept beside it (``receive_body``'s ``also``)."""
+    if not part.checksum:
+        return None
+    if part.checksum["algorithm"] == algorithm:
+        return part.checksum["value"]
+    return part.checksum.get(algorithm)

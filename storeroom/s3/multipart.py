@@ -117,7 +117,10 @@ async def upload_part(call: S3Call) -> Response:
         # A part checked with another algorithm could not make the object's checksum the upload asked for.
         raise AwsError("InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: "
                        f"{upload.checksum_algorithm.lower()}, actual checksum Type: {named.lower()}")
+    # A part of an upload without algorithm keeps a CRC64NVME besides the checksum its request names: S3 gives
+    # such an object its default FULL_OBJECT CRC64NVME (boto3 sends every part with a CRC32 by default).
     received = await receive_body(call, checksum_default=upload.checksum_algorithm or DEFAULT_CHECKSUM,
+                                  also=None if upload.checksum_algorithm else DEFAULT_CHECKSUM,
                                   part=(upload.upload_id, number))
     part = Part(number, received.blob_id, received.size, received.md5.hex(), time.time(), received.checksum)
     await _store_part(call, upload, part)

@@ -107,9 +107,12 @@ def content_md5(headers: dict[str, str]) -> bytes | None:
     return digest
 
 
-async def receive_body(call: S3Call, *, checksum_default: str | None = None,
+async def receive_body(call: S3Call, *, checksum_default: str | None = None, also: str | None = None,
                        part: tuple[str, int] | None = None) -> Received:
-    """The request body into a new blob (``part``: (upload id, part number) of a multipart upload's part)."""
+    """The request body into a new blob (``part``: (upload id, part number) of a multipart upload's part).
+
+    ``also``: an algorithm whose checksum is kept beside the one the request names, when they differ (a part of
+    an upload without algorithm keeps its CRC64NVME, for the object's default checksum)."""
     headers = call.headers
     payload = Payload(call.request, call.ctx.signed, call.ctx.signing_key)
     if payload.length is None:  # S3 needs the size up front (x-amz-decoded-content-length for aws-chunked)
@@ -125,6 +128,9 @@ async def receive_body(call: S3Call, *, checksum_default: str | None = None,
     hashers: list[Hasher] = [md5]
     if checksum is not None:
         hashers.append(checksum)
+    kept = Checksum(also) if also is not None and also != algorithm else None
+    if kept is not None:
+        hashers.append(kept)
     if payload.sha256 is not None:
         hashers.append(payload.sha256)
     stored: dict[str, str] | None = None
@@ -141,6 +147,8 @@ async def receive_body(call: S3Call, *, checksum_default: str | None = None,
         if checksum is not None and algorithm is not None:
             stored = _verified_checksum(algorithm, checksum.b64digest(), expected, payload.trailers,
                                         "x-amz-trailer" in headers)
+            if kept is not None:
+                stored[kept.algorithm] = kept.b64digest()
 
     writer = call.blobs.new_writer(hashers, payload.length) if part is None else call.blobs.part_writer(
         part[0], part[1], hashers, payload.length)

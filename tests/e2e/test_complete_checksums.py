@@ -151,3 +151,28 @@ def test_an_upload_without_algorithm_checks_the_default_crc64nvme(client_factory
     done = s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload=parts,
                                         ChecksumCRC64NVME=b64(digest("CRC64NVME", b"one")))
     assert done["ChecksumCRC64NVME"] == b64(digest("CRC64NVME", b"one"))
+
+
+def test_an_upload_without_algorithm_gets_the_default_crc64nvme_when_parts_carry_another(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    # boto3 sends each part with a CRC32 by default; S3 still gives the object its FULL_OBJECT CRC64NVME
+    # (LocalStack's AWS recordings: test_s3_preconditions.py TestS3ObjectWritePrecondition::test_multipart_if_match_etag
+    # -> complete-multipart-if-match), and does not list the parts' CRC32s as the upload's.
+    bodies = [random_bytes(PART), b"tail"]
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    listed = []
+    for number, body in enumerate(bodies, start=1):
+        answer = s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=number, Body=body,
+                                ChecksumAlgorithm="CRC32")
+        assert answer["ChecksumCRC32"] == b64(digest("CRC32", body))
+        listed.append({"PartNumber": number, "ETag": answer["ETag"]})
+    whole = b64(digest("CRC64NVME", b"".join(bodies)))
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload={"Parts": listed},
+                                     ChecksumCRC64NVME=b64(digest("CRC64NVME", b"other")))
+    assert client_error(exc) == (400, "BadDigest")
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                        MultipartUpload={"Parts": listed})
+    assert (done["ChecksumCRC64NVME"], done["ChecksumType"]) == (whole, "FULL_OBJECT")
+    head = s3.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC64NVME"], head["ChecksumType"]) == (whole, "FULL_OBJECT")
+    assert s3.get_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")["Body"].read() == b"".join(bodies)
