@@ -282,6 +282,9 @@ def test_attach_detach_user_and_group(iam, new_policy, new_user, new_group) -> N
     assert [g["GroupName"] for g in entities["PolicyGroups"]] == [group] and entities["PolicyRoles"] == []
     only_users = iam.list_entities_for_policy(PolicyArn=arn, EntityFilter="User")
     assert only_users["PolicyGroups"] == [] and len(only_users["PolicyUsers"]) == 1
+    # The filter picks a kind of entity: a policy is attached to none that is a policy (AWS's recording)
+    local = iam.list_entities_for_policy(PolicyArn=arn, EntityFilter="LocalManagedPolicy")
+    assert (local["PolicyUsers"], local["PolicyGroups"], local["PolicyRoles"]) == ([], [], [])
     assert arn in [p["Arn"] for p in iam.list_policies(Scope="Local", OnlyAttached=True, MaxItems=1000)["Policies"]]
 
     with pytest.raises(ClientError) as exc:
