@@ -383,8 +383,10 @@ def _resource_error(resource: str) -> str:
         return (f"IAM resource {resource} cannot contain region information." if service == "iam"
                 else f"Resource {resource} can not contain region information.")
     path = rest.partition(":")[2].partition(":")[2]
-    if service == "iam" and not path.startswith(_IAM_PATHS):
-        return 'IAM resource path must either be "*" or start with ' + ", ".join(_IAM_PATHS) + "."
+    # "*" and the account's root (arn:aws:iam::123456789012:root) are IAM resources too, as IAM's message says
+    # (AWS's answers quoted in deploy logs, 2026: 'IAM resource path must either be "*", root, or start with ...')
+    if service == "iam" and path not in ("*", "root") and not path.startswith(_IAM_PATHS):
+        return 'IAM resource path must either be "*", root, or start with ' + ", ".join(_IAM_PATHS) + "."
     return ""
 
 

@@ -83,7 +83,7 @@ INVALID: list[tuple[str, str]] = [
     (_doc({**LIST, "Resource": "arn:aws:iam:us-east-1::user/x"}),
      "IAM resource arn:aws:iam:us-east-1::user/x cannot contain region information."),
     (_doc({**LIST, "Resource": "arn:aws:iam:::example"}),
-     'IAM resource path must either be "*" or start with user/, federated-user/, role/, group/, instance-profile/, '
+     'IAM resource path must either be "*", root, or start with user/, federated-user/, role/, group/, instance-profile/, '
      "mfa/, server-certificate/, policy/, sms-mfa/, saml-provider/, oidc-provider/, report/, access-report/."),
 ]
 
@@ -101,6 +101,8 @@ VALID: list[dict[str, Any]] = [
     # an access point's ARN names its region and account (LocalStack's AWS-recorded policy documents)
     {"Version": V, "Statement": {**LIST, "Resource": "arn:aws:s3:us-west-2:123456789012:accesspoint/ap/object/*"}},
     {"Version": V, "Statement": {**LIST, "Action": "*"}},
+    # an IAM resource may be "*" or the account's root, besides user/, role/, ... (IAM's own message says so)
+    {"Version": V, "Statement": {**LIST, "Resource": ["arn:aws:iam::123456789012:root", "arn:aws:iam::*:*"]}},
     {"Version": V, "Statement": {**LIST, "Resource": "arn:aws:fdsasf"}},
     {"Version": V, "Statement": {**LIST, "Resource": "arn:aws:ec2:us-east-1::x"}},
     {"Version": V, "Statement": {**LIST, "Condition": {}}},
