@@ -83,8 +83,8 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _DATE = re.compile(
     r"^(?P<y>-?\d+)(?:-(?P<mo>\d{1,2})(?:-(?P<d>\d{1,2}))?)?"
     r"(?:[tT](?:(?P<h>\d{1,2})(?::(?P<mi>\d{1,2})(?::(?P<s>\d{1,2})(?:\.(?P<f>\d{1,9}))?)?)?)?"
-    r"(?:(?P<z>[zZ])|(?P<sign>[+-])(?P<th>\d{1,2})(?::?(?P<tm>\d{2}))?)?)?$"
-)
+    r"(?:(?P<z>[zZ])|(?P<sign>[+-])(?P<th>\d{2})(?::?(?P<tm>\d{2}))?)?)?$"
+)  # a zone's hours take two digits: IAM refuses "...+1" ("failed legacy parsing") and takes "...+23"
 _EPOCH = re.compile(r"^-?\d+$")
 
 

@@ -58,6 +58,8 @@ INVALID: list[tuple[str, str]] = [
     (_doc({**LIST, "Condition": {"DateGreaterThan": {"a": "sdfdsf"}}}), LEGACY),
     (_doc({**LIST, "Condition": {"DateLessThanEquals": {"a": "234-13"}}}), LEGACY),
     (_doc({**LIST, "Condition": {"DateLessThan": {"a": "9223372036854775808"}}}), LEGACY),  # past a Java long
+    # a zone offset's hours take two digits (LocalStack's AWS recording: test_iam_policies.py invalid-73)
+    (_doc({**LIST, "Condition": {"DateLessThanEquals": {"a": "2016-12-13t2:00:00.593194+1"}}}), LEGACY),
     (_doc({**LIST, "Resource": "arn:aws:s3::example_bucket"}), LEGACY),
     (_doc({**LIST, "Resource": "arn:aws::::example_bucket"}), LEGACY),
     (_doc([{**LIST, "Sid": "sdf"}, {"Sid": "sdf", "Effect": "Allow"}]),
@@ -83,8 +85,9 @@ INVALID: list[tuple[str, str]] = [
     (_doc({**LIST, "Resource": "arn:aws:iam:us-east-1::user/x"}),
      "IAM resource arn:aws:iam:us-east-1::user/x cannot contain region information."),
     (_doc({**LIST, "Resource": "arn:aws:iam:::example"}),
-     'IAM resource path must either be "*", root, or start with user/, federated-user/, role/, group/, instance-profile/, '
-     "mfa/, server-certificate/, policy/, sms-mfa/, saml-provider/, oidc-provider/, report/, access-report/."),
+     'IAM resource path must either be "*", root, or start with user/, federated-user/, role/, group/, '
+     "instance-profile/, mfa/, server-certificate/, policy/, sms-mfa/, saml-provider/, oidc-provider/, report/, "
+     "access-report/."),
 ]
 
 
@@ -112,6 +115,7 @@ VALID: list[dict[str, Any]] = [
     {"Version": V, "Statement": {**LIST, "Condition": {"DateLessThan": {"a": "-292275054"}}}},
     {"Version": V, "Statement": {**LIST, "Condition": {"DateLessThan": {"a": "9223372036854775807"}}}},
     {"Version": V, "Statement": {**LIST, "Condition": {"DateLessThan": {"a": "2016-12-13T21:20:37.59+00:00"}}}},
+    {"Version": V, "Statement": {**LIST, "Condition": {"DateLessThanEquals": {"a": "2016-12-13t2:00:00.593194+23"}}}},
     {"Version": V, "Statement": {**LIST, "Condition": {"ForAnyValue:StringEqualsIfExists": {"a": "asf"}}}},
     {"Version": V, "Statement": {**LIST, "Condition": {"Bool": {"aws:SecureTransport": False}}}},
     {"Version": V, "Statement": {**LIST, "Condition": {"NumericLessThan": {"s3:max-keys": 10}}}},
