@@ -230,12 +230,13 @@ def _grants_of(element: ET.Element, permissions: tuple[str, ...], owner_id: str)
     return grants if len(grants) <= MAX_GRANTS else None
 
 
-LOG_GRANT_PERMISSIONS = ("FULL_CONTROL", "READ", "WRITE")  # S3's BucketLogsPermission
+# S3's BucketLogsPermission names FULL_CONTROL, READ and WRITE, but S3 takes an ACL's other permissions too
+# (LocalStack's AWS recording: test_s3.py TestS3BucketLogging::test_put_bucket_logging_accept_wrong_grants, READ_ACP)
+LOG_GRANT_PERMISSIONS = ("FULL_CONTROL", "READ", "WRITE", "READ_ACP", "WRITE_ACP")
 
 
 def parse_target_grants(element: ET.Element, owner_id: str) -> list[Grant]:
-    """PutBucketLogging's ``TargetGrants``: grantees as in an ACL, permissions FULL_CONTROL, READ or WRITE
-    (MalformedXML otherwise)."""
+    """PutBucketLogging's ``TargetGrants``: grantees and permissions as in an ACL (MalformedXML otherwise)."""
     grants = _grants_of(element, LOG_GRANT_PERMISSIONS, owner_id)
     if grants is None:
         raise AwsError("MalformedXML")
