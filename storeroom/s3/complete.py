@@ -71,7 +71,7 @@ async def complete_multipart_upload(call: S3Call) -> Response:
     if upload is None or upload.bucket != call.bucket or upload.key != call.key:
         return await _answer_again(call, upload_id, None)
     expected_size = _expected_size(call.headers.get("x-amz-mp-object-size"))
-    requested = _requested_parts(await _read_body(call))
+    requested = _requested_parts(await _read_body(call), upload_id)
     fingerprint = _fingerprint(call, requested)
     sent = _whole_object_checksum(call, upload, requested)
     try:
@@ -147,7 +147,7 @@ async def _answer_again(call: S3Call, upload_id: str, fingerprint: str | None) -
     if completion is None or (completion.bucket, completion.key) != (call.bucket, call.key):
         raise gone
     if fingerprint is None:
-        fingerprint = _fingerprint(call, _requested_parts(await _read_body(call)))
+        fingerprint = _fingerprint(call, _requested_parts(await _read_body(call), upload_id))
     current = await call.meta.get_object(call.bucket, call.key)
     if fingerprint != completion.request or current is None or not completion.made(current):
         raise gone
@@ -185,7 +185,10 @@ def _expected_size(value: str | None) -> int | None:
 
 
 async def _read_body(call: S3Call) -> bytes:
-    return await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(MAX_BODY)
+    body = await Payload(call.request, call.ctx.signed, call.ctx.signing_key).read_all(MAX_BODY)
+    if not body.strip():  # S3's answer to no body (an empty <CompleteMultipartUpload/> is MalformedXML)
+        raise AwsError("InvalidRequest", "You must specify at least one part")
+    return body
 
 
 def _fingerprint(call: S3Call, requested: list[RequestedPart]) -> str:
@@ -199,7 +202,7 @@ def _fingerprint(call: S3Call, requested: list[RequestedPart]) -> str:
     return hashlib.sha256(json.dumps(asked, separators=(",", ":")).encode()).hexdigest()
 
 
-def _requested_parts(body: bytes) -> list[RequestedPart]:
+def _requested_parts(body: bytes, upload_id: str) -> list[RequestedPart]:
     root = xml.parse(body)
     if xml.local(root) != "CompleteMultipartUpload":
         raise AwsError("MalformedXML")
@@ -220,7 +223,7 @@ def _requested_parts(body: bytes) -> list[RequestedPart]:
                        "our published schema")
     numbers = [p.number for p in parts]
     if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
-        raise AwsError("InvalidPartOrder")
+        raise AwsError("InvalidPartOrder", UploadId=upload_id)
     return parts
 
 

@@ -184,7 +184,8 @@ def _date(text: str) -> float:
         parsed = parsed.replace(tzinfo=UTC)
     stamp = parsed.timestamp()
     if stamp % DAY:
-        raise AwsError("InvalidArgument", "'Date' must be at midnight GMT", 400)
+        raise AwsError("InvalidArgument", "'Date' must be at midnight GMT", 400, ArgumentName="Date",
+                       ArgumentValue=text.strip())
     return stamp
 
 

@@ -133,6 +133,17 @@ def test_invalid_configurations(s3: Any, bucket: str, config: dict[str, Any], st
     assert fails(lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket))[1] == "NoSuchLifecycleConfiguration"
 
 
+def test_a_date_not_at_midnight_is_named_in_the_error(s3: Any, bucket: str) -> None:
+    # LocalStack's AWS recording: test_s3.py TestS3BucketLifecycle::test_put_bucket_lifecycle_conf_exc
+    with pytest.raises(ClientError) as exc:
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=rules(
+            {"Filter": {}, "Expiration": {"Date": "2030-01-01T05:00:00Z"}}))
+    error = exc.value.response["Error"]
+    assert (error["Code"], error["Message"], error["ArgumentName"]) == (
+        "InvalidArgument", "'Date' must be at midnight GMT", "Date")
+    assert error["ArgumentValue"].startswith("2030-01-01T05:00:00")
+
+
 def test_expiration_and_abort_headers(s3: Any, bucket: str) -> None:
     s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=rules(
         {"ID": "logs rule", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 1}},

@@ -95,6 +95,8 @@ def test_entity_too_small(s3, bucket):
     with pytest.raises(ClientError) as exc:
         complete(s3, bucket, "small", upload_id, done)
     assert client_error(exc) == (400, "EntityTooSmall")
+    # AWS's wording (LocalStack's AWS recording: test_multipart_complete_multipart_too_small)
+    assert exc.value.response["Error"]["Message"] == "Your proposed upload is smaller than the minimum allowed size"
 
 
 def test_invalid_part_wrong_etag(s3, bucket):
@@ -117,6 +119,7 @@ def test_invalid_part_order(s3, bucket):
     with pytest.raises(ClientError) as exc:
         complete(s3, bucket, "k", upload_id, [done[1], done[0]])
     assert client_error(exc) == (400, "InvalidPartOrder")
+    assert exc.value.response["Error"]["UploadId"] == upload_id  # as AWS names it (LocalStack's recording)
 
 
 def test_complete_with_no_parts_is_malformed(s3, bucket):
@@ -124,6 +127,11 @@ def test_complete_with_no_parts_is_malformed(s3, bucket):
     with pytest.raises(ClientError) as exc:
         complete(s3, bucket, "k", upload_id, [])
     assert client_error(exc) == (400, "MalformedXML")
+    # no body at all is S3's InvalidRequest (LocalStack's AWS recording: test_multipart_complete_multipart_too_small)
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id)
+    assert (*client_error(exc), exc.value.response["Error"]["Message"]) == (
+        400, "InvalidRequest", "You must specify at least one part")
 
 
 @pytest.mark.parametrize("spelled", ["1_0", "\u0661", "x", ""])

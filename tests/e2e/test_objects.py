@@ -231,6 +231,15 @@ def test_invalid_storage_class(s3, bucket):
     with pytest.raises(ClientError) as exc:
         put(s3, bucket, "k", StorageClass="NOT_A_CLASS")
     assert client_error(exc) == (400, "InvalidStorageClass")
+    # classes of other kinds of bucket (LocalStack's AWS recording: test_put_object_storage_class_outposts)
+    for other in ("OUTPOSTS", "SNOW", "EXPRESS_ONEZONE"):
+        with pytest.raises(ClientError) as exc:
+            put(s3, bucket, "k", StorageClass=other)
+        assert client_error(exc) == (400, "InvalidStorageClass")
+        assert exc.value.response["Error"]["StorageClassRequested"] == other
+        with pytest.raises(ClientError) as exc:
+            s3.create_multipart_upload(Bucket=bucket, Key="k", StorageClass=other)
+        assert client_error(exc) == (400, "InvalidStorageClass")
 
 
 def test_standard_storage_class_accepted(s3, bucket):

@@ -229,6 +229,7 @@ def test_malformed_content_md5_is_invalid_digest(s3, bucket):
     with pytest.raises(ClientError) as exc:
         s3.put_object(Bucket=bucket, Key="k", Body=b"data", ContentMD5="not-an-md5!")
     assert client_error(exc) == (400, "InvalidDigest")
+    assert exc.value.response["Error"]["Message"] == "The Content-MD5 you specified was invalid."  # AWS's wording
 
 
 def test_correct_content_md5_is_accepted(s3, bucket):
