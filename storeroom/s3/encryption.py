@@ -191,6 +191,12 @@ async def store(call: S3Call, config: str | None) -> None:
         raise AwsError("NoSuchBucket", BucketName=call.bucket)
 
 
+async def configured(call: S3Call) -> bool:
+    """Whether PutBucketEncryption set the bucket's default encryption (rather than S3's implicit SSE-S3)."""
+    assert call.bucket is not None
+    return await call.meta.get_bucket_config(call.bucket, "encryption") is not None
+
+
 async def get_bucket_encryption(call: S3Call) -> Response:
     assert call.bucket is not None
     await call.existing_bucket()

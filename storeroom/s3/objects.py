@@ -605,7 +605,10 @@ async def copy_object(call: S3Call, attempts: int = 3) -> Response:
     same = (source.bucket, source.key) == (call.bucket, call.key)
     if same and directive == "COPY" and "x-amz-storage-class" not in headers and not any(
             h.startswith(("x-amz-server-side-encryption", "x-amz-website-redirect")) for h in headers) and (
-            "versionId" not in headers["x-amz-copy-source"]) and "x-amz-tagging-directive" not in headers:
+            "versionId" not in headers["x-amz-copy-source"]) and "x-amz-tagging-directive" not in headers and (
+            not await encryption.configured(call)):
+        # ... unless the bucket's default encryption was configured: the copy then applies it, and S3 takes it
+        # (LocalStack's AWS recording: test_s3.py TestS3::test_copy_in_place_with_bucket_encryption)
         raise AwsError("InvalidRequest", "This copy request is illegal because it is trying to copy an object to "
                        "itself without changing the object's metadata, storage class, website redirect "
                        "location or encryption attributes.")

@@ -895,6 +895,17 @@ def test_copy_onto_itself_without_replace_is_illegal(s3, bucket):
     assert exc.value.response["Error"]["Message"] == (
         "This copy request is illegal because it is trying to copy an object to itself without changing the "
         "object's metadata, storage class, website redirect location or encryption attributes.")
+    # ... unless the bucket's default encryption was configured: the copy applies it (LocalStack's AWS recording:
+    # test_copy_in_place_with_bucket_encryption); removing the configuration makes it illegal again
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": False}]})
+    copied = s3.copy_object(Bucket=bucket, Key="self", CopySource={"Bucket": bucket, "Key": "self"})
+    assert (copied["CopyObjectResult"]["ETag"], copied["ServerSideEncryption"]) == (f'"{md5_hex(b"x")}"', "AES256")
+    assert s3.get_object(Bucket=bucket, Key="self")["Body"].read() == b"x"
+    s3.delete_bucket_encryption(Bucket=bucket)
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="self", CopySource={"Bucket": bucket, "Key": "self"})
+    assert client_error(exc) == (400, "InvalidRequest")
 
 
 def test_copy_onto_itself_with_replace(s3, bucket):
