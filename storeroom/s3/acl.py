@@ -157,22 +157,27 @@ def _header_grants(call: S3Call, owner_id: str) -> list[Grant]:
         position = 0
         while position < len(value):
             match = _GRANTEE.match(value, position)
-            if match is None or match.end() == position:
-                raise AwsError("InvalidArgument", "Invalid grantee in the request header", ArgumentName=header,
+            if match is None or match.end() == position:  # e.g. fakekey="1234" (LocalStack's AWS recording)
+                raise AwsError("InvalidArgument", "Argument format not recognized", ArgumentName=header,
                                ArgumentValue=value)
-            grants.append(_grantee(match.group(1).lower(), match.group(2).strip(), permission, owner_id))
+            grants.append(_grantee(match.group(1).lower(), match.group(2).strip(), permission, owner_id,
+                                   in_header=True))
             position = match.end()
     return grants
 
 
-def _grantee(kind: str, value: str, permission: str, owner_id: str) -> Grant:
+def _grantee(kind: str, value: str, permission: str, owner_id: str, *, in_header: bool = False) -> Grant:
+    """One grantee; S3 names a bad one's argument as the header spells it (``id``, ``uri``) or as the document
+    does (``CanonicalUser/ID``, ``Group/URI``) -- LocalStack's AWS recordings, test_s3_bucket_acl_exceptions."""
     if kind == "id":
         if value not in (owner_id, EC2_READER):
-            raise AwsError("InvalidArgument", "Invalid id", ArgumentName="CanonicalUser/ID", ArgumentValue=value)
+            raise AwsError("InvalidArgument", "Invalid id", ArgumentName="id" if in_header else "CanonicalUser/ID",
+                           ArgumentValue=value)
         return ["CanonicalUser", value, permission]
     if kind == "uri":
         if value not in GROUPS:
-            raise AwsError("InvalidArgument", "Invalid group uri", ArgumentName="Group/URI", ArgumentValue=value)
+            raise AwsError("InvalidArgument", "Invalid group uri", ArgumentName="uri" if in_header else "Group/URI",
+                           ArgumentValue=value)
         return ["Group", value, permission]
     # "As of October 1, 2025, Amazon S3 has discontinued support for Email Grantee Access Control Lists ...
     # the request will receive an HTTP 405 (Method Not Allowed) error" (API_PutBucketAcl and the other ACL pages)
@@ -202,13 +207,20 @@ def parse_policy(body: bytes, owner_id: str) -> list[Grant]:
         root = xml.parse(body)
     except AwsError:
         raise _malformed() from None
-    lists = xml.children(root, "AccessControlList")
-    if xml.local(root) != "AccessControlPolicy" or len(lists) != 1:
+    lists, owners = xml.children(root, "AccessControlList"), xml.children(root, "Owner")
+    # the Owner is required, and must be the bucket owner (LocalStack's AWS recordings, put-bucket-acp-acl-1/-3)
+    if xml.local(root) != "AccessControlPolicy" or len(lists) != 1 or len(owners) != 1:
         raise _malformed()
+    owner = (xml.child_text(owners[0], "ID") or "").strip()
+    if owner != owner_id:
+        raise AwsError("InvalidArgument", "Invalid id", ArgumentName="CanonicalUser/ID", ArgumentValue=owner)
     grants = _grants_of(lists[0], PERMISSIONS, owner_id)
     if grants is None:
         raise _malformed()
     return grants
+
+
+_GRANTEE_TYPES = ("CanonicalUser", "Group", "AmazonCustomerByEmail")
 
 
 def _grants_of(element: ET.Element, permissions: tuple[str, ...], owner_id: str) -> list[Grant] | None:
@@ -219,6 +231,8 @@ def _grants_of(element: ET.Element, permissions: tuple[str, ...], owner_id: str)
         grantees = xml.children(grant, "Grantee")
         permission = (xml.child_text(grant, "Permission") or "").strip()
         if xml.local(grant) != "Grant" or len(grantees) != 1 or permission not in permissions:
+            return None
+        if grantees[0].get(f"{{{XSI}}}type", "CanonicalUser") not in _GRANTEE_TYPES:  # e.g. xsi:type="BadType"
             return None
         for kind, name in (("id", "ID"), ("uri", "URI"), ("emailaddress", "EmailAddress")):
             value = xml.child_text(grantees[0], name)
@@ -375,9 +389,9 @@ async def _requested_acl(call: S3Call, canned: frozenset[str]) -> list[Grant]:
 async def put_bucket_acl(call: S3Call) -> Response:
     assert call.bucket is not None
     bucket = await call.existing_bucket()
+    grants = await _requested_acl(call, BUCKET_ACCEPTED)  # a bad request is answered as such, ACLs or not
     if not acls_enabled(bucket):
-        raise not_supported()  # whatever the ACL, as S3 does with ACLs disabled
-    grants = await _requested_acl(call, BUCKET_ACCEPTED)
+        raise not_supported()  # whatever the ACL, as S3 does with ACLs disabled (LocalStack's AWS recordings)
     if is_public(grants):
         from storeroom.s3.access import refuse_public_acl
         await refuse_public_acl(call, bucket)

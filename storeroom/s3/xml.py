@@ -122,12 +122,13 @@ def parse(body: bytes) -> ET.Element:
     parser.ExternalEntityRefHandler = _refuse_entity
     depth, count = 0, 0
 
-    def start(name: str, attributes: object) -> None:
+    def start(name: str, attributes: dict[str, str]) -> None:
         nonlocal depth, count
         depth, count = depth + 1, count + 1
         if depth > MAX_DEPTH or count > MAX_ELEMENTS:
             raise _Refused
-        builder.start(_qualified(name), {})
+        # attributes kept for the one S3 reads (an ACL grantee's xsi:type)
+        builder.start(_qualified(name), {_qualified(k): v for k, v in attributes.items()})
 
     def end(name: str) -> None:
         nonlocal depth

@@ -15,7 +15,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from tests.conftest import StoreroomServer, make_client
-from tests.e2e.helpers import client_error, unique_name
+from tests.e2e.helpers import client_error, signed_request, unique_name
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
@@ -181,6 +181,49 @@ def test_acl_errors(s3: Any, bucket: str) -> None:
         400, "InvalidArgument")
     assert fails(lambda: s3.put_bucket_acl(Bucket=bucket, ACL="bucket-owner-read"))[:2] == (400, "InvalidArgument")
     assert fails(lambda: s3.put_object_acl(Bucket=bucket, Key="missing", ACL="private"))[:2] == (404, "NoSuchKey")
+
+
+def _error_of(call: Callable[[], Any]) -> dict[str, Any]:
+    with pytest.raises(ClientError) as exc:
+        call()
+    return {k: v for k, v in exc.value.response["Error"].items() if k != "Message" or v}
+
+
+def test_acl_errors_as_aws_recorded_them(endpoint: str, s3: Any, bucket: str) -> None:
+    """LocalStack's AWS recordings, test_s3.py TestS3::test_s3_bucket_acl_exceptions."""
+    owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]
+    # ACLs disabled (the default): a bad request is still answered as bad, a good one AccessControlListNotSupported
+    assert _error_of(lambda: s3.put_bucket_acl(Bucket=bucket, ACL="fake-acl")) == {
+        "Code": "InvalidArgument", "ArgumentName": "x-amz-acl", "ArgumentValue": "fake-acl"}
+    assert fails(lambda: s3.put_bucket_acl(Bucket=bucket))[:2] == (400, "MissingSecurityHeader")
+    assert fails(lambda: s3.put_bucket_acl(Bucket=bucket, ACL="private"))[:2] == (
+        400, "AccessControlListNotSupported")
+    acls_on(s3, bucket)
+    grant = {"Grantee": {"URI": "http://acs.amazonaws.com/groups/s3/LogDelivery", "Type": "Group"},
+             "Permission": "WRITE"}
+    assert fails(lambda: s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Grants": [grant]}))[:2] == (
+        400, "MalformedACLError")  # no Owner
+    assert _error_of(lambda: s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={
+        "Owner": {"ID": "wrong-id"}, "Grants": [grant]})) == {
+        "Code": "InvalidArgument", "Message": "Invalid id", "ArgumentName": "CanonicalUser/ID",
+        "ArgumentValue": "wrong-id"}
+    # grant headers name the argument as they spell it
+    assert _error_of(lambda: s3.put_bucket_acl(Bucket=bucket, GrantWrite='uri="http://acs.amazonaws.com/groups/s3/'
+                                               'FakeGroup"')) == {
+        "Code": "InvalidArgument", "Message": "Invalid group uri", "ArgumentName": "uri",
+        "ArgumentValue": "http://acs.amazonaws.com/groups/s3/FakeGroup"}
+    assert _error_of(lambda: s3.put_bucket_acl(Bucket=bucket, GrantWrite='id="wrong-id"')) == {
+        "Code": "InvalidArgument", "Message": "Invalid id", "ArgumentName": "id", "ArgumentValue": "wrong-id"}
+    assert _error_of(lambda: s3.put_bucket_acl(Bucket=bucket, GrantWrite='fakekey="1234"')) == {
+        "Code": "InvalidArgument", "Message": "Argument format not recognized", "ArgumentName": "x-amz-grant-write",
+        "ArgumentValue": 'fakekey="1234"'}
+    # a grantee of an unknown xsi:type breaks the schema
+    body = (f'<AccessControlPolicy><Owner><ID>{owner["ID"]}</ID></Owner><AccessControlList><Grant>'
+            '<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="BadType">'
+            f'<ID>{owner["ID"]}</ID></Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList>'
+            '</AccessControlPolicy>').encode()
+    r = signed_request("PUT", f"{endpoint}/{bucket}?acl", body=body)
+    assert r.status_code == 400 and b"<Code>MalformedACLError</Code>" in r.content, r.content
 
 
 def test_create_bucket_with_acls_enabled(s3: Any, track_bucket: Callable[[str], str]) -> None:
