@@ -18,7 +18,7 @@ from storeroom.errors import AwsError
 from storeroom.http.types import Response
 from storeroom.numbers import INT32_MAX, parse_int
 from storeroom.s3 import restore, xml
-from storeroom.s3.owner import owner_xml
+from storeroom.s3.owner import listed_owner_xml
 from storeroom.store.meta import listed_restore, listed_storage_class
 
 if TYPE_CHECKING:
@@ -190,7 +190,7 @@ async def list_objects_v2(call: S3Call) -> Response:
     if token is not None:
         position = _decode_token(token)
     page = await scan(call, call.bucket, prefix, delimiter, position, max_keys)
-    owner = owner_xml(call) if args.get("fetch-owner", "").lower() == "true" else ""
+    owner = listed_owner_xml(call) if args.get("fetch-owner", "").lower() == "true" else ""
     inner = (
         xml.tag("Name", call.bucket) + xml.tag("Prefix", encode(prefix))
         + (xml.tag("Delimiter", encode(delimiter)) if delimiter else "")
@@ -217,7 +217,7 @@ async def list_objects_v1(call: S3Call) -> Response:
         + (xml.tag("Delimiter", q.encode(q.delimiter)) if q.delimiter else "")
         + xml.tag("EncodingType", q.encoding)
         + xml.tag("IsTruncated", page.truncated)
-        + _contents_xml(page, q.encode, owner_xml(call), restore.wants_restore_status(call))
+        + _contents_xml(page, q.encode, listed_owner_xml(call), restore.wants_restore_status(call))
     )
     return Response(200, await _listing_headers(call), xml.document("ListBucketResult", inner))
 

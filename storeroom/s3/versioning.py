@@ -23,7 +23,7 @@ from storeroom.s3 import restore, xml
 from storeroom.s3.document import only_child_text, read_document
 from storeroom.s3.listing import MAX_KEYS, encoder, successor
 from storeroom.s3.listing import _max_keys as max_keys  # noqa: PLC2701
-from storeroom.s3.owner import owner_xml
+from storeroom.s3.owner import listed_owner_xml
 from storeroom.store.meta import Bucket, ObjectRecord
 from storeroom.store.versions import NEWEST, seq_of, valid_version_id
 
@@ -90,7 +90,7 @@ async def list_object_versions(call: S3Call) -> Response:
         raise AwsError("InvalidArgument", "Invalid version id specified", ArgumentName="version-id-marker",
                        ArgumentValue=version_marker)
     entries, last, truncated = await _page(call, prefix, delimiter, key_marker, version_marker or None, limit)
-    owner = owner_xml(call)
+    owner = listed_owner_xml(call)
     restore_status = restore.wants_restore_status(call)
     body = "".join(_entry_xml(record, latest, encode, owner, restore_status) if record is not None else
                    f"<CommonPrefixes>{xml.tag('Prefix', encode(common))}</CommonPrefixes>"

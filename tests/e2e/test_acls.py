@@ -226,6 +226,18 @@ def test_acl_errors_as_aws_recorded_them(endpoint: str, s3: Any, bucket: str) ->
     assert r.status_code == 400 and b"<Code>MalformedACLError</Code>" in r.content, r.content
 
 
+def test_an_anonymous_listing_shows_no_owner(endpoint: str, s3: Any, bucket: str) -> None:
+    """S3 shows anonymous callers no Owner in a listing (LocalStack's AWS recording: test_bucket_name_with_dots);
+    the account's canonical id is not theirs to learn."""
+    acls_on(s3, bucket)
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    for query in ("", "?list-type=2&fetch-owner=true", "?versions"):
+        r = requests.get(f"{endpoint}/{bucket}{query}", timeout=10)
+        assert r.status_code == 200 and b"<Key>k</Key>" in r.content and b"<Owner>" not in r.content, r.content
+    assert "Owner" in s3.list_objects(Bucket=bucket)["Contents"][0]  # the signed owner's listing names it
+
+
 def test_create_bucket_with_acls_enabled(s3: Any, track_bucket: Callable[[str], str]) -> None:
     name = track_bucket(unique_name("acl"))
     # a new bucket has Block Public Access on: a public ACL cannot come with it
