@@ -113,10 +113,11 @@ async def upload_part(call: S3Call) -> Response:
     object_lock.require_integrity(call, object_lock.WriteLock(upload.retention, upload.legal_hold),
                                   await call.existing_bucket(), "Put Part")
     named, _ = requested_checksum(call.headers)
-    if upload.checksum_algorithm and named and named != upload.checksum_algorithm:
-        # A part checked with another algorithm could not make the object's checksum the upload asked for.
+    if upload.checksum_algorithm and named != upload.checksum_algorithm:
+        # A part checked with another algorithm, or with none, could not make the object's checksum the upload
+        # asked for ("actual checksum Type: null": LocalStack's AWS recording, test_multipart_parts_checksum_exceptions)
         raise AwsError("InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: "
-                       f"{upload.checksum_algorithm.lower()}, actual checksum Type: {named.lower()}")
+                       f"{upload.checksum_algorithm.lower()}, actual checksum Type: {(named or 'null').lower()}")
     # A part of an upload without algorithm keeps a CRC64NVME besides the checksum its request names: S3 gives
     # such an object its default FULL_OBJECT CRC64NVME (boto3 sends every part with a CRC32 by default).
     received = await receive_body(call, checksum_default=upload.checksum_algorithm or DEFAULT_CHECKSUM,

@@ -176,3 +176,29 @@ def test_an_upload_without_algorithm_gets_the_default_crc64nvme_when_parts_carry
     head = s3.head_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
     assert (head["ChecksumCRC64NVME"], head["ChecksumType"]) == (whole, "FULL_OBJECT")
     assert s3.get_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")["Body"].read() == b"".join(bodies)
+
+
+def test_a_part_without_the_uploads_checksum_is_refused(client_factory, bucket) -> None:  # type: ignore[no-untyped-def]
+    # LocalStack's AWS recording: test_multipart_parts_checksum_exceptions -> upload-part-no-checksum-exc
+    s3 = client_factory(request_checksum_calculation="when_required")  # parts sent without checksums
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k", ChecksumAlgorithm="SHA256")["UploadId"]
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1, Body=b"one")
+    assert error(exc) == (400, "InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: sha256, "
+                          "actual checksum Type: null")
+
+
+def test_without_an_algorithm_a_checksum_the_part_was_not_stored_with_names_no_part(client_factory, bucket) -> None:  # type: ignore[no-untyped-def]
+    # LocalStack's AWS recording: test_multipart_parts_checksum_exceptions -> complete-part-with-checksum
+    s3 = client_factory(request_checksum_calculation="when_required")
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1, Body=b"")["ETag"]
+    listed = {"PartNumber": 1, "ETag": etag, "ChecksumSHA256": b64(digest("SHA256", b"abc"))}
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload={"Parts": [listed]})
+    assert client_error(exc) == (400, "InvalidPart")
+    assert (exc.value.response["Error"]["PartNumber"], exc.value.response["Error"]["UploadId"]) == ("1", upload_id)
+    # the part's own (default) CRC64NVME is one it was stored with
+    listed = {"PartNumber": 1, "ETag": etag, "ChecksumCRC64NVME": b64(digest("CRC64NVME", b""))}
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload={"Parts": [listed]})
+    assert done["ChecksumCRC64NVME"] == b64(digest("CRC64NVME", b""))
