@@ -785,16 +785,29 @@ def _account_of(owner: str | None) -> str | None:
     return parts[4] if len(parts) > 4 else owner
 
 
+# What IAM's simulator calls an identity-based policy's source, managed or inline or given in PolicyInputList
+# (LocalStack's AWS recording, test_simulate_principle_policy, and the answers users quote: "IAM Policy")
+_IDENTITY_SOURCE = "IAM Policy"
+_OTHER_SOURCES = ("resource", "permissions-boundary")
+
+
 def _result(request: AuthRequest, evaluation: Evaluation, boundary: PolicySource | None,
             owner: str) -> dict[str, Any]:
+    """One EvaluationResult, shaped as AWS's (recorded: EvalDecisionDetails, OrganizationsDecisionDetail -- no
+    organization here, so allowed -- and the resource's own result in ResourceSpecificResults)."""
+    matched = [
+        {"SourcePolicyId": m.source_id,
+         "SourcePolicyType": m.source_type if m.source_type in _OTHER_SOURCES else _IDENTITY_SOURCE,
+         "StartPosition": {"Line": m.start[0], "Column": m.start[1]},
+         "EndPosition": {"Line": m.end[0], "Column": m.end[1]}}
+        for m in evaluation.matched]
+    missing = list(evaluation.missing_context)
     result: dict[str, Any] = {
         "EvalActionName": request.action, "EvalResourceName": request.resource, "EvalDecision": evaluation.decision,
-        "MatchedStatements": [
-            {"SourcePolicyId": m.source_id, "SourcePolicyType": m.source_type,
-             "StartPosition": {"Line": m.start[0], "Column": m.start[1]},
-             "EndPosition": {"Line": m.end[0], "Column": m.end[1]}}
-            for m in evaluation.matched],
-        "MissingContextValues": list(evaluation.missing_context),
+        "MatchedStatements": matched, "MissingContextValues": missing, "EvalDecisionDetails": {},
+        "OrganizationsDecisionDetail": {"AllowedByOrganizations": True},
+        "ResourceSpecificResults": [{"EvalResourceName": request.resource, "EvalResourceDecision": evaluation.decision,
+                                     "MatchedStatements": matched, "MissingContextValues": missing}],
     }
     if boundary is not None:
         # the boundary on its own: does it allow what was asked?

@@ -612,9 +612,9 @@ def test_simulate_principal_policy(iam, account: str, new_policy, new_user, new_
         "s3:GetObject": "allowed", "s3:PutObject": "allowed", "s3:DeleteObject": "explicitDeny",
         "s3:ListBucket": "implicitDeny"}
     assert [(m["SourcePolicyId"], m["SourcePolicyType"]) for m in results["s3:GetObject"]["MatchedStatements"]] \
-        == [(f"user_{user}_reads", "user")]
+        == [(f"user_{user}_reads", "IAM Policy")]
     assert [(m["SourcePolicyId"], m["SourcePolicyType"]) for m in results["s3:PutObject"]["MatchedStatements"]] \
-        == [(managed["PolicyName"], "user-managed")]
+        == [(managed["PolicyName"], "IAM Policy")]
     assert [m["SourcePolicyId"] for m in results["s3:DeleteObject"]["MatchedStatements"]] == [
         f"group_{group}_nodelete"]
     assert "PermissionsBoundaryDecisionDetail" not in results["s3:GetObject"]
@@ -635,6 +635,29 @@ def test_simulate_principal_policy(iam, account: str, new_policy, new_user, new_
     group_arn = f"arn:aws:iam::{account}:group/{group}"
     as_group = iam.simulate_principal_policy(PolicySourceArn=group_arn, ActionNames=["s3:DeleteObject"])
     assert as_group["EvaluationResults"][0]["EvalDecision"] == "explicitDeny"
+
+
+def test_simulation_results_are_shaped_as_aws_records_them(iam, new_policy, new_user) -> None:  # type: ignore[no-untyped-def]
+    """LocalStack's AWS recording: test_iam.py TestIAMIntegrations::test_simulate_principle_policy[user]."""
+    text = json.dumps({"Version": "2012-10-17",
+                       "Statement": {"Sid": "", "Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}})
+    assert len(text) == 113 and text.index('{"Sid"') == 39  # the statement's "{" is the 40th character
+    policy = new_policy(document=text)
+    user = new_user()
+    iam.attach_user_policy(UserName=user, PolicyArn=policy["Arn"])
+    out = iam.simulate_principal_policy(PolicySourceArn=iam.get_user(UserName=user)["User"]["Arn"],
+                                        ActionNames=["s3:PutObject", "s3:GetObjectVersion"],
+                                        ResourceArns=["arn:aws:s3:::bucket"])
+    statement = {"SourcePolicyId": policy["PolicyName"], "SourcePolicyType": "IAM Policy",
+                 "StartPosition": {"Line": 1, "Column": 41}, "EndPosition": {"Line": 1, "Column": 113}}
+    assert out["EvaluationResults"] == [
+        {"EvalActionName": action, "EvalResourceName": "arn:aws:s3:::bucket", "EvalDecision": decision,
+         "MatchedStatements": matched, "MissingContextValues": [], "EvalDecisionDetails": {},
+         "OrganizationsDecisionDetail": {"AllowedByOrganizations": True},
+         "ResourceSpecificResults": [{"EvalResourceName": "arn:aws:s3:::bucket", "EvalResourceDecision": decision,
+                                      "MatchedStatements": matched, "MissingContextValues": []}]}
+        for action, decision, matched in (("s3:PutObject", "allowed", [statement]),
+                                          ("s3:GetObjectVersion", "implicitDeny", []))]
 
 
 def test_simulate_principal_policy_errors(iam, account: str) -> None:  # type: ignore[no-untyped-def]

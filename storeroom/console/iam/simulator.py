@@ -117,7 +117,8 @@ def _offset(text: str, line: int, column: int) -> int:
 
 
 def _highlight(source: str, text: str, start: dict[str, int], end: dict[str, int]) -> Highlight:
-    a, b = _offset(text, start["Line"], start["Column"]), _offset(text, end["Line"], end["Column"])
+    # the simulator's start is the column just past the statement's "{": the highlight takes the brace too
+    a, b = _offset(text, start["Line"], start["Column"]) - 1, _offset(text, end["Line"], end["Column"])
     return Highlight(source, text[:a], text[a:b], text[b:])
 
 
