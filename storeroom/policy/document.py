@@ -27,8 +27,8 @@ TRUST_ACTIONS = frozenset(a.lower() for a in (
     "sts:SetSourceIdentity", "sts:SetContext"))
 _NO_PRINCIPALS = ("Invalid principal in policy: com.amazon.balsa.error.InvalidPolicyException: The passed in policy "
                   "has a statement with no principals!")
-_TRUST_ACTIONS_MESSAGE = ("Trust Policy statement actions can only be sts:AssumeRole, sts:AssumeRoleWithSAML,  and "
-                          "sts:AssumeRoleWithWebIdentity")
+# IAM's words of 2026 (LocalStack's AWS recording: test_iam_roles.py test_update_assume_role_policy_errors)
+_TRUST_ACTIONS_MESSAGE = "AssumeRole policy may only specify STS AssumeRole actions."
 _TOP = frozenset({"Version", "Id", "Statement"})
 _ELEMENTS = frozenset({"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource",
                        "NotResource", "Condition"})
@@ -175,6 +175,12 @@ def parse_policy(text: str, kind: str = "identity", *, stored: bool = False) -> 
         raise ValueError(f"unknown policy kind {kind!r}")
     try:
         doc = json.loads(text, parse_constant=_not_json)
+    except (ValueError, RecursionError):
+        # a role's trust policy that is no JSON has IAM's other words (LocalStack's AWS recordings: test_iam.py
+        # test_create_role_with_malformed_assume_role_policy_document, and UpdateAssumeRolePolicy's)
+        raise _malformed("This policy contains invalid Json" if kind == "trust" else "Syntax errors in policy.") \
+            from None
+    try:
         statements = _check_syntax(doc)
     except (ValueError, RecursionError, _Syntax):
         raise _malformed("Syntax errors in policy.") from None
@@ -297,7 +303,8 @@ def _check_principals(statements: list[dict[str, Any]], kind: str) -> None:
 
 def _check_trust(statements: list[dict[str, Any]]) -> None:
     """A trust policy's statements name STS actions only (wildcards included: ``sts:*``,
-    ``sts:AssumeRole*``) and no Resource; IAM checks in that order (moto's recordings of IAM)."""
+    ``sts:AssumeRole*``) and no Resource; IAM checks in that order (moto's recordings of IAM; the messages are
+    the newer ones AWS answered in 2026)."""
     if not all(_present(st, "Action", "NotAction") for st in statements):
         raise _malformed("Policy statement must contain actions.")
     for st in statements:
@@ -307,7 +314,7 @@ def _check_trust(statements: list[dict[str, Any]]) -> None:
                     ("*" in lowered or "?" in lowered) and lowered.startswith(("sts:", "*"))):
                 raise _malformed(_TRUST_ACTIONS_MESSAGE)
     if any("Resource" in st or "NotResource" in st for st in statements):
-        raise _malformed("Has prohibited field Resource.")
+        raise _malformed("Has prohibited field Resource")
 
 
 def _legacy_date(text: str) -> bool:
@@ -532,10 +539,7 @@ def _statement_positions(text: str) -> list[tuple[tuple[int, int], tuple[int, in
         i = _skip(text, i)
         if text[i:i + 1] == ",":
             i = _skip(text, i + 1)
-    # IAM's simulator names the column just past each brace: a statement whose "{" is the 40th character of a
-    # one-line document starts at column 41 and ends just past its "}" (LocalStack's AWS recording,
-    # test_iam.py TestIAMIntegrations::test_simulate_principle_policy; another of 2021 says 41 and 145 alike)
-    return [(_line_column(text, start + 1), _line_column(text, end)) for start, end in spans]
+    return [(_line_column(text, start), _line_column(text, end)) for start, end in spans]
 
 
 def _skip(text: str, i: int) -> int:

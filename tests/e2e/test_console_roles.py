@@ -58,7 +58,7 @@ def test_roles_pages(console_server, browser) -> None:  # type: ignore[no-untype
     page.get_by_label("Trust policy").fill(json.dumps(trust, indent=2))
     page.get_by_role("button", name="Update policy").click()
     alert = page.get_by_role("alert").inner_text()
-    assert "MalformedPolicyDocument: Has prohibited field Resource." in alert
+    assert "MalformedPolicyDocument: Has prohibited field Resource" in alert
     assert "Line 11, column 5: Statement 2" in alert
     del trust["Statement"][1]["Resource"]
     page.get_by_label("Trust policy").fill(json.dumps(trust, indent=2))

@@ -75,6 +75,9 @@ def test_create_get_list_update_delete_role(iam: Any, new_role: Callable[..., st
     new_trust = trust_policy({"Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"})
     iam.update_assume_role_policy(RoleName=name, PolicyDocument=new_trust)
     assert iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"] == json.loads(new_trust)
+    with pytest.raises(ClientError) as exc:  # LocalStack's AWS recording (test_iam_roles.py)
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument="{not json")
+    assert error(exc) == (400, "MalformedPolicyDocument", "This policy contains invalid Json")
     with pytest.raises(ClientError) as exc:
         iam.create_role(RoleName=name.upper(), AssumeRolePolicyDocument=trust)
     assert error(exc) == (409, "EntityAlreadyExists", f"Role with name {name.upper()} already exists.")
@@ -99,11 +102,13 @@ def test_list_roles_pages(iam: Any, new_role: Callable[..., str]) -> None:
      "statement with no principals!"),
     ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, '
      '"Action": "s3:GetObject"}]}',
-     "Trust Policy statement actions can only be sts:AssumeRole, sts:AssumeRoleWithSAML,  and "
-     "sts:AssumeRoleWithWebIdentity"),
+     "AssumeRole policy may only specify STS AssumeRole actions."),
     ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, '
-     '"Action": "sts:AssumeRole", "Resource": "*"}]}', "Has prohibited field Resource."),
-    ("not json", "Syntax errors in policy."),
+     '"Action": "sts:AssumeRole", "Resource": "*"}]}', "Has prohibited field Resource"),
+    # no JSON: IAM's words for a trust policy (LocalStack's AWS recording, ...malformed_assume_role_policy_document)
+    ("not json", "This policy contains invalid Json"),
+    ('{"Version": "2012-10-17", "Statement": [{"Action": "sts:AssumeRole", "Principal": "*", "Effect": "Allow",}]}',
+     "This policy contains invalid Json"),
 ])
 def test_trust_policies_are_validated_as_iam_does(iam: Any, document: str, message: str) -> None:
     with pytest.raises(ClientError) as exc:

