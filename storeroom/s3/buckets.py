@@ -194,14 +194,16 @@ def _location_constraint(call: S3Call, configuration: ET.Element | None) -> tupl
         return signed_region, None
     if constraint == "":
         return "us-east-1", None
-    if constraint not in REGIONS or constraint == "us-east-1":
-        raise AwsError("InvalidLocationConstraint", LocationConstraint=constraint)
-    if signed_region not in ("us-east-1", constraint):
+    # a regional endpoint (other than us-east-1) refuses any other constraint first, valid or not (moto's
+    # AWS-verified test_create_bucket_with_wrong_location_constraint: us-east-1, us-gov-east-2 from us-west-2)
+    if signed_region not in ("us-east-1", constraint, "eu-west-1" if constraint == "EU" else constraint):
         raise AwsError(
             "IllegalLocationConstraintException",
             f"The {constraint} location constraint is incompatible for the region specific endpoint this "
             "request was sent to.",
         )
+    if constraint not in REGIONS or constraint == "us-east-1":
+        raise AwsError("InvalidLocationConstraint", LocationConstraint=constraint)
     return ("eu-west-1", constraint) if constraint == "EU" else (constraint, None)
 
 

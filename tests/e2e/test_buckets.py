@@ -79,6 +79,18 @@ def test_location_constraint_round_trip(s3, new_bucket):
     assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] == "eu-west-1"
 
 
+@pytest.mark.parametrize("constraint", ["us-east-1", "us-gov-east-2", "eu-central-1"])
+def test_a_regional_endpoint_refuses_another_regions_constraint_first(endpoint, constraint):
+    """moto's AWS-verified test_create_bucket_with_wrong_location_constraint: from us-west-2, even a constraint S3
+    would call invalid (us-east-1, a region of another partition) is incompatible with the endpoint first."""
+    body = (f"<CreateBucketConfiguration><LocationConstraint>{constraint}</LocationConstraint>"
+            "</CreateBucketConfiguration>").encode()
+    r = signed_request("PUT", f"{endpoint}/{unique_name('wrong')}", body=body, region="us-west-2")
+    assert_s3_error(r, 400, "IllegalLocationConstraintException")
+    assert f"The {constraint} location constraint is incompatible for the region specific endpoint".encode() \
+        in r.content
+
+
 def test_get_bucket_location_is_answered_whatever_region_it_was_signed_for(endpoint, new_bucket):
     """Any regional endpoint answers GetBucketLocation (it is how a client finds the bucket's region): it was
     refused as signed for the wrong region (botocore then retried, other clients failed)."""
