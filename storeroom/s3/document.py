@@ -35,9 +35,14 @@ async def read_body(call: S3Call, limit: int = MAX_DOCUMENT, *, required: bool =
     return body
 
 
-async def read_document(call: S3Call, root: str, limit: int = MAX_DOCUMENT, *, required: bool = False) -> ET.Element:
-    """The body parsed as the XML document ``root`` (MalformedXML otherwise)."""
-    element = xml.parse(await read_body(call, limit, required=required))
+async def read_document(call: S3Call, root: str, limit: int = MAX_DOCUMENT, *, required: bool = False,
+                        empty_is_missing: bool = False) -> ET.Element:
+    """The body parsed as the XML document ``root`` (MalformedXML otherwise; ``empty_is_missing``: no body at all
+    is S3's MissingRequestBodyError, as PutObjectLockConfiguration answers it)."""
+    body = await read_body(call, limit, required=required)
+    if empty_is_missing and not body.strip():
+        raise AwsError("MissingRequestBodyError")
+    element = xml.parse(body)
     if xml.local(element) != root:
         raise AwsError("MalformedXML")
     return element

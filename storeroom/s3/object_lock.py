@@ -168,7 +168,8 @@ def parse_rule(element: Element) -> Rule:
 async def put_object_lock_configuration(call: S3Call) -> Response:
     assert call.bucket is not None
     await call.existing_bucket()
-    root = await read_document(call, "ObjectLockConfiguration", required=True)
+    # no body: moto's AWS-verified test_put_object_lock_misconfiguration
+    root = await read_document(call, "ObjectLockConfiguration", required=True, empty_is_missing=True)
     if any(xml.local(c) not in ("ObjectLockEnabled", "Rule") for c in root):
         raise AwsError("MalformedXML")
     if only_child_text(root, "ObjectLockEnabled") != "Enabled":

@@ -151,6 +151,7 @@ def test_head_bucket_header_region(endpoint, bucket):
     r = signed_request("HEAD", f"{endpoint}/{bucket}")
     assert r.status_code == 200
     assert r.headers.get("x-amz-bucket-region") == "us-east-1"
+    assert r.headers.get("content-type") == "application/xml"  # moto's AWS-verified test_header_content_type
 
 
 def test_head_missing_bucket_is_404_without_body(endpoint, s3):

@@ -92,6 +92,9 @@ def test_configuration_round_trip_and_errors(s3: Any, lock_bucket: str) -> None:
                                                                                    "Days": 1}}})[:2] == (
         400, "MalformedXML")
     assert refused({"ObjectLockEnabled": "Disabled"})[:2] == (400, "MalformedXML")
+    # no body at all (moto's AWS-verified test_put_object_lock_misconfiguration)
+    assert error(lambda: s3.put_object_lock_configuration(Bucket=lock_bucket)) == (
+        400, "MissingRequestBodyError", "Request Body is empty")
     assert refused({"ObjectLockEnabled": "Enabled", "Rule": {}})[:2] == (400, "MalformedXML")
     assert refused({"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE",
                                                                                    "Days": 0}}}) == (
