@@ -126,6 +126,15 @@ class _Errors:
     found: list[str] = field(default_factory=list)
     worded: str | None = None
 
+    def show(self, value: Any) -> str:
+        """The value as the message quotes it: IAM names none (LocalStack's AWS recordings: "Value at 'tags'
+        failed to satisfy constraint ..."), STS quotes it ("Value 'Session1:2' at 'roleSessionName' ...")."""
+        if self.iam_words:
+            return ""
+        if isinstance(value, list):
+            return " '[" + ", ".join(v if isinstance(v, str) else "..." for v in value) + "]'"
+        return f" '{value}'"
+
 
 def _tree(flat: dict[str, str]) -> _Node:
     root = _Node()
@@ -220,21 +229,21 @@ def _parse_integer(shape: Shape, raw: str, where: str, errors: _Errors) -> int |
 def _check_length(shape: Shape, value: Any, where: str, errors: _Errors) -> None:
     meta = shape.metadata
     if "min" in meta and len(value) < meta["min"]:
-        errors.found.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must have "
+        errors.found.append(f"Value{errors.show(value)} at '{where}' failed to satisfy constraint: Member must have "
                             f"length greater than or equal to {meta['min']}")
     if "max" in meta and len(value) > meta["max"]:
-        errors.found.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: Member must have "
+        errors.found.append(f"Value{errors.show(value)} at '{where}' failed to satisfy constraint: Member must have "
                             f"length less than or equal to {meta['max']}")
 
 
 def _check_range(shape: Shape, value: int, where: str, errors: _Errors) -> None:
     meta = shape.metadata
     if "min" in meta and value < meta["min"]:
-        errors.found.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must have value "
-                            f"greater than or equal to {meta['min']}")
+        errors.found.append(f"Value{errors.show(value)} at '{where}' failed to satisfy constraint: Member must have "
+                            f"value greater than or equal to {meta['min']}")
     if "max" in meta and value > meta["max"]:
-        errors.found.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must have value "
-                            f"less than or equal to {meta['max']}")
+        errors.found.append(f"Value{errors.show(value)} at '{where}' failed to satisfy constraint: Member must have "
+                            f"value less than or equal to {meta['max']}")
 
 
 def _check_string(shape: Shape, value: str, where: str, errors: _Errors) -> None:
@@ -243,14 +252,14 @@ def _check_string(shape: Shape, value: str, where: str, errors: _Errors) -> None
     if pattern and value and not _matcher(pattern)(value):
         words = _iam_words(pattern, where) if errors.iam_words else None
         if words is None:
-            errors.found.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must satisfy "
-                                f"regular expression pattern: {pattern}")
+            errors.found.append(f"Value{errors.show(value)} at '{where}' failed to satisfy constraint: Member must "
+                                f"satisfy regular expression pattern: {pattern}")
         elif errors.worded is None:
             errors.worded = f"The specified value for {where} is invalid. {words}"
     enum = shape.enum
     if enum and value not in enum:
-        errors.found.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must satisfy enum "
-                            f"value set: [{', '.join(enum)}]")
+        errors.found.append(f"Value{errors.show(value)} at '{where}' failed to satisfy constraint: Member must "
+                            f"satisfy enum value set: [{', '.join(enum)}]")
 
 
 _UNICODE_CLASS = re.compile(r"\\p\{(\w)\}")
@@ -270,10 +279,6 @@ def _matcher(pattern: str) -> Callable[[str], bool]:
     except re.error:
         return lambda value: True
     return lambda value: all(unicodedata.category(c)[0] in categories or others.fullmatch(c) for c in value)
-
-
-def _show(value: Any) -> str:
-    return value if isinstance(value, str) else "[" + ", ".join(map(str, value)) + "]"
 
 
 # -- output --------------------------------------------------------------------------------------------------

@@ -132,9 +132,8 @@ async def CreateVirtualMFADevice(call: IamCall) -> Result:
     path, name = p.get("Path", "/"), p["VirtualMFADeviceName"]
     serial = call.arn("mfa", path, name)
     if len(serial) > SERIAL_MAX:  # the model bounds the name by nothing; every other MFA action the serial
-        raise AwsError("ValidationError", f"1 validation error detected: Value '{serial}' at 'serialNumber' "
-                       f"failed to satisfy constraint: Member must have length less than or equal to "
-                       f"{SERIAL_MAX}", 400)
+        raise AwsError("ValidationError", "1 validation error detected: Value at 'serialNumber' failed to satisfy "
+                       f"constraint: Member must have length less than or equal to {SERIAL_MAX}", 400)
     tags = _tags_param(call)
     await _device_resource(call, serial)
     if tags:  # tagging on creation also takes iam:TagMFADevice, as for users
