@@ -9,6 +9,7 @@ import asyncio
 import functools
 import itertools
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -162,9 +163,22 @@ class Response:
         return self
 
 
+# What no HTTP field value may hold (RFC 9110 5.5): the server refuses to send such a header, and the client gets
+# no answer at all
+UNSENDABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _sendable(value: str) -> str:
+    """A header value as it can be sent: a control character (from data stored before it was refused at the door)
+    is percent-encoded rather than dropping the connection."""
+    return UNSENDABLE.sub(lambda m: f"%{ord(m.group()):02X}", value)
+
+
 async def send_response(send: Send, response: Response, common: list[tuple[bytes, bytes]],
                         head_only: bool = False) -> None:
-    headers = [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in response.headers]
+    # nearly every value is printable: one pass in C decides it, the rest go through _sendable
+    headers = [(k.encode("latin-1"), (v if v.isprintable() else _sendable(v)).encode("latin-1", "replace"))
+               for k, v in response.headers]
     headers.extend(common)
     body = response.body
     if isinstance(body, bytes):

@@ -48,6 +48,7 @@ from xml.etree.ElementTree import Element
 
 from storeroom.errors import AwsError
 from storeroom.http.types import Request, Response
+from storeroom.numbers import INT32_MAX, parse_int
 from storeroom.s3 import xml
 from storeroom.s3.document import read_body
 from storeroom.store import generation
@@ -139,10 +140,9 @@ def _rule(element: Element) -> Rule:
         raise AwsError("InvalidArgument", f"ID length should not exceed allowed limit of {MAX_ID}")
     max_age = None
     if "MaxAgeSeconds" in values:
-        text = values["MaxAgeSeconds"][0]
-        if not text.lstrip("-").isdigit() or len(text) > 10:
+        max_age = parse_int(values["MaxAgeSeconds"][0])  # ASCII digits ("²" is no number), a Java int
+        if max_age is None or not -INT32_MAX - 1 <= max_age <= INT32_MAX:
             raise AwsError("MalformedXML")
-        max_age = int(text)
     return Rule(tuple(origins), tuple(methods), tuple(headers), tuple(expose), max_age, rule_id)
 
 

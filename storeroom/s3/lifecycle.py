@@ -38,7 +38,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import time
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ from urllib.parse import quote
 
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
-from storeroom.numbers import parse_int
+from storeroom.numbers import INT32_MAX, parse_int
 from storeroom.s3 import xml
 from storeroom.s3.document import boolean, only_child_text, read_document
 from storeroom.store.meta import ObjectRecord, Upload
@@ -161,7 +160,7 @@ def _int(text: str | None) -> int | None:
     if text is None:
         return None
     value = parse_int(text.strip())
-    if value is None:
+    if value is None or not -INT32_MAX - 1 <= value <= INT32_MAX:  # S3 reads an XML integer as a Java int
         raise AwsError("MalformedXML")
     return value
 
@@ -485,10 +484,6 @@ async def delete_bucket_lifecycle(call: S3Call) -> Response:
 
 # -- headers ---------------------------------------------------------------------------------------------------
 
-def _http_date(when: float) -> str:
-    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(when))
-
-
 def expiration_header(lifecycle: str | None, record: ObjectRecord) -> list[tuple[str, str]]:
     """``x-amz-expiration: expiry-date="<date>", rule-id="<id>"`` of a current version (PutObject, GetObject,
     HeadObject, CopyObject, CompleteMultipartUpload), when a rule expires it."""
@@ -498,7 +493,10 @@ def expiration_header(lifecycle: str | None, record: ObjectRecord) -> list[tuple
     if found is None:
         return []
     # "The value of the rule-id is URL-encoded." (PutObject, GetObject, HeadObject: x-amz-expiration)
-    return [("x-amz-expiration", f'expiry-date="{_http_date(found[0])}", rule-id="{quote(found[1], safe="")}"')]
+    return [("x-amz-expiration", f'expiry-date="{xml.http_date(found[0])}", rule-id="{quote(found[1], safe="")}"')]
+
+
+_PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F))  # printable ASCII, the space and "%" included
 
 
 def abort_headers(lifecycle: str | None, upload: Upload) -> list[tuple[str, str]]:
@@ -508,7 +506,8 @@ def abort_headers(lifecycle: str | None, upload: Upload) -> list[tuple[str, str]
     found = loads(lifecycle).abort_date(upload)
     if found is None:
         return []
-    return [("x-amz-abort-date", _http_date(found[0])), ("x-amz-abort-rule-id", found[1])]
+    # the rule's ID as x-amz-expiration names it, URL-encoded: an ID may hold what no header can carry (a newline)
+    return [("x-amz-abort-date", xml.http_date(found[0])), ("x-amz-abort-rule-id", quote(found[1], safe=_PRINTABLE))]
 
 
 # -- what a run does to one key --------------------------------------------------------------------------------

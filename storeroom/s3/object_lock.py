@@ -55,6 +55,7 @@ from xml.etree.ElementTree import Element
 from storeroom import clock
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
+from storeroom.numbers import parse_int
 from storeroom.s3 import xml
 from storeroom.s3.document import only_child_text, read_document
 from storeroom.store.locks import COMPLIANCE, GOVERNANCE, MODES, protected
@@ -103,6 +104,10 @@ def parse_date(text: str) -> int | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
+    try:  # 9999-12-31T23:59:59-23:59 is in the year 10000 in UTC: no date S3 (nor iso()) can write
+        when.astimezone(UTC)
+    except OverflowError:
+        return None
     return (when - _EPOCH) // _MS  # exact, sub-milliseconds dropped
 
 
@@ -138,10 +143,9 @@ def dumps(rule: Rule | None) -> str:
 def _period(text: str | None, name: str, maximum: int) -> int | None:
     if text is None:
         return None
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise AwsError("MalformedXML") from None
+    value = parse_int(text.strip())  # ASCII digits only: "1_0" and "٣" are no number (MalformedXML)
+    if value is None:
+        raise AwsError("MalformedXML")
     if value <= 0:
         raise AwsError("InvalidArgument", "Default retention period must be a positive integer value.",
                        ArgumentName=name, ArgumentValue=text.strip())

@@ -37,6 +37,8 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from storeroom.errors import AwsError
+from storeroom.http.types import UNSENDABLE
+from storeroom.numbers import parse_int
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 # The fields that sign a V4 form, in the order S3 names the first one missing.
@@ -284,7 +286,7 @@ def _bound(value: object) -> int | None:
         if value < 0:
             raise _invalid("Invalid JSON.")
         return value
-    return int(value) if value.isascii() and value.isdigit() else None
+    return parse_int(value, signed=False)  # more digits than a Java long holds: no size either
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +347,11 @@ def upload_headers(form: Form) -> dict[str, str]:
         lower = name.lower()
         value = form.get(name)
         assert value is not None
+        if (lower == "acl" or lower in CONTENT_FIELDS or lower.startswith("x-amz-")) and UNSENDABLE.search(value):
+            # a header's value cannot hold a line break or another control character: stored, it would make
+            # every GET and HEAD of the object unanswerable
+            raise AwsError("InvalidArgument", f"The {name} field holds a control character, which a header cannot "
+                           "carry.", ArgumentName=name)
         if lower == "acl":
             headers["x-amz-acl"] = value
         elif lower in CONTENT_FIELDS or (lower.startswith("x-amz-") and lower not in _AUTHORIZING):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from storeroom import clock
 from storeroom.errors import AwsError
 from storeroom.http.types import Response
-from storeroom.numbers import parse_int
+from storeroom.numbers import INT32_MAX, parse_int
 from storeroom.s3 import xml
 from storeroom.s3.document import only_child_text, read_document
 from storeroom.s3.lifecycle import due
@@ -119,7 +119,7 @@ def _requested_days(root: ET.Element) -> int:
     if days_text is None:
         raise AwsError("MalformedXML")
     days = parse_int(days_text.strip())
-    if days is None or days < 1:
+    if days is None or not 1 <= days <= INT32_MAX:  # S3 reads it as a Java int
         raise AwsError("InvalidArgument", "Days must be a positive integer", ArgumentName="Days",
                        ArgumentValue=days_text)
     for parent in (root, *xml.children(root, "GlacierJobParameters")):

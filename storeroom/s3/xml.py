@@ -68,12 +68,17 @@ def document(root: str, inner: str, *, namespace: bool = True) -> bytes:
     return f"{_HEADER}<{root}{ns}>{inner}</{root}>".encode()
 
 
+# 9999-12-31T23:59:59Z: a date further away (a lifecycle rule or a restore of 2**31 days) is written as this one,
+# the last any S3 date format can carry, rather than failing the request
+LAST_SECOND = 253402300799
+
+
 def iso8601(ts: float) -> str:
     """``2009-10-12T17:50:30.000Z``, as S3 writes timestamps in XML: whole seconds, so that a listing's
     LastModified is the second HEAD's Last-Modified names (``aws s3 sync --exact-timestamps`` compares them;
     with milliseconds it downloaded every file again).  A listing writes one per key, so it is put together from
     tables (dates cached by day) instead of ``strftime``: a third of the cost."""
-    day, clock = divmod(int(ts), 86400)
+    day, clock = divmod(int(min(ts, LAST_SECOND)), 86400)
     return _iso_day(day) + _CLOCK[clock // 60] + _SECONDS[clock % 60]
 
 
@@ -88,7 +93,7 @@ def _iso_day(day: int) -> str:
 
 def http_date(ts: float) -> str:
     """``Wed, 12 Oct 2009 17:50:00 GMT``, as S3 writes Last-Modified (one-second resolution)."""
-    return _http_date(int(ts))
+    return _http_date(int(min(ts, LAST_SECOND)))
 
 
 @functools.lru_cache(maxsize=4096)
