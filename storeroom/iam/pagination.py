@@ -69,6 +69,24 @@ def list_page(call: IamCall, items: Sequence[T], key: Callable[[T], list[str]]) 
     return page, extra
 
 
+def range_page(call: IamCall, total: int) -> tuple[range, dict[str, Any]]:
+    """One page of ``total`` numbered items that are computed only once paged to (the simulator's action ×
+    resource pairs: a 1 MiB request names millions, and computing them all froze the worker); markers as
+    :func:`list_page` writes them for items keyed by their zero-padded number."""
+    start = 0
+    marker = call.params.get("Marker")
+    if marker is not None:
+        offset, fingerprint = _decode(marker)
+        if not 0 < offset <= total or fingerprint != _fingerprint([f"{offset - 1:012d}"]):
+            raise _invalid_marker()
+        start = offset
+    page = range(start, min(start + max_items(call), total))
+    extra: dict[str, Any] = {"IsTruncated": page.stop < total}
+    if page.stop < total:
+        extra["Marker"] = f"{page.stop}.{_fingerprint([f'{page.stop - 1:012d}'])}"
+    return page, extra
+
+
 def _fingerprint(key: list[str]) -> str:
     return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
 

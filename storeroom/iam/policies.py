@@ -19,7 +19,7 @@ from urllib.parse import quote
 from storeroom.errors import AwsError
 from storeroom.iam import policy_store as store
 from storeroom.iam.api import BOUNDARY_TYPE, Handler, IamCall, new_id
-from storeroom.iam.pagination import list_page
+from storeroom.iam.pagination import list_page, range_page
 from storeroom.iam.policy_store import Entity, ManagedInfo
 from storeroom.iam.user_store import check_unique_keys
 from storeroom.policy import (
@@ -765,16 +765,16 @@ def _simulate(call: IamCall, loaded: PrincipalPolicies, caller: str | None) -> d
     owner = _account_of(params.get("ResourceOwner")) or call.account_id
     context = {e["ContextKeyName"].lower(): tuple(e.get("ContextKeyValues", []))
                for e in params.get("ContextEntries", []) if "ContextKeyName" in e}
+    actions, resources = params["ActionNames"], params.get("ResourceArns") or ["*"]
+    # every action × every resource, in that order; only the page asked for is evaluated
+    page, extra = range_page(call, len(actions) * len(resources))
     results = []
-    for action in params["ActionNames"]:
-        for resource in params.get("ResourceArns") or ["*"]:
-            request = AuthRequest(action, resource, "IAMUser", caller or f"arn:aws:iam::{call.account_id}:root",
-                                  call.account_id, context)
-            evaluation = evaluate(request, principal, resource_policy, owner)
-            results.append(_result(request, evaluation, principal.boundary, owner))
-    numbered = list(enumerate(results))
-    page, extra = list_page(call, numbered, lambda r: [_padded(r[0])])
-    return {"EvaluationResults": [r for _, r in page], **extra}
+    for i in page:
+        request = AuthRequest(actions[i // len(resources)], resources[i % len(resources)], "IAMUser",
+                              caller or f"arn:aws:iam::{call.account_id}:root", call.account_id, context)
+        evaluation = evaluate(request, principal, resource_policy, owner)
+        results.append(_result(request, evaluation, principal.boundary, owner))
+    return {"EvaluationResults": results, **extra}
 
 
 def _account_of(owner: str | None) -> str | None:

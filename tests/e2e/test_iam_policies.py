@@ -589,6 +589,26 @@ def test_simulate_pagination(iam) -> None:  # type: ignore[no-untyped-def]
     assert [r["EvalActionName"] for p in pages for r in p["EvaluationResults"]] == actions
 
 
+def test_only_the_page_asked_for_is_simulated(endpoint: str, iam) -> None:  # type: ignore[no-untyped-def]
+    """3,000 actions × 3,000 resources are 9 million simulations: every one was evaluated (and kept) before the
+    first page was cut, freezing the worker for hours (fuzzing, 2026-12-07)."""
+    patient = make_client(endpoint, service="iam", read_timeout=60)
+    actions = [f"s3:GetObject{i}" for i in range(3000)]
+    resources = [f"arn:aws:s3:::b/k{i}" for i in range(3000)]
+    first = patient.simulate_custom_policy(PolicyInputList=[doc(allow("s3:*"))], ActionNames=actions,
+                                           ResourceArns=resources, MaxItems=2)
+    assert [(r["EvalActionName"], r["EvalResourceName"]) for r in first["EvaluationResults"]] == [
+        ("s3:GetObject0", "arn:aws:s3:::b/k0"), ("s3:GetObject0", "arn:aws:s3:::b/k1")]
+    later = patient.simulate_custom_policy(PolicyInputList=[doc(allow("s3:*"))], ActionNames=actions,
+                                           ResourceArns=resources, MaxItems=3, Marker=first["Marker"])
+    assert [(r["EvalActionName"], r["EvalResourceName"]) for r in later["EvaluationResults"]] == [
+        ("s3:GetObject0", f"arn:aws:s3:::b/k{i}") for i in (2, 3, 4)]
+    with pytest.raises(ClientError) as exc:
+        patient.simulate_custom_policy(PolicyInputList=[doc(allow("s3:*"))], ActionNames=actions,
+                                       ResourceArns=resources, Marker="5.0000000000000000")
+    assert error_of(exc)[:2] == ("ValidationError", "Invalid Marker.")
+
+
 def test_simulate_rejects_malformed_input(iam) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ClientError) as exc:
         iam.simulate_custom_policy(PolicyInputList=["{nope"], ActionNames=["s3:GetObject"])
