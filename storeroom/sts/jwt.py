@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,13 +73,25 @@ def parse(text: str) -> Token:
     if len(parts) != 3:
         raise invalid("The token is not a signed JSON Web Token.")
     try:
-        header, claims = json.loads(_b64(parts[0])), json.loads(_b64(parts[1]))
+        header, claims = _json(_b64(parts[0])), _json(_b64(parts[1]))
         signature = _b64(parts[2])
-    except (ValueError, UnicodeError):
+        # a claim holding a lone surrogate ("\ud800", which JSON can spell) is no text: no database, no session
+        # can store it (it was a 500 past the signature check, or before it in the issuer's lookup)
+        json.dumps([header, claims], ensure_ascii=False).encode()
+    except (ValueError, UnicodeError, RecursionError):  # RecursionError: JSON nested a thousand deep
         raise invalid("The token is not a signed JSON Web Token.") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise invalid("The token is not a signed JSON Web Token.")
     return Token(header, claims, f"{parts[0]}.{parts[1]}".encode(), signature)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is no JSON number")
+
+
+def _json(data: bytes) -> Any:
+    """JSON as RFC 8259 has it: NaN and Infinity are no numbers (an ``exp`` of NaN never expired)."""
+    return json.loads(data, parse_constant=_no_constant)
 
 
 def _int(value: Any) -> int:
@@ -131,11 +144,11 @@ def check_times(token: Token, now: float) -> None:
     """``exp`` (required) and ``nbf``.  An expired token is ExpiredTokenException with AWS's own words (the
     missing space included: "…the expiration date/time1606234507")."""
     exp = token.claims.get("exp")
-    if not isinstance(exp, int | float):
+    if not isinstance(exp, int | float) or isinstance(exp, bool) or not math.isfinite(exp):  # -1e400 is -inf
         raise invalid("The token has no expiration time (exp).")
     if now >= exp:
         raise AwsError("ExpiredTokenException", f"Token expired: current date/time {int(now)} must be before the "
                        f"expiration date/time{int(exp)}", 400)
     nbf = token.claims.get("nbf")
-    if isinstance(nbf, int | float) and now + LEEWAY < nbf:
+    if isinstance(nbf, int | float) and (not math.isfinite(nbf) or now + LEEWAY < nbf):
         raise invalid("The token is not valid yet (nbf).")

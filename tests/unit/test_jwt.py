@@ -3,6 +3,7 @@ a JWKS; what AssumeRoleWithWebIdentity refuses."""
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
@@ -55,3 +56,31 @@ def test_refused_tokens() -> None:
     early = jwt.parse(jose.encode({"alg": "RS256", "kid": "r1"}, claims(nbf=int(time.time()) + 3600), RSA))
     with pytest.raises(AwsError):
         jwt.check_times(early, time.time())
+
+
+def _unsigned(header: str, claims_text: str) -> str:
+    def b64(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return f"{b64(header)}.{b64(claims_text)}.c2ln"
+
+
+@pytest.mark.parametrize("claims_text", [
+    "[" * 1000 + "]" * 1000,                            # nested a thousand deep: RecursionError was a 500
+    '{"iss": "\\ud800"}',                               # a lone surrogate: the issuer's lookup was a 500
+    '{"iss": "https://idp.example", "sub": "\\udfff"}',  # ... and the session's encoding, after the signature
+    '{"iss": "https://idp.example", "exp": NaN}',       # NaN is no JSON number: it never expired
+    '{"iss": "https://idp.example", "exp": Infinity}',
+])
+def test_tokens_that_are_no_json_text_are_invalid(claims_text: str) -> None:
+    """Found by fuzzing (2026-12-07): each was answered 500 or taken."""
+    with pytest.raises(AwsError) as err:
+        jwt.parse(_unsigned('{"alg": "RS256"}', claims_text))
+    assert (err.value.code, err.value.message) == ("InvalidIdentityToken", "The token is not a signed JSON Web Token.")
+
+
+@pytest.mark.parametrize("exp", ["-1e400", "1e400"])
+def test_an_expiry_beyond_any_number_is_none(exp: str) -> None:
+    token = jwt.parse(_unsigned('{"alg": "RS256"}', f'{{"iss": "https://idp.example", "exp": {exp}}}'))
+    with pytest.raises(AwsError) as err:  # -1e400 was an OverflowError (500); 1e400 never expired
+        jwt.check_times(token, time.time())
+    assert err.value.code == "InvalidIdentityToken"
