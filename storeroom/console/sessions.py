@@ -155,4 +155,6 @@ class Sessions:
         return self.sealer.mac("csrf:" + anchor)
 
     def csrf_ok(self, anchor: str | None, given: str | None) -> bool:
-        return bool(anchor) and bool(given) and hmac.compare_digest(self.csrf_token(anchor or ""), given or "")
+        # compared as bytes: compare_digest refuses a str with a non-ASCII character (TypeError: a 500 to anyone)
+        return bool(anchor) and bool(given) and hmac.compare_digest(
+            self.csrf_token(anchor or "").encode(), (given or "").encode("utf-8", "surrogatepass"))

@@ -48,10 +48,15 @@ def _url(value: str) -> str:
     ID tokens … You can include a path component … but not a query string or fragment" (the
     CreateOpenIDConnectProvider reference).  Deviation: AWS also refuses a port number; Storeroom takes one,
     since a self-hosted issuer (a GitLab, a Keycloak) may well listen on one."""
-    parts = urlsplit(value)
+    invalid = AwsError("ValidationError", "Invalid Open ID Connect Provider URL", 400)  # IAM's (AWS-recorded)
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # "https://x:abc", ":-1", ":65536" raise here; "https://[::1" above
+    except ValueError:
+        raise invalid from None
     if parts.scheme.lower() != "https" or not parts.hostname or parts.query or parts.fragment \
-            or "@" in parts.netloc:
-        raise AwsError("ValidationError", "Invalid Open ID Connect Provider URL", 400)  # IAM's (AWS-recorded)
+            or "@" in parts.netloc or port == 0:
+        raise invalid
     return value.rstrip("/")
 
 

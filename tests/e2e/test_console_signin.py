@@ -71,8 +71,21 @@ def test_form_post_without_csrf_token_is_refused(console_server, browser) -> Non
         assert "without a valid security token" in response.text()
         forged = page.request.post(path, form={**form, "csrf_token": "0" * 64})
         assert forged.status == 403
+        # a token with a character compare_digest refuses in a str was a 500 (fuzzing, 2026-12-07)
+        assert page.request.post(path, form={**form, "csrf_token": "\u00e9" * 64}).status == 403
     page.goto("/iam")                                           # still signed in: the sign-out was refused
     assert page.get_by_role("heading", name="IAM dashboard").is_visible()
+
+
+def test_sign_in_with_a_non_ascii_token_is_refused_not_failed(console_server) -> None:
+    """Anyone could make the sign-in form answer 500 (and drop the connection) with a non-ASCII csrf_token."""
+    import requests
+    session = requests.Session()
+    session.get(f"{console_server.console_url}/signin", timeout=10)
+    r = session.post(f"{console_server.console_url}/signin", data={"csrf_token": "\u00e9", "kind": "root",
+                                                                   "email": ROOT_EMAIL, "password": "x"},
+                     allow_redirects=False, timeout=10)
+    assert r.status_code == 403 and "without a valid security token" in r.text
 
 
 def test_security_headers(console_server) -> None:

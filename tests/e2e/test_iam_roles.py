@@ -178,6 +178,11 @@ def test_openid_connect_provider_errors_in_iams_words(iam: Any) -> None:
     with pytest.raises(ClientError) as exc:
         iam.create_open_id_connect_provider(Url="example.org", ThumbprintList=["a" * 40])
     assert error(exc) == (400, "ValidationError", "Invalid Open ID Connect Provider URL")
+    # what urlsplit cannot read was a 500; a port that is none was stored (fuzzing, 2026-12-07)
+    for url in ("https://[::1", "https://]x", "https://x:abc", "https://x:-1", "https://x:65536/p", "https://x:0"):
+        with pytest.raises(ClientError) as exc:
+            iam.create_open_id_connect_provider(Url=url, ThumbprintList=["a" * 40])
+        assert error(exc) == (400, "ValidationError", "Invalid Open ID Connect Provider URL"), url
     host = f"{unique_name('idp')}.example.com"
     with pytest.raises(ClientError) as exc:
         iam.create_open_id_connect_provider(Url=f"https://{host}", ThumbprintList=[c * 40 for c in "abcdef"])
