@@ -114,13 +114,17 @@ def _own_entity(account_id: str, arn: str) -> tuple[str, str, str] | None:
     return kind, f"/{folders}/" if folders else "/", name
 
 
+_ENTITY_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)  # a user's or role's name (the model's pattern)
+
+
 async def unique_id(conn: Conn, account_id: str, arn: str) -> str | None:
     """The unique id of the user or role of this account ``arn`` names (path included), or None."""
     entity = _own_entity(account_id, arn)
     if entity is None:
         return None
     kind, path, name = entity
-    if not name or "*" in arn or "?" in arn:
+    # a name IAM could not have given (wildcards, or "\ud800", which no database can even look up: a 500)
+    if "*" in arn or "?" in arn or not _ENTITY_NAME.fullmatch(name):
         return None
     table, column = ("iam_users", "user_id") if kind == "user" else ("iam_roles", "role_id")
     row = await conn.one(f"SELECT {column}, path FROM {table} WHERE name = ?", (name,))

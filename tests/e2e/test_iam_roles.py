@@ -123,6 +123,12 @@ def test_trust_policy_principals_must_exist(iam: Any, new_role: Callable[..., st
         iam.create_role(RoleName=unique_name("r"), AssumeRolePolicyDocument=trust_policy(
             {"Principal": {"AWS": ghost}, "Action": "sts:AssumeRole"}))
     assert error(exc) == (400, "MalformedPolicyDocument", f'Invalid principal in policy: "AWS":"{ghost}"')
+    # a name no database can look up (JSON spells a lone surrogate) was a 500 (fuzzing, 2026-12-07)
+    odd = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::'
+           + acct + ':user/\\ud800"}, "Action": "sts:AssumeRole"}]}')
+    with pytest.raises(ClientError) as exc:
+        iam.create_role(RoleName=unique_name("r"), AssumeRolePolicyDocument=odd)
+    assert error(exc)[:2] == (400, "MalformedPolicyDocument")
     # another account's principals, services and well-known identity providers are taken as written
     new_role(trust_policy({"Principal": {"AWS": "arn:aws:iam::111122223333:root", "Service": "ec2.amazonaws.com",
                                          "Federated": "accounts.google.com"},
