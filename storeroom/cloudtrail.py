@@ -187,9 +187,10 @@ class LookupQuery:
         try:
             data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
             t, row_id, fingerprint = float(data["t"]), int(data["i"]), data["q"]
-        except (ValueError, TypeError, KeyError, binascii.Error):
+        # RecursionError: JSON nested thousands deep; OverflowError: "i": 1e999 (both were 500s: fuzzing)
+        except (ValueError, TypeError, KeyError, binascii.Error, RecursionError, OverflowError):
             raise invalid from None
-        if fingerprint != self.fingerprint:
+        if fingerprint != self.fingerprint or not math.isfinite(t):
             raise invalid
         return t, row_id
 

@@ -4,6 +4,7 @@ lookup attribute, newest first; bad input gets CloudTrail's errors; the caller n
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable
@@ -270,6 +271,9 @@ def _raw(endpoint: str, operation: str, body: bytes, target: str = TARGET) -> re
     ({"StartTime": "yesterday"}, "SerializationException"),
     ({"LookupAttributes": "Username"}, "SerializationException"),
     ({"NextToken": "not-a-token"}, "InvalidNextTokenException"),
+    # crafted tokens that were 500s (fuzzing, 2026-12-07): JSON nested thousands deep, a row id of 1e999
+    ({"NextToken": base64.urlsafe_b64encode(b"[" * 5000).decode()}, "InvalidNextTokenException"),
+    ({"NextToken": base64.urlsafe_b64encode(b'{"t":1,"i":1e999,"q":"x"}').decode()}, "InvalidNextTokenException"),
     ({"EventCategory": "Data"}, "InvalidEventCategoryException"),
 ])
 def test_bad_input_gets_cloudtrails_errors(endpoint: str, body: dict[str, Any], code: str) -> None:
