@@ -72,6 +72,10 @@ ACTION = "sts:AssumeRoleWithWebIdentity"
 CACHE_SECONDS = 3600
 REFETCH_SECONDS = 1
 FETCH_TIMEOUT = 5.0
+# An issuer that could not be reached is not asked again for this long: its callers are answered at once
+# (IDPCommunicationError) instead of queuing 5 s each behind one another (fuzzing: a silent issuer held
+# anonymous callers 35 s, and callers of every other issuer behind them)
+FAILURE_SECONDS = 10.0
 MAX_DOCUMENT = 1 << 20
 _CLAIMS = ("sub", "aud", "azp", "amr")
 _DER = 2  # _ssl.ENCODING_DER
@@ -95,8 +99,11 @@ class WebIdentity:
         self._files = _jwks_files(os.environ.get("STOREROOM_OIDC_JWKS", ""))
         self._bundle = os.environ.get("STOREROOM_OIDC_CA_BUNDLE") or None
         self._cache: dict[str, _Cached] = {}
+        # (issuer, thumbprints) -> (when, what its last fetch answered); a provider whose thumbprints were just
+        # changed (to trust the issuer's certificate) is asked again at once
+        self._failed: dict[tuple[str, tuple[str, ...]], tuple[float, AwsError]] = {}
         self._session: aiohttp.ClientSession | None = None
-        self._lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}  # one per issuer: a slow one holds up no other
 
     async def close(self) -> None:
         if self._session is not None:
@@ -112,11 +119,20 @@ class WebIdentity:
         if cached is not None and now - cached.fetched < CACHE_SECONDS and not (
                 refresh and now - cached.fetched >= REFETCH_SECONDS):
             return cached.jwks
-        async with self._lock:
+        async with self._locks.setdefault(issuer, asyncio.Lock()):
             cached = self._cache.get(issuer)
             if cached is not None and time.monotonic() - cached.fetched < REFETCH_SECONDS:
                 return cached.jwks
-            jwks = await self._fetch(provider)
+            attempt = (issuer, tuple(provider.thumbprints))
+            failed = self._failed.get(attempt)
+            if failed is not None and time.monotonic() - failed[0] < FAILURE_SECONDS:
+                raise failed[1]
+            try:
+                jwks = await self._fetch(provider)
+            except AwsError as err:
+                self._failed[attempt] = (time.monotonic(), err)
+                raise
+            self._failed.pop(attempt, None)
             self._cache[issuer] = _Cached(jwks, time.monotonic())
             return jwks
 

@@ -6,8 +6,10 @@ expiry, unknown keys and key rotation), an issuer trusted by thumbprint, and one
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +231,45 @@ def test_an_issuer_trusted_by_thumbprint(own: StoreroomServer, iam: Any, account
         sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="s1", WebIdentityToken=pinned_issuer.token())
     finally:
         delete_role_fully(iam, role.rpartition("/")[2])
+        iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+
+
+def test_an_issuer_that_does_not_answer_holds_up_no_one_for_long(own: StoreroomServer, iam: Any, account: str,
+                                                                  issuer: OidcIssuer, role: str) -> None:
+    """Each caller naming a silent issuer waited for the one before it (5 s apiece: 35 s for the seventh), and
+    callers of every other issuer waited behind them (fuzzing, 2026-12-07). Now a failure is remembered for a few
+    seconds, and each issuer has its own turn."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections are taken by the kernel and never answered: the TLS handshake hangs
+    url = f"https://127.0.0.1:{silent.getsockname()[1]}"
+    arn = iam.create_open_id_connect_provider(Url=url, ClientIDList=[AUDIENCE])["OpenIDConnectProviderArn"]
+    silent_role = ci_role(iam, account, url.removeprefix("https://"))
+    token = issuer.token(iss=url)  # signed by another issuer's key: the keys are fetched before it is judged
+
+    def assume(role_arn: str, web_token: str) -> tuple[str, float]:
+        started = time.monotonic()
+        try:
+            unsigned_sts(own.endpoint).assume_role_with_web_identity(
+                RoleArn=role_arn, RoleSessionName="s1", WebIdentityToken=web_token)
+            code = "ok"
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+        return code, time.monotonic() - started
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            stalled = [pool.submit(assume, silent_role, token) for _ in range(3)]
+            time.sleep(0.5)
+            other = pool.submit(assume, role, issuer.token())
+            assert other.result()[0] == "ok" and other.result()[1] < 4  # it waited behind the silent one
+            answers = [f.result() for f in stalled]
+        assert [code for code, _ in answers] == ["IDPCommunicationError"] * 3
+        assert max(seconds for _, seconds in answers) < 11  # 5, 10 and 15 s before
+        assert assume(silent_role, token) == ("IDPCommunicationError", pytest.approx(0, abs=2))  # remembered
+    finally:
+        silent.close()
+        delete_role_fully(iam, silent_role.rpartition("/")[2])
         iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
 
 
