@@ -14,6 +14,7 @@ import click
 
 from storeroom.audit.trail import EVENT_ALIASES, Filters, TrailEvent
 from storeroom.cli.common import (
+    FiniteFloat,
     Output,
     Target,
     aws_options,
@@ -58,10 +59,10 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> date
 @click.option("--denied", is_flag=True, help="only refused requests (AccessDenied, unknown keys, bad signatures)")
 @click.option("--since", callback=_when, metavar="WHEN", help="from this long ago (1h, 7d) or this ISO 8601 time")
 @click.option("--until", callback=_when, metavar="WHEN", help="up to this long ago or this ISO 8601 time")
-@click.option("--limit", type=click.IntRange(min=0), default=None,
+@click.option("--limit", type=click.IntRange(0, 10**9), default=None,
               help="show at most N events (default 50, with --follow the last 10 before following; 0: all)")
 @click.option("--follow", "-f", is_flag=True, help="keep printing new events as they come, until Ctrl-C")
-@click.option("--interval", type=click.FloatRange(min=0.2), default=2.0, show_default=True,
+@click.option("--interval", type=FiniteFloat(min=0.2), default=2.0, show_default=True,
               help="with --follow: seconds between polls")
 @click.option("--lag", default="10s", show_default=True, metavar="DURATION",
               help="with --follow: how late an event may become visible (Storeroom: about 1s; AWS's Event "

@@ -63,6 +63,35 @@ def fail(message: str) -> NoReturn:
     raise CliError(message)
 
 
+class FiniteFloat(click.FloatRange):
+    """A FloatRange that also refuses ``nan`` and ``inf``, which pass its comparisons (``--interval nan`` ended
+    in a traceback)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        converted = super().convert(value, param, ctx)
+        if not math.isfinite(converted):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return converted
+
+
+async def open_meta_or_fail(data_dir: Path, url: str | None) -> Any:
+    """The metadata store for an offline command, or one line saying why it cannot be reached (a PostgreSQL that
+    refuses the connection ended in a traceback)."""
+    from storeroom.store.backend import open_meta
+
+    if url is None:
+        return await open_meta(data_dir, url, migrate=True)
+    import psycopg
+
+    from storeroom.store.postgres import redacted
+
+    try:
+        return await open_meta(data_dir, url, migrate=True)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail(f"cannot use the metadata database {redacted(url)}: {reason}")
+
+
 # -- where and as whom ---------------------------------------------------------------------------------------
 
 
@@ -204,7 +233,11 @@ def _check_endpoint(url: str) -> None:
     """botocore's "Invalid endpoint" is a ValueError raised deep in client creation: said here, in one line."""
     if not url:
         return  # AWS's own endpoints
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is none
+    except ValueError:  # "http://[::1": urlsplit's own ValueError was a traceback
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise CliError(f"invalid endpoint URL {url!r} (--endpoint-url or $AWS_ENDPOINT_URL): expected "
                        "http://HOST:PORT or https://HOST[:PORT]")

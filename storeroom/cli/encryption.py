@@ -37,7 +37,7 @@ import click
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from storeroom.cli.common import fail
+from storeroom.cli.common import fail, open_meta_or_fail
 from storeroom.config import Settings, default_data_dir
 from storeroom.crypto import Keyring, fingerprint, load_master_key, load_next_key, next_key_path
 
@@ -117,12 +117,10 @@ def _fsync_dir(path: Path) -> None:
 
 
 async def _rotate(settings: Settings, following: bytes) -> tuple[int, int]:
-    from storeroom.store.backend import open_meta
-
     current = load_master_key(settings.master_key_file)
     keyring = Keyring(following, (current,))
     new_id = keyring.current_id
-    meta = await open_meta(settings.data_dir, settings.meta_url, migrate=True)
+    meta = await open_meta_or_fail(settings.data_dir, settings.meta_url)
     try:
         wrapped = await _rewrap_all(meta.db, keyring, new_id)
         sealed = await _reseal_all(meta.db, current, following)
@@ -208,10 +206,9 @@ def encrypt_existing(data_dir: Path | None, meta_url: str | None, blobs: str) ->
 
 
 async def _encrypt_existing(settings: Settings) -> tuple[int, int]:
-    from storeroom.store.backend import open_meta
     from storeroom.store.blob_backend import server_blobs
 
-    meta = await open_meta(settings.data_dir, settings.meta_url, migrate=True)
+    meta = await open_meta_or_fail(settings.data_dir, settings.meta_url)
     layer = server_blobs(settings, meta)
     done = total = 0
     try:

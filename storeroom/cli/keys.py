@@ -24,6 +24,7 @@ from storeroom.cli import keyfiles
 from storeroom.cli.common import (
     EXIT_ATTENTION,
     EXIT_INTERRUPTED,
+    FiniteFloat,
     Output,
     Target,
     aws_options,
@@ -120,9 +121,9 @@ def collect_keys(target: Target, max_age: float, unused_after: float) -> list[Ke
 
 
 @keys.command()
-@click.option("--max-age-days", type=click.FloatRange(min=0), default=90, show_default=True,
+@click.option("--max-age-days", type=FiniteFloat(min=0), default=90, show_default=True,
               help="active keys older than this are due for rotation (the guide: every 90 days)")
-@click.option("--unused-days", type=click.FloatRange(min=0), default=90, show_default=True,
+@click.option("--unused-days", type=FiniteFloat(min=0), default=90, show_default=True,
               help="keys not used for this long (or never, and this old) are flagged unused")
 @json_option
 @aws_options

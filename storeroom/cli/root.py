@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from storeroom.cli.common import fail
+from storeroom.cli.common import fail, open_meta_or_fail
 from storeroom.config import default_data_dir
 
 
@@ -52,12 +52,13 @@ def reset_password(data_dir: Path | None, password_stdin: bool, remove_mfa: bool
 async def _reset(data_dir: Path, meta_url: str | None, password_stdin: bool, remove_mfa: bool) -> tuple[str, int]:
     from storeroom.iam import passwords
     from storeroom.iam.root import RootPasswordError, remove_root_mfa, set_root_password
-    from storeroom.store.backend import check_url, open_meta
+    from storeroom.store.backend import check_url
 
     try:
-        meta = await open_meta(data_dir, check_url(meta_url), migrate=True)
+        url = check_url(meta_url)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--meta") from None
+    meta = await open_meta_or_fail(data_dir, url)
     try:
         account_id = await meta.get_kv("account_id")
         if account_id is None:

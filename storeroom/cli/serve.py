@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 import click
 
 from storeroom import __version__
+from storeroom.cli.common import FiniteFloat
 from storeroom.config import Settings, default_data_dir
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def parse_listen(value: str) -> tuple[str, int]:
 @click.option("--meta", "meta_url", default=None, envvar="STOREROOM_META_URL", metavar="URL",
               help="metadata in this PostgreSQL database (postgresql://user:password@host:port/db), shared by every "
                    "node naming it; default: SQLite in the data dir (env STOREROOM_META_URL)")
-@click.option("--lifecycle-interval", type=click.FloatRange(min=0), default=3600, show_default=True,
+@click.option("--lifecycle-interval", type=FiniteFloat(min=0), default=3600, show_default=True,
               envvar="STOREROOM_LIFECYCLE_INTERVAL", metavar="SECONDS",
               help="seconds between two runs of the buckets' lifecycle rules (0: none but those asked for with "
                    "POST /_storeroom/lifecycle) (env STOREROOM_LIFECYCLE_INTERVAL)")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from storeroom.cli import COMMANDS, main
@@ -44,6 +45,25 @@ def test_bad_endpoints_and_listen_addresses_are_one_line_errors(monkeypatch) -> 
     assert shown.exit_code == 2 and "invalid endpoint URL 'ftp://x'" in shown.output
     shown = CliRunner().invoke(main, ["serve", "--listen", "no-such-host.invalid:9000"])
     assert shown.exit_code == 2 and "cannot listen on 'no-such-host.invalid:9000'" in shown.output
+    shown = CliRunner().invoke(main, ["keys", "report", "--endpoint-url", "http://[::1"])
+    assert shown.exit_code == 2 and "invalid endpoint URL 'http://[::1'" in shown.output
+
+
+@pytest.mark.parametrize("args", [["audit", "--limit", "99999999999999999999"],
+                                  ["audit", "--follow", "--interval", "nan"],
+                                  ["keys", "report", "--max-age-days", "inf"],
+                                  ["serve", "--lifecycle-interval", "nan"]])
+def test_numbers_beyond_reason_are_usage_errors(args: list[str]) -> None:
+    """Each ended in a Python traceback (fuzzing, 2026-12-07)."""
+    shown = CliRunner().invoke(main, args)
+    assert shown.exit_code == 2 and "Invalid value" in shown.output, (shown.output, shown.exception)
+
+
+def test_an_unreachable_metadata_database_is_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    shown = CliRunner().invoke(main, ["root", "reset-password", "--data-dir", str(tmp_path),
+                                      "--meta", "postgresql://x@127.0.0.1:1/db"])
+    assert shown.exit_code == 2 and "cannot use the metadata database postgresql://x@127.0.0.1:1/db" in shown.output
+    assert isinstance(shown.exception, SystemExit), shown.exception
 
 
 def test_ctrl_c_exits_130_in_every_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
