@@ -168,6 +168,13 @@ async def _check_target(call: S3Call, source_region: str, target: Target) -> Non
     if found.region != source_region:
         raise AwsError("CrossLocationLoggingProhibitted", "Cross S3 location logging not allowed. ", 403,
                        TargetBucketLocation=found.region)
+    from storeroom.s3.service import MAX_KEY_BYTES  # (service imports this module)
+
+    longest = object_key(target, call.s3.account_id, source_region, call.bucket or "", time.time(), "0" * 16)
+    if len(longest.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        # its logs would be objects no GET or DELETE can name (KeyTooLongError), piling up at every delivery
+        raise AwsError("InvalidArgument", f"The TargetPrefix is too long: the log objects' keys would exceed "
+                       f"{MAX_KEY_BYTES} bytes.", ArgumentName="TargetPrefix")
     if object_lock.loads(found.object_lock) is not None:
         # "The destination bucket must not have an S3 Object Lock default retention period configuration"
         # (S3 User Guide, enabling server access logging).  The message is ours: AWS does not document it.
@@ -454,7 +461,7 @@ def access_log_line(e: Entry, event: Event, owner_id: str, host_id: str) -> str:
         owner_id,
         e.bucket or "-",
         time.strftime("[%d/%b/%Y:%H:%M:%S +0000]", time.gmtime(e.started)),
-        e.client_ip,
+        _field(e.client_ip),
         requester,
         e.request_id,
         operation,
@@ -468,12 +475,12 @@ def access_log_line(e: Entry, event: Event, owner_id: str, host_id: str) -> str:
         str(max(0, int((e.responded - e.started) * 1000))),
         _quoted(e.headers.get("referer", "-")),
         _quoted(e.headers.get("user-agent", "-")),
-        _version_field(e),
+        _field(_version_field(e)),
         host_id,
         extra.get("SignatureVersion", "-"),
         "-",                                  # cipher suite: plain HTTP
         extra.get("AuthenticationMethod", "-"),
-        e.headers.get("host", "-") or "-",
+        _field(e.headers.get("host")),
         "-",                                  # TLS version
         "-",                                  # access point ARN
         "Yes" if e.acl_required else "-",     # aclRequired: allowed by an ACL grant alone
@@ -493,8 +500,23 @@ def lifecycle_log_line(owner_id: str, bucket: str, when: float, request_id: str,
     return " ".join(fields)
 
 
+# What the caller sends is written so that it cannot end a record or a field, nor fake another (a versionId with
+# a line break wrote a whole forged record, found by fuzzing): control characters are percent-encoded, and so, in
+# an unquoted field, are the space, the quote and the backslash
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_UNQUOTABLE = re.compile('[\x00-\x20\x7f"\\\\]')
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"%{ord(match.group()):02X}"
+
+
 def _quoted(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+    return '"' + _CONTROL.sub(_escaped, value.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+
+
+def _field(value: str | None) -> str:
+    return _UNQUOTABLE.sub(_escaped, value) if value else "-"
 
 
 def _version_field(e: Entry) -> str:
@@ -507,8 +529,9 @@ def _version_field(e: Entry) -> str:
 
 def _object_size(e: Entry) -> str:
     if e.operation in ("PutObject", "UploadPart"):
-        decoded = e.headers.get("x-amz-decoded-content-length")
-        return decoded if decoded is not None else (str(e.received) if e.received else "-")
+        decoded = e.headers.get("x-amz-decoded-content-length")  # a number only on an aws-chunked body
+        return decoded if decoded is not None and decoded.isascii() and decoded.isdigit() else (
+            str(e.received) if e.received else "-")
     if e.operation in ("GetObject", "HeadObject"):
         values = dict(e.response_headers)
         ranged = values.get("content-range")

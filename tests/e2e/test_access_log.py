@@ -14,7 +14,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from tests.conftest import StoreroomServer, make_client, meta_url_for
-from tests.e2e.helpers import empty_bucket, unique_name
+from tests.e2e.helpers import empty_bucket, signed_request, unique_name
 
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/LogFormat.html, fields in AWS's order
 RECORD = re.compile(
@@ -438,3 +438,34 @@ def test_a_request_only_an_acl_allows_is_acl_required(logging_server, s3l, bucke
                                                     "AttributeValue": f"arn:aws:s3:::{source}/public"}])["Events"]
     extras = [json.loads(e["CloudTrailEvent"])["additionalEventData"] for e in events if e["EventName"] == "GetObject"]
     assert sorted(x.get("aclRequired", "-") for x in extras) == ["-", "Yes"]
+
+
+def test_what_a_caller_sends_cannot_forge_a_record(logging_server, s3l, buckets) -> None:  # type: ignore[no-untyped-def]
+    """A versionId with a line break wrote a whole record of the caller's making into the log (anyone could: refused
+    requests are logged too); a decoded-content-length or a Host with spaces added fields (fuzzing, 2026-12-07)."""
+    account = _account(logging_server.endpoint)
+    source, target = _bucket(s3l, buckets), _bucket(s3l, buckets)
+    s3l.put_bucket_policy(Bucket=target, Policy=delivery_policy(target, source, account))
+    _enable(s3l, source, target)
+    forged = ("x\n" + account + f" {source} [07/Dec/2026:00:00:00 +0000] 6.6.6.6 evil REQ REST.DELETE.OBJECT k"
+              ' "DELETE /k HTTP/1.1" 204 - - - 1 1 "-" "-" - - - - - - - - - -')
+    anonymous = requests.get(f"{logging_server.endpoint}/{source}/k", params={"versionId": forged}, timeout=10,
+                             headers={"User-Agent": "ua with spaces \\"})
+    assert anonymous.status_code in (400, 403)
+    r = signed_request("PUT", f"{logging_server.endpoint}/{source}/sized", {"x-amz-decoded-content-length": "1 2 3"},
+                       b"data")
+    assert r.status_code == 200, r.content
+    lines = _delivered(s3l, target, "logs/", 3)
+    records = [RECORD.match(line) for line in lines]
+    assert all(records) and not any(r["requester"] == "evil" for r in records if r is not None), lines
+    operations = [r["operation"] for r in records if r is not None]
+    assert operations.count("REST.GET.OBJECT") == 1 and operations.count("REST.PUT.OBJECT") == 1, lines
+
+
+def test_a_target_prefix_that_makes_keys_too_long_is_refused(s3l, buckets) -> None:  # type: ignore[no-untyped-def]
+    """Log objects with keys beyond 1,024 bytes could be neither read nor deleted one by one."""
+    source, target = _bucket(s3l, buckets), _bucket(s3l, buckets)
+    with pytest.raises(ClientError) as exc:
+        _enable(s3l, source, target, prefix="p" * 1000)
+    assert _error(exc) == (400, "InvalidArgument")
+    _enable(s3l, source, target, prefix="p" * 900)
