@@ -157,8 +157,8 @@ class LookupQuery:
         # event shown at the EndTime itself is in, whatever fraction of that second it came at
         end = math.floor(end) + _LAST_INSTANT if math.isfinite(end) else end
         limit = params.get("MaxResults", MAX_RESULTS)
-        if (isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit)
-                or limit != int(limit)):
+        if (isinstance(limit, bool) or not isinstance(limit, int | float)
+                or isinstance(limit, float) and (not math.isfinite(limit) or limit != int(limit))):
             raise _error("SerializationException", "MaxResults must be an integer")
         if not 1 <= limit <= MAX_RESULTS:
             raise _error("InvalidMaxResultsException", f"Value {int(limit)} for MaxResults is invalid: it must be "
@@ -231,9 +231,13 @@ def _timestamp(params: dict[str, Any], name: str, default: float) -> float:
     if isinstance(value, bool):
         raise _error("SerializationException", f"{name} must be a timestamp")
     if isinstance(value, int | float):
-        if not math.isfinite(value):
+        try:  # an integer of 400 digits is no float (OverflowError: a 500, found by fuzzing)
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
             raise _error("SerializationException", f"{name} must be a timestamp")
-        return float(value)
+        return number
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))

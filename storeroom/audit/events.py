@@ -520,9 +520,13 @@ def _convert(shape: Any, value: Any) -> Any:
     return value
 
 
+_FIRST_SECOND, _LAST_SECOND = -62135596800, 253402300799  # 0001-01-01T00:00:00Z, 9999-12-31T23:59:59Z
+
+
 def ct_timestamp(t: float) -> str:
-    """How CloudTrail writes timestamps inside IAM's responseElements: ``Oct 4, 2023, 9:44:23 PM``."""
-    tm = time.gmtime(t)
+    """How CloudTrail writes timestamps inside IAM's responseElements: ``Oct 4, 2023, 9:44:23 PM``.  A time outside
+    the years 1-9999 (a LookupEvents asked for 1e300) is written as the nearest one: the event was dropped."""
+    tm = time.gmtime(min(max(t, _FIRST_SECOND), _LAST_SECOND))
     hour = tm.tm_hour % 12 or 12
     return (f"{_MONTHS[tm.tm_mon - 1]} {tm.tm_mday}, {tm.tm_year}, {hour}:{tm.tm_min:02d}:{tm.tm_sec:02d} "
             f"{'AM' if tm.tm_hour < 12 else 'PM'}")

@@ -5,6 +5,7 @@ lookup attribute, newest first; bad input gets CloudTrail's errors; the caller n
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import time
 from collections.abc import Callable
@@ -227,6 +228,22 @@ def test_sts_and_lookup_itself_are_events(trail, iam_user) -> None:  # type: ign
     assert by_name["LookupEvents"]["requestParameters"] == {"maxResults": 1}
 
 
+def test_a_lookup_of_far_times_is_an_event_too(trail, iam_user) -> None:  # type: ignore[no-untyped-def]
+    """Its event could not be written (a time beyond the year 9999 in requestParameters) and was dropped: a read
+    of the audit trail that left no trace in it (fuzzing, 2026-12-07)."""
+    user = iam_user(inline={"trail": json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*"}]})})
+    user.client("cloudtrail").lookup_events(EndTime=datetime.datetime(9999, 12, 31, tzinfo=datetime.UTC))
+    body = json.dumps({"StartTime": 1e20}).encode()
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": TARGET + "LookupEvents"}
+    signed = sign_headers("POST", user.endpoint + "/", headers, body, service="cloudtrail",
+                          access_key=user.key_id, secret_key=user.secret)
+    assert requests.post(user.endpoint + "/", headers=signed, data=body, timeout=10).status_code == 200
+    events = lookup(trail, "Username", user.name, lambda es: len(es) >= 2)
+    assert [e["EventName"] for e in events] == ["LookupEvents", "LookupEvents"]
+    assert "9999" in str(record(events[0])["requestParameters"]["startTime"])
+
+
 def test_lookup_needs_cloudtrail_permission(iam_user) -> None:  # type: ignore[no-untyped-def]
     user = iam_user(managed=[S3_FULL])
     with pytest.raises(ClientError) as exc:
@@ -271,6 +288,8 @@ def _raw(endpoint: str, operation: str, body: bytes, target: str = TARGET) -> re
     ({"StartTime": "yesterday"}, "SerializationException"),
     ({"LookupAttributes": "Username"}, "SerializationException"),
     ({"NextToken": "not-a-token"}, "InvalidNextTokenException"),
+    ({"StartTime": 10**400}, "SerializationException"),  # no float holds it: OverflowError, a 500 (fuzzing)
+    ({"MaxResults": 10**400}, "InvalidMaxResultsException"),
     # crafted tokens that were 500s (fuzzing, 2026-12-07): JSON nested thousands deep, a row id of 1e999
     ({"NextToken": base64.urlsafe_b64encode(b"[" * 5000).decode()}, "InvalidNextTokenException"),
     ({"NextToken": base64.urlsafe_b64encode(b'{"t":1,"i":1e999,"q":"x"}').decode()}, "InvalidNextTokenException"),
