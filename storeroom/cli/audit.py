@@ -23,6 +23,7 @@ from storeroom.cli.common import (
     now,
     parse_duration,
     parse_iso,
+    shown,
     sleep,
 )
 from storeroom.cli.trail import by_these_commands, lookup
@@ -207,8 +208,9 @@ def _row(e: TrailEvent, markup: bool = True) -> list[str]:
     from rich.markup import escape
 
     outcome = e.failure or "ok"
-    cells = [str(e.record.get("eventTime") or iso(e.time)), _user(e), e.name, resource_label(e),
-             str(e.record.get("sourceIPAddress") or "")]
+    cells = [shown(c) for c in (str(e.record.get("eventTime") or iso(e.time)), _user(e), e.name, resource_label(e),
+                                str(e.record.get("sourceIPAddress") or ""))]
+    outcome = shown(outcome)
     if not markup:
         return [*cells, outcome]
     return [*map(escape, cells), f"[red]{escape(outcome)}[/]" if e.refused else escape(outcome)]

@@ -401,7 +401,7 @@ class Output:
         for column in columns:
             table.add_column(column, overflow="fold")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*map(shown, row))
         self.console.print(table)
 
     def line(self, text: str, markup: bool = False) -> None:
@@ -411,6 +411,15 @@ class Output:
     def note(self, text: str, markup: bool = False) -> None:
         """Progress or a warning: stderr, never mixed into the results."""
         self.err.print(text, markup=markup, highlight=False, soft_wrap=True)
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def shown(text: str) -> str:
+    """``text`` as a terminal may print it: a control character (an object key's ESC sequence, which recoloured or
+    hid the admin's screen; a line break, which split a row) is shown escaped, ``\x1b``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text) if _CONTROL.search(text) else text
 
 
 def sleep(seconds: float) -> None:

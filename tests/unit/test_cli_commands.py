@@ -90,3 +90,12 @@ def test_ctrl_c_exits_130_in_every_command(tmp_path) -> None:  # type: ignore[no
         silent.close()
     assert proc.returncode == 130, stderr
     assert stderr.strip().endswith("Aborted!") and "Traceback" not in stderr
+
+
+def test_tables_show_control_characters_escaped() -> None:
+    """An object key with an ESC sequence (SGR 8 hid every line after it) or a line break reached the admin's
+    terminal as is through `storeroom audit` (fuzzing, 2026-12-07)."""
+    from storeroom.cli.common import shown
+
+    assert shown("photos/\x1b[8m\nx\x9b") == "photos/\\x1b[8m\\x0ax\\x9b"
+    assert shown("plain/ünïcode key") == "plain/ünïcode key"
