@@ -261,16 +261,23 @@ async def _read_form(page: Page) -> Response | None:
     """The POST's form, once its size, origin and CSRF token are right; otherwise the refusal to answer."""
     request = page.request
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_FORM_BYTES:
+    # a form's length is known up front (browsers send it): one sent chunked was read whole, past the limit
+    if length is None or not (length.isascii() and length.isdigit()):
+        return page.render("message.html", status=411, title="Length required",
+                           message="The form was sent without its length.")
+    if len(length) > 9 or int(length) > MAX_FORM_BYTES:
         return page.render("message.html", status=413, title="Request too large",
                            message="The form is larger than the console accepts.")
-    origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host", ""):
+    if not _same_origin(request):
         return _csrf_refused(page)
+    unreadable = page.render("message.html", status=400, title="Bad request", message="The form could not be read.")
     try:
         page.form = await request.form(max_files=0, max_fields=2000)
     except Exception:  # noqa: BLE001 - a malformed body is the client's fault: refuse it, never a 500
-        return page.render("message.html", status=400, title="Bad request", message="The form could not be read.")
+        return unreadable
+    # a charset such as raw_unicode_escape spells lone surrogates, which no page, database or API call can carry
+    if not all(_text(value) for _, value in page.form.multi_items()):
+        return unreadable
     token = page.form.get("csrf_token")
     anchor = page.session.sid if page.session is not None else page.request.cookies.get(PRE_COOKIE)
     if not page.console.sessions.csrf_ok(anchor, token if isinstance(token, str) else None):
@@ -281,13 +288,34 @@ async def _read_form(page: Page) -> Response | None:
 def _check_stream(page: Page) -> Response | None:
     """A streamed POST (an upload from static/s3.js): same origin, and the CSRF token in its header."""
     request = page.request
-    origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host", ""):
+    if not _same_origin(request):
         return _csrf_refused(page)
     anchor = page.session.sid if page.session is not None else None
     if not page.console.sessions.csrf_ok(anchor, request.headers.get("x-csrf-token")):
         return _csrf_refused(page)
     return None
+
+
+def _same_origin(request: Request) -> bool:
+    """No Origin (or "null"), or this host's: one urlsplit cannot read ("http://[") is no origin of ours (it was a
+    500 to anyone)."""
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return True
+    try:
+        return urlsplit(origin).netloc == request.headers.get("host", "")
+    except ValueError:
+        return False
+
+
+def _text(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _csrf_refused(page: Page) -> Response:

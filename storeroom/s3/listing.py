@@ -237,9 +237,17 @@ def _decode_token(token: str) -> str:
     store could not even look up (UnicodeEncodeError: 500).  An empty token is none S3 gave (LocalStack's
     AWS-recorded snapshot: 400), not the first page."""
     try:
-        if not token:
+        # only the alphabet tokens are written in: b64decode drops other characters, so "\x00" or "%%%" read as
+        # the first page (AWS refuses them), and the token echoed back made the answer unreadable XML
+        if not _TOKEN.fullmatch(token):
             raise ValueError(token)
         return base64.urlsafe_b64decode(token.encode()).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise AwsError("InvalidArgument", "The continuation token provided is incorrect",
-                       ArgumentName="continuation-token", ArgumentValue=token) from None
+        error = AwsError("InvalidArgument", "The continuation token provided is incorrect",
+                         ArgumentName="continuation-token")
+        if token.isprintable():  # echoed when XML can carry it
+            error.extra["ArgumentValue"] = token
+        raise error from None
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+={0,2}")

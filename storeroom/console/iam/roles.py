@@ -14,6 +14,7 @@ from storeroom.console.editor import Problem, locate_problem
 from storeroom.console.iam.common import MAX_ATTACHED_POLICIES, all_pages, policies, policy_type
 from storeroom.console.services import ServiceError
 from storeroom.console.web import Page, Routes
+from storeroom.numbers import parse_int
 from storeroom.policy import parse_policy
 from storeroom.sessions import REVOKE_POLICY, revocation
 
@@ -115,7 +116,7 @@ async def _form(page: Page, *, name: str, description: str, duration: int, docum
 async def create(page: Page) -> Response:
     name, description = page.field("role_name").strip(), page.field("description").strip()
     document, caller = page.field("policy_document"), page.caller
-    duration = int(page.field("max_session")) if page.field("max_session").isdigit() else 3600
+    duration = parse_int(page.field("max_session"), signed=False) or 3600  # "²" is a digit to isdigit() only
     state: dict[str, Any] = {"name": name, "description": description, "duration": duration, "document": document,
              "kind": page.field("template") or "account"}
     if not name:
@@ -170,7 +171,7 @@ async def settings(page: Page) -> Response:
     duration = page.field("max_session")
     try:
         await page.caller.iam("UpdateRole", RoleName=name, Description=page.field("description").strip(),
-                              MaxSessionDuration=int(duration) if duration.isdigit() else 0)
+                              MaxSessionDuration=parse_int(duration, signed=False) or 0)
     except ServiceError as err:
         if err.denial is not None:
             raise

@@ -43,12 +43,21 @@ async def _render(page: Page, form: dict[str, str], results: list[dict[str, Any]
                        results=results, error=error, decisions=DECISIONS)
 
 
+MAX_SIMULATIONS = 1000
+
+
 @routes.post("/iam/simulator")
 async def simulate(page: Page) -> Response:
     form = {"source": page.field("source"), "actions": page.field("actions"), "resources": page.field("resources"),
             "context": page.field("context"), "policy": page.field("policy")}
     actions = [a for a in re.split(r"[\s,]+", form["actions"]) if a]
     resources = [r for r in re.split(r"[\s,]+", form["resources"]) if r] or ["*"]
+    if len(actions) * len(resources) > MAX_SIMULATIONS:
+        # one page shows them all: 1,500 actions × 150 resources made a 130 MB page and held the console a minute
+        err = ServiceError("LimitExceeded", f"The simulator shows at most {MAX_SIMULATIONS} results on one page: "
+                           f"{len(actions)} actions × {len(resources)} resources are {len(actions) * len(resources)}. "
+                           "Simulate fewer at a time.", 400)
+        return await _render(page, form, None, err, 400)
     params: dict[str, Any] = {"ActionNames": actions, "ResourceArns": resources,
                               "ContextEntries": context_entries(form["context"]) or None}
     caller = page.caller

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,12 +29,31 @@ async def body_of(response: Response, limit: int = 16 << 20) -> bytes:
 
 
 def parse(data: bytes) -> ET.Element:
-    """S3's XML (Storeroom's own answer) with the namespace taken off the tag names."""
-    root = ET.fromstring(data)
+    """S3's XML (Storeroom's own answer) with the namespace taken off the tag names.  A key holding a control
+    character is written as S3 writes it, ``&#x1;``, which XML 1.0 parsers refuse: such references are read as
+    U+FFFD (the console read no UploadId for such a key: a 500, and an upload left behind)."""
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError:
+        root = ET.fromstring(_CHARACTER_REFERENCE.sub(_xml_character, data))
     for element in root.iter():
         if element.tag.startswith(_NS):
             element.tag = element.tag[len(_NS):]
     return root
+
+
+_CHARACTER_REFERENCE = re.compile(rb"&#(x[0-9A-Fa-f]+|[0-9]+);")
+
+
+def _xml_character(match: re.Match[bytes]) -> bytes:
+    spelled = match.group(1)
+    try:
+        code = int(spelled[1:], 16) if spelled[:1] == b"x" else int(spelled)
+        chr(code).encode("utf-8")
+    except (ValueError, OverflowError, UnicodeEncodeError):
+        return b"&#xFFFD;"
+    allowed = code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or code >= 0x10000
+    return match.group(0) if allowed else b"&#xFFFD;"
 
 
 def text(element: ET.Element, name: str, default: str = "") -> str:

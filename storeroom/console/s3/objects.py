@@ -35,6 +35,7 @@ from storeroom.console.s3.common import (
 )
 from storeroom.console.services import ServiceError
 from storeroom.console.web import Page, Routes
+from storeroom.numbers import parse_int
 from storeroom.share import MAX_EXPIRES, MIN_EXPIRES, Grant
 from storeroom.tls import TlsFiles
 
@@ -314,7 +315,7 @@ async def share(page: Page) -> Response:
     bucket, key = page.param("bucket"), _key(page.encoded_field("key"))
     unit = 3600 if page.field("unit") == "hours" else 60
     amount = page.field("amount")
-    seconds = int(amount) * unit if amount.isdigit() else 0
+    seconds = (parse_int(amount, signed=False) or 0) * unit  # "²" is a digit to isdigit() only (a 500)
     details = await head(page, bucket, key)
     if not MIN_EXPIRES <= seconds <= MAX_EXPIRES:
         return _object_page(page, bucket, key, details, status=400,

@@ -123,7 +123,9 @@ async def complete(page: Page) -> Response:
         parts = json.loads(raw)
         xml_parts = "".join(f"<Part><PartNumber>{int(p['PartNumber'])}</PartNumber><ETag>{escape(str(p['ETag']))}"
                             "</ETag></Part>" for p in parts)
-    except (ValueError, TypeError, KeyError):
+        xml_parts.encode()  # an ETag of "\ud800" (JSON spells it) is no text
+    # RecursionError: a list nested thousands deep; OverflowError: a part number of Infinity or 1e400 (500s before)
+    except (ValueError, TypeError, KeyError, RecursionError, OverflowError, UnicodeEncodeError):
         return _bad("The list of parts could not be read.")
     try:
         response = await page.caller.s3(
