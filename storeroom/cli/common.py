@@ -235,10 +235,10 @@ def _check_endpoint(url: str) -> None:
         return  # AWS's own endpoints
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is none
+        readable = parts.port is None or parts.port >= 0  # .port raises ValueError for a port that is none
     except ValueError:  # "http://[::1": urlsplit's own ValueError was a traceback
-        parts = urlsplit("")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+        readable = False
+    if not readable or parts.scheme not in ("http", "https") or not parts.netloc:
         raise CliError(f"invalid endpoint URL {url!r} (--endpoint-url or $AWS_ENDPOINT_URL): expected "
                        "http://HOST:PORT or https://HOST[:PORT]")
 

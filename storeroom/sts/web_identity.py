@@ -126,7 +126,7 @@ class WebIdentity:
             attempt = (issuer, tuple(provider.thumbprints))
             failed = self._failed.get(attempt)
             if failed is not None and time.monotonic() - failed[0] < FAILURE_SECONDS:
-                raise failed[1]
+                raise AwsError(failed[1].code, failed[1].message, failed[1].status)  # a fresh one: no traceback grows
             try:
                 jwks = await self._fetch(provider)
             except AwsError as err:
