@@ -85,6 +85,9 @@ def parse(text: str) -> Token:
     return Token(header, claims, f"{parts[0]}.{parts[1]}".encode(), signature)
 
 
+_LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is no JSON number")
 
@@ -144,11 +147,14 @@ def check_times(token: Token, now: float) -> None:
     """``exp`` (required) and ``nbf``.  An expired token is ExpiredTokenException with AWS's own words (the
     missing space included: "…the expiration date/time1606234507")."""
     exp = token.claims.get("exp")
-    if not isinstance(exp, int | float) or isinstance(exp, bool) or not math.isfinite(exp):  # -1e400 is -inf
+    # -1e400 is -inf, 1e400 inf (a token that never expired); an integer of 400 digits is no float
+    # (math.isfinite raised OverflowError); an expiry past the year 9999 is none a token can mean
+    if not isinstance(exp, int | float) or isinstance(exp, bool) or isinstance(exp, float) and not math.isfinite(exp) \
+            or exp > _LAST_SECOND:
         raise invalid("The token has no expiration time (exp).")
     if now >= exp:
         raise AwsError("ExpiredTokenException", f"Token expired: current date/time {int(now)} must be before the "
                        f"expiration date/time{int(exp)}", 400)
     nbf = token.claims.get("nbf")
-    if isinstance(nbf, int | float) and (not math.isfinite(nbf) or now + LEEWAY < nbf):
+    if isinstance(nbf, int | float) and (isinstance(nbf, float) and not math.isfinite(nbf) or now + LEEWAY < nbf):
         raise invalid("The token is not valid yet (nbf).")
