@@ -67,6 +67,31 @@ def test_range_across_more_blobs_than_opened_eagerly(tmp_path: Path, monkeypatch
     asyncio.run(scenario())
 
 
+def test_a_read_of_many_parts_outlives_their_deletion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GET (or copy) of an object of more parts than a read opens at once, while the object is overwritten or
+    deleted: its later parts were unlinked at once, and the GET (200, its whole length promised) broke after 64
+    parts (race fuzzing, 2026-12-07). Such an object's blobs are deleted later; smaller ones at once."""
+    monkeypatch.setattr(blobs_module, "EAGER_OPEN", 4)
+    store = BlobStore(tmp_path / "blobs")
+    parts = [os.urandom(300_000) for _ in range(12)]
+
+    async def scenario() -> None:
+        ids = [(await _write(store, p))[0] for p in parts]
+        reader = store.open_range_now([(i, len(p)) for i, p in zip(ids, parts, strict=True)], 0, 12 * 300_000)
+        store.delete(ids)  # the overwrite commits while the GET has read nothing yet
+        await asyncio.sleep(0.3)  # an immediate unlink would have run on the pool by now
+        assert await _read_all(reader) == b"".join(parts)
+        assert all(os.path.exists(store.path(i)) for i in ids)
+        small = (await _write(store, b"x"))[0]
+        store.delete([small])
+        await asyncio.sleep(0.3)
+        assert not os.path.exists(store.path(small))  # a few blobs go at once
+        await store.close()  # the delayed ones go at the latest when the server stops
+        assert not any(os.path.exists(store.path(i)) for i in ids)
+
+    asyncio.run(scenario())
+
+
 def test_a_reader_reads_ahead_and_leaves_no_descriptor_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """BlobReader reads the next chunk while this one is used: whether it is read to the end, closed half-way
     (a read still in flight), cancelled while it waits for a read, or meets a file shorter than recorded, every
