@@ -20,7 +20,7 @@ from storeroom.s3.objects import checksum_headers, copy_source, object_headers
 from storeroom.s3.owner import owner_xml
 from storeroom.s3.restore import storage_class
 from storeroom.s3.tagging import header_tags
-from storeroom.s3.upload import DEFAULT_CHECKSUM, copy_range, receive_body, requested_checksum
+from storeroom.s3.upload import DEFAULT_CHECKSUM, SourceGone, copy_range, receive_body, requested_checksum
 from storeroom.store.meta import Part, Upload
 
 if TYPE_CHECKING:
@@ -148,13 +148,18 @@ async def _store_part(call: S3Call, upload: Upload, part: Part) -> None:
         call.blobs.discard_parts([replaced])
 
 
-async def upload_part_copy(call: S3Call) -> Response:
+async def upload_part_copy(call: S3Call, retry: bool = True) -> Response:
     upload = await _upload(call)
     number = _part_number(call)
     source, source_headers = await copy_source(call)
     start, end = _copy_range(call.headers.get("x-amz-copy-source-range"), source.size)
-    received = await copy_range(call, source, start, end, upload.checksum_algorithm or DEFAULT_CHECKSUM,
-                                part=(upload.upload_id, number))
+    try:
+        received = await copy_range(call, source, start, end, upload.checksum_algorithm or DEFAULT_CHECKSUM,
+                                    part=(upload.upload_id, number))
+    except SourceGone:
+        if not retry:
+            raise
+        return await upload_part_copy(call, retry=False)  # as the source is now
     part = Part(number, received.blob_id, received.size, received.md5.hex(), time.time(), received.checksum)
     await _store_part(call, upload, part)
     # The part's checksum, when the upload named an algorithm: the client must send it back at completion

@@ -30,7 +30,14 @@ from storeroom.s3.acl import object_write_acl
 from storeroom.s3.document import read_body
 from storeroom.s3.lifecycle import expiration_header
 from storeroom.s3.tagging import header_tags
-from storeroom.s3.upload import DEFAULT_CHECKSUM, Received, copy_range, receive_body, requested_checksum
+from storeroom.s3.upload import (
+    DEFAULT_CHECKSUM,
+    Received,
+    SourceGone,
+    copy_range,
+    receive_body,
+    requested_checksum,
+)
 from storeroom.store.locks import Guard
 from storeroom.store.meta import Bucket, Deletion, ObjectRecord
 from storeroom.store.versions import valid_version_id
@@ -638,7 +645,12 @@ async def copy_object(call: S3Call, attempts: int = 3) -> Response:
             call._bucket_record = None  # the bucket may have become versioned: look again
             return await copy_object(call, attempts - 1)
     else:
-        received = await _copy_whole(call, source, algorithm)
+        try:
+            received = await _copy_whole(call, source, algorithm)
+        except SourceGone:
+            if attempts <= 1:
+                raise
+            return await copy_object(call, attempts - 1)  # as the source is now
         record = _copied_record(call, received, stored)
         record.tags, record.acl = tags, acl
         object_lock.apply(record, lock)
@@ -662,7 +674,7 @@ async def _copy_whole(call: S3Call, source: ObjectRecord, algorithm: str) -> Rec
         try:
             new_id = await call.blobs.copy_blob(blob_id, size)
         except FileNotFoundError:  # the source was deleted or overwritten since it was looked up
-            raise AwsError("NoSuchKey", Key=source.key) from None
+            raise SourceGone(source.key) from None
         if new_id is not None:
             return Received(new_id, size, md5, dict(checksum))
     return await copy_range(call, source, 0, source.size, algorithm, known_md5=md5)

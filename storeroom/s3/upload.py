@@ -174,6 +174,15 @@ def _verified_checksum(algorithm: str, computed: str, expected: str | None, trai
     return {"algorithm": algorithm, "value": computed, "type": "FULL_OBJECT"}
 
 
+class SourceGone(AwsError):
+    """A copy's source was deleted or overwritten between its lookup and the reading of its bytes: a copy looks it
+    up again once (an overwritten source is still there: answering NoSuchKey for it was wrong, found by race
+    fuzzing), as GET does."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__("NoSuchKey", Key=key)
+
+
 async def copy_range(call: S3Call, source: ObjectRecord, start: int, end: int,
                      algorithm: str | None, part: tuple[str, int] | None = None,
                      known_md5: bytes | None = None) -> Received:
@@ -190,7 +199,7 @@ async def copy_range(call: S3Call, source: ObjectRecord, start: int, end: int,
         try:
             data = await call.blobs.open_range(source.blobs, start, end)
         except FileNotFoundError:  # the source was deleted or overwritten since it was looked up
-            raise AwsError("NoSuchKey", Key=source.key) from None
+            raise SourceGone(source.key) from None
         if isinstance(data, bytes):
             await writer.write(data)
         else:

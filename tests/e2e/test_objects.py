@@ -1081,3 +1081,36 @@ def test_any_unicode_key_round_trips(s3, bucket, key):
     s3.delete_object(Bucket=bucket, Key=key)
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key=key)
+
+
+def test_a_copy_of_a_source_overwritten_meanwhile_copies_it_as_it_is_now(s3, bucket):
+    """The source was looked up, then overwritten before its bytes were read: the copy answered NoSuchKey for a key
+    that never stopped existing (race fuzzing, 2026-12-07: 4 in 851 copies). It looks the source up again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = random_bytes(300_000)  # larger than what is read inline: the bytes are opened after the lookup
+    put(s3, bucket, "src", body)
+    stop = False
+
+    def overwrite() -> None:
+        while not stop:
+            put(s3, bucket, "src", body)
+
+    def copies(n: int) -> list[str]:
+        failed = []
+        for i in range(n):
+            try:
+                s3.copy_object(Bucket=bucket, Key=f"dst{i % 4}", CopySource={"Bucket": bucket, "Key": "src"},
+                               MetadataDirective="REPLACE")
+            except ClientError as exc:
+                failed.append(exc.response["Error"]["Code"])
+        return failed
+
+    with ThreadPoolExecutor(6) as pool:
+        writers = [pool.submit(overwrite) for _ in range(3)]
+        results = [pool.submit(copies, 150) for _ in range(3)]
+        failed = [code for r in results for code in r.result()]
+        stop = True
+        for w in writers:
+            w.result()
+    assert failed == []
