@@ -56,6 +56,10 @@ EAGER_OPEN = 64
 # GET, 200 with its whole length, broke after 64 parts; found by race fuzzing).  A crash before then leaves
 # orphans, which the start-up sweep removes.
 LATE_DELETE_DELAY = 600.0
+# The others' a little later too: a GET or copy that looked an object up opens its files a few milliseconds later,
+# and an overwrite in between made it answer NoSuchKey for a key that never stopped existing (a copy retried three
+# times still lost the race under heavy overwriting).
+SOON_DELETE_DELAY = 2.0
 SMALL_BLOB_MAX = 64 * 1024
 SMALL_CACHE_BYTES = 32 * 1024 * 1024
 
@@ -81,6 +85,7 @@ class BlobStore:
         self._small_bytes = 0
         self._deferred = DeferredDeletes(delete_delay, self._unlink_later) if shared else None
         self._late = DeferredDeletes(LATE_DELETE_DELAY, self._unlink_later) if not shared else None
+        self._soon = DeferredDeletes(SOON_DELETE_DELAY, self._unlink_later) if not shared else None
         _create_root(root)
 
     def path(self, blob_id: str) -> str:
@@ -118,8 +123,8 @@ class BlobStore:
         if self._deferred is not None:
             self._deferred.add(paths)
             return
-        if self._late is not None and len(paths) > EAGER_OPEN:
-            self._late.add(paths)
+        if self._late is not None and self._soon is not None:
+            (self._late if len(paths) > EAGER_OPEN else self._soon).add(paths)
             return
         try:
             asyncio.get_running_loop().run_in_executor(None, _unlink_all, paths)
@@ -217,7 +222,7 @@ class BlobStore:
         return None
 
     async def close(self) -> None:
-        for deferred in (self._deferred, self._late):
+        for deferred in (self._deferred, self._late, self._soon):
             if deferred is not None:
                 await deferred.flush()
 

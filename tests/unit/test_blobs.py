@@ -72,6 +72,7 @@ def test_a_read_of_many_parts_outlives_their_deletion(tmp_path: Path, monkeypatc
     deleted: its later parts were unlinked at once, and the GET (200, its whole length promised) broke after 64
     parts (race fuzzing, 2026-12-07). Such an object's blobs are deleted later; smaller ones at once."""
     monkeypatch.setattr(blobs_module, "EAGER_OPEN", 4)
+    monkeypatch.setattr(blobs_module, "SOON_DELETE_DELAY", 0.1)
     store = BlobStore(tmp_path / "blobs")
     parts = [os.urandom(300_000) for _ in range(12)]
 
@@ -85,7 +86,7 @@ def test_a_read_of_many_parts_outlives_their_deletion(tmp_path: Path, monkeypatc
         small = (await _write(store, b"x"))[0]
         store.delete([small])
         await asyncio.sleep(0.3)
-        assert not os.path.exists(store.path(small))  # a few blobs go at once
+        assert not os.path.exists(store.path(small))  # a few blobs go soon (SOON_DELETE_DELAY)
         await store.close()  # the delayed ones go at the latest when the server stops
         assert not any(os.path.exists(store.path(i)) for i in ids)
 
