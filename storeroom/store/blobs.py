@@ -83,9 +83,11 @@ class BlobStore:
         self.marker = str(root / ACCOUNT_MARKER) if shared else None
         self._small: dict[str, bytes] = {}  # insertion-ordered: a FIFO cache of small blobs
         self._small_bytes = 0
-        self._deferred = DeferredDeletes(delete_delay, self._unlink_later) if shared else None
-        self._late = DeferredDeletes(LATE_DELETE_DELAY, self._unlink_later) if not shared else None
-        self._soon = DeferredDeletes(SOON_DELETE_DELAY, self._unlink_later) if not shared else None
+        # a shared folder's own delay (another node may be reading), else SOON_DELETE_DELAY; LATE_DELETE_DELAY at
+        # least for the files of objects of more parts than a read opens at once, on either
+        soon = delete_delay if shared else SOON_DELETE_DELAY
+        self._soon = DeferredDeletes(soon, self._unlink_later)
+        self._late = DeferredDeletes(max(soon, LATE_DELETE_DELAY), self._unlink_later)
         _create_root(root)
 
     def path(self, blob_id: str) -> str:
@@ -114,22 +116,14 @@ class BlobStore:
     # -- freeing -----------------------------------------------------------------------------------------
 
     def delete(self, blob_ids: Iterable[str], keep: Iterable[tuple[str, int]] = ()) -> None:
-        """Remove blobs no metadata refers to any more. On the thread pool, without waiting (an unlink can
-        wait on the folder's lock): if the server dies first, the start-up sweep removes them.  (``keep``:
+        """Remove blobs no metadata refers to any more, a little later (see the delays above) and on the thread
+        pool, without waiting (an unlink can wait on the folder's lock): if the server dies first, the start-up
+        sweep removes them.  (``keep``:
         blobs here share no storage, so there is nothing to keep.)"""
         paths = [self.path(blob_id) for blob_id in blob_ids]
         if not paths:
             return
-        if self._deferred is not None:
-            self._deferred.add(paths)
-            return
-        if self._late is not None and self._soon is not None:
-            (self._late if len(paths) > EAGER_OPEN else self._soon).add(paths)
-            return
-        try:
-            asyncio.get_running_loop().run_in_executor(None, _unlink_all, paths)
-        except RuntimeError:  # no event loop: called from a script
-            _unlink_all(paths)
+        (self._late if len(paths) > EAGER_OPEN else self._soon).add(paths)
 
     async def _unlink_later(self, paths: list[str]) -> None:
         await asyncio.get_running_loop().run_in_executor(None, _unlink_all, paths)
@@ -222,9 +216,8 @@ class BlobStore:
         return None
 
     async def close(self) -> None:
-        for deferred in (self._deferred, self._late, self._soon):
-            if deferred is not None:
-                await deferred.flush()
+        for deferred in (self._soon, self._late):
+            await deferred.flush()
 
     # -- reading -----------------------------------------------------------------------------------------
 
